@@ -1,0 +1,65 @@
+"""SQLAlchemy engine factory for ``sqlite``, ``postgresql+psycopg`` and ``oracle+oracledb`` URLs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from skybridge.core.errors import ConfigError, MissingDependency
+from skybridge.core.urls import mask_url
+
+_DRIVERS = {
+    # plain dialect -> the driver skybridge uses and the extra that installs it
+    "sqlite": ("sqlite", None),
+    "postgresql": ("postgresql+psycopg", "postgres"),
+    "postgres": ("postgresql+psycopg", "postgres"),
+    "oracle": ("oracle+oracledb", "oracle"),
+}
+_EXTRAS = {"psycopg": "postgres", "oracledb": "oracle"}
+
+
+def normalise_url(url: str) -> str:
+    """Pick skybridge's driver when a URL names only the dialect (``postgresql://`` -> psycopg)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError(
+            f"'{mask_url(url)}' is not a database URL",
+            setting="backends.sql",
+            hint="for example sqlite:///.skybridge/skybridge.db",
+        )
+    if scheme in _DRIVERS:
+        scheme = _DRIVERS[scheme][0]
+    return f"{scheme}://{rest}"
+
+
+def create_sql_engine(url: str, *, setting: str = "backends.sql", **kwargs: Any) -> Engine:
+    """Create an engine; SQLite files get their folder, WAL mode and foreign keys on."""
+    url = normalise_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"bad database URL '{mask_url(url)}': {exc}", setting=setting) from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        driver = parsed.get_driver_name()
+        raise MissingDependency(
+            driver, _EXTRAS.get(driver, "all"), feature=f"{setting} ({parsed.drivername})"
+        ) from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

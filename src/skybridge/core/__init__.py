@@ -1,0 +1,1 @@
+"""Core services every other layer builds on: errors, config, registry, logging, metrics, retry."""

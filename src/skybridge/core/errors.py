@@ -1,0 +1,89 @@
+"""The one error tree of skybridge.
+
+Every backend translates its native errors (botocore, oci, redis, SQLAlchemy...) into these at
+its boundary, so apps, the CLI and the HTTP service only ever see ``SkybridgeError``.
+"""
+
+from __future__ import annotations
+
+
+class SkybridgeError(Exception):
+    """Root of every error skybridge raises on purpose."""
+
+    #: HTTP status the service answers with when this error escapes a route.
+    http_status: int = 500
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(SkybridgeError):
+    """A setting is missing or wrong; ``setting`` names it (for example ``backends.kv``)."""
+
+    http_status = 400
+
+    def __init__(self, message: str, *, setting: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.setting = setting
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.setting and self.setting not in text:
+            return f"{self.setting}: {text}"
+        return text
+
+
+class ValidationError(SkybridgeError):
+    """Input does not have the shape or value the operation needs."""
+
+    http_status = 422
+
+
+class NotFound(SkybridgeError):
+    """The named thing does not exist."""
+
+    http_status = 404
+
+
+class Conflict(SkybridgeError):
+    """The write lost a race or would break a uniqueness or version rule."""
+
+    http_status = 409
+
+
+class TransientError(SkybridgeError):
+    """Worth retrying: throttling, timeouts, 5xx, connection resets.
+
+    ``retry_after`` (seconds) carries a server's hint when it gave one.
+    """
+
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class TerminalError(SkybridgeError):
+    """Will fail the same way if retried: permission denied, payload too large, bad request."""
+
+    http_status = 502
+
+
+class MissingDependency(SkybridgeError, ImportError):
+    """An optional package is not installed; the message carries the ``pip install`` line."""
+
+    http_status = 500
+
+    def __init__(self, package: str, extra: str, *, feature: str) -> None:
+        super().__init__(
+            f"{feature} needs the '{package}' package",
+            hint=f'pip install "skybridge[{extra}]"',
+        )
+        self.package = package
+        self.extra = extra

@@ -1,0 +1,112 @@
+"""Backend registry: URL scheme -> dotted path -> install hint, imported lazily.
+
+Each family owns one :class:`Registry` (``skybridge.backends.kv.registry``) and lists its built-in
+implementations there. Third parties add schemes through the entry-point group
+``skybridge.backends.<family>`` (name = scheme, value = ``module:Class``). Two claims on one
+scheme are refused.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Generic, TypeVar
+
+from skybridge.core.backend import Backend
+from skybridge.core.errors import Conflict, ConfigError, MissingDependency
+from skybridge.core.urls import BackendURL, mask_url
+
+B = TypeVar("B", bound=Backend)
+
+
+@dataclass(frozen=True)
+class Implementation:
+    scheme: str
+    target: str
+    extra: str | None = None
+    origin: str = "skybridge"
+
+
+class Registry(Generic[B]):
+    """The implementations of one backend family, by URL scheme."""
+
+    def __init__(self, family: str, base: type[B]) -> None:
+        self.family = family
+        self.base = base
+        self._impls: dict[str, Implementation] = {}
+        self._entry_points_loaded = False
+        self._lock = threading.Lock()
+
+    @property
+    def entry_point_group(self) -> str:
+        return f"skybridge.backends.{self.family}"
+
+    def register(
+        self, scheme: str, target: str, *, extra: str | None = None, origin: str = "skybridge"
+    ) -> None:
+        """Claim ``scheme`` for the class at ``target`` (``package.module:Class``)."""
+        scheme = scheme.lower()
+        if ":" not in target:
+            raise ValueError(f"target must be 'module:Class', got {target!r}")
+        with self._lock:
+            existing = self._impls.get(scheme)
+            if existing is not None and existing.target != target:
+                raise Conflict(
+                    f"{self.family} scheme '{scheme}://' is already claimed by "
+                    f"{existing.target} ({existing.origin}); {origin} cannot claim it too"
+                )
+            self._impls[scheme] = Implementation(scheme, target, extra, origin)
+
+    def _load_entry_points(self) -> None:
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        for ep in entry_points(group=self.entry_point_group):
+            origin = ep.dist.name if ep.dist is not None else "entry point"
+            self.register(ep.name, ep.value, origin=origin)
+
+    def schemes(self) -> list[str]:
+        self._load_entry_points()
+        return sorted(self._impls)
+
+    def resolve(self, scheme: str) -> type[B]:
+        """Import and return the class registered for ``scheme``."""
+        self._load_entry_points()
+        impl = self._impls.get(scheme.lower())
+        if impl is None:
+            known = ", ".join(f"{s}://" for s in self.schemes())
+            raise ConfigError(
+                f"no {self.family} backend for scheme '{scheme}://'",
+                hint=f"use one of {known}",
+            )
+        module_name, _, attr = impl.target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if impl.extra and missing and missing != "skybridge":
+                raise MissingDependency(
+                    missing, impl.extra, feature=f"the {scheme}:// {self.family} backend"
+                ) from exc
+            raise
+        cls = getattr(module, attr)
+        if not (isinstance(cls, type) and issubclass(cls, self.base)):
+            raise ConfigError(f"{impl.target} is not a {self.base.__name__}")
+        return cls
+
+    def connect(self, url: str, *, setting: str | None = None, **options: Any) -> B:
+        """Build a backend from ``url``. ``setting`` names the config key in errors."""
+        parsed = BackendURL.parse(url, setting=setting)
+        try:
+            cls = self.resolve(parsed.scheme)
+            return cls.from_url(parsed, **options)
+        except ConfigError as exc:
+            if exc.setting is None:
+                exc.setting = setting
+            raise
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"cannot use {self.family} backend '{mask_url(url)}': {exc}", setting=setting
+            ) from None

@@ -1,0 +1,89 @@
+"""Secret values: masked wherever they could leak.
+
+A :class:`Secret` wraps a value (text or bytes) so that ``repr``, ``str``, f-strings, logging,
+pickling for tracebacks and JSON encoders all see ``'***'``. Reading the value is explicit:
+:meth:`Secret.reveal`. Every value wrapped is also remembered (in-process) so the log redaction
+processor can scrub it even where it was copied into free text by mistake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Generic, TypeVar
+
+MASK = "***"
+
+T = TypeVar("T", str, bytes)
+
+_known_lock = threading.Lock()
+_known: set[str] = set()
+# Very short values would make redaction rewrite ordinary words; they still stay masked in repr.
+_MIN_SCRUB_LENGTH = 4
+
+
+def _remember(value: str | bytes) -> None:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    if len(text) >= _MIN_SCRUB_LENGTH:
+        with _known_lock:
+            _known.add(text)
+
+
+def scrub(text: str) -> str:
+    """Replace every known secret value inside ``text`` with the mask."""
+    with _known_lock:
+        known = [k for k in _known if k in text]
+    for value in sorted(known, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
+
+
+class Secret(Generic[T]):
+    """A secret value of type ``str`` or ``bytes`` that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: T) -> None:
+        self._value = value
+        _remember(value)
+
+    def reveal(self) -> T:
+        """Return the wrapped value. Call this only where the value must leave the process."""
+        return self._value
+
+    @property
+    def is_binary(self) -> bool:
+        return isinstance(self._value, bytes)
+
+    def as_bytes(self) -> bytes:
+        v = self._value
+        return v if isinstance(v, bytes) else v.encode("utf-8")
+
+    def sha256(self) -> str:
+        """Hex digest of the value; safe to log and store (used to detect drift)."""
+        return hashlib.sha256(self.as_bytes()).hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.as_bytes())
+
+    def __repr__(self) -> str:
+        return f"Secret('{MASK}')"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, spec: str) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        import hmac
+
+        return hmac.compare_digest(self.as_bytes(), other.as_bytes())
+
+    def __hash__(self) -> int:
+        return hash(self.sha256())
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("Secret values cannot be pickled")

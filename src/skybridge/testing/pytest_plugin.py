@@ -1,0 +1,67 @@
+"""pytest plugin (entry point ``skybridge``): session fixtures that start real servers on loopback.
+
+Servers start only when a test asks for them and stop at the end of the session::
+
+    def test_redis_roundtrip(redis_server):
+        kv = skybridge.backends.kv.connect(redis_server.url)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from skybridge.testing import servers
+
+if TYPE_CHECKING:
+    from skybridge.testing.oci import OciEmulator
+
+AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[servers.RunningServer]:
+    """A Redis server on 127.0.0.1 (``.url`` is ``redis://127.0.0.1:PORT/0``)."""
+    server = servers.start_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[servers.RunningServer]:
+    """The moto server on 127.0.0.1; ``.url`` is the endpoint for every AWS client.
+
+    Also sets fake AWS credentials for the session so no real account can be reached.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in AWS_TEST_ENV.items():
+            mp.setenv(key, value)
+        mp.setenv("AWS_ENDPOINT_URL", "")
+        mp.delenv("AWS_ENDPOINT_URL")
+        server = servers.start_moto()
+        yield server
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[servers.RunningServer]:
+    """PostgreSQL 18 with pgvector on 127.0.0.1 (``.url`` is a libpq URL, user postgres)."""
+    server = servers.start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def oci_emulator() -> Iterator[OciEmulator]:
+    """The skybridge OCI API emulator on 127.0.0.1 (``.endpoint``, ``.sdk_config()``)."""
+    from skybridge.testing.oci import OciEmulator
+
+    with OciEmulator() as emulator:
+        yield emulator
