@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
 from skybridge.core.backend import Backend
-from skybridge.core.errors import Conflict, ConfigError, MissingDependency
+from skybridge.core.errors import ConfigError, Conflict, MissingDependency
 from skybridge.core.urls import BackendURL, mask_url
 
 B = TypeVar("B", bound=Backend)

@@ -42,6 +42,7 @@ class Secret(Generic[T]):
     """A secret value of type ``str`` or ``bytes`` that never prints itself."""
 
     __slots__ = ("_value",)
+    _value: T
 
     def __init__(self, value: T) -> None:
         self._value = value

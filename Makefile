@@ -1,0 +1,49 @@
+# skybridge task runner: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8080
+PYTEST_ARGS ?=
+
+.PHONY: help install system-deps run test lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[all,dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install skybridge with every extra
+
+system-deps: ## Install the servers and browser the tests start (redis-server, chromium)
+	@scripts/install-system-deps
+
+run: $(STAMP) ## Start the service with embedded backends and demo data on http://127.0.0.1:8080
+	$(BIN)/skybridge up --demo --host $(HOST) --port $(PORT)
+
+lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict src
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy --strict src
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+test: $(STAMP) system-deps lint ## Lint, then run every test against real local servers
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+bench: $(STAMP) ## Run every benchmark; each prints ours/anchor ratios
+	@shopt -s nullglob; set -e; for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
+
+clean: ## Remove the virtualenv, caches and local data
+	rm -rf $(VENV) .skybridge .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

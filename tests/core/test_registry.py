@@ -1,0 +1,110 @@
+"""The backend registry: lazy import, install hints, refusal of double claims, entry points."""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any, Self
+
+import pytest
+
+from skybridge.core.backend import Backend
+from skybridge.core.errors import ConfigError, Conflict, MissingDependency
+from skybridge.core.registry import Registry
+from skybridge.core.urls import BackendURL
+
+
+class Widget(Backend):
+    def __init__(self, url: BackendURL, options: dict[str, Any]) -> None:
+        self.url = url
+        self.options = options
+
+    @classmethod
+    def from_url(cls, url: BackendURL, **options: Any) -> Self:
+        return cls(url, options)
+
+    def ping(self) -> None:
+        return None
+
+
+class NotAWidget:
+    pass
+
+
+@pytest.fixture
+def fake_module(monkeypatch: pytest.MonkeyPatch) -> str:
+    module = types.ModuleType("skybridge_test_widgets")
+    module.Widget = Widget  # type: ignore[attr-defined]
+    module.NotAWidget = NotAWidget  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    return module.__name__
+
+
+def test_connect_builds_from_url(fake_module: str) -> None:
+    registry = Registry("widgets", Widget)
+    registry.register("wid", f"{fake_module}:Widget")
+    widget = registry.connect("wid://host:1234/path?x=1", color="red")
+    assert isinstance(widget, Widget)
+    assert widget.url.host == "host"
+    assert widget.url.port == 1234
+    assert widget.url.params == {"x": "1"}
+    assert widget.options == {"color": "red"}
+
+
+def test_import_is_lazy() -> None:
+    registry = Registry("widgets", Widget)
+    registry.register("lazy", "skybridge_no_such_module_yet:Widget")
+    assert "lazy" in registry.schemes()
+
+
+def test_unknown_scheme_names_setting_and_choices(fake_module: str) -> None:
+    registry = Registry("widgets", Widget)
+    registry.register("wid", f"{fake_module}:Widget")
+    with pytest.raises(ConfigError) as info:
+        registry.connect("nosuch://x", setting="backends.widgets")
+    assert info.value.setting == "backends.widgets"
+    assert "wid://" in str(info.value)
+
+
+def test_missing_sdk_gives_install_hint() -> None:
+    registry = Registry("widgets", Widget)
+    registry.register("cloud", "skybridge_missing_cloud_sdk:Widget", extra="aws")
+    with pytest.raises(MissingDependency) as info:
+        registry.resolve("cloud")
+    assert info.value.hint == 'pip install "skybridge[aws]"'
+    assert isinstance(info.value, ImportError)
+
+
+def test_double_claim_refused(fake_module: str) -> None:
+    registry = Registry("widgets", Widget)
+    registry.register("wid", f"{fake_module}:Widget")
+    registry.register("wid", f"{fake_module}:Widget")  # same claim again is harmless
+    with pytest.raises(Conflict, match="already claimed"):
+        registry.register("wid", "elsewhere:Other", origin="acme-plugin")
+
+
+def test_target_must_be_a_backend_of_the_family(fake_module: str) -> None:
+    registry = Registry("widgets", Widget)
+    registry.register("bad", f"{fake_module}:NotAWidget")
+    with pytest.raises(ConfigError, match="is not a Widget"):
+        registry.resolve("bad")
+
+
+def test_entry_points_add_schemes(fake_module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import EntryPoint
+
+    ep = EntryPoint(name="plug", value=f"{fake_module}:Widget", group="skybridge.backends.widgets")
+
+    def fake_entry_points(*, group: str) -> list[EntryPoint]:
+        return [ep] if group == "skybridge.backends.widgets" else []
+
+    monkeypatch.setattr("skybridge.core.registry.entry_points", fake_entry_points)
+    registry = Registry("widgets", Widget)
+    assert isinstance(registry.connect("plug://x"), Widget)
+
+
+def test_bad_url_is_a_config_error() -> None:
+    registry = Registry("widgets", Widget)
+    with pytest.raises(ConfigError) as info:
+        registry.connect("no-scheme-here", setting="backends.kv")
+    assert info.value.setting == "backends.kv"

@@ -1,0 +1,55 @@
+"""Backend URL parsing and masking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skybridge.core.errors import ConfigError
+from skybridge.core.urls import BackendURL, mask_url
+
+
+def test_parse_network_url() -> None:
+    url = BackendURL.parse("redis://user:p%40ss@10.0.0.1:6380/2?ssl=true")
+    assert (url.scheme, url.host, url.port, url.username, url.password) == (
+        "redis",
+        "10.0.0.1",
+        6380,
+        "user",
+        "p@ss",
+    )
+    assert url.path == "/2"
+    assert url.flag("ssl") is True
+    assert url.flag("missing", default=True) is True
+
+
+def test_path_urls_are_relative_or_absolute(tmp_path: Path) -> None:
+    assert (
+        BackendURL.parse("file://data/objects").location(base=tmp_path) == tmp_path / "data/objects"
+    )
+    assert BackendURL.parse("file:///srv/objects").location(base=tmp_path) == Path("/srv/objects")
+
+
+@pytest.mark.parametrize("bad", ["no-scheme", "://nothing", "redis://host:notaport/0"])
+def test_bad_urls_name_the_setting(bad: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        BackendURL.parse(bad, setting="backends.kv")
+    assert info.value.setting == "backends.kv"
+
+
+def test_mask_url_leaves_plain_urls_alone() -> None:
+    assert mask_url("sqlite:///.skybridge/kv.db") == "sqlite:///.skybridge/kv.db"
+
+
+@given(password=st.text(alphabet=st.characters(min_codepoint=48, max_codepoint=122), min_size=6))
+def test_mask_url_never_shows_the_password(password: str) -> None:
+    from urllib.parse import quote
+
+    quoted = quote(password, safe="")
+    url = f"postgresql://app:{quoted}@db:5432/x?sslpassword={quoted}"
+    masked = mask_url(url)
+    assert quoted not in masked
+    assert "app:***@db:5432" in masked
