@@ -12,7 +12,7 @@ import importlib
 import threading
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from skybridge.core.backend import Backend
 from skybridge.core.errors import ConfigError, Conflict, MissingDependency
@@ -32,7 +32,9 @@ class Implementation:
 class Registry(Generic[B]):
     """The implementations of one backend family, by URL scheme."""
 
-    def __init__(self, family: str, base: type[B]) -> None:
+    def __init__(self, family: str, base: type[Backend]) -> None:
+        # ``base`` is usually abstract, which mypy refuses for ``type[B]``; annotate the
+        # registry instead: ``registry: Registry[KeyValueStore] = Registry("kv", KeyValueStore)``.
         self.family = family
         self.base = base
         self._impls: dict[str, Implementation] = {}
@@ -94,7 +96,7 @@ class Registry(Generic[B]):
         cls = getattr(module, attr)
         if not (isinstance(cls, type) and issubclass(cls, self.base)):
             raise ConfigError(f"{impl.target} is not a {self.base.__name__}")
-        return cls
+        return cast("type[B]", cls)
 
     def connect(self, url: str, *, setting: str | None = None, **options: Any) -> B:
         """Build a backend from ``url``. ``setting`` names the config key in errors."""

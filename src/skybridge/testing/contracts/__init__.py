@@ -1,0 +1,1 @@
+"""Contract test suites: one abstract test class per backend family."""
