@@ -53,3 +53,26 @@ def test_mask_url_never_shows_the_password(password: str) -> None:
     masked = mask_url(url)
     assert quoted not in masked
     assert "app:***@db:5432" in masked
+
+
+def test_arn_locations_are_opaque() -> None:
+    url = BackendURL.parse("sns://arn:aws:sns:us-east-1:123456789012:alerts?region=us-east-1")
+    assert url.rest == "arn:aws:sns:us-east-1:123456789012:alerts"
+    assert url.host is None
+    assert url.port is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://user:pa/ss@host:6379/0",
+        "post gres://user:pw-x@db/app",
+        "user:pw-x@db/app",
+        "redis://user:p@ss@host/0",
+    ],
+)
+def test_mask_url_handles_malformed_urls(url: str) -> None:
+    masked = mask_url(url)
+    for fragment in ("pa/ss", "pw-x", "p@ss"):
+        assert fragment not in masked
+    assert "user:***@" in masked

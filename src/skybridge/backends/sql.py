@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,24 @@ _DRIVERS = {
     "oracle": ("oracle+oracledb", "oracle"),
 }
 _EXTRAS = {"psycopg": "postgres", "oracledb": "oracle"}
+# Userinfo that ``mask_url`` cannot see: a scheme urllib rejects, a password holding '/', or
+# a URL written without its scheme.
+_USERINFO = re.compile(r"^([^:/?#]*://[^:@/?#]*:)[^?]*@")
+_BARE_USERINFO = re.compile(r"^([^:@/?#]*:)[^?]*@")
 
 
-def normalise_url(url: str) -> str:
+def _masked(url: str) -> str:
+    pattern = _USERINFO if "://" in url else _BARE_USERINFO
+    return pattern.sub(r"\1***@", mask_url(url))
+
+
+def normalise_url(url: str, *, setting: str = "backends.sql") -> str:
     """Pick skybridge's driver when a URL names only the dialect (``postgresql://`` -> psycopg)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise ConfigError(
-            f"'{mask_url(url)}' is not a database URL",
-            setting="backends.sql",
+            f"'{_masked(url)}' is not a database URL",
+            setting=setting,
             hint="for example sqlite:///.skybridge/skybridge.db",
         )
     if scheme in _DRIVERS:
@@ -38,19 +48,25 @@ def normalise_url(url: str) -> str:
 
 def create_sql_engine(url: str, *, setting: str = "backends.sql", **kwargs: Any) -> Engine:
     """Create an engine; SQLite files get their folder, WAL mode and foreign keys on."""
-    url = normalise_url(url)
+    url = normalise_url(url, setting=setting)
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"bad database URL '{mask_url(url)}': {exc}", setting=setting) from None
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(f"bad database URL '{_masked(url)}': {exc}", setting=setting) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     try:
         engine = create_engine(parsed, **kwargs)
-    except (NoSuchModuleError, ModuleNotFoundError) as exc:
-        driver = parsed.get_driver_name()
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"unknown database dialect or driver '{parsed.drivername}' in '{_masked(url)}'",
+            setting=setting,
+            hint="use sqlite://, postgresql:// (psycopg) or oracle:// (oracledb)",
+        ) from None
+    except ModuleNotFoundError as exc:
+        package = (exc.name or parsed.drivername).split(".")[0]
         raise MissingDependency(
-            driver, _EXTRAS.get(driver, "all"), feature=f"{setting} ({parsed.drivername})"
+            package, _EXTRAS.get(package, "all"), feature=f"{setting} ({parsed.drivername})"
         ) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

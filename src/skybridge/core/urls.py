@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from skybridge.core.errors import ConfigError
 from skybridge.core.secret import MASK
@@ -44,7 +44,10 @@ class BackendURL:
         rest_no_query, _, query = rest.partition("?")
         try:
             parts = urlsplit(url)
-            port = parts.port
+            netloc = parts.netloc.rpartition("@")[2]
+            # An ARN or OCID-like location ("sns://arn:aws:sns:...") is opaque: no host or port.
+            opaque = netloc.count(":") > 1 and not netloc.startswith("[")
+            port = None if opaque else parts.port
         except ValueError as exc:
             raise ConfigError(
                 f"bad backend URL '{mask_url(url)}': {exc}", setting=setting
@@ -53,7 +56,7 @@ class BackendURL:
             raw=url,
             scheme=scheme.lower(),
             rest=unquote(rest_no_query),
-            host=parts.hostname,
+            host=None if opaque else parts.hostname,
             port=port,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
@@ -76,23 +79,23 @@ class BackendURL:
 
 
 def mask_url(url: str) -> str:
-    """Return ``url`` with any password and sensitive query values replaced by the mask."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    netloc = parts.netloc
-    if not parts.password and not parts.query:
-        return url
-    if parts.password:
-        userinfo, _, hostport = netloc.rpartition("@")
+    """Return ``url`` with any password and sensitive query values replaced by the mask.
+
+    Works on malformed URLs too (a password holding an unencoded ``/`` or ``@``, a scheme with
+    a space, no scheme at all): the userinfo is everything before the last ``@`` of the
+    location, and whatever follows its first ``:`` is masked.
+    """
+    head, sep, query = url.partition("?")
+    scheme, has_scheme, location = head.rpartition("://") if "://" in head else ("", "", head)
+    userinfo, at, hostpart = location.rpartition("@")
+    if at and ":" in userinfo:
         user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{hostport}"
-    query = parts.query
-    if query:
+        location = f"{user}:{MASK}@{hostpart}"
+    masked = f"{scheme}{has_scheme}{location}"
+    if sep:
         pairs = parse_qsl(query, keep_blank_values=True)
-        masked = [
+        masked_pairs = [
             (k, MASK if any(s in k.lower() for s in _SENSITIVE_PARAMS) else v) for k, v in pairs
         ]
-        query = urlencode(masked, safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        masked += "?" + urlencode(masked_pairs, safe="*:/")
+    return masked
