@@ -1,0 +1,292 @@
+"""``aws-sm://<region>?endpoint_url=..&profile=..``: AWS Secrets Manager.
+
+Version ids are Secrets Manager ``VersionId``s and are sent as ``ClientRequestToken``, so a
+retried write is a no-op on the service side. Stages map ``AWSCURRENT``/``AWSPENDING``/
+``AWSPREVIOUS`` to ``current``/``pending``/``previous``; other labels are kept as they are.
+Text values go to ``SecretString`` and bytes to ``SecretBinary``. Tags are the metadata.
+``batch_get_values`` uses ``BatchGetSecretValue`` (20 secrets per call).
+
+Keyword options: ``client=`` (a ready boto3 client), ``max_value_size=``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Self, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from skybridge.backends.secrets.aws_errors import translate
+from skybridge.backends.secrets.base import SecretStore, VersionExists
+from skybridge.backends.secrets.types import (
+    CURRENT,
+    DEPRECATED,
+    PENDING,
+    PREVIOUS,
+    SecretInfo,
+    SecretRef,
+    SecretValue,
+    SecretVersion,
+    VersionInfo,
+)
+from skybridge.core.errors import Conflict, NotFound, SkybridgeError
+from skybridge.core.observability import BACKEND_CALLS, BACKEND_LATENCY
+from skybridge.core.secret import Secret
+from skybridge.core.urls import BackendURL
+
+R = TypeVar("R")
+_NATIVE = {CURRENT: "AWSCURRENT", PENDING: "AWSPENDING", PREVIOUS: "AWSPREVIOUS"}
+_NORMAL = {v: k for k, v in _NATIVE.items()}
+_BATCH = 20
+
+
+def version_info(version_id: str, native: list[str], created: Any = None) -> VersionInfo:
+    """A :class:`VersionInfo` from Secrets Manager's labels."""
+    stages = frozenset(_NORMAL.get(s, s) for s in native) or frozenset({DEPRECATED})
+    return VersionInfo(version_id, stages, tuple(native), created)
+
+
+def _value(response: Mapping[str, Any]) -> SecretValue:
+    if "SecretBinary" in response:
+        return Secret(bytes(response["SecretBinary"]))
+    return Secret(str(response.get("SecretString", "")))
+
+
+def _value_field(value: SecretValue) -> dict[str, Any]:
+    raw = value.reveal()
+    return {"SecretBinary": raw} if isinstance(raw, bytes) else {"SecretString": raw}
+
+
+class AwsSecretsManager(SecretStore):
+    """AWS Secrets Manager through boto3."""
+
+    scheme = "aws-sm"
+    capabilities = frozenset({"force_delete", "native_batch_get"})
+    recovery_days_range = (7, 30)
+
+    def __init__(self, client: Any, *, max_value_size: int | None = None) -> None:
+        super().__init__(max_value_size=max_value_size)
+        self.client = client
+
+    @classmethod
+    def from_url(cls, url: BackendURL, **options: Any) -> Self:
+        client = options.pop("client", None)
+        if client is None:
+            session = boto3.session.Session(profile_name=url.params.get("profile") or None)
+            client = session.client(
+                "secretsmanager",
+                region_name=url.rest.strip("/") or None,
+                endpoint_url=options.pop("endpoint_url", url.params.get("endpoint_url")) or None,
+                config=Config(retries={"mode": "standard", "max_attempts": 3}),
+            )
+        size = options.pop("max_value_size", url.params.get("max_value_size"))
+        return cls(client, max_value_size=int(size) if size else None, **options)
+
+    def __repr__(self) -> str:
+        return f"AwsSecretsManager(region={self.client.meta.region_name!r})"
+
+    def close(self) -> None:
+        self.client.close()
+
+    def ping(self) -> None:
+        self._call("ListSecrets", "*", lambda: self.client.list_secrets(MaxResults=1))
+
+    def _call(self, operation: str, secret: str, fn: Callable[[], R]) -> R:
+        start = time.perf_counter()
+        outcome = "ok"
+        try:
+            return fn()
+        except (ClientError, BotoCoreError) as exc:
+            error = translate(exc, operation=operation, secret=secret)
+            outcome = type(error).__name__
+            raise error from None
+        finally:
+            BACKEND_CALLS.labels("secrets", self.scheme, operation, outcome).inc()
+            BACKEND_LATENCY.labels("secrets", self.scheme, operation).observe(
+                time.perf_counter() - start
+            )
+
+    # ----------------------------------------------------------------- primitives
+    def _create(
+        self,
+        name: str,
+        value: SecretValue,
+        version_id: str,
+        description: str | None,
+        metadata: Mapping[str, str],
+    ) -> SecretVersion:
+        kwargs: dict[str, Any] = {"Name": name, "ClientRequestToken": version_id}
+        if description is not None:
+            kwargs["Description"] = description
+        if metadata:
+            kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in metadata.items()]
+        response = self._call(
+            "CreateSecret",
+            name,
+            lambda: self.client.create_secret(**kwargs, **_value_field(value)),
+        )
+        ref = SecretRef(response["Name"], response["ARN"])
+        return SecretVersion(ref, version_info(response["VersionId"], ["AWSCURRENT"]), value)
+
+    def _put_value(
+        self, secret: str, value: SecretValue, version_id: str, metadata: Mapping[str, str]
+    ) -> SecretVersion:
+        try:
+            response = self._call(
+                "PutSecretValue",
+                secret,
+                lambda: self.client.put_secret_value(
+                    SecretId=secret, ClientRequestToken=version_id, **_value_field(value)
+                ),
+            )
+        except Conflict as exc:
+            raise VersionExists(exc.message) from None
+        if metadata:
+            self._update_metadata(secret, metadata, set())
+        ref = SecretRef(response["Name"], response["ARN"])
+        info = version_info(response["VersionId"], response.get("VersionStages", []))
+        return SecretVersion(ref, info, value)
+
+    def _get_value(self, secret: str, version_id: str | None, stage: str | None) -> SecretVersion:
+        kwargs: dict[str, Any] = {"SecretId": secret}
+        if version_id is not None:
+            kwargs["VersionId"] = version_id
+        if stage is not None:
+            kwargs["VersionStage"] = _NATIVE.get(stage, stage)
+        try:
+            response = self._call(
+                "GetSecretValue", secret, lambda: self.client.get_secret_value(**kwargs)
+            )
+        except NotFound:
+            what = f"version '{version_id}'" if version_id else f"stage '{stage or CURRENT}'"
+            raise NotFound(f"secret '{secret}' or its {what} not found") from None
+        return self._version_from(response)
+
+    @staticmethod
+    def _version_from(response: Mapping[str, Any]) -> SecretVersion:
+        ref = SecretRef(response["Name"], response["ARN"])
+        info = version_info(
+            response["VersionId"], response.get("VersionStages", []), response.get("CreatedDate")
+        )
+        return SecretVersion(ref, info, _value(response))
+
+    def _describe(self, secret: str) -> SecretInfo:
+        r = self._call(
+            "DescribeSecret", secret, lambda: self.client.describe_secret(SecretId=secret)
+        )
+        versions = tuple(
+            version_info(vid, stages) for vid, stages in r.get("VersionIdsToStages", {}).items()
+        )
+        return SecretInfo(
+            ref=SecretRef(r["Name"], r["ARN"]),
+            description=r.get("Description"),
+            metadata={t["Key"]: t["Value"] for t in r.get("Tags", [])},
+            versions=versions,
+            created=r.get("CreatedDate"),
+            changed=r.get("LastChangedDate"),
+            deletion_date=r.get("DeletedDate"),
+        )
+
+    def list_versions(self, secret: str) -> builtins.list[VersionInfo]:
+        """Every version, including deprecated ones (``ListSecretVersionIds``), oldest first."""
+        versions: list[VersionInfo] = []
+        kwargs: dict[str, Any] = {"SecretId": secret, "IncludeDeprecated": True}
+        while True:
+            page = self._call(
+                "ListSecretVersionIds",
+                secret,
+                lambda: self.client.list_secret_version_ids(**kwargs),
+            )
+            for v in page.get("Versions", []):
+                versions.append(
+                    version_info(v["VersionId"], v.get("VersionStages", []), v.get("CreatedDate"))
+                )
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        return sorted(versions, key=lambda v: (v.created is None, v.created))
+
+    def _list(self, prefix: str | None) -> Iterator[SecretRef]:
+        kwargs: dict[str, Any] = {}
+        if prefix:
+            kwargs["Filters"] = [{"Key": "name", "Values": [prefix]}]
+        while True:
+            page = self._call(
+                "ListSecrets", prefix or "*", lambda: self.client.list_secrets(**kwargs)
+            )
+            for entry in page.get("SecretList", []):
+                # The service's name filter ignores case; the contract's prefix does not.
+                if entry["Name"].startswith(prefix or "") and not entry.get("DeletedDate"):
+                    yield SecretRef(entry["Name"], entry["ARN"])
+            if not page.get("NextToken"):
+                return
+            kwargs["NextToken"] = page["NextToken"]
+
+    def _update_metadata(self, secret: str, set_: Mapping[str, str], remove: set[str]) -> None:
+        if set_:
+            tags = [{"Key": k, "Value": v} for k, v in set_.items()]
+            self._call(
+                "TagResource", secret, lambda: self.client.tag_resource(SecretId=secret, Tags=tags)
+            )
+        if remove:
+            keys = sorted(remove)
+            self._call(
+                "UntagResource",
+                secret,
+                lambda: self.client.untag_resource(SecretId=secret, TagKeys=keys),
+            )
+
+    def _delete(self, secret: str, recovery_days: int | None, force: bool) -> None:
+        kwargs: dict[str, Any] = {"SecretId": secret}
+        if force:
+            kwargs["ForceDeleteWithoutRecovery"] = True
+        else:
+            kwargs["RecoveryWindowInDays"] = recovery_days
+        self._call("DeleteSecret", secret, lambda: self.client.delete_secret(**kwargs))
+
+    def _batch_get_values(self, secrets: builtins.list[str]) -> dict[str, SecretVersion]:
+        found: dict[str, SecretVersion] = {}
+        for start in range(0, len(secrets), _BATCH):
+            chunk = secrets[start : start + _BATCH]
+            for response in self._batch_pages(chunk):
+                version = self._version_from(response)
+                for wanted in chunk:
+                    if wanted in (response["Name"], response["ARN"]):
+                        found[wanted] = version
+        return found
+
+    def _batch_pages(self, chunk: builtins.list[str]) -> Iterator[Mapping[str, Any]]:
+        kwargs: dict[str, Any] = {"SecretIdList": chunk}
+        label = f"{chunk[0]} (+{len(chunk) - 1})"
+        while True:
+            page = self._call(
+                "BatchGetSecretValue", label, lambda: self.client.batch_get_secret_value(**kwargs)
+            )
+            self._raise_batch_errors(page.get("Errors", []))
+            yield from page.get("SecretValues", [])
+            if not page.get("NextToken"):
+                return
+            kwargs["NextToken"] = page["NextToken"]
+
+    @staticmethod
+    def _raise_batch_errors(errors: builtins.list[Mapping[str, Any]]) -> None:
+        for error in errors:
+            secret = str(error.get("SecretId", "?"))
+            exc = ClientError(
+                {
+                    "Error": {
+                        "Code": str(error.get("ErrorCode")),
+                        "Message": error.get("Message", ""),
+                    }
+                },
+                "BatchGetSecretValue",
+            )
+            translated: SkybridgeError = translate(
+                exc, operation="BatchGetSecretValue", secret=secret
+            )
+            if not isinstance(translated, NotFound):
+                raise translated

@@ -1,0 +1,295 @@
+"""``local://path``: an encrypted, versioned secret store in one SQLite file.
+
+The embedded default. ``path`` is a directory holding ``secrets.db`` and the key file ``key``
+(see :mod:`skybridge.backends.secrets.local_keys`). Each value is sealed on its own; names,
+metadata and stages are stored in clear. SQLite transactions make every write atomic and safe
+across threads and processes. Stages follow AWS: a write becomes ``current``, the old current
+becomes ``previous`` and the one before loses its stage (``deprecated``).
+
+URL options: ``?key_file=PATH``, ``?max_value_size=N``; keyword option ``clock=``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+from skybridge.backends.secrets.base import SecretStore, VersionExists
+from skybridge.backends.secrets.local_keys import Sealer, load_key
+from skybridge.backends.secrets.local_rows import SCHEMA, info_from_rows, version_from_row
+from skybridge.backends.secrets.types import (
+    CURRENT,
+    PREVIOUS,
+    SecretInfo,
+    SecretRef,
+    SecretValue,
+    SecretVersion,
+)
+from skybridge.core.clock import SYSTEM_CLOCK, Clock
+from skybridge.core.errors import Conflict, NotFound, TerminalError, TransientError
+from skybridge.core.secret import Secret
+from skybridge.core.urls import BackendURL
+
+_DAY = 86400.0
+
+
+class LocalSecretStore(SecretStore):
+    """Encrypted secrets in a local SQLite file (``local://.skybridge/secrets``)."""
+
+    scheme = "local"
+    capabilities = frozenset({"version_deletion", "force_delete"})
+    recovery_days_range = (1, 30)
+    #: Days until a scheduled version deletion takes effect.
+    version_deletion_days: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        key_file: Path | None = None,
+        max_value_size: int | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        super().__init__(max_value_size=max_value_size)
+        self.path = path
+        self._clock = clock
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._sealer = Sealer(load_key(key_file or path / "key"))
+        db = path / "secrets.db"
+        if not db.exists():
+            os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.executescript(SCHEMA)
+
+    @classmethod
+    def from_url(cls, url: BackendURL, **options: Any) -> Self:
+        key_file = options.pop("key_file", url.params.get("key_file"))
+        size = options.pop("max_value_size", url.params.get("max_value_size"))
+        return cls(
+            url.location(base=Path.cwd()),
+            key_file=Path(key_file) if key_file else None,
+            max_value_size=int(size) if size else None,
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        return f"LocalSecretStore(path={str(self.path)!r})"
+
+    def ping(self) -> None:
+        with self._tx():
+            self._db.execute("SELECT 1")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ----------------------------------------------------------------- plumbing
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._purge_expired()
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise TransientError(f"local secret store is busy: {exc}") from None
+                raise TerminalError(f"local secret store failed: {exc}") from None
+            except sqlite3.Error as exc:
+                raise TerminalError(f"local secret store failed: {exc}") from None
+
+    def _purge_expired(self) -> None:
+        now = self._clock.now()
+        self._db.execute(
+            "DELETE FROM versions WHERE secret_id IN "
+            "(SELECT secret_id FROM secrets WHERE deletion_date <= ?)",
+            (now,),
+        )
+        self._db.execute("DELETE FROM secrets WHERE deletion_date <= ?", (now,))
+        self._db.execute("DELETE FROM versions WHERE deletion_scheduled <= ?", (now,))
+
+    def _row(self, secret: str, *, live: bool = True) -> sqlite3.Row:
+        row: sqlite3.Row | None = self._db.execute(
+            "SELECT * FROM secrets WHERE name = ? OR secret_id = ?", (secret, secret)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"secret '{secret}' does not exist in local://{self.path}")
+        if live and row["deletion_date"] is not None:
+            raise NotFound(
+                f"secret '{secret}' is scheduled for deletion",
+                hint="it can no longer be read or written",
+            )
+        return row
+
+    @staticmethod
+    def _context(secret_id: str, version_id: str, binary: bool) -> bytes:
+        return f"{secret_id}\x00{version_id}\x00{int(binary)}".encode()
+
+    def _insert_version(self, secret_id: str, value: SecretValue, version_id: str) -> None:
+        now = self._clock.now()
+        self._db.execute(
+            "UPDATE versions SET stages = '[]' WHERE secret_id = ? AND stages = ?",
+            (secret_id, json.dumps([PREVIOUS])),
+        )
+        self._db.execute(
+            "UPDATE versions SET stages = ? WHERE secret_id = ? AND stages = ?",
+            (json.dumps([PREVIOUS]), secret_id, json.dumps([CURRENT])),
+        )
+        blob = self._sealer.seal(
+            value.as_bytes(), self._context(secret_id, version_id, value.is_binary)
+        )
+        seq = self._db.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE secret_id = ?", (secret_id,)
+        ).fetchone()[0]
+        self._db.execute(
+            "INSERT INTO versions (secret_id, version_id, seq, is_binary, blob, stages, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (secret_id, version_id, seq, int(value.is_binary), blob, json.dumps([CURRENT]), now),
+        )
+        self._db.execute("UPDATE secrets SET changed = ? WHERE secret_id = ?", (now, secret_id))
+
+    def _read(self, row: sqlite3.Row, vrow: sqlite3.Row) -> SecretVersion:
+        binary = bool(vrow["is_binary"])
+        plain = self._sealer.open(
+            vrow["blob"],
+            self._context(row["secret_id"], vrow["version_id"], binary),
+            what=f"secret '{row['name']}' version '{vrow['version_id']}'",
+        )
+        value: SecretValue = Secret(plain) if binary else Secret(plain.decode("utf-8"))
+        ref = SecretRef(row["name"], row["secret_id"])
+        return SecretVersion(ref, version_from_row(vrow), value, json.loads(row["metadata"]))
+
+    # ----------------------------------------------------------------- primitives
+    def _create(
+        self,
+        name: str,
+        value: SecretValue,
+        version_id: str,
+        description: str | None,
+        metadata: Mapping[str, str],
+    ) -> SecretVersion:
+        with self._tx() as db:
+            taken = db.execute("SELECT deletion_date FROM secrets WHERE name = ?", (name,))
+            existing = taken.fetchone()
+            if existing is not None:
+                hint = "it is scheduled for deletion; force-delete it to reuse the name"
+                raise Conflict(
+                    f"secret '{name}' already exists",
+                    hint=hint if existing["deletion_date"] is not None else None,
+                )
+            secret_id = f"lsec-{uuid.uuid4().hex}"
+            now = self._clock.now()
+            db.execute(
+                "INSERT INTO secrets (name, secret_id, description, metadata, created, changed)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (name, secret_id, description, json.dumps(dict(metadata)), now, now),
+            )
+            self._insert_version(secret_id, value, version_id)
+            row = self._row(name)
+            return self._read(row, self._version_row(row, version_id, None))
+
+    def _put_value(
+        self, secret: str, value: SecretValue, version_id: str, metadata: Mapping[str, str]
+    ) -> SecretVersion:
+        with self._tx() as db:
+            row = self._row(secret)
+            sid = row["secret_id"]
+            taken = db.execute(
+                "SELECT 1 FROM versions WHERE secret_id = ? AND version_id = ?", (sid, version_id)
+            ).fetchone()
+            if taken is not None:
+                raise VersionExists(f"version '{version_id}' of secret '{secret}' exists")
+            self._insert_version(sid, value, version_id)
+            if metadata:
+                self._merge_metadata(row, metadata, set())
+                row = self._row(secret)
+            return self._read(row, self._version_row(row, version_id, None))
+
+    def _version_row(
+        self, row: sqlite3.Row, version_id: str | None, stage: str | None
+    ) -> sqlite3.Row:
+        if version_id is not None:
+            query, arg = "version_id = ?", version_id
+        else:
+            query, arg = "stages LIKE ?", f'%"{stage or CURRENT}"%'
+        vrow: sqlite3.Row | None = self._db.execute(
+            f"SELECT * FROM versions WHERE secret_id = ? AND {query}", (row["secret_id"], arg)
+        ).fetchone()
+        if vrow is None:
+            what = f"version '{version_id}'" if version_id else f"stage '{stage or CURRENT}'"
+            raise NotFound(f"secret '{row['name']}' has no {what}")
+        return vrow
+
+    def _get_value(self, secret: str, version_id: str | None, stage: str | None) -> SecretVersion:
+        with self._tx():
+            row = self._row(secret)
+            return self._read(row, self._version_row(row, version_id, stage))
+
+    def _describe(self, secret: str) -> SecretInfo:
+        with self._tx() as db:
+            row = self._row(secret, live=False)
+            vrows = db.execute(
+                "SELECT * FROM versions WHERE secret_id = ? ORDER BY seq", (row["secret_id"],)
+            ).fetchall()
+            return info_from_rows(row, vrows)
+
+    def _list(self, prefix: str | None) -> Iterator[SecretRef]:
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT name, secret_id FROM secrets WHERE deletion_date IS NULL"
+                " AND substr(name, 1, ?) = ? ORDER BY name",
+                (len(prefix or ""), prefix or ""),
+            ).fetchall()
+        return iter([SecretRef(r["name"], r["secret_id"]) for r in rows])
+
+    def _merge_metadata(self, row: sqlite3.Row, set_: Mapping[str, str], remove: set[str]) -> None:
+        merged = {**json.loads(row["metadata"]), **set_}
+        for key in remove:
+            merged.pop(key, None)
+        self._db.execute(
+            "UPDATE secrets SET metadata = ?, changed = ? WHERE secret_id = ?",
+            (json.dumps(merged), self._clock.now(), row["secret_id"]),
+        )
+
+    def _update_metadata(self, secret: str, set_: Mapping[str, str], remove: set[str]) -> None:
+        with self._tx():
+            self._merge_metadata(self._row(secret), set_, remove)
+
+    def _delete(self, secret: str, recovery_days: int | None, force: bool) -> None:
+        with self._tx() as db:
+            sid = self._row(secret, live=not force)["secret_id"]
+            if force:
+                db.execute("DELETE FROM versions WHERE secret_id = ?", (sid,))
+                db.execute("DELETE FROM secrets WHERE secret_id = ?", (sid,))
+                return
+            when = self._clock.now() + (recovery_days or self.default_recovery_days) * _DAY
+            db.execute("UPDATE secrets SET deletion_date = ? WHERE secret_id = ?", (when, sid))
+
+    def _schedule_version_deletion(self, secret: str, version_id: str) -> None:
+        with self._tx() as db:
+            row = self._row(secret)
+            vrow = self._version_row(row, version_id, None)
+            if json.loads(vrow["stages"]):
+                raise Conflict(
+                    f"version '{version_id}' of secret '{secret}' still holds a stage",
+                    hint="only deprecated versions can be deleted",
+                )
+            when = self._clock.now() + self.version_deletion_days * _DAY
+            db.execute(
+                "UPDATE versions SET deletion_scheduled = ? WHERE secret_id = ? AND version_id = ?",
+                (when, row["secret_id"], version_id),
+            )

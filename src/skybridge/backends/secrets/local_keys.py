@@ -1,0 +1,98 @@
+"""The key of the ``local://`` secret store, and authenticated encryption with it.
+
+The key comes from ``SKYBRIDGE_SECRETS_KEY`` (URL-safe base64 of 32 bytes, as printed by
+``python -c "import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())"``), or
+from a key file created with mode 0600 next to the store. A key file readable by group or others
+is refused. Values are sealed with AES-256-GCM; the associated data binds each ciphertext to its
+secret, version and value type, so a ciphertext moved to another row fails to open too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import stat
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from skybridge.core.errors import ConfigError, TerminalError
+
+KEY_ENV = "SKYBRIDGE_SECRETS_KEY"
+_NONCE = 12
+
+
+def _decode_key(text: str, origin: str) -> bytes:
+    try:
+        key = base64.urlsafe_b64decode(text.strip().encode("ascii"))
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        key = b""
+    if len(key) != 32:
+        raise ConfigError(
+            f"the secrets key from {origin} is not URL-safe base64 of 32 bytes",
+            hint='generate one with: python -c "import base64,os;'
+            'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"',
+        )
+    return key
+
+
+def _read_key_file(path: Path) -> bytes:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigError(
+            f"key file {path} has mode {mode:o}: group or others can access it",
+            hint=f"chmod 600 {path}",
+        )
+    return _decode_key(path.read_text("ascii"), str(path))
+
+
+def _create_key_file(path: Path) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = AESGCM.generate_key(bit_length=256)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race; use its key
+        return _read_key_file(path)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(base64.urlsafe_b64encode(key).decode("ascii") + "\n")
+    return key
+
+
+def load_key(key_file: Path) -> bytes:
+    """The store key: from ``SKYBRIDGE_SECRETS_KEY``, else ``key_file`` (created if missing)."""
+    from_env = os.environ.get(KEY_ENV)
+    if from_env:
+        return _decode_key(from_env, KEY_ENV)
+    try:
+        return _read_key_file(key_file)
+    except FileNotFoundError:
+        return _create_key_file(key_file)
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file {key_file}: {exc.strerror}") from None
+
+
+class Sealer:
+    """AES-256-GCM with per-value random nonces."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def __repr__(self) -> str:
+        return "Sealer(key='***')"
+
+    def seal(self, plaintext: bytes, context: bytes) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return nonce + self._aead.encrypt(nonce, plaintext, context)
+
+    def open(self, blob: bytes, context: bytes, *, what: str) -> bytes:
+        """Decrypt ``blob``; ``what`` names the secret in the error (never the value)."""
+        try:
+            return self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], context)
+        except (InvalidTag, ValueError):
+            raise TerminalError(
+                f"{what} failed its integrity check: the stored ciphertext was modified "
+                "or the store key is not the one it was written with",
+                hint=f"restore the store from a backup or check {KEY_ENV} / the key file",
+            ) from None

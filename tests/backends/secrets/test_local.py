@@ -1,0 +1,140 @@
+"""local:// secret store: the contract, plus key handling, tampering, expiry and processes."""
+
+from __future__ import annotations
+
+import base64
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from skybridge.backends import secrets as secrets_family
+from skybridge.backends.secrets.local import LocalSecretStore
+from skybridge.backends.secrets.local_keys import KEY_ENV
+from skybridge.core.clock import ManualClock
+from skybridge.core.errors import ConfigError, NotFound, TerminalError
+from skybridge.core.secret import Secret
+from skybridge.testing.contracts.secrets import SecretsContract
+
+
+@pytest.fixture(autouse=True)
+def _no_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+
+
+class TestLocal(SecretsContract):
+    @pytest.fixture
+    def secrets(self, tmp_path: Path) -> Iterator[LocalSecretStore]:
+        with LocalSecretStore(tmp_path / "store") as store:
+            yield store
+
+
+def test_every_builtin_scheme_is_registered() -> None:
+    assert {"local", "aws-sm", "oci-vault"} <= set(secrets_family.registry.schemes())
+
+
+def test_connect_by_url_creates_private_key_file(tmp_path: Path) -> None:
+    with secrets_family.connect(f"local://{tmp_path}/s?max_value_size=100") as store:
+        assert isinstance(store, LocalSecretStore)
+        assert store.max_value_size == 100
+        store.create("a", Secret("v"))
+    key = tmp_path / "s" / "key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "s" / "secrets.db").stat().st_mode & 0o077 == 0
+
+
+def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    LocalSecretStore(tmp_path).close()
+    (tmp_path / "key").chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600") as caught:
+        LocalSecretStore(tmp_path)
+    assert str(tmp_path / "key") in str(caught.value)
+
+
+def test_key_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, base64.urlsafe_b64encode(os.urandom(32)).decode())
+    with LocalSecretStore(tmp_path) as store:
+        store.create("a", Secret("v"))
+        assert store.get_value("a").value.reveal() == "v"
+    assert not (tmp_path / "key").exists()
+    monkeypatch.setenv(KEY_ENV, "too-short")
+    with pytest.raises(ConfigError, match=KEY_ENV):
+        LocalSecretStore(tmp_path)
+
+
+def test_wrong_key_is_detected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with LocalSecretStore(tmp_path) as store:
+        store.create("a", Secret("v"))
+    monkeypatch.setenv(KEY_ENV, base64.urlsafe_b64encode(os.urandom(32)).decode())
+    with LocalSecretStore(tmp_path) as store, pytest.raises(TerminalError, match="'a'"):
+        store.get_value("a")
+
+
+@pytest.mark.parametrize("how", ["flip", "swap"])
+def test_tampered_ciphertext_is_terminal_and_names_the_secret(tmp_path: Path, how: str) -> None:
+    value = "TAMPER-CANARY-0123456789"
+    with LocalSecretStore(tmp_path) as store:
+        store.create("victim", Secret(value))
+        store.create("other", Secret("other value"))
+    db = sqlite3.connect(tmp_path / "secrets.db")
+    with db:
+        if how == "flip":
+            blob = bytearray(db.execute("SELECT blob FROM versions").fetchone()[0])
+            blob[-1] ^= 1
+            db.execute("UPDATE versions SET blob = ? WHERE rowid = 1", (bytes(blob),))
+        else:  # move the other secret's ciphertext into this row
+            db.execute("UPDATE versions SET blob = (SELECT blob FROM versions WHERE rowid = 2)")
+    db.close()
+    with LocalSecretStore(tmp_path) as store, pytest.raises(TerminalError) as caught:
+        store.get_value("victim")
+    assert "victim" in str(caught.value)
+    assert value not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_values_are_encrypted_at_rest(tmp_path: Path) -> None:
+    with LocalSecretStore(tmp_path) as store:
+        store.create("a", Secret("PLAINTEXT-NEEDLE-42"))
+    assert b"PLAINTEXT-NEEDLE-42" not in (tmp_path / "secrets.db").read_bytes()
+
+
+def test_deletion_and_version_deletion_expire_with_the_clock(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with LocalSecretStore(tmp_path, clock=clock) as store:
+        first = store.create("a", Secret("1")).version_id
+        for value in "234":
+            store.put_value("a", Secret(value))
+        store.schedule_version_deletion("a", first)
+        clock.advance(2 * 86400)
+        assert first not in {v.version_id for v in store.list_versions("a")}
+        store.delete("a", recovery_days=7)
+        clock.advance(8 * 86400)
+        with pytest.raises(NotFound):
+            store.describe("a")
+        store.create("a", Secret("reused"))  # the name is free again
+
+
+def test_concurrent_processes_keep_every_version(tmp_path: Path) -> None:
+    LocalSecretStore(tmp_path).close()
+    with LocalSecretStore(tmp_path) as store:
+        store.create("shared", Secret("0"))
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from skybridge.backends.secrets.local import LocalSecretStore\n"
+        "from skybridge.core.secret import Secret\n"
+        "with LocalSecretStore(Path(sys.argv[1])) as s:\n"
+        "    for i in range(15):\n"
+        "        s.put_value('shared', Secret(f'{sys.argv[2]}-{i}'))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), tag]) for tag in "ab"]
+    assert [p.wait(60) for p in procs] == [0, 0]
+    with LocalSecretStore(tmp_path) as store:
+        versions = store.list_versions("shared")
+        assert len(versions) == 31
+        assert sum(v.is_current for v in versions) == 1
+        assert sum("previous" in v.stages for v in versions) == 1
