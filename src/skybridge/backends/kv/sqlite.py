@@ -1,0 +1,219 @@
+"""``sqlite://`` key-value store: the embedded default, safe across threads and processes.
+
+URL forms (SQLAlchemy's convention): ``sqlite:///relative/kv.db`` (three slashes: relative to the
+working directory), ``sqlite:////abs/kv.db`` (four: absolute), ``sqlite://`` or
+``sqlite:///:memory:`` (in memory, private to the store). The folder is created if missing.
+
+Every conditional write is one SQL statement run in autocommit mode, so SQLite's write lock
+makes compare-and-set atomic across threads and processes. The database runs in WAL mode so
+readers never wait for the writer; writers wait up to ``timeout`` seconds for each other.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Self
+
+from skybridge.backends.kv.base import Item, KeyValueStore, ScanPage
+from skybridge.backends.kv.keys import prefix_end
+from skybridge.core.errors import ConfigError, Conflict, TerminalError, TransientError
+from skybridge.core.urls import BackendURL
+
+MEMORY = ":memory:"
+_TABLE = "skybridge_kv"
+_SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS {_TABLE} (ns TEXT NOT NULL, key TEXT NOT NULL, "
+    "value BLOB NOT NULL, version INTEGER NOT NULL, expires_at REAL, PRIMARY KEY (ns, key))",
+    f"CREATE INDEX IF NOT EXISTS {_TABLE}_expiry ON {_TABLE} (ns, expires_at) "
+    "WHERE expires_at IS NOT NULL",
+)
+_LIVE = "(expires_at IS NULL OR expires_at > :now)"
+_UPSERT = (
+    f"INSERT INTO {_TABLE} (ns, key, value, version, expires_at) "
+    "VALUES (:ns, :key, :value, 1, :exp) ON CONFLICT (ns, key) DO UPDATE SET "
+    "value = excluded.value, expires_at = excluded.expires_at, version = CASE WHEN "
+    f"{_TABLE}.expires_at IS NOT NULL AND {_TABLE}.expires_at <= :now THEN 1 "
+    f"ELSE {_TABLE}.version + 1 END"
+)
+# expected == 0: an existing row may only be overwritten once it has expired.
+_CREATE = f"{_UPSERT} WHERE {_TABLE}.expires_at IS NOT NULL AND {_TABLE}.expires_at <= :now"
+_UPDATE_AT = (
+    f"UPDATE {_TABLE} SET value = :value, expires_at = :exp, version = version + 1 "
+    f"WHERE ns = :ns AND key = :key AND version = :expected AND {_LIVE}"
+)
+_GET_CHUNK = 500
+
+
+def database_path(url: BackendURL) -> str:
+    """The file a ``sqlite://`` URL names, or ``:memory:``."""
+    rest = url.rest
+    if rest in ("", MEMORY, "/" + MEMORY):
+        return MEMORY
+    if not rest.startswith("/") or rest == "/":
+        raise ConfigError(
+            f"cannot tell which file sqlite://{rest} means",
+            hint="write sqlite:///relative/kv.db (three slashes) or sqlite:////abs/kv.db (four)",
+        )
+    return rest[1:]
+
+
+class SQLiteStore(KeyValueStore):
+    """Key-value store in one SQLite table (``skybridge_kv``), shared by all namespaces."""
+
+    scheme = "sqlite"
+
+    def __init__(self, path: str = MEMORY, *, timeout: float = 30.0, **common: Any) -> None:
+        super().__init__(**common)
+        self.path = path
+        self._timeout = timeout
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._conn = self._open()
+
+    @classmethod
+    def from_url(cls, url: BackendURL, **options: Any) -> Self:
+        common = cls.common_options(url, options)
+        timeout = float(options.pop("timeout", url.params.get("timeout", 30.0)))
+        return cls(database_path(url), timeout=timeout, **common, **options)
+
+    def _open(self) -> sqlite3.Connection:
+        if self.path != MEMORY:
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create the folder for {self.path}: {exc}") from exc
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            if self.path != MEMORY:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open sqlite kv database {self.path}: {exc}") from exc
+        return conn
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held exclusively by this thread, with native errors translated."""
+        with self._lock:
+            if self._pid != os.getpid() and self.path != MEMORY:
+                # A forked child must not share the parent's connection; open its own.
+                self._pid = os.getpid()
+                self._conn = self._open()
+            try:
+                yield self._conn
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise TransientError(f"sqlite kv database is busy: {exc}") from exc
+                raise TerminalError(f"sqlite kv database {self.path} failed: {exc}") from exc
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"sqlite kv write refused: {exc}") from exc
+            except sqlite3.Error as exc:
+                raise TerminalError(f"sqlite kv database {self.path} failed: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._db() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def ping(self) -> None:
+        with self._db() as conn:
+            conn.execute("SELECT 1").fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- primitives -------------------------------------------------------------------------
+
+    def _get_many(self, keys: list[str]) -> dict[str, Item]:
+        found: dict[str, Item] = {}
+        with self._db() as conn:
+            for start in range(0, len(keys), _GET_CHUNK):
+                chunk = keys[start : start + _GET_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT key, value, version, expires_at FROM {_TABLE} "
+                    f"WHERE ns = ? AND key IN ({marks})",
+                    [self.namespace, *chunk],
+                ).fetchall()
+                found.update((row[0], Item(*row)) for row in rows)
+        return found
+
+    def _put(
+        self, key: str, value: bytes, *, expires_at: float | None, expected: int | None, now: float
+    ) -> int | None:
+        params = {"ns": self.namespace, "key": key, "value": value, "exp": expires_at, "now": now}
+        if expected is None:
+            sql = _UPSERT
+        elif expected == 0:
+            sql = _CREATE
+        else:
+            sql, params["expected"] = _UPDATE_AT, expected
+        with self._db() as conn:
+            rows = conn.execute(f"{sql} RETURNING version", params).fetchall()
+        return int(rows[0][0]) if rows else None
+
+    def _put_many(
+        self, values: dict[str, bytes], *, expires_at: float | None, now: float
+    ) -> dict[str, int]:
+        written: dict[str, int] = {}
+        with self._transaction() as conn:
+            for key, value in values.items():
+                params = {"ns": self.namespace, "key": key, "value": value, "exp": expires_at}
+                row = conn.execute(f"{_UPSERT} RETURNING version", {**params, "now": now})
+                written[key] = int(row.fetchall()[0][0])
+        return written
+
+    def _delete(self, key: str, *, expected: int | None, now: float) -> bool | None:
+        sql = f"DELETE FROM {_TABLE} WHERE ns = :ns AND key = :key"
+        if expected is not None:
+            sql += f" AND version = :expected AND {_LIVE}"
+        params = {"ns": self.namespace, "key": key, "expected": expected, "now": now}
+        with self._db() as conn:
+            rows = conn.execute(f"{sql} RETURNING expires_at", params).fetchall()
+        if expected is not None and not rows:
+            return None
+        return bool(rows) and (rows[0][0] is None or rows[0][0] > now)
+
+    def _delete_many(self, keys: list[str], *, now: float) -> None:
+        with self._transaction() as conn:
+            conn.executemany(
+                f"DELETE FROM {_TABLE} WHERE ns = ? AND key = ?",
+                [(self.namespace, k) for k in keys],
+            )
+
+    def _scan(self, prefix: str, start_after: str | None, limit: int) -> ScanPage:
+        sql = f"SELECT key, value, version, expires_at FROM {_TABLE} WHERE ns = ? AND key >= ?"
+        params: list[Any] = [self.namespace, prefix]
+        end = prefix_end(prefix)
+        if end is not None:
+            sql, params = sql + " AND key < ?", [*params, end]
+        if start_after is not None:
+            sql, params = sql + " AND key > ?", [*params, start_after]
+        with self._db() as conn:
+            rows = conn.execute(f"{sql} ORDER BY key LIMIT ?", [*params, limit]).fetchall()
+        items = [Item(*row) for row in rows]
+        return ScanPage(items, items[-1].key if len(items) == limit else None)
+
+    def purge_expired(self) -> int:
+        with self._db() as conn:
+            cursor = conn.execute(
+                f"DELETE FROM {_TABLE} WHERE ns = ? AND expires_at <= ?",
+                (self.namespace, self.clock.now()),
+            )
+            return cursor.rowcount
