@@ -1,0 +1,1 @@
+"""The ``skybridge`` command's sub-commands; :mod:`skybridge.cli` assembles them."""

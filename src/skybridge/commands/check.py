@@ -1,0 +1,73 @@
+"""``skybridge check``: connect to every configured backend and report."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from skybridge.commands.session import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, cli_session
+from skybridge.server.health import DEFAULT_TIMEOUT, BackendStatus, probe_all
+
+_STYLE = {"ok": "green", "unreachable": "red", "misconfigured": "yellow"}
+
+
+def _exit_code(statuses: list[BackendStatus]) -> int:
+    if any(s.status == "misconfigured" for s in statuses):
+        return EXIT_BAD_INPUT
+    if any(s.status == "unreachable" for s in statuses):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _table(statuses: list[BackendStatus]) -> Table:
+    table = Table(title="skybridge backends", title_justify="left")
+    for column in ("name", "scheme", "url", "status"):
+        table.add_column(column, overflow="fold")
+    table.add_column("latency", justify="right")
+    for s in statuses:
+        style = _STYLE[s.status]
+        latency = f"{s.latency_ms:.1f} ms" if s.latency_ms is not None else "—"
+        table.add_row(s.name, s.scheme, s.url, f"[{style}]{s.status}[/]", latency)
+    return table
+
+
+def _explain(statuses: list[BackendStatus]) -> None:
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    for s in statuses:
+        if s.ok:
+            continue
+        style = _STYLE[s.status]
+        console.print(f"[{style}]{s.setting}[/]: {s.error}: {s.message}")
+        if s.hint:
+            console.print(f"  [yellow]hint:[/] {s.hint}")
+
+
+def check(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for each backend.")
+    ] = DEFAULT_TIMEOUT,
+) -> None:
+    """Connect to each configured backend.
+
+    Exit 0 when all answer, 1 when one is unreachable, 2 when a setting is wrong
+    (unknown scheme, bad URL, missing optional package).
+    """
+    session = cli_session(ctx)
+    statuses = probe_all(session.settings(), timeout=timeout)
+    code = _exit_code(statuses)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"ok": code == EXIT_OK, "backends": [s.as_dict() for s in statuses]}, indent=2
+            )
+        )
+    else:
+        session.out.print(_table(statuses))
+        _explain(statuses)
+    raise typer.Exit(code)

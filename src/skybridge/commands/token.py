@@ -1,0 +1,78 @@
+"""``skybridge token create|list|revoke``: API tokens for the service and dashboard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from skybridge.auth.tokens import TokenStore
+from skybridge.backends.sql import create_sql_engine
+from skybridge.commands.session import cli_session
+
+token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+@contextmanager
+def open_store(ctx: typer.Context) -> Iterator[TokenStore]:
+    """The token store of the configured ``sql`` backend."""
+    settings = cli_session(ctx).settings()
+    engine = create_sql_engine(settings.backends.sql, setting="backends.sql")
+    try:
+        yield TokenStore(engine, admin_token=settings.server.admin_token)
+    finally:
+        engine.dispose()
+
+
+@token_app.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A unique name, e.g. ci-deploy.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a token. Its value is printed once; only a hash is stored."""
+    with open_store(ctx) as store:
+        info, token = store.create(name)
+    if as_json:
+        typer.echo(json.dumps({**info.as_dict(), "token": token.reveal()}, indent=2))
+        return
+    out = cli_session(ctx).out
+    out.print(f"[green]Created token[/] [bold]{info.name}[/]. Copy it now; it is not shown again:")
+    typer.echo(token.reveal())
+    Console(stderr=True).print(
+        "[dim]Use it as 'Authorization: Bearer <token>' or sign in to the dashboard with it.[/]"
+    )
+
+
+@token_app.command("list")
+def list_tokens(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List tokens (names, prefixes and dates; never their values)."""
+    with open_store(ctx) as store:
+        tokens = store.list()
+    if as_json:
+        typer.echo(json.dumps([t.as_dict() for t in tokens], indent=2))
+        return
+    table = Table(title="API tokens", title_justify="left")
+    for column in ("name", "prefix", "created", "last used", "status"):
+        table.add_column(column)
+    for t in tokens:
+        status = "[green]active[/]" if t.active else "[dim]revoked[/]"
+        used = t.last_used_at.strftime("%Y-%m-%d %H:%M") if t.last_used_at else "—"
+        table.add_row(t.name, f"{t.prefix}…", t.created_at.strftime("%Y-%m-%d %H:%M"), used, status)
+    cli_session(ctx).out.print(table)
+
+
+@token_app.command("revoke")
+def revoke(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The token's name.")]
+) -> None:
+    """Revoke a token: requests and dashboard sessions using it are refused from now on."""
+    with open_store(ctx) as store:
+        store.revoke(name)
+    cli_session(ctx).out.print(f"Revoked token [bold]{name}[/].")

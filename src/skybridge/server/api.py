@@ -1,0 +1,100 @@
+"""The service's own JSON API under ``/api``: who am I, backend health, API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, Field
+
+from skybridge.auth.tokens import NAME_PATTERN, Principal, TokenInfo
+from skybridge.server.errors import ErrorBody
+from skybridge.server.health import probe_all
+from skybridge.server.security import require_token
+from skybridge.server.state import ServiceState, get_state
+
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing, unknown or revoked token"},
+    422: {"model": ErrorBody, "description": "The request is malformed; the body says what to fix"},
+}
+
+router = APIRouter(prefix="/api", dependencies=[Depends(require_token)], responses=AUTH_ERRORS)
+State = Annotated[ServiceState, Depends(get_state)]
+Caller = Annotated[Principal, Depends(require_token)]
+
+
+class WhoAmI(BaseModel):
+    name: str = Field(description="The token's name")
+    kind: Literal["token", "admin"]
+
+
+class BackendOut(BaseModel):
+    name: str
+    setting: str = Field(description="The setting that configures it, e.g. backends.kv")
+    scheme: str
+    url: str = Field(description="The configured URL with credentials masked")
+    status: Literal["ok", "unreachable", "misconfigured"]
+    ok: bool
+    latency_ms: float | None
+    error: str | None
+    message: str | None
+    hint: str | None
+
+
+class TokenOut(BaseModel):
+    name: str
+    prefix: str = Field(description="The first characters of the token, to tell tokens apart")
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    active: bool
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN, description="A unique name, e.g. ci-deploy")
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The token itself. It is shown only in this response.")
+
+
+def _out(info: TokenInfo) -> TokenOut:
+    return TokenOut(**info.as_dict())
+
+
+@router.get("/whoami", response_model=WhoAmI, summary="The token this request uses")
+def whoami(caller: Caller) -> WhoAmI:
+    return WhoAmI(name=caller.name, kind=caller.kind)
+
+
+@router.get("/backends", response_model=list[BackendOut], summary="Configured backends and health")
+def backends(state: State) -> list[BackendOut]:
+    return [BackendOut(**status.as_dict()) for status in probe_all(state.settings)]
+
+
+@router.get("/tokens", response_model=list[TokenOut], summary="API tokens (never their values)")
+def list_tokens(state: State) -> list[TokenOut]:
+    return [_out(info) for info in state.tokens.list()]
+
+
+@router.post(
+    "/tokens",
+    response_model=TokenCreated,
+    status_code=201,
+    summary="Create a token (its value is returned once)",
+    responses={409: {"model": ErrorBody, "description": "The name is taken"}},
+)
+def create_token(body: TokenCreate, state: State, request: Request) -> TokenCreated:
+    info, token = state.tokens.create(body.name)
+    return TokenCreated(**info.as_dict(), token=token.reveal())
+
+
+@router.delete(
+    "/tokens/{name}",
+    response_model=TokenOut,
+    summary="Revoke a token",
+    responses={404: {"model": ErrorBody, "description": "No active token has this name"}},
+)
+def revoke_token(name: Annotated[str, Path(max_length=64)], state: State) -> TokenOut:
+    return _out(state.tokens.revoke(name))

@@ -1,0 +1,84 @@
+"""``create_app(settings)``: the FastAPI service.
+
+Unauthenticated: ``/healthz``, ``/metrics``, ``/docs``, ``/openapi.json``, ``/login`` and the
+dashboard's stylesheet under ``/static``. Everything under ``/api`` needs
+``Authorization: Bearer <token>``; dashboard pages need the session cookie set by ``/login``.
+Each installed app's router is mounted under ``/api/<name>`` and its page at ``/ui/<name>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from skybridge.apps import AppSpec, ServiceContext, discover_apps
+from skybridge.auth.tokens import TokenStore
+from skybridge.backends.sql import create_sql_engine
+from skybridge.core.config import Settings, load_settings
+from skybridge.server import api, dashboard, observe
+from skybridge.server.about import skybridge_version
+from skybridge.server.errors import install_error_handlers
+from skybridge.server.pages import STATIC_DIR
+from skybridge.server.security import require_token
+from skybridge.server.session import Signer, load_session_secret
+from skybridge.server.state import ServiceState
+
+DESCRIPTION = (
+    "skybridge runs cloud-data patterns across AWS and Oracle Cloud. Every `/api` route needs "
+    "`Authorization: Bearer <token>`; create one with `skybridge token create NAME`."
+)
+
+
+def build_state(settings: Settings, apps: list[AppSpec] | None = None) -> ServiceState:
+    """Everything the service needs, from ``settings``; fails fast on a bad setting."""
+    engine = create_sql_engine(settings.backends.sql, setting="backends.sql")
+    return ServiceState(
+        settings=settings,
+        engine=engine,
+        tokens=TokenStore(engine, admin_token=settings.server.admin_token),
+        signer=Signer(load_session_secret(settings)),
+        apps=discover_apps() if apps is None else apps,
+        context=ServiceContext(settings),
+        version=skybridge_version(),
+    )
+
+
+def _mount_apps(app: FastAPI, state: ServiceState) -> None:
+    for spec in state.apps:
+        if spec.router is not None:
+            app.include_router(
+                spec.router(state.context),
+                prefix=f"/api/{spec.name}",
+                tags=[spec.name],
+                dependencies=[Depends(require_token)],
+                responses=api.AUTH_ERRORS,
+            )
+
+
+def create_app(settings: Settings | None = None, *, apps: list[AppSpec] | None = None) -> FastAPI:
+    """Build the service. ``apps`` replaces plug-in discovery (tests, embedding)."""
+    state = build_state(settings or load_settings(), apps)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="skybridge",
+        version=state.version,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.skybridge = state
+    app.add_middleware(observe.AccessLogMiddleware)
+    install_error_handlers(app)
+    app.include_router(observe.public)
+    app.include_router(api.router)
+    _mount_apps(app, state)
+    app.include_router(dashboard.ui)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,186 @@
+"""The dashboard: login/logout, Overview, Backends, Tokens and one page per installed app.
+
+Forms are protected twice against cross-site requests: cookies are ``SameSite=Strict`` and every
+form carries a CSRF token bound to the session (the login form to a signed pre-login cookie).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
+from fastapi.responses import RedirectResponse
+
+from skybridge.core.errors import Conflict, NotFound, ValidationError
+from skybridge.core.observability import get_logger
+from skybridge.server.health import probe_all
+from skybridge.server.pages import render, render_app_page
+from skybridge.server.security import check_csrf, current_session, require_session
+from skybridge.server.session import (
+    LOGIN_COOKIE,
+    LOGIN_MAX_AGE,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE,
+    Session,
+)
+from skybridge.server.state import ServiceState, get_state
+
+log = get_logger(__name__)
+ui = APIRouter(include_in_schema=False)
+State = Annotated[ServiceState, Depends(get_state)]
+LoggedIn = Annotated[Session, Depends(require_session)]
+FormField = Annotated[str, Form()]
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+def _login_page(request: Request, state: ServiceState, error: str | None, status: int) -> Response:
+    nonce = secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "login.html",
+        session=None,
+        active="login",
+        csrf=nonce,
+        error=error,
+        status_code=status,
+    )
+    _set_cookie(
+        request, response, LOGIN_COOKIE, state.signer.dumps("login", {"n": nonce}), LOGIN_MAX_AGE
+    )
+    return response
+
+
+@ui.get("/login")
+def login_form(request: Request, state: State) -> Response:
+    if current_session(request) is not None:
+        return RedirectResponse("/", status_code=303)
+    return _login_page(request, state, None, 200)
+
+
+@ui.post("/login")
+def login(request: Request, state: State, token: FormField = "", csrf: FormField = "") -> Response:
+    expected = state.signer.loads("login", request.cookies.get(LOGIN_COOKIE), max_age=LOGIN_MAX_AGE)
+    if not expected or not hmac.compare_digest(str(expected.get("n", "")), csrf):
+        return _login_page(request, state, "The login form expired. Please try again.", 400)
+    principal = state.tokens.verify(token.strip())
+    if principal is None:
+        log.info("dashboard.login_failed", client=request.client.host if request.client else None)
+        return _login_page(request, state, "That token is unknown or has been revoked.", 401)
+    fingerprint = state.tokens.admin_fingerprint() if principal.kind == "admin" else None
+    session = Session.start(principal, fingerprint)
+    response = RedirectResponse("/", status_code=303)
+    cookie = state.signer.dumps("session", session.to_payload())
+    _set_cookie(request, response, SESSION_COOKIE, cookie, SESSION_MAX_AGE)
+    response.delete_cookie(LOGIN_COOKIE, path="/", httponly=True, samesite="strict")
+    log.info("dashboard.login", principal=principal.name)
+    return response
+
+
+@ui.post("/logout")
+def logout(request: Request, csrf: FormField = "") -> Response:
+    session = current_session(request)
+    if session is not None:
+        check_csrf(session, csrf)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+@ui.get("/")
+def overview(request: Request, session: LoggedIn, state: State) -> Response:
+    tokens = state.tokens.list()
+    return render(
+        request,
+        "overview.html",
+        session=session,
+        active="overview",
+        backends=probe_all(state.settings),
+        apps=state.apps,
+        active_tokens=sum(1 for t in tokens if t.active),
+    )
+
+
+@ui.get("/backends")
+def backends(request: Request, session: LoggedIn, state: State) -> Response:
+    return render(
+        request,
+        "backends.html",
+        session=session,
+        active="backends",
+        backends=probe_all(state.settings),
+    )
+
+
+def _tokens_page(
+    request: Request, session: Session, state: ServiceState, **extra: object
+) -> Response:
+    context: dict[str, object] = {"created": None, "error": None, "notice": None, **extra}
+    status = 400 if context["error"] else 200
+    return render(
+        request,
+        "tokens.html",
+        session=session,
+        active="tokens",
+        tokens=state.tokens.list(),
+        status_code=status,
+        **context,
+    )
+
+
+@ui.get("/tokens")
+def tokens(request: Request, session: LoggedIn, state: State, revoked: str = "") -> Response:
+    notice = None
+    if revoked and any(t.name == revoked and not t.active for t in state.tokens.list()):
+        notice = f"Token '{revoked}' was revoked. Requests using it are now refused."
+    return _tokens_page(request, session, state, notice=notice)
+
+
+@ui.post("/tokens")
+def create_token(
+    request: Request, session: LoggedIn, state: State, name: FormField = "", csrf: FormField = ""
+) -> Response:
+    check_csrf(session, csrf)
+    try:
+        info, token = state.tokens.create(name.strip())
+    except (ValidationError, Conflict) as exc:
+        return _tokens_page(request, session, state, error=str(exc))
+    log.info("token.created", name=info.name, by=session.principal.name)
+    return _tokens_page(request, session, state, created={"info": info, "token": token.reveal()})
+
+
+@ui.post("/tokens/{name}/revoke")
+def revoke_token(
+    request: Request, name: str, session: LoggedIn, state: State, csrf: FormField = ""
+) -> Response:
+    check_csrf(session, csrf)
+    try:
+        state.tokens.revoke(name)
+    except NotFound as exc:
+        return _tokens_page(request, session, state, error=str(exc))
+    log.info("token.revoked", name=name, by=session.principal.name)
+    return RedirectResponse(f"/tokens?revoked={quote(name)}", status_code=303)
+
+
+@ui.get("/ui/{app_name}")
+def app_page(request: Request, app_name: str, session: LoggedIn, state: State) -> Response:
+    spec = next((a for a in state.apps if a.name == app_name and a.page is not None), None)
+    if spec is None or spec.page is None:
+        raise HTTPException(404, f"no dashboard page for an app called '{app_name}'")
+    content = render_app_page(spec.page(state.context))
+    return render(
+        request, "app.html", session=session, active=f"app:{spec.name}", app=spec, content=content
+    )

@@ -1,0 +1,100 @@
+"""Every error leaves the service as JSON ``{"error": type, "message": ..., "setting"/"hint"}``.
+
+``SkybridgeError`` subclasses answer with their ``http_status``; request validation answers 422
+naming each field and what to fix (never echoing the submitted value, which may be secret);
+HTTP errors keep their status. Anything unexpected is logged and answers a generic 500.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from skybridge.core.errors import ConfigError, SkybridgeError, TransientError
+from skybridge.core.observability import get_logger
+
+log = get_logger(__name__)
+
+
+class FieldProblem(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: str
+    message: str
+    setting: str | None = None
+    hint: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+class LoginRequired(Exception):
+    """A dashboard page was requested without a valid session."""
+
+
+def error_response(
+    status: int, error: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = ErrorBody(error=error, message=message, **extra)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+def _skybridge_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SkybridgeError)
+    headers = {}
+    if isinstance(exc, TransientError) and exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    setting = exc.setting if isinstance(exc, ConfigError) else None
+    if exc.http_status >= 500:
+        log.error(
+            "http.error", error=type(exc).__name__, message=exc.message, path=request.url.path
+        )
+    return error_response(
+        exc.http_status, type(exc).__name__, str(exc), headers, setting=setting, hint=exc.hint
+    )
+
+
+def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        FieldProblem(field=".".join(str(p) for p in err.get("loc", ())), problem=str(err["msg"]))
+        for err in exc.errors()
+    ]
+    message = "; ".join(f"{p.field}: {p.problem}" for p in problems) or "invalid request"
+    return error_response(422, "ValidationError", message, errors=problems)
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    try:
+        name = HTTPStatus(exc.status_code).phrase.replace(" ", "").replace("-", "")
+    except ValueError:
+        name = "HTTPError"
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, name, str(exc.detail), headers)
+
+
+def _login_required(request: Request, exc: Exception) -> Response:
+    return RedirectResponse("/login", status_code=303)
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("http.unhandled", error=type(exc).__name__, path=request.url.path, exc_info=exc)
+    return error_response(500, "InternalError", "internal error; the service log has details")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SkybridgeError, _skybridge_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,157 @@
+"""Probing the configured backends, for ``skybridge check``, ``/api/backends`` and the dashboard.
+
+Each backend named under ``[backends]`` is built by its family's ``connect`` (the family package is
+``skybridge.backends.<name>``) and pinged; ``sql`` is an SQLAlchemy engine asked ``SELECT 1``.
+Probes run concurrently, each bounded by a timeout, so one dead server does not stall the page.
+This module imports no web framework, so the CLI can use it without the ``server`` extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from skybridge.core.config import Settings
+from skybridge.core.errors import (
+    ConfigError,
+    MissingDependency,
+    SkybridgeError,
+    TransientError,
+    ValidationError,
+)
+from skybridge.core.observability import get_logger
+from skybridge.core.secret import scrub
+from skybridge.core.urls import mask_url
+
+log = get_logger(__name__)
+
+Status = Literal["ok", "unreachable", "misconfigured"]
+_BAD_SETTING = (ConfigError, MissingDependency, ValidationError)
+DEFAULT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """The outcome of probing one configured backend."""
+
+    name: str
+    setting: str
+    scheme: str
+    url: str
+    status: Status
+    latency_ms: float | None = None
+    error: str | None = None
+    message: str | None = None
+    hint: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+def _ping_sql(url: str) -> None:
+    from skybridge.backends.sql import create_sql_engine
+
+    engine = create_sql_engine(url, setting="backends.sql")
+    query = "SELECT 1 FROM DUAL" if engine.dialect.name == "oracle" else "SELECT 1"
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(query))
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise TransientError(f"database unreachable: {reason}") from None
+    finally:
+        engine.dispose()
+
+
+def _ping_family(name: str, url: str) -> None:
+    module_name = f"skybridge.backends.{name}"
+    try:
+        family = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise ConfigError(
+            f"there is no backend family called '{name}'", setting=f"backends.{name}"
+        ) from None
+    backend = family.connect(url, setting=f"backends.{name}")
+    try:
+        backend.ping()
+    finally:
+        backend.close()
+
+
+def _unprobed(name: str, url: str) -> BackendStatus:
+    return BackendStatus(
+        name=name,
+        setting=f"backends.{name}",
+        scheme=url.partition("://")[0],
+        url=mask_url(url),
+        status="ok",
+    )
+
+
+def probe(name: str, url: str) -> BackendStatus:
+    """Connect to backend ``name`` at ``url`` and ping it once."""
+    base = _unprobed(name, url)
+    started = time.perf_counter()
+    try:
+        if name == "sql":
+            _ping_sql(url)
+        else:
+            _ping_family(name, url)
+    except _BAD_SETTING as exc:
+        status: Status = "misconfigured"
+        failure: BaseException = exc
+    except Exception as exc:
+        status, failure = "unreachable", exc
+    else:
+        latency = round((time.perf_counter() - started) * 1000, 2)
+        return replace(base, latency_ms=latency)
+    if not isinstance(failure, SkybridgeError):
+        log.warning("backend.probe_failed", backend=name, error=type(failure).__name__)
+    message = failure.message if isinstance(failure, SkybridgeError) else str(failure)
+    return replace(
+        base,
+        status=status,
+        error=type(failure).__name__,
+        message=scrub(message.replace(url, base.url)),
+        hint=getattr(failure, "hint", None),
+    )
+
+
+def probe_all(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -> list[BackendStatus]:
+    """Probe every configured backend concurrently; a probe slower than ``timeout`` fails."""
+    named = settings.backends.named()
+    if not named:
+        return []
+    pool = ThreadPoolExecutor(max_workers=len(named), thread_name_prefix="skybridge-probe")
+    futures: dict[str, Future[BackendStatus]] = {
+        name: pool.submit(probe, name, url) for name, url in named.items()
+    }
+    deadline = time.monotonic() + timeout
+    results = []
+    for name, future in futures.items():
+        try:
+            results.append(future.result(timeout=max(0.0, deadline - time.monotonic())))
+        except FutureTimeout:
+            results.append(
+                replace(
+                    _unprobed(name, named[name]),
+                    status="unreachable",
+                    error="Timeout",
+                    message=f"no answer within {timeout:g} s",
+                )
+            )
+    pool.shutdown(wait=False, cancel_futures=True)
+    return results

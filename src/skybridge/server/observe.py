@@ -1,0 +1,137 @@
+"""Access log, request metrics, ``/healthz`` and ``/metrics``.
+
+``/healthz`` and ``/metrics`` need no token: load balancers and Prometheus scrapers rarely carry
+one, and neither answer reveals anything secret (metric labels are route templates, methods,
+status codes and backend family/scheme names). Put the service behind a proxy that filters
+``/metrics`` if even that is too much.
+
+The access log records method, path, route template, status, duration and client address;
+never headers (``Authorization``, ``Cookie``) or query strings.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import suppress
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from pydantic import BaseModel
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from skybridge.core.observability import METRICS, get_logger
+from skybridge.server.state import get_state
+
+log = get_logger("skybridge.server.access")
+
+HTTP_REQUESTS = Counter(
+    "skybridge_http_requests",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+    registry=METRICS,
+)
+HTTP_LATENCY = Histogram(
+    "skybridge_http_request_seconds",
+    "Time to answer HTTP requests, by method and route template.",
+    ["method", "route"],
+    registry=METRICS,
+)
+with suppress(ValueError):  # already registered by someone else in this process
+    ProcessCollector(registry=METRICS)
+
+UNMATCHED = "<unmatched>"
+
+
+def _template(route: object) -> str | None:
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else None
+
+
+def route_template(scope: Scope, routes: list[BaseRoute]) -> str:
+    """The matched route's path template (``/api/tokens/{name}``), never the raw path.
+
+    FastAPI records its own routes in ``scope["route"]``; plain Starlette routes (``/docs``,
+    ``/openapi.json``, the static mount) are matched here against a copy of the scope.
+    """
+    for route in routes:
+        match, _ = route.matches(dict(scope))
+        if match is Match.FULL:
+            return _template(route) or UNMATCHED
+    return UNMATCHED
+
+
+class AccessLogMiddleware:
+    """Pure ASGI middleware: one structured log line and two metric samples per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        scope_before = dict(scope)
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = _template(scope.get("route"))
+            if route is None:
+                route = route_template(scope_before, getattr(scope.get("app"), "routes", []))
+            self._record(scope, route, status, time.perf_counter() - started)
+
+    @staticmethod
+    def _record(scope: Scope, route: str, status: int, elapsed: float) -> None:
+        method = scope["method"]
+        HTTP_REQUESTS.labels(method, route, str(status)).inc()
+        HTTP_LATENCY.labels(method, route).observe(elapsed)
+        client = scope.get("client")
+        log.info(
+            "http.request",
+            method=method,
+            path=scope["path"],
+            route=route,
+            status=status,
+            duration_ms=round(elapsed * 1000, 2),
+            client=client[0] if client else None,
+        )
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+public = APIRouter(tags=["service"])
+
+
+@public.get("/healthz", response_model=Health, summary="Liveness (no token needed)")
+def healthz(request: Request) -> Any:
+    return Health(status="ok", version=get_state(request).version)
+
+
+@public.get(
+    "/metrics",
+    summary="Prometheus metrics (no token needed)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
+def metrics() -> Response:
+    return Response(generate_latest(METRICS), media_type=CONTENT_TYPE_LATEST)

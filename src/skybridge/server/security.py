@@ -1,0 +1,72 @@
+"""Who is calling: bearer tokens for ``/api/*``, the signed session cookie for the dashboard."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from skybridge.auth.tokens import Principal
+from skybridge.server.errors import LoginRequired
+from skybridge.server.session import SESSION_COOKIE, SESSION_MAX_AGE, Session
+from skybridge.server.state import get_state
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token (`skybridge token create NAME`) or `server.admin_token`.",
+)
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def require_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """FastAPI dependency for ``/api/*``: the principal of a valid bearer token, else 401."""
+    if credentials is None:
+        raise HTTPException(
+            401, "missing API token: send 'Authorization: Bearer <token>'", headers=_CHALLENGE
+        )
+    principal = get_state(request).tokens.verify(credentials.credentials)
+    if principal is None:
+        raise HTTPException(401, "the API token is unknown or revoked", headers=_CHALLENGE)
+    request.state.principal = principal
+    return principal
+
+
+def current_session(request: Request) -> Session | None:
+    """The dashboard session of ``request``, if its cookie is valid and its token still active."""
+    state = get_state(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    payload = state.signer.loads("session", cookie, max_age=SESSION_MAX_AGE)
+    session = Session.from_payload(payload) if payload else None
+    if session is None:
+        return None
+    principal = session.principal
+    if principal.kind == "admin":
+        current = state.tokens.admin_fingerprint()
+        valid = bool(current and session.admin_fingerprint) and hmac.compare_digest(
+            str(session.admin_fingerprint), str(current)
+        )
+    elif principal.kind == "token" and isinstance(principal.token_id, int):
+        valid = state.tokens.is_active(principal.token_id)
+    else:
+        valid = False
+    return session if valid else None
+
+
+def require_session(request: Request) -> Session:
+    """FastAPI dependency for dashboard pages: the session, or a redirect to ``/login``."""
+    session = current_session(request)
+    if session is None:
+        raise LoginRequired
+    request.state.principal = session.principal
+    return session
+
+
+def check_csrf(session: Session, submitted: str | None) -> None:
+    """Reject a dashboard form whose CSRF field does not match the session's."""
+    if not session.csrf_ok(submitted):
+        raise HTTPException(403, "the form is stale or was not sent by this dashboard; reload it")

@@ -1,0 +1,149 @@
+"""Authentication of /api routes, the public routes, and the tokens API."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from skybridge.auth.tokens import hash_token
+from skybridge.core.config import Settings
+from skybridge.server import create_app
+
+
+def test_healthz_needs_no_token_and_names_the_version(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["version"]
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/metrics"])
+def test_public_routes_need_no_token(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 200
+
+
+def test_openapi_declares_bearer_auth(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert "/api/whoami" in schema["paths"]
+    assert not any(path in schema["paths"] for path in ("/", "/login", "/tokens"))
+
+
+def test_api_without_token_is_401_with_a_json_message(client: TestClient) -> None:
+    response = client.get("/api/whoami")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    body = response.json()
+    assert body["error"] == "Unauthorized"
+    assert "Authorization: Bearer" in body["message"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer sbk_wrongwrongwrongwrongwrongwrongwrongwrongwro",
+        "Bearer not-even-a-skybridge-token",
+        "Basic dXNlcjpwYXNz",
+        "Bearer ",
+    ],
+)
+def test_api_with_a_wrong_token_is_401(client: TestClient, token: str, header: str) -> None:
+    response = client.get("/api/whoami", headers={"Authorization": header})
+    assert response.status_code == 401
+    assert response.json()["message"]
+
+
+def test_whoami_names_the_token(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.get("/api/whoami", headers=auth)
+    assert response.status_code == 200
+    assert response.json() == {"name": "tester", "kind": "token"}
+
+
+def test_a_revoked_token_is_refused(client: TestClient, auth: dict[str, str]) -> None:
+    assert client.get("/api/whoami", headers=auth).status_code == 200
+    client.app.state.skybridge.tokens.revoke("tester")  # type: ignore[attr-defined]
+    response = client.get("/api/whoami", headers=auth)
+    assert response.status_code == 401
+    assert "revoked" in response.json()["message"]
+
+
+def test_the_configured_admin_token_is_accepted(settings: Settings) -> None:
+    admin = "admin-token-from-a-secret-store-0123456789"
+    configured = settings.model_copy(
+        update={"server": settings.server.model_copy(update={"admin_token": SecretStr(admin)})}
+    )
+    with TestClient(create_app(configured, apps=[])) as client:
+        response = client.get("/api/whoami", headers={"Authorization": f"Bearer {admin}"})
+        assert response.json() == {"name": "server.admin_token", "kind": "admin"}
+        assert (
+            client.get("/api/whoami", headers={"Authorization": "Bearer admin"}).status_code == 401
+        )
+
+
+def test_tokens_are_stored_hashed_with_a_display_prefix(client: TestClient, token: str) -> None:
+    engine = client.app.state.skybridge.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM skybridge_api_tokens")).mappings().all()
+    assert len(rows) == 1
+    row = dict(rows[0])
+    assert row["hash"] == hash_token(token)
+    assert row["prefix"] == token[:12]
+    assert not any(token in str(value) for value in row.values())
+
+
+def test_create_list_and_revoke_tokens(client: TestClient, auth: dict[str, str]) -> None:
+    created = client.post("/api/tokens", headers=auth, json={"name": "ci-deploy"})
+    assert created.status_code == 201
+    new_token = created.json()["token"]
+    assert new_token.startswith("sbk_")
+    assert len(new_token) >= 40
+
+    new_auth = {"Authorization": f"Bearer {new_token}"}
+    assert client.get("/api/whoami", headers=new_auth).json()["name"] == "ci-deploy"
+
+    listed = client.get("/api/tokens", headers=auth)
+    assert [t["name"] for t in listed.json()] == ["tester", "ci-deploy"]
+    assert new_token not in listed.text
+    assert all("token" not in t for t in listed.json())
+
+    revoked = client.delete("/api/tokens/ci-deploy", headers=auth)
+    assert revoked.status_code == 200
+    assert revoked.json()["active"] is False
+    assert revoked.json()["revoked_at"]
+    assert client.get("/api/whoami", headers=new_auth).status_code == 401
+
+
+def test_token_names_are_unique(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.post("/api/tokens", headers=auth, json={"name": "tester"})
+    assert response.status_code == 409
+    assert response.json()["error"] == "Conflict"
+    assert "already exists" in response.json()["message"]
+
+
+@pytest.mark.parametrize("name", ["", "has space", "-leading-dash", "x" * 65, "trailing\n"])
+def test_bad_token_names_are_422_naming_the_field(
+    client: TestClient, auth: dict[str, str], name: str
+) -> None:
+    response = client.post("/api/tokens", headers=auth, json={"name": name})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "ValidationError"
+    assert body["errors"][0]["field"] == "body.name"
+    assert "body.name" in body["message"]
+
+
+def test_malformed_json_is_422_not_500(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.post(
+        "/api/tokens", headers={**auth, "Content-Type": "application/json"}, content=b"{nope"
+    )
+    assert response.status_code == 422
+    assert response.json()["message"]
+
+
+def test_revoking_an_unknown_token_is_404(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.delete("/api/tokens/nobody", headers=auth)
+    assert response.status_code == 404
+    assert response.json() == {"error": "NotFound", "message": "no active token named 'nobody'"}

@@ -1,0 +1,57 @@
+"""Discovery of installed apps (built-in module names and the skybridge.apps entry points)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skybridge.apps import AppSpec, discover_apps
+from skybridge.core.errors import ConfigError, Conflict
+
+
+def _module(tmp_path: Path, name: str, body: str) -> None:
+    (tmp_path / f"{name}.py").write_text(body)
+
+
+SPEC = (
+    "from skybridge.apps import AppSpec\nAPP = AppSpec(name={name!r}, title='T', description='D')\n"
+)
+
+
+def test_no_app_is_installed_by_default() -> None:
+    assert discover_apps() == []
+
+
+def test_built_in_modules_are_imported_for_their_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _module(tmp_path, "sb_app_one", SPEC.format(name="one"))
+    _module(tmp_path, "sb_app_two", SPEC.format(name="two"))
+    apps = discover_apps(["sb_app_one", "sb_app_two"])
+    assert [a.name for a in apps] == ["one", "two"]
+    assert all(isinstance(a, AppSpec) for a in apps)
+
+
+def test_two_apps_with_one_name_conflict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _module(tmp_path, "sb_app_a", SPEC.format(name="same"))
+    _module(tmp_path, "sb_app_b", SPEC.format(name="same"))
+    with pytest.raises(Conflict, match="same"):
+        discover_apps(["sb_app_a", "sb_app_b"])
+
+
+def test_a_module_without_an_app_spec_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _module(tmp_path, "sb_app_bad", "APP = 42\n")
+    with pytest.raises(ConfigError):
+        discover_apps(["sb_app_bad"])
+
+
+@pytest.mark.parametrize("name", ["", "Upper", "has space", "x" * 40, "1starts-with-digit"])
+def test_app_names_must_be_url_safe(name: str) -> None:
+    with pytest.raises(ConfigError):
+        AppSpec(name=name, title="t", description="d")

@@ -1,0 +1,119 @@
+"""/api/backends on real embedded backends, metrics, and what the logs never contain."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+
+from skybridge.core.config import load_settings
+from skybridge.server import create_app
+from skybridge.server.health import probe_all
+
+DEFAULT_BACKENDS = {
+    "kv": ("sqlite", "sqlite:///.skybridge/kv.db"),
+    "objects": ("file", "file://.skybridge/objects"),
+    "secrets": ("local", "local://.skybridge/secrets"),
+    "notify": ("console", "console://"),
+    "sql": ("sqlite", "sqlite:///.skybridge/skybridge.db"),
+}
+
+
+def test_backends_lists_each_default_backend_healthy(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    response = client.get("/api/backends", headers=auth)
+    assert response.status_code == 200
+    found = {b["name"]: b for b in response.json()}
+    assert set(found) == set(DEFAULT_BACKENDS)
+    for name, (scheme, url) in DEFAULT_BACKENDS.items():
+        backend = found[name]
+        assert (backend["scheme"], backend["url"], backend["setting"]) == (
+            scheme,
+            url,
+            f"backends.{name}",
+        )
+        assert backend["ok"] is True, backend
+        assert backend["status"] == "ok"
+        assert backend["latency_ms"] >= 0
+
+
+def test_unreachable_and_misconfigured_backends_are_reported_masked(
+    workdir: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKYBRIDGE__BACKENDS__KV", "redis://:hunter22pw@127.0.0.1:1/0")
+    monkeypatch.setenv("SKYBRIDGE__BACKENDS__OBJECTS", "nosuch://x")
+    found = {s.name: s for s in probe_all(load_settings(), timeout=20)}
+    kv, objects = found["kv"], found["objects"]
+    assert kv.status == "unreachable"
+    assert kv.url == "redis://:***@127.0.0.1:1/0"
+    assert "hunter22pw" not in json.dumps(kv.as_dict())
+    assert objects.status == "misconfigured"
+    assert objects.setting == "backends.objects"
+    assert "nosuch" in (objects.message or "")
+    assert found["sql"].ok
+
+
+def test_unknown_backend_family_is_misconfigured(
+    workdir: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKYBRIDGE__BACKENDS__TELEPORT", "beam://x")
+    found = {s.name: s for s in probe_all(load_settings())}
+    assert found["teleport"].status == "misconfigured"
+    assert "no backend family called 'teleport'" in (found["teleport"].message or "")
+
+
+def test_metrics_count_requests_by_route_template(client: TestClient, auth: dict[str, str]) -> None:
+    client.get("/api/whoami", headers=auth)
+    client.delete("/api/tokens/someone-unknown", headers=auth)
+    text = client.get("/metrics").text
+    assert 'skybridge_http_requests_total{method="GET",route="/api/whoami",status="200"}' in text
+    assert (
+        'skybridge_http_requests_total{method="DELETE",route="/api/tokens/{name}",status="404"}'
+        in text
+    )
+    assert "someone-unknown" not in text
+    assert (
+        'skybridge_http_request_seconds_bucket{le="0.005",method="GET",route="/api/whoami"}' in text
+    )
+    assert "process_resident_memory_bytes" in text
+    assert "skybridge_backend_calls_total" in text or "skybridge_backend_calls" in text
+
+
+def test_token_never_appears_in_logs_or_later_responses(
+    settings: object,
+    log_output: io.StringIO,
+    login: Callable[[TestClient, str], str],
+) -> None:
+    app = create_app(load_settings(), apps=[])
+    with TestClient(app) as client:
+        _, first = app.state.skybridge.tokens.create("first")
+        auth = {"Authorization": f"Bearer {first.reveal()}"}
+        created = client.post("/api/tokens", headers=auth, json={"name": "second"})
+        second = created.json()["token"]
+        auth2 = {"Authorization": f"Bearer {second}"}
+        later = [
+            client.get("/api/whoami", headers=auth2),
+            client.get("/api/tokens", headers=auth2),
+            client.get("/api/backends", headers=auth2),
+            client.delete("/api/tokens/first", headers=auth2),
+            client.get("/api/whoami", headers=auth),
+        ]
+        login(client, second)
+        later += [client.get(path) for path in ("/", "/tokens", "/backends")]
+    logged = log_output.getvalue()
+    lines = [json.loads(line) for line in logged.splitlines()]
+    assert any(line["event"] == "http.request" for line in lines)
+    assert any(line["event"] == "dashboard.login" for line in lines)
+    for secret in (first.reveal(), second):
+        assert secret not in logged
+        for response in later:
+            assert secret not in response.text
+    assert "Bearer" not in logged
+    assert "skybridge_session" not in logged
+    assert not any(
+        "authorization" in key.lower() or "cookie" in key.lower() for line in lines for key in line
+    )

@@ -1,0 +1,188 @@
+"""The dashboard: login flow, cookie flags, CSRF, pages with real content."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+
+from skybridge.auth.tokens import hash_token
+
+Login = Callable[[TestClient, str], str]
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+def _set_cookie_headers(response: object) -> list[str]:
+    return response.headers.get_list("set-cookie")  # type: ignore[attr-defined,no-any-return]
+
+
+def test_root_redirects_to_login_when_signed_out(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"
+
+
+@pytest.mark.parametrize("path", ["/backends", "/tokens", "/ui/anything"])
+def test_every_page_needs_a_session(client: TestClient, path: str) -> None:
+    response = client.get(path, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"
+
+
+def test_login_page_has_a_token_field_and_security_headers(client: TestClient) -> None:
+    response = client.get("/login")
+    assert response.status_code == 200
+    assert 'name="token"' in response.text
+    assert 'type="password"' in response.text
+    assert "script-src" not in response.headers["content-security-policy"]
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_session_cookie_is_httponly_strict_and_holds_no_token(
+    client: TestClient, token: str
+) -> None:
+    form = client.get("/login")
+    response = client.post(
+        "/login", data={"token": token, "csrf": csrf_of(form.text)}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+    session = next(c for c in _set_cookie_headers(response) if c.startswith("skybridge_session="))
+    flags = [part.strip().lower() for part in session.split(";")]
+    assert "httponly" in flags
+    assert "samesite=strict" in flags
+    value = session.split(";")[0].split("=", 1)[1]
+    assert token not in value
+    assert hash_token(token) not in value
+
+
+def test_login_cookie_is_httponly_strict(client: TestClient) -> None:
+    cookie = _set_cookie_headers(client.get("/login"))[0].lower()
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+
+
+def test_wrong_token_shows_an_error_and_sets_no_session(client: TestClient) -> None:
+    form = client.get("/login")
+    response = client.post(
+        "/login", data={"token": "sbk_nope", "csrf": csrf_of(form.text)}, follow_redirects=False
+    )
+    assert response.status_code == 401
+    assert "unknown or has been revoked" in response.text
+    assert not any(c.startswith("skybridge_session=") for c in _set_cookie_headers(response))
+
+
+def test_login_without_the_form_csrf_is_refused(client: TestClient, token: str) -> None:
+    client.get("/login")
+    response = client.post(
+        "/login", data={"token": token, "csrf": "forged"}, follow_redirects=False
+    )
+    assert response.status_code == 400
+    assert "expired" in response.text
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_overview_shows_version_backends_and_apps(
+    client: TestClient, token: str, login: Login
+) -> None:
+    login(client, token)
+    page = client.get("/")
+    assert page.status_code == 200
+    text = page.text
+    assert "Overview" in text
+    for name in ("kv", "objects", "secrets", "notify", "sql"):
+        assert f"<strong>{name}</strong>" in text
+    assert "5 / 5" in text
+    assert "No apps are installed yet" in text
+    assert ">tester<" in text
+
+
+def test_backends_page_lists_status_from_the_probe(
+    client: TestClient, token: str, login: Login
+) -> None:
+    login(client, token)
+    text = client.get("/backends").text
+    assert text.count('class="pill pill-ok"') == 5
+    assert "sqlite:///.skybridge/kv.db" in text
+
+
+def test_tokens_page_creates_once_and_revokes(client: TestClient, token: str, login: Login) -> None:
+    csrf = login(client, token)
+    created = client.post("/tokens", data={"name": "from-ui", "csrf": csrf})
+    assert created.status_code == 200
+    assert "will not be shown again" in created.text
+    new_token = created.text.split('id="new-token">')[1].split("<")[0]
+    assert new_token.startswith("sbk_")
+    bearer = {"Authorization": f"Bearer {new_token}"}
+    assert client.get("/api/whoami", headers=bearer).json()["name"] == "from-ui"
+
+    listing = client.get("/tokens")
+    assert "from-ui" in listing.text
+    assert new_token not in listing.text
+
+    revoked = client.post("/tokens/from-ui/revoke", data={"csrf": csrf})
+    assert revoked.status_code == 200
+    assert "Token &#39;from-ui&#39; was revoked" in revoked.text
+    assert client.get("/api/whoami", headers=bearer).status_code == 401
+
+
+def test_forms_without_the_session_csrf_are_403(
+    client: TestClient, token: str, login: Login
+) -> None:
+    login(client, token)
+    assert client.post("/tokens", data={"name": "x", "csrf": "forged"}).status_code == 403
+    assert client.post("/tokens", data={"name": "x"}).status_code == 403
+    assert client.post("/tokens/tester/revoke", data={"csrf": ""}).status_code == 403
+    assert client.get("/api/tokens", headers={}).status_code == 401
+
+
+def test_bad_token_name_in_the_form_shows_what_to_fix(
+    client: TestClient, token: str, login: Login
+) -> None:
+    csrf = login(client, token)
+    response = client.post("/tokens", data={"name": "bad name", "csrf": csrf})
+    assert response.status_code == 400
+    assert "letters, digits" in response.text
+
+
+def test_revoking_the_sessions_token_ends_the_session(
+    client: TestClient, token: str, login: Login
+) -> None:
+    csrf = login(client, token)
+    client.post("/tokens/tester/revoke", data={"csrf": csrf}, follow_redirects=False)
+    response = client.get("/", follow_redirects=False)
+    assert response.headers["location"] == "/login"
+
+
+def test_tampered_session_cookie_is_ignored(client: TestClient, token: str, login: Login) -> None:
+    login(client, token)
+    body, mac = client.cookies["skybridge_session"].split(".")
+    forged = base64.urlsafe_b64encode(
+        base64.urlsafe_b64decode(body + "==").replace(b'"tester"', b'"admin!"')
+    ).rstrip(b"=")
+    client.cookies.clear()
+    client.cookies.set("skybridge_session", f"{forged.decode()}.{mac}")
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_logout_clears_the_session(client: TestClient, token: str, login: Login) -> None:
+    csrf = login(client, token)
+    response = client.post("/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert response.headers["location"] == "/login"
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_dashboard_cookie_does_not_authenticate_the_api(
+    client: TestClient, token: str, login: Login
+) -> None:
+    login(client, token)
+    assert client.get("/api/whoami").status_code == 401

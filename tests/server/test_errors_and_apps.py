@@ -1,0 +1,154 @@
+"""Error mapping to JSON, and how an app's router and page are mounted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import typer
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+
+from skybridge.apps import AppSpec, ServiceContext
+from skybridge.core.config import Settings
+from skybridge.core.errors import ConfigError, MissingDependency, NotFound, TransientError
+from skybridge.server import create_app
+
+
+def _router(context: ServiceContext) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/things/{name}")
+    def get_thing(name: str) -> dict[str, str]:
+        raise NotFound(f"no thing named '{name}'", hint="list things with GET /api/probe/things")
+
+    @router.get("/config")
+    def bad_config() -> dict[str, str]:
+        raise ConfigError("must be a URL", setting="backends.kv", hint="e.g. redis://host")
+
+    @router.get("/busy")
+    def busy() -> dict[str, str]:
+        raise TransientError("queue is busy", retry_after=2.4)
+
+    @router.get("/missing")
+    def missing() -> dict[str, str]:
+        raise MissingDependency("boto3", "aws", feature="the aws-sm:// secrets backend")
+
+    @router.get("/crash")
+    def crash() -> dict[str, str]:
+        raise RuntimeError("something internal with a password=hunter2 in it")
+
+    @router.get("/kv-url")
+    def kv_url() -> dict[str, str]:
+        return {"kv": context.backend_url("kv")}
+
+    return router
+
+
+def _page(context: ServiceContext) -> str:
+    return "<p class='probe'>Probe page for <b>testing</b></p>"
+
+
+PROBE = AppSpec(
+    name="probe",
+    title="Probe",
+    description="An app used only by these tests.",
+    router=_router,
+    page=_page,
+    cli=typer.Typer(),
+)
+
+
+@pytest.fixture
+def probe_client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, apps=[PROBE]), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def probe_auth(probe_client: TestClient) -> dict[str, str]:
+    _, token = probe_client.app.state.skybridge.tokens.create("probe")  # type: ignore[attr-defined]
+    return {"Authorization": f"Bearer {token.reveal()}"}
+
+
+def test_app_router_is_mounted_under_api_name_behind_auth(
+    probe_client: TestClient, probe_auth: dict[str, str]
+) -> None:
+    assert probe_client.get("/api/probe/kv-url").status_code == 401
+    response = probe_client.get("/api/probe/kv-url", headers=probe_auth)
+    assert response.json() == {"kv": "sqlite:///.skybridge/kv.db"}
+
+
+def test_not_found_becomes_404_json(probe_client: TestClient, probe_auth: dict[str, str]) -> None:
+    response = probe_client.get("/api/probe/things/widget", headers=probe_auth)
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "NotFound",
+        "message": "no thing named 'widget' (list things with GET /api/probe/things)",
+        "hint": "list things with GET /api/probe/things",
+    }
+
+
+def test_config_error_names_the_setting(
+    probe_client: TestClient, probe_auth: dict[str, str]
+) -> None:
+    response = probe_client.get("/api/probe/config", headers=probe_auth)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "ConfigError"
+    assert body["setting"] == "backends.kv"
+    assert body["hint"] == "e.g. redis://host"
+
+
+def test_transient_error_is_503_with_retry_after(
+    probe_client: TestClient, probe_auth: dict[str, str]
+) -> None:
+    response = probe_client.get("/api/probe/busy", headers=probe_auth)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+
+
+def test_missing_dependency_carries_the_pip_hint(
+    probe_client: TestClient, probe_auth: dict[str, str]
+) -> None:
+    body = probe_client.get("/api/probe/missing", headers=probe_auth).json()
+    assert body["error"] == "MissingDependency"
+    assert body["hint"] == 'pip install "skybridge[aws]"'
+
+
+def test_unexpected_errors_are_a_generic_500(
+    probe_client: TestClient, probe_auth: dict[str, str]
+) -> None:
+    response = probe_client.get("/api/probe/crash", headers=probe_auth)
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "InternalError",
+        "message": "internal error; the service log has details",
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/nowhere", 404), ("PUT", "/api/whoami", 405), ("POST", "/healthz", 405)],
+)
+def test_framework_errors_are_json_too(
+    probe_client: TestClient, method: str, path: str, status: int
+) -> None:
+    response = probe_client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["message"]
+
+
+def test_app_page_is_served_in_the_layout_and_listed_in_the_nav(
+    probe_client: TestClient, login: Callable[[TestClient, str], str]
+) -> None:
+    _, token = probe_client.app.state.skybridge.tokens.create("p")  # type: ignore[attr-defined]
+    login(probe_client, token.reveal())
+    overview = probe_client.get("/")
+    assert 'href="/ui/probe"' in overview.text
+    assert "An app used only by these tests." in overview.text
+    page = probe_client.get("/ui/probe")
+    assert page.status_code == 200
+    assert "<p class='probe'>Probe page for <b>testing</b></p>" in page.text
+    assert probe_client.get("/ui/nothing").status_code == 404

@@ -1,0 +1,203 @@
+"""The ``skybridge`` command, driven through Typer's CliRunner in a fresh directory."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import typer
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from skybridge.apps import AppSpec
+from skybridge.cli import app, build_cli
+from skybridge.commands.up import demo_settings, ensure_demo_token
+from skybridge.core.config import load_settings
+from skybridge.core.errors import NotFound
+from skybridge.server import create_app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for key in list(os.environ):
+        if key.startswith("SKYBRIDGE"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> object:
+    return runner.invoke(app, list(args), env=env)
+
+
+def test_version() -> None:
+    result = run("version")
+    assert result.exit_code == 0  # type: ignore[attr-defined]
+    assert result.stdout.strip().startswith("skybridge 0.")  # type: ignore[attr-defined]
+
+
+def test_config_show_masks_a_password_in_a_backend_url() -> None:
+    env = {"SKYBRIDGE__BACKENDS__SQL": "postgresql://app:s3cretpw@db.internal:5432/app"}
+    result = run("config", "show", env=env)
+    assert result.exit_code == 0  # type: ignore[attr-defined]
+    assert "s3cretpw" not in result.stdout  # type: ignore[attr-defined]
+    assert "postgresql://app:***@db.internal:5432/app" in result.stdout  # type: ignore[attr-defined]
+
+    as_json = run("config", "show", "--json", env=env)
+    data = json.loads(as_json.stdout)  # type: ignore[attr-defined]
+    assert data["backends"]["sql"] == "postgresql://app:***@db.internal:5432/app"
+    assert data["backends"]["kv"] == "sqlite:///.skybridge/kv.db"
+
+
+def test_config_file_option_and_secret_settings_are_masked(workdir: Path) -> None:
+    config = workdir / "custom.toml"
+    config.write_text(
+        '[backends]\nkv = "redis://:redispw123@127.0.0.1:6379/0"\n'
+        '[server]\nadmin_token = "admin-token-abcdef"\nport = 9001\n'
+    )
+    result = run("--config", str(config), "config", "show", "--json")
+    assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+    data = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert data["server"]["port"] == 9001
+    assert "redispw123" not in result.stdout  # type: ignore[attr-defined]
+    assert "admin-token-abcdef" not in result.stdout  # type: ignore[attr-defined]
+    assert "SKYBRIDGE_CONFIG" not in os.environ
+
+
+def test_missing_config_file_exits_2() -> None:
+    result = run("--config", "nope.toml", "config", "show")
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "does not exist" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_check_passes_on_the_embedded_defaults() -> None:
+    result = run("check")
+    assert result.exit_code == 0, result.stdout + result.stderr  # type: ignore[attr-defined]
+    for name in ("kv", "objects", "secrets", "notify", "sql"):
+        assert name in result.stdout  # type: ignore[attr-defined]
+    as_json = json.loads(run("check", "--json").stdout)  # type: ignore[attr-defined]
+    assert as_json["ok"] is True
+    assert {b["name"] for b in as_json["backends"] if b["status"] == "ok"} == {
+        "kv",
+        "objects",
+        "secrets",
+        "notify",
+        "sql",
+    }
+
+
+def test_check_names_a_bad_backend_setting_and_exits_2() -> None:
+    result = run("check", env={"SKYBRIDGE__BACKENDS__KV": "nosuch://x"})
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "backends.kv" in result.stderr  # type: ignore[attr-defined]
+    assert "nosuch" in result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in result.stderr + result.stdout  # type: ignore[attr-defined]
+
+
+def test_check_exits_1_when_a_backend_is_unreachable() -> None:
+    result = run(
+        "check", "--json", env={"SKYBRIDGE__BACKENDS__KV": "redis://:topsecret1@127.0.0.1:1/0"}
+    )
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    data = json.loads(result.stdout)  # type: ignore[attr-defined]
+    kv = next(b for b in data["backends"] if b["name"] == "kv")
+    assert kv["status"] == "unreachable"
+    assert "topsecret1" not in result.stdout + result.stderr  # type: ignore[attr-defined]
+
+
+def test_an_invalid_setting_exits_2_naming_it_without_a_traceback() -> None:
+    result = run("check", env={"SKYBRIDGE__SERVER__PORT": "not-a-port"})
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "server.port" in result.stderr  # type: ignore[attr-defined]
+    assert "hint:" in result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in result.stderr  # type: ignore[attr-defined]
+
+
+def test_token_create_list_revoke() -> None:
+    created = run("token", "create", "ci", "--json")
+    assert created.exit_code == 0, created.stderr  # type: ignore[attr-defined]
+    token = json.loads(created.stdout)["token"]  # type: ignore[attr-defined]
+    assert token.startswith("sbk_")
+
+    listed = run("token", "list")
+    assert listed.exit_code == 0  # type: ignore[attr-defined]
+    assert "ci" in listed.stdout  # type: ignore[attr-defined]
+    assert token[:12] in listed.stdout  # type: ignore[attr-defined]
+    assert token not in listed.stdout  # type: ignore[attr-defined]
+
+    with TestClient(create_app(load_settings(), apps=[])) as client:
+        auth = {"Authorization": f"Bearer {token}"}
+        assert client.get("/api/whoami", headers=auth).json()["name"] == "ci"
+        assert run("token", "revoke", "ci").exit_code == 0  # type: ignore[attr-defined]
+        assert client.get("/api/whoami", headers=auth).status_code == 401
+
+    listed_json = json.loads(run("token", "list", "--json").stdout)  # type: ignore[attr-defined]
+    assert listed_json[0]["active"] is False
+
+
+def test_token_create_prints_the_token_once_for_humans() -> None:
+    result = run("token", "create", "human")
+    assert result.exit_code == 0  # type: ignore[attr-defined]
+    assert "not shown again" in result.stdout  # type: ignore[attr-defined]
+    assert any(line.startswith("sbk_") for line in result.stdout.splitlines())  # type: ignore[attr-defined]
+
+
+def test_token_errors_are_messages_with_exit_codes() -> None:
+    bad_name = run("token", "create", "bad name")
+    assert bad_name.exit_code == 2  # type: ignore[attr-defined]
+    assert "not allowed" in bad_name.stderr  # type: ignore[attr-defined]
+    assert "hint:" in bad_name.stderr  # type: ignore[attr-defined]
+    unknown = run("token", "revoke", "nobody")
+    assert unknown.exit_code == 1  # type: ignore[attr-defined]
+    assert "no active token named 'nobody'" in unknown.stderr  # type: ignore[attr-defined]
+    run("token", "create", "dup")
+    duplicate = run("token", "create", "dup")
+    assert duplicate.exit_code == 1  # type: ignore[attr-defined]
+    assert "already exists" in duplicate.stderr  # type: ignore[attr-defined]
+
+
+def test_demo_uses_embedded_backends_and_keeps_one_demo_token(workdir: Path) -> None:
+    settings = demo_settings(load_settings())
+    demo_dir = workdir / ".skybridge" / "demo"
+    assert settings.data_dir == demo_dir.resolve()
+    assert settings.backends.sql == f"sqlite:///{demo_dir.resolve()}/skybridge.db"
+    token, path = ensure_demo_token(settings)
+    assert path.stat().st_mode & 0o777 == 0o600
+    again, _ = ensure_demo_token(settings)
+    assert again == token
+    path.write_text("sbk_stale")
+    replaced, _ = ensure_demo_token(settings)
+    assert replaced != token
+    with TestClient(create_app(settings, apps=[])) as client:
+        whoami = client.get("/api/whoami", headers={"Authorization": f"Bearer {replaced}"})
+        assert whoami.json()["name"] == "demo"
+        assert (
+            client.get("/api/whoami", headers={"Authorization": f"Bearer {token}"}).status_code
+            == 401
+        )
+
+
+def test_an_apps_typer_group_becomes_a_sub_command() -> None:
+    group = typer.Typer()
+
+    @group.command()
+    def hello(name: str) -> None:
+        typer.echo(f"hello {name}")
+
+    @group.command()
+    def fail() -> None:
+        raise NotFound("nothing here", hint="try hello")
+
+    cli = build_cli(
+        [AppSpec(name="greeter", title="Greeter", description="Says hello.", cli=group)]
+    )
+    assert runner.invoke(cli, ["greeter", "hello", "sky"]).stdout == "hello sky\n"
+    failed = runner.invoke(cli, ["greeter", "fail"])
+    assert failed.exit_code == 1
+    assert "nothing here" in failed.stderr
+    assert "try hello" in failed.stderr
+    assert "Says hello." in runner.invoke(cli, ["--help"]).stdout
