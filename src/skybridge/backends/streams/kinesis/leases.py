@@ -1,0 +1,123 @@
+"""Consumer-group members, shard leases and checkpoints kept in a ``kv`` backend.
+
+Keys (inside the store's namespace): ``<group>/members/<member>`` (TTL = session timeout),
+``<group>/leases/<stream>/<shard index>`` (JSON ``{"member", "expires_at"}``, changed only by
+compare-and-set) and ``<group>/offsets/<stream>/<shard index>`` (the committed position).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from skybridge.backends.kv import KeyValueStore
+from skybridge.backends.streams.records import TopicPartition
+from skybridge.core.errors import Conflict
+
+
+class KvLeases:
+    """:class:`~skybridge.backends.streams.leases.LeaseStore` over a ``KeyValueStore``."""
+
+    def __init__(self, kv: KeyValueStore) -> None:
+        self.kv = kv
+
+    def heartbeat(
+        self, group: str, member: str, topics: Sequence[str], expires_at: float, now: float
+    ) -> dict[str, tuple[str, ...]]:
+        self.kv.put_json(f"{group}/members/{member}", list(topics), ttl=max(expires_at - now, 0.1))
+        prefix = f"{group}/members/"
+        return {
+            item.key[len(prefix) :]: tuple(self.kv.get_json(item.key) or ())
+            for item in self.kv.scan_prefix(prefix)
+        }
+
+    def _leases(self, group: str) -> dict[TopicPartition, tuple[dict[str, Any], int]]:
+        prefix = f"{group}/leases/"
+        found: dict[TopicPartition, tuple[dict[str, Any], int]] = {}
+        for item in self.kv.scan_prefix(prefix):
+            topic, _, part = item.key[len(prefix) :].rpartition("/")
+            found[TopicPartition(topic, int(part))] = (_load(item.value), item.version)
+        return found
+
+    def acquire(
+        self,
+        group: str,
+        member: str,
+        wanted: set[TopicPartition],
+        expires_at: float,
+        now: float,
+    ) -> set[TopicPartition]:
+        leases = self._leases(group)
+        held: set[TopicPartition] = set()
+        for tp, (lease, version) in leases.items():
+            if lease.get("member") == member and tp not in wanted:
+                self._try(
+                    lambda tp=tp, v=version: self.kv.delete(_key(group, tp), expected_version=v)
+                )
+        for tp in wanted:
+            lease, version = leases.get(tp, ({}, 0))
+            mine = lease.get("member") == member
+            if version and not mine and float(lease.get("expires_at", 0)) >= now:
+                continue
+            doc = {"member": member, "expires_at": expires_at}
+            if self._try(
+                lambda tp=tp, v=version, d=doc: self.kv.compare_and_set(
+                    _key(group, tp), _dump(d), v
+                )
+            ):
+                held.add(tp)
+        return held
+
+    def holds(self, group: str, member: str, tps: set[TopicPartition], now: float) -> bool:
+        for tp in tps:
+            item = self.kv.get_item(_key(group, tp))
+            lease = _load(item.value) if item else {}
+            if lease.get("member") != member or float(lease.get("expires_at", 0)) < now:
+                return False
+        return True
+
+    def leave(self, group: str, member: str) -> None:
+        for tp, (lease, version) in self._leases(group).items():
+            if lease.get("member") == member:
+                self._try(
+                    lambda tp=tp, v=version: self.kv.delete(_key(group, tp), expected_version=v)
+                )
+        self.kv.delete(f"{group}/members/{member}")
+
+    @staticmethod
+    def _try(write: Any) -> bool:
+        try:
+            write()
+        except Conflict:
+            return False  # another member got there first
+        return True
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def commit(self, group: str, offsets: dict[TopicPartition, int]) -> None:
+        self.kv.put_many({_offset_key(group, tp): b"%d" % pos for tp, pos in offsets.items()})
+
+    def committed(self, group: str, tp: TopicPartition) -> int | None:
+        value = self.kv.get(_offset_key(group, tp))
+        return int(value) if value is not None else None
+
+
+def _key(group: str, tp: TopicPartition) -> str:
+    return f"{group}/leases/{tp.topic}/{tp.partition}"
+
+
+def _offset_key(group: str, tp: TopicPartition) -> str:
+    return f"{group}/offsets/{tp.topic}/{tp.partition}"
+
+
+def _dump(doc: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(doc).encode()
+
+
+def _load(raw: bytes) -> dict[str, Any]:
+    import json
+
+    loaded = json.loads(raw)
+    return loaded if isinstance(loaded, dict) else {}

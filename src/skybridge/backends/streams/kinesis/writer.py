@@ -1,0 +1,82 @@
+"""PutRecords in batches within Kinesis limits, retrying the entries that failed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from skybridge.backends.streams.kinesis.envelope import partition_key, wrap
+from skybridge.backends.streams.kinesis.errors import translate_error
+from skybridge.backends.streams.records import Message
+from skybridge.core.errors import TransientError, ValidationError
+
+MAX_RECORDS = 500
+MAX_REQUEST_BYTES = 5 * 1024 * 1024
+MAX_RECORD_BYTES = 1024 * 1024
+ATTEMPTS = 5
+
+
+def _entries(shards: Sequence[dict[str, Any]], messages: Sequence[Message]) -> list[dict[str, Any]]:
+    entries = []
+    for message in messages:
+        entry: dict[str, Any] = {
+            "Data": wrap(message.value, message.headers),
+            "PartitionKey": partition_key(message.key),
+        }
+        if message.partition is not None:
+            if not 0 <= message.partition < len(shards):
+                raise ValidationError(f"partition {message.partition} is not an open shard")
+            entry["ExplicitHashKey"] = shards[message.partition]["HashKeyRange"]["StartingHashKey"]
+        if len(entry["Data"]) + len(entry["PartitionKey"].encode()) > MAX_RECORD_BYTES:
+            raise ValidationError("a kinesis record (data + partition key) is at most 1 MiB")
+        entries.append(entry)
+    return entries
+
+
+def _chunks(entries: list[dict[str, Any]]) -> Iterator[list[int]]:
+    """Indexes of entries grouped so each request stays within 500 records and 5 MiB."""
+    chunk: list[int] = []
+    size = 0
+    for i, entry in enumerate(entries):
+        entry_size = len(entry["Data"]) + len(entry["PartitionKey"].encode())
+        if chunk and (len(chunk) == MAX_RECORDS or size + entry_size > MAX_REQUEST_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(i)
+        size += entry_size
+    if chunk:
+        yield chunk
+
+
+def put_records(
+    client: Any, stream: str, shards: Sequence[dict[str, Any]], messages: Sequence[Message]
+) -> list[tuple[str, str]]:
+    """Write ``messages`` in order of batches; return (shard id, sequence number) per message."""
+    entries = _entries(shards, messages)
+    results: list[tuple[str, str] | None] = [None] * len(entries)
+    for chunk in _chunks(entries):
+        pending = chunk
+        for attempt in range(ATTEMPTS):
+            try:
+                response = client.put_records(
+                    StreamName=stream, Records=[entries[i] for i in pending]
+                )
+            except Exception as exc:
+                raise translate_error(exc, "put_records") from None
+            failed = []
+            for i, outcome in zip(pending, response["Records"], strict=True):
+                if "ErrorCode" in outcome:
+                    failed.append((i, outcome["ErrorCode"]))
+                else:
+                    results[i] = (outcome["ShardId"], outcome["SequenceNumber"])
+            if not failed:
+                break
+            pending = [i for i, _ in failed]
+            if attempt == ATTEMPTS - 1:
+                codes = sorted({code for _, code in failed})
+                raise TransientError(
+                    f"kinesis put_records: {len(failed)} records still failing ({', '.join(codes)})"
+                )
+            time.sleep(0.05 * 2**attempt)
+    return [r for r in results if r is not None]

@@ -1,0 +1,127 @@
+"""Consumer groups without a broker: members heartbeat leases in a shared store.
+
+Used by the SQLite log (leases in the same database) and Kinesis (leases in a ``kv`` backend).
+Every member computes the same target assignment from the sorted list of live members
+(partition ``p`` of a topic goes to member ``p mod n``), gives up what it should no longer own
+and claims what it should own once the previous owner released it or its lease expired. A
+partition therefore never has two owners with live leases, and a crashed member's partitions
+move after ``session_timeout``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from skybridge.backends.streams.base import RebalanceCallback
+from skybridge.backends.streams.records import TopicPartition
+from skybridge.core.clock import SYSTEM_CLOCK, Clock
+
+
+class LeaseStore(Protocol):
+    """Where a group's members and partition leases live."""
+
+    def heartbeat(
+        self, group: str, member: str, topics: Sequence[str], expires_at: float, now: float
+    ) -> dict[str, tuple[str, ...]]:
+        """Renew ``member``; return every live member (including it) with its topics."""
+        ...
+
+    def acquire(
+        self,
+        group: str,
+        member: str,
+        wanted: set[TopicPartition],
+        expires_at: float,
+        now: float,
+    ) -> set[TopicPartition]:
+        """Release ``member``'s leases outside ``wanted``; renew or take the wanted ones that
+        are free, expired or already its own. Return what ``member`` holds afterwards."""
+        ...
+
+    def leave(self, group: str, member: str) -> None:
+        """Drop ``member`` and all its leases."""
+        ...
+
+
+def target_assignment(
+    member: str,
+    members: Mapping[str, Sequence[str]],
+    partitions: Mapping[str, int],
+) -> set[TopicPartition]:
+    """The partitions ``member`` should own, the same answer on every member."""
+    wanted: set[TopicPartition] = set()
+    for topic, count in partitions.items():
+        subscribed = sorted(m for m, topics in members.items() if topic in topics)
+        if member not in subscribed:
+            continue
+        index = subscribed.index(member)
+        wanted.update(
+            TopicPartition(topic, p) for p in range(count) if p % len(subscribed) == index
+        )
+    return wanted
+
+
+class GroupMembership:
+    """One member's view of its group: heartbeats, rebalances and callbacks."""
+
+    def __init__(
+        self,
+        store: LeaseStore,
+        group: str,
+        topics: Sequence[str],
+        partition_counts: Callable[[], Mapping[str, int]],
+        *,
+        session_timeout: float,
+        heartbeat_interval: float,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.store = store
+        self.group = group
+        self.topics = tuple(topics)
+        self.member = f"{uuid.uuid4().hex[:12]}"
+        self._partition_counts = partition_counts
+        self.session_timeout = session_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self.clock = clock
+        self.owned: set[TopicPartition] = set()
+        self._last_beat = float("-inf")
+
+    def maybe_heartbeat(self) -> tuple[set[TopicPartition], set[TopicPartition]]:
+        """Heartbeat when due; return (gained, lost) partitions."""
+        if time.monotonic() - self._last_beat < self.heartbeat_interval:
+            return set(), set()
+        return self.heartbeat()
+
+    def heartbeat(self) -> tuple[set[TopicPartition], set[TopicPartition]]:
+        self._last_beat = time.monotonic()
+        now = self.clock.now()
+        expires = now + self.session_timeout
+        members = self.store.heartbeat(self.group, self.member, self.topics, expires, now)
+        wanted = target_assignment(self.member, members, self._partition_counts())
+        lost = self.owned - wanted
+        if lost and self._on_revoke is not None:
+            # Revoke first so the application can commit while it still owns them.
+            self._on_revoke(set(lost))
+        held = self.store.acquire(self.group, self.member, wanted, expires, now)
+        stolen = (self.owned - held) - lost
+        if stolen and self._on_revoke is not None:
+            # Our leases expired (no heartbeat in time) and another member took them.
+            self._on_revoke(set(stolen))
+        gained, lost = held - self.owned, self.owned - held
+        self.owned = held
+        if gained and self._on_assign is not None:
+            self._on_assign(set(gained))
+        return gained, lost
+
+    def leave(self) -> None:
+        if self.owned and self._on_revoke is not None:
+            self._on_revoke(set(self.owned))
+        self.store.leave(self.group, self.member)
+        self.owned = set()

