@@ -1,0 +1,118 @@
+"""Turn a script (plain SQL mixed with assertion statements) into ordered steps for one dialect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from skybridge.apps.assertions import postgres, sqlite
+from skybridge.apps.assertions.analysis import Analysis, analyse
+from skybridge.apps.assertions.catalog import CATALOG_DDL, delete_sql, upsert_sql
+from skybridge.apps.assertions.grammar import AlterAssertion, CreateAssertion, DropAssertion
+from skybridge.apps.assertions.model import Assertion, assertion_from_tree
+from skybridge.apps.assertions.script import split_script
+from skybridge.core.errors import Conflict, NotFound, ValidationError
+
+Dialect = Literal["postgresql", "sqlite"]
+MAX_NAME = 50
+
+
+@dataclass(frozen=True)
+class Step:
+    """``exec``: run ``sql``; ``validate``: fail unless ``analysis``'s violation query is empty."""
+
+    kind: Literal["exec", "validate"]
+    sql: str
+    analysis: Analysis | None = None
+
+
+def dialect_of(name: str) -> Dialect:
+    if name in ("postgresql", "postgres"):
+        return "postgresql"
+    if name == "sqlite":
+        return "sqlite"
+    raise ValidationError(f"unsupported dialect {name!r}", hint="use postgresql or sqlite")
+
+
+def runtime_steps(dialect: Dialect) -> list[Step]:
+    runtime = postgres.RUNTIME if dialect == "postgresql" else sqlite.RUNTIME
+    steps = [Step("exec", CATALOG_DDL), *(Step("exec", s) for s in runtime)]
+    if dialect == "postgresql":
+        from skybridge.apps.assertions.ddl_guard import GUARD_SQL
+
+        steps += [Step("exec", s) for s in GUARD_SQL]
+    return steps
+
+
+def plan_script(text: str, dialect: Dialect, known: dict[str, Assertion]) -> list[Step]:
+    """Steps for ``text``; ``known`` holds the assertions already in the database."""
+    known = dict(known)
+    steps = runtime_steps(dialect)
+    for statement in split_script(text):
+        tree = statement.assertion
+        if tree is None:
+            steps.append(Step("exec", statement.sql))
+        elif isinstance(tree, CreateAssertion):
+            steps += _create(assertion_from_tree(tree), dialect, known)
+        elif isinstance(tree, AlterAssertion):
+            steps += _alter(tree, dialect, known)
+        elif isinstance(tree, DropAssertion):
+            steps += _drop(tree, dialect, known)
+    return steps
+
+
+def _compiler(dialect: Dialect):  # type: ignore[no-untyped-def]
+    return postgres if dialect == "postgresql" else sqlite
+
+
+def enable_steps(analysis: Analysis, dialect: Dialect) -> list[Step]:
+    """Create the triggers (when enabled), validate (when asked) and write the catalog row."""
+    state = analysis.assertion.state
+    steps: list[Step] = []
+    if state.enabled:
+        steps += [Step("exec", s) for s in _compiler(dialect).compile_assertion(analysis)]
+        if state.validate:
+            steps.append(Step("validate", _compiler(dialect).full_check_sql(analysis, 5), analysis))
+    steps.append(
+        Step("exec", upsert_sql(analysis, "sqlite" if dialect == "sqlite" else "postgresql"))
+    )
+    return steps
+
+
+def disable_steps(analysis: Analysis, dialect: Dialect) -> list[Step]:
+    return [Step("exec", s) for s in _compiler(dialect).drop_assertion(analysis)]
+
+
+def _create(assertion: Assertion, dialect: Dialect, known: dict[str, Assertion]) -> list[Step]:
+    if len(assertion.name) > MAX_NAME:
+        raise ValidationError(
+            f"assertion name {assertion.name!r} is longer than {MAX_NAME} characters"
+        )
+    if assertion.name in known:
+        if assertion.if_not_exists:
+            return []
+        raise Conflict(
+            f"assertion {assertion.name} already exists", hint="use IF NOT EXISTS or DROP it"
+        )
+    known[assertion.name] = assertion
+    return enable_steps(analyse(assertion), dialect)
+
+
+def _alter(tree: AlterAssertion, dialect: Dialect, known: dict[str, Assertion]) -> list[Step]:
+    name = tree.this.name.lower()
+    if name not in known:
+        raise NotFound(f"assertion {name} does not exist")
+    old = known[name]
+    new = replace(old, state=old.state.merged(tree.args["state"]))
+    known[name] = new
+    return disable_steps(analyse(old), dialect) + enable_steps(analyse(new), dialect)
+
+
+def _drop(tree: DropAssertion, dialect: Dialect, known: dict[str, Assertion]) -> list[Step]:
+    name = tree.this.name.lower()
+    if name not in known:
+        if tree.args.get("exists"):
+            return []
+        raise NotFound(f"assertion {name} does not exist")
+    old = known.pop(name)
+    return [*disable_steps(analyse(old), dialect), Step("exec", delete_sql(name))]

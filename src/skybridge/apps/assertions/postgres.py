@@ -1,0 +1,215 @@
+"""Compile an analysed assertion to PostgreSQL: statement triggers with transition tables.
+
+* NOT DEFERRABLE: one ``AFTER <op> ... FOR EACH STATEMENT`` trigger per guarded (table, op)
+  that locks the touched keys and runs the delta violation query on the transition tables.
+* DEFERRABLE: the statement triggers only record the touched keys in
+  ``skybridge_assertion_pending`` and arm the assertion once per transaction in
+  ``skybridge_assertion_armed``; a CONSTRAINT TRIGGER named like the assertion on that table
+  (so ``SET CONSTRAINTS name IMMEDIATE`` works) checks the recorded keys once.
+
+Locking (see :mod:`skybridge.apps.assertions.concurrency` for why this is enough at every
+isolation level): the touched key values are upserted, in sorted order, into
+``skybridge_assertion_locks`` before the check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlglot import exp
+
+from skybridge.apps.assertions.analysis import OPS, Analysis, Delta, Op
+from skybridge.apps.assertions.delta import (
+    anchor_column,
+    delta_queries,
+    replace_occurrence,
+    union_all,
+)
+
+DIALECT = "postgres"
+NEW, OLD = "skybridge_new", "skybridge_old"
+
+RUNTIME = [
+    """CREATE UNLOGGED TABLE IF NOT EXISTS skybridge_assertion_locks (
+  assertion text NOT NULL, key text NOT NULL, n bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (assertion, key))""",
+    """CREATE UNLOGGED TABLE IF NOT EXISTS skybridge_assertion_pending (
+  txid xid8 NOT NULL, assertion text NOT NULL, key text,
+  UNIQUE NULLS NOT DISTINCT (txid, assertion, key))""",
+    """CREATE UNLOGGED TABLE IF NOT EXISTS skybridge_assertion_armed (
+  txid xid8 NOT NULL, assertion text NOT NULL, PRIMARY KEY (txid, assertion))""",
+]
+
+
+def object_name(name: str, *parts: str) -> str:
+    """A trigger/function name under PostgreSQL's 63-byte limit, unique per assertion and parts."""
+    digest = hashlib.sha1("/".join((name, *parts)).encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"sba_{name[:40]}_{digest}"
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def compile_assertion(analysis: Analysis) -> list[str]:
+    """The statements that enforce ``analysis.assertion`` (run after :data:`RUNTIME`)."""
+    statements: list[str] = []
+    deferrable = analysis.assertion.state.deferrable
+    for table, ops in analysis.guarded().items():
+        for op in ops:
+            statements += _statement_trigger(analysis, table, op, deferrable)
+    if deferrable:
+        statements += _commit_trigger(analysis)
+    return statements
+
+
+def drop_assertion(analysis: Analysis) -> list[str]:
+    """Statements removing everything :func:`compile_assertion` created."""
+    name = analysis.assertion.name
+    out = [
+        f"DROP FUNCTION IF EXISTS {object_name(name, t, op)}() CASCADE"
+        for t in analysis.tables
+        for op in OPS
+    ]
+    out.append(f"DROP FUNCTION IF EXISTS {object_name(name, 'commit')}() CASCADE")
+    return out
+
+
+def _table_sql(analysis: Analysis, table: str) -> str:
+    node = next(o.node for o in analysis.occurrences if o.table == table)
+    return exp.Table(this=node.this.copy(), db=node.args.get("db")).sql(DIALECT)
+
+
+def _statement_trigger(analysis: Analysis, table: str, op: Op, deferrable: bool) -> list[str]:
+    name = analysis.assertion.name
+    fn = object_name(name, table, op)
+    body = _record_body(analysis, table, op) if deferrable else _check_body(analysis, table, op)
+    refs = {"INSERT": f"NEW TABLE AS {NEW}", "DELETE": f"OLD TABLE AS {OLD}"}.get(
+        op, f"OLD TABLE AS {OLD} NEW TABLE AS {NEW}"
+    )
+    return [
+        f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $sba$\n"
+        f"DECLARE detail text;\nBEGIN\n{body}\nRETURN NULL;\nEND\n$sba$",
+        f"CREATE TRIGGER {fn} AFTER {op} ON {_table_sql(analysis, table)} REFERENCING {refs} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {fn}()",
+    ]
+
+
+def _sides(op: Op) -> list[str]:
+    return {"INSERT": [NEW], "DELETE": [OLD]}.get(op, [OLD, NEW])
+
+
+def _changed_keys(analysis: Analysis, table: str, op: Op, *, skip_nulls: bool = True) -> str | None:
+    """``SELECT k FROM ...`` over the transition tables: the key values the statement touched."""
+    cols = analysis.key_columns(table)
+    if not cols:
+        return None
+    where = " WHERE {c} IS NOT NULL" if skip_nulls else ""
+    parts = [
+        f"SELECT {c}::text AS k FROM {side}" + where.format(c=c)
+        for side in _sides(op)
+        for c in cols
+    ]
+    return " UNION ".join(parts)
+
+
+def _lock_sql(analysis: Analysis, keys_sql: str | None) -> str:
+    scope = analysis.lock_scope
+    if scope == "none":
+        return ""
+    name = quote_literal(analysis.assertion.name)
+    source = (
+        f"SELECT DISTINCT k FROM ({keys_sql}) AS ks"
+        if keys_sql and scope.startswith("key")
+        else "SELECT '*'"
+    )
+    return (
+        f"INSERT INTO skybridge_assertion_locks AS l (assertion, key) "
+        f"SELECT {name}, k FROM ({source}) AS lk(k) ORDER BY k "
+        f"ON CONFLICT (assertion, key) DO UPDATE SET n = l.n + 1;\n"
+    )
+
+
+def _raise_sql(analysis: Analysis, query: exp.Query) -> str:
+    name = analysis.assertion.name
+    message = quote_literal('assertion "' + name + '" violated')
+    return (
+        f"SELECT string_agg(row_to_json(v)::text, ', ') INTO detail FROM "
+        f"(SELECT * FROM ({query.sql(DIALECT)}) AS q LIMIT 5) AS v;\n"
+        f"IF detail IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = '23514', "
+        f"MESSAGE = {message}, "
+        f"DETAIL = 'violating rows: ' || detail, CONSTRAINT = {quote_literal(name)}; END IF;"
+    )
+
+
+def _check_body(analysis: Analysis, table: str, op: Op) -> str:
+    deltas = analysis.deltas(table, op)
+    keys_sql = _changed_keys(analysis, table, op)
+
+    def rows(delta: Delta) -> exp.Select:
+        return replace_occurrence(analysis.violation, delta.occurrence, exp.to_table(NEW))
+
+    def keys(delta: Delta) -> exp.Expr:
+        side = NEW if delta.side == "new" else OLD
+        cols = analysis.key_columns(table)
+        sub = " UNION ".join(f"SELECT {c} FROM {side}" for c in cols)
+        return exp.In(
+            this=anchor_column(analysis), query=exp.maybe_parse(f"({sub})", dialect=DIALECT)
+        )
+
+    query = union_all(delta_queries(analysis, deltas, rows, keys))
+    return _lock_sql(analysis, keys_sql) + _raise_sql(analysis, query)
+
+
+def _record_body(analysis: Analysis, table: str, op: Op) -> str:
+    name = quote_literal(analysis.assertion.name)
+    keys_sql = _changed_keys(analysis, table, op, skip_nulls=False)
+    record = ""
+    if keys_sql and analysis.key_anchor() is not None:
+        record = (
+            f"INSERT INTO skybridge_assertion_pending (txid, assertion, key) "
+            f"SELECT pg_current_xact_id(), {name}, k FROM ({keys_sql}) AS ks "
+            "ON CONFLICT DO NOTHING;\n"
+        )
+    return record + (
+        f"INSERT INTO skybridge_assertion_armed (txid, assertion) "
+        f"VALUES (pg_current_xact_id(), {name}) ON CONFLICT DO NOTHING;"
+    )
+
+
+def _commit_trigger(analysis: Analysis) -> list[str]:
+    assertion = analysis.assertion
+    name = quote_literal(assertion.name)
+    fn = object_name(assertion.name, "commit")
+    mine = f"txid = NEW.txid AND assertion = {name}"
+    query: exp.Query = analysis.violation
+    keys_sql = None
+    if analysis.key_anchor() is not None:
+        anchor = anchor_column(analysis).sql(DIALECT)
+        keys_sql = f"SELECT key FROM skybridge_assertion_pending WHERE {mine} AND key IS NOT NULL"
+        query = analysis.violation.copy().where(
+            f"({anchor}::text IN ({keys_sql}) OR ({anchor} IS NULL AND EXISTS "
+            f"(SELECT 1 FROM skybridge_assertion_pending WHERE {mine} AND key IS NULL)))",
+            dialect=DIALECT,
+        )
+    body = (
+        f"DELETE FROM skybridge_assertion_armed WHERE {mine};\n"
+        + _lock_sql(analysis, keys_sql.replace("key", "key AS k", 1) if keys_sql else None)
+        + _raise_sql(analysis, query)
+        + f"\nDELETE FROM skybridge_assertion_pending WHERE {mine};"
+    )
+    timing = "INITIALLY DEFERRED" if assertion.state.initially_deferred else "INITIALLY IMMEDIATE"
+    return [
+        f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $sba$\n"
+        f"DECLARE detail text;\nBEGIN\n{body}\nRETURN NULL;\nEND\n$sba$",
+        f'CREATE CONSTRAINT TRIGGER "{assertion.name}" AFTER INSERT ON skybridge_assertion_armed '
+        f"DEFERRABLE {timing} FOR EACH ROW WHEN (NEW.assertion = {name}) EXECUTE FUNCTION {fn}()",
+    ]
+
+
+def full_check_sql(analysis: Analysis, limit: int = 100) -> str:
+    """A query listing up to ``limit`` violating rows as JSON text (empty: the assertion holds)."""
+    return (
+        f"SELECT row_to_json(v)::text FROM (SELECT * FROM ({analysis.violation.sql(DIALECT)}) AS q "
+        f"LIMIT {limit}) AS v"
+    )
