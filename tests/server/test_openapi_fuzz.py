@@ -62,7 +62,9 @@ def error_bodies_explain_themselves(ctx: Any, response: Any, case: Any) -> bool:
 
 
 @schema.parametrize()
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 def test_api_conforms_to_its_schema(case: Any) -> None:
     case.call_and_validate(
         headers={"Authorization": f"Bearer {TOKEN}"},

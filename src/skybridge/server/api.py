@@ -15,6 +15,7 @@ from skybridge.server.security import require_token
 from skybridge.server.state import ServiceState, get_state
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body is not valid JSON or not UTF-8"},
     401: {"model": ErrorBody, "description": "Missing, unknown or revoked token"},
     422: {"model": ErrorBody, "description": "The request is malformed; the body says what to fix"},
 }
