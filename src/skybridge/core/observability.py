@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping, MutableMapping
+import time
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from skybridge.core.errors import SkybridgeError
 from skybridge.core.secret import MASK, Secret, scrub
 
 _SENSITIVE_KEYS = ("password", "secret_value", "token", "api_key", "private_key", "passphrase")
@@ -109,3 +112,24 @@ def configure_logging(
 def get_logger(name: str) -> Any:
     """A structlog logger bound to ``name``."""
     return structlog.get_logger(name)
+
+
+@contextmanager
+def observe_call(family: str, scheme: str, operation: str) -> Iterator[None]:
+    """Count one backend call in ``BACKEND_CALLS`` and time it in ``BACKEND_LATENCY``.
+
+    The outcome is ``ok``, the class name of a :class:`SkybridgeError` raised, or ``error``.
+    """
+    start = time.perf_counter()
+    outcome = "ok"
+    try:
+        yield
+    except SkybridgeError as exc:
+        outcome = type(exc).__name__
+        raise
+    except Exception:
+        outcome = "error"
+        raise
+    finally:
+        BACKEND_CALLS.labels(family, scheme, operation, outcome).inc()
+        BACKEND_LATENCY.labels(family, scheme, operation).observe(time.perf_counter() - start)

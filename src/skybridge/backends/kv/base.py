@@ -18,18 +18,17 @@ An implementation provides four primitives (``_get_many``, ``_put``, ``_delete``
 from __future__ import annotations
 
 import json
-import time
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from skybridge.backends.kv import keys as rules
 from skybridge.core.backend import Backend
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
-from skybridge.core.errors import ConfigError, Conflict, SkybridgeError, ValidationError
-from skybridge.core.observability import BACKEND_CALLS, BACKEND_LATENCY
+from skybridge.core.errors import ConfigError, Conflict, ValidationError
+from skybridge.core.observability import observe_call
 from skybridge.core.urls import BackendURL
 
 #: What a value may be given as; it is stored and returned as ``bytes``.
@@ -318,20 +317,8 @@ class KeyValueStore(Backend):
             hint="read the current item and retry with its version",
         )
 
-    @contextmanager
-    def _observe(self, operation: str) -> Iterator[None]:
-        start = time.perf_counter()
-        outcome = "ok"
-        try:
-            yield
-        except SkybridgeError as exc:
-            outcome = type(exc).__name__
-            raise
-        finally:
-            BACKEND_CALLS.labels("kv", self.scheme, operation, outcome).inc()
-            BACKEND_LATENCY.labels("kv", self.scheme, operation).observe(
-                time.perf_counter() - start
-            )
+    def _observe(self, operation: str) -> AbstractContextManager[None]:
+        return observe_call("kv", self.scheme, operation)
 
     @staticmethod
     def common_options(url: BackendURL, options: dict[str, Any]) -> dict[str, Any]:

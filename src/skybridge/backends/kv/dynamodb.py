@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Self
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from skybridge.backends.cloud.aws import boto3_client
 from skybridge.backends.kv.base import Item, KeyValueStore, ScanPage
 from skybridge.backends.kv.dynamodb_errors import is_condition_failure, translate_error
 from skybridge.core.errors import ConfigError, TransientError
@@ -85,13 +85,12 @@ class DynamoDBStore(KeyValueStore):
                 connect_timeout=float(params.get("connect_timeout", 5)),
                 read_timeout=float(params.get("read_timeout", 10)),
             )
-            with _translated():
-                client = boto3.session.Session().client(
-                    "dynamodb",
-                    region_name=params.get("region"),
-                    endpoint_url=params.get("endpoint_url") or None,
-                    config=config,
-                )
+            client = boto3_client(
+                "dynamodb",
+                region=params.get("region"),
+                endpoint_url=params.get("endpoint_url"),
+                config=config,
+            )
         return cls(client, table, create=create, owns_client=owns_client, **common)
 
     def ensure_table(self) -> None:

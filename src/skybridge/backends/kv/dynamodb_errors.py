@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionError,
-    HTTPClientError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
-from skybridge.core.errors import (
-    ConfigError,
-    Conflict,
-    SkybridgeError,
-    TerminalError,
-    TransientError,
-    ValidationError,
-)
+from skybridge.backends.cloud.aws import classify_botocore, client_error_info
+from skybridge.core.errors import ConfigError, SkybridgeError, TerminalError
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _TRANSIENT = frozenset(
     {
         "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
         "LimitExceededException",
         "TransactionInProgressException",
     }
@@ -51,34 +33,23 @@ def is_condition_failure(exc: ClientError) -> bool:
 
 def translate_error(exc: BotoCoreError | ClientError, table: str | None = None) -> SkybridgeError:
     """The skybridge error for a botocore error raised by a DynamoDB call on ``table``."""
-    if isinstance(exc, ClientError):
-        return _translate_client_error(exc, table)
-    if isinstance(exc, ConnectionError | HTTPClientError):
-        return TransientError(f"DynamoDB unreachable: {exc}")
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError | NoRegionError):
-        return ConfigError(
-            f"DynamoDB client is not configured: {exc}",
-            hint="set AWS credentials and a region (?region= in the URL or AWS_DEFAULT_REGION)",
-        )
-    return TerminalError(f"DynamoDB call failed: {exc}")
-
-
-def _translate_client_error(exc: ClientError, table: str | None) -> SkybridgeError:
-    error = exc.response.get("Error", {})
-    code = str(error.get("Code", ""))
-    message = f"DynamoDB {exc.operation_name} failed: {code}: {error.get('Message', '')}"
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    if code in _TRANSIENT or status >= 500:
-        return TransientError(message)
-    if code in _CONFLICT:
-        return Conflict(message)
-    if code == "ResourceNotFoundException":
+    if not isinstance(exc, ClientError):
+        return classify_botocore(exc, service="DynamoDB", subject=f"table {table or '?'}")
+    info = client_error_info(exc)
+    message = f"DynamoDB {exc.operation_name} failed: {info.code}: {info.message}"
+    if info.code == "ResourceNotFoundException":
         return ConfigError(
             f"DynamoDB table {table or '?'} does not exist",
             hint="create it (partition key 'ns', sort key 'k', both strings) or add ?create=true",
         )
-    if code in _DENIED:
+    if info.code in _DENIED:
         return TerminalError(message, hint="check the credentials and IAM permissions")
-    if code == "ValidationException":
-        return ValidationError(message)
-    return TerminalError(message)
+    return classify_botocore(
+        exc,
+        service="DynamoDB",
+        subject=f"table {table or '?'}",
+        text=message,
+        conflict=_CONFLICT,
+        invalid=frozenset({"ValidationException"}),
+        transient=_TRANSIENT,
+    )

@@ -13,37 +13,20 @@ from typing import Any, ClassVar, Self
 
 import oci
 
+from skybridge.backends.cloud.oci import (
+    build_oci_client,
+    is_transient,
+    resolve_oci_credentials,
+    retry_after,
+    translate_client_side_error,
+)
 from skybridge.backends.notify.base import Message, Notifier
 from skybridge.core.errors import ConfigError, SkybridgeError, TerminalError, TransientError
 from skybridge.core.urls import BackendURL
 
 _MAX_BODY_BYTES = 64 * 1024  # documented per-message limit
 _MAX_TITLE = 255
-_AUTH_MODES = ("config", "instance_principal", "resource_principal")
-
-
-def _client_args(
-    auth: str, config: dict[str, Any] | None, profile: str | None, config_file: str | None
-) -> tuple[dict[str, Any], Any]:
-    """The oci config dict and signer (``None``: sign with the config's API key)."""
-    try:
-        if auth == "instance_principal":
-            signer = oci.auth.signers.InstancePrincipalsSecurityTokenSigner()
-            return {"region": signer.region}, signer
-        if auth == "resource_principal":
-            signer = oci.auth.signers.get_resource_principals_signer()
-            return {"region": signer.region}, signer
-        if config is None:
-            location = config_file or oci.config.DEFAULT_LOCATION
-            config = oci.config.from_file(location, profile or oci.config.DEFAULT_PROFILE)
-        oci.config.validate_config(config)
-        return dict(config), None
-    except (oci.exceptions.ClientError, OSError, ValueError, KeyError) as exc:
-        raise ConfigError(
-            f"no usable OCI credentials for oci-ons ({auth}): {type(exc).__name__}: {exc}",
-            setting="backends.notify",
-            hint="pass config=, ?profile=NAME or ?auth=instance_principal|resource_principal",
-        ) from None
+_SETTING = "backends.notify"
 
 
 class OciOnsNotifier(Notifier):
@@ -80,27 +63,19 @@ class OciOnsNotifier(Notifier):
         if not topic_id.startswith("ocid1.onstopic."):
             raise ConfigError(
                 f"'{topic_id}' is not a Notifications topic OCID",
-                setting="backends.notify",
+                setting=_SETTING,
                 hint="write oci-ons://ocid1.onstopic.oc1.<region>.<id>",
             )
-        if auth not in _AUTH_MODES:
-            raise ConfigError(
-                f"oci-ons auth must be one of {', '.join(_AUTH_MODES)}", setting="backends.notify"
-            )
         self.topic_id = topic_id
-        cfg, signer = _client_args(auth, config, profile, config_file)
-        if region:
-            cfg["region"] = region
-        kwargs: dict[str, Any] = {
-            "retry_strategy": oci.retry.NoneRetryStrategy(),
-            "timeout": (timeout, timeout),
-        }
-        if endpoint:
-            kwargs["service_endpoint"] = endpoint
-        if signer is not None:
-            kwargs["signer"] = signer
-        self._client = oci.ons.NotificationDataPlaneClient(cfg, **kwargs)
-        self._control = oci.ons.NotificationControlPlaneClient(cfg, **kwargs)
+        params = {"auth": auth, "profile": profile, "config_file": config_file, "region": region}
+        credentials = resolve_oci_credentials(params, config, setting=_SETTING)
+        clients = (oci.ons.NotificationDataPlaneClient, oci.ons.NotificationControlPlaneClient)
+        self._client, self._control = (
+            build_oci_client(
+                cls, credentials, setting=_SETTING, endpoint=endpoint, timeout=(timeout, timeout)
+            )
+            for cls in clients
+        )
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
@@ -133,15 +108,20 @@ class OciOnsNotifier(Notifier):
             return fn()
         except oci.exceptions.ServiceError as exc:
             raise self._translate(exc) from None
-        except OSError as exc:  # the SDK's request errors are OSErrors
-            raise TransientError(f"OCI Notifications unreachable: {type(exc).__name__}") from None
+        except Exception as exc:
+            unreachable = "OCI Notifications unreachable"
+            error = translate_client_side_error(exc, unreachable=unreachable, setting=_SETTING)
+            if error is not None:
+                raise error from None
+            if isinstance(exc, OSError):
+                raise TransientError(f"{unreachable}: {type(exc).__name__}") from None
+            raise
 
     def _translate(self, exc: Any) -> SkybridgeError:
         status, code = int(exc.status), str(exc.code)
         text = f"OCI Notifications {status} {code} on {self.topic_id}: {exc.message}"
-        if status == 429 or status >= 500:
-            after = (exc.headers or {}).get("retry-after")
-            return TransientError(text, retry_after=float(after) if after else None)
+        if is_transient(exc):
+            return TransientError(text, retry_after=retry_after(exc.headers))
         hints = {
             401: "the request signature was refused: check the API key or principal",
             404: "the topic does not exist, or the principal may not publish to it",

@@ -13,22 +13,14 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
 
+from skybridge.backends.cloud.aws import boto3_client, client_error_info
 from skybridge.backends.notify.base import Message, Notifier
 from skybridge.core.errors import ConfigError, SkybridgeError, TerminalError, TransientError
 from skybridge.core.urls import BackendURL
 
-_THROTTLED = {
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "KMSThrottlingException",
-}
 _ARN = re.compile(r"^arn:aws[\w-]*:sns:([\w-]+):\d{12}:[\w.-]+$")
 _MAX_MESSAGE_BYTES = 256 * 1024 - 1024  # leave room for attributes
 
@@ -79,8 +71,12 @@ class SnsNotifier(Notifier):
             read_timeout=timeout,
             retries={"mode": "standard", "total_max_attempts": 1},  # core.retry decides
         )
-        self._client: Any = boto3.client(
-            "sns", region_name=region or match.group(1), endpoint_url=endpoint_url, config=config
+        self._client: Any = boto3_client(
+            "sns",
+            region=region or match.group(1),
+            endpoint_url=endpoint_url,
+            config=config,
+            setting="backends.notify",
         )
 
     @classmethod
@@ -145,13 +141,13 @@ class SnsNotifier(Notifier):
             raise TransientError(f"SNS unreachable: {type(exc).__name__}") from None
 
     def _translate(self, exc: ClientError) -> SkybridgeError:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        meta = exc.response.get("ResponseMetadata", {})
-        status = int(meta.get("HTTPStatusCode", 0))
-        text = f"SNS {code or status} on {self.topic_arn}: {error.get('Message', '')}"
-        if code in _THROTTLED or status == 429 or status >= 500:
-            after = meta.get("HTTPHeaders", {}).get("retry-after")
-            return TransientError(text, retry_after=float(after) if after else None)
-        hint = "the topic does not exist in this account and region" if code == "NotFound" else None
+        info = client_error_info(exc)
+        text = f"SNS {info.code or info.status} on {self.topic_arn}: {info.message}"
+        if info.transient:
+            return TransientError(text, retry_after=info.retry_after)
+        hint = (
+            "the topic does not exist in this account and region"
+            if info.code == "NotFound"
+            else None
+        )
         return TerminalError(text, hint=hint)

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import builtins
 import io
-import time
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, ClassVar
@@ -31,8 +30,8 @@ from typing import IO, Any, ClassVar
 from skybridge.backends.objects.keys import validate_key, validate_metadata
 from skybridge.backends.objects.streams import ChunkReader, ClosingIterator, as_reader, close_chunks
 from skybridge.core.backend import Backend
-from skybridge.core.errors import ConfigError, NotFound, SkybridgeError, ValidationError
-from skybridge.core.observability import BACKEND_CALLS, BACKEND_LATENCY
+from skybridge.core.errors import ConfigError, NotFound, ValidationError
+from skybridge.core.observability import observe_call
 from skybridge.core.urls import BackendURL
 
 #: What ``put`` accepts: bytes, a binary file-like object, or an iterable of byte chunks.
@@ -235,23 +234,8 @@ class ObjectStore(Backend):
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    @contextmanager
-    def _observe(self, operation: str) -> Iterator[None]:
-        start = time.perf_counter()
-        outcome = "ok"
-        try:
-            yield
-        except SkybridgeError as exc:
-            outcome = type(exc).__name__
-            raise
-        except Exception:
-            outcome = "error"
-            raise
-        finally:
-            BACKEND_CALLS.labels(self.family, self.scheme, operation, outcome).inc()
-            BACKEND_LATENCY.labels(self.family, self.scheme, operation).observe(
-                time.perf_counter() - start
-            )
+    def _observe(self, operation: str) -> AbstractContextManager[None]:
+        return observe_call(self.family, self.scheme, operation)
 
 
 def int_option(url: BackendURL, options: dict[str, Any], name: str, default: int) -> int:

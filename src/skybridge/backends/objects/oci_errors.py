@@ -1,4 +1,8 @@
-"""Translation of ``oci`` SDK errors into the skybridge error tree for the ``oci://`` store."""
+"""Translation of ``oci`` SDK errors into the skybridge error tree for the ``oci://`` store.
+
+The classification shared by every OCI backend lives in :mod:`skybridge.backends.cloud.oci`;
+this module adds Object Storage's own codes.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +11,26 @@ from contextlib import contextmanager
 
 import oci
 
-from skybridge.core.errors import (
-    ConfigError,
-    Conflict,
-    NotFound,
-    SkybridgeError,
-    TerminalError,
-    TransientError,
-)
+from skybridge.backends.cloud.oci import translate_client_side_error, translate_service_error
+from skybridge.core.errors import NotFound, SkybridgeError
 
 BUCKET_GONE = {"BucketNotFound", "NamespaceNotFound"}
-_TRANSIENT_CODES = {"ConcurrentObjectUpdate"}
-_NETWORK = (
-    oci.exceptions.RequestException,
-    oci.exceptions.ConnectTimeout,
-    oci._vendor.requests.exceptions.RequestException,
-)
+_TRANSIENT_CODES = frozenset({"ConcurrentObjectUpdate"})
+_SETTING = "backends.objects"
 
 
-def translate_service_error(exc: oci.exceptions.ServiceError, key: str) -> SkybridgeError:
+def translate_object_error(exc: oci.exceptions.ServiceError, key: str) -> SkybridgeError:
     """The skybridge error for an OCI ``ServiceError`` raised while working on ``key``."""
     status, code = int(exc.status), str(exc.code)
     text = f"OCI Object Storage {status} {code} on {key!r}"
     if code in BUCKET_GONE:
         return NotFound(f"{text}: the bucket or namespace does not exist")
-    if status == 404:
-        return NotFound(f"object {key!r} does not exist ({code})")
-    if status == 429 or status >= 500 or status == -1 or code in _TRANSIENT_CODES:
-        retry_after = (exc.headers or {}).get("retry-after")
-        return TransientError(text, retry_after=float(retry_after) if retry_after else None)
-    if status in (409, 412):
-        return Conflict(text)
-    if status == 401:
-        return TerminalError(text, hint="check the OCI user, fingerprint and API key")
-    return TerminalError(text)  # 400, 403, 413 and other refusals
+    return translate_service_error(
+        exc,
+        text,
+        not_found=f"object {key!r} does not exist ({code})",
+        transient_codes=_TRANSIENT_CODES,
+    )
 
 
 @contextmanager
@@ -49,15 +39,11 @@ def oci_errors(key: str) -> Iterator[None]:
     try:
         yield
     except oci.exceptions.ServiceError as exc:
-        raise translate_service_error(exc, key) from exc
-    except _NETWORK as exc:
-        raise TransientError(f"OCI unreachable or slow on {key!r}: {type(exc).__name__}") from exc
-    except (
-        oci.exceptions.ClientError,
-        oci.exceptions.MissingEndpointForNonRegionalServiceClientError,
-    ) as exc:
-        raise ConfigError(f"OCI client configuration: {exc}") from exc
+        raise translate_object_error(exc, key) from exc
     except Exception as exc:
-        if type(exc).__name__ == "CircuitBreakerError":
-            raise TransientError(f"OCI circuit breaker open on {key!r}") from exc
-        raise
+        error = translate_client_side_error(
+            exc, unreachable=f"OCI unreachable or slow on {key!r}", setting=_SETTING
+        )
+        if error is None:
+            raise
+        raise error from exc

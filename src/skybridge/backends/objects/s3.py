@@ -18,10 +18,10 @@ import re
 from collections.abc import Iterator
 from typing import IO, Any, Self
 
-import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
+from skybridge.backends.cloud.aws import boto3_client
 from skybridge.backends.objects.base import (
     DEFAULT_CONTENT_TYPE,
     ListPage,
@@ -132,10 +132,13 @@ class S3ObjectStore(ObjectStore):
             read_timeout=float(options.pop("read_timeout", url.params.get("read_timeout", 60))),
             max_attempts=int_option(url, options, "max_attempts", 5),
         )
-        session = boto3.session.Session(
-            profile_name=options.pop("profile", url.params.get("profile"))
+        return boto3_client(
+            "s3",
+            endpoint_url=endpoint,
+            profile=options.pop("profile", url.params.get("profile")),
+            config=config,
+            setting="backends.objects",
         )
-        return session.client("s3", endpoint_url=endpoint, config=config)
 
     def create_bucket(self) -> None:
         """Create the bucket unless this account already owns it."""

@@ -12,14 +12,13 @@ Keyword options: ``client=`` (a ready boto3 client), ``max_value_size=``.
 from __future__ import annotations
 
 import builtins
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Self, TypeVar
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from skybridge.backends.cloud.aws import boto3_client
 from skybridge.backends.secrets.aws_errors import translate
 from skybridge.backends.secrets.base import SecretStore, VersionExists
 from skybridge.backends.secrets.types import (
@@ -34,7 +33,7 @@ from skybridge.backends.secrets.types import (
     VersionInfo,
 )
 from skybridge.core.errors import Conflict, NotFound, SkybridgeError
-from skybridge.core.observability import BACKEND_CALLS, BACKEND_LATENCY
+from skybridge.core.observability import observe_call
 from skybridge.core.secret import Secret
 from skybridge.core.urls import BackendURL
 
@@ -76,12 +75,13 @@ class AwsSecretsManager(SecretStore):
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
         client = options.pop("client", None)
         if client is None:
-            session = boto3.session.Session(profile_name=url.params.get("profile") or None)
-            client = session.client(
+            client = boto3_client(
                 "secretsmanager",
-                region_name=url.rest.strip("/") or None,
-                endpoint_url=options.pop("endpoint_url", url.params.get("endpoint_url")) or None,
+                region=url.rest.strip("/"),
+                endpoint_url=options.pop("endpoint_url", url.params.get("endpoint_url")),
+                profile=url.params.get("profile"),
                 config=Config(retries={"mode": "standard", "max_attempts": 3}),
+                setting="backends.secrets",
             )
         size = options.pop("max_value_size", url.params.get("max_value_size"))
         return cls(client, max_value_size=int(size) if size else None, **options)
@@ -96,19 +96,11 @@ class AwsSecretsManager(SecretStore):
         self._call("ListSecrets", "*", lambda: self.client.list_secrets(MaxResults=1))
 
     def _call(self, operation: str, secret: str, fn: Callable[[], R]) -> R:
-        start = time.perf_counter()
-        outcome = "ok"
-        try:
-            return fn()
-        except (ClientError, BotoCoreError) as exc:
-            error = translate(exc, operation=operation, secret=secret)
-            outcome = type(error).__name__
-            raise error from None
-        finally:
-            BACKEND_CALLS.labels("secrets", self.scheme, operation, outcome).inc()
-            BACKEND_LATENCY.labels("secrets", self.scheme, operation).observe(
-                time.perf_counter() - start
-            )
+        with observe_call("secrets", self.scheme, operation):
+            try:
+                return fn()
+            except (ClientError, BotoCoreError) as exc:
+                raise translate(exc, operation=operation, secret=secret) from None
 
     # ----------------------------------------------------------------- primitives
     def _create(

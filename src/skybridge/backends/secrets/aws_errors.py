@@ -1,75 +1,58 @@
-"""Translation of botocore errors from Secrets Manager into the skybridge error tree."""
+"""Translation of botocore errors from Secrets Manager into the skybridge error tree.
+
+The classification every AWS service shares is :mod:`skybridge.backends.cloud.aws`; this module
+adds Secrets Manager's own codes and its "scheduled for deletion" cases.
+"""
 
 from __future__ import annotations
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionError,
-    NoCredentialsError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
-from skybridge.core.errors import (
-    ConfigError,
-    Conflict,
-    NotFound,
-    SkybridgeError,
-    TerminalError,
-    TransientError,
-    ValidationError,
-)
-from skybridge.core.secret import scrub
+from skybridge.backends.cloud.aws import classify_botocore, client_error_info
+from skybridge.core.errors import Conflict, NotFound, SkybridgeError
 
-_TRANSIENT = {
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "InternalServiceError",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-}
-_VALIDATION = {"InvalidParameterException", "ValidationException", "MalformedPolicyDocument"}
-_CONFLICT = {"ResourceExistsException", "PreconditionNotMetException"}
+_VALIDATION = frozenset(
+    {
+        "InvalidParameterException",
+        "ValidationException",
+        "MalformedPolicyDocument",
+        "InvalidRequestException",
+    }
+)
+_CONFLICT = frozenset({"ResourceExistsException", "PreconditionNotMetException"})
+_SETTING = "backends.secrets"
 
 
 def translate(exc: Exception, *, operation: str, secret: str) -> SkybridgeError:
     """The skybridge error for a botocore error raised by ``operation`` on ``secret``."""
     if isinstance(exc, ClientError):
         return _client_error(exc, operation, secret)
-    if isinstance(exc, NoCredentialsError):
-        return ConfigError(
-            "no AWS credentials found for aws-sm://",
-            hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use an IAM role",
-        )
-    if isinstance(exc, ConnectionError | ReadTimeoutError):
-        return TransientError(f"aws-sm {operation} on '{secret}' could not reach AWS: {exc}")
     if isinstance(exc, BotoCoreError):
-        return TerminalError(f"aws-sm {operation} on '{secret}' failed: {scrub(str(exc))}")
+        subject = f"'{secret}' ({operation})"
+        return classify_botocore(exc, service="aws-sm", subject=subject, setting=_SETTING)
     raise exc
 
 
 def _client_error(exc: ClientError, operation: str, secret: str) -> SkybridgeError:
-    error = exc.response.get("Error", {})
-    code = str(error.get("Code", "Unknown"))
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    detail = scrub(str(error.get("Message", "")))
-    message = f"aws-sm {operation} on '{secret}' failed: {code}: {detail}"
-    if code in _TRANSIENT or status == 429 or status >= 500:
-        return TransientError(message)
-    if code == "ResourceNotFoundException":
-        return NotFound(f"secret '{secret}' not found in AWS Secrets Manager ({operation})")
-    if code == "InvalidRequestException" and "delet" in detail.lower():
+    info = client_error_info(exc)
+    code = info.code or "Unknown"
+    message = f"aws-sm {operation} on '{secret}' failed: {code}: {info.message}"
+    if code == "InvalidRequestException" and "delet" in info.message.lower():
         if operation == "CreateSecret":
             return Conflict(
                 f"secret name '{secret}' is still reserved by a secret scheduled for deletion",
                 hint="restore it, force-delete it, or pick another name",
             )
         return NotFound(f"secret '{secret}' is scheduled for deletion ({operation})")
-    if code in _CONFLICT:
-        return Conflict(message)
-    if code in _VALIDATION or code == "InvalidRequestException":
-        return ValidationError(message)
-    return TerminalError(message)
+    error = classify_botocore(
+        exc,
+        service="aws-sm",
+        subject=f"'{secret}'",
+        text=message,
+        not_found=frozenset({"ResourceNotFoundException"}),
+        conflict=_CONFLICT,
+        invalid=_VALIDATION,
+    )
+    if isinstance(error, NotFound):
+        return NotFound(f"secret '{secret}' not found in AWS Secrets Manager ({operation})")
+    return error

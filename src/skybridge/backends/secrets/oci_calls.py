@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from skybridge.backends.secrets.oci_errors import translate
 from skybridge.backends.secrets.types import DEPRECATED, VersionInfo
-from skybridge.core.errors import SkybridgeError
-from skybridge.core.observability import BACKEND_CALLS, BACKEND_LATENCY
+from skybridge.core.observability import observe_call
 from skybridge.core.retry import RetryPolicy, call_with_retry
 
 #: Reserved metadata key: names of the versions whose value is binary.
@@ -53,19 +51,11 @@ class OciCalls:
         self, operation: str, secret: str, fn: Callable[[], Any], *, retry: bool = True
     ) -> Any:
         def once() -> Any:
-            start = time.perf_counter()
-            outcome = "ok"
-            try:
-                return fn()
-            except Exception as exc:
-                error: SkybridgeError = translate(exc, operation=operation, secret=secret)
-                outcome = type(error).__name__
-                raise error from None
-            finally:
-                BACKEND_CALLS.labels("secrets", "oci-vault", operation, outcome).inc()
-                BACKEND_LATENCY.labels("secrets", "oci-vault", operation).observe(
-                    time.perf_counter() - start
-                )
+            with observe_call("secrets", "oci-vault", operation):
+                try:
+                    return fn()
+                except Exception as exc:
+                    raise translate(exc, operation=operation, secret=secret) from None
 
         if retry and self.retry is not None:
             return call_with_retry(once, self.retry, operation=f"oci-vault.{operation}")
