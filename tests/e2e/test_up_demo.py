@@ -1,0 +1,65 @@
+"""What ``make run`` does: ``skybridge up --demo`` in a fresh folder serves the service."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from skybridge.testing.servers import free_port, wait_for_port
+
+
+@pytest.fixture
+def demo_service(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYBRIDGE")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skybridge.cli", "up", "--demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_port(port, timeout=60, proc=proc)  # type: ignore[arg-type]
+        yield f"http://127.0.0.1:{port}", tmp_path
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            output, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            pytest.fail("skybridge up did not stop on SIGTERM")
+    # uvicorn shuts down cleanly, then re-raises the signal so the exit status tells it.
+    assert proc.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    assert "DEMO token" in output
+
+
+def test_up_demo_serves_health_dashboard_and_guards_the_api(
+    demo_service: tuple[str, Path],
+) -> None:
+    base, folder = demo_service
+    with httpx.Client(base_url=base, follow_redirects=False, timeout=10) as client:
+        assert client.get("/healthz").status_code == 200
+        home = client.get("/")
+        assert home.status_code in (302, 303, 307)
+        assert home.headers["location"].endswith("/login")
+        assert "token" in client.get("/login").text.lower()
+        assert client.get("/api/whoami").status_code == 401
+
+        token = (folder / ".skybridge" / "demo" / "demo-token").read_text().strip()
+        assert (folder / ".skybridge" / "demo" / "demo-token").stat().st_mode & 0o077 == 0
+        whoami = client.get("/api/whoami", headers={"Authorization": f"Bearer {token}"})
+        assert whoami.status_code == 200
+        assert whoami.json()["name"] == "demo"
+        backends = client.get("/api/backends", headers={"Authorization": f"Bearer {token}"})
+        assert all(b["ok"] for b in backends.json()), backends.text
