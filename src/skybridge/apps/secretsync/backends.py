@@ -1,0 +1,94 @@
+"""Opening the ``secrets`` backends a table names, including OCI credentials kept in a secret.
+
+OCI credentials come, per target backend, from one of:
+
+* ``credentials_from = { backend = "aws", secret = "oci/api-key" }``: a secret whose value is
+  the OCI API key config as JSON (``user``, ``tenancy``, ``fingerprint``, ``key_content`` or
+  ``private_key``, ``region``, optional ``pass_phrase``); passed to the SDK as ``config=``;
+* the URL: ``?config_file=...&profile=...`` (a config file) or
+  ``?auth=instance_principal`` / ``?auth=resource_principal`` (OCI Functions).
+
+Credentials are never logged: errors name the secret that holds them, never its content.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from skybridge.apps.secretsync.model import BackendSpec, MappingTable, SecretPointer
+from skybridge.backends import secrets
+from skybridge.backends.secrets import SecretStore
+from skybridge.core.errors import ConfigError
+
+_OCI_KEYS = ("user", "tenancy", "fingerprint", "region")
+
+
+def oci_config_from_json(text: str, where: str) -> dict[str, Any]:
+    """An ``oci`` SDK config dict from the JSON kept in a secret (named ``where`` in errors)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ConfigError(f"OCI credentials in {where} are not JSON") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"OCI credentials in {where} must be a JSON object")
+    if "key_content" not in data and "private_key" in data:
+        data["key_content"] = data.pop("private_key")
+    missing = [k for k in (*_OCI_KEYS, "key_content") if not data.get(k)]
+    if missing:
+        raise ConfigError(
+            f"OCI credentials in {where} lack {', '.join(missing)}",
+            hint="store user, tenancy, fingerprint, key_content and region",
+        )
+    data.setdefault("key_file", None)
+    return {str(k): v for k, v in data.items()}
+
+
+class Backends:
+    """The table's backends, opened on first use and closed together.
+
+    Args:
+        table: names and URLs.
+        stores: ready stores by backend name or URL (tests, or callers that own the stores).
+        options: extra connect options by backend name (for example ``{"oci": {"config": ...}}``).
+    """
+
+    def __init__(
+        self,
+        table: MappingTable,
+        *,
+        stores: Mapping[str, SecretStore] | None = None,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.table = table
+        self._given = dict(stores or {})
+        self._opened: dict[str, SecretStore] = {}
+        self._options = {k: dict(v) for k, v in (options or {}).items()}
+
+    def get(self, backend: str) -> SecretStore:
+        """The store for a backend name or URL."""
+        if backend in self._given:
+            return self._given[backend]
+        if backend not in self._opened:
+            self._opened[backend] = self._open(backend)
+        return self._opened[backend]
+
+    def _open(self, backend: str) -> SecretStore:
+        spec = self.table.backends.get(backend) or BackendSpec(url=backend)
+        options: dict[str, Any] = {**spec.options, **self._options.get(backend, {})}
+        if spec.credentials_from is not None and "config" not in options:
+            options["config"] = self._credentials(spec.credentials_from)
+        return secrets.connect(spec.url, setting=f"secretsync.backends.{backend}", **options)
+
+    def _credentials(self, pointer: SecretPointer) -> dict[str, Any]:
+        store = self.get(pointer.backend)
+        value = store.get_value(pointer.secret).value.reveal()
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        return oci_config_from_json(text, f"secret {pointer}")
+
+    def close(self) -> None:
+        """Close the stores this object opened (not the ones it was given)."""
+        for store in self._opened.values():
+            store.close()
+        self._opened.clear()

@@ -1,0 +1,142 @@
+"""Cloud entry points: thin adapters over :class:`~skybridge.apps.secretsync.SecretSync`.
+
+* ``lambda_handler(event, context)``: AWS Lambda. Accepts an EventBridge event (sync), an SQS
+  batch of EventBridge events (answers ``batchItemFailures`` so only failed messages are
+  redelivered; set ``ReportBatchItemFailures`` on the event source mapping), or
+  ``{"action": "reconcile" | "replay"}`` / an EventBridge ``Scheduled Event`` (reconcile).
+* ``reconcile_handler(event, context)``: the scheduled reconcile (``{"dry_run": true}`` plans).
+* ``oci_handler(ctx, data)``: OCI Functions, fdk-style without depending on fdk: ``data`` is a
+  byte stream, bytes, text or a dict; returns JSON text (wrap it in ``fdk.response.Response``).
+  An empty body, ``{"action": "reconcile"}`` or an alarm/notification message reconciles.
+
+The engine is built once per container from ``SKYBRIDGE__SECRETSYNC__*`` (see
+:mod:`skybridge.apps.secretsync.settings`) and reused across warm invocations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from skybridge.apps.secretsync.engine import SecretSync
+from skybridge.apps.secretsync.settings import engine_from_env
+from skybridge.core.observability import get_logger
+
+log = get_logger(__name__)
+_engine: SecretSync | None = None
+
+
+def use_engine(engine: SecretSync | None) -> None:
+    """Install the engine the handlers use (tests, or callers that build their own)."""
+    global _engine
+    _engine = engine
+
+
+def get_engine() -> SecretSync:
+    global _engine
+    if _engine is None:
+        _engine = engine_from_env()
+    return _engine
+
+
+def _is_sqs(event: Mapping[str, Any]) -> bool:
+    records = event.get("Records")
+    return isinstance(records, list) and all(
+        isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records
+    )
+
+
+def _action(event: Mapping[str, Any]) -> str | None:
+    action = event.get("action")
+    if isinstance(action, str):
+        return action
+    if event.get("detail-type") == "Scheduled Event" and event.get("source") == "aws.events":
+        return "reconcile"
+    return None
+
+
+def _sqs_batch(engine: SecretSync, records: list[Mapping[str, Any]]) -> dict[str, Any]:
+    failures = []
+    for record in records:
+        message_id = record.get("messageId", "")
+        try:
+            engine.sync_event(record.get("body", ""), on_transient="raise")
+        except Exception as exc:
+            log.warning(
+                "secretsync.sqs_message_failed",
+                message_id=message_id,
+                error_type=type(exc).__name__,
+                reason=str(exc),
+            )
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def _run_action(engine: SecretSync, action: str, event: Mapping[str, Any]) -> dict[str, Any]:
+    if action == "reconcile":
+        return engine.reconcile(dry_run=bool(event.get("dry_run", False))).to_dict()
+    if action == "replay":
+        ids = event.get("letter_ids")
+        results = engine.replay(list(ids) if isinstance(ids, list) else None)
+        return {"replayed": [r.to_dict() for r in results]}
+    if action == "status":
+        return {"status": [row.to_dict() for row in engine.status()]}
+    return {"error": f"unknown action '{action}'", "hint": "use reconcile, replay or status"}
+
+
+def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
+    """AWS Lambda entry point (see the module docstring)."""
+    engine = get_engine()
+    if isinstance(event, Mapping):
+        if _is_sqs(event):
+            return _sqs_batch(engine, list(event["Records"]))
+        action = _action(event)
+        if action is not None:
+            return _run_action(engine, action, event)
+    outcomes = engine.sync_event(event)
+    return {"outcomes": [o.to_dict() for o in outcomes]}
+
+
+def reconcile_handler(event: Any = None, context: Any = None) -> dict[str, Any]:
+    """Scheduled reconcile (EventBridge Scheduler, OCI alarm, cron)."""
+    dry_run = bool(event.get("dry_run", False)) if isinstance(event, Mapping) else False
+    return get_engine().reconcile(dry_run=dry_run).to_dict()
+
+
+def _body(data: Any) -> Any:
+    if data is None:
+        return None
+    if hasattr(data, "getvalue"):
+        data = data.getvalue()
+    elif hasattr(data, "read"):
+        data = data.read()
+    if isinstance(data, bytes | bytearray):
+        data = data.decode("utf-8", "replace")
+    if isinstance(data, str):
+        if not data.strip():
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data  # the engine dead-letters it with a reason
+    return data
+
+
+def _is_alarm(body: Mapping[str, Any]) -> bool:
+    return "alarmMetaData" in body or "dedupeKey" in body
+
+
+def oci_handler(ctx: Any, data: Any = None) -> str:
+    """OCI Functions entry point (fdk-style ``handler(ctx, data)``); returns JSON text."""
+    engine = get_engine()
+    body = _body(data)
+    if body is None or (isinstance(body, Mapping) and _is_alarm(body)):
+        result: Any = engine.reconcile().to_dict()
+    elif isinstance(body, Mapping) and _action(body) is not None:
+        result = _run_action(engine, str(_action(body)), body)
+    elif isinstance(body, list):
+        result = {"outcomes": [o.to_dict() for e in body for o in engine.sync_event(e)]}
+    else:
+        result = {"outcomes": [o.to_dict() for o in engine.sync_event(body)]}
+    return json.dumps(result, default=str)

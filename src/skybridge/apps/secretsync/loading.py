@@ -1,0 +1,97 @@
+"""Reading a mapping table from TOML, YAML or JSON, with errors that say what to fix."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ValidationError as PydanticValidationError
+
+from skybridge.apps.secretsync.model import MappingTable
+from skybridge.core.errors import ValidationError
+
+TableFormat = Literal["toml", "yaml", "json"]
+_SUFFIXES: dict[str, TableFormat] = {
+    ".toml": "toml",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".json": "json",
+}
+
+
+def _where(loc: tuple[int | str, ...], data: Mapping[str, Any]) -> str:
+    """``mappings[2] (db).fields`` from a pydantic error location."""
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]"
+            if parts[-1].startswith("mappings["):
+                try:
+                    name = data["mappings"][item].get("name")
+                except (KeyError, IndexError, AttributeError, TypeError):
+                    name = None
+                if name:
+                    parts[-1] += f" ({name})"
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "table"
+
+
+def table_from_dict(data: Mapping[str, Any]) -> MappingTable:
+    """Validate a parsed table.
+
+    Raises:
+        ValidationError: with one line per problem, each naming the setting to fix.
+    """
+    try:
+        return MappingTable.model_validate(dict(data))
+    except PydanticValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{_where(tuple(error['loc']), data)}: {message}")
+        raise ValidationError(
+            "mapping table is invalid: " + "; ".join(lines),
+            hint="fix the settings named above",
+        ) from None
+
+
+def parse_table(text: str, fmt: TableFormat = "toml") -> MappingTable:
+    """Parse and validate a table given as text in ``fmt``."""
+    try:
+        if fmt == "toml":
+            data: Any = tomllib.loads(text)
+        elif fmt == "yaml":
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, ValueError) as exc:
+        raise ValidationError(f"mapping table is not valid {fmt}: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"mapping table must be a {fmt} table/object at the top level")
+    return table_from_dict(data)
+
+
+def load_table(path: str | Path) -> MappingTable:
+    """Load a table from a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file."""
+    file = Path(path)
+    fmt = _SUFFIXES.get(file.suffix.lower())
+    if fmt is None:
+        raise ValidationError(
+            f"cannot tell the format of {file}", hint="name it .toml, .yaml, .yml or .json"
+        )
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(f"cannot read mapping table {file}: {exc.strerror}") from None
+    return parse_table(text, fmt)
+
+
+def parse_table_text(text: str) -> MappingTable:
+    """A table given inline (an environment variable): JSON if it starts with ``{``, else TOML."""
+    stripped = text.strip()
+    return parse_table(stripped, "json" if stripped.startswith("{") else "toml")

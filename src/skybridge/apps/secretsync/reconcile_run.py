@@ -1,0 +1,143 @@
+"""Running a reconcile: plan every mapping, batch-read the sources that changed, apply."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from skybridge.apps.secretsync.ownership import KEYS
+from skybridge.apps.secretsync.reconcile import (
+    Plan,
+    PlannedAction,
+    ReconcileReport,
+    describe_source,
+    group_by_source,
+    plan_mapping,
+    precheck,
+)
+from skybridge.apps.secretsync.writer import SyncOutcome, read_target
+from skybridge.backends.secrets import SecretVersion
+from skybridge.core.errors import SkybridgeError
+from skybridge.core.retry import call_with_retry
+
+if TYPE_CHECKING:
+    from skybridge.apps.secretsync.engine import SecretSync
+    from skybridge.apps.secretsync.model import SecretMapping
+
+#: Actions that write the source's current value to the target.
+NEEDS_VALUE = frozenset({"create", "update", "repair"})
+Planned = list[tuple["SecretMapping", PlannedAction]]
+
+
+class Reconciler:
+    """Reconcile for one :class:`SecretSync` (uses its backends, state, writer and retries)."""
+
+    def __init__(self, engine: SecretSync) -> None:
+        self.engine = engine
+
+    def run(self, mappings: list[SecretMapping], *, dry_run: bool) -> ReconcileReport:
+        planned: Planned = [(m, self._plan(m)) for m in mappings]
+        values = self._fetch([m for m, a in planned if a.action in NEEDS_VALUE])
+        final: Planned = []
+        for mapping, action in planned:
+            if action.action in NEEDS_VALUE:
+                target = self.engine.backends.get(mapping.target.backend)
+                action = precheck(
+                    mapping,
+                    action,
+                    values.get(mapping.name),
+                    target.max_value_size,
+                    f"{target.scheme}://",
+                )
+            final.append((mapping, action))
+        report = ReconcileReport(Plan([a for _, a in final]), dry_run)
+        report.errors = [a for _, a in final if a.action == "error"]
+        if dry_run:
+            return report
+        for mapping, action in final:
+            self._note(action)
+            if action.writes:
+                outcome = self._apply(mapping, action, values.get(mapping.name))
+                if outcome is not None:
+                    report.outcomes.append(outcome)
+        return report
+
+    def _plan(self, mapping: SecretMapping) -> PlannedAction:
+        source = self.engine.backends.get(mapping.source.backend)
+        target = self.engine.backends.get(mapping.target.backend)
+
+        def once() -> PlannedAction:
+            info = describe_source(source, mapping.source.secret)
+            return plan_mapping(
+                self.engine.table.owner, mapping, info, read_target(target, mapping.target.secret)
+            )
+
+        try:
+            return call_with_retry(once, self.engine.retry, operation="secretsync.plan")
+        except SkybridgeError as exc:
+            return PlannedAction(mapping.name, "error", str(exc))
+
+    def _fetch(self, mappings: list[SecretMapping]) -> dict[str, SecretVersion]:
+        """Current source values of ``mappings``, one batch read per source backend."""
+        found: dict[str, SecretVersion] = {}
+        for backend, group in group_by_source(mappings).items():
+            store = self.engine.backends.get(backend)
+            secrets = [m.source.secret for m in group]
+            try:
+                got = call_with_retry(
+                    partial(store.batch_get_values, secrets),
+                    self.engine.retry,
+                    operation="secretsync.batch_get",
+                )
+            except SkybridgeError:
+                continue  # those mappings become "error: source vanished" in precheck
+            for mapping in group:
+                if mapping.source.secret in got:
+                    found[mapping.name] = got[mapping.source.secret]
+        return found
+
+    def _note(self, action: PlannedAction) -> None:
+        """Keep the drift verdict in the state (written only when it changed)."""
+        if action.action == "error":
+            self.engine.state.record_error(action.mapping, action.reason)
+        elif not action.writes:
+            self.engine.state.update(action.mapping, drift=action.drift)
+
+    def _apply(
+        self, mapping: SecretMapping, action: PlannedAction, value: SecretVersion | None
+    ) -> SyncOutcome | None:
+        try:
+            return call_with_retry(
+                lambda: self._apply_once(mapping, action, value),
+                self.engine.retry,
+                operation="secretsync.reconcile",
+            )
+        except SkybridgeError as exc:
+            self.engine.state.record_error(mapping.name, str(exc))
+            return SyncOutcome(mapping.name, "failed", action.source_version, detail=str(exc))
+
+    def _apply_once(
+        self, mapping: SecretMapping, action: PlannedAction, value: SecretVersion | None
+    ) -> SyncOutcome:
+        target = self.engine.backends.get(mapping.target.backend)
+        secret = mapping.target.secret
+        writer = self.engine.writer
+        with self.engine.state.lock(mapping.name):
+            if action.action in NEEDS_VALUE:
+                assert value is not None  # precheck turned missing values into errors
+                return writer.write(
+                    mapping,
+                    target,
+                    value,
+                    reason=f"reconcile:{action.action}",
+                    expect_recorded=action.recorded_version,
+                )
+            if action.action == "delete-target":
+                target.delete(secret)
+                verb = "deleted"
+            else:
+                target.update_metadata(secret, dict.fromkeys(KEYS))
+                verb = "orphaned"
+        writer.audit(mapping, verb, None, action.target_version, None, action.reason)
+        self.engine.state.update(mapping.name, drift="source-deleted", last_error=None)
+        return SyncOutcome(mapping.name, verb, None, action.target_version, action.reason)

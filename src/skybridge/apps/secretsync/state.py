@@ -1,0 +1,144 @@
+"""Sync state, per-mapping locks and the audit log, kept in a ``kv`` store.
+
+Keys (all under ``secretsync/``): ``state/<mapping>`` (JSON :class:`MappingState`),
+``lock/<mapping>`` (a short-lived lease taken with compare-and-set), and
+``audit/<microseconds>-<random>`` (JSON :class:`AuditRecord`, time-ordered). No value ever
+stored here is a secret value: only version ids, hash prefixes, times and reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from skybridge.backends.kv import KeyValueStore
+from skybridge.core.clock import SYSTEM_CLOCK, Clock
+from skybridge.core.errors import Conflict, TransientError
+from skybridge.core.secret import scrub
+
+PREFIX = "secretsync/"
+LOCK_TTL_S = 60.0
+#: How long a writer waits for another writer of the same mapping before giving up.
+LOCK_WAIT_S = 5.0
+
+
+@dataclass(frozen=True)
+class MappingState:
+    """What we know about one mapping's last sync and check."""
+
+    mapping: str
+    source_version: str | None = None
+    target_version: str | None = None
+    sha256_prefix: str | None = None
+    synced_at: float | None = None
+    lag_seconds: float | None = None
+    #: ``in-sync``, ``source-changed``, ``target-edited``, ``source-deleted``,
+    #: ``target-missing``, ``refused``, ``error`` or ``unknown``.
+    drift: str = "unknown"
+    checked_at: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MappingState:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One write to a target (never the value)."""
+
+    at: float
+    actor: str
+    mapping: str
+    action: str
+    target: str
+    source_version: str | None
+    target_version: str | None
+    sha256_prefix: str | None
+    reason: str = ""
+
+
+class StateStore:
+    """State, locks and audit records of secretsync in one key-value store."""
+
+    def __init__(
+        self, kv: KeyValueStore, *, clock: Clock = SYSTEM_CLOCK, lock_wait: float = LOCK_WAIT_S
+    ) -> None:
+        self.kv = kv
+        self.clock = clock
+        self.lock_wait = lock_wait
+
+    # -- state -----------------------------------------------------------------------------
+    def get(self, mapping: str) -> MappingState | None:
+        data = self.kv.get_json(f"{PREFIX}state/{mapping}")
+        return MappingState.from_json(data) if isinstance(data, dict) else None
+
+    def put(self, state: MappingState) -> None:
+        self.kv.put_json(f"{PREFIX}state/{state.mapping}", asdict(state))
+
+    def update(self, mapping: str, **changes: Any) -> MappingState:
+        """Merge ``changes`` into the mapping's state; writes only when something changed."""
+        current = self.get(mapping) or MappingState(mapping)
+        updated = replace(current, **changes)
+        if updated != current:
+            self.put(updated)
+        return updated
+
+    def record_error(self, mapping: str, reason: str) -> None:
+        self.update(
+            mapping, last_error=scrub(reason)[:500], last_error_at=self.clock.now(), drift="error"
+        )
+
+    # -- locks -----------------------------------------------------------------------------
+    @contextmanager
+    def lock(self, mapping: str) -> Iterator[None]:
+        """Hold the mapping's lease, waiting up to ``lock_wait`` seconds for another holder.
+
+        Writers of one mapping take turns, so a read-check-write cannot interleave with
+        another (the lease expires after ``LOCK_TTL_S`` if its holder dies).
+
+        Raises:
+            TransientError: still held by another writer after ``lock_wait`` seconds.
+        """
+        key = f"{PREFIX}lock/{mapping}"
+        token = uuid.uuid4().hex.encode()
+        deadline = time.monotonic() + self.lock_wait
+        while True:
+            try:
+                version = self.kv.compare_and_set(key, token, 0, ttl=LOCK_TTL_S)
+                break
+            except Conflict:
+                if time.monotonic() >= deadline:
+                    raise TransientError(
+                        f"mapping '{mapping}' is being synced by another worker",
+                        retry_after=0.1,
+                    ) from None
+                time.sleep(random.uniform(0.005, 0.03))
+        try:
+            yield
+        finally:
+            # expired and taken over meanwhile: nothing of ours to release
+            with suppress(Conflict):
+                self.kv.delete(key, expected_version=version)
+
+    # -- audit -----------------------------------------------------------------------------
+    def audit(self, record: AuditRecord) -> None:
+        key = f"{PREFIX}audit/{int(record.at * 1_000_000):020d}-{uuid.uuid4().hex[:8]}"
+        self.kv.put_json(key, asdict(record))
+
+    def audit_log(self, mapping: str | None = None, limit: int = 100) -> list[AuditRecord]:
+        """Newest first."""
+        records = [
+            AuditRecord(**json.loads(item.value)) for item in self.kv.scan_prefix(f"{PREFIX}audit/")
+        ]
+        if mapping is not None:
+            records = [r for r in records if r.mapping == mapping]
+        return list(reversed(records))[:limit]
