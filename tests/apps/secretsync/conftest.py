@@ -152,7 +152,9 @@ class CloudRig:
             table_from_dict(table),
             state=self.kv,
             backend_options={
-                "oci": oci_options if oci_options is not None else {"config": self.emu.sdk_config()}
+                "oci": oci_options
+                if oci_options is not None
+                else {"config": self.emu.sdk_config(), "clock": self.emu.clock}
             },
             retry=options.pop("retry", FAST_RETRY),
             actor="pytest",

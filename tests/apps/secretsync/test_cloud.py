@@ -50,8 +50,9 @@ def test_redelivered_event_yields_exactly_one_oci_version(cloud: Any) -> None:
 def test_hundred_rotations_leave_at_most_thirty_active_versions(
     moto_server: RunningServer, cloud_rig: Any
 ) -> None:
-    # OCI keeps a scheduled version deletion pending (30 days by default) and allows only 30
-    # pending at once, so rotations are spread over simulated days on the emulator's clock.
+    # OCI keeps a scheduled version deletion pending for at least a day (the backend asks for
+    # the minimum) and allows only 30 pending at once, so rotations are spread over simulated
+    # days on the emulator's clock, which the backend shares.
     clock = ManualClock(time.time())
     with OciEmulator(clock=clock) as emu:
         rig = cloud_rig(moto_server.url, emu)

@@ -46,6 +46,7 @@ from skybridge.backends.secrets.types import (
     SecretVersion,
     VersionInfo,
 )
+from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import ConfigError, Conflict, NotFound
 from skybridge.core.retry import RetryPolicy
 from skybridge.core.urls import BackendURL
@@ -76,9 +77,21 @@ class OciVault(SecretStore):
         key_id: str | None = None,
         max_value_size: int | None = None,
         retry: RetryPolicy | None = DEFAULT_RETRY,
+        version_deletion_days: int = 1,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(max_value_size=max_value_size)
+        low, high = self.recovery_days_range
+        if not low <= version_deletion_days <= high:
+            raise ConfigError(
+                f"version_deletion_days={version_deletion_days} is outside OCI's {low}-{high} days",
+                setting="backends.secrets",
+            )
         self.vault_id, self.key_id, self.compartment_id = vault_id, key_id, compartment_id
+        # Pruned versions count against OCI's 30 pending-deletion versions until they are gone,
+        # so they are deleted as soon as OCI allows (1 day) unless the URL asks for longer.
+        self.version_deletion_days = version_deletion_days
+        self._clock = clock
         self._oci = OciCalls(vaults, secrets, retry)
         self._ids: dict[str, str] = {}  # name -> OCID of the live secret
         self._names: dict[str, str] = {}  # OCID -> name
@@ -98,6 +111,7 @@ class OciVault(SecretStore):
                 hint="oci-vault://<vault-ocid>?key=<key-ocid>&compartment=<compartment-ocid>",
             )
         size = options.pop("max_value_size", url.params.get("max_value_size"))
+        days = options.pop("version_deletion_days", url.params.get("version_deletion_days", 1))
         return cls(
             vaults,
             secrets,
@@ -105,6 +119,7 @@ class OciVault(SecretStore):
             compartment_id=compartment,
             key_id=url.params.get("key") or None,
             max_value_size=int(size) if size else None,
+            version_deletion_days=int(days),
             **options,
         )
 
@@ -302,7 +317,7 @@ class OciVault(SecretStore):
 
     def _delete(self, secret: str, recovery_days: int | None, force: bool) -> None:
         model, etag = self._secret_model(secret)
-        when = datetime.now(UTC) + timedelta(days=recovery_days or self.default_recovery_days)
+        when = self._now() + timedelta(days=recovery_days or self.default_recovery_days)
         details = ScheduleSecretDeletionDetails(time_of_deletion=when)
         self._oci.vault(
             "ScheduleSecretDeletion",
@@ -314,6 +329,9 @@ class OciVault(SecretStore):
             retry=False,
         )
         self._ids.pop(model.secret_name, None)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.now(), UTC)
 
     def _schedule_version_deletion(self, secret: str, version_id: str) -> None:
         model, _ = self._secret_model(secret)
@@ -330,6 +348,8 @@ class OciVault(SecretStore):
         self._schedule_numbers(secret, model.id, versions)
 
     def _schedule_numbers(self, secret: str, secret_id: str, versions: list[VersionInfo]) -> None:
+        # A few minutes past the minimum so clock skew cannot push it under OCI's one day.
+        when = self._now() + timedelta(days=self.version_deletion_days, minutes=5)
         for version in versions:
             self._oci.vault(
                 "ScheduleSecretVersionDeletion",
@@ -337,7 +357,7 @@ class OciVault(SecretStore):
                 "schedule_secret_version_deletion",
                 secret_id,
                 version.number,
-                ScheduleSecretVersionDeletionDetails(),
+                ScheduleSecretVersionDeletionDetails(time_of_deletion=when),
                 retry=False,
             )
 
