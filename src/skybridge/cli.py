@@ -87,7 +87,7 @@ def build_cli(apps: list[AppSpec]) -> typer.Typer:
     cli.command("up")(up)
     for spec in apps:
         if spec.cli is not None:
-            cli.add_typer(spec.cli, name=spec.name, help=spec.description)
+            cli.add_typer(spec.cli, name=spec.command, help=spec.description)
     return cli
 
 

@@ -8,7 +8,13 @@ itself with one :class:`AppSpec`:
 * ``page(context)`` returns the HTML of its dashboard page (a fragment placed inside the
   dashboard layout, escaped by the app) or an :class:`AppPage` naming a Jinja2 template; the
   service serves it at ``/ui/<name>`` and adds it to the navigation;
-* ``cli`` is a Typer group the ``skybridge`` command adds as ``skybridge <name> ...``.
+* ``page_action(context, form)`` handles a dashboard form POSTed to ``/ui/<name>`` (the
+  service checks its CSRF field first; templates get the token as ``csrf``) and returns the
+  page to show, like ``page``;
+* ``cli`` is a Typer group the ``skybridge`` command adds as ``skybridge <cli_name> ...``
+  (``cli_name`` defaults to ``name``);
+* ``demo(settings)`` seeds demo data when ``skybridge up --demo`` starts (``settings`` point at
+  the embedded demo backends); it must be idempotent.
 
 Built-in apps are listed by module name in :data:`BUILTIN_APPS` and imported lazily; each such
 module exposes ``APP: AppSpec``. Other distributions register an entry point in the group
@@ -35,7 +41,7 @@ if TYPE_CHECKING:
     from skybridge.core.config import Settings
 
 #: Module names of the apps shipped with skybridge; each module defines ``APP: AppSpec``.
-BUILTIN_APPS: list[str] = []
+BUILTIN_APPS: list[str] = ["skybridge.apps.assertions"]
 
 #: Entry-point group third-party distributions use to add apps.
 ENTRY_POINT_GROUP = "skybridge.apps"
@@ -90,11 +96,24 @@ class AppSpec:
     router: Callable[[ServiceContext], APIRouter] | None = None
     page: Callable[[ServiceContext], str | AppPage] | None = None
     cli: typer.Typer | None = None
+    cli_name: str | None = None
+    page_action: Callable[[ServiceContext, Mapping[str, str]], str | AppPage] | None = None
+    demo: Callable[[Settings], None] | None = None
+
+    @property
+    def command(self) -> str:
+        """The name of the app's CLI group: ``cli_name``, else ``name``."""
+        return self.cli_name or self.name
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ConfigError(
                 f"app name {self.name!r} must be lowercase letters, digits and dashes",
+                setting=ENTRY_POINT_GROUP,
+            )
+        if self.cli_name is not None and not _NAME.match(self.cli_name):
+            raise ConfigError(
+                f"app command {self.cli_name!r} must be lowercase letters, digits and dashes",
                 setting=ENTRY_POINT_GROUP,
             )
 

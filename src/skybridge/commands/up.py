@@ -9,10 +9,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from skybridge.apps import AppSpec, discover_apps
 from skybridge.auth.tokens import TokenStore
 from skybridge.backends.sql import create_sql_engine
 from skybridge.commands.session import cli_session
 from skybridge.core.config import BackendsConfig, Settings
+from skybridge.core.errors import SkybridgeError
 
 DEMO_TOKEN_NAME = "demo"  # noqa: S105 - a name, not a credential
 DEMO_TOKEN_FILE = "demo-token"  # noqa: S105 - a file name
@@ -53,6 +55,22 @@ def ensure_demo_token(settings: Settings) -> tuple[str, Path]:
     return token.reveal(), path
 
 
+def seed_demo(settings: Settings, apps: list[AppSpec]) -> None:
+    """Run each app's ``demo`` hook against the demo backends (hooks are idempotent).
+
+    A failing hook is reported and skipped: the service still starts without that demo data.
+    """
+    for spec in apps:
+        if spec.demo is None:
+            continue
+        try:
+            spec.demo(settings)
+        except SkybridgeError as exc:
+            Console(stderr=True).print(
+                f"[yellow]warning:[/] {spec.name} demo data not loaded: {exc}"
+            )
+
+
 def up(
     ctx: typer.Context,
     demo: Annotated[
@@ -70,11 +88,13 @@ def up(
     from skybridge.server import create_app
 
     settings = cli_session(ctx).settings(service=True)
+    apps = discover_apps()
     if demo:
         settings = demo_settings(settings)
+        seed_demo(settings, apps)
     host = host or settings.server.host
     port = port or settings.server.port
-    app = create_app(settings)
+    app = create_app(settings, apps=apps)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
     lines = [f"[bold]skybridge[/] dashboard: [bold]{url}[/]  (API docs: {url}docs)"]

@@ -13,7 +13,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
+from skybridge.apps import AppPage, AppSpec
 from skybridge.core.errors import Conflict, NotFound, ValidationError
 from skybridge.core.observability import get_logger
 from skybridge.server.health import probe_all
@@ -175,12 +177,39 @@ def revoke_token(
     return RedirectResponse(f"/tokens?revoked={quote(name)}", status_code=303)
 
 
+def _app_spec(state: ServiceState, app_name: str) -> AppSpec:
+    spec = next((a for a in state.apps if a.name == app_name and a.page is not None), None)
+    if spec is None:
+        raise HTTPException(404, f"no dashboard page for an app called '{app_name}'")
+    return spec
+
+
+def _app_response(
+    request: Request, session: Session, spec: AppSpec, content: str | AppPage
+) -> Response:
+    html = render_app_page(content, csrf=session.csrf)
+    return render(
+        request, "app.html", session=session, active=f"app:{spec.name}", app=spec, content=html
+    )
+
+
 @ui.get("/ui/{app_name}")
 def app_page(request: Request, app_name: str, session: LoggedIn, state: State) -> Response:
-    spec = next((a for a in state.apps if a.name == app_name and a.page is not None), None)
-    if spec is None or spec.page is None:
-        raise HTTPException(404, f"no dashboard page for an app called '{app_name}'")
-    content = render_app_page(spec.page(state.context))
-    return render(
-        request, "app.html", session=session, active=f"app:{spec.name}", app=spec, content=content
-    )
+    spec = _app_spec(state, app_name)
+    assert spec.page is not None
+    return _app_response(request, session, spec, spec.page(state.context))
+
+
+@ui.post("/ui/{app_name}")
+async def app_page_action(
+    request: Request, app_name: str, session: LoggedIn, state: State
+) -> Response:
+    """A form posted by an app's page: CSRF checked here, then handed to ``page_action``."""
+    spec = _app_spec(state, app_name)
+    if spec.page_action is None:
+        raise HTTPException(405, f"the '{app_name}' page has no forms")
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    check_csrf(session, form.pop("csrf", ""))
+    action = spec.page_action
+    content = await run_in_threadpool(action, state.context, form)
+    return _app_response(request, session, spec, content)

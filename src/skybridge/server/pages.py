@@ -77,11 +77,16 @@ def render(
     )
 
 
-def render_app_page(content: str | AppPage) -> Markup:
-    """The HTML an app's ``page`` returned, ready to place inside the layout."""
+def render_app_page(content: str | AppPage, csrf: str = "") -> Markup:
+    """The HTML an app's ``page`` returned, ready to place inside the layout.
+
+    Templates also receive the session's ``csrf`` token for forms posted to ``/ui/<name>``.
+    """
     if isinstance(content, str):
         return Markup(content)  # noqa: S704 - the app renders (and escapes) its own fragment
     env = jinja2.Environment(
         loader=jinja2.PackageLoader(content.package, "templates"), autoescape=True
     )
-    return Markup(env.get_template(content.template).render(**content.context))  # noqa: S704
+    return Markup(  # noqa: S704 - rendered by an auto-escaping environment
+        env.get_template(content.template).render(**{"csrf": csrf, **content.context})
+    )

@@ -1,0 +1,107 @@
+"""The assertions app: what the CLI, the HTTP routes and the dashboard page share, and ``APP``.
+
+The surfaces stay thin: they open an engine on a database URL, call :mod:`.api`, and turn its
+results into rows (:func:`summary`) and database errors into :class:`ScriptRejected`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, StatementError
+
+from skybridge.apps import AppSpec, ServiceContext
+from skybridge.apps.assertions import api
+from skybridge.apps.assertions.catalog import CatalogEntry
+from skybridge.backends.sql import create_sql_engine
+from skybridge.core.errors import ValidationError
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from skybridge.core.config import Settings
+
+DEMO_DIR = Path(__file__).parent / "demo"
+DEMO_FILES = ("schema.sql", "assertions.sql", "data.sql")
+
+
+class ScriptRejected(ValidationError):
+    """The database refused a statement of the script (syntax error, unknown table...)."""
+
+    http_status = 400
+
+
+@contextmanager
+def open_engine(url: str, setting: str = "backends.sql") -> Iterator[Engine]:
+    """An engine on ``url``, disposed afterwards."""
+    engine = create_sql_engine(url, setting=setting)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Turn a driver error the engine did not translate into :class:`ScriptRejected`."""
+    try:
+        yield
+    except (DBAPIError, StatementError) as exc:
+        native = getattr(exc, "orig", None) or exc
+        first = str(native).strip().splitlines()[0] if str(native).strip() else type(native)
+        raise ScriptRejected(
+            f"the database rejected a statement: {first}",
+            hint="fix the SQL (table and column names, syntax for this database) and retry",
+        ) from None
+
+
+def summary(entry: CatalogEntry) -> dict[str, Any]:
+    """A catalog row as plain data, plus the words of its state and the tables it guards."""
+    words = entry.state.split()
+    return entry.as_dict() | {
+        "deferrable": words[0] == "DEFERRABLE",
+        "initially_deferred": "DEFERRED" in words,
+        "tables": sorted({d["table"] for d in entry.dependencies}),
+    }
+
+
+def seed_demo(settings: Settings) -> None:
+    """``skybridge up --demo``: the SLA example (schema, assertions, data) in the demo database.
+
+    Idempotent: nothing happens when the demo's assertions are already in the catalog.
+    """
+    with open_engine(settings.backends.sql) as engine, database_errors():
+        if any(e.name == "ticket_requires_active_sla" for e in api.list_assertions(engine)):
+            return
+        script = ";\n".join((DEMO_DIR / name).read_text() for name in DEMO_FILES)
+        api.apply(script, engine)
+
+
+def _router(context: ServiceContext) -> APIRouter:
+    from skybridge.apps.assertions.router import build_router
+
+    return build_router(context)
+
+
+def _build_app() -> AppSpec:
+    from skybridge.apps.assertions.cli import assert_app
+    from skybridge.apps.assertions.page import handle_action, render_page
+
+    return AppSpec(
+        name="assertions",
+        title="Assertions",
+        description="SQL assertions (CREATE ASSERTION) enforced on PostgreSQL and SQLite.",
+        router=_router,
+        page=render_page,
+        page_action=handle_action,
+        cli=assert_app,
+        cli_name="assert",
+        demo=seed_demo,
+    )
+
+
+APP = _build_app()

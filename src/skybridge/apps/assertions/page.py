@@ -1,0 +1,99 @@
+"""The dashboard page ``/ui/assertions``: the catalog, "Check now" and what enforces each rule.
+
+Check results are kept in memory per database URL (``last check`` column) for the life of
+the service process; a check is only run when someone asks for it, never on page load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from threading import Lock
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from skybridge.apps import AppPage, ServiceContext
+from skybridge.apps.assertions import api
+from skybridge.apps.assertions.app import database_errors, open_engine, summary
+from skybridge.core.errors import SkybridgeError
+from skybridge.core.observability import get_logger
+
+log = get_logger(__name__)
+PACKAGE = "skybridge.apps.assertions"
+TEMPLATE = "assertions.html"
+SHOWN_ROWS = 20
+
+
+@dataclass
+class LastChecks:
+    """The latest check result of each assertion, per database URL."""
+
+    results: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    lock: Lock = field(default_factory=Lock)
+
+    def record(self, url: str, results: list[api.CheckResult]) -> None:
+        at = datetime.now(UTC).strftime("%H:%M:%S UTC")
+        with self.lock:
+            mine = self.results.setdefault(url, {})
+            for r in results:
+                mine[r.name] = {"ok": r.ok, "count": len(r.rows), "at": at}
+
+    def of(self, url: str) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            return dict(self.results.get(url, {}))
+
+
+LAST_CHECKS = LastChecks()
+
+
+def _rows(url: str) -> tuple[list[dict[str, Any]], str]:
+    with open_engine(url) as engine, database_errors():
+        entries = api.list_assertions(engine)
+        dialect = engine.dialect.name
+    last = LAST_CHECKS.of(url)
+    rows = []
+    for entry in entries:
+        info = api.explain_assertion(entry.assertion(), dialect)
+        rows.append(summary(entry) | {"explain": info, "last": last.get(entry.name)})
+    return rows, dialect
+
+
+def _page(context: ServiceContext, **extra: Any) -> AppPage:
+    url = context.settings.backends.sql
+    values: dict[str, Any] = {"assertions": [], "dialect": "", "results": None, "error": None}
+    values.update(extra)
+    try:
+        values["assertions"], values["dialect"] = _rows(url)
+    except (SkybridgeError, SQLAlchemyError) as exc:
+        values["error"] = f"cannot read the assertion catalog: {exc}"
+    return AppPage(PACKAGE, TEMPLATE, values)
+
+
+def render_page(context: ServiceContext) -> AppPage:
+    """GET ``/ui/assertions``."""
+    return _page(context)
+
+
+def handle_action(context: ServiceContext, form: Mapping[str, str]) -> AppPage:
+    """POST ``/ui/assertions`` (``action=check``, optional ``name``): run a full check."""
+    if form.get("action", "check") != "check":
+        return _page(context, error=f"unknown action {form.get('action')!r}")
+    url = context.settings.backends.sql
+    name = form.get("name") or None
+    try:
+        with open_engine(url) as engine, database_errors():
+            results = api.check(engine, name, limit=SHOWN_ROWS)
+    except SkybridgeError as exc:
+        return _page(context, error=str(exc))
+    LAST_CHECKS.record(url, results)
+    log.info("assertions.checked", assertions=len(results), failed=sum(not r.ok for r in results))
+    shown = [
+        {"name": r.name, "ok": r.ok, "rows": r.rows, "columns": _columns(r.rows)} for r in results
+    ]
+    return _page(context, results=shown, checked=name or "all assertions")
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(k for row in rows for k in row))

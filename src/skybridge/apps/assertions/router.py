@@ -1,0 +1,204 @@
+"""HTTP routes under ``/api/assertions`` (mounted behind token auth by the service).
+
+Everything reads and writes the configured ``backends.sql`` database only; ``compile`` needs
+no database. Errors: 400 the database rejected a statement, 404 unknown assertion, 409 a write
+or VALIDATE found violating rows (with the assertion's name and rows), 422 SQL that does not
+parse, a nondeterministic expression or a malformed body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal, TypeVar
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from skybridge.apps import ServiceContext
+from skybridge.apps.assertions import api
+from skybridge.apps.assertions.app import database_errors, open_engine, summary
+from skybridge.apps.assertions.errors import AssertionViolation
+from skybridge.core.errors import NotFound
+from skybridge.server.errors import ErrorBody
+
+T = TypeVar("T")
+MAX_SCRIPT = 1_000_000
+
+
+class Dependency(BaseModel):
+    table: str
+    column: str = Field(description="`*` when the assertion reads whole rows of the table")
+
+
+class AssertionInfo(BaseModel):
+    """One assertion of the catalog."""
+
+    name: str
+    definition: str = Field(description="The CHECK condition as canonical SQL")
+    state: str = Field(examples=["DEFERRABLE INITIALLY DEFERRED ENABLE VALIDATE"])
+    enabled: bool
+    validated: bool
+    deferrable: bool
+    initially_deferred: bool
+    tables: list[str] = Field(description="Tables whose writes are guarded")
+    dependencies: list[Dependency]
+    lock_scope: str = Field(description="`table`, `key:<columns>` or `none`")
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class CheckResultModel(BaseModel):
+    name: str
+    ok: bool
+    rows: list[dict[str, Any]] = Field(description="Violating rows (empty: the assertion holds)")
+
+
+class CheckReport(BaseModel):
+    ok: bool
+    results: list[CheckResultModel]
+
+
+class Guard(BaseModel):
+    table: str
+    operation: Literal["INSERT", "UPDATE", "DELETE"]
+    checks: list[str] = Field(description="`rows`, `keys(old|new)` or `full`")
+
+
+class Explanation(BaseModel):
+    """The checks generated for an assertion and the operations they guard."""
+
+    name: str
+    state: str
+    enabled: bool
+    validated: bool
+    violation_query: str
+    key: list[str] | None
+    lock_scope: str
+    guards: list[Guard]
+    statements: list[str] = Field(description="SQL that enforces it on this database")
+
+
+class CompileRequest(BaseModel):
+    sql: str = Field(min_length=1, max_length=MAX_SCRIPT, description="A script")
+    dialect: Literal["postgresql", "sqlite"] = "postgresql"
+
+
+class CompileResponse(BaseModel):
+    dialect: str
+    sql: str
+
+
+class ApplyRequest(BaseModel):
+    sql: str = Field(
+        min_length=1,
+        max_length=MAX_SCRIPT,
+        description="Plain DDL/DML mixed with CREATE/ALTER/DROP ASSERTION; one transaction",
+    )
+
+
+class ApplyResponse(BaseModel):
+    steps: list[str]
+    assertions: list[str] = Field(description="Assertions in the catalog afterwards")
+
+
+class ViolationBody(ErrorBody):
+    assertion: str
+    rows: list[dict[str, Any]]
+
+
+def _error(description: str, model: type[BaseModel] = ErrorBody) -> dict[str, Any]:
+    return {"model": model, "description": description}
+
+
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: _error("No assertion has this name")}
+REJECTED: Responses = {
+    400: _error("The database rejected a statement"),
+    409: _error("Violating rows were found", ViolationBody),
+    422: _error("The SQL does not parse, is not enforceable, or the body is malformed"),
+}
+
+
+def violation_response(exc: AssertionViolation) -> JSONResponse:
+    body = ViolationBody(
+        error="AssertionViolation", message=str(exc), assertion=exc.name, rows=exc.rows
+    )
+    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=409)
+
+
+def build_router(context: ServiceContext) -> APIRouter:
+    """The routes, bound to ``context.settings.backends.sql``."""
+    router = APIRouter()
+    url = context.settings.backends.sql
+
+    @contextmanager
+    def database() -> Iterator[Engine]:
+        with open_engine(url) as engine, database_errors():
+            yield engine
+
+    def run(fn: Callable[[Engine], T]) -> T:
+        with database() as engine:
+            return fn(engine)
+
+    @router.get("", response_model=list[AssertionInfo], summary="List assertions")
+    def list_assertions() -> list[dict[str, Any]]:
+        return [summary(e) for e in run(api.list_assertions)]
+
+    @router.post("/check", response_model=CheckReport, summary="Check every assertion")
+    def check_all() -> dict[str, Any]:
+        return _report(run(api.check))
+
+    @router.post(
+        "/compile",
+        response_model=CompileResponse,
+        responses={422: REJECTED[422]},
+        summary="Compile a script to SQL for migration tools (no database)",
+    )
+    def compile_script(body: CompileRequest) -> dict[str, Any]:
+        return {"dialect": body.dialect, "sql": api.compile(body.sql, body.dialect)}
+
+    @router.post(
+        "/apply",
+        response_model=ApplyResponse,
+        responses={**REJECTED, 404: _error("ALTER/DROP of an unknown assertion")},
+        summary="Apply a script to the configured backends.sql database",
+    )
+    def apply(body: ApplyRequest) -> Any:
+        try:
+            with database() as engine:
+                steps = api.apply(body.sql, engine)
+                names = [e.name for e in api.list_assertions(engine)]
+        except AssertionViolation as exc:
+            return violation_response(exc)
+        return {"steps": steps, "assertions": names}
+
+    @router.get("/{name}", response_model=AssertionInfo, responses=NOT_FOUND, summary="Get one")
+    def get_one(name: str) -> dict[str, Any]:
+        entries = {e.name: e for e in run(api.list_assertions)}
+        if name.lower() not in entries:
+            raise NotFound(f"assertion {name} does not exist")
+        return summary(entries[name.lower()])
+
+    @router.post(
+        "/{name}/check", response_model=CheckReport, responses=NOT_FOUND, summary="Check one"
+    )
+    def check_one(name: str) -> dict[str, Any]:
+        return _report(run(lambda engine: api.check(engine, name.lower())))
+
+    @router.get(
+        "/{name}/explain", response_model=Explanation, responses=NOT_FOUND, summary="Explain one"
+    )
+    def explain(name: str) -> dict[str, Any]:
+        return run(lambda engine: api.explain(engine, name.lower()))
+
+    return router
+
+
+def _report(results: list[api.CheckResult]) -> dict[str, Any]:
+    return {
+        "ok": all(r.ok for r in results),
+        "results": [{"name": r.name, "ok": r.ok, "rows": r.rows} for r in results],
+    }
