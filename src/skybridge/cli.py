@@ -17,8 +17,10 @@ from skybridge.apps import AppSpec, discover_apps
 from skybridge.commands.check import check
 from skybridge.commands.config import config_app
 from skybridge.commands.session import CliSession, exit_code_for, report_error
+from skybridge.commands.stream import stream_app
 from skybridge.commands.token import token_app
 from skybridge.commands.up import up
+from skybridge.commands.worker import worker_app
 from skybridge.core.errors import SkybridgeError
 from skybridge.server.about import skybridge_version
 
@@ -85,6 +87,8 @@ def build_cli(apps: list[AppSpec]) -> typer.Typer:
     cli.add_typer(token_app, name="token")
     cli.command("check")(check)
     cli.command("up")(up)
+    cli.add_typer(stream_app, name="stream")
+    cli.add_typer(worker_app, name="worker")
     for spec in apps:
         if spec.cli is not None:
             cli.add_typer(spec.cli, name=spec.command, help=spec.description)

@@ -1,0 +1,222 @@
+"""``skybridge stream create|produce|consume|lag|dlq``: look at and feed the configured stream.
+
+The backend is ``[backends] streams`` (default the embedded log ``sqlite:///.skybridge/streams.db``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from skybridge.backends import streams
+from skybridge.backends.streams import Message, Record, StartPosition, StreamBackend
+from skybridge.commands.session import cli_session
+from skybridge.core.errors import ValidationError
+from skybridge.runtime.deadletter import DeadLetters
+
+DEFAULT_STREAMS = "sqlite:///.skybridge/streams.db"
+
+stream_app = typer.Typer(help="Produce, consume and inspect event streams.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead-letter topics: list and replay poison records.")
+stream_app.add_typer(dlq_app, name="dlq")
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+TopicArg = Annotated[str, typer.Argument(help="Topic name.")]
+
+
+@contextmanager
+def open_stream(ctx: typer.Context) -> Iterator[StreamBackend]:
+    """The stream backend of ``[backends] streams``."""
+    settings = cli_session(ctx).settings()
+    url = settings.backends.named().get("streams", DEFAULT_STREAMS)
+    backend = streams.connect(url, setting="backends.streams")
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+@stream_app.command("create")
+def create(
+    ctx: typer.Context,
+    topic: TopicArg,
+    partitions: Annotated[int, typer.Option("--partitions", "-p", min=1)] = 1,
+) -> None:
+    """Create a topic (nothing happens if it exists)."""
+    with open_stream(ctx) as backend:
+        info = backend.create_topic(topic, partitions)
+    cli_session(ctx).out.print(f"Topic [bold]{info.name}[/] has {info.partitions} partition(s).")
+
+
+def _header(text: str) -> tuple[str, bytes]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValidationError(f"header {text!r} is not name=value")
+    return name, value.encode()
+
+
+@stream_app.command("produce")
+def produce(
+    ctx: typer.Context,
+    topic: TopicArg,
+    value: Annotated[str | None, typer.Argument(help="The record value.")] = None,
+    key: Annotated[str | None, typer.Option("--key", "-k", help="Record key.")] = None,
+    header: Annotated[
+        list[str] | None, typer.Option("--header", "-H", help="name=value (repeatable).")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Produce one record per line of F.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Append one record (VALUE) or one per line of a file."""
+    if (value is None) == (file is None):
+        raise ValidationError("give exactly one of VALUE or --file")
+    try:
+        values = [value] if value is not None else _lines(file)
+    except OSError as exc:
+        raise ValidationError(f"cannot read {file}: {exc.strerror}") from None
+    headers = [_header(h) for h in header or []]
+    encoded_key = key.encode() if key is not None else None
+    with open_stream(ctx) as backend:
+        produced = backend.produce(
+            topic, [Message(v.encode(), encoded_key, headers) for v in values if v is not None]
+        )
+    if as_json:
+        typer.echo(json.dumps([{"partition": p.partition, "offset": p.offset} for p in produced]))
+        return
+    where = ", ".join(f"{p.partition}:{p.offset}" for p in produced[:5])
+    more = " ..." if len(produced) > 5 else ""
+    cli_session(ctx).out.print(f"Produced {len(produced)} record(s) to {topic} at {where}{more}")
+
+
+def _lines(file: Path | None) -> list[str | None]:
+    assert file is not None
+    return [line for line in file.read_text().splitlines() if line.strip()]
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode(errors="replace")
+
+
+def record_dict(record: Record) -> dict[str, Any]:
+    return {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": _text(record.key),
+        "value": _text(record.value),
+        "headers": {k: _text(v) for k, v in record.headers},
+        "timestamp": record.timestamp,
+    }
+
+
+@stream_app.command("consume")
+def consume(
+    ctx: typer.Context,
+    topic: TopicArg,
+    group: Annotated[
+        str | None, typer.Option("--group", "-g", help="Consume (and commit) as this group.")
+    ] = None,
+    from_beginning: Annotated[bool, typer.Option("--from-beginning")] = False,
+    max_records: Annotated[int | None, typer.Option("--max", "-n", min=1)] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Stop after S idle seconds.")] = 2.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print records. Without --group nothing is committed; with it, what was printed is."""
+    name = group or f"skybridge-cli-{uuid.uuid4().hex[:8]}"
+    start: StartPosition = "earliest" if from_beginning else "latest"
+    printed: list[Record] = []
+    with open_stream(ctx) as backend, backend.consumer(name, [topic], start=start) as consumer:
+        owned = consumer.wait_for_assignment(timeout=30.0)
+        if from_beginning:
+            starts = backend.start_offsets(topic)
+            for tp in owned:
+                consumer.seek(tp, starts.get(tp.partition, 0))
+        for record in consumer.iterate(idle_timeout=timeout):
+            printed.append(record)
+            _print_record(ctx, record, as_json)
+            if max_records is not None and len(printed) >= max_records:
+                break
+        if group is not None and printed:
+            consumer.commit_records(printed)
+
+
+def _print_record(ctx: typer.Context, record: Record, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(record_dict(record)))
+        return
+    key = _text(record.key)
+    prefix = f"[dim]{record.partition}:{record.offset}[/]" + (f" [bold]{key}[/]" if key else "")
+    cli_session(ctx).out.print(f"{prefix} {_text(record.value)}", markup=True)
+
+
+@stream_app.command("lag")
+def lag(
+    ctx: typer.Context,
+    group: Annotated[str, typer.Argument(help="Consumer group.")],
+    topic: TopicArg,
+    as_json: JsonFlag = False,
+) -> None:
+    """Records each partition of TOPIC holds that GROUP has not committed."""
+    with open_stream(ctx) as backend:
+        lags = backend.lag(group, topic)
+    if as_json:
+        rows = {str(p): vars(v) | {"partition": p} for p, v in sorted(lags.items())}
+        typer.echo(json.dumps({"group": group, "topic": topic, "partitions": list(rows.values())}))
+        return
+    table = Table(title=f"{group} on {topic}", title_justify="left")
+    for column in ("partition", "committed", "end", "lag"):
+        table.add_column(column, justify="right")
+    for p, v in sorted(lags.items()):
+        committed = "—" if v.committed is None else str(v.committed)
+        table.add_row(str(p), committed, str(v.end), str(v.lag))
+    table.add_row("total", "", "", str(sum(v.lag for v in lags.values())), style="bold")
+    cli_session(ctx).out.print(table)
+
+
+@dlq_app.command("list")
+def dlq_list(ctx: typer.Context, topic: TopicArg, as_json: JsonFlag = False) -> None:
+    """Dead letters of TOPIC (on TOPIC.dlq), with error and replay status."""
+    with open_stream(ctx) as backend:
+        letters = DeadLetters(backend, topic).letters()
+    if as_json:
+        typer.echo(json.dumps([d.as_dict() for d in letters], indent=2))
+        return
+    table = Table(title=f"dead letters of {topic}", title_justify="left")
+    for column in ("id", "source", "error", "replayed"):
+        table.add_column(column)
+    for d in letters:
+        source = f"{d.topic}/{d.partition}@{d.offset}"
+        error = f"{d.error_type}: {d.error}"
+        table.add_row(d.id, source, error, "yes" if d.replayed else "no")
+    cli_session(ctx).out.print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ctx: typer.Context,
+    topic: TopicArg,
+    ids: Annotated[
+        list[str] | None, typer.Option("--id", help="A dead letter id (repeatable).")
+    ] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Every letter not yet replayed.")] = (
+        False
+    ),
+    as_json: JsonFlag = False,
+) -> None:
+    """Republish dead letters to their original topic and mark them replayed."""
+    if bool(ids) == replay_all:
+        raise ValidationError("give --id (one or more) or --all")
+    with open_stream(ctx) as backend:
+        done = DeadLetters(backend, topic).replay(None if replay_all else ids)
+    if as_json:
+        typer.echo(json.dumps({"replayed": [d.id for d in done]}))
+        return
+    cli_session(ctx).out.print(f"Replayed {len(done)} dead letter(s) to {topic}.")

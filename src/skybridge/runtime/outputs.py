@@ -1,0 +1,133 @@
+"""What handlers return: effects for the pipeline's sinks, and the event they came from.
+
+A handler never touches a sink itself; it returns outputs and the pipeline applies them after
+the batch, idempotently, before committing offsets. Each output names its sink (``sink=``,
+default the sink kind: ``stream``, ``kv``, ``sql``, ``notify``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from skybridge.backends.notify.message import Notification
+from skybridge.backends.streams.records import Headers, Record
+
+#: Header carrying an output's event id, so downstream consumers can drop duplicates.
+EVENT_ID_HEADER = "skybridge-event-id"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A consumed record as handlers see it: the record, its string key, its decoded value."""
+
+    record: Record
+    key: str
+    value: Any
+
+    @property
+    def timestamp(self) -> float:
+        return self.record.timestamp
+
+    @property
+    def event_id(self) -> str:
+        return event_id(self.record)
+
+    def header(self, name: str) -> bytes | None:
+        """The last header called ``name``, or ``None``."""
+        found = None
+        for key, value in self.record.headers:
+            if key == name:
+                found = value
+        return found
+
+
+def event_id(record: Record) -> str:
+    """``topic/partition/offset``: unique per record on one backend."""
+    return f"{record.topic}/{record.partition}/{record.offset}"
+
+
+def source_id(record: Record) -> str:
+    """``topic/partition``: the ordered source a version guard tracks."""
+    return f"{record.topic}/{record.partition}"
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Produce ``value`` (bytes, or anything JSON-encodable) to ``topic``."""
+
+    topic: str
+    value: Any
+    key: str | bytes | None = None
+    headers: Headers = ()
+    sink: str = "stream"
+
+    def payload(self) -> bytes:
+        if isinstance(self.value, bytes):
+            return self.value
+        return json.dumps(self.value, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Set kv ``key`` to the JSON document ``value``."""
+
+    key: str
+    value: Any
+    sink: str = "kv"
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """Replace kv ``key``'s document by ``fn(current)`` (``current`` is None if absent).
+
+    Applied exactly once per event even when the event is delivered again (version guard),
+    so non-idempotent updates such as counters stay correct.
+    """
+
+    key: str
+    fn: Callable[[Any], Any]
+    sink: str = "kv"
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Remove kv ``key`` (a guarded tombstone is kept so older events cannot revive it)."""
+
+    key: str
+    sink: str = "kv"
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """Insert or update one row of ``table`` (primary key columns given to the SQL sink)."""
+
+    table: str
+    row: dict[str, Any] = field(default_factory=dict)
+    sink: str = "sql"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Send ``notification`` through the notify sink."""
+
+    notification: Notification
+    sink: str = "notify"
+
+
+Output = Emit | Put | Update | Delete | Upsert | Alert
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One output of one record, with its position in the record's outputs."""
+
+    record: Record
+    index: int
+    output: Output
+
+    @property
+    def event_id(self) -> str:
+        return f"{event_id(self.record)}/{self.index}"

@@ -1,0 +1,125 @@
+"""A pipeline declaration: source topics and group, key, handler, state store and sinks.
+
+Example::
+
+    def count(state, event):
+        n = (state or 0) + 1
+        return n, [Put(f"count/{event.key}", n)]
+
+    clicks = Pipeline(
+        "click-counts",
+        source="sqlite:///.skybridge/streams.db",
+        topics=["clicks"],
+        stateful=count,
+        state="sqlite:///.skybridge/kv.db",
+        sinks={"kv": KVSink(kv.connect("sqlite:///.skybridge/kv.db"))},
+    )
+    clicks.run()  # until SIGTERM / stop()
+
+Delivery is at-least-once; a batch's effects are applied (idempotently, see :mod:`.sinks`)
+and its state saved before its offsets are committed, so kv sinks and state see each event's
+effect exactly once. Details of one batch are in :mod:`.batch`, the loop in :mod:`.runner`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from skybridge.backends.kv.base import KeyValueStore
+from skybridge.backends.streams.base import StartPosition, StreamBackend
+from skybridge.backends.streams.records import Record
+from skybridge.core.errors import ConfigError
+from skybridge.core.retry import RetryPolicy
+from skybridge.runtime.outputs import Event, Output
+from skybridge.runtime.sinks import Sink
+
+if TYPE_CHECKING:
+    from skybridge.runtime.runner import RunStats
+
+#: A pure handler: one event in, outputs out.
+Handler = Callable[[Event], Iterable[Output]]
+#: A stateful handler: (state of the event's key or None, event) -> (new state, outputs).
+StatefulHandler = Callable[[Any, Event], tuple[Any, Iterable[Output]]]
+#: Extracts the state key from a record and its decoded value.
+KeyFn = Callable[[Record, Any], str]
+
+
+def record_key(record: Record, _value: Any) -> str:
+    """The default key: the record key as UTF-8 text ("" when the record has none)."""
+    return record.key.decode("utf-8", errors="replace") if record.key is not None else ""
+
+
+@dataclass
+class Pipeline:
+    """What a stream pipeline consumes, computes and writes.
+
+    Args:
+        name: Unique name (metrics label, default group, state key prefix).
+        source: Stream backend URL or object.
+        topics: Topics to consume.
+        handler: Pure handler (give this or ``stateful``).
+        stateful: Stateful handler; needs ``state``.
+        state: kv store (URL or object) holding per-key handler state (JSON documents).
+        sinks: Sinks by name; outputs address them by their ``sink`` field.
+        group: Consumer group (default ``name``).
+        key: State key extractor (default the record key).
+        decode: Turns record values into what handlers see (default JSON).
+        retry: Retry policy for handler calls (transient errors only).
+        sink_retry: Retry policy for sink, state and commit calls.
+        batch_size: Most records per batch.
+        poll_timeout: Seconds a poll waits for records (also the stop latency).
+        start: Where a new group starts: ``earliest`` or ``latest``.
+        dead_letters: Send poison records to ``<topic>.dlq`` (else the pipeline stops).
+    """
+
+    name: str
+    source: str | StreamBackend
+    topics: Sequence[str]
+    handler: Handler | None = None
+    stateful: StatefulHandler | None = None
+    state: str | KeyValueStore | None = None
+    sinks: Mapping[str, Sink] = field(default_factory=dict)
+    group: str | None = None
+    key: KeyFn = record_key
+    decode: Callable[[bytes], Any] = json.loads
+    retry: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(attempts=3, base_delay=0.05, max_delay=1.0, deadline=10)
+    )
+    sink_retry: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(attempts=8, base_delay=0.1, max_delay=5.0, deadline=60)
+    )
+    batch_size: int = 500
+    poll_timeout: float = 0.5
+    start: StartPosition = "earliest"
+    dead_letters: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.stateful is None):
+            raise ConfigError(f"pipeline {self.name!r} needs exactly one of handler= or stateful=")
+        if self.stateful is not None and self.state is None:
+            raise ConfigError(f"pipeline {self.name!r} has a stateful handler but no state= store")
+        if not self.topics:
+            raise ConfigError(f"pipeline {self.name!r} has no topics")
+        if self.batch_size < 1:
+            raise ConfigError("batch_size must be >= 1")
+
+    @property
+    def group_id(self) -> str:
+        return self.group or self.name
+
+    def run(self, *, idle_exit: float | None = None, max_batches: int | None = None) -> RunStats:
+        """Consume until :meth:`stop` (or a signal handler of the worker) or, with
+        ``idle_exit``, until no record arrived for that many seconds."""
+        from skybridge.runtime.runner import PipelineRunner
+
+        self._runner = PipelineRunner(self)
+        return self._runner.run(idle_exit=idle_exit, max_batches=max_batches)
+
+    def stop(self) -> None:
+        """Ask a running pipeline to finish its batch, commit and return."""
+        runner = getattr(self, "_runner", None)
+        if runner is not None:
+            runner.stop()

@@ -1,0 +1,184 @@
+"""Where pipeline outputs go: stream, kv, SQL and notify sinks, each idempotent.
+
+A sink receives every :class:`~.outputs.Effect` of a batch addressed to it and must be safe to
+call again with the same effects (the pipeline replays a batch whose offsets were not committed):
+
+* :class:`KVSink` — exactly-once effects through the version guard of :mod:`.state`.
+* :class:`SQLSink` — upserts guarded by ``_sb_source`` / ``_sb_offset`` columns: a row is only
+  overwritten by a later offset of the same source (or by another source).
+* :class:`NotifySink` — a kv ledger of sent event ids; at-least-once if the process dies
+  between sending and recording (the notifier's own ``dedup_key`` window catches most repeats).
+* :class:`StreamSink` — at-least-once; every message carries the ``skybridge-event-id`` header
+  so consumers can drop the rare duplicate produced by a crash between produce and commit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, MetaData, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+from skybridge.backends.kv.base import KeyValueStore
+from skybridge.backends.notify.base import Notifier
+from skybridge.backends.streams.base import StreamBackend
+from skybridge.backends.streams.records import Message
+from skybridge.core.errors import ConfigError, NotFound, ValidationError
+from skybridge.runtime.outputs import (
+    EVENT_ID_HEADER,
+    Alert,
+    Delete,
+    Effect,
+    Emit,
+    Put,
+    Update,
+    Upsert,
+    source_id,
+)
+from skybridge.runtime.state import DELETED, Change, GuardedStore
+
+
+class Sink(Protocol):
+    """Applies effects idempotently; returns how many took effect now (not skipped)."""
+
+    def write(self, effects: Sequence[Effect]) -> int: ...
+
+
+def _expect(effect: Effect, kinds: tuple[type, ...], sink: str) -> Any:
+    if not isinstance(effect.output, kinds):
+        names = "/".join(k.__name__ for k in kinds)
+        raise ValidationError(f"sink {sink!r} takes {names} outputs, got {effect.output!r}")
+    return effect.output
+
+
+class KVSink:
+    """Puts, updates and deletes of JSON documents under ``prefix`` of a kv store.
+
+    Read results with :meth:`get` (documents are stored in the runtime's guarded envelope).
+    """
+
+    def __init__(self, kv: KeyValueStore, prefix: str = "") -> None:
+        self.store = GuardedStore(kv, prefix)
+
+    def get(self, key: str) -> Any:
+        return self.store.get(key)
+
+    def write(self, effects: Sequence[Effect]) -> int:
+        by_key: dict[str, list[Change]] = defaultdict(list)
+        for effect in effects:
+            output = _expect(effect, (Put, Update, Delete), "kv")
+            by_key[output.key].append(
+                Change(source_id(effect.record), effect.record.offset, _change_fn(output))
+            )
+        docs = self.store.load(by_key)
+        return sum(self.store.apply(k, changes, docs[k]) for k, changes in by_key.items())
+
+
+def _change_fn(output: Put | Update | Delete) -> Any:
+    if isinstance(output, Update):
+        return output.fn
+    if isinstance(output, Delete):
+        return lambda _current: DELETED
+    value = output.value
+    return lambda _current: value
+
+
+class StreamSink:
+    """Produces :class:`~.outputs.Emit` outputs, one batch per topic, with event-id headers."""
+
+    def __init__(self, backend: StreamBackend, *, create_partitions: int | None = None) -> None:
+        self.backend = backend
+        self.create_partitions = create_partitions
+        self._known: set[str] = set()
+
+    def write(self, effects: Sequence[Effect]) -> int:
+        by_topic: dict[str, list[Message]] = defaultdict(list)
+        for effect in effects:
+            out: Emit = _expect(effect, (Emit,), "stream")
+            key = out.key.encode() if isinstance(out.key, str) else out.key
+            headers = [*out.headers, (EVENT_ID_HEADER, effect.event_id.encode())]
+            by_topic[out.topic].append(Message(out.payload(), key, headers))
+        for topic, messages in by_topic.items():
+            self._ensure(topic)
+            self.backend.produce(topic, messages)
+        return len(effects)
+
+    def _ensure(self, topic: str) -> None:
+        if topic in self._known:
+            return
+        try:
+            self.backend.describe(topic)
+        except NotFound:
+            if self.create_partitions is None:
+                raise
+            self.backend.create_topic(topic, self.create_partitions)
+        self._known.add(topic)
+
+
+class SQLSink:
+    """Guarded upserts. Each table needs its primary key plus ``_sb_source`` (text) and
+    ``_sb_offset`` (integer) columns; ``keys`` names each table's conflict columns."""
+
+    def __init__(self, engine: Engine, keys: dict[str, Sequence[str]]) -> None:
+        if engine.dialect.name not in ("sqlite", "postgresql"):
+            raise ConfigError(f"the SQL sink cannot upsert on {engine.dialect.name} yet")
+        self.engine = engine
+        self.keys = {table: list(cols) for table, cols in keys.items()}
+        self._tables: dict[str, Table] = {}
+
+    def _table(self, name: str) -> Table:
+        if name not in self._tables:
+            if name not in self.keys:
+                raise ValidationError(f"SQL sink has no key columns for table {name!r}")
+            self._tables[name] = Table(name, MetaData(), autoload_with=self.engine)
+        return self._tables[name]
+
+    def write(self, effects: Sequence[Effect]) -> int:
+        written = 0
+        with self.engine.begin() as conn:
+            for effect in effects:
+                out: Upsert = _expect(effect, (Upsert,), "sql")
+                row = {
+                    **out.row,
+                    "_sb_source": source_id(effect.record),
+                    "_sb_offset": effect.record.offset,
+                }
+                written += conn.execute(self._statement(out.table, row)).rowcount or 0
+        return written
+
+    def _statement(self, name: str, row: dict[str, Any]) -> Any:
+        table = self._table(name)
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(table).values(**row)
+        excluded = stmt.excluded
+        guard = (table.c._sb_source != excluded._sb_source) | (
+            table.c._sb_offset < excluded._sb_offset
+        )
+        updates = {c: excluded[c] for c in row if c not in self.keys[name]}
+        return stmt.on_conflict_do_update(index_elements=self.keys[name], set_=updates, where=guard)
+
+
+class NotifySink:
+    """Sends :class:`~.outputs.Alert` outputs once per event id (ledger in ``ledger`` kv)."""
+
+    def __init__(
+        self, notifier: Notifier, ledger: KeyValueStore, prefix: str = "notified/"
+    ) -> None:
+        self.notifier = notifier
+        self.ledger = ledger
+        self.prefix = prefix
+
+    def write(self, effects: Sequence[Effect]) -> int:
+        sent = 0
+        done = self.ledger.get_many(self.prefix + e.event_id for e in effects)
+        for effect in effects:
+            out: Alert = _expect(effect, (Alert,), "notify")
+            mark = self.prefix + effect.event_id
+            if mark in done:
+                continue
+            self.notifier.send(out.notification)
+            self.ledger.put(mark, b"1")
+            sent += 1
+        return sent

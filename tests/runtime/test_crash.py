@@ -1,0 +1,203 @@
+"""kill -9 a worker at points hypothesis chooses; after a restart every event's effect on the
+kv sink and on the handler state has happened exactly once (sqlite log and Kafka).
+
+Run as a script, this file is the worker: ``python test_crash.py SOURCE KV TOPIC PHASE N``
+runs the counting pipeline and SIGKILLs itself at the N-th crash point of PHASE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from skybridge.backends import kv as kv_family
+from skybridge.backends import streams as streams_family
+from skybridge.backends.streams import Message
+from skybridge.runtime.outputs import Event, Put, Update
+from skybridge.runtime.pipeline import Pipeline
+from skybridge.runtime.sinks import KVSink
+from skybridge.runtime.state import GuardedStore
+
+PHASES = ("handler", "sink-after", "state-after", "commit-before", "timer")
+KEYS = [f"user-{i}" for i in range(6)]
+
+
+def handle(state: Any, event: Event) -> tuple[Any, list[Any]]:
+    n = (state or 0) + 1
+    seq = event.value["i"]
+    return n, [
+        Put(f"seen/{event.key}", n),
+        Update(f"hits/{event.key}", lambda c: (c or 0) + 1),
+        Update(f"log/{event.key}", lambda c: [*(c or []), seq]),
+    ]
+
+
+def build(source: str, kv_url: str, topic: str) -> Pipeline:
+    kv = kv_family.connect(kv_url, setting=None)
+    return Pipeline(
+        "crash",
+        source=source,
+        topics=[topic],
+        group=f"g-{topic}",
+        stateful=handle,
+        state=kv,
+        sinks={"kv": KVSink(kv)},
+        batch_size=16,
+        poll_timeout=0.2,
+    )
+
+
+# -- the worker side -------------------------------------------------------------------------
+
+
+def _kill_at(n: int) -> Callable[[], None]:
+    calls = {"n": 0}
+
+    def tick() -> None:
+        calls["n"] += 1
+        if calls["n"] >= n:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return tick
+
+
+def _install_crash(phase: str, n: int) -> None:
+    from skybridge.backends.streams.base import Consumer
+    from skybridge.runtime import batch, runner
+
+    tick = _kill_at(n)
+    if phase == "handler":
+        original_handle = batch.BatchProcessor._handle
+
+        def crashing_handle(self: Any, *args: Any) -> Any:
+            tick()
+            return original_handle(self, *args)
+
+        batch.BatchProcessor._handle = crashing_handle  # type: ignore[method-assign]
+    elif phase == "sink-after":
+        original_write = KVSink.write
+
+        def crashing_write(self: KVSink, effects: Any) -> int:
+            written = original_write(self, effects)
+            tick()
+            return written
+
+        KVSink.write = crashing_write  # type: ignore[method-assign]
+    elif phase == "state-after":
+        original_apply = GuardedStore.apply
+
+        def crashing_apply(self: GuardedStore, *args: Any) -> bool:
+            done = original_apply(self, *args)
+            if self.prefix.startswith("state/"):
+                tick()
+            return done
+
+        GuardedStore.apply = crashing_apply  # type: ignore[method-assign]
+    elif phase == "commit-before":
+        original_commit = runner.PipelineRunner._commit
+
+        def crashing_commit(self: Any, consumer: Consumer, records: Any) -> None:
+            tick()
+            original_commit(self, consumer, records)
+
+        runner.PipelineRunner._commit = crashing_commit  # type: ignore[method-assign]
+
+
+def _worker_main(argv: list[str]) -> int:
+    from skybridge.runtime.worker import run_worker
+
+    source, kv_url, topic, phase, n = argv
+    _install_crash(phase, int(n))
+    run_worker(build(source, kv_url, topic), idle_exit=1.0)
+    return 0
+
+
+# -- the test side ---------------------------------------------------------------------------
+
+
+def spawn(source: str, kv_url: str, topic: str, phase: str, n: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, __file__, source, kv_url, topic, phase, str(n)]
+    return subprocess.Popen(command, cwd=Path(__file__).parent)
+
+
+crash_points = st.lists(
+    st.tuples(st.sampled_from(PHASES), st.integers(1, 12)), min_size=1, max_size=2
+)
+
+
+def crash_and_check(source: str, crashes: list[tuple[str, int]], events: int) -> None:
+    topic = f"crash-{uuid.uuid4().hex[:8]}"
+    backend = streams_family.connect(source, setting=None)
+    backend.create_topic(topic, 2)
+    sent: dict[str, list[int]] = {k: [] for k in KEYS}
+    messages = []
+    for i in range(events):
+        key = KEYS[(i * 7 + i // 3) % len(KEYS)]
+        sent[key].append(i)
+        messages.append(Message(json.dumps({"i": i}).encode(), key.encode()))
+    backend.produce(topic, messages)
+    kv_url = f"sqlite:///{tempfile.mkdtemp(prefix='crash-kv-')}/kv.db"
+
+    for phase, n in crashes:
+        proc = spawn(source, kv_url, topic, phase, n)
+        if phase == "timer":
+            time.sleep(0.4 + n * 0.15)
+            proc.kill()
+        code = proc.wait(timeout=60)
+        assert code in (0, -signal.SIGKILL)
+    final = spawn(source, kv_url, topic, "none", 0)
+    assert final.wait(timeout=90) == 0
+
+    kv = kv_family.connect(kv_url, setting=None)
+    sink, state = KVSink(kv), GuardedStore(kv, "state/crash/")
+    for key, seqs in sent.items():
+        assert sink.get(f"log/{key}") == seqs, key  # every event once, in order
+        assert sink.get(f"hits/{key}") == len(seqs)
+        assert sink.get(f"seen/{key}") == len(seqs)
+        assert state.get(key) == len(seqs)
+    assert sum(backend.committed(f"g-{topic}", topic).values() or [0]) == events  # type: ignore[arg-type]
+
+
+#: Each example starts 2-3 processes; shrinking a failure would take many minutes.
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    phases=NO_SHRINK,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(crashes=crash_points)
+def test_crash_on_sqlite_loses_nothing_and_applies_effects_once(
+    tmp_path: Path, crashes: list[tuple[str, int]]
+) -> None:
+    source = f"sqlite://{tmp_path}/log-{uuid.uuid4().hex[:6]}.db?session_timeout=1"
+    crash_and_check(source, crashes, events=150)
+
+
+@pytest.mark.kafka
+@settings(max_examples=2, deadline=None, phases=NO_SHRINK, suppress_health_check=list(HealthCheck))
+@given(crashes=st.tuples(st.sampled_from(PHASES[1:4]), st.integers(2, 8)).map(lambda c: [c]))
+def test_crash_on_kafka_loses_nothing_and_applies_effects_once(
+    kafka_server: Any, crashes: list[tuple[str, int]]
+) -> None:
+    source = f"{kafka_server.url}?session_timeout=6&heartbeat_interval=0.5"
+    crash_and_check(source, crashes, events=120)
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main(sys.argv[1:]))

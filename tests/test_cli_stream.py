@@ -1,0 +1,146 @@
+"""``skybridge stream ...`` and ``skybridge worker run`` on the embedded log in a fresh folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from skybridge.cli import app
+
+runner = CliRunner()
+
+PIPELINE_MODULE = """
+import os
+from skybridge.backends import kv
+from skybridge.runtime.outputs import Update
+from skybridge.runtime.pipeline import Pipeline
+from skybridge.runtime.sinks import KVSink
+
+def handler(event):
+    if event.value == "boom":
+        raise ValueError("boom is not a number")
+    return [Update("total", lambda c, v=event.value: (c or 0) + v)]
+
+def pipeline():
+    store = kv.connect("sqlite:///.skybridge/kv.db", setting=None)
+    return Pipeline("adder", source=os.environ["SKYBRIDGE__BACKENDS__STREAMS"], topics=["nums"],
+                    handler=handler, sinks={"kv": KVSink(store)}, poll_timeout=0.1)
+"""
+
+
+@pytest.fixture(autouse=True)
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for key in list(os.environ):
+        if key.startswith("SKYBRIDGE"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    # An absolute path: today the sqlite log reads sqlite:///rel as /rel (see the report).
+    monkeypatch.setenv("SKYBRIDGE__BACKENDS__STREAMS", f"sqlite://{tmp_path}/streams.db")
+    return tmp_path
+
+
+def run(*args: str) -> Any:
+    return runner.invoke(app, list(args))
+
+
+def test_produce_consume_lag_round_trip() -> None:
+    assert run("stream", "create", "orders", "--partitions", "2").exit_code == 0
+    result = run("stream", "produce", "orders", '{"id": 1}', "--key", "u1", "-H", "trace=t1")
+    assert result.exit_code == 0, result.output
+    lines = Path("orders.jsonl")
+    lines.write_text('{"id": 2}\n\n{"id": 3}\n')
+    produced = run("stream", "produce", "orders", "--file", str(lines), "--key", "u1", "--json")
+    assert [p["offset"] for p in json.loads(produced.stdout)] == [1, 2]  # same key, same partition
+
+    consumed = run(
+        "stream", "consume", "orders", "--group", "g1", "--from-beginning", "--json",
+        "--timeout", "0.5",
+    )  # fmt: skip
+    records = [json.loads(line) for line in consumed.stdout.splitlines()]
+    assert [r["value"] for r in records] == ['{"id": 1}', '{"id": 2}', '{"id": 3}']
+    assert records[0]["key"] == "u1"
+    assert records[0]["headers"] == {"trace": "t1"}
+
+    lag = json.loads(run("stream", "lag", "g1", "orders", "--json").stdout)
+    assert sum(p["lag"] for p in lag["partitions"]) == 0
+    run("stream", "produce", "orders", "x", "--key", "u1")
+    table = run("stream", "lag", "g1", "orders")
+    assert "total" in table.stdout
+    assert (
+        sum(
+            p["lag"]
+            for p in json.loads(run("stream", "lag", "g1", "orders", "--json").stdout)["partitions"]
+        )
+        == 1
+    )
+
+    limited = run(
+        "stream", "consume", "orders", "--from-beginning", "--max", "2", "--timeout", "0.5"
+    )
+    assert limited.exit_code == 0
+    assert limited.stdout.count("u1") == 2
+
+
+def test_bad_input_exits_2_with_a_message() -> None:
+    run("stream", "create", "t")
+    both = run("stream", "produce", "t")
+    assert both.exit_code == 2
+    assert "exactly one of VALUE or --file" in both.stderr
+    header = run("stream", "produce", "t", "v", "--header", "novalue")
+    assert header.exit_code == 2
+    assert "name=value" in header.stderr
+    missing = run("stream", "produce", "nope", "v")
+    assert missing.exit_code == 1
+    assert "does not exist" in missing.stderr
+    assert run("stream", "dlq", "replay", "t").exit_code == 2
+
+
+def test_worker_run_dead_letters_then_dlq_replay(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "adderpipes.py").write_text(PIPELINE_MODULE)
+    monkeypatch.syspath_prepend(str(workdir))
+    run("stream", "create", "nums")
+    for value in ("1", "2", '"boom"', "4"):
+        assert run("stream", "produce", "nums", value, "-H", "src=test").exit_code == 0
+    result = run("worker", "run", "adderpipes:pipeline", "--idle-exit", "0.5")
+    assert result.exit_code == 0, result.output
+    assert "Processed 4 record(s)" in result.stdout
+    assert "1 dead letter" in result.stdout
+
+    letters = json.loads(run("stream", "dlq", "list", "nums", "--json").stdout)
+    assert len(letters) == 1
+    letter = letters[0]
+    assert letter["error_type"] == "ValueError"
+    assert "boom is not a number" in letter["error"]
+    assert letter["headers"] == {"src": "test"}
+    assert letter["offset"] == 2
+    assert not letter["replayed"]
+    assert "ValueError" in run("stream", "dlq", "list", "nums").stdout
+
+    replayed = run("stream", "dlq", "replay", "nums", "--all", "--json")
+    assert json.loads(replayed.stdout) == {"replayed": [letter["id"]]}
+    listed = json.loads(run("stream", "dlq", "list", "nums", "--json").stdout)
+    assert listed[0]["replayed"] is True
+    assert json.loads(run("stream", "dlq", "replay", "nums", "--all", "--json").stdout) == {
+        "replayed": []
+    }
+    args = ("stream", "consume", "nums", "--from-beginning", "--json", "--timeout", "0.3")
+    last = json.loads(run(*args).stdout.splitlines()[-1])
+    assert (last["offset"], last["value"], last["headers"]) == (4, '"boom"', {"src": "test"})
+    sys.modules.pop("adderpipes", None)
+
+
+def test_worker_run_unknown_pipeline() -> None:
+    result = run("worker", "run", "no_such_module:pipe")
+    assert result.exit_code == 1
+    assert "cannot import" in result.stderr
+    named = run("worker", "run", "not-registered")
+    assert named.exit_code == 1
+    assert "no pipeline named" in named.stderr
