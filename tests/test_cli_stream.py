@@ -41,7 +41,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     # An absolute path: today the sqlite log reads sqlite:///rel as /rel (see the report).
-    monkeypatch.setenv("SKYBRIDGE__BACKENDS__STREAMS", f"sqlite://{tmp_path}/streams.db")
+    monkeypatch.setenv("SKYBRIDGE__BACKENDS__STREAMS", f"sqlite:///{tmp_path}/streams.db")
     return tmp_path
 
 

@@ -76,3 +76,21 @@ def test_mask_url_handles_malformed_urls(url: str) -> None:
     for fragment in ("pa/ss", "pw-x", "p@ss"):
         assert fragment not in masked
     assert "user:***@" in masked
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite://", ":memory:"),
+        ("sqlite:///:memory:", ":memory:"),
+        ("sqlite:///.skybridge/kv.db", ".skybridge/kv.db"),
+        ("sqlite:////var/lib/kv.db", "/var/lib/kv.db"),
+    ],
+)
+def test_sqlite_paths_follow_sqlalchemy(url: str, path: str) -> None:
+    assert BackendURL.parse(url).sqlite_path() == path
+
+
+def test_ambiguous_sqlite_path_is_refused() -> None:
+    with pytest.raises(ConfigError, match="three slashes"):
+        BackendURL.parse("sqlite://rel.db").sqlite_path()

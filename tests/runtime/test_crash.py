@@ -185,7 +185,7 @@ NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 def test_crash_on_sqlite_loses_nothing_and_applies_effects_once(
     tmp_path: Path, crashes: list[tuple[str, int]]
 ) -> None:
-    source = f"sqlite://{tmp_path}/log-{uuid.uuid4().hex[:6]}.db?session_timeout=1"
+    source = f"sqlite:///{tmp_path}/log-{uuid.uuid4().hex[:6]}.db?session_timeout=1"
     crash_and_check(source, crashes, events=150)
 
 

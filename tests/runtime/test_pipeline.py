@@ -31,7 +31,7 @@ from skybridge.runtime.state import Change, Guarded, GuardedStore, fold
 
 @pytest.fixture
 def log(tmp_path: Path) -> StreamBackend:
-    backend = streams_family.connect(f"sqlite://{tmp_path}/log.db?session_timeout=2")
+    backend = streams_family.connect(f"sqlite:///{tmp_path}/log.db?session_timeout=2")
     backend.create_topic("events", 2)
     return backend
 

@@ -51,7 +51,7 @@ def pipeline():
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StreamBackend:
     (tmp_path / "workerpipes.py").write_text(PIPELINE_MODULE)
     monkeypatch.chdir(tmp_path)
-    log_url = f"sqlite://{tmp_path}/log.db?session_timeout=2&heartbeat_interval=0.2"
+    log_url = f"sqlite:///{tmp_path}/log.db?session_timeout=2&heartbeat_interval=0.2"
     monkeypatch.setenv("TEST_LOG", log_url)
     monkeypatch.setenv("TEST_KV", f"sqlite:///{tmp_path}/kv.db")
     backend = streams_family.connect(log_url, setting=None)

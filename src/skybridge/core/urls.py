@@ -71,6 +71,24 @@ class BackendURL:
             path = base / path
         return path
 
+    def sqlite_path(self) -> str:
+        """The database file of a ``sqlite://`` URL, by SQLAlchemy's convention.
+
+        ``sqlite:///rel/kv.db`` (three slashes) is relative to the working directory,
+        ``sqlite:////abs/kv.db`` (four) absolute; ``sqlite://`` and ``sqlite:///:memory:`` give
+        ``":memory:"``.
+        """
+        rest = self.rest
+        if rest in ("", ":memory:", "/:memory:"):
+            return ":memory:"
+        if not rest.startswith("/") or rest == "/":
+            raise ConfigError(
+                f"cannot tell which file {self.scheme}://{rest} means",
+                hint=f"write {self.scheme}:///relative/file.db (three slashes) "
+                f"or {self.scheme}:////abs/file.db (four)",
+            )
+        return rest[1:]
+
     def flag(self, name: str, default: bool = False) -> bool:
         value = self.params.get(name)
         if value is None:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.moto
 
 @pytest.fixture
 def kinesis(moto_server: RunningServer, tmp_path: Path) -> KinesisStream:
-    checkpoints = kv.connect(f"sqlite://{tmp_path}/checkpoints.db")
+    checkpoints = kv.connect(f"sqlite:///{tmp_path}/checkpoints.db")
     backend = connect(
         f"kinesis://sb-?region=us-east-1&endpoint_url={moto_server.url}"
         "&session_timeout=1.5&heartbeat_interval=0.1&poll_interval=0.05",

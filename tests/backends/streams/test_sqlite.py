@@ -18,7 +18,7 @@ from skybridge.testing.contracts.streams import StreamsContract, drain, unique
 
 @pytest.fixture
 def log(tmp_path: Path) -> SqliteStream:
-    backend = connect(f"sqlite://{tmp_path}/log.db?session_timeout=1.5&heartbeat_interval=0.1")
+    backend = connect(f"sqlite:///{tmp_path}/log.db?session_timeout=1.5&heartbeat_interval=0.1")
     assert isinstance(backend, SqliteStream)
     return backend
 
@@ -89,7 +89,7 @@ def test_expired_member_loses_commit_rights(log: SqliteStream) -> None:
 
 
 def _produce_in_process(path: str, worker: int, count: int) -> None:
-    backend = connect(f"sqlite://{path}")
+    backend = connect(f"sqlite:///{path}")
     for i in range(0, count, 50):
         backend.produce("shared", [Message(b"%d-%d" % (worker, i + j)) for j in range(50)])
     backend.close()
@@ -97,7 +97,7 @@ def _produce_in_process(path: str, worker: int, count: int) -> None:
 
 def test_concurrent_producer_processes_keep_offsets_dense(tmp_path: Path) -> None:
     path = str(tmp_path / "log.db")
-    connect(f"sqlite://{path}").create_topic("shared", 2)
+    connect(f"sqlite:///{path}").create_topic("shared", 2)
     ctx = multiprocessing.get_context("fork")
     procs = [ctx.Process(target=_produce_in_process, args=(path, w, 500)) for w in range(3)]
     for proc in procs:
@@ -105,7 +105,7 @@ def test_concurrent_producer_processes_keep_offsets_dense(tmp_path: Path) -> Non
     for proc in procs:
         proc.join(60)
         assert proc.exitcode == 0
-    backend = connect(f"sqlite://{path}")
+    backend = connect(f"sqlite:///{path}")
     ends = backend.end_offsets("shared")
     assert sum(ends.values()) == 1500
     with backend.consumer("g", ["shared"]) as consumer:
@@ -117,7 +117,7 @@ def test_concurrent_producer_processes_keep_offsets_dense(tmp_path: Path) -> Non
 
 def _member_process(path: str, out: str) -> None:
     """Consume the group's share forever, writing owned partitions and values seen to ``out``."""
-    backend = connect(f"sqlite://{path}?session_timeout=1.5&heartbeat_interval=0.1")
+    backend = connect(f"sqlite:///{path}?session_timeout=1.5&heartbeat_interval=0.1")
     consumer = backend.consumer("workers", ["jobs"])
     with open(out, "a") as file:
         while True:
@@ -149,7 +149,7 @@ def _wait(predicate: object, timeout: float) -> None:
 @pytest.mark.slow
 def test_two_processes_share_partitions_and_take_over_after_kill(tmp_path: Path) -> None:
     path = str(tmp_path / "log.db")
-    connect(f"sqlite://{path}").create_topic("jobs", 4)
+    connect(f"sqlite:///{path}").create_topic("jobs", 4)
     outs = [tmp_path / "a.txt", tmp_path / "b.txt"]
     ctx = multiprocessing.get_context("fork")
     procs = [ctx.Process(target=_member_process, args=(path, str(o)), daemon=True) for o in outs]
@@ -160,7 +160,7 @@ def test_two_processes_share_partitions_and_take_over_after_kill(tmp_path: Path)
         a, b = (_read(o)[0] for o in outs)
         assert a.isdisjoint(b)
         assert a | b == {0, 1, 2, 3}
-        backend = connect(f"sqlite://{path}")
+        backend = connect(f"sqlite:///{path}")
         backend.produce("jobs", [Message(b"first-%d" % i, key=b"%d" % i) for i in range(100)])
         _wait(lambda: len(_read(outs[0])[1]) + len(_read(outs[1])[1]) >= 100, 10)
         assert sorted(_read(outs[0])[1] + _read(outs[1])[1]) == sorted(
@@ -181,7 +181,7 @@ def test_two_processes_share_partitions_and_take_over_after_kill(tmp_path: Path)
 
 def test_embedded_rate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A quick measurement (the benchmark comes later): produce then consume 50k records."""
-    backend = connect(f"sqlite://{tmp_path}/rate.db")
+    backend = connect(f"sqlite:///{tmp_path}/rate.db")
     backend.create_topic("rate", 4)
     total = 50_000
     messages = [

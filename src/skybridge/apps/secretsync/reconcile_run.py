@@ -1,4 +1,9 @@
-"""Running a reconcile: plan every mapping, batch-read the sources that changed, apply."""
+"""Running a reconcile: plan every mapping, batch-read the sources that changed, apply.
+
+Planning learns the sources' current versions from one bulk listing per source backend where
+that pays off (see :mod:`~skybridge.apps.secretsync.reconcile_sources`), and describes the rest
+one by one; each target is read once.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,10 @@ from skybridge.apps.secretsync.reconcile import (
     plan_mapping,
     precheck,
 )
+from skybridge.apps.secretsync.reconcile_sources import list_sources
 from skybridge.apps.secretsync.writer import SyncOutcome, read_target
 from skybridge.backends.secrets import SecretVersion
+from skybridge.backends.secrets.types import SecretInfo
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.retry import call_with_retry
 
@@ -36,7 +43,8 @@ class Reconciler:
         self.engine = engine
 
     def run(self, mappings: list[SecretMapping], *, dry_run: bool) -> ReconcileReport:
-        planned: Planned = [(m, self._plan(m)) for m in mappings]
+        known = self._list_sources(mappings)
+        planned: Planned = [(m, self._plan(m, known.get(m.name))) for m in mappings]
         values = self._fetch([m for m, a in planned if a.action in NEEDS_VALUE])
         final: Planned = []
         for mapping, action in planned:
@@ -62,12 +70,26 @@ class Reconciler:
                     report.outcomes.append(outcome)
         return report
 
-    def _plan(self, mapping: SecretMapping) -> PlannedAction:
+    def _list_sources(self, mappings: list[SecretMapping]) -> dict[str, SecretInfo]:
+        """Source descriptions by mapping name, from bulk listings (where they pay off)."""
+        known: dict[str, SecretInfo] = {}
+        for backend, group in group_by_source(mappings).items():
+            store = self.engine.backends.get(backend)
+            try:
+                listed = list_sources(store, [m.source.secret for m in group], self.engine.retry)
+            except SkybridgeError:
+                continue  # each mapping is described on its own instead
+            for mapping in group:
+                if mapping.source.secret in listed:
+                    known[mapping.name] = listed[mapping.source.secret]
+        return known
+
+    def _plan(self, mapping: SecretMapping, listed: SecretInfo | None) -> PlannedAction:
         source = self.engine.backends.get(mapping.source.backend)
         target = self.engine.backends.get(mapping.target.backend)
 
         def once() -> PlannedAction:
-            info = describe_source(source, mapping.source.secret)
+            info = listed or describe_source(source, mapping.source.secret)
             return plan_mapping(
                 self.engine.table.owner, mapping, info, read_target(target, mapping.target.secret)
             )

@@ -51,15 +51,7 @@ _GET_CHUNK = 500
 
 def database_path(url: BackendURL) -> str:
     """The file a ``sqlite://`` URL names, or ``:memory:``."""
-    rest = url.rest
-    if rest in ("", MEMORY, "/" + MEMORY):
-        return MEMORY
-    if not rest.startswith("/") or rest == "/":
-        raise ConfigError(
-            f"cannot tell which file sqlite://{rest} means",
-            hint="write sqlite:///relative/kv.db (three slashes) or sqlite:////abs/kv.db (four)",
-        )
-    return rest[1:]
+    return url.sqlite_path()
 
 
 class SQLiteStore(KeyValueStore):

@@ -7,7 +7,7 @@ own topics and groups (unique names), so one backend may serve the whole class::
     class TestSqlite(StreamsContract):
         @pytest.fixture
         def streams(self, tmp_path):
-            return connect(f"sqlite://{tmp_path}/log.db", session_timeout=2)
+            return connect(f"sqlite:///{tmp_path}/log.db", session_timeout=2)
 
 ``join_timeout`` bounds how long a backend may take to settle a group (Kafka brokers delay joins).
 """

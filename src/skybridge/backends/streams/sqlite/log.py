@@ -69,9 +69,13 @@ class SqliteStream(StreamBackend):
         for name in ("session_timeout", "heartbeat_interval"):
             if name in url.params and name not in options:
                 options[name] = float(url.params[name])
-        if not url.rest or url.rest == ":memory:":
-            raise ConfigError("sqlite:// streams need a file path (several connections share it)")
-        return cls(url.location(base=Path.cwd()), **options)
+        path = url.sqlite_path()
+        if path == ":memory:":
+            raise ConfigError(
+                "sqlite:// streams need a file path (several connections share it)",
+                hint="for example sqlite:///.skybridge/streams.db",
+            )
+        return cls(Path(path), **options)
 
     def ping(self) -> None:
         with self._lock:
