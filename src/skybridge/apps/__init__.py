@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from skybridge.core.config import Settings
 
 #: Module names of the apps shipped with skybridge; each module defines ``APP: AppSpec``.
-BUILTIN_APPS: list[str] = ["skybridge.apps.assertions"]
+BUILTIN_APPS: list[str] = ["skybridge.apps.assertions", "skybridge.apps.secretsync"]
 
 #: Entry-point group third-party distributions use to add apps.
 ENTRY_POINT_GROUP = "skybridge.apps"

@@ -12,9 +12,14 @@ The Python API is the product; the CLI, HTTP routes, dashboard page and cloud ha
     sync.reconcile(dry_run=True).plan   # -> Plan (actions with reasons)
     sync.status()                       # -> list[MappingStatus]
     sync.list_dead_letters(); sync.replay()
+
+``APP`` (the plug-in for the service, dashboard and ``skybridge secrets``) is imported on
+first use so that the engine can be imported without the surfaces (Lambda, OCI Functions).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from skybridge.apps.secretsync.deadletters import DeadLetter, DeadLetters, KvDeadLetters
 from skybridge.apps.secretsync.engine import MappingStatus, ReplayResult, SecretSync
@@ -64,3 +69,11 @@ __all__ = [
     "parse_table",
     "table_from_dict",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "APP":
+        from skybridge.apps.secretsync.app import APP
+
+        return APP
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,327 @@
+"""``skybridge secrets ...``: sync, reconcile, status, dead letters, audit, mapping tables.
+
+Exit codes: 0 ok; 1 a sync failed or was dead-lettered, a reconcile hit errors, or
+``reconcile --check`` found drift; 2 bad input (unknown mapping or letter, an invalid table or
+event file, bad configuration). No command ever prints a secret value.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from skybridge.apps.secretsync.app import audit_view, mapping_view, status_views
+from skybridge.apps.secretsync.events import load_event, parse_event
+from skybridge.apps.secretsync.letters import list_letters, replay_letters
+from skybridge.apps.secretsync.loading import load_table
+from skybridge.apps.secretsync.service import SecretSyncService, open_service
+from skybridge.commands.session import EXIT_BAD_INPUT, EXIT_FAILED, cli_session, report_error
+from skybridge.core.errors import NotFound, SkybridgeError, ValidationError
+
+secrets_app = typer.Typer(
+    help="Sync secrets between stores (AWS Secrets Manager -> OCI Vault, or any pair).",
+    no_args_is_help=True,
+)
+dlq_app = typer.Typer(help="Events that could not be synced.", no_args_is_help=True)
+mappings_app = typer.Typer(help="Mapping tables.", no_args_is_help=True)
+secrets_app.add_typer(dlq_app, name="dlq")
+secrets_app.add_typer(mappings_app, name="mappings")
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+TableOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--table",
+        help="Mapping table (default: $SKYBRIDGE__SECRETSYNC__MAPPINGS, ./secretsync.toml, "
+        "<data_dir>/secretsync.toml).",
+    ),
+]
+GOOD = {"created", "updated", "unchanged", "stale", "deleted", "orphaned", "noop", "in-sync"}
+
+
+@contextmanager
+def service(ctx: typer.Context, table: Path | None) -> Iterator[SecretSyncService]:
+    """The engine on the configured (or ``--table``) table; unknown names exit 2."""
+    settings = cli_session(ctx).settings()
+    try:
+        given = load_table(table) if table is not None else None
+        with open_service(settings, table=given) as svc:
+            yield svc
+    except NotFound as exc:
+        report_error(exc)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _print(ctx: typer.Context, renderable: Any) -> None:
+    cli_session(ctx).out.print(renderable)
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, column in enumerate(columns):  # the first column names the row: never wrapped
+        table.add_column(column, overflow="fold", no_wrap=i == 0)
+    return table
+
+
+def _ago(ts: float | None) -> str:
+    if ts is None:
+        return "—"
+    seconds = max(0, int(time.time() - ts))
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def _word(word: str) -> str:
+    if word == "unknown":
+        return "[dim]unknown[/]"
+    if word in {"create", "update", "repair", "delete-target", "orphan-target"}:
+        return f"[cyan]{word}[/]"
+    colour = "green" if word in GOOD else "yellow" if word in {"report", "retain"} else "red"
+    return f"[{colour}]{escape(word)}[/]"
+
+
+def _short(version: str | None) -> str:
+    return "—" if not version else version if len(version) <= 14 else version[:12] + "…"
+
+
+@secrets_app.command("sync")
+def sync(
+    ctx: typer.Context,
+    mappings: Annotated[list[str] | None, typer.Argument(help="Mappings to sync now.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Sync every mapping.")] = False,
+    event: Annotated[
+        Path | None,
+        typer.Option("--event", exists=True, dir_okay=False, help="Handle this event (JSON)."),
+    ] = None,
+    table: TableOpt = None,
+    as_json: Json = False,
+) -> None:
+    """Sync mappings to their source's current version, or handle one event file."""
+    if sum((bool(mappings), all_, event is not None)) != 1:
+        raise ValidationError("give mapping names, --all, or --event FILE.json (one of them)")
+    with service(ctx, table) as svc:
+        if event is not None:
+            outcomes = _event_outcomes(svc, event)
+        else:
+            names = [m.name for m in svc.engine.mappings] if all_ else list(mappings or [])
+            _check_names(svc, names)
+            outcomes = [_sync_one(svc, name) for name in names]
+    failed = [o for o in outcomes if o["action"] not in GOOD]
+    if as_json:
+        _emit_json(outcomes)
+    else:
+        rows = _table("Sync", "mapping", "action", "source version", "detail")
+        for o in outcomes:
+            detail = escape(o.get("detail") or "")
+            rows.add_row(o["mapping"], _word(o["action"]), _short(o["source_version"]), detail)
+        _print(ctx, rows if outcomes else "The event needs no sync.")
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _check_names(svc: SecretSyncService, names: list[str]) -> None:
+    known = {m.name for m in svc.engine.mappings}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValidationError(
+            f"no mapping called {', '.join(unknown)}",
+            hint=f"known mappings: {', '.join(sorted(known)) or 'none'}",
+        )
+
+
+def _sync_one(svc: SecretSyncService, name: str) -> dict[str, Any]:
+    try:
+        return svc.engine.sync_mapping(name).to_dict()
+    except SkybridgeError as exc:
+        return {"mapping": name, "action": "failed", "source_version": None, "detail": str(exc)}
+
+
+def _event_outcomes(svc: SecretSyncService, path: Path) -> list[dict[str, Any]]:
+    raw = load_event(path.read_bytes())  # not JSON / not an object: bad input, exit 2
+    if parse_event(raw) is None:
+        return []
+    return [o.to_dict() for o in svc.engine.sync_event(raw)]
+
+
+@secrets_app.command("reconcile")
+def reconcile(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print the plan.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when anything drifted (for CI).")
+    ] = False,
+    mapping: Annotated[
+        list[str] | None, typer.Option("--mapping", "-m", help="Only these mappings.")
+    ] = None,
+    table: TableOpt = None,
+    as_json: Json = False,
+) -> None:
+    """Compare sources and targets; repair drift per policy (--dry-run: the plan only)."""
+    with service(ctx, table) as svc:
+        if mapping:
+            _check_names(svc, mapping)
+        report = svc.engine.reconcile(dry_run=dry_run, mappings=mapping or None)
+    data = report.to_dict()
+    if as_json:
+        _emit_json(data)
+    else:
+        title = "Reconcile plan (dry run)" if dry_run else "Reconcile"
+        rows = _table(title, "mapping", "action", "reason")
+        for action in data["plan"]["actions"]:
+            rows.add_row(action["mapping"], _word(action["action"]), escape(action["reason"]))
+        _print(ctx, rows)
+        verb = "would change" if dry_run else "changed"
+        _print(ctx, f"{data['plan']['changes']} mapping(s) {verb}; {data['writes']} write(s).")
+    drifted = any(a["action"] != "noop" for a in data["plan"]["actions"])
+    if report.errors or (check and drifted):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@secrets_app.command("status")
+def status(ctx: typer.Context, table: TableOpt = None, as_json: Json = False) -> None:
+    """Each mapping: last synced version, synced at, lag, drift, last error, dead letters."""
+    with service(ctx, table) as svc:
+        rows = status_views(svc)
+    if as_json:
+        _emit_json(rows)
+        return
+    out = _table(
+        "secretsync status", "mapping", "source version", "synced", "lag", "drift", "last error"
+    )
+    out.add_column("dead letters", justify="right")
+    for r in rows:
+        lag = "—" if r["lag_seconds"] is None else f"{r['lag_seconds']:.1f}s"
+        out.add_row(
+            r["name"],
+            _short(r["last_source_version"]),
+            _ago(r["synced_at"]),
+            lag,
+            _word(r["drift"]),
+            escape(r["last_error"] or ""),
+            str(r["dead_letters"]),
+        )
+    _print(ctx, out)
+
+
+@dlq_app.command("list")
+def dlq_list(ctx: typer.Context, table: TableOpt = None, as_json: Json = False) -> None:
+    """Dead letters of both stores (kv: engine; stream: the events pipeline)."""
+    with service(ctx, table) as svc:
+        letters = [x.to_dict() for x in list_letters(svc)]
+    if as_json:
+        _emit_json(letters)
+        return
+    out = _table("Dead letters", "id", "store", "mapping", "secret", "reason", "failed")
+    for x in letters:
+        out.add_row(
+            x["id"],
+            x["store"],
+            x["mapping"] or "—",
+            escape(x["secret"] or "—"),
+            escape(x["reason"]),
+            _ago(x["failed_at"]),
+        )
+    _print(ctx, out if letters else "No dead letters.")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ctx: typer.Context,
+    ids: Annotated[list[str] | None, typer.Argument(help="Letter ids (see dlq list).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+    table: TableOpt = None,
+    as_json: Json = False,
+) -> None:
+    """Retry dead letters; those that succeed are removed. Exit 1 if any fails again."""
+    if bool(ids) == all_:
+        raise ValidationError("give letter ids or --all (one of them)")
+    with service(ctx, table) as svc:
+        results = [r.to_dict() for r in replay_letters(svc, None if all_ else list(ids or []))]
+    if as_json:
+        _emit_json(results)
+    else:
+        out = _table("Replay", "id", "store", "result", "detail")
+        for r in results:
+            verdict = "[green]ok[/]" if r["ok"] else "[red]failed[/]"
+            out.add_row(r["id"], r["store"], verdict, escape(r["detail"]))
+        _print(ctx, out if results else "No dead letters.")
+    if any(not r["ok"] for r in results):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@secrets_app.command("audit")
+def audit(
+    ctx: typer.Context,
+    mapping: Annotated[str | None, typer.Option("--mapping", "-m", help="One mapping.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most records shown.")] = 50,
+    table: TableOpt = None,
+    as_json: Json = False,
+) -> None:
+    """Writes to targets, newest first (who, what, which versions; never values)."""
+    with service(ctx, table) as svc:
+        if mapping:
+            _check_names(svc, [mapping])
+        records = [audit_view(r) for r in svc.engine.audit_log(mapping, limit)]
+    if as_json:
+        _emit_json(records)
+        return
+    out = _table("Audit log", "when", "mapping", "action", "source version", "actor", "reason")
+    for r in records:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["at"]))
+        out.add_row(
+            when,
+            r["mapping"],
+            _word(r["action"]),
+            _short(r["source_version"]),
+            escape(r["actor"]),
+            escape(r["reason"]),
+        )
+    _print(ctx, out if records else "No writes yet.")
+
+
+@mappings_app.command("list")
+def mappings_list(ctx: typer.Context, table: TableOpt = None, as_json: Json = False) -> None:
+    """The mappings of the configured table."""
+    with service(ctx, table) as svc:
+        rows = [mapping_view(m) for m in svc.engine.mappings]
+        where = svc.table_source
+    if as_json:
+        _emit_json(rows)
+        return
+    out = _table(f"Mappings ({where})", "name", "source", "target", "fields", "drift")
+    for r in rows:
+        fields = ", ".join(r["fields"]) if r["fields"] else "whole value"
+        out.add_row(r["name"], escape(r["source"]), escape(r["target"]), fields, r["drift"])
+    _print(ctx, out)
+
+
+@mappings_app.command("validate")
+def mappings_validate(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="A .toml/.yaml/.json table.")],
+) -> None:
+    """Check a mapping table; exit 2 with what to fix."""
+    cli_session(ctx).settings()
+    try:
+        parsed = load_table(file)
+    except ValidationError as exc:
+        problems = exc.message.removeprefix("mapping table is invalid: ").split("; ")
+        report_error(ValidationError(f"{file} is not a valid mapping table", hint=exc.hint))
+        for problem in problems:
+            typer.echo(f"  - {problem}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    _print(ctx, f"[green]✓[/] {escape(str(file))}: {len(parsed.mappings)} mapping(s), valid.")

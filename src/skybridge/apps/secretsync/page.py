@@ -1,0 +1,105 @@
+"""The dashboard page ``/ui/secretsync``: every mapping's sync state, actions, recent writes.
+
+Buttons POST (with the CSRF field) ``action=plan`` (reconcile, dry run), ``reconcile`` or
+``replay`` (all dead letters); the result is shown above the table. Nothing runs on page load
+apart from reading state from the kv store (no calls to the secret stores).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from skybridge.apps import AppPage, ServiceContext
+from skybridge.apps.secretsync.app import audit_view, status_views
+from skybridge.apps.secretsync.letters import list_letters, replay_letters
+from skybridge.apps.secretsync.service import SecretSyncService, open_service
+from skybridge.core.errors import SkybridgeError
+from skybridge.core.observability import get_logger
+
+log = get_logger(__name__)
+PACKAGE = "skybridge.apps.secretsync"
+TEMPLATE = "secretsync.html"
+AUDIT_SHOWN = 15
+ACTIONS = {"plan", "reconcile", "replay"}
+
+
+def when(ts: float | None) -> str:
+    """``12s ago`` / ``5m ago`` / a date, for a Unix time."""
+    if ts is None:
+        return "never"
+    seconds = max(0, int(time.time() - ts))
+    if seconds < 60:
+        return f"{seconds}s ago"
+    if seconds < 3600:
+        return f"{seconds // 60}m ago"
+    if seconds < 86400:
+        return f"{seconds // 3600}h ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def lag_text(seconds: float | None) -> str | None:
+    """``85 ms`` / ``2.4 s`` / ``3.0 min``."""
+    if seconds is None:
+        return None
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _rows(svc: SecretSyncService) -> dict[str, Any]:
+    views = list_letters(svc)
+    rows = status_views(svc, views)
+    letters = [x.to_dict() for x in views]
+    for row in rows:
+        row["synced"] = when(row["synced_at"])
+        row["error_when"] = when(row["last_error_at"])
+        row["lag"] = lag_text(row["lag_seconds"])
+    audit = [audit_view(r) | {"when": when(r.at)} for r in svc.engine.audit_log(None, AUDIT_SHOWN)]
+    return {
+        "mappings": rows,
+        "audit": audit,
+        "letters": letters,
+        "stream_letters": sum(1 for x in letters if x["store"] == "stream"),
+        "table_source": svc.table_source,
+        "in_sync": sum(1 for r in rows if r["drift"] == "in-sync"),
+        "drifted": sum(1 for r in rows if r["drift"] not in {"in-sync", "unknown"}),
+    }
+
+
+def _page(context: ServiceContext, **extra: Any) -> AppPage:
+    values: dict[str, Any] = {"mappings": [], "audit": [], "letters": [], "error": None}
+    values |= {"result": None, "notice": None}
+    values.update(extra)
+    try:
+        with open_service(context.settings) as svc:
+            values.update(_rows(svc))
+    except SkybridgeError as exc:
+        values["error"] = values["error"] or str(exc)
+        values["hint"] = exc.hint
+    return AppPage(PACKAGE, TEMPLATE, values)
+
+
+def render_page(context: ServiceContext) -> AppPage:
+    """GET ``/ui/secretsync``."""
+    return _page(context)
+
+
+def handle_action(context: ServiceContext, form: Mapping[str, str]) -> AppPage:
+    """POST ``/ui/secretsync``: ``action`` is ``plan``, ``reconcile`` or ``replay``."""
+    action = form.get("action", "")
+    if action not in ACTIONS:
+        return _page(context, error=f"unknown action {action!r}; use plan, reconcile or replay")
+    try:
+        with open_service(context.settings) as svc:
+            if action == "replay":
+                replayed = [r.to_dict() for r in replay_letters(svc, None)]
+                result: dict[str, Any] = {"kind": "replay", "replayed": replayed}
+            else:
+                report = svc.engine.reconcile(dry_run=action == "plan").to_dict()
+                result = {"kind": action, "report": report}
+    except SkybridgeError as exc:
+        return _page(context, error=str(exc))
+    log.info("secretsync.dashboard_action", action=action)
+    return _page(context, result=result)

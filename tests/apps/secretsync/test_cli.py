@@ -1,0 +1,229 @@
+"""``skybridge secrets ...`` through Typer's CliRunner: local-to-local stores in a tmp folder.
+
+Every invocation is checked for the canary secret values: no command may print one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from skybridge.apps.secretsync import manual_event
+from skybridge.backends.secrets.local import LocalSecretStore
+from skybridge.cli import app
+from skybridge.core.secret import Secret
+
+runner = CliRunner()
+CANARY_DB = "CANARY-db-7f3a9c"
+CANARY_KEY = "CANARY-key-51be20"
+TABLE = """
+owner = "cli-test"
+[backends]
+src = "local://src"
+dst = "local://dst"
+
+[[mappings]]
+name = "db"
+source = { backend = "src", secret = "app/db" }
+target = { backend = "dst", secret = "app-db" }
+fields = ["password"]
+rename = { password = "db_password" }
+
+[[mappings]]
+name = "key"
+source = { backend = "src", secret = "app/key" }
+target = { backend = "dst", secret = "app-key" }
+"""
+
+
+@pytest.fixture(autouse=True)
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for key in list(os.environ):
+        if key.startswith("SKYBRIDGE"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def source(workdir: Path) -> LocalSecretStore:
+    (workdir / "secretsync.toml").write_text(TABLE)
+    store = LocalSecretStore(workdir / "src")
+    store.create("app/db", Secret(json.dumps({"user": "app", "password": CANARY_DB})))
+    store.create("app/key", Secret(CANARY_KEY))
+    return store
+
+
+def run(*args: str, code: int = 0) -> Any:
+    result = runner.invoke(app, ["secrets", *args])
+    text = result.stdout + result.stderr
+    assert CANARY_DB not in text, text
+    assert CANARY_KEY not in text, text
+    assert result.exit_code == code, text
+    return result
+
+
+def as_json(*args: str, code: int = 0) -> Any:
+    return json.loads(run(*args, "--json", code=code).stdout)
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(source: LocalSecretStore) -> None:
+    plan = as_json("reconcile", "--dry-run")
+    assert plan["dry_run"] is True
+    assert [(a["mapping"], a["action"]) for a in plan["plan"]["actions"]] == [
+        ("db", "create"),
+        ("key", "create"),
+    ]
+    assert plan["writes"] == 0
+    with LocalSecretStore(Path("dst")) as target:
+        assert list(target.list()) == []
+    table = run("reconcile", "--dry-run").stdout
+    assert "Reconcile plan (dry run)" in table
+    assert "target does not exist" in table
+    assert "2 mapping(s) would change; 0 write(s)" in table
+
+
+def test_check_exits_1_on_drift_and_0_once_in_sync(source: LocalSecretStore) -> None:
+    run("reconcile", "--dry-run", "--check", code=1)
+    done = as_json("reconcile")
+    assert done["writes"] == 2
+    run("reconcile", "--dry-run", "--check")
+    target = LocalSecretStore(Path("dst"))
+    assert json.loads(target.get_value("app-db").value.reveal()) == {"db_password": CANARY_DB}
+
+
+def test_sync_named_mapping_then_status_shows_versions_and_drift(
+    source: LocalSecretStore,
+) -> None:
+    [outcome] = as_json("sync", "db")
+    assert outcome["action"] == "created"
+    version = source.describe("app/db").current_version_id
+    assert outcome["source_version"] == version
+    rows = {r["name"]: r for r in as_json("status")}
+    assert rows["db"]["last_source_version"] == version
+    assert rows["db"]["drift"] == "in-sync"
+    assert rows["db"]["synced_at"] is not None
+    assert rows["key"]["drift"] == "unknown"
+    assert rows["key"]["last_source_version"] is None
+    human = run("status").stdout
+    assert "in-sync" in human
+    assert "unknown" in human
+    again = as_json("sync", "--all")
+    assert [o["action"] for o in again] == ["unchanged", "created"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("sync", "nope"), "no mapping called nope"),
+        (("sync",), "give mapping names, --all, or --event"),
+        (("sync", "db", "--all"), "one of them"),
+        (("reconcile", "--mapping", "nope"), "no mapping called nope"),
+        (("audit", "--mapping", "nope"), "no mapping called nope"),
+        (("dlq", "replay"), "give letter ids or --all"),
+        (("dlq", "replay", "0123456789abcdef0123"), "not found"),
+    ],
+)
+def test_bad_input_exits_2_saying_what_is_wrong(
+    source: LocalSecretStore, args: tuple[str, ...], message: str
+) -> None:
+    result = run(*args, code=2)
+    assert message in " ".join(result.stderr.split())
+
+
+def test_event_file_syncs_the_mapping_it_names(source: LocalSecretStore, workdir: Path) -> None:
+    version = source.put_value("app/key", Secret(CANARY_KEY + "-v2")).version_id
+    event = workdir / "event.json"
+    event.write_text(json.dumps(manual_event("app/key", version)))
+    [outcome] = as_json("sync", "--event", str(event))
+    assert (outcome["mapping"], outcome["action"], outcome["source_version"]) == (
+        "key",
+        "created",
+        version,
+    )
+    unrelated = workdir / "other.json"
+    unrelated.write_text(json.dumps({"source": "aws.ec2", "detail": {}}))
+    assert "The event needs no sync" in run("sync", "--event", str(unrelated)).stdout
+    broken = workdir / "broken.json"
+    broken.write_text("{not json")
+    assert "not valid JSON" in run("sync", "--event", str(broken), code=2).stderr
+
+
+def test_poison_event_is_dead_lettered_then_replayed_after_the_fix(
+    source: LocalSecretStore, workdir: Path
+) -> None:
+    version = source.put_value("app/db", Secret("not json " + CANARY_DB)).version_id
+    event = workdir / "event.json"
+    event.write_text(json.dumps(manual_event("app/db", version)))
+    [outcome] = as_json("sync", "--event", str(event), code=1)
+    assert outcome["action"] == "dead-lettered"
+    [letter] = as_json("dlq", "list")
+    assert (letter["store"], letter["mapping"], letter["secret"]) == ("kv", "db", "app/db")
+    assert "JSON" in letter["reason"]
+    assert "event" not in letter  # never the event body
+    assert as_json("status")[0]["dead_letters"] == 1
+    assert letter["id"] in run("dlq", "list").stdout
+
+    failed = as_json("dlq", "replay", letter["id"], code=1)
+    assert failed[0]["ok"] is False
+    source.put_value("app/db", Secret(json.dumps({"password": CANARY_DB})))
+    [replayed] = as_json("dlq", "replay", "--all")
+    assert replayed["ok"] is True
+    assert replayed["outcomes"][0]["action"] == "created"
+    assert as_json("dlq", "list") == []
+    assert "No dead letters." in run("dlq", "list").stdout
+
+
+def test_audit_lists_writes_newest_first_without_hashes(source: LocalSecretStore) -> None:
+    run("sync", "--all")
+    source.put_value("app/key", Secret(CANARY_KEY + "-v2"))
+    run("sync", "key")
+    records = as_json("audit")
+    assert [(r["mapping"], r["action"]) for r in records] == [
+        ("key", "updated"),
+        ("key", "created"),
+        ("db", "created"),
+    ]
+    assert all("sha256_prefix" not in r for r in records)
+    assert len(as_json("audit", "--mapping", "key", "--limit", "1")) == 1
+    assert "Audit log" in run("audit").stdout
+
+
+def test_mappings_validate_and_list(source: LocalSecretStore, workdir: Path) -> None:
+    assert "2 mapping(s), valid" in run("mappings", "validate", "secretsync.toml").stdout
+    bad = workdir / "bad.toml"
+    bad.write_text(
+        TABLE.replace('fields = ["password"]', 'fields = ["a..b"]').replace('"dst"', '"nowhere"')
+    )
+    result = run("mappings", "validate", str(bad), code=2)
+    err = result.stderr
+    assert "is not a valid mapping table" in err
+    assert "mappings[0] (db).fields: field 'a..b' is not a JSON field path" in err
+    missing = run("mappings", "validate", "missing.toml", code=2)
+    assert "cannot read mapping table" in missing.stderr
+    listed = as_json("mappings", "list")
+    assert [m["name"] for m in listed] == ["db", "key"]
+    assert listed[0]["rename"] == {"password": "db_password"}
+
+
+def test_without_a_table_commands_exit_2_with_a_hint(workdir: Path) -> None:
+    result = run("status", code=2)
+    assert "no secretsync mapping table found" in result.stderr
+    assert "SKYBRIDGE__SECRETSYNC__MAPPINGS" in " ".join(result.stderr.split())
+
+
+def test_table_option_and_environment_choose_the_table(
+    source: LocalSecretStore, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = workdir / "conf" / "only-key.toml"
+    other.parent.mkdir()
+    head, _db, key = TABLE.split("[[mappings]]")
+    other.write_text(f"{head}[[mappings]]{key}")
+    assert [m["name"] for m in as_json("mappings", "list", "--table", str(other))] == ["key"]
+    monkeypatch.setenv("SKYBRIDGE__SECRETSYNC__MAPPINGS", str(other))
+    assert [r["name"] for r in as_json("status")] == ["key"]
