@@ -42,8 +42,19 @@ test: $(STAMP) system-deps lint ## Lint, then run every test against real local 
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
-bench: $(STAMP) ## Run every benchmark; each prints ours/anchor ratios
-	@shopt -s nullglob; set -e; for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
+ANCHORS_VENV ?= .venv-anchors
+ANCHORS_STAMP := $(ANCHORS_VENV)/.installed-stamp
+
+# Anchors (e.g. Quix Streams) pin versions that conflict with ours, so they get their own venv
+# (no --system-site-packages); benchmarks run them as subprocesses with its interpreter.
+$(ANCHORS_STAMP): benchmarks/anchors/requirements.txt
+	$(PYTHON) -m venv $(ANCHORS_VENV)
+	$(ANCHORS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(ANCHORS_VENV)/bin/python -m pip install -q -r benchmarks/anchors/requirements.txt
+	touch $(ANCHORS_STAMP)
+
+bench: $(STAMP) $(ANCHORS_STAMP) ## Run every benchmark; each prints ours/anchor ratios
+	@shopt -s nullglob; set -e; for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
 
 clean: ## Remove the virtualenv, caches and local data
-	rm -rf $(VENV) .skybridge .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf $(VENV) $(ANCHORS_VENV) .skybridge .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

@@ -1,7 +1,11 @@
 """kill -9 a worker at points hypothesis chooses; after a restart every event's effect on the
 kv sink and on the handler state has happened exactly once (sqlite log and Kafka).
 
-Run as a script, this file is the worker: ``python test_crash.py SOURCE KV TOPIC PHASE N``
+State and kv sink live either in one kv store (one atomic ``write_batch`` per batch) or in two
+(namespaces: two ``write_batch`` calls, sink documents first), so a crash can also fall
+between the sink's and the state's writes.
+
+Run as a script, this file is the worker: ``python test_crash.py SOURCE KV TOPIC PHASE N SPLIT``
 runs the counting pipeline and SIGKILLs itself at the N-th crash point of PHASE.
 """
 
@@ -31,7 +35,7 @@ from skybridge.runtime.pipeline import Pipeline
 from skybridge.runtime.sinks import KVSink
 from skybridge.runtime.state import GuardedStore
 
-PHASES = ("handler", "sink-after", "state-after", "commit-before", "timer")
+PHASES = ("handler", "flush-before", "write-after", "commit-before", "timer")
 KEYS = [f"user-{i}" for i in range(6)]
 
 
@@ -45,7 +49,13 @@ def handle(state: Any, event: Event) -> tuple[Any, list[Any]]:
     ]
 
 
-def build(source: str, kv_url: str, topic: str) -> Pipeline:
+def state_store(kv_url: str, split: bool) -> Any:
+    if split:
+        return kv_family.connect(kv_url, setting=None, namespace="state")
+    return kv_family.connect(kv_url, setting=None)
+
+
+def build(source: str, kv_url: str, topic: str, split: bool = False) -> Pipeline:
     kv = kv_family.connect(kv_url, setting=None)
     return Pipeline(
         "crash",
@@ -53,7 +63,7 @@ def build(source: str, kv_url: str, topic: str) -> Pipeline:
         topics=[topic],
         group=f"g-{topic}",
         stateful=handle,
-        state=kv,
+        state=state_store(kv_url, split),
         sinks={"kv": KVSink(kv)},
         batch_size=16,
         poll_timeout=0.2,
@@ -75,8 +85,10 @@ def _kill_at(n: int) -> Callable[[], None]:
 
 
 def _install_crash(phase: str, n: int) -> None:
+    from skybridge.backends.kv.base import KeyValueStore
     from skybridge.backends.streams.base import Consumer
     from skybridge.runtime import batch, runner
+    from skybridge.runtime.writes import WriteSet
 
     tick = _kill_at(n)
     if phase == "handler":
@@ -87,25 +99,23 @@ def _install_crash(phase: str, n: int) -> None:
             return original_handle(self, *args)
 
         batch.BatchProcessor._handle = crashing_handle  # type: ignore[method-assign]
-    elif phase == "sink-after":
-        original_write = KVSink.write
+    elif phase == "flush-before":
+        original_flush = WriteSet.flush
 
-        def crashing_write(self: KVSink, effects: Any) -> int:
-            written = original_write(self, effects)
+        def crashing_flush(self: WriteSet) -> int:
             tick()
-            return written
+            return original_flush(self)
 
-        KVSink.write = crashing_write  # type: ignore[method-assign]
-    elif phase == "state-after":
-        original_apply = GuardedStore.apply
+        WriteSet.flush = crashing_flush  # type: ignore[method-assign]
+    elif phase == "write-after":
+        original_write = KeyValueStore.write_batch
 
-        def crashing_apply(self: GuardedStore, *args: Any) -> bool:
-            done = original_apply(self, *args)
-            if self.prefix.startswith("state/"):
-                tick()
-            return done
+        def crashing_write(self: KeyValueStore, writes: Any) -> dict[str, int]:
+            versions = original_write(self, writes)
+            tick()
+            return versions
 
-        GuardedStore.apply = crashing_apply  # type: ignore[method-assign]
+        KeyValueStore.write_batch = crashing_write  # type: ignore[method-assign]
     elif phase == "commit-before":
         original_commit = runner.PipelineRunner._commit
 
@@ -119,17 +129,20 @@ def _install_crash(phase: str, n: int) -> None:
 def _worker_main(argv: list[str]) -> int:
     from skybridge.runtime.worker import run_worker
 
-    source, kv_url, topic, phase, n = argv
+    source, kv_url, topic, phase, n, split = argv
     _install_crash(phase, int(n))
-    run_worker(build(source, kv_url, topic), idle_exit=1.0)
+    run_worker(build(source, kv_url, topic, split == "split"), idle_exit=1.0)
     return 0
 
 
 # -- the test side ---------------------------------------------------------------------------
 
 
-def spawn(source: str, kv_url: str, topic: str, phase: str, n: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, __file__, source, kv_url, topic, phase, str(n)]
+def spawn(
+    source: str, kv_url: str, topic: str, phase: str, n: int, split: bool
+) -> subprocess.Popen[bytes]:
+    layout = "split" if split else "shared"
+    command = [sys.executable, __file__, source, kv_url, topic, phase, str(n), layout]
     return subprocess.Popen(command, cwd=Path(__file__).parent)
 
 
@@ -138,7 +151,9 @@ crash_points = st.lists(
 )
 
 
-def crash_and_check(source: str, crashes: list[tuple[str, int]], events: int) -> None:
+def crash_and_check(
+    source: str, crashes: list[tuple[str, int]], events: int, split: bool = False
+) -> None:
     topic = f"crash-{uuid.uuid4().hex[:8]}"
     backend = streams_family.connect(source, setting=None)
     backend.create_topic(topic, 2)
@@ -152,17 +167,17 @@ def crash_and_check(source: str, crashes: list[tuple[str, int]], events: int) ->
     kv_url = f"sqlite:///{tempfile.mkdtemp(prefix='crash-kv-')}/kv.db"
 
     for phase, n in crashes:
-        proc = spawn(source, kv_url, topic, phase, n)
+        proc = spawn(source, kv_url, topic, phase, n, split)
         if phase == "timer":
             time.sleep(0.4 + n * 0.15)
             proc.kill()
         code = proc.wait(timeout=60)
         assert code in (0, -signal.SIGKILL)
-    final = spawn(source, kv_url, topic, "none", 0)
+    final = spawn(source, kv_url, topic, "none", 0, split)
     assert final.wait(timeout=90) == 0
 
     kv = kv_family.connect(kv_url, setting=None)
-    sink, state = KVSink(kv), GuardedStore(kv, "state/crash/")
+    sink, state = KVSink(kv), GuardedStore(state_store(kv_url, split), "state/crash/")
     for key, seqs in sent.items():
         assert sink.get(f"log/{key}") == seqs, key  # every event once, in order
         assert sink.get(f"hits/{key}") == len(seqs)
@@ -181,12 +196,12 @@ NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
     phases=NO_SHRINK,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(crashes=crash_points)
+@given(crashes=crash_points, split=st.booleans())
 def test_crash_on_sqlite_loses_nothing_and_applies_effects_once(
-    tmp_path: Path, crashes: list[tuple[str, int]]
+    tmp_path: Path, crashes: list[tuple[str, int]], split: bool
 ) -> None:
     source = f"sqlite:///{tmp_path}/log-{uuid.uuid4().hex[:6]}.db?session_timeout=1"
-    crash_and_check(source, crashes, events=150)
+    crash_and_check(source, crashes, events=150, split=split)
 
 
 @pytest.mark.kafka

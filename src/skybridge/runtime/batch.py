@@ -1,13 +1,24 @@
-"""One batch of a pipeline: decode, handle, write sinks, save state, dead-letter poison.
+"""One batch of a pipeline: decode, handle, window, write sinks, flush kv documents.
 
-Order matters for exactly-once effects. Sinks are written first, then state, then dead letters;
-only after all three does the runner commit offsets. If the process dies anywhere in between,
-the batch is delivered again and:
+Order matters for exactly-once effects:
+
+1. handlers run (state read from the worker's cache, see :mod:`.state`) and windows fold;
+2. sinks that write elsewhere (stream, SQL, notify) are written;
+3. every kv document of the batch — kv sink documents, then window state, then handler
+   state — is flushed by one :meth:`~.writes.WriteSet.flush`: one ``write_batch`` per kv
+   store, a single transaction on stores with ``atomic_batch``;
+4. the runner produces dead letters and only then commits offsets.
+
+If the process dies anywhere in between, the batch is delivered again and:
 
 * a record whose change is already in its key's state (state guard >= its offset) is skipped
-  entirely: its sink effects were written before the state was saved;
+  entirely: its effects were flushed with (or, on other stores, before) that state;
+* a record at or below its partition's window offset is not folded into windows again;
 * otherwise it is handled again (handlers are deterministic functions of state and record) and
-  the guarded sinks skip the effects they already applied.
+  the guarded kv sinks skip the effects they already applied.
+
+If a flush finds a document changed by another writer (a rebalance race, or keys shared across
+partitions), caches are dropped and the batch is processed again from the store.
 """
 
 from __future__ import annotations
@@ -18,18 +29,23 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from skybridge.backends.streams.records import Message, Record
-from skybridge.core.errors import TransientError, ValidationError
+from skybridge.backends.streams.records import Message, Record, TopicPartition
+from skybridge.core.errors import Conflict, TransientError, ValidationError
 from skybridge.core.observability import get_logger
 from skybridge.core.retry import call_with_retry
 from skybridge.runtime.deadletter import dead_letter
-from skybridge.runtime.outputs import Effect, Event, Output, source_id
+from skybridge.runtime.outputs import Effect, Event, Output
 from skybridge.runtime.pipeline import Pipeline
-from skybridge.runtime.sinks import Sink
-from skybridge.runtime.state import Change, Guarded, GuardedStore
+from skybridge.runtime.sinks import Sink, StagingSink
+from skybridge.runtime.state import Guarded, GuardedStore
+from skybridge.runtime.window_ops import PartitionWindows, WindowOperator
+from skybridge.runtime.windows import Emitted
+from skybridge.runtime.writes import StaleDocuments, WriteSet
 
 T = TypeVar("T")
 log = get_logger(__name__)
+#: Times a batch is redone after its flush met documents changed by another writer.
+_STALE_ATTEMPTS = 5
 
 
 @dataclass
@@ -44,31 +60,90 @@ class BatchResult:
 class BatchProcessor:
     """Runs batches for one pipeline (state store and sinks already connected)."""
 
-    def __init__(self, pipeline: Pipeline, state: GuardedStore | None) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        state: GuardedStore | None,
+        windows: WindowOperator | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.state = state
+        self.windows = windows
         self.sinks: dict[str, Sink] = dict(pipeline.sinks)
 
+    def invalidate(self) -> None:
+        """Forget cached state, kv sink documents and window aggregations (rebalance)."""
+        if self.state is not None:
+            self.state.invalidate()
+        for sink in self.sinks.values():
+            if isinstance(sink, StagingSink):
+                sink.invalidate()
+        if self.windows is not None:
+            self.windows.invalidate()
+
     def process(self, records: Sequence[Record]) -> BatchResult:
+        for attempt in range(1, _STALE_ATTEMPTS + 1):
+            try:
+                return self._process(records)
+            except StaleDocuments as exc:
+                self.invalidate()
+                if attempt == _STALE_ATTEMPTS:
+                    raise Conflict(f"kv documents kept changing under the pipeline: {exc}") from exc
+                log.info("batch redone: documents changed", pipeline=self.pipeline.name)
+            except BaseException:
+                if self.windows is not None:
+                    self.windows.invalidate()  # they folded records that were not flushed
+                raise
+        raise AssertionError("unreachable")
+
+    def _process(self, records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
         events = [e for r in records if (e := self._event(r, result)) is not None]
-        if self.state is not None:
-            effects, changes, docs = self._stateful(events, result)
+        writes = WriteSet()
+        state_docs: dict[str, Guarded] = {}
+        if self.pipeline.stateful is not None:
+            effects, state_docs = self._stateful(events, result)
+        elif self.pipeline.handler is not None:
+            effects = self._pure(events, result)
         else:
-            effects, changes, docs = self._pure(events, result), {}, {}
-        self._write_sinks(effects, result)
-        for key, key_changes in changes.items():
-            self._save_state(key, key_changes, docs.get(key))
+            effects = []
+        if self.windows is not None:
+            effects.extend(self._window(events, self.windows))
+        self._write_sinks(effects, result, writes)
+        if self.windows is not None:
+            self.windows.stage(writes)
+        if self.state is not None:
+            for key, doc in state_docs.items():
+                writes.stage(self.state, key, doc)
+        self._flush(writes)
         return result
 
-    def _save_state(self, key: str, changes: list[Change], doc: Guarded | None) -> None:
-        store = self.state
-        assert store is not None
+    def tick(self, assignment: Iterable[TopicPartition]) -> BatchResult:
+        """Close windows the clock closed on idle partitions; flush their results."""
+        result = BatchResult()
+        if self.windows is None:
+            return result
+        effects: list[Effect] = []
+        for tp in assignment:
+            part = self.windows.get(tp)
+            emitted = part.agg.advance()
+            if emitted.results or emitted.late:
+                effects.extend(self._window_effects(part.close_record(), emitted))
+                self.windows.touched.add(tp)
+        if not self.windows.touched:
+            return result
+        writes = WriteSet()
+        try:
+            self._write_sinks(effects, result, writes)
+            self.windows.stage(writes)
+            self._flush(writes)
+        except BaseException:
+            self.invalidate()  # the aggregations moved on; rebuild them from the store
+            raise
+        return result
 
-        def save() -> bool:
-            return store.apply(key, changes, doc)
-
-        self._retry(save, "state")
+    def _flush(self, writes: WriteSet) -> None:
+        self._retry(writes.flush, "flush")
 
     def _event(self, record: Record, result: BatchResult) -> Event | None:
         try:
@@ -84,41 +159,81 @@ class BatchProcessor:
         effects: list[Effect] = []
         for event in events:
             outputs = self._handle(partial(_pure_call, handler, event), event, result)
-            if outputs is not None:
+            if outputs:
                 effects.extend(_effects(event.record, outputs))
         return effects
 
     def _stateful(
         self, events: list[Event], result: BatchResult
-    ) -> tuple[list[Effect], dict[str, list[Change]], dict[str, Guarded]]:
+    ) -> tuple[list[Effect], dict[str, Guarded]]:
         handler = self.pipeline.stateful
         store = self.state
         assert handler is not None
         assert store is not None
-
-        def load() -> dict[str, Guarded]:
-            return store.load(e.key for e in events)
-
-        docs = self._retry(load, "state")
+        docs = self._retry(lambda: store.load_cached([e.key for e in events]), "state")
         current = {key: doc.value for key, doc in docs.items()}
-        changes: dict[str, list[Change]] = defaultdict(list)
+        guards: dict[str, dict[str, int]] = {}
         effects: list[Effect] = []
         for event in events:
-            source, offset = source_id(event.record), event.record.offset
-            if docs[event.key].applied(source, offset):
+            record, key = event.record, event.key
+            source, offset = f"{record.topic}/{record.partition}", record.offset
+            doc = docs[key]
+            if offset <= doc.guard.get(source, -1):
                 result.skipped += 1  # already in state, so its effects were written
                 continue
-            before = current[event.key]
-            call = partial(_stateful_call, handler, before, event)
+            call = partial(_stateful_call, handler, current[key], event)
             handled = self._handle(call, event, result)
             if handled is None:
                 continue
-            current[event.key], outputs = handled
-            changes[event.key].append(Change(source, offset, _constant(current[event.key])))
-            effects.extend(_effects(event.record, outputs))
-        return effects, changes, docs
+            current[key], outputs = handled
+            guard = guards.get(key)
+            if guard is None:
+                guard = guards[key] = dict(doc.guard)
+            guard[source] = offset  # records of a partition come in offset order
+            if outputs:
+                effects.extend(_effects(record, outputs))
+        changed = {k: Guarded(current[k], g, docs[k].version) for k, g in guards.items()}
+        return effects, changed
+
+    def _window(self, events: list[Event], windows: WindowOperator) -> list[Effect]:
+        p = self.pipeline
+        effects: list[Effect] = []
+        part: PartitionWindows | None = None
+        for event in events:
+            record = event.record
+            tp = TopicPartition(record.topic, record.partition)
+            if part is None or part.tp != tp:
+                part = windows.get(tp)
+            if record.offset <= part.offset:
+                continue  # folded in before a crash: the window state has it
+            source = f"{record.topic}/{record.partition}"
+            emitted = part.agg.process(
+                event.key, p.timestamp(event), p.window_value(event), partition=source
+            )
+            part.folded(record.offset)
+            windows.touched.add(tp)
+            if emitted.results or emitted.late:
+                effects.extend(self._window_effects(record, emitted))
+        return effects
+
+    def _window_effects(self, record: Record, emitted: Emitted[Any, Any]) -> list[Effect]:
+        outputs: list[Output] = []
+        for window_result in emitted.results:
+            outputs.extend(self.pipeline.window_outputs(window_result))
+        if emitted.late and self.pipeline.on_late is not None:
+            for late in emitted.late:
+                outputs.extend(self.pipeline.on_late(late))
+        # Window effects follow the record's handler effects: index them after those.
+        return [Effect(record, 1_000_000 + i, out) for i, out in enumerate(outputs)]
 
     def _handle(self, call: Callable[[], T], event: Event, result: BatchResult) -> T | None:
+        try:
+            return call()
+        except TransientError:
+            pass
+        except Exception as exc:
+            self._poison(event.record, exc, result)
+            return None
         try:
             return call_with_retry(
                 call, self.pipeline.retry, operation=f"{self.pipeline.name}.handler"
@@ -140,7 +255,7 @@ class BatchProcessor:
         )
         result.letters.append((record, dead_letter(record, exc, self.pipeline.name)))
 
-    def _write_sinks(self, effects: list[Effect], result: BatchResult) -> None:
+    def _write_sinks(self, effects: list[Effect], result: BatchResult, writes: WriteSet) -> None:
         by_sink: dict[str, list[Effect]] = defaultdict(list)
         for effect in effects:
             by_sink[effect.output.sink].append(effect)
@@ -151,11 +266,14 @@ class BatchProcessor:
                     f"pipeline {self.pipeline.name!r} has no sink {name!r}",
                     hint=f"add it to sinks= (has: {', '.join(sorted(self.sinks)) or 'none'})",
                 )
-            result.written[name] = self._write_one(name, sink, sink_effects, result)
+            result.written[name] = self._write_one(name, sink, sink_effects, result, writes)
 
-    def _write_one(self, name: str, sink: Sink, effects: list[Effect], result: BatchResult) -> int:
+    def _write_one(
+        self, name: str, sink: Sink, effects: list[Effect], result: BatchResult, writes: WriteSet
+    ) -> int:
+        write = _writer(sink, writes)
         try:
-            return self._retry(lambda: sink.write(effects), f"sink.{name}")
+            return self._retry(lambda: write(effects), f"sink.{name}")
         except TransientError:
             raise  # the sink is down: stop without committing, the batch comes again
         except Exception as exc:
@@ -169,7 +287,7 @@ class BatchProcessor:
         for own in by_record.values():
             record = own[0].record
             try:
-                written += self._retry(partial(sink.write, own), f"sink.{name}")
+                written += self._retry(partial(write, own), f"sink.{name}")
             except TransientError:
                 raise
             except Exception as exc:
@@ -180,6 +298,12 @@ class BatchProcessor:
         return call_with_retry(
             fn, self.pipeline.sink_retry, operation=f"{self.pipeline.name}.{what}"
         )
+
+
+def _writer(sink: Sink, writes: WriteSet) -> Callable[[Sequence[Effect]], int]:
+    if isinstance(sink, StagingSink):
+        return partial(sink.stage, writes=writes)
+    return sink.write
 
 
 def _effects(record: Record, outputs: Iterable[Output]) -> list[Effect]:
@@ -196,7 +320,3 @@ def _stateful_call(handler: Any, state: Any, event: Event) -> tuple[Any, list[Ou
         raise ValidationError("a stateful handler must return (new_state, outputs)")
     new_state, outputs = outcome
     return new_state, list(outputs)
-
-
-def _constant(value: Any) -> Callable[[Any], Any]:
-    return lambda _current: value

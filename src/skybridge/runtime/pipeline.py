@@ -31,10 +31,12 @@ from typing import TYPE_CHECKING, Any
 from skybridge.backends.kv.base import KeyValueStore
 from skybridge.backends.streams.base import StartPosition, StreamBackend
 from skybridge.backends.streams.records import Record
+from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import ConfigError
 from skybridge.core.retry import RetryPolicy
-from skybridge.runtime.outputs import Event, Output
+from skybridge.runtime.outputs import Event, Output, Put
 from skybridge.runtime.sinks import Sink
+from skybridge.runtime.windows import Aggregator, LateEvent, LatePolicy, WindowResult, WindowSpec
 
 if TYPE_CHECKING:
     from skybridge.runtime.runner import RunStats
@@ -45,6 +47,20 @@ Handler = Callable[[Event], Iterable[Output]]
 StatefulHandler = Callable[[Any, Event], tuple[Any, Iterable[Output]]]
 #: Extracts the state key from a record and its decoded value.
 KeyFn = Callable[[Record, Any], str]
+#: Turns a window's result into outputs.
+WindowOutputs = Callable[[WindowResult[Any]], Iterable[Output]]
+#: Turns a late event (``side`` policy) into outputs.
+LateOutputs = Callable[[LateEvent[Any]], Iterable[Output]]
+
+
+def event_time(event: Event) -> float:
+    """The default event time: the record timestamp."""
+    return event.timestamp
+
+
+def event_value(event: Event) -> Any:
+    """The default value folded into windows: the decoded record value."""
+    return event.value
 
 
 def record_key(record: Record, _value: Any) -> str:
@@ -73,6 +89,20 @@ class Pipeline:
         poll_timeout: Seconds a poll waits for records (also the stop latency).
         start: Where a new group starts: ``earliest`` or ``latest``.
         dead_letters: Send poison records to ``<topic>.dlq`` (else the pipeline stops).
+        window: ``tumbling(..)``, ``sliding(..)`` or ``session(..)``: aggregate events per key
+            and event-time window (needs ``aggregate`` and ``state``; see :mod:`.window_ops`).
+        aggregate: How window values fold (``counter()``, ``summing(..)``, an ``Aggregator``).
+        on_window: Outputs for a window result (default: ``Put("<name>/<key>/<start>",
+            {"start", "end", "value", "update"})`` to the ``kv`` sink).
+        on_late: Outputs for a late event under ``late_policy="side"``.
+        grace: Seconds a window stays open after the watermark passes its end.
+        lateness: Bounded out-of-orderness of the watermark, in seconds.
+        late_policy: ``drop``, ``side`` or ``update``.
+        idle_timeout: Seconds without records after which a partition's watermark follows the
+            clock, so windows close on idle streams (checked by the poll loop).
+        timestamp: Event time of an event (default the record timestamp).
+        window_value: What is folded into windows (default the decoded value).
+        clock: Processing-time clock of watermarks and idle closing.
     """
 
     name: str
@@ -95,16 +125,64 @@ class Pipeline:
     poll_timeout: float = 0.5
     start: StartPosition = "earliest"
     dead_letters: bool = True
+    window: WindowSpec | None = None
+    aggregate: Aggregator[Any, Any, Any] | None = None
+    on_window: WindowOutputs | None = None
+    on_late: LateOutputs | None = None
+    grace: float = 0.0
+    lateness: float = 0.0
+    late_policy: LatePolicy | str = LatePolicy.DROP
+    idle_timeout: float | None = None
+    timestamp: Callable[[Event], float] = event_time
+    window_value: Callable[[Event], Any] = event_value
+    clock: Clock = SYSTEM_CLOCK
 
     def __post_init__(self) -> None:
-        if (self.handler is None) == (self.stateful is None):
+        if self.handler is not None and self.stateful is not None:
             raise ConfigError(f"pipeline {self.name!r} needs exactly one of handler= or stateful=")
+        if self.handler is None and self.stateful is None and self.window is None:
+            raise ConfigError(
+                f"pipeline {self.name!r} needs exactly one of handler= or stateful= "
+                "(or a window= with aggregate=)"
+            )
         if self.stateful is not None and self.state is None:
             raise ConfigError(f"pipeline {self.name!r} has a stateful handler but no state= store")
+        if self.window is not None:
+            self._check_window()
         if not self.topics:
             raise ConfigError(f"pipeline {self.name!r} has no topics")
         if self.batch_size < 1:
             raise ConfigError("batch_size must be >= 1")
+
+    def _check_window(self) -> None:
+        if self.aggregate is None:
+            raise ConfigError(f"pipeline {self.name!r} has window= but no aggregate=")
+        if self.state is None:
+            raise ConfigError(
+                f"pipeline {self.name!r} has window= but no state= store for window state"
+            )
+        try:
+            policy = LatePolicy(self.late_policy)
+        except ValueError:
+            raise ConfigError(
+                f"unknown late policy {self.late_policy!r}", hint="use drop, side or update"
+            ) from None
+        if policy is LatePolicy.SIDE and self.on_late is None:
+            raise ConfigError(
+                f"pipeline {self.name!r} has late_policy='side' but no on_late= for late events"
+            )
+
+    def window_outputs(self, result: WindowResult[Any]) -> Iterable[Output]:
+        """The outputs of a window result (``on_window``, or the default kv ``Put``)."""
+        if self.on_window is not None:
+            return self.on_window(result)
+        doc = {
+            "start": result.window.start,
+            "end": result.window.end,
+            "value": result.value,
+            "update": result.update,
+        }
+        return [Put(f"{self.name}/{result.key}/{result.window.start!r}", doc)]
 
     @property
     def group_id(self) -> str:

@@ -3,7 +3,9 @@
 A sink receives every :class:`~.outputs.Effect` of a batch addressed to it and must be safe to
 call again with the same effects (the pipeline replays a batch whose offsets were not committed):
 
-* :class:`KVSink` — exactly-once effects through the version guard of :mod:`.state`.
+* :class:`KVSink` — exactly-once effects through the version guard of :mod:`.state`. In a
+  pipeline it is a :class:`StagingSink`: its documents join the batch's :class:`~.writes.WriteSet`
+  and are written together with the handler state (one ``write_batch`` per kv store).
 * :class:`SQLSink` — upserts guarded by ``_sb_source`` / ``_sb_offset`` columns: a row is only
   overwritten by a later offset of the same source (or by another source).
 * :class:`NotifySink` — a kv ledger of sent event ids; at-least-once if the process dies
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Engine, MetaData, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,13 +39,27 @@ from skybridge.runtime.outputs import (
     Upsert,
     source_id,
 )
-from skybridge.runtime.state import DELETED, Change, GuardedStore
+from skybridge.runtime.state import DELETED, Change, GuardedStore, fold
+from skybridge.runtime.writes import WriteSet
 
 
 class Sink(Protocol):
     """Applies effects idempotently; returns how many took effect now (not skipped)."""
 
     def write(self, effects: Sequence[Effect]) -> int: ...
+
+
+@runtime_checkable
+class StagingSink(Sink, Protocol):
+    """A sink whose writes join the batch's write set instead of being written at once."""
+
+    def stage(self, effects: Sequence[Effect], writes: WriteSet) -> int:
+        """Stage the effects' documents into ``writes``; returns how many documents changed."""
+        ...
+
+    def invalidate(self) -> None:
+        """Forget cached documents (after a rebalance)."""
+        ...
 
 
 def _expect(effect: Effect, kinds: tuple[type, ...], sink: str) -> Any:
@@ -66,14 +82,29 @@ class KVSink:
         return self.store.get(key)
 
     def write(self, effects: Sequence[Effect]) -> int:
+        """Apply ``effects`` now (one ``write_batch``); outside a pipeline's batch."""
+        writes = WriteSet()
+        changed = self.stage(effects, writes)
+        writes.flush()
+        return changed
+
+    def stage(self, effects: Sequence[Effect], writes: WriteSet) -> int:
         by_key: dict[str, list[Change]] = defaultdict(list)
         for effect in effects:
             output = _expect(effect, (Put, Update, Delete), "kv")
-            by_key[output.key].append(
-                Change(source_id(effect.record), effect.record.offset, _change_fn(output))
-            )
-        docs = self.store.load(by_key)
-        return sum(self.store.apply(k, changes, docs[k]) for k, changes in by_key.items())
+            record = effect.record
+            by_key[output.key].append(Change(source_id(record), record.offset, _change_fn(output)))
+        staged = writes.child()
+        docs = writes.load(self.store, list(by_key))
+        for key, changes in by_key.items():
+            updated = fold(docs[key], changes)
+            if updated is not None:
+                staged.stage(self.store, key, updated)
+        writes.merge(staged)
+        return len(staged)
+
+    def invalidate(self) -> None:
+        self.store.invalidate()
 
 
 def _change_fn(output: Put | Update | Delete) -> Any:

@@ -6,10 +6,17 @@ per ordered source partition, the highest offset whose change is already in ``v`
 from an offset at or below the guard is skipped, so a redelivered record cannot apply its
 effect twice. Writes use compare-and-set on the kv item version, so two workers racing on one
 key (e.g. during a rebalance) never lose an update.
+
+A pipeline reads documents through the store's cache (:meth:`GuardedStore.load_cached`: the
+documents this worker last read or wrote, with their versions) and writes them in batches (see
+:mod:`.writes`). A cached document that another writer changed meanwhile is harmless: its
+version no longer matches, the batch write fails as a whole and the batch is redone from the
+store.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +29,8 @@ from skybridge.core.errors import Conflict, ValidationError
 DELETED: Any = object()
 #: Compare-and-set attempts per key before a ``Conflict`` is raised (a transient race).
 _CAS_ATTEMPTS = 20
+#: Documents a store keeps in its cache (the oldest are dropped first).
+DEFAULT_CACHE_SIZE = 200_000
 
 
 @dataclass(slots=True)
@@ -66,9 +75,46 @@ class Change:
 class GuardedStore:
     """Read and apply guarded changes to documents under ``prefix`` of a kv store."""
 
-    def __init__(self, kv: KeyValueStore, prefix: str = "") -> None:
+    def __init__(
+        self, kv: KeyValueStore, prefix: str = "", *, cache_size: int = DEFAULT_CACHE_SIZE
+    ) -> None:
         self.kv = kv
         self.prefix = prefix
+        self.cache_size = cache_size
+        self._cache: dict[str, Guarded] = {}
+
+    def load_cached(self, keys: Iterable[str]) -> dict[str, Guarded]:
+        """Like :meth:`load`, but documents in the cache are not read again.
+
+        Callers must not mutate the documents returned (they are shared with the cache).
+        """
+        cache = self._cache
+        found: dict[str, Guarded] = {}
+        missing: list[str] = []
+        for key in keys:
+            doc = cache.get(key)
+            if doc is None:
+                missing.append(key)
+            else:
+                found[key] = doc
+        if missing:
+            fetched = self.load(missing)
+            found.update(fetched)
+            self.remember(fetched)
+        return found
+
+    def remember(self, docs: dict[str, Guarded]) -> None:
+        """Put documents known to be current (just read or written) in the cache."""
+        cache = self._cache
+        cache.update(docs)
+        excess = len(cache) - self.cache_size
+        if excess > 0:
+            for key in list(itertools.islice(cache, excess)):
+                del cache[key]
+
+    def invalidate(self) -> None:
+        """Forget every cached document (after a rebalance or a failed batch write)."""
+        self._cache.clear()
 
     def load(self, keys: Iterable[str]) -> dict[str, Guarded]:
         """The guarded documents at ``keys`` (absent keys get an empty document)."""

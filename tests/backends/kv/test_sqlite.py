@@ -172,3 +172,27 @@ def test_registry_knows_every_builtin_scheme() -> None:
 def test_unknown_option_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="cannot use kv backend"):
         connect("sqlite://", colour="blue")
+
+
+class _KeyByKeySQLite(SQLiteStore):
+    """The base class's derived ``write_batch`` (no transaction), on sqlite."""
+
+    capabilities = SQLiteStore.capabilities - {"atomic_batch"}
+    _write_batch = KeyValueStore._write_batch
+
+
+class TestDerivedWriteBatch(KVContract):
+    hypothesis_examples = 10
+
+    @pytest.fixture
+    def make_kv(self, tmp_path: Path) -> Any:
+        path = str(tmp_path / "kv.db")
+        return lambda namespace, **options: _KeyByKeySQLite(path, namespace=namespace, **options)
+
+    def test_a_stale_guard_seen_up_front_writes_nothing(self, kv: KeyValueStore) -> None:
+        from skybridge.backends.kv import BatchWrite
+
+        kv.put("a", b"1")
+        with pytest.raises(Conflict):
+            kv.write_batch([BatchWrite("x", b"1", expected=0), BatchWrite("a", b"2", expected=5)])
+        assert kv.get_many(["x", "a"]) == {"a": b"1"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from skybridge.backends.kv.base import Item, KeyValueStore, ScanPage
+from skybridge.backends.kv.base import BatchWrite, Item, KeyValueStore, ScanPage
 from skybridge.core.registry import Registry
 
 registry: Registry[KeyValueStore] = Registry("kv", KeyValueStore)  # type: ignore[type-abstract]
@@ -30,4 +30,4 @@ def connect(url: str, *, setting: str | None = "backends.kv", **options: Any) ->
     return registry.connect(url, setting=setting, **options)
 
 
-__all__ = ["Item", "KeyValueStore", "ScanPage", "connect", "registry"]
+__all__ = ["BatchWrite", "Item", "KeyValueStore", "ScanPage", "connect", "registry"]

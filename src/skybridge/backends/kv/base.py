@@ -12,7 +12,9 @@ An implementation provides four primitives (``_get_many``, ``_put``, ``_delete``
   Expiry is judged by the store's ``clock`` (inject a ``ManualClock`` to test without sleeping).
 * Scans return keys in ascending Unicode code point order (equal to UTF-8 byte order) in every
   backend, page by page; the base class handles pagination.
-* Batch operations are not atomic across keys.
+* Batch operations are not atomic across keys, except :meth:`KeyValueStore.write_batch` on
+  stores with the ``atomic_batch`` capability: its conditional writes and deletes apply all or
+  nothing (in chunks of ``max_atomic_batch`` writes where the service caps a transaction).
 """
 
 from __future__ import annotations
@@ -52,6 +54,20 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchWrite:
+    """One write of :meth:`KeyValueStore.write_batch`.
+
+    ``value`` ``None`` deletes the key. ``expected`` is a compare-and-set guard like
+    :meth:`KeyValueStore.compare_and_set`'s (``0``: must not exist, only for puts; ``n``: must be
+    live at version ``n``); ``None`` writes unconditionally.
+    """
+
+    key: str
+    value: bytes | None = field(repr=False)
+    expected: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ScanPage:
     """What ``_scan`` returns: stored items in key order (expired ones may be included).
 
@@ -66,10 +82,14 @@ class KeyValueStore(Backend):
     """A namespaced, versioned key-value store with TTLs, compare-and-set and batch operations.
 
     Capabilities: ``ttl``, ``cas`` and ``batch`` (every backend); ``native_expiry`` when the
-    service deletes expired items itself (otherwise call :meth:`purge_expired` now and then).
+    service deletes expired items itself (otherwise call :meth:`purge_expired` now and then);
+    ``atomic_batch`` when :meth:`write_batch` is one transaction (all or nothing).
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset({"ttl", "cas", "batch"})
+    #: Most writes one atomic batch may hold (``None``: no limit); larger batches are split
+    #: into atomic chunks applied in order.
+    max_atomic_batch: ClassVar[int | None] = None
     #: URL scheme, used in metrics labels.
     scheme: ClassVar[str] = "kv"
     #: Upper bound ``max_value_size`` may be set to (``None``: no service limit we know of).
@@ -147,6 +167,37 @@ class KeyValueStore(Backend):
         for key in keys:
             self._delete(key, expected=None, now=now)
 
+    def _write_batch(self, writes: list[BatchWrite], *, now: float) -> dict[str, int]:
+        """Apply ``writes`` (distinct, valid keys) in order; new version per key (0: deleted).
+
+        Raise :class:`Conflict` when a guard fails. Stores with ``atomic_batch`` override this
+        with one transaction that writes nothing on a conflict; this default checks every guard
+        with one read first (so a stale guard usually writes nothing), then writes key by key,
+        so a concurrent writer can still leave the writes before the conflicting one applied.
+        """
+        guarded = [w.key for w in writes if w.expected]
+        items = self._get_many(guarded) if guarded else {}
+        for write in writes:
+            if write.expected is not None:
+                item = items.get(write.key)
+                live = item.version if item is not None and item.is_live(now) else 0
+                if write.expected and live != write.expected:
+                    raise self._conflict(write.key, write.expected)
+        versions: dict[str, int] = {}
+        for write in writes:
+            if write.value is None:
+                if self._delete(write.key, expected=write.expected, now=now) is None:
+                    raise self._conflict(write.key, write.expected)
+                versions[write.key] = 0
+                continue
+            version = self._put(
+                write.key, write.value, expires_at=None, expected=write.expected, now=now
+            )
+            if version is None:
+                raise self._conflict(write.key, write.expected)
+            versions[write.key] = version
+        return versions
+
     def purge_expired(self) -> int:
         """Physically remove expired items; returns how many. Backends whose service expires
         items itself (Redis, DynamoDB) have nothing to do and return 0."""
@@ -208,6 +259,49 @@ class KeyValueStore(Backend):
             return {}
         with self._observe("put_many"):
             return self._put_many(checked, expires_at=expires_at, now=self.clock.now())
+
+    def write_batch(self, writes: Iterable[BatchWrite]) -> dict[str, int]:
+        """Write and delete several keys, each under an optional version guard, in one go.
+
+        With the ``atomic_batch`` capability the batch is one transaction: a failed guard
+        writes nothing (per chunk of ``max_atomic_batch``; chunks apply in order). Without it,
+        writes apply in order and a conflict leaves the earlier ones in place. Items written
+        here never expire.
+
+        Returns:
+            The new version of each key, in the order given (0 for a deleted key).
+
+        Raises:
+            Conflict: a guard did not hold.
+            ValidationError: a bad key or value, a key given twice, or a delete expecting 0.
+        """
+        checked: list[BatchWrite] = []
+        seen: set[str] = set()
+        for write in writes:
+            key = rules.check_key(write.key)
+            if key in seen:
+                raise ValidationError(f"kv key {key!r} appears twice in one write_batch")
+            seen.add(key)
+            expected = write.expected
+            if expected is not None:
+                expected = rules.check_version(
+                    expected, minimum=0 if write.value is not None else 1
+                )
+            if write.value is None:
+                checked.append(BatchWrite(key, None, expected))
+            else:
+                checked.append(
+                    BatchWrite(key, rules.check_value(write.value, self.max_value_size), expected)
+                )
+        if not checked:
+            return {}
+        size = self.max_atomic_batch or len(checked)
+        versions: dict[str, int] = {}
+        with self._observe("write_batch"):
+            for start in range(0, len(checked), size):
+                chunk = checked[start : start + size]
+                versions.update(self._write_batch(chunk, now=self.clock.now()))
+        return versions
 
     def delete(self, key: str, *, expected_version: int | None = None) -> bool:
         """Remove ``key``; ``True`` if a live item was there.

@@ -8,6 +8,7 @@ deletes expired items lazily (within days), so every read filters on ``exp`` too
 
 ``create=true`` creates the table (on-demand billing) and enables TTL if it is missing.
 Conditional writes carry the CAS rules; ``ConditionalCheckFailedException`` never escapes.
+``write_batch`` is ``TransactWriteItems`` in chunks of 100 (``atomic_batch`` per chunk).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from skybridge.backends.cloud.aws import boto3_client
-from skybridge.backends.kv.base import Item, KeyValueStore, ScanPage
+from skybridge.backends.kv.base import BatchWrite, Item, KeyValueStore, ScanPage
 from skybridge.backends.kv.dynamodb_errors import is_condition_failure, translate_error
-from skybridge.core.errors import ConfigError, TransientError
+from skybridge.core.errors import ConfigError, Conflict, TransientError
 from skybridge.core.urls import BackendURL
 
 if TYPE_CHECKING:
@@ -47,8 +48,9 @@ class DynamoDBStore(KeyValueStore):
     """Key-value store in one DynamoDB table; namespaces are partitions."""
 
     scheme = "dynamodb"
-    capabilities = KeyValueStore.capabilities | {"native_expiry"}
+    capabilities = KeyValueStore.capabilities | {"native_expiry", "atomic_batch"}
     value_size_limit = ITEM_LIMIT - ITEM_OVERHEAD
+    max_atomic_batch = 100  # TransactWriteItems' limit
 
     def __init__(
         self,
@@ -233,6 +235,88 @@ class DynamoDBStore(KeyValueStore):
         except _ConditionFailed:
             return None
         return int(reply["Attributes"]["ver"]["N"])
+
+    def _write_batch(self, writes: list[BatchWrite], *, now: float) -> dict[str, int]:
+        # A transaction cannot report new versions, so unconditional puts are made conditional
+        # on the version read just before; if another writer gets in between, read and retry.
+        loose = [w.key for w in writes if w.expected is None and w.value is not None]
+        for _ in range(_PUT_ATTEMPTS):
+            current = self._get_many(loose) if loose else {}
+            actions, versions = [], {}
+            for write in writes:
+                expected = write.expected
+                if expected is None and write.value is not None:
+                    item = current.get(write.key)
+                    expected = item.version if item is not None and item.is_live(now) else 0
+                actions.append(self._transact_action(write.key, write.value, expected, now))
+                versions[write.key] = 0 if write.value is None else (expected or 0) + 1
+            if self._transact(actions):
+                return versions
+            guarded = [w for w in writes if w.expected is not None]
+            found = self._get_many([w.key for w in guarded]) if guarded else {}
+            for write in guarded:
+                item = found.get(write.key)
+                live = item.version if item is not None and item.is_live(now) else 0
+                if live != write.expected:
+                    raise Conflict(
+                        f"kv key {write.key!r} is not at version {write.expected} "
+                        "(the batch wrote nothing)",
+                        hint="read the current items and retry with their versions",
+                    )
+            if not loose:
+                raise TransientError(f"a DynamoDB transaction on {self.table} was cancelled")
+        raise TransientError(f"too many concurrent writers on DynamoDB keys in {self.table}")
+
+    def _transact_action(
+        self, key: str, value: bytes | None, expected: int | None, now: float
+    ) -> dict[str, Any]:
+        if value is None:
+            action: dict[str, Any] = {"TableName": self.table, "Key": self._key(key)}
+            if expected is None:
+                return {"Delete": action}
+            action |= {
+                "ConditionExpression": f"#ver = :expected AND {_LIVE}",
+                "ExpressionAttributeNames": {"#ver": "ver", "#exp": "exp"},
+                "ExpressionAttributeValues": {
+                    ":expected": {"N": str(expected)},
+                    ":now": {"N": repr(now)},
+                },
+            }
+            return {"Delete": action}
+        version = (expected or 0) + 1
+        item = {**self._key(key), "v": {"B": value}, "ver": {"N": str(version)}}
+        values = {":now": {"N": repr(now)}}
+        if not expected:
+            condition, names = _GONE, {"#k": "k", "#exp": "exp"}
+        else:
+            condition, names = f"#ver = :expected AND {_LIVE}", {"#ver": "ver", "#exp": "exp"}
+            values[":expected"] = {"N": str(expected)}
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": item,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _transact(self, actions: list[dict[str, Any]]) -> bool:
+        """Run one TransactWriteItems; ``False`` if a condition failed (nothing written)."""
+        try:
+            self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise translate_error(exc, self.table) from exc
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if any(code == "ConditionalCheckFailed" for code in reasons) or not reasons:
+                return False
+            raise TransientError(
+                f"a DynamoDB transaction on {self.table} was cancelled: {reasons}"
+            ) from exc
+        except BotoCoreError as exc:
+            raise translate_error(exc, self.table) from exc
+        return True
 
     def _delete(self, key: str, *, expected: int | None, now: float) -> bool | None:
         args: dict[str, Any] = {"TableName": self.table, "Key": self._key(key)}

@@ -9,7 +9,8 @@ Layout per namespace ``ns`` (the ``{ns}`` hash tag keeps a namespace in one clus
   Entries whose hash expired natively are removed lazily by the next scan that meets them, or
   by ``purge_expired()`` (run it now and then for namespaces that are written but never scanned).
 
-Writes, CAS and deletes run as Lua scripts, so each is atomic on the server.
+Writes, CAS and deletes run as Lua scripts, so each is atomic on the server; ``write_batch`` is
+one script that checks every guard before it writes anything (``atomic_batch``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from skybridge.backends.kv.base import Item, KeyValueStore, ScanPage
-from skybridge.core.errors import ConfigError, TerminalError, TransientError
+from skybridge.backends.kv.base import BatchWrite, Item, KeyValueStore, ScanPage
+from skybridge.core.errors import ConfigError, Conflict, TerminalError, TransientError
 from skybridge.core.urls import BackendURL, mask_url
 
 _PUT = """
@@ -61,6 +62,40 @@ if live then return 1 end
 return 0
 """
 
+# KEYS: index, then one data key per write. ARGV: now, then per write: key, value, expected
+# ('' = unconditional), op ('p' put, 'd' delete). Every guard is checked before any write.
+_BATCH = """
+local now = tonumber(ARGV[1])
+local vers = {}
+for i = 2, #KEYS do
+  local a = 2 + (i - 2) * 4
+  local cur = redis.call('HMGET', KEYS[i], 'ver', 'exp')
+  local ver, exp = tonumber(cur[1]), tonumber(cur[2])
+  if ver and exp and exp <= now then ver = nil end
+  if ARGV[a + 2] ~= '' then
+    local expected = tonumber(ARGV[a + 2])
+    if (expected == 0 and ver) or (expected ~= 0 and ver ~= expected) then
+      return {-1, i - 1}
+    end
+  end
+  vers[i] = ver or 0
+end
+local out = {}
+for i = 2, #KEYS do
+  local a = 2 + (i - 2) * 4
+  redis.call('DEL', KEYS[i])
+  if ARGV[a + 3] == 'd' then
+    redis.call('ZREM', KEYS[1], ARGV[a])
+    out[i - 1] = 0
+  else
+    redis.call('HSET', KEYS[i], 'val', ARGV[a + 1], 'ver', vers[i] + 1)
+    redis.call('ZADD', KEYS[1], 0, ARGV[a])
+    out[i - 1] = vers[i] + 1
+  end
+end
+return out
+"""
+
 _SCAN = """
 local members = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, ARGV[3])
 local out = {#members, members[#members] or '', 0}
@@ -84,7 +119,7 @@ class RedisStore(KeyValueStore):
     """Key-value store on Redis (standalone; keys of a namespace share one cluster slot)."""
 
     scheme = "redis"
-    capabilities = KeyValueStore.capabilities | {"native_expiry"}
+    capabilities = KeyValueStore.capabilities | {"native_expiry", "atomic_batch"}
     value_size_limit = 512 * 1024 * 1024
 
     def __init__(self, client: redis.Redis, *, owns_client: bool = True, **common: Any) -> None:
@@ -97,6 +132,7 @@ class RedisStore(KeyValueStore):
         self._put_script = client.register_script(_PUT)
         self._delete_script = client.register_script(_DELETE)
         self._scan_script = client.register_script(_SCAN)
+        self._batch_script = client.register_script(_BATCH)
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
@@ -191,6 +227,24 @@ class RedisStore(KeyValueStore):
                 self._put_script(keys=keys, args=args, client=pipe)
             versions = pipe.execute()
         return {key: int(v) for key, v in zip(values, versions, strict=True)}
+
+    def _write_batch(self, writes: list[BatchWrite], *, now: float) -> dict[str, int]:
+        keys: list[bytes] = [self._index]
+        args: list[bytes | str | int] = [repr(now)]
+        for write in writes:
+            keys.append(self._data_key(write.key))
+            expected = "" if write.expected is None else write.expected
+            op = "d" if write.value is None else "p"
+            args += [write.key.encode(), write.value or b"", expected, op]
+        with self._translate():
+            reply = self._batch_script(keys=keys, args=args)
+        if reply and int(reply[0]) < 0:
+            key = writes[int(reply[1]) - 1].key
+            raise Conflict(
+                f"kv key {key!r} is not at its expected version (the batch wrote nothing)",
+                hint="read the current items and retry with their versions",
+            )
+        return {w.key: int(v) for w, v in zip(writes, reply, strict=True)}
 
     def _delete(self, key: str, *, expected: int | None, now: float) -> bool | None:
         args: list[bytes | str | int] = [

@@ -5,8 +5,10 @@ working directory), ``sqlite:////abs/kv.db`` (four: absolute), ``sqlite://`` or
 ``sqlite:///:memory:`` (in memory, private to the store). The folder is created if missing.
 
 Every conditional write is one SQL statement run in autocommit mode, so SQLite's write lock
-makes compare-and-set atomic across threads and processes. The database runs in WAL mode so
-readers never wait for the writer; writers wait up to ``timeout`` seconds for each other.
+makes compare-and-set atomic across threads and processes; ``write_batch`` is one
+``BEGIN IMMEDIATE`` transaction with one ``executemany`` per kind of write (``atomic_batch``).
+The database runs in WAL mode so readers never wait for the writer; writers wait up to
+``timeout`` seconds for each other.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
-from skybridge.backends.kv.base import Item, KeyValueStore, ScanPage
+from skybridge.backends.kv.base import BatchWrite, Item, KeyValueStore, ScanPage
 from skybridge.backends.kv.keys import prefix_end
 from skybridge.core.errors import ConfigError, Conflict, TerminalError, TransientError
 from skybridge.core.urls import BackendURL
@@ -46,7 +48,15 @@ _UPDATE_AT = (
     f"UPDATE {_TABLE} SET value = :value, expires_at = :exp, version = version + 1 "
     f"WHERE ns = :ns AND key = :key AND version = :expected AND {_LIVE}"
 )
+_DELETE_AT = (
+    f"DELETE FROM {_TABLE} WHERE ns = :ns AND key = :key AND version = :expected AND {_LIVE}"
+)
+_DELETE_ANY = f"DELETE FROM {_TABLE} WHERE ns = :ns AND key = :key"
 _GET_CHUNK = 500
+
+
+class _GuardFailed(Exception):
+    """A guarded write of a batch matched no row: roll the transaction back."""
 
 
 def database_path(url: BackendURL) -> str:
@@ -58,6 +68,7 @@ class SQLiteStore(KeyValueStore):
     """Key-value store in one SQLite table (``skybridge_kv``), shared by all namespaces."""
 
     scheme = "sqlite"
+    capabilities = KeyValueStore.capabilities | {"atomic_batch"}
 
     def __init__(self, path: str = MEMORY, *, timeout: float = 30.0, **common: Any) -> None:
         super().__init__(**common)
@@ -102,6 +113,11 @@ class SQLiteStore(KeyValueStore):
                 self._conn = self._open()
             try:
                 yield self._conn
+            except _GuardFailed:
+                raise Conflict(
+                    "kv write_batch: a key is not at its expected version (nothing was written)",
+                    hint="read the current items and retry with their versions",
+                ) from None
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise TransientError(f"sqlite kv database is busy: {exc}") from exc
@@ -170,6 +186,42 @@ class SQLiteStore(KeyValueStore):
                 row = conn.execute(f"{_UPSERT} RETURNING version", {**params, "now": now})
                 written[key] = int(row.fetchall()[0][0])
         return written
+
+    def _write_batch(self, writes: list[BatchWrite], *, now: float) -> dict[str, int]:
+        # Guarded writes of one kind share a statement, so each kind is one executemany; a
+        # guard that fails shows as a row count short of the number of writes.
+        kinds: dict[str, list[dict[str, Any]]] = {}
+        loose: list[BatchWrite] = []
+        versions: dict[str, int] = {}
+        for write in writes:
+            params = {"ns": self.namespace, "key": write.key, "now": now}
+            if write.expected is None:
+                loose.append(write)
+                versions[write.key] = 0
+            elif write.value is None:
+                kinds.setdefault(_DELETE_AT, []).append({**params, "expected": write.expected})
+                versions[write.key] = 0
+            elif write.expected == 0:
+                kinds.setdefault(_CREATE, []).append({**params, "value": write.value, "exp": None})
+                versions[write.key] = 1
+            else:
+                params |= {"value": write.value, "exp": None, "expected": write.expected}
+                kinds.setdefault(_UPDATE_AT, []).append(params)
+                versions[write.key] = write.expected + 1
+        with self._transaction() as conn:
+            for sql, rows in kinds.items():
+                if conn.executemany(sql, rows).rowcount != len(rows):
+                    raise _GuardFailed
+            for write in loose:
+                params = {"ns": self.namespace, "key": write.key, "now": now}
+                if write.value is None:
+                    conn.execute(_DELETE_ANY, params)
+                    continue
+                row = conn.execute(
+                    f"{_UPSERT} RETURNING version", {**params, "value": write.value, "exp": None}
+                )
+                versions[write.key] = int(row.fetchall()[0][0])
+        return versions
 
     def _delete(self, key: str, *, expected: int | None, now: float) -> bool | None:
         sql = f"DELETE FROM {_TABLE} WHERE ns = :ns AND key = :key"

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skybridge.backends.kv import Item, KeyValueStore, connect
+from skybridge.backends.kv import BatchWrite, Item, KeyValueStore, connect
 from skybridge.core.clock import ManualClock
 from skybridge.core.errors import ConfigError, Conflict, SkybridgeError, ValidationError
 
@@ -427,6 +427,93 @@ class KVContract:
         assert kv.get_items(["a", "b"])["a"].expires_at == clock.now() + 5
         clock.advance(5)
         assert kv.get_many(["a", "b"]) == {}
+
+    # -- write_batch -------------------------------------------------------------------------
+
+    def test_write_batch_applies_guarded_puts_and_deletes(self, kv: KeyValueStore) -> None:
+        kv.put("a", b"1")
+        kv.put("gone", b"x")
+        kv.put("loose", b"old")
+        versions = kv.write_batch(
+            [
+                BatchWrite("a", b"2", expected=1),
+                BatchWrite("new", b"n", expected=0),
+                BatchWrite("gone", None, expected=1),
+                BatchWrite("loose", b"l"),
+                BatchWrite("fresh", b"f"),
+            ]
+        )
+        assert list(versions.items()) == [
+            ("a", 2),
+            ("new", 1),
+            ("gone", 0),
+            ("loose", 2),
+            ("fresh", 1),
+        ]
+        assert kv.get_many(["a", "new", "gone", "loose", "fresh"]) == {
+            "a": b"2",
+            "new": b"n",
+            "loose": b"l",
+            "fresh": b"f",
+        }
+        assert kv.get_item("a").version == 2  # type: ignore[union-attr]
+        assert kv.write_batch([]) == {}
+
+    @pytest.mark.parametrize("bad", ["version", "exists", "absent-delete"])
+    def test_write_batch_is_all_or_nothing(self, kv: KeyValueStore, bad: str) -> None:
+        if "atomic_batch" not in kv.capabilities:
+            pytest.xfail("no atomic_batch capability")
+        kv.put_many({"a": b"1", "b": b"1", "c": b"1"})
+        stale = {
+            "version": BatchWrite("b", b"2", expected=7),
+            "exists": BatchWrite("b", b"2", expected=0),
+            "absent-delete": BatchWrite("nope", None, expected=1),
+        }[bad]
+        batch = [
+            BatchWrite("a", b"2", expected=1),
+            BatchWrite("new", b"2", expected=0),
+            BatchWrite("c", None, expected=1),
+            stale,
+            BatchWrite("d", b"2"),
+        ]
+        with pytest.raises(Conflict):
+            kv.write_batch(batch)
+        assert kv.get_many(["a", "b", "c", "d", "new"]) == {"a": b"1", "b": b"1", "c": b"1"}
+        assert [kv.get_item(k).version for k in "abc"] == [1, 1, 1]  # type: ignore[union-attr]
+
+    def test_write_batch_chunks_apply_in_order(self, kv: KeyValueStore) -> None:
+        size = kv.max_atomic_batch or 100
+        keys = [f"w/{i:04d}" for i in range(size + 20)]
+        versions = kv.write_batch(BatchWrite(k, k.encode(), expected=0) for k in keys)
+        assert list(versions) == keys
+        assert set(versions.values()) == {1}
+        assert list(kv.keys("w/")) == keys
+        # A stale guard in the last write: chunks before it apply, its own chunk does not.
+        batch = [BatchWrite(k, b"2", expected=1) for k in keys[:-1]]
+        batch.append(BatchWrite(keys[-1], b"2", expected=9))
+        with pytest.raises(Conflict):
+            kv.write_batch(batch)
+        updated = {k for k, v in kv.get_many(keys).items() if v == b"2"}
+        if kv.max_atomic_batch is None and "atomic_batch" in kv.capabilities:
+            assert updated == set()
+        elif kv.max_atomic_batch is not None:
+            assert updated == set(keys[:size])
+
+    def test_write_batch_refuses_bad_input(self, kv: KeyValueStore) -> None:
+        with pytest.raises(ValidationError, match="twice"):
+            kv.write_batch([BatchWrite("a", b"1"), BatchWrite("a", b"2")])
+        with pytest.raises(ValidationError):
+            kv.write_batch([BatchWrite("a", None, expected=0)])
+        with pytest.raises(ValidationError):
+            kv.write_batch([BatchWrite("", b"1")])
+        assert kv.get("a") is None
+
+    def test_write_batch_over_an_expired_key(self, kv: KeyValueStore, clock: ManualClock) -> None:
+        kv.put("t", b"1", ttl=5)
+        kv.put("t", b"2", ttl=5)
+        clock.advance(6)
+        assert kv.write_batch([BatchWrite("t", b"3", expected=0)]) == {"t": 1}
+        assert kv.get_item("t").expires_at is None  # type: ignore[union-attr]
 
     # -- namespaces and JSON -----------------------------------------------------------------
 

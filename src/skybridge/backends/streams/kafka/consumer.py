@@ -64,33 +64,20 @@ class KafkaConsumer(Consumer):
         except KafkaException as exc:
             raise translate_error(exc, "poll") from None
         records: list[Record] = []
+        last: dict[tuple[str, int], int] = {}
         for msg in messages:
             err = msg.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
                     continue
                 raise translate_error(err, "poll")
-            records.append(self._record(msg))
+            record = _record(msg)
+            records.append(record)
+            last[record.topic, record.partition] = record.offset
+        for (topic, partition), offset in last.items():
+            tp = TopicPartition(topic, partition)
+            self._positions[tp] = self._consumed[tp] = offset + 1
         return records
-
-    def _record(self, msg: Message) -> Record:
-        tp = TopicPartition(str(msg.topic()), int(msg.partition() or 0))
-        offset = int(msg.offset() or 0)
-        self._positions[tp] = self._consumed[tp] = offset + 1
-        raw = msg.headers() or []
-        pairs = list(raw.items()) if isinstance(raw, dict) else raw
-        headers = [(str(k), v if isinstance(v, bytes) else (v or "").encode()) for k, v in pairs]
-        value = msg.value() or b""
-        key = msg.key()
-        return Record(
-            tp.topic,
-            tp.partition,
-            offset,
-            key if isinstance(key, bytes) or key is None else str(key).encode(),
-            value if isinstance(value, bytes) else str(value).encode(),
-            headers,
-            msg.timestamp()[1] / 1000,
-        )
 
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
         offsets = dict(self._consumed) if offsets is None else dict(offsets)
@@ -138,3 +125,22 @@ class KafkaConsumer(Consumer):
         with contextlib.suppress(KafkaException, RuntimeError):  # already closed
             self._client.close()
         self._owned = set()
+
+
+def _record(msg: Message) -> Record:
+    raw = msg.headers()
+    headers: list[tuple[str, bytes]] = []
+    if raw:
+        pairs = list(raw.items()) if isinstance(raw, dict) else raw
+        headers = [(str(k), v if isinstance(v, bytes) else (v or "").encode()) for k, v in pairs]
+    value = msg.value() or b""
+    key = msg.key()
+    return Record(
+        str(msg.topic()),
+        msg.partition() or 0,
+        msg.offset() or 0,
+        key if isinstance(key, bytes) or key is None else str(key).encode(),
+        value if isinstance(value, bytes) else str(value).encode(),
+        headers,
+        msg.timestamp()[1] / 1000,
+    )

@@ -1,0 +1,205 @@
+"""Stream enrichment: ours (a skybridge Pipeline) vs Quix Streams on the same Kafka broker.
+
+The seed's enrichment: per user, the last event time, the number of events in the last 5
+minutes of event time, and the last metric value. Both engines consume the same 200k keyed
+events from a Tansu broker started here, keep per-user state (ours: a sqlite kv store with
+version guards, written to a kv sink; Quix: RocksDB state with changelog topics) and count
+records; throughput is measured from the first record to the last one processed (start-up and
+group join excluded for both). Completion is judged by counting records, never by broker end
+offsets (Tansu reports wrong ones after multi-record batches).
+
+Also measured: the embedded sqlite log's produce + consume rate (200k records, consumer group
+with commits), against a fixed goal of 50k events/s.
+
+The Quix side runs as a subprocess with ``.venv-anchors/bin/python`` (``make bench`` creates
+that venv from ``benchmarks/anchors/requirements.txt``; Quix's pins conflict with ours) against
+the same broker in the same run, on its own copy of the topic.
+
+Run: .venv/bin/python benchmarks/stream_enrichment.py [--events N] [--only ours|quix|sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from skybridge.backends import kv as kv_family
+from skybridge.backends import streams as streams_family
+from skybridge.backends.streams import Message, StreamBackend
+from skybridge.runtime.outputs import Event, Put
+from skybridge.runtime.pipeline import Pipeline
+from skybridge.runtime.runner import PipelineRunner, gc_paused
+from skybridge.runtime.sinks import KVSink
+from skybridge.testing.kafka import start_kafka
+
+sys.path.insert(0, str(Path(__file__).parent / "anchors"))
+from enrichment import enrich
+
+USERS = 2000
+PARTITIONS = 2
+GOAL_RATIO = 2.0
+SQLITE_GOAL = 50_000.0
+
+
+def make_events(n: int) -> list[Message]:
+    rng = random.Random(7)
+    start = 1_700_000_000.0
+    messages = []
+    for i in range(n):
+        user = f"u{rng.randrange(USERS)}"
+        ts = start + i * 0.05 + rng.uniform(-2, 2)  # ~20 events/s of event time, some disorder
+        value = {"user": user, "ts": ts, "metric": round(rng.gauss(50, 10), 3)}
+        messages.append(Message(json.dumps(value).encode(), user.encode(), timestamp=ts))
+    return messages
+
+
+def produce(backend: StreamBackend, topic: str, messages: list[Message]) -> float:
+    started = time.perf_counter()
+    for i in range(0, len(messages), 10_000):
+        backend.produce(topic, messages[i : i + 10_000])
+    return time.perf_counter() - started
+
+
+# -- ours ---------------------------------------------------------------------------------------
+
+
+def run_ours(url: str, topic: str, n: int, workdir: Path) -> float:
+    kv = kv_family.connect(f"sqlite:///{workdir}/features.db", setting=None)
+
+    def handler(state: Any, event: Event) -> tuple[Any, list[Any]]:
+        v = event.value
+        features = enrich(state, v["ts"], v["metric"])
+        return features, [Put(f"features/{event.key}", features)]
+
+    pipeline = Pipeline(
+        "enrichment",
+        source=url,
+        topics=[topic],
+        stateful=handler,
+        state=kv,
+        sinks={"kv": KVSink(kv)},
+        batch_size=20_000,
+        poll_timeout=0.5,
+    )
+    runner = PipelineRunner(pipeline)
+    done = 0
+    first = 0.0
+    with runner.consumer() as consumer:
+        while done < n:
+            with gc_paused():  # as PipelineRunner.step does
+                batch = consumer.poll(pipeline.batch_size, pipeline.poll_timeout)
+                if batch and not first:
+                    first = time.perf_counter()  # group joined: the clock starts
+                if batch:
+                    runner.process(consumer, batch)
+            done += len(batch)
+    elapsed = time.perf_counter() - first
+    check = KVSink(kv).get("features/u1")
+    assert check is not None
+    assert check["count_5m"] >= 1
+    return n / elapsed
+
+
+# -- Quix Streams (in its own venv: its pins conflict with ours) ---------------------------------
+
+ANCHORS = Path(__file__).parent / "anchors"
+ANCHOR_PYTHON = Path(__file__).parent.parent / ".venv-anchors" / "bin" / "python"
+
+
+def run_quix(bootstrap: str, topic: str, n: int, workdir: Path) -> float:
+    """Run ``anchors/quix_enrichment.py`` with the anchors' interpreter; its events/s."""
+    if not ANCHOR_PYTHON.exists():
+        raise SystemExit(
+            f"{ANCHOR_PYTHON} is missing: run `make bench` (it creates .venv-anchors from "
+            "benchmarks/anchors/requirements.txt)"
+        )
+    command = [
+        str(ANCHOR_PYTHON),
+        str(ANCHORS / "quix_enrichment.py"),
+        f"--bootstrap={bootstrap}",
+        f"--topic={topic}",
+        f"--events={n}",
+        f"--state-dir={workdir / 'quix-state'}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"the Quix anchor failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return float(json.loads(lines[-1])["events_per_s"])
+
+
+# -- embedded sqlite log ---------------------------------------------------------------------------
+
+
+def run_sqlite(n: int, workdir: Path) -> float:
+    backend = streams_family.connect(f"sqlite:///{workdir}/log.db", setting=None)
+    backend.create_topic("events", PARTITIONS)
+    messages = make_events(n)
+    produce_s = produce(backend, "events", messages)
+    started = time.perf_counter()
+    got = 0
+    with backend.consumer("bench", ["events"]) as consumer:
+        while got < n:
+            batch = consumer.poll(5000, 0.5)
+            got += len(batch)
+            consumer.commit_records(batch)
+    consume_s = time.perf_counter() - started
+    return n / (produce_s + consume_s)
+
+
+def line(claim: str, ours: float, anchor: float, goal: float) -> str:
+    ratio = ours / anchor
+    verdict = "PASS" if ratio >= goal else "FAIL"
+    return f"{claim}: ours={ours:.0f} anchor={anchor:.0f} ratio={ratio:.2f} goal={goal} {verdict}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--only", choices=["ours", "quix", "sqlite"], default=None)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="skybridge-bench-"))
+    n = args.events
+    wanted = {args.only} if args.only else {"ours", "quix", "sqlite"}
+
+    rates: dict[str, float] = {}
+    if "sqlite" in wanted:
+        rates["sqlite"] = run_sqlite(n, workdir)
+    if wanted & {"ours", "quix"}:
+        server = start_kafka()
+        try:
+            backend = streams_family.connect(server.url, setting=None)
+            events = make_events(n)
+            for engine in ("quix", "ours"):
+                if engine in wanted:
+                    topic = f"enrichment-events-{engine}"  # same data, a topic each
+                    backend.create_topic(topic, PARTITIONS)
+                    produce(backend, topic, events)
+            if "quix" in wanted:
+                bootstrap = server.url.removeprefix("kafka://")
+                rates["quix"] = run_quix(bootstrap, "enrichment-events-quix", n, workdir)
+            if "ours" in wanted:
+                rates["ours"] = run_ours(server.url, "enrichment-events-ours", n, workdir)
+        finally:
+            server.stop()
+    if "ours" in rates and "quix" in rates:
+        claim = "kafka enrichment events/s (vs Quix Streams)"
+        print(line(claim, rates["ours"], rates["quix"], GOAL_RATIO))
+    elif rates.keys() & {"ours", "quix"}:
+        print({k: round(v) for k, v in rates.items() if k != "sqlite"})
+    if "sqlite" in rates:
+        claim = "sqlite log produce+consume events/s (vs 50k/s goal)"
+        print(line(claim, rates["sqlite"], SQLITE_GOAL, 1.0))
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    main()
