@@ -21,6 +21,7 @@ from skybridge.backends.sql import create_sql_engine
 from skybridge.backends.streams import Message, StreamBackend
 from skybridge.core.errors import ConfigError, TransientError
 from skybridge.core.observability import METRICS
+from skybridge.core.retry import RetryPolicy
 from skybridge.runtime.deadletter import DeadLetters
 from skybridge.runtime.outputs import EVENT_ID_HEADER, Alert, Emit, Event, Put, Update, Upsert
 from skybridge.runtime.pipeline import Pipeline
@@ -133,6 +134,32 @@ def test_transient_handler_errors_are_retried(log: StreamBackend, kv: KeyValueSt
     )
     assert calls["n"] == 3
     assert KVSink(kv).get("ok") == 1
+
+
+@pytest.mark.parametrize(("attempts", "delivered"), [(3, True), (2, False)])
+def test_handler_attempts_are_exactly_the_policy(
+    log: StreamBackend, kv: KeyValueStore, attempts: int, delivered: bool
+) -> None:
+    produce(log, [("a", 1)])
+    calls = {"n": 0}
+
+    def twice_busy(event: Event) -> list[Any]:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise TransientError("busy")
+        return [Put("ok", event.value)]
+
+    policy = RetryPolicy(attempts=attempts, base_delay=0.0)
+    Pipeline(
+        "attempts",
+        source=log,
+        topics=["events"],
+        handler=twice_busy,
+        sinks={"kv": KVSink(kv)},
+        retry=policy,
+    ).run(idle_exit=0.3)
+    assert calls["n"] == min(attempts, 3)
+    assert (KVSink(kv).get("ok") == 1) is delivered
 
 
 def test_poison_record_goes_to_the_dlq_and_replays_after_a_fix(

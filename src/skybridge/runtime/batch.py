@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -227,16 +227,23 @@ class BatchProcessor:
         return [Effect(record, 1_000_000 + i, out) for i, out in enumerate(outputs)]
 
     def _handle(self, call: Callable[[], T], event: Event, result: BatchResult) -> T | None:
+        # The first attempt runs bare (the hot path); only a transient failure pays for the
+        # retry machinery, with the attempts the policy has left.
+        policy = self.pipeline.retry
         try:
             return call()
-        except TransientError:
-            pass
+        except TransientError as exc:
+            if policy.attempts <= 1:
+                self._poison(event.record, exc, result)
+                return None
         except Exception as exc:
             self._poison(event.record, exc, result)
             return None
         try:
             return call_with_retry(
-                call, self.pipeline.retry, operation=f"{self.pipeline.name}.handler"
+                call,
+                replace(policy, attempts=policy.attempts - 1),
+                operation=f"{self.pipeline.name}.handler",
             )
         except Exception as exc:
             self._poison(event.record, exc, result)
