@@ -68,3 +68,9 @@ def test_logs_never_contain_the_value() -> None:
     assert lines[0]["note"] == f"raw {MASK} leaked"
     assert "TerminalError" in lines[1]["exception"]
     assert lines[2]["event"] == f"stdlib says {MASK}"
+
+
+def test_short_values_are_masked_but_do_not_rewrite_free_text() -> None:
+    short = Secret("cond")
+    assert repr(short) == "Secret('***')"
+    assert scrub("lag_seconds") == "lag_seconds"

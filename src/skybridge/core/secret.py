@@ -18,8 +18,9 @@ T = TypeVar("T", str, bytes)
 
 _known_lock = threading.Lock()
 _known: set[str] = set()
-# Very short values would make redaction rewrite ordinary words; they still stay masked in repr.
-_MIN_SCRUB_LENGTH = 4
+# Short values would make redaction rewrite ordinary words ("seconds" holds "cond"); they
+# still stay masked in repr, str and logs as fields, only free-text scrubbing skips them.
+_MIN_SCRUB_LENGTH = 8
 
 
 def _remember(value: str | bytes) -> None:
@@ -27,6 +28,12 @@ def _remember(value: str | bytes) -> None:
     if len(text) >= _MIN_SCRUB_LENGTH:
         with _known_lock:
             _known.add(text)
+
+
+def forget_known_secrets() -> None:
+    """Drop every remembered value (test isolation; a process normally keeps them all)."""
+    with _known_lock:
+        _known.clear()
 
 
 def scrub(text: str) -> str:
