@@ -1,4 +1,8 @@
-"""Reconcile learns many sources' current versions from one ListSecrets listing, not N describes."""
+"""Reconcile reads its sources with one ``describe_many`` per source backend.
+
+How a backend answers it (AWS: one ListSecrets listing for many secrets) is tested with the
+backend in tests/backends/secrets; here: the plan, and the calls reconcile makes.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from skybridge.apps.secretsync.reconcile_sources import LIST_THRESHOLD, common_prefix
+from skybridge.backends.secrets.aws_describe import LIST_THRESHOLD
+from skybridge.core.errors import TransientError
+from skybridge.core.secret import Secret
 
 MANY = LIST_THRESHOLD + 1
 
@@ -44,12 +50,48 @@ def test_many_mappings_are_planned_from_one_listing(cloud: Any) -> None:
     assert (plan[names[0]].action, plan[names[0]].source_version) == ("update", rotated)
     assert plan[names[1]].action == "retain"  # confirmed by DescribeSecret, not the listing
     assert {plan[n].action for n in names[2:]} == {"noop"}
-    assert aws_calls["ListSecrets"] == 1
-    assert aws_calls["DescribeSecret"] == 1
-    assert aws_calls["BatchGetSecretValue"] == 1
+    assert dict(aws_calls) == {"ListSecrets": 1, "DescribeSecret": 1, "BatchGetSecretValue": 1}
 
 
-def test_common_prefix_is_by_character() -> None:
-    assert common_prefix(["prod/db-a", "prod/db-b", "prod/dx"]) == "prod/d"
-    assert common_prefix(["a", "b"]) == ""
-    assert common_prefix([]) == ""
+def _count_describes(store: Any, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    describe = store._describe
+
+    def counting(secret: str) -> Any:
+        counts[secret] += 1
+        return describe(secret)
+
+    monkeypatch.setattr(store, "_describe", counting)
+    return counts
+
+
+def test_each_source_is_described_once_even_when_missing(
+    rig: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.source.create("app/db", Secret("v"))
+    sync = rig.engine(rig.mapping("app", "app/db", "app-db"), rig.mapping("gone", "nope", "n-t"))
+    counts = _count_describes(rig.source, monkeypatch)
+    plan = sync.reconcile(dry_run=True).plan
+    assert [(a.mapping, a.action) for a in plan.actions] == [("app", "create"), ("gone", "noop")]
+    assert counts == {"app/db": 1, "nope": 1}
+
+
+def test_failed_bulk_describe_falls_back_to_one_describe_per_mapping(
+    rig: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.source.create("app/db", Secret("v"))
+    rig.source.create("other", Secret("o"))
+    sync = rig.engine(rig.mapping("app", "app/db", "app-db"), rig.mapping("o", "other", "o-t"))
+    bulk_calls: list[list[str]] = []
+
+    def failing(secrets: Any) -> Any:
+        bulk_calls.append(list(secrets))
+        raise TransientError("bulk describe is down")
+
+    monkeypatch.setattr(rig.source, "describe_many", failing)
+    counts = _count_describes(rig.source, monkeypatch)
+    report = sync.reconcile()
+    assert [a.action for a in report.plan.actions] == ["create", "create"]
+    assert report.writes == 2
+    assert bulk_calls == [["app/db", "other"]] * 3  # FAST_RETRY: 3 attempts, then give up
+    assert counts == {"app/db": 1, "other": 1}

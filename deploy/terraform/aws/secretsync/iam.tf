@@ -32,6 +32,15 @@ data "aws_iam_policy_document" "fn" {
     resources = ["*"]
   }
 
+  # Reconcile reads current version ids of 20+ mapped secrets from one ListSecrets listing
+  # (100 per page) instead of a DescribeSecret each. ListSecrets supports no resource-level
+  # permission; it returns metadata (names, version ids, tags), never values.
+  statement {
+    sid       = "ListForReconcile"
+    actions   = ["secretsmanager:ListSecrets"]
+    resources = ["*"]
+  }
+
   dynamic "statement" {
     for_each = length(var.kms_key_arns) > 0 ? [1] : []
     content {

@@ -1,9 +1,9 @@
 """Reconcile: compare every mapping's source and target, then repair what drifted.
 
-Cost per mapping when nothing changed: the source's current version id (one ``describe``, or a
-share of one ``ListSecrets`` page when many mappings read one AWS backend: see
-:mod:`~skybridge.apps.secretsync.reconcile_sources`) and one read of the target (value and
-metadata in one OCI bundle). Source values are fetched
+Cost per mapping when nothing changed: the source's current version id (a share of one
+``describe_many`` per source backend: a ``DescribeSecret`` each, or a share of one
+``ListSecrets`` page when 20 or more mappings read one AWS backend) and one read of the target
+(value and metadata in one OCI bundle). Source values are fetched
 with ``batch_get_values`` only for the mappings that need a write, and nothing is written when
 nothing changed. ``dry_run`` stops after the plan.
 

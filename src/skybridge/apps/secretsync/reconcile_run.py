@@ -1,8 +1,9 @@
 """Running a reconcile: plan every mapping, batch-read the sources that changed, apply.
 
-Planning learns the sources' current versions from one bulk listing per source backend where
-that pays off (see :mod:`~skybridge.apps.secretsync.reconcile_sources`), and describes the rest
-one by one; each target is read once.
+Planning learns the sources' current versions from one ``describe_many`` per source backend
+(AWS answers many secrets from one ``ListSecrets`` listing); each target is read once. If a
+backend's bulk describe fails, its mappings are described one by one, each with its own retries
+and its own error.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from skybridge.apps.secretsync.reconcile import (
     plan_mapping,
     precheck,
 )
-from skybridge.apps.secretsync.reconcile_sources import list_sources
 from skybridge.apps.secretsync.writer import SyncOutcome, read_target
 from skybridge.backends.secrets import SecretVersion
 from skybridge.backends.secrets.types import SecretInfo
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 #: Actions that write the source's current value to the target.
 NEEDS_VALUE = frozenset({"create", "update", "repair"})
 Planned = list[tuple["SecretMapping", PlannedAction]]
+#: Source descriptions by mapping name; ``None`` when the source does not exist.
+Sources = dict[str, SecretInfo | None]
 
 
 class Reconciler:
@@ -43,8 +45,8 @@ class Reconciler:
         self.engine = engine
 
     def run(self, mappings: list[SecretMapping], *, dry_run: bool) -> ReconcileReport:
-        known = self._list_sources(mappings)
-        planned: Planned = [(m, self._plan(m, known.get(m.name))) for m in mappings]
+        known = self._describe_sources(mappings)
+        planned: Planned = [(m, self._plan(m, known)) for m in mappings]
         values = self._fetch([m for m, a in planned if a.action in NEEDS_VALUE])
         final: Planned = []
         for mapping, action in planned:
@@ -70,26 +72,34 @@ class Reconciler:
                     report.outcomes.append(outcome)
         return report
 
-    def _list_sources(self, mappings: list[SecretMapping]) -> dict[str, SecretInfo]:
-        """Source descriptions by mapping name, from bulk listings (where they pay off)."""
-        known: dict[str, SecretInfo] = {}
+    def _describe_sources(self, mappings: list[SecretMapping]) -> Sources:
+        """Source descriptions by mapping name (``None``: the source does not exist).
+
+        Mappings whose backend's bulk describe failed are left out; ``_plan`` describes them.
+        """
+        known: Sources = {}
         for backend, group in group_by_source(mappings).items():
             store = self.engine.backends.get(backend)
             try:
-                listed = list_sources(store, [m.source.secret for m in group], self.engine.retry)
+                described = call_with_retry(
+                    partial(store.describe_many, [m.source.secret for m in group]),
+                    self.engine.retry,
+                    operation="secretsync.describe_sources",
+                )
             except SkybridgeError:
-                continue  # each mapping is described on its own instead
-            for mapping in group:
-                if mapping.source.secret in listed:
-                    known[mapping.name] = listed[mapping.source.secret]
+                continue
+            known.update({m.name: described.get(m.source.secret) for m in group})
         return known
 
-    def _plan(self, mapping: SecretMapping, listed: SecretInfo | None) -> PlannedAction:
+    def _plan(self, mapping: SecretMapping, known: Sources) -> PlannedAction:
         source = self.engine.backends.get(mapping.source.backend)
         target = self.engine.backends.get(mapping.target.backend)
 
         def once() -> PlannedAction:
-            info = listed or describe_source(source, mapping.source.secret)
+            if mapping.name in known:
+                info = known[mapping.name]
+            else:
+                info = describe_source(source, mapping.source.secret)
             return plan_mapping(
                 self.engine.table.owner, mapping, info, read_target(target, mapping.target.secret)
             )

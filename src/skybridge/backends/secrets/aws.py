@@ -4,7 +4,9 @@ Version ids are Secrets Manager ``VersionId``s and are sent as ``ClientRequestTo
 retried write is a no-op on the service side. Stages map ``AWSCURRENT``/``AWSPENDING``/
 ``AWSPREVIOUS`` to ``current``/``pending``/``previous``; other labels are kept as they are.
 Text values go to ``SecretString`` and bytes to ``SecretBinary``. Tags are the metadata.
-``batch_get_values`` uses ``BatchGetSecretValue`` (20 secrets per call).
+``batch_get_values`` uses ``BatchGetSecretValue`` (20 secrets per call); ``describe_many`` of
+20 or more secrets reads one ``ListSecrets`` listing (see
+:mod:`~skybridge.backends.secrets.aws_describe`) and describes only what it leaves open.
 
 Keyword options: ``client=`` (a ready boto3 client), ``max_value_size=``.
 """
@@ -19,13 +21,19 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from skybridge.backends.cloud.aws import boto3_client
+from skybridge.backends.secrets.aws_describe import (
+    LIST_PAGE,
+    LIST_THRESHOLD,
+    NATIVE_STAGES,
+    match_listing,
+    name_filter,
+    secret_info,
+    version_info,
+)
 from skybridge.backends.secrets.aws_errors import translate
 from skybridge.backends.secrets.base import SecretStore, VersionExists
 from skybridge.backends.secrets.types import (
     CURRENT,
-    DEPRECATED,
-    PENDING,
-    PREVIOUS,
     SecretInfo,
     SecretRef,
     SecretValue,
@@ -38,15 +46,7 @@ from skybridge.core.secret import Secret
 from skybridge.core.urls import BackendURL
 
 R = TypeVar("R")
-_NATIVE = {CURRENT: "AWSCURRENT", PENDING: "AWSPENDING", PREVIOUS: "AWSPREVIOUS"}
-_NORMAL = {v: k for k, v in _NATIVE.items()}
 _BATCH = 20
-
-
-def version_info(version_id: str, native: list[str], created: Any = None) -> VersionInfo:
-    """A :class:`VersionInfo` from Secrets Manager's labels."""
-    stages = frozenset(_NORMAL.get(s, s) for s in native) or frozenset({DEPRECATED})
-    return VersionInfo(version_id, stages, tuple(native), created)
 
 
 def _value(response: Mapping[str, Any]) -> SecretValue:
@@ -148,7 +148,7 @@ class AwsSecretsManager(SecretStore):
         if version_id is not None:
             kwargs["VersionId"] = version_id
         if stage is not None:
-            kwargs["VersionStage"] = _NATIVE.get(stage, stage)
+            kwargs["VersionStage"] = NATIVE_STAGES.get(stage, stage)
         try:
             response = self._call(
                 "GetSecretValue", secret, lambda: self.client.get_secret_value(**kwargs)
@@ -167,21 +167,38 @@ class AwsSecretsManager(SecretStore):
         return SecretVersion(ref, info, _value(response))
 
     def _describe(self, secret: str) -> SecretInfo:
-        r = self._call(
+        response = self._call(
             "DescribeSecret", secret, lambda: self.client.describe_secret(SecretId=secret)
         )
-        versions = tuple(
-            version_info(vid, stages) for vid, stages in r.get("VersionIdsToStages", {}).items()
-        )
-        return SecretInfo(
-            ref=SecretRef(r["Name"], r["ARN"]),
-            description=r.get("Description"),
-            metadata={t["Key"]: t["Value"] for t in r.get("Tags", [])},
-            versions=versions,
-            created=r.get("CreatedDate"),
-            changed=r.get("LastChangedDate"),
-            deletion_date=r.get("DeletedDate"),
-        )
+        return secret_info(response, "VersionIdsToStages")
+
+    def _describe_many(self, secrets: builtins.list[str]) -> dict[str, SecretInfo]:
+        """One ``ListSecrets`` listing for 20+ secrets, ``DescribeSecret`` for what it leaves.
+
+        The listing answers only for secrets that exist, are not scheduled for deletion and
+        have an AWSCURRENT version (it is eventually consistent); the rest, and everything when
+        there are fewer than ``LIST_THRESHOLD`` secrets, is described one by one.
+        """
+        listed: dict[str, SecretInfo] = {}
+        if len(secrets) >= LIST_THRESHOLD:
+            listed = match_listing(self._list_pages(name_filter(secrets)), set(secrets))
+        described = super()._describe_many([s for s in secrets if s not in listed])
+        found = {**listed, **described}
+        return {s: found[s] for s in secrets if s in found}
+
+    def _list_pages(self, prefix: str) -> Iterator[builtins.list[Mapping[str, Any]]]:
+        """``ListSecrets`` pages (deleted secrets included) of names starting with ``prefix``."""
+        kwargs: dict[str, Any] = {"MaxResults": LIST_PAGE, "IncludePlannedDeletion": True}
+        if prefix:
+            kwargs["Filters"] = [{"Key": "name", "Values": [prefix]}]
+        while True:
+            page = self._call(
+                "ListSecrets", prefix or "*", lambda: self.client.list_secrets(**kwargs)
+            )
+            yield list(page.get("SecretList", []))
+            if not page.get("NextToken"):
+                return
+            kwargs["NextToken"] = page["NextToken"]
 
     def list_versions(self, secret: str) -> builtins.list[VersionInfo]:
         """Every version, including deprecated ones (``ListSecretVersionIds``), oldest first."""

@@ -1,7 +1,9 @@
 """The secrets contract: a few primitives per backend, the rest derived here.
 
 A backend implements ``_create``, ``_put_value``, ``_get_value``, ``_describe``, ``_list``,
-``_update_metadata`` and ``_delete``; optional features are capabilities:
+``_update_metadata`` and ``_delete``. Bulk reads (``batch_get_values``, ``describe_many``) loop
+over the primitives unless a backend overrides ``_batch_get_values`` / ``_describe_many`` with
+its service's bulk call. Optional features are capabilities:
 
 * ``version_deletion``: single versions can be scheduled for deletion (OCI, local).
 * ``force_delete``: a secret can be deleted without a recovery window (AWS, local).
@@ -127,6 +129,15 @@ class SecretStore(Backend):
                 continue
         return found
 
+    def _describe_many(self, secrets: builtins.list[str]) -> dict[str, SecretInfo]:
+        found: dict[str, SecretInfo] = {}
+        for secret in secrets:
+            try:
+                found[secret] = self._describe(secret)
+            except NotFound:
+                continue
+        return found
+
     # ----------------------------------------------------------------- public API
     def create(
         self,
@@ -233,6 +244,22 @@ class SecretStore(Backend):
     def describe(self, secret: str) -> SecretInfo:
         """Name, id, metadata, versions with stages, and the deletion state of ``secret``."""
         return self._describe(secret)
+
+    def describe_many(self, secrets: Iterable[str]) -> dict[str, SecretInfo]:
+        """Describe many secrets at once; keys are the names or ids as given.
+
+        Each description is what :meth:`describe` returns for that secret, so secrets scheduled
+        for deletion are included (with ``deletion_date``); secrets that do not exist are left
+        out. Backends with a bulk read use it where it pays off (AWS: ``ListSecrets``).
+
+        Args:
+            secrets: Names or backend ids (ARN, OCID); duplicates are described once.
+
+        Raises:
+            TransientError: a call failed and may succeed when retried (the whole batch).
+        """
+        wanted = list(dict.fromkeys(secrets))
+        return self._describe_many(wanted) if wanted else {}
 
     def list(self, prefix: str | None = None) -> Iterator[SecretRef]:
         """Iterate over secrets (not scheduled for deletion) whose name starts with ``prefix``."""

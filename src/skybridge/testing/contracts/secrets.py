@@ -169,6 +169,29 @@ class SecretsContract:
         assert first.version_id != second.version_id
         assert secrets.describe(name).metadata.get("k") == "1"
 
+    def test_describe_many_matches_describe(
+        self, secrets: SecretStore, secret_name: NameFactory
+    ) -> None:
+        names = [secret_name(f"many{i}") for i in range(3)]
+        for name in names:
+            secrets.create(name, Secret("v"), metadata={"team": "a"})
+        secrets.put_value(names[0], Secret("v2"))
+        by_id = secrets.describe(names[1]).secret_id
+        deleted, missing = secret_name("many-deleted"), secret_name("many-missing")
+        secrets.create(deleted, Secret("v"))
+        secrets.delete(deleted, recovery_days=secrets.recovery_days_range[1])
+        asked = [names[0], missing, by_id, names[2], deleted, names[0]]
+        got = secrets.describe_many(asked)
+        assert list(got) == [names[0], by_id, names[2], deleted]  # as given, missing left out
+        assert {key: secrets.describe(key) for key in got} == got
+        assert got[by_id].name == names[1]
+        assert got[deleted].pending_deletion
+        assert got[names[0]].current_version_id == secrets.get_value(names[0]).version_id
+        assert secrets.describe_many([]) == {}
+        if secrets.supports("force_delete"):
+            secrets.delete(names[2], force=True)
+            assert names[2] not in secrets.describe_many(names)
+
     # -- metadata ----------------------------------------------------------------------------
 
     def test_metadata_round_trip(self, secrets: SecretStore, secret_name: NameFactory) -> None:
