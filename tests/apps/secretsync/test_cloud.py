@@ -47,6 +47,17 @@ def test_redelivered_event_yields_exactly_one_oci_version(cloud: Any) -> None:
     assert oci.describe(cloud.name("db")).metadata[SOURCE_VERSION] == version
 
 
+def test_young_targets_are_written_without_listing_versions(cloud: Any) -> None:
+    sync = cloud.engine(cloud.mapping("young"))
+    sync.sync_event(cloud.rotate("young", "v-0")[1])
+    before = Counter(cloud.emu.calls)
+    for i in range(1, 5):
+        assert sync.sync_event(cloud.rotate("young", f"v-{i}")[1])[0].action == "updated"
+    calls = Counter(cloud.emu.calls) - before
+    assert calls["UpdateSecret"] == 4
+    assert calls["ListSecretVersions"] == 0  # five versions cannot be near OCI's 30
+
+
 def test_hundred_rotations_leave_at_most_thirty_active_versions(
     moto_server: RunningServer, cloud_rig: Any
 ) -> None:

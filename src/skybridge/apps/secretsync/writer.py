@@ -21,7 +21,13 @@ from skybridge.apps.secretsync.ownership import (
 )
 from skybridge.apps.secretsync.state import AuditRecord, StateStore
 from skybridge.apps.secretsync.transform import build_payload, check_size
-from skybridge.backends.secrets import SecretStore, SecretValue, SecretVersion, VersionExists
+from skybridge.backends.secrets import (
+    SecretStore,
+    SecretValue,
+    SecretVersion,
+    VersionExists,
+    VersionLimitReached,
+)
 from skybridge.core.clock import Clock
 from skybridge.core.errors import Conflict, NotFound, TerminalError
 from skybridge.core.observability import get_logger
@@ -126,7 +132,8 @@ class TargetWriter:
             written = self._create(target, mapping, payload, source.version_id, meta)
             action = "created"
         else:
-            self._prune(target, secret)
+            if _may_be_full(target, view.current):
+                self._prune(target, secret)
             written = self._put(target, secret, payload, source.version_id, meta)
             action = "updated"
         self._record(mapping, source, written.version_id, sha, event_time, True)
@@ -209,11 +216,20 @@ class TargetWriter:
         # (UpdateSecretVersionStage) or the target was edited elsewhere. Writing the same name
         # is a no-op, so write it again under a derived name to make it current.
         candidate = version_id
+        pruned = False
         for attempt in range(1, _REWRITES + 1):
             try:
                 written = target.put_value(secret, payload, version_id=candidate, metadata=meta)
             except VersionExists:
                 written = None
+            except VersionLimitReached:
+                # Newer non-current versions can fill the target although the current
+                # version's number looked young: make room once and write again.
+                if pruned:
+                    raise
+                self._prune(target, secret)
+                pruned = True
+                written = target.put_value(secret, payload, version_id=candidate, metadata=meta)
             if written is not None and written.version.is_current:
                 return written
             candidate = f"{version_id[:56]}.r{attempt}"
@@ -253,3 +269,17 @@ class TargetWriter:
             changes["lag_seconds"] = round(now - started, 3) if started else None
             changes["checked_at"] = now
         self.state.update(mapping.name, **changes)
+
+
+def _may_be_full(target: SecretStore, current: SecretVersion) -> bool:
+    """Whether the target may be at its active-version limit before this write.
+
+    Versions are numbered from 1, so a secret whose current version is number ``n`` has at
+    most ``n`` active versions: a young secret needs no version listing before each write
+    (two calls saved per event). Without numbers (or a limit), keep the old rule: prune first.
+    """
+    limit = target.max_active_versions
+    if limit is None or not target.supports("version_deletion"):
+        return False
+    number = current.version.number
+    return number is None or number >= limit - 1

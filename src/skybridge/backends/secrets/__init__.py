@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from skybridge.backends.secrets.base import SecretStore, VersionExists
+from skybridge.backends.secrets.base import SecretStore, VersionExists, VersionLimitReached
 from skybridge.backends.secrets.types import (
     CURRENT,
     DEPRECATED,
@@ -37,6 +37,7 @@ __all__ = [
     "SecretVersion",
     "VersionExists",
     "VersionInfo",
+    "VersionLimitReached",
     "connect",
     "registry",
 ]

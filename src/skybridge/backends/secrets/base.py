@@ -47,6 +47,13 @@ class VersionExists(Conflict):
     """The version id is already used by this secret (for a different value)."""
 
 
+class VersionLimitReached(Conflict):
+    """The secret holds as many active versions as the service allows (OCI: 30).
+
+    ``prune_versions`` frees room by scheduling deletion of deprecated versions.
+    """
+
+
 class SecretStore(Backend):
     """A store of versioned secret values (local file, AWS Secrets Manager, OCI Vault)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import oci
 
 from skybridge.backends.cloud.oci import translate_client_side_error, translate_service_error
-from skybridge.backends.secrets.base import VersionExists
+from skybridge.backends.secrets.base import VersionExists, VersionLimitReached
 from skybridge.backends.secrets.oci_clients import SETTING
 from skybridge.core.errors import Conflict, SkybridgeError, ValidationError
 from skybridge.core.secret import scrub
@@ -36,7 +36,9 @@ def _service_error(exc: oci.exceptions.ServiceError, operation: str, secret: str
     if status == 400 and "already exists" in detail.lower():
         return VersionExists(message) if operation == "UpdateSecret" else Conflict(message)
     if status == 400 and code == "LimitExceeded":
-        return Conflict(message, hint="call prune_versions() to delete deprecated versions")
+        return VersionLimitReached(
+            message, hint="call prune_versions() to delete deprecated versions"
+        )
     if status == 400:
         return ValidationError(message)
     return translate_service_error(
