@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from skybridge.apps.assertions import postgres, sqlite
+from skybridge.apps.assertions import postgres, sqlite, volatility
 from skybridge.apps.assertions.analysis import Analysis, analyse
 from skybridge.apps.assertions.catalog import CatalogEntry, read_catalog
+from skybridge.apps.assertions.ddl_guard import protection_warning
 from skybridge.apps.assertions.errors import AssertionViolation, translate_error
 from skybridge.apps.assertions.model import Assertion, parse_assertion
 from skybridge.apps.assertions.plan import Dialect, Step, dialect_of, plan_script
@@ -97,6 +98,10 @@ def compile_script(sql_text: str, dialect: str) -> str:
     """
     out = []
     for step in compile_steps(sql_text, dialect):
+        if step.kind == "functions":
+            if step.sql:  # PostgreSQL; SQLite cannot check its functions in plain SQL
+                out.append(step.sql)
+            continue
         out.append(
             step.sql if step.kind == "exec" else _validate_statement(step, dialect_of(dialect))
         )
@@ -124,8 +129,10 @@ def _validate_statement(step: Step, dialect: Dialect) -> str:
 def apply(sql_text: str, engine: Engine) -> list[str]:
     """Run a script (plain DDL/DML and assertion statements) in one transaction.
 
-    Returns a line per step run. Raises :class:`AssertionViolation` when a VALIDATE finds
-    violating rows (nothing is applied then).
+    Returns a line per step run, then a line starting with ``warning:`` per thing to know (on
+    PostgreSQL without superuser: DDL protection is off). Raises :class:`AssertionViolation`
+    when a VALIDATE finds violating rows and ``ValidationError`` when an assertion calls a
+    function the database does not declare deterministic (nothing is applied then).
     """
     dialect = engine_dialect(engine)
     done: list[str] = []
@@ -134,14 +141,32 @@ def apply(sql_text: str, engine: Engine) -> list[str]:
         steps = plan_script(sql_text, dialect, known)
         _require_foreign_keys(conn, dialect, steps)
         for step in steps:
-            if step.kind == "exec":
-                run_sql(conn, step.sql)
-                done.append(step.sql.split("\n", 1)[0][:120])
-            else:
-                _validate(conn, step)
-                done.append(f"validated {step.analysis.assertion.name if step.analysis else ''}")
-    log.info("assertions.applied", steps=len(done))
-    return done
+            done += _run_step(conn, dialect, step)
+        warnings = _warnings(conn, dialect)
+    log.info("assertions.applied", steps=len(done), warnings=len(warnings))
+    return done + [f"warning: {w}" for w in warnings]
+
+
+def _run_step(conn: Connection, dialect: Dialect, step: Step) -> list[str]:
+    if step.kind == "exec":
+        run_sql(conn, step.sql)
+        return [step.sql.split("\n", 1)[0][:120]]
+    assert step.analysis is not None
+    name = step.analysis.assertion.name
+    if step.kind == "functions":
+        judge = volatility.pg_offenders if dialect == "postgresql" else volatility.sqlite_offenders
+        volatility.reject(name, judge(conn, step.analysis))
+        return []
+    _validate(conn, step)
+    return [f"validated {name}"]
+
+
+def _warnings(conn: Connection, dialect: Dialect) -> list[str]:
+    """What the user should know about the database's protection (PostgreSQL DDL guard)."""
+    if dialect != "postgresql":
+        return []
+    warning = protection_warning(conn)
+    return [warning] if warning else []
 
 
 def _require_foreign_keys(conn: Connection, dialect: Dialect, steps: list[Step]) -> None:
@@ -241,9 +266,12 @@ def explain(engine: Engine, name: str) -> dict[str, Any]:
     entries = {e.name: e for e in list_assertions(engine)}
     if name not in entries:
         raise NotFound(f"assertion {name} does not exist")
+    with transaction(engine) as conn:
+        warnings = _warnings(conn, engine_dialect(engine))
     return explain_assertion(entries[name].assertion(), engine.dialect.name) | {
         "enabled": entries[name].enabled,
         "validated": entries[name].validated,
+        "warnings": warnings,
     }
 
 

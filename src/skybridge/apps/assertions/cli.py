@@ -82,7 +82,10 @@ def apply(ctx: typer.Context, file: ScriptFile, db: Db = None, as_json: Json = F
         return
     out = cli_session(ctx).out
     for line in done:
-        out.print(f"  [green]✓[/] {escape(line)}", highlight=False)
+        if line.startswith("warning: "):
+            out.print(f"  [yellow]![/] {escape(line)}", highlight=False)
+        else:
+            out.print(f"  [green]✓[/] {escape(line)}", highlight=False)
     out.print(f"Applied {len(done)} steps; {len(names)} assertions in the catalog.")
 
 
@@ -173,6 +176,8 @@ def explain(ctx: typer.Context, name: Name, db: Db = None, as_json: Json = False
     out.print("[bold]Violation query[/] (full check):")
     out.print(info["violation_query"], markup=False)
     out.print(f"[dim]{len(info['statements'])} generated statements (--json shows them)[/]")
+    for warning in info.get("warnings", []):
+        out.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def _alter(ctx: typer.Context, db: str | None, name: str, statement: str, verb: str) -> None:

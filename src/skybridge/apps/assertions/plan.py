@@ -8,9 +8,11 @@ from typing import Literal
 from skybridge.apps.assertions import postgres, sqlite
 from skybridge.apps.assertions.analysis import Analysis, analyse
 from skybridge.apps.assertions.catalog import CATALOG_DDL, delete_sql, upsert_sql
+from skybridge.apps.assertions.ddl_guard import GUARD_SQL, RECORD_TYPES_SQL
 from skybridge.apps.assertions.grammar import AlterAssertion, CreateAssertion, DropAssertion
 from skybridge.apps.assertions.model import Assertion, assertion_from_tree
 from skybridge.apps.assertions.script import split_script
+from skybridge.apps.assertions.volatility import pg_check_sql
 from skybridge.core.errors import Conflict, NotFound, ValidationError
 
 Dialect = Literal["postgresql", "sqlite"]
@@ -19,9 +21,14 @@ MAX_NAME = 50
 
 @dataclass(frozen=True)
 class Step:
-    """``exec``: run ``sql``; ``validate``: fail unless ``analysis``'s violation query is empty."""
+    """One step of a script.
 
-    kind: Literal["exec", "validate"]
+    ``exec``: run ``sql``; ``validate``: fail unless ``analysis``'s violation query is empty;
+    ``functions``: refuse ``analysis`` if it calls a function the database does not declare
+    deterministic (``sql`` is the same check for migration tools; empty on SQLite).
+    """
+
+    kind: Literal["exec", "validate", "functions"]
     sql: str
     analysis: Analysis | None = None
 
@@ -38,10 +45,13 @@ def runtime_steps(dialect: Dialect) -> list[Step]:
     runtime = postgres.RUNTIME if dialect == "postgresql" else sqlite.RUNTIME
     steps = [Step("exec", CATALOG_DDL), *(Step("exec", s) for s in runtime)]
     if dialect == "postgresql":
-        from skybridge.apps.assertions.ddl_guard import GUARD_SQL
-
-        steps += [Step("exec", s) for s in GUARD_SQL]
+        steps += [Step("exec", s) for s in [*GUARD_SQL, *RECORD_TYPES_SQL]]
     return steps
+
+
+def _catalog_changed(dialect: Dialect) -> list[Step]:
+    """Re-record the column types the DDL guard compares against (PostgreSQL)."""
+    return [Step("exec", s) for s in RECORD_TYPES_SQL] if dialect == "postgresql" else []
 
 
 def plan_script(text: str, dialect: Dialect, known: dict[str, Assertion]) -> list[Step]:
@@ -70,13 +80,15 @@ def enable_steps(analysis: Analysis, dialect: Dialect) -> list[Step]:
     state = analysis.assertion.state
     steps: list[Step] = []
     if state.enabled:
+        check = pg_check_sql(analysis) if dialect == "postgresql" else ""
+        steps.append(Step("functions", check, analysis))
         steps += [Step("exec", s) for s in _compiler(dialect).compile_assertion(analysis)]
         if state.validate:
             steps.append(Step("validate", _compiler(dialect).full_check_sql(analysis, 5), analysis))
     steps.append(
         Step("exec", upsert_sql(analysis, "sqlite" if dialect == "sqlite" else "postgresql"))
     )
-    return steps
+    return steps + _catalog_changed(dialect)
 
 
 def disable_steps(analysis: Analysis, dialect: Dialect) -> list[Step]:
@@ -115,4 +127,8 @@ def _drop(tree: DropAssertion, dialect: Dialect, known: dict[str, Assertion]) ->
             return []
         raise NotFound(f"assertion {name} does not exist")
     old = known.pop(name)
-    return [*disable_steps(analyse(old), dialect), Step("exec", delete_sql(name))]
+    return [
+        *disable_steps(analyse(old), dialect),
+        Step("exec", delete_sql(name)),
+        *_catalog_changed(dialect),
+    ]

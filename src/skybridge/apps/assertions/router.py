@@ -79,6 +79,9 @@ class Explanation(BaseModel):
     lock_scope: str
     guards: list[Guard]
     statements: list[str] = Field(description="SQL that enforces it on this database")
+    warnings: list[str] = Field(
+        default_factory=list, description="e.g. DDL protection is off (PostgreSQL, no superuser)"
+    )
 
 
 class CompileRequest(BaseModel):
@@ -102,6 +105,9 @@ class ApplyRequest(BaseModel):
 class ApplyResponse(BaseModel):
     steps: list[str]
     assertions: list[str] = Field(description="Assertions in the catalog afterwards")
+    warnings: list[str] = Field(
+        default_factory=list, description="Things to know, e.g. DDL protection is off"
+    )
 
 
 class ViolationBody(ErrorBody):
@@ -173,7 +179,8 @@ def build_router(context: ServiceContext) -> APIRouter:
                 names = [e.name for e in api.list_assertions(engine)]
         except AssertionViolation as exc:
             return violation_response(exc)
-        return {"steps": steps, "assertions": names}
+        warnings = [s.removeprefix("warning: ") for s in steps if s.startswith("warning: ")]
+        return {"steps": steps, "assertions": names, "warnings": warnings}
 
     @router.get("/{name}", response_model=AssertionInfo, responses=NOT_FOUND, summary="Get one")
     def get_one(name: str) -> dict[str, Any]:
