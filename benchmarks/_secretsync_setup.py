@@ -114,6 +114,15 @@ class Servers:
             oci.secrets.SecretsClient(cfg, service_endpoint=endpoint, retry_strategy=none),
         )
 
+    def edit_as_other_user(self, name: str, value: str) -> None:
+        """``UpdateSecret`` on OCI secret ``name`` as another user, with the SDK directly."""
+        cfg, endpoint = self.emu.add_user(), self.emu.endpoint
+        bundle = oci.secrets.SecretsClient(cfg, service_endpoint=endpoint)
+        secret_id = bundle.get_secret_bundle_by_name(name, self.vault_id).data.secret_id
+        content = Base64SecretContentDetails(content=base64.b64encode(value.encode()).decode())
+        vaults = oci.vault.VaultsClient(cfg, service_endpoint=endpoint)
+        vaults.update_secret(secret_id, UpdateSecretDetails(secret_content=content))
+
     @contextmanager
     def counting(self) -> Iterator[Calls]:
         """Calls made inside the block (AWS through the hooks, OCI as the emulator saw them)."""

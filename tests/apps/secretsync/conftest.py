@@ -122,10 +122,13 @@ class CloudRig:
 
     def __init__(self, moto_url: str, emu: OciEmulator) -> None:
         self.emu = emu
-        vault_id, key_id = emu.create_vault()
+        # A compartment per rig: the OCI Audit change feed is read per compartment, so other
+        # tests' writes on the shared emulator stay out of this one's feed.
+        self.compartment = f"ocid1.compartment.oc1..aaaaaaaa{uuid.uuid4().hex}"
+        self.vault_id, self.key_id = emu.create_vault(self.compartment)
         self.aws_url = f"aws-sm://us-east-1?endpoint_url={moto_url}"
         self.oci_url = (
-            f"oci-vault://{vault_id}?key={key_id}&compartment={emu.compartment_id}"
+            f"oci-vault://{self.vault_id}?key={self.key_id}&compartment={self.compartment}"
             f"&endpoint={emu.endpoint}"
         )
         self.aws = secrets.connect(self.aws_url, setting=None)

@@ -109,6 +109,11 @@ def test_reconcile_plans_by_default_then_repairs(client: TestClient, auth: dict[
     assert done.json()["writes"] == 2
     again = client.post("/api/secretsync/reconcile", json={"mappings": ["key"]}, headers=auth)
     assert [a["action"] for a in again.json()["plan"]["actions"]] == ["noop"]
+    full = client.post(
+        "/api/secretsync/reconcile", json={"mappings": ["key"], "full": True}, headers=auth
+    ).json()
+    assert [a["action"] for a in full["plan"]["actions"]] == ["noop"]
+    assert all(a["check"] for a in full["plan"]["actions"]), "each action says why it read"
     status = client.get("/api/secretsync/status", headers=auth).json()
     assert {s["drift"] for s in status} == {"in-sync"}
     assert all(s["last_source_version"] and s["synced_at"] for s in status)

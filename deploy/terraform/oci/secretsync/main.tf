@@ -22,11 +22,14 @@ resource "oci_identity_dynamic_group" "fn" {
 resource "oci_identity_policy" "fn" {
   compartment_id = var.compartment_ocid
   name           = "${var.name}-fn"
-  description    = "secretsync may manage secrets in one vault with one key, nothing else."
+  description    = "secretsync may manage secrets in one vault with one key, and read the compartment's audit events."
   statements = compact([
     "Allow dynamic-group ${local.dg_ref} to manage secret-family in compartment id ${var.compartment_ocid} where target.vault.id = '${var.vault_ocid}'",
     "Allow dynamic-group ${local.dg_ref} to use vaults in compartment id ${var.compartment_ocid} where target.vault.id = '${var.vault_ocid}'",
     "Allow dynamic-group ${local.dg_ref} to use keys in compartment id ${var.compartment_ocid} where target.key.id = '${var.key_ocid}'",
+    # Reconcile reads OCI Audit as a change feed, so it reads only targets someone changed.
+    # Audit has no finer resource than the compartment: this lists every audit event in it.
+    var.use_change_feed ? "Allow dynamic-group ${local.dg_ref} to read audit-events in compartment id ${var.compartment_ocid}" : "",
     var.aws_credentials_secret_ocid == null ? "" : "Allow dynamic-group ${local.dg_ref} to read secret-bundles in compartment id ${var.compartment_ocid} where target.secret.id = '${var.aws_credentials_secret_ocid}'",
   ])
   freeform_tags = var.freeform_tags
@@ -38,8 +41,11 @@ resource "oci_functions_application" "app" {
   subnet_ids     = var.subnet_ocids
   shape          = "GENERIC_X86"
   config = {
-    SKYBRIDGE__SECRETSYNC__MAPPINGS_INLINE = var.mapping_table
-    SKYBRIDGE__LOG__LEVEL                  = "INFO"
+    SKYBRIDGE__SECRETSYNC__MAPPINGS_INLINE      = var.mapping_table
+    SKYBRIDGE__LOG__LEVEL                       = "INFO"
+    SKYBRIDGE__SECRETSYNC__USE_CHANGE_FEED      = tostring(var.use_change_feed)
+    SKYBRIDGE__SECRETSYNC__CHANGE_FEED_OVERLAP  = tostring(var.change_feed_overlap_seconds)
+    SKYBRIDGE__SECRETSYNC__FULL_VERIFY_INTERVAL = tostring(var.full_verify_interval_seconds)
   }
   freeform_tags = var.freeform_tags
 }

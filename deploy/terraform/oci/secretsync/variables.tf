@@ -77,3 +77,21 @@ variable "freeform_tags" {
   type    = map(string)
   default = {}
 }
+
+variable "use_change_feed" {
+  description = "Reconcile reads OCI Audit to find edited targets (needs read audit-events in the compartment); false reads every target on every reconcile."
+  type        = bool
+  default     = true
+}
+
+variable "change_feed_overlap_seconds" {
+  description = "How far before the last verified time each reconcile re-reads Audit (events are listed late, usually within 15 minutes)."
+  type        = number
+  default     = 1800
+}
+
+variable "full_verify_interval_seconds" {
+  description = "Every target is read at least this often, whatever Audit says."
+  type        = number
+  default     = 86400
+}

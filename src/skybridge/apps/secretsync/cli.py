@@ -167,6 +167,10 @@ def reconcile(
     mapping: Annotated[
         list[str] | None, typer.Option("--mapping", "-m", help="Only these mappings.")
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Read every target, even those a change feed vouches for."),
+    ] = False,
     table: TableOpt = None,
     as_json: Json = False,
 ) -> None:
@@ -174,15 +178,20 @@ def reconcile(
     with service(ctx, table) as svc:
         if mapping:
             _check_names(svc, mapping)
-        report = svc.engine.reconcile(dry_run=dry_run, mappings=mapping or None)
+        report = svc.engine.reconcile(dry_run=dry_run, mappings=mapping or None, full=full)
     data = report.to_dict()
     if as_json:
         _emit_json(data)
     else:
         title = "Reconcile plan (dry run)" if dry_run else "Reconcile"
-        rows = _table(title, "mapping", "action", "reason")
+        rows = _table(title, "mapping", "action", "reason", "target check")
         for action in data["plan"]["actions"]:
-            rows.add_row(action["mapping"], _word(action["action"]), escape(action["reason"]))
+            rows.add_row(
+                action["mapping"],
+                _word(action["action"]),
+                escape(action["reason"]),
+                escape(action["check"]),
+            )
         _print(ctx, rows)
         verb = "would change" if dry_run else "changed"
         _print(ctx, f"{data['plan']['changes']} mapping(s) {verb}; {data['writes']} write(s).")

@@ -27,6 +27,7 @@ from skybridge.apps.secretsync.model import MappingTable, SecretMapping
 from skybridge.apps.secretsync.reconcile import ReconcileReport
 from skybridge.apps.secretsync.reconcile_run import Reconciler
 from skybridge.apps.secretsync.state import LOCK_WAIT_S, AuditRecord, MappingState, StateStore
+from skybridge.apps.secretsync.verify import VerifyPolicy
 from skybridge.apps.secretsync.writer import SyncOutcome, TargetWriter
 from skybridge.backends.kv import KeyValueStore
 from skybridge.backends.secrets import SecretStore, SecretVersion
@@ -87,6 +88,7 @@ class SecretSync:
         retry: retries of transient errors per event before it is dead-lettered.
         actor: who writes, for the audit log (default: Lambda function name or host).
         lock_wait: seconds an event waits for another worker syncing the same mapping.
+        verify: how reconcile uses a target store's change feed (overlap, full sweeps).
     """
 
     def __init__(
@@ -101,8 +103,10 @@ class SecretSync:
         clock: Clock = SYSTEM_CLOCK,
         actor: str | None = None,
         lock_wait: float = LOCK_WAIT_S,
+        verify: VerifyPolicy | None = None,
     ) -> None:
         self.table = table
+        self.verify = verify or VerifyPolicy()
         self.clock = clock
         self.retry = retry
         self.state = StateStore(state, clock=clock, lock_wait=lock_wait)
@@ -272,11 +276,14 @@ class SecretSync:
             raise
 
     def reconcile(
-        self, *, dry_run: bool = False, mappings: list[str] | None = None
+        self, *, dry_run: bool = False, mappings: list[str] | None = None, full: bool = False
     ) -> ReconcileReport:
-        """Compare sources and targets; repair drift per policy unless ``dry_run``."""
+        """Compare sources and targets; repair drift per policy unless ``dry_run``.
+
+        ``full`` reads every target even where a change feed vouches for it.
+        """
         chosen = [self._mapping(n) for n in mappings] if mappings else self.mappings
-        return self._reconciler.run(chosen, dry_run=dry_run)
+        return self._reconciler.run(chosen, dry_run=dry_run, full=full)
 
     def status(self) -> list[MappingStatus]:
         """One row per mapping."""

@@ -4,7 +4,8 @@
   batch of EventBridge events (answers ``batchItemFailures`` so only failed messages are
   redelivered; set ``ReportBatchItemFailures`` on the event source mapping), or
   ``{"action": "reconcile" | "replay"}`` / an EventBridge ``Scheduled Event`` (reconcile).
-* ``reconcile_handler(event, context)``: the scheduled reconcile (``{"dry_run": true}`` plans).
+* ``reconcile_handler(event, context)``: the scheduled reconcile (``{"dry_run": true}`` plans,
+  ``{"full": true}`` reads every target instead of those the change feed names).
 * ``oci_handler(ctx, data)``: OCI Functions, fdk-style without depending on fdk: ``data`` is a
   byte stream, bytes, text or a dict; returns JSON text (wrap it in ``fdk.response.Response``).
   An empty body, ``{"action": "reconcile"}`` or an alarm/notification message reconciles.
@@ -75,7 +76,9 @@ def _sqs_batch(engine: SecretSync, records: list[Mapping[str, Any]]) -> dict[str
 
 def _run_action(engine: SecretSync, action: str, event: Mapping[str, Any]) -> dict[str, Any]:
     if action == "reconcile":
-        return engine.reconcile(dry_run=bool(event.get("dry_run", False))).to_dict()
+        return engine.reconcile(
+            dry_run=bool(event.get("dry_run", False)), full=bool(event.get("full", False))
+        ).to_dict()
     if action == "replay":
         ids = event.get("letter_ids")
         results = engine.replay(list(ids) if isinstance(ids, list) else None)
@@ -100,8 +103,14 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
 
 def reconcile_handler(event: Any = None, context: Any = None) -> dict[str, Any]:
     """Scheduled reconcile (EventBridge Scheduler, OCI alarm, cron)."""
-    dry_run = bool(event.get("dry_run", False)) if isinstance(event, Mapping) else False
-    return get_engine().reconcile(dry_run=dry_run).to_dict()
+    options = event if isinstance(event, Mapping) else {}
+    return (
+        get_engine()
+        .reconcile(
+            dry_run=bool(options.get("dry_run", False)), full=bool(options.get("full", False))
+        )
+        .to_dict()
+    )
 
 
 def _body(data: Any) -> Any:

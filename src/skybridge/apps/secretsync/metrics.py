@@ -128,9 +128,9 @@ class MeteredSecretSync(SecretSync):
         return outcome
 
     def reconcile(
-        self, *, dry_run: bool = False, mappings: list[str] | None = None
+        self, *, dry_run: bool = False, mappings: list[str] | None = None, full: bool = False
     ) -> ReconcileReport:
-        report = super().reconcile(dry_run=dry_run, mappings=mappings)
+        report = super().reconcile(dry_run=dry_run, mappings=mappings, full=full)
         if not dry_run:
             record_report(self, report)
         return report

@@ -3,7 +3,8 @@
 Cost per mapping when nothing changed: the source's current version id (a share of one
 ``describe_many`` per source backend: a ``DescribeSecret`` each, or a share of one
 ``ListSecrets`` page when 20 or more mappings read one AWS backend) and one read of the target
-(value and metadata in one OCI bundle). Source values are fetched
+(value and metadata in one OCI bundle), unless the target store has a change feed: then the
+target is read only when :mod:`~skybridge.apps.secretsync.verify` says so. Source values are fetched
 with ``batch_get_values`` only for the mappings that need a write, and nothing is written when
 nothing changed. ``dry_run`` stops after the plan.
 
@@ -50,6 +51,9 @@ class PlannedAction:
     source_version: str | None = None
     recorded_version: str | None = None
     target_version: str | None = None
+    #: Whether and why the target was read: ``read: source changed``, ``read: full sweep``,
+    #: ``read: changed in audit (...)``, ``not read: no unexplained change ...``.
+    check: str = ""
 
     @property
     def writes(self) -> bool:

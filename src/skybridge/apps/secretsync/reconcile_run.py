@@ -1,13 +1,16 @@
 """Running a reconcile: plan every mapping, batch-read the sources that changed, apply.
 
 Planning learns the sources' current versions from one ``describe_many`` per source backend
-(AWS answers many secrets from one ``ListSecrets`` listing); each target is read once. If a
-backend's bulk describe fails, its mappings are described one by one, each with its own retries
-and its own error.
+(AWS answers many secrets from one ``ListSecrets`` listing). Each target is read once, or, when
+its store has a change feed, only when :class:`~skybridge.apps.secretsync.verify.TargetVerifier`
+finds a reason (source changed, changed in the feed, no state, full sweep). If a backend's bulk
+describe fails, its mappings are described one by one, each with its own retries and its own
+error.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -21,6 +24,7 @@ from skybridge.apps.secretsync.reconcile import (
     plan_mapping,
     precheck,
 )
+from skybridge.apps.secretsync.verify import TargetChecks, TargetVerifier, settings_key
 from skybridge.apps.secretsync.writer import SyncOutcome, read_target
 from skybridge.backends.secrets import SecretVersion
 from skybridge.backends.secrets.types import SecretInfo
@@ -43,10 +47,16 @@ class Reconciler:
 
     def __init__(self, engine: SecretSync) -> None:
         self.engine = engine
+        self.verifier = TargetVerifier(engine.state, engine.verify, engine.retry)
 
-    def run(self, mappings: list[SecretMapping], *, dry_run: bool) -> ReconcileReport:
+    def run(
+        self, mappings: list[SecretMapping], *, dry_run: bool, full: bool = False
+    ) -> ReconcileReport:
         known = self._describe_sources(mappings)
-        planned: Planned = [(m, self._plan(m, known)) for m in mappings]
+        checks = self._checks(mappings, full)
+        planned: Planned = [
+            (m, self._plan_checked(m, known, checks[m.target.backend])) for m in mappings
+        ]
         values = self._fetch([m for m, a in planned if a.action in NEEDS_VALUE])
         final: Planned = []
         for mapping, action in planned:
@@ -65,12 +75,49 @@ class Reconciler:
         if dry_run:
             return report
         for mapping, action in final:
-            self._note(action)
+            self._note(mapping, action)
             if action.writes:
                 outcome = self._apply(mapping, action, values.get(mapping.name))
                 if outcome is not None:
                     report.outcomes.append(outcome)
+        self._advance(mappings, checks)
         return report
+
+    def _checks(self, mappings: list[SecretMapping], full: bool) -> dict[str, TargetChecks]:
+        """Per target backend: read every target, or the change feed since the watermark."""
+        found: dict[str, TargetChecks] = {}
+        for backend in dict.fromkeys(m.target.backend for m in mappings):
+            store = self.engine.backends.get(backend)
+            found[backend] = self.verifier.checks(backend, store, full=full)
+        return found
+
+    def _advance(self, mappings: list[SecretMapping], checks: dict[str, TargetChecks]) -> None:
+        """Move each backend's watermark when this reconcile covered all its mappings."""
+        chosen = {m.name for m in mappings}
+        for backend, check in checks.items():
+            every = {m.name for m in self.engine.mappings if m.target.backend == backend}
+            if every <= chosen:
+                self.verifier.advance(check)
+
+    def _plan_checked(
+        self, mapping: SecretMapping, known: Sources, checks: TargetChecks
+    ) -> PlannedAction:
+        """Plan with a target read when there is a reason to read it, else from the state."""
+        owner = self.engine.table.owner
+        why = self.verifier.why_read(owner, mapping, checks, known)
+        if why is not None:
+            return replace(self._plan(mapping, known), check=f"read: {why}")
+        state = self.engine.state.get(mapping.name)
+        assert state is not None  # why_read reads a target whenever the state is missing
+        return PlannedAction(
+            mapping.name,
+            "noop",
+            "in sync",
+            state.source_version,
+            state.source_version,
+            state.target_version,
+            check=self.verifier.not_read(checks),
+        )
 
     def _describe_sources(self, mappings: list[SecretMapping]) -> Sources:
         """Source descriptions by mapping name (``None``: the source does not exist).
@@ -128,10 +175,13 @@ class Reconciler:
                     found[mapping.name] = got[mapping.source.secret]
         return found
 
-    def _note(self, action: PlannedAction) -> None:
+    def _note(self, mapping: SecretMapping, action: PlannedAction) -> None:
         """Keep the drift verdict in the state (written only when it changed)."""
         if action.action == "error":
             self.engine.state.record_error(action.mapping, action.reason)
+        elif action.action == "noop" and action.check.startswith("read:"):
+            key = settings_key(self.engine.table.owner, mapping)
+            self.engine.state.update(action.mapping, drift=action.drift, verified_spec=key)
         elif not action.writes:
             self.engine.state.update(action.mapping, drift=action.drift)
 
@@ -139,7 +189,7 @@ class Reconciler:
         self, mapping: SecretMapping, action: PlannedAction, value: SecretVersion | None
     ) -> SyncOutcome | None:
         try:
-            return call_with_retry(
+            outcome = call_with_retry(
                 lambda: self._apply_once(mapping, action, value),
                 self.engine.retry,
                 operation="secretsync.reconcile",
@@ -147,6 +197,10 @@ class Reconciler:
         except SkybridgeError as exc:
             self.engine.state.record_error(mapping.name, str(exc))
             return SyncOutcome(mapping.name, "failed", action.source_version, detail=str(exc))
+        if outcome.action in {"created", "updated", "unchanged"}:
+            key = settings_key(self.engine.table.owner, mapping)
+            self.engine.state.update(mapping.name, verified_spec=key)
+        return outcome
 
     def _apply_once(
         self, mapping: SecretMapping, action: PlannedAction, value: SecretVersion | None

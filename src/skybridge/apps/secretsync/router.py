@@ -84,6 +84,10 @@ class SyncResponse(BaseModel):
 class ReconcileRequest(BaseModel):
     dry_run: bool = Field(default=True, description="Only plan (the default); false repairs")
     mappings: list[str] | None = Field(default=None, max_length=MAX_NAMES)
+    full: bool = Field(
+        default=False,
+        description="Read every target instead of only those the change feed names",
+    )
 
 
 class Action(BaseModel):
@@ -95,6 +99,7 @@ class Action(BaseModel):
     target_version: str | None = None
     writes: bool
     drift: str
+    check: str = Field(default="", description="Why the target was read, or not")
 
 
 class PlanModel(BaseModel):
@@ -214,7 +219,9 @@ def build_router(context: ServiceContext) -> APIRouter:
         """Plan (``dry_run``, the default) or run a reconcile; the report lists each action."""
         with opened() as svc:
             known(svc, body.mappings or [])
-            return svc.engine.reconcile(dry_run=body.dry_run, mappings=body.mappings).to_dict()
+            return svc.engine.reconcile(
+                dry_run=body.dry_run, mappings=body.mappings, full=body.full
+            ).to_dict()
 
     @router.get("/dlq", response_model=list[Letter], responses=UNAVAILABLE)
     def dlq() -> list[dict[str, Any]]:

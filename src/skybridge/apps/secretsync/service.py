@@ -156,6 +156,7 @@ def build_service(
         ),
     )
     engine_options.setdefault("actor", config.actor)
+    engine_options.setdefault("verify", config.verify_policy())
     try:
         engine = MeteredSecretSync(table, state=state, dead_letters=dead_letters, **engine_options)
     except BaseException:

@@ -7,7 +7,11 @@ Variables (``SKYBRIDGE__SECRETSYNC__...``):
 * ``STATE``: ``kv`` URL for state, locks, audit and dead letters (default: ``backends.kv``,
   i.e. ``SKYBRIDGE__BACKENDS__KV``; on Lambda use ``dynamodb://table``);
 * ``ATTEMPTS``: tries per event before it is dead-lettered (default 4);
-* ``ACTOR``: the name written into audit records.
+* ``ACTOR``: the name written into audit records;
+* ``CHANGE_FEED_OVERLAP``: seconds of change feed re-read before the last verified time
+  (default 1800; OCI Audit lists events late);
+* ``FULL_VERIFY_INTERVAL``: seconds between reconciles that read every target (default 86400);
+* ``USE_CHANGE_FEED``: ``false`` reads every target on every reconcile.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from skybridge.apps.secretsync.engine import DEFAULT_RETRY, SecretSync
 from skybridge.apps.secretsync.loading import load_table, parse_table_text
 from skybridge.apps.secretsync.model import MappingTable
+from skybridge.apps.secretsync.verify import VerifyPolicy
 from skybridge.backends import kv
 from skybridge.core.config import load_settings
 from skybridge.core.errors import ConfigError, SkybridgeError
@@ -38,6 +43,16 @@ class SecretSyncSettings(BaseSettings):
     state: str | None = None
     attempts: int = Field(default=DEFAULT_RETRY.attempts, ge=1, le=20)
     actor: str | None = None
+    change_feed_overlap: float = Field(default=VerifyPolicy.overlap, ge=0)
+    full_verify_interval: float = Field(default=VerifyPolicy.full_interval, gt=0)
+    use_change_feed: bool = True
+
+    def verify_policy(self) -> VerifyPolicy:
+        return VerifyPolicy(
+            overlap=self.change_feed_overlap,
+            full_interval=self.full_verify_interval,
+            use_change_feed=self.use_change_feed,
+        )
 
     def table(self) -> MappingTable:
         try:
@@ -68,4 +83,6 @@ def engine_from_env() -> SecretSync:
         max_delay=DEFAULT_RETRY.max_delay,
         deadline=DEFAULT_RETRY.deadline,
     )
-    return SecretSync(table, state=state, retry=retry, actor=settings.actor)
+    return SecretSync(
+        table, state=state, retry=retry, actor=settings.actor, verify=settings.verify_policy()
+    )

@@ -44,6 +44,8 @@ class MappingState:
     checked_at: float | None = None
     last_error: str | None = None
     last_error_at: float | None = None
+    #: ``verify.settings_key`` of the mapping when a reconcile last found it in sync.
+    verified_spec: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MappingState:

@@ -8,6 +8,8 @@ its service's bulk call. Optional features are capabilities:
 * ``version_deletion``: single versions can be scheduled for deletion (OCI, local).
 * ``force_delete``: a secret can be deleted without a recovery window (AWS, local).
 * ``native_batch_get``: ``batch_get_values`` uses one call for many secrets (AWS).
+* ``change_feed``: ``changed_since`` lists the secrets changed in a time window, and by whom
+  (OCI, from the Audit service), so a reader can skip secrets nobody touched.
 
 Writes are idempotent on ``version_id``: writing the same id again with the same value returns
 the existing version and changes nothing; with another value it raises :class:`VersionExists`
@@ -22,6 +24,7 @@ import re
 import uuid
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from skybridge.backends.secrets.types import (
@@ -29,6 +32,7 @@ from skybridge.backends.secrets.types import (
     DEPRECATED,
     PENDING,
     PREVIOUS,
+    ChangeFeed,
     SecretInfo,
     SecretRef,
     SecretValue,
@@ -126,6 +130,10 @@ class SecretStore(Backend):
         """Schedule deletion of several versions already known to be deprecated."""
         for version in versions:
             self._schedule_version_deletion(secret, version.version_id)
+
+    def _changed_since(self, since: datetime, until: datetime) -> ChangeFeed:
+        """The changes in ``[since, until)`` (capability ``change_feed``)."""
+        raise self._unsupported("change_feed")
 
     def _batch_get_values(self, secrets: builtins.list[str]) -> dict[str, SecretVersion]:
         found: dict[str, SecretVersion] = {}
@@ -332,6 +340,35 @@ class SecretStore(Backend):
         if chosen:
             self._schedule_versions_deletion(secret, chosen)
         return [v.version_id for v in chosen]
+
+    @property
+    def principal_id(self) -> str | None:
+        """Who this store acts as in a change feed (OCI: the API key's user), if known."""
+        return None
+
+    def changed_since(self, since: datetime, until: datetime | None = None) -> ChangeFeed:
+        """The secrets changed between ``since`` and ``until`` (default: now), and by whom.
+
+        Capability ``change_feed``. The feed may report changes late (OCI Audit: usually
+        within 15 minutes), so callers re-read an overlap; it may also report changes to
+        secrets this store did not create (same compartment), which callers ignore.
+
+        Args:
+            since: Start of the window (timezone-aware).
+            until: End of the window (timezone-aware); now when ``None``.
+
+        Raises:
+            ValidationError: the backend lacks the capability, or a naive or empty window.
+            TransientError: the feed could not be read now.
+        """
+        if not self.supports("change_feed"):
+            raise self._unsupported("change_feed")
+        end = until or datetime.now(UTC)
+        if since.tzinfo is None or end.tzinfo is None:
+            raise ValidationError("changed_since needs timezone-aware datetimes")
+        if end <= since:
+            raise ValidationError("changed_since: until must be later than since")
+        return self._changed_since(since, end)
 
     def batch_get_values(self, secrets: Iterable[str]) -> dict[str, SecretVersion]:
         """Read the current value of many secrets; keys are the identifiers as given.

@@ -10,8 +10,12 @@ deletion completes; only DEPRECATED versions can be deleted; at most 30 versions
 
 URL options: ``key`` (needed to create), ``compartment`` (default: the tenancy), ``region``,
 ``endpoint``, ``profile``, ``config_file``, ``auth=instance_principal|resource_principal``,
-``max_value_size`` (default 25000). Keyword options: ``config=`` (oci config dict),
-``retry=`` (a :class:`~skybridge.core.retry.RetryPolicy` or ``None``).
+``max_value_size`` (default 25000), ``audit_endpoint``, ``change_feed=false``.
+
+Capability ``change_feed``: :meth:`changed_since` reads the compartment's OCI Audit events
+(:mod:`~skybridge.backends.secrets.oci_audit`); it needs ``read audit-events`` there.
+Keyword options: ``config=`` (oci config dict), ``retry=`` (a
+:class:`~skybridge.core.retry.RetryPolicy` or ``None``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from oci.vault.models import (
 )
 
 from skybridge.backends.secrets.base import SecretStore
+from skybridge.backends.secrets.oci_audit import read_feed
 from skybridge.backends.secrets.oci_calls import OciCalls, user_metadata, version_info
 from skybridge.backends.secrets.oci_clients import build_clients
 from skybridge.backends.secrets.oci_content import (
@@ -40,6 +45,7 @@ from skybridge.backends.secrets.oci_content import (
 )
 from skybridge.backends.secrets.oci_errors import PreconditionFailed
 from skybridge.backends.secrets.types import (
+    ChangeFeed,
     SecretInfo,
     SecretRef,
     SecretValue,
@@ -60,7 +66,7 @@ class OciVault(SecretStore):
     """Secrets in one OCI vault, encrypted with one master key."""
 
     scheme = "oci-vault"
-    capabilities = frozenset({"version_deletion"})
+    capabilities = frozenset({"version_deletion", "change_feed"})
     default_max_value_size = 25000
     name_pattern = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
     name_rule = "1-255 characters from A-Z a-z 0-9 - _ ."
@@ -79,6 +85,8 @@ class OciVault(SecretStore):
         retry: RetryPolicy | None = DEFAULT_RETRY,
         version_deletion_days: int = 1,
         clock: Clock = SYSTEM_CLOCK,
+        audit: Any = None,
+        principal_id: str | None = None,
     ) -> None:
         super().__init__(max_value_size=max_value_size)
         low, high = self.recovery_days_range
@@ -92,18 +100,19 @@ class OciVault(SecretStore):
         # so they are deleted as soon as OCI allows (1 day) unless the URL asks for longer.
         self.version_deletion_days = version_deletion_days
         self._clock = clock
-        self._oci = OciCalls(vaults, secrets, retry)
+        self._oci = OciCalls(vaults, secrets, retry, audit)
+        self._principal_id = principal_id
         self._ids: dict[str, str] = {}  # name -> OCID of the live secret
         self._names: dict[str, str] = {}  # OCID -> name
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
         config = options.pop("config", None)
-        vaults, secrets = build_clients(url.params, config)
+        clients = build_clients(url.params, config)
         vault_id = url.rest.strip("/")
-        compartment = url.params.get("compartment") or (config or vaults.base_client.config).get(
-            "tenancy"
-        )
+        compartment = url.params.get("compartment") or (
+            config or clients.vaults.base_client.config
+        ).get("tenancy")
         if not vault_id or not compartment:
             raise ConfigError(
                 "oci-vault:// needs a vault OCID and a compartment",
@@ -113,8 +122,10 @@ class OciVault(SecretStore):
         size = options.pop("max_value_size", url.params.get("max_value_size"))
         days = options.pop("version_deletion_days", url.params.get("version_deletion_days", 1))
         return cls(
-            vaults,
-            secrets,
+            clients.vaults,
+            clients.secrets,
+            audit=clients.audit,
+            principal_id=clients.principal_id,
             vault_id=vault_id,
             compartment_id=compartment,
             key_id=url.params.get("key") or None,
@@ -125,6 +136,23 @@ class OciVault(SecretStore):
 
     def __repr__(self) -> str:
         return f"OciVault(vault_id={self.vault_id!r})"
+
+    def supports(self, capability: str) -> bool:
+        if capability == "change_feed" and self._oci.audit is None:
+            return False  # built without an Audit client (?change_feed=false)
+        return super().supports(capability)
+
+    @property
+    def principal_id(self) -> str | None:
+        return self._principal_id
+
+    def _changed_since(self, since: datetime, until: datetime) -> ChangeFeed:
+        def pages(compartment: str, start: datetime, end: datetime) -> Iterator[Any]:
+            return self._oci.pages(
+                "ListEvents", compartment, "list_events", compartment, start, end, client="audit"
+            )
+
+        return read_feed(pages, self.compartment_id, self.vault_id, since, until, self._names.get)
 
     def ping(self) -> None:
         self._oci.vault("ListSecrets", "*", "list_secrets", self.compartment_id, limit=1)

@@ -40,11 +40,14 @@ def user_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str]:
 
 
 class OciCalls:
-    """The two OCI clients behind one call path (the SDK's own retries are switched off)."""
+    """The OCI clients behind one call path (the SDK's own retries are switched off)."""
 
-    def __init__(self, vaults: Any, secrets: Any, retry: RetryPolicy | None) -> None:
+    def __init__(
+        self, vaults: Any, secrets: Any, retry: RetryPolicy | None, audit: Any = None
+    ) -> None:
         self.vaults = vaults
         self.secrets = secrets
+        self.audit = audit
         self.retry = retry
 
     def _run(
@@ -74,13 +77,24 @@ class OciCalls:
         return self._run(operation, secret, lambda: fn(*args, **kw))
 
     def pages(
-        self, operation: str, secret: str, method: str, *args: Any, **kw: Any
+        self,
+        operation: str,
+        secret: str,
+        method: str,
+        *args: Any,
+        client: str = "vaults",
+        **kw: Any,
     ) -> Iterator[Any]:
-        """Every item of a paginated ``VaultsClient`` list call."""
+        """Every item of a paginated list call of ``VaultsClient`` (or ``client="audit"``)."""
+        fn = getattr(getattr(self, client), method)
         page: str | None = None
         while True:
             extra: dict[str, Any] = {"page": page} if page else {}
-            response = self.vault(operation, secret, method, *args, **kw, **extra)
+            response = self._run(
+                operation,
+                secret,
+                lambda: fn(*args, **kw, **extra),  # noqa: B023
+            )
             yield from response.data
             page = response.next_page if response.has_next_page else None
             if not page:

@@ -145,3 +145,44 @@ class SecretInfo:
     @property
     def pending_deletion(self) -> bool:
         return self.deletion_date is not None
+
+
+@dataclass(frozen=True)
+class SecretChange:
+    """One change to a secret reported by a store's change feed (capability ``change_feed``).
+
+    Attributes:
+        secret_id: The backend's id of the secret (OCID).
+        name: The secret's name, when the feed (or the store's cache) knows it.
+        operation: The service operation, e.g. ``UpdateSecret`` or ``ScheduleSecretDeletion``.
+        time: When the change happened (the service's clock).
+        principal_id: Who made it (OCI user or principal OCID), when known.
+    """
+
+    secret_id: str
+    name: str | None
+    operation: str
+    time: datetime
+    principal_id: str | None = None
+
+    def concerns(self, secret: str) -> bool:
+        """Whether this change is about ``secret`` (a name or an id)."""
+        return secret in (self.secret_id, self.name)
+
+
+@dataclass(frozen=True)
+class ChangeFeed:
+    """The changes a store reported for the window ``[since, until)``.
+
+    ``since`` and ``until`` are the window actually queried, which may be wider than asked
+    (OCI Audit takes whole minutes). Changes can be reported late (OCI: usually within 15
+    minutes), so a reader should re-query an overlap before its last ``until``.
+    """
+
+    since: datetime
+    until: datetime
+    changes: tuple[SecretChange, ...] = ()
+
+    def about(self, secret: str) -> list[SecretChange]:
+        """The changes concerning ``secret`` (a name or an id), oldest first."""
+        return [c for c in self.changes if c.concerns(secret)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -329,6 +330,31 @@ class SecretsContract:
         active = [v.version_id for v in secrets.list_versions(name) if v.is_active]
         assert set(active) == set(ids[3:])
         assert secrets.get_value(name).value.reveal() == "5"
+
+    # -- change feed -------------------------------------------------------------------------
+
+    def test_change_feed_reports_writes(
+        self, secrets: SecretStore, secret_name: NameFactory
+    ) -> None:
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        name, untouched = secret_name("feed"), secret_name("feed-untouched")
+        created = secrets.create(name, Secret("0"))
+        if not secrets.supports("change_feed"):
+            with pytest.raises(ValidationError, match="change_feed"):
+                secrets.changed_since(since)
+            return
+        secrets.put_value(name, Secret("1"))
+        feed = secrets.changed_since(since, datetime.now(UTC) + timedelta(minutes=1))
+        mine = feed.about(name)
+        assert [c.operation for c in mine][-2:] == ["CreateSecret", "UpdateSecret"]
+        assert all(c.secret_id == created.secret.secret_id for c in mine)
+        assert feed.about(untouched) == []
+        assert feed.since <= since
+        assert all(since - timedelta(minutes=1) <= c.time for c in mine)
+        if secrets.principal_id is not None:
+            assert {c.principal_id for c in mine} == {secrets.principal_id}
+        with pytest.raises(ValidationError):
+            secrets.changed_since(since.replace(tzinfo=None))
 
     # -- no leaks ----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""A local OCI API emulator: Vault + Secrets, Object Storage and Notifications over HTTP.
+"""A local OCI API emulator: Vault + Secrets, Audit, Object Storage and Notifications over HTTP.
 
 The real ``oci`` SDK clients talk to it unchanged through ``service_endpoint``; it verifies
 request signatures, keeps state in memory and injects faults on demand::

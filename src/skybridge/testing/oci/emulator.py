@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any
 
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
+from skybridge.testing.oci.audit import AuditEvent, AuditLog
 from skybridge.testing.oci.faults import Faults
 from skybridge.testing.oci.ids import tenancy_ocid, user_ocid
 from skybridge.testing.oci.multipart_api import MultipartApi
@@ -67,9 +68,10 @@ class OciEmulator:
         self.api_key = ApiKey.from_pem(api_key) if api_key else ApiKey.generate()
         self._wrong_key: ApiKey | None = None
         self.faults = Faults()
-        verifier = SignatureVerifier({self.key_id: self.api_key.public_key})
+        self._audit_delay = 0.0
+        self._verifier = SignatureVerifier({self.key_id: self.api_key.public_key})
         self._dispatcher = Dispatcher(
-            Router(), verifier if verify_signatures else None, self.faults
+            Router(), self._verifier if verify_signatures else None, self.faults
         )
         self._build_state()
         self._server = HttpServer(host, port, self._dispatcher)
@@ -79,13 +81,15 @@ class OciEmulator:
         self.vault = VaultStore(self.clock, self.region)
         self.objects = ObjectStore(self.namespace, self.clock, self.region)
         self.notifications = Notifications(self.clock, self.region)
+        self.audit = AuditLog(self.clock, self._audit_delay)
         router = Router()
-        VaultApi(self.vault).register(router)
+        VaultApi(self.vault, self.audit).register(router)
         SecretsApi(self.vault).register(router)
         object_api = ObjectStorageApi(self.objects)
         object_api.register(router)
         MultipartApi(object_api).register(router)
         self.notifications.register(router)
+        self.audit.register(router)
         self._dispatcher.router = router
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -152,6 +156,23 @@ class OciEmulator:
             "region": self.region,
         }
 
+    def add_user(self) -> dict[str, Any]:
+        """Trust a second user with its own API key; returns its ``oci`` config dict.
+
+        Requests signed with it are attributed to that user (``data.identity.principalId`` in
+        Audit), as edits made in the console or by another tool would be.
+        """
+        key, user = ApiKey.generate(), user_ocid()
+        self._verifier.trusted[f"{self.tenancy_id}/{user}/{key.fingerprint}"] = key.public_key
+        return {
+            "user": user,
+            "tenancy": self.tenancy_id,
+            "fingerprint": key.fingerprint,
+            "key_content": key.private_pem,
+            "key_file": None,
+            "region": self.region,
+        }
+
     def write_config(self, directory: str | Path, profile: str = "DEFAULT") -> Path:
         """Write ``config`` and ``key.pem`` (mode 600) for the OCI CLI / SDK; returns the config."""
         folder = Path(directory)
@@ -193,6 +214,22 @@ class OciEmulator:
         """Messages published to ``topic_id`` so far, oldest first (KeyError if unknown)."""
         with self._dispatcher.state_lock:
             return list(self.notifications.messages[topic_id])
+
+    # -- audit -----------------------------------------------------------------------------
+    @property
+    def audit_delay(self) -> float:
+        """Seconds (on the emulator clock) before an audit event is listed by ListEvents."""
+        return self._audit_delay
+
+    @audit_delay.setter
+    def audit_delay(self, seconds: float) -> None:
+        self._audit_delay = float(seconds)
+        self.audit.delay = float(seconds)
+
+    def audit_events(self) -> list[AuditEvent]:
+        """Every audit event recorded so far (listed or not yet), oldest first."""
+        with self._dispatcher.state_lock:
+            return list(self.audit.events)
 
     # -- accounting ------------------------------------------------------------------------
     @property

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skybridge.testing.oci import errors
 from skybridge.testing.oci.ids import rfc3339
 from skybridge.testing.oci.paging import page_of
 from skybridge.testing.oci.routing import Request, Response, Router, json_response
 from skybridge.testing.oci.vault import Secret, SecretVersion, VaultStore
+
+if TYPE_CHECKING:
+    from skybridge.testing.oci.audit import AuditLog
 
 BASE = "/20180608"
 
@@ -63,10 +66,15 @@ def version_json(secret: Secret, version: SecretVersion, *, summary: bool) -> di
 
 
 class VaultApi:
-    """Binds the Vault operations to ``/20180608`` routes."""
+    """Binds the Vault operations to ``/20180608`` routes; writes are recorded in ``audit``."""
 
-    def __init__(self, store: VaultStore) -> None:
+    def __init__(self, store: VaultStore, audit: AuditLog | None = None) -> None:
         self.store = store
+        self.audit = audit
+
+    def _audited(self, request: Request, operation: str, secret: Secret) -> None:
+        if self.audit is not None:
+            self.audit.record(request, operation, secret)
 
     def register(self, router: Router) -> None:
         s = f"{BASE}/secrets"
@@ -124,6 +132,7 @@ class VaultApi:
         secret = self.store.create(body)
         if token:
             self.store.retry_tokens[token] = (digest, secret.id)
+        self._audited(request, "CreateSecret", secret)
         return self._answer(secret)
 
     def get_secret(self, request: Request) -> Response:
@@ -132,6 +141,7 @@ class VaultApi:
     def update_secret(self, request: Request) -> Response:
         secret = self._secret(request, if_match=True)
         self.store.update(secret, request.json())
+        self._audited(request, "UpdateSecret", secret)
         return self._answer(secret)
 
     def list_secrets(self, request: Request) -> Response:
@@ -171,22 +181,26 @@ class VaultApi:
     def schedule_deletion(self, request: Request) -> Response:
         secret = self._secret(request, if_match=True)
         self.store.schedule_deletion(secret, request.json().get("timeOfDeletion"))
+        self._audited(request, "ScheduleSecretDeletion", secret)
         return Response(200, headers={"etag": secret.etag})
 
     def cancel_deletion(self, request: Request) -> Response:
         secret = self._secret(request, if_match=True)
         self.store.cancel_deletion(secret)
+        self._audited(request, "CancelSecretDeletion", secret)
         return Response(200, headers={"etag": secret.etag})
 
     def schedule_version_deletion(self, request: Request) -> Response:
         secret = self._secret(request, if_match=True)
         when = request.json().get("timeOfDeletion")
         self.store.schedule_version_deletion(secret, _number(request), when)
+        self._audited(request, "ScheduleSecretVersionDeletion", secret)
         return Response(200, headers={"etag": secret.etag})
 
     def cancel_version_deletion(self, request: Request) -> Response:
         secret = self._secret(request, if_match=True)
         self.store.cancel_version_deletion(secret, _number(request))
+        self._audited(request, "CancelSecretVersionDeletion", secret)
         return Response(200, headers={"etag": secret.etag})
 
 
