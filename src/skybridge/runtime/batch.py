@@ -23,10 +23,12 @@ partitions), caches are dropped and the batch is processed again from the store.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
+from json.scanner import make_scanner
 from typing import Any, TypeVar
 
 from skybridge.backends.streams.records import Message, Record, TopicPartition
@@ -35,7 +37,7 @@ from skybridge.core.observability import get_logger
 from skybridge.core.retry import call_with_retry
 from skybridge.runtime.deadletter import dead_letter
 from skybridge.runtime.outputs import Effect, Event, Output
-from skybridge.runtime.pipeline import Pipeline
+from skybridge.runtime.pipeline import Pipeline, record_key
 from skybridge.runtime.sinks import Sink, StagingSink
 from skybridge.runtime.state import Guarded, GuardedStore
 from skybridge.runtime.window_ops import PartitionWindows, WindowOperator
@@ -46,6 +48,8 @@ T = TypeVar("T")
 log = get_logger(__name__)
 #: Times a batch is redone after its flush met documents changed by another writer.
 _STALE_ATTEMPTS = 5
+#: A batch's effects by sink name, each sink's in record order.
+BySink = dict[str, list[Effect]]
 
 
 @dataclass
@@ -70,6 +74,7 @@ class BatchProcessor:
         self.state = state
         self.windows = windows
         self.sinks: dict[str, Sink] = dict(pipeline.sinks)
+        self._decode = _json_value if pipeline.decode is json.loads else pipeline.decode
 
     def invalidate(self) -> None:
         """Forget cached state, kv sink documents and window aggregations (rebalance)."""
@@ -98,18 +103,17 @@ class BatchProcessor:
 
     def _process(self, records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
-        events = [e for r in records if (e := self._event(r, result)) is not None]
+        events = self._events(records, result)
         writes = WriteSet()
         state_docs: dict[str, Guarded] = {}
+        by_sink: BySink = {}
         if self.pipeline.stateful is not None:
-            effects, state_docs = self._stateful(events, result)
+            state_docs = self._stateful(events, result, by_sink)
         elif self.pipeline.handler is not None:
-            effects = self._pure(events, result)
-        else:
-            effects = []
+            self._pure(events, result, by_sink)
         if self.windows is not None:
-            effects.extend(self._window(events, self.windows))
-        self._write_sinks(effects, result, writes)
+            _group(by_sink, self._window(events, self.windows))
+        self._write_sinks(by_sink, result, writes)
         if self.windows is not None:
             self.windows.stage(writes)
         if self.state is not None:
@@ -134,7 +138,7 @@ class BatchProcessor:
             return result
         writes = WriteSet()
         try:
-            self._write_sinks(effects, result, writes)
+            self._write_sinks(_group({}, effects), result, writes)
             self.windows.stage(writes)
             self._flush(writes)
         except BaseException:
@@ -145,27 +149,37 @@ class BatchProcessor:
     def _flush(self, writes: WriteSet) -> None:
         self._retry(writes.flush, "flush")
 
-    def _event(self, record: Record, result: BatchResult) -> Event | None:
-        try:
-            value = self.pipeline.decode(record.value)
-            return Event(record, self.pipeline.key(record, value), value)
-        except Exception as exc:
-            self._poison(record, exc, result)
-            return None
+    def _events(self, records: Sequence[Record], result: BatchResult) -> list[Event]:
+        """Decode and key every record; records that do not decode are dead-lettered."""
+        decode, key_of = self._decode, self.pipeline.key
+        events: list[Event] = []
+        append = events.append
+        for record in records:
+            try:
+                value = decode(record.value)
+                if key_of is record_key:  # inlined: one call less per record
+                    raw = record.key
+                    key = "" if raw is None else raw.decode("utf-8", errors="replace")
+                else:
+                    key = key_of(record, value)
+            except Exception as exc:
+                self._poison(record, exc, result)
+                continue
+            append(Event(record, key, value))
+        return events
 
-    def _pure(self, events: list[Event], result: BatchResult) -> list[Effect]:
+    def _pure(self, events: list[Event], result: BatchResult, by_sink: BySink) -> None:
         handler = self.pipeline.handler
         assert handler is not None
-        effects: list[Effect] = []
         for event in events:
-            outputs = self._handle(partial(_pure_call, handler, event), event, result)
-            if outputs:
-                effects.extend(_effects(event.record, outputs))
-        return effects
+            handled = self._handle(handler, _PURE, event, result)
+            if handled is not None and handled[1]:
+                _add_effects(by_sink, event.record, handled[1])
 
     def _stateful(
-        self, events: list[Event], result: BatchResult
-    ) -> tuple[list[Effect], dict[str, Guarded]]:
+        self, events: list[Event], result: BatchResult, by_sink: BySink
+    ) -> dict[str, Guarded]:
+        """Run the handler per event; the changed state documents (effects into ``by_sink``)."""
         handler = self.pipeline.stateful
         store = self.state
         assert handler is not None
@@ -173,16 +187,18 @@ class BatchProcessor:
         docs = self._retry(lambda: store.load_cached([e.key for e in events]), "state")
         current = {key: doc.value for key, doc in docs.items()}
         guards: dict[str, dict[str, int]] = {}
-        effects: list[Effect] = []
+        topic, partition, source = "", -1, ""
         for event in events:
-            record, key = event.record, event.key
-            source, offset = f"{record.topic}/{record.partition}", record.offset
+            record, key, _value = event
+            if record.partition != partition or record.topic != topic:
+                topic, partition = record.topic, record.partition
+                source = f"{topic}/{partition}"
+            offset = record.offset
             doc = docs[key]
             if offset <= doc.guard.get(source, -1):
                 result.skipped += 1  # already in state, so its effects were written
                 continue
-            call = partial(_stateful_call, handler, current[key], event)
-            handled = self._handle(call, event, result)
+            handled = self._handle(handler, current[key], event, result)
             if handled is None:
                 continue
             current[key], outputs = handled
@@ -190,10 +206,14 @@ class BatchProcessor:
             if guard is None:
                 guard = guards[key] = dict(doc.guard)
             guard[source] = offset  # records of a partition come in offset order
-            if outputs:
-                effects.extend(_effects(record, outputs))
-        changed = {k: Guarded(current[k], g, docs[k].version) for k, g in guards.items()}
-        return effects, changed
+            for index, output in enumerate(outputs):  # inlined _add_effects
+                effect = Effect(record, index, output)
+                group = by_sink.get(output.sink)
+                if group is None:
+                    by_sink[output.sink] = [effect]
+                else:
+                    group.append(effect)
+        return {k: Guarded(current[k], g, docs[k].version) for k, g in guards.items()}
 
     def _window(self, events: list[Event], windows: WindowOperator) -> list[Effect]:
         p = self.pipeline
@@ -226,17 +246,39 @@ class BatchProcessor:
         # Window effects follow the record's handler effects: index them after those.
         return [Effect(record, 1_000_000 + i, out) for i, out in enumerate(outputs)]
 
-    def _handle(self, call: Callable[[], T], event: Event, result: BatchResult) -> T | None:
-        # The first attempt runs bare (the hot path); only a transient failure pays for the
-        # retry machinery, with the attempts the policy has left.
-        policy = self.pipeline.retry
+    def _handle(
+        self, handler: Any, state: Any, event: Event, result: BatchResult
+    ) -> tuple[Any, list[Output]] | None:
+        """One handler call (``state`` is ``_PURE`` for a pure handler): ``(new_state,
+        outputs)``, or ``None`` when the record was dead-lettered.
+
+        The first attempt runs bare (the hot path); only a failure pays for the retry
+        machinery, with the attempts the policy has left.
+        """
         try:
-            return call()
-        except TransientError as exc:
-            if policy.attempts <= 1:
-                self._poison(event.record, exc, result)
-                return None
+            if state is _PURE:
+                outputs = handler(event)
+                return None, outputs if type(outputs) is list else list(outputs)
+            outcome = handler(state, event)
+            if not (isinstance(outcome, tuple) and len(outcome) == 2):
+                raise ValidationError(_SHAPE)
+            if type(outcome[1]) is not list:
+                return outcome[0], list(outcome[1])
+            return outcome
         except Exception as exc:
+            if state is _PURE:
+                outputs = self._recover(partial(_pure_call, handler, event), exc, event, result)
+                return None if outputs is None else (None, outputs)
+            call = partial(_stateful_call, handler, state, event)
+            return self._recover(call, exc, event, result)
+
+    def _recover(
+        self, call: Callable[[], T], exc: Exception, event: Event, result: BatchResult
+    ) -> T | None:
+        """After the handler's first attempt raised ``exc``: retry a transient failure with
+        the attempts the policy has left; dead-letter the record if it still fails."""
+        policy = self.pipeline.retry
+        if not isinstance(exc, TransientError) or policy.attempts <= 1:
             self._poison(event.record, exc, result)
             return None
         try:
@@ -245,8 +287,8 @@ class BatchProcessor:
                 replace(policy, attempts=policy.attempts - 1),
                 operation=f"{self.pipeline.name}.handler",
             )
-        except Exception as exc:
-            self._poison(event.record, exc, result)
+        except Exception as again:
+            self._poison(event.record, again, result)
             return None
 
     def _poison(self, record: Record, exc: Exception, result: BatchResult) -> None:
@@ -262,10 +304,7 @@ class BatchProcessor:
         )
         result.letters.append((record, dead_letter(record, exc, self.pipeline.name)))
 
-    def _write_sinks(self, effects: list[Effect], result: BatchResult, writes: WriteSet) -> None:
-        by_sink: dict[str, list[Effect]] = defaultdict(list)
-        for effect in effects:
-            by_sink[effect.output.sink].append(effect)
+    def _write_sinks(self, by_sink: BySink, result: BatchResult, writes: WriteSet) -> None:
         for name, sink_effects in by_sink.items():
             sink = self.sinks.get(name)
             if sink is None:
@@ -313,8 +352,40 @@ def _writer(sink: Sink, writes: WriteSet) -> Callable[[Sequence[Effect]], int]:
     return sink.write
 
 
-def _effects(record: Record, outputs: Iterable[Output]) -> list[Effect]:
-    return [Effect(record, i, output) for i, output in enumerate(outputs)]
+def _add_effects(by_sink: BySink, record: Record, outputs: Iterable[Output]) -> None:
+    for index, output in enumerate(outputs):
+        effect = Effect(record, index, output)
+        group = by_sink.get(output.sink)
+        if group is None:
+            by_sink[output.sink] = [effect]
+        else:
+            group.append(effect)
+
+
+def _group(by_sink: BySink, effects: Iterable[Effect]) -> BySink:
+    """Add ``effects`` to ``by_sink`` (after the effects already there); ``by_sink``."""
+    for effect in effects:
+        by_sink.setdefault(effect.output.sink, []).append(effect)
+    return by_sink
+
+
+#: The C scanner behind ``json.loads`` (no whitespace regexes, no encoding detection).
+_SCAN = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed: wrong
+#: The state argument of :meth:`BatchProcessor._handle` for a pure handler.
+_PURE: Any = object()
+_SHAPE = "a stateful handler must return (new_state, outputs)"
+
+
+def _json_value(raw: bytes) -> Any:
+    """``json.loads(raw)``, faster for the usual compact UTF-8 document."""
+    try:
+        text = raw.decode()
+        value, end = _SCAN(text, 0)
+    except Exception:
+        end, text = -1, ""
+    if end == len(text):
+        return value
+    return json.loads(raw)  # other encodings, whitespace, or the exact error json.loads raises
 
 
 def _pure_call(handler: Any, event: Event) -> list[Output]:
@@ -324,6 +395,6 @@ def _pure_call(handler: Any, event: Event) -> list[Output]:
 def _stateful_call(handler: Any, state: Any, event: Event) -> tuple[Any, list[Output]]:
     outcome = handler(state, event)
     if not (isinstance(outcome, tuple) and len(outcome) == 2):
-        raise ValidationError("a stateful handler must return (new_state, outputs)")
+        raise ValidationError(_SHAPE)
     new_state, outputs = outcome
     return new_state, list(outputs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from skybridge.backends.notify.message import Notification
 from skybridge.backends.streams.records import Headers, Record
@@ -19,9 +19,11 @@ from skybridge.backends.streams.records import Headers, Record
 EVENT_ID_HEADER = "skybridge-event-id"
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A consumed record as handlers see it: the record, its string key, its decoded value."""
+class Event(NamedTuple):
+    """A consumed record as handlers see it: the record, its string key, its decoded value.
+
+    A named tuple, like :class:`Record`: one is built per record on the hot path.
+    """
 
     record: Record
     key: str
@@ -120,12 +122,11 @@ class Alert:
 Output = Emit | Put | Update | Delete | Upsert | Alert
 
 
-@dataclass(frozen=True, slots=True)
-class Effect:
-    """One output of one record, with its position in the record's outputs."""
+class Effect(NamedTuple):
+    """One output of one record, with its position in the record's outputs (a named tuple)."""
 
     record: Record
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index, which nothing calls here
     output: Output
 
     @property

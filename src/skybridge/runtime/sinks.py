@@ -39,7 +39,7 @@ from skybridge.runtime.outputs import (
     Upsert,
     source_id,
 )
-from skybridge.runtime.state import DELETED, Change, GuardedStore, fold
+from skybridge.runtime.state import DELETED, Guarded, GuardedStore
 from skybridge.runtime.writes import WriteSet
 
 
@@ -89,15 +89,20 @@ class KVSink:
         return changed
 
     def stage(self, effects: Sequence[Effect], writes: WriteSet) -> int:
-        by_key: dict[str, list[Change]] = defaultdict(list)
+        by_key: dict[str, list[Effect]] = {}
         for effect in effects:
-            output = _expect(effect, (Put, Update, Delete), "kv")
-            record = effect.record
-            by_key[output.key].append(Change(source_id(record), record.offset, _change_fn(output)))
+            output = effect.output
+            if not isinstance(output, (Put, Update, Delete)):
+                output = _expect(effect, (Put, Update, Delete), "kv")
+            group = by_key.get(output.key)
+            if group is None:
+                by_key[output.key] = [effect]
+            else:
+                group.append(effect)
         staged = writes.child()
         docs = writes.load(self.store, list(by_key))
-        for key, changes in by_key.items():
-            updated = fold(docs[key], changes)
+        for key, key_effects in by_key.items():
+            updated = _fold_effects(docs[key], key_effects)
             if updated is not None:
                 staged.stage(self.store, key, updated)
         writes.merge(staged)
@@ -107,13 +112,38 @@ class KVSink:
         self.store.invalidate()
 
 
-def _change_fn(output: Put | Update | Delete) -> Any:
-    if isinstance(output, Update):
-        return output.fn
-    if isinstance(output, Delete):
-        return lambda _current: DELETED
-    value = output.value
-    return lambda _current: value
+def _fold_effects(doc: Guarded, effects: list[Effect]) -> Guarded | None:
+    """``doc`` with the effects not yet applied, in order (the one-pass form of
+    :func:`~.state.fold` for kv outputs); ``None`` if every effect was already applied.
+
+    A record's change is skipped when its offset is at or below the *stored* guard of its
+    source (one record may change a key several times).
+    """
+    stored = doc.guard
+    guard: dict[str, int] | None = None
+    value, deleted = doc.value, doc.deleted
+    topic, partition, source = "", -1, ""
+    for record, _index, output in effects:
+        if record.partition != partition or record.topic != topic:
+            topic, partition = record.topic, record.partition
+            source = f"{topic}/{partition}"
+        offset = record.offset
+        if offset <= stored.get(source, -1):
+            continue
+        if isinstance(output, Put):
+            value = output.value
+        elif isinstance(output, Update):
+            value = output.fn(None if deleted else value)
+        else:
+            value = DELETED
+        deleted = value is DELETED
+        if deleted:
+            value = None
+        if guard is None:
+            guard = dict(stored)
+        if offset > guard.get(source, -1):
+            guard[source] = offset
+    return None if guard is None else Guarded(value, guard, doc.version, deleted)
 
 
 class StreamSink:

@@ -38,9 +38,12 @@ class Message:
     timestamp: float | None = None
 
 
-@dataclass(frozen=True)
-class Record:
-    """A consumed record. ``timestamp`` is seconds since the epoch."""
+class Record(NamedTuple):
+    """A consumed record. ``timestamp`` is seconds since the epoch.
+
+    A named tuple (immutable, attribute access, no per-field ``__setattr__``): consumers build
+    one per message on the pipeline hot path, about four times faster than a frozen dataclass.
+    """
 
     topic: str
     partition: int

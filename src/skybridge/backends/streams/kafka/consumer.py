@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer as RdConsumer
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka import TopicPartition as RdTopicPartition
 
 from skybridge.backends.streams.base import Consumer, RebalanceCallback
@@ -64,6 +64,7 @@ class KafkaConsumer(Consumer):
         except KafkaException as exc:
             raise translate_error(exc, "poll") from None
         records: list[Record] = []
+        append = records.append
         last: dict[tuple[str, int], int] = {}
         for msg in messages:
             err = msg.error()
@@ -71,9 +72,21 @@ class KafkaConsumer(Consumer):
                 if err.code() == KafkaError._PARTITION_EOF:
                     continue
                 raise translate_error(err, "poll")
-            record = _record(msg)
-            records.append(record)
-            last[record.topic, record.partition] = record.offset
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            key, value, headers = msg.key(), msg.value(), msg.headers()
+            if type(value) is not bytes or (key is not None and type(key) is not bytes):
+                key, value = _as_bytes(key), _as_bytes(value) or b""
+            fields = (
+                topic,
+                partition,
+                offset,
+                key,
+                value,
+                _headers(headers) if headers else (),
+                msg.timestamp()[1] / 1000,
+            )
+            append(_new_record(Record, fields))
+            last[topic, partition] = offset  # type: ignore[index,assignment]
         for (topic, partition), offset in last.items():
             tp = TopicPartition(topic, partition)
             self._positions[tp] = self._consumed[tp] = offset + 1
@@ -127,20 +140,16 @@ class KafkaConsumer(Consumer):
         self._owned = set()
 
 
-def _record(msg: Message) -> Record:
-    raw = msg.headers()
-    headers: list[tuple[str, bytes]] = []
-    if raw:
-        pairs = list(raw.items()) if isinstance(raw, dict) else raw
-        headers = [(str(k), v if isinstance(v, bytes) else (v or "").encode()) for k, v in pairs]
-    value = msg.value() or b""
-    key = msg.key()
-    return Record(
-        str(msg.topic()),
-        msg.partition() or 0,
-        msg.offset() or 0,
-        key if isinstance(key, bytes) or key is None else str(key).encode(),
-        value if isinstance(value, bytes) else str(value).encode(),
-        headers,
-        msg.timestamp()[1] / 1000,
-    )
+#: ``Record(...)`` without the Python-level ``__new__`` of a named tuple (hot path).
+_new_record = tuple.__new__
+
+
+def _as_bytes(raw: object) -> bytes | None:
+    if raw is None or isinstance(raw, bytes):
+        return raw
+    return str(raw).encode()
+
+
+def _headers(raw: Any) -> list[tuple[str, bytes]]:
+    pairs = list(raw.items()) if isinstance(raw, dict) else raw
+    return [(str(k), v if isinstance(v, bytes) else (v or "").encode()) for k, v in pairs]
