@@ -1,4 +1,4 @@
--- SLA ticketing schema (copy of examples/sla/schema.sql, shipped for `skybridge up --demo`).
+-- SLA ticketing schema (reconstructed from the article, see examples/sla/README.md). Portable: PostgreSQL and SQLite.
 CREATE TABLE customers (
   customer_id INTEGER PRIMARY KEY,
   name        VARCHAR(100) NOT NULL
