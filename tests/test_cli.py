@@ -57,14 +57,14 @@ def test_config_file_option_and_secret_settings_are_masked(workdir: Path) -> Non
     config = workdir / "custom.toml"
     config.write_text(
         '[backends]\nkv = "redis://:redispw123@127.0.0.1:6379/0"\n'
-        '[server]\nadmin_token = "admin-token-abcdef"\nport = 9001\n'
+        '[server]\nadmin_token = "admin-token-abcdef-0123456789abcdef"\nport = 9001\n'
     )
     result = run("--config", str(config), "config", "show", "--json")
     assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
     data = json.loads(result.stdout)  # type: ignore[attr-defined]
     assert data["server"]["port"] == 9001
     assert "redispw123" not in result.stdout  # type: ignore[attr-defined]
-    assert "admin-token-abcdef" not in result.stdout  # type: ignore[attr-defined]
+    assert "admin-token-abcdef-0123456789abcdef" not in result.stdout  # type: ignore[attr-defined]
     assert "SKYBRIDGE_CONFIG" not in os.environ
 
 

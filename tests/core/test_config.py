@@ -83,9 +83,9 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
 
 def test_masked_hides_passwords_and_secret_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SKYBRIDGE__BACKENDS__KV", "redis://:hunter2-pass@cache:6379/0")
-    monkeypatch.setenv("SKYBRIDGE__SERVER__ADMIN_TOKEN", "sbk_admin_value_123")
+    monkeypatch.setenv("SKYBRIDGE__SERVER__ADMIN_TOKEN", "sbk_admin_value_123_0123456789abcdef")
     settings = load_settings()
     text = repr(settings) + str(settings.masked())
     assert "hunter2-pass" not in str(settings.masked())
-    assert "sbk_admin_value_123" not in text
+    assert "sbk_admin_value_123_0123456789abcdef" not in text
     assert settings.masked()["backends"]["kv"] == "redis://:***@cache:6379/0"

@@ -83,6 +83,20 @@ def test_metrics_count_requests_by_route_template(client: TestClient, auth: dict
     assert "skybridge_backend_calls_total" in text or "skybridge_backend_calls" in text
 
 
+def test_unknown_methods_share_one_metric_label(client: TestClient) -> None:
+    for i in range(20):
+        client.request(f"JUNK{i:02d}", "/healthz")
+    client.request("OPTIONS", "/healthz")
+    text = client.get("/metrics").text
+    assert "JUNK" not in text
+    assert 'method="OTHER",route="/healthz",status="405"' in text
+    assert 'method="OPTIONS",route="/healthz"' in text
+    methods = {
+        line.split('method="')[1].split('"')[0] for line in text.splitlines() if 'method="' in line
+    }
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}
+
+
 def test_token_never_appears_in_logs_or_later_responses(
     settings: object,
     log_output: io.StringIO,

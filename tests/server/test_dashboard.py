@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from skybridge.auth.tokens import hash_token
+from skybridge.commands.up import demo_settings, ensure_demo_token
+from skybridge.core.config import Settings, load_settings
+from skybridge.core.errors import ConfigError
+from skybridge.server import create_app
 
 Login = Callable[[TestClient, str], str]
 
@@ -186,3 +194,88 @@ def test_dashboard_cookie_does_not_authenticate_the_api(
 ) -> None:
     login(client, token)
     assert client.get("/api/whoami").status_code == 401
+
+
+def _payload(cookie: str) -> dict[str, object]:
+    body = cookie.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))  # type: ignore[no-any-return]
+
+
+def test_a_session_does_not_survive_its_token_being_replaced_under_the_same_id(
+    workdir: Path, login: Login
+) -> None:
+    settings = demo_settings(load_settings())
+    token, _ = ensure_demo_token(settings)
+    app = create_app(settings, apps=[])
+    tokens = app.state.skybridge.tokens
+    old_id = tokens.get("demo").id
+    attacker = TestClient(app)
+    login(attacker, token)
+    tokens.revoke("demo")
+    assert attacker.get("/tokens", follow_redirects=False).status_code == 303
+
+    new_token, _ = ensure_demo_token(settings)  # restart: the revoked row is replaced
+    assert new_token != token
+    restarted = TestClient(create_app(settings, apps=[]))
+    assert restarted.app.state.skybridge.tokens.get("demo").id == old_id  # type: ignore[attr-defined]
+    restarted.cookies = attacker.cookies
+    response = restarted.get("/tokens", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"
+    login(restarted, new_token)  # the new token itself signs in fine
+    assert restarted.get("/tokens", follow_redirects=False).status_code == 200
+
+
+def test_admin_sessions_carry_a_keyed_fingerprint_and_end_when_the_token_changes(
+    settings: Settings, login: Login
+) -> None:
+    admin = "admin-token-from-a-secret-store-0123456789"
+
+    def app_with(value: str) -> FastAPI:
+        server = settings.server.model_copy(update={"admin_token": SecretStr(value)})
+        return create_app(settings.model_copy(update={"server": server}), apps=[])
+
+    client = TestClient(app_with(admin))
+    login(client, admin)
+    fingerprint = _payload(client.cookies["skybridge_session"])["fp"]
+    assert isinstance(fingerprint, str)
+    assert len(fingerprint) == 16
+    assert fingerprint not in hash_token(admin)
+    assert client.get("/tokens", follow_redirects=False).status_code == 200
+
+    rotated = TestClient(app_with(admin[::-1]))
+    rotated.cookies = client.cookies
+    assert rotated.get("/tokens", follow_redirects=False).status_code == 303
+
+
+def test_a_short_admin_token_is_a_config_error(workdir: Path) -> None:
+    with pytest.raises(ConfigError, match="at least 32 characters") as info:
+        load_settings(server={"admin_token": "a" * 31})
+    assert info.value.setting == "server.admin_token"
+    assert load_settings(server={"admin_token": "a" * 32}).server.admin_token is not None
+
+
+def _non_ascii_cookie(value: str) -> dict[str, bytes]:
+    return {"Cookie": f"skybridge_session={value}".encode("latin-1")}
+
+
+@pytest.mark.parametrize("cookie", ["abc.\u00e9", "\u00e9.abc", "\u00e9"])
+def test_non_ascii_session_cookies_are_ignored(app: FastAPI, cookie: str) -> None:
+    client = TestClient(app, raise_server_exceptions=False)
+    page = client.get("/", headers=_non_ascii_cookie(cookie), follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login"
+    assert client.get("/login", headers=_non_ascii_cookie(cookie)).status_code == 200
+
+
+def test_non_ascii_csrf_fields_are_refused_not_errors(
+    app: FastAPI, token: str, login: Login
+) -> None:
+    client = TestClient(app, raise_server_exceptions=False)
+    client.get("/login")
+    response = client.post("/login", data={"token": token, "csrf": "\u00e9"})
+    assert response.status_code == 400
+    login(client, token)
+    assert client.post("/tokens", data={"name": "x", "csrf": "\u00e9"}).status_code == 403
+    assert client.post("/logout", data={"csrf": "\u00e9"}).status_code == 403
+    assert client.get("/tokens", follow_redirects=False).status_code == 200

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -10,12 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from skybridge.auth.tokens import TokenStore, hash_token
+from skybridge.auth.tokens import Principal, TokenStore, hash_token
 from skybridge.backends.sql import create_sql_engine
 from skybridge.core.clock import ManualClock
 from skybridge.core.config import Settings
-from skybridge.core.errors import Conflict, NotFound, ValidationError
-from skybridge.server.session import Signer, load_session_secret
+from skybridge.core.errors import ConfigError, Conflict, NotFound, ValidationError
+from skybridge.server import session as session_module
+from skybridge.server.session import Session, Signer, load_session_secret
 
 
 @pytest.fixture
@@ -120,3 +125,92 @@ def test_configured_session_secret_is_used(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, server={"session_secret": "a-configured-secret-value"})
     assert load_session_secret(settings) == b"a-configured-secret-value"
     assert not (tmp_path / "session_secret").exists()
+
+
+@pytest.mark.parametrize("content", ["", "\n", "abc123"])
+def test_an_empty_or_short_session_secret_file_is_refused(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "session_secret"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_session_secret(Settings(data_dir=tmp_path))
+    assert info.value.setting == "server.session_secret"
+    assert f"delete {path}" in str(info.value)
+
+
+def test_concurrent_first_starts_all_get_the_same_full_secret(tmp_path: Path) -> None:
+    for attempt in range(10):
+        settings = Settings(data_dir=tmp_path / f"data{attempt}")
+        barrier = threading.Barrier(8)
+
+        def load(settings: Settings = settings, barrier: threading.Barrier = barrier) -> bytes:
+            barrier.wait()
+            return load_session_secret(settings)
+
+        with ThreadPoolExecutor(8) as pool:
+            secrets = list(pool.map(lambda _: load(), range(8)))
+        assert len(secrets[0]) == 64
+        assert set(secrets) == {secrets[0]}
+        assert [p.name for p in settings.data_dir.iterdir()] == ["session_secret"]
+
+
+def test_concurrent_processes_all_get_the_same_full_secret(tmp_path: Path) -> None:
+    code = (
+        "import sys; from skybridge.core.config import Settings; "
+        "from skybridge.server.session import load_session_secret; "
+        "print(load_session_secret(Settings(data_dir=sys.argv[1])).decode())"
+    )
+    for attempt in range(3):
+        data = tmp_path / f"data{attempt}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(data)], stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(4)
+        ]
+        outputs = {proc.communicate(timeout=60)[0].strip() for proc in procs}
+        assert all(proc.returncode == 0 for proc in procs)
+        assert len(outputs) == 1
+        assert len(outputs.pop()) == 64
+
+
+def test_the_admin_token_name_is_reserved(store: TokenStore) -> None:
+    for name in ("server.admin_token", "Server.Admin_Token"):
+        with pytest.raises(ValidationError, match="reserved"):
+            store.create(name)
+    assert store.list() == []
+
+
+def test_a_session_fingerprint_is_keyed_and_not_the_token_hash() -> None:
+    digest = hash_token("sbk_some-token")
+    fingerprint = Signer(b"k" * 32).fingerprint(digest)
+    assert len(fingerprint) == 16
+    assert fingerprint not in digest
+    assert Signer(b"x" * 32).fingerprint(digest) != fingerprint
+    assert Signer(b"k" * 32).fingerprint(hash_token("sbk_other")) != fingerprint
+
+
+@pytest.mark.parametrize("value", ["é.abc", "abc.é", "\u2603"])
+def test_signer_treats_non_ascii_values_as_invalid(value: str) -> None:
+    assert Signer(b"k" * 32).loads("session", value, max_age=60) is None
+
+
+def test_csrf_check_accepts_any_submitted_text() -> None:
+    session = Session.start(Principal("ci", "token", 1), None)
+    assert not session.csrf_ok("é")
+    assert not session.csrf_ok("")
+    assert session.csrf_ok(session.csrf)
+
+
+def test_the_secret_file_appears_only_once_fully_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "session_secret"
+    real = session_module.secrets.token_hex
+
+    def token_hex(nbytes: int) -> str:
+        assert not path.exists(), "the secret file is visible before its content is written"
+        return real(nbytes)
+
+    monkeypatch.setattr(session_module.secrets, "token_hex", token_hex)
+    assert len(load_session_secret(Settings(data_dir=tmp_path))) == 64
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

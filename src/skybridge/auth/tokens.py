@@ -163,6 +163,11 @@ class TokenStore:
                 f"token name {name!r} is not allowed",
                 hint="use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
             )
+        if name.casefold() == ADMIN_PRINCIPAL.casefold():
+            raise ValidationError(
+                f"token name {name!r} is reserved for the configured admin token",
+                hint="pick another name",
+            )
         self._ensure_table()
         token = new_token()
         values = {
@@ -219,13 +224,23 @@ class TokenStore:
         with self._engine.begin() as conn:
             self._run(lambda: conn.execute(delete(tokens_table).where(tokens_table.c.name == name)))
 
-    def is_active(self, token_id: int) -> bool:
-        """Whether the stored token ``token_id`` exists and is not revoked (for sessions)."""
+    def active_hash(self, principal: Principal) -> str | None:
+        """The hash of the token ``principal`` stands for, while it is still accepted.
+
+        ``None`` once a stored token is revoked or deleted, or the admin token is unset. Sessions
+        are bound to this value, not to the row id alone: SQLite reuses the id of a deleted row.
+        """
+        if principal.kind == "admin":
+            return self._admin_hash
+        if principal.kind != "token" or not isinstance(principal.token_id, int):
+            return None
         self._ensure_table()
-        query = select(tokens_table.c.revoked_at).where(tokens_table.c.id == token_id)
+        query = select(tokens_table.c.hash).where(
+            tokens_table.c.id == principal.token_id, tokens_table.c.revoked_at.is_(None)
+        )
         with self._engine.connect() as conn:
             row = self._run(lambda: conn.execute(query).first())
-        return row is not None and row.revoked_at is None
+        return str(row.hash) if row is not None else None
 
     def verify(self, token: str) -> Principal | None:
         """The principal ``token`` authenticates, or ``None`` (unknown, revoked, malformed)."""
@@ -242,10 +257,6 @@ class TokenStore:
             return None
         self._touch(row.id)
         return Principal(row.name, "token", row.id)
-
-    def admin_fingerprint(self) -> str | None:
-        """A value that changes when the admin token changes (binds admin sessions to it)."""
-        return self._admin_hash[:16] if self._admin_hash else None
 
     def _touch(self, token_id: int) -> None:
         now = self._clock.now()

@@ -24,6 +24,7 @@ from skybridge.core.urls import mask_url
 
 CONFIG_ENV = "SKYBRIDGE_CONFIG"
 DEFAULT_CONFIG_FILE = "skybridge.toml"
+MIN_ADMIN_TOKEN_CHARS = 32
 
 
 class BackendsConfig(BaseModel):
@@ -57,6 +58,13 @@ class ServerConfig(BaseModel):
     session_secret: SecretStr | None = None
     #: A bootstrap token accepted in addition to stored ones (for example from a secret store).
     admin_token: SecretStr | None = None
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters")
+        return value
 
 
 class LogConfig(BaseModel):

@@ -6,7 +6,6 @@ form carries a CSRF token bound to the session (the login form to a signed pre-l
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from typing import Annotated
 from urllib.parse import quote
@@ -27,6 +26,7 @@ from skybridge.server.session import (
     SESSION_COOKIE,
     SESSION_MAX_AGE,
     Session,
+    safe_equal,
 )
 from skybridge.server.state import ServiceState, get_state
 
@@ -76,13 +76,14 @@ def login_form(request: Request, state: State) -> Response:
 @ui.post("/login")
 def login(request: Request, state: State, token: FormField = "", csrf: FormField = "") -> Response:
     expected = state.signer.loads("login", request.cookies.get(LOGIN_COOKIE), max_age=LOGIN_MAX_AGE)
-    if not expected or not hmac.compare_digest(str(expected.get("n", "")), csrf):
+    if not expected or not safe_equal(str(expected.get("n", "")), csrf):
         return _login_page(request, state, "The login form expired. Please try again.", 400)
     principal = state.tokens.verify(token.strip())
     if principal is None:
         log.info("dashboard.login_failed", client=request.client.host if request.client else None)
         return _login_page(request, state, "That token is unknown or has been revoked.", 401)
-    fingerprint = state.tokens.admin_fingerprint() if principal.kind == "admin" else None
+    token_hash = state.tokens.active_hash(principal)
+    fingerprint = state.signer.fingerprint(token_hash) if token_hash else None
     session = Session.start(principal, fingerprint)
     response = RedirectResponse("/", status_code=303)
     cookie = state.signer.dumps("session", session.to_payload())
@@ -94,6 +95,11 @@ def login(request: Request, state: State, token: FormField = "", csrf: FormField
 
 @ui.post("/logout")
 def logout(request: Request, csrf: FormField = "") -> Response:
+    """Delete the session cookie in this browser.
+
+    Sessions are stateless, so a copy of the cookie stays valid until it expires (12 h after
+    login); revoke the token to end all of its sessions everywhere.
+    """
     session = current_session(request)
     if session is not None:
         check_csrf(session, csrf)

@@ -2,8 +2,9 @@
 
 ``/healthz`` and ``/metrics`` need no token: load balancers and Prometheus scrapers rarely carry
 one, and neither answer reveals anything secret (metric labels are route templates, methods,
-status codes and backend family/scheme names). Put the service behind a proxy that filters
-``/metrics`` if even that is too much.
+status codes and backend family/scheme names). Methods outside the standard set are counted as
+``OTHER``, so clients cannot grow the number of series. Put the service behind a proxy that
+filters ``/metrics`` if even that is too much.
 
 The access log records method, path, route template, status, duration and client address;
 never headers (``Authorization``, ``Cookie``) or query strings.
@@ -49,6 +50,14 @@ with suppress(ValueError):  # already registered by someone else in this process
     ProcessCollector(registry=METRICS)
 
 UNMATCHED = "<unmatched>"
+#: Methods recorded by name in metrics; any other (clients may send any token) counts as "OTHER".
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
+
+
+def method_label(method: str) -> str:
+    """``method`` as a metric label: one of :data:`KNOWN_METHODS` or ``OTHER`` (bounded series)."""
+    return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
 def _template(route: object) -> str | None:
@@ -100,8 +109,9 @@ class AccessLogMiddleware:
     @staticmethod
     def _record(scope: Scope, route: str, status: int, elapsed: float) -> None:
         method = scope["method"]
-        HTTP_REQUESTS.labels(method, route, str(status)).inc()
-        HTTP_LATENCY.labels(method, route).observe(elapsed)
+        label = method_label(method)
+        HTTP_REQUESTS.labels(label, route, str(status)).inc()
+        HTTP_LATENCY.labels(label, route).observe(elapsed)
         client = scope.get("client")
         log.info(
             "http.request",

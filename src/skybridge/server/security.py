@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -10,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from skybridge.auth.tokens import Principal
 from skybridge.server.errors import LoginRequired
-from skybridge.server.session import SESSION_COOKIE, SESSION_MAX_AGE, Session
+from skybridge.server.session import SESSION_COOKIE, SESSION_MAX_AGE, Session, safe_equal
 from skybridge.server.state import get_state
 
 bearer = HTTPBearer(
@@ -37,24 +36,23 @@ def require_token(
 
 
 def current_session(request: Request) -> Session | None:
-    """The dashboard session of ``request``, if its cookie is valid and its token still active."""
+    """The dashboard session of ``request``, if its cookie is valid and its token still active.
+
+    The cookie carries a fingerprint of the token it was opened with, so revoking, deleting or
+    replacing that token (even under a reused row id) ends every session it opened.
+    """
     state = get_state(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     payload = state.signer.loads("session", cookie, max_age=SESSION_MAX_AGE)
     session = Session.from_payload(payload) if payload else None
     if session is None:
         return None
-    principal = session.principal
-    if principal.kind == "admin":
-        current = state.tokens.admin_fingerprint()
-        valid = bool(current and session.admin_fingerprint) and hmac.compare_digest(
-            str(session.admin_fingerprint), str(current)
-        )
-    elif principal.kind == "token" and isinstance(principal.token_id, int):
-        valid = state.tokens.is_active(principal.token_id)
-    else:
-        valid = False
-    return session if valid else None
+    current = state.tokens.active_hash(session.principal)
+    if current is None or not isinstance(session.fingerprint, str):
+        return None
+    if not safe_equal(session.fingerprint, state.signer.fingerprint(current)):
+        return None
+    return session
 
 
 def require_session(request: Request) -> Session:

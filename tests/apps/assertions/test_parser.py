@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skybridge.apps.assertions.api import compile_script
 from skybridge.apps.assertions.grammar import AlterAssertion, DropAssertion
 from skybridge.apps.assertions.model import State, parse_assertion, parse_statement
 from skybridge.apps.assertions.script import split_script
@@ -75,6 +76,15 @@ def test_rejects_aggregates_and_bad_shapes() -> None:
         parse_assertion("create assertion n check (exists (select 1 from t)) disable validate")
     with pytest.raises(ValidationError):
         parse_statement("create assertion n check (not exists (select 1 from t)")
+
+
+def test_deep_nesting_is_a_validation_error() -> None:
+    deep = "(" * 2000 + "1=1" + ")" * 2000
+    sql = f"create assertion n check (not exists (select 1 from t where {deep}))"
+    with pytest.raises(ValidationError, match="nested too deeply"):
+        parse_assertion(sql)
+    with pytest.raises(ValidationError, match="nested too deeply"):
+        compile_script(sql, "sqlite")
 
 
 def test_script_splitter_keeps_order_and_plain_sql_verbatim() -> None:

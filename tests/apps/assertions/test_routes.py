@@ -190,6 +190,26 @@ def test_compile_needs_no_database(client: TestClient, auth: dict[str, str]) -> 
     assert client.get("/api/assertions", headers=auth).json() == []  # nothing was applied
 
 
+@pytest.mark.parametrize("endpoint", ["compile", "apply"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE ASSERTION a CHECK (" + "NOT " * 3000 + "1=1)",
+        "CREATE ASSERTION a CHECK (NOT EXISTS (SELECT 1 FROM t WHERE "
+        + "(" * 1000
+        + "1=1"
+        + ")" * 1000
+        + "))",
+    ],
+)
+def test_deeply_nested_statements_are_422_not_500(
+    client: TestClient, auth: dict[str, str], endpoint: str, sql: str
+) -> None:
+    response = client.post(f"/api/assertions/{endpoint}", json={"sql": sql}, headers=auth)
+    assert response.status_code == 422, response.text
+    assert "nested too deeply" in response.json()["message"]
+
+
 def test_routes_need_a_token(client: TestClient) -> None:
     assert client.get("/api/assertions").status_code == 401
     assert client.post("/api/assertions/apply", json={"sql": "SELECT 1"}).status_code == 401

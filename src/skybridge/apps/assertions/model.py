@@ -112,6 +112,8 @@ def parse_statement(sql: str) -> Statement:
         trees = [t for t in DIALECT.parse(sql) if t is not None]
     except ParseError as exc:
         raise ValidationError(f"cannot parse assertion statement: {exc}") from None
+    except RecursionError:
+        raise ValidationError("the statement is nested too deeply to parse; simplify it") from None
     if len(trees) != 1 or not isinstance(
         trees[0], CreateAssertion | AlterAssertion | DropAssertion
     ):
