@@ -2,12 +2,15 @@
 
 Order matters for exactly-once effects:
 
-1. handlers run (state read from the worker's cache, see :mod:`.state`) and windows fold;
+1. handlers run (state read from the worker's cache, see :mod:`.state`) and windows fold
+   every record that was not dead-lettered;
 2. sinks that write elsewhere (stream, SQL, notify) are written;
-3. every kv document of the batch — kv sink documents, then window state, then handler
+3. the batch's dead letters are produced (before the flush: a record skipped on redelivery
+   because its key's state moved past it must already be on the dead-letter topic);
+4. every kv document of the batch — kv sink documents, then window state, then handler
    state — is flushed by one :meth:`~.writes.WriteSet.flush`: one ``write_batch`` per kv
    store, a single transaction on stores with ``atomic_batch``;
-4. the runner produces dead letters and only then commits offsets.
+5. the runner commits offsets.
 
 If the process dies anywhere in between, the batch is delivered again and:
 
@@ -15,10 +18,14 @@ If the process dies anywhere in between, the batch is delivered again and:
   entirely: its effects were flushed with (or, on other stores, before) that state;
 * a record at or below its partition's window offset is not folded into windows again;
 * otherwise it is handled again (handlers are deterministic functions of state and record) and
-  the guarded kv sinks skip the effects they already applied.
+  the guarded kv sinks skip the effects they already applied (a crash between the dead-letter
+  produce and the flush only duplicates a letter).
 
-If a flush finds a document changed by another writer (a rebalance race, or keys shared across
-partitions), caches are dropped and the batch is processed again from the store.
+A dead-lettered record leaves no kv, state or window effect: when a sink refuses a record's
+outputs, the batch is redone (caches dropped) without that record. If a flush finds a document
+changed by another writer (a rebalance race, or keys shared across partitions), caches are
+dropped and the batch is processed again from the store; records dead-lettered by an earlier
+attempt of the batch are left out of later ones (and not dead-lettered twice).
 """
 
 from __future__ import annotations
@@ -50,15 +57,32 @@ log = get_logger(__name__)
 _STALE_ATTEMPTS = 5
 #: A batch's effects by sink name, each sink's in record order.
 BySink = dict[str, list[Effect]]
+#: A record's place in its log: (topic, partition, offset).
+RecordId = tuple[str, int, int]
+#: Produces dead letters (record, letter) to the dead-letter topics.
+LetterOut = Callable[[list[tuple[Record, Message]]], None]
+#: Effect indexes from here on are window results, not handler outputs.
+_WINDOW_INDEX = 1_000_000
 
 
 @dataclass
 class BatchResult:
-    """What a batch produced: effects applied per sink, dead letters to produce."""
+    """What a batch produced: effects applied per sink, its dead letters (one per record).
+
+    ``excluded`` are the records a later attempt of the batch leaves out (dead-lettered by
+    decode, handler or a sink refusing their outputs); ``letters[:produced]`` were produced.
+    """
 
     written: dict[str, int] = field(default_factory=dict)
     letters: list[tuple[Record, Message]] = field(default_factory=list)
     skipped: int = 0
+    excluded: set[RecordId] = field(default_factory=set, repr=False)
+    produced: int = 0
+    lettered: set[RecordId] = field(default_factory=set, repr=False)
+
+
+class _Refused(Exception):
+    """A sink refused some records' handler outputs: redo the batch without them."""
 
 
 class BatchProcessor:
@@ -69,8 +93,12 @@ class BatchProcessor:
         pipeline: Pipeline,
         state: GuardedStore | None,
         windows: WindowOperator | None = None,
+        letters_out: LetterOut | None = None,
     ) -> None:
+        """``letters_out`` produces dead letters before the flush (without it they are only
+        returned in :attr:`BatchResult.letters`)."""
         self.pipeline = pipeline
+        self.letters_out = letters_out
         self.state = state
         self.windows = windows
         self.sinks: dict[str, Sink] = dict(pipeline.sinks)
@@ -87,22 +115,34 @@ class BatchProcessor:
             self.windows.invalidate()
 
     def process(self, records: Sequence[Record]) -> BatchResult:
-        for attempt in range(1, _STALE_ATTEMPTS + 1):
+        """Handle, write and flush ``records``; redo the batch after a refused record or a
+        stale flush (see the module docstring)."""
+        result = BatchResult()
+        stale = 0
+        while True:
+            result.written, result.skipped = {}, 0
             try:
-                return self._process(records)
+                self._process(records, result)
+                return result
+            except _Refused:
+                self.invalidate()  # the attempt folded and cached what the redo leaves out
+                log.info("batch redone without refused records", pipeline=self.pipeline.name)
             except StaleDocuments as exc:
                 self.invalidate()
-                if attempt == _STALE_ATTEMPTS:
+                stale += 1
+                if stale == _STALE_ATTEMPTS:
                     raise Conflict(f"kv documents kept changing under the pipeline: {exc}") from exc
                 log.info("batch redone: documents changed", pipeline=self.pipeline.name)
             except BaseException:
                 if self.windows is not None:
                     self.windows.invalidate()  # they folded records that were not flushed
                 raise
-        raise AssertionError("unreachable")
 
-    def _process(self, records: Sequence[Record]) -> BatchResult:
-        result = BatchResult()
+    def _process(self, records: Sequence[Record], result: BatchResult) -> None:
+        """One attempt at the batch; ``result`` carries dead letters across attempts."""
+        excluded = result.excluded
+        if excluded:  # dead-lettered by an earlier attempt: neither handled nor folded
+            records = [r for r in records if (r.topic, r.partition, r.offset) not in excluded]
         events = self._events(records, result)
         writes = WriteSet()
         state_docs: dict[str, Guarded] = {}
@@ -112,6 +152,8 @@ class BatchProcessor:
         elif self.pipeline.handler is not None:
             self._pure(events, result, by_sink)
         if self.windows is not None:
+            if excluded:
+                events = [e for e in events if _record_id(e.record) not in excluded]
             _group(by_sink, self._window(events, self.windows))
         self._write_sinks(by_sink, result, writes)
         if self.windows is not None:
@@ -119,8 +161,8 @@ class BatchProcessor:
         if self.state is not None:
             for key, doc in state_docs.items():
                 writes.stage(self.state, key, doc)
+        self._produce_letters(result)
         self._flush(writes)
-        return result
 
     def tick(self, assignment: Iterable[TopicPartition]) -> BatchResult:
         """Close windows the clock closed on idle partitions; flush their results."""
@@ -140,6 +182,7 @@ class BatchProcessor:
         try:
             self._write_sinks(_group({}, effects), result, writes)
             self.windows.stage(writes)
+            self._produce_letters(result)
             self._flush(writes)
         except BaseException:
             self.invalidate()  # the aggregations moved on; rebuild them from the store
@@ -148,6 +191,13 @@ class BatchProcessor:
 
     def _flush(self, writes: WriteSet) -> None:
         self._retry(writes.flush, "flush")
+
+    def _produce_letters(self, result: BatchResult) -> None:
+        """Produce the letters not produced by an earlier attempt (before the flush)."""
+        new = result.letters[result.produced :]
+        if new and self.letters_out is not None:
+            self.letters_out(new)
+        result.produced = len(result.letters)
 
     def _events(self, records: Sequence[Record], result: BatchResult) -> list[Event]:
         """Decode and key every record; records that do not decode are dead-lettered."""
@@ -244,7 +294,7 @@ class BatchProcessor:
             for late in emitted.late:
                 outputs.extend(self.pipeline.on_late(late))
         # Window effects follow the record's handler effects: index them after those.
-        return [Effect(record, 1_000_000 + i, out) for i, out in enumerate(outputs)]
+        return [Effect(record, _WINDOW_INDEX + i, out) for i, out in enumerate(outputs)]
 
     def _handle(
         self, handler: Any, state: Any, event: Event, result: BatchResult
@@ -291,9 +341,19 @@ class BatchProcessor:
             self._poison(event.record, again, result)
             return None
 
-    def _poison(self, record: Record, exc: Exception, result: BatchResult) -> None:
+    def _poison(
+        self, record: Record, exc: Exception, result: BatchResult, *, exclude: bool = True
+    ) -> None:
+        """Dead-letter ``record`` (once per batch); ``exclude``: later attempts of the batch
+        leave it out."""
         if not self.pipeline.dead_letters:
             raise exc
+        rid = _record_id(record)
+        if exclude:
+            result.excluded.add(rid)
+        if rid in result.lettered:
+            return
+        result.lettered.add(rid)
         log.warning(
             "dead letter",
             pipeline=self.pipeline.name,
@@ -325,25 +385,34 @@ class BatchProcessor:
         except Exception as exc:
             # Some record's outputs are poison: write record by record, dead-letter failures.
             log.warning("sink refused a batch", sink=name, error=str(exc))
-        written = 0
-        by_record: dict[tuple[str, int, int], list[Effect]] = defaultdict(list)
+        # A record's handler outputs and the window results it closed are tried apart: a
+        # refused window result is dead-lettered with the record that closed the window (the
+        # record keeps its own effects; leaving it out would move the result to the next one).
+        written, refused = 0, False
+        by_record: dict[tuple[str, int, int, bool], list[Effect]] = defaultdict(list)
         for effect in effects:
-            r = effect.record
-            by_record[(r.topic, r.partition, r.offset)].append(effect)
-        for own in by_record.values():
-            record = own[0].record
+            r, windowed = effect.record, effect.index >= _WINDOW_INDEX
+            by_record[(r.topic, r.partition, r.offset, windowed)].append(effect)
+        for (*_, windowed), own in by_record.items():
             try:
                 written += self._retry(partial(write, own), f"sink.{name}")
             except TransientError:
                 raise
             except Exception as exc:
-                self._poison(record, exc, result)
+                self._poison(own[0].record, exc, result, exclude=not windowed)
+                refused = refused or not windowed
+        if refused:
+            raise _Refused  # the refused records' state, kv and window effects must go
         return written
 
     def _retry(self, fn: Callable[[], T], what: str) -> T:
         return call_with_retry(
             fn, self.pipeline.sink_retry, operation=f"{self.pipeline.name}.{what}"
         )
+
+
+def _record_id(record: Record) -> RecordId:
+    return (record.topic, record.partition, record.offset)
 
 
 def _writer(sink: Sink, writes: WriteSet) -> Callable[[Sequence[Effect]], int]:

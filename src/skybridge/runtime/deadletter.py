@@ -2,9 +2,14 @@
 
 A dead letter keeps the original key, value and headers and adds ``skybridge-dlq-*`` headers
 (source topic/partition/offset, error type and message, pipeline, time). Replaying republishes
-the original record to its topic and appends a *marker* record to the dead-letter topic, so
-``list`` knows which ones were replayed; ``replay --all`` also commits the ``skybridge-dlq``
-group on the dead-letter topic (its lag is the number of letters never looked at).
+the original record (key, value, headers, timestamp, and partition when the topic still has
+it) to its topic and appends a *marker* record to the dead-letter topic, so ``list`` knows which
+ones were replayed; ``replay --all`` also commits the ``skybridge-dlq`` group on the dead-letter
+topic (its lag is the number of letters never looked at).
+
+A record may be dead-lettered more than once (a worker dying between the dead-letter produce
+and the batch's flush): ``list`` and ``replay`` show the first letter per original (topic,
+partition, offset), and a marker names that original, so a duplicate is never replayed.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from skybridge.backends.streams.base import Consumer, StreamBackend
 from skybridge.backends.streams.records import Headers, Message, Record
@@ -23,6 +28,8 @@ DLQ_SUFFIX = ".dlq"
 REPLAY_GROUP = "skybridge-dlq"
 _PREFIX = "skybridge-dlq-"
 _MARKER = _PREFIX + "replayed"
+#: Marker header naming the replayed letter's original record: ``topic/partition/offset``.
+_MARKER_SOURCE = _PREFIX + "replayed-source"
 #: Longest error message kept in a header.
 _MAX_ERROR = 2000
 
@@ -58,7 +65,8 @@ def dead_letter(record: Record, error: BaseException, pipeline: str) -> Message:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """One parked record. ``id`` is ``partition:offset`` in the dead-letter topic."""
+    """One parked record. ``id`` is ``partition:offset`` in the dead-letter topic;
+    ``topic``, ``partition``, ``offset`` and ``timestamp`` are the original record's."""
 
     id: str
     topic: str
@@ -72,16 +80,26 @@ class DeadLetter:
     value: bytes
     headers: Headers = field(default=())
     replayed: bool = False
+    timestamp: float | None = None
+
+    @property
+    def source(self) -> str:
+        """The original record: ``topic/partition/offset``."""
+        return f"{self.topic}/{self.partition}/{self.offset}"
 
     @classmethod
     def from_record(cls, record: Record, replayed: set[str]) -> DeadLetter:
+        """The letter in dead-letter record ``record``; ``replayed``: marked letter ids and
+        original records (``topic/partition/offset``)."""
         meta = {k[len(_PREFIX) :]: v.decode() for k, v in record.headers if k.startswith(_PREFIX)}
         letter_id = f"{record.partition}:{record.offset}"
+        topic, partition = meta.get("topic", ""), int(meta.get("partition", "-1"))
+        offset = int(meta.get("offset", "-1"))
         return cls(
             id=letter_id,
-            topic=meta.get("topic", ""),
-            partition=int(meta.get("partition", "-1")),
-            offset=int(meta.get("offset", "-1")),
+            topic=topic,
+            partition=partition,
+            offset=offset,
             error_type=meta.get("error-type", ""),
             error=meta.get("error", ""),
             pipeline=meta.get("pipeline", ""),
@@ -89,7 +107,8 @@ class DeadLetter:
             key=record.key,
             value=record.value,
             headers=[(k, v) for k, v in record.headers if not k.startswith(_PREFIX)],
-            replayed=letter_id in replayed,
+            replayed=letter_id in replayed or f"{topic}/{partition}/{offset}" in replayed,
+            timestamp=record.timestamp,  # dead_letter() keeps the original's
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -102,6 +121,7 @@ class DeadLetter:
             "error": self.error,
             "pipeline": self.pipeline,
             "failed_at": self.failed_at,
+            "timestamp": self.timestamp,
             "key": self.key.decode(errors="replace") if self.key is not None else None,
             "headers": {k: v.decode(errors="replace") for k, v in self.headers},
             "replayed": self.replayed,
@@ -128,25 +148,35 @@ class DeadLetters:
         wanted = None if ids is None else set(ids)
         with self.backend.consumer(REPLAY_GROUP, [self.name]) as consumer:
             records = self._read_all(consumer, from_start=True)
+            every = _all_letters(records)
+            if wanted is not None:
+                if missing := wanted - {d.id for d in every}:
+                    raise NotFound(f"no dead letters {sorted(missing)} on {self.name}")
+                wanted = {_identity(d) for d in every if d.id in wanted}  # duplicates too
             letters = [
                 d
-                for d in _letters(records)
-                if not d.replayed and (wanted is None or d.id in wanted)
+                for d in _dedupe(every)
+                if not d.replayed and (wanted is None or _identity(d) in wanted)
             ]
-            if wanted is not None and (missing := wanted - {d.id for d in _letters(records)}):
-                raise NotFound(f"no dead letters {sorted(missing)} on {self.name}")
             self._republish(letters)
             if wanted is None and records:
                 consumer.commit_records(records)
         return letters
 
     def _republish(self, letters: list[DeadLetter]) -> None:
+        partitions: dict[str, int] = {}
         for letter in letters:
-            self.backend.produce(
-                self.letter_topic(letter), [Message(letter.value, letter.key, letter.headers)]
+            topic = self.letter_topic(letter)
+            if topic not in partitions:
+                partitions[topic] = self.backend.describe(topic).partitions
+            # The original partition (the key's partition may have moved since), if it exists.
+            partition = letter.partition if 0 <= letter.partition < partitions[topic] else None
+            original = Message(
+                letter.value, letter.key, letter.headers, partition, letter.timestamp
             )
-            marker = Message(b"", None, [(_MARKER, letter.id.encode())], partition=0)
-            self.backend.produce(self.name, [marker])
+            self.backend.produce(topic, [original])
+            headers = [(_MARKER, letter.id.encode()), (_MARKER_SOURCE, letter.source.encode())]
+            self.backend.produce(self.name, [Message(b"", None, headers, partition=0)])
 
     def letter_topic(self, letter: DeadLetter) -> str:
         return letter.topic or self.topic
@@ -173,10 +203,31 @@ class DeadLetters:
         return records
 
 
-def _letters(records: list[Record]) -> list[DeadLetter]:
-    replayed = {v.decode() for r in records for k, v in r.headers if k == _MARKER}
+def _all_letters(records: list[Record]) -> list[DeadLetter]:
+    """Every letter among ``records`` (markers left out), duplicates included."""
+    markers = (_MARKER, _MARKER_SOURCE)
+    replayed = {v.decode() for r in records for k, v in r.headers if k in markers}
     return [
         DeadLetter.from_record(r, replayed)
         for r in records
         if not any(k == _MARKER for k, _ in r.headers)
     ]
+
+
+def _identity(letter: DeadLetter) -> str:
+    """What makes two letters duplicates: the same original record."""
+    return letter.source if letter.offset >= 0 else letter.id
+
+
+def _dedupe(letters: list[DeadLetter]) -> list[DeadLetter]:
+    """The first letter per original record (replayed if any of its duplicates was)."""
+    first: dict[str, DeadLetter] = {}
+    for letter in letters:
+        kept = first.setdefault(_identity(letter), letter)
+        if kept is not letter and letter.replayed and not kept.replayed:
+            first[_identity(letter)] = replace(kept, replayed=True)
+    return list(first.values())
+
+
+def _letters(records: list[Record]) -> list[DeadLetter]:
+    return _dedupe(_all_letters(records))

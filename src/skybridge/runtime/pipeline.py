@@ -24,6 +24,7 @@ effect exactly once. Details of one batch are in :mod:`.batch`, the loop in :mod
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -136,8 +137,12 @@ class Pipeline:
     timestamp: Callable[[Event], float] = event_time
     window_value: Callable[[Event], Any] = event_value
     clock: Clock = SYSTEM_CLOCK
+    _stop: threading.Event = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Set by stop(); the runner polls only while it is clear, so a stop requested before
+        # (or while) run() connects its backends is honoured.
+        self._stop = threading.Event()
         if self.handler is not None and self.stateful is not None:
             raise ConfigError(f"pipeline {self.name!r} needs exactly one of handler= or stateful=")
         if self.handler is None and self.stateful is None and self.window is None:
@@ -193,11 +198,13 @@ class Pipeline:
         ``idle_exit``, until no record arrived for that many seconds."""
         from skybridge.runtime.runner import PipelineRunner
 
-        self._runner = PipelineRunner(self)
-        return self._runner.run(idle_exit=idle_exit, max_batches=max_batches)
+        try:
+            runner = PipelineRunner(self, stop=self._stop)
+            return runner.run(idle_exit=idle_exit, max_batches=max_batches)
+        finally:
+            self._stop.clear()  # the stop was for this run; a later run() starts afresh
 
     def stop(self) -> None:
-        """Ask a running pipeline to finish its batch, commit and return."""
-        runner = getattr(self, "_runner", None)
-        if runner is not None:
-            runner.stop()
+        """Ask a running pipeline to finish its batch, commit and return (also when asked
+        before :meth:`run` or while it connects its backends: the run then never polls)."""
+        self._stop.set()

@@ -1,9 +1,11 @@
-"""The consume loop: poll a batch, process it, produce dead letters, commit, repeat.
+"""The consume loop: poll a batch, process it (dead letters are produced before its kv
+flush, see :mod:`.batch`), commit, repeat.
 
 Offsets are committed only after the batch's sinks, state and dead letters are written. A stop
 request (``stop()``, SIGTERM/SIGINT in a worker) is honoured between batches: the batch in
 flight finishes, is committed, the member leaves its group and :meth:`PipelineRunner.run`
-returns.
+returns. A stop requested before the first poll (while backends connect) is honoured too: the
+runner then returns without joining the group.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from functools import partial
 from skybridge.backends import kv as kv_family
 from skybridge.backends import streams as streams_family
 from skybridge.backends.streams.base import Consumer, StreamBackend
-from skybridge.backends.streams.records import Record, TopicPartition
+from skybridge.backends.streams.records import Message, Record, TopicPartition
 from skybridge.core.errors import Conflict
 from skybridge.core.observability import get_logger
 from skybridge.core.retry import call_with_retry
@@ -69,8 +71,11 @@ def gc_paused() -> Iterator[None]:
 class PipelineRunner:
     """Runs one pipeline in this process as one member of its consumer group."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, stop: threading.Event | None = None) -> None:
+        """``stop``: the event that stops :meth:`run` (the pipeline's, so a stop requested
+        while this constructor connects backends is not lost)."""
         self.pipeline = pipeline
+        self._stop = stop if stop is not None else threading.Event()
         source = pipeline.source
         self.backend: StreamBackend = (
             streams_family.connect(source, setting=None) if isinstance(source, str) else source
@@ -91,8 +96,7 @@ class PipelineRunner:
                 windows = WindowOperator(
                     pipeline.name, kv, pipeline.window, pipeline.aggregate, options, pipeline.clock
                 )
-        self.processor = BatchProcessor(pipeline, state, windows)
-        self._stop = threading.Event()
+        self.processor = BatchProcessor(pipeline, state, windows, self._produce_letters)
         self._lag_at = 0.0
         self.stats = RunStats()
 
@@ -105,6 +109,9 @@ class PipelineRunner:
 
     def run(self, *, idle_exit: float | None = None, max_batches: int | None = None) -> RunStats:
         p = self.pipeline
+        if self._stop.is_set():  # stopped while connecting: do not join the group at all
+            log.info("pipeline stopped before its first poll", pipeline=p.name)
+            return self.stats
         consumer = self.consumer()
         idle_since = time.monotonic()
         try:
@@ -152,8 +159,8 @@ class PipelineRunner:
         started = time.perf_counter()
         metrics.RECORDS_IN.labels(name).inc(len(batch))
         with gc_paused():
-            result = self.processor.process(batch)
-        self._dead_letter(result)
+            result = self.processor.process(batch)  # dead letters produced before its flush
+        self._count_letters(result)
         self._commit(consumer, batch)
         metrics.PROCESSING_SECONDS.labels(name).observe(time.perf_counter() - started)
         for sink, count in result.written.items():
@@ -169,25 +176,27 @@ class PipelineRunner:
         if self.processor.windows is None:
             return
         result = self.processor.tick(sorted(consumer.assignment()))
-        self._dead_letter(result)
+        self._count_letters(result)
         for sink, count in result.written.items():
             metrics.RECORDS_OUT.labels(self.pipeline.name, sink).inc(count)
         self.stats.written.update(result.written)
 
-    def _dead_letter(self, result: BatchResult) -> None:
-        if not result.letters:
-            return
-        by_topic: dict[str, list[Record]] = {}
-        for record, _message in result.letters:
-            by_topic.setdefault(record.topic, []).append(record)
-        for topic in by_topic:
+    def _produce_letters(self, letters: list[tuple[Record, Message]]) -> None:
+        """Produce dead letters to ``<topic>.dlq`` (called by the batch before its flush)."""
+        by_topic: dict[str, list[Message]] = {}
+        for record, message in letters:
+            by_topic.setdefault(record.topic, []).append(message)
+        for topic, messages in by_topic.items():
             name = ensure_dlq(self.backend, topic)
-            messages = [m for r, m in result.letters if r.topic == topic]
             call_with_retry(
                 partial(self.backend.produce, name, messages),
                 self.pipeline.sink_retry,
                 operation=f"{self.pipeline.name}.dead_letter",
             )
+
+    def _count_letters(self, result: BatchResult) -> None:
+        if not result.letters:
+            return
         for _record, message in result.letters:
             error = dict(message.headers).get("skybridge-dlq-error-type", b"").decode()
             metrics.DEAD_LETTERS.labels(self.pipeline.name, error).inc()
