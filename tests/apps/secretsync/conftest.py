@@ -27,6 +27,28 @@ EVENTS = Path(__file__).parent / "events"
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, deadline=10.0)
 
 
+_LOCAL_MAPPINGS = """[backends]
+src = "local://src"
+dst = "local://dst"
+
+[[mappings]]
+name = "db"
+source = { backend = "src", secret = "app/db" }
+target = { backend = "dst", secret = "app-db" }
+fields = ["password"]
+
+[[mappings]]
+name = "key"
+source = { backend = "src", secret = "app/key" }
+target = { backend = "dst", secret = "app-key" }
+"""
+
+
+def local_table(owner: str) -> str:
+    """A mapping table with two local-to-local mappings (one selecting a JSON field)."""
+    return f'owner = "{owner}"\n' + _LOCAL_MAPPINGS
+
+
 def load_event(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
     return data

@@ -25,24 +25,10 @@ from skybridge.core.retry import RetryPolicy
 from skybridge.core.secret import Secret
 from skybridge.runtime.scheduler import Scheduler
 
+from .conftest import local_table
+
 FAST = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, deadline=5.0)
-TABLE = """
-owner = "pipeline-test"
-[backends]
-src = "local://src"
-dst = "local://dst"
-
-[[mappings]]
-name = "db"
-source = { backend = "src", secret = "app/db" }
-target = { backend = "dst", secret = "app-db" }
-fields = ["password"]
-
-[[mappings]]
-name = "key"
-source = { backend = "src", secret = "app/key" }
-target = { backend = "dst", secret = "app-key" }
-"""
+TABLE = local_table("pipeline-test")
 
 
 @pytest.fixture

@@ -26,24 +26,10 @@ from skybridge.core.config import Settings, load_settings
 from skybridge.core.secret import Secret
 from skybridge.server import create_app
 
+from .conftest import local_table
+
 CANARIES = ("CANARY-route-db-93e1", "CANARY-route-key-4ad7")
-TABLE = """
-owner = "route-test"
-[backends]
-src = "local://src"
-dst = "local://dst"
-
-[[mappings]]
-name = "db"
-source = { backend = "src", secret = "app/db" }
-target = { backend = "dst", secret = "app-db" }
-fields = ["password"]
-
-[[mappings]]
-name = "key"
-source = { backend = "src", secret = "app/key" }
-target = { backend = "dst", secret = "app-key" }
-"""
+TABLE = local_table("route-test")
 
 
 def _clean_env(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
