@@ -34,6 +34,7 @@ from typing import Any
 from skybridge.backends import kv as kv_family
 from skybridge.backends import streams as streams_family
 from skybridge.backends.streams import Message, StreamBackend
+from skybridge.backends.streams.kafka.config import CONSUMER_QUEUE_BACKOFF_MS
 from skybridge.runtime.outputs import Event, Put
 from skybridge.runtime.pipeline import Pipeline
 from skybridge.runtime.runner import PipelineRunner, gc_paused
@@ -46,6 +47,10 @@ from enrichment import enrich
 USERS = 2000
 PARTITIONS = 2
 GOAL_RATIO = 2.0
+#: librdkafka settings every Kafka consumer here gets, ours, Quix's and the bare one alike: the
+#: fetch-queue backoff our consumer defaults to (Quix's own default is 100 ms, librdkafka's
+#: 1000 ms, which stalls any consumer that drains its queue faster than that).
+CONSUMER_CONFIG = {"fetch.queue.backoff.ms": CONSUMER_QUEUE_BACKOFF_MS}
 SQLITE_GOAL = 50_000.0
 
 
@@ -128,6 +133,7 @@ def run_quix(bootstrap: str, topic: str, n: int, workdir: Path) -> float:
         f"--topic={topic}",
         f"--events={n}",
         f"--state-dir={workdir / 'quix-state'}",
+        f"--consumer-config={json.dumps(CONSUMER_CONFIG)}",
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -147,6 +153,7 @@ def run_ceiling(bootstrap: str, topic: str, n: int) -> float:
             "group.id": f"ceiling-{time.time_ns()}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
+            **CONSUMER_CONFIG,
         }
     )
     consumer.subscribe([topic])

@@ -1,8 +1,9 @@
 """The Quix Streams side of ``benchmarks/stream_enrichment.py``, run in ``.venv-anchors``.
 
 Consumes ``--events`` JSON records of ``--topic`` from ``--bootstrap`` with per-user RocksDB
-state (changelog topics on, at-least-once), computes :func:`enrichment.enrich` and prints
-``{"events_per_s": ..., "events": ..., "seconds": ...}`` as one JSON line. Time runs from the
+state (changelog topics on, at-least-once) and the librdkafka settings of ``--consumer-config``
+(the benchmark passes the ones our consumer uses), computes :func:`enrichment.enrich` and
+prints ``{"events_per_s": ..., "events": ..., "seconds": ...}`` as one JSON line. Time runs from the
 first record to the return of ``app.run()`` (its final checkpoint flushes state and commits).
 
 Run: .venv-anchors/bin/python benchmarks/anchors/quix_enrichment.py --bootstrap H:P --topic T
@@ -21,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from enrichment import enrich
 
 
-def run(bootstrap: str, topic: str, n: int, state_dir: str) -> dict[str, float]:
+def run(
+    bootstrap: str, topic: str, n: int, state_dir: str, consumer_config: dict[str, Any]
+) -> dict[str, float]:
     from quixstreams import Application  # type: ignore[import-untyped]
 
     app = Application(
@@ -31,6 +34,7 @@ def run(bootstrap: str, topic: str, n: int, state_dir: str) -> dict[str, float]:
         state_dir=state_dir,
         processing_guarantee="at-least-once",
         use_changelog_topics=True,
+        consumer_extra_config=consumer_config,
     )
     source = app.topic(topic, value_deserializer="json")
     marks = {"count": 0, "first": 0.0}
@@ -58,8 +62,10 @@ def main() -> None:
     parser.add_argument("--topic", required=True)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--consumer-config", default="{}", help="librdkafka settings, JSON")
     args = parser.parse_args()
-    result = run(args.bootstrap, args.topic, args.events, args.state_dir)
+    consumer_config = json.loads(args.consumer_config)
+    result = run(args.bootstrap, args.topic, args.events, args.state_dir, consumer_config)
     print(json.dumps(result), flush=True)
 
 

@@ -30,12 +30,10 @@ attempt of the batch are left out of later ones (and not dead-lettered twice).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from json.scanner import make_scanner
 from typing import Any, TypeVar
 
 from skybridge.backends.streams.records import Message, Record, TopicPartition
@@ -102,7 +100,7 @@ class BatchProcessor:
         self.state = state
         self.windows = windows
         self.sinks: dict[str, Sink] = dict(pipeline.sinks)
-        self._decode = _json_value if pipeline.decode is json.loads else pipeline.decode
+        self._decode = pipeline.decode
 
     def invalidate(self) -> None:
         """Forget cached state, kv sink documents and window aggregations (rebalance)."""
@@ -222,9 +220,9 @@ class BatchProcessor:
         handler = self.pipeline.handler
         assert handler is not None
         for event in events:
-            handled = self._handle(handler, _PURE, event, result)
-            if handled is not None and handled[1]:
-                _add_effects(by_sink, event.record, handled[1])
+            outputs = self._handle(handler, event, result)
+            if outputs:
+                _add_effects(by_sink, event.record, outputs)
 
     def _stateful(
         self, events: list[Event], result: BatchResult, by_sink: BySink
@@ -234,10 +232,12 @@ class BatchProcessor:
         store = self.state
         assert handler is not None
         assert store is not None
-        docs = self._retry(lambda: store.load_cached([e.key for e in events]), "state")
+        keys = list(dict.fromkeys([e.key for e in events]))
+        docs = self._retry(lambda: store.load_cached(keys), "state")
         current = {key: doc.value for key, doc in docs.items()}
         guards: dict[str, dict[str, int]] = {}
         topic, partition, source = "", -1, ""
+        new_effect = tuple.__new__
         for event in events:
             record, key, _value = event
             if record.partition != partition or record.topic != topic:
@@ -248,16 +248,26 @@ class BatchProcessor:
             if offset <= doc.guard.get(source, -1):
                 result.skipped += 1  # already in state, so its effects were written
                 continue
-            handled = self._handle(handler, current[key], event, result)
-            if handled is None:
-                continue
-            current[key], outputs = handled
+            # One handler call, inlined (the hot path): a failure goes to _recover, which
+            # retries with the attempts the policy has left or dead-letters the record.
+            state = current[key]
+            try:
+                outcome = handler(state, event)
+                if type(outcome) is not tuple or len(outcome) != 2 or type(outcome[1]) is not list:
+                    outcome = _checked(outcome)
+            except Exception as exc:
+                call = partial(_stateful_call, handler, state, event)
+                recovered = self._recover(call, exc, event, result)
+                if recovered is None:
+                    continue
+                outcome = recovered
+            current[key], outputs = outcome
             guard = guards.get(key)
             if guard is None:
                 guard = guards[key] = dict(doc.guard)
             guard[source] = offset  # records of a partition come in offset order
             for index, output in enumerate(outputs):  # inlined _add_effects
-                effect = Effect(record, index, output)
+                effect = new_effect(Effect, (record, index, output))
                 group = by_sink.get(output.sink)
                 if group is None:
                     by_sink[output.sink] = [effect]
@@ -296,31 +306,17 @@ class BatchProcessor:
         # Window effects follow the record's handler effects: index them after those.
         return [Effect(record, _WINDOW_INDEX + i, out) for i, out in enumerate(outputs)]
 
-    def _handle(
-        self, handler: Any, state: Any, event: Event, result: BatchResult
-    ) -> tuple[Any, list[Output]] | None:
-        """One handler call (``state`` is ``_PURE`` for a pure handler): ``(new_state,
-        outputs)``, or ``None`` when the record was dead-lettered.
+    def _handle(self, handler: Any, event: Event, result: BatchResult) -> list[Output] | None:
+        """One pure handler call: its outputs, or ``None`` when the record was dead-lettered.
 
         The first attempt runs bare (the hot path); only a failure pays for the retry
         machinery, with the attempts the policy has left.
         """
         try:
-            if state is _PURE:
-                outputs = handler(event)
-                return None, outputs if type(outputs) is list else list(outputs)
-            outcome = handler(state, event)
-            if not (isinstance(outcome, tuple) and len(outcome) == 2):
-                raise ValidationError(_SHAPE)
-            if type(outcome[1]) is not list:
-                return outcome[0], list(outcome[1])
-            return outcome
+            outputs = handler(event)
+            return outputs if type(outputs) is list else list(outputs)
         except Exception as exc:
-            if state is _PURE:
-                outputs = self._recover(partial(_pure_call, handler, event), exc, event, result)
-                return None if outputs is None else (None, outputs)
-            call = partial(_stateful_call, handler, state, event)
-            return self._recover(call, exc, event, result)
+            return self._recover(partial(_pure_call, handler, event), exc, event, result)
 
     def _recover(
         self, call: Callable[[], T], exc: Exception, event: Event, result: BatchResult
@@ -438,23 +434,7 @@ def _group(by_sink: BySink, effects: Iterable[Effect]) -> BySink:
     return by_sink
 
 
-#: The C scanner behind ``json.loads`` (no whitespace regexes, no encoding detection).
-_SCAN = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed: wrong
-#: The state argument of :meth:`BatchProcessor._handle` for a pure handler.
-_PURE: Any = object()
 _SHAPE = "a stateful handler must return (new_state, outputs)"
-
-
-def _json_value(raw: bytes) -> Any:
-    """``json.loads(raw)``, faster for the usual compact UTF-8 document."""
-    try:
-        text = raw.decode()
-        value, end = _SCAN(text, 0)
-    except Exception:
-        end, text = -1, ""
-    if end == len(text):
-        return value
-    return json.loads(raw)  # other encodings, whitespace, or the exact error json.loads raises
 
 
 def _pure_call(handler: Any, event: Event) -> list[Output]:
@@ -462,8 +442,12 @@ def _pure_call(handler: Any, event: Event) -> list[Output]:
 
 
 def _stateful_call(handler: Any, state: Any, event: Event) -> tuple[Any, list[Output]]:
-    outcome = handler(state, event)
+    return _checked(handler(state, event))
+
+
+def _checked(outcome: Any) -> tuple[Any, list[Output]]:
+    """A stateful handler's ``(new_state, outputs)``, outputs as a list."""
     if not (isinstance(outcome, tuple) and len(outcome) == 2):
         raise ValidationError(_SHAPE)
     new_state, outputs = outcome
-    return new_state, list(outputs)
+    return new_state, outputs if type(outputs) is list else list(outputs)

@@ -23,7 +23,6 @@ effect exactly once. Details of one batch are in :mod:`.batch`, the loop in :mod
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from skybridge.backends.kv.base import KeyValueStore
 from skybridge.backends.streams.base import StartPosition, StreamBackend
 from skybridge.backends.streams.records import Record
+from skybridge.core import jsoncodec
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import ConfigError
 from skybridge.core.retry import RetryPolicy
@@ -83,7 +83,8 @@ class Pipeline:
         sinks: Sinks by name; outputs address them by their ``sink`` field.
         group: Consumer group (default ``name``).
         key: State key extractor (default the record key).
-        decode: Turns record values into what handlers see (default JSON).
+        decode: Turns record values into what handlers see (default JSON via orjson, which
+            reads integers beyond 64 bits as floats; ``json.loads`` keeps them exact).
         retry: Retry policy for handler calls (transient errors only).
         sink_retry: Retry policy for sink, state and commit calls.
         batch_size: Most records per batch.
@@ -115,7 +116,7 @@ class Pipeline:
     sinks: Mapping[str, Sink] = field(default_factory=dict)
     group: str | None = None
     key: KeyFn = record_key
-    decode: Callable[[bytes], Any] = json.loads
+    decode: Callable[[bytes], Any] = jsoncodec.loads
     retry: RetryPolicy = field(
         default_factory=lambda: RetryPolicy(attempts=3, base_delay=0.05, max_delay=1.0, deadline=10)
     )

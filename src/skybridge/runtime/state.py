@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skybridge.backends.kv.base import KeyValueStore
+from skybridge.core import jsoncodec
 from skybridge.core.errors import Conflict, ValidationError
 
 #: Sentinel result of a change function that deletes the document.
@@ -31,9 +32,6 @@ DELETED: Any = object()
 _CAS_ATTEMPTS = 20
 #: Documents a store keeps in its cache (the oldest are dropped first).
 DEFAULT_CACHE_SIZE = 200_000
-#: ``json.dumps(doc, separators=(",", ":"), ensure_ascii=False)`` without building an encoder
-#: per call (two documents per key per batch).
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 @dataclass(slots=True)
@@ -54,13 +52,13 @@ class Guarded:
         if self.deleted:
             doc["d"] = 1
         try:
-            return _ENCODE(doc).encode()
+            return jsoncodec.dumps(doc)
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"state or kv sink value is not JSON-encodable: {exc}") from None
 
     @classmethod
     def decode(cls, raw: bytes, version: int) -> Guarded:
-        doc = json.loads(raw)
+        doc = json.loads(raw)  # exact (big integers), and only on a cache miss
         if not isinstance(doc, dict) or "g" not in doc:
             raise ValidationError("kv item was not written by the stream runtime (no guard)")
         return cls(doc.get("v"), dict(doc["g"]), version, bool(doc.get("d")))

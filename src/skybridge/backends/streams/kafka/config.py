@@ -28,7 +28,19 @@ _PASSTHROUGH = (
     "compression_type",
     "acks",
     "message_max_bytes",
+    "fetch_min_bytes",
+    "fetch_wait_max_ms",
+    "fetch_max_bytes",
+    "max_partition_fetch_bytes",
+    "queued_min_messages",
+    "queued_max_messages_kbytes",
+    "fetch_queue_backoff_ms",
 )
+
+#: Milliseconds the fetcher pauses when the local queue is full (``queued.min.messages`` per
+#: partition). librdkafka's default of 1000 ms stalls a consumer that drains its queue in less:
+#: on a local broker it caps a bare consumer at about 130k events/s, where 10 ms gives over 900k.
+CONSUMER_QUEUE_BACKOFF_MS = 10
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,8 @@ class KafkaSettings:
 
     def producer_config(self) -> dict[str, Any]:
         config = self.client_config()
+        for key in _CONSUMER_ONLY:
+            config.pop(key, None)
         config.setdefault("linger.ms", "5")
         config.setdefault("acks", "all")
         # murmur2 like the Java client, so keys land on the same partition as other clients.
@@ -91,6 +105,7 @@ class KafkaSettings:
         config = self.client_config()
         for key in _PRODUCER_ONLY:
             config.pop(key, None)
+        config.setdefault("fetch.queue.backoff.ms", CONSUMER_QUEUE_BACKOFF_MS)
         config.update(
             {
                 "group.id": group,
@@ -105,7 +120,7 @@ class KafkaSettings:
 
     def admin_config(self) -> dict[str, Any]:
         config = self.client_config()
-        for key in _PRODUCER_ONLY:
+        for key in (*_PRODUCER_ONLY, *_CONSUMER_ONLY):
             config.pop(key, None)
         return config
 
@@ -119,4 +134,14 @@ _PRODUCER_ONLY = (
     "batch.num.messages",
     "compression.type",
     "acks",
+)
+
+_CONSUMER_ONLY = (
+    "fetch.min.bytes",
+    "fetch.wait.max.ms",
+    "fetch.max.bytes",
+    "max.partition.fetch.bytes",
+    "queued.min.messages",
+    "queued.max.messages.kbytes",
+    "fetch.queue.backoff.ms",
 )
