@@ -235,17 +235,19 @@ class BatchProcessor:
         keys = list(dict.fromkeys([e.key for e in events]))
         docs = self._retry(lambda: store.load_cached(keys), "state")
         current = {key: doc.value for key, doc in docs.items()}
-        guards: dict[str, dict[str, int]] = {}
-        topic, partition, source = "", -1, ""
+        # source -> key -> offset of the key's last record handled (records of a partition
+        # come in offset order, so that is the key's new guard for the source).
+        handled: dict[str, dict[str, int]] = {}
+        topic, partition, source, handled_here = "", -1, "", {}
         new_effect = tuple.__new__
         for event in events:
             record, key, _value = event
             if record.partition != partition or record.topic != topic:
                 topic, partition = record.topic, record.partition
                 source = f"{topic}/{partition}"
+                handled_here = handled.setdefault(source, {})
             offset = record.offset
-            doc = docs[key]
-            if offset <= doc.guard.get(source, -1):
+            if offset <= docs[key].guard.get(source, -1):
                 result.skipped += 1  # already in state, so its effects were written
                 continue
             # One handler call, inlined (the hot path): a failure goes to _recover, which
@@ -262,10 +264,7 @@ class BatchProcessor:
                     continue
                 outcome = recovered
             current[key], outputs = outcome
-            guard = guards.get(key)
-            if guard is None:
-                guard = guards[key] = dict(doc.guard)
-            guard[source] = offset  # records of a partition come in offset order
+            handled_here[key] = offset
             for index, output in enumerate(outputs):  # inlined _add_effects
                 effect = new_effect(Effect, (record, index, output))
                 group = by_sink.get(output.sink)
@@ -273,7 +272,16 @@ class BatchProcessor:
                     by_sink[output.sink] = [effect]
                 else:
                     group.append(effect)
-        return {k: Guarded(current[k], g, docs[k].version) for k, g in guards.items()}
+        changed: dict[str, Guarded] = {}
+        for source, offsets in handled.items():
+            for key, offset in offsets.items():
+                doc = changed.get(key)
+                if doc is None:
+                    doc = changed[key] = Guarded(
+                        current[key], dict(docs[key].guard), docs[key].version
+                    )
+                doc.guard[source] = offset
+        return changed
 
     def _window(self, events: list[Event], windows: WindowOperator) -> list[Effect]:
         p = self.pipeline

@@ -92,7 +92,7 @@ class KVSink:
         by_key: dict[str, list[Effect]] = {}
         for effect in effects:
             output = effect.output
-            if not isinstance(output, (Put, Update, Delete)):
+            if type(output) is not Put and not isinstance(output, (Put, Update, Delete)):
                 output = _expect(effect, (Put, Update, Delete), "kv")
             group = by_key.get(output.key)
             if group is None:
@@ -122,23 +122,24 @@ def _fold_effects(doc: Guarded, effects: list[Effect]) -> Guarded | None:
     stored = doc.guard
     guard: dict[str, int] | None = None
     value, deleted = doc.value, doc.deleted
-    topic, partition, source = "", -1, ""
+    topic, partition, source, floor = "", -1, "", -1
     for record, _index, output in effects:
         if record.partition != partition or record.topic != topic:
             topic, partition = record.topic, record.partition
             source = f"{topic}/{partition}"
+            floor = stored.get(source, -1)
         offset = record.offset
-        if offset <= stored.get(source, -1):
+        if offset <= floor:
             continue
         if isinstance(output, Put):
-            value = output.value
+            value, deleted = output.value, False
         elif isinstance(output, Update):
             value = output.fn(None if deleted else value)
+            deleted = value is DELETED
+            if deleted:
+                value = None
         else:
-            value = DELETED
-        deleted = value is DELETED
-        if deleted:
-            value = None
+            value, deleted = None, True
         if guard is None:
             guard = dict(stored)
         if offset > guard.get(source, -1):
