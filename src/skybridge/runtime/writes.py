@@ -110,9 +110,13 @@ class WriteSet:
                 for staged in self._staged.values():
                     staged.store.invalidate()
                 raise StaleDocuments(str(exc), hint="the batch is processed again") from None
+            written: dict[int, tuple[GuardedStore, dict[str, Guarded]]] = {}
             for staged, write in zip(items, writes, strict=True):
                 staged.doc.version = versions[write.key]
-                staged.store.remember({staged.key: staged.doc})
+                store = staged.store
+                written.setdefault(id(store), (store, {}))[1][staged.key] = staged.doc
+            for store, docs in written.values():
+                store.remember(docs)
         count = len(self._staged)
         self._staged.clear()
         return count

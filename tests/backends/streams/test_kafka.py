@@ -92,3 +92,26 @@ def test_oci_streaming_settings_and_masked_password() -> None:
 
 def test_idempotent_producer_is_the_default(kafka: KafkaStream) -> None:
     assert kafka.settings.producer_config()["enable.idempotence"] is True
+
+
+def test_consumer_fetch_settings_default_and_url_overrides() -> None:
+    plain = KafkaSettings.from_url(BackendURL.parse("kafka://127.0.0.1:9092"))
+    consumer = plain.consumer_config("g", "earliest")
+    # librdkafka pauses a full fetch queue for 1 s by default: a fast consumer would stall.
+    assert consumer["fetch.queue.backoff.ms"] == 10
+    tuned = KafkaSettings.from_url(
+        BackendURL.parse(
+            "kafka://127.0.0.1:9092?fetch_queue_backoff_ms=50&max_partition_fetch_bytes=4194304"
+            "&queued_min_messages=20000&linger_ms=20"
+        )
+    )
+    consumer = tuned.consumer_config("g", "earliest")
+    assert consumer["fetch.queue.backoff.ms"] == "50"
+    assert consumer["max.partition.fetch.bytes"] == "4194304"
+    assert consumer["queued.min.messages"] == "20000"
+    assert "linger.ms" not in consumer
+    producer, admin = tuned.producer_config(), tuned.admin_config()
+    for key in ("fetch.queue.backoff.ms", "max.partition.fetch.bytes", "queued.min.messages"):
+        assert key not in producer
+        assert key not in admin
+    assert producer["linger.ms"] == "20"
