@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import uuid
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import pytest
@@ -106,3 +108,16 @@ def test_dumps_refuses_what_json_refuses(value: Any) -> None:
 
 def test_dumps_is_compact_utf8() -> None:
     assert jsoncodec.dumps({"a": [1, "é"]}) == '{"a":[1,"é"]}'.encode()
+
+
+class _Status(Enum):
+    OPEN = "open"
+
+
+def test_enums_and_uuids_encode_the_same_with_or_without_a_null() -> None:
+    ident = uuid.UUID(int=7)
+    for extra in ({}, {"closed": None}, {"note": "nullable"}, {1: "int key"}):
+        doc = {"s": _Status.OPEN, "id": ident, **extra}
+        back = json.loads(jsoncodec.dumps(doc))
+        assert back["s"] == "open"
+        assert back["id"] == str(ident)

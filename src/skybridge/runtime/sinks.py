@@ -132,7 +132,10 @@ def _fold_effects(doc: Guarded, effects: list[Effect]) -> Guarded | None:
         if offset <= floor:
             continue
         if isinstance(output, Put):
-            value, deleted = output.value, False
+            value = output.value
+            deleted = value is DELETED
+            if deleted:
+                value = None
         elif isinstance(output, Update):
             value = output.fn(None if deleted else value)
             deleted = value is DELETED
