@@ -14,6 +14,7 @@ from skybridge.backends.streams import Message, Record, next_positions
 from skybridge.backends.streams.kafka.errors import translate_error as kafka_error
 from skybridge.backends.streams.kinesis.envelope import unwrap, wrap
 from skybridge.backends.streams.kinesis.errors import translate_error as kinesis_error
+from skybridge.backends.streams.kinesis.shards import Shard
 from skybridge.backends.streams.kinesis.writer import put_records
 from skybridge.backends.streams.records import TopicPartition, decode_headers, encode_headers
 from skybridge.core.errors import (
@@ -104,7 +105,7 @@ class FlakyKinesis:
         return {"FailedRecordCount": failed, "Records": out}
 
 
-SHARDS = [{"ShardId": "shardId-0", "HashKeyRange": {"StartingHashKey": "0"}}]
+SHARDS = {0: Shard(number=0, parents=(), closed=False, starting_hash_key="0", starting_sequence=0)}
 
 
 def test_put_records_retries_only_failed_entries_in_500_record_requests() -> None:

@@ -1,23 +1,27 @@
 """Consumer groups without a broker: members heartbeat leases in a shared store.
 
 Used by the SQLite log (leases in the same database) and Kinesis (leases in a ``kv`` backend).
-Every member computes the same target assignment from the sorted list of live members
-(partition ``p`` of a topic goes to member ``p mod n``), gives up what it should no longer own
-and claims what it should own once the previous owner released it or its lease expired. A
-partition therefore never has two owners with live leases, and a crashed member's partitions
-move after ``session_timeout``.
+Every member computes the same target assignment from the sorted list of live members and the
+topic's partitions (a count, or the explicit partition numbers a group may read now, as Kinesis
+gives after a reshard): the ``i``-th partition in number order goes to member ``i mod n``. Each
+member gives up what it should no longer own and claims what it should own once the previous
+owner released it or its lease expired. A partition therefore never has two owners with live
+leases, and a crashed member's partitions move after ``session_timeout``.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
 from skybridge.backends.streams.base import RebalanceCallback
 from skybridge.backends.streams.records import TopicPartition
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
+
+#: Per topic: a partition count (partitions ``0..n-1``) or the partition numbers to assign.
+Partitions = Mapping[str, int | Collection[int]]
 
 
 class LeaseStore(Protocol):
@@ -49,17 +53,18 @@ class LeaseStore(Protocol):
 def target_assignment(
     member: str,
     members: Mapping[str, Sequence[str]],
-    partitions: Mapping[str, int],
+    partitions: Partitions,
 ) -> set[TopicPartition]:
     """The partitions ``member`` should own, the same answer on every member."""
     wanted: set[TopicPartition] = set()
-    for topic, count in partitions.items():
+    for topic, numbers in partitions.items():
         subscribed = sorted(m for m, topics in members.items() if topic in topics)
         if member not in subscribed:
             continue
         index = subscribed.index(member)
+        ordered = range(numbers) if isinstance(numbers, int) else sorted(numbers)
         wanted.update(
-            TopicPartition(topic, p) for p in range(count) if p % len(subscribed) == index
+            TopicPartition(topic, p) for i, p in enumerate(ordered) if i % len(subscribed) == index
         )
     return wanted
 
@@ -72,7 +77,7 @@ class GroupMembership:
         store: LeaseStore,
         group: str,
         topics: Sequence[str],
-        partition_counts: Callable[[], Mapping[str, int]],
+        partitions: Callable[[], Partitions],
         *,
         session_timeout: float,
         heartbeat_interval: float,
@@ -84,7 +89,7 @@ class GroupMembership:
         self.group = group
         self.topics = tuple(topics)
         self.member = f"{uuid.uuid4().hex[:12]}"
-        self._partition_counts = partition_counts
+        self._partitions = partitions
         self.session_timeout = session_timeout
         self.heartbeat_interval = heartbeat_interval
         self._on_assign = on_assign
@@ -99,12 +104,16 @@ class GroupMembership:
             return set(), set()
         return self.heartbeat()
 
+    def request_heartbeat(self) -> None:
+        """Make the next :meth:`maybe_heartbeat` run (the partitions to assign changed)."""
+        self._last_beat = float("-inf")
+
     def heartbeat(self) -> tuple[set[TopicPartition], set[TopicPartition]]:
         self._last_beat = time.monotonic()
         now = self.clock.now()
         expires = now + self.session_timeout
         members = self.store.heartbeat(self.group, self.member, self.topics, expires, now)
-        wanted = target_assignment(self.member, members, self._partition_counts())
+        wanted = target_assignment(self.member, members, self._partitions())
         lost = self.owned - wanted
         if lost and self._on_revoke is not None:
             # Revoke first so the application can commit while it still owns them.

@@ -1,4 +1,9 @@
-"""A Kinesis consumer-group member: shard leases and checkpoints in a kv backend."""
+"""A Kinesis consumer-group member: shard leases and checkpoints in a kv backend.
+
+Partitions are shard numbers. A member reads the shards the group may read now (see
+:func:`~.shards.readable_shards`); when a closed shard ends it is marked finished once its last
+record is committed, and the next heartbeat hands out its children.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from skybridge.backends.streams.base import Consumer, RebalanceCallback, StartPosition
 from skybridge.backends.streams.kinesis.envelope import record_key, unwrap
-from skybridge.backends.streams.kinesis.leases import KvLeases
+from skybridge.backends.streams.kinesis.leases import SHARD_END, SKIPPED, KvLeases
+from skybridge.backends.streams.kinesis.shards import Shard, readable_shards
 from skybridge.backends.streams.leases import GroupMembership
 from skybridge.backends.streams.records import Record, TopicPartition
 from skybridge.core.errors import Conflict, ValidationError
@@ -39,11 +45,13 @@ class KinesisConsumer(Consumer):
         self._iterators: dict[TopicPartition, str | None] = {}
         self._positions: dict[TopicPartition, int] = {}
         self._consumed: dict[TopicPartition, int] = {}
+        # Closed shards read to their end: the position that completes them once committed.
+        self._ended: dict[TopicPartition, int] = {}
         self.membership = GroupMembership(
             leases,
             group,
             self.topics,
-            lambda: {t: stream.describe(t).partitions for t in self.topics},
+            self._readable,
             session_timeout=stream.session_timeout,
             heartbeat_interval=stream.heartbeat_interval,
             on_assign=on_assign,
@@ -51,11 +59,25 @@ class KinesisConsumer(Consumer):
         )
         self._rebalance(*self.membership.heartbeat())
 
+    def _readable(self) -> dict[str, set[int]]:
+        """Per topic, the shards the group may read now (what the members divide)."""
+        return {
+            topic: readable_shards(
+                self.stream.shards.shards(self.stream.stream_name(topic)),
+                self.leases.finished(self.group, topic),
+            )
+            for topic in self.topics
+        }
+
+    def _shard(self, tp: TopicPartition) -> Shard | None:
+        return self.stream.shards.shard(self.stream.stream_name(tp.topic), tp.partition)
+
     def _rebalance(self, gained: set[TopicPartition], lost: set[TopicPartition]) -> None:
         for tp in lost | gained:
             self._iterators.pop(tp, None)
             self._positions.pop(tp, None)
             self._consumed.pop(tp, None)
+            self._ended.pop(tp, None)
 
     def _iterator(self, tp: TopicPartition) -> str | None:
         if tp in self._iterators:
@@ -63,13 +85,30 @@ class KinesisConsumer(Consumer):
         name = self.stream.stream_name(tp.topic)
         shards = self.stream.shards
         committed = self.leases.committed(self.group, tp)
+        shard = self._shard(tp)
+        it: str | None
         if committed is not None:
             it = shards.iterator(name, tp.partition, "AFTER_SEQUENCE_NUMBER", committed - 1)
+        elif self.start == "earliest" or self._parent_was_read(tp, shard):
+            it = shards.iterator(name, tp.partition, "TRIM_HORIZON")
+        elif shard is not None and shard.closed:
+            it = None  # history before the group started at "latest"
+            self._finish(tp, SKIPPED)
         else:
-            kind = "TRIM_HORIZON" if self.start == "earliest" else "LATEST"
-            it = shards.iterator(name, tp.partition, kind)
+            it = shards.iterator(name, tp.partition, "LATEST")
         self._iterators[tp] = it
         return it
+
+    def _parent_was_read(self, tp: TopicPartition, shard: Shard | None) -> bool:
+        """A child of a shard the group read continues it, from its first record."""
+        if shard is None or not shard.parents:
+            return False
+        finished = self.leases.finished(self.group, tp.topic)
+        return any(finished.get(parent) == SHARD_END for parent in shard.parents)
+
+    def _finish(self, tp: TopicPartition, how: bytes) -> None:
+        self.leases.finish(self.group, tp, how)
+        self.membership.request_heartbeat()
 
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
         deadline = time.monotonic() + timeout
@@ -87,8 +126,8 @@ class KinesisConsumer(Consumer):
     def _read(self, tp: TopicPartition, limit: int) -> list[Record]:
         it = self._iterator(tp)
         if it is None:
-            return []  # shard closed (resharded) and fully read
-        raw, self._iterators[tp], _ = self.stream.shards.read(it, limit)
+            return []  # a closed shard read to its end
+        raw, self._iterators[tp], behind = self.stream.shards.read(it, limit)
         records = []
         for item in raw:
             value, headers = unwrap(item["Data"])
@@ -107,7 +146,29 @@ class KinesisConsumer(Consumer):
             )
         if records:
             self._positions[tp] = self._consumed[tp] = records[-1].offset + 1
+        if self._iterators[tp] is None or (
+            not raw
+            and behind == 0
+            and self.stream.empty_read_ends_closed_shard
+            and self._closed(tp)
+        ):
+            self._reached_end(tp)
         return records
+
+    def _closed(self, tp: TopicPartition) -> bool:
+        """Whether the shard list shows ``tp`` closed (with ``empty_read_ends_closed_shard``, an
+        empty read at its tip is then its end: for emulators that never end a closed shard)."""
+        shard = self._shard(tp)
+        return shard is not None and shard.closed
+
+    def _reached_end(self, tp: TopicPartition) -> None:
+        self._iterators[tp] = None
+        self.stream.shards.forget(self.stream.stream_name(tp.topic))
+        consumed = self._consumed.get(tp)
+        if consumed is None or consumed == self.leases.committed(self.group, tp):
+            self._finish(tp, SHARD_END)
+        else:
+            self._ended[tp] = consumed  # finished by the commit that reaches it
 
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
         offsets = dict(self._consumed) if offsets is None else dict(offsets)
@@ -121,7 +182,12 @@ class KinesisConsumer(Consumer):
                 f"cannot commit {sorted(offsets)}: this member of group '{self.group}' no "
                 "longer owns all of them (rebalanced); their records will be redelivered"
             )
-        self.leases.commit(self.group, offsets)
+        ends = {tp for tp, pos in offsets.items() if tp in self._ended and pos >= self._ended[tp]}
+        self.leases.commit(self.group, offsets, ends)
+        for tp in ends:
+            del self._ended[tp]
+        if ends:
+            self.membership.request_heartbeat()
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         if partition not in self.membership.owned:
@@ -131,6 +197,7 @@ class KinesisConsumer(Consumer):
             name, partition.partition, "AT_SEQUENCE_NUMBER", offset
         )
         self._positions[partition] = offset
+        self._ended.pop(partition, None)
 
     def position(self, partition: TopicPartition) -> int | None:
         if partition not in self.membership.owned:

@@ -1,18 +1,25 @@
 """Consumer-group members, shard leases and checkpoints kept in a ``kv`` backend.
 
 Keys (inside the store's namespace): ``<group>/members/<member>`` (TTL = session timeout),
-``<group>/leases/<stream>/<shard index>`` (JSON ``{"member", "expires_at"}``, changed only by
-compare-and-set) and ``<group>/offsets/<stream>/<shard index>`` (the committed position).
+``<group>/leases/<topic>/<partition>`` (JSON ``{"member", "expires_at"}``, changed only by
+compare-and-set), ``<group>/offsets/<topic>/<partition>`` (the committed position) and
+``<group>/finished/<topic>/<partition>`` (a closed shard the group is done with:
+:data:`SHARD_END` or :data:`SKIPPED`). A partition is the shard's number (see :mod:`.shards`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from skybridge.backends.kv import KeyValueStore
 from skybridge.backends.streams.records import TopicPartition
 from skybridge.core.errors import Conflict
+
+#: A closed shard read to its end, and every record of it committed: its children may be read.
+SHARD_END = b"SHARD_END"
+#: A closed shard a group starting at ``"latest"`` found already closed and never read.
+SKIPPED = b"SKIPPED"
 
 
 class KvLeases:
@@ -94,8 +101,24 @@ class KvLeases:
 
     # -- checkpoints --------------------------------------------------------------------------
 
-    def commit(self, group: str, offsets: dict[TopicPartition, int]) -> None:
-        self.kv.put_many({_offset_key(group, tp): b"%d" % pos for tp, pos in offsets.items()})
+    def commit(
+        self,
+        group: str,
+        offsets: dict[TopicPartition, int],
+        shard_ends: Collection[TopicPartition] = (),
+    ) -> None:
+        """Store ``offsets``; ``shard_ends`` are closed shards these offsets complete."""
+        items = {_offset_key(group, tp): b"%d" % pos for tp, pos in offsets.items()}
+        items.update({_finished_key(group, tp): SHARD_END for tp in shard_ends})
+        self.kv.put_many(items)
+
+    def finish(self, group: str, tp: TopicPartition, how: bytes) -> None:
+        self.kv.put(_finished_key(group, tp), how)
+
+    def finished(self, group: str, topic: str) -> dict[int, bytes]:
+        """The group's finished shards of ``topic``: partition -> SHARD_END or SKIPPED."""
+        prefix = f"{group}/finished/{topic}/"
+        return {int(item.key[len(prefix) :]): item.value for item in self.kv.scan_prefix(prefix)}
 
     def committed(self, group: str, tp: TopicPartition) -> int | None:
         value = self.kv.get(_offset_key(group, tp))
@@ -108,6 +131,10 @@ def _key(group: str, tp: TopicPartition) -> str:
 
 def _offset_key(group: str, tp: TopicPartition) -> str:
     return f"{group}/offsets/{tp.topic}/{tp.partition}"
+
+
+def _finished_key(group: str, tp: TopicPartition) -> str:
+    return f"{group}/finished/{tp.topic}/{tp.partition}"
 
 
 def _dump(doc: dict[str, Any]) -> bytes:

@@ -1,7 +1,15 @@
-"""Shard listing, iterators and reads."""
+"""Shard listing and lineage, iterators and reads.
+
+A partition is the number in its shard's id (``shardId-000000000007`` is partition 7): Kinesis
+gives each new shard the next number and never reuses one, so a partition keeps meaning the same
+shard across splits and merges.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from skybridge.backends.streams.kinesis.errors import translate_error
@@ -10,38 +18,96 @@ from skybridge.backends.streams.kinesis.errors import translate_error
 _MAX_SCAN_CALLS = 10_000
 
 
-class ShardReader:
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self._shards: dict[str, list[dict[str, Any]]] = {}
+def shard_number(shard_id: str) -> int:
+    """The partition number of ``shard_id`` (its numeric suffix)."""
+    return int(shard_id.rpartition("-")[2])
 
-    def open_shards(self, stream: str) -> list[dict[str, Any]]:
-        """Open shards sorted by id (partition ``i`` is the ``i``-th); cached per stream."""
-        cached = self._shards.get(stream)
-        if cached is not None:
-            return cached
-        shards: list[dict[str, Any]] = []
+
+def shard_id(number: int) -> str:
+    return f"shardId-{number:012d}"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """What the consumer needs of a listed shard."""
+
+    number: int
+    parents: tuple[int, ...]
+    closed: bool
+    starting_hash_key: str
+    starting_sequence: int
+
+    @classmethod
+    def from_listing(cls, raw: Mapping[str, Any]) -> Shard:
+        parents = (raw.get("ParentShardId"), raw.get("AdjacentParentShardId"))
+        sequences = raw["SequenceNumberRange"]
+        return cls(
+            number=shard_number(raw["ShardId"]),
+            parents=tuple(shard_number(p) for p in parents if p),
+            closed="EndingSequenceNumber" in sequences,
+            starting_hash_key=str(raw["HashKeyRange"]["StartingHashKey"]),
+            starting_sequence=int(sequences["StartingSequenceNumber"]),
+        )
+
+
+def readable_shards(shards: Mapping[int, Shard], finished: Collection[int]) -> set[int]:
+    """Shards a group may read now: not finished, and every parent still listed is finished.
+
+    A child is read only after its parent(s) so that one key's records stay in order across a
+    split or merge; a parent past retention is no longer listed and holds nothing to wait for.
+    """
+    return {
+        number
+        for number, shard in shards.items()
+        if number not in finished and all(p in finished or p not in shards for p in shard.parents)
+    }
+
+
+class ShardReader:
+    """Kinesis calls on shards; the shard list is cached per stream for ``refresh_interval``."""
+
+    def __init__(self, client: Any, refresh_interval: float = 10.0) -> None:
+        self.client = client
+        self.refresh_interval = refresh_interval
+        self._listed: dict[str, tuple[float, dict[int, Shard]]] = {}
+
+    def shards(self, stream: str, *, fresh: bool = False) -> dict[int, Shard]:
+        """Every listed shard (open, and closed ones still retained) by partition number."""
+        cached = self._listed.get(stream)
+        if cached is not None and not fresh:
+            listed_at, shards = cached
+            if time.monotonic() - listed_at < self.refresh_interval:
+                return shards
+        shards = {s.number: s for s in map(Shard.from_listing, self._list(stream))}
+        self._listed[stream] = (time.monotonic(), shards)
+        return shards
+
+    def shard(self, stream: str, partition: int) -> Shard | None:
+        """The listed shard ``partition``, listing again if the cached list lacks it."""
+        found = self.shards(stream).get(partition)
+        return found if found is not None else self.shards(stream, fresh=True).get(partition)
+
+    def forget(self, stream: str) -> None:
+        """Drop the cached list (a shard ended: its children are to be listed)."""
+        self._listed.pop(stream, None)
+
+    def _list(self, stream: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"StreamName": stream}
         try:
             while True:
                 page = self.client.list_shards(**kwargs)
-                shards.extend(page["Shards"])
+                found.extend(page["Shards"])
                 if not page.get("NextToken"):
-                    break
+                    return found
                 kwargs = {"NextToken": page["NextToken"]}
         except Exception as exc:
             raise translate_error(exc, "list_shards") from None
-        open_ = [s for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
-        self._shards[stream] = sorted(open_, key=lambda s: s["ShardId"])
-        return self._shards[stream]
-
-    def shard_id(self, stream: str, partition: int) -> str:
-        return str(self.open_shards(stream)[partition]["ShardId"])
 
     def iterator(self, stream: str, partition: int, kind: str, sequence: int | None = None) -> str:
         kwargs: dict[str, Any] = {
             "StreamName": stream,
-            "ShardId": self.shard_id(stream, partition),
+            "ShardId": shard_id(partition),
             "ShardIteratorType": kind,
         }
         if sequence is not None:
@@ -52,7 +118,8 @@ class ShardReader:
             raise translate_error(exc, "get_shard_iterator") from None
 
     def read(self, iterator: str, limit: int) -> tuple[list[dict[str, Any]], str | None, int]:
-        """One GetRecords call: (records, next iterator, milliseconds behind the tip)."""
+        """One GetRecords call: (records, next iterator or None at a closed shard's end,
+        milliseconds behind the tip)."""
         try:
             page = self.client.get_records(ShardIterator=iterator, Limit=min(limit, 10_000))
         except Exception as exc:
@@ -70,8 +137,8 @@ class ShardReader:
         ``after`` (or the shard's starting sequence number).
         """
         if after is None:
-            shard = self.open_shards(stream)[partition]
-            empty = int(shard["SequenceNumberRange"]["StartingSequenceNumber"])
+            shard = self.shard(stream, partition)
+            empty = shard.starting_sequence if shard is not None else 0
             it: str | None = self.iterator(stream, partition, "TRIM_HORIZON")
         else:
             empty = after

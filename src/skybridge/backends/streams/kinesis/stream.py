@@ -1,10 +1,29 @@
 """``kinesis://<stream-prefix>?region=..&endpoint_url=..``: topics are streams, partitions shards.
 
-Partition ``i`` of a topic is the ``i``-th open shard by shard id. Offsets are sequence numbers
-as ints. Consumer groups keep leases and checkpoints in a ``kv`` backend given as option
-``checkpoints=`` (a ``KeyValueStore`` or a kv URL). ``end_offsets``, ``start_offsets`` and
-``lag`` read the shards (Kinesis has no cheap "last sequence number"): they cost GetRecords
-calls proportional to the records retained or behind.
+Partition ``n`` of a topic is the shard ``shardId-<n>`` (its numeric suffix): Kinesis never
+reuses a shard number, so a partition keeps meaning one shard across resharding, and before any
+reshard the numbers are ``0..N-1``. Offsets are sequence numbers as ints. Consumer groups keep
+leases and checkpoints in a ``kv`` backend given as option ``checkpoints=`` (a ``KeyValueStore``
+or a kv URL). ``end_offsets``, ``start_offsets`` and ``lag`` read the shards (Kinesis has no cheap
+"last sequence number"): they cost GetRecords calls proportional to the records retained or
+behind.
+
+Resharding (SplitShard, MergeShards, UpdateShardCount) closes shards and opens children with new
+numbers. As the KCL does, a group reads a child only once its parent(s) are read to the end and
+committed, so one key's records keep their order; the owner of a closed shard marks it finished
+in the checkpoint store when it reaches the end (GetRecords returns no next iterator) and every
+record read from it is committed, and finished shards are no longer assigned. Members divide the
+shards readable now (open, or closed and unfinished with finished parents). The shard list is
+cached for ``shard_refresh_interval`` seconds and listed again when a shard ends. A child starts
+at its first record (the group read its parent); ``start="latest"`` skips closed shards that the
+group had never read. ``describe().partitions`` is one more than the highest shard number, so
+numbers below it may be closed shards; a message sent to a closed shard's partition goes to the
+open shard that now holds the start of its hash range, and ``Produced`` says which.
+
+Kinesis ends a closed shard with a GetRecords response without ``NextShardIterator``; only that
+counts as the end. Emulators that never send it (moto) need ``empty_read_ends_closed_shard=true``:
+an empty read at the tip of a shard the listing shows closed then counts as its end. Never set
+it against AWS, where a closed shard can return empty pages before its end.
 """
 
 from __future__ import annotations
@@ -21,7 +40,7 @@ from skybridge.backends.streams.base import RebalanceCallback, StartPosition, St
 from skybridge.backends.streams.kinesis.consumer import KinesisConsumer
 from skybridge.backends.streams.kinesis.errors import translate_error
 from skybridge.backends.streams.kinesis.leases import KvLeases
-from skybridge.backends.streams.kinesis.shards import ShardReader
+from skybridge.backends.streams.kinesis.shards import Shard, ShardReader
 from skybridge.backends.streams.kinesis.writer import put_records
 from skybridge.backends.streams.records import (
     Message,
@@ -33,6 +52,14 @@ from skybridge.backends.streams.records import (
 )
 from skybridge.core.errors import ConfigError, NotFound, ValidationError
 from skybridge.core.urls import BackendURL
+
+#: URL parameters read as seconds.
+_NUMBER_PARAMS = (
+    "session_timeout",
+    "heartbeat_interval",
+    "poll_interval",
+    "shard_refresh_interval",
+)
 
 
 class KinesisStream(StreamBackend):
@@ -51,6 +78,8 @@ class KinesisStream(StreamBackend):
         session_timeout: float = 10.0,
         heartbeat_interval: float | None = None,
         poll_interval: float = 0.2,
+        shard_refresh_interval: float = 10.0,
+        empty_read_ends_closed_shard: bool = False,
     ) -> None:
         self.client = client
         self.prefix = prefix
@@ -58,7 +87,8 @@ class KinesisStream(StreamBackend):
         self.session_timeout = session_timeout
         self.heartbeat_interval = heartbeat_interval or session_timeout / 5
         self.poll_interval = poll_interval
-        self.shards = ShardReader(client)
+        self.shards = ShardReader(client, shard_refresh_interval)
+        self.empty_read_ends_closed_shard = empty_read_ends_closed_shard
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
@@ -71,9 +101,13 @@ class KinesisStream(StreamBackend):
         checkpoints = options.pop("checkpoints", params.pop("checkpoints", None))
         if isinstance(checkpoints, str):
             checkpoints = connect_kv(checkpoints, setting="backends.streams.checkpoints")
-        for name in ("session_timeout", "heartbeat_interval", "poll_interval"):
+        for name in _NUMBER_PARAMS:
             if name in params and name not in options:
                 options[name] = float(params[name])
+        if "empty_read_ends_closed_shard" not in options:
+            options["empty_read_ends_closed_shard"] = url.flag(
+                "empty_read_ends_closed_shard", default=False
+            )
         return cls(client, url.rest, checkpoints=checkpoints, **options)
 
     def stream_name(self, topic: str) -> str:
@@ -128,47 +162,51 @@ class KinesisStream(StreamBackend):
         return summary
 
     def describe(self, topic: str) -> TopicInfo:
-        summary = self._summary(self.stream_name(topic))
+        """``partitions`` is one more than the highest shard number (open or closed)."""
+        stream = self.stream_name(topic)
+        summary = self._summary(stream)
         hours = summary.get("RetentionPeriodHours", 24)
-        return TopicInfo(topic, summary["OpenShardCount"], Retention(max_age=hours * 3600.0))
+        numbers = self.shards.shards(stream, fresh=True)
+        count = max(numbers) + 1 if numbers else int(summary["OpenShardCount"])
+        return TopicInfo(topic, count, Retention(max_age=hours * 3600.0))
 
     # -- produce ------------------------------------------------------------------------------
 
     def _produce(self, topic: str, messages: Sequence[Message]) -> list[Produced]:
         stream = self.stream_name(topic)
-        shards = self.shards.open_shards(stream)
+        shards = self.shards.shards(stream)
+        if any(m.partition is not None and m.partition not in shards for m in messages):
+            shards = self.shards.shards(stream, fresh=True)
         results = put_records(self.client, stream, shards, messages)
-        index = {shard["ShardId"]: i for i, shard in enumerate(shards)}
-        return [Produced(topic, index[shard_id], int(seq)) for shard_id, seq in results]
+        return [Produced(topic, partition, seq) for partition, seq in results]
 
     # -- offsets and groups -------------------------------------------------------------------
 
-    def _tps(self, topic: str) -> list[TopicPartition]:
-        return [TopicPartition(topic, i) for i in range(self.describe(topic).partitions)]
+    def _listed(self, topic: str) -> dict[int, Shard]:
+        """Every shard of ``topic`` still listed (open, and closed ones within retention)."""
+        return dict(sorted(self.shards.shards(self.stream_name(topic), fresh=True).items()))
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        return {
-            tp.partition: self.shards.scan(self.stream_name(topic), tp.partition)[2]
-            for tp in self._tps(topic)
-        }
+        stream = self.stream_name(topic)
+        return {n: self.shards.scan(stream, n)[2] for n in self._listed(topic)}
 
     def start_offsets(self, topic: str) -> dict[int, int]:
-        return {
-            tp.partition: self.shards.scan(self.stream_name(topic), tp.partition)[1]
-            for tp in self._tps(topic)
-        }
+        stream = self.stream_name(topic)
+        return {n: self.shards.scan(stream, n)[1] for n in self._listed(topic)}
 
     def committed(self, group: str, topic: str) -> dict[int, int | None]:
         leases = self._leases()
-        return {tp.partition: leases.committed(group, tp) for tp in self._tps(topic)}
+        return {n: leases.committed(group, TopicPartition(topic, n)) for n in self._listed(topic)}
 
     def lag(self, group: str, topic: str) -> dict[int, PartitionLag]:
-        """Counted by reading each shard from the committed position (sequence numbers skip)."""
+        """Counted by reading each shard from the committed position (sequence numbers skip);
+        shards the group finished have none."""
         done = self.committed(group, topic)
+        finished = self._leases().finished(group, topic)
         result: dict[int, PartitionLag] = {}
         for partition, committed in done.items():
             count, _, end = self.shards.scan(self.stream_name(topic), partition, after=committed)
-            result[partition] = PartitionLag(committed, end, count)
+            result[partition] = PartitionLag(committed, end, 0 if partition in finished else count)
         return result
 
     def _leases(self) -> KvLeases:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from skybridge.backends.streams.kinesis.envelope import partition_key, wrap
 from skybridge.backends.streams.kinesis.errors import translate_error
+from skybridge.backends.streams.kinesis.shards import Shard, shard_number
 from skybridge.backends.streams.records import Message
 from skybridge.core.errors import TransientError, ValidationError
 
@@ -17,7 +18,9 @@ MAX_RECORD_BYTES = 1024 * 1024
 ATTEMPTS = 5
 
 
-def _entries(shards: Sequence[dict[str, Any]], messages: Sequence[Message]) -> list[dict[str, Any]]:
+def _entries(shards: Mapping[int, Shard], messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """PutRecords entries; an explicit partition is the start of its shard's hash range (for a
+    closed shard Kinesis routes it to the open shard that now holds that hash key)."""
     entries = []
     for message in messages:
         entry: dict[str, Any] = {
@@ -25,9 +28,10 @@ def _entries(shards: Sequence[dict[str, Any]], messages: Sequence[Message]) -> l
             "PartitionKey": partition_key(message.key),
         }
         if message.partition is not None:
-            if not 0 <= message.partition < len(shards):
-                raise ValidationError(f"partition {message.partition} is not an open shard")
-            entry["ExplicitHashKey"] = shards[message.partition]["HashKeyRange"]["StartingHashKey"]
+            shard = shards.get(message.partition)
+            if shard is None:
+                raise ValidationError(f"partition {message.partition} is not a shard of the stream")
+            entry["ExplicitHashKey"] = shard.starting_hash_key
         if len(entry["Data"]) + len(entry["PartitionKey"].encode()) > MAX_RECORD_BYTES:
             raise ValidationError("a kinesis record (data + partition key) is at most 1 MiB")
         entries.append(entry)
@@ -50,11 +54,11 @@ def _chunks(entries: list[dict[str, Any]]) -> Iterator[list[int]]:
 
 
 def put_records(
-    client: Any, stream: str, shards: Sequence[dict[str, Any]], messages: Sequence[Message]
-) -> list[tuple[str, str]]:
-    """Write ``messages`` in order of batches; return (shard id, sequence number) per message."""
+    client: Any, stream: str, shards: Mapping[int, Shard], messages: Sequence[Message]
+) -> list[tuple[int, int]]:
+    """Write ``messages`` in order of batches; return (partition, sequence number) per message."""
     entries = _entries(shards, messages)
-    results: list[tuple[str, str] | None] = [None] * len(entries)
+    results: list[tuple[int, int] | None] = [None] * len(entries)
     for chunk in _chunks(entries):
         pending = chunk
         for attempt in range(ATTEMPTS):
@@ -69,7 +73,10 @@ def put_records(
                 if "ErrorCode" in outcome:
                     failed.append((i, outcome["ErrorCode"]))
                 else:
-                    results[i] = (outcome["ShardId"], outcome["SequenceNumber"])
+                    results[i] = (
+                        shard_number(outcome["ShardId"]),
+                        int(outcome["SequenceNumber"]),
+                    )
             if not failed:
                 break
             pending = [i for i, _ in failed]
