@@ -31,6 +31,7 @@ from skybridge.backends.streams import (
     connect,
 )
 from skybridge.backends.streams.kinesis import KinesisConsumer, KinesisStream
+from skybridge.core.errors import Conflict
 from skybridge.testing.contracts.streams import drain, unique
 from skybridge.testing.servers import RunningServer
 
@@ -410,3 +411,58 @@ def test_records_after_a_split_land_in_the_children(kinesis: KinesisStream, raw:
     assert {p.partition for p in produced} == {1, 2}
     # A message for the closed shard goes to the child holding the start of its hash range.
     assert kinesis.produce(topic, [Message(b"x", partition=0)])[0].partition == 1
+
+
+def test_a_refused_commit_at_a_parents_end_reads_the_parent_again(
+    kinesis: KinesisStream, raw: Any
+) -> None:
+    """The lease lapses while the last records of a closed shard are processed: the commit is
+    refused, and the member (holding the shard again) reads it again from the checkpoint and
+    finishes it, instead of sitting at its end with nothing to commit."""
+    topic, name = unique("t"), unique("g")
+    kinesis.create_topic(topic, 1)
+    produce_round(kinesis, topic, range(3))
+    split(raw, topic, 0)
+    children = {TopicPartition(topic, 1), TopicPartition(topic, 2)}
+    with kinesis.consumer(name, [topic]) as consumer:
+        read = drain(consumer, 24, TIMEOUT)
+        assert len(read) == 24
+        assert consumer.poll(500, 0.5) == []  # at the end of the closed parent
+        time.sleep(kinesis.session_timeout + 0.5)  # "processing" outlives the lease
+        with pytest.raises(Conflict):
+            consumer.commit_records(read)
+        again = drain(consumer, 24, TIMEOUT)
+        assert values(again) == values(read)
+        consumer.commit_records(again)
+        deadline = time.monotonic() + TIMEOUT
+        while consumer.assignment() != children and time.monotonic() < deadline:
+            consumer.poll(500, 0.1)
+        assert consumer.assignment() == children
+
+
+def test_finished_shards_are_not_scanned_for_lag_nor_sought(
+    kinesis: KinesisStream, raw: Any
+) -> None:
+    topic, name = unique("t"), unique("g")
+    kinesis.create_topic(topic, 1)
+    produce_round(kinesis, topic, range(3))
+    split(raw, topic, 0)
+    with kinesis.consumer(name, [topic]) as consumer:
+        read = drain(consumer, 24, TIMEOUT)
+        assert consumer.poll(500, 0.5) == []
+        consumer.commit_records(read)  # finishes shard 0
+        with pytest.raises(Conflict, match="finished"):
+            consumer.seek(TopicPartition(topic, 0), read[0].offset)
+    scanned: list[int] = []
+    scan = kinesis.shards.scan
+
+    def counting_scan(stream: str, partition: int, after: int | None = None) -> Any:
+        scanned.append(partition)
+        return scan(stream, partition, after)
+
+    kinesis.shards.scan = counting_scan  # type: ignore[method-assign]
+    lag = kinesis.lag(name, topic)
+    assert lag[0].lag == 0
+    assert lag[0].committed == read[-1].offset + 1
+    assert 0 not in scanned
+    assert sorted(scanned) == [1, 2]

@@ -47,6 +47,8 @@ class KinesisConsumer(Consumer):
         self._consumed: dict[TopicPartition, int] = {}
         # Closed shards read to their end: the position that completes them once committed.
         self._ended: dict[TopicPartition, int] = {}
+        # Per topic, the finished shards the last heartbeat saw.
+        self._finished_seen: dict[str, set[int]] = {}
         self.membership = GroupMembership(
             leases,
             group,
@@ -60,14 +62,20 @@ class KinesisConsumer(Consumer):
         self._rebalance(*self.membership.heartbeat())
 
     def _readable(self) -> dict[str, set[int]]:
-        """Per topic, the shards the group may read now (what the members divide)."""
-        return {
-            topic: readable_shards(
-                self.stream.shards.shards(self.stream.stream_name(topic)),
-                self.leases.finished(self.group, topic),
-            )
-            for topic in self.topics
-        }
+        """Per topic, the shards the group may read now (what the members divide).
+
+        When another member finished a shard since the last look, the shard list is read
+        again: its children must be in it, or members would divide different sets.
+        """
+        readable: dict[str, set[int]] = {}
+        for topic in self.topics:
+            name = self.stream.stream_name(topic)
+            finished = self.leases.finished(self.group, topic)
+            if finished.keys() != self._finished_seen.get(topic, finished.keys()):
+                self.stream.shards.forget(name)
+            self._finished_seen[topic] = set(finished)
+            readable[topic] = readable_shards(self.stream.shards.shards(name), finished)
+        return readable
 
     def _shard(self, tp: TopicPartition) -> Shard | None:
         return self.stream.shards.shard(self.stream.stream_name(tp.topic), tp.partition)
@@ -178,6 +186,9 @@ class KinesisConsumer(Consumer):
         if not set(offsets) <= self.membership.owned or not self.leases.holds(
             self.group, self.membership.member, set(offsets), now
         ):
+            # Read them again from the checkpoint if they stay (or come back) ours: a shard
+            # whose end was reached must reach it again to be finished.
+            self._rebalance(set(), set(offsets))
             raise Conflict(
                 f"cannot commit {sorted(offsets)}: this member of group '{self.group}' no "
                 "longer owns all of them (rebalanced); their records will be redelivered"
@@ -192,6 +203,11 @@ class KinesisConsumer(Consumer):
     def seek(self, partition: TopicPartition, offset: int) -> None:
         if partition not in self.membership.owned:
             raise Conflict(f"cannot seek {partition}: not assigned to this member")
+        if partition.partition in self.leases.finished(self.group, partition.topic):
+            raise Conflict(
+                f"cannot seek {partition}: the group finished this closed shard and may be "
+                "reading its children; reading it again would break per-key order"
+            )
         name = self.stream.stream_name(partition.topic)
         self._iterators[partition] = self.stream.shards.iterator(
             name, partition.partition, "AT_SEQUENCE_NUMBER", offset

@@ -203,10 +203,18 @@ class KinesisStream(StreamBackend):
         shards the group finished have none."""
         done = self.committed(group, topic)
         finished = self._leases().finished(group, topic)
+        stream = self.stream_name(topic)
+        listed = self.shards.shards(stream)
         result: dict[int, PartitionLag] = {}
         for partition, committed in done.items():
-            count, _, end = self.shards.scan(self.stream_name(topic), partition, after=committed)
-            result[partition] = PartitionLag(committed, end, 0 if partition in finished else count)
+            if partition in finished:  # nothing to read there: no scan
+                shard = listed.get(partition)
+                start = shard.starting_sequence if shard is not None else 0
+                end = committed if committed is not None else start
+                result[partition] = PartitionLag(committed, end, 0)
+                continue
+            count, _, end = self.shards.scan(stream, partition, after=committed)
+            result[partition] = PartitionLag(committed, end, count)
         return result
 
     def _leases(self) -> KvLeases:
