@@ -466,3 +466,26 @@ def test_finished_shards_are_not_scanned_for_lag_nor_sought(
     assert lag[0].committed == read[-1].offset + 1
     assert 0 not in scanned
     assert sorted(scanned) == [1, 2]
+
+
+def test_a_latest_group_restarted_after_a_split_follows_its_parent(
+    kinesis: KinesisStream, raw: Any
+) -> None:
+    """A member began shard 0 at its tip and left with nothing to commit; after a split the
+    next member finishes the parent as read (its children then start at their first record),
+    not as history the group never read."""
+    topic, name = unique("t"), unique("g")
+    kinesis.create_topic(topic, 1)
+    produce_round(kinesis, topic, range(1))  # history from before the group
+    with kinesis.consumer(name, [topic], start="latest") as first:
+        assert first.poll(500, 0.3) == []
+    split(raw, topic, 0)
+    children = {TopicPartition(topic, 1), TopicPartition(topic, 2)}
+    with kinesis.consumer(name, [topic], start="latest") as second:
+        deadline = time.monotonic() + TIMEOUT
+        while second.assignment() != children and time.monotonic() < deadline:
+            assert second.poll(500, 0.1) == []
+        assert second.assignment() == children
+    assert kinesis.checkpoints is not None
+    finished = kinesis.checkpoints.get(f"{name}/finished/{topic}/0")
+    assert finished == b"SHARD_END"

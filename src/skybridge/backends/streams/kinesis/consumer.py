@@ -100,10 +100,13 @@ class KinesisConsumer(Consumer):
         elif self.start == "earliest" or self._parent_was_read(tp, shard):
             it = shards.iterator(name, tp.partition, "TRIM_HORIZON")
         elif shard is not None and shard.closed:
-            it = None  # history before the group started at "latest"
-            self._finish(tp, SKIPPED)
+            # Begun at its tip by an earlier owner (nothing arrived to commit): done, and its
+            # children follow it from their start. Never begun: history before the group.
+            it = None
+            self._finish(tp, SHARD_END if self.leases.started(self.group, tp) else SKIPPED)
         else:
             it = shards.iterator(name, tp.partition, "LATEST")
+            self.leases.mark_started(self.group, tp)
         self._iterators[tp] = it
         return it
 

@@ -4,7 +4,9 @@ Keys (inside the store's namespace): ``<group>/members/<member>`` (TTL = session
 ``<group>/leases/<topic>/<partition>`` (JSON ``{"member", "expires_at"}``, changed only by
 compare-and-set), ``<group>/offsets/<topic>/<partition>`` (the committed position) and
 ``<group>/finished/<topic>/<partition>`` (a closed shard the group is done with:
-:data:`SHARD_END` or :data:`SKIPPED`). A partition is the shard's number (see :mod:`.shards`).
+:data:`SHARD_END` or :data:`SKIPPED`) and ``<group>/started/<topic>/<partition>`` (a shard the
+group began reading at its tip, with nothing committed yet). A partition is the shard's number
+(see :mod:`.shards`).
 """
 
 from __future__ import annotations
@@ -120,6 +122,13 @@ class KvLeases:
         prefix = f"{group}/finished/{topic}/"
         return {int(item.key[len(prefix) :]): item.value for item in self.kv.scan_prefix(prefix)}
 
+    def mark_started(self, group: str, tp: TopicPartition) -> None:
+        """The group reads ``tp`` from its tip ("latest") and has no checkpoint there yet."""
+        self.kv.put(_started_key(group, tp), b"1")
+
+    def started(self, group: str, tp: TopicPartition) -> bool:
+        return self.kv.get(_started_key(group, tp)) is not None
+
     def committed(self, group: str, tp: TopicPartition) -> int | None:
         value = self.kv.get(_offset_key(group, tp))
         return int(value) if value is not None else None
@@ -131,6 +140,10 @@ def _key(group: str, tp: TopicPartition) -> str:
 
 def _offset_key(group: str, tp: TopicPartition) -> str:
     return f"{group}/offsets/{tp.topic}/{tp.partition}"
+
+
+def _started_key(group: str, tp: TopicPartition) -> str:
+    return f"{group}/started/{tp.topic}/{tp.partition}"
 
 
 def _finished_key(group: str, tp: TopicPartition) -> str:
