@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from skybridge.backends.streams import TopicPartition
+import pytest
+
+from skybridge.backends.streams import Message, TopicPartition
 from skybridge.backends.streams.kinesis.shards import (
     Shard,
     readable_shards,
     shard_id,
     shard_number,
 )
+from skybridge.backends.streams.kinesis.writer import _entries
 from skybridge.backends.streams.leases import target_assignment
+from skybridge.core.errors import ValidationError
 
 
 def listed(number: int, *parents: int, closed: bool = False) -> Shard:
@@ -98,3 +102,17 @@ def test_a_partition_count_still_means_zero_to_n() -> None:
         TopicPartition("u", 0),
         TopicPartition("u", 1),
     }
+
+
+def test_a_message_for_a_shard_past_retention_is_routed_by_its_key() -> None:
+    children = {
+        n: Shard(number=n, parents=(0,), closed=False, starting_hash_key=h, starting_sequence=0)
+        for n, h in ((1, "0"), (2, "170141183460469231731687303715884105728"))
+    }
+    routed = _entries(children, [Message(b"x", b"k", partition=0)])[0]
+    assert "ExplicitHashKey" not in routed  # shard 0 expired: Kinesis hashes the key
+    assert _entries(children, [Message(b"x", b"k", partition=2)])[0]["ExplicitHashKey"] == (
+        "170141183460469231731687303715884105728"
+    )
+    with pytest.raises(ValidationError, match="partition 7 is not a shard"):
+        _entries(children, [Message(b"x", b"k", partition=7)])

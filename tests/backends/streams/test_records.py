@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from skybridge.backends.streams import Message, Record, next_positions
 from skybridge.backends.streams.kafka.errors import translate_error as kafka_error
-from skybridge.backends.streams.kinesis.envelope import unwrap, wrap
+from skybridge.backends.streams.kinesis.envelope import MAGIC, unwrap, wrap
 from skybridge.backends.streams.kinesis.errors import translate_error as kinesis_error
 from skybridge.backends.streams.kinesis.shards import Shard
 from skybridge.backends.streams.kinesis.writer import put_records
@@ -37,8 +37,13 @@ def test_headers_round_trip(headers: list[tuple[str, bytes]]) -> None:
 def test_kinesis_envelope_round_trips(value: bytes, headers: list[tuple[str, bytes]]) -> None:
     data = wrap(value, headers)
     assert unwrap(data) == (value, headers)
-    if not headers:
+    if not headers and not value.startswith(MAGIC):
         assert data == value
+
+
+@pytest.mark.parametrize("value", [MAGIC, MAGIC + b"\x00\x00\x00\x00plain", MAGIC + b"x"])
+def test_a_value_that_looks_like_an_envelope_round_trips(value: bytes) -> None:
+    assert unwrap(wrap(value, [])) == (value, [])
 
 
 def test_next_positions_take_highest_offset_plus_one() -> None:

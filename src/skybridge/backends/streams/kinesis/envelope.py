@@ -1,7 +1,8 @@
 """Kinesis records have no headers and always a partition key; skybridge fills the gaps.
 
-* Headers travel in an envelope, only when a message has some: ``MAGIC`` + u32 length of the
-  encoded headers + headers + value. Other consumers see the envelope bytes.
+* Headers travel in an envelope, only when a message has some (or its value starts with
+  ``MAGIC``, so that it cannot be taken for one): ``MAGIC`` + u32 length of the encoded
+  headers + headers + value. Other consumers see the envelope bytes.
 * A keyless message gets a random partition key with a reserved prefix, read back as ``None``.
 * Keys must be UTF-8 text of 1..256 characters (Kinesis partition keys are strings).
 """
@@ -20,7 +21,7 @@ _LEN = struct.Struct(">I")
 
 
 def wrap(value: bytes, headers: Headers) -> bytes:
-    if not headers:
+    if not headers and not value.startswith(MAGIC):
         return value
     blob = encode_headers(headers)
     return MAGIC + _LEN.pack(len(blob)) + blob + value

@@ -20,8 +20,11 @@ ATTEMPTS = 5
 
 def _entries(shards: Mapping[int, Shard], messages: Sequence[Message]) -> list[dict[str, Any]]:
     """PutRecords entries; an explicit partition is the start of its shard's hash range (for a
-    closed shard Kinesis routes it to the open shard that now holds that hash key)."""
+    closed shard Kinesis routes it to the open shard that now holds that hash key). A shard past
+    retention is no longer listed: a message for it is routed by its key (shard numbers are
+    handed out in order, so a number below the highest listed one was a shard)."""
     entries = []
+    highest = max(shards, default=-1)
     for message in messages:
         entry: dict[str, Any] = {
             "Data": wrap(message.value, message.headers),
@@ -29,9 +32,10 @@ def _entries(shards: Mapping[int, Shard], messages: Sequence[Message]) -> list[d
         }
         if message.partition is not None:
             shard = shards.get(message.partition)
-            if shard is None:
+            if shard is not None:
+                entry["ExplicitHashKey"] = shard.starting_hash_key
+            elif not 0 <= message.partition < highest:
                 raise ValidationError(f"partition {message.partition} is not a shard of the stream")
-            entry["ExplicitHashKey"] = shard.starting_hash_key
         if len(entry["Data"]) + len(entry["PartitionKey"].encode()) > MAX_RECORD_BYTES:
             raise ValidationError("a kinesis record (data + partition key) is at most 1 MiB")
         entries.append(entry)
