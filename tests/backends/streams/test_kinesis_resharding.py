@@ -23,6 +23,7 @@ import pytest
 
 from skybridge.backends import kv
 from skybridge.backends.streams import (
+    Consumer,
     Message,
     Produced,
     Record,
@@ -107,6 +108,31 @@ def produce_round(kinesis: KinesisStream, topic: str, rounds: range) -> list[Pro
     """One record per key and round, value ``<key>:<round>``."""
     messages = [Message(f"{k}:{r}".encode(), key=k.encode()) for r in rounds for k in KEYS]
     return kinesis.produce(topic, messages)
+
+
+def new_topic(kinesis: KinesisStream, shards: int, rounds: int) -> str:
+    """A new topic of ``shards`` shards holding ``rounds`` rounds of records."""
+    topic = unique("t")
+    kinesis.create_topic(topic, shards)
+    produce_round(kinesis, topic, range(rounds))
+    return topic
+
+
+def split_one_shard_topic(kinesis: KinesisStream, raw: Any) -> tuple[str, str]:
+    """A one-shard topic with three rounds of records, split: (topic, a new group name)."""
+    topic = new_topic(kinesis, 1, 3)
+    split(raw, topic, 0)
+    return topic, unique("g")
+
+
+def poll_until_assigned(consumer: Consumer, wanted: set[TopicPartition]) -> list[Record]:
+    """Poll until ``consumer`` owns ``wanted`` (or the timeout); the records polled."""
+    polled: list[Record] = []
+    deadline = time.monotonic() + TIMEOUT
+    while consumer.assignment() != wanted and time.monotonic() < deadline:
+        polled.extend(consumer.poll(500, 0.1))
+    assert consumer.assignment() == wanted
+    return polled
 
 
 class Group:
@@ -210,6 +236,14 @@ def assert_in_key_order(records: list[Record]) -> None:
     assert all(seen == sorted(seen) for seen in rounds.values()), rounds
 
 
+def assert_every_round_once_in_order(group: Group, records: list[Record], rounds: int) -> None:
+    """Every key's rounds read once, in order, no child early, shard 0 finished as read."""
+    assert sorted(values(records)) == sorted(f"{k}:{r}" for r in range(rounds) for k in KEYS)
+    assert_in_key_order(records)
+    assert group.early == []
+    assert group.finished() == {0: b"SHARD_END"}
+
+
 def done_reading(count: int, partitions: set[int]) -> Callable[[Group], bool]:
     def done(group: Group) -> bool:
         return len(group.delivered) >= count and group.owns_exactly(partitions)
@@ -310,21 +344,13 @@ def test_restart_in_the_middle_of_a_parent_resumes_from_its_checkpoint(
     group.run_until(done_reading(44, {1, 2}))
     assert group.members[0].poll(500, 0.3) == []
 
-    assert sorted(values(half + group.delivered)) == sorted(
-        f"{k}:{r}" for r in range(8) for k in KEYS
-    )
-    assert_in_key_order(half + group.delivered)
-    assert group.early == []
-    assert group.finished() == {0: b"SHARD_END"}
+    assert_every_round_once_in_order(group, half + group.delivered, rounds=8)
 
 
 def test_a_parent_is_finished_only_once_its_last_record_is_committed(
     kinesis: KinesisStream, raw: Any
 ) -> None:
-    topic, name = unique("t"), unique("g")
-    kinesis.create_topic(topic, 1)
-    produce_round(kinesis, topic, range(3))
-    split(raw, topic, 0)
+    topic, name = split_one_shard_topic(kinesis, raw)
     parent, children = (
         {TopicPartition(topic, 0)},
         {TopicPartition(topic, 1), TopicPartition(topic, 2)},
@@ -347,9 +373,7 @@ def test_a_parent_is_finished_only_once_its_last_record_is_committed(
 def test_a_split_while_reading_is_followed(
     kinesis: KinesisStream, raw: Any, groups: MakeGroup
 ) -> None:
-    topic = unique("t")
-    kinesis.create_topic(topic, 1)
-    produce_round(kinesis, topic, range(3))
+    topic = new_topic(kinesis, 1, 3)
     group = groups(topic)
     group.join(2)
     group.run_until(done_reading(24, {0}))
@@ -357,24 +381,16 @@ def test_a_split_while_reading_is_followed(
     produce_round(kinesis, topic, range(3, 6))
     group.run_until(done_reading(48, {1, 2}))
 
-    assert sorted(values(group.delivered)) == sorted(f"{k}:{r}" for r in range(6) for k in KEYS)
-    assert_in_key_order(group.delivered)
-    assert group.early == []
-    assert group.finished() == {0: b"SHARD_END"}
+    assert_every_round_once_in_order(group, group.delivered, rounds=6)
 
 
 def test_latest_skips_shards_closed_before_the_group_started(
     kinesis: KinesisStream, raw: Any
 ) -> None:
-    topic, name = unique("t"), unique("g")
-    kinesis.create_topic(topic, 1)
-    produce_round(kinesis, topic, range(3))
-    split(raw, topic, 0)
+    topic, name = split_one_shard_topic(kinesis, raw)
     with kinesis.consumer(name, [topic], start="latest") as consumer:
-        deadline = time.monotonic() + TIMEOUT
-        while consumer.assignment() != {TopicPartition(topic, 1), TopicPartition(topic, 2)}:
-            assert consumer.poll(500, 0.1) == []
-            assert time.monotonic() < deadline, consumer.assignment()
+        children = {TopicPartition(topic, 1), TopicPartition(topic, 2)}
+        assert poll_until_assigned(consumer, children) == []
     assert kinesis.checkpoints is not None
     assert kinesis.checkpoints.get(f"{name}/finished/{topic}/0") == b"SKIPPED"
 
@@ -382,9 +398,7 @@ def test_latest_skips_shards_closed_before_the_group_started(
 def test_a_group_started_at_latest_reads_children_from_their_start(
     kinesis: KinesisStream, raw: Any, groups: MakeGroup
 ) -> None:
-    topic = unique("t")
-    kinesis.create_topic(topic, 2)
-    produce_round(kinesis, topic, range(1))
+    topic = new_topic(kinesis, 2, 1)
     group = groups(topic)
     group.join(1, start="latest")
     assert group.members[0].poll(500, 0.3) == []  # iterators at the tip of both shards
@@ -419,10 +433,7 @@ def test_a_refused_commit_at_a_parents_end_reads_the_parent_again(
     """The lease lapses while the last records of a closed shard are processed: the commit is
     refused, and the member (holding the shard again) reads it again from the checkpoint and
     finishes it, instead of sitting at its end with nothing to commit."""
-    topic, name = unique("t"), unique("g")
-    kinesis.create_topic(topic, 1)
-    produce_round(kinesis, topic, range(3))
-    split(raw, topic, 0)
+    topic, name = split_one_shard_topic(kinesis, raw)
     children = {TopicPartition(topic, 1), TopicPartition(topic, 2)}
     with kinesis.consumer(name, [topic]) as consumer:
         read = drain(consumer, 24, TIMEOUT)
@@ -434,19 +445,13 @@ def test_a_refused_commit_at_a_parents_end_reads_the_parent_again(
         again = drain(consumer, 24, TIMEOUT)
         assert values(again) == values(read)
         consumer.commit_records(again)
-        deadline = time.monotonic() + TIMEOUT
-        while consumer.assignment() != children and time.monotonic() < deadline:
-            consumer.poll(500, 0.1)
-        assert consumer.assignment() == children
+        poll_until_assigned(consumer, children)
 
 
 def test_finished_shards_are_not_scanned_for_lag_nor_sought(
     kinesis: KinesisStream, raw: Any
 ) -> None:
-    topic, name = unique("t"), unique("g")
-    kinesis.create_topic(topic, 1)
-    produce_round(kinesis, topic, range(3))
-    split(raw, topic, 0)
+    topic, name = split_one_shard_topic(kinesis, raw)
     with kinesis.consumer(name, [topic]) as consumer:
         read = drain(consumer, 24, TIMEOUT)
         assert consumer.poll(500, 0.5) == []
@@ -482,10 +487,7 @@ def test_a_latest_group_restarted_after_a_split_follows_its_parent(
     split(raw, topic, 0)
     children = {TopicPartition(topic, 1), TopicPartition(topic, 2)}
     with kinesis.consumer(name, [topic], start="latest") as second:
-        deadline = time.monotonic() + TIMEOUT
-        while second.assignment() != children and time.monotonic() < deadline:
-            assert second.poll(500, 0.1) == []
-        assert second.assignment() == children
+        assert poll_until_assigned(second, children) == []
     assert kinesis.checkpoints is not None
     finished = kinesis.checkpoints.get(f"{name}/finished/{topic}/0")
     assert finished == b"SHARD_END"
