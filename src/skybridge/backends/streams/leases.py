@@ -1,12 +1,13 @@
 """Consumer groups without a broker: members heartbeat leases in a shared store.
 
 Used by the SQLite log (leases in the same database) and Kinesis (leases in a ``kv`` backend).
-Every member computes the same target assignment from the sorted list of live members and the
-topic's partitions (a count, or the explicit partition numbers a group may read now, as Kinesis
-gives after a reshard): the ``i``-th partition in number order goes to member ``i mod n``. Each
-member gives up what it should no longer own and claims what it should own once the previous
-owner released it or its lease expired. A partition therefore never has two owners with live
-leases, and a crashed member's partitions move after ``session_timeout``.
+Every member computes the same target assignment from the live members, the topic's partitions
+(a count, or the explicit partition numbers a group may read now, as Kinesis gives after a
+reshard) and the current lease holders: members keep what they hold up to their share and the
+rest is dealt round-robin (see :func:`target_assignment`). Each member gives up what it should
+no longer own and claims what it should own once the previous owner released it or its lease
+expired. A partition therefore never has two owners with live leases, and a crashed member's
+partitions move after ``session_timeout``.
 """
 
 from __future__ import annotations
@@ -49,24 +50,61 @@ class LeaseStore(Protocol):
         """Drop ``member`` and all its leases."""
         ...
 
+    def owners(self, group: str, now: float) -> dict[TopicPartition, str]:
+        """Who holds each unexpired lease of the group."""
+        ...
+
 
 def target_assignment(
     member: str,
     members: Mapping[str, Sequence[str]],
     partitions: Partitions,
+    owners: Mapping[TopicPartition, str] | None = None,
 ) -> set[TopicPartition]:
-    """The partitions ``member`` should own, the same answer on every member."""
+    """The partitions ``member`` should own: the same answer on every member that sees the same
+    ``members`` and ``owners``.
+
+    Each member of a topic gets its share (the partition count divided among its members; the
+    extra ones go to the members holding most, then by name). Sticky: a member keeps what it
+    holds (``owners``) up to its share, and only the rest is dealt out, in partition order,
+    round-robin among the members with room. So a partition coming or going, or a member
+    joining, moves only what must move; with no owners this is plain round-robin by rank.
+    """
     wanted: set[TopicPartition] = set()
     for topic, numbers in partitions.items():
         subscribed = sorted(m for m, topics in members.items() if topic in topics)
         if member not in subscribed:
             continue
-        index = subscribed.index(member)
         ordered = range(numbers) if isinstance(numbers, int) else sorted(numbers)
-        wanted.update(
-            TopicPartition(topic, p) for i, p in enumerate(ordered) if i % len(subscribed) == index
-        )
+        dealt = _deal(topic, list(ordered), subscribed, owners or {})
+        wanted.update(TopicPartition(topic, p) for p in dealt[member])
     return wanted
+
+
+def _deal(
+    topic: str, ordered: list[int], subscribed: list[str], owners: Mapping[TopicPartition, str]
+) -> dict[str, list[int]]:
+    held: dict[str, list[int]] = {m: [] for m in subscribed}
+    for p in ordered:
+        owner = owners.get(TopicPartition(topic, p))
+        if owner in held:
+            held[owner].append(p)
+    base, extra = divmod(len(ordered), len(subscribed))
+    by_holdings = sorted(subscribed, key=lambda m: (-len(held[m]), m))
+    share = {m: base + (i < extra) for i, m in enumerate(by_holdings)}
+    dealt = {m: held[m][: share[m]] for m in subscribed}
+    kept = {p for ps in dealt.values() for p in ps}
+    turn = 0
+    for p in ordered:
+        if p in kept:
+            continue
+        while True:  # the shares add up to the partitions: someone has room
+            taker = subscribed[turn % len(subscribed)]
+            turn += 1
+            if len(dealt[taker]) < share[taker]:
+                break
+        dealt[taker].append(p)
+    return dealt
 
 
 class GroupMembership:
@@ -113,7 +151,8 @@ class GroupMembership:
         now = self.clock.now()
         expires = now + self.session_timeout
         members = self.store.heartbeat(self.group, self.member, self.topics, expires, now)
-        wanted = target_assignment(self.member, members, self._partitions())
+        owners = self.store.owners(self.group, now)
+        wanted = target_assignment(self.member, members, self._partitions(), owners)
         lost = self.owned - wanted
         if lost and self._on_revoke is not None:
             # Revoke first so the application can commit while it still owns them.

@@ -77,6 +77,13 @@ class KvLeases:
                 held.add(tp)
         return held
 
+    def owners(self, group: str, now: float) -> dict[TopicPartition, str]:
+        return {
+            tp: str(lease["member"])
+            for tp, (lease, _) in self._leases(group).items()
+            if "member" in lease and float(lease.get("expires_at", 0)) >= now
+        }
+
     def holds(self, group: str, member: str, tps: set[TopicPartition], now: float) -> bool:
         for tp in tps:
             item = self.kv.get_item(_key(group, tp))

@@ -117,6 +117,13 @@ class SqliteLeases:
             ).fetchall()
         return {TopicPartition(t, p) for t, p in rows}
 
+    def owners(self, group: str, now: float) -> dict[TopicPartition, str]:
+        rows = self.conn.execute(
+            "SELECT topic, part, member FROM leases WHERE grp = ? AND expires_at >= ?",
+            (group, now),
+        ).fetchall()
+        return {TopicPartition(t, p): m for t, p, m in rows}
+
     def leave(self, group: str, member: str) -> None:
         with transaction(self.conn, "leave") as conn:
             conn.execute("DELETE FROM leases WHERE grp = ? AND member = ?", (group, member))
