@@ -84,6 +84,7 @@ def target_assignment(
 def _deal(
     topic: str, ordered: list[int], subscribed: list[str], owners: Mapping[TopicPartition, str]
 ) -> dict[str, list[int]]:
+    """Each subscribed member's partitions of ``topic`` (see :func:`target_assignment`)."""
     held: dict[str, list[int]] = {m: [] for m in subscribed}
     for p in ordered:
         owner = owners.get(TopicPartition(topic, p))
