@@ -133,16 +133,13 @@ def _fold_effects(doc: Guarded, effects: list[Effect]) -> Guarded | None:
             continue
         if isinstance(output, Put):
             value = output.value
-            deleted = value is DELETED
-            if deleted:
-                value = None
         elif isinstance(output, Update):
             value = output.fn(None if deleted else value)
-            deleted = value is DELETED
-            if deleted:
-                value = None
         else:
-            value, deleted = None, True
+            value = DELETED
+        deleted = value is DELETED
+        if deleted:
+            value = None
         if guard is None:
             guard = dict(stored)
         if offset > guard.get(source, -1):

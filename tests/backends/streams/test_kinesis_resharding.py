@@ -32,6 +32,7 @@ from skybridge.backends.streams import (
     connect,
 )
 from skybridge.backends.streams.kinesis import KinesisConsumer, KinesisStream
+from skybridge.backends.streams.kinesis.shards import shard_id, shard_number
 from skybridge.core.errors import Conflict
 from skybridge.testing.contracts.streams import drain, unique
 from skybridge.testing.servers import RunningServer
@@ -64,13 +65,9 @@ def raw(moto_server: RunningServer) -> Any:
     return boto3.client("kinesis", region_name="us-east-1", endpoint_url=moto_server.url)
 
 
-def shard_name(number: int) -> str:
-    return f"shardId-{number:012d}"
-
-
 def listing(raw: Any, topic: str) -> dict[int, dict[str, Any]]:
     shards = raw.list_shards(StreamName=f"sb-{topic}")["Shards"]
-    return {int(s["ShardId"].rpartition("-")[2]): s for s in shards}
+    return {shard_number(s["ShardId"]): s for s in shards}
 
 
 def open_shards(raw: Any, topic: str) -> set[int]:
@@ -82,15 +79,15 @@ def split(raw: Any, topic: str, number: int) -> None:
     hashes = listing(raw, topic)[number]["HashKeyRange"]
     middle = (int(hashes["StartingHashKey"]) + int(hashes["EndingHashKey"])) // 2
     raw.split_shard(
-        StreamName=f"sb-{topic}", ShardToSplit=shard_name(number), NewStartingHashKey=str(middle)
+        StreamName=f"sb-{topic}", ShardToSplit=shard_id(number), NewStartingHashKey=str(middle)
     )
 
 
 def merge(raw: Any, topic: str, first: int, second: int) -> None:
     raw.merge_shards(
         StreamName=f"sb-{topic}",
-        ShardToMerge=shard_name(first),
-        AdjacentShardToMerge=shard_name(second),
+        ShardToMerge=shard_id(first),
+        AdjacentShardToMerge=shard_id(second),
     )
 
 
@@ -171,7 +168,7 @@ class Group:
         for tp in gained:
             shard = shards[tp.partition]
             parents = [shard.get("ParentShardId"), shard.get("AdjacentParentShardId")]
-            numbers = [int(p.rpartition("-")[2]) for p in parents if p]
+            numbers = [shard_number(p) for p in parents if p]
             if any(n in shards and n not in finished for n in numbers):
                 self.early.append(tp.partition)
 

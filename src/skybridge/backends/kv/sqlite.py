@@ -207,12 +207,12 @@ class SQLiteStore(KeyValueStore):
                 updates.append((write.value, ns, write.key, expected, now))
                 versions[write.key] = expected + 1
                 continue
-            params = {"ns": self.namespace, "key": write.key, "now": now}
-            if write.expected is None:
+            params = {"ns": ns, "key": write.key, "now": now}
+            if expected is None:
                 loose.append(write)
                 versions[write.key] = 0
             elif write.value is None:
-                kinds.setdefault(_DELETE_AT, []).append({**params, "expected": write.expected})
+                kinds.setdefault(_DELETE_AT, []).append({**params, "expected": expected})
                 versions[write.key] = 0
             else:
                 kinds.setdefault(_CREATE, []).append({**params, "value": write.value, "exp": None})

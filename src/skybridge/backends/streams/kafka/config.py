@@ -15,6 +15,17 @@ from skybridge.core.errors import ConfigError
 from skybridge.core.secret import Secret
 from skybridge.core.urls import BackendURL
 
+#: Consumer settings, also accepted on the URL; kept out of producer and admin configs.
+_CONSUMER_ONLY = (
+    "fetch.min.bytes",
+    "fetch.wait.max.ms",
+    "fetch.max.bytes",
+    "max.partition.fetch.bytes",
+    "queued.min.messages",
+    "queued.max.messages.kbytes",
+    "fetch.queue.backoff.ms",
+)
+
 #: URL parameters copied to librdkafka settings as given (``linger_ms`` -> ``linger.ms``).
 _PASSTHROUGH = (
     "security_protocol",
@@ -28,13 +39,7 @@ _PASSTHROUGH = (
     "compression_type",
     "acks",
     "message_max_bytes",
-    "fetch_min_bytes",
-    "fetch_wait_max_ms",
-    "fetch_max_bytes",
-    "max_partition_fetch_bytes",
-    "queued_min_messages",
-    "queued_max_messages_kbytes",
-    "fetch_queue_backoff_ms",
+    *(key.replace(".", "_") for key in _CONSUMER_ONLY),
 )
 
 #: Milliseconds the fetcher pauses when the local queue is full (``queued.min.messages`` per
@@ -134,14 +139,4 @@ _PRODUCER_ONLY = (
     "batch.num.messages",
     "compression.type",
     "acks",
-)
-
-_CONSUMER_ONLY = (
-    "fetch.min.bytes",
-    "fetch.wait.max.ms",
-    "fetch.max.bytes",
-    "max.partition.fetch.bytes",
-    "queued.min.messages",
-    "queued.max.messages.kbytes",
-    "fetch.queue.backoff.ms",
 )
