@@ -29,14 +29,15 @@ system-deps: ## Install the servers and browser the tests start (redis-server, c
 run: $(STAMP) ## Start the service with embedded backends and demo data on http://127.0.0.1:8080
 	$(BIN)/skybridge up --demo --host $(HOST) --port $(PORT)
 
-lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict src
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict src (and the example app)
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy --strict src
+	MYPYPATH=examples/apps/hello $(BIN)/mypy --strict -p skybridge_hello
 
 format: $(STAMP) ## Apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks examples
+	$(BIN)/ruff format src tests benchmarks examples
 
 test: $(STAMP) system-deps lint ## Lint, then run every test against real local servers
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \

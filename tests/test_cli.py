@@ -11,7 +11,7 @@ import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from skybridge.apps import AppSpec
+from skybridge.apps.kit.manifest import AppSpec
 from skybridge.cli import app, build_cli
 from skybridge.commands.up import demo_settings, ensure_demo_token
 from skybridge.core.config import load_settings
@@ -77,7 +77,7 @@ def test_missing_config_file_exits_2() -> None:
 def test_check_passes_on_the_embedded_defaults() -> None:
     result = run("check")
     assert result.exit_code == 0, result.stdout + result.stderr  # type: ignore[attr-defined]
-    for name in ("kv", "objects", "secrets", "notify", "sql"):
+    for name in ("kv", "objects", "secrets", "notify", "sql", "streams"):
         assert name in result.stdout  # type: ignore[attr-defined]
     as_json = json.loads(run("check", "--json").stdout)  # type: ignore[attr-defined]
     assert as_json["ok"] is True
@@ -87,6 +87,7 @@ def test_check_passes_on_the_embedded_defaults() -> None:
         "secrets",
         "notify",
         "sql",
+        "streams",
     }
 
 
@@ -160,11 +161,15 @@ def test_token_errors_are_messages_with_exit_codes() -> None:
     assert "already exists" in duplicate.stderr  # type: ignore[attr-defined]
 
 
-def test_demo_uses_embedded_backends_and_keeps_one_demo_token(workdir: Path) -> None:
+def test_demo_uses_embedded_backends_in_the_data_home_and_keeps_one_demo_token(
+    workdir: Path,
+) -> None:
+    (workdir / "skybridge.toml").write_text('[backends]\nkv = "redis://127.0.0.1:1/0"\n')
     settings = demo_settings(load_settings())
-    demo_dir = workdir / ".skybridge" / "demo"
-    assert settings.data_dir == demo_dir.resolve()
-    assert settings.backends.sql == f"sqlite:///{demo_dir.resolve()}/skybridge.db"
+    home = (workdir / ".skybridge").resolve()
+    assert settings.data_dir == home  # the plain CLI's data home: both see the same data
+    assert settings.backends.sql == f"sqlite:///{home}/skybridge.db"
+    assert settings.backends.kv == f"sqlite:///{home}/kv.db"  # embedded, whatever the file says
     token, path = ensure_demo_token(settings)
     assert path.stat().st_mode & 0o777 == 0o600
     again, _ = ensure_demo_token(settings)

@@ -139,8 +139,12 @@ def test_worker_run_dead_letters_then_dlq_replay(
 
 def test_worker_run_unknown_pipeline() -> None:
     result = run("worker", "run", "no_such_module:pipe")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "cannot import" in result.stderr
     named = run("worker", "run", "not-registered")
-    assert named.exit_code == 1
-    assert "no pipeline named" in named.stderr
+    assert named.exit_code == 2
+    assert "no app called 'not-registered'" in named.stderr
+    assert "installed apps:" in named.stderr
+    part = run("worker", "run", "secretsync.nope")
+    assert part.exit_code == 2
+    assert "no background part 'nope'" in part.stderr

@@ -1,39 +1,119 @@
 """The ``skybridge`` command: Typer root; each installed app adds its own group.
 
+Commands are loaded lazily: ``skybridge --help`` reads the app manifests (names and one-line
+descriptions) and imports no command or app implementation; ``skybridge secrets status``
+imports the secretsync CLI and nothing of the other apps.
+
 Expected errors (``SkybridgeError``) print a red message and hint on stderr, never a traceback,
 and exit 2 for bad input or configuration, 1 otherwise.
 """
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
-from skybridge.apps import AppSpec, discover_apps
-from skybridge.commands.check import check
-from skybridge.commands.config import config_app
-from skybridge.commands.session import CliSession, exit_code_for, report_error
-from skybridge.commands.stream import stream_app
-from skybridge.commands.token import token_app
-from skybridge.commands.up import up
-from skybridge.commands.worker import worker_app
 from skybridge.core.errors import SkybridgeError
-from skybridge.server.about import skybridge_version
+
+if TYPE_CHECKING:
+    from skybridge.apps.kit.manifest import AppSpec
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command known by name and help text, imported when it runs: ``module:attribute`` (or
+    the object itself) is a ``typer.Typer`` group or a command function."""
+
+    ref: object
+    help: str
+
+
+BUILTIN: dict[str, LazyCommand] = {
+    "config": LazyCommand("skybridge.commands.config:config_app", "Inspect the settings."),
+    "token": LazyCommand("skybridge.commands.token:token_app", "Create, list and revoke tokens."),
+    "check": LazyCommand("skybridge.commands.check:check", "Connect to every backend."),
+    "up": LazyCommand("skybridge.commands.up:up", "Run the HTTP service and dashboard."),
+    "stream": LazyCommand("skybridge.commands.stream:stream_app", "Produce, consume, inspect."),
+    "worker": LazyCommand("skybridge.commands.worker:worker_app", "Run pipelines and jobs."),
+}
+
+
+def _click_command(name: str, target: Any, help_text: str) -> Any:
+    if isinstance(target, typer.Typer):
+        group = typer.main.get_group(target)
+        group.name = name
+        group.help = group.help or help_text
+        return group
+    wrapper = typer.Typer()
+    wrapper.command(name)(target)
+    return typer.main.get_command(wrapper)
 
 
 class SkybridgeGroup(TyperGroup):
-    """Turns a ``SkybridgeError`` raised anywhere below into a message and an exit code."""
+    """Lazy sub-commands; turns a ``SkybridgeError`` raised below into a message and exit code.
+
+    The apps' groups are looked up (manifests read) only when a command other than a built-in
+    one is asked for or listed, so ``skybridge version`` reads no manifest at all.
+    """
+
+    builtin: dict[str, LazyCommand] = {}
+    extra: dict[str, LazyCommand] | None = None
+
+    @property
+    def lazy(self) -> dict[str, LazyCommand]:
+        if self.extra is None:
+            type(self).extra = app_commands()
+        return {**self.builtin, **(self.extra or {})}
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *self.lazy]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command, or for one not loaded yet a stand-in carrying its help text: help
+        listings call this for every command and must not import them all."""
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in self.lazy:
+            return found
+        import click
+
+        return click.Command(cmd_name, help=self.lazy[cmd_name].help)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """Load the command about to run, then resolve as usual."""
+        name = args[0] if args else None
+        if name is not None and name not in self.commands and name in self.lazy:
+            self._load(name)
+        return super().resolve_command(ctx, args)
+
+    def _load(self, name: str) -> Any:
+        from skybridge.apps.kit.manifest import resolve
+
+        entry = self.lazy[name]
+        command = _click_command(name, resolve(entry.ref, where=f"command {name!r}"), entry.help)
+        self.commands[name] = command
+        return command
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except SkybridgeError as exc:
+            from skybridge.apps.kit.cli import exit_code_for, report_error
+
             report_error(exc)
             raise typer.Exit(exit_code_for(exc)) from None
+
+
+def _log_level(value: str | None) -> str | None:
+    if value is not None and value.upper() not in LOG_LEVELS:
+        raise typer.BadParameter(f"use one of {', '.join(LOG_LEVELS)}")
+    return value.upper() if value else None
 
 
 def root(
@@ -49,29 +129,42 @@ def root(
         typer.Option(
             "--log-level",
             help="DEBUG, INFO, WARNING or ERROR (default WARNING; `up` uses log.level).",
+            callback=_log_level,
         ),
     ] = None,
 ) -> None:
-    """Global options."""
-    ctx.obj = CliSession(config=config, log_level=log_level)
+    """Global options (read by :func:`skybridge.apps.kit.cli.cli_session`)."""
+    ctx.obj = {"config": config, "log_level": log_level}
 
 
 def version() -> None:
     """Print the installed skybridge version."""
-    typer.echo(f"skybridge {skybridge_version()}")
+    from skybridge import __version__
+
+    typer.echo(f"skybridge {__version__}")
 
 
-def installed_apps() -> list[AppSpec]:
-    """The installed apps; a broken plug-in is reported and skipped so the CLI still works."""
-    try:
-        return discover_apps()
-    except (SkybridgeError, ImportError) as exc:
-        Console(stderr=True).print(f"[yellow]warning:[/] apps not loaded: {exc}")
-        return []
+def app_commands(apps: list[AppSpec] | None = None) -> dict[str, LazyCommand]:
+    """One lazy group per app with a CLI (default: the installed apps; a broken plug-in is
+    reported and left out)."""
+    from skybridge.apps.kit.manifest import discover_apps
+
+    if apps is None:
+        try:
+            apps = discover_apps()
+        except (SkybridgeError, ImportError) as exc:
+            typer.echo(f"warning: apps not loaded: {exc}", err=True)
+            return {}
+    return {
+        spec.command: LazyCommand(spec.cli, spec.description)
+        for spec in apps
+        if spec.cli is not None
+    }
 
 
-def build_cli(apps: list[AppSpec]) -> typer.Typer:
-    """The root command with the built-in commands and one group per app that has a CLI."""
+def build_cli(apps: list[AppSpec] | None = None) -> typer.Typer:
+    """The root command: built-in commands and the apps' groups (default: the installed
+    apps, looked up when first needed)."""
     cli = typer.Typer(
         name="skybridge",
         cls=SkybridgeGroup,
@@ -83,24 +176,24 @@ def build_cli(apps: list[AppSpec]) -> typer.Typer:
     )
     cli.callback()(root)
     cli.command("version")(version)
-    cli.add_typer(config_app, name="config")
-    cli.add_typer(token_app, name="token")
-    cli.command("check")(check)
-    cli.command("up")(up)
-    cli.add_typer(stream_app, name="stream")
-    cli.add_typer(worker_app, name="worker")
-    for spec in apps:
-        if spec.cli is not None:
-            cli.add_typer(spec.cli, name=spec.command, help=spec.description)
+    extra = None if apps is None else app_commands(apps)
+    cli.info.cls = type("SkybridgeRoot", (SkybridgeGroup,), {"builtin": BUILTIN, "extra": extra})
     return cli
 
 
-app = build_cli(installed_apps())
-
-
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. ``skybridge version`` is answered before the command tree
+    is built (it is what scripts and health checks call most)."""
+    if sys.argv[1:] == ["version"]:
+        version()
+        return
+    build_cli()()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # ``from skybridge.cli import app``: the root with the installed apps
+        return build_cli()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

@@ -122,7 +122,7 @@ def demo_service(
         ready_timeout=60.0,
         stop_timeout=stop_timeout,
     ) as url:
-        token = (tmp_path / ".skybridge" / "demo" / "demo-token").read_text().strip()
+        token = (tmp_path / ".skybridge" / "demo-token").read_text().strip()
         yield url, token
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -41,7 +42,7 @@ def demo_service(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     # uvicorn shuts down cleanly, then re-raises the signal so the exit status tells it.
     assert proc.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
-    assert "DEMO token" in output
+    assert "Demo token" in output
 
 
 def test_up_demo_serves_health_dashboard_and_guards_the_api(
@@ -56,10 +57,48 @@ def test_up_demo_serves_health_dashboard_and_guards_the_api(
         assert "token" in client.get("/login").text.lower()
         assert client.get("/api/whoami").status_code == 401
 
-        token = (folder / ".skybridge" / "demo" / "demo-token").read_text().strip()
-        assert (folder / ".skybridge" / "demo" / "demo-token").stat().st_mode & 0o077 == 0
+        token = (folder / ".skybridge" / "demo-token").read_text().strip()
+        assert (folder / ".skybridge" / "demo-token").stat().st_mode & 0o077 == 0
         whoami = client.get("/api/whoami", headers={"Authorization": f"Bearer {token}"})
         assert whoami.status_code == 200
         assert whoami.json()["name"] == "demo"
         backends = client.get("/api/backends", headers={"Authorization": f"Bearer {token}"})
         assert all(b["ok"] for b in backends.json()), backends.text
+
+
+def _cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYBRIDGE")}
+    return subprocess.run(
+        [sys.executable, "-m", "skybridge.cli", *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_plain_cli_in_the_demo_folder_acts_on_the_demo_data(
+    demo_service: tuple[str, Path],
+) -> None:
+    base, folder = demo_service
+    created = _cli(folder, "token", "create", "bob")
+    assert created.returncode == 0, created.stderr
+    token = next(w for w in created.stdout.split() if w.startswith("sbk_"))
+    with httpx.Client(base_url=base, timeout=10) as client:
+        whoami = client.get("/api/whoami", headers={"Authorization": f"Bearer {token}"})
+        assert whoami.status_code == 200, whoami.text
+        assert whoami.json()["name"] == "bob"
+    listed = _cli(folder, "token", "list", "--json")
+    assert {"demo", "bob"} <= {t["name"] for t in json.loads(listed.stdout)}
+    status = _cli(folder, "secrets", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert {row["name"] for row in json.loads(status.stdout)} == {
+        "orders-db",
+        "payments-api-key",
+        "webhook-token",
+    }
+    assertions = _cli(folder, "assert", "list", "--json")
+    assert assertions.returncode == 0, assertions.stderr
+    assert "ticket_requires_active_sla" in {a["name"] for a in json.loads(assertions.stdout)}

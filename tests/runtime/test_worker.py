@@ -125,6 +125,6 @@ def test_load_pipeline_by_path_factory_and_errors(setup: StreamBackend) -> None:
         load_pipeline("workerpipes:missing")
     with pytest.raises(ValidationError, match="not a Pipeline"):
         load_pipeline("workerpipes:DELAY")
-    with pytest.raises(NotFound, match="no pipeline named"):
+    with pytest.raises(ValidationError, match="not module:attribute"):
         load_pipeline("nothing-registered-here")
     sys.modules.pop("workerpipes", None)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from skybridge.apps import AppSpec, discover_apps
+from skybridge.apps.kit.manifest import AppSpec, discover_apps, load_apps
 from skybridge.core.errors import ConfigError, Conflict
 
 
@@ -15,7 +15,8 @@ def _module(tmp_path: Path, name: str, body: str) -> None:
 
 
 SPEC = (
-    "from skybridge.apps import AppSpec\nAPP = AppSpec(name={name!r}, title='T', description='D')\n"
+    "from skybridge.apps.kit.manifest import AppSpec\n"
+    "APP = AppSpec(name={name!r}, title='T', description='D')\n"
 )
 
 
@@ -29,7 +30,7 @@ def test_built_in_modules_are_imported_for_their_app(
     monkeypatch.syspath_prepend(str(tmp_path))
     _module(tmp_path, "sb_app_one", SPEC.format(name="one"))
     _module(tmp_path, "sb_app_two", SPEC.format(name="two"))
-    apps = discover_apps(["sb_app_one", "sb_app_two"])
+    apps = load_apps(["sb_app_one", "sb_app_two"])
     assert [a.name for a in apps] == ["one", "two"]
     assert all(isinstance(a, AppSpec) for a in apps)
 
@@ -39,7 +40,7 @@ def test_two_apps_with_one_name_conflict(tmp_path: Path, monkeypatch: pytest.Mon
     _module(tmp_path, "sb_app_a", SPEC.format(name="same"))
     _module(tmp_path, "sb_app_b", SPEC.format(name="same"))
     with pytest.raises(Conflict, match="same"):
-        discover_apps(["sb_app_a", "sb_app_b"])
+        load_apps(["sb_app_a", "sb_app_b"])
 
 
 def test_a_module_without_an_app_spec_is_a_config_error(
@@ -48,7 +49,7 @@ def test_a_module_without_an_app_spec_is_a_config_error(
     monkeypatch.syspath_prepend(str(tmp_path))
     _module(tmp_path, "sb_app_bad", "APP = 42\n")
     with pytest.raises(ConfigError):
-        discover_apps(["sb_app_bad"])
+        load_apps(["sb_app_bad"])
 
 
 @pytest.mark.parametrize("name", ["", "Upper", "has space", "x" * 40, "1starts-with-digit"])

@@ -19,6 +19,7 @@ DEFAULT_BACKENDS = {
     "secrets": ("local", "local://.skybridge/secrets"),
     "notify": ("console", "console://"),
     "sql": ("sqlite", "sqlite:///.skybridge/skybridge.db"),
+    "streams": ("sqlite", "sqlite:///.skybridge/streams.db"),
 }
 
 

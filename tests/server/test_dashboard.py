@@ -109,7 +109,7 @@ def test_overview_shows_version_backends_and_apps(
     assert "Overview" in text
     for name in ("kv", "objects", "secrets", "notify", "sql"):
         assert f"<strong>{name}</strong>" in text
-    assert "5 / 5" in text
+    assert "6 / 6" in text
     assert "No apps are installed yet" in text
     assert ">tester<" in text
 
@@ -119,7 +119,7 @@ def test_backends_page_lists_status_from_the_probe(
 ) -> None:
     login(client, token)
     text = client.get("/backends").text
-    assert text.count('class="pill pill-ok"') == 5
+    assert text.count('class="pill pill-ok"') == 6  # the six core families
     assert "sqlite:///.skybridge/kv.db" in text
 
 

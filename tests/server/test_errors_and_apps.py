@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import typer
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
-from skybridge.apps import AppSpec, ServiceContext
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.manifest import AppSpec
 from skybridge.core.config import Settings
 from skybridge.core.errors import ConfigError, MissingDependency, NotFound, TransientError
 from skybridge.server import create_app
 
 
-def _router(context: ServiceContext) -> APIRouter:
+def _router(context: AppContext[Any]) -> APIRouter:
     router = APIRouter()
 
     @router.get("/things/{name}")
@@ -45,7 +47,7 @@ def _router(context: ServiceContext) -> APIRouter:
     return router
 
 
-def _page(context: ServiceContext) -> str:
+def _page(context: AppContext[Any]) -> str:
     return "<p class='probe'>Probe page for <b>testing</b></p>"
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from skybridge.commands.session import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, cli_session
+from skybridge.apps.kit.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, cli_session
 from skybridge.server.health import DEFAULT_TIMEOUT, BackendStatus, probe_all
 
 _STYLE = {"ok": "green", "unreachable": "red", "misconfigured": "yellow"}

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from skybridge.commands.session import cli_session
+from skybridge.apps.kit.cli import cli_session
 
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 

@@ -1,6 +1,6 @@
 """``skybridge stream create|produce|consume|lag|dlq``: look at and feed the configured stream.
 
-The backend is ``[backends] streams`` (default the embedded log ``sqlite:///.skybridge/streams.db``).
+The backend is ``[backends] streams`` (default the embedded log ``<data_dir>/streams.db``).
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from skybridge.apps.kit.cli import cli_session
 from skybridge.backends import streams
 from skybridge.backends.streams import Message, Record, StartPosition, StreamBackend
-from skybridge.commands.session import cli_session
 from skybridge.core.errors import ValidationError
 from skybridge.runtime.deadletter import DeadLetters
-
-DEFAULT_STREAMS = "sqlite:///.skybridge/streams.db"
 
 stream_app = typer.Typer(help="Produce, consume and inspect event streams.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead-letter topics: list and replay poison records.")
@@ -34,8 +32,7 @@ TopicArg = Annotated[str, typer.Argument(help="Topic name.")]
 def open_stream(ctx: typer.Context) -> Iterator[StreamBackend]:
     """The stream backend of ``[backends] streams``."""
     settings = cli_session(ctx).settings()
-    url = settings.backends.named().get("streams", DEFAULT_STREAMS)
-    backend = streams.connect(url, setting="backends.streams")
+    backend = streams.connect(settings.backends.streams, setting="backends.streams")
     try:
         yield backend
     finally:

@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from skybridge.apps.kit.cli import cli_session
 from skybridge.auth.tokens import TokenStore
 from skybridge.backends.sql import create_sql_engine
-from skybridge.commands.session import cli_session
 
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]

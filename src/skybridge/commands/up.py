@@ -1,36 +1,40 @@
-"""``skybridge up``: run the HTTP service and dashboard (``--demo``: a ready-made local setup)."""
+"""``skybridge up``: run the HTTP service and dashboard (``--demo``: a ready-made local setup).
+
+The service also runs the apps' background work (pipelines, services, scheduled jobs) unless
+``--no-background`` (or ``server.background = false``) says that ``skybridge worker``
+processes do it. ``--demo`` serves the embedded backends under ``data_dir``, the same data the
+plain CLI uses in that directory, seeds each app's demo data and starts the demo services.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from skybridge.apps import AppSpec, discover_apps
+from skybridge.apps.kit.cli import cli_session
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.manifest import AppSpec, discover_apps
 from skybridge.auth.tokens import TokenStore
 from skybridge.backends.sql import create_sql_engine
-from skybridge.commands.session import cli_session
-from skybridge.core.config import BackendsConfig, Settings
-from skybridge.core.errors import SkybridgeError
+from skybridge.core.config import Settings
+from skybridge.core.errors import ConfigError, SkybridgeError
 
 DEMO_TOKEN_NAME = "demo"  # noqa: S105 - a name, not a credential
 DEMO_TOKEN_FILE = "demo-token"  # noqa: S105 - a file name
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """``settings`` with every backend embedded under ``<data_dir>/demo``."""
-    root = (Path(settings.data_dir) / "demo").resolve()
+    """``settings`` with every backend at its embedded default under ``data_dir``."""
+    root = Path(settings.data_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    backends = BackendsConfig(
-        kv=f"sqlite:///{root}/kv.db",
-        objects=f"file://{root}/objects",
-        secrets=f"local://{root}/secrets",
-        notify="console://",
-        sql=f"sqlite:///{root}/skybridge.db",
-    )
+    backends = type(settings.backends).embedded(root)
     return settings.model_copy(update={"data_dir": root, "backends": backends})
 
 
@@ -55,32 +59,78 @@ def ensure_demo_token(settings: Settings) -> tuple[str, Path]:
     return token.reveal(), path
 
 
-def seed_demo(settings: Settings, apps: list[AppSpec]) -> None:
+def seed_demo(settings: Settings, apps: list[AppSpec]) -> list[str]:
     """Run each app's ``demo`` hook against the demo backends (hooks are idempotent).
 
     A failing hook is reported and skipped: the service still starts without that demo data.
+    Returns the names of the apps whose demo data is in place.
     """
+    seeded = []
     for spec in apps:
         if spec.demo is None:
             continue
         try:
-            spec.demo(settings)
+            spec.load("demo")(AppContext.create(spec, settings, demo=True))
         except SkybridgeError as exc:
             Console(stderr=True).print(
                 f"[yellow]warning:[/] {spec.name} demo data not loaded: {exc}"
             )
+        else:
+            seeded.append(spec.name)
+    return seeded
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port that cannot be bound before anything is printed or started."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound: {exc}"
+            raise ConfigError(
+                f"port {port} on {host} {reason}",
+                setting="--port",
+                hint="stop what is listening there, or pick another with --port",
+            ) from None
+
+
+def _banner(url: str, demo: bool, token: str | None, path: Path | None, data: Path) -> list[str]:
+    lines = [f"[bold]skybridge[/] dashboard: [bold]{url}[/]  (API docs: {url}docs)"]
+    if demo and token is not None:
+        lines += [
+            f"Demo data in {data}; the CLI in this directory uses the same data.",
+            f"[bold yellow]Demo token[/] (for this local demo; also in {path}):",
+            f"  [bold]{token}[/]",
+            "Try, in another terminal here (with .venv/bin on PATH):",
+            "  skybridge secrets status",
+            "  skybridge assert list",
+            "  skybridge stream lag secretsync.events",
+        ]
+    return lines
 
 
 def up(
     ctx: typer.Context,
     demo: Annotated[
         bool,
-        typer.Option("--demo", help="Use embedded backends in <data_dir>/demo and a demo token."),
+        typer.Option("--demo", help="Embedded backends in data_dir, demo data and a token."),
     ] = False,
     host: Annotated[
         str | None, typer.Option(help="Address to bind (default server.host, 127.0.0.1).")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default server.port, 8080).")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port (default server.port, 8080)."),
+    ] = None,
+    background: Annotated[
+        bool | None,
+        typer.Option(
+            "--background/--no-background",
+            help="Run the apps' pipelines and jobs here (default server.background).",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API and dashboard until interrupted."""
     import uvicorn
@@ -89,24 +139,21 @@ def up(
 
     settings = cli_session(ctx).settings(service=True)
     apps = discover_apps()
+    host = host or settings.server.host
+    port = port or settings.server.port
+    check_port(host, port)
     if demo:
         settings = demo_settings(settings)
         seed_demo(settings, apps)
-    host = host or settings.server.host
-    port = port or settings.server.port
-    app = create_app(settings, apps=apps)
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    run_background = settings.server.background if background is None else background
+    app = create_app(settings, apps=apps, demo=demo, background=run_background)
+    token, path = ensure_demo_token(settings) if demo else (None, None)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
-    lines = [f"[bold]skybridge[/] dashboard: [bold]{url}[/]  (API docs: {url}docs)"]
-    if demo:
-        token, path = ensure_demo_token(settings)
-        lines += [
-            f"Demo data: {settings.data_dir}",
-            f"[bold yellow]DEMO token[/] for this local demo only (also kept in {path}):",
-            f"  [bold]{token}[/]",
-        ]
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    lines = _banner(url, demo, token, path, Path(settings.data_dir))
+    if host not in LOOPBACK:
         lines.append(f"[yellow]Listening on {host}: reachable from other machines.[/]")
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     for line in lines:
         console.print(line)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, server_header=False)
+    config: dict[str, Any] = {"log_config": None, "access_log": False, "server_header": False}
+    uvicorn.run(app, host=host, port=port, **config)

@@ -1,39 +1,146 @@
-"""``skybridge worker run PIPELINE``: run a stream pipeline until SIGTERM/SIGINT."""
+"""``skybridge worker``: run the apps' pipelines, services and scheduled jobs until SIGTERM.
+
+``skybridge worker run`` runs every app's background work; ``worker run secretsync`` one app's;
+``worker run secretsync.events`` one part; ``worker run mymodule:pipeline`` a pipeline of your
+own. ``--workers N`` runs N processes (members of the same consumer groups; each job tick
+runs once among them).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import signal
+import sys
+from types import FrameType
+from typing import Annotated, Any
 
 import typer
 
-from skybridge.commands.session import cli_session
-from skybridge.runtime.worker import load_pipeline, run_worker, run_workers
+from skybridge.apps.kit.background import Background, app_parts, build_pipeline
+from skybridge.apps.kit.cli import Json, cli_session, emit_json, result_table
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.manifest import AppSpec, discover_apps, find_app
+from skybridge.core.errors import NotFound, ValidationError
+from skybridge.runtime.worker import load_pipeline, run_processes, run_worker
 
-worker_app = typer.Typer(help="Run stream pipelines.", no_args_is_help=True)
+worker_app = typer.Typer(help="Run the apps' pipelines, services and jobs.", no_args_is_help=True)
+Targets = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="APP, APP.PART or module:attribute (default: every app's background work).",
+        show_default=False,
+    ),
+]
+
+
+@worker_app.command("list")
+def list_parts(ctx: typer.Context, as_json: Json = False) -> None:
+    """The background parts of every installed app."""
+    settings = cli_session(ctx).settings()
+    rows = [
+        {"app": p.app, "kind": p.kind, "name": p.name, "target": p.label}
+        for spec in discover_apps()
+        for p in app_parts(AppContext.create(spec, settings))
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    table = result_table("Background parts", "target", "app", "kind")
+    for row in rows:
+        table.add_row(row["target"], row["app"], row["kind"])
+    cli_session(ctx).out.print(table if rows else "No app has background work.")
+
+
+def _single_pipeline(apps: list[AppSpec], targets: list[str], settings: Any) -> Any:
+    """The one pipeline ``targets`` names (for ``--idle-exit``), else ``None``."""
+    if len(targets) != 1:
+        return None
+    target = targets[0]
+    if ":" in target:
+        try:
+            return load_pipeline(target)
+        except NotFound as exc:
+            raise ValidationError(exc.message, hint="give module:attribute of a Pipeline") from None
+    app_name, _, part = target.partition(".")
+    spec = find_app(apps, app_name)
+    if not part and len(spec.pipelines) == 1 and not spec.jobs and not spec.services:
+        part = next(iter(spec.pipelines))
+    if part in spec.pipelines:
+        return build_pipeline(AppContext.create(spec, settings), part)
+    return None
+
+
+def _check_targets(apps: list[AppSpec], targets: list[str]) -> None:
+    for target in targets:
+        if ":" in target:
+            continue
+        app_name, _, part = target.partition(".")
+        spec = find_app(apps, app_name)
+        known = [*spec.pipelines, *spec.services, *(["jobs"] if spec.jobs else [])]
+        if part and part not in known:
+            raise ValidationError(
+                f"app '{spec.name}' has no background part {part!r}",
+                hint=f"its parts: {', '.join(known) or 'none'} (see `skybridge worker list`)",
+            )
+
+
+def _child_command(ctx: typer.Context, targets: list[str]) -> list[str]:
+    session = cli_session(ctx)
+    options = ["--config", str(session.config)] if session.config else []
+    if session.log_level:
+        options += ["--log-level", session.log_level]
+    return [sys.executable, "-m", "skybridge.cli", *options, "worker", "run", *targets]
+
+
+def _run_background(background: Background) -> None:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        background.stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        background.start()
+        background.wait()
+    finally:
+        background.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @worker_app.command("run")
 def run(
     ctx: typer.Context,
-    pipeline: Annotated[
-        str, typer.Argument(help="module:attribute, or a name registered by an app.")
-    ],
-    workers: Annotated[
-        int, typer.Option("--workers", "-w", min=1, help="Processes in the consumer group.")
-    ] = 1,
+    targets: Targets = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processes to run.")] = 1,
     idle_exit: Annotated[
         float | None,
-        typer.Option("--idle-exit", help="Stop after S seconds without records (batch jobs)."),
+        typer.Option(
+            "--idle-exit", min=0, help="One pipeline only: stop after S seconds without records."
+        ),
     ] = None,
 ) -> None:
-    """Consume, process and commit until stopped; SIGTERM finishes the batch and commits."""
+    """Run until stopped; SIGTERM finishes each batch in flight and commits."""
     session = cli_session(ctx)
-    session.settings(service=True)
+    settings = session.settings(service=True)
+    apps = discover_apps()
+    names = list(targets or [])
+    _check_targets(apps, names)
     if workers > 1:
-        code = run_workers(pipeline, workers, idle_exit=idle_exit)
-        raise typer.Exit(code)
-    stats = run_worker(load_pipeline(pipeline), idle_exit=idle_exit)
-    session.out.print(
-        f"Processed {stats.records} record(s) in {stats.batches} batch(es); "
-        f"{stats.dead_letters} dead letter(s)."
-    )
+        raise typer.Exit(run_processes(_child_command(ctx, names), workers))
+    if idle_exit is not None or any(":" in name for name in names):
+        pipeline = _single_pipeline(apps, names, settings)
+        if pipeline is None:
+            raise ValidationError(
+                "--idle-exit and module:attribute take exactly one pipeline as the target"
+            )
+        try:
+            stats = run_worker(pipeline, idle_exit=idle_exit)
+        finally:
+            getattr(pipeline, "close", lambda: None)()
+        session.out.print(
+            f"Processed {stats.records} record(s) in {stats.batches} batch(es); "
+            f"{stats.dead_letters} dead letter(s)."
+        )
+        return
+    background = Background(apps, settings, only=names or None)
+    if not background.parts:
+        raise ValidationError("nothing to run: no app has background work")
+    _run_background(background)

@@ -1,16 +1,31 @@
 """Settings: explicit argument > environment (``SKYBRIDGE__SECTION__KEY``) > ``skybridge.toml``.
 
 Backends are named URLs under ``[backends]``; ``SKYBRIDGE__BACKENDS__KV=redis://...`` swaps one.
+A URL may say ``{data_dir}``: the embedded defaults do, so they follow ``data_dir``.
 Sensitive values are typed as secrets (``SecretStr``) and URLs are masked when shown.
+
+Apps add their own sections (``[secretsync]``, ...): :func:`load_settings` takes the section
+models (and the default URLs of backend families the apps introduce) and validates them with the
+same precedence; a bad value is a :class:`ConfigError` naming ``<section>.<key>``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -23,6 +38,7 @@ from skybridge.core.errors import ConfigError
 from skybridge.core.urls import mask_url
 
 CONFIG_ENV = "SKYBRIDGE_CONFIG"
+DATA_DIR_PLACEHOLDER = "{data_dir}"
 DEFAULT_CONFIG_FILE = "skybridge.toml"
 MIN_ADMIN_TOKEN_CHARS = 32
 
@@ -32,11 +48,12 @@ class BackendsConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    kv: str = "sqlite:///.skybridge/kv.db"
-    objects: str = "file://.skybridge/objects"
-    secrets: str = "local://.skybridge/secrets"
+    kv: str = "sqlite:///{data_dir}/kv.db"
+    objects: str = "file://{data_dir}/objects"
+    secrets: str = "local://{data_dir}/secrets"
     notify: str = "console://"
-    sql: str = "sqlite:///.skybridge/skybridge.db"
+    sql: str = "sqlite:///{data_dir}/skybridge.db"
+    streams: str = "sqlite:///{data_dir}/streams.db"
 
     def named(self) -> dict[str, str]:
         """All configured backends, declared and extra, by name."""
@@ -48,6 +65,21 @@ class BackendsConfig(BaseModel):
     def _strip(cls, value: Any) -> Any:
         return value.strip() if isinstance(value, str) else value
 
+    def expanded(self, data_dir: Path) -> BackendsConfig:
+        """A copy with ``{data_dir}`` in every URL replaced by ``data_dir``."""
+        home = str(data_dir).rstrip("/") or "/"
+        urls = {
+            k: v.replace(DATA_DIR_PLACEHOLDER, home)
+            for k, v in self.model_dump().items()
+            if isinstance(v, str)
+        }
+        return self.model_copy(update=urls)
+
+    @classmethod
+    def embedded(cls, data_dir: Path) -> BackendsConfig:
+        """Every backend at its embedded default under ``data_dir``."""
+        return cls().expanded(data_dir)
+
 
 class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -58,6 +90,8 @@ class ServerConfig(BaseModel):
     session_secret: SecretStr | None = None
     #: A bootstrap token accepted in addition to stored ones (for example from a secret store).
     admin_token: SecretStr | None = None
+    #: ``skybridge up`` also runs the apps' pipelines, services and jobs (else: workers do).
+    background: bool = True
 
     @field_validator("admin_token")
     @classmethod
@@ -83,7 +117,7 @@ class LogConfig(BaseModel):
 
 
 class Settings(BaseSettings):
-    """Everything skybridge reads from its environment."""
+    """Everything skybridge reads from its environment (apps' sections: :func:`settings_class`)."""
 
     model_config = SettingsConfigDict(
         env_prefix="SKYBRIDGE__",
@@ -97,6 +131,9 @@ class Settings(BaseSettings):
     server: ServerConfig = Field(default_factory=ServerConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
+    #: The app sections this class validates (set on the classes :func:`settings_class` makes).
+    sections: ClassVar[tuple[str, ...]] = ()
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -109,6 +146,16 @@ class Settings(BaseSettings):
         toml_file = Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_FILE))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
+    @model_validator(mode="after")
+    def _expand_data_dir(self) -> Settings:
+        self.backends = self.backends.expanded(self.data_dir)
+        return self
+
+    def section(self, name: str) -> BaseModel | None:
+        """The validated ``[name]`` section of an app, or ``None`` when this class has none."""
+        value = getattr(self, name, None) if name in self.sections else None
+        return value if isinstance(value, BaseModel) else None
+
     def masked(self) -> dict[str, Any]:
         """The settings as plain data, safe to print: secrets and URL passwords masked."""
         data = self.model_dump(mode="json", by_alias=True)
@@ -116,20 +163,92 @@ class Settings(BaseSettings):
         return data
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Load settings, turning validation failures into a :class:`ConfigError` naming the setting."""
-    config_file = Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_FILE))
-    if CONFIG_ENV in os.environ and not config_file.is_file():
-        raise ConfigError(f"config file {config_file} does not exist", setting=CONFIG_ENV)
-    try:
-        return Settings(**overrides)
-    except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        setting = ".".join(str(p) for p in first["loc"])
+RESERVED_SECTIONS = frozenset(Settings.model_fields) | {"sections"}
+
+
+@cache
+def _settings_class(
+    sections: tuple[tuple[str, type[BaseModel]], ...], families: tuple[tuple[str, str], ...]
+) -> type[Settings]:
+    taken = [name for name, _ in sections if name in RESERVED_SECTIONS]
+    if taken:
+        raise ConfigError(f"section name {taken[0]!r} is reserved for skybridge's own settings")
+    extra_backends: dict[str, Any] = {
+        family: (str, url) for family, url in families if family not in BackendsConfig.model_fields
+    }
+    backends_cls = create_model("BackendsConfig", __base__=BackendsConfig, **extra_backends)
+    fields: dict[str, Any] = {
+        name: (model, Field(default_factory=model)) for name, model in sections
+    }
+    fields["backends"] = (backends_cls, Field(default_factory=backends_cls))
+    cls = create_model("Settings", __base__=Settings, **fields)
+    cls.sections = tuple(name for name, _ in sections)
+    return cls
+
+
+def settings_class(
+    sections: Mapping[str, type[BaseModel]] | None = None,
+    backend_defaults: Mapping[str, str] | None = None,
+) -> type[Settings]:
+    """:class:`Settings` extended with app sections and the default URLs of extra families."""
+    if not sections and not backend_defaults:
+        return Settings
+    return _settings_class(
+        tuple(sorted((sections or {}).items())), tuple(sorted((backend_defaults or {}).items()))
+    )
+
+
+def config_file() -> Path:
+    """The settings file: ``$SKYBRIDGE_CONFIG``, else ``./skybridge.toml`` (it may not exist)."""
+    return Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_FILE))
+
+
+def env_name(setting: str) -> str:
+    """The environment variable of a dotted setting: ``SKYBRIDGE__SECTION__KEY``."""
+    return "SKYBRIDGE__" + setting.upper().replace(".", "__")
+
+
+def load_settings(
+    *,
+    sections: Mapping[str, type[BaseModel]] | None = None,
+    backend_defaults: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Load settings, turning validation failures into a :class:`ConfigError` naming the setting.
+
+    Args:
+        sections: app sections by name (``{"secretsync": SecretSyncConfig}``).
+        backend_defaults: default URLs of backend families the apps introduce.
+        overrides: explicit values, which win over the environment and the file.
+    """
+    path = config_file()
+    if CONFIG_ENV in os.environ and not path.is_file():
         raise ConfigError(
-            f"{first['msg']}",
-            setting=setting,
-            hint=f"set it in {config_file} or as SKYBRIDGE__{setting.upper().replace('.', '__')}",
-        ) from None
+            f"config file {path} does not exist",
+            setting=CONFIG_ENV,
+            hint="give the path of an existing TOML file",
+        )
+    cls = settings_class(sections, backend_defaults)
+    try:
+        return cls(**overrides)
+    except PydanticValidationError as exc:
+        raise _config_error(exc, path, cls) from None
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {config_file}: {exc}", setting=CONFIG_ENV) from None
+        raise ConfigError(f"cannot read {path}: {exc}", setting=CONFIG_ENV) from None
+
+
+def _config_error(exc: PydanticValidationError, path: Path, cls: type[Settings]) -> ConfigError:
+    first = exc.errors()[0]
+    setting = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden" and len(first["loc"]) == 1:
+        known = ", ".join(f"[{name}]" for name in cls.sections) or "none"
+        return ConfigError(
+            f"unknown section or setting '{setting}'",
+            setting=setting,
+            hint=f"remove it from {path} (app sections of the installed apps: {known})",
+        )
+    return ConfigError(
+        f"{first['msg']}",
+        setting=setting,
+        hint=f"set it in {path} or as {env_name(setting)}",
+    )

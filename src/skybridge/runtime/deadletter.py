@@ -50,12 +50,18 @@ def ensure_dlq(backend: StreamBackend, topic: str) -> str:
 
 def dead_letter(record: Record, error: BaseException, pipeline: str) -> Message:
     """The dead-letter message for ``record`` that failed with ``error``."""
+    return letter_message(record, type(error).__name__, str(error), pipeline)
+
+
+def letter_message(record: Record, error_type: str, error: str, pipeline: str) -> Message:
+    """The dead-letter message for ``record``; a record that was never on the stream (an event
+    handled directly) has partition and offset ``-1``."""
     meta = {
         "topic": record.topic,
         "partition": str(record.partition),
         "offset": str(record.offset),
-        "error-type": type(error).__name__,
-        "error": str(error)[:_MAX_ERROR],
+        "error-type": error_type,
+        "error": error[:_MAX_ERROR],
         "pipeline": pipeline,
         "failed-at": f"{time.time():.3f}",
     }
@@ -163,6 +169,20 @@ class DeadLetters:
                 consumer.commit_records(records)
         return letters
 
+    def park(self, message: Message) -> str:
+        """Add a letter made by :func:`letter_message` (creating the dead-letter topic if
+        needed); return its id."""
+        ensure_dlq(self.backend, self.topic)
+        [produced] = self.backend.produce(self.name, [message])
+        return f"{produced.partition}:{produced.offset}"
+
+    def mark_replayed(self, letter: DeadLetter) -> None:
+        """Record that ``letter`` was handled elsewhere (replayed without republishing)."""
+        headers = [(_MARKER, letter.id.encode())]
+        if letter.offset >= 0:  # a letter never read from the topic has no original to name
+            headers.append((_MARKER_SOURCE, letter.source.encode()))
+        self.backend.produce(self.name, [Message(b"", None, headers, partition=0)])
+
     def _republish(self, letters: list[DeadLetter]) -> None:
         partitions: dict[str, int] = {}
         for letter in letters:
@@ -175,8 +195,7 @@ class DeadLetters:
                 letter.value, letter.key, letter.headers, partition, letter.timestamp
             )
             self.backend.produce(topic, [original])
-            headers = [(_MARKER, letter.id.encode()), (_MARKER_SOURCE, letter.source.encode())]
-            self.backend.produce(self.name, [Message(b"", None, headers, partition=0)])
+            self.mark_replayed(letter)
 
     def letter_topic(self, letter: DeadLetter) -> str:
         return letter.topic or self.topic

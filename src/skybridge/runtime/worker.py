@@ -1,16 +1,13 @@
-"""Worker processes: find a pipeline by name, run it until SIGTERM/SIGINT, or run N of them.
+"""Worker processes: run a pipeline until SIGTERM/SIGINT, or run N processes of one command.
 
-Pipelines are found by ``module:attribute`` (the attribute is a :class:`Pipeline` or a
-zero-argument factory returning one; the current directory is importable) or by name in the
-``skybridge.pipelines`` entry point group, where apps register theirs::
-
-    [project.entry-points."skybridge.pipelines"]
-    feature-enrichment = "skybridge.apps.features.pipeline:enrichment"
+Pipelines given as ``module:attribute`` (the attribute is a :class:`Pipeline` or a
+zero-argument factory returning one; the current directory is importable) are loaded here; the
+apps' pipelines are declared in their manifests and run by ``skybridge worker run``.
 
 A worker handles SIGTERM and SIGINT by stopping its poll loop: the batch in flight finishes,
 its sinks are flushed and offsets committed, the member leaves the group and the process exits
-0. ``run_workers`` starts N such processes as members of the same group (the stream backend's
-group assignment splits the partitions) and forwards signals to them.
+0. :func:`run_processes` starts N processes of a command as members of the same group (the
+stream backend's group assignment splits the partitions) and forwards signals to them.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-from importlib.metadata import entry_points
 from types import FrameType
 
 from skybridge.core.errors import NotFound, ValidationError
@@ -28,28 +24,17 @@ from skybridge.core.observability import get_logger
 from skybridge.runtime.pipeline import Pipeline
 from skybridge.runtime.runner import RunStats
 
-ENTRY_POINT_GROUP = "skybridge.pipelines"
 log = get_logger(__name__)
 
 
-def registered_pipelines() -> dict[str, str]:
-    """Pipelines registered under the ``skybridge.pipelines`` entry point group."""
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
 def load_pipeline(spec: str) -> Pipeline:
-    """The pipeline ``spec`` names: ``module:attribute`` or a registered name."""
-    if ":" in spec:
-        target = _import_attribute(spec)
-    else:
-        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
-        if not found:
-            known = ", ".join(sorted(registered_pipelines())) or "none registered"
-            raise NotFound(
-                f"no pipeline named {spec!r}",
-                hint=f"give module:attribute, or one of: {known}",
-            )
-        target = found[0].load()
+    """The pipeline ``spec`` (``module:attribute``) names."""
+    if ":" not in spec:
+        raise ValidationError(
+            f"{spec!r} is not module:attribute",
+            hint="give module:attribute, or an app's pipeline (see `skybridge worker list`)",
+        )
+    target = _import_attribute(spec)
     pipeline = target() if callable(target) and not isinstance(target, Pipeline) else target
     if not isinstance(pipeline, Pipeline):
         raise ValidationError(f"{spec!r} is a {type(pipeline).__name__}, not a Pipeline")
@@ -87,7 +72,7 @@ def run_worker(spec: str | Pipeline, *, idle_exit: float | None = None) -> RunSt
 
 
 def worker_command(spec: str, *, idle_exit: float | None = None) -> list[str]:
-    """The command line of one worker process for ``spec``."""
+    """The command line of one worker process for the ``module:attribute`` pipeline ``spec``."""
     command = [sys.executable, "-m", "skybridge.runtime.worker", spec]
     if idle_exit is not None:
         command.append(f"--idle-exit={idle_exit}")
@@ -95,10 +80,14 @@ def worker_command(spec: str, *, idle_exit: float | None = None) -> list[str]:
 
 
 def run_workers(spec: str, workers: int, *, idle_exit: float | None = None) -> int:
-    """Run ``workers`` processes of ``spec`` in one group; forward SIGTERM/SIGINT; return the
-    worst exit code."""
+    """Run ``workers`` processes of the pipeline ``spec`` (one group): :func:`run_processes`."""
     load_pipeline(spec)  # fail fast here on a bad name, not N times in the children
-    command = worker_command(spec, idle_exit=idle_exit)
+    return run_processes(worker_command(spec, idle_exit=idle_exit), workers)
+
+
+def run_processes(command: list[str], workers: int) -> int:
+    """Run ``workers`` processes of ``command``; forward SIGTERM/SIGINT; return the worst exit
+    code."""
     procs = [subprocess.Popen(command) for _ in range(workers)]  # noqa: S603 (our own argv)
 
     def forward(signum: int, _frame: FrameType | None) -> None:

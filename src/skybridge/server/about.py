@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from skybridge import __version__
 
 
 def skybridge_version() -> str:
-    """The installed skybridge version."""
-    try:
-        return version("skybridge")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
+    """The skybridge version."""
+    return __version__

@@ -14,10 +14,13 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from skybridge.apps import AppSpec, ServiceContext, discover_apps
+from skybridge.apps.kit.background import Background
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.manifest import AppSpec, discover_apps
+from skybridge.apps.kit.settings import load_settings
 from skybridge.auth.tokens import TokenStore
 from skybridge.backends.sql import create_sql_engine
-from skybridge.core.config import Settings, load_settings
+from skybridge.core.config import Settings
 from skybridge.server import api, dashboard, observe
 from skybridge.server.about import skybridge_version
 from skybridge.server.errors import install_error_handlers
@@ -32,17 +35,30 @@ DESCRIPTION = (
 )
 
 
-def build_state(settings: Settings, apps: list[AppSpec] | None = None) -> ServiceState:
-    """Everything the service needs, from ``settings``; fails fast on a bad setting."""
+def build_state(
+    settings: Settings,
+    apps: list[AppSpec] | None = None,
+    *,
+    demo: bool = False,
+    background: bool = False,
+) -> ServiceState:
+    """Everything the service needs, from ``settings``; fails fast on a bad setting.
+
+    ``background`` also runs the apps' pipelines, services and jobs while the service runs
+    (``demo`` adds their demo services).
+    """
+    apps = discover_apps() if apps is None else apps
+    contexts = {spec.name: AppContext.create(spec, settings, demo=demo) for spec in apps}
     engine = create_sql_engine(settings.backends.sql, setting="backends.sql")
     return ServiceState(
         settings=settings,
         engine=engine,
         tokens=TokenStore(engine, admin_token=settings.server.admin_token),
         signer=Signer(load_session_secret(settings)),
-        apps=discover_apps() if apps is None else apps,
-        context=ServiceContext(settings),
+        apps=apps,
+        contexts=contexts,
         version=skybridge_version(),
+        background=Background(apps, settings, demo=demo) if background else None,
     )
 
 
@@ -50,7 +66,7 @@ def _mount_apps(app: FastAPI, state: ServiceState) -> None:
     for spec in state.apps:
         if spec.router is not None:
             app.include_router(
-                spec.router(state.context),
+                spec.load("router")(state.context(spec)),
                 prefix=f"/api/{spec.name}",
                 tags=[spec.name],
                 dependencies=[Depends(require_token)],
@@ -58,14 +74,25 @@ def _mount_apps(app: FastAPI, state: ServiceState) -> None:
             )
 
 
-def create_app(settings: Settings | None = None, *, apps: list[AppSpec] | None = None) -> FastAPI:
-    """Build the service. ``apps`` replaces plug-in discovery (tests, embedding)."""
-    state = build_state(settings or load_settings(), apps)
+def create_app(
+    settings: Settings | None = None,
+    *,
+    apps: list[AppSpec] | None = None,
+    demo: bool = False,
+    background: bool = False,
+) -> FastAPI:
+    """Build the service. ``apps`` replaces plug-in discovery (tests, embedding);
+    ``background`` runs the apps' background work while the service runs."""
+    state = build_state(settings or load_settings(apps), apps, demo=demo, background=background)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        state.close()
+        if state.background is not None:
+            state.background.start()
+        try:
+            yield
+        finally:
+            state.close()
 
     app = FastAPI(
         title="skybridge",

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from skybridge.apps import AppPage, AppSpec
+from skybridge.apps.kit.manifest import AppSpec
+from skybridge.apps.kit.web import AppPage
 from skybridge.core.errors import Conflict, NotFound, ValidationError
 from skybridge.core.observability import get_logger
 from skybridge.server.health import probe_all
@@ -200,10 +201,11 @@ def _app_response(
 
 
 @ui.get("/ui/{app_name}")
-def app_page(request: Request, app_name: str, session: LoggedIn, state: State) -> Response:
+async def app_page(request: Request, app_name: str, session: LoggedIn, state: State) -> Response:
     spec = _app_spec(state, app_name)
-    assert spec.page is not None
-    return _app_response(request, session, spec, spec.page(state.context))
+    page = spec.load("page")
+    content = await run_in_threadpool(page, state.context(spec))
+    return _app_response(request, session, spec, content)
 
 
 @ui.post("/ui/{app_name}")
@@ -216,6 +218,6 @@ async def app_page_action(
         raise HTTPException(405, f"the '{app_name}' page has no forms")
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     check_csrf(session, form.pop("csrf", ""))
-    action = spec.page_action
-    content = await run_in_threadpool(action, state.context, form)
+    action = spec.load("page_action")
+    content = await run_in_threadpool(action, state.context(spec), form)
     return _app_response(request, session, spec, content)

@@ -13,28 +13,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from skybridge.apps.kit.errors import ErrorBody, FieldProblem
 from skybridge.core.errors import ConfigError, SkybridgeError, TransientError
 from skybridge.core.observability import get_logger
 
 log = get_logger(__name__)
-
-
-class FieldProblem(BaseModel):
-    field: str
-    problem: str
-
-
-class ErrorBody(BaseModel):
-    """The body of every error response."""
-
-    error: str
-    message: str
-    setting: str | None = None
-    hint: str | None = None
-    errors: list[FieldProblem] | None = None
+__all__ = ["ErrorBody", "FieldProblem", "LoginRequired", "error_response"]
 
 
 class LoginRequired(Exception):

@@ -130,11 +130,25 @@ def probe(name: str, url: str) -> BackendStatus:
     )
 
 
+def _preload(name: str, url: str) -> None:
+    """Import the backend's implementation in this thread: CPython 3.11 can fail compiling
+    modules in several threads at once ("AST constructor recursion depth mismatch"), and a
+    fresh checkout has no bytecode yet. Errors are left for the probe to report."""
+    try:
+        family = importlib.import_module(f"skybridge.backends.{name}")
+        family.registry.resolve(url.partition("://")[0])
+    except Exception:  # noqa: S110 - the probe reports it with the setting's name
+        pass
+
+
 def probe_all(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -> list[BackendStatus]:
     """Probe every configured backend concurrently; a probe slower than ``timeout`` fails."""
     named = settings.backends.named()
     if not named:
         return []
+    for name, url in named.items():
+        if name != "sql":
+            _preload(name, url)
     pool = ThreadPoolExecutor(max_workers=len(named), thread_name_prefix="skybridge-probe")
     futures: dict[str, Future[BackendStatus]] = {
         name: pool.submit(probe, name, url) for name, url in named.items()

@@ -11,7 +11,8 @@ from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from skybridge.apps import AppPage, AppSpec
+from skybridge.apps.kit.manifest import AppSpec
+from skybridge.apps.kit.web import AppPage
 from skybridge.server.session import Session
 from skybridge.server.state import get_state
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy import Engine
 
-from skybridge.apps import AppSpec, ServiceContext
+from skybridge.apps.kit.background import Background
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.manifest import AppSpec
 from skybridge.auth.tokens import TokenStore
 from skybridge.core.config import Settings
 from skybridge.server.session import Signer
@@ -20,10 +23,17 @@ class ServiceState:
     tokens: TokenStore
     signer: Signer
     apps: list[AppSpec]
-    context: ServiceContext
+    contexts: dict[str, AppContext[Any]]
     version: str
+    background: Background | None = None
+
+    def context(self, app: AppSpec) -> AppContext[Any]:
+        """The context the app's routes and page run with."""
+        return self.contexts[app.name]
 
     def close(self) -> None:
+        if self.background is not None:
+            self.background.stop()
         self.engine.dispose()
 
 

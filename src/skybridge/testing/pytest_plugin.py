@@ -1,19 +1,25 @@
-"""pytest plugin (entry point ``skybridge``): session fixtures that start real servers on loopback.
+"""pytest plugin (entry point ``skybridge``): session fixtures that start real servers on loopback,
+and a fresh directory with the service on embedded backends.
 
 Servers start only when a test asks for them and stop at the end of the session::
 
     def test_redis_roundtrip(redis_server):
         kv = skybridge.backends.kv.connect(redis_server.url)
+
+    def test_my_route(skybridge_service):
+        skybridge_service.client.get("/api/myapp/things", headers=skybridge_service.auth)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from skybridge.testing import servers
+from skybridge.testing.service import ServiceHarness, fresh_workdir, service_harness
 
 if TYPE_CHECKING:
     from skybridge.testing.oci import OciEmulator
@@ -78,3 +84,17 @@ def kafka_server() -> Iterator[servers.RunningServer]:
     server = start_kafka()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def skybridge_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working directory with no ``SKYBRIDGE*`` settings from the environment."""
+    return fresh_workdir(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def skybridge_service(skybridge_workdir: Path) -> Iterator[ServiceHarness]:
+    """The service with every installed app in ``skybridge_workdir``: ``.client``, ``.auth``
+    (an admin token), ``.login()`` for the dashboard (returns the CSRF token)."""
+    with service_harness() as harness:
+        yield harness

@@ -242,8 +242,8 @@ def test_apply_and_check_on_postgresql(pg_database: Callable[[], Engine], script
 
 
 def test_app_spec_cli_name_names_the_group_and_is_validated() -> None:
-    from skybridge.apps import AppSpec
-    from skybridge.apps.assertions import APP
+    from skybridge.apps.assertions.manifest import APP
+    from skybridge.apps.kit.manifest import AppSpec
     from skybridge.core.errors import ConfigError
 
     assert (APP.name, APP.command) == ("assertions", "assert")

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from skybridge.apps.assertions import APP
-from skybridge.apps.assertions.app import seed_demo
+from skybridge.apps.assertions.manifest import APP
 from skybridge.apps.assertions.page import LAST_CHECKS
-from skybridge.core.config import Settings, load_settings
+from skybridge.apps.assertions.shared import seed_demo
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.settings import load_settings
+from skybridge.core.config import Settings
 from skybridge.server import create_app
 
 from .conftest import sla_script
@@ -29,7 +31,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
         if key.startswith("SKYBRIDGE"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
-    return load_settings()
+    return load_settings([APP])
 
 
 @pytest.fixture
@@ -263,8 +265,9 @@ def test_page_forms_need_the_csrf_token(client: TestClient, sla: dict[str, str])
 
 
 def test_demo_seed_is_idempotent_and_leaves_one_legacy_violation(settings: Settings) -> None:
-    seed_demo(settings)
-    seed_demo(settings)
+    ctx = AppContext.create(APP, settings, demo=True)
+    seed_demo(ctx)
+    seed_demo(ctx)
     with TestClient(create_app(settings, apps=[APP])) as client:
         _, token = client.app.state.skybridge.tokens.create("t")  # type: ignore[attr-defined]
         auth = {"Authorization": f"Bearer {token.reveal()}"}

@@ -163,7 +163,7 @@ def test_poison_event_is_dead_lettered_then_replayed_after_the_fix(
     [outcome] = as_json("sync", "--event", str(event), code=1)
     assert outcome["action"] == "dead-lettered"
     [letter] = as_json("dlq", "list")
-    assert (letter["store"], letter["mapping"], letter["secret"]) == ("kv", "db", "app/db")
+    assert (letter["store"], letter["mapping"], letter["secret"]) == ("stream", "db", "app/db")
     assert "JSON" in letter["reason"]
     assert "event" not in letter  # never the event body
     assert as_json("status")[0]["dead_letters"] == 1

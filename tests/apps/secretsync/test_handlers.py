@@ -136,10 +136,11 @@ target = {{ backend = "dst", secret = "a-t" }}
         engine.state.kv.close()
 
 
-def test_missing_table_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from skybridge.apps.secretsync.settings import engine_from_env
+def test_missing_table_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from skybridge.apps.secretsync.handlers import engine_from_env
     from skybridge.core.errors import ConfigError
 
+    monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SKYBRIDGE__SECRETSYNC__MAPPINGS", raising=False)
     monkeypatch.delenv("SKYBRIDGE__SECRETSYNC__MAPPINGS_INLINE", raising=False)
     with pytest.raises(ConfigError, match="MAPPINGS"):

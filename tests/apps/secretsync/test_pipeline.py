@@ -11,15 +11,17 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from skybridge.apps.secretsync.app import status_views
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.settings import load_settings
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
+from skybridge.apps.secretsync.manifest import APP
 from skybridge.apps.secretsync.pipeline import build_pipeline, publish_change
-from skybridge.apps.secretsync.schedule import RECONCILE_JOB, add_reconcile_job
+from skybridge.apps.secretsync.schedule import reconcile_run
 from skybridge.apps.secretsync.service import open_service
+from skybridge.apps.secretsync.views import status_views
 from skybridge.backends import kv, streams
 from skybridge.backends.secrets.local import LocalSecretStore
 from skybridge.backends.streams import StreamBackend
-from skybridge.core.config import Settings, load_settings
 from skybridge.core.errors import TransientError
 from skybridge.core.retry import RetryPolicy
 from skybridge.core.secret import Secret
@@ -32,24 +34,25 @@ TABLE = local_table("pipeline-test")
 
 
 @pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppContext[Any]:
+    """The app's context in a fresh folder holding the two-mapping local table."""
     for key in list(os.environ):
         if key.startswith("SKYBRIDGE"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "secretsync.toml").write_text(TABLE)
-    return load_settings()
+    return AppContext.create(APP, load_settings())
 
 
 @pytest.fixture
-def source(settings: Settings) -> Iterator[LocalSecretStore]:
+def source(settings: AppContext[Any]) -> Iterator[LocalSecretStore]:
     store = LocalSecretStore(Path("src"))
     yield store
     store.close()
 
 
 @pytest.fixture
-def events(settings: Settings) -> Iterator[StreamBackend]:
+def events(settings: AppContext[Any]) -> Iterator[StreamBackend]:
     backend = streams.connect("sqlite:///.skybridge/streams.db", setting=None)
     backend.create_topic("secretsync.events", 1)
     yield backend
@@ -67,13 +70,16 @@ def put(source: LocalSecretStore, secret: str, value: str) -> str:
     return str(source.upsert_value(secret, Secret(value)).version_id)
 
 
-def drain(settings: Settings, **options: Any) -> Any:
-    pipeline = build_pipeline(settings, schedule=False, poll_timeout=0.1, retry=FAST, **options)
-    return pipeline.run(idle_exit=0.5)
+def drain(settings: AppContext[Any], **options: Any) -> Any:
+    pipeline = build_pipeline(settings, poll_timeout=0.1, retry=FAST, **options)
+    try:
+        return pipeline.run(idle_exit=0.5)
+    finally:
+        pipeline.close()
 
 
 def test_events_on_the_topic_are_synced(
-    settings: Settings, source: LocalSecretStore, events: StreamBackend
+    settings: AppContext[Any], source: LocalSecretStore, events: StreamBackend
 ) -> None:
     v1 = put(source, "app/key", "key-one")
     publish_change(events, "secretsync.events", "app/key", v1)
@@ -94,7 +100,7 @@ def test_events_on_the_topic_are_synced(
 
 
 def test_poison_events_land_in_the_runtime_dlq_and_replay_after_the_fix(
-    settings: Settings, source: LocalSecretStore, events: StreamBackend
+    settings: AppContext[Any], source: LocalSecretStore, events: StreamBackend
 ) -> None:
     events.produce_one("secretsync.events", b"\xff not json")
     events.produce_one("secretsync.events", json.dumps({"no": "detail"}).encode())
@@ -116,10 +122,10 @@ def test_poison_events_land_in_the_runtime_dlq_and_replay_after_the_fix(
         assert status["db"].last_error
         put(source, "app/db", json.dumps({"password": "fixed"}))
         [replayed] = replay_letters(svc, [poison.id])
-        assert replayed.ok
+        assert replayed.ok  # synced here and now
         assert replayed.store == "stream"
-    assert drain(settings).records == 1
     assert json.loads(target_value("app-db")) == {"password": "fixed"}
+    assert drain(settings).records == 0  # a replay is not published again
     with open_service(settings) as svc:
         assert len(list_letters(svc)) == 2  # the replayed letter is gone; the others wait
         assert {r.name: r for r in svc.engine.status()}["db"].drift == "in-sync"
@@ -141,7 +147,7 @@ class FlakySource(LocalSecretStore):
 
 
 def test_transient_failures_are_retried_then_dead_lettered(
-    settings: Settings, source: LocalSecretStore, events: StreamBackend
+    settings: AppContext[Any], source: LocalSecretStore, events: StreamBackend
 ) -> None:
     version = put(source, "app/key", "key-one")
     publish_change(events, "secretsync.events", "app/key", version)
@@ -158,13 +164,13 @@ def test_transient_failures_are_retried_then_dead_lettered(
     with open_service(settings) as svc:
         [letter] = list_letters(svc)
         assert letter.error_type == "TransientError"
-        assert replay_letters(svc, None)[0].ok
-    assert drain(settings).records == 1
+        assert replay_letters(svc, None)[0].ok  # the source answers again: synced now
+        assert list_letters(svc) == []
     assert target_value("app-key") == "key-two"
 
 
 def test_scheduled_reconcile_runs_once_per_tick_across_two_schedulers(
-    settings: Settings, source: LocalSecretStore
+    settings: AppContext[Any], source: LocalSecretStore
 ) -> None:
     put(source, "app/key", "key-one")
     put(source, "app/db", json.dumps({"password": "pw"}))
@@ -173,14 +179,14 @@ def test_scheduled_reconcile_runs_once_per_tick_across_two_schedulers(
         schedulers = [
             Scheduler(shared, worker=name, prefix="secretsync/scheduler/") for name in "ab"
         ]
-        add_reconcile_job(schedulers[0], one.engine, every=60)
-        add_reconcile_job(schedulers[1], two.engine, every=60)
+        schedulers[0].every("secretsync.reconcile", 60, reconcile_run(one.engine))
+        schedulers[1].every("secretsync.reconcile", 60, reconcile_run(two.engine))
         start = 6_000.0
         assert [s.run_pending(start) for s in schedulers] == [[], []]  # baseline tick
         for tick in (1, 2):
             runs = [r for s in schedulers for r in s.run_pending(start + 60 * tick + 1)]
             assert len(runs) == 1
-        state = schedulers[0].state(RECONCILE_JOB)
+        state = schedulers[0].state("secretsync.reconcile")
         assert state.runs == 2
         assert state.failures == 0
         assert state.last_result == {"mappings": 2, "changes": 0, "writes": 0, "errors": 0}
@@ -188,21 +194,24 @@ def test_scheduled_reconcile_runs_once_per_tick_across_two_schedulers(
     shared.close()
 
 
-def test_worker_runs_the_pipeline_by_module_attribute(
-    settings: Settings, source: LocalSecretStore, events: StreamBackend
+def test_worker_runs_the_apps_pipeline(
+    settings: AppContext[Any], source: LocalSecretStore, events: StreamBackend
 ) -> None:
-    from skybridge.cli import app
+    from skybridge.cli import build_cli
 
     version = put(source, "app/key", "via-worker")
     publish_change(events, "secretsync.events", "app/key", version)
-    spec = "skybridge.apps.secretsync.pipeline:events_pipeline"
-    result = CliRunner().invoke(app, ["worker", "run", spec, "--idle-exit", "0.5"])
+    spec = "secretsync.events"
+    result = CliRunner().invoke(build_cli(), ["worker", "run", spec, "--idle-exit", "0.5"])
     assert result.exit_code == 0, result.output
     assert "Processed 1 record(s)" in result.stdout
     assert target_value("app-key") == "via-worker"
 
 
-def test_worker_finds_the_pipeline_by_name(settings: Settings) -> None:
-    from skybridge.runtime.worker import load_pipeline
+def test_worker_lists_the_apps_pipeline_and_jobs(settings: AppContext[Any]) -> None:
+    from skybridge.cli import build_cli
 
-    assert load_pipeline("secretsync").name == "secretsync"
+    result = CliRunner().invoke(build_cli(), ["worker", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    targets = {row["target"] for row in json.loads(result.stdout)}
+    assert {"secretsync.events", "secretsync.jobs"} <= targets

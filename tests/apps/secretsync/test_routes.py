@@ -18,11 +18,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from skybridge.apps.secretsync import APP, manual_event
-from skybridge.apps.secretsync.demo import LiveDemo, is_demo, seed_demo
+from skybridge.apps.kit.background import Background
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.settings import load_settings
+from skybridge.apps.secretsync import manual_event
+from skybridge.apps.secretsync.demo import seed_demo
+from skybridge.apps.secretsync.manifest import APP
 from skybridge.apps.secretsync.service import open_service
 from skybridge.backends.secrets.local import LocalSecretStore
-from skybridge.core.config import Settings, load_settings
+from skybridge.core.config import Settings
 from skybridge.core.secret import Secret
 from skybridge.server import create_app
 
@@ -46,7 +50,12 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     with LocalSecretStore(tmp_path / "src") as source:
         source.create("app/db", Secret(json.dumps({"password": CANARIES[0]})))
         source.create("app/key", Secret(CANARIES[1]))
-    return load_settings()
+    return load_settings([APP])
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> AppContext[Any]:
+    return AppContext.create(APP, settings)
 
 
 class Scanned(TestClient):
@@ -136,7 +145,7 @@ def test_a_failing_sync_is_reported_not_raised(
         ("post", "/api/secretsync/reconcile", {"dry_run": "maybe"}, 422, "dry_run"),
         ("post", "/api/secretsync/dlq/replay", {}, 422, "one of them"),
         ("post", "/api/secretsync/dlq/replay", {"ids": ["0123456789abcdef0123"]}, 404, "not found"),
-        ("post", "/api/secretsync/dlq/replay", {"ids": ["0:7"]}, 422, "no event stream"),
+        ("post", "/api/secretsync/dlq/replay", {"ids": ["0:7"]}, 404, "not found"),
         ("get", "/api/secretsync/audit?mapping=nope", None, 404, "nope"),
         ("get", "/api/secretsync/audit?limit=0", None, 422, "limit"),
     ],
@@ -156,15 +165,15 @@ def test_bad_input_answers_4xx_saying_what_to_fix(
 
 
 def test_dead_letters_list_and_replay(
-    client: TestClient, auth: dict[str, str], settings: Settings
+    client: TestClient, auth: dict[str, str], ctx: AppContext[Any]
 ) -> None:
     with LocalSecretStore(Path("src")) as source:
         version = source.put_value("app/db", Secret("not json " + CANARIES[0])).version_id
-    with open_service(settings) as svc:
+    with open_service(ctx) as svc:
         [outcome] = svc.engine.sync_event(manual_event("app/db", version))
         assert outcome.action == "dead-lettered"
     [letter] = client.get("/api/secretsync/dlq", headers=auth).json()
-    assert (letter["store"], letter["mapping"], letter["secret"]) == ("kv", "db", "app/db")
+    assert (letter["store"], letter["mapping"], letter["secret"]) == ("stream", "db", "app/db")
     assert "event" not in letter
     assert client.get("/api/secretsync/status", headers=auth).json()[0]["dead_letters"] == 1
     again = client.post("/api/secretsync/dlq/replay", json={"ids": [letter["id"]]}, headers=auth)
@@ -257,30 +266,36 @@ def test_page_shows_state_and_runs_the_actions(client: TestClient) -> None:
 
 def test_demo_seeds_a_live_local_mapping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _clean_env(monkeypatch, tmp_path)
-    settings = load_settings(data_dir=tmp_path / "demo")
-    seed_demo(settings)
-    seed_demo(settings)  # idempotent
-    assert is_demo(settings)
-    with open_service(settings) as svc:
+    monkeypatch.setenv("SKYBRIDGE__SECRETSYNC__DEMO_ROTATE_EVERY", "0.2")
+    settings = load_settings([APP], data_dir=tmp_path / "demo")
+    ctx = AppContext.create(APP, settings, demo=True)
+    seed_demo(ctx)
+    seed_demo(ctx)  # idempotent
+    with open_service(ctx) as svc:
         assert {r.drift for r in svc.engine.status()} == {"in-sync"}
         assert len(svc.engine.audit_log()) == 3
     target = LocalSecretStore(tmp_path / "demo" / "target-secrets")
     db = json.loads(str(target.get_value("orders-db").value.reveal()))
     assert set(db) == {"username", "db_password"}
-    live = LiveDemo(settings, every=0.2)
+    live = Background([APP], settings, demo=True)
+    assert {p.label for p in live.parts} == {
+        "secretsync.events",
+        "secretsync.jobs",
+        "secretsync.rotate",
+    }
     live.start()
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            with open_service(settings) as svc:
+            with open_service(ctx) as svc:
                 if len(svc.engine.audit_log()) >= 5:
                     break
             time.sleep(0.2)
     finally:
         live.stop()
-    with open_service(settings) as svc:
+    assert {p["state"] for p in live.status()} == {"stopped"}
+    with open_service(ctx) as svc:
         updates = [r for r in svc.engine.audit_log() if r.action == "updated"]
         assert len(updates) >= 2
         assert all(r.reason == "event:manual" for r in updates)
-    assert live.rotations >= 2
     target.close()

@@ -19,9 +19,9 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from skybridge.apps.assertions import api
-from skybridge.apps.assertions.app import database_errors, open_engine, summary
 from skybridge.apps.assertions.errors import AssertionViolation
-from skybridge.commands.session import EXIT_BAD_INPUT, EXIT_FAILED, cli_session, report_error
+from skybridge.apps.assertions.shared import database_errors, open_engine, summary
+from skybridge.apps.kit.cli import EXIT_BAD_INPUT, EXIT_FAILED, cli_session, report_error
 from skybridge.core.errors import NotFound, ValidationError
 
 assert_app = typer.Typer(
@@ -41,7 +41,7 @@ ScriptFile = Annotated[
 @contextmanager
 def database(ctx: typer.Context, db: str | None) -> Iterator[Engine]:
     """An engine on ``--db`` (else ``backends.sql``); unknown names and rejected SQL exit 2."""
-    url = db or cli_session(ctx).settings().backends.sql
+    url = db or cli_session(ctx).settings().backends.sql  # the app's backend: core's sql
     cli_session(ctx).settings()  # configures logging even when --db is given
     try:
         with open_engine(url, "--db" if db else "backends.sql") as engine, database_errors():

@@ -14,16 +14,16 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from skybridge.apps import AppPage, ServiceContext
 from skybridge.apps.assertions import api
-from skybridge.apps.assertions.app import database_errors, open_engine, summary
+from skybridge.apps.assertions.shared import database_errors, open_engine, summary
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.web import AppPage
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
 
 log = get_logger(__name__)
 PACKAGE = "skybridge.apps.assertions"
 TEMPLATE = "assertions.html"
-SHOWN_ROWS = 20
 
 
 @dataclass
@@ -60,8 +60,8 @@ def _rows(url: str) -> tuple[list[dict[str, Any]], str]:
     return rows, dialect
 
 
-def _page(context: ServiceContext, **extra: Any) -> AppPage:
-    url = context.settings.backends.sql
+def _page(context: AppContext[Any], **extra: Any) -> AppPage:
+    url = context.backend_url("sql")
     values: dict[str, Any] = {"assertions": [], "dialect": "", "results": None, "error": None}
     values.update(extra)
     try:
@@ -71,20 +71,20 @@ def _page(context: ServiceContext, **extra: Any) -> AppPage:
     return AppPage(PACKAGE, TEMPLATE, values)
 
 
-def render_page(context: ServiceContext) -> AppPage:
+def render_page(context: AppContext[Any]) -> AppPage:
     """GET ``/ui/assertions``."""
     return _page(context)
 
 
-def handle_action(context: ServiceContext, form: Mapping[str, str]) -> AppPage:
+def handle_action(context: AppContext[Any], form: Mapping[str, str]) -> AppPage:
     """POST ``/ui/assertions`` (``action=check``, optional ``name``): run a full check."""
     if form.get("action", "check") != "check":
         return _page(context, error=f"unknown action {form.get('action')!r}")
-    url = context.settings.backends.sql
+    url = context.backend_url("sql")
     name = form.get("name") or None
     try:
         with open_engine(url) as engine, database_errors():
-            results = api.check(engine, name, limit=SHOWN_ROWS)
+            results = api.check(engine, name, limit=context.config.check_rows)
     except SkybridgeError as exc:
         return _page(context, error=str(exc))
     LAST_CHECKS.record(url, results)

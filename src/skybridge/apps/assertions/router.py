@@ -17,12 +17,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from skybridge.apps import ServiceContext
 from skybridge.apps.assertions import api
-from skybridge.apps.assertions.app import database_errors, open_engine, summary
 from skybridge.apps.assertions.errors import AssertionViolation
+from skybridge.apps.assertions.shared import database_errors, open_engine, summary
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.errors import ErrorBody
 from skybridge.core.errors import NotFound
-from skybridge.server.errors import ErrorBody
 
 T = TypeVar("T")
 MAX_SCRIPT = 1_000_000
@@ -135,10 +135,10 @@ def violation_response(exc: AssertionViolation) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=409)
 
 
-def build_router(context: ServiceContext) -> APIRouter:
-    """The routes, bound to ``context.settings.backends.sql``."""
+def build_router(context: AppContext[Any]) -> APIRouter:
+    """The routes, bound to ``context.backend_url("sql")``."""
     router = APIRouter()
-    url = context.settings.backends.sql
+    url = context.backend_url("sql")
 
     @contextmanager
     def database() -> Iterator[Engine]:

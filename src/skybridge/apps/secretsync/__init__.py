@@ -13,32 +13,33 @@ The Python API is the product; the CLI, HTTP routes, dashboard page and cloud ha
     sync.status()                       # -> list[MappingStatus]
     sync.list_dead_letters(); sync.replay()
 
-``APP`` (the plug-in for the service, dashboard and ``skybridge secrets``) is imported on
-first use so that the engine can be imported without the surfaces (Lambda, OCI Functions).
+The app's manifest is :mod:`.manifest`; importing this package imports nothing else until a
+name of the Python API is used.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from skybridge.apps.secretsync.deadletters import DeadLetter, DeadLetters, KvDeadLetters
-from skybridge.apps.secretsync.engine import MappingStatus, ReplayResult, SecretSync
-from skybridge.apps.secretsync.events import SecretEvent, manual_event, parse_event
-from skybridge.apps.secretsync.loading import load_table, parse_table, table_from_dict
-from skybridge.apps.secretsync.model import (
-    BackendSpec,
-    Binary,
-    Deletion,
-    DriftPolicy,
-    MappingTable,
-    SecretMapping,
-    SecretPointer,
-)
-from skybridge.apps.secretsync.ownership import OwnershipConflict
-from skybridge.apps.secretsync.reconcile import Plan, PlannedAction, ReconcileReport
-from skybridge.apps.secretsync.state import AuditRecord, MappingState
-from skybridge.apps.secretsync.transform import PoisonPayload
-from skybridge.apps.secretsync.writer import SyncOutcome
+if TYPE_CHECKING:
+    from skybridge.apps.secretsync.deadletters import DeadLetter, DeadLetters, KvDeadLetters
+    from skybridge.apps.secretsync.engine import MappingStatus, ReplayResult, SecretSync
+    from skybridge.apps.secretsync.events import SecretEvent, manual_event, parse_event
+    from skybridge.apps.secretsync.loading import load_table, parse_table, table_from_dict
+    from skybridge.apps.secretsync.model import (
+        BackendSpec,
+        Binary,
+        Deletion,
+        DriftPolicy,
+        MappingTable,
+        SecretMapping,
+        SecretPointer,
+    )
+    from skybridge.apps.secretsync.ownership import OwnershipConflict
+    from skybridge.apps.secretsync.reconcile import Plan, PlannedAction, ReconcileReport
+    from skybridge.apps.secretsync.state import AuditRecord, MappingState
+    from skybridge.apps.secretsync.transform import PoisonPayload
+    from skybridge.apps.secretsync.writer import SyncOutcome
 
 __all__ = [
     "AuditRecord",
@@ -71,9 +72,42 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "APP":
-        from skybridge.apps.secretsync.app import APP
+#: Where each name of the Python API lives; imported on first use, so that reading the app's
+#: manifest (``skybridge --help``) does not import the engine.
+_HOMES = {
+    "DeadLetter": "deadletters",
+    "DeadLetters": "deadletters",
+    "KvDeadLetters": "deadletters",
+    "MappingStatus": "engine",
+    "ReplayResult": "engine",
+    "SecretSync": "engine",
+    "SecretEvent": "events",
+    "manual_event": "events",
+    "parse_event": "events",
+    "load_table": "loading",
+    "parse_table": "loading",
+    "table_from_dict": "loading",
+    "BackendSpec": "model",
+    "Binary": "model",
+    "Deletion": "model",
+    "DriftPolicy": "model",
+    "MappingTable": "model",
+    "SecretMapping": "model",
+    "SecretPointer": "model",
+    "OwnershipConflict": "ownership",
+    "Plan": "reconcile",
+    "PlannedAction": "reconcile",
+    "ReconcileReport": "reconcile",
+    "AuditRecord": "state",
+    "MappingState": "state",
+    "PoisonPayload": "transform",
+    "SyncOutcome": "writer",
+}
 
-        return APP
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

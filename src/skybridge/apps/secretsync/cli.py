@@ -7,7 +7,6 @@ event file, bad configuration). No command ever prints a secret value.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,14 +15,22 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from skybridge.apps.secretsync.app import audit_view, mapping_view, status_views
+from skybridge.apps.kit.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    Json,
+    app_context,
+    cli_session,
+    emit_json,
+    report_error,
+    result_table,
+)
 from skybridge.apps.secretsync.events import load_event, parse_event
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
 from skybridge.apps.secretsync.loading import load_table
 from skybridge.apps.secretsync.service import SecretSyncService, open_service
-from skybridge.commands.session import EXIT_BAD_INPUT, EXIT_FAILED, cli_session, report_error
+from skybridge.apps.secretsync.views import audit_view, mapping_view, status_views
 from skybridge.core.errors import NotFound, SkybridgeError, ValidationError
 
 secrets_app = typer.Typer(
@@ -35,7 +42,6 @@ mappings_app = typer.Typer(help="Mapping tables.", no_args_is_help=True)
 secrets_app.add_typer(dlq_app, name="dlq")
 secrets_app.add_typer(mappings_app, name="mappings")
 
-Json = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 TableOpt = Annotated[
     Path | None,
     typer.Option(
@@ -50,29 +56,18 @@ GOOD = {"created", "updated", "unchanged", "stale", "deleted", "orphaned", "noop
 @contextmanager
 def service(ctx: typer.Context, table: Path | None) -> Iterator[SecretSyncService]:
     """The engine on the configured (or ``--table``) table; unknown names exit 2."""
-    settings = cli_session(ctx).settings()
+    app = app_context(ctx, "secretsync")
     try:
         given = load_table(table) if table is not None else None
-        with open_service(settings, table=given) as svc:
+        with open_service(app, table=given) as svc:
             yield svc
     except NotFound as exc:
         report_error(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
-def _emit_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
-
-
 def _print(ctx: typer.Context, renderable: Any) -> None:
     cli_session(ctx).out.print(renderable)
-
-
-def _table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for i, column in enumerate(columns):  # the first column names the row: never wrapped
-        table.add_column(column, overflow="fold", no_wrap=i == 0)
-    return table
 
 
 def _ago(ts: float | None) -> str:
@@ -122,9 +117,9 @@ def sync(
             outcomes = [_sync_one(svc, name) for name in names]
     failed = [o for o in outcomes if o["action"] not in GOOD]
     if as_json:
-        _emit_json(outcomes)
+        emit_json(outcomes)
     else:
-        rows = _table("Sync", "mapping", "action", "source version", "detail")
+        rows = result_table("Sync", "mapping", "action", "source version", "detail")
         for o in outcomes:
             detail = escape(o.get("detail") or "")
             rows.add_row(o["mapping"], _word(o["action"]), _short(o["source_version"]), detail)
@@ -181,10 +176,10 @@ def reconcile(
         report = svc.engine.reconcile(dry_run=dry_run, mappings=mapping or None, full=full)
     data = report.to_dict()
     if as_json:
-        _emit_json(data)
+        emit_json(data)
     else:
         title = "Reconcile plan (dry run)" if dry_run else "Reconcile"
-        rows = _table(title, "mapping", "action", "reason", "target check")
+        rows = result_table(title, "mapping", "action", "reason", "target check")
         for action in data["plan"]["actions"]:
             rows.add_row(
                 action["mapping"],
@@ -206,9 +201,9 @@ def status(ctx: typer.Context, table: TableOpt = None, as_json: Json = False) ->
     with service(ctx, table) as svc:
         rows = status_views(svc)
     if as_json:
-        _emit_json(rows)
+        emit_json(rows)
         return
-    out = _table(
+    out = result_table(
         "secretsync status", "mapping", "source version", "synced", "lag", "drift", "last error"
     )
     out.add_column("dead letters", justify="right")
@@ -228,13 +223,13 @@ def status(ctx: typer.Context, table: TableOpt = None, as_json: Json = False) ->
 
 @dlq_app.command("list")
 def dlq_list(ctx: typer.Context, table: TableOpt = None, as_json: Json = False) -> None:
-    """Dead letters of both stores (kv: engine; stream: the events pipeline)."""
+    """Events that could not be synced, with the reason (never the event itself)."""
     with service(ctx, table) as svc:
         letters = [x.to_dict() for x in list_letters(svc)]
     if as_json:
-        _emit_json(letters)
+        emit_json(letters)
         return
-    out = _table("Dead letters", "id", "store", "mapping", "secret", "reason", "failed")
+    out = result_table("Dead letters", "id", "store", "mapping", "secret", "reason", "failed")
     for x in letters:
         out.add_row(
             x["id"],
@@ -261,9 +256,9 @@ def dlq_replay(
     with service(ctx, table) as svc:
         results = [r.to_dict() for r in replay_letters(svc, None if all_ else list(ids or []))]
     if as_json:
-        _emit_json(results)
+        emit_json(results)
     else:
-        out = _table("Replay", "id", "store", "result", "detail")
+        out = result_table("Replay", "id", "store", "result", "detail")
         for r in results:
             verdict = "[green]ok[/]" if r["ok"] else "[red]failed[/]"
             out.add_row(r["id"], r["store"], verdict, escape(r["detail"]))
@@ -286,9 +281,11 @@ def audit(
             _check_names(svc, [mapping])
         records = [audit_view(r) for r in svc.engine.audit_log(mapping, limit)]
     if as_json:
-        _emit_json(records)
+        emit_json(records)
         return
-    out = _table("Audit log", "when", "mapping", "action", "source version", "actor", "reason")
+    out = result_table(
+        "Audit log", "when", "mapping", "action", "source version", "actor", "reason"
+    )
     for r in records:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["at"]))
         out.add_row(
@@ -309,9 +306,9 @@ def mappings_list(ctx: typer.Context, table: TableOpt = None, as_json: Json = Fa
         rows = [mapping_view(m) for m in svc.engine.mappings]
         where = svc.table_source
     if as_json:
-        _emit_json(rows)
+        emit_json(rows)
         return
-    out = _table(f"Mappings ({where})", "name", "source", "target", "fields", "drift")
+    out = result_table(f"Mappings ({where})", "name", "source", "target", "fields", "drift")
     for r in rows:
         fields = ", ".join(r["fields"]) if r["fields"] else "whole value"
         out.add_row(r["name"], escape(r["source"]), escape(r["target"]), fields, r["drift"])
@@ -321,16 +318,28 @@ def mappings_list(ctx: typer.Context, table: TableOpt = None, as_json: Json = Fa
 @mappings_app.command("validate")
 def mappings_validate(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(dir_okay=False, help="A .toml/.yaml/.json table.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(dir_okay=False, help="A .toml/.yaml/.json table (same as --table)."),
+    ] = None,
+    table: TableOpt = None,
 ) -> None:
-    """Check a mapping table; exit 2 with what to fix."""
+    """Check a mapping table (default: the configured one); exit 2 with what to fix."""
+    if file is not None and table is not None and file != table:
+        raise ValidationError("give the table once: as an argument or with --table")
+    path = file or table
+    if path is None:
+        with service(ctx, None) as svc:
+            count, where = len(svc.engine.mappings), svc.table_source
+        _print(ctx, f"[green]✓[/] {escape(where)}: {count} mapping(s), valid.")
+        return
     cli_session(ctx).settings()
     try:
-        parsed = load_table(file)
+        parsed = load_table(path)
     except ValidationError as exc:
         problems = exc.message.removeprefix("mapping table is invalid: ").split("; ")
-        report_error(ValidationError(f"{file} is not a valid mapping table", hint=exc.hint))
+        report_error(ValidationError(f"{path} is not a valid mapping table", hint=exc.hint))
         for problem in problems:
             typer.echo(f"  - {problem}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    _print(ctx, f"[green]✓[/] {escape(str(file))}: {len(parsed.mappings)} mapping(s), valid.")
+    _print(ctx, f"[green]✓[/] {escape(str(path))}: {len(parsed.mappings)} mapping(s), valid.")

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from skybridge.apps.secretsync.backends import Backends
+from skybridge.apps.secretsync.config import DEFAULT_ATTEMPTS
 from skybridge.apps.secretsync.deadletters import DeadLetter, DeadLetters, KvDeadLetters
 from skybridge.apps.secretsync.events import SecretEvent, arn_name, load_event, parse_event
 from skybridge.apps.secretsync.model import MappingTable, SecretMapping
@@ -37,7 +38,7 @@ from skybridge.core.observability import get_logger
 from skybridge.core.retry import RetryPolicy, call_with_retry
 
 log = get_logger(__name__)
-DEFAULT_RETRY = RetryPolicy(attempts=4, base_delay=0.2, max_delay=5.0, deadline=60.0)
+DEFAULT_RETRY = RetryPolicy(attempts=DEFAULT_ATTEMPTS, base_delay=0.2, max_delay=5.0, deadline=60.0)
 OnTransient = Literal["dead-letter", "raise"]
 
 
@@ -338,12 +339,14 @@ class SecretSync:
                 targets = self.match(parsed)
             outcomes = tuple(self._replay_mapping(m, parsed) for m in targets)
         except SkybridgeError as exc:
-            self.dead_letters.put(
+            again = self.dead_letters.put(
                 letter.event,
                 reason=str(exc),
                 error_type=type(exc).__name__,
                 mapping=letter.mapping,
             )
+            if again.letter_id != ident:  # a store that appends: the old letter is done
+                self.dead_letters.remove(ident)
             return ReplayResult(ident, False, detail=str(exc))
         self.dead_letters.remove(ident)
         return ReplayResult(ident, True, outcomes)

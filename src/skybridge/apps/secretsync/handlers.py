@@ -10,8 +10,8 @@
   byte stream, bytes, text or a dict; returns JSON text (wrap it in ``fdk.response.Response``).
   An empty body, ``{"action": "reconcile"}`` or an alarm/notification message reconciles.
 
-The engine is built once per container from ``SKYBRIDGE__SECRETSYNC__*`` (see
-:mod:`skybridge.apps.secretsync.settings`) and reused across warm invocations.
+The engine is built once per container from the settings (``SKYBRIDGE__SECRETSYNC__*``, see
+:mod:`skybridge.apps.secretsync.config`) and reused across warm invocations.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.settings import load_settings
 from skybridge.apps.secretsync.engine import SecretSync
-from skybridge.apps.secretsync.settings import engine_from_env
+from skybridge.apps.secretsync.manifest import APP
+from skybridge.apps.secretsync.service import build_service
 from skybridge.core.observability import get_logger
 
 log = get_logger(__name__)
@@ -32,6 +35,12 @@ def use_engine(engine: SecretSync | None) -> None:
     """Install the engine the handlers use (tests, or callers that build their own)."""
     global _engine
     _engine = engine
+
+
+def engine_from_env() -> SecretSync:
+    """A :class:`SecretSync` configured from the environment (and skybridge.toml, if any)."""
+    ctx = AppContext.create(APP, load_settings([APP]))
+    return build_service(ctx).engine
 
 
 def get_engine() -> SecretSync:

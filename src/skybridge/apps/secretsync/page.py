@@ -11,10 +11,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from skybridge.apps import AppPage, ServiceContext
-from skybridge.apps.secretsync.app import audit_view, status_views
+from skybridge.apps.kit.web import AppPage
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
-from skybridge.apps.secretsync.service import SecretSyncService, open_service
+from skybridge.apps.secretsync.service import Context, SecretSyncService, open_service
+from skybridge.apps.secretsync.views import audit_view, status_views
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
 
@@ -49,9 +49,8 @@ def lag_text(seconds: float | None) -> str | None:
 
 
 def _rows(svc: SecretSyncService) -> dict[str, Any]:
-    views = list_letters(svc)
-    rows = status_views(svc, views)
-    letters = [x.to_dict() for x in views]
+    letters = [x.to_dict() for x in list_letters(svc)]
+    rows = status_views(svc)
     for row in rows:
         row["synced"] = when(row["synced_at"])
         row["error_when"] = when(row["last_error_at"])
@@ -61,19 +60,18 @@ def _rows(svc: SecretSyncService) -> dict[str, Any]:
         "mappings": rows,
         "audit": audit,
         "letters": letters,
-        "stream_letters": sum(1 for x in letters if x["store"] == "stream"),
         "table_source": svc.table_source,
         "in_sync": sum(1 for r in rows if r["drift"] == "in-sync"),
         "drifted": sum(1 for r in rows if r["drift"] not in {"in-sync", "unknown"}),
     }
 
 
-def _page(context: ServiceContext, **extra: Any) -> AppPage:
+def _page(ctx: Context, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"mappings": [], "audit": [], "letters": [], "error": None}
     values |= {"result": None, "notice": None}
     values.update(extra)
     try:
-        with open_service(context.settings) as svc:
+        with open_service(ctx) as svc:
             values.update(_rows(svc))
     except SkybridgeError as exc:
         values["error"] = values["error"] or str(exc)
@@ -81,18 +79,18 @@ def _page(context: ServiceContext, **extra: Any) -> AppPage:
     return AppPage(PACKAGE, TEMPLATE, values)
 
 
-def render_page(context: ServiceContext) -> AppPage:
+def render_page(ctx: Context) -> AppPage:
     """GET ``/ui/secretsync``."""
-    return _page(context)
+    return _page(ctx)
 
 
-def handle_action(context: ServiceContext, form: Mapping[str, str]) -> AppPage:
+def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
     """POST ``/ui/secretsync``: ``action`` is ``plan``, ``reconcile`` or ``replay``."""
     action = form.get("action", "")
     if action not in ACTIONS:
-        return _page(context, error=f"unknown action {action!r}; use plan, reconcile or replay")
+        return _page(ctx, error=f"unknown action {action!r}; use plan, reconcile or replay")
     try:
-        with open_service(context.settings) as svc:
+        with open_service(ctx) as svc:
             if action == "replay":
                 replayed = [r.to_dict() for r in replay_letters(svc, None)]
                 result: dict[str, Any] = {"kind": "replay", "replayed": replayed}
@@ -100,6 +98,6 @@ def handle_action(context: ServiceContext, form: Mapping[str, str]) -> AppPage:
                 report = svc.engine.reconcile(dry_run=action == "plan").to_dict()
                 result = {"kind": action, "report": report}
     except SkybridgeError as exc:
-        return _page(context, error=str(exc))
+        return _page(ctx, error=str(exc))
     log.info("secretsync.dashboard_action", action=action)
-    return _page(context, result=result)
+    return _page(ctx, result=result)

@@ -6,37 +6,29 @@ runtime; after that, and at once for events that can never succeed (not JSON, no
 payload the mapping cannot build), the record goes to the runtime's dead-letter topic
 ``secretsync.events.dlq`` with its reason. ``skybridge secrets dlq replay`` republishes it.
 
-Run it with ``skybridge worker run skybridge.apps.secretsync.pipeline:events_pipeline``
-(or ``skybridge worker run secretsync`` once the ``skybridge.pipelines`` entry point is
-installed). The worker also runs the scheduled reconcile (:mod:`.schedule`): every tick is
-run by one worker of all those sharing the kv store.
+The manifest declares it as pipeline ``events``: ``skybridge worker run secretsync`` runs it
+with the app's scheduled reconcile (:mod:`.schedule`), and ``skybridge up`` runs both beside the
+HTTP service.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from skybridge.apps.secretsync.deadletters import DeadLetter
 from skybridge.apps.secretsync.events import manual_event
-from skybridge.apps.secretsync.schedule import reconcile_scheduler
-from skybridge.apps.secretsync.service import SecretSyncService, build_service
+from skybridge.apps.secretsync.service import Context, SecretSyncService, build_service
 from skybridge.apps.secretsync.state import StateStore
 from skybridge.backends import streams
 from skybridge.backends.streams import StreamBackend
-from skybridge.core.config import Settings, load_settings
 from skybridge.core.errors import NotFound, TerminalError
 from skybridge.core.retry import RetryPolicy
 from skybridge.core.secret import scrub
 from skybridge.runtime.outputs import Event, Output
 from skybridge.runtime.pipeline import Pipeline
-
-if TYPE_CHECKING:
-    from skybridge.runtime.runner import RunStats
-    from skybridge.runtime.scheduler import Scheduler
 
 PIPELINE_NAME = "secretsync"
 #: The runtime retries a transient failure this often after the engine's own retries.
@@ -85,35 +77,15 @@ class RuntimeDeadLetters:
 
 @dataclass
 class SecretSyncPipeline(Pipeline):
-    """The events pipeline; :meth:`run` also runs the scheduled reconcile in a thread."""
+    """The events pipeline, owning its engine (:meth:`close` releases it and the backend)."""
 
     service: SecretSyncService | None = None
-    scheduler: Scheduler | None = None
-    _scheduler_stop: threading.Event = field(default_factory=threading.Event)
 
-    def run(self, *, idle_exit: float | None = None, max_batches: int | None = None) -> RunStats:
-        thread = None
-        if self.scheduler is not None:
-            self._scheduler_stop.clear()
-            thread = threading.Thread(
-                target=self.scheduler.run_forever,
-                args=(self._scheduler_stop,),
-                name="secretsync-reconcile",
-                daemon=True,
-            )
-            thread.start()
-        try:
-            return super().run(idle_exit=idle_exit, max_batches=max_batches)
-        finally:
-            self._scheduler_stop.set()
-            if thread is not None:
-                thread.join(timeout=30)
-            if self.service is not None:
-                self.service.close()
-
-    def stop(self) -> None:
-        self._scheduler_stop.set()
-        super().stop()
+    def close(self) -> None:
+        if self.service is not None:
+            self.service.close()
+        if isinstance(self.source, StreamBackend):
+            self.source.close()
 
 
 def sync_handler(service: SecretSyncService) -> Any:
@@ -131,26 +103,27 @@ def ensure_topics(backend: StreamBackend, topic: str) -> None:
 
 
 def build_pipeline(
-    settings: Settings,
-    *,
-    schedule: bool = True,
-    poll_timeout: float = 0.5,
-    **engine_options: Any,
+    ctx: Context, *, poll_timeout: float = 0.5, **engine_options: Any
 ) -> SecretSyncPipeline:
-    """The events pipeline on the configured streams backend and table.
+    """The events pipeline on ``backends.streams`` and the configured table.
 
     Args:
-        settings: skybridge settings (``backends.kv``, ``backends.streams``, ``data_dir``).
-        schedule: also run the scheduled reconcile while the pipeline runs.
+        ctx: the app context.
         poll_timeout: seconds a poll waits (also how fast :meth:`stop` is honoured).
         engine_options: passed to :class:`SecretSync` (``stores``, ``retry``...).
     """
     letters = RuntimeDeadLetters()
-    service = build_service(settings, dead_letters=letters, **engine_options)
+    service = build_service(ctx, dead_letters=letters, **engine_options)
     letters.state = service.engine.state
-    backend = streams.connect(service.streams_url, setting="secretsync.streams")
-    ensure_topics(backend, service.events_topic)
-    scheduler = reconcile_scheduler(service) if schedule else None
+    backend: StreamBackend | None = None
+    try:
+        backend = streams.connect(service.streams_url, setting="backends.streams")
+        ensure_topics(backend, service.events_topic)
+    except BaseException:
+        service.close()
+        if backend is not None:
+            backend.close()
+        raise
     return SecretSyncPipeline(
         PIPELINE_NAME,
         source=backend,
@@ -160,13 +133,7 @@ def build_pipeline(
         poll_timeout=poll_timeout,
         batch_size=50,
         service=service,
-        scheduler=scheduler,
     )
-
-
-def events_pipeline() -> SecretSyncPipeline:
-    """Zero-argument factory for ``skybridge worker run``: settings from the environment."""
-    return build_pipeline(load_settings())
 
 
 def publish_event(backend: StreamBackend, topic: str, event: Mapping[str, Any]) -> None:

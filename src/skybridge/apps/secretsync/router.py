@@ -15,12 +15,11 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, model_validator
 
-from skybridge.apps import ServiceContext
-from skybridge.apps.secretsync.app import audit_view, demo_lifespan, mapping_view, status_views
+from skybridge.apps.kit.errors import error_responses
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
-from skybridge.apps.secretsync.service import SecretSyncService, open_service
+from skybridge.apps.secretsync.service import Context, SecretSyncService, open_service
+from skybridge.apps.secretsync.views import audit_view, mapping_view, status_views
 from skybridge.core.errors import NotFound, SkybridgeError
-from skybridge.server.errors import ErrorBody
 
 T = TypeVar("T")
 MAX_NAMES = 1000
@@ -116,8 +115,8 @@ class ReconcileResponse(BaseModel):
 
 
 class Letter(BaseModel):
-    id: str = Field(description="kv: 20 hex characters; stream: partition:offset")
-    store: str = Field(examples=["kv", "stream"])
+    id: str = Field(description="stream: partition:offset; kv: 20 hex characters")
+    store: str = Field(examples=["stream", "kv"])
     mapping: str | None
     secret: str | None = Field(description="The secret the event names, when it names one")
     reason: str
@@ -156,28 +155,23 @@ class AuditEntry(BaseModel):
     reason: str
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
-
-
-Responses = dict[int | str, dict[str, Any]]
-UNAVAILABLE: Responses = {503: _error("No mapping table is configured, or a store is unreachable")}
-UNKNOWN: Responses = {404: _error("No mapping (or dead letter) has this name"), **UNAVAILABLE}
-BAD_BODY: Responses = {422: _error("The body is malformed; the message names the field"), **UNKNOWN}
+UNAVAILABLE = error_responses(e503="No mapping table is configured, or a store is unreachable")
+UNKNOWN = {**error_responses(e404="No mapping (or dead letter) has this name"), **UNAVAILABLE}
+BAD_BODY = {**error_responses(e422="The body is malformed; the message names the field"), **UNKNOWN}
 
 
 class NoTable(SkybridgeError):
     http_status = 503
 
 
-def build_router(context: ServiceContext) -> APIRouter:
-    """The routes, on the table and kv of ``context.settings``."""
-    router = APIRouter(lifespan=demo_lifespan(context.settings))
+def build_router(ctx: Context) -> APIRouter:
+    """The routes, on the app's table and kv."""
+    router = APIRouter()
 
     @contextmanager
     def opened() -> Iterator[SecretSyncService]:
         try:
-            with open_service(context.settings) as svc:
+            with open_service(ctx) as svc:
                 yield svc
         except SkybridgeError as exc:
             if getattr(exc, "setting", None) == "secretsync.mappings":
@@ -225,12 +219,12 @@ def build_router(context: ServiceContext) -> APIRouter:
 
     @router.get("/dlq", response_model=list[Letter], responses=UNAVAILABLE)
     def dlq() -> list[dict[str, Any]]:
-        """Pending dead letters of both stores, oldest first (never the event body)."""
+        """Pending dead letters, oldest first (never the event body)."""
         return run(lambda svc: [x.to_dict() for x in list_letters(svc)])
 
     @router.post("/dlq/replay", response_model=list[Replayed], responses=BAD_BODY)
     def replay(body: ReplayRequest) -> list[dict[str, Any]]:
-        """Replay dead letters; successes are removed, stream letters are republished."""
+        """Replay dead letters (sync their events now); those that succeed are done."""
         ids = None if body.all else list(body.ids or [])
         return run(lambda svc: [r.to_dict() for r in replay_letters(svc, ids)])
 

@@ -1,30 +1,26 @@
-"""The scheduled reconcile: an interval job on the runtime :class:`Scheduler`.
+"""The scheduled reconcile: the app's job ``reconcile`` (manifest), every ``reconcile_every``.
 
-Every tick (default hourly, ``SKYBRIDGE__SECRETSYNC__RECONCILE_EVERY`` seconds) is run by
-exactly one of the workers sharing the kv store: the scheduler takes a lease per tick. Workers
-that were down run the backlog once (``run_once``), not once per missed hour. The events
-worker (:mod:`.pipeline`) runs it in a thread; any process can too::
-
-    scheduler = reconcile_scheduler(service)
-    scheduler.run_forever(stop_event)
+Every tick (default hourly) is run by exactly one of the processes sharing the kv store (the
+kit's scheduler takes a lease per tick). Workers that were down run the backlog once
+(``run_once``), not once per missed hour.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from skybridge.apps.kit.background import ScheduledJob
 from skybridge.apps.secretsync.engine import SecretSync
-from skybridge.apps.secretsync.service import SecretSyncService
+from skybridge.apps.secretsync.service import Context, build_service
 from skybridge.core.observability import get_logger
-from skybridge.runtime.scheduler import Job, JobRun, MissedRunPolicy, Scheduler
+from skybridge.runtime.scheduler import JobRun, MissedRunPolicy
 
 log = get_logger(__name__)
-RECONCILE_JOB = "secretsync-reconcile"
 #: A reconcile of thousands of secrets can take minutes; the tick lease must outlive it.
 LEASE_TTL_S = 1800.0
 
 
-def reconcile_job(engine: SecretSync) -> Any:
+def reconcile_run(engine: SecretSync) -> Any:
     """The job callable: one reconcile; its summary is kept as the job's last result."""
 
     def run(tick: JobRun) -> dict[str, int]:
@@ -41,17 +37,13 @@ def reconcile_job(engine: SecretSync) -> Any:
     return run
 
 
-def add_reconcile_job(
-    scheduler: Scheduler, engine: SecretSync, *, every: float = 3600.0, **options: Any
-) -> Job:
-    """Register the reconcile on ``scheduler`` every ``every`` seconds."""
-    options.setdefault("missed", MissedRunPolicy.RUN_ONCE)
-    options.setdefault("lease_ttl", LEASE_TTL_S)
-    return scheduler.every(RECONCILE_JOB, every, reconcile_job(engine), **options)
-
-
-def reconcile_scheduler(service: SecretSyncService, *, worker: str | None = None) -> Scheduler:
-    """A scheduler on the service's kv store with the reconcile job registered."""
-    scheduler = Scheduler(service.state, worker=worker, prefix="secretsync/scheduler/")
-    add_reconcile_job(scheduler, service.engine, every=service.config.reconcile_every)
-    return scheduler
+def reconcile_job(ctx: Context) -> ScheduledJob:
+    """The scheduled reconcile on the configured table (``ConfigError`` if there is none)."""
+    service = build_service(ctx)
+    return ScheduledJob(
+        reconcile_run(service.engine),
+        every=ctx.config.reconcile_every,
+        missed=MissedRunPolicy.RUN_ONCE,
+        lease_ttl=LEASE_TTL_S,
+        close=service.close,
+    )

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from skybridge.apps.secretsync.config import DEFAULT_FULL_INTERVAL, DEFAULT_OVERLAP
 from skybridge.backends.secrets import ChangeFeed, SecretChange, SecretStore
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.retry import RetryPolicy, call_with_retry
@@ -51,8 +52,8 @@ class VerifyPolicy:
         use_change_feed: ``False`` reads every target on every reconcile.
     """
 
-    overlap: float = 1800.0
-    full_interval: float = 86400.0
+    overlap: float = DEFAULT_OVERLAP
+    full_interval: float = DEFAULT_FULL_INTERVAL
     clock_skew: float = 120.0
     use_change_feed: bool = True
 

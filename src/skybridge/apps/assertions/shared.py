@@ -1,4 +1,4 @@
-"""The assertions app: what the CLI, the HTTP routes and the dashboard page share, and ``APP``.
+"""What the assertions CLI, HTTP routes and dashboard page share.
 
 The surfaces stay thin: they open an engine on a database URL, call :mod:`.api`, and turn its
 results into rows (:func:`summary`) and database errors into :class:`ScriptRejected`.
@@ -14,16 +14,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from skybridge.apps import AppSpec, ServiceContext
 from skybridge.apps.assertions import api
 from skybridge.apps.assertions.catalog import CatalogEntry
 from skybridge.backends.sql import create_sql_engine
 from skybridge.core.errors import ValidationError
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from skybridge.core.config import Settings
+    from skybridge.apps.kit.context import AppContext
 
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_FILES = ("schema.sql", "assertions.sql", "data.sql")
@@ -69,39 +66,13 @@ def summary(entry: CatalogEntry) -> dict[str, Any]:
     }
 
 
-def seed_demo(settings: Settings) -> None:
+def seed_demo(ctx: AppContext[Any]) -> None:
     """``skybridge up --demo``: the SLA example (schema, assertions, data) in the demo database.
 
     Idempotent: nothing happens when the demo's assertions are already in the catalog.
     """
-    with open_engine(settings.backends.sql) as engine, database_errors():
+    with open_engine(ctx.backend_url("sql")) as engine, database_errors():
         if any(e.name == "ticket_requires_active_sla" for e in api.list_assertions(engine)):
             return
         script = ";\n".join((DEMO_DIR / name).read_text() for name in DEMO_FILES)
         api.apply(script, engine)
-
-
-def _router(context: ServiceContext) -> APIRouter:
-    from skybridge.apps.assertions.router import build_router
-
-    return build_router(context)
-
-
-def _build_app() -> AppSpec:
-    from skybridge.apps.assertions.cli import assert_app
-    from skybridge.apps.assertions.page import handle_action, render_page
-
-    return AppSpec(
-        name="assertions",
-        title="Assertions",
-        description="SQL assertions (CREATE ASSERTION) enforced on PostgreSQL and SQLite.",
-        router=_router,
-        page=render_page,
-        page_action=handle_action,
-        cli=assert_app,
-        cli_name="assert",
-        demo=seed_demo,
-    )
-
-
-APP = _build_app()

@@ -1,20 +1,29 @@
-"""What one ``skybridge`` invocation shares: global options, settings, consoles, exit codes."""
+"""What every CLI group shares: the session (global options, settings), exit codes, errors,
+``--json`` output and result tables.
+
+Exit codes: 0 ok, 1 a check failed (or an unexpected error), 2 bad input or configuration.
+"""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO, cast
+from typing import Annotated, Any, TextIO, cast
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from skybridge.core.config import CONFIG_ENV, Settings, load_settings
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.manifest import discover_apps, find_app
+from skybridge.apps.kit.settings import load_settings
+from skybridge.core.config import CONFIG_ENV, Settings
 from skybridge.core.errors import ConfigError, MissingDependency, SkybridgeError, ValidationError
 from skybridge.core.observability import configure_logging
 
@@ -75,6 +84,12 @@ class CliSession:
     def settings(self, *, service: bool = False) -> Settings:
         """Load settings once and configure logging (WARNING for commands unless asked)."""
         if self._settings is None:
+            if self.config is not None and not self.config.is_file():
+                raise ConfigError(
+                    f"config file {self.config} does not exist",
+                    setting="--config",
+                    hint="give the path of an existing TOML file",
+                )
             with _config_file(self.config):
                 self._settings = load_settings()
             default = self._settings.log.level if service else "WARNING"
@@ -87,8 +102,33 @@ class CliSession:
 
 
 def cli_session(ctx: typer.Context) -> CliSession:
-    """The :class:`CliSession` the root callback stored on the click context."""
+    """The :class:`CliSession` of this invocation, made on first use from the global options
+    the root callback stored on the click context (a mapping, to keep the root cheap)."""
     root = ctx.find_root()
     if not isinstance(root.obj, CliSession):
-        root.obj = CliSession()
+        options = root.obj if isinstance(root.obj, dict) else {}
+        root.obj = CliSession(config=options.get("config"), log_level=options.get("log_level"))
     return root.obj
+
+
+#: The ``--json`` option of commands that list or report.
+Json = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def emit_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout (times and paths as strings)."""
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def result_table(title: str, *columns: str) -> Table:
+    """A table for results; the first column names the row and is never wrapped."""
+    table = Table(title=title, title_justify="left")
+    for i, column in enumerate(columns):
+        table.add_column(column, overflow="fold", no_wrap=i == 0)
+    return table
+
+
+def app_context(ctx: typer.Context, app: str) -> AppContext[Any]:
+    """The context of the installed app ``app`` under this invocation's settings."""
+    settings = cli_session(ctx).settings()
+    return AppContext.create(find_app(discover_apps(), app), settings)

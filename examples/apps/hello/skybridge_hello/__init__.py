@@ -1,0 +1,1 @@
+"""skybridge-hello: a complete example app (see ``manifest.py``)."""

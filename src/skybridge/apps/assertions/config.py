@@ -1,0 +1,18 @@
+"""The ``[assertions]`` section of skybridge.toml (or ``SKYBRIDGE__ASSERTIONS__<KEY>``).
+
+The database is ``backends.sql``; ``skybridge assert ... --db URL`` names another one.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AssertionsConfig(BaseModel):
+    """Settings of the assertions app."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    check_rows: int = Field(
+        default=20, ge=1, le=10_000, description="Violating rows shown per assertion on checks"
+    )
