@@ -68,10 +68,51 @@ def test_config_file_option_and_secret_settings_are_masked(workdir: Path) -> Non
     assert "SKYBRIDGE_CONFIG" not in os.environ
 
 
-def test_missing_config_file_exits_2() -> None:
+def test_missing_config_file_exits_2_naming_the_flag() -> None:
     result = run("--config", "nope.toml", "config", "show")
     assert result.exit_code == 2  # type: ignore[attr-defined]
-    assert "does not exist" in result.stderr  # type: ignore[attr-defined]
+    assert "--config: config file nope.toml does not exist" in result.stderr  # type: ignore[attr-defined]
+    assert "SKYBRIDGE_CONFIG" not in result.stderr  # type: ignore[attr-defined]
+
+
+def test_app_sections_live_in_skybridge_toml(workdir: Path) -> None:
+    (workdir / "skybridge.toml").write_text(
+        '[secretsync]\nmappings = "tables/sync.toml"\nreconcile_every = 600\n'
+        "[assertions]\ncheck_rows = 5\n"
+    )
+    shown = run("config", "show", "--json")
+    assert shown.exit_code == 0, shown.stderr  # type: ignore[attr-defined]
+    data = json.loads(shown.stdout)  # type: ignore[attr-defined]
+    assert data["secretsync"]["mappings"] == "tables/sync.toml"
+    assert data["secretsync"]["reconcile_every"] == 600
+    assert data["assertions"]["check_rows"] == 5
+    table = run("config", "show")
+    assert "secretsync.reconcile_every" in table.stdout  # type: ignore[attr-defined]
+    env = run("config", "show", "--json", env={"SKYBRIDGE__SECRETSYNC__RECONCILE_EVERY": "60"})
+    assert json.loads(env.stdout)["secretsync"]["reconcile_every"] == 60  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("section", "words"),
+    [
+        ("[secretsync]\nreconcile_every = 0.5\n", "secretsync.reconcile_every"),
+        ('[secretsync]\nattempts = "many"\n', "secretsync.attempts"),
+        ("[secretsync]\nno_such_key = 1\n", "secretsync.no_such_key"),
+        ("[nosuchapp]\nx = 1\n", "unknown section or setting 'nosuchapp'"),
+    ],
+)
+def test_a_bad_app_setting_exits_2_naming_it(workdir: Path, section: str, words: str) -> None:
+    (workdir / "skybridge.toml").write_text(section)
+    result = run("config", "show")
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert words in result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in result.stderr  # type: ignore[attr-defined]
+
+
+def test_log_level_must_be_a_level() -> None:
+    result = run("--log-level", "LOUD", "config", "show")
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "DEBUG, INFO, WARNING, ERROR" in result.stderr  # type: ignore[attr-defined]
 
 
 def test_check_passes_on_the_embedded_defaults() -> None:

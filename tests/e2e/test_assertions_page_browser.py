@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import browser_page, demo_service, login, screenshot
+from skybridge.testing.browser import browser_page, demo_service, login, screenshot
 
 pytestmark = pytest.mark.browser
 

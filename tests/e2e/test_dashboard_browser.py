@@ -16,8 +16,7 @@ import pytest
 
 from skybridge.auth.tokens import TokenStore
 from skybridge.backends.sql import create_sql_engine
-
-from .conftest import browser_page, running_service, screenshot, submit_token
+from skybridge.testing.browser import browser_page, running_service, screenshot, submit_token
 
 pytestmark = pytest.mark.browser
 
@@ -57,13 +56,13 @@ def test_login_overview_backends_and_tokens(
         expect(page).to_have_url(service.url)
         expect(page.get_by_role("heading", name="Overview")).to_be_visible()
         expect(page.locator(".who-name")).to_have_text("browser-admin")
-        expect(page.locator(".stat-value.good")).to_have_text("5 / 5")
+        expect(page.locator(".stat-value.good")).to_have_text("6 / 6")
         screenshot(page, "02-overview", tmp_path)
 
         page.click("nav >> text=Backends")
         expect(page.get_by_role("heading", name="Backends")).to_be_visible()
         rows = page.locator("table.table tbody tr")
-        expect(rows).to_have_count(5)
+        expect(rows).to_have_count(6)
         for name in ("kv", "objects", "secrets", "notify", "sql"):
             row = rows.filter(has=page.locator(f"strong:text-is('{name}')"))
             expect(row.locator(".pill")).to_have_text("ok")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -98,3 +98,12 @@ def skybridge_service(skybridge_workdir: Path) -> Iterator[ServiceHarness]:
     (an admin token), ``.login()`` for the dashboard (returns the CSRF token)."""
     with service_harness() as harness:
         yield harness
+
+
+@pytest.fixture(scope="session")
+def skybridge_chromium() -> Iterator[Any]:
+    """One headless Chromium for the session (see :mod:`skybridge.testing.browser`)."""
+    from skybridge.testing.browser import launch_chromium
+
+    with launch_chromium() as browser:
+        yield browser

@@ -22,7 +22,9 @@ resource "aws_lambda_function" "sync" {
     variables = {
       SKYBRIDGE__SECRETSYNC__MAPPINGS_INLINE = var.mapping_table
       SKYBRIDGE__SECRETSYNC__STATE           = local.state_url
-      SKYBRIDGE__LOG__LEVEL                  = "INFO"
+      # No event stream here (SQS carries the events): dead letters go to the state table.
+      SKYBRIDGE__SECRETSYNC__DEAD_LETTERS = "kv"
+      SKYBRIDGE__LOG__LEVEL               = "INFO"
     }
   }
 

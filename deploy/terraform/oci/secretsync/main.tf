@@ -46,6 +46,8 @@ resource "oci_functions_application" "app" {
     SKYBRIDGE__SECRETSYNC__USE_CHANGE_FEED      = tostring(var.use_change_feed)
     SKYBRIDGE__SECRETSYNC__CHANGE_FEED_OVERLAP  = tostring(var.change_feed_overlap_seconds)
     SKYBRIDGE__SECRETSYNC__FULL_VERIFY_INTERVAL = tostring(var.full_verify_interval_seconds)
+    # No event stream in the function: dead letters go to the state store.
+    SKYBRIDGE__SECRETSYNC__DEAD_LETTERS = "kv"
   }
   freeform_tags = var.freeform_tags
 }

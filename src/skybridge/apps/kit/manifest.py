@@ -51,7 +51,6 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, partial
-from pathlib import Path
 from typing import Any, Literal
 
 from skybridge.core.errors import ConfigError, Conflict
@@ -237,7 +236,7 @@ def entry_point_refs(group: str = ENTRY_POINT_GROUP) -> list[str]:
             if project in seen:
                 continue
             seen.add(project)
-            refs += _group_values(Path(entry.path) / "entry_points.txt", group)
+            refs += _group_values(os.path.join(entry.path, "entry_points.txt"), group)
     return refs
 
 
@@ -245,9 +244,10 @@ def _normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def _group_values(path: Path, group: str) -> list[str]:
+def _group_values(path: str, group: str) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
     except OSError:
         return []
     if f"[{group}]" not in text:
