@@ -45,7 +45,7 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture
 def token(app: FastAPI) -> str:
-    _, value = app.state.skybridge.tokens.create("tester")
+    _, value = app.state.skybridge.tokens.create("tester", ["admin"])
     return str(value.reveal())
 
 

@@ -59,7 +59,9 @@ def test_api_with_a_wrong_token_is_401(client: TestClient, token: str, header: s
 def test_whoami_names_the_token(client: TestClient, auth: dict[str, str]) -> None:
     response = client.get("/api/whoami", headers=auth)
     assert response.status_code == 200
-    assert response.json() == {"name": "tester", "kind": "token"}
+    body = response.json()
+    assert (body["name"], body["kind"], body["grant"]) == ("tester", "token", ["admin"])
+    assert "tokens:manage" in body["scopes"]
 
 
 def test_a_revoked_token_is_refused(client: TestClient, auth: dict[str, str]) -> None:
@@ -77,7 +79,12 @@ def test_the_configured_admin_token_is_accepted(settings: Settings) -> None:
     )
     with TestClient(create_app(configured, apps=[])) as client:
         response = client.get("/api/whoami", headers={"Authorization": f"Bearer {admin}"})
-        assert response.json() == {"name": "server.admin_token", "kind": "admin"}
+        body = response.json()
+        assert (body["name"], body["kind"], body["grant"]) == (
+            "server.admin_token",
+            "admin",
+            ["admin"],
+        )
         assert (
             client.get("/api/whoami", headers={"Authorization": "Bearer admin"}).status_code == 401
         )

@@ -105,7 +105,7 @@ def test_token_never_appears_in_logs_or_later_responses(
 ) -> None:
     app = create_app(load_settings(), apps=[])
     with TestClient(app) as client:
-        _, first = app.state.skybridge.tokens.create("first")
+        _, first = app.state.skybridge.tokens.create("first", ["admin"])
         auth = {"Authorization": f"Bearer {first.reveal()}"}
         created = client.post("/api/tokens", headers=auth, json={"name": "second"})
         second = created.json()["token"]

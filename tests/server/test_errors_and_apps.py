@@ -10,6 +10,7 @@ import typer
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
+from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import AppSpec
 from skybridge.core.config import Settings
@@ -18,7 +19,7 @@ from skybridge.server import create_app
 
 
 def _router(context: AppContext[Any]) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(dependencies=[requires("probe:read")])
 
     @router.get("/things/{name}")
     def get_thing(name: str) -> dict[str, str]:
@@ -58,6 +59,7 @@ PROBE = AppSpec(
     router=_router,
     page=_page,
     cli=typer.Typer(),
+    scopes={"probe:read": "read"},
 )
 
 
@@ -69,7 +71,7 @@ def probe_client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def probe_auth(probe_client: TestClient) -> dict[str, str]:
-    _, token = probe_client.app.state.skybridge.tokens.create("probe")  # type: ignore[attr-defined]
+    _, token = probe_client.app.state.skybridge.tokens.create("probe", ["admin"])  # type: ignore[attr-defined]
     return {"Authorization": f"Bearer {token.reveal()}"}
 
 
@@ -145,7 +147,7 @@ def test_framework_errors_are_json_too(
 def test_app_page_is_served_in_the_layout_and_listed_in_the_nav(
     probe_client: TestClient, login: Callable[[TestClient, str], str]
 ) -> None:
-    _, token = probe_client.app.state.skybridge.tokens.create("p")  # type: ignore[attr-defined]
+    _, token = probe_client.app.state.skybridge.tokens.create("p", ["admin"])  # type: ignore[attr-defined]
     login(probe_client, token.reveal())
     overview = probe_client.get("/")
     assert 'href="/ui/probe"' in overview.text

@@ -12,6 +12,7 @@ import hmac
 import re
 import secrets
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -27,17 +28,23 @@ from sqlalchemy import (
     Table,
     delete,
     insert,
+    inspect,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from skybridge.auth.scopes import LEGACY_GRANT, format_grant, parse_grant
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import Conflict, NotFound, TransientError, ValidationError
+from skybridge.core.observability import get_logger
 from skybridge.core.secret import Secret
+
+log = get_logger(__name__)
 
 TOKEN_PREFIX = "sbk_"  # noqa: S105 - a marker, not a credential
 ADMIN_PRINCIPAL = "server.admin_token"
+ADMIN_GRANT = frozenset({"admin"})
 _PREFIX_CHARS = 8  # random characters kept for display: 48 of 256 bits
 #: Allowed token names, as a JSON-schema pattern (anchored; checked with ``fullmatch`` here).
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -55,6 +62,8 @@ tokens_table = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    #: Roles and scopes, space-separated; NULL for tokens made before scopes (= admin).
+    Column("scopes", String(2000), nullable=True),
 )
 
 
@@ -78,6 +87,7 @@ class TokenInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    scopes: frozenset[str] = frozenset()
 
     @property
     def active(self) -> bool:
@@ -94,16 +104,19 @@ class TokenInfo:
             "last_used_at": iso(self.last_used_at),
             "revoked_at": iso(self.revoked_at),
             "active": self.active,
+            "scopes": sorted(self.scopes),
         }
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts as: a stored token or the configured admin token."""
+    """Who a request acts as: a stored token or the configured admin token, and its grant
+    (roles and scopes, see :mod:`skybridge.auth.scopes`)."""
 
     name: str
     kind: Literal["token", "admin"]
     token_id: int | None = None
+    grant: frozenset[str] = frozenset()
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -121,6 +134,7 @@ def _info(row: Any) -> TokenInfo:
         created_at=_utc(row.created_at) or datetime.now(UTC),
         last_used_at=_utc(row.last_used_at),
         revoked_at=_utc(row.revoked_at),
+        scopes=parse_grant(row.scopes),
     )
 
 
@@ -146,7 +160,26 @@ class TokenStore:
         with self._lock:
             if not self._ready:
                 self._run(lambda: metadata.create_all(self._engine))
+                self._run(self._add_scopes_column)
                 self._ready = True
+
+    def _add_scopes_column(self) -> None:
+        """Tables from before scopes get the column; their tokens keep full rights (admin)."""
+        columns = {c["name"] for c in inspect(self._engine).get_columns(tokens_table.name)}
+        if "scopes" in columns:
+            return
+        with self._engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {tokens_table.name} ADD COLUMN scopes VARCHAR(2000)")
+            done = conn.execute(
+                update(tokens_table).values(scopes=format_grant(LEGACY_GRANT))
+            ).rowcount
+        if done:
+            log.warning(
+                "tokens.migrated_to_admin",
+                tokens=done,
+                hint="tokens made before scopes keep full rights; replace them with narrower "
+                "ones: skybridge token create NAME --scope read",
+            )
 
     def _run(self, fn: Any) -> Any:
         try:
@@ -156,8 +189,9 @@ class TokenStore:
         except SQLAlchemyError as exc:
             raise TransientError(f"token database unavailable: {type(exc).__name__}") from None
 
-    def create(self, name: str) -> tuple[TokenInfo, Secret[str]]:
-        """Store a new token called ``name``; returns it once (the store keeps only its hash)."""
+    def create(self, name: str, scopes: Iterable[str] = ("read",)) -> tuple[TokenInfo, Secret[str]]:
+        """Store a new token called ``name`` holding ``scopes`` (roles and/or scopes, checked by
+        the caller against what it may grant); returns it once (only its hash is kept)."""
         if not _NAME.fullmatch(name):
             raise ValidationError(
                 f"token name {name!r} is not allowed",
@@ -175,6 +209,7 @@ class TokenStore:
             "prefix": token.reveal()[: len(TOKEN_PREFIX) + _PREFIX_CHARS],
             "hash": token.sha256(),
             "created_at": self._now(),
+            "scopes": format_grant(scopes) or "read",
         }
         try:
             with self._engine.begin() as conn:
@@ -225,28 +260,38 @@ class TokenStore:
             self._run(lambda: conn.execute(delete(tokens_table).where(tokens_table.c.name == name)))
 
     def active_hash(self, principal: Principal) -> str | None:
-        """The hash of the token ``principal`` stands for, while it is still accepted.
+        """The hash of the token ``principal`` stands for, while it is still accepted."""
+        found = self.active(principal)
+        return found[0] if found is not None else None
+
+    def active(self, principal: Principal) -> tuple[str, Principal] | None:
+        """The hash of the token ``principal`` stands for and its current principal (with its
+        grant), while it is still accepted.
 
         ``None`` once a stored token is revoked or deleted, or the admin token is unset. Sessions
-        are bound to this value, not to the row id alone: SQLite reuses the id of a deleted row.
+        are bound to the hash, not to the row id alone: SQLite reuses the id of a deleted row.
         """
         if principal.kind == "admin":
-            return self._admin_hash
+            if self._admin_hash is None:
+                return None
+            return self._admin_hash, Principal(ADMIN_PRINCIPAL, "admin", grant=ADMIN_GRANT)
         if principal.kind != "token" or not isinstance(principal.token_id, int):
             return None
         self._ensure_table()
-        query = select(tokens_table.c.hash).where(
+        query = select(tokens_table).where(
             tokens_table.c.id == principal.token_id, tokens_table.c.revoked_at.is_(None)
         )
         with self._engine.connect() as conn:
             row = self._run(lambda: conn.execute(query).first())
-        return str(row.hash) if row is not None else None
+        if row is None:
+            return None
+        return str(row.hash), Principal(row.name, "token", row.id, parse_grant(row.scopes))
 
     def verify(self, token: str) -> Principal | None:
         """The principal ``token`` authenticates, or ``None`` (unknown, revoked, malformed)."""
         digest = hash_token(token)
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
-            return Principal(ADMIN_PRINCIPAL, "admin")
+            return Principal(ADMIN_PRINCIPAL, "admin", grant=ADMIN_GRANT)
         if not token.startswith(TOKEN_PREFIX):
             return None
         self._ensure_table()
@@ -256,7 +301,7 @@ class TokenStore:
         if row is None or not hmac.compare_digest(row.hash, digest) or row.revoked_at is not None:
             return None
         self._touch(row.id)
-        return Principal(row.name, "token", row.id)
+        return Principal(row.name, "token", row.id, parse_grant(row.scopes))
 
     def _touch(self, token_id: int) -> None:
         now = self._clock.now()

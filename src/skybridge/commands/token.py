@@ -12,38 +12,51 @@ from rich.console import Console
 from rich.table import Table
 
 from skybridge.apps.kit.cli import cli_session
+from skybridge.apps.kit.manifest import discover_apps
+from skybridge.auth.scopes import ROLES, ScopeCatalog
+from skybridge.auth.store import open_token_store
 from skybridge.auth.tokens import TokenStore
-from skybridge.backends.sql import create_sql_engine
 
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+OWNER = frozenset({"admin"})  # the CLI runs as the owner of the service's database
 
 
 @contextmanager
 def open_store(ctx: typer.Context) -> Iterator[TokenStore]:
-    """The token store of the configured ``sql`` backend."""
-    settings = cli_session(ctx).settings()
-    engine = create_sql_engine(settings.backends.sql, setting="backends.sql")
-    try:
-        yield TokenStore(engine, admin_token=settings.server.admin_token)
-    finally:
-        engine.dispose()
+    """The token store in the service's own database (``server.database``)."""
+    with open_token_store(cli_session(ctx).settings()) as store:
+        yield store
 
 
 @token_app.command("create")
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A unique name, e.g. ci-deploy.")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            "-s",
+            help=f"A role ({', '.join(ROLES)}) or a scope such as assertions:apply; repeat "
+            "for more (default: read).",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a token. Its value is printed once; only a hash is stored."""
+    catalog = ScopeCatalog.build(app.scopes for app in discover_apps())
+    grant = catalog.check_grant(scope or ["read"], OWNER)
     with open_store(ctx) as store:
-        info, token = store.create(name)
+        info, token = store.create(name, grant)
     if as_json:
         typer.echo(json.dumps({**info.as_dict(), "token": token.reveal()}, indent=2))
         return
     out = cli_session(ctx).out
-    out.print(f"[green]Created token[/] [bold]{info.name}[/]. Copy it now; it is not shown again:")
+    out.print(
+        f"[green]Created token[/] [bold]{info.name}[/] ({' '.join(sorted(grant))}). "
+        "Copy it now; it is not shown again:"
+    )
     typer.echo(token.reveal())
     Console(stderr=True).print(
         "[dim]Use it as 'Authorization: Bearer <token>' or sign in to the dashboard with it.[/]"
@@ -59,12 +72,14 @@ def list_tokens(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         typer.echo(json.dumps([t.as_dict() for t in tokens], indent=2))
         return
     table = Table(title="API tokens", title_justify="left")
-    for column in ("name", "prefix", "created", "last used", "status"):
+    for column in ("name", "scopes", "prefix", "created", "last used", "status"):
         table.add_column(column)
     for t in tokens:
         status = "[green]active[/]" if t.active else "[dim]revoked[/]"
         used = t.last_used_at.strftime("%Y-%m-%d %H:%M") if t.last_used_at else "—"
-        table.add_row(t.name, f"{t.prefix}…", t.created_at.strftime("%Y-%m-%d %H:%M"), used, status)
+        created = t.created_at.strftime("%Y-%m-%d %H:%M")
+        scopes = " ".join(sorted(t.scopes))
+        table.add_row(t.name, scopes, f"{t.prefix}…", created, used, status)
     cli_session(ctx).out.print(table)
 
 

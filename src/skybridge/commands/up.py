@@ -20,8 +20,7 @@ from rich.console import Console
 from skybridge.apps.kit.cli import cli_session
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import AppSpec, discover_apps
-from skybridge.auth.tokens import TokenStore
-from skybridge.backends.sql import create_sql_engine
+from skybridge.auth.store import open_token_store
 from skybridge.core.config import Settings
 from skybridge.core.errors import ConfigError, SkybridgeError
 
@@ -41,18 +40,14 @@ def demo_settings(settings: Settings) -> Settings:
 def ensure_demo_token(settings: Settings) -> tuple[str, Path]:
     """The demo token (reused while it still works, else replaced), and the file keeping it."""
     path = Path(settings.data_dir) / DEMO_TOKEN_FILE
-    engine = create_sql_engine(settings.backends.sql, setting="backends.sql")
-    try:
-        store = TokenStore(engine)
+    with open_token_store(settings) as store:
         if path.is_file():
             existing = path.read_text().strip()
             principal = store.verify(existing)
             if principal is not None and principal.name == DEMO_TOKEN_NAME:
                 return existing, path
         store.delete(DEMO_TOKEN_NAME)
-        _, token = store.create(DEMO_TOKEN_NAME)
-    finally:
-        engine.dispose()
+        _, token = store.create(DEMO_TOKEN_NAME, ["admin"])
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(token.reveal())

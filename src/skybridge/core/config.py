@@ -92,6 +92,8 @@ class ServerConfig(BaseModel):
     admin_token: SecretStr | None = None
     #: ``skybridge up`` also runs the apps' pipelines, services and jobs (else: workers do).
     background: bool = True
+    #: The service's own state (API tokens): never the database user SQL reaches.
+    database: str = "sqlite:///{data_dir}/service.db"
 
     @field_validator("admin_token")
     @classmethod
@@ -149,6 +151,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _expand_data_dir(self) -> Settings:
         self.backends = self.backends.expanded(self.data_dir)
+        home = str(self.data_dir).rstrip("/") or "/"
+        database = self.server.database.replace(DATA_DIR_PLACEHOLDER, home)
+        self.server = self.server.model_copy(update={"database": database})
         return self
 
     def section(self, name: str) -> BaseModel | None:
@@ -160,6 +165,7 @@ class Settings(BaseSettings):
         """The settings as plain data, safe to print: secrets and URL passwords masked."""
         data = self.model_dump(mode="json", by_alias=True)
         data["backends"] = {k: mask_url(v) for k, v in self.backends.named().items()}
+        data["server"]["database"] = mask_url(self.server.database)
         return data
 
 

@@ -44,6 +44,12 @@ class ValidationError(SkybridgeError):
     http_status = 422
 
 
+class PermissionDenied(SkybridgeError):
+    """The caller is known but its token does not hold the scope this needs."""
+
+    http_status = 403
+
+
 class NotFound(SkybridgeError):
     """The named thing does not exist."""
 

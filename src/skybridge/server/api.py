@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
+from skybridge.apps.kit.access import document_scopes, requires
 from skybridge.auth.tokens import NAME_PATTERN, Principal, TokenInfo
 from skybridge.server.errors import ErrorBody
 from skybridge.server.health import probe_all
@@ -17,8 +18,11 @@ from skybridge.server.state import ServiceState, get_state
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not valid JSON or not UTF-8"},
     401: {"model": ErrorBody, "description": "Missing, unknown or revoked token"},
+    403: {"model": ErrorBody, "description": "The token does not hold the scope this needs"},
     422: {"model": ErrorBody, "description": "The request is malformed; the body says what to fix"},
 }
+READ = [requires("service:read")]
+MANAGE = [requires("tokens:manage")]
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_token)], responses=AUTH_ERRORS)
 State = Annotated[ServiceState, Depends(get_state)]
@@ -28,6 +32,8 @@ Caller = Annotated[Principal, Depends(require_token)]
 class WhoAmI(BaseModel):
     name: str = Field(description="The token's name")
     kind: Literal["token", "admin"]
+    grant: list[str] = Field(description="The roles and scopes the token holds")
+    scopes: list[str] = Field(description="Every scope the token may use")
 
 
 class BackendOut(BaseModel):
@@ -50,10 +56,18 @@ class TokenOut(BaseModel):
     last_used_at: datetime | None
     revoked_at: datetime | None
     active: bool
+    scopes: list[str] = Field(description="Roles and scopes the token holds")
 
 
 class TokenCreate(BaseModel):
     name: str = Field(pattern=NAME_PATTERN, description="A unique name, e.g. ci-deploy")
+    scopes: list[str] = Field(
+        default=["read"],
+        min_length=1,
+        max_length=50,
+        description="Roles (read, operate, admin) and/or scopes (e.g. assertions:apply); "
+        "only ones the caller holds",
+    )
 
 
 class TokenCreated(TokenOut):
@@ -64,17 +78,35 @@ def _out(info: TokenInfo) -> TokenOut:
     return TokenOut(**info.as_dict())
 
 
-@router.get("/whoami", response_model=WhoAmI, summary="The token this request uses")
-def whoami(caller: Caller) -> WhoAmI:
-    return WhoAmI(name=caller.name, kind=caller.kind)
+@router.get(
+    "/whoami", response_model=WhoAmI, summary="The token this request uses", dependencies=READ
+)
+def whoami(caller: Caller, state: State) -> WhoAmI:
+    grant = sorted(caller.grant)
+    return WhoAmI(
+        name=caller.name,
+        kind=caller.kind,
+        grant=grant,
+        scopes=state.scopes.granted_scopes(caller.grant),
+    )
 
 
-@router.get("/backends", response_model=list[BackendOut], summary="Configured backends and health")
+@router.get(
+    "/backends",
+    response_model=list[BackendOut],
+    summary="Configured backends and health",
+    dependencies=READ,
+)
 def backends(state: State) -> list[BackendOut]:
     return [BackendOut(**status.as_dict()) for status in probe_all(state.settings)]
 
 
-@router.get("/tokens", response_model=list[TokenOut], summary="API tokens (never their values)")
+@router.get(
+    "/tokens",
+    response_model=list[TokenOut],
+    summary="API tokens (never their values)",
+    dependencies=MANAGE,
+)
 def list_tokens(state: State) -> list[TokenOut]:
     return [_out(info) for info in state.tokens.list()]
 
@@ -85,9 +117,11 @@ def list_tokens(state: State) -> list[TokenOut]:
     status_code=201,
     summary="Create a token (its value is returned once)",
     responses={409: {"model": ErrorBody, "description": "The name is taken"}},
+    dependencies=MANAGE,
 )
-def create_token(body: TokenCreate, state: State, request: Request) -> TokenCreated:
-    info, token = state.tokens.create(body.name)
+def create_token(body: TokenCreate, state: State, caller: Caller) -> TokenCreated:
+    grant = state.scopes.check_grant(body.scopes, caller.grant)
+    info, token = state.tokens.create(body.name, grant)
     return TokenCreated(**info.as_dict(), token=token.reveal())
 
 
@@ -96,6 +130,10 @@ def create_token(body: TokenCreate, state: State, request: Request) -> TokenCrea
     response_model=TokenOut,
     summary="Revoke a token",
     responses={404: {"model": ErrorBody, "description": "No active token has this name"}},
+    dependencies=MANAGE,
 )
 def revoke_token(name: Annotated[str, Path(max_length=64)], state: State) -> TokenOut:
     return _out(state.tokens.revoke(name))
+
+
+document_scopes(router)

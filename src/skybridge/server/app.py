@@ -11,16 +11,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from skybridge.apps.kit.access import document_scopes, route_scopes
 from skybridge.apps.kit.background import Background
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import AppSpec, discover_apps
 from skybridge.apps.kit.settings import load_settings
-from skybridge.auth.tokens import TokenStore
-from skybridge.backends.sql import create_sql_engine
+from skybridge.auth.scopes import ScopeCatalog
+from skybridge.auth.store import service_engine, token_store
 from skybridge.core.config import Settings
+from skybridge.core.errors import ConfigError
 from skybridge.server import api, dashboard, observe
 from skybridge.server.about import skybridge_version
 from skybridge.server.errors import install_error_handlers
@@ -49,24 +51,42 @@ def build_state(
     """
     apps = discover_apps() if apps is None else apps
     contexts = {spec.name: AppContext.create(spec, settings, demo=demo) for spec in apps}
-    engine = create_sql_engine(settings.backends.sql, setting="backends.sql")
+    engine = service_engine(settings)
     return ServiceState(
         settings=settings,
         engine=engine,
-        tokens=TokenStore(engine, admin_token=settings.server.admin_token),
+        tokens=token_store(settings, engine),
         signer=Signer(load_session_secret(settings)),
         apps=apps,
         contexts=contexts,
         version=skybridge_version(),
+        scopes=ScopeCatalog.build(spec.scopes for spec in apps),
         background=Background(apps, settings, demo=demo) if background else None,
     )
+
+
+def app_router(spec: AppSpec, state: ServiceState) -> APIRouter:
+    """The app's router, after checking that each route declares a scope the app knows."""
+    router: APIRouter = spec.load("router")(state.context(spec))
+    for route in router.routes:
+        scopes = route_scopes(route)
+        where = f"app '{spec.name}' route {getattr(route, 'path', route)}"
+        if len(scopes) != 1:
+            raise ConfigError(
+                f"{where} declares {len(scopes)} scopes; it needs exactly one",
+                hint="add dependencies=[requires('<app>:<action>')] to the route",
+            )
+        if scopes[0] not in state.scopes.roles_of:
+            raise ConfigError(f"{where} needs scope {scopes[0]!r}, which no manifest declares")
+    document_scopes(router)
+    return router
 
 
 def _mount_apps(app: FastAPI, state: ServiceState) -> None:
     for spec in state.apps:
         if spec.router is not None:
             app.include_router(
-                spec.load("router")(state.context(spec)),
+                app_router(spec, state),
                 prefix=f"/api/{spec.name}",
                 tags=[spec.name],
                 dependencies=[Depends(require_token)],

@@ -7,6 +7,7 @@ form carries a CSRF token bound to the session (the login form to a signed pre-l
 from __future__ import annotations
 
 import secrets
+from functools import partial
 from typing import Annotated
 from urllib.parse import quote
 
@@ -16,11 +17,12 @@ from starlette.concurrency import run_in_threadpool
 
 from skybridge.apps.kit.manifest import AppSpec
 from skybridge.apps.kit.web import AppPage
+from skybridge.auth.scopes import ROLES
 from skybridge.core.errors import Conflict, NotFound, ValidationError
 from skybridge.core.observability import get_logger
 from skybridge.server.health import probe_all
 from skybridge.server.pages import render, render_app_page
-from skybridge.server.security import check_csrf, current_session, require_session
+from skybridge.server.security import allowed, check_csrf, current_session, need, require_session
 from skybridge.server.session import (
     LOGIN_COOKIE,
     LOGIN_MAX_AGE,
@@ -111,6 +113,7 @@ def logout(request: Request, csrf: FormField = "") -> Response:
 
 @ui.get("/")
 def overview(request: Request, session: LoggedIn, state: State) -> Response:
+    need(request, "service:read")
     tokens = state.tokens.list()
     return render(
         request,
@@ -125,6 +128,7 @@ def overview(request: Request, session: LoggedIn, state: State) -> Response:
 
 @ui.get("/backends")
 def backends(request: Request, session: LoggedIn, state: State) -> Response:
+    need(request, "service:read")
     return render(
         request,
         "backends.html",
@@ -145,6 +149,7 @@ def _tokens_page(
         session=session,
         active="tokens",
         tokens=state.tokens.list(),
+        roles=ROLES,
         status_code=status,
         **context,
     )
@@ -152,6 +157,7 @@ def _tokens_page(
 
 @ui.get("/tokens")
 def tokens(request: Request, session: LoggedIn, state: State, revoked: str = "") -> Response:
+    need(request, "tokens:manage")
     notice = None
     if revoked and any(t.name == revoked and not t.active for t in state.tokens.list()):
         notice = f"Token '{revoked}' was revoked. Requests using it are now refused."
@@ -160,11 +166,18 @@ def tokens(request: Request, session: LoggedIn, state: State, revoked: str = "")
 
 @ui.post("/tokens")
 def create_token(
-    request: Request, session: LoggedIn, state: State, name: FormField = "", csrf: FormField = ""
+    request: Request,
+    session: LoggedIn,
+    state: State,
+    name: FormField = "",
+    role: FormField = "read",
+    csrf: FormField = "",
 ) -> Response:
     check_csrf(session, csrf)
+    need(request, "tokens:manage")
     try:
-        info, token = state.tokens.create(name.strip())
+        grant = state.scopes.check_grant([role], session.principal.grant)
+        info, token = state.tokens.create(name.strip(), grant)
     except (ValidationError, Conflict) as exc:
         return _tokens_page(request, session, state, error=str(exc))
     log.info("token.created", name=info.name, by=session.principal.name)
@@ -176,6 +189,7 @@ def revoke_token(
     request: Request, name: str, session: LoggedIn, state: State, csrf: FormField = ""
 ) -> Response:
     check_csrf(session, csrf)
+    need(request, "tokens:manage")
     try:
         state.tokens.revoke(name)
     except NotFound as exc:
@@ -194,7 +208,7 @@ def _app_spec(state: ServiceState, app_name: str) -> AppSpec:
 def _app_response(
     request: Request, session: Session, spec: AppSpec, content: str | AppPage
 ) -> Response:
-    html = render_app_page(content, csrf=session.csrf)
+    html = render_app_page(content, csrf=session.csrf, can=partial(allowed, request))
     return render(
         request, "app.html", session=session, active=f"app:{spec.name}", app=spec, content=html
     )
@@ -203,6 +217,7 @@ def _app_response(
 @ui.get("/ui/{app_name}")
 async def app_page(request: Request, app_name: str, session: LoggedIn, state: State) -> Response:
     spec = _app_spec(state, app_name)
+    need(request, spec.page_scope)
     page = spec.load("page")
     content = await run_in_threadpool(page, state.context(spec))
     return _app_response(request, session, spec, content)
@@ -218,6 +233,11 @@ async def app_page_action(
         raise HTTPException(405, f"the '{app_name}' page has no forms")
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     check_csrf(session, form.pop("csrf", ""))
+    scope = spec.page_scopes.get(form.get("action", ""))
+    if scope is None:
+        known = ", ".join(sorted(spec.page_scopes)) or "none"
+        raise HTTPException(400, f"unknown action {form.get('action', '')!r}; use one of {known}")
+    need(request, scope)
     action = spec.load("page_action")
     content = await run_in_threadpool(action, state.context(spec), form)
     return _app_response(request, session, spec, content)

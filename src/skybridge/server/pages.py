@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from markupsafe import Markup
 
 from skybridge.apps.kit.manifest import AppSpec
 from skybridge.apps.kit.web import AppPage
+from skybridge.server.security import allowed
 from skybridge.server.session import Session
 from skybridge.server.state import get_state
 
@@ -72,16 +75,20 @@ def render(
         "session": session,
         "principal": session.principal if session else None,
         "csrf": session.csrf if session else context.pop("csrf", ""),
+        "can": partial(allowed, request),
     }
     return templates.TemplateResponse(
         request, template, {**shared, **context}, status_code=status_code, headers=_HTML_HEADERS
     )
 
 
-def render_app_page(content: str | AppPage, csrf: str = "") -> Markup:
+def render_app_page(
+    content: str | AppPage, csrf: str = "", can: Callable[[str], bool] | None = None
+) -> Markup:
     """The HTML an app's ``page`` returned, ready to place inside the layout.
 
-    Templates also receive the session's ``csrf`` token for forms posted to ``/ui/<name>``.
+    Templates also receive the session's ``csrf`` token for forms posted to ``/ui/<name>`` and
+    ``can(scope)``, to leave out what the session may not do.
     """
     if isinstance(content, str):
         return Markup(content)  # noqa: S704 - the app renders (and escapes) its own fragment
@@ -89,5 +96,7 @@ def render_app_page(content: str | AppPage, csrf: str = "") -> Markup:
         loader=jinja2.PackageLoader(content.package, "templates"), autoescape=True
     )
     return Markup(  # noqa: S704 - rendered by an auto-escaping environment
-        env.get_template(content.template).render(**{"csrf": csrf, **content.context})
+        env.get_template(content.template).render(
+            **{"csrf": csrf, "can": can or (lambda _scope: False), **content.context}
+        )
     )

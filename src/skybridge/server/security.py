@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from skybridge.apps.kit.access import ScopeCheck
 from skybridge.auth.tokens import Principal
 from skybridge.server.errors import LoginRequired
 from skybridge.server.session import SESSION_COOKIE, SESSION_MAX_AGE, Session, safe_equal
@@ -28,11 +31,19 @@ def require_token(
         raise HTTPException(
             401, "missing API token: send 'Authorization: Bearer <token>'", headers=_CHALLENGE
         )
-    principal = get_state(request).tokens.verify(credentials.credentials)
+    state = get_state(request)
+    principal = state.tokens.verify(credentials.credentials)
     if principal is None:
         raise HTTPException(401, "the API token is unknown or revoked", headers=_CHALLENGE)
-    request.state.principal = principal
+    authorize(request, principal)
     return principal
+
+
+def authorize(request: Request, principal: Principal) -> None:
+    """Leave who is calling, and what it may do, for the scope checks of the routes."""
+    catalog = get_state(request).scopes
+    request.state.principal = principal
+    request.state.allows = partial(catalog.allows, principal.grant)
 
 
 def current_session(request: Request) -> Session | None:
@@ -47,12 +58,13 @@ def current_session(request: Request) -> Session | None:
     session = Session.from_payload(payload) if payload else None
     if session is None:
         return None
-    current = state.tokens.active_hash(session.principal)
-    if current is None or not isinstance(session.fingerprint, str):
+    found = state.tokens.active(session.principal)
+    if found is None or not isinstance(session.fingerprint, str):
         return None
+    current, principal = found
     if not safe_equal(session.fingerprint, state.signer.fingerprint(current)):
         return None
-    return session
+    return replace(session, principal=principal)
 
 
 def require_session(request: Request) -> Session:
@@ -60,8 +72,20 @@ def require_session(request: Request) -> Session:
     session = current_session(request)
     if session is None:
         raise LoginRequired
-    request.state.principal = session.principal
+    authorize(request, session.principal)
     return session
+
+
+def allowed(request: Request, scope: str) -> bool:
+    """Whether the caller (after :func:`require_token` or :func:`require_session`) may use
+    ``scope``."""
+    allows = getattr(request.state, "allows", None)
+    return bool(allows is not None and allows(scope))
+
+
+def need(request: Request, scope: str) -> None:
+    """Refuse the request (403) unless the caller may use ``scope``."""
+    ScopeCheck(scope)(request)
 
 
 def check_csrf(session: Session, submitted: str | None) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from skybridge.apps.kit.background import Background
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import AppSpec
+from skybridge.auth.scopes import ScopeCatalog
 from skybridge.auth.tokens import TokenStore
 from skybridge.core.config import Settings
 from skybridge.server.session import Signer
@@ -25,6 +26,7 @@ class ServiceState:
     apps: list[AppSpec]
     contexts: dict[str, AppContext[Any]]
     version: str
+    scopes: ScopeCatalog
     background: Background | None = None
 
     def context(self, app: AppSpec) -> AppContext[Any]:

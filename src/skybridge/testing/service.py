@@ -92,7 +92,7 @@ def service_harness(apps: list[AppSpec] | None = None, **settings: Any) -> Itera
     loaded = load_settings(apps, **settings)
     with TestClient(create_app(loaded, apps=apps), raise_server_exceptions=False) as client:
         name = f"tester-{secrets.token_hex(4)}"
-        _, token = client.app.state.skybridge.tokens.create(name)  # type: ignore[attr-defined]
+        _, token = client.app.state.skybridge.tokens.create(name, ["admin"])  # type: ignore[attr-defined]
         yield ServiceHarness(client, str(token.reveal()), loaded)
 
 

@@ -42,7 +42,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def auth(client: TestClient) -> dict[str, str]:
-    _, token = client.app.state.skybridge.tokens.create("tester")  # type: ignore[attr-defined]
+    _, token = client.app.state.skybridge.tokens.create("tester", ["admin"])  # type: ignore[attr-defined]
     return {"Authorization": f"Bearer {token.reveal()}"}
 
 
@@ -232,7 +232,7 @@ def _csrf(html: str) -> str:
 
 
 def _login(client: TestClient) -> None:
-    _, token = client.app.state.skybridge.tokens.create("viewer")  # type: ignore[attr-defined]
+    _, token = client.app.state.skybridge.tokens.create("viewer", ["admin"])  # type: ignore[attr-defined]
     form = client.get("/login")
     client.post("/login", data={"token": token.reveal(), "csrf": _csrf(form.text)})
 
@@ -269,7 +269,7 @@ def test_demo_seed_is_idempotent_and_leaves_one_legacy_violation(settings: Setti
     seed_demo(ctx)
     seed_demo(ctx)
     with TestClient(create_app(settings, apps=[APP])) as client:
-        _, token = client.app.state.skybridge.tokens.create("t")  # type: ignore[attr-defined]
+        _, token = client.app.state.skybridge.tokens.create("t", ["admin"])  # type: ignore[attr-defined]
         auth = {"Authorization": f"Bearer {token.reveal()}"}
         listed = client.get("/api/assertions", headers=auth).json()
         assert len(listed) == 3

@@ -76,7 +76,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def auth(client: TestClient) -> dict[str, str]:
-    _, token = client.app.state.skybridge.tokens.create("tester")  # type: ignore[attr-defined]
+    _, token = client.app.state.skybridge.tokens.create("tester", ["admin"])  # type: ignore[attr-defined]
     return {"Authorization": f"Bearer {token.reveal()}"}
 
 
@@ -237,7 +237,7 @@ def _csrf(html: str) -> str:
 
 
 def _login(client: TestClient) -> None:
-    _, token = client.app.state.skybridge.tokens.create("viewer")  # type: ignore[attr-defined]
+    _, token = client.app.state.skybridge.tokens.create("viewer", ["admin"])  # type: ignore[attr-defined]
     form = client.get("/login")
     client.post("/login", data={"token": token.reveal(), "csrf": _csrf(form.text)})
 

@@ -16,4 +16,5 @@ APP = AppSpec(
     jobs={"heartbeat": "skybridge_hello.jobs:heartbeat"},
     demo="skybridge_hello.demo:seed",
     scopes={"hello:read": "read", "hello:greet": "operate"},
+    page_scopes={"greet": "hello:greet"},
 )

@@ -21,4 +21,5 @@ APP = AppSpec(
         "assertions:check": "operate",
         "assertions:apply": "admin",
     },
+    page_scopes={"check": "assertions:check"},
 )

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from skybridge.apps.assertions import api
 from skybridge.apps.assertions.errors import AssertionViolation
 from skybridge.apps.assertions.shared import database_errors, open_engine, summary
+from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.errors import ErrorBody
 from skybridge.core.errors import NotFound
@@ -128,6 +129,11 @@ REJECTED: Responses = {
 }
 
 
+READ = [requires("assertions:read")]
+CHECK = [requires("assertions:check")]
+APPLY = [requires("assertions:apply")]
+
+
 def violation_response(exc: AssertionViolation) -> JSONResponse:
     body = ViolationBody(
         error="AssertionViolation", message=str(exc), assertion=exc.name, rows=exc.rows
@@ -149,11 +155,15 @@ def build_router(context: AppContext[Any]) -> APIRouter:
         with database() as engine:
             return fn(engine)
 
-    @router.get("", response_model=list[AssertionInfo], summary="List assertions")
+    @router.get(
+        "", response_model=list[AssertionInfo], summary="List assertions", dependencies=READ
+    )
     def list_assertions() -> list[dict[str, Any]]:
         return [summary(e) for e in run(api.list_assertions)]
 
-    @router.post("/check", response_model=CheckReport, summary="Check every assertion")
+    @router.post(
+        "/check", response_model=CheckReport, summary="Check every assertion", dependencies=CHECK
+    )
     def check_all() -> dict[str, Any]:
         return _report(run(api.check))
 
@@ -162,6 +172,7 @@ def build_router(context: AppContext[Any]) -> APIRouter:
         response_model=CompileResponse,
         responses={422: REJECTED[422]},
         summary="Compile a script to SQL for migration tools (no database)",
+        dependencies=READ,
     )
     def compile_script(body: CompileRequest) -> dict[str, Any]:
         return {"dialect": body.dialect, "sql": api.compile(body.sql, body.dialect)}
@@ -171,6 +182,7 @@ def build_router(context: AppContext[Any]) -> APIRouter:
         response_model=ApplyResponse,
         responses={**REJECTED, 404: _error("ALTER/DROP of an unknown assertion")},
         summary="Apply a script to the configured backends.sql database",
+        dependencies=APPLY,
     )
     def apply(body: ApplyRequest) -> Any:
         try:
@@ -182,7 +194,13 @@ def build_router(context: AppContext[Any]) -> APIRouter:
         warnings = [s.removeprefix("warning: ") for s in steps if s.startswith("warning: ")]
         return {"steps": steps, "assertions": names, "warnings": warnings}
 
-    @router.get("/{name}", response_model=AssertionInfo, responses=NOT_FOUND, summary="Get one")
+    @router.get(
+        "/{name}",
+        response_model=AssertionInfo,
+        responses=NOT_FOUND,
+        summary="Get one",
+        dependencies=READ,
+    )
     def get_one(name: str) -> dict[str, Any]:
         entries = {e.name: e for e in run(api.list_assertions)}
         if name.lower() not in entries:
@@ -190,13 +208,21 @@ def build_router(context: AppContext[Any]) -> APIRouter:
         return summary(entries[name.lower()])
 
     @router.post(
-        "/{name}/check", response_model=CheckReport, responses=NOT_FOUND, summary="Check one"
+        "/{name}/check",
+        response_model=CheckReport,
+        responses=NOT_FOUND,
+        summary="Check one",
+        dependencies=CHECK,
     )
     def check_one(name: str) -> dict[str, Any]:
         return _report(run(lambda engine: api.check(engine, name.lower())))
 
     @router.get(
-        "/{name}/explain", response_model=Explanation, responses=NOT_FOUND, summary="Explain one"
+        "/{name}/explain",
+        response_model=Explanation,
+        responses=NOT_FOUND,
+        summary="Explain one",
+        dependencies=READ,
     )
     def explain(name: str) -> dict[str, Any]:
         return run(lambda engine: api.explain(engine, name.lower()))

@@ -35,7 +35,9 @@ What each reference resolves to (``ctx`` is the app's :class:`~.context.AppConte
 ``backends`` names the backend families the app uses; a family skybridge's core does not define
 (``vectors``, ``embeddings``...) comes with its embedded default URL (``{data_dir}`` allowed).
 ``scopes`` names the permissions the app's routes and page actions need, with the role that
-grants each by default (``read``, ``operate`` or ``admin``).
+grants each by default (``read``, ``operate`` or ``admin``); every route declares its scope
+with :func:`skybridge.apps.kit.access.requires`, and ``page_scopes`` maps each page action
+(the form's ``action`` field) to one. Showing the page needs ``<name>:read``.
 
 Any reference may also be the object itself (tests, embedding) instead of a string.
 """
@@ -117,6 +119,7 @@ class AppSpec:
     demo_services: Mapping[str, Ref] = field(default_factory=dict)
     handlers: Mapping[str, Ref] = field(default_factory=dict)
     scopes: Mapping[str, Role] = field(default_factory=dict)
+    page_scopes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for label, value in (("name", self.name), ("command", self.cli_name)):
@@ -135,6 +138,13 @@ class AppSpec:
         for family in self.backends:
             self._check_part_name("backends", family)
         self._check_scopes()
+        for action, scope in self.page_scopes.items():
+            if scope not in self.scopes:
+                raise ConfigError(
+                    f"app '{self.name}': page action {action!r} needs {scope!r}, which is not "
+                    "one of its scopes",
+                    setting=ENTRY_POINT_GROUP,
+                )
 
     def _check_ref(self, part: str, ref: Ref | None) -> None:
         if isinstance(ref, str) and not _REF.match(ref):
@@ -164,6 +174,12 @@ class AppSpec:
                     f"use one of {', '.join(ROLES)}",
                     setting=ENTRY_POINT_GROUP,
                 )
+
+    @property
+    def page_scope(self) -> str:
+        """The scope that shows the app's page: ``<name>:read`` when declared."""
+        own = f"{self.name}:read"
+        return own if own in self.scopes else "service:read"
 
     @property
     def command(self) -> str:

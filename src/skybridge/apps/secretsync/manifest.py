@@ -30,4 +30,9 @@ APP = AppSpec(
         "secretsync:reconcile": "operate",
         "secretsync:replay": "operate",
     },
+    page_scopes={
+        "plan": "secretsync:read",
+        "reconcile": "secretsync:reconcile",
+        "replay": "secretsync:replay",
+    },
 )

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, model_validator
 
+from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
 from skybridge.apps.secretsync.service import Context, SecretSyncService, open_service
@@ -155,6 +156,7 @@ class AuditEntry(BaseModel):
     reason: str
 
 
+READ = [requires("secretsync:read")]
 UNAVAILABLE = error_responses(e503="No mapping table is configured, or a store is unreachable")
 UNKNOWN = {**error_responses(e404="No mapping (or dead letter) has this name"), **UNAVAILABLE}
 BAD_BODY = {**error_responses(e422="The body is malformed; the message names the field"), **UNKNOWN}
@@ -188,17 +190,29 @@ def build_router(ctx: Context) -> APIRouter:
         if missing:
             raise NotFound(f"no mapping called {', '.join(missing[:20])}")
 
-    @router.get("/mappings", response_model=list[MappingInfo], responses=UNAVAILABLE)
+    @router.get(
+        "/mappings", response_model=list[MappingInfo], responses=UNAVAILABLE, dependencies=READ
+    )
     def mappings() -> list[dict[str, Any]]:
         """The mappings of the configured table."""
         return run(lambda svc: [mapping_view(m) for m in svc.engine.mappings])
 
-    @router.get("/status", response_model=list[MappingStatusModel], responses=UNAVAILABLE)
+    @router.get(
+        "/status",
+        response_model=list[MappingStatusModel],
+        responses=UNAVAILABLE,
+        dependencies=READ,
+    )
     def status() -> list[dict[str, Any]]:
         """Per mapping: last synced version, lag, drift, last error, dead letters."""
         return run(status_views)
 
-    @router.post("/sync", response_model=SyncResponse, responses=BAD_BODY)
+    @router.post(
+        "/sync",
+        response_model=SyncResponse,
+        responses=BAD_BODY,
+        dependencies=[requires("secretsync:sync")],
+    )
     def sync(body: SyncRequest) -> dict[str, Any]:
         """Sync mappings to their source's current version now."""
         with opened() as svc:
@@ -208,7 +222,12 @@ def build_router(ctx: Context) -> APIRouter:
         bad = {"failed", "dead-lettered"}
         return {"ok": not any(o["action"] in bad for o in outcomes), "outcomes": outcomes}
 
-    @router.post("/reconcile", response_model=ReconcileResponse, responses=BAD_BODY)
+    @router.post(
+        "/reconcile",
+        response_model=ReconcileResponse,
+        responses=BAD_BODY,
+        dependencies=[requires("secretsync:reconcile")],
+    )
     def reconcile(body: ReconcileRequest) -> dict[str, Any]:
         """Plan (``dry_run``, the default) or run a reconcile; the report lists each action."""
         with opened() as svc:
@@ -217,18 +236,23 @@ def build_router(ctx: Context) -> APIRouter:
                 dry_run=body.dry_run, mappings=body.mappings, full=body.full
             ).to_dict()
 
-    @router.get("/dlq", response_model=list[Letter], responses=UNAVAILABLE)
+    @router.get("/dlq", response_model=list[Letter], responses=UNAVAILABLE, dependencies=READ)
     def dlq() -> list[dict[str, Any]]:
         """Pending dead letters, oldest first (never the event body)."""
         return run(lambda svc: [x.to_dict() for x in list_letters(svc)])
 
-    @router.post("/dlq/replay", response_model=list[Replayed], responses=BAD_BODY)
+    @router.post(
+        "/dlq/replay",
+        response_model=list[Replayed],
+        responses=BAD_BODY,
+        dependencies=[requires("secretsync:replay")],
+    )
     def replay(body: ReplayRequest) -> list[dict[str, Any]]:
         """Replay dead letters (sync their events now); those that succeed are done."""
         ids = None if body.all else list(body.ids or [])
         return run(lambda svc: [r.to_dict() for r in replay_letters(svc, ids)])
 
-    @router.get("/audit", response_model=list[AuditEntry], responses=UNKNOWN)
+    @router.get("/audit", response_model=list[AuditEntry], responses=UNKNOWN, dependencies=READ)
     def audit(
         mapping: str | None = None, limit: int = Query(default=100, ge=1, le=10_000)
     ) -> list[dict[str, Any]]:

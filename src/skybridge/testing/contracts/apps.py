@@ -49,13 +49,18 @@ def leaf_commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tupl
 def app_routes(app: Any, name: str) -> list[tuple[str, str, bool]]:
     """(method, path, takes a body) of every documented route under ``/api/<name>``."""
     found = []
-    for path, operations in app.openapi()["paths"].items():
+    for path, operations in _paths(app).items():
         if path.startswith(f"/api/{name}/") or path == f"/api/{name}":
             found += [
                 (method.upper(), path, "requestBody" in operation)
                 for method, operation in sorted(operations.items())
             ]
     return found
+
+
+def _paths(app: Any) -> dict[str, Any]:
+    paths: dict[str, Any] = app.openapi()["paths"]
+    return paths
 
 
 def _concrete(path: str) -> str:
@@ -160,6 +165,21 @@ class AppContract:
             response = service.client.request(method, _concrete(path))
             assert response.status_code == 401, f"{method} {path}: {response.status_code}"
             assert response.json()["message"]
+
+    def test_routes_refuse_tokens_without_their_scope(
+        self, service: ServiceHarness, spec: AppSpec
+    ) -> None:
+        reader = {"Authorization": f"Bearer {service.new_token('reader', scopes=['read'])}"}
+        schema = _paths(service.client.app)
+        for method, path, _ in app_routes(service.client.app, spec.name):
+            scope = schema[path][method.lower()].get("x-required-scope")
+            assert scope in spec.scopes, f"{method} {path} names no scope of the app"
+            response = service.client.request(method, _concrete(path), headers=reader, json={})
+            if spec.scopes[scope] == "read":
+                assert response.status_code != 403, f"{method} {path} refused a read token"
+            else:
+                assert response.status_code == 403, f"{method} {path}: {response.status_code}"
+                assert scope in response.json()["message"]
 
     def test_routes_answer_bad_input_with_json(
         self, service: ServiceHarness, spec: AppSpec

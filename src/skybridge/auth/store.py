@@ -1,0 +1,73 @@
+"""The token store lives in the service's own database (``[server] database``), never in the
+database user SQL reaches (``backends.sql``).
+
+Tokens kept in ``backends.sql`` by earlier versions are moved once: copied into the service
+database when it has none, then their table is dropped from ``backends.sql`` (a notice is
+logged), so no SQL an app runs for users can read a token hash again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, MetaData, Table, inspect, select
+
+from skybridge.auth.tokens import TokenStore, tokens_table
+from skybridge.backends.sql import create_sql_engine
+from skybridge.core.config import Settings
+from skybridge.core.observability import get_logger
+
+log = get_logger(__name__)
+
+
+def service_engine(settings: Settings) -> Engine:
+    """An engine on the service's own database; the caller disposes it."""
+    return create_sql_engine(settings.server.database, setting="server.database")
+
+
+def move_legacy_tokens(settings: Settings, target: Engine) -> int:
+    """Move tokens an earlier version kept in ``backends.sql`` into ``target``; return how many."""
+    if settings.backends.sql == settings.server.database:
+        return 0
+    source = create_sql_engine(settings.backends.sql, setting="backends.sql")
+    try:
+        if not inspect(source).has_table(tokens_table.name):
+            return 0
+        TokenStore(target).list()  # creates the table (and its newest columns) there
+        legacy = Table(tokens_table.name, MetaData(), autoload_with=source)
+        with source.connect() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(select(legacy))]
+        with target.begin() as conn:
+            taken = set(conn.execute(select(tokens_table.c.name)).scalars())
+            rows = [
+                {k: v for k, v in r.items() if k != "id"} for r in rows if r["name"] not in taken
+            ]
+            if rows:
+                conn.execute(tokens_table.insert(), rows)
+        legacy.drop(source)
+    finally:
+        source.dispose()
+    log.warning(
+        "tokens.moved",
+        tokens=len(rows),
+        to="server.database",
+        reason="API tokens no longer live in the database user SQL reaches (backends.sql)",
+    )
+    return len(rows)
+
+
+def token_store(settings: Settings, engine: Engine) -> TokenStore:
+    """The token store on ``engine`` (the service database), legacy tokens moved in first."""
+    move_legacy_tokens(settings, engine)
+    return TokenStore(engine, admin_token=settings.server.admin_token)
+
+
+@contextmanager
+def open_token_store(settings: Settings) -> Iterator[TokenStore]:
+    """:func:`token_store` on a fresh engine, disposed afterwards."""
+    engine = service_engine(settings)
+    try:
+        yield token_store(settings, engine)
+    finally:
+        engine.dispose()
