@@ -193,6 +193,20 @@ class SecretsContract:
             secrets.delete(names[2], force=True)
             assert names[2] not in secrets.describe_many(names)
 
+    def test_a_name_never_shadows_another_secrets_id(
+        self, secrets: SecretStore, secret_name: NameFactory
+    ) -> None:
+        victim = secrets.create(secret_name("victim"), Secret("victim value"))
+        victim_id = victim.secret.secret_id
+        assert secrets.is_secret_id(victim_id)
+        with pytest.raises(ValidationError, match="secret id"):
+            secrets.create(victim_id, Secret("impostor"))
+        assert not secrets.is_secret_id(victim.name)
+        assert secrets.get_value(victim_id).value.reveal() == "victim value"
+        assert secrets.describe(victim_id).name == victim.name
+        secrets.delete(victim_id, recovery_days=secrets.recovery_days_range[1])
+        assert secrets.describe(victim.name).pending_deletion
+
     # -- metadata ----------------------------------------------------------------------------
 
     def test_metadata_round_trip(self, secrets: SecretStore, secret_name: NameFactory) -> None:
