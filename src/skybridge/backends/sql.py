@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from skybridge.core.errors import ConfigError, MissingDependency
+from skybridge.core.private_files import private_sqlite
 from skybridge.core.urls import mask_url
 
 _DRIVERS = {
@@ -47,14 +48,19 @@ def normalise_url(url: str, *, setting: str = "backends.sql") -> str:
 
 
 def create_sql_engine(url: str, *, setting: str = "backends.sql", **kwargs: Any) -> Engine:
-    """Create an engine; SQLite files get their folder, WAL mode and foreign keys on."""
+    """Create an engine; SQLite files get WAL mode and foreign keys on.
+
+    A SQLite file and its folder are created private to the owner (0600 in 0700); an existing
+    file readable by others is tightened.
+    """
     url = normalise_url(url, setting=setting)
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:
         raise ConfigError(f"bad database URL '{_masked(url)}': {exc}", setting=setting) from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if _is_sqlite_file(parsed):
+        assert parsed.database is not None
+        private_sqlite(Path(parsed.database))
     try:
         engine = create_engine(parsed, **kwargs)
     except NoSuchModuleError:
@@ -71,6 +77,15 @@ def create_sql_engine(url: str, *, setting: str = "backends.sql", **kwargs: Any)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _is_sqlite_file(url: URL) -> bool:
+    """A SQLite database in a plain file (not in memory, not a ``file:`` URI)."""
+    return (
+        url.get_backend_name() == "sqlite"
+        and url.database not in (None, "", ":memory:")
+        and not url.query.get("uri")
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

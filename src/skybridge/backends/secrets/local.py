@@ -17,7 +17,6 @@ URL options: ``?key_file=PATH``, ``?max_value_size=N``; keyword option ``clock=`
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import threading
@@ -40,6 +39,7 @@ from skybridge.backends.secrets.types import (
 )
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import Conflict, NotFound, TerminalError, TransientError
+from skybridge.core.private_files import private_dir, private_sqlite
 from skybridge.core.secret import Secret
 from skybridge.core.urls import BackendURL
 
@@ -70,11 +70,9 @@ class LocalSecretStore(SecretStore):
         super().__init__(max_value_size=max_value_size)
         self.path = path
         self._clock = clock
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(path, tighten=True)
         self._sealer = Sealer(load_key(key_file or path / "key"))
-        db = path / "secrets.db"
-        if not db.exists():
-            os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+        db = private_sqlite(path / "secrets.db")
         self._lock = threading.RLock()
         self._db = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
