@@ -16,6 +16,7 @@ import pytest
 from skybridge.testing import servers
 
 if TYPE_CHECKING:
+    from skybridge.testing.canary import LogWatch
     from skybridge.testing.oci import OciEmulator
 
 AWS_TEST_ENV = {
@@ -24,6 +25,16 @@ AWS_TEST_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+@pytest.fixture
+def log_canary() -> Iterator[LogWatch]:
+    """A started :class:`~skybridge.testing.canary.LogWatch` with fresh canaries of 1-7 and 40
+    characters (``.canaries``); call ``.assert_no_leaks()`` after the path under test."""
+    from skybridge.testing.canary import canary_values, watch_logs
+
+    with watch_logs(canary_values()) as watch:
+        yield watch
 
 
 @pytest.fixture(scope="session")
