@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
-from skybridge.backends.sql import create_sql_engine, normalise_url
-from skybridge.core.errors import ConfigError, MissingDependency
-from skybridge.testing.servers import RunningServer
+from skybridge.backends.sql import create_sql_engine, normalise_url, sql_role_warnings
+from skybridge.core.errors import ConfigError, MissingDependency, TransientError
+from skybridge.testing.servers import RunningServer, free_port
 
 
 def test_sqlite_relative_path_creates_folder_with_wal_and_foreign_keys(
@@ -117,3 +119,62 @@ def test_missing_driver_package_names_the_install() -> None:
         create_sql_engine("postgresql+pg8000://u:pw-Secret@h/db")
     assert info.value.package == "pg8000"
     assert "pip install" in str(info.value)
+
+
+@pytest.mark.postgres
+def test_role_warnings_name_a_superuser(postgres_server: RunningServer) -> None:
+    engine = create_sql_engine(postgres_server.url)
+    (warning,) = sql_role_warnings(engine)
+    assert "'postgres' is a superuser" in warning
+    assert "without SUPERUSER" in warning
+    engine.dispose()
+
+
+@pytest.fixture
+def plain_role(postgres_server: RunningServer) -> Iterator[tuple[str, str]]:
+    """A LOGIN role without superuser, and its URL; dropped afterwards."""
+    admin = create_sql_engine(postgres_server.url)
+    name = f"app_{uuid.uuid4().hex[:8]}"
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {name} LOGIN PASSWORD 'pw-{name}'"))
+    url = make_url(normalise_url(postgres_server.url)).set(username=name, password=f"pw-{name}")
+    yield name, url.render_as_string(hide_password=False)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP ROLE {name}"))
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_role_warnings_name_server_file_and_program_roles(
+    postgres_server: RunningServer, plain_role: tuple[str, str]
+) -> None:
+    name, url = plain_role
+    engine = create_sql_engine(url)
+    assert sql_role_warnings(engine) == []
+    admin = create_sql_engine(postgres_server.url)
+    with admin.begin() as conn:
+        conn.execute(text(f"GRANT pg_execute_server_program, pg_read_server_files TO {name}"))
+    warnings = sql_role_warnings(engine)
+    assert len(warnings) == 2
+    assert f'REVOKE pg_execute_server_program FROM "{name}"' in warnings[0]
+    assert "COPY PROGRAM" in warnings[0]
+    assert "pg_read_server_files" in warnings[1]
+    with admin.begin() as conn:
+        conn.execute(text(f"REVOKE pg_execute_server_program, pg_read_server_files FROM {name}"))
+    engine.dispose()
+    admin.dispose()
+
+
+def test_role_warnings_are_empty_off_postgresql(tmp_path: Path) -> None:
+    engine = create_sql_engine(f"sqlite:///{tmp_path}/x.db")
+    assert sql_role_warnings(engine) == []
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_role_warnings_report_an_unreachable_database(postgres_server: RunningServer) -> None:
+    url = make_url(normalise_url(postgres_server.url)).set(port=free_port())
+    engine = create_sql_engine(url.render_as_string(hide_password=False))
+    with pytest.raises(TransientError, match="cannot read the database role"):
+        sql_role_warnings(engine)
+    engine.dispose()

@@ -10,7 +10,14 @@ import pickle
 import pytest
 
 from skybridge.core.errors import TerminalError
-from skybridge.core.observability import configure_logging, get_logger, redact
+from skybridge.core.observability import (
+    METRICS,
+    QUIET_LOGGERS,
+    SECRET_IN_LOG,
+    configure_logging,
+    get_logger,
+    redact,
+)
 from skybridge.core.secret import MASK, Secret, scrub
 
 VALUE = "s3cr3t-Value-9f8e7d"
@@ -74,3 +81,41 @@ def test_short_values_are_masked_but_do_not_rewrite_free_text() -> None:
     short = Secret("cond")
     assert repr(short) == "Secret('***')"
     assert scrub("lag_seconds") == "lag_seconds"
+
+
+def _events(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_a_secret_reaching_a_log_call_is_flagged_and_counted() -> None:
+    stream = io.StringIO()
+    configure_logging("DEBUG", json_output=True, stream=stream)
+    before = METRICS.get_sample_value("skybridge_log_secrets_redacted_total") or 0.0
+    short = Secret("pw7")
+    log = get_logger("test")
+    log.info("object", payload=short)
+    log.info("revealed", value=short.reveal(), note="pw7 as a word stays")
+    log.info("long", note=f"copied {Secret(VALUE).reveal()} here")
+    log.info("named only", password="not-a-known-value")
+    events = _events(stream)
+    assert [e.get(SECRET_IN_LOG) for e in events] == [["payload"], ["value"], ["note"], None]
+    assert events[1]["value"] == MASK
+    assert events[1]["note"] == "pw7 as a word stays"  # short values are not scrubbed in text
+    assert events[3]["password"] == MASK
+    after = METRICS.get_sample_value("skybridge_log_secrets_redacted_total")
+    assert after == before + 3
+
+
+def test_nested_secrets_are_flagged_under_their_field() -> None:
+    found: list[str] = []
+    assert redact({"rows": [{"v": Secret("x")}]}, found=found) == {"rows": [{"v": MASK}]}
+    assert found == ["v"]
+
+
+def test_sdk_loggers_stay_at_warning_even_at_debug() -> None:
+    configure_logging("DEBUG", json_output=True, stream=io.StringIO())
+    for name in QUIET_LOGGERS:
+        assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING
+    configure_logging("ERROR", json_output=True, stream=io.StringIO())
+    assert logging.getLogger("botocore").getEffectiveLevel() == logging.ERROR
+    configure_logging("INFO", json_output=True)

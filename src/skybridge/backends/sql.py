@@ -6,11 +6,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from skybridge.core.errors import ConfigError, MissingDependency
+from skybridge.core.errors import ConfigError, MissingDependency, TransientError
+from skybridge.core.private_files import private_sqlite
 from skybridge.core.urls import mask_url
 
 _DRIVERS = {
@@ -21,6 +22,17 @@ _DRIVERS = {
     "oracle": ("oracle+oracledb", "oracle"),
 }
 _EXTRAS = {"psycopg": "postgres", "oracledb": "oracle"}
+# PostgreSQL roles that reach the server's files or run programs as its OS user.
+_SERVER_ROLES = {
+    "pg_execute_server_program": "run shell commands as the database's OS user (COPY PROGRAM)",
+    "pg_read_server_files": "read any file the database's OS user can read",
+    "pg_write_server_files": "write any file the database's OS user can write",
+}
+_ROLE_QUERY = text(
+    "SELECT current_user AS name, rolsuper AS superuser, "
+    + ", ".join(f"pg_has_role(current_user, '{r}', 'MEMBER') AS {r}" for r in _SERVER_ROLES)
+    + " FROM pg_roles WHERE rolname = current_user"
+)
 # Userinfo that ``mask_url`` cannot see: a scheme urllib rejects, a password holding '/', or
 # a URL written without its scheme.
 _USERINFO = re.compile(r"^([^:/?#]*://[^:@/?#]*:)[^?]*@")
@@ -47,14 +59,19 @@ def normalise_url(url: str, *, setting: str = "backends.sql") -> str:
 
 
 def create_sql_engine(url: str, *, setting: str = "backends.sql", **kwargs: Any) -> Engine:
-    """Create an engine; SQLite files get their folder, WAL mode and foreign keys on."""
+    """Create an engine; SQLite files get WAL mode and foreign keys on.
+
+    A SQLite file and its folder are created private to the owner (0600 in 0700); an existing
+    file readable by others is tightened.
+    """
     url = normalise_url(url, setting=setting)
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:
         raise ConfigError(f"bad database URL '{_masked(url)}': {exc}", setting=setting) from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if _is_sqlite_file(parsed):
+        assert parsed.database is not None
+        private_sqlite(Path(parsed.database))
     try:
         engine = create_engine(parsed, **kwargs)
     except NoSuchModuleError:
@@ -73,9 +90,53 @@ def create_sql_engine(url: str, *, setting: str = "backends.sql", **kwargs: Any)
     return engine
 
 
+def _is_sqlite_file(url: URL) -> bool:
+    """A SQLite database in a plain file (not in memory, not a ``file:`` URI)."""
+    return (
+        url.get_backend_name() == "sqlite"
+        and url.database not in (None, "", ":memory:")
+        and not url.query.get("uri")
+    )
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def sql_role_warnings(engine: Engine) -> list[str]:
+    """What the configured database role may do that user SQL must not (PostgreSQL only).
+
+    The apps run user SQL (assertions) through this role, so a superuser, or a member of
+    ``pg_execute_server_program`` / ``pg_read_server_files`` / ``pg_write_server_files``,
+    lets that SQL run shell commands or reach the server's files. Other databases give ``[]``.
+
+    Returns:
+        One sentence per finding, naming the role and saying how to fix it.
+
+    Raises:
+        TransientError: the database could not be asked.
+    """
+    if engine.dialect.name != "postgresql":
+        return []
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(_ROLE_QUERY).mappings().one()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise TransientError(f"cannot read the database role's privileges: {reason}") from None
+    name = row["name"]
+    if row["superuser"]:
+        return [
+            f"the database role '{name}' is a superuser: SQL run through it can execute shell "
+            "commands and read or write server files; connect as a role without SUPERUSER"
+        ]
+    return [
+        f"the database role '{name}' is a member of {role}, so SQL run through it can {risk}; "
+        f'REVOKE {role} FROM "{name}"'
+        for role, risk in _SERVER_ROLES.items()
+        if row[role]
+    ]

@@ -2,7 +2,12 @@
 
 Redaction happens in one structlog processor that every event passes through: values of
 :class:`~skybridge.core.secret.Secret` type are masked, keys that name credentials are masked,
-and any known secret value copied into free text is scrubbed.
+and any known secret value copied into free text (or passed whole as a field) is scrubbed.
+
+A secret reaching a log call at all is a defect, even when redaction hides it, so the processor
+also flags the event: field ``secret_in_log`` names the fields it cleaned, and the counter
+``skybridge_log_secrets_redacted`` counts such events for alerting. SDK loggers that write
+request URLs and bodies (botocore, httpx, ...) are held at WARNING or above.
 """
 
 from __future__ import annotations
@@ -18,9 +23,13 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from skybridge.core.errors import SkybridgeError
-from skybridge.core.secret import MASK, Secret, scrub
+from skybridge.core.secret import MASK, Secret, is_known_secret, scrub
 
 _SENSITIVE_KEYS = ("password", "secret_value", "token", "api_key", "private_key", "passphrase")
+#: The field a redacted event carries, naming the fields where a secret was found.
+SECRET_IN_LOG = "secret_in_log"  # noqa: S105 (a field name)
+#: Loggers of SDKs that log request URLs or bodies (webhook tokens, secret values) below WARNING.
+QUIET_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "httpx", "httpcore", "oci")
 
 #: The registry ``/metrics`` exposes. Apps create their metrics against it.
 METRICS = CollectorRegistry(auto_describe=True)
@@ -37,6 +46,11 @@ BACKEND_LATENCY = Histogram(
     ["family", "scheme", "operation"],
     registry=METRICS,
 )
+LOG_SECRETS_REDACTED = Counter(
+    "skybridge_log_secrets_redacted",
+    "Log events in which a secret (a Secret object or a known value) reached a log call.",
+    registry=METRICS,
+)
 RETRIES = Counter(
     "skybridge_retries",
     "Retries of transient errors, by operation.",
@@ -50,29 +64,62 @@ def _is_sensitive_key(key: str) -> bool:
     return any(s in lowered for s in _SENSITIVE_KEYS)
 
 
-def redact(value: Any, key: str = "") -> Any:
-    """Return ``value`` with secrets masked, recursing into mappings and sequences."""
-    if isinstance(value, Secret) or (key and _is_sensitive_key(key) and value is not None):
+def redact(value: Any, key: str = "", *, found: list[str] | None = None) -> Any:
+    """Return ``value`` with secrets masked, recursing into mappings and sequences.
+
+    Args:
+        value: A log field's value.
+        key: The field's name (a name that marks a credential masks any value).
+        found: If given, collects the names of the fields where a secret itself was found
+            (a :class:`Secret` object or a known secret value), as opposed to a value masked
+            only for its field name.
+    """
+    if isinstance(value, Secret):
+        _note(found, key)
         return MASK
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, bytes):
-        return scrub(value.decode("utf-8", "replace"))
+    if key and _is_sensitive_key(key) and value is not None:
+        return MASK
+    if isinstance(value, str | bytes):
+        return _redact_text(value, key, found)
     if isinstance(value, Mapping):
-        return {k: redact(v, str(k)) for k, v in value.items()}
+        return {k: redact(v, str(k), found=found) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
-        return [redact(v) for v in value]
+        return [redact(v, key, found=found) for v in value]
     if isinstance(value, BaseException):
-        return scrub(f"{type(value).__name__}: {value}")
+        return _redact_text(f"{type(value).__name__}: {value}", key, found)
     return value
+
+
+def _redact_text(value: str | bytes, key: str, found: list[str] | None) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    if is_known_secret(text):
+        _note(found, key)
+        return MASK
+    cleaned = scrub(text)
+    if cleaned != text:
+        _note(found, key)
+    return cleaned
+
+
+def _note(found: list[str] | None, key: str) -> None:
+    if found is not None and (key or "?") not in found:
+        found.append(key or "?")
 
 
 def redact_processor(
     logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: mask secrets in every field, including rendered tracebacks."""
+    """structlog processor: mask secrets in every field, including rendered tracebacks.
+
+    An event in which a secret itself was found gets ``secret_in_log`` (the fields) and is
+    counted in ``skybridge_log_secrets_redacted``.
+    """
+    found: list[str] = []
     for key in list(event_dict):
-        event_dict[key] = redact(event_dict[key], key)
+        event_dict[key] = redact(event_dict[key], key, found=found)
+    if found:
+        event_dict[SECRET_IN_LOG] = found
+        LOG_SECRETS_REDACTED.inc()
     return event_dict
 
 
@@ -107,6 +154,9 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    quiet = max(logging.WARNING, root.level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
 
 
 def get_logger(name: str) -> Any:

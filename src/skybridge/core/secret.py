@@ -3,7 +3,8 @@
 A :class:`Secret` wraps a value (text or bytes) so that ``repr``, ``str``, f-strings, logging,
 pickling for tracebacks and JSON encoders all see ``'***'``. Reading the value is explicit:
 :meth:`Secret.reveal`. Every value wrapped is also remembered (in-process) so the log redaction
-processor can scrub it even where it was copied into free text by mistake.
+processor can scrub it even where it was copied into free text by mistake (values of 8 or more
+characters), or passed on its own as a log field (any length: :func:`is_known_secret`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ T = TypeVar("T", str, bytes)
 
 _known_lock = threading.Lock()
 _known: set[str] = set()
+_known_short: set[str] = set()
 # Short values would make redaction rewrite ordinary words ("seconds" holds "cond"); they
 # still stay masked in repr, str and logs as fields, only free-text scrubbing skips them.
 _MIN_SCRUB_LENGTH = 8
@@ -25,15 +27,23 @@ _MIN_SCRUB_LENGTH = 8
 
 def _remember(value: str | bytes) -> None:
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    if len(text) >= _MIN_SCRUB_LENGTH:
-        with _known_lock:
-            _known.add(text)
+    if not text:
+        return
+    with _known_lock:
+        (_known if len(text) >= _MIN_SCRUB_LENGTH else _known_short).add(text)
 
 
 def forget_known_secrets() -> None:
     """Drop every remembered value (test isolation; a process normally keeps them all)."""
     with _known_lock:
         _known.clear()
+        _known_short.clear()
+
+
+def is_known_secret(text: str) -> bool:
+    """Whether ``text`` is, as a whole, a value wrapped in a :class:`Secret` in this process."""
+    with _known_lock:
+        return text in _known or text in _known_short
 
 
 def scrub(text: str) -> str:

@@ -7,9 +7,12 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from skybridge.core.errors import ConfigError
+from skybridge.core.path_secrets import secret_segments
 from skybridge.core.secret import MASK
 
 _SENSITIVE_PARAMS = ("password", "secret", "token", "key", "passphrase", "credential")
+# Short names that would match too much as substrings: Azure / Power Automate ``sig``.
+_SENSITIVE_EXACT = frozenset({"sig", "signature", "sas"})
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,12 @@ class BackendURL:
 
 
 def mask_url(url: str) -> str:
-    """Return ``url`` with any password and sensitive query values replaced by the mask.
+    """Return ``url`` with its credentials replaced by the mask.
+
+    Masks the password, query values whose names mark a credential (``password``, ``token``,
+    ``sig``...) and path segments that are credentials: webhook tokens of known shapes (Slack,
+    Discord, Teams / Office 365, ``.../T000/B000/SECRET`` on any host) and long random-looking
+    segments (see :mod:`skybridge.core.path_secrets`).
 
     Works on malformed URLs too (a password holding an unencoded ``/`` or ``@``, a scheme with
     a space, no scheme at all): the userinfo is everything before the last ``@`` of the
@@ -105,15 +113,34 @@ def mask_url(url: str) -> str:
     """
     head, sep, query = url.partition("?")
     scheme, has_scheme, location = head.rpartition("://") if "://" in head else ("", "", head)
-    userinfo, at, hostpart = location.rpartition("@")
-    if at and ":" in userinfo:
-        user = userinfo.split(":", 1)[0]
-        location = f"{user}:{MASK}@{hostpart}"
-    masked = f"{scheme}{has_scheme}{location}"
+    masked = f"{scheme}{has_scheme}{_mask_location(location)}"
     if sep:
         pairs = parse_qsl(query, keep_blank_values=True)
-        masked_pairs = [
-            (k, MASK if any(s in k.lower() for s in _SENSITIVE_PARAMS) else v) for k, v in pairs
-        ]
+        masked_pairs = [(k, MASK if _is_sensitive_param(k) else v) for k, v in pairs]
         masked += "?" + urlencode(masked_pairs, safe="*:/")
     return masked
+
+
+def _mask_location(location: str) -> str:
+    authority = location.partition("/")[0]
+    # A well-formed authority holds its own '@'; otherwise the password may hold a '/'.
+    userinfo, at, hostpart = (authority if "@" in authority else location).rpartition("@")
+    prefix = ""
+    if at and ":" in userinfo:
+        prefix = f"{userinfo.split(':', 1)[0]}:{MASK}@"
+        rest = hostpart + location[len(authority) :] if "@" in authority else hostpart
+    else:
+        rest = location
+    host, slash, path = rest.partition("/")
+    return f"{prefix}{host}{slash}{_mask_path(host, path)}"
+
+
+def _mask_path(host: str, path: str) -> str:
+    segments = path.split("/")
+    hidden = secret_segments(host, segments)
+    return "/".join(MASK if i in hidden else s for i, s in enumerate(segments))
+
+
+def _is_sensitive_param(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _SENSITIVE_EXACT or any(s in lowered for s in _SENSITIVE_PARAMS)

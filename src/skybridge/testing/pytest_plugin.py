@@ -22,6 +22,7 @@ from skybridge.testing import servers
 from skybridge.testing.service import ServiceHarness, fresh_workdir, service_harness
 
 if TYPE_CHECKING:
+    from skybridge.testing.canary import LogWatch
     from skybridge.testing.oci import OciEmulator
 
 AWS_TEST_ENV = {
@@ -30,6 +31,16 @@ AWS_TEST_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+@pytest.fixture
+def log_canary() -> Iterator[LogWatch]:
+    """A started :class:`~skybridge.testing.canary.LogWatch` with fresh canaries of 1-7 and 40
+    characters (``.canaries``); call ``.assert_no_leaks()`` after the path under test."""
+    from skybridge.testing.canary import canary_values, watch_logs
+
+    with watch_logs(canary_values()) as watch:
+        yield watch
 
 
 @pytest.fixture(scope="session")

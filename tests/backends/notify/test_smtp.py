@@ -18,6 +18,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from skybridge.backends import notify
 from skybridge.backends.notify import Notification, Notifier
 from skybridge.core.errors import ConfigError, TerminalError
+from skybridge.testing.canary import LogWatch, canary_values, watch_logs
 from skybridge.testing.contracts.notify import NotifierContract
 from skybridge.testing.servers import free_port
 
@@ -140,6 +141,12 @@ class TestSmtp(NotifierContract):
     @pytest.fixture
     def credential(self) -> str:
         return PASSWORD
+
+    @pytest.fixture
+    def log_canary(self) -> Iterator[LogWatch]:
+        # aiosmtpd (the receiving server, part of the test) logs every line it receives.
+        with watch_logs(canary_values(), ignore=["mail.log"]) as watch:
+            yield watch
 
 
 def test_message_has_plain_and_html_parts(

@@ -16,7 +16,7 @@ from skybridge.backends import secrets as secrets_family
 from skybridge.backends.secrets.local import LocalSecretStore
 from skybridge.backends.secrets.local_keys import KEY_ENV
 from skybridge.core.clock import ManualClock
-from skybridge.core.errors import ConfigError, NotFound, TerminalError
+from skybridge.core.errors import ConfigError, NotFound, TerminalError, ValidationError
 from skybridge.core.secret import Secret
 from skybridge.testing.contracts.secrets import SecretsContract
 
@@ -138,3 +138,50 @@ def test_concurrent_processes_keep_every_version(tmp_path: Path) -> None:
         assert len(versions) == 31
         assert sum(v.is_current for v in versions) == 1
         assert sum("previous" in v.stages for v in versions) == 1
+
+
+def _plant_row(db_path: Path, name: str) -> None:
+    """Write a secret row the way a store from before the id rule could hold it."""
+    db = sqlite3.connect(db_path)
+    with db:
+        db.execute(
+            "INSERT INTO secrets (name, secret_id, metadata, created, changed)"
+            " VALUES (?, ?, '{}', 0, 0)",
+            (name, "lsec-" + "0" * 32),
+        )
+    db.close()
+
+
+def test_a_row_named_with_an_id_does_not_shadow_that_secret(tmp_path: Path) -> None:
+    with LocalSecretStore(tmp_path) as store:
+        victim = store.create("victim", Secret("victim value"))
+        victim_id = victim.secret.secret_id
+    _plant_row(tmp_path / "secrets.db", victim_id)  # an impostor named with the victim's id
+    with LocalSecretStore(tmp_path) as store:
+        assert store.get_value(victim_id).value.reveal() == "victim value"
+        assert store.describe(victim_id).name == "victim"
+        store.delete(victim_id, force=True)
+        with pytest.raises(NotFound):
+            store.get_value("victim")
+        impostor = store.describe("lsec-" + "0" * 32)  # reachable through its own id
+        assert impostor.name == victim_id
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["lsec-" + "a" * 32, "lsec-0123456789abcdef0123456789abcdef"],
+)
+def test_names_of_the_id_shape_are_refused_with_the_rule(tmp_path: Path, name: str) -> None:
+    with LocalSecretStore(tmp_path) as store, pytest.raises(ValidationError) as caught:
+        store.create(name, Secret("v"))
+    assert "lsec-' followed by 32 hex digits" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name", ["lsec-short", "lsec-" + "A" * 32, "lsec-" + "a" * 33, "my-lsec-" + "a" * 32]
+)
+def test_names_near_the_id_shape_are_names(tmp_path: Path, name: str) -> None:
+    with LocalSecretStore(tmp_path) as store:
+        created = store.create(name, Secret("v"))
+        assert not store.is_secret_id(name)
+        assert store.get_value(name).secret == created.secret

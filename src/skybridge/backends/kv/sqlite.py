@@ -2,7 +2,8 @@
 
 URL forms (SQLAlchemy's convention): ``sqlite:///relative/kv.db`` (three slashes: relative to the
 working directory), ``sqlite:////abs/kv.db`` (four: absolute), ``sqlite://`` or
-``sqlite:///:memory:`` (in memory, private to the store). The folder is created if missing.
+``sqlite:///:memory:`` (in memory, private to the store). The file is created 0600 in a 0700
+folder if missing (an existing file open to others is tightened).
 
 Every conditional write is one SQL statement run in autocommit mode, so SQLite's write lock
 makes compare-and-set atomic across threads and processes; ``write_batch`` is one
@@ -24,6 +25,7 @@ from typing import Any, Self
 from skybridge.backends.kv.base import BatchWrite, Item, KeyValueStore, ScanPage
 from skybridge.backends.kv.keys import prefix_end
 from skybridge.core.errors import ConfigError, Conflict, TerminalError, TransientError
+from skybridge.core.private_files import private_sqlite
 from skybridge.core.urls import BackendURL
 
 MEMORY = ":memory:"
@@ -93,9 +95,9 @@ class SQLiteStore(KeyValueStore):
     def _open(self) -> sqlite3.Connection:
         if self.path != MEMORY:
             try:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                private_sqlite(Path(self.path))
             except OSError as exc:
-                raise ConfigError(f"cannot create the folder for {self.path}: {exc}") from exc
+                raise ConfigError(f"cannot create {self.path}: {exc}") from exc
         try:
             conn = sqlite3.connect(
                 self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False

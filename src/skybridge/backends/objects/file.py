@@ -3,10 +3,11 @@
 ``file://data/objects`` (relative to the working directory) or ``file:///srv/objects``.
 Key ``a/b.csv`` is the file ``<root>/a/b.csv``, so the folder stays browsable. Content type,
 metadata and the MD5 etag live in a JSON sidecar under ``<root>/.skybridge/meta``; temp files
-under ``<root>/.skybridge/tmp``. Writes go to a temp file then ``os.replace`` (atomic). Keys never
-leave the root: validation rejects ``..`` and absolute keys and every path is re-checked after
-resolving symlinks. A folder cannot hold both ``a`` and ``a/b``: such a put raises Conflict (the
-store lacks the ``nested_prefixes`` capability).
+under ``<root>/.skybridge/tmp``. A new root is created 0700 and objects are written 0600 (an
+existing root open to other users gets a warning in the log). Writes go to a temp file then
+``os.replace`` (atomic). Keys never leave the root: validation rejects ``..`` and absolute
+keys and every path is re-checked after resolving symlinks. A folder cannot hold both ``a``
+and ``a/b``: such a put raises Conflict (the store lacks the ``nested_prefixes`` capability).
 
 URL params / options: ``page_size``, ``chunk_size``, ``fsync`` (default true).
 """
@@ -34,6 +35,7 @@ from skybridge.backends.objects.base import (
 from skybridge.backends.objects.file_errors import os_errors
 from skybridge.backends.objects.listing import group_keys
 from skybridge.core.errors import Conflict, NotFound, TerminalError, ValidationError
+from skybridge.core.private_files import FILE_MODE, private_dir
 from skybridge.core.urls import BackendURL
 
 try:
@@ -59,8 +61,9 @@ class FileObjectStore(ObjectStore):
         self._tmp = self.root / _RESERVED / "tmp"
         self._thread_lock = threading.Lock()
         with os_errors(str(self.root)):
-            self._tmp.mkdir(parents=True, exist_ok=True)
-            self._meta.mkdir(parents=True, exist_ok=True)
+            private_dir(self.root)
+            self._tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._meta.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
@@ -97,10 +100,13 @@ class FileObjectStore(ObjectStore):
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """Serialise renames and directory pruning across threads and processes."""
-        with self._thread_lock, open(self.root / _RESERVED / "lock", "a+b") as handle:
-            if fcntl is not None:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
+        lock_file = self.root / _RESERVED / "lock"
+        with self._thread_lock:
+            fd = os.open(lock_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+            with os.fdopen(fd, "ab") as handle:
+                if fcntl is not None:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                yield
 
     # -- primitives ----------------------------------------------------------------------------
 
@@ -133,7 +139,7 @@ class FileObjectStore(ObjectStore):
         temps.append(name)
         digest = hashlib.md5(usedforsecurity=False)
         with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), 0o644)
+            os.fchmod(out.fileno(), FILE_MODE)
             chunks = (
                 body if isinstance(body, list) else iter(lambda: body.read(self.chunk_size), b"")
             )

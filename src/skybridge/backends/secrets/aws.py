@@ -14,6 +14,7 @@ Keyword options: ``client=`` (a ready boto3 client), ``max_value_size=``.
 from __future__ import annotations
 
 import builtins
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Self, TypeVar
 
@@ -66,6 +67,9 @@ class AwsSecretsManager(SecretStore):
     scheme = "aws-sm"
     capabilities = frozenset({"force_delete", "native_batch_get"})
     recovery_days_range = (7, 30)
+    # Names cannot hold ':', so an ARN is never a name; declared for is_secret_id().
+    id_pattern = re.compile(r"^arn:")
+    id_rule = "an ARN (arn:…)"
 
     def __init__(self, client: Any, *, max_value_size: int | None = None) -> None:
         super().__init__(max_value_size=max_value_size)

@@ -68,6 +68,12 @@ class SecretStore(Backend):
     #: Names this backend accepts, and the rule in words for error messages.
     name_pattern: ClassVar[re.Pattern[str]] = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
     name_rule: ClassVar[str] = "1-512 characters from A-Z a-z 0-9 / _ + = . @ -"
+    #: The shape of this backend's secret ids (ARN, OCID, local id). A reference of that shape
+    #: is looked up by id only, and no secret may be named with it, so a name never shadows
+    #: another secret's id.
+    id_pattern: ClassVar[re.Pattern[str] | None] = None
+    #: ``id_pattern`` in words, for error messages.
+    id_rule: ClassVar[str] = ""
     #: Most versions that may be active at once (OCI: 30); ``None`` when the service prunes.
     max_active_versions: ClassVar[int | None] = None
     #: Allowed recovery window for ``delete`` and its default, in days.
@@ -396,7 +402,17 @@ class SecretStore(Backend):
             self._update_metadata(secret, metadata, set())
         return existing
 
+    def is_secret_id(self, secret: str) -> bool:
+        """Whether ``secret`` has the shape of this backend's ids (so it is looked up by id)."""
+        return self.id_pattern is not None and self.id_pattern.match(secret) is not None
+
     def _check_name(self, name: str) -> None:
+        if self.is_secret_id(name):
+            raise ValidationError(
+                f"'{name[:80]}' has the shape of a {self.scheme}:// secret id, so it cannot "
+                "be a name (it would be read as an id)",
+                hint=f"choose a name that is not {self.id_rule}",
+            )
         if not self.name_pattern.fullmatch(name):
             raise ValidationError(
                 f"'{name[:80]}' is not a valid secret name for {self.scheme}://",

@@ -6,13 +6,18 @@ metadata and stages are stored in clear. SQLite transactions make every write at
 across threads and processes. Stages follow AWS: a write becomes ``current``, the old current
 becomes ``previous`` and the one before loses its stage (``deprecated``).
 
+A secret is referred to by name or by its id (``lsec-`` and 32 hex digits). A reference of the
+id shape is looked up by id only, and names of that shape are refused, so a secret can never be
+shadowed by one named with its id. (A store written before that rule may hold such a name; that
+secret stays reachable through the id that ``list()`` reports.)
+
 URL options: ``?key_file=PATH``, ``?max_value_size=N``; keyword option ``clock=``.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import re
 import sqlite3
 import threading
 import uuid
@@ -34,10 +39,13 @@ from skybridge.backends.secrets.types import (
 )
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import Conflict, NotFound, TerminalError, TransientError
+from skybridge.core.private_files import private_dir, private_sqlite
 from skybridge.core.secret import Secret
 from skybridge.core.urls import BackendURL
 
 _DAY = 86400.0
+#: Local ids are ``lsec-`` and 32 hex digits; a reference of that shape is an id, never a name.
+_SECRET_ID = re.compile(r"^lsec-[0-9a-f]{32}\Z")
 
 
 class LocalSecretStore(SecretStore):
@@ -46,6 +54,8 @@ class LocalSecretStore(SecretStore):
     scheme = "local"
     capabilities = frozenset({"version_deletion", "force_delete"})
     recovery_days_range = (1, 30)
+    id_pattern = _SECRET_ID
+    id_rule = "'lsec-' followed by 32 hex digits (a local secret id)"
     #: Days until a scheduled version deletion takes effect.
     version_deletion_days: ClassVar[int] = 1
 
@@ -60,11 +70,9 @@ class LocalSecretStore(SecretStore):
         super().__init__(max_value_size=max_value_size)
         self.path = path
         self._clock = clock
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(path, tighten=True)
         self._sealer = Sealer(load_key(key_file or path / "key"))
-        db = path / "secrets.db"
-        if not db.exists():
-            os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+        db = private_sqlite(path / "secrets.db")
         self._lock = threading.RLock()
         self._db = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
@@ -123,8 +131,10 @@ class LocalSecretStore(SecretStore):
         self._db.execute("DELETE FROM versions WHERE deletion_scheduled <= ?", (now,))
 
     def _row(self, secret: str, *, live: bool = True) -> sqlite3.Row:
+        # By id or by name, never either: a name must not shadow another secret's id.
+        column = "secret_id" if self.is_secret_id(secret) else "name"
         row: sqlite3.Row | None = self._db.execute(
-            "SELECT * FROM secrets WHERE name = ? OR secret_id = ?", (secret, secret)
+            f"SELECT * FROM secrets WHERE {column} = ?", (secret,)
         ).fetchone()
         if row is None:
             raise NotFound(f"secret '{secret}' does not exist in local://{self.path}")

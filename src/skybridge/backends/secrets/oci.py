@@ -70,6 +70,8 @@ class OciVault(SecretStore):
     default_max_value_size = 25000
     name_pattern = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
     name_rule = "1-255 characters from A-Z a-z 0-9 - _ ."
+    id_pattern = _OCID
+    id_rule = "an OCID (ocid1.…)"
     max_active_versions = 30
     recovery_days_range = (1, 30)
 
@@ -161,7 +163,7 @@ class OciVault(SecretStore):
     def _secret_model(self, secret: str, *, live: bool = True) -> tuple[Any, str]:
         """``(oci Secret model, etag)``; NotFound for unknown (and, when ``live``, deleting)."""
         cached = self._ids.get(secret)
-        secret_id = secret if _OCID.match(secret) else cached or self._resolve(secret)
+        secret_id = secret if self.is_secret_id(secret) else cached or self._resolve(secret)
         try:
             response = self._oci.vault("GetSecret", secret, "get_secret", secret_id)
         except NotFound:
@@ -278,11 +280,11 @@ class OciVault(SecretStore):
             if not (version_id and version_id.isdigit()):
                 raise
             bundle = self._bundle(secret, {"version_number": int(version_id)})
-        name = self._name_of(bundle.secret_id) if _OCID.match(secret) else secret
+        name = self._name_of(bundle.secret_id) if self.is_secret_id(secret) else secret
         return version_from_bundle(SecretRef(name, bundle.secret_id), bundle)
 
     def _bundle(self, secret: str, selector: dict[str, Any]) -> SecretBundle:
-        if _OCID.match(secret):
+        if self.is_secret_id(secret):
             call: tuple[Any, ...] = ("get_secret_bundle", secret)
         else:
             call = ("get_secret_bundle_by_name", secret, self.vault_id)

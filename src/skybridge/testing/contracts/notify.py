@@ -29,6 +29,7 @@ from skybridge.backends.notify import DeliveryStatus, Notification, Notifier, Se
 from skybridge.core.clock import ManualClock
 from skybridge.core.errors import TerminalError, TransientError
 from skybridge.core.secret import Secret
+from skybridge.testing.canary import LogWatch
 
 NotifyFactory = Callable[..., Notifier]
 Delivered = Callable[[], list[str]]
@@ -164,6 +165,29 @@ class NotifierContract:
             notifier.send(note)
         # The incident was not announced, so the next attempt must not count as a duplicate.
         assert notifier.dedup_store.claim("outage-1", now=notifier.clock.now(), ttl=1.0)
+
+    def test_secrets_never_reach_a_log_call(
+        self,
+        notify: NotifyFactory,
+        failing_notify: FailingNotify,
+        credential: str | None,
+        log_canary: LogWatch,
+    ) -> None:
+        if credential is not None:
+            log_canary.add(credential)
+        for value in log_canary.canaries:  # 1-7 characters, and a long one
+            note = Notification(
+                title=_unique("rotated"),
+                body=f"new value {Secret(value).reveal()}",
+                fields={"value": value},
+                dedup_key=_unique("rotation"),
+            )
+            assert notify().send(note).sent
+        notifier, _ = failing_notify("unavailable")
+        with pytest.raises(TransientError):
+            notifier.send(Notification(title=_unique("outage")))
+        log_canary.assert_no_leaks()
+        assert log_canary.events  # the sends were logged, without the values
 
 
 def _assert_hidden(exc: BaseException, credential: str | None) -> None:

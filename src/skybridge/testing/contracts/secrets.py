@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from skybridge.backends.secrets import SecretStore, SecretValue, SecretVersion, VersionExists
 from skybridge.core.errors import Conflict, NotFound, SkybridgeError, ValidationError
 from skybridge.core.secret import Secret
+from skybridge.testing.canary import LogWatch
 
 NameFactory = Callable[[str], str]
 _FEW = settings(
@@ -192,6 +193,20 @@ class SecretsContract:
         if secrets.supports("force_delete"):
             secrets.delete(names[2], force=True)
             assert names[2] not in secrets.describe_many(names)
+
+    def test_a_name_never_shadows_another_secrets_id(
+        self, secrets: SecretStore, secret_name: NameFactory
+    ) -> None:
+        victim = secrets.create(secret_name("victim"), Secret("victim value"))
+        victim_id = victim.secret.secret_id
+        assert secrets.is_secret_id(victim_id)
+        with pytest.raises(ValidationError, match="secret id"):
+            secrets.create(victim_id, Secret("impostor"))
+        assert not secrets.is_secret_id(victim.name)
+        assert secrets.get_value(victim_id).value.reveal() == "victim value"
+        assert secrets.describe(victim_id).name == victim.name
+        secrets.delete(victim_id, recovery_days=secrets.recovery_days_range[1])
+        assert secrets.describe(victim.name).pending_deletion
 
     # -- metadata ----------------------------------------------------------------------------
 
@@ -378,6 +393,38 @@ class SecretsContract:
         texts += [f"{e!s} {e!r} {e.__cause__!r} {e.__context__!r}" for e in errors]
         leaked = [t for t in texts if canary in t or canary[:20] in t]
         assert not leaked
+
+    def test_values_never_reach_a_log_call(
+        self, secrets: SecretStore, secret_name: NameFactory, log_canary: LogWatch
+    ) -> None:
+        for i, value in enumerate(log_canary.canaries):  # 1-7 characters, and a long one
+            self._handle_value(secrets, secret_name(f"logs{i}"), value)
+        log_canary.assert_no_leaks()
+
+    @staticmethod
+    def _handle_value(secrets: SecretStore, name: str, value: str) -> None:
+        first = vid()
+        secrets.create(name, Secret(value), version_id=first, metadata={"m": "v"})
+        secrets.put_value(name, Secret(value.encode()))
+        secret_id = secrets.upsert_value(name, Secret(value + "2")).secret.secret_id
+        for version in (secrets.get_value(name), secrets.get_value(secret_id, version_id=first)):
+            assert value in str(version.value.reveal())
+        secrets.get_value(name, stage="previous")
+        secrets.batch_get_values([name, secret_id])
+        secrets.describe_many([name])
+        list(secrets.list(prefix=name))
+        too_big = Secret(value * (secrets.max_value_size // len(value) + 1))
+        failing: list[Callable[[], SecretVersion]] = [
+            lambda: secrets.put_value(name, Secret(value + "x"), version_id=first),
+            lambda: secrets.create(name, Secret(value)),
+            lambda: secrets.put_value(name, too_big),
+            lambda: secrets.put_value(name + "-missing", Secret(value)),
+            lambda: secrets.create("bad name!", Secret(value)),
+        ]
+        for call in failing:
+            with pytest.raises(SkybridgeError):
+                call()
+        secrets.delete(name, recovery_days=secrets.recovery_days_range[1])
 
     @staticmethod
     def _failing_calls(

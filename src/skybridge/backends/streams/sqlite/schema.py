@@ -10,6 +10,7 @@ from pathlib import Path
 
 from skybridge.backends.streams.records import TopicPartition
 from skybridge.core.errors import SkybridgeError, TerminalError, TransientError
+from skybridge.core.private_files import private_sqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -35,8 +36,11 @@ CREATE TABLE IF NOT EXISTS leases (
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), WAL journal."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A connection in autocommit mode (transactions are explicit), WAL journal.
+
+    The file is private to its owner (0600 in a 0700 folder), as are its WAL and SHM files.
+    """
+    private_sqlite(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
