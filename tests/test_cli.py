@@ -247,3 +247,15 @@ def test_an_apps_typer_group_becomes_a_sub_command() -> None:
     assert "nothing here" in failed.stderr
     assert "try hello" in failed.stderr
     assert "Says hello." in runner.invoke(cli, ["--help"]).stdout
+
+
+@pytest.mark.postgres
+def test_check_warns_when_the_sql_role_is_a_superuser(postgres_server) -> None:  # type: ignore[no-untyped-def]
+    env = {"SKYBRIDGE__BACKENDS__SQL": postgres_server.url}
+    result = run("check", "--json", env=env)
+    report = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert report["ok"] is True  # a warning, not a failure
+    assert any("superuser" in w for w in report["warnings"])
+    table = run("check", env=env)
+    assert "warning:" in table.stderr  # type: ignore[attr-defined]
+    assert "superuser" in table.stderr  # type: ignore[attr-defined]

@@ -1,7 +1,9 @@
-"""Property-based API testing from the OpenAPI schema (schemathesis), with a valid token.
+"""Property-based API testing from the OpenAPI schema (schemathesis), every installed app on
+its demo data, once with an admin token and once with a ``read`` token.
 
 Every operation must answer without a 5xx, every response must match the declared schema and
-status codes, and every 4xx must be JSON with an ``error`` and a ``message``.
+status codes, every 4xx must be JSON with an ``error`` and a ``message``, and the read token
+must never get a 2xx from a route whose scope needs more.
 
 The schema is loaded eagerly at import (``schemathesis.pytest.from_fixture`` relies on a pytest
 internal that pytest 9 removed), so the app lives in its own temporary directory.
@@ -24,24 +26,19 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from skybridge.core.config import BackendsConfig, Settings
+from skybridge.apps.kit.manifest import discover_apps
+from skybridge.apps.kit.settings import load_settings
+from skybridge.commands.up import seed_demo
 from skybridge.server import create_app
 
 DATA = Path(tempfile.mkdtemp(prefix="skybridge-fuzz-"))
-APP = create_app(
-    Settings(
-        data_dir=DATA,
-        backends=BackendsConfig(
-            kv=f"sqlite:///{DATA}/kv.db",
-            objects=f"file://{DATA}/objects",
-            secrets=f"local://{DATA}/secrets",
-            notify="console://",
-            sql=f"sqlite:///{DATA}/skybridge.db",
-        ),
-    ),
-    apps=[],
-)
-TOKEN = APP.state.skybridge.tokens.create("fuzzer")[1].reveal()
+SETTINGS = load_settings(data_dir=DATA)
+seed_demo(SETTINGS, discover_apps())
+APP = create_app(SETTINGS)
+TOKENS = {
+    grant: APP.state.skybridge.tokens.create(f"fuzz-{grant}", [grant])[1].reveal()
+    for grant in ("admin", "read")
+}
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
@@ -61,17 +58,35 @@ def error_bodies_explain_themselves(ctx: Any, response: Any, case: Any) -> bool:
     return True
 
 
+def nothing_beyond_a_read_token(ctx: Any, response: Any, case: Any) -> bool:
+    scope = case.operation.definition.raw.get("x-required-scope")
+    if scope and not APP.state.skybridge.scopes.allows(frozenset({"read"}), scope):
+        assert not 200 <= response.status_code < 300, f"a read token got a 2xx from {scope}"
+    return True
+
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    response_schema_conformance,
+    error_bodies_explain_themselves,
+]
+
+
 @schema.parametrize()
 @settings(
-    max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=20, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
-def test_api_conforms_to_its_schema(case: Any) -> None:
+def test_api_conforms_to_its_schema_with_an_admin_token(case: Any) -> None:
+    case.call_and_validate(headers={"Authorization": f"Bearer {TOKENS['admin']}"}, checks=CHECKS)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+def test_a_read_token_gets_no_more_than_reading(case: Any) -> None:
     case.call_and_validate(
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        checks=[
-            not_a_server_error,
-            status_code_conformance,
-            response_schema_conformance,
-            error_bodies_explain_themselves,
-        ],
+        headers={"Authorization": f"Bearer {TOKENS['read']}"},
+        checks=[*CHECKS, nothing_beyond_a_read_token],
     )

@@ -50,7 +50,7 @@ def move_legacy_tokens(settings: Settings, target: Engine) -> int:
         source.dispose()
     log.warning(
         "tokens.moved",
-        tokens=len(rows),
+        count=len(rows),
         to="server.database",
         reason="API tokens no longer live in the database user SQL reaches (backends.sql)",
     )

@@ -176,7 +176,7 @@ class TokenStore:
         if done:
             log.warning(
                 "tokens.migrated_to_admin",
-                tokens=done,
+                count=done,
                 hint="tokens made before scopes keep full rights; replace them with narrower "
                 "ones: skybridge token create NAME --scope read",
             )

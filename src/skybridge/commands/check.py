@@ -46,6 +46,22 @@ def _explain(statuses: list[BackendStatus]) -> None:
             console.print(f"  [yellow]hint:[/] {s.hint}")
 
 
+def role_warnings(statuses: list[BackendStatus], url: str) -> list[str]:
+    """Warnings about the SQL role user SQL runs as (when ``backends.sql`` answered)."""
+    if not any(s.name == "sql" and s.ok for s in statuses):
+        return []
+    from skybridge.backends.sql import create_sql_engine, sql_role_warnings
+    from skybridge.core.errors import SkybridgeError
+
+    engine = create_sql_engine(url, setting="backends.sql")
+    try:
+        return sql_role_warnings(engine)
+    except SkybridgeError as exc:
+        return [f"could not check the database role: {exc}"]
+    finally:
+        engine.dispose()
+
+
 def check(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
@@ -59,15 +75,21 @@ def check(
     (unknown scheme, bad URL, missing optional package).
     """
     session = cli_session(ctx)
-    statuses = probe_all(session.settings(), timeout=timeout)
+    settings = session.settings()
+    statuses = probe_all(settings, timeout=timeout)
+    warnings = role_warnings(statuses, settings.backends.sql)
     code = _exit_code(statuses)
     if as_json:
-        typer.echo(
-            json.dumps(
-                {"ok": code == EXIT_OK, "backends": [s.as_dict() for s in statuses]}, indent=2
-            )
-        )
+        report = {
+            "ok": code == EXIT_OK,
+            "backends": [s.as_dict() for s in statuses],
+            "warnings": warnings,
+        }
+        typer.echo(json.dumps(report, indent=2))
     else:
         session.out.print(_table(statuses))
         _explain(statuses)
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
+        for warning in warnings:
+            console.print(f"[yellow]warning:[/] backends.sql: {warning}")
     raise typer.Exit(code)

@@ -1,0 +1,178 @@
+"""Scoped tokens: roles and scopes on every route and page action, tokens in the service's own
+database, old tokens moved there as admin."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import APIRouter
+from typer.testing import CliRunner
+
+from skybridge.apps.kit.manifest import AppSpec
+from skybridge.apps.kit.settings import load_settings
+from skybridge.core.errors import ConfigError
+from skybridge.server import create_app
+from skybridge.testing.service import ServiceHarness, csrf_of, service_harness
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def service(skybridge_workdir: Path) -> Iterator[ServiceHarness]:
+    with service_harness() as harness:
+        yield harness
+
+
+@pytest.mark.parametrize(
+    ("grant", "allowed", "refused"),
+    [
+        (
+            ["read"],
+            [("GET", "/api/whoami"), ("GET", "/api/assertions"), ("GET", "/api/backends")],
+            [("GET", "/api/tokens"), ("POST", "/api/assertions/check"), ("POST", "/api/tokens")],
+        ),
+        (
+            ["operate"],
+            [("POST", "/api/assertions/check"), ("GET", "/api/assertions")],
+            [("POST", "/api/assertions/apply"), ("GET", "/api/tokens")],
+        ),
+        (
+            ["assertions:apply"],
+            [("POST", "/api/assertions/apply")],
+            [("GET", "/api/assertions"), ("GET", "/api/whoami")],
+        ),
+    ],
+)
+def test_each_route_answers_only_the_scopes_it_declares(
+    service: ServiceHarness, grant: list[str], allowed: list[Any], refused: list[Any]
+) -> None:
+    token = service.new_token("someone", scopes=grant)
+    body = {"sql": "CREATE TABLE t (x INTEGER)", "name": "made-by-someone"}
+    for method, path in allowed:
+        response = service.client.request(method, path, headers=bearer(token), json=body)
+        assert response.status_code < 400, f"{grant}: {method} {path}: {response.text}"
+    for method, path in refused:
+        response = service.client.request(method, path, headers=bearer(token), json=body)
+        assert response.status_code == 403, f"{grant}: {method} {path}: {response.status_code}"
+        assert "scope" in response.json()["message"]
+
+
+def test_a_token_grants_only_what_it_holds(service: ServiceHarness) -> None:
+    manager = service.new_token("manager", scopes=["tokens:manage", "read"])
+    asked = {"name": "escalated", "scopes": ["admin"]}
+    refused = service.client.post("/api/tokens", json=asked, headers=bearer(manager))
+    assert refused.status_code == 422
+    assert "cannot grant 'admin'" in refused.json()["message"]
+    fine = service.client.post(
+        "/api/tokens", json={"name": "reader", "scopes": ["read"]}, headers=bearer(manager)
+    )
+    assert fine.status_code == 201
+    assert fine.json()["scopes"] == ["read"]
+    unknown = service.client.post(
+        "/api/tokens", json={"name": "odd", "scopes": ["root"]}, headers=service.auth
+    )
+    assert unknown.status_code == 422
+    assert "unknown role or scope 'root'" in unknown.json()["message"]
+
+
+def test_whoami_lists_what_the_token_may_do(service: ServiceHarness) -> None:
+    token = service.new_token("op", scopes=["operate"])
+    body = service.client.get("/api/whoami", headers=bearer(token)).json()
+    assert body["grant"] == ["operate"]
+    assert "secretsync:reconcile" in body["scopes"]
+    assert "assertions:apply" not in body["scopes"]
+    assert "tokens:manage" not in body["scopes"]
+
+
+def test_the_openapi_schema_names_every_routes_scope(service: ServiceHarness) -> None:
+    paths = service.client.get("/openapi.json").json()["paths"]
+    api = {(m, p): op for p, ops in paths.items() if p.startswith("/api") for m, op in ops.items()}
+    assert api
+    assert all("x-required-scope" in op for op in api.values())
+    assert api[("post", "/api/assertions/apply")]["x-required-scope"] == "assertions:apply"
+
+
+def test_the_dashboard_hides_and_refuses_what_a_session_may_not_do(
+    service: ServiceHarness,
+) -> None:
+    reader = service.new_token("viewer", scopes=["read"])
+    service.login(reader)
+    home = service.client.get("/").text
+    assert 'href="/tokens"' not in home
+    assert 'href="/ui/secretsync"' in home
+    assert service.client.get("/tokens").status_code == 403
+    page = service.client.get("/ui/secretsync").text
+    assert 'value="reconcile"' not in page
+    csrf = csrf_of(page)
+    forged = service.client.post("/ui/secretsync", data={"csrf": csrf, "action": "reconcile"})
+    assert forged.status_code == 403
+    unknown = service.client.post("/ui/secretsync", data={"csrf": csrf, "action": "drop"})
+    assert unknown.status_code == 400
+    made = service.client.post("/tokens", data={"csrf": csrf, "name": "x", "role": "admin"})
+    assert made.status_code == 403
+
+
+def test_an_app_route_without_a_scope_is_refused_at_start(skybridge_workdir: Path) -> None:
+    def router(_ctx: Any) -> APIRouter:
+        routes = APIRouter()
+
+        @routes.get("/open")
+        def open_route() -> dict[str, str]:
+            return {}
+
+        return routes
+
+    spec = AppSpec(name="careless", title="C", description="d", router=router)
+    with pytest.raises(ConfigError, match="declares 0 scopes"):
+        create_app(load_settings([spec]), apps=[spec])
+
+
+def test_tokens_live_apart_from_the_sql_users_reach_and_old_ones_move_as_admin(
+    skybridge_workdir: Path, log_output: Any
+) -> None:
+    legacy = skybridge_workdir / ".skybridge" / "skybridge.db"
+    legacy.parent.mkdir()
+    with sqlite3.connect(legacy) as conn:
+        conn.execute(
+            "CREATE TABLE skybridge_api_tokens (id INTEGER PRIMARY KEY, name VARCHAR(64), "
+            "prefix VARCHAR(16), hash VARCHAR(64), created_at DATETIME, last_used_at DATETIME, "
+            "revoked_at DATETIME)"
+        )
+        from skybridge.auth.tokens import hash_token
+
+        conn.execute(
+            "INSERT INTO skybridge_api_tokens VALUES (1, 'old', 'sbk_old', ?, "
+            "'2026-01-01 00:00:00', NULL, NULL)",
+            (hash_token("sbk_from-an-earlier-version"),),
+        )
+    with service_harness() as service:
+        whoami = service.client.get("/api/whoami", headers=bearer("sbk_from-an-earlier-version"))
+        assert whoami.json()["grant"] == ["admin"]
+    with sqlite3.connect(legacy) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "skybridge_api_tokens" not in tables  # user SQL on backends.sql cannot see tokens
+
+    events = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    assert any(e["event"] == "tokens.moved" and e["count"] == 1 for e in events)
+
+
+def test_the_cli_creates_scoped_tokens_and_refuses_unknown_ones(skybridge_workdir: Path) -> None:
+    from skybridge.cli import build_cli
+
+    runner = CliRunner()
+    made = runner.invoke(build_cli(), ["token", "create", "ops", "--scope", "operate", "--json"])
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["scopes"] == ["operate"]
+    plain = runner.invoke(build_cli(), ["token", "create", "plain", "--json"])
+    assert json.loads(plain.stdout)["scopes"] == ["read"]
+    bad = runner.invoke(build_cli(), ["token", "create", "x", "--scope", "superuser"])
+    assert bad.exit_code == 2
+    assert "unknown role or scope 'superuser'" in bad.stderr
+    assert "roles: read, operate, admin" in bad.stderr
