@@ -16,14 +16,20 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
+	@echo "==> [1/3] creating $(VENV) with $$($(PYTHON) --version)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[all,dev]'
+	@echo "==> [2/3] upgrading pip"
+	$(BIN)/python -m pip install --disable-pip-version-check -q --upgrade pip
+	@echo "==> [3/3] installing skybridge with every extra (first time: a few minutes, ~2 GB with the CPU build of torch)"
+	set -o pipefail; $(BIN)/python -m pip install --disable-pip-version-check -e '.[all,dev]' \
+		| { grep --line-buffered -E '^(Collecting|Installing|Successfully)' || true; }
 	touch $(STAMP)
+	@echo "==> ready: the CLI is $(BIN)/skybridge (or: source $(BIN)/activate)"
 
 install: $(STAMP) ## Create .venv and install skybridge with every extra
 
-system-deps: ## Install the servers and browser the tests start (redis-server, chromium)
+system-deps: ## Install the servers and browser the tests start (redis-server, chromium; apt)
+	@echo "==> system packages the tests start (redis-server, chromium)"
 	@scripts/install-system-deps
 
 run: $(STAMP) ## Start the service with embedded backends and demo data on http://127.0.0.1:8080

@@ -259,3 +259,53 @@ def test_check_warns_when_the_sql_role_is_a_superuser(postgres_server) -> None: 
     table = run("check", env=env)
     assert "warning:" in table.stderr  # type: ignore[attr-defined]
     assert "superuser" in table.stderr  # type: ignore[attr-defined]
+
+
+def test_help_shows_no_value_type_on_plain_flags() -> None:
+    for args in (["--help"], ["secrets", "status", "--help"], ["token", "list", "--help"]):
+        result = run(*args)
+        assert result.exit_code == 0  # type: ignore[attr-defined]
+        assert "<bool>" not in result.stdout  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "http"])
+def test_up_refuses_a_bad_port_without_a_traceback(port: str) -> None:
+    result = run("up", "--port", port)
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "--port" in result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
+    assert "dashboard" not in result.output  # type: ignore[attr-defined]
+
+
+def test_up_on_a_busy_port_says_so_before_printing_anything() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("up", "--port", str(port))
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr  # type: ignore[attr-defined]
+    assert "hint: stop what is listening there" in result.stderr  # type: ignore[attr-defined]
+    assert "dashboard" not in result.output  # type: ignore[attr-defined]
+
+
+def test_check_with_an_unreachable_kafka_is_quiet_and_named() -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYBRIDGE")}
+    env["SKYBRIDGE__BACKENDS__STREAMS"] = "kafka://127.0.0.1:1"
+    result = subprocess.run(
+        [sys.executable, "-m", "skybridge.cli", "check", "--timeout", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "backends.streams" in result.stderr
+    assert "rdkafka" not in result.stdout + result.stderr
+    assert len(result.stderr.splitlines()) <= 3, result.stderr

@@ -98,7 +98,38 @@ def test_bad_input_exits_2_with_a_message() -> None:
     missing = run("stream", "produce", "nope", "v")
     assert missing.exit_code == 1
     assert "does not exist" in missing.stderr
+    assert "skybridge stream create nope" in missing.stderr
+    assert "create_topic() it" not in missing.stderr
     assert run("stream", "dlq", "replay", "t").exit_code == 2
+
+
+def test_dlq_list_without_dead_letters_is_not_an_error() -> None:
+    run("stream", "create", "quiet")
+    listed = run("stream", "dlq", "list", "quiet")
+    assert listed.exit_code == 0, listed.output
+    assert "No dead letters for quiet." in listed.stdout
+    assert json.loads(run("stream", "dlq", "list", "quiet", "--json").stdout) == []
+    unknown = run("stream", "dlq", "list", "never-made")
+    assert unknown.exit_code == 1
+    assert "never-made" in unknown.stderr
+
+
+def test_produce_takes_bytes_that_are_not_utf8(workdir: Path) -> None:
+    run("stream", "create", "raw")
+    argument = run("stream", "produce", "raw", "caf\udce9", "--key", "k\udcff")
+    assert argument.exit_code == 0, argument.output
+    lines = workdir / "latin1.txt"
+    lines.write_bytes(b"caf\xe9\r\n\xff\xfe\n\n")
+    from_file = run("stream", "produce", "raw", "-f", str(lines))
+    assert from_file.exit_code == 0, from_file.output
+    assert "Traceback" not in from_file.output
+    from skybridge.backends import streams
+
+    with streams.connect(os.environ["SKYBRIDGE__BACKENDS__STREAMS"]) as backend:
+        consumer = backend.consumer("check", ["raw"], start="earliest")
+        with consumer:
+            values = [(r.key, r.value) for r in consumer.iterate(idle_timeout=1.0)]
+    assert values == [(b"k\xff", b"caf\xe9"), (None, b"caf\xe9"), (None, b"\xff\xfe")]
 
 
 def test_worker_run_dead_letters_then_dlq_replay(

@@ -110,6 +110,22 @@ class SkybridgeGroup(TyperGroup):
             raise typer.Exit(exit_code_for(exc)) from None
 
 
+def _hide_flag_types() -> None:
+    """Typer's help shows plain flags (``--json``, ``--help``) as taking a ``<bool>`` value,
+    which reads as if they needed one; show no type for flags."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_skybridge", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag and self.metavar is None else shown(self, ctx)
+
+    display_type_rich._skybridge = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
 def _log_level(value: str | None) -> str | None:
     if value is not None and value.upper() not in LOG_LEVELS:
         raise typer.BadParameter(f"use one of {', '.join(LOG_LEVELS)}")
@@ -174,6 +190,7 @@ def build_cli(apps: list[AppSpec] | None = None) -> typer.Typer:
         rich_markup_mode="rich",
         add_completion=False,
     )
+    _hide_flag_types()
     cli.callback()(root)
     cli.command("version")(version)
     extra = None if apps is None else app_commands(apps)

@@ -18,7 +18,7 @@ from rich.table import Table
 from skybridge.apps.kit.cli import cli_session
 from skybridge.backends import streams
 from skybridge.backends.streams import Message, Record, StartPosition, StreamBackend
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import NotFound, ValidationError
 from skybridge.runtime.deadletter import DeadLetters
 
 stream_app = typer.Typer(help="Produce, consume and inspect event streams.", no_args_is_help=True)
@@ -55,7 +55,7 @@ def _header(text: str) -> tuple[str, bytes]:
     name, sep, value = text.partition("=")
     if not sep or not name:
         raise ValidationError(f"header {text!r} is not name=value")
-    return name, value.encode()
+    return name, _raw(value)
 
 
 @stream_app.command("produce")
@@ -76,15 +76,13 @@ def produce(
     if (value is None) == (file is None):
         raise ValidationError("give exactly one of VALUE or --file")
     try:
-        values = [value] if value is not None else _lines(file)
+        values = [_raw(value)] if value is not None else _lines(file)
     except OSError as exc:
         raise ValidationError(f"cannot read {file}: {exc.strerror}") from None
     headers = [_header(h) for h in header or []]
-    encoded_key = key.encode() if key is not None else None
+    encoded_key = _raw(key) if key is not None else None
     with open_stream(ctx) as backend:
-        produced = backend.produce(
-            topic, [Message(v.encode(), encoded_key, headers) for v in values if v is not None]
-        )
+        produced = backend.produce(topic, [Message(v, encoded_key, headers) for v in values])
     if as_json:
         typer.echo(json.dumps([{"partition": p.partition, "offset": p.offset} for p in produced]))
         return
@@ -93,9 +91,15 @@ def produce(
     cli_session(ctx).out.print(f"Produced {len(produced)} record(s) to {topic} at {where}{more}")
 
 
-def _lines(file: Path | None) -> list[str | None]:
+def _raw(text: str) -> bytes:
+    """The bytes given on the command line, as they were (not UTF-8 ones included)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _lines(file: Path | None) -> list[bytes]:
+    """One value per non-blank line of ``file``, as bytes (any encoding)."""
     assert file is not None
-    return [line for line in file.read_text().splitlines() if line.strip()]
+    return [line.rstrip(b"\r") for line in file.read_bytes().split(b"\n") if line.strip()]
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -182,9 +186,16 @@ def lag(
 def dlq_list(ctx: typer.Context, topic: TopicArg, as_json: JsonFlag = False) -> None:
     """Dead letters of TOPIC (on TOPIC.dlq), with error and replay status."""
     with open_stream(ctx) as backend:
-        letters = DeadLetters(backend, topic).letters()
+        try:
+            letters = DeadLetters(backend, topic).letters()
+        except NotFound:
+            backend.describe(topic)  # an unknown topic is an error; no dead letters is not
+            letters = []
     if as_json:
         typer.echo(json.dumps([d.as_dict() for d in letters], indent=2))
+        return
+    if not letters:
+        cli_session(ctx).out.print(f"No dead letters for {topic}.")
         return
     table = Table(title=f"dead letters of {topic}", title_justify="left")
     for column in ("id", "source", "error", "replayed"):

@@ -23,6 +23,7 @@ from skybridge.apps.kit.manifest import AppSpec, discover_apps
 from skybridge.auth.store import open_token_store
 from skybridge.core.config import Settings
 from skybridge.core.errors import ConfigError, SkybridgeError
+from skybridge.core.private_files import private_dir
 
 DEMO_TOKEN_NAME = "demo"  # noqa: S105 - a name, not a credential
 DEMO_TOKEN_FILE = "demo-token"  # noqa: S105 - a file name
@@ -31,8 +32,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def demo_settings(settings: Settings) -> Settings:
     """``settings`` with every backend at its embedded default under ``data_dir``."""
-    root = Path(settings.data_dir).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    root = private_dir(Path(settings.data_dir).resolve())
     backends = type(settings.backends).embedded(root)
     return settings.model_copy(update={"data_dir": root, "backends": backends})
 
@@ -101,7 +101,7 @@ def _banner(url: str, demo: bool, token: str | None, path: Path | None, data: Pa
             "Try, in another terminal here (with .venv/bin on PATH):",
             "  skybridge secrets status",
             "  skybridge assert list",
-            "  skybridge stream lag secretsync.events",
+            "  skybridge stream lag secretsync secretsync.events",
         ]
     return lines
 
@@ -141,14 +141,33 @@ def up(
         settings = demo_settings(settings)
         seed_demo(settings, apps)
     run_background = settings.server.background if background is None else background
-    app = create_app(settings, apps=apps, demo=demo, background=run_background)
     token, path = ensure_demo_token(settings) if demo else (None, None)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
     lines = _banner(url, demo, token, path, Path(settings.data_dir))
     if host not in LOOPBACK:
         lines.append(f"[yellow]Listening on {host}: reachable from other machines.[/]")
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
-    for line in lines:
-        console.print(line)
+
+    def ready() -> None:
+        """The block people read, after the start-up log lines rather than among them."""
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
+        console.print()
+        for line in lines:
+            console.print(line)
+        console.print()
+
+    app = create_app(settings, apps=apps, demo=demo, background=run_background)
     config: dict[str, Any] = {"log_config": None, "access_log": False, "server_header": False}
-    uvicorn.run(app, host=host, port=port, **config)
+    serve(uvicorn.Config(app, host=host, port=port, **config), ready)
+
+
+def serve(config: Any, ready: Any) -> None:
+    """Run uvicorn; call ``ready()`` once it listens (after its own start-up lines)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                ready()
+
+    Server(config).run()

@@ -107,7 +107,9 @@ class LogConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     level: str = "INFO"
-    json_output: bool = Field(default=True, alias="json")
+    #: JSON lines (for log collectors) or readable lines; unset: JSON unless stderr is a
+    #: terminal.
+    json_output: bool | None = Field(default=None, alias="json")
 
     @field_validator("level")
     @classmethod

@@ -124,10 +124,15 @@ def redact_processor(
 
 
 def configure_logging(
-    level: str = "INFO", *, json_output: bool = True, stream: TextIO | None = None
+    level: str = "INFO", *, json_output: bool | None = True, stream: TextIO | None = None
 ) -> None:
-    """Route structlog and stdlib logging through one redacting pipeline."""
+    """Route structlog and stdlib logging through one redacting pipeline.
+
+    ``json_output=None`` writes JSON lines unless the stream is a terminal.
+    """
     out = stream or sys.stderr
+    if json_output is None:
+        json_output = not (hasattr(out, "isatty") and out.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer()
     )

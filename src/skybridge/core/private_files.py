@@ -22,6 +22,8 @@ DIR_MODE = 0o700
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 log = get_logger(__name__)
+#: Open folders already warned about in this process (once each is enough).
+_WARNED: set[Path] = set()
 
 
 def _mode(path: Path) -> int:
@@ -68,7 +70,8 @@ def private_dir(path: Path, *, tighten: bool = False) -> Path:
         return path
     if tighten:
         _tighten(path, DIR_MODE, "data folder")
-    elif _mode(path) & 0o077:
+    elif _mode(path) & 0o077 and path.resolve() not in _WARNED:
+        _WARNED.add(path.resolve())
         log.warning(
             "data path is open to other users",
             kind="data folder",

@@ -30,6 +30,7 @@ from skybridge.auth.tokens import Principal
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.config import Settings
 from skybridge.core.errors import ConfigError
+from skybridge.core.private_files import private_dir
 
 SESSION_COOKIE = "skybridge_session"
 LOGIN_COOKIE = "skybridge_login"
@@ -59,7 +60,7 @@ def load_session_secret(settings: Settings) -> bytes:
 
 def _create_secret_file(path: Path) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         fd, temp = tempfile.mkstemp(prefix=f".{SECRET_FILE}.", dir=path.parent)  # mode 0600
     except OSError as exc:
         raise ConfigError(f"cannot create {path}: {exc.strerror}", setting="data_dir") from None

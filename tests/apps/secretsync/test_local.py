@@ -208,6 +208,29 @@ def test_reconcile_repairs_a_missed_event_then_has_nothing_to_do(rig: Any) -> No
     assert {i.key: i.version for i in rig.kv.scan_prefix("")} == state_before
 
 
+def test_a_noop_reconcile_on_fresh_state_records_what_it_found(rig: Any) -> None:
+    from skybridge.backends import kv
+
+    sync = rig.engine(rig.mapping("app", "app/db", "app-db"))
+    version = _put(rig, "app/db", "v1")
+    sync.sync_event(_event("app/db", version))
+    written = sync.status()[0]
+    fresh = SecretSync(
+        sync.table,
+        state=kv.connect("sqlite://", setting=None),
+        stores={"src": rig.source, "dst": rig.target},
+        actor="another",
+    )
+    report = fresh.reconcile()
+    assert (report.writes, [a.action for a in report.plan.actions]) == (0, ["noop"])
+    [row] = fresh.status()
+    assert row.drift == "in-sync"
+    assert row.last_source_version == version
+    assert row.target_version == written.target_version
+    assert row.synced_at is not None
+    assert abs(row.synced_at - (written.synced_at or 0)) < 2  # the write time the target records
+
+
 @pytest.mark.parametrize(
     ("policy", "action", "value"), [("repair", "repair", "good"), ("report", "report", "tampered")]
 )

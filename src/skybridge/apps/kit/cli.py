@@ -41,6 +41,9 @@ class _Stderr(io.TextIOBase):
     def flush(self) -> None:
         sys.stderr.flush()
 
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
 
 def exit_code_for(exc: SkybridgeError) -> int:
     return EXIT_BAD_INPUT if isinstance(exc, _BAD_INPUT) else EXIT_FAILED

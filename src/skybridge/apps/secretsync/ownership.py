@@ -41,16 +41,28 @@ class Recorded:
     source_version: str | None
     sha256: str | None
     spec: str | None
+    #: When the recorded version was written (Unix time), if the metadata says.
+    synced_at: float | None = None
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, str]) -> Recorded:
         return cls(
+            synced_at=_unix_time(metadata.get(SYNCED_AT)),
             owner=metadata.get(OWNER),
             mapping=metadata.get(MAPPING),
             source_version=metadata.get(SOURCE_VERSION),
             sha256=metadata.get(SHA256),
             spec=metadata.get(SPEC),
         )
+
+
+def _unix_time(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
 
 
 def ownership_metadata(

@@ -54,6 +54,8 @@ class PlannedAction:
     #: Whether and why the target was read: ``read: source changed``, ``read: full sweep``,
     #: ``read: changed in audit (...)``, ``not read: no unexplained change ...``.
     check: str = ""
+    #: When the target's recorded version was written, per its metadata (a read target only).
+    synced_at: float | None = None
 
     @property
     def writes(self) -> bool:
@@ -116,7 +118,15 @@ def plan_mapping(
     target_version = view.current.version_id if view.current else None
 
     def act(action: str, reason: str) -> PlannedAction:
-        return PlannedAction(name, action, reason, current, recorded.source_version, target_version)
+        return PlannedAction(
+            name,
+            action,
+            reason,
+            current,
+            recorded.source_version,
+            target_version,
+            synced_at=recorded.synced_at,
+        )
 
     if view.current is None:
         return act("create", "target does not exist")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from skybridge.apps.secretsync.ownership import KEYS
 from skybridge.apps.secretsync.reconcile import (
@@ -181,7 +181,17 @@ class Reconciler:
             self.engine.state.record_error(action.mapping, action.reason)
         elif action.action == "noop" and action.check.startswith("read:"):
             key = settings_key(self.engine.table.owner, mapping)
-            self.engine.state.update(action.mapping, drift=action.drift, verified_spec=key)
+            known = self.engine.state.get(action.mapping)
+            found: dict[str, Any] = {}
+            if known is None or known.source_version is None:
+                # A target found in sync that this state never wrote (a new state store, or
+                # another deployment's write): take its versions and write time from it.
+                found = {
+                    "source_version": action.source_version,
+                    "target_version": action.target_version,
+                    "synced_at": action.synced_at,
+                }
+            self.engine.state.update(action.mapping, drift=action.drift, verified_spec=key, **found)
         elif not action.writes:
             self.engine.state.update(action.mapping, drift=action.drift)
 

@@ -25,6 +25,7 @@ from skybridge.backends import secrets, streams
 from skybridge.backends.secrets import SecretStore
 from skybridge.core.errors import NotFound, SkybridgeError
 from skybridge.core.observability import get_logger
+from skybridge.core.private_files import private_dir
 from skybridge.core.secret import Secret
 
 log = get_logger(__name__)
@@ -54,8 +55,7 @@ def seed_demo(ctx: Context) -> None:
 
     Idempotent: existing demo secrets keep their values; the sync changes nothing then.
     """
-    root = ctx.data_dir.resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    root = private_dir(ctx.data_dir.resolve())
     table_path = root / TABLE_FILE
     text = TEMPLATE.read_text().replace("{root}", str(root))
     if not table_path.is_file() or table_path.read_text() != text:

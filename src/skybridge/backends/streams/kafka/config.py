@@ -8,6 +8,7 @@ Kafka API (OCI: username ``tenancy/user/streampool-ocid``, an auth token as pass
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,7 +91,11 @@ class KafkaSettings:
 
     def client_config(self) -> dict[str, Any]:
         """Settings every client (producer, consumer, admin) shares."""
-        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap, **self.common}
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap,
+            "logger": LIBRDKAFKA_LOG,
+            **self.common,
+        }
         if self.password is not None:
             config["sasl.password"] = self.password.reveal()
         return config
@@ -140,3 +145,18 @@ _PRODUCER_ONLY = (
     "compression.type",
     "acks",
 )
+
+
+class LibrdkafkaLog:
+    """Where librdkafka's own log lines go: DEBUG records of the ``skybridge.kafka.librdkafka``
+    logger (shown with ``--log-level DEBUG``). Otherwise an unreachable broker prints dozens of
+    lines while the backend already reports the failure, named, through its errors."""
+
+    def __init__(self) -> None:
+        self.logger = logging.getLogger("skybridge.kafka.librdkafka")
+
+    def log(self, level: int, message: str, *args: Any) -> None:
+        self.logger.debug(message, *args, extra={"librdkafka_level": level})
+
+
+LIBRDKAFKA_LOG = LibrdkafkaLog()

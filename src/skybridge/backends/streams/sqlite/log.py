@@ -123,7 +123,10 @@ class SqliteStream(StreamBackend):
                 "SELECT tid, partitions, max_age, max_records FROM topics WHERE name = ?", (topic,)
             ).fetchone()
         if row is None:
-            raise NotFound(f"stream topic '{topic}' does not exist", hint="create_topic() it")
+            raise NotFound(
+                f"stream topic '{topic}' does not exist",
+                hint=f"create it first: skybridge stream create {topic} (create_topic() in Python)",
+            )
         tid, count, max_age, max_records = row
         info = TopicInfo(topic, count, Retention(max_age=max_age, max_records=max_records))
         self._topics[topic] = (tid, info)
