@@ -21,6 +21,7 @@ from skybridge.apps.assertions.catalog import CatalogEntry, read_catalog
 from skybridge.apps.assertions.ddl_guard import protection_warning
 from skybridge.apps.assertions.errors import AssertionViolation, translate_error
 from skybridge.apps.assertions.model import Assertion, parse_assertion
+from skybridge.apps.assertions.naming import dollar_quote, quote_ident, quote_literal
 from skybridge.apps.assertions.plan import Dialect, Step, dialect_of, plan_script
 from skybridge.core.errors import ConfigError, NotFound
 from skybridge.core.observability import get_logger
@@ -112,16 +113,20 @@ def _validate_statement(step: Step, dialect: Dialect) -> str:
     assert step.analysis is not None
     name = step.analysis.assertion.name
     query = step.analysis.violation.sql("postgres" if dialect == "postgresql" else "sqlite")
+    message = f'assertion "{name}" violated'
     if dialect == "postgresql":
-        return (
-            f"DO $sba$ BEGIN IF EXISTS ({query}) THEN RAISE EXCEPTION USING ERRCODE = '23514', "
-            f"MESSAGE = 'assertion \"{name}\" violated', DETAIL = 'existing data (VALIDATE)'; "
-            "END IF; END $sba$"
+        body = (
+            f" BEGIN IF EXISTS ({query}) THEN RAISE EXCEPTION USING ERRCODE = '23514', "
+            f"MESSAGE = {quote_literal(message)}, DETAIL = 'existing data (VALIDATE)'; "
+            "END IF; END "
         )
-    # SQLite cannot RAISE outside a trigger: a CHECK on a temporary table fails instead.
+        return "DO " + dollar_quote(body)
+    # SQLite cannot RAISE outside a trigger: a CHECK on a temporary table fails instead, and
+    # the constraint's name carries the message.
     return (
-        f"CREATE TEMP TABLE IF NOT EXISTS skybridge_validate (ok INTEGER CHECK (ok = 1));\n"
-        f'INSERT INTO skybridge_validate SELECT NOT EXISTS ({query}) /* assertion "{name}" */;\n'
+        "CREATE TEMP TABLE skybridge_validate "
+        f"(ok INTEGER CONSTRAINT {quote_ident(message)} CHECK (ok = 1));\n"
+        f"INSERT INTO skybridge_validate SELECT NOT EXISTS ({query});\n"
         "DROP TABLE skybridge_validate"
     )
 

@@ -21,8 +21,9 @@ from sqlalchemy import Engine
 from skybridge.apps.assertions import api
 from skybridge.apps.assertions.app import database_errors, open_engine, summary
 from skybridge.apps.assertions.errors import AssertionViolation
+from skybridge.apps.assertions.naming import check_name, quote_ident
 from skybridge.commands.session import EXIT_BAD_INPUT, EXIT_FAILED, cli_session, report_error
-from skybridge.core.errors import NotFound, ValidationError
+from skybridge.core.errors import NotFound
 
 assert_app = typer.Typer(
     help="SQL assertions (CREATE ASSERTION) on PostgreSQL and SQLite.", no_args_is_help=True
@@ -181,12 +182,11 @@ def explain(ctx: typer.Context, name: Name, db: Db = None, as_json: Json = False
 
 
 def _alter(ctx: typer.Context, db: str | None, name: str, statement: str, verb: str) -> None:
-    if not name.replace("_", "").isalnum():
-        raise ValidationError(f"{name!r} is not an assertion name")
+    quoted = quote_ident(check_name(name))
     with database(ctx, db) as engine:
         if name.lower() not in {e.name for e in api.list_assertions(engine)}:
             raise NotFound(f"assertion {name} does not exist", hint="see `skybridge assert list`")
-        api.apply(statement.format(name=name), engine)
+        api.apply(statement.format(name=quoted), engine)
     cli_session(ctx).out.print(f"{verb} assertion [bold]{name}[/].")
 
 

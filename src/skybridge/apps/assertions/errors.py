@@ -16,7 +16,7 @@ from typing import Any
 
 from skybridge.core.errors import Conflict, TransientError
 
-_MESSAGE = re.compile(r'assertion "([^"]+)" violated')
+_MESSAGE = re.compile(r'^assertion "(.*)" violated$', re.DOTALL)
 _RETRYABLE = {"40001", "40P01"}
 
 
@@ -56,7 +56,7 @@ def translate_error(exc: BaseException, pending: list[str] | None = None) -> Bas
         return TransientError(f"transaction must be retried (SQLSTATE {state}): {native}")
     diag = getattr(native, "diag", None)
     primary = getattr(diag, "message_primary", None) or str(native)
-    match = _MESSAGE.search(primary)
+    match = _MESSAGE.search(primary.strip())
     if match:
         return AssertionViolation(
             match.group(1), _rows_from_detail(getattr(diag, "message_detail", None))

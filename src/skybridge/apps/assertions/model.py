@@ -15,6 +15,7 @@ from skybridge.apps.assertions.grammar import (
     CreateAssertion,
     DropAssertion,
 )
+from skybridge.apps.assertions.naming import check_name, quote_ident
 from skybridge.core.errors import ValidationError
 
 # Functions whose value changes without any write: an assertion using them could turn false while
@@ -100,7 +101,8 @@ class Assertion:
 
     def sql(self) -> str:
         """The full ``CREATE ASSERTION`` statement, re-parseable by :func:`parse_statement`."""
-        return f"CREATE ASSERTION {self.name} CHECK ({self.definition}) {self.state.words()}"
+        name = quote_ident(self.name)
+        return f"CREATE ASSERTION {name} CHECK ({self.definition}) {self.state.words()}"
 
 
 Statement = CreateAssertion | AlterAssertion | DropAssertion
@@ -130,7 +132,7 @@ def parse_assertion(sql: str) -> Assertion:
 
 
 def assertion_from_tree(tree: CreateAssertion) -> Assertion:
-    name = tree.this.name.lower()
+    name = check_name(tree.this.name.lower())
     condition = tree.args["condition"]
     check_condition(name, condition)
     state = State().merged(tree.args.get("state"))

@@ -16,7 +16,6 @@ from skybridge.apps.assertions.volatility import pg_check_sql
 from skybridge.core.errors import Conflict, NotFound, ValidationError
 
 Dialect = Literal["postgresql", "sqlite"]
-MAX_NAME = 50
 
 
 @dataclass(frozen=True)
@@ -96,10 +95,6 @@ def disable_steps(analysis: Analysis, dialect: Dialect) -> list[Step]:
 
 
 def _create(assertion: Assertion, dialect: Dialect, known: dict[str, Assertion]) -> list[Step]:
-    if len(assertion.name) > MAX_NAME:
-        raise ValidationError(
-            f"assertion name {assertion.name!r} is longer than {MAX_NAME} characters"
-        )
     if assertion.name in known:
         if assertion.if_not_exists:
             return []
