@@ -17,8 +17,8 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from skybridge.apps import AppSpec, ServiceContext
 from skybridge.apps.assertions import api
 from skybridge.apps.assertions.catalog import CatalogEntry
+from skybridge.apps.assertions.errors import database_error
 from skybridge.backends.sql import create_sql_engine
-from skybridge.core.errors import ValidationError
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -27,12 +27,6 @@ if TYPE_CHECKING:
 
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_FILES = ("schema.sql", "assertions.sql", "data.sql")
-
-
-class ScriptRejected(ValidationError):
-    """The database refused a statement of the script (syntax error, unknown table...)."""
-
-    http_status = 400
 
 
 @contextmanager
@@ -47,16 +41,15 @@ def open_engine(url: str, setting: str = "backends.sql") -> Iterator[Engine]:
 
 @contextmanager
 def database_errors() -> Iterator[None]:
-    """Turn a driver error the engine did not translate into :class:`ScriptRejected`."""
+    """Turn a driver error the engine did not translate into a skybridge error.
+
+    Refused statements become :class:`ScriptRejected`; races, busy databases and lost
+    connections get their own errors (see :func:`.errors.database_error`).
+    """
     try:
         yield
     except (DBAPIError, StatementError) as exc:
-        native = getattr(exc, "orig", None) or exc
-        first = str(native).strip().splitlines()[0] if str(native).strip() else type(native)
-        raise ScriptRejected(
-            f"the database rejected a statement: {first}",
-            hint="fix the SQL (table and column names, syntax for this database) and retry",
-        ) from None
+        raise database_error(exc) from None
 
 
 def summary(entry: CatalogEntry) -> dict[str, Any]:

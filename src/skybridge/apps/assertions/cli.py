@@ -76,7 +76,7 @@ def _print_rows(ctx: typer.Context, name: str, rows: list[dict[str, Any]]) -> No
 def apply(ctx: typer.Context, file: ScriptFile, db: Db = None, as_json: Json = False) -> None:
     """Run a script (plain DDL/DML mixed with CREATE/ALTER/DROP ASSERTION) in one transaction."""
     with database(ctx, db) as engine:
-        done = api.apply(file.read_text(), engine)
+        done = api.apply(file.read_text(), engine, source=str(file))
         names = [e.name for e in api.list_assertions(engine)]
     if as_json:
         _emit_json({"steps": done, "assertions": names})

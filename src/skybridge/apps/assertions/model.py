@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from sqlglot import exp
@@ -17,6 +18,9 @@ from skybridge.apps.assertions.grammar import (
 )
 from skybridge.apps.assertions.naming import check_name, quote_ident
 from skybridge.core.errors import ValidationError
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_TOKEN = re.compile(r" but got <Token .*?>", re.DOTALL)
 
 # Functions whose value changes without any write: an assertion using them could turn false while
 # nobody touches a table, so no trigger could ever notice (SQL standard feature F672 territory).
@@ -113,7 +117,7 @@ def parse_statement(sql: str) -> Statement:
     try:
         trees = [t for t in DIALECT.parse(sql) if t is not None]
     except ParseError as exc:
-        raise ValidationError(f"cannot parse assertion statement: {exc}") from None
+        raise ValidationError(f"cannot parse assertion statement: {parse_problem(exc)}") from None
     except RecursionError:
         raise ValidationError("the statement is nested too deeply to parse; simplify it") from None
     if len(trees) != 1 or not isinstance(
@@ -121,6 +125,17 @@ def parse_statement(sql: str) -> Statement:
     ):
         raise ValidationError("expected one CREATE, ALTER or DROP ASSERTION statement")
     return trees[0]
+
+
+def parse_problem(exc: ParseError) -> str:
+    """What sqlglot could not parse, as plain text: no terminal escapes, no token dumps."""
+    if not exc.errors:
+        return _ANSI.sub("", str(exc)).splitlines()[0]
+    first = exc.errors[0]
+    what = _TOKEN.sub("", str(first.get("description") or "syntax error"))
+    near = _ANSI.sub("", str(first.get("highlight") or "")).strip()
+    at = f"line {first.get('line')}, column {first.get('col')} of the statement"
+    return f"{what} ({at}" + (f", near {near!r})" if near else ")")
 
 
 def parse_assertion(sql: str) -> Assertion:

@@ -113,6 +113,9 @@ class ApplyResponse(BaseModel):
 class ViolationBody(ErrorBody):
     assertion: str
     rows: list[dict[str, Any]]
+    statement: str | None = Field(default=None, description="The statement that violated it")
+    line: int | None = Field(default=None, description="Line of the script it starts on")
+    source: str | None = None
 
 
 def _error(description: str, model: type[BaseModel] = ErrorBody) -> dict[str, Any]:
@@ -130,7 +133,7 @@ REJECTED: Responses = {
 
 def violation_response(exc: AssertionViolation) -> JSONResponse:
     body = ViolationBody(
-        error="AssertionViolation", message=str(exc), assertion=exc.name, rows=exc.rows
+        error="AssertionViolation", message=exc.message, hint=exc.hint, **exc.details()
     )
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=409)
 
