@@ -17,8 +17,8 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from skybridge.apps import AppSpec, ServiceContext
 from skybridge.apps.assertions import api
 from skybridge.apps.assertions.catalog import CatalogEntry
+from skybridge.apps.assertions.connection import open_database
 from skybridge.apps.assertions.errors import database_error
-from skybridge.backends.sql import create_sql_engine
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -31,8 +31,8 @@ DEMO_FILES = ("schema.sql", "assertions.sql", "data.sql")
 
 @contextmanager
 def open_engine(url: str, setting: str = "backends.sql") -> Iterator[Engine]:
-    """An engine on ``url``, disposed afterwards."""
-    engine = create_sql_engine(url, setting=setting)
+    """An engine on ``url`` (PostgreSQL or SQLite, reachable), disposed afterwards."""
+    engine = open_database(url, setting)
     try:
         yield engine
     finally:

@@ -7,8 +7,9 @@ unless the data changes. Serialization failures (SQLSTATE 40001) and deadlocks (
 by the concurrency protocol become :class:`~skybridge.core.errors.TransientError`: retry the
 transaction.
 
-A statement the database refused is :class:`ScriptRejected` (:func:`database_error`). Errors
-about a statement of a script say which (:class:`StatementRef`, :func:`located`).
+A driver error is blamed on the SQL (:class:`ScriptRejected`) only when the database refused a
+statement; a database that cannot be reached gets its own error (:func:`database_error`).
+Errors about a statement of a script say which (:class:`StatementRef`, :func:`located`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from skybridge.apps.assertions.connection import connection_error
 from skybridge.core.errors import Conflict, SkybridgeError, TransientError, ValidationError
 
 _MESSAGE = re.compile(r'^assertion "(.*)" violated$', re.DOTALL)
@@ -141,12 +143,19 @@ def _first_line(native: BaseException) -> str:
     return text.splitlines()[0] if text else type(native).__name__
 
 
-def database_error(exc: BaseException) -> SkybridgeError:
-    """The skybridge error for a driver error that nothing more specific handled."""
+def database_error(exc: BaseException, setting: str | None = None) -> SkybridgeError:
+    """The skybridge error for a driver error that nothing more specific handled.
+
+    ``setting`` names where the database URL came from (``--db``, ``backends.sql``), for
+    errors that are about reaching the database rather than about the SQL.
+    """
     translated = translate_error(exc)
     if isinstance(translated, SkybridgeError):
         return translated
     native = getattr(exc, "orig", None) or exc
+    found = connection_error(exc, setting)
+    if found is not None:
+        return found
     own_hint = getattr(getattr(native, "diag", None), "message_hint", None)
     return ScriptRejected(
         f"the database rejected a statement: {_first_line(native)}", hint=own_hint or _SQL_HINT
