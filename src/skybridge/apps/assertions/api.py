@@ -6,33 +6,30 @@ or a dialect name; nothing here imports a database driver.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError
 
 from skybridge.apps.assertions import postgres, sqlite
 from skybridge.apps.assertions.analysis import Analysis, analyse
 from skybridge.apps.assertions.catalog import CatalogEntry, read_catalog
-from skybridge.apps.assertions.diagnose import pending_violation
-from skybridge.apps.assertions.errors import (
-    AssertionViolation,
-    StatementRef,
-    located,
-    translate_error,
-)
+from skybridge.apps.assertions.errors import AssertionViolation, StatementRef, located
 from skybridge.apps.assertions.execute import jsonable, run_sql, run_steps, warnings
 from skybridge.apps.assertions.model import Assertion, parse_assertion
 from skybridge.apps.assertions.naming import dollar_quote, quote_ident, quote_literal
 from skybridge.apps.assertions.plan import Dialect, Step, dialect_of, plan_script
 from skybridge.apps.assertions.script import ScriptStatement, split_script
+from skybridge.apps.assertions.transactions import (
+    DEFAULT_STATEMENT_TIMEOUT,
+    lock_catalog,
+    transaction,
+)
 from skybridge.core.errors import NotFound
 from skybridge.core.observability import get_logger
 
 __all__ = [
+    "DEFAULT_STATEMENT_TIMEOUT",
     "CheckResult",
     "apply",
     "check",
@@ -62,37 +59,6 @@ class CheckResult:
 
 def engine_dialect(engine: Engine) -> Dialect:
     return dialect_of(engine.dialect.name)
-
-
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """A connection in one transaction; commits at the end and raises skybridge errors.
-
-    Assertion failures surface as :class:`AssertionViolation` (also at COMMIT for deferred
-    ones, on SQLite too, with the violating rows), serialization failures as
-    ``TransientError``.
-    """
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.commit()
-        except DBAPIError as exc:
-            failure = _commit_failure(conn, exc)
-            conn.rollback()
-            raise failure from exc
-        except BaseException:
-            conn.rollback()
-            raise
-
-
-def _commit_failure(conn: Connection, exc: DBAPIError) -> BaseException:
-    if conn.dialect.name == "sqlite" and "FOREIGN KEY constraint failed" in str(exc.orig):
-        found = pending_violation(conn)
-        if found is not None:
-            return found
-    return translate_error(exc)
 
 
 def compile_steps(
@@ -142,13 +108,20 @@ def _validate_statement(step: Step, dialect: Dialect) -> str:
     )
 
 
-def apply(sql_text: str, engine: Engine, *, source: str | None = None) -> list[str]:
+def apply(
+    sql_text: str,
+    engine: Engine,
+    *,
+    source: str | None = None,
+    timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
+) -> list[str]:
     """Run a script (plain DDL/DML and assertion statements) in one transaction.
 
     Args:
         sql_text: the script.
         engine: the database (PostgreSQL or SQLite).
         source: the script's file name, for errors (``schema.sql:12: ...``).
+        timeout: seconds each statement may run (``None``: no limit).
 
     Returns:
         A line per step run, then a line starting with ``warning:`` per thing to know (on
@@ -159,17 +132,19 @@ def apply(sql_text: str, engine: Engine, *, source: str | None = None) -> list[s
             statement and carries the violating rows. Nothing is applied.
         ValidationError: SQL that does not parse or cannot be enforced, or a function the
             database does not declare deterministic (nothing is applied).
+        StatementTimeout: a statement ran longer than ``timeout``.
     """
-    return _apply(split_script(sql_text, source), engine)
+    return _apply(split_script(sql_text, source), engine, timeout)
 
 
-def _apply(statements: list[ScriptStatement], engine: Engine) -> list[str]:
+def _apply(statements: list[ScriptStatement], engine: Engine, timeout: float | None) -> list[str]:
     dialect = engine_dialect(engine)
     try:
-        with transaction(engine) as conn:
+        with transaction(engine, timeout=timeout) as conn:
+            lock_catalog(conn)
             known = {name: entry.assertion() for name, entry in read_catalog(conn).items()}
             steps = plan_script(statements, dialect, known)
-            done = run_steps(conn, dialect, steps)
+            done = run_steps(conn, dialect, steps, timeout)
             notes = warnings(conn, dialect)
     except AssertionViolation as exc:
         raise _at_commit(exc, statements) from None
@@ -189,16 +164,24 @@ def _at_commit(exc: AssertionViolation, statements: list[ScriptStatement]) -> As
     return found
 
 
-def list_assertions(engine: Engine) -> list[CatalogEntry]:
+def list_assertions(
+    engine: Engine, *, timeout: float | None = DEFAULT_STATEMENT_TIMEOUT
+) -> list[CatalogEntry]:
     """Every assertion in the catalog, by name."""
-    with transaction(engine) as conn:
+    with transaction(engine, timeout=timeout) as conn:
         return list(read_catalog(conn).values())
 
 
-def check(engine: Engine, name: str | None = None, *, limit: int = 100) -> list[CheckResult]:
+def check(
+    engine: Engine,
+    name: str | None = None,
+    *,
+    limit: int = 100,
+    timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
+) -> list[CheckResult]:
     """Fully re-check one assertion (or all): the violating rows of each, whatever its state."""
     dialect = engine_dialect(engine)
-    with transaction(engine) as conn:
+    with transaction(engine, timeout=timeout) as conn:
         catalog = read_catalog(conn)
         names = [name] if name else sorted(catalog)
         results = []

@@ -37,6 +37,10 @@ Name = Annotated[str, typer.Argument(help="The assertion's name.")]
 ScriptFile = Annotated[
     Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A .sql script.")
 ]
+Timeout = Annotated[
+    float,
+    typer.Option("--statement-timeout", min=0, help="Seconds a statement may run (0: no limit)."),
+]
 
 
 @contextmanager
@@ -73,10 +77,17 @@ def _print_rows(ctx: typer.Context, name: str, rows: list[dict[str, Any]]) -> No
 
 
 @assert_app.command("apply")
-def apply(ctx: typer.Context, file: ScriptFile, db: Db = None, as_json: Json = False) -> None:
+def apply(
+    ctx: typer.Context,
+    file: ScriptFile,
+    db: Db = None,
+    as_json: Json = False,
+    timeout: Timeout = api.DEFAULT_STATEMENT_TIMEOUT,
+) -> None:
     """Run a script (plain DDL/DML mixed with CREATE/ALTER/DROP ASSERTION) in one transaction."""
     with database(ctx, db) as engine:
-        done = api.apply(file.read_text(), engine, source=str(file))
+        script = file.read_text()
+        done = api.apply(script, engine, source=str(file), timeout=timeout or None)
         names = [e.name for e in api.list_assertions(engine)]
     if as_json:
         _emit_json({"steps": done, "assertions": names})
@@ -135,10 +146,11 @@ def check(
     db: Db = None,
     as_json: Json = False,
     limit: Annotated[int, typer.Option(min=1, help="Violating rows shown per assertion.")] = 100,
+    timeout: Timeout = api.DEFAULT_STATEMENT_TIMEOUT,
 ) -> None:
     """Fully re-check assertions against the data. Exit 1 when any has violating rows."""
     with database(ctx, db) as engine:
-        results = api.check(engine, name, limit=limit)
+        results = api.check(engine, name, limit=limit, timeout=timeout or None)
     failed = [r for r in results if not r.ok]
     if as_json:
         _emit_json([{"name": r.name, "ok": r.ok, "rows": r.rows} for r in results])

@@ -8,8 +8,8 @@ by the concurrency protocol become :class:`~skybridge.core.errors.TransientError
 transaction.
 
 A driver error is blamed on the SQL (:class:`ScriptRejected`) only when the database refused a
-statement; a database that cannot be reached gets its own error (:func:`database_error`).
-Errors about a statement of a script say which (:class:`StatementRef`, :func:`located`).
+statement; losing a race on the catalog, a busy database, a cancelled statement or a database
+that cannot be reached each get their own error (:func:`database_error`).
 """
 
 from __future__ import annotations
@@ -20,11 +20,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from skybridge.apps.assertions.connection import connection_error
-from skybridge.core.errors import Conflict, SkybridgeError, TransientError, ValidationError
+from skybridge.core.errors import (
+    Conflict,
+    SkybridgeError,
+    TerminalError,
+    TransientError,
+    ValidationError,
+)
 
 _MESSAGE = re.compile(r'^assertion "(.*)" violated$', re.DOTALL)
-_RETRYABLE = {"40001", "40P01"}
+_RETRYABLE = {"40001", "40P01", "55P03"}
+#: Unique indexes of PostgreSQL's own catalogs: two sessions created the same object at once.
+_CATALOG_INDEXES = ("pg_type_typname_nsp_index", "pg_proc_proname_args_nsp_index")
 _SQL_HINT = "fix the SQL (table and column names, syntax for this database) and retry"
+TIMEOUT_HINT = (
+    "make the statement cheaper (e.g. index the columns an assertion joins on), or raise the "
+    "limit (--statement-timeout on the command line, timeout= in Python)"
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,12 @@ class ScriptRejected(ValidationError):
     """The database refused a statement of the script (syntax error, unknown table...)."""
 
     http_status = 400
+
+
+class StatementTimeout(TerminalError):
+    """A statement ran longer than the statement timeout and was cancelled."""
+
+    http_status = 504
 
 
 class AssertionViolation(Conflict):
@@ -138,9 +156,52 @@ def translate_error(exc: BaseException, pending: list[str] | None = None) -> Bas
     return exc
 
 
+def timeout_error(exc: BaseException, seconds: float | None) -> StatementTimeout | None:
+    """The error for a statement the database cancelled at the statement timeout, or ``None``.
+
+    PostgreSQL says so (SQLSTATE 57014, "statement timeout"); on SQLite the statement was
+    "interrupted", which only the timeout's progress handler does.
+    """
+    native = getattr(exc, "orig", None) or exc
+    text = str(native)
+    hit = (_sqlstate(native) == "57014" and "statement timeout" in text) or (
+        type(native).__module__ == "sqlite3" and text.strip() == "interrupted"
+    )
+    if not hit:
+        return None
+    limit = f" ({seconds:g} s)" if seconds else ""
+    return StatementTimeout(
+        f"a statement ran longer than the statement timeout{limit} and was cancelled; "
+        "nothing was applied",
+        hint=TIMEOUT_HINT,
+    )
+
+
 def _first_line(native: BaseException) -> str:
     text = str(native).strip()
     return text.splitlines()[0] if text else type(native).__name__
+
+
+def concurrency_error(native: BaseException) -> TransientError | None:
+    """A race with another session or a busy database: worth retrying, not the SQL's fault."""
+    text = str(native)
+    state = _sqlstate(native)
+    raced = "tuple concurrently" in text or (
+        state == "23505" and any(index in text for index in _CATALOG_INDEXES)
+    )
+    if raced:
+        return TransientError(
+            "another session changed the database catalog at the same time; nothing was applied",
+            retry_after=1,
+            hint="retry; concurrent applies of assertions are serialised from here on",
+        )
+    if "database is locked" in text or "database table is locked" in text:
+        return TransientError(
+            "another connection is writing to the SQLite database; nothing was applied",
+            retry_after=1,
+            hint="retry when the other writer has finished",
+        )
+    return None
 
 
 def database_error(exc: BaseException, setting: str | None = None) -> SkybridgeError:
@@ -153,7 +214,7 @@ def database_error(exc: BaseException, setting: str | None = None) -> SkybridgeE
     if isinstance(translated, SkybridgeError):
         return translated
     native = getattr(exc, "orig", None) or exc
-    found = connection_error(exc, setting)
+    found = timeout_error(exc, None) or connection_error(exc, setting) or concurrency_error(native)
     if found is not None:
         return found
     own_hint = getattr(getattr(native, "diag", None), "message_hint", None)

@@ -20,6 +20,7 @@ from skybridge.apps.assertions.errors import (
     AssertionViolation,
     database_error,
     located,
+    timeout_error,
     translate_error,
 )
 from skybridge.apps.assertions.plan import Dialect, Step
@@ -33,22 +34,29 @@ def run_sql(conn: Connection, sql: str) -> Any:
     return conn.exec_driver_sql(sql)
 
 
-def run_steps(conn: Connection, dialect: Dialect, steps: list[Step]) -> list[str]:
-    """Run ``steps`` in order on ``conn``; a line per step done (see ``api.apply``)."""
+def run_steps(
+    conn: Connection, dialect: Dialect, steps: list[Step], timeout: float | None = None
+) -> list[str]:
+    """Run ``steps`` in order on ``conn``; a line per step done (see ``api.apply``).
+
+    ``timeout`` is the statement timeout in force, for the message when a step hits it.
+    """
     require_foreign_keys(conn, dialect, steps)
     done: list[str] = []
     for step in steps:
         try:
             done += _run_step(conn, dialect, step)
         except DBAPIError as exc:
-            raise _failure(conn, dialect, step, exc) from exc
+            raise _failure(conn, dialect, step, exc, timeout) from exc
         except SkybridgeError as exc:
             raise (located(exc, step.origin) if step.origin else exc) from None
     return done
 
 
-def _failure(conn: Connection, dialect: Dialect, step: Step, exc: DBAPIError) -> SkybridgeError:
-    found = translate_error(exc)
+def _failure(
+    conn: Connection, dialect: Dialect, step: Step, exc: DBAPIError, timeout: float | None
+) -> SkybridgeError:
+    found = timeout_error(exc, timeout) or translate_error(exc)
     if isinstance(found, AssertionViolation) and dialect == "sqlite" and step.kind == "exec":
         found = AssertionViolation(found.name, statement_rows(conn, found.name, step.sql))
     error = found if isinstance(found, SkybridgeError) else database_error(exc)
