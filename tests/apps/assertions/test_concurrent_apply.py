@@ -59,7 +59,7 @@ def test_concurrent_applies_on_a_fresh_database_all_succeed(engine: Engine) -> N
 
 def test_concurrent_assertion_applies_all_succeed(engine: Engine) -> None:
     api.apply(schema_script(), engine)
-    errors = _together(WRITERS, lambda: api.apply(ONE_RULE, engine))
+    errors = _together(WRITERS, lambda: api.apply_assertions_only(ONE_RULE, engine))
     assert errors == []
     assert [e.name for e in api.list_assertions(engine)] == ["no_orphan_ticket"]
 

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, text
 
 from skybridge.apps.assertions import postgres, sqlite
 from skybridge.apps.assertions.analysis import Analysis, analyse
+from skybridge.apps.assertions.boundary import check_assertions_only
 from skybridge.apps.assertions.catalog import CatalogEntry, read_catalog
 from skybridge.apps.assertions.errors import AssertionViolation, StatementRef, located
 from skybridge.apps.assertions.execute import jsonable, run_sql, run_steps, warnings
@@ -32,6 +33,7 @@ __all__ = [
     "DEFAULT_STATEMENT_TIMEOUT",
     "CheckResult",
     "apply",
+    "apply_assertions_only",
     "check",
     "compile",
     "compile_script",
@@ -117,6 +119,9 @@ def apply(
 ) -> list[str]:
     """Run a script (plain DDL/DML and assertion statements) in one transaction.
 
+    This is the database owner's tool: plain statements run as written. Over HTTP, use
+    :func:`apply_assertions_only`.
+
     Args:
         sql_text: the script.
         engine: the database (PostgreSQL or SQLite).
@@ -135,6 +140,23 @@ def apply(
         StatementTimeout: a statement ran longer than ``timeout``.
     """
     return _apply(split_script(sql_text, source), engine, timeout)
+
+
+def apply_assertions_only(
+    sql_text: str, engine: Engine, *, timeout: float | None = DEFAULT_STATEMENT_TIMEOUT
+) -> list[str]:
+    """:func:`apply` for scripts that hold only CREATE/ALTER/DROP ASSERTION statements.
+
+    This is the boundary the HTTP API uses: every statement is checked before anything runs.
+
+    Raises:
+        ValidationError: a statement is not an assertion statement (ATTACH, COPY, PRAGMA, any
+            DDL or DML), or an assertion reads a system catalog or skybridge's own tables;
+            the message names the line and why.
+    """
+    statements = split_script(sql_text)
+    check_assertions_only(statements)
+    return _apply(statements, engine, timeout)
 
 
 def _apply(statements: list[ScriptStatement], engine: Engine, timeout: float | None) -> list[str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from skybridge.apps.assertions.boundary import side_effect
 from skybridge.apps.assertions.grammar import (
     DIALECT,
     AllSatisfy,
@@ -170,6 +171,13 @@ def check_condition(name: str, condition: exp.Expr) -> None:
 
 def _reject_node(name: str, node: exp.Expr) -> None:
     fname = _function_name(node)
+    effect = side_effect(fname)
+    if fname and effect:
+        raise ValidationError(
+            f"assertion {name}: {fname.lower()}() {effect}; an assertion may only read its "
+            "tables, since its check runs inside every write it guards",
+            hint="remove the call from the assertion",
+        )
     says_now = isinstance(node, exp.Func) and any(
         isinstance(a, exp.Literal) and a.is_string and a.name.lower() in ("now", "localtime")
         for a in node.iter_expressions()
