@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from skybridge.apps.assertions import postgres, sqlite
+from skybridge.apps.assertions import oracle, postgres, sqlite
 from skybridge.apps.assertions.analysis import Analysis, analyse
 from skybridge.apps.assertions.boundary import check_assertions_only
 from skybridge.apps.assertions.catalog import CatalogEntry, read_catalog
@@ -26,7 +26,7 @@ from skybridge.apps.assertions.transactions import (
     lock_catalog,
     transaction,
 )
-from skybridge.core.errors import NotFound
+from skybridge.core.errors import NotFound, ValidationError
 from skybridge.core.observability import get_logger
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
+SOURCE_DIALECTS = ("oracle",)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def apply(
     engine: Engine,
     *,
     source: str | None = None,
+    from_dialect: str | None = None,
     timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
 ) -> list[str]:
     """Run a script (plain DDL/DML and assertion statements) in one transaction.
@@ -126,6 +128,7 @@ def apply(
         sql_text: the script.
         engine: the database (PostgreSQL or SQLite).
         source: the script's file name, for errors (``schema.sql:12: ...``).
+        from_dialect: ``"oracle"`` translates plain statements written for Oracle.
         timeout: seconds each statement may run (``None``: no limit).
 
     Returns:
@@ -139,7 +142,14 @@ def apply(
             database does not declare deterministic (nothing is applied).
         StatementTimeout: a statement ran longer than ``timeout``.
     """
-    return _apply(split_script(sql_text, source), engine, timeout)
+    statements = split_script(sql_text, source)
+    if from_dialect is not None:
+        if from_dialect not in SOURCE_DIALECTS:
+            raise ValidationError(
+                f"cannot translate SQL written for {from_dialect!r}", hint="use oracle"
+            )
+        statements = oracle.from_oracle(statements, engine_dialect(engine))
+    return _apply(statements, engine, timeout)
 
 
 def apply_assertions_only(

@@ -41,6 +41,10 @@ Timeout = Annotated[
     float,
     typer.Option("--statement-timeout", min=0, help="Seconds a statement may run (0: no limit)."),
 ]
+FromDialect = Annotated[
+    str | None,
+    typer.Option("--from", help="Translate plain statements written for this database (oracle)."),
+]
 
 
 @contextmanager
@@ -82,12 +86,15 @@ def apply(
     file: ScriptFile,
     db: Db = None,
     as_json: Json = False,
+    from_dialect: FromDialect = None,
     timeout: Timeout = api.DEFAULT_STATEMENT_TIMEOUT,
 ) -> None:
     """Run a script (plain DDL/DML mixed with CREATE/ALTER/DROP ASSERTION) in one transaction."""
     with database(ctx, db) as engine:
         script = file.read_text()
-        done = api.apply(script, engine, source=str(file), timeout=timeout or None)
+        done = api.apply(
+            script, engine, source=str(file), from_dialect=from_dialect, timeout=timeout or None
+        )
         names = [e.name for e in api.list_assertions(engine)]
     if as_json:
         _emit_json({"steps": done, "assertions": names})

@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from skybridge.apps.assertions import volatility
+from skybridge.apps.assertions import oracle, volatility
 from skybridge.apps.assertions.ddl_guard import protection_warning
 from skybridge.apps.assertions.diagnose import statement_rows
 from skybridge.apps.assertions.errors import (
     AssertionViolation,
+    ScriptRejected,
     database_error,
     located,
     timeout_error,
@@ -60,6 +61,8 @@ def _failure(
     if isinstance(found, AssertionViolation) and dialect == "sqlite" and step.kind == "exec":
         found = AssertionViolation(found.name, statement_rows(conn, found.name, step.sql))
     error = found if isinstance(found, SkybridgeError) else database_error(exc)
+    if isinstance(error, ScriptRejected) and oracle.looks_like_oracle(step.sql):
+        error.hint = oracle.HINT
     return located(error, step.origin) if step.origin else error
 
 
