@@ -48,4 +48,14 @@ def pg_engine(pg_database: Callable[[], Engine]) -> Engine:
 
 
 def sla_script() -> str:
-    return (EXAMPLE / "schema.sql").read_text() + ";\n" + (EXAMPLE / "assertions.sql").read_text()
+    return schema_script() + ";\n" + assertions_script()
+
+
+def schema_script() -> str:
+    """The SLA example's tables (DDL: the database owner's part)."""
+    return (EXAMPLE / "schema.sql").read_text()
+
+
+def assertions_script() -> str:
+    """The SLA example's three CREATE ASSERTION statements."""
+    return (EXAMPLE / "assertions.sql").read_text()

@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, exc
+from sqlalchemy import Engine
 
 from skybridge.apps.assertions import api
+from skybridge.apps.assertions.errors import ScriptRejected
 from skybridge.backends.sql import create_sql_engine
 
 from .conftest import sla_script
@@ -21,13 +22,13 @@ _roles = itertools.count()
 @pytest.mark.parametrize("words", ["TYPE", "SET DATA TYPE"])
 def test_changing_the_type_of_a_used_column_is_refused(pg_engine: Engine, words: str) -> None:
     api.apply(sla_script(), pg_engine)
-    with pytest.raises(exc.DBAPIError) as info:
+    with pytest.raises(ScriptRejected) as info:
         api.apply(f"ALTER TABLE engineers ALTER COLUMN seniority {words} VARCHAR(20)", pg_engine)
     message = str(info.value)
     assert "cannot change the type of engineers.seniority" in message
     assert "from character varying(10) to character varying(20)" in message
     assert 'assertion "critical_tickets_need_senior_engineer" depends on it' in message
-    with pytest.raises(exc.DBAPIError, match=r"type of tickets\.created_on"):  # among others
+    with pytest.raises(ScriptRejected, match=r"type of tickets\.created_on"):  # among others
         api.apply(
             "ALTER TABLE tickets ADD COLUMN note TEXT, ALTER COLUMN created_on TYPE TIMESTAMP",
             pg_engine,
@@ -93,7 +94,7 @@ def test_a_guard_installed_by_a_superuser_protects_a_plain_role(
         conn.commit()
     done = api.apply(sla_script(), app)
     assert not [line for line in done if line.startswith("warning: ")]
-    with pytest.raises(exc.DBAPIError, match=r"engineers\.seniority"):
+    with pytest.raises(ScriptRejected, match=r"engineers\.seniority"):
         api.apply("ALTER TABLE engineers ALTER COLUMN seniority TYPE TEXT", app)
     with admin.connect() as conn:
         conn.exec_driver_sql("ALTER EVENT TRIGGER skybridge_assertion_ddl_guard DISABLE")

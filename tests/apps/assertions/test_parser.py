@@ -36,6 +36,39 @@ def test_all_satisfy_with_alias_and_ansi_join() -> None:
     assert "SATISFY" in a.sql()
 
 
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "EXISTS (SELECT 1 FROM slas WHERE slas.customer_id = tickets.customer_id)",
+        "(EXISTS (SELECT 1 FROM slas WHERE slas.customer_id = tickets.customer_id))",
+        "((EXISTS (SELECT 1 FROM slas WHERE slas.customer_id = tickets.customer_id)))",
+    ],
+)
+def test_satisfy_takes_its_condition_with_or_without_parentheses(condition: str) -> None:
+    """Oracle's docs wrap the condition; the SLA article writes ``SATISFY EXISTS (...)``."""
+    a = parse_assertion(
+        f"CREATE ASSERTION r CHECK (ALL (SELECT customer_id, created_at FROM tickets) SATISFY\n"
+        f"{condition}) DEFERRABLE INITIALLY DEFERRED"
+    )
+    assert a.definition == (
+        "ALL (SELECT customer_id, created_at FROM tickets) SATISFY (EXISTS(SELECT 1 FROM slas "
+        "WHERE slas.customer_id = tickets.customer_id))"
+    )
+    assert a.state.initially_deferred
+
+
+def test_satisfy_without_parentheses_reads_the_whole_condition() -> None:
+    a = parse_assertion(
+        "CREATE ASSERTION r CHECK (ALL (SELECT * FROM t) x SATISFY x.a > 0 OR x.b > 0)"
+    )
+    assert a.definition == "ALL (SELECT * FROM t) x SATISFY (x.a > 0 OR x.b > 0)"
+
+
+def test_satisfy_needs_a_condition() -> None:
+    with pytest.raises(ValidationError, match="cannot parse"):
+        parse_assertion("CREATE ASSERTION r CHECK (ALL (SELECT * FROM t) SATISFY)")
+
+
 def test_alter_and_drop() -> None:
     alter = parse_statement("ALTER ASSERTION a DISABLE")
     assert isinstance(alter, AlterAssertion)

@@ -12,15 +12,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from skybridge.apps.assertions import api
 from skybridge.apps.assertions.manifest import APP
 from skybridge.apps.assertions.page import LAST_CHECKS
 from skybridge.apps.assertions.shared import seed_demo
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.settings import load_settings
+from skybridge.backends.sql import create_sql_engine
 from skybridge.core.config import Settings
 from skybridge.server import create_app
 
-from .conftest import sla_script
+from .conftest import assertions_script, schema_script, sla_script
 
 BAD_TICKET = "INSERT INTO tickets VALUES (900, 2, NULL, 'LOW', '2026-01-05')"
 
@@ -48,11 +50,22 @@ def auth(client: TestClient) -> dict[str, str]:
 
 @pytest.fixture
 def sla(client: TestClient, auth: dict[str, str]) -> dict[str, str]:
-    """The SLA schema and assertions applied through the API, plus two customers."""
-    response = client.post("/api/assertions/apply", json={"sql": sla_script()}, headers=auth)
+    """The SLA schema (made by the owner), its assertions applied over HTTP, two customers."""
+    owner(client, schema_script())
+    response = client.post("/api/assertions/apply", json={"sql": assertions_script()}, headers=auth)
     assert response.status_code == 200, response.text
     _write(client, "INSERT INTO customers VALUES (1, 'Acme'), (2, 'Globex')")
     return auth
+
+
+def owner(client: TestClient, script: str) -> None:
+    """Apply ``script`` as the database owner does: with the Python API, not over HTTP."""
+    url = client.app.state.skybridge.settings.backends.sql  # type: ignore[attr-defined]
+    engine = create_sql_engine(url)
+    try:
+        api.apply(script, engine)
+    finally:
+        engine.dispose()
 
 
 def _db(client: TestClient) -> Path:
@@ -157,7 +170,12 @@ def test_apply_that_validates_bad_data_is_409_with_name_and_rows(
 @pytest.mark.parametrize(
     ("sql", "status", "message"),
     [
-        ("CREATE TABLE (oops", 400, "the database rejected a statement"),
+        ("CREATE TABLE (oops", 422, "accepts only CREATE, ALTER and DROP ASSERTION"),
+        (
+            "CREATE ASSERTION r CHECK (NOT EXISTS (SELECT 1 FROM nowhere))",
+            400,
+            "the database rejected a statement",
+        ),
         ("ALTER ASSERTION nobody DISABLE", 404, "nobody does not exist"),
         (
             "CREATE ASSERTION r CHECK (NOT EXISTS (SELECT 1 FROM tickets WHERE random() > 0.5))",

@@ -6,26 +6,46 @@ or a dialect name; nothing here imports a database driver.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError
 
-from skybridge.apps.assertions import postgres, sqlite, volatility
+from skybridge.apps.assertions import oracle, postgres, sqlite
 from skybridge.apps.assertions.analysis import Analysis, analyse
+from skybridge.apps.assertions.boundary import check_assertions_only
 from skybridge.apps.assertions.catalog import CatalogEntry, read_catalog
-from skybridge.apps.assertions.ddl_guard import protection_warning
-from skybridge.apps.assertions.errors import AssertionViolation, translate_error
+from skybridge.apps.assertions.errors import AssertionViolation, StatementRef, located
+from skybridge.apps.assertions.execute import jsonable, run_sql, run_steps, warnings
 from skybridge.apps.assertions.model import Assertion, parse_assertion
+from skybridge.apps.assertions.naming import dollar_quote, quote_ident, quote_literal
 from skybridge.apps.assertions.plan import Dialect, Step, dialect_of, plan_script
-from skybridge.core.errors import ConfigError, NotFound
+from skybridge.apps.assertions.script import ScriptStatement, split_script
+from skybridge.apps.assertions.transactions import (
+    DEFAULT_STATEMENT_TIMEOUT,
+    lock_catalog,
+    transaction,
+)
+from skybridge.core.errors import NotFound, ValidationError
 from skybridge.core.observability import get_logger
 
+__all__ = [
+    "DEFAULT_STATEMENT_TIMEOUT",
+    "CheckResult",
+    "apply",
+    "apply_assertions_only",
+    "check",
+    "compile",
+    "compile_script",
+    "explain",
+    "explain_assertion",
+    "list_assertions",
+    "run_sql",
+    "transaction",
+]
+
 log = get_logger(__name__)
+SOURCE_DIALECTS = ("oracle",)
 
 
 @dataclass(frozen=True)
@@ -42,45 +62,6 @@ class CheckResult:
 
 def engine_dialect(engine: Engine) -> Dialect:
     return dialect_of(engine.dialect.name)
-
-
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """A connection in one transaction; commits at the end and raises skybridge errors.
-
-    Assertion failures surface as :class:`AssertionViolation` (also at COMMIT for deferred
-    ones, on SQLite too), serialization failures as ``TransientError``.
-    """
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.commit()
-        except DBAPIError as exc:
-            pending = _pending_sqlite(conn) if engine.dialect.name == "sqlite" else None
-            conn.rollback()
-            raise translate_error(exc, pending) from exc
-        except BaseException:
-            conn.rollback()
-            raise
-
-
-def run_sql(conn: Connection, sql: str) -> Any:
-    """Execute literal SQL (no parameters): ``%`` is escaped for pyformat drivers (psycopg)."""
-    if conn.dialect.paramstyle in ("pyformat", "format"):
-        sql = sql.replace("%", "%%")
-    return conn.exec_driver_sql(sql)
-
-
-def _pending_sqlite(conn: Connection) -> list[str]:
-    """Assertions left in the ledger; a failed COMMIT keeps SQLite's transaction open to read it."""
-    raw: Any = conn.connection.driver_connection
-    try:
-        rows = raw.execute("SELECT DISTINCT assertion FROM skybridge_assertion_ledger").fetchall()
-    except Exception:
-        return []
-    return sorted(r[0] for r in rows)
 
 
 def compile_steps(
@@ -112,104 +93,127 @@ def _validate_statement(step: Step, dialect: Dialect) -> str:
     assert step.analysis is not None
     name = step.analysis.assertion.name
     query = step.analysis.violation.sql("postgres" if dialect == "postgresql" else "sqlite")
+    message = f'assertion "{name}" violated'
     if dialect == "postgresql":
-        return (
-            f"DO $sba$ BEGIN IF EXISTS ({query}) THEN RAISE EXCEPTION USING ERRCODE = '23514', "
-            f"MESSAGE = 'assertion \"{name}\" violated', DETAIL = 'existing data (VALIDATE)'; "
-            "END IF; END $sba$"
+        body = (
+            f" BEGIN IF EXISTS ({query}) THEN RAISE EXCEPTION USING ERRCODE = '23514', "
+            f"MESSAGE = {quote_literal(message)}, DETAIL = 'existing data (VALIDATE)'; "
+            "END IF; END "
         )
-    # SQLite cannot RAISE outside a trigger: a CHECK on a temporary table fails instead.
+        return "DO " + dollar_quote(body)
+    # SQLite cannot RAISE outside a trigger: a CHECK on a temporary table fails instead, and
+    # the constraint's name carries the message.
     return (
-        f"CREATE TEMP TABLE IF NOT EXISTS skybridge_validate (ok INTEGER CHECK (ok = 1));\n"
-        f'INSERT INTO skybridge_validate SELECT NOT EXISTS ({query}) /* assertion "{name}" */;\n'
+        "CREATE TEMP TABLE skybridge_validate "
+        f"(ok INTEGER CONSTRAINT {quote_ident(message)} CHECK (ok = 1));\n"
+        f"INSERT INTO skybridge_validate SELECT NOT EXISTS ({query});\n"
         "DROP TABLE skybridge_validate"
     )
 
 
-def apply(sql_text: str, engine: Engine) -> list[str]:
+def apply(
+    sql_text: str,
+    engine: Engine,
+    *,
+    source: str | None = None,
+    from_dialect: str | None = None,
+    timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
+) -> list[str]:
     """Run a script (plain DDL/DML and assertion statements) in one transaction.
 
-    Returns a line per step run, then a line starting with ``warning:`` per thing to know (on
-    PostgreSQL without superuser: DDL protection is off). Raises :class:`AssertionViolation`
-    when a VALIDATE finds violating rows and ``ValidationError`` when an assertion calls a
-    function the database does not declare deterministic (nothing is applied then).
+    This is the database owner's tool: plain statements run as written. Over HTTP, use
+    :func:`apply_assertions_only`.
+
+    Args:
+        sql_text: the script.
+        engine: the database (PostgreSQL or SQLite).
+        source: the script's file name, for errors (``schema.sql:12: ...``).
+        from_dialect: ``"oracle"`` translates plain statements written for Oracle.
+        timeout: seconds each statement may run (``None``: no limit).
+
+    Returns:
+        A line per step run, then a line starting with ``warning:`` per thing to know (on
+        PostgreSQL without superuser: DDL protection is off).
+
+    Raises:
+        AssertionViolation: a statement or a VALIDATE left an assertion false; it names the
+            statement and carries the violating rows. Nothing is applied.
+        ValidationError: SQL that does not parse or cannot be enforced, or a function the
+            database does not declare deterministic (nothing is applied).
+        StatementTimeout: a statement ran longer than ``timeout``.
     """
+    statements = split_script(sql_text, source)
+    if from_dialect is not None:
+        if from_dialect not in SOURCE_DIALECTS:
+            raise ValidationError(
+                f"cannot translate SQL written for {from_dialect!r}", hint="use oracle"
+            )
+        statements = oracle.from_oracle(statements, engine_dialect(engine))
+    return _apply(statements, engine, timeout)
+
+
+def apply_assertions_only(
+    sql_text: str, engine: Engine, *, timeout: float | None = DEFAULT_STATEMENT_TIMEOUT
+) -> list[str]:
+    """:func:`apply` for scripts that hold only CREATE/ALTER/DROP ASSERTION statements.
+
+    This is the boundary the HTTP API uses: every statement is checked before anything runs.
+
+    Raises:
+        ValidationError: a statement is not an assertion statement (ATTACH, COPY, PRAGMA, any
+            DDL or DML), or an assertion reads a system catalog or skybridge's own tables;
+            the message names the line and why.
+    """
+    statements = split_script(sql_text)
+    check_assertions_only(statements)
+    return _apply(statements, engine, timeout)
+
+
+def _apply(statements: list[ScriptStatement], engine: Engine, timeout: float | None) -> list[str]:
     dialect = engine_dialect(engine)
-    done: list[str] = []
-    with transaction(engine) as conn:
-        known = {name: entry.assertion() for name, entry in read_catalog(conn).items()}
-        steps = plan_script(sql_text, dialect, known)
-        _require_foreign_keys(conn, dialect, steps)
-        for step in steps:
-            done += _run_step(conn, dialect, step)
-        warnings = _warnings(conn, dialect)
-    log.info("assertions.applied", steps=len(done), warnings=len(warnings))
-    return done + [f"warning: {w}" for w in warnings]
+    try:
+        with transaction(engine, timeout=timeout) as conn:
+            lock_catalog(conn)
+            known = {name: entry.assertion() for name, entry in read_catalog(conn).items()}
+            steps = plan_script(statements, dialect, known)
+            done = run_steps(conn, dialect, steps, timeout)
+            notes = warnings(conn, dialect)
+    except AssertionViolation as exc:
+        raise _at_commit(exc, statements) from None
+    log.info("assertions.applied", steps=len(done), warnings=len(notes))
+    return done + [f"warning: {w}" for w in notes]
 
 
-def _run_step(conn: Connection, dialect: Dialect, step: Step) -> list[str]:
-    if step.kind == "exec":
-        run_sql(conn, step.sql)
-        return [step.sql.split("\n", 1)[0][:120]]
-    assert step.analysis is not None
-    name = step.analysis.assertion.name
-    if step.kind == "functions":
-        judge = volatility.pg_offenders if dialect == "postgresql" else volatility.sqlite_offenders
-        volatility.reject(name, judge(conn, step.analysis))
-        return []
-    _validate(conn, step)
-    return [f"validated {name}"]
+def _at_commit(exc: AssertionViolation, statements: list[ScriptStatement]) -> AssertionViolation:
+    """A deferred assertion failed at COMMIT: say so, at the end of the script."""
+    if exc.statement is not None or not statements:
+        return exc
+    last = statements[-1]
+    end = StatementRef(last.line + last.sql.count("\n"), "COMMIT", last.source)
+    found = located(exc, end)
+    found.hint = "a deferred assertion is checked when the script's transaction commits"
+    assert isinstance(found, AssertionViolation)
+    return found
 
 
-def _warnings(conn: Connection, dialect: Dialect) -> list[str]:
-    """What the user should know about the database's protection (PostgreSQL DDL guard)."""
-    if dialect != "postgresql":
-        return []
-    warning = protection_warning(conn)
-    return [warning] if warning else []
-
-
-def _require_foreign_keys(conn: Connection, dialect: Dialect, steps: list[Step]) -> None:
-    if dialect != "sqlite":
-        return
-    deferred = [s for s in steps if s.analysis and s.analysis.assertion.state.initially_deferred]
-    if deferred and not conn.exec_driver_sql("PRAGMA foreign_keys").scalar():
-        raise ConfigError(
-            "deferred assertions on SQLite need PRAGMA foreign_keys=ON",
-            hint="use skybridge.backends.sql.create_sql_engine, which turns it on",
-        )
-
-
-def _validate(conn: Connection, step: Step) -> None:
-    assert step.analysis is not None
-    rows = [dict(r._mapping) for r in run_sql(conn, step.sql)]
-    if rows:
-        raise AssertionViolation(step.analysis.assertion.name, _jsonable(rows))
-
-
-def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for row in rows:
-        if len(row) == 1 and isinstance(next(iter(row.values())), str):
-            try:
-                out.append(json.loads(next(iter(row.values()))))
-                continue
-            except json.JSONDecodeError:
-                pass
-        out.append(row)
-    return out
-
-
-def list_assertions(engine: Engine) -> list[CatalogEntry]:
+def list_assertions(
+    engine: Engine, *, timeout: float | None = DEFAULT_STATEMENT_TIMEOUT
+) -> list[CatalogEntry]:
     """Every assertion in the catalog, by name."""
-    with transaction(engine) as conn:
+    with transaction(engine, timeout=timeout) as conn:
         return list(read_catalog(conn).values())
 
 
-def check(engine: Engine, name: str | None = None, *, limit: int = 100) -> list[CheckResult]:
+def check(
+    engine: Engine,
+    name: str | None = None,
+    *,
+    limit: int = 100,
+    timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
+) -> list[CheckResult]:
     """Fully re-check one assertion (or all): the violating rows of each, whatever its state."""
     dialect = engine_dialect(engine)
-    with transaction(engine) as conn:
+    with transaction(engine, timeout=timeout) as conn:
         catalog = read_catalog(conn)
         names = [name] if name else sorted(catalog)
         results = []
@@ -218,7 +222,7 @@ def check(engine: Engine, name: str | None = None, *, limit: int = 100) -> list[
                 raise NotFound(f"assertion {each} does not exist")
             analysis = analyse(catalog[each].assertion())
             sql = _compiler(dialect).full_check_sql(analysis, limit)
-            rows = _jsonable([dict(r._mapping) for r in run_sql(conn, sql)])
+            rows = jsonable([dict(r._mapping) for r in run_sql(conn, sql)])
             results.append(CheckResult(each, rows))
         return results
 
@@ -267,11 +271,11 @@ def explain(engine: Engine, name: str) -> dict[str, Any]:
     if name not in entries:
         raise NotFound(f"assertion {name} does not exist")
     with transaction(engine) as conn:
-        warnings = _warnings(conn, engine_dialect(engine))
+        notes = warnings(conn, engine_dialect(engine))
     return explain_assertion(entries[name].assertion(), engine.dialect.name) | {
         "enabled": entries[name].enabled,
         "validated": entries[name].validated,
-        "warnings": warnings,
+        "warnings": notes,
     }
 
 

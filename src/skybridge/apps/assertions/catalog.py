@@ -10,6 +10,7 @@ from sqlalchemy import Connection, text
 
 from skybridge.apps.assertions.analysis import Analysis
 from skybridge.apps.assertions.model import Assertion, State, parse_assertion
+from skybridge.apps.assertions.naming import quote_ident, quote_literal
 
 CATALOG_DDL = """CREATE TABLE IF NOT EXISTS skybridge_assertions (
   name VARCHAR(128) PRIMARY KEY,
@@ -40,7 +41,7 @@ class CatalogEntry:
     def assertion(self) -> Assertion:
         """The assertion this row describes, re-parsed from its definition."""
         return parse_assertion(
-            f"CREATE ASSERTION {self.name} CHECK ({self.definition}) {self.state}"
+            f"CREATE ASSERTION {quote_ident(self.name)} CHECK ({self.definition}) {self.state}"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,10 +67,6 @@ def dependencies(analysis: Analysis) -> list[dict[str, str]]:
     return out
 
 
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _bool(value: bool, dialect: str) -> str:
     if dialect == "sqlite":
         return "1" if value else "0"
@@ -82,13 +79,13 @@ def upsert_sql(analysis: Analysis, dialect: str) -> str:
     state: State = a.state
     values = ", ".join(
         [
-            _lit(a.name),
-            _lit(a.definition),
-            _lit(state.words()),
+            quote_literal(a.name),
+            quote_literal(a.definition),
+            quote_literal(state.words()),
             _bool(state.enabled, dialect),
             _bool(state.enabled and state.validate, dialect),
-            _lit(json.dumps(dependencies(analysis))),
-            _lit(analysis.lock_scope),
+            quote_literal(json.dumps(dependencies(analysis))),
+            quote_literal(analysis.lock_scope),
         ]
     )
     return (
@@ -101,7 +98,7 @@ def upsert_sql(analysis: Analysis, dialect: str) -> str:
 
 
 def delete_sql(name: str) -> str:
-    return f"DELETE FROM skybridge_assertions WHERE name = {_lit(name)}"
+    return f"DELETE FROM skybridge_assertions WHERE name = {quote_literal(name)}"
 
 
 def read_catalog(conn: Connection) -> dict[str, CatalogEntry]:

@@ -20,9 +20,10 @@ from sqlalchemy import Engine
 
 from skybridge.apps.assertions import api
 from skybridge.apps.assertions.errors import AssertionViolation
+from skybridge.apps.assertions.naming import check_name, quote_ident
 from skybridge.apps.assertions.shared import database_errors, open_engine, summary
 from skybridge.apps.kit.cli import EXIT_BAD_INPUT, EXIT_FAILED, cli_session, report_error
-from skybridge.core.errors import NotFound, ValidationError
+from skybridge.core.errors import NotFound
 
 assert_app = typer.Typer(
     help="SQL assertions (CREATE ASSERTION) on PostgreSQL and SQLite.", no_args_is_help=True
@@ -35,6 +36,14 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 Name = Annotated[str, typer.Argument(help="The assertion's name.")]
 ScriptFile = Annotated[
     Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A .sql script.")
+]
+Timeout = Annotated[
+    float,
+    typer.Option("--statement-timeout", min=0, help="Seconds a statement may run (0: no limit)."),
+]
+FromDialect = Annotated[
+    str | None,
+    typer.Option("--from", help="Translate plain statements written for this database (oracle)."),
 ]
 
 
@@ -72,10 +81,20 @@ def _print_rows(ctx: typer.Context, name: str, rows: list[dict[str, Any]]) -> No
 
 
 @assert_app.command("apply")
-def apply(ctx: typer.Context, file: ScriptFile, db: Db = None, as_json: Json = False) -> None:
+def apply(
+    ctx: typer.Context,
+    file: ScriptFile,
+    db: Db = None,
+    as_json: Json = False,
+    from_dialect: FromDialect = None,
+    timeout: Timeout = api.DEFAULT_STATEMENT_TIMEOUT,
+) -> None:
     """Run a script (plain DDL/DML mixed with CREATE/ALTER/DROP ASSERTION) in one transaction."""
     with database(ctx, db) as engine:
-        done = api.apply(file.read_text(), engine)
+        script = file.read_text()
+        done = api.apply(
+            script, engine, source=str(file), from_dialect=from_dialect, timeout=timeout or None
+        )
         names = [e.name for e in api.list_assertions(engine)]
     if as_json:
         _emit_json({"steps": done, "assertions": names})
@@ -134,10 +153,11 @@ def check(
     db: Db = None,
     as_json: Json = False,
     limit: Annotated[int, typer.Option(min=1, help="Violating rows shown per assertion.")] = 100,
+    timeout: Timeout = api.DEFAULT_STATEMENT_TIMEOUT,
 ) -> None:
     """Fully re-check assertions against the data. Exit 1 when any has violating rows."""
     with database(ctx, db) as engine:
-        results = api.check(engine, name, limit=limit)
+        results = api.check(engine, name, limit=limit, timeout=timeout or None)
     failed = [r for r in results if not r.ok]
     if as_json:
         _emit_json([{"name": r.name, "ok": r.ok, "rows": r.rows} for r in results])
@@ -181,12 +201,11 @@ def explain(ctx: typer.Context, name: Name, db: Db = None, as_json: Json = False
 
 
 def _alter(ctx: typer.Context, db: str | None, name: str, statement: str, verb: str) -> None:
-    if not name.replace("_", "").isalnum():
-        raise ValidationError(f"{name!r} is not an assertion name")
+    quoted = quote_ident(check_name(name))
     with database(ctx, db) as engine:
         if name.lower() not in {e.name for e in api.list_assertions(engine)}:
             raise NotFound(f"assertion {name} does not exist", hint="see `skybridge assert list`")
-        api.apply(statement.format(name=name), engine)
+        api.apply(statement.format(name=quoted), engine)
     cli_session(ctx).out.print(f"{verb} assertion [bold]{name}[/].")
 
 

@@ -1,9 +1,10 @@
-"""A sqlglot dialect that knows ``CREATE/ALTER/DROP ASSERTION`` and ``ALL (q) a SATISFY (c)``.
+"""A sqlglot dialect that knows ``CREATE/ALTER/DROP ASSERTION`` and ``ALL (q) a SATISFY c``.
 
 The dialect extends PostgreSQL's, so the bodies of assertions (joins, ``EXISTS``, ``IN``,
 expressions) are parsed by sqlglot itself; only the three statements and the universal
 quantifier are added here. ``ALL ... SATISFY`` exists only at the top of an assertion's CHECK,
-as in Oracle, so it is parsed there and not as a general expression.
+as in Oracle, so it is parsed there and not as a general expression. The condition after
+``SATISFY`` may be parenthesised or not (``SATISFY (EXISTS ...)`` and ``SATISFY EXISTS ...``).
 """
 
 from __future__ import annotations
@@ -104,7 +105,12 @@ class _Parser(Postgres.Parser):  # type: ignore[misc,valid-type]
             alias = self._parse_id_var(any_token=False)
             if not self._match_text_seq("SATISFY"):
                 self.raise_error("Expecting SATISFY after ALL (subquery) [alias]")
-        condition = self._parse_wrapped(self._parse_disjunction)
+        # Oracle's docs wrap the condition in parentheses; the SLA article does not.
+        condition = self._parse_disjunction()
+        if condition is None:
+            self.raise_error("Expecting a condition after SATISFY")
+        while isinstance(condition, exp.Paren):
+            condition = condition.this
         node: exp.Expr = self.expression(AllSatisfy(this=query, alias=alias, condition=condition))
         return node
 

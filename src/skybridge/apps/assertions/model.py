@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from skybridge.apps.assertions.boundary import side_effect
 from skybridge.apps.assertions.grammar import (
     DIALECT,
     AllSatisfy,
@@ -15,7 +17,11 @@ from skybridge.apps.assertions.grammar import (
     CreateAssertion,
     DropAssertion,
 )
+from skybridge.apps.assertions.naming import check_name, quote_ident
 from skybridge.core.errors import ValidationError
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_TOKEN = re.compile(r" but got <Token .*?>", re.DOTALL)
 
 # Functions whose value changes without any write: an assertion using them could turn false while
 # nobody touches a table, so no trigger could ever notice (SQL standard feature F672 territory).
@@ -100,7 +106,8 @@ class Assertion:
 
     def sql(self) -> str:
         """The full ``CREATE ASSERTION`` statement, re-parseable by :func:`parse_statement`."""
-        return f"CREATE ASSERTION {self.name} CHECK ({self.definition}) {self.state.words()}"
+        name = quote_ident(self.name)
+        return f"CREATE ASSERTION {name} CHECK ({self.definition}) {self.state.words()}"
 
 
 Statement = CreateAssertion | AlterAssertion | DropAssertion
@@ -111,7 +118,7 @@ def parse_statement(sql: str) -> Statement:
     try:
         trees = [t for t in DIALECT.parse(sql) if t is not None]
     except ParseError as exc:
-        raise ValidationError(f"cannot parse assertion statement: {exc}") from None
+        raise ValidationError(f"cannot parse assertion statement: {parse_problem(exc)}") from None
     except RecursionError:
         raise ValidationError("the statement is nested too deeply to parse; simplify it") from None
     if len(trees) != 1 or not isinstance(
@@ -119,6 +126,17 @@ def parse_statement(sql: str) -> Statement:
     ):
         raise ValidationError("expected one CREATE, ALTER or DROP ASSERTION statement")
     return trees[0]
+
+
+def parse_problem(exc: ParseError) -> str:
+    """What sqlglot could not parse, as plain text: no terminal escapes, no token dumps."""
+    if not exc.errors:
+        return _ANSI.sub("", str(exc)).splitlines()[0]
+    first = exc.errors[0]
+    what = _TOKEN.sub("", str(first.get("description") or "syntax error"))
+    near = _ANSI.sub("", str(first.get("highlight") or "")).strip()
+    at = f"line {first.get('line')}, column {first.get('col')} of the statement"
+    return f"{what} ({at}" + (f", near {near!r})" if near else ")")
 
 
 def parse_assertion(sql: str) -> Assertion:
@@ -130,7 +148,7 @@ def parse_assertion(sql: str) -> Assertion:
 
 
 def assertion_from_tree(tree: CreateAssertion) -> Assertion:
-    name = tree.this.name.lower()
+    name = check_name(tree.this.name.lower())
     condition = tree.args["condition"]
     check_condition(name, condition)
     state = State().merged(tree.args.get("state"))
@@ -153,6 +171,13 @@ def check_condition(name: str, condition: exp.Expr) -> None:
 
 def _reject_node(name: str, node: exp.Expr) -> None:
     fname = _function_name(node)
+    effect = side_effect(fname)
+    if fname and effect:
+        raise ValidationError(
+            f"assertion {name}: {fname.lower()}() {effect}; an assertion may only read its "
+            "tables, since its check runs inside every write it guards",
+            hint="remove the call from the assertion",
+        )
     says_now = isinstance(node, exp.Func) and any(
         isinstance(a, exp.Literal) and a.is_string and a.name.lower() in ("now", "localtime")
         for a in node.iter_expressions()

@@ -9,14 +9,14 @@ from skybridge.apps.assertions import postgres, sqlite
 from skybridge.apps.assertions.analysis import Analysis, analyse
 from skybridge.apps.assertions.catalog import CATALOG_DDL, delete_sql, upsert_sql
 from skybridge.apps.assertions.ddl_guard import GUARD_SQL, RECORD_TYPES_SQL
+from skybridge.apps.assertions.errors import StatementRef, located
 from skybridge.apps.assertions.grammar import AlterAssertion, CreateAssertion, DropAssertion
 from skybridge.apps.assertions.model import Assertion, assertion_from_tree
-from skybridge.apps.assertions.script import split_script
+from skybridge.apps.assertions.script import ScriptStatement, split_script
 from skybridge.apps.assertions.volatility import pg_check_sql
-from skybridge.core.errors import Conflict, NotFound, ValidationError
+from skybridge.core.errors import Conflict, NotFound, SkybridgeError, ValidationError
 
 Dialect = Literal["postgresql", "sqlite"]
-MAX_NAME = 50
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,13 @@ class Step:
     ``exec``: run ``sql``; ``validate``: fail unless ``analysis``'s violation query is empty;
     ``functions``: refuse ``analysis`` if it calls a function the database does not declare
     deterministic (``sql`` is the same check for migration tools; empty on SQLite).
+    ``origin`` is the script statement the step comes from (``None``: skybridge's own set-up).
     """
 
     kind: Literal["exec", "validate", "functions"]
     sql: str
     analysis: Analysis | None = None
+    origin: StatementRef | None = None
 
 
 def dialect_of(name: str) -> Dialect:
@@ -54,21 +56,37 @@ def _catalog_changed(dialect: Dialect) -> list[Step]:
     return [Step("exec", s) for s in RECORD_TYPES_SQL] if dialect == "postgresql" else []
 
 
-def plan_script(text: str, dialect: Dialect, known: dict[str, Assertion]) -> list[Step]:
-    """Steps for ``text``; ``known`` holds the assertions already in the database."""
+def plan_script(
+    text: str | list[ScriptStatement], dialect: Dialect, known: dict[str, Assertion]
+) -> list[Step]:
+    """Steps for a script (its text, or its statements); ``known``: assertions already there.
+
+    Every step made for a statement of the script carries it as ``origin``; an error about a
+    statement names its line.
+    """
     known = dict(known)
     steps = runtime_steps(dialect)
-    for statement in split_script(text):
-        tree = statement.assertion
-        if tree is None:
-            steps.append(Step("exec", statement.sql))
-        elif isinstance(tree, CreateAssertion):
-            steps += _create(assertion_from_tree(tree), dialect, known)
-        elif isinstance(tree, AlterAssertion):
-            steps += _alter(tree, dialect, known)
-        elif isinstance(tree, DropAssertion):
-            steps += _drop(tree, dialect, known)
+    statements = split_script(text) if isinstance(text, str) else text
+    for statement in statements:
+        try:
+            made = _statement_steps(statement, dialect, known)
+        except SkybridgeError as exc:
+            raise located(exc, statement.ref) from None
+        steps += [replace(step, origin=statement.ref) for step in made]
     return steps
+
+
+def _statement_steps(
+    statement: ScriptStatement, dialect: Dialect, known: dict[str, Assertion]
+) -> list[Step]:
+    tree = statement.assertion
+    if isinstance(tree, CreateAssertion):
+        return _create(assertion_from_tree(tree), dialect, known)
+    if isinstance(tree, AlterAssertion):
+        return _alter(tree, dialect, known)
+    if isinstance(tree, DropAssertion):
+        return _drop(tree, dialect, known)
+    return [Step("exec", statement.sql)]
 
 
 def _compiler(dialect: Dialect):  # type: ignore[no-untyped-def]
@@ -96,10 +114,6 @@ def disable_steps(analysis: Analysis, dialect: Dialect) -> list[Step]:
 
 
 def _create(assertion: Assertion, dialect: Dialect, known: dict[str, Assertion]) -> list[Step]:
-    if len(assertion.name) > MAX_NAME:
-        raise ValidationError(
-            f"assertion name {assertion.name!r} is longer than {MAX_NAME} characters"
-        )
     if assertion.name in known:
         if assertion.if_not_exists:
             return []

@@ -14,8 +14,6 @@ isolation level): the touched key values are upserted, in sorted order, into
 
 from __future__ import annotations
 
-import hashlib
-
 from sqlglot import exp
 
 from skybridge.apps.assertions.analysis import OPS, Analysis, Delta, Op
@@ -25,6 +23,8 @@ from skybridge.apps.assertions.delta import (
     replace_occurrence,
     union_all,
 )
+from skybridge.apps.assertions.naming import dollar_quote, quote_ident, quote_literal
+from skybridge.apps.assertions.naming import object_name as _object_name
 
 DIALECT = "postgres"
 NEW, OLD = "skybridge_new", "skybridge_old"
@@ -42,13 +42,20 @@ RUNTIME = [
 
 
 def object_name(name: str, *parts: str) -> str:
-    """A trigger/function name under PostgreSQL's 63-byte limit, unique per assertion and parts."""
-    digest = hashlib.sha1("/".join((name, *parts)).encode(), usedforsecurity=False).hexdigest()[:8]
-    return f"sba_{name[:40]}_{digest}"
+    """A quoted trigger/function name under PostgreSQL's 63-byte limit, unique per parts."""
+    return quote_ident(_object_name(name, *parts, limit=40))
 
 
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _function(fn: str, body: str) -> str:
+    """``CREATE OR REPLACE FUNCTION fn()`` returning ``trigger`` with a PL/pgSQL ``body``."""
+    code = f"\nDECLARE detail text;\nBEGIN\n{body}\nRETURN NULL;\nEND\n"
+    return f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS " + dollar_quote(
+        code
+    )
+
+
+def _ident(column: str) -> str:
+    return exp.to_identifier(column).sql(DIALECT)
 
 
 def compile_assertion(analysis: Analysis) -> list[str]:
@@ -88,8 +95,7 @@ def _statement_trigger(analysis: Analysis, table: str, op: Op, deferrable: bool)
         op, f"OLD TABLE AS {OLD} NEW TABLE AS {NEW}"
     )
     return [
-        f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $sba$\n"
-        f"DECLARE detail text;\nBEGIN\n{body}\nRETURN NULL;\nEND\n$sba$",
+        _function(fn, body),
         f"CREATE TRIGGER {fn} AFTER {op} ON {_table_sql(analysis, table)} REFERENCING {refs} "
         f"FOR EACH STATEMENT EXECUTE FUNCTION {fn}()",
     ]
@@ -106,7 +112,7 @@ def _changed_keys(analysis: Analysis, table: str, op: Op, *, skip_nulls: bool = 
         return None
     where = " WHERE {c} IS NOT NULL" if skip_nulls else ""
     parts = [
-        f"SELECT {c}::text AS k FROM {side}" + where.format(c=c)
+        f"SELECT {_ident(c)}::text AS k FROM {side}" + where.format(c=_ident(c))
         for side in _sides(op)
         for c in cols
     ]
@@ -152,7 +158,7 @@ def _check_body(analysis: Analysis, table: str, op: Op) -> str:
     def keys(delta: Delta) -> exp.Expr:
         side = NEW if delta.side == "new" else OLD
         cols = analysis.key_columns(table)
-        sub = " UNION ".join(f"SELECT {c} FROM {side}" for c in cols)
+        sub = " UNION ".join(f"SELECT {_ident(c)} FROM {side}" for c in cols)
         return exp.In(
             this=anchor_column(analysis), query=exp.maybe_parse(f"({sub})", dialect=DIALECT)
         )
@@ -200,10 +206,10 @@ def _commit_trigger(analysis: Analysis) -> list[str]:
     )
     timing = "INITIALLY DEFERRED" if assertion.state.initially_deferred else "INITIALLY IMMEDIATE"
     return [
-        f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $sba$\n"
-        f"DECLARE detail text;\nBEGIN\n{body}\nRETURN NULL;\nEND\n$sba$",
-        f'CREATE CONSTRAINT TRIGGER "{assertion.name}" AFTER INSERT ON skybridge_assertion_armed '
-        f"DEFERRABLE {timing} FOR EACH ROW WHEN (NEW.assertion = {name}) EXECUTE FUNCTION {fn}()",
+        _function(fn, body),
+        f"CREATE CONSTRAINT TRIGGER {quote_ident(assertion.name)} AFTER INSERT ON "
+        f"skybridge_assertion_armed DEFERRABLE {timing} FOR EACH ROW "
+        f"WHEN (NEW.assertion = {name}) EXECUTE FUNCTION {fn}()",
     ]
 
 

@@ -1,9 +1,10 @@
 """HTTP routes under ``/api/assertions`` (mounted behind token auth by the service).
 
 Everything reads and writes the configured ``backends.sql`` database only; ``compile`` needs
-no database. Errors: 400 the database rejected a statement, 404 unknown assertion, 409 a write
-or VALIDATE found violating rows (with the assertion's name and rows), 422 SQL that does not
-parse, a nondeterministic expression or a malformed body.
+no database; ``apply`` takes assertion statements only (``api.apply_assertions_only``).
+Errors: 400 the database rejected a statement, 404 unknown assertion, 409 a write or VALIDATE
+found violating rows (with the assertion's name, rows and statement), 422 SQL that does not
+parse, a nondeterministic expression, a refused statement or a malformed body.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ class ApplyRequest(BaseModel):
     sql: str = Field(
         min_length=1,
         max_length=MAX_SCRIPT,
-        description="Plain DDL/DML mixed with CREATE/ALTER/DROP ASSERTION; one transaction",
+        description="CREATE/ALTER/DROP ASSERTION statements only (no DDL/DML); one transaction",
     )
 
 
@@ -114,6 +115,9 @@ class ApplyResponse(BaseModel):
 class ViolationBody(ErrorBody):
     assertion: str
     rows: list[dict[str, Any]]
+    statement: str | None = Field(default=None, description="The statement that violated it")
+    line: int | None = Field(default=None, description="Line of the script it starts on")
+    source: str | None = None
 
 
 def _error(description: str, model: type[BaseModel] = ErrorBody) -> dict[str, Any]:
@@ -136,7 +140,7 @@ APPLY = [requires("assertions:apply")]
 
 def violation_response(exc: AssertionViolation) -> JSONResponse:
     body = ViolationBody(
-        error="AssertionViolation", message=str(exc), assertion=exc.name, rows=exc.rows
+        error="AssertionViolation", message=exc.message, hint=exc.hint, **exc.details()
     )
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=409)
 
@@ -181,13 +185,13 @@ def build_router(context: AppContext[Any]) -> APIRouter:
         "/apply",
         response_model=ApplyResponse,
         responses={**REJECTED, 404: _error("ALTER/DROP of an unknown assertion")},
-        summary="Apply a script to the configured backends.sql database",
+        summary="Apply assertion statements to the configured backends.sql database",
         dependencies=APPLY,
     )
     def apply(body: ApplyRequest) -> Any:
         try:
             with database() as engine:
-                steps = api.apply(body.sql, engine)
+                steps = api.apply_assertions_only(body.sql, engine)
                 names = [e.name for e in api.list_assertions(engine)]
         except AssertionViolation as exc:
             return violation_response(exc)

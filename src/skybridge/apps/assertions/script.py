@@ -12,33 +12,59 @@ from dataclasses import dataclass
 from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType  # type: ignore[attr-defined]
 
+from skybridge.apps.assertions.errors import StatementRef, located
 from skybridge.apps.assertions.grammar import DIALECT
 from skybridge.apps.assertions.model import Statement, parse_statement
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import SkybridgeError, ValidationError
 
 
 @dataclass(frozen=True)
 class ScriptStatement:
-    """One statement of a script: ``assertion`` is set for CREATE/ALTER/DROP ASSERTION."""
+    """One statement of a script: ``assertion`` is set for CREATE/ALTER/DROP ASSERTION.
+
+    ``line`` is the line of the script the statement starts on (1-based); ``source`` names
+    the script's file, when it has one.
+    """
 
     sql: str
     assertion: Statement | None = None
+    line: int = 1
+    source: str | None = None
+
+    @property
+    def ref(self) -> StatementRef:
+        """Where the statement is, for error messages."""
+        return StatementRef(self.line, self.sql, self.source)
 
 
-def split_script(text: str) -> list[ScriptStatement]:
-    """Statements of ``text`` in order; assertion statements come parsed."""
+def split_script(text: str, source: str | None = None) -> list[ScriptStatement]:
+    """Statements of ``text`` in order; assertion statements come parsed.
+
+    Raises:
+        ValidationError: the script does not tokenize, or an assertion statement does not
+            parse (the message starts with the statement's file and line).
+    """
     try:
         tokens = DIALECT.tokenize(text)
     except TokenError as exc:
         raise ValidationError(f"cannot tokenize script: {exc}") from None
     out: list[ScriptStatement] = []
     for chunk in _statements(tokens):
-        sql = text[chunk[0].start : chunk[-1].end + 1].strip()
+        start = chunk[0].start
+        sql = text[start : chunk[-1].end + 1].strip()
+        line = text.count("\n", 0, start) + 1
+        statement = ScriptStatement(sql, None, line, source)
         if _is_assertion(chunk):
-            out.append(ScriptStatement(sql, parse_statement(sql)))
-        else:
-            out.append(ScriptStatement(sql))
+            statement = ScriptStatement(sql, _parse(statement), line, source)
+        out.append(statement)
     return out
+
+
+def _parse(statement: ScriptStatement) -> Statement:
+    try:
+        return parse_statement(statement.sql)
+    except SkybridgeError as exc:
+        raise located(exc, statement.ref) from None
 
 
 def _statements(tokens: list[Token]) -> list[list[Token]]:

@@ -16,8 +16,8 @@ from sqlalchemy.exc import DBAPIError, StatementError
 
 from skybridge.apps.assertions import api
 from skybridge.apps.assertions.catalog import CatalogEntry
-from skybridge.backends.sql import create_sql_engine
-from skybridge.core.errors import ValidationError
+from skybridge.apps.assertions.connection import open_database
+from skybridge.apps.assertions.errors import database_error
 
 if TYPE_CHECKING:
     from skybridge.apps.kit.context import AppContext
@@ -26,16 +26,10 @@ DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_FILES = ("schema.sql", "assertions.sql", "data.sql")
 
 
-class ScriptRejected(ValidationError):
-    """The database refused a statement of the script (syntax error, unknown table...)."""
-
-    http_status = 400
-
-
 @contextmanager
 def open_engine(url: str, setting: str = "backends.sql") -> Iterator[Engine]:
-    """An engine on ``url``, disposed afterwards."""
-    engine = create_sql_engine(url, setting=setting)
+    """An engine on ``url`` (PostgreSQL or SQLite, reachable), disposed afterwards."""
+    engine = open_database(url, setting)
     try:
         yield engine
     finally:
@@ -44,16 +38,15 @@ def open_engine(url: str, setting: str = "backends.sql") -> Iterator[Engine]:
 
 @contextmanager
 def database_errors() -> Iterator[None]:
-    """Turn a driver error the engine did not translate into :class:`ScriptRejected`."""
+    """Turn a driver error the engine did not translate into a skybridge error.
+
+    Refused statements become :class:`ScriptRejected`; races, busy databases and lost
+    connections get their own errors (see :func:`.errors.database_error`).
+    """
     try:
         yield
     except (DBAPIError, StatementError) as exc:
-        native = getattr(exc, "orig", None) or exc
-        first = str(native).strip().splitlines()[0] if str(native).strip() else type(native)
-        raise ScriptRejected(
-            f"the database rejected a statement: {first}",
-            hint="fix the SQL (table and column names, syntax for this database) and retry",
-        ) from None
+        raise database_error(exc) from None
 
 
 def summary(entry: CatalogEntry) -> dict[str, Any]:

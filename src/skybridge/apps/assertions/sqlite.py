@@ -16,12 +16,12 @@ and no write skew is possible; no locks are needed.
 
 from __future__ import annotations
 
-import hashlib
-
 from sqlglot import exp
 
 from skybridge.apps.assertions.analysis import OPS, Analysis, Delta, Op
 from skybridge.apps.assertions.delta import anchor_column, delta_queries, with_condition
+from skybridge.apps.assertions.naming import object_name as _object_name
+from skybridge.apps.assertions.naming import quote_ident, quote_literal
 
 DIALECT = "sqlite"
 
@@ -34,12 +34,8 @@ RUNTIME = [
 
 
 def object_name(name: str, *parts: str) -> str:
-    digest = hashlib.sha1("/".join((name, *parts)).encode(), usedforsecurity=False).hexdigest()[:8]
-    return f"sba_{name}_{digest}"
-
-
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    """A quoted trigger name, unique per assertion and parts (see :mod:`.naming`)."""
+    return quote_ident(_object_name(name, *parts))
 
 
 def compile_assertion(analysis: Analysis) -> list[str]:

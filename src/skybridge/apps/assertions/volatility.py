@@ -26,6 +26,8 @@ from sqlalchemy import Connection
 from sqlglot import exp
 
 from skybridge.apps.assertions.analysis import Analysis
+from skybridge.apps.assertions.naming import dollar_quote
+from skybridge.apps.assertions.naming import quote_literal as _lit
 from skybridge.core.errors import ValidationError
 
 PROBE = "skybridge_assertion_probe"
@@ -95,15 +97,11 @@ def pg_check_sql(analysis: Analysis) -> str:
         f"{prefix} || bad.function || ' is ' || CASE bad.volatility "
         f"WHEN 'v' THEN {_lit(_WHY['v'])} ELSE {_lit(_WHY['s'])} END || {_lit(', ' + _PG_HINT)}"
     )
-    check = (
-        f"DO $sba$ DECLARE bad record; BEGIN FOR bad IN {query} LOOP RAISE EXCEPTION USING "
-        f"ERRCODE = '42P17', MESSAGE = {message}; END LOOP; END $sba$"
+    body = (
+        f" DECLARE bad record; BEGIN FOR bad IN {query} LOOP RAISE EXCEPTION USING "
+        f"ERRCODE = '42P17', MESSAGE = {message}; END LOOP; END "
     )
-    return ";\n".join([create, check, drop])
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return ";\n".join([create, "DO " + dollar_quote(body), drop])
 
 
 def sqlite_offenders(conn: Connection, analysis: Analysis) -> list[Offender]:

@@ -1,0 +1,1 @@
+../../src/skybridge/apps/assertions/demo/data.sql
