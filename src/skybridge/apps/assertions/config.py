@@ -16,3 +16,9 @@ class AssertionsConfig(BaseModel):
     check_rows: int = Field(
         default=20, ge=1, le=10_000, description="Violating rows shown per assertion on checks"
     )
+    statement_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds each statement the service runs for users may take (apply, check)",
+    )

@@ -84,7 +84,12 @@ def handle_action(context: AppContext[Any], form: Mapping[str, str]) -> AppPage:
     name = form.get("name") or None
     try:
         with open_engine(url) as engine, database_errors():
-            results = api.check(engine, name, limit=context.config.check_rows)
+            results = api.check(
+                engine,
+                name,
+                limit=context.config.check_rows,
+                timeout=context.config.statement_timeout,
+            )
     except SkybridgeError as exc:
         return _page(context, error=str(exc))
     LAST_CHECKS.record(url, results)

@@ -149,6 +149,7 @@ def build_router(context: AppContext[Any]) -> APIRouter:
     """The routes, bound to ``context.backend_url("sql")``."""
     router = APIRouter()
     url = context.backend_url("sql")
+    timeout = context.config.statement_timeout
 
     @contextmanager
     def database() -> Iterator[Engine]:
@@ -169,7 +170,7 @@ def build_router(context: AppContext[Any]) -> APIRouter:
         "/check", response_model=CheckReport, summary="Check every assertion", dependencies=CHECK
     )
     def check_all() -> dict[str, Any]:
-        return _report(run(api.check))
+        return _report(run(lambda engine: api.check(engine, timeout=timeout)))
 
     @router.post(
         "/compile",
@@ -191,7 +192,7 @@ def build_router(context: AppContext[Any]) -> APIRouter:
     def apply(body: ApplyRequest) -> Any:
         try:
             with database() as engine:
-                steps = api.apply_assertions_only(body.sql, engine)
+                steps = api.apply_assertions_only(body.sql, engine, timeout=timeout)
                 names = [e.name for e in api.list_assertions(engine)]
         except AssertionViolation as exc:
             return violation_response(exc)
@@ -219,7 +220,7 @@ def build_router(context: AppContext[Any]) -> APIRouter:
         dependencies=CHECK,
     )
     def check_one(name: str) -> dict[str, Any]:
-        return _report(run(lambda engine: api.check(engine, name.lower())))
+        return _report(run(lambda engine: api.check(engine, name.lower(), timeout=timeout)))
 
     @router.get(
         "/{name}/explain",
