@@ -22,12 +22,9 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for key in list(os.environ):
-        if key.startswith("SKYBRIDGE"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def workdir(skybridge_workdir: Path) -> Path:
+    """A fresh working directory with no SKYBRIDGE settings from the environment."""
+    return skybridge_workdir
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> object:

@@ -35,14 +35,9 @@ def pipeline():
 
 
 @pytest.fixture(autouse=True)
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for key in list(os.environ):
-        if key.startswith("SKYBRIDGE"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    # An absolute path: today the sqlite log reads sqlite:///rel as /rel (see the report).
-    monkeypatch.setenv("SKYBRIDGE__BACKENDS__STREAMS", f"sqlite:///{tmp_path}/streams.db")
-    return tmp_path
+def workdir(skybridge_workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SKYBRIDGE__BACKENDS__STREAMS", f"sqlite:///{skybridge_workdir}/streams.db")
+    return skybridge_workdir
 
 
 def run(*args: str) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,13 +17,9 @@ from skybridge.server import create_app
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workdir(skybridge_workdir: Path) -> Path:
     """A fresh working directory with no SKYBRIDGE settings from the environment."""
-    for key in list(os.environ):
-        if key.startswith("SKYBRIDGE"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return skybridge_workdir
 
 
 @pytest.fixture

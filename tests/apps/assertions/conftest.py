@@ -42,6 +42,15 @@ def pg_database(postgres_server) -> Callable[[], Engine]:  # type: ignore[no-unt
     admin.dispose()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """A fresh database: SQLite, then (marked postgres) PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_engine")  # type: ignore[no-any-return]
+    factory: Callable[[], Engine] = request.getfixturevalue("pg_database")
+    return factory()
+
+
 @pytest.fixture
 def pg_engine(pg_database: Callable[[], Engine]) -> Engine:
     return pg_database()

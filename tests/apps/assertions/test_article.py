@@ -8,7 +8,6 @@ assertions are applied as the article writes them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,14 +32,6 @@ _TICKET = re.compile(
     r"\s*VALUES\s*\((.*?)\);",
     re.DOTALL,
 )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_engine")  # type: ignore[no-any-return]
-    factory: Callable[[], Engine] = request.getfixturevalue("pg_database")
-    return factory()
 
 
 def _url(engine: Engine) -> str:

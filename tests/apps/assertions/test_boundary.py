@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,13 +53,9 @@ def _rule_calling(call: str) -> str:
     return f"CREATE ASSERTION r CHECK (NOT EXISTS (SELECT 1 FROM tickets WHERE {call}))"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    if request.param == "sqlite":
-        engine: Engine = request.getfixturevalue("sqlite_engine")
-    else:
-        factory: Callable[[], Engine] = request.getfixturevalue("pg_database")
-        engine = factory()
+@pytest.fixture
+def engine(engine: Engine) -> Engine:
+    """A fresh database (SQLite, then PostgreSQL) holding the schema schema."""
     api.apply(schema_script(), engine)
     return engine
 

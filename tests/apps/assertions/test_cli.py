@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -21,12 +20,9 @@ BAD_TICKET = "INSERT INTO tickets VALUES (900, 2, NULL, 'LOW', '2026-01-05')"
 
 
 @pytest.fixture(autouse=True)
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for key in list(os.environ):
-        if key.startswith("SKYBRIDGE"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def workdir(skybridge_workdir: Path) -> Path:
+    """A fresh working directory with no SKYBRIDGE settings from the environment."""
+    return skybridge_workdir
 
 
 @pytest.fixture

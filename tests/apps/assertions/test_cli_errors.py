@@ -7,7 +7,6 @@ escape codes, on the command line and in the HTTP API.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,12 +26,9 @@ BROKEN = "CREATE ASSERTION broken CHECK (NOT EXISTS (SELECT FROM"
 
 
 @pytest.fixture(autouse=True)
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for key in list(os.environ):
-        if key.startswith("SKYBRIDGE"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def workdir(skybridge_workdir: Path) -> Path:
+    """A fresh working directory with no SKYBRIDGE settings from the environment."""
+    return skybridge_workdir
 
 
 def _closed_port() -> int:

@@ -43,14 +43,6 @@ def _together(count: int, work: Callable[[], Any]) -> list[BaseException]:
     return errors
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_engine")  # type: ignore[no-any-return]
-    factory: Callable[[], Engine] = request.getfixturevalue("pg_database")
-    return factory()
-
-
 def test_concurrent_applies_on_a_fresh_database_all_succeed(engine: Engine) -> None:
     """Every apply creates the runtime tables and functions: they used to race on PostgreSQL."""
     errors = _together(WRITERS, lambda: api.apply("SELECT 1", engine))

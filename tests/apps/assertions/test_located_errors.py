@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,13 +33,9 @@ INSERT INTO tickets
 TICKET_ROW = {"tickets.created_on": "2026-03-03", "tickets.customer_id": 2}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    if request.param == "sqlite":
-        engine: Engine = request.getfixturevalue("sqlite_engine")
-    else:
-        factory: Callable[[], Engine] = request.getfixturevalue("pg_database")
-        engine = factory()
+@pytest.fixture
+def engine(engine: Engine) -> Engine:
+    """A fresh database (SQLite, then PostgreSQL) holding the sla schema."""
     api.apply(sla_script(), engine)
     return engine
 

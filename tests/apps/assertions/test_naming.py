@@ -8,7 +8,6 @@ text inside string and identifier tokens.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -92,14 +91,6 @@ def test_a_crafted_name_never_changes_the_generated_sql(
     assert len(plain) == len(crafted)
     for ours, theirs in zip(plain, crafted, strict=True):
         assert _shape(theirs, dialect) == _shape(ours, dialect), theirs
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_engine")  # type: ignore[no-any-return]
-    factory: Callable[[], Engine] = request.getfixturevalue("pg_database")
-    return factory()
 
 
 @pytest.mark.parametrize("name", HOSTILE)

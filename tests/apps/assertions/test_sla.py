@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from sqlalchemy import Engine
 
@@ -11,14 +9,6 @@ from skybridge.apps.assertions import api
 from skybridge.apps.assertions.errors import AssertionViolation
 
 from .conftest import EXAMPLE, sla_script
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_engine")  # type: ignore[no-any-return]
-    factory: Callable[[], Engine] = request.getfixturevalue("pg_database")
-    return factory()
 
 
 def replay_blocks() -> list[tuple[str | None, list[str]]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ MEDIUM = {
     "sqlite": SLOW["sqlite"].replace("50000000", "2000000"),
     "postgresql": "SELECT pg_sleep(0.5)",
 }
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_engine")  # type: ignore[no-any-return]
-    factory: Callable[[], Engine] = request.getfixturevalue("pg_database")
-    return factory()
 
 
 def _slow(engine: Engine) -> str:

@@ -6,7 +6,6 @@ Every invocation is checked for the canary secret values: no command may print o
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +41,9 @@ target = { backend = "dst", secret = "app-key" }
 
 
 @pytest.fixture(autouse=True)
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for key in list(os.environ):
-        if key.startswith("SKYBRIDGE"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def workdir(skybridge_workdir: Path) -> Path:
+    """A fresh working directory with no SKYBRIDGE settings from the environment."""
+    return skybridge_workdir
 
 
 @pytest.fixture
