@@ -24,7 +24,7 @@ from skybridge.auth.store import service_engine, token_store
 from skybridge.core.config import Settings
 from skybridge.core.errors import ConfigError
 from skybridge.core.observability import METRICS
-from skybridge.server import api, dashboard, history_api, observe
+from skybridge.server import api, dashboard, history_api, observe, streams_page
 from skybridge.server.about import skybridge_version
 from skybridge.server.errors import install_error_handlers
 from skybridge.server.history import start_sampling
@@ -132,5 +132,6 @@ def create_app(
     app.include_router(history_api.router)
     _mount_apps(app, state)
     app.include_router(dashboard.ui)
+    app.include_router(streams_page.ui)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
