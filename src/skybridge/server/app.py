@@ -31,6 +31,7 @@ from skybridge.server.history import start_sampling
 from skybridge.server.pages import STATIC_DIR
 from skybridge.server.security import require_token
 from skybridge.server.session import Signer, load_session_secret
+from skybridge.server.site import install_site
 from skybridge.server.state import ServiceState
 
 DESCRIPTION = (
@@ -127,6 +128,7 @@ def create_app(
     app.state.skybridge = state
     app.add_middleware(observe.AccessLogMiddleware)
     install_error_handlers(app)
+    install_site(app)
     app.include_router(observe.public)
     app.include_router(api.router)
     app.include_router(history_api.router)
