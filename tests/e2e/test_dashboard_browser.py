@@ -32,7 +32,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
     workdir = tmp_path / "service"
     workdir.mkdir()
     engine = create_sql_engine(f"sqlite:///{workdir}/.skybridge/skybridge.db")
-    token = TokenStore(engine).create("browser-admin")[1].reveal()
+    token = TokenStore(engine).create("browser-admin", ["admin"])[1].reveal()
     engine.dispose()
     with running_service(workdir, tmp_path / "service.log") as url:
         yield Service(url, token)
