@@ -30,6 +30,20 @@
     return value.toFixed(size < 1 ? 2 : 1);
   }
 
+  function pad(n) {
+    return n < 10 ? "0" + n : String(n);
+  }
+
+  // One line per tick, local 24-hour time; seconds only while the chart spans under 3 minutes.
+  function timeTicks(u, ticks) {
+    var span = ticks.length > 1 ? ticks[ticks.length - 1] - ticks[0] : 0;
+    return ticks.map(function (t) {
+      var d = new Date(t * 1000);
+      var hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
+      return span < 180 ? hm + ":" + pad(d.getSeconds()) : hm;
+    });
+  }
+
   function historyUrl(el) {
     var params = new URLSearchParams();
     JSON.parse(el.dataset.series).forEach(function (selector) {
@@ -58,7 +72,13 @@
         y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.15 : 1]; } }
       },
       axes: [
-        { stroke: "#5f6b7a", grid: { stroke: "#eef1f5" }, ticks: { stroke: "#e1e6ed" } },
+        {
+          stroke: "#5f6b7a",
+          space: 64,
+          grid: { stroke: "#eef1f5" },
+          ticks: { stroke: "#e1e6ed" },
+          values: timeTicks
+        },
         {
           stroke: "#5f6b7a",
           size: 48,
