@@ -303,6 +303,7 @@ def test_metrics_count_records_and_dead_letters(log: StreamBackend, kv: KeyValue
     )
     assert value("skybridge_pipeline_records_out_total", {"pipeline": "metered", "sink": "kv"}) == 4
     assert value("skybridge_pipeline_batch_seconds_count", {"pipeline": "metered"}) >= 1
+    assert value("skybridge_consumer_group_lag", {"group": "metered", "topic": "events"}) == 0
 
 
 def test_declaration_errors() -> None:

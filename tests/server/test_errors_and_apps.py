@@ -133,7 +133,7 @@ def test_unexpected_errors_are_a_generic_500(
 
 @pytest.mark.parametrize(
     ("method", "path", "status"),
-    [("GET", "/nowhere", 404), ("PUT", "/api/whoami", 405), ("POST", "/healthz", 405)],
+    [("GET", "/api/nowhere", 404), ("PUT", "/api/whoami", 405), ("POST", "/healthz", 405)],
 )
 def test_framework_errors_are_json_too(
     probe_client: TestClient, method: str, path: str, status: int

@@ -30,6 +30,12 @@ CONSUMER_LAG = Gauge(
     ["pipeline", "topic"],
     registry=METRICS,
 )
+GROUP_LAG = Gauge(
+    "skybridge_consumer_group_lag",
+    "Records of a topic a consumer group has not committed yet, as its pipelines last saw.",
+    ["group", "topic"],
+    registry=METRICS,
+)
 PROCESSING_SECONDS = Histogram(
     "skybridge_pipeline_batch_seconds",
     "Time to process one batch: handler, sinks and commit.",

@@ -229,6 +229,7 @@ class PipelineRunner:
                 log.debug("lag unavailable", topic=topic, error=str(exc))
                 continue
             metrics.CONSUMER_LAG.labels(self.pipeline.name, topic).set(lag)
+            metrics.GROUP_LAG.labels(self.pipeline.group_id, topic).set(lag)
 
 
 def _next_positions(records: Sequence[Record]) -> dict[TopicPartition, int]:

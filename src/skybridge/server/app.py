@@ -23,12 +23,15 @@ from skybridge.auth.scopes import ScopeCatalog
 from skybridge.auth.store import service_engine, token_store
 from skybridge.core.config import Settings
 from skybridge.core.errors import ConfigError
-from skybridge.server import api, dashboard, observe
+from skybridge.core.observability import METRICS
+from skybridge.server import api, dashboard, history_api, observe, streams_page
 from skybridge.server.about import skybridge_version
 from skybridge.server.errors import install_error_handlers
+from skybridge.server.history import start_sampling
 from skybridge.server.pages import STATIC_DIR
 from skybridge.server.security import require_token
 from skybridge.server.session import Signer, load_session_secret
+from skybridge.server.site import install_site
 from skybridge.server.state import ServiceState
 
 DESCRIPTION = (
@@ -109,9 +112,11 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if state.background is not None:
             state.background.start()
+        sampler = start_sampling(state.history, METRICS, [spec.name for spec in state.apps])
         try:
             yield
         finally:
+            sampler.stop()
             state.close()
 
     app = FastAPI(
@@ -123,9 +128,12 @@ def create_app(
     app.state.skybridge = state
     app.add_middleware(observe.AccessLogMiddleware)
     install_error_handlers(app)
+    install_site(app)
     app.include_router(observe.public)
     app.include_router(api.router)
+    app.include_router(history_api.router)
     _mount_apps(app, state)
     app.include_router(dashboard.ui)
+    app.include_router(streams_page.ui)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -20,6 +20,7 @@ from skybridge.apps.kit.web import AppPage
 from skybridge.auth.scopes import ROLES
 from skybridge.core.errors import Conflict, NotFound, ValidationError
 from skybridge.core.observability import get_logger
+from skybridge.server.charts import OVERVIEW_CHARTS
 from skybridge.server.health import probe_all
 from skybridge.server.pages import render, render_app_page
 from skybridge.server.security import allowed, check_csrf, current_session, need, require_session
@@ -123,6 +124,8 @@ def overview(request: Request, session: LoggedIn, state: State) -> Response:
         backends=probe_all(state.settings),
         apps=state.apps,
         active_tokens=sum(1 for t in tokens if t.active),
+        overview_charts=OVERVIEW_CHARTS,
+        charts=True,
     )
 
 
@@ -209,8 +212,15 @@ def _app_response(
     request: Request, session: Session, spec: AppSpec, content: str | AppPage
 ) -> Response:
     html = render_app_page(content, csrf=session.csrf, can=partial(allowed, request))
+    charts = isinstance(content, AppPage) and content.has_charts()
     return render(
-        request, "app.html", session=session, active=f"app:{spec.name}", app=spec, content=html
+        request,
+        "app.html",
+        session=session,
+        active=f"app:{spec.name}",
+        app=spec,
+        content=html,
+        charts=charts,
     )
 
 

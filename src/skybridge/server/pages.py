@@ -33,6 +33,18 @@ _HTML_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+#: Pages with charts also run our own scripts (vendored uPlot, charts.js) and fetch JSON from
+#: this origin; still no inline script, no eval.
+_CHART_DIRECTIVES = "; script-src 'self'; connect-src 'self'"
+#: The app kit's shared macros (``kit/components.html``), for our pages and the apps'.
+_KIT_TEMPLATES = jinja2.PackageLoader("skybridge.apps.kit", "templates")
+
+
+def _headers(charts: bool) -> dict[str, str]:
+    if not charts:
+        return _HTML_HEADERS
+    csp = _HTML_HEADERS["Content-Security-Policy"] + _CHART_DIRECTIVES
+    return {**_HTML_HEADERS, "Content-Security-Policy": csp}
 
 
 def _when(value: datetime | None) -> str:
@@ -41,7 +53,7 @@ def _when(value: datetime | None) -> str:
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(TEMPLATES_DIR), _KIT_TEMPLATES]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
@@ -66,8 +78,14 @@ def render(
     status_code: int = 200,
     **context: Any,
 ) -> Response:
-    """A dashboard page with the layout's shared context and strict security headers."""
+    """A dashboard page with the layout's shared context and strict security headers.
+
+    ``charts=True`` in ``context``: the page draws charts, so it loads the chart scripts (when
+    the session may read the metrics history, ``service:read``) and its CSP allows scripts
+    from this origin.
+    """
     state = get_state(request)
+    charts = bool(context.pop("charts", False)) and allowed(request, "service:read")
     shared = {
         "version": state.version,
         "nav_apps": page_apps(state.apps),
@@ -76,9 +94,10 @@ def render(
         "principal": session.principal if session else None,
         "csrf": session.csrf if session else context.pop("csrf", ""),
         "can": partial(allowed, request),
+        "charts": charts,
     }
     return templates.TemplateResponse(
-        request, template, {**shared, **context}, status_code=status_code, headers=_HTML_HEADERS
+        request, template, {**shared, **context}, status_code=status_code, headers=_headers(charts)
     )
 
 
@@ -88,13 +107,13 @@ def render_app_page(
     """The HTML an app's ``page`` returned, ready to place inside the layout.
 
     Templates also receive the session's ``csrf`` token for forms posted to ``/ui/<name>`` and
-    ``can(scope)``, to leave out what the session may not do.
+    ``can(scope)``, to leave out what the session may not do, and can import the kit's macros
+    (``kit/components.html``).
     """
     if isinstance(content, str):
         return Markup(content)  # noqa: S704 - the app renders (and escapes) its own fragment
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader(content.package, "templates"), autoescape=True
-    )
+    own = jinja2.PackageLoader(content.package, "templates")
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader([own, _KIT_TEMPLATES]), autoescape=True)
     return Markup(  # noqa: S704 - rendered by an auto-escaping environment
         env.get_template(content.template).render(
             **{"csrf": csrf, "can": can or (lambda _scope: False), **content.context}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -14,6 +14,7 @@ from skybridge.apps.kit.manifest import AppSpec
 from skybridge.auth.scopes import ScopeCatalog
 from skybridge.auth.tokens import TokenStore
 from skybridge.core.config import Settings
+from skybridge.server.history import MetricsHistory
 from skybridge.server.session import Signer
 
 
@@ -28,6 +29,7 @@ class ServiceState:
     version: str
     scopes: ScopeCatalog
     background: Background | None = None
+    history: MetricsHistory = field(default_factory=MetricsHistory)
 
     def context(self, app: AppSpec) -> AppContext[Any]:
         """The context the app's routes and page run with."""

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from skybridge.apps.kit.web import AppPage
+from skybridge.apps.kit.web import AppPage, Column, Table, pipeline_charts
 from skybridge_hello.greetings import Context, counts, greet
+
+COLUMNS = (Column("name"), Column("count", numeric=True))
 
 
 def render_page(ctx: Context, message: str | None = None) -> AppPage:
-    rows = sorted(counts(ctx).items())
-    return AppPage("skybridge_hello", "hello.html", {"rows": rows, "message": message})
+    rows = [{"name": name, "count": n} for name, n in sorted(counts(ctx).items())]
+    counted = Table(COLUMNS, rows, empty="No greetings yet.", name="counts")
+    charts = pipeline_charts("hello-counter")
+    return AppPage(
+        "skybridge_hello", "hello.html", {"counts": counted, "charts": charts, "message": message}
+    )
 
 
 def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:

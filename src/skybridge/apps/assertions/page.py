@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from skybridge.apps.assertions import api
 from skybridge.apps.assertions.shared import database_errors, open_engine, summary
 from skybridge.apps.kit.context import AppContext
-from skybridge.apps.kit.web import AppPage
+from skybridge.apps.kit.web import AppPage, Table, api_charts
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
 
@@ -63,6 +63,7 @@ def _rows(url: str) -> tuple[list[dict[str, Any]], str]:
 def _page(context: AppContext[Any], **extra: Any) -> AppPage:
     url = context.backend_url("sql")
     values: dict[str, Any] = {"assertions": [], "dialect": "", "results": None, "error": None}
+    values["charts"] = api_charts("assertions")
     values.update(extra)
     try:
         values["assertions"], values["dialect"] = _rows(url)
@@ -95,10 +96,7 @@ def handle_action(context: AppContext[Any], form: Mapping[str, str]) -> AppPage:
     LAST_CHECKS.record(url, results)
     log.info("assertions.checked", assertions=len(results), failed=sum(not r.ok for r in results))
     shown = [
-        {"name": r.name, "ok": r.ok, "rows": r.rows, "columns": _columns(r.rows)} for r in results
+        {"name": r.name, "ok": r.ok, "violations": Table.of(r.rows, code=True, name="violations")}
+        for r in results
     ]
     return _page(context, results=shown, checked=name or "all assertions")
-
-
-def _columns(rows: list[dict[str, Any]]) -> list[str]:
-    return list(dict.fromkeys(k for row in rows for k in row))

@@ -1,10 +1,50 @@
-"""What an app's dashboard page returns: an HTML fragment or a template of its own package."""
+"""What an app's dashboard page returns, and the components every page draws the same way.
+
+A page is an HTML fragment or an :class:`AppPage`: a template of the app's own package with a
+context. Put a :class:`Chart` or a :class:`Table` in that context and draw it with the kit's
+macros, so every page looks alike::
+
+    {% import "kit/components.html" as kit with context %}
+    {{ kit.chart(throughput) }}
+    {{ kit.table(letters) }}
+
+Charts show the service's metrics history (sampled every few seconds, kept for a few hours) and
+refresh themselves while the page is open. A chart names its series by key: ``metric`` for every
+series of that metric, ``metric:label`` for one (``records_per_s:secretsync``), and a label
+prefix before ``/`` for a group's topics (``lag:secretsync`` is every ``lag:secretsync/<topic>``).
+The metrics (:data:`SERIES_METRICS`) are:
+
+========================  =============================================  ===========
+``records_per_s``         records a pipeline consumed per second         per pipeline
+``batch_p95_ms``          95th percentile time to process one batch      per pipeline
+``lag``                   records a group has not committed yet          ``group/topic``
+``http_requests_per_s``   HTTP requests the service answered per second  —
+``http_p50_ms``           median time to answer an HTTP request          —
+``http_p95_ms``           95th percentile time to answer one             —
+``api_requests_per_s``    requests to an app's ``/api/<name>`` routes    per app
+``api_p95_ms``            95th percentile time to answer them            per app
+========================  =============================================  ===========
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+#: Every metric the history keeps, with its unit.
+SERIES_METRICS: dict[str, str] = {
+    "records_per_s": "records/s",
+    "batch_p95_ms": "ms",
+    "lag": "records",
+    "http_requests_per_s": "requests/s",
+    "http_p50_ms": "ms",
+    "http_p95_ms": "ms",
+    "api_requests_per_s": "requests/s",
+    "api_p95_ms": "ms",
+}
+#: How much history a chart shows unless told (seconds).
+DEFAULT_WINDOW = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -13,9 +53,106 @@ class AppPage:
 
     ``template`` is a file name under ``<package>/templates/``; the rendered HTML is placed
     inside the dashboard layout. Templates are auto-escaped and receive the session's ``csrf``
-    token for forms posted to ``/ui/<name>``.
+    token for forms posted to ``/ui/<name>``, ``can(scope)``, and the kit's macros as
+    ``kit/components.html``.
     """
 
     package: str
     template: str
     context: Mapping[str, Any] = field(default_factory=dict)
+
+    def has_charts(self) -> bool:
+        """Whether the context holds a :class:`Chart` (directly or in a list or tuple)."""
+        return any(_is_chart(value) for value in self.context.values())
+
+
+def _is_chart(value: Any) -> bool:
+    if isinstance(value, Chart):
+        return True
+    return isinstance(value, list | tuple) and any(isinstance(v, Chart) for v in value)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A line chart of series from the service's metrics history, refreshed while shown.
+
+    Args:
+        title: The chart's heading.
+        series: Series keys or selectors (see the module docs), e.g. ``["lag:secretsync"]``.
+        unit: What the y axis counts; by default the unit of the first series' metric.
+        window: Seconds of history shown (at most what the service keeps).
+        name: A CSS class for tests and styling.
+    """
+
+    title: str
+    series: Sequence[str]
+    unit: str = ""
+    window: int = DEFAULT_WINDOW
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "series", tuple(self.series))
+        if not self.series:
+            raise ValueError("a chart needs at least one series")
+        if not self.unit:
+            metric = self.series[0].partition(":")[0]
+            object.__setattr__(self, "unit", SERIES_METRICS.get(metric, ""))
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a :class:`Table`: the row key it shows and how.
+
+    ``numeric`` aligns right; ``code`` shows the value in monospace; ``css`` adds classes to the
+    cells (``"small"``).
+    """
+
+    key: str
+    label: str = ""
+    numeric: bool = False
+    code: bool = False
+    css: str = ""
+
+    @property
+    def heading(self) -> str:
+        return self.label or self.key.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of plain values (auto-escaped), with a line shown when it has no rows."""
+
+    columns: Sequence[Column]
+    rows: Sequence[Mapping[str, Any]]
+    empty: str = "Nothing to show."
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", tuple(self.columns))
+        object.__setattr__(self, "rows", tuple(self.rows))
+
+    @classmethod
+    def of(cls, rows: Iterable[Mapping[str, Any]], **options: Any) -> Table:
+        """A table with one column per key found in ``rows`` (in first-seen order)."""
+        rows = list(rows)
+        keys = dict.fromkeys(k for row in rows for k in row)
+        code = options.pop("code", False)
+        return cls([Column(k, k, code=code) for k in keys], rows, **options)
+
+
+def pipeline_charts(pipeline: str, group: str | None = None) -> list[Chart]:
+    """Throughput, batch latency and consumer lag of one pipeline (its group is ``group``,
+    by default the pipeline's name)."""
+    return [
+        Chart("Throughput", [f"records_per_s:{pipeline}"], name="throughput"),
+        Chart("Batch latency (p95)", [f"batch_p95_ms:{pipeline}"], name="latency"),
+        Chart("Consumer lag", [f"lag:{group or pipeline}"], name="lag"),
+    ]
+
+
+def api_charts(app: str) -> list[Chart]:
+    """Requests per second and latency of an app's ``/api/<app>`` routes."""
+    return [
+        Chart("API requests", [f"api_requests_per_s:{app}"], name="throughput"),
+        Chart("API latency (p95)", [f"api_p95_ms:{app}"], name="latency"),
+    ]

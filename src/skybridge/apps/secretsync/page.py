@@ -11,8 +11,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from skybridge.apps.kit.web import AppPage
+from skybridge.apps.kit.web import AppPage, Column, Table, pipeline_charts
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
+from skybridge.apps.secretsync.pipeline import PIPELINE_NAME
 from skybridge.apps.secretsync.service import Context, SecretSyncService, open_service
 from skybridge.apps.secretsync.views import audit_view, status_views
 from skybridge.core.errors import SkybridgeError
@@ -23,6 +24,13 @@ PACKAGE = "skybridge.apps.secretsync"
 TEMPLATE = "secretsync.html"
 AUDIT_SHOWN = 15
 ACTIONS = {"plan", "reconcile", "replay"}
+LETTER_COLUMNS = (
+    Column("id", "Letter", code=True),
+    Column("store", "Store"),
+    Column("mapping", "Mapping"),
+    Column("secret", "Secret", code=True),
+    Column("reason", "Reason", css="small"),
+)
 
 
 def when(ts: float | None) -> str:
@@ -60,6 +68,7 @@ def _rows(svc: SecretSyncService) -> dict[str, Any]:
         "mappings": rows,
         "audit": audit,
         "letters": letters,
+        "letters_table": Table(LETTER_COLUMNS, letters, name="letters"),
         "table_source": svc.table_source,
         "in_sync": sum(1 for r in rows if r["drift"] == "in-sync"),
         "drifted": sum(1 for r in rows if r["drift"] not in {"in-sync", "unknown"}),
@@ -68,7 +77,7 @@ def _rows(svc: SecretSyncService) -> dict[str, Any]:
 
 def _page(ctx: Context, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"mappings": [], "audit": [], "letters": [], "error": None}
-    values |= {"result": None, "notice": None}
+    values |= {"result": None, "notice": None, "charts": pipeline_charts(PIPELINE_NAME)}
     values.update(extra)
     try:
         with open_service(ctx) as svc:

@@ -1,9 +1,9 @@
 """The stream contract: partitioned topics, keyed produce, consumer groups with explicit commits.
 
-An implementation writes the primitives (``create_topic``, ``describe``, ``_produce``,
-``consumer``, ``end_offsets``, ``committed``) and a :class:`Consumer`; :class:`StreamBackend`
-derives the rest: message normalisation and validation, ``produce_one``, lag per partition and in
-total, and metrics.
+An implementation writes the primitives (``create_topic``, ``describe``, ``topics``,
+``_produce``, ``consumer``, ``end_offsets``, ``committed``, ``groups``) and a :class:`Consumer`;
+:class:`StreamBackend` derives the rest: message normalisation and validation, ``produce_one``,
+lag per partition and in total, and metrics.
 
 Semantics every implementation honours (the contract suite checks them):
 
@@ -137,6 +137,10 @@ class StreamBackend(Backend):
         """Partitions and retention of ``topic``; ``NotFound`` if it does not exist."""
 
     @abstractmethod
+    def topics(self) -> list[str]:
+        """The name of every topic, sorted (the engine's internal topics left out)."""
+
+    @abstractmethod
     def _produce(self, topic: str, messages: Sequence[Message]) -> list[Produced]:
         """Append validated messages; return where each landed, in input order."""
 
@@ -163,6 +167,13 @@ class StreamBackend(Backend):
     @abstractmethod
     def committed(self, group: str, topic: str) -> dict[int, int | None]:
         """Per partition: the group's committed position (None if never committed)."""
+
+    @abstractmethod
+    def groups(self) -> dict[str, list[str]]:
+        """Every consumer group that has committed a position: the topics it committed on, sorted.
+
+        A group that only ever read (never committed) is not listed.
+        """
 
     # -- derived ----------------------------------------------------------------------------
 

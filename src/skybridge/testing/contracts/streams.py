@@ -79,6 +79,27 @@ class StreamsContract:
         with pytest.raises(NotFound):
             streams.describe(unique("missing"))
 
+    def test_topics_lists_every_topic(self, streams: StreamBackend) -> None:
+        first, second = self.topic(streams), self.topic(streams, 2)
+        listed = streams.topics()
+        assert {first, second} <= set(listed)
+        assert listed == sorted(listed)
+
+    def test_groups_lists_groups_that_committed_with_their_topics(
+        self, streams: StreamBackend
+    ) -> None:
+        topic, other = self.topic(streams), self.topic(streams)
+        group, reader = unique("g"), unique("g")
+        streams.produce(topic, [b"a", b"b"])
+        streams.produce(other, [b"c"])
+        with streams.consumer(group, [topic, other]) as consumer:
+            consumer.commit_records(drain(consumer, 3, self.join_timeout))
+        with streams.consumer(reader, [topic]) as consumer:
+            assert len(drain(consumer, 2, self.join_timeout)) == 2  # read, never committed
+        groups = streams.groups()
+        assert groups[group] == sorted([topic, other])
+        assert reader not in groups
+
     def test_round_trip_keeps_key_value_headers(self, streams: StreamBackend) -> None:
         topic = self.topic(streams, 2)
         headers = [("trace", b"abc"), ("trace", b"\x00\xff"), ("kind", b"")]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 from confluent_kafka import Consumer as RdConsumer
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer
 from confluent_kafka import TopicPartition as RdTopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]
 
@@ -114,6 +114,18 @@ class KafkaStream(StreamBackend):
             raise NotFound(f"kafka topic '{topic}' does not exist")
         return TopicInfo(topic, len(info.partitions), self._retention(topic))
 
+    def topics(self) -> list[str]:
+        """Topics whose name starts with ``__`` are the broker's own and left out."""
+        try:
+            metadata = self.admin.list_topics(timeout=_TIMEOUT)
+        except KafkaException as exc:
+            raise translate_error(exc, "topics") from None
+        return sorted(
+            name
+            for name, info in metadata.topics.items()
+            if not name.startswith("__") and info.error is None
+        )
+
     def _retention(self, topic: str) -> Retention:
         resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
         try:
@@ -198,6 +210,20 @@ class KafkaStream(StreamBackend):
         finally:
             probe.close()
         return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found}
+
+    def groups(self) -> dict[str, list[str]]:
+        try:
+            listed = self.admin.list_consumer_groups(request_timeout=_TIMEOUT).result()
+            found = {g.group_id: self._group_topics(g.group_id) for g in listed.valid}
+        except KafkaException as exc:
+            raise translate_error(exc, "groups") from None
+        return {group: topics for group, topics in sorted(found.items()) if topics}
+
+    def _group_topics(self, group: str) -> list[str]:
+        request = [ConsumerGroupTopicPartitions(group)]
+        futures = self.admin.list_consumer_group_offsets(request, request_timeout=_TIMEOUT)
+        offsets = futures[group].result()
+        return sorted({tp.topic for tp in offsets.topic_partitions or [] if tp.offset >= 0})
 
     def consumer(
         self,

@@ -11,6 +11,7 @@ group began reading at its tip, with nothing committed yet). A partition is the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -22,6 +23,9 @@ from skybridge.core.errors import Conflict
 SHARD_END = b"SHARD_END"
 #: A closed shard a group starting at ``"latest"`` found already closed and never read.
 SKIPPED = b"SKIPPED"
+#: A checkpoint key: ``<group>/offsets/<topic>/<partition>`` (topics, being stream names, have
+#: no ``/``; groups may).
+_OFFSET_KEY = re.compile(r"^(?P<group>.+)/offsets/(?P<topic>[^/]+)/\d+$")
 
 
 class KvLeases:
@@ -135,6 +139,15 @@ class KvLeases:
 
     def started(self, group: str, tp: TopicPartition) -> bool:
         return self.kv.get(_started_key(group, tp)) is not None
+
+    def groups(self) -> dict[str, list[str]]:
+        """Every group with a checkpoint: the topics it has checkpoints on, sorted."""
+        found: dict[str, set[str]] = {}
+        for key in self.kv.keys(""):
+            match = _OFFSET_KEY.match(key)
+            if match:
+                found.setdefault(match["group"], set()).add(match["topic"])
+        return {group: sorted(topics) for group, topics in sorted(found.items())}
 
     def committed(self, group: str, tp: TopicPartition) -> int | None:
         value = self.kv.get(_offset_key(group, tp))

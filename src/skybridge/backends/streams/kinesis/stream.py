@@ -170,6 +170,16 @@ class KinesisStream(StreamBackend):
         count = max(numbers) + 1 if numbers else int(summary["OpenShardCount"])
         return TopicInfo(topic, count, Retention(max_age=hours * 3600.0))
 
+    def topics(self) -> list[str]:
+        """The streams whose name starts with the URL's prefix, without it."""
+        names: list[str] = []
+        try:
+            for page in self.client.get_paginator("list_streams").paginate():
+                names += page.get("StreamNames", [])
+        except Exception as exc:
+            raise translate_error(exc, "topics") from None
+        return sorted(n[len(self.prefix) :] for n in names if n.startswith(self.prefix))
+
     # -- produce ------------------------------------------------------------------------------
 
     def _produce(self, topic: str, messages: Sequence[Message]) -> list[Produced]:
@@ -216,6 +226,10 @@ class KinesisStream(StreamBackend):
             count, _, end = self.shards.scan(stream, partition, after=committed)
             result[partition] = PartitionLag(committed, end, count)
         return result
+
+    def groups(self) -> dict[str, list[str]]:
+        """Groups keep checkpoints in the ``checkpoints`` kv store: none without one."""
+        return {} if self.checkpoints is None else self._leases().groups()
 
     def _leases(self) -> KvLeases:
         if self.checkpoints is None:

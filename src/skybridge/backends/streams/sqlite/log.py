@@ -111,6 +111,9 @@ class SqliteStream(StreamBackend):
     def describe(self, topic: str) -> TopicInfo:
         return self._topic(topic)[1]
 
+    def topics(self) -> list[str]:
+        return [name for (name,) in self._query("SELECT name FROM topics ORDER BY name", ())]
+
     def topic_id(self, topic: str) -> int:
         return self._topic(topic)[0]
 
@@ -248,6 +251,24 @@ class SqliteStream(StreamBackend):
                 ).fetchall()
             )
         return {p: rows.get(p) for p in range(info.partitions)}
+
+    def groups(self) -> dict[str, list[str]]:
+        rows = self._query(
+            "SELECT DISTINCT o.grp, t.name FROM offsets o JOIN topics t ON t.tid = o.tid "
+            "ORDER BY o.grp, t.name",
+            (),
+        )
+        found: dict[str, list[str]] = {}
+        for group, topic in rows:
+            found.setdefault(group, []).append(topic)
+        return found
+
+    def _query(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        try:
+            with self._lock:
+                return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise translate(exc, "query") from exc
 
     def consumer(
         self,

@@ -1,0 +1,53 @@
+"""What every site has: a favicon, and a page (not JSON) for an address that leads nowhere.
+
+Under ``/api`` a 404 stays the JSON error body every API client expects; anywhere else a person
+is looking, so they get the dashboard's "Page not found" (with the navigation when signed in).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import FileResponse
+from starlette.exceptions import HTTPException
+
+from skybridge.server.errors import error_response
+from skybridge.server.pages import STATIC_DIR, render
+from skybridge.server.security import authorize, current_session
+
+assets = APIRouter(include_in_schema=False)
+#: Paths whose 404 stays JSON: the API and the machine-read endpoints.
+_JSON_PATHS = ("/api/", "/openapi.json", "/healthz", "/metrics")
+
+
+@assets.get("/favicon.ico")
+def favicon() -> Response:
+    return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon")
+
+
+def _wants_json(path: str) -> bool:
+    return path == "/api" or path.startswith(_JSON_PATHS)
+
+
+def not_found(request: Request, exc: Exception) -> Response:
+    """404: JSON under ``/api``, the "Page not found" page elsewhere."""
+    detail = str(exc.detail) if isinstance(exc, HTTPException) else "Not Found"
+    if _wants_json(request.url.path):
+        return error_response(404, "NotFound", detail)
+    session = current_session(request)
+    if session is not None:
+        authorize(request, session.principal)
+    return render(
+        request,
+        "404.html",
+        session=session,
+        active="",
+        status_code=404,
+        path=request.url.path,
+        detail="" if detail == "Not Found" else detail,
+    )
+
+
+def install_site(app: FastAPI) -> None:
+    """Serve the favicon and answer 404s as above."""
+    app.include_router(assets)
+    app.add_exception_handler(404, not_found)

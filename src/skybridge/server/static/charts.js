@@ -1,0 +1,183 @@
+/* skybridge dashboard charts.
+ *
+ * Every element with class "chart" (drawn by the kit's chart macro) names the series it shows in
+ * data-series (a JSON list of selectors) and how many seconds in data-window. This script asks
+ * /api/metrics/history for them (same origin, the session cookie), draws them with the vendored
+ * uPlot and asks again every few seconds while the page is open. After each refresh the element
+ * carries data-points (samples shown) and data-last (the sum of the newest values).
+ */
+(function () {
+  "use strict";
+
+  var REFRESH_MS = 5000;
+  var HEIGHT = 180;
+  var COLORS = ["#1f5fbf", "#e8710a", "#1a7f4b", "#b42318", "#7c3aed", "#0e7490", "#9a6700", "#be185d"];
+
+  function shortNumber(value) {
+    if (value === null || value === undefined) {
+      return "—";
+    }
+    var size = Math.abs(value);
+    if (size >= 1e6) {
+      return (value / 1e6).toFixed(1) + "M";
+    }
+    if (size >= 1e3) {
+      return (value / 1e3).toFixed(1) + "k";
+    }
+    if (size >= 10 || value === Math.round(value)) {
+      return String(Math.round(value));
+    }
+    return value.toFixed(size < 1 ? 2 : 1);
+  }
+
+  function pad(n) {
+    return n < 10 ? "0" + n : String(n);
+  }
+
+  // One line per tick, local 24-hour time; seconds only while the chart spans under 3 minutes.
+  function timeTicks(u, ticks) {
+    var span = ticks.length > 1 ? ticks[ticks.length - 1] - ticks[0] : 0;
+    return ticks.map(function (t) {
+      var d = new Date(t * 1000);
+      var hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
+      return span < 180 ? hm + ":" + pad(d.getSeconds()) : hm;
+    });
+  }
+
+  function historyUrl(el) {
+    var params = new URLSearchParams();
+    JSON.parse(el.dataset.series).forEach(function (selector) {
+      params.append("series", selector);
+    });
+    params.set("window", el.dataset.window);
+    return "/api/metrics/history?" + params.toString();
+  }
+
+  function chartOptions(el, body) {
+    var lines = body.series.map(function (s, i) {
+      return {
+        label: s.name,
+        stroke: COLORS[i % COLORS.length],
+        width: 2,
+        // null: nothing was observed in that interval (no request, no batch); draw across it
+        spanGaps: true,
+        value: function (u, v) { return shortNumber(v); }
+      };
+    });
+    return {
+      width: Math.max(el.clientWidth, 200),
+      height: HEIGHT,
+      series: [{}].concat(lines),
+      scales: {
+        y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.15 : 1]; } }
+      },
+      axes: [
+        {
+          stroke: "#5f6b7a",
+          space: 64,
+          grid: { stroke: "#eef1f5" },
+          ticks: { stroke: "#e1e6ed" },
+          values: timeTicks
+        },
+        {
+          stroke: "#5f6b7a",
+          size: 48,
+          grid: { stroke: "#eef1f5" },
+          ticks: { stroke: "#e1e6ed" },
+          values: function (u, ticks) { return ticks.map(shortNumber); }
+        }
+      ],
+      legend: { live: false },
+      cursor: { drag: { x: false, y: false } }
+    };
+  }
+
+  function newest(values) {
+    for (var i = values.length - 1; i >= 0; i--) {
+      if (values[i] !== null) {
+        return values[i];
+      }
+    }
+    return 0;
+  }
+
+  function Chart(el) {
+    this.el = el;
+    this.url = historyUrl(el);
+    this.empty = el.querySelector(".chart-empty");
+    this.plot = null;
+    this.keys = "";
+    var self = this;
+    if (window.ResizeObserver) {
+      new ResizeObserver(function () { self.resize(); }).observe(el);
+    }
+  }
+
+  Chart.prototype.resize = function () {
+    if (this.plot && this.el.clientWidth > 0) {
+      this.plot.setSize({ width: this.el.clientWidth, height: HEIGHT });
+    }
+  };
+
+  Chart.prototype.show = function (body) {
+    var keys = body.series.map(function (s) { return s.key; }).join(" ");
+    var data = [body.t].concat(body.series.map(function (s) { return s.values; }));
+    if (body.t.length === 0 || body.series.length === 0) {
+      this.empty.hidden = false;
+      if (body.t.length) {
+        this.empty.textContent = "Nothing happened here in this window yet.";
+      }
+    } else if (this.plot && keys === this.keys) {
+      this.plot.setData(data);
+    } else {
+      if (this.plot) {
+        this.plot.destroy();
+      }
+      this.empty.hidden = true;
+      this.plot = new uPlot(chartOptions(this.el, body), data, this.el);
+      this.keys = keys;
+    }
+    var last = body.series.reduce(function (sum, s) { return sum + newest(s.values); }, 0);
+    this.el.dataset.points = String(body.t.length);
+    this.el.dataset.last = String(Math.round(last * 1000) / 1000);
+  };
+
+  Chart.prototype.refresh = function () {
+    var self = this;
+    if (document.hidden) {
+      return Promise.resolve();
+    }
+    return fetch(this.url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("HTTP " + response.status);
+        }
+        return response.json();
+      })
+      .then(function (body) { self.show(body); })
+      .catch(function (error) {
+        self.empty.hidden = false;
+        self.empty.textContent = "The chart could not be loaded (" + error.message + ").";
+      });
+  };
+
+  function start() {
+    var charts = Array.prototype.map.call(document.querySelectorAll(".chart[data-series]"), function (el) {
+      return new Chart(el);
+    });
+    function tick() {
+      Promise.all(charts.map(function (c) { return c.refresh(); })).then(function () {
+        window.setTimeout(tick, REFRESH_MS);
+      });
+    }
+    if (charts.length) {
+      tick();
+    }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

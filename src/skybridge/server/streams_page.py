@@ -1,0 +1,125 @@
+"""The Streams page (``/streams``): topics, consumer groups and their lag, dead letters.
+
+Showing it needs ``streams:read``; the replay buttons POST to ``/streams/replay`` (CSRF-checked,
+``streams:replay``). It reads the configured ``backends.streams`` on every load (see
+:mod:`skybridge.runtime.inventory`). Dead letters are shown by their error and where they came
+from, never by their value.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+
+from skybridge.backends import streams as stream_backends
+from skybridge.core.errors import SkybridgeError
+from skybridge.core.observability import get_logger
+from skybridge.core.secret import scrub
+from skybridge.core.urls import mask_url
+from skybridge.runtime.deadletter import DeadLetter, DeadLetters
+from skybridge.runtime.inventory import StreamsInventory, inventory
+from skybridge.server.charts import STREAMS_CHARTS
+from skybridge.server.pages import render
+from skybridge.server.security import check_csrf, need, require_session
+from skybridge.server.session import Session
+from skybridge.server.state import ServiceState, get_state
+
+log = get_logger(__name__)
+ui = APIRouter(include_in_schema=False)
+State = Annotated[ServiceState, Depends(get_state)]
+LoggedIn = Annotated[Session, Depends(require_session)]
+FormField = Annotated[str, Form()]
+#: Longest error text shown for a dead letter.
+ERROR_SHOWN = 300
+
+
+def _url(state: ServiceState) -> str:
+    return state.settings.backends.named().get("streams", "")
+
+
+def _letter_row(letter: DeadLetter) -> dict[str, Any]:
+    error = scrub(letter.error)
+    return {
+        "id": letter.id,
+        "source": letter.source if letter.offset >= 0 else "—",
+        "error_type": letter.error_type,
+        "error": error if len(error) <= ERROR_SHOWN else error[:ERROR_SHOWN] + "…",
+        "pipeline": letter.pipeline,
+        "failed": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(letter.failed_at)),
+        "replayed": letter.replayed,
+    }
+
+
+def _view(found: StreamsInventory) -> dict[str, Any]:
+    return {
+        "topics": found.topics,
+        "groups": sorted(found.groups, key=lambda g: (g.group, g.topic)),
+        "dead_letters": [
+            {"topic": t.topic, "waiting": t.waiting, "letters": [_letter_row(x) for x in t.letters]}
+            for t in found.dead_letters
+        ],
+    }
+
+
+def _read(state: ServiceState) -> dict[str, Any]:
+    empty: dict[str, Any] = {"topics": [], "groups": [], "dead_letters": [], "error": None}
+    try:
+        with stream_backends.connect(_url(state), setting="backends.streams") as backend:
+            return empty | _view(inventory(backend))
+    except SkybridgeError as exc:
+        return empty | {"error": str(exc), "hint": exc.hint}
+
+
+def _page(
+    request: Request, session: Session, state: ServiceState, status: int = 200, **extra: Any
+) -> Response:
+    context: dict[str, Any] = {"hint": None, "notice": None, "replay_error": None}
+    context |= _read(state) | extra
+    return render(
+        request,
+        "streams.html",
+        session=session,
+        active="streams",
+        status_code=status,
+        charts=True,
+        stream_charts=STREAMS_CHARTS,
+        backend_url=mask_url(_url(state)),
+        **context,
+    )
+
+
+@ui.get("/streams")
+def streams_page(request: Request, session: LoggedIn, state: State) -> Response:
+    need(request, "streams:read")
+    return _page(request, session, state)
+
+
+@ui.post("/streams/replay")
+def replay(
+    request: Request,
+    session: LoggedIn,
+    state: State,
+    topic: FormField = "",
+    letter: FormField = "",
+    csrf: FormField = "",
+) -> Response:
+    """Republish one dead letter (``letter``: its id) or every waiting one of ``topic``."""
+    check_csrf(session, csrf)
+    need(request, "streams:replay")
+    if not topic:
+        return _page(request, session, state, 400, replay_error="name the topic to replay")
+    try:
+        with stream_backends.connect(_url(state), setting="backends.streams") as backend:
+            replayed = DeadLetters(backend, topic).replay([letter] if letter else None)
+    except SkybridgeError as exc:
+        return _page(request, session, state, 400, replay_error=str(exc))
+    log.info("streams.replayed", topic=topic, letters=len(replayed), by=session.principal.name)
+    count = len(replayed)
+    notice = (
+        f"Replayed {count} dead letter{'s' if count != 1 else ''} to '{topic}'."
+        if count
+        else f"'{topic}' had no dead letters waiting."
+    )
+    return _page(request, session, state, notice=notice)

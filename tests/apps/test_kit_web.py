@@ -1,0 +1,97 @@
+"""The app kit's page components: Chart and Table values and the macros that draw them."""
+
+from __future__ import annotations
+
+import jinja2
+import pytest
+
+from skybridge.apps.kit.web import AppPage, Chart, Column, Table, api_charts, pipeline_charts
+
+
+def render(source: str, **context: object) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.DictLoader({"page.html": source}),
+                jinja2.PackageLoader("skybridge.apps.kit", "templates"),
+            ]
+        ),
+        autoescape=True,
+    )
+    return env.get_template("page.html").render(**context)
+
+
+def test_a_chart_takes_its_unit_from_its_first_series() -> None:
+    chart = Chart("Lag", ["lag:orders"])
+    assert chart.series == ("lag:orders",)
+    assert chart.unit == "records"
+    assert Chart("Mixed", ["records_per_s", "http_requests_per_s"], unit="per second").unit == (
+        "per second"
+    )
+    with pytest.raises(ValueError, match="at least one series"):
+        Chart("Empty", [])
+
+
+def test_pipeline_and_api_charts_name_their_series() -> None:
+    throughput, latency, lag = pipeline_charts("sync", group="sync-group")
+    assert throughput.series == ("records_per_s:sync",)
+    assert latency.series == ("batch_p95_ms:sync",)
+    assert lag.series == ("lag:sync-group",)
+    assert [c.series for c in api_charts("shop")] == [
+        ("api_requests_per_s:shop",),
+        ("api_p95_ms:shop",),
+    ]
+
+
+def test_an_app_page_knows_whether_it_has_charts() -> None:
+    assert AppPage("pkg", "t.html", {"charts": pipeline_charts("p")}).has_charts()
+    assert AppPage("pkg", "t.html", {"chart": Chart("x", ["lag"])}).has_charts()
+    assert not AppPage("pkg", "t.html", {"rows": [1, 2]}).has_charts()
+
+
+def test_the_chart_macro_names_its_series_for_the_script() -> None:
+    html = render(
+        '{% import "kit/components.html" as kit with context %}{{ kit.charts(charts) }}',
+        charts=[Chart("Lag <by group>", ["lag:o'rders"], window=600, name="lag")],
+        can=lambda scope: True,
+    )
+    assert 'class="chart-card lag"' in html
+    assert "Lag &lt;by group&gt;" in html
+    assert "data-series='[\"lag:o\\u0027rders\"]'" in html
+    assert 'data-window="600"' in html
+
+
+def test_the_chart_macro_explains_a_missing_scope() -> None:
+    html = render(
+        '{% import "kit/components.html" as kit with context %}{{ kit.chart(c) }}',
+        c=Chart("Lag", ["lag"]),
+        can=lambda scope: scope != "service:read",
+    )
+    assert "data-series" not in html
+    assert "service:read" in html
+
+
+def test_the_table_macro_escapes_cells_and_fills_empty_ones() -> None:
+    table = Table(
+        [Column("id", "Letter", code=True), Column("count", numeric=True), Column("note")],
+        [{"id": "0:1", "count": 3, "note": "<b>bold</b>"}, {"id": "0:2", "count": 0}],
+        name="letters",
+    )
+    html = render('{% import "kit/components.html" as kit %}{{ kit.table(t) }}', t=table)
+    assert '<table class="table letters">' in html
+    assert "<th>Letter</th>" in html
+    assert '<th class="num">Count</th>' in html
+    assert "<code>0:1</code>" in html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert '<span class="muted">—</span>' in html
+    assert ">0</td>" in html
+
+
+def test_a_table_of_rows_takes_its_columns_from_them() -> None:
+    table = Table.of([{"a": 1}, {"b": 2, "a": 3}], code=True, empty="none")
+    assert [c.key for c in table.columns] == ["a", "b"]
+    assert all(c.code for c in table.columns)
+    html = render(
+        '{% import "kit/components.html" as kit %}{{ kit.table(t) }}', t=Table.of([], empty="none")
+    )
+    assert "none" in html
