@@ -76,7 +76,9 @@ class SageMakerEndpoint(ModelEndpoint):
         self.content_type = content_type
         self.variant = variant
         config = Config(
-            connect_timeout=self.timeout, read_timeout=self.timeout, retries={"max_attempts": 1}
+            connect_timeout=self.timeout,
+            read_timeout=self.timeout,
+            retries={"mode": "standard", "total_max_attempts": 1},  # core.retry decides
         )
         self._client = client or boto3_client(
             "sagemaker-runtime",
