@@ -149,7 +149,8 @@ def _handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
                 self._answer(200, json.dumps(answer).encode(), "application/x-amz-json-1.1")
                 return
             infer, invoke = _INFER.match(self.path), _INVOKE.match(self.path)
-            name = (infer or invoke).group(1) if (infer or invoke) else None
+            found = infer or invoke
+            name = found.group(1) if found else None
             if invoke and name != server.name:
                 missing = {
                     "__type": "ValidationError",
@@ -163,7 +164,7 @@ def _handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
             elif not self.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256"):
                 self._error(403, "InvokeEndpoint requests must be SigV4-signed")
             else:
-                kind, answer = server.invoke(self.headers.get("content-type", ""), body)
-                self._answer(200, answer, kind)
+                kind, payload = server.invoke(self.headers.get("content-type", ""), body)
+                self._answer(200, payload, kind)
 
     return Handler

@@ -15,6 +15,7 @@ deployment) and subclasses::
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pytest
@@ -25,7 +26,7 @@ from skybridge.core.errors import TransientError, ValidationError
 COLUMNS = ("a", "b")
 
 
-def reference(rows: list[list[float | None]]) -> list[float]:
+def reference(rows: Sequence[Sequence[float | None]]) -> list[float]:
     """The reference model: ``2a + 3b - 1`` per row."""
     return [2 * float(a or 0) + 3 * float(b or 0) - 1 for a, b in rows]
 
