@@ -9,7 +9,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from tests.apps.features.scenario import run_example
+
+from .scenario import run_example
 
 
 @pytest.fixture

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import joblib
 import pytest
-from tests.backends.models.conftest import fitted_reference
 
 from skybridge.backends.models import ModelEndpoint, connect
 from skybridge.core.errors import ConfigError, NotFound, TerminalError
 from skybridge.testing.contracts.models import ModelContract
+
+from .conftest import fitted_reference
 
 
 class TestJoblib(ModelContract):

@@ -52,8 +52,9 @@ def write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     columns = list(dict.fromkeys(k for row in rows for k in row))
     if path.suffix == ".parquet":
         pa, pq = pyarrow_modules()
-        table = pa.Table.from_pylist([{c: _flat(r.get(c)) for c in columns} for r in rows])
-        pq.write_table(table, path)
+        mixed = {c for c in columns if len(_kinds(rows, c)) > 1}
+        flat = [{c: _flat(r.get(c), c in mixed) for c in columns} for r in rows]
+        pq.write_table(pa.Table.from_pylist(flat), path)
     elif path.suffix == ".csv":
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
@@ -65,5 +66,13 @@ def write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
         raise ValidationError(f"output file {path} must be .csv, .parquet or .json")
 
 
-def _flat(value: Any) -> Any:
-    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
+def _kinds(rows: Sequence[dict[str, Any]], column: str) -> set[type]:
+    """The value types of a column, ints counted as floats (Parquet holds one type each)."""
+    found = {type(r.get(column)) for r in rows if r.get(column) is not None}
+    return {float if kind is int else kind for kind in found}
+
+
+def _flat(value: Any, as_text: bool = False) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return str(value) if as_text and value is not None else value
