@@ -21,7 +21,7 @@ from skybridge.apps.features.definitions import FeatureView
 from skybridge.apps.features.durations import parse_event_time
 from skybridge.apps.features.entity import entity_key, fold
 from skybridge.apps.features.offline import LogRow
-from skybridge.apps.features.vector import FeatureVector, evaluate
+from skybridge.apps.features.vector import FeatureVector, Reader
 from skybridge.core.errors import ValidationError
 
 
@@ -74,8 +74,9 @@ def training_set(
         if logged.entity in wanted:
             by_entity.setdefault(logged.entity, []).append(logged)
     vectors: dict[int, FeatureVector] = {}
+    reader = Reader(view)
     for key, times in wanted.items():
-        vectors.update(_sweep(view, key, by_entity.get(key, []), sorted(times)))
+        vectors.update(_sweep(reader, key, by_entity.get(key, []), sorted(times)))
     result = TrainingSet(view.name, [f.name for f in view.features])
     for i, row in enumerate(entity_rows):
         vector = vectors[i]
@@ -85,8 +86,9 @@ def training_set(
 
 
 def _sweep(
-    view: FeatureView, entity: str, events: list[LogRow], times: list[tuple[float, int]]
+    reader: Reader, entity: str, events: list[LogRow], times: list[tuple[float, int]]
 ) -> dict[int, FeatureVector]:
+    view = reader.view
     events = sorted(events, key=lambda r: (r.event_time, r.offset))
     stamps = [r.event_time for r in events]
     doc: dict[str, Any] | None = None
@@ -97,5 +99,5 @@ def _sweep(
         for logged in events[done:upto]:
             doc = fold(view, doc, logged.parsed())
         done = max(done, upto)
-        found[index] = evaluate(view, entity, doc, at)
+        found[index] = reader.evaluate(entity, doc, at)
     return found

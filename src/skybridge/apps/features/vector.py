@@ -74,34 +74,68 @@ class FeatureVector:
 
 
 UNKNOWN = "unknown entity: no event seen for it"
+NO_VALUE = FeatureValue(None, None, "no value yet: no matching event had the field")
+_LAST, _WINDOW, _RATIO = 0, 1, 2
+
+
+class Reader:
+    """A view's read plan, made once per view: evaluates entity documents at a read time.
+
+    Reads are the hot path of the online store (and of every training-set row), so the plan
+    keeps per feature only what evaluation needs, in view order.
+    """
+
+    def __init__(self, view: FeatureView) -> None:
+        self.view = view
+        self.plan = [(f.name, _code(f), view.ttl_of(f), f) for f in view.features]
+        self.has_ratios = any(code == _RATIO for _, code, _, _ in self.plan)
+        self.unknown = {f.name: FeatureValue(None, None, UNKNOWN) for f in view.features}
+
+    def evaluate(self, entity: str, doc: Mapping[str, Any] | None, at: float) -> FeatureVector:
+        """Every feature for the entity document ``doc`` at read time ``at``."""
+        view = self.view
+        if not doc:
+            return FeatureVector(view.name, entity, at, None, dict(self.unknown))
+        lasts, wins, updated = doc.get("l") or {}, doc.get("w") or {}, doc.get("u") or {}
+        values: dict[str, FeatureValue] = {}
+        for name, code, ttl, feature in self.plan:
+            if code == _LAST:
+                stored = lasts.get(name)
+                if stored is None:
+                    values[name] = NO_VALUE
+                    continue
+                found = FeatureValue(stored[0], stored[1])
+            elif code == _WINDOW:
+                found = _window(feature, wins.get(name) or {}, updated.get(name), at)
+            else:
+                values[name] = NO_VALUE  # placeholder keeping view order; set below
+                continue
+            values[name] = found if ttl is None else _stale(found, ttl, at)
+        if self.has_ratios:
+            for name, code, ttl, feature in self.plan:
+                if code == _RATIO:
+                    found = _ratio(feature, values)
+                    values[name] = found if ttl is None else _stale(found, ttl, at)
+        return FeatureVector(view.name, entity, at, float(doc["t"]), values)
+
+
+def _code(feature: Feature) -> int:
+    if feature.agg == "ratio":
+        return _RATIO
+    return _WINDOW if feature.windowed else _LAST
 
 
 def evaluate(
     view: FeatureView, entity: str, doc: Mapping[str, Any] | None, at: float
 ) -> FeatureVector:
     """Every feature of ``view`` for the entity document ``doc`` at read time ``at``."""
-    if not doc:
-        unknown = {f.name: FeatureValue(None, None, UNKNOWN) for f in view.features}
-        return FeatureVector(view.name, entity, at, None, unknown)
-    values: dict[str, FeatureValue] = {}
-    for feature in view.features:
-        if feature.agg != "ratio":
-            values[feature.name] = _stale(view, feature, _raw(feature, doc, at), at)
-    for feature in view.features:
-        if feature.agg == "ratio":
-            values[feature.name] = _stale(view, feature, _ratio(feature, values), at)
-    ordered = {f.name: values[f.name] for f in view.features}
-    return FeatureVector(view.name, entity, at, float(doc["t"]), ordered)
+    return Reader(view).evaluate(entity, doc, at)
 
 
-def _raw(feature: Feature, doc: Mapping[str, Any], at: float) -> FeatureValue:
-    if not feature.windowed:
-        stored = doc.get("l", {}).get(feature.name)
-        if stored is None:
-            return FeatureValue(None, None, "no value yet: no matching event had the field")
-        return FeatureValue(stored[0], float(stored[1]))
-    updated = doc.get("u", {}).get(feature.name)
-    value = windows.value_at(feature, doc.get("w", {}).get(feature.name, {}), at)
+def _window(
+    feature: Feature, buckets: Mapping[str, Any], updated: float | None, at: float
+) -> FeatureValue:
+    value = windows.value_at(feature, buckets, at)
     if value is None:
         window = format_duration(feature.window or 0)
         return FeatureValue(None, updated, f"no event in the last {window}")
@@ -123,9 +157,8 @@ def _ratio(feature: Feature, values: Mapping[str, FeatureValue]) -> FeatureValue
     return FeatureValue(top.value / bottom.value, when)
 
 
-def _stale(view: FeatureView, feature: Feature, found: FeatureValue, at: float) -> FeatureValue:
-    ttl = view.ttl_of(feature)
-    if ttl is None or found.missing or found.event_time is None:
+def _stale(found: FeatureValue, ttl: float, at: float) -> FeatureValue:
+    if found.missing or found.event_time is None:
         return found
     age = at - found.event_time
     if age <= ttl:

@@ -18,7 +18,7 @@ Partial aggregates: ``count`` an int, ``sum`` a float, ``min``/``max`` a float, 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from skybridge.apps.features.definitions import Feature
@@ -77,7 +77,7 @@ def add(feature: Feature, buckets: Buckets, t: float, value: Any, newest: float)
     return kept
 
 
-def value_at(feature: Feature, buckets: Buckets, at: float) -> Any:
+def value_at(feature: Feature, buckets: Mapping[str, Any], at: float) -> Any:
     """The feature's value at read time ``at`` (``None``: min/max/mean of no event)."""
     resolution = feature.resolution
     assert resolution is not None
