@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -35,6 +36,10 @@ from skybridge.apps.features.definitions import make_view
 from skybridge.apps.features.offline import OfflineLogSink
 from skybridge.apps.features.online import OnlineStore
 from skybridge.apps.features.pipeline import feature_pipeline
+from skybridge.apps.features.store import open_store
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.manifest import discover_apps, find_app
+from skybridge.apps.kit.settings import load_settings
 from skybridge.backends import kv as kv_family
 from skybridge.backends import objects as objects_family
 from skybridge.backends import streams as streams_family
@@ -172,6 +177,25 @@ def time_predict(calls: int, folder: Path) -> tuple[list[float], list[float]]:
     return predict, floor
 
 
+def time_in_process(calls: int, folder: Path) -> list[float]:
+    """``FeatureStore.predict`` on the service's data, without HTTP: the app's own cost."""
+    previous = Path.cwd()
+    os.chdir(folder)
+    try:
+        app = find_app(discover_apps(), "features")
+        with open_store(AppContext.create(app, load_settings([app]))) as store:
+            for _ in range(20):
+                store.predict("user-03")
+            times = []
+            for _ in range(calls):
+                started = time.perf_counter()
+                store.predict("user-03")
+                times.append(time.perf_counter() - started)
+    finally:
+        os.chdir(previous)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=500)
@@ -202,6 +226,11 @@ def main() -> None:
     )
     p50 = percentile(predict, 0.5)
     print(f"# /api/features/predict p50 {p50:.3f}ms mean {statistics.mean(predict) * 1000:.3f}ms")
+    inner = time_in_process(args.calls, folder / "service")
+    print(
+        f"# FeatureStore.predict in process (no HTTP): p50 {percentile(inner, 0.5):.3f}ms "
+        f"p99 {percentile(inner, 0.99):.3f}ms"
+    )
     floor_p50, floor_p99 = percentile(floor, 0.5), percentile(floor, 0.99)
     print(f"# service floor, GET /api/whoami: p50 {floor_p50:.3f}ms p99 {floor_p99:.3f}ms")
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from skybridge.apps.features.durations import human_age
+from skybridge.apps.features.definitions import FeatureView
+from skybridge.apps.features.durations import human_age, iso
 from skybridge.apps.features.offline import log_stats
 from skybridge.apps.features.operations import view_summary
 from skybridge.apps.features.store import Context, FeatureStore, open_store
@@ -36,11 +37,22 @@ def _shown(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
-def vector_rows(vector: FeatureVector) -> list[dict[str, Any]]:
+def _times(view: FeatureView) -> set[str]:
+    """Features whose values are event times (shown as times, not epoch seconds)."""
+    return {f.name for f in view.features if f.agg == "last_time"}
+
+
+def _cell(value: Any, is_time: bool) -> str:
+    if is_time and isinstance(value, int | float):
+        return str(iso(value)).replace("T", " ").removesuffix("Z") + " UTC"
+    return _shown(value)
+
+
+def vector_rows(vector: FeatureVector, times: set[str]) -> list[dict[str, Any]]:
     return [
         {
             "name": name,
-            "value": _shown(v.value),
+            "value": _cell(v.value, name in times),
             "missing": v.missing,
             "age": _age(None if v.event_time is None else vector.at - v.event_time),
         }
@@ -53,11 +65,12 @@ def _overview(store: FeatureStore) -> dict[str, Any]:
     names = [f.name for f in view.features][:SHOWN_FEATURES]
     entities = store.online.entities(view.name, limit=SHOWN_ENTITIES)
     vectors = store.get(view.name, entities) if entities else []
+    times = _times(view)
     rows = [
         {
             "entity": v.entity,
             "age": _age(v.freshness),
-            "values": [_shown(v.values[n].value) for n in names],
+            "values": [_cell(v.values[n].value, n in times) for n in names],
         }
         for v in vectors
     ]
@@ -104,6 +117,7 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
                 vector = store.get(store.model_view().name, [entity])[0]
             else:
                 answer, vector = None, store.get(view, [entity])[0]
+            times = _times(store.view(vector.view))
     except SkybridgeError as exc:
         return _page(ctx, error=str(exc), entity=entity)
     lookup = {
@@ -111,6 +125,6 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
         "view": vector.view,
         "found": vector.found,
         "age": _age(vector.freshness),
-        "rows": vector_rows(vector),
+        "rows": vector_rows(vector, times),
     }
     return _page(ctx, lookup=lookup, prediction=answer, entity=entity)
