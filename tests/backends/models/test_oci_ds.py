@@ -12,6 +12,7 @@ from skybridge.backends.models import ModelEndpoint, connect
 from skybridge.core.errors import ConfigError, NotFound, TerminalError, ValidationError
 from skybridge.testing.contracts.models import ModelContract, reference
 from skybridge.testing.oci import OciEmulator
+from skybridge.testing.servers import free_port
 
 pytestmark = pytest.mark.oci
 
@@ -40,6 +41,12 @@ class TestOciDataScience(ModelContract):
     @pytest.fixture
     def endpoint(self, oci_emulator: OciEmulator, deployment: str) -> Iterator[ModelEndpoint]:
         with _connect(oci_emulator, deployment) as model:
+            yield model
+
+    @pytest.fixture
+    def unreachable(self, oci_emulator: OciEmulator, deployment: str) -> Iterator[ModelEndpoint]:
+        url = f"oci-ds://{deployment}?endpoint=http://127.0.0.1:{free_port()}&features=a,b"
+        with connect(url, config=oci_emulator.sdk_config(), timeout=2) as model:
             yield model
 
 
