@@ -63,7 +63,7 @@ def build_router(ctx: Context) -> APIRouter:
 
     @contextmanager
     def store(model: bool = False, streams: bool = False) -> Iterator[FeatureStore]:
-        yield shared.get()
+        yield shared.get(model=model, streams=streams)
 
     @router.get("/views", dependencies=[requires("features:read")])
     def views() -> dict[str, Any]:

@@ -70,6 +70,7 @@ class FeatureStore:
     config: FeaturesConfig = field(default_factory=FeaturesConfig)
     streams: StreamBackend | None = None
     model: ModelEndpoint | None = None
+    _topics: set[str] = field(default_factory=set, repr=False)
 
     @property
     def offline(self) -> OfflineLogSink:
@@ -134,7 +135,9 @@ class FeatureStore:
             **extra,
         }
         topic = self.config.feedback_topic
-        self.streams.create_topic(topic)
+        if topic not in self._topics:
+            self.streams.create_topic(topic)
+            self._topics.add(topic)
         produced = self.streams.produce_one(
             topic, json.dumps(event, default=str).encode(), key=entity.encode()
         )
@@ -165,11 +168,15 @@ def open_store(ctx: Context, *, model: bool = True, streams: bool = True) -> Ite
         if streams:
             store.streams = stack.enter_context(ctx.connect("streams"))
         if model:
-            columns = ctx.config.model_features
-            options = {"columns": columns} if columns else {}
-            endpoint = stack.enter_context(ctx.connect("models", **options))
-            store.model = cast(ModelEndpoint, endpoint)
+            store.model = stack.enter_context(connect_model(ctx))
         yield store
+
+
+def connect_model(ctx: Context) -> ModelEndpoint:
+    """The ``models`` backend, told the model columns when ``model_features`` names them."""
+    columns = ctx.config.model_features
+    options = {"columns": columns} if columns else {}
+    return cast(ModelEndpoint, ctx.connect("models", **options))
 
 
 class SharedStore:
@@ -187,17 +194,25 @@ class SharedStore:
         self._store: FeatureStore | None = None
         self._applied: int | None = None
 
-    def get(self) -> FeatureStore:
+    def get(self, *, model: bool = False, streams: bool = False) -> FeatureStore:
+        """The store, with the model and the stream connected when asked for (first use), so a
+        model that cannot be reached never stops feature reads."""
         with self._lock:
             if self._store is None:
-                self._store = self._stack.enter_context(open_store(self.ctx))
+                opened = open_store(self.ctx, model=False, streams=False)
+                self._store = self._stack.enter_context(opened)
                 self._applied = self._version()
             elif self.ctx.config.definitions is None and self._version() != self._applied:
                 self._applied = self._version()
                 views = resolve_views(self.ctx.config, self._store.online.kv)
                 self._store.views = views
                 self._store.online = OnlineStore(self._store.online.kv, views)
-            return self._store
+            store = self._store
+            if model and store.model is None:
+                store.model = self._stack.enter_context(connect_model(self.ctx))
+            if streams and store.streams is None:
+                store.streams = self._stack.enter_context(self.ctx.connect("streams"))
+            return store
 
     def _version(self) -> int | None:
         assert self._store is not None
