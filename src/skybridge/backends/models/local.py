@@ -67,7 +67,12 @@ class LocalModel(ModelEndpoint):
         return f"local://{self.path}"
 
     def ping(self) -> None:
-        self._model()
+        """Load the file if there is one (a broken file fails); no file yet is not an error
+        here (the folder is where training writes it), but predictions raise ``NotFound``."""
+        if self.path.exists():
+            self._model()
+        elif self.path.parent.exists() and not os.access(self.path.parent, os.W_OK):
+            raise ConfigError(f"model folder {self.path.parent} is not writable")
 
     @property
     def columns(self) -> tuple[str, ...] | None:
