@@ -58,7 +58,9 @@ def point_in_time(spec: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         store, refs = build_store(Path(tmp), spec)
         entities = pd.DataFrame(spec["entities"], columns=["userId", "event_timestamp"])
-        entities["event_timestamp"] = pd.to_datetime(entities["event_timestamp"], unit="s", utc=True)
+        entities["event_timestamp"] = pd.to_datetime(
+            entities["event_timestamp"], unit="s", utc=True
+        )
         started = time.perf_counter()
         frame = store.get_historical_features(entity_df=entities, features=refs).to_df()
         seconds = time.perf_counter() - started
@@ -71,7 +73,9 @@ def online(spec: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         store, refs = build_store(Path(tmp), spec)
         end = max(r[1] for r in spec["rows"]) + 1
-        store.materialize(pd.Timestamp(0, unit="s", tz="UTC"), pd.Timestamp(end, unit="s", tz="UTC"))
+        store.materialize(
+            pd.Timestamp(0, unit="s", tz="UTC"), pd.Timestamp(end, unit="s", tz="UTC")
+        )
         timings: dict[str, list[float]] = {}
         values: dict[str, Any] = {}
         for lookup in spec["lookups"]:
