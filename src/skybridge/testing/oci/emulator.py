@@ -1,4 +1,5 @@
-"""``OciEmulator``: the local OCI API (Vault, Secrets, Object Storage, Notifications) for tests."""
+"""``OciEmulator``: the local OCI API (Vault, Secrets, Object Storage, Notifications, Data Science
+model deployments) for tests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.testing.oci.audit import AuditEvent, AuditLog
+from skybridge.testing.oci.datascience import ModelDeployments, Predictor
 from skybridge.testing.oci.faults import Faults
 from skybridge.testing.oci.ids import tenancy_ocid, user_ocid
 from skybridge.testing.oci.multipart_api import MultipartApi
@@ -81,6 +83,7 @@ class OciEmulator:
         self.vault = VaultStore(self.clock, self.region)
         self.objects = ObjectStore(self.namespace, self.clock, self.region)
         self.notifications = Notifications(self.clock, self.region)
+        self.models = ModelDeployments(self.region)
         self.audit = AuditLog(self.clock, self._audit_delay)
         router = Router()
         VaultApi(self.vault, self.audit).register(router)
@@ -89,6 +92,7 @@ class OciEmulator:
         object_api.register(router)
         MultipartApi(object_api).register(router)
         self.notifications.register(router)
+        self.models.register(router)
         self.audit.register(router)
         self._dispatcher.router = router
 
@@ -209,6 +213,12 @@ class OciEmulator:
         """Create a Notifications topic; returns its OCID for PublishMessage."""
         with self._dispatcher.state_lock:
             return self.notifications.create_topic(name)
+
+    def deploy_model(self, predictor: Predictor) -> str:
+        """Deploy ``predictor`` (request JSON in, answer JSON out); returns the deployment OCID
+        that ``POST /<ocid>/predict`` reaches."""
+        with self._dispatcher.state_lock:
+            return self.models.deploy(predictor)
 
     def published(self, topic_id: str) -> list[PublishedMessage]:
         """Messages published to ``topic_id`` so far, oldest first (KeyError if unknown)."""

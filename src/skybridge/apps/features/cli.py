@@ -1,0 +1,264 @@
+"""``skybridge features ...``: definitions, the pipeline, reads, training sets and predictions.
+
+Exit codes: 0 ok; 1 a store or model failed; 2 bad input (an unknown view or entity file, a
+malformed definition, a missing column), each with a message saying what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from skybridge.apps.features import operations as commands
+from skybridge.apps.features.definitions import load_views
+from skybridge.apps.features.store import FeatureStore, open_store
+from skybridge.apps.kit.cli import Json, app_context, cli_session, emit_json, result_table
+
+features_app = typer.Typer(
+    help="Streaming features: online store, offline log, training sets, predictions.",
+    no_args_is_help=True,
+)
+ViewOpt = Annotated[str | None, typer.Option("--view", help="Feature view (default the first).")]
+
+
+@contextmanager
+def _store(
+    ctx: typer.Context, *, model: bool = False, streams: bool = False
+) -> Iterator[FeatureStore]:
+    with open_store(app_context(ctx, "features"), model=model, streams=streams) as store:
+        yield store
+
+
+def _print(ctx: typer.Context, renderable: Any) -> None:
+    cli_session(ctx).out.print(renderable)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "—" if value is None else str(value)
+
+
+@features_app.command("list")
+def list_views(ctx: typer.Context, json_out: Json = False) -> None:
+    """The feature views and their features."""
+    with _store(ctx) as store:
+        views = [commands.view_summary(v) for v in store.views]
+    if json_out:
+        emit_json({"views": views})
+        return
+    table = result_table("Feature views", "view / feature", "aggregation", "window", "ttl", "topic")
+    for view in views:
+        table.add_row(f"[bold]{view['name']}[/]", f"entity {view['entity']}", "", "", view["topic"])
+        for f in view["features"]:
+            table.add_row(f"  {f['name']}", f["agg"], f["window"] or "", f["ttl"] or "", "")
+    _print(ctx, table)
+
+
+@features_app.command("status")
+def status(ctx: typer.Context, json_out: Json = False) -> None:
+    """Entities online, offline log size and dead letters per view."""
+    with _store(ctx) as store:
+        report = commands.status_report(store)
+    if json_out:
+        emit_json(report)
+        return
+    table = result_table("Features", "view", "entities online", "log files", "log bytes")
+    for row in report["views"]:
+        table.add_row(
+            row["name"], str(row["entities"]), str(row["log_files"]), str(row["log_bytes"])
+        )
+    _print(ctx, table)
+    _print(ctx, f"dead letters from cloud functions: {report['dead_letters']}")
+
+
+@features_app.command("apply")
+def apply(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Feature definitions (YAML).", exists=False)],
+    json_out: Json = False,
+) -> None:
+    """Check definitions, create their topics and make them the ones every part uses."""
+    views = load_views(file)
+    with _store(ctx, streams=True) as store:
+        report = commands.apply_views(store, views)
+    if json_out:
+        emit_json(report)
+        return
+    for view in report["views"]:
+        _print(
+            ctx,
+            f"[green]applied[/] view [bold]{view['name']}[/] on topic {view['topic']}: "
+            f"{len(view['features'])} features",
+        )
+
+
+@features_app.command("get")
+def get(
+    ctx: typer.Context,
+    entities: Annotated[list[str], typer.Argument(help="Entity keys.")],
+    view: ViewOpt = None,
+    json_out: Json = False,
+) -> None:
+    """The current features of entities (TTL enforced: stale values show as missing)."""
+    with _store(ctx) as store:
+        vectors = store.get(view, entities)
+    if json_out:
+        emit_json({"entities": [v.to_dict() for v in vectors]})
+        return
+    for vector in vectors:
+        fresh = (
+            "unknown entity" if not vector.found else f"newest event {vector.freshness:.1f}s ago"
+        )
+        table = result_table(
+            f"{vector.entity} ({vector.view}; {fresh})", "feature", "value", "missing"
+        )
+        for name, value in vector.values.items():
+            table.add_row(name, _short(value.value), value.missing or "")
+        _print(ctx, table)
+
+
+@features_app.command("training-set")
+def training_set(
+    ctx: typer.Context,
+    entities: Annotated[Path, typer.Option("--entities", help="Entity rows (.csv or .parquet).")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Column with each row's as-of time.")],
+    view: ViewOpt = None,
+    entity_column: Annotated[
+        str | None, typer.Option(help="Entity key column (default the view's).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write .csv, .parquet or .json.")
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Point-in-time features for entity rows, from the offline log (no future leaks in)."""
+    with _store(ctx) as store:
+        result = commands.build_training_set(store, view, entities, as_of, entity_column, out)
+    if json_out or out is None:
+        emit_json(result.to_dict() if out is None else {"rows": len(result.rows), "out": str(out)})
+        return
+    _print(
+        ctx, f"[green]wrote[/] {len(result.rows)} rows x {len(result.features)} features to {out}"
+    )
+
+
+@features_app.command("materialize")
+def materialize(
+    ctx: typer.Context,
+    from_log: Annotated[
+        bool, typer.Option("--from-log", help="Rebuild the online store from the offline log.")
+    ] = False,
+    idle_exit: Annotated[float, typer.Option(help="Stop after this many idle seconds.")] = 2.0,
+    json_out: Json = False,
+) -> None:
+    """Bring the online store up to date: consume the event topics until idle, or rebuild
+    every entity from the offline log (``--from-log``, after changing a view)."""
+    app = app_context(ctx, "features")
+    with _progress(ctx, json_out) as progress:
+        if from_log:
+            report = commands.rebuild_from_log(app, progress)
+        else:
+            report = commands.consume_until_idle(app, idle_exit, progress)
+    if json_out:
+        emit_json(report)
+        return
+    _print(ctx, f"[green]done[/]: {json.dumps(report)}")
+
+
+@contextmanager
+def _progress(ctx: typer.Context, quiet: bool) -> Iterator[Progress]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=cli_session(ctx).out, disable=quiet, transient=True) as bar:
+        yield bar
+
+
+@features_app.command("serve")
+def serve(ctx: typer.Context) -> None:
+    """Run the feature pipeline until SIGTERM/SIGINT (``skybridge up`` also serves the API)."""
+    app = app_context(ctx, "features")
+    _print(ctx, "features pipeline running; Ctrl-C to stop")
+    commands.serve_forever(app)
+
+
+@features_app.command("predict")
+def predict(
+    ctx: typer.Context,
+    entity: Annotated[str, typer.Argument(help="Entity key.")],
+    inputs: Annotated[
+        list[str] | None, typer.Option("--input", help="NAME=NUMBER request input.")
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """The model's prediction from the entity's current features."""
+    with _store(ctx, model=True) as store:
+        answer = store.predict(entity, commands.parse_inputs(inputs or []))
+    if json_out:
+        emit_json(answer.to_dict())
+        return
+    data = answer.to_dict()
+    _print(
+        ctx,
+        f"prediction [bold]{_short(data['prediction'])}[/] for {entity} "
+        f"(model {data['model']}, features {_short(data['freshness_seconds'])}s fresh)",
+    )
+    if data["missing"]:
+        _print(ctx, f"[yellow]missing[/]: {data['missing']} filled: {data['filled']}")
+
+
+@features_app.command("feedback")
+def feedback(
+    ctx: typer.Context,
+    prediction_id: Annotated[str, typer.Argument(help="The prediction's id.")],
+    entity: Annotated[str, typer.Argument(help="Entity key.")],
+    label: Annotated[str, typer.Argument(help="The outcome (a number or text).")],
+    json_out: Json = False,
+) -> None:
+    """Publish the outcome of a prediction to the feedback topic."""
+    with _store(ctx, streams=True) as store:
+        sent = store.feedback(prediction_id, entity, commands.parse_label(label))
+    if json_out:
+        emit_json(sent)
+        return
+    _print(
+        ctx,
+        f"[green]published[/] to {sent['topic']} "
+        f"partition {sent['partition']} offset {sent['offset']}",
+    )
+
+
+@features_app.command("train")
+def train(
+    ctx: typer.Context,
+    entities: Annotated[
+        Path, typer.Option("--entities", help="Entity rows with labels (.csv/.parquet).")
+    ],
+    as_of: Annotated[str, typer.Option("--as-of", help="Column with each row's as-of time.")],
+    label: Annotated[str, typer.Option("--label", help="Label column.")],
+    json_out: Json = False,
+) -> None:
+    """Train a scikit-learn model on a point-in-time training set and save it where the
+    ``local://`` model URL points (predictions use it at once)."""
+    started = time.perf_counter()
+    with _store(ctx) as store:
+        trained = commands.train_model(app_context(ctx, "features"), store, entities, as_of, label)
+    if json_out:
+        emit_json(trained.to_dict())
+        return
+    _print(
+        ctx,
+        f"[green]trained[/] {trained.kind} on {trained.rows} rows "
+        f"(score {trained.score:.3f}) in {time.perf_counter() - started:.1f}s -> {trained.path}",
+    )

@@ -1,0 +1,167 @@
+"""The offline log: every event a view folds, with its event time and inputs, appended to
+Parquet files on an ``objects`` backend (file, S3, OCI Object Storage).
+
+Each pipeline batch writes one file per view::
+
+    <prefix>/<view>/date=<ingest day>/part-<topic>-<partition>-<first offset>-<hash>.parquet
+
+with the columns ``entity``, ``event_time`` (epoch seconds), ``source`` (``topic/partition``),
+``offset`` (decimal text: Kinesis sequence numbers exceed 64 bits), ``ingested_at`` and
+``inputs`` (the view's input fields of the event, JSON). A batch delivered again writes the
+same file name (its content decides the hash); a redelivery that batches records differently
+writes them twice, and :func:`read_log` keeps one row per ``(source, offset)``. Training sets
+are computed from this log with the online definitions (:mod:`.training`), so training and
+serving cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from skybridge.apps.features.entity import ParsedEvent
+from skybridge.backends.objects import ObjectStore
+from skybridge.core.errors import MissingDependency, ValidationError
+from skybridge.runtime.outputs import Effect, Upsert
+
+COLUMNS = ("entity", "event_time", "source", "offset", "ingested_at", "inputs")
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One logged event of one view."""
+
+    entity: str
+    event_time: float
+    source: str
+    offset: int
+    ingested_at: float
+    inputs: dict[str, Any]
+
+    def parsed(self) -> ParsedEvent:
+        return ParsedEvent(self.entity, self.event_time, self.offset, self.inputs)
+
+
+def pyarrow_modules() -> tuple[Any, Any]:
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ModuleNotFoundError as exc:
+        raise MissingDependency("pyarrow", "features", feature="the features offline log") from exc
+    return pyarrow, pyarrow.parquet
+
+
+def log_row(event: ParsedEvent, source: str, now: float) -> dict[str, Any]:
+    """The row an :class:`~skybridge.runtime.outputs.Upsert` to the offline sink carries."""
+    return {
+        "entity": event.entity,
+        "event_time": event.time,
+        "source": source,
+        "offset": str(event.order),
+        "ingested_at": now,
+        "inputs": json.dumps(event.inputs, separators=(",", ":"), sort_keys=True, default=str),
+    }
+
+
+def to_parquet(rows: Sequence[dict[str, Any]]) -> bytes:
+    pa, pq = pyarrow_modules()
+    schema = pa.schema(
+        [
+            ("entity", pa.string()),
+            ("event_time", pa.float64()),
+            ("source", pa.string()),
+            ("offset", pa.string()),
+            ("ingested_at", pa.float64()),
+            ("inputs", pa.string()),
+        ]
+    )
+    table = pa.Table.from_pylist(list(rows), schema=schema)
+    out = io.BytesIO()
+    pq.write_table(table, out, compression="zstd")
+    return out.getvalue()
+
+
+class OfflineLogSink:
+    """The pipeline sink that appends ``Upsert(view, row)`` outputs to the offline log."""
+
+    def __init__(self, objects: ObjectStore, prefix: str = "features/log") -> None:
+        self.objects = objects
+        self.prefix = prefix.strip("/")
+
+    def write(self, effects: Sequence[Effect]) -> int:
+        by_view: dict[str, list[dict[str, Any]]] = {}
+        for effect in effects:
+            output = effect.output
+            if not isinstance(output, Upsert):
+                raise ValidationError(f"the offline log takes Upsert outputs, got {output!r}")
+            by_view.setdefault(output.table, []).append(output.row)
+        for view, rows in by_view.items():
+            self.objects.put(self.part_key(view, rows), to_parquet(rows), content_type=PARQUET)
+        return len(effects)
+
+    def part_key(self, view: str, rows: Sequence[dict[str, Any]]) -> str:
+        first = rows[0]
+        digest = hashlib.sha256()
+        for row in rows:
+            digest.update(f"{row['source']}@{row['offset']}\n".encode())
+        day = datetime.fromtimestamp(first["ingested_at"], tz=UTC).strftime("%Y-%m-%d")
+        source = first["source"].replace("/", "-")
+        name = f"part-{source}-{first['offset']}-{digest.hexdigest()[:12]}.parquet"
+        return f"{self.prefix}/{view}/date={day}/{name}"
+
+
+PARQUET = "application/vnd.apache.parquet"
+
+
+def log_files(objects: ObjectStore, view: str, prefix: str = "features/log") -> list[str]:
+    return sorted(k for k in objects.keys(f"{prefix.strip('/')}/{view}/") if k.endswith(".parquet"))
+
+
+def read_log(objects: ObjectStore, view: str, prefix: str = "features/log") -> list[LogRow]:
+    """Every logged event of ``view``, one per ``(source, offset)``, by event time."""
+    _, pq = pyarrow_modules()
+    seen: dict[tuple[str, str], LogRow] = {}
+    for key in log_files(objects, view, prefix):
+        table = pq.read_table(io.BytesIO(objects.get(key)))
+        for row in table.to_pylist():
+            ident = (row["source"], row["offset"])
+            if ident not in seen:
+                seen[ident] = LogRow(
+                    row["entity"],
+                    float(row["event_time"]),
+                    row["source"],
+                    int(row["offset"]),
+                    float(row["ingested_at"]),
+                    json.loads(row["inputs"]),
+                )
+    return sorted(seen.values(), key=lambda r: (r.entity, r.event_time, r.offset))
+
+
+def log_stats(objects: ObjectStore, view: str, prefix: str = "features/log") -> dict[str, Any]:
+    """Files and bytes of a view's log (for status pages; reads no file)."""
+    files = 0
+    size = 0
+    for entry in objects.list(f"{prefix.strip('/')}/{view}/"):
+        if entry.key.endswith(".parquet") and hasattr(entry, "size"):
+            files += 1
+            size += entry.size
+    return {"files": files, "bytes": size}
+
+
+def iter_entities(rows: Sequence[LogRow]) -> Iterator[tuple[str, list[LogRow]]]:
+    """Rows grouped by entity (``rows`` sorted by entity)."""
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or rows[i].entity != rows[start].entity:
+            yield rows[start].entity, list(rows[start:i])
+            start = i
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,130 @@
+"""The dashboard page ``/ui/features``: views, the online entities, one entity's live features
+and a prediction for it.
+
+Forms POST (with the CSRF field) ``action=lookup`` (``entity``, ``view``): the entity's
+current features with their age and, when missing, why; or ``action=predict`` (``entity``):
+the model's answer with the input row it got. Page load reads the online store only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from skybridge.apps.features.definitions import FeatureView
+from skybridge.apps.features.durations import human_age, iso
+from skybridge.apps.features.offline import log_stats
+from skybridge.apps.features.operations import view_summary
+from skybridge.apps.features.store import Context, FeatureStore, open_store
+from skybridge.apps.features.vector import FeatureVector
+from skybridge.apps.kit.web import AppPage
+from skybridge.core.errors import SkybridgeError
+
+PACKAGE = "skybridge.apps.features"
+TEMPLATE = "features.html"
+ACTIONS = ("lookup", "predict")
+#: Entities listed on the page, and the features shown per entity.
+SHOWN_ENTITIES, SHOWN_FEATURES = 12, 5
+
+
+def _age(seconds: float | None) -> str:
+    return "—" if seconds is None else human_age(seconds)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "—" if value is None else str(value)
+
+
+def _times(view: FeatureView) -> set[str]:
+    """Features whose values are event times (shown as times, not epoch seconds)."""
+    return {f.name for f in view.features if f.agg == "last_time"}
+
+
+def _cell(value: Any, is_time: bool) -> str:
+    if is_time and isinstance(value, int | float):
+        return str(iso(value)).replace("T", " ").removesuffix("Z") + " UTC"
+    return _shown(value)
+
+
+def vector_rows(vector: FeatureVector, times: set[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "value": _cell(v.value, name in times),
+            "missing": v.missing,
+            "age": _age(None if v.event_time is None else vector.at - v.event_time),
+        }
+        for name, v in vector.values.items()
+    ]
+
+
+def _overview(store: FeatureStore) -> dict[str, Any]:
+    view = store.model_view()
+    names = [f.name for f in view.features][:SHOWN_FEATURES]
+    entities = store.online.entities(view.name, limit=SHOWN_ENTITIES)
+    vectors = store.get(view.name, entities) if entities else []
+    times = _times(view)
+    rows = [
+        {
+            "entity": v.entity,
+            "age": _age(v.freshness),
+            "values": [_cell(v.values[n].value, n in times) for n in names],
+        }
+        for v in vectors
+    ]
+    stats = [log_stats(store.objects, v.name, store.config.offline_prefix) for v in store.views]
+    return {
+        "views": [view_summary(v) for v in store.views],
+        "model_view": view.name,
+        "columns": names,
+        "entities": rows,
+        "log_files": sum(s["files"] for s in stats),
+        "online_count": len(entities),
+    }
+
+
+def _page(ctx: Context, **extra: Any) -> AppPage:
+    values: dict[str, Any] = {"error": None, "lookup": None, "prediction": None, "views": []}
+    values.update(extra)
+    try:
+        with open_store(ctx, model=False, streams=False) as store:
+            values.update(_overview(store))
+    except SkybridgeError as exc:
+        values["error"] = values["error"] or str(exc)
+    return AppPage(PACKAGE, TEMPLATE, values)
+
+
+def render_page(ctx: Context) -> AppPage:
+    """GET ``/ui/features``."""
+    return _page(ctx)
+
+
+def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
+    """POST ``/ui/features``: ``action`` is ``lookup`` or ``predict``."""
+    action = form.get("action", "")
+    entity = form.get("entity", "").strip()
+    if action not in ACTIONS:
+        return _page(ctx, error=f"unknown action {action!r}; use lookup or predict")
+    if not entity:
+        return _page(ctx, error="type an entity key to look up")
+    view = form.get("view") or None
+    try:
+        with open_store(ctx, model=action == "predict", streams=False) as store:
+            if action == "predict":
+                answer = store.predict(entity).to_dict()
+                vector = store.get(store.model_view().name, [entity])[0]
+            else:
+                answer, vector = None, store.get(view, [entity])[0]
+            times = _times(store.view(vector.view))
+    except SkybridgeError as exc:
+        return _page(ctx, error=str(exc), entity=entity)
+    lookup = {
+        "entity": entity,
+        "view": vector.view,
+        "found": vector.found,
+        "age": _age(vector.freshness),
+        "rows": vector_rows(vector, times),
+    }
+    return _page(ctx, lookup=lookup, prediction=answer, entity=entity)
