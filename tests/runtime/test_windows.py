@@ -168,6 +168,19 @@ def test_watermark_snapshot_round_trip() -> None:
     assert copy.partition_watermark(3) == 9
 
 
+def test_a_restart_does_not_make_partitions_idle() -> None:
+    clock = ManualClock()
+    marks = WatermarkTracker(idle_timeout=1, clock=clock)
+    marks.observe(100, partition=0)
+    snapshot = marks.snapshot()
+    clock.advance(60)  # the worker was down for a minute; the partition's backlog waits
+    restarted = WatermarkTracker(idle_timeout=1, clock=clock)
+    restarted.restore(snapshot)
+    assert restarted.current() == 100  # not 160: nothing says event time moved meanwhile
+    clock.advance(2)  # silent for idle_timeout after the restart: idle from now on
+    assert restarted.current() == 102
+
+
 def test_kv_store_keeps_state_across_restart(kv) -> None:
     op = WindowedAggregation(tumbling(10), summing(float), lateness=5, store=KVWindowStore(kv))
     op.process("user/1 é", 1.0, 2.5)

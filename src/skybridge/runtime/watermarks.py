@@ -13,6 +13,8 @@ and Flink by taking the minimum):
   since its last event. This is what lets windows close on quiet streams without a new event.
 * The *overall watermark* is ``min(effective_p)`` over the partitions seen so far, and it never
   goes backwards (a late-waking idle partition cannot undo windows that already closed).
+* After a restart (:meth:`WatermarkTracker.restore`) silence is counted from the restart, not
+  from the last event before it: a partition's backlog must be read before it can be idle.
   Before any event it is ``-inf``.
 
 Partitions are any hashable label (a stream partition number, or a key to track per key).
@@ -104,10 +106,17 @@ class WatermarkTracker:
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        """Load a :meth:`snapshot`. Partition labels come back as strings (or ints when numeric)."""
+        """Load a :meth:`snapshot`. Partition labels come back as strings (or ints when numeric).
+
+        Silence is counted afresh from now: the time a worker was down (or the partition was
+        unassigned) says nothing about the partition's event time, and its backlog is yet to be
+        read. Counting the stored ``last_seen`` would make every partition idle on restart and
+        close windows before their remaining events are read.
+        """
         floor = snapshot.get("floor")
         self._floor = -math.inf if floor is None else float(floor)
         self._marks = {}
-        for label, max_time, last_seen in snapshot.get("partitions", []):
+        now = self.clock.now()
+        for label, max_time, _last_seen in snapshot.get("partitions", []):
             key: Hashable = int(label) if str(label).lstrip("-").isdigit() else label
-            self._marks[key] = _PartitionMark(float(max_time), float(last_seen))
+            self._marks[key] = _PartitionMark(float(max_time), now)
