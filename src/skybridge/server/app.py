@@ -4,6 +4,7 @@ Unauthenticated: ``/healthz``, ``/metrics``, ``/docs``, ``/openapi.json``, ``/lo
 dashboard's stylesheet under ``/static``. Everything under ``/api`` needs
 ``Authorization: Bearer <token>``; dashboard pages need the session cookie set by ``/login``.
 Each installed app's router is mounted under ``/api/<name>`` and its page at ``/ui/<name>``.
+Request limits (:mod:`.limits`) wrap every route.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from skybridge.core.config import Settings
 from skybridge.server import api, dashboard, observe
 from skybridge.server.about import skybridge_version
 from skybridge.server.errors import install_error_handlers
+from skybridge.server.limits import install_limits
 from skybridge.server.pages import STATIC_DIR
 from skybridge.server.security import require_token
 from skybridge.server.session import Signer, load_session_secret
@@ -101,6 +103,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.skybridge = state
+    install_limits(app, state.settings.server)
     app.add_middleware(observe.AccessLogMiddleware)
     install_error_handlers(app)
     app.include_router(observe.public)

@@ -132,8 +132,10 @@ class Health(BaseModel):
 public = APIRouter(tags=["service"])
 
 
+# Both are async and do no blocking work: they run on the event loop, never waiting for a
+# worker thread, so they answer while every thread is busy with long requests.
 @public.get("/healthz", response_model=Health, summary="Liveness (no token needed)")
-def healthz(request: Request) -> Any:
+async def healthz(request: Request) -> Any:
     return Health(status="ok", version=get_state(request).version)
 
 
@@ -143,5 +145,5 @@ def healthz(request: Request) -> Any:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
-def metrics() -> Response:
+async def metrics() -> Response:
     return Response(generate_latest(METRICS), media_type=CONTENT_TYPE_LATEST)
