@@ -4,7 +4,7 @@ Unauthenticated: ``/healthz``, ``/metrics``, ``/docs``, ``/openapi.json``, ``/lo
 dashboard's stylesheet under ``/static``. Everything under ``/api`` needs
 ``Authorization: Bearer <token>``; dashboard pages need the session cookie set by ``/login``.
 Each installed app's router is mounted under ``/api/<name>`` and its page at ``/ui/<name>``.
-Request limits (:mod:`.limits`) wrap every route.
+Request limits (:mod:`.limits`) and security headers (:mod:`.headers`) wrap every route.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from skybridge.core.config import Settings
 from skybridge.server import api, dashboard, observe
 from skybridge.server.about import skybridge_version
 from skybridge.server.errors import install_error_handlers
+from skybridge.server.headers import ServiceApp
 from skybridge.server.limits import install_limits
 from skybridge.server.pages import STATIC_DIR
 from skybridge.server.security import require_token
@@ -96,7 +97,7 @@ def create_app(
         finally:
             state.close()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="skybridge",
         version=state.version,
         description=DESCRIPTION,
