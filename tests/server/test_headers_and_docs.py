@@ -1,7 +1,8 @@
-"""Security headers on every response, and HSTS over HTTPS."""
+"""Security headers on every response, HSTS over HTTPS, and /docs from local assets."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from skybridge.apps.kit.manifest import AppSpec
 from skybridge.core.config import Settings
 from skybridge.server import create_app
+from skybridge.server.docs import DOCS_CSP
 
 NOSNIFF = "nosniff"
 
@@ -67,7 +69,7 @@ def test_dashboard_pages_keep_their_strict_csp(client: TestClient) -> None:
 
 
 def test_https_responses_carry_hsts_even_a_500(https_client: TestClient) -> None:
-    for path in ("/healthz", "/api/crash/crash", "/openapi.json"):
+    for path in ("/healthz", "/api/crash/crash", "/docs"):
         response = https_client.get(path, headers={"Authorization": "Bearer x"})
         assert response.headers["strict-transport-security"] == "max-age=31536000"
         _assert_secure(response)
@@ -77,3 +79,23 @@ def test_https_responses_carry_hsts_even_a_500(https_client: TestClient) -> None
     assert crash.status_code == 500
     assert crash.headers["strict-transport-security"] == "max-age=31536000"
     _assert_secure(crash)
+
+
+def test_docs_load_only_local_assets_with_no_inline_script(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-security-policy"] == DOCS_CSP
+    _assert_secure(page)
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources
+    assert all(s.startswith("/") and not s.startswith("//") for s in sources)
+    assert "<script>" not in page.text
+    assert "style=" not in page.text
+    for source in sources:
+        asset = client.get(source)
+        assert asset.status_code == 200, source
+        assert asset.headers["x-content-type-options"] == NOSNIFF
+
+
+def test_redoc_from_a_cdn_is_gone(client: TestClient) -> None:
+    assert client.get("/redoc").status_code == 404

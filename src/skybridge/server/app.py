@@ -24,6 +24,7 @@ from skybridge.backends.sql import create_sql_engine
 from skybridge.core.config import Settings
 from skybridge.server import api, dashboard, observe
 from skybridge.server.about import skybridge_version
+from skybridge.server.docs import install_docs
 from skybridge.server.errors import install_error_handlers
 from skybridge.server.headers import ServiceApp
 from skybridge.server.limits import install_limits
@@ -102,6 +103,8 @@ def create_app(
         version=state.version,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.skybridge = state
     install_limits(app, state.settings.server)
@@ -112,4 +115,5 @@ def create_app(
     _mount_apps(app, state)
     app.include_router(dashboard.ui)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_docs(app)
     return app
