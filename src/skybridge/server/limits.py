@@ -206,8 +206,10 @@ class RequestGuard:
 
 
 def _body_too_large(request: Request, exc: Exception) -> Response:
+    # The connection stays open: the server discards the rest of the body as it arrives (no
+    # memory held), and a client still sending it can read this answer instead of a reset.
     assert isinstance(exc, BodyTooLarge)
-    return error_response(413, KIND, str(exc.detail), {"Connection": "close"})
+    return error_response(413, KIND, str(exc.detail))
 
 
 def install_limits(app: FastAPI, config: ServerConfig) -> None:
