@@ -103,6 +103,7 @@ def create_app(
         version=state.version,
         description=DESCRIPTION,
         lifespan=lifespan,
+        openapi_url=None,  # /openapi.json and /docs: server.docs
         docs_url=None,
         redoc_url=None,
     )
