@@ -14,8 +14,8 @@ except ``/healthz`` and ``/metrics`` it, in order:
 4. caps the body at ``server.max_body_bytes`` or the route's :class:`BodyLimit` (413).
 
 Blocking work of sync routes runs in AnyIO's default thread pool, sized ``worker_threads``
-here; ``/healthz`` and ``/metrics`` are async and never wait for a thread. Token checks run on
-a small pool of their own so a full worker pool does not delay a 401.
+here; ``/healthz`` and ``/metrics`` are async and never wait for a worker thread. Token checks
+run in a lane of their own (:mod:`.lanes`) so a full worker pool does not delay a 401.
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import anyio.to_thread
-from anyio import CapacityLimiter
-from anyio.lowlevel import RunVar
 from fastapi import FastAPI, Request
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -37,16 +34,14 @@ from skybridge.core.config import ServerConfig
 from skybridge.core.errors import SkybridgeError, TransientError
 from skybridge.server.bodycap import KIND, BodyTooLarge, capped_receive
 from skybridge.server.errors import error_response
+from skybridge.server.lanes import AUTH_LANE, size_worker_pool
 from skybridge.server.ratelimit import BucketTable, Decision
 
 #: Answered without limits, authentication or admission: probes and scrapers must get through.
 EXEMPT_PATHS = frozenset({"/healthz", "/metrics"})
-#: Threads that verify tokens, apart from the worker pool.
-AUTH_THREADS = 8
 MISSING_TOKEN = "missing API token: send 'Authorization: Bearer <token>'"  # noqa: S105
 UNKNOWN_TOKEN = "the API token is unknown or revoked"  # noqa: S105
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
-_auth_limiter: RunVar[CapacityLimiter] = RunVar("skybridge_auth_limiter")
 
 
 def is_api(path: str) -> bool:
@@ -65,23 +60,6 @@ def client_address(scope: Scope) -> str:
     """The client's address (a trusted proxy's ``X-Forwarded-For`` already applied)."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
-
-
-def size_worker_pool(threads: int) -> None:
-    """Size AnyIO's default thread limiter (used by sync routes) for the running event loop."""
-    limiter = anyio.to_thread.current_default_thread_limiter()
-    if limiter.total_tokens != threads:
-        limiter.total_tokens = threads
-
-
-def auth_limiter() -> CapacityLimiter:
-    """The token-check thread limiter of the running event loop."""
-    try:
-        return _auth_limiter.get()
-    except LookupError:
-        limiter = CapacityLimiter(AUTH_THREADS)
-        _auth_limiter.set(limiter)
-        return limiter
 
 
 def unauthorized(message: str) -> Response:
@@ -199,9 +177,7 @@ class RequestGuard:
     @staticmethod
     async def _verify(scope: Scope, token: str) -> Principal | None:
         tokens: Any = scope["app"].state.skybridge.tokens
-        principal: Principal | None = await anyio.to_thread.run_sync(
-            tokens.verify, token, limiter=auth_limiter()
-        )
+        principal: Principal | None = await AUTH_LANE.run(tokens.verify, token)
         return principal
 
 
