@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import anyio.from_thread
 import httpx
 import pytest
 import typer
@@ -50,6 +51,13 @@ LIMITED = AppSpec(
     router=_router,
     cli=typer.Typer(),
 )
+
+
+def _run_in_own_loop(function: Any, *args: Any) -> Any:
+    """Await ``function(*args)`` on an event loop in a thread of its own (the browser tests
+    keep one running in this thread)."""
+    with anyio.from_thread.start_blocking_portal() as portal:
+        return portal.call(function, *args)
 
 
 def _with_server(settings: Settings, **server: Any) -> Settings:
@@ -113,7 +121,7 @@ def test_no_body_byte_is_read_before_authentication(settings: Settings) -> None:
         "client": ("127.0.0.1", 5000),
         "server": ("127.0.0.1", 8080),
     }
-    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    _run_in_own_loop(app, scope, receive, send)
     assert body_reads == 0
     assert messages[0]["status"] == 401
 
@@ -176,14 +184,15 @@ def test_dashboard_forms_get_the_same_cap(limited: tuple[TestClient, dict[str, s
 
 
 def test_a_token_over_its_rate_gets_429_with_retry_after(settings: Settings) -> None:
-    app = _app(settings, token_rate_per_second=0.5, token_rate_burst=3)
+    # A slow refill (one request per 100 s), so a slow machine cannot earn one back mid-test.
+    app = _app(settings, token_rate_per_second=0.01, token_rate_burst=3)
     with TestClient(app) as client:
         _, token = app.state.skybridge.tokens.create("busy")
         auth = {"Authorization": f"Bearer {token.reveal()}"}
         statuses = [client.get("/api/whoami", headers=auth).status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
         refused = client.get("/api/whoami", headers=auth)
-        assert refused.headers["retry-after"] == "2"
+        assert 90 <= int(refused.headers["retry-after"]) <= 100
         assert "API token" in refused.json()["message"]
         _, other = app.state.skybridge.tokens.create("other")
         fresh = client.get("/api/whoami", headers={"Authorization": f"Bearer {other.reveal()}"})
@@ -191,7 +200,7 @@ def test_a_token_over_its_rate_gets_429_with_retry_after(settings: Settings) -> 
 
 
 def test_an_address_without_a_token_is_rate_limited_too(settings: Settings) -> None:
-    app = _app(settings, anonymous_rate_per_second=1, anonymous_rate_burst=2)
+    app = _app(settings, anonymous_rate_per_second=0.01, anonymous_rate_burst=2)
     with TestClient(app) as client:
         statuses = [client.get("/api/whoami").status_code for _ in range(3)]
         assert statuses == [401, 401, 429]
@@ -231,10 +240,12 @@ def test_requests_beyond_the_pool_and_queue_get_503_and_health_still_answers(
     app = _app(settings, worker_threads=2, worker_queue=2)
     _, token = app.state.skybridge.tokens.create("load")
     auth = {"Authorization": f"Bearer {token.reveal()}"}
-    statuses, health_seconds, retry_after = asyncio.run(_overload(app, auth))
+    statuses, health_seconds, retry_after = _run_in_own_loop(_overload, app, auth)
     assert statuses == [200, 200, 200, 200, 503]
     assert retry_after == "1"
-    assert health_seconds < 0.1
+    # Long before a worker thread frees up (1 s): health did not wait for one. The 100 ms
+    # figure is measured from outside, by tests/security/test_load.py.
+    assert health_seconds < 0.5
 
 
 def test_buckets_refill_at_their_rate() -> None:
