@@ -136,9 +136,10 @@ def test_unexpected_errors_are_a_generic_500(
     [("GET", "/api/nowhere", 404), ("PUT", "/api/whoami", 405), ("POST", "/healthz", 405)],
 )
 def test_framework_errors_are_json_too(
-    probe_client: TestClient, method: str, path: str, status: int
+    probe_client: TestClient, probe_auth: dict[str, str], method: str, path: str, status: int
 ) -> None:
-    response = probe_client.request(method, path)
+    # With a token: without one, /api answers 401 before anything else (even the method).
+    response = probe_client.request(method, path, headers=probe_auth)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     assert response.json()["message"]

@@ -1,5 +1,9 @@
 """``skybridge up``: run the HTTP service and dashboard (``--demo``: a ready-made local setup).
 
+It serves HTTPS with ``--tls-cert``/``--tls-key`` and refuses plain HTTP on an address other
+machines can reach unless ``--insecure-bind`` says a TLS-terminating proxy is in front
+(:mod:`skybridge.server.transport`).
+
 The service also runs the apps' background work (pipelines, services, scheduled jobs) unless
 ``--no-background`` (or ``server.background = false``) says that ``skybridge worker``
 processes do it. ``--demo`` serves the embedded backends under ``data_dir``, the same data the
@@ -24,10 +28,10 @@ from skybridge.auth.store import open_token_store
 from skybridge.core.config import Settings
 from skybridge.core.errors import ConfigError, SkybridgeError
 from skybridge.core.private_files import private_dir
+from skybridge.server.transport import Transport, resolve_transport
 
 DEMO_TOKEN_NAME = "demo"  # noqa: S105 - a name, not a credential
 DEMO_TOKEN_FILE = "demo-token"  # noqa: S105 - a file name
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -106,6 +110,19 @@ def _banner(url: str, demo: bool, token: str | None, path: Path | None, data: Pa
     return lines
 
 
+def _exposure(transport: Transport) -> list[str]:
+    """Banner lines saying who can reach the service, and how safely."""
+    if transport.loopback:
+        return []
+    lines = [f"[yellow]Listening on {transport.host}: reachable from other machines.[/]"]
+    if not transport.tls:
+        lines.append(
+            "[yellow]Plain HTTP (--insecure-bind): keep a TLS-terminating proxy in front; "
+            f"X-Forwarded-* trusted from {transport.forwarded_allow_ips}.[/]"
+        )
+    return lines
+
+
 def up(
     ctx: typer.Context,
     demo: Annotated[
@@ -126,6 +143,28 @@ def up(
             help="Run the apps' pipelines and jobs here (default server.background).",
         ),
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(help="PEM certificate chain: serve HTTPS (default server.tls_cert)."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(help="PEM private key of --tls-cert (default server.tls_key)."),
+    ] = None,
+    insecure_bind: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-bind",
+            help="Allow plain HTTP on a non-loopback address: only behind a TLS proxy.",
+        ),
+    ] = False,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Proxies whose X-Forwarded-For/-Proto are trusted, comma-separated "
+            "(default server.forwarded_allow_ips, 127.0.0.1).",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API and dashboard until interrupted."""
     import uvicorn
@@ -134,18 +173,24 @@ def up(
 
     settings = cli_session(ctx).settings(service=True)
     apps = discover_apps()
-    host = host or settings.server.host
-    port = port or settings.server.port
-    check_port(host, port)
+    transport = resolve_transport(
+        settings.server,
+        host=host,
+        port=port,
+        cert=tls_cert,
+        key=tls_key,
+        insecure_bind=insecure_bind,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
+    check_port(transport.host, transport.port)
     if demo:
         settings = demo_settings(settings)
         seed_demo(settings, apps)
     run_background = settings.server.background if background is None else background
+    app = create_app(settings, apps=apps, demo=demo, background=run_background)
     token, path = ensure_demo_token(settings) if demo else (None, None)
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
-    lines = _banner(url, demo, token, path, Path(settings.data_dir))
-    if host not in LOOPBACK:
-        lines.append(f"[yellow]Listening on {host}: reachable from other machines.[/]")
+    lines = _banner(transport.url(), demo, token, path, Path(settings.data_dir))
+    lines += _exposure(transport)
 
     def ready() -> None:
         """The block people read, after the start-up log lines rather than among them."""
@@ -155,9 +200,9 @@ def up(
             console.print(line)
         console.print()
 
-    app = create_app(settings, apps=apps, demo=demo, background=run_background)
     config: dict[str, Any] = {"log_config": None, "access_log": False, "server_header": False}
-    serve(uvicorn.Config(app, host=host, port=port, **config), ready)
+    config.update(transport.uvicorn_options())
+    serve(uvicorn.Config(app, host=transport.host, port=transport.port, **config), ready)
 
 
 def serve(config: Any, ready: Any) -> None:

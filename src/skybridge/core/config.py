@@ -94,6 +94,24 @@ class ServerConfig(BaseModel):
     background: bool = True
     #: The service's own state (API tokens): never the database user SQL reaches.
     database: str = "sqlite:///{data_dir}/service.db"
+    #: Largest request body in bytes; a route may declare more (``apps.kit.limits.BodyLimit``).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: Requests per second each API token may make on average (0: no limit), and its burst.
+    token_rate_per_second: float = Field(default=20.0, ge=0)
+    token_rate_burst: int = Field(default=100, ge=1)
+    #: The same per client address, for requests that carry no valid API token.
+    anonymous_rate_per_second: float = Field(default=5.0, ge=0)
+    anonymous_rate_burst: int = Field(default=60, ge=1)
+    #: Threads for blocking route work; requests beyond threads + queue are answered 503.
+    worker_threads: int = Field(default=40, ge=1, le=1000)
+    worker_queue: int = Field(default=100, ge=0)
+    #: HTTPS: a PEM certificate chain and its private key (both or neither).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: Serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
+    insecure_bind: bool = False
+    #: Proxies whose X-Forwarded-For / X-Forwarded-Proto are trusted: IPs or CIDRs, comma-separated.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     @field_validator("admin_token")
     @classmethod

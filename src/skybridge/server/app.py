@@ -4,6 +4,7 @@ Unauthenticated: ``/healthz``, ``/metrics``, ``/docs``, ``/openapi.json``, ``/lo
 dashboard's stylesheet under ``/static``. Everything under ``/api`` needs
 ``Authorization: Bearer <token>``; dashboard pages need the session cookie set by ``/login``.
 Each installed app's router is mounted under ``/api/<name>`` and its page at ``/ui/<name>``.
+Request limits (:mod:`.limits`) and security headers (:mod:`.headers`) wrap every route.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from skybridge.core.errors import ConfigError
 from skybridge.core.observability import METRICS
 from skybridge.server import api, dashboard, history_api, observe, streams_page
 from skybridge.server.about import skybridge_version
+from skybridge.server.docs import install_docs
 from skybridge.server.errors import install_error_handlers
+from skybridge.server.headers import ServiceApp
 from skybridge.server.history import start_sampling
+from skybridge.server.limits import install_limits
 from skybridge.server.pages import STATIC_DIR
 from skybridge.server.security import require_token
 from skybridge.server.session import Signer, load_session_secret
@@ -119,13 +123,17 @@ def create_app(
             sampler.stop()
             state.close()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="skybridge",
         version=state.version,
         description=DESCRIPTION,
         lifespan=lifespan,
+        openapi_url=None,  # /openapi.json and /docs: server.docs
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.skybridge = state
+    install_limits(app, state.settings.server)
     app.add_middleware(observe.AccessLogMiddleware)
     install_error_handlers(app)
     install_site(app)
@@ -136,4 +144,5 @@ def create_app(
     app.include_router(dashboard.ui)
     app.include_router(streams_page.ui)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_docs(app)
     return app

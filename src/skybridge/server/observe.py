@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skybridge.core.observability import METRICS, get_logger
+from skybridge.server.lanes import METRICS_LANE
 from skybridge.server.state import get_state
 
 log = get_logger("skybridge.server.access")
@@ -132,8 +133,10 @@ class Health(BaseModel):
 public = APIRouter(tags=["service"])
 
 
+# Both are async and never wait for a worker thread, so they answer while long requests hold
+# every one: /healthz answers from the event loop, /metrics renders in a thread lane of its own.
 @public.get("/healthz", response_model=Health, summary="Liveness (no token needed)")
-def healthz(request: Request) -> Any:
+async def healthz(request: Request) -> Any:
     return Health(status="ok", version=get_state(request).version)
 
 
@@ -143,5 +146,7 @@ def healthz(request: Request) -> Any:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
-def metrics() -> Response:
-    return Response(generate_latest(METRICS), media_type=CONTENT_TYPE_LATEST)
+async def metrics() -> Response:
+    return Response(
+        await METRICS_LANE.run(generate_latest, METRICS), media_type=CONTENT_TYPE_LATEST
+    )

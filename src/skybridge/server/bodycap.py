@@ -1,0 +1,94 @@
+"""The request body cap: checked on ``Content-Length`` up front and counted while streaming.
+
+The limit is ``server.max_body_bytes`` unless the matched route declares its own with
+:class:`skybridge.apps.kit.limits.BodyLimit`. A body announced too large is refused before any
+of it is read; a chunked body is counted as it arrives and refused at the first chunk over the
+limit, so no more than the limit (plus one chunk) is ever held in memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import Message, Receive, Scope
+
+from skybridge.apps.kit.limits import BodyLimit
+
+#: The ``error`` of a 413 answer (RFC 9110 calls the status "Content Too Large").
+KIND = "ContentTooLarge"
+
+
+def describe_bytes(size: int) -> str:
+    """``size`` for people: ``1 MiB``, ``512 KiB``, ``1500 bytes``."""
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
+
+
+class BodyTooLarge(HTTPException):
+    """The request body exceeds the route's limit (answered 413 with a JSON body)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, too_large_message(limit))
+        self.limit = limit
+
+
+def too_large_message(limit: int) -> str:
+    """What a client sending too large a body is told."""
+    return (
+        f"the request body is over this route's limit of {describe_bytes(limit)} "
+        f"({limit} bytes); send a smaller body or split the request (the operator sets "
+        "the limit with server.max_body_bytes)"
+    )
+
+
+def declared_limit(route: Any) -> int | None:
+    """The body limit ``route`` declares: its largest :class:`BodyLimit` dependency, else
+    FastAPI's own ``max_body_size`` route option (on FastAPI versions that have it)."""
+    limits: list[int] = [
+        dep.dependency.max_bytes
+        for dep in getattr(route, "dependencies", None) or ()
+        if isinstance(getattr(dep, "dependency", None), BodyLimit)
+    ]
+    if limits:
+        return max(limits)
+    native = getattr(route, "max_body_size", None)
+    return native if isinstance(native, int) and not isinstance(native, bool) else None
+
+
+def announced_length(scope: Scope) -> int | None:
+    """The request's ``Content-Length``, or ``None`` when absent (chunked) or unreadable."""
+    value = Headers(scope=scope).get("content-length")
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
+
+
+def capped_receive(scope: Scope, receive: Receive, default: int) -> Receive:
+    """``receive`` that refuses, with :class:`BodyTooLarge`, a body over the route's limit.
+
+    The limit is resolved when the app first asks for the body: by then the router has put the
+    matched route in ``scope``. An announced ``Content-Length`` over it is refused before a
+    byte is read; otherwise bytes are counted as they arrive.
+    """
+    limit: int | None = None
+    received = 0
+
+    async def receive_capped() -> Message:
+        nonlocal limit, received
+        if limit is None:
+            limit = declared_limit(scope.get("route")) or default
+            length = announced_length(scope)
+            if length is not None and length > limit:
+                raise BodyTooLarge(limit)
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return receive_capped

@@ -1,0 +1,195 @@
+"""Request limits, enforced before the app reads a byte of the body.
+
+:class:`RequestGuard` is a pure ASGI middleware (it never buffers a body). For every request
+except ``/healthz`` and ``/metrics`` it, in order:
+
+1. authenticates ``/api`` requests from the ``Authorization`` header alone, through the
+   service's token store (hash compared in constant time), and answers 401 otherwise, so an
+   unauthenticated body is never read or parsed;
+2. rate-limits: a token bucket per API token, and per client address for requests without a
+   valid token (dashboard pages, ``/login``, ``/docs``, failed authentication): 429 with
+   ``Retry-After``;
+3. admits at most ``worker_threads + worker_queue`` requests at once; the next ones are answered
+   503 with ``Retry-After`` at once instead of queueing without bound;
+4. caps the body at ``server.max_body_bytes`` or the route's :class:`BodyLimit` (413).
+
+Blocking work of sync routes runs in AnyIO's default thread pool, sized ``worker_threads``
+here; ``/healthz`` and ``/metrics`` are async and never wait for a worker thread. Token checks
+run in a lane of their own (:mod:`.lanes`) so a full worker pool does not delay a 401.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from skybridge.auth.tokens import Principal
+from skybridge.core.config import ServerConfig
+from skybridge.core.errors import SkybridgeError, TransientError
+from skybridge.server.bodycap import KIND, BodyTooLarge, capped_receive
+from skybridge.server.errors import error_response
+from skybridge.server.lanes import AUTH_LANE, size_worker_pool
+from skybridge.server.ratelimit import BucketTable, Decision
+
+#: Answered without limits, authentication or admission: probes and scrapers must get through.
+EXEMPT_PATHS = frozenset({"/healthz", "/metrics"})
+MISSING_TOKEN = "missing API token: send 'Authorization: Bearer <token>'"  # noqa: S105
+UNKNOWN_TOKEN = "the API token is unknown or revoked"  # noqa: S105
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def is_api(path: str) -> bool:
+    """Whether ``path`` is under ``/api`` (bearer token required)."""
+    return path == "/api" or path.startswith("/api/")
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else ``None``."""
+    scheme, _, token = (Headers(scope=scope).get("authorization") or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def client_address(scope: Scope) -> str:
+    """The client's address (a trusted proxy's ``X-Forwarded-For`` already applied)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def unauthorized(message: str) -> Response:
+    return error_response(401, "Unauthorized", message, dict(_CHALLENGE))
+
+
+def too_many(decision: Decision, who: str, table: BucketTable) -> Response:
+    message = (
+        f"rate limit reached: {table.burst} requests at once and {table.rate:g} per second "
+        f"for each {who}; retry after {decision.retry_after} s"
+    )
+    return error_response(
+        429, "TooManyRequests", message, {"Retry-After": str(decision.retry_after)}
+    )
+
+
+def overloaded() -> Response:
+    message = (
+        "the service is at capacity (server.worker_threads busy and server.worker_queue "
+        "requests waiting); retry in a second"
+    )
+    return error_response(503, "ServiceUnavailable", message, {"Retry-After": "1"})
+
+
+def store_error(exc: SkybridgeError) -> Response:
+    """The answer when the token store itself fails (e.g. its database is unreachable)."""
+    headers = {}
+    if isinstance(exc, TransientError):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after or 1)))
+    return error_response(exc.http_status, type(exc).__name__, str(exc), headers, hint=exc.hint)
+
+
+class Admission:
+    """Counts requests in progress; refuses a new one once ``capacity`` are."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.in_progress = 0
+
+    def enter(self) -> bool:
+        if self.in_progress >= self.capacity:
+            return False
+        self.in_progress += 1
+        return True
+
+    def leave(self) -> None:
+        self.in_progress -= 1
+
+
+class RequestGuard:
+    """Pure ASGI middleware: authentication before the body, rate limits, admission, body cap.
+
+    Args:
+        app: The wrapped application.
+        config: The ``[server]`` settings (limits, pool sizes).
+        clock: Monotonic seconds for the rate limits (tests pass their own).
+    """
+
+    def __init__(
+        self, app: ASGIApp, config: ServerConfig, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.per_token = BucketTable(
+            config.token_rate_per_second, config.token_rate_burst, clock=clock
+        )
+        self.per_address = BucketTable(
+            config.anonymous_rate_per_second, config.anonymous_rate_burst, clock=clock
+        )
+        self.admission = Admission(config.worker_threads + config.worker_queue)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        size_worker_pool(self.config.worker_threads)
+        refusal = await self.refusal(scope)
+        if refusal is None and not self.admission.enter():
+            refusal = overloaded()
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        try:
+            capped = capped_receive(scope, receive, self.config.max_body_bytes)
+            await self.app(scope, capped, send)
+        finally:
+            self.admission.leave()
+
+    async def refusal(self, scope: Scope) -> Response | None:
+        """The answer that stops this request before the app, or ``None`` to let it in."""
+        address = client_address(scope)
+        if not is_api(scope["path"]):
+            return self._spend_address(address)
+        token = bearer_token(scope)
+        if token is None:
+            return self._spend_address(address) or unauthorized(MISSING_TOKEN)
+        blocked = self.per_address.check(address)
+        if not blocked.allowed:
+            return too_many(blocked, "client address without a valid token", self.per_address)
+        try:
+            principal = await self._verify(scope, token)
+        except SkybridgeError as exc:
+            return store_error(exc)
+        if principal is None:
+            return self._spend_address(address) or unauthorized(UNKNOWN_TOKEN)
+        decision = self.per_token.take(f"{principal.kind}:{principal.name}")
+        return None if decision.allowed else too_many(decision, "API token", self.per_token)
+
+    def _spend_address(self, address: str) -> Response | None:
+        decision = self.per_address.take(address)
+        if decision.allowed:
+            return None
+        return too_many(decision, "client address without a valid token", self.per_address)
+
+    @staticmethod
+    async def _verify(scope: Scope, token: str) -> Principal | None:
+        tokens: Any = scope["app"].state.skybridge.tokens
+        principal: Principal | None = await AUTH_LANE.run(tokens.verify, token)
+        return principal
+
+
+def _body_too_large(request: Request, exc: Exception) -> Response:
+    # The connection stays open: the server discards the rest of the body as it arrives (no
+    # memory held), and a client still sending it can read this answer instead of a reset.
+    assert isinstance(exc, BodyTooLarge)
+    return error_response(413, KIND, str(exc.detail))
+
+
+def install_limits(app: FastAPI, config: ServerConfig) -> None:
+    """Add :class:`RequestGuard` (call before the access log's middleware, so it logs 4xx/503)
+    and the JSON answer for bodies over their limit."""
+    app.add_middleware(RequestGuard, config=config)
+    app.add_exception_handler(BodyTooLarge, _body_too_large)

@@ -1,0 +1,279 @@
+"""Request limits: authentication before the body, the body cap, rate limits, admission."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio.from_thread
+import httpx
+import pytest
+import typer
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.testclient import TestClient
+
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.limits import BodyLimit, MiB
+from skybridge.apps.kit.manifest import AppSpec
+from skybridge.core.config import Settings
+from skybridge.server import create_app
+from skybridge.server.bodycap import describe_bytes
+from skybridge.server.observe import healthz, metrics
+from skybridge.server.ratelimit import BucketTable
+
+
+def _router(context: AppContext[Any]) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/echo")
+    def echo(body: dict[str, Any]) -> dict[str, int]:
+        return {"keys": len(body)}
+
+    @router.post("/upload", dependencies=[Depends(BodyLimit(4 * MiB))])
+    async def upload(request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
+
+    @router.get("/sleep")
+    def sleep(seconds: float = 0.5) -> dict[str, float]:
+        time.sleep(seconds)
+        return {"slept": seconds}
+
+    return router
+
+
+LIMITED = AppSpec(
+    name="limited",
+    title="Limited",
+    description="Routes for limit tests.",
+    router=_router,
+    cli=typer.Typer(),
+)
+
+
+def _run_in_own_loop(function: Any, *args: Any) -> Any:
+    """Await ``function(*args)`` on an event loop in a thread of its own (the browser tests
+    keep one running in this thread)."""
+    with anyio.from_thread.start_blocking_portal() as portal:
+        return portal.call(function, *args)
+
+
+def _with_server(settings: Settings, **server: Any) -> Settings:
+    return settings.model_copy(update={"server": settings.server.model_copy(update=server)})
+
+
+def _app(settings: Settings, **server: Any) -> FastAPI:
+    return create_app(_with_server(settings, **server), apps=[LIMITED])
+
+
+@pytest.fixture
+def limited(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    app = _app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        _, token = app.state.skybridge.tokens.create("limits")
+        yield client, {"Authorization": f"Bearer {token.reveal()}"}
+
+
+def test_an_unauthenticated_non_json_body_is_401_not_422(
+    limited: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, _ = limited
+    response = client.post("/api/limited/echo", content=b"\x00not json at all")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"] == "Unauthorized"
+
+
+def test_a_wrong_token_is_401_before_the_body(limited: tuple[TestClient, dict[str, str]]) -> None:
+    client, _ = limited
+    headers = {"Authorization": "Bearer sbk_wrong", "Content-Type": "application/json"}
+    response = client.post("/api/limited/echo", content=b"{broken", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["message"] == "the API token is unknown or revoked"
+
+
+def test_no_body_byte_is_read_before_authentication(settings: Settings) -> None:
+    app = _app(settings)
+    body_reads = 0
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal body_reads
+        body_reads += 1
+        return {"type": "http.request", "body": b"x" * 1024, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "path": "/api/limited/echo",
+        "raw_path": b"/api/limited/echo",
+        "root_path": "",
+        "scheme": "http",
+        "query_string": b"",
+        "headers": [(b"content-length", str(150 * MiB).encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8080),
+    }
+    _run_in_own_loop(app, scope, receive, send)
+    assert body_reads == 0
+    assert messages[0]["status"] == 401
+
+
+def test_a_body_over_the_cap_is_413_with_what_to_do(
+    limited: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, auth = limited
+    body = b'{"a": "' + b"x" * (MiB + 10) + b'"}'
+    response = client.post("/api/limited/echo", content=body, headers=auth)
+    assert response.status_code == 413
+    error = response.json()
+    assert error["error"] == "ContentTooLarge"
+    assert "1 MiB" in error["message"]
+    assert "server.max_body_bytes" in error["message"]
+
+
+def test_a_chunked_body_is_counted_while_it_streams(
+    limited: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, auth = limited
+    sent = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal sent
+        for _ in range(64):
+            sent += 64 * 1024
+            yield b"x" * (64 * 1024)
+
+    response = client.post("/api/limited/echo", content=chunks(), headers=auth)
+    assert response.status_code == 413
+    assert "1 MiB" in response.json()["message"]
+
+
+def test_a_route_declares_a_larger_limit(limited: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = limited
+    accepted = client.post("/api/limited/upload", content=b"x" * (2 * MiB), headers=auth)
+    assert accepted.status_code == 200
+    assert accepted.json() == {"bytes": 2 * MiB}
+    refused = client.post("/api/limited/upload", content=b"x" * (4 * MiB + 1), headers=auth)
+    assert refused.status_code == 413
+    assert "4 MiB" in refused.json()["message"]
+
+
+def test_the_cap_is_a_setting(settings: Settings) -> None:
+    app = _app(settings, max_body_bytes=2048)
+    with TestClient(app) as client:
+        _, token = app.state.skybridge.tokens.create("small")
+        auth = {"Authorization": f"Bearer {token.reveal()}"}
+        assert client.post("/api/limited/echo", json={"a": "x" * 100}, headers=auth).is_success
+        response = client.post("/api/limited/echo", json={"a": "x" * 4000}, headers=auth)
+        assert response.status_code == 413
+        assert "2 KiB (2048 bytes)" in response.json()["message"]
+
+
+def test_dashboard_forms_get_the_same_cap(limited: tuple[TestClient, dict[str, str]]) -> None:
+    client, _ = limited
+    response = client.post("/login", data={"token": "x" * (2 * MiB), "csrf": "y"})
+    assert response.status_code == 413
+
+
+def test_a_token_over_its_rate_gets_429_with_retry_after(settings: Settings) -> None:
+    # A slow refill (one request per 100 s), so a slow machine cannot earn one back mid-test.
+    app = _app(settings, token_rate_per_second=0.01, token_rate_burst=3)
+    with TestClient(app) as client:
+        _, token = app.state.skybridge.tokens.create("busy")
+        auth = {"Authorization": f"Bearer {token.reveal()}"}
+        statuses = [client.get("/api/whoami", headers=auth).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        refused = client.get("/api/whoami", headers=auth)
+        assert 90 <= int(refused.headers["retry-after"]) <= 100
+        assert "API token" in refused.json()["message"]
+        _, other = app.state.skybridge.tokens.create("other")
+        fresh = client.get("/api/whoami", headers={"Authorization": f"Bearer {other.reveal()}"})
+        assert fresh.status_code == 200
+
+
+def test_an_address_without_a_token_is_rate_limited_too(settings: Settings) -> None:
+    app = _app(settings, anonymous_rate_per_second=0.01, anonymous_rate_burst=2)
+    with TestClient(app) as client:
+        statuses = [client.get("/api/whoami").status_code for _ in range(3)]
+        assert statuses == [401, 401, 429]
+        wrong = client.get("/api/whoami", headers={"Authorization": "Bearer sbk_guess"})
+        assert wrong.status_code == 429
+        assert int(wrong.headers["retry-after"]) >= 1
+        assert client.get("/login").status_code == 429
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/metrics").status_code == 200
+
+
+def test_health_and_metrics_never_wait_for_a_worker_thread() -> None:
+    assert inspect.iscoroutinefunction(healthz)
+    assert inspect.iscoroutinefunction(metrics)
+
+
+async def _overload(app: FastAPI, auth: dict[str, str]) -> tuple[list[int], float, str]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        slow = [
+            asyncio.create_task(client.get("/api/limited/sleep?seconds=1", headers=auth))
+            for _ in range(4)
+        ]
+        await asyncio.sleep(0.3)
+        started = time.perf_counter()
+        health = await client.get("/healthz")
+        health_seconds = time.perf_counter() - started
+        assert health.status_code == 200
+        extra = await client.get("/api/whoami", headers=auth)
+        statuses = [r.status_code for r in await asyncio.gather(*slow)]
+    return [*statuses, extra.status_code], health_seconds, extra.headers.get("retry-after", "")
+
+
+def test_requests_beyond_the_pool_and_queue_get_503_and_health_still_answers(
+    settings: Settings,
+) -> None:
+    app = _app(settings, worker_threads=2, worker_queue=2)
+    _, token = app.state.skybridge.tokens.create("load")
+    auth = {"Authorization": f"Bearer {token.reveal()}"}
+    statuses, health_seconds, retry_after = _run_in_own_loop(_overload, app, auth)
+    assert statuses == [200, 200, 200, 200, 503]
+    assert retry_after == "1"
+    # Long before a worker thread frees up (1 s): health did not wait for one. The 100 ms
+    # figure is measured from outside, by tests/security/test_load.py.
+    assert health_seconds < 0.5
+
+
+def test_buckets_refill_at_their_rate() -> None:
+    now = [0.0]
+    table = BucketTable(2.0, 2, clock=lambda: now[0])
+    assert [table.take("k").allowed for _ in range(3)] == [True, True, False]
+    assert table.take("k").retry_after == 1
+    now[0] += 0.5
+    assert table.take("k").allowed
+    assert table.check("other").allowed
+    assert BucketTable(0, 1).take("k").allowed
+
+
+def test_the_bucket_table_forgets_the_least_recent_keys() -> None:
+    table = BucketTable(1.0, 1, max_keys=2)
+    for key in ("a", "b", "c"):
+        table.take(key)
+    assert table.take("a").allowed  # forgotten, so a fresh bucket
+    assert not table.take("c").allowed
+
+
+@pytest.mark.parametrize(
+    ("size", "text"), [(MiB, "1 MiB"), (1536, "1536 bytes"), (2048, "2 KiB"), (1 << 30, "1 GiB")]
+)
+def test_sizes_read_well(size: int, text: str) -> None:
+    assert describe_bytes(size) == text
+
+
+def test_body_limit_needs_a_positive_size() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        BodyLimit(0)
