@@ -10,6 +10,7 @@ import typer
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
+from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.manifest import AppSpec
 from skybridge.core.config import Settings
 from skybridge.server import create_app
@@ -19,7 +20,7 @@ NOSNIFF = "nosniff"
 
 
 def _crashing_router(context: object) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(dependencies=[requires("crash:read")])
 
     @router.get("/crash")
     def crash() -> None:
@@ -29,7 +30,12 @@ def _crashing_router(context: object) -> APIRouter:
 
 
 CRASH = AppSpec(
-    name="crash", title="Crash", description="Fails.", router=_crashing_router, cli=typer.Typer()
+    name="crash",
+    title="Crash",
+    description="Fails.",
+    router=_crashing_router,
+    cli=typer.Typer(),
+    scopes={"crash:read": "read"},
 )
 
 

@@ -15,6 +15,7 @@ import typer
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.testclient import TestClient
 
+from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.limits import BodyLimit, MiB
 from skybridge.apps.kit.manifest import AppSpec
@@ -26,7 +27,7 @@ from skybridge.server.ratelimit import BucketTable
 
 
 def _router(context: AppContext[Any]) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(dependencies=[requires("limited:use")])
 
     @router.post("/echo")
     def echo(body: dict[str, Any]) -> dict[str, int]:
@@ -50,6 +51,7 @@ LIMITED = AppSpec(
     description="Routes for limit tests.",
     router=_router,
     cli=typer.Typer(),
+    scopes={"limited:use": "read"},
 )
 
 

@@ -32,7 +32,8 @@ from skybridge.commands.up import seed_demo
 from skybridge.server import create_app
 
 DATA = Path(tempfile.mkdtemp(prefix="skybridge-fuzz-"))
-SETTINGS = load_settings(data_dir=DATA)
+# No rate limit: the fuzzer sends hundreds of requests a second with one token.
+SETTINGS = load_settings(data_dir=DATA, server={"token_rate_per_second": 0})
 seed_demo(SETTINGS, discover_apps())
 APP = create_app(SETTINGS)
 TOKENS = {

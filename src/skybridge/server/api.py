@@ -19,7 +19,10 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not valid JSON or not UTF-8"},
     401: {"model": ErrorBody, "description": "Missing, unknown or revoked token"},
     403: {"model": ErrorBody, "description": "The token does not hold the scope this needs"},
+    413: {"model": ErrorBody, "description": "The body is larger than the route accepts"},
     422: {"model": ErrorBody, "description": "The request is malformed; the body says what to fix"},
+    429: {"model": ErrorBody, "description": "Too many requests for this token; see Retry-After"},
+    503: {"model": ErrorBody, "description": "The service is at capacity; see Retry-After"},
 }
 READ = [requires("service:read")]
 MANAGE = [requires("tokens:manage")]

@@ -39,6 +39,11 @@ from skybridge.server.ratelimit import BucketTable, Decision
 
 #: Answered without limits, authentication or admission: probes and scrapers must get through.
 EXEMPT_PATHS = frozenset({"/healthz", "/metrics"})
+#: Read-only API routes the dashboard's scripts call with the session cookie (no token to send):
+#: without a bearer token they are let through to the route, which checks the session.
+SESSION_READABLE = frozenset({("GET", "/api/metrics/history")})
+#: Where the middleware leaves the principal of the token it verified, for the route's check.
+VERIFIED = "skybridge_verified"
 MISSING_TOKEN = "missing API token: send 'Authorization: Bearer <token>'"  # noqa: S105
 UNKNOWN_TOKEN = "the API token is unknown or revoked"  # noqa: S105
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -154,6 +159,8 @@ class RequestGuard:
         if not is_api(scope["path"]):
             return self._spend_address(address)
         token = bearer_token(scope)
+        if token is None and (scope["method"], scope["path"]) in SESSION_READABLE:
+            return self._spend_address(address)
         if token is None:
             return self._spend_address(address) or unauthorized(MISSING_TOKEN)
         blocked = self.per_address.check(address)
@@ -165,6 +172,7 @@ class RequestGuard:
             return store_error(exc)
         if principal is None:
             return self._spend_address(address) or unauthorized(UNKNOWN_TOKEN)
+        scope.setdefault("state", {})[VERIFIED] = (token, principal)
         decision = self.per_token.take(f"{principal.kind}:{principal.name}")
         return None if decision.allowed else too_many(decision, "API token", self.per_token)
 

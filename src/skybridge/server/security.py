@@ -32,7 +32,11 @@ def require_token(
             401, "missing API token: send 'Authorization: Bearer <token>'", headers=_CHALLENGE
         )
     state = get_state(request)
-    principal = state.tokens.verify(credentials.credentials)
+    verified = getattr(request.state, "skybridge_verified", None)  # by the limits middleware
+    if verified is not None and verified[0] == credentials.credentials:
+        principal: Principal | None = verified[1]
+    else:
+        principal = state.tokens.verify(credentials.credentials)
     if principal is None:
         raise HTTPException(401, "the API token is unknown or revoked", headers=_CHALLENGE)
     authorize(request, principal)
