@@ -207,7 +207,9 @@ class SQLSink:
                     "_sb_source": source_id(effect.record),
                     "_sb_offset": effect.record.offset,
                 }
-                written += conn.execute(self._statement(out.table, row)).rowcount or 0
+                count = conn.execute(self._statement(out.table, row)).rowcount
+                # psycopg reports -1 (unknown) for some upserts: count the row as written.
+                written += count if count >= 0 else 1
         return written
 
     def _statement(self, name: str, row: dict[str, Any]) -> Any:
