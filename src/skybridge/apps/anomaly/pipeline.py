@@ -84,13 +84,23 @@ def build_pipeline(ctx: Context) -> Pipeline:
         streams.create_topic(ctx.config.topic, 1)
     engine = ctx.sql_engine()
     create_tables(engine)
-    return Pipeline(
+    store = ctx.connect("kv")
+    pipeline = Pipeline(
         PIPELINE,
         source=streams,
         topics=[ctx.config.topic],
         stateful=score_events(ctx.config),
-        state=ctx.connect("kv"),
+        state=store,
         key=series_key,
         sinks={"sql": SQLSink(engine, {"raw_events": ["event_id"]})},
         poll_timeout=0.2,
     )
+
+    def close() -> None:
+        engine.dispose()
+        store.close()
+        streams.close()
+
+    # ``run_pipeline`` (skybridge up / worker) and ``anomaly run`` call it when the run ends.
+    setattr(pipeline, "close", close)  # noqa: B010
+    return pipeline

@@ -33,7 +33,10 @@ def run_once(
     then run the alert step once."""
     produced = ingest(ctx, file_points(file, series)) if file is not None else 0
     pipeline = build_pipeline(ctx)
-    stats = pipeline.run(idle_exit=idle_exit)
+    try:
+        stats = pipeline.run(idle_exit=idle_exit)
+    finally:
+        getattr(pipeline, "close")()  # noqa: B009
     return {
         "produced": produced,
         "records": stats.records,
