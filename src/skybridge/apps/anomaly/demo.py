@@ -27,7 +27,7 @@ from skybridge.apps.anomaly.table import RAW_EVENTS
 from skybridge.apps.kit.context import AppContext
 
 Context = AppContext[AnomalyConfig]
-SEEDED = 2000
+SEEDED = 1000
 PROGRESS_KEY = "anomaly/demo/produced"
 CHUNK = 10
 

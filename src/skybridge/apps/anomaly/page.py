@@ -21,7 +21,7 @@ from skybridge.core.errors import SkybridgeError
 Context = AppContext[AnomalyConfig]
 PACKAGE = "skybridge.apps.anomaly"
 TEMPLATE = "anomaly.html"
-SHOWN = 400
+SHOWN = 1000
 ACTIONS = {"show", "acknowledge", "resolve"}
 
 
@@ -36,6 +36,7 @@ def _chosen(summaries: list[dict[str, Any]], wanted: str | None) -> str | None:
 def _page(ctx: Context, series: str | None = None, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"series": [], "chosen": None, "chart": None, "flagged": []}
     values |= {"incidents": [], "error": None, "notice": None, "config": ctx.config}
+    values["shown"] = SHOWN
     values.update(extra)
     try:
         with queries.opened(ctx) as engine:
