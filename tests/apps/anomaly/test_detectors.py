@@ -70,3 +70,12 @@ def test_unknown_detector_names_the_known_ones() -> None:
 
     with pytest.raises(ValidationError, match="combined"):
         new_detector("nope")
+
+
+@pytest.mark.parametrize("raw", [1e300, -1e20, "2025-13-01", "", None, True])
+def test_bad_event_times_are_validation_errors(raw: object) -> None:
+    from skybridge.apps.anomaly.points import parse_time
+    from skybridge.core.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="bad event time"):
+        parse_time(raw)

@@ -32,7 +32,10 @@ class Point:
 def parse_time(raw: Any) -> datetime:
     """An event time: ISO 8601 text or Unix seconds, as naive UTC."""
     if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
-        return datetime.fromtimestamp(float(raw), UTC).replace(tzinfo=None)
+        try:
+            return datetime.fromtimestamp(float(raw), UTC).replace(tzinfo=None)
+        except (ValueError, OverflowError, OSError):
+            pass  # outside the years datetime can hold: reported below
     if isinstance(raw, str):
         try:
             moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
