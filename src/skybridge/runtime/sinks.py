@@ -189,6 +189,7 @@ class SQLSink:
         self.engine = engine
         self.keys = {table: list(cols) for table, cols in keys.items()}
         self._tables: dict[str, Table] = {}
+        self._statements: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     def _table(self, name: str) -> Table:
         if name not in self._tables:
@@ -198,28 +199,44 @@ class SQLSink:
         return self._tables[name]
 
     def write(self, effects: Sequence[Effect]) -> int:
+        """Upsert the rows in order: one ``executemany`` per run of rows of one table that
+        set the same columns (a statement per row cost more than the rest of a batch)."""
+        runs: list[tuple[str, tuple[str, ...], list[dict[str, Any]]]] = []
+        for effect in effects:
+            out: Upsert = _expect(effect, (Upsert,), "sql")
+            row = {
+                **out.row,
+                "_sb_source": source_id(effect.record),
+                "_sb_offset": effect.record.offset,
+            }
+            columns = tuple(row)
+            if runs and runs[-1][0] == out.table and runs[-1][1] == columns:
+                runs[-1][2].append(row)
+            else:
+                runs.append((out.table, columns, [row]))
         written = 0
         with self.engine.begin() as conn:
-            for effect in effects:
-                out: Upsert = _expect(effect, (Upsert,), "sql")
-                row = {
-                    **out.row,
-                    "_sb_source": source_id(effect.record),
-                    "_sb_offset": effect.record.offset,
-                }
-                written += conn.execute(self._statement(out.table, row)).rowcount or 0
+            for table, columns, rows in runs:
+                count = conn.execute(self._statement(table, columns), rows).rowcount
+                # Drivers may report -1 (unknown) for upserts: count the rows as written.
+                written += count if count >= 0 else len(rows)
         return written
 
-    def _statement(self, name: str, row: dict[str, Any]) -> Any:
-        table = self._table(name)
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(table).values(**row)
-        excluded = stmt.excluded
-        guard = (table.c._sb_source != excluded._sb_source) | (
-            table.c._sb_offset < excluded._sb_offset
-        )
-        updates = {c: excluded[c] for c in row if c not in self.keys[name]}
-        return stmt.on_conflict_do_update(index_elements=self.keys[name], set_=updates, where=guard)
+    def _statement(self, name: str, columns: tuple[str, ...]) -> Any:
+        key = (name, columns)
+        if key not in self._statements:
+            table = self._table(name)
+            dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(table)
+            excluded = stmt.excluded
+            guard = (table.c._sb_source != excluded._sb_source) | (
+                table.c._sb_offset < excluded._sb_offset
+            )
+            updates = {c: excluded[c] for c in columns if c not in self.keys[name]}
+            self._statements[key] = stmt.on_conflict_do_update(
+                index_elements=self.keys[name], set_=updates, where=guard
+            )
+        return self._statements[key]
 
 
 class NotifySink:

@@ -1,0 +1,123 @@
+"""What the CLI, the routes and the page read: series, their points, incidents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from skybridge.apps.anomaly.config import AnomalyConfig
+from skybridge.apps.anomaly.table import INCIDENTS, RAW_EVENTS, create_tables
+from skybridge.apps.kit.context import AppContext
+from skybridge.core.errors import NotFound, ValidationError
+
+Context = AppContext[AnomalyConfig]
+STATUSES = ("open", "acknowledged", "resolved")
+
+
+@contextmanager
+def opened(ctx: Context) -> Iterator[Engine]:
+    """An engine on ``backends.sql`` with the app's tables, disposed afterwards."""
+    engine = ctx.sql_engine()
+    try:
+        create_tables(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def series_summaries(engine: Engine) -> list[dict[str, Any]]:
+    """Per series: points, flags, first and last time, open incidents."""
+    query = (
+        select(
+            RAW_EVENTS.c.series,
+            func.count().label("points"),
+            func.count().filter(RAW_EVENTS.c.anomaly_flag == "Y").label("flags"),
+            func.min(RAW_EVENTS.c.event_time).label("first"),
+            func.max(RAW_EVENTS.c.event_time).label("last"),
+        )
+        .group_by(RAW_EVENTS.c.series)
+        .order_by(RAW_EVENTS.c.series)
+    )
+    open_incidents = (
+        select(INCIDENTS.c.series, func.count().label("open"))
+        .where(INCIDENTS.c.status != "resolved")
+        .group_by(INCIDENTS.c.series)
+    )
+    with engine.connect() as conn:
+        counts = {row.series: row.open for row in conn.execute(open_incidents)}
+        return [
+            {
+                "series": row.series,
+                "points": row.points,
+                "flags": row.flags or 0,
+                "first": row.first.isoformat() if row.first else None,
+                "last": row.last.isoformat() if row.last else None,
+                "open_incidents": counts.get(row.series, 0),
+            }
+            for row in conn.execute(query)
+        ]
+
+
+def series_points(engine: Engine, series: str, limit: int = 500) -> list[dict[str, Any]]:
+    """The last ``limit`` points of ``series``, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(RAW_EVENTS)
+            .where(RAW_EVENTS.c.series == series)
+            .order_by(RAW_EVENTS.c.event_time.desc())
+            .limit(limit)
+        ).all()
+    if not rows:
+        raise NotFound(f"no series called {series!r}")
+    return [
+        {
+            "event_id": r.event_id,
+            "time": r.event_time.isoformat(),
+            "value": r.metric_value,
+            "feature1": r.feature1,
+            "feature2": r.feature2,
+            "rolling_mean": r.rolling_mean,
+            "rolling_std": r.rolling_std,
+            "score": r.score,
+            "flagged": r.anomaly_flag == "Y",
+            "processed": r.processed_flag == "Y",
+            "reason": r.reason,
+        }
+        for r in reversed(rows)
+    ]
+
+
+def incident_list(
+    engine: Engine, status: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Incidents, newest first (``status``: only those)."""
+    if status is not None and status not in STATUSES:
+        raise ValidationError(f"unknown status {status!r}", hint=f"use {', '.join(STATUSES)}")
+    query = select(INCIDENTS).order_by(INCIDENTS.c.opened_at.desc()).limit(limit)
+    if status is not None:
+        query = query.where(INCIDENTS.c.status == status)
+    with engine.connect() as conn:
+        return [_incident(row) for row in conn.execute(query)]
+
+
+def _incident(row: Any) -> dict[str, Any]:
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "incident_id": row.incident_id,
+        "series": row.series,
+        "opened": iso(row.opened_at),
+        "last": iso(row.last_at),
+        "flags": row.flags,
+        "max_score": row.max_score,
+        "reason": row.reason,
+        "status": row.status,
+        "acknowledged_by": row.acknowledged_by,
+        "acknowledged": iso(row.acknowledged_at),
+        "resolved": iso(row.resolved_at),
+        "notified": row.notified == "Y",
+    }

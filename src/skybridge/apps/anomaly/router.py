@@ -1,0 +1,167 @@
+"""HTTP routes under ``/api/anomaly`` (mounted behind token auth by the service).
+
+Errors: 404 unknown series or incident, 409 an incident already resolved, 422 a malformed
+body (names the field).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from skybridge.apps.anomaly import incidents, queries
+from skybridge.apps.anomaly.config import AnomalyConfig
+from skybridge.apps.anomaly.detectors import DEFAULT, DETECTORS
+from skybridge.apps.anomaly.evaluate import detector_scores
+from skybridge.apps.anomaly.ingest import ingest
+from skybridge.apps.anomaly.points import parse_point, parse_time
+from skybridge.apps.kit.access import requires
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.errors import error_responses
+from skybridge.core.errors import ValidationError
+
+Context = AppContext[AnomalyConfig]
+READ = [requires("anomaly:read")]
+UNKNOWN = error_responses(e404="No series or incident has this name")
+BAD = error_responses(e422="The body is malformed; the message names the field")
+MAX_POINTS = 10_000
+
+
+class SeriesSummary(BaseModel):
+    series: str
+    points: int
+    flags: int
+    first: str | None
+    last: str | None
+    open_incidents: int
+
+
+class PointOut(BaseModel):
+    event_id: str
+    time: str
+    value: float
+    feature1: float | None
+    feature2: float | None
+    rolling_mean: float | None
+    rolling_std: float | None
+    score: float | None
+    flagged: bool
+    processed: bool
+    reason: str | None
+
+
+class Incident(BaseModel):
+    incident_id: str
+    series: str
+    opened: str | None
+    last: str | None
+    flags: int
+    max_score: float
+    reason: str
+    status: str
+    acknowledged_by: str | None
+    acknowledged: str | None
+    resolved: str | None
+    notified: bool
+
+
+class EventIn(BaseModel):
+    series: str = Field(min_length=1, max_length=200)
+    time: str | float = Field(description="ISO 8601 (UTC unless it names a zone) or Unix seconds")
+    metric: float = Field(allow_inf_nan=False)
+    id: str | None = Field(default=None, max_length=200)
+
+
+class IngestRequest(BaseModel):
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_POINTS)
+
+
+class DetectRequest(BaseModel):
+    times: list[str | float] = Field(min_length=1, max_length=MAX_POINTS)
+    values: list[float] = Field(min_length=1, max_length=MAX_POINTS)
+    detector: str = DEFAULT
+    threshold: float = Field(default=0.55, gt=0.0, le=1.0)
+
+
+class Acknowledge(BaseModel):
+    by: str | None = Field(default=None, max_length=200)
+
+
+def build_router(ctx: Context) -> APIRouter:
+    """The app's routes."""
+    router = APIRouter()
+
+    @router.get("/series", response_model=list[SeriesSummary], dependencies=READ)
+    def series() -> list[dict[str, Any]]:
+        """Every series: points, flags, time span, open incidents."""
+        with queries.opened(ctx) as engine:
+            return queries.series_summaries(engine)
+
+    @router.get(
+        "/series/{name}/points",
+        response_model=list[PointOut],
+        responses=UNKNOWN,
+        dependencies=READ,
+    )
+    def points(name: str, limit: int = Query(default=500, ge=1, le=MAX_POINTS)) -> Any:
+        """The last points of a series with features, scores, flags and reasons."""
+        with queries.opened(ctx) as engine:
+            return queries.series_points(engine, name, limit)
+
+    @router.get("/incidents", response_model=list[Incident], responses=BAD, dependencies=READ)
+    def incident_list(status: str | None = None) -> Any:
+        """Incidents, newest first; ``status`` filters (open, acknowledged, resolved)."""
+        with queries.opened(ctx) as engine:
+            return queries.incident_list(engine, status)
+
+    def change(incident_id: str, status: str, by: str | None = None) -> dict[str, str]:
+        with queries.opened(ctx) as engine:
+            incidents.set_status(engine, incident_id, status, by)
+        return {"incident_id": incident_id, "status": status}
+
+    @router.post(
+        "/incidents/{incident_id}/acknowledge",
+        responses={**UNKNOWN, **BAD, **error_responses(e409="The incident is resolved")},
+        dependencies=[requires("anomaly:acknowledge")],
+    )
+    def acknowledge(incident_id: str, body: Acknowledge) -> dict[str, str]:
+        """Acknowledge an incident (someone is on it)."""
+        return change(incident_id, "acknowledged", body.by)
+
+    @router.post(
+        "/incidents/{incident_id}/resolve",
+        responses={**UNKNOWN, **error_responses(e409="The incident is already resolved")},
+        dependencies=[requires("anomaly:acknowledge")],
+    )
+    def resolve(incident_id: str) -> dict[str, str]:
+        """Resolve an incident; the series' next flag opens a new one."""
+        return change(incident_id, "resolved")
+
+    @router.post("/events", responses=BAD, dependencies=[requires("anomaly:ingest")])
+    def events(body: IngestRequest) -> dict[str, int]:
+        """Put events on the app's topic (the pipeline scores them)."""
+        parsed = [parse_point(e.model_dump(exclude_none=True)) for e in body.events]
+        return {"produced": ingest(ctx, parsed)}
+
+    @router.post("/detect", responses=BAD, dependencies=READ)
+    def detect(body: DetectRequest) -> dict[str, Any]:
+        """Score a series sent in the body (nothing is stored)."""
+        if len(body.times) != len(body.values):
+            raise ValidationError("times and values must have the same length")
+        if body.detector not in DETECTORS:
+            raise ValidationError(
+                f"unknown detector {body.detector!r}", hint=f"use one of {', '.join(DETECTORS)}"
+            )
+        times = [parse_time(t) for t in body.times]
+        scores, reasons = detector_scores(times, body.values, body.detector, ctx.config.season)
+        return {
+            "scores": scores,
+            "flagged": [i for i, s in enumerate(scores) if s >= body.threshold],
+            "reasons": {
+                str(i): r for i, r in enumerate(reasons) if r and scores[i] >= body.threshold
+            },
+        }
+
+    return router

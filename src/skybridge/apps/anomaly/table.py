@@ -1,0 +1,82 @@
+"""The SQL tables: ``raw_events`` (the original's columns plus series, score and reason) and
+``anomaly_incidents``, created on first use on any ``sql`` backend (SQLite, PostgreSQL).
+
+The original dashboard query keeps working::
+
+    SELECT event_time, metric_value, anomaly_flag FROM raw_events ORDER BY event_time;
+
+``feature1`` is the change from the series' previous value, ``feature2`` the ratio to it
+(NULL when the previous value is 0); ``processed_flag`` turns ``Y`` once the alert step has
+seen the row; ``anomaly_flag`` is ``Y`` when the score reached the series' threshold.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+METADATA = MetaData()
+
+RAW_EVENTS = Table(
+    "raw_events",
+    METADATA,
+    Column("event_id", String(200), primary_key=True),
+    Column("series", String(200), nullable=False),
+    Column("event_time", DateTime, nullable=False),
+    Column("metric_value", Float, nullable=False),
+    Column("feature1", Float),
+    Column("feature2", Float),
+    Column("rolling_mean", Float),
+    Column("rolling_std", Float),
+    Column("season_position", Float),
+    Column("processed_flag", String(1), nullable=False, server_default="N"),
+    Column("anomaly_flag", String(1), nullable=False, server_default="N"),
+    Column("score", Float),
+    Column("reason", Text),
+    Column("detector", String(40)),
+    Column("_sb_source", String(200)),
+    Column("_sb_offset", BigInteger),
+    Index("raw_events_series_time", "series", "event_time"),
+    Index("raw_events_processed", "processed_flag"),
+)
+
+INCIDENTS = Table(
+    "anomaly_incidents",
+    METADATA,
+    Column("incident_id", String(300), primary_key=True),
+    Column("series", String(200), nullable=False, index=True),
+    Column("opened_at", DateTime, nullable=False),
+    Column("last_at", DateTime, nullable=False),
+    Column("flags", Integer, nullable=False),
+    Column("max_score", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("acknowledged_by", String(200)),
+    Column("acknowledged_at", DateTime),
+    Column("resolved_at", DateTime),
+    Column("notified", String(1), nullable=False, server_default="N"),
+)
+
+#: Detector state of the scheduled job, per series (JSON text).
+JOB_STATE = Table(
+    "anomaly_job_state",
+    METADATA,
+    Column("series", String(200), primary_key=True),
+    Column("state", Text, nullable=False),
+)
+
+
+def create_tables(engine: Engine) -> None:
+    """Create the app's tables where they are missing."""
+    METADATA.create_all(engine, checkfirst=True)

@@ -1,0 +1,81 @@
+"""Detectors: one flag per excursion, state round trips, robust statistics."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skybridge.apps.anomaly.detectors import DETECTORS, new_detector
+from skybridge.apps.anomaly.detectors.rolling import median_distance
+from skybridge.apps.anomaly.evaluate import detector_scores
+
+from .conftest import shifted_series
+
+THRESHOLD = 0.55
+
+
+def test_combined_flags_a_level_shift_at_its_start_only() -> None:
+    times, values = shifted_series()
+    scores, reasons = detector_scores(times, values, "combined")
+    flagged = [i for i, s in enumerate(scores) if s >= THRESHOLD and i > 100]
+    assert 300 in flagged
+    after = [i for i in flagged if i >= 1400]
+    assert after[0] == 1400
+    assert len(after) <= 3
+    assert after[-1] < 1410
+    assert "robust deviations above the rolling median" in (reasons[1400] or "")
+
+
+def test_robust_z_keeps_flagging_a_level_shift_until_it_adapts() -> None:
+    times, values = shifted_series()
+    scores, _ = detector_scores(times, values, "robust-z")
+    assert sum(1 for s in scores[1400:1500] if s >= THRESHOLD) > 50
+
+
+@pytest.mark.parametrize("name", [n for n in DETECTORS if n != "river-hst"])
+def test_state_round_trip_continues_identically(name: str) -> None:
+    times, values = shifted_series(count=400, shift_at=300, spike_at=200)
+    epochs = [t.timestamp() for t in times]
+    whole = new_detector(name)
+    expected = [whole.update(t, v) for t, v in zip(epochs, values, strict=True)]
+    first = new_detector(name)
+    got = [first.update(t, v) for t, v in zip(epochs[:250], values[:250], strict=True)]
+    resumed = new_detector(name, json.loads(json.dumps(first.to_state())))
+    got += [resumed.update(t, v) for t, v in zip(epochs[250:], values[250:], strict=True)]
+    assert got == pytest.approx(expected)
+
+
+def test_river_detector_scores_in_unit_interval() -> None:
+    times, values = shifted_series(count=300, shift_at=250, spike_at=200)
+    scores, _ = detector_scores(times, values, "river-hst")
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert max(scores) > 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False) | st.integers(0, 3).map(float), min_size=1))
+def test_median_distance_is_the_mad(values: list[float]) -> None:
+    ordered = sorted(values)
+    centre = statistics.median(ordered)
+    want = sorted(abs(v - centre) for v in ordered)[len(ordered) // 2]
+    assert median_distance(ordered, centre) == pytest.approx(want)
+
+
+def test_unknown_detector_names_the_known_ones() -> None:
+    from skybridge.core.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="combined"):
+        new_detector("nope")
+
+
+@pytest.mark.parametrize("raw", [1e300, -1e20, "2025-13-01", "", None, True])
+def test_bad_event_times_are_validation_errors(raw: object) -> None:
+    from skybridge.apps.anomaly.points import parse_time
+    from skybridge.core.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="bad event time"):
+        parse_time(raw)

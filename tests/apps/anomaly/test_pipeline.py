@@ -1,0 +1,108 @@
+"""The app end to end on SQLite and PostgreSQL: stream -> rows -> incidents -> notifications."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from skybridge.cli import build_cli
+
+from .conftest import shifted_series, write_csv
+
+_databases = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def sql_url(request: pytest.FixtureRequest, skybridge_workdir: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{skybridge_workdir / 'anomaly.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"anomaly_{next(_databases)}"
+    admin = create_engine(
+        server.url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    yield server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(build_cli(), list(args))
+    if result.exit_code:
+        return result.exit_code, result.stdout + result.stderr + repr(result.exception)
+    return result.exit_code, result.stdout
+
+
+def test_level_shift_is_one_incident_and_one_message(
+    sql_url: str, skybridge_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKYBRIDGE__BACKENDS__SQL", sql_url)
+    times, values = shifted_series()
+    csv_file = write_csv(skybridge_workdir / "cpu.csv", times, values)
+    code, out = _cli("anomaly", "run", "--file", str(csv_file), "--idle-exit", "1", "--json")
+    assert code == 0, out
+    summary = json.loads(out)
+    assert summary["produced"] == summary["records"] == len(values)
+    code, out = _cli("anomaly", "alerts", "list", "--json")
+    shift = [i for i in json.loads(out) if i["opened"] == times[1400].isoformat()]
+    assert len(shift) == 1
+    assert shift[0]["notified"]
+    assert summary["alerts"]["notified"] == summary["alerts"]["opened"]
+    engine = create_engine(sql_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT event_time, metric_value, anomaly_flag FROM raw_events ORDER BY event_time"
+            )
+        ).all()
+        pending = conn.execute(text("SELECT count(*) FROM raw_events WHERE processed_flag = 'N'"))
+        assert pending.scalar_one() == 0
+    engine.dispose()
+    assert len(rows) == len(values)
+    assert rows[1400].anomaly_flag == "Y"
+    assert sum(r.anomaly_flag == "Y" for r in rows[1400:]) <= 3
+
+
+def test_scheduled_detection_flags_like_online(
+    skybridge_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKYBRIDGE__ANOMALY__DETECTION", "scheduled")
+    times, values = shifted_series()
+    csv_file = write_csv(skybridge_workdir / "cpu.csv", times, values)
+    code, out = _cli("anomaly", "run", "--file", str(csv_file), "--idle-exit", "1", "--json")
+    assert code == 0, out
+    code, out = _cli("anomaly", "status", "--json")
+    (status,) = json.loads(out)
+    assert status["points"] == len(values)
+    assert 1 <= status["flags"] <= 10
+
+
+def test_bad_events_are_dead_lettered_and_write_nothing(
+    skybridge_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out = _cli("stream", "create", "anomaly.events")
+    assert code == 0, out
+    for bad in ['{"series": "x", "time": "yesterday", "metric": 1}', '{"series": "x"}', "[1]"]:
+        assert _cli("stream", "produce", "anomaly.events", bad, "--key", "x")[0] == 0
+    code, out = _cli("anomaly", "run", "--idle-exit", "1", "--json")
+    assert code == 0, out
+    assert json.loads(out)["dead_letters"] == 3
+    code, out = _cli("anomaly", "status", "--json")
+    assert json.loads(out) == []
+
+
+def test_cli_refuses_bad_input_with_exit_2(skybridge_workdir: Path) -> None:
+    (skybridge_workdir / "bad.csv").write_text("time,value\n1,2\n")
+    assert _cli("anomaly", "detect", str(skybridge_workdir / "bad.csv"))[0] == 2
+    assert _cli("anomaly", "eval", "--nab", str(skybridge_workdir))[0] == 2
+    assert _cli("anomaly", "alerts", "ack", "no-such-incident")[0] == 1
+    good = write_csv(skybridge_workdir / "ok.csv", *shifted_series(count=50))
+    assert _cli("anomaly", "detect", str(good), "--detector", "nope")[0] == 2

@@ -1,0 +1,70 @@
+"""The anomaly page in a real browser: ``skybridge up --demo`` streams a NAB series live.
+
+Headless Chromium signs in with the demo token, opens ``/ui/anomaly``, sees the demo series
+with its chart and flagged points, watches the series grow as the demo streams it, and
+acknowledges then resolves an incident (CSRF-protected POSTs). Screenshots land in tmp_path
+and in ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from skybridge.testing.browser import browser_page, login, running_service, screenshot
+
+pytestmark = pytest.mark.browser
+NAB = Path(__file__).parents[2].parent / "shared" / "data" / "nab"
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    env = {"SKYBRIDGE__ANOMALY__NAB_DIR": str(NAB), "SKYBRIDGE__ANOMALY__DEMO_RATE": "400"}
+    # A longer start than demo_service allows: every app seeds its demo data before it listens.
+    log = tmp_path / "service.log"
+    with running_service(tmp_path, log, demo=True, env=env, ready_timeout=180) as url:
+        yield url, (tmp_path / ".skybridge" / "demo-token").read_text().strip()
+    output = (tmp_path / "service.log").read_text()
+    assert "Traceback" not in output
+
+
+def _points(page: Any) -> int:
+    return int(page.locator("tr[data-series=Twitter_volume_AAPL] td.num").first.inner_text())
+
+
+def test_anomaly_page_shows_live_series_and_handles_incidents(
+    demo: tuple[str, str], chromium: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    url, token = demo
+    with browser_page(chromium, 1280, 1000) as page:
+        login(page, url, token)
+        page.click("nav >> text=Anomaly detection")
+        expect(page).to_have_url(f"{url}ui/anomaly")
+        expect(page.locator("tr[data-series=Twitter_volume_AAPL]")).to_have_count(1)
+        expect(page.locator("svg.chart polyline")).to_have_count(1)
+        seeded = _points(page)
+        assert seeded >= 1000
+        deadline = time.monotonic() + 120
+        flags = page.locator("svg.chart circle.flag")
+        while _points(page) <= seeded or not flags.count():
+            assert time.monotonic() < deadline, "the demo stream did not reach the page"
+            time.sleep(1.0)
+            page.reload()
+        expect(page.locator("table.flagged tbody tr").first).to_contain_text("robust deviations")
+        screenshot(page, "anomaly-01-live", tmp_path)
+
+        rows = page.locator("table.incidents tbody tr[data-incident]")
+        chosen = rows.first.get_attribute("data-incident")
+        incident = page.locator(f'tr[data-incident="{chosen}"]')
+        incident.get_by_role("button", name="Acknowledge").click()
+        expect(page.get_by_role("status")).to_contain_text("acknowledged")
+        expect(incident).to_contain_text("by dashboard")
+        incident.get_by_role("button", name="Resolve").click()
+        expect(page.get_by_role("status")).to_contain_text("resolved")
+        screenshot(page, "anomaly-02-resolved", tmp_path)
