@@ -1,0 +1,193 @@
+"""Converting one delivered file (CSV, CSV.gz or Parquet) into canonical Parquet with DuckDB.
+
+One pass reads the file as text, maps its columns (:mod:`.formats`), casts them and writes the
+rows that are whole; a row with an unreadable amount or time, or without a required column, is
+kept out and reported with its file, line and the column at fault. Rows the CSV reader cannot
+split are reported from DuckDB's rejects table with their line. The line of a rejected row is
+found by a second, sequential read that only runs when a file has rejected rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from skybridge.apps.costs.focus import COLUMNS, MACROS, REQUIRED
+from skybridge.apps.costs.formats import Kind, detect, lit, plan_for, q
+from skybridge.core.errors import ValidationError
+
+#: At most this many rejected rows are listed per file (all are counted).
+MAX_LISTED = 200
+_TEXT = {"VARCHAR", "MAP(VARCHAR, VARCHAR)"}
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row kept out of the data, and why."""
+
+    file: str
+    line: int | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "reason": self.reason}
+
+
+@dataclass
+class Conversion:
+    """What converting one file produced."""
+
+    kind: Kind
+    rows: int
+    rejected: int
+    rejects: list[RejectedRow] = field(default_factory=list)
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the app's macros."""
+    con = duckdb.connect(":memory:")
+    for macro in MACROS:
+        con.execute(macro)
+    return con
+
+
+def read_header(path: Path) -> list[str]:
+    """The column names of a CSV(.gz) or Parquet file."""
+    if path.suffix == ".parquet":
+        con = duckdb.connect(":memory:")
+        return [
+            d[0]
+            for d in con.execute(
+                f"SELECT * FROM read_parquet({lit(str(path))}) LIMIT 0"
+            ).description
+        ]
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        try:
+            return next(csv.reader(handle))
+        except StopIteration:
+            raise ValidationError(
+                f"{path.name} is empty: a cost export starts with a header"
+            ) from None
+
+
+def _source(path: Path, *, parallel: bool = True) -> str:
+    if path.suffix == ".parquet":
+        return f"(SELECT COLUMNS(*)::VARCHAR FROM read_parquet({lit(str(path))}))"
+    options = "header = true, all_varchar = true, quote = '\"', escape = '\"', store_rejects = true"
+    if not parallel:
+        options += ", parallel = false"
+    return f"read_csv({lit(str(path))}, {options})"
+
+
+def _staging_sql(
+    kind: Kind, header: list[str], path: Path, name: str, *, parallel: bool = True
+) -> str:
+    plan = plan_for(kind, header)
+    values, problems = [], []
+    for column, sql_type in COLUMNS.items():
+        if column == "x_SourceKind":
+            values.append(f"{lit(kind)} AS {q(column)}")
+            continue
+        if column == "x_SourceFile":
+            values.append(f"{lit(name)} AS {q(column)}")
+            continue
+        expr = plan[column]
+        if column == "x_TagMap":
+            values.append(f"tag_map_norm(CAST({expr} AS {sql_type})) AS {q(column)}")
+            continue
+        if sql_type in _TEXT:
+            values.append(f"CAST({expr} AS {sql_type}) AS {q(column)}")
+            continue
+        values.append(f"TRY_CAST({expr} AS {sql_type}) AS {q(column)}")
+        problems.append(
+            f"CASE WHEN ({expr}) IS NOT NULL AND TRY_CAST({expr} AS {sql_type}) IS NULL "
+            f"THEN {lit(column + ': cannot read ')} || left(({expr}), 40) END"
+        )
+    problems += [f"CASE WHEN ({plan[c]}) IS NULL THEN {lit(c + ': missing')} END" for c in REQUIRED]
+    reason = f"concat_ws('; ', {', '.join(problems)})"
+    return (
+        f"SELECT {', '.join(values)}, {reason} AS x_problem FROM {_source(path, parallel=parallel)}"
+    )
+
+
+def convert_file(con: duckdb.DuckDBPyConnection, path: Path, name: str, target: Path) -> Conversion:
+    """Write the whole rows of ``path`` (shown as ``name``) to ``target`` as canonical Parquet.
+
+    Raises:
+        ValidationError: the file is empty or is not a known export.
+    """
+    header = read_header(path)
+    kind = detect(header)
+    con.execute("CREATE OR REPLACE TEMP TABLE staged AS " + _staging_sql(kind, header, path, name))
+    columns = ", ".join(q(c) for c in COLUMNS)
+    tmp = target.with_suffix(".tmp")
+    con.execute(
+        f"COPY (SELECT {columns} FROM staged WHERE x_problem = '') "
+        f"TO {lit(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
+    )
+    (rows,) = _one(con, "SELECT count(*) FROM staged WHERE x_problem = ''")
+    (bad,) = _one(con, "SELECT count(*) FROM staged WHERE x_problem <> ''")
+    rejects = _split_errors(con, name) if path.suffix != ".parquet" else []
+    conversion = Conversion(kind, int(rows), int(bad) + len(rejects), rejects)
+    if bad:
+        conversion.rejects += _bad_rows(con, kind, header, path, name)
+    con.execute("DROP TABLE staged")
+    tmp.replace(target)
+    return conversion
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    row = con.execute(sql).fetchone()
+    assert row is not None
+    return row
+
+
+def _split_errors(con: duckdb.DuckDBPyConnection, name: str) -> list[RejectedRow]:
+    try:
+        found = con.execute(
+            "SELECT line, error_type, error_message FROM reject_errors ORDER BY line"
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []
+    con.execute("DELETE FROM reject_errors")
+    return [
+        RejectedRow(name, int(line), f"{kind}: {message.splitlines()[0]}")
+        for line, kind, message in found
+    ]
+
+
+def _bad_rows(
+    con: duckdb.DuckDBPyConnection, kind: Kind, header: list[str], path: Path, name: str
+) -> list[RejectedRow]:
+    sql = _staging_sql(kind, header, path, name, parallel=False)
+    numbered = f"SELECT row_number() OVER () AS n, x_problem FROM ({sql})"
+    found = con.execute(
+        f"SELECT n, x_problem FROM ({numbered}) WHERE x_problem <> '' ORDER BY n LIMIT {MAX_LISTED}"
+    ).fetchall()
+    lines = _physical_lines(path, [int(n) for n, _ in found])
+    return [RejectedRow(name, lines.get(int(n)), str(problem)) for n, problem in found]
+
+
+def _physical_lines(path: Path, ordinals: list[int]) -> dict[int, int]:
+    """The file line where each data row (1-based ordinal) starts; quoted newlines counted."""
+    if path.suffix == ".parquet" or not ordinals:
+        return {}
+    wanted, found = set(ordinals), {}
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        start = reader.line_num + 1
+        for ordinal, _ in enumerate(reader, start=1):
+            if ordinal in wanted:
+                found[ordinal] = start
+                if len(found) == len(wanted):
+                    break
+            start = reader.line_num + 1
+    return found
