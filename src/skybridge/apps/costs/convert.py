@@ -136,7 +136,9 @@ def convert_file(con: duckdb.DuckDBPyConnection, path: Path, name: str, target: 
     rejects = _split_errors(con, name) if path.suffix != ".parquet" else []
     conversion = Conversion(kind, int(rows), int(bad) + len(rejects), rejects)
     if bad:
-        conversion.rejects += _bad_rows(con, kind, header, path, name)
+        unsplit = {r.line for r in rejects if r.line is not None}
+        conversion.rejects += _bad_rows(con, kind, header, path, name, unsplit)
+        conversion.rejects.sort(key=lambda r: r.line or 0)
     con.execute("DROP TABLE staged")
     tmp.replace(target)
     return conversion
@@ -156,26 +158,33 @@ def _split_errors(con: duckdb.DuckDBPyConnection, name: str) -> list[RejectedRow
     except duckdb.CatalogException:
         return []
     con.execute("DELETE FROM reject_errors")
-    return [
-        RejectedRow(name, int(line), f"{kind}: {message.splitlines()[0]}")
-        for line, kind, message in found
-    ]
+    by_line: dict[int, str] = {}
+    for line, kind, message in found:
+        by_line.setdefault(int(line), f"{kind}: {message.splitlines()[0]}")
+    return [RejectedRow(name, line, reason) for line, reason in sorted(by_line.items())]
 
 
 def _bad_rows(
-    con: duckdb.DuckDBPyConnection, kind: Kind, header: list[str], path: Path, name: str
+    con: duckdb.DuckDBPyConnection,
+    kind: Kind,
+    header: list[str],
+    path: Path,
+    name: str,
+    unsplit: set[int],
 ) -> list[RejectedRow]:
     sql = _staging_sql(kind, header, path, name, parallel=False)
     numbered = f"SELECT row_number() OVER () AS n, x_problem FROM ({sql})"
     found = con.execute(
         f"SELECT n, x_problem FROM ({numbered}) WHERE x_problem <> '' ORDER BY n LIMIT {MAX_LISTED}"
     ).fetchall()
-    lines = _physical_lines(path, [int(n) for n, _ in found])
+    lines = _physical_lines(path, [int(n) for n, _ in found], unsplit)
     return [RejectedRow(name, lines.get(int(n)), str(problem)) for n, problem in found]
 
 
-def _physical_lines(path: Path, ordinals: list[int]) -> dict[int, int]:
-    """The file line where each data row (1-based ordinal) starts; quoted newlines counted."""
+def _physical_lines(path: Path, ordinals: list[int], unsplit: set[int]) -> dict[int, int]:
+    """The file line where each data row (1-based ordinal among the rows the CSV reader could
+    split: those starting on an ``unsplit`` line are not counted) starts; quoted newlines
+    count."""
     if path.suffix == ".parquet" or not ordinals:
         return {}
     wanted, found = set(ordinals), {}
@@ -184,10 +193,13 @@ def _physical_lines(path: Path, ordinals: list[int]) -> dict[int, int]:
         reader = csv.reader(handle)
         next(reader, None)
         start = reader.line_num + 1
-        for ordinal, _ in enumerate(reader, start=1):
-            if ordinal in wanted:
-                found[ordinal] = start
-                if len(found) == len(wanted):
-                    break
+        ordinal = 0
+        for _ in reader:
+            if start not in unsplit:
+                ordinal += 1
+                if ordinal in wanted:
+                    found[ordinal] = start
+                    if len(found) == len(wanted):
+                        break
             start = reader.line_num + 1
     return found
