@@ -40,7 +40,17 @@ def test_the_sql_and_python_tag_key_folds_agree(key: str) -> None:
     assert folded == norm_key(key)
 
 
-@pytest.mark.parametrize("key", ["cost_center", "CostCenter", "user:cost_center", "Finance.CostCenter", "cost-center", "user_cost_center"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "cost_center",
+        "CostCenter",
+        "user:cost_center",
+        "Finance.CostCenter",
+        "cost-center",
+        "user_cost_center",
+    ],
+)
 def test_every_provider_shape_of_a_key_folds_together(key: str) -> None:
     assert norm_key(key) == "costcenter"
 
@@ -76,7 +86,15 @@ def test_instance_compliance_names_the_problem() -> None:
 
 
 # -- forecasts ---------------------------------------------------------------------------
-def weekly_series(start: date, days: int, *, weekday: float = 100.0, weekend: float = 40.0, noise: float = 0.03, seed: int = 1) -> dict[date, float]:
+def weekly_series(
+    start: date,
+    days: int,
+    *,
+    weekday: float = 100.0,
+    weekend: float = 40.0,
+    noise: float = 0.03,
+    seed: int = 1,
+) -> dict[date, float]:
     rng = random.Random(seed)
     found = {}
     for offset in range(days):
@@ -125,7 +143,9 @@ def test_a_spike_below_the_dollar_floor_is_not_an_anomaly() -> None:
     series = dict.fromkeys((date(2024, 7, 1) + timedelta(days=i) for i in range(30)), 1.0)
     series[date(2024, 7, 25)] = 3.0
     assert detect_spikes(series, threshold=4.0, min_impact=5.0) == []
-    assert [s.day for s in detect_spikes(series, threshold=4.0, min_impact=1.0)] == [date(2024, 7, 25)]
+    assert [s.day for s in detect_spikes(series, threshold=4.0, min_impact=1.0)] == [
+        date(2024, 7, 25)
+    ]
 
 
 def test_anomalies_name_the_contributing_resource(costs: object, workdir: Path) -> None:
@@ -138,15 +158,26 @@ def test_anomalies_name_the_contributing_resource(costs: object, workdir: Path) 
     export.write_bytes(aws_focus_csv(last))
     list(costs.ingest_paths([export]))
     found = costs.anomalies(Period(date(2024, 9, 1), last), "service")
-    assert [(a.value, a.spike.day) for a in found] == [("Amazon Elastic Compute Cloud", last - timedelta(days=4))]
+    assert [(a.value, a.spike.day) for a in found] == [
+        ("Amazon Elastic Compute Cloud", last - timedelta(days=4))
+    ]
     assert found[0].contributors[0]["resource"].endswith("cloud/CC-202")
 
 
 # -- budgets -----------------------------------------------------------------------------
 @pytest.mark.oci
-def test_budget_alerts_go_out_once_per_incident(store: CostStore, oci_emulator: OciEmulator) -> None:
+def test_budget_alerts_go_out_once_per_incident(
+    store: CostStore, oci_emulator: OciEmulator
+) -> None:
     store.ingest_file(DATA / "focus_1_0.csv")
-    spec = BudgetSpec(name="cc-101", dimension="tag:cost_center", value="CC-101", amount=10.0, actual_thresholds=[0.5, 0.9], forecast_thresholds=[1.0])
+    spec = BudgetSpec(
+        name="cc-101",
+        dimension="tag:cost_center",
+        value="CC-101",
+        amount=10.0,
+        actual_thresholds=[0.5, 0.9],
+        forecast_thresholds=[1.0],
+    )
     topic = oci_emulator.create_topic("budgets")
     url = f"oci-ons://{topic}?endpoint={oci_emulator.endpoint}"
     with CostData(store.parquet_dir) as data:
@@ -156,7 +187,9 @@ def test_budget_alerts_go_out_once_per_incident(store: CostStore, oci_emulator: 
     with notify.connect(url, config=oci_emulator.sdk_config()) as notifier:
         sent = budgets.send_alerts(statuses, notifier, store.ledger)
         again = budgets.send_alerts(statuses, notifier, store.ledger)
-    assert [s["incident"] for s in sent] == [budgets.incident(statuses[0], k, t) for k, t in statuses[0].crossed]
+    assert [s["incident"] for s in sent] == [
+        budgets.incident(statuses[0], k, t) for k, t in statuses[0].crossed
+    ]
     assert again == []
     messages = oci_emulator.published(topic)
     assert len(messages) == len(sent)
@@ -164,7 +197,9 @@ def test_budget_alerts_go_out_once_per_incident(store: CostStore, oci_emulator: 
 
 
 @pytest.mark.oci
-def test_a_failed_alert_is_retried_by_the_next_check(store: CostStore, oci_emulator: OciEmulator) -> None:
+def test_a_failed_alert_is_retried_by_the_next_check(
+    store: CostStore, oci_emulator: OciEmulator
+) -> None:
     from skybridge.core.errors import SkybridgeError
 
     store.ingest_file(DATA / "focus_1_0.csv")
@@ -172,7 +207,9 @@ def test_a_failed_alert_is_retried_by_the_next_check(store: CostStore, oci_emula
     topic = oci_emulator.create_topic("budgets-retry")
     with CostData(store.parquet_dir) as data:
         statuses = budgets.evaluate(data, [spec], date(2024, 9, 3))
-    with notify.connect(f"oci-ons://{topic}?endpoint={oci_emulator.endpoint}", config=oci_emulator.sdk_config()) as notifier:
+    with notify.connect(
+        f"oci-ons://{topic}?endpoint={oci_emulator.endpoint}", config=oci_emulator.sdk_config()
+    ) as notifier:
         oci_emulator.faults.inject("PublishMessage", 500, times=1)
         with pytest.raises(SkybridgeError):
             budgets.send_alerts(statuses, notifier, store.ledger)

@@ -57,7 +57,9 @@ def snapshot(fleet: ComputeFleet) -> dict[str, tuple[str, str, dict[str, str]]]:
         (datetime(2024, 9, 28, 12, 0, tzinfo=UTC), True),  # Saturday
     ],
 )
-def test_the_offhours_window_wraps_midnight_and_covers_weekends(now: datetime, inside: bool) -> None:
+def test_the_offhours_window_wraps_midnight_and_covers_weekends(
+    now: datetime, inside: bool
+) -> None:
     assert in_offhours(now, RemediationConfig()) is inside
 
 
@@ -88,24 +90,31 @@ def check_dry_run_then_approve(fleet: ComputeFleet, ids: dict[str, str], ledger:
     records = ledger.audit_log()
     assert len(records) == 3
     assert {(r["actor"], r["target"], r["outcome"]) for r in records} == {
-        ("ada", ids["ci-dev"], "done"), ("ada", ids["scratch"], "done")
+        ("ada", ids["ci-dev"], "done"),
+        ("ada", ids["scratch"], "done"),
     }
     again = plan({"cloud": fleet}, config, POLICY, SATURDAY_NIGHT)
     assert again.actions == []  # stopped and tagged: nothing left to do
 
 
 @pytest.mark.moto
-def test_ec2_dry_run_touches_nothing_and_approve_acts_and_audits(moto_server: RunningServer, tmp_path: Path) -> None:
+def test_ec2_dry_run_touches_nothing_and_approve_acts_and_audits(
+    moto_server: RunningServer, tmp_path: Path
+) -> None:
     ids = run_ec2("ap-southeast-2", moto_server.url)
     fleet = compute.connect(f"aws-ec2://ap-southeast-2?endpoint_url={moto_server.url}")
     check_dry_run_then_approve(fleet, ids, Ledger(tmp_path))
 
 
 @pytest.mark.oci
-def test_oci_dry_run_touches_nothing_and_approve_acts_and_audits(oci_emulator: OciEmulator, tmp_path: Path) -> None:
+def test_oci_dry_run_touches_nothing_and_approve_acts_and_audits(
+    oci_emulator: OciEmulator, tmp_path: Path
+) -> None:
     compartment = f"ocid1.compartment.oc1..{uuid.uuid4().hex}"
     ids = {
-        name: oci_emulator.launch_instance(name, shape, compartment_id=compartment, freeform_tags=tags).id
+        name: oci_emulator.launch_instance(
+            name, shape, compartment_id=compartment, freeform_tags=tags
+        ).id
         for name, (shape, tags) in FLEET.items()
     }
     url = f"oci-compute://{compartment}?endpoint={oci_emulator.endpoint}"
@@ -117,10 +126,19 @@ def test_oci_dry_run_touches_nothing_and_approve_acts_and_audits(oci_emulator: O
 @pytest.mark.oci
 def test_a_failed_action_is_audited_as_failed(oci_emulator: OciEmulator, tmp_path: Path) -> None:
     compartment = f"ocid1.compartment.oc1..{uuid.uuid4().hex}"
-    oci_emulator.launch_instance("dev-box", compartment_id=compartment, freeform_tags={"environment": "dev", "cost_center": "CC-101"})
-    fleet = compute.connect(f"oci-compute://{compartment}?endpoint={oci_emulator.endpoint}", config=oci_emulator.sdk_config())
+    oci_emulator.launch_instance(
+        "dev-box",
+        compartment_id=compartment,
+        freeform_tags={"environment": "dev", "cost_center": "CC-101"},
+    )
+    fleet = compute.connect(
+        f"oci-compute://{compartment}?endpoint={oci_emulator.endpoint}",
+        config=oci_emulator.sdk_config(),
+    )
     ledger = Ledger(tmp_path)
-    planned = plan({"oci": fleet}, RemediationConfig(policies=["off-hours"]), POLICY, SATURDAY_NIGHT)
+    planned = plan(
+        {"oci": fleet}, RemediationConfig(policies=["off-hours"]), POLICY, SATURDAY_NIGHT
+    )
     oci_emulator.faults.inject("InstanceAction", 409, code="Conflict", times=1)
     outcomes = apply(planned, {"oci": fleet}, ledger, approve=True, actor="test")
     assert [o.outcome for o in outcomes] == ["failed"]
@@ -129,13 +147,30 @@ def test_a_failed_action_is_audited_as_failed(oci_emulator: OciEmulator, tmp_pat
 
 def test_idle_instances_are_resized_and_started_again(tmp_path: Path) -> None:
     fleet = compute.connect(f"embedded://{tmp_path}/fleet")
-    idle = fleet.launch("idle", "t3.xlarge", {"environment": "prod", "cost_center": "CC-101"}, utilisation=1.5)
-    fleet.launch("busy", "t3.xlarge", {"environment": "prod", "cost_center": "CC-101"}, utilisation=60.0)
-    odd = fleet.launch("odd", "x9.huge", {"environment": "prod", "cost_center": "CC-101"}, utilisation=0.5)
-    config = RemediationConfig(policies=["idle"], idle_action="resize", downsize={"t3.xlarge": "t3.large"})
+    idle = fleet.launch(
+        "idle", "t3.xlarge", {"environment": "prod", "cost_center": "CC-101"}, utilisation=1.5
+    )
+    fleet.launch(
+        "busy", "t3.xlarge", {"environment": "prod", "cost_center": "CC-101"}, utilisation=60.0
+    )
+    odd = fleet.launch(
+        "odd", "x9.huge", {"environment": "prod", "cost_center": "CC-101"}, utilisation=0.5
+    )
+    config = RemediationConfig(
+        policies=["idle"], idle_action="resize", downsize={"t3.xlarge": "t3.large"}
+    )
     planned = plan({"local": fleet}, config, POLICY, TUESDAY_NOON)
-    assert [(a.name, a.action, dict(a.params)) for a in planned.actions] == [("idle", "resize", {"size": "t3.large"})]
-    assert planned.skipped == [{"policy": "idle", "fleet": "local", "instance": odd.id, "reason": "no downsize size for x9.huge"}]
+    assert [(a.name, a.action, dict(a.params)) for a in planned.actions] == [
+        ("idle", "resize", {"size": "t3.large"})
+    ]
+    assert planned.skipped == [
+        {
+            "policy": "idle",
+            "fleet": "local",
+            "instance": odd.id,
+            "reason": "no downsize size for x9.huge",
+        }
+    ]
     apply(planned, {"local": fleet}, Ledger(tmp_path), approve=True, actor="test")
     assert (fleet.get(idle.id).size, fleet.get(idle.id).state) == ("t3.large", "running")
 
@@ -143,8 +178,13 @@ def test_idle_instances_are_resized_and_started_again(tmp_path: Path) -> None:
 @pytest.mark.oci
 def test_fleets_without_utilisation_are_skipped_with_the_reason(oci_emulator: OciEmulator) -> None:
     compartment = f"ocid1.compartment.oc1..{uuid.uuid4().hex}"
-    oci_emulator.launch_instance("quiet", compartment_id=compartment, freeform_tags={"cost_center": "CC-101"})
-    fleet = compute.connect(f"oci-compute://{compartment}?endpoint={oci_emulator.endpoint}", config=oci_emulator.sdk_config())
+    oci_emulator.launch_instance(
+        "quiet", compartment_id=compartment, freeform_tags={"cost_center": "CC-101"}
+    )
+    fleet = compute.connect(
+        f"oci-compute://{compartment}?endpoint={oci_emulator.endpoint}",
+        config=oci_emulator.sdk_config(),
+    )
     planned = plan({"oci": fleet}, RemediationConfig(policies=["idle"]), POLICY, TUESDAY_NOON)
     assert planned.actions == []
     assert planned.skipped[0]["reason"].endswith("reports no utilisation")
