@@ -1,6 +1,6 @@
 """Anomalies in daily cost per dimension value: a seasonal baseline and a robust threshold.
 
-For each day with at least a week of history before it, the expected cost is the median of the
+For each day with at least a week of history before it (counted from the series' first cost), the expected cost is the median of the
 previous seven days scaled by that weekday's share of a typical week (from up to four weeks
 before); the scale is 1.4826 x the median absolute deviation of the de-seasonalised previous
 four weeks (at least 5% of the expected cost and one cent). A day is an anomaly when its cost
@@ -44,9 +44,11 @@ def detect_spikes(
 ) -> list[Spike]:
     """The anomalous days of one daily series (days after ``since`` only, when given)."""
     days = sorted(series)
+    # Days before the series' first cost are no history: a new service is not an anomaly.
+    first = next((i for i, d in enumerate(days) if series[d]), len(days))
     found = []
     for index, day in enumerate(days):
-        if index < MIN_HISTORY or (since is not None and day < since):
+        if index - first < MIN_HISTORY or (since is not None and day < since):
             continue
         history = {d: series[d] for d in days[max(0, index - WINDOW) : index]}
         spike = _judge(day, series[day], history, threshold, min_impact)
