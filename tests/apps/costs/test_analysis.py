@@ -115,9 +115,11 @@ def test_the_seasonal_forecast_beats_the_run_rate_on_a_weekly_pattern() -> None:
     as_of = date(2024, 9, 8)  # two weekends in the first eight days: run rate low
     forecast = forecast_month({d: v for d, v in series.items() if d <= as_of}, as_of)
     assert forecast.method == "seasonal"
-    assert forecast.run_rate is not None and forecast.expected is not None
+    assert forecast.run_rate is not None
+    assert forecast.expected is not None
     assert abs(forecast.expected - actual) < abs(forecast.run_rate - actual)
-    assert forecast.low is not None and forecast.high is not None
+    assert forecast.low is not None
+    assert forecast.high is not None
     assert forecast.low <= actual <= forecast.high
     assert len(forecast.days) == 22
 

@@ -58,7 +58,8 @@ def test_the_default_report_is_the_last_30_days_with_data(exports: Path) -> None
     body = json.loads(costs("report", "--json").stdout)  # type: ignore[attr-defined]
     assert body["period"] == {"start": "2024-08-13", "end": "2024-09-11", "days": 30}
     table = costs("report")
-    assert "total" in table.output and "Oracle" in table.output  # type: ignore[attr-defined]
+    assert "total" in table.output
+    assert "Oracle" in table.output
 
 
 def test_report_writes_csv_and_charts(exports: Path, workdir: Path) -> None:
@@ -122,15 +123,18 @@ def test_a_file_that_is_no_export_exits_2_and_writes_nothing(workdir: Path) -> N
 def test_tags_budgets_forecast_and_anomalies_report_json(exports: Path, workdir: Path) -> None:
     costs("ingest", str(exports))
     (workdir / "skybridge.toml").write_text(
-        '[[costs.budgets]]\nname = "cc-101"\ndimension = "tag:cost_center"\nvalue = "CC-101"\namount = 10\n'
+        '[[costs.budgets]]\nname = "cc-101"\ndimension = "tag:cost_center"\n'
+        'value = "CC-101"\namount = 10\n'
     )
     tags = json.loads(costs("tags", "--from", "2024-09-01", "--to", "2024-09-30", "--json").stdout)  # type: ignore[attr-defined]
-    assert tags["untagged_cost"] > 0 and tags["invalid_cost"] > 0
+    assert tags["untagged_cost"] > 0
+    assert tags["invalid_cost"] > 0
     budgets = json.loads(costs("budgets", "--as-of", "2024-09-10", "--json").stdout)  # type: ignore[attr-defined]
     assert budgets["budgets"][0]["actual"] == pytest.approx(9.5 + 5.5)  # CC-101 on AWS and OCI
     assert budgets["alerts_sent"] == []
     forecast = json.loads(costs("forecast", "--as-of", "2024-09-10", "--json").stdout)  # type: ignore[attr-defined]
-    assert forecast["month"] == "2024-09" and forecast["run_rate_month_end"] is not None
+    assert forecast["month"] == "2024-09"
+    assert forecast["run_rate_month_end"] is not None
     assert json.loads(costs("anomalies", "--json").stdout) == []  # type: ignore[attr-defined]
 
 

@@ -41,7 +41,8 @@ def ingested_totals(store: CostStore, source: str | None = None) -> Totals:
     with CostData(store.parquet_dir) as data:
         where = "WHERE x_SourceFile = ?" if source else ""
         rows = data.rows(
-            f"SELECT ProviderName, ServiceName, sum(BilledCost), sum(EffectiveCost) FROM costs {where} GROUP BY ALL",
+            "SELECT ProviderName, ServiceName, sum(BilledCost), sum(EffectiveCost) "
+            f"FROM costs {where} GROUP BY ALL",
             [source] if source else [],
         )
     return {(p, s): (cents(b), cents(e)) for p, s, b, e in rows}
@@ -119,7 +120,8 @@ def test_cur2_tags_from_the_resource_tags_map(store: CostStore) -> None:
     store.ingest_file(DATA / "aws_cur2.csv")
     with CostData(store.parquet_dir) as data:
         rows = data.rows(
-            "SELECT ResourceId, tag_value(x_TagMap, 'cost_center'), EffectiveCost FROM costs ORDER BY 1"
+            "SELECT ResourceId, tag_value(x_TagMap, 'cost_center'), EffectiveCost "
+            "FROM costs ORDER BY 1"
         )
     assert [(r, t) for r, t, _ in rows] == [("db-1", None), ("i-ccc", "CC-303"), ("i-ddd", None)]
     assert rows[0][2] == Decimal("1.4")  # DiscountedUsage: the reservation's effective cost
@@ -228,7 +230,7 @@ def test_the_real_oci_cost_report_reconciles_per_service(store: CostStore) -> No
     )
     with CostData(store.parquet_dir) as data:
         value = data.rows(
-            "SELECT DISTINCT tag_value(x_TagMap, 'CostCenter') FROM costs WHERE tag_value(x_TagMap, 'CostCenter') IS NOT NULL"
+            "SELECT DISTINCT tag_value(x_TagMap, 'CostCenter') AS v FROM costs WHERE v IS NOT NULL"
         )
     assert value == [("607825",)]  # OracleInternalReserved.CostCenter folds into CostCenter
 

@@ -1,6 +1,7 @@
 """Anomalies in daily cost per dimension value: a seasonal baseline and a robust threshold.
 
-For each day with at least a week of history before it (counted from the series' first cost), the expected cost is the median of the
+For each day with at least a week of history before it (counted from the series' first
+cost), the expected cost is the median of the
 previous seven days scaled by that weekday's share of a typical week (from up to four weeks
 before); the scale is 1.4826 x the median absolute deviation of the de-seasonalised previous
 four weeks (at least 5% of the expected cost and one cent). A day is an anomaly when its cost

@@ -30,6 +30,12 @@ from skybridge.backends.compute import ComputeFleet
 from skybridge.core.errors import ConfigError, ValidationError
 
 Context = AppContext[CostsConfig]
+#: Budgets ``skybridge up --demo`` shows when ``[[costs.budgets]]`` names none.
+DEMO_BUDGETS = [
+    BudgetSpec(name="all-clouds", amount=4000.0),
+    BudgetSpec(name="cc-101", dimension="tag:cost_center", value="CC-101", amount=1600.0),
+    BudgetSpec(name="cc-202", dimension="tag:cost_center", value="CC-202", amount=800.0),
+]
 
 
 class Costs:
@@ -41,6 +47,8 @@ class Costs:
         self.folder = self.config.data or ctx.data_dir / "costs"
         self.store = CostStore(self.folder)
         self._stack = ExitStack()
+        #: The configured budgets; under ``skybridge up --demo`` with none, the demo's.
+        self.budget_specs = self.config.budgets or (DEMO_BUDGETS if ctx.demo else [])
 
     def close(self) -> None:
         self._stack.close()
@@ -108,7 +116,7 @@ class Costs:
         """Every budget at ``as_of``; with ``alert``, announce new incidents through notify."""
         day = self.as_of(as_of)
         with self.data() as data:
-            statuses = budgets.evaluate(data, self.config.budgets, day)
+            statuses = budgets.evaluate(data, self.budget_specs, day)
         sent: list[dict[str, Any]] = []
         if alert and any(s.crossed for s in statuses):
             with self.ctx.connect("notify") as notifier:

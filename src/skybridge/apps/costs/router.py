@@ -2,14 +2,14 @@
 
 Reads need ``costs:read``; ingesting from the report bucket or a cost API ``costs:ingest``;
 sending budget alerts ``costs:alert``; applying remediation ``costs:remediate`` (the plan itself
-is a read). Errors: 422 a malformed body or query (names the field), 400 a bad period or
-dimension, 404 an unknown cost API source.
+is a read). Errors are 422 with a message saying what to fix: a malformed body or query (names
+the field), a period that ends before it starts, an unknown dimension or cost API source.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -18,7 +18,7 @@ from skybridge.apps.costs.api import Context, open_costs
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses
 
-DayQuery = Query(default=None, description="YYYY-MM-DD (UTC)")
+Day = Annotated[date | None, Query(description="YYYY-MM-DD (UTC)")]
 
 
 class IngestRequest(BaseModel):
@@ -42,30 +42,32 @@ class AlertRequest(BaseModel):
 
 def build_router(ctx: Context) -> APIRouter:
     """The app's routes on ``ctx``."""
-    router = APIRouter(tags=["costs"], responses=error_responses(e400="Bad period or dimension"))
+    router = APIRouter(
+        tags=["costs"], responses=error_responses(e422="Bad period, dimension, source or body")
+    )
     read = [requires("costs:read")]
 
     @router.get("/report", dependencies=read)
-    def report(start: date | None = DayQuery, end: date | None = DayQuery) -> dict[str, Any]:
+    def report(start: Day = None, end: Day = None) -> dict[str, Any]:
         """The multi-cloud summary: totals overall and per provider, top services, trend."""
         with open_costs(ctx) as costs:
             return costs.report(costs.period(start, end))
 
     @router.get("/tags", dependencies=read)
-    def tags(start: date | None = DayQuery, end: date | None = DayQuery) -> dict[str, Any]:
+    def tags(start: Day = None, end: Day = None) -> dict[str, Any]:
         """Tag policy compliance of the period."""
         with open_costs(ctx) as costs:
             return costs.tags(costs.period(start, end)).to_dict()
 
     @router.get("/budgets", dependencies=read)
-    def budgets(as_of: date | None = DayQuery) -> list[dict[str, Any]]:
+    def budgets(as_of: Day = None) -> list[dict[str, Any]]:
         """Every budget: month to date, forecasts, thresholds crossed."""
         with open_costs(ctx) as costs:
             return [s.to_dict() for s in costs.budgets(as_of)[0]]
 
     @router.get("/forecast", dependencies=read)
     def forecast(
-        as_of: date | None = DayQuery,
+        as_of: Day = None,
         dimension: str | None = Query(default=None, max_length=140),
         value: str | None = Query(default=None, max_length=256),
     ) -> dict[str, Any]:
@@ -75,8 +77,8 @@ def build_router(ctx: Context) -> APIRouter:
 
     @router.get("/anomalies", dependencies=read)
     def anomalies(
-        start: date | None = DayQuery,
-        end: date | None = DayQuery,
+        start: Day = None,
+        end: Day = None,
         dimension: str | None = Query(default=None, max_length=140),
     ) -> list[dict[str, Any]]:
         """Anomalous days with their dollar impact and contributors."""
