@@ -120,7 +120,7 @@ def test_cur2_tags_from_the_resource_tags_map(store: CostStore) -> None:
     store.ingest_file(DATA / "aws_cur2.csv")
     with CostData(store.parquet_dir) as data:
         rows = data.rows(
-            "SELECT ResourceId, tag_value(x_TagMap, 'cost_center'), EffectiveCost "
+            "SELECT ResourceId, tag_value(x_TagKeys, x_TagValues, 'cost_center'), EffectiveCost "
             "FROM costs ORDER BY 1"
         )
     assert [(r, t) for r, t, _ in rows] == [("db-1", None), ("i-ccc", "CC-303"), ("i-ddd", None)]
@@ -230,7 +230,8 @@ def test_the_real_oci_cost_report_reconciles_per_service(store: CostStore) -> No
     )
     with CostData(store.parquet_dir) as data:
         value = data.rows(
-            "SELECT DISTINCT tag_value(x_TagMap, 'CostCenter') AS v FROM costs WHERE v IS NOT NULL"
+            "SELECT DISTINCT tag_value(x_TagKeys, x_TagValues, 'CostCenter') AS v "
+            "FROM costs WHERE v IS NOT NULL"
         )
     assert value == [("607825",)]  # OracleInternalReserved.CostCenter folds into CostCenter
 

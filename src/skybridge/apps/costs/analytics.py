@@ -1,8 +1,9 @@
 """DuckDB over the canonical Parquet: the ``costs`` view and the queries every report uses.
 
-The view applies OCI corrections: a row whose ``lineItem/referenceNo`` is named by a correction
-row's ``backreferenceNo`` is superseded by that correction (which carries the corrected
-amounts), wherever the two were delivered. Days are UTC days of ``ChargePeriodStart``.
+Rows quarantined at ingest (``x_problem`` set) are left out. The view applies OCI corrections:
+a row whose ``lineItem/referenceNo`` is named by a correction row's ``backreferenceNo`` is
+superseded by that correction (which carries the corrected amounts), wherever the two were
+delivered. Days are UTC days of ``ChargePeriodStart``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import duckdb
 
 from skybridge.apps.costs.convert import connect
-from skybridge.apps.costs.focus import COLUMNS
+from skybridge.apps.costs.focus import COLUMNS, tag_sql
 from skybridge.apps.costs.formats import lit, q
 from skybridge.core.errors import ValidationError
 
@@ -36,7 +37,7 @@ _DIMENSIONS = {
 def dimension_sql(dimension: str) -> str:
     """The SQL for a dimension name (``service``...) or ``tag:<key>``."""
     if dimension.startswith("tag:") and len(dimension) > 4:
-        return f"tag_value(x_TagMap, {lit(dimension[4:])})"
+        return tag_sql(dimension[4:])
     if dimension in _DIMENSIONS:
         return _DIMENSIONS[dimension]
     known = ", ".join([*_DIMENSIONS, "tag:<key>"])
@@ -81,7 +82,10 @@ class CostData:
         files = sorted(parquet_dir.glob("*.parquet"))
         if files:
             listed = ", ".join(lit(str(f)) for f in files)
-            self.con.execute(f"CREATE VIEW raw_costs AS SELECT * FROM read_parquet([{listed}])")
+            self.con.execute(
+                "CREATE VIEW raw_costs AS SELECT * EXCLUDE (x_problem) "
+                f"FROM read_parquet([{listed}]) WHERE x_problem = ''"
+            )
         else:
             columns = ", ".join(f"{q(c)} {t}" for c, t in COLUMNS.items())
             self.con.execute(f"CREATE TABLE raw_costs ({columns})")

@@ -1,8 +1,10 @@
 """Converting one delivered file (CSV, CSV.gz or Parquet) into canonical Parquet with DuckDB.
 
-One pass reads the file as text, maps its columns (:mod:`.formats`), casts them and writes the
-rows that are whole; a row with an unreadable amount or time, or without a required column, is
-kept out and reported with its file, line and the column at fault. Rows the CSV reader cannot
+One pass reads the file as text, maps its columns (:mod:`.formats`), casts them and writes every
+row with ``x_problem``: empty for a whole row, else why it is rejected (an unreadable amount or
+time, a missing required column). Rejected rows stay in the file, quarantined: the analytics
+read only whole rows, and each rejected one is reported with its file, line and the column at
+fault. Rows the CSV reader cannot
 split are reported from DuckDB's rejects table with their line. The line of a rejected row is
 found by a second, sequential read that only runs when a file has rejected rows.
 """
@@ -23,7 +25,7 @@ from skybridge.core.errors import ValidationError
 
 #: At most this many rejected rows are listed per file (all are counted).
 MAX_LISTED = 200
-_TEXT = {"VARCHAR", "MAP(VARCHAR, VARCHAR)"}
+_TEXT = {"VARCHAR", "VARCHAR[]"}
 
 
 @dataclass(frozen=True)
@@ -85,35 +87,50 @@ def _source(path: Path, *, parallel: bool = True) -> str:
     return f"read_csv({lit(str(path))}, {options})"
 
 
+def _typed(expr: str, sql_type: str) -> str:
+    if sql_type == "TIMESTAMP":
+        return f"CAST(TRY_CAST({expr} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    return f"TRY_CAST({expr} AS {sql_type})"
+
+
 def _staging_sql(
     kind: Kind, header: list[str], path: Path, name: str, *, parallel: bool = True
 ) -> str:
+    """Text expressions and their typed values in an inner select (each cast runs once), the
+    canonical columns and ``x_problem`` (why a row is rejected; empty when it is whole) outside."""
     plan = plan_for(kind, header)
-    values, problems = [], []
-    for column, sql_type in COLUMNS.items():
-        if column == "x_SourceKind":
-            values.append(f"{lit(kind)} AS {q(column)}")
+    inner, outer, problems = [], [], []
+    for index, (column, sql_type) in enumerate(COLUMNS.items()):
+        if column in {"x_SourceKind", "x_SourceFile"}:
+            value = lit(kind) if column == "x_SourceKind" else lit(name)
+            outer.append(f"{value} AS {q(column)}")
             continue
-        if column == "x_SourceFile":
-            values.append(f"{lit(name)} AS {q(column)}")
-            continue
-        expr = plan[column]
-        if column == "x_TagMap":
-            values.append(f"tag_map_norm(CAST({expr} AS {sql_type})) AS {q(column)}")
-            continue
-        if sql_type in _TEXT:
-            values.append(f"CAST({expr} AS {sql_type}) AS {q(column)}")
-            continue
-        values.append(f"TRY_CAST({expr} AS {sql_type}) AS {q(column)}")
-        problems.append(
-            f"CASE WHEN ({expr}) IS NOT NULL AND TRY_CAST({expr} AS {sql_type}) IS NULL "
-            f"THEN {lit(column + ': cannot read ')} || left(({expr}), 40) END"
-        )
-    problems += [f"CASE WHEN ({plan[c]}) IS NULL THEN {lit(c + ': missing')} END" for c in REQUIRED]
+        if column == "x_TagKeys":
+            inner.append(f"CAST({plan['x_TagMap']} AS MAP(VARCHAR, VARCHAR)) AS x_tag_map")
+            inner.append(
+                f"list_transform(map_keys(x_tag_map), lambda k: tag_key_norm(k)) AS v{index}"
+            )
+        elif column == "x_TagValues":
+            inner.append(f"map_values(x_tag_map) AS v{index}")
+        elif sql_type in _TEXT:
+            inner.append(f"CAST({plan[column]} AS {sql_type}) AS v{index}")
+        else:
+            inner += [
+                f"({plan[column]}) AS r{index}",
+                f"{_typed(plan[column], sql_type)} AS v{index}",
+            ]
+            problems.append(
+                f"CASE WHEN r{index} IS NOT NULL AND v{index} IS NULL "
+                f"THEN {lit(column + ': cannot read ')} || left(r{index}, 40) END"
+            )
+        if column in REQUIRED:
+            text = f"v{index}" if sql_type in _TEXT else f"r{index}"
+            problems.append(f"CASE WHEN {text} IS NULL THEN {lit(column + ': missing')} END")
+        outer.append(f"v{index} AS {q(column)}")
     reason = f"concat_ws('; ', {', '.join(problems)})"
-    return (
-        f"SELECT {', '.join(values)}, {reason} AS x_problem FROM {_source(path, parallel=parallel)}"
-    )
+    source = _source(path, parallel=parallel)
+    inner_sql = f"SELECT {', '.join(inner)} FROM {source}"
+    return f"SELECT {', '.join(outer)}, {reason} AS x_problem FROM ({inner_sql})"
 
 
 def convert_file(con: duckdb.DuckDBPyConnection, path: Path, name: str, target: Path) -> Conversion:
@@ -124,22 +141,20 @@ def convert_file(con: duckdb.DuckDBPyConnection, path: Path, name: str, target: 
     """
     header = read_header(path)
     kind = detect(header)
-    con.execute("CREATE OR REPLACE TEMP TABLE staged AS " + _staging_sql(kind, header, path, name))
-    columns = ", ".join(q(c) for c in COLUMNS)
     tmp = target.with_suffix(".tmp")
-    con.execute(
-        f"COPY (SELECT {columns} FROM staged WHERE x_problem = '') "
-        f"TO {lit(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
+    staging = _staging_sql(kind, header, path, name)
+    con.execute(f"COPY ({staging}) TO {lit(str(tmp))} (FORMAT parquet)")
+    rows, bad = _one(
+        con,
+        "SELECT count(*) FILTER (x_problem = ''), count(*) FILTER (x_problem <> '') "
+        f"FROM read_parquet({lit(str(tmp))})",
     )
-    (rows,) = _one(con, "SELECT count(*) FROM staged WHERE x_problem = ''")
-    (bad,) = _one(con, "SELECT count(*) FROM staged WHERE x_problem <> ''")
     rejects = _split_errors(con, name) if path.suffix != ".parquet" else []
     conversion = Conversion(kind, int(rows), int(bad) + len(rejects), rejects)
     if bad:
         unsplit = {r.line for r in rejects if r.line is not None}
         conversion.rejects += _bad_rows(con, kind, header, path, name, unsplit)
         conversion.rejects.sort(key=lambda r: r.line or 0)
-    con.execute("DROP TABLE staged")
     tmp.replace(target)
     return conversion
 

@@ -43,7 +43,8 @@ COLUMNS: dict[str, str] = {
     "SubAccountId": "VARCHAR",
     "SubAccountName": "VARCHAR",
     "Tags": "VARCHAR",
-    "x_TagMap": "MAP(VARCHAR, VARCHAR)",
+    "x_TagKeys": "VARCHAR[]",
+    "x_TagValues": "VARCHAR[]",
     "x_CompartmentId": "VARCHAR",
     "x_CompartmentName": "VARCHAR",
     "x_ReferenceNumber": "VARCHAR",
@@ -74,19 +75,14 @@ ALIASES: dict[str, tuple[str, ...]] = {
 #: one logical tag together: AWS ``user:CostCenter``, OCI defined ``Finance.cost_center``,
 #: free-form ``cost-center`` all become ``costcenter``.
 MACROS = (
+    "SET TimeZone = 'UTC'",
     r"""CREATE OR REPLACE MACRO tag_key_norm(k) AS
-        lower(regexp_replace(
-            regexp_replace(k, '^(user:|user_|[^.:]+\.)', ''), '[^A-Za-z0-9]', '', 'g'))""",
-    r"""CREATE OR REPLACE MACRO tag_map_norm(m) AS
-        map_from_entries(list_filter(
-            list_transform(map_entries(m),
-                           lambda e: {'key': tag_key_norm(e.key), 'value': e.value}),
-            lambda e, i: e.value IS NOT NULL AND e.value <> ''
-                AND list_position(list_transform(map_entries(m), lambda x: tag_key_norm(x.key)),
-                                  tag_key_norm(e.key)) = i))""",
+        lower(regexp_replace(k, '^(user:|user_|[^.:]+\.)|[^A-Za-z0-9]', '', 'g'))""",
     r"""CREATE OR REPLACE MACRO null_text(v) AS
         CASE WHEN v IS NULL OR trim(v) = '' OR upper(trim(v)) = 'NULL' THEN NULL ELSE v END""",
-    r"""CREATE OR REPLACE MACRO tag_value(m, k) AS element_at(m, tag_key_norm(k))[1]""",
+    # Tags are stored as folded keys and their values (two lists): the first key of a shape wins.
+    r"""CREATE OR REPLACE MACRO tag_value(keys, vals, k) AS
+        nullif(vals[list_position(keys, tag_key_norm(k))], '')""",
 )
 
 
@@ -94,5 +90,10 @@ def norm_key(key: str) -> str:
     """The Python twin of the ``tag_key_norm`` macro (for policies and tests)."""
     import re
 
-    stripped = re.sub(r"^(user:|user_|[^.:]+\.)", "", key)
-    return re.sub(r"[^A-Za-z0-9]", "", stripped).lower()
+    return re.sub(r"^(user:|user_|[^.:]+\.)|[^A-Za-z0-9]", "", key).lower()
+
+
+def tag_sql(key: str) -> str:
+    """SQL for the value of tag ``key`` (any provider's shape of it) on a canonical row."""
+    quoted = "'" + key.replace("'", "''") + "'"
+    return f"tag_value(x_TagKeys, x_TagValues, {quoted})"

@@ -75,10 +75,9 @@ def _pick(columns: Sequence[str], *names: str) -> str:
 
 
 def _timestamp(expr: str) -> str:
-    # '2023-11-13T10:00Z' (OCI, no seconds) -> '2023-11-13T10:00:00Z'; a trailing Z or +00:00
-    # is UTC, which is what TIMESTAMP holds.
-    fixed = rf"regexp_replace({expr}, '([T ]\d\d:\d\d)(Z|[+-]00:?00)?$', '\1:00\2')"
-    return rf"regexp_replace({fixed}, '(Z|[+-]00:?00)$', '')"
+    # Times are read as TIMESTAMPTZ in a UTC session (see convert.connect): '2023-11-13T10:00Z',
+    # '...T11:00:00Z', '... 22:00:00' and '+02:00' offsets all land on the right UTC instant.
+    return expr
 
 
 def _tags_from_columns(columns: Sequence[str], prefix: str) -> str:

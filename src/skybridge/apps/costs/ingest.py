@@ -163,15 +163,15 @@ def _write_lines(target: Path, source: str, provider: str, lines: list[CostLine]
     con = connect()
     try:
         names = list(COLUMNS)
-        con.execute(
-            "CREATE TEMP TABLE pull (" + ", ".join(f'"{c}" {t}' for c, t in COLUMNS.items()) + ")"
-        )
+        columns = ", ".join(f'"{c}" {t}' for c, t in COLUMNS.items())
+        con.execute(f"CREATE TEMP TABLE pull ({columns}, x_problem VARCHAR DEFAULT '')")
         rows = [_canonical(line, source, provider, names) for line in lines]
         if rows:
             marks = ", ".join("?" for _ in names)
-            con.executemany(f"INSERT INTO pull VALUES ({marks})", rows)
+            quoted = ", ".join(f'"{c}"' for c in names)
+            con.executemany(f"INSERT INTO pull ({quoted}) VALUES ({marks})", rows)
         tmp = target.with_suffix(".tmp")
-        con.execute(f"COPY pull TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"COPY pull TO '{tmp}' (FORMAT parquet)")
         tmp.replace(target)
     finally:
         con.close()
@@ -190,7 +190,8 @@ def _canonical(line: CostLine, source: str, provider: str, names: list[str]) -> 
         "ProviderName": _PROVIDER.get(provider, provider),
         "ServiceName": line.service,
         "Tags": json.dumps(tags) if tags else None,
-        "x_TagMap": {norm_key(k): v for k, v in tags.items()},
+        "x_TagKeys": [norm_key(k) for k in tags],
+        "x_TagValues": list(tags.values()),
         "x_SourceKind": _API_KIND.get(provider, provider),
         "x_SourceFile": source,
     }

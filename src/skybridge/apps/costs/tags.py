@@ -15,6 +15,7 @@ from typing import Any
 
 from skybridge.apps.costs.analytics import CostData, Period, dimension_sql
 from skybridge.apps.costs.config import TagRule
+from skybridge.apps.costs.focus import tag_sql
 from skybridge.apps.costs.formats import lit
 
 BREAKDOWNS = ("provider", "account", "compartment", "service")
@@ -25,7 +26,7 @@ _BAD = "coalesce(sum(EffectiveCost) FILTER (tag_status <> 'ok'), 0)"
 def rule_value_sql(rule: TagRule) -> str:
     """The rule's tag value on a row: its key, else the first alias present."""
     keys = [rule.key, *rule.aliases]
-    return "coalesce(" + ", ".join(f"tag_value(x_TagMap, {lit(k)})" for k in keys) + ")"
+    return "coalesce(" + ", ".join(tag_sql(k) for k in keys) + ")"
 
 
 def status_sql(rules: list[TagRule]) -> str:
