@@ -1,13 +1,12 @@
 """Anomalies in daily cost per dimension value: a seasonal baseline and a robust threshold.
 
 For each day with at least a week of history before it (counted from the series' first
-cost), the expected cost is the median of the
-previous seven days scaled by that weekday's share of a typical week (from up to four weeks
-before); the scale is 1.4826 x the median absolute deviation of the de-seasonalised previous
-four weeks (at least 5% of the expected cost and one cent). A day is an anomaly when its cost
-is ``threshold`` scales above expected **and** more than ``min_impact`` dollars above it. The
-dollar impact is the excess; the contributors are the services and resources whose cost that
-day grew most against their own previous week.
+cost), the expected cost is the median of the previous seven days scaled by that weekday's
+share of a typical week (from up to four weeks before); the scale is 1.4826 x the median
+absolute deviation of the de-seasonalised previous eight weeks, at least 10% of the expected
+cost. A day is an anomaly when its cost is ``threshold`` scales above expected **and** more
+than ``min_impact`` dollars above it. The dollar impact is the excess; the contributors are the
+services and resources whose cost that day grew most against their own previous week.
 """
 
 from __future__ import annotations
@@ -22,8 +21,8 @@ from skybridge.apps.costs.forecast import weekday_profile
 from skybridge.apps.costs.formats import lit
 
 MIN_HISTORY = 7
-WINDOW = 28
-FLOOR_SHARE = 0.05
+WINDOW = 56
+FLOOR_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def _judge(
     flat = [history[d] / profile[d.weekday()] for d in history if profile[d.weekday()] > 0]
     center = statistics.median(flat)
     mad = statistics.median(abs(v - center) for v in flat)
-    scale = max(1.4826 * mad * profile[day.weekday()], FLOOR_SHARE * expected, 0.01)
+    scale = max(1.4826 * mad * profile[day.weekday()], FLOOR_SHARE * expected, 1e-9)
     score = (actual - expected) / scale
     if score > threshold and actual - expected > min_impact:
         return Spike(day, actual, expected, score)
