@@ -174,3 +174,17 @@ def test_remediate_is_a_dry_run_until_approved(workdir: Path) -> None:
     audit = json.loads(costs("audit", "--json").stdout)  # type: ignore[attr-defined]
     assert [(r["action"], r["outcome"]) for r in audit] == [("tag", "done")]
     assert fleet.get(dev.id).tags == {"environment": "dev", "cost_center": "CC-101"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "--from", "0001-01-01", "--to", "2024-01-01"], "outside"),
+        (["report", "--from", "2001-01-01", "--to", "2024-01-01"], "at most 1830"),
+        (["forecast", "--as-of", "9999-12-31"], "outside"),
+    ],
+)
+def test_periods_out_of_reach_are_refused(workdir: Path, args: list[str], message: str) -> None:
+    result = costs(*args)
+    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    assert message in result.output  # type: ignore[attr-defined]

@@ -23,6 +23,9 @@ from skybridge.apps.costs.formats import lit, q
 from skybridge.core.errors import ValidationError
 
 METRICS = ("EffectiveCost", "BilledCost")
+#: Days a report may span, and the years cost data can have (dates outside are typos).
+MAX_DAYS = 5 * 366
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
 _DIMENSIONS = {
     "provider": "ProviderName",
     "account": "coalesce(SubAccountId, BillingAccountId)",
@@ -60,6 +63,15 @@ class Period:
     def __post_init__(self) -> None:
         if self.end < self.start:
             raise ValidationError(f"the period ends ({self.end}) before it starts ({self.start})")
+        for day in (self.start, self.end):
+            if not EARLIEST <= day <= LATEST:
+                raise ValidationError(
+                    f"{day} is outside {EARLIEST}..{LATEST}", hint="check the year"
+                )
+        if self.days > MAX_DAYS:
+            raise ValidationError(
+                f"the period {self.start}..{self.end} is {self.days} days; at most {MAX_DAYS}"
+            )
 
     @property
     def days(self) -> int:

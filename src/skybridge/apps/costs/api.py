@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from skybridge.apps.costs import budgets, remediation
-from skybridge.apps.costs.analytics import CostData, Period
+from skybridge.apps.costs.analytics import CostData, Period, dimension_sql
 from skybridge.apps.costs.anomalies import Anomaly, find_anomalies
 from skybridge.apps.costs.config import BudgetSpec, CostsConfig
 from skybridge.apps.costs.forecast import Forecast, forecast_month
@@ -129,6 +129,8 @@ class Costs:
         """The month-end forecast of all spend, or of one dimension value."""
         if (dimension is None) != (value is None):
             raise ValidationError("give both a dimension and a value, or neither")
+        if dimension is not None:
+            dimension_sql(dimension)  # names the dimensions there are when this is none
         spec = BudgetSpec(name="forecast", dimension=dimension or "total", value=value, amount=1)
         day = self.as_of(as_of)
         with self.data() as data:
