@@ -76,3 +76,31 @@ def test_an_unknown_source_names_the_configured_ones(workdir: Path) -> None:
     with open_costs(costs_context()) as costs, pytest.raises(ValidationError) as caught:  # type: ignore[arg-type]
         costs.ingest_api("gcp", date(2024, 9, 1), date(2024, 9, 2))
     assert "aws" in (caught.value.hint or "")
+
+
+@pytest.mark.oci
+def test_the_cli_pull_takes_an_inclusive_last_day(workdir: Path, oci_emulator: OciEmulator) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from skybridge.cli import app
+
+    oci_emulator.reset()
+    for day, service, center, billed, _ in DATASET:
+        oci_emulator.add_usage(
+            UsageItem(day, service, billed, tags={"cost_center": center} if center else {})
+        )
+    config_dir = oci_emulator.write_config(workdir / "oci")
+    url = f"oci-usage://{oci_emulator.tenancy_id}?endpoint={oci_emulator.endpoint}&config_file={config_dir}"
+    write_config(workdir, {"oci": url})
+    result = CliRunner().invoke(
+        app,
+        ["costs", "ingest", "--api", "oci", "--from", "2024-09-01", "--to", "2024-09-03", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    assert [f["source"].rsplit("@", 1)[1] for f in json.loads(result.stdout)] == [
+        "2024-09-01",
+        "2024-09-02",
+        "2024-09-03",
+    ]
