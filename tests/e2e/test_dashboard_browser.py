@@ -32,7 +32,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
     workdir = tmp_path / "service"
     workdir.mkdir()
     engine = create_sql_engine(f"sqlite:///{workdir}/.skybridge/skybridge.db")
-    token = TokenStore(engine).create("browser-admin")[1].reveal()
+    token = TokenStore(engine).create("browser-admin", ["admin"])[1].reveal()
     engine.dispose()
     with running_service(workdir, tmp_path / "service.log") as url:
         yield Service(url, token)
@@ -56,14 +56,16 @@ def test_login_overview_backends_and_tokens(
         expect(page).to_have_url(service.url)
         expect(page.get_by_role("heading", name="Overview")).to_be_visible()
         expect(page.locator(".who-name")).to_have_text("browser-admin")
-        expect(page.locator(".stat-value.good")).to_have_text("6 / 6")
+        expect(page.locator(".stat-value.good")).to_have_text(
+            "7 / 7"
+        )  # with the costs app's compute
         screenshot(page, "02-overview", tmp_path)
 
         page.click("nav >> text=Backends")
         expect(page.get_by_role("heading", name="Backends")).to_be_visible()
         rows = page.locator("table.table tbody tr")
-        expect(rows).to_have_count(6)
-        for name in ("kv", "objects", "secrets", "notify", "sql"):
+        expect(rows).to_have_count(7)
+        for name in ("kv", "objects", "secrets", "notify", "sql", "compute"):
             row = rows.filter(has=page.locator(f"strong:text-is('{name}')"))
             expect(row.locator(".pill")).to_have_text("ok")
         screenshot(page, "03-backends", tmp_path)
