@@ -38,7 +38,11 @@ def test_version() -> None:
 
 
 def test_config_show_masks_a_password_in_a_backend_url() -> None:
-    env = {"SKYBRIDGE__BACKENDS__SQL": "postgresql://app:s3cretpw@db.internal:5432/app"}
+    # A wide terminal, so the table does not wrap the URL (app settings have long names).
+    env = {
+        "SKYBRIDGE__BACKENDS__SQL": "postgresql://app:s3cretpw@db.internal:5432/app",
+        "COLUMNS": "160",
+    }
     result = run("config", "show", env=env)
     assert result.exit_code == 0  # type: ignore[attr-defined]
     assert "s3cretpw" not in result.stdout  # type: ignore[attr-defined]
@@ -115,7 +119,7 @@ def test_log_level_must_be_a_level() -> None:
 def test_check_passes_on_the_embedded_defaults() -> None:
     result = run("check")
     assert result.exit_code == 0, result.stdout + result.stderr  # type: ignore[attr-defined]
-    for name in ("kv", "objects", "secrets", "notify", "sql", "streams"):
+    for name in ("kv", "objects", "secrets", "notify", "sql", "streams", "compute"):
         assert name in result.stdout  # type: ignore[attr-defined]
     as_json = json.loads(run("check", "--json").stdout)  # type: ignore[attr-defined]
     assert as_json["ok"] is True

@@ -1,4 +1,5 @@
-"""A local OCI API emulator: Vault + Secrets, Audit, Object Storage and Notifications over HTTP.
+"""A local OCI API emulator: Vault + Secrets, Audit, Object Storage, Notifications, Compute and
+the Usage API over HTTP.
 
 The real ``oci`` SDK clients talk to it unchanged through ``service_endpoint``; it verifies
 request signatures, keeps state in memory and injects faults on demand::
@@ -25,12 +26,16 @@ Simplified: lifecycle transitions are immediate (no CREATING/UPDATING states); s
 deletions happen lazily when the emulator's clock passes ``timeOfDeletion``; secret content is
 limited to 25 KiB decoded (a commonly cited figure, unconfirmed); rotation, replication, secret
 rules and auto-generation are not modelled; Object Storage has no versioning, tiers, PARs or
-minimum part size; Notifications only record published messages (no subscriptions).
+minimum part size; Notifications only record published messages (no subscriptions); Compute
+has no launch route (tests call ``emu.launch_instance``) and transitions are immediate; the
+Usage API summarises DAILY cost of items recorded with ``emu.add_usage`` (times must be exact
+UTC midnights, one ``groupByTag``).
 """
 
 from skybridge.testing.oci.emulator import OciEmulator
 from skybridge.testing.oci.errors import ApiError
 from skybridge.testing.oci.faults import Faults
 from skybridge.testing.oci.notifications import PublishedMessage
+from skybridge.testing.oci.usage import UsageItem
 
-__all__ = ["ApiError", "Faults", "OciEmulator", "PublishedMessage"]
+__all__ = ["ApiError", "Faults", "OciEmulator", "PublishedMessage", "UsageItem"]

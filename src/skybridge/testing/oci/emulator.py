@@ -1,5 +1,5 @@
-"""``OciEmulator``: the local OCI API (Vault, Secrets, Object Storage, Notifications, Data Science
-model deployments) for tests."""
+"""``OciEmulator``: the local OCI API (Vault, Secrets, Object Storage, Notifications, Compute,
+Usage, Data Science model deployments) for tests."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.testing.oci.audit import AuditEvent, AuditLog
+from skybridge.testing.oci.compute import ComputeInstances, EmulatedInstance
 from skybridge.testing.oci.datascience import ModelDeployments, Predictor
 from skybridge.testing.oci.faults import Faults
 from skybridge.testing.oci.ids import tenancy_ocid, user_ocid
@@ -23,6 +24,7 @@ from skybridge.testing.oci.routing import Router
 from skybridge.testing.oci.secrets_api import SecretsApi
 from skybridge.testing.oci.server import Dispatcher, HttpServer
 from skybridge.testing.oci.signing import ApiKey, SignatureVerifier
+from skybridge.testing.oci.usage import UsageItem, UsageRecords
 from skybridge.testing.oci.vault import VaultStore
 from skybridge.testing.oci.vault_api import VaultApi
 
@@ -85,6 +87,8 @@ class OciEmulator:
         self.notifications = Notifications(self.clock, self.region)
         self.models = ModelDeployments(self.region)
         self.audit = AuditLog(self.clock, self._audit_delay)
+        self.compute = ComputeInstances(self.clock, self.region)
+        self.usage = UsageRecords()
         router = Router()
         VaultApi(self.vault, self.audit).register(router)
         SecretsApi(self.vault).register(router)
@@ -94,6 +98,8 @@ class OciEmulator:
         self.notifications.register(router)
         self.models.register(router)
         self.audit.register(router)
+        self.compute.register(router)
+        self.usage.register(router)
         self._dispatcher.router = router
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -224,6 +230,31 @@ class OciEmulator:
         """Messages published to ``topic_id`` so far, oldest first (KeyError if unknown)."""
         with self._dispatcher.state_lock:
             return list(self.notifications.messages[topic_id])
+
+    def launch_instance(
+        self,
+        name: str,
+        shape: str = "VM.Standard.E4.Flex",
+        *,
+        compartment_id: str | None = None,
+        freeform_tags: dict[str, str] | None = None,
+        defined_tags: dict[str, dict[str, Any]] | None = None,
+    ) -> EmulatedInstance:
+        """A RUNNING Compute instance (there is no LaunchInstance route; tests set up state)."""
+        with self._dispatcher.state_lock:
+            return self.compute.launch(
+                compartment_id or self.compartment_id, name, shape, freeform_tags, defined_tags
+            )
+
+    def instance(self, instance_id: str) -> EmulatedInstance:
+        """An instance's current state (KeyError if unknown)."""
+        with self._dispatcher.state_lock:
+            return self.compute.instances[instance_id]
+
+    def add_usage(self, item: UsageItem) -> None:
+        """Record a cost item that RequestSummarizedUsages will summarise."""
+        with self._dispatcher.state_lock:
+            self.usage.add(item)
 
     # -- audit -----------------------------------------------------------------------------
     @property

@@ -1,0 +1,1 @@
+"""The costs app: multi-cloud cost governance on FOCUS data (see ``manifest.py``)."""

@@ -1,0 +1,198 @@
+"""Ingest: delivered exports (local files, or objects under a prefix of ``backends.objects``)
+and cost API pulls become canonical Parquet, once.
+
+A file is identified by the SHA-256 of its bytes: a file already in the ledger is skipped, so
+re-ingesting a folder or a bucket never double-counts. A cost API pull is stored per source and
+UTC day: pulling a day again replaces that day (late cost settles), never adds to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from skybridge.apps.costs.convert import RejectedRow, connect, convert_file
+from skybridge.apps.costs.focus import COLUMNS, norm_key
+from skybridge.apps.costs.ledger import IngestedFile, Ledger
+from skybridge.backends.billing import CostLine
+from skybridge.backends.objects import ObjectStore
+from skybridge.core.errors import ValidationError
+
+SUFFIXES = (".csv", ".csv.gz", ".parquet")
+_API_KIND = {"aws": "aws-ce", "oci": "oci-usage"}
+_PROVIDER = {"aws": "AWS", "oci": "Oracle"}
+
+
+@dataclass
+class FileResult:
+    """What became of one file (or one day of an API pull)."""
+
+    source: str
+    status: str  # ingested | unchanged
+    kind: str
+    rows: int
+    rejected: int
+    hash: str
+    rejects: list[RejectedRow] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        keys = ("source", "status", "kind", "rows", "rejected", "hash")
+        return {k: getattr(self, k) for k in keys} | {
+            "rejects": [r.to_dict() for r in self.rejects]
+        }
+
+
+def wanted(name: str) -> bool:
+    return name.lower().endswith(SUFFIXES)
+
+
+def _suffix(name: str) -> str:
+    return next(s for s in SUFFIXES if name.lower().endswith(s))
+
+
+class CostStore:
+    """Canonical Parquet in ``<folder>/parquet`` and the ledger in ``<folder>/ledger.db``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.parquet_dir = folder / "parquet"
+        self.parquet_dir.mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger(folder)
+
+    # -- files -----------------------------------------------------------------------------
+    def ingest_file(self, path: Path, source: str | None = None) -> FileResult:
+        """Ingest one CSV, CSV.gz or Parquet export (``source`` names it; default its path)."""
+        if not path.is_file():
+            raise ValidationError(f"{path} is not a file")
+        if not wanted(path.name):
+            raise ValidationError(f"{path.name}: give a .csv, .csv.gz or .parquet export")
+        digest = _sha256(path.open("rb"))
+        return self._convert(path, source or str(path), digest)
+
+    def ingest_paths(self, paths: Iterable[Path]) -> Iterator[FileResult]:
+        """Ingest files and every export file below folders, in name order."""
+        for path in paths:
+            if path.is_dir():
+                for found in sorted(p for p in path.rglob("*") if p.is_file() and wanted(p.name)):
+                    yield self.ingest_file(found)
+            else:
+                yield self.ingest_file(path)
+
+    def ingest_objects(self, store: ObjectStore, prefix: str) -> Iterator[FileResult]:
+        """Ingest every export under ``prefix`` of an object store (an OCI report bucket...)."""
+        for key in sorted(k for k in store.keys(prefix) if wanted(k)):
+            with tempfile.TemporaryDirectory(prefix="skybridge-costs-") as tmp:
+                local = Path(tmp) / f"export{_suffix(key)}"
+                hasher = hashlib.sha256()
+                with local.open("wb") as out:
+                    for chunk in store.iter_chunks(key):
+                        hasher.update(chunk)
+                        out.write(chunk)
+                yield self._convert(local, f"objects:{key}", hasher.hexdigest())
+
+    def _convert(self, path: Path, source: str, digest: str) -> FileResult:
+        known = self.ledger.find(digest)
+        if known is not None:
+            return FileResult(source, "unchanged", known.kind, known.rows, known.rejected, digest)
+        target = self.parquet_dir / f"{digest}.parquet"
+        con = connect()
+        try:
+            done = convert_file(con, path, source, target)
+        finally:
+            con.close()
+        entry = IngestedFile(
+            digest, source, done.kind, done.rows, done.rejected, target.name, time.time()
+        )
+        self.ledger.record(entry, done.rejects)
+        return FileResult(
+            source, "ingested", done.kind, done.rows, done.rejected, digest, done.rejects
+        )
+
+    # -- cost APIs -------------------------------------------------------------------------
+    def ingest_lines(self, source: str, provider: str, lines: list[CostLine]) -> list[FileResult]:
+        """Store a cost API pull: one Parquet per UTC day, replacing that day's earlier pull."""
+        by_day: dict[date, list[CostLine]] = {}
+        for line in lines:
+            by_day.setdefault(line.day, []).append(line)
+        return [
+            self._store_day(source, provider, day, rows) for day, rows in sorted(by_day.items())
+        ]
+
+    def _store_day(
+        self, source: str, provider: str, day: date, lines: list[CostLine]
+    ) -> FileResult:
+        key = hashlib.sha256(f"{source}|{day.isoformat()}".encode()).hexdigest()
+        body = "\n".join(sorted(repr(line.to_dict()) for line in lines))
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        known = self.ledger.find(key)
+        if known is not None and known.parquet == f"api-{key}-{digest[:16]}.parquet":
+            return FileResult(f"{source}@{day}", "unchanged", known.kind, known.rows, 0, key)
+        target = self.parquet_dir / f"api-{key}-{digest[:16]}.parquet"
+        _write_lines(target, source, provider, lines)
+        if known is not None:
+            (self.parquet_dir / known.parquet).unlink(missing_ok=True)
+        kind = _API_KIND.get(provider, provider)
+        entry = IngestedFile(key, f"{source}@{day}", kind, len(lines), 0, target.name, time.time())
+        self.ledger.record(entry, [])
+        return FileResult(entry.source, "ingested", kind, len(lines), 0, key)
+
+    def reset(self) -> None:
+        """Forget everything ingested (the Parquet and the ledger's file list)."""
+        shutil.rmtree(self.parquet_dir, ignore_errors=True)
+        self.parquet_dir.mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger(self.folder)
+
+
+def _sha256(handle: Any) -> str:
+    hasher = hashlib.sha256()
+    with handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _write_lines(target: Path, source: str, provider: str, lines: list[CostLine]) -> None:
+    con = connect()
+    try:
+        names = list(COLUMNS)
+        columns = ", ".join(f'"{c}" {t}' for c, t in COLUMNS.items())
+        con.execute(f"CREATE TEMP TABLE pull ({columns}, x_problem VARCHAR DEFAULT '')")
+        rows = [_canonical(line, source, provider, names) for line in lines]
+        if rows:
+            marks = ", ".join("?" for _ in names)
+            quoted = ", ".join(f'"{c}"' for c in names)
+            con.executemany(f"INSERT INTO pull ({quoted}) VALUES ({marks})", rows)
+        tmp = target.with_suffix(".tmp")
+        con.execute(f"COPY pull TO '{tmp}' (FORMAT parquet)")
+        tmp.replace(target)
+    finally:
+        con.close()
+
+
+def _canonical(line: CostLine, source: str, provider: str, names: list[str]) -> list[Any]:
+    start = f"{line.day.isoformat()} 00:00:00"
+    tags = {line.tag_key: line.tag_value} if line.tag_key and line.tag_value else {}
+    values: dict[str, Any] = {
+        "BilledCost": line.billed_cost,
+        "EffectiveCost": line.effective_cost,
+        "BillingCurrency": line.currency,
+        "ChargeCategory": "Usage",
+        "ChargePeriodStart": start,
+        "ChargePeriodEnd": f"{line.day.isoformat()} 23:59:59",
+        "ProviderName": _PROVIDER.get(provider, provider),
+        "ServiceName": line.service,
+        "Tags": json.dumps(tags) if tags else None,
+        "x_TagKeys": [norm_key(k) for k in tags],
+        "x_TagValues": list(tags.values()),
+        "x_SourceKind": _API_KIND.get(provider, provider),
+        "x_SourceFile": source,
+    }
+    return [values.get(name) for name in names]

@@ -1,0 +1,89 @@
+"""The dashboard page ``/ui/costs``: spend of the last 30 days with data, charts (trend with
+forecast band, top services, untagged share), budgets, anomalies, tag compliance and the
+remediation plan.
+
+Forms POST ``action=plan`` (remediation dry run), ``remediate`` (apply it), ``ingest`` (the
+report bucket) or ``alert`` (budget alerts), each with the CSRF field; the manifest maps each
+to its scope. Charts are SVG images (``data:`` URLs), so the page needs no script.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from skybridge.apps.costs.api import Context, Costs, open_costs
+from skybridge.apps.kit.web import AppPage
+from skybridge.core.errors import SkybridgeError
+from skybridge.core.observability import get_logger
+
+log = get_logger(__name__)
+PACKAGE = "skybridge.apps.costs"
+TEMPLATE = "costs.html"
+ACTIONS = ("plan", "remediate", "ingest", "alert")
+
+
+def _svg(body: bytes) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(body).decode()
+
+
+def _view(costs: Costs) -> dict[str, Any]:
+    from skybridge.apps.costs.charts import all_charts
+
+    period = costs.period(None, None)
+    report = costs.report(period)
+    compliance = costs.tags(period).to_dict()
+    forecast = costs.forecast(period.end).to_dict()
+    charts = all_charts(report, forecast, compliance, "svg") if report["total"]["rows"] else {}
+    return {
+        "report": report,
+        "compliance": compliance,
+        "forecast": forecast,
+        "budgets": [s.to_dict() for s in costs.budgets(period.end)[0]],
+        "anomalies": [a.to_dict() for a in costs.anomalies(period)][:10],
+        "charts": {name: _svg(body) for name, body in charts.items()},
+        "files": len(costs.store.ledger.files()),
+        "audit": costs.store.ledger.audit_log(10),
+    }
+
+
+def _page(ctx: Context, **extra: Any) -> AppPage:
+    values: dict[str, Any] = {"error": None, "hint": None, "result": None, "report": None}
+    values.update(extra)
+    try:
+        with open_costs(ctx) as costs:
+            values.update(_view(costs))
+    except SkybridgeError as exc:
+        values["error"] = values["error"] or str(exc)
+        values["hint"] = exc.hint
+    return AppPage(PACKAGE, TEMPLATE, values)
+
+
+def render_page(ctx: Context) -> AppPage:
+    """GET ``/ui/costs``."""
+    return _page(ctx)
+
+
+def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
+    """POST ``/ui/costs``: ``action`` is plan, remediate, ingest or alert."""
+    action = form.get("action", "")
+    if action not in ACTIONS:
+        return _page(ctx, error=f"unknown action {action!r}; use {', '.join(ACTIONS)}")
+    try:
+        with open_costs(ctx) as costs:
+            result = _act(costs, action)
+    except SkybridgeError as exc:
+        return _page(ctx, error=str(exc), hint=exc.hint)
+    log.info("costs.dashboard_action", action=action)
+    return _page(ctx, result=result)
+
+
+def _act(costs: Costs, action: str) -> dict[str, Any]:
+    if action == "ingest":
+        files = [r.to_dict() for r in costs.ingest_bucket()]
+        return {"kind": "ingest", "files": files}
+    if action == "alert":
+        return {"kind": "alert", "sent": costs.budgets(alert=True)[1]}
+    plan, outcomes = costs.remediate(approve=action == "remediate")
+    return {"kind": action, "outcomes": [o.to_dict() for o in outcomes], "skipped": plan.skipped}

@@ -1,0 +1,190 @@
+"""Remediation on EC2 (moto) and OCI Compute (the emulator): a dry run touches nothing;
+approving acts and writes one audit record per action; idle instances are resized."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from skybridge.apps.costs.config import RemediationConfig, TagRule
+from skybridge.apps.costs.ledger import Ledger
+from skybridge.apps.costs.remediation import apply, in_offhours, plan
+from skybridge.backends import compute
+from skybridge.backends.compute import ComputeFleet
+from skybridge.testing.oci import OciEmulator
+from skybridge.testing.servers import RunningServer
+
+POLICY = [TagRule(key="cost_center", allowed=["CC-101", "CC-202", "CC-303"])]
+SATURDAY_NIGHT = datetime(2024, 9, 28, 23, 0, tzinfo=UTC)
+TUESDAY_NOON = datetime(2024, 9, 24, 12, 0, tzinfo=UTC)
+FLEET = {
+    "web-prod": ("t3.large", {"environment": "prod", "cost_center": "CC-101"}),
+    "ci-dev": ("t3.large", {"environment": "dev", "cost_center": "CC-202"}),
+    "scratch": ("t3.small", {"environment": "test"}),
+}
+
+
+def run_ec2(region: str, endpoint: str) -> dict[str, str]:
+    client: Any = boto3.client("ec2", region_name=region, endpoint_url=endpoint)
+    image = client.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ids = {}
+    for name, (size, tags) in FLEET.items():
+        pairs = [{"Key": "Name", "Value": name}] + [{"Key": k, "Value": v} for k, v in tags.items()]
+        answer = client.run_instances(
+            ImageId=image, InstanceType=size, MinCount=1, MaxCount=1,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": pairs}],
+        )  # fmt: skip
+        ids[name] = answer["Instances"][0]["InstanceId"]
+    return ids
+
+
+def snapshot(fleet: ComputeFleet) -> dict[str, tuple[str, str, dict[str, str]]]:
+    return {i.id: (i.state, i.size, dict(i.tags)) for i in fleet.instances()}
+
+
+@pytest.mark.parametrize(
+    ("now", "inside"),
+    [
+        (datetime(2024, 9, 24, 19, 0, tzinfo=UTC), True),
+        (datetime(2024, 9, 24, 6, 59, tzinfo=UTC), True),
+        (datetime(2024, 9, 24, 7, 0, tzinfo=UTC), False),
+        (TUESDAY_NOON, False),
+        (datetime(2024, 9, 28, 12, 0, tzinfo=UTC), True),  # Saturday
+    ],
+)
+def test_the_offhours_window_wraps_midnight_and_covers_weekends(
+    now: datetime, inside: bool
+) -> None:
+    assert in_offhours(now, RemediationConfig()) is inside
+
+
+def test_the_window_is_read_in_the_configured_time_zone() -> None:
+    config = RemediationConfig(timezone="America/New_York", weekends_off=False)
+    assert in_offhours(datetime(2024, 9, 24, 22, 0, tzinfo=UTC), config) is False  # 18:00 there
+    assert in_offhours(datetime(2024, 9, 24, 23, 30, tzinfo=UTC), config) is True
+
+
+def check_dry_run_then_approve(fleet: ComputeFleet, ids: dict[str, str], ledger: Ledger) -> None:
+    before = snapshot(fleet)
+    config = RemediationConfig(policies=["off-hours", "tag-noncompliant"])
+    planned = plan({"cloud": fleet}, config, POLICY, SATURDAY_NIGHT)
+    wanted = {(a.name, a.action) for a in planned.actions}
+    assert wanted == {("ci-dev", "stop"), ("scratch", "stop"), ("scratch", "tag")}
+    dry = apply(planned, {"cloud": fleet}, ledger, approve=False, actor="test")
+    assert {o.outcome for o in dry} == {"dry-run"}
+    assert snapshot(fleet) == before
+    assert ledger.audit_log() == []
+
+    done = apply(planned, {"cloud": fleet}, ledger, approve=True, actor="ada")
+    assert {o.outcome for o in done} == {"done"}
+    after = snapshot(fleet)
+    assert after[ids["ci-dev"]][0] == "stopped"
+    assert after[ids["scratch"]][0] == "stopped"
+    assert after[ids["web-prod"]] == before[ids["web-prod"]]
+    assert after[ids["scratch"]][2]["cost_alerted"] == "2024-09-28"
+    records = ledger.audit_log()
+    assert len(records) == 3
+    assert {(r["actor"], r["target"], r["outcome"]) for r in records} == {
+        ("ada", ids["ci-dev"], "done"),
+        ("ada", ids["scratch"], "done"),
+    }
+    again = plan({"cloud": fleet}, config, POLICY, SATURDAY_NIGHT)
+    assert again.actions == []  # stopped and tagged: nothing left to do
+
+
+@pytest.mark.moto
+def test_ec2_dry_run_touches_nothing_and_approve_acts_and_audits(
+    moto_server: RunningServer, tmp_path: Path
+) -> None:
+    ids = run_ec2("ap-southeast-2", moto_server.url)
+    fleet = compute.connect(f"aws-ec2://ap-southeast-2?endpoint_url={moto_server.url}")
+    check_dry_run_then_approve(fleet, ids, Ledger(tmp_path))
+
+
+@pytest.mark.oci
+def test_oci_dry_run_touches_nothing_and_approve_acts_and_audits(
+    oci_emulator: OciEmulator, tmp_path: Path
+) -> None:
+    compartment = f"ocid1.compartment.oc1..{uuid.uuid4().hex}"
+    ids = {
+        name: oci_emulator.launch_instance(
+            name, shape, compartment_id=compartment, freeform_tags=tags
+        ).id
+        for name, (shape, tags) in FLEET.items()
+    }
+    url = f"oci-compute://{compartment}?endpoint={oci_emulator.endpoint}"
+    fleet = compute.connect(url, config=oci_emulator.sdk_config())
+    check_dry_run_then_approve(fleet, ids, Ledger(tmp_path))
+    assert oci_emulator.instance(ids["ci-dev"]).state == "STOPPED"
+
+
+@pytest.mark.oci
+def test_a_failed_action_is_audited_as_failed(oci_emulator: OciEmulator, tmp_path: Path) -> None:
+    compartment = f"ocid1.compartment.oc1..{uuid.uuid4().hex}"
+    oci_emulator.launch_instance(
+        "dev-box",
+        compartment_id=compartment,
+        freeform_tags={"environment": "dev", "cost_center": "CC-101"},
+    )
+    fleet = compute.connect(
+        f"oci-compute://{compartment}?endpoint={oci_emulator.endpoint}",
+        config=oci_emulator.sdk_config(),
+    )
+    ledger = Ledger(tmp_path)
+    planned = plan(
+        {"oci": fleet}, RemediationConfig(policies=["off-hours"]), POLICY, SATURDAY_NIGHT
+    )
+    oci_emulator.faults.inject("InstanceAction", 409, code="Conflict", times=1)
+    outcomes = apply(planned, {"oci": fleet}, ledger, approve=True, actor="test")
+    assert [o.outcome for o in outcomes] == ["failed"]
+    assert ledger.audit_log()[0]["outcome"] == "failed"
+
+
+def test_idle_instances_are_resized_and_started_again(tmp_path: Path) -> None:
+    fleet = compute.connect(f"embedded://{tmp_path}/fleet")
+    idle = fleet.launch(
+        "idle", "t3.xlarge", {"environment": "prod", "cost_center": "CC-101"}, utilisation=1.5
+    )
+    fleet.launch(
+        "busy", "t3.xlarge", {"environment": "prod", "cost_center": "CC-101"}, utilisation=60.0
+    )
+    odd = fleet.launch(
+        "odd", "x9.huge", {"environment": "prod", "cost_center": "CC-101"}, utilisation=0.5
+    )
+    config = RemediationConfig(
+        policies=["idle"], idle_action="resize", downsize={"t3.xlarge": "t3.large"}
+    )
+    planned = plan({"local": fleet}, config, POLICY, TUESDAY_NOON)
+    assert [(a.name, a.action, dict(a.params)) for a in planned.actions] == [
+        ("idle", "resize", {"size": "t3.large"})
+    ]
+    assert planned.skipped == [
+        {
+            "policy": "idle",
+            "fleet": "local",
+            "instance": odd.id,
+            "reason": "no downsize size for x9.huge",
+        }
+    ]
+    apply(planned, {"local": fleet}, Ledger(tmp_path), approve=True, actor="test")
+    assert (fleet.get(idle.id).size, fleet.get(idle.id).state) == ("t3.large", "running")
+
+
+@pytest.mark.oci
+def test_fleets_without_utilisation_are_skipped_with_the_reason(oci_emulator: OciEmulator) -> None:
+    compartment = f"ocid1.compartment.oc1..{uuid.uuid4().hex}"
+    oci_emulator.launch_instance(
+        "quiet", compartment_id=compartment, freeform_tags={"cost_center": "CC-101"}
+    )
+    fleet = compute.connect(
+        f"oci-compute://{compartment}?endpoint={oci_emulator.endpoint}",
+        config=oci_emulator.sdk_config(),
+    )
+    planned = plan({"oci": fleet}, RemediationConfig(policies=["idle"]), POLICY, TUESDAY_NOON)
+    assert planned.actions == []
+    assert planned.skipped[0]["reason"].endswith("reports no utilisation")

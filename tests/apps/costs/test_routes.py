@@ -1,0 +1,90 @@
+"""``/api/costs``: reads on demo data, scopes (remediation needs admin), bad input as JSON 4xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from skybridge.apps.kit.manifest import discover_apps, find_app
+from skybridge.testing.service import ServiceHarness, service_harness
+
+from .test_contract import TestCostsContract
+
+
+@pytest.fixture
+def service(workdir: Path) -> Iterator[ServiceHarness]:
+    spec = find_app(discover_apps(), "costs")
+    from skybridge.apps.kit.context import AppContext
+    from skybridge.apps.kit.settings import load_settings
+
+    spec.load("demo")(AppContext.create(spec, load_settings([spec]), demo=True))
+    with service_harness([spec]) as harness:
+        yield harness
+
+
+def test_report_and_friends_answer_on_demo_data(service: ServiceHarness) -> None:
+    report = service.client.get("/api/costs/report", headers=service.auth).json()
+    assert {p["provider"] for p in report["providers"]} == {"AWS", "Oracle"}
+    assert report["period"]["days"] == 30
+    for path in (
+        "/tags",
+        "/budgets",
+        "/forecast",
+        "/anomalies",
+        "/files",
+        "/audit",
+        "/remediation/plan",
+    ):
+        response = service.client.get(f"/api/costs{path}", headers=service.auth)
+        assert response.status_code == 200, (path, response.text)
+    anomalies = service.client.get("/api/costs/anomalies", headers=service.auth).json()
+    assert anomalies[0]["value"] == "Amazon Elastic Compute Cloud"
+
+
+def test_remediation_needs_admin_and_a_dry_run_changes_nothing(service: ServiceHarness) -> None:
+    operator = {"Authorization": f"Bearer {service.new_token('op', scopes=['operate'])}"}
+    refused = service.client.post("/api/costs/remediate", json={"approve": True}, headers=operator)
+    assert refused.status_code == 403
+    assert "costs:remediate" in refused.json()["message"]
+    dry = service.client.post("/api/costs/remediate", json={}, headers=service.auth).json()
+    assert dry["dry_run"] is True
+    assert dry["outcomes"]
+    assert service.client.get("/api/costs/audit", headers=service.auth).json() == []
+    done = service.client.post(
+        "/api/costs/remediate", json={"approve": True}, headers=service.auth
+    ).json()
+    assert {o["outcome"] for o in done["outcomes"]} == {"done"}
+    assert len(service.client.get("/api/costs/audit", headers=service.auth).json()) == len(
+        done["outcomes"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "text"),
+    [
+        ("GET", "/api/costs/report?start=2024-13-01", None, 422, "start"),
+        ("GET", "/api/costs/report?start=2024-09-30&end=2024-09-01", None, 422, "before it starts"),
+        ("GET", "/api/costs/anomalies?dimension=colour", None, 422, "unknown dimension"),
+        (
+            "POST",
+            "/api/costs/ingest",
+            {"source": "nowhere", "start": "2024-09-01", "end": "2024-09-02"},
+            422,
+            "no cost API source",
+        ),
+        ("POST", "/api/costs/ingest", {"source": "aws"}, 422, "needs start and end"),
+        ("POST", "/api/costs/remediate", {"approve": "yes please"}, 422, "approve"),
+    ],
+)
+def test_bad_input_is_a_json_error_saying_what_to_fix(
+    service: ServiceHarness, method: str, path: str, body: object, status: int, text: str
+) -> None:
+    response = service.client.request(method, path, json=body, headers=service.auth)
+    assert response.status_code == status, response.text
+    assert text in response.text
+
+
+def test_the_contract_suite_is_collected() -> None:
+    assert TestCostsContract.app_name == "costs"
