@@ -1,0 +1,55 @@
+"""Vector stores: ``connect("embedded://.skybridge/vectors")``, ``pgvector://``.
+
+See :mod:`skybridge.backends.vectors.base` for the contract every store keeps and
+:mod:`skybridge.backends.vectors.filters` for metadata filters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skybridge.backends.vectors.base import (
+    CollectionInfo,
+    Match,
+    Metric,
+    VectorRecord,
+    VectorStore,
+)
+from skybridge.backends.vectors.filters import Eq, Filter, In, Range
+from skybridge.core.registry import Registry
+
+registry: Registry[VectorStore] = Registry("vectors", VectorStore)  # type: ignore[type-abstract]
+registry.register(
+    "embedded", "skybridge.backends.vectors.embedded:EmbeddedVectorStore", extra="vectors"
+)
+for _scheme in ("pgvector", "postgresql", "postgres"):
+    registry.register(
+        _scheme, "skybridge.backends.vectors.pgvector:PgVectorStore", extra="postgres"
+    )
+
+
+def connect(url: str, *, setting: str | None = "backends.vectors", **options: Any) -> VectorStore:
+    """Build the vector store ``url`` names.
+
+    Args:
+        url: ``embedded://.skybridge/vectors`` (a folder; ``?ann_threshold=20000``),
+            ``pgvector://user:pw@host:5432/db?ef_search=100`` (also ``postgresql://``).
+        setting: the config key named in errors.
+        **options: backend options; they win over URL parameters.
+    """
+    return registry.connect(url, setting=setting, **options)
+
+
+__all__ = [
+    "CollectionInfo",
+    "Eq",
+    "Filter",
+    "In",
+    "Match",
+    "Metric",
+    "Range",
+    "VectorRecord",
+    "VectorStore",
+    "connect",
+    "registry",
+]
