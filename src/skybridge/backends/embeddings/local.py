@@ -82,8 +82,12 @@ class LocalEmbedder(Embedder):
         model = url.rest or PACKAGED
         device = options.pop("device", url.params.get("device", "cpu"))
         batch = int(options.pop("batch_size", url.params.get("batch_size", 32)))
-        if options:
-            raise ConfigError(f"unknown local embeddings options: {', '.join(sorted(options))}")
+        unknown = sorted(set(options) | (set(url.params) - {"device", "batch_size"}))
+        if unknown:
+            raise ConfigError(
+                f"unknown local embeddings options: {', '.join(unknown)}",
+                hint="use device or batch_size",
+            )
         return cls(model, device=device, batch_size=batch)
 
     @property

@@ -13,41 +13,13 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import oci
 
-from skybridge.backends.cloud.oci import (
-    NETWORK_ERRORS,
-    build_oci_client,
-    resolve_oci_credentials,
-    translate_service_error,
-)
+from skybridge.backends.cloud.oci import NETWORK_ERRORS, translate_service_error
+from skybridge.backends.cloud.oci_genai import genai_client
 from skybridge.backends.embeddings.base import Embedder, Kind, Matrix
 from skybridge.core.errors import ConfigError, TransientError
 from skybridge.core.urls import BackendURL
 
 SETTING = "backends.embeddings"
-
-
-def genai_client(url: BackendURL, options: dict[str, Any], setting: str) -> tuple[Any, str]:
-    """A GenerativeAiInferenceClient and the compartment OCID, from ``url`` and ``options``."""
-    params = {
-        n: options.pop(n, url.params.get(n)) for n in ("auth", "config_file", "profile", "region")
-    }
-    credentials = resolve_oci_credentials(params, options.pop("config", None), setting=setting)
-    compartment = options.pop("compartment", url.params.get("compartment"))
-    if not compartment:
-        raise ConfigError("OCI Generative AI needs ?compartment=OCID", setting=setting)
-    region = credentials.region or "us-chicago-1"
-    endpoint = options.pop("endpoint", url.params.get("endpoint")) or (
-        f"https://inference.generativeai.{region}.oci.oraclecloud.com"
-    )
-    client = build_oci_client(
-        oci.generative_ai_inference.GenerativeAiInferenceClient,
-        credentials,
-        setting=setting,
-        endpoint=endpoint,
-        retries=3,
-        timeout=(10.0, 120.0),
-    )
-    return client, compartment
 
 
 class OciGenAiEmbedder(Embedder):
