@@ -69,8 +69,8 @@ STOPWORDS = frozenset(
 
 
 def sentences(text: str) -> list[str]:
-    """``text`` split into sentences (and paragraphs)."""
-    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+    """``text`` split into sentences (and paragraphs), white space collapsed."""
+    return [" ".join(s.split()) for s in _SENTENCE.split(text) if s and s.strip()]
 
 
 def words(text: str) -> set[str]:

@@ -147,6 +147,9 @@ class VectorStore(Backend):
     def _count(self, name: str, flt: Filter) -> int:
         """How many records match ``flt``."""
 
+    def flush(self) -> None:
+        """Persist derived indexes now (stores that save them lazily do it on close too)."""
+
     # -- collections --------------------------------------------------------------------------
 
     def create_collection(

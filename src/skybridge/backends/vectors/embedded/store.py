@@ -13,6 +13,7 @@ URL options: ``ann_threshold`` (20000), ``exact_limit`` (20000), ``ef_search`` (
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 from pathlib import Path
@@ -194,24 +195,32 @@ class EmbeddedVectorStore(VectorStore):
     def _scan(
         self, name: str, flt: Filter, after: str | None, limit: int, vectors: bool
     ) -> list[VectorRecord]:
+        if flt:
+            return self._scan_matching(name, flt, after, limit, vectors)
         dimension = self.collection(name).dimension
-        found: list[VectorRecord] = []
-        cursor = after
-        while len(found) < limit:
-            with self.db.read() as conn:
-                rows = conn.execute(
-                    "SELECT id, vector, metadata FROM records WHERE collection = ? "
-                    "AND id > ? ORDER BY id LIMIT ?",
-                    (name, cursor or "", limit),
-                ).fetchall()
-            for row in rows:
-                record = _record(row, dimension, vectors=vectors)
-                if flt.matches(record.metadata):
-                    found.append(record)
-            if len(rows) < limit:
-                break
-            cursor = rows[-1][0]
-        return found[:limit]
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT id, vector, metadata FROM records WHERE collection = ? "
+                "AND id > ? ORDER BY id LIMIT ?",
+                (name, after or "", limit),
+            ).fetchall()
+        return [_record(row, dimension, vectors=vectors) for row in rows]
+
+    def _scan_matching(
+        self, name: str, flt: Filter, after: str | None, limit: int, vectors: bool
+    ) -> list[VectorRecord]:
+        """A filtered page, found through the in-memory masks (no pass over the file)."""
+        with self._lock:
+            held = self._refresh(name)
+            found = held.vectors
+            ids = sorted(found.ids[p] for p in np.flatnonzero(found.mask(flt)))
+            start = bisect.bisect_right(ids, after) if after is not None else 0
+            picked = ids[start : start + limit]
+            metadata = {i: dict(found.metadata[found.position[i]]) for i in picked}
+        if vectors:
+            by_id = {r.id: r for r in self._get(name, picked)}
+            return [by_id[i] for i in picked if i in by_id]
+        return [VectorRecord(i, None, metadata[i]) for i in picked]
 
     def _count(self, name: str, flt: Filter) -> int:
         with self._lock:
