@@ -129,8 +129,9 @@ class GenAiServer:
 
 def _openai_embeddings(body: dict[str, Any]) -> dict[str, Any]:
     texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    size = int(body.get("dimensions") or DIMENSION)
     data = [
-        {"object": "embedding", "index": i, "embedding": hashed_vector(t)}
+        {"object": "embedding", "index": i, "embedding": hashed_vector(t, size)}
         for i, t in enumerate(texts)
     ]
     return {

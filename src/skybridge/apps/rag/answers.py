@@ -64,7 +64,7 @@ def query(
     start = time.perf_counter()
     question = _checked(text)
     flt = parse_filter(filters)
-    size = k or rag.config.top_k
+    size = rag.config.top_k if k is None else k
     if not 1 <= size <= 100:
         raise ValidationError(f"k must be between 1 and 100, got {size}")
     chosen: Mode = mode or rag.config.mode
@@ -108,7 +108,12 @@ def ask(
 
 def passage(n: int, hit: Hit) -> Passage:
     """The ``n``-th passage handed to the answer model."""
-    title = hit.title + (f" > {hit.metadata['section']}" if hit.metadata.get("section") else "")
+    section = str(hit.metadata.get("section") or "")
+    title = (
+        section
+        if section.startswith(hit.title)
+        else " > ".join(p for p in (hit.title, section) if p)
+    )
     return Passage(n, hit.text, hit.document, hit.chunk, round(hit.score, 6), hit.source, title)
 
 

@@ -29,6 +29,8 @@ class RagConfig(BaseModel):
         eval_every: Seconds between scheduled evals.
         http_ingest_roots: Local folders ``POST /api/rag/ingest`` may read (none by default:
             over HTTP only ``s3://`` and ``oci://`` sources are accepted otherwise).
+        event_url_params: URL parameters added to the stores named by upload events in the
+            cloud handlers, e.g. ``region=eu-central-1`` or ``profile=ops``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -47,6 +49,7 @@ class RagConfig(BaseModel):
     eval_dataset: str | None = None
     eval_every: float = Field(default=86_400.0, ge=60.0)
     http_ingest_roots: list[str] = Field(default_factory=list)
+    event_url_params: str = ""
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> RagConfig:

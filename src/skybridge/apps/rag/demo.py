@@ -1,11 +1,16 @@
-"""Demo data for ``skybridge up --demo``: index the bundled handbook and answer one question.
+"""The demo of ``skybridge up --demo`` (``make run``): index the bundled handbook, answer one
+question.
 
-Idempotent: unchanged documents are not re-embedded, and the demo question is answered (and
-stored for the dashboard) only once.
+It runs as a demo service, in the background once the service is up, because loading the
+embedding model takes seconds to tens of seconds and every other app's demo should not wait for
+it; the page shows the handbook and the answer as soon as they are ready. Idempotent:
+unchanged documents are not re-embedded, and the demo question is answered (and stored for the
+dashboard) only once.
 """
 
 from __future__ import annotations
 
+import threading
 from importlib.resources import files
 
 from skybridge.apps.rag.answers import ask
@@ -31,3 +36,9 @@ def seed(ctx: Context) -> None:
         if rag.kv.get(key) is None:
             result = ask(rag, DEMO_QUESTION, record=False)
             rag.kv.put_json(key, {"question": DEMO_QUESTION, **result.to_dict()})
+
+
+def index_handbook(ctx: Context, stop: threading.Event) -> None:
+    """Demo service: :func:`seed`, then wait for the service to stop."""
+    seed(ctx)
+    stop.wait()

@@ -86,10 +86,12 @@ def oci_events(event: dict[str, Any]) -> list[ObjectEvent]:
 def apply(rag: Rag, events: list[ObjectEvent]) -> list[dict[str, Any]]:
     """Index or remove each object; one result per event (errors reported, not raised)."""
     results = []
+    params = rag.config.event_url_params.lstrip("?")
     for ev in events:
         try:
             if ev.created:
-                report = ingest_object(rag, ev.store, ev.key)
+                store = f"{ev.store}?{params}" if params else ev.store
+                report = ingest_object(rag, store, ev.key)
                 outcome = {"indexed": report.chunks, "skipped": report.skipped}
             else:
                 entry = rag.documents.get(ev.key)

@@ -22,7 +22,7 @@ APP = AppSpec(
     page=f"{_PKG}.page:render_page",
     page_action=f"{_PKG}.page:handle_action",
     jobs={"eval": f"{_PKG}.jobs:scheduled_eval"},
-    demo=f"{_PKG}.demo:seed",
+    demo_services={"handbook": f"{_PKG}.demo:index_handbook"},
     handlers={
         "aws-lambda": f"{_PKG}.handlers:lambda_handler",
         "oci-functions": f"{_PKG}.handlers:oci_handler",

@@ -102,7 +102,7 @@ def markdown(text: str, default_title: str) -> ParsedDocument:
 
 
 class _HtmlSections(HTMLParser):
-    SKIP = frozenset({"script", "style", "noscript", "template", "head"})
+    SKIP = frozenset({"script", "style", "noscript", "template", "head", "title"})
     BLOCK = frozenset(
         {
             "p",

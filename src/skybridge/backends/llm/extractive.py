@@ -2,9 +2,10 @@
 
 Each sentence of the passages is scored by the question's words it contains (rarer words weigh
 more) plus a little for the passage's own rank; the best ``max_sentences`` (3) that share a word
-with the question are returned in passage order, each followed by its ``[n]`` marker. When no
-sentence shares a word, the first sentence of the best passage is the answer. The answer is
-always verbatim text of the cited passages.
+with the question and score at least half as well as the best one are returned in passage
+order, each followed by its ``[n]`` marker. When no sentence shares a word, the first sentence
+of the best passage is the answer. The answer is always verbatim text of the cited passages
+(white space collapsed).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from skybridge.backends.llm.base import LanguageModel, Passage
 from skybridge.core.errors import ConfigError
 from skybridge.core.urls import BackendURL
 
+#: Sentences scoring below this share of the best one are left out of the answer.
+RELEVANCE_FLOOR = 0.5
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n{2,}")
 _WORD = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
@@ -115,7 +118,9 @@ class ExtractiveModel(LanguageModel):
         if not scored:
             first = passages[0]
             return f"{sentences(first.text)[0]} [{first.n}]", [first.n]
-        best = sorted(scored, key=lambda t: (t[0], t[1]), reverse=True)[: self.max_sentences]
+        ranked = sorted(scored, key=lambda t: (t[0], t[1]), reverse=True)
+        floor = ranked[0][0] * RELEVANCE_FLOOR
+        best = [t for t in ranked if t[0] >= floor][: self.max_sentences]
         chosen = sorted(best, key=lambda t: (t[2].n, t[3]))
         text = " ".join(f"{s} [{p.n}]" for _, _, p, _, s in chosen)
         return text, list(dict.fromkeys(p.n for _, _, p, _, _ in chosen))
