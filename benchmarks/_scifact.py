@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = Path(os.environ.get("SKYBRIDGE_SCIFACT", ROOT.parent / "shared/data/scifact-train"))
 CACHE = Path(os.environ.get("SKYBRIDGE_BENCH_CACHE", Path.home() / ".cache/skybridge/benchmarks"))
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])")
+#: Texts per cache file.
+SHARD = 5000
 
 
 def corpus() -> list[dict[str, str]]:
@@ -58,17 +60,26 @@ def sentence_texts(count: int, *, max_tokens: int = 254) -> list[str]:
 
 
 def encode_cached(name: str, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-    """The default model's vectors of ``texts``, from the cache when it has them."""
-    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
-    path = CACHE / f"{name}-{len(texts)}-{digest}.npy"
-    if path.exists():
-        return np.load(path)
-    from skybridge.backends.embeddings import DEFAULT_URL, connect
+    """The default model's vectors of ``texts``, cached in shards of ``SHARD`` texts.
 
-    model = connect(DEFAULT_URL, batch_size=batch_size)
-    start = time.perf_counter()
-    vectors = model.embed(texts)
-    print(f"# encoded {len(texts)} texts in {time.perf_counter() - start:.0f} s (cached at {path})")
+    Shards are keyed by their texts, so an interrupted run keeps what it encoded and a smaller
+    ``count`` reuses the shards of a larger one.
+    """
     CACHE.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors)
-    return vectors
+    model = None
+    parts = []
+    for start in range(0, len(texts), SHARD):
+        shard = texts[start : start + SHARD]
+        digest = hashlib.sha256("\n".join(shard).encode()).hexdigest()[:16]
+        path = CACHE / f"{name}-{len(shard)}-{digest}.npy"
+        if not path.exists():
+            if model is None:
+                from skybridge.backends.embeddings import DEFAULT_URL, connect
+
+                model = connect(DEFAULT_URL, batch_size=batch_size)
+            began = time.perf_counter()
+            np.save(path, model.embed(shard))
+            print(f"# encoded texts {start}-{start + len(shard)} in "
+                  f"{time.perf_counter() - began:.0f} s", flush=True)
+        parts.append(np.load(path))
+    return np.vstack(parts)
