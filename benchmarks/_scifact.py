@@ -79,7 +79,10 @@ def encode_cached(name: str, texts: list[str], *, batch_size: int = 64) -> np.nd
                 model = connect(DEFAULT_URL, batch_size=batch_size)
             began = time.perf_counter()
             np.save(path, model.embed(shard))
-            print(f"# encoded texts {start}-{start + len(shard)} in "
-                  f"{time.perf_counter() - began:.0f} s", flush=True)
+            print(
+                f"# encoded texts {start}-{start + len(shard)} in "
+                f"{time.perf_counter() - began:.0f} s",
+                flush=True,
+            )
         parts.append(np.load(path))
     return np.vstack(parts)
