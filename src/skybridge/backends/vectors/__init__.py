@@ -1,4 +1,5 @@
-"""Vector stores: ``connect("embedded://.skybridge/vectors")``, ``pgvector://``.
+"""Vector stores: ``connect("embedded://.skybridge/vectors")``, ``pgvector://``,
+``opensearch+https://``.
 
 See :mod:`skybridge.backends.vectors.base` for the contract every store keeps and
 :mod:`skybridge.backends.vectors.filters` for metadata filters.
@@ -22,6 +23,10 @@ registry: Registry[VectorStore] = Registry("vectors", VectorStore)  # type: igno
 registry.register(
     "embedded", "skybridge.backends.vectors.embedded:EmbeddedVectorStore", extra="vectors"
 )
+for _scheme in ("opensearch+https", "opensearch+http"):
+    registry.register(
+        _scheme, "skybridge.backends.vectors.opensearch:OpenSearchVectorStore", extra="opensearch"
+    )
 for _scheme in ("pgvector", "postgresql", "postgres"):
     registry.register(
         _scheme, "skybridge.backends.vectors.pgvector:PgVectorStore", extra="postgres"
@@ -33,7 +38,8 @@ def connect(url: str, *, setting: str | None = "backends.vectors", **options: An
 
     Args:
         url: ``embedded://.skybridge/vectors`` (a folder; ``?ann_threshold=20000``),
-            ``pgvector://user:pw@host:5432/db?ef_search=100`` (also ``postgresql://``).
+            ``pgvector://user:pw@host:5432/db?ef_search=100`` (also ``postgresql://``),
+            ``opensearch+https://host:443?aws_region=us-east-1`` (OpenSearch k-NN).
         setting: the config key named in errors.
         **options: backend options; they win over URL parameters.
     """
