@@ -98,7 +98,13 @@ class PgVectorStore(VectorStore):
             cur.execute(
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, dimension int NOT NULL,"
-                    " metric text NOT NULL, properties jsonb NOT NULL, revision bigint NOT NULL)"
+                    " metric text NOT NULL, properties jsonb NOT NULL, revision bigint NOT NULL,"
+                    " count bigint NOT NULL DEFAULT 0)"
+                ).format(self._registry)
+            )
+            cur.execute(
+                sql.SQL(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS count bigint NOT NULL DEFAULT 0"
                 ).format(self._registry)
             )
 
@@ -159,7 +165,10 @@ class PgVectorStore(VectorStore):
         table = self._table(info.name)
         with self._tx() as cur:
             cur.execute(
-                sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s::jsonb, 0)").format(self._registry),
+                sql.SQL(
+                    "INSERT INTO {} (name, dimension, metric, properties, revision) "
+                    "VALUES (%s, %s, %s, %s::jsonb, 0)"
+                ).format(self._registry),
                 (info.name, info.dimension, info.metric, json.dumps(info.properties)),
             )
             cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
@@ -183,19 +192,15 @@ class PgVectorStore(VectorStore):
         with self._tx() as cur:
             cur.execute(
                 sql.SQL(
-                    "SELECT dimension, metric, properties, revision FROM {} WHERE name = %s"
+                    "SELECT dimension, metric, properties, revision, count FROM {} WHERE name = %s"
                 ).format(self._registry),
                 (name,),
             )
             row = cur.fetchone()
-            if row is None:
-                return None
-            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table(name)))
-            counted = cur.fetchone()
+        if row is None:
+            return None
         metric: Metric = row[1]
-        return CollectionInfo(
-            name, row[0], metric, dict(row[2]), counted[0] if counted else 0, row[3]
-        )
+        return CollectionInfo(name, row[0], metric, dict(row[2]), row[4], row[3])
 
     def _names(self) -> list[str]:
         with self._tx() as cur:
@@ -218,10 +223,12 @@ class PgVectorStore(VectorStore):
                 (json.dumps(properties), name),
             )
 
-    def _stamp(self, cur: psycopg.Cursor[Any], name: str) -> None:
+    def _stamp(self, cur: psycopg.Cursor[Any], name: str, added: int = 0) -> None:
         cur.execute(
-            sql.SQL("UPDATE {} SET revision = revision + 1 WHERE name = %s").format(self._registry),
-            (name,),
+            sql.SQL(
+                "UPDATE {} SET revision = revision + 1, count = count + %s WHERE name = %s"
+            ).format(self._registry),
+            (added, name),
         )
         if cur.rowcount == 0:
             raise NotFound(f"vector collection {name!r} does not exist")
@@ -238,16 +245,22 @@ class PgVectorStore(VectorStore):
             (r.id, _text(np.asarray(r.vector, np.float32)), json.dumps(r.metadata)) for r in records
         ]
         with self._tx() as cur:
-            self._stamp(cur, name)
+            cur.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE id = ANY(%s)").format(self._table(name)),
+                ([r.id for r in records],),
+            )
+            known = cur.fetchone()
             cur.executemany(statement, rows)
+            self._stamp(cur, name, len(rows) - (known[0] if known else 0))
 
     def _delete(self, name: str, ids: list[str]) -> int:
         with self._tx() as cur:
-            self._stamp(cur, name)
             cur.execute(
                 sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(self._table(name)), (ids,)
             )
-            return cur.rowcount
+            gone = cur.rowcount
+            self._stamp(cur, name, -gone)
+        return gone
 
     def _get(self, name: str, ids: list[str]) -> list[VectorRecord]:
         with self._tx() as cur:

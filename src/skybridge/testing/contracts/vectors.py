@@ -171,9 +171,11 @@ class VectorsContract:
         assert store.get(name, ["a"])[0].metadata == {"lang": "fr"}
         assert store.query(name, vectors[2], k=1)[0].id == "a"
         assert store.collection(name).revision > before
+        assert store.collection(name).count == 2
         assert store.delete(name, ["a", "missing"]) == 1
         assert [r.id for r in store.get(name, ["a", "b"])] == ["b"]
         assert store.count(name) == 1
+        assert store.collection(name).count == 1
 
     def test_bad_records_write_nothing(self, store: VectorStore, name: str) -> None:
         good = unit_vectors(1, self.dimension)[0]

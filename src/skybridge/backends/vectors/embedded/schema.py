@@ -24,7 +24,8 @@ from skybridge.core.private_files import private_sqlite
 DDL = (
     """CREATE TABLE IF NOT EXISTS collections (
         name TEXT PRIMARY KEY, dimension INTEGER NOT NULL, metric TEXT NOT NULL,
-        properties TEXT NOT NULL, revision INTEGER NOT NULL, generation TEXT NOT NULL)""",
+        properties TEXT NOT NULL, revision INTEGER NOT NULL, generation TEXT NOT NULL,
+        count INTEGER NOT NULL DEFAULT 0)""",
     """CREATE TABLE IF NOT EXISTS records (
         collection TEXT NOT NULL, id TEXT NOT NULL, vector BLOB NOT NULL,
         metadata TEXT NOT NULL, seq INTEGER NOT NULL, UNIQUE (collection, id))""",
@@ -49,6 +50,18 @@ class Database:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         for statement in DDL:
             self.conn.execute(statement)
+        self._add_count_column()
+
+    def _add_count_column(self) -> None:
+        """Files made before collections kept their count get the column, filled in."""
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(collections)")}
+        if "count" in columns:
+            return
+        self.conn.execute("ALTER TABLE collections ADD COLUMN count INTEGER NOT NULL DEFAULT 0")
+        self.conn.execute(
+            "UPDATE collections SET count = (SELECT COUNT(*) FROM records "
+            "WHERE records.collection = collections.name)"
+        )
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -83,7 +96,8 @@ class Database:
 def create(conn: sqlite3.Connection, info: CollectionInfo) -> None:
     try:
         conn.execute(
-            "INSERT INTO collections VALUES (?, ?, ?, ?, 0, ?)",
+            "INSERT INTO collections (name, dimension, metric, properties, revision, generation) "
+            "VALUES (?, ?, ?, ?, 0, ?)",
             (
                 info.name,
                 info.dimension,
@@ -99,23 +113,24 @@ def create(conn: sqlite3.Connection, info: CollectionInfo) -> None:
 def describe(conn: sqlite3.Connection, name: str) -> tuple[CollectionInfo, str] | None:
     """The collection and its generation."""
     row = conn.execute(
-        "SELECT dimension, metric, properties, revision, generation FROM collections "
+        "SELECT dimension, metric, properties, revision, generation, count FROM collections "
         "WHERE name = ?",
         (name,),
     ).fetchone()
     if row is None:
         return None
-    (count,) = conn.execute("SELECT COUNT(*) FROM records WHERE collection = ?", (name,)).fetchone()
     metric: Metric = row[1]
-    info = CollectionInfo(name, row[0], metric, orjson.loads(row[2]), count, row[3])
+    info = CollectionInfo(name, row[0], metric, orjson.loads(row[2]), row[5], row[3])
     return info, row[4]
 
 
-def stamp(conn: sqlite3.Connection, name: str) -> int:
-    """Bump and return the collection's revision (inside a write transaction)."""
+def stamp(conn: sqlite3.Connection, name: str, added: int = 0) -> int:
+    """Bump and return the collection's revision, adding ``added`` to its count (inside a
+    write transaction)."""
     row = conn.execute(
-        "UPDATE collections SET revision = revision + 1 WHERE name = ? RETURNING revision",
-        (name,),
+        "UPDATE collections SET revision = revision + 1, count = count + ? WHERE name = ? "
+        "RETURNING revision",
+        (added, name),
     ).fetchone()
     if row is None:
         raise Conflict(f"vector collection {name!r} was dropped during the write")

@@ -145,8 +145,17 @@ class EmbeddedVectorStore(VectorStore):
     # -- records ------------------------------------------------------------------------------
 
     def _upsert(self, name: str, records: list[VectorRecord]) -> None:
+        ids = [r.id for r in records]
         with self.db.write() as conn:
-            seq = schema.stamp(conn, name)
+            known = sum(
+                conn.execute(
+                    f"SELECT COUNT(*) FROM records WHERE collection = ? AND id IN "
+                    f"({','.join('?' * len(ids[s : s + 500]))})",
+                    (name, *ids[s : s + 500]),
+                ).fetchone()[0]
+                for s in range(0, len(ids), 500)
+            )
+            seq = schema.stamp(conn, name, len(ids) - known)
             conn.executemany(
                 "INSERT INTO records (collection, id, vector, metadata, seq) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (collection, id) DO UPDATE SET "
@@ -166,11 +175,11 @@ class EmbeddedVectorStore(VectorStore):
     def _delete(self, name: str, ids: list[str]) -> int:
         marks = ",".join("?" * len(ids))
         with self.db.write() as conn:
-            seq = schema.stamp(conn, name)
             keys = conn.execute(
                 f"DELETE FROM records WHERE collection = ? AND id IN ({marks}) RETURNING rowid",
                 (name, *ids),
             ).fetchall()
+            seq = schema.stamp(conn, name, -len(keys))
             conn.executemany(
                 "INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?)",
                 [(name, k, seq) for (k,) in keys],
