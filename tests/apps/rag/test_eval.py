@@ -16,6 +16,7 @@ from skybridge.apps.rag.ingest import ingest
 from skybridge.apps.rag.monitoring import baseline_key
 from skybridge.apps.rag.service import Rag
 from skybridge.core.errors import ValidationError
+from skybridge.core.observability import METRICS
 
 CORPUS = {
     "d1": ("Paging", "Every page must be acknowledged within ten minutes by the primary."),
@@ -95,6 +96,11 @@ def test_eval_on_a_beir_folder_stores_a_baseline_then_flags_regressions(
         assert scores["recall@100"] == 1.0
         assert scores["ndcg@10"] > 0.7
     assert first.baseline is None
+    per_query = METRICS.get_sample_value(
+        "skybridge_rag_eval_query_ndcg_count", {"collection": "eval_tiny", "mode": "hybrid"}
+    )
+    assert per_query is not None
+    assert per_query >= 3
     stored = rag.kv.get_json(baseline_key("eval_tiny"))
     assert stored["modes"] == first.modes
     raised = {m: {**s, "ndcg@10": 1.5} for m, s in first.modes.items()}

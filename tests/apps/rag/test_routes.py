@@ -49,7 +49,7 @@ def test_ingest_query_ask_over_http(
 def test_local_paths_outside_the_roots_are_refused(service: ServiceHarness, tmp_path: Path) -> None:
     response = service.client.post("/api/rag/ingest", headers=service.auth, json={"source": "/etc"})
     assert response.status_code == 403
-    assert "http_ingest_roots" in response.json()["hint"]
+    assert "http_ingest_sources" in response.json()["hint"]
 
 
 def test_bad_input_is_a_json_4xx(service: ServiceHarness) -> None:

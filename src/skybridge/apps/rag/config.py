@@ -27,8 +27,9 @@ class RagConfig(BaseModel):
         rolling_window: Live queries in the rolling retrieval score.
         eval_dataset: Folder of a query set (BEIR layout) the scheduled eval runs on.
         eval_every: Seconds between scheduled evals.
-        http_ingest_roots: Local folders ``POST /api/rag/ingest`` may read (none by default:
-            over HTTP only ``s3://`` and ``oci://`` sources are accepted otherwise).
+        http_ingest_sources: What ``POST /api/rag/ingest`` may read: local folders and URL
+            prefixes (``s3://docs-bucket/``, ``oci://kb@ns/``). None by default, so the service
+            reads no file and calls no endpoint a caller names unless this list allows it.
         event_url_params: URL parameters added to the stores named by upload events in the
             cloud handlers, e.g. ``region=eu-central-1`` or ``profile=ops``.
     """
@@ -48,7 +49,7 @@ class RagConfig(BaseModel):
     rolling_window: int = Field(default=50, ge=1, le=10_000)
     eval_dataset: str | None = None
     eval_every: float = Field(default=86_400.0, ge=60.0)
-    http_ingest_roots: list[str] = Field(default_factory=list)
+    http_ingest_sources: list[str] = Field(default_factory=list)
     event_url_params: str = ""
 
     @model_validator(mode="after")

@@ -20,7 +20,7 @@ import numpy as np
 from skybridge.apps.rag.config import Mode
 from skybridge.apps.rag.datasets import QuerySet
 from skybridge.apps.rag.ingest import Ingestion
-from skybridge.apps.rag.monitoring import EVAL_SCORE, alert, baseline_key
+from skybridge.apps.rag.monitoring import EVAL_QUERY_NDCG, EVAL_SCORE, alert, baseline_key
 from skybridge.apps.rag.parsing import ParsedDocument, Section
 from skybridge.apps.rag.service import Rag
 from skybridge.backends.vectors import Filter
@@ -154,6 +154,8 @@ def evaluate(
     for mode in modes:
         rankings = rank_documents(target, dataset, mode, vectors, ids)
         per_query = {q: scores_of(rankings[q], dataset.qrels[q]) for q in ids}
+        for scores in per_query.values():
+            EVAL_QUERY_NDCG.labels(target.collection, mode).observe(scores["ndcg@10"])
         report.modes[mode] = {
             m: round(float(np.mean([s[m] for s in per_query.values()])), 4)
             for m in ("ndcg@10", "recall@10", "recall@100", "mrr@10")

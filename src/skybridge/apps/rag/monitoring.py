@@ -57,6 +57,13 @@ ROLLING = Gauge(
     ["collection"],
     registry=METRICS,
 )
+EVAL_QUERY_NDCG = Histogram(
+    "skybridge_rag_eval_query_ndcg",
+    "nDCG@10 of each evaluated query, by mode.",
+    ["collection", "mode"],
+    buckets=tuple(x / 10 for x in range(11)),
+    registry=METRICS,
+)
 EVAL_SCORE = Gauge(
     "skybridge_rag_eval_score",
     "Latest evaluation score, by mode and metric.",

@@ -24,8 +24,7 @@ class IngestRequest(BaseModel):
     source: str = Field(
         min_length=1,
         max_length=2000,
-        description="s3://bucket/prefix, oci://bucket@ns/prefix, or a local path "
-        "inside rag.http_ingest_roots",
+        description="A folder or URL prefix that rag.http_ingest_sources allows",
     )
     metadata: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Fields added to every chunk"
@@ -55,16 +54,21 @@ class AskRequest(BaseModel):
 
 
 def check_http_source(ctx: Context, source: str) -> None:
-    """Over HTTP, a local source must lie inside ``rag.http_ingest_roots``."""
-    if source.startswith(("s3://", "oci://")):
-        return
-    path = Path(source.removeprefix("file://")).expanduser().resolve()
-    roots = [Path(r).expanduser().resolve() for r in ctx.config.http_ingest_roots]
-    if not any(path == r or r in path.parents for r in roots):
-        raise PermissionDenied(
-            f"the service does not read local path {source} over HTTP",
-            hint="use s3:// or oci://, or list the folder in rag.http_ingest_roots",
-        )
+    """Over HTTP, a source must be one ``rag.http_ingest_sources`` allows: a local path inside
+    a listed folder, or a URL starting with a listed prefix (no other query string)."""
+    allowed = ctx.config.http_ingest_sources
+    if "://" in source and not source.startswith("file://"):
+        if any(source.startswith(p) for p in allowed if "://" in p) and "?" not in source:
+            return
+    else:
+        path = Path(source.removeprefix("file://")).expanduser().resolve()
+        roots = [Path(p).expanduser().resolve() for p in allowed if "://" not in p]
+        if any(path == r or r in path.parents for r in roots):
+            return
+    raise PermissionDenied(
+        f"the service does not ingest {source!r} over HTTP",
+        hint="an admin lists the folders and URL prefixes it may read in rag.http_ingest_sources",
+    )
 
 
 def build_router(ctx: Context) -> APIRouter:
