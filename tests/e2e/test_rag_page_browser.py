@@ -17,7 +17,7 @@ import pytest
 
 from skybridge.testing.browser import browser_page, demo_service, login, screenshot
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_rag_page_answers_with_citations(
         login(page, url, token)
         page.click("nav >> text=RAG")
         expect(page).to_have_url(f"{url}ui/rag")
-        deadline = time.monotonic() + 120  # the demo service loads the model, then indexes
+        deadline = time.monotonic() + 600  # the demo service loads the model, then indexes
         while page.locator("table.documents tbody tr").count() != 4:
             assert time.monotonic() < deadline, "the demo handbook was not indexed"
             time.sleep(2.0)

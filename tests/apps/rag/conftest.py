@@ -54,3 +54,12 @@ def rag_context() -> AppContext:  # type: ignore[type-arg]
 def rag(workdir: Path) -> Iterator[Rag]:
     with open_rag(rag_context()) as engine:
         yield engine
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """These tests load the embedding model (once per process): on a loaded 2-core machine the
+    first one can take minutes, so they get more than the suite's default 300 s."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).parent == here and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(900))

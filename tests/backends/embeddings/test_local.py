@@ -11,6 +11,9 @@ from skybridge.backends.embeddings import DEFAULT_URL, Embedder, connect
 from skybridge.core.errors import ConfigError
 from skybridge.testing.contracts.embeddings import EmbeddingsContract
 
+# Loading the model takes seconds, or minutes on a loaded 2-core machine.
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture(scope="session")
 def local_embedder() -> Embedder:
