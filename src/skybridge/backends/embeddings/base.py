@@ -52,7 +52,7 @@ class Embedder(Backend):
 
     def __init__(self, model: str, *, max_tokens: int, batch_size: int = 32) -> None:
         self.model = model
-        self.max_tokens = max_tokens
+        self._max_tokens = max_tokens
         self.batch_size = max(1, batch_size)
         self._fingerprint: str | None = None
         self._dimension: int | None = None
@@ -74,6 +74,11 @@ class Embedder(Backend):
     normalized: ClassVar[bool] = True
 
     # -- derived ------------------------------------------------------------------------------
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's window: the most tokens of one text it reads."""
+        return self._max_tokens
 
     def count_tokens(self, text: str) -> int:
         """How many tokens of the window ``text`` uses."""

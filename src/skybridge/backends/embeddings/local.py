@@ -11,6 +11,7 @@ Token counts and cut points come from the model's own tokenizer; the window is t
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from functools import cache
@@ -72,10 +73,14 @@ class LocalEmbedder(Embedder):
 
     def __init__(self, model: str = PACKAGED, *, device: str = "cpu", batch_size: int = 32):
         self.path = _packaged_path() if model == PACKAGED else model
+        if not os.path.isdir(self.path):
+            raise ConfigError(
+                f"no sentence-transformers model folder at {self.path}",
+                hint=f"use local://{PACKAGED} (packaged) or local:///path/to/model",
+            )
         self.device = device
         self._model: Any = None
-        super().__init__(model, max_tokens=256, batch_size=batch_size)
-        self.max_tokens = self.window - 2
+        super().__init__(model, max_tokens=254, batch_size=batch_size)
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
@@ -101,8 +106,17 @@ class LocalEmbedder(Embedder):
         """Word pieces the model reads, special tokens included."""
         return int(self.st_model.max_seq_length)
 
+    @property
+    def max_tokens(self) -> int:
+        """The window less the two special tokens the model adds (loads the model)."""
+        return self.window - 2
+
     def ping(self) -> None:
-        self.st_model  # noqa: B018 - loading is the check
+        """The model folder and the libraries are there (without loading them: seconds)."""
+        if importlib.util.find_spec("sentence_transformers") is None:
+            raise MissingDependency("sentence-transformers", "ml", feature="local embeddings")
+        if not os.path.isfile(os.path.join(self.path, "config.json")):
+            raise ConfigError(f"no sentence-transformers model folder at {self.path}")
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         encoded = self.st_model.tokenizer(
