@@ -14,7 +14,10 @@ from .conftest import rag_context
 def test_the_demo_indexes_the_handbook_and_answers_once(workdir: Path) -> None:
     stop = threading.Event()
     stop.set()
-    index_handbook(rag_context(), stop)
+    index_handbook(rag_context(), stop)  # returns at once: the work goes on in its thread
+    worker = next(t for t in threading.enumerate() if t.name == "rag-demo-handbook")
+    worker.join(timeout=600)
+    assert not worker.is_alive()
     with open_rag(rag_context()) as rag:
         stored = rag.kv.get_json(demo_answer_key(rag.collection))
         assert stored["question"] == DEMO_QUESTION

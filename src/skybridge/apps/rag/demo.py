@@ -16,6 +16,10 @@ from importlib.resources import files
 from skybridge.apps.rag.answers import ask
 from skybridge.apps.rag.ingest import ingest
 from skybridge.apps.rag.service import Context, open_rag
+from skybridge.core.errors import SkybridgeError
+from skybridge.core.observability import get_logger
+
+log = get_logger(__name__)
 
 DEMO_QUESTION = "How quickly must a page be acknowledged?"
 
@@ -39,6 +43,21 @@ def seed(ctx: Context) -> None:
 
 
 def index_handbook(ctx: Context, stop: threading.Event) -> None:
-    """Demo service: :func:`seed`, then wait for the service to stop."""
-    seed(ctx)
+    """Demo service: :func:`seed` in a daemon thread, returning as soon as ``stop`` is set.
+
+    Loading the model can take longer than the service may take to stop, so the work is not
+    waited for: a stop halfway leaves the index consistent (each batch is one transaction and
+    a document's entry flips only after its chunks are written) and the next start finishes it.
+    """
+    worker = threading.Thread(
+        target=_seed_logged, args=(ctx,), name="rag-demo-handbook", daemon=True
+    )
+    worker.start()
     stop.wait()
+
+
+def _seed_logged(ctx: Context) -> None:
+    try:
+        seed(ctx)
+    except SkybridgeError as exc:
+        log.warning("rag.demo_failed", reason=str(exc))
