@@ -56,14 +56,15 @@ def test_login_overview_backends_and_tokens(
         expect(page).to_have_url(service.url)
         expect(page.get_by_role("heading", name="Overview")).to_be_visible()
         expect(page.locator(".who-name")).to_have_text("browser-admin")
-        expect(page.locator(".stat-value.good")).to_have_text("6 / 6")
+        # the six core backends and the rag app's vectors, embeddings and llm
+        expect(page.locator(".stat-value.good")).to_have_text("9 / 9")
         screenshot(page, "02-overview", tmp_path)
 
         page.click("nav >> text=Backends")
         expect(page.get_by_role("heading", name="Backends")).to_be_visible()
         rows = page.locator("table.table tbody tr")
-        expect(rows).to_have_count(6)
-        for name in ("kv", "objects", "secrets", "notify", "sql"):
+        expect(rows).to_have_count(9)
+        for name in ("kv", "objects", "secrets", "notify", "sql", "vectors", "embeddings", "llm"):
             row = rows.filter(has=page.locator(f"strong:text-is('{name}')"))
             expect(row.locator(".pill")).to_have_text("ok")
         screenshot(page, "03-backends", tmp_path)

@@ -16,7 +16,7 @@ def service(
     write_docs: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[ServiceHarness]:
     folder = write_docs()
-    monkeypatch.setenv("SKYBRIDGE__RAG__HTTP_INGEST_ROOTS", f'["{folder}"]')
+    monkeypatch.setenv("SKYBRIDGE__RAG__HTTP_INGEST_SOURCES", f'["{folder}"]')
     with service_harness([find_app(discover_apps(), "rag")]) as harness:
         yield harness
 
@@ -46,10 +46,18 @@ def test_ingest_query_ask_over_http(
     assert service.client.get("/api/rag/status", headers=service.auth).json()["documents"] == 4
 
 
-def test_local_paths_outside_the_roots_are_refused(service: ServiceHarness, tmp_path: Path) -> None:
-    response = service.client.post("/api/rag/ingest", headers=service.auth, json={"source": "/etc"})
-    assert response.status_code == 403
-    assert "http_ingest_sources" in response.json()["hint"]
+def test_sources_the_list_does_not_allow_are_refused(service: ServiceHarness) -> None:
+    for source in (
+        "/etc",
+        "s3://any-bucket/x",
+        "s3://docs/?endpoint_url=http://169.254.169.254",
+        "oci://kb@ns/",
+    ):
+        response = service.client.post(
+            "/api/rag/ingest", headers=service.auth, json={"source": source}
+        )
+        assert response.status_code == 403, source
+        assert "http_ingest_sources" in response.json()["hint"]
 
 
 def test_bad_input_is_a_json_4xx(service: ServiceHarness) -> None:
