@@ -125,7 +125,17 @@ def test_check_passes_on_the_embedded_defaults() -> None:
     assert as_json["ok"] is True
     healthy = {b["name"] for b in as_json["backends"] if b["status"] == "ok"}
     assert healthy == {b["name"] for b in as_json["backends"]}  # apps add families (models...)
-    assert healthy >= {"kv", "objects", "secrets", "notify", "sql", "streams"}
+    assert healthy >= {
+        "kv",
+        "objects",
+        "secrets",
+        "notify",
+        "sql",
+        "streams",
+        "vectors",
+        "embeddings",
+        "llm",
+    }
 
 
 def test_check_names_a_bad_backend_setting_and_exits_2() -> None:

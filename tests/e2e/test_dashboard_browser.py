@@ -66,7 +66,17 @@ def test_login_overview_backends_and_tokens(
         expect(page.get_by_role("heading", name="Backends")).to_be_visible()
         rows = page.locator("table.table tbody tr")
         expect(rows).to_have_count(backends)
-        for name in ("kv", "objects", "secrets", "notify", "sql", "compute"):
+        for name in (
+            "kv",
+            "objects",
+            "secrets",
+            "notify",
+            "sql",
+            "compute",
+            "vectors",
+            "embeddings",
+            "llm",
+        ):
             row = rows.filter(has=page.locator(f"strong:text-is('{name}')"))
             expect(row.locator(".pill")).to_have_text("ok")
         screenshot(page, "03-backends", tmp_path)

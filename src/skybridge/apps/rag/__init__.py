@@ -1,0 +1,2 @@
+"""The rag app: ingest, chunk, embed and index documents; hybrid retrieval; cited answers;
+evaluation and retrieval-quality alerts."""

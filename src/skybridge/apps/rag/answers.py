@@ -1,0 +1,140 @@
+"""The Python API for questions: :func:`query` (chunks) and :func:`ask` (a cited answer).
+
+Both refuse to search an index built with another embedding model, apply metadata filters
+in the stores, drop chunks of superseded document versions, and record latency, the top
+similarity and the rolling retrieval score (with an alert when it falls below baseline).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from skybridge.apps.rag.config import Mode
+from skybridge.apps.rag.monitoring import (
+    EMBED_LATENCY,
+    END_TO_END,
+    RETRIEVAL_LATENCY,
+    check_rolling,
+    record_similarity,
+)
+from skybridge.apps.rag.retrieval import Hit, Retrieval, parse_filter
+from skybridge.apps.rag.service import Rag
+from skybridge.backends.llm import Answer, Passage
+from skybridge.core.errors import NotFound, ValidationError
+
+MAX_QUERY_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class AskResult:
+    """An answer and the chunks it was given."""
+
+    answer: Answer
+    retrieval: Retrieval
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.answer.to_dict(),
+            "mode": self.retrieval.mode,
+            "chunks": [h.to_dict() for h in self.retrieval.hits],
+            "seconds": round(self.seconds, 4),
+        }
+
+
+def query(
+    rag: Rag,
+    text: str,
+    *,
+    k: int | None = None,
+    mode: Mode | None = None,
+    filters: Mapping[str, Any] | None = None,
+    record: bool = True,
+) -> Retrieval:
+    """The best chunks for ``text``.
+
+    Raises:
+        ValidationError: an empty or too long query, a bad ``k`` or filter.
+        NotFound: nothing has been indexed yet.
+        ConfigError: the index was built with another embedding model.
+    """
+    start = time.perf_counter()
+    question = _checked(text)
+    flt = parse_filter(filters)
+    size = rag.config.top_k if k is None else k
+    if not 1 <= size <= 100:
+        raise ValidationError(f"k must be between 1 and 100, got {size}")
+    chosen: Mode = mode or rag.config.mode
+    if rag.check_model() is None:
+        raise NotFound(
+            f"nothing is indexed in collection {rag.collection!r} yet",
+            hint="run: skybridge rag ingest SOURCE",
+        )
+    vector = None
+    embedded = time.perf_counter()
+    if chosen != "bm25":
+        vector = rag.embedder.embed_query(question)
+    embed_seconds = time.perf_counter() - embedded
+    hits = rag.retriever().search(
+        question, vector, mode=chosen, k=size, candidates=rag.config.candidates, flt=flt
+    )
+    search_seconds = time.perf_counter() - embedded - embed_seconds
+    if record:
+        _record(rag, chosen, hits, embed_seconds, search_seconds, time.perf_counter() - start)
+    return Retrieval(hits, chosen, embed_seconds, search_seconds)
+
+
+def ask(
+    rag: Rag,
+    text: str,
+    *,
+    k: int | None = None,
+    mode: Mode | None = None,
+    filters: Mapping[str, Any] | None = None,
+    record: bool = True,
+) -> AskResult:
+    """A cited answer to ``text`` from the best chunks (see :func:`query` for errors)."""
+    start = time.perf_counter()
+    retrieval = query(rag, text, k=k, mode=mode, filters=filters, record=record)
+    passages = [passage(n, hit) for n, hit in enumerate(retrieval.hits, 1)]
+    answer = rag.llm.answer(_checked(text), passages)
+    seconds = time.perf_counter() - start
+    END_TO_END.labels(rag.collection, "ask").observe(seconds)
+    return AskResult(answer, retrieval, seconds)
+
+
+def passage(n: int, hit: Hit) -> Passage:
+    """The ``n``-th passage handed to the answer model."""
+    section = str(hit.metadata.get("section") or "")
+    title = (
+        section
+        if section.startswith(hit.title)
+        else " > ".join(p for p in (hit.title, section) if p)
+    )
+    return Passage(n, hit.text, hit.document, hit.chunk, round(hit.score, 6), hit.source, title)
+
+
+def _checked(text: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError("the question is empty")
+    if len(text) > MAX_QUERY_CHARS:
+        raise ValidationError(f"the question is longer than {MAX_QUERY_CHARS} characters")
+    return text.strip()
+
+
+def _record(
+    rag: Rag, mode: Mode, hits: list[Hit], embed: float, search: float, total: float
+) -> None:
+    c = rag.collection
+    EMBED_LATENCY.labels(c).observe(embed)
+    RETRIEVAL_LATENCY.labels(c, mode).observe(search)
+    END_TO_END.labels(c, "query").observe(total)
+    top = max((h.dense for h in hits if h.dense is not None), default=None)
+    if top is None:
+        return
+    window = rag.config.rolling_window
+    scores = record_similarity(rag.kv, c, top, window)
+    check_rolling(rag.kv, rag.notifier, c, scores, window, rag.config.alert_margin)

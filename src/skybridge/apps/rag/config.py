@@ -1,0 +1,64 @@
+"""The ``[rag]`` section of skybridge.toml (or ``SKYBRIDGE__RAG__<KEY>``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+
+class RagConfig(BaseModel):
+    """Settings of the rag app.
+
+    Attributes:
+        collection: The vector collection documents are indexed into.
+        chunk_tokens: Largest chunk, in the embedding model's tokens (it must fit the model's
+            window: 254 word pieces for all-MiniLM-L6-v2; a larger value is refused).
+        chunk_overlap: Tokens shared by consecutive chunks of a section.
+        top_k: Chunks returned by a query and handed to the answer model.
+        candidates: Chunks each retriever proposes before fusion.
+        mode: ``hybrid`` (BM25 + vectors, reciprocal rank fusion), ``dense`` or ``bm25``.
+        rrf_k: The rank constant of reciprocal rank fusion.
+        dense_weight: Weight of the vector ranking in the fusion.
+        bm25_weight: Weight of the BM25 ranking in the fusion.
+        alert_margin: How far below the baseline a score may fall before an alert.
+        rolling_window: Live queries in the rolling retrieval score.
+        eval_dataset: Folder of a query set (BEIR layout) the scheduled eval runs on.
+        eval_every: Seconds between scheduled evals.
+        http_ingest_sources: What ``POST /api/rag/ingest`` may read: local folders and URL
+            prefixes (``s3://docs-bucket/``, ``oci://kb@ns/``). None by default, so the service
+            reads no file and calls no endpoint a caller names unless this list allows it.
+        event_url_params: URL parameters added to the stores named by upload events in the
+            cloud handlers, e.g. ``region=eu-central-1`` or ``profile=ops``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    collection: str = Field(default="docs", pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    chunk_tokens: int = Field(default=200, ge=16, le=8192)
+    chunk_overlap: int = Field(default=50, ge=0)
+    top_k: int = Field(default=5, ge=1, le=100)
+    candidates: int = Field(default=50, ge=1, le=1000)
+    mode: Mode = "hybrid"
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=1.0, ge=0.0)
+    bm25_weight: float = Field(default=1.0, ge=0.0)
+    alert_margin: float = Field(default=0.05, ge=0.0, le=1.0)
+    rolling_window: int = Field(default=50, ge=1, le=10_000)
+    eval_dataset: str | None = None
+    eval_every: float = Field(default=86_400.0, ge=60.0)
+    http_ingest_sources: list[str] = Field(default_factory=list)
+    event_url_params: str = ""
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> RagConfig:
+        if self.chunk_overlap >= self.chunk_tokens // 2:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be less than half of chunk_tokens "
+                f"({self.chunk_tokens})"
+            )
+        if self.dense_weight == 0 and self.bm25_weight == 0:
+            raise ValueError("dense_weight and bm25_weight cannot both be 0")
+        return self

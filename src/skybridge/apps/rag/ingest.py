@@ -1,0 +1,285 @@
+"""Ingest: read a source, chunk and embed what changed, replace documents atomically.
+
+For each document of the source: an object whose etag (and chunking) is unchanged is skipped
+unread; one whose content hash is unchanged is skipped after reading; others are parsed,
+chunked and embedded in batches across documents (the model works on many chunks at once).
+Per batch: the new chunks are written under new ids, then each document's registry entry flips
+to the new version, then its old chunks are deleted; until the flip, queries serve the old
+version. Documents of the source that are gone are removed with their chunks. A document that
+cannot be parsed is reported and nothing of it is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any
+
+from skybridge.apps.rag.chunking import Chunk, check_size, chunk_document
+from skybridge.apps.rag.documents import DocumentEntry
+from skybridge.apps.rag.embedding_cache import EmbeddingCache
+from skybridge.apps.rag.parsing import ParsedDocument, parse
+from skybridge.apps.rag.retrieval import RESERVED
+from skybridge.apps.rag.service import Rag
+from skybridge.apps.rag.sources import Source, open_object, open_source
+from skybridge.backends.objects import ObjectInfo
+from skybridge.backends.vectors import VectorRecord
+from skybridge.backends.vectors.filters import check_field
+from skybridge.core.errors import SkybridgeError, ValidationError
+from skybridge.core.observability import get_logger
+
+log = get_logger(__name__)
+#: Chunks embedded together (across documents).
+BATCH_CHUNKS = 256
+PARSER_VERSION = "1"
+#: ``(documents done, documents in the source, current key)``.
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did."""
+
+    source: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    chunks: int = 0
+    cached_vectors: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Pending:
+    entry: DocumentEntry
+    chunks: list[Chunk]
+    previous: DocumentEntry | None
+    metadata: dict[str, Any]
+
+
+def user_metadata(pairs: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields to add to every chunk; the chunk's own fields cannot be overridden."""
+    for key in pairs:
+        check_field(key)
+        if key in RESERVED:
+            raise ValidationError(f"metadata field {key!r} is set by skybridge itself")
+    return dict(pairs)
+
+
+class Ingestion:
+    """One run of :func:`ingest`."""
+
+    def __init__(self, rag: Rag, label: str, metadata: dict[str, Any]) -> None:
+        self.rag = rag
+        self.label = label
+        self.metadata = metadata
+        self.cache = EmbeddingCache(rag.kv, rag.embedder)
+        self.report = IngestReport(label)
+        self.pending: list[_Pending] = []
+        c = rag.config
+        self.chunking = f"{c.chunk_tokens}:{c.chunk_overlap}:{PARSER_VERSION}"
+
+    def version(self, data: bytes) -> str:
+        return hashlib.sha256(data + b"|" + self.chunking.encode()).hexdigest()
+
+    def consider(self, info: ObjectInfo, read: Callable[[], bytes]) -> None:
+        """Queue ``info``'s document if it changed."""
+        previous = self.rag.documents.get(info.key)
+        etag = f"{info.etag}|{self.chunking}"
+        if previous is not None and info.etag and previous.etag == etag:
+            self.report.unchanged += 1
+            return
+        data = read()
+        digest = self.version(data)
+        if previous is not None and previous.hash == digest:
+            self.rag.documents.put(DocumentEntry(**{**previous.to_dict(), "etag": etag}))
+            self.report.unchanged += 1
+            return
+        try:
+            parsed = parse(info.key, data)
+        except ValidationError as exc:
+            self.report.skipped.append({"document": info.key, "reason": exc.message})
+            return
+        self.queue(info.key, parsed, digest, etag, previous, info)
+
+    def queue(
+        self,
+        doc_id: str,
+        parsed: ParsedDocument,
+        digest: str,
+        etag: str,
+        previous: DocumentEntry | None,
+        info: ObjectInfo | None = None,
+    ) -> None:
+        c = self.rag.config
+        chunks = chunk_document(
+            parsed, self.rag.embedder, size=c.chunk_tokens, overlap=c.chunk_overlap
+        )
+        if not chunks:
+            self.report.skipped.append({"document": doc_id, "reason": "no text"})
+            return
+        entry = DocumentEntry(
+            doc_id, digest, self.label, parsed.title, len(chunks), etag, time.time()
+        )
+        meta = dict(self.metadata)
+        if info is not None:
+            meta["modified"] = info.last_modified
+        self.pending.append(_Pending(entry, chunks, previous, meta))
+        if sum(len(p.chunks) for p in self.pending) >= BATCH_CHUNKS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Embed and write the queued documents, then flip and clean each one."""
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        texts = [c.text for p in batch for c in p.chunks]
+        before = self.cache.hits
+        vectors = self.cache.embed(texts)
+        self.report.cached_vectors += self.cache.hits - before
+        records: list[VectorRecord] = []
+        for p in batch:
+            for chunk in p.chunks:
+                records.append(
+                    VectorRecord(
+                        chunk_id(p.entry, chunk.n),
+                        vectors[len(records)],
+                        self._chunk_metadata(p, chunk),
+                    )
+                )
+        self.rag.vectors.upsert(self.rag.collection, records)
+        for p in batch:
+            self.rag.documents.put(p.entry)
+            if p.previous is not None:
+                self.rag.vectors.delete(self.rag.collection, old_chunk_ids(p.previous))
+                self.report.updated.append(p.entry.id)
+            else:
+                self.report.added.append(p.entry.id)
+        self.report.chunks += len(records)
+
+    def _chunk_metadata(self, p: _Pending, chunk: Chunk) -> dict[str, Any]:
+        return {
+            **p.metadata,
+            "doc_id": p.entry.id,
+            "doc_hash": p.entry.hash,
+            "n": chunk.n,
+            "title": p.entry.title,
+            "section": " > ".join(chunk.section),
+            "source": p.entry.source,
+            "text": chunk.text,
+        }
+
+
+def chunk_id(entry: DocumentEntry, n: int) -> str:
+    """Chunk ids name the document version, so a new version never overwrites the old."""
+    return f"{entry.id}#{entry.hash[:12]}#{n}"
+
+
+def old_chunk_ids(entry: DocumentEntry) -> list[str]:
+    return [chunk_id(entry, n) for n in range(entry.chunks)]
+
+
+def remove_document(rag: Rag, entry: DocumentEntry) -> None:
+    """Remove a document: its entry first (queries stop serving it), then its chunks."""
+    rag.documents.remove(entry.id)
+    rag.vectors.delete(rag.collection, old_chunk_ids(entry))
+
+
+def sweep(rag: Rag, doc_ids: list[str]) -> int:
+    """Delete chunks of ``doc_ids`` that belong to no current version (an earlier run that
+    stopped halfway); how many."""
+    if not doc_ids:
+        return 0
+    current = rag.documents.hashes(doc_ids)
+    stale = [
+        r.id
+        for r in rag.vectors.scan(rag.collection, {"doc_id": {"in": doc_ids}})
+        if current.get(str(r.metadata.get("doc_id"))) != r.metadata.get("doc_hash")
+    ]
+    return rag.vectors.delete(rag.collection, stale)
+
+
+def ingest(
+    rag: Rag,
+    source: str,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    reindex: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Bring the index up to date with ``source``.
+
+    Args:
+        rag: The engine.
+        source: A path, ``file://``, ``s3://bucket/prefix`` or ``oci://bucket@ns/prefix``.
+        metadata: Fields added to every chunk of this source (filterable).
+        reindex: Drop the collection and its registry first (after changing the model).
+        progress: Called after each document.
+
+    Raises:
+        ConfigError: the chunk size does not fit the model, or the index was built with
+            another embedding model (and ``reindex`` is false).
+    """
+    start = time.perf_counter()
+    extra = user_metadata(metadata or {})
+    check_size(rag.embedder, rag.config.chunk_tokens, rag.config.chunk_overlap)
+    if reindex:
+        rag.vectors.drop_collection(rag.collection)
+        rag.documents.clear()
+    rag.index_for_writing()
+    with open_source(source) as opened:
+        run = _run(rag, opened, extra, progress)
+    return _finish(rag, run, start)
+
+
+def ingest_object(rag: Rag, store_url: str, key: str) -> IngestReport:
+    """Index one object of a store (an upload event); the document id is ``key``."""
+    start = time.perf_counter()
+    check_size(rag.embedder, rag.config.chunk_tokens, rag.config.chunk_overlap)
+    rag.index_for_writing()
+    with open_object(store_url, key) as opened:
+        run = _run(rag, opened, {}, None)
+    return _finish(rag, run, start)
+
+
+def _run(rag: Rag, opened: Source, extra: dict[str, Any], progress: Progress | None) -> Ingestion:
+    run = Ingestion(rag, opened.label, extra)
+    total = len(opened.documents)
+    for done, info in enumerate(opened.documents, 1):
+        try:
+            run.consider(info, partial(opened.read, info.key))
+        except SkybridgeError as exc:
+            run.report.skipped.append({"document": info.key, "reason": str(exc)})
+        if progress is not None:
+            progress(done, total, info.key)
+    run.flush()
+    if opened.complete:
+        listed = {info.key for info in opened.documents}
+        for entry in rag.documents.entries(opened.label):
+            if entry.id not in listed:
+                remove_document(rag, entry)
+                run.report.removed.append(entry.id)
+    sweep(rag, run.report.added + run.report.updated)
+    return run
+
+
+def _finish(rag: Rag, run: Ingestion, start: float) -> IngestReport:
+    rag.vectors.flush()
+    run.report.seconds = round(time.perf_counter() - start, 3)
+    log.info(
+        "rag.ingested",
+        source=run.label,
+        added=len(run.report.added),
+        updated=len(run.report.updated),
+        removed=len(run.report.removed),
+        chunks=run.report.chunks,
+    )
+    return run.report

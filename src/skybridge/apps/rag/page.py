@@ -1,0 +1,72 @@
+"""The dashboard page ``/ui/rag``: ask a question, read the cited answer, see the index.
+
+The form posts ``action=ask`` (scope ``rag:read``) with the question and a mode; the answer is
+shown with its citations and the chunks it rests on. Rendering the page loads no model: it reads
+the index's status and document list (and the demo's stored answer, under ``--demo``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from skybridge.apps.kit.web import AppPage
+from skybridge.apps.rag.answers import ask
+from skybridge.apps.rag.demo import DEMO_QUESTION, demo_answer_key
+from skybridge.apps.rag.evaluation import MODES
+from skybridge.apps.rag.service import Context, shared_rag
+from skybridge.apps.rag.status import document_rows, status
+from skybridge.core.errors import SkybridgeError
+
+PACKAGE = "skybridge.apps.rag"
+TEMPLATE = "rag.html"
+SHOWN_DOCUMENTS = 50
+
+
+def _page(ctx: Context, **extra: Any) -> AppPage:
+    values: dict[str, Any] = {
+        "result": None,
+        "error": None,
+        "hint": None,
+        "question": "",
+        "mode": ctx.config.mode,
+        "modes": MODES,
+        "status": None,
+        "documents": [],
+        "demo_question": DEMO_QUESTION,
+    }
+    values.update(extra)
+    try:
+        rag = shared_rag(ctx)
+        values["status"] = status(rag)
+        rows = document_rows(rag)
+        values["documents"] = rows[:SHOWN_DOCUMENTS]
+        values["more_documents"] = max(0, len(rows) - SHOWN_DOCUMENTS)
+        if values["result"] is None and not values["question"]:
+            stored = rag.kv.get_json(demo_answer_key(rag.collection))
+            if stored:
+                values["result"], values["question"] = stored, stored["question"]
+    except SkybridgeError as exc:
+        values["error"] = values["error"] or exc.message
+        values["hint"] = values["hint"] or exc.hint
+    return AppPage(PACKAGE, TEMPLATE, values)
+
+
+def render_page(ctx: Context) -> AppPage:
+    """GET ``/ui/rag``."""
+    return _page(ctx)
+
+
+def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
+    """POST ``/ui/rag`` with ``action=ask``, ``question`` and ``mode``."""
+    if form.get("action") != "ask":
+        return _page(ctx, error=f"unknown action {form.get('action', '')!r}; use ask")
+    question = form.get("question", "").strip()[:4000]
+    mode = form.get("mode") if form.get("mode") in MODES else ctx.config.mode
+    if not question:
+        return _page(ctx, error="Type a question first.", mode=mode)
+    try:
+        result = ask(shared_rag(ctx), question, mode=mode).to_dict()  # type: ignore[arg-type]
+    except SkybridgeError as exc:
+        return _page(ctx, error=exc.message, hint=exc.hint, question=question, mode=mode)
+    return _page(ctx, result=result, question=question, mode=mode)

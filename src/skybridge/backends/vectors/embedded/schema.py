@@ -1,0 +1,144 @@
+"""The embedded store's SQLite file: collections, records and tombstones.
+
+Every write transaction bumps the collection's ``revision`` and stamps the rows it wrote
+(``seq``) or deleted (a tombstone) with it, so a process holding vectors in memory catches up
+by reading only what changed since the revision it holds. ``generation`` changes when a
+collection is dropped and made again, which invalidates everything held for the old one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+from skybridge.backends.vectors.base import CollectionInfo, Metric
+from skybridge.core.errors import Conflict, TransientError
+from skybridge.core.private_files import private_sqlite
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS collections (
+        name TEXT PRIMARY KEY, dimension INTEGER NOT NULL, metric TEXT NOT NULL,
+        properties TEXT NOT NULL, revision INTEGER NOT NULL, generation TEXT NOT NULL,
+        count INTEGER NOT NULL DEFAULT 0)""",
+    """CREATE TABLE IF NOT EXISTS records (
+        collection TEXT NOT NULL, id TEXT NOT NULL, vector BLOB NOT NULL,
+        metadata TEXT NOT NULL, seq INTEGER NOT NULL, UNIQUE (collection, id))""",
+    "CREATE INDEX IF NOT EXISTS records_seq ON records (collection, seq)",
+    """CREATE TABLE IF NOT EXISTS tombstones (
+        collection TEXT NOT NULL, key INTEGER NOT NULL, seq INTEGER NOT NULL,
+        PRIMARY KEY (collection, key))""",
+    "CREATE INDEX IF NOT EXISTS tombstones_seq ON tombstones (collection, seq)",
+)
+
+
+class Database:
+    """One SQLite file shared by the store's threads (and, through WAL, other processes)."""
+
+    def __init__(self, path: Path) -> None:
+        private_sqlite(path)
+        self.path = path
+        self.lock = threading.RLock()
+        self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        for statement in DDL:
+            self.conn.execute(statement)
+        self._add_count_column()
+
+    def _add_count_column(self) -> None:
+        """Files made before collections kept their count get the column, filled in."""
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(collections)")}
+        if "count" in columns:
+            return
+        self.conn.execute("ALTER TABLE collections ADD COLUMN count INTEGER NOT NULL DEFAULT 0")
+        self.conn.execute(
+            "UPDATE collections SET count = (SELECT COUNT(*) FROM records "
+            "WHERE records.collection = collections.name)"
+        )
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``), committed on success."""
+        with self.lock:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise TransientError(f"embedded vector store is busy: {exc}") from None
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """One consistent read (a deferred transaction)."""
+        with self.lock:
+            self.conn.execute("BEGIN")
+            try:
+                yield self.conn
+            finally:
+                self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+def create(conn: sqlite3.Connection, info: CollectionInfo) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO collections (name, dimension, metric, properties, revision, generation) "
+            "VALUES (?, ?, ?, ?, 0, ?)",
+            (
+                info.name,
+                info.dimension,
+                info.metric,
+                orjson.dumps(info.properties).decode(),
+                uuid.uuid4().hex,
+            ),
+        )
+    except sqlite3.IntegrityError:
+        raise Conflict(f"vector collection {info.name!r} already exists") from None
+
+
+def describe(conn: sqlite3.Connection, name: str) -> tuple[CollectionInfo, str] | None:
+    """The collection and its generation."""
+    row = conn.execute(
+        "SELECT dimension, metric, properties, revision, generation, count FROM collections "
+        "WHERE name = ?",
+        (name,),
+    ).fetchone()
+    if row is None:
+        return None
+    metric: Metric = row[1]
+    info = CollectionInfo(name, row[0], metric, orjson.loads(row[2]), row[5], row[3])
+    return info, row[4]
+
+
+def stamp(conn: sqlite3.Connection, name: str, added: int = 0) -> int:
+    """Bump and return the collection's revision, adding ``added`` to its count (inside a
+    write transaction)."""
+    row = conn.execute(
+        "UPDATE collections SET revision = revision + 1, count = count + ? WHERE name = ? "
+        "RETURNING revision",
+        (added, name),
+    ).fetchone()
+    if row is None:
+        raise Conflict(f"vector collection {name!r} was dropped during the write")
+    return int(row[0])
+
+
+def drop(conn: sqlite3.Connection, name: str) -> bool:
+    gone = conn.execute("DELETE FROM collections WHERE name = ?", (name,)).rowcount
+    conn.execute("DELETE FROM records WHERE collection = ?", (name,))
+    conn.execute("DELETE FROM tombstones WHERE collection = ?", (name,))
+    return bool(gone)

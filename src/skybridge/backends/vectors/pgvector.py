@@ -1,0 +1,330 @@
+"""``pgvector://user:pw@host:5432/db`` (or ``postgresql://``): PostgreSQL with pgvector >= 0.8.
+
+One table per collection (``<prefix>_<name>``: ``id text``, ``embedding vector(d)``,
+``metadata jsonb``) with an HNSW index for its metric and a GIN index on the metadata; a
+``<prefix>__collections`` table holds each collection's shape, properties and revision.
+
+Filtered queries use iterative index scans (``hnsw.iterative_scan = relaxed_order``, pgvector
+0.8), so the index keeps scanning until ``k`` rows pass the filter, and results are re-sorted
+exactly. When a filter is so rare that even that stops short (``hnsw.max_scan_tuples``), the
+query runs again without the index, so ``k`` matching rows always come back.
+
+URL options: ``ef_search`` (40, pgvector's default), ``max_scan_tuples`` (20000) and
+``prefix`` (``vectors``: tables ``vectors_<name>``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+from skybridge.backends.vectors.base import (
+    CollectionInfo,
+    Match,
+    Metric,
+    Vector,
+    VectorRecord,
+    VectorStore,
+)
+from skybridge.backends.vectors.filters import Filter
+from skybridge.backends.vectors.pgvector_sql import where
+from skybridge.core.errors import (
+    ConfigError,
+    Conflict,
+    NotFound,
+    TerminalError,
+    TransientError,
+)
+from skybridge.core.urls import BackendURL, mask_url
+
+_OPS = {
+    "cosine": ("<=>", "vector_cosine_ops"),
+    "dot": ("<#>", "vector_ip_ops"),
+    "l2": ("<->", "vector_l2_ops"),
+}
+_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,13}$")
+#: pgvector indexes ``vector`` columns of at most this many dimensions.
+MAX_INDEXED_DIMENSION = 2000
+_OPTIONS = ("ef_search", "prefix", "max_scan_tuples")
+
+
+def _text(vector: Vector) -> str:
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+def _score(metric: str, distance: float) -> float:
+    return 1.0 - distance if metric == "cosine" else -distance
+
+
+class PgVectorStore(VectorStore):
+    """Collections as pgvector tables: HNSW, iterative filtered scans, jsonb metadata."""
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({"filters", "persistent", "ann"})
+    scheme: ClassVar[str] = "pgvector"
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        ef_search: int = 40,
+        prefix: str = "vectors",
+        max_scan_tuples: int = 20_000,
+    ) -> None:
+        if not _PREFIX.match(prefix):
+            raise ConfigError(
+                f"pgvector prefix {prefix!r} must be lowercase letters/digits/_ (at most 14)"
+            )
+        if not 1 <= ef_search <= 1000:
+            raise ConfigError(f"pgvector ef_search must be 1-1000, got {ef_search}")
+        self.ef_search = ef_search
+        self.prefix = prefix
+        self.max_scan_tuples = max_scan_tuples
+        self._masked = mask_url(conninfo)
+        self._lock = threading.RLock()
+        try:
+            self.conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise TransientError(f"cannot reach PostgreSQL at {self._masked}: {exc}") from None
+        with self._tx() as cur:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            cur.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, dimension int NOT NULL,"
+                    " metric text NOT NULL, properties jsonb NOT NULL, revision bigint NOT NULL,"
+                    " count bigint NOT NULL DEFAULT 0)"
+                ).format(self._registry)
+            )
+            cur.execute(
+                sql.SQL(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS count bigint NOT NULL DEFAULT 0"
+                ).format(self._registry)
+            )
+
+    @classmethod
+    def from_url(cls, url: BackendURL, **options: Any) -> Self:
+        settings: dict[str, Any] = {}
+        for name in _OPTIONS:
+            value = options.pop(name, url.params.get(name))
+            if value is not None:
+                settings[name] = value if name == "prefix" else int(value)
+        if options:
+            raise ConfigError(f"unknown pgvector options: {', '.join(sorted(options))}")
+        base, _, query = url.raw.partition("?")
+        kept = "&".join(p for p in query.split("&") if p and p.split("=")[0] not in _OPTIONS)
+        conninfo = "postgresql://" + base.split("://", 1)[1] + (f"?{kept}" if kept else "")
+        return cls(conninfo, **settings)
+
+    @property
+    def _registry(self) -> sql.Identifier:
+        return sql.Identifier(f"{self.prefix}__collections")
+
+    def _table(self, name: str) -> sql.Identifier:
+        return sql.Identifier(f"{self.prefix}_{name}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self._lock:
+            try:
+                with self.conn.transaction(), self.conn.cursor() as cur:
+                    yield cur
+            except psycopg.errors.UniqueViolation as exc:
+                raise Conflict(f"pgvector: {exc.diag.message_primary}") from None
+            except psycopg.OperationalError as exc:
+                raise TransientError(f"PostgreSQL at {self._masked}: {exc}") from None
+            except psycopg.Error as exc:
+                raise TerminalError(f"PostgreSQL at {self._masked}: {exc}") from None
+
+    def ping(self) -> None:
+        with self._tx() as cur:
+            cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            row = cur.fetchone()
+        version = tuple(int(x) for x in str(row[0] if row else "0").split(".")[:2])
+        if version < (0, 8):
+            raise ConfigError(
+                f"pgvector {row[0] if row else 'none'} is too old: filtered queries need "
+                "iterative index scans",
+                hint="install pgvector 0.8.3 or later",
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    # -- collections --------------------------------------------------------------------------
+
+    def _create(self, info: CollectionInfo) -> None:
+        _operator, opclass = _OPS[info.metric]
+        table = self._table(info.name)
+        with self._tx() as cur:
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {} (name, dimension, metric, properties, revision) "
+                    "VALUES (%s, %s, %s, %s::jsonb, 0)"
+                ).format(self._registry),
+                (info.name, info.dimension, info.metric, json.dumps(info.properties)),
+            )
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+            cur.execute(
+                sql.SQL(
+                    "CREATE TABLE {} (id text PRIMARY KEY, embedding vector({}) NOT NULL, "
+                    "metadata jsonb NOT NULL)"
+                ).format(table, sql.Literal(info.dimension))
+            )
+            cur.execute(
+                sql.SQL("CREATE INDEX ON {} USING gin (metadata jsonb_path_ops)").format(table)
+            )
+            if info.dimension <= MAX_INDEXED_DIMENSION:
+                cur.execute(
+                    sql.SQL("CREATE INDEX ON {} USING hnsw (embedding {})").format(
+                        table, sql.SQL(opclass)
+                    )
+                )
+
+    def _describe(self, name: str) -> CollectionInfo | None:
+        with self._tx() as cur:
+            cur.execute(
+                sql.SQL(
+                    "SELECT dimension, metric, properties, revision, count FROM {} WHERE name = %s"
+                ).format(self._registry),
+                (name,),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        metric: Metric = row[1]
+        return CollectionInfo(name, row[0], metric, dict(row[2]), row[4], row[3])
+
+    def _names(self) -> list[str]:
+        with self._tx() as cur:
+            cur.execute(sql.SQL("SELECT name FROM {} ORDER BY name").format(self._registry))
+            return [r[0] for r in cur.fetchall()]
+
+    def _drop(self, name: str) -> bool:
+        with self._tx() as cur:
+            cur.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(self._registry), (name,))
+            gone = cur.rowcount > 0
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._table(name)))
+        return gone
+
+    def _set_properties(self, name: str, properties: dict[str, str]) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                sql.SQL(
+                    "UPDATE {} SET properties = %s::jsonb, revision = revision + 1 WHERE name = %s"
+                ).format(self._registry),
+                (json.dumps(properties), name),
+            )
+
+    def _stamp(self, cur: psycopg.Cursor[Any], name: str, added: int = 0) -> None:
+        cur.execute(
+            sql.SQL(
+                "UPDATE {} SET revision = revision + 1, count = count + %s WHERE name = %s"
+            ).format(self._registry),
+            (added, name),
+        )
+        if cur.rowcount == 0:
+            raise NotFound(f"vector collection {name!r} does not exist")
+
+    # -- records ------------------------------------------------------------------------------
+
+    def _upsert(self, name: str, records: list[VectorRecord]) -> None:
+        statement = sql.SQL(
+            "INSERT INTO {} (id, embedding, metadata) VALUES (%s, %s::vector, %s::jsonb) "
+            "ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, "
+            "metadata = excluded.metadata"
+        ).format(self._table(name))
+        rows = [
+            (r.id, _text(np.asarray(r.vector, np.float32)), json.dumps(r.metadata)) for r in records
+        ]
+        with self._tx() as cur:
+            cur.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE id = ANY(%s)").format(self._table(name)),
+                ([r.id for r in records],),
+            )
+            known = cur.fetchone()
+            cur.executemany(statement, rows)
+            self._stamp(cur, name, len(rows) - (known[0] if known else 0))
+
+    def _delete(self, name: str, ids: list[str]) -> int:
+        with self._tx() as cur:
+            cur.execute(
+                sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(self._table(name)), (ids,)
+            )
+            gone = cur.rowcount
+            self._stamp(cur, name, -gone)
+        return gone
+
+    def _get(self, name: str, ids: list[str]) -> list[VectorRecord]:
+        with self._tx() as cur:
+            cur.execute(
+                sql.SQL("SELECT id, embedding::text, metadata FROM {} WHERE id = ANY(%s)").format(
+                    self._table(name)
+                ),
+                (ids,),
+            )
+            return [_record(row) for row in cur.fetchall()]
+
+    def _scan(
+        self, name: str, flt: Filter, after: str | None, limit: int, vectors: bool
+    ) -> list[VectorRecord]:
+        condition, params = where(flt)
+        column = sql.SQL("embedding::text" if vectors else "NULL")
+        with self._tx() as cur:
+            cur.execute(
+                sql.SQL(
+                    "SELECT id, {}, metadata FROM {} WHERE id > %s AND {} ORDER BY id LIMIT %s"
+                ).format(column, self._table(name), condition),
+                [after or "", *params, limit],
+            )
+            return [_record(row) for row in cur.fetchall()]
+
+    def _count(self, name: str, flt: Filter) -> int:
+        condition, params = where(flt)
+        with self._tx() as cur:
+            cur.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(self._table(name), condition),
+                params,
+            )
+            row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+    def _query(self, name: str, vector: Vector, k: int, flt: Filter) -> list[Match]:
+        metric = self.collection(name).metric
+        found = self._nearest(name, metric, vector, k, flt, use_index=True)
+        if len(found) < k and flt and self._count(name, flt) > len(found):
+            found = self._nearest(name, metric, vector, k, flt, use_index=False)
+        return found
+
+    def _nearest(
+        self, name: str, metric: str, vector: Vector, k: int, flt: Filter, *, use_index: bool
+    ) -> list[Match]:
+        operator = sql.SQL(_OPS[metric][0])
+        condition, params = where(flt)
+        statement = sql.SQL(
+            "WITH nearest AS MATERIALIZED (SELECT id, metadata, embedding {} %s::vector AS d "
+            "FROM {} WHERE {} ORDER BY d LIMIT %s) SELECT id, metadata, d FROM nearest "
+            "ORDER BY d, id"
+        ).format(operator, self._table(name), condition)
+        with self._tx() as cur:
+            cur.execute(f"SET LOCAL hnsw.ef_search = {min(1000, max(self.ef_search, k))}")
+            cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cur.execute(f"SET LOCAL hnsw.max_scan_tuples = {int(self.max_scan_tuples)}")
+            if not use_index:
+                cur.execute("SET LOCAL enable_indexscan = off")
+            cur.execute(statement, [_text(vector), *params, k])
+            rows = cur.fetchall()
+        return [Match(rid, _score(metric, float(d)), dict(meta)) for rid, meta, d in rows]
+
+
+def _record(row: Any) -> VectorRecord:
+    rid, text, metadata = row
+    vector = None if text is None else np.asarray(json.loads(text), dtype=np.float32)
+    return VectorRecord(rid, vector, dict(metadata))

@@ -1,0 +1,90 @@
+"""Answers: citations point at the chunks used; filters; modes; rolling-score alerts."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from skybridge.apps.rag.answers import ask, query
+from skybridge.apps.rag.ingest import ingest
+from skybridge.apps.rag.monitoring import baseline_key
+from skybridge.apps.rag.service import Rag
+from skybridge.core.errors import NotFound, ValidationError
+
+
+def test_citations_point_at_the_chunks_the_answer_used(
+    rag: Rag, write_docs: Callable[..., Path]
+) -> None:
+    ingest(rag, str(write_docs()))
+    result = ask(rag, "How quickly must a page be acknowledged?")
+    answer = result.answer
+    assert "10 minutes" in answer.text
+    assert answer.grounded
+    retrieved = {h.chunk: h for h in result.retrieval.hits}
+    for citation in answer.citations:
+        hit = retrieved[citation.chunk]  # every citation is one of the chunks handed over
+        assert citation.document == hit.document == "oncall.md"
+        assert citation.source == hit.source
+        assert f"[{citation.n}]" in answer.text
+    by_number = {c.n: " ".join(retrieved[c.chunk].text.split()) for c in answer.citations}
+    pieces = re.findall(r"\s*(.+?) \[(\d+)\]", answer.text)
+    assert pieces
+    for sentence, n in pieces:
+        assert sentence in by_number[int(n)], f"{sentence!r} is not in passage [{n}]"
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_each_mode_finds_the_document(rag: Rag, write_docs: Callable[..., Path], mode: str) -> None:
+    ingest(rag, str(write_docs()))
+    hits = query(rag, "restore drill on the first Tuesday", mode=mode, k=3, record=False).hits  # type: ignore[arg-type]
+    assert hits[0].document == "backups.md"
+    if mode == "hybrid":
+        assert hits[0].dense is not None
+        assert hits[0].bm25 is not None
+
+
+def test_filters_apply_to_every_mode(rag: Rag, write_docs: Callable[..., Path]) -> None:
+    ingest(rag, str(write_docs()))
+    for mode in ("bm25", "dense", "hybrid"):
+        hits = query(
+            rag,
+            "engineering manager",
+            mode=mode,
+            k=10,
+            filters={"doc_id": {"in": ["guide.html"]}},  # type: ignore[arg-type]
+            record=False,
+        ).hits
+        assert {h.document for h in hits} == {"guide.html"}
+
+
+def test_nothing_indexed_and_bad_questions(rag: Rag) -> None:
+    with pytest.raises(NotFound, match="nothing is indexed"):
+        query(rag, "anything")
+    with pytest.raises(ValidationError):
+        query(rag, "   ")
+    with pytest.raises(ValidationError):
+        query(rag, "x", k=0)
+
+
+def test_a_falling_rolling_score_alerts_once(
+    rag: Rag,
+    write_docs: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ingest(rag, str(write_docs()))
+    monkeypatch.setattr(rag.config, "rolling_window", 3)
+    rag.kv.put_json(baseline_key(rag.collection), {"modes": {}, "similarity": 0.99})
+    for question in ("zebra quantum", "purple elephants", "orbital mechanics", "jazz chords"):
+        query(rag, question)
+    alerts = [
+        json.loads(line)
+        for line in capsys.readouterr().err.splitlines()
+        if line.startswith("{") and "rolling retrieval score" in line
+    ]
+    assert len(alerts) == 1
+    assert float(alerts[0]["fields"]["baseline"]) == 0.99

@@ -1,0 +1,46 @@
+"""The packaged all-MiniLM-L6-v2, offline: the contract, its window and its reference vector."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from skybridge.backends.embeddings import DEFAULT_URL, Embedder, connect
+from skybridge.core.errors import ConfigError
+from skybridge.testing.contracts.embeddings import EmbeddingsContract
+
+# Loading the model takes seconds, or minutes on a loaded 2-core machine.
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="session")
+def local_embedder() -> Embedder:
+    return connect(DEFAULT_URL)
+
+
+class TestLocal(EmbeddingsContract):
+    @pytest.fixture
+    def embedder(self, local_embedder: Embedder) -> Embedder:
+        return local_embedder
+
+
+def test_the_packaged_model_loads_offline_with_its_reference_vector(
+    local_embedder: Embedder,
+) -> None:
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    vector = local_embedder.embed(["This is an example sentence"])[0]
+    np.testing.assert_allclose(vector[:4], [0.0677, 0.0635, 0.0487, 0.0793], atol=2e-4)
+    assert local_embedder.dimension == 384
+    assert local_embedder.max_tokens == 254  # 256 word pieces less [CLS] and [SEP]
+
+
+def test_the_window_counts_word_pieces_not_words(local_embedder: Embedder) -> None:
+    text = "antidisestablishmentarianism " * 30
+    assert local_embedder.count_tokens(text) > 30 * 3
+
+
+def test_a_missing_model_folder_is_a_config_error(tmp_path: object) -> None:
+    with pytest.raises(ConfigError, match="no sentence-transformers model"):
+        connect(f"local://{tmp_path}/nothing-here")
