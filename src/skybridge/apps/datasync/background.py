@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from skybridge.apps.datasync.engines import Resources
-from skybridge.apps.datasync.service import Context, DataSync
+from skybridge.apps.datasync.service import Context, DataSync, effective_config
 from skybridge.apps.kit.background import ScheduledJob
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
@@ -24,7 +24,7 @@ IDLE_EVERY = 3600.0
 
 def apply_pipeline(ctx: Context) -> Pipeline:
     """The ``apply`` pipeline: changes on ``datasync.topic`` into the target database."""
-    sync = DataSync(ctx.config, Resources(ctx))
+    sync = DataSync(effective_config(ctx), Resources(ctx))
     try:
         sync.create_tables()
         return sync.pipeline(close=True)
@@ -35,7 +35,7 @@ def apply_pipeline(ctx: Context) -> Pipeline:
 
 def batch_job(ctx: Context) -> ScheduledJob:
     """Each tick, run (or resume) every batch sync's latest complete window."""
-    batches = ctx.config.batches
+    batches = effective_config(ctx).batches
     every = min((b.every for b in batches.values()), default=IDLE_EVERY)
 
     def run(tick: JobRun) -> dict[str, Any]:

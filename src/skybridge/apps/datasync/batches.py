@@ -86,7 +86,7 @@ class BatchRunner:
             raise Conflict(f"batch {record.id} is being run by another process; try later")
         try:
             for step in steps:
-                self.leases.renew(lease, LEASE_TTL)
+                lease = self.leases.renew(lease, LEASE_TTL)
                 report(step, "running")
                 try:
                     ran = run_step(self.env, record, step)

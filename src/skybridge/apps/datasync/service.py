@@ -30,11 +30,20 @@ from skybridge.apps.datasync.stream import build_stream, ensure_topic, publish
 from skybridge.apps.datasync.target import Applied, SqlTarget
 from skybridge.apps.datasync.workflow import BatchEnv
 from skybridge.apps.kit.context import AppContext
-from skybridge.core.errors import NotFound
+from skybridge.core.errors import NotFound, ValidationError
 from skybridge.runtime.deadletter import DeadLetter, DeadLetters
 from skybridge.runtime.pipeline import Pipeline
 
 Context = AppContext[DataSyncConfig]
+
+
+def effective_config(ctx: Context) -> DataSyncConfig:
+    """The app's settings; under ``skybridge up --demo`` with the demo batch sync added."""
+    if not ctx.demo:
+        return ctx.config
+    from skybridge.apps.datasync.demo import demo_config
+
+    return demo_config(ctx.config)
 
 
 class DataSync:
@@ -48,7 +57,7 @@ class DataSync:
     @contextmanager
     def open(cls, ctx: Context) -> Iterator[DataSync]:
         """A :class:`DataSync` on the app's configured backends, closed afterwards."""
-        sync = cls(ctx.config, Resources(ctx))
+        sync = cls(effective_config(ctx), Resources(ctx))
         try:
             yield sync
         finally:
@@ -145,7 +154,9 @@ class DataSync:
 
         spec = self.target.spec(table) if table in self.config.tables else None
         if spec is None:
-            raise NotFound(f"no synced table {table!r}")
+            raise ValidationError(
+                f"no synced table {table!r}", hint=f"synced tables: {', '.join(self.config.tables)}"
+            )
         return statements_for(table, spec, dialect, self.config.oracle_credential)
 
 
