@@ -10,7 +10,7 @@ from sqlalchemy.schema import CreateTable
 
 from skybridge.apps.datasync import oracle
 from skybridge.apps.datasync.config import TableSpec
-from skybridge.apps.datasync.schema import Schema
+from skybridge.apps.datasync.schema import Schema, postgres_types
 from skybridge.apps.datasync.statements import merge_statement, upsert_statement
 from skybridge.core.errors import ValidationError
 
@@ -39,7 +39,7 @@ def statements_for(table: str, spec: TableSpec, dialect: str, credential: str) -
             "upsert": upsert,
             "merge": merge,
             "copy_data": oracle.copy_data_sql(table, credential, ["<part URIs>"]),
-            "upsert_postgres_equivalent": oracle.postgres_equivalent(upsert),
+            "upsert_postgres_equivalent": oracle.postgres_equivalent(upsert, postgres_types(spec)),
             "merge_postgres_equivalent": oracle.postgres_equivalent(merge),
         }
         return found

@@ -10,6 +10,8 @@ anything else sqlglot cannot carry over raises.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import sqlglot
 from sqlglot import ErrorLevel, exp
 
@@ -97,11 +99,12 @@ def copy_data_sql(name: str, credential: str, uris: list[str]) -> str:
     return "BEGIN\n  DBMS_CLOUD.COPY_DATA(\n    " + ",\n    ".join(args) + "\n  );\nEND;"
 
 
-def postgres_equivalent(oracle_sql: str) -> str:
+def postgres_equivalent(oracle_sql: str, casts: Mapping[str, str] | None = None) -> str:
     """The PostgreSQL MERGE that means what ``oracle_sql`` (one of this module's MERGEs) means.
 
     ``FROM dual`` is dropped and Oracle's ``WHEN MATCHED THEN UPDATE ... WHERE c`` becomes
-    ``WHEN MATCHED AND c THEN UPDATE``; binds become ``%(name)s``.
+    ``WHEN MATCHED AND c THEN UPDATE``; binds become ``%(name)s``, cast to ``casts[name]``
+    where given (PostgreSQL, unlike Oracle's driver, sends a NULL bind untyped).
 
     Raises:
         sqlglot.errors.UnsupportedError: something else would not carry over.
@@ -112,6 +115,9 @@ def postgres_equivalent(oracle_sql: str) -> str:
             from_ = table.find_ancestor(exp.From)
             if from_ is not None:
                 from_.pop()
+    for bind in list(tree.find_all(exp.Placeholder)):
+        if casts and bind.name in casts:
+            bind.replace(exp.cast(bind.copy(), exp.DataType.build(casts[bind.name], "postgres")))
     for when in tree.find_all(exp.When):
         then = when.args.get("then")
         if isinstance(then, exp.Update) and then.args.get("where") is not None:

@@ -39,4 +39,4 @@ def bulk_upsert(
         cursor.close()
     source = table(name, *[column(c) for c in columns])
     stmt = merge_statement(target, source, spec, "postgresql", None, rows[0][SYNCED_AT])
-    return conn.execute(stmt).rowcount or 0
+    return len(conn.execute(stmt.returning(target.c[spec.key[0]])).all())

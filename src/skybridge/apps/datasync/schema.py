@@ -126,3 +126,16 @@ class Schema:
         existing = set(inspect(engine).get_table_names())
         self.metadata.create_all(engine, checkfirst=True)
         return sorted(t.name for t in self.metadata.sorted_tables if t.name not in existing)
+
+
+def postgres_types(spec: TableSpec) -> dict[str, str]:
+    """PostgreSQL type names of every column an upsert writes (for typed binds)."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    types = {name: sql_type(kind).compile(dialect=dialect) for name, kind in spec.columns.items()}
+    return types | {
+        DELETED: "BOOLEAN",
+        ORIGIN_AT: "DOUBLE PRECISION",
+        SYNCED_AT: "DOUBLE PRECISION",
+    }

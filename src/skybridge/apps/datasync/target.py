@@ -40,12 +40,16 @@ class Applied:
 
 
 def newest(changes: Iterable[Change], spec: TableSpec) -> list[Change]:
-    """The newest change of each key (the last one of the newest version), in first-seen order."""
+    """The newest change of each key, in first-seen order.
+
+    A version names one state of a row: of two changes with the same key and version the
+    first stays, as it does across batches (the guard only lets strictly newer versions in).
+    """
     kept: dict[tuple[Any, ...], Change] = {}
     for change in changes:
         key = change.key(spec)
         old = kept.get(key)
-        if old is None or change.row[spec.version] >= old.row[spec.version]:
+        if old is None or change.row[spec.version] > old.row[spec.version]:
             kept[key] = change
     return list(kept.values())
 
@@ -121,8 +125,11 @@ class SqlTarget:
             return conn.execute(text(oracle.upsert_sql(table, spec)), rows).rowcount or 0
         if self.dialect == "postgresql" and len(rows) >= BULK_ROWS:
             return bulk_upsert(conn, self.schema.targets[table], spec, rows)
-        stmt = upsert_statement(self.schema.targets[table], spec, self.dialect)
-        return conn.execute(stmt, rows).rowcount or 0
+        target = self.schema.targets[table]
+        # RETURNING counts exactly the rows written (a guarded row returns nothing); drivers'
+        # executemany rowcounts are not reliable (psycopg answers -1).
+        stmt = upsert_statement(target, spec, self.dialect).returning(target.c[spec.key[0]])
+        return len(conn.execute(stmt, rows).all())
 
     def load_staging(self, table: str, batch: str, changes: Sequence[Change]) -> int:
         """Replace batch ``batch``'s rows in ``<table>_staging`` with ``changes``."""
@@ -153,7 +160,7 @@ class SqlTarget:
                 else:
                     target = self.schema.targets[table]
                     stmt = merge_statement(target, staging, spec, self.dialect, batch, synced_at)
-                    written = conn.execute(stmt).rowcount or 0
+                    written = len(conn.execute(stmt.returning(target.c[spec.key[0]])).all())
                 conn.execute(delete(staging).where(staging.c[BATCH] == batch))
                 return written
         except SQLAlchemyError as exc:
