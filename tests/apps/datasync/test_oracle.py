@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import sqlglot
 from sqlalchemy import Engine
+from tests.apps.datasync.conftest import TABLES, change
+from tests.apps.datasync.test_target import actual, expected
 
 from skybridge.apps.datasync import oracle
 from skybridge.apps.datasync.changes import Change
 from skybridge.apps.datasync.config import ORDERS
 from skybridge.apps.datasync.schema import postgres_types
 from skybridge.apps.datasync.target import SqlTarget, as_row
-from tests.apps.datasync.conftest import TABLES, change
-from tests.apps.datasync.test_target import actual, expected
 
 GUARD = "s.version > t.version"
 
@@ -48,7 +48,8 @@ def test_copy_data_block_names_the_staging_table_and_escapes_uris() -> None:
     block = oracle.copy_data_sql("orders", "OCI_CRED", ["https://h/o/a'b.csv", "https://h/o/c.csv"])
     assert "table_name => 'ORDERS_STAGING'" in block
     assert "'https://h/o/a''b.csv,https://h/o/c.csv'" in block
-    assert block.startswith("BEGIN") and block.endswith("END;")
+    assert block.startswith("BEGIN")
+    assert block.endswith("END;")
 
 
 def _merge_rows(engine: Engine, sql: str, rows: list[dict[str, Any]]) -> None:

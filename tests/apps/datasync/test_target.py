@@ -6,6 +6,7 @@ redelivered, older versions late), the table ends as the newest version of each 
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from typing import Any
 
@@ -13,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
+from tests.apps.datasync.conftest import TABLES, change
 
 from skybridge.apps.datasync.changes import Change
 from skybridge.apps.datasync.target import SqlTarget
 from skybridge.core.errors import ValidationError
-from tests.apps.datasync.conftest import TABLES, change
 
 
 def expected(changes: list[Change]) -> dict[int, tuple[int, bool, str | None]]:
@@ -51,7 +52,8 @@ def test_a_delete_leaves_a_tombstone_older_changes_cannot_revive(target: SqlTarg
     target.apply([change(7, 2, "paid")])
     assert target.rows("orders") == []
     [tomb] = target.rows("orders", include_deleted=True)
-    assert tomb["sb_deleted"] and tomb["version"] == 3
+    assert tomb["sb_deleted"]
+    assert tomb["version"] == 3
     target.apply([change(7, 4, "again")])
     assert [r["status"] for r in target.rows("orders")] == ["again"]
 
@@ -83,7 +85,7 @@ def test_any_order_and_batching_ends_at_the_newest_versions(
         for k, v in events
     ]
     bounds = sorted({0, len(changes), *[c for c in cuts if c < len(changes)]})
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         target.apply(changes[start:end])
         if redeliver:
             target.apply(changes[start:end])
@@ -128,8 +130,10 @@ def test_large_upserts_on_postgresql_go_through_copy_and_keep_the_guard(
     mixed = [change(n, 1 if n % 2 else 3, "v3") for n in range(5000)] + [change(9999, 1)]
     [result] = target.apply(mixed)
     assert (result.applied, result.stale) == (2501, 2500)
-    rows = {k: v for k, v in actual(target).items()}
-    assert rows[0] == (3, False, "v3") and rows[1] == (2, False, "v2") and 9999 in rows
+    rows = dict(actual(target).items())
+    assert rows[0] == (3, False, "v3")
+    assert rows[1] == (2, False, "v2")
+    assert 9999 in rows
     with target.engine.connect() as conn:  # no temporary table outlives its transaction
         leftovers = conn.execute(
             text("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'sb_load_%'")
