@@ -70,9 +70,7 @@ def test_kinesis_into_postgresql(moto_server: Any, pg_database: Any) -> None:
     _sync(backend, target, f"changes-{uuid.uuid4().hex[:6]}")
 
 
-def test_bad_events_are_dead_lettered_with_the_reason(
-    tmp_path: Any, sqlite_engine: Engine
-) -> None:
+def test_bad_events_are_dead_lettered_with_the_reason(tmp_path: Any, sqlite_engine: Engine) -> None:
     target = SqlTarget(sqlite_engine, TABLES)
     target.create()
     backend = streams_family.connect(f"sqlite:///{tmp_path / 'log.db'}", setting=None)
