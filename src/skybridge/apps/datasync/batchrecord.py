@@ -21,7 +21,7 @@ from skybridge.core.errors import ValidationError
 STEPS = ("extract", "copy", "load", "merge")
 PREFIX = "datasync/batches/"
 StepState = Literal["pending", "done", "failed"]
-_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,95}$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 
 
 def batch_id(name: str, window_start: float) -> str:
@@ -33,7 +33,7 @@ def batch_id(name: str, window_start: float) -> str:
 def check_batch_id(value: str) -> str:
     if not _ID.match(value):
         raise ValidationError(
-            f"batch id {value!r} must be lowercase letters, digits, '.', '_' and '-' (<= 96)"
+            f"batch id {value!r} must be letters, digits, '.', '_' and '-' (<= 96)"
         )
     return value
 
