@@ -135,6 +135,7 @@ def apply_command(ctx: typer.Context, path: ChangesFile, as_json: Json = False) 
     applied = stale = 0
     with opened(ctx) as sync:
         changes = sync.changes(read_changes(path))
+        sync.create_tables()
         with _progress() as progress:
             task = progress.add_task("applying", total=len(changes))
             for start in range(0, len(changes), CHUNK):
@@ -227,6 +228,7 @@ def batch_run_command(
     if unknown := [s for s in steps if s not in STEPS]:
         raise ValidationError(f"unknown steps {unknown}; steps are {', '.join(STEPS)}")
     with opened(ctx) as sync, _progress() as progress:
+        sync.create_tables()
         task = progress.add_task(f"batch {name}", total=len(steps))
 
         def on_step(current: str, state: str) -> None:

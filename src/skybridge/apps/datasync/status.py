@@ -11,7 +11,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import case, func, select, true
+from sqlalchemy import case, func, inspect, select, true
 from sqlalchemy.exc import SQLAlchemyError
 
 from skybridge.apps.datasync.changes import DELETED, ORIGIN_AT, SYNCED_AT
@@ -46,8 +46,13 @@ def _quantile(values: list[float], q: float) -> float | None:
 
 
 def table_status(target: SqlTarget, table: str) -> TableStatus:
-    """The status of ``table`` (zeros when it was never synced)."""
+    """The status of ``table`` (zeros when it was never synced or does not exist yet)."""
     spec, t = target.spec(table), target.schema.targets[table]
+    try:
+        if not inspect(target.engine).has_table(t.name):
+            return TableStatus(table, 0, 0, None, None, None, None)
+    except SQLAlchemyError as exc:
+        raise translate(exc, f"reading the status of {table}") from None
     totals = select(
         func.count(),
         func.sum(case((t.c[DELETED] == true(), 1), else_=0)),
