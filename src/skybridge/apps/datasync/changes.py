@@ -82,18 +82,44 @@ def coerce_row(row: Any, spec: TableSpec, *, partial: bool = False) -> dict[str,
     """
     if not isinstance(row, dict):
         raise ValidationError("row must be a JSON object of column values")
-    unknown = sorted(set(row) - set(spec.columns))
-    if unknown:
-        raise ValidationError(f"unknown columns {unknown}", hint=f"columns: {list(spec.columns)}")
+    columns = spec.columns
+    if not row.keys() <= columns.keys():
+        unknown = sorted(set(row) - set(columns))
+        raise ValidationError(f"unknown columns {unknown}", hint=f"columns: {list(columns)}")
     out: dict[str, Any] = {}
-    for name in [*spec.key, spec.version]:
-        if row.get(name) is None:
-            raise ValidationError(f"column {name!r} is required (key or version)")
-    for name, kind in spec.columns.items():
-        if partial and name not in spec.key and name != spec.version:
+    for name, kind, required in _plan(spec, partial):
+        value = row.get(name)
+        if value is None:
+            if required:
+                raise ValidationError(f"column {name!r} is required (key or version)")
+            out[name] = None
             continue
-        out[name] = coerce_value(row.get(name), kind, name)
+        try:
+            out[name] = _COERCE[kind](value)
+        except (ValueError, TypeError, InvalidOperation, OverflowError):
+            raise ValidationError(
+                f"column {name!r}: {value!r} is not a valid {kind.value}"
+            ) from None
     return out
+
+
+def _plan(spec: TableSpec, partial: bool) -> list[tuple[str, ColumnType, bool]]:
+    """(column, type, required) in column order; a delete (``partial``) keeps key and version."""
+    cached = _PLANS.get((id(spec), partial))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    needed = {*spec.key, spec.version}
+    plan = [
+        (name, kind, name in needed)
+        for name, kind in spec.columns.items()
+        if not partial or name in needed
+    ]
+    _PLANS[(id(spec), partial)] = (spec, plan)
+    return plan
+
+
+#: Coercion plans by (spec id, partial); the spec is kept so an id is never reused wrongly.
+_PLANS: dict[tuple[int, bool], tuple[TableSpec, list[tuple[str, ColumnType, bool]]]] = {}
 
 
 def coerce_value(value: Any, kind: ColumnType, name: str) -> Any:

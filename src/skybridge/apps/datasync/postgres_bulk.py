@@ -9,11 +9,10 @@ table disappears with the transaction, so nothing is left behind by a crash.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from sqlalchemy import Connection, Table, column, table, text
+from sqlalchemy import Connection, Table, column, func, literal_column, select, table, text
 
-from skybridge.apps.datasync.changes import SYNCED_AT
+from skybridge.apps.datasync.changes import DELETED, ORIGIN_AT, Change
 from skybridge.apps.datasync.config import TableSpec
 from skybridge.apps.datasync.statements import merge_statement, written_columns
 
@@ -22,21 +21,24 @@ BULK_ROWS = 2000
 
 
 def bulk_upsert(
-    conn: Connection, target: Table, spec: TableSpec, rows: list[dict[str, Any]]
+    conn: Connection, target: Table, spec: TableSpec, changes: list[Change], synced_at: float
 ) -> int:
-    """Upsert ``rows`` (one per key, every written column) into ``target``; rows written."""
+    """Upsert ``changes`` (one per key) into ``target``; rows written."""
     quote = conn.dialect.identifier_preparer.quote
     name = f"sb_load_{uuid.uuid4().hex[:12]}"
     conn.execute(text(f"CREATE TEMPORARY TABLE {name} (LIKE {quote(target.name)}) ON COMMIT DROP"))
-    columns = written_columns(spec)
-    names = ", ".join(quote(c) for c in columns)
+    columns = list(spec.columns)
+    names = ", ".join(quote(c) for c in [*columns, DELETED, ORIGIN_AT])
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
+            for change in changes:
+                row = change.row
+                copy.write_row([*[row.get(c) for c in columns], change.op == "delete", change.at])
     finally:
         cursor.close()
-    source = table(name, *[column(c) for c in columns])
-    stmt = merge_statement(target, source, spec, "postgresql", None, rows[0][SYNCED_AT])
-    return len(conn.execute(stmt.returning(target.c[spec.key[0]])).all())
+    source = table(name, *[column(c) for c in written_columns(spec)])
+    merge = merge_statement(target, source, spec, "postgresql", None, synced_at, unique=True)
+    # Count in the server: RETURNING every written key would ship them all back.
+    written = merge.returning(literal_column("1")).cte("written")
+    return int(conn.execute(select(func.count()).select_from(written)).scalar_one())

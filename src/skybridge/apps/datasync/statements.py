@@ -71,11 +71,20 @@ def merge_statement(
     dialect: str,
     batch: str | None,
     synced_at: float,
+    *,
+    unique: bool = False,
 ) -> Insert:
     """Merge ``source`` (a staging table, one batch of it) into ``target``, newest version of
-    each key only, never over a newer row: ``INSERT ... SELECT ... ON CONFLICT ... WHERE``."""
+    each key only, never over a newer row: ``INSERT ... SELECT ... ON CONFLICT ... WHERE``.
+
+    ``unique``: ``source`` holds one row per key already (no ranking needed).
+    """
     where = source.c[BATCH] == batch if batch is not None else None
-    newest = newest_per_key(source, spec, where).subquery("newest")
+    if unique:
+        kept = select(*[source.c[c] for c in [*spec.columns, DELETED, ORIGIN_AT]])
+        newest = (kept.where(where) if where is not None else kept).subquery("newest")
+    else:
+        newest = newest_per_key(source, spec, where).subquery("newest")
     rows = select(*newest.c, literal(synced_at).label(SYNCED_AT))
     # SQLite needs a WHERE in INSERT ... SELECT ... ON CONFLICT (else ON reads as a join).
     rows = rows.where(literal(True)) if dialect == "sqlite" else rows

@@ -45,11 +45,14 @@ def newest(changes: Iterable[Change], spec: TableSpec) -> list[Change]:
     A version names one state of a row: of two changes with the same key and version the
     first stays, as it does across batches (the guard only lets strictly newer versions in).
     """
-    kept: dict[tuple[Any, ...], Change] = {}
+    kept: dict[Any, Change] = {}
+    names, version = spec.key, spec.version
+    single = names[0] if len(names) == 1 else None
     for change in changes:
-        key = change.key(spec)
+        row = change.row
+        key = row[single] if single is not None else tuple([row[n] for n in names])
         old = kept.get(key)
-        if old is None or change.row[spec.version] > old.row[spec.version]:
+        if old is None or row[version] > old.row[version]:
             kept[key] = change
     return list(kept.values())
 
@@ -111,20 +114,21 @@ class SqlTarget:
             with self.engine.begin() as conn:
                 for table, group in by_table.items():
                     spec = self.spec(table)
-                    rows = [as_row(c, spec, synced_at) for c in newest(group, spec)]
-                    applied = self._upsert(conn, table, spec, rows)
+                    applied = self._upsert(conn, table, spec, newest(group, spec), synced_at)
                     results.append(Applied(table, len(group), min(applied, len(group))))
         except SQLAlchemyError as exc:
             raise translate(exc, f"upserting into {', '.join(by_table)}") from None
         return results
 
     def _upsert(
-        self, conn: Connection, table: str, spec: TableSpec, rows: list[dict[str, Any]]
+        self, conn: Connection, table: str, spec: TableSpec, changes: list[Change], synced_at: float
     ) -> int:
+        """Upsert ``changes`` (one per key) into ``table``; rows written."""
+        if self.dialect == "postgresql" and len(changes) >= BULK_ROWS:
+            return bulk_upsert(conn, self.schema.targets[table], spec, changes, synced_at)
+        rows = [as_row(c, spec, synced_at) for c in changes]
         if self.dialect == "oracle":
             return conn.execute(text(oracle.upsert_sql(table, spec)), rows).rowcount or 0
-        if self.dialect == "postgresql" and len(rows) >= BULK_ROWS:
-            return bulk_upsert(conn, self.schema.targets[table], spec, rows)
         target = self.schema.targets[table]
         # RETURNING counts exactly the rows written (a guarded row returns nothing); drivers'
         # executemany rowcounts are not reliable (psycopg answers -1).
