@@ -41,7 +41,7 @@ def encode_parts(
 ) -> Iterator[bytes]:
     """CSV parts of ``changes`` (at least one part, maybe with no rows)."""
     columns = part_columns(spec)
-    buffer, rows = io.StringIO(), 0
+    buffer, rows, parts = io.StringIO(), 0, 0
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for change in changes:
@@ -50,10 +50,10 @@ def encode_parts(
         rows += 1
         if rows == part_rows:
             yield buffer.getvalue().encode()
-            buffer, rows = io.StringIO(), 0
+            buffer, rows, parts = io.StringIO(), 0, parts + 1
             writer = csv.writer(buffer, lineterminator="\n")
             writer.writerow(columns)
-    if rows or buffer.tell() > 0:
+    if rows or not parts:
         yield buffer.getvalue().encode()
 
 
