@@ -128,7 +128,9 @@ class SqlTarget:
             return bulk_upsert(conn, self.schema.targets[table], spec, changes, synced_at)
         rows = [as_row(c, spec, synced_at) for c in changes]
         if self.dialect == "oracle":
-            return conn.execute(text(oracle.upsert_sql(table, spec)), rows).rowcount or 0
+            # Flags are NUMBER(1) before Oracle 23ai: bind them as numbers, not booleans.
+            binds = [{k: int(v) if isinstance(v, bool) else v for k, v in r.items()} for r in rows]
+            return conn.execute(text(oracle.upsert_sql(table, spec)), binds).rowcount or 0
         target = self.schema.targets[table]
         # RETURNING counts exactly the rows written (a guarded row returns nothing); drivers'
         # executemany rowcounts are not reliable (psycopg answers -1).
