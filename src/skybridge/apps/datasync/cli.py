@@ -7,53 +7,27 @@ change or file, an unknown table, batch or dialect, bad configuration).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from skybridge.apps.datasync.batchrecord import STEPS
-from skybridge.apps.datasync.service import DataSync
+from skybridge.apps.datasync.cli_batch import batch_app, dlq_app
+from skybridge.apps.datasync.cli_common import opened, progress_bar
 from skybridge.apps.datasync.stepfunctions import check_asl, state_machine
-from skybridge.apps.datasync.views import batch_view, list_view, status_view
+from skybridge.apps.datasync.views import list_view, status_view
 from skybridge.apps.kit.cli import Json, app_context, cli_session, emit_json, result_table
-from skybridge.core.errors import NotFound, ValidationError
+from skybridge.core.errors import ValidationError
 
 datasync_app = typer.Typer(
     help="Sync rows AWS -> OCI: stream upserts and batch MERGE, version-guarded.",
     no_args_is_help=True,
 )
-batch_app = typer.Typer(help="Batch syncs: extract -> copy to OCI -> load -> merge.")
-dlq_app = typer.Typer(help="Change events that could not be applied.", no_args_is_help=True)
 datasync_app.add_typer(batch_app, name="batch", no_args_is_help=True)
 datasync_app.add_typer(dlq_app, name="dlq")
 #: Changes sent per database transaction (or produce call) by ``apply`` and ``publish``.
 CHUNK = 5000
-
-
-@contextmanager
-def opened(ctx: typer.Context) -> Iterator[DataSync]:
-    """The app's :class:`DataSync`; an unknown table, batch or letter is bad input (exit 2)."""
-    try:
-        with DataSync.open(app_context(ctx, "datasync")) as sync:
-            yield sync
-    except NotFound as exc:
-        raise ValidationError(exc.message, hint=exc.hint) from None
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    )
 
 
 def read_changes(path: Path) -> list[Any]:
@@ -121,7 +95,7 @@ def publish_command(ctx: typer.Context, path: ChangesFile) -> None:
     """Publish changes to the topic (the stream path); the apply pipeline applies them."""
     with opened(ctx) as sync:
         changes = sync.changes(read_changes(path))  # all valid, or nothing is sent
-        with _progress() as progress:
+        with progress_bar() as progress:
             task = progress.add_task("publishing", total=len(changes))
             for start in range(0, len(changes), CHUNK):
                 chunk = changes[start : start + CHUNK]
@@ -136,7 +110,7 @@ def apply_command(ctx: typer.Context, path: ChangesFile, as_json: Json = False) 
     with opened(ctx) as sync:
         changes = sync.changes(read_changes(path))
         sync.create_tables()
-        with _progress() as progress:
+        with progress_bar() as progress:
             task = progress.add_task("applying", total=len(changes))
             for start in range(0, len(changes), CHUNK):
                 for result in sync.apply(changes[start : start + CHUNK]):
@@ -208,112 +182,3 @@ def export_asl_command(
     else:
         out.write_text(text + "\n")
         typer.echo(f"wrote {out}")
-
-
-@batch_app.command("run")
-def batch_run_command(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="A declared batch sync.")],
-    batch_id: Annotated[
-        str | None,
-        typer.Option("--id", help="Run (or resume) this batch instead of the last window."),
-    ] = None,
-    step: Annotated[
-        list[str] | None, typer.Option("--step", help=f"Only these steps ({', '.join(STEPS)}).")
-    ] = None,
-    as_json: Json = False,
-) -> None:
-    """Run a batch: extract -> copy to OCI -> load staging -> merge (done steps are skipped)."""
-    steps = step or list(STEPS)
-    if unknown := [s for s in steps if s not in STEPS]:
-        raise ValidationError(f"unknown steps {unknown}; steps are {', '.join(STEPS)}")
-    with opened(ctx) as sync, _progress() as progress:
-        sync.create_tables()
-        task = progress.add_task(f"batch {name}", total=len(steps))
-
-        def on_step(current: str, state: str) -> None:
-            progress.update(task, description=f"batch {name}: {current} {state}")
-            if state in ("done", "skipped"):
-                progress.advance(task)
-
-        record = sync.run_batch(name, batch=batch_id, steps=steps, on_step=on_step)
-    view = batch_view(record)
-    if as_json:
-        emit_json(view)
-        return
-    _print_batch(ctx, view)
-
-
-def _print_batch(ctx: typer.Context, view: dict[str, Any]) -> None:
-    table = result_table(
-        f"Batch {view['id']} ({view['state']})", "step", "state", "seconds", "detail"
-    )
-    for step in view["steps"]:
-        seconds = "" if step["seconds"] is None else f"{step['seconds']:.2f}"
-        detail = step["error"] or ", ".join(f"{k} {v}" for k, v in step["detail"].items())
-        table.add_row(step["name"], step["state"], seconds, escape(detail))
-    cli_session(ctx).out.print(table)
-
-
-@batch_app.command("list")
-def batch_list_command(ctx: typer.Context, as_json: Json = False) -> None:
-    """Batches run so far, newest window first."""
-    with opened(ctx) as sync:
-        views = [batch_view(r) for r in sync.batches()]
-    if as_json:
-        emit_json(views)
-        return
-    table = result_table("Batches", "batch", "sync", "state", "rows", "next step")
-    for v in views:
-        table.add_row(v["id"], v["name"], v["state"], str(v["rows"]), v["next_step"] or "—")
-    cli_session(ctx).out.print(table if views else "No batches yet.")
-
-
-@batch_app.command("show")
-def batch_show_command(
-    ctx: typer.Context,
-    batch_id: Annotated[str, typer.Argument(help="A batch id (see batch list).")],
-    as_json: Json = False,
-) -> None:
-    """One batch: each step's state, time and outcome."""
-    with opened(ctx) as sync:
-        view = batch_view(sync.batch(batch_id))
-    if as_json:
-        emit_json(view)
-        return
-    _print_batch(ctx, view)
-
-
-@dlq_app.command("list")
-def dlq_list_command(ctx: typer.Context, as_json: Json = False) -> None:
-    """Change events the apply pipeline dead-lettered, with the reason."""
-    with opened(ctx) as sync:
-        letters = [letter.as_dict() for letter in sync.dead_letters()]
-    if as_json:
-        emit_json(letters)
-        return
-    table = result_table("Dead letters", "id", "key", "error", "replayed")
-    for x in letters:
-        table.add_row(
-            str(x["id"]),
-            escape(str(x["key"])),
-            escape(str(x["error"])),
-            "yes" if x["replayed"] else "",
-        )
-    cli_session(ctx).out.print(table if letters else "No dead letters.")
-
-
-@dlq_app.command("replay")
-def dlq_replay_command(
-    ctx: typer.Context,
-    ids: Annotated[list[str] | None, typer.Option("--id", help="A letter id (repeat).")] = None,
-    replay_all: Annotated[
-        bool, typer.Option("--all", help="Every letter not replayed yet.")
-    ] = False,
-) -> None:
-    """Republish dead letters to the topic (after fixing what made them fail)."""
-    if bool(ids) == replay_all:
-        raise ValidationError("give --id (one or more) or --all")
-    with opened(ctx) as sync:
-        replayed = sync.replay(None if replay_all else ids)
-    typer.echo(f"replayed {len(replayed)} letter(s)")

@@ -25,8 +25,9 @@ from skybridge.apps.datasync.batchrecord import STEPS, BatchRecord, BatchRecords
 from skybridge.apps.datasync.changes import Change, parse_change
 from skybridge.apps.datasync.config import DataSyncConfig
 from skybridge.apps.datasync.engines import Resources
+from skybridge.apps.datasync.explain import statements_for
 from skybridge.apps.datasync.status import TableStatus, table_status
-from skybridge.apps.datasync.stream import build_stream, ensure_topic, publish
+from skybridge.apps.datasync.stream import PIPELINE, build_stream, ensure_topic, publish
 from skybridge.apps.datasync.target import Applied, SqlTarget
 from skybridge.apps.datasync.workflow import BatchEnv
 from skybridge.apps.kit.context import AppContext
@@ -131,8 +132,6 @@ class DataSync:
     def lag(self) -> int:
         """Changes on the topic the consumer has not committed yet."""
         ensure_topic(self.res.streams, self.config.topic)
-        from skybridge.apps.datasync.stream import PIPELINE
-
         return self.res.streams.total_lag(PIPELINE, self.config.topic)
 
     def dead_letters(self) -> list[DeadLetter]:
@@ -149,14 +148,12 @@ class DataSync:
         return DeadLetters(self.res.streams, self.config.topic).replay(ids)
 
     def sql(self, table: str, dialect: str) -> dict[str, str]:
-        """The statements datasync runs for ``table`` on ``dialect``, as text."""
-        from skybridge.apps.datasync.explain import statements_for
-
-        spec = self.target.spec(table) if table in self.config.tables else None
-        if spec is None:
-            raise ValidationError(
-                f"no synced table {table!r}", hint=f"synced tables: {', '.join(self.config.tables)}"
-            )
+        """The statements datasync runs for ``table`` on ``dialect``, as text (no database
+        is contacted)."""
+        if table not in self.config.tables:
+            known = ", ".join(self.config.tables)
+            raise ValidationError(f"no synced table {table!r}", hint=f"synced tables: {known}")
+        spec = self.config.tables[table]
         return statements_for(table, spec, dialect, self.config.oracle_credential)
 
 
