@@ -1,8 +1,9 @@
 """Batch files: the CSV parts a batch moves from the AWS side to the OCI side.
 
-A part has a header row (the table's columns, then ``sb_batch``, ``sb_deleted`` and
-``sb_origin_at``, which is the staging table's layout, so Oracle's ``DBMS_CLOUD.COPY_DATA``
-loads it as it is) and at most ``PART_ROWS`` rows. Timestamps are ISO 8601, decimals exact,
+A part is RFC 4180 CSV (CRLF line ends, so a text field holding a CR or LF is quoted) with a
+header row (the table's columns, then ``sb_batch``, ``sb_deleted`` and ``sb_origin_at``, which
+is the staging table's layout, so Oracle's ``DBMS_CLOUD.COPY_DATA`` loads it as it is) and at
+most ``PART_ROWS`` rows. Timestamps are ISO 8601, decimals exact,
 an empty field is NULL (as Oracle reads it).
 """
 
@@ -41,8 +42,8 @@ def encode_parts(
 ) -> Iterator[bytes]:
     """CSV parts of ``changes`` (at least one part, maybe with no rows)."""
     columns = part_columns(spec)
-    buffer, rows, parts = io.StringIO(), 0, 0
-    writer = csv.writer(buffer, lineterminator="\n")
+    buffer, rows, parts = io.StringIO(newline=""), 0, 0
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
     for change in changes:
         values = [change.row.get(c) for c in spec.columns]
@@ -50,8 +51,8 @@ def encode_parts(
         rows += 1
         if rows == part_rows:
             yield buffer.getvalue().encode()
-            buffer, rows, parts = io.StringIO(), 0, parts + 1
-            writer = csv.writer(buffer, lineterminator="\n")
+            buffer, rows, parts = io.StringIO(newline=""), 0, parts + 1
+            writer = csv.writer(buffer, lineterminator="\r\n")
             writer.writerow(columns)
     if rows or not parts:
         yield buffer.getvalue().encode()
@@ -59,7 +60,7 @@ def encode_parts(
 
 def decode_part(data: bytes, spec: TableSpec, table: str, where: str) -> list[Change]:
     """The changes in a part written by :func:`encode_parts` (``where`` names it in errors)."""
-    reader = csv.reader(io.StringIO(data.decode("utf-8")))
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
     header = next(reader, None)
     if header != part_columns(spec):
         raise ValidationError(f"{where}: the header does not match table {table!r}")
@@ -82,7 +83,7 @@ def read_source_csv(
 ) -> list[Change]:
     """Rows of a CSV file the AWS side exported (a header of column names, then rows)."""
     try:
-        reader = csv.DictReader(io.StringIO(data.decode("utf-8")))
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
         rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ValidationError(f"{where}: not a UTF-8 CSV file ({exc})") from None

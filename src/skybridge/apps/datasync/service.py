@@ -145,7 +145,14 @@ class DataSync:
 
     def replay(self, ids: Sequence[str] | None = None) -> list[DeadLetter]:
         """Republish dead letters (all not yet replayed, or ``ids``) to the topic."""
-        return DeadLetters(self.res.streams, self.config.topic).replay(ids)
+        letters = DeadLetters(self.res.streams, self.config.topic)
+        try:
+            self.res.streams.describe(letters.name)
+        except NotFound:
+            if ids:
+                raise NotFound(f"no dead letters {sorted(ids)}: none was ever written") from None
+            return []
+        return letters.replay(ids)
 
     def sql(self, table: str, dialect: str) -> dict[str, str]:
         """The statements datasync runs for ``table`` on ``dialect``, as text (no database
