@@ -8,7 +8,7 @@ store that cannot be reached.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, model_validator
@@ -44,7 +44,9 @@ class ChangesRequest(BaseModel):
 
 
 class ReplayRequest(BaseModel):
-    ids: list[str] | None = Field(default=None, max_length=1000)
+    ids: list[Annotated[str, Field(pattern=r"^\d+:\d+$")]] | None = Field(
+        default=None, max_length=1000, description="Letter ids (partition:offset)"
+    )
     all: bool = False
 
     @model_validator(mode="after")
@@ -110,7 +112,11 @@ def build_router(ctx: Context) -> APIRouter:
         with DataSync.open(ctx) as sync:
             return [x.as_dict() for x in sync.dead_letters()]
 
-    @router.post("/dlq/replay", responses=BAD_BODY, dependencies=[requires("datasync:replay")])
+    @router.post(
+        "/dlq/replay",
+        responses={**BAD_BODY, **error_responses(e404="No such dead letter")},
+        dependencies=[requires("datasync:replay")],
+    )
     def replay(body: ReplayRequest) -> dict[str, int]:
         """Republish dead letters to the topic."""
         with DataSync.open(ctx) as sync:
