@@ -13,12 +13,16 @@ from skybridge.apps.kit.cli import cli_session
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+def _flatten(data: dict[str, Any], prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """``section.key`` rows; a value nested deeper (an app's table of tables) is shown as JSON,
+    so setting names stay short enough to leave the values room on a terminal."""
     rows: list[tuple[str, str]] = []
     for key, value in data.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows += _flatten(value, f"{name}.")
+        if isinstance(value, dict) and depth < 1:
+            rows += _flatten(value, f"{name}.", depth + 1)
+        elif isinstance(value, dict):
+            rows.append((name, json.dumps(value, separators=(",", ":"), default=str)))
         else:
             rows.append((name, "—" if value is None else str(value)))
     return rows

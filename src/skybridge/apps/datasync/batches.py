@@ -1,0 +1,105 @@
+"""Running batches: find or start a batch's record, hold its lease, run its steps in order.
+
+Two processes asked to run the same batch (a scheduled tick and a manual run) never run its
+steps at once: the runner holds the lease ``datasync/<batch id>`` while it works, and the
+other is told the batch is busy. The scheduled job runs the batch of the window that just
+ended for each declared batch sync; a batch that failed is resumed by the next tick (or by
+``skybridge datasync batch run NAME --id ID``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+
+from skybridge.apps.datasync.batchrecord import (
+    STEPS,
+    BatchRecord,
+    BatchRecords,
+    batch_id,
+    check_batch_id,
+)
+from skybridge.apps.datasync.workflow import BatchEnv, run_step
+from skybridge.core.errors import Conflict, NotFound
+from skybridge.runtime.leases import LeaseManager
+
+#: Seconds a runner holds a batch's lease per step (renewed before each step).
+LEASE_TTL = 900.0
+#: ``(step, state)`` after each step: ``running``, ``done``, ``skipped`` or ``failed``.
+OnStep = Callable[[str, str], None]
+
+
+def window(every: float, now: float) -> tuple[float, float]:
+    """The last complete window of ``every`` seconds before ``now``: (start, end)."""
+    end = math.floor(now / every) * every
+    return end - every, end
+
+
+class BatchRunner:
+    """Runs the declared batch syncs of ``env`` with records and leases in ``records.kv``."""
+
+    def __init__(self, env: BatchEnv, records: BatchRecords) -> None:
+        self.env = env
+        self.records = records
+        self.leases = LeaseManager(records.kv, prefix="datasync/leases/")
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    def record(
+        self, name: str, *, at: float | None = None, batch: str | None = None
+    ) -> BatchRecord:
+        """The record of batch ``batch`` (or of ``name``'s window before ``at``), new if unseen."""
+        if name not in self.env.config.batches:
+            known = ", ".join(sorted(self.env.config.batches)) or "none declared"
+            raise NotFound(f"no batch sync called {name!r}", hint=f"batch syncs: {known}")
+        spec = self.env.config.batches[name]
+        start, end = window(spec.every, time.time() if at is None else at)
+        batch = check_batch_id(batch) if batch else batch_id(name, start)
+        found = self.records.get(batch)
+        if found is not None:
+            if found.name != name:
+                raise Conflict(f"batch {batch} belongs to batch sync {found.name!r}")
+            return found
+        return BatchRecord(batch, name, spec.table, start, end)
+
+    def run(
+        self,
+        name: str,
+        *,
+        at: float | None = None,
+        batch: str | None = None,
+        steps: Sequence[str] = STEPS,
+        on_step: OnStep | None = None,
+    ) -> BatchRecord:
+        """Run ``steps`` (default all) of a batch, skipping those already done.
+
+        Raises:
+            Conflict: another process is running this batch now.
+            SkybridgeError: a step failed (recorded in the batch, which resumes there).
+        """
+        record = self.record(name, at=at, batch=batch)
+        report = on_step or (lambda _step, _state: None)
+        lease = self.leases.acquire(record.id, self.owner, LEASE_TTL)
+        if lease is None:
+            raise Conflict(f"batch {record.id} is being run by another process; try later")
+        try:
+            for step in steps:
+                lease = self.leases.renew(lease, LEASE_TTL)
+                report(step, "running")
+                try:
+                    ran = run_step(self.env, record, step)
+                except Exception:
+                    report(step, "failed")
+                    raise
+                finally:
+                    self.records.save(record)
+                report(step, "done" if ran else "skipped")
+        finally:
+            self.leases.release(lease)
+        return record
+
+    def run_due(self, *, at: float | None = None) -> list[BatchRecord]:
+        """Run every declared batch sync's latest window (the scheduled job)."""
+        return [self.run(name, at=at) for name in sorted(self.env.config.batches)]

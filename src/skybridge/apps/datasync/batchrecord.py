@@ -1,0 +1,115 @@
+"""What is known about one batch: its window, its files, and each step's outcome (in kv).
+
+A batch is identified by its id (``<name>-<window start>``, e.g. ``orders-20260101T000000Z``).
+Its record lives under ``datasync/batches/<id>`` in the app's kv store and is written after
+every step, so a batch interrupted anywhere resumes at the first step not recorded ``done``,
+and running a finished batch again does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from skybridge.backends.kv import KeyValueStore
+from skybridge.core.errors import ValidationError
+
+STEPS = ("extract", "copy", "load", "merge")
+PREFIX = "datasync/batches/"
+StepState = Literal["pending", "done", "failed"]
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+
+
+def batch_id(name: str, window_start: float) -> str:
+    """``<name>-<window start as YYYYmmddTHHMMSSZ>``."""
+    moment = datetime.fromtimestamp(window_start, UTC)
+    return f"{name}-{moment.strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def check_batch_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValidationError(
+            f"batch id {value!r} must be letters, digits, '.', '_' and '-' (<= 96)"
+        )
+    return value
+
+
+@dataclass
+class StepRecord:
+    state: StepState = "pending"
+    at: float | None = None
+    seconds: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class BatchRecord:
+    """One batch: ``steps`` in :data:`STEPS` order; ``parts`` are the file keys it moves."""
+
+    id: str
+    name: str
+    table: str
+    window_start: float
+    window_end: float
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    parts: list[str] = field(default_factory=list)
+    rows: int = 0
+    steps: dict[str, StepRecord] = field(default_factory=lambda: {s: StepRecord() for s in STEPS})
+
+    @property
+    def state(self) -> str:
+        states = [self.steps[s].state for s in STEPS]
+        if all(s == "done" for s in states):
+            return "done"
+        if "failed" in states:
+            return "failed"
+        return "running" if "done" in states else "pending"
+
+    @property
+    def next_step(self) -> str | None:
+        return next((s for s in STEPS if self.steps[s].state != "done"), None)
+
+    @property
+    def error(self) -> str | None:
+        return next((self.steps[s].error for s in STEPS if self.steps[s].error), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["state"], doc["error"] = self.state, self.error
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> BatchRecord:
+        steps = {s: StepRecord(**doc["steps"].get(s, {})) for s in STEPS}
+        fields = {k: doc[k] for k in ("id", "name", "table", "window_start", "window_end")}
+        extra = {k: doc[k] for k in ("created_at", "updated_at", "parts", "rows") if k in doc}
+        return cls(**fields, **extra, steps=steps)
+
+
+class BatchRecords:
+    """Batch records in a kv store."""
+
+    def __init__(self, kv: KeyValueStore) -> None:
+        self.kv = kv
+
+    def get(self, batch: str) -> BatchRecord | None:
+        raw = self.kv.get(PREFIX + batch)
+        return None if raw is None else BatchRecord.from_dict(json.loads(raw))
+
+    def save(self, record: BatchRecord) -> None:
+        record.updated_at = time.time()
+        self.kv.put(PREFIX + record.id, json.dumps(record.to_dict()).encode())
+
+    def all(self, limit: int = 200) -> list[BatchRecord]:
+        """Batches, newest window first."""
+        records = [
+            BatchRecord.from_dict(json.loads(item.value)) for item in self.kv.scan_prefix(PREFIX)
+        ]
+        records.sort(key=lambda r: (r.window_start, r.id), reverse=True)
+        return records[:limit]

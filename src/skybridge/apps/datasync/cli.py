@@ -1,0 +1,184 @@
+"""``skybridge datasync ...``: tables, publish and apply changes, batches, SQL, dead letters.
+
+Exit codes: 0 ok; 1 a batch step failed or a store is unreachable; 2 bad input (an invalid
+change or file, an unknown table, batch or dialect, bad configuration).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from skybridge.apps.datasync.cli_batch import batch_app, dlq_app
+from skybridge.apps.datasync.cli_common import opened, progress_bar
+from skybridge.apps.datasync.stepfunctions import check_asl, state_machine
+from skybridge.apps.datasync.views import list_view, status_view
+from skybridge.apps.kit.cli import Json, app_context, cli_session, emit_json, result_table
+from skybridge.core.errors import ValidationError
+
+datasync_app = typer.Typer(
+    help="Sync rows AWS -> OCI: stream upserts and batch MERGE, version-guarded.",
+    no_args_is_help=True,
+)
+datasync_app.add_typer(batch_app, name="batch", no_args_is_help=True)
+datasync_app.add_typer(dlq_app, name="dlq")
+#: Changes sent per database transaction (or produce call) by ``apply`` and ``publish``.
+CHUNK = 5000
+
+
+def read_changes(path: Path) -> list[Any]:
+    """Change documents from a JSON Lines file (or a JSON array); ``-`` reads stdin."""
+    text = typer.get_text_stream("stdin").read() if str(path) == "-" else _read(path)
+    stripped = text.strip()
+    if stripped.startswith("["):
+        docs = _json(stripped, str(path))
+        if not isinstance(docs, list):
+            raise ValidationError(f"{path}: expected a JSON array of changes")
+        return docs
+    lines = [line for line in stripped.splitlines() if line.strip()]
+    return [_json(line, f"{path} line {n}") for n, line in enumerate(lines, start=1)]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValidationError(f"{where}: not JSON ({exc})") from None
+
+
+ChangesFile = Annotated[
+    Path, typer.Argument(help="JSON Lines of changes (or a JSON array; - is stdin).")
+]
+
+
+@datasync_app.command("list")
+def list_command(ctx: typer.Context, as_json: Json = False) -> None:
+    """Synced tables and declared batch syncs."""
+    view = list_view(app_context(ctx, "datasync").config)
+    if as_json:
+        emit_json(view)
+        return
+    out = cli_session(ctx).out
+    tables = result_table("Synced tables", "table", "key", "version", "columns")
+    for t in view["tables"]:
+        tables.add_row(t["name"], ", ".join(t["key"]), t["version"], ", ".join(t["columns"]))
+    out.print(tables)
+    batches = result_table("Batch syncs", "batch", "table", "source", "every (s)")
+    for b in view["batches"]:
+        batches.add_row(b["name"], b["table"], escape(b["source"]), f"{b['every']:g}")
+    out.print(
+        batches if view["batches"] else escape("No batch syncs declared ([datasync.batches]).")
+    )
+
+
+@datasync_app.command("create-tables")
+def create_tables_command(ctx: typer.Context) -> None:
+    """Create the missing target and staging tables in the target database."""
+    with opened(ctx) as sync:
+        made = sync.create_tables()
+    typer.echo(f"created {', '.join(made)}" if made else "every table already exists")
+
+
+@datasync_app.command("publish")
+def publish_command(ctx: typer.Context, path: ChangesFile) -> None:
+    """Publish changes to the topic (the stream path); the apply pipeline applies them."""
+    with opened(ctx) as sync:
+        changes = sync.changes(read_changes(path))  # all valid, or nothing is sent
+        with progress_bar() as progress:
+            task = progress.add_task("publishing", total=len(changes))
+            for start in range(0, len(changes), CHUNK):
+                chunk = changes[start : start + CHUNK]
+                progress.advance(task, sync.publish(chunk))
+    typer.echo(f"published {len(changes)} change(s)")
+
+
+@datasync_app.command("apply")
+def apply_command(ctx: typer.Context, path: ChangesFile, as_json: Json = False) -> None:
+    """Upsert changes into the target now (each only over an older version)."""
+    applied = stale = 0
+    with opened(ctx) as sync:
+        changes = sync.changes(read_changes(path))
+        sync.create_tables()
+        with progress_bar() as progress:
+            task = progress.add_task("applying", total=len(changes))
+            for start in range(0, len(changes), CHUNK):
+                for result in sync.apply(changes[start : start + CHUNK]):
+                    applied, stale = applied + result.applied, stale + result.stale
+                    progress.advance(task, result.received)
+    if as_json:
+        emit_json({"received": len(changes), "applied": applied, "stale": stale})
+        return
+    typer.echo(f"applied {applied}, skipped {stale} not newer than the target's rows")
+
+
+@datasync_app.command("status")
+def status_command(ctx: typer.Context, as_json: Json = False) -> None:
+    """Per table: rows, newest version, last commit, latency; consumer lag, dead letters."""
+    with opened(ctx) as sync:
+        view = status_view(sync)
+    if as_json:
+        emit_json(view)
+        return
+    table = result_table("Synced tables", "table", "rows", "deleted", "max version", "p50", "p95")
+    for t in view["tables"]:
+        table.add_row(
+            t["table"],
+            str(t["rows"]),
+            str(t["deleted"]),
+            str(t["max_version"] or "—"),
+            t["latency_p50_text"],
+            t["latency_p95_text"],
+        )
+    out = cli_session(ctx).out
+    out.print(table)
+    out.print(f"consumer lag {view['lag']} · dead letters {view['dead_letters']}")
+
+
+@datasync_app.command("explain")
+def explain_command(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Argument(help="A synced table.")],
+    dialect: Annotated[str, typer.Option(help="postgresql, sqlite or oracle.")] = "oracle",
+    as_json: Json = False,
+) -> None:
+    """The SQL datasync runs for TABLE on DIALECT (DDL, upsert, merge; Oracle: COPY_DATA)."""
+    with opened(ctx) as sync:
+        statements = sync.sql(table, dialect)
+    if as_json:
+        emit_json(statements)
+        return
+    for name, sql in statements.items():
+        typer.echo(f"-- {name}\n{sql};\n" if not sql.endswith("END;") else f"-- {name}\n{sql}\n/\n")
+
+
+@datasync_app.command("export-asl")
+def export_asl_command(
+    ctx: typer.Context,
+    batch: Annotated[str, typer.Argument(help="A declared batch sync.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+) -> None:
+    """The batch workflow as an AWS Step Functions state machine (ASL JSON)."""
+    config = app_context(ctx, "datasync").config
+    if batch not in config.batches:
+        raise ValidationError(
+            f"no batch sync called {batch!r}", hint="see: skybridge datasync list"
+        )
+    definition = state_machine(batch, config.lambda_prefix + "step")
+    check_asl(definition)
+    text = json.dumps(definition, indent=2)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n")
+        typer.echo(f"wrote {out}")

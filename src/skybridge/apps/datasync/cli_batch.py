@@ -1,0 +1,126 @@
+"""``skybridge datasync batch ...`` and ``skybridge datasync dlq ...``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from skybridge.apps.datasync.batchrecord import STEPS
+from skybridge.apps.datasync.cli_common import opened, progress_bar
+from skybridge.apps.datasync.views import batch_view
+from skybridge.apps.kit.cli import Json, cli_session, emit_json, result_table
+from skybridge.core.errors import ValidationError
+
+batch_app = typer.Typer(help="Batch syncs: extract -> copy to OCI -> load -> merge.")
+dlq_app = typer.Typer(help="Change events that could not be applied.", no_args_is_help=True)
+
+
+@batch_app.command("run")
+def batch_run_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A declared batch sync.")],
+    batch_id: Annotated[
+        str | None,
+        typer.Option("--id", help="Run (or resume) this batch instead of the last window."),
+    ] = None,
+    step: Annotated[
+        list[str] | None, typer.Option("--step", help=f"Only these steps ({', '.join(STEPS)}).")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Run a batch: extract -> copy to OCI -> load staging -> merge (done steps are skipped)."""
+    steps = step or list(STEPS)
+    if unknown := [s for s in steps if s not in STEPS]:
+        raise ValidationError(f"unknown steps {unknown}; steps are {', '.join(STEPS)}")
+    with opened(ctx) as sync, progress_bar() as progress:
+        sync.create_tables()
+        task = progress.add_task(f"batch {name}", total=len(steps))
+
+        def on_step(current: str, state: str) -> None:
+            progress.update(task, description=f"batch {name}: {current} {state}")
+            if state in ("done", "skipped"):
+                progress.advance(task)
+
+        record = sync.run_batch(name, batch=batch_id, steps=steps, on_step=on_step)
+    view = batch_view(record)
+    if as_json:
+        emit_json(view)
+        return
+    _print_batch(ctx, view)
+
+
+def _print_batch(ctx: typer.Context, view: dict[str, Any]) -> None:
+    table = result_table(
+        f"Batch {view['id']} ({view['state']})", "step", "state", "seconds", "detail"
+    )
+    for step in view["steps"]:
+        seconds = "" if step["seconds"] is None else f"{step['seconds']:.2f}"
+        detail = step["error"] or ", ".join(f"{k} {v}" for k, v in step["detail"].items())
+        table.add_row(step["name"], step["state"], seconds, escape(detail))
+    cli_session(ctx).out.print(table)
+
+
+@batch_app.command("list")
+def batch_list_command(ctx: typer.Context, as_json: Json = False) -> None:
+    """Batches run so far, newest window first."""
+    with opened(ctx) as sync:
+        views = [batch_view(r) for r in sync.batches()]
+    if as_json:
+        emit_json(views)
+        return
+    table = result_table("Batches", "batch", "sync", "state", "rows", "next step")
+    for v in views:
+        table.add_row(v["id"], v["name"], v["state"], str(v["rows"]), v["next_step"] or "—")
+    cli_session(ctx).out.print(table if views else "No batches yet.")
+
+
+@batch_app.command("show")
+def batch_show_command(
+    ctx: typer.Context,
+    batch_id: Annotated[str, typer.Argument(help="A batch id (see batch list).")],
+    as_json: Json = False,
+) -> None:
+    """One batch: each step's state, time and outcome."""
+    with opened(ctx) as sync:
+        view = batch_view(sync.batch(batch_id))
+    if as_json:
+        emit_json(view)
+        return
+    _print_batch(ctx, view)
+
+
+@dlq_app.command("list")
+def dlq_list_command(ctx: typer.Context, as_json: Json = False) -> None:
+    """Change events the apply pipeline dead-lettered, with the reason."""
+    with opened(ctx) as sync:
+        letters = [letter.as_dict() for letter in sync.dead_letters()]
+    if as_json:
+        emit_json(letters)
+        return
+    table = result_table("Dead letters", "id", "key", "error", "replayed")
+    for x in letters:
+        table.add_row(
+            str(x["id"]),
+            escape(str(x["key"])),
+            escape(str(x["error"])),
+            "yes" if x["replayed"] else "",
+        )
+    cli_session(ctx).out.print(table if letters else "No dead letters.")
+
+
+@dlq_app.command("replay")
+def dlq_replay_command(
+    ctx: typer.Context,
+    ids: Annotated[list[str] | None, typer.Option("--id", help="A letter id (repeat).")] = None,
+    replay_all: Annotated[
+        bool, typer.Option("--all", help="Every letter not replayed yet.")
+    ] = False,
+) -> None:
+    """Republish dead letters to the topic (after fixing what made them fail)."""
+    if bool(ids) == replay_all:
+        raise ValidationError("give --id (one or more) or --all")
+    with opened(ctx) as sync:
+        replayed = sync.replay(None if replay_all else ids)
+    typer.echo(f"replayed {len(replayed)} letter(s)")

@@ -1,0 +1,167 @@
+"""The Python API: :class:`DataSync`, the product the CLI, routes, page and handlers wrap.
+
+::
+
+    from skybridge.apps.datasync import DataSync, parse_change
+
+    with DataSync.open(ctx) as sync:           # ctx: the app's AppContext
+        sync.create_tables()
+        sync.publish([{"table": "orders", "row": {"order_id": 1, "version": 3, ...}}])
+        sync.apply(changes)                     # upsert now, version-guarded
+        sync.run_batch("orders-daily")          # extract -> copy -> load -> merge
+        sync.status()
+
+Backends are connected on first use and closed by :meth:`DataSync.close`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from skybridge.apps.datasync.batches import BatchRunner, OnStep
+from skybridge.apps.datasync.batchrecord import STEPS, BatchRecord, BatchRecords
+from skybridge.apps.datasync.changes import Change, parse_change
+from skybridge.apps.datasync.config import DataSyncConfig
+from skybridge.apps.datasync.engines import Resources
+from skybridge.apps.datasync.explain import statements_for
+from skybridge.apps.datasync.status import TableStatus, table_status
+from skybridge.apps.datasync.stream import PIPELINE, build_stream, ensure_topic, publish
+from skybridge.apps.datasync.target import Applied, SqlTarget
+from skybridge.apps.datasync.workflow import BatchEnv
+from skybridge.apps.kit.context import AppContext
+from skybridge.core.errors import NotFound, ValidationError
+from skybridge.runtime.deadletter import DeadLetter, DeadLetters
+from skybridge.runtime.pipeline import Pipeline
+
+Context = AppContext[DataSyncConfig]
+
+
+def effective_config(ctx: Context) -> DataSyncConfig:
+    """The app's settings; under ``skybridge up --demo`` with the demo batch sync added."""
+    if not ctx.demo:
+        return ctx.config
+    from skybridge.apps.datasync.demo import demo_config
+
+    return demo_config(ctx.config)
+
+
+class DataSync:
+    """Stream and batch sync into the target database, and what they did."""
+
+    def __init__(self, config: DataSyncConfig, resources: Resources) -> None:
+        self.config = config
+        self.res = resources
+
+    @classmethod
+    @contextmanager
+    def open(cls, ctx: Context) -> Iterator[DataSync]:
+        """A :class:`DataSync` on the app's configured backends, closed afterwards."""
+        sync = cls(effective_config(ctx), Resources(ctx))
+        try:
+            yield sync
+        finally:
+            sync.close()
+
+    def close(self) -> None:
+        self.res.close()
+
+    @property
+    def target(self) -> SqlTarget:
+        return self.res.target
+
+    def create_tables(self) -> list[str]:
+        """Create the target and staging tables that are missing; their names."""
+        return self.target.create()
+
+    def changes(self, docs: Iterable[Any]) -> list[Change]:
+        """Validate change documents (JSON form) into changes; the first bad one raises."""
+        return [d if isinstance(d, Change) else parse_change(d, self.config.tables) for d in docs]
+
+    def publish(self, docs: Iterable[Any]) -> int:
+        """Produce changes to the topic (the AWS side of the stream path)."""
+        changes = self.changes(docs)
+        ensure_topic(self.res.streams, self.config.topic)
+        return publish(self.res.streams, self.config.topic, changes, self.config.tables)
+
+    def apply(self, docs: Iterable[Any]) -> list[Applied]:
+        """Upsert changes now, in one transaction, each only over older versions."""
+        return self.target.apply(self.changes(docs))
+
+    def pipeline(self, *, close: bool = False) -> Pipeline:
+        """The consumer pipeline (``skybridge worker run datasync.apply``); with ``close``,
+        closing the pipeline closes this object's backends."""
+        ensure_topic(self.res.streams, self.config.topic)
+        return build_stream(
+            self.res.streams,
+            self.config.topic,
+            self.target,
+            batch_size=self.config.batch_size,
+            on_close=self.close if close else None,
+        )
+
+    def runner(self) -> BatchRunner:
+        env = BatchEnv(self.config, self.target, self.res.aws, self.res.oci, self.res.source)
+        return BatchRunner(env, BatchRecords(self.res.kv))
+
+    def run_batch(
+        self,
+        name: str,
+        *,
+        batch: str | None = None,
+        at: float | None = None,
+        steps: Sequence[str] = STEPS,
+        on_step: OnStep | None = None,
+    ) -> BatchRecord:
+        """Run (or resume) batch ``batch`` of batch sync ``name`` (default: its last window)."""
+        return self.runner().run(name, batch=batch, at=at, steps=steps, on_step=on_step)
+
+    def batches(self, limit: int = 200) -> list[BatchRecord]:
+        return BatchRecords(self.res.kv).all(limit)
+
+    def batch(self, batch: str) -> BatchRecord:
+        found = BatchRecords(self.res.kv).get(batch)
+        if found is None:
+            raise NotFound(f"no batch {batch!r}")
+        return found
+
+    def status(self) -> list[TableStatus]:
+        return [table_status(self.target, table) for table in self.config.tables]
+
+    def lag(self) -> int:
+        """Changes on the topic the consumer has not committed yet."""
+        ensure_topic(self.res.streams, self.config.topic)
+        return self.res.streams.total_lag(PIPELINE, self.config.topic)
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """Dead-lettered change events (none while ``<topic>.dlq`` does not exist)."""
+        letters = DeadLetters(self.res.streams, self.config.topic)
+        try:
+            self.res.streams.describe(letters.name)
+        except NotFound:
+            return []
+        return letters.letters()
+
+    def replay(self, ids: Sequence[str] | None = None) -> list[DeadLetter]:
+        """Republish dead letters (all not yet replayed, or ``ids``) to the topic."""
+        letters = DeadLetters(self.res.streams, self.config.topic)
+        try:
+            self.res.streams.describe(letters.name)
+        except NotFound:
+            if ids:
+                raise NotFound(f"no dead letters {sorted(ids)}: none was ever written") from None
+            return []
+        return letters.replay(ids)
+
+    def sql(self, table: str, dialect: str) -> dict[str, str]:
+        """The statements datasync runs for ``table`` on ``dialect``, as text (no database
+        is contacted)."""
+        if table not in self.config.tables:
+            known = ", ".join(self.config.tables)
+            raise ValidationError(f"no synced table {table!r}", hint=f"synced tables: {known}")
+        spec = self.config.tables[table]
+        return statements_for(table, spec, dialect, self.config.oracle_credential)
+
+
+__all__ = ["Context", "DataSync"]

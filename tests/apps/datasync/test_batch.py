@@ -1,0 +1,161 @@
+"""The batch workflow: extract -> copy to OCI -> load staging -> merge, resumable and idempotent.
+
+On local stores into SQLite; from S3 (moto) to OCI Object Storage (the emulator) into
+PostgreSQL, where an injected Object Storage outage fails the copy step and the batch resumes
+there; from a query on a source database; and bad CSV files named with their line.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from tests.apps.datasync.conftest import TABLES, change
+from tests.apps.datasync.test_target import actual
+
+from skybridge.apps.datasync.batches import BatchRunner, window
+from skybridge.apps.datasync.batchrecord import BatchRecords
+from skybridge.apps.datasync.config import BatchSpec, DataSyncConfig
+from skybridge.apps.datasync.sides import Side
+from skybridge.apps.datasync.target import SqlTarget
+from skybridge.apps.datasync.workflow import BatchEnv
+from skybridge.backends import kv, objects
+from skybridge.core.errors import Conflict, TransientError, ValidationError
+
+AT = 1767229200.0  # 2026-01-01 01:00 UTC: the window [00:00, 01:00)
+CSV = (
+    b"order_id,customer_id,amount,status,version\n"
+    b"1,7,10.50,shipped,2\n2,8,3.00,new,1\n1,7,9.00,paid,1\n"
+)
+
+
+def config(**batch: Any) -> DataSyncConfig:
+    spec = BatchSpec(table="orders", every=3600, **(batch or {"prefix": "exports/"}))
+    return DataSyncConfig(batches={"nightly": spec})
+
+
+def runner(tmp: Path, target: SqlTarget, aws: Side, oci: Side, **batch: Any) -> BatchRunner:
+    env = BatchEnv(config(**batch), target, aws, oci)
+    return BatchRunner(env, BatchRecords(kv.connect(f"sqlite:///{tmp / 'kv.db'}", setting=None)))
+
+
+def local_sides(tmp: Path) -> tuple[Side, Side]:
+    store = objects.connect(f"file://{tmp / 'objects'}", setting=None)
+    return Side("aws", store, "aws/"), Side("oci", store, "oci/")
+
+
+def test_a_batch_runs_every_step_once_and_a_rerun_does_nothing(
+    tmp_path: Path, sqlite_engine: Engine
+) -> None:
+    target = SqlTarget(sqlite_engine, TABLES)
+    target.create()
+    target.apply([change(2, 5, "newer-already")])
+    aws, oci = local_sides(tmp_path)
+    aws.put("exports/day.csv", CSV)
+    run = runner(tmp_path, target, aws, oci)
+    states: list[tuple[str, str]] = []
+    record = run.run("nightly", at=AT, on_step=lambda s, st: states.append((s, st)))
+    assert record.id == "nightly-20260101T000000Z"
+    assert record.state == "done"
+    assert [s for s in states if s[1] == "done"] == [
+        (s, "done") for s in ("extract", "copy", "load", "merge")
+    ]
+    assert record.steps["merge"].detail == {"written": 1, "stale": 2}
+    assert oci.digest(record.parts[0]) == aws.digest(record.parts[0])
+    assert actual(target) == {1: (2, False, "shipped"), 2: (5, False, "newer-already")}
+    again = run.run("nightly", at=AT + 60, on_step=lambda s, st: states.append((s, st)))
+    assert again.to_dict()["steps"] == record.to_dict()["steps"]
+    assert states[-2:] == [("merge", "running"), ("merge", "skipped")]
+
+
+def test_the_window_is_the_last_complete_one() -> None:
+    assert window(3600, AT + 59) == (AT - 3600, AT)
+
+
+def test_a_bad_csv_fails_the_extract_naming_file_and_line(
+    tmp_path: Path, sqlite_engine: Engine
+) -> None:
+    target = SqlTarget(sqlite_engine, TABLES)
+    target.create()
+    aws, oci = local_sides(tmp_path)
+    aws.put("exports/day.csv", b"order_id,version,amount\n1,1,ten\n")
+    run = runner(tmp_path, target, aws, oci)
+    with pytest.raises(ValidationError, match=r"exports/day.csv line 2: column 'amount'"):
+        run.run("nightly", at=AT)
+    record = run.records.get("nightly-20260101T000000Z")
+    assert record is not None
+    assert record.state == "failed"
+    assert "amount" in (record.error or "")
+    assert target.rows("orders") == []
+
+
+def test_a_batch_held_by_another_runner_is_refused(tmp_path: Path, sqlite_engine: Engine) -> None:
+    target = SqlTarget(sqlite_engine, TABLES)
+    target.create()
+    aws, oci = local_sides(tmp_path)
+    run = runner(tmp_path, target, aws, oci)
+    run.leases.acquire("nightly-20260101T000000Z", "someone-else", 60)
+    with pytest.raises(Conflict, match="another process"):
+        run.run("nightly", at=AT)
+
+
+def test_a_query_extracts_the_window_from_the_source_database(
+    tmp_path: Path, sqlite_engine: Engine
+) -> None:
+    with sqlite_engine.begin() as conn:
+        conn.execute(text("CREATE TABLE src (id INT, v INT, st TEXT, changed TIMESTAMP)"))
+        conn.execute(
+            text(
+                "INSERT INTO src VALUES (1, 1, 'in', '2026-01-01 00:30:00'), "
+                "(2, 1, 'out', '2026-01-02 00:00:00')"
+            )
+        )
+    target = SqlTarget(sqlite_engine, TABLES)
+    target.create()
+    aws, oci = local_sides(tmp_path)
+    query = (
+        "SELECT id AS order_id, v AS version, st AS status FROM src "
+        "WHERE changed >= :window_start AND changed < :window_end"
+    )
+    record = runner(tmp_path, target, aws, oci, query=query).run("nightly", at=AT)
+    assert record.rows == 1
+    assert actual(target) == {1: (1, False, "in")}
+
+
+@pytest.mark.moto
+@pytest.mark.oci
+@pytest.mark.postgres
+def test_s3_to_oci_object_storage_into_postgresql_resumes_after_an_outage(
+    tmp_path: Path, moto_server: Any, oci_emulator: Any, pg_database: Any
+) -> None:
+    bucket = f"ds-{uuid.uuid4().hex[:8]}"
+    aws_store = objects.connect(
+        f"s3://{bucket}/sync?endpoint_url={moto_server.url}&region=us-east-1&create=1", setting=None
+    )
+    oci_config = oci_emulator.write_config(tmp_path)
+    oci_store = objects.connect(
+        f"oci://{bucket}@{oci_emulator.namespace}/landing?config_file={oci_config}"
+        f"&endpoint={oci_emulator.endpoint}&create=true&max_attempts=1",
+        setting=None,
+    )
+    target = SqlTarget(pg_database(), TABLES)
+    target.create()
+    aws, oci = Side("aws", aws_store), Side("oci", oci_store)
+    aws.put("exports/day.csv", CSV)
+    run = runner(tmp_path, target, aws, oci)
+    oci_emulator.faults.inject("PutObject", 503, times=5)
+    with pytest.raises(TransientError):
+        run.run("nightly", at=AT)
+    failed = run.records.get("nightly-20260101T000000Z")
+    assert failed is not None
+    assert (failed.steps["extract"].state, failed.steps["copy"].state) == ("done", "failed")
+    oci_emulator.faults.clear()
+    states: list[tuple[str, str]] = []
+    done = run.run("nightly", at=AT, on_step=lambda s, st: states.append((s, st)))
+    assert done.state == "done"
+    assert ("extract", "skipped") in states  # resumed at the copy, extract not run again
+    assert oci_store.exists(done.parts[0])
+    assert actual(target) == {1: (2, False, "shipped"), 2: (1, False, "new")}
