@@ -31,6 +31,7 @@ from skybridge.backends.functions.base import (
 )
 from skybridge.backends.functions.checks import check_alias, check_grant, check_layer_name
 from skybridge.core.errors import Conflict, NotFound, ValidationError
+from skybridge.core.private_files import private_dir
 from skybridge.core.urls import BackendURL
 
 ACCOUNT = "000000000000"
@@ -56,7 +57,7 @@ class EmbeddedFunctions(FunctionPlatform):
     def __init__(self, root: Path, *, region: str = "local") -> None:
         self.root = root
         self.region = region
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(root)
         self._db = sqlite3.connect(root / "platform.db", check_same_thread=False, timeout=30)
         self._lock = threading.Lock()
         with self._tx() as db:
