@@ -24,7 +24,7 @@ from skybridge.apps.kit.cli import (
 )
 from skybridge.apps.layers import api
 from skybridge.apps.layers.cli_rollout import named, rollout_app
-from skybridge.apps.layers.cli_views import print_report
+from skybridge.apps.layers.cli_views import mb, print_report
 
 layers_app = typer.Typer(
     help="Build, scan, publish, prune and roll out Lambda layers.", no_args_is_help=True
@@ -129,8 +129,8 @@ def list_command(ctx: typer.Context, as_json: Json = False) -> None:
         table.add_row(
             r["name"],
             f"{r['runtime']}/{r['architecture']}",
-            _mb(r["zipped"]),
-            _mb(r["unzipped"]),
+            mb(r["zipped"]),
+            mb(r["unzipped"]),
             str(len(r["packages"])),
             status,
         )
@@ -150,10 +150,6 @@ def _summary(record: dict[str, Any]) -> dict[str, Any]:
         "built_at",
     )
     return {k: record[k] for k in keys}
-
-
-def _mb(size: int) -> str:
-    return f"{size / 2**20:.1f} MB"
 
 
 @layers_app.command("publish")
@@ -218,5 +214,5 @@ def usage_command(
     for r in rows:
         users = ", ".join(r["users"]) or "[dim]unused[/]"
         mark = "" if r["newest"] else (" [yellow](older)[/]" if r["users"] else "")
-        table.add_row(r["layer"], f"{r['version']}{mark}", _mb(r["code_size"]), users)
+        table.add_row(r["layer"], f"{r['version']}{mark}", mb(r["code_size"]), users)
     cli_session(ctx).out.print(table if rows else "No layers published.")

@@ -19,6 +19,9 @@ _COLOURS = {
 
 
 def mb(size: float) -> str:
+    """``12.3 MB``, or ``4.5 kB`` below a tenth of a megabyte."""
+    if abs(size) < 2**20 / 10:
+        return f"{size / 1024:.1f} kB"
     return f"{size / 2**20:.1f} MB"
 
 
@@ -81,16 +84,14 @@ def _scan(out: Console, scan: dict[str, Any] | None) -> None:
         out.print("[green]scan: no findings[/]")
         return
     table = result_table(
-        f"Findings (fail on {scan['fail_on']})", "id", "package", "severity", "fix", "summary"
+        f"Findings (fail on {scan['fail_on']})", "id", "package", "severity", "fix"
     )
     for f in scan["findings"]:
         colour = _COLOURS.get(f["severity"], "white")
-        ident = f["id"] + (f" ({', '.join(f['aliases'][:2])})" if f["aliases"] else "")
         table.add_row(
-            escape(ident),
+            escape(f["id"]),
             f"{f['package']} {f['version']}",
             f"[{colour}]{f['severity']}[/]",
             escape(f["fix"]),
-            escape(f["summary"][:120]),
         )
     out.print(table)
