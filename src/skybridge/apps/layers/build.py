@@ -32,7 +32,7 @@ from skybridge.core.errors import ValidationError
 from skybridge.core.private_files import private_dir
 
 #: Bumped whenever the builder's output for the same inputs changes.
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 #: Lambda's limit on the unzipped size of a function and all its layers.
 UNZIPPED_LIMIT = 262_144_000
 Progress = Callable[[str, str], None]

@@ -1,9 +1,10 @@
 """Slimming an installed layer without breaking it.
 
 What goes: bytecode for any Python but the target's (``__pycache__`` written by another
-interpreter is never read by the runtime), test suites inside packages (``<pkg>/.../tests``),
-documentation and example folders, type stubs (``*.pyi``), C/Cython sources and headers; and, on
-request, debug symbols of shared libraries (``strip``). What stays, always: every
+interpreter is never read by the runtime), test suites inside packages (``<pkg>/.../tests``,
+``conftest.py``, test-only extension modules named ``_*_tests``), documentation and example
+folders, type stubs (``*.pyi``), C/Cython sources, headers and static libraries (``*.a``); and,
+on request, debug symbols of shared libraries (``strip``). What stays, always: every
 ``*.dist-info`` folder, because ``importlib.metadata.version()``, entry points and plugin
 discovery read it, licence files live there and vulnerability scanners find packages through
 it. The ``RECORD`` of each distribution is rewritten to list only the files that remain, so
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -24,8 +26,11 @@ from skybridge.apps.layers.targets import Target
 
 #: Folder names inside a package that hold its test suite, docs or examples.
 DROPPED_DIRS = frozenset({"tests", "test", "docs", "doc", "examples"})
-#: File suffixes nothing needs at run time: type stubs, C/C++/Cython sources and headers.
-DROPPED_SUFFIXES = (".pyi", ".c", ".h", ".cpp", ".hpp", ".cc", ".pyx", ".pxd", ".pxi")
+#: File suffixes nothing needs at run time: type stubs, C/C++/Cython sources and headers, and
+#: static libraries (``.a``: only for compiling against the package, never loaded).
+DROPPED_SUFFIXES = (".pyi", ".c", ".h", ".cpp", ".hpp", ".cc", ".pyx", ".pxd", ".pxi", ".a")
+#: Test-only extension modules (numpy's ``_core/_multiarray_tests...so``) and pytest set-up.
+_TEST_MODULE = re.compile(r"^(_\w+_tests\.[\w.-]+\.(so|pyd)|conftest\.py)$")
 
 
 @dataclass
@@ -95,7 +100,11 @@ def _reason(relative: Path, target: Target) -> str | None:
     name = relative.name
     if relative.suffix in (".pyc", ".pyo"):
         return None if f".{target.cache_tag}." in name else "bytecode for another Python"
-    if len(parts) >= 2 and name in DROPPED_DIRS and _in_package(parts):
+    if (
+        len(parts) >= 2
+        and _in_package(parts)
+        and (name in DROPPED_DIRS or _TEST_MODULE.match(name))
+    ):
         return "tests, docs and examples"
     if relative.suffix in DROPPED_SUFFIXES:
         return "sources, headers and stubs"
