@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from skybridge.apps.layers import rollout
+from skybridge.apps.layers.lifecycle import publish
 from skybridge.backends import functions, kv
 from skybridge.backends.functions import Alias, FunctionPlatform
 from skybridge.backends.kv import KeyValueStore
@@ -130,3 +131,41 @@ def test_bad_rollouts_change_nothing(
         rollout.start(platform, store, function=fn, alias="live", layer_arn=v2, steps=[0.1])
     with pytest.raises(NotFound):
         rollout.advance(platform, store, fn, "other")
+
+
+def test_rollout_over_the_unzipped_budget_is_refused(
+    setup: tuple[FunctionPlatform, str], store: KeyValueStore
+) -> None:
+    platform, _ = setup
+    fn, v1, _ = _function(platform)
+    name = v1.split(":")[-2]
+    big = publish(
+        platform,
+        name,
+        tiny_zip("v = 3\n"),
+        "d3",
+        unzipped=200 * 2**20,
+        runtimes=["python3.12"],
+        architectures=["x86_64"],
+    ).layer.arn
+    with pytest.raises(ValidationError, match="250 MB"):
+        rollout.start(
+            platform,
+            store,
+            function=fn,
+            alias="live",
+            layer_arn=big,
+            steps=[0.1],
+            function_bytes=60 * 2**20,
+        )
+    assert platform.function(fn).layers == (v1,)
+    started = rollout.start(
+        platform,
+        store,
+        function=fn,
+        alias="live",
+        layer_arn=big,
+        steps=[0.1],
+        function_bytes=10 * 2**20,
+    )
+    assert started.status == "rolling"

@@ -164,6 +164,7 @@ def publish(ctx: Context, name: str, *, force: bool = False) -> Published:
             name,
             archive.read_bytes(),
             record["digest"],
+            unzipped=int(record["unzipped"]),
             runtimes=[record["runtime"]],
             architectures=[record["architecture"]],
             grants=grants_for(ctx.config.share_accounts, ctx.config.share_organizations),
@@ -200,6 +201,7 @@ def start_rollout(
             alias=alias,
             layer_arn=layer_arn,
             steps=steps or ctx.config.rollout_steps,
+            function_bytes=int(ctx.config.function_mb * MB),
             alarm=alarm,
         )
 

@@ -27,14 +27,12 @@ from skybridge.apps.layers.interpreters import Interpreter
 from skybridge.apps.layers.inventory import Package, read_packages
 from skybridge.apps.layers.requirements import read_requirements
 from skybridge.apps.layers.slim import slim
-from skybridge.apps.layers.targets import Target
+from skybridge.apps.layers.targets import UNZIPPED_LIMIT, Target
 from skybridge.core.errors import ValidationError
 from skybridge.core.private_files import private_dir
 
 #: Bumped whenever the builder's output for the same inputs changes.
 BUILDER_VERSION = "2"
-#: Lambda's limit on the unzipped size of a function and all its layers.
-UNZIPPED_LIMIT = 262_144_000
 Progress = Callable[[str, str], None]
 
 

@@ -12,15 +12,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from skybridge.apps.layers.targets import UNZIPPED_LIMIT
 from skybridge.backends.functions import FunctionPlatform, Grant, LayerVersion, parse_layer_arn
 from skybridge.core.errors import Conflict, ValidationError
 
 DIGEST_MARK = "sha256:"
+UNZIPPED_MARK = re.compile(r"\bunzipped:(\d+)\b")
 
 
 @dataclass(frozen=True)
@@ -53,18 +56,24 @@ def publish(
     content: bytes,
     digest: str,
     *,
+    unzipped: int | None = None,
     runtimes: Sequence[str],
     architectures: Sequence[str],
     grants: Sequence[Grant] = (),
     licence: str | None = None,
 ) -> Published:
-    """Publish ``content`` unless the newest version has ``digest``; grant ``grants``."""
+    """Publish ``content`` unless the newest version has ``digest``; grant ``grants``.
+
+    The description records the digest and, when given, the ``unzipped`` size, which
+    :func:`check_budget` reads back.
+    """
     versions = platform.list_layer_versions(name)
     mark = f"{DIGEST_MARK}{digest}"
     if versions and mark in versions[0].description:
         layer, new = versions[0], False
     else:
-        description = f"skybridge layer {mark}"
+        size = f" unzipped:{unzipped}" if unzipped is not None else ""
+        description = f"skybridge layer {mark}{size}"
         layer = platform.publish_layer_version(
             name,
             content,
@@ -172,3 +181,24 @@ def with_layer(current: Sequence[str], arn: str) -> list[str]:
     base = parse_layer_arn(arn)[0]
     replaced = [arn if parse_layer_arn(a)[0] == base else a for a in current]
     return replaced if arn in replaced else [*replaced, arn]
+
+
+def check_budget(platform: FunctionPlatform, layers: Sequence[str], function_bytes: int) -> int:
+    """The unzipped bytes of ``layers`` plus the function's; ``ValidationError`` over 250 MB.
+
+    Sizes come from the descriptions :func:`publish` writes; a layer published otherwise counts
+    with its zipped size, a lower bound (Lambda itself refuses the update when over).
+    """
+    total = function_bytes
+    for arn in layers:
+        _, name, version = parse_layer_arn(arn)
+        found = [v for v in platform.list_layer_versions(name) if v.version == version]
+        mark = UNZIPPED_MARK.search(found[0].description) if found else None
+        total += int(mark.group(1)) if mark else (found[0].code_size if found else 0)
+    if total > UNZIPPED_LIMIT:
+        raise ValidationError(
+            f"the function and its layers would take {total / 2**20:.1f} MB unzipped, over "
+            "Lambda's 250 MB",
+            hint="slim the layers (or the function), or move to a container image",
+        )
+    return total

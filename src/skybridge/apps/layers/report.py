@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from skybridge.apps.layers.build import UNZIPPED_LIMIT, BuildResult
+from skybridge.apps.layers.build import BuildResult
 from skybridge.apps.layers.bytecode import ColdStart
 from skybridge.apps.layers.scan import ScanReport
 from skybridge.apps.layers.smoke import SmokeResult
+from skybridge.apps.layers.targets import UNZIPPED_LIMIT
 from skybridge.backends.kv import KeyValueStore
 from skybridge.core.errors import NotFound
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from skybridge.apps.layers.lifecycle import with_layer
+from skybridge.apps.layers.lifecycle import check_budget, with_layer
 from skybridge.backends.functions import Alias, FunctionPlatform
 from skybridge.backends.kv import KeyValueStore
 from skybridge.core.errors import Conflict, NotFound, ValidationError
@@ -80,8 +80,13 @@ def start(
     layer_arn: str,
     steps: Sequence[float],
     alarm: str | None = None,
+    function_bytes: int = 0,
 ) -> Rollout:
-    """Begin sending ``steps[0]`` of ``alias`` to a new version that uses ``layer_arn``."""
+    """Begin sending ``steps[0]`` of ``alias`` to a new version that uses ``layer_arn``.
+
+    Refused before anything changes when the function (``function_bytes`` unzipped) and its
+    layers would exceed Lambda's 250 MB.
+    """
     weights = check_steps(steps)
     existing = load(store, function, alias)
     if existing is not None and existing.status == ACTIVE:
@@ -93,7 +98,9 @@ def start(
         platform.alarm_state(alarm)  # NotFound before anything changes
     current = platform.get_alias(function, alias)
     base = {c.version: c for c in platform.function_versions(function)}[current.version]
-    platform.set_function_layers(function, with_layer(base.layers, layer_arn))
+    layers = with_layer(base.layers, layer_arn)
+    check_budget(platform, layers, function_bytes)
+    platform.set_function_layers(function, layers)
     candidate = platform.publish_function_version(function, f"layer {layer_arn}")
     platform.put_alias(Alias(function, alias, current.version, {candidate.version: weights[0]}))
     rollout = Rollout(

@@ -23,6 +23,8 @@ RUNTIMES: dict[str, tuple[int, int]] = {
 #: Lambda's architecture names -> the machine names in wheel tags and ``platform.machine()``.
 ARCHITECTURES: dict[str, str] = {"x86_64": "x86_64", "arm64": "aarch64"}
 _OLDEST_GLIBC_MINOR = 17  # manylinux2014
+#: Lambda's limit on the unzipped size of a function and all its layers (250 MiB).
+UNZIPPED_LIMIT = 262_144_000
 
 
 @dataclass(frozen=True)
