@@ -142,3 +142,11 @@ def test_precompile_without_an_interpreter_is_refused(
 def test_missing_requirements_file_says_what_to_give(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="does not exist"):
         build_layer(BuildRequest("x", tmp_path / "nope.txt", HOST), tmp_path / "cache")
+
+
+def test_a_requirement_pip_cannot_read_is_bad_input(
+    tmp_path: Path, offline: Sources, requirements: Write
+) -> None:
+    request = BuildRequest("x", requirements("tiny=>1.0\n"), HOST, offline)
+    with pytest.raises(ValidationError, match="cannot read the requirement"):
+        build_layer(request, tmp_path / "cache")

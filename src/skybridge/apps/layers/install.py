@@ -23,6 +23,7 @@ from skybridge.core.errors import TerminalError, ValidationError
 from skybridge.core.secret import scrub
 
 _NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
+_INVALID = re.compile(r"Invalid requirement: (.+)")
 _COLLECTING = re.compile(r"^(?:Collecting|Processing|Downloading|Using cached) (\S+)")
 #: Seconds pip may take for one build's downloads and installs.
 PIP_TIMEOUT = 1800
@@ -72,23 +73,24 @@ def pip_install(
         TerminalError: pip failed otherwise (its last lines are in the message).
     """
     command = pip_command(requirements, target, dest, sources)
+    output: list[str] = []
+    # One pipe for both streams: reading stdout while stderr fills up would dead-lock.
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as proc:
         assert proc.stdout is not None
-        assert proc.stderr is not None
         for line in proc.stdout:
+            output.append(line)
             found = _COLLECTING.match(line.strip())
             if found and on_package is not None:
                 on_package(found.group(1))
-        errors = proc.stderr.read()
         code = proc.wait(timeout=PIP_TIMEOUT)
     if code != 0:
-        raise _pip_error(errors, target)
+        raise _pip_error("".join(output), target)
 
 
-def _pip_error(stderr: str, target: Target) -> Exception:
-    missing = _NO_MATCH.search(stderr)
+def _pip_error(output: str, target: Target) -> Exception:
+    missing = _NO_MATCH.search(output)
     if missing is not None:
         return ValidationError(
             f"no wheel of {missing.group(1)} fits {target} (manylinux, CPython "
@@ -96,5 +98,11 @@ def _pip_error(stderr: str, target: Target) -> Exception:
             hint="pin a version that publishes manylinux wheels for this runtime and "
             "architecture, or build that package in an Amazon Linux container",
         )
-    tail = [line for line in stderr.splitlines() if line.strip() and "WARNING" not in line]
+    invalid = _INVALID.search(output)
+    if invalid is not None:
+        return ValidationError(
+            f"pip cannot read the requirement {scrub(invalid.group(1).strip())}",
+            hint="write one requirement per line, e.g. requests==2.32.3",
+        )
+    tail = [line for line in output.splitlines() if line.strip() and "WARNING" not in line]
     return TerminalError(f"pip failed: {scrub(' | '.join(tail[-4:]))}")
