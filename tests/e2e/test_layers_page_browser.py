@@ -41,6 +41,7 @@ def test_layers_page_shows_builds_usage_and_drives_a_rollout(
         expect(builds.first).to_contain_text("demo-deps")
         expect(builds.first).to_contain_text("may ship")
         expect(page.locator("table.usage tbody tr")).to_have_count(2)
+        expect(page.locator(".scan-note")).to_contain_text("no advisory database configured")
         expect(page.locator("table.usage")).to_contain_text("demo-invoices:1")
         rollout = page.locator("tr[data-rollout='demo-orders:live']")
         expect(rollout).to_contain_text("rolling")
@@ -57,7 +58,9 @@ def test_layers_page_shows_builds_usage_and_drives_a_rollout(
         page.locator("tr[data-rollout='demo-orders:live']").get_by_role(
             "button", name="Roll back"
         ).click()
-        expect(page.get_by_role("status")).to_contain_text("rolled-back")
+        expect(page.get_by_role("status")).to_contain_text(
+            "Rolled back: version 1 takes all traffic"
+        )
         expect(page.locator("tr[data-rollout='demo-orders:live']")).to_contain_text("rolled-back")
         screenshot(page, "layers-03-rolled-back", tmp_path)
 

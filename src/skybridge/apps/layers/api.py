@@ -211,9 +211,7 @@ def advance_rollout(ctx: Context, function: str, alias: str) -> rollouts.Rollout
         return rollouts.advance(platform, store, function, alias)
 
 
-def roll_back(
-    ctx: Context, function: str, alias: str, reason: str = "asked to"
-) -> rollouts.Rollout:
+def roll_back(ctx: Context, function: str, alias: str, reason: str = "by hand") -> rollouts.Rollout:
     with ctx.connect("functions") as platform, ctx.connect("kv") as store:
         return rollouts.roll_back(platform, store, function, alias, reason)
 

@@ -84,6 +84,9 @@ def _content(ctx: api.Context) -> dict[str, Any]:
             name="builds",
         ),
         "findings": Table(FINDING_COLUMNS, findings, empty="No findings.", name="findings"),
+        "scan_notes": sorted(
+            {f"{r['name']}: {n}" for r in records for n in (r.get("scan") or {}).get("notes", [])}
+        ),
         "usage": Table(USAGE_COLUMNS, rows, empty="No layer published yet.", name="usage"),
         "rollouts": [r.to_dict() for r in api.list_rollouts(ctx)],
         "layer_names": sorted({u["layer"] for u in usage}),
@@ -98,6 +101,7 @@ def _content(ctx: api.Context) -> dict[str, Any]:
 
 def _page(ctx: api.Context, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"error": None, "result": None, "charts": api_charts("layers")}
+    values["scan_notes"] = []
     values.update(extra)
     try:
         values.update(_content(ctx))

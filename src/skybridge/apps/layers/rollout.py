@@ -150,7 +150,7 @@ def roll_back(
     store: KeyValueStore,
     function: str,
     alias: str,
-    reason: str = "asked to",
+    reason: str = "by hand",
 ) -> Rollout:
     """Send all traffic back to the base version and restore ``$LATEST``'s layers."""
     return _roll_back(platform, store, _active(store, function, alias), reason)
