@@ -26,6 +26,7 @@ from skybridge.core.errors import ConfigError
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from skybridge.backends.functions import FunctionPlatform
     from skybridge.backends.kv import KeyValueStore
     from skybridge.backends.notify import Notifier
     from skybridge.backends.objects import ObjectStore
@@ -83,6 +84,8 @@ class AppContext(Generic[ConfigT]):
     def connect(self, family: Literal["objects"], **options: Any) -> ObjectStore: ...
     @overload
     def connect(self, family: Literal["notify"], **options: Any) -> Notifier: ...
+    @overload
+    def connect(self, family: Literal["functions"], **options: Any) -> FunctionPlatform: ...
     @overload
     def connect(self, family: str, **options: Any) -> Backend: ...
 

@@ -1,0 +1,97 @@
+"""How a build report reads in a terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from skybridge.apps.kit.cli import result_table
+
+_COLOURS = {
+    "critical": "bold red",
+    "high": "red",
+    "medium": "yellow",
+    "low": "cyan",
+    "unknown": "magenta",
+}
+
+
+def mb(size: float) -> str:
+    """``12.3 MB``, or ``4.5 kB`` below a tenth of a megabyte."""
+    if abs(size) < 2**20 / 10:
+        return f"{size / 1024:.1f} kB"
+    return f"{size / 2**20:.1f} MB"
+
+
+def print_report(out: Console, record: dict[str, Any]) -> None:
+    """Sizes, largest packages, smoke test, findings and verdict of one build record."""
+    cached = " (from cache)" if record["cached"] else ""
+    out.print(
+        f"[bold]{record['name']}[/] for {record['runtime']}/{record['architecture']}{cached}: "
+        f"{mb(record['zipped'])} zipped, {mb(record['unzipped'])} unzipped, "
+        f"{len(record['packages'])} packages; {mb(record['budget_left'])} of Lambda's 250 MB left"
+    )
+    removed = sum(record["slim"]["removed_bytes"].values())
+    out.print(
+        f"slimming removed {mb(removed)} ({record['slim']['removed_files']} files); dist-info kept"
+    )
+    largest = result_table("Largest packages", "package", "size")
+    for row in record["largest"][:5]:
+        largest.add_row(row["name"], mb(row["size"]))
+    out.print(largest)
+    _smoke(out, record.get("smoke"))
+    _scan(out, record.get("scan"))
+    timing = record.get("cold_start")
+    if timing:
+        out.print(
+            f"cold-start proxy: imports take {timing['source_only_s'] * 1000:.0f} ms from source, "
+            f"{timing['with_bytecode_s'] * 1000:.0f} ms with bytecode ({timing['speedup']}x)"
+        )
+    verdict = (
+        "[green]may ship[/]"
+        if record["passed"]
+        else "[red]must not ship: " + escape("; ".join(record["problems"])) + "[/]"
+    )
+    out.print(verdict)
+
+
+def _smoke(out: Console, smoke: dict[str, Any] | None) -> None:
+    if smoke is None:
+        return
+    if not smoke["ran"]:
+        out.print(f"[yellow]smoke test not run:[/] {escape(smoke['reason'])}")
+        return
+    word = "[green]passed[/]" if smoke["passed"] else "[red]failed[/]"
+    out.print(
+        f"smoke test {word} in {escape(smoke['interpreter'] or '')}: "
+        f"{len(smoke['packages']) - len(smoke['skipped'])} packages imported, "
+        "version metadata checked"
+    )
+    for line in smoke["failures"][:10]:
+        out.print(f"  [red]{escape(line)}[/]")
+    for line in smoke["skipped"]:
+        out.print(f"  [yellow]not run:[/] {escape(line)}")
+
+
+def _scan(out: Console, scan: dict[str, Any] | None) -> None:
+    if scan is None:
+        return
+    for note in scan["notes"]:
+        out.print(f"[yellow]{escape(note)}[/]")
+    if not scan["findings"]:
+        out.print("[green]scan: no findings[/]")
+        return
+    table = result_table(
+        f"Findings (fail on {scan['fail_on']})", "id", "package", "severity", "fix"
+    )
+    for f in scan["findings"]:
+        colour = _COLOURS.get(f["severity"], "white")
+        table.add_row(
+            escape(f["id"]),
+            f"{f['package']} {f['version']}",
+            f"[{colour}]{f['severity']}[/]",
+            escape(f["fix"]),
+        )
+    out.print(table)

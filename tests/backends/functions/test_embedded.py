@@ -1,0 +1,53 @@
+"""embedded://: the function platform in a folder passes the contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skybridge.backends import functions
+from skybridge.backends.functions import FunctionPlatform
+from skybridge.backends.functions.embedded import EmbeddedFunctions
+from skybridge.core.errors import ValidationError
+from skybridge.testing.contracts.functions import (
+    AlarmFactory,
+    FunctionPlatformContract,
+    tiny_zip,
+    unique,
+)
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> FunctionPlatform:
+    return functions.connect(f"embedded://{tmp_path}/functions")
+
+
+@pytest.fixture
+def alarm(platform: FunctionPlatform) -> AlarmFactory:
+    def make() -> str:
+        name = unique("errors")
+        platform.set_alarm_state(name, "OK", "created by the test")
+        return name
+
+    return make
+
+
+class TestEmbeddedContract(FunctionPlatformContract):
+    pass
+
+
+def test_state_survives_reopening(tmp_path: Path) -> None:
+    url = f"embedded://{tmp_path}/fx"
+    with functions.connect(url) as platform:
+        layer = platform.publish_layer_version("deps", tiny_zip())
+    with functions.connect(url) as again:
+        assert isinstance(again, EmbeddedFunctions)
+        assert [v.arn for v in again.list_layer_versions("deps")] == [layer.arn]
+        assert again.layer_content("deps", 1) == tiny_zip()
+
+
+def test_more_than_five_layers_is_refused(platform: FunctionPlatform) -> None:
+    arns = [platform.publish_layer_version(unique("l"), tiny_zip()).arn for _ in range(6)]
+    with pytest.raises(ValidationError, match="at most 5"):
+        platform.create_function("fn", runtime="python3.12", code=tiny_zip(), layers=arns)
