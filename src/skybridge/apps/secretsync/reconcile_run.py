@@ -36,6 +36,7 @@ from skybridge.core.retry import call_with_retry
 if TYPE_CHECKING:
     from skybridge.apps.secretsync.engine import SecretSync
     from skybridge.apps.secretsync.model import SecretMapping
+    from skybridge.apps.secretsync.state import MappingState
 
 #: Actions that write the source's current value to the target.
 NEEDS_VALUE = frozenset({"create", "update", "repair"})
@@ -59,7 +60,8 @@ class Reconciler:
     ) -> ReconcileReport:
         known = self._describe_sources(mappings)
         checks = self._checks(mappings, full)
-        planned = self._plan_all(mappings, known, checks)
+        states = self.engine.state.get_many([m.name for m in mappings])
+        planned = self._plan_all(mappings, known, checks, states)
         values = self._fetch([m for m, a in planned if a.action in NEEDS_VALUE])
         final: Planned = []
         for mapping, action in planned:
@@ -103,13 +105,18 @@ class Reconciler:
                 self.verifier.advance(check)
 
     def _plan_all(
-        self, mappings: list[SecretMapping], known: Sources, checks: dict[str, TargetChecks]
+        self,
+        mappings: list[SecretMapping],
+        known: Sources,
+        checks: dict[str, TargetChecks],
+        states: dict[str, MappingState],
     ) -> Planned:
         """Every mapping's action, in order: from a target read where there is a reason to
-        read it (``READ_WORKERS`` reads at a time), else from the state."""
+        read it (``READ_WORKERS`` reads at a time), else from its recorded state."""
         owner = self.engine.table.owner
         reasons = [
-            self.verifier.why_read(owner, m, checks[m.target.backend], known) for m in mappings
+            self.verifier.why_read(owner, m, checks[m.target.backend], known, states.get(m.name))
+            for m in mappings
         ]
         to_read = [m for m, why in zip(mappings, reasons, strict=True) if why is not None]
         with ThreadPoolExecutor(READ_WORKERS, thread_name_prefix="secretsync-read") as pool:
@@ -120,14 +127,15 @@ class Reconciler:
                 m,
                 replace(read[m.name], check=f"read: {why}")
                 if why is not None
-                else self._unread(m, checks),
+                else self._unread(m, checks, states.get(m.name)),
             )
             for m, why in zip(mappings, reasons, strict=True)
         ]
 
-    def _unread(self, mapping: SecretMapping, checks: dict[str, TargetChecks]) -> PlannedAction:
+    def _unread(
+        self, mapping: SecretMapping, checks: dict[str, TargetChecks], state: MappingState | None
+    ) -> PlannedAction:
         """A no-op planned from the state: the change feed vouches for the target."""
-        state = self.engine.state.get(mapping.name)
         assert state is not None  # why_read reads a target whenever the state is missing
         return PlannedAction(
             mapping.name,
@@ -197,6 +205,8 @@ class Reconciler:
 
     def _note(self, mapping: SecretMapping, action: PlannedAction) -> None:
         """Keep the drift verdict in the state (written only when it changed)."""
+        if action.action == "noop" and action.check.startswith("not read"):
+            return  # the feed vouched for it because its state says in-sync: nothing to write
         if action.action == "error":
             self.engine.state.record_error(action.mapping, action.reason)
         elif action.action == "noop" and action.check.startswith("read:"):
