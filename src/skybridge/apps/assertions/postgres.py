@@ -7,9 +7,16 @@
   ``skybridge_assertion_armed``; a CONSTRAINT TRIGGER named like the assertion on that table
   (so ``SET CONSTRAINTS name IMMEDIATE`` works) checks the recorded keys once.
 
-Locking (see :mod:`skybridge.apps.assertions.concurrency` for why this is enough at every
-isolation level): the touched key values are upserted, in sorted order, into
-``skybridge_assertion_locks`` before the check.
+Locking: before the check, the touched key values' lock rows in ``skybridge_assertion_locks``
+are upserted (``n = n + 1``) in sorted order. Each key value has :data:`STRIPES` lock rows.
+A statement on the :meth:`~skybridge.apps.assertions.analysis.Analysis.shared_table` bumps
+one of them (chosen by its backend), every other statement bumps them all: writers of the
+shared table (ticket inserts) pass each other, and every other pair of writers of one key
+waits for the first to commit. Then, under READ COMMITTED the second one's check runs on a
+fresh snapshot and sees the first one's rows; under REPEATABLE READ and SERIALIZABLE its
+upsert meets a row the first one updated after its snapshot and fails to serialize (40001),
+so the client retries. Bumping, not just locking, is what makes that last case fail: a row
+that was only locked by a transaction that committed does not.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from skybridge.apps.assertions.delta import (
 
 DIALECT = "postgres"
 NEW, OLD = "skybridge_new", "skybridge_old"
+#: Lock rows per key value (see the module docstring).
+STRIPES = 16
 
 RUNTIME = [
     """CREATE UNLOGGED TABLE IF NOT EXISTS skybridge_assertion_locks (
@@ -113,7 +122,8 @@ def _changed_keys(analysis: Analysis, table: str, op: Op, *, skip_nulls: bool = 
     return " UNION ".join(parts)
 
 
-def _lock_sql(analysis: Analysis, keys_sql: str | None) -> str:
+def _lock_sql(analysis: Analysis, keys_sql: str | None, *, shared: bool = False) -> str:
+    """Bump the lock rows of the touched keys: one stripe each when ``shared``, else all."""
     scope = analysis.lock_scope
     if scope == "none":
         return ""
@@ -123,9 +133,14 @@ def _lock_sql(analysis: Analysis, keys_sql: str | None) -> str:
         if keys_sql and scope.startswith("key")
         else "SELECT '*'"
     )
+    stripes = (
+        f"(SELECT mod(pg_backend_pid(), {STRIPES})) AS st(s)"
+        if shared
+        else f"generate_series(0, {STRIPES - 1}) AS st(s)"
+    )
     return (
         f"INSERT INTO skybridge_assertion_locks AS l (assertion, key) "
-        f"SELECT {name}, k FROM ({source}) AS lk(k) ORDER BY k "
+        f"SELECT {name}, k || '#' || s FROM ({source}) AS lk(k), {stripes} ORDER BY 2 "
         f"ON CONFLICT (assertion, key) DO UPDATE SET n = l.n + 1;\n"
     )
 
@@ -158,7 +173,8 @@ def _check_body(analysis: Analysis, table: str, op: Op) -> str:
         )
 
     query = union_all(delta_queries(analysis, deltas, rows, keys))
-    return _lock_sql(analysis, keys_sql) + _raise_sql(analysis, query)
+    shared = analysis.shared_table() == table
+    return _lock_sql(analysis, keys_sql, shared=shared) + _raise_sql(analysis, query)
 
 
 def _record_body(analysis: Analysis, table: str, op: Op) -> str:
