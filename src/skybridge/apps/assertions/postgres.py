@@ -123,37 +123,39 @@ def _changed_keys(analysis: Analysis, table: str, op: Op, *, skip_nulls: bool = 
 
 
 def _lock_sql(analysis: Analysis, keys_sql: str | None, *, shared: bool = False) -> str:
-    """Bump the lock rows of the touched keys: one stripe each when ``shared``, else all."""
+    """Bump the lock rows of the touched keys: one stripe each when ``shared``, else all
+    (one sorted, de-duplicated upsert: it runs in every checked statement)."""
     scope = analysis.lock_scope
     if scope == "none":
         return ""
     name = quote_literal(analysis.assertion.name)
-    source = (
-        f"SELECT DISTINCT k FROM ({keys_sql}) AS ks"
-        if keys_sql and scope.startswith("key")
-        else "SELECT '*'"
-    )
-    stripes = (
-        f"(SELECT mod(pg_backend_pid(), {STRIPES})) AS st(s)"
-        if shared
-        else f"generate_series(0, {STRIPES - 1}) AS st(s)"
-    )
+    source = keys_sql if keys_sql and scope.startswith("key") else "SELECT '*' AS k"
+    if shared:
+        stripe = f"mod(pg_backend_pid(), {STRIPES})"
+        rows = f"SELECT DISTINCT {name}, k || '#' || {stripe} FROM ({source}) AS ks"
+    else:
+        rows = (
+            f"SELECT DISTINCT {name}, k || '#' || s FROM ({source}) AS ks, "
+            f"generate_series(0, {STRIPES - 1}) AS st(s)"
+        )
     return (
-        f"INSERT INTO skybridge_assertion_locks AS l (assertion, key) "
-        f"SELECT {name}, k || '#' || s FROM ({source}) AS lk(k), {stripes} ORDER BY 2 "
+        f"INSERT INTO skybridge_assertion_locks AS l (assertion, key) {rows} ORDER BY 2 "
         f"ON CONFLICT (assertion, key) DO UPDATE SET n = l.n + 1;\n"
     )
 
 
 def _raise_sql(analysis: Analysis, query: exp.Query) -> str:
+    """Raise 23514 with up to 5 violating rows if ``query`` finds any (the rows are only
+    collected then: the check that passes costs one ``EXISTS``)."""
     name = analysis.assertion.name
     message = quote_literal('assertion "' + name + '" violated')
+    sql = query.sql(DIALECT)
     return (
+        f"IF EXISTS ({sql}) THEN\n"
         f"SELECT string_agg(row_to_json(v)::text, ', ') INTO detail FROM "
-        f"(SELECT * FROM ({query.sql(DIALECT)}) AS q LIMIT 5) AS v;\n"
-        f"IF detail IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = '23514', "
-        f"MESSAGE = {message}, "
-        f"DETAIL = 'violating rows: ' || detail, CONSTRAINT = {quote_literal(name)}; END IF;"
+        f"(SELECT * FROM ({sql}) AS q LIMIT 5) AS v;\n"
+        f"RAISE EXCEPTION USING ERRCODE = '23514', MESSAGE = {message}, "
+        f"DETAIL = 'violating rows: ' || detail, CONSTRAINT = {quote_literal(name)};\nEND IF;"
     )
 
 
