@@ -108,9 +108,17 @@ class _FirstRecordClock(Consumer):
         self.inner.close()
 
 
-def run_ours(backend: StreamBackend, topic: str, n: int, workdir: Path, *, sink: bool) -> EngineRun:
+def run_ours(
+    backend: StreamBackend,
+    topic: str,
+    n: int,
+    workdir: Path,
+    *,
+    sink: bool,
+    batch_size: int | None = None,
+) -> EngineRun:
     """Our pipeline at its defaults on ``topic``; ``sink``: also write each user's features
-    to a kv sink (work the Quix side does not do)."""
+    to a kv sink (work the Quix side does not do); ``batch_size``: instead of the default."""
     kv = kv_family.connect(f"sqlite:///{workdir}/features-{topic}.db", setting=None)
 
     def handler(state: Any, event: Event) -> tuple[Any, list[Any]]:
@@ -118,9 +126,10 @@ def run_ours(backend: StreamBackend, topic: str, n: int, workdir: Path, *, sink:
         features = enrich(state, v["ts"], v["metric"])
         return features, [Put(f"features/{event.key}", features)] if sink else []
 
+    sizing = {"batch_size": batch_size} if batch_size else {}
     pipeline = Pipeline(
         "enrichment", source=backend, topics=[topic], stateful=handler, state=kv,
-        sinks={"kv": KVSink(kv)},
+        sinks={"kv": KVSink(kv)}, **sizing,
     )  # fmt: skip
     runner = PipelineRunner(pipeline)
     done = 0
