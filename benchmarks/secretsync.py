@@ -4,7 +4,7 @@ Servers (one process): the moto server and two OCI emulators, ours' and the anch
 ``_secretsync_setup.py``); every call is counted at the servers, and a write is any operation
 outside a read allowlist. Anchors (``_secretsync_anchors.py``): **competent** (batch reads of
 20, compare before write, 8 threads; the headline) and **naive** (the original Lambda: get,
-get, unconditional update, one secret at a time).
+get, unconditional update, one secret at a time; run up to ``--naive-max`` secrets).
 
 Prints ``<claim>: ours=<x> anchor=<y> ratio=<r> goal=<g> PASS|FAIL`` (ratio: higher is better
 for secretsync), ``#`` detail lines, progress on stderr; exits 1 when a claim fails.
@@ -29,7 +29,7 @@ for secretsync), ``#`` detail lines, progress on stderr; exits 1 when a claim fa
   Goals: >= 5x fewer calls, 0 writes, wall time <= the baseline's (ratio >= 1).
 
 Run: ``.venv/bin/python benchmarks/secretsync.py [--sizes 100,1000,5000] [--events 200]
-[--app-reads 1]``
+[--app-reads 1] [--naive-max 1000]``
 """
 
 from __future__ import annotations
@@ -67,6 +67,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=200, help="events per design")
     parser.add_argument("--redeliveries", type=int, default=5)
     parser.add_argument("--app-reads", type=int, default=1, help="reads per secret per hour")
+    parser.add_argument(
+        "--naive-max", type=int, default=1000, help="largest size the naive design runs at"
+    )
     args = parser.parse_args()
     configure_logging("WARNING", stream=sys.stderr)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -74,7 +77,7 @@ def main() -> int:
     started = time.perf_counter()
     ok = bench_events(args.events, args.redeliveries)
     for size in (int(s) for s in args.sizes.split(",") if s):
-        ok &= bench_reconcile(size, args.app_reads)
+        ok &= bench_reconcile(size, args.app_reads, args.naive_max)
     print(f"# total {time.perf_counter() - started:.0f} s", flush=True)
     return 0 if ok else 1
 
