@@ -8,7 +8,9 @@ fresh database per configuration and size, bulk-loaded with ``generate_series``.
 
 1. **One writer**: single-row ``INSERT`` + ``COMMIT`` transactions, timed per transaction,
    configurations interleaved in rounds, client and server backend pinned to one CPU (unpinned,
-   per-transaction times are bimodal, depending on where the scheduler puts the two processes).
+   per-transaction times are bimodal, depending on where the scheduler puts the two processes);
+   each configuration's best round median counts, and the server backend's CPU time per
+   transaction is printed too (it does not count waiting behind other load).
 2. **Sanity** on every configuration: a ticket outside every SLA period and the expiry of a used
    SLA are rejected, and of two overlapping transactions (the first ticket of a customer, the
    expiry of its only SLA) exactly one commits; the full check then finds no violating row.
