@@ -1,15 +1,25 @@
-"""Rig for benchmarks/secretsync.py: servers, seeded secrets, call counters, the naive design.
+"""Rig for benchmarks/secretsync.py: servers that count calls, seeded secrets, engines.
 
-Everything runs in one process: the moto server (AWS Secrets Manager), the OCI emulator, the
-secretsync engine and the naive design. The naive design is what the issue calls the original
-Lambda: per secret ``GetSecretValue`` + ``GetSecretBundle`` + an unconditional ``UpdateSecret``
-with no version name, written straight against the SDKs.
+Everything runs in one process: the moto server (AWS Secrets Manager) and two OCI emulators.
+Ours syncs to one emulator (its own tenancy, so its Audit log holds only its own calls and the
+application reads the benchmark simulates); the anchors sync the same AWS secrets to the other
+one, so their reads and writes never show in ours' change feed and ours' writes never in
+theirs. Calls are counted at the servers: moto through a WSGI wrapper (the operation is the
+``X-Amz-Target`` header), the emulators by their own dispatcher. A write is every operation
+outside a read allowlist.
+
+moto's ``ListSecrets`` describes every secret of the region on every page and then slices out
+the page, so listing N secrets costs it N/100 x N descriptions: at 5,000 secrets seconds of CPU
+in this process, a cost of the emulator, not of the service. :func:`_paged_list_secrets`
+replaces it here with the same filter, order and page tokens, describing only the page's
+secrets (the OCI emulator's lookups are indexed for the same reason).
 """
 
 from __future__ import annotations
 
-import base64
 import os
+import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -20,27 +30,41 @@ from typing import Any
 
 import boto3
 import httpx
-import oci
-from oci.vault.models import Base64SecretContentDetails, UpdateSecretDetails
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from moto.secretsmanager import models as moto_secrets
+from werkzeug.serving import make_server
 
 from skybridge.apps.secretsync import SecretSync, table_from_dict
 from skybridge.backends import kv
+from skybridge.core.clock import SYSTEM_CLOCK, Clock, ManualClock
 from skybridge.core.retry import RetryPolicy
 from skybridge.testing.oci import OciEmulator
 from skybridge.testing.pytest_plugin import AWS_TEST_ENV
-from skybridge.testing.servers import RunningServer, start_moto
+from skybridge.testing.servers import free_port, wait_for_port
 
 OWNER = "bench-secretsync"
 REGION = "us-east-1"
 RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, deadline=10.0)
-OCI_WRITES = ("UpdateSecret", "CreateSecret", "ScheduleSecretVersionDeletion")
-AWS_WRITES = ("PutSecretValue", "CreateSecret", "UpdateSecret", "TagResource", "UntagResource")
 THREADS = 8
+#: Operations that only read; every other operation counts as a write.
+AWS_READS = frozenset(
+    {"GetSecretValue", "BatchGetSecretValue", "DescribeSecret", "ListSecrets",
+     "ListSecretVersionIds", "GetResourcePolicy", "GetRandomPassword"}
+)  # fmt: skip
+OCI_READS = frozenset(
+    {"GetSecret", "ListSecrets", "ListSecretVersions", "GetSecretVersion", "GetSecretBundle",
+     "GetSecretBundleByName", "ListSecretBundleVersions", "ListEvents"}
+)  # fmt: skip
 
 
 @dataclass
 class Calls:
-    """API calls by operation, per cloud, over one measured block."""
+    """API calls by operation, per cloud, over one measured block, counted at the servers."""
 
     aws: Counter[str] = field(default_factory=Counter)
     oci: Counter[str] = field(default_factory=Counter)
@@ -51,7 +75,8 @@ class Calls:
 
     @property
     def writes(self) -> int:
-        return sum(self.aws[op] for op in AWS_WRITES) + sum(self.oci[op] for op in OCI_WRITES)
+        aws = sum(n for op, n in self.aws.items() if op not in AWS_READS)
+        return aws + sum(n for op, n in self.oci.items() if op not in OCI_READS)
 
     def brief(self) -> str:
         parts = [f"aws.{k}={v}" for k, v in sorted(self.aws.items())]
@@ -59,107 +84,128 @@ class Calls:
         return " ".join(parts) or "none"
 
 
-class Servers:
-    """The moto server and the OCI emulator, plus counters on every AWS client we make."""
+def _paged_list_secrets(
+    self: Any,
+    filters: list[dict[str, Any]],
+    max_results: int = moto_secrets.MAX_RESULTS_DEFAULT,
+    next_token: str | None = None,
+    include_planned_deletion: bool = False,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """moto's ``list_secrets`` with the same results, describing only the returned page."""
+    matching = [
+        secret
+        for secret in self.secrets.values()
+        if not (getattr(secret, "deleted_date", None) and not include_planned_deletion)
+        and moto_secrets._matches(secret, filters)
+    ]
+    start = int(next_token or 0)
+    end = start + int(max_results or moto_secrets.MAX_RESULTS_DEFAULT)
+    page = [secret.to_dict() for secret in matching[start:end]]
+    return page, str(end) if end < len(matching) else None
+
+
+moto_secrets.SecretsManagerBackend.list_secrets = _paged_list_secrets
+
+
+class CountingMoto(ThreadedMotoServer):
+    """The moto server with every Secrets Manager request counted by operation."""
 
     def __init__(self) -> None:
+        super().__init__(ip_address="127.0.0.1", port=free_port(), verbose=False)
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+
+        def counted(environ: dict[str, Any], start_response: Any) -> Any:
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            if target.startswith("secretsmanager."):
+                with self._lock:
+                    self.calls[target.split(".", 1)[1]] += 1
+            return app(environ, start_response)
+
+        self._server = make_server(
+            self._ip_address, self._port, counted, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+
+class Servers:
+    """Moto, ours' OCI emulator (on ``clock``) and the anchors' OCI emulator."""
+
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         os.environ.update(AWS_TEST_ENV)  # fake credentials: moto accepts anything
         os.environ.pop("AWS_ENDPOINT_URL", None)
-        self.moto: RunningServer = start_moto()
+        self.moto = CountingMoto()
+        self.moto.start()
+        wait_for_port(self.moto._port)
         # moto keeps its state per process, not per server: start every size from empty
         httpx.post(f"{self.moto.url}/moto-api/reset").raise_for_status()
-        self.emu = OciEmulator().start()
-        self.vault_id, self.key_id = self.emu.create_vault()
-        self._aws = Counter[str]()
+        self.clock = clock
+        self.ours = OciEmulator(clock=clock).start()
+        self.theirs = OciEmulator().start()
+        self.vaults = {id(e): e.create_vault() for e in (self.ours, self.theirs)}
 
     def close(self) -> None:
-        self.emu.stop()
+        self.ours.stop()
+        self.theirs.stop()
         self.moto.stop()
 
-    # -- clients ---------------------------------------------------------------------------
-    @property
-    def aws_url(self) -> str:
-        return f"aws-sm://{REGION}?endpoint_url={self.moto.url}"
+    def vault(self, emu: OciEmulator) -> tuple[str, str]:
+        """``(vault_id, key_id)`` of ``emu``'s vault."""
+        return self.vaults[id(emu)]
 
-    @property
-    def oci_url(self) -> str:
+    def boto3(self) -> Any:
+        return boto3.client("secretsmanager", region_name=REGION, endpoint_url=self.moto.url)
+
+    def oci_url(self, emu: OciEmulator) -> str:
+        vault_id, key_id = self.vault(emu)
         return (
-            f"oci-vault://{self.vault_id}?key={self.key_id}"
-            f"&compartment={self.emu.compartment_id}&endpoint={self.emu.endpoint}"
+            f"oci-vault://{vault_id}?key={key_id}"
+            f"&compartment={emu.compartment_id}&endpoint={emu.endpoint}"
         )
-
-    def count_aws(self, client: Any) -> Any:
-        """Count every Secrets Manager call ``client`` makes (a botocore event hook)."""
-
-        def hook(model: Any, **_: Any) -> None:
-            self._aws[model.name] += 1
-
-        client.meta.events.register("before-call.secretsmanager", hook)
-        return client
-
-    def boto3(self, *, counted: bool = True) -> Any:
-        client = boto3.client(
-            "secretsmanager",
-            region_name=REGION,
-            endpoint_url=self.moto.url,
-        )
-        return self.count_aws(client) if counted else client
-
-    def oci_clients(self) -> tuple[Any, Any]:
-        """``(VaultsClient, SecretsClient)`` on the emulator, SDK retries off (no faults here)."""
-        cfg, none = self.emu.sdk_config(), oci.retry.NoneRetryStrategy()
-        endpoint = self.emu.endpoint
-        return (
-            oci.vault.VaultsClient(cfg, service_endpoint=endpoint, retry_strategy=none),
-            oci.secrets.SecretsClient(cfg, service_endpoint=endpoint, retry_strategy=none),
-        )
-
-    def edit_as_other_user(self, name: str, value: str) -> None:
-        """``UpdateSecret`` on OCI secret ``name`` as another user, with the SDK directly."""
-        cfg, endpoint = self.emu.add_user(), self.emu.endpoint
-        bundle = oci.secrets.SecretsClient(cfg, service_endpoint=endpoint)
-        secret_id = bundle.get_secret_bundle_by_name(name, self.vault_id).data.secret_id
-        content = Base64SecretContentDetails(content=base64.b64encode(value.encode()).decode())
-        vaults = oci.vault.VaultsClient(cfg, service_endpoint=endpoint)
-        vaults.update_secret(secret_id, UpdateSecretDetails(secret_content=content))
 
     @contextmanager
-    def counting(self) -> Iterator[Calls]:
-        """Calls made inside the block (AWS through the hooks, OCI as the emulator saw them)."""
-        aws0, oci0 = Counter(self._aws), Counter(self.emu.calls)
+    def counting(self, emu: OciEmulator) -> Iterator[Calls]:
+        """Calls made inside the block, to moto and to ``emu``, as the servers saw them."""
+        aws0, oci0 = Counter(self.moto.calls), Counter(emu.calls)
         calls = Calls()
         try:
             yield calls
         finally:
-            calls.aws = Counter(self._aws) - aws0
-            calls.oci = Counter(self.emu.calls) - oci0
+            calls.aws = Counter(self.moto.calls) - aws0
+            calls.oci = Counter(emu.calls) - oci0
 
-    # -- engine ----------------------------------------------------------------------------
-    def engine(self, names: list[str]) -> SecretSync:
-        """A secretsync engine mapping AWS secret ``n`` to OCI secret ``n`` for each name."""
+    def engine(self, names: list[str], emu: OciEmulator, clock: Clock = SYSTEM_CLOCK) -> SecretSync:
+        """A secretsync engine mapping AWS secret ``n`` to OCI secret ``n`` on ``emu``."""
         table = table_from_dict(
             {
                 "owner": OWNER,
-                "backends": {"aws": self.aws_url, "oci": self.oci_url},
+                "backends": {
+                    "aws": f"aws-sm://{REGION}?endpoint_url={self.moto.url}",
+                    "oci": self.oci_url(emu),
+                },
                 "mappings": [
-                    {
-                        "name": name,
-                        "source": {"backend": "aws", "secret": name},
-                        "target": {"backend": "oci", "secret": name},
-                    }
-                    for name in names
+                    {"name": n, "source": {"backend": "aws", "secret": n},
+                     "target": {"backend": "oci", "secret": n}}
+                    for n in names
                 ],
             }
-        )
-        sync = SecretSync(
+        )  # fmt: skip
+        return SecretSync(
             table,
             state=kv.connect("sqlite://", setting=None),
-            backend_options={"oci": {"config": self.emu.sdk_config()}},
+            backend_options={"oci": {"config": emu.sdk_config()}},
             retry=RETRY,
+            clock=clock,
             actor="bench",
         )
-        self.count_aws(sync.backends.get("aws").client)  # type: ignore[attr-defined]
-        return sync
 
 
 def parallel(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
@@ -167,55 +213,33 @@ def parallel(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
         return list(pool.map(fn, items))
 
 
-def seed(servers: Servers, size: int) -> tuple[SecretSync, list[str]]:
-    """``size`` AWS secrets, each already synced to OCI by secretsync (state in-sync).
-
-    AWS secrets are created with direct SDK calls; the OCI targets are written by the engine's
-    own writer (the code path an event takes, fed by ``BatchGetSecretValue``), in threads, so
-    the targets carry exactly the metadata and version names a real sync leaves behind, and
-    the engine's state records them as in sync.
-    """
+def create_sources(servers: Servers, size: int) -> list[str]:
+    """``size`` AWS secrets (direct SDK calls, one at a time: moto's creates are not safe
+    in parallel); their names."""
     run = uuid.uuid4().hex[:6]
     names = [f"bench-{run}-{i:05d}" for i in range(size)]
-    client = servers.boto3(counted=False)
-    for name in names:  # one at a time: moto's secret dict is not safe for concurrent creates
+    client = servers.boto3()
+    for name in names:
         client.create_secret(Name=name, SecretString=f'{{"user":"app","password":"{name}"}}')
-    sync = servers.engine(names)
+    return names
+
+
+def seed_targets(sync: SecretSync, names: list[str]) -> None:
+    """Write every target with the engine's own writer (fed by ``BatchGetSecretValue``), in
+    threads: the targets carry the metadata and version names a real sync leaves, and the
+    engine's state records them as in sync."""
     aws, target = sync.backends.get("aws"), sync.backends.get("oci")
     by_name = {m.name: m for m in sync.mappings}
 
-    def sync_one(chunk: list[str]) -> None:
+    def sync_chunk(chunk: list[str]) -> None:
         values = aws.batch_get_values(chunk)
         for name in chunk:
             outcome = sync.writer.write(by_name[name], target, values[name], reason="seed")
             assert outcome.action == "created", outcome
 
-    parallel(sync_one, [names[i : i + 20] for i in range(0, size, 20)])
-    return sync, names
+    parallel(sync_chunk, [names[i : i + 20] for i in range(0, len(names), 20)])
 
 
-class Naive:
-    """The original design, per secret: read AWS, read the OCI bundle, write unconditionally."""
-
-    def __init__(self, servers: Servers) -> None:
-        self.aws = servers.boto3()
-        self.vaults, self.secrets = servers.oci_clients()
-        self.vault_id = servers.vault_id
-
-    def sync(self, name: str, version_id: str | None = None) -> str:
-        """Sync one secret; returns the OCI secret id."""
-        kwargs = {"VersionId": version_id} if version_id else {}
-        value = self.aws.get_secret_value(SecretId=name, **kwargs)["SecretString"]
-        bundle = self.secrets.get_secret_bundle_by_name(name, self.vault_id).data
-        content = Base64SecretContentDetails(content=base64.b64encode(value.encode()).decode())
-        self.vaults.update_secret(bundle.secret_id, UpdateSecretDetails(secret_content=content))
-        return str(bundle.secret_id)
-
-    def reconcile(self, names: list[str]) -> None:
-        for name in names:
-            self.sync(name)
-
-
-def rotate(client: Any, name: str, value: str) -> str:
-    """``PutSecretValue`` on moto; the new AWSCURRENT VersionId."""
-    return str(client.put_secret_value(SecretId=name, SecretString=value)["VersionId"])
+def manual_clock() -> ManualClock:
+    """A clock for ours' tenancy that the benchmark moves through a simulated day."""
+    return ManualClock(time.time())

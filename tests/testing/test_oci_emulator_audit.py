@@ -64,7 +64,6 @@ def env(oci_emulator: OciEmulator) -> Iterator[Env]:
 def test_vault_writes_are_listed_with_caller_and_resource(env: Env) -> None:
     secret = env.create("audited")
     env.vaults.update_secret(secret.id, models.UpdateSecretDetails(secret_content=_content(b"2")))
-    env.vaults.get_secret(secret.id)  # reads are not recorded by the emulator
     [created, updated] = env.events()
     assert created.event_type == "com.oraclecloud.vaultmng.CreateSecret"
     assert updated.data.event_name == "UpdateSecret"
@@ -102,6 +101,65 @@ def test_deletions_and_cancellations_are_listed(env: Env) -> None:
         "ScheduleSecretDeletion",
         "CancelSecretDeletion",
     ]
+
+
+def test_reads_are_listed_like_writes(env: Env) -> None:
+    secret = env.create("read-often")
+    bundles = oci.secrets.SecretsClient(
+        env.emu.sdk_config(), service_endpoint=env.emu.endpoint, retry_strategy=NO_RETRY
+    )
+    env.vaults.get_secret(secret.id)
+    env.vaults.list_secret_versions(secret.id)
+    env.vaults.get_secret_version(secret.id, 1)
+    env.vaults.list_secrets(env.compartment)
+    bundles.get_secret_bundle(secret.id)
+    bundles.get_secret_bundle_by_name("read-often", env.vault_id)
+    events = env.events()
+    assert [(e.event_type, e.data.resource_name) for e in events[1:]] == [
+        ("com.oraclecloud.vaultmng.GetSecret", "read-often"),
+        ("com.oraclecloud.vaultmng.ListSecretVersions", "read-often"),
+        ("com.oraclecloud.vaultmng.GetSecretVersion", "read-often"),
+        ("com.oraclecloud.vaultmng.ListSecrets", None),
+        ("com.oraclecloud.secretretrieval.GetSecretBundle", "read-often"),
+        ("com.oraclecloud.secretretrieval.GetSecretBundleByName", "read-often"),
+    ]
+    assert {e.data.identity.principal_id for e in events} == {env.emu.user_id}
+    assert events[4].data.compartment_id == env.compartment
+
+
+def test_simulated_reads_are_listed_as_another_principals(env: Env) -> None:
+    env.create("used-by-apps")
+    env.emu.simulate_reads(env.vault_id, ["used-by-apps"] * 3)
+    reads = env.events()[1:]
+    assert [e.data.event_name for e in reads] == ["GetSecretBundleByName"] * 3
+    assert len({e.data.identity.principal_id for e in reads}) == 1
+    assert reads[0].data.identity.principal_id != env.emu.user_id
+    with pytest.raises(KeyError):
+        env.emu.simulate_reads(env.vault_id, ["no-such-secret"])
+
+
+def test_pages_skip_other_compartments_and_unlisted_events() -> None:
+    clock = ManualClock(time.time())
+    with OciEmulator(clock=clock) as emu:
+        mine, other = Env(emu), Env(emu)
+        names = [f"s{i}" for i in range(5)]
+        for name in names:
+            mine.create(name)
+            other.create(name)
+        mine.emu.simulate_reads(mine.vault_id, names * 40)  # 200 reads
+        for name in names:
+            other.create(name + "-late")  # interleaved, another compartment
+        emu.audit_delay = 60
+        mine.create("not-yet-listed")
+        now = datetime.fromtimestamp(clock.now(), UTC).replace(second=0, microsecond=0)
+        window = (mine.compartment, now - timedelta(minutes=5), now + timedelta(minutes=5))
+        pages = list(
+            oci.pagination.list_call_get_all_results_generator(
+                mine.audit.list_events, "response", *window
+            )
+        )
+        assert [len(p.data) for p in pages] == [100, 100, 5]  # 5 creates, 200 reads
+        assert all(e.data.compartment_id == mine.compartment for p in pages for e in p.data)
 
 
 def test_failed_writes_are_not_listed(env: Env) -> None:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from skybridge.core.clock import ManualClock
 from skybridge.testing.oci import OciEmulator
 from skybridge.testing.oci.stages import make_current, make_pending
+from skybridge.testing.oci.vault import VaultStore
 
 pytestmark = pytest.mark.oci
 NO_RETRY = oci.retry.NoneRetryStrategy()
@@ -319,3 +320,48 @@ def test_binary_content_round_trips(oci_emulator: OciEmulator, value: bytes) -> 
     secret = env.create(value=b"seed")
     env.write(secret.id, value)
     assert env.read(secret.id) == value
+
+
+class _CountingDict(dict[str, Any]):
+    """A dict that counts full walks (``values``/``items``/iteration)."""
+
+    walks = 0
+
+    def values(self) -> Any:
+        type(self).walks += 1
+        return super().values()
+
+    def items(self) -> Any:
+        type(self).walks += 1
+        return super().items()
+
+    def __iter__(self) -> Any:
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def test_lookups_and_expiry_never_walk_every_secret() -> None:
+    clock = ManualClock(time.time())
+    store = VaultStore(clock, "us-ashburn-1")
+    vault_id, key_id = store.create_vault("ocid1.compartment.oc1..x")
+    store.secrets = _CountingDict()
+    content = {"content": base64.b64encode(b"v").decode()}
+    created = [
+        store.create(
+            {
+                "compartmentId": "ocid1.compartment.oc1..x",
+                "secretName": f"s{i}",
+                "vaultId": vault_id,
+                "keyId": key_id,
+                "secretContent": content,
+            }
+        )
+        for i in range(50)
+    ]
+    store.schedule_deletion(created[7], None)
+    clock.advance(31 * 86400)
+    assert store.by_name(vault_id, "s3") is created[3]
+    assert store.get(created[9].id) is created[9]
+    assert store.by_name(vault_id, "s7") is None  # deleted: its name is free
+    assert created[7].state == "DELETED"
+    assert _CountingDict.walks == 0

@@ -87,7 +87,11 @@ class Pipeline:
             reads integers beyond 64 bits as floats; ``json.loads`` keeps them exact).
         retry: Retry policy for handler calls (transient errors only).
         sink_retry: Retry policy for sink, state and commit calls.
-        batch_size: Most records per batch.
+        batch_size: Most records per batch. Batches adapt to the backlog (see
+            :func:`~skybridge.runtime.runner.gather`): a quiet stream gets small ones at
+            once, a backlog full ones.
+        batch_wait: Most seconds a batch keeps taking records that are already waiting
+            after its first ones arrived (it never waits for records to fill it).
         poll_timeout: Seconds a poll waits for records (also the stop latency).
         start: Where a new group starts: ``earliest`` or ``latest``.
         dead_letters: Send poison records to ``<topic>.dlq`` (else the pipeline stops).
@@ -123,7 +127,8 @@ class Pipeline:
     sink_retry: RetryPolicy = field(
         default_factory=lambda: RetryPolicy(attempts=8, base_delay=0.1, max_delay=5.0, deadline=60)
     )
-    batch_size: int = 500
+    batch_size: int = 10_000
+    batch_wait: float = 0.1
     poll_timeout: float = 0.5
     start: StartPosition = "earliest"
     dead_letters: bool = True
@@ -159,6 +164,8 @@ class Pipeline:
             raise ConfigError(f"pipeline {self.name!r} has no topics")
         if self.batch_size < 1:
             raise ConfigError("batch_size must be >= 1")
+        if self.batch_wait < 0:
+            raise ConfigError("batch_wait must be >= 0 seconds")
 
     def _check_window(self) -> None:
         if self.aggregate is None:

@@ -22,7 +22,7 @@ from functools import partial
 from skybridge.backends import kv as kv_family
 from skybridge.backends import streams as streams_family
 from skybridge.backends.streams.base import Consumer, StreamBackend
-from skybridge.backends.streams.records import Message, Record, TopicPartition
+from skybridge.backends.streams.records import Message, Record, next_positions
 from skybridge.core.errors import Conflict
 from skybridge.core.observability import get_logger
 from skybridge.core.retry import call_with_retry
@@ -66,6 +66,28 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def gather(consumer: Consumer, pipeline: Pipeline) -> list[Record]:
+    """One batch, sized by the backlog: wait up to ``poll_timeout`` for the first records,
+    then keep taking records that are already waiting, until ``batch_size`` records or
+    ``batch_wait`` seconds.
+
+    A quiet stream gets small batches at once (no waiting for a batch to fill); a backlog gets
+    full ones, which spread the per-batch costs (one kv flush, one offset commit, one state
+    write per key however many of its records the batch holds) over many records.
+    """
+    size = pipeline.batch_size
+    batch = consumer.poll(size, pipeline.poll_timeout)
+    if not batch or len(batch) >= size:
+        return batch
+    deadline = time.monotonic() + pipeline.batch_wait
+    while len(batch) < size and time.monotonic() < deadline:
+        more = consumer.poll(size - len(batch), 0)
+        if not more:
+            break
+        batch += more
+    return batch
 
 
 class PipelineRunner:
@@ -146,9 +168,8 @@ class PipelineRunner:
 
     def step(self, consumer: Consumer) -> list[Record]:
         """Poll one batch and, if it has records, process and commit it; the records."""
-        p = self.pipeline
         with gc_paused():
-            batch = consumer.poll(p.batch_size, p.poll_timeout)
+            batch = gather(consumer, self.pipeline)
             if batch:
                 self.process(consumer, batch)
         return batch
@@ -203,7 +224,7 @@ class PipelineRunner:
         self.stats.dead_letters += len(result.letters)
 
     def _commit(self, consumer: Consumer, batch: Sequence[Record]) -> None:
-        positions = _next_positions(batch)
+        positions = next_positions(batch)
         try:
             call_with_retry(
                 lambda: consumer.commit(positions),
@@ -230,13 +251,3 @@ class PipelineRunner:
                 continue
             metrics.CONSUMER_LAG.labels(self.pipeline.name, topic).set(lag)
             metrics.GROUP_LAG.labels(self.pipeline.group_id, topic).set(lag)
-
-
-def _next_positions(records: Sequence[Record]) -> dict[TopicPartition, int]:
-    """Like :func:`~skybridge.backends.streams.records.next_positions`, with fewer objects."""
-    top: dict[tuple[str, int], int] = {}
-    for record in records:
-        key = (record.topic, record.partition)
-        if record.offset >= top.get(key, -1):
-            top[key] = record.offset
-    return {TopicPartition(t, p): offset + 1 for (t, p), offset in top.items()}

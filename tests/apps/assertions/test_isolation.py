@@ -2,7 +2,8 @@
 
 The second writer waits for the first (it touches the same key), then gets the violation under
 READ COMMITTED (it re-reads after the lock) or a serialization failure under REPEATABLE READ and
-SERIALIZABLE (its snapshot predates the first writer's commit), so the client retries.
+SERIALIZABLE (its snapshot predates the first writer's commit), so the client retries. Writers
+of the shared table (ticket inserts) do not wait for each other.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ SHAPES = [
         "anti-join",
         ["DELETE FROM tickets", "UPDATE slas SET status = 'SUSPENDED' WHERE sla_id = 100"],
         ["INSERT INTO tickets VALUES (3, 1, NULL, 'LOW', '2026-02-03')"],
+        "ticket_requires_active_sla",
+    ),
+    (
+        "anti-join, ticket first",  # the ticket's writer shares the key, the SLA's waits
+        ["DELETE FROM tickets", "INSERT INTO tickets VALUES (3, 1, NULL, 'LOW', '2026-02-03')"],
+        ["UPDATE slas SET status = 'SUSPENDED' WHERE sla_id = 100"],
         "ticket_requires_active_sla",
     ),
     (
@@ -148,6 +155,29 @@ def test_write_skew_never_commits(
         assert "40001" in str(error)
     assert all(r.ok for r in api.check(engine)), api.check(engine)
     engine.dispose()
+
+
+def test_writers_of_the_shared_table_do_not_wait_for_each_other(pg_engine: Engine) -> None:
+    """Two ticket inserts for one customer share its lock (on different stripes): neither
+    waits, both commit. Connections are picked on different stripes (backend pid mod 16)."""
+    api.apply(sla_script() + ";\n" + SEED, pg_engine)
+    spare, by_stripe = [], {}
+    while len(by_stripe) < 2 and len(spare) < 10:  # two pids share a stripe one time in 16
+        spare.append(pg_engine.connect())
+        by_stripe[spare[-1].exec_driver_sql("SELECT mod(pg_backend_pid(), 16)").scalar()] = spare[
+            -1
+        ]
+    first, second = list(by_stripe.values())[:2]
+    try:
+        api.run_sql(first, "INSERT INTO tickets VALUES (5, 1, NULL, 'LOW', '2026-03-01')")
+        second.exec_driver_sql("SET lock_timeout = '2s'")  # would fail if it had to wait
+        api.run_sql(second, "INSERT INTO tickets VALUES (6, 1, NULL, 'LOW', '2026-03-02')")
+        second.commit()
+        first.commit()
+    finally:
+        for conn in spare:
+            conn.close()
+    assert all(r.ok for r in api.check(pg_engine))
 
 
 def test_set_constraints_immediate(pg_engine: Engine) -> None:

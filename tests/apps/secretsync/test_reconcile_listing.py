@@ -6,6 +6,7 @@ backend in tests/backends/secrets; here: the plan, and the calls reconcile makes
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -96,3 +97,25 @@ def test_failed_bulk_describe_falls_back_to_one_describe_per_mapping(
     assert report.writes == 2
     assert bulk_calls == [["app/db", "other"]] * 3  # FAST_RETRY: 3 attempts, then give up
     assert counts == {"app/db": 1, "other": 1}
+
+
+@pytest.mark.moto
+@pytest.mark.oci
+def test_a_full_sweep_reads_targets_several_at_a_time(cloud: Any) -> None:
+    names = [f"sweep{i:02d}" for i in range(16)]
+    for i, name in enumerate(names):
+        cloud.rotate(name, f"value-{i}")
+    sync = cloud.engine(*(cloud.mapping(n) for n in names))
+    sync.reconcile()  # creates every target
+    cloud.emu.faults.delay("GetSecretBundleByName", 0.25)
+    try:
+        started = time.monotonic()
+        report = sync.reconcile(full=True)
+        elapsed = time.monotonic() - started
+    finally:
+        cloud.emu.faults.clear()
+    assert [a.mapping for a in report.plan.actions] == names  # the plan keeps mapping order
+    assert {(a.action, a.check) for a in report.plan.actions} == {
+        ("noop", "read: full sweep (asked for)")
+    }
+    assert elapsed < 16 * 0.25 / 2, "16 reads of 0.25 s each should overlap"

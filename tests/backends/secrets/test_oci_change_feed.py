@@ -14,6 +14,7 @@ import pytest
 from skybridge.backends import secrets as secrets_family
 from skybridge.backends.secrets.oci import OciVault
 from skybridge.backends.secrets.oci_audit import minute_window
+from skybridge.backends.secrets.types import ChangeFeed, SecretChange
 from skybridge.core.clock import ManualClock
 from skybridge.core.errors import ConfigError, NotFound, TransientError, ValidationError
 from skybridge.core.secret import Secret
@@ -95,8 +96,10 @@ def test_feed_reads_every_page(oci_emulator: OciEmulator, compartment: str) -> N
         store.update_metadata("busy", {"n": str(i)})
     before = oci_emulator.calls["ListEvents"]
     feed = store.changed_since(*_window())
-    assert len(feed.about("busy")) == 121
-    assert oci_emulator.calls["ListEvents"] - before == 2  # 100 events a page
+    assert len(feed.about("busy")) == 121  # the writes; the reads among them are skipped
+    listed = [e for e in oci_emulator.audit_events() if e.compartment_id == compartment]
+    assert len(listed) > 121  # reads are audited too
+    assert oci_emulator.calls["ListEvents"] - before == -(-len(listed) // 100)  # 100 a page
 
 
 def test_late_events_appear_under_their_own_time() -> None:
@@ -150,3 +153,18 @@ def test_separate_audit_endpoint(oci_emulator: OciEmulator, compartment: str) ->
     store.create("x", Secret("1"))
     with pytest.raises(TransientError, match="could not reach"):
         store.changed_since(*_window())
+
+
+def test_feed_answers_by_name_or_id_in_order() -> None:
+    now = datetime.now(UTC)
+    made = [("a", "app", "CreateSecret"), ("b", None, "UpdateSecret"), ("a", "app", "UpdateSecret")]
+    changes = tuple(
+        SecretChange(f"ocid1.vaultsecret.{n}", name, op, now + timedelta(seconds=i))
+        for i, (n, name, op) in enumerate(made)
+    )
+    feed = ChangeFeed(now, now, changes)
+    assert [c.operation for c in feed.about("app")] == ["CreateSecret", "UpdateSecret"]
+    assert feed.about("ocid1.vaultsecret.a") == feed.about("app")
+    assert [c.secret_id for c in feed.about("ocid1.vaultsecret.b")] == ["ocid1.vaultsecret.b"]
+    assert feed.about("other") == []
+    assert feed == ChangeFeed(now, now, changes)  # the index is not part of the value

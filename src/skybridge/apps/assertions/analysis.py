@@ -120,6 +120,26 @@ class Analysis:
         """Per table, the operations that can violate the assertion."""
         return {t: [op for op in OPS if self.deltas(t, op)] for t in self.tables}
 
+    def shared_table(self) -> str | None:
+        """The table whose writers may hold a key's lock together, or ``None``.
+
+        Writers of a table that occurs once, and whose every check is ``rows`` (its changed
+        rows against the *other* tables), cannot break the rule together: a violating
+        combination holds one row of that table, checked by the one writer that wrote it.
+        They only need to exclude writers of the other tables, which lock the key alone. At
+        most one table is chosen (two such tables would read each other); a top-level one
+        first, as it is usually the busy one (``ALL (SELECT * FROM tickets) SATISFY ...``).
+        """
+        candidates = [
+            o
+            for o in self.occurrences
+            if sum(1 for x in self.occurrences if x.table == o.table) == 1
+            and self.guarded()[o.table]
+            and all(d.kind == "rows" for op in OPS for d in self.deltas(o.table, op))
+        ]
+        candidates.sort(key=lambda o: (not o.top_level, o.table))
+        return candidates[0].table if candidates else None
+
 
 def analyse(assertion: Assertion) -> Analysis:
     """Analyse ``assertion`` (see the module docstring)."""

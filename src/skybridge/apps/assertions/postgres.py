@@ -7,9 +7,16 @@
   ``skybridge_assertion_armed``; a CONSTRAINT TRIGGER named like the assertion on that table
   (so ``SET CONSTRAINTS name IMMEDIATE`` works) checks the recorded keys once.
 
-Locking (see :mod:`skybridge.apps.assertions.concurrency` for why this is enough at every
-isolation level): the touched key values are upserted, in sorted order, into
-``skybridge_assertion_locks`` before the check.
+Locking: before the check, the touched key values' lock rows in ``skybridge_assertion_locks``
+are upserted (``n = n + 1``) in sorted order. Each key value has :data:`STRIPES` lock rows.
+A statement on the :meth:`~skybridge.apps.assertions.analysis.Analysis.shared_table` bumps
+one of them (chosen by its backend), every other statement bumps them all: writers of the
+shared table (ticket inserts) pass each other, and every other pair of writers of one key
+waits for the first to commit. Then, under READ COMMITTED the second one's check runs on a
+fresh snapshot and sees the first one's rows; under REPEATABLE READ and SERIALIZABLE its
+upsert meets a row the first one updated after its snapshot and fails to serialize (40001),
+so the client retries. Bumping, not just locking, is what makes that last case fail: a row
+that was only locked by a transaction that committed does not.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from skybridge.apps.assertions.naming import object_name as _object_name
 
 DIALECT = "postgres"
 NEW, OLD = "skybridge_new", "skybridge_old"
+#: Lock rows per key value (see the module docstring).
+STRIPES = 16
 
 RUNTIME = [
     """CREATE UNLOGGED TABLE IF NOT EXISTS skybridge_assertion_locks (
@@ -119,32 +128,40 @@ def _changed_keys(analysis: Analysis, table: str, op: Op, *, skip_nulls: bool = 
     return " UNION ".join(parts)
 
 
-def _lock_sql(analysis: Analysis, keys_sql: str | None) -> str:
+def _lock_sql(analysis: Analysis, keys_sql: str | None, *, shared: bool = False) -> str:
+    """Bump the lock rows of the touched keys: one stripe each when ``shared``, else all
+    (one sorted, de-duplicated upsert: it runs in every checked statement)."""
     scope = analysis.lock_scope
     if scope == "none":
         return ""
     name = quote_literal(analysis.assertion.name)
-    source = (
-        f"SELECT DISTINCT k FROM ({keys_sql}) AS ks"
-        if keys_sql and scope.startswith("key")
-        else "SELECT '*'"
-    )
+    source = keys_sql if keys_sql and scope.startswith("key") else "SELECT '*' AS k"
+    if shared:
+        stripe = f"mod(pg_backend_pid(), {STRIPES})"
+        rows = f"SELECT DISTINCT {name}, k || '#' || {stripe} FROM ({source}) AS ks"
+    else:
+        rows = (
+            f"SELECT DISTINCT {name}, k || '#' || s FROM ({source}) AS ks, "
+            f"generate_series(0, {STRIPES - 1}) AS st(s)"
+        )
     return (
-        f"INSERT INTO skybridge_assertion_locks AS l (assertion, key) "
-        f"SELECT {name}, k FROM ({source}) AS lk(k) ORDER BY k "
+        f"INSERT INTO skybridge_assertion_locks AS l (assertion, key) {rows} ORDER BY 2 "
         f"ON CONFLICT (assertion, key) DO UPDATE SET n = l.n + 1;\n"
     )
 
 
 def _raise_sql(analysis: Analysis, query: exp.Query) -> str:
+    """Raise 23514 with up to 5 violating rows if ``query`` finds any (the rows are only
+    collected then: the check that passes costs one ``EXISTS``)."""
     name = analysis.assertion.name
     message = quote_literal('assertion "' + name + '" violated')
+    sql = query.sql(DIALECT)
     return (
+        f"IF EXISTS ({sql}) THEN\n"
         f"SELECT string_agg(row_to_json(v)::text, ', ') INTO detail FROM "
-        f"(SELECT * FROM ({query.sql(DIALECT)}) AS q LIMIT 5) AS v;\n"
-        f"IF detail IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = '23514', "
-        f"MESSAGE = {message}, "
-        f"DETAIL = 'violating rows: ' || detail, CONSTRAINT = {quote_literal(name)}; END IF;"
+        f"(SELECT * FROM ({sql}) AS q LIMIT 5) AS v;\n"
+        f"RAISE EXCEPTION USING ERRCODE = '23514', MESSAGE = {message}, "
+        f"DETAIL = 'violating rows: ' || detail, CONSTRAINT = {quote_literal(name)};\nEND IF;"
     )
 
 
@@ -164,7 +181,8 @@ def _check_body(analysis: Analysis, table: str, op: Op) -> str:
         )
 
     query = union_all(delta_queries(analysis, deltas, rows, keys))
-    return _lock_sql(analysis, keys_sql) + _raise_sql(analysis, query)
+    shared = analysis.shared_table() == table
+    return _lock_sql(analysis, keys_sql, shared=shared) + _raise_sql(analysis, query)
 
 
 def _record_body(analysis: Analysis, table: str, op: Op) -> str:

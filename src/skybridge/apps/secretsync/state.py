@@ -83,6 +83,13 @@ class StateStore:
         data = self.kv.get_json(f"{PREFIX}state/{mapping}")
         return MappingState.from_json(data) if isinstance(data, dict) else None
 
+    def get_many(self, mappings: list[str]) -> dict[str, MappingState]:
+        """The states of ``mappings`` that have one, read in one batch."""
+        keys = {f"{PREFIX}state/{m}": m for m in mappings}
+        found = self.kv.get_many(keys)
+        states = {keys[k]: json.loads(v) for k, v in found.items()}
+        return {m: MappingState.from_json(d) for m, d in states.items() if isinstance(d, dict)}
+
     def put(self, state: MappingState) -> None:
         self.kv.put_json(f"{PREFIX}state/{state.mapping}", asdict(state))
 

@@ -123,11 +123,12 @@ class TargetVerifier:
         mapping: SecretMapping,
         checks: TargetChecks,
         known: dict[str, SecretInfo | None],
+        state: MappingState | None,
     ) -> str | None:
-        """Why the target must be read; ``None`` when the feed and state vouch for it."""
+        """Why the target must be read; ``None`` when the feed and ``state`` (the mapping's
+        recorded state) vouch for it."""
         if not checks.uses_feed or checks.feed is None:
             return checks.read_all or "no change feed"
-        state = self.state.get(mapping.name)
         if state is None:
             return "no recorded state"
         if state.drift != "in-sync":

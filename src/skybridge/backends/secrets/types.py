@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TypeAlias
 
 from skybridge.core.secret import Secret
@@ -185,4 +186,14 @@ class ChangeFeed:
 
     def about(self, secret: str) -> list[SecretChange]:
         """The changes concerning ``secret`` (a name or an id), oldest first."""
-        return [c for c in self.changes if c.concerns(secret)]
+        return list(self._by_secret.get(secret, ()))
+
+    @cached_property
+    def _by_secret(self) -> dict[str, list[SecretChange]]:
+        # A reconcile asks about every target: an index keeps that linear in the feed's size.
+        index: dict[str, list[SecretChange]] = {}
+        for change in self.changes:
+            for key in dict.fromkeys((change.secret_id, change.name)):
+                if key is not None:
+                    index.setdefault(key, []).append(change)
+        return index

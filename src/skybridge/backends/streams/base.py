@@ -179,10 +179,12 @@ class StreamBackend(Backend):
 
     def produce(self, topic: str, messages: Iterable[Message | bytes]) -> list[Produced]:
         """Append ``messages`` (``bytes`` or :class:`Message`) to ``topic`` in one batch."""
-        batch = [as_message(m) for m in messages]
+        batch = [m if type(m) is Message else as_message(m) for m in messages]
         for message in batch:
-            validate_headers(message.headers)
-            if message.key is not None and not isinstance(message.key, bytes):
+            if message.headers:
+                validate_headers(message.headers)
+            key = message.key
+            if key is not None and type(key) is not bytes and not isinstance(key, bytes):
                 raise ValidationError("message keys must be bytes or None")
         if not batch:
             return []

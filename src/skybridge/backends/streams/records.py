@@ -58,9 +58,8 @@ class Record(NamedTuple):
         return TopicPartition(self.topic, self.partition)
 
 
-@dataclass(frozen=True)
-class Produced:
-    """Where a produced message landed."""
+class Produced(NamedTuple):
+    """Where a produced message landed (a named tuple: one is built per produced message)."""
 
     topic: str
     partition: int
@@ -99,11 +98,12 @@ class PartitionLag:
 
 def next_positions(records: Iterable[Record]) -> dict[TopicPartition, int]:
     """The positions to commit after processing ``records`` (highest offset + 1 per partition)."""
-    positions: dict[TopicPartition, int] = {}
+    top: dict[tuple[str, int], int] = {}  # plain tuples: no object per record
     for record in records:
-        tp = record.topic_partition
-        positions[tp] = max(positions.get(tp, record.offset + 1), record.offset + 1)
-    return positions
+        key = (record.topic, record.partition)
+        if record.offset >= top.get(key, -1):
+            top[key] = record.offset
+    return {TopicPartition(t, p): offset + 1 for (t, p), offset in top.items()}
 
 
 def as_message(value: Message | bytes) -> Message:

@@ -113,6 +113,24 @@ class StreamsContract:
         assert {(r.partition, r.offset) for r in got} == {(p.partition, p.offset) for p in produced}
         assert all(r.topic == topic and r.timestamp > 1_000_000_000 for r in got)
 
+    def test_poll_hands_over_waiting_records_without_filling_the_batch(
+        self, streams: StreamBackend
+    ) -> None:
+        """A poll waits for the first record, not for ``max_records`` (pipelines size their
+        batches on this: see :func:`skybridge.runtime.runner.gather`)."""
+        topic = self.topic(streams)
+        with streams.consumer(unique("g"), [topic]) as consumer:
+            assert consumer.wait_for_assignment(self.join_timeout)
+            streams.produce(topic, [Message(b"%d" % i) for i in range(3)])
+            got: list[Record] = []
+            deadline = time.monotonic() + self.join_timeout
+            while len(got) < 3 and time.monotonic() < deadline:
+                started = time.monotonic()
+                batch = consumer.poll(500, 10.0)
+                assert not batch or time.monotonic() - started < 5.0, "poll waited to fill"
+                got.extend(batch)
+        assert sorted(r.value for r in got) == [b"0", b"1", b"2"]
+
     def test_keyless_value_round_trips(self, streams: StreamBackend) -> None:
         topic = self.topic(streams)
         streams.produce_one(topic, b"")

@@ -91,7 +91,7 @@ class OciEmulator:
         self.usage = UsageRecords()
         router = Router()
         VaultApi(self.vault, self.audit).register(router)
-        SecretsApi(self.vault).register(router)
+        SecretsApi(self.vault, self.audit).register(router)
         object_api = ObjectStorageApi(self.objects)
         object_api.register(router)
         MultipartApi(object_api).register(router)
@@ -266,6 +266,23 @@ class OciEmulator:
     def audit_delay(self, seconds: float) -> None:
         self._audit_delay = float(seconds)
         self.audit.delay = float(seconds)
+
+    def simulate_reads(self, vault_id: str, names: list[str], user_id: str | None = None) -> None:
+        """Audit events for ``user_id`` (default: another user) reading each named secret's
+        bundle, recorded now on the emulator clock without HTTP calls: the read traffic of the
+        applications that use the secrets, for tests of readers of a busy Audit log.
+
+        Raises:
+            KeyError: a name no live secret of ``vault_id`` holds.
+        """
+        with self._dispatcher.state_lock:
+            secrets = []
+            for name in names:
+                secret = self.vault.by_name(vault_id, name)
+                if secret is None:
+                    raise KeyError(name)
+                secrets.append(secret)
+            self.audit.record_reads(secrets, user_id or user_ocid(), self.tenancy_id)
 
     def audit_events(self) -> list[AuditEvent]:
         """Every audit event recorded so far (listed or not yet), oldest first."""

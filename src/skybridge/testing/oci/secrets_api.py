@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skybridge.testing.oci import errors
 from skybridge.testing.oci.ids import rfc3339
@@ -10,6 +10,9 @@ from skybridge.testing.oci.paging import page_of
 from skybridge.testing.oci.routing import Request, Response, Router, json_response
 from skybridge.testing.oci.stages import ORDER
 from skybridge.testing.oci.vault import Secret, SecretVersion, VaultStore
+
+if TYPE_CHECKING:
+    from skybridge.testing.oci.audit import AuditLog
 
 BASE = "/20190301"
 
@@ -58,10 +61,12 @@ def select_version(secret: Secret, query: dict[str, str]) -> SecretVersion:
 
 
 class SecretsApi:
-    """Binds the Secrets retrieval operations to ``/20190301`` routes."""
+    """Binds the Secrets retrieval operations to ``/20190301`` routes; successful reads are
+    recorded in ``audit``."""
 
-    def __init__(self, store: VaultStore) -> None:
+    def __init__(self, store: VaultStore, audit: AuditLog | None = None) -> None:
         self.store = store
+        self.audit = audit
 
     def register(self, router: Router) -> None:
         b = f"{BASE}/secretbundles"
@@ -75,14 +80,19 @@ class SecretsApi:
             raise errors.not_found(what)
         return secret
 
-    def _answer(self, secret: Secret, version: SecretVersion) -> Response:
+    def _answer(
+        self, request: Request, operation: str, secret: Secret, version: SecretVersion
+    ) -> Response:
+        if self.audit is not None:
+            self.audit.record(request, operation, secret)
         return json_response(bundle_json(secret, version), headers={"etag": secret.etag})
 
     def by_id(self, request: Request) -> Response:
         secret_id = request.params["secretId"]
         self.store.expire()
         secret = self._readable(self.store.secrets.get(secret_id), f"Secret {secret_id}")
-        return self._answer(secret, select_version(secret, request.query))
+        version = select_version(secret, request.query)
+        return self._answer(request, "GetSecretBundle", secret, version)
 
     def by_name(self, request: Request) -> Response:
         query = request.query
@@ -91,7 +101,7 @@ class SecretsApi:
                 raise errors.missing(required)
         found = self.store.by_name(query["vaultId"], query["secretName"])
         secret = self._readable(found, f"Secret {query['secretName']}")
-        return self._answer(secret, select_version(secret, query))
+        return self._answer(request, "GetSecretBundleByName", secret, select_version(secret, query))
 
     def versions(self, request: Request) -> Response:
         secret_id = request.params["secretId"]
@@ -104,4 +114,6 @@ class SecretsApi:
             {k: v for k, v in bundle_json(secret, version).items() if k != "secretBundleContent"}
             for version in versions
         ]
+        if self.audit is not None:
+            self.audit.record(request, "ListSecretBundleVersions", secret)
         return page_of(request, items)

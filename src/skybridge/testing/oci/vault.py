@@ -1,12 +1,15 @@
 """OCI Vault secrets: secrets, versions, rotation stages, deletion scheduling and limits.
 
-Pure state; :mod:`vault_api` and :mod:`secrets_api` map it to the REST API.
+Pure state; :mod:`vault_api` and :mod:`secrets_api` map it to the REST API. Lookups by name go
+through an index and scheduled deletions through a heap of due times, so no call scans every
+secret (a tenancy may hold 5,000).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,6 +106,8 @@ class VaultStore:
         self.vaults: dict[str, str] = {}  # vault id -> compartment id
         self.secrets: dict[str, Secret] = {}
         self.retry_tokens: dict[str, tuple[str, str]] = {}  # token -> (body hash, secret id)
+        self._named: dict[tuple[str, str], str] = {}  # (vault id, name) -> id, while not DELETED
+        self._due: list[tuple[float, int, str]] = []  # (deletion time, seq, secret id) heap
 
     def create_vault(self, compartment_id: str) -> tuple[str, str]:
         vault_id = ocid("vault", self.region)
@@ -112,15 +117,29 @@ class VaultStore:
         return vault_id, key_id
 
     def expire(self) -> None:
-        """Apply deletions whose time has come (the real service does this in the background)."""
+        """Apply deletions whose time has come (the real service does this in the background).
+
+        Only secrets with a deletion due are visited; a cancelled deletion leaves a stale heap
+        entry that finds nothing to do.
+        """
         now = self.clock.now()
-        for secret in self.secrets.values():
-            if secret.state == "PENDING_DELETION" and (secret.time_of_deletion or 0) <= now:
-                secret.state = "DELETED"
-                secret.revision += 1
-            secret.versions = [
-                v for v in secret.versions if v.time_of_deletion is None or v.time_of_deletion > now
-            ]
+        while self._due and self._due[0][0] <= now:
+            _, _, secret_id = heapq.heappop(self._due)
+            secret = self.secrets.get(secret_id)
+            if secret is not None:
+                self._expire(secret, now)
+
+    def _expire(self, secret: Secret, now: float) -> None:
+        if secret.state == "PENDING_DELETION" and (secret.time_of_deletion or 0) <= now:
+            secret.state = "DELETED"
+            secret.revision += 1
+            self._named.pop((secret.vault_id, secret.name), None)
+        secret.versions = [
+            v for v in secret.versions if v.time_of_deletion is None or v.time_of_deletion > now
+        ]
+
+    def _schedule(self, secret: Secret, when: float) -> None:
+        heapq.heappush(self._due, (when, next(_seq), secret.id))
 
     def get(self, secret_id: str) -> Secret:
         self.expire()
@@ -132,10 +151,8 @@ class VaultStore:
     def by_name(self, vault_id: str, name: str) -> Secret | None:
         """The secret holding ``name`` in ``vault_id``; DELETED secrets release their names."""
         self.expire()
-        for secret in self.secrets.values():
-            if secret.vault_id == vault_id and secret.name == name and secret.state != "DELETED":
-                return secret
-        return None
+        secret_id = self._named.get((vault_id, name))
+        return None if secret_id is None else self.secrets[secret_id]
 
     def create(self, body: dict[str, Any]) -> Secret:
         for required in ("compartmentId", "secretName", "vaultId", "keyId", "secretContent"):
@@ -168,6 +185,7 @@ class VaultStore:
         version = SecretVersion(1, content, now, ["CURRENT", "LATEST"], content_details.get("name"))
         secret.versions.append(version)
         self.secrets[secret.id] = secret
+        self._named[vault_id, secret.name] = secret.id
         return secret
 
     def update(self, secret: Secret, body: dict[str, Any]) -> None:
@@ -220,6 +238,7 @@ class VaultStore:
         secret.time_of_deletion = self._deletion_time(when)
         secret.state = "PENDING_DELETION"
         secret.revision += 1
+        self._schedule(secret, secret.time_of_deletion)
 
     def cancel_deletion(self, secret: Secret) -> None:
         if secret.state != "PENDING_DELETION":
@@ -245,6 +264,7 @@ class VaultStore:
             )
         version.time_of_deletion = self._deletion_time(when)
         secret.revision += 1
+        self._schedule(secret, version.time_of_deletion)
 
     def cancel_version_deletion(self, secret: Secret, number: int) -> None:
         version = secret.version(number)

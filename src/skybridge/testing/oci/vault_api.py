@@ -66,15 +66,16 @@ def version_json(secret: Secret, version: SecretVersion, *, summary: bool) -> di
 
 
 class VaultApi:
-    """Binds the Vault operations to ``/20180608`` routes; writes are recorded in ``audit``."""
+    """Binds the Vault operations to ``/20180608`` routes; every successful call, reads
+    included, is recorded in ``audit``."""
 
     def __init__(self, store: VaultStore, audit: AuditLog | None = None) -> None:
         self.store = store
         self.audit = audit
 
-    def _audited(self, request: Request, operation: str, secret: Secret) -> None:
+    def _audited(self, request: Request, operation: str, secret: Secret | None) -> None:
         if self.audit is not None:
-            self.audit.record(request, operation, secret)
+            self.audit.record(request, operation, secret, request.query.get("compartmentId", ""))
 
     def register(self, router: Router) -> None:
         s = f"{BASE}/secrets"
@@ -136,7 +137,9 @@ class VaultApi:
         return self._answer(secret)
 
     def get_secret(self, request: Request) -> Response:
-        return self._answer(self._secret(request))
+        secret = self._secret(request)
+        self._audited(request, "GetSecret", secret)
+        return self._answer(secret)
 
     def update_secret(self, request: Request) -> Response:
         secret = self._secret(request, if_match=True)
@@ -162,6 +165,7 @@ class VaultApi:
         found.sort(key=(lambda s: s.name) if by_name else (lambda s: (s.created, s.order)))
         if descending:
             found.reverse()
+        self._audited(request, "ListSecrets", None)
         return page_of(request, [secret_summary(s) for s in found])
 
     def list_versions(self, request: Request) -> Response:
@@ -169,11 +173,13 @@ class VaultApi:
         versions = sorted(secret.versions, key=lambda v: v.number)
         if request.query.get("sortOrder") == "DESC":
             versions.reverse()
+        self._audited(request, "ListSecretVersions", secret)
         return page_of(request, [version_json(secret, v, summary=True) for v in versions])
 
     def get_version(self, request: Request) -> Response:
         secret = self._secret(request)
         version = secret.version(_number(request))
+        self._audited(request, "GetSecretVersion", secret)
         return json_response(
             version_json(secret, version, summary=False), headers={"etag": secret.etag}
         )

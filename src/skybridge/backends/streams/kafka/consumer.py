@@ -60,7 +60,7 @@ class KafkaConsumer(Consumer):
 
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
         try:
-            messages = self._client.consume(max_records, timeout)
+            messages = self._fetch(max_records, timeout)
         except KafkaException as exc:
             raise translate_error(exc, "poll") from None
         records: list[Record] = []
@@ -86,11 +86,28 @@ class KafkaConsumer(Consumer):
                 msg.timestamp()[1] / 1000,
             )
             append(_new_record(Record, fields))
-            last[topic, partition] = offset  # type: ignore[index,assignment]
+            last[topic, partition] = offset
         for (topic, partition), offset in last.items():
             tp = TopicPartition(topic, partition)
             self._positions[tp] = self._consumed[tp] = offset + 1
         return records
+
+    def _fetch(self, max_records: int, timeout: float) -> list[Any]:
+        """What the local queue holds now (up to ``max_records``), else wait up to ``timeout``
+        for the first message and take what arrived with it.
+
+        ``consume(n, timeout)`` alone blocks until ``n`` messages or the timeout, so a slow
+        stream would wait the whole timeout on every poll.
+        """
+        messages = self._client.consume(max_records, 0)
+        if messages or timeout <= 0:
+            return messages
+        first = self._client.poll(timeout)
+        if first is None:
+            return []
+        if max_records == 1:
+            return [first]
+        return [first, *self._client.consume(max_records - 1, 0)]
 
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
         offsets = dict(self._consumed) if offsets is None else dict(offsets)

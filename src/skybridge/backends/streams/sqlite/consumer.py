@@ -20,6 +20,8 @@ _SELECT = (
     "SELECT off, key, value, headers, ts FROM records "
     "WHERE tid = ? AND part = ? AND off >= ? ORDER BY off LIMIT ?"
 )
+#: ``Record(...)`` without the Python-level ``__new__`` of a named tuple (hot path).
+_new_record = tuple.__new__
 #: How long poll sleeps between looks at an idle log (no cross-process wake-up exists).
 _IDLE_SLEEP = 0.02
 
@@ -102,8 +104,9 @@ class SqliteConsumer(Consumer):
             return []
         self._positions[tp] = rows[-1][0] + 1
         self._consumed[tp] = rows[-1][0] + 1
+        topic, part, new, decode = tp.topic, tp.partition, _new_record, decode_headers
         return [
-            Record(tp.topic, tp.partition, off, key, value, decode_headers(headers), ts)
+            new(Record, (topic, part, off, key, value, decode(headers) if headers else (), ts))
             for off, key, value, headers, ts in rows
         ]
 

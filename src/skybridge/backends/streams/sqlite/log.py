@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from skybridge.backends.streams.base import RebalanceCallback, StartPosition, StreamBackend
-from skybridge.backends.streams.partitioner import partition_for
+from skybridge.backends.streams.partitioner import keyed_partition, partition_for
 from skybridge.backends.streams.records import (
     Message,
     Produced,
@@ -33,6 +33,25 @@ from skybridge.backends.streams.sqlite.schema import SCHEMA, connect, transactio
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import ConfigError, NotFound, ValidationError
 from skybridge.core.urls import BackendURL
+
+
+def _rows(
+    tid: int, messages: Sequence[Message], parts: list[int], offsets: list[int], now: float
+) -> list[tuple[Any, ...]]:
+    """The ``records`` rows of ``messages`` (one comprehension: the produce hot path)."""
+    return [
+        (
+            tid,
+            part,
+            off,
+            m.key,
+            m.value,
+            encode_headers(m.headers) if m.headers else None,
+            now if m.timestamp is None else m.timestamp,
+        )
+        for m, part, off in zip(messages, parts, offsets, strict=True)
+    ]
+
 
 _INSERT = "INSERT INTO records (tid, part, off, key, value, headers, ts) VALUES (?,?,?,?,?,?,?)"
 
@@ -140,19 +159,20 @@ class SqliteStream(StreamBackend):
     def _produce(self, topic: str, messages: Sequence[Message]) -> list[Produced]:
         tid, info = self._topic(topic)
         now = self.clock.now()
-        parts = [self._partition(m, info.partitions) for m in messages]
+        parts = self._partitions(messages, info.partitions)
         with self._lock, transaction(self._conn, "produce") as conn:
             next_off = dict(
                 conn.execute("SELECT part, next_off FROM partitions WHERE tid = ?", (tid,))
             )
-            rows, produced = [], []
-            for message, part in zip(messages, parts, strict=True):
-                off = next_off[part]
-                next_off[part] = off + 1
-                headers = encode_headers(message.headers) if message.headers else None
-                ts = message.timestamp if message.timestamp is not None else now
-                rows.append((tid, part, off, message.key, message.value, headers, ts))
-                produced.append(Produced(topic, part, off))
+            offsets = []
+            for part in parts:
+                offsets.append(next_off[part])
+                next_off[part] += 1
+            rows = _rows(tid, messages, parts, offsets, now)
+            new = tuple.__new__  # named tuples without their Python-level __new__ (hot path)
+            produced = [
+                new(Produced, (topic, part, off)) for part, off in zip(parts, offsets, strict=True)
+            ]
             conn.executemany(_INSERT, rows)
             touched = set(parts)
             conn.executemany(
@@ -161,6 +181,16 @@ class SqliteStream(StreamBackend):
             )
             self._apply_retention(conn, tid, info.retention, touched, next_off, now)
         return produced
+
+    @classmethod
+    def _partitions(cls, messages: Sequence[Message], partitions: int) -> list[int]:
+        keyed = keyed_partition
+        return [
+            keyed(m.key, partitions)
+            if m.partition is None and m.key is not None
+            else cls._partition(m, partitions)
+            for m in messages
+        ]
 
     @staticmethod
     def _partition(message: Message, partitions: int) -> int:
