@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -208,6 +209,28 @@ def test_compile_needs_no_database(client: TestClient, auth: dict[str, str]) -> 
     assert bad.status_code == 422
     assert "dialect" in bad.json()["message"]
     assert client.get("/api/assertions", headers=auth).json() == []  # nothing was applied
+
+
+@pytest.mark.parametrize("endpoint", ["compile", "apply"])
+def test_the_largest_script_fits_the_body_limit_and_more_is_413(
+    client: TestClient, auth: dict[str, str], endpoint: str
+) -> None:
+    # a script of the largest size the routes take: its JSON (escaped newlines and quotes)
+    # is over the service's 1 MiB default body cap, which these routes raise for it
+    line = '-- "padding"\n'
+    sql = sla_script() + line * ((900_000 - len(sla_script())) // len(line))
+    body = {"sql": sql, "dialect": "sqlite"} if endpoint == "compile" else {"sql": sql}
+    encoded = json.dumps(body).encode()
+    assert len(encoded) > 1024 * 1024
+    headers = {**auth, "Content-Type": "application/json"}
+    response = client.post(f"/api/assertions/{endpoint}", content=encoded, headers=headers)
+    assert response.status_code != 413, response.text
+    assert response.status_code < 500, response.text
+    over = client.post(
+        f"/api/assertions/{endpoint}", content=b" " * (4 * 1024 * 1024 + 1), headers=headers
+    )
+    assert over.status_code == 413
+    assert "4 MiB" in over.json()["message"]
 
 
 @pytest.mark.parametrize("endpoint", ["compile", "apply"])

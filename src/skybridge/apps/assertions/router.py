@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
@@ -24,10 +24,13 @@ from skybridge.apps.assertions.shared import database_errors, open_engine, summa
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.errors import ErrorBody
+from skybridge.apps.kit.limits import BodyLimit, MiB
 from skybridge.core.errors import NotFound
 
 T = TypeVar("T")
 MAX_SCRIPT = 1_000_000
+# a script of MAX_SCRIPT characters is larger than that once JSON escapes its newlines and quotes
+SCRIPT_BODY = Depends(BodyLimit(4 * MiB))
 
 
 class Dependency(BaseModel):
@@ -135,7 +138,7 @@ REJECTED: Responses = {
 
 READ = [requires("assertions:read")]
 CHECK = [requires("assertions:check")]
-APPLY = [requires("assertions:apply")]
+APPLY = [requires("assertions:apply"), SCRIPT_BODY]
 
 
 def violation_response(exc: AssertionViolation) -> JSONResponse:
@@ -177,7 +180,7 @@ def build_router(context: AppContext[Any]) -> APIRouter:
         response_model=CompileResponse,
         responses={422: REJECTED[422]},
         summary="Compile a script to SQL for migration tools (no database)",
-        dependencies=READ,
+        dependencies=[*READ, SCRIPT_BODY],
     )
     def compile_script(body: CompileRequest) -> dict[str, Any]:
         return {"dialect": body.dialect, "sql": api.compile(body.sql, body.dialect)}
