@@ -1,11 +1,23 @@
-"""The app kit's page components: Chart and Table values and the macros that draw them."""
+"""The app kit's page components: Chart, Plot and Table values and the macros that draw them."""
 
 from __future__ import annotations
+
+import html as html_lib
+import json
 
 import jinja2
 import pytest
 
-from skybridge.apps.kit.web import AppPage, Chart, Column, Table, api_charts, pipeline_charts
+from skybridge.apps.kit.web import (
+    AppPage,
+    Chart,
+    Column,
+    Line,
+    Plot,
+    Table,
+    api_charts,
+    pipeline_charts,
+)
 
 
 def render(source: str, **context: object) -> str:
@@ -95,3 +107,45 @@ def test_a_table_of_rows_takes_its_columns_from_them() -> None:
         '{% import "kit/components.html" as kit %}{{ kit.table(t) }}', t=Table.of([], empty="none")
     )
     assert "none" in html
+
+
+def test_a_plot_checks_its_lines_against_its_x_positions() -> None:
+    with pytest.raises(ValueError, match="at least one line"):
+        Plot("Empty", [1.0], [])
+    with pytest.raises(ValueError, match="'b' has 1 values for 2 x"):
+        Plot("Ragged", [1.0, 2.0], [Line("a", [1, 2]), Line("b", [1])])
+    with pytest.raises(ValueError, match="line, dashed, bound or points"):
+        Line("a", [1], style="bars")  # type: ignore[arg-type]
+    assert AppPage("pkg", "t.html", {"p": Plot("P", [1.0], [Line("a", [1])])}).has_charts()
+
+
+def test_a_long_plot_is_thinned_but_keeps_every_marker_and_both_ends() -> None:
+    x = [float(i) for i in range(10_000)]
+    marks = [float(i) if i in (3, 4_999, 7_777) else None for i in range(10_000)]
+    plot = Plot("Long", x, [Line("v", x), Line("flagged", marks, "points")], max_points=100)
+    body = plot.payload()
+    assert 100 <= len(body["x"]) <= 103
+    assert body["x"][0] == 0.0
+    assert body["x"][-1] == 9_999.0
+    values, flagged = body["lines"]
+    assert values["values"] == body["x"]  # each kept position keeps its own value
+    assert [v for v in flagged["values"] if v is not None] == [3.0, 4_999.0, 7_777.0]
+    short = Plot("Short", [1.0, 2.0], [Line("v", [5, None])]).payload()
+    assert short == {
+        "x": [1.0, 2.0],
+        "time": True,
+        "unit": "",
+        "lines": [{"label": "v", "style": "line", "values": [5, None]}],
+    }
+
+
+def test_the_plot_macro_carries_its_data_escaped_for_the_script() -> None:
+    plot = Plot("Spend", [86400.0], [Line("</script><b>'x'", [1.5])], unit="USD", name="trend")
+    html = render(
+        '{% import "kit/components.html" as kit %}{{ kit.plot(p) }}', p=plot, can=lambda s: True
+    )
+    assert '<figure class="chart-card trend">' in html
+    assert "<b>" not in html
+    assert "'x'" not in html  # the attribute is single-quoted: quotes in data are escaped
+    attribute = html.split("data-plot='")[1].split("'")[0]
+    assert json.loads(html_lib.unescape(attribute))["lines"][0]["label"] == "</script><b>'x'"

@@ -17,12 +17,15 @@ from typing import Any
 
 import pytest
 
+from skybridge.apps.kit.manifest import discover_apps
 from skybridge.testing.browser import browser_page, demo_service, login, screenshot
 from skybridge.testing.service import clear_skybridge_env
 
 pytestmark = pytest.mark.browser
 
-PAGES = ["/", "/backends", "/streams", "/tokens", "/ui/secretsync", "/ui/assertions"]
+CORE_PAGES = ["/", "/backends", "/streams", "/tokens"]
+APP_PAGES = [f"/ui/{spec.name}" for spec in discover_apps() if spec.page is not None]
+PAGES = CORE_PAGES + APP_PAGES
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +165,10 @@ def test_every_page_is_clean_at_desktop_and_phone_widths(
             screenshot(page, f"pages-{width}-{name}", tmp_path)
             wide = page.evaluate("document.documentElement.scrollWidth")
             assert wide <= width, f"{path} is {wide} px wide at {width} px"
-            nav = page.locator("nav.nav").bounding_box()
-            assert nav is not None
-            assert nav["x"] + nav["width"] <= width, f"the nav overflows on {path}"
+            for item in page.locator("header nav a, header .who").all():
+                box = item.bounding_box()
+                assert box is not None
+                assert box["x"] + box["width"] <= width, f"{item.inner_text()} overflows on {path}"
         assert problems == [], problems
 
         missing = page.goto(f"{url}no/such/page")

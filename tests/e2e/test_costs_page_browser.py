@@ -6,6 +6,7 @@ changes) and the approved run (the audit log fills). Screenshots land in tmp_pat
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,13 @@ def test_costs_page_shows_spend_charts_and_remediates(
         expect(page).to_have_url(f"{url}ui/costs")
         expect(page.locator("table.providers tr[data-provider=AWS]")).to_be_visible()
         expect(page.locator("table.providers tr[data-provider=Oracle]")).to_be_visible()
-        for chart in ("chart-trend", "chart-services", "chart-untagged"):
-            image = page.locator(f"img.{chart}")
-            expect(image).to_be_visible()
-            assert image.evaluate("i => i.complete && i.naturalWidth > 100"), chart
+        trend = page.locator("figure.trend .chart")
+        expect(trend.locator("canvas")).to_have_count(1)  # drawn by uPlot from the page's data
+        labels = [line["label"] for line in json.loads(trend.get_attribute("data-plot"))["lines"]]
+        assert labels[:2] == ["AWS", "Oracle"], labels
+        assert "forecast" in labels, labels
+        expect(page.locator("table.top-services tbody tr").first).to_contain_text("%")
+        expect(page.locator("table.untagged-share tbody tr")).to_have_count(2)
         expect(page.locator("table.anomalies tbody tr").first).to_contain_text(
             "Amazon Elastic Compute Cloud"
         )

@@ -1,46 +1,29 @@
-"""A line chart of a series as SVG coordinates, flagged points marked (no script, no styles)."""
+"""The detail chart of one series: its values, the flagged points marked (a kit plot)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-WIDTH, HEIGHT, PAD = 800.0, 180.0, 8.0
+from skybridge.apps.kit.web import Line, Plot
 
 
-@dataclass(frozen=True)
-class LineChart:
-    """What the template draws: the polyline, the flag markers, the axis labels."""
-
-    line: str
-    flags: list[dict[str, Any]] = field(default_factory=list)
-    low: float = 0.0
-    high: float = 0.0
-    start: str = ""
-    end: str = ""
-    width: float = WIDTH
-    height: float = HEIGHT
+def _epoch(iso: str) -> float:
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:  # event times are stored in UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
-def line_chart(points: list[dict[str, Any]]) -> LineChart | None:
-    """The chart of ``points`` (``time``, ``value``, ``flagged``, ``reason``); ``None`` if empty."""
+def values_plot(series: str, points: list[dict[str, Any]]) -> Plot | None:
+    """The plot of ``points`` (``time``, ``value``, ``flagged``; oldest first), else ``None``."""
     if not points:
         return None
     values = [p["value"] for p in points]
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    step = (WIDTH - 2 * PAD) / max(1, len(points) - 1)
-
-    def xy(i: int, value: float) -> tuple[float, float]:
-        x = PAD + i * step
-        y = HEIGHT - PAD - (value - low) / span * (HEIGHT - 2 * PAD)
-        return round(x, 1), round(y, 1)
-
-    coords = [xy(i, v) for i, v in enumerate(values)]
-    flags = [
-        {"x": coords[i][0], "y": coords[i][1], "title": f"{p['time']}: {p['reason'] or ''}"}
-        for i, p in enumerate(points)
-        if p["flagged"]
-    ]
-    line = " ".join(f"{x},{y}" for x, y in coords)
-    return LineChart(line, flags, low, high, points[0]["time"], points[-1]["time"])
+    flags = [p["value"] if p["flagged"] else None for p in points]
+    return Plot(
+        f"Values of {series}",
+        [_epoch(p["time"]) for p in points],
+        [Line(series, values), Line("flagged", flags, style="points")],
+        name="series-values",
+    )

@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from skybridge.apps.anomaly import incidents, queries
-from skybridge.apps.anomaly.chart import line_chart
+from skybridge.apps.anomaly.chart import values_plot
 from skybridge.apps.anomaly.config import AnomalyConfig
+from skybridge.apps.anomaly.pipeline import PIPELINE
 from skybridge.apps.kit.context import AppContext
-from skybridge.apps.kit.web import AppPage
+from skybridge.apps.kit.web import AppPage, pipeline_charts
 from skybridge.core.errors import SkybridgeError
 
 Context = AppContext[AnomalyConfig]
@@ -37,6 +38,7 @@ def _page(ctx: Context, series: str | None = None, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"series": [], "chosen": None, "chart": None, "flagged": []}
     values |= {"incidents": [], "error": None, "notice": None, "config": ctx.config}
     values["shown"] = SHOWN
+    values["charts"] = pipeline_charts(PIPELINE)
     values.update(extra)
     try:
         with queries.opened(ctx) as engine:
@@ -45,7 +47,7 @@ def _page(ctx: Context, series: str | None = None, **extra: Any) -> AppPage:
             if chosen is not None:
                 points = queries.series_points(engine, chosen, SHOWN)
                 values["chosen"] = chosen
-                values["chart"] = line_chart(points)
+                values["chart"] = values_plot(chosen, points)
                 values["flagged"] = [p for p in reversed(points) if p["flagged"]][:50]
                 every = queries.incident_list(engine)
                 values["incidents"] = [i for i in every if i["series"] == chosen][:20]

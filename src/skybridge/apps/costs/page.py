@@ -4,16 +4,16 @@ remediation plan.
 
 Forms POST ``action=plan`` (remediation dry run), ``remediate`` (apply it), ``ingest`` (the
 report bucket) or ``alert`` (budget alerts), each with the CSRF field; the manifest maps each
-to its scope. Charts are SVG images (``data:`` URLs), so the page needs no script.
+to its scope. The charts and tables are the app kit's components.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from typing import Any
 
 from skybridge.apps.costs.api import Context, Costs, open_costs
+from skybridge.apps.costs.page_charts import services_table, trend_plot, untagged_table
 from skybridge.apps.kit.web import AppPage
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
@@ -24,25 +24,21 @@ TEMPLATE = "costs.html"
 ACTIONS = ("plan", "remediate", "ingest", "alert")
 
 
-def _svg(body: bytes) -> str:
-    return "data:image/svg+xml;base64," + base64.b64encode(body).decode()
-
-
 def _view(costs: Costs) -> dict[str, Any]:
-    from skybridge.apps.costs.charts import all_charts
-
     period = costs.period(None, None)
     report = costs.report(period)
     compliance = costs.tags(period).to_dict()
     forecast = costs.forecast(period.end).to_dict()
-    charts = all_charts(report, forecast, compliance, "svg") if report["total"]["rows"] else {}
+    has_rows = bool(report["total"]["rows"])
     return {
         "report": report,
         "compliance": compliance,
         "forecast": forecast,
         "budgets": [s.to_dict() for s in costs.budgets(period.end)[0]],
         "anomalies": [a.to_dict() for a in costs.anomalies(period)][:10],
-        "charts": {name: _svg(body) for name, body in charts.items()},
+        "trend": trend_plot(report, forecast) if has_rows else None,
+        "services": services_table(report) if has_rows else None,
+        "untagged": untagged_table(compliance) if has_rows else None,
         "files": len(costs.store.ledger.files()),
         "audit": costs.store.ledger.audit_log(10),
     }

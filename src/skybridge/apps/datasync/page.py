@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from skybridge.apps.datasync.service import Context, DataSync, effective_config
+from skybridge.apps.datasync.stream import PIPELINE
 from skybridge.apps.datasync.views import batch_view, list_view, status_view
-from skybridge.apps.kit.web import AppPage
+from skybridge.apps.kit.web import AppPage, pipeline_charts
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
 
@@ -51,6 +52,7 @@ def _values(sync: DataSync) -> dict[str, Any]:
 def _page(ctx: Context, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"error": None, "hint": None, "result": None, "status": None}
     values |= {"declared": list_view(effective_config(ctx)), "batches": [], "rows": 0, "failed": 0}
+    values["charts"] = pipeline_charts(PIPELINE)
     values.update(extra)
     try:
         with DataSync.open(ctx) as sync:

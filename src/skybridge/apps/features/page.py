@@ -17,7 +17,7 @@ from skybridge.apps.features.offline import log_stats
 from skybridge.apps.features.operations import view_summary
 from skybridge.apps.features.store import Context, FeatureStore, open_store
 from skybridge.apps.features.vector import FeatureVector
-from skybridge.apps.kit.web import AppPage
+from skybridge.apps.kit.web import AppPage, pipeline_charts
 from skybridge.core.errors import SkybridgeError
 
 PACKAGE = "skybridge.apps.features"
@@ -87,6 +87,7 @@ def _overview(store: FeatureStore) -> dict[str, Any]:
 
 def _page(ctx: Context, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"error": None, "lookup": None, "prediction": None, "views": []}
+    values["charts"] = pipeline_charts("features", ctx.config.group)
     values.update(extra)
     try:
         with open_store(ctx, model=False, streams=False) as store:

@@ -8,6 +8,9 @@ macros, so every page looks alike::
     {{ kit.chart(throughput) }}
     {{ kit.table(letters) }}
 
+A :class:`Plot` draws data the page computed itself (a series' values with flagged points, daily
+spend with its forecast) with the same look: ``{{ kit.plot(values) }}``.
+
 Charts show the service's metrics history (sampled every few seconds, kept for a few hours) and
 refresh themselves while the page is open. A chart names its series by key: ``metric`` for every
 series of that metric, ``metric:label`` for one (``records_per_s:secretsync``), and a label
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 #: Every metric the history keeps, with its unit.
 SERIES_METRICS: dict[str, str] = {
@@ -67,9 +70,9 @@ class AppPage:
 
 
 def _is_chart(value: Any) -> bool:
-    if isinstance(value, Chart):
+    if isinstance(value, Chart | Plot):
         return True
-    return isinstance(value, list | tuple) and any(isinstance(v, Chart) for v in value)
+    return isinstance(value, list | tuple) and any(isinstance(v, Chart | Plot) for v in value)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,91 @@ class Chart:
         if not self.unit:
             metric = self.series[0].partition(":")[0]
             object.__setattr__(self, "unit", SERIES_METRICS.get(metric, ""))
+
+
+#: How a :class:`Line` is drawn: a solid line, a dashed one (a forecast), a thin grey one (the
+#: bounds of a band), or markers only (flagged points: ``None`` where there is no marker).
+LineStyle = Literal["line", "dashed", "bound", "points"]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One series of a :class:`Plot`: a value (or ``None``: no value there) per x position."""
+
+    label: str
+    values: Sequence[float | None]
+    style: LineStyle = "line"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", tuple(self.values))
+        if self.style not in ("line", "dashed", "bound", "points"):
+            raise ValueError(f"a line's style is line, dashed, bound or points, not {self.style!r}")
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A chart of data the page computed, drawn like the metrics charts but not refreshed.
+
+    Args:
+        title: The chart's heading.
+        x: The x positions, ascending: epoch seconds when ``time`` (shown as UTC), else numbers.
+        lines: The series, each with one value per x position.
+        unit: What the y axis counts.
+        time: Whether ``x`` holds epoch seconds.
+        name: A CSS class for tests and styling.
+        max_points: How many x positions are sent to the browser: a longer plot is thinned
+            evenly to that many, first and last included, plus every position where a
+            ``points`` line has a marker.
+
+    Raises:
+        ValueError: no lines, or a line whose length differs from ``x``.
+    """
+
+    title: str
+    x: Sequence[float]
+    lines: Sequence[Line]
+    unit: str = ""
+    time: bool = True
+    name: str = ""
+    max_points: int = 2000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "x", tuple(self.x))
+        object.__setattr__(self, "lines", tuple(self.lines))
+        if not self.lines:
+            raise ValueError("a plot needs at least one line")
+        for line in self.lines:
+            if len(line.values) != len(self.x):
+                count = len(line.values)
+                raise ValueError(f"line {line.label!r} has {count} values for {len(self.x)} x")
+
+    def payload(self) -> dict[str, Any]:
+        """What the browser draws: ``{"x", "time", "unit", "lines": [{label, style, values}]}``."""
+        keep = self._kept()
+        return {
+            "x": [self.x[i] for i in keep],
+            "time": self.time,
+            "unit": self.unit,
+            "lines": [
+                {"label": ln.label, "style": ln.style, "values": [ln.values[i] for i in keep]}
+                for ln in self.lines
+            ],
+        }
+
+    def _kept(self) -> list[int]:
+        size = len(self.x)
+        if size <= self.max_points:
+            return list(range(size))
+        marked = {
+            i
+            for line in self.lines
+            if line.style == "points"
+            for i, value in enumerate(line.values)
+            if value is not None
+        }
+        budget = max(2, self.max_points - len(marked))
+        step = (size - 1) / (budget - 1)
+        return sorted({round(k * step) for k in range(budget)} | marked)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,11 @@
  * /api/metrics/history for them (same origin, the session cookie), draws them with the vendored
  * uPlot and asks again every few seconds while the page is open. After each refresh the element
  * carries data-points (samples shown) and data-last (the sum of the newest values).
+ *
+ * Elements with data-plot (the kit's plot macro) carry their data instead: x positions (epoch
+ * seconds, shown in UTC, or plain numbers) and lines drawn solid, dashed, as a band's thin bound
+ * or as markers only.
+ * They are drawn once; data-points is set the same way.
  */
 (function () {
   "use strict";
@@ -41,6 +46,18 @@
       var d = new Date(t * 1000);
       var hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
       return span < 180 ? hm + ":" + pad(d.getSeconds()) : hm;
+    });
+  }
+
+  // A plot's time axis in UTC (the apps' data is UTC): dates once it spans two days or more.
+  function utcTicks(u, ticks) {
+    var span = ticks.length > 1 ? ticks[ticks.length - 1] - ticks[0] : 0;
+    return ticks.map(function (t) {
+      var d = new Date(t * 1000);
+      if (span >= 2 * 86400) {
+        return pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate());
+      }
+      return pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
     });
   }
 
@@ -161,7 +178,52 @@
       });
   };
 
+  function plotLine(line, i) {
+    var color = line.style === "points" ? "#b42318" : line.style === "bound" ? "#9aa5b4" : COLORS[i % COLORS.length];
+    var options = {
+      label: line.label,
+      stroke: color,
+      width: line.style === "points" ? 0 : line.style === "bound" ? 1 : 2,
+      spanGaps: line.style !== "points",
+      value: function (u, v) { return shortNumber(v); }
+    };
+    if (line.style === "dashed" || line.style === "bound") {
+      options.dash = line.style === "bound" ? [2, 3] : [6, 4];
+    }
+    if (line.style === "points") {
+      options.paths = function () { return null; };
+      options.points = { show: true, size: 8, stroke: color, fill: color };
+    } else {
+      options.points = { show: false };
+    }
+    return options;
+  }
+
+  function drawPlot(el) {
+    var body = JSON.parse(el.dataset.plot);
+    var empty = el.querySelector(".chart-empty");
+    el.dataset.points = String(body.x.length);
+    if (!body.x.length) {
+      return;
+    }
+    var options = chartOptions(el, { series: [] });
+    options.series = [{}].concat(body.lines.map(plotLine));
+    options.scales = { x: { time: body.time } };
+    options.axes[0].values = body.time ? utcTicks : function (u, ticks) { return ticks.map(shortNumber); };
+    var data = [body.x].concat(body.lines.map(function (line) { return line.values; }));
+    empty.hidden = true;
+    var plot = new uPlot(options, data, el);
+    if (window.ResizeObserver) {
+      new ResizeObserver(function () {
+        if (el.clientWidth > 0) {
+          plot.setSize({ width: el.clientWidth, height: HEIGHT });
+        }
+      }).observe(el);
+    }
+  }
+
   function start() {
+    Array.prototype.forEach.call(document.querySelectorAll(".chart[data-plot]"), drawPlot);
     var charts = Array.prototype.map.call(document.querySelectorAll(".chart[data-series]"), function (el) {
       return new Chart(el);
     });
