@@ -6,13 +6,13 @@ sync's last window) or ``action=replay`` (every dead letter). Nothing is written
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from skybridge.apps.datasync.service import Context, DataSync, effective_config
 from skybridge.apps.datasync.stream import PIPELINE
 from skybridge.apps.datasync.views import batch_view, list_view, status_view
+from skybridge.apps.kit.timefmt import ago
 from skybridge.apps.kit.web import AppPage, pipeline_charts
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
@@ -23,24 +23,13 @@ TEMPLATE = "datasync.html"
 BATCHES_SHOWN = 12
 
 
-def when(ts: float | None) -> str:
-    if ts is None:
-        return "never"
-    seconds = max(0, int(time.time() - ts))
-    if seconds < 60:
-        return f"{seconds}s ago"
-    if seconds < 3600:
-        return f"{seconds // 60}m ago"
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
-
-
 def _values(sync: DataSync) -> dict[str, Any]:
     status = status_view(sync)
     for table in status["tables"]:
-        table["synced"] = when(table["last_synced_at"])
+        table["synced"] = ago(table["last_synced_at"])
     batches = [batch_view(r) for r in sync.batches(BATCHES_SHOWN)]
     for batch in batches:
-        batch["when"] = when(batch["updated_at"])
+        batch["when"] = ago(batch["updated_at"])
     return {
         "status": status,
         "batches": batches,

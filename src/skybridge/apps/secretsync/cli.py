@@ -26,6 +26,7 @@ from skybridge.apps.kit.cli import (
     report_error,
     result_table,
 )
+from skybridge.apps.kit.timefmt import ago
 from skybridge.apps.secretsync.events import load_event, parse_event
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
 from skybridge.apps.secretsync.loading import load_table
@@ -68,16 +69,6 @@ def service(ctx: typer.Context, table: Path | None) -> Iterator[SecretSyncServic
 
 def _print(ctx: typer.Context, renderable: Any) -> None:
     cli_session(ctx).out.print(renderable)
-
-
-def _ago(ts: float | None) -> str:
-    if ts is None:
-        return "—"
-    seconds = max(0, int(time.time() - ts))
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
 
 
 def _word(word: str) -> str:
@@ -212,7 +203,7 @@ def status(ctx: typer.Context, table: TableOpt = None, as_json: Json = False) ->
         out.add_row(
             r["name"],
             _short(r["last_source_version"]),
-            _ago(r["synced_at"]),
+            ago(r["synced_at"], never="—"),
             lag,
             _word(r["drift"]),
             escape(r["last_error"] or ""),
@@ -237,7 +228,7 @@ def dlq_list(ctx: typer.Context, table: TableOpt = None, as_json: Json = False) 
             x["mapping"] or "—",
             escape(x["secret"] or "—"),
             escape(x["reason"]),
-            _ago(x["failed_at"]),
+            ago(x["failed_at"], never="—"),
         )
     _print(ctx, out if letters else "No dead letters.")
 

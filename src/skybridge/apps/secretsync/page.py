@@ -7,10 +7,10 @@ apart from reading state from the kv store (no calls to the secret stores).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
+from skybridge.apps.kit.timefmt import ago
 from skybridge.apps.kit.web import AppPage, Column, Table, pipeline_charts
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
 from skybridge.apps.secretsync.pipeline import PIPELINE_NAME
@@ -33,20 +33,6 @@ LETTER_COLUMNS = (
 )
 
 
-def when(ts: float | None) -> str:
-    """``12s ago`` / ``5m ago`` / a date, for a Unix time."""
-    if ts is None:
-        return "never"
-    seconds = max(0, int(time.time() - ts))
-    if seconds < 60:
-        return f"{seconds}s ago"
-    if seconds < 3600:
-        return f"{seconds // 60}m ago"
-    if seconds < 86400:
-        return f"{seconds // 3600}h ago"
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
-
-
 def lag_text(seconds: float | None) -> str | None:
     """``85 ms`` / ``2.4 s`` / ``3.0 min``."""
     if seconds is None:
@@ -60,10 +46,10 @@ def _rows(svc: SecretSyncService) -> dict[str, Any]:
     letters = [x.to_dict() for x in list_letters(svc)]
     rows = status_views(svc)
     for row in rows:
-        row["synced"] = when(row["synced_at"])
-        row["error_when"] = when(row["last_error_at"])
+        row["synced"] = ago(row["synced_at"])
+        row["error_when"] = ago(row["last_error_at"])
         row["lag"] = lag_text(row["lag_seconds"])
-    audit = [audit_view(r) | {"when": when(r.at)} for r in svc.engine.audit_log(None, AUDIT_SHOWN)]
+    audit = [audit_view(r) | {"when": ago(r.at)} for r in svc.engine.audit_log(None, AUDIT_SHOWN)]
     return {
         "mappings": rows,
         "audit": audit,
