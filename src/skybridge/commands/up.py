@@ -95,7 +95,9 @@ def check_port(host: str, port: int) -> None:
             ) from None
 
 
-def _banner(url: str, demo: bool, token: str | None, path: Path | None, data: Path) -> list[str]:
+def _banner(
+    url: str, demo: bool, token: str | None, path: Path | None, data: Path, tries: list[str]
+) -> list[str]:
     lines = [f"[bold]skybridge[/] dashboard: [bold]{url}[/]  (API docs: {url}docs)"]
     if demo and token is not None:
         lines += [
@@ -103,9 +105,8 @@ def _banner(url: str, demo: bool, token: str | None, path: Path | None, data: Pa
             f"[bold yellow]Demo token[/] (for this local demo; also in {path}):",
             f"  [bold]{token}[/]",
             "Try, in another terminal here (with .venv/bin on PATH):",
-            "  skybridge secrets status",
-            "  skybridge assert list",
-            "  skybridge stream lag secretsync secretsync.events",
+            *(f"  {line}" for line in tries),
+            "  skybridge worker list",
         ]
     return lines
 
@@ -189,7 +190,8 @@ def up(
     run_background = settings.server.background if background is None else background
     app = create_app(settings, apps=apps, demo=demo, background=run_background)
     token, path = ensure_demo_token(settings) if demo else (None, None)
-    lines = _banner(transport.url(), demo, token, path, Path(settings.data_dir))
+    tries = [line for spec in apps for line in spec.demo_try]
+    lines = _banner(transport.url(), demo, token, path, Path(settings.data_dir), tries)
     lines += _exposure(transport)
 
     def ready() -> None:

@@ -17,4 +17,5 @@ APP = AppSpec(
     demo="skybridge_hello.demo:seed",
     scopes={"hello:read": "read", "hello:greet": "operate"},
     page_scopes={"greet": "hello:greet"},
+    demo_try=["skybridge hello list"],
 )

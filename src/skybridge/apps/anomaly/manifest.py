@@ -28,4 +28,5 @@ APP = AppSpec(
         "acknowledge": "anomaly:acknowledge",
         "resolve": "anomaly:acknowledge",
     },
+    demo_try=["skybridge anomaly status"],
 )

@@ -22,4 +22,5 @@ APP = AppSpec(
         "assertions:apply": "admin",
     },
     page_scopes={"check": "assertions:check"},
+    demo_try=["skybridge assert list", "skybridge assert check"],
 )

@@ -34,4 +34,5 @@ APP = AppSpec(
         "alert": "costs:alert",
         "remediate": "costs:remediate",
     },
+    demo_try=["skybridge costs report", "skybridge costs remediate"],
 )

@@ -31,4 +31,5 @@ APP = AppSpec(
         "datasync:schema": "admin",
     },
     page_scopes={"batch": "datasync:run", "replay": "datasync:replay"},
+    demo_try=["skybridge datasync status"],
 )

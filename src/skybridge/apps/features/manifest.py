@@ -34,4 +34,5 @@ APP = AppSpec(
         "features:train": "operate",
     },
     page_scopes={"lookup": "features:read", "predict": "features:predict"},
+    demo_try=["skybridge features get user-01"],
 )

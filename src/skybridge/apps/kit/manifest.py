@@ -37,7 +37,9 @@ What each reference resolves to (``ctx`` is the app's :class:`~.context.AppConte
 ``scopes`` names the permissions the app's routes and page actions need, with the role that
 grants each by default (``read``, ``operate`` or ``admin``); every route declares its scope
 with :func:`skybridge.apps.kit.access.requires`, and ``page_scopes`` maps each page action
-(the form's ``action`` field) to one. Showing the page needs ``<name>:read``.
+(the form's ``action`` field) to one. Showing the page needs ``<name>:read``. ``demo_try``
+lists a command or two of the app to try on the demo data (``skybridge <command> ...``);
+``skybridge up --demo`` prints them once the service is up.
 
 Any reference may also be the object itself (tests, embedding) instead of a string.
 """
@@ -50,7 +52,7 @@ import os
 import pkgutil
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import Any, Literal
@@ -120,8 +122,17 @@ class AppSpec:
     handlers: Mapping[str, Ref] = field(default_factory=dict)
     scopes: Mapping[str, Role] = field(default_factory=dict)
     page_scopes: Mapping[str, str] = field(default_factory=dict)
+    demo_try: Sequence[str] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "demo_try", tuple(self.demo_try))
+        for line in self.demo_try:
+            if not line.startswith(f"skybridge {self.command} "):
+                raise ConfigError(
+                    f"app '{self.name}': demo_try line {line!r} must be a command of the app, "
+                    f"'skybridge {self.command} ...'",
+                    setting=ENTRY_POINT_GROUP,
+                )
         for label, value in (("name", self.name), ("command", self.cli_name)):
             if value is not None and not _NAME.match(value):
                 raise ConfigError(

@@ -29,4 +29,5 @@ APP = AppSpec(
         "advance": "layers:rollout",
         "rollback": "layers:rollout",
     },
+    demo_try=["skybridge layers list"],
 )

@@ -29,4 +29,5 @@ APP = AppSpec(
     },
     scopes={"rag:read": "read", "rag:ingest": "operate"},
     page_scopes={"ask": "rag:read"},
+    demo_try=['skybridge rag ask "How quickly must a page be acknowledged?"'],
 )

@@ -35,4 +35,5 @@ APP = AppSpec(
         "reconcile": "secretsync:reconcile",
         "replay": "secretsync:replay",
     },
+    demo_try=["skybridge secrets status", "skybridge secrets audit"],
 )

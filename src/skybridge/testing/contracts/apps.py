@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -154,6 +155,27 @@ class AppContract:
             result = runner.invoke(build_cli(), [spec.command, *path, "--json"])
             assert result.exit_code == 0, f"{' '.join(path)} --json: {result.output}"
             json.loads(result.stdout)
+
+    def test_demo_try_lines_run_on_demo_data(self, workdir: Path, spec: AppSpec) -> None:
+        """What ``skybridge up --demo`` suggests trying is a command of the app, and on the demo
+        data it runs: exit 0, or 1 where it reports a finding (a violation, a failed check)."""
+        from typer.testing import CliRunner
+
+        from skybridge.cli import build_cli
+
+        if not spec.demo_try:
+            pytest.skip("the app suggests no command to try on the demo")
+        runner = CliRunner()
+        for line in spec.demo_try:
+            result = runner.invoke(build_cli(), [*shlex.split(line)[1:], "--help"])
+            assert result.exit_code == 0, f"{line} --help: {result.output}"
+        if spec.demo is None:
+            return  # its demo data comes from a demo service of `skybridge up --demo`
+        _seed(spec)
+        for line in spec.demo_try:
+            result = runner.invoke(build_cli(), shlex.split(line)[1:])
+            assert result.exit_code in (0, 1), f"{line}: exit {result.exit_code}: {result.output}"
+            assert "Traceback" not in result.output, line
 
     # -- HTTP --------------------------------------------------------------------------------
 
