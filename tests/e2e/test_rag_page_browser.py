@@ -38,7 +38,11 @@ def test_rag_page_answers_with_citations(
         page.click("nav >> text=RAG")
         expect(page).to_have_url(f"{url}ui/rag")
         deadline = time.monotonic() + 600  # the demo service loads the model, then indexes
-        while page.locator("table.documents tbody tr").count() != 4:
+        # the demo stores its question's answer after the four documents are indexed
+        while (
+            page.locator("table.documents tbody tr").count() != 4
+            or not page.locator(".answer-text").count()
+        ):
             assert time.monotonic() < deadline, "the demo handbook was not indexed"
             time.sleep(2.0)
             page.reload()
