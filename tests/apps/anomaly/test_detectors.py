@@ -30,6 +30,21 @@ def test_combined_flags_a_level_shift_at_its_start_only() -> None:
     assert "robust deviations above the rolling median" in (reasons[1400] or "")
 
 
+def test_combined_is_quiet_after_a_flag_while_an_excursion_grows() -> None:
+    times, values = shifted_series(count=1200, shift_at=5000, spike_at=5000)
+    ramp = [v + (0.0 if i < 900 else 8.0 * (i - 899)) for i, v in enumerate(values)]
+    scores, reasons = detector_scores(times, ramp, "combined")
+    flagged = [i for i, s in enumerate(scores) if s >= THRESHOLD and i > 100]
+    assert flagged
+    assert 900 <= flagged[0] < 905
+    assert all(i >= flagged[0] + 120 for i in flagged[1:])
+    model = new_detector("combined")
+    for t, v in zip(times[: flagged[0] + 2], ramp, strict=False):
+        model.update(t.timestamp(), v)
+    assert "within 120 points of the last flag" in model.explain()
+    assert reasons[flagged[0]] is not None
+
+
 def test_robust_z_keeps_flagging_a_level_shift_until_it_adapts() -> None:
     times, values = shifted_series()
     scores, _ = detector_scores(times, values, "robust-z")

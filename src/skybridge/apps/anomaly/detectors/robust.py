@@ -33,8 +33,10 @@ class RobustBaseline:
 
     def learn(self, value: float) -> None:
         self.rolling.add(value)
-        self.low = value if self.low is None else min(self.low, value)
-        self.high = value if self.high is None else max(self.high, value)
+        if self.low is None or value < self.low:
+            self.low = value
+        if self.high is None or value > self.high:
+            self.high = value
 
     def to_state(self) -> dict[str, Any]:
         return {"values": list(self.rolling.values), "low": self.low, "high": self.high}

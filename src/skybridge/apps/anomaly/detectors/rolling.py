@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import bisect
 import math
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable
 
@@ -32,11 +32,11 @@ class RollingWindow:
         return len(self.values)
 
     def add(self, value: float) -> None:
-        if len(self.values) == self.size:
-            oldest = self.values[0]
-            del self.sorted[bisect.bisect_left(self.sorted, oldest)]
-        self.values.append(value)
-        bisect.insort(self.sorted, value)
+        values, ordered = self.values, self.sorted
+        if len(values) == self.size:
+            del ordered[bisect_left(ordered, values[0])]
+        values.append(value)
+        insort(ordered, value)
         self._since += 1
 
     def median(self) -> float:
@@ -46,7 +46,7 @@ class RollingWindow:
 
     def scale(self) -> float:
         """A robust standard deviation: ``1.4826 * MAD`` (as of at most ``refresh`` points ago)."""
-        if self._mad is None or self._since >= self.refresh:
+        if self._since >= self.refresh or self._mad is None:
             self._mad = median_distance(self.sorted, self.median()) * MAD_TO_STD
             self._since = 0
         return self._mad
@@ -92,9 +92,10 @@ class RecentMaximum:
         return self.queue[0][1] if self.queue else 0.0
 
     def add(self, number: float) -> None:
-        while self.queue and self.queue[-1][1] <= number:
-            self.queue.pop()
-        self.queue.append([float(self.seen), number])
+        queue = self.queue
+        while queue and queue[-1][1] <= number:
+            queue.pop()
+        queue.append([float(self.seen), number])
         self.seen += 1
-        while self.queue[0][0] <= self.seen - 1 - self.size:
-            self.queue.popleft()
+        while queue[0][0] <= self.seen - 1 - self.size:
+            queue.popleft()

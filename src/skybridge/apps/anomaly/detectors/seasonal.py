@@ -28,6 +28,7 @@ class SeasonalResidual:
 
     def __init__(self, period: float, state: dict[str, Any]) -> None:
         self.period = period
+        self.stale = STALE * period
         self.history: deque[tuple[float, float]] = deque(
             (float(t), float(v)) for t, v in state.get("history", [])
         )
@@ -40,13 +41,16 @@ class SeasonalResidual:
         while len(history) > 1 and history[1][0] <= due:
             history.popleft()
         self.residual = None
-        if not history or history[0][0] > due or due - history[0][0] > STALE * self.period:
+        if not history:
             return None
-        self.residual = value - history[0][1]
-        if len(self.residuals) < WARMUP:
+        then, earlier = history[0]
+        if then > due or due - then > self.stale:
             return None
-        spread = max(self.residuals.scale(), floor, 1e-12)
-        return abs(self.residual - self.residuals.median()) / spread
+        residual = self.residual = value - earlier
+        residuals = self.residuals
+        if len(residuals.values) < WARMUP:
+            return None
+        return abs(residual - residuals.median()) / max(residuals.scale(), floor, 1e-12)
 
     def learn(self, time: float, value: float) -> None:
         if self.residual is not None:
