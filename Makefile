@@ -60,8 +60,17 @@ $(ANCHORS_STAMP): benchmarks/anchors/requirements.txt
 	$(ANCHORS_VENV)/bin/python -m pip install -q -r benchmarks/anchors/requirements.txt
 	touch $(ANCHORS_STAMP)
 
-bench: $(STAMP) $(ANCHORS_STAMP) ## Run every benchmark; each prints ours/anchor ratios
-	@shopt -s nullglob; set -e; for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
+# BENCH=assertions runs one script (a glob over benchmarks/*.py, without the .py).
+BENCH ?= [!_]*
+
+bench: $(STAMP) $(ANCHORS_STAMP) ## Run every benchmark (BENCH=name: one); each prints ours/anchor ratios
+	@shopt -s nullglob; failed=(); \
+	for script in benchmarks/$(BENCH).py; do \
+		echo "== $$script"; $(BIN)/python "$$script" || failed+=("$$script"); \
+	done; \
+	if [ $${#failed[@]} -gt 0 ]; then \
+		echo "== a claim failed or the script broke in: $${failed[*]}" >&2; exit 1; \
+	fi
 
 clean: ## Remove the virtualenv, caches and local data
 	rm -rf $(VENV) $(ANCHORS_VENV) .skybridge .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

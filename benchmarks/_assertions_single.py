@@ -19,18 +19,23 @@ def progress(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
+#: The CPU the client and every server backend of the one-writer part run on, chosen before
+#: anything is pinned (once this process is pinned, its own affinity no longer says which CPUs
+#: exist, so it must not decide whether a backend gets pinned).
+CPU = max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+
+
 def pin(pid: int) -> None:
-    """Run on one CPU: client and server backend on the same core gives a stable IPC cost.
+    """Run on :data:`CPU`: client and server backend on the same core gives a stable IPC cost.
 
     Without it, per-transaction times are bimodal (~0.08 vs ~0.2 ms) depending on where the
     scheduler puts the two processes, and medians jump between the modes from run to run.
     """
-    if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
-        cpu = max(os.sched_getaffinity(0))
+    if hasattr(os, "sched_setaffinity"):
         try:
-            os.sched_setaffinity(pid, {cpu})
-        except PermissionError:
-            return
+            os.sched_setaffinity(pid, {CPU})
+        except (PermissionError, ProcessLookupError) as error:
+            progress(f"could not pin process {pid} to CPU {CPU} ({error}): times may be bimodal")
 
 
 def backend_cpu(pid: int) -> float:

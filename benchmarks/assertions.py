@@ -36,7 +36,7 @@ import time
 import psycopg
 from _assertions_concurrent import DISTRIBUTIONS, RunResult, p99, run
 from _assertions_single import create_databases, drop_databases, measure_single, progress
-from _assertions_txns import sanity
+from _assertions_txns import RETRIES, sanity
 
 from skybridge.testing.servers import start_postgres
 
@@ -112,8 +112,10 @@ def _concurrent_claims(results: dict[tuple[str, str], list[RunResult]], writers:
         best = {c: max(r.throughput for r in results[c, dist]) for c in LOCKED}
         tails = {c: p99([x for r in results[c, dist] for x in r.latencies]) * 1000 for c in LOCKED}
         retries = {c: sum(r.retries for r in results[c, dist]) for c in LOCKED}
+        gave_up = {c: sum(r.outcomes["gave up"] for r in results[c, dist]) for c in LOCKED}
         print(f"# {writers} writers, {dist}: txn/s {_round(best)}; p99 ms "
-              f"{_round(tails, 2)}; retries {retries}")  # fmt: skip
+              f"{_round(tails, 2)}; retries {retries}; gave up after {RETRIES} retries "
+              f"(not counted as done) {gave_up}")  # fmt: skip
         name = f"concurrent_{writers}_writers_{dist}_txn_per_s"
         ok &= claim(f"{name}_vs_complete_trigger", best["ours"], best["anchor"],
                     best["ours"] / best["anchor"], 0.7)  # fmt: skip

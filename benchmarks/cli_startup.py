@@ -45,6 +45,25 @@ APP = AppSpec(
     scopes={{"dummy{n}:read": "read"}},
 )
 """
+#: The smallest Typer CLI with a command group: its ``--help`` pays for Typer's help
+#: rendering (rich), which ``import typer`` alone does not (printed for context, no claim).
+MINIMAL_CLI = """import typer
+
+app = typer.Typer()
+
+
+@app.command()
+def hello() -> None:
+    \"\"\"Say hello.\"\"\"
+
+
+@app.command()
+def bye() -> None:
+    \"\"\"Say bye.\"\"\"
+
+
+app()
+"""
 #: An implementation module that fails loudly if anything imports it.
 IMPLEMENTATION = 'raise ImportError("dummy app implementation imported")\n'
 
@@ -110,6 +129,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         cwd = Path(folder)
         typer_floor = best_time([sys.executable, "-c", "import typer"], env, cwd, args.runs)
+        (cwd / "minimal_cli.py").write_text(MINIMAL_CLI)
+        minimal_help = best_time([sys.executable, "minimal_cli.py", "--help"], env, cwd, args.runs)
         version = best_time([*ours, "version"], env, cwd, args.runs)
         help_plain = best_time([*ours, "--help"], env, cwd, args.runs)
         site = dummy_apps(cwd)
@@ -133,6 +154,8 @@ def main() -> int:
     ]
     for text in results:
         print(text)
+    print(f"# context: a two-command Typer app's --help (rich help rendering): "
+          f"{minimal_help * 1000:.0f}ms")  # fmt: skip
     shown = all(f"dummy{n}" in listed.stdout.decode() for n in range(DUMMY_APPS))
     print(f"# --help lists all {DUMMY_APPS} extra apps: {'yes' if shown else 'NO'}")
     print(f"# app implementation modules imported by --help: {leaks or 'none'}")
