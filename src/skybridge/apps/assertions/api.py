@@ -242,9 +242,24 @@ def explain_assertion(assertion: Assertion | str, dialect: str = "postgresql") -
         "violation_query": analysis.violation.sql("postgres" if d == "postgresql" else "sqlite"),
         "key": _key_text(analysis),
         "lock_scope": analysis.lock_scope,
+        "locking": _locking(analysis, d),
         "guards": _guards(analysis),
         "statements": _compiler(d).compile_assertion(analysis),
     }
+
+
+def _locking(analysis: Analysis, dialect: Dialect) -> str:
+    """How concurrent writers of one key are kept apart (docs/assertions.md)."""
+    if dialect == "sqlite":
+        return "one writer at a time (SQLite's write lock)"
+    if analysis.lock_scope == "none":
+        return "none needed (one row decides)"
+    shared = analysis.shared_table()
+    mode = f"shared for {shared} writers, exclusive for the others" if shared else "exclusive"
+    return (
+        f"advisory locks per key ({mode}); lock rows bumped ({postgres.STRIPES} stripes per key) "
+        "by exclusive and snapshot-isolated writers"
+    )
 
 
 def _key_text(analysis: Analysis) -> list[str] | None:

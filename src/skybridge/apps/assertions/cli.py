@@ -187,6 +187,8 @@ def explain(ctx: typer.Context, name: Name, db: Db = None, as_json: Json = False
     out = cli_session(ctx).out
     out.print(f"[bold]{info['name']}[/]  {info['state']}")
     out.print(f"lock scope: {info['lock_scope']}   key: {', '.join(info['key'] or ['—'])}")
+    if info.get("locking"):
+        out.print(f"locking: {info['locking']}", markup=False)
     table = Table(title="Guarded operations", title_justify="left")
     for column in ("table", "operation", "checks"):
         table.add_column(column)

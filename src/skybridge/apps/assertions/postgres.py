@@ -7,16 +7,27 @@
   ``skybridge_assertion_armed``; a CONSTRAINT TRIGGER named like the assertion on that table
   (so ``SET CONSTRAINTS name IMMEDIATE`` works) checks the recorded keys once.
 
-Locking: before the check, the touched key values' lock rows in ``skybridge_assertion_locks``
-are upserted (``n = n + 1``) in sorted order. Each key value has :data:`STRIPES` lock rows.
-A statement on the :meth:`~skybridge.apps.assertions.analysis.Analysis.shared_table` bumps
-one of them (chosen by its backend), every other statement bumps them all: writers of the
-shared table (ticket inserts) pass each other, and every other pair of writers of one key
-waits for the first to commit. Then, under READ COMMITTED the second one's check runs on a
-fresh snapshot and sees the first one's rows; under REPEATABLE READ and SERIALIZABLE its
-upsert meets a row the first one updated after its snapshot and fails to serialize (40001),
-so the client retries. Bumping, not just locking, is what makes that last case fail: a row
-that was only locked by a transaction that committed does not.
+Locking: before the check, the statement takes transaction-scoped advisory locks on the
+touched key values (a 64-bit hash of the assertion and the key), in sorted order. A statement
+on the :meth:`~skybridge.apps.assertions.analysis.Analysis.shared_table` takes them shared,
+every other statement exclusive: writers of the shared table (ticket inserts) pass each other,
+and every other pair of writers of one key waits for the first to commit; the second one's
+check then runs on a fresh snapshot (READ COMMITTED) and sees the first one's rows. An
+advisory lock writes nothing: no tuple, no WAL, no dead row.
+
+A REPEATABLE READ or SERIALIZABLE writer's snapshot does not move after the wait, so it also
+needs to *see* that a writer of its key committed after its snapshot: *marks*. A marking
+statement bumps (``n = n + 1``) lock rows of its keys in ``skybridge_assertion_locks``, one of
+:data:`STRIPES` per key for a shared-table writer, all of them otherwise; a later marking
+statement of a transaction whose snapshot predates that commit meets a row updated after its
+snapshot and fails to serialize (40001), so the client retries. Who marks
+(:data:`MARKING_FUNCTION`): every REPEATABLE READ / SERIALIZABLE writer and every non-shared
+writer always; a READ COMMITTED shared-table writer only once the database has seen a
+REPEATABLE READ or SERIALIZABLE writer (the non-transactional sequence :data:`MARKING` turns
+from unset to the id of a transaction started after the switch). A snapshot-isolated writer also
+checks that no transaction older than the switch (an unmarked writer) committed after its
+snapshot, else it fails to serialize too. So READ COMMITTED-only databases never write a lock
+row on their hot path, and mixed isolation levels stay safe.
 """
 
 from __future__ import annotations
@@ -37,6 +48,55 @@ DIALECT = "postgres"
 NEW, OLD = "skybridge_new", "skybridge_old"
 #: Lock rows per key value (see the module docstring).
 STRIPES = 16
+#: Unset while only READ COMMITTED writers have written; then the id of a transaction started
+#: after the first REPEATABLE READ or SERIALIZABLE writer turned marking on.
+MARKING = "skybridge_assertion_marking"
+#: ``skybridge_assertion_marks()``: turns marking on and checks the snapshot of a REPEATABLE
+#: READ or SERIALIZABLE writer (nothing to do at READ COMMITTED).
+MARKING_FUNCTION = "skybridge_assertion_marks"
+#: Does this statement bump lock rows? (A cheap test: one function call, no query.)
+MARKING_ON = (
+    f"(pg_sequence_last_value('{MARKING}') IS NOT NULL "
+    "OR current_setting('transaction_isolation') <> 'read committed')"
+)
+#: Transaction ids older than the switch a snapshot-isolated writer looks at one by one; a
+#: snapshot further behind the switch fails to serialize without looking.
+MARKING_SCAN = 100_000
+
+_MARKS_BODY = f"""
+DECLARE since bigint; snap pg_snapshot; sub bigint; top bigint;
+BEGIN
+  IF current_setting('transaction_isolation') = 'read committed' THEN
+    RETURN;
+  END IF;
+  since := coalesce(pg_sequence_last_value('{MARKING}'), 0);
+  IF since < 2 THEN
+    PERFORM setval('{MARKING}', 1);  -- READ COMMITTED shared writers mark from now on
+    BEGIN  -- a subtransaction: its id is assigned now, after the switch
+      INSERT INTO skybridge_assertion_locks AS l (assertion, key) VALUES ('', 'marking')
+        ON CONFLICT (assertion, key) DO UPDATE SET n = l.n + 1
+        RETURNING xmin::text::bigint INTO sub;
+    EXCEPTION WHEN OTHERS THEN RAISE;
+    END;
+    top := pg_current_xact_id()::text::bigint;
+    since := ((top >> 32) << 32) | sub;
+    IF since < top THEN since := since + 4294967296; END IF;
+    PERFORM setval('{MARKING}', greatest(since, pg_sequence_last_value('{MARKING}')));
+  END IF;
+  snap := pg_current_snapshot();
+  IF pg_snapshot_xmax(snap)::text::bigint + {MARKING_SCAN} < since OR EXISTS (
+      SELECT 1 FROM (SELECT x FROM pg_snapshot_xip(snap) AS x
+                     UNION ALL
+                     SELECT g::text::xid8 FROM generate_series(
+                       pg_snapshot_xmax(snap)::text::bigint, since - 1) AS g) AS unseen
+      WHERE x::text::bigint < since AND pg_xact_status(x) = 'committed') THEN
+    RAISE EXCEPTION USING ERRCODE = '40001',
+      MESSAGE = 'could not serialize access: a writer that took no lock row committed after '
+        || 'this transaction''s snapshot',
+      HINT = 'retry the transaction';
+  END IF;
+END
+"""
 
 RUNTIME = [
     """CREATE UNLOGGED TABLE IF NOT EXISTS skybridge_assertion_locks (
@@ -47,6 +107,16 @@ RUNTIME = [
   UNIQUE NULLS NOT DISTINCT (txid, assertion, key))""",
     """CREATE UNLOGGED TABLE IF NOT EXISTS skybridge_assertion_armed (
   txid xid8 NOT NULL, assertion text NOT NULL, PRIMARY KEY (txid, assertion))""",
+    f"CREATE UNLOGGED SEQUENCE IF NOT EXISTS {MARKING} MINVALUE 0 START 0",
+    # Replaced only by its owner's role: a plain role applying after a superuser keeps it.
+    "DO $do$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_proc WHERE oid = "
+    f"to_regprocedure('{MARKING_FUNCTION}()') AND NOT pg_has_role(proowner, 'MEMBER')) THEN "
+    "EXECUTE "
+    + quote_literal(
+        f"CREATE OR REPLACE FUNCTION {MARKING_FUNCTION}() RETURNS void LANGUAGE plpgsql AS "
+        + dollar_quote(_MARKS_BODY)
+    )
+    + "; END IF; END $do$",
 ]
 
 
@@ -129,13 +199,19 @@ def _changed_keys(analysis: Analysis, table: str, op: Op, *, skip_nulls: bool = 
 
 
 def _lock_sql(analysis: Analysis, keys_sql: str | None, *, shared: bool = False) -> str:
-    """Bump the lock rows of the touched keys: one stripe each when ``shared``, else all
-    (one sorted, de-duplicated upsert: it runs in every checked statement)."""
+    """Lock the touched keys (advisory, shared when ``shared``), then bump their lock rows
+    when this statement marks (one stripe each when ``shared``, else all; see the module
+    docstring). Both in sorted order: two writers never deadlock on them."""
     scope = analysis.lock_scope
     if scope == "none":
         return ""
     name = quote_literal(analysis.assertion.name)
     source = keys_sql if keys_sql and scope.startswith("key") else "SELECT '*' AS k"
+    lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    advisory = (
+        f"PERFORM {lock}(h) FROM (SELECT DISTINCT hashtextextended({name} || '#' || k, 0) AS h "
+        f"FROM ({source}) AS ks ORDER BY 1) AS hs;\n"
+    )
     if shared:
         stripe = f"mod(pg_backend_pid(), {STRIPES})"
         rows = f"SELECT DISTINCT {name}, k || '#' || {stripe} FROM ({source}) AS ks"
@@ -144,10 +220,14 @@ def _lock_sql(analysis: Analysis, keys_sql: str | None, *, shared: bool = False)
             f"SELECT DISTINCT {name}, k || '#' || s FROM ({source}) AS ks, "
             f"generate_series(0, {STRIPES - 1}) AS st(s)"
         )
-    return (
+    bump = (
         f"INSERT INTO skybridge_assertion_locks AS l (assertion, key) {rows} ORDER BY 2 "
         f"ON CONFLICT (assertion, key) DO UPDATE SET n = l.n + 1;\n"
     )
+    marks = f"PERFORM {MARKING_FUNCTION}();\n" + bump
+    if shared:
+        return advisory + f"IF {MARKING_ON} THEN\n{marks}END IF;\n"
+    return advisory + marks
 
 
 def _raise_sql(analysis: Analysis, query: exp.Query) -> str:
