@@ -82,12 +82,13 @@ def _install_crash(phase: str, n: int) -> None:
 def _worker_main(argv: list[str]) -> int:
     from skybridge.runtime.worker import run_worker
 
-    source, target_url, topic, phase, n = argv
+    source, target_url, topic, phase, n, *idle = argv
     _install_crash(phase, int(n))
     target = SqlTarget(create_sql_engine(target_url), TABLES)
     backend = streams_family.connect(source, setting=None)
     run_worker(
-        build_stream(backend, topic, target, batch_size=8, group=f"g-{topic}"), idle_exit=1.0
+        build_stream(backend, topic, target, batch_size=8, group=f"g-{topic}"),
+        idle_exit=float(idle[0]) if idle else 1.0,
     )
     return 0
 
@@ -128,12 +129,12 @@ def crash_and_check(source: str, crashes: list[tuple[str, int]], tmp: Path, seed
             time.sleep(0.5 + n * 0.2)
             proc.kill()
         assert proc.wait(timeout=90) in (0, -signal.SIGKILL)
-    # A worker exits after 1 s without records, possibly before the leases a killed worker
-    # held have expired: start workers until the group has committed everything.
-    for _ in range(8):
-        assert subprocess.Popen([*worker, "none", "0"]).wait(timeout=120) == 0
-        if backend.total_lag(f"g-{topic}", topic) == 0:
-            break
+    # A killed worker keeps its partitions until its lease (Kafka: the session timeout, 6 s
+    # here) expires, and a worker exits after some idle time: start workers that wait longer
+    # than a lease until the group has committed everything (a loaded machine needs more).
+    deadline = time.monotonic() + 240
+    while backend.total_lag(f"g-{topic}", topic) and time.monotonic() < deadline:
+        assert subprocess.Popen([*worker, "none", "0", "8"]).wait(timeout=120) == 0
     newest: dict[int, int] = {}
     for c in changes:
         newest[c.row["order_id"]] = max(newest.get(c.row["order_id"], 0), c.row["version"])
