@@ -16,7 +16,7 @@ from skybridge.apps.kit.manifest import discover_apps, find_app
 from skybridge.apps.kit.settings import load_settings
 from skybridge.apps.recommend.catalogue import Item
 from skybridge.apps.recommend.events import UserEvent
-from skybridge.apps.recommend.pipeline import build_pipeline
+from skybridge.apps.recommend.pipeline import drain_events
 from skybridge.apps.recommend.service import Recommender, open_recommender
 from skybridge.apps.recommend.training import retrain
 
@@ -45,7 +45,8 @@ def recommend_context() -> AppContext[Any]:
 
 
 def taste_events(now: float | None = None, seed: int = 3) -> list[UserEvent]:
-    """Users A01-A08 use alpha items (segment eu), B01-B08 beta items (segment us)."""
+    """Users A01-A08 use alpha items (segment eu), B01-B08 beta items (segment us); each also
+    viewed one gamma item."""
     rng = random.Random(seed)
     now = now or time.time()
     events = []
@@ -55,16 +56,14 @@ def taste_events(now: float | None = None, seed: int = 3) -> list[UserEvent]:
                 kind = rng.choice(["view", "view", "click", "purchase"])
                 ts = now - rng.uniform(60, 86_400)
                 events.append(UserEvent(f"{group}{n:02d}", kind, ts, f"{category}{item}", segment))
+            other = f"g{rng.randint(1, 6)}"
+            events.append(UserEvent(f"{group}{n:02d}", "view", now - 90_000, other, segment))
     return sorted(events, key=lambda e: e.ts)
 
 
 def drain(ctx: AppContext[Any]) -> int:
-    """Run the event pipeline until the topic is idle; how many records it applied."""
-    pipeline = build_pipeline(ctx)
-    try:
-        return pipeline.run(idle_exit=0.3).records
-    finally:
-        pipeline.close()  # type: ignore[attr-defined]
+    """Run the event pipeline until it has committed every event; how many it applied."""
+    return drain_events(ctx)
 
 
 @pytest.fixture

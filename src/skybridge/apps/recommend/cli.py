@@ -14,7 +14,7 @@ from skybridge.apps.recommend.catalogue import read_items
 from skybridge.apps.recommend.events import parse_event
 from skybridge.apps.recommend.generative import generate
 from skybridge.apps.recommend.metrics import feedback_metrics
-from skybridge.apps.recommend.pipeline import build_pipeline
+from skybridge.apps.recommend.pipeline import drain_events, serve_forever
 from skybridge.apps.recommend.ranking import recommend
 from skybridge.apps.recommend.service import open_recommender
 from skybridge.apps.recommend.status import profile_view, status, version_rows
@@ -117,30 +117,23 @@ def feedback_command(
 def serve_command(
     ctx: typer.Context,
     until_idle: Annotated[
-        float | None,
-        typer.Option("--until-idle", help="Stop after this many seconds without events."),
-    ] = None,
+        bool,
+        typer.Option("--until-idle", help="Stop once every event on the topic is applied."),
+    ] = False,
     as_json: Json = False,
 ) -> None:
-    """Update user profiles from the topic (until SIGTERM, or until idle); `skybridge up` also
-    serves /api/recommend."""
-    pipeline = build_pipeline(app_context(ctx, "recommend"))
-    try:
-        stats = pipeline.run(idle_exit=until_idle if until_idle is not None else None)
-    finally:
-        pipeline.close()  # type: ignore[attr-defined]
-    report = {
-        "records": stats.records,
-        "batches": stats.batches,
-        "dead_letters": stats.dead_letters,
-    }
-    if as_json:
-        emit_json(report)
+    """Update user profiles from the topic until SIGTERM/SIGINT (or until idle); `skybridge up`
+    also serves /api/recommend."""
+    app = app_context(ctx, "recommend")
+    if until_idle:
+        applied = drain_events(app)
+        if as_json:
+            emit_json({"applied": applied})
+            return
+        cli_session(ctx).out.print(f"{applied} events applied; the topic is drained")
         return
-    cli_session(ctx).out.print(
-        f"{stats.records} events applied in {stats.batches} batches, "
-        f"{stats.dead_letters} dead-lettered"
-    )
+    cli_session(ctx).out.print("recommend event pipeline running; Ctrl-C to stop")
+    serve_forever(app)
 
 
 @recommend_app.command("train")

@@ -14,7 +14,7 @@ from importlib.resources import files
 
 from skybridge.apps.recommend.catalogue import Item, parse_items
 from skybridge.apps.recommend.events import UserEvent
-from skybridge.apps.recommend.pipeline import build_pipeline
+from skybridge.apps.recommend.pipeline import drain_events
 from skybridge.apps.recommend.ranking import recommend
 from skybridge.apps.recommend.service import Context, Recommender, open_recommender
 from skybridge.apps.recommend.training import retrain
@@ -47,14 +47,6 @@ def demo_events(items: list[Item], now: float, seed: int = 7) -> list[UserEvent]
     return sorted(events, key=lambda e: e.ts)
 
 
-def _drain(ctx: Context) -> None:
-    pipeline = build_pipeline(ctx)
-    try:
-        pipeline.run(idle_exit=0.5)
-    finally:
-        pipeline.close()  # type: ignore[attr-defined]
-
-
 def _feedback(engine: Recommender, now: float) -> list[UserEvent]:
     """Serve ten users and have them click the first item and ignore the second."""
     events = []
@@ -76,10 +68,10 @@ def seed(ctx: Context) -> None:
         items = demo_items()
         engine.catalogue.put(items)
         engine.publish(demo_events(items, now))
-    _drain(ctx)
+    drain_events(ctx)
     with open_recommender(ctx) as engine:
         retrain(engine, now=now)
         engine.publish(_feedback(engine, now))
-    _drain(ctx)
+    drain_events(ctx)
     with open_recommender(ctx) as engine:
         engine.kv.put_json(marker, {"at": now})

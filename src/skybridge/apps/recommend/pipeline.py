@@ -9,6 +9,8 @@ second. Events that do not parse go to ``<topic>.dlq`` with the reason.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -19,7 +21,9 @@ from skybridge.apps.recommend.metrics import count_event
 from skybridge.apps.recommend.model import ItemFactors
 from skybridge.apps.recommend.profiles import PIPELINE, apply_event
 from skybridge.apps.recommend.service import Context, Recommender, open_recommender
+from skybridge.backends.streams import StreamBackend
 from skybridge.backends.streams.records import Record
+from skybridge.core.errors import TransientError
 from skybridge.runtime.outputs import Event, Output, Update
 from skybridge.runtime.pipeline import Pipeline, StatefulHandler
 from skybridge.runtime.sinks import KVSink
@@ -93,3 +97,41 @@ def build_pipeline(ctx: Context) -> Pipeline:
     # ``run_pipeline`` (skybridge up / worker) and ``recommend serve`` call it when the run ends.
     setattr(pipeline, "close", stack.close)  # noqa: B010
     return pipeline
+
+
+def drain_events(ctx: Context, *, idle: float = 0.3, timeout: float = 300.0) -> int:
+    """Run the pipeline until the group has committed every event of the topic (the demo, the
+    CLI's ``serve --until-idle`` and tests); how many records it applied."""
+    pipeline = build_pipeline(ctx)
+    deadline = time.monotonic() + timeout
+    applied = 0
+    try:
+        streams = pipeline.source
+        if not isinstance(streams, StreamBackend):
+            raise TypeError("the recommend pipeline reads a connected stream backend")
+        while True:
+            applied += pipeline.run(idle_exit=idle).records
+            if streams.total_lag(pipeline.group_id, ctx.config.topic) == 0:
+                return applied
+            if time.monotonic() > deadline:
+                raise TransientError(f"the event pipeline did not catch up in {timeout:g} s")
+    finally:
+        pipeline.close()  # type: ignore[attr-defined]
+
+
+def serve_forever(ctx: Context) -> None:
+    """Run the pipeline until SIGTERM or SIGINT."""
+    pipeline = build_pipeline(ctx)
+    stopped = threading.Event()
+
+    def stop(*_: Any) -> None:
+        stopped.set()
+        pipeline.stop()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+    try:
+        while not stopped.is_set():
+            pipeline.run()
+    finally:
+        pipeline.close()  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ are connected on first use.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -116,6 +117,7 @@ _SHARED_LOCK = threading.Lock()
 def shared_recommender(ctx: Context) -> Recommender:
     """One recommender per process and configuration (the service and handlers reuse it)."""
     key = (
+        os.getcwd(),  # embedded backends' URLs may be relative to it
         ctx.backend_url("kv"),
         ctx.backend_url("vectors"),
         ctx.backend_url("streams"),

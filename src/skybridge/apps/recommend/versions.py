@@ -21,7 +21,7 @@ from skybridge.apps.recommend.catalogue import Item
 from skybridge.apps.recommend.model import AlsParams, ItemFactors
 from skybridge.backends.kv import KeyValueStore
 from skybridge.backends.vectors import VectorRecord, VectorStore
-from skybridge.core.errors import NotFound
+from skybridge.core.errors import Conflict, NotFound
 
 
 @dataclass(frozen=True)
@@ -92,14 +92,16 @@ class VersionStore:
         self, version: ModelVersion, factors: ItemFactors, items: dict[str, Item]
     ) -> ModelVersion:
         """Write the version's vectors and description, then swap ``current`` to it."""
-        info = self.vectors.ensure_collection(
+        if self.get(version.version) is not None:
+            raise Conflict(f"model version {version.version} exists already")
+        # a collection of this name is what a failed retraining left: never served, replaced
+        self.vectors.drop_collection(version.collection)
+        self.vectors.create_collection(
             version.collection,
             factors.params.factors,
             metric="dot",
             properties={"model_version": version.version},
         )
-        if info.count:
-            self.vectors.delete(version.collection, factors.ids)
         records = (
             VectorRecord(item, factors.factors[n], _metadata(items.get(item), item))
             for n, item in enumerate(factors.ids)
