@@ -3,10 +3,11 @@ model or the new one, never a half-written one; a failed retraining leaves the o
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.apps.recommend.conftest import recommend_context
+from tests.apps.recommend.conftest import CATALOGUE, drain, recommend_context, taste_events
 
 from skybridge.apps.recommend.ranking import recommend
 from skybridge.apps.recommend.service import Recommender, open_recommender
@@ -72,3 +73,18 @@ def test_a_window_without_enough_events_keeps_the_model(trained: Recommender) ->
     assert not report.trained
     assert "min_interactions" in report.reason
     assert trained.versions.current().version == "v0001"  # type: ignore[union-attr]
+
+
+def test_factors_are_capped_by_the_catalogue_size(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKYBRIDGE__RECOMMEND__FACTORS", "64")
+    with open_recommender(recommend_context()) as engine:
+        engine.catalogue.put(CATALOGUE)
+        engine.publish(taste_events())
+        drain(engine.ctx)
+        retrain(engine)
+        version, factors = engine.require_model()
+    assert version.items == 18
+    assert version.params.factors == 4
+    assert factors.factors.shape == (18, 4)

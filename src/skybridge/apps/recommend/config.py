@@ -22,7 +22,7 @@ class RecommendConfig(BaseModel):
     Attributes:
         topic: The stream topic of user events and feedback.
         collection: Prefix of the vector collections that hold each model version's items.
-        factors: ALS latent factors.
+        factors: ALS latent factors (a training uses at most a quarter of its item count).
         regularization: ALS L2 regularization (also used by the fold-in).
         alpha: Confidence scale of implicit feedback (confidence = alpha * summed weight).
         iterations: ALS sweeps per training.

@@ -1,5 +1,5 @@
 """The demo of ``skybridge up --demo`` (``make run``): a bundled catalogue of 60 sports items,
-synthetic events from 40 users in two segments, a trained model and some feedback.
+synthetic events from 120 users in two segments, a trained model and some feedback.
 
 Users favour one or two categories (their segment leans to some), so the model has structure
 to find. Idempotent: a marker key records that the demo was seeded, and a second run changes
@@ -19,7 +19,7 @@ from skybridge.apps.recommend.ranking import recommend
 from skybridge.apps.recommend.service import Context, Recommender, open_recommender
 from skybridge.apps.recommend.training import retrain
 
-USERS = 40
+USERS = 120
 SEGMENT_TASTE = {"eu": ["cycling", "camping", "swimming"], "us": ["running", "yoga", "swimming"]}
 KINDS = ["view"] * 7 + ["click"] * 2 + ["purchase"]
 

@@ -43,9 +43,13 @@ class TrainReport:
         return asdict(self)
 
 
-def params_of(engine: Recommender) -> AlsParams:
+def params_of(engine: Recommender, items: int | None = None) -> AlsParams:
+    """The configured ALS hyperparameters; with ``items``, factors are capped at a quarter of
+    the item count (more factors than that lets ALS memorise each user instead of learning
+    what items share, e.g. 64 factors over a 60-item catalogue)."""
     c = engine.config
-    return AlsParams(c.factors, c.regularization, c.alpha, c.iterations)
+    factors = c.factors if items is None else max(2, min(c.factors, items // 4))
+    return AlsParams(factors, c.regularization, c.alpha, c.iterations)
 
 
 def window_weights(
@@ -113,7 +117,8 @@ def retrain(
             f"recommend.min_interactions is {engine.config.min_interactions}",
         )
     step("training ALS")
-    factors, pairs = train_als(weights, params_of(engine))
+    items = len({i for w in weights.values() for i in w})
+    factors, pairs = train_als(weights, params_of(engine, items))
     step("publishing the new version")
     name = engine.versions.next_version()
     version = ModelVersion(
