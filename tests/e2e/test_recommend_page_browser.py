@@ -37,7 +37,7 @@ def test_recommend_page_shows_events_and_recommendations(
     url, token = demo
     with browser_page(chromium, 1280, 1100) as page:
         login(page, url, token)
-        page.click("nav >> text=Recommendations")
+        page.click("nav >> text=Recommend")
         expect(page).to_have_url(f"{url}ui/recommend")
         expect(page.locator(".model-version")).to_have_text("v0001")
         expect(page.locator(".click-through")).to_have_text("20.0%")

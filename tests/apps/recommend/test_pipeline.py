@@ -11,6 +11,7 @@ import pytest
 from tests.apps.recommend.conftest import CATALOGUE, drain, recommend_context, taste_events
 
 from skybridge.apps.recommend.events import UserEvent
+from skybridge.apps.recommend.impressions import ImpressionLog
 from skybridge.apps.recommend.profiles import user_vector
 from skybridge.apps.recommend.service import Recommender, open_recommender
 from skybridge.apps.recommend.training import retrain
@@ -70,3 +71,18 @@ def test_decay_mode_moves_the_vector_toward_new_items(
         assert expected is not None
         np.testing.assert_allclose(after["vector"], expected, atol=1e-5)
         assert json.dumps(after)  # the profile stays plain JSON
+
+
+def test_impressions_are_published_in_the_background() -> None:
+    published: list[list[UserEvent]] = []
+    log = ImpressionLog(lambda batch: published.append(batch) or len(batch), every=0.05)
+    served = UserEvent("u", "rec_served", 1.0, items=("a", "b"))
+    log.add(served)
+    deadline = time.monotonic() + 10
+    while not published:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert published == [[served]]
+    log.add(served)
+    log.close()
+    assert published[-1] == [served]

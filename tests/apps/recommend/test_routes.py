@@ -9,7 +9,7 @@ import pytest
 from tests.apps.recommend.conftest import drain
 
 from skybridge.apps.kit.manifest import discover_apps, find_app
-from skybridge.apps.recommend.service import Recommender
+from skybridge.apps.recommend.service import Recommender, shared_recommender
 from skybridge.testing.service import ServiceHarness, service_harness
 
 
@@ -47,6 +47,7 @@ def test_served_lists_and_feedback_become_metrics(
         json={"events": [{"user": "A04", "item": first, "kind": "rec_click"}]},
     )
     assert posted.json() == {"published": 1}
+    shared_recommender(trained.ctx).impressions.flush()  # the service publishes them every 0.5 s
     drain(trained.ctx)
     metrics = service.client.get("/api/recommend/metrics", headers=service.auth).json()
     assert metrics["impressions"] == 4, metrics

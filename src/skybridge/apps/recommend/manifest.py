@@ -6,7 +6,7 @@ _PKG = "skybridge.apps.recommend"
 
 APP = AppSpec(
     name="recommend",
-    title="Recommendations",
+    title="Recommend",
     description="Real-time recommendations: item vectors from ALS, user vectors folded in on "
     "every event, filtered top-K with diversity, feedback metrics and scheduled retraining.",
     config=f"{_PKG}.config:RecommendConfig",

@@ -117,7 +117,7 @@ def recommend(
     found = Recommendations(user, version.version, strategy, picked, time.perf_counter() - start)
     if record and engine.config.record_impressions and picked:
         served = UserEvent(user, "rec_served", time.time(), items=tuple(found.ids()))
-        engine.publish([_with_version(served, version.version)])
+        engine.impressions.add(_with_version(served, version.version))
     return found
 
 

@@ -12,12 +12,13 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import cast
+from typing import Any, cast
 
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.recommend.catalogue import Catalogue
 from skybridge.apps.recommend.config import RecommendConfig
 from skybridge.apps.recommend.events import UserEvent
+from skybridge.apps.recommend.impressions import ImpressionLog
 from skybridge.apps.recommend.model import ItemFactors
 from skybridge.apps.recommend.profiles import PIPELINE, Profiles
 from skybridge.apps.recommend.versions import ModelVersion, VersionStore
@@ -34,17 +35,21 @@ Context = AppContext[RecommendConfig]
 class Recommender:
     """What every recommend operation works on."""
 
-    def __init__(self, ctx: Context, kv: KeyValueStore, vectors: VectorStore) -> None:
+    def __init__(
+        self, ctx: Context, kv: KeyValueStore, vectors: VectorStore, streams: StreamBackend
+    ) -> None:
         self.ctx = ctx
         self.kv = kv
         self.vectors = vectors
+        self._streams = streams
+        self._topic_ready = False
         self.catalogue = Catalogue(kv, ctx.config.collection)
         self.versions = VersionStore(
             kv, vectors, ctx.config.collection, keep=ctx.config.keep_versions
         )
         self.profiles = Profiles(GuardedStore(kv, f"state/{PIPELINE}/", cache_size=0))
         self.metrics = GuardedStore(kv, f"recommend/{ctx.config.collection}/", cache_size=0)
-        self._streams: StreamBackend | None = None
+        self.impressions = ImpressionLog(self.publish)
         self._llm: LanguageModel | None = None
         self._lock = threading.Lock()
 
@@ -70,11 +75,12 @@ class Recommender:
 
     @property
     def streams(self) -> StreamBackend:
+        """The stream backend, with the events topic created on first use."""
         with self._lock:
-            if self._streams is None:
-                self._streams = self.ctx.connect("streams")
+            if not self._topic_ready:
                 self._streams.create_topic(self.config.topic, 1)
-            return self._streams
+                self._topic_ready = True
+        return self._streams
 
     @property
     def llm(self) -> LanguageModel:
@@ -89,21 +95,31 @@ class Recommender:
         return len(self.streams.produce(self.config.topic, messages))
 
     def close(self) -> None:
+        self.impressions.close()
         for backend in (self._streams, self._llm, self.vectors, self.kv):
             if backend is not None:
                 backend.close()
 
 
+def connect_recommender(ctx: Context) -> Recommender:
+    """A recommender with its backends connected now (embedded URLs resolve against the
+    current directory at this moment, not when a background thread first writes)."""
+    opened: list[Any] = []
+    try:
+        for family in ("kv", "vectors", "streams"):
+            opened.append(ctx.connect(family))
+    except BaseException:
+        for backend in opened:
+            backend.close()
+        raise
+    kv, vectors, streams = opened
+    return Recommender(ctx, kv, vectors, streams)
+
+
 @contextmanager
 def open_recommender(ctx: Context) -> Iterator[Recommender]:
     """A recommender for one command; its backends are closed after."""
-    kv = ctx.connect("kv")
-    try:
-        vectors = cast(VectorStore, ctx.connect("vectors"))
-    except BaseException:
-        kv.close()
-        raise
-    engine = Recommender(ctx, kv, vectors)
+    engine = connect_recommender(ctx)
     try:
         yield engine
     finally:
@@ -127,7 +143,5 @@ def shared_recommender(ctx: Context) -> Recommender:
     with _SHARED_LOCK:
         found = _SHARED.get(key)
         if found is None:
-            kv = ctx.connect("kv")
-            vectors = cast(VectorStore, ctx.connect("vectors"))
-            found = _SHARED[key] = Recommender(ctx, kv, vectors)
+            found = _SHARED[key] = connect_recommender(ctx)
         return found

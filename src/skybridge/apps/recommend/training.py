@@ -117,8 +117,8 @@ def retrain(
             f"recommend.min_interactions is {engine.config.min_interactions}",
         )
     step("training ALS")
-    items = len({i for w in weights.values() for i in w})
-    factors, pairs = train_als(weights, params_of(engine, items))
+    item_count = len({i for w in weights.values() for i in w})
+    factors, pairs = train_als(weights, params_of(engine, item_count))
     step("publishing the new version")
     name = engine.versions.next_version()
     version = ModelVersion(

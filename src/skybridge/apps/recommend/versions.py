@@ -69,12 +69,25 @@ class VersionStore:
         self.prefix = f"recommend/{collection}/versions/"
         self.pointer = f"recommend/{collection}/current"
         self._cache: dict[str, ItemFactors] = {}
+        self._described: dict[str, ModelVersion] = {}
         self._lock = threading.Lock()
 
     def current(self) -> ModelVersion | None:
-        """The served version, or ``None`` before the first training."""
+        """The served version, or ``None`` before the first training (one key read: a
+        version's description never changes, so it is read once)."""
         pointer = self.kv.get_json(self.pointer)
-        return self.get(pointer["version"]) if pointer else None
+        if not pointer:
+            return None
+        name = pointer["version"]
+        with self._lock:
+            known = self._described.get(name)
+        if known is not None:
+            return known
+        found = self.get(name)
+        if found is not None:
+            with self._lock:
+                self._described = {name: found}
+        return found
 
     def get(self, version: str) -> ModelVersion | None:
         found = self.kv.get_json(self.prefix + version)
