@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from tests.apps.recommend.conftest import CATALOGUE, drain, recommend_context, taste_events
 
+from skybridge.apps.recommend.jobs import scheduled_retrain
 from skybridge.apps.recommend.ranking import recommend
 from skybridge.apps.recommend.service import Recommender, open_recommender
 from skybridge.apps.recommend.training import retrain
 from skybridge.core.errors import TransientError
+from skybridge.runtime.scheduler import JobRun
 
 
 def test_readers_see_the_old_version_until_the_swap(
@@ -88,3 +90,13 @@ def test_factors_are_capped_by_the_catalogue_size(
     assert version.items == 18
     assert version.params.factors == 4
     assert factors.factors.shape == (18, 4)
+
+
+def test_the_scheduled_job_retrains_over_the_window(trained: Recommender) -> None:
+    job = scheduled_retrain(trained.ctx)
+    assert job.every == 86_400.0
+    result = job.run(JobRun("recommend.retrain", 0.0, "test", 1))
+    assert result["trained"] is True
+    assert result["version"] == "v0002"
+    assert result["window_days"] == 7.0
+    assert trained.versions.current().version == "v0002"  # type: ignore[union-attr]
