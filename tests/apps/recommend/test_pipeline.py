@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from tests.apps.recommend.conftest import CATALOGUE, drain, recommend_context, t
 
 from skybridge.apps.recommend.events import UserEvent
 from skybridge.apps.recommend.impressions import ImpressionLog
-from skybridge.apps.recommend.profiles import user_vector
+from skybridge.apps.recommend.profiles import apply_event, user_vector
 from skybridge.apps.recommend.service import Recommender, open_recommender
 from skybridge.apps.recommend.training import retrain
 from skybridge.backends.streams import Message
@@ -86,3 +87,15 @@ def test_impressions_are_published_in_the_background() -> None:
     log.add(served)
     log.close()
     assert published[-1] == [served]
+
+
+def test_applying_an_event_leaves_the_given_state_unchanged(trained: Recommender) -> None:
+    version, factors = trained.require_model()
+    state = trained.profiles.get("A01")
+    assert state is not None
+    before = copy.deepcopy(state)
+    for kind, item in (("view", "a1"), ("rec_ignore", "b1"), ("purchase", "g2")):
+        event = UserEvent("A01", kind, time.time(), item)
+        updated = apply_event(state, event, (version.version, factors), trained.config)
+        assert state == before
+        assert updated["recent"][-1] == [event.ts, kind, item]

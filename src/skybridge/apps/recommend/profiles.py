@@ -5,7 +5,6 @@ exactly once per event) and what the serving path reads.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +42,7 @@ def apply_event(
     factors; ``None`` before the first training)."""
     if event.kind == "rec_served":
         return profile if profile is not None else empty_profile(event.user)
-    # the runtime shares state documents with its cache: change a copy
-    doc = copy.deepcopy(profile) if profile is not None else empty_profile(event.user)
+    doc = _copy(profile) if profile is not None else empty_profile(event.user)
     doc["segment"] = event.segment or doc["segment"]
     doc["events"] += 1
     doc["updated"] = max(doc["updated"], event.ts)
@@ -69,6 +67,17 @@ def apply_event(
     doc["vector"] = None if vector is None else [round(float(x), 6) for x in vector]
     doc["version"] = version
     return doc
+
+
+def _copy(profile: dict[str, Any]) -> dict[str, Any]:
+    """A copy safe to change: the runtime shares state documents with its cache. Item entries
+    are replaced, never changed in place, so the containers are copied and not their values."""
+    return {
+        **profile,
+        "items": dict(profile["items"]),
+        "hidden": dict(profile["hidden"]),
+        "recent": list(profile["recent"]),
+    }
 
 
 def user_vector(
