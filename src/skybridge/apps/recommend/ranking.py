@@ -116,13 +116,11 @@ def recommend(
         picked += _popular(engine, version, segment, k - len(picked), flt, taken)
     found = Recommendations(user, version.version, strategy, picked, time.perf_counter() - start)
     if record and engine.config.record_impressions and picked:
-        served = UserEvent(user, "rec_served", time.time(), items=tuple(found.ids()))
-        engine.impressions.add(_with_version(served, version.version))
+        served = UserEvent(
+            user, "rec_served", time.time(), items=tuple(found.ids()), version=version.version
+        )
+        engine.impressions.add(served)
     return found
-
-
-def _with_version(event: UserEvent, version: str) -> UserEvent:
-    return UserEvent(event.user, event.kind, event.ts, items=event.items, version=version)
 
 
 def _personal(
