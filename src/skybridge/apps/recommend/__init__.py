@@ -1,0 +1,1 @@
+"""The recommend app: real-time recommendations with streaming user updates (see manifest)."""

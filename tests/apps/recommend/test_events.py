@@ -1,0 +1,59 @@
+"""Events: JSON, bytes and the original article's CSV line; bad ones say what to fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skybridge.apps.recommend.events import KINDS, UserEvent, parse_event, parse_time
+from skybridge.core.errors import ValidationError
+
+ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,20}", fullmatch=True)
+
+
+@given(
+    user=ids,
+    item=ids,
+    kind=st.sampled_from([k for k in KINDS if k != "rec_served"]),
+    ts=st.floats(0, 4e9, allow_nan=False),
+    segment=st.one_of(st.just(""), ids),
+)
+def test_events_round_trip(user: str, item: str, kind: str, ts: float, segment: str) -> None:
+    event = UserEvent(user, kind, ts, item, segment)
+    assert parse_event(event.encode()) == event
+    assert parse_event(event.to_dict()) == event
+
+
+def test_the_original_csv_line_is_read() -> None:
+    event = parse_event("U123,I456,view,2025-10-19T10:15:00Z")
+    assert (event.user, event.item, event.kind) == ("U123", "I456", "view")
+    assert event.ts == parse_time("2025-10-19T10:15:00+00:00") == 1760868900.0
+    assert parse_event("U1,I2,click", now=5.0).ts == 5.0
+
+
+def test_served_lists_carry_their_items() -> None:
+    event = parse_event({"user": "u", "kind": "rec_served", "items": ["a", "b"], "version": "v1"})
+    assert event.items == ("a", "b")
+    assert event.version == "v1"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"user": "u", "item": "i", "kind": "like"}, "kind"),
+        ({"user": "bad user", "item": "i", "kind": "view"}, "user id"),
+        ({"user": "u", "kind": "view"}, "item id"),
+        ({"user": "u", "item": "i", "kind": "view", "ts": "yesterday"}, "ISO 8601"),
+        ({"user": "u", "item": "i", "kind": "view", "ts": True}, "boolean"),
+        ({"user": "u", "kind": "rec_served", "items": "a"}, "list"),
+        ("{not json", "JSON"),
+        ("only,two", "user,item,kind"),
+        ([1, 2], "JSON object"),
+    ],
+)
+def test_bad_events_say_what_to_fix(data: Any, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        parse_event(data)
