@@ -63,7 +63,8 @@ def encode_cached(name: str, texts: list[str], *, batch_size: int = 64) -> np.nd
     """The default model's vectors of ``texts``, cached in shards of ``SHARD`` texts.
 
     Shards are keyed by their texts, so an interrupted run keeps what it encoded and a smaller
-    ``count`` reuses the shards of a larger one.
+    ``count`` reuses the shards of a larger one. ``SKYBRIDGE_BENCH_THREADS`` sets torch's
+    threads (1 can beat 2 when other processes keep the cores busy: no spinning workers).
     """
     CACHE.mkdir(parents=True, exist_ok=True)
     model = None
@@ -77,8 +78,14 @@ def encode_cached(name: str, texts: list[str], *, batch_size: int = 64) -> np.nd
                 from skybridge.backends.embeddings import DEFAULT_URL, connect
 
                 model = connect(DEFAULT_URL, batch_size=batch_size)
+                if os.environ.get("SKYBRIDGE_BENCH_THREADS"):
+                    import torch
+
+                    torch.set_num_threads(int(os.environ["SKYBRIDGE_BENCH_THREADS"]))
             began = time.perf_counter()
-            np.save(path, model.embed(shard))
+            partial = path.with_suffix(".partial.npy")
+            np.save(partial, model.embed(shard))
+            partial.replace(path)  # a killed run leaves no truncated shard behind
             print(
                 f"# encoded texts {start}-{start + len(shard)} in "
                 f"{time.perf_counter() - began:.0f} s",
