@@ -10,6 +10,7 @@ random vectors would make HNSW recall meaningless).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -53,7 +54,8 @@ def sentence_texts(count: int, *, max_tokens: int = 254) -> list[str]:
     from skybridge.backends.embeddings import DEFAULT_URL, connect
 
     model = connect(DEFAULT_URL)
-    texts = [t for t in seen if model.count_tokens(t) <= max_tokens][:count]
+    fitting = (t for t in seen if model.count_tokens(t) <= max_tokens)
+    texts = list(itertools.islice(fitting, count))  # stop tokenising once there are enough
     if len(texts) < count:
         raise SystemExit(f"SciFact gives only {len(texts)} texts, fewer than {count}")
     return texts
