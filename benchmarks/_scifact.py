@@ -10,6 +10,7 @@ random vectors would make HNSW recall meaningless).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -53,7 +54,8 @@ def sentence_texts(count: int, *, max_tokens: int = 254) -> list[str]:
     from skybridge.backends.embeddings import DEFAULT_URL, connect
 
     model = connect(DEFAULT_URL)
-    texts = [t for t in seen if model.count_tokens(t) <= max_tokens][:count]
+    fitting = (t for t in seen if model.count_tokens(t) <= max_tokens)
+    texts = list(itertools.islice(fitting, count))  # stop tokenising once there are enough
     if len(texts) < count:
         raise SystemExit(f"SciFact gives only {len(texts)} texts, fewer than {count}")
     return texts
@@ -63,7 +65,8 @@ def encode_cached(name: str, texts: list[str], *, batch_size: int = 64) -> np.nd
     """The default model's vectors of ``texts``, cached in shards of ``SHARD`` texts.
 
     Shards are keyed by their texts, so an interrupted run keeps what it encoded and a smaller
-    ``count`` reuses the shards of a larger one.
+    ``count`` reuses the shards of a larger one. ``SKYBRIDGE_BENCH_THREADS`` sets torch's
+    threads (1 can beat 2 when other processes keep the cores busy: no spinning workers).
     """
     CACHE.mkdir(parents=True, exist_ok=True)
     model = None
@@ -77,8 +80,14 @@ def encode_cached(name: str, texts: list[str], *, batch_size: int = 64) -> np.nd
                 from skybridge.backends.embeddings import DEFAULT_URL, connect
 
                 model = connect(DEFAULT_URL, batch_size=batch_size)
+                if os.environ.get("SKYBRIDGE_BENCH_THREADS"):
+                    import torch
+
+                    torch.set_num_threads(int(os.environ["SKYBRIDGE_BENCH_THREADS"]))
             began = time.perf_counter()
-            np.save(path, model.embed(shard))
+            partial = path.with_suffix(".partial.npy")
+            np.save(partial, model.embed(shard))
+            partial.replace(path)  # a killed run leaves no truncated shard behind
             print(
                 f"# encoded texts {start}-{start + len(shard)} in "
                 f"{time.perf_counter() - began:.0f} s",

@@ -138,7 +138,8 @@ def latency(count: int, queries: int) -> None:
         f"# {count} chunks, {len(times)} hybrid queries: p50 {p50:.1f} ms, p95 "
         f"{np.percentile(times, 95) * 1000:.1f} ms"
     )
-    line("rag_query_p50_ms_100k", p50, 50.0, 50.0 / p50, 1.0)
+    size = f"{count // 1000}k" if count % 1000 == 0 else str(count)
+    line(f"rag_query_p50_ms_{size}", p50, 50.0, 50.0 / p50, 1.0)
 
 
 def ingest_overhead(docs: int) -> None:

@@ -81,3 +81,29 @@ def test_a_read_token_cannot_ingest(
     )
     assert response.status_code == 403
     assert "rag:ingest" in response.json()["message"]
+
+
+def test_the_page_draws_answers_and_documents_with_the_kit_tables(
+    service: ServiceHarness, write_docs: Callable[..., Path]
+) -> None:
+    csrf = service.login()
+    empty = service.client.get("/ui/rag").text
+    assert '<table class="table documents">' in empty
+    assert "Nothing indexed yet" in empty
+    service.client.post(
+        "/api/rag/ingest", headers=service.auth, json={"source": str(write_docs())}
+    ).raise_for_status()
+    page = service.client.post(
+        "/ui/rag",
+        data={"csrf": csrf, "action": "ask", "question": "How long are backups kept?"},
+    )
+    assert page.status_code == 200, page.text
+    html = page.text
+    for name in ("citations", "chunks", "documents"):
+        assert f'<table class="table {name}">' in html
+    citations = html.split('<table class="table citations">')[1].split("</table>")[0]
+    assert "<td>[1]</td>" in citations
+    assert "<td>backups.md</td>" in citations
+    documents = html.split('<table class="table documents">')[1].split("</table>")[0]
+    assert documents.count("<tr>") == 5  # the heading and four documents
+    assert "<script>" not in html.split('<table class="table chunks">')[1].split("</table>")[0]

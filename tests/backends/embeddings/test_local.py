@@ -44,3 +44,21 @@ def test_the_window_counts_word_pieces_not_words(local_embedder: Embedder) -> No
 def test_a_missing_model_folder_is_a_config_error(tmp_path: object) -> None:
     with pytest.raises(ConfigError, match="no sentence-transformers model"):
         connect(f"local://{tmp_path}/nothing-here")
+
+
+def test_threads_are_checked_and_set_for_the_process() -> None:
+    import torch
+
+    for bad in ("0", "many", "300"):
+        with pytest.raises(ConfigError, match="threads"):
+            connect(f"local://all-MiniLM-L6-v2?threads={bad}")
+    before = torch.get_num_threads()
+    try:
+        embedder = connect("local://all-MiniLM-L6-v2?threads=1")
+        vector = embedder.embed(["threads do not change the vectors"])[0]
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(before)
+        again = connect("local://all-MiniLM-L6-v2").embed(["threads do not change the vectors"])
+        assert float(vector @ again[0]) > 0.9999
+    finally:
+        torch.set_num_threads(before)

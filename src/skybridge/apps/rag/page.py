@@ -2,15 +2,16 @@
 
 The form posts ``action=ask`` (scope ``rag:read``) with the question and a mode; the answer is
 shown with its citations and the chunks it rests on. Rendering the page loads no model: it reads
-the index's status and document list (and the demo's stored answer, under ``--demo``).
+the index's status and document list (and the demo's stored answer, under ``--demo``). The
+citations, chunks and documents are the app kit's tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from skybridge.apps.kit.web import AppPage
+from skybridge.apps.kit.web import AppPage, Column, Table
 from skybridge.apps.rag.answers import ask
 from skybridge.apps.rag.demo import DEMO_QUESTION, demo_answer_key
 from skybridge.apps.rag.evaluation import MODES
@@ -21,6 +22,68 @@ from skybridge.core.errors import SkybridgeError
 PACKAGE = "skybridge.apps.rag"
 TEMPLATE = "rag.html"
 SHOWN_DOCUMENTS = 50
+CHUNK_PREVIEW = 300
+CITATION_COLUMNS = (
+    Column("n", "#"),
+    Column("document", "Document"),
+    Column("title", "Title", css="small"),
+    Column("chunk", "Chunk", code=True),
+    Column("score", "Score", numeric=True),
+    Column("source", "Source", css="small"),
+)
+CHUNK_COLUMNS = (
+    Column("n", "#"),
+    Column("document", "Document"),
+    Column("section", "Section", css="small"),
+    Column("score", "Fused", numeric=True),
+    Column("dense", "Dense", numeric=True),
+    Column("bm25", "BM25", numeric=True),
+    Column("text", "Text", css="small"),
+)
+DOCUMENT_COLUMNS = (
+    Column("document", "Document", code=True),
+    Column("title", "Title"),
+    Column("chunks", "Chunks", numeric=True),
+    Column("source", "Source", css="small"),
+)
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def citation_table(citations: Sequence[Mapping[str, Any]]) -> Table:
+    """The answer's citations: document, chunk, score and source of each ``[n]``."""
+    rows = [{**c, "n": f"[{c['n']}]", "score": _number(c["score"], 4)} for c in citations]
+    return Table(
+        CITATION_COLUMNS, rows, empty="No citations: nothing relevant was found.", name="citations"
+    )
+
+
+def chunk_table(chunks: Sequence[Mapping[str, Any]]) -> Table:
+    """The chunks the answer was given, with each retriever's score."""
+    rows = [
+        {
+            **h,
+            "n": n,
+            "score": _number(h["score"], 4),
+            "dense": _number(h["dense"], 3),
+            "bm25": _number(h["bm25"], 2),
+            "text": h["text"][:CHUNK_PREVIEW] + ("…" if len(h["text"]) > CHUNK_PREVIEW else ""),
+        }
+        for n, h in enumerate(chunks, 1)
+    ]
+    return Table(CHUNK_COLUMNS, rows, name="chunks")
+
+
+def document_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+    """The indexed documents."""
+    return Table(
+        DOCUMENT_COLUMNS,
+        rows,
+        empty="Nothing indexed yet: run skybridge rag ingest PATH (or make run for the demo).",
+        name="documents",
+    )
 
 
 def _page(ctx: Context, **extra: Any) -> AppPage:
@@ -32,7 +95,7 @@ def _page(ctx: Context, **extra: Any) -> AppPage:
         "mode": ctx.config.mode,
         "modes": MODES,
         "status": None,
-        "documents": [],
+        "documents": document_table([]),
         "demo_question": DEMO_QUESTION,
     }
     values.update(extra)
@@ -40,7 +103,7 @@ def _page(ctx: Context, **extra: Any) -> AppPage:
         rag = shared_rag(ctx)
         values["status"] = status(rag)
         rows = document_rows(rag)
-        values["documents"] = rows[:SHOWN_DOCUMENTS]
+        values["documents"] = document_table(rows[:SHOWN_DOCUMENTS])
         values["more_documents"] = max(0, len(rows) - SHOWN_DOCUMENTS)
         if values["result"] is None and not values["question"]:
             stored = rag.kv.get_json(demo_answer_key(rag.collection))
@@ -49,6 +112,9 @@ def _page(ctx: Context, **extra: Any) -> AppPage:
     except SkybridgeError as exc:
         values["error"] = values["error"] or exc.message
         values["hint"] = values["hint"] or exc.hint
+    if values["result"]:
+        values["citations"] = citation_table(values["result"]["citations"])
+        values["chunks"] = chunk_table(values["result"].get("chunks", []))
     return AppPage(PACKAGE, TEMPLATE, values)
 
 

@@ -7,6 +7,12 @@ once per process and shared by every embedder that names them.
 
 Token counts and cut points come from the model's own tokenizer; the window is the model's
 ``max_seq_length`` less the two special tokens it adds (``[CLS]``, ``[SEP]``).
+
+``?threads=N`` sets torch's intra-op threads for the process when the model loads (default:
+torch's own, one per core). On a host whose cores are busy with other work, ``threads=1``
+keeps one query's embedding at milliseconds: torch's workers wait for each other at every
+layer, and a descheduled worker stalls the rest (measured on a shared 2-core VM: ~20 ms with
+1 thread, 270-600 ms with 2 for one short query).
 """
 
 from __future__ import annotations
@@ -71,8 +77,18 @@ class LocalEmbedder(Embedder):
     capabilities: ClassVar[frozenset[str]] = frozenset({"tokenizer"})
     provider: ClassVar[str] = "local"
 
-    def __init__(self, model: str = PACKAGED, *, device: str = "cpu", batch_size: int = 32):
+    def __init__(
+        self,
+        model: str = PACKAGED,
+        *,
+        device: str = "cpu",
+        batch_size: int = 32,
+        threads: int | None = None,
+    ):
         self.path = _packaged_path() if model == PACKAGED else model
+        if threads is not None and not 1 <= threads <= 256:
+            raise ConfigError(f"threads must be 1 to 256, got {threads}")
+        self.threads = threads
         if not os.path.isdir(self.path):
             raise ConfigError(
                 f"no sentence-transformers model folder at {self.path}",
@@ -87,18 +103,27 @@ class LocalEmbedder(Embedder):
         model = url.rest or PACKAGED
         device = options.pop("device", url.params.get("device", "cpu"))
         batch = int(options.pop("batch_size", url.params.get("batch_size", 32)))
-        unknown = sorted(set(options) | (set(url.params) - {"device", "batch_size"}))
+        threads = options.pop("threads", url.params.get("threads"))
+        unknown = sorted(set(options) | (set(url.params) - {"device", "batch_size", "threads"}))
         if unknown:
             raise ConfigError(
                 f"unknown local embeddings options: {', '.join(unknown)}",
-                hint="use device or batch_size",
+                hint="use device, batch_size or threads",
             )
-        return cls(model, device=device, batch_size=batch)
+        try:
+            count = None if threads in (None, "") else int(threads)
+        except ValueError:
+            raise ConfigError(f"threads must be a whole number, got {threads!r}") from None
+        return cls(model, device=device, batch_size=batch, threads=count)
 
     @property
     def st_model(self) -> Any:
         if self._model is None:
             self._model = load_model(self.path, self.device)
+            if self.threads is not None:
+                import torch
+
+                torch.set_num_threads(self.threads)
         return self._model
 
     @property
