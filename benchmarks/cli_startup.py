@@ -3,14 +3,16 @@
 The anchor is the floor every Typer CLI pays: a Python process that imports Typer and exits
 (``python -c "import typer"``), measured in the same run. Ours runs the installed console
 script (``<venv>/bin/skybridge``) in an empty folder with no settings. Each command runs
-``--runs`` times (default 10) after one warm-up; the best wall time counts (the machine is
+``--runs`` times (default 10) after one warm-up, in rounds that run every command once in turn;
+the best wall time counts (the machine is
 shared; the minimum is the least disturbed run). ``version`` is answered before the command
 tree is built; ``--help`` reads every app manifest (names and descriptions) and builds the
 root group, importing no command and no app implementation.
 
 The third line registers 10 extra apps through entry points (fake distributions on
 PYTHONPATH, each a manifest with every kind of part) and compares ``--help`` with and without
-them registered (the same folder on PYTHONPATH both times, so only the registration differs);
+them registered (two copies of the same folder on PYTHONPATH, one without the entry points, so
+only the registration differs);
 ``python -X importtime`` then checks that none of their implementation modules (nor any of
 skybridge's own app modules other than manifests) was imported.
 
@@ -73,20 +75,28 @@ def console_script() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "skybridge.cli"]
 
 
-def best_time(command: list[str], env: dict[str, str], cwd: Path, runs: int) -> float:
-    subprocess.run(command, env=env, cwd=cwd, capture_output=True, check=True)  # warm-up
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
+Command = tuple[list[str], dict[str, str]]
+
+
+def best_times(commands: dict[str, Command], cwd: Path, runs: int) -> dict[str, float]:
+    """The best wall time of each command over ``runs`` rounds. Each round runs every command
+    once, in turn, so a burst of load on the shared machine hits all of them alike instead of
+    whichever happened to be measured then."""
+    for command, env in commands.values():  # warm-up: page cache, bytecode
         subprocess.run(command, env=env, cwd=cwd, capture_output=True, check=True)
-        times.append(time.perf_counter() - started)
-    return min(times)
+    best = dict.fromkeys(commands, float("inf"))
+    for _ in range(runs):
+        for label, (command, env) in commands.items():
+            started = time.perf_counter()
+            subprocess.run(command, env=env, cwd=cwd, capture_output=True, check=True)
+            best[label] = min(best[label], time.perf_counter() - started)
+    return best
 
 
 def dummy_apps(root: Path) -> str:
     """Ten fake distributions registering an app each; returns the PYTHONPATH entry."""
     site = root / "site"
-    site.mkdir()
+    site.mkdir(parents=True)
     for n in range(DUMMY_APPS):
         package = site / f"dummy{n}"
         package.mkdir()
@@ -128,19 +138,28 @@ def main() -> int:
     ours = console_script()
     with tempfile.TemporaryDirectory() as folder:
         cwd = Path(folder)
-        typer_floor = best_time([sys.executable, "-c", "import typer"], env, cwd, args.runs)
         (cwd / "minimal_cli.py").write_text(MINIMAL_CLI)
-        minimal_help = best_time([sys.executable, "minimal_cli.py", "--help"], env, cwd, args.runs)
-        version = best_time([*ours, "version"], env, cwd, args.runs)
-        help_plain = best_time([*ours, "--help"], env, cwd, args.runs)
-        site = dummy_apps(cwd)
+        site = dummy_apps(cwd / "registered")
+        plain_site = dummy_apps(cwd / "plain")
+        for info in Path(plain_site).glob("*.dist-info"):
+            (info / "entry_points.txt").unlink()  # the same files, nothing registered
         with_dummies = {**env, "PYTHONPATH": site}
-        help_dummies = best_time([*ours, "--help"], with_dummies, cwd, args.runs)
+        plain = {**env, "PYTHONPATH": plain_site}
         listed = subprocess.run([*ours, "--help"], env=with_dummies, cwd=cwd, capture_output=True)
         imported = imported_modules(["--help"], with_dummies, cwd)
-        for info in Path(site).glob("*.dist-info"):
-            (info / "entry_points.txt").unlink()  # the same folder, nothing registered
-        help_plain = min(help_plain, best_time([*ours, "--help"], with_dummies, cwd, args.runs))
+        best = best_times(
+            {
+                "typer": ([sys.executable, "-c", "import typer"], plain),
+                "minimal": ([sys.executable, "minimal_cli.py", "--help"], plain),
+                "version": ([*ours, "version"], plain),
+                "help": ([*ours, "--help"], plain),
+                "help-dummies": ([*ours, "--help"], with_dummies),
+            },
+            cwd,
+            args.runs,
+        )
+        typer_floor, minimal_help = best["typer"], best["minimal"]
+        version, help_plain, help_dummies = best["version"], best["help"], best["help-dummies"]
     leaks = sorted(m for m in imported if "_impl" in m or _app_implementation(m))
     results = [
         line("skybridge version wall time (vs import typer, <= 2x)", version, typer_floor, 0.5),
