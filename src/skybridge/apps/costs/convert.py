@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from skybridge.apps.costs.focus import COLUMNS, MACROS, REQUIRED
-from skybridge.apps.costs.formats import Kind, detect, lit, plan_for, q
+from skybridge.apps.costs.formats import Kind, Plan, detect, lit, plan_for, q
 from skybridge.core.errors import ValidationError
 
 #: At most this many rejected rows are listed per file (all are counted).
@@ -93,6 +93,19 @@ def _typed(expr: str, sql_type: str) -> str:
     return f"TRY_CAST({expr} AS {sql_type})"
 
 
+def _tag_lists(plan: Plan) -> tuple[str, str]:
+    """The tag keys (as written) and values of a row, from the plan's JSON or map; empty lists
+    when the row has none (JSON that is no object has no keys)."""
+    if "x_TagJson" in plan:
+        tags, empty = f"({plan['x_TagJson']})", "[]::VARCHAR[]"
+        return (
+            f"coalesce(json_keys({tags}), {empty})",
+            f"coalesce(json_extract_string({tags}, '$.*'), {empty})",
+        )
+    tag_map = f"CAST({plan['x_TagMap']} AS MAP(VARCHAR, VARCHAR))"
+    return f"map_keys({tag_map})", f"map_values({tag_map})"
+
+
 def _staging_sql(
     kind: Kind, header: list[str], path: Path, name: str, *, parallel: bool = True
 ) -> str:
@@ -100,18 +113,16 @@ def _staging_sql(
     canonical columns and ``x_problem`` (why a row is rejected; empty when it is whole) outside."""
     plan = plan_for(kind, header)
     inner, outer, problems = [], [], []
+    tag_keys, tag_values = _tag_lists(plan)
     for index, (column, sql_type) in enumerate(COLUMNS.items()):
         if column in {"x_SourceKind", "x_SourceFile"}:
             value = lit(kind) if column == "x_SourceKind" else lit(name)
             outer.append(f"{value} AS {q(column)}")
             continue
         if column == "x_TagKeys":
-            inner.append(f"CAST({plan['x_TagMap']} AS MAP(VARCHAR, VARCHAR)) AS x_tag_map")
-            inner.append(
-                f"list_transform(map_keys(x_tag_map), lambda k: tag_key_norm(k)) AS v{index}"
-            )
+            inner.append(f"list_transform({tag_keys}, lambda k: tag_key_norm(k)) AS v{index}")
         elif column == "x_TagValues":
-            inner.append(f"map_values(x_tag_map) AS v{index}")
+            inner.append(f"{tag_values} AS v{index}")
         elif sql_type in _TEXT:
             inner.append(f"CAST({plan[column]} AS {sql_type}) AS v{index}")
         else:
@@ -143,7 +154,11 @@ def convert_file(con: duckdb.DuckDBPyConnection, path: Path, name: str, target: 
     kind = detect(header)
     tmp = target.with_suffix(".tmp")
     staging = _staging_sql(kind, header, path, name)
+    # Row order within the file means nothing to the analytics (lines are found by _bad_rows'
+    # own sequential read); not keeping it saves the writer an ordering step.
+    con.execute("SET preserve_insertion_order = false")
     con.execute(f"COPY ({staging}) TO {lit(str(tmp))} (FORMAT parquet)")
+    con.execute("RESET preserve_insertion_order")
     rows, bad = _one(
         con,
         "SELECT count(*) FILTER (x_problem = ''), count(*) FILTER (x_problem <> '') "

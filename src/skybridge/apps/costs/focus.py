@@ -78,8 +78,15 @@ MACROS = (
     "SET TimeZone = 'UTC'",
     r"""CREATE OR REPLACE MACRO tag_key_norm(k) AS
         lower(regexp_replace(k, '^(user:|user_|[^.:]+\.)|[^A-Za-z0-9]', '', 'g'))""",
+    # Blank or ``NULL`` (any case, any padding trim removes). Only a value that is empty or
+    # starts with a space (trim removes ' ' and the Unicode spaces, all outside printable ASCII),
+    # n or N can be one: byte comparisons pick those out and the copying trim and upper run on
+    # them alone, in the inner CASE. Run on every value of every column they were a third of a
+    # conversion's time; behind a flat ``guard AND ...`` condition, still a fifth.
     r"""CREATE OR REPLACE MACRO null_text(v) AS
-        CASE WHEN v IS NULL OR trim(v) = '' OR upper(trim(v)) = 'NULL' THEN NULL ELSE v END""",
+        CASE WHEN v < '!' OR v >= chr(127) OR (v >= 'N' AND v < 'O') OR (v >= 'n' AND v < 'o')
+             THEN CASE WHEN upper(trim(v)) IN ('', 'NULL') THEN NULL ELSE v END
+             ELSE v END""",
     # Tags are stored as folded keys and their values (two lists): the first key of a shape wins.
     r"""CREATE OR REPLACE MACRO tag_value(keys, vals, k) AS
         nullif(vals[list_position(keys, tag_key_norm(k))], '')""",

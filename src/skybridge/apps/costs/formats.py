@@ -3,8 +3,9 @@
 Kinds: ``focus`` (FOCUS 1.0-1.4 exports of AWS, OCI, Azure, GCP), ``aws-cur`` (legacy CUR,
 ``lineItem/...`` columns), ``aws-cur2`` (CUR 2.0, snake_case, ``resource_tags`` a map) and
 ``oci-cost`` (OCI's proprietary cost report, ``cost/myCost`` and one ``tags/...`` column per
-tag). Every expression reads text columns (files are read as text) and yields text, except
-``x_TagMap`` (a map); :mod:`.convert` casts and checks them.
+tag). Every expression reads text columns (files are read as text) and yields text, except the tags:
+``x_TagJson`` (a JSON object, for exports that carry tags as JSON) or ``x_TagMap`` (a map built
+from one column per tag); :mod:`.convert` casts and checks them.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def focus_plan(columns: Sequence[str]) -> Plan:
     plan = {name: pick(columns, *ALIASES.get(name, (name,))) for name in COLUMNS}
     tags = pick(columns, "Tags")
     plan["Tags"] = tags
-    plan["x_TagMap"] = json_tags(tags)
+    plan["x_TagJson"] = json_tags(tags)
     plan["x_IsCorrection"] = "NULL"
     for name in ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd"):
         plan[name] = timestamp(plan[name])

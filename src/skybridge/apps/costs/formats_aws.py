@@ -125,16 +125,14 @@ def aws_cur2_plan(columns: Sequence[str]) -> Plan:
             "SubAccountId": col("line_item_usage_account_id"),
             "SubAccountName": col("line_item_usage_account_name"),
             "Tags": tags,
-            "x_TagMap": json_tags(tags),
+            "x_TagJson": json_tags(tags),
         },
     )
 
 
 def _aws_common(columns: Sequence[str], plan: Plan) -> Plan:
-    plan.setdefault(
-        "Tags",
-        tags_json(plan["x_TagMap"]),
-    )
+    if "Tags" not in plan:
+        plan["Tags"] = tags_json(plan["x_TagMap"])
     fixed = {
         "ChargeClass": "NULL",
         "InvoiceIssuerName": "'Amazon Web Services, Inc.'",
