@@ -54,7 +54,7 @@ ANCHORS_STAMP := $(ANCHORS_VENV)/.installed-stamp
 
 # Anchors (e.g. Quix Streams) pin versions that conflict with ours, so they get their own venv
 # (no --system-site-packages); benchmarks run them as subprocesses with its interpreter.
-$(ANCHORS_STAMP): benchmarks/anchors/requirements.txt
+$(ANCHORS_STAMP): benchmarks/anchors/requirements.txt benchmarks/anchors/feast.txt
 	$(PYTHON) -m venv $(ANCHORS_VENV)
 	$(ANCHORS_VENV)/bin/python -m pip install -q --upgrade pip
 	$(ANCHORS_VENV)/bin/python -m pip install -q -r benchmarks/anchors/requirements.txt
@@ -73,4 +73,4 @@ bench: $(STAMP) $(ANCHORS_STAMP) ## Run every benchmark (BENCH=name: one); each 
 	fi
 
 clean: ## Remove the virtualenv, caches and local data
-	rm -rf $(VENV) $(ANCHORS_VENV) .skybridge .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf $(VENV) $(ANCHORS_VENV) .venv-feast .venv-feast.lock .skybridge .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

@@ -1,8 +1,10 @@
 """Point-in-time correctness against the anchor: a training set built by ours equals Feast's
 ``get_historical_features`` on the same entity rows, timestamps and feature data.
 
-Feast runs in the anchors venv (``make bench`` builds ``.venv-anchors``; its pins conflict with
-ours), as a subprocess. Where the TTL semantics differ, they differ on purpose:
+Feast runs as a subprocess in a venv of its own (its pins conflict with ours): ``.venv-anchors``
+when ``make bench`` has built it, else ``.venv-feast``, built on first use (see
+:mod:`.feast_env`), so the comparison runs in ``make test``. Where the TTL semantics differ,
+they differ on purpose:
 
 * Feast's file offline store *drops* an entity row whose newest feature row is older than
   the view's ttl, or that precedes the entity's first row (anchor-libraries-facts.md); ours
@@ -30,10 +32,10 @@ from skybridge.apps.features.worker import build_pipeline
 from skybridge.backends.streams import Message
 from skybridge.testing.service import fresh_workdir
 
+from .feast_env import feast_python
 from .scenario import features_context
 
 ROOT = Path(__file__).parents[3]
-ANCHOR = ROOT / ".venv-anchors" / "bin" / "python"
 SCRIPT = ROOT / "benchmarks" / "anchors" / "feast_features.py"
 NAMES = ["f0", "f1", "f2"]
 TTL = 3600
@@ -49,13 +51,6 @@ views:
     ttl: {TTL}
     features:
 """ + "".join(f"      - {{name: {n}, agg: last, field: {n}}}\n" for n in NAMES)
-
-
-def anchor_available() -> bool:
-    if not ANCHOR.exists():
-        return False
-    probe = subprocess.run([ANCHOR, "-c", "import feast"], capture_output=True, check=False)
-    return probe.returncode == 0
 
 
 def feature_data(rng: random.Random) -> list[list[Any]]:
@@ -77,10 +72,18 @@ def entity_rows(rng: random.Random, rows: list[list[Any]]) -> list[list[Any]]:
     return [list(item) for item in sorted(wanted)]
 
 
-def run_feast(spec: dict[str, Any], tmp_path: Path) -> dict[tuple[str, int], dict[str, Any]]:
+@pytest.fixture(scope="module")
+def anchor() -> Path:
+    """The interpreter with Feast (building ``.venv-feast`` the first time)."""
+    return feast_python()
+
+
+def run_feast(
+    anchor: Path, spec: dict[str, Any], tmp_path: Path
+) -> dict[tuple[str, int], dict[str, Any]]:
     source, target = tmp_path / "in.json", tmp_path / "out.json"
     source.write_text(json.dumps(spec))
-    subprocess.run([ANCHOR, SCRIPT, "pit", source, target], check=True, timeout=600)
+    subprocess.run([anchor, SCRIPT, "pit", source, target], check=True, timeout=600)
     rows = json.loads(target.read_text())["rows"]
     return {(r["userId"], int(r["event_timestamp"])): r for r in rows}
 
@@ -113,18 +116,17 @@ def run_ours(
     return [row | {"_missing": gone} for row, gone in zip(result.rows, result.missing, strict=True)]
 
 
+@pytest.mark.timeout(1500)  # the first run builds .venv-feast
 def test_training_sets_equal_feast_get_historical_features(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    anchor: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not anchor_available():
-        pytest.skip("Feast is not installed: `make bench` builds .venv-anchors with it")
     fresh_workdir(tmp_path, monkeypatch)
     monkeypatch.setenv("SKYBRIDGE__FEATURES__DEFINITIONS", str(tmp_path / "stats.yaml"))
     rng = random.Random(int(time.time()) // 86400)  # a new data set every day
     rows = feature_data(rng)
     entities = entity_rows(rng, rows)
     spec = {"features": NAMES, "ttl": TTL, "rows": rows, "entities": entities}
-    feast = run_feast(spec, tmp_path)
+    feast = run_feast(anchor, spec, tmp_path)
     ours = run_ours(rows, entities, tmp_path)
     assert len(ours) == len(entities)
     compared = dropped = 0

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from skybridge.apps.features.online import MAX_ENTITIES
@@ -27,6 +27,7 @@ from skybridge.apps.features.operations import view_summary
 from skybridge.apps.features.store import Context, FeatureStore, SharedStore
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses
+from skybridge.core import jsoncodec
 
 MAX_ROWS = 10_000
 
@@ -93,15 +94,19 @@ def build_router(ctx: Context) -> APIRouter:
 
     @router.post(
         "/predict",
+        response_model=dict[str, Any],
         dependencies=[requires("features:predict")],
         responses=error_responses(
             e404="No model", e422="Missing features or bad input", e503="Model or store unreachable"
         ),
     )
-    def predict(body: PredictRequest) -> dict[str, Any]:
+    def predict(body: PredictRequest) -> Response:
         """The model's prediction from the entity's current features and the request input."""
+        # Encoded here with orjson: FastAPI's generic path (jsonable_encoder, validation against
+        # the response model, json.dumps) cost about 120 us, more than the model's own call.
         with store(model=True) as s:
-            return s.predict(body.entity, body.input).to_dict()
+            answer = s.predict(body.entity, body.input).to_dict()
+        return Response(jsoncodec.dumps(answer), media_type="application/json")
 
     @router.post(
         "/feedback",
