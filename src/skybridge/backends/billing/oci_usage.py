@@ -19,6 +19,7 @@ import oci
 from skybridge.backends.billing.base import BillingSource, CostLine
 from skybridge.backends.cloud.oci import (
     build_oci_client,
+    credential_params,
     resolve_oci_credentials,
     translate_client_side_error,
     translate_service_error,
@@ -72,11 +73,7 @@ class UsageApiSource(BillingSource):
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
-        params: dict[str, Any] = {
-            k: url.params[k]
-            for k in ("region", "auth", "profile", "config_file")
-            if k in url.params
-        }
+        params = credential_params(url.params)
         for name in ("endpoint", "currency"):
             if name in url.params:
                 options[name] = url.params[name]

@@ -53,6 +53,15 @@ def _problem(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
+#: The URL parameters that name a backend's credentials (see :func:`resolve_oci_credentials`).
+CREDENTIAL_PARAMS = ("region", "auth", "profile", "config_file")
+
+
+def credential_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The credential parameters (:data:`CREDENTIAL_PARAMS`) present in a URL's ``params``."""
+    return {k: params[k] for k in CREDENTIAL_PARAMS if k in params}
+
+
 def resolve_oci_credentials(
     params: Mapping[str, Any], config: Mapping[str, Any] | None = None, *, setting: str
 ) -> OciCredentials:

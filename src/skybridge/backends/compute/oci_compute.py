@@ -16,6 +16,7 @@ import oci
 
 from skybridge.backends.cloud.oci import (
     build_oci_client,
+    credential_params,
     resolve_oci_credentials,
     translate_client_side_error,
     translate_service_error,
@@ -79,11 +80,7 @@ class OciFleet(ComputeFleet):
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
-        params: dict[str, Any] = {
-            k: url.params[k]
-            for k in ("region", "auth", "profile", "config_file")
-            if k in url.params
-        }
+        params = credential_params(url.params)
         if "endpoint" in url.params:
             options["endpoint"] = url.params["endpoint"]
         if "timeout" in url.params:
