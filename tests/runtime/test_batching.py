@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,6 +13,7 @@ from skybridge.backends import kv as kv_family
 from skybridge.backends import streams as streams_family
 from skybridge.backends.streams import Consumer, Message, Record, TopicPartition
 from skybridge.core.errors import ConfigError
+from skybridge.runtime import runner
 from skybridge.runtime.outputs import Event
 from skybridge.runtime.pipeline import Pipeline
 from skybridge.runtime.runner import gather
@@ -76,16 +78,27 @@ def test_a_batch_stops_at_batch_size() -> None:
 def test_a_quiet_stream_gets_its_records_at_once() -> None:
     consumer = ScriptedConsumer([records(0, 1)])
     started = time.monotonic()
-    assert len(gather(consumer, pipeline(batch_size=10_000, batch_wait=5.0))) == 1
-    assert time.monotonic() - started < 1.0, "a batch never waits to fill"
+    assert len(gather(consumer, pipeline(batch_size=10_000, batch_wait=30.0))) == 1
+    assert time.monotonic() - started < 10.0, "a batch never waits to fill"
 
 
-def test_a_batch_stops_after_batch_wait() -> None:
+def test_a_batch_stops_after_batch_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A clock that each poll moves on by 1/64 s (exact in binary): the bound is checked against
+    # the batch's own deadline, not against how busy the machine running the test happens to be.
+    step = 1 / 64
+    now = [1000.0]
     consumer = ScriptedConsumer([], endless=True)  # a record is always waiting
-    started = time.monotonic()
-    batch = gather(consumer, pipeline(batch_size=10**9, batch_wait=0.05))
-    assert 0.05 <= time.monotonic() - started < 1.0
-    assert len(batch) == len(consumer.polls) > 1
+    poll = consumer.poll
+
+    def timed_poll(max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+        now[0] += step
+        return poll(max_records, timeout)
+
+    monkeypatch.setattr(consumer, "poll", timed_poll)
+    monkeypatch.setattr(runner, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    batch = gather(consumer, pipeline(batch_size=10**9, batch_wait=4 * step))
+    # The first poll, then one per step until batch_wait after it: 1 + 4 polls, a record each.
+    assert len(batch) == len(consumer.polls) == 5
 
 
 def test_nothing_waiting_is_an_empty_batch() -> None:
