@@ -13,7 +13,7 @@ from skybridge.auth.tokens import NAME_PATTERN, Principal, TokenInfo
 from skybridge.server.errors import ErrorBody
 from skybridge.server.health import probe_all
 from skybridge.server.security import require_token
-from skybridge.server.state import ServiceState, get_state
+from skybridge.server.state import ServiceState, service_state
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not valid JSON or not UTF-8"},
@@ -28,7 +28,7 @@ READ = [requires("service:read")]
 MANAGE = [requires("tokens:manage")]
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_token)], responses=AUTH_ERRORS)
-State = Annotated[ServiceState, Depends(get_state)]
+State = Annotated[ServiceState, Depends(service_state)]
 Caller = Annotated[Principal, Depends(require_token)]
 
 

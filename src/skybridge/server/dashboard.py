@@ -32,11 +32,11 @@ from skybridge.server.session import (
     Session,
     safe_equal,
 )
-from skybridge.server.state import ServiceState, get_state
+from skybridge.server.state import ServiceState, service_state
 
 log = get_logger(__name__)
 ui = APIRouter(include_in_schema=False)
-State = Annotated[ServiceState, Depends(get_state)]
+State = Annotated[ServiceState, Depends(service_state)]
 LoggedIn = Annotated[Session, Depends(require_session)]
 FormField = Annotated[str, Form()]
 

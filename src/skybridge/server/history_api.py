@@ -19,23 +19,24 @@ from skybridge.apps.kit.web import SERIES_METRICS
 from skybridge.auth.tokens import Principal
 from skybridge.server.api import AUTH_ERRORS
 from skybridge.server.history import CAPACITY, INTERVAL
+from skybridge.server.lanes import AUTH_LANE
 from skybridge.server.security import authorize, bearer, current_session, require_token
 from skybridge.server.series import legend
-from skybridge.server.state import ServiceState, get_state
+from skybridge.server.state import ServiceState, service_state
 
 #: The longest window a request may ask for: everything the history keeps by default.
 MAX_WINDOW = int(CAPACITY * INTERVAL)
 Selector = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
-def token_or_session(
+async def token_or_session(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The caller: a bearer token, else the dashboard session; 401 with neither."""
     if credentials is not None:
-        return require_token(request, credentials)
-    session = current_session(request)
+        return await require_token(request, credentials)
+    session = await AUTH_LANE.run(current_session, request)
     if session is None:
         raise HTTPException(
             401,
@@ -83,7 +84,7 @@ def _series(key: str, values: list[float | None]) -> SeriesOut:
     dependencies=[requires("service:read")],
 )
 def metrics_history(
-    state: Annotated[ServiceState, Depends(get_state)],
+    state: Annotated[ServiceState, Depends(service_state)],
     series: Annotated[
         list[Selector],
         Query(max_length=20, description="Series keys or selectors; none: every series"),

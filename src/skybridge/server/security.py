@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from skybridge.apps.kit.access import ScopeCheck
 from skybridge.auth.tokens import Principal
 from skybridge.server.errors import LoginRequired
+from skybridge.server.lanes import AUTH_LANE
 from skybridge.server.session import SESSION_COOKIE, SESSION_MAX_AGE, Session, safe_equal
 from skybridge.server.state import get_state
 
@@ -22,21 +23,25 @@ bearer = HTTPBearer(
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def require_token(
+async def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """FastAPI dependency for ``/api/*``: the principal of a valid bearer token, else 401."""
+    """FastAPI dependency for ``/api/*``: the principal of a valid bearer token, else 401.
+
+    A coroutine: the request guard has already verified the token (off the event loop), so this
+    only reads its answer; only a request that bypassed the guard looks the token up, in the
+    auth lane.
+    """
     if credentials is None:
         raise HTTPException(
             401, "missing API token: send 'Authorization: Bearer <token>'", headers=_CHALLENGE
         )
-    state = get_state(request)
     verified = getattr(request.state, "skybridge_verified", None)  # by the limits middleware
     if verified is not None and verified[0] == credentials.credentials:
         principal: Principal | None = verified[1]
     else:
-        principal = state.tokens.verify(credentials.credentials)
+        principal = await AUTH_LANE.run(get_state(request).tokens.verify, credentials.credentials)
     if principal is None:
         raise HTTPException(401, "the API token is unknown or revoked", headers=_CHALLENGE)
     authorize(request, principal)
@@ -89,7 +94,7 @@ def allowed(request: Request, scope: str) -> bool:
 
 def need(request: Request, scope: str) -> None:
     """Refuse the request (403) unless the caller may use ``scope``."""
-    ScopeCheck(scope)(request)
+    ScopeCheck(scope).check(request)
 
 
 def check_csrf(session: Session, submitted: str | None) -> None:

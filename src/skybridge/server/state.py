@@ -42,6 +42,11 @@ class ServiceState:
 
 
 def get_state(request: Request) -> ServiceState:
-    """FastAPI dependency: the service state."""
+    """The service state of ``request``'s app."""
     state: ServiceState = request.app.state.skybridge
     return state
+
+
+async def service_state(request: Request) -> ServiceState:
+    """FastAPI dependency: the service state (a coroutine, so no worker thread is spent on it)."""
+    return get_state(request)

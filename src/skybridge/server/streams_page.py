@@ -24,11 +24,11 @@ from skybridge.server.charts import STREAMS_CHARTS
 from skybridge.server.pages import render
 from skybridge.server.security import check_csrf, need, require_session
 from skybridge.server.session import Session
-from skybridge.server.state import ServiceState, get_state
+from skybridge.server.state import ServiceState, service_state
 
 log = get_logger(__name__)
 ui = APIRouter(include_in_schema=False)
-State = Annotated[ServiceState, Depends(get_state)]
+State = Annotated[ServiceState, Depends(service_state)]
 LoggedIn = Annotated[Session, Depends(require_session)]
 FormField = Annotated[str, Form()]
 #: Longest error text shown for a dead letter.

@@ -129,12 +129,14 @@ def crash_and_check(source: str, crashes: list[tuple[str, int]], tmp: Path, seed
             time.sleep(0.5 + n * 0.2)
             proc.kill()
         assert proc.wait(timeout=90) in (0, -signal.SIGKILL)
-    # A killed worker keeps its partitions until its lease (Kafka: the session timeout, 6 s
-    # here) expires, and a worker exits after some idle time: start workers that wait longer
-    # than a lease until the group has committed everything (a loaded machine needs more).
-    deadline = time.monotonic() + 240
+    # A killed worker keeps its partitions until its lease (the session timeout: 1 s on the
+    # sqlite log here, 6 s on Kafka) expires, and a worker exits after some idle time: a first
+    # worker idles 1 s; if that left something uncommitted, the next ones wait longer than a
+    # lease, until the group has committed everything (a loaded machine needs more).
+    deadline, idle = time.monotonic() + 240, "1"
     while backend.total_lag(f"g-{topic}", topic) and time.monotonic() < deadline:
-        assert subprocess.Popen([*worker, "none", "0", "8"]).wait(timeout=120) == 0
+        assert subprocess.Popen([*worker, "none", "0", idle]).wait(timeout=120) == 0
+        idle = "8"
     newest: dict[int, int] = {}
     for c in changes:
         newest[c.row["order_id"]] = max(newest.get(c.row["order_id"], 0), c.row["version"])
@@ -158,7 +160,7 @@ def test_killed_consumers_leave_the_newest_versions_and_no_regressions(
     tmp_path_factory: pytest.TempPathFactory, crashes: list[tuple[str, int]], seed: int
 ) -> None:
     tmp = tmp_path_factory.mktemp("crash")
-    crash_and_check(f"sqlite:///{tmp / 'log.db'}", crashes, tmp, seed)
+    crash_and_check(f"sqlite:///{tmp / 'log.db'}?session_timeout=1", crashes, tmp, seed)
 
 
 @pytest.mark.slow

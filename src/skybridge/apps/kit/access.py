@@ -23,11 +23,19 @@ from skybridge.core.errors import PermissionDenied
 
 @dataclass(frozen=True)
 class ScopeCheck:
-    """The dependency :func:`requires` adds: refuses callers without ``scope`` (403)."""
+    """The dependency :func:`requires` adds: refuses callers without ``scope`` (403).
+
+    A coroutine, so FastAPI runs it on the event loop: a check this cheap must not cost a trip
+    through the worker thread pool (which, on a busy service, waits for the GIL).
+    """
 
     scope: str
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:
+        self.check(request)
+
+    def check(self, request: Request) -> None:
+        """Raise :class:`PermissionDenied` unless the caller may use the scope."""
         allows = getattr(request.state, "allows", None)
         if allows is None or not allows(self.scope):
             raise PermissionDenied(
