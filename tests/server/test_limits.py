@@ -250,6 +250,38 @@ def test_requests_beyond_the_pool_and_queue_get_503_and_health_still_answers(
     assert health_seconds < 0.5
 
 
+async def _refused_while_busy(app: FastAPI, busy: dict[str, str], other: dict[str, str]) -> Any:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        slow = [
+            asyncio.create_task(client.get("/api/limited/sleep?seconds=2", headers=busy))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.3)
+        started = time.perf_counter()
+        refused = await client.get("/api/limited/sleep?seconds=0", headers=other)
+        seconds = time.perf_counter() - started
+        assert [r.status_code for r in await asyncio.gather(*slow)] == [200, 200]
+    return refused, seconds
+
+
+def test_a_caller_without_the_scope_is_refused_without_a_worker_thread(
+    settings: Settings,
+) -> None:
+    # The token check (its own lane) and the scope check (on the event loop) never wait for
+    # the worker pool: with both worker threads busy for 2 s, the 403 comes at once.
+    app = _app(settings, worker_threads=2, worker_queue=4)
+    tokens = app.state.skybridge.tokens
+    _, busy_token = tokens.create("busy")
+    busy = {"Authorization": f"Bearer {busy_token.reveal()}"}
+    _, narrow = tokens.create("narrow", scopes=["service:read"])
+    other = {"Authorization": f"Bearer {narrow.reveal()}"}
+    refused, seconds = _run_in_own_loop(_refused_while_busy, app, busy, other)
+    assert refused.status_code == 403
+    assert "limited:use" in refused.json()["message"]
+    assert seconds < 1.0  # the worker threads free up only after 2 s
+
+
 def test_buckets_refill_at_their_rate() -> None:
     now = [0.0]
     table = BucketTable(2.0, 2, clock=lambda: now[0])

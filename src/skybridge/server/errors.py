@@ -3,6 +3,9 @@
 ``SkybridgeError`` subclasses answer with their ``http_status``; request validation answers 422
 naming each field and what to fix (never echoing the submitted value, which may be secret);
 HTTP errors keep their status. Anything unexpected is logged and answers a generic 500.
+
+The handlers are coroutines: Starlette runs a plain function handler in the worker thread pool,
+so a 401, 403 or 422 would otherwise wait behind busy routes for a thread to build its answer.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def error_response(
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
-def _skybridge_error(request: Request, exc: Exception) -> Response:
+async def _skybridge_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SkybridgeError)
     headers = {}
     if isinstance(exc, TransientError) and exc.retry_after is not None:
@@ -49,7 +52,7 @@ def _skybridge_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def _validation_error(request: Request, exc: Exception) -> Response:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = [
         FieldProblem(field=".".join(str(p) for p in err.get("loc", ())), problem=str(err["msg"]))
@@ -59,7 +62,7 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(422, "ValidationError", message, errors=problems)
 
 
-def _http_error(request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     try:
         name = HTTPStatus(exc.status_code).phrase.replace(" ", "").replace("-", "")
@@ -69,11 +72,11 @@ def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, name, str(exc.detail), headers)
 
 
-def _login_required(request: Request, exc: Exception) -> Response:
+async def _login_required(request: Request, exc: Exception) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
-def _unexpected(request: Request, exc: Exception) -> Response:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("http.unhandled", error=type(exc).__name__, path=request.url.path, exc_info=exc)
     return error_response(500, "InternalError", "internal error; the service log has details")
 

@@ -189,7 +189,7 @@ class RequestGuard:
         return principal
 
 
-def _body_too_large(request: Request, exc: Exception) -> Response:
+async def _body_too_large(request: Request, exc: Exception) -> Response:
     # The connection stays open: the server discards the rest of the body as it arrives (no
     # memory held), and a client still sending it can read this answer instead of a reset.
     assert isinstance(exc, BodyTooLarge)
