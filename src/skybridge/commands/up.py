@@ -59,14 +59,16 @@ def ensure_demo_token(settings: Settings) -> tuple[str, Path]:
 
 
 def seed_demo(settings: Settings, apps: list[AppSpec]) -> list[str]:
-    """Run each app's ``demo`` hook against the demo backends (hooks are idempotent).
+    """Run each app's ``demo`` hook against the demo backends (hooks are idempotent); a hook
+    marked ``demo_background`` is left to the background work, which runs it once the service
+    is up.
 
     A failing hook is reported and skipped: the service still starts without that demo data.
     Returns the names of the apps whose demo data is in place.
     """
     seeded = []
     for spec in apps:
-        if spec.demo is None:
+        if spec.demo is None or spec.demo_background:
             continue
         try:
             spec.load("demo")(AppContext.create(spec, settings, demo=True))

@@ -2,7 +2,8 @@
 
 :class:`Background` runs, for each app, every pipeline (``pipeline.run()`` until stopped),
 every service (``service(ctx, stop)``) and one scheduler for the app's jobs, each in a thread.
-``skybridge up`` runs it beside the HTTP service (``--demo`` adds the demo services) and
+``skybridge up`` runs it beside the HTTP service (``--demo`` adds the demo services and
+the demo seeds marked ``demo_background``) and
 ``skybridge worker run`` in the foreground. A part that fails is logged and started again after
 a growing pause (1 s doubling to a minute); one that is not configured (its factory raises
 ``ConfigError``) waits in state ``not-configured`` and is tried again at the same slow pace, so
@@ -197,7 +198,8 @@ def _wanted(part: Part, only: list[str] | None) -> bool:
 
 
 def app_parts(ctx: AppContext[Any]) -> list[Part]:
-    """The background parts of one app: pipelines, services, its jobs, demo services."""
+    """The background parts of one app: pipelines, services, its jobs, and in demo mode its
+    background demo seed and demo services."""
     app = ctx.app
     parts: list[Part] = []
     for name in app.pipelines:
@@ -206,6 +208,8 @@ def app_parts(ctx: AppContext[Any]) -> list[Part]:
         parts.append(Part(app.name, "service", name, _service_starter(ctx, "services", name)))
     if app.jobs:
         parts.append(Part(app.name, "jobs", "jobs", _jobs_starter(ctx)))
+    if ctx.demo and app.demo is not None and app.demo_background:
+        parts.append(Part(app.name, "demo", "seed", _seed_starter(ctx)))
     if ctx.demo:
         for name in app.demo_services:
             starter = _service_starter(ctx, "demo_services", name)
@@ -233,6 +237,38 @@ def _service_starter(
 ) -> Callable[[threading.Event], None]:
     def start(stop: threading.Event) -> None:
         ctx.app.load_named(group, name)(ctx, stop)
+
+    return start
+
+
+def _seed_starter(ctx: AppContext[Any]) -> Callable[[threading.Event], None]:
+    """The app's demo seed, run once in a thread of its own.
+
+    A stop does not wait for it (loading a model can take longer than the service may take to
+    stop); seeds are idempotent, so one stopped halfway is finished by the next start. A seed
+    that fails is raised here, so the part is retried after the usual pause.
+    """
+
+    def start(stop: threading.Event) -> None:
+        done, failed = threading.Event(), []
+
+        def seed() -> None:
+            try:
+                ctx.app.load("demo")(ctx)
+            except Exception as exc:
+                failed.append(exc)
+            finally:
+                done.set()
+
+        name = f"skybridge-{ctx.name}.demo-seed"
+        threading.Thread(target=seed, name=name, daemon=True).start()
+        while not done.wait(0.2):
+            if stop.is_set():
+                return
+        if failed:
+            raise failed[0]
+        log.info("background.demo_seeded", app=ctx.name)
+        stop.wait()
 
     return start
 

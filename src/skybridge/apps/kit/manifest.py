@@ -28,6 +28,8 @@ What each reference resolves to (``ctx`` is the app's :class:`~.context.AppConte
 ``services[n]``           ``(ctx, stop: threading.Event) -> None``: background work until ``stop``
 ``jobs[n]``               ``(ctx) -> ScheduledJob``: interval or cron work, once per tick
 ``demo``                  ``(ctx) -> None``: idempotent demo data for ``skybridge up --demo``
+                          (before the service starts; with ``demo_background``, in the
+                          background once it is up: for a seed that loads a model)
 ``demo_services[n]``      like ``services``, run only by ``skybridge up --demo``
 ``handlers[n]``           cloud-function entry points (``aws-lambda``, ``oci-functions``...)
 ========================  ========================================================
@@ -118,6 +120,7 @@ class AppSpec:
     services: Mapping[str, Ref] = field(default_factory=dict)
     jobs: Mapping[str, Ref] = field(default_factory=dict)
     demo: Ref | None = None
+    demo_background: bool = False
     demo_services: Mapping[str, Ref] = field(default_factory=dict)
     handlers: Mapping[str, Ref] = field(default_factory=dict)
     scopes: Mapping[str, Role] = field(default_factory=dict)

@@ -22,7 +22,8 @@ APP = AppSpec(
     page=f"{_PKG}.page:render_page",
     page_action=f"{_PKG}.page:handle_action",
     jobs={"eval": f"{_PKG}.jobs:scheduled_eval"},
-    demo_services={"handbook": f"{_PKG}.demo:index_handbook"},
+    demo=f"{_PKG}.demo:seed",
+    demo_background=True,
     handlers={
         "aws-lambda": f"{_PKG}.handlers:lambda_handler",
         "oci-functions": f"{_PKG}.handlers:oci_handler",

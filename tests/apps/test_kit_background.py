@@ -1,0 +1,103 @@
+"""Background demo seeds: an app's ``demo`` marked ``demo_background`` runs once the service is
+up, in a thread of its own, instead of holding up ``skybridge up --demo`` before it starts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from skybridge.apps.kit import background
+from skybridge.apps.kit.background import Background
+from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.manifest import AppSpec
+from skybridge.apps.kit.settings import load_settings
+from skybridge.commands.up import seed_demo
+from skybridge.core.errors import TransientError
+
+CALLS: list[str] = []
+FAILURES = {"left": 0}
+RELEASE = threading.Event()
+
+
+def slow_seed(ctx: AppContext[Any]) -> None:
+    CALLS.append(ctx.name)
+    if FAILURES["left"]:
+        FAILURES["left"] -= 1
+        raise TransientError("the model server is not up yet")
+    RELEASE.wait(10)
+    (ctx.settings.data_dir / "seeded").write_text("yes")
+
+
+SEEDED_LATER = AppSpec(
+    name="later",
+    title="Later",
+    description="An app whose demo seed loads a model.",
+    demo=slow_seed,
+    demo_background=True,
+)
+
+
+@pytest.fixture(autouse=True)
+def fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    CALLS.clear()
+    FAILURES["left"] = 0
+    RELEASE.clear()
+    monkeypatch.setattr(background, "FIRST_PAUSE", 0.1)
+
+
+def _wait_for(condition: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_up_leaves_the_seed_to_the_background_which_runs_it_once(tmp_path: Path) -> None:
+    settings = load_settings([SEEDED_LATER], data_dir=tmp_path)
+    assert seed_demo(settings, [SEEDED_LATER]) == []  # nothing ran before the service
+    assert CALLS == []
+    assert Background([SEEDED_LATER], settings).parts == []  # not outside demo mode
+    live = Background([SEEDED_LATER], settings, demo=True)
+    assert [p.label for p in live.parts] == ["later.seed"]
+    live.start()
+    try:
+        _wait_for(lambda: CALLS == ["later"])
+        assert not (tmp_path / "seeded").exists()  # still loading: the service is already up
+        RELEASE.set()
+        _wait_for((tmp_path / "seeded").exists)
+        time.sleep(0.3)
+        assert CALLS == ["later"]  # once, not again and again
+        assert live.status()[0]["state"] == "running"
+    finally:
+        live.stop(timeout=5)
+    assert live.status()[0]["state"] == "stopped"
+
+
+def test_a_stop_does_not_wait_for_a_seed_still_running(tmp_path: Path) -> None:
+    live = Background([SEEDED_LATER], load_settings([SEEDED_LATER], data_dir=tmp_path), demo=True)
+    live.start()
+    _wait_for(lambda: CALLS == ["later"])
+    started = time.monotonic()
+    live.stop(timeout=5)
+    assert time.monotonic() - started < 2  # the seed waits up to 10 s for RELEASE
+    assert live.status()[0]["state"] == "stopped"
+    RELEASE.set()
+
+
+def test_a_failed_seed_is_reported_and_tried_again(tmp_path: Path) -> None:
+    FAILURES["left"] = 1
+    RELEASE.set()
+    live = Background([SEEDED_LATER], load_settings([SEEDED_LATER], data_dir=tmp_path), demo=True)
+    live.start()
+    try:
+        _wait_for((tmp_path / "seeded").exists)
+        assert CALLS == ["later", "later"]
+        part = live.status()[0]
+        assert part["restarts"] == 1
+        assert "model server is not up yet" in part["error"]
+    finally:
+        live.stop(timeout=5)
