@@ -219,21 +219,23 @@ def test_health_and_metrics_never_wait_for_a_worker_thread() -> None:
     assert inspect.iscoroutinefunction(metrics)
 
 
-async def _overload(app: FastAPI, auth: dict[str, str]) -> tuple[list[int], float, str]:
+async def _while_busy(
+    app: FastAPI, auth: dict[str, str], sleepers: int, seconds: float, probe: Any
+) -> tuple[list[int], Any, float]:
+    """``await probe(client)`` while ``sleepers`` requests sleep ``seconds`` in worker threads:
+    the sleepers' statuses, the probe's answer and how long it took."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         slow = [
-            asyncio.create_task(client.get("/api/limited/sleep?seconds=1", headers=auth))
-            for _ in range(4)
+            asyncio.create_task(client.get(f"/api/limited/sleep?seconds={seconds}", headers=auth))
+            for _ in range(sleepers)
         ]
         await asyncio.sleep(0.3)
         started = time.perf_counter()
-        health = await client.get("/healthz")
-        health_seconds = time.perf_counter() - started
-        assert health.status_code == 200
-        extra = await client.get("/api/whoami", headers=auth)
+        answer = await probe(client)
+        took = time.perf_counter() - started
         statuses = [r.status_code for r in await asyncio.gather(*slow)]
-    return [*statuses, extra.status_code], health_seconds, extra.headers.get("retry-after", "")
+    return statuses, answer, took
 
 
 def test_requests_beyond_the_pool_and_queue_get_503_and_health_still_answers(
@@ -242,27 +244,18 @@ def test_requests_beyond_the_pool_and_queue_get_503_and_health_still_answers(
     app = _app(settings, worker_threads=2, worker_queue=2)
     _, token = app.state.skybridge.tokens.create("load")
     auth = {"Authorization": f"Bearer {token.reveal()}"}
-    statuses, health_seconds, retry_after = _run_in_own_loop(_overload, app, auth)
-    assert statuses == [200, 200, 200, 200, 503]
-    assert retry_after == "1"
+
+    async def probe(client: httpx.AsyncClient) -> httpx.Response:
+        assert (await client.get("/healthz")).status_code == 200
+        return await client.get("/api/whoami", headers=auth)  # a fifth request: no room
+
+    statuses, extra, health_seconds = _run_in_own_loop(_while_busy, app, auth, 4, 1, probe)
+    assert statuses == [200, 200, 200, 200]
+    assert extra.status_code == 503
+    assert extra.headers["retry-after"] == "1"
     # Long before a worker thread frees up (1 s): health did not wait for one. The 100 ms
     # figure is measured from outside, by tests/security/test_load.py.
     assert health_seconds < 0.5
-
-
-async def _refused_while_busy(app: FastAPI, busy: dict[str, str], other: dict[str, str]) -> Any:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        slow = [
-            asyncio.create_task(client.get("/api/limited/sleep?seconds=2", headers=busy))
-            for _ in range(2)
-        ]
-        await asyncio.sleep(0.3)
-        started = time.perf_counter()
-        refused = await client.get("/api/limited/sleep?seconds=0", headers=other)
-        seconds = time.perf_counter() - started
-        assert [r.status_code for r in await asyncio.gather(*slow)] == [200, 200]
-    return refused, seconds
 
 
 def test_a_caller_without_the_scope_is_refused_without_a_worker_thread(
@@ -276,7 +269,12 @@ def test_a_caller_without_the_scope_is_refused_without_a_worker_thread(
     busy = {"Authorization": f"Bearer {busy_token.reveal()}"}
     _, narrow = tokens.create("narrow", scopes=["service:read"])
     other = {"Authorization": f"Bearer {narrow.reveal()}"}
-    refused, seconds = _run_in_own_loop(_refused_while_busy, app, busy, other)
+
+    async def probe(client: httpx.AsyncClient) -> httpx.Response:
+        return await client.get("/api/limited/sleep?seconds=0", headers=other)
+
+    statuses, refused, seconds = _run_in_own_loop(_while_busy, app, busy, 2, 2, probe)
+    assert statuses == [200, 200]
     assert refused.status_code == 403
     assert "limited:use" in refused.json()["message"]
     assert seconds < 1.0  # the worker threads free up only after 2 s
