@@ -13,8 +13,10 @@ are checked equal before any timing counts.
 joblib file, served by ``local://``; the demo's live events paused so that the figure is the
 route's, not the pipeline's; the per-token rate limit raised so that it does not answer 429),
 one keep-alive client over loopback HTTP, after a warm-up; twice: with the apps' background
-work in the service's process (the demo's layout) and without it (``server.background =
-false``: the API process of a deployment whose ``skybridge worker`` runs the pipelines).
+work in the service's process (the demo's layout, measured in its steady state: after the rag
+demo's one-off seed, which loads the embedding model on both cores, has finished) and without
+it (``server.background = false``: the API process of a deployment whose ``skybridge worker``
+runs the pipelines).
 Each of the ``--calls`` rounds times, one after the other, the same round trip to four
 servers, so that all four see the same machine: a bare asyncio HTTP server in a process of its
 own (``_http_floor.py``: the machine's floor), the service's ``/healthz`` (no token, no
@@ -189,6 +191,8 @@ def time_service(count: int, folder: Path, background: bool) -> dict[str, list[f
     quiet = {"SKYBRIDGE__FEATURES__DEMO_EVERY": "3600", **UNLIMITED}  # no demo events
     quiet["SKYBRIDGE__SERVER__BACKGROUND"] = str(background).lower()
     with demo_service(folder, env=quiet, stop_timeout=30) as (url, token), floor_server() as bare:
+        if background:  # steady state: the demo's one-off start-up work (rag loads a model)
+            wait_for_log(folder / "service.log", "background.demo_seeded", timeout=600)
         auth = {"Authorization": f"Bearer {token}"}
         with (
             httpx.Client(base_url=bare, timeout=10) as raw,
@@ -204,6 +208,15 @@ def time_service(count: int, folder: Path, background: bool) -> dict[str, list[f
                 },
                 count,
             )
+
+
+def wait_for_log(path: Path, text: str, timeout: float) -> None:
+    """Wait until the service log at ``path`` has a line with ``text``."""
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text(errors="replace"):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{text!r} not in {path} after {timeout:g} s")
+        time.sleep(0.5)
 
 
 def cpu_probe(count: int) -> list[float]:

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from skybridge.apps.features import windows
 from skybridge.apps.features.definitions import Feature, FeatureView
 from skybridge.apps.features.durations import format_duration, human_age, iso
 
 
-@dataclass(frozen=True, slots=True)
-class FeatureValue:
-    """One feature at the read time: ``value``, the event time it comes from, or a reason."""
+class FeatureValue(NamedTuple):
+    """One feature at the read time: ``value``, the event time it comes from, or a reason.
+
+    A named tuple: a 100-entity read makes a thousand of these, and a tuple is built several
+    times faster than a frozen dataclass.
+    """
 
     value: Any
     event_time: float | None = None
@@ -89,6 +92,10 @@ class Reader:
         self.view = view
         self.plan = [(f.name, _code(f), view.ttl_of(f), f) for f in view.features]
         self.has_ratios = any(code == _RATIO for _, code, _, _ in self.plan)
+        #: A view of last values only (the common shape) is read by a tighter loop.
+        self.lasts_only = [(name, ttl) for name, code, ttl, _ in self.plan if code == _LAST]
+        if len(self.lasts_only) < len(self.plan):
+            self.lasts_only = []
         self.unknown = {f.name: FeatureValue(None, None, UNKNOWN) for f in view.features}
 
     def evaluate(self, entity: str, doc: Mapping[str, Any] | None, at: float) -> FeatureVector:
@@ -96,16 +103,18 @@ class Reader:
         view = self.view
         if not doc:
             return FeatureVector(view.name, entity, at, None, dict(self.unknown))
-        lasts, wins, updated = doc.get("l") or {}, doc.get("w") or {}, doc.get("u") or {}
+        lasts = doc.get("l") or {}
         values: dict[str, FeatureValue] = {}
+        if self.lasts_only:
+            for name, ttl in self.lasts_only:
+                values[name] = _last(lasts.get(name), ttl, at)
+            return FeatureVector(view.name, entity, at, float(doc["t"]), values)
+        wins, updated = doc.get("w") or {}, doc.get("u") or {}
         for name, code, ttl, feature in self.plan:
             if code == _LAST:
-                stored = lasts.get(name)
-                if stored is None:
-                    values[name] = NO_VALUE
-                    continue
-                found = FeatureValue(stored[0], stored[1])
-            elif code == _WINDOW:
+                values[name] = _last(lasts.get(name), ttl, at)
+                continue
+            if code == _WINDOW:
                 found = _window(feature, wins.get(name) or {}, updated.get(name), at)
             else:
                 values[name] = NO_VALUE  # placeholder keeping view order; set below
@@ -117,6 +126,19 @@ class Reader:
                     found = _ratio(feature, values)
                     values[name] = found if ttl is None else _stale(found, ttl, at)
         return FeatureVector(view.name, entity, at, float(doc["t"]), values)
+
+
+_new = tuple.__new__  # a FeatureValue without the named tuple's Python-level __new__
+
+
+def _last(stored: list[Any] | None, ttl: float | None, at: float) -> FeatureValue:
+    """A last value stored as ``[value, event time, order]``, stale past ``ttl``."""
+    if stored is None:
+        return NO_VALUE
+    found: FeatureValue = _new(FeatureValue, (stored[0], stored[1], None))
+    if ttl is not None and at - stored[1] > ttl:
+        return _stale(found, ttl, at)
+    return found
 
 
 def _code(feature: Feature) -> int:
