@@ -2,7 +2,9 @@
 
 Both refuse to search an index built with another embedding model, apply metadata filters
 in the stores, drop chunks of superseded document versions, and record latency, the top
-similarity and the rolling retrieval score (with an alert when it falls below baseline).
+similarity and the rolling retrieval score (with an alert when it falls below baseline). With
+``backends.retrieval`` set, the passages come from that knowledge base instead (see
+:mod:`.service`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from skybridge.apps.rag.monitoring import (
 from skybridge.apps.rag.retrieval import Hit, Retrieval, parse_filter
 from skybridge.apps.rag.service import Rag
 from skybridge.backends.llm import Answer, Passage
+from skybridge.backends.retrieval import KnowledgeBase, Retrieved
+from skybridge.backends.vectors import Filter
 from skybridge.core.errors import NotFound, ValidationError
 
 MAX_QUERY_CHARS = 4000
@@ -68,6 +72,9 @@ def query(
     if not 1 <= size <= 100:
         raise ValidationError(f"k must be between 1 and 100, got {size}")
     chosen: Mode = mode or rag.config.mode
+    knowledge_base = rag.knowledge_base()
+    if knowledge_base is not None:
+        return _from_knowledge_base(rag, knowledge_base, question, size, chosen, flt, start, record)
     if rag.check_model() is None:
         raise NotFound(
             f"nothing is indexed in collection {rag.collection!r} yet",
@@ -104,6 +111,48 @@ def ask(
     seconds = time.perf_counter() - start
     END_TO_END.labels(rag.collection, "ask").observe(seconds)
     return AskResult(answer, retrieval, seconds)
+
+
+def _from_knowledge_base(
+    rag: Rag,
+    kb: KnowledgeBase,
+    question: str,
+    k: int,
+    mode: Mode,
+    flt: Filter,
+    start: float,
+    record: bool,
+) -> Retrieval:
+    """The best passages of a managed knowledge base: it embeds, searches and ranks (hybrid:
+    keyword and vector fused on its side; dense: its semantic search); filters are pushed
+    down. Its scores are its own, so they are not mixed into the rolling similarity score."""
+    if mode == "bm25":
+        raise ValidationError(
+            "a knowledge base searches in hybrid or dense mode, not bm25",
+            hint="use --mode hybrid or --mode dense (or unset backends.retrieval)",
+        )
+    searched = time.perf_counter()
+    found = kb.retrieve(question, k=k, flt=flt, search="hybrid" if mode == "hybrid" else "semantic")
+    hits = [
+        Hit(
+            chunk=p.id,
+            document=p.document,
+            text=p.text,
+            score=p.score,
+            metadata={**p.metadata, "source": p.source, "title": _title(p)},
+        )
+        for p in found
+    ]
+    search_seconds = time.perf_counter() - searched
+    if record:
+        RETRIEVAL_LATENCY.labels(rag.collection, mode).observe(search_seconds)
+        END_TO_END.labels(rag.collection, "query").observe(time.perf_counter() - start)
+    return Retrieval(hits, mode, 0.0, search_seconds)
+
+
+def _title(found: Retrieved) -> str:
+    """A knowledge base passage's title: its metadata's, else its document's file name."""
+    return str(found.metadata.get("title") or found.document.rstrip("/").rsplit("/", 1)[-1])
 
 
 def passage(n: int, hit: Hit) -> Passage:

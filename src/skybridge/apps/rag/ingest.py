@@ -229,6 +229,7 @@ def ingest(
             another embedding model (and ``reindex`` is false).
     """
     start = time.perf_counter()
+    rag.refuse_ingest()
     extra = user_metadata(metadata or {})
     check_size(rag.embedder, rag.config.chunk_tokens, rag.config.chunk_overlap)
     if reindex:
@@ -243,6 +244,7 @@ def ingest(
 def ingest_object(rag: Rag, store_url: str, key: str) -> IngestReport:
     """Index one object of a store (an upload event); the document id is ``key``."""
     start = time.perf_counter()
+    rag.refuse_ingest()
     check_size(rag.embedder, rag.config.chunk_tokens, rag.config.chunk_overlap)
     rag.index_for_writing()
     with open_object(store_url, key) as opened:

@@ -1,5 +1,10 @@
 """The rag engine: one collection's backends (kv, vectors, embeddings, llm, notify) together.
 
+With ``backends.retrieval`` set (``bedrock-kb://KBID?region=...``), questions are answered from
+that knowledge base instead of the local index: the service searches and ranks, rag cites its
+passages and answers with the configured answer model. Its documents arrive through the
+knowledge base's own data source, so rag's ingestion is refused while it is set.
+
 ``open_rag(ctx)`` connects them for one command and closes them after; ``shared_rag(ctx)``
 keeps one per process for the HTTP service and cloud handlers, so an embedded vector store's
 vectors and the BM25 index stay in memory between requests. The embedding model and the
@@ -21,11 +26,13 @@ from skybridge.backends.embeddings import Embedder
 from skybridge.backends.kv import KeyValueStore
 from skybridge.backends.llm import LanguageModel
 from skybridge.backends.notify import Notifier
+from skybridge.backends.retrieval import KnowledgeBase
 from skybridge.backends.vectors import CollectionInfo, VectorStore
 from skybridge.core.errors import ConfigError, Conflict
 
 Context = AppContext[RagConfig]
 FINGERPRINT = "embedding_fingerprint"
+RETRIEVAL = "retrieval"
 
 
 class Rag:
@@ -38,6 +45,7 @@ class Rag:
         self._embedder: Embedder | None = None
         self._llm: LanguageModel | None = None
         self._notifier: Notifier | None = None
+        self._knowledge_base: KnowledgeBase | None = None
         self._lock = threading.Lock()
 
     @property
@@ -72,6 +80,31 @@ class Rag:
             if self._notifier is None:
                 self._notifier = self.ctx.connect("notify")
             return self._notifier
+
+    @property
+    def knowledge_base_url(self) -> str | None:
+        """``backends.retrieval``, when questions go to a managed knowledge base."""
+        return self.ctx.settings.backends.named().get(RETRIEVAL)
+
+    def knowledge_base(self) -> KnowledgeBase | None:
+        """The knowledge base questions are answered from, or ``None`` (the local index)."""
+        if self.knowledge_base_url is None:
+            return None
+        with self._lock:
+            if self._knowledge_base is None:
+                self._knowledge_base = cast(KnowledgeBase, self.ctx.connect(RETRIEVAL))
+            return self._knowledge_base
+
+    def refuse_ingest(self) -> None:
+        """Refuse to index documents while questions go to a knowledge base."""
+        if self.knowledge_base_url is not None:
+            raise ConfigError(
+                "backends.retrieval names a knowledge base: questions are answered from it, "
+                "and its documents arrive through its own data source, not through rag ingest",
+                setting="backends.retrieval",
+                hint="sync the knowledge base's data source (an ingestion job), or unset "
+                "backends.retrieval to index documents here",
+            )
 
     def retriever(self) -> Retriever:
         c = self.config
@@ -127,6 +160,8 @@ class Rag:
 
     def close(self) -> None:
         self.vectors.flush()
+        if self._knowledge_base is not None:
+            self._knowledge_base.close()
 
 
 @contextmanager
@@ -151,6 +186,7 @@ def shared_rag(ctx: Context) -> Rag:
         ctx.backend_url("vectors"),
         ctx.backend_url("embeddings"),
         ctx.backend_url("llm"),
+        ctx.settings.backends.named().get(RETRIEVAL),
         ctx.config.model_dump_json(),
     )
     with _SHARED_LOCK:

@@ -18,6 +18,7 @@ def status(rag: Rag) -> dict[str, Any]:
     return {
         "collection": rag.collection,
         "vectors": mask_url(rag.ctx.backend_url("vectors")),
+        "knowledge_base": mask_url(url) if (url := rag.knowledge_base_url) else None,
         "indexed": info is not None,
         "chunks": info.count if info else 0,
         "dimension": info.dimension if info else None,
