@@ -16,8 +16,10 @@ from skybridge.apps.kit.web import (
     Plot,
     Table,
     api_charts,
+    page_errors,
     pipeline_charts,
 )
+from skybridge.core.errors import NotFound
 
 
 def render(source: str, **context: object) -> str:
@@ -149,3 +151,34 @@ def test_the_plot_macro_carries_its_data_escaped_for_the_script() -> None:
     assert "'x'" not in html  # the attribute is single-quoted: quotes in data are escaped
     attribute = html.split("data-plot='")[1].split("'")[0]
     assert json.loads(html_lib.unescape(attribute))["lines"][0]["label"] == "</script><b>'x'"
+
+
+def test_page_errors_show_a_failure_as_the_pages_error_and_hint() -> None:
+    values: dict[str, object] = {"rows": []}
+    with page_errors(values):
+        values["rows"] = ["filled"]
+        raise NotFound("no such series 'cpu'", hint="list them: skybridge anomaly series")
+    assert values == {
+        "rows": ["filled"],
+        "error": "no such series 'cpu'",
+        "hint": "list them: skybridge anomaly series",
+    }
+    html = render(
+        '{% import "kit/components.html" as kit %}{{ kit.error_alert(error, hint) }}', **values
+    )
+    assert '<div class="alert alert-error" role="alert">no such series &#39;cpu&#39;<br>' in html
+    assert '<span class="small">list them: skybridge anomaly series</span>' in html
+
+
+def test_page_errors_keep_the_actions_error_and_let_bugs_through() -> None:
+    values: dict[str, object] = {"error": "the prune failed", "hint": "retry it"}
+    with page_errors(values):
+        raise NotFound("the layer is gone")
+    assert (values["error"], values["hint"]) == ("the prune failed", "retry it")
+    quiet: dict[str, object] = {}
+    with page_errors(quiet):
+        pass
+    assert quiet == {"error": None, "hint": None}
+    assert render('{% import "kit/components.html" as kit %}{{ kit.error_alert(None) }}') == ""
+    with pytest.raises(KeyError), page_errors({}):
+        raise KeyError("a bug is not a page error")

@@ -16,7 +16,7 @@ from skybridge.apps.anomaly.chart import values_plot
 from skybridge.apps.anomaly.config import AnomalyConfig
 from skybridge.apps.anomaly.pipeline import PIPELINE
 from skybridge.apps.kit.context import AppContext
-from skybridge.apps.kit.web import AppPage, pipeline_charts
+from skybridge.apps.kit.web import AppPage, page_errors, pipeline_charts
 from skybridge.core.errors import SkybridgeError
 
 Context = AppContext[AnomalyConfig]
@@ -40,19 +40,16 @@ def _page(ctx: Context, series: str | None = None, **extra: Any) -> AppPage:
     values["shown"] = SHOWN
     values["charts"] = pipeline_charts(PIPELINE)
     values.update(extra)
-    try:
-        with queries.opened(ctx) as engine:
-            values["series"] = queries.series_summaries(engine)
-            chosen = _chosen(values["series"], series)
-            if chosen is not None:
-                points = queries.series_points(engine, chosen, SHOWN)
-                values["chosen"] = chosen
-                values["chart"] = values_plot(chosen, points)
-                values["flagged"] = [p for p in reversed(points) if p["flagged"]][:50]
-                every = queries.incident_list(engine)
-                values["incidents"] = [i for i in every if i["series"] == chosen][:20]
-    except SkybridgeError as exc:
-        values["error"] = values["error"] or str(exc)
+    with page_errors(values), queries.opened(ctx) as engine:
+        values["series"] = queries.series_summaries(engine)
+        chosen = _chosen(values["series"], series)
+        if chosen is not None:
+            points = queries.series_points(engine, chosen, SHOWN)
+            values["chosen"] = chosen
+            values["chart"] = values_plot(chosen, points)
+            values["flagged"] = [p for p in reversed(points) if p["flagged"]][:50]
+            every = queries.incident_list(engine)
+            values["incidents"] = [i for i in every if i["series"] == chosen][:20]
     return AppPage(PACKAGE, TEMPLATE, values)
 
 
@@ -77,5 +74,5 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
         with queries.opened(ctx) as engine:
             incidents.set_status(engine, incident, status, form.get("by") or "dashboard")
     except SkybridgeError as exc:
-        return _page(ctx, series, error=str(exc))
+        return _page(ctx, series, error=exc.message, hint=exc.hint)
     return _page(ctx, series, notice=f"Incident {incident} {status}.")

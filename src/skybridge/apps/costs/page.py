@@ -14,7 +14,7 @@ from typing import Any
 
 from skybridge.apps.costs.api import Context, Costs, open_costs
 from skybridge.apps.costs.page_charts import services_table, trend_plot, untagged_table
-from skybridge.apps.kit.web import AppPage
+from skybridge.apps.kit.web import AppPage, page_errors
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
 
@@ -47,12 +47,8 @@ def _view(costs: Costs) -> dict[str, Any]:
 def _page(ctx: Context, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"error": None, "hint": None, "result": None, "report": None}
     values.update(extra)
-    try:
-        with open_costs(ctx) as costs:
-            values.update(_view(costs))
-    except SkybridgeError as exc:
-        values["error"] = values["error"] or str(exc)
-        values["hint"] = exc.hint
+    with page_errors(values), open_costs(ctx) as costs:
+        values.update(_view(costs))
     return AppPage(PACKAGE, TEMPLATE, values)
 
 
@@ -70,7 +66,7 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
         with open_costs(ctx) as costs:
             result = _act(costs, action)
     except SkybridgeError as exc:
-        return _page(ctx, error=str(exc), hint=exc.hint)
+        return _page(ctx, error=exc.message, hint=exc.hint)
     log.info("costs.dashboard_action", action=action)
     return _page(ctx, result=result)
 

@@ -13,7 +13,7 @@ from skybridge.apps.datasync.service import Context, DataSync, effective_config
 from skybridge.apps.datasync.stream import PIPELINE
 from skybridge.apps.datasync.views import batch_view, list_view, status_view
 from skybridge.apps.kit.timefmt import ago
-from skybridge.apps.kit.web import AppPage, pipeline_charts
+from skybridge.apps.kit.web import AppPage, page_errors, pipeline_charts
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
 
@@ -43,12 +43,8 @@ def _page(ctx: Context, **extra: Any) -> AppPage:
     values |= {"declared": list_view(effective_config(ctx)), "batches": [], "rows": 0, "failed": 0}
     values["charts"] = pipeline_charts(PIPELINE)
     values.update(extra)
-    try:
-        with DataSync.open(ctx) as sync:
-            values.update(_values(sync))
-    except SkybridgeError as exc:
-        values["error"] = values["error"] or str(exc)
-        values["hint"] = values["hint"] or exc.hint
+    with page_errors(values), DataSync.open(ctx) as sync:
+        values.update(_values(sync))
     return AppPage(PACKAGE, TEMPLATE, values)
 
 
@@ -75,6 +71,6 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
         else:
             return _page(ctx, error=f"unknown action {action!r}; use batch or replay")
     except SkybridgeError as exc:
-        return _page(ctx, error=str(exc), hint=exc.hint)
+        return _page(ctx, error=exc.message, hint=exc.hint)
     log.info("datasync.dashboard_action", action=action)
     return _page(ctx, result=result)

@@ -17,7 +17,7 @@ from skybridge.apps.features.offline import log_stats
 from skybridge.apps.features.operations import view_summary
 from skybridge.apps.features.store import Context, FeatureStore, open_store
 from skybridge.apps.features.vector import FeatureVector
-from skybridge.apps.kit.web import AppPage, pipeline_charts
+from skybridge.apps.kit.web import AppPage, page_errors, pipeline_charts
 from skybridge.core.errors import SkybridgeError
 
 PACKAGE = "skybridge.apps.features"
@@ -89,11 +89,8 @@ def _page(ctx: Context, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"error": None, "lookup": None, "prediction": None, "views": []}
     values["charts"] = pipeline_charts("features", ctx.config.group)
     values.update(extra)
-    try:
-        with open_store(ctx, model=False, streams=False) as store:
-            values.update(_overview(store))
-    except SkybridgeError as exc:
-        values["error"] = values["error"] or str(exc)
+    with page_errors(values), open_store(ctx, model=False, streams=False) as store:
+        values.update(_overview(store))
     return AppPage(PACKAGE, TEMPLATE, values)
 
 
@@ -120,7 +117,7 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
                 answer, vector = None, store.get(view, [entity])[0]
             times = _times(store.view(vector.view))
     except SkybridgeError as exc:
-        return _page(ctx, error=str(exc), entity=entity)
+        return _page(ctx, error=exc.message, hint=exc.hint, entity=entity)
     lookup = {
         "entity": entity,
         "view": vector.view,

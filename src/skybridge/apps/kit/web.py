@@ -31,9 +31,12 @@ The metrics (:data:`SERIES_METRICS`) are:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from skybridge.core.errors import SkybridgeError
 
 #: Every metric the history keeps, with its unit.
 SERIES_METRICS: dict[str, str] = {
@@ -67,6 +70,22 @@ class AppPage:
     def has_charts(self) -> bool:
         """Whether the context holds a :class:`Chart` (directly or in a list or tuple)."""
         return any(_is_chart(value) for value in self.context.values())
+
+
+@contextmanager
+def page_errors(values: dict[str, Any]) -> Iterator[None]:
+    """Fill a page's ``values`` inside this block: a :class:`SkybridgeError` raised there
+    becomes the page's ``error`` and ``hint`` (drawn by ``kit.error_alert(error, hint)``)
+    instead of an error page. An error already in ``values`` (from the form action that led
+    here) is kept: it is what the user did last.
+    """
+    values.setdefault("error", None)
+    values.setdefault("hint", None)
+    try:
+        yield
+    except SkybridgeError as exc:
+        if not values["error"]:
+            values["error"], values["hint"] = exc.message, exc.hint
 
 
 def _is_chart(value: Any) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from skybridge.apps.kit.web import AppPage, Column, Table, api_charts
+from skybridge.apps.kit.web import AppPage, Column, Table, api_charts, page_errors
 from skybridge.apps.layers import api
 from skybridge.apps.layers.cli_views import mb
 from skybridge.core.errors import SkybridgeError
@@ -103,10 +103,8 @@ def _page(ctx: api.Context, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"error": None, "result": None, "charts": api_charts("layers")}
     values["scan_notes"] = []
     values.update(extra)
-    try:
+    with page_errors(values):
         values.update(_content(ctx))
-    except SkybridgeError as exc:
-        values["error"] = values["error"] or str(exc)
     return AppPage(PACKAGE, "layers.html", values)
 
 
@@ -133,6 +131,6 @@ def handle_action(ctx: api.Context, form: Mapping[str, str]) -> AppPage:
                 ctx, error=f"unknown action {action!r}; use plan-prune, prune, advance or rollback"
             )
     except SkybridgeError as exc:
-        return _page(ctx, error=str(exc))
+        return _page(ctx, error=exc.message, hint=exc.hint)
     log.info("layers.dashboard_action", action=action)
     return _page(ctx, result=result)

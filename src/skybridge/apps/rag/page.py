@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from skybridge.apps.kit.web import AppPage, Column, Table
+from skybridge.apps.kit.web import AppPage, Column, Table, page_errors
 from skybridge.apps.rag.answers import ask
 from skybridge.apps.rag.demo import DEMO_QUESTION, demo_answer_key
 from skybridge.apps.rag.evaluation import MODES
@@ -99,7 +99,7 @@ def _page(ctx: Context, **extra: Any) -> AppPage:
         "demo_question": DEMO_QUESTION,
     }
     values.update(extra)
-    try:
+    with page_errors(values):
         rag = shared_rag(ctx)
         values["status"] = status(rag)
         rows = document_rows(rag)
@@ -109,9 +109,6 @@ def _page(ctx: Context, **extra: Any) -> AppPage:
             stored = rag.kv.get_json(demo_answer_key(rag.collection))
             if stored:
                 values["result"], values["question"] = stored, stored["question"]
-    except SkybridgeError as exc:
-        values["error"] = values["error"] or exc.message
-        values["hint"] = values["hint"] or exc.hint
     if values["result"]:
         values["citations"] = citation_table(values["result"]["citations"])
         values["chunks"] = chunk_table(values["result"].get("chunks", []))

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from skybridge.apps.kit.web import AppPage, Column, Table, api_charts
+from skybridge.apps.kit.web import AppPage, Column, Table, api_charts, page_errors
 from skybridge.apps.recommend.events import check_id
 from skybridge.apps.recommend.ranking import recommend
 from skybridge.apps.recommend.service import Context, Recommender, shared_recommender
@@ -64,7 +64,7 @@ def _page(ctx: Context, user: str | None = None, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"user": "", "users": [], "status": None, "error": None, "hint": None}
     values["charts"] = api_charts("recommend")
     values.update(extra)
-    try:
+    with page_errors(values):
         engine = shared_recommender(ctx)
         values["status"] = status(engine)
         values["users"] = _users(engine)
@@ -72,9 +72,6 @@ def _page(ctx: Context, user: str | None = None, **extra: Any) -> AppPage:
         if chosen:
             values["user"] = chosen
             values.update(_user_tables(engine, chosen))
-    except SkybridgeError as exc:
-        values["error"] = values["error"] or exc.message
-        values["hint"] = values["hint"] or exc.hint
     return AppPage(PACKAGE, TEMPLATE, values)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from skybridge.apps.kit.timefmt import ago
-from skybridge.apps.kit.web import AppPage, Column, Table, pipeline_charts
+from skybridge.apps.kit.web import AppPage, Column, Table, page_errors, pipeline_charts
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
 from skybridge.apps.secretsync.pipeline import PIPELINE_NAME
 from skybridge.apps.secretsync.service import Context, SecretSyncService, open_service
@@ -65,12 +65,8 @@ def _page(ctx: Context, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"mappings": [], "audit": [], "letters": [], "error": None}
     values |= {"result": None, "notice": None, "charts": pipeline_charts(PIPELINE_NAME)}
     values.update(extra)
-    try:
-        with open_service(ctx) as svc:
-            values.update(_rows(svc))
-    except SkybridgeError as exc:
-        values["error"] = values["error"] or str(exc)
-        values["hint"] = exc.hint
+    with page_errors(values), open_service(ctx) as svc:
+        values.update(_rows(svc))
     return AppPage(PACKAGE, TEMPLATE, values)
 
 
@@ -93,6 +89,6 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
                 report = svc.engine.reconcile(dry_run=action == "plan").to_dict()
                 result = {"kind": action, "report": report}
     except SkybridgeError as exc:
-        return _page(ctx, error=str(exc))
+        return _page(ctx, error=exc.message, hint=exc.hint)
     log.info("secretsync.dashboard_action", action=action)
     return _page(ctx, result=result)
