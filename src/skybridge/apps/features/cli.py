@@ -159,8 +159,10 @@ def materialize(
     idle_exit: Annotated[float, typer.Option(help="Stop after this many idle seconds.")] = 2.0,
     json_out: Json = False,
 ) -> None:
-    """Bring the online store up to date: consume the event topics until idle, or rebuild
-    every entity from the offline log (``--from-log``, after changing a view)."""
+    """Bring the online store up to date from the event topics or the offline log.
+
+    Consumes the event topics until idle, or with --from-log rebuilds every entity from the
+    offline log (after changing a view)."""
     app = app_context(ctx, "features")
     with _progress(ctx, json_out) as progress:
         if from_log:
@@ -187,7 +189,7 @@ def _progress(ctx: typer.Context, quiet: bool) -> Iterator[Progress]:
 
 @features_app.command("serve")
 def serve(ctx: typer.Context) -> None:
-    """Run the feature pipeline until SIGTERM/SIGINT (``skybridge up`` also serves the API)."""
+    """Run the feature pipeline until SIGTERM/SIGINT (skybridge up also serves the API)."""
     app = app_context(ctx, "features")
     _print(ctx, "features pipeline running; Ctrl-C to stop")
     commands.serve_forever(app)
@@ -249,8 +251,9 @@ def train(
     label: Annotated[str, typer.Option("--label", help="Label column.")],
     json_out: Json = False,
 ) -> None:
-    """Train a scikit-learn model on a point-in-time training set and save it where the
-    ``local://`` model URL points (predictions use it at once)."""
+    """Train a scikit-learn model on a point-in-time training set.
+
+    The model is saved where the local:// model URL points; predictions use it at once."""
     started = time.perf_counter()
     with _store(ctx) as store:
         trained = commands.train_model(app_context(ctx, "features"), store, entities, as_of, label)

@@ -122,8 +122,9 @@ def serve_command(
     ] = False,
     as_json: Json = False,
 ) -> None:
-    """Update user profiles from the topic until SIGTERM/SIGINT (or until idle); `skybridge up`
-    also serves /api/recommend."""
+    """Update user profiles from the topic until SIGTERM/SIGINT (or until idle).
+
+    `skybridge up` also serves /api/recommend."""
     app = app_context(ctx, "recommend")
     if until_idle:
         applied = drain_events(app)

@@ -126,10 +126,15 @@ class AppContract:
         root = build_cli()
         result = runner.invoke(root, [spec.command, "--help"])
         assert result.exit_code == 0, result.output
-        for path, _ in leaf_commands(self._cli(spec)):
+        for path, command in leaf_commands(self._cli(spec)):
             result = runner.invoke(root, [spec.command, *path, "--help"])
             assert result.exit_code == 0, f"{' '.join(path)} --help: {result.output}"
             assert "Traceback" not in result.output
+            # The group's command list shows the first paragraph with its line breaks kept:
+            # a summary wrapped in the source reads as a broken line there.
+            summary = (command.help or "").strip().split("\n\n")[0]
+            assert summary, f"`{' '.join(path)}` has no help text"
+            assert "\n" not in summary, f"`{' '.join(path)}`: make the first line a summary"
 
     def test_listing_commands_take_json(self, spec: AppSpec) -> None:
         if spec.cli is None:
