@@ -32,7 +32,12 @@ Capacity settings changed from the defaults (none of them a model hyperparameter
 ``window_days=36500`` for the retraining at ``T`` (the data spans 22 years; the default window
 is 7 days).
 
+``--validation`` runs the quality part on the ratings before ``T`` only, split there the same
+way (the test period is never read), and ``--set KEY=VALUE`` changes a ``[recommend]`` setting
+(ALS ones for the anchor too): settings are chosen this way, never on the test split.
+
 Run: OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/recommend_ml.py [--only quality|latency]
+     [--validation] [--set factors=128 ...]
 """
 
 from __future__ import annotations
@@ -229,8 +234,10 @@ def stream(ctx: AppContext[Any], engine: Recommender, events: list[UserEvent]) -
     return applied, time.perf_counter() - began
 
 
-def quality() -> None:
+def quality(settings: dict[str, str] | None = None, *, validation: bool = False) -> None:
     ratings = load_ratings()
+    if validation:  # the test period is never read: T is taken again within the ratings before it
+        ratings = [r for r in ratings if r[2] < float(np.quantile([r[2] for r in ratings], 0.8))]
     cut, train, streamed, truth = split(ratings)
     print(
         f"MovieLens small: {len(ratings)} ratings, split at "
@@ -243,7 +250,7 @@ def quality() -> None:
     for user, items in streamed.items():
         seen[user].update(items)
     home = Path(tempfile.mkdtemp(prefix="recommend-ml-"))
-    ctx = context(home, profile_items="5000", record_impressions="false")
+    ctx = context(home, profile_items="5000", record_impressions="false", **(settings or {}))
     params = params_of_ctx(ctx)
     pop = popularity(train, seen, truth)
     anchor_model, anchor_items, batch = batch_als(train, params, seen, truth)
@@ -465,11 +472,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=["quality", "latency"])
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="quality on the ratings before T only, split the same way (for choosing settings "
+        "without looking at the test period)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a [recommend] setting for ours and, where it is an ALS one, the anchor",
+    )
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"MovieLens small is not at {DATA}")
+    settings = dict(item.split("=", 1) for item in args.set)
     if args.only in (None, "quality"):
-        quality()
+        quality(settings, validation=args.validation)
     if args.only in (None, "latency"):
         latency(args.requests)
 
