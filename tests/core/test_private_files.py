@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from skybridge.core import private_files
 from skybridge.core.private_files import private_dir, private_file, private_sqlite
 
 
@@ -80,6 +81,29 @@ def test_sqlite_side_files_are_tightened(tmp_path: Path) -> None:
         side.chmod(0o644)
     private_sqlite(db)
     assert {mode(p) for p in db.parent.iterdir()} == {0o600}
+
+
+def test_a_side_file_that_vanishes_meanwhile_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another connection's write ends (and deletes its rollback journal) between the look for
+    # side files and their change: preparing the database must go on, and say nothing.
+    db = private_sqlite(tmp_path / "busy.db")
+    journal = db.with_name("busy.db-journal")
+    journal.touch()
+    journal.chmod(0o644)
+    real = private_files._mode
+
+    def racing_mode(path: Path) -> int:
+        if path == journal:
+            journal.unlink()
+        return real(path)
+
+    monkeypatch.setattr(private_files, "_mode", racing_mode)
+    with capture_logs() as logs:
+        assert private_sqlite(db) == db
+    assert logs == []
+    assert not journal.exists()
 
 
 def test_preparing_an_open_database_keeps_its_locks(tmp_path: Path) -> None:

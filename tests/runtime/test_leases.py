@@ -82,23 +82,29 @@ def test_ttl_must_be_positive(leases) -> None:
 
 def test_contending_threads_exactly_one_wins(kv_url) -> None:
     winners: list[str] = []
-    barrier = threading.Barrier(8)
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(8, timeout=60)  # a thread that fails breaks it for the rest
 
     def contend(owner: str) -> None:
-        store = kv_family.connect(kv_url)
         try:
-            manager = LeaseManager(store, clock=ManualClock(1000.0))
-            barrier.wait()
-            if manager.acquire("leader", owner, ttl=60) is not None:
-                winners.append(owner)
-        finally:
-            store.close()
+            store = kv_family.connect(kv_url)
+            try:
+                manager = LeaseManager(store, clock=ManualClock(1000.0))
+                barrier.wait()
+                if manager.acquire("leader", owner, ttl=60) is not None:
+                    winners.append(owner)
+            finally:
+                store.close()
+        except BaseException as exc:
+            failures.append(exc)
+            barrier.abort()
 
     threads = [threading.Thread(target=contend, args=(f"w{i}",)) for i in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert not [f for f in failures if not isinstance(f, threading.BrokenBarrierError)], failures
     assert len(winners) == 1
 
 

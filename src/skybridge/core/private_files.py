@@ -36,6 +36,8 @@ def _tighten(path: Path, mode: int, kind: str) -> None:
         return
     try:
         os.chmod(path, was & mode)
+    except FileNotFoundError:
+        raise  # gone meanwhile: nothing to tighten, and not a permission problem
     except OSError as exc:
         log.warning(
             "data path is open to other users and cannot be tightened",
@@ -104,7 +106,8 @@ def private_sqlite(path: Path) -> Path:
     private_dir(path.parent)
     private_file(path)
     for suffix in SQLITE_SIDE_FILES:
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            _tighten(side, FILE_MODE, "data file")
+        # A side file comes and goes with other connections' transactions (a rollback journal
+        # lives for one write): one that vanishes between the look and the change is fine.
+        with suppress(FileNotFoundError):
+            _tighten(path.with_name(path.name + suffix), FILE_MODE, "data file")
     return path
