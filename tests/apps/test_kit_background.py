@@ -3,6 +3,8 @@ up, in a thread of its own, instead of holding up ``skybridge up --demo`` before
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -11,12 +13,16 @@ from typing import Any
 import pytest
 
 from skybridge.apps.kit import background
-from skybridge.apps.kit.background import Background
+from skybridge.apps.kit.background import Background, serve_pipeline
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import AppSpec
 from skybridge.apps.kit.settings import load_settings
+from skybridge.backends import streams as streams_family
+from skybridge.backends.streams import Message
 from skybridge.commands.up import seed_demo
 from skybridge.core.errors import TransientError
+from skybridge.runtime.outputs import Event
+from skybridge.runtime.pipeline import Pipeline
 
 CALLS: list[str] = []
 FAILURES = {"left": 0}
@@ -101,3 +107,29 @@ def test_a_failed_seed_is_reported_and_tried_again(tmp_path: Path) -> None:
         assert "model server is not up yet" in part["error"]
     finally:
         live.stop(timeout=5)
+
+
+def test_serve_pipeline_runs_until_sigterm_then_closes_the_pipeline(tmp_path: Path) -> None:
+    # What `skybridge features serve` and `skybridge recommend serve` run in the foreground.
+    url = f"sqlite:///{tmp_path}/log.db"
+    log = streams_family.connect(url, setting=None)
+    log.create_topic("t", 1)
+    log.produce("t", [Message(b"%d" % i) for i in range(5)])
+    seen: list[int] = []
+    closed: list[bool] = []
+
+    def handle(event: Event) -> list[object]:
+        seen.append(event.value)
+        if len(seen) == 5:  # everything is handled: now the operator stops it
+            threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        return []
+
+    pipeline = Pipeline("serve-test", source=url, topics=["t"], handler=handle)
+    pipeline.close = lambda: closed.append(True)  # type: ignore[attr-defined]
+    previous = signal.getsignal(signal.SIGTERM)
+    started = time.monotonic()
+    serve_pipeline(pipeline)
+    assert time.monotonic() - started < 30
+    assert sorted(seen) == [0, 1, 2, 3, 4]
+    assert closed == [True]
+    assert signal.getsignal(signal.SIGTERM) is previous  # the handler is put back

@@ -3,8 +3,6 @@ the online store from the log, build and train on training sets."""
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from skybridge.apps.features.store import Context, FeatureStore, open_store, sto
 from skybridge.apps.features.tabular import read_rows, write_rows
 from skybridge.apps.features.training import TrainingSet
 from skybridge.apps.features.worker import build_pipeline, ensure_topics
+from skybridge.apps.kit.background import serve_pipeline
 from skybridge.backends.kv import BatchWrite
 from skybridge.core.errors import ConfigError, ValidationError
 from skybridge.core.urls import BackendURL
@@ -104,20 +103,7 @@ def consume_until_idle(ctx: Context, idle_exit: float, progress: Progress) -> di
 
 def serve_forever(ctx: Context) -> None:
     """Run the pipeline until SIGTERM or SIGINT."""
-    pipeline = build_pipeline(ctx)
-    stopped = threading.Event()
-
-    def stop(*_: Any) -> None:
-        stopped.set()
-        pipeline.stop()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, stop)
-    try:
-        while not stopped.is_set():
-            pipeline.run()
-    finally:
-        pipeline.close()
+    serve_pipeline(build_pipeline(ctx))
 
 
 def rebuild_from_log(ctx: Context, progress: Progress) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from skybridge.core.observability import get_logger
 from skybridge.core.secret import scrub
 from skybridge.runtime.pipeline import Pipeline
 from skybridge.runtime.scheduler import JobRun, MissedRunPolicy, Scheduler
+from skybridge.runtime.worker import run_worker
 
 log = get_logger(__name__)
 Kind = Literal["pipeline", "service", "jobs", "demo"]
@@ -91,9 +92,22 @@ def run_pipeline(pipeline: Pipeline, stop: threading.Event) -> None:
         if not stop.is_set():
             pipeline.run()
     finally:
-        closer = getattr(pipeline, "close", None)
-        if callable(closer):
-            closer()
+        _close(pipeline)
+
+
+def serve_pipeline(pipeline: Pipeline) -> None:
+    """Run ``pipeline`` in the foreground until SIGTERM or SIGINT (an app's ``serve``
+    command), then close what it holds."""
+    try:
+        run_worker(pipeline)
+    finally:
+        _close(pipeline)
+
+
+def _close(pipeline: Pipeline) -> None:
+    closer = getattr(pipeline, "close", None)
+    if callable(closer):
+        closer()
 
 
 def run_jobs(ctx: AppContext[Any], jobs: dict[str, ScheduledJob], stop: threading.Event) -> None:

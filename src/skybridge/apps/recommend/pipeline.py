@@ -9,13 +9,12 @@ second. Events that do not parse go to ``<topic>.dlq`` with the reason.
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
+from skybridge.apps.kit.background import serve_pipeline
 from skybridge.apps.recommend.events import UserEvent, parse_event
 from skybridge.apps.recommend.metrics import count_event
 from skybridge.apps.recommend.model import ItemFactors
@@ -121,17 +120,4 @@ def drain_events(ctx: Context, *, idle: float = 0.3, timeout: float = 300.0) -> 
 
 def serve_forever(ctx: Context) -> None:
     """Run the pipeline until SIGTERM or SIGINT."""
-    pipeline = build_pipeline(ctx)
-    stopped = threading.Event()
-
-    def stop(*_: Any) -> None:
-        stopped.set()
-        pipeline.stop()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, stop)
-    try:
-        while not stopped.is_set():
-            pipeline.run()
-    finally:
-        pipeline.close()  # type: ignore[attr-defined]
+    serve_pipeline(build_pipeline(ctx))
