@@ -1,6 +1,6 @@
 """READ COMMITTED writers take no lock row; mixed isolation levels still never commit write skew.
 
-A READ COMMITTED ticket insert only takes an advisory lock. A REPEATABLE READ writer whose
+A READ COMMITTED ticket insert or SLA change only takes an advisory lock. A REPEATABLE READ writer whose
 snapshot predates such a commit must still fail to serialize: the first one in a database
 turns marking on and finds the unmarked commit; later ones meet the marks.
 """
@@ -86,3 +86,30 @@ def test_repeatable_read_after_unmarked_commits_fails_to_serialize(pg_engine: En
     with pg_engine.connect() as conn:
         assert conn.exec_driver_sql(LOCK_ROWS).scalar() > 0  # READ COMMITTED now marks
     assert all(r.ok for r in api.check(pg_engine)), api.check(pg_engine)
+
+
+def test_an_unmarked_read_committed_sla_change_stops_an_older_repeatable_read_ticket(
+    pg_engine: Engine,
+) -> None:
+    """The other direction: the SLA change commits at READ COMMITTED without a mark, then a
+    REPEATABLE READ first ticket whose snapshot still shows the SLA active must not commit."""
+    api.apply(sla_script() + ";\n" + SEED, pg_engine)
+    late, early = _connect(pg_engine, "REPEATABLE_READ"), _connect(pg_engine, "READ_COMMITTED")
+    try:
+        late.exec_driver_sql("SELECT 1")  # the snapshot starts here: SLA 200 is ACTIVE
+        api.run_sql(early, "UPDATE slas SET status = 'SUSPENDED' WHERE customer_id = 2")
+        early.commit()  # no ticket of customer 2 yet: nothing to violate
+        with pg_engine.connect() as conn:
+            assert conn.exec_driver_sql(LOCK_ROWS).scalar() == 0  # no mark was left
+        assert _marking(pg_engine) is None
+        with pytest.raises(Exception) as caught:
+            api.run_sql(late, "INSERT INTO tickets VALUES (10, 2, NULL, 'LOW', '2026-02-01')")
+            late.commit()
+        late.rollback()
+    finally:
+        late.close()
+        early.close()
+    error = translate_error(caught.value)
+    assert isinstance(error, TransientError), error
+    assert "40001" in str(error) or "serialize" in str(error)
+    assert all(r.ok for r in api.check(pg_engine))

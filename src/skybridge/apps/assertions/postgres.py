@@ -21,13 +21,12 @@ statement bumps (``n = n + 1``) lock rows of its keys in ``skybridge_assertion_l
 :data:`STRIPES` per key for a shared-table writer, all of them otherwise; a later marking
 statement of a transaction whose snapshot predates that commit meets a row updated after its
 snapshot and fails to serialize (40001), so the client retries. Who marks
-(:data:`MARKING_FUNCTION`): every REPEATABLE READ / SERIALIZABLE writer and every non-shared
-writer always; a READ COMMITTED shared-table writer only once the database has seen a
-REPEATABLE READ or SERIALIZABLE writer (the non-transactional sequence :data:`MARKING` turns
+(:data:`MARKING_FUNCTION`): every REPEATABLE READ / SERIALIZABLE writer always; a READ
+COMMITTED writer only once the database has seen a REPEATABLE READ or SERIALIZABLE writer (the non-transactional sequence :data:`MARKING` turns
 from unset to the id of a transaction started after the switch). A snapshot-isolated writer also
 checks that no transaction older than the switch (an unmarked writer) committed after its
 snapshot, else it fails to serialize too. So READ COMMITTED-only databases never write a lock
-row on their hot path, and mixed isolation levels stay safe.
+row, and mixed isolation levels stay safe.
 """
 
 from __future__ import annotations
@@ -200,8 +199,8 @@ def _changed_keys(analysis: Analysis, table: str, op: Op, *, skip_nulls: bool = 
 
 def _lock_sql(analysis: Analysis, keys_sql: str | None, *, shared: bool = False) -> str:
     """Lock the touched keys (advisory, shared when ``shared``), then bump their lock rows
-    when this statement marks (one stripe each when ``shared``, else all; see the module
-    docstring). Both in sorted order: two writers never deadlock on them."""
+    when this statement marks (:data:`MARKING_ON`; one stripe each when ``shared``, else all;
+    see the module docstring). Both in sorted order: two writers never deadlock on them."""
     scope = analysis.lock_scope
     if scope == "none":
         return ""
@@ -225,9 +224,7 @@ def _lock_sql(analysis: Analysis, keys_sql: str | None, *, shared: bool = False)
         f"ON CONFLICT (assertion, key) DO UPDATE SET n = l.n + 1;\n"
     )
     marks = f"PERFORM {MARKING_FUNCTION}();\n" + bump
-    if shared:
-        return advisory + f"IF {MARKING_ON} THEN\n{marks}END IF;\n"
-    return advisory + marks
+    return advisory + f"IF {MARKING_ON} THEN\n{marks}END IF;\n"
 
 
 def _raise_sql(analysis: Analysis, query: exp.Query) -> str:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import cast
 
 from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.engines import EngineCache
 from skybridge.apps.rag.config import RagConfig
 from skybridge.apps.rag.documents import DocumentRegistry
 from skybridge.apps.rag.retrieval import Retriever
@@ -175,24 +176,19 @@ def open_rag(ctx: Context) -> Iterator[Rag]:
             rag.close()
 
 
-_SHARED: dict[tuple[Any, ...], Rag] = {}
-_SHARED_LOCK = threading.Lock()
+def _connect_rag(ctx: Context) -> Rag:
+    kv = ctx.connect("kv")
+    try:
+        vectors = cast(VectorStore, ctx.connect("vectors"))
+    except BaseException:
+        kv.close()
+        raise
+    return Rag(ctx, kv, vectors)
+
+
+_ENGINES: EngineCache[Rag] = EngineCache(_connect_rag)
 
 
 def shared_rag(ctx: Context) -> Rag:
     """One engine per process and configuration (the service and handlers reuse it)."""
-    key = (
-        ctx.backend_url("kv"),
-        ctx.backend_url("vectors"),
-        ctx.backend_url("embeddings"),
-        ctx.backend_url("llm"),
-        ctx.settings.backends.named().get(RETRIEVAL),
-        ctx.config.model_dump_json(),
-    )
-    with _SHARED_LOCK:
-        found = _SHARED.get(key)
-        if found is None:
-            kv = ctx.connect("kv")
-            vectors = cast(VectorStore, ctx.connect("vectors"))
-            found = _SHARED[key] = Rag(ctx, kv, vectors)
-        return found
+    return _ENGINES.get(ctx)

@@ -8,13 +8,13 @@ are connected on first use.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
 from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.engines import EngineCache
 from skybridge.apps.recommend.catalogue import Catalogue
 from skybridge.apps.recommend.config import RecommendConfig
 from skybridge.apps.recommend.events import UserEvent
@@ -126,22 +126,9 @@ def open_recommender(ctx: Context) -> Iterator[Recommender]:
         engine.close()
 
 
-_SHARED: dict[tuple[str, ...], Recommender] = {}
-_SHARED_LOCK = threading.Lock()
+_ENGINES: EngineCache[Recommender] = EngineCache(connect_recommender)
 
 
 def shared_recommender(ctx: Context) -> Recommender:
     """One recommender per process and configuration (the service and handlers reuse it)."""
-    key = (
-        os.getcwd(),  # embedded backends' URLs may be relative to it
-        ctx.backend_url("kv"),
-        ctx.backend_url("vectors"),
-        ctx.backend_url("streams"),
-        ctx.backend_url("llm"),
-        ctx.config.model_dump_json(),
-    )
-    with _SHARED_LOCK:
-        found = _SHARED.get(key)
-        if found is None:
-            found = _SHARED[key] = connect_recommender(ctx)
-        return found
+    return _ENGINES.get(ctx)
