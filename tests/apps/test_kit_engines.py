@@ -73,5 +73,6 @@ def test_threads_asking_at_once_share_one_engine(tmp_path: Path) -> None:
         thread.start()
     for thread in threads:
         thread.join(10)
-    assert len(found) == 8 and len({id(f) for f in found}) == 1
+    assert len(found) == 8
+    assert len({id(f) for f in found}) == 1
     assert built == [1]

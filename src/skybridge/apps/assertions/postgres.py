@@ -22,8 +22,9 @@ statement bumps (``n = n + 1``) lock rows of its keys in ``skybridge_assertion_l
 statement of a transaction whose snapshot predates that commit meets a row updated after its
 snapshot and fails to serialize (40001), so the client retries. Who marks
 (:data:`MARKING_FUNCTION`): every REPEATABLE READ / SERIALIZABLE writer always; a READ
-COMMITTED writer only once the database has seen a REPEATABLE READ or SERIALIZABLE writer (the non-transactional sequence :data:`MARKING` turns
-from unset to the id of a transaction started after the switch). A snapshot-isolated writer also
+COMMITTED writer only once the database has seen a REPEATABLE READ or SERIALIZABLE writer
+(the non-transactional sequence :data:`MARKING` turns from unset to the id of a transaction
+started after the switch). A snapshot-isolated writer also
 checks that no transaction older than the switch (an unmarked writer) committed after its
 snapshot, else it fails to serialize too. So READ COMMITTED-only databases never write a lock
 row, and mixed isolation levels stay safe.
