@@ -116,3 +116,30 @@ def test_compiled_sqlite_script_runs(sqlite_engine: Engine) -> None:
             sqlite_engine,
         )
     assert info.value.name == "ticket_requires_active_sla"
+
+
+def test_one_statement_changing_several_customers_slas_names_the_broken_one(
+    engine: Engine,
+) -> None:
+    """The SLA side is checked key by key (PostgreSQL): of three customers whose SLAs one
+    statement suspends, the one with a ticket is reported, with that ticket; nothing is
+    written."""
+    api.apply(sla_script(), engine)
+    with api.transaction(engine) as conn:
+        for customer in (1, 2, 3):
+            api.run_sql(conn, f"INSERT INTO customers VALUES ({customer}, 'c{customer}')")
+            api.run_sql(
+                conn,
+                f"INSERT INTO slas VALUES ({customer}0, {customer}, 'ACTIVE', "
+                "'2026-01-01', '2026-12-31')",
+            )
+            api.run_sql(conn, f"INSERT INTO sla_services VALUES ({customer}0, 'EMAIL')")
+        api.run_sql(conn, "INSERT INTO tickets VALUES (7, 2, NULL, 'LOW', '2026-05-01')")
+    with pytest.raises(AssertionViolation) as caught, api.transaction(engine) as conn:
+        api.run_sql(conn, "UPDATE slas SET status = 'SUSPENDED' WHERE customer_id IN (1, 2, 3)")
+    assert caught.value.name == "ticket_requires_active_sla"
+    if engine.dialect.name == "postgresql":  # its trigger reports the rows (SQLite's aborts)
+        assert [row["tickets.customer_id"] for row in caught.value.rows] == [2]
+    with api.transaction(engine) as conn:
+        active = conn.exec_driver_sql("SELECT count(*) FROM slas WHERE status = 'ACTIVE'")
+        assert active.scalar() == 3

@@ -40,12 +40,15 @@ from skybridge.apps.assertions.delta import (
     delta_queries,
     replace_occurrence,
     union_all,
+    with_condition,
 )
 from skybridge.apps.assertions.naming import dollar_quote, quote_ident, quote_literal
 from skybridge.apps.assertions.naming import object_name as _object_name
 
 DIALECT = "postgres"
 NEW, OLD = "skybridge_new", "skybridge_old"
+#: The loop variable holding one touched key value (``<KEY>.k``) in a per-key check.
+KEY = "skybridge_key"
 #: Lock rows per key value (see the module docstring).
 STRIPES = 16
 #: Unset while only READ COMMITTED writers have written; then the id of a transaction started
@@ -127,7 +130,7 @@ def object_name(name: str, *parts: str) -> str:
 
 def _function(fn: str, body: str) -> str:
     """``CREATE OR REPLACE FUNCTION fn()`` returning ``trigger`` with a PL/pgSQL ``body``."""
-    code = f"\nDECLARE detail text;\nBEGIN\n{body}\nRETURN NULL;\nEND\n"
+    code = f"\nDECLARE detail text; {KEY} record;\nBEGIN\n{body}\nRETURN NULL;\nEND\n"
     return f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS " + dollar_quote(
         code
     )
@@ -258,9 +261,33 @@ def _check_body(analysis: Analysis, table: str, op: Op) -> str:
             this=anchor_column(analysis), query=exp.maybe_parse(f"({sub})", dialect=DIALECT)
         )
 
-    query = union_all(delta_queries(analysis, deltas, rows, keys))
+    keyed = [d for d in deltas if d.kind == "keys"]
+    others = [d for d in deltas if d.kind != "keys"]
     shared = analysis.shared_table() == table
-    return _lock_sql(analysis, keys_sql, shared=shared) + _raise_sql(analysis, query)
+    body = _lock_sql(analysis, keys_sql, shared=shared)
+    if others:
+        body += _raise_sql(analysis, union_all(delta_queries(analysis, others, rows, keys)))
+    if keyed:
+        body += _per_key_check(analysis, table, keyed)
+    return body
+
+
+def _per_key_check(analysis: Analysis, table: str, keyed: list[Delta]) -> str:
+    """The violation query once per touched key value, the value a parameter: the planner then
+    knows every correlated lookup of the key is one constant (an SLA change of a customer with
+    thousands of tickets reads that customer's SLAs once, not once per ticket), where a join
+    on the transition table's keys probes them again for every row."""
+    cols = analysis.key_columns(table)
+    sides = sorted({NEW if d.side == "new" else OLD for d in keyed})
+    parts = [
+        f"SELECT {_ident(c)} AS k FROM {side} WHERE {_ident(c)} IS NOT NULL"
+        for side in sides
+        for c in cols
+    ]
+    values = " UNION ".join(parts) if len(parts) > 1 else "SELECT DISTINCT" + parts[0][6:]
+    condition = exp.EQ(this=anchor_column(analysis), expression=exp.column("k", table=KEY))
+    query = with_condition(analysis.violation, condition)
+    return f"FOR {KEY} IN {values} LOOP\n" + _raise_sql(analysis, query) + "\nEND LOOP;"
 
 
 def _record_body(analysis: Analysis, table: str, op: Op) -> str:
