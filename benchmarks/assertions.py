@@ -19,24 +19,29 @@ fresh database per configuration and size, bulk-loaded with ``generate_series``.
    mix of ticket inserts, SLA changes and write-skew races for ``--seconds`` per run, uniform
    and skewed customers, configurations interleaved over ``--rounds``; throughput is the best
    round, p99 over all rounds; the full check after every run must find no violating row.
+4. **SLA changes** (``#`` figures, no claim): the median of ``--sla-changes`` one-statement SLA
+   extensions of a busy customer (``--busy-tickets`` tickets) and of a quiet one (about 100),
+   interleaved over the three locked configurations: what an SLA-side check costs, and how long
+   it holds up that customer's ticket inserts under concurrency.
 
 Prints ``<claim>: ours=<x> anchor=<y> ratio=<r> goal=<g> PASS|FAIL`` (ratio: higher is better
 for us), ``#`` detail lines and progress on stderr; exits 1 when a claim fails.
 
 Run: ``.venv/bin/python benchmarks/assertions.py [--sizes 10000,100000,1000000] [--txns 2000]
-[--writers 8] [--seconds 6] [--concurrent-rows 100000]``
+[--writers 8] [--seconds 6] [--concurrent-rows 100000] [--sla-changes 200]``
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 
 import psycopg
 from _assertions_concurrent import DISTRIBUTIONS, RunResult, p99, run
 from _assertions_single import create_databases, drop_databases, measure_single, progress
-from _assertions_txns import RETRIES, sanity
+from _assertions_txns import EXTEND, RETRIES, sanity
 
 from skybridge.testing.servers import start_postgres
 
@@ -130,6 +135,41 @@ def _concurrent_claims(results: dict[tuple[str, str], list[RunResult]], writers:
     return ok and zero
 
 
+def sla_changes(base: str, rows: int, busy_tickets: int, changes: int) -> None:
+    """Median time of an SLA extension, a busy customer's and a quiet one's, per configuration."""
+    urls = create_databases(base, rows, LOCKED, "sla")
+    try:
+        for url in urls.values():
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(
+                    "INSERT INTO tickets SELECT %s + g, 1, NULL, 'LOW', DATE '2026-03-01' "
+                    "FROM generate_series(1, %s) g",
+                    (rows, busy_tickets),
+                )
+                conn.execute("VACUUM ANALYZE")
+        times: dict[tuple[str, int], list[float]] = {}
+        conns = {c: psycopg.connect(u, autocommit=True) for c, u in urls.items()}
+        try:
+            for _ in range(changes):
+                for config, conn in conns.items():
+                    for customer in (1, 500):
+                        started = time.perf_counter()
+                        with conn.transaction():
+                            conn.execute(EXTEND, (customer,))
+                        elapsed = time.perf_counter() - started
+                        times.setdefault((config, customer), []).append(elapsed * 1000)
+        finally:
+            for conn in conns.values():
+                conn.close()
+        for customer, label in ((1, f"busy customer ({busy_tickets + rows // 1000:,} tickets)"),
+                                (500, f"quiet customer ({rows // 1000} tickets)")):  # fmt: skip
+            medians = {c: statistics.median(times[c, customer]) for c in LOCKED}
+            print(f"# SLA extension, {label}: median ms {_round(medians, 3)} over {changes}; "
+                  f"ours / anchor {medians['ours'] / medians['anchor']:.2f}")  # fmt: skip
+    finally:
+        drop_databases(base, urls)
+
+
 def wait_ready(url: str, timeout: float = 60.0) -> None:
     """Until the server accepts connections (it listens before it has finished starting)."""
     deadline = time.monotonic() + timeout
@@ -160,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6.0, help="per concurrent run")
     parser.add_argument("--concurrent-rounds", type=int, default=2)
     parser.add_argument("--concurrent-rows", type=int, default=100_000)
+    parser.add_argument("--sla-changes", type=int, default=200, help="0: skip that part")
+    parser.add_argument("--busy-tickets", type=int, default=5000)
     args = parser.parse_args(argv)
     everywhere = os.sched_getaffinity(0)
     server = start_postgres()
@@ -172,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         ok &= concurrent(
             base, args.concurrent_rows, args.writers, args.seconds, args.concurrent_rounds
         )
+        if args.sla_changes:
+            sla_changes(base, args.concurrent_rows, args.busy_tickets, args.sla_changes)
     finally:
         server.stop()
     return 0 if ok else 1
