@@ -32,7 +32,7 @@ def engine_key(ctx: AppContext[Any]) -> tuple[str, ...]:
     return (
         ctx.name,
         os.getcwd(),
-        str(ctx.data_dir.resolve()),
+        str(ctx.data_dir),  # relative to the working directory when relative
         repr(urls),
         ctx.config.model_dump_json(),
     )
