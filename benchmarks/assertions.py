@@ -17,8 +17,10 @@ fresh database per configuration and size, bulk-loaded with ``generate_series``.
    ``none`` is the control: it lets all three through.
 3. **Concurrent writers** (``_assertions_concurrent.py``): ``--writers`` connections running a
    mix of ticket inserts, SLA changes and write-skew races for ``--seconds`` per run, uniform
-   and skewed customers, configurations interleaved over ``--rounds``; throughput is the best
-   round, p99 over all rounds; the full check after every run must find no violating row.
+   and skewed customers, configurations interleaved over ``--concurrent-rounds`` (4: a 6 s run
+   swings by 10-20% with the machine); the claims take each configuration's median round
+   (the best round is printed too: it rewards whichever configuration swings most), p99 over
+   all rounds; the full check after every run must find no violating row.
 4. **SLA changes** (``#`` figures, no claim): the median of ``--sla-changes`` one-statement SLA
    extensions of a busy customer (``--busy-tickets`` tickets) and of a quiet one (about 100),
    interleaved over the three locked configurations: what an SLA-side check costs, and how long
@@ -115,17 +117,19 @@ def _concurrent_claims(results: dict[tuple[str, str], list[RunResult]], writers:
     ok = True
     for dist in DISTRIBUTIONS:
         best = {c: max(r.throughput for r in results[c, dist]) for c in LOCKED}
+        middle = {c: statistics.median(r.throughput for r in results[c, dist]) for c in LOCKED}
         tails = {c: p99([x for r in results[c, dist] for x in r.latencies]) * 1000 for c in LOCKED}
         retries = {c: sum(r.retries for r in results[c, dist]) for c in LOCKED}
         gave_up = {c: sum(r.outcomes["gave up"] for r in results[c, dist]) for c in LOCKED}
-        print(f"# {writers} writers, {dist}: txn/s {_round(best)}; p99 ms "
-              f"{_round(tails, 2)}; retries {retries}; gave up after {RETRIES} retries "
+        print(f"# {writers} writers, {dist}: txn/s median round {_round(middle)}, best round "
+              f"{_round(best)} (ours / SERIALIZABLE {best['ours'] / best['serializable']:.2f}); "
+              f"p99 ms {_round(tails, 2)}; retries {retries}; gave up after {RETRIES} retries "
               f"(not counted as done) {gave_up}")  # fmt: skip
         name = f"concurrent_{writers}_writers_{dist}_txn_per_s"
-        ok &= claim(f"{name}_vs_complete_trigger", best["ours"], best["anchor"],
-                    best["ours"] / best["anchor"], 0.7)  # fmt: skip
-        ok &= claim(f"{name}_vs_serializable_retries", best["ours"], best["serializable"],
-                    best["ours"] / best["serializable"], 1.0)  # fmt: skip
+        ok &= claim(f"{name}_vs_complete_trigger", middle["ours"], middle["anchor"],
+                    middle["ours"] / middle["anchor"], 0.7)  # fmt: skip
+        ok &= claim(f"{name}_vs_serializable_retries", middle["ours"], middle["serializable"],
+                    middle["ours"] / middle["serializable"], 1.0)  # fmt: skip
     bad = {c: sum(r.violations for (cc, _), rs in results.items() if cc == c for r in rs)
            for c in LOCKED}  # fmt: skip
     zero = all(v == 0 for v in bad.values())
@@ -198,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=6.0, help="per concurrent run")
-    parser.add_argument("--concurrent-rounds", type=int, default=2)
+    parser.add_argument("--concurrent-rounds", type=int, default=4)
     parser.add_argument("--concurrent-rows", type=int, default=100_000)
     parser.add_argument("--sla-changes", type=int, default=200, help="0: skip that part")
     parser.add_argument("--busy-tickets", type=int, default=5000)
