@@ -49,6 +49,8 @@ DIALECT = "postgres"
 NEW, OLD = "skybridge_new", "skybridge_old"
 #: The loop variable holding one touched key value (``<KEY>.k``) in a per-key check.
 KEY = "skybridge_key"
+#: A deferred check's key value, typed like the anchor column (the recorded keys are text).
+KEY_VALUE = "skybridge_key_value"
 #: Lock rows per key value (see the module docstring).
 STRIPES = 16
 #: Unset while only READ COMMITTED writers have written; then the id of a transaction started
@@ -128,9 +130,10 @@ def object_name(name: str, *parts: str) -> str:
     return quote_ident(_object_name(name, *parts, limit=40))
 
 
-def _function(fn: str, body: str) -> str:
-    """``CREATE OR REPLACE FUNCTION fn()`` returning ``trigger`` with a PL/pgSQL ``body``."""
-    code = f"\nDECLARE detail text; {KEY} record;\nBEGIN\n{body}\nRETURN NULL;\nEND\n"
+def _function(fn: str, body: str, declare: str = "") -> str:
+    """``CREATE OR REPLACE FUNCTION fn()`` returning ``trigger`` with a PL/pgSQL ``body``
+    (``declare``: more variables)."""
+    code = f"\nDECLARE detail text; {KEY} record; {declare}\nBEGIN\n{body}\nRETURN NULL;\nEND\n"
     return f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS " + dollar_quote(
         code
     )
@@ -311,25 +314,43 @@ def _commit_trigger(analysis: Analysis) -> list[str]:
     name = quote_literal(assertion.name)
     fn = object_name(assertion.name, "commit")
     mine = f"txid = NEW.txid AND assertion = {name}"
-    query: exp.Query = analysis.violation
     keys_sql = None
-    if analysis.key_anchor() is not None:
-        anchor = anchor_column(analysis).sql(DIALECT)
+    declare = ""
+    anchor = analysis.key_anchor()
+    if anchor is None:
+        check = _raise_sql(analysis, analysis.violation)
+    else:
         keys_sql = f"SELECT key FROM skybridge_assertion_pending WHERE {mine} AND key IS NOT NULL"
-        query = analysis.violation.copy().where(
-            f"({anchor}::text IN ({keys_sql}) OR ({anchor} IS NULL AND EXISTS "
-            f"(SELECT 1 FROM skybridge_assertion_pending WHERE {mine} AND key IS NULL)))",
-            dialect=DIALECT,
+        # The recorded keys are text; the loop variable has the anchor column's own type, so
+        # the check compares like with like (numeric 1.0 = 1.00) and the column's index serves.
+        occurrence = next(o for o in analysis.occurrences if o.alias == anchor[0] and o.top_level)
+        declare = f"{KEY_VALUE} {_table_sql(analysis, occurrence.table)}.{_ident(anchor[1])}%TYPE;"
+        column = anchor_column(analysis)
+        per_key = with_condition(
+            analysis.violation, exp.EQ(this=column, expression=exp.column(KEY_VALUE))
+        )
+        nulls = with_condition(
+            analysis.violation, exp.Is(this=column.copy(), expression=exp.Null())
+        )
+        check = (
+            f"FOR {KEY} IN SELECT DISTINCT key AS k FROM skybridge_assertion_pending "
+            f"WHERE {mine} AND key IS NOT NULL LOOP\n"
+            # A key the anchor's type cannot hold (another table's wider column) matches no row.
+            f"BEGIN {KEY_VALUE} := {KEY}.k; EXCEPTION WHEN data_exception THEN CONTINUE; END;\n"
+            + _raise_sql(analysis, per_key)
+            + "\nEND LOOP;\n"
+            + f"IF EXISTS (SELECT 1 FROM skybridge_assertion_pending WHERE {mine} "
+            f"AND key IS NULL) THEN\n" + _raise_sql(analysis, nulls) + "\nEND IF;"
         )
     body = (
         f"DELETE FROM skybridge_assertion_armed WHERE {mine};\n"
         + _lock_sql(analysis, keys_sql.replace("key", "key AS k", 1) if keys_sql else None)
-        + _raise_sql(analysis, query)
+        + check
         + f"\nDELETE FROM skybridge_assertion_pending WHERE {mine};"
     )
     timing = "INITIALLY DEFERRED" if assertion.state.initially_deferred else "INITIALLY IMMEDIATE"
     return [
-        _function(fn, body),
+        _function(fn, body, declare),
         f"CREATE CONSTRAINT TRIGGER {quote_ident(assertion.name)} AFTER INSERT ON "
         f"skybridge_assertion_armed DEFERRABLE {timing} FOR EACH ROW "
         f"WHEN (NEW.assertion = {name}) EXECUTE FUNCTION {fn}()",
