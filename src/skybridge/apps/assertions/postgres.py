@@ -191,17 +191,23 @@ def _sides(op: Op) -> list[str]:
 
 
 def _changed_keys(analysis: Analysis, table: str, op: Op, *, skip_nulls: bool = True) -> str | None:
-    """``SELECT k FROM ...`` over the transition tables: the key values the statement touched."""
+    """``SELECT k FROM ...`` over the transition tables: the key values the statement touched
+    (as text: lock names and recorded keys)."""
     cols = analysis.key_columns(table)
     if not cols:
         return None
+    return _key_values(cols, _sides(op), text=True, skip_nulls=skip_nulls)
+
+
+def _key_values(cols: list[str], sides: list[str], *, text: bool, skip_nulls: bool = True) -> str:
+    """``SELECT <col> AS k FROM <side> [WHERE <col> IS NOT NULL] UNION ...`` over ``sides``."""
+    cast = "::text" if text else ""
     where = " WHERE {c} IS NOT NULL" if skip_nulls else ""
-    parts = [
-        f"SELECT {_ident(c)}::text AS k FROM {side}" + where.format(c=_ident(c))
-        for side in _sides(op)
+    return " UNION ".join(
+        f"SELECT {_ident(c)}{cast} AS k FROM {side}" + where.format(c=_ident(c))
+        for side in sides
         for c in cols
-    ]
-    return " UNION ".join(parts)
+    )
 
 
 def _lock_sql(analysis: Analysis, keys_sql: str | None, *, shared: bool = False) -> str:
@@ -280,17 +286,18 @@ def _per_key_check(analysis: Analysis, table: str, keyed: list[Delta]) -> str:
     knows every correlated lookup of the key is one constant (an SLA change of a customer with
     thousands of tickets reads that customer's SLAs once, not once per ticket), where a join
     on the transition table's keys probes them again for every row."""
-    cols = analysis.key_columns(table)
     sides = sorted({NEW if d.side == "new" else OLD for d in keyed})
-    parts = [
-        f"SELECT {_ident(c)} AS k FROM {side} WHERE {_ident(c)} IS NOT NULL"
-        for side in sides
-        for c in cols
-    ]
-    values = " UNION ".join(parts) if len(parts) > 1 else "SELECT DISTINCT" + parts[0][6:]
-    condition = exp.EQ(this=anchor_column(analysis), expression=exp.column("k", table=KEY))
+    values = _key_values(analysis.key_columns(table), sides, text=False)
+    key = exp.column("k", table=KEY)
+    return _for_each_key(analysis, f"SELECT DISTINCT k FROM ({values}) AS ks", key)
+
+
+def _for_each_key(analysis: Analysis, values: str, value: exp.Expr, assign: str = "") -> str:
+    """``FOR <KEY> IN <values> LOOP``: ``assign`` (PL/pgSQL), then the violation query with its
+    anchor equal to ``value`` (a PL/pgSQL variable), raised if it finds rows."""
+    condition = exp.EQ(this=anchor_column(analysis), expression=value)
     query = with_condition(analysis.violation, condition)
-    return f"FOR {KEY} IN {values} LOOP\n" + _raise_sql(analysis, query) + "\nEND LOOP;"
+    return f"FOR {KEY} IN {values} LOOP\n{assign}" + _raise_sql(analysis, query) + "\nEND LOOP;"
 
 
 def _record_body(analysis: Analysis, table: str, op: Op) -> str:
@@ -325,20 +332,20 @@ def _commit_trigger(analysis: Analysis) -> list[str]:
         # the check compares like with like (numeric 1.0 = 1.00) and the column's index serves.
         occurrence = next(o for o in analysis.occurrences if o.alias == anchor[0] and o.top_level)
         declare = f"{KEY_VALUE} {_table_sql(analysis, occurrence.table)}.{_ident(anchor[1])}%TYPE;"
-        column = anchor_column(analysis)
-        per_key = with_condition(
-            analysis.violation, exp.EQ(this=column, expression=exp.column(KEY_VALUE))
-        )
         nulls = with_condition(
-            analysis.violation, exp.Is(this=column.copy(), expression=exp.Null())
+            analysis.violation, exp.Is(this=anchor_column(analysis), expression=exp.Null())
         )
         check = (
-            f"FOR {KEY} IN SELECT DISTINCT key AS k FROM skybridge_assertion_pending "
-            f"WHERE {mine} AND key IS NOT NULL LOOP\n"
-            # A key the anchor's type cannot hold (another table's wider column) matches no row.
-            f"BEGIN {KEY_VALUE} := {KEY}.k; EXCEPTION WHEN data_exception THEN CONTINUE; END;\n"
-            + _raise_sql(analysis, per_key)
-            + "\nEND LOOP;\n"
+            _for_each_key(
+                analysis,
+                f"SELECT DISTINCT key AS k FROM ({keys_sql}) AS ks",
+                exp.column(KEY_VALUE),
+                # A key the anchor's type cannot hold (another table's wider column) matches
+                # no row.
+                f"BEGIN {KEY_VALUE} := {KEY}.k; EXCEPTION WHEN data_exception THEN CONTINUE; "
+                "END;\n",
+            )
+            + "\n"
             + f"IF EXISTS (SELECT 1 FROM skybridge_assertion_pending WHERE {mine} "
             f"AND key IS NULL) THEN\n" + _raise_sql(analysis, nulls) + "\nEND IF;"
         )
