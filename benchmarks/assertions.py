@@ -42,6 +42,7 @@ import time
 
 import psycopg
 from _assertions_concurrent import DISTRIBUTIONS, RunResult, p99, run
+from _assertions_setup import CUSTOMERS
 from _assertions_single import create_databases, drop_databases, measure_single, progress
 from _assertions_txns import EXTEND, RETRIES, sanity
 
@@ -165,8 +166,9 @@ def sla_changes(base: str, rows: int, busy_tickets: int, changes: int) -> None:
         finally:
             for conn in conns.values():
                 conn.close()
-        for customer, label in ((1, f"busy customer ({busy_tickets + rows // 1000:,} tickets)"),
-                                (500, f"quiet customer ({rows // 1000} tickets)")):  # fmt: skip
+        per_customer = rows // CUSTOMERS  # the bulk load spreads tickets evenly
+        for customer, label in ((1, f"busy customer ({busy_tickets + per_customer:,} tickets)"),
+                                (500, f"quiet customer ({per_customer} tickets)")):  # fmt: skip
             medians = {c: statistics.median(times[c, customer]) for c in LOCKED}
             print(f"# SLA extension, {label}: median ms {_round(medians, 3)} over {changes}; "
                   f"ours / anchor {medians['ours'] / medians['anchor']:.2f}")  # fmt: skip

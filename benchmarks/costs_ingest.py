@@ -114,6 +114,7 @@ def cost_center(tags: Any) -> Any:
 
 
 def pandas_daily(frame: pd.DataFrame) -> dict[tuple[Any, ...], Decimal]:
+    frame["cost_center"] = frame["Tags"].map(cost_center)
     frame["day"] = pd.to_datetime(frame["ChargePeriodStart"]).dt.date.astype(str)
     grouped = frame.groupby(["day", "cost_center", "ServiceName"], dropna=False)[
         "EffectiveCost"
@@ -123,7 +124,6 @@ def pandas_daily(frame: pd.DataFrame) -> dict[tuple[Any, ...], Decimal]:
 
 def anchor(csv: Path) -> dict[tuple[Any, ...], Decimal]:
     frame = pd.read_csv(csv)
-    frame["cost_center"] = frame["Tags"].map(cost_center)
     return pandas_daily(frame)
 
 
@@ -133,7 +133,6 @@ def anchor_keeping_parquet(csv: Path, target: Path) -> dict[tuple[Any, ...], Dec
     column, and chunked reading gives some columns floats in one chunk and strings in another."""
     frame = pd.read_csv(csv, low_memory=False)
     frame.to_parquet(target)
-    frame["cost_center"] = frame["Tags"].map(cost_center)
     return pandas_daily(frame)
 
 
@@ -148,7 +147,6 @@ def anchor_parquet(store: CostStore) -> dict[tuple[Any, ...], Decimal]:
         ]
     )
     frame["EffectiveCost"] = frame["EffectiveCost"].astype(float)
-    frame["cost_center"] = frame["Tags"].map(cost_center)
     return pandas_daily(frame)
 
 

@@ -186,10 +186,8 @@ def popularity(
     return out
 
 
-def batch_als(
-    train: list[Rating], params: AlsParams, seen: dict[str, set[str]], users: Iterable[str]
-) -> tuple[Any, list[str], dict[str, list[str]]]:
-    """The anchor: implicit ALS fitted at the split; popularity for users it never saw."""
+def train_matrix(train: list[Rating]) -> tuple[dict[str, int], list[str], Any]:
+    """Row of each train user, the sorted item ids, and the binary (users x items) matrix."""
     user_ids = sorted({u for u, _, _ in train})
     item_ids = sorted({i for _, i, _ in train})
     row = {u: n for n, u in enumerate(user_ids)}
@@ -199,6 +197,15 @@ def batch_als(
         (np.ones(len(pairs), dtype=np.float32), ([p[0] for p in pairs], [p[1] for p in pairs])),
         shape=(len(user_ids), len(item_ids)),
     )
+    return row, item_ids, matrix
+
+
+def batch_als(
+    train: list[Rating], params: AlsParams, seen: dict[str, set[str]], users: Iterable[str]
+) -> tuple[Any, list[str], dict[str, list[str]]]:
+    """The anchor: implicit ALS fitted at the split; popularity for users it never saw."""
+    row, item_ids, matrix = train_matrix(train)
+    col = {i: n for n, i in enumerate(item_ids)}
     model = als_model(params)
     start = time.perf_counter()
     model.fit(matrix, show_progress=False)
@@ -228,15 +235,9 @@ def ease(
     """EASE (Steck, 2019), a reference and not an anchor: the closed-form item-item model
     ``B = I - P / diag(P)``, ``P = (XᵀX + λI)⁻¹``, fitted at the split; a user's scores are their
     train + streamed items times ``B``. Among the strongest simple models on MovieLens."""
-    item_ids = sorted({i for _, i, _ in train})
+    _, item_ids, matrix = train_matrix(train)
     col = {i: n for n, i in enumerate(item_ids)}
-    user_ids = sorted({u for u, _, _ in train})
-    row = {u: n for n, u in enumerate(user_ids)}
-    pairs = sorted({(row[u], col[i]) for u, i, _ in train})
-    x = csr_matrix(
-        (np.ones(len(pairs)), ([p[0] for p in pairs], [p[1] for p in pairs])),
-        shape=(len(user_ids), len(item_ids)),
-    )
+    x = matrix.astype(np.float64)
     start = time.perf_counter()
     gram = (x.T @ x).toarray()
     gram[np.diag_indices_from(gram)] += lam
