@@ -165,18 +165,9 @@ class Rag:
             self._knowledge_base.close()
 
 
-@contextmanager
-def open_rag(ctx: Context) -> Iterator[Rag]:
-    """The engine for one command; backends are closed on exit."""
-    with ctx.connect("kv") as kv, cast(VectorStore, ctx.connect("vectors")) as vectors:
-        rag = Rag(ctx, kv, vectors)
-        try:
-            yield rag
-        finally:
-            rag.close()
-
-
-def _connect_rag(ctx: Context) -> Rag:
+def connect_rag(ctx: Context) -> Rag:
+    """An engine with its kv and vector backends connected now (neither is left open when the
+    other fails)."""
     kv = ctx.connect("kv")
     try:
         vectors = cast(VectorStore, ctx.connect("vectors"))
@@ -186,7 +177,18 @@ def _connect_rag(ctx: Context) -> Rag:
     return Rag(ctx, kv, vectors)
 
 
-_ENGINES: EngineCache[Rag] = EngineCache(_connect_rag)
+@contextmanager
+def open_rag(ctx: Context) -> Iterator[Rag]:
+    """The engine for one command; backends are closed on exit."""
+    rag = connect_rag(ctx)
+    with rag.kv, rag.vectors:
+        try:
+            yield rag
+        finally:
+            rag.close()
+
+
+_ENGINES: EngineCache[Rag] = EngineCache(connect_rag)
 
 
 def shared_rag(ctx: Context) -> Rag:
