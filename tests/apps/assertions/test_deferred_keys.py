@@ -41,6 +41,20 @@ def test_equal_values_written_differently_are_one_key(pg_engine: Engine) -> None
         assert conn.exec_driver_sql("SELECT count(*) FROM parts").scalar() == 1
 
 
+def test_a_numeric_key_of_an_integer_anchor_is_checked(pg_engine: Engine) -> None:
+    api.apply(NUMERIC.replace("id numeric(10, 2) PRIMARY KEY", "id integer PRIMARY KEY"), pg_engine)
+    with api.transaction(pg_engine) as conn:
+        api.run_sql(conn, "INSERT INTO plans VALUES (1)")
+        api.run_sql(conn, "INSERT INTO parts VALUES (1, 1.0)")
+        api.run_sql(conn, "INSERT INTO parts VALUES (2, 2.5)")  # no integer plan is 2.5
+    with api.transaction(pg_engine) as conn:
+        api.run_sql(conn, "DELETE FROM parts WHERE id = 2")
+    with pytest.raises(AssertionViolation), api.transaction(pg_engine) as conn:
+        api.run_sql(conn, "DELETE FROM parts WHERE id = 1")  # recorded as '1.0': not an integer
+    with api.transaction(pg_engine) as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM parts").scalar() == 1
+
+
 def test_a_key_the_anchor_column_cannot_hold_matches_nothing(pg_engine: Engine) -> None:
     api.apply(WIDER, pg_engine)
     with api.transaction(pg_engine) as conn:

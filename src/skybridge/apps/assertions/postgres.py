@@ -8,7 +8,8 @@
   (so ``SET CONSTRAINTS name IMMEDIATE`` works) checks the recorded keys once.
 
 Locking: before the check, the statement takes transaction-scoped advisory locks on the
-touched key values (a 64-bit hash of the assertion and the key), in sorted order. A statement
+touched key values (a 64-bit hash of the assertion and the key's canonical text,
+:data:`KEY_FUNCTION`), in sorted order. A statement
 on the :meth:`~skybridge.apps.assertions.analysis.Analysis.shared_table` takes them shared,
 every other statement exclusive: writers of the shared table (ticket inserts) pass each other,
 and every other pair of writers of one key waits for the first to commit; the second one's
@@ -32,6 +33,8 @@ row, and mixed isolation levels stay safe.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlglot import exp
 
 from skybridge.apps.assertions.analysis import OPS, Analysis, Delta, Op
@@ -51,8 +54,33 @@ NEW, OLD = "skybridge_new", "skybridge_old"
 KEY = "skybridge_key"
 #: A deferred check's key value, typed like the anchor column (the recorded keys are text).
 KEY_VALUE = "skybridge_key_value"
+#: A deferred check's recorded keys the anchor column can hold, and their lock names.
+VALID, LOCKS = "skybridge_valid_keys", "skybridge_lock_keys"
 #: Lock rows per key value (see the module docstring).
 STRIPES = 16
+#: ``skybridge_assertion_key(value)``: a key value's canonical text, the name of its lock. Equal
+#: values get one text whatever their column's type and the session's settings: numerics
+#: without trailing zeros (1.0 and 1.00 are one key; so are integer 1 and float 1.0), floats
+#: through numeric (whatever ``extra_float_digits``), money as numeric (whatever
+#: ``lc_monetary``), dates and timestamps as epoch seconds (whatever ``DateStyle`` and
+#: ``TimeZone``), bytea in hex (whatever ``bytea_output``), every other type its own text.
+#: Keys of different types that compare equal only after a lossy conversion (a bigint beyond
+#: 2**53 against a float, a date against a timestamptz away from UTC) keep separate locks.
+KEY_FUNCTION = "skybridge_assertion_key"
+_KEY_FORMS = {
+    "smallint": "v::text",
+    "integer": "v::text",
+    "bigint": "v::text",
+    "numeric": "trim_scale(v)::text",
+    "double precision": "trim_scale(v::numeric)::text",  # real arrives as double precision
+    "money": "trim_scale(v::numeric)::text",
+    "date": "trim_scale(extract(epoch FROM v))::text",
+    "timestamp": "trim_scale(extract(epoch FROM v))::text",
+    "timestamptz": "trim_scale(extract(epoch FROM v))::text",
+    "bytea": "encode(v, 'hex')",
+    "text": "v",  # varchar, char (trailing blanks dropped, as its comparisons do) and name too
+    "anyelement": "v::text",
+}
 #: Unset while only READ COMMITTED writers have written; then the id of a transaction started
 #: after the first REPEATABLE READ or SERIALIZABLE writer turned marking on.
 MARKING = "skybridge_assertion_marking"
@@ -103,6 +131,25 @@ BEGIN
 END
 """
 
+
+def _owned_function(
+    signature: str, returns: str, body: str, *, arguments: str | None = None
+) -> str:
+    """``CREATE OR REPLACE FUNCTION`` unless another role owns it: a plain role applying after
+    a superuser keeps the superuser's (``arguments``: the declaration's argument list, default
+    none)."""
+    name = signature.split("(", 1)[0]
+    create = (
+        f"CREATE OR REPLACE FUNCTION {name}({arguments or ''}) RETURNS {returns} AS "
+        + dollar_quote(body)
+    )
+    return (
+        "DO $do$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_proc WHERE oid = "
+        f"to_regprocedure({quote_literal(signature)}) AND NOT pg_has_role(proowner, 'MEMBER')) "
+        f"THEN EXECUTE {quote_literal(create)}; END IF; END $do$"
+    )
+
+
 RUNTIME = [
     """CREATE UNLOGGED TABLE IF NOT EXISTS skybridge_assertion_locks (
   assertion text NOT NULL, key text NOT NULL, n bigint NOT NULL DEFAULT 0,
@@ -113,15 +160,16 @@ RUNTIME = [
     """CREATE UNLOGGED TABLE IF NOT EXISTS skybridge_assertion_armed (
   txid xid8 NOT NULL, assertion text NOT NULL, PRIMARY KEY (txid, assertion))""",
     f"CREATE UNLOGGED SEQUENCE IF NOT EXISTS {MARKING} MINVALUE 0 START 0",
-    # Replaced only by its owner's role: a plain role applying after a superuser keeps it.
-    "DO $do$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_proc WHERE oid = "
-    f"to_regprocedure('{MARKING_FUNCTION}()') AND NOT pg_has_role(proowner, 'MEMBER')) THEN "
-    "EXECUTE "
-    + quote_literal(
-        f"CREATE OR REPLACE FUNCTION {MARKING_FUNCTION}() RETURNS void LANGUAGE plpgsql AS "
-        + dollar_quote(_MARKS_BODY)
-    )
-    + "; END IF; END $do$",
+    _owned_function(f"{MARKING_FUNCTION}()", "void LANGUAGE plpgsql", _MARKS_BODY),
+    *(
+        _owned_function(
+            f"{KEY_FUNCTION}({type_})",
+            "text LANGUAGE sql " + ("STABLE" if type_ == "timestamptz" else "IMMUTABLE"),
+            f"SELECT {form}",
+            arguments=f"v {type_}",
+        )
+        for type_, form in _KEY_FORMS.items()
+    ),
 ]
 
 
@@ -130,12 +178,13 @@ def object_name(name: str, *parts: str) -> str:
     return quote_ident(_object_name(name, *parts, limit=40))
 
 
-def _function(fn: str, body: str, declare: str = "") -> str:
+def _function(fn: str, body: str, declare: str = "", options: str = "") -> str:
     """``CREATE OR REPLACE FUNCTION fn()`` returning ``trigger`` with a PL/pgSQL ``body``
-    (``declare``: more variables)."""
+    (``declare``: more variables; ``options``: more clauses such as ``SET``)."""
     code = f"\nDECLARE detail text; {KEY} record; {declare}\nBEGIN\n{body}\nRETURN NULL;\nEND\n"
-    return f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS " + dollar_quote(
-        code
+    return (
+        f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql {options}AS "
+        + dollar_quote(code)
     )
 
 
@@ -176,11 +225,14 @@ def _statement_trigger(analysis: Analysis, table: str, op: Op, deferrable: bool)
     name = analysis.assertion.name
     fn = object_name(name, table, op)
     body = _record_body(analysis, table, op) if deferrable else _check_body(analysis, table, op)
+    # Recorded keys are text read back at COMMIT: floats in every digit they have, whatever
+    # the session's extra_float_digits (0 prints 0.30000000000000004 as 0.3).
+    options = "SET extra_float_digits = 3 " if deferrable else ""
     refs = {"INSERT": f"NEW TABLE AS {NEW}", "DELETE": f"OLD TABLE AS {OLD}"}.get(
         op, f"OLD TABLE AS {OLD} NEW TABLE AS {NEW}"
     )
     return [
-        _function(fn, body),
+        _function(fn, body, options=options),
         f"CREATE TRIGGER {fn} AFTER {op} ON {_table_sql(analysis, table)} REFERENCING {refs} "
         f"FOR EACH STATEMENT EXECUTE FUNCTION {fn}()",
     ]
@@ -190,21 +242,30 @@ def _sides(op: Op) -> list[str]:
     return {"INSERT": [NEW], "DELETE": [OLD]}.get(op, [OLD, NEW])
 
 
-def _changed_keys(analysis: Analysis, table: str, op: Op, *, skip_nulls: bool = True) -> str | None:
-    """``SELECT k FROM ...`` over the transition tables: the key values the statement touched
-    (as text: lock names and recorded keys)."""
+KeyForm = Literal["value", "text", "lock"]
+
+
+def _changed_keys(
+    analysis: Analysis, table: str, op: Op, form: KeyForm, *, skip_nulls: bool = True
+) -> str | None:
+    """``SELECT k FROM ...`` over the transition tables: the key values the statement touched,
+    as ``form`` (see :func:`_key_values`)."""
     cols = analysis.key_columns(table)
     if not cols:
         return None
-    return _key_values(cols, _sides(op), text=True, skip_nulls=skip_nulls)
+    return _key_values(cols, _sides(op), form, skip_nulls=skip_nulls)
 
 
-def _key_values(cols: list[str], sides: list[str], *, text: bool, skip_nulls: bool = True) -> str:
-    """``SELECT <col> AS k FROM <side> [WHERE <col> IS NOT NULL] UNION ...`` over ``sides``."""
-    cast = "::text" if text else ""
+def _key_values(
+    cols: list[str], sides: list[str], form: KeyForm, *, skip_nulls: bool = True
+) -> str:
+    """``SELECT <col> AS k FROM <side> [WHERE <col> IS NOT NULL] UNION ...`` over ``sides``,
+    each value as itself (``value``), as text the column's type reads back (``text``: recorded
+    keys) or as its lock name (``lock``: :data:`KEY_FUNCTION`)."""
+    formats = {"value": "{c}", "text": "{c}::text", "lock": f"{KEY_FUNCTION}({{c}})"}
     where = " WHERE {c} IS NOT NULL" if skip_nulls else ""
     return " UNION ".join(
-        f"SELECT {_ident(c)}{cast} AS k FROM {side}" + where.format(c=_ident(c))
+        f"SELECT {formats[form].format(c=_ident(c))} AS k FROM {side}" + where.format(c=_ident(c))
         for side in sides
         for c in cols
     )
@@ -257,7 +318,7 @@ def _raise_sql(analysis: Analysis, query: exp.Query) -> str:
 
 def _check_body(analysis: Analysis, table: str, op: Op) -> str:
     deltas = analysis.deltas(table, op)
-    keys_sql = _changed_keys(analysis, table, op)
+    keys_sql = _changed_keys(analysis, table, op, "lock")
 
     def rows(delta: Delta) -> exp.Select:
         return replace_occurrence(analysis.violation, delta.occurrence, exp.to_table(NEW))
@@ -287,7 +348,7 @@ def _per_key_check(analysis: Analysis, table: str, keyed: list[Delta]) -> str:
     thousands of tickets reads that customer's SLAs once, not once per ticket), where a join
     on the transition table's keys probes them again for every row."""
     sides = sorted({NEW if d.side == "new" else OLD for d in keyed})
-    values = _key_values(analysis.key_columns(table), sides, text=False)
+    values = _key_values(analysis.key_columns(table), sides, "value")
     key = exp.column("k", table=KEY)
     return _for_each_key(analysis, f"SELECT DISTINCT k FROM ({values}) AS ks", key)
 
@@ -302,7 +363,7 @@ def _for_each_key(analysis: Analysis, values: str, value: exp.Expr, assign: str 
 
 def _record_body(analysis: Analysis, table: str, op: Op) -> str:
     name = quote_literal(analysis.assertion.name)
-    keys_sql = _changed_keys(analysis, table, op, skip_nulls=False)
+    keys_sql = _changed_keys(analysis, table, op, "text", skip_nulls=False)
     record = ""
     if keys_sql and analysis.key_anchor() is not None:
         record = (
@@ -321,43 +382,55 @@ def _commit_trigger(analysis: Analysis) -> list[str]:
     name = quote_literal(assertion.name)
     fn = object_name(assertion.name, "commit")
     mine = f"txid = NEW.txid AND assertion = {name}"
-    keys_sql = None
-    declare = ""
     anchor = analysis.key_anchor()
     if anchor is None:
-        check = _raise_sql(analysis, analysis.violation)
+        body = _lock_sql(analysis, None) + _raise_sql(analysis, analysis.violation)
+        declare = ""
     else:
-        keys_sql = f"SELECT key FROM skybridge_assertion_pending WHERE {mine} AND key IS NOT NULL"
-        # The recorded keys are text; the loop variable has the anchor column's own type, so
-        # the check compares like with like (numeric 1.0 = 1.00) and the column's index serves.
+        # The recorded keys are text; the key variable has the anchor column's own type, so
+        # the check compares like with like (numeric 1.0 = 1.00), the column's index serves,
+        # and the lock names come from typed values. A key the anchor's type cannot hold
+        # (another table's wider column) matches no row: it is neither locked nor checked.
         occurrence = next(o for o in analysis.occurrences if o.alias == anchor[0] and o.top_level)
-        declare = f"{KEY_VALUE} {_table_sql(analysis, occurrence.table)}.{_ident(anchor[1])}%TYPE;"
+        column = f"{_table_sql(analysis, occurrence.table)}.{_ident(anchor[1])}"
+        declare = f"{KEY_VALUE} {column}%TYPE; {LOCKS} text[] := '{{}}'; {VALID} text[] := '{{}}';"
+        read = (
+            f"FOR {KEY} IN SELECT DISTINCT key AS k FROM skybridge_assertion_pending "
+            f"WHERE {mine} AND key IS NOT NULL LOOP\n"
+            f"BEGIN {KEY_VALUE} := {KEY}.k;\n"
+            "EXCEPTION WHEN data_exception THEN\n"
+            # '1.0' from a numeric column is integer 1. A fraction rounds to a neighbour no
+            # writer asked for: its check finds nothing this transaction did not break.
+            f"  BEGIN {KEY_VALUE} := {KEY}.k::numeric;\n"
+            "  EXCEPTION WHEN data_exception THEN CONTINUE; END;\n"
+            "END;\n"
+            f"{VALID} := {VALID} || {KEY_VALUE}::text;\n"
+            f"{LOCKS} := {LOCKS} || {KEY_FUNCTION}({KEY_VALUE});\n"
+            "END LOOP;\n"
+        )
         nulls = with_condition(
             analysis.violation, exp.Is(this=anchor_column(analysis), expression=exp.Null())
         )
-        check = (
-            _for_each_key(
+        body = (
+            read
+            + _lock_sql(analysis, f"SELECT unnest({LOCKS}) AS k")
+            + _for_each_key(
                 analysis,
-                f"SELECT DISTINCT key AS k FROM ({keys_sql}) AS ks",
+                f"SELECT DISTINCT unnest({VALID}) AS k",
                 exp.column(KEY_VALUE),
-                # A key the anchor's type cannot hold (another table's wider column) matches
-                # no row.
-                f"BEGIN {KEY_VALUE} := {KEY}.k; EXCEPTION WHEN data_exception THEN CONTINUE; "
-                "END;\n",
+                f"{KEY_VALUE} := {KEY}.k;\n",
             )
-            + "\n"
-            + f"IF EXISTS (SELECT 1 FROM skybridge_assertion_pending WHERE {mine} "
+            + f"\nIF EXISTS (SELECT 1 FROM skybridge_assertion_pending WHERE {mine} "
             f"AND key IS NULL) THEN\n" + _raise_sql(analysis, nulls) + "\nEND IF;"
         )
     body = (
         f"DELETE FROM skybridge_assertion_armed WHERE {mine};\n"
-        + _lock_sql(analysis, keys_sql.replace("key", "key AS k", 1) if keys_sql else None)
-        + check
+        + body
         + f"\nDELETE FROM skybridge_assertion_pending WHERE {mine};"
     )
     timing = "INITIALLY DEFERRED" if assertion.state.initially_deferred else "INITIALLY IMMEDIATE"
     return [
-        _function(fn, body, declare),
+        _function(fn, body, declare, options="SET extra_float_digits = 3 "),
         f"CREATE CONSTRAINT TRIGGER {quote_ident(assertion.name)} AFTER INSERT ON "
         f"skybridge_assertion_armed DEFERRABLE {timing} FOR EACH ROW "
         f"WHEN (NEW.assertion = {name}) EXECUTE FUNCTION {fn}()",
