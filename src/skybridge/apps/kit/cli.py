@@ -1,7 +1,11 @@
 """What every CLI group shares: the session (global options, settings), exit codes, errors,
-``--json`` output and result tables.
+``--json`` output, result tables, styled text and progress bars.
 
 Exit codes: 0 ok, 1 a check failed (or an unexpected error), 2 bad input or configuration.
+
+The CLI's consoles print strings as they are: a name, path or message holding ``[/x]`` or
+``[red]`` is text, never console markup (which would restyle it or fail on it). Styling is
+explicit, through :func:`styled`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from typing import Annotated, Any, TextIO, cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, ProgressColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import discover_apps, find_app
@@ -49,14 +56,43 @@ def exit_code_for(exc: SkybridgeError) -> int:
     return EXIT_BAD_INPUT if isinstance(exc, _BAD_INPUT) else EXIT_FAILED
 
 
+def console(*, stderr: bool = False) -> Console:
+    """A console that prints strings as they are (no markup, no highlighting, no wrapping)."""
+    return Console(stderr=stderr, markup=False, highlight=False, soft_wrap=True)
+
+
+def styled(markup: str, *values: object) -> Text:
+    """Our console ``markup`` as styled text, each ``{}`` (format spec allowed) filled with the
+    next of ``values`` as plain text: ``styled("[green]applied[/] view [bold]{}[/]", name)``
+    prints a name holding ``[/x]`` as itself."""
+    return Text.from_markup(markup.format(*(_Plain(v) for v in values)))
+
+
+class _Plain:
+    """A value whose formatted text is escaped for console markup (format specs still apply)."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        return escape(format(self.value, spec))
+
+
+def progress_bar(*columns: ProgressColumn | str, **options: Any) -> Progress:
+    """A progress bar on stderr whose first column is the task's description as plain text,
+    then ``columns``; ``options`` go to :class:`~rich.progress.Progress`."""
+    options.setdefault("console", console(stderr=True))
+    return Progress(TextColumn("{task.description}", markup=False), *columns, **options)
+
+
 def report_error(exc: SkybridgeError) -> None:
     """A red one-line explanation (naming the setting) and the hint, on stderr; no traceback."""
-    console = Console(stderr=True, highlight=False)
+    err = console(stderr=True)
     setting = getattr(exc, "setting", None)
     where = f"{setting}: " if setting and setting not in exc.message else ""
-    console.print(f"[bold red]error:[/] [red]{where}{exc.message}[/]", soft_wrap=True)
+    err.print(styled("[bold red]error:[/] [red]{}{}[/]", where, exc.message))
     if exc.hint:
-        console.print(f"[yellow]hint:[/] {exc.hint}", soft_wrap=True)
+        err.print(styled("[yellow]hint:[/] {}", exc.hint))
 
 
 @contextmanager
@@ -81,7 +117,7 @@ class CliSession:
 
     config: Path | None = None
     log_level: str | None = None
-    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    out: Console = field(default_factory=console)
     _settings: Settings | None = None
 
     def settings(self, *, service: bool = False) -> Settings:
