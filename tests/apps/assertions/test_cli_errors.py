@@ -55,6 +55,15 @@ def test_a_refused_connection_says_the_database_is_unreachable() -> None:
     assert "fix the SQL" not in err
 
 
+def test_a_host_that_does_not_resolve_is_a_config_error() -> None:
+    code, err = _run("list", "--db", "postgresql://bob:hunter2@nosuchhost.invalid/db")
+    assert code == 2
+    assert err.startswith("error: --db: cannot connect to the database at postgresql://bob:***@")
+    assert "nosuchhost.invalid" in err
+    assert "hunter2" not in err
+    assert "check the host" in err
+
+
 @pytest.mark.postgres
 def test_an_unknown_database_is_a_config_error_naming_the_setting(postgres_server) -> None:  # type: ignore[no-untyped-def]
     url = postgres_server.url.rsplit("/", 1)[0] + "/no_such_database"

@@ -26,6 +26,7 @@ _EXAMPLES = "postgresql://user@host:5432/dbname or sqlite:///path/to/file.db"
 _BAD_URL_STATES = ("28000", "28P01", "3D000")
 _BAD_URL_TEXT = (
     "could not translate host name",
+    "failed to resolve host",
     "Name or service not known",
     "unable to open database file",
     "password authentication failed",
@@ -85,9 +86,9 @@ def _is_connection_failure(exc: BaseException) -> bool:
         return state[:2] in ("08", "28") or state in (*_BAD_URL_STATES, *_UNREACHABLE_STATES)
     name = type(native).__name__
     text = str(native)
-    return (name == "OperationalError" and "connection" in text.lower()) or (
-        "unable to open database file" in text
-    )
+    return (
+        name == "OperationalError" and ("connection" in text.lower() or "resolve host" in text)
+    ) or ("unable to open database file" in text)
 
 
 def connection_error(
