@@ -188,6 +188,28 @@ def test_malformed_rows_are_reported_with_file_and_line_and_kept_out(store: Cost
     assert store.ledger.rejects() == result.rejects
 
 
+def test_an_unterminated_quote_or_a_byte_that_is_no_utf8_rejects_its_line_only(
+    store: CostStore, tmp_path: Path
+) -> None:
+    lines = (DATA / "malformed_focus.csv").read_bytes().splitlines(keepends=True)[:2]  # + 1 good
+    path = tmp_path / "broken.csv"
+    path.write_bytes(b"".join(lines) + b"x\xff\xfe,1\n" + b'"unterminated,1,2\n')
+    result = store.ingest_file(path, "broken.csv")
+    assert (result.rows, result.rejected) == (1, 2)
+    found = {r.line: r.reason for r in result.rejects}
+    assert set(found) == {3, 4}
+    assert "unterminated quote" in found[4]
+
+
+def test_a_file_that_is_no_utf8_text_is_refused_by_name(store: CostStore, tmp_path: Path) -> None:
+    path = tmp_path / "photo.csv"
+    path.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\n")
+    with pytest.raises(ValidationError, match=r"photo.csv is not UTF-8 text"):
+        store.ingest_file(path)
+    assert store.ledger.files() == []  # nothing recorded, nothing half-written
+    assert list(store.parquet_dir.iterdir()) == []
+
+
 @settings(
     max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -69,19 +69,31 @@ def read_header(path: Path) -> list[str]:
             ).description
         ]
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-        try:
-            return next(csv.reader(handle))
-        except StopIteration:
-            raise ValidationError(
-                f"{path.name} is empty: a cost export starts with a header"
-            ) from None
+    with opener(path, "rb") as handle:
+        first = handle.readline()  # alone: a bad byte further on is one rejected row
+    try:
+        header = next(csv.reader([first.decode("utf-8-sig")]), None)
+    except UnicodeDecodeError:
+        raise ValidationError(
+            f"{path.name} is not UTF-8 text", hint="give a cost export as CSV, CSV.gz or Parquet"
+        ) from None
+    if not header:
+        raise ValidationError(f"{path.name} is empty: a cost export starts with a header")
+    return header
 
 
-def _source(path: Path, *, parallel: bool = True) -> str:
+def _source(path: Path, header: list[str], *, parallel: bool = True) -> str:
+    """The rows of ``path`` as text. A CSV's columns are its ``header``, given to the reader
+    rather than sniffed: the sniffer fails on a whole file for one bad line (an unterminated
+    quote), where the reader rejects that line and goes on."""
     if path.suffix == ".parquet":
         return f"(SELECT COLUMNS(*)::VARCHAR FROM read_parquet({lit(str(path))}))"
-    options = "header = true, all_varchar = true, quote = '\"', escape = '\"', store_rejects = true"
+    options = "header = true, quote = '\"', escape = '\"', store_rejects = true"
+    if len(set(header)) == len(header) and all(header):
+        columns = ", ".join(f"{lit(name)}: 'VARCHAR'" for name in header)
+        options += f", auto_detect = false, delim = ',', columns = {{{columns}}}"
+    else:  # repeated or blank names: the reader's own renaming keeps them apart
+        options += ", all_varchar = true"
     if not parallel:
         options += ", parallel = false"
     return f"read_csv({lit(str(path))}, {options})"
@@ -139,7 +151,7 @@ def _staging_sql(
             problems.append(f"CASE WHEN {text} IS NULL THEN {lit(column + ': missing')} END")
         outer.append(f"v{index} AS {q(column)}")
     reason = f"concat_ws('; ', {', '.join(problems)})"
-    source = _source(path, parallel=parallel)
+    source = _source(path, header, parallel=parallel)
     inner_sql = f"SELECT {', '.join(inner)} FROM {source}"
     return f"SELECT {', '.join(outer)}, {reason} AS x_problem FROM ({inner_sql})"
 
@@ -219,7 +231,8 @@ def _physical_lines(path: Path, ordinals: list[int], unsplit: set[int]) -> dict[
         return {}
     wanted, found = set(ordinals), {}
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+    # Only lines are counted here: a byte that is no UTF-8 (a rejected row) must not stop it.
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
         reader = csv.reader(handle)
         next(reader, None)
         start = reader.line_num + 1
