@@ -200,7 +200,7 @@ def test_token_errors_are_messages_with_exit_codes() -> None:
     assert "not allowed" in bad_name.stderr  # type: ignore[attr-defined]
     assert "hint:" in bad_name.stderr  # type: ignore[attr-defined]
     unknown = run("token", "revoke", "nobody")
-    assert unknown.exit_code == 1  # type: ignore[attr-defined]
+    assert unknown.exit_code == 2  # type: ignore[attr-defined]
     assert "no active token named 'nobody'" in unknown.stderr  # type: ignore[attr-defined]
     run("token", "create", "dup")
     duplicate = run("token", "create", "dup")
@@ -249,7 +249,7 @@ def test_an_apps_typer_group_becomes_a_sub_command() -> None:
     )
     assert runner.invoke(cli, ["greeter", "hello", "sky"]).stdout == "hello sky\n"
     failed = runner.invoke(cli, ["greeter", "fail"])
-    assert failed.exit_code == 1
+    assert failed.exit_code == 2  # an unknown name is bad input
     assert "nothing here" in failed.stderr
     assert "try hello" in failed.stderr
     assert "Says hello." in runner.invoke(cli, ["--help"]).stdout

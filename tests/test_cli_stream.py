@@ -91,7 +91,7 @@ def test_bad_input_exits_2_with_a_message() -> None:
     assert header.exit_code == 2
     assert "name=value" in header.stderr
     missing = run("stream", "produce", "nope", "v")
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2
     assert "does not exist" in missing.stderr
     assert "skybridge stream create nope" in missing.stderr
     assert "create_topic() it" not in missing.stderr
@@ -105,7 +105,7 @@ def test_dlq_list_without_dead_letters_is_not_an_error() -> None:
     assert "No dead letters for quiet." in listed.stdout
     assert json.loads(run("stream", "dlq", "list", "quiet", "--json").stdout) == []
     unknown = run("stream", "dlq", "list", "never-made")
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 2
     assert "never-made" in unknown.stderr
 
 

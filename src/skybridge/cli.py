@@ -108,6 +108,16 @@ class SkybridgeGroup(TyperGroup):
 
             report_error(exc)
             raise typer.Exit(exit_code_for(exc)) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            # A file the user named: missing, a folder, not UTF-8 text. Anything else of
+            # these kinds is not the user's to fix and keeps its traceback.
+            from skybridge.apps.kit.cli import EXIT_BAD_INPUT, input_error, report_error
+
+            error = input_error(exc)
+            if error is None:
+                raise
+            report_error(error)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 def _hide_flag_types() -> None:

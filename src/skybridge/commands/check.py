@@ -6,10 +6,16 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from skybridge.apps.kit.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, cli_session
+from skybridge.apps.kit.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    cli_session,
+    console,
+    styled,
+)
 from skybridge.server.health import DEFAULT_TIMEOUT, BackendStatus, probe_all
 
 _STYLE = {"ok": "green", "unreachable": "red", "misconfigured": "yellow"}
@@ -31,19 +37,19 @@ def _table(statuses: list[BackendStatus]) -> Table:
     for s in statuses:
         style = _STYLE[s.status]
         latency = f"{s.latency_ms:.1f} ms" if s.latency_ms is not None else "—"
-        table.add_row(s.name, s.scheme, s.url, f"[{style}]{s.status}[/]", latency)
+        table.add_row(s.name, s.scheme, s.url, styled("[" + style + "]{}[/]", s.status), latency)
     return table
 
 
 def _explain(statuses: list[BackendStatus]) -> None:
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = console(stderr=True)
     for s in statuses:
         if s.ok:
             continue
         style = _STYLE[s.status]
-        console.print(f"[{style}]{s.setting}[/]: {s.error}: {s.message}")
+        err.print(styled("[" + style + "]{}[/]: {}: {}", s.setting, s.error, s.message))
         if s.hint:
-            console.print(f"  [yellow]hint:[/] {s.hint}")
+            err.print(styled("  [yellow]hint:[/] {}", s.hint))
 
 
 def role_warnings(statuses: list[BackendStatus], url: str) -> list[str]:
@@ -89,7 +95,7 @@ def check(
     else:
         session.out.print(_table(statuses))
         _explain(statuses)
-        console = Console(stderr=True, highlight=False, soft_wrap=True)
+        err = console(stderr=True)
         for warning in warnings:
-            console.print(f"[yellow]warning:[/] backends.sql: {warning}")
+            err.print(styled("[yellow]warning:[/] backends.sql: {}", warning))
     raise typer.Exit(code)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from skybridge.apps.kit.cli import cli_session
+from skybridge.apps.kit.cli import cli_session, styled
 from skybridge.backends import streams
 from skybridge.backends.streams import Message, Record, StartPosition, StreamBackend
 from skybridge.core.errors import NotFound, ValidationError
@@ -48,7 +48,9 @@ def create(
     """Create a topic (nothing happens if it exists)."""
     with open_stream(ctx) as backend:
         info = backend.create_topic(topic, partitions)
-    cli_session(ctx).out.print(f"Topic [bold]{info.name}[/] has {info.partitions} partition(s).")
+    cli_session(ctx).out.print(
+        styled("Topic [bold]{}[/] has {} partition(s).", info.name, info.partitions)
+    )
 
 
 def _header(text: str) -> tuple[str, bytes]:
@@ -154,8 +156,11 @@ def _print_record(ctx: typer.Context, record: Record, as_json: bool) -> None:
         typer.echo(json.dumps(record_dict(record)))
         return
     key = _text(record.key)
-    prefix = f"[dim]{record.partition}:{record.offset}[/]" + (f" [bold]{key}[/]" if key else "")
-    cli_session(ctx).out.print(f"{prefix} {_text(record.value)}", markup=True)
+    line = styled("[dim]{}:{}[/]", record.partition, record.offset)
+    if key:
+        line.append_text(styled(" [bold]{}[/]", key))
+    line.append(f" {_text(record.value)}")
+    cli_session(ctx).out.print(line)
 
 
 @stream_app.command("lag")

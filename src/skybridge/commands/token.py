@@ -8,10 +8,9 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from skybridge.apps.kit.cli import cli_session
+from skybridge.apps.kit.cli import cli_session, console, styled
 from skybridge.apps.kit.manifest import discover_apps
 from skybridge.auth.scopes import ROLES, ScopeCatalog
 from skybridge.auth.store import open_token_store
@@ -54,12 +53,17 @@ def create(
         return
     out = cli_session(ctx).out
     out.print(
-        f"[green]Created token[/] [bold]{info.name}[/] ({' '.join(sorted(grant))}). "
-        "Copy it now; it is not shown again:"
+        styled(
+            "[green]Created token[/] [bold]{}[/] ({}). Copy it now; it is not shown again:",
+            info.name,
+            " ".join(sorted(grant)),
+        )
     )
     typer.echo(token.reveal())
-    Console(stderr=True).print(
-        "[dim]Use it as 'Authorization: Bearer <token>' or sign in to the dashboard with it.[/]"
+    console(stderr=True).print(
+        styled(
+            "[dim]Use it as 'Authorization: Bearer <token>' or sign in to the dashboard with it.[/]"
+        )
     )
 
 
@@ -75,7 +79,7 @@ def list_tokens(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     for column in ("name", "scopes", "prefix", "created", "last used", "status"):
         table.add_column(column)
     for t in tokens:
-        status = "[green]active[/]" if t.active else "[dim]revoked[/]"
+        status = styled("[green]active[/]") if t.active else styled("[dim]revoked[/]")
         used = t.last_used_at.strftime("%Y-%m-%d %H:%M") if t.last_used_at else "—"
         created = t.created_at.strftime("%Y-%m-%d %H:%M")
         scopes = " ".join(sorted(t.scopes))
@@ -90,4 +94,4 @@ def revoke(
     """Revoke a token: requests and dashboard sessions using it are refused from now on."""
     with open_store(ctx) as store:
         store.revoke(name)
-    cli_session(ctx).out.print(f"Revoked token [bold]{name}[/].")
+    cli_session(ctx).out.print(styled("Revoked token [bold]{}[/].", name))

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.text import Text
 
-from skybridge.apps.kit.cli import cli_session
+from skybridge.apps.kit.cli import cli_session, console, styled
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import AppSpec, discover_apps
 from skybridge.auth.store import open_token_store
@@ -73,8 +73,8 @@ def seed_demo(settings: Settings, apps: list[AppSpec]) -> list[str]:
         try:
             spec.load("demo")(AppContext.create(spec, settings, demo=True))
         except SkybridgeError as exc:
-            Console(stderr=True).print(
-                f"[yellow]warning:[/] {spec.name} demo data not loaded: {exc}"
+            console(stderr=True).print(
+                styled("[yellow]warning:[/] {} demo data not loaded: {}", spec.name, exc)
             )
         else:
             seeded.append(spec.name)
@@ -99,29 +99,32 @@ def check_port(host: str, port: int) -> None:
 
 def _banner(
     url: str, demo: bool, token: str | None, path: Path | None, data: Path, tries: list[str]
-) -> list[str]:
-    lines = [f"[bold]skybridge[/] dashboard: [bold]{url}[/]  (API docs: {url}docs)"]
+) -> list[Text]:
+    lines = [styled("[bold]skybridge[/] dashboard: [bold]{}[/]  (API docs: {}docs)", url, url)]
     if demo and token is not None:
         lines += [
-            f"Demo data in {data}; the CLI in this directory uses the same data.",
-            f"[bold yellow]Demo token[/] (for this local demo; also in {path}):",
-            f"  [bold]{token}[/]",
-            "Try, in another terminal here (with .venv/bin on PATH):",
-            *(f"  {line}" for line in tries),
-            "  skybridge worker list",
+            Text(f"Demo data in {data}; the CLI in this directory uses the same data."),
+            styled("[bold yellow]Demo token[/] (for this local demo; also in {}):", path),
+            styled("  [bold]{}[/]", token),
+            Text("Try, in another terminal here (with .venv/bin on PATH):"),
+            *(Text(f"  {line}") for line in tries),
+            Text("  skybridge worker list"),
         ]
     return lines
 
 
-def _exposure(transport: Transport) -> list[str]:
+def _exposure(transport: Transport) -> list[Text]:
     """Banner lines saying who can reach the service, and how safely."""
     if transport.loopback:
         return []
-    lines = [f"[yellow]Listening on {transport.host}: reachable from other machines.[/]"]
+    lines = [styled("[yellow]Listening on {}: reachable from other machines.[/]", transport.host)]
     if not transport.tls:
         lines.append(
-            "[yellow]Plain HTTP (--insecure-bind): keep a TLS-terminating proxy in front; "
-            f"X-Forwarded-* trusted from {transport.forwarded_allow_ips}.[/]"
+            styled(
+                "[yellow]Plain HTTP (--insecure-bind): keep a TLS-terminating proxy in front; "
+                "X-Forwarded-* trusted from {}.[/]",
+                transport.forwarded_allow_ips,
+            )
         )
     return lines
 
@@ -198,11 +201,11 @@ def up(
 
     def ready() -> None:
         """The block people read, after the start-up log lines rather than among them."""
-        console = Console(stderr=True, highlight=False, soft_wrap=True)
-        console.print()
+        err = console(stderr=True)
+        err.print()
         for line in lines:
-            console.print(line)
-        console.print()
+            err.print(line)
+        err.print()
 
     config: dict[str, Any] = {"log_config": None, "access_log": False, "server_header": False}
     config.update(transport.uvicorn_options())

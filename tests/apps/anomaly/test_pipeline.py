@@ -103,6 +103,6 @@ def test_cli_refuses_bad_input_with_exit_2(skybridge_workdir: Path) -> None:
     (skybridge_workdir / "bad.csv").write_text("time,value\n1,2\n")
     assert _cli("anomaly", "detect", str(skybridge_workdir / "bad.csv"))[0] == 2
     assert _cli("anomaly", "eval", "--nab", str(skybridge_workdir))[0] == 2
-    assert _cli("anomaly", "alerts", "ack", "no-such-incident")[0] == 1
+    assert _cli("anomaly", "alerts", "ack", "no-such-incident")[0] == 2
     good = write_csv(skybridge_workdir / "ok.csv", *shifted_series(count=50))
     assert _cli("anomaly", "detect", str(good), "--detector", "nope")[0] == 2

@@ -59,9 +59,9 @@ def test_bad_input_exits_2_with_a_message(write_docs: Callable[..., Path]) -> No
         assert "Traceback" not in err
 
 
-def test_nothing_indexed_exits_1(workdir: Path) -> None:
+def test_nothing_indexed_exits_2(workdir: Path) -> None:
     code, _, err = run("query", "anything")
-    assert code == 1
+    assert code == 2
     assert "skybridge rag ingest" in err
 
 

@@ -10,8 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from skybridge.apps.anomaly import incidents, queries
 from skybridge.apps.anomaly.detectors import DEFAULT, DETECTORS, detector_class
@@ -24,7 +29,9 @@ from skybridge.apps.kit.cli import (
     app_context,
     cli_session,
     emit_json,
+    progress_bar,
     result_table,
+    styled,
 )
 from skybridge.core.errors import ValidationError
 
@@ -70,7 +77,7 @@ def detect(
     """Score a series file offline and list its flagged points with the reason for each."""
     detector_class(detector)
     timestamps, values = read_series(file)
-    with Progress(transient=True, disable=as_json) as bar:
+    with progress_bar(SpinnerColumn(), TimeElapsedColumn(), transient=True, disable=as_json) as bar:
         bar.add_task(f"scoring {len(values)} points", total=None)
         scores, reasons = detector_scores(timestamps, values, detector)
     flagged: list[dict[str, Any]] = [
@@ -90,7 +97,7 @@ def detect(
         )
         for row in flagged:
             table.add_row(
-                row["time"], f"{row['value']:g}", f"{row['score']:.3f}", escape(row["reason"] or "")
+                row["time"], f"{row['value']:g}", f"{row['score']:.3f}", row["reason"] or ""
             )
         _print(ctx, table)
     if flagged and fail_on_flag:
@@ -107,7 +114,8 @@ def evaluate(
     """Score a detector with NAB's rules on every series under DIR/data/."""
     if not nab.is_dir():
         raise ValidationError(f"{nab} is not a folder", hint="give the NAB folder with --nab")
-    with Progress(disable=as_json) as bar:
+    columns = (BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
+    with progress_bar(*columns, disable=as_json) as bar:
         task = bar.add_task("detecting", total=len(list((nab / "data").glob("*/*.csv"))))
         report = nab_report(nab, detector, progress=lambda s: bar.advance(task))
     if as_json:
@@ -120,7 +128,9 @@ def evaluate(
     )
     for category, scores in report["categories"].items():
         table.add_row(category, *(_score(scores[p]) for p in PROFILE_NAMES))
-    table.add_row("[bold]overall[/]", *(f"[bold]{report[p]:.1f}[/]" for p in PROFILE_NAMES))
+    table.add_row(
+        styled("[bold]overall[/]"), *(styled("[bold]{:.1f}[/]", report[p]) for p in PROFILE_NAMES)
+    )
     _print(ctx, table)
 
 
@@ -146,7 +156,7 @@ def run(
 ) -> None:
     """Run the online pipeline until the topic is idle, then the alert step once."""
     app = app_context(ctx, "anomaly")
-    with Progress(transient=True, disable=as_json) as bar:
+    with progress_bar(SpinnerColumn(), TimeElapsedColumn(), transient=True, disable=as_json) as bar:
         bar.add_task("streaming", total=None)
         summary = run_once(app, file=file, series=series, idle_exit=idle_exit)
     if as_json:
@@ -201,7 +211,7 @@ def alerts_list(
             r["status"],
             str(r["flags"]),
             f"{r['max_score']:.3f}",
-            escape(r["reason"]),
+            r["reason"],
         )
     _print(ctx, table if rows else "No incidents.")
 
@@ -215,7 +225,7 @@ def alerts_ack(
     """Acknowledge an incident."""
     with queries.opened(app_context(ctx, "anomaly")) as engine:
         incidents.set_status(engine, incident, "acknowledged", by)
-    _print(ctx, f"acknowledged {escape(incident)}")
+    _print(ctx, f"acknowledged {incident}")
 
 
 @alerts_app.command("resolve")
@@ -225,4 +235,4 @@ def alerts_resolve(
     """Resolve an incident; the series' next flag opens a new one."""
     with queries.opened(app_context(ctx, "anomaly")) as engine:
         incidents.set_status(engine, incident, "resolved")
-    _print(ctx, f"resolved {escape(incident)}")
+    _print(ctx, f"resolved {incident}")

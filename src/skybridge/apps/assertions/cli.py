@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
@@ -22,7 +21,7 @@ from skybridge.apps.assertions import api
 from skybridge.apps.assertions.errors import AssertionViolation
 from skybridge.apps.assertions.naming import check_name, quote_ident
 from skybridge.apps.assertions.shared import database_errors, open_engine, summary
-from skybridge.apps.kit.cli import EXIT_BAD_INPUT, EXIT_FAILED, cli_session, report_error
+from skybridge.apps.kit.cli import EXIT_BAD_INPUT, EXIT_FAILED, cli_session, report_error, styled
 from skybridge.core.errors import NotFound
 
 assert_app = typer.Typer(
@@ -76,7 +75,7 @@ def _print_rows(ctx: typer.Context, name: str, rows: list[dict[str, Any]]) -> No
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(escape(str(row.get(c, ""))) for c in columns))
+        table.add_row(*(str(row.get(c, "")) for c in columns))
     cli_session(ctx).out.print(table)
 
 
@@ -102,9 +101,9 @@ def apply(
     out = cli_session(ctx).out
     for line in done:
         if line.startswith("warning: "):
-            out.print(f"  [yellow]![/] {escape(line)}", highlight=False)
+            out.print(styled("  [yellow]![/] {}", line))
         else:
-            out.print(f"  [green]✓[/] {escape(line)}", highlight=False)
+            out.print(styled("  [green]✓[/] {}", line))
     out.print(f"Applied {len(done)} steps; {len(names)} assertions in the catalog.")
 
 
@@ -142,7 +141,7 @@ def list_(ctx: typer.Context, db: Db = None, as_json: Json = False) -> None:
             state += " [yellow]novalidate[/]"
         if row["deferrable"]:
             state += " deferred" if row["initially_deferred"] else " deferrable"
-        table.add_row(row["name"], state, ", ".join(row["tables"]), escape(row["lock_scope"]))
+        table.add_row(row["name"], styled(state), ", ".join(row["tables"]), row["lock_scope"])
     cli_session(ctx).out.print(table if rows else "No assertions yet.")
 
 
@@ -167,7 +166,11 @@ def check(
         for column in ("name", "result"):
             table.add_column(column)
         for r in results:
-            verdict = "[green]holds[/]" if r.ok else f"[red]{len(r.rows)} violating rows[/]"
+            verdict = (
+                styled("[green]holds[/]")
+                if r.ok
+                else styled("[red]{} violating rows[/]", len(r.rows))
+            )
             table.add_row(r.name, verdict)
         out.print(table)
         for r in failed:
@@ -185,7 +188,7 @@ def explain(ctx: typer.Context, name: Name, db: Db = None, as_json: Json = False
         _emit_json(info)
         return
     out = cli_session(ctx).out
-    out.print(f"[bold]{info['name']}[/]  {info['state']}")
+    out.print(styled("[bold]{}[/]  {}", info["name"], info["state"]))
     out.print(f"lock scope: {info['lock_scope']}   key: {', '.join(info['key'] or ['—'])}")
     if info.get("locking"):
         out.print(f"locking: {info['locking']}", markup=False)
@@ -195,11 +198,13 @@ def explain(ctx: typer.Context, name: Name, db: Db = None, as_json: Json = False
     for guard in info["guards"]:
         table.add_row(guard["table"], guard["operation"], ", ".join(guard["checks"]))
     out.print(table)
-    out.print("[bold]Violation query[/] (full check):")
+    out.print(styled("[bold]Violation query[/] (full check):"))
     out.print(info["violation_query"], markup=False)
-    out.print(f"[dim]{len(info['statements'])} generated statements (--json shows them)[/]")
+    out.print(
+        styled("[dim]{} generated statements (--json shows them)[/]", len(info["statements"]))
+    )
     for warning in info.get("warnings", []):
-        out.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        out.print(styled("[yellow]warning:[/] {}", warning))
 
 
 def _alter(ctx: typer.Context, db: str | None, name: str, statement: str, verb: str) -> None:
@@ -208,7 +213,7 @@ def _alter(ctx: typer.Context, db: str | None, name: str, statement: str, verb: 
         if name.lower() not in {e.name for e in api.list_assertions(engine)}:
             raise NotFound(f"assertion {name} does not exist", hint="see `skybridge assert list`")
         api.apply(statement.format(name=quoted), engine)
-    cli_session(ctx).out.print(f"{verb} assertion [bold]{name}[/].")
+    cli_session(ctx).out.print(styled("{} assertion [bold]{}[/].", verb, name))
 
 
 @assert_app.command("enable")

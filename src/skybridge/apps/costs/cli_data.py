@@ -9,15 +9,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn
 
 from skybridge.apps.costs.api import Costs
 from skybridge.apps.costs.cli_common import From, To, costs, costs_app, money, out, parse_day
 from skybridge.apps.costs.ingest import FileResult
 from skybridge.apps.costs.report import csv_lines
-from skybridge.apps.kit.cli import EXIT_FAILED, Json, emit_json, result_table
+from skybridge.apps.kit.cli import (
+    EXIT_FAILED,
+    Json,
+    emit_json,
+    progress_bar,
+    result_table,
+    styled,
+)
 from skybridge.core.errors import ValidationError
 
 
@@ -31,10 +36,10 @@ def ingest(
         bool, typer.Option("--bucket", help="Read exports from backends.objects under --prefix.")
     ] = False,
     prefix: Annotated[
-        str | None, typer.Option(help="Object prefix (default [costs] report_prefix).")
+        str | None, typer.Option(help="Object prefix (default costs.report_prefix).")
     ] = None,
     api: Annotated[
-        str | None, typer.Option("--api", help="Pull from the cost API named in [costs.sources].")
+        str | None, typer.Option("--api", help="Pull from the cost API named in costs.sources.")
     ] = None,
     start: From = None,
     end: To = None,
@@ -81,14 +86,7 @@ def _run_ingest(
         if start is None or end is None:
             raise ValidationError("--api needs --from and --to")
         return app.ingest_api(api, start, end + timedelta(days=1))
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        disable=quiet,
-    )
+    progress = progress_bar(BarColumn(), MofNCompleteColumn(), transient=True, disable=quiet)
     with progress:
         task = progress.add_task("ingesting", total=None)
         streams = [app.ingest_paths(paths)] if paths else []
@@ -97,21 +95,19 @@ def _run_ingest(
         for stream in streams:
             for result in stream:
                 results.append(result)
-                progress.update(
-                    task, advance=1, description=f"ingesting {escape(result.source[-50:])}"
-                )
+                progress.update(task, advance=1, description=f"ingesting {result.source[-50:]}")
     return results
 
 
 def _print_ingest(ctx: typer.Context, results: list[FileResult]) -> None:
     table = result_table("Ingest", "file", "kind", "status", "rows", "rejected")
     for r in results:
-        table.add_row(escape(r.source), r.kind, r.status, str(r.rows), str(r.rejected))
+        table.add_row(r.source, r.kind, r.status, str(r.rows), str(r.rejected))
     out(ctx).print(table)
     for r in results:
         for bad in r.rejects[:20]:
             out(ctx).print(
-                f"[red]rejected[/] {escape(bad.file)}:{bad.line or '?'}: {escape(bad.reason)}"
+                styled("[red]rejected[/] {}:{}: {}", bad.file, bad.line or "?", bad.reason)
             )
 
 
@@ -175,14 +171,14 @@ def _print_report(ctx: typer.Context, summary: dict[str, Any]) -> None:
     )
     for row in summary["providers"]:
         table.add_row(
-            escape(str(row["provider"])),
+            str(row["provider"]),
             money(row["billed_cost"]),
             money(row["effective_cost"]),
             str(row["rows"]),
         )
     total = summary["total"]
     table.add_row(
-        "[bold]total[/]",
+        styled("[bold]total[/]"),
         money(total["billed_cost"]),
         money(total["effective_cost"]),
         str(total["rows"]),
@@ -190,7 +186,7 @@ def _print_report(ctx: typer.Context, summary: dict[str, Any]) -> None:
     out(ctx).print(table)
     services = result_table("Top services", "service", "effective cost")
     for row in summary["services"]:
-        services.add_row(escape(str(row["value"])), money(row["effective_cost"]))
+        services.add_row(str(row["value"]), money(row["effective_cost"]))
     out(ctx).print(services)
 
 
@@ -204,5 +200,5 @@ def list_files(ctx: typer.Context, json_output: Json = False) -> None:
         return
     table = result_table("Ingested", "source", "kind", "rows", "rejected")
     for f in files:
-        table.add_row(escape(f["source"]), f["kind"], str(f["rows"]), str(f["rejected"]))
+        table.add_row(f["source"], f["kind"], str(f["rows"]), str(f["rejected"]))
     out(ctx).print(table)

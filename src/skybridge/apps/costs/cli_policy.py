@@ -6,7 +6,6 @@ from datetime import date
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from skybridge.apps.costs.cli_common import (
     AsOf,
@@ -19,7 +18,7 @@ from skybridge.apps.costs.cli_common import (
     parse_day,
     share,
 )
-from skybridge.apps.kit.cli import EXIT_FAILED, Json, emit_json, result_table
+from skybridge.apps.kit.cli import EXIT_FAILED, Json, emit_json, result_table, styled
 
 
 @costs_app.command()
@@ -42,7 +41,7 @@ def tags(ctx: typer.Context, start: From = None, end: To = None, json_output: Js
         )
         for r in rows:
             table.add_row(
-                escape(str(r["value"])),
+                str(r["value"]),
                 money(r["cost"]),
                 money(r["noncompliant_cost"]),
                 share(r["noncompliant_share"]),
@@ -51,9 +50,9 @@ def tags(ctx: typer.Context, start: From = None, end: To = None, json_output: Js
     worst = result_table("Worst offenders", "resource", "provider", "service", "status", "spend")
     for r in report["worst_offenders"]:
         worst.add_row(
-            escape(str(r["resource"])),
+            str(r["resource"]),
             str(r["provider"]),
-            escape(str(r["service"])),
+            str(r["service"]),
             r["status"],
             money(r["cost"]),
         )
@@ -87,7 +86,7 @@ def budgets(
         crossed = ", ".join(f"{c['kind']} {c['threshold']:.0%}" for c in d["crossed"]) or "—"
         table.add_row(
             d["name"],
-            escape(scope),
+            scope,
             money(d["amount"]),
             f"{money(d['actual'])} ({share(d['actual_share'])})",
             f"{money(d['forecast'])} ({share(d['forecast_share'])})",
@@ -129,7 +128,7 @@ def anomalies(
     start: From = None,
     end: To = None,
     dimension: Annotated[
-        str | None, typer.Option(help="Dimension to watch (default [costs] anomaly_dimension).")
+        str | None, typer.Option(help="Dimension to watch (default costs.anomaly_dimension).")
     ] = None,
     json_output: Json = False,
 ) -> None:
@@ -152,11 +151,11 @@ def anomalies(
         who = f"{top['service']} {top['resource']}" if top else "—"
         table.add_row(
             a["day"],
-            escape(a["value"]),
+            a["value"],
             money(a["actual"]),
             money(a["expected"]),
             money(a["impact"]),
-            escape(who),
+            who,
         )
     out(ctx).print(table if found else "No anomalies.")
 
@@ -190,16 +189,16 @@ def remediate(
         for o in outcomes:
             a = o.action
             table.add_row(
-                escape(a.name),
+                a.name,
                 a.fleet,
                 a.policy,
                 a.action,
-                escape(a.reason),
-                escape(f"{o.outcome} {o.detail}".strip()),
+                a.reason,
+                f"{o.outcome} {o.detail}".strip(),
             )
         out(ctx).print(table if outcomes else "Nothing to do.")
         for skipped in plan.skipped:
-            out(ctx).print(f"[yellow]skipped[/] {escape(str(skipped))}")
+            out(ctx).print(styled("[yellow]skipped[/] {}", skipped))
     if any(o.outcome == "failed" for o in outcomes):
         raise typer.Exit(EXIT_FAILED)
 
@@ -218,11 +217,11 @@ def audit(ctx: typer.Context, limit: int = 50, json_output: Json = False) -> Non
     for r in records:
         table.add_row(
             date.fromtimestamp(r["at"]).isoformat(),
-            escape(r["actor"]),
+            r["actor"],
             r["policy"],
             r["action"],
-            escape(r["target"]),
+            r["target"],
             r["outcome"],
-            escape(r["detail"]),
+            r["detail"],
         )
     out(ctx).print(table)

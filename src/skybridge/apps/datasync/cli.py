@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from skybridge.apps.datasync.cli_batch import batch_app, dlq_app
 from skybridge.apps.datasync.cli_common import opened, progress_bar
@@ -76,10 +75,8 @@ def list_command(ctx: typer.Context, as_json: Json = False) -> None:
     out.print(tables)
     batches = result_table("Batch syncs", "batch", "table", "source", "every (s)")
     for b in view["batches"]:
-        batches.add_row(b["name"], b["table"], escape(b["source"]), f"{b['every']:g}")
-    out.print(
-        batches if view["batches"] else escape("No batch syncs declared ([datasync.batches]).")
-    )
+        batches.add_row(b["name"], b["table"], b["source"], f"{b['every']:g}")
+    out.print(batches if view["batches"] else "No batch syncs declared ([datasync.batches]).")
 
 
 @datasync_app.command("create-tables")

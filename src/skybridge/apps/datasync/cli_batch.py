@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from skybridge.apps.datasync.batchrecord import STEPS
 from skybridge.apps.datasync.cli_common import opened, progress_bar
@@ -58,7 +57,7 @@ def _print_batch(ctx: typer.Context, view: dict[str, Any]) -> None:
     for step in view["steps"]:
         seconds = "" if step["seconds"] is None else f"{step['seconds']:.2f}"
         detail = step["error"] or ", ".join(f"{k} {v}" for k, v in step["detail"].items())
-        table.add_row(step["name"], step["state"], seconds, escape(detail))
+        table.add_row(step["name"], step["state"], seconds, detail)
     cli_session(ctx).out.print(table)
 
 
@@ -103,8 +102,8 @@ def dlq_list_command(ctx: typer.Context, as_json: Json = False) -> None:
     for x in letters:
         table.add_row(
             str(x["id"]),
-            escape(str(x["key"])),
-            escape(str(x["error"])),
+            str(x["key"]),
+            str(x["error"]),
             "yes" if x["replayed"] else "",
         )
     cli_session(ctx).out.print(table if letters else "No dead letters.")

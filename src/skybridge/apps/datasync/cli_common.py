@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from skybridge.apps.datasync.service import DataSync
 from skybridge.apps.kit.cli import app_context
+from skybridge.apps.kit.cli import progress_bar as _progress_bar
 from skybridge.core.errors import NotFound, ValidationError
 
 
@@ -25,10 +25,5 @@ def opened(ctx: typer.Context) -> Iterator[DataSync]:
 
 
 def progress_bar() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    )
+    """A bar on stderr: description (plain text), bar, done/total, time elapsed."""
+    return _progress_bar(BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

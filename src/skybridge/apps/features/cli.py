@@ -14,12 +14,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from skybridge.apps.features import operations as commands
 from skybridge.apps.features.definitions import load_views
 from skybridge.apps.features.store import FeatureStore, open_store
-from skybridge.apps.kit.cli import Json, app_context, cli_session, emit_json, result_table
+from skybridge.apps.kit.cli import (
+    Json,
+    app_context,
+    cli_session,
+    emit_json,
+    progress_bar,
+    result_table,
+    styled,
+)
 
 features_app = typer.Typer(
     help="Streaming features: online store, offline log, training sets, predictions.",
@@ -56,7 +64,9 @@ def list_views(ctx: typer.Context, json_out: Json = False) -> None:
         return
     table = result_table("Feature views", "view / feature", "aggregation", "window", "ttl", "topic")
     for view in views:
-        table.add_row(f"[bold]{view['name']}[/]", f"entity {view['entity']}", "", "", view["topic"])
+        table.add_row(
+            styled("[bold]{}[/]", view["name"]), f"entity {view['entity']}", "", "", view["topic"]
+        )
         for f in view["features"]:
             table.add_row(f"  {f['name']}", f["agg"], f["window"] or "", f["ttl"] or "", "")
     _print(ctx, table)
@@ -95,8 +105,12 @@ def apply(
     for view in report["views"]:
         _print(
             ctx,
-            f"[green]applied[/] view [bold]{view['name']}[/] on topic {view['topic']}: "
-            f"{len(view['features'])} features",
+            styled(
+                "[green]applied[/] view [bold]{}[/] on topic {}: {} features",
+                view["name"],
+                view["topic"],
+                len(view["features"]),
+            ),
         )
 
 
@@ -146,7 +160,13 @@ def training_set(
         emit_json(result.to_dict() if out is None else {"rows": len(result.rows), "out": str(out)})
         return
     _print(
-        ctx, f"[green]wrote[/] {len(result.rows)} rows x {len(result.features)} features to {out}"
+        ctx,
+        styled(
+            "[green]wrote[/] {} rows x {} features to {}",
+            len(result.rows),
+            len(result.features),
+            out,
+        ),
     )
 
 
@@ -172,18 +192,13 @@ def materialize(
     if json_out:
         emit_json(report)
         return
-    _print(ctx, f"[green]done[/]: {json.dumps(report)}")
+    _print(ctx, styled("[green]done[/]: {}", json.dumps(report)))
 
 
 @contextmanager
 def _progress(ctx: typer.Context, quiet: bool) -> Iterator[Progress]:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=cli_session(ctx).out, disable=quiet, transient=True) as bar:
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with progress_bar(*columns, console=cli_session(ctx).out, disable=quiet, transient=True) as bar:
         yield bar
 
 
@@ -213,11 +228,16 @@ def predict(
     data = answer.to_dict()
     _print(
         ctx,
-        f"prediction [bold]{_short(data['prediction'])}[/] for {entity} "
-        f"(model {data['model']}, features {_short(data['freshness_seconds'])}s fresh)",
+        styled(
+            "prediction [bold]{}[/] for {} (model {}, features {}s fresh)",
+            _short(data["prediction"]),
+            entity,
+            data["model"],
+            _short(data["freshness_seconds"]),
+        ),
     )
     if data["missing"]:
-        _print(ctx, f"[yellow]missing[/]: {data['missing']} filled: {data['filled']}")
+        _print(ctx, styled("[yellow]missing[/]: {} filled: {}", data["missing"], data["filled"]))
 
 
 @features_app.command("feedback")
@@ -236,8 +256,12 @@ def feedback(
         return
     _print(
         ctx,
-        f"[green]published[/] to {sent['topic']} "
-        f"partition {sent['partition']} offset {sent['offset']}",
+        styled(
+            "[green]published[/] to {} partition {} offset {}",
+            sent["topic"],
+            sent["partition"],
+            sent["offset"],
+        ),
     )
 
 
@@ -262,6 +286,12 @@ def train(
         return
     _print(
         ctx,
-        f"[green]trained[/] {trained.kind} on {trained.rows} rows "
-        f"(score {trained.score:.3f}) in {time.perf_counter() - started:.1f}s -> {trained.path}",
+        styled(
+            "[green]trained[/] {} on {} rows (score {:.3f}) in {:.1f}s -> {}",
+            trained.kind,
+            trained.rows,
+            trained.score,
+            time.perf_counter() - started,
+            trained.path,
+        ),
     )

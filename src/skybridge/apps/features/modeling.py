@@ -41,11 +41,26 @@ def _matrix(
     data: TrainingSet, columns: Sequence[str], label: str
 ) -> tuple[list[list[float]], list[Any]]:
     features, labels = [], []
-    for row in data.rows:
-        if row.get(label) is None:
-            raise ValidationError(f"a training row has no {label!r} label")
+    for n, row in enumerate(data.rows, start=1):
+        value = row.get(label)
+        if value is None or value == "":
+            raise ValidationError(
+                f"training row {n} has no {label!r} label",
+                hint="give every entity row a label value",
+            )
         features.append([_number(row.get(c)) for c in columns])
-        labels.append(row[label])
+        labels.append(value)
+    texts = [i for i, v in enumerate(labels) if isinstance(v, str)]
+    if texts and len(texts) < len(labels):  # class names and numbers mixed up
+        n = (
+            texts[0]
+            if isinstance(labels[0], int | float)
+            else next(i for i, v in enumerate(labels) if not isinstance(v, str))
+        )
+        raise ValidationError(
+            f"label {label!r} mixes numbers and text (training row {n + 1}: {labels[n]!r})",
+            hint="use numbers for every label, or class names for every label",
+        )
     return features, labels
 
 
@@ -64,8 +79,11 @@ def train(data: TrainingSet, columns: Sequence[str], label: str, path: Path) -> 
     classes = set(labels)
     if len(classes) < 2:
         raise ValidationError(f"label {label!r} has one value only; a model needs two or more")
-    whole = all(isinstance(v, int | bool) or float(v).is_integer() for v in classes)
-    model: Any = LogisticRegression(max_iter=1000) if whole and len(classes) <= 10 else Ridge()
+    named = all(isinstance(v, str) for v in classes)
+    whole = named or all(isinstance(v, int | bool) or float(v).is_integer() for v in classes)
+    model: Any = (
+        LogisticRegression(max_iter=1000) if named or (whole and len(classes) <= 10) else Ridge()
+    )
     model.fit(matrix, labels)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)

@@ -1,7 +1,8 @@
 """What every CLI group shares: the session (global options, settings), exit codes, errors,
 ``--json`` output, result tables, styled text and progress bars.
 
-Exit codes: 0 ok, 1 a check failed (or an unexpected error), 2 bad input or configuration.
+Exit codes: 0 ok, 1 a check failed (or an unexpected error), 2 bad input or configuration
+(a name that does not exist included).
 
 The CLI's consoles print strings as they are: a name, path or message holding ``[/x]`` or
 ``[red]`` is text, never console markup (which would restyle it or fail on it). Styling is
@@ -31,12 +32,19 @@ from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import discover_apps, find_app
 from skybridge.apps.kit.settings import load_settings
 from skybridge.core.config import CONFIG_ENV, Settings
-from skybridge.core.errors import ConfigError, MissingDependency, SkybridgeError, ValidationError
+from skybridge.core.errors import (
+    ConfigError,
+    MissingDependency,
+    NotFound,
+    SkybridgeError,
+    ValidationError,
+)
 from skybridge.core.observability import configure_logging
 
 #: Exit codes: 0 ok, 1 a check failed (or an unexpected error), 2 bad input or configuration.
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-_BAD_INPUT = (ConfigError, ValidationError, MissingDependency)
+#: Bad input: a wrong setting or value, a missing extra, a name that does not exist.
+_BAD_INPUT = (ConfigError, ValidationError, MissingDependency, NotFound)
 
 
 class _Stderr(io.TextIOBase):
@@ -54,6 +62,49 @@ class _Stderr(io.TextIOBase):
 
 def exit_code_for(exc: SkybridgeError) -> int:
     return EXIT_BAD_INPUT if isinstance(exc, _BAD_INPUT) else EXIT_FAILED
+
+
+#: File errors that come from a path the user gave: the message names it, the hint says what
+#: to give instead.
+_PATH_HINTS: dict[type[OSError], str] = {
+    FileNotFoundError: "check the path; a file to write needs an existing folder",
+    IsADirectoryError: "give a file's path, not a folder's",
+    NotADirectoryError: "a part of the path is a file, not a folder",
+    FileExistsError: "give a path where nothing of that name exists yet",
+    PermissionError: "give a path this user may read or write",
+}
+
+
+def input_error(exc: BaseException) -> SkybridgeError | None:
+    """A command's failure on a file it was pointed at (missing, a folder, not UTF-8 text) as
+    a :class:`ValidationError` saying what to fix; ``None`` for any other exception."""
+    if isinstance(exc, UnicodeDecodeError):
+        name = _text_file_of(exc)
+        return ValidationError(
+            f"{name or 'the input'} is not UTF-8 text (it holds the byte "
+            f"0x{exc.object[exc.start]:02x})",
+            hint="give a UTF-8 text file (CSV, JSON, TOML and so on), not a binary file",
+        )
+    for kind, hint in _PATH_HINTS.items():
+        if isinstance(exc, kind) and exc.filename is not None:
+            reason = exc.strerror or type(exc).__name__
+            return ValidationError(f"{exc.filename}: {reason.lower()}", hint=hint)
+    return None
+
+
+def _text_file_of(exc: BaseException) -> str | None:
+    """The name of the text file being read where ``exc`` was raised (the innermost frame
+    holding an open one), if any: a decoding error does not say which file it met."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        for value in frame.f_locals.values():
+            if isinstance(value, io.TextIOWrapper) and isinstance(value.name, str):
+                return value.name
+    return None
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -124,13 +175,20 @@ class CliSession:
         """Load settings once and configure logging (WARNING for commands unless asked)."""
         if self._settings is None:
             if self.config is not None and not self.config.is_file():
+                what = "is a folder" if self.config.is_dir() else "does not exist"
                 raise ConfigError(
-                    f"config file {self.config} does not exist",
+                    f"config file {self.config} {what}",
                     setting="--config",
                     hint="give the path of an existing TOML file",
                 )
             with _config_file(self.config):
-                self._settings = load_settings()
+                try:
+                    self._settings = load_settings()
+                except ConfigError as exc:
+                    if self.config is None or exc.setting != CONFIG_ENV:
+                        raise
+                    exc.setting = "--config"  # the file came from the option, not the variable
+                    raise
             default = self._settings.log.level if service else "WARNING"
             configure_logging(
                 (self.log_level or default).upper(),

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import SpinnerColumn, TimeElapsedColumn
 
 from skybridge.apps.kit.cli import (
     EXIT_FAILED,
@@ -20,7 +19,9 @@ from skybridge.apps.kit.cli import (
     app_context,
     cli_session,
     emit_json,
+    progress_bar,
     result_table,
+    styled,
 )
 from skybridge.apps.layers import api
 from skybridge.apps.layers.cli_rollout import named, rollout_app
@@ -67,9 +68,8 @@ def build_command(
 ) -> None:
     """Build a layer for a runtime and architecture; smoke-test, scan and record it."""
     app = _ctx(ctx)
-    with Progress(
+    with progress_bar(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
         TimeElapsedColumn(),
         console=cli_session(ctx).out,
         transient=True,
@@ -78,7 +78,7 @@ def build_command(
         task = bar.add_task(f"building {name}", total=None)
 
         def tell(stage: str, detail: str) -> None:
-            bar.update(task, description=escape(f"{name}: {stage} {detail}".strip()))
+            bar.update(task, description=f"{name}: {stage} {detail}".strip())
 
         found = api.build(
             app,
@@ -125,7 +125,11 @@ def list_command(ctx: typer.Context, as_json: Json = False) -> None:
         "Layer builds", "layer", "target", "zipped", "unzipped", "packages", "status"
     )
     for r in found:
-        status = "[green]ok[/]" if r["passed"] else f"[red]{escape('; '.join(r['problems']))}[/]"
+        status = (
+            styled("[green]ok[/]")
+            if r["passed"]
+            else styled("[red]{}[/]", "; ".join(r["problems"]))
+        )
         table.add_row(
             r["name"],
             f"{r['runtime']}/{r['architecture']}",
@@ -170,7 +174,7 @@ def publish_command(
     word = "published" if published.new else "unchanged, already"
     cli_session(ctx).out.print(
         f"{name}: {word} version {published.layer.version} "
-        f"({escape(published.layer.arn)}); grants: {', '.join(published.grants) or 'none'}"
+        f"({published.layer.arn}); grants: {', '.join(published.grants) or 'none'}"
     )
 
 
@@ -179,7 +183,7 @@ def prune_command(
     ctx: typer.Context,
     name: Name,
     keep: Annotated[
-        int | None, typer.Option(min=1, help="Newest versions kept (default [layers] keep).")
+        int | None, typer.Option(min=1, help="Newest versions kept (default \\[layers] keep).")
     ] = None,
     apply: Annotated[
         bool, typer.Option("--apply", help="Delete; without it, only show the plan.")
@@ -195,7 +199,7 @@ def prune_command(
     table = result_table(title, "version", "action", "reason")
     for step in plan.steps:
         colour = "red" if step.action == "delete" else "green"
-        table.add_row(str(step.version), f"[{colour}]{step.action}[/]", escape(step.reason))
+        table.add_row(str(step.version), styled("[" + colour + "]{}[/]", step.action), step.reason)
     cli_session(ctx).out.print(table if plan.steps else f"Layer {name} has no versions.")
 
 
@@ -212,7 +216,7 @@ def usage_command(
         return
     table = result_table("Layer usage", "layer", "version", "size", "used by")
     for r in rows:
-        users = ", ".join(r["users"]) or "[dim]unused[/]"
+        users = ", ".join(r["users"]) or styled("[dim]unused[/]")
         mark = "" if r["newest"] else (" [yellow](older)[/]" if r["users"] else "")
-        table.add_row(r["layer"], f"{r['version']}{mark}", mb(r["code_size"]), users)
+        table.add_row(r["layer"], styled("{}" + mark, r["version"]), mb(r["code_size"]), users)
     cli_session(ctx).out.print(table if rows else "No layers published.")

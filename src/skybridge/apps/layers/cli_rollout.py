@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from skybridge.apps.kit.cli import (
     EXIT_BAD_INPUT,
@@ -56,7 +55,7 @@ def _show(ctx: typer.Context, rollout: Rollout, as_json: bool) -> None:
     else:
         cli_session(ctx).out.print(
             f"{rollout.function}:{rollout.alias} {rollout.status}: version {rollout.candidate} "
-            f"gets {rollout.weight:.0%} ({escape(rollout.history[-1])})"
+            f"gets {rollout.weight:.0%} ({rollout.history[-1]})"
         )
     if rollout.status == "rolled-back":
         raise typer.Exit(EXIT_FAILED)
@@ -69,7 +68,7 @@ def start_command(
     layer: Annotated[str, typer.Option("--layer", help="The layer version ARN to roll out.")],
     alias: AliasOpt = "live",
     steps: Annotated[
-        str | None, typer.Option(help="Weights, e.g. 0.1,0.5 (default [layers] rollout_steps).")
+        str | None, typer.Option(help="Weights, e.g. 0.1,0.5 (default \\[layers] rollout_steps).")
     ] = None,
     alarm: Annotated[str | None, typer.Option(help="CloudWatch alarm that rolls back.")] = None,
     as_json: Json = False,
@@ -118,6 +117,6 @@ def list_command(ctx: typer.Context, as_json: Json = False) -> None:
             r.base,
             r.candidate,
             f"{r.weight:.0%}",
-            escape(r.layer),
+            r.layer,
         )
     cli_session(ctx).out.print(table if found else "No rollouts.")

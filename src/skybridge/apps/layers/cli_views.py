@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 
-from skybridge.apps.kit.cli import result_table
+from skybridge.apps.kit.cli import result_table, styled
 
 _COLOURS = {
     "critical": "bold red",
@@ -29,9 +28,18 @@ def print_report(out: Console, record: dict[str, Any]) -> None:
     """Sizes, largest packages, smoke test, findings and verdict of one build record."""
     cached = " (from cache)" if record["cached"] else ""
     out.print(
-        f"[bold]{record['name']}[/] for {record['runtime']}/{record['architecture']}{cached}: "
-        f"{mb(record['zipped'])} zipped, {mb(record['unzipped'])} unzipped, "
-        f"{len(record['packages'])} packages; {mb(record['budget_left'])} of Lambda's 250 MB left"
+        styled(
+            "[bold]{}[/] for {}/{}{}: {} zipped, {} unzipped, {} packages; "
+            "{} of Lambda's 250 MB left",
+            record["name"],
+            record["runtime"],
+            record["architecture"],
+            cached,
+            mb(record["zipped"]),
+            mb(record["unzipped"]),
+            len(record["packages"]),
+            mb(record["budget_left"]),
+        )
     )
     removed = sum(record["slim"]["removed_bytes"].values())
     out.print(
@@ -50,9 +58,9 @@ def print_report(out: Console, record: dict[str, Any]) -> None:
             f"{timing['with_bytecode_s'] * 1000:.0f} ms with bytecode ({timing['speedup']}x)"
         )
     verdict = (
-        "[green]may ship[/]"
+        styled("[green]may ship[/]")
         if record["passed"]
-        else "[red]must not ship: " + escape("; ".join(record["problems"])) + "[/]"
+        else styled("[red]must not ship: {}[/]", "; ".join(record["problems"]))
     )
     out.print(verdict)
 
@@ -61,27 +69,29 @@ def _smoke(out: Console, smoke: dict[str, Any] | None) -> None:
     if smoke is None:
         return
     if not smoke["ran"]:
-        out.print(f"[yellow]smoke test not run:[/] {escape(smoke['reason'])}")
+        out.print(styled("[yellow]smoke test not run:[/] {}", smoke["reason"]))
         return
     word = "[green]passed[/]" if smoke["passed"] else "[red]failed[/]"
     out.print(
-        f"smoke test {word} in {escape(smoke['interpreter'] or '')}: "
-        f"{len(smoke['packages']) - len(smoke['skipped'])} packages imported, "
-        "version metadata checked"
+        styled(
+            "smoke test " + word + " in {}: {} packages imported, version metadata checked",
+            smoke["interpreter"] or "",
+            len(smoke["packages"]) - len(smoke["skipped"]),
+        )
     )
     for line in smoke["failures"][:10]:
-        out.print(f"  [red]{escape(line)}[/]")
+        out.print(styled("  [red]{}[/]", line))
     for line in smoke["skipped"]:
-        out.print(f"  [yellow]not run:[/] {escape(line)}")
+        out.print(styled("  [yellow]not run:[/] {}", line))
 
 
 def _scan(out: Console, scan: dict[str, Any] | None) -> None:
     if scan is None:
         return
     for note in scan["notes"]:
-        out.print(f"[yellow]{escape(note)}[/]")
+        out.print(styled("[yellow]{}[/]", note))
     if not scan["findings"]:
-        out.print("[green]scan: no findings[/]")
+        out.print(styled("[green]scan: no findings[/]"))
         return
     table = result_table(
         f"Findings (fail on {scan['fail_on']})", "id", "package", "severity", "fix"
@@ -89,9 +99,9 @@ def _scan(out: Console, scan: dict[str, Any] | None) -> None:
     for f in scan["findings"]:
         colour = _COLOURS.get(f["severity"], "white")
         table.add_row(
-            escape(f["id"]),
+            f["id"],
             f"{f['package']} {f['version']}",
-            f"[{colour}]{f['severity']}[/]",
-            escape(f["fix"]),
+            styled("[" + colour + "]{}[/]", f["severity"]),
+            f["fix"],
         )
     out.print(table)

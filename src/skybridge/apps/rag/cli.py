@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from skybridge.apps.kit.cli import (
     EXIT_FAILED,
@@ -15,7 +15,9 @@ from skybridge.apps.kit.cli import (
     app_context,
     cli_session,
     emit_json,
+    progress_bar,
     result_table,
+    styled,
 )
 from skybridge.apps.rag.answers import ask, query
 from skybridge.apps.rag.config import Mode
@@ -43,13 +45,7 @@ FilterOpt = Annotated[
 
 
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=True,
-    )
+    return progress_bar(BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
 
 
 def _filter(text: str | None) -> dict[str, Any] | None:
@@ -110,12 +106,21 @@ def ingest_command(
         return
     out = cli_session(ctx).out
     out.print(
-        f"[bold]{report.source}[/]: {len(report.added)} added, {len(report.updated)} updated, "
-        f"{report.unchanged} unchanged, {len(report.removed)} removed; {report.chunks} chunks "
-        f"written ({report.cached_vectors} vectors from cache) in {report.seconds:.1f} s"
+        styled(
+            "[bold]{}[/]: {} added, {} updated, {} unchanged, {} removed; {} chunks written "
+            "({} vectors from cache) in {:.1f} s",
+            report.source,
+            len(report.added),
+            len(report.updated),
+            report.unchanged,
+            len(report.removed),
+            report.chunks,
+            report.cached_vectors,
+            report.seconds,
+        )
     )
     for skipped in report.skipped:
-        out.print(f"[yellow]skipped[/] {skipped['document']}: {skipped['reason']}")
+        out.print(styled("[yellow]skipped[/] {}: {}", skipped["document"], skipped["reason"]))
 
 
 @rag_app.command("query")
@@ -163,7 +168,9 @@ def ask_command(
     out = cli_session(ctx).out
     out.print(result.answer.text)
     if not result.answer.grounded:
-        out.print("[yellow]The model cited no passage; these are the passages it was shown.[/]")
+        out.print(
+            styled("[yellow]The model cited no passage; these are the passages it was shown.[/]")
+        )
     for c in result.answer.citations:
         out.print(f"  [{c.n}] {c.document} ({c.chunk}, score {c.score:.3f}) {c.source}")
 
@@ -223,8 +230,13 @@ def eval_command(
             out.print("Stored as the baseline.")
         for r in report.regressions:
             out.print(
-                f"[red]regression[/] {r['mode']}: nDCG@10 {r['ndcg@10']} is below the "
-                f"baseline {r['baseline']} by more than {r['margin']}"
+                styled(
+                    "[red]regression[/] {}: nDCG@10 {} is below the baseline {} by more than {}",
+                    r["mode"],
+                    r["ndcg@10"],
+                    r["baseline"],
+                    r["margin"],
+                )
             )
     if report.regressions:
         raise typer.Exit(EXIT_FAILED)

@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from skybridge.apps.kit.cli import Json, app_context, cli_session, emit_json, result_table
+from skybridge.apps.kit.cli import (
+    Json,
+    app_context,
+    cli_session,
+    emit_json,
+    progress_bar,
+    result_table,
+    styled,
+)
 from skybridge.apps.recommend.catalogue import read_items
 from skybridge.apps.recommend.events import parse_event
 from skybridge.apps.recommend.generative import generate
@@ -33,8 +41,7 @@ Categories = Annotated[
 
 
 def _progress(ctx: typer.Context) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
+    return progress_bar(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -159,12 +166,19 @@ def train_command(
         return
     out = cli_session(ctx).out
     if not report.trained:
-        out.print(f"[yellow]not trained:[/] {report.reason}")
+        out.print(styled("[yellow]not trained:[/] {}", report.reason))
         return
     out.print(
-        f"model [bold]{report.version}[/] is served ({report.users} users, {report.items} items, "
-        f"{report.interactions} interactions, {report.seconds:.1f} s); "
-        f"previous {report.previous or '—'}"
+        styled(
+            "model [bold]{}[/] is served ({} users, {} items, {} interactions, {:.1f} s); "
+            "previous {}",
+            report.version,
+            report.users,
+            report.items,
+            report.interactions,
+            report.seconds,
+            report.previous or "—",
+        )
     )
 
 
@@ -219,7 +233,7 @@ def generate_command(
     out = cli_session(ctx).out
     out.print(table)
     for p in found.rejected:
-        out.print(f"[yellow]refused[/] {p.item}: {p.reason}")
+        out.print(styled("[yellow]refused[/] {}: {}", p.item, p.reason))
 
 
 @recommend_app.command("show")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from skybridge.apps.kit.cli import (
     EXIT_BAD_INPUT,
@@ -25,6 +25,7 @@ from skybridge.apps.kit.cli import (
     emit_json,
     report_error,
     result_table,
+    styled,
 )
 from skybridge.apps.kit.timefmt import ago
 from skybridge.apps.secretsync.events import load_event, parse_event
@@ -71,13 +72,13 @@ def _print(ctx: typer.Context, renderable: Any) -> None:
     cli_session(ctx).out.print(renderable)
 
 
-def _word(word: str) -> str:
+def _word(word: str) -> Text:
     if word == "unknown":
-        return "[dim]unknown[/]"
+        return styled("[dim]unknown[/]")
     if word in {"create", "update", "repair", "delete-target", "orphan-target"}:
-        return f"[cyan]{word}[/]"
+        return styled("[cyan]{}[/]", word)
     colour = "green" if word in GOOD else "yellow" if word in {"report", "retain"} else "red"
-    return f"[{colour}]{escape(word)}[/]"
+    return styled("[" + colour + "]{}[/]", word)
 
 
 def _short(version: str | None) -> str:
@@ -112,7 +113,7 @@ def sync(
     else:
         rows = result_table("Sync", "mapping", "action", "source version", "detail")
         for o in outcomes:
-            detail = escape(o.get("detail") or "")
+            detail = o.get("detail") or ""
             rows.add_row(o["mapping"], _word(o["action"]), _short(o["source_version"]), detail)
         _print(ctx, rows if outcomes else "The event needs no sync.")
     if failed:
@@ -175,8 +176,8 @@ def reconcile(
             rows.add_row(
                 action["mapping"],
                 _word(action["action"]),
-                escape(action["reason"]),
-                escape(action["check"]),
+                action["reason"],
+                action["check"],
             )
         _print(ctx, rows)
         verb = "would change" if dry_run else "changed"
@@ -206,7 +207,7 @@ def status(ctx: typer.Context, table: TableOpt = None, as_json: Json = False) ->
             ago(r["synced_at"], never="—"),
             lag,
             _word(r["drift"]),
-            escape(r["last_error"] or ""),
+            r["last_error"] or "",
             str(r["dead_letters"]),
         )
     _print(ctx, out)
@@ -226,8 +227,8 @@ def dlq_list(ctx: typer.Context, table: TableOpt = None, as_json: Json = False) 
             x["id"],
             x["store"],
             x["mapping"] or "—",
-            escape(x["secret"] or "—"),
-            escape(x["reason"]),
+            x["secret"] or "—",
+            x["reason"],
             ago(x["failed_at"], never="—"),
         )
     _print(ctx, out if letters else "No dead letters.")
@@ -251,8 +252,8 @@ def dlq_replay(
     else:
         out = result_table("Replay", "id", "store", "result", "detail")
         for r in results:
-            verdict = "[green]ok[/]" if r["ok"] else "[red]failed[/]"
-            out.add_row(r["id"], r["store"], verdict, escape(r["detail"]))
+            verdict = styled("[green]ok[/]") if r["ok"] else styled("[red]failed[/]")
+            out.add_row(r["id"], r["store"], verdict, r["detail"])
         _print(ctx, out if results else "No dead letters.")
     if any(not r["ok"] for r in results):
         raise typer.Exit(EXIT_FAILED)
@@ -284,8 +285,8 @@ def audit(
             r["mapping"],
             _word(r["action"]),
             _short(r["source_version"]),
-            escape(r["actor"]),
-            escape(r["reason"]),
+            r["actor"],
+            r["reason"],
         )
     _print(ctx, out if records else "No writes yet.")
 
@@ -302,7 +303,7 @@ def mappings_list(ctx: typer.Context, table: TableOpt = None, as_json: Json = Fa
     out = result_table(f"Mappings ({where})", "name", "source", "target", "fields", "drift")
     for r in rows:
         fields = ", ".join(r["fields"]) if r["fields"] else "whole value"
-        out.add_row(r["name"], escape(r["source"]), escape(r["target"]), fields, r["drift"])
+        out.add_row(r["name"], r["source"], r["target"], fields, r["drift"])
     _print(ctx, out)
 
 
@@ -322,7 +323,7 @@ def mappings_validate(
     if path is None:
         with service(ctx, None) as svc:
             count, where = len(svc.engine.mappings), svc.table_source
-        _print(ctx, f"[green]✓[/] {escape(where)}: {count} mapping(s), valid.")
+        _print(ctx, styled("[green]✓[/] {}: {} mapping(s), valid.", where, count))
         return
     cli_session(ctx).settings()
     try:
@@ -333,4 +334,4 @@ def mappings_validate(
         for problem in problems:
             typer.echo(f"  - {problem}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    _print(ctx, f"[green]✓[/] {escape(str(path))}: {len(parsed.mappings)} mapping(s), valid.")
+    _print(ctx, styled("[green]✓[/] {}: {} mapping(s), valid.", path, len(parsed.mappings)))
