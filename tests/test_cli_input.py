@@ -15,7 +15,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from skybridge.apps.kit.cli import input_error, report_error, styled
+from skybridge.backends import streams
 from skybridge.cli import app
+from skybridge.core.config import load_settings
 from skybridge.core.errors import ValidationError
 
 runner = CliRunner()
@@ -120,3 +122,24 @@ def test_the_consoles_print_strings_as_they_are() -> None:
     out.print("notes[red].md", "[/x]")
     assert buffer.getvalue() == "notes[red].md [/x]\n"
     assert isinstance(out, Console)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("stream", "create", ""),
+        ("stream", "create", "x[/b]"),
+        ("stream", "create", "a" * 250),
+        ("stream", "lag", "", "t1"),
+        ("stream", "consume", "t1", "--group", " "),
+    ],
+)
+def test_topic_and_group_names_are_checked_before_anything_is_made(args: tuple[str, ...]) -> None:
+    result = run(*args)
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    settings = load_settings()
+    backend = streams.connect(settings.backends.streams, setting="backends.streams")
+    try:
+        assert backend.topics() == []
+    finally:
+        backend.close()

@@ -6,6 +6,7 @@ The backend is ``[backends] streams`` (default the embedded log ``<data_dir>/str
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,25 @@ stream_app = typer.Typer(help="Produce, consume and inspect event streams.", no_
 dlq_app = typer.Typer(help="Dead-letter topics: list and replay poison records.")
 stream_app.add_typer(dlq_app, name="dlq")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-TopicArg = Annotated[str, typer.Argument(help="Topic name.")]
+#: Topic names as Kafka allows them (Kinesis and OCI Streaming accept these too).
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+def _topic(name: str) -> str:
+    if not _TOPIC.fullmatch(name):
+        raise typer.BadParameter(
+            f"{name!r}: a topic name is 1-249 letters, digits, dots, dashes or underscores"
+        )
+    return name
+
+
+def _group(name: str | None) -> str | None:
+    if name is not None and (not name.strip() or not name.isprintable()):
+        raise typer.BadParameter(f"{name!r}: a consumer group name needs printable characters")
+    return name
+
+
+TopicArg = Annotated[str, typer.Argument(help="Topic name.", callback=_topic)]
 
 
 @contextmanager
@@ -125,7 +144,8 @@ def consume(
     ctx: typer.Context,
     topic: TopicArg,
     group: Annotated[
-        str | None, typer.Option("--group", "-g", help="Consume (and commit) as this group.")
+        str | None,
+        typer.Option("--group", "-g", help="Consume (and commit) as this group.", callback=_group),
     ] = None,
     from_beginning: Annotated[bool, typer.Option("--from-beginning")] = False,
     max_records: Annotated[int | None, typer.Option("--max", "-n", min=1)] = None,
@@ -166,7 +186,7 @@ def _print_record(ctx: typer.Context, record: Record, as_json: bool) -> None:
 @stream_app.command("lag")
 def lag(
     ctx: typer.Context,
-    group: Annotated[str, typer.Argument(help="Consumer group.")],
+    group: Annotated[str, typer.Argument(help="Consumer group.", callback=_group)],
     topic: TopicArg,
     as_json: JsonFlag = False,
 ) -> None:

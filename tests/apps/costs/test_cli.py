@@ -91,6 +91,22 @@ def test_rejected_rows_exit_1_and_name_file_and_line(workdir: Path) -> None:
     assert "bad.csv:3: BilledCost: cannot read two dollars" in result.output  # type: ignore[attr-defined]
 
 
+def test_one_bad_file_among_several_stops_the_ingest_before_any_naming_it(workdir: Path) -> None:
+    shutil.copy(DATA / "focus_1_0.csv", workdir / "good.csv")
+    (workdir / "series.csv").write_text("timestamp,value\n2024-01-01,1\n")
+    (workdir / "empty").mkdir()
+    for args, said in [
+        (["good.csv", "series.csv"], "series.csv: the file is not a FOCUS export"),
+        (["good.csv", "empty"], "empty holds no cost export"),
+        (["good.csv", "missing.csv"], "missing.csv does not exist"),
+    ]:
+        result = costs("ingest", *args)
+        assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+        assert said in " ".join(result.stderr.split())  # type: ignore[attr-defined]
+    listed = costs("list", "--json")
+    assert json.loads(listed.stdout) == []  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

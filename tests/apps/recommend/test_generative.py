@@ -91,3 +91,12 @@ def test_too_long_context_is_refused(chat: ScriptedChat, trained: Recommender) -
     with pytest.raises(ValidationError, match="context"):
         generate(trained, "A01", context="x" * 1001)
     assert not chat.requests
+
+
+@pytest.mark.parametrize("k", [0, -5, 1000])
+def test_a_k_out_of_range_is_refused_before_the_model_is_asked(
+    chat: ScriptedChat, trained: Recommender, k: int
+) -> None:
+    with pytest.raises(ValidationError, match="k must be between 1 and 100"):
+        generate(trained, "A01", k=k)
+    assert not chat.requests

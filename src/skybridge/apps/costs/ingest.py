@@ -19,8 +19,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from skybridge.apps.costs.convert import RejectedRow, connect, convert_file
+from skybridge.apps.costs.convert import RejectedRow, connect, convert_file, read_header
 from skybridge.apps.costs.focus import COLUMNS, norm_key
+from skybridge.apps.costs.formats import detect
 from skybridge.apps.costs.ledger import IngestedFile, Ledger
 from skybridge.backends.billing import CostLine
 from skybridge.backends.objects import ObjectStore
@@ -54,6 +55,25 @@ def wanted(name: str) -> bool:
     return name.lower().endswith(SUFFIXES)
 
 
+def _check_name(path: Path) -> None:
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise ValidationError(f"{path} {what}", hint="give a cost export file or a folder of them")
+    if not wanted(path.name):
+        raise ValidationError(f"{path.name}: give a .csv, .csv.gz or .parquet export")
+
+
+def _check_export(path: Path) -> None:
+    """Refuse ``path`` unless it is a file whose header is a known export's (names the file)."""
+    _check_name(path)
+    try:
+        detect(read_header(path))
+    except ValidationError as exc:
+        if str(path.name) not in exc.message:
+            exc.message = f"{path}: {exc.message}"
+        raise
+
+
 def _suffix(name: str) -> str:
     return next(s for s in SUFFIXES if name.lower().endswith(s))
 
@@ -70,21 +90,35 @@ class CostStore:
     # -- files -----------------------------------------------------------------------------
     def ingest_file(self, path: Path, source: str | None = None) -> FileResult:
         """Ingest one CSV, CSV.gz or Parquet export (``source`` names it; default its path)."""
-        if not path.is_file():
-            raise ValidationError(f"{path} is not a file")
-        if not wanted(path.name):
-            raise ValidationError(f"{path.name}: give a .csv, .csv.gz or .parquet export")
+        _check_name(path)
         digest = _sha256(path.open("rb"))
         return self._convert(path, source or str(path), digest)
 
     def ingest_paths(self, paths: Iterable[Path]) -> Iterator[FileResult]:
-        """Ingest files and every export file below folders, in name order."""
+        """Ingest files and every export file below folders, in name order.
+
+        Every file is checked first (it exists, is UTF-8 and is a known export): one bad file
+        among several stops the command before any is ingested, and the error names it.
+
+        Raises:
+            ValidationError: a path is missing or is a folder holding no export; a file is not
+                an export.
+        """
+        files: list[Path] = []
         for path in paths:
             if path.is_dir():
-                for found in sorted(p for p in path.rglob("*") if p.is_file() and wanted(p.name)):
-                    yield self.ingest_file(found)
+                found = sorted(p for p in path.rglob("*") if p.is_file() and wanted(p.name))
+                if not found:
+                    raise ValidationError(
+                        f"{path} holds no cost export", hint=f"give {', '.join(SUFFIXES)} files"
+                    )
+                files += found
             else:
-                yield self.ingest_file(path)
+                files.append(path)
+        for path in files:
+            _check_export(path)
+        for path in files:
+            yield self.ingest_file(path)
 
     def ingest_objects(self, store: ObjectStore, prefix: str) -> Iterator[FileResult]:
         """Ingest every export under ``prefix`` of an object store (an OCI report bucket...)."""

@@ -14,6 +14,7 @@ The CLI, the routes, the page and the jobs are thin adapters over these function
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,18 @@ from skybridge.apps.layers.targets import Target
 from skybridge.core.errors import NotFound, ValidationError
 
 Context = AppContext[LayersConfig]
+#: A layer's name, as Lambda's ``PublishLayerVersion`` allows it (and routes check it).
+NAME = r"^[A-Za-z0-9_-]{1,140}$"
+
+
+def check_name(name: str) -> str:
+    """``name`` if Lambda would accept it as a layer name: checked before anything is built."""
+    if not re.fullmatch(NAME, name):
+        raise ValidationError(
+            f"layer name {name[:160]!r} is not allowed",
+            hint="use 1-140 letters, digits, dashes or underscores, as Lambda does",
+        )
+    return name
 
 
 def target_of(ctx: Context, runtime: str | None = None, architecture: str | None = None) -> Target:
@@ -73,6 +86,7 @@ def build(
     ``sources`` replaces where pip looks for wheels (default: ``[layers]`` find_links,
     index_url, no_index, then pip's own configuration).
     """
+    check_name(name)
     config = ctx.config
     target = target_of(ctx, runtime, architecture)
     interpreter = interpreter_for(ctx, target)

@@ -21,7 +21,7 @@ READ = [requires("layers:read")]
 UNKNOWN = error_responses(e404="No such layer, build or rollout")
 BAD = {**UNKNOWN, **error_responses(e422="The body is malformed, or the build must not ship")}
 ROLLOUT = {**BAD, **error_responses(e409="The rollout is not rolling")}
-NAME = r"^[A-Za-z0-9_-]{1,140}$"
+NAME = api.NAME
 
 
 class BuildSummary(BaseModel):

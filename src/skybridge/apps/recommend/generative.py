@@ -17,7 +17,7 @@ from typing import Any
 
 from skybridge.apps.recommend.catalogue import Item
 from skybridge.apps.recommend.events import check_id
-from skybridge.apps.recommend.ranking import business_filter, recommend
+from skybridge.apps.recommend.ranking import business_filter, check_k, recommend
 from skybridge.apps.recommend.service import Recommender
 from skybridge.backends.llm import LanguageModel, Passage
 from skybridge.core.errors import ValidationError
@@ -67,7 +67,7 @@ def generate(
     check_id(user, "user")
     if len(context) > MAX_CONTEXT:
         raise ValidationError(f"the context is longer than {MAX_CONTEXT} characters")
-    k = engine.config.top_k if k is None else k
+    k = check_k(engine.config.top_k if k is None else k)
     offered = recommend(engine, user, k=OFFERED, categories=categories, record=False).ids()
     catalogue = engine.catalogue.get_many(offered)
     passages = [

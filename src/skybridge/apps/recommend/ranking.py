@@ -78,6 +78,13 @@ def check_category(value: str) -> str:
     return value.strip()
 
 
+def check_k(k: object) -> int:
+    """``k``, if it is a whole number of recommendations we serve (1 to :data:`MAX_K`)."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ValidationError(f"k must be between 1 and {MAX_K}, got {k!r}")
+    return k
+
+
 def recommend(
     engine: Recommender,
     user: str,
@@ -95,9 +102,7 @@ def recommend(
     """
     start = time.perf_counter()
     check_id(user, "user")
-    k = engine.config.top_k if k is None else k
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise ValidationError(f"k must be between 1 and {MAX_K}, got {k!r}")
+    k = check_k(engine.config.top_k if k is None else k)
     flt = business_filter(engine, categories, include_unavailable)
     profile = engine.profiles.get(user)
     exclude = set(profile["items"]) | set(profile["hidden"]) if profile else set()
