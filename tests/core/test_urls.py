@@ -33,6 +33,14 @@ def test_path_urls_are_relative_or_absolute(tmp_path: Path) -> None:
     assert BackendURL.parse("file:///srv/objects").location(base=tmp_path) == Path("/srv/objects")
 
 
+def test_a_path_url_with_a_password_is_refused_masked() -> None:
+    with pytest.raises(ConfigError) as info:
+        BackendURL.parse("local://u:HUNTER2PW@dir/x").location()
+    assert "HUNTER2PW" not in str(info.value)
+    assert "local://u:***@dir/x" in str(info.value)
+    assert BackendURL.parse("file:///srv/a@b/c").location() == Path("/srv/a@b/c")
+
+
 @pytest.mark.parametrize("bad", ["no-scheme", "://nothing", "redis://host:notaport/0"])
 def test_bad_urls_name_the_setting(bad: str) -> None:
     with pytest.raises(ConfigError) as info:

@@ -72,7 +72,7 @@ def check(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
     timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for each backend.")
+        float, typer.Option(min=0.1, help="Seconds to wait for each backend.")
     ] = DEFAULT_TIMEOUT,
 ) -> None:
     """Connect to each configured backend.

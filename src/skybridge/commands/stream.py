@@ -149,7 +149,9 @@ def consume(
     ] = None,
     from_beginning: Annotated[bool, typer.Option("--from-beginning")] = False,
     max_records: Annotated[int | None, typer.Option("--max", "-n", min=1)] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Stop after S idle seconds.")] = 2.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Stop after S idle seconds.")
+    ] = 2.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Print records. Without --group nothing is committed; with it, what was printed is."""

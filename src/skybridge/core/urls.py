@@ -68,7 +68,17 @@ class BackendURL:
         )
 
     def location(self, *, base: Path | None = None) -> Path:
-        """The filesystem location of a path-based URL (``file://data`` is relative)."""
+        """The filesystem location of a path-based URL (``file://data`` is relative).
+
+        Raises:
+            ConfigError: the URL carries a password (``local://user:pw@dir``): a path-based
+                backend has no use for one, and it must not become a folder's name.
+        """
+        if self.password is not None:
+            raise ConfigError(
+                f"'{mask_url(self.raw)}' holds a password, but {self.scheme}:// takes a path",
+                hint=f"write {self.scheme}://path/to/folder, without user:password@",
+            )
         path = Path(self.rest).expanduser()
         if not path.is_absolute() and base is not None:
             path = base / path

@@ -55,15 +55,19 @@ def test_a_bad_change_file_exits_2_naming_the_line_and_writes_nothing(
     code, out = cli("apply", str(path))
     assert code == 2
     assert "line 2" in out
-    code, out = cli(
-        "apply",
-        changes_file(
-            skybridge_workdir / "c.jsonl",
-            {"table": "orders", "row": {"order_id": "x", "version": 1}},
-        ),
-    )
+    content = skybridge_workdir / "content.jsonl"
+    good = json.dumps({"table": "orders", "row": {"order_id": 1, "version": 1}})
+    bad = json.dumps({"table": "orders", "row": {"order_id": "x", "version": 1}})
+    content.write_text(f"{good}\n\n{good}\n{bad}\n")  # a blank line still counts
+    code, out = cli("apply", str(content))
     assert code == 2
+    assert "content.jsonl line 4: " in " ".join(out.split())
     assert "order_id" in out
+    array = skybridge_workdir / "array.json"
+    array.write_text(f"[{good}, {json.dumps({'table': 'nope', 'row': {}})}]")
+    code, out = cli("publish", str(array))
+    assert code == 2
+    assert "array.json item 2: " in " ".join(out.split())
     assert json.loads(cli("status", "--json")[1])["tables"][0]["rows"] == 0
 
 

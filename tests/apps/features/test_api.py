@@ -155,6 +155,20 @@ def test_cli_reads_trains_and_refuses_bad_input(
     bad_input = _cli("predict", "user-03", "--input", "amount")
     assert bad_input.exit_code == 2
     assert "NAME=NUMBER" in bad_input.output
+    for label, said in [("", "training row 2 has no 'buyer' label"), ("yes", "mixes numbers")]:
+        labelled = demo_dir / "labelled.csv"
+        labelled.write_text(
+            "userId,as_of,buyer\nuser-03,2100-01-01T00:00:00Z,1\n"
+            f"user-04,4102444800,{label}\nuser-05,4102444800,0\n"
+        )
+        trained = _cli(
+            "train", "--entities", str(labelled), "--as-of", "as_of", "--label", "buyer"
+        )  # fmt: skip
+        assert trained.exit_code == 2, trained.output
+        assert said in " ".join(trained.output.split())
+    for args in [("", "user-03", "1"), ("p1", "", "1"), ("p1", "user-03", " ")]:
+        refused = _cli("feedback", *args)
+        assert refused.exit_code == 2, (args, refused.output)
 
 
 def test_apply_checks_definitions(

@@ -98,6 +98,10 @@ def _one(**changes: object) -> dict[str, object]:
         ({"drift": "ignore"}, r"\.drift: .*'repair' or 'report'"),
         ({"target": {"backend": "oci", "secret": "prod db!"}}, r"A-Z a-z 0-9 - _ \."),
         ({"target": {"backend": "nowhere", "secret": "x"}}, "backend 'nowhere' is not in"),
+        (
+            {"target": {"backend": "nosuch://x", "secret": "x"}},
+            r"no secrets backend for 'nosuch://' \(known: aws-sm, local, oci-vault\)",
+        ),
         ({"fields": ["a"], "rename": {"b": "c"}}, "rename names fields not in fields: b"),
         ({"fields": ["a", "b"], "field_format": "raw"}, "exactly one field"),
         ({"fields": ["a"], "binary": "base64"}, "whole-value mappings"),

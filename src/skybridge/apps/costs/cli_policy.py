@@ -204,7 +204,11 @@ def remediate(
 
 
 @costs_app.command()
-def audit(ctx: typer.Context, limit: int = 50, json_output: Json = False) -> None:
+def audit(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Newest records shown.")] = 50,
+    json_output: Json = False,
+) -> None:
     """Remediation actions applied, newest first."""
     with costs(ctx) as app:
         records = app.store.ledger.audit_log(limit)

@@ -12,8 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
+from skybridge.apps.datasync.changes import Change
 from skybridge.apps.datasync.cli_batch import batch_app, dlq_app
 from skybridge.apps.datasync.cli_common import opened, progress_bar
+from skybridge.apps.datasync.service import DataSync
 from skybridge.apps.datasync.stepfunctions import check_asl, state_machine
 from skybridge.apps.datasync.views import list_view, status_view
 from skybridge.apps.kit.cli import Json, app_context, cli_session, emit_json, result_table
@@ -29,17 +31,33 @@ datasync_app.add_typer(dlq_app, name="dlq")
 CHUNK = 5000
 
 
-def read_changes(path: Path) -> list[Any]:
-    """Change documents from a JSON Lines file (or a JSON array); ``-`` reads stdin."""
+def read_changes(path: Path) -> list[tuple[str, Any]]:
+    """Change documents from a JSON Lines file (or a JSON array), each with where it is
+    (``FILE line N``, ``FILE item N``); ``-`` reads stdin."""
     text = typer.get_text_stream("stdin").read() if str(path) == "-" else _read(path)
     stripped = text.strip()
     if stripped.startswith("["):
         docs = _json(stripped, str(path))
         if not isinstance(docs, list):
             raise ValidationError(f"{path}: expected a JSON array of changes")
-        return docs
-    lines = [line for line in stripped.splitlines() if line.strip()]
-    return [_json(line, f"{path} line {n}") for n, line in enumerate(lines, start=1)]
+        return [(f"{path} item {n}", doc) for n, doc in enumerate(docs, start=1)]
+    return [
+        (where, _json(line, where))
+        for n, line in enumerate(text.splitlines(), start=1)
+        if line.strip()
+        for where in [f"{path} line {n}"]
+    ]
+
+
+def valid_changes(sync: DataSync, path: Path) -> list[Change]:
+    """Every change of ``path``, validated; the first bad one raises naming its line."""
+    changes: list[Change] = []
+    for where, doc in read_changes(path):
+        try:
+            changes += sync.changes([doc])
+        except ValidationError as exc:
+            raise ValidationError(f"{where}: {exc.message}", hint=exc.hint) from None
+    return changes
 
 
 def _read(path: Path) -> str:
@@ -91,7 +109,7 @@ def create_tables_command(ctx: typer.Context) -> None:
 def publish_command(ctx: typer.Context, path: ChangesFile) -> None:
     """Publish changes to the topic (the stream path); the apply pipeline applies them."""
     with opened(ctx) as sync:
-        changes = sync.changes(read_changes(path))  # all valid, or nothing is sent
+        changes = valid_changes(sync, path)  # all valid, or nothing is sent
         with progress_bar() as progress:
             task = progress.add_task("publishing", total=len(changes))
             for start in range(0, len(changes), CHUNK):
@@ -105,7 +123,7 @@ def apply_command(ctx: typer.Context, path: ChangesFile, as_json: Json = False) 
     """Upsert changes into the target now (each only over an older version)."""
     applied = stale = 0
     with opened(ctx) as sync:
-        changes = sync.changes(read_changes(path))
+        changes = valid_changes(sync, path)
         sync.create_tables()
         with progress_bar() as progress:
             task = progress.add_task("applying", total=len(changes))

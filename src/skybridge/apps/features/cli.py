@@ -176,7 +176,9 @@ def materialize(
     from_log: Annotated[
         bool, typer.Option("--from-log", help="Rebuild the online store from the offline log.")
     ] = False,
-    idle_exit: Annotated[float, typer.Option(help="Stop after this many idle seconds.")] = 2.0,
+    idle_exit: Annotated[
+        float, typer.Option(min=0.1, help="Stop after this many idle seconds.")
+    ] = 2.0,
     json_out: Json = False,
 ) -> None:
     """Bring the online store up to date from the event topics or the offline log.

@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from skybridge.apps.features.config import FeaturesConfig
 from skybridge.apps.features.definitions import FeatureView, dump_views, load_views, parse_views
+from skybridge.apps.features.entity import entity_key
 from skybridge.apps.features.inference import Prediction, default_columns, model_row, new_prediction
 from skybridge.apps.features.offline import OfflineLogSink, read_log
 from skybridge.apps.features.online import OnlineStore
@@ -124,7 +125,16 @@ class FeatureStore:
         return new_prediction(answer, self.model.describe(), vector, row, filled, started)
 
     def feedback(self, prediction_id: str, entity: str, label: Any, **extra: Any) -> dict[str, Any]:
-        """Publish a feedback event (the outcome of a prediction) to ``feedback_topic``."""
+        """Publish a feedback event (the outcome of a prediction) to ``feedback_topic``.
+
+        Raises:
+            ValidationError: an empty or over-long prediction id or entity key, an empty label.
+        """
+        if not 1 <= len(prediction_id) <= 200 or not prediction_id.strip():
+            raise ValidationError("a prediction id is 1-200 characters, not only blanks")
+        entity = entity_key(entity, "entity")
+        if label is None or (isinstance(label, str) and not label.strip()):
+            raise ValidationError("the label is empty", hint="give the outcome: a number or text")
         if self.streams is None:
             raise ValidationError("no event stream is configured", hint="set backends.streams")
         event = {

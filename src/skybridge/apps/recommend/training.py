@@ -96,7 +96,9 @@ def retrain(
     start = time.perf_counter()
     days = engine.config.window_days if window_days is None else window_days
     if not 0 < days <= MAX_WINDOW_DAYS:
-        raise ValidationError(f"the window must be 0-{MAX_WINDOW_DAYS} days, got {days}")
+        raise ValidationError(
+            f"the window must be more than 0 and at most {MAX_WINDOW_DAYS} days, got {days:g}"
+        )
     current = engine.versions.current()
     previous = current.version if current else ""
     step = progress or (lambda _: None)

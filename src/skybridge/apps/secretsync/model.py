@@ -89,6 +89,19 @@ class SecretPointer(_Frozen):
         return f"{where}:{self.secret}"
 
 
+def _check_scheme(url: str, where: str = "") -> str:
+    """The scheme of a ``secrets`` backend URL, if one is installed for it."""
+    from skybridge.backends.secrets import registry
+
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in registry.schemes():
+        raise ValueError(
+            f"{where}'{mask_url(url)}': no secrets backend for '{scheme}://' "
+            f"(known: {', '.join(registry.schemes())})"
+        )
+    return scheme
+
+
 class BackendSpec(_Frozen):
     """A ``secrets`` backend URL, with optional credentials kept in another secret."""
 
@@ -107,6 +120,7 @@ class BackendSpec(_Frozen):
     def _url(cls, value: str) -> str:
         if "://" not in value:
             raise ValueError(f"'{mask_url(value)}' is not a backend URL (scheme://...)")
+        _check_scheme(value)
         return value
 
 
@@ -221,7 +235,7 @@ class MappingTable(_Frozen):
     def scheme_of(self, backend: str, where: str) -> str:
         """The URL scheme of ``backend`` (a name from ``backends`` or a URL)."""
         if "://" in backend:
-            return backend.split("://", 1)[0]
+            return _check_scheme(backend, f"{where}: ")
         if backend not in self.backends:
             known = ", ".join(sorted(self.backends)) or "none defined"
             raise ValueError(
