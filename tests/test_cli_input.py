@@ -7,7 +7,9 @@ UTF-8 text exits 2 naming it; an unknown name exits 2.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,13 @@ def test_topic_and_group_names_are_checked_before_anything_is_made(args: tuple[s
         assert backend.topics() == []
     finally:
         backend.close()
+
+
+def test_a_value_that_is_no_utf8_round_trips_in_base64(workdir: Path) -> None:
+    run("stream", "create", "bin")
+    (workdir / "values.bin").write_bytes(b"\xff\xfe\x00ok\nplain\n")
+    assert run("stream", "produce", "bin", "--file", "values.bin").exit_code == 0  # type: ignore[attr-defined]
+    consumed = run("stream", "consume", "bin", "--from-beginning", "--json", "--timeout", "0.5")
+    first, second = (json.loads(line) for line in consumed.stdout.splitlines())  # type: ignore[attr-defined]
+    assert base64.b64decode(first["value_base64"]) == b"\xff\xfe\x00ok"
+    assert (second["value"], second["value_base64"], second["key_base64"]) == ("plain", None, None)

@@ -5,6 +5,7 @@ The backend is ``[backends] streams`` (default the embedded log ``<data_dir>/str
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -127,13 +128,28 @@ def _text(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode(errors="replace")
 
 
+def _base64(raw: bytes | None) -> str | None:
+    """``raw`` in base64 when it is no UTF-8 text (its ``_text`` form lost bytes), else None."""
+    if raw is None:
+        return None
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode()
+    return None
+
+
 def record_dict(record: Record) -> dict[str, Any]:
+    """A record for ``--json``: key, value and headers as text; a key or value that is no
+    UTF-8 also in base64 (``key_base64``, ``value_base64``: null otherwise), byte for byte."""
     return {
         "topic": record.topic,
         "partition": record.partition,
         "offset": record.offset,
         "key": _text(record.key),
         "value": _text(record.value),
+        "key_base64": _base64(record.key),
+        "value_base64": _base64(record.value),
         "headers": {k: _text(v) for k, v in record.headers},
         "timestamp": record.timestamp,
     }
