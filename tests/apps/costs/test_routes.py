@@ -67,6 +67,9 @@ def test_remediation_needs_admin_and_a_dry_run_changes_nothing(service: ServiceH
         ("GET", "/api/costs/report?start=2024-13-01", None, 422, "start"),
         ("GET", "/api/costs/report?start=2024-09-30&end=2024-09-01", None, 422, "before it starts"),
         ("GET", "/api/costs/anomalies?dimension=colour", None, 422, "unknown dimension"),
+        ("GET", "/api/costs/budgets?as_of=0001-01-01", None, 422, "as of 0001-01-01: give a day"),
+        ("GET", "/api/costs/forecast?as_of=2000-01-15", None, 422, "from 2000-02-25 to"),
+        ("POST", "/api/costs/budgets/alert", {"as_of": "2101-01-01"}, 422, "as of 2101-01-01"),
         (
             "POST",
             "/api/costs/ingest",

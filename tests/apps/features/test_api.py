@@ -97,6 +97,17 @@ def test_feedback_is_published_to_the_stream(service: ServiceHarness) -> None:
     assert sent.status_code == 200, sent.text
     assert sent.json()["topic"] == "features.feedback"
     assert sent.json()["event"]["label"] == 1
+    for body in (
+        '{"prediction_id": "p2", "entity": "user-03", "label": NaN}',
+        '{"prediction_id": "p2", "entity": "user-03", "label": Infinity}',
+        '{"prediction_id": "p2", "entity": "user-03", "label": "' + "x" * 201 + '"}',
+    ):
+        refused = service.client.post(
+            "/api/features/feedback",
+            headers={**service.auth, "Content-Type": "application/json"},
+            content=body,
+        )
+        assert refused.status_code == 422, (body[:60], refused.text)
 
 
 def test_lookup_and_training_set_routes(service: ServiceHarness) -> None:

@@ -52,12 +52,20 @@ def test_sources_the_list_does_not_allow_are_refused(service: ServiceHarness) ->
         "s3://any-bucket/x",
         "s3://docs/?endpoint_url=http://169.254.169.254",
         "oci://kb@ns/",
+        "~nosuchuser/docs",  # not expanded: the client's home is not the service's
+        "~/docs",
     ):
         response = service.client.post(
             "/api/rag/ingest", headers=service.auth, json={"source": source}
         )
         assert response.status_code == 403, source
         assert "http_ingest_sources" in response.json()["hint"]
+    for source in ("a\x00b", "docs\nx"):
+        response = service.client.post(
+            "/api/rag/ingest", headers=service.auth, json={"source": source}
+        )
+        assert response.status_code == 422, source
+        assert "control character" in response.json()["message"]
 
 
 def test_bad_input_is_a_json_4xx(service: ServiceHarness) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from skybridge.apps.costs import budgets, remediation
-from skybridge.apps.costs.analytics import CostData, Period, dimension_sql
+from skybridge.apps.costs.analytics import EARLIEST, LATEST, CostData, Period, dimension_sql
 from skybridge.apps.costs.anomalies import Anomaly, find_anomalies
 from skybridge.apps.costs.config import BudgetSpec, CostsConfig
 from skybridge.apps.costs.forecast import Forecast, forecast_month
@@ -105,10 +105,21 @@ class Costs:
             return compliance(data, self.config.tags, period)
 
     def as_of(self, day: date | None) -> date:
-        if day is not None:
-            return day
-        with self.data() as data:
-            return data.last_day() or date.today()
+        """``day``, or the last day with data (today when there is none).
+
+        Raises:
+            ValidationError: ``day`` leaves no room for the weeks of history a forecast reads.
+        """
+        if day is None:
+            with self.data() as data:
+                return data.last_day() or date.today()
+        first = EARLIEST + timedelta(days=budgets.HISTORY_DAYS - 1)
+        if not first <= day <= LATEST:
+            raise ValidationError(
+                f"as of {day}: give a day from {first} to {LATEST}",
+                hint=f"forecasts read the {budgets.HISTORY_DAYS} days before it",
+            )
+        return day
 
     def budgets(
         self, as_of: date | None = None, *, alert: bool = False

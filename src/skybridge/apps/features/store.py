@@ -11,6 +11,7 @@ adapters over it).
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,6 +40,8 @@ Context = AppContext[FeaturesConfig]
 EXAMPLES = Path(__file__).parent / "examples"
 #: kv key of the definitions ``skybridge features apply`` stored.
 APPLIED_KEY = "features/definitions"
+#: Longest text label a feedback event carries.
+MAX_LABEL = 200
 
 
 def shipped_views() -> list[FeatureView]:
@@ -128,13 +131,18 @@ class FeatureStore:
         """Publish a feedback event (the outcome of a prediction) to ``feedback_topic``.
 
         Raises:
-            ValidationError: an empty or over-long prediction id or entity key, an empty label.
+            ValidationError: an empty or over-long prediction id or entity key; a label that is
+                empty, not finite or longer than :data:`MAX_LABEL` characters.
         """
         if not 1 <= len(prediction_id) <= 200 or not prediction_id.strip():
             raise ValidationError("a prediction id is 1-200 characters, not only blanks")
         entity = entity_key(entity, "entity")
         if label is None or (isinstance(label, str) and not label.strip()):
             raise ValidationError("the label is empty", hint="give the outcome: a number or text")
+        if isinstance(label, float) and not math.isfinite(label):
+            raise ValidationError(f"the label {label} is not a finite number")
+        if isinstance(label, str) and len(label) > MAX_LABEL:
+            raise ValidationError(f"the label is longer than {MAX_LABEL} characters")
         if self.streams is None:
             raise ValidationError("no event stream is configured", hint="set backends.streams")
         event = {

@@ -15,7 +15,7 @@ from skybridge.apps.rag.config import Mode
 from skybridge.apps.rag.ingest import ingest
 from skybridge.apps.rag.service import Context, shared_rag
 from skybridge.apps.rag.status import document_rows, status
-from skybridge.core.errors import PermissionDenied
+from skybridge.core.errors import PermissionDenied, ValidationError
 
 
 class IngestRequest(BaseModel):
@@ -57,11 +57,14 @@ def check_http_source(ctx: Context, source: str) -> None:
     """Over HTTP, a source must be one ``rag.http_ingest_sources`` allows: a local path inside
     a listed folder, or a URL starting with a listed prefix (no other query string)."""
     allowed = ctx.config.http_ingest_sources
+    if not source.isprintable():
+        raise ValidationError("the source holds a control character (NUL, newline...)")
     if "://" in source and not source.startswith("file://"):
         if any(source.startswith(p) for p in allowed if "://" in p) and "?" not in source:
             return
     else:
-        path = Path(source.removeprefix("file://")).expanduser().resolve()
+        # No ~ expansion of what a client sends: its home is not the service's.
+        path = Path(source.removeprefix("file://")).resolve()
         roots = [Path(p).expanduser().resolve() for p in allowed if "://" not in p]
         if any(path == r or r in path.parents for r in roots):
             return
