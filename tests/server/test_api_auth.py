@@ -147,7 +147,14 @@ def test_malformed_json_is_422_not_500(client: TestClient, auth: dict[str, str])
         "/api/tokens", headers={**auth, "Content-Type": "application/json"}, content=b"{nope"
     )
     assert response.status_code == 422
-    assert response.json()["message"]
+    assert response.json()["message"].startswith("body: not valid JSON at character 1: expecting")
+    plain = client.post(
+        "/api/tokens", headers={**auth, "Content-Type": "text/plain"}, content=b"name=x"
+    )
+    assert plain.status_code == 422
+    assert plain.json()["message"] == (
+        "body: send a JSON object with Content-Type: application/json (got text/plain)"
+    )
 
 
 def test_revoking_an_unknown_token_is_404(client: TestClient, auth: dict[str, str]) -> None:

@@ -69,8 +69,12 @@ def test_a_token_grants_only_what_it_holds(service: ServiceHarness) -> None:
     manager = service.new_token("manager", scopes=["tokens:manage", "read"])
     asked = {"name": "escalated", "scopes": ["admin"]}
     refused = service.client.post("/api/tokens", json=asked, headers=bearer(manager))
-    assert refused.status_code == 422
+    assert refused.status_code == 403
     assert "cannot grant 'admin'" in refused.json()["message"]
+    blank = {"name": "blank", "scopes": ["read", " "]}
+    refused = service.client.post("/api/tokens", json=blank, headers=bearer(manager))
+    assert refused.status_code == 422
+    assert "a role or scope is blank" in refused.json()["message"]
     fine = service.client.post(
         "/api/tokens", json={"name": "reader", "scopes": ["read"]}, headers=bearer(manager)
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import PermissionDenied, ValidationError
 
 ROLES: tuple[str, ...] = ("read", "operate", "admin")
 #: skybridge's own scopes and the role that grants each.
@@ -54,16 +54,20 @@ class ScopeCatalog:
         """``wanted`` as a grant: each item a role or a known scope the holder may grant.
 
         Raises:
-            ValidationError: an unknown role or scope, or one the holder does not have.
+            ValidationError: a blank or unknown role or scope.
+            PermissionDenied: one the holder does not have.
         """
-        grant = frozenset(w.strip() for w in wanted if w.strip())
+        items = [w.strip() for w in wanted]
+        if "" in items:
+            raise ValidationError("a role or scope is blank", hint=self.hint())
+        grant = frozenset(items)
         if not grant:
             raise ValidationError("give at least one role or scope", hint=self.hint())
         for item in sorted(grant):
             if item not in ROLES and item not in self.roles_of:
                 raise ValidationError(f"unknown role or scope {item!r}", hint=self.hint())
             if not self._holds(holder, item):
-                raise ValidationError(
+                raise PermissionDenied(
                     f"you cannot grant {item!r}: your own token does not have it",
                     hint="ask an admin for a token with that scope",
                 )

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from skybridge.apps.kit.manifest import AppSpec
 from skybridge.apps.kit.web import AppPage
 from skybridge.auth.scopes import ROLES
-from skybridge.core.errors import Conflict, NotFound, ValidationError
+from skybridge.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from skybridge.core.observability import get_logger
 from skybridge.server.charts import OVERVIEW_CHARTS
 from skybridge.server.health import probe_all
@@ -181,7 +181,7 @@ def create_token(
     try:
         grant = state.scopes.check_grant([role], session.principal.grant)
         info, token = state.tokens.create(name.strip(), grant)
-    except (ValidationError, Conflict) as exc:
+    except (ValidationError, PermissionDenied, Conflict) as exc:
         return _tokens_page(request, session, state, error=str(exc))
     log.info("token.created", name=info.name, by=session.principal.name)
     return _tokens_page(request, session, state, created={"info": info, "token": token.reveal()})

@@ -52,12 +52,27 @@ async def _skybridge_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _field_problem(err: dict[str, Any], content_type: str) -> FieldProblem:
+    """One validation error as field and problem, said so that a client knows what to fix
+    (the body's own faults: not JSON, or not sent as JSON)."""
+    loc = tuple(err.get("loc", ()))
+    if err.get("type") == "json_invalid":
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        detail = str((err.get("ctx") or {}).get("error", "")).lower()
+        return FieldProblem(field="body", problem=f"not valid JSON{where}: {detail}".rstrip(": "))
+    if loc == ("body",) and "json" not in content_type:
+        return FieldProblem(
+            field="body",
+            problem=f"send a JSON object with Content-Type: application/json "
+            f"(got {content_type or 'no Content-Type'})",
+        )
+    return FieldProblem(field=".".join(str(p) for p in loc), problem=str(err["msg"]))
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    problems = [
-        FieldProblem(field=".".join(str(p) for p in err.get("loc", ())), problem=str(err["msg"]))
-        for err in exc.errors()
-    ]
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    problems = [_field_problem(err, content_type) for err in exc.errors()]
     message = "; ".join(f"{p.field}: {p.problem}" for p in problems) or "invalid request"
     return error_response(422, "ValidationError", message, errors=problems)
 
