@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,3 +107,42 @@ def test_cli_refuses_bad_input_with_exit_2(skybridge_workdir: Path) -> None:
     assert _cli("anomaly", "alerts", "ack", "no-such-incident")[0] == 2
     good = write_csv(skybridge_workdir / "ok.csv", *shifted_series(count=50))
     assert _cli("anomaly", "detect", str(good), "--detector", "nope")[0] == 2
+
+
+def test_a_poison_series_is_dead_lettered_and_later_events_are_scored(
+    skybridge_workdir: Path,
+) -> None:
+    code, out = _cli("stream", "create", "anomaly.events")
+    assert code == 0, out
+    poison = [
+        ('{"series": "a\\u0000b", "time": "2024-01-01T00:00:00", "metric": 1}', "a"),
+        ('{"time": "2024-01-01T00:00:00", "metric": 1}', "k\x01"),  # the key names the series
+        ('{"series": "big", "time": "2024-01-01T00:00:00", "metric": 1e308}', "big"),
+    ]
+    for value, key in poison:
+        assert _cli("stream", "produce", "anomaly.events", value, "--key", key)[0] == 0
+    for minute in range(3):
+        good = f'{{"series": "cpu", "time": "2024-01-01T00:0{minute}:00", "metric": {minute}}}'
+        assert _cli("stream", "produce", "anomaly.events", good, "--key", "cpu")[0] == 0
+    code, out = _cli("anomaly", "run", "--idle-exit", "1", "--json")
+    assert code == 0, out
+    summary = json.loads(out)
+    assert summary["dead_letters"] == 3
+    assert summary["records"] == 6
+    code, out = _cli("anomaly", "status", "--json")
+    assert [(s["series"], s["points"]) for s in json.loads(out)] == [("cpu", 3)]
+
+
+def test_cli_refuses_unusable_series_names_and_values_with_exit_2(
+    skybridge_workdir: Path,
+) -> None:
+    good = write_csv(skybridge_workdir / "ok.csv", *shifted_series(count=50))
+    code, out = _cli("anomaly", "run", "--file", str(good), "--series", "a\x01b")
+    assert code == 2, out
+    assert "series" in out
+    times, values = shifted_series(count=50)
+    for bad in (1e308, math.nan, math.inf):
+        path = write_csv(skybridge_workdir / "bad.csv", times, [*values[:-1], bad])
+        code, out = _cli("anomaly", "detect", str(path), "--detector", "global-z")
+        assert code == 2, out
+        assert "bad.csv:51" in out

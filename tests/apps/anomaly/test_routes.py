@@ -89,3 +89,82 @@ def test_detect_scores_a_posted_series(skybridge_workdir: Path) -> None:
         result = response.json()
         assert 1400 in result["flagged"]
         assert result["reasons"]["1400"]
+
+
+def test_events_with_an_unusable_series_or_value_are_refused_naming_the_event(
+    skybridge_workdir: Path,
+) -> None:
+    good = {"series": "s", "time": "2024-01-01T00:00:00", "metric": 1}
+    with service_harness() as service:
+        for change, field in (
+            ({"series": "a\u0000b"}, "series"),
+            ({"series": "tab\there"}, "series"),
+            ({"id": "e\u0001"}, "id"),
+            ({"time": "0001-01-01T00:00:00+01:00"}, "time"),
+            ({"metric": 1e308}, "metric"),
+        ):
+            body = {"events": [good, {**good, **change}]}
+            response = service.client.post("/api/anomaly/events", json=body, headers=service.auth)
+            assert response.status_code == 422, (change, response.text)
+            message = response.json()["message"]
+            assert "events[1]" in message or "events.1" in message, message
+            assert field in message, message
+        assert service.client.get("/api/anomaly/series", headers=service.auth).json() == []
+
+
+def test_detect_refuses_values_out_of_range_and_copes_at_the_limit(
+    skybridge_workdir: Path,
+) -> None:
+    from skybridge.apps.anomaly.detectors import DETECTORS
+
+    with service_harness() as service:
+        for detector in ("global-z", "windowed-gaussian"):
+            body = {"times": [1, 2, 3, 4], "values": [1e308, -1e308, 1e308, -1e308]}
+            response = service.client.post(
+                "/api/anomaly/detect", json={**body, "detector": detector}, headers=service.auth
+            )
+            assert response.status_code == 422, response.text
+            assert "values.0" in response.json()["message"]
+        for detector in DETECTORS:
+            body = {"times": [1, 2, 3, 4], "values": [1e150, -1e150, 1e150, -1e150]}
+            response = service.client.post(
+                "/api/anomaly/detect", json={**body, "detector": detector}, headers=service.auth
+            )
+            assert response.status_code == 200, (detector, response.text)
+        bad_time = {"times": [1, "yesterday"], "values": [1, 2]}
+        response = service.client.post("/api/anomaly/detect", json=bad_time, headers=service.auth)
+        assert response.status_code == 422
+        assert "times[1]" in response.json()["message"]
+
+
+def test_the_page_checks_who_acknowledges_like_the_api(skybridge_workdir: Path) -> None:
+    from skybridge.apps.anomaly import queries
+    from skybridge.apps.anomaly.table import INCIDENTS
+
+    spec = find_app(discover_apps(), "anomaly")
+    ctx = AppContext.create(spec, load_settings([spec]))
+    with queries.opened(ctx) as engine, engine.begin() as conn:
+        when = shifted_series(count=1)[0][0]
+        conn.execute(
+            INCIDENTS.insert().values(
+                incident_id="cpu@1", series="cpu", opened_at=when, last_at=when, flags=1,
+                max_score=0.9, reason="r", status="open", notified="Y",
+            )
+        )  # fmt: skip
+    with service_harness() as service:
+        csrf = service.login()
+        for by in ("x" * 50_000, "a\u0000b"):
+            form = {"csrf": csrf, "action": "acknowledge", "incident": "cpu@1", "by": by}
+            page = service.client.post("/ui/anomaly", data=form)
+            assert page.status_code < 500
+            assert "is not a usable name" in page.text
+            api = service.client.post(
+                "/api/anomaly/incidents/cpu@1/acknowledge", json={"by": by}, headers=service.auth
+            )
+            assert api.status_code == 422
+        (incident,) = service.client.get("/api/anomaly/incidents", headers=service.auth).json()
+        assert (incident["status"], incident["acknowledged_by"]) == ("open", None)
+        form = {"csrf": csrf, "action": "acknowledge", "incident": "cpu@1", "by": " ada "}
+        assert service.client.post("/ui/anomaly", data=form).status_code == 200
+        (incident,) = service.client.get("/api/anomaly/incidents", headers=service.auth).json()
+        assert (incident["status"], incident["acknowledged_by"]) == ("acknowledged", "ada")

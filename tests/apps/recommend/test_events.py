@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skybridge.apps.recommend.events import KINDS, UserEvent, parse_event, parse_time
+from skybridge.apps.recommend.events import (
+    KINDS,
+    TS_MAX,
+    UserEvent,
+    parse_event,
+    parse_time,
+    time_text,
+)
 from skybridge.core.errors import ValidationError
 
 ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,20}", fullmatch=True)
@@ -57,3 +65,34 @@ def test_served_lists_carry_their_items() -> None:
 def test_bad_events_say_what_to_fix(data: Any, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         parse_event(data)
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        1e308,
+        -1e308,
+        math.nan,
+        math.inf,
+        -1,
+        TS_MAX + 1,
+        pytest.param(10**400, id="int-beyond-floats"),
+        "1969-12-31T23:59:59Z",
+        "2100-01-01T00:00:01Z",
+        "0001-01-01T00:00:00+01:00",
+    ],
+)
+def test_event_times_outside_1970_to_2100_are_refused(ts: Any) -> None:
+    with pytest.raises(ValidationError, match=r"ts .*1970.*2100"):
+        parse_event({"user": "u", "item": "i", "kind": "view", "ts": ts})
+
+
+def test_event_times_at_the_ends_of_the_range_are_accepted() -> None:
+    assert parse_time(0) == 0.0
+    assert parse_time(TS_MAX) == parse_time("2100-01-01T00:00:00Z") == TS_MAX
+
+
+@pytest.mark.parametrize("ts", [1e308, math.nan, -math.inf, None, "x", -1e12])
+def test_a_stored_time_that_is_no_time_is_shown_as_unknown(ts: Any) -> None:
+    assert time_text(ts) == "—"
+    assert time_text(1760868900.0) == "2025-10-19 10:15"

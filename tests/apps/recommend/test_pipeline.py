@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from tests.apps.recommend.conftest import CATALOGUE, drain, recommend_context, taste_events
 
-from skybridge.apps.recommend.events import UserEvent
+from skybridge.apps.recommend.events import TS_MAX, UserEvent
 from skybridge.apps.recommend.impressions import ImpressionLog
+from skybridge.apps.recommend.pipeline import build_pipeline
 from skybridge.apps.recommend.profiles import apply_event, user_vector
 from skybridge.apps.recommend.service import Recommender, open_recommender
 from skybridge.apps.recommend.training import retrain
@@ -48,6 +49,35 @@ def test_bad_events_are_dead_lettered_with_the_reason(trained: Recommender) -> N
     assert profile["recent"][-1][1:] == ["view", "a2"]
 
 
+def test_poison_times_and_keys_are_dead_lettered_and_later_events_applied(
+    trained: Recommender,
+) -> None:
+    topic = trained.config.topic
+    trained.streams.produce(
+        topic,
+        [
+            Message(b'{"user": "A01", "item": "a1", "kind": "view", "ts": 1e308}', b"A01"),
+            Message(b'{"user": "A01", "item": "a1", "kind": "view", "ts": NaN}', b"A01"),
+            Message(b'{"user": "A01", "item": "a1", "kind": "view"}', b"A\x0001"),
+            Message(b'{"user": "A03", "item": "a2", "kind": "view", "ts": 1760868900}', b"A03"),
+        ],
+    )
+    pipeline = build_pipeline(trained.ctx)
+    try:
+        stats = pipeline.run(idle_exit=0.5)  # bounded: a stuck batch would raise, not hang
+    finally:
+        pipeline.close()  # type: ignore[attr-defined]
+    assert stats.dead_letters == 3
+    assert sum(trained.streams.end_offsets(f"{topic}.dlq").values()) == 3
+    trained.profiles.store.invalidate()
+    a03 = trained.profiles.get("A03")
+    assert a03 is not None
+    assert a03["recent"][-1] == [1760868900.0, "view", "a2"]
+    a01 = trained.profiles.get("A01")
+    assert a01 is not None
+    assert all(0 <= ts <= TS_MAX for ts, *_ in a01["recent"])
+
+
 def test_decay_mode_moves_the_vector_toward_new_items(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,7 +106,12 @@ def test_decay_mode_moves_the_vector_toward_new_items(
 
 def test_impressions_are_published_in_the_background() -> None:
     published: list[list[UserEvent]] = []
-    log = ImpressionLog(lambda batch: published.append(batch) or len(batch), every=0.05)
+
+    def publish(batch: list[UserEvent]) -> int:
+        published.append(batch)
+        return len(batch)
+
+    log = ImpressionLog(publish, every=0.05)
     served = UserEvent("u", "rec_served", 1.0, items=("a", "b"))
     log.add(served)
     deadline = time.monotonic() + 10

@@ -3,13 +3,17 @@ fix, and nothing is published from a request with one bad event."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import pytest
 from tests.apps.recommend.conftest import drain
 
 from skybridge.apps.kit.manifest import discover_apps, find_app
+from skybridge.apps.recommend.events import UserEvent
+from skybridge.apps.recommend.profiles import apply_event
 from skybridge.apps.recommend.service import Recommender, shared_recommender
+from skybridge.runtime.state import Guarded
 from skybridge.testing.service import ServiceHarness, service_harness
 
 
@@ -91,3 +95,49 @@ def test_train_and_versions(service: ServiceHarness, trained: Recommender) -> No
     status = service.client.get("/api/recommend/status", headers=service.auth).json()
     assert status["model"]["version"] == "v0002"
     assert status["catalogue_items"] == 18
+
+
+def test_event_times_out_of_range_are_refused(
+    service: ServiceHarness, trained: Recommender
+) -> None:
+    before = trained.streams.end_offsets(trained.config.topic)
+    for ts in (1e308, -5, "2200-01-01T00:00:00Z"):
+        event = {"user": "U01", "item": "I019", "kind": "view", "ts": ts}
+        response = service.client.post(
+            "/api/recommend/events", headers=service.auth, json={"events": [event]}
+        )
+        assert response.status_code == 422, (ts, response.text)
+        assert "events[0]: ts" in response.json()["message"]
+    # NaN is no JSON, but Python's reader takes the token: it must not get through either
+    raw = b'{"events": [{"user": "U01", "item": "I019", "kind": "view", "ts": NaN}]}'
+    response = service.client.post(
+        "/api/recommend/events",
+        headers={**service.auth, "content-type": "application/json"},
+        content=raw,
+    )
+    assert response.status_code == 422, response.text
+    assert trained.streams.end_offsets(trained.config.topic) == before
+
+
+def test_the_page_and_the_profile_cope_with_a_bad_stored_time(
+    service: ServiceHarness, trained: Recommender
+) -> None:
+    # profiles written before event times were checked
+    for user, ts in (("A01", 1e308), ("A02", math.nan)):
+        profile = trained.profiles.get(user)
+        assert profile is not None
+        event = UserEvent(user, "view", ts, "a1")
+        changed = apply_event(profile, event, None, trained.config)
+        trained.kv.put(trained.profiles.store.prefix + user, Guarded(changed, {}).encode())
+    shared_recommender(trained.ctx).profiles.store.invalidate()
+    service.login()
+    page = service.client.get("/ui/recommend")
+    assert page.status_code == 200, page.text[-2000:]
+    for user in ("A01", "A02"):
+        form = {"csrf": service.csrf, "action": "show", "user": user}
+        page = service.client.post("/ui/recommend", data=form)
+        assert page.status_code == 200
+        assert "—" in page.text
+        shown = service.client.get(f"/api/recommend/{user}/profile", headers=service.auth)
+        assert shown.status_code == 200, shown.text
+        assert shown.json()["recent"][0]["ts"] is None

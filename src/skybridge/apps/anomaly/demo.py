@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from skybridge.apps.anomaly.config import AnomalyConfig
 from skybridge.apps.anomaly.ingest import ensure_topic, produce_points
 from skybridge.apps.anomaly.nab.corpus import read_series
-from skybridge.apps.anomaly.points import Point
+from skybridge.apps.anomaly.points import Point, check_name, default_event_id
 from skybridge.apps.anomaly.queries import opened
 from skybridge.apps.anomaly.runner import run_once
 from skybridge.apps.anomaly.table import RAW_EVENTS
@@ -37,12 +37,12 @@ def demo_points(config: AnomalyConfig) -> list[Point]:
     root = config.nab_dir or Path("../shared/data/nab")
     path = root / "data" / config.demo_series
     if path.is_file():
-        name = path.stem
+        name = check_name(path.stem, "series")  # the same checks as every event
         timestamps, values = read_series(path)
     else:
         name, timestamps, values = "demo-generated", *generated_series()
     return [
-        Point(name, t, v, f"{name}@{t.isoformat()}")
+        Point(name, t, v, default_event_id(name, t))
         for t, v in zip(timestamps, values, strict=True)
     ]
 

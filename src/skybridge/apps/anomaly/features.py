@@ -3,8 +3,8 @@
 The original looked the previous value up by the *new* event's id, never found it and divided
 by 1.0; here the previous value is the series' own last value in event time. Features of a
 point: ``feature1`` (change from the previous value), ``feature2`` (ratio to it, ``None`` when it
-is 0), an exponentially weighted rolling mean and deviation (span ``feature_span``), and the
-seasonal position (share of the day or week elapsed, UTC).
+is 0 or the ratio overflows), an exponentially weighted rolling mean and deviation (span
+``feature_span``), and the seasonal position (share of the day or week elapsed, UTC).
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ class SeriesFeatures:
         previous = self.last_value
         delta = None if previous is None else point.value - previous
         ratio = None if previous is None or previous == 0.0 else point.value / previous
+        if ratio is not None and not math.isfinite(ratio):
+            ratio = None  # a tiny previous value: the quotient overflows, like a 0 it has none
         mean = self.mean if self.count else None
         std = math.sqrt(self.var) if self.count > 1 else None
         period = SECONDS[season]

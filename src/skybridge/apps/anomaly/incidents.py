@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from skybridge.apps.anomaly.points import check_name
 from skybridge.apps.anomaly.table import INCIDENTS, RAW_EVENTS
 from skybridge.backends.notify.base import Notifier
 from skybridge.backends.notify.message import Notification, Severity
@@ -147,12 +148,15 @@ def incident_notification(incident: Any) -> Notification:
 
 
 def set_status(engine: Engine, incident_id: str, status: str, by: str | None = None) -> None:
-    """Acknowledge or resolve an incident.
+    """Acknowledge or resolve an incident. The API, the CLI and the page all come here, so
+    ``by`` is checked here: 1-200 printable characters (empty or ``None``: "someone").
 
     Raises:
+        ValidationError: ``by`` is not a usable name.
         NotFound: no such incident.
         Conflict: it is already resolved (acknowledging) or resolved (resolving).
     """
+    by = check_name(by, "by") if by else None
     now = datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as conn:
         current = conn.execute(

@@ -5,7 +5,10 @@ series stays on one partition and in event-time order). The state holds the seri
 and detector (:class:`~.model.SeriesModel`) and is exactly-once with the runtime's guard; rows
 are idempotent upserts keyed by event id. A repeat of the series' last event writes nothing; an
 event older than the series' last one is stored unscored (``reason`` says so). Events that do
-not parse are dead-lettered to ``<topic>.dlq`` with the reason.
+not parse (a series that is no usable name, a value out of range...) are dead-lettered to
+``<topic>.dlq`` with the reason: the key function checks the series before any state is read,
+and the handler raises :class:`~skybridge.core.errors.ValidationError` for the rest, which the
+runtime dead-letters at once (only ``TransientError`` is retried).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from skybridge.apps.anomaly.config import AnomalyConfig
 from skybridge.apps.anomaly.model import SeriesModel, event_row, late_row, scored
-from skybridge.apps.anomaly.points import parse_point
+from skybridge.apps.anomaly.points import event_series, parse_point
 from skybridge.apps.anomaly.table import create_tables
 from skybridge.apps.kit.context import AppContext
 from skybridge.backends.streams.records import Record
@@ -29,10 +32,15 @@ PIPELINE = "anomaly-online"
 
 
 def series_key(record: Record, value: Any) -> str:
-    """The state key: the event's series, else its record key."""
-    if isinstance(value, dict) and value.get("series"):
-        return str(value["series"])
-    return record.key.decode("utf-8", errors="replace") if record.key else ""
+    """The state key: the event's series, else its record key, checked like every series.
+
+    Raises:
+        ValidationError: no usable series. The runtime dead-letters a record whose key
+            function raises; an unchecked name (a NUL, say) would instead fail the state read
+            of the whole batch, again on every retry.
+    """
+    default = record.key.decode("utf-8", errors="replace") if record.key else ""
+    return event_series(value, default)
 
 
 def score_events(config: AnomalyConfig) -> StatefulHandler:

@@ -1,22 +1,25 @@
 """HTTP routes under ``/api/anomaly`` (mounted behind token auth by the service).
 
 Errors: 404 unknown series or incident, 409 an incident already resolved, 422 a malformed
-body (names the field).
+body (names the field, and the index of the event, time or value). Events and ``/detect`` take
+the same checks as the pipeline (:mod:`.points`): series and ids of 1-200 printable characters,
+values finite and within +-1e150.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from skybridge.apps.anomaly import incidents, queries
 from skybridge.apps.anomaly.config import AnomalyConfig
 from skybridge.apps.anomaly.detectors import DEFAULT, DETECTORS
 from skybridge.apps.anomaly.evaluate import detector_scores
 from skybridge.apps.anomaly.ingest import ingest
-from skybridge.apps.anomaly.points import parse_point, parse_time
+from skybridge.apps.anomaly.points import MAX_MAGNITUDE, MAX_NAME, parse_point, parse_time
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.errors import error_responses
@@ -27,6 +30,7 @@ READ = [requires("anomaly:read")]
 UNKNOWN = error_responses(e404="No series or incident has this name")
 BAD = error_responses(e422="The body is malformed; the message names the field")
 MAX_POINTS = 10_000
+T = TypeVar("T")
 
 
 class SeriesSummary(BaseModel):
@@ -67,11 +71,29 @@ class Incident(BaseModel):
     notified: bool
 
 
+def _in_range(value: float) -> float:
+    if abs(value) > MAX_MAGNITUDE:  # pydantic's own le/ge would spell 1e150 in 151 digits
+        raise ValueError(
+            f"out of range: give a finite number between -{MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g}"
+        )
+    return value
+
+
+#: A value the detectors take: finite, within +-1e150 (see :data:`.points.MAX_MAGNITUDE`).
+Value = Annotated[
+    float,
+    Field(allow_inf_nan=False, description=f"finite, within +-{MAX_MAGNITUDE:g}"),
+    AfterValidator(_in_range),
+]
+
+
 class EventIn(BaseModel):
-    series: str = Field(min_length=1, max_length=200)
+    series: str = Field(
+        min_length=1, max_length=MAX_NAME, description="printable, no control characters"
+    )
     time: str | float = Field(description="ISO 8601 (UTC unless it names a zone) or Unix seconds")
-    metric: float = Field(allow_inf_nan=False)
-    id: str | None = Field(default=None, max_length=200)
+    metric: Value
+    id: str | None = Field(default=None, max_length=MAX_NAME)
 
 
 class IngestRequest(BaseModel):
@@ -80,7 +102,7 @@ class IngestRequest(BaseModel):
 
 class DetectRequest(BaseModel):
     times: list[str | float] = Field(min_length=1, max_length=MAX_POINTS)
-    values: list[float] = Field(min_length=1, max_length=MAX_POINTS)
+    values: list[Value] = Field(min_length=1, max_length=MAX_POINTS)
     detector: str = DEFAULT
     threshold: float = Field(default=0.55, gt=0.0, le=1.0)
 
@@ -142,7 +164,10 @@ def build_router(ctx: Context) -> APIRouter:
     @router.post("/events", responses=BAD, dependencies=[requires("anomaly:ingest")])
     def events(body: IngestRequest) -> dict[str, int]:
         """Put events on the app's topic (the pipeline scores them)."""
-        parsed = [parse_point(e.model_dump(exclude_none=True)) for e in body.events]
+        parsed = [
+            _indexed("events", n, parse_point, e.model_dump(exclude_none=True))
+            for n, e in enumerate(body.events)
+        ]
         return {"produced": ingest(ctx, parsed)}
 
     @router.post("/detect", responses=BAD, dependencies=READ)
@@ -154,7 +179,7 @@ def build_router(ctx: Context) -> APIRouter:
             raise ValidationError(
                 f"unknown detector {body.detector!r}", hint=f"use one of {', '.join(DETECTORS)}"
             )
-        times = [parse_time(t) for t in body.times]
+        times = [_indexed("times", n, parse_time, t) for n, t in enumerate(body.times)]
         scores, reasons = detector_scores(times, body.values, body.detector, ctx.config.season)
         return {
             "scores": scores,
@@ -165,3 +190,11 @@ def build_router(ctx: Context) -> APIRouter:
         }
 
     return router
+
+
+def _indexed(field: str, index: int, parse: Callable[[Any], T], raw: Any) -> T:
+    """``parse(raw)``; its :class:`ValidationError` names ``field[index]`` first."""
+    try:
+        return parse(raw)
+    except ValidationError as exc:
+        raise ValidationError(f"{field}[{index}]: {exc.message}", hint=exc.hint) from None

@@ -9,7 +9,7 @@ from skybridge.apps.anomaly.config import AnomalyConfig
 from skybridge.apps.anomaly.ingest import ingest
 from skybridge.apps.anomaly.nab.corpus import read_series
 from skybridge.apps.anomaly.pipeline import build_pipeline
-from skybridge.apps.anomaly.points import Point
+from skybridge.apps.anomaly.points import Point, check_name, default_event_id
 from skybridge.apps.anomaly.schedule import alert_pass
 from skybridge.apps.kit.context import AppContext
 
@@ -17,11 +17,15 @@ Context = AppContext[AnomalyConfig]
 
 
 def file_points(file: Path, series: str | None = None) -> list[Point]:
-    """The points of a ``timestamp,value`` CSV as one series (default: the file's name)."""
-    name = series or file.stem
+    """The points of a ``timestamp,value`` CSV as one series (default: the file's name).
+
+    Raises:
+        ValidationError: the series name is not usable, or the file is malformed.
+    """
+    name = check_name(series or file.stem, "series")
     timestamps, values = read_series(file)
     return [
-        Point(name, t, v, f"{name}@{t.isoformat()}")
+        Point(name, t, v, default_event_id(name, t))
         for t, v in zip(timestamps, values, strict=True)
     ]
 

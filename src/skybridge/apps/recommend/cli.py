@@ -19,7 +19,7 @@ from skybridge.apps.kit.cli import (
     styled,
 )
 from skybridge.apps.recommend.catalogue import read_items
-from skybridge.apps.recommend.events import parse_event
+from skybridge.apps.recommend.events import parse_event, time_text
 from skybridge.apps.recommend.generative import generate
 from skybridge.apps.recommend.metrics import feedback_metrics
 from skybridge.apps.recommend.pipeline import drain_events, serve_forever
@@ -254,9 +254,7 @@ def show_command(
         f"{user}: recent events (segment {view['segment'] or '—'})", "when", "kind", "item", "title"
     )
     for e in view["recent"]:
-        table.add_row(
-            time.strftime("%Y-%m-%d %H:%M", time.gmtime(e["ts"])), e["kind"], e["item"], e["title"]
-        )
+        table.add_row(time_text(e["ts"]), e["kind"], e["item"], e["title"])
     out.print(table)
     recs = result_table("recommendations", "item", "title", "score", "why")
     for r in view["recommendations"]["items"]:

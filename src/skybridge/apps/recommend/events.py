@@ -3,7 +3,9 @@ recommendations (``rec_click``, ``rec_ignore``) and what was served (``rec_serve
 
 An event is JSON (``{"user": "U123", "item": "I456", "kind": "view", "ts": 1760868900}``) or the
 original article's CSV line ``U123,I456,view,2025-10-19T10:15:00Z``. ``ts`` is epoch seconds or
-ISO 8601 (UTC when no zone is given); it defaults to the time of publishing.
+ISO 8601 (UTC when no zone is given) from 1970-01-01 to 2100-01-01 UTC; it defaults to the time
+of publishing. The route, the CLI and the pipeline all parse events here, so an event the route
+refuses is one the pipeline dead-letters.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ INTERACTIONS = ("view", "click", "purchase", "rec_click")
 KINDS = (*INTERACTIONS, "rec_ignore", "rec_served")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
 MAX_SERVED = 1000
+#: Event times taken, in epoch seconds: 1970-01-01 to 2100-01-01 UTC (pages and day keys turn
+#: them into dates; far-off ones are typos or junk, and beyond about 1e11 no date exists).
+TS_MIN, TS_MAX = 0.0, 4_102_444_800.0
+_TS_HINT = (
+    "give epoch seconds from 0 to 4102444800 or ISO 8601 text, between 1970-01-01 and "
+    "2100-01-01 UTC"
+)
 
 
 @dataclass(frozen=True)
@@ -63,18 +72,54 @@ def check_id(value: Any, what: str) -> str:
 
 
 def parse_time(value: Any) -> float:
-    """Epoch seconds from a number or ISO 8601 text."""
+    """Epoch seconds from a number or ISO 8601 text.
+
+    Raises:
+        ValidationError: not a number or ISO 8601 text, or not between 1970-01-01 and
+            2100-01-01 UTC (``NaN`` and infinities included).
+    """
     if isinstance(value, bool):
         raise ValidationError("ts must be epoch seconds or ISO 8601 text, not a boolean")
     if isinstance(value, int | float):
-        return float(value)
+        return _in_range(value)
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValidationError(f"ts {value!r} is not ISO 8601 text") from None
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-    raise ValidationError(f"ts {value!r} must be epoch seconds or ISO 8601 text")
+            seconds = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        except (ValueError, OverflowError):
+            raise ValidationError(f"ts {_shown(value)} is not ISO 8601 text") from None
+        return _in_range(seconds, value)
+    raise ValidationError(f"ts {_shown(value)} must be epoch seconds or ISO 8601 text")
+
+
+def _in_range(seconds: float, given: Any = None) -> float:
+    if not TS_MIN <= seconds <= TS_MAX:  # also NaN, and integers beyond floats
+        shown = _shown(seconds if given is None else given)
+        raise ValidationError(
+            f"ts {shown} is out of range (1970-01-01 to 2100-01-01 UTC)", hint=_TS_HINT
+        )
+    return float(seconds)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def stored_time(value: Any) -> float | None:
+    """A time read back from stored state, ``None`` where it is none ``parse_time`` takes
+    (state written before event times were checked)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if TS_MIN <= value <= TS_MAX else None
+
+
+def time_text(value: Any) -> str:
+    """``YYYY-MM-DD HH:MM`` (UTC) of a stored time, ``—`` where it is none."""
+    seconds = stored_time(value)
+    if seconds is None:
+        return "—"
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(seconds))
 
 
 def parse_event(data: Any, *, now: float | None = None) -> UserEvent:

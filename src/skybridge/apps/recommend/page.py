@@ -7,12 +7,11 @@ impression), the served model, click-through and coverage, and the API's request
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from skybridge.apps.kit.web import AppPage, Column, Table, api_charts, page_errors
-from skybridge.apps.recommend.events import check_id
+from skybridge.apps.recommend.events import check_id, time_text
 from skybridge.apps.recommend.ranking import recommend
 from skybridge.apps.recommend.service import Context, Recommender, shared_recommender
 from skybridge.apps.recommend.status import profile_view, status
@@ -40,9 +39,7 @@ def _users(engine: Recommender) -> list[str]:
 
 def _user_tables(engine: Recommender, user: str) -> dict[str, Any]:
     view = profile_view(engine, user)
-    events = [
-        {**e, "when": time.strftime("%Y-%m-%d %H:%M", time.gmtime(e["ts"]))} for e in view["recent"]
-    ]
+    events = [{**e, "when": time_text(e["ts"])} for e in view["recent"]]
     found = recommend(engine, user, record=False)
     recs = [
         {**r, "rank": n, "score": f"{r['score']:.4f}"}

@@ -4,7 +4,8 @@ served lists update the day's click-through and coverage counters.
 Records are keyed by user, so one user's events stay on one partition and in order. The profile
 is the pipeline's state for the user (exactly once per event with the runtime's guard); the
 vector is folded in against the current model, which the pipeline re-reads at most once per
-second. Events that do not parse go to ``<topic>.dlq`` with the reason.
+second. Events that do not parse (an unknown kind, a bad id or record key, a ``ts`` outside
+1970-2100) go to ``<topic>.dlq`` with the reason and leave the profile as it was.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from skybridge.apps.kit.background import serve_pipeline
-from skybridge.apps.recommend.events import UserEvent, parse_event
+from skybridge.apps.recommend.events import UserEvent, check_id, parse_event
 from skybridge.apps.recommend.metrics import count_event
 from skybridge.apps.recommend.model import ItemFactors
 from skybridge.apps.recommend.profiles import PIPELINE, apply_event
@@ -31,9 +32,15 @@ MODEL_CHECK_SECONDS = 1.0
 
 
 def user_key(record: Record, value: Any) -> str:
-    """The state key: the record key, else the event's user."""
+    """The state key: the record key, else the event's user; either must be a user id.
+
+    Raises:
+        ValidationError: no user id. The runtime dead-letters a record whose key function
+            raises; an unchecked key (a NUL, say) would instead fail the state read of the
+            whole batch, again on every retry.
+    """
     if record.key:
-        return record.key.decode("utf-8", errors="replace")
+        return check_id(record.key.decode("utf-8", errors="replace"), "user")
     return parse_event(value).user
 
 

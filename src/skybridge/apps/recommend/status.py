@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from skybridge.apps.recommend.events import stored_time
 from skybridge.apps.recommend.metrics import feedback_metrics
 from skybridge.apps.recommend.service import Recommender
 
@@ -49,7 +50,7 @@ def profile_view(engine: Recommender, user: str) -> dict[str, Any]:
         "model_version": doc.get("version", ""),
         "recent": [
             {
-                "ts": ts,
+                "ts": stored_time(ts),
                 "kind": kind,
                 "item": item,
                 "title": titles[item].title if item in titles else "",

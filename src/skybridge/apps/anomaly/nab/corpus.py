@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from skybridge.apps.anomaly.nab.sweep import CostMatrix, Window
+from skybridge.apps.anomaly.points import check_value
 from skybridge.core.errors import ValidationError
 
 #: NAB's three profiles (``config/profiles.json``), by the keys our reports use.
@@ -57,7 +58,12 @@ def parse_time(text: str) -> datetime:
 
 
 def read_series(path: Path) -> tuple[list[datetime], list[float]]:
-    """The ``timestamp,value`` rows of one CSV file."""
+    """The ``timestamp,value`` rows of one CSV file.
+
+    Raises:
+        ValidationError: no ``timestamp,value`` header, a bad timestamp, or a value that is not
+            a finite number within +-1e150 (naming the file and line).
+    """
     timestamps: list[datetime] = []
     values: list[float] = []
     with path.open(newline="", encoding="utf-8") as handle:
@@ -67,9 +73,11 @@ def read_series(path: Path) -> tuple[list[datetime], list[float]]:
             raise ValidationError(f"{path}: the first line must be 'timestamp,value'")
         for number, row in enumerate(rows, start=2):
             try:
-                values.append(float(row[1]))
+                values.append(check_value(float(row[1]), "value"))
             except (IndexError, ValueError):
                 raise ValidationError(f"{path}:{number}: no number in the value column") from None
+            except ValidationError as exc:
+                raise ValidationError(f"{path}:{number}: {exc.message}", hint=exc.hint) from None
             timestamps.append(parse_time(row[0]))
     return timestamps, values
 
