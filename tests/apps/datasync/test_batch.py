@@ -12,18 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError as PydanticError
 from sqlalchemy import Engine, text
 from tests.apps.datasync.conftest import TABLES, change
 from tests.apps.datasync.test_target import actual
 
 from skybridge.apps.datasync.batches import BatchRunner, window
-from skybridge.apps.datasync.batchrecord import BatchRecords
+from skybridge.apps.datasync.batchrecord import BatchRecords, batch_id, is_batch_id
 from skybridge.apps.datasync.config import BatchSpec, DataSyncConfig
 from skybridge.apps.datasync.sides import Side
 from skybridge.apps.datasync.target import SqlTarget
 from skybridge.apps.datasync.workflow import BatchEnv
 from skybridge.backends import kv, objects
-from skybridge.core.errors import Conflict, TransientError, ValidationError
+from skybridge.core.errors import Conflict, NotFound, TransientError, ValidationError
 
 AT = 1767229200.0  # 2026-01-01 01:00 UTC: the window [00:00, 01:00)
 CSV = (
@@ -159,3 +160,34 @@ def test_s3_to_oci_object_storage_into_postgresql_resumes_after_an_outage(
     assert ("extract", "skipped") in states  # resumed at the copy, extract not run again
     assert oci_store.exists(done.parts[0])
     assert actual(target) == {1: (2, False, "shipped"), 2: (1, False, "new")}
+
+
+def test_a_batch_id_resumes_only_a_batch_that_exists(tmp_path: Path, sqlite_engine: Engine) -> None:
+    target = SqlTarget(sqlite_engine, TABLES)
+    target.create()
+    aws, oci = local_sides(tmp_path)
+    aws.put("exports/day.csv", CSV)
+    run = runner(tmp_path, target, aws, oci)
+    for unknown in ("nope", "nightly-20990101T000000Z", "nightly-20260101T000000Z"):
+        with pytest.raises(NotFound, match=f"no batch '{unknown}' of batch sync 'nightly'"):
+            run.run("nightly", batch=unknown, at=AT)
+    for malformed in ("", "a\x00", "nope\n", "x" * 97):
+        with pytest.raises(ValidationError, match=r"batch id .* must be 1-96 letters") as caught:
+            run.run("nightly", batch=malformed, at=AT)
+        assert "datasync/" not in str(caught.value)
+    assert run.records.all() == []  # nothing was created
+    assert target.rows("orders") == []
+    partial = run.run("nightly", at=AT, steps=["extract"])
+    resumed = run.run("nightly", batch=partial.id, at=AT + 7 * 86400)  # the id, not the time
+    assert (resumed.id, resumed.state, resumed.window_start) == (partial.id, "done", AT - 3600)
+    assert [r.id for r in run.records.all()] == [partial.id]
+
+
+def test_batch_sync_names_make_batch_ids_that_can_be_looked_up() -> None:
+    spec = BatchSpec(table="orders", prefix="exports/")
+    for bad in ("bad name", "a/b", "-x", "x" * 80):
+        with pytest.raises(PydanticError, match="batch sync"):
+            DataSyncConfig(batches={bad: spec})
+    longest = "x" * 79
+    assert DataSyncConfig(batches={longest: spec}).batches[longest] == spec
+    assert is_batch_id(batch_id(longest, 253402297200.0))  # 9999-12-31T23:00:00Z

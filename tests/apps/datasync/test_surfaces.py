@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
 from skybridge.apps.kit.manifest import discover_apps, find_app
 from skybridge.cli import build_cli
-from skybridge.testing.service import service_harness
+from skybridge.testing.service import ServiceHarness, service_harness
 
 SETTINGS = """
 [datasync.batches.nightly]
@@ -134,3 +135,107 @@ def test_routes_validate_bodies_and_answer_with_json(skybridge_workdir: Path) ->
             service.client.get("/api/datasync/sql/orders?dialect=db2", headers=auth).status_code
             == 422
         )
+
+
+def _post_raw(service: ServiceHarness, path: str, body: str) -> Any:
+    """POST a JSON text as it is (``NaN`` and ``1e400`` cannot be written by ``json=``)."""
+    headers = {**service.auth, "Content-Type": "application/json"}
+    return service.client.post(path, headers=headers, content=body)
+
+
+def test_changes_with_no_sane_time_or_an_unfit_number_are_refused_everywhere(
+    skybridge_workdir: Path,
+) -> None:
+    row = '{"order_id": 1, "version": 1}'
+    bad = {
+        "at": [f'"at": {at}, "row": {row}' for at in ("1e308", "-1e300", "NaN", "Infinity")],
+        "amount": [
+            f'"row": {{"order_id": 1, "version": 1, "amount": {amount}}}'
+            for amount in ('"1e400"', "1e308", '"NaN"', "NaN", '"-Infinity"')
+        ],
+    }
+    spec = find_app(discover_apps(), "datasync")
+    with service_harness([spec]) as service:
+        for field, bodies in bad.items():
+            for body in bodies:
+                answer = _post_raw(
+                    service,
+                    "/api/datasync/changes",
+                    f'{{"changes": [{{"table": "orders", {body}}}]}}',
+                )
+                assert answer.status_code == 422, body
+                assert answer.json()["message"].startswith(
+                    "at " if field == "at" else "column 'amount'"
+                ), body
+        status = service.client.get("/api/datasync/status", headers=service.auth).json()
+        assert status["lag"] == 0  # nothing was published
+    path = skybridge_workdir / "bad.jsonl"
+    path.write_text(f'{{"table": "orders", "row": {row}}}\n{{"table": "orders", {bad["at"][2]}}}\n')
+    for command in ("apply", "publish"):
+        code, out = cli(command, str(path))
+        assert code == 2, out
+        assert "bad.jsonl line 2: at nan" in " ".join(out.split())
+    path.write_text(f'{{"table": "orders", {bad["amount"][0]}}}\n')
+    code, out = cli("apply", str(path))
+    assert code == 2
+    assert "28 digits before the decimal point" in " ".join(out.split())
+    assert json.loads(cli("status", "--json")[1])["tables"][0]["rows"] == 0
+
+
+def test_an_unknown_batch_id_is_404_and_creates_nothing(skybridge_workdir: Path) -> None:
+    (skybridge_workdir / "skybridge.toml").write_text(SETTINGS)
+    spec = find_app(discover_apps(), "datasync")
+    with service_harness([spec]) as service:
+
+        def run(**body: str) -> Any:
+            return service.client.post(
+                "/api/datasync/batches/run", headers=service.auth, json={"name": "nightly", **body}
+            )
+
+        for unknown in ("nope", "nightly-20990101T000000Z"):
+            answer = run(batch_id=unknown)
+            assert answer.status_code == 404, answer.text
+            assert f"no batch {unknown!r}" in answer.json()["message"]
+        malformed = run(batch_id="a/../b")
+        assert malformed.status_code == 422
+        assert "batch id 'a/../b' must be" in malformed.json()["message"]
+        listed = service.client.get("/api/datasync/batches", headers=service.auth).json()
+        assert listed == []
+        made = run()
+        assert made.status_code == 200, made.text
+        again = run(batch_id=made.json()["id"])  # an existing batch resumes (all done: skipped)
+        assert (again.status_code, again.json()["id"]) == (200, made.json()["id"])
+    code, out = cli("batch", "run", "nightly", "--id", "nightly-20990101T000000Z")
+    assert code == 2
+    assert "no batch 'nightly-20990101T000000Z'" in out
+    assert [b["id"] for b in json.loads(cli("batch", "list", "--json")[1])] == [made.json()["id"]]
+
+
+def test_batch_ids_that_cannot_exist_are_404_without_storage_keys(
+    skybridge_workdir: Path,
+) -> None:
+    (skybridge_workdir / "skybridge.toml").write_text(SETTINGS)
+    spec = find_app(discover_apps(), "datasync")
+    long = "b" * 5000
+    with service_harness([spec]) as service:
+        for batch in ("%00", long, "a%0A", "a%20b"):
+            answer = service.client.get(f"/api/datasync/batches/{batch}", headers=service.auth)
+            assert answer.status_code == 404, answer.text
+            assert answer.json()["message"].startswith("no batch ")
+            assert "datasync/" not in answer.text
+            assert "key" not in answer.text
+            assert len(answer.text) < 400
+        for batch_id in ("\x00", long):
+            answer = service.client.post(
+                "/api/datasync/batches/run",
+                headers=service.auth,
+                json={"name": "nightly", "batch_id": batch_id},
+            )
+            assert answer.status_code == 422
+            assert answer.json()["message"].startswith("batch id ")
+            assert "datasync/" not in answer.text
+            assert len(answer.text) < 400
+    code, out = cli("batch", "show", long)
+    assert code == 2
+    assert "datasync/" not in out
+    assert "no batch" in out

@@ -50,19 +50,41 @@ class BatchRunner:
     def record(
         self, name: str, *, at: float | None = None, batch: str | None = None
     ) -> BatchRecord:
-        """The record of batch ``batch`` (or of ``name``'s window before ``at``), new if unseen."""
+        """The record of existing batch ``batch`` (to resume it), or of ``name``'s window
+        before ``at`` (new if unseen).
+
+        Raises:
+            NotFound: no batch sync ``name``, or no batch ``batch`` (one is never made up
+                from an id: its window would not be the id's).
+            ValidationError: ``batch`` is not shaped like a batch id.
+        """
         if name not in self.env.config.batches:
             known = ", ".join(sorted(self.env.config.batches)) or "none declared"
             raise NotFound(f"no batch sync called {name!r}", hint=f"batch syncs: {known}")
+        if batch is not None:
+            return self._existing(name, check_batch_id(batch))
         spec = self.env.config.batches[name]
         start, end = window(spec.every, time.time() if at is None else at)
-        batch = check_batch_id(batch) if batch else batch_id(name, start)
-        found = self.records.get(batch)
+        found = self.records.get(batch_id(name, start))
         if found is not None:
-            if found.name != name:
-                raise Conflict(f"batch {batch} belongs to batch sync {found.name!r}")
-            return found
-        return BatchRecord(batch, name, spec.table, start, end)
+            return self._same_sync(found, name)
+        return BatchRecord(batch_id(name, start), name, spec.table, start, end)
+
+    def _existing(self, name: str, batch: str) -> BatchRecord:
+        found = self.records.get(batch)
+        if found is None:
+            raise NotFound(
+                f"no batch {batch!r} of batch sync {name!r}",
+                hint="give the id of a batch that was run (see the batch list), "
+                "or none to run the last window",
+            )
+        return self._same_sync(found, name)
+
+    @staticmethod
+    def _same_sync(found: BatchRecord, name: str) -> BatchRecord:
+        if found.name != name:
+            raise Conflict(f"batch {found.id} belongs to batch sync {found.name!r}")
+        return found
 
     def run(
         self,

@@ -30,10 +30,19 @@ def batch_id(name: str, window_start: float) -> str:
     return f"{name}-{moment.strftime('%Y%m%dT%H%M%SZ')}"
 
 
+def is_batch_id(value: str) -> bool:
+    """Whether ``value`` is shaped like a batch id (no batch has an id of another shape)."""
+    return _ID.fullmatch(value) is not None
+
+
 def check_batch_id(value: str) -> str:
-    if not _ID.match(value):
+    """``value`` if it has the shape of a batch id, else ValidationError naming the rule."""
+    if not is_batch_id(value):
+        shown = repr(value) if len(value) <= 100 else f"{value[:97]!r}..."
         raise ValidationError(
-            f"batch id {value!r} must be letters, digits, '.', '_' and '-' (<= 96)"
+            f"batch id {shown} must be 1-96 letters, digits, '.', '_' and '-', starting with "
+            "a letter or digit",
+            hint="batch ids look like orders-daily-20260101T000000Z (see the batch list)",
         )
     return value
 
@@ -99,6 +108,9 @@ class BatchRecords:
         self.kv = kv
 
     def get(self, batch: str) -> BatchRecord | None:
+        """The record of batch ``batch``; None when there is none (or cannot be one)."""
+        if not is_batch_id(batch):
+            return None
         raw = self.kv.get(PREFIX + batch)
         return None if raw is None else BatchRecord.from_dict(json.loads(raw))
 

@@ -5,26 +5,32 @@ On the stream a change is JSON::
     {"table": "orders", "op": "upsert", "row": {"order_id": 7, "amount": "19.90", ...},
      "at": 1767225600.25}
 
-``at`` is when the change happened at the source (Unix seconds), for the cross-cloud latency
-metric; a delete carries the key columns and the version only. The message key is
+``at`` is when the change happened at the source (Unix seconds, from 0 to one day ahead of this
+clock), for the cross-cloud latency metric; a delete carries the key columns and the version
+only. Values are checked against their column's type: numbers must be finite, a ``numeric``
+fits ``NUMERIC(38,10)`` (extra decimals are rounded half away from zero, as PostgreSQL and
+Oracle round them, so every dialect stores the same value). The message key is
 ``<table>:<key values>``, so every change of one row lands on one partition, in order.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any, Literal
 
-from skybridge.apps.datasync.config import ColumnType, TableSpec
+from skybridge.apps.datasync.config import NUMERIC_PRECISION, NUMERIC_SCALE, ColumnType, TableSpec
 from skybridge.core.errors import ValidationError
 
 Op = Literal["upsert", "delete"]
 #: Columns datasync adds to every target table (never user columns).
 DELETED, ORIGIN_AT, SYNCED_AT = "sb_deleted", "sb_origin_at", "sb_synced_at"
+#: How far ahead of this clock a change's ``at`` may be (the source's clock may run ahead).
+AT_SKEW = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +72,28 @@ def parse_change(doc: Any, tables: Mapping[str, TableSpec]) -> Change:
     op = doc.get("op", "upsert")
     if op not in ("upsert", "delete"):
         raise ValidationError(f"op must be upsert or delete, not {op!r}")
-    at = doc.get("at", time.time())
-    if isinstance(at, bool) or not isinstance(at, int | float):
-        raise ValidationError("at must be a Unix time in seconds")
+    at = origin_time(doc.get("at", time.time()))
     row = coerce_row(doc.get("row"), tables[table], partial=op == "delete")
-    return Change(table, op, row, float(at))
+    return Change(table, op, row, at)
+
+
+def origin_time(value: Any, now: float | None = None) -> float:
+    """``value`` as a change's ``at``: finite Unix seconds from 0 (1970-01-01T00:00:00Z) to
+    :data:`AT_SKEW` after ``now`` (default: this clock), else ValidationError.
+
+    A time outside that range cannot be when a change happened, and would skew the latency
+    metric for good (one ``at`` of -1e300 makes its sum 1e300).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"at must be a Unix time in seconds (a number), not {_shown(value)}")
+    latest = (time.time() if now is None else now) + AT_SKEW
+    if not 0 <= value <= latest:  # False for NaN too
+        raise ValidationError(
+            f"at {_shown(value)} is not a time a change can have: give finite Unix seconds "
+            f"from 0 (1970-01-01T00:00:00Z) to {latest:.0f} (one day from now)",
+            hint="leave at out to mean now",
+        )
+    return float(value)
 
 
 def coerce_row(row: Any, spec: TableSpec, *, partial: bool = False) -> dict[str, Any]:
@@ -96,10 +119,8 @@ def coerce_row(row: Any, spec: TableSpec, *, partial: bool = False) -> dict[str,
             continue
         try:
             out[name] = _COERCE[kind](value)
-        except (ValueError, TypeError, InvalidOperation, OverflowError):
-            raise ValidationError(
-                f"column {name!r}: {value!r} is not a valid {kind.value}"
-            ) from None
+        except _ERRORS as exc:
+            raise _refused(name, kind, value, exc) from None
     return out
 
 
@@ -128,8 +149,28 @@ def coerce_value(value: Any, kind: ColumnType, name: str) -> Any:
         return None
     try:
         return _COERCE[kind](value)
-    except (ValueError, TypeError, InvalidOperation, OverflowError):
-        raise ValidationError(f"column {name!r}: {value!r} is not a valid {kind.value}") from None
+    except _ERRORS as exc:
+        raise _refused(name, kind, value, exc) from None
+
+
+class Unfit(ValueError):
+    """A value of the right kind that its column cannot hold; the message says why."""
+
+
+#: What a coercion raises for a value that is not of its column's type.
+_ERRORS = (ValueError, TypeError, InvalidOperation, OverflowError, OSError)
+
+
+def _refused(name: str, kind: ColumnType, value: Any, exc: Exception) -> ValidationError:
+    if isinstance(exc, Unfit):
+        return ValidationError(f"column {name!r}: {_shown(value)} does not fit: {exc}")
+    return ValidationError(f"column {name!r}: {_shown(value)} is not a valid {kind.value}")
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut short: an error names the value without echoing a huge one."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _integer(value: Any) -> int:
@@ -139,23 +180,49 @@ def _integer(value: Any) -> int:
         raise ValueError("not a whole number")
     number = int(value)
     if not -(2**63) <= number < 2**63:
-        raise OverflowError("out of the 64-bit range")
+        raise Unfit("an integer column holds -2**63 to 2**63-1")
     return number
 
 
+#: Digits a ``numeric`` value may have before the point; the step its decimals are rounded to.
+INTEGER_DIGITS = NUMERIC_PRECISION - NUMERIC_SCALE
+_STEP = Decimal(1).scaleb(-NUMERIC_SCALE)
+#: Enough digits to round any value that passed the size check exactly (one more for a carry).
+_ROUNDING = Context(prec=NUMERIC_PRECISION + 1, rounding=ROUND_HALF_UP)
+_TOO_BIG = (
+    f"NUMERIC({NUMERIC_PRECISION},{NUMERIC_SCALE}) holds at most {INTEGER_DIGITS} digits "
+    "before the decimal point"
+)
+
+
 def _numeric(value: Any) -> Decimal:
+    """``value`` as a decimal ``NUMERIC(38,10)`` holds: finite, at most 28 digits before the
+    point, more than 10 after rounded half away from zero (as PostgreSQL and Oracle store it;
+    SQLite keeps the text, so it gets the rounded value too)."""
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")
     number = Decimal(str(value))
     if not number.is_finite():
-        raise ValueError("not finite")
+        raise Unfit("a numeric column holds finite numbers, not NaN or Infinity")
+    if number and number.adjusted() >= INTEGER_DIGITS:
+        raise Unfit(_TOO_BIG)
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -NUMERIC_SCALE:
+        number = number.quantize(_STEP, context=_ROUNDING)
+        if number.adjusted() >= INTEGER_DIGITS:  # rounded up past the limit: 99...9.99999999999
+            raise Unfit(_TOO_BIG)
+    elif isinstance(exponent, int) and exponent > 0:
+        number = number.quantize(Decimal(1), context=_ROUNDING)  # 1E+5 -> 100000
     return number
 
 
 def _float(value: Any) -> float:
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise Unfit("a float column holds finite numbers (not NaN, Infinity or beyond 1.8e308)")
+    return number
 
 
 def _boolean(value: Any) -> bool:

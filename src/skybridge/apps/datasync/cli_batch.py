@@ -22,7 +22,9 @@ def batch_run_command(
     name: Annotated[str, typer.Argument(help="A declared batch sync.")],
     batch_id: Annotated[
         str | None,
-        typer.Option("--id", help="Run (or resume) this batch instead of the last window."),
+        typer.Option(
+            "--id", help="Resume this existing batch (see batch list) instead of the last window."
+        ),
     ] = None,
     step: Annotated[
         list[str] | None, typer.Option("--step", help=f"Only these steps ({', '.join(STEPS)}).")

@@ -32,6 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 TOPIC = "datasync.changes"
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
+#: A batch sync's name; its batch ids (``<name>-<window start>``) stay within 96 characters.
+_BATCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,78}$")
+#: A ``numeric`` column is ``NUMERIC(38,10)``: 28 digits before the point, 10 after.
+NUMERIC_PRECISION, NUMERIC_SCALE = 38, 10
 #: Words reserved in PostgreSQL, SQLite or Oracle that a plain (unquoted) name cannot be.
 _RESERVED_WORDS = (
     "access add all alter and any as asc audit between by char check cluster column "
@@ -185,6 +189,17 @@ class DataSyncConfig(BaseModel):
         for name in tables:
             check_identifier(name, "table")
         return tables
+
+    @field_validator("batches")
+    @classmethod
+    def _plain_batch_names(cls, batches: dict[str, BatchSpec]) -> dict[str, BatchSpec]:
+        for name in batches:
+            if not _BATCH_NAME.match(name):
+                raise ValueError(
+                    f"batch sync {name[:100]!r} must be letters, digits, '.', '_' and '-' "
+                    "(at most 79, starting with a letter or digit)"
+                )
+        return batches
 
     @model_validator(mode="after")
     def _batches_name_tables(self) -> DataSyncConfig:

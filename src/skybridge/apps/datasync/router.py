@@ -28,7 +28,9 @@ UNKNOWN = error_responses(e404="No such batch or table")
 class RunRequest(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="A declared batch sync")
     batch_id: str | None = Field(
-        default=None, description="Resume this batch (default: last window)"
+        default=None,
+        description="Resume this existing batch (404 when there is none); "
+        "default: run the last window",
     )
     steps: list[str] = Field(default_factory=lambda: list(STEPS), min_length=1, max_length=4)
 
@@ -89,7 +91,8 @@ def build_router(ctx: Context) -> APIRouter:
         dependencies=[requires("datasync:run")],
     )
     def run(body: RunRequest) -> dict[str, Any]:
-        """Run (or resume) a batch now; done steps are skipped."""
+        """Run the last window of a batch sync, or resume an existing batch; done steps are
+        skipped."""
         with DataSync.open(ctx) as sync:
             sync.create_tables()
             return batch_view(sync.run_batch(body.name, batch=body.batch_id, steps=body.steps))

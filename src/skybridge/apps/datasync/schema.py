@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeEngine
 
 from skybridge.apps.datasync.changes import DELETED, ORIGIN_AT, SYNCED_AT
-from skybridge.apps.datasync.config import ColumnType, TableSpec
+from skybridge.apps.datasync.config import NUMERIC_PRECISION, NUMERIC_SCALE, ColumnType, TableSpec
 
 BATCH = "sb_batch"
 STAGING_SUFFIX = "_staging"
@@ -58,7 +58,8 @@ class DecimalText(TypeDecorator[Decimal]):
 def sql_type(kind: ColumnType) -> TypeEngine[Any]:
     """The SQLAlchemy type of a column type (the dialect renders it)."""
     if kind is ColumnType.NUMERIC:
-        return Numeric(38, 10, asdecimal=True).with_variant(DecimalText(), "sqlite")
+        numeric = Numeric(NUMERIC_PRECISION, NUMERIC_SCALE, asdecimal=True)
+        return numeric.with_variant(DecimalText(), "sqlite")
     types: dict[ColumnType, TypeEngine[Any]] = {
         ColumnType.INTEGER: BigInteger().with_variant(Integer(), "sqlite"),
         ColumnType.BIGINT: BigInteger().with_variant(Integer(), "sqlite"),

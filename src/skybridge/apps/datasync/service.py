@@ -114,16 +114,19 @@ class DataSync:
         steps: Sequence[str] = STEPS,
         on_step: OnStep | None = None,
     ) -> BatchRecord:
-        """Run (or resume) batch ``batch`` of batch sync ``name`` (default: its last window)."""
+        """Run batch sync ``name``'s window before ``at`` (default: the last one), or resume
+        its existing batch ``batch`` (NotFound when there is none: nothing is created)."""
         return self.runner().run(name, batch=batch, at=at, steps=steps, on_step=on_step)
 
     def batches(self, limit: int = 200) -> list[BatchRecord]:
         return BatchRecords(self.res.kv).all(limit)
 
     def batch(self, batch: str) -> BatchRecord:
+        """The record of batch ``batch``; NotFound when there is none (or cannot be one)."""
         found = BatchRecords(self.res.kv).get(batch)
         if found is None:
-            raise NotFound(f"no batch {batch!r}")
+            shown = repr(batch) if len(batch) <= 100 else f"{batch[:97]!r}..."
+            raise NotFound(f"no batch {shown}", hint="see the batch list for batch ids")
         return found
 
     def status(self) -> list[TableStatus]:

@@ -9,7 +9,8 @@
     api.publish(ctx, "deps")              # -> Published (idempotent by digest, grants again)
     api.prune(ctx, "deps", dry_run=False) # keeps the newest N and every version in use
 
-The CLI, the routes, the page and the jobs are thin adapters over these functions.
+The CLI, the routes, the page and the jobs are thin adapters over these functions, which check
+every name they are given (:func:`check_name`) before it reaches a store or the platform.
 """
 
 from __future__ import annotations
@@ -36,21 +37,50 @@ from skybridge.apps.layers.report import MB, LayerReport
 from skybridge.apps.layers.scan import ScanPolicy, scan_layer
 from skybridge.apps.layers.smoke import smoke_test
 from skybridge.apps.layers.targets import Target
+from skybridge.backends.functions import parse_layer_arn
 from skybridge.core.errors import NotFound, ValidationError
 
 Context = AppContext[LayersConfig]
-#: A layer's name, as Lambda's ``PublishLayerVersion`` allows it (and routes check it).
+#: A layer's name, as Lambda's ``PublishLayerVersion`` allows it; function and alias names
+#: are held to it too (the routes check it, and so does every function here).
 NAME = r"^[A-Za-z0-9_-]{1,140}$"
+#: A CloudWatch alarm's name: 1-255 characters, no control characters.
+_ALARM = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 
 
-def check_name(name: str) -> str:
-    """``name`` if Lambda would accept it as a layer name: checked before anything is built."""
+def check_name(name: str, what: str = "layer") -> str:
+    """``name`` if Lambda would accept it as a layer (or ``what``) name, else ValidationError:
+    checked before anything is built, looked up or changed."""
     if not re.fullmatch(NAME, name):
+        shown = repr(name) if len(name) <= 100 else f"{name[:97]!r}..."
         raise ValidationError(
-            f"layer name {name[:160]!r} is not allowed",
+            f"{what} name {shown} is not allowed",
             hint="use 1-140 letters, digits, dashes or underscores, as Lambda does",
         )
     return name
+
+
+def check_layer_arn(arn: str) -> str:
+    """``arn`` if it is a layer version ARN (``...:layer:NAME:VERSION``), else ValidationError."""
+    try:
+        parse_layer_arn(arn)
+    except ValueError:
+        shown = repr(arn) if len(arn) <= 200 else f"{arn[:197]!r}..."
+        raise ValidationError(
+            f"layer {shown} is not a layer version ARN",
+            hint="give arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION (see layers usage)",
+        ) from None
+    return arn
+
+
+def check_alarm(alarm: str | None) -> str | None:
+    """``alarm`` if CloudWatch would accept it as an alarm name (or None), else ValidationError."""
+    if alarm is not None and not _ALARM.fullmatch(alarm):
+        raise ValidationError(
+            f"alarm name {alarm[:100]!r} is not allowed",
+            hint="use 1-255 characters and no control characters, as CloudWatch does",
+        )
+    return alarm
 
 
 def target_of(ctx: Context, runtime: str | None = None, architecture: str | None = None) -> Target:
@@ -142,6 +172,8 @@ def _cold_start(
 
 
 def latest(ctx: Context, name: str) -> dict[str, Any]:
+    """The newest build record of layer ``name`` (NotFound when it was never built)."""
+    check_name(name)
     with ctx.connect("kv") as store:
         return records.latest(store, name)
 
@@ -153,6 +185,7 @@ def builds(ctx: Context) -> list[dict[str, Any]]:
 
 
 def history(ctx: Context, name: str) -> list[dict[str, Any]]:
+    check_name(name)
     with ctx.connect("kv") as store:
         return records.history(store, name)
 
@@ -189,11 +222,17 @@ def publish(ctx: Context, name: str, *, force: bool = False) -> Published:
 
 
 def prune(ctx: Context, name: str, *, keep: int | None = None, dry_run: bool = True) -> PrunePlan:
+    """Plan (``dry_run``) or delete the versions of ``name`` beyond the newest ``keep`` that
+    no function uses."""
+    check_name(name)
     with ctx.connect("functions") as platform:
         return prune_versions(platform, name, keep=keep or ctx.config.keep, dry_run=dry_run)
 
 
 def usage(ctx: Context, layers: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Every version of ``layers`` (default: all) and the function versions using it."""
+    for name in layers or ():
+        check_name(name)
     with ctx.connect("functions") as platform:
         return usage_rows(platform, layers)
 
@@ -207,6 +246,10 @@ def start_rollout(
     steps: Sequence[float] | None = None,
     alarm: str | None = None,
 ) -> rollouts.Rollout:
+    """Send the first step of ``alias``'s traffic to a new version using ``layer_arn``."""
+    _check_rollout(function, alias)
+    check_layer_arn(layer_arn)
+    check_alarm(alarm)
     with ctx.connect("functions") as platform, ctx.connect("kv") as store:
         return rollouts.start(
             platform,
@@ -220,12 +263,21 @@ def start_rollout(
         )
 
 
+def _check_rollout(function: str, alias: str) -> None:
+    check_name(function, "function")
+    check_name(alias, "alias")
+
+
 def advance_rollout(ctx: Context, function: str, alias: str) -> rollouts.Rollout:
+    """Next step of the rollout on ``function:alias`` (a rollback when its alarm fires)."""
+    _check_rollout(function, alias)
     with ctx.connect("functions") as platform, ctx.connect("kv") as store:
         return rollouts.advance(platform, store, function, alias)
 
 
 def roll_back(ctx: Context, function: str, alias: str, reason: str = "by hand") -> rollouts.Rollout:
+    """All of ``alias``'s traffic back to the version before the rollout."""
+    _check_rollout(function, alias)
     with ctx.connect("functions") as platform, ctx.connect("kv") as store:
         return rollouts.roll_back(platform, store, function, alias, reason)
 
