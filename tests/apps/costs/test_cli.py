@@ -197,7 +197,7 @@ def test_remediate_is_a_dry_run_until_approved(workdir: Path) -> None:
     [
         (["report", "--from", "0001-01-01", "--to", "2024-01-01"], "outside"),
         (["report", "--from", "2001-01-01", "--to", "2024-01-01"], "at most 1830"),
-        (["forecast", "--as-of", "9999-12-31"], "outside"),
+        (["forecast", "--as-of", "9999-12-31"], "as of 9999-12-31: give a day from"),
     ],
 )
 def test_periods_out_of_reach_are_refused(workdir: Path, args: list[str], message: str) -> None:
