@@ -7,6 +7,13 @@ its boundary, so apps, the CLI and the HTTP service only ever see ``SkybridgeErr
 from __future__ import annotations
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: an error names the value it refuses without
+    echoing a huge one back."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 class SkybridgeError(Exception):
     """Root of every error skybridge raises on purpose."""
 

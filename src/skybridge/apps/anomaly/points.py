@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import ValidationError, shown
 
 #: Longest series name or event id, in characters. A series is the pipeline's kv state key
 #: (``state/anomaly-online/<series>``): 200 characters of at most 4 UTF-8 bytes each stay under
@@ -74,8 +74,7 @@ def check_name(raw: Any, field: str) -> str:
         raise ValidationError(f"'{field}' must be text, got {type(raw).__name__}", hint=_NAME_HINT)
     name = str(raw).strip()
     if not 1 <= len(name) <= MAX_NAME or not name.isprintable():
-        shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
-        raise ValidationError(f"'{field}' {shown} is not a usable name", hint=_NAME_HINT)
+        raise ValidationError(f"'{field}' {shown(name, 43)} is not a usable name", hint=_NAME_HINT)
     return name
 
 
@@ -89,9 +88,7 @@ def check_value(raw: Any, field: str = "metric") -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ValidationError(f"'{field}' must be a number, got {type(raw).__name__}", hint=hint)
     if not -MAX_MAGNITUDE <= raw <= MAX_MAGNITUDE:  # also NaN, and integers beyond floats
-        shown = repr(raw)
-        shown = shown if len(shown) <= 40 else shown[:40] + "..."
-        raise ValidationError(f"'{field}' {shown} is out of range", hint=hint)
+        raise ValidationError(f"'{field}' {shown(raw, 43)} is out of range", hint=hint)
     return float(raw)
 
 

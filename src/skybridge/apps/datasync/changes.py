@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any, Literal
 
 from skybridge.apps.datasync.config import NUMERIC_PRECISION, NUMERIC_SCALE, ColumnType, TableSpec
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import ValidationError, shown
 
 Op = Literal["upsert", "delete"]
 #: Columns datasync adds to every target table (never user columns).
@@ -85,11 +85,11 @@ def origin_time(value: Any, now: float | None = None) -> float:
     metric for good (one ``at`` of -1e300 makes its sum 1e300).
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"at must be a Unix time in seconds (a number), not {_shown(value)}")
+        raise ValidationError(f"at must be a Unix time in seconds (a number), not {shown(value)}")
     latest = (time.time() if now is None else now) + AT_SKEW
     if not 0 <= value <= latest:  # False for NaN too
         raise ValidationError(
-            f"at {_shown(value)} is not a time a change can have: give finite Unix seconds "
+            f"at {shown(value)} is not a time a change can have: give finite Unix seconds "
             f"from 0 (1970-01-01T00:00:00Z) to {latest:.0f} (one day from now)",
             hint="leave at out to mean now",
         )
@@ -163,14 +163,8 @@ _ERRORS = (ValueError, TypeError, InvalidOperation, OverflowError, OSError)
 
 def _refused(name: str, kind: ColumnType, value: Any, exc: Exception) -> ValidationError:
     if isinstance(exc, Unfit):
-        return ValidationError(f"column {name!r}: {_shown(value)} does not fit: {exc}")
-    return ValidationError(f"column {name!r}: {_shown(value)} is not a valid {kind.value}")
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, cut short: an error names the value without echoing a huge one."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+        return ValidationError(f"column {name!r}: {shown(value)} does not fit: {exc}")
+    return ValidationError(f"column {name!r}: {shown(value)} is not a valid {kind.value}")
 
 
 def _integer(value: Any) -> int:

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -95,12 +96,7 @@ def input_error(exc: BaseException) -> SkybridgeError | None:
 def _text_file_of(exc: BaseException) -> str | None:
     """The name of the text file being read where ``exc`` was raised (the innermost frame
     holding an open one), if any: a decoding error does not say which file it met."""
-    frames = []
-    tb = exc.__traceback__
-    while tb is not None:
-        frames.append(tb.tb_frame)
-        tb = tb.tb_next
-    for frame in reversed(frames):
+    for frame, _ in reversed(list(traceback.walk_tb(exc.__traceback__))):
         for value in frame.f_locals.values():
             if isinstance(value, io.TextIOWrapper) and isinstance(value.name, str):
                 return value.name

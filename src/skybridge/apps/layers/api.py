@@ -38,12 +38,14 @@ from skybridge.apps.layers.scan import ScanPolicy, scan_layer
 from skybridge.apps.layers.smoke import smoke_test
 from skybridge.apps.layers.targets import Target
 from skybridge.backends.functions import parse_layer_arn
-from skybridge.core.errors import NotFound, ValidationError
+from skybridge.backends.functions.base import LAYER_NAME
+from skybridge.core.errors import NotFound, ValidationError, shown
 
 Context = AppContext[LayersConfig]
-#: A layer's name, as Lambda's ``PublishLayerVersion`` allows it; function and alias names
-#: are held to it too (the routes check it, and so does every function here).
-NAME = r"^[A-Za-z0-9_-]{1,140}$"
+#: A layer's name, as Lambda's ``PublishLayerVersion`` allows it (the function platforms'
+#: own rule); function and alias names are held to it too (the routes check it, and so does
+#: every function here).
+NAME = LAYER_NAME.pattern
 #: A CloudWatch alarm's name: 1-255 characters, no control characters.
 _ALARM = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 
@@ -51,10 +53,9 @@ _ALARM = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 def check_name(name: str, what: str = "layer") -> str:
     """``name`` if Lambda would accept it as a layer (or ``what``) name, else ValidationError:
     checked before anything is built, looked up or changed."""
-    if not re.fullmatch(NAME, name):
-        shown = repr(name) if len(name) <= 100 else f"{name[:97]!r}..."
+    if not LAYER_NAME.fullmatch(name):
         raise ValidationError(
-            f"{what} name {shown} is not allowed",
+            f"{what} name {shown(name, 100)} is not allowed",
             hint="use 1-140 letters, digits, dashes or underscores, as Lambda does",
         )
     return name
@@ -65,9 +66,8 @@ def check_layer_arn(arn: str) -> str:
     try:
         parse_layer_arn(arn)
     except ValueError:
-        shown = repr(arn) if len(arn) <= 200 else f"{arn[:197]!r}..."
         raise ValidationError(
-            f"layer {shown} is not a layer version ARN",
+            f"layer {shown(arn, 200)} is not a layer version ARN",
             hint="give arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION (see layers usage)",
         ) from None
     return arn

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import ValidationError, shown
 
 INTERACTIONS = ("view", "click", "purchase", "rec_click")
 KINDS = (*INTERACTIONS, "rec_ignore", "rec_served")
@@ -87,23 +87,19 @@ def parse_time(value: Any) -> float:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
             seconds = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
         except (ValueError, OverflowError):
-            raise ValidationError(f"ts {_shown(value)} is not ISO 8601 text") from None
+            raise ValidationError(f"ts {shown(value, 43)} is not ISO 8601 text") from None
         return _in_range(seconds, value)
-    raise ValidationError(f"ts {_shown(value)} must be epoch seconds or ISO 8601 text")
+    raise ValidationError(f"ts {shown(value, 43)} must be epoch seconds or ISO 8601 text")
 
 
 def _in_range(seconds: float, given: Any = None) -> float:
     if not TS_MIN <= seconds <= TS_MAX:  # also NaN, and integers beyond floats
-        shown = _shown(seconds if given is None else given)
         raise ValidationError(
-            f"ts {shown} is out of range (1970-01-01 to 2100-01-01 UTC)", hint=_TS_HINT
+            f"ts {shown(seconds if given is None else given, 43)} is out of range "
+            "(1970-01-01 to 2100-01-01 UTC)",
+            hint=_TS_HINT,
         )
     return float(seconds)
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def stored_time(value: Any) -> float | None:

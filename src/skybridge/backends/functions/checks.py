@@ -13,7 +13,7 @@ MAX_EXTRA_VERSIONS = 1
 
 def check_layer_name(name: str, *, what: str = "layer") -> None:
     """Letters, digits, dashes and underscores, 1-140 characters."""
-    if not LAYER_NAME.match(name):
+    if not LAYER_NAME.fullmatch(name):  # match would let a trailing newline through
         raise ValidationError(
             f"{what} name {name!r} must be 1-140 letters, digits, dashes or underscores"
         )

@@ -67,9 +67,11 @@ class FunctionPlatformContract:
     def test_unknown_layer_has_no_versions(self, platform: FunctionPlatform) -> None:
         assert platform.list_layer_versions(unique("absent")) == []
 
-    def test_bad_layer_name_is_refused(self, platform: FunctionPlatform) -> None:
+    @pytest.mark.parametrize("name", ["no spaces/allowed", "trailing-newline\n", "", "x" * 141])
+    def test_bad_layer_name_is_refused(self, platform: FunctionPlatform, name: str) -> None:
         with pytest.raises(ValidationError, match="name"):
-            platform.publish_layer_version("no spaces/allowed", tiny_zip())
+            platform.publish_layer_version(name, tiny_zip())
+        assert platform.list_layer_versions(name.strip() or "x") == []
 
     def test_grants_to_accounts_and_organisations(self, platform: FunctionPlatform) -> None:
         name = unique("shared")
