@@ -132,20 +132,19 @@ END
 """
 
 
-def _owned_function(
-    signature: str, returns: str, body: str, *, arguments: str | None = None
-) -> str:
-    """``CREATE OR REPLACE FUNCTION`` unless another role owns it: a plain role applying after
-    a superuser keeps the superuser's (``arguments``: the declaration's argument list, default
-    none)."""
-    name = signature.split("(", 1)[0]
+def _owned_function(name: str, returns: str, body: str, *, parameters: str = "") -> str:
+    """``CREATE OR REPLACE FUNCTION name(parameters)`` unless another role owns it: a plain
+    role applying after a superuser keeps the superuser's (``parameters``: ``"v numeric"``,
+    one named parameter at most)."""
+    types = parameters.split(" ", 1)[1] if parameters else ""
     create = (
-        f"CREATE OR REPLACE FUNCTION {name}({arguments or ''}) RETURNS {returns} AS "
+        f"CREATE OR REPLACE FUNCTION {name}({parameters}) RETURNS {returns} AS "
         + dollar_quote(body)
     )
     return (
         "DO $do$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_proc WHERE oid = "
-        f"to_regprocedure({quote_literal(signature)}) AND NOT pg_has_role(proowner, 'MEMBER')) "
+        f"to_regprocedure({quote_literal(f'{name}({types})')}) "
+        "AND NOT pg_has_role(proowner, 'MEMBER')) "
         f"THEN EXECUTE {quote_literal(create)}; END IF; END $do$"
     )
 
@@ -160,13 +159,13 @@ RUNTIME = [
     """CREATE UNLOGGED TABLE IF NOT EXISTS skybridge_assertion_armed (
   txid xid8 NOT NULL, assertion text NOT NULL, PRIMARY KEY (txid, assertion))""",
     f"CREATE UNLOGGED SEQUENCE IF NOT EXISTS {MARKING} MINVALUE 0 START 0",
-    _owned_function(f"{MARKING_FUNCTION}()", "void LANGUAGE plpgsql", _MARKS_BODY),
+    _owned_function(MARKING_FUNCTION, "void LANGUAGE plpgsql", _MARKS_BODY),
     *(
         _owned_function(
-            f"{KEY_FUNCTION}({type_})",
+            KEY_FUNCTION,
             "text LANGUAGE sql " + ("STABLE" if type_ == "timestamptz" else "IMMUTABLE"),
             f"SELECT {form}",
-            arguments=f"v {type_}",
+            parameters=f"v {type_}",
         )
         for type_, form in _KEY_FORMS.items()
     ),
