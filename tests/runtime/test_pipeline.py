@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +23,10 @@ from skybridge.backends.notify.message import Message as NotifyMessage
 from skybridge.backends.notify.message import Notification
 from skybridge.backends.sql import create_sql_engine
 from skybridge.backends.streams import Message, StreamBackend
-from skybridge.core.errors import ConfigError, TransientError
+from skybridge.core.errors import ConfigError, Conflict, TransientError
 from skybridge.core.observability import METRICS
 from skybridge.core.retry import RetryPolicy
+from skybridge.runtime import runner as runner_module
 from skybridge.runtime.deadletter import DeadLetters
 from skybridge.runtime.outputs import EVENT_ID_HEADER, Alert, Emit, Event, Put, Update, Upsert
 from skybridge.runtime.pipeline import Pipeline
@@ -55,9 +60,14 @@ def counting(state: Any, event: Event) -> tuple[Any, list[Any]]:
 
 
 def counter_pipeline(log: StreamBackend, kv: KeyValueStore, **extra: Any) -> Pipeline:
-    options: dict[str, Any] = {"name": "counts", "stateful": counting, "state": kv}
+    options: dict[str, Any] = {
+        "name": "counts",
+        "topics": ["events"],
+        "stateful": counting,
+        "state": kv,
+    }
     options.update(extra)
-    return Pipeline(source=log, topics=["events"], sinks={"kv": KVSink(kv)}, **options)
+    return Pipeline(source=log, sinks={"kv": KVSink(kv)}, **options)
 
 
 def test_stateful_counts_and_commits(log: StreamBackend, kv: KeyValueStore) -> None:
@@ -71,6 +81,44 @@ def test_stateful_counts_and_commits(log: StreamBackend, kv: KeyValueStore) -> N
     produce(log, [("a", 4)])
     counter_pipeline(log, kv).run(idle_exit=0.3)
     assert sink.get("hits/a") == 3
+
+
+@contextmanager
+def member_holding(log: StreamBackend, group: str, topic: str) -> Iterator[None]:
+    """Another member of ``group`` that holds ``topic``'s one partition (as a running service
+    does) and keeps its lease alive, until the block ends."""
+    holder = log.consumer(group, [topic])
+    assert holder.wait_for_assignment(5) == {(topic, 0)}
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(0.1):
+            holder.assignment()
+
+    thread = threading.Thread(target=heartbeat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        holder.close()
+
+
+def test_idle_exit_gives_up_when_other_members_hold_every_partition(
+    log: StreamBackend, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner_module, "ASSIGNMENT_WAIT", 1.5)
+    log.create_topic("single", 1)
+    produce(log, [("a", 1)], topic="single")
+    with member_holding(log, "counts", "single"):
+        started = time.monotonic()
+        with pytest.raises(Conflict, match=r"no partition of single in 2 s.*'counts' hold them"):
+            counter_pipeline(log, kv, topics=["single"]).run(idle_exit=0.3)
+        assert 1.5 <= time.monotonic() - started < 5
+    assert log.total_lag("counts", "single") == 1  # nothing taken from the other member
+    once_it_left = counter_pipeline(log, kv, topics=["single"]).run(idle_exit=0.3)
+    assert once_it_left.records == 1
 
 
 def test_a_batch_processed_twice_applies_its_effects_once(

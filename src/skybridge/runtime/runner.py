@@ -6,6 +6,13 @@ request (``stop()``, SIGTERM/SIGINT in a worker) is honoured between batches: th
 flight finishes, is committed, the member leaves its group and :meth:`PipelineRunner.run`
 returns. A stop requested before the first poll (while backends connect) is honoured too: the
 runner then returns without joining the group.
+
+With ``idle_exit``, a run ends once no record came for that many seconds while the member held
+partitions. Waiting for partitions is not idleness (a group join or rebalance takes a few
+seconds), but it is bounded: a member that other members of its group leave nothing to (a
+running service or worker holds every partition) gives up after :data:`ASSIGNMENT_WAIT` seconds,
+with :class:`~skybridge.core.errors.Conflict` if it never held any, so a one-off command says so
+instead of waiting for ever.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ from skybridge.runtime.window_ops import WindowOperator
 log = get_logger(__name__)
 #: Seconds between consumer-lag gauge updates.
 _LAG_INTERVAL = 5.0
+#: Seconds a run with ``idle_exit`` waits for partitions before it gives up: three default
+#: session timeouts (10 s), time for a crashed member's partitions to move and a rebalance.
+ASSIGNMENT_WAIT = 30.0
 
 
 @dataclass
@@ -98,6 +108,7 @@ class PipelineRunner:
         while this constructor connects backends is not lost)."""
         self.pipeline = pipeline
         self._stop = stop if stop is not None else threading.Event()
+        self._told_waiting = False
         source = pipeline.source
         self.backend: StreamBackend = (
             streams_family.connect(source, setting=None) if isinstance(source, str) else source
@@ -135,17 +146,25 @@ class PipelineRunner:
             log.info("pipeline stopped before its first poll", pipeline=p.name)
             return self.stats
         consumer = self.consumer()
-        idle_since = time.monotonic()
+        idle_since = held_since = time.monotonic()  # held_since: last seen holding partitions
+        held_any = False
         try:
             while not self._stop.is_set():
                 batch = self.step(consumer)
+                now = time.monotonic()
                 if batch:
-                    idle_since = time.monotonic()
+                    idle_since = held_since = now
+                    held_any = True
                 elif not consumer.assignment():
-                    idle_since = time.monotonic()  # waiting for partitions is not idleness
-                elif idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
-                    break
+                    idle_since = now  # waiting for partitions is not idleness
+                    if idle_exit is not None and self._gave_up(
+                        now - held_since, idle_exit, held_any
+                    ):
+                        break
                 else:
+                    held_since, held_any = now, True
+                    if idle_exit is not None and now - idle_since >= idle_exit:
+                        break
                     self._close_idle_windows(consumer)
                 self._update_lag()
                 if max_batches is not None and self.stats.batches >= max_batches:
@@ -154,6 +173,35 @@ class PipelineRunner:
             consumer.close()
         log.info("pipeline stopped", pipeline=p.name, records=self.stats.records)
         return self.stats
+
+    def _gave_up(self, waited: float, idle_exit: float, held_any: bool) -> bool:
+        """Whether a run with ``idle_exit`` stops waiting for partitions after ``waited``
+        seconds without any. Raises Conflict when it never held one."""
+        p = self.pipeline
+        if waited < max(idle_exit, ASSIGNMENT_WAIT):
+            if waited >= idle_exit and not self._told_waiting:
+                self._told_waiting = True
+                log.warning(
+                    "waiting for partitions: other members of the group hold them",
+                    pipeline=p.name,
+                    group=p.group_id,
+                    gives_up_after_s=ASSIGNMENT_WAIT,
+                )
+            return False
+        topics = ", ".join(p.topics)
+        if not held_any:
+            raise Conflict(
+                f"pipeline {p.name!r} got no partition of {topics} in {waited:.0f} s: other "
+                f"members of consumer group {p.group_id!r} hold them all",
+                hint="a running `skybridge up` or `skybridge worker` on the same backends "
+                "processes these records; stop it to process them here",
+            )
+        log.warning(
+            "pipeline lost its partitions to other members; stopping",
+            pipeline=p.name,
+            waited=waited,
+        )
+        return True
 
     def consumer(self) -> Consumer:
         """Join the group; cached documents are dropped whenever partitions move."""
