@@ -102,3 +102,12 @@ def test_the_plain_cli_in_the_demo_folder_acts_on_the_demo_data(
     assertions = _cli(folder, "assert", "list", "--json")
     assert assertions.returncode == 0, assertions.stderr
     assert "ticket_requires_active_sla" in {a["name"] for a in json.loads(assertions.stdout)}
+    # settings the demo adds when skybridge.toml declares none apply to the CLI here too
+    budgets = _cli(folder, "costs", "budgets", "--json")
+    assert budgets.returncode == 0, budgets.stderr
+    assert {"all-clouds", "cc-101", "cc-202"} <= {
+        b["name"] for b in json.loads(budgets.stdout)["budgets"]
+    }
+    declared = _cli(folder, "datasync", "list", "--json")
+    assert declared.returncode == 0, declared.stderr
+    assert [b["name"] for b in json.loads(declared.stdout)["batches"]] == ["orders-export"]

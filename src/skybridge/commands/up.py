@@ -22,7 +22,7 @@ import typer
 from rich.text import Text
 
 from skybridge.apps.kit.cli import cli_session, console, styled
-from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.context import DEMO_TOKEN_FILE, AppContext
 from skybridge.apps.kit.manifest import AppSpec, discover_apps
 from skybridge.auth.store import open_token_store
 from skybridge.core.config import Settings
@@ -31,7 +31,6 @@ from skybridge.core.private_files import private_dir
 from skybridge.server.transport import Transport, resolve_transport
 
 DEMO_TOKEN_NAME = "demo"  # noqa: S105 - a name, not a credential
-DEMO_TOKEN_FILE = "demo-token"  # noqa: S105 - a file name
 
 
 def demo_settings(settings: Settings) -> Settings:

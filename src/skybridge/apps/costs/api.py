@@ -47,8 +47,8 @@ class Costs:
         self.folder = self.config.data or ctx.data_dir / "costs"
         self.store = CostStore(self.folder)
         self._stack = ExitStack()
-        #: The configured budgets; under ``skybridge up --demo`` with none, the demo's.
-        self.budget_specs = self.config.budgets or (DEMO_BUDGETS if ctx.demo else [])
+        #: The configured budgets; with none, the demo's on demo data (``ctx.demo_data``).
+        self.budget_specs = self.config.budgets or (DEMO_BUDGETS if ctx.demo_data else [])
 
     def close(self) -> None:
         self._stack.close()

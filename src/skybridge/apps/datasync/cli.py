@@ -15,7 +15,7 @@ import typer
 from skybridge.apps.datasync.changes import Change
 from skybridge.apps.datasync.cli_batch import batch_app, dlq_app
 from skybridge.apps.datasync.cli_common import opened, progress_bar
-from skybridge.apps.datasync.service import DataSync
+from skybridge.apps.datasync.service import DataSync, effective_config
 from skybridge.apps.datasync.stepfunctions import check_asl, state_machine
 from skybridge.apps.datasync.views import list_view, status_view
 from skybridge.apps.kit.cli import Json, app_context, cli_session, emit_json, result_table
@@ -82,7 +82,7 @@ ChangesFile = Annotated[
 @datasync_app.command("list")
 def list_command(ctx: typer.Context, as_json: Json = False) -> None:
     """Synced tables and declared batch syncs."""
-    view = list_view(app_context(ctx, "datasync").config)
+    view = list_view(effective_config(app_context(ctx, "datasync")))
     if as_json:
         emit_json(view)
         return
@@ -184,7 +184,7 @@ def export_asl_command(
     out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
 ) -> None:
     """The batch workflow as an AWS Step Functions state machine (ASL JSON)."""
-    config = app_context(ctx, "datasync").config
+    config = effective_config(app_context(ctx, "datasync"))
     if batch not in config.batches:
         raise ValidationError(
             f"no batch sync called {batch!r}", hint="see: skybridge datasync list"

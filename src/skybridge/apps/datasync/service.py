@@ -39,8 +39,8 @@ Context = AppContext[DataSyncConfig]
 
 
 def effective_config(ctx: Context) -> DataSyncConfig:
-    """The app's settings; under ``skybridge up --demo`` with the demo batch sync added."""
-    if not ctx.demo:
+    """The app's settings; on demo data (``ctx.demo_data``) with the demo batch sync added."""
+    if not ctx.demo_data:
         return ctx.config
     from skybridge.apps.datasync.demo import demo_config
 

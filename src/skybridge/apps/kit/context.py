@@ -35,7 +35,10 @@ if TYPE_CHECKING:
     from skybridge.core.backend import Backend
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
-__all__ = ["AppContext", "ConfigT", "NoConfig"]
+__all__ = ["DEMO_TOKEN_FILE", "AppContext", "ConfigT", "NoConfig"]
+#: The file in the data folder keeping ``skybridge up --demo``'s token: it marks a folder the
+#: demo seeded (see :attr:`AppContext.demo_data`).
+DEMO_TOKEN_FILE = "demo-token"  # noqa: S105 - a file name
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,13 @@ class AppContext(Generic[ConfigT]):
     @property
     def name(self) -> str:
         return self.app.name
+
+    @property
+    def demo_data(self) -> bool:
+        """Whether the demo's defaults apply (its budgets, its batch sync): under ``skybridge
+        up --demo``, and in a data folder the demo seeded, so the CLI run beside a demo sees
+        what the demo serves. Demo services (producers, rotations) run only under ``--demo``."""
+        return self.demo or (self.data_dir / DEMO_TOKEN_FILE).is_file()
 
     @property
     def data_dir(self) -> Path:
