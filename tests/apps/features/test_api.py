@@ -5,6 +5,7 @@ to fix."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,10 @@ def test_cli_reads_trains_and_refuses_bad_input(
     got = _cli("get", "user-03", "user-04", "--json")
     assert got.exit_code == 0, got.output
     assert [e["entity"] for e in json.loads(got.stdout)["entities"]] == ["user-03", "user-04"]
+    table = _cli("get", "user-03")
+    assert table.exit_code == 0, table.output
+    last_update = next(line for line in table.stdout.splitlines() if "lastUpdate" in line)
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? UTC", last_update), last_update
     rows = demo_dir / "rows.csv"
     rows.write_text("userId,as_of,buyer\nuser-03,2100-01-01T00:00:00Z,1\nuser-04,4102444800,0\n")
     out = demo_dir / "set.parquet"

@@ -38,6 +38,7 @@ def test_build_show_list_publish_prune_usage(req: Path) -> None:
     code, out = run("build", "deps", "-r", str(req))
     assert code == 0
     assert "from cache" in out
+    assert "<0.1% of Lambda's 250 MB unzipped limit" in out  # a tiny layer
     assert "may ship" in out
     assert json.loads(run("show", "deps", "--json")[1])["digest"] == record["digest"]
     assert [r["name"] for r in json.loads(run("list", "--json")[1])] == ["deps"]

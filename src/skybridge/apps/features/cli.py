@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from skybridge.apps.features import operations as commands
 from skybridge.apps.features.definitions import load_views
+from skybridge.apps.features.display import shown, time_features
 from skybridge.apps.features.store import FeatureStore, open_store
 from skybridge.apps.kit.cli import (
     Json,
@@ -46,12 +47,6 @@ def _store(
 
 def _print(ctx: typer.Context, renderable: Any) -> None:
     cli_session(ctx).out.print(renderable)
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "—" if value is None else str(value)
 
 
 @features_app.command("list")
@@ -124,6 +119,7 @@ def get(
     """The current features of entities (TTL enforced: stale values show as missing)."""
     with _store(ctx) as store:
         vectors = store.get(view, entities)
+        times = {v.view: time_features(store.view(v.view)) for v in vectors}
     if json_out:
         emit_json({"entities": [v.to_dict() for v in vectors]})
         return
@@ -135,7 +131,7 @@ def get(
             f"{vector.entity} ({vector.view}; {fresh})", "feature", "value", "missing"
         )
         for name, value in vector.values.items():
-            table.add_row(name, _short(value.value), value.missing or "")
+            table.add_row(name, shown(value.value, name in times[vector.view]), value.missing or "")
         _print(ctx, table)
 
 
@@ -200,7 +196,7 @@ def materialize(
 @contextmanager
 def _progress(ctx: typer.Context, quiet: bool) -> Iterator[Progress]:
     columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with progress_bar(*columns, console=cli_session(ctx).out, disable=quiet, transient=True) as bar:
+    with progress_bar(*columns, disable=quiet, transient=True) as bar:
         yield bar
 
 
@@ -232,10 +228,10 @@ def predict(
         ctx,
         styled(
             "prediction [bold]{}[/] for {} (model {}, features {}s fresh)",
-            _short(data["prediction"]),
+            shown(data["prediction"]),
             entity,
             data["model"],
-            _short(data["freshness_seconds"]),
+            shown(data["freshness_seconds"]),
         ),
     )
     if data["missing"]:

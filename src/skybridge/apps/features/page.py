@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from skybridge.apps.features.definitions import FeatureView
-from skybridge.apps.features.durations import human_age, iso
+from skybridge.apps.features.display import shown, time_features
+from skybridge.apps.features.durations import human_age
 from skybridge.apps.features.offline import log_stats
 from skybridge.apps.features.operations import view_summary
 from skybridge.apps.features.store import Context, FeatureStore, open_store
@@ -31,28 +31,11 @@ def _age(seconds: float | None) -> str:
     return "—" if seconds is None else human_age(seconds)
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "—" if value is None else str(value)
-
-
-def _times(view: FeatureView) -> set[str]:
-    """Features whose values are event times (shown as times, not epoch seconds)."""
-    return {f.name for f in view.features if f.agg == "last_time"}
-
-
-def _cell(value: Any, is_time: bool) -> str:
-    if is_time and isinstance(value, int | float):
-        return str(iso(value)).replace("T", " ").removesuffix("Z") + " UTC"
-    return _shown(value)
-
-
 def vector_rows(vector: FeatureVector, times: set[str]) -> list[dict[str, Any]]:
     return [
         {
             "name": name,
-            "value": _cell(v.value, name in times),
+            "value": shown(v.value, name in times),
             "missing": v.missing,
             "age": _age(None if v.event_time is None else vector.at - v.event_time),
         }
@@ -65,12 +48,12 @@ def _overview(store: FeatureStore) -> dict[str, Any]:
     names = [f.name for f in view.features][:SHOWN_FEATURES]
     entities = store.online.entities(view.name, limit=SHOWN_ENTITIES)
     vectors = store.get(view.name, entities) if entities else []
-    times = _times(view)
+    times = time_features(view)
     rows = [
         {
             "entity": v.entity,
             "age": _age(v.freshness),
-            "values": [_cell(v.values[n].value, n in times) for n in names],
+            "values": [shown(v.values[n].value, n in times) for n in names],
         }
         for v in vectors
     ]
@@ -115,7 +98,7 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
                 vector = store.get(store.model_view().name, [entity])[0]
             else:
                 answer, vector = None, store.get(view, [entity])[0]
-            times = _times(store.view(vector.view))
+            times = time_features(store.view(vector.view))
     except SkybridgeError as exc:
         return _page(ctx, error=exc.message, hint=exc.hint, entity=entity)
     lookup = {

@@ -71,7 +71,6 @@ def build_command(
     with progress_bar(
         SpinnerColumn(),
         TimeElapsedColumn(),
-        console=cli_session(ctx).out,
         transient=True,
         disable=as_json,
     ) as bar:

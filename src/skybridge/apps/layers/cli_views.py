@@ -24,13 +24,19 @@ def mb(size: float) -> str:
     return f"{size / 2**20:.1f} MB"
 
 
+def share_of_limit(unzipped: float, left: float) -> str:
+    """``12.3%`` of the limit (``unzipped + left``) used, ``<0.1%`` for a tiny layer."""
+    share = unzipped / (unzipped + left)
+    return "<0.1%" if 0 < share < 0.001 else f"{share:.1%}"
+
+
 def print_report(out: Console, record: dict[str, Any]) -> None:
     """Sizes, largest packages, smoke test, findings and verdict of one build record."""
     cached = " (from cache)" if record["cached"] else ""
     out.print(
         styled(
             "[bold]{}[/] for {}/{}{}: {} zipped, {} unzipped, {} packages; "
-            "{} of Lambda's 250 MB left",
+            "{} of Lambda's 250 MB unzipped limit",
             record["name"],
             record["runtime"],
             record["architecture"],
@@ -38,7 +44,7 @@ def print_report(out: Console, record: dict[str, Any]) -> None:
             mb(record["zipped"]),
             mb(record["unzipped"]),
             len(record["packages"]),
-            mb(record["budget_left"]),
+            share_of_limit(record["unzipped"], record["budget_left"]),
         )
     )
     removed = sum(record["slim"]["removed_bytes"].values())

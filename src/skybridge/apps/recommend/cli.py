@@ -45,7 +45,6 @@ def _progress(ctx: typer.Context) -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=cli_session(ctx).out,
         transient=True,
     )
 
