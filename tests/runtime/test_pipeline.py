@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +30,7 @@ from skybridge.runtime.pipeline import Pipeline
 from skybridge.runtime.runner import PipelineRunner
 from skybridge.runtime.sinks import KVSink, NotifySink, SQLSink, StreamSink
 from skybridge.runtime.state import Change, Guarded, GuardedStore, fold
+from skybridge.testing.groups import member_holding
 
 
 @pytest.fixture
@@ -83,35 +81,13 @@ def test_stateful_counts_and_commits(log: StreamBackend, kv: KeyValueStore) -> N
     assert sink.get("hits/a") == 3
 
 
-@contextmanager
-def member_holding(log: StreamBackend, group: str, topic: str) -> Iterator[None]:
-    """Another member of ``group`` that holds ``topic``'s one partition (as a running service
-    does) and keeps its lease alive, until the block ends."""
-    holder = log.consumer(group, [topic])
-    assert holder.wait_for_assignment(5) == {(topic, 0)}
-    done = threading.Event()
-
-    def heartbeat() -> None:
-        while not done.wait(0.1):
-            holder.assignment()
-
-    thread = threading.Thread(target=heartbeat, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-        holder.close()
-
-
 def test_idle_exit_gives_up_when_other_members_hold_every_partition(
     log: StreamBackend, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(runner_module, "ASSIGNMENT_WAIT", 1.5)
     log.create_topic("single", 1)
     produce(log, [("a", 1)], topic="single")
-    with member_holding(log, "counts", "single"):
+    with member_holding(log, "counts", ["single"]):
         started = time.monotonic()
         with pytest.raises(Conflict, match=r"no partition of single in 2 s.*'counts' hold them"):
             counter_pipeline(log, kv, topics=["single"]).run(idle_exit=0.3)

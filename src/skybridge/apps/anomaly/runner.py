@@ -12,6 +12,7 @@ from skybridge.apps.anomaly.pipeline import build_pipeline
 from skybridge.apps.anomaly.points import Point, check_name, default_event_id
 from skybridge.apps.anomaly.schedule import alert_pass
 from skybridge.apps.kit.context import AppContext
+from skybridge.core.errors import Conflict
 
 Context = AppContext[AnomalyConfig]
 
@@ -39,6 +40,13 @@ def run_once(
     pipeline = build_pipeline(ctx)
     try:
         stats = pipeline.run(idle_exit=idle_exit)
+    except Conflict as exc:
+        if not produced:
+            raise
+        raise Conflict(
+            f"{produced} points were published, but {exc.message}",
+            hint="the running service or worker processes them: see skybridge anomaly status",
+        ) from None
     finally:
         getattr(pipeline, "close")()  # noqa: B009
     return {
