@@ -139,7 +139,7 @@ def apply_command(ctx: typer.Context, path: ChangesFile, as_json: Json = False) 
 
 @datasync_app.command("status")
 def status_command(ctx: typer.Context, as_json: Json = False) -> None:
-    """Per table: rows, newest version, last commit, latency; consumer lag, dead letters."""
+    """Rows, deleted, newest version, latency per table; lag; dead letters (JSON: last commit)."""
     with opened(ctx) as sync:
         view = status_view(sync)
     if as_json:

@@ -1,8 +1,8 @@
 """``skybridge layers ...``: build, show, list, publish, prune, usage and rollouts.
 
-Exit codes: 0 ok; 1 a build that must not ship (budget, smoke test or scan), a refused
-publish or a rollout rolled back; 2 bad input (a missing file, an unknown runtime, a layer
-without a build).
+Exit codes: 0 ok; 1 a build that must not ship (budget, smoke test or scan) or a rollout
+rolled back; 2 bad input (a missing file, an unknown runtime, a layer without a build, the
+publish of a build with problems without ``--force``).
 """
 
 from __future__ import annotations
