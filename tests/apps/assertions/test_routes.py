@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from skybridge.apps.assertions import api
 from skybridge.apps.assertions.manifest import APP
 from skybridge.apps.assertions.page import LAST_CHECKS
-from skybridge.apps.assertions.shared import seed_demo
+from skybridge.apps.assertions.shared import DEMO_DIR, open_engine, seed_demo
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.settings import load_settings
 from skybridge.backends.sql import create_sql_engine
@@ -303,6 +304,21 @@ def test_page_forms_need_the_csrf_token(client: TestClient, sla: dict[str, str])
     _login(client)
     response = client.post("/ui/assertions", data={"csrf": "forged", "action": "check"})
     assert response.status_code == 403
+
+
+def test_demo_seed_loads_its_data_after_the_example_was_applied_by_hand(
+    settings: Settings,
+) -> None:
+    ctx = AppContext.create(APP, settings, demo=True)
+    with open_engine(ctx.backend_url("sql")) as engine:
+        for name in ("schema.sql", "assertions.sql"):
+            api.apply((DEMO_DIR / name).read_text(), engine)
+    seed_demo(ctx)
+    seed_demo(ctx)  # the data once
+    with open_engine(ctx.backend_url("sql")) as engine, engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM tickets")).scalar_one() == 4
+        report = api.check(engine)
+    assert [r.name for r in report if not r.ok] == ["ticket_requires_active_sla"]
 
 
 def test_demo_seed_is_idempotent_and_leaves_one_legacy_violation(settings: Settings) -> None:

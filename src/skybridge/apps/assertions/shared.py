@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Select, inspect, literal_column, select, table
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from skybridge.apps.assertions import api
@@ -62,10 +62,23 @@ def summary(entry: CatalogEntry) -> dict[str, Any]:
 def seed_demo(ctx: AppContext[Any]) -> None:
     """``skybridge up --demo``: the SLA example (schema, assertions, data) in the demo database.
 
-    Idempotent: nothing happens when the demo's assertions are already in the catalog.
+    Idempotent: with the demo's assertions already in the catalog only the data is loaded, and
+    only while ``tickets`` is empty (the example's schema and assertions applied by hand first).
     """
     with open_engine(ctx.backend_url("sql")) as engine, database_errors():
-        if any(e.name == "ticket_requires_active_sla" for e in api.list_assertions(engine)):
+        if not any(e.name == "ticket_requires_active_sla" for e in api.list_assertions(engine)):
+            files: tuple[str, ...] = DEMO_FILES
+        elif _is_empty(engine, "tickets"):
+            files = DEMO_FILES[-1:]
+        else:
             return
-        script = ";\n".join((DEMO_DIR / name).read_text() for name in DEMO_FILES)
-        api.apply(script, engine)
+        api.apply(";\n".join((DEMO_DIR / name).read_text() for name in files), engine)
+
+
+def _is_empty(engine: Engine, name: str) -> bool:
+    """Whether table ``name`` exists and has no rows."""
+    if not inspect(engine).has_table(name):
+        return False
+    query: Select[tuple[int]] = select(literal_column("1")).select_from(table(name)).limit(1)
+    with engine.connect() as conn:
+        return conn.execute(query).first() is None
