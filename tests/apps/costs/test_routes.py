@@ -48,10 +48,12 @@ def test_remediation_needs_admin_and_a_dry_run_changes_nothing(service: ServiceH
     refused = service.client.post("/api/costs/remediate", json={"approve": True}, headers=operator)
     assert refused.status_code == 403
     assert "costs:remediate" in refused.json()["message"]
-    dry = service.client.post("/api/costs/remediate", json={}, headers=service.auth).json()
+    dry = service.client.post("/api/costs/remediate", headers=service.auth).json()  # no body
     assert dry["dry_run"] is True
     assert dry["outcomes"]
     assert service.client.get("/api/costs/audit", headers=service.auth).json() == []
+    for path in ("/api/costs/ingest", "/api/costs/budgets/alert"):  # no body: the defaults
+        assert service.client.post(path, headers=service.auth).status_code == 200, path
     done = service.client.post(
         "/api/costs/remediate", json={"approve": True}, headers=service.auth
     ).json()
@@ -79,6 +81,8 @@ def test_remediation_needs_admin_and_a_dry_run_changes_nothing(service: ServiceH
         ),
         ("POST", "/api/costs/ingest", {"source": "aws"}, 422, "needs start and end"),
         ("POST", "/api/costs/remediate", {"approve": "yes please"}, 422, "approve"),
+        ("POST", "/api/costs/remediate", {"approve": "yes"}, 422, "valid boolean"),
+        ("POST", "/api/costs/remediate", {"approve": 1}, 422, "valid boolean"),
     ],
 )
 def test_bad_input_is_a_json_error_saying_what_to_fix(
@@ -87,6 +91,7 @@ def test_bad_input_is_a_json_error_saying_what_to_fix(
     response = service.client.request(method, path, json=body, headers=service.auth)
     assert response.status_code == status, response.text
     assert text in response.text
+    assert service.client.get("/api/costs/audit", headers=service.auth).json() == []
 
 
 def test_the_contract_suite_is_collected() -> None:

@@ -58,6 +58,11 @@ def test_prune_plan_and_rollout_steps(service: ServiceHarness) -> None:
     assert "rolled-back" in again.json()["message"]
     bad = post("/prune", {"layer": "no spaces allowed"})
     assert bad.status_code == 422
+    unknown = post("/prune", {"layer": "never-published"})
+    assert unknown.status_code == 404
+    assert "has no published version" in unknown.json()["message"]
+    not_a_boolean = post("/prune", {"layer": "demo-deps", "keep": 1, "dry_run": "no"})
+    assert not_a_boolean.status_code == 422  # only true or false decide to delete
     publish = post("/publish", {"layer": "demo-deps"})
     assert publish.status_code == 200
     assert publish.json()["new"] is False

@@ -87,7 +87,7 @@ def test_bad_input_is_refused_and_nothing_is_published(
 
 
 def test_train_and_versions(service: ServiceHarness, trained: Recommender) -> None:
-    trainer = service.client.post("/api/recommend/train", headers=service.auth, json={})
+    trainer = service.client.post("/api/recommend/train", headers=service.auth)  # no body
     assert trainer.status_code == 200, trainer.text
     assert trainer.json()["version"] == "v0002"
     versions = service.client.get("/api/recommend/versions", headers=service.auth).json()

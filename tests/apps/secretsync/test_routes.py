@@ -93,7 +93,7 @@ def test_mappings_and_status(client: TestClient, auth: dict[str, str]) -> None:
 
 
 def test_reconcile_plans_by_default_then_repairs(client: TestClient, auth: dict[str, str]) -> None:
-    plan = client.post("/api/secretsync/reconcile", json={}, headers=auth).json()
+    plan = client.post("/api/secretsync/reconcile", headers=auth).json()  # no body: a plan
     assert plan["dry_run"] is True
     assert plan["writes"] == 0
     assert [(a["mapping"], a["action"], a["drift"]) for a in plan["plan"]["actions"]] == [

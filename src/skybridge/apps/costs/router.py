@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from skybridge.apps.costs.api import Context, open_costs
 from skybridge.apps.kit.access import requires
@@ -33,7 +33,7 @@ class IngestRequest(BaseModel):
 
 
 class RemediateRequest(BaseModel):
-    approve: bool = Field(default=False, description="Apply the plan; false: a dry run")
+    approve: StrictBool = Field(default=False, description="Apply the plan; false: a dry run")
 
 
 class AlertRequest(BaseModel):
@@ -104,8 +104,10 @@ def build_router(ctx: Context) -> APIRouter:
             return costs.remediation_plan().to_dict()
 
     @router.post("/ingest", dependencies=[requires("costs:ingest")])
-    def ingest(body: IngestRequest) -> list[dict[str, Any]]:
-        """Ingest the report bucket, or pull a cost API source for ``start``..``end``."""
+    def ingest(body: IngestRequest | None = None) -> list[dict[str, Any]]:
+        """Ingest the report bucket (no body, or no ``source``), or pull a cost API source for
+        ``start``..``end``."""
+        body = body or IngestRequest()
         with open_costs(ctx) as costs:
             if body.source is not None:
                 start, end = _pull_period(body)
@@ -113,15 +115,17 @@ def build_router(ctx: Context) -> APIRouter:
             return [r.to_dict() for r in costs.ingest_bucket(body.prefix)]
 
     @router.post("/budgets/alert", dependencies=[requires("costs:alert")])
-    def alert(body: AlertRequest) -> dict[str, Any]:
+    def alert(body: AlertRequest | None = None) -> dict[str, Any]:
         """Announce newly crossed budget thresholds through notify (once per incident)."""
+        body = body or AlertRequest()
         with open_costs(ctx) as costs:
             statuses, sent = costs.budgets(body.as_of, alert=True)
         return {"budgets": [s.to_dict() for s in statuses], "alerts_sent": sent}
 
     @router.post("/remediate", dependencies=[requires("costs:remediate")])
-    def remediate(body: RemediateRequest) -> dict[str, Any]:
-        """Apply the remediation plan (``approve``), or return it as a dry run."""
+    def remediate(body: RemediateRequest | None = None) -> dict[str, Any]:
+        """Apply the remediation plan (``approve``), or return it as a dry run (no body)."""
+        body = body or RemediateRequest()
         with open_costs(ctx) as costs:
             plan, outcomes = costs.remediate(approve=body.approve)
         return {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from skybridge.apps.datasync.batchrecord import STEPS
 from skybridge.apps.datasync.service import Context, DataSync, effective_config
@@ -49,7 +49,7 @@ class ReplayRequest(BaseModel):
     ids: list[Annotated[str, Field(pattern=r"^\d+:\d+$")]] | None = Field(
         default=None, max_length=1000, description="Letter ids (partition:offset)"
     )
-    all: bool = False
+    all: StrictBool = False
 
     @model_validator(mode="after")
     def _one(self) -> ReplayRequest:

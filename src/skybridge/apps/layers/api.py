@@ -223,9 +223,17 @@ def publish(ctx: Context, name: str, *, force: bool = False) -> Published:
 
 def prune(ctx: Context, name: str, *, keep: int | None = None, dry_run: bool = True) -> PrunePlan:
     """Plan (``dry_run``) or delete the versions of ``name`` beyond the newest ``keep`` that
-    no function uses."""
+    no function uses.
+
+    Raises:
+        NotFound: ``name`` has no published version.
+    """
     check_name(name)
     with ctx.connect("functions") as platform:
+        if not platform.list_layer_versions(name):
+            raise NotFound(
+                f"layer {name!r} has no published version", hint="see: skybridge layers usage"
+            )
         return prune_versions(platform, name, keep=keep or ctx.config.keep, dry_run=dry_run)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses
@@ -39,13 +39,13 @@ class BuildSummary(BaseModel):
 
 class PublishRequest(BaseModel):
     layer: str = Field(pattern=NAME, description="The layer whose newest build to publish")
-    force: bool = Field(default=False, description="Publish even a build with problems")
+    force: StrictBool = Field(default=False, description="Publish even a build with problems")
 
 
 class PruneRequest(BaseModel):
     layer: str = Field(pattern=NAME)
     keep: int | None = Field(default=None, ge=1, le=1000, description="Default: [layers] keep")
-    dry_run: bool = Field(default=True, description="Only plan (the default); false deletes")
+    dry_run: StrictBool = Field(default=True, description="Only plan (the default); false deletes")
 
 
 class RolloutRequest(BaseModel):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses
@@ -29,7 +29,7 @@ class IngestRequest(BaseModel):
     metadata: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Fields added to every chunk"
     )
-    reindex: bool = False
+    reindex: StrictBool = False
 
 
 class QueryRequest(BaseModel):

@@ -86,8 +86,9 @@ def build_router(ctx: Context) -> APIRouter:
         return {"published": shared_recommender(ctx).publish(events)}
 
     @router.post("/train", responses=bad, dependencies=[requires("recommend:train")])
-    def post_train(body: TrainRequest) -> dict[str, Any]:
-        """Retrain on the window and swap the new version in."""
+    def post_train(body: TrainRequest | None = None) -> dict[str, Any]:
+        """Retrain on the window (the configured one with no body) and swap the new version in."""
+        body = body or TrainRequest()
         return retrain(shared_recommender(ctx), window_days=body.window_days).to_dict()
 
     @router.get("/{user}", responses=bad, dependencies=[requires("recommend:read")])

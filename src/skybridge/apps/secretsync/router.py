@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses
@@ -67,7 +67,7 @@ class SyncRequest(BaseModel):
     mappings: list[str] | None = Field(
         default=None, max_length=MAX_NAMES, description="Mappings to sync"
     )
-    all: bool = Field(default=False, description="Sync every mapping")
+    all: StrictBool = Field(default=False, description="Sync every mapping")
 
     @model_validator(mode="after")
     def _one(self) -> SyncRequest:
@@ -82,9 +82,9 @@ class SyncResponse(BaseModel):
 
 
 class ReconcileRequest(BaseModel):
-    dry_run: bool = Field(default=True, description="Only plan (the default); false repairs")
+    dry_run: StrictBool = Field(default=True, description="Only plan (the default); false repairs")
     mappings: list[str] | None = Field(default=None, max_length=MAX_NAMES)
-    full: bool = Field(
+    full: StrictBool = Field(
         default=False,
         description="Read every target instead of only those the change feed names",
     )
@@ -128,7 +128,7 @@ class Letter(BaseModel):
 
 class ReplayRequest(BaseModel):
     ids: list[str] | None = Field(default=None, max_length=MAX_NAMES)
-    all: bool = False
+    all: StrictBool = False
 
     @model_validator(mode="after")
     def _one(self) -> ReplayRequest:
@@ -228,8 +228,10 @@ def build_router(ctx: Context) -> APIRouter:
         responses=BAD_BODY,
         dependencies=[requires("secretsync:reconcile")],
     )
-    def reconcile(body: ReconcileRequest) -> dict[str, Any]:
-        """Plan (``dry_run``, the default) or run a reconcile; the report lists each action."""
+    def reconcile(body: ReconcileRequest | None = None) -> dict[str, Any]:
+        """Plan (``dry_run``, the default; also with no body) or run a reconcile; the report
+        lists each action."""
+        body = body or ReconcileRequest()
         with opened() as svc:
             known(svc, body.mappings or [])
             return svc.engine.reconcile(
