@@ -31,17 +31,18 @@ def describe_bytes(size: int) -> str:
 class BodyTooLarge(HTTPException):
     """The request body exceeds the route's limit (answered 413 with a JSON body)."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, too_large_message(limit))
+    def __init__(self, limit: int, *, declared: bool = False) -> None:
+        super().__init__(413, too_large_message(limit, declared=declared))
         self.limit = limit
 
 
-def too_large_message(limit: int) -> str:
-    """What a client sending too large a body is told."""
+def too_large_message(limit: int, *, declared: bool = False) -> str:
+    """What a client sending too large a body is told (``declared``: the route's own limit,
+    not the service's ``server.max_body_bytes``)."""
+    where = "" if declared else " (the operator sets the limit with server.max_body_bytes)"
     return (
         f"the request body is over this route's limit of {describe_bytes(limit)} "
-        f"({limit} bytes); send a smaller body or split the request (the operator sets "
-        "the limit with server.max_body_bytes)"
+        f"({limit} bytes); send a smaller body or split the request{where}"
     )
 
 
@@ -75,20 +76,22 @@ def capped_receive(scope: Scope, receive: Receive, default: int) -> Receive:
     byte is read; otherwise bytes are counted as they arrive.
     """
     limit: int | None = None
+    declared = False
     received = 0
 
     async def receive_capped() -> Message:
-        nonlocal limit, received
+        nonlocal limit, declared, received
         if limit is None:
-            limit = declared_limit(scope.get("route")) or default
+            own = declared_limit(scope.get("route"))
+            limit, declared = (default, False) if own is None else (own, True)
             length = announced_length(scope)
             if length is not None and length > limit:
-                raise BodyTooLarge(limit)
+                raise BodyTooLarge(limit, declared=declared)
         message = await receive()
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
-                raise BodyTooLarge(limit)
+                raise BodyTooLarge(limit, declared=declared)
         return message
 
     return receive_capped

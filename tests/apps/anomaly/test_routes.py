@@ -80,6 +80,18 @@ def test_bad_input_is_a_4xx_naming_the_problem(skybridge_workdir: Path) -> None:
         assert service.client.get("/api/anomaly/series", headers=auth).json() == []
 
 
+def test_an_event_may_name_its_metric_value_as_the_pipeline_reads_it(
+    skybridge_workdir: Path,
+) -> None:
+    with service_harness() as service:
+        body = {"events": [{"series": "v", "time": "2024-01-01T00:00:00", "value": 5}]}
+        response = service.client.post("/api/anomaly/events", json=body, headers=service.auth)
+        assert response.status_code == 200, response.text
+        _score_pending()
+        (point,) = service.client.get("/api/anomaly/series/v/points", headers=service.auth).json()
+        assert point["value"] == 5, point
+
+
 def test_detect_scores_a_posted_series(skybridge_workdir: Path) -> None:
     times, values = shifted_series(count=1500)
     with service_harness() as service:

@@ -123,6 +123,24 @@ def test_routes_validate_bodies_and_answer_with_json(skybridge_workdir: Path) ->
             json={"changes": [{"table": "orders", "row": {"order_id": 1, "version": 1}}]},
         )
         assert ok.json() == {"published": 1}
+        most = [  # the largest list the route takes, shaped like the guide's example: > 1 MiB
+            {
+                "table": "orders",
+                "op": "upsert",
+                "row": {"order_id": n, "amount": "19.90", "status": "paid", "version": 3},
+                "at": 1767225600.25,
+            }
+            for n in range(10_000)
+        ]
+        encoded = json.dumps({"changes": most}).encode()
+        assert len(encoded) > 1024 * 1024
+        published = service.client.post(
+            "/api/datasync/changes",
+            headers={**auth, "Content-Type": "application/json"},
+            content=encoded,
+        )
+        assert published.status_code == 200, published.text[:300]
+        assert published.json() == {"published": 10_000}
         assert service.client.get("/api/datasync/batches/nope", headers=auth).status_code == 404
         unknown = service.client.post(
             "/api/datasync/batches/run", headers=auth, json={"name": "nope"}

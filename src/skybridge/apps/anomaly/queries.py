@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 from skybridge.apps.anomaly.config import AnomalyConfig
 from skybridge.apps.anomaly.table import INCIDENTS, RAW_EVENTS, create_tables
 from skybridge.apps.kit.context import AppContext
-from skybridge.core.errors import NotFound, ValidationError
+from skybridge.core.errors import NotFound, ValidationError, shown
 
 Context = AppContext[AnomalyConfig]
 STATUSES = ("open", "acknowledged", "resolved")
@@ -95,7 +95,7 @@ def incident_list(
 ) -> list[dict[str, Any]]:
     """Incidents, newest first (``status``: only those)."""
     if status is not None and status not in STATUSES:
-        raise ValidationError(f"unknown status {status!r}", hint=f"use {', '.join(STATUSES)}")
+        raise ValidationError(f"unknown status {shown(status)}", hint=f"use {', '.join(STATUSES)}")
     query = select(INCIDENTS).order_by(INCIDENTS.c.opened_at.desc()).limit(limit)
     if status is not None:
         query = query.where(INCIDENTS.c.status == status)

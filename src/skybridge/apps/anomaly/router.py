@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query
-from pydantic import AfterValidator, BaseModel, Field
+from fastapi import APIRouter, Depends, Query
+from pydantic import AfterValidator, AliasChoices, BaseModel, Field
 
 from skybridge.apps.anomaly import incidents, queries
 from skybridge.apps.anomaly.config import AnomalyConfig
@@ -23,6 +23,7 @@ from skybridge.apps.anomaly.points import MAX_MAGNITUDE, MAX_NAME, parse_point, 
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.errors import error_responses
+from skybridge.apps.kit.limits import BodyLimit, MiB
 from skybridge.core.errors import ValidationError
 
 Context = AppContext[AnomalyConfig]
@@ -30,6 +31,8 @@ READ = [requires("anomaly:read")]
 UNKNOWN = error_responses(e404="No series or incident has this name")
 BAD = error_responses(e422="The body is malformed; the message names the field")
 MAX_POINTS = 10_000
+#: Room for MAX_POINTS events with series and id names of up to 200 characters each.
+EVENTS_BODY = Depends(BodyLimit(8 * MiB))
 T = TypeVar("T")
 
 
@@ -92,7 +95,7 @@ class EventIn(BaseModel):
         min_length=1, max_length=MAX_NAME, description="printable, no control characters"
     )
     time: str | float = Field(description="ISO 8601 (UTC unless it names a zone) or Unix seconds")
-    metric: Value
+    metric: Annotated[Value, Field(validation_alias=AliasChoices("metric", "value"))]
     id: str | None = Field(default=None, max_length=MAX_NAME)
 
 
@@ -161,7 +164,7 @@ def build_router(ctx: Context) -> APIRouter:
         """Resolve an incident; the series' next flag opens a new one."""
         return change(incident_id, "resolved")
 
-    @router.post("/events", responses=BAD, dependencies=[requires("anomaly:ingest")])
+    @router.post("/events", responses=BAD, dependencies=[requires("anomaly:ingest"), EVENTS_BODY])
     def events(body: IngestRequest) -> dict[str, int]:
         """Put events on the app's topic (the pipeline scores them)."""
         parsed = [
@@ -170,7 +173,7 @@ def build_router(ctx: Context) -> APIRouter:
         ]
         return {"produced": ingest(ctx, parsed)}
 
-    @router.post("/detect", responses=BAD, dependencies=READ)
+    @router.post("/detect", responses=BAD, dependencies=[*READ, EVENTS_BODY])
     def detect(body: DetectRequest) -> dict[str, Any]:
         """Score a series sent in the body (nothing is stored)."""
         if len(body.times) != len(body.values):

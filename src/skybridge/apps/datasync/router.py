@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from skybridge.apps.datasync.batchrecord import STEPS
@@ -18,8 +18,11 @@ from skybridge.apps.datasync.service import Context, DataSync, effective_config
 from skybridge.apps.datasync.views import batch_view, list_view, status_view
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses
+from skybridge.apps.kit.limits import BodyLimit, MiB
 
 MAX_CHANGES = 10_000
+#: Room for MAX_CHANGES changes of up to about 1.6 KB of JSON each.
+CHANGES_BODY = Depends(BodyLimit(16 * MiB))
 READ = [requires("datasync:read")]
 BAD_BODY = error_responses(e422="The body is malformed; the message names what to fix")
 UNKNOWN = error_responses(e404="No such batch or table")
@@ -97,7 +100,11 @@ def build_router(ctx: Context) -> APIRouter:
             sync.create_tables()
             return batch_view(sync.run_batch(body.name, batch=body.batch_id, steps=body.steps))
 
-    @router.post("/changes", responses=BAD_BODY, dependencies=[requires("datasync:publish")])
+    @router.post(
+        "/changes",
+        responses=BAD_BODY,
+        dependencies=[requires("datasync:publish"), CHANGES_BODY],
+    )
     def publish(body: ChangesRequest) -> dict[str, int]:
         """Publish changes to the topic (all valid, or none is sent)."""
         with DataSync.open(ctx) as sync:
