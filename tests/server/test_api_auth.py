@@ -10,6 +10,7 @@ from sqlalchemy import text
 from skybridge.auth.tokens import hash_token
 from skybridge.core.config import Settings
 from skybridge.server import create_app
+from skybridge.testing.service import ServiceHarness
 
 
 def test_healthz_needs_no_token_and_names_the_version(client: TestClient) -> None:
@@ -30,6 +31,20 @@ def test_openapi_declares_bearer_auth(client: TestClient) -> None:
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert "/api/whoami" in schema["paths"]
     assert not any(path in schema["paths"] for path in ("/", "/login", "/tokens"))
+
+
+def test_openapi_tags_each_route_once_with_its_app(skybridge_service: ServiceHarness) -> None:
+    schema = skybridge_service.client.get("/openapi.json").json()
+    app_routes = 0
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            tags = operation.get("tags", [])
+            assert len(tags) == 1, (path, tags)
+            parts = path.split("/")
+            if len(parts) > 3 and path.startswith("/api/") and tags != ["service"]:
+                assert tags == [parts[2]], (path, tags)
+                app_routes += 1
+    assert app_routes > 50
 
 
 def test_api_without_token_is_401_with_a_json_message(client: TestClient) -> None:

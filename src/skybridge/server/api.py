@@ -27,7 +27,9 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 READ = [requires("service:read")]
 MANAGE = [requires("tokens:manage")]
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_token)], responses=AUTH_ERRORS)
+router = APIRouter(
+    prefix="/api", tags=["service"], dependencies=[Depends(require_token)], responses=AUTH_ERRORS
+)
 State = Annotated[ServiceState, Depends(service_state)]
 Caller = Annotated[Principal, Depends(require_token)]
 

@@ -13,7 +13,7 @@ import pytest
 
 from skybridge.apps.costs.config import RemediationConfig, TagRule
 from skybridge.apps.costs.ledger import Ledger
-from skybridge.apps.costs.remediation import apply, in_offhours, plan
+from skybridge.apps.costs.remediation import apply, in_offhours, offhours_reason, plan
 from skybridge.backends import compute
 from skybridge.backends.compute import ComputeFleet
 from skybridge.testing.oci import OciEmulator
@@ -67,6 +67,15 @@ def test_the_window_is_read_in_the_configured_time_zone() -> None:
     config = RemediationConfig(timezone="America/New_York", weekends_off=False)
     assert in_offhours(datetime(2024, 9, 24, 22, 0, tzinfo=UTC), config) is False  # 18:00 there
     assert in_offhours(datetime(2024, 9, 24, 23, 30, tzinfo=UTC), config) is True
+
+
+def test_an_off_hours_stop_says_whether_the_weekend_or_the_night_called_for_it() -> None:
+    config = RemediationConfig()
+    sunday_evening = datetime(2024, 9, 22, 18, 0, tzinfo=UTC)
+    assert offhours_reason(sunday_evening, config) == "weekend (Sunday in UTC)"
+    tuesday_night = datetime(2024, 9, 24, 22, 0, tzinfo=UTC)
+    assert offhours_reason(tuesday_night, config) == f"off hours ({config.offhours} UTC)"
+    assert offhours_reason(datetime(2024, 9, 24, 12, 0, tzinfo=UTC), config) is None
 
 
 def check_dry_run_then_approve(fleet: ComputeFleet, ids: dict[str, str], ledger: Ledger) -> None:

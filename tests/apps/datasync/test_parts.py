@@ -28,12 +28,15 @@ SPEC = TableSpec(
         "score": ColumnType.FLOAT,
     },
 )
+#: The largest magnitude NUMERIC(38,10) holds at four decimal places (28 integer digits).
+FITS = Decimal("9999999999999999999999999999.9999")
 texts = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=30)
 rows = st.fixed_dictionaries(
     {
         "id": st.integers(-(2**63), 2**63 - 1),
         "changed": st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1)),
-        "price": st.none() | st.decimals(allow_nan=False, allow_infinity=False, places=4),
+        "price": st.none()
+        | st.decimals(-FITS, FITS, allow_nan=False, allow_infinity=False, places=4),
         "note": st.none() | texts,
         "ok": st.none() | st.booleans(),
         "score": st.none() | st.floats(allow_nan=False, allow_infinity=False),

@@ -147,6 +147,9 @@ def test_routes_validate_bodies_and_answer_with_json(skybridge_workdir: Path) ->
         )
         assert unknown.status_code == 404
         assert "nope" in unknown.json()["message"]
+        unknown_table = service.client.get("/api/datasync/sql/nope", headers=auth)
+        assert unknown_table.status_code == 404
+        assert "no synced table 'nope'" in unknown_table.json()["message"]
         sql = service.client.get("/api/datasync/sql/orders?dialect=oracle", headers=auth).json()
         assert sql["upsert"].startswith("MERGE INTO orders t")
         assert (

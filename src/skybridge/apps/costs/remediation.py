@@ -65,6 +65,11 @@ class Plan:
 
 def in_offhours(now: datetime, config: RemediationConfig) -> bool:
     """Whether ``now`` falls in the off-hours window (in ``config.timezone``)."""
+    return offhours_reason(now, config) is not None
+
+
+def offhours_reason(now: datetime, config: RemediationConfig) -> str | None:
+    """Why ``now`` is off hours (the weekend, or the nightly window), or ``None`` if it is not."""
     try:
         local = now.astimezone(ZoneInfo(config.timezone))
     except ZoneInfoNotFoundError:
@@ -72,11 +77,12 @@ def in_offhours(now: datetime, config: RemediationConfig) -> bool:
             f"unknown time zone {config.timezone!r}", setting="costs.remediation.timezone"
         ) from None
     if config.weekends_off and local.weekday() >= 5:
-        return True
+        return f"weekend ({local:%A} in {config.timezone})"
     first, _, last = config.offhours.partition("-")
     begin, end = time.fromisoformat(first), time.fromisoformat(last)
     clock = local.time()
-    return begin <= clock or clock < end if begin > end else begin <= clock < end
+    inside = begin <= clock or clock < end if begin > end else begin <= clock < end
+    return f"off hours ({config.offhours} {config.timezone})" if inside else None
 
 
 def _production(instance: Instance, config: RemediationConfig) -> bool:
@@ -95,8 +101,9 @@ def plan(
     result = Plan(now)
     for fleet_name, fleet in fleets.items():
         instances = fleet.instances(states={"running", "stopped"})
-        if "off-hours" in config.policies and in_offhours(now, config):
-            result.actions += _offhours(fleet_name, instances, config)
+        why = offhours_reason(now, config) if "off-hours" in config.policies else None
+        if why is not None:
+            result.actions += _offhours(fleet_name, instances, config, why)
         if "tag-noncompliant" in config.policies:
             result.actions += _untagged(fleet_name, instances, config, rules, now)
         if "idle" in config.policies:
@@ -119,8 +126,9 @@ def _first_per_change(actions: list[Action]) -> list[Action]:
     return kept
 
 
-def _offhours(fleet: str, instances: list[Instance], config: RemediationConfig) -> list[Action]:
-    window = f"off hours ({config.offhours} {config.timezone})"
+def _offhours(
+    fleet: str, instances: list[Instance], config: RemediationConfig, window: str
+) -> list[Action]:
     key = config.environment_tag
     return [
         Action(

@@ -42,9 +42,7 @@ class AlertRequest(BaseModel):
 
 def build_router(ctx: Context) -> APIRouter:
     """The app's routes on ``ctx``."""
-    router = APIRouter(
-        tags=["costs"], responses=error_responses(e422="Bad period, dimension, source or body")
-    )
+    router = APIRouter(responses=error_responses(e422="Bad period, dimension, source or body"))
     read = [requires("costs:read")]
 
     @router.get("/report", dependencies=read)

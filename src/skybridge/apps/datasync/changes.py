@@ -91,7 +91,7 @@ def origin_time(value: Any, now: float | None = None) -> float:
         raise ValidationError(
             f"at {shown(value)} is not a time a change can have: give finite Unix seconds "
             f"from 0 (1970-01-01T00:00:00Z) to {latest:.0f} (one day from now)",
-            hint="leave at out to mean now",
+            hint="leave 'at' out to mean now",
         )
     return float(value)
 

@@ -110,7 +110,7 @@ def build_router(ctx: Context) -> APIRouter:
         with DataSync.open(ctx) as sync:
             return {"published": sync.publish(body.changes)}
 
-    @router.get("/sql/{table}", responses=BAD_BODY, dependencies=READ)
+    @router.get("/sql/{table}", responses={**BAD_BODY, **UNKNOWN}, dependencies=READ)
     def sql(table: str, dialect: str = Query(default="oracle")) -> dict[str, str]:
         """The SQL datasync runs for ``table`` on ``dialect``."""
         with DataSync.open(ctx) as sync:

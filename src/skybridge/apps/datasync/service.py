@@ -31,7 +31,7 @@ from skybridge.apps.datasync.stream import PIPELINE, build_stream, ensure_topic,
 from skybridge.apps.datasync.target import Applied, SqlTarget
 from skybridge.apps.datasync.workflow import BatchEnv
 from skybridge.apps.kit.context import AppContext
-from skybridge.core.errors import NotFound, ValidationError
+from skybridge.core.errors import NotFound
 from skybridge.runtime.deadletter import DeadLetter, DeadLetters
 from skybridge.runtime.pipeline import Pipeline
 
@@ -162,7 +162,7 @@ class DataSync:
         is contacted)."""
         if table not in self.config.tables:
             known = ", ".join(self.config.tables)
-            raise ValidationError(f"no synced table {table!r}", hint=f"synced tables: {known}")
+            raise NotFound(f"no synced table {table!r}", hint=f"synced tables: {known}")
         spec = self.config.tables[table]
         return statements_for(table, spec, dialect, self.config.oracle_credential)
 

@@ -59,7 +59,7 @@ class TrainingSetRequest(BaseModel):
 
 def build_router(ctx: Context) -> APIRouter:
     """The features routes, on one store kept open for the life of the service."""
-    router = APIRouter(tags=["features"])
+    router = APIRouter()
     shared = SharedStore(ctx)
 
     @contextmanager
