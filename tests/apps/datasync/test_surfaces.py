@@ -182,11 +182,12 @@ def test_changes_with_no_sane_time_or_an_unfit_number_are_refused_everywhere(
                 answer = _post_raw(
                     service,
                     "/api/datasync/changes",
-                    f'{{"changes": [{{"table": "orders", {body}}}]}}',
+                    f'{{"changes": [{{"table": "orders", "row": {row}}}, '
+                    f'{{"table": "orders", {body}}}]}}',
                 )
                 assert answer.status_code == 422, body
                 assert answer.json()["message"].startswith(
-                    "at " if field == "at" else "column 'amount'"
+                    "changes[1]: " + ("at " if field == "at" else "column 'amount'")
                 ), body
         status = service.client.get("/api/datasync/status", headers=service.auth).json()
         assert status["lag"] == 0  # nothing was published

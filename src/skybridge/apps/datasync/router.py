@@ -19,6 +19,7 @@ from skybridge.apps.datasync.views import batch_view, list_view, status_view
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses
 from skybridge.apps.kit.limits import BodyLimit, MiB
+from skybridge.core.errors import ValidationError
 
 MAX_CHANGES = 10_000
 #: Room for MAX_CHANGES changes of up to about 1.6 KB of JSON each.
@@ -106,9 +107,18 @@ def build_router(ctx: Context) -> APIRouter:
         dependencies=[requires("datasync:publish"), CHANGES_BODY],
     )
     def publish(body: ChangesRequest) -> dict[str, int]:
-        """Publish changes to the topic (all valid, or none is sent)."""
+        """Publish changes to the topic (all valid, or none is sent; an error names the first
+        bad change by its position, ``changes[N]``)."""
         with DataSync.open(ctx) as sync:
-            return {"published": sync.publish(body.changes)}
+            changes = []
+            for number, doc in enumerate(body.changes):
+                try:
+                    changes += sync.changes([doc])
+                except ValidationError as exc:
+                    raise ValidationError(
+                        f"changes[{number}]: {exc.message}", hint=exc.hint
+                    ) from None
+            return {"published": sync.publish(changes)}
 
     @router.get("/sql/{table}", responses={**BAD_BODY, **UNKNOWN}, dependencies=READ)
     def sql(table: str, dialect: str = Query(default="oracle")) -> dict[str, str]:
