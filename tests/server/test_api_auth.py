@@ -47,6 +47,25 @@ def test_openapi_tags_each_route_once_with_its_app(skybridge_service: ServiceHar
     assert app_routes > 50
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "said"),
+    [
+        ("POST", "/api/tokens", {"name": "bad name!"}, "body.name: must be 1-64 letters"),
+        ("POST", "/api/layers/publish", {"layer": "no spaces"}, "body.layer: must be 1-140"),
+        ("POST", "/api/datasync/dlq/replay", {"ids": ["x"]}, "body.ids.0: must be a dead letter"),
+        ("GET", "/api/recommend/bad%20user", None, "path.user: must be an id of letters"),
+    ],
+)
+def test_a_value_that_breaks_a_pattern_is_told_the_rule_not_the_regex(
+    skybridge_service: ServiceHarness, method: str, path: str, body: object, said: str
+) -> None:
+    service = skybridge_service
+    response = service.client.request(method, path, json=body, headers=service.auth)
+    assert response.status_code == 422, response.text
+    assert said in response.json()["message"]
+    assert "should match pattern" not in response.json()["message"]
+
+
 def test_api_without_token_is_401_with_a_json_message(client: TestClient) -> None:
     response = client.get("/api/whoami")
     assert response.status_code == 401

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
 from skybridge.apps.kit.access import document_scopes, requires
+from skybridge.apps.kit.errors import pattern_rule
 from skybridge.auth.tokens import NAME_PATTERN, Principal, TokenInfo
 from skybridge.server.errors import ErrorBody
 from skybridge.server.health import probe_all
@@ -26,6 +27,10 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 READ = [requires("service:read")]
 MANAGE = [requires("tokens:manage")]
+TOKEN_NAME = pattern_rule(
+    NAME_PATTERN,
+    "1-64 letters, digits, dots, dashes or underscores, starting with a letter or digit",
+)
 
 router = APIRouter(
     prefix="/api", tags=["service"], dependencies=[Depends(require_token)], responses=AUTH_ERRORS
@@ -65,7 +70,7 @@ class TokenOut(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    name: str = Field(pattern=NAME_PATTERN, description="A unique name, e.g. ci-deploy")
+    name: str = Field(pattern=TOKEN_NAME, description="A unique name, e.g. ci-deploy")
     scopes: list[str] = Field(
         default=["read"],
         min_length=1,

@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from skybridge.apps.kit.errors import ErrorBody, FieldProblem
+from skybridge.apps.kit.errors import ErrorBody, FieldProblem, rule_for
 from skybridge.core.errors import ConfigError, SkybridgeError, TransientError
 from skybridge.core.observability import get_logger
 
@@ -66,7 +66,11 @@ def _field_problem(err: dict[str, Any], content_type: str) -> FieldProblem:
             problem=f"send a JSON object with Content-Type: application/json "
             f"(got {content_type or 'no Content-Type'})",
         )
-    return FieldProblem(field=".".join(str(p) for p in loc), problem=str(err["msg"]))
+    problem = str(err["msg"])
+    if err.get("type") == "string_pattern_mismatch":
+        rule = rule_for(str((err.get("ctx") or {}).get("pattern", "")))
+        problem = f"must be {rule}" if rule else problem
+    return FieldProblem(field=".".join(str(p) for p in loc), problem=problem)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -17,11 +17,13 @@ from skybridge.apps.datasync.batchrecord import STEPS
 from skybridge.apps.datasync.service import Context, DataSync, effective_config
 from skybridge.apps.datasync.views import batch_view, list_view, status_view
 from skybridge.apps.kit.access import requires
-from skybridge.apps.kit.errors import error_responses
+from skybridge.apps.kit.errors import error_responses, pattern_rule
 from skybridge.apps.kit.limits import BodyLimit, MiB
 from skybridge.core.errors import ValidationError
 
 MAX_CHANGES = 10_000
+#: A dead letter's id, as GET /dlq lists it.
+LETTER_ID = pattern_rule(r"^\d+:\d+$", "a dead letter id, PARTITION:OFFSET, as GET /dlq lists")
 #: Room for MAX_CHANGES changes of up to about 1.6 KB of JSON each.
 CHANGES_BODY = Depends(BodyLimit(16 * MiB))
 READ = [requires("datasync:read")]
@@ -50,7 +52,7 @@ class ChangesRequest(BaseModel):
 
 
 class ReplayRequest(BaseModel):
-    ids: list[Annotated[str, Field(pattern=r"^\d+:\d+$")]] | None = Field(
+    ids: list[Annotated[str, Field(pattern=LETTER_ID)]] | None = Field(
         default=None, max_length=1000, description="Letter ids (partition:offset)"
     )
     all: StrictBool = False

@@ -14,14 +14,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, StrictBool
 
 from skybridge.apps.kit.access import requires
-from skybridge.apps.kit.errors import error_responses
+from skybridge.apps.kit.errors import error_responses, pattern_rule
 from skybridge.apps.layers import api
 
 READ = [requires("layers:read")]
 UNKNOWN = error_responses(e404="No such layer, build or rollout")
 BAD = {**UNKNOWN, **error_responses(e422="The body is malformed, or the build must not ship")}
 ROLLOUT = {**BAD, **error_responses(e409="The rollout is not rolling")}
-NAME = api.NAME
+NAME = pattern_rule(api.NAME, "1-140 letters, digits, dashes or underscores, as Lambda allows")
 
 
 class BuildSummary(BaseModel):

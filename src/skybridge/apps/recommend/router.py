@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from skybridge.apps.kit.access import requires
-from skybridge.apps.kit.errors import error_responses
+from skybridge.apps.kit.errors import error_responses, pattern_rule
 from skybridge.apps.recommend.events import parse_event
 from skybridge.apps.recommend.generative import MAX_CONTEXT, generate
 from skybridge.apps.recommend.metrics import feedback_metrics
@@ -22,9 +22,12 @@ from skybridge.apps.recommend.status import profile_view, status, version_rows
 from skybridge.apps.recommend.training import retrain
 from skybridge.core.errors import ValidationError
 
-UserPath = Annotated[
-    str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
-]
+#: A user or item id, as events carry it (see :mod:`.events`).
+ID_PATTERN = pattern_rule(
+    r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$",
+    "an id of letters, digits and . _ : @ -, starting with a letter or digit",
+)
+UserPath = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
 MAX_EVENTS = 1000
 
 
