@@ -209,6 +209,8 @@ def test_an_address_without_a_token_is_rate_limited_too(settings: Settings) -> N
         wrong = client.get("/api/whoami", headers={"Authorization": "Bearer sbk_guess"})
         assert wrong.status_code == 429
         assert int(wrong.headers["retry-after"]) >= 1
+        assert "this client address sent more requests without a valid token" in wrong.text
+        assert "no token from it is checked" in wrong.text
         assert client.get("/login").status_code == 429
         assert client.get("/healthz").status_code == 200
         assert client.get("/metrics").status_code == 200

@@ -81,6 +81,19 @@ def too_many(decision: Decision, who: str, table: BucketTable) -> Response:
     )
 
 
+def address_blocked(decision: Decision, table: BucketTable) -> Response:
+    """A token sent from an address that has used up its allowance of requests without a
+    valid token: the token is not checked until the address may try again."""
+    message = (
+        f"this client address sent more requests without a valid token than allowed "
+        f"({table.burst} at once, {table.rate:g} per second), so no token from it is checked "
+        f"until it may try again; retry after {decision.retry_after} s"
+    )
+    return error_response(
+        429, "TooManyRequests", message, {"Retry-After": str(decision.retry_after)}
+    )
+
+
 def overloaded() -> Response:
     message = (
         "the service is at capacity (server.worker_threads busy and server.worker_queue "
@@ -165,7 +178,7 @@ class RequestGuard:
             return self._spend_address(address) or unauthorized(MISSING_TOKEN)
         blocked = self.per_address.check(address)
         if not blocked.allowed:
-            return too_many(blocked, "client address without a valid token", self.per_address)
+            return address_blocked(blocked, self.per_address)
         try:
             principal = await self._verify(scope, token)
         except SkybridgeError as exc:
