@@ -12,6 +12,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from skybridge.core.errors import ConfigError, MissingDependency, TransientError
 from skybridge.core.private_files import private_sqlite
+from skybridge.core.sqlite_setup import set_up
 from skybridge.core.urls import mask_url
 
 _DRIVERS = {
@@ -100,11 +101,8 @@ def _is_sqlite_file(url: URL) -> bool:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+    pragmas = ["PRAGMA busy_timeout=10000", "PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON"]
+    set_up(dbapi_connection, pragmas, timeout=10.0)
 
 
 def sql_role_warnings(engine: Engine) -> list[str]:

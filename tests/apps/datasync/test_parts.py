@@ -28,8 +28,9 @@ SPEC = TableSpec(
         "score": ColumnType.FLOAT,
     },
 )
-#: The largest magnitude NUMERIC(38,10) holds at four decimal places (28 integer digits).
-FITS = Decimal("9999999999999999999999999999.9999")
+#: A bound for numerics NUMERIC(38,10) holds: 28 significant digits, as Decimal's default
+#: context keeps (a bound of 28 integer digits and 4 places rounds to 1E+28, which it does not).
+FITS = Decimal("999999999999999999999999.9999")
 texts = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=30)
 rows = st.fixed_dictionaries(
     {

@@ -26,6 +26,7 @@ from skybridge.backends.kv.base import BatchWrite, Item, KeyValueStore, ScanPage
 from skybridge.backends.kv.keys import prefix_end
 from skybridge.core.errors import ConfigError, Conflict, TerminalError, TransientError
 from skybridge.core.private_files import private_sqlite
+from skybridge.core.sqlite_setup import set_up
 from skybridge.core.urls import BackendURL
 
 MEMORY = ":memory:"
@@ -102,11 +103,8 @@ class SQLiteStore(KeyValueStore):
             conn = sqlite3.connect(
                 self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
-            if self.path != MEMORY:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            for statement in _SCHEMA:
-                conn.execute(statement)
+            wal = ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"]
+            set_up(conn, [*(wal if self.path != MEMORY else []), *_SCHEMA], self._timeout)
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open sqlite kv database {self.path}: {exc}") from exc
         return conn

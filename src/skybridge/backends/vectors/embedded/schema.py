@@ -20,6 +20,7 @@ import orjson
 from skybridge.backends.vectors.base import CollectionInfo, Metric
 from skybridge.core.errors import Conflict, TransientError
 from skybridge.core.private_files import private_sqlite
+from skybridge.core.sqlite_setup import set_up
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS collections (
@@ -45,11 +46,15 @@ class Database:
         self.path = path
         self.lock = threading.RLock()
         self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA busy_timeout=30000")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        for statement in DDL:
-            self.conn.execute(statement)
+        set_up(
+            self.conn,
+            [
+                "PRAGMA busy_timeout=30000",
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=NORMAL",
+                *DDL,
+            ],
+        )
         self._add_count_column()
 
     def _add_count_column(self) -> None:
