@@ -101,7 +101,8 @@ def test_foreign_data_at_a_key_is_a_terminal_error(redis_server: Any, raw: Any) 
 
 def test_rediss_scheme_uses_tls(redis_server: Any) -> None:
     assert registry.resolve("rediss") is RedisStore
-    url = redis_server.url.replace("redis://", "rediss://") + "?socket_timeout=0.2"
+    url = redis_server.url.replace("redis://", "rediss://")
+    url += "?socket_timeout=0.2&socket_connect_timeout=0.2"  # the handshake times out fast
     with connect(url) as kv:
         assert kv.client.connection_pool.connection_class is redis_py.SSLConnection
         with pytest.raises(TransientError):
