@@ -6,6 +6,11 @@ its boundary, so apps, the CLI and the HTTP service only ever see ``SkybridgeErr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
 
 def shown(value: object, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters: an error names the value it refuses without
@@ -100,3 +105,12 @@ class MissingDependency(SkybridgeError, ImportError):
         )
         self.package = package
         self.extra = extra
+
+
+def parse_item(field: str, index: int, parse: Callable[[Any], T], raw: Any) -> T:
+    """``parse(raw)`` for item ``index`` of the list ``field``: a :class:`ValidationError` it
+    raises names the item first (``events[3]: ...``), so a client finds it in a long list."""
+    try:
+        return parse(raw)
+    except ValidationError as exc:
+        raise ValidationError(f"{field}[{index}]: {exc.message}", hint=exc.hint) from None

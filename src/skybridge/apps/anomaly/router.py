@@ -8,8 +8,7 @@ values finite and within +-1e150.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import AfterValidator, AliasChoices, BaseModel, Field
@@ -24,7 +23,7 @@ from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.errors import error_responses
 from skybridge.apps.kit.limits import BodyLimit, MiB
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import ValidationError, parse_item
 
 Context = AppContext[AnomalyConfig]
 READ = [requires("anomaly:read")]
@@ -33,7 +32,6 @@ BAD = error_responses(e422="The body is malformed; the message names the field")
 MAX_POINTS = 10_000
 #: Room for MAX_POINTS events with series and id names of up to 200 characters each.
 EVENTS_BODY = Depends(BodyLimit(8 * MiB))
-T = TypeVar("T")
 
 
 class SeriesSummary(BaseModel):
@@ -168,7 +166,7 @@ def build_router(ctx: Context) -> APIRouter:
     def events(body: IngestRequest) -> dict[str, int]:
         """Put events on the app's topic (the pipeline scores them)."""
         parsed = [
-            _indexed("events", n, parse_point, e.model_dump(exclude_none=True))
+            parse_item("events", n, parse_point, e.model_dump(exclude_none=True))
             for n, e in enumerate(body.events)
         ]
         return {"produced": ingest(ctx, parsed)}
@@ -182,7 +180,7 @@ def build_router(ctx: Context) -> APIRouter:
             raise ValidationError(
                 f"unknown detector {body.detector!r}", hint=f"use one of {', '.join(DETECTORS)}"
             )
-        times = [_indexed("times", n, parse_time, t) for n, t in enumerate(body.times)]
+        times = [parse_item("times", n, parse_time, t) for n, t in enumerate(body.times)]
         scores, reasons = detector_scores(times, body.values, body.detector, ctx.config.season)
         return {
             "scores": scores,
@@ -193,11 +191,3 @@ def build_router(ctx: Context) -> APIRouter:
         }
 
     return router
-
-
-def _indexed(field: str, index: int, parse: Callable[[Any], T], raw: Any) -> T:
-    """``parse(raw)``; its :class:`ValidationError` names ``field[index]`` first."""
-    try:
-        return parse(raw)
-    except ValidationError as exc:
-        raise ValidationError(f"{field}[{index}]: {exc.message}", hint=exc.hint) from None

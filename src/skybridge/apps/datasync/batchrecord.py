@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from skybridge.backends.kv import KeyValueStore
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import ValidationError, shown
 
 STEPS = ("extract", "copy", "load", "merge")
 PREFIX = "datasync/batches/"
@@ -38,10 +38,9 @@ def is_batch_id(value: str) -> bool:
 def check_batch_id(value: str) -> str:
     """``value`` if it has the shape of a batch id, else ValidationError naming the rule."""
     if not is_batch_id(value):
-        shown = repr(value) if len(value) <= 100 else f"{value[:97]!r}..."
         raise ValidationError(
-            f"batch id {shown} must be 1-96 letters, digits, '.', '_' and '-', starting with "
-            "a letter or digit",
+            f"batch id {shown(value, 100)} must be 1-96 letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit",
             hint="batch ids look like orders-daily-20260101T000000Z (see the batch list)",
         )
     return value

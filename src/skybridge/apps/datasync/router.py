@@ -19,7 +19,7 @@ from skybridge.apps.datasync.views import batch_view, list_view, status_view
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses, pattern_rule
 from skybridge.apps.kit.limits import BodyLimit, MiB
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import parse_item
 
 MAX_CHANGES = 10_000
 #: A dead letter's id, as GET /dlq lists it.
@@ -112,14 +112,10 @@ def build_router(ctx: Context) -> APIRouter:
         """Publish changes to the topic (all valid, or none is sent; an error names the first
         bad change by its position, ``changes[N]``)."""
         with DataSync.open(ctx) as sync:
-            changes = []
-            for number, doc in enumerate(body.changes):
-                try:
-                    changes += sync.changes([doc])
-                except ValidationError as exc:
-                    raise ValidationError(
-                        f"changes[{number}]: {exc.message}", hint=exc.hint
-                    ) from None
+            changes = [
+                parse_item("changes", n, lambda doc: sync.changes([doc])[0], doc)
+                for n, doc in enumerate(body.changes)
+            ]
             return {"published": sync.publish(changes)}
 
     @router.get("/sql/{table}", responses={**BAD_BODY, **UNKNOWN}, dependencies=READ)

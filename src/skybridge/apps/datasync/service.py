@@ -31,7 +31,7 @@ from skybridge.apps.datasync.stream import PIPELINE, build_stream, ensure_topic,
 from skybridge.apps.datasync.target import Applied, SqlTarget
 from skybridge.apps.datasync.workflow import BatchEnv
 from skybridge.apps.kit.context import AppContext
-from skybridge.core.errors import NotFound
+from skybridge.core.errors import NotFound, shown
 from skybridge.runtime.deadletter import DeadLetter, DeadLetters
 from skybridge.runtime.pipeline import Pipeline
 
@@ -125,8 +125,7 @@ class DataSync:
         """The record of batch ``batch``; NotFound when there is none (or cannot be one)."""
         found = BatchRecords(self.res.kv).get(batch)
         if found is None:
-            shown = repr(batch) if len(batch) <= 100 else f"{batch[:97]!r}..."
-            raise NotFound(f"no batch {shown}", hint="see the batch list for batch ids")
+            raise NotFound(f"no batch {shown(batch, 100)}", hint="see the batch list for batch ids")
         return found
 
     def status(self) -> list[TableStatus]:

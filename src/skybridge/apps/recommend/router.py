@@ -20,7 +20,7 @@ from skybridge.apps.recommend.ranking import MAX_K, recommend
 from skybridge.apps.recommend.service import Context, shared_recommender
 from skybridge.apps.recommend.status import profile_view, status, version_rows
 from skybridge.apps.recommend.training import retrain
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import ValidationError, parse_item
 
 #: A user or item id, as events carry it (see :mod:`.events`).
 ID_PATTERN = pattern_rule(
@@ -80,10 +80,7 @@ def build_router(ctx: Context) -> APIRouter:
         before any is published."""
         events = []
         for n, raw in enumerate(body.events):
-            try:
-                events.append(parse_event(raw))
-            except ValidationError as exc:
-                raise ValidationError(f"events[{n}]: {exc.message}", hint=exc.hint) from None
+            events.append(parse_item("events", n, parse_event, raw))
             if events[-1].kind == "rec_served":
                 raise ValidationError(f"events[{n}]: rec_served is published by the service")
         return {"published": shared_recommender(ctx).publish(events)}
