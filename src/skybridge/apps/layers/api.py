@@ -46,6 +46,8 @@ Context = AppContext[LayersConfig]
 #: own rule); function and alias names are held to it too (the routes check it, and so does
 #: every function here).
 NAME = LAYER_NAME.pattern
+#: The same rule in words, for people.
+NAME_RULE = "1-140 letters, digits, dashes or underscores, as Lambda allows"
 #: A CloudWatch alarm's name: 1-255 characters, no control characters.
 _ALARM = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 
@@ -56,7 +58,7 @@ def check_name(name: str, what: str = "layer") -> str:
     if not LAYER_NAME.fullmatch(name):
         raise ValidationError(
             f"{what} name {shown(name, 100)} is not allowed",
-            hint="use 1-140 letters, digits, dashes or underscores, as Lambda does",
+            hint=f"use {NAME_RULE}",
         )
     return name
 
@@ -77,7 +79,7 @@ def check_alarm(alarm: str | None) -> str | None:
     """``alarm`` if CloudWatch would accept it as an alarm name (or None), else ValidationError."""
     if alarm is not None and not _ALARM.fullmatch(alarm):
         raise ValidationError(
-            f"alarm name {alarm[:100]!r} is not allowed",
+            f"alarm name {shown(alarm, 100)} is not allowed",
             hint="use 1-255 characters and no control characters, as CloudWatch does",
         )
     return alarm

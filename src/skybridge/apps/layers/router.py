@@ -21,7 +21,7 @@ READ = [requires("layers:read")]
 UNKNOWN = error_responses(e404="No such layer, build or rollout")
 BAD = {**UNKNOWN, **error_responses(e422="The body is malformed, or the build must not ship")}
 ROLLOUT = {**BAD, **error_responses(e409="The rollout is not rolling")}
-NAME = pattern_rule(api.NAME, "1-140 letters, digits, dashes or underscores, as Lambda allows")
+NAME = pattern_rule(api.NAME, api.NAME_RULE)
 
 
 class BuildSummary(BaseModel):
