@@ -46,8 +46,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff format src tests benchmarks examples
 
 test: $(STAMP) system-deps lint ## Lint, then run every test against real local servers
-	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+	@VENV=$(VENV) scripts/run-tests $(PYTEST_ARGS)
 
 ANCHORS_VENV ?= .venv-anchors
 ANCHORS_STAMP := $(ANCHORS_VENV)/.installed-stamp

@@ -23,7 +23,8 @@ import pytest
 
 from skybridge.testing.process import ServiceProcess, ServiceStarter
 
-pytestmark = pytest.mark.slow
+# serial: its 100 ms budget for /healthz measures the service, not another test process's load
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 LOADGEN = Path(__file__).parent / "loadgen.py"
 #: Rate limits out of the way: this measures the worker pool, not the limiter.
 NO_RATE_LIMITS = {

@@ -5,12 +5,14 @@ Every operation must answer without a 5xx, every response must match the declare
 status codes, every 4xx must be JSON with an ``error`` and a ``message``, and the read token
 must never get a 2xx from a route whose scope needs more.
 
-The schema is loaded eagerly at import (``schemathesis.pytest.from_fixture`` relies on a pytest
-internal that pytest 9 removed), so the app lives in its own temporary directory.
+Runs in the serial pass of ``make test`` (see ``pytestmark``). The schema is loaded eagerly at
+import (``schemathesis.pytest.from_fixture`` relies on a pytest internal that pytest 9
+removed), so the app lives in its own temporary directory.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -41,10 +43,15 @@ TOKENS = {
     for grant in ("admin", "read")
 }
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+# serial: under pytest-xdist, schemathesis' per-operation items share one node id and only the
+# first operation (GET /healthz) would run; scripts/run-tests runs this module in one process.
+pytestmark = pytest.mark.serial
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _cleanup() -> Iterator[None]:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.fail("run this module in one process (pytest -p no:xdist): see pytestmark")
     yield
     APP.state.skybridge.close()
     shutil.rmtree(DATA, ignore_errors=True)
