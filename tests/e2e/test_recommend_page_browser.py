@@ -46,6 +46,8 @@ def test_recommend_page_shows_events_and_recommendations(
         recs = page.locator("table.recommendations tbody tr")
         expect(recs).to_have_count(10)
         expect(page.locator(".strategy")).to_have_text("personal")
+        # scores can step up down the list: MMR weighs diversity, and the page says so
+        expect(page.locator(".mmr-note")).to_contain_text("mmr_lambda 0.9")
         events = page.locator("table.events tbody tr")
         expect(events.first).to_contain_text("rec_")  # the demo's feedback is the newest
         screenshot(page, "recommend-01-demo-user", tmp_path)

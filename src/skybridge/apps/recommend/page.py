@@ -48,6 +48,7 @@ def _user_tables(engine: Recommender, user: str) -> dict[str, Any]:
     return {
         "profile": view,
         "strategy": found.strategy,
+        "mmr_lambda": engine.config.mmr_lambda,
         "events": Table(
             EVENT_COLUMNS, events, empty="No events from this user yet.", name="events"
         ),

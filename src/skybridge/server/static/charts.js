@@ -49,16 +49,29 @@
     });
   }
 
-  // A plot's time axis in UTC (the apps' data is UTC): dates once it spans two days or more.
+  // A plot's time axis in UTC (the apps' data is UTC): dates alone once ticks are a day or more
+  // apart; else times of day, with the date under the first tick and wherever the day changes.
   function utcTicks(u, ticks) {
-    var span = ticks.length > 1 ? ticks[ticks.length - 1] - ticks[0] : 0;
+    var step = ticks.length > 1 ? ticks[1] - ticks[0] : 0;
+    var previous = null;
     return ticks.map(function (t) {
       var d = new Date(t * 1000);
-      if (span >= 2 * 86400) {
-        return pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate());
+      var day = pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate());
+      if (step >= 86400) {
+        return day;
       }
-      return pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+      var label = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+      if (day !== previous) {
+        label += "\n" + day;
+      }
+      previous = day;
+      return label;
     });
+  }
+
+  // Ticks on UTC hours and midnights, whatever the browser's time zone.
+  function utcDate(ts) {
+    return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC");
   }
 
   function historyUrl(el) {
@@ -210,6 +223,9 @@
     options.series = [{}].concat(body.lines.map(plotLine));
     options.scales = { x: { time: body.time } };
     options.axes[0].values = body.time ? utcTicks : function (u, ticks) { return ticks.map(shortNumber); };
+    if (body.time) {
+      options.tzDate = utcDate;
+    }
     var data = [body.x].concat(body.lines.map(function (line) { return line.values; }));
     empty.hidden = true;
     var plot = new uPlot(options, data, el);
