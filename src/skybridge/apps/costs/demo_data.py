@@ -84,9 +84,13 @@ def _arn(service: str, center: str | None) -> str:
     return f"arn:aws:demo:eu-west-1:444455556666:{service.split()[-1].lower()}/{center or 'none'}"
 
 
-def _factor(day: date, rng: random.Random) -> float:
+def _factor(day: date, rng: random.Random, seed: int) -> float:
+    """A row's share of its day: the weekly pattern, the day's own level (busier and quieter
+    days, shared by all its rows, so daily totals vary and the forecast band has a width) and
+    the row's own noise."""
     weekend = 0.55 if day.weekday() >= 5 else 1.0
-    return weekend * rng.uniform(0.9, 1.1)
+    level = random.Random(seed * 100_003 + day.toordinal()).uniform(0.88, 1.12)
+    return weekend * level * rng.uniform(0.95, 1.05)
 
 
 def aws_focus_csv(last: date, seed: int = 7) -> bytes:
@@ -100,7 +104,7 @@ def aws_focus_csv(last: date, seed: int = 7) -> bytes:
         for service, base in AWS_SERVICES.items():
             for index, center in enumerate(COST_CENTERS):
                 share = (0.4, 0.3, 0.2, 0.07, 0.03)[index]
-                cost = base * share * _factor(day, rng)
+                cost = base * share * _factor(day, rng, seed)
                 if (
                     day == last - timedelta(days=4)
                     and service.endswith("Compute Cloud")
@@ -158,7 +162,7 @@ def oci_cost_report_gz(last: date, seed: int = 11) -> bytes:
         for service, base in OCI_SERVICES.items():
             for index, center in enumerate(COST_CENTERS[:4]):
                 serial += 1
-                cost = base * (0.45, 0.3, 0.2, 0.05)[index] * _factor(day, rng)
+                cost = base * (0.45, 0.3, 0.2, 0.05)[index] * _factor(day, rng, seed)
                 writer.writerow(_oci_row(serial, day, service, cost, center, correction=None))
     serial += 1
     writer.writerow(

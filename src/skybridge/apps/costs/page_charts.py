@@ -30,7 +30,8 @@ def trend_plot(report: dict[str, Any], forecast: dict[str, Any] | None) -> Plot 
         for provider, rows in sorted(daily.items())
     ]
     if ahead:
-        lines.append(line("forecast", {x["day"]: x["expected"] for x in ahead}, "dashed"))
+        total = {x["day"]: x["expected"] for x in ahead}
+        lines.append(line("forecast, all providers", total, "dashed"))
         for key, label in (("low", "90% low"), ("high", "90% high")):
             lines.append(line(label, {x["day"]: x[key] for x in ahead}, "bound"))
     return Plot("Daily spend (EffectiveCost)", [_epoch(d) for d in days], lines, name="trend")
