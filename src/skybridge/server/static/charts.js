@@ -16,6 +16,7 @@
 
   var REFRESH_MS = 5000;
   var HEIGHT = 180;
+  var COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7, 1e8];
   var COLORS = ["#1f5fbf", "#e8710a", "#1a7f4b", "#b42318", "#7c3aed", "#0e7490", "#9a6700", "#be185d"];
 
   function shortNumber(value) {
@@ -94,7 +95,7 @@
         value: function (u, v) { return shortNumber(v); }
       };
     });
-    return {
+    var options = {
       width: Math.max(el.clientWidth, 200),
       height: HEIGHT,
       series: [{}].concat(lines),
@@ -120,6 +121,11 @@
       legend: { live: false },
       cursor: { drag: { x: false, y: false } }
     };
+    if (el.dataset.unit === "records") {
+      // counts: whole-number ticks (an idle lag chart read 0, 0.50, 1)
+      options.axes[1].incrs = COUNT_STEPS;
+    }
+    return options;
   }
 
   function newest(values) {
