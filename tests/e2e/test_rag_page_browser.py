@@ -8,6 +8,7 @@ POST) in each retrieval mode, and reads the citations. Screenshots land in tmp_p
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,10 @@ def test_rag_page_answers_with_citations(
             page.reload()
         expect(page.locator(".answer-text")).to_contain_text("10 minutes")
         expect(page.locator("table.citations tbody tr").first).to_contain_text("oncall-runbook.md")
+        # the demo records a baseline from the handbook's bundled questions, then asks one
+        for label in ("Baseline nDCG@10", "Rolling similarity"):
+            stat = page.locator(".stat", has_text=label).locator(".stat-value")
+            expect(stat).to_have_text(re.compile(r"^0\.\d{3}$|^1\.000$"))
         screenshot(page, "rag-01-demo-answer", tmp_path)
 
         page.fill("#question", "How long are nightly base backups kept?")
