@@ -75,6 +75,18 @@
     return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC");
   }
 
+  // A lone sample gets a minute of empty time either side: uPlot spreads a single x value over
+  // days, and every tick read 00:00.
+  function padLone(data) {
+    if (data[0].length !== 1) {
+      return data;
+    }
+    var t = data[0][0];
+    return [[t - 60, t, t + 60]].concat(data.slice(1).map(function (values) {
+      return [null, values[0], null];
+    }));
+  }
+
   function historyUrl(el) {
     var params = new URLSearchParams();
     JSON.parse(el.dataset.series).forEach(function (selector) {
@@ -157,7 +169,7 @@
 
   Chart.prototype.show = function (body) {
     var keys = body.series.map(function (s) { return s.key; }).join(" ");
-    var data = [body.t].concat(body.series.map(function (s) { return s.values; }));
+    var data = padLone([body.t].concat(body.series.map(function (s) { return s.values; })));
     if (body.t.length === 0 || body.series.length === 0) {
       this.empty.hidden = false;
       if (body.t.length) {
@@ -232,7 +244,7 @@
     if (body.time) {
       options.tzDate = utcDate;
     }
-    var data = [body.x].concat(body.lines.map(function (line) { return line.values; }));
+    var data = padLone([body.x].concat(body.lines.map(function (line) { return line.values; })));
     empty.hidden = true;
     var plot = new uPlot(options, data, el);
     if (window.ResizeObserver) {
