@@ -71,26 +71,30 @@ def unauthorized(message: str) -> Response:
     return error_response(401, "Unauthorized", message, dict(_CHALLENGE))
 
 
-def too_many(decision: Decision, who: str, table: BucketTable) -> Response:
-    message = (
-        f"rate limit reached: {table.burst} requests at once and {table.rate:g} per second "
-        f"for each {who}; retry after {decision.retry_after} s"
-    )
+def _retry_later(decision: Decision, why: str) -> Response:
+    """A 429 saying ``why`` and when to retry (also in ``Retry-After``)."""
+    message = f"{why}; retry after {decision.retry_after} s"
     return error_response(
         429, "TooManyRequests", message, {"Retry-After": str(decision.retry_after)}
+    )
+
+
+def too_many(decision: Decision, who: str, table: BucketTable) -> Response:
+    return _retry_later(
+        decision,
+        f"rate limit reached: {table.burst} requests at once and {table.rate:g} per second "
+        f"for each {who}",
     )
 
 
 def address_blocked(decision: Decision, table: BucketTable) -> Response:
     """A token sent from an address that has used up its allowance of requests without a
     valid token: the token is not checked until the address may try again."""
-    message = (
+    return _retry_later(
+        decision,
         f"this client address sent more requests without a valid token than allowed "
         f"({table.burst} at once, {table.rate:g} per second), so no token from it is checked "
-        f"until it may try again; retry after {decision.retry_after} s"
-    )
-    return error_response(
-        429, "TooManyRequests", message, {"Retry-After": str(decision.retry_after)}
+        f"until it may try again",
     )
 
 
