@@ -63,13 +63,9 @@ class Plan:
         }
 
 
-def in_offhours(now: datetime, config: RemediationConfig) -> bool:
-    """Whether ``now`` falls in the off-hours window (in ``config.timezone``)."""
-    return offhours_reason(now, config) is not None
-
-
 def offhours_reason(now: datetime, config: RemediationConfig) -> str | None:
-    """Why ``now`` is off hours (the weekend, or the nightly window), or ``None`` if it is not."""
+    """Why ``now`` is off hours (the weekend, or the nightly window, read in
+    ``config.timezone``), or ``None`` if it is not."""
     try:
         local = now.astimezone(ZoneInfo(config.timezone))
     except ZoneInfoNotFoundError:
