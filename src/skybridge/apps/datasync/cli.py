@@ -54,7 +54,7 @@ def valid_changes(sync: DataSync, path: Path) -> list[Change]:
     changes: list[Change] = []
     for where, doc in read_changes(path):
         try:
-            changes += sync.changes([doc])
+            changes.append(sync.change(doc))
         except ValidationError as exc:
             raise ValidationError(f"{where}: {exc.message}", hint=exc.hint) from None
     return changes

@@ -113,8 +113,7 @@ def build_router(ctx: Context) -> APIRouter:
         bad change by its position, ``changes[N]``)."""
         with DataSync.open(ctx) as sync:
             changes = [
-                parse_item("changes", n, lambda doc: sync.changes([doc])[0], doc)
-                for n, doc in enumerate(body.changes)
+                parse_item("changes", n, sync.change, doc) for n, doc in enumerate(body.changes)
             ]
             return {"published": sync.publish(changes)}
 

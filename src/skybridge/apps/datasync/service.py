@@ -75,9 +75,13 @@ class DataSync:
         """Create the target and staging tables that are missing; their names."""
         return self.target.create()
 
+    def change(self, doc: Any) -> Change:
+        """Validate one change document (JSON form), or pass a :class:`Change` through."""
+        return doc if isinstance(doc, Change) else parse_change(doc, self.config.tables)
+
     def changes(self, docs: Iterable[Any]) -> list[Change]:
         """Validate change documents (JSON form) into changes; the first bad one raises."""
-        return [d if isinstance(d, Change) else parse_change(d, self.config.tables) for d in docs]
+        return [self.change(d) for d in docs]
 
     def publish(self, docs: Iterable[Any]) -> int:
         """Produce changes to the topic (the AWS side of the stream path)."""
