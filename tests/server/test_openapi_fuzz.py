@@ -12,6 +12,7 @@ removed), so the app lives in its own temporary directory.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -33,10 +34,14 @@ from skybridge.apps.kit.settings import load_settings
 from skybridge.commands.up import seed_demo
 from skybridge.server import create_app
 
+#: Under pytest-xdist this module is only collected, never run (see ``_cleanup``).
+IN_XDIST_WORKER = "PYTEST_XDIST_WORKER" in os.environ
 DATA = Path(tempfile.mkdtemp(prefix="skybridge-fuzz-"))
+atexit.register(shutil.rmtree, DATA, True)  # also where the module fixture never runs
 # No rate limit: the fuzzer sends hundreds of requests a second with one token.
 SETTINGS = load_settings(data_dir=DATA, server={"token_rate_per_second": 0})
-seed_demo(SETTINGS, discover_apps())
+if not IN_XDIST_WORKER:  # the schema needs the app, not its data: no demo to seed there
+    seed_demo(SETTINGS, discover_apps())
 APP = create_app(SETTINGS)
 TOKENS = {
     grant: APP.state.skybridge.tokens.create(f"fuzz-{grant}", [grant])[1].reveal()
@@ -50,7 +55,7 @@ pytestmark = pytest.mark.serial
 
 @pytest.fixture(scope="module", autouse=True)
 def _cleanup() -> Iterator[None]:
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    if IN_XDIST_WORKER:
         pytest.fail("run this module in one process (pytest -p no:xdist): see pytestmark")
     yield
     APP.state.skybridge.close()
