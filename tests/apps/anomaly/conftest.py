@@ -9,13 +9,26 @@ from pathlib import Path
 
 import pytest
 
-NAB = Path(__file__).parents[3].parent / "shared" / "data" / "nab"
+#: The NAB corpus of the shared data (read in place, never copied), as CI lays it out.
+NAB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "nab"
+NAB_PRESENT = (NAB / "labels" / "combined_windows.json").is_file()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for ``nab_dir`` is a strict xfail where the corpus is absent, as the
+    other apps' tests of shared data are: reported with the path, and failing the run if it
+    passes anyway."""
+    for item in items:
+        if not NAB_PRESENT and "nab_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(
+                pytest.mark.xfail(reason=f"the NAB data is not at {NAB}", strict=True)
+            )
 
 
 @pytest.fixture(scope="session")
 def nab_dir() -> Path:
-    """The NAB data beside the repository (``../shared/data/nab``); its absence is a failure."""
-    assert (NAB / "labels" / "combined_windows.json").is_file(), f"no NAB data at {NAB}"
+    """The NAB data beside the repository (``../shared/data/nab``)."""
+    assert NAB_PRESENT, f"no NAB data at {NAB}"
     return NAB
 
 
