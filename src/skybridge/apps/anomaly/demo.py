@@ -1,9 +1,9 @@
 """``skybridge up --demo``: a NAB series streamed live through the pipeline.
 
 :func:`seed` (idempotent) produces the first ``SEEDED`` points of the demo series (``[anomaly]
-demo_series`` under ``nab_dir``, default ``../shared/data/nab``; a generated series with a
-spike and a level shift when no NAB folder is there) and runs the pipeline and the alert step
-over them once, so the page has data at once. :func:`stream` (a demo service) then produces the
+demo_series`` under ``nab_dir``, default ``../shared/data/nab``; a generated series with
+spikes and a level shift when no NAB folder is there) and runs the pipeline and the alert
+step over them once, so the page has data at once. :func:`stream` (a demo service) then produces the
 rest at ``demo_rate`` points per second; the pipeline scores them as they come.
 """
 
@@ -48,14 +48,15 @@ def demo_points(config: AnomalyConfig) -> list[Point]:
 
 
 def generated_series(count: int = 6000) -> tuple[list[datetime], list[float]]:
-    """Five-minute points: a daily cycle with noise, a spike and a level shift."""
+    """Five-minute points: a daily cycle with noise, two spikes and a level shift. The first
+    spike falls in the seeded points, so the page opens with an incident, as with NAB's."""
     rng = random.Random(7)
     start = datetime(2025, 1, 1)
     times = [start + timedelta(minutes=5 * i) for i in range(count)]
     values = []
     for i in range(count):
         value = 50 + 10 * math.sin(2 * math.pi * i / 288) + rng.gauss(0, 1.5)
-        value += 60 if i == 3100 else 0
+        value += 60 if i in (700, 3100) else 0
         value += 25 if i >= 4500 else 0
         values.append(round(value, 2))
     return times, values
