@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+import random
 import statistics
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -43,6 +46,23 @@ def test_combined_is_quiet_after_a_flag_while_an_excursion_grows() -> None:
         model.update(t.timestamp(), v)
     assert "within 120 points of the last flag" in model.explain()
     assert reasons[flagged[0]] is not None
+
+
+def test_combined_flags_a_spike_on_a_daily_cycle_once_not_again_a_day_later() -> None:
+    """The day after a spike, the normal value at the same time differs from the spike as much
+    as the spike differed from normal: the seasonal baseline must not flag that echo."""
+    rng = random.Random(7)
+    start = datetime(2025, 1, 1)
+    times = [start + timedelta(minutes=5 * i) for i in range(4000)]  # 288 points a day
+    values = [
+        50 + 10 * math.sin(2 * math.pi * i / 288) + rng.gauss(0, 1.5) + (60 if i == 3100 else 0)
+        for i in range(len(times))
+    ]
+    scores, reasons = detector_scores(times, values, "combined")
+    flagged = [i for i, s in enumerate(scores) if s >= THRESHOLD and i > 100]
+    assert flagged == [3100]
+    assert "against the same time a day earlier" in (reasons[3100] or "")
+    assert scores[3100 + 288] < THRESHOLD
 
 
 def test_robust_z_keeps_flagging_a_level_shift_until_it_adapts() -> None:

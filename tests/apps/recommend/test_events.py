@@ -20,10 +20,11 @@ from skybridge.apps.recommend.events import (
 from skybridge.core.errors import ValidationError
 
 ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,20}", fullmatch=True)
+user_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,20}", fullmatch=True)
 
 
 @given(
-    user=ids,
+    user=user_ids,
     item=ids,
     kind=st.sampled_from([k for k in KINDS if k != "rec_served"]),
     ts=st.floats(0, 4e9, allow_nan=False),
@@ -53,6 +54,7 @@ def test_served_lists_carry_their_items() -> None:
     [
         ({"user": "u", "item": "i", "kind": "like"}, "kind"),
         ({"user": "bad user", "item": "i", "kind": "view"}, "user id"),
+        ({"user": "team/u1", "item": "i", "kind": "view"}, "user id 'team/u1'"),
         ({"user": "u", "kind": "view"}, "item id"),
         ({"user": "u", "item": "i", "kind": "view", "ts": "yesterday"}, "ISO 8601"),
         ({"user": "u", "item": "i", "kind": "view", "ts": True}, "boolean"),

@@ -22,7 +22,13 @@ from skybridge.core.errors import ValidationError, shown
 
 INTERACTIONS = ("view", "click", "purchase", "rec_click")
 KINDS = (*INTERACTIONS, "rec_ignore", "rec_served")
+#: Item and segment ids: 1-128 letters, digits and . _ : @ / -, starting with a letter or digit.
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
+_ID_RULE = "1-128 letters, digits and . _ : @ / -, starting with a letter or digit"
+#: User ids: the same without ``/``, as each is one path segment of ``/api/recommend/{user}``.
+USER_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+USER_ID_RULE = "1-128 letters, digits and . _ : @ -, starting with a letter or digit"
+_USER_ID = re.compile(USER_ID)
 MAX_SERVED = 1000
 #: Event times taken, in epoch seconds: 1970-01-01 to 2100-01-01 UTC (pages and day keys turn
 #: them into dates; far-off ones are typos or junk, and beyond about 1e11 no date exists).
@@ -61,13 +67,11 @@ class UserEvent:
 
 
 def check_id(value: Any, what: str) -> str:
-    """``value`` if it is a valid user or item id."""
-    if not isinstance(value, str) or not _ID.match(value):
-        raise ValidationError(
-            f"{what} id {value!r} is not valid",
-            hint="1-128 characters: letters, digits and . _ : @ / -, starting with a letter "
-            "or digit",
-        )
+    """``value`` if it is a valid id of a ``what`` ("user", "item", "segment")."""
+    user = what == "user"
+    if not isinstance(value, str) or not (_USER_ID if user else _ID).match(value):
+        rule = USER_ID_RULE if user else _ID_RULE
+        raise ValidationError(f"{what} id {shown(value)} is not valid", hint=f"must be {rule}")
     return value
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses, pattern_rule
-from skybridge.apps.recommend.events import parse_event
+from skybridge.apps.recommend.events import USER_ID, USER_ID_RULE, parse_event
 from skybridge.apps.recommend.generative import MAX_CONTEXT, generate
 from skybridge.apps.recommend.metrics import feedback_metrics
 from skybridge.apps.recommend.ranking import MAX_K, recommend
@@ -22,12 +22,8 @@ from skybridge.apps.recommend.status import profile_view, status, version_rows
 from skybridge.apps.recommend.training import retrain
 from skybridge.core.errors import ValidationError, parse_item
 
-#: A user or item id, as events carry it (see :mod:`.events`).
-ID_PATTERN = pattern_rule(
-    r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$",
-    "an id of letters, digits and . _ : @ -, starting with a letter or digit",
-)
-UserPath = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
+#: A user id, by the rule events are checked with (see :mod:`.events`).
+UserPath = Annotated[str, Path(pattern=pattern_rule(USER_ID, USER_ID_RULE))]
 MAX_EVENTS = 1000
 
 

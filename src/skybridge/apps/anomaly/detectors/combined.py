@@ -12,7 +12,9 @@ Per point:
    repeat);
 4. after a flag (a novel strength of at least ``HALF_STRENGTH``, score 0.5, the original
    design's ``|z| > 3``) the next ``quiet`` points score 0: an excursion that keeps growing
-   raises one flag, not one per new high.
+   raises one flag, not one per new high;
+5. a flagged value is not kept as the seasonal reference of the next period, so a spike is
+   not flagged again a day later, when the normal value after it differs from it as much.
 
 The per-point path is one method with the rolling structures read in place (no per-point
 objects besides the window entries), as the pipeline and ``anomaly eval`` call it per event.
@@ -79,7 +81,8 @@ class Combined(Detector):
         self._why = (kind, z, before, quiet)
         self._seen = (value, median)
         level.learn(value)
-        seasonal.learn(time, value)
+        # A flagged value is no reference one period on: its echo would be flagged again.
+        seasonal.learn(time, value, reference=quiet or not z > before or z < HALF_STRENGTH)
         if quiet:
             self.quiet_left -= 1
             return 0.0

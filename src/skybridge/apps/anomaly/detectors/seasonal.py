@@ -29,8 +29,8 @@ class SeasonalResidual:
     def __init__(self, period: float, state: dict[str, Any]) -> None:
         self.period = period
         self.stale = STALE * period
-        self.history: deque[tuple[float, float]] = deque(
-            (float(t), float(v)) for t, v in state.get("history", [])
+        self.history: deque[tuple[float, float | None]] = deque(
+            (float(t), None if v is None else float(v)) for t, v in state.get("history", [])
         )
         self.residuals = RollingWindow(int(state.get("window", WINDOW)), state.get("residuals", []))
         self.residual: float | None = None
@@ -44,7 +44,7 @@ class SeasonalResidual:
         if not history:
             return None
         then, earlier = history[0]
-        if then > due or due - then > self.stale:
+        if earlier is None or then > due or due - then > self.stale:
             return None
         residual = self.residual = value - earlier
         residuals = self.residuals
@@ -52,10 +52,12 @@ class SeasonalResidual:
             return None
         return abs(residual - residuals.median()) / max(residuals.scale(), floor, 1e-12)
 
-    def learn(self, time: float, value: float) -> None:
+    def learn(self, time: float, value: float, *, reference: bool = True) -> None:
+        """Keep the point's residual, and its value as the reference one period on (an
+        outlier's value is kept as no reference, so a spike is not flagged again as its echo)."""
         if self.residual is not None:
             self.residuals.add(self.residual)
-        self.history.append((time, value))
+        self.history.append((time, value if reference else None))
 
     def spread(self, floor: float = 0.0) -> float:
         """The residuals' robust deviation (at least ``floor``; infinite while learning)."""
