@@ -20,9 +20,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     passes anyway."""
     for item in items:
         if not NAB_PRESENT and "nab_dir" in getattr(item, "fixturenames", ()):
-            item.add_marker(
-                pytest.mark.xfail(reason=f"the NAB data is not at {NAB}", strict=True)
-            )
+            item.add_marker(pytest.mark.xfail(reason=f"the NAB data is not at {NAB}", strict=True))
 
 
 @pytest.fixture(scope="session")
