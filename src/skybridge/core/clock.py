@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -31,3 +32,25 @@ class ManualClock:
 
 
 SYSTEM_CLOCK: Clock = SystemClock()
+
+
+def iso(seconds: float | None) -> str | None:
+    """ISO 8601 UTC text of epoch seconds, milliseconds kept: ``2026-12-06T23:20:01.250Z``."""
+    if seconds is None:
+        return None
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def when(value: datetime | str | float | None) -> str:
+    """A time for people, to the minute in UTC (``2026-12-06 23:20 UTC``; ``—`` for none), from
+    a datetime (naive ones are UTC), ISO 8601 text or epoch seconds."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    elif not isinstance(value, datetime):
+        value = datetime.fromtimestamp(value, tz=UTC)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M UTC")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from markupsafe import Markup
 
 from skybridge.apps.kit.manifest import AppSpec
 from skybridge.apps.kit.web import AppPage
+from skybridge.core.clock import when
 from skybridge.server.security import allowed
 from skybridge.server.session import Session
 from skybridge.server.state import get_state
@@ -47,17 +47,13 @@ def _headers(charts: bool) -> dict[str, str]:
     return {**_HTML_HEADERS, "Content-Security-Policy": csp}
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
-
-
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(TEMPLATES_DIR), _KIT_TEMPLATES]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["when"] = _when
+    env.filters["when"] = when
     return env
 
 
@@ -108,12 +104,13 @@ def render_app_page(
 
     Templates also receive the session's ``csrf`` token for forms posted to ``/ui/<name>`` and
     ``can(scope)``, to leave out what the session may not do, and can import the kit's macros
-    (``kit/components.html``).
+    (``kit/components.html``) and use the ``when`` filter (a time to the minute in UTC).
     """
     if isinstance(content, str):
         return Markup(content)  # noqa: S704 - the app renders (and escapes) its own fragment
     own = jinja2.PackageLoader(content.package, "templates")
     env = jinja2.Environment(loader=jinja2.ChoiceLoader([own, _KIT_TEMPLATES]), autoescape=True)
+    env.filters["when"] = when
     return Markup(  # noqa: S704 - rendered by an auto-escaping environment
         env.get_template(content.template).render(
             **{"csrf": csrf, "can": can or (lambda _scope: False), **content.context}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from skybridge.apps.kit.manifest import discover_apps, find_app
 from skybridge.testing.service import ServiceHarness, service_harness
 
 from .test_contract import TestCostsContract
+
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 @pytest.fixture
@@ -41,6 +44,9 @@ def test_report_and_friends_answer_on_demo_data(service: ServiceHarness) -> None
         assert response.status_code == 200, (path, response.text)
     anomalies = service.client.get("/api/costs/anomalies", headers=service.auth).json()
     assert anomalies[0]["value"] == "Amazon Elastic Compute Cloud"
+    files = service.client.get("/api/costs/files", headers=service.auth).json()
+    assert files
+    assert all(ISO_UTC.match(f["at"]) for f in files), files  # as the plan's times are
 
 
 def test_remediation_needs_admin_and_a_dry_run_changes_nothing(service: ServiceHarness) -> None:
@@ -58,9 +64,9 @@ def test_remediation_needs_admin_and_a_dry_run_changes_nothing(service: ServiceH
         "/api/costs/remediate", json={"approve": True}, headers=service.auth
     ).json()
     assert {o["outcome"] for o in done["outcomes"]} == {"done"}
-    assert len(service.client.get("/api/costs/audit", headers=service.auth).json()) == len(
-        done["outcomes"]
-    )
+    audit = service.client.get("/api/costs/audit", headers=service.auth).json()
+    assert len(audit) == len(done["outcomes"])
+    assert all(ISO_UTC.match(r["at"]) for r in audit), audit
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,13 @@ import time
 import uuid
 from typing import Any
 
-from skybridge.apps.features.durations import iso
 from skybridge.apps.features.store import open_store
 from skybridge.apps.features.worker import build_pipeline
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import discover_apps, find_app
 from skybridge.apps.kit.settings import load_settings
 from skybridge.backends.streams import Message
+from skybridge.core.clock import iso
 
 
 def features_context() -> AppContext[Any]:

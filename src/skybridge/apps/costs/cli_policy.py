@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 import typer
@@ -19,6 +18,7 @@ from skybridge.apps.costs.cli_common import (
     share,
 )
 from skybridge.apps.kit.cli import EXIT_FAILED, Json, emit_json, result_table, styled
+from skybridge.core.clock import when
 
 
 @costs_app.command()
@@ -220,7 +220,7 @@ def audit(
     )
     for r in records:
         table.add_row(
-            date.fromtimestamp(r["at"]).isoformat(),
+            when(r["at"]),
             r["actor"],
             r["policy"],
             r["action"],

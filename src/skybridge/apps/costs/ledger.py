@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from skybridge.apps.costs.convert import RejectedRow
+from skybridge.core.clock import iso
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS ingested (
@@ -43,7 +44,8 @@ class IngestedFile:
     at: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("hash", "source", "kind", "rows", "rejected", "at")}
+        keys = ("hash", "source", "kind", "rows", "rejected")
+        return {k: getattr(self, k) for k in keys} | {"at": iso(self.at)}
 
 
 class Ledger:
@@ -128,7 +130,8 @@ class Ledger:
             rows = db.execute(
                 f"SELECT {', '.join(keys)} FROM audit ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        records = [dict(zip(keys, row, strict=True)) for row in rows]
+        return [r | {"at": iso(r["at"])} for r in records]
 
     # -- alerts ----------------------------------------------------------------------------
     def claim_incident(self, incident: str, kind: str, body: dict[str, Any]) -> bool:
@@ -149,4 +152,4 @@ class Ledger:
             rows = db.execute(
                 "SELECT incident, at, kind, body FROM alerts ORDER BY at DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [{"incident": i, "at": at, "kind": k, **json.loads(b)} for i, at, k, b in rows]
+        return [{"incident": i, "at": iso(at), "kind": k, **json.loads(b)} for i, at, k, b in rows]

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from skybridge.apps.features.durations import iso
 from skybridge.apps.features.modeling import train
 from skybridge.apps.features.operations import model_path
 from skybridge.apps.features.store import Context, open_store
 from skybridge.apps.features.worker import build_pipeline
 from skybridge.backends.streams import Message, StreamBackend
+from skybridge.core.clock import iso
 from skybridge.core.observability import get_logger
 
 log = get_logger(__name__)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from skybridge.apps.features.definitions import FeatureView
-from skybridge.apps.features.durations import iso
+from skybridge.core.clock import iso
 
 
 def time_features(view: FeatureView) -> set[str]:

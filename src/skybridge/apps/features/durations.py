@@ -81,11 +81,3 @@ def parse_event_time(value: Any, field: str) -> float:
             moment = moment.replace(tzinfo=UTC)
         return moment.timestamp()
     raise ValidationError(f"event field {field!r} is a {type(value).__name__}, not a time")
-
-
-def iso(seconds: float | None) -> str | None:
-    """ISO 8601 UTC text of epoch seconds (milliseconds kept)."""
-    if seconds is None:
-        return None
-    moment = datetime.fromtimestamp(seconds, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -19,8 +19,8 @@ from typing import Any
 
 from skybridge.apps.features.config import MissingPolicy
 from skybridge.apps.features.definitions import FeatureView
-from skybridge.apps.features.durations import iso
 from skybridge.apps.features.vector import FeatureVector
+from skybridge.core.clock import iso
 from skybridge.core.errors import ValidationError
 
 NUMERIC = frozenset({"count", "sum", "min", "max", "mean", "distinct", "ratio", "last_time"})

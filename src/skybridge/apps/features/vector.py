@@ -14,7 +14,8 @@ from typing import Any, NamedTuple
 
 from skybridge.apps.features import windows
 from skybridge.apps.features.definitions import Feature, FeatureView
-from skybridge.apps.features.durations import format_duration, human_age, iso
+from skybridge.apps.features.durations import format_duration, human_age
+from skybridge.core.clock import iso
 
 
 class FeatureValue(NamedTuple):
