@@ -10,7 +10,8 @@
     api.prune(ctx, "deps", dry_run=False) # keeps the newest N and every version in use
 
 The CLI, the routes, the page and the jobs are thin adapters over these functions, which check
-every name they are given (:func:`check_name`) before it reaches a store or the platform.
+every name they are given (:func:`~skybridge.backends.functions.checks.check_layer_name`, the
+platforms' own check) before it reaches a store or the platform.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from skybridge.apps.layers.smoke import smoke_test
 from skybridge.apps.layers.targets import Target
 from skybridge.backends.functions import parse_layer_arn
 from skybridge.backends.functions.base import LAYER_NAME
+from skybridge.backends.functions.checks import LAYER_NAME_RULE, check_layer_name
 from skybridge.core.errors import NotFound, ValidationError, shown
 
 Context = AppContext[LayersConfig]
@@ -47,20 +49,9 @@ Context = AppContext[LayersConfig]
 #: every function here).
 NAME = LAYER_NAME.pattern
 #: The same rule in words, for people.
-NAME_RULE = "1-140 letters, digits, dashes or underscores, as Lambda allows"
+NAME_RULE = LAYER_NAME_RULE
 #: A CloudWatch alarm's name: 1-255 characters, no control characters.
 _ALARM = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
-
-
-def check_name(name: str, what: str = "layer") -> str:
-    """``name`` if Lambda would accept it as a layer (or ``what``) name, else ValidationError:
-    checked before anything is built, looked up or changed."""
-    if not LAYER_NAME.fullmatch(name):
-        raise ValidationError(
-            f"{what} name {shown(name, 100)} is not allowed",
-            hint=f"use {NAME_RULE}",
-        )
-    return name
 
 
 def check_layer_arn(arn: str) -> str:
@@ -118,7 +109,7 @@ def build(
     ``sources`` replaces where pip looks for wheels (default: ``[layers]`` find_links,
     index_url, no_index, then pip's own configuration).
     """
-    check_name(name)
+    check_layer_name(name)
     config = ctx.config
     target = target_of(ctx, runtime, architecture)
     interpreter = interpreter_for(ctx, target)
@@ -175,7 +166,7 @@ def _cold_start(
 
 def latest(ctx: Context, name: str) -> dict[str, Any]:
     """The newest build record of layer ``name`` (NotFound when it was never built)."""
-    check_name(name)
+    check_layer_name(name)
     with ctx.connect("kv") as store:
         return records.latest(store, name)
 
@@ -187,7 +178,7 @@ def builds(ctx: Context) -> list[dict[str, Any]]:
 
 
 def history(ctx: Context, name: str) -> list[dict[str, Any]]:
-    check_name(name)
+    check_layer_name(name)
     with ctx.connect("kv") as store:
         return records.history(store, name)
 
@@ -230,7 +221,7 @@ def prune(ctx: Context, name: str, *, keep: int | None = None, dry_run: bool = T
     Raises:
         NotFound: ``name`` has no published version.
     """
-    check_name(name)
+    check_layer_name(name)
     with ctx.connect("functions") as platform:
         if not platform.list_layer_versions(name):
             raise NotFound(
@@ -242,7 +233,7 @@ def prune(ctx: Context, name: str, *, keep: int | None = None, dry_run: bool = T
 def usage(ctx: Context, layers: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Every version of ``layers`` (default: all) and the function versions using it."""
     for name in layers or ():
-        check_name(name)
+        check_layer_name(name)
     with ctx.connect("functions") as platform:
         return usage_rows(platform, layers)
 
@@ -274,8 +265,8 @@ def start_rollout(
 
 
 def _check_rollout(function: str, alias: str) -> None:
-    check_name(function, "function")
-    check_name(alias, "alias")
+    check_layer_name(function, what="function")
+    check_layer_name(alias, what="alias")
 
 
 def advance_rollout(ctx: Context, function: str, alias: str) -> rollouts.Rollout:

@@ -5,18 +5,24 @@ from __future__ import annotations
 from collections.abc import Set
 
 from skybridge.backends.functions.base import LAYER_NAME, Alias, Grant
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import ValidationError, shown
 
 #: Lambda routes an alias to its version and at most one more.
 MAX_EXTRA_VERSIONS = 1
 
 
-def check_layer_name(name: str, *, what: str = "layer") -> None:
-    """Letters, digits, dashes and underscores, 1-140 characters."""
+#: :data:`LAYER_NAME` in words, for people.
+LAYER_NAME_RULE = "1-140 letters, digits, dashes or underscores, as Lambda allows"
+
+
+def check_layer_name(name: str, *, what: str = "layer") -> str:
+    """``name`` if Lambda would accept it as a layer (or ``what``) name, else ValidationError:
+    checked before anything is built, looked up or changed."""
     if not LAYER_NAME.fullmatch(name):  # match would let a trailing newline through
         raise ValidationError(
-            f"{what} name {name!r} must be 1-140 letters, digits, dashes or underscores"
+            f"{what} name {shown(name, 100)} is not allowed", hint=f"use {LAYER_NAME_RULE}"
         )
+    return name
 
 
 def check_grant(grant: Grant) -> None:
