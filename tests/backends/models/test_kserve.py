@@ -9,12 +9,12 @@ import pytest
 from skybridge.backends.models import ModelEndpoint, connect
 from skybridge.core.errors import ConfigError, NotFound, TransientError, ValidationError
 from skybridge.core.urls import mask_url
-from skybridge.testing.contracts.models import ModelContract
+from skybridge.testing.contracts.models import RemoteModelContract
 from skybridge.testing.models import ModelServer
 from skybridge.testing.servers import free_port
 
 
-class TestKServe(ModelContract):
+class TestKServe(RemoteModelContract):
     @pytest.fixture
     def endpoint(self, model_server: ModelServer) -> Iterator[ModelEndpoint]:
         with connect(f"{model_server.url}/v2/models/{model_server.name}?features=a,b") as model:

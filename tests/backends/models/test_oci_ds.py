@@ -10,7 +10,7 @@ import pytest
 
 from skybridge.backends.models import ModelEndpoint, connect
 from skybridge.core.errors import ConfigError, NotFound, TerminalError, ValidationError
-from skybridge.testing.contracts.models import ModelContract, reference
+from skybridge.testing.contracts.models import RemoteModelContract, reference
 from skybridge.testing.oci import OciEmulator
 from skybridge.testing.servers import free_port
 
@@ -37,7 +37,7 @@ def _connect(emulator: OciEmulator, deployment: str, **options: Any) -> ModelEnd
     )
 
 
-class TestOciDataScience(ModelContract):
+class TestOciDataScience(RemoteModelContract):
     @pytest.fixture
     def endpoint(self, oci_emulator: OciEmulator, deployment: str) -> Iterator[ModelEndpoint]:
         with _connect(oci_emulator, deployment) as model:

@@ -17,7 +17,7 @@ import pytest
 
 from skybridge.backends.models import ModelEndpoint, connect
 from skybridge.core.errors import ConfigError, NotFound, TransientError
-from skybridge.testing.contracts.models import ModelContract
+from skybridge.testing.contracts.models import RemoteModelContract
 from skybridge.testing.models import ModelServer
 from skybridge.testing.servers import free_port
 
@@ -34,28 +34,26 @@ def _url(server: ModelServer, name: str, query: str = "") -> str:
     return f"sagemaker://{name}?region=us-east-1&endpoint_url={server.url}&features=a,b{query}"
 
 
-class TestSageMakerCsv(ModelContract):
+class TestSageMakerCsv(RemoteModelContract):
+    #: The endpoint's request body (``text/csv``, SageMaker's default).
+    query = ""
+
     @pytest.fixture
     def endpoint(self, model_server: ModelServer) -> Iterator[ModelEndpoint]:
-        with connect(_url(model_server, model_server.name)) as model:
+        with connect(_url(model_server, model_server.name, self.query)) as model:
             yield model
 
     @pytest.fixture
     def unreachable(self) -> Iterator[ModelEndpoint]:
         with connect(
             f"sagemaker://m?region=us-east-1&endpoint_url=http://127.0.0.1:{free_port()}"
-            "&features=a,b&timeout=2"
+            f"&features=a,b&timeout=2{self.query}"
         ) as model:
             yield model
 
 
-class TestSageMakerJson(ModelContract):
-    @pytest.fixture
-    def endpoint(self, model_server: ModelServer) -> Iterator[ModelEndpoint]:
-        with connect(
-            _url(model_server, model_server.name, "&content_type=application/json")
-        ) as model:
-            yield model
+class TestSageMakerJson(TestSageMakerCsv):
+    query = "&content_type=application/json"
 
 
 def test_errors_are_translated(model_server: ModelServer) -> None:

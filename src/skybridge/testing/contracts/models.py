@@ -8,8 +8,10 @@ deployment) and subclasses::
         @pytest.fixture
         def endpoint(self, tmp_path): ...   # a ModelEndpoint serving the reference model
 
-``unreachable`` (optional) gives an endpoint whose service is down: it must fail with a
-``TransientError``.
+A backend that calls a service subclasses :class:`RemoteModelContract` instead, whose
+``unreachable`` fixture gives an endpoint whose service is down: it must fail with a
+``TransientError``. (An in-process backend has nothing to be unreachable, so the test is not
+declared for it rather than skipped.)
 """
 
 from __future__ import annotations
@@ -47,10 +49,6 @@ class ModelContract:
     @pytest.fixture
     def endpoint(self) -> ModelEndpoint:
         raise NotImplementedError
-
-    @pytest.fixture
-    def unreachable(self) -> ModelEndpoint | None:
-        return None
 
     def test_predicts_each_row_in_order(self, endpoint: ModelEndpoint) -> None:
         rows = [[1.0, 2.0], [0.0, 0.0], [3.0, -1.0], [0.5, 0.25]]
@@ -94,12 +92,19 @@ class ModelContract:
     def test_ping_reaches_the_model(self, endpoint: ModelEndpoint) -> None:
         endpoint.ping()
 
-    def test_an_unreachable_service_is_transient(self, unreachable: ModelEndpoint | None) -> None:
-        if unreachable is None:
-            pytest.skip("this backend runs in process: nothing to be unreachable")  # declared
-        with pytest.raises(TransientError):
-            unreachable.predict([[1.0, 2.0]])
-
     def test_repr_names_the_model(self, endpoint: ModelEndpoint) -> None:
         assert endpoint.describe() in repr(endpoint)
         assert endpoint.supports("batch")
+
+
+class RemoteModelContract(ModelContract):
+    """The contract of a backend that calls a model service: also an ``unreachable`` fixture,
+    an endpoint whose service is down."""
+
+    @pytest.fixture
+    def unreachable(self) -> ModelEndpoint:
+        raise NotImplementedError
+
+    def test_an_unreachable_service_is_transient(self, unreachable: ModelEndpoint) -> None:
+        with pytest.raises(TransientError):
+            unreachable.predict([[1.0, 2.0]])
