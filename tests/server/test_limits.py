@@ -37,6 +37,10 @@ def _router(context: AppContext[Any]) -> APIRouter:
     async def upload(request: Request) -> dict[str, int]:
         return {"bytes": len(await request.body())}
 
+    @router.post("/nothing")
+    def nothing() -> dict[str, bool]:
+        return {"ok": True}
+
     @router.get("/sleep")
     def sleep(seconds: float = 0.5) -> dict[str, float]:
         time.sleep(seconds)
@@ -154,6 +158,21 @@ def test_a_chunked_body_is_counted_while_it_streams(
             yield b"x" * (64 * 1024)
 
     response = client.post("/api/limited/echo", content=chunks(), headers=auth)
+    assert response.status_code == 413
+    assert "1 MiB" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/api/limited/sleep?seconds=0"), ("POST", "/api/limited/nothing")],
+)
+def test_an_announced_body_over_the_cap_is_413_on_routes_that_read_none(
+    limited: tuple[TestClient, dict[str, str]], method: str, path: str
+) -> None:
+    client, auth = limited
+    small = client.request(method, path, content=b"x" * 1024, headers=auth)
+    assert small.status_code == 200  # a small body is left unread, as before
+    response = client.request(method, path, content=b"x" * (MiB + 1), headers=auth)
     assert response.status_code == 413
     assert "1 MiB" in response.json()["message"]
 

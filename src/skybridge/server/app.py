@@ -27,6 +27,7 @@ from skybridge.core.errors import ConfigError
 from skybridge.core.observability import METRICS
 from skybridge.server import api, dashboard, history_api, observe, streams_page
 from skybridge.server.about import skybridge_version
+from skybridge.server.bodycap import announced_body_fits
 from skybridge.server.docs import install_docs
 from skybridge.server.errors import install_error_handlers
 from skybridge.server.headers import ServiceApp
@@ -131,6 +132,7 @@ def create_app(
         openapi_url=None,  # /openapi.json and /docs: server.docs
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(announced_body_fits)],
     )
     app.state.skybridge = state
     install_limits(app, state.settings.server)

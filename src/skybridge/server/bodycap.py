@@ -3,7 +3,9 @@
 The limit is ``server.max_body_bytes`` unless the matched route declares its own with
 :class:`skybridge.apps.kit.limits.BodyLimit`. A body announced too large is refused before any
 of it is read; a chunked body is counted as it arrives and refused at the first chunk over the
-limit, so no more than the limit (plus one chunk) is ever held in memory.
+limit, so no more than the limit (plus one chunk) is ever held in memory. A route that reads no
+body gets the ``Content-Length`` check too, from :func:`announced_body_fits`, a dependency of
+every route.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import Message, Receive, Scope
 
 from skybridge.apps.kit.limits import BodyLimit
@@ -95,3 +98,17 @@ def capped_receive(scope: Scope, receive: Receive, default: int) -> Receive:
         return message
 
     return receive_capped
+
+
+async def announced_body_fits(request: Request) -> None:
+    """Refuse (413) a ``Content-Length`` over the matched route's limit, also where the route
+    reads no body and would otherwise take it unread. (A route that reads its body has already
+    been refused by :func:`capped_receive` when this runs.)"""
+    length = announced_length(request.scope)
+    if length is None:
+        return
+    own = declared_limit(request.scope.get("route"))
+    default: int = request.app.state.skybridge.settings.server.max_body_bytes
+    limit = default if own is None else own
+    if length > limit:
+        raise BodyTooLarge(limit, declared=own is not None)

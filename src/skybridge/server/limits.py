@@ -11,7 +11,8 @@ except ``/healthz`` and ``/metrics`` it, in order:
    ``Retry-After``;
 3. admits at most ``worker_threads + worker_queue`` requests at once; the next ones are answered
    503 with ``Retry-After`` at once instead of queueing without bound;
-4. caps the body at ``server.max_body_bytes`` or the route's :class:`BodyLimit` (413).
+4. caps the body at ``server.max_body_bytes`` or the route's :class:`BodyLimit` (413); a
+   route that reads no body is held to it by ``bodycap.announced_body_fits``.
 
 Blocking work of sync routes runs in AnyIO's default thread pool, sized ``worker_threads``
 here; ``/healthz`` and ``/metrics`` are async and never wait for a worker thread. Token checks
