@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,16 @@ def render(
     )
 
 
+@cache
+def _app_environment(package: str) -> jinja2.Environment:
+    """The environment of one app's templates, kept so each template compiles once (Jinja
+    recompiles one whose file changed)."""
+    own = jinja2.PackageLoader(package, "templates")
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader([own, _KIT_TEMPLATES]), autoescape=True)
+    env.filters["when"] = when
+    return env
+
+
 def render_app_page(
     content: str | AppPage, csrf: str = "", can: Callable[[str], bool] | None = None
 ) -> Markup:
@@ -108,11 +118,8 @@ def render_app_page(
     """
     if isinstance(content, str):
         return Markup(content)  # noqa: S704 - the app renders (and escapes) its own fragment
-    own = jinja2.PackageLoader(content.package, "templates")
-    env = jinja2.Environment(loader=jinja2.ChoiceLoader([own, _KIT_TEMPLATES]), autoescape=True)
-    env.filters["when"] = when
     return Markup(  # noqa: S704 - rendered by an auto-escaping environment
-        env.get_template(content.template).render(
+        _app_environment(content.package).get_template(content.template).render(
             **{"csrf": csrf, "can": can or (lambda _scope: False), **content.context}
         )
     )
