@@ -119,7 +119,7 @@ def render_app_page(
     if isinstance(content, str):
         return Markup(content)  # noqa: S704 - the app renders (and escapes) its own fragment
     return Markup(  # noqa: S704 - rendered by an auto-escaping environment
-        _app_environment(content.package).get_template(content.template).render(
-            **{"csrf": csrf, "can": can or (lambda _scope: False), **content.context}
-        )
+        _app_environment(content.package)
+        .get_template(content.template)
+        .render(**{"csrf": csrf, "can": can or (lambda _scope: False), **content.context})
     )
