@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import shutil
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skybridge.apps.costs.analytics import CostData, Period
+from skybridge.apps.costs.api import Costs
 from skybridge.apps.costs.convert import read_header
 from skybridge.apps.costs.formats import detect
 from skybridge.apps.costs.ingest import CostStore
@@ -276,3 +278,20 @@ def test_the_period_view_counts_utc_days(store: CostStore) -> None:
     with CostData(store.parquet_dir) as data:
         totals = data.totals(Period(date(2024, 9, 2), date(2024, 9, 2)))
     assert [(t["provider"], cents(t["billed_cost"])) for t in totals] == [("AWS", Decimal("4.13"))]
+
+
+def test_one_costs_sees_a_file_ingested_after_its_first_query(costs: Costs) -> None:
+    """Its queries share one DuckDB connection, replaced when the ingested files change."""
+    period = Period(date(2024, 1, 1), date(2025, 12, 31))
+    assert costs.report(period)["total"]["rows"] == 0
+    list(costs.ingest_paths([DATA / "focus_1_0.csv"]))
+    first = costs.report(period)["total"]["rows"]
+    assert first > 0
+    with costs.data() as before:
+        pass
+    list(costs.ingest_paths([DATA / "focus_1_3.csv"]))
+    with costs.data() as after:
+        assert after is not before
+    assert costs.report(period)["total"]["rows"] > first
+    with costs.data() as again:
+        assert again is after  # nothing ingested since: the same connection

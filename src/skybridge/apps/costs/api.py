@@ -47,17 +47,28 @@ class Costs:
         self.folder = self.config.data or ctx.data_dir / "costs"
         self.store = CostStore(self.folder)
         self._stack = ExitStack()
+        self._data: tuple[list[Path], CostData] | None = None
         #: The configured budgets; with none, the demo's on demo data (``ctx.demo_data``).
         self.budget_specs = self.config.budgets or (DEMO_BUDGETS if ctx.demo_data else [])
 
     def close(self) -> None:
+        self._drop_data()
         self._stack.close()
 
     @contextmanager
     def data(self) -> Iterator[CostData]:
-        """The ``costs`` view over everything ingested so far."""
-        with CostData(self.store.parquet_dir) as data:
-            yield data
+        """The ``costs`` view over everything ingested so far. One DuckDB connection serves
+        every query until a file is ingested (opening one costs more than most queries)."""
+        files = sorted(self.store.parquet_dir.glob("*.parquet"))
+        if self._data is None or self._data[0] != files:
+            self._drop_data()
+            self._data = (files, CostData(self.store.parquet_dir))
+        yield self._data[1]
+
+    def _drop_data(self) -> None:
+        if self._data is not None:
+            self._data[1].close()
+            self._data = None
 
     def period(self, start: date | None, end: date | None, days: int | None = None) -> Period:
         """``start``..``end`` (inclusive); missing ends default to the last ``report_days``
