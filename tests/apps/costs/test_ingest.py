@@ -10,6 +10,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -210,6 +211,40 @@ def test_a_file_that_is_no_utf8_text_is_refused_by_name(store: CostStore, tmp_pa
         store.ingest_file(path)
     assert store.ledger.files() == []  # nothing recorded, nothing half-written
     assert list(store.parquet_dir.iterdir()) == []
+
+
+def _truncated_gzip(tmp_path: Path, keep: float) -> Path:
+    """The FOCUS 1.0 test export tiled to ~500 rows and gzipped, cut to ``keep`` of its bytes."""
+    lines = (DATA / "focus_1_0.csv").read_text().splitlines(keepends=True)
+    whole = gzip.compress("".join(lines[:1] + lines[1:] * 80).encode(), mtime=0)
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(whole[: max(20, int(len(whole) * keep))])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: _truncated_gzip(tmp, 0.0), r"cut.csv.gz is not a complete gzip file"),
+        (lambda tmp: _truncated_gzip(tmp, 0.6), r"cut.csv.gz cannot be read to its end"),
+        (lambda tmp: _write(tmp / "junk.csv.gz", b"not gzip at all\n"), r"junk.csv.gz is not a"),
+        (lambda tmp: _write(tmp / "junk.parquet", b"PAR1" + bytes(500)), r"not a readable Parquet"),
+    ],
+)
+def test_a_damaged_file_is_refused_by_name_and_leaves_nothing(
+    store: CostStore, tmp_path: Path, make: Any, message: str
+) -> None:
+    path = make(tmp_path)
+    with pytest.raises(ValidationError, match=message) as caught:
+        store.ingest_file(path)
+    assert "whole" in (caught.value.hint or "")
+    assert store.ledger.files() == []  # nothing recorded, nothing half-written
+    assert list(store.parquet_dir.iterdir()) == []
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 @settings(

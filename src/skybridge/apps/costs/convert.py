@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,19 +59,31 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def read_header(path: Path) -> list[str]:
     """The column names of a CSV(.gz) or Parquet file."""
     if path.suffix == ".parquet":
-        con = duckdb.connect(":memory:")
-        return [
-            d[0]
-            for d in con.execute(
-                f"SELECT * FROM read_parquet({lit(str(path))}) LIMIT 0"
-            ).description
-        ]
+        try:
+            with duckdb.connect(":memory:") as con:
+                query = f"SELECT * FROM read_parquet({lit(str(path))}) LIMIT 0"
+                return [d[0] for d in con.execute(query).description]
+        except duckdb.Error as exc:
+            raise ValidationError(
+                f"{path.name} is not a readable Parquet file ({_first_line(exc)})",
+                hint="give the export as its provider delivered it, whole",
+            ) from None
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        first = handle.readline()  # alone: a bad byte further on is one rejected row
+    try:
+        with opener(path, "rb") as handle:
+            first = handle.readline()  # alone: a bad byte further on is one rejected row
+    except (EOFError, OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise ValidationError(
+            f"{path.name} is not a complete gzip file ({exc})",
+            hint="give the export as its provider delivered it, whole",
+        ) from None
     try:
         header = next(csv.reader([first.decode("utf-8-sig")]), None)
     except UnicodeDecodeError:
@@ -160,17 +173,35 @@ def convert_file(con: duckdb.DuckDBPyConnection, path: Path, name: str, target: 
     """Write the whole rows of ``path`` (shown as ``name``) to ``target`` as canonical Parquet.
 
     Raises:
-        ValidationError: the file is empty or is not a known export.
+        ValidationError: the file is empty, is not a known export, or cannot be read to its end
+            (a truncated gzip, a damaged Parquet file); nothing is written then.
     """
     header = read_header(path)
     kind = detect(header)
     tmp = target.with_suffix(".tmp")
+    try:
+        conversion = _write(con, kind, header, path, name, tmp)
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        tmp.unlink(missing_ok=True)
+        raise ValidationError(
+            f"{name} cannot be read to its end ({_first_line(exc)})",
+            hint="give the export as its provider delivered it, whole",
+        ) from None
+    tmp.replace(target)
+    return conversion
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection, kind: Kind, header: list[str], path: Path, name: str, tmp: Path
+) -> Conversion:
     staging = _staging_sql(kind, header, path, name)
     # Row order within the file means nothing to the analytics (lines are found by _bad_rows'
     # own sequential read); not keeping it saves the writer an ordering step.
     con.execute("SET preserve_insertion_order = false")
-    con.execute(f"COPY ({staging}) TO {lit(str(tmp))} (FORMAT parquet)")
-    con.execute("RESET preserve_insertion_order")
+    try:
+        con.execute(f"COPY ({staging}) TO {lit(str(tmp))} (FORMAT parquet)")
+    finally:
+        con.execute("RESET preserve_insertion_order")
     rows, bad = _one(
         con,
         "SELECT count(*) FILTER (x_problem = ''), count(*) FILTER (x_problem <> '') "
@@ -182,7 +213,6 @@ def convert_file(con: duckdb.DuckDBPyConnection, path: Path, name: str, target: 
         unsplit = {r.line for r in rejects if r.line is not None}
         conversion.rejects += _bad_rows(con, kind, header, path, name, unsplit)
         conversion.rejects.sort(key=lambda r: r.line or 0)
-    tmp.replace(target)
     return conversion
 
 
