@@ -146,3 +146,35 @@ def test_cli_refuses_unusable_series_names_and_values_with_exit_2(
         code, out = _cli("anomaly", "detect", str(path), "--detector", "global-z")
         assert code == 2, out
         assert "bad.csv:51" in out
+    lines = (skybridge_workdir / "ok.csv").read_text().splitlines()
+    lines[7] = "not-a-date," + lines[7].split(",")[1]
+    (skybridge_workdir / "late.csv").write_text("\n".join(lines) + "\n")
+    for command in (["detect"], ["run", "--series", "x", "--file"]):
+        code, out = _cli("anomaly", *command, str(skybridge_workdir / "late.csv"))
+        assert code == 2, out
+        assert "late.csv:8: bad timestamp 'not-a-date'" in out
+
+
+def test_detect_and_detectors_follow_the_settings(
+    skybridge_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_csv(skybridge_workdir / "cpu.csv", *shifted_series(count=600, shift_at=5000))
+    code, out = _cli("anomaly", "detect", str(path), "--json")
+    assert code == 0, out
+    assert json.loads(out)["detector"] == "combined"
+    assert len(json.loads(out)["flagged"]) == 1  # the spike at 300
+    monkeypatch.setenv("SKYBRIDGE__ANOMALY__DETECTOR", "global-z")
+    code, out = _cli("anomaly", "detect", str(path), "--json")
+    assert json.loads(out)["detector"] == "global-z"
+    code, out = _cli("anomaly", "detectors", "--json")
+    assert [d["name"] for d in json.loads(out) if d["default"]] == ["global-z"]
+    monkeypatch.setenv("SKYBRIDGE__ANOMALY__THRESHOLDS", '{"cpu": 1.0}')
+    code, out = _cli("anomaly", "detect", str(path), "--json")
+    assert json.loads(out)["flagged"] == []  # the series' own threshold, from the file's name
+    code, out = _cli("anomaly", "detect", str(path), "--threshold", "0.55", "--json")
+    assert json.loads(out)["flagged"]  # the option wins
+    monkeypatch.setenv("SKYBRIDGE__ANOMALY__THRESHOLD", "abc")
+    for command in (["detect", str(path)], ["detectors"]):
+        code, out = _cli("anomaly", *command)
+        assert code == 2, out
+        assert "anomaly.threshold" in out

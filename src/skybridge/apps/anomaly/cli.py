@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from skybridge.apps.anomaly import incidents, queries
-from skybridge.apps.anomaly.detectors import DEFAULT, DETECTORS, detector_class
+from skybridge.apps.anomaly.detectors import DETECTORS, detector_class
 from skybridge.apps.anomaly.evaluate import PROFILE_NAMES, detector_scores, nab_report
 from skybridge.apps.anomaly.nab.corpus import read_series
 from skybridge.apps.anomaly.runner import run_once
@@ -41,7 +41,12 @@ anomaly_app = typer.Typer(
 alerts_app = typer.Typer(help="Incidents: list, acknowledge, resolve.", no_args_is_help=True)
 anomaly_app.add_typer(alerts_app, name="alerts")
 
-DetectorOpt = Annotated[str, typer.Option("--detector", help=f"One of: {', '.join(DETECTORS)}.")]
+DetectorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--detector", help=f"One of: {', '.join(DETECTORS)} (default: [anomaly] detector)."
+    ),
+]
 FailOpt = Annotated[bool, typer.Option("--fail-on-flag", help="Exit 1 when a point is flagged.")]
 
 
@@ -51,9 +56,10 @@ def _print(ctx: typer.Context, renderable: Any) -> None:
 
 @anomaly_app.command("detectors")
 def detectors(ctx: typer.Context, as_json: Json = False) -> None:
-    """The detectors, with the default marked."""
+    """The detectors, with the default (``[anomaly] detector``, built in: combined) marked."""
+    chosen = app_context(ctx, "anomaly").config.detector
     rows: list[dict[str, Any]] = [
-        {"name": name, "default": name == DEFAULT, "summary": detector_class(name).summary}
+        {"name": name, "default": name == chosen, "summary": detector_class(name).summary}
         for name in DETECTORS
     ]
     if as_json:
@@ -69,17 +75,29 @@ def detectors(ctx: typer.Context, as_json: Json = False) -> None:
 def detect(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="timestamp,value CSV")],
-    detector: DetectorOpt = DEFAULT,
-    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Flag at this score.")] = 0.55,
+    detector: DetectorOpt = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Flag at this score (default: [anomaly] thresholds of the file's name, else "
+            "threshold).",
+        ),
+    ] = None,
     fail_on_flag: FailOpt = False,
     as_json: Json = False,
 ) -> None:
     """Score a series file offline and list its flagged points with the reason for each."""
+    config = app_context(ctx, "anomaly").config
+    detector = detector or config.detector
     detector_class(detector)
+    if threshold is None:
+        threshold = config.thresholds.get(file.stem, config.threshold)
     timestamps, values = read_series(file)
     with progress_bar(SpinnerColumn(), TimeElapsedColumn(), transient=True, disable=as_json) as bar:
         bar.add_task(f"scoring {len(values)} points", total=None)
-        scores, reasons = detector_scores(timestamps, values, detector)
+        scores, reasons = detector_scores(timestamps, values, detector, config.season)
     flagged: list[dict[str, Any]] = [
         {"time": t.isoformat(), "value": v, "score": round(s, 4), "reason": r}
         for t, v, s, r in zip(timestamps, values, scores, reasons, strict=True)
@@ -108,10 +126,11 @@ def detect(
 def evaluate(
     ctx: typer.Context,
     nab: Annotated[Path, typer.Option("--nab", help="NAB folder: data/ and labels/.")],
-    detector: DetectorOpt = DEFAULT,
+    detector: DetectorOpt = None,
     as_json: Json = False,
 ) -> None:
     """Score a detector with NAB's rules on every series under DIR/data/."""
+    detector = detector or app_context(ctx, "anomaly").config.detector
     if not nab.is_dir():
         raise ValidationError(f"{nab} is not a folder", hint="give the NAB folder with --nab")
     columns = (BarColumn(), TaskProgressColumn(), TimeRemainingColumn())

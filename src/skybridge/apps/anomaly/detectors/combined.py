@@ -39,7 +39,7 @@ class Combined(Detector):
     """Level and seasonal robust z, flagged when novel, then quiet for ``quiet`` points."""
 
     name = "combined"
-    summary = "Level + seasonal robust z, each excursion flagged once (default)"
+    summary = "Level + seasonal robust z, each excursion flagged once"
 
     def __init__(self, state: dict[str, Any] | None = None, *, season: str = "daily") -> None:
         state = state or {}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from skybridge.apps.anomaly.nab.sweep import CostMatrix, Window
 from skybridge.apps.anomaly.points import check_value
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import ValidationError, shown
 
 #: NAB's three profiles (``config/profiles.json``), by the keys our reports use.
 PROFILES: dict[str, CostMatrix] = {
@@ -54,7 +54,9 @@ def parse_time(text: str) -> datetime:
     try:
         return datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ValidationError(f"bad timestamp {text!r}", hint="use YYYY-MM-DD HH:MM:SS") from None
+        raise ValidationError(
+            f"bad timestamp {shown(text)}", hint="use YYYY-MM-DD HH:MM:SS"
+        ) from None
 
 
 def read_series(path: Path) -> tuple[list[datetime], list[float]]:
@@ -73,12 +75,13 @@ def read_series(path: Path) -> tuple[list[datetime], list[float]]:
             raise ValidationError(f"{path}: the first line must be 'timestamp,value'")
         for number, row in enumerate(rows, start=2):
             try:
-                values.append(check_value(float(row[1]), "value"))
+                value = check_value(float(row[1]), "value")
+                timestamps.append(parse_time(row[0]))
             except (IndexError, ValueError):
                 raise ValidationError(f"{path}:{number}: no number in the value column") from None
             except ValidationError as exc:
                 raise ValidationError(f"{path}:{number}: {exc.message}", hint=exc.hint) from None
-            timestamps.append(parse_time(row[0]))
+            values.append(value)
     return timestamps, values
 
 
