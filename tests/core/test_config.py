@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
 from skybridge.core.config import load_settings
 from skybridge.core.errors import ConfigError
@@ -72,6 +73,33 @@ def test_invalid_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> Non
         load_settings()
     assert info.value.setting == "server.port"
     assert "SKYBRIDGE__SERVER__PORT" in str(info.value.hint)
+
+
+class _Lists(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    names: list[str] = []
+    urls: dict[str, str] = {}
+    limit: int = 1
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "example"), [("NAMES", "list", '["a", "b"]'), ("URLS", "table", '{"name": 1}')]
+)
+def test_an_env_value_that_is_no_json_names_its_variable_not_its_value(
+    monkeypatch: pytest.MonkeyPatch, key: str, kind: str, example: str
+) -> None:
+    monkeypatch.setenv("SKYBRIDGE__LISTS__LIMIT", "7")  # a scalar, not JSON: not the culprit
+    monkeypatch.setenv(f"SKYBRIDGE__LISTS__{key}", "postgresql://app:hunter2@db/app")
+    with pytest.raises(ConfigError) as info:
+        load_settings(sections={"lists": _Lists})
+    assert info.value.setting == f"lists.{key.lower()}"
+    assert info.value.message == f"SKYBRIDGE__LISTS__{key} is not JSON; this setting is a {kind}"
+    assert example in str(info.value.hint)
+    assert "hunter2" not in f"{info.value} {info.value.hint}"
+    monkeypatch.setenv(f"SKYBRIDGE__LISTS__{key}", example.replace(": 1", ': "x"'))
+    lists = load_settings(sections={"lists": _Lists}).section("lists")
+    assert isinstance(lists, _Lists)
+    assert lists.limit == 7
 
 
 def test_unknown_section_is_refused(tmp_path: Path) -> None:

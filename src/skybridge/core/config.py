@@ -11,11 +11,14 @@ same precedence; a bad value is a :class:`ConfigError` naming ``<section>.<key>`
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from types import UnionType
+from typing import Annotated, Any, ClassVar, TypeGuard, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -31,6 +34,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -259,8 +263,58 @@ def load_settings(
         return cls(**overrides)
     except PydanticValidationError as exc:
         raise _config_error(exc, path, cls) from None
+    except SettingsError as exc:
+        raise _env_json_error(exc, cls) or ConfigError(
+            f"cannot read the settings (the environment or {path}): {exc}", setting=CONFIG_ENV
+        ) from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}", setting=CONFIG_ENV) from None
+
+
+def _env_json_error(exc: SettingsError, cls: type[Settings]) -> ConfigError | None:
+    """The setting whose environment variable is not the JSON a list or table takes, when
+    that is why the environment could not be read (pydantic-settings names only the section)."""
+    found = re.search(r'field "(\w+)" from source "EnvSettingsSource"', str(exc))
+    section = cls.model_fields.get(found.group(1)) if found else None
+    if found is None or section is None or not _is_model(section.annotation):
+        return None
+    fields = section.annotation.model_fields
+    for key, field in fields.items():
+        name = env_name(f"{found.group(1)}.{key}")
+        value = os.environ.get(name)
+        kind = _json_kind(field.annotation)
+        if value is None or kind is None:
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            example = '["a", "b"]' if kind == "list" else '{"name": 1}'
+            return ConfigError(
+                f"{name} is not JSON; this setting is a {kind}",  # the value is not shown
+                setting=f"{found.group(1)}.{key}",
+                hint=f"give it as JSON, for example {name}='{example}'",
+            )
+    return None
+
+
+def _is_model(annotation: Any) -> TypeGuard[type[BaseModel]]:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _json_kind(annotation: Any) -> str | None:
+    """``list`` or ``table`` when pydantic-settings reads this field's environment variable as
+    JSON, else ``None``."""
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        kinds = [_json_kind(a) for a in get_args(annotation) if a is not type(None)]
+        return next((k for k in kinds if k), None)
+    if origin is Annotated:
+        return _json_kind(get_args(annotation)[0])
+    if origin in (list, set, tuple, frozenset) or annotation in (list, set, tuple, frozenset):
+        return "list"
+    if origin is dict or annotation is dict or _is_model(annotation):
+        return "table"
+    return None
 
 
 def _config_error(exc: PydanticValidationError, path: Path, cls: type[Settings]) -> ConfigError:
