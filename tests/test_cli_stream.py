@@ -107,6 +107,26 @@ def test_dlq_list_without_dead_letters_is_not_an_error() -> None:
     unknown = run("stream", "dlq", "list", "never-made")
     assert unknown.exit_code == 2
     assert "never-made" in unknown.stderr
+    replayed = run("stream", "dlq", "replay", "quiet", "--all", "--json")
+    assert replayed.exit_code == 0, replayed.output
+    assert json.loads(replayed.stdout) == {"replayed": []}
+    missing = run("stream", "dlq", "replay", "quiet", "--id", "0:5")
+    assert missing.exit_code == 2
+    assert "no dead letters ['0:5'] on quiet: it has none" in missing.stderr
+    malformed = run("stream", "dlq", "replay", "quiet", "--id", "abc")
+    assert malformed.exit_code == 2
+    assert "'abc' is not a dead letter id" in malformed.stderr
+    assert run("stream", "dlq", "replay", "never-made", "--all").exit_code == 2
+
+
+def test_create_says_when_an_existing_topic_keeps_its_partitions() -> None:
+    assert run("stream", "create", "three", "-p", "3").exit_code == 0
+    again = run("stream", "create", "three", "-p", "5")
+    assert again.exit_code == 0  # create is idempotent
+    assert "has 3 partition(s)" in again.stdout
+    assert "--partitions 5 was not applied" in again.stderr
+    quiet = run("stream", "create", "three")  # no --partitions: nothing to warn about
+    assert quiet.stderr == ""
 
 
 def test_produce_takes_bytes_that_are_not_utf8(workdir: Path) -> None:

@@ -17,10 +17,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from skybridge.apps.kit.cli import cli_session, styled
+from skybridge.apps.kit.cli import cli_session, console, styled
 from skybridge.backends import streams
 from skybridge.backends.streams import Message, Record, StartPosition, StreamBackend
-from skybridge.core.errors import NotFound, ValidationError
+from skybridge.core.errors import NotFound, ValidationError, shown
 from skybridge.runtime.deadletter import DeadLetters
 
 stream_app = typer.Typer(help="Produce, consume and inspect event streams.", no_args_is_help=True)
@@ -63,14 +63,25 @@ def open_stream(ctx: typer.Context) -> Iterator[StreamBackend]:
 def create(
     ctx: typer.Context,
     topic: TopicArg,
-    partitions: Annotated[int, typer.Option("--partitions", "-p", min=1)] = 1,
+    partitions: Annotated[
+        int | None, typer.Option("--partitions", "-p", min=1, help="Of a new topic (default 1).")
+    ] = None,
 ) -> None:
     """Create a topic (nothing happens if it exists)."""
     with open_stream(ctx) as backend:
-        info = backend.create_topic(topic, partitions)
+        info = backend.create_topic(topic, partitions or 1)
     cli_session(ctx).out.print(
         styled("Topic [bold]{}[/] has {} partition(s).", info.name, info.partitions)
     )
+    if partitions is not None and info.partitions != partitions:
+        console(stderr=True).print(
+            styled(
+                "[yellow]warning:[/] {} already existed; --partitions {} was not applied "
+                "(a topic keeps the partitions it was created with)",
+                info.name,
+                partitions,
+            )
+        )
 
 
 def _header(text: str) -> tuple[str, bytes]:
@@ -250,6 +261,10 @@ def dlq_list(ctx: typer.Context, topic: TopicArg, as_json: JsonFlag = False) -> 
     cli_session(ctx).out.print(table)
 
 
+#: A dead letter's id: the partition and offset of the letter on TOPIC.dlq.
+_LETTER_ID = re.compile(r"\d+:\d+")
+
+
 @dlq_app.command("replay")
 def dlq_replay(
     ctx: typer.Context,
@@ -265,8 +280,25 @@ def dlq_replay(
     """Republish dead letters to their original topic and mark them replayed."""
     if bool(ids) == replay_all:
         raise ValidationError("give --id (one or more) or --all")
+    for given in ids or ():
+        if not _LETTER_ID.fullmatch(given):
+            raise ValidationError(
+                f"{shown(given)} is not a dead letter id",
+                hint=f"ids look like 0:12; skybridge stream dlq list {topic} shows them",
+            )
     with open_stream(ctx) as backend:
-        done = DeadLetters(backend, topic).replay(None if replay_all else ids)
+        letters = DeadLetters(backend, topic)
+        try:
+            backend.describe(letters.name)
+        except NotFound:
+            backend.describe(topic)  # an unknown topic is an error; no dead letters is not
+            if ids:
+                raise NotFound(
+                    f"no dead letters {sorted(set(ids))} on {topic}: it has none"
+                ) from None
+            done = []
+        else:
+            done = letters.replay(None if replay_all else ids)
     if as_json:
         typer.echo(json.dumps({"replayed": [d.id for d in done]}))
         return
