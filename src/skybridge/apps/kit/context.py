@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 
 from pydantic import BaseModel
 
-from skybridge.apps.kit.manifest import AppSpec
-from skybridge.apps.kit.settings import NoConfig, app_config
+from skybridge.apps.kit.manifest import AppSpec, discover_apps, find_app
+from skybridge.apps.kit.settings import NoConfig, app_config, load_settings
 from skybridge.core.config import Settings
 from skybridge.core.errors import ConfigError
 
@@ -55,6 +55,13 @@ class AppContext(Generic[ConfigT]):
     def create(cls, app: AppSpec, settings: Settings, *, demo: bool = False) -> AppContext[Any]:
         """The context of ``app``: its section is taken from ``settings`` (validated there)."""
         return AppContext(app, settings, app_config(app, settings), demo)
+
+    @classmethod
+    def of(cls, name: str, *, demo: bool = False) -> AppContext[Any]:
+        """The context of the installed app ``name`` under the settings of ``skybridge.toml``
+        and the environment, as its CLI commands get it: ``AppContext.of("datasync")``."""
+        apps = discover_apps()
+        return cls.create(find_app(apps, name), load_settings(apps), demo=demo)
 
     @property
     def name(self) -> str:
