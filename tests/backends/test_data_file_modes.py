@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from structlog.testing import capture_logs
 
-from skybridge.backends import kv, objects, secrets, streams
+from skybridge.backends import compute, kv, objects, secrets, streams
 from skybridge.backends.sql import create_sql_engine
 from skybridge.core.secret import Secret
 
@@ -67,7 +67,13 @@ def write_objects(folder: Path) -> Path:
     return folder / "a" / "b.csv"
 
 
-WRITERS = [write_sql, write_kv, write_streams, write_secrets, write_objects]
+def write_compute(folder: Path) -> Path:
+    with compute.connect(f"embedded://{folder}") as fleet:
+        fleet.launch("web", "small", {"env": "dev"})
+    return folder / "fleet.db"
+
+
+WRITERS = [write_sql, write_kv, write_streams, write_secrets, write_objects, write_compute]
 
 
 def check_modes(folder: Path) -> None:

@@ -5,7 +5,9 @@ file and line and kept out; OCI corrections supersede the lines they correct."""
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+import stat
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -330,3 +332,16 @@ def test_one_costs_sees_a_file_ingested_after_its_first_query(costs: Costs) -> N
     assert costs.report(period)["total"]["rows"] > first
     with costs.data() as again:
         assert again is after  # nothing ingested since: the same connection
+
+
+def test_the_store_is_its_owners_alone(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual default, which makes 0644 files in 0755 folders
+    try:
+        folder = tmp_path / "fresh" / "costs"
+        CostStore(folder).ingest_file(DATA / "focus_1_0.csv")
+    finally:
+        os.umask(old)
+    paths = [folder, *folder.rglob("*")]
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in paths} == {
+        p.name: 0o700 if p.is_dir() else 0o600 for p in paths
+    }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ import duckdb
 from skybridge.apps.costs.focus import COLUMNS, MACROS, REQUIRED
 from skybridge.apps.costs.formats import Kind, Plan, detect, lit, plan_for, q
 from skybridge.core.errors import ValidationError
+from skybridge.core.private_files import FILE_MODE
 
 #: At most this many rejected rows are listed per file (all are counted).
 MAX_LISTED = 200
@@ -181,6 +183,7 @@ def convert_file(con: duckdb.DuckDBPyConnection, path: Path, name: str, target: 
     tmp = target.with_suffix(".tmp")
     try:
         conversion = _write(con, kind, header, path, name, tmp)
+        os.chmod(tmp, FILE_MODE)  # the owner's alone, as every store of skybridge's
     except (duckdb.IOException, duckdb.InvalidInputException) as exc:
         tmp.unlink(missing_ok=True)
         raise ValidationError(

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 from skybridge.apps.costs.api import Context, open_costs
 from skybridge.apps.costs.demo_data import aws_focus_csv, oci_cost_report_gz
+from skybridge.core.private_files import private_dir
 
 AWS_KEY = "focus/aws/demo-focus-export.csv"
 OCI_KEY = "cost-csv/demo-oci-cost-report.csv.gz"
@@ -28,7 +29,7 @@ def _anchor(ctx: Context) -> date:
     if marker.exists():
         return date.fromisoformat(marker.read_text().strip())
     last = date.today() - timedelta(days=1)
-    marker.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(marker.parent)
     marker.write_text(last.isoformat())
     return last
 

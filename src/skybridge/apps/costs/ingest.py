@@ -26,6 +26,7 @@ from skybridge.apps.costs.ledger import IngestedFile, Ledger
 from skybridge.backends.billing import CostLine
 from skybridge.backends.objects import ObjectStore
 from skybridge.core.errors import ValidationError
+from skybridge.core.private_files import private_dir
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
 _API_KIND = {"aws": "aws-ce", "oci": "oci-usage"}
@@ -84,7 +85,7 @@ class CostStore:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.parquet_dir = folder / "parquet"
-        self.parquet_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.parquet_dir, tighten=True)
         self.ledger = Ledger(folder)
 
     # -- files -----------------------------------------------------------------------------
@@ -181,7 +182,7 @@ class CostStore:
     def reset(self) -> None:
         """Forget everything ingested (the Parquet and the ledger's file list)."""
         shutil.rmtree(self.parquet_dir, ignore_errors=True)
-        self.parquet_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.parquet_dir, tighten=True)
         self.ledger = Ledger(self.folder)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from skybridge.apps.costs.convert import RejectedRow
 from skybridge.core.clock import iso
+from skybridge.core.private_files import private_sqlite
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS ingested (
@@ -52,8 +53,7 @@ class Ledger:
     """The ledger in ``<folder>/ledger.db``."""
 
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / "ledger.db"
+        self.path = private_sqlite(folder / "ledger.db")
         with self._db() as db:
             for statement in _SCHEMA:
                 db.execute(statement)

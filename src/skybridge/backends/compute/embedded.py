@@ -18,6 +18,7 @@ from typing import Any, Self, cast
 
 from skybridge.backends.compute.base import ComputeFleet, Instance, State, missing
 from skybridge.core.errors import ConfigError
+from skybridge.core.private_files import private_sqlite
 from skybridge.core.urls import BackendURL
 
 _SCHEMA = """
@@ -34,8 +35,7 @@ class EmbeddedFleet(ComputeFleet):
     provider = "embedded"
 
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / "fleet.db"
+        self.path = private_sqlite(folder / "fleet.db")
         with closing(self._connect()) as db, db:
             db.execute(_SCHEMA)
 
