@@ -90,6 +90,22 @@ def test_the_article_data_replays_with_the_article_outcomes(engine: Engine) -> N
         assert conn.exec_driver_sql("SELECT count(*) FROM tickets").scalar() == 1
 
 
+def test_a_violation_inside_a_transaction_names_its_rows(engine: Engine) -> None:
+    api.apply(ARTICLE.read_text(), engine, from_dialect="oracle")
+    for block, _ in transactions()[:2]:  # the SLA, then a ticket within it
+        api.apply(block, engine, from_dialect="oracle")
+    broken = "UPDATE tickets SET created_at = '2020-01-01 09:00:00'"  # before its SLA began
+    with pytest.raises(AssertionViolation) as info, api.transaction(engine) as conn:
+        api.run_sql(conn, broken)
+    assert info.value.name == "ticket_requires_active_sla"
+    assert info.value.rows  # as apply reports them, not just the name
+    with api.transaction(engine) as conn:  # nothing kept
+        assert (
+            conn.exec_driver_sql("SELECT count(*) FROM slas WHERE end_date < '2021-01-01'").scalar()
+            == 0
+        )
+
+
 def test_a_deferred_rule_of_the_article_fails_at_commit(engine: Engine) -> None:
     api.apply(ARTICLE.read_text(), engine, from_dialect="oracle")
     first = transactions()[0][0].split("-- Insert SLA")[0]

@@ -19,8 +19,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError
 
-from skybridge.apps.assertions.diagnose import pending_violation
+from skybridge.apps.assertions.diagnose import pending_violation, statement_rows
 from skybridge.apps.assertions.errors import (
+    AssertionViolation,
     StatementTimeout,
     concurrency_error,
     timeout_error,
@@ -122,7 +123,18 @@ def _commit_failure(conn: Connection, exc: DBAPIError) -> BaseException:
         found = pending_violation(conn)
         if found is not None:
             return found
-    return concurrency_error(exc.orig or exc) or translate_error(exc)
+    failure = concurrency_error(exc.orig or exc) or translate_error(exc)
+    if (
+        isinstance(failure, AssertionViolation)
+        and not failure.rows
+        and conn.dialect.name == "sqlite"
+        and exc.statement
+        and not exc.params
+    ):
+        # An immediate assertion's trigger names no rows: re-run the literal statement that
+        # broke it, in a savepoint, to find them (as apply does), before the rollback.
+        return AssertionViolation(failure.name, statement_rows(conn, failure.name, exc.statement))
+    return failure
 
 
 def lock_catalog(conn: Connection) -> None:
