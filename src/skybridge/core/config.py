@@ -328,7 +328,7 @@ def _config_error(exc: PydanticValidationError, path: Path, cls: type[Settings])
             hint=f"remove it from {path} (app sections of the installed apps: {known})",
         )
     return ConfigError(
-        f"{first['msg']}",
+        str(first["msg"]).removeprefix("Value error, "),  # pydantic's prefix to a ValueError
         setting=setting,
         hint=f"set it in {path} or as {env_name(setting)}",
     )

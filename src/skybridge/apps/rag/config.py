@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Mode = Literal["hybrid", "dense", "bm25"]
 
@@ -52,13 +52,19 @@ class RagConfig(BaseModel):
     http_ingest_sources: list[str] = Field(default_factory=list)
     event_url_params: str = ""
 
-    @model_validator(mode="after")
-    def _overlap_below_size(self) -> RagConfig:
-        if self.chunk_overlap >= self.chunk_tokens // 2:
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_half(cls, overlap: int, info: ValidationInfo) -> int:
+        """Checked on the field, so the error names ``rag.chunk_overlap`` and its variable."""
+        tokens = info.data.get("chunk_tokens")  # absent when chunk_tokens itself was refused
+        if tokens is not None and overlap >= tokens // 2:
             raise ValueError(
-                f"chunk_overlap ({self.chunk_overlap}) must be less than half of chunk_tokens "
-                f"({self.chunk_tokens})"
+                f"chunk_overlap ({overlap}) must be less than half of chunk_tokens ({tokens})"
             )
+        return overlap
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> RagConfig:
         if self.dense_weight == 0 and self.bm25_weight == 0:
             raise ValueError("dense_weight and bm25_weight cannot both be 0")
         return self
