@@ -182,6 +182,11 @@ def test_cli_reads_trains_and_refuses_bad_input(
         )  # fmt: skip
         assert trained.exit_code == 2, trained.output
         assert said in " ".join(trained.output.split())
+    strangers = demo_dir / "strangers.csv"  # entities the offline log has never seen
+    strangers.write_text("userId,as_of,buyer\nnobody-1,4102444800,1\nnobody-2,4102444800,0\n")
+    blind = _cli("train", "--entities", str(strangers), "--as-of", "as_of", "--label", "buyer")
+    assert blind.exit_code == 2, blind.output
+    assert "has a value in any of the 2 training rows" in " ".join(blind.output.split())
     for args in [("", "user-03", "1"), ("p1", "", "1"), ("p1", "user-03", " ")]:
         refused = _cli("feedback", *args)
         assert refused.exit_code == 2, (args, refused.output)

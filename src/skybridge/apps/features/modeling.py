@@ -64,6 +64,22 @@ def _matrix(
     return features, labels
 
 
+def _require_some_feature(data: TrainingSet, columns: Sequence[str]) -> None:
+    """Refuse a training set in which no model column has a value in any row: a model fit on
+    its zeros would predict one constant, whatever the entity does."""
+    missing = data.missing
+    if not missing or len(missing) != len(data.rows):
+        return
+    if all(column in gone for gone in missing for column in columns):
+        reason = missing[0].get(columns[0], "missing") if columns else "missing"
+        raise ValidationError(
+            f"none of the model's features ({', '.join(columns)}) has a value in any of the "
+            f"{len(missing)} training rows (row 1, {columns[0] if columns else '-'}: {reason})",
+            hint="the offline log has no events of these entities before their as-of times: "
+            "produce the events and run `skybridge features materialize` first",
+        )
+
+
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
@@ -75,6 +91,7 @@ def train(data: TrainingSet, columns: Sequence[str], label: str, path: Path) -> 
         from sklearn.linear_model import LogisticRegression, Ridge
     except ModuleNotFoundError as exc:
         raise MissingDependency("scikit-learn", "features", feature="training a model") from exc
+    _require_some_feature(data, columns)
     matrix, labels = _matrix(data, columns, label)
     classes = set(labels)
     if len(classes) < 2:
