@@ -157,6 +157,21 @@ def test_check_exits_1_when_a_backend_is_unreachable() -> None:
     assert "topsecret1" not in result.stdout + result.stderr  # type: ignore[attr-defined]
 
 
+def test_check_probes_the_backend_urls_set_in_app_sections() -> None:
+    env = {
+        "SKYBRIDGE__FEATURES__ONLINE": "redis://:topsecret2@127.0.0.1:1/0",
+        "SKYBRIDGE__COSTS__FLEETS": json.dumps({"lab": "embedded://.skybridge/lab"}),
+    }
+    result = run("check", "--json", env=env)
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    found = {b["name"]: b for b in json.loads(result.stdout)["backends"]}  # type: ignore[attr-defined]
+    online = found["features.online"]
+    assert (online["setting"], online["status"]) == ("features.online", "unreachable")
+    assert found["costs.fleets.lab"]["status"] == "ok"
+    assert "secretsync.state" not in found  # not set: the app uses backends.kv
+    assert "topsecret2" not in result.stdout + result.stderr  # type: ignore[attr-defined]
+
+
 def test_an_invalid_setting_exits_2_naming_it_without_a_traceback() -> None:
     result = run("check", env={"SKYBRIDGE__SERVER__PORT": "not-a-port"})
     assert result.exit_code == 2  # type: ignore[attr-defined]

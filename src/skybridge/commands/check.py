@@ -16,6 +16,7 @@ from skybridge.apps.kit.cli import (
     console,
     styled,
 )
+from skybridge.apps.kit.manifest import discover_apps
 from skybridge.server.health import DEFAULT_TIMEOUT, BackendStatus, probe_all
 
 _STYLE = {"ok": "green", "unreachable": "red", "misconfigured": "yellow"}
@@ -82,7 +83,7 @@ def check(
     """
     session = cli_session(ctx)
     settings = session.settings()
-    statuses = probe_all(settings, timeout=timeout)
+    statuses = probe_all(settings, timeout=timeout, apps=discover_apps())
     warnings = role_warnings(statuses, settings.backends.sql)
     code = _exit_code(statuses)
     if as_json:

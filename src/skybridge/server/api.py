@@ -108,7 +108,7 @@ def whoami(caller: Caller, state: State) -> WhoAmI:
     dependencies=READ,
 )
 def backends(state: State) -> list[BackendOut]:
-    return [BackendOut(**status.as_dict()) for status in probe_all(state.settings)]
+    return [BackendOut(**status.as_dict()) for status in probe_all(state.settings, apps=state.apps)]
 
 
 @router.get(

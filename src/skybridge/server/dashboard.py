@@ -121,7 +121,7 @@ def overview(request: Request, session: LoggedIn, state: State) -> Response:
         "overview.html",
         session=session,
         active="overview",
-        backends=probe_all(state.settings),
+        backends=probe_all(state.settings, apps=state.apps),
         apps=state.apps,
         active_tokens=sum(1 for t in tokens if t.active),
         overview_charts=OVERVIEW_CHARTS,
@@ -137,7 +137,7 @@ def backends(request: Request, session: LoggedIn, state: State) -> Response:
         "backends.html",
         session=session,
         active="backends",
-        backends=probe_all(state.settings),
+        backends=probe_all(state.settings, apps=state.apps),
     )
 
 

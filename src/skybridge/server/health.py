@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, replace
@@ -18,6 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from skybridge.apps.kit.manifest import AppSpec
 from skybridge.core.config import Settings
 from skybridge.core.errors import (
     ConfigError,
@@ -59,10 +61,10 @@ class BackendStatus:
         return {**asdict(self), "ok": self.ok}
 
 
-def _ping_sql(url: str) -> None:
+def _ping_sql(url: str, setting: str = "backends.sql") -> None:
     from skybridge.backends.sql import create_sql_engine
 
-    engine = create_sql_engine(url, setting="backends.sql")
+    engine = create_sql_engine(url, setting=setting)
     query = "SELECT 1 FROM DUAL" if engine.dialect.name == "oracle" else "SELECT 1"
     try:
         with engine.connect() as conn:
@@ -74,42 +76,44 @@ def _ping_sql(url: str) -> None:
         engine.dispose()
 
 
-def _ping_family(name: str, url: str) -> None:
+def _ping_family(name: str, url: str, setting: str | None = None) -> None:
     module_name = f"skybridge.backends.{name}"
+    setting = setting or f"backends.{name}"
     try:
         family = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
-        raise ConfigError(
-            f"there is no backend family called '{name}'", setting=f"backends.{name}"
-        ) from None
-    backend = family.connect(url, setting=f"backends.{name}")
+        raise ConfigError(f"there is no backend family called '{name}'", setting=setting) from None
+    backend = family.connect(url, setting=setting)
     try:
         backend.ping()
     finally:
         backend.close()
 
 
-def _unprobed(name: str, url: str) -> BackendStatus:
+def _unprobed(name: str, url: str, setting: str | None = None) -> BackendStatus:
     return BackendStatus(
         name=name,
-        setting=f"backends.{name}",
+        setting=setting or f"backends.{name}",
         scheme=url.partition("://")[0],
         url=mask_url(url),
         status="ok",
     )
 
 
-def probe(name: str, url: str) -> BackendStatus:
-    """Connect to backend ``name`` at ``url`` and ping it once."""
-    base = _unprobed(name, url)
+def probe(name: str, url: str, *, family: str | None = None) -> BackendStatus:
+    """Connect to backend ``name`` at ``url`` and ping it once. ``family`` is the backend
+    family when ``name`` is an app's setting (``features.online``: ``kv``)."""
+    setting = None if family is None else name
+    family = family or name
+    base = _unprobed(name, url, setting)
     started = time.perf_counter()
     try:
-        if name == "sql":
-            _ping_sql(url)
+        if family == "sql":
+            _ping_sql(url, base.setting)
         else:
-            _ping_family(name, url)
+            _ping_family(family, url, base.setting)
     except _BAD_SETTING as exc:
         status: Status = "misconfigured"
         failure: BaseException = exc
@@ -141,17 +145,40 @@ def _preload(name: str, url: str) -> None:
         pass
 
 
-def probe_all(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -> list[BackendStatus]:
-    """Probe every configured backend concurrently; a probe slower than ``timeout`` fails."""
-    named = settings.backends.named()
-    if not named:
+def app_backends(settings: Settings, apps: Sequence[AppSpec]) -> dict[str, tuple[str, str]]:
+    """The backend URLs set in the apps' own sections (``AppSpec.backend_settings``), by
+    setting (``features.online``, ``costs.sources.aws``): their family and URL."""
+    found: dict[str, tuple[str, str]] = {}
+    for app in apps:
+        section = settings.section(app.name)
+        for key, family in app.backend_settings.items():
+            value = getattr(section, key, None)
+            if isinstance(value, str) and value:
+                found[f"{app.name}.{key}"] = (family, value)
+            elif isinstance(value, Mapping):
+                for name, url in sorted(value.items()):
+                    if isinstance(url, str) and url:
+                        found[f"{app.name}.{key}.{name}"] = (family, url)
+    return found
+
+
+def probe_all(
+    settings: Settings, *, timeout: float = DEFAULT_TIMEOUT, apps: Sequence[AppSpec] = ()
+) -> list[BackendStatus]:
+    """Probe every configured backend concurrently, then the backend URLs set in ``apps``'
+    sections; a probe slower than ``timeout`` fails."""
+    named = {name: (name, url) for name, url in settings.backends.named().items()}
+    extra = app_backends(settings, apps)
+    targets = {**named, **extra}
+    if not targets:
         return []
-    for name, url in named.items():
-        if name != "sql":
-            _preload(name, url)
-    pool = ThreadPoolExecutor(max_workers=len(named), thread_name_prefix="skybridge-probe")
+    for family, url in targets.values():
+        if family != "sql":
+            _preload(family, url)
+    pool = ThreadPoolExecutor(max_workers=len(targets), thread_name_prefix="skybridge-probe")
     futures: dict[str, Future[BackendStatus]] = {
-        name: pool.submit(probe, name, url) for name, url in named.items()
+        name: pool.submit(probe, name, url, family=family if name in extra else None)
+        for name, (family, url) in targets.items()
     }
     deadline = time.monotonic() + timeout
     results = []
@@ -161,7 +188,7 @@ def probe_all(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -> list[B
         except FutureTimeout:
             results.append(
                 replace(
-                    _unprobed(name, named[name]),
+                    _unprobed(name, targets[name][1], name if name in extra else None),
                     status="unreachable",
                     error="Timeout",
                     message=f"no answer within {timeout:g} s",

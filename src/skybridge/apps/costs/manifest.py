@@ -16,6 +16,7 @@ APP = AppSpec(
         "notify": None,
         "compute": "embedded://{data_dir}/compute",
     },
+    backend_settings={"sources": "billing", "fleets": "compute"},
     cli=f"{_PKG}.cli:costs_app",
     router=f"{_PKG}.router:build_router",
     page=f"{_PKG}.page:render_page",

@@ -10,6 +10,12 @@ APP = AppSpec(
     description="Sync rows AWS -> OCI: stream upserts and batch MERGE with version guards.",
     config=f"{_PKG}.config:DataSyncConfig",
     backends={"sql": None, "streams": None, "kv": None, "objects": None},
+    backend_settings={
+        "target": "sql",
+        "source": "sql",
+        "aws_objects": "objects",
+        "oci_objects": "objects",
+    },
     cli=f"{_PKG}.cli:datasync_app",
     router=f"{_PKG}.router:build_router",
     page=f"{_PKG}.page:render_page",

@@ -16,6 +16,7 @@ APP = AppSpec(
         "objects": None,
         "models": "local://{data_dir}/features/model.joblib?output=proba",
     },
+    backend_settings={"online": "kv"},
     cli=f"{_PKG}.cli:features_app",
     router=f"{_PKG}.router:build_router",
     page=f"{_PKG}.page:render_page",

@@ -36,6 +36,9 @@ What each reference resolves to (``ctx`` is the app's :class:`~.context.AppConte
 
 ``backends`` names the backend families the app uses; a family skybridge's core does not define
 (``vectors``, ``embeddings``...) comes with its embedded default URL (``{data_dir}`` allowed).
+``backend_settings`` maps the keys of the app's section that hold a backend URL of their own
+(``online`` of features) to its family (``kv``; ``sql`` for a database), a table of URLs by name
+too (``sources`` of costs): ``skybridge check`` and the Backends page probe them when set.
 ``scopes`` names the permissions the app's routes and page actions need, with the role that
 grants each by default (``read``, ``operate`` or ``admin``); every route declares its scope
 with :func:`skybridge.apps.kit.access.requires`, and ``page_scopes`` maps each page action
@@ -111,6 +114,7 @@ class AppSpec:
     description: str
     config: Ref | None = None
     backends: Mapping[str, str | None] = field(default_factory=dict)
+    backend_settings: Mapping[str, str] = field(default_factory=dict)
     cli: Ref | None = None
     cli_name: str | None = None
     router: Ref | None = None
@@ -151,6 +155,9 @@ class AppSpec:
                 self._check_ref(f"{group}.{key}", ref)
         for family in self.backends:
             self._check_part_name("backends", family)
+        for key, family in self.backend_settings.items():
+            self._check_part_name("backend_settings", key)
+            self._check_part_name("backend_settings", family)
         self._check_scopes()
         for action, scope in self.page_scopes.items():
             if scope not in self.scopes:

@@ -10,6 +10,7 @@ APP = AppSpec(
     description="Sync secrets between stores: AWS Secrets Manager → OCI Vault, or any pair.",
     config=f"{_PKG}.config:SecretSyncConfig",
     backends={"kv": None, "secrets": None, "streams": None},
+    backend_settings={"state": "kv"},
     cli=f"{_PKG}.cli:secrets_app",
     cli_name="secrets",
     router=f"{_PKG}.router:build_router",
