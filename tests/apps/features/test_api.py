@@ -206,10 +206,39 @@ def test_apply_checks_definitions(
     assert "views.0.features.0: feature 'c': resolution 2m must divide window 7m" in refused.output
     good = tmp_path / "good.yaml"
     good.write_text(
-        "views:\n  - name: clicks\n    entity: id\n    topic: clicks\n    features:\n"
-        "      - {name: c5m, agg: count, window: 5m}\n"
+        "views:\n  - name: clicks\n    entity: id\n    topic: clicks\n    ttl: 1d\n"
+        "    features:\n"
+        "      - {name: c5m, agg: count, window: 5m, default: 7, description: recent clicks}\n"
     )
     applied = _cli("apply", str(good), "--json")
     assert applied.exit_code == 0, applied.output
     listed = json.loads(_cli("list", "--json").stdout)
     assert [v["name"] for v in listed["views"]] == ["clicks"]
+    [view] = listed["views"]  # every field of the definitions
+    assert view["ttl"] == "1d"
+    assert (view["features"][0]["default"], view["features"][0]["description"]) == (
+        7,
+        "recent clicks",
+    )
+
+
+def test_status_counts_the_pipelines_dead_letters_until_replayed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fresh_workdir(tmp_path, monkeypatch)
+    views = tmp_path / "views.yaml"
+    views.write_text(
+        "views:\n  - name: clicks\n    entity: id\n    topic: clicks\n    features:\n"
+        "      - {name: c5m, agg: count, window: 5m}\n"
+    )
+    assert _cli("apply", str(views)).exit_code == 0
+    stream = CliRunner().invoke(build_cli(), ["stream", "produce", "clicks", "not json"])
+    assert stream.exit_code == 0, stream.output
+    assert _cli("materialize", "--idle-exit", "0.5").exit_code == 0
+    report = json.loads(_cli("status", "--json").stdout)
+    assert [(v["name"], v["dead_letters"]) for v in report["views"]] == [("clicks", 1)]
+    assert "dead letters" in _cli("status").stdout
+    replay = CliRunner().invoke(build_cli(), ["stream", "dlq", "replay", "clicks", "--all"])
+    assert replay.exit_code == 0, replay.output
+    report = json.loads(_cli("status", "--json").stdout)
+    assert report["views"][0]["dead_letters"] == 0

@@ -70,15 +70,21 @@ def list_views(ctx: typer.Context, json_out: Json = False) -> None:
 @features_app.command("status")
 def status(ctx: typer.Context, json_out: Json = False) -> None:
     """Entities online, offline log size and dead letters per view."""
-    with _store(ctx) as store:
+    with _store(ctx, streams=True) as store:
         report = commands.status_report(store)
     if json_out:
         emit_json(report)
         return
-    table = result_table("Features", "view", "entities online", "log files", "log bytes")
+    table = result_table(
+        "Features", "view", "entities online", "log files", "log bytes", "dead letters"
+    )
     for row in report["views"]:
         table.add_row(
-            row["name"], str(row["entities"]), str(row["log_files"]), str(row["log_bytes"])
+            row["name"],
+            str(row["entities"]),
+            str(row["log_files"]),
+            str(row["log_bytes"]),
+            "—" if row["dead_letters"] is None else str(row["dead_letters"]),
         )
     _print(ctx, table)
     _print(ctx, f"dead letters from cloud functions: {report['dead_letters']}")

@@ -24,6 +24,7 @@ from skybridge.apps.kit.background import serve_pipeline
 from skybridge.backends.kv import BatchWrite
 from skybridge.core.errors import ConfigError, ValidationError
 from skybridge.core.urls import BackendURL
+from skybridge.runtime.deadletter import DeadLetters
 from skybridge.runtime.state import Guarded, GuardedStore
 
 
@@ -41,6 +42,8 @@ def view_summary(view: FeatureView) -> dict[str, Any]:
                 "ttl": format_duration(ttl) if ttl else None,
                 "where": f.where or None,
                 "of": list(f.of) if f.of else None,
+                "default": f.default,
+                "description": f.description,
             }
         )
     return {
@@ -48,14 +51,20 @@ def view_summary(view: FeatureView) -> dict[str, Any]:
         "entity": view.entity,
         "topic": view.topic,
         "timestamp": view.timestamp,
+        "ttl": format_duration(view.ttl) if view.ttl else None,
         "description": view.description,
         "features": features,
     }
 
 
 def status_report(store: FeatureStore) -> dict[str, Any]:
+    """Per view: entities online, the offline log, and the pipeline's dead letters not yet
+    replayed (on ``<topic>.dlq``; ``None`` without a stream); the cloud functions' letters."""
     views = []
+    pending: dict[str, int | None] = {}
     for view in store.views:
+        if view.topic not in pending:
+            pending[view.topic] = _pending_letters(store, view.topic)
         entities = sum(1 for _ in store.online.kv.keys(view_prefix(view), limit=100_000))
         stats = log_stats(store.objects, view.name, store.config.offline_prefix)
         views.append(
@@ -65,9 +74,16 @@ def status_report(store: FeatureStore) -> dict[str, Any]:
                 "entities": entities,
                 "log_files": stats["files"],
                 "log_bytes": stats["bytes"],
+                "dead_letters": pending[view.topic],
             }
         )
     return {"views": views, "dead_letters": len(dead_letters(store, limit=10_000))}
+
+
+def _pending_letters(store: FeatureStore, topic: str) -> int | None:
+    if store.streams is None:
+        return None
+    return sum(1 for letter in DeadLetters(store.streams, topic).letters() if not letter.replayed)
 
 
 def apply_views(store: FeatureStore, views: Sequence[FeatureView]) -> dict[str, Any]:
