@@ -8,6 +8,7 @@ import json
 import jinja2
 import pytest
 
+from skybridge.apps.kit.cli import counted
 from skybridge.apps.kit.web import (
     AppPage,
     Chart,
@@ -182,3 +183,12 @@ def test_page_errors_keep_the_actions_error_and_let_bugs_through() -> None:
     assert render('{% import "kit/components.html" as kit %}{{ kit.error_alert(None) }}') == ""
     with pytest.raises(KeyError), page_errors({}):
         raise KeyError("a bug is not a page error")
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [(0, "0 rows"), (1, "1 row"), (2, "2 rows"), (1, "1 entry"), (3, "3 entries")],
+)
+def test_counted_agrees_the_noun(count: int, text: str) -> None:
+    noun, plural = ("entry", "entries") if "entr" in text else ("row", None)
+    assert counted(count, noun, plural) == text

@@ -105,7 +105,8 @@ def test_check_passes_then_fails_listing_the_offending_rows(db: str) -> None:
     _violate(db)
     failed = run("assert", "check", "--db", db)
     assert failed.exit_code == 1  # type: ignore[attr-defined]
-    assert "1 violating rows" in failed.stdout  # type: ignore[attr-defined]
+    assert "1 violating row" in failed.stdout  # type: ignore[attr-defined]
+    assert "1 violating rows" not in failed.stdout  # type: ignore[attr-defined]
     assert "2026-01-05" in failed.stdout  # type: ignore[attr-defined]
     as_json = run("assert", "check", "ticket_requires_active_sla", "--db", db, "--json")
     assert as_json.exit_code == 1  # type: ignore[attr-defined]

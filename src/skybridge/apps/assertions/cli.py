@@ -21,7 +21,14 @@ from skybridge.apps.assertions import api
 from skybridge.apps.assertions.errors import AssertionViolation
 from skybridge.apps.assertions.naming import check_name, quote_ident
 from skybridge.apps.assertions.shared import database_errors, open_engine, summary
-from skybridge.apps.kit.cli import EXIT_BAD_INPUT, EXIT_FAILED, cli_session, report_error, styled
+from skybridge.apps.kit.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    cli_session,
+    counted,
+    report_error,
+    styled,
+)
 from skybridge.core.errors import NotFound
 
 assert_app = typer.Typer(
@@ -104,7 +111,9 @@ def apply(
             out.print(styled("  [yellow]![/] {}", line))
         else:
             out.print(styled("  [green]✓[/] {}", line))
-    out.print(f"Applied {len(done)} steps; {len(names)} assertions in the catalog.")
+    out.print(
+        f"Applied {counted(len(done), 'step')}; {counted(len(names), 'assertion')} in the catalog."
+    )
 
 
 @assert_app.command("compile")
@@ -169,7 +178,7 @@ def check(
             verdict = (
                 styled("[green]holds[/]")
                 if r.ok
-                else styled("[red]{} violating rows[/]", len(r.rows))
+                else styled("[red]{}[/]", counted(len(r.rows), "violating row"))
             )
             table.add_row(r.name, verdict)
         out.print(table)

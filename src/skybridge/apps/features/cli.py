@@ -230,14 +230,16 @@ def predict(
         emit_json(answer.to_dict())
         return
     data = answer.to_dict()
+    age = data["freshness_seconds"]
+    fresh = "no feature value" if age is None else f"features {shown(age)}s fresh"
     _print(
         ctx,
         styled(
-            "prediction [bold]{}[/] for {} (model {}, features {}s fresh)",
+            "prediction [bold]{}[/] for {} (model {}, {})",
             shown(data["prediction"]),
             entity,
             data["model"],
-            shown(data["freshness_seconds"]),
+            fresh,
         ),
     )
     if data["missing"]:

@@ -208,6 +208,11 @@ def cli_session(ctx: typer.Context) -> CliSession:
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 row``, ``2 rows``: ``count`` with ``noun`` agreeing (``plural`` when not noun + s)."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def emit_json(data: Any) -> None:
     """``data`` as indented JSON on stdout (times and paths as strings)."""
     typer.echo(json.dumps(data, indent=2, default=str))

@@ -218,4 +218,5 @@ def usage_command(
         users = ", ".join(r["users"]) or styled("[dim]unused[/]")
         mark = "" if r["newest"] else (" [yellow](older)[/]" if r["users"] else "")
         table.add_row(r["layer"], styled("{}" + mark, r["version"]), mb(r["code_size"]), users)
-    cli_session(ctx).out.print(table if rows else "No layers published.")
+    none = f"No published versions of layer {layer}." if layer else "No layers published."
+    cli_session(ctx).out.print(table if rows else none)

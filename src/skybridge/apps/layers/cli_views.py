@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.console import Console
 
-from skybridge.apps.kit.cli import result_table, styled
+from skybridge.apps.kit.cli import counted, result_table, styled
 
 _COLOURS = {
     "critical": "bold red",
@@ -80,9 +80,9 @@ def _smoke(out: Console, smoke: dict[str, Any] | None) -> None:
     word = "[green]passed[/]" if smoke["passed"] else "[red]failed[/]"
     out.print(
         styled(
-            "smoke test " + word + " in {}: {} packages imported, version metadata checked",
+            "smoke test " + word + " in {}: {} imported, version metadata checked",
             smoke["interpreter"] or "",
-            len(smoke["packages"]) - len(smoke["skipped"]),
+            counted(len(smoke["packages"]) - len(smoke["skipped"]), "package"),
         )
     )
     for line in smoke["failures"][:10]:
