@@ -114,6 +114,16 @@ def test_setting_name_is_carried() -> None:
     assert info.value.setting == "apps.assertions.database"
 
 
+@pytest.mark.parametrize("url", ["mysql://u:pw-Secret@h/db", "mssql+pyodbc://h/db"])
+def test_a_database_skybridge_does_not_run_on_is_refused_naming_those_it_does(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        create_sql_engine(url, setting="datasync.target")
+    assert info.value.setting == "datasync.target"
+    assert "skybridge does not run on" in info.value.message
+    assert "postgresql://" in str(info.value.hint)
+    assert "pw-Secret" not in str(info.value)
+
+
 def test_missing_driver_package_names_the_install() -> None:
     with pytest.raises(MissingDependency) as info:
         create_sql_engine("postgresql+pg8000://u:pw-Secret@h/db")

@@ -23,6 +23,8 @@ _DRIVERS = {
     "oracle": ("oracle+oracledb", "oracle"),
 }
 _EXTRAS = {"psycopg": "postgres", "oracledb": "oracle"}
+#: The databases skybridge's SQL (its own tables, the apps' dialect code) is written for.
+_SUPPORTED = frozenset({"sqlite", "postgresql", "oracle"})
 # PostgreSQL roles that reach the server's files or run programs as its OS user.
 _SERVER_ROLES = {
     "pg_execute_server_program": "run shell commands as the database's OS user (COPY PROGRAM)",
@@ -70,6 +72,12 @@ def create_sql_engine(url: str, *, setting: str = "backends.sql", **kwargs: Any)
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:
         raise ConfigError(f"bad database URL '{_masked(url)}': {exc}", setting=setting) from None
+    if parsed.get_backend_name() not in _SUPPORTED:
+        raise ConfigError(
+            f"skybridge does not run on '{parsed.get_backend_name()}' databases ('{_masked(url)}')",
+            setting=setting,
+            hint="use sqlite://, postgresql:// (psycopg) or oracle:// (oracledb)",
+        )
     if _is_sqlite_file(parsed):
         assert parsed.database is not None
         private_sqlite(Path(parsed.database))
