@@ -97,6 +97,15 @@ def test_an_unreadable_document_is_skipped_whole(rag: Rag, write_docs: Callable[
     assert rag.vectors.count(rag.collection, {"doc_id": "bad.pdf"}) == 0
 
 
+def test_files_of_no_indexed_type_are_listed_as_ignored(
+    rag: Rag, write_docs: Callable[..., Path]
+) -> None:
+    folder = write_docs({"good.md": "# Good\n\nFine text.", "notes.xyz": "x", "b.csv": "a,b"})
+    report = ingest(rag, str(folder))
+    assert (report.added, report.ignored) == (["good.md"], ["b.csv", "notes.xyz"])
+    assert report.to_dict()["ignored"] == ["b.csv", "notes.xyz"]
+
+
 def test_user_metadata_is_filterable_and_own_fields_are_protected(
     rag: Rag, write_docs: Callable[..., Path]
 ) -> None:

@@ -14,6 +14,7 @@ from skybridge.apps.kit.cli import (
     Json,
     app_context,
     cli_session,
+    counted,
     emit_json,
     progress_bar,
     result_table,
@@ -121,6 +122,15 @@ def ingest_command(
     )
     for skipped in report.skipped:
         out.print(styled("[yellow]skipped[/] {}: {}", skipped["document"], skipped["reason"]))
+    if report.ignored:
+        shown_names = ", ".join(report.ignored[:10]) + (", ..." if len(report.ignored) > 10 else "")
+        out.print(
+            styled(
+                "[dim]ignored {} (not .txt, .md, .html or .pdf): {}[/]",
+                counted(len(report.ignored), "file"),
+                shown_names,
+            )
+        )
 
 
 @rag_app.command("query")

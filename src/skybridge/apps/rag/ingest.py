@@ -49,6 +49,8 @@ class IngestReport:
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    #: Files of the source that are of no type indexed (not .txt, .md, .html, .pdf).
+    ignored: list[str] = field(default_factory=list)
     chunks: int = 0
     cached_vectors: int = 0
     seconds: float = 0.0
@@ -231,12 +233,12 @@ def ingest(
     start = time.perf_counter()
     rag.refuse_ingest()
     extra = user_metadata(metadata or {})
-    check_size(rag.embedder, rag.config.chunk_tokens, rag.config.chunk_overlap)
-    if reindex:
-        rag.vectors.drop_collection(rag.collection)
-        rag.documents.clear()
-    rag.index_for_writing()
-    with open_source(source) as opened:
+    with open_source(source) as opened:  # a missing path is refused before the model loads
+        check_size(rag.embedder, rag.config.chunk_tokens, rag.config.chunk_overlap)
+        if reindex:
+            rag.vectors.drop_collection(rag.collection)
+            rag.documents.clear()
+        rag.index_for_writing()
         run = _run(rag, opened, extra, progress)
     return _finish(rag, run, start)
 
@@ -254,6 +256,7 @@ def ingest_object(rag: Rag, store_url: str, key: str) -> IngestReport:
 
 def _run(rag: Rag, opened: Source, extra: dict[str, Any], progress: Progress | None) -> Ingestion:
     run = Ingestion(rag, opened.label, extra)
+    run.report.ignored = sorted(opened.ignored)
     total = len(opened.documents)
     for done, info in enumerate(opened.documents, 1):
         try:
