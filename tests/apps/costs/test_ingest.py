@@ -169,6 +169,9 @@ def test_reingesting_changes_nothing(store: CostStore, tmp_path: Path) -> None:
     again = list(store.ingest_paths([folder]))
     assert {r.status for r in again} == {"unchanged"}
     assert [r.hash for r in again] == [r.hash for r in first]
+    # the rows a file had rejected are named again, as the exit code still counts them
+    assert [(r.rejected, r.rejects) for r in again] == [(r.rejected, r.rejects) for r in first]
+    assert any(r.rejects for r in again)
     assert ingested_totals(store) == before
     assert sorted(p.name for p in store.parquet_dir.iterdir()) == parquet
     renamed = tmp_path / "copy-of-focus.csv"

@@ -101,6 +101,10 @@ def _run_ingest(
 
 def _print_ingest(ctx: typer.Context, results: list[FileResult]) -> None:
     table = result_table("Ingest", "file", "kind", "status", "rows", "rejected")
+    # A long path folds; the short columns keep their width on a narrow terminal.
+    table.columns[0].no_wrap = False
+    for column in table.columns[1:]:
+        column.no_wrap = True
     for r in results:
         table.add_row(r.source, r.kind, r.status, str(r.rows), str(r.rejected))
     out(ctx).print(table)

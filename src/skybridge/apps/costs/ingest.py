@@ -136,7 +136,10 @@ class CostStore:
     def _convert(self, path: Path, source: str, digest: str) -> FileResult:
         known = self.ledger.find(digest)
         if known is not None:
-            return FileResult(source, "unchanged", known.kind, known.rows, known.rejected, digest)
+            rejects = self.ledger.rejects(digest) if known.rejected else []
+            return FileResult(
+                source, "unchanged", known.kind, known.rows, known.rejected, digest, rejects
+            )
         target = self.parquet_dir / f"{digest}.parquet"
         con = connect()
         try:
