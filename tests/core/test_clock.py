@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skybridge.core.clock import iso, when
+from skybridge.core.clock import duration_text, iso, when
 
 MOMENT = 1_765_063_201.25  # 2025-12-06T23:20:01.250Z
 
@@ -43,3 +43,18 @@ def test_when_of_iso_agrees_with_when_of_seconds(seconds: float) -> None:
     text = iso(seconds)
     assert text is not None
     assert when(text) == when(seconds) == when(datetime.fromtimestamp(seconds, tz=UTC))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.085, "85 ms"),
+        (2.44, "2.4 s"),
+        (42.4, "42 s"),
+        (1020, "17 min"),
+        (11520, "3.2 h"),
+        (244795.9 * 60, "170.0 d"),  # datasync's p95 once read "244795.9 min"
+    ],
+)
+def test_durations_read_in_the_largest_sensible_unit(seconds: float, text: str) -> None:
+    assert duration_text(seconds) == text

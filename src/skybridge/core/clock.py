@@ -42,6 +42,17 @@ def iso(seconds: float | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def duration_text(seconds: float) -> str:
+    """A duration for people: ``850 ms``, ``42 s``, ``17 min``, ``3.2 h``, ``4.1 d``."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 172800 else f"{seconds / 86400:.1f} d"
+
+
 def when(value: datetime | str | float | None) -> str:
     """A time for people, to the minute in UTC (``2026-12-06 23:20 UTC``; ``—`` for none), from
     a datetime (naive ones are UTC), ISO 8601 text or epoch seconds."""

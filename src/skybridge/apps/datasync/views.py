@@ -7,16 +7,13 @@ from typing import Any
 from skybridge.apps.datasync.batchrecord import STEPS, BatchRecord
 from skybridge.apps.datasync.config import DataSyncConfig
 from skybridge.apps.datasync.service import DataSync
+from skybridge.core.clock import duration_text
 from skybridge.core.urls import mask_url
 
 
 def seconds_text(seconds: float | None) -> str:
-    """``85 ms`` / ``2.4 s`` / ``3.0 min`` / ``—``."""
-    if seconds is None:
-        return "—"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    """``85 ms`` / ``2.4 s`` / ``17 min`` / ``4.1 d`` / ``—``."""
+    return "—" if seconds is None else duration_text(seconds)
 
 
 def list_view(config: DataSyncConfig) -> dict[str, Any]:

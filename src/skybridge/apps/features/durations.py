@@ -45,17 +45,6 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def human_age(seconds: float) -> str:
-    """``850 ms``, ``42 s``, ``17 min``, ``3.2 h``, ``4.1 d``."""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h" if seconds < 172800 else f"{seconds / 86400:.1f} d"
-
-
 def parse_event_time(value: Any, field: str) -> float:
     """Epoch seconds of an event's time field: ISO 8601 text (``Z`` or an offset; naive is
     UTC), epoch seconds, or epoch milliseconds.

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from skybridge.apps.features.display import shown, time_features
-from skybridge.apps.features.durations import human_age
 from skybridge.apps.features.offline import log_stats
 from skybridge.apps.features.operations import view_summary
 from skybridge.apps.features.store import Context, FeatureStore, open_store
 from skybridge.apps.features.vector import FeatureVector
 from skybridge.apps.kit.web import AppPage, page_errors, pipeline_charts
+from skybridge.core.clock import duration_text
 from skybridge.core.errors import SkybridgeError
 
 PACKAGE = "skybridge.apps.features"
@@ -28,7 +28,7 @@ SHOWN_ENTITIES, SHOWN_FEATURES = 12, 5
 
 
 def _age(seconds: float | None) -> str:
-    return "—" if seconds is None else human_age(seconds)
+    return "—" if seconds is None else duration_text(seconds)
 
 
 def vector_rows(vector: FeatureVector, times: set[str]) -> list[dict[str, Any]]:

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 
 from skybridge.apps.features import windows
 from skybridge.apps.features.definitions import Feature, FeatureView
-from skybridge.apps.features.durations import format_duration, human_age
-from skybridge.core.clock import iso
+from skybridge.apps.features.durations import format_duration
+from skybridge.core.clock import duration_text, iso
 
 
 class FeatureValue(NamedTuple):
@@ -186,5 +186,5 @@ def _stale(found: FeatureValue, ttl: float, at: float) -> FeatureValue:
     age = at - found.event_time
     if age <= ttl:
         return found
-    reason = f"stale: updated {human_age(age)} ago, ttl {format_duration(ttl)}"
+    reason = f"stale: updated {duration_text(age)} ago, ttl {format_duration(ttl)}"
     return FeatureValue(None, found.event_time, reason)
