@@ -234,7 +234,9 @@ def test_status_counts_the_pipelines_dead_letters_until_replayed(
     assert _cli("apply", str(views)).exit_code == 0
     stream = CliRunner().invoke(build_cli(), ["stream", "produce", "clicks", "not json"])
     assert stream.exit_code == 0, stream.output
-    assert _cli("materialize", "--idle-exit", "0.5").exit_code == 0
+    done = _cli("materialize", "--idle-exit", "0.5")
+    assert done.exit_code == 0, done.output
+    assert "done: 1 record in 1 batch, 1 dead letter; written: nothing" in done.stdout
     report = json.loads(_cli("status", "--json").stdout)
     assert [(v["name"], v["dead_letters"]) for v in report["views"]] == [("clicks", 1)]
     assert "dead letters" in _cli("status").stdout

@@ -6,7 +6,6 @@ malformed definition, a missing column), each with a message saying what to fix.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.text import Text
 
 from skybridge.apps.features import operations as commands
 from skybridge.apps.features.definitions import load_views
@@ -24,6 +24,7 @@ from skybridge.apps.kit.cli import (
     Json,
     app_context,
     cli_session,
+    counted,
     emit_json,
     progress_bar,
     result_table,
@@ -196,7 +197,22 @@ def materialize(
     if json_out:
         emit_json(report)
         return
-    _print(ctx, styled("[green]done[/]: {}", json.dumps(report)))
+    _print(ctx, _materialized(report))
+
+
+def _materialized(report: dict[str, Any]) -> Text:
+    """One line for people: what a materialize did (``--json`` has the same as data)."""
+    if "entities" in report:  # --from-log
+        views = ", ".join(f"{view} {n}" for view, n in sorted(report["entities"].items()))
+        return styled("[green]rebuilt[/] from the offline log: {}", views or "no entity")
+    written = ", ".join(f"{name} {n}" for name, n in sorted(report["written"].items()))
+    return styled(
+        "[green]done[/]: {} in {}, {}; written: {}",
+        counted(report["records"], "record"),
+        counted(report["batches"], "batch", "batches"),
+        counted(report["dead_letters"], "dead letter"),
+        written or "nothing",
+    )
 
 
 @contextmanager
