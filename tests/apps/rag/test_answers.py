@@ -12,8 +12,10 @@ import pytest
 from skybridge.apps.rag.answers import ask, query
 from skybridge.apps.rag.ingest import ingest
 from skybridge.apps.rag.monitoring import baseline_key
-from skybridge.apps.rag.service import Rag
+from skybridge.apps.rag.service import Rag, open_rag
 from skybridge.core.errors import NotFound, ValidationError
+
+from .conftest import rag_context
 
 
 def test_citations_point_at_the_chunks_the_answer_used(
@@ -59,6 +61,22 @@ def test_filters_apply_to_every_mode(rag: Rag, write_docs: Callable[..., Path]) 
             record=False,
         ).hits
         assert {h.document for h in hits} == {"guide.html"}
+
+
+def test_a_bm25_query_does_not_load_the_embedding_model(
+    rag: Rag, write_docs: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest(rag, str(write_docs()))
+    with open_rag(rag_context()) as fresh:  # as a new CLI command opens it
+        monkeypatch.setattr(type(fresh.embedder), "embed", _no_model)
+        hits = query(fresh, "restore drill on the first Tuesday", mode="bm25", k=3).hits
+        assert hits[0].document == "backups.md"
+        with pytest.raises(AssertionError, match="model loaded"):
+            query(fresh, "restore drill", mode="hybrid")
+
+
+def _no_model(*_: object, **__: object) -> None:
+    raise AssertionError("the embedding model loaded")
 
 
 def test_nothing_indexed_and_bad_questions(rag: Rag) -> None:

@@ -75,7 +75,9 @@ def query(
     knowledge_base = rag.knowledge_base()
     if knowledge_base is not None:
         return _from_knowledge_base(rag, knowledge_base, question, size, chosen, flt, start, record)
-    if rag.check_model() is None:
+    # BM25 compares no vectors: it neither loads the embedding model nor needs its fingerprint.
+    indexed = rag.describe() if chosen == "bm25" else rag.check_model()
+    if indexed is None:
         raise NotFound(
             f"nothing is indexed in collection {rag.collection!r} yet",
             hint="run: skybridge rag ingest SOURCE",
