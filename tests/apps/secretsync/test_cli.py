@@ -200,6 +200,9 @@ def test_mappings_validate_and_list(source: LocalSecretStore, workdir: Path) -> 
     err = result.stderr
     assert "is not a valid mapping table" in err
     assert "mappings[0] (db).fields: field 'a..b' is not a JSON field path" in err
+    problems = [line for line in err.splitlines() if line.startswith("  - ")]
+    assert len(problems) == 1, err  # one line per problem, each whole
+    assert err.rstrip().splitlines()[-1] == "hint: fix each setting named above"  # after them
     missing = run("mappings", "validate", "missing.toml", code=2)
     assert "cannot read mapping table" in missing.stderr
     listed = as_json("mappings", "list")

@@ -22,6 +22,7 @@ from skybridge.apps.kit.cli import (
     Json,
     app_context,
     cli_session,
+    console,
     emit_json,
     report_error,
     result_table,
@@ -30,7 +31,7 @@ from skybridge.apps.kit.cli import (
 from skybridge.apps.kit.timefmt import ago
 from skybridge.apps.secretsync.events import load_event, parse_event
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
-from skybridge.apps.secretsync.loading import load_table
+from skybridge.apps.secretsync.loading import InvalidTable, load_table
 from skybridge.apps.secretsync.service import SecretSyncService, open_service
 from skybridge.apps.secretsync.views import audit_view, mapping_view, status_views
 from skybridge.core.errors import NotFound, SkybridgeError, ValidationError
@@ -328,10 +329,10 @@ def mappings_validate(
     cli_session(ctx).settings()
     try:
         parsed = load_table(path)
-    except ValidationError as exc:
-        problems = exc.message.removeprefix("mapping table is invalid: ").split("; ")
-        report_error(ValidationError(f"{path} is not a valid mapping table", hint=exc.hint))
-        for problem in problems:
+    except InvalidTable as exc:
+        report_error(ValidationError(f"{path} is not a valid mapping table"))
+        for problem in exc.problems:
             typer.echo(f"  - {problem}", err=True)
+        console(stderr=True).print(styled("[yellow]hint:[/] fix each setting named above"))
         raise typer.Exit(EXIT_BAD_INPUT) from None
     _print(ctx, styled("[green]✓[/] {}: {} mapping(s), valid.", path, len(parsed.mappings)))

@@ -41,11 +41,22 @@ def _where(loc: tuple[int | str, ...], data: Mapping[str, Any]) -> str:
     return ".".join(parts) or "table"
 
 
+class InvalidTable(ValidationError):
+    """A mapping table that does not validate; ``problems`` has one line per setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(
+            "mapping table is invalid: " + "; ".join(problems),
+            hint="fix each setting named in the problems",
+        )
+        self.problems = problems
+
+
 def table_from_dict(data: Mapping[str, Any]) -> MappingTable:
     """Validate a parsed table.
 
     Raises:
-        ValidationError: with one line per problem, each naming the setting to fix.
+        InvalidTable: with one line per problem, each naming the setting to fix.
     """
     try:
         return MappingTable.model_validate(dict(data))
@@ -54,10 +65,7 @@ def table_from_dict(data: Mapping[str, Any]) -> MappingTable:
         for error in exc.errors():
             message = str(error["msg"]).removeprefix("Value error, ")
             lines.append(f"{_where(tuple(error['loc']), data)}: {message}")
-        raise ValidationError(
-            "mapping table is invalid: " + "; ".join(lines),
-            hint="fix the settings named above",
-        ) from None
+        raise InvalidTable(lines) from None
 
 
 def parse_table(text: str, fmt: TableFormat = "toml") -> MappingTable:
