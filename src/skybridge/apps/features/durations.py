@@ -14,6 +14,9 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 #: Numbers above this are epoch milliseconds (year 5138 in seconds).
 _MILLIS_ABOVE = 1e11
+#: Epoch seconds or milliseconds written as text: 9 digits or more (an ISO 8601 basic date,
+#: ``20260101``, has 8, and a basic date-time has a ``T``).
+_EPOCH_TEXT = re.compile(r"\d{9,}(\.\d+)?")
 
 
 def parse_duration(value: Any) -> float:
@@ -60,6 +63,8 @@ def parse_event_time(value: Any, field: str) -> float:
             raise ValidationError(f"event field {field!r} is not a finite time")
         return seconds / 1000.0 if abs(seconds) > _MILLIS_ABOVE else seconds
     if isinstance(value, str):
+        if _EPOCH_TEXT.fullmatch(value.strip()):  # epoch seconds or ms as text (CSV, Parquet)
+            return parse_event_time(float(value), field)
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
