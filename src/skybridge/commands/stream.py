@@ -20,7 +20,7 @@ from rich.table import Table
 from skybridge.apps.kit.cli import cli_session, console, styled
 from skybridge.backends import streams
 from skybridge.backends.streams import Message, Record, StartPosition, StreamBackend
-from skybridge.core.errors import NotFound, ValidationError, shown
+from skybridge.core.errors import ValidationError, shown
 from skybridge.runtime.deadletter import DeadLetters
 
 stream_app = typer.Typer(help="Produce, consume and inspect event streams.", no_args_is_help=True)
@@ -240,11 +240,10 @@ def lag(
 def dlq_list(ctx: typer.Context, topic: TopicArg, as_json: JsonFlag = False) -> None:
     """Dead letters of TOPIC (on TOPIC.dlq), with error and replay status."""
     with open_stream(ctx) as backend:
-        try:
-            letters = DeadLetters(backend, topic).letters()
-        except NotFound:
+        dead = DeadLetters(backend, topic)
+        if not dead.exists():
             backend.describe(topic)  # an unknown topic is an error; no dead letters is not
-            letters = []
+        letters = dead.letters()
     if as_json:
         typer.echo(json.dumps([d.as_dict() for d in letters], indent=2))
         return
@@ -287,18 +286,10 @@ def dlq_replay(
                 hint=f"ids look like 0:12; skybridge stream dlq list {topic} shows them",
             )
     with open_stream(ctx) as backend:
-        letters = DeadLetters(backend, topic)
-        try:
-            backend.describe(letters.name)
-        except NotFound:
+        dead = DeadLetters(backend, topic)
+        if not dead.exists():
             backend.describe(topic)  # an unknown topic is an error; no dead letters is not
-            if ids:
-                raise NotFound(
-                    f"no dead letters {sorted(set(ids))} on {topic}: it has none"
-                ) from None
-            done = []
-        else:
-            done = letters.replay(None if replay_all else ids)
+        done = dead.replay(None if replay_all else ids)
     if as_json:
         typer.echo(json.dumps({"replayed": [d.id for d in done]}))
         return

@@ -143,15 +143,34 @@ class DeadLetters:
         self.name = dlq_topic(topic)
         self.idle_timeout = idle_timeout
 
+    def exists(self) -> bool:
+        """Whether the dead-letter topic exists (it is made when the first letter is parked)."""
+        try:
+            self.backend.describe(self.name)
+        except NotFound:
+            return False
+        return True
+
     def letters(self) -> list[DeadLetter]:
-        """Every dead letter, oldest first, with whether it was replayed."""
+        """Every dead letter, oldest first, with whether it was replayed (none when no letter
+        was ever parked)."""
+        if not self.exists():
+            return []
         group = f"skybridge-dlq-list-{uuid.uuid4().hex[:8]}"
         with self.backend.consumer(group, [self.name]) as consumer:
             return _letters(self._read_all(consumer))
 
     def replay(self, ids: Iterable[str] | None = None) -> list[DeadLetter]:
-        """Republish the given (default: all not yet replayed) letters to their topic."""
+        """Republish the given (default: all not yet replayed) letters to their topic.
+
+        Raises:
+            NotFound: an id that is no letter of this topic.
+        """
         wanted = None if ids is None else set(ids)
+        if not self.exists():
+            if wanted:
+                raise NotFound(f"no dead letters {sorted(wanted)} on {self.topic}: it has none")
+            return []
         with self.backend.consumer(REPLAY_GROUP, [self.name]) as consumer:
             records = self._read_all(consumer, from_start=True)
             every = _all_letters(records)

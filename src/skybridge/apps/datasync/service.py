@@ -142,23 +142,11 @@ class DataSync:
 
     def dead_letters(self) -> list[DeadLetter]:
         """Dead-lettered change events (none while ``<topic>.dlq`` does not exist)."""
-        letters = DeadLetters(self.res.streams, self.config.topic)
-        try:
-            self.res.streams.describe(letters.name)
-        except NotFound:
-            return []
-        return letters.letters()
+        return DeadLetters(self.res.streams, self.config.topic).letters()
 
     def replay(self, ids: Sequence[str] | None = None) -> list[DeadLetter]:
         """Republish dead letters (all not yet replayed, or ``ids``) to the topic."""
-        letters = DeadLetters(self.res.streams, self.config.topic)
-        try:
-            self.res.streams.describe(letters.name)
-        except NotFound:
-            if ids:
-                raise NotFound(f"no dead letters {sorted(ids)}: none was ever written") from None
-            return []
-        return letters.replay(ids)
+        return DeadLetters(self.res.streams, self.config.topic).replay(ids)
 
     def sql(self, table: str, dialect: str) -> dict[str, str]:
         """The statements datasync runs for ``table`` on ``dialect``, as text (no database

@@ -22,7 +22,7 @@ from skybridge.apps.features.training import TrainingSet
 from skybridge.apps.features.worker import build_pipeline, ensure_topics
 from skybridge.apps.kit.background import serve_pipeline
 from skybridge.backends.kv import BatchWrite
-from skybridge.core.errors import ConfigError, NotFound, ValidationError
+from skybridge.core.errors import ConfigError, ValidationError
 from skybridge.core.urls import BackendURL
 from skybridge.runtime.deadletter import DeadLetters
 from skybridge.runtime.state import Guarded, GuardedStore
@@ -83,11 +83,7 @@ def status_report(store: FeatureStore) -> dict[str, Any]:
 def _pending_letters(store: FeatureStore, topic: str) -> int | None:
     if store.streams is None:
         return None
-    try:
-        letters = DeadLetters(store.streams, topic).letters()
-    except NotFound:  # no dead-letter topic yet: nothing was ever parked
-        return 0
-    return sum(1 for letter in letters if not letter.replayed)
+    return sum(1 for letter in DeadLetters(store.streams, topic).letters() if not letter.replayed)
 
 
 def apply_views(store: FeatureStore, views: Sequence[FeatureView]) -> dict[str, Any]:

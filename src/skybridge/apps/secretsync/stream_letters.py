@@ -80,10 +80,7 @@ class StreamDeadLetters:
     def _pending(self) -> list[deadletter.DeadLetter]:
         if not self._exists():
             return []
-        try:
-            return [x for x in self._letters().letters() if not x.replayed]
-        except NotFound:  # no dead-letter topic: nothing ever failed
-            return []
+        return [x for x in self._letters().letters() if not x.replayed]
 
     def put(
         self,
