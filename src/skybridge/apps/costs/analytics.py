@@ -91,7 +91,8 @@ class CostData:
 
     def __init__(self, parquet_dir: Path) -> None:
         self.con: duckdb.DuckDBPyConnection = connect()
-        files = sorted(parquet_dir.glob("*.parquet"))
+        #: The Parquet files the view reads (a file ingested later is not in it).
+        self.files = files = sorted(parquet_dir.glob("*.parquet"))
         if files:
             listed = ", ".join(lit(str(f)) for f in files)
             self.con.execute(

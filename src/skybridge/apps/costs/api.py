@@ -47,7 +47,7 @@ class Costs:
         self.folder = self.config.data or ctx.data_dir / "costs"
         self.store = CostStore(self.folder)
         self._stack = ExitStack()
-        self._data: tuple[list[Path], CostData] | None = None
+        self._data: CostData | None = None
         #: The configured budgets; with none, the demo's on demo data (``ctx.demo_data``).
         self.budget_specs = self.config.budgets or (DEMO_BUDGETS if ctx.demo_data else [])
 
@@ -60,14 +60,14 @@ class Costs:
         """The ``costs`` view over everything ingested so far. One DuckDB connection serves
         every query until a file is ingested (opening one costs more than most queries)."""
         files = sorted(self.store.parquet_dir.glob("*.parquet"))
-        if self._data is None or self._data[0] != files:
+        if self._data is None or self._data.files != files:
             self._drop_data()
-            self._data = (files, CostData(self.store.parquet_dir))
-        yield self._data[1]
+            self._data = CostData(self.store.parquet_dir)
+        yield self._data
 
     def _drop_data(self) -> None:
         if self._data is not None:
-            self._data[1].close()
+            self._data.close()
             self._data = None
 
     def period(self, start: date | None, end: date | None, days: int | None = None) -> Period:

@@ -26,6 +26,8 @@ from skybridge.apps.costs.formats import Kind, Plan, detect, lit, plan_for, q
 from skybridge.core.errors import ValidationError
 from skybridge.core.private_files import FILE_MODE
 
+#: What to do about a file that cannot be read to its end.
+WHOLE_FILE = "give the export as its provider delivered it, whole"
 #: At most this many rejected rows are listed per file (all are counted).
 MAX_LISTED = 200
 _TEXT = {"VARCHAR", "VARCHAR[]"}
@@ -75,7 +77,7 @@ def read_header(path: Path) -> list[str]:
         except duckdb.Error as exc:
             raise ValidationError(
                 f"{path.name} is not a readable Parquet file ({_first_line(exc)})",
-                hint="give the export as its provider delivered it, whole",
+                hint=WHOLE_FILE,
             ) from None
     opener = gzip.open if path.suffix == ".gz" else open
     try:
@@ -84,7 +86,7 @@ def read_header(path: Path) -> list[str]:
     except (EOFError, OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise ValidationError(
             f"{path.name} is not a complete gzip file ({exc})",
-            hint="give the export as its provider delivered it, whole",
+            hint=WHOLE_FILE,
         ) from None
     try:
         header = next(csv.reader([first.decode("utf-8-sig")]), None)
@@ -188,7 +190,7 @@ def convert_file(con: duckdb.DuckDBPyConnection, path: Path, name: str, target: 
         tmp.unlink(missing_ok=True)
         raise ValidationError(
             f"{name} cannot be read to its end ({_first_line(exc)})",
-            hint="give the export as its provider delivered it, whole",
+            hint=WHOLE_FILE,
         ) from None
     tmp.replace(target)
     return conversion
