@@ -92,22 +92,23 @@ def _ping_family(name: str, url: str, setting: str | None = None) -> None:
         backend.close()
 
 
-def _unprobed(name: str, url: str, setting: str | None = None) -> BackendStatus:
+def _unprobed(name: str, url: str, setting: str) -> BackendStatus:
     return BackendStatus(
         name=name,
-        setting=setting or f"backends.{name}",
+        setting=setting,
         scheme=url.partition("://")[0],
         url=mask_url(url),
         status="ok",
     )
 
 
-def probe(name: str, url: str, *, family: str | None = None) -> BackendStatus:
-    """Connect to backend ``name`` at ``url`` and ping it once. ``family`` is the backend
-    family when ``name`` is an app's setting (``features.online``: ``kv``)."""
-    setting = None if family is None else name
+def probe(
+    name: str, url: str, *, family: str | None = None, setting: str | None = None
+) -> BackendStatus:
+    """Connect to backend ``name`` at ``url`` and ping it once. An app's own setting
+    (``features.online``) gives its ``family`` (``kv``) and ``setting`` (its name)."""
     family = family or name
-    base = _unprobed(name, url, setting)
+    base = _unprobed(name, url, setting or f"backends.{name}")
     started = time.perf_counter()
     try:
         if family == "sql":
@@ -167,18 +168,21 @@ def probe_all(
 ) -> list[BackendStatus]:
     """Probe every configured backend concurrently, then the backend URLs set in ``apps``'
     sections; a probe slower than ``timeout`` fails."""
-    named = {name: (name, url) for name, url in settings.backends.named().items()}
-    extra = app_backends(settings, apps)
-    targets = {**named, **extra}
+    # name -> (family, URL, setting): each backend, then each URL an app's section holds
+    targets = {
+        name: (name, url, f"backends.{name}") for name, url in settings.backends.named().items()
+    }
+    for name, (family, url) in app_backends(settings, apps).items():
+        targets[name] = (family, url, name)
     if not targets:
         return []
-    for family, url in targets.values():
+    for family, url, _ in targets.values():
         if family != "sql":
             _preload(family, url)
     pool = ThreadPoolExecutor(max_workers=len(targets), thread_name_prefix="skybridge-probe")
     futures: dict[str, Future[BackendStatus]] = {
-        name: pool.submit(probe, name, url, family=family if name in extra else None)
-        for name, (family, url) in targets.items()
+        name: pool.submit(probe, name, url, family=family, setting=setting)
+        for name, (family, url, setting) in targets.items()
     }
     deadline = time.monotonic() + timeout
     results = []
@@ -188,7 +192,7 @@ def probe_all(
         except FutureTimeout:
             results.append(
                 replace(
-                    _unprobed(name, targets[name][1], name if name in extra else None),
+                    _unprobed(name, *targets[name][1:]),
                     status="unreachable",
                     error="Timeout",
                     message=f"no answer within {timeout:g} s",
