@@ -186,9 +186,14 @@ def test_page_errors_keep_the_actions_error_and_let_bugs_through() -> None:
 
 
 @pytest.mark.parametrize(
-    ("count", "text"),
-    [(0, "0 rows"), (1, "1 row"), (2, "2 rows"), (1, "1 entry"), (3, "3 entries")],
+    ("count", "noun", "plural", "text"),
+    [
+        (0, "row", None, "0 rows"),
+        (1, "row", None, "1 row"),
+        (2, "row", None, "2 rows"),
+        (1, "entry", "entries", "1 entry"),
+        (3, "entry", "entries", "3 entries"),
+    ],
 )
-def test_counted_agrees_the_noun(count: int, text: str) -> None:
-    noun, plural = ("entry", "entries") if "entr" in text else ("row", None)
+def test_counted_agrees_the_noun(count: int, noun: str, plural: str | None, text: str) -> None:
     assert counted(count, noun, plural) == text

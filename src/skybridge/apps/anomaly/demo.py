@@ -3,8 +3,8 @@
 :func:`seed` (idempotent) produces the first ``SEEDED`` points of the demo series (``[anomaly]
 demo_series`` under ``nab_dir``, default ``../shared/data/nab``; a generated series with
 spikes and a level shift when no NAB folder is there) and runs the pipeline and the alert
-step over them once, so the page has data at once. :func:`stream` (a demo service) then produces the
-rest at ``demo_rate`` points per second; the pipeline scores them as they come.
+step over them once, so the page has data at once. :func:`stream` (a demo service) then
+produces the rest at ``demo_rate`` points per second; the pipeline scores them as they come.
 """
 
 from __future__ import annotations
