@@ -93,7 +93,7 @@ def detect(
     detector = detector or config.detector
     detector_class(detector)
     if threshold is None:
-        threshold = config.thresholds.get(file.stem, config.threshold)
+        threshold = config.threshold_for(file.stem)
     timestamps, values = read_series(file)
     with progress_bar(SpinnerColumn(), TimeElapsedColumn(), transient=True, disable=as_json) as bar:
         bar.add_task(f"scoring {len(values)} points", total=None)
