@@ -60,6 +60,12 @@ def test_costs_page_shows_spend_charts_and_remediates(
         screenshot(page, "costs-02-plan", tmp_path)
 
         page.get_by_role("button", name="Apply plan").click()
+        expect(page.locator("#confirm-question")).to_contain_text("Apply the remediation plan: ")
+        screenshot(page, "costs-03-confirm", tmp_path)
+        page.get_by_role("link", name="Cancel").click()
+        expect(page.locator("table.audit tbody tr")).to_have_text("No remediation applied yet.")
+        page.get_by_role("button", name="Apply plan").click()
+        page.get_by_role("button", name="Confirm").click()
         expect(page.locator("section.costs-result h2")).to_have_text("Remediation applied")
         expect(page.locator("table.audit tbody tr")).to_have_count(planned)
-        screenshot(page, "costs-03-applied", tmp_path)
+        screenshot(page, "costs-04-applied", tmp_path)

@@ -93,6 +93,12 @@ def test_login_overview_backends_and_tokens(
 
         row = page.locator("tr", has=page.locator("strong:text-is('from-browser')"))
         row.get_by_role("button", name="Revoke").click()
+        expect(page.locator("#confirm-question")).to_contain_text(
+            "Revoke the token 'from-browser'?"
+        )
+        assert httpx.get(f"{service.url}api/whoami", headers=auth).status_code == 200
+        screenshot(page, "05-token-revoke-confirm", tmp_path)
+        page.get_by_role("button", name="Revoke").click()
         expect(page.get_by_role("status")).to_contain_text("was revoked")
         assert httpx.get(f"{service.url}api/whoami", headers=auth).status_code == 401
         screenshot(page, "05-token-revoked", tmp_path)
@@ -104,3 +110,9 @@ def test_login_overview_backends_and_tokens(
 
         page.click("text=Sign out")
         expect(page).to_have_url(f"{service.url}login")
+
+        page.goto(f"{service.url}tokens")  # a deep link, signed out: back there once signed in
+        expect(page).to_have_url(f"{service.url}login?next=%2Ftokens")
+        submit_token(page, service.token)
+        expect(page).to_have_url(f"{service.url}tokens")
+        expect(page.get_by_role("heading", name="API tokens")).to_be_visible()

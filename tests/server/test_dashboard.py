@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi import FastAPI
@@ -42,7 +43,7 @@ def test_root_redirects_to_login_when_signed_out(client: TestClient) -> None:
 def test_every_page_needs_a_session(client: TestClient, path: str) -> None:
     response = client.get(path, follow_redirects=False)
     assert response.status_code == 303
-    assert response.headers["location"] == "/login"
+    assert response.headers["location"] == f"/login?next={quote(path, safe='')}"
 
 
 def test_login_page_has_a_token_field_and_security_headers(client: TestClient) -> None:
@@ -137,10 +138,20 @@ def test_tokens_page_creates_once_and_revokes(client: TestClient, token: str, lo
     assert "from-ui" in listing.text
     assert new_token not in listing.text
 
-    revoked = client.post("/tokens/from-ui/revoke", data={"csrf": csrf})
+    asked = client.post("/tokens/from-ui/revoke", data={"csrf": csrf})
+    assert asked.status_code == 200
+    assert "Revoke the token &#39;from-ui&#39;?" in asked.text
+    assert "signed out" not in asked.text  # not the session's own token
+    assert 'href="/tokens">Cancel' in asked.text
+    assert client.get("/api/whoami", headers=bearer).status_code == 200  # asked, not revoked
+
+    revoked = client.post("/tokens/from-ui/revoke", data={"csrf": csrf, "confirmed": "yes"})
     assert revoked.status_code == 200
     assert "Token &#39;from-ui&#39; was revoked" in revoked.text
     assert client.get("/api/whoami", headers=bearer).status_code == 401
+    again = client.post("/tokens/from-ui/revoke", data={"csrf": csrf, "confirmed": "yes"})
+    assert again.status_code == 400
+    assert "no active token named &#39;from-ui&#39;" in again.text
 
 
 def test_forms_without_the_session_csrf_are_403(
@@ -166,9 +177,43 @@ def test_revoking_the_sessions_token_ends_the_session(
     client: TestClient, token: str, login: Login
 ) -> None:
     csrf = login(client, token)
-    client.post("/tokens/tester/revoke", data={"csrf": csrf}, follow_redirects=False)
+    asked = client.post("/tokens/tester/revoke", data={"csrf": csrf})
+    assert "It is the token you are signed in with: you will be signed out." in asked.text
+    assert client.get("/", follow_redirects=False).status_code == 200  # still signed in
+    done = client.post(
+        "/tokens/tester/revoke", data={"csrf": csrf, "confirmed": "yes"}, follow_redirects=False
+    )
+    assert done.headers["location"] == "/login?signed_out=revoked"
+    assert "Your token was revoked" in client.get(done.headers["location"]).text
     response = client.get("/", follow_redirects=False)
     assert response.headers["location"] == "/login"
+
+
+def test_signing_in_returns_to_the_page_asked_for_and_only_on_this_site(
+    client: TestClient, token: str
+) -> None:
+    asked = client.get("/ui/nowhere?x=1", follow_redirects=False)
+    assert asked.headers["location"] == "/login?next=%2Fui%2Fnowhere%3Fx%3D1"
+    for target, lands in [
+        ("/tokens", "/tokens"),
+        ("/ui/costs?x=1", "/ui/costs?x=1"),
+        ("//evil.example/x", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/login", "/"),
+        ("tokens", "/"),
+    ]:
+        client.cookies.clear()
+        form = client.get("/login", params={"next": target})
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf
+        response = client.post(
+            "/login",
+            data={"token": token, "csrf": csrf.group(1), "next": target},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == lands, target
 
 
 def test_tampered_session_cookie_is_ignored(client: TestClient, token: str, login: Login) -> None:
@@ -221,7 +266,7 @@ def test_a_session_does_not_survive_its_token_being_replaced_under_the_same_id(
     restarted.cookies = attacker.cookies
     response = restarted.get("/tokens", follow_redirects=False)
     assert response.status_code == 303
-    assert response.headers["location"] == "/login"
+    assert response.headers["location"] == "/login?next=%2Ftokens"
     login(restarted, new_token)  # the new token itself signs in fine
     assert restarted.get("/tokens", follow_redirects=False).status_code == 200
 

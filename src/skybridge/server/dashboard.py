@@ -7,11 +7,12 @@ form carries a CSRF token bound to the session (the login form to a signed pre-l
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from functools import partial
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -39,6 +40,8 @@ ui = APIRouter(include_in_schema=False)
 State = Annotated[ServiceState, Depends(service_state)]
 LoggedIn = Annotated[Session, Depends(require_session)]
 FormField = Annotated[str, Form()]
+#: The form field a confirmation page adds to the form it posts again.
+CONFIRMED = "confirmed"
 
 
 def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
@@ -53,7 +56,31 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, max
     )
 
 
-def _login_page(request: Request, state: ServiceState, error: str | None, status: int) -> Response:
+def _local_path(target: str) -> str:
+    """``target`` if it is a path on this site (``/ui/costs?x=1``), else ``/``: a login link
+    must not send anyone to another site (``//evil.example``, ``/\\evil``, ``https://...``)."""
+    if (
+        not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+        or any(c in target for c in "\\\r\n\t")
+        or len(target) > 2000
+        or target.startswith(("/login", "/logout"))
+    ):
+        return "/"
+    return target
+
+
+_SIGNED_OUT = {"revoked": "Your token was revoked, so you were signed out. Sign in with another."}
+
+
+def _login_page(
+    request: Request,
+    state: ServiceState,
+    error: str | None,
+    status: int,
+    next_page: str = "/",
+    notice: str | None = None,
+) -> Response:
     nonce = secrets.token_urlsafe(24)
     response = render(
         request,
@@ -62,6 +89,8 @@ def _login_page(request: Request, state: ServiceState, error: str | None, status
         active="login",
         csrf=nonce,
         error=error,
+        notice=notice,
+        next_page=_local_path(next_page),
         status_code=status,
     )
     _set_cookie(
@@ -71,25 +100,38 @@ def _login_page(request: Request, state: ServiceState, error: str | None, status
 
 
 @ui.get("/login")
-def login_form(request: Request, state: State) -> Response:
+def login_form(
+    request: Request,
+    state: State,
+    next_page: Annotated[str, Query(alias="next")] = "/",
+    signed_out: str = "",
+) -> Response:
     if current_session(request) is not None:
-        return RedirectResponse("/", status_code=303)
-    return _login_page(request, state, None, 200)
+        return RedirectResponse(_local_path(next_page), status_code=303)
+    return _login_page(request, state, None, 200, next_page, _SIGNED_OUT.get(signed_out))
 
 
 @ui.post("/login")
-def login(request: Request, state: State, token: FormField = "", csrf: FormField = "") -> Response:
+def login(
+    request: Request,
+    state: State,
+    token: FormField = "",
+    csrf: FormField = "",
+    next_page: Annotated[str, Form(alias="next")] = "/",
+) -> Response:
     expected = state.signer.loads("login", request.cookies.get(LOGIN_COOKIE), max_age=LOGIN_MAX_AGE)
     if not expected or not safe_equal(str(expected.get("n", "")), csrf):
-        return _login_page(request, state, "The login form expired. Please try again.", 400)
+        expired = "The login form expired. Please try again."
+        return _login_page(request, state, expired, 400, next_page)
     principal = state.tokens.verify(token.strip())
     if principal is None:
         log.info("dashboard.login_failed", client=request.client.host if request.client else None)
-        return _login_page(request, state, "That token is unknown or has been revoked.", 401)
+        unknown = "That token is unknown or has been revoked."
+        return _login_page(request, state, unknown, 401, next_page)
     token_hash = state.tokens.active_hash(principal)
     fingerprint = state.signer.fingerprint(token_hash) if token_hash else None
     session = Session.start(principal, fingerprint)
-    response = RedirectResponse("/", status_code=303)
+    response = RedirectResponse(_local_path(next_page), status_code=303)
     cookie = state.signer.dumps("session", session.to_payload())
     _set_cookie(request, response, SESSION_COOKIE, cookie, SESSION_MAX_AGE)
     response.delete_cookie(LOGIN_COOKIE, path="/", httponly=True, samesite="strict")
@@ -187,17 +229,74 @@ def create_token(
     return _tokens_page(request, session, state, created={"info": info, "token": token.reveal()})
 
 
+def _confirm_page(
+    request: Request,
+    session: Session,
+    *,
+    active: str,
+    heading: str,
+    question: str,
+    action_url: str,
+    cancel_url: str,
+    fields: Mapping[str, str],
+    confirm_label: str = "Confirm",
+    detail: str | None = None,
+) -> Response:
+    """Ask before a form changes something that cannot be taken back: the same form again,
+    with ``confirmed=yes``, or a way back (pages run no scripts, so no dialog box)."""
+    return render(
+        request,
+        "confirm.html",
+        session=session,
+        active=active,
+        heading=heading,
+        question=question,
+        detail=detail,
+        action_url=action_url,
+        cancel_url=cancel_url,
+        fields={k: v for k, v in fields.items() if k not in ("csrf", CONFIRMED)},
+        confirm_label=confirm_label,
+    )
+
+
 @ui.post("/tokens/{name}/revoke")
 def revoke_token(
-    request: Request, name: str, session: LoggedIn, state: State, csrf: FormField = ""
+    request: Request,
+    name: str,
+    session: LoggedIn,
+    state: State,
+    csrf: FormField = "",
+    confirmed: FormField = "",
 ) -> Response:
     check_csrf(session, csrf)
     need(request, "tokens:manage")
+    token = next((t for t in state.tokens.list() if t.name == name and t.active), None)
+    if token is None:
+        return _tokens_page(request, session, state, error=f"no active token named '{name}'")
+    own = session.principal.token_id == token.id
+    if confirmed != "yes":
+        return _confirm_page(
+            request,
+            session,
+            active="tokens",
+            heading="Revoke a token",
+            question=f"Revoke the token {name!r}? Every request that uses it is refused from "
+            "now on; a revoked token cannot be restored.",
+            detail="It is the token you are signed in with: you will be signed out."
+            if own
+            else None,
+            action_url=f"/tokens/{quote(name)}/revoke",
+            cancel_url="/tokens",
+            fields={},
+            confirm_label="Revoke",
+        )
     try:
         state.tokens.revoke(name)
     except NotFound as exc:
         return _tokens_page(request, session, state, error=str(exc))
     log.info("token.revoked", name=name, by=session.principal.name)
+    if own:
+        return RedirectResponse("/login?signed_out=revoked", status_code=303)
     return RedirectResponse(f"/tokens?revoked={quote(name)}", status_code=303)
 
 
@@ -248,6 +347,20 @@ async def app_page_action(
         known = ", ".join(sorted(spec.page_scopes)) or "none"
         raise HTTPException(400, f"unknown action {form.get('action', '')!r}; use one of {known}")
     need(request, scope)
+    if spec.page_confirm is not None and form.get(CONFIRMED) != "yes":
+        ask = spec.load("page_confirm")
+        question = await run_in_threadpool(ask, state.context(spec), form)
+        if question:
+            return _confirm_page(
+                request,
+                session,
+                active=f"app:{spec.name}",
+                heading=spec.title,
+                question=question,
+                action_url=f"/ui/{spec.name}",
+                cancel_url=f"/ui/{spec.name}",
+                fields=form,
+            )
     action = spec.load("page_action")
     content = await run_in_threadpool(action, state.context(spec), form)
     return _app_response(request, session, spec, content)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -92,7 +93,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
-    return RedirectResponse("/login", status_code=303)
+    """To the login page, which returns to the page asked for (its path and, for a page read,
+    its query) once signed in."""
+    target = request.url.path
+    if request.method == "GET" and request.url.query:
+        target += f"?{request.url.query}"
+    if target == "/":
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

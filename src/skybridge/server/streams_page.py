@@ -18,6 +18,7 @@ from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
 from skybridge.core.secret import scrub
 from skybridge.core.urls import mask_url
+from skybridge.core.words import counted
 from skybridge.runtime.deadletter import DeadLetter, DeadLetters
 from skybridge.runtime.inventory import StreamsInventory, inventory
 from skybridge.server.charts import STREAMS_CHARTS
@@ -118,7 +119,7 @@ def replay(
     log.info("streams.replayed", topic=topic, letters=len(replayed), by=session.principal.name)
     count = len(replayed)
     notice = (
-        f"Replayed {count} dead letter{'s' if count != 1 else ''} to '{topic}'."
+        f"Replayed {counted(count, 'dead letter')} to '{topic}'."
         if count
         else f"'{topic}' had no dead letters waiting."
     )

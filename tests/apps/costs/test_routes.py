@@ -69,6 +69,43 @@ def test_remediation_needs_admin_and_a_dry_run_changes_nothing(service: ServiceH
     assert all(ISO_UTC.match(r["at"]) for r in audit), audit
 
 
+def test_the_pages_apply_plan_asks_first_and_names_what_it_will_change(
+    service: ServiceHarness,
+) -> None:
+    csrf = service.login()
+    planned = service.client.get("/api/costs/remediation/plan", headers=service.auth).json()
+    stops = sum(1 for a in planned["actions"] if a["action"] == "stop")
+    asked = service.client.post("/ui/costs", data={"csrf": csrf, "action": "remediate"})
+    assert asked.status_code == 200
+    question = re.search(r'<p id="confirm-question"[^>]*>(.*?)</p>', asked.text, re.S)
+    assert question, asked.text
+    assert f"stop {stops} instance" in question.group(1)
+    assert "every action is audited" in question.group(1)
+    assert 'name="confirmed" value="yes"' in asked.text
+    assert 'name="action" value="remediate"' in asked.text
+    assert 'href="/ui/costs">Cancel' in asked.text
+    assert service.client.get("/api/costs/audit", headers=service.auth).json() == []  # asked only
+
+    done = service.client.post(
+        "/ui/costs", data={"csrf": csrf, "action": "remediate", "confirmed": "yes"}
+    )
+    assert "Remediation applied" in done.text
+    assert len(service.client.get("/api/costs/audit", headers=service.auth).json()) == len(
+        planned["actions"]
+    )
+    dry = service.client.post("/ui/costs", data={"csrf": csrf, "action": "plan"})
+    assert "confirm-question" not in dry.text  # a dry run changes nothing: no question
+
+
+def test_a_confirmed_form_still_needs_its_scope_and_csrf(service: ServiceHarness) -> None:
+    operator = service.new_token("op", scopes=["operate"])
+    csrf = service.login(operator)
+    form = {"csrf": csrf, "action": "remediate", "confirmed": "yes"}
+    assert service.client.post("/ui/costs", data=form).status_code == 403
+    assert service.client.post("/ui/costs", data={**form, "csrf": "forged"}).status_code == 403
+    assert service.client.get("/api/costs/audit", headers=service.auth).json() == []
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "text"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from skybridge.apps.kit.manifest import discover_apps, find_app
 from skybridge.apps.kit.settings import load_settings
 from skybridge.apps.layers.install import Sources
 from skybridge.apps.layers.wheels import write_wheel
+from skybridge.testing.service import ServiceHarness, service_harness
 
 #: The PyPA advisory database snapshot of the shared data (read in place, never copied).
 ADVISORIES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "pypa-advisories"
@@ -104,3 +106,13 @@ def layers_ctx(skybridge_workdir: Path, wheelhouse: Path) -> AppContext[Any]:
     )
     spec = find_app(discover_apps(), "layers")
     return AppContext.create(spec, load_settings([spec]))
+
+
+@pytest.fixture
+def service(skybridge_workdir: Path) -> Iterator[ServiceHarness]:
+    """The layers app with the demo (a layer in use, a rollout under way), signed in."""
+    spec = find_app(discover_apps(), "layers")
+    spec.load("demo")(AppContext.create(spec, load_settings([spec]), demo=True))
+    with service_harness([spec]) as harness:
+        harness.login()
+        yield harness

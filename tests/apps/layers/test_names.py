@@ -8,33 +8,19 @@ actions (an error above the tables) share the checks; no answer mentions a stora
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from skybridge.apps.kit.context import AppContext
-from skybridge.apps.kit.manifest import discover_apps, find_app
-from skybridge.apps.kit.settings import load_settings
 from skybridge.apps.layers import api
 from skybridge.cli import app
 from skybridge.core.errors import ValidationError
-from skybridge.testing.service import ServiceHarness, service_harness
+from skybridge.testing.service import ServiceHarness
 
 BAD_NAMES = ["", "../../x", "a\x00", "a b", "a\n", "x" * 141, "é"]
 ARN = "arn:aws:lambda:us-east-1:123456789012:layer:deps:1"
-
-
-@pytest.fixture
-def service(skybridge_workdir: Path) -> Iterator[ServiceHarness]:
-    """The layers app with the demo (a layer in use, a rollout under way), signed in."""
-    spec = find_app(discover_apps(), "layers")
-    spec.load("demo")(AppContext.create(spec, load_settings([spec]), demo=True))
-    with service_harness([spec]) as harness:
-        harness.login()
-        yield harness
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)

@@ -21,6 +21,7 @@ APP = AppSpec(
     router=f"{_PKG}.router:build_router",
     page=f"{_PKG}.page:render_page",
     page_action=f"{_PKG}.page:handle_action",
+    page_confirm=f"{_PKG}.page:confirm_action",
     jobs={"ingest": f"{_PKG}.jobs:ingest_job", "budgets": f"{_PKG}.jobs:budget_job"},
     demo=f"{_PKG}.demo:seed_demo",
     scopes={

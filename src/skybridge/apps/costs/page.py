@@ -2,13 +2,14 @@
 forecast band, top services, untagged share), budgets, anomalies, tag compliance and the
 remediation plan.
 
-Forms POST ``action=plan`` (remediation dry run), ``remediate`` (apply it), ``ingest`` (the
-report bucket) or ``alert`` (budget alerts), each with the CSRF field; the manifest maps each
-to its scope. The charts and tables are the app kit's components.
+Forms POST ``action=plan`` (remediation dry run), ``remediate`` (apply it, once confirmed),
+``ingest`` (the report bucket) or ``alert`` (budget alerts), each with the CSRF field; the
+manifest maps each to its scope. The charts and tables are the app kit's components.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from skybridge.apps.costs.page_charts import services_table, trend_plot, untagge
 from skybridge.apps.kit.web import AppPage, page_errors
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
+from skybridge.core.words import counted
 
 log = get_logger(__name__)
 PACKAGE = "skybridge.apps.costs"
@@ -69,6 +71,40 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
         return _page(ctx, error=exc.message, hint=exc.hint)
     log.info("costs.dashboard_action", action=action)
     return _page(ctx, result=result)
+
+
+#: What each remediation action does, for the confirmation question.
+_VERBS = {"stop": "stop", "tag": "tag", "resize": "resize", "terminate": "terminate"}
+
+
+def confirm_action(ctx: Context, form: Mapping[str, str]) -> str | None:
+    """The question ``remediate`` is confirmed with, from the plan as it stands: it acts on
+    the instances themselves. Every other action runs at once, as does a plan with nothing
+    to do."""
+    if form.get("action") != "remediate":
+        return None
+    try:
+        with open_costs(ctx) as costs:
+            plan, _ = costs.remediate(approve=False)
+    except SkybridgeError:
+        return "Apply the remediation plan? It changes the instances themselves."
+    if not plan.actions:
+        return None
+    per_action = Counter(a.action for a in plan.actions)
+    parts = [
+        f"{_VERBS.get(action, action)} {counted(n, 'instance')}"
+        for action, n in sorted(per_action.items())
+    ]
+    fleets = sorted({a.fleet for a in plan.actions})
+    where = f"fleet{'s' if len(fleets) > 1 else ''} {_joined([repr(f) for f in fleets])}"
+    return (
+        f"Apply the remediation plan: {_joined(parts)} in {where}? This changes the "
+        "instances now; every action is audited."
+    )
+
+
+def _joined(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _act(costs: Costs, action: str) -> dict[str, Any]:

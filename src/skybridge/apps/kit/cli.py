@@ -41,6 +41,7 @@ from skybridge.core.errors import (
     ValidationError,
 )
 from skybridge.core.observability import configure_logging
+from skybridge.core.words import counted as counted
 
 #: Exit codes: 0 ok, 1 a check failed (or an unexpected error), 2 bad input or configuration.
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -206,11 +207,6 @@ def cli_session(ctx: typer.Context) -> CliSession:
 
 #: The ``--json`` option of commands that list or report.
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-
-
-def counted(count: int, noun: str, plural: str | None = None) -> str:
-    """``1 row``, ``2 rows``: ``count`` with ``noun`` agreeing (``plural`` when not noun + s)."""
-    return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
 def emit_json(data: Any) -> None:

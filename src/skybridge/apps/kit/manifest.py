@@ -24,6 +24,9 @@ What each reference resolves to (``ctx`` is the app's :class:`~.context.AppConte
 ``router``                ``(ctx) -> fastapi.APIRouter``, mounted at ``/api/<name>``
 ``page``                  ``(ctx) -> str | AppPage``, served at ``/ui/<name>``
 ``page_action``           ``(ctx, form) -> str | AppPage`` for forms posted to ``/ui/<name>``
+``page_confirm``          ``(ctx, form) -> str | None``: the question a posted form must be
+                          confirmed with before ``page_action`` runs it (what it will change,
+                          in numbers), or ``None`` to run it at once
 ``pipelines[n]``          ``(ctx) -> Pipeline``, run by ``skybridge worker`` and ``skybridge up``
 ``services[n]``           ``(ctx, stop: threading.Event) -> None``: background work until ``stop``
 ``jobs[n]``               ``(ctx) -> ScheduledJob``: interval or cron work, once per tick
@@ -76,7 +79,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _PART = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _SCOPE = re.compile(r"^[a-z][a-z0-9-]*:[a-z][a-z0-9-]*$")
-_SINGLE = ("config", "cli", "router", "page", "page_action", "demo")
+_SINGLE = ("config", "cli", "router", "page", "page_action", "page_confirm", "demo")
 _NAMED = ("pipelines", "services", "jobs", "demo_services", "handlers")
 
 
@@ -120,6 +123,7 @@ class AppSpec:
     router: Ref | None = None
     page: Ref | None = None
     page_action: Ref | None = None
+    page_confirm: Ref | None = None
     pipelines: Mapping[str, Ref] = field(default_factory=dict)
     services: Mapping[str, Ref] = field(default_factory=dict)
     jobs: Mapping[str, Ref] = field(default_factory=dict)

@@ -15,6 +15,7 @@ APP = AppSpec(
     router=f"{_PKG}.router:build_router",
     page=f"{_PKG}.page:render_page",
     page_action=f"{_PKG}.page:handle_action",
+    page_confirm=f"{_PKG}.page:confirm_action",
     jobs={"rollouts": f"{_PKG}.jobs:rollout_job"},
     demo=f"{_PKG}.demo:seed",
     scopes={

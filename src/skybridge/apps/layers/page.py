@@ -1,8 +1,9 @@
 """The dashboard page ``/ui/layers``: builds, findings, versions in use, rollouts.
 
 Forms POST (with the CSRF field) ``action=plan-prune`` or ``prune`` with a ``layer``, and
-``advance`` or ``rollback`` with a ``function`` and ``alias``; the result shows above the
-tables. Loading the page reads the kv store and the function platform only.
+``advance`` or ``rollback`` with a ``function`` and ``alias``; ``prune`` and ``rollback`` ask
+for a confirmation first. The result shows above the tables. Loading the page reads the kv
+store and the function platform only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from skybridge.apps.layers import api
 from skybridge.apps.layers.cli_views import mb
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
+from skybridge.core.words import counted
 
 log = get_logger(__name__)
 PACKAGE = "skybridge.apps.layers"
@@ -111,6 +113,39 @@ def _page(ctx: api.Context, **extra: Any) -> AppPage:
 def render_page(ctx: api.Context) -> AppPage:
     """GET ``/ui/layers``."""
     return _page(ctx)
+
+
+def confirm_action(ctx: api.Context, form: Mapping[str, str]) -> str | None:
+    """The question ``prune`` and ``rollback`` are confirmed with: what they will delete or
+    move, as things stand. A form that cannot be planned runs at once and reports why."""
+    action = form.get("action", "")
+    try:
+        if action == "prune":
+            layer = form.get("layer", "")
+            plan = api.prune(ctx, layer, dry_run=True)
+            if not plan.deleted:
+                return None
+            versions = ", ".join(str(v) for v in plan.deleted)
+            return (
+                f"Delete {counted(len(plan.deleted), 'version')} of layer {layer!r} "
+                f"({versions})? No function uses them, and a deleted layer version cannot "
+                "be restored."
+            )
+        if action == "rollback":
+            function, alias = form.get("function", ""), form.get("alias", "live")
+            rollout = next(
+                (r for r in api.list_rollouts(ctx) if (r.function, r.alias) == (function, alias)),
+                None,
+            )
+            if rollout is None:
+                return None
+            return (
+                f"Roll back {function}:{alias}? All of its traffic goes back to version "
+                f"{rollout.base} now, and the rollout of {rollout.layer} ends."
+            )
+    except SkybridgeError:
+        return None
+    return None
 
 
 def handle_action(ctx: api.Context, form: Mapping[str, str]) -> AppPage:

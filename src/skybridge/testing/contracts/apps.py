@@ -229,7 +229,7 @@ class AppContract:
             pytest.skip("the app has no dashboard page")
         anonymous = service.client.get(f"/ui/{spec.name}", follow_redirects=False)
         assert anonymous.status_code == 303
-        assert anonymous.headers["location"] == "/login"
+        assert anonymous.headers["location"] == f"/login?next=%2Fui%2F{spec.name}"
         service.login()
         page = service.client.get(f"/ui/{spec.name}")
         assert page.status_code == 200
