@@ -87,6 +87,27 @@ def test_a_token_grants_only_what_it_holds(service: ServiceHarness) -> None:
     assert "unknown role or scope 'root'" in unknown.json()["message"]
 
 
+def test_a_token_revokes_only_tokens_that_hold_no_more_than_it(service: ServiceHarness) -> None:
+    manager = service.new_token("manager", scopes=["tokens:manage", "read"])
+    service.new_token("boss", scopes=["admin"])
+    reader = service.new_token("reader", scopes=["read"])
+    refused = service.client.delete("/api/tokens/boss", headers=bearer(manager))
+    assert refused.status_code == 403
+    assert "cannot revoke 'boss': it holds 'admin'" in refused.json()["message"]
+    assert service.client.get("/api/whoami", headers=bearer(service.token)).status_code == 200
+    names = {t["name"]: t for t in service.client.get("/api/tokens", headers=service.auth).json()}
+    assert names["boss"]["revoked_at"] is None
+    assert service.client.delete("/api/tokens/reader", headers=bearer(manager)).status_code == 200
+    assert service.client.get("/api/whoami", headers=bearer(reader)).status_code == 401
+
+    csrf = service.login(manager)
+    page = service.client.post("/tokens/boss/revoke", data={"csrf": csrf, "confirmed": "yes"})
+    assert page.status_code == 400
+    assert "cannot revoke &#39;boss&#39;: it holds &#39;admin&#39;" in page.text
+    names = {t["name"]: t for t in service.client.get("/api/tokens", headers=service.auth).json()}
+    assert names["boss"]["revoked_at"] is None
+
+
 def test_whoami_lists_what_the_token_may_do(service: ServiceHarness) -> None:
     token = service.new_token("op", scopes=["operate"])
     body = service.client.get("/api/whoami", headers=bearer(token)).json()

@@ -73,6 +73,21 @@ class ScopeCatalog:
                 )
         return grant
 
+    def check_revoke(self, name: str, grant: frozenset[str], holder: frozenset[str]) -> None:
+        """Refuse to revoke token ``name`` holding ``grant`` unless ``holder`` holds all of it:
+        whoever may not grant a power may not take away a token that has it either.
+
+        Raises:
+            PermissionDenied: ``grant`` has a role or scope ``holder`` lacks.
+        """
+        for item in sorted(grant):
+            if (item in ROLES or item in self.roles_of) and not self._holds(holder, item):
+                raise PermissionDenied(
+                    f"you cannot revoke {name!r}: it holds {item!r}, which your own token does "
+                    "not have",
+                    hint="ask an admin to revoke it",
+                )
+
     def _holds(self, holder: frozenset[str], item: str) -> bool:
         if item in ROLES:
             return _role_rank(holder) >= ROLES.index(item)

@@ -139,10 +139,18 @@ def create_token(body: TokenCreate, state: State, caller: Caller) -> TokenCreate
     "/tokens/{name}",
     response_model=TokenOut,
     summary="Revoke a token",
-    responses={404: {"model": ErrorBody, "description": "No active token has this name"}},
+    responses={
+        403: {"model": ErrorBody, "description": "The token holds more than the caller's"},
+        404: {"model": ErrorBody, "description": "No active token has this name"},
+    },
     dependencies=MANAGE,
 )
-def revoke_token(name: Annotated[str, Path(max_length=64)], state: State) -> TokenOut:
+def revoke_token(
+    name: Annotated[str, Path(max_length=64)], state: State, caller: Caller
+) -> TokenOut:
+    target = next((t for t in state.tokens.list() if t.name == name and t.active), None)
+    if target is not None:
+        state.scopes.check_revoke(name, target.scopes, caller.grant)
     return _out(state.tokens.revoke(name))
 
 

@@ -273,6 +273,10 @@ def revoke_token(
     token = next((t for t in state.tokens.list() if t.name == name and t.active), None)
     if token is None:
         return _tokens_page(request, session, state, error=f"no active token named '{name}'")
+    try:
+        state.scopes.check_revoke(name, token.scopes, session.principal.grant)
+    except PermissionDenied as exc:
+        return _tokens_page(request, session, state, error=str(exc))
     own = session.principal.token_id == token.id
     if confirmed != "yes":
         return _confirm_page(
