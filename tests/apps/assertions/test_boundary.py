@@ -42,6 +42,9 @@ FORBIDDEN_TABLES = [
     ("pg_catalog.pg_authid", "pg_catalog is a system schema"),
     ("sqlite_master", "is a SQLite system table"),
     ("pragma_table_info('tickets')", "a table-valued function is not a table"),
+    ("anomaly_incidents", "it holds the anomaly app's own state, not your data"),
+    ('"RAW_EVENTS"', "it holds the anomaly app's own state, not your data"),
+    ("public.anomaly_job_state", "it holds the anomaly app's own state, not your data"),
 ]
 
 
@@ -93,6 +96,15 @@ def test_assertions_over_http_cannot_read_system_or_service_tables(
     with pytest.raises(ValidationError, match="cannot read") as info:
         api.apply_assertions_only(_rule_reading(source), engine)
     assert reason in info.value.message
+
+
+def test_the_apps_declare_the_tables_they_keep_their_state_in() -> None:
+    from skybridge.apps.anomaly.table import INCIDENTS, JOB_STATE, RAW_EVENTS
+    from skybridge.apps.assertions.boundary import app_tables
+
+    owned = app_tables()
+    for table in (RAW_EVENTS, INCIDENTS, JOB_STATE):
+        assert owned[table.name] == "anomaly"
 
 
 def test_the_owner_still_runs_ddl_and_dml(engine: Engine) -> None:

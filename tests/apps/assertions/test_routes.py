@@ -6,6 +6,7 @@ import json
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,24 @@ def test_compile_needs_no_database(client: TestClient, auth: dict[str, str]) -> 
     assert bad.status_code == 422
     assert "dialect" in bad.json()["message"]
     assert client.get("/api/assertions", headers=auth).json() == []  # nothing was applied
+
+
+@pytest.mark.parametrize("endpoint", ["compile", "apply"])
+def test_an_assertion_too_long_to_compile_in_time_is_refused_before_parsing(
+    client: TestClient, auth: dict[str, str], endpoint: str
+) -> None:
+    terms = " OR ".join(f"ticket_id = {n}" for n in range(20_000))
+    sql = f"\nCREATE ASSERTION wide CHECK (NOT EXISTS (SELECT 1 FROM tickets WHERE {terms}))"
+    body = {"sql": sql, "dialect": "sqlite"} if endpoint == "compile" else {"sql": sql}
+    began = time.perf_counter()
+    response = client.post(f"/api/assertions/{endpoint}", json=body, headers=auth)
+    assert time.perf_counter() - began < 5  # compiling it would take minutes
+    assert response.status_code == 422
+    message = response.json()["message"]
+    assert "line 2" in message
+    assert "the assertion is 80,014 tokens long; at most 5,000 are compiled" in message
+    assert "split its condition into several assertions" in message
+    assert client.get("/api/assertions", headers=auth).json() == []
 
 
 @pytest.mark.parametrize("endpoint", ["compile", "apply"])

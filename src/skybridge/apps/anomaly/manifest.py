@@ -28,5 +28,6 @@ APP = AppSpec(
         "acknowledge": "anomaly:acknowledge",
         "resolve": "anomaly:acknowledge",
     },
+    sql_tables=("raw_events", "anomaly_incidents", "anomaly_job_state"),
     demo_try=["skybridge anomaly status"],
 )

@@ -3,17 +3,19 @@
 Everywhere, an assertion may not call a function with side effects (files, programs, other
 databases, sleeping, locks, server control): it only reads its tables, and its check runs inside
 every guarded write. Over HTTP (:func:`check_assertions_only`) a script may hold only
-``CREATE/ALTER/DROP ASSERTION`` statements, and an assertion may not read system catalogs or
-skybridge's own tables; DDL and DML stay a command-line feature for the database owner.
+``CREATE/ALTER/DROP ASSERTION`` statements, and an assertion may not read system catalogs,
+skybridge's own tables or the tables apps keep their state in (``AppSpec.sql_tables``); DDL
+and DML stay a command-line feature for the database owner.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from skybridge.apps.kit.manifest import discover_apps
 from skybridge.core.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -106,8 +108,15 @@ def statement_refusal(sql: str) -> str:
     return f"{reason}; {_OWNER_ONLY}" if reason else f"{first} statement refused: {_OWNER_ONLY}"
 
 
-def table_refusal(table: exp.Table) -> str | None:
-    """Why an assertion sent over HTTP may not read ``table``, or ``None``."""
+def app_tables() -> dict[str, str]:
+    """The tables installed apps keep in ``backends.sql`` as their own state, each with its
+    app's name (``AppSpec.sql_tables``)."""
+    return {table: app.name for app in discover_apps() for table in app.sql_tables}
+
+
+def table_refusal(table: exp.Table, owned: Mapping[str, str] | None = None) -> str | None:
+    """Why an assertion sent over HTTP may not read ``table``, or ``None``; ``owned`` maps the
+    apps' own tables to their app (default: :func:`app_tables`)."""
     if not isinstance(table.this, exp.Identifier):
         return "a table-valued function is not a table"
     name, schema = table.name.lower(), (table.db or "").lower()
@@ -116,6 +125,9 @@ def table_refusal(table: exp.Table) -> str | None:
     for prefix, reason in _RESERVED_PREFIXES.items():
         if name.startswith(prefix):
             return reason
+    app = (app_tables() if owned is None else owned).get(name)
+    if app is not None:
+        return f"it holds the {app} app's own state, not your data"
     return None
 
 
@@ -129,12 +141,13 @@ def check_assertions_only(statements: list[ScriptStatement]) -> None:
     Raises:
         ValidationError: naming the first statement refused (its line) and why.
     """
+    owned = app_tables()
     for statement in statements:
         where = f"line {statement.line}: "
         if statement.assertion is None:
             raise ValidationError(where + statement_refusal(statement.sql), hint=_OWNER_HINT)
         for table in _tables(statement):
-            reason = table_refusal(table)
+            reason = table_refusal(table, owned)
             if reason:
                 raise ValidationError(
                     f"{where}an assertion sent over HTTP cannot read {table.sql('postgres')}: "

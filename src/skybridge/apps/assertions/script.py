@@ -37,6 +37,10 @@ class ScriptStatement:
         return StatementRef(self.line, self.sql, self.source)
 
 
+#: The longest assertion compiled, in SQL tokens (the SLA example's longest has 80 or so).
+MAX_ASSERTION_TOKENS = 5_000
+
+
 def split_script(text: str, source: str | None = None) -> list[ScriptStatement]:
     """Statements of ``text`` in order; assertion statements come parsed.
 
@@ -55,9 +59,23 @@ def split_script(text: str, source: str | None = None) -> list[ScriptStatement]:
         line = text.count("\n", 0, start) + 1
         statement = ScriptStatement(sql, None, line, source)
         if _is_assertion(chunk):
+            _check_size(statement, len(chunk))
             statement = ScriptStatement(sql, _parse(statement), line, source)
         out.append(statement)
     return out
+
+
+def _check_size(statement: ScriptStatement, tokens: int) -> None:
+    """Refuse an assertion too long to compile in reasonable time, before parsing it: its
+    check runs inside every guarded write, and compiling one costs time that grows faster
+    than its length (an HTTP caller with the read scope may ask for a compile)."""
+    if tokens > MAX_ASSERTION_TOKENS:
+        error = ValidationError(
+            f"the assertion is {tokens:,} tokens long; at most {MAX_ASSERTION_TOKENS:,} are "
+            "compiled",
+            hint="split its condition into several assertions",
+        )
+        raise located(error, statement.ref) from None
 
 
 def _parse(statement: ScriptStatement) -> Statement:

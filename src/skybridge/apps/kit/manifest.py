@@ -42,6 +42,8 @@ What each reference resolves to (``ctx`` is the app's :class:`~.context.AppConte
 ``backend_settings`` maps the keys of the app's section that hold a backend URL of their own
 (``online`` of features) to its family (``kv``; ``sql`` for a database), a table of URLs by name
 too (``sources`` of costs): ``skybridge check`` and the Backends page probe them when set.
+``sql_tables`` names the tables the app keeps in ``backends.sql`` as its own state
+(``anomaly_incidents``): SQL a user sends over HTTP (an assertion) may not read or guard them.
 ``scopes`` names the permissions the app's routes and page actions need, with the role that
 grants each by default (``read``, ``operate`` or ``admin``); every route declares its scope
 with :func:`skybridge.apps.kit.access.requires`, and ``page_scopes`` maps each page action
@@ -78,6 +80,7 @@ Ref = str | object
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _PART = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SCOPE = re.compile(r"^[a-z][a-z0-9-]*:[a-z][a-z0-9-]*$")
 _SINGLE = ("config", "cli", "router", "page", "page_action", "page_confirm", "demo")
 _NAMED = ("pipelines", "services", "jobs", "demo_services", "handlers")
@@ -133,10 +136,19 @@ class AppSpec:
     handlers: Mapping[str, Ref] = field(default_factory=dict)
     scopes: Mapping[str, Role] = field(default_factory=dict)
     page_scopes: Mapping[str, str] = field(default_factory=dict)
+    sql_tables: Sequence[str] = ()
     demo_try: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "demo_try", tuple(self.demo_try))
+        object.__setattr__(self, "sql_tables", tuple(self.sql_tables))
+        for table in self.sql_tables:
+            if not _TABLE.match(table):
+                raise ConfigError(
+                    f"app '{self.name}': sql table {table!r} must be a lowercase SQL name "
+                    "(letters, digits and underscores, starting with a letter)",
+                    setting=ENTRY_POINT_GROUP,
+                )
         for line in self.demo_try:
             if not line.startswith(f"skybridge {self.command} "):
                 raise ConfigError(
