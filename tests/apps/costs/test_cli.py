@@ -129,6 +129,22 @@ def test_bad_input_exits_2_saying_what_to_fix(workdir: Path, args: list[str], me
     assert "Traceback" not in result.output  # type: ignore[attr-defined]
 
 
+def test_a_url_for_the_local_data_folder_is_refused_naming_the_setting(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKYBRIDGE__COSTS__DATA", "s3://bucket/costs?secret_access_key=hush")
+    result = costs("list")
+    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    said = " ".join(result.output.split())  # type: ignore[attr-defined]
+    assert "costs.data" in said
+    assert (
+        "data is a local folder (the Parquet files and their SQLite ledger), not a s3:// URL"
+        in said
+    )
+    assert "hush" not in said
+    assert not (workdir / "s3:").exists()
+
+
 def test_a_file_that_is_no_export_exits_2_and_writes_nothing(workdir: Path) -> None:
     (workdir / "notes.csv").write_text("a,b\n1,2\n")
     result = costs("ingest", str(workdir / "notes.csv"))

@@ -143,6 +143,17 @@ class CostsConfig(BaseModel):
     ingest_every: float = Field(default=21600.0, ge=60, description="seconds between pulls")
     actor: str = Field(default="skybridge", description="name written in the audit log")
 
+    @field_validator("data", mode="before")
+    @classmethod
+    def _local_folder(cls, value: object) -> object:
+        if isinstance(value, str) and "://" in value:
+            scheme = value.split("://", 1)[0]
+            raise ValueError(
+                f"data is a local folder (the Parquet files and their SQLite ledger), not a "
+                f"{scheme}:// URL: give a path, or leave it out for <data_dir>/costs"
+            )
+        return value
+
     @field_validator("anomaly_dimension", "allocation_tag")
     @classmethod
     def _dimension(cls, value: str, info: object) -> str:
