@@ -44,6 +44,9 @@ def by_day_service(lines: list[CostLine]) -> dict[tuple[date, str], Decimal]:
 class BillingContract:
     """Subclass with ``source`` and ``record`` fixtures."""
 
+    def test_ping_answers(self, source: BillingSource) -> None:
+        source.ping()  # what `skybridge check` and the Backends page call
+
     def test_daily_cost_by_service(self, source: BillingSource, record: Record) -> None:
         record(DATASET, None)
         lines = source.daily_costs(START, END)

@@ -72,6 +72,15 @@ class UsageRecords:
 
     def register(self, router: Router) -> None:
         router.add("POST", f"{BASE}/usage", "RequestSummarizedUsages", self.summarize)
+        router.add("GET", f"{BASE}/customTables", "ListCustomTables", self.custom_tables)
+
+    def custom_tables(self, request: Request) -> Response:
+        """``ListCustomTables``: the emulator keeps no saved reports, so none has tables (the
+        call a client makes to check its credentials and endpoint)."""
+        for name in ("compartmentId", "savedReportId"):
+            if not request.query.get(name):
+                raise errors.invalid(f"{name} is required")
+        return json_response({"items": []})
 
     def summarize(self, request: Request) -> Response:
         body = request.json()
