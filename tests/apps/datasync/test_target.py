@@ -99,8 +99,13 @@ def test_a_wrong_value_is_refused_before_anything_is_written(target: SqlTarget) 
         parse_change(
             {"table": "orders", "row": {"order_id": 1, "version": 1, "amount": "x"}}, TABLES
         )
-    with pytest.raises(ValidationError, match="unknown columns"):
+    with pytest.raises(ValidationError, match="unknown column 'colour'") as info:
         parse_change({"table": "orders", "row": {"order_id": 1, "version": 1, "colour": 1}}, TABLES)
+    assert str(info.value.hint).startswith("the table's columns: order_id, ")
+    with pytest.raises(ValidationError, match="unknown columns 'hue', 'tint'"):
+        parse_change(
+            {"table": "orders", "row": {"order_id": 1, "version": 1, "tint": 1, "hue": 2}}, TABLES
+        )
     with pytest.raises(ValidationError, match="version"):
         parse_change({"table": "orders", "row": {"order_id": 1}}, TABLES)
     assert target.rows("orders") == []

@@ -108,7 +108,11 @@ def coerce_row(row: Any, spec: TableSpec, *, partial: bool = False) -> dict[str,
     columns = spec.columns
     if not row.keys() <= columns.keys():
         unknown = sorted(set(row) - set(columns))
-        raise ValidationError(f"unknown columns {unknown}", hint=f"columns: {list(columns)}")
+        names = ", ".join(shown(name) for name in unknown)
+        raise ValidationError(
+            f"unknown column{'s' if len(unknown) > 1 else ''} {names}",
+            hint=f"the table's columns: {', '.join(columns)}",
+        )
     out: dict[str, Any] = {}
     for name, kind, required in _plan(spec, partial):
         value = row.get(name)
