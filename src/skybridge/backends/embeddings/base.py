@@ -123,7 +123,19 @@ class Embedder(Backend):
         return vectors
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
-        """The vector of one query text."""
+        """The vector of one query text.
+
+        Raises:
+            ValidationError: the query is empty, or longer than the model reads.
+        """
+        if isinstance(text, str) and text.strip():
+            tokens = self.count_tokens(text)
+            if tokens > self.max_tokens:
+                raise ValidationError(
+                    f"the query is too long: {tokens} tokens, and {self.model} reads at most "
+                    f"{self.max_tokens}",
+                    hint="shorten it; a question of a sentence or two retrieves best",
+                )
         vector: npt.NDArray[np.float32] = self.embed([text], kind="query")[0]
         return vector
 

@@ -48,6 +48,14 @@ class EmbeddingsContract:
         with pytest.raises(ValidationError, match="at most"):
             embedder.embed(["short one", text])
 
+    def test_a_query_over_the_window_is_refused_as_a_query(self, embedder: Embedder) -> None:
+        text = "backup " * (embedder.max_tokens + 10)
+        with pytest.raises(ValidationError, match=r"^the query is too long: ") as info:
+            embedder.embed_query(text)
+        assert f"reads at most {embedder.max_tokens}" in info.value.message
+        assert "shorten it" in str(info.value.hint)
+        assert "chunk" not in str(info.value)  # the chunker's advice is for documents
+
     def test_token_spans_cover_the_text_in_order(self, embedder: Embedder) -> None:
         text = "Retrieval-augmented generation grounds answers, doesn't it?"
         spans = embedder.token_spans(text)
