@@ -52,8 +52,18 @@ def test_features_page_shows_live_features_and_predicts(
 
         page.get_by_role("button", name="Predict").click()
         expect(page.locator(".prediction")).to_contain_text("Prediction for user-03")
-        expect(page.locator(".prediction-value")).to_have_text(re.compile(r"^0?\.\d+|^[01]"))
+        expect(page.locator(".prediction-value")).to_have_text(re.compile(r"^(< )?0?\.\d+$|^[01]$"))
+        expect(page.locator(".prediction")).to_contain_text("model model.joblib; newest feature")
+        expect(page.locator(".prediction")).not_to_contain_text("/")  # no path on the server
         screenshot(page, "features-03-prediction", tmp_path)
+
+        page.fill("#entity", "nobody-at-all")
+        page.get_by_role("button", name="Predict").click()
+        expect(page.locator(".prediction.alert-warn")).to_contain_text(
+            "No features are stored for this entity"
+        )
+        expect(page.locator(".prediction")).to_contain_text("no feature value stored")
+        screenshot(page, "features-03-prediction-unknown", tmp_path)
 
         page.fill("#entity", "nobody-at-all")
         page.get_by_role("button", name="Show features").click()

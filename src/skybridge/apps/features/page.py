@@ -31,6 +31,30 @@ def _age(seconds: float | None) -> str:
     return "—" if seconds is None else duration_text(seconds)
 
 
+def _number(value: Any) -> str:
+    """A model's output for people: plain decimals, never ``1.3e-08``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if value == 0 or 1e-4 <= abs(value) < 1e6:
+        return f"{value:,.4f}".rstrip("0").rstrip(".")
+    if abs(value) < 1e-4:
+        return "< 0.0001" if value > 0 else "> -0.0001"
+    return f"{value:,.0f}"
+
+
+def _prediction(answer: dict[str, Any]) -> dict[str, Any]:
+    """What the page shows of a prediction: the value readable, the model by its file name
+    (not its path on the server), the features' age in words."""
+    fresh = answer.get("freshness_seconds")
+    model = str(answer.get("model", ""))
+    return {
+        **answer,
+        "shown": _number(answer.get("prediction")),
+        "model_name": model.rstrip("/").rsplit("/", 1)[-1] or model,
+        "age": None if fresh is None else duration_text(fresh),
+    }
+
+
 def vector_rows(vector: FeatureVector, times: set[str]) -> list[dict[str, Any]]:
     return [
         {
@@ -89,7 +113,7 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
     if action not in ACTIONS:
         return _page(ctx, error=f"unknown action {action!r}; use lookup or predict")
     if not entity:
-        return _page(ctx, error="type an entity key to look up")
+        return _page(ctx, error="Type an entity key to look up.")
     view = form.get("view") or None
     try:
         with open_store(ctx, model=action == "predict", streams=False) as store:
@@ -108,4 +132,5 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
         "age": _age(vector.freshness),
         "rows": vector_rows(vector, times),
     }
-    return _page(ctx, lookup=lookup, prediction=answer, entity=entity)
+    prediction = None if answer is None else _prediction(answer)
+    return _page(ctx, lookup=lookup, prediction=prediction, entity=entity)
