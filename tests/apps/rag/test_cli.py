@@ -94,3 +94,19 @@ def test_eval_exits_1_on_a_regression(workdir: Path, tmp_path: Path) -> None:
     code, out, _ = run("eval", "--dataset", str(folder), "--mode", "bm25")
     assert code == 1
     assert "regression" in out
+
+
+def test_links_out_of_the_folder_are_listed_as_skipped(
+    write_docs: Callable[..., Path], workdir: Path
+) -> None:
+    folder = write_docs()
+    (workdir / "vault.md").write_text("# Vault\n\nThe root password is tangerine.")
+    (folder / "notes.md").symlink_to(workdir / "vault.md")
+    code, out, _ = run("ingest", str(folder), "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert sorted(report["added"]) == ["backups.md", "faq.txt", "guide.html", "oncall.md"]
+    assert report["skipped"] == [{"document": "notes.md", "reason": "outside the allowed sources"}]
+    code, out, _ = run("ingest", str(folder))
+    assert code == 0
+    assert "skipped notes.md: outside the allowed sources" in out

@@ -106,6 +106,30 @@ def test_files_of_no_indexed_type_are_listed_as_ignored(
     assert report.to_dict()["ignored"] == ["b.csv", "notes.xyz"]
 
 
+def test_links_leave_neither_the_folder_nor_reach_the_data_folder(
+    rag: Rag, write_docs: Callable[..., Path], workdir: Path
+) -> None:
+    folder = write_docs({"good.md": "# Good\n\nFine text."})
+    (workdir / "vault.md").write_text("# Vault\n\nThe root password is tangerine.")
+    (folder / "vault.md").symlink_to(workdir / "vault.md")
+    # Wider roots let the link in (as an HTTP allow-list holding both folders would).
+    wider = ingest(rag, str(folder), allowed_roots=[folder, workdir / "vault.md"])
+    assert wider.added == ["good.md", "vault.md"]
+    # By default the folder named is the only root: the link is skipped, and the document
+    # an earlier run took in through it is removed.
+    report = ingest(rag, str(folder))
+    assert report.skipped == [{"document": "vault.md", "reason": "outside the allowed sources"}]
+    assert report.removed == ["vault.md"]
+    assert "vault.md" not in _documents(rag, "root password tangerine")
+    # The service's data folder is never read, even inside the roots.
+    (rag.ctx.data_dir / "notes.md").write_text("# Notes\n\nInternal.")
+    (folder / "notes.md").symlink_to(rag.ctx.data_dir.resolve() / "notes.md")
+    report = ingest(rag, str(folder), allowed_roots=[workdir])
+    assert report.skipped == [
+        {"document": "notes.md", "reason": "inside the service's own data folder"}
+    ]
+
+
 def test_user_metadata_is_filterable_and_own_fields_are_protected(
     rag: Rag, write_docs: Callable[..., Path]
 ) -> None:

@@ -1,13 +1,17 @@
-"""``/api/rag``: scopes, bad input as JSON 4xx, local sources only inside the allowed roots."""
+"""``/api/rag``: scopes, bad input as JSON 4xx, local sources only inside the allowed roots
+(links in them included), never the service's data folder."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from skybridge.apps.kit.manifest import discover_apps, find_app
+from skybridge.apps.rag.sources import SERVICE_DATA
 from skybridge.testing.service import ServiceHarness, service_harness
 
 
@@ -115,3 +119,137 @@ def test_the_page_draws_answers_and_documents_with_the_kit_tables(
     documents = html.split('<table class="table documents">')[1].split("</table>")[0]
     assert documents.count("<tr>") == 5  # the heading and four documents
     assert "<script>" not in html.split('<table class="table chunks">')[1].split("</table>")[0]
+
+
+# Links in an allowed folder: followed only into the allowed folders, never into data_dir.
+
+SECRET = "# Vault\n\nThe root password is tangerine-falcon-forty-two.\n"
+FOUR = ["backups.md", "faq.txt", "guide.html", "oncall.md"]
+
+
+def _ingest(service: ServiceHarness, source: str) -> dict[str, Any]:
+    response = service.client.post("/api/rag/ingest", headers=service.auth, json={"source": source})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _texts(service: ServiceHarness, text: str) -> str:
+    """Every chunk a read token gets for ``text``, as one string."""
+    token = service.new_token(f"reader-{secrets.token_hex(4)}", scopes=["read"])
+    reader = {"Authorization": f"Bearer {token}"}
+    found = service.client.post(
+        "/api/rag/query", headers=reader, json={"query": text, "k": 50, "mode": "bm25"}
+    )
+    assert found.status_code == 200, found.text
+    return " ".join(c["text"] for c in found.json()["chunks"])
+
+
+def test_a_link_to_a_secret_outside_the_allowed_folder_is_skipped(
+    service: ServiceHarness, workdir: Path
+) -> None:
+    docs = workdir / "docs"
+    session_secret = workdir / ".skybridge" / "session_secret"
+    assert session_secret.is_file()
+    (workdir / "vault.md").write_text(SECRET)
+    (docs / "notes.md").symlink_to(workdir / "vault.md")
+    (docs / "session.txt").symlink_to(session_secret)
+    body = _ingest(service, str(docs))
+    assert sorted(body["added"]) == FOUR
+    assert {"document": "notes.md", "reason": "outside the allowed sources"} in body["skipped"]
+    assert {"document": "session.txt", "reason": SERVICE_DATA} in body["skipped"]
+    assert "tangerine" not in _texts(service, "root password tangerine falcon")
+    secret = session_secret.read_text().strip()
+    assert secret not in _texts(service, secret)
+    documents = service.client.get("/api/rag/documents", headers=service.auth).json()
+    assert sorted(d["document"] for d in documents) == FOUR
+    # Naming the link itself is refused before anything is read.
+    for link in ("notes.md", "session.txt"):
+        named = service.client.post(
+            "/api/rag/ingest", headers=service.auth, json={"source": str(docs / link)}
+        )
+        assert named.status_code == 403, link
+
+
+def test_a_linked_folder_outside_the_allowed_folder_is_not_followed(
+    service: ServiceHarness, workdir: Path
+) -> None:
+    docs = workdir / "docs"
+    (workdir / "private").mkdir()
+    (workdir / "private" / "vault.md").write_text(SECRET)
+    (docs / "archive").symlink_to(workdir / "private", target_is_directory=True)
+    (docs / "everything").symlink_to(Path("/"), target_is_directory=True)
+    body = _ingest(service, str(docs))
+    assert sorted(body["added"]) == FOUR
+    assert {"document": "archive/", "reason": "outside the allowed sources"} in body["skipped"]
+    assert {"document": "everything/", "reason": "outside the allowed sources"} in body["skipped"]
+    assert "tangerine" not in _texts(service, "root password tangerine falcon")
+
+
+def test_the_data_folder_is_refused_even_when_its_parent_is_allowed(
+    write_docs: Callable[..., Path], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = write_docs()
+    monkeypatch.setenv("SKYBRIDGE__RAG__HTTP_INGEST_SOURCES", f'["{workdir}"]')
+    with service_harness([find_app(discover_apps(), "rag")]) as service:
+        data = (workdir / service.settings.data_dir).resolve()
+        assert data == (workdir / ".skybridge").resolve()
+        assert (data / "session_secret").is_file()
+        (data / "notes.md").write_text(SECRET)
+        (docs / "session.txt").symlink_to(data / "session_secret")
+        (docs / "notes.md").symlink_to(data / "notes.md")
+        (docs / "state").symlink_to(data, target_is_directory=True)
+        body = _ingest(service, str(docs))
+        assert sorted(body["added"]) == FOUR
+        skipped = {s["document"]: s["reason"] for s in body["skipped"]}
+        assert skipped == {
+            "notes.md": SERVICE_DATA,
+            "session.txt": SERVICE_DATA,
+            "state/": SERVICE_DATA,
+        }
+        whole = _ingest(service, str(workdir))  # the project folder: .skybridge is hidden
+        assert sorted(whole["added"]) == sorted(f"docs/{d}" for d in FOUR)
+        assert not any(d.startswith(".skybridge") for d in whole["added"])
+        assert "tangerine" not in _texts(service, "root password tangerine falcon")
+        for source in (
+            str(data),
+            ".skybridge",
+            f"{docs}/../.skybridge",
+            str(data / "notes.md"),
+            f"file://{data}",
+            f"FILE://{data}",
+            str(docs / "state"),
+        ):
+            response = service.client.post(
+                "/api/rag/ingest", headers=service.auth, json={"source": source}
+            )
+            assert response.status_code == 403, source
+            assert "data folder" in response.json()["message"], source
+
+
+def test_files_and_links_inside_the_allowed_folders_are_ingested(
+    write_docs: Callable[..., Path], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = write_docs()
+    shared = write_docs({"policy.md": "# Policy\n\nLaptops are encrypted at rest."}, "shared")
+    (docs / "runbooks").mkdir()
+    (docs / "runbooks" / "restore.md").write_text("# Restore\n\nRestores start from the vault.")
+    (docs / "restore.md").symlink_to(docs / "runbooks" / "restore.md")
+    (docs / "shared").symlink_to(shared, target_is_directory=True)
+    # A file:// entry in the list is a local folder too.
+    monkeypatch.setenv("SKYBRIDGE__RAG__HTTP_INGEST_SOURCES", f'["{docs}", "file://{shared}"]')
+    with service_harness([find_app(discover_apps(), "rag")]) as service:
+        body = _ingest(service, f"file://{docs}")
+        assert sorted(body["added"]) == sorted(
+            [*FOUR, "restore.md", "runbooks/restore.md", "shared/policy.md"]
+        )
+        assert body["skipped"] == []
+        assert "encrypted at rest" in _texts(service, "laptops encrypted")
+
+
+def test_file_urls_in_any_case_are_checked_as_local_paths(service: ServiceHarness) -> None:
+    for source in ("FILE:///etc", "File:///etc/passwd", "file:///etc", "FILE://~/.ssh"):
+        response = service.client.post(
+            "/api/rag/ingest", headers=service.auth, json={"source": source}
+        )
+        assert response.status_code == 403, source

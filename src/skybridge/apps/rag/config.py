@@ -27,9 +27,11 @@ class RagConfig(BaseModel):
         rolling_window: Live queries in the rolling retrieval score.
         eval_dataset: Folder of a query set (BEIR layout) the scheduled eval runs on.
         eval_every: Seconds between scheduled evals.
-        http_ingest_sources: What ``POST /api/rag/ingest`` may read: local folders and URL
-            prefixes (``s3://docs-bucket/``, ``oci://kb@ns/``). None by default, so the service
-            reads no file and calls no endpoint a caller names unless this list allows it.
+        http_ingest_sources: What ``POST /api/rag/ingest`` may read: local folders (a path or
+            ``file://``) and URL prefixes (``s3://docs-bucket/``, ``oci://kb@ns/``). None by
+            default, so the service reads no file and calls no endpoint a caller names unless
+            this list allows it. Files in a listed folder are read only if they resolve (links
+            followed) inside a listed folder, and never from ``data_dir``.
         event_url_params: URL parameters added to the stores named by upload events in the
             cloud handlers, e.g. ``region=eu-central-1`` or ``profile=ops``.
     """

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from skybridge.apps.rag.chunking import Chunk, check_size, chunk_document
@@ -24,7 +25,7 @@ from skybridge.apps.rag.embedding_cache import EmbeddingCache
 from skybridge.apps.rag.parsing import ParsedDocument, parse
 from skybridge.apps.rag.retrieval import RESERVED
 from skybridge.apps.rag.service import Rag
-from skybridge.apps.rag.sources import Source, open_object, open_source
+from skybridge.apps.rag.sources import Confinement, Source, open_object, open_source
 from skybridge.backends.objects import ObjectInfo
 from skybridge.backends.vectors import VectorRecord
 from skybridge.backends.vectors.filters import check_field
@@ -48,6 +49,9 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
+    #: Documents not indexed, with the reason: unreadable, no text, or files of a folder that
+    #: were not read because they resolve outside the allowed sources or into the service's
+    #: data folder (links included).
     skipped: list[dict[str, str]] = field(default_factory=list)
     #: Files of the source that are of no type indexed (not .txt, .md, .html, .pdf).
     ignored: list[str] = field(default_factory=list)
@@ -216,6 +220,7 @@ def ingest(
     metadata: Mapping[str, Any] | None = None,
     reindex: bool = False,
     progress: Progress | None = None,
+    allowed_roots: Sequence[str | Path] | None = None,
 ) -> IngestReport:
     """Bring the index up to date with ``source``.
 
@@ -225,6 +230,10 @@ def ingest(
         metadata: Fields added to every chunk of this source (filterable).
         reindex: Drop the collection and its registry first (after changing the model).
         progress: Called after each document.
+        allowed_roots: Folders the files of a local source must resolve into, links followed
+            (the HTTP route passes ``rag.http_ingest_sources``); by default the source itself,
+            so a link cannot lead out of the folder named. Files resolving into the service's
+            ``data_dir`` are never read. Files not read are listed in ``skipped``.
 
     Raises:
         ConfigError: the chunk size does not fit the model, or the index was built with
@@ -233,7 +242,9 @@ def ingest(
     start = time.perf_counter()
     rag.refuse_ingest()
     extra = user_metadata(metadata or {})
-    with open_source(source) as opened:  # a missing path is refused before the model loads
+    confinement = Confinement.of(allowed_roots, denied=[rag.ctx.data_dir])
+    # A missing path is refused before the model loads.
+    with open_source(source, confinement) as opened:
         check_size(rag.embedder, rag.config.chunk_tokens, rag.config.chunk_overlap)
         if reindex:
             rag.vectors.drop_collection(rag.collection)
@@ -257,6 +268,7 @@ def ingest_object(rag: Rag, store_url: str, key: str) -> IngestReport:
 def _run(rag: Rag, opened: Source, extra: dict[str, Any], progress: Progress | None) -> Ingestion:
     run = Ingestion(rag, opened.label, extra)
     run.report.ignored = sorted(opened.ignored)
+    run.report.skipped.extend(opened.refused)
     total = len(opened.documents)
     for done, info in enumerate(opened.documents, 1):
         try:

@@ -14,6 +14,7 @@ from skybridge.apps.rag.answers import ask, query
 from skybridge.apps.rag.config import Mode
 from skybridge.apps.rag.ingest import ingest
 from skybridge.apps.rag.service import Context, shared_rag
+from skybridge.apps.rag.sources import local_path, within
 from skybridge.apps.rag.status import document_rows, status
 from skybridge.core.errors import PermissionDenied, ValidationError
 
@@ -53,21 +54,39 @@ class AskRequest(BaseModel):
     filter: dict[str, Any] | None = None
 
 
-def check_http_source(ctx: Context, source: str) -> None:
+def http_roots(ctx: Context) -> list[Path]:
+    """The local folders of ``rag.http_ingest_sources`` (paths or ``file://``), resolved."""
+    found = (local_path(p) for p in ctx.config.http_ingest_sources)
+    return [Path(p).expanduser().resolve() for p in found if p is not None]
+
+
+def check_http_source(ctx: Context, source: str) -> str:
     """Over HTTP, a source must be one ``rag.http_ingest_sources`` allows: a local path inside
-    a listed folder, or a URL starting with a listed prefix (no other query string)."""
+    a listed folder, or a URL starting with a listed prefix (no other query string). The
+    service's own data folder is never a source, even inside a listed folder.
+
+    Returns:
+        The source to read: a local one as its resolved path (what was checked is what is
+        read), a URL as given.
+    """
     allowed = ctx.config.http_ingest_sources
     if not source.isprintable():
         raise ValidationError("the source holds a control character (NUL, newline...)")
-    if "://" in source and not source.startswith("file://"):
-        if any(source.startswith(p) for p in allowed if "://" in p) and "?" not in source:
-            return
+    location = local_path(source)
+    if location is None:
+        prefixes = [p for p in allowed if local_path(p) is None]
+        if any(source.startswith(p) for p in prefixes) and "?" not in source:
+            return source
     else:
         # No ~ expansion of what a client sends: its home is not the service's.
-        path = Path(source.removeprefix("file://")).resolve()
-        roots = [Path(p).expanduser().resolve() for p in allowed if "://" not in p]
-        if any(path == r or r in path.parents for r in roots):
-            return
+        path = Path(location).resolve()
+        if within(path, ctx.data_dir.resolve()):
+            raise PermissionDenied(
+                "the service does not ingest its own data folder over HTTP",
+                hint="data_dir holds the service's tokens, session secret and backends",
+            )
+        if any(within(path, root) for root in http_roots(ctx)):
+            return str(path)
     raise PermissionDenied(
         f"the service does not ingest {source!r} over HTTP",
         hint="an admin lists the folders and URL prefixes it may read in rag.http_ingest_sources",
@@ -85,10 +104,17 @@ def build_router(ctx: Context) -> APIRouter:
 
     @router.post("/ingest", responses=bad, dependencies=[requires("rag:ingest")])
     def post_ingest(body: IngestRequest) -> dict[str, Any]:
-        """Index a source: changed documents are re-embedded, deleted ones removed."""
-        check_http_source(ctx, body.source)
-        rag = shared_rag(ctx)
-        return ingest(rag, body.source, metadata=body.metadata, reindex=body.reindex).to_dict()
+        """Index a source: changed documents are re-embedded, deleted ones removed. Files of
+        a folder that resolve (links followed) outside the allowed sources or into the
+        service's data folder are not read; they are listed in ``skipped``."""
+        source = check_http_source(ctx, body.source)
+        return ingest(
+            shared_rag(ctx),
+            source,
+            metadata=body.metadata,
+            reindex=body.reindex,
+            allowed_roots=http_roots(ctx),
+        ).to_dict()
 
     @router.post("/query", responses=bad, dependencies=[requires("rag:read")])
     def post_query(body: QueryRequest) -> dict[str, Any]:

@@ -1,0 +1,151 @@
+"""Local sources: links are followed only where the confinement allows, and that is reported.
+
+No model is loaded here: these tests list and read sources without ingesting them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from skybridge.apps.rag.sources import (
+    BROKEN,
+    OUTSIDE,
+    SEEN,
+    SERVICE_DATA,
+    Confinement,
+    Source,
+    local_path,
+    local_source,
+    open_source,
+)
+from skybridge.core.errors import ValidationError
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """``docs/`` (a folder to ingest) next to ``private/`` and ``.skybridge/`` (not to be read)."""
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "a.md").write_text("# A\n\nPlain.")
+    (docs / "sub" / "b.md").write_text("# B\n\nNested.")
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "keys.md").write_text("# Keys\n\nroot password tangerine")
+    (tmp_path / ".skybridge").mkdir()
+    (tmp_path / ".skybridge" / "session_secret").write_text("0123456789abcdef" * 4)
+    return tmp_path
+
+
+def _keys(source: Source) -> list[str]:
+    return [d.key for d in source.documents]
+
+
+def _refused(source: Source) -> dict[str, str]:
+    return {r["document"]: r["reason"] for r in source.refused}
+
+
+def test_a_link_to_a_file_outside_the_folder_is_refused_and_cannot_be_read(tree: Path) -> None:
+    (tree / "docs" / "leak.md").symlink_to(tree / "private" / "keys.md")
+    (tree / "docs" / "session.txt").symlink_to(tree / ".skybridge" / "session_secret")
+    source = local_source(str(tree / "docs"))
+    assert _keys(source) == ["a.md", "sub/b.md"]
+    assert _refused(source) == {"leak.md": OUTSIDE, "session.txt": OUTSIDE}
+    assert source.ignored == []
+    for key in ("leak.md", "session.txt", "../private/keys.md", "sub/../../private/keys.md"):
+        with pytest.raises(ValidationError, match="not a file of this source"):
+            source.read(key)
+
+
+def test_a_linked_folder_outside_the_folder_is_not_followed(tree: Path) -> None:
+    (tree / "docs" / "more").symlink_to(tree / "private", target_is_directory=True)
+    (tree / "docs" / "sub" / "up").symlink_to(tree, target_is_directory=True)
+    source = local_source(str(tree / "docs"))
+    assert _keys(source) == ["a.md", "sub/b.md"]
+    assert _refused(source) == {"more/": OUTSIDE, "sub/up/": OUTSIDE}
+
+
+def test_links_inside_the_allowed_roots_are_followed(tree: Path) -> None:
+    docs = tree / "docs"
+    (docs / "alias.md").symlink_to(docs / "sub" / "b.md")
+    (docs / "keys").symlink_to(tree / "private", target_is_directory=True)
+    allowed = Confinement.of([docs, tree / "private"])
+    source = local_source(str(docs), allowed)
+    assert _keys(source) == ["a.md", "alias.md", "keys/keys.md", "sub/b.md"]
+    assert source.refused == []
+    assert source.read("alias.md") == b"# B\n\nNested."
+    assert source.read("keys/keys.md").endswith(b"tangerine")
+    # By default (the CLI, the Python API) the folder named is the only root.
+    assert _refused(local_source(str(docs))) == {"keys/": OUTSIDE}
+
+
+def test_link_loops_end_and_folders_are_read_once(tree: Path) -> None:
+    docs = tree / "docs"
+    (docs / "loop").symlink_to(docs, target_is_directory=True)
+    (docs / "sub" / "up").symlink_to(docs, target_is_directory=True)
+    (docs / "again").symlink_to(docs / "sub", target_is_directory=True)
+    (docs / "self.md").symlink_to(docs / "self.md")
+    (docs / "gone.md").symlink_to(docs / "nothing-here.md")
+    source = local_source(str(docs))
+    assert _keys(source) == ["a.md", "sub/b.md"]
+    assert _refused(source) == {
+        "again/": SEEN,
+        "loop/": SEEN,
+        "sub/up/": SEEN,
+        "self.md": BROKEN,
+        "gone.md": BROKEN,
+    }
+
+
+def test_the_data_folder_is_refused_even_inside_an_allowed_parent(tree: Path) -> None:
+    docs = tree / "docs"
+    data = tree / ".skybridge"
+    (docs / "session.txt").symlink_to(data / "session_secret")
+    (docs / "state").symlink_to(data, target_is_directory=True)
+    (data / "notes.md").write_text("# Notes")
+    confinement = Confinement.of([tree], denied=[data])
+    source = local_source(str(docs), confinement)
+    assert _keys(source) == ["a.md", "sub/b.md"]
+    assert _refused(source) == {"session.txt": SERVICE_DATA, "state/": SERVICE_DATA}
+    # A data folder with a plain (not hidden) name is refused when walked into, too.
+    whole = local_source(str(tree), Confinement.of([tree], denied=[tree / "private"]))
+    assert _refused(whole)["private/"] == SERVICE_DATA
+    assert not any(key.startswith("private/") for key in _keys(whole))
+    # Named directly, a file in it is not read either.
+    named = local_source(str(data / "notes.md"), confinement)
+    assert (named.documents, _refused(named)) == ([], {"notes.md": SERVICE_DATA})
+
+
+def test_a_file_replaced_after_the_listing_is_not_read(tree: Path) -> None:
+    docs = tree / "docs"
+    source = local_source(str(docs))
+    (docs / "a.md").unlink()
+    (docs / "a.md").symlink_to(tree / "private" / "keys.md")
+    with pytest.raises(ValidationError, match="replaced while it was being ingested"):
+        source.read("a.md")
+    (docs / "sub").rename(docs / "old")
+    (docs / "sub").symlink_to(tree / "private", target_is_directory=True)
+    (tree / "private" / "keys.md").rename(tree / "private" / "b.md")
+    with pytest.raises(ValidationError, match="replaced while it was being ingested"):
+        source.read("sub/b.md")
+
+
+def test_file_urls_in_any_case_are_local_sources(tree: Path) -> None:
+    docs = tree / "docs"
+    (docs / "leak.md").symlink_to(tree / "private" / "keys.md")
+    assert local_path(str(docs)) == str(docs)
+    assert local_path(f"FILE://{docs}") == str(docs)
+    assert local_path("s3://bucket/docs") is None
+    assert local_path("oci://kb@ns/docs") is None
+    for url in (f"file://{docs}", f"FILE://{docs}", f"File://{docs}"):
+        with open_source(url) as source:  # never the objects backend's file:// store
+            assert source.label == f"file://{docs}"
+            assert _refused(source) == {"leak.md": OUTSIDE}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_special_files_are_left_out(tree: Path) -> None:
+    os.mkfifo(tree / "docs" / "pipe.md")
+    source = local_source(str(tree / "docs"))
+    assert _keys(source) == ["a.md", "sub/b.md"]
