@@ -1,4 +1,5 @@
-"""What ``make run`` does: ``skybridge up --demo`` in a fresh folder serves the service."""
+"""What ``make run`` does: ``skybridge up --demo`` in a fresh folder serves the service; in a
+folder whose skybridge.toml points at other engines it sets them aside and says which."""
 
 from __future__ import annotations
 
@@ -15,9 +16,31 @@ import pytest
 
 from skybridge.testing.servers import free_port, wait_for_port
 
+#: A skybridge.toml pointing at engines nothing listens on (port 1), in [backends] and in the
+#: apps' own sections: the demo sets them aside and keeps all of its data in .skybridge.
+ELSEWHERE = """\
+[backends]
+kv = "redis://127.0.0.1:1/0"
+
+[features]
+online = "redis://127.0.0.1:1/0"
+
+[datasync]
+target = "postgresql://u:secretpw@127.0.0.1:1/x"
+"""
+
 
 @pytest.fixture
-def demo_service(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def demo_config() -> str | None:
+    """The skybridge.toml of the demo's folder (``None``: none, as ``make run`` in a fresh
+    clone); a test parametrizes ``demo_config`` to give one."""
+    return None
+
+
+@pytest.fixture
+def demo_service(tmp_path: Path, demo_config: str | None) -> Iterator[tuple[str, Path]]:
+    if demo_config is not None:
+        (tmp_path / "skybridge.toml").write_text(demo_config)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKYBRIDGE")}
     proc = subprocess.Popen(
@@ -43,8 +66,16 @@ def demo_service(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     assert proc.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
     assert "Demo token" in output
+    assert "secretpw" not in output
+    if demo_config is None:
+        assert "sets aside" not in output
+    else:  # said on stderr before seeding, and again in the start-up block
+        notices = [line for line in output.splitlines() if "sets aside" in line]
+        assert len(notices) == 2, output
+        assert all("features.online" in n and "datasync.target" in n for n in notices)
 
 
+@pytest.mark.parametrize("demo_config", [ELSEWHERE], ids=["engines-set-aside"])
 def test_up_demo_serves_health_dashboard_and_guards_the_api(
     demo_service: tuple[str, Path],
 ) -> None:
@@ -64,6 +95,10 @@ def test_up_demo_serves_health_dashboard_and_guards_the_api(
         assert whoami.json()["name"] == "demo"
         backends = client.get("/api/backends", headers={"Authorization": f"Bearer {token}"})
         assert all(b["ok"] for b in backends.json()), backends.text
+        # skybridge.toml's engines were set aside: only the demo's own backends are in use
+        probed = {(b["setting"], b["scheme"]) for b in backends.json()}
+        assert ("backends.kv", "sqlite") in probed
+        assert not {"features.online", "datasync.target"} & {setting for setting, _ in probed}
 
 
 def _cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,8 +6,11 @@ machines can reach unless ``--insecure-bind`` says a TLS-terminating proxy is in
 
 The service also runs the apps' background work (pipelines, services, scheduled jobs) unless
 ``--no-background`` (or ``server.background = false``) says that ``skybridge worker``
-processes do it. ``--demo`` serves the embedded backends under ``data_dir``, the same data the
-plain CLI uses in that directory, seeds each app's demo data and starts the demo services.
+processes do it. ``--demo`` serves the embedded backends under ``data_dir``, seeds each app's
+demo data and starts the demo services. It sets aside every backend URL ``skybridge.toml`` or
+the environment configures, in ``[backends]`` and in the apps' own sections
+(``features.online``...), and says which (:mod:`skybridge.commands.demo_backends`): all of its
+data is in ``data_dir``, the same data the plain CLI uses in that directory when none is set.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,19 +29,21 @@ from skybridge.apps.kit.cli import cli_session, console, styled
 from skybridge.apps.kit.context import DEMO_TOKEN_FILE, AppContext
 from skybridge.apps.kit.manifest import AppSpec, discover_apps
 from skybridge.auth.store import open_token_store
+from skybridge.commands.demo_backends import demo_settings, set_aside
 from skybridge.core.config import Settings
 from skybridge.core.errors import ConfigError, SkybridgeError
-from skybridge.core.private_files import private_dir
 from skybridge.server.transport import Transport, resolve_transport
 
 DEMO_TOKEN_NAME = "demo"  # noqa: S105 - a name, not a credential
 
 
-def demo_settings(settings: Settings) -> Settings:
-    """``settings`` with every backend at its embedded default under ``data_dir``."""
-    root = private_dir(Path(settings.data_dir).resolve())
-    backends = type(settings.backends).embedded(root)
-    return settings.model_copy(update={"data_dir": root, "backends": backends})
+def set_aside_notice(names: Sequence[str]) -> str:
+    """What the demo says about the configured backend settings it does not use (their names
+    only: a URL may hold credentials)."""
+    return (
+        f"the demo sets aside {', '.join(names)} (configured in skybridge.toml or the "
+        "environment) and uses its embedded backends instead"
+    )
 
 
 def ensure_demo_token(settings: Settings) -> tuple[str, Path]:
@@ -97,12 +103,18 @@ def check_port(host: str, port: int) -> None:
 
 
 def _banner(
-    url: str, demo: bool, token: str | None, path: Path | None, data: Path, tries: list[str]
+    url: str,
+    demo: bool,
+    token: str | None,
+    path: Path | None,
+    data: Path,
+    tries: list[str],
+    aside: Sequence[str] = (),
 ) -> list[Text]:
     lines = [styled("[bold]skybridge[/] dashboard: [bold]{}[/]  (API docs: {}docs)", url, url)]
     if demo and token is not None:
+        lines += _data_lines(data, aside)
         lines += [
-            Text(f"Demo data in {data}; the CLI in this directory uses the same data."),
             styled("[bold yellow]Demo token[/] (for this local demo; also in {}):", path),
             styled("  [bold]{}[/]", token),
             Text("Try, in another terminal here (with .venv/bin on PATH):"),
@@ -110,6 +122,20 @@ def _banner(
             Text("  skybridge worker list"),
         ]
     return lines
+
+
+def _data_lines(data: Path, aside: Sequence[str]) -> list[Text]:
+    """Where the demo's data is, and whether the CLI here sees it."""
+    if not aside:
+        return [Text(f"Demo data in {data}; the CLI in this directory uses the same data.")]
+    return [
+        Text(f"Demo data in {data}, all of it: {set_aside_notice(aside)}."),
+        styled(
+            "[yellow]The CLI in this directory still uses {}: for those it does not see the "
+            "demo's data.[/]",
+            ", ".join(aside),
+        ),
+    ]
 
 
 def _exposure(transport: Transport) -> list[Text]:
@@ -188,14 +214,18 @@ def up(
         forwarded_allow_ips=forwarded_allow_ips,
     )
     check_port(transport.host, transport.port)
+    aside: list[str] = []
     if demo:
-        settings = demo_settings(settings)
+        aside = set_aside(settings, apps)
+        settings = demo_settings(settings, apps)
+        if aside:
+            console(stderr=True).print(styled("[yellow]warning:[/] {}", set_aside_notice(aside)))
         seed_demo(settings, apps)
     run_background = settings.server.background if background is None else background
     app = create_app(settings, apps=apps, demo=demo, background=run_background)
     token, path = ensure_demo_token(settings) if demo else (None, None)
     tries = [line for spec in apps for line in spec.demo_try]
-    lines = _banner(transport.url(), demo, token, path, Path(settings.data_dir), tries)
+    lines = _banner(transport.url(), demo, token, path, Path(settings.data_dir), tries, aside)
     lines += _exposure(transport)
 
     def ready() -> None:
