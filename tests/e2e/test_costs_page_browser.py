@@ -40,8 +40,10 @@ def test_costs_page_shows_spend_charts_and_remediates(
         trend = page.locator("figure.trend .chart")
         expect(trend.locator("canvas")).to_have_count(1)  # drawn by uPlot from the page's data
         labels = [line["label"] for line in json.loads(trend.get_attribute("data-plot"))["lines"]]
-        assert labels[:2] == ["AWS", "Oracle"], labels
+        assert labels[:3] == ["AWS", "Oracle", "all providers"], labels
         assert "forecast, all providers" in labels, labels
+        expect(page.locator("figure.trend figcaption")).to_contain_text("USD")
+        expect(page.locator(".stat-label").first).to_contain_text("Billed cost (USD), ")
         expect(page.locator("table.top-services tbody tr").first).to_contain_text("%")
         expect(page.locator("table.untagged-share tbody tr")).to_have_count(2)
         expect(page.locator("table.anomalies tbody tr").first).to_contain_text(

@@ -15,7 +15,8 @@ def _epoch(day: str) -> float:
 
 
 def trend_plot(report: dict[str, Any], forecast: dict[str, Any] | None) -> Plot | None:
-    """Daily EffectiveCost per provider, and the month's forecast with its 90% band."""
+    """Daily EffectiveCost per provider and, with several, all together (the line the
+    forecast continues), and the month's forecast with its 90% band."""
     daily: dict[str, list[dict[str, Any]]] = report["daily"]
     ahead = (forecast or {}).get("days") or []
     days = sorted({x["day"] for rows in daily.values() for x in rows} | {x["day"] for x in ahead})
@@ -29,12 +30,22 @@ def trend_plot(report: dict[str, Any], forecast: dict[str, Any] | None) -> Plot 
         line(provider, {x["day"]: x["effective_cost"] for x in rows})
         for provider, rows in sorted(daily.items())
     ]
+    if len(daily) > 1:  # the line the forecast, made for all providers, continues
+        total: dict[str, float] = {}
+        for rows in daily.values():
+            for x in rows:
+                total[x["day"]] = total.get(x["day"], 0.0) + x["effective_cost"]
+        lines.append(line("all providers", total))
     if ahead:
-        total = {x["day"]: x["expected"] for x in ahead}
-        lines.append(line("forecast, all providers", total, "dashed"))
+        expected = {x["day"]: x["expected"] for x in ahead}
+        lines.append(line("forecast, all providers", expected, "dashed"))
         for key, label in (("low", "90% low"), ("high", "90% high")):
             lines.append(line(label, {x["day"]: x[key] for x in ahead}, "bound"))
-    return Plot("Daily spend (EffectiveCost)", [_epoch(d) for d in days], lines, name="trend")
+    currency = report.get("currency")
+    unit = currency if isinstance(currency, str) else ""
+    return Plot(
+        "Daily spend (EffectiveCost)", [_epoch(d) for d in days], lines, unit=unit, name="trend"
+    )
 
 
 def services_table(report: dict[str, Any]) -> Table:

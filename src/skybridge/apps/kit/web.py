@@ -128,7 +128,12 @@ LineStyle = Literal["line", "dashed", "bound", "points"]
 
 @dataclass(frozen=True)
 class Line:
-    """One series of a :class:`Plot`: a value (or ``None``: no value there) per x position."""
+    """One series of a :class:`Plot`: a value (or ``None``: no value there) per x position.
+
+    ``style``: ``line``; ``dashed``, which continues the line before it in its colour (a
+    forecast after the actuals); ``bound``, thin and grey (a band's edge); ``points``, red
+    markers only (flagged values).
+    """
 
     label: str
     values: Sequence[float | None]

@@ -40,15 +40,19 @@
     return n < 10 ? "0" + n : String(n);
   }
 
-  // One line per tick, local 24-hour time; seconds only while the chart spans under 3 minutes.
+  // One line per tick, 24-hour UTC time, as the tables beside the charts show times; seconds
+  // only while the chart spans under 3 minutes.
   function timeTicks(u, ticks) {
     var span = ticks.length > 1 ? ticks[ticks.length - 1] - ticks[0] : 0;
     return ticks.map(function (t) {
       var d = new Date(t * 1000);
-      var hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
-      return span < 180 ? hm + ":" + pad(d.getSeconds()) : hm;
+      var hm = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+      return span < 180 ? hm + ":" + pad(d.getUTCSeconds()) : hm;
     });
   }
+
+  // The time axis says its zone once, under the ticks.
+  var UTC_LABEL = { label: "UTC", labelSize: 16, labelFont: "11px system-ui, sans-serif" };
 
   // A plot's time axis in UTC (the apps' data is UTC): dates alone once ticks are a day or more
   // apart; else times of day, with the date under the first tick and wherever the day changes.
@@ -120,7 +124,10 @@
           space: 64,
           grid: { stroke: "#eef1f5" },
           ticks: { stroke: "#e1e6ed" },
-          values: timeTicks
+          values: timeTicks,
+          label: UTC_LABEL.label,
+          labelSize: UTC_LABEL.labelSize,
+          labelFont: UTC_LABEL.labelFont
         },
         {
           stroke: "#5f6b7a",
@@ -131,7 +138,8 @@
         }
       ],
       legend: { live: false },
-      cursor: { drag: { x: false, y: false } }
+      cursor: { drag: { x: false, y: false } },
+      tzDate: utcDate
     };
     if (el.dataset.unit === "records") {
       // counts: whole-number ticks (an idle lag chart read 0, 0.50, 1)
@@ -209,8 +217,10 @@
       });
   };
 
+  // A dashed line continues the line before it (a forecast after the actuals): same colour.
   function plotLine(line, i) {
-    var color = line.style === "points" ? "#b42318" : line.style === "bound" ? "#9aa5b4" : COLORS[i % COLORS.length];
+    var index = line.style === "dashed" && i > 0 ? i - 1 : i;
+    var color = line.style === "points" ? "#b42318" : line.style === "bound" ? "#9aa5b4" : COLORS[index % COLORS.length];
     var options = {
       label: line.label,
       stroke: color,
@@ -241,8 +251,10 @@
     options.series = [{}].concat(body.lines.map(plotLine));
     options.scales = { x: { time: body.time } };
     options.axes[0].values = body.time ? utcTicks : function (u, ticks) { return ticks.map(shortNumber); };
-    if (body.time) {
-      options.tzDate = utcDate;
+    if (!body.time) {
+      delete options.tzDate;
+      delete options.axes[0].label;
+      options.axes[0].labelSize = 0;
     }
     var data = padLone([body.x].concat(body.lines.map(function (line) { return line.values; })));
     empty.hidden = true;
