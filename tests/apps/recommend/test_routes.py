@@ -141,3 +141,18 @@ def test_the_page_and_the_profile_cope_with_a_bad_stored_time(
         shown = service.client.get(f"/api/recommend/{user}/profile", headers=service.auth)
         assert shown.status_code == 200, shown.text
         assert shown.json()["recent"][0]["ts"] is None
+
+
+def test_a_refused_user_id_shows_no_other_users_recommendations(
+    service: ServiceHarness, trained: Recommender
+) -> None:
+    service.login()
+    first = service.client.get("/ui/recommend").text
+    assert 'class="table recommendations"' in first  # the first user's, when none was asked
+    for user, said in (("", "a user id is required"), ("a/b", "user id &#39;a/b&#39; is not")):
+        page = service.client.post(
+            "/ui/recommend", data={"csrf": service.csrf, "action": "show", "user": user}
+        )
+        assert said in page.text
+        assert "a user id is 1-128 letters" in page.text
+        assert 'class="table recommendations"' not in page.text

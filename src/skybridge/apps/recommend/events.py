@@ -70,8 +70,10 @@ def check_id(value: Any, what: str) -> str:
     """``value`` if it is a valid id of a ``what`` ("user", "item", "segment")."""
     user = what == "user"
     if not isinstance(value, str) or not (_USER_ID if user else _ID).match(value):
-        rule = USER_ID_RULE if user else _ID_RULE
-        raise ValidationError(f"{what} id {shown(value)} is not valid", hint=f"must be {rule}")
+        hint = f"a {what} id is {USER_ID_RULE if user else _ID_RULE}"
+        if value is None or value == "":
+            raise ValidationError(f"a {what} id is required", hint=hint)
+        raise ValidationError(f"{what} id {shown(value)} is not valid", hint=hint)
     return value
 
 

@@ -66,7 +66,9 @@ def _page(ctx: Context, user: str | None = None, **extra: Any) -> AppPage:
         engine = shared_recommender(ctx)
         values["status"] = status(engine)
         values["users"] = _users(engine)
-        chosen = user or (values["users"][0] if values["users"] else None)
+        # After a refused id, no other user's recommendations stand in for the one asked.
+        first = values["users"][0] if values["users"] and not values["error"] else None
+        chosen = user or first
         if chosen:
             values["user"] = chosen
             values.update(_user_tables(engine, chosen))
