@@ -59,7 +59,7 @@ def services_table(report: dict[str, Any]) -> Table:
         }
         for row in report["services"]
     ]
-    columns = [Column("service"), Column("cost", "EffectiveCost", numeric=True)]
+    columns = [Column("service"), Column("cost", "Effective cost", numeric=True)]
     columns.append(Column("share", "Share", numeric=True))
     return Table(columns, rows, empty="No spend in this period.", name="top-services")
 
