@@ -78,3 +78,14 @@ def test_prune_with_nothing_to_delete_runs_without_asking(service: ServiceHarnes
     page = _post(service, action="prune", layer=layer)
     assert _question(page) is None
     assert "layer-result" in page
+
+
+def test_no_findings_is_not_an_all_clear_when_vulnerabilities_went_unchecked(
+    service: ServiceHarness,
+) -> None:
+    page = service.client.get("/ui/layers").text
+    must_not_ship = re.search(r"Must not ship</div>(.*?)</div></div>", page, re.S)
+    assert must_not_ship, page
+    assert "vulnerabilities not checked in 1 of 1: no advisory database" in must_not_ship.group(1)
+    assert 'class="stat-value good"' not in must_not_ship.group(1)
+    assert "no advisory database configured: vulnerabilities were not checked" in page

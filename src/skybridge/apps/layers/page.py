@@ -14,6 +14,7 @@ from typing import Any
 from skybridge.apps.kit.web import AppPage, Column, Table, api_charts, page_errors
 from skybridge.apps.layers import api
 from skybridge.apps.layers.cli_views import mb
+from skybridge.apps.layers.scan import UNCHECKED
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
 from skybridge.core.words import counted
@@ -96,6 +97,10 @@ def _content(ctx: api.Context) -> dict[str, Any]:
             "layers": len(records),
             "versions": len(usage),
             "failing": sum(1 for r in records if not r["passed"]),
+            # a build scanned without an advisory database may ship a known vulnerability
+            "unchecked": sum(
+                1 for r in records if UNCHECKED in (r.get("scan") or {}).get("notes", [])
+            ),
             "rolling": sum(1 for r in api.list_rollouts(ctx) if r.status == "rolling"),
         },
     }

@@ -109,13 +109,17 @@ def scan_layer(
     """Scan ``packages`` (and first-party ``code``) under ``policy``."""
     report = ScanReport(policy, database=str(database) if database else None)
     if database is None:
-        report.notes.append("no advisory database configured: vulnerabilities were not checked")
+        report.notes.append(UNCHECKED)
     else:
         report.findings += vulnerabilities(packages, AdvisoryDatabase(database))
     report.findings += licence_findings(packages, policy.deny_licences)
     if code is not None:
         report.findings += bandit_findings(code)
     return report
+
+
+#: The note of a scan that had no advisory database to check vulnerabilities against.
+UNCHECKED = "no advisory database configured: vulnerabilities were not checked"
 
 
 def vulnerabilities(packages: Iterable[Package], database: AdvisoryDatabase) -> list[Finding]:
