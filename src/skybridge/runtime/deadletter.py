@@ -15,11 +15,10 @@ partition, offset), and a marker names that original, so a duplicate is never re
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from skybridge.backends.streams.base import Consumer, StreamBackend
+from skybridge.backends.streams.base import StreamBackend
 from skybridge.backends.streams.records import Headers, Message, Record
 from skybridge.core.errors import NotFound
 
@@ -141,6 +140,8 @@ class DeadLetters:
         self.backend = backend
         self.topic = topic
         self.name = dlq_topic(topic)
+        #: Unused, kept for callers that pass it: reads stop at the end offsets, not when
+        #: nothing new arrived for a while.
         self.idle_timeout = idle_timeout
 
     def exists(self) -> bool:
@@ -153,12 +154,12 @@ class DeadLetters:
 
     def letters(self) -> list[DeadLetter]:
         """Every dead letter, oldest first, with whether it was replayed (none when no letter
-        was ever parked)."""
-        if not self.exists():
-            return []
-        group = f"skybridge-dlq-list-{uuid.uuid4().hex[:8]}"
-        with self.backend.consumer(group, [self.name]) as consumer:
-            return _letters(self._read_all(consumer))
+        was ever parked).
+
+        Reads the dead-letter topic's partitions directly, up to their end offsets of when the
+        call began: no consumer group is joined, and an empty or missing topic answers at once.
+        """
+        return _letters(self._read_all())
 
     def replay(self, ids: Iterable[str] | None = None) -> list[DeadLetter]:
         """Republish the given (default: all not yet replayed) letters to their topic.
@@ -172,7 +173,10 @@ class DeadLetters:
                 raise NotFound(f"no dead letters {sorted(wanted)} on {self.topic}: it has none")
             return []
         with self.backend.consumer(REPLAY_GROUP, [self.name]) as consumer:
-            records = self._read_all(consumer, from_start=True)
+            # Membership (the partitions it owns) keeps two replays from republishing the same
+            # letters, and the commit needs it; the letters are read directly, from the start.
+            owned = consumer.wait_for_assignment(timeout=30.0)
+            records = self._read_all({tp.partition for tp in owned})
             every = _all_letters(records)
             if wanted is not None:
                 if missing := wanted - {d.id for d in every}:
@@ -219,26 +223,16 @@ class DeadLetters:
     def letter_topic(self, letter: DeadLetter) -> str:
         return letter.topic or self.topic
 
-    def _read_all(self, consumer: Consumer, *, from_start: bool = False) -> list[Record]:
+    def _read_all(self, partitions: set[int] | None = None) -> list[Record]:
+        """The dead-letter topic's records (of ``partitions``, default all) from the start up
+        to the end offsets of when the read began; none when the topic does not exist."""
+        if partitions is not None and not partitions:
+            return []
+        offsets = None if partitions is None else dict.fromkeys(partitions, 0)
         try:
-            ends = self.backend.end_offsets(self.name)
+            return self.backend.read_to_end(self.name, offsets)
         except NotFound:
             return []
-        owned = consumer.wait_for_assignment(timeout=30.0)
-        if from_start:
-            for tp in owned:
-                consumer.seek(tp, self.backend.start_offsets(self.name).get(tp.partition, 0))
-        records: list[Record] = []
-        last = time.monotonic()
-        while time.monotonic() - last < self.idle_timeout:
-            batch = consumer.poll(500, 0.2)
-            if batch:
-                records.extend(batch)
-                last = time.monotonic()
-            positions = {tp.partition: consumer.position(tp) or 0 for tp in owned}
-            if all(positions.get(p, 0) >= end for p, end in ends.items()):
-                break
-        return records
 
 
 def _all_letters(records: list[Record]) -> list[DeadLetter]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from skybridge.backends.streams import Message, PartitionLag, Retention, connect
 from skybridge.backends.streams.kafka import KafkaStream
+from skybridge.backends.streams.kafka import stream as kafka_stream
 from skybridge.backends.streams.kafka.config import KafkaSettings
 from skybridge.backends.streams.partitioner import partition_for
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import TransientError, ValidationError
 from skybridge.core.urls import BackendURL
 from skybridge.testing.contracts.streams import StreamsContract, drain, unique
 from skybridge.testing.servers import RunningServer
@@ -115,3 +118,38 @@ def test_consumer_fetch_settings_default_and_url_overrides() -> None:
         assert key not in producer
         assert key not in admin
     assert producer["linger.ms"] == "20"
+
+
+def _group_ids(kafka: KafkaStream) -> set[str]:
+    listed = kafka.admin.list_consumer_groups(request_timeout=15).result()
+    return {g.group_id for g in listed.valid}
+
+
+def test_read_to_end_joins_no_group_and_keeps_a_batch_whole(kafka: KafkaStream) -> None:
+    """Tansu reports the high watermark of a multi-record batch as its base offset + 1; the
+    read still returns the whole batch, at once, and no group appears on the broker."""
+    topic = unique("t")
+    kafka.create_topic(topic, 1)
+    kafka.produce(topic, [Message(b"%d" % i) for i in range(2000)])
+    groups = _group_ids(kafka)
+    started = time.monotonic()
+    got = kafka.read_to_end(topic)
+    assert time.monotonic() - started < 2.0
+    assert [r.offset for r in got] == list(range(2000))
+    assert [r.value for r in got] == [b"%d" % i for i in range(2000)]
+    assert _group_ids(kafka) == groups
+
+
+def test_read_to_end_gives_up_when_the_broker_hands_out_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Silent:
+        def consume(self, num_messages: int, timeout: float) -> list[Any]:
+            return []
+
+        def poll(self, timeout: float) -> None:
+            time.sleep(0.01)
+
+    monkeypatch.setattr(kafka_stream, "_TIMEOUT", 0.2)
+    with pytest.raises(TransientError, match=r"partitions \[0\] of 't' were not read"):
+        KafkaStream._read_ranges(Silent(), "t", {0: (0, 5)})  # type: ignore[arg-type]

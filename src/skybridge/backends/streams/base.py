@@ -1,7 +1,8 @@
 """The stream contract: partitioned topics, keyed produce, consumer groups with explicit commits.
 
 An implementation writes the primitives (``create_topic``, ``describe``, ``topics``,
-``_produce``, ``consumer``, ``end_offsets``, ``committed``, ``groups``) and a :class:`Consumer`;
+``_produce``, ``consumer``, ``read_to_end``, ``end_offsets``, ``committed``, ``groups``) and a
+:class:`Consumer`;
 :class:`StreamBackend` derives the rest: message normalisation and validation, ``produce_one``,
 lag per partition and in total, and metrics.
 
@@ -17,6 +18,8 @@ Semantics every implementation honours (the contract suite checks them):
   in :meth:`Consumer.assignment` and the ``on_assign`` / ``on_revoke`` callbacks.
 * Offsets are ints that grow within a partition (see :mod:`.records`); positions are "next
   offset to read".
+* :meth:`StreamBackend.read_to_end` reads partitions directly, outside any group: it stops at
+  the end offsets that existed when it began, and an empty or missing topic answers at once.
 """
 
 from __future__ import annotations
@@ -157,6 +160,24 @@ class StreamBackend(Backend):
         """Join ``group`` as a new member reading ``topics``."""
 
     @abstractmethod
+    def read_to_end(self, topic: str, offsets: Mapping[int, int] | None = None) -> list[Record]:
+        """Every record of ``topic`` from ``offsets`` up to the end offsets of when the call
+        began, ordered by partition then offset, read without joining a consumer group (no
+        group, member, assignment, position or commit is touched or made).
+
+        ``offsets`` maps the partitions to read to the offset to start at (default: every
+        partition, from its start offset); an offset below a partition's start offset reads
+        from the start, and one at or past its end reads nothing. A partition's records are
+        one gapless run from its first offset read to at least its end offset: records
+        appended while the call runs may be included too (Kafka hands out whole fetched
+        batches), and are never waited for. An empty partition is not waited on.
+
+        Raises:
+            NotFound: ``topic`` does not exist.
+            ValidationError: ``offsets`` names a partition ``topic`` does not have.
+        """
+
+    @abstractmethod
     def end_offsets(self, topic: str) -> dict[int, int]:
         """Per partition: the offset the next produced record will get."""
 
@@ -226,6 +247,24 @@ class StreamBackend(Backend):
 
     def _measure(self, operation: str) -> _Measured:
         return _Measured(self.scheme, operation)
+
+
+def read_plan(
+    topic: str, partitions: Iterable[int], offsets: Mapping[int, int] | None
+) -> dict[int, int | None]:
+    """For :meth:`StreamBackend.read_to_end`: per partition to read, in order, the offset it
+    asks to start at (``None``: the partition's start).
+
+    Raises:
+        ValidationError: ``offsets`` names a partition not among ``partitions``.
+    """
+    known = sorted(set(partitions))
+    if offsets is None:
+        return dict.fromkeys(known)
+    unknown = set(offsets) - set(known)
+    if unknown:
+        raise ValidationError(f"topic '{topic}' has no partition {sorted(unknown)}")
+    return {p: int(offsets[p]) for p in sorted(offsets)}
 
 
 class _Measured:

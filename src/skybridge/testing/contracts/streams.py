@@ -10,6 +10,7 @@ own topics and groups (unique names), so one backend may serve the whole class::
             return connect(f"sqlite:///{tmp_path}/log.db", session_timeout=2)
 
 ``join_timeout`` bounds how long a backend may take to settle a group (Kafka brokers delay joins).
+``read_to_end`` joins no group, so it is held to ``at_once`` seconds whatever the backend.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from skybridge.backends.streams import (
     StreamBackend,
     TopicPartition,
 )
-from skybridge.core.errors import Conflict, NotFound
+from skybridge.core.errors import Conflict, NotFound, ValidationError
 
 
 def unique(prefix: str) -> str:
@@ -62,6 +63,8 @@ class StreamsContract:
     """Behaviour every stream backend shares."""
 
     join_timeout: float = 20.0
+    #: Longest a ``read_to_end`` of a few records (or none) may take: it joins no group.
+    at_once: float = 2.0
 
     def topic(self, streams: StreamBackend, partitions: int = 1) -> str:
         name = unique("t")
@@ -258,3 +261,64 @@ class StreamsContract:
             assert set().union(*assigned) == everything
         finally:
             stay.close()
+
+    def test_read_to_end_reads_every_partition_in_order(self, streams: StreamBackend) -> None:
+        topic = self.topic(streams, 3)
+        sent = [
+            Message(b"v%d" % i, key=b"k%d" % (i % 7), headers=[("n", b"%d" % i)]) for i in range(30)
+        ]
+        produced = streams.produce(topic, sent)  # batches of several records
+        started = time.monotonic()
+        got = streams.read_to_end(topic)
+        assert time.monotonic() - started < self.at_once
+        where = {(p.partition, p.offset): m for p, m in zip(produced, sent, strict=True)}
+        assert [(r.partition, r.offset) for r in got] == sorted(where)
+        for record in got:
+            message = where[record.partition, record.offset]
+            assert record.topic == topic
+            assert (record.key, record.value) == (message.key, message.value)
+            assert list(record.headers) == list(message.headers)
+            assert record.timestamp > 1_000_000_000
+
+    def test_read_to_end_starts_at_the_given_offsets(self, streams: StreamBackend) -> None:
+        topic = self.topic(streams, 2)
+        # One record a batch: Tansu reports a high watermark short of a multi-record batch.
+        produced = [streams.produce_one(topic, b"%d" % i, key=b"k") for i in range(5)]
+        part = produced[0].partition
+        assert {p.partition for p in produced} == {part}
+        values = [r.value for r in streams.read_to_end(topic, {part: produced[2].offset})]
+        assert values == [b"2", b"3", b"4"]
+        everything = [b"%d" % i for i in range(5)]
+        assert [r.value for r in streams.read_to_end(topic, {part: 0})] == everything  # < start
+        assert streams.read_to_end(topic, {part: produced[-1].offset + 1}) == []
+        assert streams.read_to_end(topic, {1 - part: 0}) == []  # empty partition, only it
+        with pytest.raises(ValidationError):
+            streams.read_to_end(topic, {part: 0, 7: 0})
+
+    def test_read_to_end_of_an_empty_topic_answers_at_once(self, streams: StreamBackend) -> None:
+        topic = self.topic(streams, 2)
+        started = time.monotonic()
+        assert streams.read_to_end(topic) == []
+        assert time.monotonic() - started < self.at_once
+        streams.produce_one(topic, b"later")
+        assert [r.value for r in streams.read_to_end(topic)] == [b"later"]
+
+    def test_read_to_end_of_a_missing_topic_is_not_found(self, streams: StreamBackend) -> None:
+        with pytest.raises(NotFound):
+            streams.read_to_end(unique("missing"))
+
+    def test_read_to_end_leaves_groups_alone(self, streams: StreamBackend) -> None:
+        """No group is joined or committed for: a member owning every partition keeps them
+        and still gets every record; ``groups()`` shows nothing new."""
+        topic, group = self.topic(streams, 2), unique("g")
+        streams.produce(topic, [Message(b"%d" % i, key=b"k%d" % i) for i in range(6)])
+        with streams.consumer(group, [topic]) as member:
+            owned = member.wait_for_assignment(self.join_timeout)
+            assert len(owned) == 2
+            before = streams.groups()
+            assert len(streams.read_to_end(topic)) == 6
+            assert streams.groups() == before
+            assert member.assignment() == owned
+            assert len(drain(member, 6, self.join_timeout)) == 6
+            assert member.assignment() == owned
+        assert streams.committed(group, topic) == {0: None, 1: None}

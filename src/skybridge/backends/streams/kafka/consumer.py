@@ -60,54 +60,14 @@ class KafkaConsumer(Consumer):
 
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
         try:
-            messages = self._fetch(max_records, timeout)
+            messages = fetch(self._client, max_records, timeout)
         except KafkaException as exc:
             raise translate_error(exc, "poll") from None
-        records: list[Record] = []
-        append = records.append
-        last: dict[tuple[str, int], int] = {}
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise translate_error(err, "poll")
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-            key, value, headers = msg.key(), msg.value(), msg.headers()
-            if type(value) is not bytes or (key is not None and type(key) is not bytes):
-                key, value = _as_bytes(key), _as_bytes(value) or b""
-            fields = (
-                topic,
-                partition,
-                offset,
-                key,
-                value,
-                _headers(headers) if headers else (),
-                msg.timestamp()[1] / 1000,
-            )
-            append(_new_record(Record, fields))
-            last[topic, partition] = offset
+        records, last, _ = decode(messages, "poll")
         for (topic, partition), offset in last.items():
             tp = TopicPartition(topic, partition)
             self._positions[tp] = self._consumed[tp] = offset + 1
         return records
-
-    def _fetch(self, max_records: int, timeout: float) -> list[Any]:
-        """What the local queue holds now (up to ``max_records``), else wait up to ``timeout``
-        for the first message and take what arrived with it.
-
-        ``consume(n, timeout)`` alone blocks until ``n`` messages or the timeout, so a slow
-        stream would wait the whole timeout on every poll.
-        """
-        messages = self._client.consume(max_records, 0)
-        if messages or timeout <= 0:
-            return messages
-        first = self._client.poll(timeout)
-        if first is None:
-            return []
-        if max_records == 1:
-            return [first]
-        return [first, *self._client.consume(max_records - 1, 0)]
 
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
         offsets = dict(self._consumed) if offsets is None else dict(offsets)
@@ -159,6 +119,59 @@ class KafkaConsumer(Consumer):
 
 #: ``Record(...)`` without the Python-level ``__new__`` of a named tuple (hot path).
 _new_record = tuple.__new__
+
+
+def fetch(client: RdConsumer, max_records: int, timeout: float) -> list[Any]:
+    """What the local queue holds now (up to ``max_records``), else wait up to ``timeout``
+    for the first message and take what arrived with it.
+
+    ``consume(n, timeout)`` alone blocks until ``n`` messages or the timeout, so a slow
+    stream would wait the whole timeout on every poll.
+    """
+    messages = client.consume(max_records, 0)
+    if messages or timeout <= 0:
+        return messages
+    first = client.poll(timeout)
+    if first is None:
+        return []
+    if max_records == 1:
+        return [first]
+    return [first, *client.consume(max_records - 1, 0)]
+
+
+def decode(
+    messages: list[Any], operation: str
+) -> tuple[list[Record], dict[tuple[str, int], int], list[tuple[str, int, int]]]:
+    """The records among ``messages``; per (topic, partition) the last offset among them; and
+    the partition-EOF events (topic, partition, offset reached), which only a client with
+    ``enable.partition.eof`` gets. Any other error is raised."""
+    records: list[Record] = []
+    append = records.append
+    last: dict[tuple[str, int], int] = {}
+    eofs: list[tuple[str, int, int]] = []
+    for msg in messages:
+        err = msg.error()
+        if err is not None:
+            if err.code() == KafkaError._PARTITION_EOF:
+                eofs.append((msg.topic(), msg.partition(), msg.offset()))
+                continue
+            raise translate_error(err, operation)
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        key, value, headers = msg.key(), msg.value(), msg.headers()
+        if type(value) is not bytes or (key is not None and type(key) is not bytes):
+            key, value = _as_bytes(key), _as_bytes(value) or b""
+        fields = (
+            topic,
+            partition,
+            offset,
+            key,
+            value,
+            _headers(headers) if headers else (),
+            msg.timestamp()[1] / 1000,
+        )
+        append(_new_record(Record, fields))
+        last[topic, partition] = offset
+    return records, last, eofs
 
 
 def _as_bytes(raw: object) -> bytes | None:

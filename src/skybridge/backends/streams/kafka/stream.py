@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 from confluent_kafka import Consumer as RdConsumer
@@ -12,16 +12,24 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaExcep
 from confluent_kafka import TopicPartition as RdTopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]
 
-from skybridge.backends.streams.base import RebalanceCallback, StartPosition, StreamBackend
+from skybridge.backends.streams.base import (
+    RebalanceCallback,
+    StartPosition,
+    StreamBackend,
+    read_plan,
+)
 from skybridge.backends.streams.kafka.config import KafkaSettings
-from skybridge.backends.streams.kafka.consumer import KafkaConsumer
+from skybridge.backends.streams.kafka.consumer import KafkaConsumer, decode, fetch
 from skybridge.backends.streams.kafka.errors import translate_error
-from skybridge.backends.streams.records import Message, Produced, Retention, TopicInfo
+from skybridge.backends.streams.records import Message, Produced, Record, Retention, TopicInfo
 from skybridge.core.errors import NotFound, TransientError
 from skybridge.core.urls import BackendURL
 
 #: How long a call may wait for the broker before it is a TransientError.
 _TIMEOUT = 15.0
+#: Group id of the clients ``read_to_end`` reads with: librdkafka wants one, but a client that
+#: is only assigned partitions never joins (nor commits for) its group.
+_READER_GROUP = "skybridge-reader"
 
 
 class KafkaStream(StreamBackend):
@@ -104,6 +112,9 @@ class KafkaStream(StreamBackend):
                 time.sleep(0.1)
 
     def describe(self, topic: str) -> TopicInfo:
+        return TopicInfo(topic, self._partition_count(topic), self._retention(topic))
+
+    def _partition_count(self, topic: str) -> int:
         try:
             # All topics: asking for one by name makes some brokers (Tansu) auto-create it.
             metadata = self.admin.list_topics(timeout=_TIMEOUT)
@@ -112,7 +123,7 @@ class KafkaStream(StreamBackend):
         info = metadata.topics.get(topic)
         if info is None or info.error is not None or not info.partitions:
             raise NotFound(f"kafka topic '{topic}' does not exist")
-        return TopicInfo(topic, len(info.partitions), self._retention(topic))
+        return len(info.partitions)
 
     def topics(self) -> list[str]:
         """Topics whose name starts with ``__`` are the broker's own and left out."""
@@ -185,7 +196,7 @@ class KafkaStream(StreamBackend):
     # -- offsets and groups -----------------------------------------------------------------
 
     def _watermarks(self, topic: str) -> dict[int, tuple[int, int]]:
-        count = self.describe(topic).partitions
+        count = self._partition_count(topic)
         try:
             return {
                 p: self.meta.get_watermark_offsets(RdTopicPartition(topic, p), timeout=_TIMEOUT)
@@ -199,6 +210,69 @@ class KafkaStream(StreamBackend):
 
     def start_offsets(self, topic: str) -> dict[int, int]:
         return {p: low for p, (low, _) in self._watermarks(topic).items()}
+
+    def read_to_end(self, topic: str, offsets: Mapping[int, int] | None = None) -> list[Record]:
+        """Reads with a client that is assigned the partitions (it joins no group), up to the
+        high watermarks of when the call began.
+
+        A partition is done when a record at or past its end offset minus one arrives, or the
+        client reaches the end of the partition (an EOF event at or past the end offset: after
+        transaction markers or compaction no record may sit there). Records keep arriving in
+        whole fetched batches, and every record of a batch is kept: Tansu reports a high
+        watermark as its last batch's base offset + 1, so that batch's later records are past
+        the end offset the broker reports.
+
+        Raises:
+            TransientError: the broker handed out nothing for 15 seconds before the end.
+        """
+        marks = self._watermarks(topic)
+        ranges: dict[int, tuple[int, int]] = {}
+        for partition, asked in read_plan(topic, marks, offsets).items():
+            start, end = marks[partition]
+            first = start if asked is None else max(asked, start)
+            if first < end:
+                ranges[partition] = (first, end)
+        if not ranges:
+            return []
+        config = self.settings.consumer_config(_READER_GROUP, "earliest")
+        config["enable.partition.eof"] = True
+        reader = RdConsumer(config)
+        try:
+            reader.assign([RdTopicPartition(topic, p, first) for p, (first, _) in ranges.items()])
+            found = self._read_ranges(reader, topic, ranges)
+        except KafkaException as exc:
+            raise translate_error(exc, "read_to_end") from None
+        finally:
+            reader.close()
+        return [r for p in sorted(found) for r in found[p]]
+
+    @staticmethod
+    def _read_ranges(
+        reader: RdConsumer, topic: str, ranges: dict[int, tuple[int, int]]
+    ) -> dict[int, list[Record]]:
+        found: dict[int, list[Record]] = {p: [] for p in ranges}
+        pending = set(ranges)
+        deadline = time.monotonic() + _TIMEOUT
+        while pending:
+            # Take everything queued: a batch stays whole (see read_to_end).
+            messages = fetch(reader, 100_000, 0.1)
+            records, last, eofs = decode(messages, "read_to_end")
+            for record in records:
+                found[record.partition].append(record)
+            for (_, partition), offset in last.items():
+                if offset >= ranges[partition][1] - 1:
+                    pending.discard(partition)
+            for _, partition, offset in eofs:
+                if offset >= ranges[partition][1]:
+                    pending.discard(partition)
+            if messages:
+                deadline = time.monotonic() + _TIMEOUT
+            elif time.monotonic() > deadline:
+                raise TransientError(
+                    f"kafka read_to_end: partitions {sorted(pending)} of '{topic}' were not "
+                    f"read to their end offsets: nothing arrived in {_TIMEOUT:.0f}s"
+                )
+        return found
 
     def committed(self, group: str, topic: str) -> dict[int, int | None]:
         count = self.describe(topic).partitions

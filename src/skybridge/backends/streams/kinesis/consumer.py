@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from skybridge.backends.streams.base import Consumer, RebalanceCallback, StartPosition
 from skybridge.backends.streams.kinesis.envelope import record_key, unwrap
@@ -21,6 +21,21 @@ from skybridge.core.errors import Conflict, ValidationError
 
 if TYPE_CHECKING:
     from skybridge.backends.streams.kinesis.stream import KinesisStream
+
+
+def as_record(tp: TopicPartition, item: Mapping[str, Any]) -> Record:
+    """The record of one GetRecords item read from shard ``tp``."""
+    value, headers = unwrap(item["Data"])
+    stamp = item.get("ApproximateArrivalTimestamp")
+    return Record(
+        tp.topic,
+        tp.partition,
+        int(item["SequenceNumber"]),
+        record_key(item["PartitionKey"]),
+        value,
+        headers,
+        stamp.timestamp() if stamp is not None else time.time(),
+    )
 
 
 class KinesisConsumer(Consumer):
@@ -139,22 +154,7 @@ class KinesisConsumer(Consumer):
         if it is None:
             return []  # a closed shard read to its end
         raw, self._iterators[tp], behind = self.stream.shards.read(it, limit)
-        records = []
-        for item in raw:
-            value, headers = unwrap(item["Data"])
-            offset = int(item["SequenceNumber"])
-            stamp = item.get("ApproximateArrivalTimestamp")
-            records.append(
-                Record(
-                    tp.topic,
-                    tp.partition,
-                    offset,
-                    record_key(item["PartitionKey"]),
-                    value,
-                    headers,
-                    stamp.timestamp() if stamp is not None else time.time(),
-                )
-            )
+        records = [as_record(tp, item) for item in raw]
         if records:
             self._positions[tp] = self._consumed[tp] = records[-1].offset + 1
         if self._iterators[tp] is None or (

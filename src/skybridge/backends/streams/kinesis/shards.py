@@ -8,7 +8,7 @@ shard across splits and merges.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,21 +139,31 @@ class ShardReader:
         if after is None:
             shard = self.shard(stream, partition)
             empty = shard.starting_sequence if shard is not None else 0
-            it: str | None = self.iterator(stream, partition, "TRIM_HORIZON")
         else:
             empty = after
-            it = self.iterator(stream, partition, "AFTER_SEQUENCE_NUMBER", after - 1)
         count, first, last = 0, None, None
-        for _ in range(_MAX_SCAN_CALLS):
-            if it is None:
-                break
-            records, it, behind = self.read(it, 10_000)
-            if records:
-                count += len(records)
-                first = first if first is not None else int(records[0]["SequenceNumber"])
-                last = int(records[-1]["SequenceNumber"])
-            elif behind == 0:
-                break
+        for records in self.pages(stream, partition, after):
+            count += len(records)
+            first = first if first is not None else int(records[0]["SequenceNumber"])
+            last = int(records[-1]["SequenceNumber"])
         if last is None or first is None:
             return 0, empty, empty
         return count, first, last + 1
+
+    def pages(
+        self, stream: str, partition: int, after: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The non-empty GetRecords pages of a shard from position ``after`` (or its start) to
+        the tip: the end of a closed shard, or an empty page not behind the tip."""
+        if after is None:
+            it: str | None = self.iterator(stream, partition, "TRIM_HORIZON")
+        else:
+            it = self.iterator(stream, partition, "AFTER_SEQUENCE_NUMBER", after - 1)
+        for _ in range(_MAX_SCAN_CALLS):
+            if it is None:
+                return
+            records, it, behind = self.read(it, 10_000)
+            if records:
+                yield records
+            elif behind == 0:
+                return

@@ -29,15 +29,20 @@ it against AWS, where a closed shard can return empty pages before its end.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 import boto3
 
 from skybridge.backends.kv import KeyValueStore
 from skybridge.backends.kv import connect as connect_kv
-from skybridge.backends.streams.base import RebalanceCallback, StartPosition, StreamBackend
-from skybridge.backends.streams.kinesis.consumer import KinesisConsumer
+from skybridge.backends.streams.base import (
+    RebalanceCallback,
+    StartPosition,
+    StreamBackend,
+    read_plan,
+)
+from skybridge.backends.streams.kinesis.consumer import KinesisConsumer, as_record
 from skybridge.backends.streams.kinesis.errors import translate_error
 from skybridge.backends.streams.kinesis.leases import KvLeases
 from skybridge.backends.streams.kinesis.shards import Shard, ShardReader
@@ -46,6 +51,7 @@ from skybridge.backends.streams.records import (
     Message,
     PartitionLag,
     Produced,
+    Record,
     Retention,
     TopicInfo,
     TopicPartition,
@@ -203,6 +209,21 @@ class KinesisStream(StreamBackend):
     def start_offsets(self, topic: str) -> dict[int, int]:
         stream = self.stream_name(topic)
         return {n: self.shards.scan(stream, n)[1] for n in self._listed(topic)}
+
+    def read_to_end(self, topic: str, offsets: Mapping[int, int] | None = None) -> list[Record]:
+        """Reads each listed shard with GetRecords (no leases, checkpoints or kv store) to its
+        tip by the rule ``end_offsets`` counts with: the end of a closed shard, or an empty
+        page not behind the tip."""
+        stream = self.stream_name(topic)
+        listed = self._listed(topic)
+        records: list[Record] = []
+        for partition, asked in read_plan(topic, listed, offsets).items():
+            start = listed[partition].starting_sequence
+            after = None if asked is None or asked <= start else asked
+            tp = TopicPartition(topic, partition)
+            for page in self.shards.pages(stream, partition, after):
+                records.extend(as_record(tp, item) for item in page)
+        return records
 
     def committed(self, group: str, topic: str) -> dict[int, int | None]:
         leases = self._leases()

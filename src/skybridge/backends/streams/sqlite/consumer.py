@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from skybridge.backends.streams.base import Consumer, RebalanceCallback, StartPosition
 from skybridge.backends.streams.leases import GroupMembership
@@ -24,6 +24,15 @@ _SELECT = (
 _new_record = tuple.__new__
 #: How long poll sleeps between looks at an idle log (no cross-process wake-up exists).
 _IDLE_SLEEP = 0.02
+
+
+def as_records(topic: str, part: int, rows: list[Any]) -> list[Record]:
+    """Records of ``(off, key, value, headers, ts)`` rows of one partition."""
+    new, decode = _new_record, decode_headers
+    return [
+        new(Record, (topic, part, off, key, value, decode(headers) if headers else (), ts))
+        for off, key, value, headers, ts in rows
+    ]
 
 
 class SqliteConsumer(Consumer):
@@ -104,11 +113,7 @@ class SqliteConsumer(Consumer):
             return []
         self._positions[tp] = rows[-1][0] + 1
         self._consumed[tp] = rows[-1][0] + 1
-        topic, part, new, decode = tp.topic, tp.partition, _new_record, decode_headers
-        return [
-            new(Record, (topic, part, off, key, value, decode(headers) if headers else (), ts))
-            for off, key, value, headers, ts in rows
-        ]
+        return as_records(tp.topic, tp.partition, rows)
 
     def position(self, partition: TopicPartition) -> int | None:
         if partition not in self.membership.owned:

@@ -15,20 +15,26 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from skybridge.backends.streams.base import RebalanceCallback, StartPosition, StreamBackend
+from skybridge.backends.streams.base import (
+    RebalanceCallback,
+    StartPosition,
+    StreamBackend,
+    read_plan,
+)
 from skybridge.backends.streams.partitioner import keyed_partition, partition_for
 from skybridge.backends.streams.records import (
     Message,
     Produced,
+    Record,
     Retention,
     TopicInfo,
     encode_headers,
 )
-from skybridge.backends.streams.sqlite.consumer import SqliteConsumer
+from skybridge.backends.streams.sqlite.consumer import SqliteConsumer, as_records
 from skybridge.backends.streams.sqlite.schema import SCHEMA, connect, transaction, translate
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import ConfigError, NotFound, ValidationError
@@ -53,6 +59,10 @@ def _rows(
     ]
 
 
+_READ_RANGE = (
+    "SELECT off, key, value, headers, ts FROM records "
+    "WHERE tid = ? AND part = ? AND off >= ? AND off < ? ORDER BY off"
+)
 _INSERT = "INSERT INTO records (tid, part, off, key, value, headers, ts) VALUES (?,?,?,?,?,?,?)"
 
 
@@ -271,6 +281,34 @@ class SqliteStream(StreamBackend):
 
     def start_offsets(self, topic: str) -> dict[int, int]:
         return self._offsets(topic, "start_off")
+
+    def read_to_end(self, topic: str, offsets: Mapping[int, int] | None = None) -> list[Record]:
+        """One read transaction: the records below each partition's end offset then."""
+        tid = self.topic_id(topic)
+        records: list[Record] = []
+        try:
+            with self._lock:
+                self._conn.execute("BEGIN")
+                try:
+                    bounds = {
+                        part: (start, end)
+                        for part, start, end in self._conn.execute(
+                            "SELECT part, start_off, next_off FROM partitions WHERE tid = ?",
+                            (tid,),
+                        )
+                    }
+                    for part, asked in read_plan(topic, bounds, offsets).items():
+                        start, end = bounds[part]
+                        first = start if asked is None else max(asked, start)
+                        if first >= end:
+                            continue
+                        rows = self._conn.execute(_READ_RANGE, (tid, part, first, end)).fetchall()
+                        records.extend(as_records(topic, part, rows))
+                finally:
+                    self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise translate(exc, "read_to_end") from exc
+        return records
 
     def committed(self, group: str, topic: str) -> dict[int, int | None]:
         tid, info = self._topic(topic)
