@@ -92,11 +92,18 @@ def test_replay_republishes_a_letter_and_marks_it(
         "/streams/replay", data={"csrf": csrf, "topic": "orders", "letter": "0:0"}
     )
     assert response.status_code == 200
-    assert "Replayed 1 dead letter to &#39;orders&#39;." in response.text
+    assert [r.status_code for r in response.history] == [303]  # reloading shows, not replays
+    assert str(response.url).endswith("/streams?replayed=1&topic=orders")
+    assert "Replayed 1 dead letter to &#39;orders&#39;. A letter whose cause" in response.text
     assert backend.end_offsets("orders")[1] == before + 1
     assert '<span class="pill pill-ok">replayed</span>' in response.text
+    assert backend.end_offsets("orders")[1] == before + 1
     again = service.client.post("/streams/replay", data={"csrf": csrf, "topic": "orders"})
     assert "had no dead letters waiting" in again.text
+    opened = service.client.get("/streams/replay", follow_redirects=False)
+    assert (opened.status_code, opened.headers["location"]) == (303, "/streams")
+    made_up = service.client.get("/streams", params={"replayed": 5, "topic": "elsewhere"})
+    assert "Replayed" not in made_up.text  # a notice only for a topic with dead letters
 
 
 def test_replay_of_an_unknown_letter_says_so(

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import time
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi.responses import RedirectResponse
 
 from skybridge.backends import streams as stream_backends
 from skybridge.core.errors import SkybridgeError
@@ -77,7 +79,8 @@ def _page(
     request: Request, session: Session, state: ServiceState, status: int = 200, **extra: Any
 ) -> Response:
     context: dict[str, Any] = {"hint": None, "notice": None, "replay_error": None}
-    context |= _read(state) | extra
+    read = extra.pop("read", None)
+    context |= (read if read is not None else _read(state)) | extra
     return render(
         request,
         "streams.html",
@@ -91,10 +94,37 @@ def _page(
     )
 
 
+#: What a replay notice adds: a letter whose cause is not fixed fails again.
+AGAIN = (
+    " A letter whose cause is not fixed fails again and comes back as a new dead letter; "
+    "its error says what to fix."
+)
+
+
 @ui.get("/streams")
-def streams_page(request: Request, session: LoggedIn, state: State) -> Response:
+def streams_page(
+    request: Request,
+    session: LoggedIn,
+    state: State,
+    replayed: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+    topic: Annotated[str, Query(max_length=300)] = "",
+) -> Response:
     need(request, "streams:read")
-    return _page(request, session, state)
+    page = _read(state)
+    notice = None
+    if replayed is not None and any(t["topic"] == topic for t in page["dead_letters"]):
+        notice = (
+            f"Replayed {counted(replayed, 'dead letter')} to '{topic}'." + AGAIN
+            if replayed
+            else f"'{topic}' had no dead letters waiting."
+        )
+    return _page(request, session, state, notice=notice, read=page)
+
+
+@ui.get("/streams/replay")
+def replay_page() -> Response:
+    """The replay form's address, opened or reloaded: back to the page it belongs to."""
+    return RedirectResponse("/streams", status_code=303)
 
 
 @ui.post("/streams/replay")
@@ -117,10 +147,6 @@ def replay(
     except SkybridgeError as exc:
         return _page(request, session, state, 400, replay_error=str(exc))
     log.info("streams.replayed", topic=topic, letters=len(replayed), by=session.principal.name)
-    count = len(replayed)
-    notice = (
-        f"Replayed {counted(count, 'dead letter')} to '{topic}'."
-        if count
-        else f"'{topic}' had no dead letters waiting."
-    )
-    return _page(request, session, state, notice=notice)
+    # Post, redirect, get: reloading the page shows it again instead of replaying again.
+    query = urlencode({"replayed": len(replayed), "topic": topic})
+    return RedirectResponse(f"/streams?{query}", status_code=303)
