@@ -103,6 +103,11 @@ class SkybridgeGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # What a command wrote before Ctrl-C stays written: its own help says whether
+            # running it again finishes the work.
+            typer.echo("interrupted (Ctrl-C) before the command finished", err=True)
+            raise typer.Exit(130) from None
         except SkybridgeError as exc:
             from skybridge.apps.kit.cli import exit_code_for, report_error
 

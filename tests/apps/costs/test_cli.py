@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -143,6 +144,37 @@ def test_a_url_for_the_local_data_folder_is_refused_naming_the_setting(
     )
     assert "hush" not in said
     assert not (workdir / "s3:").exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_a_line_too_long_for_the_reader_refuses_the_file_instead_of_losing_the_row(
+    workdir: Path, suffix: str
+) -> None:
+    # DuckDB's reader dropped a line longer than its buffer (32 MB) without a reject entry.
+    text = (
+        "BilledCost,EffectiveCost,ChargePeriodStart,ProviderName\n1,1,2024-09-01,AWS\n"
+        f"2,2,2024-09-02,AWS {'x' * (17 << 20)}\n4,4,2024-09-03,AWS\n"
+    ).encode()
+    path = workdir / f"long{suffix}"
+    path.write_bytes(gzip.compress(text, compresslevel=1) if suffix.endswith(".gz") else text)
+    result = costs("ingest", str(path))
+    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    said = " ".join(result.output.split())  # type: ignore[attr-defined]
+    assert f"long{suffix}: line 3 is over 16 MB long" in said
+    assert json.loads(costs("list", "--json").stdout) == []  # type: ignore[attr-defined]
+
+
+def test_a_line_over_the_readers_row_limit_is_a_rejected_row(workdir: Path) -> None:
+    path = workdir / "wide.csv"
+    path.write_text(
+        "BilledCost,EffectiveCost,ChargePeriodStart,ProviderName\n1,1,2024-09-01,AWS\n"
+        f"2,2,2024-09-02,AWS {'x' * (3 << 20)}\n4,4,2024-09-03,AWS\n"
+    )
+    result = costs("ingest", str(path), "--json")
+    assert result.exit_code == 1, result.output  # type: ignore[attr-defined]
+    (done,) = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert (done["rows"], done["rejected"]) == (2, 1)
+    assert done["rejects"][0]["line"] == 3
 
 
 def test_a_file_that_is_no_export_exits_2_and_writes_nothing(workdir: Path) -> None:

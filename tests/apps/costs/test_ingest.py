@@ -348,3 +348,21 @@ def test_the_store_is_its_owners_alone(tmp_path: Path) -> None:
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in paths} == {
         p.name: 0o700 if p.is_dir() else 0o600 for p in paths
     }
+
+
+def test_temporary_files_are_each_processes_own_and_stale_ones_are_swept(tmp_path: Path) -> None:
+    from skybridge.apps.costs.convert import temporary_for
+
+    target = tmp_path / "abc.parquet"
+    names = {temporary_for(target) for _ in range(50)}
+    assert len(names) == 50
+    assert all(n.parent == tmp_path and n.name.startswith("abc.") for n in names)
+    assert all(n.suffix == ".tmp" for n in names)
+    store = CostStore(tmp_path / "costs")
+    stale, fresh = store.parquet_dir / "old.1-aa.tmp", store.parquet_dir / "new.2-bb.tmp"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    os.utime(stale, (0, 0))
+    CostStore(tmp_path / "costs")  # a killed conversion's leftovers go on the next open
+    assert not stale.exists()
+    assert fresh.exists()  # maybe another process's conversion under way

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import secrets
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ import duckdb
 
 from skybridge.apps.costs.focus import COLUMNS, MACROS, REQUIRED
 from skybridge.apps.costs.formats import Kind, Plan, detect, lit, plan_for, q
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import ConfigError, ValidationError
 from skybridge.core.private_files import FILE_MODE
 
 #: What to do about a file that cannot be read to its end.
@@ -182,18 +183,42 @@ def convert_file(con: duckdb.DuckDBPyConnection, path: Path, name: str, target: 
     """
     header = read_header(path)
     kind = detect(header)
-    tmp = target.with_suffix(".tmp")
+    tmp = temporary_for(target)
     try:
         conversion = _write(con, kind, header, path, name, tmp)
         os.chmod(tmp, FILE_MODE)  # the owner's alone, as every store of skybridge's
+        tmp.replace(target)
     except (duckdb.IOException, duckdb.InvalidInputException) as exc:
         tmp.unlink(missing_ok=True)
+        if tmp.name in str(exc):  # writing failed (permissions, a full disk), not the reading
+            raise ConfigError(
+                f"cannot write the converted file in {target.parent} ({_first_line(exc)})",
+                setting="costs.data",
+                hint="the costs data folder must be writable, with room for the Parquet files",
+            ) from None
         raise ValidationError(
             f"{name} cannot be read to its end ({_first_line(exc)})",
             hint=WHOLE_FILE,
         ) from None
-    tmp.replace(target)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if _interrupted(exc):
+            raise KeyboardInterrupt from None
+        raise
     return conversion
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ctrl-C: DuckDB stops its query and raises ``Query interrupted``."""
+    return isinstance(exc, duckdb.InterruptException) or (
+        type(exc) is RuntimeError and str(exc).startswith("Query interrupted")
+    )
+
+
+def temporary_for(target: Path) -> Path:
+    """A name of this process's own beside ``target`` to write it under, then rename: two
+    processes converting the same file never share one."""
+    return target.with_name(f"{target.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
 def _write(

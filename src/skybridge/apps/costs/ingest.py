@@ -13,15 +13,23 @@ import json
 import shutil
 import tempfile
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from skybridge.apps.costs.convert import RejectedRow, connect, convert_file, read_header
+from skybridge.apps.costs.convert import (
+    WHOLE_FILE,
+    RejectedRow,
+    connect,
+    convert_file,
+    read_header,
+    temporary_for,
+)
 from skybridge.apps.costs.focus import COLUMNS, norm_key
-from skybridge.apps.costs.formats import detect
+from skybridge.apps.costs.formats import detect, lit
 from skybridge.apps.costs.ledger import IngestedFile, Ledger
 from skybridge.backends.billing import CostLine
 from skybridge.backends.objects import ObjectStore
@@ -87,12 +95,13 @@ class CostStore:
         self.parquet_dir = folder / "parquet"
         private_dir(self.parquet_dir, tighten=True)
         self.ledger = Ledger(folder)
+        _sweep(self.parquet_dir)
 
     # -- files -----------------------------------------------------------------------------
     def ingest_file(self, path: Path, source: str | None = None) -> FileResult:
         """Ingest one CSV, CSV.gz or Parquet export (``source`` names it; default its path)."""
         _check_name(path)
-        digest = _sha256(path.open("rb"))
+        digest = _sha256(path.open("rb"), str(path))
         return self._convert(path, source or str(path), digest)
 
     def ingest_paths(self, paths: Iterable[Path]) -> Iterator[FileResult]:
@@ -126,12 +135,11 @@ class CostStore:
         for key in sorted(k for k in store.keys(prefix) if wanted(k)):
             with tempfile.TemporaryDirectory(prefix="skybridge-costs-") as tmp:
                 local = Path(tmp) / f"export{_suffix(key)}"
-                hasher = hashlib.sha256()
                 with local.open("wb") as out:
                     for chunk in store.iter_chunks(key):
-                        hasher.update(chunk)
                         out.write(chunk)
-                yield self._convert(local, f"objects:{key}", hasher.hexdigest())
+                digest = _sha256(local.open("rb"), key)
+                yield self._convert(local, f"objects:{key}", digest)
 
     def _convert(self, path: Path, source: str, digest: str) -> FileResult:
         known = self.ledger.find(digest)
@@ -189,11 +197,76 @@ class CostStore:
         self.ledger = Ledger(self.folder)
 
 
-def _sha256(handle: Any) -> str:
+#: A temporary file older than this was left by a conversion that was killed.
+STALE_SECONDS = 3600.0
+
+
+def _sweep(folder: Path) -> None:
+    """Remove what killed conversions left behind (their own ``.tmp`` files and DuckDB's)."""
+    now = time.time()
+    for path in folder.glob("*.tmp"):
+        try:
+            if now - path.stat().st_mtime > STALE_SECONDS:
+                path.unlink()
+        except OSError:
+            continue  # another process's, or already gone
+
+
+#: The longest line a CSV export may have. DuckDB's reader rejects a line over its
+#: ``max_line_size`` (2 MB) as a malformed row, but one longer than its read buffer (32 MB)
+#: vanished without a trace: such a file is refused whole instead.
+MAX_LINE_BYTES = 16 << 20
+
+
+class _Lines:
+    """The longest line of a text fed in chunks, and where it is, for :data:`MAX_LINE_BYTES`."""
+
+    def __init__(self) -> None:
+        self.newlines = 0
+        self.run = 0  # bytes since the last newline
+
+    def feed(self, chunk: bytes, name: str) -> None:
+        first = chunk.find(b"\n")
+        if first < 0:
+            self.run += len(chunk)
+        else:
+            self._check(self.run + first, name)
+            self.newlines += chunk.count(b"\n")
+            self.run = len(chunk) - chunk.rfind(b"\n") - 1
+        self._check(self.run, name)
+
+    def _check(self, length: int, name: str) -> None:
+        if length > MAX_LINE_BYTES:
+            raise ValidationError(
+                f"{name}: line {self.newlines + 1} is over {MAX_LINE_BYTES >> 20} MB long; no "
+                "cost export has lines this long, so the file was not ingested",
+                hint=WHOLE_FILE,
+            )
+
+
+def _sha256(handle: Any, name: str = "the file") -> str:
+    """The SHA-256 of a file, checking on the way that no line of its text is too long for
+    the CSV reader (:data:`MAX_LINE_BYTES`; a ``.gz`` file's text is checked uncompressed)."""
     hasher = hashlib.sha256()
+    lines = _Lines()
+    gzipped = name.endswith(".gz")
+    inflate = zlib.decompressobj(wbits=31) if gzipped else None
+    parquet = name.endswith(".parquet")
     with handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             hasher.update(chunk)
+            if parquet:
+                continue
+            if inflate is None:
+                lines.feed(chunk, name)
+                continue
+            try:
+                text = inflate.decompress(chunk, 1 << 24)
+                while text:
+                    lines.feed(text, name)
+                    text = inflate.decompress(inflate.unconsumed_tail, 1 << 24)
+            except zlib.error:
+                inflate = None  # damaged: the conversion names it (WHOLE_FILE)
     return hasher.hexdigest()
 
 
@@ -208,9 +281,13 @@ def _write_lines(target: Path, source: str, provider: str, lines: list[CostLine]
             marks = ", ".join("?" for _ in names)
             quoted = ", ".join(f'"{c}"' for c in names)
             con.executemany(f"INSERT INTO pull ({quoted}) VALUES ({marks})", rows)
-        tmp = target.with_suffix(".tmp")
-        con.execute(f"COPY pull TO '{tmp}' (FORMAT parquet)")
-        tmp.replace(target)
+        tmp = temporary_for(target)
+        try:
+            con.execute(f"COPY pull TO {lit(str(tmp))} (FORMAT parquet)")
+            tmp.replace(target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     finally:
         con.close()
 
