@@ -252,3 +252,19 @@ def test_periods_out_of_reach_are_refused(workdir: Path, args: list[str], messag
     result = costs(*args)
     assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
     assert message in result.output  # type: ignore[attr-defined]
+
+
+def test_ctrl_c_says_the_command_was_interrupted_and_exits_130(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skybridge.apps.costs import ingest
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ingest.CostStore, "ingest_file", interrupted)
+    shutil.copy(DATA / "focus_1_0.csv", workdir / "f.csv")
+    result = costs("ingest", str(workdir / "f.csv"))
+    assert result.exit_code == 130, result.output  # type: ignore[attr-defined]
+    assert "interrupted (Ctrl-C) before the command finished" in result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
