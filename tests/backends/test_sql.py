@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,3 +189,25 @@ def test_role_warnings_report_an_unreachable_database(postgres_server: RunningSe
     with pytest.raises(TransientError, match="cannot read the database role"):
         sql_role_warnings(engine)
     engine.dispose()
+
+
+def test_a_database_that_cannot_be_written_is_a_config_error_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    from skybridge.backends.sql import _sqlite_pragmas
+
+    path = tmp_path / "kv.db"
+    sqlite3.connect(path).execute("CREATE TABLE t (a)").connection.close()  # rollback journal
+    read_only = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    with pytest.raises(ConfigError, match="readonly database") as info:
+        _sqlite_pragmas(read_only, None, where=str(path), setting="backends.kv")
+    assert info.value.message.startswith(f"{path}: ")
+    assert info.value.setting == "backends.kv"
+    assert f"make {tmp_path} and the files in it writable" in str(info.value.hint)
+
+    class Broken:
+        def execute(self, statement: str) -> None:
+            raise sqlite3.OperationalError("near 'PRAGMA': syntax error")
+
+    with pytest.raises(sqlite3.OperationalError, match="syntax error"):  # not ours to explain
+        _sqlite_pragmas(Broken(), None, where=str(path), setting="backends.kv")

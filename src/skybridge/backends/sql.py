@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +97,8 @@ def create_sql_engine(url: str, *, setting: str = "backends.sql", **kwargs: Any)
             package, _EXTRAS.get(package, "all"), feature=f"{setting} ({parsed.drivername})"
         ) from exc
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        where = parsed.database or ":memory:"
+        event.listen(engine, "connect", partial(_sqlite_pragmas, where=where, setting=setting))
     return engine
 
 
@@ -108,9 +111,31 @@ def _is_sqlite_file(url: URL) -> bool:
     )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+#: What SQLite says when its file or folder cannot be written, and what to do about it.
+_UNWRITABLE = {
+    "readonly database": "make {folder} and the files in it writable by this user",
+    "unable to open database file": "make {folder} writable by this user",
+    "disk I/O error": "check that {folder} is on a working disk with free space",
+    "database or disk is full": "free space on the disk that holds {folder}",
+}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, where: str, setting: str) -> None:
+    """WAL mode, foreign keys and a busy timeout on every new connection; a database that
+    cannot be written (a read-only data folder, a full disk) is a :class:`ConfigError` naming
+    the file, not a driver traceback."""
     pragmas = ["PRAGMA busy_timeout=10000", "PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON"]
-    set_up(dbapi_connection, pragmas, timeout=10.0)
+    try:
+        set_up(dbapi_connection, pragmas, timeout=10.0)
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        hint = next((h for key, h in _UNWRITABLE.items() if key in text), None)
+        if hint is None:
+            raise
+        folder = str(Path(where).parent)
+        raise ConfigError(
+            f"{where}: {text}", setting=setting, hint=hint.format(folder=folder)
+        ) from None
 
 
 def sql_role_warnings(engine: Engine) -> list[str]:
