@@ -7,6 +7,9 @@ there; from a query on a source database; and bad CSV files named with their lin
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -98,9 +101,33 @@ def test_a_batch_held_by_another_runner_is_refused(tmp_path: Path, sqlite_engine
     target.create()
     aws, oci = local_sides(tmp_path)
     run = runner(tmp_path, target, aws, oci)
-    run.leases.acquire("nightly-20260101T000000Z", "someone-else", 60)
-    with pytest.raises(Conflict, match="another process"):
+    run.leases.acquire("nightly-20260101T000000Z", "elsewhere:4242", 60)
+    with pytest.raises(Conflict, match=r"is being run by elsewhere:4242 \(its lease runs until"):
         run.run("nightly", at=AT)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # a live process of this host keeps its lease
+        run.leases.release(run.leases.holder("nightly-20260101T000000Z"))  # type: ignore[arg-type]
+        run.leases.acquire("nightly-20260101T000000Z", f"{socket.gethostname()}:{alive.pid}", 60)
+        with pytest.raises(Conflict, match=f":{alive.pid} "):
+            run.run("nightly", at=AT)
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_a_batch_whose_runner_was_killed_on_this_host_is_taken_over(
+    tmp_path: Path, sqlite_engine: Engine
+) -> None:
+    target = SqlTarget(sqlite_engine, TABLES)
+    target.create()
+    aws, oci = local_sides(tmp_path)
+    run = runner(tmp_path, target, aws, oci)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a runner killed (SIGKILL) before it released the lease: its pid is free
+    run.leases.acquire("nightly-20260101T000000Z", f"{socket.gethostname()}:{gone.pid}", 900)
+    record = run.run("nightly", at=AT)
+    assert record.state == "done"
+    assert run.leases.holder("nightly-20260101T000000Z") is None  # released at the end
 
 
 def test_a_query_extracts_the_window_from_the_source_database(

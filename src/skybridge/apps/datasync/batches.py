@@ -23,8 +23,12 @@ from skybridge.apps.datasync.batchrecord import (
     check_batch_id,
 )
 from skybridge.apps.datasync.workflow import BatchEnv, run_step
+from skybridge.core.clock import when
 from skybridge.core.errors import Conflict, NotFound
-from skybridge.runtime.leases import LeaseManager
+from skybridge.core.observability import get_logger
+from skybridge.runtime.leases import Lease, LeaseManager
+
+log = get_logger(__name__)
 
 #: Seconds a runner holds a batch's lease per step (renewed before each step).
 LEASE_TTL = 900.0
@@ -36,6 +40,20 @@ def window(every: float, now: float) -> tuple[float, float]:
     """The last complete window of ``every`` seconds before ``now``: (start, end)."""
     end = math.floor(now / every) * every
     return end - every, end
+
+
+def _gone(owner: str) -> bool:
+    """Whether ``owner`` (``host:pid``) is a process of this host that no longer runs."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, as another user's
+        return False
+    return False
 
 
 class BatchRunner:
@@ -103,9 +121,7 @@ class BatchRunner:
         """
         record = self.record(name, at=at, batch=batch)
         report = on_step or (lambda _step, _state: None)
-        lease = self.leases.acquire(record.id, self.owner, LEASE_TTL)
-        if lease is None:
-            raise Conflict(f"batch {record.id} is being run by another process; try later")
+        lease = self._take(record.id)
         try:
             for step in steps:
                 lease = self.leases.renew(lease, LEASE_TTL)
@@ -121,6 +137,33 @@ class BatchRunner:
         finally:
             self.leases.release(lease)
         return record
+
+    def _take(self, batch: str) -> Lease:
+        """The batch's lease: free, expired, or held by a process of this host that is gone
+        (killed before it could give the lease back).
+
+        Raises:
+            Conflict: a live process holds it (naming it, and until when).
+        """
+        lease = self.leases.acquire(batch, self.owner, LEASE_TTL)
+        if lease is not None:
+            return lease
+        holder = self.leases.holder(batch)
+        if holder is not None and _gone(holder.owner):
+            log.warning("datasync.lease_taken_over", batch=batch, owner=holder.owner)
+            self.leases.release(holder)
+            lease = self.leases.acquire(batch, self.owner, LEASE_TTL)
+            if lease is not None:
+                return lease
+            holder = self.leases.holder(batch)
+        if holder is None:  # released just now: the next run takes it
+            raise Conflict(f"batch {batch} was being run by another process; try again")
+        raise Conflict(
+            f"batch {batch} is being run by {holder.owner} (its lease runs until "
+            f"{when(holder.expires_at)})",
+            hint="wait for that run; one killed on another host holds the batch until its "
+            "lease runs out, one killed on this host is taken over at once",
+        )
 
     def run_due(self, *, at: float | None = None) -> list[BatchRecord]:
         """Run every declared batch sync's latest window (the scheduled job)."""
