@@ -3,6 +3,7 @@ dist-info, a truthful RECORD, deterministic zips and the content-addressed cache
 
 from __future__ import annotations
 
+import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -150,3 +151,16 @@ def test_a_requirement_pip_cannot_read_is_bad_input(
     request = BuildRequest("x", requirements("tiny=>1.0\n"), HOST, offline)
     with pytest.raises(ValidationError, match="cannot read the requirement"):
         build_layer(request, tmp_path / "cache")
+
+
+def test_scratch_folders_of_killed_builds_are_swept(tmp_path: Path) -> None:
+    from skybridge.apps.layers.build import sweep_scratch
+
+    old, young, other = tmp_path / "build-abc", tmp_path / "build-def", tmp_path / "k123"
+    for folder in (old, young, other):
+        (folder / "python").mkdir(parents=True)
+    os.utime(old, (0, 0))
+    os.utime(other, (0, 0))
+    assert sweep_scratch(tmp_path) == [old]
+    assert young.is_dir()  # maybe a build under way
+    assert other.is_dir()  # a finished build: not scratch

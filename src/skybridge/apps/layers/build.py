@@ -89,6 +89,27 @@ def cache_key(request: BuildRequest, fingerprint: str) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:32]
 
 
+#: The prefix of a build's scratch folder in the cache, removed when the build ends.
+SCRATCH = "build-"
+#: A scratch folder untouched for this long was left by a build that was killed.
+STALE_SECONDS = 6 * 3600.0
+
+
+def sweep_scratch(cache: Path, *, now: float | None = None) -> list[Path]:
+    """Remove the scratch folders killed builds left in ``cache`` (a build's own goes when it
+    ends, even on Ctrl-C; only SIGKILL leaves one); those of builds under way are younger."""
+    now = time.time() if now is None else now
+    removed = []
+    for folder in cache.glob(f"{SCRATCH}*"):
+        try:
+            if folder.is_dir() and now - folder.stat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(folder)
+                removed.append(folder)
+        except OSError:
+            continue
+    return removed
+
+
 def build_layer(
     request: BuildRequest,
     cache: Path,
@@ -121,7 +142,8 @@ def build_layer(
             hint="name one in [layers] interpreters, or build without --precompile",
         )
     private_dir(cache)
-    with tempfile.TemporaryDirectory(prefix="build-", dir=cache) as scratch:
+    sweep_scratch(cache)
+    with tempfile.TemporaryDirectory(prefix=SCRATCH, dir=cache) as scratch:
         stage = Path(scratch)
         meta = _build_into(request, stage / "python", interpreter, tell)
         write_archive(stage / "python", stage / "layer.zip")
