@@ -127,4 +127,8 @@ def test_load_pipeline_by_path_factory_and_errors(setup: StreamBackend) -> None:
         load_pipeline("workerpipes:DELAY")
     with pytest.raises(ValidationError, match="not module:attribute"):
         load_pipeline("nothing-registered-here")
+    with pytest.raises(ValidationError, match="'json:dumps' needs arguments"):
+        load_pipeline("json:dumps")
+    with pytest.raises(ValidationError, match="is a float, not a Pipeline"):
+        load_pipeline("time:time")  # a builtin taking none is called
     sys.modules.pop("workerpipes", None)

@@ -13,6 +13,7 @@ stream backend's group assignment splits the partitions) and forwards signals to
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import signal
 import subprocess
@@ -35,7 +36,18 @@ def load_pipeline(spec: str) -> Pipeline:
             hint="give module:attribute, or an app's pipeline (see `skybridge worker list`)",
         )
     target = _import_attribute(spec)
-    pipeline = target() if callable(target) and not isinstance(target, Pipeline) else target
+    pipeline = target
+    if callable(target) and not isinstance(target, Pipeline):
+        try:
+            inspect.signature(target).bind()
+        except TypeError:
+            raise ValidationError(
+                f"{spec!r} needs arguments; name a Pipeline or a factory that takes none",
+                hint="e.g. a module-level `def build() -> Pipeline` without parameters",
+            ) from None
+        except ValueError:  # no signature to read (a builtin): call it as it is
+            pass
+        pipeline = target()
     if not isinstance(pipeline, Pipeline):
         raise ValidationError(f"{spec!r} is a {type(pipeline).__name__}, not a Pipeline")
     return pipeline
