@@ -67,6 +67,26 @@ def test_missing_config_file_named(monkeypatch: pytest.MonkeyPatch) -> None:
     assert info.value.setting == "SKYBRIDGE_CONFIG"
 
 
+def test_a_broken_local_file_is_named_without_a_variable_nobody_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SKYBRIDGE_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "skybridge.toml").write_text("[backends\n")
+    with pytest.raises(ConfigError, match="cannot read skybridge.toml") as info:
+        load_settings()
+    assert info.value.setting is None
+    assert "SKYBRIDGE_CONFIG" not in str(info.value)
+    (tmp_path / "skybridge.toml").unlink()
+    (tmp_path / "skybridge.toml").mkdir()
+    with pytest.raises(ConfigError, match="skybridge.toml is a folder, not a settings file"):
+        load_settings()
+    monkeypatch.setenv("SKYBRIDGE_CONFIG", str(tmp_path / "skybridge.toml"))
+    with pytest.raises(ConfigError, match="does not exist") as named:
+        load_settings()
+    assert named.value.setting == "SKYBRIDGE_CONFIG"
+
+
 def test_invalid_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SKYBRIDGE__SERVER__PORT", "99999")
     with pytest.raises(ConfigError) as info:

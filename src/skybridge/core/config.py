@@ -252,11 +252,19 @@ def load_settings(
         overrides: explicit values, which win over the environment and the file.
     """
     path = config_file()
-    if CONFIG_ENV in os.environ and not path.is_file():
+    # The variable is named only when it chose the file; else the file is ./skybridge.toml.
+    named_by = CONFIG_ENV if CONFIG_ENV in os.environ else None
+    if named_by and not path.is_file():
         raise ConfigError(
             f"config file {path} does not exist",
             setting=CONFIG_ENV,
             hint="give the path of an existing TOML file",
+        )
+    if path.exists() and not path.is_file():
+        raise ConfigError(
+            f"{path} is a folder, not a settings file",
+            setting=named_by,
+            hint="remove it, or make it a TOML file (docs: the README's Configuration)",
         )
     cls = settings_class(sections, backend_defaults)
     try:
@@ -265,10 +273,10 @@ def load_settings(
         raise _config_error(exc, path, cls) from None
     except SettingsError as exc:
         raise _env_json_error(exc, cls) or ConfigError(
-            f"cannot read the settings (the environment or {path}): {exc}", setting=CONFIG_ENV
+            f"cannot read the settings (the environment or {path}): {exc}", setting=named_by
         ) from None
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", setting=CONFIG_ENV) from None
+        raise ConfigError(f"cannot read {path}: {exc}", setting=named_by) from None
 
 
 def _env_json_error(exc: SettingsError, cls: type[Settings]) -> ConfigError | None:
