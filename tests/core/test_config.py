@@ -73,13 +73,13 @@ def test_a_broken_local_file_is_named_without_a_variable_nobody_set(
     monkeypatch.delenv("SKYBRIDGE_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "skybridge.toml").write_text("[backends\n")
-    with pytest.raises(ConfigError, match="cannot read skybridge.toml") as info:
+    with pytest.raises(ConfigError, match=r"cannot read skybridge\.toml") as info:
         load_settings()
     assert info.value.setting is None
     assert "SKYBRIDGE_CONFIG" not in str(info.value)
     (tmp_path / "skybridge.toml").unlink()
     (tmp_path / "skybridge.toml").mkdir()
-    with pytest.raises(ConfigError, match="skybridge.toml is a folder, not a settings file"):
+    with pytest.raises(ConfigError, match=r"skybridge\.toml is a folder, not a settings file"):
         load_settings()
     monkeypatch.setenv("SKYBRIDGE_CONFIG", str(tmp_path / "skybridge.toml"))
     with pytest.raises(ConfigError, match="does not exist") as named:

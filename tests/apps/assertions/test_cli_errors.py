@@ -121,3 +121,12 @@ def test_parse_errors_in_the_api_carry_no_escape_codes(client: TestClient, endpo
     assert ESC not in response.text
     assert "\\u001b" not in response.text
     assert "cannot parse assertion statement" in response.json()["message"]
+
+
+def test_a_script_with_no_statement_is_refused_and_creates_nothing(workdir: Path) -> None:
+    script = workdir / "empty.sql"
+    script.write_text("-- only a comment\n\n")
+    code, err = _run("apply", str(script), "--db", f"sqlite:///{workdir / 'new.db'}")
+    assert code == 2
+    assert f"{script} holds no SQL statement" in err
+    assert not (workdir / "new.db").exists()

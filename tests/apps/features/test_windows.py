@@ -17,12 +17,14 @@ from skybridge.apps.features.definitions import (
     last,
     last_time,
     make_view,
+    parse_views,
     ratio,
     windowed,
 )
 from skybridge.apps.features.entity import ParsedEvent, fold
 from skybridge.apps.features.vector import evaluate
 from skybridge.apps.features.windows import window_start
+from skybridge.core.errors import ValidationError
 
 VIEW = make_view(
     name="v",
@@ -201,3 +203,9 @@ def test_bad_definitions_say_what_to_fix(options: dict[str, Any], message: str) 
 
     with pytest.raises(ValidationError, match=message):
         count("c", **options) if options else windowed("c", "sum", "x", window=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("data", "found"), [(None, "nothing"), ([1], "a list"), ("x", "a str")])
+def test_a_file_that_is_no_mapping_says_what_it_holds(data: object, found: str) -> None:
+    with pytest.raises(ValidationError, match=f"views.yaml: holds {found}, not a mapping"):
+        parse_views(data, "views.yaml")

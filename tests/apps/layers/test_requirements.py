@@ -69,3 +69,8 @@ def test_targets_widen_the_glibc_tags_of_their_runtime() -> None:
     assert old[-2:] == ["manylinux2010_x86_64", "manylinux1_x86_64"]
     with pytest.raises(ValidationError, match=r"python3\.9"):
         Target("python3.9", "x86_64")
+
+
+def test_a_folder_given_as_the_requirements_file_is_called_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"requirements file .* is a folder"):
+        read_requirements(tmp_path)

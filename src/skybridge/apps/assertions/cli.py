@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from skybridge.apps.assertions import api
 from skybridge.apps.assertions.errors import AssertionViolation
 from skybridge.apps.assertions.naming import check_name, quote_ident
+from skybridge.apps.assertions.script import split_script
 from skybridge.apps.assertions.shared import database_errors, open_engine, summary
 from skybridge.apps.kit.cli import (
     EXIT_BAD_INPUT,
@@ -29,7 +30,7 @@ from skybridge.apps.kit.cli import (
     report_error,
     styled,
 )
-from skybridge.core.errors import NotFound
+from skybridge.core.errors import NotFound, ValidationError
 
 assert_app = typer.Typer(
     help="SQL assertions (CREATE ASSERTION) on PostgreSQL and SQLite.", no_args_is_help=True
@@ -96,8 +97,12 @@ def apply(
     timeout: Timeout = api.DEFAULT_STATEMENT_TIMEOUT,
 ) -> None:
     """Run a script (plain DDL/DML mixed with CREATE/ALTER/DROP ASSERTION) in one transaction."""
+    script = file.read_text()
+    if not split_script(script, str(file)):
+        raise ValidationError(
+            f"{file} holds no SQL statement", hint="give a .sql file of statements ending in ;"
+        )
     with database(ctx, db) as engine:
-        script = file.read_text()
         done = api.apply(
             script, engine, source=str(file), from_dialect=from_dialect, timeout=timeout or None
         )

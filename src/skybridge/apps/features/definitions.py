@@ -231,6 +231,12 @@ def _problem(exc: PydanticValidationError, source: str = "") -> str:
 
 def parse_views(data: Any, source: str = "feature definitions") -> list[FeatureView]:
     """Views from parsed YAML/JSON (``{"views": [...]}``); errors name the place."""
+    if not isinstance(data, dict):
+        found = "nothing" if data is None else f"a {type(data).__name__}"
+        raise ValidationError(
+            f"{source}: holds {found}, not a mapping with a views list",
+            hint="start the file with `views:` (see docs/features.md)",
+        )
     try:
         views = ViewFile.model_validate(data).views
     except PydanticValidationError as exc:

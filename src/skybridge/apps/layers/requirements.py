@@ -44,8 +44,9 @@ def read_requirements(path: Path) -> Requirements:
         ValidationError: the file is missing, empty, or includes a missing file.
     """
     if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
         raise ValidationError(
-            f"requirements file {path} does not exist", hint="give a requirements.txt or lock file"
+            f"requirements file {path} {what}", hint="give a requirements.txt or lock file"
         )
     lines: list[str] = []
     _collect(path, lines, depth=0)
