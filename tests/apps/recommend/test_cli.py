@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from tests.apps.recommend.conftest import CATALOGUE, taste_events
 from typer.testing import CliRunner
 
@@ -103,3 +105,34 @@ def test_bad_input_exits_2_with_a_message(workdir: Path) -> None:
     code, _, err = run("train", "--window-days", "0")
     assert code == 2
     assert "window" in err
+
+
+def test_an_interrupted_ingest_says_how_to_publish_the_rest_once(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skybridge.apps.recommend.service import Recommender
+
+    _, events = write_inputs(workdir)
+    published: list[int] = []
+    real = Recommender.publish
+
+    def publish_then_stop(self: Recommender, batch: list[Any]) -> int:
+        if published:
+            raise KeyboardInterrupt
+        published.append(len(batch))
+        return real(self, batch)
+
+    monkeypatch.setattr(Recommender, "publish", publish_then_stop)
+    monkeypatch.setattr("skybridge.apps.recommend.cli.PUBLISH_BATCH", 50)
+    code, _, err = run("ingest", str(events))
+    assert code == 130
+    said = " ".join(err.split())
+    assert "50 of 80 events were published before the interruption" in said
+    assert f"skybridge recommend ingest {events} --skip 50" in said
+    assert published == [50]
+    monkeypatch.undo()
+    code, out, _ = run("ingest", str(events), "--skip", "80", "--json")
+    assert (code, json.loads(out)) == (0, {"published": 0, "skipped": 80})
+    code, _, err = run("ingest", str(events), "--skip", "81")
+    assert code == 2
+    assert "--skip 81 is more than the 80 events" in err

@@ -13,6 +13,8 @@ from skybridge.apps.kit.cli import (
     Json,
     app_context,
     cli_session,
+    console,
+    counted,
     emit_json,
     progress_bar,
     result_table,
@@ -69,15 +71,31 @@ def load_command(
     cli_session(ctx).out.print(f"{len(items)} items loaded; {changed} changed in the served index")
 
 
+#: Events published per call by ``ingest``.
+PUBLISH_BATCH = 1000
+
+
 @recommend_app.command("ingest")
 def ingest_command(
     ctx: typer.Context,
     path: Annotated[
         Path, typer.Argument(help="Events as JSON Lines or CSV lines user,item,kind,ts.")
     ],
+    skip: Annotated[
+        int,
+        typer.Option(
+            "--skip",
+            min=0,
+            help="Publish all but the first N events (to finish an interrupted ingest).",
+        ),
+    ] = 0,
     as_json: Json = False,
 ) -> None:
-    """Publish a file of events to the topic (all are checked before any is sent)."""
+    """Publish a file of events to the topic (all are checked before any is sent).
+
+    Events carry no id, so a file published twice is counted twice: after an interruption,
+    finish it with the --skip the interruption printed.
+    """
     try:
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except OSError as exc:
@@ -88,14 +106,29 @@ def ingest_command(
             events.append(parse_event(line))
         except ValidationError as exc:
             raise ValidationError(f"{path} line {n}: {exc.message}", hint=exc.hint) from None
-    with open_recommender(app_context(ctx, "recommend")) as engine, _progress(ctx) as bar:
-        task = bar.add_task("publishing", total=len(events))
-        for start in range(0, len(events), 1000):
-            bar.advance(task, engine.publish(events[start : start + 1000]))
+    if skip > len(events):
+        raise ValidationError(f"--skip {skip} is more than the {len(events)} events of {path}")
+    done = skip
+    try:
+        with open_recommender(app_context(ctx, "recommend")) as engine, _progress(ctx) as bar:
+            task = bar.add_task("publishing", total=len(events) - skip)
+            for start in range(skip, len(events), PUBLISH_BATCH):
+                bar.advance(task, engine.publish(events[start : start + PUBLISH_BATCH]))
+                done = min(start + PUBLISH_BATCH, len(events))
+    except KeyboardInterrupt:
+        console(stderr=True).print(
+            f"{done} of {len(events)} events were published before the interruption (a batch "
+            f"being sent may be partly published); to publish the rest once: skybridge "
+            f"recommend ingest {path} --skip {done}"
+        )
+        raise
+    published = len(events) - skip
     if as_json:
-        emit_json({"published": len(events)})
+        emit_json({"published": published, "skipped": skip})
         return
-    cli_session(ctx).out.print(f"{len(events)} events published")
+    cli_session(ctx).out.print(
+        f"{counted(published, 'event')} published" + (f" ({skip} skipped)" if skip else "")
+    )
 
 
 @recommend_app.command("feedback")
