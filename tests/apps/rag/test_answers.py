@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from skybridge.apps.rag.answers import ask, query
+from skybridge.apps.rag.answers import any_relevant, ask, query
 from skybridge.apps.rag.ingest import ingest
 from skybridge.apps.rag.monitoring import baseline_key
+from skybridge.apps.rag.retrieval import Hit
 from skybridge.apps.rag.service import Rag, open_rag
+from skybridge.backends.llm.base import NOTHING_FOUND
 from skybridge.core.errors import NotFound, ValidationError
 
 from .conftest import rag_context
@@ -37,6 +39,33 @@ def test_citations_point_at_the_chunks_the_answer_used(
     assert pieces
     for sentence, n in pieces:
         assert sentence in by_number[int(n)], f"{sentence!r} is not in passage [{n}]"
+
+
+@pytest.mark.parametrize("mode", ["dense", "hybrid"])
+def test_a_question_the_documents_do_not_cover_gets_no_made_up_answer(
+    rag: Rag, write_docs: Callable[..., Path], mode: str
+) -> None:
+    ingest(rag, str(write_docs()))
+    for nonsense in ("qwzx plorf 12345", "What is the capital of France?"):
+        result = ask(rag, nonsense, mode=mode)  # type: ignore[arg-type]
+        assert result.retrieval.hits  # the search still returns its nearest chunks
+        assert max(h.dense or 0.0 for h in result.retrieval.hits) < 0.2
+        assert result.answer.text == NOTHING_FOUND
+        assert result.answer.citations == []
+    answered = ask(rag, "How quickly must a page be acknowledged?", mode=mode)  # type: ignore[arg-type]
+    assert "10 minutes" in answered.answer.text
+
+
+def test_relevance_is_a_shared_word_or_a_similar_embedding() -> None:
+    def hit(dense: float | None, bm25: float | None) -> Hit:
+        return Hit("c", "d", "t", 1.0, dense=dense, bm25=bm25)
+
+    assert not any_relevant([hit(0.1, None), hit(0.05, 0.0)], 0.2)
+    assert any_relevant([hit(0.1, None), hit(None, 1.3)], 0.2)  # BM25 found a shared word
+    assert any_relevant([hit(0.25, None)], 0.2)
+    assert any_relevant([hit(None, None)], 0.2)  # a knowledge base's own ranking
+    assert any_relevant([hit(0.0, None)], 0.0)  # the check turned off
+    assert not any_relevant([], 0.0)
 
 
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])

@@ -108,11 +108,27 @@ def ask(
     """A cited answer to ``text`` from the best chunks (see :func:`query` for errors)."""
     start = time.perf_counter()
     retrieval = query(rag, text, k=k, mode=mode, filters=filters, record=record)
-    passages = [passage(n, hit) for n, hit in enumerate(retrieval.hits, 1)]
+    hits = retrieval.hits if any_relevant(retrieval.hits, rag.config.answer_min_similarity) else []
+    passages = [passage(n, hit) for n, hit in enumerate(hits, 1)]
     answer = rag.llm.answer(_checked(text), passages)
     seconds = time.perf_counter() - start
     END_TO_END.labels(rag.collection, "ask").observe(seconds)
     return AskResult(answer, retrieval, seconds)
+
+
+def any_relevant(hits: list[Hit], min_similarity: float) -> bool:
+    """Whether any hit bears on the question: it shares a word with it (a BM25 score) or its
+    embedding is at least ``min_similarity`` similar. A hit scored by neither (a knowledge
+    base ranks by its own scores) counts as relevant, as does every hit when
+    ``min_similarity`` is 0."""
+    if min_similarity <= 0:
+        return bool(hits)
+    return any(
+        (h.bm25 is not None and h.bm25 > 0)
+        or (h.dense is not None and h.dense >= min_similarity)
+        or (h.bm25 is None and h.dense is None)
+        for h in hits
+    )
 
 
 def _from_knowledge_base(

@@ -23,6 +23,12 @@ class RagConfig(BaseModel):
         rrf_k: The rank constant of reciprocal rank fusion.
         dense_weight: Weight of the vector ranking in the fusion.
         bm25_weight: Weight of the BM25 ranking in the fusion.
+        answer_min_similarity: ``ask`` answers "nothing found" when no retrieved chunk shares a
+            word with the question (BM25) and none is at least this similar to it (cosine of
+            the embeddings): a question the documents do not cover gets no confident answer
+            made of unrelated sentences. 0.2 suits the packaged all-MiniLM-L6-v2, on which
+            unrelated text scores about 0.1 and an answerable question 0.25 or more; another
+            embedding model may need another value; 0 turns the check off.
         alert_margin: How far below the baseline a score may fall before an alert.
         rolling_window: Live queries in the rolling retrieval score.
         eval_dataset: Folder of a query set (BEIR layout) the scheduled eval runs on.
@@ -47,6 +53,7 @@ class RagConfig(BaseModel):
     rrf_k: int = Field(default=60, ge=1)
     dense_weight: float = Field(default=1.0, ge=0.0)
     bm25_weight: float = Field(default=1.0, ge=0.0)
+    answer_min_similarity: float = Field(default=0.2, ge=0.0, le=1.0)
     alert_margin: float = Field(default=0.05, ge=0.0, le=1.0)
     rolling_window: int = Field(default=50, ge=1, le=10_000)
     eval_dataset: str | None = None
