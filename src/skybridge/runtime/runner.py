@@ -182,7 +182,8 @@ class PipelineRunner:
             if waited >= idle_exit and not self._told_waiting:
                 self._told_waiting = True
                 log.warning(
-                    "waiting for partitions: other members of the group hold them",
+                    "waiting for partitions: the group is still assigning them, or other "
+                    "members hold them",
                     pipeline=p.name,
                     group=p.group_id,
                     gives_up_after_s=ASSIGNMENT_WAIT,
