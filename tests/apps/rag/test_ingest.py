@@ -149,6 +149,21 @@ def test_user_metadata_is_filterable_and_own_fields_are_protected(
         query(rag, "x", filters={"text": "y"}, record=False)
 
 
+def test_other_metadata_reindexes_unchanged_documents(
+    rag: Rag, write_docs: Callable[..., Path]
+) -> None:
+    folder = str(write_docs(folder="ops"))
+    first = ingest(rag, folder, metadata={"src": "s3"})
+    assert first.added
+    assert first.unchanged == 0
+    assert ingest(rag, folder, metadata={"src": "s3"}).unchanged == len(first.added)
+    again = ingest(rag, folder, metadata={"src": "oci"})
+    assert sorted(again.updated) == sorted(first.added)  # not "unchanged": the meta changed
+    for src, found in (("oci", True), ("s3", False)):
+        hits = query(rag, "acknowledge a page", k=10, filters={"src": src}, record=False).hits
+        assert bool(hits) is found, src
+
+
 def test_a_missing_source_is_bad_input(rag: Rag) -> None:
     with pytest.raises(ValidationError, match="no file or folder"):
         ingest(rag, "/no/such/folder")

@@ -12,6 +12,7 @@ cannot be parsed is reported and nothing of it is written.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -91,7 +92,13 @@ class Ingestion:
         self.report = IngestReport(label)
         self.pending: list[_Pending] = []
         c = rag.config
-        self.chunking = f"{c.chunk_tokens}:{c.chunk_overlap}:{PARSER_VERSION}"
+        # What a document's chunks are made from besides its bytes: the chunking, and the
+        # source and metadata stored with every chunk, so that ingesting the same documents
+        # from another source or with other --meta re-indexes them instead of calling them
+        # unchanged (re-embedding costs nothing: the cache has their chunks' vectors).
+        labels = json.dumps([label, metadata], sort_keys=True, default=str)
+        stamp = hashlib.sha256(labels.encode()).hexdigest()[:16]
+        self.chunking = f"{c.chunk_tokens}:{c.chunk_overlap}:{PARSER_VERSION}:{stamp}"
 
     def version(self, data: bytes) -> str:
         return hashlib.sha256(data + b"|" + self.chunking.encode()).hexdigest()
