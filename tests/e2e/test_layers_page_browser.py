@@ -58,11 +58,16 @@ def test_layers_page_shows_builds_usage_and_drives_a_rollout(
         page.locator("tr[data-rollout='demo-orders:live']").get_by_role(
             "button", name="Roll back"
         ).click()
+        expect(page.locator("#confirm-question")).to_contain_text(
+            "Roll back demo-orders:live? All of its traffic goes back to version 1 now"
+        )
+        screenshot(page, "layers-03-roll-back-confirm", tmp_path)
+        page.get_by_role("button", name="Confirm").click()
         expect(page.get_by_role("status")).to_contain_text(
             "Rolled back: version 1 takes all traffic"
         )
         expect(page.locator("tr[data-rollout='demo-orders:live']")).to_contain_text("rolled-back")
-        screenshot(page, "layers-03-rolled-back", tmp_path)
+        screenshot(page, "layers-04-rolled-back", tmp_path)
 
     with browser_page(chromium, 390, 844) as phone:
         login(phone, url, token)
