@@ -50,7 +50,7 @@ def _letter_row(letter: DeadLetter) -> dict[str, Any]:
         "error_type": letter.error_type,
         "error": error if len(error) <= ERROR_SHOWN else error[:ERROR_SHOWN] + "…",
         "pipeline": letter.pipeline,
-        "failed": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(letter.failed_at)),
+        "failed": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(letter.failed_at)),
         "replayed": letter.replayed,
     }
 

@@ -280,7 +280,7 @@ def audit(
         "Audit log", "when", "mapping", "action", "source version", "actor", "reason"
     )
     for r in records:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["at"]))
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(r["at"]))
         out.add_row(
             when,
             r["mapping"],
