@@ -9,6 +9,7 @@ import pytest
 import typer
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.context import AppContext
@@ -40,6 +41,15 @@ def _router(context: AppContext[Any]) -> APIRouter:
     @router.get("/crash")
     def crash() -> dict[str, str]:
         raise RuntimeError("something internal with a password=hunter2 in it")
+
+    @router.get("/constraint")
+    def constraint() -> dict[str, str]:
+        engine = create_engine("sqlite://")
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY)"))
+            conn.execute(text("INSERT INTO t VALUES (7)"))
+            conn.execute(text("INSERT INTO t VALUES (7)"))  # a stored row's key again
+        return {}
 
     @router.get("/kv-url")
     def kv_url() -> dict[str, str]:
@@ -129,6 +139,17 @@ def test_unexpected_errors_are_a_generic_500(
         "error": "InternalError",
         "message": "internal error; the service log has details",
     }
+
+
+def test_a_database_constraint_refusing_a_change_is_a_409_that_quotes_no_row(
+    probe_client: TestClient, probe_auth: dict[str, str]
+) -> None:
+    response = probe_client.get("/api/probe/constraint", headers=probe_auth)
+    assert response.status_code == 409
+    assert response.json()["error"] == "Conflict"
+    assert "constraint or trigger" in response.json()["message"]
+    assert "t.a" not in response.text
+    assert "UNIQUE" not in response.text
 
 
 @pytest.mark.parametrize(

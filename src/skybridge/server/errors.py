@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 
 from skybridge.apps.kit.errors import ErrorBody, FieldProblem, rule_for
@@ -103,6 +104,23 @@ async def _login_required(request: Request, exc: Exception) -> Response:
     return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
 
 
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    """A database constraint refused a change (a key taken meanwhile, a trigger of the
+    database's own): the request conflicts with the stored state. The constraint's message
+    may quote stored rows, so it goes to the log, not to the client."""
+    log.warning(
+        "http.constraint_refused",
+        path=request.url.path,
+        error=str(getattr(exc, "orig", exc)).splitlines()[0][:300],
+    )
+    return error_response(
+        409,
+        "Conflict",
+        "the database refused the change: a constraint or trigger of the database does not "
+        "allow it",
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("http.unhandled", error=type(exc).__name__, path=request.url.path, exc_info=exc)
     return error_response(500, "InternalError", "internal error; the service log has details")
@@ -113,4 +131,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)
