@@ -18,5 +18,5 @@ OVERVIEW_CHARTS = (
 #: Streams: what the pipelines in this service consume, and how far behind each group is.
 STREAMS_CHARTS = (
     Chart("Consumer lag by group and topic", ["lag"], name="lag"),
-    Chart("Records consumed", ["records_per_s"], name="throughput"),
+    Chart("Throughput", ["records_per_s"], name="throughput"),
 )

@@ -22,7 +22,7 @@ from skybridge.apps.kit.cli import Json, app_context, cli_session, emit_json, re
 from skybridge.core.errors import ValidationError
 
 datasync_app = typer.Typer(
-    help="Sync rows AWS -> OCI: stream upserts and batch MERGE, version-guarded.",
+    help="Sync rows AWS → OCI: stream upserts and batch MERGE, version-guarded.",
     no_args_is_help=True,
 )
 datasync_app.add_typer(batch_app, name="batch", no_args_is_help=True)
