@@ -37,6 +37,7 @@ _PAGE = """<!doctype html>
 <link rel="icon" type="image/png" href="{root}{assets}/favicon-32x32.png">
 </head>
 <body>
+<nav class="information-container wrapper"><a href="{root}/">&larr; skybridge dashboard</a></nav>
 <div id="swagger-ui" data-openapi-url="{root}{openapi}"></div>
 <script src="{root}{assets}/swagger-ui-bundle.js"></script>
 <script src="{root}/static/api-docs.js"></script>
