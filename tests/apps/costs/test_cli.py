@@ -118,6 +118,10 @@ def test_one_bad_file_among_several_stops_the_ingest_before_any_naming_it(workdi
         (["anomalies", "--dimension", "colour"], "unknown dimension"),
         (["forecast", "--dimension", "service"], "both a dimension and a value"),
         (
+            ["ingest", "--api", "aws", "--from", "2024-09-30", "--to", "2024-09-01"],
+            "the period ends (2024-09-01) before it starts (2024-09-30)",
+        ),
+        (
             ["ingest", "--api", "nowhere", "--from", "2024-09-01", "--to", "2024-09-02"],
             "no cost API source",
         ),

@@ -85,6 +85,8 @@ def _run_ingest(
     if api is not None:
         if start is None or end is None:
             raise ValidationError("--api needs --from and --to")
+        if end < start:  # as report says it; --to is a day included, the API's end is not
+            raise ValidationError(f"the period ends ({end}) before it starts ({start})")
         return app.ingest_api(api, start, end + timedelta(days=1))
     progress = progress_bar(BarColumn(), MofNCompleteColumn(), transient=True, disable=quiet)
     with progress:
