@@ -13,21 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.test_up_demo_backends import ELSEWHERE  # engines nothing listens on
 
 from skybridge.testing.servers import free_port, wait_for_port
-
-#: A skybridge.toml pointing at engines nothing listens on (port 1), in [backends] and in the
-#: apps' own sections: the demo sets them aside and keeps all of its data in .skybridge.
-ELSEWHERE = """\
-[backends]
-kv = "redis://127.0.0.1:1/0"
-
-[features]
-online = "redis://127.0.0.1:1/0"
-
-[datasync]
-target = "postgresql://u:secretpw@127.0.0.1:1/x"
-"""
 
 
 @pytest.fixture

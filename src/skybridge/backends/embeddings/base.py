@@ -128,14 +128,13 @@ class Embedder(Backend):
         Raises:
             ValidationError: the query is empty, or longer than the model reads.
         """
-        if isinstance(text, str) and text.strip():
-            tokens = self.count_tokens(text)
-            if tokens > self.max_tokens:
-                raise ValidationError(
-                    f"the query is too long: {tokens} tokens, and {self.model} reads at most "
-                    f"{self.max_tokens}",
-                    hint="shorten it; a question of a sentence or two retrieves best",
-                )
+        tokens = self._over_window(text) if isinstance(text, str) and text.strip() else None
+        if tokens is not None:
+            raise ValidationError(
+                f"the query is too long: {tokens} tokens, and {self.model} reads at most "
+                f"{self.max_tokens}",
+                hint="shorten it; a question of a sentence or two retrieves best",
+            )
         vector: npt.NDArray[np.float32] = self.embed([text], kind="query")[0]
         return vector
 
@@ -150,11 +149,16 @@ class Embedder(Backend):
             )
         return vectors
 
+    def _over_window(self, text: str) -> int | None:
+        """The tokens of ``text`` when more than the model reads, else ``None``."""
+        tokens = self.count_tokens(text)
+        return tokens if tokens > self.max_tokens else None
+
     def _check(self, n: int, text: object) -> None:
         if not isinstance(text, str) or not text.strip():
             raise ValidationError(f"text {n} to embed is empty or not text")
-        tokens = self.count_tokens(text)
-        if tokens > self.max_tokens:
+        tokens = self._over_window(text)
+        if tokens is not None:
             raise ValidationError(
                 f"text {n} to embed has {tokens} tokens; {self.model} reads at most "
                 f"{self.max_tokens} and would drop the rest",
