@@ -226,3 +226,18 @@ def test_table_option_and_environment_choose_the_table(
     assert [m["name"] for m in as_json("mappings", "list", "--table", str(other))] == ["key"]
     monkeypatch.setenv("SKYBRIDGE__SECRETSYNC__MAPPINGS", str(other))
     assert [r["name"] for r in as_json("status")] == ["key"]
+
+
+def test_a_table_may_name_the_secrets_backend_of_skybridge_toml(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = workdir / "t.toml"
+    table.write_text(
+        '[[mappings]]\nname = "m"\n'
+        'source = { backend = "secrets", secret = "a/b" }\n'
+        'target = { backend = "local://dst", secret = "b" }\n'
+    )
+    monkeypatch.setenv("SKYBRIDGE__BACKENDS__SECRETS", "local://vault")
+    assert "1 mapping(s), valid" in run("mappings", "validate", str(table)).stdout
+    listed = as_json("mappings", "list", "--table", str(table))
+    assert listed[0]["source"] == "secrets:a/b"

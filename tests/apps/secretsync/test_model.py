@@ -155,3 +155,26 @@ def test_transform_fingerprint_tracks_payload_settings() -> None:
     c = table_from_dict(_one(fields=["a", "b"])).mappings[0]
     assert a.transform_fingerprint() == b.transform_fingerprint()
     assert a.transform_fingerprint() != c.transform_fingerprint()
+
+
+def _on(backend: str) -> dict[str, object]:
+    return {
+        "mappings": [
+            {
+                "name": "x",
+                "source": {"backend": backend, "secret": "a/b"},
+                "target": {"backend": "local://.skybridge/target", "secret": "b"},
+            }
+        ]
+    }
+
+
+def test_a_name_the_table_lacks_is_taken_from_skybridge_toml() -> None:
+    service = {"secrets": "aws-sm://eu-west-1", "unused": "local://elsewhere"}
+    table = table_from_dict(_on("secrets"), service)
+    assert table.backends["secrets"].url == "aws-sm://eu-west-1"
+    assert set(table.backends) == {"secrets"}  # only what the mappings name
+    own = {**_on("secrets"), "backends": {"secrets": "local://.skybridge/own"}}
+    assert table_from_dict(own, service).backends["secrets"].url == "local://.skybridge/own"
+    with pytest.raises(ValidationError, match="backend 'secrets' is not in"):
+        table_from_dict(_on("secrets"))

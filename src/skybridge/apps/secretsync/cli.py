@@ -32,7 +32,7 @@ from skybridge.apps.kit.timefmt import ago
 from skybridge.apps.secretsync.events import load_event, parse_event
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
 from skybridge.apps.secretsync.loading import InvalidTable, load_table
-from skybridge.apps.secretsync.service import SecretSyncService, open_service
+from skybridge.apps.secretsync.service import SecretSyncService, open_service, service_backends
 from skybridge.apps.secretsync.views import audit_view, mapping_view, status_views
 from skybridge.core.errors import NotFound, SkybridgeError, ValidationError
 
@@ -61,7 +61,7 @@ def service(ctx: typer.Context, table: Path | None) -> Iterator[SecretSyncServic
     """The engine on the configured (or ``--table``) table; unknown names exit 2."""
     app = app_context(ctx, "secretsync")
     try:
-        given = load_table(table) if table is not None else None
+        given = load_table(table, service_backends(app)) if table is not None else None
         with open_service(app, table=given) as svc:
             yield svc
     except NotFound as exc:
@@ -326,9 +326,9 @@ def mappings_validate(
             count, where = len(svc.engine.mappings), svc.table_source
         _print(ctx, styled("[green]✓[/] {}: {} mapping(s), valid.", where, count))
         return
-    cli_session(ctx).settings()
+    known = service_backends(app_context(ctx, "secretsync"))
     try:
-        parsed = load_table(path)
+        parsed = load_table(path, known)
     except InvalidTable as exc:
         report_error(ValidationError(f"{path} is not a valid mapping table"))
         for problem in exc.problems:

@@ -52,14 +52,44 @@ class InvalidTable(ValidationError):
         self.problems = problems
 
 
-def table_from_dict(data: Mapping[str, Any]) -> MappingTable:
-    """Validate a parsed table.
+def _referenced(data: Mapping[str, Any]) -> set[str]:
+    """The backend names the mappings and credentials of a parsed table refer to."""
+    names: set[str] = set()
+    mappings = data.get("mappings")
+    for mapping in mappings if isinstance(mappings, list) else []:
+        for side in ("source", "target"):
+            pointer = mapping.get(side) if isinstance(mapping, Mapping) else None
+            if isinstance(pointer, Mapping) and isinstance(pointer.get("backend"), str):
+                names.add(pointer["backend"])
+    backends = data.get("backends")
+    for spec in backends.values() if isinstance(backends, Mapping) else []:
+        found = spec.get("credentials_from") if isinstance(spec, Mapping) else None
+        if isinstance(found, Mapping) and isinstance(found.get("backend"), str):
+            names.add(found["backend"])
+    return {n for n in names if "://" not in n}
+
+
+def table_from_dict(
+    data: Mapping[str, Any], service_backends: Mapping[str, str] | None = None
+) -> MappingTable:
+    """Validate a parsed table. A backend name the table's own ``[backends]`` lacks is looked
+    up in ``service_backends`` (skybridge.toml's: ``secrets`` is ``backends.secrets``).
 
     Raises:
         InvalidTable: with one line per problem, each naming the setting to fix.
     """
+    data = dict(data)
+    own = data.get("backends")
+    if service_backends and (own is None or isinstance(own, Mapping)):
+        taken = {
+            name: service_backends[name]
+            for name in sorted(_referenced(data))
+            if name in service_backends and name not in (own or {})
+        }
+        if taken:
+            data["backends"] = {**(own or {}), **taken}
     try:
-        return MappingTable.model_validate(dict(data))
+        return MappingTable.model_validate(data)
     except PydanticValidationError as exc:
         lines = []
         for error in exc.errors():
@@ -68,8 +98,10 @@ def table_from_dict(data: Mapping[str, Any]) -> MappingTable:
         raise InvalidTable(lines) from None
 
 
-def parse_table(text: str, fmt: TableFormat = "toml") -> MappingTable:
-    """Parse and validate a table given as text in ``fmt``."""
+def parse_table(
+    text: str, fmt: TableFormat = "toml", service_backends: Mapping[str, str] | None = None
+) -> MappingTable:
+    """Parse and validate a table given as text in ``fmt`` (see :func:`table_from_dict`)."""
     try:
         if fmt == "toml":
             data: Any = tomllib.loads(text)
@@ -81,11 +113,12 @@ def parse_table(text: str, fmt: TableFormat = "toml") -> MappingTable:
         raise ValidationError(f"mapping table is not valid {fmt}: {exc}") from None
     if not isinstance(data, Mapping):
         raise ValidationError(f"mapping table must be a {fmt} table/object at the top level")
-    return table_from_dict(data)
+    return table_from_dict(data, service_backends)
 
 
-def load_table(path: str | Path) -> MappingTable:
-    """Load a table from a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file."""
+def load_table(path: str | Path, service_backends: Mapping[str, str] | None = None) -> MappingTable:
+    """Load a table from a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file (see
+    :func:`table_from_dict`)."""
     file = Path(path)
     fmt = _SUFFIXES.get(file.suffix.lower())
     if fmt is None:
@@ -96,10 +129,11 @@ def load_table(path: str | Path) -> MappingTable:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ValidationError(f"cannot read mapping table {file}: {exc.strerror}") from None
-    return parse_table(text, fmt)
+    return parse_table(text, fmt, service_backends)
 
 
-def parse_table_text(text: str) -> MappingTable:
+def parse_table_text(text: str, service_backends: Mapping[str, str] | None = None) -> MappingTable:
     """A table given inline (an environment variable): JSON if it starts with ``{``, else TOML."""
     stripped = text.strip()
-    return parse_table(stripped, "json" if stripped.startswith("{") else "toml")
+    fmt: TableFormat = "json" if stripped.startswith("{") else "toml"
+    return parse_table(stripped, fmt, service_backends)

@@ -38,12 +38,20 @@ def table_candidates(ctx: Context) -> list[Path]:
     return [config_file().parent / TABLE_FILE, ctx.data_dir / TABLE_FILE]
 
 
-def _configured_table(config: SecretSyncConfig) -> tuple[MappingTable, str]:
+def service_backends(ctx: AppContext[Any]) -> dict[str, str]:
+    """The backends of skybridge.toml a mapping table may name without declaring them:
+    ``secrets`` (``backends.secrets``)."""
+    return {"secrets": ctx.backend_url("secrets")}
+
+
+def _configured_table(ctx: Context) -> tuple[MappingTable, str]:
+    config, known = ctx.config, service_backends(ctx)
     try:
         if config.mappings_inline:
-            return parse_table_text(config.mappings_inline), "secretsync.mappings_inline"
+            table = parse_table_text(config.mappings_inline, known)
+            return table, "secretsync.mappings_inline"
         assert config.mappings is not None
-        return load_table(config.mappings), str(config.mappings)
+        return load_table(config.mappings, known), str(config.mappings)
     except SkybridgeError as exc:
         raise ConfigError(exc.message, setting="secretsync.mappings", hint=exc.hint) from None
 
@@ -55,11 +63,11 @@ def find_table(ctx: Context) -> tuple[MappingTable, str]:
         ConfigError: no table anywhere, or the table is invalid (the message says what to fix).
     """
     if ctx.config.mappings_inline or ctx.config.mappings is not None:
-        return _configured_table(ctx.config)
+        return _configured_table(ctx)
     for path in table_candidates(ctx):
         if path.is_file():
             try:
-                return load_table(path), str(path)
+                return load_table(path, service_backends(ctx)), str(path)
             except SkybridgeError as exc:
                 raise ConfigError(exc.message, setting=str(path), hint=exc.hint) from None
     tried = " or ".join(str(p) for p in table_candidates(ctx))
