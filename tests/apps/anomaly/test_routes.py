@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
+from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import discover_apps, find_app
@@ -180,3 +186,33 @@ def test_the_page_checks_who_acknowledges_like_the_api(skybridge_workdir: Path) 
         assert service.client.post("/ui/anomaly", data=form).status_code == 200
         (incident,) = service.client.get("/api/anomaly/incidents", headers=service.auth).json()
         assert (incident["status"], incident["acknowledged_by"]) == ("acknowledged", "ada")
+
+
+def test_an_incident_can_be_shown_on_the_chart_however_old_it_is(
+    skybridge_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skybridge.apps.anomaly import page
+
+    monkeypatch.setattr(page, "SHOWN", 50)  # the chart's last points hold no incident
+    with service_harness() as service:
+        _ingest(service)
+        csrf = service.login()
+        incidents = service.client.get("/api/anomaly/incidents", headers=service.auth).json()
+        incident = min(incidents, key=lambda i: i["opened"])
+        opened = datetime.fromisoformat(incident["opened"]).replace(tzinfo=UTC).timestamp()
+        latest = service.client.post("/ui/anomaly", data={"csrf": csrf, "action": "show"})
+        assert opened < min(_plot_x(latest.text))  # not in the last 50 points
+        form = {"csrf": csrf, "action": "show", "incident": incident["incident_id"]}
+        around = service.client.post("/ui/anomaly", data=form)
+        assert f"50 points around incident {incident['incident_id']}" in around.text
+        x = _plot_x(around.text)
+        assert min(x) <= opened <= max(x)
+        assert len(x) == 50
+        missing = service.client.post("/ui/anomaly", data={**form, "incident": "nope"})
+        assert "no incident &#39;nope&#39;" in missing.text
+
+
+def _plot_x(page_html: str) -> list[float]:
+    found = re.search(r"data-plot='([^']+)'", page_html)
+    assert found, page_html[-2000:]
+    return list(json.loads(html.unescape(found.group(1)))["x"])

@@ -9,6 +9,7 @@ points with score and reason, and the incidents with acknowledge / resolve butto
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from skybridge.apps.anomaly import incidents, queries
@@ -17,6 +18,7 @@ from skybridge.apps.anomaly.config import AnomalyConfig
 from skybridge.apps.anomaly.pipeline import PIPELINE
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.web import AppPage, page_errors, pipeline_charts
+from skybridge.core.clock import when
 from skybridge.core.errors import SkybridgeError
 
 Context = AppContext[AnomalyConfig]
@@ -34,17 +36,26 @@ def _chosen(summaries: list[dict[str, Any]], wanted: str | None) -> str | None:
     return flagged[0]["series"] if flagged else None
 
 
-def _page(ctx: Context, series: str | None = None, **extra: Any) -> AppPage:
+def _page(
+    ctx: Context, series: str | None = None, around: str | None = None, **extra: Any
+) -> AppPage:
+    """The page; ``around``: an incident whose time the chart is centred on (else the last
+    points)."""
     values: dict[str, Any] = {"series": [], "chosen": None, "chart": None, "flagged": []}
     values |= {"incidents": [], "error": None, "notice": None, "config": ctx.config}
-    values["shown"] = SHOWN
+    values["window"] = f"last {SHOWN} points"
     values["charts"] = pipeline_charts(PIPELINE)
     values.update(extra)
     with page_errors(values), queries.opened(ctx) as engine:
         values["series"] = queries.series_summaries(engine)
+        at = None
+        if around:
+            found = queries.incident(engine, around)
+            series, at = found["series"], datetime.fromisoformat(found["opened"])
+            values["window"] = f"{SHOWN} points around incident {around} ({when(at)})"
         chosen = _chosen(values["series"], series)
         if chosen is not None:
-            points = queries.series_points(engine, chosen, SHOWN)
+            points = queries.series_points(engine, chosen, SHOWN, around=at)
             values["chosen"] = chosen
             values["chart"] = values_plot(chosen, points)
             values["flagged"] = [p for p in reversed(points) if p["flagged"]][:50]
@@ -67,7 +78,7 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
             ctx, series, error=f"unknown action {action!r}; use show, acknowledge or resolve"
         )
     if action == "show":
-        return _page(ctx, series)
+        return _page(ctx, series, around=form.get("incident") or None)
     incident = form.get("incident", "")
     status = "acknowledged" if action == "acknowledge" else "resolved"
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -61,15 +62,28 @@ def series_summaries(engine: Engine) -> list[dict[str, Any]]:
         ]
 
 
-def series_points(engine: Engine, series: str, limit: int = 500) -> list[dict[str, Any]]:
-    """The last ``limit`` points of ``series``, oldest first."""
+def series_points(
+    engine: Engine, series: str, limit: int = 500, around: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The last ``limit`` points of ``series``, oldest first; with ``around``, the ``limit``
+    points nearest that time instead (half before it, the rest after)."""
+    of_series = select(RAW_EVENTS).where(RAW_EVENTS.c.series == series)
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(RAW_EVENTS)
-            .where(RAW_EVENTS.c.series == series)
-            .order_by(RAW_EVENTS.c.event_time.desc())
-            .limit(limit)
-        ).all()
+        rows: list[Any]
+        if around is None:
+            newest = of_series.order_by(RAW_EVENTS.c.event_time.desc()).limit(limit)
+            rows = list(conn.execute(newest))
+        else:
+            time = RAW_EVENTS.c.event_time
+            before = list(
+                conn.execute(
+                    of_series.where(time <= around).order_by(time.desc()).limit(limit // 2)
+                )
+            )
+            after = conn.execute(
+                of_series.where(time > around).order_by(time).limit(limit - len(before))
+            )
+            rows = list(reversed(list(after))) + before
     if not rows:
         raise NotFound(f"no series called {series!r}")
     return [
@@ -101,6 +115,19 @@ def incident_list(
         query = query.where(INCIDENTS.c.status == status)
     with engine.connect() as conn:
         return [_incident(row) for row in conn.execute(query)]
+
+
+def incident(engine: Engine, incident_id: str) -> dict[str, Any]:
+    """One incident.
+
+    Raises:
+        NotFound: no incident has this id.
+    """
+    with engine.connect() as conn:
+        row = conn.execute(select(INCIDENTS).where(INCIDENTS.c.incident_id == incident_id)).first()
+    if row is None:
+        raise NotFound(f"no incident {shown(incident_id)}")
+    return _incident(row)
 
 
 def _incident(row: Any) -> dict[str, Any]:
