@@ -12,6 +12,7 @@ import pytest
 
 from skybridge.apps.rag.sources import (
     BROKEN,
+    NOT_A_FILE,
     OUTSIDE,
     SEEN,
     SERVICE_DATA,
@@ -144,8 +145,8 @@ def test_file_urls_in_any_case_are_local_sources(tree: Path) -> None:
             assert _refused(source) == {"leak.md": OUTSIDE}
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
-def test_special_files_are_left_out(tree: Path) -> None:
+def test_special_files_are_left_out_and_listed(tree: Path) -> None:
     os.mkfifo(tree / "docs" / "pipe.md")
     source = local_source(str(tree / "docs"))
     assert _keys(source) == ["a.md", "sub/b.md"]
+    assert {"document": "pipe.md", "reason": NOT_A_FILE} in source.refused

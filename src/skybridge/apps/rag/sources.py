@@ -35,6 +35,7 @@ OUTSIDE = "outside the allowed sources"
 SERVICE_DATA = "inside the service's own data folder"
 SEEN = "a folder already read (a link loop or a second link to it)"
 BROKEN = "a link that leads nowhere"
+NOT_A_FILE = "not a regular file (a FIFO, socket or device)"
 REPLACED = "{} was replaced while it was being ingested; not read"
 _READ_FLAGS = (
     os.O_RDONLY
@@ -141,6 +142,7 @@ class _Listing:
             self.refuse(key, f"cannot be read: {exc.strerror}")
             return
         if not stat.S_ISREG(st.st_mode):
+            self.refuse(key, NOT_A_FILE)
             return
         self.files[key] = _LocalFile(path, st.st_dev, st.st_ino)
         self.infos.append(
@@ -200,7 +202,7 @@ class _Listing:
                 elif not target.exists():
                     self.refuse(key, BROKEN)
                 else:
-                    self.add_file(key, target)  # sockets, FIFOs, devices are left out
+                    self.add_file(key, target)
             stack.extend(reversed(folders))
 
     def read(self, key: str) -> bytes:
