@@ -272,3 +272,14 @@ def test_ctrl_c_says_the_command_was_interrupted_and_exits_130(
     assert result.exit_code == 130, result.output  # type: ignore[attr-defined]
     assert "interrupted (Ctrl-C) before the command finished" in result.stderr  # type: ignore[attr-defined]
     assert "Traceback" not in result.output  # type: ignore[attr-defined]
+
+
+def test_a_link_to_nowhere_among_the_exports_stops_the_ingest_naming_it(workdir: Path) -> None:
+    folder = workdir / "exports"
+    folder.mkdir()
+    shutil.copy(DATA / "focus_1_0.csv", folder / "good.csv")
+    (folder / "gone.csv").symlink_to(workdir / "deleted.csv")
+    result = costs("ingest", str(folder))
+    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    assert "gone.csv is a link that leads nowhere" in " ".join(result.output.split())  # type: ignore[attr-defined]
+    assert json.loads(costs("list", "--json").stdout) == []  # type: ignore[attr-defined]

@@ -117,7 +117,14 @@ class CostStore:
         files: list[Path] = []
         for path in paths:
             if path.is_dir():
-                found = sorted(p for p in path.rglob("*") if p.is_file() and wanted(p.name))
+                named = sorted(p for p in path.rglob("*") if wanted(p.name))
+                broken = [p for p in named if p.is_symlink() and not p.exists()]
+                if broken:
+                    raise ValidationError(
+                        f"{broken[0]} is a link that leads nowhere",
+                        hint="remove the link, or put the export it stood for there",
+                    )
+                found = [p for p in named if p.is_file()]
                 if not found:
                     raise ValidationError(
                         f"{path} holds no cost export", hint=f"give {', '.join(SUFFIXES)} files"
