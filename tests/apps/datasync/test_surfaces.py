@@ -75,9 +75,14 @@ def test_a_bad_change_file_exits_2_naming_the_line_and_writes_nothing(
 def test_unknown_names_exit_2(skybridge_workdir: Path) -> None:
     assert cli("explain", "nope")[0] == 2
     assert cli("explain", "orders", "--dialect", "mysql")[0] == 2
-    assert cli("batch", "run", "nope")[0] == 2
+    code, out = cli("batch", "run", "nope")
+    assert code == 2
+    assert "no batch sync called 'nope'" in out
+    assert "batch nope" not in out  # no progress bar was drawn before the refusal
     assert cli("batch", "show", "nope")[0] == 2
-    assert cli("batch", "run", "x", "--step", "fly")[0] == 2
+    code, out = cli("batch", "run", "x", "--step", "fly")
+    assert code == 2
+    assert "unknown step 'fly'" in out
     assert cli("dlq", "replay")[0] == 2
 
 

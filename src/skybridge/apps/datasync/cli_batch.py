@@ -34,17 +34,22 @@ def batch_run_command(
     """Run a batch: extract -> copy to OCI -> load staging -> merge (done steps are skipped)."""
     steps = step or list(STEPS)
     if unknown := [s for s in steps if s not in STEPS]:
-        raise ValidationError(f"unknown steps {unknown}; steps are {', '.join(STEPS)}")
-    with opened(ctx) as sync, progress_bar() as progress:
-        sync.create_tables()
-        task = progress.add_task(f"batch {name}", total=len(steps))
+        raise ValidationError(
+            f"unknown step{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}",
+            hint=f"steps are {', '.join(STEPS)}",
+        )
+    with opened(ctx) as sync:
+        sync.runner().record(name, batch=batch_id)  # an unknown name or id: before any bar
+        with progress_bar() as progress:
+            sync.create_tables()
+            task = progress.add_task(f"batch {name}", total=len(steps))
 
-        def on_step(current: str, state: str) -> None:
-            progress.update(task, description=f"batch {name}: {current} {state}")
-            if state in ("done", "skipped"):
-                progress.advance(task)
+            def on_step(current: str, state: str) -> None:
+                progress.update(task, description=f"batch {name}: {current} {state}")
+                if state in ("done", "skipped"):
+                    progress.advance(task)
 
-        record = sync.run_batch(name, batch=batch_id, steps=steps, on_step=on_step)
+            record = sync.run_batch(name, batch=batch_id, steps=steps, on_step=on_step)
     view = batch_view(record)
     if as_json:
         emit_json(view)
