@@ -253,3 +253,18 @@ def test_file_urls_in_any_case_are_checked_as_local_paths(service: ServiceHarnes
             "/api/rag/ingest", headers=service.auth, json={"source": source}
         )
         assert response.status_code == 403, source
+
+
+def test_a_url_prefix_allows_what_is_below_it_not_a_longer_name(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from skybridge.apps.rag.router import check_http_source
+    from skybridge.core.errors import PermissionDenied
+
+    config = SimpleNamespace(http_ingest_sources=["s3://docs", "oci://kb@ns/handbook/"])
+    ctx: Any = SimpleNamespace(config=config, data_dir=tmp_path / ".skybridge")
+    for allowed in ("s3://docs", "s3://docs/team", "oci://kb@ns/handbook/ops"):
+        assert check_http_source(ctx, allowed) == allowed
+    for refused in ("s3://docs-private", "s3://docsx/a", "oci://kb@ns/handbook-old/x"):
+        with pytest.raises(PermissionDenied):
+            check_http_source(ctx, refused)

@@ -60,6 +60,14 @@ def http_roots(ctx: Context) -> list[Path]:
     return [Path(p).expanduser().resolve() for p in found if p is not None]
 
 
+def _under(source: str, prefix: str) -> bool:
+    """Whether URL ``source`` is ``prefix`` or below it: ``s3://docs`` allows ``s3://docs/a``
+    but not the bucket ``s3://docs-private``."""
+    if source == prefix or prefix.endswith("/"):
+        return source.startswith(prefix)
+    return source.startswith(prefix + "/")
+
+
 def check_http_source(ctx: Context, source: str) -> str:
     """Over HTTP, a source must be one ``rag.http_ingest_sources`` allows: a local path inside
     a listed folder, or a URL starting with a listed prefix (no other query string). The
@@ -75,7 +83,7 @@ def check_http_source(ctx: Context, source: str) -> str:
     location = local_path(source)
     if location is None:
         prefixes = [p for p in allowed if local_path(p) is None]
-        if any(source.startswith(p) for p in prefixes) and "?" not in source:
+        if any(_under(source, p) for p in prefixes) and "?" not in source:
             return source
     else:
         # No ~ expansion of what a client sends: its home is not the service's.
