@@ -70,7 +70,7 @@ def _under(source: str, prefix: str) -> bool:
 
 def check_http_source(ctx: Context, source: str) -> str:
     """Over HTTP, a source must be one ``rag.http_ingest_sources`` allows: a local path inside
-    a listed folder, or a URL starting with a listed prefix (no other query string). The
+    a listed folder, or a URL at or below a listed prefix (no other query string). The
     service's own data folder is never a source, even inside a listed folder.
 
     Returns:
