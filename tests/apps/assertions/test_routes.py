@@ -232,6 +232,24 @@ def test_an_assertion_too_long_to_compile_in_time_is_refused_before_parsing(
 
 
 @pytest.mark.parametrize("endpoint", ["compile", "apply"])
+def test_an_assertion_joining_too_many_tables_is_refused_before_compiling(
+    client: TestClient, auth: dict[str, str], endpoint: str
+) -> None:
+    # compiling costs time growing with the square of the tables: 440 self-joins, under the
+    # token limit, ran for minutes
+    froms = ", ".join(f"tickets t{n}" for n in range(33))
+    joins = " AND ".join(f"t{n}.ticket_id = t{n + 1}.ticket_id" for n in range(32))
+    sql = f"CREATE ASSERTION wide CHECK (NOT EXISTS (SELECT 1 FROM {froms} WHERE {joins}))"
+    body = {"sql": sql, "dialect": "sqlite"} if endpoint == "compile" else {"sql": sql}
+    began = time.perf_counter()
+    response = client.post(f"/api/assertions/{endpoint}", json=body, headers=auth)
+    assert time.perf_counter() - began < 5
+    assert response.status_code == 422
+    assert "the assertion reads 33 tables" in response.json()["message"]
+    assert "at most 32 are compiled" in response.json()["message"]
+
+
+@pytest.mark.parametrize("endpoint", ["compile", "apply"])
 def test_the_largest_script_fits_the_body_limit_and_more_is_413(
     client: TestClient, auth: dict[str, str], endpoint: str
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlglot import exp
 from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType  # type: ignore[attr-defined]
 
@@ -39,6 +40,10 @@ class ScriptStatement:
 
 #: The longest assertion compiled, in SQL tokens (the SLA example's longest has 80 or so).
 MAX_ASSERTION_TOKENS = 5_000
+#: The most table references an assertion may hold: compiling one costs time (and generated
+#: SQL) that grows with their square (32 compile in about half a second; the SLA examples
+#: read 2 or 3).
+MAX_ASSERTION_TABLES = 32
 
 
 def split_script(text: str, source: str | None = None) -> list[ScriptStatement]:
@@ -80,9 +85,18 @@ def _check_size(statement: ScriptStatement, tokens: int) -> None:
 
 def _parse(statement: ScriptStatement) -> Statement:
     try:
-        return parse_statement(statement.sql)
+        parsed = parse_statement(statement.sql)
     except SkybridgeError as exc:
         raise located(exc, statement.ref) from None
+    tables = sum(1 for _ in parsed.find_all(exp.Table))
+    if tables > MAX_ASSERTION_TABLES:
+        error = ValidationError(
+            f"the assertion reads {tables} tables (a table named twice counts twice); at most "
+            f"{MAX_ASSERTION_TABLES} are compiled",
+            hint="split its condition into several assertions",
+        )
+        raise located(error, statement.ref) from None
+    return parsed
 
 
 def _statements(tokens: list[Token]) -> list[list[Token]]:
