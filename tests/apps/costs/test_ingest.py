@@ -366,3 +366,17 @@ def test_temporary_files_are_each_processes_own_and_stale_ones_are_swept(tmp_pat
     CostStore(tmp_path / "costs")  # a killed conversion's leftovers go on the next open
     assert not stale.exists()
     assert fresh.exists()  # maybe another process's conversion under way
+
+
+def test_the_long_line_check_reads_every_gzip_member_in_any_case(tmp_path: Path) -> None:
+    import io
+
+    from skybridge.apps.costs.ingest import _sha256
+
+    head = gzip.compress(b"BilledCost,ProviderName\n1,AWS\n")
+    long = gzip.compress(b"2," + b"x" * (17 << 20) + b"\n")
+    for name in ("e.csv.gz", "E.CSV.GZ"):
+        with pytest.raises(ValidationError, match="line 3 is over 16 MB long"):
+            _sha256(io.BytesIO(head + long), name)  # DuckDB reads the second member too
+    fine = head + gzip.compress(b"2,AWS\n")
+    assert len(_sha256(io.BytesIO(fine), "e.csv.gz")) == 64

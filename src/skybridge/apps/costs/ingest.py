@@ -256,25 +256,42 @@ def _sha256(handle: Any, name: str = "the file") -> str:
     the CSV reader (:data:`MAX_LINE_BYTES`; a ``.gz`` file's text is checked uncompressed)."""
     hasher = hashlib.sha256()
     lines = _Lines()
-    gzipped = name.endswith(".gz")
-    inflate = zlib.decompressobj(wbits=31) if gzipped else None
-    parquet = name.endswith(".parquet")
+    lowered = name.lower()
+    gzipped, parquet = lowered.endswith(".gz"), lowered.endswith(".parquet")
+    inflate = _Inflate() if gzipped else None
     with handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             hasher.update(chunk)
             if parquet:
                 continue
-            if inflate is None:
+            if not gzipped:
                 lines.feed(chunk, name)
-                continue
-            try:
-                text = inflate.decompress(chunk, 1 << 24)
-                while text:
-                    lines.feed(text, name)
-                    text = inflate.decompress(inflate.unconsumed_tail, 1 << 24)
-            except zlib.error:
-                inflate = None  # damaged: the conversion names it (WHOLE_FILE)
+            elif inflate is not None:
+                try:
+                    for text in inflate.texts(chunk):
+                        lines.feed(text, name)
+                except zlib.error:
+                    inflate = None  # damaged: the conversion names it (WHOLE_FILE)
     return hasher.hexdigest()
+
+
+class _Inflate:
+    """A gzip file's text, chunk by chunk, across every member (a concatenated ``.gz`` is
+    one file to a reader, as DuckDB's is), in pieces of at most 16 MB."""
+
+    def __init__(self) -> None:
+        self._member = zlib.decompressobj(wbits=31)
+
+    def texts(self, data: bytes) -> Iterator[bytes]:
+        while data:
+            text = self._member.decompress(data, 1 << 24)
+            if text:
+                yield text
+            if self._member.eof:  # the next member starts in what is left
+                data = self._member.unused_data
+                self._member = zlib.decompressobj(wbits=31)
+            else:
+                data = self._member.unconsumed_tail
 
 
 def _write_lines(target: Path, source: str, provider: str, lines: list[CostLine]) -> None:
