@@ -82,9 +82,12 @@ def test_a_broken_local_file_is_named_without_a_variable_nobody_set(
     with pytest.raises(ConfigError, match=r"skybridge\.toml is a folder, not a settings file"):
         load_settings()
     monkeypatch.setenv("SKYBRIDGE_CONFIG", str(tmp_path / "skybridge.toml"))
-    with pytest.raises(ConfigError, match="does not exist") as named:
+    with pytest.raises(ConfigError, match="is a folder, not a settings file") as named:
         load_settings()
     assert named.value.setting == "SKYBRIDGE_CONFIG"
+    monkeypatch.setenv("SKYBRIDGE_CONFIG", str(tmp_path / "nowhere.toml"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings()
 
 
 def test_invalid_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:

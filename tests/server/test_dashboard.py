@@ -189,6 +189,17 @@ def test_revoking_the_sessions_token_ends_the_session(
     assert response.headers["location"] == "/login"
 
 
+def test_a_form_posted_without_a_session_returns_to_a_page_that_answers_a_get(
+    client: TestClient,
+) -> None:
+    revoke = client.post("/tokens/x/revoke", data={"csrf": "c"}, follow_redirects=False)
+    assert revoke.headers["location"] == "/login"  # /tokens/x/revoke has no page: overview
+    create = client.post("/tokens", data={"csrf": "c"}, follow_redirects=False)
+    assert create.headers["location"] == "/login?next=%2Ftokens"
+    action = client.post("/ui/costs", data={"csrf": "c"}, follow_redirects=False)
+    assert action.headers["location"] == "/login?next=%2Fui%2Fcosts"
+
+
 def test_signing_in_returns_to_the_page_asked_for_and_only_on_this_site(
     client: TestClient, token: str
 ) -> None:

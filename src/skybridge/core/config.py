@@ -254,7 +254,7 @@ def load_settings(
     path = config_file()
     # The variable is named only when it chose the file; else the file is ./skybridge.toml.
     named_by = CONFIG_ENV if CONFIG_ENV in os.environ else None
-    if named_by and not path.is_file():
+    if named_by and not path.exists():
         raise ConfigError(
             f"config file {path} does not exist",
             setting=CONFIG_ENV,

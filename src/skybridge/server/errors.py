@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from skybridge.apps.kit.errors import ErrorBody, FieldProblem, rule_for
 from skybridge.core.errors import ConfigError, SkybridgeError, TransientError
@@ -99,6 +100,8 @@ async def _login_required(request: Request, exc: Exception) -> Response:
     target = request.url.path
     if request.method == "GET" and request.url.query:
         target += f"?{request.url.query}"
+    elif request.method != "GET" and not _readable(request, target):
+        target = "/"  # a form's address that is no page (a revoke): back to the overview
     if target == "/":
         return RedirectResponse("/login", status_code=303)
     return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
@@ -119,6 +122,12 @@ async def _integrity_error(request: Request, exc: Exception) -> Response:
         "the database refused the change: a constraint or trigger of the database does not "
         "allow it",
     )
+
+
+def _readable(request: Request, path: str) -> bool:
+    """Whether ``path`` answers a GET (a form posted to a page's own address does)."""
+    scope = {"type": "http", "path": path, "method": "GET"}
+    return any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
