@@ -42,10 +42,21 @@ def window(every: float, now: float) -> tuple[float, float]:
     return end - every, end
 
 
+def _where() -> str:
+    """This process's host and PID namespace: two processes share a host name but not
+    process ids when one runs in a container (``--network host``, a pod's fixed name)."""
+    try:
+        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        namespace = "-"
+    return f"{socket.gethostname()}:{namespace}"
+
+
 def _gone(owner: str) -> bool:
-    """Whether ``owner`` (``host:pid``) is a process of this host that no longer runs."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    """Whether ``owner`` (``host:namespace:pid``) is a process of this host and PID namespace
+    that no longer runs; any other owner is left to its lease's end."""
+    where, _, pid = owner.rpartition(":")
+    if where != _where() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
@@ -63,7 +74,7 @@ class BatchRunner:
         self.env = env
         self.records = records
         self.leases = LeaseManager(records.kv, prefix="datasync/leases/")
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = f"{_where()}:{os.getpid()}"
 
     def record(
         self, name: str, *, at: float | None = None, batch: str | None = None
