@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from skybridge.apps.kit.manifest import AppSpec
-from skybridge.apps.kit.web import AppPage
+from skybridge.apps.kit.web import AppPage, Confirmation
 from skybridge.auth.scopes import ROLES
 from skybridge.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from skybridge.core.observability import get_logger
@@ -353,17 +353,18 @@ async def app_page_action(
     need(request, scope)
     if spec.page_confirm is not None and form.get(CONFIRMED) != "yes":
         ask = spec.load("page_confirm")
-        question = await run_in_threadpool(ask, state.context(spec), form)
-        if question:
+        asked = await run_in_threadpool(ask, state.context(spec), form)
+        if asked:
+            confirmation = asked if isinstance(asked, Confirmation) else Confirmation(asked)
             return _confirm_page(
                 request,
                 session,
                 active=f"app:{spec.name}",
                 heading=spec.title,
-                question=question,
+                question=confirmation.question,
                 action_url=f"/ui/{spec.name}",
                 cancel_url=f"/ui/{spec.name}",
-                fields=form,
+                fields={**form, **confirmation.fields},
             )
     action = spec.load("page_action")
     content = await run_in_threadpool(action, state.context(spec), form)

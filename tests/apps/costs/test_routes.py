@@ -86,9 +86,13 @@ def test_the_pages_apply_plan_asks_first_and_names_what_it_will_change(
     assert 'href="/ui/costs">Cancel' in asked.text
     assert service.client.get("/api/costs/audit", headers=service.auth).json() == []  # asked only
 
-    done = service.client.post(
-        "/ui/costs", data={"csrf": csrf, "action": "remediate", "confirmed": "yes"}
-    )
+    digest = re.search(r'name="plan" value="([0-9a-f]+)"', asked.text)
+    assert digest
+    form = {"csrf": csrf, "action": "remediate", "confirmed": "yes"}
+    other = service.client.post("/ui/costs", data={**form, "plan": "0" * 16})
+    assert "The remediation plan changed after it was shown; nothing was applied." in other.text
+    assert service.client.get("/api/costs/audit", headers=service.auth).json() == []
+    done = service.client.post("/ui/costs", data={**form, "plan": digest.group(1)})
     assert "Remediation applied" in done.text
     assert len(service.client.get("/api/costs/audit", headers=service.auth).json()) == len(
         planned["actions"]

@@ -60,14 +60,19 @@ def test_prune_asks_first_listing_the_versions_it_deletes(
         return PrunePlan(name, keep or 1, dry_run, steps)
 
     monkeypatch.setattr(api, "prune", planned)
-    question = _question(_post(service, action="prune", layer="deps"))
-    assert question == (
+    asked = _post(service, action="prune", layer="deps")
+    assert _question(asked) == (
         "Delete 2 versions of layer &#39;deps&#39; (1, 2)? No function uses them, and a deleted "
         "layer version cannot be restored."
     )
     assert plans == [True]  # only planned
-    _post(service, action="prune", layer="deps", confirmed="yes")
-    assert plans == [True, False]
+    digest = re.search(r'name="plan" value="([0-9a-f]+)"', asked)
+    assert digest
+    _post(service, action="prune", layer="deps", confirmed="yes", plan=digest.group(1))
+    assert plans == [True, True, False]  # planned again, same versions: deleted
+    changed = _post(service, action="prune", layer="deps", confirmed="yes", plan="0" * 16)
+    assert "changed after they were shown; nothing was deleted" in changed
+    assert plans == [True, True, False, True]  # no deletion
     assert _question(_post(service, action="plan-prune", layer="deps")) is None
 
 

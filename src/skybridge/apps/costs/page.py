@@ -15,7 +15,8 @@ from typing import Any
 
 from skybridge.apps.costs.api import Context, Costs, open_costs
 from skybridge.apps.costs.page_charts import services_table, trend_plot, untagged_table
-from skybridge.apps.kit.web import AppPage, page_errors
+from skybridge.apps.costs.remediation import Action
+from skybridge.apps.kit.web import PLAN_FIELD, AppPage, Confirmation, page_errors, plan_digest
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
 from skybridge.core.words import counted
@@ -66,6 +67,15 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
         return _page(ctx, error=f"unknown action {action!r}; use {', '.join(ACTIONS)}")
     try:
         with open_costs(ctx) as costs:
+            if action == "remediate" and form.get(PLAN_FIELD):
+                plan, _ = costs.remediate(approve=False)
+                if _digest(plan.actions) != form[PLAN_FIELD]:
+                    return _page(
+                        ctx,
+                        error="The remediation plan changed after it was shown; nothing was "
+                        "applied.",
+                        hint="look at the plan again (Plan) and apply it if it is right",
+                    )
             result = _act(costs, action)
     except SkybridgeError as exc:
         return _page(ctx, error=exc.message, hint=exc.hint)
@@ -77,17 +87,22 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
 _VERBS = {"stop": "stop", "tag": "tag", "resize": "resize", "terminate": "terminate"}
 
 
-def confirm_action(ctx: Context, form: Mapping[str, str]) -> str | None:
+def _digest(actions: list[Action]) -> str:
+    return plan_digest(f"{a.action} {a.fleet} {a.instance}" for a in actions)
+
+
+def confirm_action(ctx: Context, form: Mapping[str, str]) -> Confirmation | None:
     """The question ``remediate`` is confirmed with, from the plan as it stands: it acts on
-    the instances themselves. Every other action runs at once, as does a plan with nothing
-    to do."""
+    the instances themselves. The plan's digest goes back with the form, so an apply that
+    would do other things than those asked about is refused. Every other action runs at
+    once, as does a plan with nothing to do."""
     if form.get("action") != "remediate":
         return None
     try:
         with open_costs(ctx) as costs:
             plan, _ = costs.remediate(approve=False)
     except SkybridgeError:
-        return "Apply the remediation plan? It changes the instances themselves."
+        return Confirmation("Apply the remediation plan? It changes the instances themselves.")
     if not plan.actions:
         return None
     per_action = Counter(a.action for a in plan.actions)
@@ -97,10 +112,11 @@ def confirm_action(ctx: Context, form: Mapping[str, str]) -> str | None:
     ]
     fleets = sorted({a.fleet for a in plan.actions})
     where = f"fleet{'s' if len(fleets) > 1 else ''} {_joined([repr(f) for f in fleets])}"
-    return (
+    question = (
         f"Apply the remediation plan: {_joined(parts)} in {where}? This changes the "
         "instances now; every action is audited."
     )
+    return Confirmation(question, {PLAN_FIELD: _digest(plan.actions)})
 
 
 def _joined(words: list[str]) -> str:

@@ -24,9 +24,10 @@ What each reference resolves to (``ctx`` is the app's :class:`~.context.AppConte
 ``router``                ``(ctx) -> fastapi.APIRouter``, mounted at ``/api/<name>``
 ``page``                  ``(ctx) -> str | AppPage``, served at ``/ui/<name>``
 ``page_action``           ``(ctx, form) -> str | AppPage`` for forms posted to ``/ui/<name>``
-``page_confirm``          ``(ctx, form) -> str | None``: the question a posted form must be
-                          confirmed with before ``page_action`` runs it (what it will change,
-                          in numbers), or ``None`` to run it at once
+``page_confirm``          ``(ctx, form) -> str | Confirmation | None``: the question a posted
+                          form must be confirmed with before ``page_action`` runs it (what it
+                          will change, in numbers; a ``Confirmation`` also carries fields back,
+                          such as a digest of the plan asked about), or ``None``: run at once
 ``pipelines[n]``          ``(ctx) -> Pipeline``, run by ``skybridge worker`` and ``skybridge up``
 ``services[n]``           ``(ctx, stop: threading.Event) -> None``: background work until ``stop``
 ``jobs[n]``               ``(ctx) -> ScheduledJob``: interval or cron work, once per tick

@@ -31,6 +31,7 @@ The metrics (:data:`SERIES_METRICS`) are:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +52,27 @@ SERIES_METRICS: dict[str, str] = {
 }
 #: How much history a chart shows unless told (seconds).
 DEFAULT_WINDOW = 15 * 60
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What an app's ``page_confirm`` asks before a form runs: the ``question``, and
+    ``fields`` the confirmed form carries back (``plan``: a digest of what was asked about,
+    so the action can refuse to do more than the user agreed to)."""
+
+    question: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+def plan_digest(items: Iterable[object]) -> str:
+    """A short digest of the things a confirmation names (sorted, so order does not count):
+    the same things give the same digest."""
+    text = "\n".join(sorted(str(item) for item in items))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+#: The form field a :class:`Confirmation`'s digest travels in.
+PLAN_FIELD = "plan"
 
 
 @dataclass(frozen=True)

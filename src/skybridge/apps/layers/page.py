@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from skybridge.apps.kit.web import AppPage, Column, Table, api_charts, page_errors
+from skybridge.apps.kit.web import (
+    PLAN_FIELD,
+    AppPage,
+    Column,
+    Confirmation,
+    Table,
+    api_charts,
+    page_errors,
+    plan_digest,
+)
 from skybridge.apps.layers import api
 from skybridge.apps.layers.cli_views import mb
 from skybridge.apps.layers.scan import UNCHECKED
@@ -120,9 +129,11 @@ def render_page(ctx: api.Context) -> AppPage:
     return _page(ctx)
 
 
-def confirm_action(ctx: api.Context, form: Mapping[str, str]) -> str | None:
+def confirm_action(ctx: api.Context, form: Mapping[str, str]) -> Confirmation | None:
     """The question ``prune`` and ``rollback`` are confirmed with: what they will delete or
-    move, as things stand. A form that cannot be planned runs at once and reports why."""
+    move, as things stand (a prune carries the versions asked about back, and deletes only
+    if they are still what it would delete). A form that cannot be planned runs at once and
+    reports why."""
     action = form.get("action", "")
     try:
         if action == "prune":
@@ -131,11 +142,12 @@ def confirm_action(ctx: api.Context, form: Mapping[str, str]) -> str | None:
             if not plan.deleted:
                 return None
             versions = ", ".join(str(v) for v in plan.deleted)
-            return (
+            question = (
                 f"Delete {counted(len(plan.deleted), 'version')} of layer {layer!r} "
                 f"({versions})? No function uses them, and a deleted layer version cannot "
                 "be restored."
             )
+            return Confirmation(question, {PLAN_FIELD: plan_digest(plan.deleted)})
         if action == "rollback":
             function, alias = form.get("function", ""), form.get("alias", "live")
             rollout = next(
@@ -144,7 +156,7 @@ def confirm_action(ctx: api.Context, form: Mapping[str, str]) -> str | None:
             )
             if rollout is None:
                 return None
-            return (
+            return Confirmation(
                 f"Roll back {function}:{alias}? All of its traffic goes back to version "
                 f"{rollout.base} now, and the rollout of {rollout.layer} ends."
             )
@@ -157,6 +169,15 @@ def handle_action(ctx: api.Context, form: Mapping[str, str]) -> AppPage:
     """POST ``/ui/layers``."""
     action = form.get("action", "")
     try:
+        if action == "prune" and form.get(PLAN_FIELD):
+            planned = api.prune(ctx, form.get("layer", ""), dry_run=True)
+            if plan_digest(planned.deleted) != form[PLAN_FIELD]:
+                return _page(
+                    ctx,
+                    error="The versions to delete changed after they were shown; nothing "
+                    "was deleted.",
+                    hint="plan the prune again and confirm what it shows",
+                )
         if action in ("plan-prune", "prune"):
             plan = api.prune(ctx, form.get("layer", ""), dry_run=action == "plan-prune")
             result: dict[str, Any] = {"kind": action, **plan.to_dict()}
