@@ -160,7 +160,24 @@ def app_backends(settings: Settings, apps: Sequence[AppSpec]) -> dict[str, tuple
                 for name, url in sorted(value.items()):
                     if isinstance(url, str) and url:
                         found[f"{app.name}.{key}.{name}"] = (family, url)
+        if app.backend_probes is not None:
+            found.update(_app_probes(app, settings))
     return found
+
+
+def _app_probes(app: AppSpec, settings: Settings) -> Mapping[str, tuple[str, str]]:
+    """The backends an app names through its ``backend_probes`` (a file it reads, say); none
+    when it cannot tell (its own commands report why: a missing or invalid file)."""
+    from skybridge.apps.kit.context import AppContext
+
+    try:
+        probes: Mapping[str, tuple[str, str]] = app.load("backend_probes")(
+            AppContext.create(app, settings)
+        )
+    except SkybridgeError as exc:
+        log.info("backend.probes_unknown", app=app.name, error=type(exc).__name__)
+        return {}
+    return probes
 
 
 def probe_all(

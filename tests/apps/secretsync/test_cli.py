@@ -241,3 +241,28 @@ def test_a_table_may_name_the_secrets_backend_of_skybridge_toml(
     assert "1 mapping(s), valid" in run("mappings", "validate", str(table)).stdout
     listed = as_json("mappings", "list", "--table", str(table))
     assert listed[0]["source"] == "secrets:a/b"
+
+
+def test_check_probes_the_stores_the_mapping_table_names(workdir: Path) -> None:
+    from skybridge.apps.kit.manifest import discover_apps, find_app
+    from skybridge.apps.kit.settings import load_settings
+    from skybridge.server.health import app_backends, probe_all
+
+    spec = find_app(discover_apps(), "secretsync")
+    assert app_backends(load_settings([spec]), [spec]) == {}  # no table yet: nothing to add
+    (workdir / "secretsync.toml").write_text(
+        TABLE.replace(
+            'dst = "local://dst"',
+            'dst = "local://dst"\n[backends.oci]\n'
+            'url = "oci-vault://ocid1.vault.oc1..v?key=ocid1.key.oc1..k"\n'
+            'credentials_from = { backend = "src", secret = "oci/key" }',
+        )
+    )
+    found = app_backends(load_settings([spec]), [spec])
+    assert found == {
+        "secretsync.table.src": ("secrets", "local://src"),
+        "secretsync.table.dst": ("secrets", "local://dst"),
+    }  # the vault's credentials come from a secret: it is reached only through that one
+    probed = {s.name: s for s in probe_all(load_settings([spec]), apps=[spec])}
+    assert probed["secretsync.table.src"].status == "ok"
+    assert probed["secretsync.table.dst"].setting == "secretsync.table.dst"

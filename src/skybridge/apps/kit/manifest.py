@@ -38,6 +38,9 @@ What each reference resolves to (``ctx`` is the app's :class:`~.context.AppConte
 ``handlers[n]``           cloud-function entry points (``aws-lambda``, ``oci-functions``...)
 ========================  ========================================================
 
+``backend_probes`` is ``(ctx) -> Mapping[str, tuple[str, str]]``: more backend URLs to probe,
+by the name shown for each (``secretsync.table.aws``), with their family and URL, e.g. those of
+a file the app reads; ``skybridge check`` and the Backends page probe them too.
 ``backends`` names the backend families the app uses; a family skybridge's core does not define
 (``vectors``, ``embeddings``...) comes with its embedded default URL (``{data_dir}`` allowed).
 ``backend_settings`` maps the keys of the app's section that hold a backend URL of their own
@@ -83,7 +86,16 @@ _PART = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SCOPE = re.compile(r"^[a-z][a-z0-9-]*:[a-z][a-z0-9-]*$")
-_SINGLE = ("config", "cli", "router", "page", "page_action", "page_confirm", "demo")
+_SINGLE = (
+    "config",
+    "cli",
+    "router",
+    "page",
+    "page_action",
+    "page_confirm",
+    "demo",
+    "backend_probes",
+)
 _NAMED = ("pipelines", "services", "jobs", "demo_services", "handlers")
 
 
@@ -122,6 +134,7 @@ class AppSpec:
     config: Ref | None = None
     backends: Mapping[str, str | None] = field(default_factory=dict)
     backend_settings: Mapping[str, str] = field(default_factory=dict)
+    backend_probes: Ref | None = None
     cli: Ref | None = None
     cli_name: str | None = None
     router: Ref | None = None

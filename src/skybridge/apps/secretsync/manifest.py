@@ -11,6 +11,7 @@ APP = AppSpec(
     config=f"{_PKG}.config:SecretSyncConfig",
     backends={"kv": None, "secrets": None, "streams": None},
     backend_settings={"state": "kv"},
+    backend_probes=f"{_PKG}.service:backend_probes",
     cli=f"{_PKG}.cli:secrets_app",
     cli_name="secrets",
     router=f"{_PKG}.router:build_router",

@@ -78,6 +78,27 @@ def find_table(ctx: Context) -> tuple[MappingTable, str]:
     )
 
 
+def backend_probes(ctx: Context) -> dict[str, tuple[str, str]]:
+    """The stores the mapping table names, for ``skybridge check`` and the Backends page
+    (``secretsync.table.<name>``; a URL written in a mapping by its mapping). A store whose
+    credentials come from another secret is left out: it is reached only through that one.
+
+    Raises:
+        ConfigError: no table, or an invalid one.
+    """
+    table, _ = find_table(ctx)
+    found = {
+        f"secretsync.table.{name}": ("secrets", spec.url)
+        for name, spec in table.backends.items()
+        if spec.credentials_from is None
+    }
+    for mapping in table.mappings:
+        for side, pointer in (("source", mapping.source), ("target", mapping.target)):
+            if "://" in pointer.backend:
+                found[f"secretsync.{mapping.name}.{side}"] = ("secrets", pointer.backend)
+    return found
+
+
 def verify_policy(config: SecretSyncConfig) -> VerifyPolicy:
     return VerifyPolicy(
         overlap=config.change_feed_overlap,
