@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from skybridge.core.errors import ConfigError
@@ -57,6 +57,8 @@ def test_mask_url_never_shows_the_password(password: str) -> None:
     from urllib.parse import quote
 
     quoted = quote(password, safe="")
+    # a password that is part of the URL's own text ("postgr") would be found there anyway
+    assume(quoted not in "postgresql://app:***@db:5432/x?sslpassword=***")
     url = f"postgresql://app:{quoted}@db:5432/x?sslpassword={quoted}"
     masked = mask_url(url)
     assert quoted not in masked
