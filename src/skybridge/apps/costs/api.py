@@ -27,7 +27,7 @@ from skybridge.apps.costs.tags import Compliance, compliance
 from skybridge.apps.kit.context import AppContext
 from skybridge.backends import billing, compute
 from skybridge.backends.compute import ComputeFleet
-from skybridge.core.errors import ConfigError, ValidationError
+from skybridge.core.errors import ConfigError, Conflict, ValidationError
 
 Context = AppContext[CostsConfig]
 #: Budgets ``skybridge up --demo`` shows when ``[[costs.budgets]]`` names none.
@@ -184,13 +184,28 @@ class Costs:
         return remediation.plan(self.fleets(), self.config.remediation, self.config.tags, now)
 
     def remediate(
-        self, *, approve: bool, now: datetime | None = None, actor: str | None = None
+        self,
+        *,
+        approve: bool,
+        now: datetime | None = None,
+        actor: str | None = None,
+        agreed: str | None = None,
     ) -> tuple[remediation.Plan, list[remediation.Outcome]]:
-        """Plan, then apply when ``approve`` (audited), else a dry run that changes nothing."""
+        """Plan, then apply when ``approve`` (audited), else a dry run that changes nothing.
+
+        Raises:
+            Conflict: ``agreed`` (the :meth:`~remediation.Plan.digest` of a plan shown to
+                someone) differs from the plan made now; nothing was applied.
+        """
         fleets = self.fleets()
         plan = remediation.plan(
             fleets, self.config.remediation, self.config.tags, now or datetime.now(UTC)
         )
+        if agreed is not None and plan.digest() != agreed:
+            raise Conflict(
+                "The remediation plan changed after it was shown; nothing was applied.",
+                hint="look at the plan again (Plan) and apply it if it is right",
+            )
         return plan, remediation.apply(
             plan, fleets, self.store.ledger, approve=approve, actor=actor or self.config.actor
         )

@@ -15,8 +15,7 @@ from typing import Any
 
 from skybridge.apps.costs.api import Context, Costs, open_costs
 from skybridge.apps.costs.page_charts import services_table, trend_plot, untagged_table
-from skybridge.apps.costs.remediation import Action
-from skybridge.apps.kit.web import PLAN_FIELD, AppPage, Confirmation, page_errors, plan_digest
+from skybridge.apps.kit.web import PLAN_FIELD, AppPage, Confirmation, page_errors
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
 from skybridge.core.words import counted
@@ -67,28 +66,11 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
         return _page(ctx, error=f"unknown action {action!r}; use {', '.join(ACTIONS)}")
     try:
         with open_costs(ctx) as costs:
-            if action == "remediate" and form.get(PLAN_FIELD):
-                plan, _ = costs.remediate(approve=False)
-                if _digest(plan.actions) != form[PLAN_FIELD]:
-                    return _page(
-                        ctx,
-                        error="The remediation plan changed after it was shown; nothing was "
-                        "applied.",
-                        hint="look at the plan again (Plan) and apply it if it is right",
-                    )
-            result = _act(costs, action)
+            result = _act(costs, action, agreed=form.get(PLAN_FIELD) or None)
     except SkybridgeError as exc:
         return _page(ctx, error=exc.message, hint=exc.hint)
     log.info("costs.dashboard_action", action=action)
     return _page(ctx, result=result)
-
-
-#: What each remediation action does, for the confirmation question.
-_VERBS = {"stop": "stop", "tag": "tag", "resize": "resize", "terminate": "terminate"}
-
-
-def _digest(actions: list[Action]) -> str:
-    return plan_digest(f"{a.action} {a.fleet} {a.instance}" for a in actions)
 
 
 def confirm_action(ctx: Context, form: Mapping[str, str]) -> Confirmation | None:
@@ -106,28 +88,25 @@ def confirm_action(ctx: Context, form: Mapping[str, str]) -> Confirmation | None
     if not plan.actions:
         return None
     per_action = Counter(a.action for a in plan.actions)
-    parts = [
-        f"{_VERBS.get(action, action)} {counted(n, 'instance')}"
-        for action, n in sorted(per_action.items())
-    ]
+    parts = [f"{action} {counted(n, 'instance')}" for action, n in sorted(per_action.items())]
     fleets = sorted({a.fleet for a in plan.actions})
     where = f"fleet{'s' if len(fleets) > 1 else ''} {_joined([repr(f) for f in fleets])}"
     question = (
         f"Apply the remediation plan: {_joined(parts)} in {where}? This changes the "
         "instances now; every action is audited."
     )
-    return Confirmation(question, {PLAN_FIELD: _digest(plan.actions)})
+    return Confirmation(question, {PLAN_FIELD: plan.digest()})
 
 
 def _joined(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
-def _act(costs: Costs, action: str) -> dict[str, Any]:
+def _act(costs: Costs, action: str, agreed: str | None = None) -> dict[str, Any]:
     if action == "ingest":
         files = [r.to_dict() for r in costs.ingest_bucket()]
         return {"kind": "ingest", "files": files}
     if action == "alert":
         return {"kind": "alert", "sent": costs.budgets(alert=True)[1]}
-    plan, outcomes = costs.remediate(approve=action == "remediate")
+    plan, outcomes = costs.remediate(approve=action == "remediate", agreed=agreed)
     return {"kind": action, "outcomes": [o.to_dict() for o in outcomes], "skipped": plan.skipped}

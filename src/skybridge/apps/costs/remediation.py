@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from skybridge.apps.costs.config import RemediationConfig, TagRule
 from skybridge.apps.costs.ledger import Ledger
 from skybridge.apps.costs.tags import instance_compliance
+from skybridge.apps.kit.web import plan_digest
 from skybridge.backends.compute import ComputeFleet, Instance
 from skybridge.core.errors import ConfigError, SkybridgeError
 from skybridge.core.secret import scrub
@@ -61,6 +62,10 @@ class Plan:
             "actions": [a.to_dict() for a in self.actions],
             "skipped": self.skipped,
         }
+
+    def digest(self) -> str:
+        """What the plan would do, as a short digest: the same actions give the same one."""
+        return plan_digest(f"{a.action} {a.fleet} {a.instance}" for a in self.actions)
 
 
 def offhours_reason(now: datetime, config: RemediationConfig) -> str | None:
