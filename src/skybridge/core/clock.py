@@ -53,9 +53,10 @@ def duration_text(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds < 172800 else f"{seconds / 86400:.1f} d"
 
 
-def when(value: datetime | str | float | None) -> str:
+def when(value: datetime | str | float | None, *, seconds: bool = False) -> str:
     """A time for people, to the minute in UTC (``2026-12-06 23:20 UTC``; ``—`` for none), from
-    a datetime (naive ones are UTC), ISO 8601 text or epoch seconds."""
+    a datetime (naive ones are UTC), ISO 8601 text or epoch seconds; to the second with
+    ``seconds`` (``2026-12-06 23:20:05 UTC``)."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
@@ -64,4 +65,4 @@ def when(value: datetime | str | float | None) -> str:
         value = datetime.fromtimestamp(value, tz=UTC)
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")

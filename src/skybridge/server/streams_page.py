@@ -8,7 +8,6 @@ from, never by their value.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -16,6 +15,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from skybridge.backends import streams as stream_backends
+from skybridge.core.clock import when
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
 from skybridge.core.secret import scrub
@@ -50,7 +50,7 @@ def _letter_row(letter: DeadLetter) -> dict[str, Any]:
         "error_type": letter.error_type,
         "error": error if len(error) <= ERROR_SHOWN else error[:ERROR_SHOWN] + "…",
         "pipeline": letter.pipeline,
-        "failed": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(letter.failed_at)),
+        "failed": when(letter.failed_at, seconds=True),
         "replayed": letter.replayed,
     }
 

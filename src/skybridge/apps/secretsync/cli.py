@@ -7,7 +7,6 @@ event file, bad configuration). No command ever prints a secret value.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +33,7 @@ from skybridge.apps.secretsync.letters import list_letters, replay_letters
 from skybridge.apps.secretsync.loading import InvalidTable, load_table
 from skybridge.apps.secretsync.service import SecretSyncService, open_service, service_backends
 from skybridge.apps.secretsync.views import audit_view, mapping_view, status_views
+from skybridge.core import clock
 from skybridge.core.errors import NotFound, SkybridgeError, ValidationError
 
 secrets_app = typer.Typer(
@@ -280,9 +280,8 @@ def audit(
         "Audit log", "when", "mapping", "action", "source version", "actor", "reason"
     )
     for r in records:
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(r["at"]))
         out.add_row(
-            when,
+            clock.when(r["at"], seconds=True),
             r["mapping"],
             _word(r["action"]),
             _short(r["source_version"]),
