@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -152,7 +151,11 @@ crash_points = st.lists(
 
 
 def crash_and_check(
-    source: str, crashes: list[tuple[str, int]], events: int, split: bool = False
+    source: str,
+    crashes: list[tuple[str, int]],
+    events: int,
+    scratch: pytest.TempPathFactory,
+    split: bool = False,
 ) -> None:
     topic = f"crash-{uuid.uuid4().hex[:8]}"
     backend = streams_family.connect(source, setting=None)
@@ -164,7 +167,7 @@ def crash_and_check(
         sent[key].append(i)
         messages.append(Message(json.dumps({"i": i}).encode(), key.encode()))
     backend.produce(topic, messages)
-    kv_url = f"sqlite:///{tempfile.mkdtemp(prefix='crash-kv-')}/kv.db"
+    kv_url = f"sqlite:///{scratch.mktemp('crash-kv')}/kv.db"
 
     for attempt, (phase, n) in enumerate(crashes):
         proc = spawn(source, kv_url, topic, phase, n, split)
@@ -215,34 +218,35 @@ NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 )
 @given(crashes=crash_points, split=st.booleans())
 def test_crash_on_sqlite_loses_nothing_and_applies_effects_once(
-    tmp_path: Path, crashes: list[tuple[str, int]], split: bool
+    tmp_path_factory: pytest.TempPathFactory, crashes: list[tuple[str, int]], split: bool
 ) -> None:
-    source = f"sqlite:///{tmp_path}/log-{uuid.uuid4().hex[:6]}.db?session_timeout=1"
-    crash_and_check(source, crashes, events=150, split=split)
+    log = tmp_path_factory.mktemp("crash-log")
+    source = f"sqlite:///{log}/log.db?session_timeout=1"
+    crash_and_check(source, crashes, events=150, scratch=tmp_path_factory, split=split)
 
 
 @pytest.mark.kafka
 @settings(max_examples=2, deadline=None, phases=NO_SHRINK, suppress_health_check=list(HealthCheck))
 @given(crashes=st.tuples(st.sampled_from(PHASES[1:4]), st.integers(2, 8)).map(lambda c: [c]))
 def test_crash_on_kafka_loses_nothing_and_applies_effects_once(
-    kafka_server: Any, crashes: list[tuple[str, int]]
+    kafka_server: Any, tmp_path_factory: pytest.TempPathFactory, crashes: list[tuple[str, int]]
 ) -> None:
     source = f"{kafka_server.url}?session_timeout=6&heartbeat_interval=0.5"
-    crash_and_check(source, crashes, events=120)
+    crash_and_check(source, crashes, events=120, scratch=tmp_path_factory)
 
 
 @pytest.mark.moto
 @settings(max_examples=2, deadline=None, phases=NO_SHRINK, suppress_health_check=list(HealthCheck))
 @given(crashes=st.tuples(st.sampled_from(PHASES[:4]), st.integers(2, 8)).map(lambda c: [c]))
 def test_crash_on_kinesis_loses_nothing_and_applies_effects_once(
-    moto_server: Any, crashes: list[tuple[str, int]]
+    moto_server: Any, tmp_path_factory: pytest.TempPathFactory, crashes: list[tuple[str, int]]
 ) -> None:
-    checkpoints = quote(f"sqlite:///{tempfile.mkdtemp(prefix='crash-ckpt-')}/ckpt.db", safe="")
+    checkpoints = quote(f"sqlite:///{tmp_path_factory.mktemp('crash-ckpt')}/ckpt.db", safe="")
     source = (
         f"kinesis://crash-?region=us-east-1&endpoint_url={moto_server.url}"
         f"&checkpoints={checkpoints}&session_timeout=1.5&heartbeat_interval=0.1&poll_interval=0.05"
     )
-    crash_and_check(source, crashes, events=120)
+    crash_and_check(source, crashes, events=120, scratch=tmp_path_factory)
 
 
 if __name__ == "__main__":

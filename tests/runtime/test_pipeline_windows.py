@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -226,7 +225,9 @@ def test_kill_9_emits_every_window_result_once(tmp_path: Path, crash: tuple[str,
     # Event times far in the past, in order per key: windows close by idle time at the end.
     items = events(100, step=0.3)  # up to 29.7 s: the last window ends at 30
     produce(backend, topic, items)
-    kv_url = f"sqlite:///{tempfile.mkdtemp(prefix='win-kv-')}/kv.db"
+    kv = tmp_path / f"kv-{uuid.uuid4().hex[:6]}"  # one per example: tmp_path is shared
+    kv.mkdir()
+    kv_url = f"sqlite:///{kv}/kv.db"
     phase, n = crash
     command = [sys.executable, __file__, source, kv_url, topic]
     first = subprocess.Popen([*command, phase, str(n)], cwd=Path(__file__).parent)

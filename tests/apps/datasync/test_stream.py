@@ -6,7 +6,6 @@ dead-letter topic with the reason, and the pipeline goes on.
 from __future__ import annotations
 
 import json
-import tempfile
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -58,10 +57,10 @@ def test_kafka_into_postgresql(kafka_server: Any, pg_database: Any) -> None:
 
 @pytest.mark.moto
 @pytest.mark.postgres
-def test_kinesis_into_postgresql(moto_server: Any, pg_database: Any) -> None:
+def test_kinesis_into_postgresql(moto_server: Any, pg_database: Any, tmp_path: Any) -> None:
     target = SqlTarget(pg_database(), TABLES)
     target.create()
-    checkpoints = quote(f"sqlite:///{tempfile.mkdtemp(prefix='ds-ckpt-')}/ckpt.db", safe="")
+    checkpoints = quote(f"sqlite:///{tmp_path}/ckpt.db", safe="")
     backend = streams_family.connect(
         f"kinesis://ds-?region=us-east-1&endpoint_url={moto_server.url}"
         f"&checkpoints={checkpoints}&poll_interval=0.05",
