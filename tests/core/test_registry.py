@@ -108,3 +108,35 @@ def test_bad_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as info:
         registry.connect("no-scheme-here", setting="backends.kv")
     assert info.value.setting == "backends.kv"
+
+
+class Faulty(Widget):
+    """Refuses its URL naming the family's own setting, as built-in backends do."""
+
+    @classmethod
+    def from_url(cls, url: BackendURL, **options: Any) -> Self:
+        raise ConfigError("bad", setting=url.params.get("names") or None)
+
+
+@pytest.mark.parametrize(
+    ("names", "given", "named"),
+    [
+        ("backends.widgets", "features.online", "features.online"),
+        ("backends.widgets.checkpoints", "datasync.source", "datasync.source.checkpoints"),
+        ("backends.widgets", None, "backends.widgets"),
+        ("", "features.online", "features.online"),
+        # Another family's setting (credentials read elsewhere) stays as it is.
+        ("backends.secrets", "features.online", "backends.secrets"),
+        ("backends.widgetsx", "features.online", "backends.widgetsx"),
+    ],
+)
+def test_an_error_names_the_setting_that_holds_the_url(
+    monkeypatch: pytest.MonkeyPatch, fake_module: str, names: str, given: str | None, named: str
+) -> None:
+    monkeypatch.setattr(sys.modules[fake_module], "Faulty", Faulty, raising=False)
+    registry = Registry("widgets", Widget)
+    registry.register("bad", f"{fake_module}:Faulty")
+    with pytest.raises(ConfigError) as info:
+        registry.connect(f"bad://x?names={names}", setting=given)
+    assert info.value.setting == named
+    assert str(info.value) == f"{named}: bad"

@@ -98,6 +98,18 @@ class Registry(Generic[B]):
             raise ConfigError(f"{impl.target} is not a {self.base.__name__}")
         return cast("type[B]", cls)
 
+    def _caller_setting(self, found: str | None, given: str | None) -> str | None:
+        """The setting an error names: a backend names its family's own setting
+        (``backends.secrets``, or ``backends.streams.checkpoints`` for an option of its URL),
+        which is the caller's ``given`` one (``features.online``...) when another setting
+        holds the URL."""
+        default = f"backends.{self.family}"
+        if given is None or found is None:
+            return found or given
+        if found == default or found.startswith(default + "."):
+            return given + found.removeprefix(default)
+        return found
+
     def connect(self, url: str, *, setting: str | None = None, **options: Any) -> B:
         """Build a backend from ``url``. ``setting`` names the config key in errors."""
         parsed = BackendURL.parse(url, setting=setting)
@@ -105,8 +117,7 @@ class Registry(Generic[B]):
             cls = self.resolve(parsed.scheme)
             return cls.from_url(parsed, **options)
         except ConfigError as exc:
-            if exc.setting is None:
-                exc.setting = setting
+            exc.setting = self._caller_setting(exc.setting, setting)
             raise
         except (ValueError, TypeError) as exc:
             raise ConfigError(

@@ -178,3 +178,15 @@ def test_a_name_the_table_lacks_is_taken_from_skybridge_toml() -> None:
     assert table_from_dict(own, service).backends["secrets"].url == "local://.skybridge/own"
     with pytest.raises(ValidationError, match="backend 'secrets' is not in"):
         table_from_dict(_on("secrets"))
+
+
+def test_a_borrowed_backend_that_cannot_connect_names_the_skybridge_toml_setting() -> None:
+    from skybridge.apps.secretsync.backends import Backends
+    from skybridge.core.errors import ConfigError
+
+    table = table_from_dict(_on("secrets"), {"secrets": "oci-vault://x?config_file=/nowhere"})
+    with pytest.raises(ConfigError, match=r"^backends\.secrets: "):
+        Backends(table).get("secrets")
+    own = {**_on("mine"), "backends": {"mine": "oci-vault://x?config_file=/nowhere"}}
+    with pytest.raises(ConfigError, match=r"^secretsync\.backends\.mine: "):
+        Backends(table_from_dict(own)).get("mine")

@@ -79,7 +79,8 @@ class Backends:
         options: dict[str, Any] = {**spec.options, **self._options.get(backend, {})}
         if spec.credentials_from is not None and "config" not in options:
             options["config"] = self._credentials(spec.credentials_from)
-        return secrets.connect(spec.url, setting=f"secretsync.backends.{backend}", **options)
+        setting = spec.setting or f"secretsync.backends.{backend}"
+        return secrets.connect(spec.url, setting=setting, **options)
 
     def _credentials(self, pointer: SecretPointer) -> dict[str, Any]:
         store = self.get(pointer.backend)

@@ -88,14 +88,19 @@ def table_from_dict(
         }
         if taken:
             data["backends"] = {**(own or {}), **taken}
+    else:
+        taken = {}
     try:
-        return MappingTable.model_validate(data)
+        table = MappingTable.model_validate(data)
     except PydanticValidationError as exc:
         lines = []
         for error in exc.errors():
             message = str(error["msg"]).removeprefix("Value error, ")
             lines.append(f"{_where(tuple(error['loc']), data)}: {message}")
         raise InvalidTable(lines) from None
+    for name in taken:
+        table.backends[name].borrowed_from(f"backends.{name}")
+    return table
 
 
 def parse_table(

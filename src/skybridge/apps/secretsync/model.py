@@ -28,7 +28,7 @@ import re
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from skybridge.core.urls import mask_url
 
@@ -110,10 +110,22 @@ class BackendSpec(_Frozen):
     #: key_content, region): how a Lambda reaches OCI without a config file.
     credentials_from: SecretPointer | None = None
     options: dict[str, str | int | bool] = Field(default_factory=dict)
+    #: The setting the URL came from when the table borrowed it (``backends.secrets`` of
+    #: skybridge.toml), named in errors instead of the table's own ``[backends]``.
+    _setting: str | None = PrivateAttr(default=None)
 
     @property
     def scheme(self) -> str:
         return self.url.split("://", 1)[0]
+
+    @property
+    def setting(self) -> str | None:
+        return self._setting
+
+    def borrowed_from(self, setting: str) -> Self:
+        """This spec, marked as set by ``setting`` outside the table."""
+        self._setting = setting
+        return self
 
     @field_validator("url")
     @classmethod
