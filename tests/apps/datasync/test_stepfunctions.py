@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,21 @@ def _execute(url: str, definition: dict[str, Any], outputs: list[Any]) -> tuple[
         time.sleep(0.2)
     history = sfn.get_execution_history(executionArn=run["executionArn"])["events"]
     return described["status"], history, json.loads(described.get("output", "null"))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: handlers.step_handler(None), "the event must be"),  # type: ignore[arg-type]
+        (lambda: handlers.step_handler({"batch": 3}), "batch must be a string"),
+        (lambda: handlers.publish_handler([]), "the event must be a change"),  # type: ignore[arg-type]
+        (lambda: handlers.oci_merge_handler(None, b"{x"), "the body is not JSON"),
+        (lambda: handlers.oci_merge_handler(None, b"\xff\xfe"), "the body is not JSON"),
+        (lambda: handlers.oci_merge_handler(None, b"[]"), "the body needs"),
+    ],
+)
+def test_a_malformed_event_is_named_before_anything_runs(
+    call: Callable[[], Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        call()

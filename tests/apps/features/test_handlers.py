@@ -15,7 +15,7 @@ from skybridge.apps.features import handlers
 from skybridge.apps.features.ingest import dead_letters
 from skybridge.apps.features.offline import read_log
 from skybridge.apps.features.store import FeatureStore, open_store
-from skybridge.core.errors import TransientError
+from skybridge.core.errors import ConfigError, TransientError, ValidationError
 from skybridge.testing.service import fresh_workdir
 
 from .scenario import features_context
@@ -32,13 +32,15 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FeatureSt
     handlers.use_store(None)
 
 
-def kinesis_event(events: list[dict[str, Any]], first: int = 1000) -> dict[str, Any]:
+def kinesis_event(
+    events: list[dict[str, Any]], first: int = 1000, arn: str = ARN
+) -> dict[str, Any]:
     records = []
     for i, event in enumerate(events):
         records.append(
             {
                 "eventSource": "aws:kinesis",
-                "eventSourceARN": ARN,
+                "eventSourceARN": arn,
                 "eventID": f"shardId-000000000001:{first + i}",
                 "kinesis": {
                     "partitionKey": str(event.get("userId", "x")),
@@ -137,3 +139,37 @@ def test_oci_functions_batch_and_failure(
     monkeypatch.setattr(store.online.kv, "write_batch", down)
     with pytest.raises(TransientError, match="redis unreachable"):
         handlers.oci_handler(None, json.dumps(oci_messages(events(5), first=20)))
+
+
+def test_records_from_a_stream_no_view_reads_are_refused_not_counted(store: FeatureStore) -> None:
+    # A stream named otherwise than the view's topic: nothing is applied or set aside, and the
+    # error says what to set, so the records stay on the stream until the settings are fixed.
+    prod = ARN.replace("UserEventsStream", "user-events-prod")
+    with pytest.raises(ConfigError, match="no feature view reads the stream 'user-events-prod'"):
+        handlers.lambda_handler(kinesis_event(events(3), arn=prod))
+    messages = [{**m, "stream": "other"} for m in oci_messages(events(3))]
+    with pytest.raises(ConfigError, match=r"views read 'RealtimeEvents', 'UserEventsStream'"):
+        handlers.oci_handler(None, json.dumps(messages))
+    assert sum(v["events1h"] or 0 for v in snapshot(store)) == 0
+    assert dead_letters(store) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{x", "the body is not JSON"),
+        (b"\xff\xfe", "the body is not JSON"),
+        (b"[1]", "not an OCI Streaming message: a JSON int"),
+        (b'"text"', "expected a list of OCI Streaming messages"),
+        (b'[{"stream": "UserEventsStream"}]', "not an OCI Streaming message: KeyError"),
+    ],
+)
+def test_a_malformed_oci_body_is_named(store: FeatureStore, body: bytes, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        handlers.oci_handler(None, body)
+
+
+def test_a_lambda_event_that_is_not_kinesis_is_named(store: FeatureStore) -> None:
+    for event in (None, [], {"Records": "x"}):
+        with pytest.raises(ValidationError, match="expected a Kinesis event with Records"):
+            handlers.lambda_handler(event)  # type: ignore[arg-type]

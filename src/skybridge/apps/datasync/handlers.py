@@ -41,6 +41,8 @@ def _text(event: Mapping[str, Any], key: str) -> str | None:
 
 def step_handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """Run one step of a batch (a Task of the exported state machine)."""
+    if not isinstance(event, Mapping):
+        raise ValidationError('the event must be {"batch": NAME, "batch_id": ID, "step": STEP}')
     name, batch, step = _text(event, "batch"), _text(event, "batch_id"), _text(event, "step")
     if not name or step not in STEPS:
         raise ValidationError(f"the event needs batch and a step among {', '.join(STEPS)}")
@@ -59,6 +61,8 @@ def step_handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any
 
 def publish_handler(event: Mapping[str, Any], context: Any = None) -> dict[str, int]:
     """Publish the event's changes (``{"changes": [...]}`` or one change) to the topic."""
+    if not isinstance(event, Mapping):
+        raise ValidationError('the event must be a change object or {"changes": [...]}')
     changes = event.get("changes", [event])
     if not isinstance(changes, list):
         raise ValidationError("changes must be a list of change objects")
@@ -69,10 +73,13 @@ def publish_handler(event: Mapping[str, Any], context: Any = None) -> dict[str, 
 def _body(data: Any) -> Any:
     if isinstance(data, io.IOBase):
         data = data.read()
-    if isinstance(data, bytes | bytearray):
-        data = data.decode()
-    if isinstance(data, str):
-        return json.loads(data) if data.strip() else {}
+    try:
+        if isinstance(data, bytes | bytearray):
+            data = data.decode()
+        if isinstance(data, str):
+            return json.loads(data) if data.strip() else {}
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise ValidationError(f'the body is not JSON ({exc}); send {{"batch": NAME}}') from None
     return data or {}
 
 

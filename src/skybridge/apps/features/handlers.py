@@ -22,13 +22,14 @@ from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Any
 
-from skybridge.apps.features.ingest import apply_records
+from skybridge.apps.features.definitions import by_topic
+from skybridge.apps.features.ingest import IngestResult, apply_records
 from skybridge.apps.features.manifest import APP
 from skybridge.apps.features.store import FeatureStore, open_store
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.settings import load_settings
 from skybridge.backends.streams import Record
-from skybridge.core.errors import TransientError, ValidationError
+from skybridge.core.errors import ConfigError, TransientError, ValidationError
 
 _store: FeatureStore | None = None
 _resources = ExitStack()
@@ -68,22 +69,42 @@ def kinesis_record(item: Mapping[str, Any], strip_prefix: str = "") -> Record:
         raise ValidationError(f"not a Kinesis event record: {type(exc).__name__}: {exc}") from None
 
 
+def _apply(store: FeatureStore, records: list[Record]) -> IngestResult:
+    """Apply ``records``, all of which must come from a stream some view reads.
+
+    Raises:
+        ConfigError: a record from a stream no view reads: the deployment names the wrong
+            stream or the view the wrong topic. Nothing is applied, so the records stay on the
+            stream (Lambda and the connector retry) until the settings are fixed.
+    """
+    topics = by_topic(store.views)
+    if unread := sorted({r.topic for r in records} - set(topics)):
+        raise ConfigError(
+            f"no feature view reads the stream {', '.join(map(repr, unread))}: views read "
+            f"{', '.join(map(repr, sorted(topics))) or 'nothing'}",
+            setting="features.views",
+            hint="set the view's topic to the stream's name; the records stay on the stream",
+        )
+    return apply_records(store, records)
+
+
 def lambda_handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """AWS Lambda entry point for a Kinesis event source mapping."""
-    store = get_store()
-    items = event.get("Records")
+    items = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(items, list):
         raise ValidationError("expected a Kinesis event with Records")
     records = [kinesis_record(item) for item in items]
-    result = apply_records(store, records)
+    result = _apply(get_store(), records)
     failures = []
     if result.failed_from is not None:
         failures.append({"itemIdentifier": str(result.failed_from.offset)})
     return {"batchItemFailures": failures, **result.to_dict()}
 
 
-def oci_record(item: Mapping[str, Any]) -> Record:
+def oci_record(item: Any) -> Record:
     """One OCI Streaming message, as a Service Connector delivers it."""
+    if not isinstance(item, Mapping):
+        raise ValidationError(f"not an OCI Streaming message: a JSON {type(item).__name__}")
     try:
         key = item.get("key")
         return Record(
@@ -107,7 +128,10 @@ def _messages(data: Any) -> list[Mapping[str, Any]]:
     elif hasattr(data, "read"):
         data = data.read()
     if isinstance(data, bytes | bytearray | str):
-        data = json.loads(data or "[]")
+        try:
+            data = json.loads(data or "[]")
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise ValidationError(f"the body is not JSON: {exc}") from None
     if isinstance(data, Mapping):
         data = [data]
     if not isinstance(data, list):
@@ -117,8 +141,8 @@ def _messages(data: Any) -> list[Mapping[str, Any]]:
 
 def oci_handler(ctx: Any, data: Any = None) -> str:
     """OCI Functions entry point (fdk-style ``handler(ctx, data)``); returns JSON text."""
-    store = get_store()
-    result = apply_records(store, [oci_record(m) for m in _messages(data)])
+    records = [oci_record(m) for m in _messages(data)]
+    result = _apply(get_store(), records)
     if result.failed_from is not None:
         raise TransientError(result.error or "a store failed", hint="the connector retries")
     return json.dumps(result.to_dict())
