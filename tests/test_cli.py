@@ -54,6 +54,55 @@ def test_config_show_masks_a_password_in_a_backend_url() -> None:
     assert data["backends"]["kv"] == "sqlite:///.skybridge/kv.db"
 
 
+#: URLs with credentials in apps' own sections, and how ``config show`` must print them.
+APP_URLS = {
+    "SKYBRIDGE__DATASYNC__TARGET": (
+        "postgresql://sync:dspw-4711@db/x",
+        "postgresql://sync:***@db/x",
+    ),
+    "SKYBRIDGE__FEATURES__ONLINE": (
+        "redis://:featpw-4711@cache:6379/0",
+        "redis://:***@cache:6379/0",
+    ),
+    "SKYBRIDGE__SECRETSYNC__STATE": (
+        "redis://:sspw-4711@cache:6379/1",
+        "redis://:***@cache:6379/1",
+    ),
+    "SKYBRIDGE__LAYERS__INDEX_URL": (
+        "https://ci:piptoken-4711@pypi.example.com/simple",
+        "https://ci:***@pypi.example.com/simple",
+    ),
+}
+
+
+def test_config_show_masks_passwords_in_apps_own_url_settings() -> None:
+    env = {name: url for name, (url, _) in APP_URLS.items()} | {"COLUMNS": "200"}
+    for args in (("config", "show"), ("config", "show", "--json")):
+        result = run(*args, env=env)
+        assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+        assert "4711" not in result.stdout  # type: ignore[attr-defined]
+    data = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert data["datasync"]["target"] == APP_URLS["SKYBRIDGE__DATASYNC__TARGET"][1]
+    assert data["features"]["online"] == APP_URLS["SKYBRIDGE__FEATURES__ONLINE"][1]
+    assert data["secretsync"]["state"] == APP_URLS["SKYBRIDGE__SECRETSYNC__STATE"][1]
+    assert data["layers"]["index_url"] == APP_URLS["SKYBRIDGE__LAYERS__INDEX_URL"][1]
+
+
+def test_a_printed_context_or_config_shows_no_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    from skybridge.apps.kit.context import AppContext
+
+    for name, (url, _) in APP_URLS.items():
+        monkeypatch.setenv(name, url)
+    monkeypatch.setenv("SKYBRIDGE__BACKENDS__SQL", "postgresql://app:sqlpw-4711@db/app")
+    for app in ("datasync", "features", "secretsync", "layers"):
+        ctx = AppContext.of(app)
+        for shown in (repr(ctx), str(ctx), repr(ctx.config), str(ctx.config), repr(ctx.settings)):
+            assert "4711" not in shown, shown
+    ctx = AppContext.of("datasync")
+    assert "postgresql://sync:***@db/x" in repr(ctx.config)
+    assert ctx.config.target == "postgresql://sync:dspw-4711@db/x"  # the value itself is intact
+
+
 def test_config_file_option_and_secret_settings_are_masked(workdir: Path) -> None:
     config = workdir / "custom.toml"
     config.write_text(

@@ -335,3 +335,17 @@ def test_declaration_errors() -> None:
         Pipeline("p", source="sqlite:///x.db", topics=["t"])
     with pytest.raises(ConfigError, match="no state"):
         Pipeline("p", source="sqlite:///x.db", topics=["t"], stateful=counting)
+
+
+def test_a_printed_pipeline_shows_no_password() -> None:
+    pipeline = Pipeline(
+        "p",
+        source="kafka://user:kpw-4711@127.0.0.1:1?sasl_password=sasl-4711",
+        topics=["t"],
+        handler=lambda event: [],
+        state="redis://:rpw-4711@127.0.0.1:6379/0",
+    )
+    shown = repr(pipeline)
+    assert "4711" not in shown
+    assert "kafka://user:***@127.0.0.1:1" in shown
+    assert pipeline.source == "kafka://user:kpw-4711@127.0.0.1:1?sasl_password=sasl-4711"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from types import UnionType
@@ -47,7 +47,31 @@ DEFAULT_CONFIG_FILE = "skybridge.toml"
 MIN_ADMIN_TOKEN_CHARS = 32
 
 
-class BackendsConfig(BaseModel):
+def masked_values(value: Any) -> Any:
+    """``value`` with the credentials of every URL in it masked: strings holding ``://``, in
+    mappings, lists and tuples too."""
+    if isinstance(value, str):
+        return mask_url(value) if "://" in value else value
+    if isinstance(value, Mapping):
+        return {k: masked_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(masked_values(v) for v in value)
+    return value
+
+
+def _masked_args(args: Iterable[tuple[str | None, Any]]) -> Iterable[tuple[str | None, Any]]:
+    return [(name, masked_values(value)) for name, value in args]
+
+
+class SettingsModel(BaseModel):
+    """A settings section whose ``repr`` and ``str`` mask the credentials of its URLs (a
+    context or its config printed or logged shows ``postgresql://app:***@db/x``)."""
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        return _masked_args(super().__repr_args__())
+
+
+class BackendsConfig(SettingsModel):
     """Named backend URLs; any extra name (``streams``, ``vectors``, ...) is accepted too."""
 
     model_config = ConfigDict(extra="allow")
@@ -85,7 +109,7 @@ class BackendsConfig(BaseModel):
         return cls().expanded(data_dir)
 
 
-class ServerConfig(BaseModel):
+class ServerConfig(SettingsModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = "127.0.0.1"
@@ -125,7 +149,7 @@ class ServerConfig(BaseModel):
         return value
 
 
-class LogConfig(BaseModel):
+class LogConfig(SettingsModel):
     model_config = ConfigDict(extra="forbid")
 
     level: str = "INFO"
@@ -186,11 +210,15 @@ class Settings(BaseSettings):
         return value if isinstance(value, BaseModel) else None
 
     def masked(self) -> dict[str, Any]:
-        """The settings as plain data, safe to print: secrets and URL passwords masked."""
+        """The settings as plain data, safe to print: secrets and the credentials of every URL
+        (``[backends]``, and apps' own: ``features.online``, ``datasync.target``...) masked."""
         data = self.model_dump(mode="json", by_alias=True)
-        data["backends"] = {k: mask_url(v) for k, v in self.backends.named().items()}
-        data["server"]["database"] = mask_url(self.server.database)
-        return data
+        data["backends"] = self.backends.named()
+        masked: dict[str, Any] = masked_values(data)
+        return masked
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        return _masked_args(super().__repr_args__())
 
 
 RESERVED_SECTIONS = frozenset(Settings.model_fields) | {"sections"}

@@ -35,6 +35,7 @@ from skybridge.core import jsoncodec
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import ConfigError
 from skybridge.core.retry import RetryPolicy
+from skybridge.core.urls import mask_url
 from skybridge.runtime.outputs import Event, Output, Put
 from skybridge.runtime.sinks import Sink
 from skybridge.runtime.windows import Aggregator, LateEvent, LatePolicy, WindowResult, WindowSpec
@@ -144,6 +145,15 @@ class Pipeline:
     window_value: Callable[[Event], Any] = event_value
     clock: Clock = SYSTEM_CLOCK
     _stop: threading.Event = field(init=False, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        # Not the dataclass repr: a source URL may carry a password (kafka://user:pw@...).
+        source = mask_url(self.source) if isinstance(self.source, str) else self.source
+        state = mask_url(self.state) if isinstance(self.state, str) else self.state
+        return (
+            f"Pipeline(name={self.name!r}, source={source!r}, topics={list(self.topics)!r}, "
+            f"group={self.group!r}, state={state!r}, sinks={sorted(self.sinks)!r})"
+        )
 
     def __post_init__(self) -> None:
         # Set by stop(); the runner polls only while it is clear, so a stop requested before

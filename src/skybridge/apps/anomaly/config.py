@@ -20,15 +20,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from skybridge.apps.anomaly.detectors import DEFAULT, DETECTORS, keeps_json_state
+from skybridge.core.config import SettingsModel
 
 TOPIC = "anomaly.events"
 DEFAULT_THRESHOLD = 0.55
 
 
-class AnomalyConfig(BaseModel):
+class AnomalyConfig(SettingsModel):
     """Settings of the anomaly app: the pipeline, the job, alerts and the demo."""
 
     model_config = ConfigDict(extra="forbid")

@@ -5,10 +5,12 @@ The database is ``backends.sql``; ``skybridge assert ... --db URL`` names anothe
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from skybridge.core.config import SettingsModel
 
 
-class AssertionsConfig(BaseModel):
+class AssertionsConfig(SettingsModel):
     """Settings of the assertions app."""
 
     model_config = ConfigDict(extra="forbid")

@@ -33,7 +33,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from skybridge.core.config import SettingsModel
 
 DIMENSIONS = ("provider", "account", "compartment", "service", "region")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
@@ -52,7 +54,7 @@ def check_dimension(value: str) -> str:
     raise ValueError(f"dimension {value!r} must be one of {', '.join(DIMENSIONS)} or tag:<key>")
 
 
-class TagRule(BaseModel):
+class TagRule(SettingsModel):
     """A required tag: its key (any provider's shape: ``user:Key``, ``Namespace.Key``...),
     the values allowed (empty: any value), and other key names that mean the same tag."""
 
@@ -63,7 +65,7 @@ class TagRule(BaseModel):
     aliases: list[str] = Field(default_factory=list)
 
 
-class BudgetSpec(BaseModel):
+class BudgetSpec(SettingsModel):
     """A monthly budget on the spend of one dimension value (or all spend: dimension ``total``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -94,7 +96,7 @@ class BudgetSpec(BaseModel):
         return self
 
 
-class RemediationConfig(BaseModel):
+class RemediationConfig(SettingsModel):
     """What the remediation policies do."""
 
     model_config = ConfigDict(extra="forbid")
@@ -119,7 +121,7 @@ class RemediationConfig(BaseModel):
         return value
 
 
-class CostsConfig(BaseModel):
+class CostsConfig(SettingsModel):
     """Settings of the costs app: the CLI, the service, the scheduled jobs."""
 
     model_config = ConfigDict(extra="forbid")

@@ -28,7 +28,9 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from skybridge.core.config import SettingsModel
 
 TOPIC = "datasync.changes"
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
@@ -76,7 +78,7 @@ class ColumnType(StrEnum):
     TIMESTAMP = "timestamp"
 
 
-class TableSpec(BaseModel):
+class TableSpec(SettingsModel):
     """One synced table: its key, the version column that orders changes, its columns."""
 
     model_config = ConfigDict(extra="forbid")
@@ -109,7 +111,7 @@ class TableSpec(BaseModel):
         return [c for c in self.columns if c not in self.key]
 
 
-class BatchSpec(BaseModel):
+class BatchSpec(SettingsModel):
     """A batch sync: extract (a query, or CSV files under a prefix) into ``table``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -144,7 +146,7 @@ ORDERS = TableSpec(
 )
 
 
-class DataSyncConfig(BaseModel):
+class DataSyncConfig(SettingsModel):
     """Settings of datasync: the CLI, the service, workers and the cloud functions."""
 
     model_config = ConfigDict(extra="forbid")

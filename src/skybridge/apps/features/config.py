@@ -18,12 +18,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from skybridge.core.config import SettingsModel
 
 MissingPolicy = Literal["default", "refuse", "pass"]
 
 
-class FeaturesConfig(BaseModel):
+class FeaturesConfig(SettingsModel):
     """Settings of the features app."""
 
     model_config = ConfigDict(extra="forbid")

@@ -20,14 +20,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from skybridge.apps.layers.targets import RUNTIMES
+from skybridge.core.config import SettingsModel
 
 Level = Literal["low", "medium", "high", "critical"]
 
 
-class LayersConfig(BaseModel):
+class LayersConfig(SettingsModel):
     """Settings of the layers app: builds, scanning, sharing, pruning and rollouts."""
 
     model_config = ConfigDict(extra="forbid")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from skybridge.core.config import SettingsModel
 
 Mode = Literal["hybrid", "dense", "bm25"]
 
 
-class RagConfig(BaseModel):
+class RagConfig(SettingsModel):
     """Settings of the rag app.
 
     Attributes:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from skybridge.core.config import SettingsModel
 
 FoldIn = Literal["als", "decay"]
 #: Interaction kinds and the confidence each adds to a user's preference for the item.
@@ -16,7 +18,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }
 
 
-class RecommendConfig(BaseModel):
+class RecommendConfig(SettingsModel):
     """Settings of the recommend app.
 
     Attributes:

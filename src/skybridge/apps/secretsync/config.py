@@ -17,7 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from skybridge.core.config import SettingsModel
 
 #: Tries per event before it is dead-lettered.
 DEFAULT_ATTEMPTS = 4
@@ -28,7 +30,7 @@ DEFAULT_FULL_INTERVAL = 86400.0
 EVENTS_TOPIC = "secretsync.events"
 
 
-class SecretSyncConfig(BaseModel):
+class SecretSyncConfig(SettingsModel):
     """Settings of secretsync: the CLI, the service, workers and the cloud functions."""
 
     model_config = ConfigDict(extra="forbid")
