@@ -6,8 +6,10 @@ import asyncio
 import inspect
 import time
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
+import anyio
 import anyio.from_thread
 import httpx
 import pytest
@@ -330,3 +332,111 @@ def test_sizes_read_well(size: int, text: str) -> None:
 def test_body_limit_needs_a_positive_size() -> None:
     with pytest.raises(ValueError, match="positive"):
         BodyLimit(0)
+
+
+async def _stalled(
+    app: FastAPI,
+    path: str,
+    *,
+    client: str = "10.0.0.1",
+    headers: dict[str, str] | None = None,
+    ready: anyio.Event | None = None,
+) -> dict[str, Any]:
+    """POST to ``path`` straight through ASGI, sending a first part of a 1,000-byte form body
+    and then nothing: the answer's start message (status, headers) and its body."""
+    parts = [b"token="]
+    answer: dict[str, Any] = {"body": b""}
+
+    async def receive() -> dict[str, Any]:
+        if parts:
+            return {"type": "http.request", "body": parts.pop(), "more_body": True}
+        if ready is not None:
+            ready.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+            answer["headers"] = {k.decode(): v.decode() for k, v in message["headers"]}
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    sent = {
+        "content-type": "application/x-www-form-urlencoded",
+        "content-length": "1000",
+        **(headers or {}),
+    }
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.encode(), v.encode()) for k, v in sent.items()],
+        "client": (client, 40000),
+        "server": ("127.0.0.1", 8080),
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    return answer
+
+
+def test_a_body_that_stops_arriving_is_answered_408_and_frees_its_slot(
+    settings: Settings,
+) -> None:
+    app = _app(settings, body_timeout=0.3)
+
+    async def scenario() -> tuple[dict[str, Any], float, int]:
+        started = time.perf_counter()
+        answer = await _stalled(app, "/login")
+        return answer, time.perf_counter() - started, _guard(app).admission.in_progress
+
+    with TestClient(app):
+        answer, seconds, in_progress = _run_in_own_loop(scenario)
+    assert answer["status"] == 408
+    assert answer["headers"]["connection"] == "close"
+    assert "server.body_timeout" in answer["body"].decode()
+    assert 0.3 <= seconds < 2
+    assert in_progress == 0
+
+
+def _guard(app: FastAPI) -> Any:
+    """The app's RequestGuard (built with the middleware stack on the first request)."""
+    layer: Any = app.middleware_stack
+    while layer is not None and type(layer).__name__ != "RequestGuard":
+        layer = getattr(layer, "app", None)
+    assert layer is not None
+    return layer
+
+
+def test_clients_without_a_token_cannot_keep_token_holders_out(settings: Settings) -> None:
+    # 2 threads + 2 queued = 4 slots; requests without a token hold at most 2 of them, and at
+    # most 1 per address: stalled logins from one address, then from two, never reach a token.
+    app = _app(settings, worker_threads=2, worker_queue=2, anonymous_in_progress=1)
+    _, token = app.state.skybridge.tokens.create("holder")
+    auth = {"Authorization": f"Bearer {token.reveal()}"}
+
+    async def scenario() -> tuple[list[int], int]:
+        async with anyio.create_task_group() as tasks:
+            for client in ("10.0.0.1", "10.0.0.2"):
+                ready = anyio.Event()
+                tasks.start_soon(partial(_stalled, app, "/login", client=client, ready=ready))
+                await ready.wait()
+            same = await _stalled(app, "/login", client="10.0.0.1")
+            third = await _stalled(app, "/login", client="10.0.0.3")
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                holder = await client.get("/api/whoami", headers=auth)
+            tasks.cancel_scope.cancel()
+        return [same["status"], third["status"], holder.status_code], _guard(
+            app
+        ).admission.anonymous
+
+    with TestClient(app):
+        statuses, anonymous_left = _run_in_own_loop(scenario)
+    assert statuses == [429, 503, 200]
+    assert anonymous_left == 0

@@ -130,9 +130,14 @@ class ServerConfig(SettingsModel):
     #: The same per client address, for requests that carry no valid API token.
     anonymous_rate_per_second: float = Field(default=5.0, ge=0)
     anonymous_rate_burst: int = Field(default=60, ge=1)
+    #: Requests without a valid API token one client address may have in progress at once
+    #: (beyond: 429); all such requests together hold at most half of the admission slots.
+    anonymous_in_progress: int = Field(default=20, ge=1)
     #: Threads for blocking route work; requests beyond threads + queue are answered 503.
     worker_threads: int = Field(default=40, ge=1, le=1000)
     worker_queue: int = Field(default=100, ge=0)
+    #: Seconds a client may pause while sending a request body before it is answered 408.
+    body_timeout: float = Field(default=15.0, gt=0)
     #: HTTPS: a PEM certificate chain and its private key (both or neither).
     tls_cert: Path | None = None
     tls_key: Path | None = None

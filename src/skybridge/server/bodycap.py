@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -37,6 +38,17 @@ class BodyTooLarge(HTTPException):
     def __init__(self, limit: int, *, declared: bool = False) -> None:
         super().__init__(413, too_large_message(limit, declared=declared))
         self.limit = limit
+
+
+class BodyTimeout(HTTPException):
+    """The client stopped sending its body for longer than ``server.body_timeout`` (408)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(
+            408,
+            f"the request body stopped arriving for {timeout:g} s; send the whole body "
+            "without pausing (the operator sets the wait with server.body_timeout)",
+        )
 
 
 def too_large_message(limit: int, *, declared: bool = False) -> str:
@@ -71,28 +83,41 @@ def announced_length(scope: Scope) -> int | None:
     return int(value)
 
 
-def capped_receive(scope: Scope, receive: Receive, default: int) -> Receive:
-    """``receive`` that refuses, with :class:`BodyTooLarge`, a body over the route's limit.
+def capped_receive(
+    scope: Scope, receive: Receive, default: int, timeout: float | None = None
+) -> Receive:
+    """``receive`` that refuses, with :class:`BodyTooLarge`, a body over the route's limit,
+    and with :class:`BodyTimeout` a body that stops arriving for ``timeout`` seconds.
 
     The limit is resolved when the app first asks for the body: by then the router has put the
     matched route in ``scope``. An announced ``Content-Length`` over it is refused before a
-    byte is read; otherwise bytes are counted as they arrive.
+    byte is read; otherwise bytes are counted as they arrive. Once the body is complete, the
+    app may wait for the client's disconnect as long as it likes.
     """
     limit: int | None = None
     declared = False
     received = 0
+    complete = False
 
     async def receive_capped() -> Message:
-        nonlocal limit, declared, received
+        nonlocal limit, declared, received, complete
         if limit is None:
             own = declared_limit(scope.get("route"))
             limit, declared = (default, False) if own is None else (own, True)
             length = announced_length(scope)
             if length is not None and length > limit:
                 raise BodyTooLarge(limit, declared=declared)
-        message = await receive()
+        if complete or timeout is None:
+            message = await receive()
+        else:
+            try:
+                with anyio.fail_after(timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout(timeout) from None
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
+            complete = not message.get("more_body", False)
             if received > limit:
                 raise BodyTooLarge(limit, declared=declared)
         return message

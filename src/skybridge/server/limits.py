@@ -10,9 +10,14 @@ except ``/healthz`` and ``/metrics`` it, in order:
    valid token (dashboard pages, ``/login``, ``/docs``, failed authentication): 429 with
    ``Retry-After``;
 3. admits at most ``worker_threads + worker_queue`` requests at once; the next ones are answered
-   503 with ``Retry-After`` at once instead of queueing without bound;
+   503 with ``Retry-After`` at once instead of queueing without bound. Requests without a
+   valid API token (pages, ``/login``) hold at most half of those slots together, and
+   ``anonymous_in_progress`` per client address (beyond: 429), so clients without a token
+   cannot keep token holders out;
 4. caps the body at ``server.max_body_bytes`` or the route's :class:`BodyLimit` (413); a
-   route that reads no body is held to it by ``bodycap.announced_body_fits``.
+   route that reads no body is held to it by ``bodycap.announced_body_fits``; a body that
+   stops arriving for ``server.body_timeout`` seconds is answered 408, so a slow client holds
+   its admission slot only that long.
 
 Blocking work of sync routes runs in AnyIO's default thread pool, sized ``worker_threads``
 here; ``/healthz`` and ``/metrics`` are async and never wait for a worker thread. Token checks
@@ -33,7 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from skybridge.auth.tokens import Principal
 from skybridge.core.config import ServerConfig
 from skybridge.core.errors import SkybridgeError, TransientError
-from skybridge.server.bodycap import KIND, BodyTooLarge, capped_receive
+from skybridge.server.bodycap import KIND, BodyTimeout, BodyTooLarge, capped_receive
 from skybridge.server.errors import error_response
 from skybridge.server.lanes import AUTH_LANE, size_worker_pool
 from skybridge.server.ratelimit import BucketTable, Decision
@@ -99,12 +104,26 @@ def address_blocked(decision: Decision, table: BucketTable) -> Response:
     )
 
 
-def overloaded() -> Response:
-    message = (
-        "the service is at capacity (server.worker_threads busy and server.worker_queue "
-        "requests waiting); retry in a second"
-    )
+def overloaded(anonymous: bool = False) -> Response:
+    if anonymous:
+        message = (
+            "the service is at capacity for requests without an API token (half of "
+            "server.worker_threads + server.worker_queue); retry in a second"
+        )
+    else:
+        message = (
+            "the service is at capacity (server.worker_threads busy and server.worker_queue "
+            "requests waiting); retry in a second"
+        )
     return error_response(503, "ServiceUnavailable", message, {"Retry-After": "1"})
+
+
+def address_busy(limit: int) -> Response:
+    message = (
+        f"this client address already has {limit} requests without an API token in progress "
+        "(server.anonymous_in_progress); retry when one has finished"
+    )
+    return error_response(429, "TooManyRequests", message, {"Retry-After": "1"})
 
 
 def store_error(exc: SkybridgeError) -> Response:
@@ -116,20 +135,41 @@ def store_error(exc: SkybridgeError) -> Response:
 
 
 class Admission:
-    """Counts requests in progress; refuses a new one once ``capacity`` are."""
+    """Counts requests in progress and refuses a new one once ``capacity`` are. Requests without
+    a valid API token (``address`` given) may hold ``capacity // 2`` slots together and
+    ``per_address`` each address. Runs on the event loop only: no locks."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, per_address: int | None = None) -> None:
         self.capacity = capacity
+        self.anonymous_capacity = max(1, capacity // 2)
+        self.per_address = per_address or capacity
         self.in_progress = 0
+        self.anonymous = 0
+        self.by_address: dict[str, int] = {}
 
-    def enter(self) -> bool:
+    def enter(self, address: str | None = None) -> Response | None:
+        """``None`` when admitted (call :meth:`leave` with the same address), else the answer."""
         if self.in_progress >= self.capacity:
-            return False
+            return overloaded()
+        if address is not None:
+            if self.by_address.get(address, 0) >= self.per_address:
+                return address_busy(self.per_address)
+            if self.anonymous >= self.anonymous_capacity:
+                return overloaded(anonymous=True)
+            self.anonymous += 1
+            self.by_address[address] = self.by_address.get(address, 0) + 1
         self.in_progress += 1
-        return True
+        return None
 
-    def leave(self) -> None:
+    def leave(self, address: str | None = None) -> None:
         self.in_progress -= 1
+        if address is not None:
+            self.anonymous -= 1
+            left = self.by_address[address] - 1
+            if left:
+                self.by_address[address] = left
+            else:
+                del self.by_address[address]
 
 
 class RequestGuard:
@@ -152,7 +192,9 @@ class RequestGuard:
         self.per_address = BucketTable(
             config.anonymous_rate_per_second, config.anonymous_rate_burst, clock=clock
         )
-        self.admission = Admission(config.worker_threads + config.worker_queue)
+        self.admission = Admission(
+            config.worker_threads + config.worker_queue, config.anonymous_in_progress
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
@@ -160,16 +202,20 @@ class RequestGuard:
             return
         size_worker_pool(self.config.worker_threads)
         refusal = await self.refusal(scope)
-        if refusal is None and not self.admission.enter():
-            refusal = overloaded()
+        verified = VERIFIED in scope.get("state", {})
+        address = None if verified else client_address(scope)
+        if refusal is None:
+            refusal = self.admission.enter(address)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
         try:
-            capped = capped_receive(scope, receive, self.config.max_body_bytes)
+            capped = capped_receive(
+                scope, receive, self.config.max_body_bytes, self.config.body_timeout
+            )
             await self.app(scope, capped, send)
         finally:
-            self.admission.leave()
+            self.admission.leave(address)
 
     async def refusal(self, scope: Scope) -> Response | None:
         """The answer that stops this request before the app, or ``None`` to let it in."""
@@ -214,8 +260,15 @@ async def _body_too_large(request: Request, exc: Exception) -> Response:
     return error_response(413, KIND, str(exc.detail))
 
 
+async def _body_timeout(request: Request, exc: Exception) -> Response:
+    # The rest of the body may still come: the connection cannot carry another request.
+    assert isinstance(exc, BodyTimeout)
+    return error_response(408, "RequestTimeout", str(exc.detail), {"Connection": "close"})
+
+
 def install_limits(app: FastAPI, config: ServerConfig) -> None:
     """Add :class:`RequestGuard` (call before the access log's middleware, so it logs 4xx/503)
-    and the JSON answer for bodies over their limit."""
+    and the JSON answers for bodies over their limit or too slow to arrive."""
     app.add_middleware(RequestGuard, config=config)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
+    app.add_exception_handler(BodyTimeout, _body_timeout)
