@@ -30,7 +30,7 @@ from skybridge.apps.rag.sources import Confinement, Source, open_object, open_so
 from skybridge.backends.objects import ObjectInfo
 from skybridge.backends.vectors import VectorRecord
 from skybridge.backends.vectors.filters import check_field
-from skybridge.core.errors import SkybridgeError, ValidationError
+from skybridge.core.errors import SkybridgeError, TransientError, ValidationError
 from skybridge.core.observability import get_logger
 
 log = get_logger(__name__)
@@ -268,11 +268,20 @@ def ingest_object(rag: Rag, store_url: str, key: str) -> IngestReport:
     check_size(rag.embedder, rag.config.chunk_tokens, rag.config.chunk_overlap)
     rag.index_for_writing()
     with open_object(store_url, key) as opened:
-        run = _run(rag, opened, {}, None)
+        # A store that fails for a moment fails the event, which is delivered again; it is
+        # not reported as a skipped document (nothing would index the upload later).
+        run = _run(rag, opened, {}, None, retry_transient=True)
     return _finish(rag, run, start)
 
 
-def _run(rag: Rag, opened: Source, extra: dict[str, Any], progress: Progress | None) -> Ingestion:
+def _run(
+    rag: Rag,
+    opened: Source,
+    extra: dict[str, Any],
+    progress: Progress | None,
+    *,
+    retry_transient: bool = False,
+) -> Ingestion:
     run = Ingestion(rag, opened.label, extra)
     run.report.ignored = sorted(opened.ignored)
     run.report.skipped.extend(opened.refused)
@@ -281,6 +290,8 @@ def _run(rag: Rag, opened: Source, extra: dict[str, Any], progress: Progress | N
         try:
             run.consider(info, partial(opened.read, info.key))
         except SkybridgeError as exc:
+            if retry_transient and isinstance(exc, TransientError):
+                raise
             run.report.skipped.append({"document": info.key, "reason": str(exc)})
         if progress is not None:
             progress(done, total, info.key)
