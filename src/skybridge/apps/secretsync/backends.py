@@ -3,8 +3,10 @@
 OCI credentials come, per target backend, from one of:
 
 * ``credentials_from = { backend = "aws", secret = "oci/api-key" }``: a secret whose value is
-  the OCI API key config as JSON (``user``, ``tenancy``, ``fingerprint``, ``key_content`` or
-  ``private_key``, ``region``, optional ``pass_phrase``); passed to the SDK as ``config=``;
+  the OCI API key config as JSON (``user``, ``tenancy``, ``fingerprint``, ``key_content``,
+  ``region``, optional ``pass_phrase``); passed to the SDK as ``config=``. The key names of
+  the article's ``internal/oci-sync-credentials`` secret are accepted too: ``user_ocid``,
+  ``tenancy_ocid`` and ``private_key``;
 * the URL: ``?config_file=...&profile=...`` (a config file) or
   ``?auth=instance_principal`` / ``?auth=resource_principal`` (OCI Functions).
 
@@ -23,6 +25,8 @@ from skybridge.backends.secrets import SecretStore
 from skybridge.core.errors import ConfigError
 
 _OCI_KEYS = ("user", "tenancy", "fingerprint", "region")
+#: Other names for the SDK's keys (the article's credentials secret uses them).
+_ALIASES = {"user_ocid": "user", "tenancy_ocid": "tenancy", "private_key": "key_content"}
 
 
 def oci_config_from_json(text: str, where: str) -> dict[str, Any]:
@@ -33,13 +37,22 @@ def oci_config_from_json(text: str, where: str) -> dict[str, Any]:
         raise ConfigError(f"OCI credentials in {where} are not JSON") from None
     if not isinstance(data, dict):
         raise ConfigError(f"OCI credentials in {where} must be a JSON object")
-    if "key_content" not in data and "private_key" in data:
-        data["key_content"] = data.pop("private_key")
+    for alias, key in _ALIASES.items():
+        if alias not in data:
+            continue
+        value = data.pop(alias)
+        if data.get(key) and value and data[key] != value:
+            raise ConfigError(
+                f"OCI credentials in {where} hold both {key} and {alias}, with different values",
+                hint=f"keep one of them ({alias} is another name for {key})",
+            )
+        data[key] = data.get(key) or value
     missing = [k for k in (*_OCI_KEYS, "key_content") if not data.get(k)]
     if missing:
         raise ConfigError(
             f"OCI credentials in {where} lack {', '.join(missing)}",
-            hint="store user, tenancy, fingerprint, key_content and region",
+            hint="store user (or user_ocid), tenancy (or tenancy_ocid), fingerprint, "
+            "key_content (or private_key) and region",
         )
     data.setdefault("key_file", None)
     return {str(k): v for k, v in data.items()}

@@ -23,7 +23,15 @@ from typing import Any, Literal
 from skybridge.apps.secretsync.backends import Backends
 from skybridge.apps.secretsync.config import DEFAULT_ATTEMPTS
 from skybridge.apps.secretsync.deadletters import DeadLetter, DeadLetters, KvDeadLetters
-from skybridge.apps.secretsync.events import SecretEvent, arn_name, load_event, parse_event
+from skybridge.apps.secretsync.events import (
+    IgnoredEvent,
+    SecretEvent,
+    load_event,
+    parse_event,
+    read_event,
+    shown,
+)
+from skybridge.apps.secretsync.matching import hint_conflicts, match_mappings
 from skybridge.apps.secretsync.model import MappingTable, SecretMapping
 from skybridge.apps.secretsync.reconcile import ReconcileReport
 from skybridge.apps.secretsync.reconcile_run import Reconciler
@@ -127,20 +135,9 @@ class SecretSync:
 
     # -- events ----------------------------------------------------------------------------
     def match(self, event: SecretEvent) -> list[SecretMapping]:
-        """The mappings whose source is the event's secret (by ARN, or by name)."""
-        names = event.identifiers()
-        found = []
-        for mapping in self.table.mappings:
-            if event.backend is not None and event.backend != mapping.source.backend:
-                continue
-            secret = mapping.source.secret
-            if secret.startswith("arn:") and event.secret.startswith("arn:"):
-                matched = secret == event.secret  # same name in another region is not ours
-            else:
-                matched = secret in names or arn_name(secret) in names
-            if matched:
-                found.append(mapping)
-        return found
+        """The mappings whose source is the event's secret: by name, partial or full ARN
+        (see :mod:`skybridge.apps.secretsync.matching`)."""
+        return match_mappings(self.table, event)
 
     def sync_event(
         self, event: Any, *, on_transient: OnTransient = "dead-letter"
@@ -153,26 +150,36 @@ class SecretSync:
                 :class:`TransientError` (an SQS consumer lets the queue redeliver).
 
         Returns:
-            One outcome per matching mapping; empty for events that need nothing.
-            Events that fail permanently are dead-lettered (``action == "dead-lettered"``).
+            One outcome per matching mapping. An event that needs no sync (another label, a
+            call that makes no value current, no mapping has its secret) gives one outcome
+            ``ignored`` for mapping ``-`` with the reason. Events that fail permanently are
+            dead-lettered (``action == "dead-lettered"``).
         """
         if isinstance(event, SecretEvent):
             raw: Mapping[str, Any] = event.raw
-            parsed: SecretEvent | None = event
+            parsed: SecretEvent | IgnoredEvent = event
         else:
             try:
                 raw = load_event(event)
             except ValidationError as exc:
                 return [self._dead_letter({"unparsed": _preview(event)}, None, exc, 1)]
             try:
-                parsed = parse_event(raw)
+                parsed = read_event(raw)
             except ValidationError as exc:
                 return [self._dead_letter(raw, None, exc, 1)]
-        if parsed is None:
-            return []
+        if isinstance(parsed, IgnoredEvent):
+            log.info(
+                "secretsync.ignored",
+                kind=parsed.kind,
+                secret=shown(parsed.secret) if parsed.secret else None,
+                reason=parsed.reason,
+            )
+            return [SyncOutcome("-", "ignored", detail=parsed.reason)]
         mappings = self.match(parsed)
         if not mappings:
-            log.info("secretsync.unmapped", secret=parsed.secret, kind=parsed.kind)
+            log.info("secretsync.unmapped", kind=parsed.kind, secret=shown(parsed.secret))
+            why = f"no mapping has the source {shown(parsed.secret)}"
+            return [SyncOutcome("-", "ignored", detail=why)]
         return [self._sync_event_mapping(m, parsed, raw, on_transient) for m in mappings]
 
     def _sync_event_mapping(
@@ -191,7 +198,7 @@ class SecretSync:
             return self._sync_once(mapping, event.version_id, when, f"event:{event.kind}")
 
         try:
-            return call_with_retry(once, self.retry, operation="secretsync.sync")
+            outcome = call_with_retry(once, self.retry, operation="secretsync.sync")
         except TransientError as exc:
             if on_transient == "raise":
                 self.state.record_error(mapping.name, exc.message)
@@ -199,6 +206,28 @@ class SecretSync:
             return self._dead_letter(raw, mapping, exc, attempts)
         except SkybridgeError as exc:
             return self._dead_letter(raw, mapping, exc, attempts)
+        return self._note_hints(mapping, event, outcome)
+
+    def _note_hints(
+        self, mapping: SecretMapping, event: SecretEvent, outcome: SyncOutcome
+    ) -> SyncOutcome:
+        """Report the event's OCI hints that contradict the table (the table was followed)."""
+        conflicts = hint_conflicts(self.table, mapping, event.target_hints)
+        if not conflicts:
+            return outcome
+        log.warning(
+            "secretsync.event_target_ignored",
+            mapping=mapping.name,
+            fields=sorted(conflicts),
+            reason="the mapping table chooses the target; the event's oci_* fields are ignored",
+        )
+        by_reason: dict[str, list[str]] = {}
+        for key, why in conflicts.items():
+            by_reason.setdefault(why, []).append(key)
+        note = "; ".join(
+            f"ignored the event's {', '.join(keys)}: {why}" for why, keys in by_reason.items()
+        )
+        return replace(outcome, detail=f"{outcome.detail}; {note}" if outcome.detail else note)
 
     def _sync_once(
         self, mapping: SecretMapping, version_id: str | None, when: float | None, reason: str

@@ -10,6 +10,12 @@
   byte stream, bytes, text or a dict; returns JSON text (wrap it in ``fdk.response.Response``).
   An empty body, ``{"action": "reconcile"}`` or an alarm/notification message reconciles.
 
+Action options are validated as the HTTP routes validate their bodies (the models of
+:mod:`skybridge.apps.secretsync.actions`): ``dry_run`` and ``full`` are JSON booleans (default
+``false`` here: a scheduled reconcile repairs), ``replay`` takes ``{"letter_ids": [...]}`` or
+``{"all": true}``. A bad option raises :class:`~skybridge.core.errors.ValidationError` naming
+the field.
+
 The engine is built once per container from the settings (``SKYBRIDGE__SECRETSYNC__*``, see
 :mod:`skybridge.apps.secretsync.config`) and reused across warm invocations.
 """
@@ -22,6 +28,7 @@ from typing import Any
 
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.settings import load_settings
+from skybridge.apps.secretsync.actions import ReconcileRequest, ReplayRequest, validate_options
 from skybridge.apps.secretsync.engine import SecretSync
 from skybridge.apps.secretsync.manifest import APP
 from skybridge.apps.secretsync.service import build_service
@@ -83,15 +90,28 @@ def _sqs_batch(engine: SecretSync, records: list[Mapping[str, Any]]) -> dict[str
     return {"batchItemFailures": failures}
 
 
+def _reconcile(engine: SecretSync, options: Mapping[str, Any], what: str) -> dict[str, Any]:
+    given = {k: options[k] for k in ("dry_run", "full", "mappings") if k in options}
+    body = validate_options(ReconcileRequest, {"dry_run": False, **given}, what=what)
+    return engine.reconcile(dry_run=body.dry_run, mappings=body.mappings, full=body.full).to_dict()
+
+
+def _replay(engine: SecretSync, options: Mapping[str, Any]) -> dict[str, Any]:
+    given = {"ids": options["letter_ids"]} if "letter_ids" in options else {}
+    if "all" in options:
+        given["all"] = options["all"]
+    body = validate_options(
+        ReplayRequest, given, what="the replay action", names={"ids": "letter_ids"}
+    )
+    results = engine.replay(None if body.all else list(body.ids or []))
+    return {"replayed": [r.to_dict() for r in results]}
+
+
 def _run_action(engine: SecretSync, action: str, event: Mapping[str, Any]) -> dict[str, Any]:
     if action == "reconcile":
-        return engine.reconcile(
-            dry_run=bool(event.get("dry_run", False)), full=bool(event.get("full", False))
-        ).to_dict()
+        return _reconcile(engine, event, "the reconcile action")
     if action == "replay":
-        ids = event.get("letter_ids")
-        results = engine.replay(list(ids) if isinstance(ids, list) else None)
-        return {"replayed": [r.to_dict() for r in results]}
+        return _replay(engine, event)
     if action == "status":
         return {"status": [row.to_dict() for row in engine.status()]}
     return {"error": f"unknown action '{action}'", "hint": "use reconcile, replay or status"}
@@ -113,13 +133,7 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
 def reconcile_handler(event: Any = None, context: Any = None) -> dict[str, Any]:
     """Scheduled reconcile (EventBridge Scheduler, OCI alarm, cron)."""
     options = event if isinstance(event, Mapping) else {}
-    return (
-        get_engine()
-        .reconcile(
-            dry_run=bool(options.get("dry_run", False)), full=bool(options.get("full", False))
-        )
-        .to_dict()
-    )
+    return _reconcile(get_engine(), options, "the reconcile event")
 
 
 def _body(data: Any) -> Any:

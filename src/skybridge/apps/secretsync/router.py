@@ -17,13 +17,13 @@ from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses
+from skybridge.apps.secretsync.actions import MAX_NAMES, ReconcileRequest, ReplayRequest
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
 from skybridge.apps.secretsync.service import Context, SecretSyncService, open_service
 from skybridge.apps.secretsync.views import audit_view, mapping_view, status_views
 from skybridge.core.errors import NotFound, SkybridgeError
 
 T = TypeVar("T")
-MAX_NAMES = 1000
 
 
 class MappingInfo(BaseModel):
@@ -81,15 +81,6 @@ class SyncResponse(BaseModel):
     outcomes: list[Outcome]
 
 
-class ReconcileRequest(BaseModel):
-    dry_run: StrictBool = Field(default=True, description="Only plan (the default); false repairs")
-    mappings: list[str] | None = Field(default=None, max_length=MAX_NAMES)
-    full: StrictBool = Field(
-        default=False,
-        description="Read every target instead of only those the change feed names",
-    )
-
-
 class Action(BaseModel):
     mapping: str
     action: str = Field(examples=["noop", "update", "repair", "report", "create", "refuse"])
@@ -124,17 +115,6 @@ class Letter(BaseModel):
     error_type: str
     attempts: int
     failed_at: float
-
-
-class ReplayRequest(BaseModel):
-    ids: list[str] | None = Field(default=None, max_length=MAX_NAMES)
-    all: StrictBool = False
-
-    @model_validator(mode="after")
-    def _one(self) -> ReplayRequest:
-        if bool(self.ids) == self.all:
-            raise ValueError("give a non-empty 'ids' list or all=true (one of them)")
-        return self
 
 
 class Replayed(BaseModel):
