@@ -94,8 +94,8 @@ def test_a_printed_context_or_config_shows_no_password(monkeypatch: pytest.Monke
     for name, (url, _) in APP_URLS.items():
         monkeypatch.setenv(name, url)
     monkeypatch.setenv("SKYBRIDGE__BACKENDS__SQL", "postgresql://app:sqlpw-4711@db/app")
-    for app in ("datasync", "features", "secretsync", "layers"):
-        ctx = AppContext.of(app)
+    for app_name in ("datasync", "features", "secretsync", "layers"):
+        ctx = AppContext.of(app_name)
         for shown in (repr(ctx), str(ctx), repr(ctx.config), str(ctx.config), repr(ctx.settings)):
             assert "4711" not in shown, shown
     ctx = AppContext.of("datasync")

@@ -123,3 +123,29 @@ def test_an_open_objects_root_is_warned_about(tmp_path: Path) -> None:
     assert mode(root) == 0o755  # it may be a folder others are meant to read
     assert mode(object_file) == 0o600
     assert logs[0]["hint"] == f"chmod 700 {root}"
+
+
+def _engine_logs(db: Path, data_dir: Path | None = None) -> list[dict[str, object]]:
+    with capture_logs() as logs:
+        create_sql_engine(f"sqlite:///{db}", data_dir=data_dir).dispose()
+    return logs
+
+
+def test_a_database_url_in_an_open_project_folder_draws_no_warning(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir(mode=0o755)
+    assert _engine_logs(project / "sla.db", data_dir=tmp_path / "project" / ".skybridge") == []
+    assert _engine_logs(project / "other.db") == []  # no data_dir known: a URL names a file
+    assert mode(project) == 0o755
+    assert mode(project / "sla.db") == 0o600
+
+
+@pytest.mark.parametrize("where", [".", "nested"])
+def test_a_database_in_an_open_data_dir_is_warned_about(tmp_path: Path, where: str) -> None:
+    data_dir = tmp_path / ".skybridge"
+    folder = data_dir / where
+    folder.mkdir(mode=0o755, parents=True)
+    logs = _engine_logs(folder / "skybridge.db", data_dir=data_dir)
+    assert [(e["event"], e["hint"]) for e in logs] == [
+        ("data path is open to other users", f"chmod 700 {folder}")
+    ]

@@ -122,3 +122,28 @@ def test_preparing_an_open_database_keeps_its_locks(tmp_path: Path) -> None:
     holder.execute("ROLLBACK")
     holder.close()
     assert other.returncode == 3  # another process still sees the database locked
+
+
+def test_a_store_database_in_an_open_folder_is_warned_about(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    with capture_logs() as logs:
+        private_sqlite(data / "kv.db")
+    assert [(e["event"], e["hint"]) for e in logs] == [
+        ("data path is open to other users", f"chmod 700 {data}")
+    ]
+
+
+def test_a_database_the_user_named_leaves_their_open_folder_alone(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir(mode=0o755)
+    with capture_logs() as logs:
+        db = private_sqlite(project / "sla.db", own_folder=False)
+    assert logs == []
+    assert mode(project) == 0o755
+    assert mode(db) == 0o600  # the file itself is private all the same
+
+
+def test_a_missing_folder_of_a_named_database_is_still_created_private(tmp_path: Path) -> None:
+    db = private_sqlite(tmp_path / "new" / "sla.db", own_folder=False)
+    assert (mode(db.parent), mode(db)) == (0o700, 0o600)

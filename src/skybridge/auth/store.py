@@ -23,14 +23,18 @@ log = get_logger(__name__)
 
 def service_engine(settings: Settings) -> Engine:
     """An engine on the service's own database; the caller disposes it."""
-    return create_sql_engine(settings.server.database, setting="server.database")
+    return create_sql_engine(
+        settings.server.database, setting="server.database", data_dir=settings.data_dir
+    )
 
 
 def move_legacy_tokens(settings: Settings, target: Engine) -> int:
     """Move tokens an earlier version kept in ``backends.sql`` into ``target``; return how many."""
     if settings.backends.sql == settings.server.database:
         return 0
-    source = create_sql_engine(settings.backends.sql, setting="backends.sql")
+    source = create_sql_engine(
+        settings.backends.sql, setting="backends.sql", data_dir=settings.data_dir
+    )
     try:
         if not inspect(source).has_table(tokens_table.name):
             return 0

@@ -63,11 +63,22 @@ def normalise_url(url: str, *, setting: str = "backends.sql") -> str:
     return f"{scheme}://{rest}"
 
 
-def create_sql_engine(url: str, *, setting: str = "backends.sql", **kwargs: Any) -> Engine:
+def create_sql_engine(
+    url: str, *, setting: str = "backends.sql", data_dir: Path | None = None, **kwargs: Any
+) -> Engine:
     """Create an engine; SQLite files get WAL mode and foreign keys on.
 
-    A SQLite file and its folder are created private to the owner (0600 in 0700); an existing
-    file readable by others is tightened.
+    A SQLite file and its missing folders are created private to the owner (0600 in 0700); an
+    existing file readable by others is tightened.
+
+    Args:
+        url: The database URL.
+        setting: Where the URL was set, for errors.
+        data_dir: skybridge's data folder, when the caller knows it. An existing folder open
+            to other users gets a warning only when it is this folder or inside it: any other
+            SQLite file was named by the user (``--db sqlite:///sla.db``), in a folder of
+            theirs (a project folder) that is not skybridge's to judge.
+        **kwargs: Passed to :func:`sqlalchemy.create_engine`.
     """
     url = normalise_url(url, setting=setting)
     try:
@@ -82,7 +93,8 @@ def create_sql_engine(url: str, *, setting: str = "backends.sql", **kwargs: Any)
         )
     if _is_sqlite_file(parsed):
         assert parsed.database is not None
-        private_sqlite(Path(parsed.database))
+        path = Path(parsed.database)
+        private_sqlite(path, own_folder=_in_data_dir(path, data_dir))
     try:
         engine = create_engine(parsed, **kwargs)
     except NoSuchModuleError:
@@ -100,6 +112,13 @@ def create_sql_engine(url: str, *, setting: str = "backends.sql", **kwargs: Any)
         where = parsed.database or ":memory:"
         event.listen(engine, "connect", partial(_sqlite_pragmas, where=where, setting=setting))
     return engine
+
+
+def _in_data_dir(path: Path, data_dir: Path | None) -> bool:
+    """Whether SQLite file ``path`` is one of skybridge's own, in ``data_dir`` or below it."""
+    if data_dir is None:
+        return False
+    return path.parent.resolve().is_relative_to(data_dir.resolve())
 
 
 def _is_sqlite_file(url: URL) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -245,6 +246,9 @@ def serve(config: Any, ready: Any) -> None:
     """Run uvicorn; call ``ready()`` once it listens (after its own start-up lines)."""
     import uvicorn
 
+    from skybridge.apps.kit.background import seeds_running
+    from skybridge.core.observability import get_logger
+
     class Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
@@ -252,3 +256,12 @@ def serve(config: Any, ready: Any) -> None:
                 ready()
 
     Server(config).run()
+    if unfinished := seeds_running():
+        # Everything the service holds is closed; a demo seed may still be loading a model in
+        # native code, which would hold the interpreter's exit or abort it.
+        get_logger(__name__).info(
+            "up.seed_left_running", seeds=unfinished, note="the next start finishes it"
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

@@ -4,7 +4,9 @@ skybridge's own state (token hashes, kv, stream logs, the local secret store, st
 is written with these modes whatever the umask. A file that already exists with a looser mode
 is tightened, with a warning in the log. An existing folder is tightened only when it belongs
 to one store (``tighten=True``); otherwise, since it may be a shared folder such as the
-working directory, the log warns and says how to fix it.
+working directory, the log warns and says how to fix it. A SQLite database the user named (a
+database URL) is made private, but the existing folder it sits in is theirs and is left alone,
+without a warning (``private_sqlite(path, own_folder=False)``).
 """
 
 from __future__ import annotations
@@ -97,13 +99,22 @@ def private_file(path: Path) -> Path:
     return path
 
 
-def private_sqlite(path: Path) -> Path:
+def private_sqlite(path: Path, *, own_folder: bool = True) -> Path:
     """Prepare a SQLite database file: folder 0700, file and side files 0600.
 
     SQLite gives the ``-wal``, ``-shm`` and ``-journal`` files it creates the database file's
     mode; side files left by an older version are tightened here.
+
+    Args:
+        path: The database file.
+        own_folder: The folder is one skybridge keeps its data in (``data_dir``): warn when it
+            is open to other users. ``False`` for a file the user named (``--db
+            sqlite:///sla.db``): its folder (their project folder, say) is theirs to judge, so
+            an existing one is neither changed nor warned about; missing folders are still
+            created 0700. The file and its side files are private either way.
     """
-    private_dir(path.parent)
+    if own_folder or not path.parent.exists():
+        private_dir(path.parent)
     private_file(path)
     for suffix in SQLITE_SIDE_FILES:
         # A side file comes and goes with other connections' transactions (a rollback journal

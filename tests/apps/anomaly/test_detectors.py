@@ -7,6 +7,7 @@ import math
 import random
 import statistics
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,8 @@ from hypothesis import strategies as st
 
 from skybridge.apps.anomaly.detectors import DETECTORS, new_detector
 from skybridge.apps.anomaly.detectors.rolling import median_distance
-from skybridge.apps.anomaly.evaluate import detector_scores
+from skybridge.apps.anomaly.evaluate import detector_scores, nab_report
+from skybridge.core.errors import ValidationError
 
 from .conftest import shifted_series
 
@@ -114,3 +116,52 @@ def test_bad_event_times_are_validation_errors(raw: object) -> None:
 
     with pytest.raises(ValidationError, match="bad event time"):
         parse_time(raw)
+
+
+@pytest.mark.parametrize("name", list(DETECTORS))
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, 1e200, "1"])
+def test_update_refuses_a_value_events_refuse_and_learns_nothing(name: str, bad: object) -> None:
+    times, values = shifted_series(count=200)
+    model = new_detector(name)
+    for t, v in zip(times, values, strict=True):
+        model.update(t.timestamp(), v)
+    before = json.dumps(model.to_state()) if name != "river-hst" else None
+    with pytest.raises(ValidationError, match=r"'value' (.* is out of range|must be a number)"):
+        model.update(times[-1].timestamp() + 300, bad)  # type: ignore[arg-type]
+    if before is not None:
+        assert json.dumps(model.to_state()) == before
+
+
+def test_a_non_finite_value_is_refused_by_index_not_scored() -> None:
+    # One inf used to score 1.0 and then blind the detector: a later spike scored 0.
+    start = datetime(2025, 1, 1)
+    times = [start + timedelta(minutes=i) for i in range(400)]
+    values = [10.0 + math.sin(i / 5) for i in range(400)]
+    values[350] = 500.0
+    assert detector_scores(times, values, "combined")[0][350] > 0.9
+    values[300] = math.inf
+    with pytest.raises(ValidationError, match=r"'values\[300\]' inf is out of range") as caught:
+        detector_scores(times, values, "combined")
+    assert "finite number" in (caught.value.hint or "")
+
+
+def test_timestamps_and_values_of_different_lengths_are_refused() -> None:
+    times, values = shifted_series(count=20)
+    with pytest.raises(ValidationError, match="20 timestamps but 10 values"):
+        detector_scores(times, values[:10], "combined")
+
+
+def test_nab_report_takes_the_folder_as_text(tmp_path: Path) -> None:
+    series = tmp_path / "data" / "cat" / "s.csv"
+    series.parent.mkdir(parents=True)
+    start = datetime(2025, 1, 1)
+    rows = [f"{(start + timedelta(minutes=5 * i)).isoformat()},{50 + i % 7}" for i in range(300)]
+    rows[200] = rows[200].rsplit(",", 1)[0] + ",500"
+    series.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    window = [(start + timedelta(minutes=5 * i)).isoformat() for i in (190, 210)]
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "combined_windows.json").write_text(json.dumps({"cat/s.csv": [window]}))
+    report = nab_report(str(tmp_path), "global-z")
+    assert report["series"] == 1
+    assert report["windows"] == 1
+    assert -100.0 <= report["standard"] <= 100.0

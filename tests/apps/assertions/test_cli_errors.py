@@ -130,3 +130,14 @@ def test_a_script_with_no_statement_is_refused_and_creates_nothing(workdir: Path
     assert code == 2
     assert f"{script} holds no SQL statement" in err
     assert not (workdir / "new.db").exists()
+
+
+def test_only_skybridges_own_open_data_folder_is_warned_about(workdir: Path) -> None:
+    workdir.chmod(0o755)  # the project folder: --db files in it draw no warning about it
+    code, err = _run("list", "--db", "sqlite:///sla.db")
+    assert code == 0, err
+    assert "open to other users" not in err
+    (workdir / ".skybridge").mkdir(mode=0o755)  # the default backends.sql lives here
+    code, err = _run("list")
+    assert code == 0, err
+    assert '"hint": "chmod 700 .skybridge"' in err

@@ -48,6 +48,7 @@ def test_the_readme_walkthrough_runs_as_written(
             monkeypatch.delenv(key)
     monkeypatch.setenv("COLUMNS", "120")  # a usual terminal: tables keep one line per row
     monkeypatch.chdir(tmp_path)
+    tmp_path.chmod(0o755)  # a usual project folder: sla.db in it draws no warning about it
     (tmp_path / "examples").symlink_to(EXAMPLE.parent)
     runner = CliRunner()
     steps = walkthrough()
@@ -57,6 +58,7 @@ def test_the_readme_walkthrough_runs_as_written(
         shown = " ".join(args)
         assert result.exit_code == code, f"{shown}\n{result.output}"
         assert "Traceback" not in result.output
+        assert "open to other users" not in result.output, f"{shown}\n{result.output}"
         printed = [" ".join(line.split()) for line in result.output.splitlines()]
         for excerpt in excerpts:
             assert any(excerpt in line for line in printed), (

@@ -337,6 +337,36 @@ def test_one_costs_sees_a_file_ingested_after_its_first_query(costs: Costs) -> N
         assert again is after  # nothing ingested since: the same connection
 
 
+def test_the_api_takes_paths_as_text_or_path_one_or_several(costs: Costs, tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    shutil.copy(DATA / "focus_1_0.csv", folder / "a.csv")
+    (first,) = list(costs.ingest_paths([f"{folder}/"]))  # a folder named as text
+    assert first.rows > 0
+    shutil.copy(DATA / "focus_1_3.csv", folder / "b.csv")
+    (second,) = list(costs.ingest_paths(str(folder / "b.csv")))  # one path alone, as text
+    assert second.source.endswith("b.csv")
+    assert second.status == "ingested"
+    with pytest.raises(ValidationError, match="no-such-exports does not exist"):
+        list(costs.ingest_paths(["no-such-exports/"]))
+
+
+@pytest.mark.parametrize(
+    ("paths", "said"),
+    [
+        (None, r"^paths must be a path or a list of paths \(str or Path\), got NoneType"),
+        (b"exports/", r"^paths must be .* got bytes"),
+        ({"exports/": 1}, r"^paths must be .* got dict"),
+        ([DATA, 3], r"^paths\[1\] must be a path \(str or Path\), got int"),
+    ],
+)
+def test_the_api_refuses_what_is_not_a_path_when_called(
+    costs: Costs, paths: object, said: str
+) -> None:
+    with pytest.raises(ValidationError, match=said):
+        costs.ingest_paths(paths)  # type: ignore[arg-type]
+
+
 def test_the_store_is_its_owners_alone(tmp_path: Path) -> None:
     old = os.umask(0o022)  # the usual default, which makes 0644 files in 0755 folders
     try:

@@ -123,3 +123,15 @@ def test_page_actions_refuse_the_names_the_api_refuses(service: ServiceHarness) 
     page = _action(service, action="advance", function="demo-orders", alias="live")
     assert "layer-result" in page  # a good name still works
     assert "gets 50%" in page
+
+
+def test_build_takes_a_path_as_text_or_path(layers_ctx: Any, requirements: Any) -> None:
+    path = requirements("tiny==1.0\n")
+    built = api.build(layers_ctx, "deps", str(path), smoke=False, scan=False, code=str(path.parent))
+    assert built.build.packages
+    assert api.latest(layers_ctx, "deps")["digest"] == built.to_dict()["digest"]
+    for bad in (None, b"r.txt", 3):
+        with pytest.raises(ValidationError, match=r"^requirements must be a path \(str or Path\)"):
+            api.build(layers_ctx, "deps", bad)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"^code must be a path .* got list"):
+        api.build(layers_ctx, "deps", path, code=[path])  # type: ignore[arg-type]

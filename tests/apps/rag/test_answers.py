@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from skybridge.apps.rag.answers import any_relevant, ask, query
@@ -16,6 +17,7 @@ from skybridge.apps.rag.retrieval import Hit
 from skybridge.apps.rag.service import Rag, open_rag
 from skybridge.backends.llm.base import NOTHING_FOUND
 from skybridge.core.errors import NotFound, ValidationError
+from skybridge.core.observability import METRICS
 
 from .conftest import rag_context
 
@@ -115,6 +117,49 @@ def test_nothing_indexed_and_bad_questions(rag: Rag) -> None:
         query(rag, "   ")
     with pytest.raises(ValidationError):
         query(rag, "x", k=0)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"mode": "fuzzy"}, r"mode 'fuzzy' is not one of bm25, dense, hybrid"),
+        ({"mode": ""}, r"mode '' is not one of"),
+        ({"mode": "HYBRID"}, r"mode 'HYBRID' is not one of"),
+        ({"k": 2.5}, r"k must be a whole number, got float 2\.5"),
+        ({"k": True}, r"k must be a whole number, got bool True"),
+        ({"k": "3"}, r"k must be a whole number, got str '3'"),
+        ({"k": 101}, r"k must be between 1 and 100, got 101"),
+    ],
+)
+@pytest.mark.parametrize("call", [query, ask])
+def test_a_bad_mode_or_k_is_refused_before_any_work(
+    rag: Rag,
+    write_docs: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    call: Callable[..., object],
+    given: dict[str, object],
+    message: str,
+) -> None:
+    ingest(rag, str(write_docs()))
+    monkeypatch.setattr(type(rag.embedder), "embed", _no_model)
+    monkeypatch.setattr(rag, "retriever", _no_search)
+    labels = {"collection": rag.collection, "mode": str(given.get("mode", rag.config.mode))}
+    before = METRICS.get_sample_value("skybridge_rag_retrieval_seconds_count", labels)
+    with pytest.raises(ValidationError, match=message):
+        call(rag, "restore drill", record=True, **given)
+    assert METRICS.get_sample_value("skybridge_rag_retrieval_seconds_count", labels) == before
+
+
+def _no_search() -> None:
+    raise AssertionError("searched")
+
+
+def test_a_whole_number_k_of_another_int_type_is_taken(
+    rag: Rag, write_docs: Callable[..., Path]
+) -> None:
+    ingest(rag, str(write_docs()))
+    found = query(rag, "restore drill", k=np.int64(2), mode="dense", record=False)  # type: ignore[arg-type]
+    assert len(found.hits) == 2
 
 
 def test_a_falling_rolling_score_alerts_once(

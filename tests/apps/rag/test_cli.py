@@ -51,6 +51,8 @@ def test_bad_input_exits_2_with_a_message(write_docs: Callable[..., Path]) -> No
         (["query", "x", "--filter", "{oops"], "not JSON"),
         (["query", "x", "--filter", '{"a": {"like": 1}}'], "operator"),
         (["query", "  "], "empty"),
+        (["query", "x", "-k", "101"], "between 1 and 100"),
+        (["ask", "x", "-k", "0"], "between 1 and 100"),
         (["ingest", str(write_docs()), "--meta", "novalue"], "KEY=VALUE"),
     ):
         code, _, err = run(*args)

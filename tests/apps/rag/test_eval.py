@@ -121,3 +121,10 @@ def test_eval_of_a_teams_own_questions_uses_the_indexed_documents(
     report = evaluate(rag, load_query_set(folder), modes=("hybrid",))
     assert report.collection == rag.collection
     assert report.modes["hybrid"]["mrr@10"] == 1.0
+
+
+def test_eval_refuses_an_unknown_mode_before_indexing(rag: Rag, tmp_path: Path) -> None:
+    dataset = load_query_set(beir(tmp_path / "tiny"))
+    with pytest.raises(ValidationError, match="mode 'fuzzy' is not one of bm25, dense, hybrid"):
+        evaluate(rag, dataset, modes=("dense", "fuzzy"))  # type: ignore[arg-type]
+    assert rag.vectors.describe("eval_tiny") is None

@@ -149,6 +149,50 @@ def test_user_metadata_is_filterable_and_own_fields_are_protected(
         query(rag, "x", filters={"text": "y"}, record=False)
 
 
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"team": {"x": 1}}, r"metadata\['team'\]: dict is not a metadata value"),
+        ({"team": ["ops"]}, r"metadata\['team'\]: list is not a metadata value"),
+        ({"score": float("nan")}, r"metadata\['score'\]: nan is not a finite number"),
+        ({"bad name": "x"}, r"metadata field 'bad name' is not a valid name"),
+        (["team", "ops"], r"metadata must be a mapping of field to value, got list"),
+    ],
+)
+def test_bad_metadata_is_refused_before_anything_loads_or_is_created(
+    rag: Rag,
+    write_docs: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    metadata: object,
+    message: str,
+) -> None:
+    fresh = rag.with_collection("fresh")
+    monkeypatch.setattr(type(fresh.ctx), "connect", _no_backend)  # no model is loaded
+    with pytest.raises(ValidationError, match=message):
+        ingest(fresh, str(write_docs()), metadata=metadata)  # type: ignore[arg-type]
+    assert fresh.describe() is None  # no collection was created...
+    assert fresh.documents.entries() == []  # ...and no document registered
+
+
+def _no_backend(*_: object, **__: object) -> None:
+    raise AssertionError("a backend was connected")
+
+
+def test_good_metadata_values_are_kept_on_every_chunk(
+    rag: Rag, write_docs: Callable[..., Path]
+) -> None:
+    meta = {"team": "ops", "year": 2024, "weight": 0.5, "public": False, "owner": None}
+    ingest(rag, write_docs(), metadata=meta)  # a Path is a source too
+    hits = query(rag, "restore drill", k=3, filters={"year": 2024}, record=False).hits
+    assert hits
+    assert all({k: h.metadata[k] for k in meta} == meta for h in hits)
+
+
+def test_a_source_of_another_type_is_bad_input(rag: Rag) -> None:
+    with pytest.raises(ValidationError, match="source must be a path or URL"):
+        ingest(rag, None)  # type: ignore[arg-type]
+
+
 def test_other_metadata_reindexes_unchanged_documents(
     rag: Rag, write_docs: Callable[..., Path]
 ) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from skybridge.apps.kit.manifest import discover_apps, find_app
+from skybridge.apps.rag.config import MAX_K
 from skybridge.apps.rag.sources import SERVICE_DATA
 from skybridge.testing.service import ServiceHarness, service_harness
 
@@ -82,6 +83,10 @@ def test_bad_input_is_a_json_4xx(service: ServiceHarness) -> None:
     assert empty.status_code == 422
     nothing = service.client.post("/api/rag/query", headers=service.auth, json={"query": "x"})
     assert nothing.status_code == 404
+    for route, field in (("/api/rag/query", "query"), ("/api/rag/ask", "question")):
+        for extra in ({"mode": "fuzzy"}, {"k": MAX_K + 1}, {"k": 2.5}, {"k": True}):
+            refused = service.client.post(route, headers=service.auth, json={field: "x", **extra})
+            assert refused.status_code == 422, (route, extra)
 
 
 def test_a_read_token_cannot_ingest(

@@ -93,6 +93,29 @@ def test_too_long_context_is_refused(chat: ScriptedChat, trained: Recommender) -
     assert not chat.requests
 
 
+def test_no_context_is_none_or_empty(chat: ScriptedChat, trained: Recommender) -> None:
+    generate(trained, "B02", context=None)
+    assert "Context: none." in prompt_of(chat)
+    with pytest.raises(ValidationError, match="context must be text, got int"):
+        generate(trained, "B02", context=5)  # type: ignore[arg-type]
+    assert len(chat.requests) == 1
+
+
+def test_a_single_category_string_is_one_category(chat: ScriptedChat, trained: Recommender) -> None:
+    chat.reply = "Take item:g3, item:b2 and item:a1 now."
+    found = generate(trained, "B02", categories="gamma", k=5)
+    by_reason = {p.item: p.reason for p in found.rejected}
+    assert [p.category for p in found.items] in ([], ["gamma"])
+    assert all(i not in {p.item for p in found.items} for i in ("b2", "a1"))
+    seen = trained.profiles.get("B02")["items"]  # type: ignore[index]
+    if "g3" not in seen:
+        assert [p.item for p in found.items] == ["g3"]
+    if "a1" not in seen:
+        assert by_reason["a1"] == "outside the filters (unavailable or another category)"
+    with pytest.raises(ValidationError, match="got bytes"):
+        generate(trained, "B02", categories=b"gamma")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("k", [0, -5, 1000])
 def test_a_k_out_of_range_is_refused_before_the_model_is_asked(
     chat: ScriptedChat, trained: Recommender, k: int

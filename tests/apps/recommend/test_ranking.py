@@ -104,6 +104,24 @@ def test_bad_user_or_category_is_refused(trained: Recommender) -> None:
         recommend(trained, "bad user!", record=False)
     with pytest.raises(ValidationError, match="category"):
         recommend(trained, "A01", categories=[" "], record=False)
+    for bad, said in (
+        (b"gamma", "got bytes"),
+        ({"gamma": 1}, "got dict"),
+        (7, "got int"),
+        (["gamma", 7], "category 7 must be"),
+    ):
+        with pytest.raises(ValidationError, match=said):
+            recommend(trained, "A01", categories=bad, record=False)  # type: ignore[arg-type]
+
+
+def test_a_single_category_string_is_one_category(trained: Recommender) -> None:
+    one = recommend(trained, "A01", k=5, categories="gamma", record=False)
+    assert one.items
+    assert {r.category for r in one.items} == {"gamma"}
+    assert one.ids() == recommend(trained, "A01", k=5, categories=["gamma"], record=False).ids()
+    several = recommend(trained, "A01", k=10, categories=("gamma", "beta"), record=False)
+    assert {r.category for r in several.items} <= {"gamma", "beta"}
+    assert {r.category for r in several.items} >= {"gamma"}
 
 
 def test_mmr_trades_relevance_for_diversity() -> None:

@@ -17,6 +17,8 @@ from skybridge.backends.secrets.local import LocalSecretStore
 from skybridge.cli import app
 from skybridge.core.secret import Secret
 
+from .conftest import cloudtrail_event
+
 runner = CliRunner()
 CANARY_DB = "CANARY-db-7f3a9c"
 CANARY_KEY = "CANARY-key-51be20"
@@ -144,10 +146,58 @@ def test_event_file_syncs_the_mapping_it_names(source: LocalSecretStore, workdir
     )
     unrelated = workdir / "other.json"
     unrelated.write_text(json.dumps({"source": "aws.ec2", "detail": {}}))
-    assert "The event needs no sync" in run("sync", "--event", str(unrelated)).stdout
+    shown = " ".join(run("sync", "--event", str(unrelated)).stdout.split())
+    assert "ignored" in shown
+    assert "aws.ec2" in shown  # the reason (wrapped in the table's detail column)
+    not_an_event = workdir / "no-detail.json"
+    not_an_event.write_text(json.dumps({"source": "aws.secretsmanager"}))
+    assert "no detail object" in run("sync", "--event", str(not_an_event), code=2).stderr
     broken = workdir / "broken.json"
     broken.write_text("{not json")
     assert "not valid JSON" in run("sync", "--event", str(broken), code=2).stderr
+
+
+@pytest.mark.parametrize(
+    ("event", "reason", "word"),
+    [
+        (
+            cloudtrail_event("app/key", None, name="RotateSecret"),
+            "RotateSecret only starts a rotation",
+            "RotateSecret",
+        ),
+        (manual_event("app/unmapped"), "no mapping has the source app/unmapped", "app/unmapped"),
+    ],
+)
+def test_an_event_that_needs_no_sync_shows_ignored_with_its_reason_and_exits_0(
+    source: LocalSecretStore, workdir: Path, event: dict[str, Any], reason: str, word: str
+) -> None:
+    path = workdir / "event.json"
+    path.write_text(json.dumps(event))
+    [outcome] = as_json("sync", "--event", str(path))
+    assert (outcome["mapping"], outcome["action"]) == ("-", "ignored")
+    assert reason in outcome["detail"]
+    table = " ".join(run("sync", "--event", str(path)).stdout.split())
+    assert "ignored" in table
+    assert word in table  # the reason, wrapped in the table's detail column
+    assert as_json("dlq", "list") == []  # nothing to retry
+
+
+def test_dead_letters_show_a_huge_secret_identifier_cut_as_the_engine_cuts_it(
+    source: LocalSecretStore,
+) -> None:
+    from skybridge.apps.kit.context import AppContext
+    from skybridge.apps.secretsync.events import SHOWN_CHARS
+    from skybridge.apps.secretsync.service import open_service
+
+    huge = "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + "x" * 5000
+    with open_service(AppContext.of("secretsync")) as svc:
+        svc.engine.dead_letters.put(
+            manual_event(huge), reason="poison", error_type="ValidationError"
+        )
+    [letter] = as_json("dlq", "list")
+    assert letter["secret"].startswith(huge[:SHOWN_CHARS])
+    assert letter["secret"].endswith(f"... ({len(huge)} characters)")
+    assert len(letter["secret"]) < SHOWN_CHARS + 30
 
 
 def test_poison_event_is_dead_lettered_then_replayed_after_the_fix(

@@ -6,6 +6,7 @@ import json
 import random
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -288,3 +289,72 @@ def test_sync_mapping_and_status(rig: Any) -> None:
     assert row.lag_seconds is not None
     assert row.lag_seconds >= 0
     assert json.dumps(row.to_dict())
+
+
+def test_audit_records_have_to_dict_like_every_result(rig: Any) -> None:
+    sync = rig.engine(rig.mapping("app", "app/db", "app-db"))
+    version = _put(rig, "app/db", "v1-value")
+    sync.sync_event(_event("app/db", version))
+    [record] = sync.audit_log()
+    data = record.to_dict()
+    assert (data["mapping"], data["action"], data["source_version"]) == ("app", "created", version)
+    assert data["sha256_prefix"] == Secret("v1-value").sha256()[:12]
+    assert "v1-value" not in json.dumps(data)
+
+
+def test_audit_log_of_an_unknown_mapping_raises_not_found_like_sync_mapping(rig: Any) -> None:
+    from skybridge.core.errors import NotFound
+
+    sync = rig.engine(rig.mapping("app", "app/db", "app-db"))
+    sync.sync_event(_event("app/db", _put(rig, "app/db", "v1")))
+    assert [r.mapping for r in sync.audit_log(mapping="app")] == ["app"]
+    with pytest.raises(NotFound, match="no mapping called 'nope'"):
+        sync.audit_log(mapping="nope")
+    with pytest.raises(NotFound, match="no mapping called 'nope'"):
+        sync.sync_mapping("nope")
+
+
+def test_state_may_be_given_as_a_kv_url(
+    rig: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skybridge.apps.secretsync import table_from_dict
+
+    table = table_from_dict(rig.table(rig.mapping("app", "app/db", "app-db")))
+    stores = {"src": rig.source, "dst": rig.target}
+    url = f"sqlite:///{tmp_path / 'kv.db'}"
+    sync = SecretSync(table, state=url, stores=stores, actor="pytest")
+    _put(rig, "app/db", "v1")
+    assert sync.sync_mapping("app").action == "created"
+    closed: list[bool] = []
+    opened = sync.state.kv
+    monkeypatch.setattr(opened, "close", lambda: closed.append(True))
+    sync.close()
+    assert closed == [True]  # connected here, so closed here
+    again = SecretSync(table, state=url, stores=stores)
+    assert [r.mapping for r in again.audit_log()] == ["app"]
+    assert again.status()[0].drift == "in-sync"
+    again.close()
+    given = SecretSync(table, state=rig.kv, stores=stores)
+    given.close()
+    assert rig.kv.get_json("secretsync/nothing") is None  # a store passed in stays open
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "message"),
+    [
+        (3, "ValidationError", "state must be a kv store or a kv URL, got int"),
+        ("nope://x", "ConfigError", "state: no kv backend for scheme 'nope://'"),
+        ("kv.db", "ConfigError", "state: 'kv.db' is not a backend URL"),
+    ],
+)
+def test_a_state_that_is_no_kv_store_is_refused_at_construction(
+    rig: Any, state: Any, error: str, message: str
+) -> None:
+    from skybridge.apps.secretsync import table_from_dict
+    from skybridge.core.errors import SkybridgeError
+
+    table = table_from_dict(rig.table(rig.mapping("app", "app/db", "app-db")))
+    with pytest.raises(SkybridgeError) as raised:
+        SecretSync(table, state=state)
+    assert type(raised.value).__name__ == error
+    assert message in str(raised.value)

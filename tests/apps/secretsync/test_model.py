@@ -177,6 +177,47 @@ def test_a_name_the_table_lacks_is_taken_from_skybridge_toml() -> None:
     own = {**_on("secrets"), "backends": {"secrets": "local://.skybridge/own"}}
     assert table_from_dict(own, service).backends["secrets"].url == "local://.skybridge/own"
     with pytest.raises(ValidationError, match="backend 'secrets' is not in"):
+        table_from_dict(_on("secrets"), {})  # an explicit {}: borrow nothing
+
+
+_BORROWING = """[backends]
+src = "local://src"
+[[mappings]]
+name = "m"
+source = { backend = "src", secret = "s" }
+target = { backend = "secrets", secret = "t" }
+"""
+
+
+def test_without_service_backends_secrets_comes_from_the_settings_as_in_the_cli(
+    skybridge_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/secretsync.md: ``SecretSync(load_table("secretsync.toml"), ...)`` with a table
+    naming ``secrets``, the ``[backends] secrets`` of skybridge.toml."""
+    path = skybridge_workdir / "secretsync.toml"
+    path.write_text(_BORROWING)
+    (skybridge_workdir / "skybridge.toml").write_text(
+        '[backends]\nsecrets = "aws-sm://eu-west-1"\n'
+    )
+    spec = load_table(path).backends["secrets"]
+    assert (spec.url, spec.setting) == ("aws-sm://eu-west-1", "backends.secrets")
+    monkeypatch.setenv("SKYBRIDGE__BACKENDS__SECRETS", "local://vault")
+    assert load_table(path).backends["secrets"].url == "local://vault"  # the env wins, as ever
+    assert parse_table(_BORROWING).backends["secrets"].url == "local://vault"
+    assert table_from_dict(_on("secrets")).backends["secrets"].url == "local://vault"
+
+
+def test_settings_are_read_only_for_a_table_that_borrows_a_backend(
+    skybridge_workdir: Path,
+) -> None:
+    from skybridge.core.errors import ConfigError
+
+    (skybridge_workdir / "skybridge.toml").write_text("[backends\n")  # unreadable settings
+    own = {**_on("secrets"), "backends": {"secrets": "local://own"}}
+    assert table_from_dict(own).backends["secrets"].url == "local://own"
+    with pytest.raises(ValidationError, match="backend 'elsewhere' is not in"):
+        table_from_dict(_on("elsewhere"))  # only secrets is ever borrowed
+    with pytest.raises(ConfigError, match=r"cannot read skybridge\.toml"):
         table_from_dict(_on("secrets"))
 
 

@@ -15,6 +15,8 @@ from typing import Any
 from skybridge.apps.anomaly.detectors import DEFAULT, new_detector
 from skybridge.apps.anomaly.nab.corpus import PROFILES, LabelledSeries, load_corpus
 from skybridge.apps.anomaly.nab.evaluation import evaluate
+from skybridge.apps.anomaly.points import check_value
+from skybridge.core.errors import ValidationError
 
 #: The Unix epoch as a naive UTC time.
 EPOCH = datetime(1970, 1, 1)
@@ -32,11 +34,25 @@ def detector_scores(
     timestamps: Sequence[datetime], values: Sequence[float], detector: str, season: str = "daily"
 ) -> tuple[list[float], list[str | None]]:
     """Scores of every point by a fresh ``detector``, and the reason of each point it scored
-    at 0.5 or more (``None`` elsewhere, to keep the pass cheap)."""
+    at 0.5 or more (``None`` elsewhere, to keep the pass cheap).
+
+    Raises:
+        ValidationError: ``timestamps`` and ``values`` differ in length, or a value is not a
+            finite number within +-1e150 (the message names its index); nothing is scored.
+    """
+    if len(timestamps) != len(values):
+        raise ValidationError(
+            f"{len(timestamps)} timestamps but {len(values)} values",
+            hint="give one timestamp per value",
+        )
+    try:
+        checked = [check_value(value, "values") for value in values]
+    except ValidationError:  # again, naming the index (formatting it for every value is slow)
+        checked = [check_value(value, f"values[{i}]") for i, value in enumerate(values)]
     model = new_detector(detector, {"season": season})
     scores: list[float] = []
     reasons: list[str | None] = []
-    for moment, value in zip(timestamps, values, strict=True):
+    for moment, value in zip(timestamps, checked, strict=True):
         score = model.update(epoch(moment), value)
         scores.append(score)
         reasons.append(model.explain() if score >= 0.5 else None)
@@ -44,18 +60,19 @@ def detector_scores(
 
 
 def nab_report(
-    root: Path,
+    root: str | Path,
     detector: str = DEFAULT,
     progress: Callable[[LabelledSeries], None] | None = None,
 ) -> dict[str, Any]:
-    """NAB's scores of ``detector`` on the corpus at ``root``, overall and per category.
+    """NAB's scores of ``detector`` on the corpus at ``root`` (a path or its text), overall
+    and per category.
 
     The top-level keys ``standard``, ``reward_low_fp`` and ``reward_low_fn`` are the overall
     normalised scores; ``categories`` has them per category (``None`` where a category has no
     labelled window), ``thresholds`` the optimised threshold per profile.
     """
     new_detector(detector)  # an unknown name fails before the corpus is read
-    corpus = load_corpus(root)
+    corpus = load_corpus(Path(root))
     scores = {}
     for series in corpus:
         scores[series.path] = detector_scores(series.timestamps, series.values, detector)[0]

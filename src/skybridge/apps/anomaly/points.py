@@ -27,6 +27,7 @@ MAX_NAME = 200
 #: values within +-1e150 that stays far below float overflow (about 1.8e308).
 MAX_MAGNITUDE = 1e150
 _NAME_HINT = f"use 1-{MAX_NAME} printable characters (no NUL or other control characters)"
+_VALUE_HINT = f"give a finite number between -{MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g}"
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,14 @@ def check_value(raw: Any, field: str = "metric") -> float:
     Raises:
         ValidationError: not a number, not finite, or beyond +-1e150 (names ``field``).
     """
-    hint = f"give a finite number between -{MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g}"
+    if type(raw) is float and -MAX_MAGNITUDE <= raw <= MAX_MAGNITUDE:
+        return raw  # the usual case, first: detectors check every point they are given
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise ValidationError(f"'{field}' must be a number, got {type(raw).__name__}", hint=hint)
+        raise ValidationError(
+            f"'{field}' must be a number, got {type(raw).__name__}", hint=_VALUE_HINT
+        )
     if not -MAX_MAGNITUDE <= raw <= MAX_MAGNITUDE:  # also NaN, and integers beyond floats
-        raise ValidationError(f"'{field}' {shown(raw, 43)} is out of range", hint=hint)
+        raise ValidationError(f"'{field}' {shown(raw, 43)} is out of range", hint=_VALUE_HINT)
     return float(raw)
 
 

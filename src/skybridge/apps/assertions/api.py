@@ -1,7 +1,10 @@
 """The assertions Python API: apply, compile, list, check, explain (CLI and HTTP wrap these).
 
 Every function takes a SQLAlchemy engine (``skybridge.backends.sql.create_sql_engine(url)``)
-or a dialect name; nothing here imports a database driver.
+or a dialect name; nothing here imports a database driver. A URL where an engine is expected,
+or a script that is not text, is a ``ValidationError`` naming the argument. Database failures
+leave as the command line reports them (see :func:`transaction`): ``TransientError`` for a
+busy or unreachable database, :class:`ScriptRejected` for a statement the database refuses.
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ from skybridge.apps.assertions import oracle, postgres, sqlite
 from skybridge.apps.assertions.analysis import Analysis, analyse
 from skybridge.apps.assertions.boundary import check_assertions_only
 from skybridge.apps.assertions.catalog import CatalogEntry, read_catalog
-from skybridge.apps.assertions.errors import AssertionViolation, StatementRef, located
+from skybridge.apps.assertions.errors import (
+    AssertionViolation,
+    ScriptRejected,
+    StatementRef,
+    located,
+)
 from skybridge.apps.assertions.execute import jsonable, run_sql, run_steps, warnings
 from skybridge.apps.assertions.model import Assertion, parse_assertion
 from skybridge.apps.assertions.naming import dollar_quote, quote_ident, quote_literal
@@ -24,6 +32,7 @@ from skybridge.apps.assertions.script import ScriptStatement, split_script
 from skybridge.apps.assertions.transactions import (
     DEFAULT_STATEMENT_TIMEOUT,
     lock_catalog,
+    require_engine,
     transaction,
 )
 from skybridge.core.errors import NotFound, ValidationError
@@ -32,6 +41,7 @@ from skybridge.core.observability import get_logger
 __all__ = [
     "DEFAULT_STATEMENT_TIMEOUT",
     "CheckResult",
+    "ScriptRejected",
     "apply",
     "apply_assertions_only",
     "check",
@@ -61,14 +71,32 @@ class CheckResult:
 
 
 def engine_dialect(engine: Engine) -> Dialect:
-    return dialect_of(engine.dialect.name)
+    """The dialect of ``engine``, which must be an Engine (see :func:`require_engine`)."""
+    return dialect_of(require_engine(engine).dialect.name)
+
+
+def script_text(sql_text: str) -> str:
+    """``sql_text``, checked to be the script's text.
+
+    Raises:
+        ValidationError: it is anything else (``None``, bytes, a path), naming ``sql_text``.
+    """
+    if isinstance(sql_text, str):
+        return sql_text
+    given: object = sql_text
+    hint = "pass the SQL itself, e.g. Path('schema.sql').read_text()"
+    if isinstance(given, bytes):
+        hint = "decode it first: sql_text.decode('utf-8')"
+    raise ValidationError(
+        f"'sql_text' must be the script's SQL text (str), got {type(given).__name__}", hint=hint
+    )
 
 
 def compile_steps(
     sql_text: str, dialect: str, known: dict[str, Assertion] | None = None
 ) -> list[Step]:
     """The steps :func:`apply` would run for ``sql_text`` (no database needed)."""
-    return plan_script(sql_text, dialect_of(dialect), known or {})
+    return plan_script(script_text(sql_text), dialect_of(dialect), known or {})
 
 
 def compile_script(sql_text: str, dialect: str) -> str:
@@ -126,7 +154,8 @@ def apply(
 
     Args:
         sql_text: the script.
-        engine: the database (PostgreSQL or SQLite).
+        engine: the database (PostgreSQL or SQLite), an Engine: for a URL, pass
+            ``create_sql_engine(url)`` (a URL string is refused, as by every function here).
         source: the script's file name, for errors (``schema.sql:12: ...``).
         from_dialect: ``"oracle"`` translates plain statements written for Oracle.
         timeout: seconds each statement may run (``None``: no limit).
@@ -139,10 +168,16 @@ def apply(
         AssertionViolation: a statement or a VALIDATE left an assertion false; it names the
             statement and carries the violating rows. Nothing is applied.
         ValidationError: SQL that does not parse or cannot be enforced, or a function the
-            database does not declare deterministic (nothing is applied).
+            database does not declare deterministic (nothing is applied); ``sql_text`` that is
+            not text, or ``engine`` that is not an Engine.
+        ScriptRejected: the database refused a statement (a ``ValidationError``; the message
+            names the statement's line).
+        TransientError: the database is busy or unreachable, or the transaction lost a race;
+            retry.
         StatementTimeout: a statement ran longer than ``timeout``.
     """
-    statements = split_script(sql_text, source)
+    require_engine(engine)
+    statements = split_script(script_text(sql_text), source)
     if from_dialect is not None:
         if from_dialect not in SOURCE_DIALECTS:
             raise ValidationError(
@@ -164,7 +199,8 @@ def apply_assertions_only(
             DDL or DML), or an assertion reads a system catalog or skybridge's own tables;
             the message names the line and why.
     """
-    statements = split_script(sql_text)
+    require_engine(engine)
+    statements = split_script(script_text(sql_text))
     check_assertions_only(statements)
     return _apply(statements, engine, timeout)
 
@@ -211,7 +247,13 @@ def check(
     limit: int = 100,
     timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
 ) -> list[CheckResult]:
-    """Fully re-check one assertion (or all): the violating rows of each, whatever its state."""
+    """Fully re-check one assertion (or all): the violating rows of each, whatever its state.
+
+    Raises:
+        NotFound: no assertion called ``name``.
+        TransientError: the database is busy or unreachable; retry.
+        ScriptRejected: the database refused the check (e.g. a table it reads was dropped).
+    """
     dialect = engine_dialect(engine)
     with transaction(engine, timeout=timeout) as conn:
         catalog = read_catalog(conn)

@@ -57,10 +57,11 @@ FromDialect = Annotated[
 @contextmanager
 def database(ctx: typer.Context, db: str | None) -> Iterator[Engine]:
     """An engine on ``--db`` (else ``backends.sql``); unknown names and rejected SQL exit 2."""
-    url = db or cli_session(ctx).settings().backends.sql  # the app's backend: core's sql
-    cli_session(ctx).settings()  # configures logging even when --db is given
+    settings = cli_session(ctx).settings()  # configures logging even when --db is given
+    url = db or settings.backends.sql  # the app's backend: core's sql
+    setting = "--db" if db else "backends.sql"
     try:
-        with open_engine(url, "--db" if db else "backends.sql") as engine, database_errors():
+        with open_engine(url, setting, settings.data_dir) as engine, database_errors():
             yield engine
     except NotFound as exc:
         report_error(exc)

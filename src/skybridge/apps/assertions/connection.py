@@ -64,11 +64,15 @@ def _check_folder(parsed: URL, setting: str) -> None:
         )
 
 
-def open_database(url: str, setting: str = CONFIGURED) -> Engine:
-    """An engine on ``url`` whose first connection worked; the caller disposes of it."""
+def open_database(url: str, setting: str = CONFIGURED, data_dir: Path | None = None) -> Engine:
+    """An engine on ``url`` whose first connection worked; the caller disposes of it.
+
+    ``data_dir`` is skybridge's data folder: only a SQLite file there has its folder checked
+    for other users' access (see ``create_sql_engine``), not one the user named elsewhere.
+    """
     parsed = parse_database_url(url, setting)
     _check_folder(parsed, setting)
-    engine = create_sql_engine(url, setting=setting)
+    engine = create_sql_engine(url, setting=setting, data_dir=data_dir)
     try:
         with engine.connect():
             pass

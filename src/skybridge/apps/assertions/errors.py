@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.engine import URL
+
 from skybridge.apps.assertions.connection import connection_error
 from skybridge.core.errors import (
     Conflict,
@@ -204,17 +206,22 @@ def concurrency_error(native: BaseException) -> TransientError | None:
     return None
 
 
-def database_error(exc: BaseException, setting: str | None = None) -> SkybridgeError:
+def database_error(
+    exc: BaseException, setting: str | None = None, url: URL | None = None
+) -> SkybridgeError:
     """The skybridge error for a driver error that nothing more specific handled.
 
-    ``setting`` names where the database URL came from (``--db``, ``backends.sql``), for
-    errors that are about reaching the database rather than about the SQL.
+    ``setting`` names where the database URL came from (``--db``, ``backends.sql``), and
+    ``url`` the database (shown without its password), for errors that are about reaching the
+    database rather than about the SQL.
     """
     translated = translate_error(exc)
     if isinstance(translated, SkybridgeError):
         return translated
     native = getattr(exc, "orig", None) or exc
-    found = timeout_error(exc, None) or connection_error(exc, setting) or concurrency_error(native)
+    found = (
+        timeout_error(exc, None) or connection_error(exc, setting, url) or concurrency_error(native)
+    )
     if found is not None:
         return found
     own_hint = getattr(getattr(native, "diag", None), "message_hint", None)

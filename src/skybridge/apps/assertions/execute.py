@@ -29,7 +29,11 @@ from skybridge.core.errors import ConfigError, SkybridgeError
 
 
 def run_sql(conn: Connection, sql: str) -> Any:
-    """Execute literal SQL (no parameters): ``%`` is escaped for pyformat drivers (psycopg)."""
+    """Execute literal SQL (no parameters): ``%`` is escaped for pyformat drivers (psycopg).
+
+    Inside :func:`~.transactions.transaction` a failure leaves the ``with`` block as a
+    skybridge error (a rejected statement: :class:`ScriptRejected`), see there.
+    """
     if conn.dialect.paramstyle in ("pyformat", "format"):
         sql = sql.replace("%", "%%")
     return conn.exec_driver_sql(sql)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from threading import Lock
 from typing import Any
 
@@ -48,8 +49,8 @@ class LastChecks:
 LAST_CHECKS = LastChecks()
 
 
-def _rows(url: str) -> tuple[list[dict[str, Any]], str]:
-    with open_engine(url) as engine, database_errors():
+def _rows(url: str, data_dir: Path) -> tuple[list[dict[str, Any]], str]:
+    with open_engine(url, data_dir=data_dir) as engine, database_errors():
         entries = api.list_assertions(engine)
         dialect = engine.dialect.name
     last = LAST_CHECKS.of(url)
@@ -66,7 +67,7 @@ def _page(context: AppContext[Any], **extra: Any) -> AppPage:
     values["charts"] = api_charts("assertions")
     values.update(extra)
     try:
-        values["assertions"], values["dialect"] = _rows(url)
+        values["assertions"], values["dialect"] = _rows(url, context.data_dir)
     except (SkybridgeError, SQLAlchemyError) as exc:
         values["error"] = f"cannot read the assertion catalog: {exc}"
     return AppPage(PACKAGE, TEMPLATE, values)
@@ -84,7 +85,7 @@ def handle_action(context: AppContext[Any], form: Mapping[str, str]) -> AppPage:
     url = context.backend_url("sql")
     name = form.get("name") or None
     try:
-        with open_engine(url) as engine, database_errors():
+        with open_engine(url, data_dir=context.data_dir) as engine, database_errors():
             results = api.check(
                 engine,
                 name,

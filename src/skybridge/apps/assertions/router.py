@@ -156,7 +156,7 @@ def build_router(context: AppContext[Any]) -> APIRouter:
 
     @contextmanager
     def database() -> Iterator[Engine]:
-        with open_engine(url) as engine, database_errors():
+        with open_engine(url, data_dir=context.data_dir) as engine, database_errors():
             yield engine
 
     def run(fn: Callable[[Engine], T]) -> T:

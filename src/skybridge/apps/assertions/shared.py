@@ -27,9 +27,14 @@ DEMO_FILES = ("schema.sql", "assertions.sql", "data.sql")
 
 
 @contextmanager
-def open_engine(url: str, setting: str = "backends.sql") -> Iterator[Engine]:
-    """An engine on ``url`` (PostgreSQL or SQLite, reachable), disposed afterwards."""
-    engine = open_database(url, setting)
+def open_engine(
+    url: str, setting: str = "backends.sql", data_dir: Path | None = None
+) -> Iterator[Engine]:
+    """An engine on ``url`` (PostgreSQL or SQLite, reachable), disposed afterwards.
+
+    ``data_dir``: skybridge's data folder (see :func:`.connection.open_database`).
+    """
+    engine = open_database(url, setting, data_dir)
     try:
         yield engine
     finally:
@@ -65,7 +70,7 @@ def seed_demo(ctx: AppContext[Any]) -> None:
     Idempotent: with the demo's assertions already in the catalog only the data is loaded, and
     only while ``tickets`` is empty (the example's schema and assertions applied by hand first).
     """
-    with open_engine(ctx.backend_url("sql")) as engine, database_errors():
+    with open_engine(ctx.backend_url("sql"), data_dir=ctx.data_dir) as engine, database_errors():
         if not any(e.name == "ticket_requires_active_sla" for e in api.list_assertions(engine)):
             files: tuple[str, ...] = DEMO_FILES
         elif _is_empty(engine, "tickets"):

@@ -24,10 +24,10 @@ from skybridge.apps.assertions.errors import (
     AssertionViolation,
     StatementTimeout,
     concurrency_error,
+    database_error,
     timeout_error,
-    translate_error,
 )
-from skybridge.core.errors import TransientError
+from skybridge.core.errors import SkybridgeError, TransientError, ValidationError
 
 #: Seconds a statement may run unless the caller says otherwise.
 DEFAULT_STATEMENT_TIMEOUT = 30.0
@@ -86,18 +86,40 @@ class StatementClock:
         return timeout_error(exc, self.seconds)
 
 
+def require_engine(engine: Engine) -> Engine:
+    """``engine``, checked: the assertions API takes an Engine, not a URL or a connection.
+
+    Raises:
+        ValidationError: ``engine`` is anything else (the message names its type, never its
+            value: a URL may hold a password).
+    """
+    if isinstance(engine, Engine):
+        return engine
+    given: object = engine
+    if isinstance(given, str):
+        what, hint = "a str (a database URL?)", "pass skybridge.backends.sql.create_sql_engine(url)"
+    elif isinstance(given, Connection):
+        what, hint = "a Connection", "pass its engine (connection.engine)"
+    else:
+        what, hint = type(given).__name__, "pass skybridge.backends.sql.create_sql_engine(url)"
+    raise ValidationError(f"'engine' must be a SQLAlchemy Engine, got {what}", hint=hint)
+
+
 @contextmanager
 def transaction(
     engine: Engine, *, timeout: float | None = DEFAULT_STATEMENT_TIMEOUT
 ) -> Iterator[Connection]:
     """A connection in one transaction; commits at the end and raises skybridge errors.
 
-    Assertion failures surface as :class:`AssertionViolation` (also at COMMIT for deferred
-    ones, on SQLite too, with the violating rows), serialization failures as
-    ``TransientError``, a statement running past ``timeout`` seconds (``None``: no limit) as
-    :class:`StatementTimeout`.
+    A driver error, raised by the block (``run_sql``) or at COMMIT, leaves as the error the
+    command line reports for it: assertion failures as :class:`AssertionViolation` (also at
+    COMMIT for deferred ones, on SQLite too, with the violating rows), serialization failures
+    and a busy or unreachable database as ``TransientError``, a statement running past
+    ``timeout`` seconds (``None``: no limit) as :class:`StatementTimeout`, a statement the
+    database rejects as :class:`ScriptRejected` (a ``ValidationError``), a URL naming no
+    usable database as ``ConfigError``. Nothing of the transaction is kept then.
     """
-    with engine.connect() as conn:
+    with _connect(require_engine(engine)) as conn:
         clock = StatementClock(conn, timeout)
         try:
             if engine.dialect.name == "sqlite":
@@ -110,7 +132,9 @@ def transaction(
             clock.stop()
             failure = clock.timed_out(exc) or _commit_failure(conn, exc)
             conn.rollback()
-            raise failure from exc
+            # As the command line: the skybridge error alone, not the driver's (its text can
+            # quote the statement's parameters, i.e. row values).
+            raise failure from None
         except BaseException:
             conn.rollback()
             raise
@@ -118,12 +142,19 @@ def transaction(
             clock.stop()
 
 
-def _commit_failure(conn: Connection, exc: DBAPIError) -> BaseException:
+def _connect(engine: Engine) -> Connection:
+    try:
+        return engine.connect()
+    except DBAPIError as exc:
+        raise database_error(exc, url=engine.url) from None
+
+
+def _commit_failure(conn: Connection, exc: DBAPIError) -> SkybridgeError:
     if conn.dialect.name == "sqlite" and "FOREIGN KEY constraint failed" in str(exc.orig):
         found = pending_violation(conn)
         if found is not None:
             return found
-    failure = concurrency_error(exc.orig or exc) or translate_error(exc)
+    failure = concurrency_error(exc.orig or exc) or database_error(exc, url=conn.engine.url)
     if (
         isinstance(failure, AssertionViolation)
         and not failure.rows

@@ -3,14 +3,15 @@
 ::
 
     with open_costs(ctx) as costs:
-        costs.ingest_paths([Path("exports/")])
+        costs.ingest_paths(["exports/"])  # one path or several, str or Path
         report = costs.report(costs.period(None, None))
         plan = costs.remediation_plan()
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from skybridge.apps.costs.tags import Compliance, compliance
 from skybridge.apps.kit.context import AppContext
 from skybridge.backends import billing, compute
 from skybridge.backends.compute import ComputeFleet
+from skybridge.core.arguments import PathArg, as_path
 from skybridge.core.errors import ConfigError, Conflict, ValidationError
 
 Context = AppContext[CostsConfig]
@@ -36,6 +38,18 @@ DEMO_BUDGETS = [
     BudgetSpec(name="cc-101", dimension="tag:cost_center", value="CC-101", amount=1600.0),
     BudgetSpec(name="cc-202", dimension="tag:cost_center", value="CC-202", amount=800.0),
 ]
+
+
+def export_paths(paths: object) -> list[Path]:
+    """``paths`` (one path or several, ``str`` or ``Path``) as ``Path`` objects; a single
+    string is one path, never its letters."""
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    if isinstance(paths, bytes | Mapping) or not isinstance(paths, Iterable):
+        raise ValidationError(
+            f"paths must be a path or a list of paths (str or Path), got {type(paths).__name__}"
+        )
+    return [as_path(path, f"paths[{n}]") for n, path in enumerate(paths)]
 
 
 class Costs:
@@ -83,8 +97,14 @@ class Costs:
         )
 
     # -- ingest ----------------------------------------------------------------------------
-    def ingest_paths(self, paths: Sequence[Path]) -> Iterator[FileResult]:
-        return self.store.ingest_paths(paths)
+    def ingest_paths(self, paths: PathArg | Iterable[PathArg]) -> Iterator[FileResult]:
+        """Ingest export files, and every export below folders, as they are iterated.
+
+        ``paths`` is one path or several, each a ``str`` or a ``Path``: they are checked now
+        (``ValidationError`` naming the bad one); the files, all of them before any is
+        ingested, when the results are iterated (see :meth:`.CostStore.ingest_paths`).
+        """
+        return self.store.ingest_paths(export_paths(paths))
 
     def ingest_bucket(self, prefix: str | None = None) -> Iterator[FileResult]:
         """Every export under ``prefix`` (default ``report_prefix``) of ``backends.objects``."""

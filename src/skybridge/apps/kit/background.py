@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -255,6 +256,18 @@ def _service_starter(
     return start
 
 
+#: Demo seeds still running (a daemon thread each): see :func:`seeds_running`.
+_SEEDS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def seeds_running() -> list[str]:
+    """The names of demo seed threads still running. A stop does not wait for them, and one
+    caught in native code (loading a model) when the interpreter finalizes can hold the exit
+    for seconds or abort it (``terminate called without an active exception``): a process that
+    has stopped everything else ends with ``os._exit`` while one runs."""
+    return sorted(t.name for t in _SEEDS if t.is_alive())
+
+
 def _seed_starter(ctx: AppContext[Any]) -> Callable[[threading.Event], None]:
     """The app's demo seed, run once in a thread of its own.
 
@@ -274,8 +287,9 @@ def _seed_starter(ctx: AppContext[Any]) -> Callable[[threading.Event], None]:
             finally:
                 done.set()
 
-        name = f"skybridge-{ctx.name}.demo-seed"
-        threading.Thread(target=seed, name=name, daemon=True).start()
+        thread = threading.Thread(target=seed, name=f"skybridge-{ctx.name}.demo-seed", daemon=True)
+        _SEEDS.add(thread)
+        thread.start()
         while not done.wait(0.2):
             if stop.is_set():
                 return

@@ -116,4 +116,6 @@ class AppContext(Generic[ConfigT]):
         """A SQLAlchemy engine on ``backends.sql``; the caller disposes it."""
         from skybridge.backends.sql import create_sql_engine
 
-        return create_sql_engine(self.backend_url("sql"), setting="backends.sql")
+        return create_sql_engine(
+            self.backend_url("sql"), setting="backends.sql", data_dir=self.data_dir
+        )

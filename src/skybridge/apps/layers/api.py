@@ -16,6 +16,7 @@ platforms' own check) before it reaches a store or the platform.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +42,7 @@ from skybridge.apps.layers.targets import Target
 from skybridge.backends.functions import parse_layer_arn
 from skybridge.backends.functions.base import LAYER_NAME
 from skybridge.backends.functions.checks import LAYER_NAME_RULE, check_layer_name
+from skybridge.core.arguments import as_path
 from skybridge.core.errors import NotFound, ValidationError, shown
 
 Context = AppContext[LayersConfig]
@@ -91,14 +93,14 @@ def cache_dir(ctx: Context) -> Path:
 def build(
     ctx: Context,
     name: str,
-    requirements: Path,
+    requirements: str | os.PathLike[str],
     *,
     runtime: str | None = None,
     architecture: str | None = None,
     precompile: bool | None = None,
     smoke: bool = True,
     scan: bool = True,
-    code: Path | None = None,
+    code: str | os.PathLike[str] | None = None,
     measure_cold_start: bool = False,
     fail_on: str | None = None,
     sources: Sources | None = None,
@@ -106,10 +108,13 @@ def build(
 ) -> LayerReport:
     """Build layer ``name`` for the target, then smoke-test, scan and time it; record it.
 
-    ``sources`` replaces where pip looks for wheels (default: ``[layers]`` find_links,
-    index_url, no_index, then pip's own configuration).
+    ``requirements`` (the requirements file) and ``code`` (the function's code, scanned too)
+    are paths, as ``str`` or ``Path``. ``sources`` replaces where pip looks for wheels
+    (default: ``[layers]`` find_links, index_url, no_index, then pip's own configuration).
     """
     check_layer_name(name)
+    requirements = as_path(requirements, "requirements")
+    code = None if code is None else as_path(code, "code")
     config = ctx.config
     target = target_of(ctx, runtime, architecture)
     interpreter = interpreter_for(ctx, target)

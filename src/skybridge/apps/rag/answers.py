@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from skybridge.apps.rag.config import Mode
+from skybridge.apps.rag.config import Mode, checked_k, checked_mode
 from skybridge.apps.rag.monitoring import (
     EMBED_LATENCY,
     END_TO_END,
@@ -60,18 +60,25 @@ def query(
 ) -> Retrieval:
     """The best chunks for ``text``.
 
+    Args:
+        rag: The engine.
+        text: The query.
+        k: Chunks to return, a whole number from 1 to 100 (default ``rag.top_k``).
+        mode: ``hybrid``, ``dense`` or ``bm25`` (default ``rag.mode``).
+        filters: A metadata filter, e.g. ``{"team": "ops", "year": {"gte": 2024}}``.
+        record: Record latency and similarity metrics (and the rolling score).
+
     Raises:
-        ValidationError: an empty or too long query, a bad ``k`` or filter.
+        ValidationError: an empty or too long query, an unknown ``mode``, a ``k`` that is not
+            a whole number from 1 to 100, or a bad filter (all before anything is embedded).
         NotFound: nothing has been indexed yet.
         ConfigError: the index was built with another embedding model.
     """
     start = time.perf_counter()
+    chosen = rag.config.mode if mode is None else checked_mode(mode)
+    size = rag.config.top_k if k is None else checked_k(k)
     question = _checked(text)
     flt = parse_filter(filters)
-    size = rag.config.top_k if k is None else k
-    if not 1 <= size <= 100:
-        raise ValidationError(f"k must be between 1 and 100, got {size}")
-    chosen: Mode = mode or rag.config.mode
     knowledge_base = rag.knowledge_base()
     if knowledge_base is not None:
         return _from_knowledge_base(rag, knowledge_base, question, size, chosen, flt, start, record)

@@ -21,9 +21,9 @@ from skybridge.apps.kit.cli import (
     styled,
 )
 from skybridge.apps.rag.answers import ask, query
-from skybridge.apps.rag.config import Mode
+from skybridge.apps.rag.config import MODES, Mode
 from skybridge.apps.rag.datasets import load_query_set
-from skybridge.apps.rag.evaluation import MODES, evaluate
+from skybridge.apps.rag.evaluation import evaluate
 from skybridge.apps.rag.ingest import ingest
 from skybridge.apps.rag.service import open_rag
 from skybridge.apps.rag.status import document_rows, status

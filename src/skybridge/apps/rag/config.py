@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from numbers import Integral
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from skybridge.core.config import SettingsModel
+from skybridge.core.errors import ValidationError
 
 Mode = Literal["hybrid", "dense", "bm25"]
+#: Every search mode, in the order evaluations run them.
+MODES: tuple[Mode, ...] = tuple(sorted(get_args(Mode)))
+#: The chunks a query may ask for (``rag.top_k``, ``--k``, the routes' ``k``).
+MIN_K, MAX_K = 1, 100
+#: ``k`` in a request body: what :func:`checked_k` takes (a whole number, not true/false).
+ChunkCount = Annotated[StrictInt, Field(ge=MIN_K, le=MAX_K, description="Chunks to retrieve")]
+
+
+def checked_mode(mode: Any) -> Mode:
+    """``mode`` if it is a search mode. Any other value is refused here, before any work: the
+    search would otherwise fuse it as hybrid and record metrics labelled with it."""
+    if isinstance(mode, str) and mode in MODES:
+        return mode
+    raise ValidationError(
+        f"mode {mode!r} is not one of {', '.join(MODES)}",
+        hint="or leave it unset for the configured rag.mode",
+    )
+
+
+def checked_k(k: Any) -> int:
+    """``k`` if it is a whole number of chunks from :data:`MIN_K` to :data:`MAX_K`."""
+    if isinstance(k, bool) or not isinstance(k, Integral):
+        raise ValidationError(f"k must be a whole number, got {type(k).__name__} {k!r}")
+    size = int(k)
+    if not MIN_K <= size <= MAX_K:
+        raise ValidationError(f"k must be between {MIN_K} and {MAX_K}, got {size}")
+    return size
 
 
 class RagConfig(SettingsModel):
@@ -49,7 +85,7 @@ class RagConfig(SettingsModel):
     collection: str = Field(default="docs", pattern=r"^[a-z][a-z0-9_]{0,39}$")
     chunk_tokens: int = Field(default=200, ge=16, le=8192)
     chunk_overlap: int = Field(default=50, ge=0)
-    top_k: int = Field(default=5, ge=1, le=100)
+    top_k: int = Field(default=5, ge=MIN_K, le=MAX_K)
     candidates: int = Field(default=50, ge=1, le=1000)
     mode: Mode = "hybrid"
     rrf_k: int = Field(default=60, ge=1)

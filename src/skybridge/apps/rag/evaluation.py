@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from skybridge.apps.rag.config import Mode
+from skybridge.apps.rag.config import MODES, Mode, checked_mode
 from skybridge.apps.rag.datasets import QuerySet
 from skybridge.apps.rag.ingest import Ingestion
 from skybridge.apps.rag.monitoring import EVAL_QUERY_NDCG, EVAL_SCORE, alert, baseline_key
@@ -25,7 +25,6 @@ from skybridge.apps.rag.parsing import ParsedDocument, Section
 from skybridge.apps.rag.service import Rag
 from skybridge.backends.vectors import Filter
 
-MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
 #: Chunks retrieved per query, enough for a ranking of 100 documents.
 CHUNK_DEPTH = 300
 Progress = Callable[[str, int, int], None]
@@ -144,6 +143,7 @@ def evaluate(
 ) -> EvalReport:
     """Evaluate retrieval on ``dataset`` (indexing its corpus first when it has one)."""
     start = time.perf_counter()
+    modes = tuple(checked_mode(m) for m in modes)  # before indexing, and never as a label
     target = rag.with_collection(eval_collection(dataset)) if dataset.corpus else rag
     if dataset.corpus:
         index_corpus(target, dataset, progress)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,7 +30,8 @@ from skybridge.apps.rag.service import Rag
 from skybridge.apps.rag.sources import Confinement, Source, open_object, open_source
 from skybridge.backends.objects import ObjectInfo
 from skybridge.backends.vectors import VectorRecord
-from skybridge.backends.vectors.filters import check_field
+from skybridge.backends.vectors.filters import canonical, check_field
+from skybridge.core.arguments import path_text
 from skybridge.core.errors import SkybridgeError, TransientError, ValidationError
 from skybridge.core.observability import get_logger
 
@@ -73,11 +75,18 @@ class _Pending:
 
 
 def user_metadata(pairs: Mapping[str, Any]) -> dict[str, Any]:
-    """Fields to add to every chunk; the chunk's own fields cannot be overridden."""
-    for key in pairs:
+    """Fields to add to every chunk, checked as the chunk writer checks them (names, and
+    values a vector store keeps), so a bad one is refused before anything is loaded or
+    created; the chunk's own fields cannot be overridden."""
+    if not isinstance(pairs, Mapping):
+        raise ValidationError(
+            f"metadata must be a mapping of field to value, got {type(pairs).__name__}"
+        )
+    for key, value in pairs.items():
         check_field(key)
         if key in RESERVED:
             raise ValidationError(f"metadata field {key!r} is set by skybridge itself")
+        canonical(value, where=f"metadata[{key!r}]")
     return dict(pairs)
 
 
@@ -222,7 +231,7 @@ def sweep(rag: Rag, doc_ids: list[str]) -> int:
 
 def ingest(
     rag: Rag,
-    source: str,
+    source: str | os.PathLike[str],
     *,
     metadata: Mapping[str, Any] | None = None,
     reindex: bool = False,
@@ -233,8 +242,10 @@ def ingest(
 
     Args:
         rag: The engine.
-        source: A path, ``file://``, ``s3://bucket/prefix`` or ``oci://bucket@ns/prefix``.
-        metadata: Fields added to every chunk of this source (filterable).
+        source: A path (``str`` or ``Path``), ``file://``, ``s3://bucket/prefix`` or
+            ``oci://bucket@ns/prefix``.
+        metadata: Fields added to every chunk of this source (filterable): text, numbers,
+            booleans, null, dates and datetimes.
         reindex: Drop the collection and its registry first (after changing the model).
         progress: Called after each document.
         allowed_roots: Folders the files of a local source must resolve into, links followed
@@ -243,15 +254,18 @@ def ingest(
             ``data_dir`` are never read. Files not read are listed in ``skipped``.
 
     Raises:
+        ValidationError: a bad ``metadata`` name or value (before the model loads or the
+            collection is created), or a bad source.
         ConfigError: the chunk size does not fit the model, or the index was built with
             another embedding model (and ``reindex`` is false).
     """
     start = time.perf_counter()
     rag.refuse_ingest()
     extra = user_metadata(metadata or {})
+    location = path_text(source, "source", what="a path or URL")
     confinement = Confinement.of(allowed_roots, denied=[rag.ctx.data_dir])
     # A missing path is refused before the model loads.
-    with open_source(source, confinement) as opened:
+    with open_source(location, confinement) as opened:
         check_size(rag.embedder, rag.config.chunk_tokens, rag.config.chunk_overlap)
         if reindex:
             rag.vectors.drop_collection(rag.collection)

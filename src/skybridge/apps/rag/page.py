@@ -13,8 +13,8 @@ from typing import Any
 
 from skybridge.apps.kit.web import AppPage, Column, Table, page_errors
 from skybridge.apps.rag.answers import ask
+from skybridge.apps.rag.config import MODES
 from skybridge.apps.rag.demo import DEMO_QUESTION, demo_answer_key
-from skybridge.apps.rag.evaluation import MODES
 from skybridge.apps.rag.service import Context, shared_rag
 from skybridge.apps.rag.status import document_rows, status
 from skybridge.core.errors import SkybridgeError

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses
 from skybridge.apps.rag.answers import ask, query
-from skybridge.apps.rag.config import Mode
+from skybridge.apps.rag.config import ChunkCount, Mode
 from skybridge.apps.rag.ingest import ingest
 from skybridge.apps.rag.service import Context, shared_rag
 from skybridge.apps.rag.sources import local_path, within
@@ -37,7 +37,7 @@ class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=4000)
-    k: int | None = Field(default=None, ge=1, le=100)
+    k: ChunkCount | None = None
     mode: Mode | None = None
     filter: dict[str, Any] | None = Field(
         default=None,
@@ -49,7 +49,7 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(min_length=1, max_length=4000)
-    k: int | None = Field(default=None, ge=1, le=100)
+    k: ChunkCount | None = None
     mode: Mode | None = None
     filter: dict[str, Any] | None = None
 

@@ -17,7 +17,13 @@ from typing import Any
 
 from skybridge.apps.recommend.catalogue import Item
 from skybridge.apps.recommend.events import check_id
-from skybridge.apps.recommend.ranking import business_filter, check_k, recommend
+from skybridge.apps.recommend.ranking import (
+    Categories,
+    business_filter,
+    check_categories,
+    check_k,
+    recommend,
+)
 from skybridge.apps.recommend.service import Recommender
 from skybridge.backends.llm import LanguageModel, Passage
 from skybridge.core.errors import ValidationError
@@ -58,16 +64,28 @@ def generate(
     engine: Recommender,
     user: str,
     *,
-    context: str = "",
+    context: str | None = None,
     k: int | None = None,
-    categories: Sequence[str] = (),
+    categories: Categories = (),
     llm: LanguageModel | None = None,
 ) -> Generated:
-    """Items the language model proposes for ``user``, checked against the catalogue."""
+    """Items the language model proposes for ``user``, checked against the catalogue.
+
+    Args:
+        engine: The recommender.
+        user: The user id.
+        context: What the user is doing now, for the prompt (``None`` or ``""``: none).
+        k: How many items at most (default ``recommend.top_k``).
+        categories: One category or several, as for :func:`.ranking.recommend`.
+        llm: The language model (default the ``llm`` backend).
+
+    Raises:
+        ValidationError: a bad user id, context, ``k`` or category.
+    """
     check_id(user, "user")
-    if len(context) > MAX_CONTEXT:
-        raise ValidationError(f"the context is longer than {MAX_CONTEXT} characters")
+    context = _checked_context(context)
     k = check_k(engine.config.top_k if k is None else k)
+    categories = check_categories(categories)
     offered = recommend(engine, user, k=OFFERED, categories=categories, record=False).ids()
     catalogue = engine.catalogue.get_many(offered)
     passages = [
@@ -80,6 +98,16 @@ def generate(
     proposed = list(dict.fromkeys([*cited, *_MENTION.findall(answer.text)]))
     accepted, rejected = _check(engine, user, proposed, categories, answer.text, k)
     return Generated(user, answer.model, accepted, rejected, answer.text)
+
+
+def _checked_context(context: object) -> str:
+    if context is None:
+        return ""
+    if not isinstance(context, str):
+        raise ValidationError(f"context must be text, got {type(context).__name__}")
+    if len(context) > MAX_CONTEXT:
+        raise ValidationError(f"the context is longer than {MAX_CONTEXT} characters")
+    return context
 
 
 def _describe(item: Item) -> str:

@@ -14,7 +14,7 @@ diversified by maximal marginal relevance, with popular-in-segment items for col
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,6 +30,8 @@ from skybridge.core.errors import ValidationError
 
 MAX_K = 100
 ALL_SEGMENTS = "*"
+#: One category, or several (any but the empty list keeps only those).
+Categories = str | Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -61,18 +63,32 @@ class Recommendations:
 
 
 def business_filter(
-    engine: Recommender, categories: Sequence[str] = (), include_unavailable: bool = False
+    engine: Recommender, categories: Categories = (), include_unavailable: bool = False
 ) -> Filter:
     """The metadata filter pushed down to the vector backend."""
     spec: dict[str, Any] = {}
     if engine.config.only_available and not include_unavailable:
         spec["available"] = True
-    if categories:
-        spec["category"] = {"in": [check_category(c) for c in categories]}
+    names = check_categories(categories)
+    if names:
+        spec["category"] = {"in": list(names)}
     return Filter.parse(spec)
 
 
-def check_category(value: str) -> str:
+def check_categories(categories: object) -> tuple[str, ...]:
+    """The categories to keep: a single string is one category (as ``?category=running`` and
+    ``--category running`` are), a list, tuple or set of strings is several; anything else is
+    refused (a string is never taken letter by letter)."""
+    if isinstance(categories, str):
+        return (check_category(categories),)
+    if isinstance(categories, Iterable) and not isinstance(categories, bytes | Mapping):
+        return tuple(check_category(c) for c in categories)
+    raise ValidationError(
+        f"categories must be a category or a list of them, got {type(categories).__name__}"
+    )
+
+
+def check_category(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 100:
         raise ValidationError(f"category {value!r} must be 1-100 characters")
     return value.strip()
@@ -90,12 +106,22 @@ def recommend(
     user: str,
     *,
     k: int | None = None,
-    categories: Sequence[str] = (),
+    categories: Categories = (),
     segment: str | None = None,
     include_unavailable: bool = False,
     record: bool = True,
 ) -> Recommendations:
     """The ``k`` items to show ``user`` now (see the module docs).
+
+    Args:
+        engine: The recommender.
+        user: The user id.
+        k: How many items, 1 to :data:`MAX_K` (default ``recommend.top_k``).
+        categories: Keep only items of these categories: one (``"running"``) or several
+            (``["running", "trail"]``); none keeps every category.
+        segment: The segment whose popular items fill a cold start (default the user's).
+        include_unavailable: Also items marked unavailable.
+        record: Record the impression (``rec_served``) when ``record_impressions`` is on.
 
     Raises:
         ValidationError: a bad user id, ``k`` or category.

@@ -28,10 +28,10 @@ from skybridge.apps.kit.cli import (
     styled,
 )
 from skybridge.apps.kit.timefmt import ago
-from skybridge.apps.secretsync.events import load_event, parse_event
+from skybridge.apps.secretsync.events import load_event, read_event
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
-from skybridge.apps.secretsync.loading import InvalidTable, load_table
-from skybridge.apps.secretsync.service import SecretSyncService, open_service, service_backends
+from skybridge.apps.secretsync.loading import InvalidTable, load_table, service_backends
+from skybridge.apps.secretsync.service import SecretSyncService, open_service
 from skybridge.apps.secretsync.views import audit_view, mapping_view, status_views
 from skybridge.core import clock
 from skybridge.core.errors import NotFound, SkybridgeError, ValidationError
@@ -54,6 +54,8 @@ TableOpt = Annotated[
     ),
 ]
 GOOD = {"created", "updated", "unchanged", "stale", "deleted", "orphaned", "noop", "in-sync"}
+#: Neither done nor failed: shown dimmed; an ``ignored`` event (needs no sync) exits 0.
+QUIET = {"unknown", "ignored"}
 
 
 @contextmanager
@@ -74,8 +76,8 @@ def _print(ctx: typer.Context, renderable: Any) -> None:
 
 
 def _word(word: str) -> Text:
-    if word == "unknown":
-        return styled("[dim]unknown[/]")
+    if word in QUIET:
+        return styled("[dim]{}[/]", word)
     if word in {"create", "update", "repair", "delete-target", "orphan-target"}:
         return styled("[cyan]{}[/]", word)
     colour = "green" if word in GOOD else "yellow" if word in {"report", "retain"} else "red"
@@ -108,7 +110,7 @@ def sync(
             names = [m.name for m in svc.engine.mappings] if all_ else list(mappings or [])
             _check_names(svc, names)
             outcomes = [_sync_one(svc, name) for name in names]
-    failed = [o for o in outcomes if o["action"] not in GOOD]
+    failed = [o for o in outcomes if o["action"] not in GOOD | QUIET]
     if as_json:
         emit_json(outcomes)
     else:
@@ -116,7 +118,7 @@ def sync(
         for o in outcomes:
             detail = o.get("detail") or ""
             rows.add_row(o["mapping"], _word(o["action"]), _short(o["source_version"]), detail)
-        _print(ctx, rows if outcomes else "The event needs no sync.")
+        _print(ctx, rows)
     if failed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -139,9 +141,9 @@ def _sync_one(svc: SecretSyncService, name: str) -> dict[str, Any]:
 
 
 def _event_outcomes(svc: SecretSyncService, path: Path) -> list[dict[str, Any]]:
+    """One outcome per mapping the event concerns, or one ``ignored`` with the reason."""
     raw = load_event(path.read_bytes())  # not JSON / not an object: bad input, exit 2
-    if parse_event(raw) is None:
-        return []
+    read_event(raw)  # not an event (no detail, no secret): bad input too, not a dead letter
     return [o.to_dict() for o in svc.engine.sync_event(raw)]
 
 

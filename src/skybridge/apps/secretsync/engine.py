@@ -38,6 +38,7 @@ from skybridge.apps.secretsync.reconcile_run import Reconciler
 from skybridge.apps.secretsync.state import LOCK_WAIT_S, AuditRecord, MappingState, StateStore
 from skybridge.apps.secretsync.verify import VerifyPolicy
 from skybridge.apps.secretsync.writer import SyncOutcome, TargetWriter
+from skybridge.backends import kv
 from skybridge.backends.kv import KeyValueStore
 from skybridge.backends.secrets import SecretStore, SecretVersion
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
@@ -90,7 +91,8 @@ class SecretSync:
 
     Args:
         table: the mappings.
-        state: key-value store for state, locks, audit and (by default) dead letters.
+        state: key-value store for state, locks, audit and (by default) dead letters, or its
+            URL (``sqlite:///kv.db``), which is connected here and closed by :meth:`close`.
         dead_letters: where failed events go (default: :class:`KvDeadLetters` on ``state``).
         stores: ready ``secrets`` stores by backend name or URL (others are connected).
         backend_options: extra connect options by backend name.
@@ -104,7 +106,7 @@ class SecretSync:
         self,
         table: MappingTable,
         *,
-        state: KeyValueStore,
+        state: KeyValueStore | str,
         dead_letters: DeadLetters | None = None,
         stores: Mapping[str, SecretStore] | None = None,
         backend_options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -118,8 +120,11 @@ class SecretSync:
         self.verify = verify or VerifyPolicy()
         self.clock = clock
         self.retry = retry
-        self.state = StateStore(state, clock=clock, lock_wait=lock_wait)
-        self.dead_letters: DeadLetters = dead_letters or KvDeadLetters(state, clock=clock)
+        store = _state_store(state)
+        #: A store connected from a URL here is ours to close.
+        self._owned_state = store if store is not state else None
+        self.state = StateStore(store, clock=clock, lock_wait=lock_wait)
+        self.dead_letters: DeadLetters = dead_letters or KvDeadLetters(store, clock=clock)
         self.backends = Backends(table, stores=stores, options=backend_options)
         self.writer = TargetWriter(
             owner=table.owner, state=self.state, clock=clock, actor=actor or _default_actor()
@@ -131,7 +136,10 @@ class SecretSync:
         return list(self.table.mappings)
 
     def close(self) -> None:
+        """Close the stores connected here (those passed in stay open)."""
         self.backends.close()
+        if self._owned_state is not None:
+            self._owned_state.close()
 
     # -- events ----------------------------------------------------------------------------
     def match(self, event: SecretEvent) -> list[SecretMapping]:
@@ -339,7 +347,13 @@ class SecretSync:
         return rows
 
     def audit_log(self, mapping: str | None = None, limit: int = 100) -> list[AuditRecord]:
-        """Writes to targets, newest first (never values)."""
+        """Writes to targets, newest first (never values); only ``mapping``'s when given.
+
+        Raises:
+            NotFound: no mapping called ``mapping``.
+        """
+        if mapping is not None:
+            self._mapping(mapping)
         return self.state.audit_log(mapping, limit)
 
     # -- dead letters ----------------------------------------------------------------------
@@ -393,6 +407,23 @@ class SecretSync:
             return self.table.mapping(name)
         except KeyError:
             raise NotFound(f"no mapping called '{name}'") from None
+
+
+def _state_store(state: object) -> KeyValueStore:
+    """``state`` as a kv store: connected when it is a URL.
+
+    Raises:
+        ValidationError: neither a :class:`KeyValueStore` nor a URL.
+        ConfigError: a URL no kv backend can use (the message names ``state``).
+    """
+    if isinstance(state, KeyValueStore):
+        return state
+    if isinstance(state, str):
+        return kv.connect(state, setting="state")
+    raise ValidationError(
+        f"state must be a kv store or a kv URL, got {type(state).__name__}",
+        hint='pass kv.connect("sqlite:///kv.db") or the URL itself',
+    )
 
 
 def _preview(event: Any) -> str:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from skybridge.apps.secretsync.deadletters import DeadLetter
-from skybridge.apps.secretsync.events import parse_event
+from skybridge.apps.secretsync.events import read_event, shown
 from skybridge.apps.secretsync.service import SecretSyncService
 from skybridge.core.errors import SkybridgeError, ValidationError
 from skybridge.core.secret import scrub
@@ -52,11 +52,13 @@ class ReplayView:
 
 
 def _secret_of(event: Any) -> str | None:
+    """The secret the event names, cut as in logs and outcomes (a poison event may carry a
+    huge identifier)."""
     try:
-        parsed = parse_event(event)
+        parsed = read_event(event)
     except (SkybridgeError, ValueError, TypeError):
         return None
-    return parsed.secret if parsed is not None else None
+    return shown(parsed.secret) if parsed.secret is not None else None
 
 
 def _view(letter: DeadLetter, store: str) -> LetterView:

@@ -1,4 +1,10 @@
-"""Reading a mapping table from TOML, YAML or JSON, with errors that say what to fix."""
+"""Reading a mapping table from TOML, YAML or JSON, with errors that say what to fix.
+
+A table may name ``secrets`` without declaring it: the ``[backends] secrets`` of skybridge.toml
+(:func:`service_backends`). The CLI, the service and handlers pass those backends in; a Python
+caller who passes none gets them from the settings (``skybridge.toml`` and the environment),
+read only when the table names such a backend.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,16 @@ import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import ValidationError as PydanticValidationError
 
 from skybridge.apps.secretsync.model import MappingTable
 from skybridge.core.errors import ValidationError
+
+if TYPE_CHECKING:
+    from skybridge.apps.kit.context import AppContext
 
 TableFormat = Literal["toml", "yaml", "json"]
 _SUFFIXES: dict[str, TableFormat] = {
@@ -21,6 +30,23 @@ _SUFFIXES: dict[str, TableFormat] = {
     ".yml": "yaml",
     ".json": "json",
 }
+#: The backends of skybridge.toml a table may name without declaring them.
+SERVICE_BACKENDS = ("secrets",)
+
+
+def service_backends(ctx: AppContext[Any]) -> dict[str, str]:
+    """The backends of skybridge.toml a mapping table may name without declaring them:
+    ``secrets`` (``backends.secrets``)."""
+    return {name: ctx.backend_url(name) for name in SERVICE_BACKENDS}
+
+
+def configured_service_backends() -> dict[str, str]:
+    """:func:`service_backends` under the settings the CLI reads (``skybridge.toml`` or
+    ``$SKYBRIDGE_CONFIG``, and ``SKYBRIDGE__*`` variables)."""
+    # imported here: only a table that borrows a backend needs the settings
+    from skybridge.apps.kit.context import AppContext
+
+    return service_backends(AppContext.of("secretsync"))
 
 
 def _where(loc: tuple[int | str, ...], data: Mapping[str, Any]) -> str:
@@ -69,27 +95,36 @@ def _referenced(data: Mapping[str, Any]) -> set[str]:
     return {n for n in names if "://" not in n}
 
 
+def _borrowed(data: Mapping[str, Any], given: Mapping[str, str] | None) -> dict[str, str]:
+    """The backends a table names without declaring them, taken from ``given`` (``None``: from
+    the settings, read only when the table names one of :data:`SERVICE_BACKENDS`)."""
+    own = data.get("backends")
+    if own is not None and not isinstance(own, Mapping):
+        return {}  # validation reports the malformed [backends]
+    missing = sorted(name for name in _referenced(data) if name not in (own or {}))
+    if given is None:
+        if not any(name in SERVICE_BACKENDS for name in missing):
+            return {}
+        given = configured_service_backends()
+    return {name: given[name] for name in missing if name in given}
+
+
 def table_from_dict(
     data: Mapping[str, Any], service_backends: Mapping[str, str] | None = None
 ) -> MappingTable:
     """Validate a parsed table. A backend name the table's own ``[backends]`` lacks is looked
-    up in ``service_backends`` (skybridge.toml's: ``secrets`` is ``backends.secrets``).
+    up in ``service_backends``, skybridge.toml's backends (``secrets`` is ``backends.secrets``).
+    When it is ``None``, they come from the settings (:func:`configured_service_backends`), as
+    the CLI reads them; pass ``{}`` to borrow none.
 
     Raises:
         InvalidTable: with one line per problem, each naming the setting to fix.
+        ConfigError: the table names ``secrets`` and the settings cannot be read.
     """
     data = dict(data)
-    own = data.get("backends")
-    if service_backends and (own is None or isinstance(own, Mapping)):
-        taken = {
-            name: service_backends[name]
-            for name in sorted(_referenced(data))
-            if name in service_backends and name not in (own or {})
-        }
-        if taken:
-            data["backends"] = {**(own or {}), **taken}
-    else:
-        taken = {}
+    taken = _borrowed(data, service_backends)
+    if taken:
+        data["backends"] = {**(data.get("backends") or {}), **taken}
     try:
         table = MappingTable.model_validate(data)
     except PydanticValidationError as exc:

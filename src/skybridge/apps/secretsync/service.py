@@ -18,7 +18,7 @@ from skybridge.apps.kit.context import AppContext
 from skybridge.apps.secretsync.config import SecretSyncConfig
 from skybridge.apps.secretsync.deadletters import DeadLetters, KvDeadLetters
 from skybridge.apps.secretsync.engine import DEFAULT_RETRY, SecretSync
-from skybridge.apps.secretsync.loading import load_table, parse_table_text
+from skybridge.apps.secretsync.loading import load_table, parse_table_text, service_backends
 from skybridge.apps.secretsync.metrics import MeteredSecretSync
 from skybridge.apps.secretsync.model import MappingTable
 from skybridge.apps.secretsync.stream_letters import StreamDeadLetters
@@ -36,12 +36,6 @@ Context = AppContext[SecretSyncConfig]
 def table_candidates(ctx: Context) -> list[Path]:
     """Where the table is looked for when no setting names it, in order."""
     return [config_file().parent / TABLE_FILE, ctx.data_dir / TABLE_FILE]
-
-
-def service_backends(ctx: AppContext[Any]) -> dict[str, str]:
-    """The backends of skybridge.toml a mapping table may name without declaring them:
-    ``secrets`` (``backends.secrets``)."""
-    return {"secrets": ctx.backend_url("secrets")}
 
 
 def _configured_table(ctx: Context) -> tuple[MappingTable, str]:

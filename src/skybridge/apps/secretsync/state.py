@@ -67,6 +67,9 @@ class AuditRecord:
     sha256_prefix: str | None
     reason: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 class StateStore:
     """State, locks and audit records of secretsync in one key-value store."""

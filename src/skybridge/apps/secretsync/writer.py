@@ -45,7 +45,10 @@ class SyncOutcome:
     """What happened to one mapping for one event, replay or reconcile step.
 
     ``action``: ``created``, ``updated``, ``unchanged``, ``stale`` (an older version arrived
-    after a newer one; nothing written), ``dead-lettered`` or ``deleted``/``orphaned``.
+    after a newer one; nothing written), ``dead-lettered`` (``letter_id`` names the letter),
+    ``deleted``/``orphaned`` (the source was deleted), ``failed`` (a reconcile step that
+    failed) or ``ignored`` (an event that needs no sync: mapping ``-``, the reason in
+    ``detail``).
     """
 
     mapping: str

@@ -61,7 +61,7 @@ class Combined(Detector):
         self._why: tuple[str, float, float, bool] = ("level", 0.0, 0.0, False)
         self._seen = (0.0, 0.0)  # the last value and the rolling median it was scored against
 
-    def update(self, time: float, value: float) -> float:
+    def score_and_learn(self, time: float, value: float) -> float:
         level, seasonal = self.level, self.seasonal
         rolling = level.rolling
         count = len(rolling.values)

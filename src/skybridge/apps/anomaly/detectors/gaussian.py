@@ -45,7 +45,7 @@ class WindowedGaussian(Detector):
         self.mean, self.std = mean_std(self.window) if self.window else (0.0, 1.0)
         self._last = (0.0, 0.0, 0.0)
 
-    def update(self, time: float, value: float) -> float:
+    def score_and_learn(self, time: float, value: float) -> float:
         score = tail_score(value, self.mean, self.std) if self.window else 0.0
         self._last = (value, self.mean, self.std)
         if len(self.window) < WINDOW:
@@ -82,7 +82,7 @@ class GlobalZScore(Detector):
         self.count, self.mean, self.m2 = count, mean, m2
         self._z = 0.0
 
-    def update(self, time: float, value: float) -> float:
+    def score_and_learn(self, time: float, value: float) -> float:
         std = math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
         self._z = abs(value - self.mean) / std if std > 0 else 0.0
         self.count += 1

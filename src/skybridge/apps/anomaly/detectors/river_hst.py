@@ -38,7 +38,7 @@ class RiverHalfSpaceTrees(Detector):
         self.previous: float | None = None
         self._score = 0.0
 
-    def update(self, time: float, value: float) -> float:
+    def score_and_learn(self, time: float, value: float) -> float:
         change = 0.0 if self.previous is None else value - self.previous
         features = {"value": value, "change": change}
         self._score = float(self.model.score_one(features))

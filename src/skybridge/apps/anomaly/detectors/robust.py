@@ -56,7 +56,7 @@ class RobustZ(Detector):
         )
         self._last = (0.0, 0.0, 0.0)
 
-    def update(self, time: float, value: float) -> float:
+    def score_and_learn(self, time: float, value: float) -> float:
         z = self.baseline.deviation(value, FLOOR)
         self._last = (value, z, self.baseline.rolling.median() if len(self.baseline.rolling) else 0)
         self.baseline.learn(value)

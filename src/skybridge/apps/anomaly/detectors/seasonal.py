@@ -83,7 +83,7 @@ class SeasonalBaseline(Detector):
         self.seasonal = SeasonalResidual(PERIODS[self.season], state)
         self._z = 0.0
 
-    def update(self, time: float, value: float) -> float:
+    def score_and_learn(self, time: float, value: float) -> float:
         z = self.seasonal.deviation(time, value)
         self._z = z or 0.0
         self.seasonal.learn(time, value)
