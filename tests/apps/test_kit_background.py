@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from skybridge.apps.kit import background
-from skybridge.apps.kit.background import Background, serve_pipeline
+from skybridge.apps.kit.background import Background, seeds_running, serve_pipeline
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import AppSpec
 from skybridge.apps.kit.settings import load_settings
@@ -91,7 +91,11 @@ def test_a_stop_does_not_wait_for_a_seed_still_running(tmp_path: Path) -> None:
     live.stop(timeout=5)
     assert time.monotonic() - started < 2  # the seed waits up to 10 s for RELEASE
     assert live.status()[0]["state"] == "stopped"
+    # What `skybridge up` checks once the service has stopped, to end without finalizing
+    # an interpreter whose seed thread may be in native code.
+    assert seeds_running() == ["skybridge-later.demo-seed"]
     RELEASE.set()
+    _wait_for(lambda: not seeds_running())
 
 
 def test_a_failed_seed_is_reported_and_tried_again(tmp_path: Path) -> None:
