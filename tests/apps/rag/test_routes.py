@@ -124,6 +124,13 @@ def test_the_page_draws_answers_and_documents_with_the_kit_tables(
     documents = html.split('<table class="table documents">')[1].split("</table>")[0]
     assert documents.count("<tr>") == 5  # the heading and four documents
     assert "<script>" not in html.split('<table class="table chunks">')[1].split("</table>")[0]
+    forged = service.client.post(
+        "/ui/rag",
+        data={"csrf": csrf, "action": "ask", "question": "Backups?", "mode": "fuzzy"},
+    )
+    assert forged.status_code == 200
+    assert "unknown mode &#39;fuzzy&#39;; choose bm25, dense, hybrid" in forged.text
+    assert '<table class="table citations">' not in forged.text
 
 
 # Links in an allowed folder: followed only into the allowed folders, never into data_dir.

@@ -125,11 +125,14 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
     if form.get("action") != "ask":
         return _page(ctx, error=f"unknown action {form.get('action', '')!r}; use ask")
     question = form.get("question", "").strip()[:4000]
-    mode = form.get("mode") if form.get("mode") in MODES else ctx.config.mode
+    mode = form.get("mode") or ctx.config.mode
+    if mode not in MODES:
+        error = f"unknown mode {mode[:40]!r}; choose {', '.join(MODES)}"
+        return _page(ctx, error=error, question=question)
     if not question:
         return _page(ctx, error="Type a question first.", mode=mode)
     try:
-        result = ask(shared_rag(ctx), question, mode=mode).to_dict()  # type: ignore[arg-type]
+        result = ask(shared_rag(ctx), question, mode=mode).to_dict()
     except SkybridgeError as exc:
         return _page(ctx, error=exc.message, hint=exc.hint, question=question, mode=mode)
     return _page(ctx, result=result, question=question, mode=mode)
