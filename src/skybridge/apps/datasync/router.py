@@ -18,7 +18,7 @@ from skybridge.apps.datasync.service import Context, DataSync, effective_config
 from skybridge.apps.datasync.views import batch_view, list_view, status_view
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses, pattern_rule
-from skybridge.apps.kit.limits import BodyLimit, MiB
+from skybridge.apps.kit.limits import BodyLimit, MiB, list_or_all
 from skybridge.core.errors import parse_item
 
 MAX_CHANGES = 10_000
@@ -59,8 +59,7 @@ class ReplayRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one(self) -> ReplayRequest:
-        if bool(self.ids) == self.all:
-            raise ValueError("give a non-empty 'ids' list or all=true (one of them)")
+        list_or_all(self.ids, self.all, "ids")
         return self
 
 

@@ -41,3 +41,14 @@ class BodyLimit:
 
     def __repr__(self) -> str:
         return f"BodyLimit({self.max_bytes})"
+
+
+def list_or_all(items: list[str] | None, every: bool, field: str) -> None:
+    """Refuse a request body that names both or neither of a non-empty ``field`` list and
+    ``all=true`` (call it from the body model's ``model_validator``).
+
+    Raises:
+        ValueError: which pydantic reports as a 422 naming the rule.
+    """
+    if bool(items) == every:
+        raise ValueError(f"give a non-empty '{field}' list or all=true (one of them)")

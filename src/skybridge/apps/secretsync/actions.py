@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field, StrictBool, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from skybridge.apps.kit.limits import list_or_all
 from skybridge.core.errors import ValidationError, shown
 
 MAX_NAMES = 1000
@@ -33,8 +34,7 @@ class ReplayRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one(self) -> ReplayRequest:
-        if bool(self.ids) == self.all:
-            raise ValueError("give a non-empty 'ids' list or all=true (one of them)")
+        list_or_all(self.ids, self.all, "ids")
         return self
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses
+from skybridge.apps.kit.limits import list_or_all
 from skybridge.apps.secretsync.actions import MAX_NAMES, ReconcileRequest, ReplayRequest
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
 from skybridge.apps.secretsync.service import Context, SecretSyncService, open_service
@@ -71,8 +72,7 @@ class SyncRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one(self) -> SyncRequest:
-        if bool(self.mappings) == self.all:
-            raise ValueError("give a non-empty 'mappings' list or all=true (one of them)")
+        list_or_all(self.mappings, self.all, "mappings")
         return self
 
 
