@@ -88,6 +88,22 @@ def test_config_show_masks_passwords_in_apps_own_url_settings() -> None:
     assert data["layers"]["index_url"] == APP_URLS["SKYBRIDGE__LAYERS__INDEX_URL"][1]
 
 
+def test_config_show_masks_each_url_of_an_inline_mapping_table() -> None:
+    table = (
+        '[backends]\nsrc = "aws-sm://us-east-1?endpoint_url=http://u:one-4711@h:1"\n'
+        'dst = "postgresql://a:two-4711@db/x"\n'
+        '[[mappings]]\nname = "m"\nsource = { backend = "src", secret = "a" }\n'
+        'target = { backend = "dst", secret = "b" }\n'
+    )
+    env = {"SKYBRIDGE__SECRETSYNC__MAPPINGS_INLINE": table}
+    result = run("config", "show", "--json", env=env)
+    assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+    shown = json.loads(result.stdout)["secretsync"]["mappings_inline"]  # type: ignore[attr-defined]
+    assert "4711" not in shown
+    assert 'dst = "postgresql://a:***@db/x"' in shown
+    assert 'target = { backend = "dst", secret = "b" }' in shown  # the table is kept whole
+
+
 def test_a_printed_context_or_config_shows_no_password(monkeypatch: pytest.MonkeyPatch) -> None:
     from skybridge.apps.kit.context import AppContext
 

@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from skybridge.core.errors import ConfigError
-from skybridge.core.urls import BackendURL, mask_url
+from skybridge.core.urls import BackendURL, mask_url, mask_urls_in
 
 
 def test_parse_network_url() -> None:
@@ -104,3 +104,43 @@ def test_sqlite_paths_follow_sqlalchemy(url: str, path: str) -> None:
 def test_ambiguous_sqlite_path_is_refused() -> None:
     with pytest.raises(ConfigError, match="three slashes"):
         BackendURL.parse("sqlite://rel.db").sqlite_path()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # Names of where a credential is, and counts, are shown; the credentials are not.
+        (
+            "openai://?max_tokens=300&api_key_env=OPENAI_KEY&api_key=sk-1",
+            "openai://?max_tokens=300&api_key_env=OPENAI_KEY&api_key=***",
+        ),
+        ("x://h?key_file=/etc/k.pem&private_key=abc", "x://h?key_file=/etc/k.pem&private_key=***"),
+        (
+            "kafka://h:9092?sasl_password=pw&secret_id=s1",
+            "kafka://h:9092?sasl_password=***&secret_id=s1",
+        ),
+        # An OCID names a resource (a vault's key); it grants nothing.
+        (
+            "oci-vault://ocid1.vault.oc1..v?key=ocid1.key.oc1..k&token=t",
+            "oci-vault://ocid1.vault.oc1..v?key=ocid1.key.oc1..k&token=***",
+        ),
+    ],
+)
+def test_only_credentials_among_the_parameters_are_masked(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
+
+
+def test_every_url_in_a_longer_text_is_masked_and_the_rest_kept() -> None:
+    table = (
+        "[backends]\n"
+        'pg = "postgresql://admin:first-4711@db/x"\n'
+        'oci = "oci-vault://ocid1.vault.oc1..v?key=ocid1.key.oc1..k"\n'
+        'redis = "redis://:second-4711@cache:6379/0?ssl=1"\n'
+        "[[mappings]]\n"
+        'name = "m"\n'
+    )
+    shown = mask_urls_in(table)
+    assert "4711" not in shown
+    assert shown == table.replace("first-4711", "***").replace("second-4711", "***")
+    assert mask_urls_in("no url here") == "no url here"
+    assert mask_urls_in("postgresql://u:p@w/rd@h/db") == mask_url("postgresql://u:p@w/rd@h/db")

@@ -39,7 +39,7 @@ from pydantic_settings import (
 )
 
 from skybridge.core.errors import ConfigError
-from skybridge.core.urls import mask_url
+from skybridge.core.urls import mask_urls_in
 
 CONFIG_ENV = "SKYBRIDGE_CONFIG"
 DATA_DIR_PLACEHOLDER = "{data_dir}"
@@ -51,7 +51,7 @@ def masked_values(value: Any) -> Any:
     """``value`` with the credentials of every URL in it masked: strings holding ``://``, in
     mappings, lists and tuples too."""
     if isinstance(value, str):
-        return mask_url(value) if "://" in value else value
+        return mask_urls_in(value)
     if isinstance(value, Mapping):
         return {k: masked_values(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
@@ -13,6 +14,14 @@ from skybridge.core.secret import MASK
 _SENSITIVE_PARAMS = ("password", "secret", "token", "key", "passphrase", "credential")
 # Short names that would match too much as substrings: Azure / Power Automate ``sig``.
 _SENSITIVE_EXACT = frozenset({"sig", "signature", "sas"})
+# Names that hold where a credential is, or a number, not the credential: ``api_key_env``,
+# ``key_file``, ``secret_id``, ``max_tokens``.
+_POINTER_SUFFIXES = ("_env", "_file", "_path", "_id", "_ids", "_name", "_ocid", "_arn")
+_COUNT_PREFIXES = ("max_", "min_", "num_")
+#: OCI resource ids (a vault's key, a tenancy) name things, they grant nothing.
+_OCID_PREFIX = "ocid1."
+#: A URL inside longer text (a TOML table of backends, a message).
+_URL_IN_TEXT = re.compile(r"""[A-Za-z][A-Za-z0-9+.\-]*://[^\s"'<>`]+""")
 
 
 @dataclass(frozen=True)
@@ -126,8 +135,8 @@ def mask_url(url: str) -> str:
     masked = f"{scheme}{has_scheme}{_mask_location(location)}"
     if sep:
         pairs = parse_qsl(query, keep_blank_values=True)
-        masked_pairs = [(k, MASK if _is_sensitive_param(k) else v) for k, v in pairs]
-        masked += "?" + urlencode(masked_pairs, safe="*:/")
+        masked_pairs = [(k, _mask_param(k, v)) for k, v in pairs]
+        masked += "?" + urlencode(masked_pairs, safe="*:/@")
     return masked
 
 
@@ -151,6 +160,25 @@ def _mask_path(host: str, path: str) -> str:
     return "/".join(MASK if i in hidden else s for i, s in enumerate(segments))
 
 
+def mask_urls_in(text: str) -> str:
+    """``text`` with the credentials of every URL in it masked: a value that is one URL is
+    masked whole (see :func:`mask_url`), longer text (a TOML table naming several backends)
+    URL by URL, the rest of it kept."""
+    if "://" not in text:
+        return text
+    if not any(c.isspace() for c in text):
+        return mask_url(text)
+    return _URL_IN_TEXT.sub(lambda found: mask_url(found.group(0)), text)
+
+
+def _mask_param(name: str, value: str) -> str:
+    if _is_sensitive_param(name) and not value.startswith(_OCID_PREFIX):
+        return MASK
+    return mask_url(value) if "://" in value else value  # endpoint_url=https://u:pw@host
+
+
 def _is_sensitive_param(name: str) -> bool:
     lowered = name.lower()
+    if lowered.endswith(_POINTER_SUFFIXES) or lowered.startswith(_COUNT_PREFIXES):
+        return False
     return lowered in _SENSITIVE_EXACT or any(s in lowered for s in _SENSITIVE_PARAMS)
