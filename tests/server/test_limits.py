@@ -26,6 +26,7 @@ from skybridge.server import create_app
 from skybridge.server.bodycap import describe_bytes
 from skybridge.server.observe import healthz, metrics
 from skybridge.server.ratelimit import BucketTable
+from skybridge.server.session import SESSION_COOKIE, Session
 
 
 def _router(context: AppContext[Any]) -> APIRouter:
@@ -413,12 +414,18 @@ def _guard(app: FastAPI) -> Any:
     return layer
 
 
-def test_clients_without_a_token_cannot_keep_token_holders_out(settings: Settings) -> None:
+def test_clients_not_signed_in_cannot_keep_those_signed_in_out(settings: Settings) -> None:
     # 2 threads + 2 queued = 4 slots; requests without a token hold at most 2 of them, and at
     # most 1 per address: stalled logins from one address, then from two, never reach a token.
     app = _app(settings, worker_threads=2, worker_queue=2, anonymous_in_progress=1)
-    _, token = app.state.skybridge.tokens.create("holder")
+    state = app.state.skybridge
+    _, token = state.tokens.create("holder")
     auth = {"Authorization": f"Bearer {token.reveal()}"}
+    # A dashboard user signed in with that token (the cookie /login sets).
+    principal = state.tokens.verify(token.reveal())
+    fingerprint = state.signer.fingerprint(state.tokens.active_hash(principal))
+    cookie = state.signer.dumps("session", Session.start(principal, fingerprint).to_payload())
+    signed_in = {"Cookie": f"{SESSION_COOKIE}={cookie}"}
 
     async def scenario() -> tuple[list[int], int]:
         async with anyio.create_task_group() as tasks:
@@ -431,12 +438,15 @@ def test_clients_without_a_token_cannot_keep_token_holders_out(settings: Setting
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 holder = await client.get("/api/whoami", headers=auth)
+                page = await client.get("/", headers=signed_in)
+                forged = await client.get("/", headers={"Cookie": f"{SESSION_COOKIE}=x.y"})
             tasks.cancel_scope.cancel()
-        return [same["status"], third["status"], holder.status_code], _guard(
-            app
-        ).admission.anonymous
+        left = _guard(app).admission.anonymous
+        statuses = [same["status"], third["status"], holder.status_code]
+        return [*statuses, page.status_code, forged.status_code], left
 
     with TestClient(app):
         statuses, anonymous_left = _run_in_own_loop(scenario)
-    assert statuses == [429, 503, 200]
+    # The signed-in user's page is served; a cookie the service did not sign counts for nothing.
+    assert statuses == [429, 503, 200, 200, 503]
     assert anonymous_left == 0

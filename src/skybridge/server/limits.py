@@ -10,14 +10,14 @@ except ``/healthz`` and ``/metrics`` it, in order:
    valid token (dashboard pages, ``/login``, ``/docs``, failed authentication): 429 with
    ``Retry-After``;
 3. admits at most ``worker_threads + worker_queue`` requests at once; the next ones are answered
-   503 with ``Retry-After`` at once instead of queueing without bound. Requests without a
-   valid API token (pages, ``/login``) hold at most half of those slots together, and
-   ``anonymous_in_progress`` per client address (beyond: 429), so clients without a token
-   cannot keep token holders out;
+   503 with ``Retry-After`` at once instead of queueing without bound. Requests with neither
+   a valid API token nor a signed dashboard session (``/login``, ``/docs``) hold at most half
+   of those slots together, and ``anonymous_in_progress`` per client address (beyond: 429),
+   so clients that have not signed in cannot keep those who have out;
 4. caps the body at ``server.max_body_bytes`` or the route's :class:`BodyLimit` (413); a
    route that reads no body is held to it by ``bodycap.announced_body_fits``; a body that
-   stops arriving for ``server.body_timeout`` seconds is answered 408, so a slow client holds
-   its admission slot only that long.
+   stops arriving for ``server.body_timeout`` seconds is answered 408 (a client trickling
+   bytes keeps its slot: the per-address cap above bounds how many it can hold).
 
 Blocking work of sync routes runs in AnyIO's default thread pool, sized ``worker_threads``
 here; ``/healthz`` and ``/metrics`` are async and never wait for a worker thread. Token checks
@@ -42,6 +42,7 @@ from skybridge.server.bodycap import KIND, BodyTimeout, BodyTooLarge, capped_rec
 from skybridge.server.errors import error_response
 from skybridge.server.lanes import AUTH_LANE, size_worker_pool
 from skybridge.server.ratelimit import BucketTable, Decision
+from skybridge.server.session import SESSION_COOKIE, SESSION_MAX_AGE
 
 #: Answered without limits, authentication or admission: probes and scrapers must get through.
 EXEMPT_PATHS = frozenset({"/healthz", "/metrics"})
@@ -134,6 +135,17 @@ def store_error(exc: SkybridgeError) -> Response:
     return error_response(exc.http_status, type(exc).__name__, str(exc), headers, hint=exc.hint)
 
 
+def signed_in(scope: Scope) -> bool:
+    """Whether the request carries a dashboard session cookie this service signed (checked
+    without the database: enough to count it among signed-in users for admission; the page
+    still checks that its token is active)."""
+    cookie = Request(scope).cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return False
+    signer: Any = scope["app"].state.skybridge.signer
+    return signer.loads("session", cookie, max_age=SESSION_MAX_AGE) is not None
+
+
 class Admission:
     """Counts requests in progress and refuses a new one once ``capacity`` are. Requests without
     a valid API token (``address`` given) may hold ``capacity // 2`` slots together and
@@ -202,8 +214,8 @@ class RequestGuard:
             return
         size_worker_pool(self.config.worker_threads)
         refusal = await self.refusal(scope)
-        verified = VERIFIED in scope.get("state", {})
-        address = None if verified else client_address(scope)
+        known = VERIFIED in scope.get("state", {}) or signed_in(scope)
+        address = None if known else client_address(scope)
         if refusal is None:
             refusal = self.admission.enter(address)
         if refusal is not None:
