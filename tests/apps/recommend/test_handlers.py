@@ -293,7 +293,7 @@ def test_repeated_query_keys_filter_as_the_http_route_does(
         (http_event("POST /r/{user}", "/r/A01", params={"user": "A01"}, body='{"k": 2.5}'),
          422, "k must be a whole number"),
         (http_event("POST /r/{user}", "/r/A01", params={"user": "A01"}, body='{"category": 5}'),
-         422, "category must be text"),
+         422, "categories must be a category or a list of them, got int"),
         (http_event("POST /r/{user}/generate", "/r/A01/generate", params={"user": "A01"},
                     body='{"context": {"a": 1}}'), 422, "context must be text"),
         (http_event("POST /r", "/r", body='{"user": "A01", "user_id": "B01"}'), 422, "differ"),

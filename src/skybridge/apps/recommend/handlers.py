@@ -39,7 +39,7 @@ from skybridge.apps.kit.settings import load_settings
 from skybridge.apps.recommend.events import parse_event
 from skybridge.apps.recommend.generative import generate
 from skybridge.apps.recommend.manifest import APP
-from skybridge.apps.recommend.ranking import recommend
+from skybridge.apps.recommend.ranking import check_categories, recommend
 from skybridge.apps.recommend.service import Recommender, shared_recommender
 from skybridge.core.errors import NotFound, SkybridgeError, ValidationError, shown
 from skybridge.core.observability import get_logger
@@ -113,7 +113,8 @@ def _dispatch(call: Call, rec: Recommender | None) -> dict[str, Any]:
     if user is None:
         raise ValidationError('name a user: GET <route>/<user> or {"user_id": "U123"}')
     k = _int(_last(call.query, "k", body.get("k")))
-    categories = _categories(call.query.get("category", body.get("category")))
+    given = call.query.get("category", body.get("category"))
+    categories = () if given is None else check_categories(given)
     if last == "generate" or body.get("generate") is True:
         context = body.get("context", "")
         if not isinstance(context, str):
@@ -155,16 +156,6 @@ def _last(query: Mapping[str, list[str]], key: str, default: Any) -> Any:
     """The last value of ``key`` (as FastAPI takes a repeated single-valued parameter)."""
     values = query.get(key)
     return values[-1] if values else default
-
-
-def _categories(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(c, str) for c in value):
-        return value
-    raise ValidationError(f"category must be text or a list of text, got {shown(value)}")
 
 
 def _events(body: Mapping[str, Any]) -> list[Any]:
