@@ -7,9 +7,13 @@ import json
 from collections.abc import Callable
 
 import pytest
+import typer
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
-from skybridge.core.config import load_settings
+from skybridge.apps.kit.access import requires
+from skybridge.apps.kit.manifest import AppSpec
+from skybridge.core.config import Settings, load_settings
 from skybridge.server import create_app
 from skybridge.server.health import probe_all
 
@@ -132,3 +136,48 @@ def test_token_never_appears_in_logs_or_later_responses(
     assert not any(
         "authorization" in key.lower() or "cookie" in key.lower() for line in lines for key in line
     )
+
+
+def _app_with_routes(name: str) -> AppSpec:
+    def router(context: object) -> APIRouter:
+        routes = APIRouter(dependencies=[requires(f"{name}:use")])
+
+        @routes.get("/status")
+        def status() -> dict[str, str]:
+            return {"app": name}
+
+        @routes.get("/items/{item}")
+        def item(item: str) -> dict[str, str]:
+            return {"item": item}
+
+        return routes
+
+    return AppSpec(
+        name=name,
+        title=name,
+        description="Routes for the metrics test.",
+        router=router,
+        cli=typer.Typer(),
+        scopes={f"{name}:use": "read"},
+    )
+
+
+def test_app_routes_are_counted_under_their_full_template(settings: Settings) -> None:
+    # Two apps with the same route: each is its own series, /api/<app> included, also for a
+    # request refused before routing (no token); the per-app charts read these labels.
+    app = create_app(settings, apps=[_app_with_routes("alpha"), _app_with_routes("beta")])
+    _, token = app.state.skybridge.tokens.create("metrics", ["admin"])
+    auth = {"Authorization": f"Bearer {token.reveal()}"}
+    with TestClient(app) as client:
+        assert client.get("/api/alpha/status", headers=auth).json() == {"app": "alpha"}
+        client.get("/api/beta/status", headers=auth).raise_for_status()
+        client.get("/api/alpha/items/item-4711", headers=auth).raise_for_status()
+        assert client.get("/api/beta/items/x").status_code == 401
+        text = client.get("/metrics").text
+    series = 'skybridge_http_requests_total{method="GET",route="%s",status="%s"}'
+    assert series % ("/api/alpha/status", 200) in text
+    assert series % ("/api/beta/status", 200) in text
+    assert series % ("/api/alpha/items/{item}", 200) in text
+    assert series % ("/api/beta/items/{item}", 401) in text
+    assert 'route="/status"' not in text
+    assert "item-4711" not in text

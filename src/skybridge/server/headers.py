@@ -9,9 +9,13 @@ the headers. ``Strict-Transport-Security`` is sent on HTTPS requests only: serve
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from skybridge.server.route_templates import RouteTemplates
 
 #: For JSON, redirects and errors: nothing may load, nothing may frame it.
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -64,3 +68,11 @@ class ServiceApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeaders(super().build_middleware_stack())
+
+    def include_router(self, router: APIRouter, *args: Any, **kwargs: Any) -> None:
+        """Include ``router``, recording its routes' full templates for metrics and logs."""
+        templates = getattr(self.state, "route_templates", None)
+        if templates is None:
+            templates = self.state.route_templates = RouteTemplates()
+        templates.add(router.routes, kwargs.get("prefix", args[0] if args else ""))
+        super().include_router(router, *args, **kwargs)

@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skybridge.core.observability import METRICS, get_logger
 from skybridge.server.lanes import METRICS_LANE
+from skybridge.server.route_templates import RouteTemplates, template_of
 from skybridge.server.state import get_state
 
 log = get_logger("skybridge.server.access")
@@ -61,22 +62,26 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
-def _template(route: object) -> str | None:
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) and path else None
-
-
-def route_template(scope: Scope, routes: list[BaseRoute]) -> str:
+def routetemplate_of(scope: Scope, routes: list[BaseRoute]) -> str:
     """The matched route's path template (``/api/tokens/{name}``), never the raw path.
 
-    FastAPI records its own routes in ``scope["route"]``; plain Starlette routes (``/docs``,
-    ``/openapi.json``, the static mount) are matched here against a copy of the scope.
+    FastAPI records its own routes in ``scope["route"]``; a request answered before routing
+    (401, 429, 413) is matched against the recorded templates, and plain Starlette routes
+    (``/docs``, ``/openapi.json``, the static mount) against a copy of the scope.
     """
+    templates = _templates(scope)
+    if templates is not None and (found := templates.of_path(scope["path"])) is not None:
+        return found
     for route in routes:
         match, _ = route.matches(dict(scope))
         if match is Match.FULL:
-            return _template(route) or UNMATCHED
+            return template_of(route) or UNMATCHED
     return UNMATCHED
+
+
+def _templates(scope: Scope) -> RouteTemplates | None:
+    found = getattr(getattr(scope.get("app"), "state", None), "route_templates", None)
+    return found if isinstance(found, RouteTemplates) else None
 
 
 class AccessLogMiddleware:
@@ -102,9 +107,11 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = _template(scope.get("route"))
+            templates = _templates(scope)
+            matched = scope.get("route")
+            route = templates.of_route(matched) if templates is not None else template_of(matched)
             if route is None:
-                route = route_template(scope_before, getattr(scope.get("app"), "routes", []))
+                route = routetemplate_of(scope_before, getattr(scope.get("app"), "routes", []))
             self._record(scope, route, status, time.perf_counter() - started)
 
     @staticmethod
