@@ -17,6 +17,8 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
@@ -144,9 +146,9 @@ def configure_logging(
         redact_processor,
     ]
     structlog.configure(
-        processors=[*shared, renderer],
+        processors=[_add_logger_name, *shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=partial(_NamedPrintLogger, out),
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
@@ -162,11 +164,57 @@ def configure_logging(
     quiet = max(logging.WARNING, root.level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(quiet)
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _AlreadyLogged) for f in uvicorn_errors.filters):
+        uvicorn_errors.addFilter(_AlreadyLogged())
+
+
+class _NamedPrintLogger(structlog.PrintLogger):
+    """structlog's print logger, keeping the name :func:`get_logger` was given."""
+
+    def __init__(self, file: Any, name: str | None = None) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+def _add_logger_name(logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+    name = getattr(logger, "name", None)
+    if name:
+        event.setdefault("logger", name)
+    return event
 
 
 def get_logger(name: str) -> Any:
-    """A structlog logger bound to ``name``."""
+    """A structlog logger whose events carry ``logger``: ``name`` (as stdlib records do)."""
     return structlog.get_logger(name)
+
+
+def error_summary(exc: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message`` (at most ``limit`` characters): what a log line
+    may say of an error. A database error's later lines quote the statement and the row
+    values it was given; they stay out of logs."""
+    lines = str(exc).splitlines()
+    first = lines[0][:limit] if lines else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def error_origin(exc: BaseException) -> str | None:
+    """Where ``exc`` was raised: ``file.py:123 in function`` (the innermost frame)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return f"{Path(code.co_filename).name}:{tb.tb_lineno} in {code.co_name}"
+
+
+class _AlreadyLogged(logging.Filter):
+    """Drops uvicorn's record of an exception the service's own handler logged (``http.unhandled``,
+    with its traceback): Starlette re-raises it after answering 500, and uvicorn logs it again."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Exception in ASGI application")
 
 
 @contextmanager

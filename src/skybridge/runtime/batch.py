@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 from skybridge.backends.streams.records import Message, Record, TopicPartition
 from skybridge.core.errors import Conflict, TransientError, ValidationError
-from skybridge.core.observability import get_logger
+from skybridge.core.observability import error_summary, get_logger
 from skybridge.core.retry import call_with_retry
 from skybridge.runtime.deadletter import dead_letter
 from skybridge.runtime.outputs import Effect, Event, Output
@@ -388,7 +388,12 @@ class BatchProcessor:
             raise  # the sink is down: stop without committing, the batch comes again
         except Exception as exc:
             # Some record's outputs are poison: write record by record, dead-letter failures.
-            log.warning("sink refused a batch", sink=name, error=str(exc))
+            log.warning(
+                "sink refused a batch",
+                pipeline=self.pipeline.name,
+                sink=name,
+                error=error_summary(exc),
+            )
         # A record's handler outputs and the window results it closed are tried apart: a
         # refused window result is dead-lettered with the record that closed the window (the
         # record keeps its own effects; leaving it out would move the result to the next one).

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from skybridge.backends.kv.base import KeyValueStore
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import ConfigError, Conflict
-from skybridge.core.observability import get_logger
+from skybridge.core.observability import error_origin, error_summary, get_logger
 from skybridge.runtime.cron import CronSchedule, parse_cron
 from skybridge.runtime.leases import LeaseManager
 
@@ -336,7 +336,11 @@ class Scheduler:
             return job.fn(run), None
         except Exception as exc:  # a failing job must not stop the scheduler
             log.warning(
-                "job failed", job=job.name, tick=run.scheduled_for, error=type(exc).__name__
+                "job failed",
+                job=job.name,
+                tick=run.scheduled_for,
+                error=error_summary(exc),
+                at=error_origin(exc),
             )
             return None, f"{type(exc).__name__}: {exc}"
 

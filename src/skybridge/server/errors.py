@@ -23,7 +23,7 @@ from starlette.routing import Match
 
 from skybridge.apps.kit.errors import ErrorBody, FieldProblem, rule_for
 from skybridge.core.errors import ConfigError, SkybridgeError, TransientError
-from skybridge.core.observability import get_logger
+from skybridge.core.observability import error_summary, get_logger
 
 log = get_logger(__name__)
 __all__ = ["ErrorBody", "FieldProblem", "LoginRequired", "error_response"]
@@ -114,7 +114,7 @@ async def _integrity_error(request: Request, exc: Exception) -> Response:
     log.warning(
         "http.constraint_refused",
         path=request.url.path,
-        error=str(getattr(exc, "orig", exc)).splitlines()[0][:300],
+        error=error_summary(getattr(exc, "orig", exc)),
     )
     return error_response(
         409,

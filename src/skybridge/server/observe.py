@@ -1,8 +1,10 @@
 """Access log, request metrics, ``/healthz`` and ``/metrics``.
 
 ``/healthz`` and ``/metrics`` need no token: load balancers and Prometheus scrapers rarely carry
-one, and neither answer reveals anything secret (metric labels are route templates, methods,
-status codes and backend family/scheme names). Methods outside the standard set are counted as
+one, and neither answer reveals anything secret. Metric labels are route templates, methods,
+status codes, backend family/scheme names and names the configuration gives (secretsync
+mappings, datasync tables and batches, topics, pipelines, consumer groups, rag collections);
+never a value, id or URL (docs/security.md). Methods outside the standard set are counted as
 ``OTHER``, so clients cannot grow the number of series. Put the service behind a proxy that
 filters ``/metrics`` if even that is too much.
 
