@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from skybridge.backends import kv as kv_family
 from skybridge.backends import streams as streams_family
@@ -349,3 +350,49 @@ def test_a_printed_pipeline_shows_no_password() -> None:
     assert "4711" not in shown
     assert "kafka://user:***@127.0.0.1:1" in shown
     assert pipeline.source == "kafka://user:kpw-4711@127.0.0.1:1?sasl_password=sasl-4711"
+
+
+def test_a_sql_sink_whose_database_is_locked_stops_the_batch_and_dead_letters_nothing(
+    log: StreamBackend, tmp_path: Path
+) -> None:
+    # A database that is down or locked is no reason to dead-letter the records: the batch
+    # stops uncommitted (TransientError after sink_retry) and comes again once it is back.
+    path = tmp_path / "target.db"
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0.05})
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE users (id TEXT PRIMARY KEY, total INTEGER, "
+                "_sb_source TEXT, _sb_offset INTEGER)"
+            )
+        )
+    produce(log, [("u1", 5), ("u2", 7)])
+
+    def handler(event: Event) -> list[Any]:
+        return [Upsert("users", {"id": event.key, "total": event.value})]
+
+    quick = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, deadline=2)
+    sinks = {"sql": SQLSink(engine, {"users": ["id"]})}
+    pipe = Pipeline(
+        "locked", source=log, topics=["events"], handler=handler, sinks=sinks, sink_retry=quick
+    )
+    runner = PipelineRunner(pipe)
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with log.consumer("locked", ["events"]) as consumer:
+            consumer.wait_for_assignment(5)
+            batch = consumer.poll(100, 1.0)
+            with pytest.raises(TransientError, match="SQL sink writing users: database is locked"):
+                runner.process(consumer, batch)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert DeadLetters(log, "events").letters() == []
+    assert set(log.committed("locked", "events").values()) == {None}
+    pipe.run(idle_exit=2)  # the database is back: the same records are written
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id, total FROM users ORDER BY id")).all() == [
+            ("u1", 5),
+            ("u2", 7),
+        ]

@@ -6,7 +6,9 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -234,3 +236,64 @@ def test_run_forever_honours_a_stop_event(kv) -> None:
     stop.set()
     loop.join(5)
     assert not loop.is_alive()
+
+
+def test_a_tick_whose_worker_died_mid_run_runs_again_once_its_lease_expires(kv) -> None:
+    ran: list[tuple[str, float]] = []
+
+    def scheduler(worker: str) -> Scheduler:
+        found = Scheduler(kv, worker=worker, prefix="lost/")
+        found.every("job", 10, lambda r: ran.append((worker, r.scheduled_for)), lease_ttl=5)
+        return found
+
+    a, b = scheduler("A"), scheduler("B")
+    a.run_pending(now=1000.0)  # the baseline: the first run is at 1010
+    # A takes tick 1010's lease, as a run does, and dies (SIGKILL): no marker, no release.
+    assert a.leases.acquire("job@1010.0", "A", 5, now=1010.0) is not None
+    assert b.run_pending(now=1011.0) == []  # held: A may still be running it
+    assert b.state("job").last_tick == 1000.0  # ... so it stays due
+    assert [r.scheduled_for for r in b.run_pending(now=1016.0)] == [1010.0]  # lease expired
+    assert [r.scheduled_for for r in b.run_pending(now=1021.0)] == [1020.0]
+    assert ran == [("B", 1010.0), ("B", 1020.0)]
+    assert b.state("job").skipped == 0
+
+
+def test_a_dead_workers_tick_too_old_to_run_again_is_counted_as_skipped(kv) -> None:
+    ran: list[float] = []
+    b = Scheduler(kv, worker="B", prefix="old/")
+    b.every("job", 10, lambda r: ran.append(r.scheduled_for), lease_ttl=300, misfire_grace=2)
+    b.run_pending(now=1000.0)
+    assert b.leases.acquire("job@1010.0", "A", 300, now=1010.0) is not None  # A died
+    assert b.run_pending(now=1011.0) == []
+    b.run_pending(now=1311.0)  # A's lease is gone, 1010 is too old for skip; 1310 is not
+    assert ran == [1310.0]
+    assert b.state("job").skipped == 30  # 1010 .. 1300: counted, not passed over
+
+
+def test_an_idle_scheduler_does_not_spin_when_the_next_run_is_past(kv) -> None:
+    # A schedule made longer leaves next_run in the past: the wait is poll, not zero.
+    clock = ManualClock(1000.0)
+    short = Scheduler(kv, worker="A", prefix="spin/", clock=clock)
+    short.every("job", 1, lambda r: None)
+    short.run_pending(now=1000.0)
+    short.run_pending(now=1001.0)
+    longer = Scheduler(kv, worker="A", prefix="spin/", clock=clock)
+    longer.every("job", 3600, lambda r: None)
+    clock.advance(0.5)
+    longer.run_pending(now=1001.5)
+    assert (longer.state("job").next_run or 0) > 1001.5  # refreshed from the new schedule
+    stop = threading.Event()
+    calls = Counter[str]()
+    original = longer.run_pending
+
+    def counted(now: float | None = None) -> list[Any]:
+        calls["run_pending"] += 1
+        if calls["run_pending"] >= 3:
+            stop.set()
+        return original(now)
+
+    longer.run_pending = counted  # type: ignore[method-assign]
+    started = time.monotonic()
+    threading.Thread(target=lambda: longer.run_forever(stop, poll=0.2), daemon=True).start()
+    assert stop.wait(5)
+    assert time.monotonic() - started >= 0.35  # two waits of poll, not a busy loop

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from skybridge.core.errors import ConfigError, MissingDependency, TransientError
+from skybridge.core.errors import ConfigError, MissingDependency, TransientError, ValidationError
 from skybridge.core.private_files import private_sqlite
 from skybridge.core.sqlite_setup import set_up
 from skybridge.core.urls import mask_url
@@ -190,3 +190,16 @@ def sql_role_warnings(engine: Engine) -> list[str]:
         for role, risk in _SERVER_ROLES.items()
         if row[role]
     ]
+
+
+def translate_sql_error(exc: SQLAlchemyError, what: str) -> Exception:
+    """A database error as skybridge's: a lost connection or an operational failure (refused
+    connection, server gone, ``database is locked``) is transient, the rest (a constraint, a
+    bad value) is not. Only the driver message's first line is kept: later lines quote the
+    statement and its row values."""
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return TransientError(f"{what}: the database connection was lost ({reason})")
+    if isinstance(exc, DBAPIError) and type(exc).__name__ == "OperationalError":
+        return TransientError(f"{what}: {reason}")
+    return ValidationError(f"{what}: {reason}")

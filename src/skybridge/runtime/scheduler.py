@@ -5,8 +5,11 @@ every``, default anchor 0 = aligned to the epoch; cron ticks follow a 5-field ex
 time zone, UTC by default), so workers agree on what "the 10:05 run" is. To run tick ``T`` a
 worker takes the lease ``<job>@<T>`` (:mod:`.leases`), checks the tick's *done marker*, runs
 the job, writes the marker, updates the job state and releases the lease. A worker that dies
-mid-run leaves no marker: once its lease (``lease_ttl``, keep it above the job's run time)
-expires another worker runs the tick again, so a crash gives at-least-once, never a lost tick.
+mid-run leaves no marker, and the tick stays due while its lease is held: once the lease
+(``lease_ttl``, keep it above the job's run time) expires, another worker (or the restarted
+one) runs the tick again if the ``missed`` policy still runs it (within ``misfire_grace`` for
+``skip``), else counts it as skipped. A crash gives at-least-once or a counted skip, never a
+tick passed over in silence.
 
 Job state (``JobState``: last tick, last run, last result, last error, next run, counts) is
 one JSON item per job in the kv store, written by compare-and-set.
@@ -48,6 +51,8 @@ log = get_logger(__name__)
 
 #: How many missed ticks are counted at most (the count is informational).
 _COUNT_CAP = 10_000
+#: What :meth:`Scheduler._run_tick` answers when another worker holds the tick's lease.
+_HELD = object()
 
 
 class MissedRunPolicy(enum.StrEnum):
@@ -240,7 +245,9 @@ class Scheduler:
         while not (stop.is_set() or self._stopping.is_set()):
             self.run_pending(self.clock.now())
             now = self.clock.now()
-            stop.wait(min([poll, *(max(0.0, t - now) for t in self._next_runs())]))
+            # A next run already past (a tick another worker holds, or a schedule made
+            # longer) is looked at again after ``poll``, not at once in a busy loop.
+            stop.wait(min([poll, *(t - now for t in self._next_runs() if t > now)]))
 
     def stop(self) -> None:
         """Ask :meth:`run_forever` / :meth:`run_pending` to stop after the current job."""
@@ -258,17 +265,30 @@ class Scheduler:
         state = self._baseline(job, now)
         due = self._due(job, state.last_tick, now)
         if not due:
+            if state.next_run is not None and state.next_run <= now:  # the schedule changed
+                self._update(job.name, lambda s: self._refresh_next_run(job, s))
             return []
         plan = self._plan(job, due, now)
         missed = len(due) - len(plan)
         runs: list[JobRun] = []
+        held: float | None = None
         for tick in plan:
             if self._stopping.is_set():
                 return runs
             run = self._run_tick(job, tick, now, missed if tick == plan[0] else 0)
-            if run is not None:
+            if isinstance(run, JobRun):
                 runs.append(run)
+            elif run is _HELD and held is None:
+                held = tick
         latest = due[-1]
+        if held is not None:
+            # Another worker holds that tick: it may be running it, or have died doing so.
+            # The tick stays due (its done marker, or its lease expiring, settles it), so a
+            # dead worker's tick is run again, or counted as skipped, never passed over.
+            before = job.schedule.previous(held)
+            if before is None or (state.last_tick is not None and before <= state.last_tick):
+                return runs
+            latest, missed = before, 0
 
         def advance(s: JobState) -> None:
             if s.last_tick is None or s.last_tick < latest:
@@ -315,10 +335,15 @@ class Scheduler:
         on_time = now - (latest + job.offset(latest)) <= job.misfire_grace
         return [latest] if on_time else []
 
-    def _run_tick(self, job: Job, tick: float, now: float, missed: int) -> JobRun | None:
+    def _refresh_next_run(self, job: Job, state: JobState) -> None:
+        state.next_run = self._next_run(job, state.last_tick)
+
+    def _run_tick(self, job: Job, tick: float, now: float, missed: int) -> JobRun | object | None:
+        """The run, :data:`_HELD` when another worker holds the tick's lease, or ``None``
+        when the tick was already done."""
         lease = self.leases.acquire(f"{job.name}@{tick!r}", self.worker, job.lease_ttl, now=now)
         if lease is None:
-            return None
+            return _HELD
         try:
             marker = f"{self.prefix}done/{job.name}@{tick!r}"
             if self.kv.exists(marker):

@@ -22,9 +22,11 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Engine, MetaData, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from skybridge.backends.kv.base import KeyValueStore
 from skybridge.backends.notify.base import Notifier
+from skybridge.backends.sql import translate_sql_error
 from skybridge.backends.streams.base import StreamBackend
 from skybridge.backends.streams.records import Message
 from skybridge.core.errors import ConfigError, NotFound, ValidationError
@@ -215,11 +217,17 @@ class SQLSink:
             else:
                 runs.append((out.table, columns, [row]))
         written = 0
-        with self.engine.begin() as conn:
-            for table, columns, rows in runs:
-                count = conn.execute(self._statement(table, columns), rows).rowcount
-                # Drivers may report -1 (unknown) for upserts: count the rows as written.
-                written += count if count >= 0 else len(rows)
+        try:
+            with self.engine.begin() as conn:
+                for table, columns, rows in runs:
+                    count = conn.execute(self._statement(table, columns), rows).rowcount
+                    # Drivers may report -1 (unknown) for upserts: count the rows as written.
+                    written += count if count >= 0 else len(rows)
+        except SQLAlchemyError as exc:
+            # The database down or locked is transient (the batch stops uncommitted and comes
+            # again), never a reason to dead-letter the records; a refused row is not.
+            tables = ", ".join(sorted({t for t, _, _ in runs}))
+            raise translate_sql_error(exc, f"SQL sink writing {tables}") from None
         return written
 
     def _statement(self, name: str, columns: tuple[str, ...]) -> Any:

@@ -15,7 +15,8 @@ from sqlalchemy import case, func, inspect, select, true
 from sqlalchemy.exc import SQLAlchemyError
 
 from skybridge.apps.datasync.changes import DELETED, ORIGIN_AT, SYNCED_AT
-from skybridge.apps.datasync.target import SqlTarget, translate
+from skybridge.apps.datasync.target import SqlTarget
+from skybridge.backends.sql import translate_sql_error as translate
 
 #: How many of the latest synced rows the latency figures are taken from.
 LATENCY_SAMPLE = 500

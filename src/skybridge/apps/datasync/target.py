@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, false, func, insert, select, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from skybridge.apps.datasync import oracle
 from skybridge.apps.datasync.changes import DELETED, ORIGIN_AT, SYNCED_AT, Change
@@ -21,7 +21,8 @@ from skybridge.apps.datasync.config import TableSpec
 from skybridge.apps.datasync.postgres_bulk import BULK_ROWS, bulk_upsert
 from skybridge.apps.datasync.schema import BATCH, Schema
 from skybridge.apps.datasync.statements import merge_statement, upsert_statement
-from skybridge.core.errors import ConfigError, TransientError, ValidationError
+from skybridge.backends.sql import translate_sql_error as translate
+from skybridge.core.errors import ConfigError, ValidationError
 
 DIALECTS = ("postgresql", "sqlite", "oracle")
 
@@ -64,16 +65,6 @@ def as_row(change: Change, spec: TableSpec, synced_at: float) -> dict[str, Any]:
     row[ORIGIN_AT] = change.at
     row[SYNCED_AT] = synced_at
     return row
-
-
-def translate(exc: SQLAlchemyError, what: str) -> Exception:
-    """A database error as skybridge's: lost connections are transient, the rest is not."""
-    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return TransientError(f"{what}: the database connection was lost ({reason})")
-    if isinstance(exc, DBAPIError) and type(exc).__name__ == "OperationalError":
-        return TransientError(f"{what}: {reason}")
-    return ValidationError(f"{what}: {reason}")
 
 
 class SqlTarget:

@@ -31,7 +31,8 @@ from skybridge.apps.datasync.changes import Change, coerce_row
 from skybridge.apps.datasync.config import BatchSpec, DataSyncConfig
 from skybridge.apps.datasync.parts import decode_part, encode_parts, read_source_csv
 from skybridge.apps.datasync.sides import Side
-from skybridge.apps.datasync.target import SqlTarget, translate
+from skybridge.apps.datasync.target import SqlTarget
+from skybridge.backends.sql import translate_sql_error as translate
 from skybridge.core.errors import ConfigError, ValidationError
 
 
