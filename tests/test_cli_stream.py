@@ -194,3 +194,13 @@ def test_worker_run_unknown_pipeline() -> None:
     part = run("worker", "run", "secretsync.nope")
     assert part.exit_code == 2
     assert "no background part 'nope'" in part.stderr
+    empty = run("worker", "run", "anomaly.")
+    assert empty.exit_code == 2
+    assert "app 'anomaly' has no background part ''" in empty.stderr
+    assert "its parts: online, jobs" in empty.stderr
+    idle = run("worker", "run", "assertions")
+    assert idle.exit_code == 2
+    assert "app 'assertions' has no background work" in idle.stderr
+    many = run("worker", "run", "no_such_module:pipe", "--workers", "2")
+    assert many.exit_code == 2
+    assert many.stderr.count("cannot import") == 1  # refused before any process starts

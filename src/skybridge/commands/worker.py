@@ -73,13 +73,16 @@ def _check_targets(apps: list[AppSpec], targets: list[str]) -> None:
     for target in targets:
         if ":" in target:
             continue
-        app_name, _, part = target.partition(".")
+        app_name, dot, part = target.partition(".")
         spec = find_app(apps, app_name)
         known = [*spec.pipelines, *spec.services, *(["jobs"] if spec.jobs else [])]
-        if part and part not in known:
+        where = "see `skybridge worker list`"
+        if not known:
+            raise ValidationError(f"app '{spec.name}' has no background work", hint=where)
+        if (dot and not part) or (part and part not in known):
             raise ValidationError(
                 f"app '{spec.name}' has no background part {part!r}",
-                hint=f"its parts: {', '.join(known) or 'none'} (see `skybridge worker list`)",
+                hint=f"its parts: {', '.join(known)}; {where}",
             )
 
 
@@ -124,6 +127,9 @@ def run(
     names = list(targets or [])
     _check_targets(apps, names)
     if workers > 1:
+        for name in names:
+            if ":" in name:  # refused here once, not by every process started
+                getattr(load_pipeline(name), "close", lambda: None)()
         raise typer.Exit(run_processes(_child_command(ctx, names), workers))
     if idle_exit is not None or any(":" in name for name in names):
         pipeline = _single_pipeline(apps, names, settings)
