@@ -281,8 +281,10 @@ class PipelineRunner:
                 operation=f"{self.pipeline.name}.commit",
             )
         except Conflict as exc:
-            # Rebalanced away mid-batch: the new owner gets the records again, and the
-            # guarded sinks and state make that harmless.
+            # Rebalanced away mid-batch: nothing of the batch was committed and the consumer
+            # rewound to the committed offsets, so the records are read again (by the new
+            # owner, or here if the partition comes back); guarded sinks and state make
+            # that harmless.
             log.warning(
                 "commit refused after rebalance", pipeline=self.pipeline.name, error=str(exc)
             )

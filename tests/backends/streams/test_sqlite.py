@@ -12,7 +12,7 @@ import pytest
 
 from skybridge.backends.streams import Message, Retention, TopicPartition, connect
 from skybridge.backends.streams.sqlite import SqliteStream
-from skybridge.core.errors import ConfigError, ValidationError
+from skybridge.core.errors import ConfigError, Conflict, ValidationError
 from skybridge.testing.contracts.streams import StreamsContract, drain, unique
 
 
@@ -86,6 +86,83 @@ def test_expired_member_loses_commit_rights(log: SqliteStream) -> None:
         with pytest.raises(Exception, match="no longer owns"):
             lazy.commit()
     lazy.close()
+
+
+def test_member_alone_commits_after_its_lease_expired(log: SqliteStream) -> None:
+    log.create_topic("t", 1)
+    log.produce("t", [b"a", b"b"])
+    busy = log.consumer("g", ["t"])
+    try:
+        assert len(drain(busy, 2, 2)) == 2
+        time.sleep(1.7)  # a slow batch: no poll, the lease expires, but nobody takes it
+        busy.commit()
+        assert log.committed("g", "t") == {0: 2}
+        time.sleep(1.0)  # the commit renewed the lease: still held 2.7 s after the poll
+        with log.consumer("g", ["t"]) as newcomer:
+            assert newcomer.poll(10, 0.3) == []
+            assert newcomer.assignment() == set()
+        assert busy.assignment() == {TopicPartition("t", 0)}
+    finally:
+        busy.close()
+
+
+def test_refused_commit_rewinds_to_the_committed_offset(log: SqliteStream) -> None:
+    log.create_topic("t", 1)
+    log.produce("t", [b"a", b"b", b"c"])
+    lazy = log.consumer("g", ["t"])
+    try:
+        assert len(drain(lazy, 3, 2)) == 3
+        time.sleep(1.7)  # the lease expires
+        with log.consumer("g", ["t"]) as taker:
+            got = drain(taker, 3, 3)
+            taker.commit_records(got[:1])  # then leaves with b, c uncommitted
+        with pytest.raises(Conflict, match="no longer owns"):
+            lazy.commit()
+        assert [r.value for r in drain(lazy, 2, 3)] == [b"b", b"c"]  # redelivered
+        lazy.commit()
+        assert log.total_lag("g", "t") == 0
+    finally:
+        lazy.close()
+
+
+def test_partition_retaken_after_another_member_held_it_is_read_again(
+    log: SqliteStream,
+) -> None:
+    log.create_topic("t", 1)
+    log.produce("t", [b"a", b"b", b"c"])
+    assigned: list[set[TopicPartition]] = []
+    revoked: list[set[TopicPartition]] = []
+    lazy = log.consumer("g", ["t"], on_assign=assigned.append, on_revoke=revoked.append)
+    try:
+        assert len(drain(lazy, 3, 2)) == 3
+        time.sleep(1.7)
+        with log.consumer("g", ["t"]) as taker:
+            taker.commit_records(drain(taker, 3, 3)[:2])
+        tp = TopicPartition("t", 0)
+        assert [r.value for r in drain(lazy, 1, 3)] == [b"c"]  # not kept at offset 3
+        assert revoked == [{tp}]
+        assert assigned == [{tp}, {tp}]
+    finally:
+        lazy.close()
+
+
+def test_commit_refused_while_another_member_holds_the_partition(log: SqliteStream) -> None:
+    log.create_topic("t", 1)
+    log.produce("t", [b"a"])
+    lazy = log.consumer("g", ["t"])
+    try:
+        assert drain(lazy, 1, 2)
+        time.sleep(1.7)
+        with log.consumer("g", ["t"]) as taker:
+            assert taker.wait_for_assignment(3)
+            with pytest.raises(Conflict):
+                lazy.commit()
+            assert lazy.poll(10, 0.3) == []
+            assert lazy.assignment() == set()
+            assert lazy.position(TopicPartition("t", 0)) is None
+            assert [r.value for r in drain(taker, 1, 3)] == [b"a"]
+    finally:
+        lazy.close()
 
 
 def _produce_in_process(path: str, worker: int, count: int) -> None:

@@ -1,4 +1,21 @@
-"""A member of a consumer group on the SQLite log, with its own connection."""
+"""A member of a consumer group on the SQLite log, with its own connection.
+
+**Liveness.** A member heartbeats in :meth:`~SqliteConsumer.poll`,
+:meth:`~SqliteConsumer.assignment` and :meth:`~SqliteConsumer.commit`; there is no background
+heartbeat. ``session_timeout`` therefore also plays the part of Kafka's ``max.poll.interval``:
+a member busy for longer than that (one slow batch) *may* lose its partitions, but only to
+another live member of the group that claims them. It keeps them while no other member takes
+them: a lease row still naming the member, expired or not, means nobody else read or committed
+the partition, so a sole worker's slow batches commit normally (the commit renews its leases).
+
+**Refused commits.** :meth:`~SqliteConsumer.commit` is all or nothing and refuses (``Conflict``)
+when a partition moved to another member since this one acquired it. The consumer then rewinds
+every partition of that commit to the group's committed offset (and heartbeats on the next poll),
+so the uncommitted records really are read again, by the new owner or by this member if the
+partition comes back; it never keeps a position past records it could not commit. Likewise a
+partition this member re-acquires after another member held it in between is treated as revoked
+and assigned again (callbacks run, position reset), not as continuously owned.
+"""
 
 from __future__ import annotations
 
@@ -52,12 +69,15 @@ class SqliteConsumer(Consumer):
         self.group = group
         self.topics = tuple(topics)
         self.start = start
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
         self._conn = connect(log.path)
+        self._leases = SqliteLeases(self._conn)
         self._positions: dict[TopicPartition, int] = {}
         self._consumed: dict[TopicPartition, int] = {}
         self._next_partition = 0
         self.membership = GroupMembership(
-            SqliteLeases(self._conn),
+            self._leases,
             group,
             self.topics,
             lambda: {t: log.describe(t).partitions for t in self.topics},
@@ -67,11 +87,27 @@ class SqliteConsumer(Consumer):
             on_revoke=on_revoke,
             clock=log.clock,
         )
-        self._rebalance(*self.membership.heartbeat())
+        self._heartbeat(due_only=False)
 
     @property
     def member_id(self) -> str:
         return self.membership.member
+
+    def _heartbeat(self, *, due_only: bool = True) -> None:
+        """Heartbeat (when due) and apply what moved, including partitions this member kept
+        in memory but re-acquired after another member held them in between."""
+        self._leases.taken_over = set()
+        membership = self.membership
+        gained, lost = membership.maybe_heartbeat() if due_only else membership.heartbeat()
+        retaken = (self._leases.taken_over & membership.owned) - gained
+        self._leases.taken_over = set()
+        if retaken:
+            # Another member may have read and committed them meanwhile: revoke, then assign.
+            if self._on_revoke is not None:
+                self._on_revoke(set(retaken))
+            if self._on_assign is not None:
+                self._on_assign(set(retaken))
+        self._rebalance(gained | retaken, lost | retaken)
 
     def _rebalance(self, gained: set[TopicPartition], lost: set[TopicPartition]) -> None:
         for tp in lost:
@@ -83,7 +119,7 @@ class SqliteConsumer(Consumer):
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
         deadline = time.monotonic() + timeout
         while True:
-            self._rebalance(*self.membership.maybe_heartbeat())
+            self._heartbeat()
             records = self._fetch(max_records)
             if records or time.monotonic() >= deadline:
                 return records
@@ -142,29 +178,36 @@ class SqliteConsumer(Consumer):
         offsets = dict(self._consumed) if offsets is None else dict(offsets)
         if not offsets:
             return
-        now = self.log.clock.now()
+        owned = self.membership.owned
+        expires = self.log.clock.now() + self.log.session_timeout
         with transaction(self._conn, "commit") as conn:
-            held = {
-                TopicPartition(t, p)
-                for t, p in conn.execute(
-                    "SELECT topic, part FROM leases WHERE grp = ? AND member = ? "
-                    "AND expires_at >= ?",
-                    (self.group, self.member_id, now),
+            moved = set(offsets) - owned
+            if not moved:
+                moved = self._leases.renew_for_commit(
+                    conn, self.group, self.member_id, self.topics, set(offsets), expires
                 )
-            }
-            stray = set(offsets) - held
-            if stray:
-                raise Conflict(
-                    f"cannot commit {sorted(stray)}: this member of group '{self.group}' "
-                    "no longer owns them (rebalanced); their records will be redelivered"
+            if not moved:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO offsets (grp, tid, part, pos) VALUES (?, ?, ?, ?)",
+                    [
+                        (self.group, self.log.topic_id(tp.topic), tp.partition, pos)
+                        for tp, pos in offsets.items()
+                    ],
                 )
-            conn.executemany(
-                "INSERT OR REPLACE INTO offsets (grp, tid, part, pos) VALUES (?, ?, ?, ?)",
-                [
-                    (self.group, self.log.topic_id(tp.topic), tp.partition, pos)
-                    for tp, pos in offsets.items()
-                ],
+        if moved:
+            self._refused(set(offsets))
+            raise Conflict(
+                f"cannot commit {sorted(moved)}: this member of group '{self.group}' no "
+                "longer owns them (rebalanced); their records will be redelivered"
             )
+
+    def _refused(self, partitions: set[TopicPartition]) -> None:
+        """After a refused commit: read ``partitions`` again from the committed offsets (none
+        of the commit was stored) and heartbeat on the next poll to give up what moved."""
+        for tp in partitions:
+            self._positions.pop(tp, None)
+            self._consumed.pop(tp, None)
+        self.membership.request_heartbeat()
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         if partition not in self.membership.owned:
@@ -172,7 +215,7 @@ class SqliteConsumer(Consumer):
         self._positions[partition] = offset
 
     def assignment(self) -> set[TopicPartition]:
-        self._rebalance(*self.membership.maybe_heartbeat())
+        self._heartbeat()
         return set(self.membership.owned)
 
     def close(self) -> None:

@@ -78,6 +78,10 @@ class SqliteLeases:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        #: The partitions the last :meth:`acquire` took over: their lease row was missing or
+        #: another member's, so another member may have read and committed them since this
+        #: member last held them (its in-memory position is stale even if it "kept" them).
+        self.taken_over: set[TopicPartition] = set()
 
     def heartbeat(
         self, group: str, member: str, topics: Sequence[str], expires_at: float, now: float
@@ -108,6 +112,8 @@ class SqliteLeases:
                     "SELECT topic, part FROM leases WHERE grp = ? AND member = ?", (group, member)
                 )
             }
+            # A row that is still ours (live or expired) means nobody held it in between:
+            # taking over a partition overwrites the member, releasing it deletes the row.
             conn.executemany(
                 "DELETE FROM leases WHERE grp = ? AND topic = ? AND part = ? AND member = ?",
                 [(group, tp.topic, tp.partition, member) for tp in held - wanted],
@@ -121,7 +127,45 @@ class SqliteLeases:
             rows = conn.execute(
                 "SELECT topic, part FROM leases WHERE grp = ? AND member = ?", (group, member)
             ).fetchall()
-        return {TopicPartition(t, p) for t, p in rows}
+        now_held = {TopicPartition(t, p) for t, p in rows}
+        self.taken_over = now_held - held
+        return now_held
+
+    def renew_for_commit(
+        self,
+        conn: sqlite3.Connection,
+        group: str,
+        member: str,
+        topics: Sequence[str],
+        partitions: set[TopicPartition],
+        expires_at: float,
+    ) -> set[TopicPartition]:
+        """Inside a commit's transaction: the ``partitions`` another member took (or took and
+        released) since ``member`` acquired them; when there are none, renew ``member`` and
+        its leases (a commit proves it alive).
+
+        A lease row still naming ``member`` is held even if it expired: no other member
+        claimed the partition, so nobody else read or committed it.
+        """
+        ours = {
+            TopicPartition(t, p)
+            for t, p in conn.execute(
+                "SELECT topic, part FROM leases WHERE grp = ? AND member = ?", (group, member)
+            )
+        }
+        moved = partitions - ours
+        if moved:
+            return moved
+        conn.execute(
+            "UPDATE leases SET expires_at = max(expires_at, ?) WHERE grp = ? AND member = ?",
+            (expires_at, group, member),
+        )
+        conn.execute(
+            "INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT (grp, member) DO UPDATE "
+            "SET expires_at = max(members.expires_at, excluded.expires_at)",
+            (group, member, json.dumps(list(topics)), expires_at),
+        )
+        return set()
 
     def owners(self, group: str, now: float) -> dict[TopicPartition, str]:
         rows = self.conn.execute(
