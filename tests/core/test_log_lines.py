@@ -7,24 +7,14 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 from skybridge.backends import kv as kv_family
-from skybridge.core.observability import configure_logging, error_origin, error_summary, get_logger
+from skybridge.core.observability import error_origin, error_summary, get_logger
 from skybridge.runtime.scheduler import Scheduler
-
-
-@pytest.fixture
-def lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("INFO", json_output=True, stream=stream)
-    yield stream
-    configure_logging("INFO", json_output=True)
 
 
 def _events(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -59,14 +49,16 @@ def test_an_error_summary_keeps_the_first_line_and_no_row_values() -> None:
     assert error_origin(ValueError("never raised")) is None
 
 
-def test_events_name_their_logger(lines: io.StringIO) -> None:
+def test_events_name_their_logger(log_output: io.StringIO) -> None:
     get_logger("skybridge.test.component").info("something.happened", n=1)
-    (event,) = _events(lines)
+    (event,) = _events(log_output)
     assert event["logger"] == "skybridge.test.component"
     assert event["event"] == "something.happened"
 
 
-def test_uvicorns_second_traceback_of_an_unhandled_request_is_dropped(lines: io.StringIO) -> None:
+def test_uvicorns_second_traceback_of_an_unhandled_request_is_dropped(
+    log_output: io.StringIO,
+) -> None:
     # The service's handler logs http.unhandled with the traceback; Starlette re-raises and
     # uvicorn would log the same traceback again under this message.
     try:
@@ -74,11 +66,11 @@ def test_uvicorns_second_traceback_of_an_unhandled_request_is_dropped(lines: io.
     except RuntimeError:
         logging.getLogger("uvicorn.error").exception("Exception in ASGI application\n")
     logging.getLogger("uvicorn.error").info("Application startup complete.")
-    assert [e["event"] for e in _events(lines)] == ["Application startup complete."]
+    assert [e["event"] for e in _events(log_output)] == ["Application startup complete."]
 
 
 def test_a_failing_job_is_logged_with_its_message_and_where_it_failed(
-    lines: io.StringIO, tmp_path: Any
+    log_output: io.StringIO, tmp_path: Any
 ) -> None:
     store = kv_family.connect(f"sqlite:///{tmp_path}/kv.db", setting=None)
     scheduler = Scheduler(store, prefix="t/scheduler/")
@@ -89,7 +81,7 @@ def test_a_failing_job_is_logged_with_its_message_and_where_it_failed(
     scheduler.every("app.nightly", 3600, nightly, missed="run_once")
     scheduler.run_pending()  # the first run sets the baseline; the next period is due
     scheduler.run_pending(time.time() + 3601)
-    (failed,) = [e for e in _events(lines) if e["event"] == "job failed"]
+    (failed,) = [e for e in _events(log_output) if e["event"] == "job failed"]
     assert failed["job"] == "app.nightly"
     assert failed["error"] == "KeyError: 'missing-key'"
     assert failed["at"].endswith(" in nightly")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +11,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from skybridge.core.config import Settings, load_settings
-from skybridge.core.observability import configure_logging
 from skybridge.server import create_app
 
 
@@ -47,15 +45,6 @@ def token(app: FastAPI) -> str:
 @pytest.fixture
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """Everything logged (JSON lines) while the test runs."""
-    stream = io.StringIO()
-    configure_logging("DEBUG", json_output=True, stream=stream)
-    yield stream
-    configure_logging("INFO", json_output=True)
 
 
 def csrf_of(html: str) -> str:

@@ -5,27 +5,17 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from skybridge.apps.secretsync import manual_event
 from skybridge.core.errors import SkybridgeError
-from skybridge.core.observability import configure_logging
 from skybridge.core.secret import Secret
 from skybridge.testing.canary import LogWatch
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("DEBUG", json_output=True, stream=stream)
-    yield stream
-    configure_logging("INFO", json_output=True)
-
-
-def test_no_value_leaks_anywhere(rig: Any, log_stream: io.StringIO) -> None:
+def test_no_value_leaks_anywhere(rig: Any, log_output: io.StringIO) -> None:
     canary = f"CANARY-{uuid.uuid4().hex}"
     json_canary = json.dumps({"password": canary, "user": "u"})
     sync = rig.engine(
@@ -56,9 +46,9 @@ def test_no_value_leaks_anywhere(rig: Any, log_stream: io.StringIO) -> None:
     except Exception as exc:
         shown.append(str(exc))
     stored = [item.value.decode("utf-8", "replace") for item in rig.kv.scan_prefix("")]
-    everything = json.dumps(shown, default=str) + "\n".join(stored) + log_stream.getvalue()
+    everything = json.dumps(shown, default=str) + "\n".join(stored) + log_output.getvalue()
     assert canary not in everything
-    assert "secretsync.dead_lettered" in log_stream.getvalue()  # the logs were captured
+    assert "secretsync.dead_lettered" in log_output.getvalue()  # the logs were captured
     assert len(stored) > 5
     assert rig.target.get_value("fields-t").value.reveal() == json.dumps(
         {"password": canary}, separators=(",", ":")
