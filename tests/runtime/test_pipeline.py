@@ -396,3 +396,30 @@ def test_a_sql_sink_whose_database_is_locked_stops_the_batch_and_dead_letters_no
             ("u1", 5),
             ("u2", 7),
         ]
+
+
+def test_a_sql_sink_table_without_its_guard_columns_stops_the_pipeline_not_the_records(
+    log: StreamBackend, tmp_path: Path
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/t.db")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE users (id TEXT PRIMARY KEY, total INTEGER)"))
+    produce(log, [("u1", 5)])
+    for table in ("users", "nowhere"):
+        sinks = {"sql": SQLSink(engine, {table: ["id"]})}
+
+        def upsert(event: Event, table: str = table) -> list[Any]:
+            return [Upsert(table, {"id": event.key, "total": event.value})]
+
+        pipe = Pipeline(
+            f"guard-{table}", source=log, topics=["events"], handler=upsert, sinks=sinks
+        )
+        runner = PipelineRunner(pipe)
+        with log.consumer(f"guard-{table}", ["events"]) as consumer:
+            consumer.wait_for_assignment(5)
+            batch = consumer.poll(100, 1.0)
+            expected = "lacks the column" if table == "users" else "does not exist"
+            with pytest.raises(ConfigError, match=expected):
+                runner.process(consumer, batch)
+        assert set(log.committed(f"guard-{table}", "events").values()) == {None}
+    assert DeadLetters(log, "events").letters() == []

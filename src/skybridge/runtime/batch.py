@@ -37,7 +37,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from skybridge.backends.streams.records import Message, Record, TopicPartition
-from skybridge.core.errors import Conflict, TransientError, ValidationError
+from skybridge.core.errors import ConfigError, Conflict, TransientError, ValidationError
 from skybridge.core.observability import error_summary, get_logger
 from skybridge.core.retry import call_with_retry
 from skybridge.runtime.deadletter import dead_letter
@@ -384,8 +384,10 @@ class BatchProcessor:
         write = _writer(sink, writes)
         try:
             return self._retry(lambda: write(effects), f"sink.{name}")
-        except TransientError:
-            raise  # the sink is down: stop without committing, the batch comes again
+        except (TransientError, ConfigError):
+            # The sink is down or set up wrong (a table without the columns it needs): stop
+            # without committing, the batch comes again; no record is to blame.
+            raise
         except Exception as exc:
             # Some record's outputs are poison: write record by record, dead-letter failures.
             log.warning(
@@ -405,7 +407,7 @@ class BatchProcessor:
         for (*_, windowed), own in by_record.items():
             try:
                 written += self._retry(partial(write, own), f"sink.{name}")
-            except TransientError:
+            except (TransientError, ConfigError):
                 raise
             except Exception as exc:
                 self._poison(own[0].record, exc, result, exclude=not windowed)

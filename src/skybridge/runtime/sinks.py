@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Engine, MetaData, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
 from skybridge.backends.kv.base import KeyValueStore
 from skybridge.backends.notify.base import Notifier
@@ -197,7 +197,21 @@ class SQLSink:
         if name not in self._tables:
             if name not in self.keys:
                 raise ValidationError(f"SQL sink has no key columns for table {name!r}")
-            self._tables[name] = Table(name, MetaData(), autoload_with=self.engine)
+            try:
+                table = Table(name, MetaData(), autoload_with=self.engine)
+            except NoSuchTableError:
+                raise ConfigError(
+                    f"the SQL sink's table {name!r} does not exist",
+                    hint="create it with its key and _sb_source TEXT, _sb_offset INTEGER columns",
+                ) from None
+            needed = [*self.keys[name], "_sb_source", "_sb_offset"]
+            if missing := [c for c in needed if c not in table.c]:
+                raise ConfigError(
+                    f"the SQL sink's table {name!r} lacks the column(s) {', '.join(missing)}",
+                    hint="_sb_source TEXT and _sb_offset INTEGER keep the record each row came "
+                    "from (the guard against older writes)",
+                )
+            self._tables[name] = table
         return self._tables[name]
 
     def write(self, effects: Sequence[Effect]) -> int:
