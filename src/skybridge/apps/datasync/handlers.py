@@ -15,7 +15,6 @@ Settings come from the environment (``SKYBRIDGE__DATASYNC__*``, ``SKYBRIDGE__BAC
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +23,7 @@ from skybridge.apps.datasync.batchrecord import STEPS
 from skybridge.apps.datasync.manifest import APP
 from skybridge.apps.datasync.service import DataSync
 from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.functions import function_payload
 from skybridge.apps.kit.settings import load_settings
 from skybridge.core.errors import ValidationError
 
@@ -71,8 +71,7 @@ def publish_handler(event: Mapping[str, Any], context: Any = None) -> dict[str, 
 
 
 def _body(data: Any) -> Any:
-    if isinstance(data, io.IOBase):
-        data = data.read()
+    data = function_payload(data)
     try:
         if isinstance(data, bytes | bytearray):
             data = data.decode()

@@ -27,6 +27,7 @@ from skybridge.apps.features.ingest import IngestResult, apply_records
 from skybridge.apps.features.manifest import APP
 from skybridge.apps.features.store import FeatureStore, open_store
 from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.functions import function_payload
 from skybridge.apps.kit.settings import load_settings
 from skybridge.backends.streams import Record
 from skybridge.core.errors import ConfigError, TransientError, ValidationError
@@ -123,10 +124,7 @@ def oci_record(item: Any) -> Record:
 
 
 def _messages(data: Any) -> list[Mapping[str, Any]]:
-    if hasattr(data, "getvalue"):
-        data = data.getvalue()
-    elif hasattr(data, "read"):
-        data = data.read()
+    data = function_payload(data)
     if isinstance(data, bytes | bytearray | str):
         try:
             data = json.loads(data or "[]")

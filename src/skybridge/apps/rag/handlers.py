@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.functions import failed_message, function_payload
 from skybridge.apps.kit.settings import load_settings
 from skybridge.apps.rag.ingest import ingest_object, remove_document
 from skybridge.apps.rag.manifest import APP
@@ -277,13 +278,7 @@ def _sqs_batch(records: list[Mapping[str, Any]]) -> dict[str, Any]:
                 raise down
             results += apply(rag, events)
         except Exception as exc:  # transient, or a bug: SQS redelivers, then dead-letters
-            log.warning(
-                "rag.sqs_message_failed",
-                message_id=message_id,
-                error_type=type(exc).__name__,
-                reason=str(exc),
-            )
-            failures.append({"itemIdentifier": message_id})
+            failures.append(failed_message(log, "rag.sqs_message_failed", message_id, exc))
     return {"batchItemFailures": failures, "results": results, "setAside": set_aside}
 
 
@@ -302,21 +297,13 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
     return {"results": apply(None, events)}
 
 
-def _oci_body(data: Any) -> Any:
-    if hasattr(data, "getvalue"):
-        data = data.getvalue()
-    elif hasattr(data, "read"):
-        data = data.read()
-    return data
-
-
 def oci_handler(ctx: Any, data: Any = None) -> str:
     """OCI Functions (fdk-style): an Object Storage event; returns JSON text.
 
     Raises:
         TransientError: Object Storage or the vectors backend was unreachable.
     """
-    body = _oci_body(data)
+    body = function_payload(data)
     try:
         if body is None or (isinstance(body, str | bytes | bytearray) and not body.strip()):
             raise MalformedEvent("the request body is empty")

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.functions import function_payload
 from skybridge.apps.kit.settings import load_settings
 from skybridge.apps.recommend.events import parse_event
 from skybridge.apps.recommend.generative import generate
@@ -179,8 +180,7 @@ def _int(value: Any) -> int | None:
 
 def _text(data: Any, base64_encoded: bool = False) -> str | None:
     """The body as text: a byte stream, bytes or text, base64-decoded when marked so."""
-    if hasattr(data, "read"):
-        data = data.read()
+    data = function_payload(data)
     if data is None:
         return None
     if base64_encoded:

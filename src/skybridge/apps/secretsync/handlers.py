@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from skybridge.apps.kit.context import AppContext
+from skybridge.apps.kit.functions import failed_message, function_payload
 from skybridge.apps.kit.settings import load_settings
 from skybridge.apps.secretsync.actions import ReconcileRequest, ReplayRequest, validate_options
 from skybridge.apps.secretsync.engine import SecretSync
@@ -80,13 +81,7 @@ def _sqs_batch(engine: SecretSync, records: list[Mapping[str, Any]]) -> dict[str
         try:
             engine.sync_event(record.get("body", ""), on_transient="raise")
         except Exception as exc:
-            log.warning(
-                "secretsync.sqs_message_failed",
-                message_id=message_id,
-                error_type=type(exc).__name__,
-                reason=str(exc),
-            )
-            failures.append({"itemIdentifier": message_id})
+            failures.append(failed_message(log, "secretsync.sqs_message_failed", message_id, exc))
     return {"batchItemFailures": failures}
 
 
@@ -137,12 +132,9 @@ def reconcile_handler(event: Any = None, context: Any = None) -> dict[str, Any]:
 
 
 def _body(data: Any) -> Any:
+    data = function_payload(data)
     if data is None:
         return None
-    if hasattr(data, "getvalue"):
-        data = data.getvalue()
-    elif hasattr(data, "read"):
-        data = data.read()
     if isinstance(data, bytes | bytearray):
         data = data.decode("utf-8", "replace")
     if isinstance(data, str):
