@@ -103,6 +103,24 @@ def test_a_wrong_token_is_401_before_the_body(limited: tuple[TestClient, dict[st
     assert response.json()["message"] == "the API token is unknown or revoked"
 
 
+def _post_scope(path: str, headers: dict[str, str], client: str) -> dict[str, Any]:
+    """The ASGI scope of a ``POST path`` from ``client``, for driving the app directly."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+        "client": (client, 40000),
+        "server": ("127.0.0.1", 8080),
+    }
+
+
 def test_no_body_byte_is_read_before_authentication(settings: Settings) -> None:
     app = _app(settings)
     body_reads = 0
@@ -116,20 +134,7 @@ def test_no_body_byte_is_read_before_authentication(settings: Settings) -> None:
     async def send(message: dict[str, Any]) -> None:
         messages.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "path": "/api/limited/echo",
-        "raw_path": b"/api/limited/echo",
-        "root_path": "",
-        "scheme": "http",
-        "query_string": b"",
-        "headers": [(b"content-length", str(150 * MiB).encode())],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8080),
-    }
+    scope = _post_scope("/api/limited/echo", {"content-length": str(150 * MiB)}, "127.0.0.1")
     _run_in_own_loop(app, scope, receive, send)
     assert body_reads == 0
     assert messages[0]["status"] == 401
@@ -368,20 +373,7 @@ async def _stalled(
         "content-length": "1000",
         **(headers or {}),
     }
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.encode(), v.encode()) for k, v in sent.items()],
-        "client": (client, 40000),
-        "server": ("127.0.0.1", 8080),
-    }
+    scope = _post_scope(path, sent, client)
     await app(scope, receive, send)  # type: ignore[arg-type]
     return answer
 
