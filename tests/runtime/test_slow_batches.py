@@ -23,11 +23,19 @@ from skybridge.runtime.pipeline import Pipeline
 from skybridge.runtime.sinks import KVSink
 
 
-@pytest.fixture
-def log(tmp_path: Path) -> StreamBackend:
-    backend = streams_family.connect(f"sqlite:///{tmp_path}/log.db?session_timeout=1")
+def make_log(path: Path, options: str = "") -> StreamBackend:
+    backend = streams_family.connect(
+        f"sqlite:///{path}/log.db?session_timeout=1&heartbeat_interval=0.1{options}"
+    )
     backend.create_topic("t", 1)
     return backend
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> StreamBackend:
+    """A log whose members stop their background heartbeat 0.2 s after their last poll, as
+    a member stuck in one batch does after ``max_poll_interval``."""
+    return make_log(tmp_path, "&max_poll_interval=0.2")
 
 
 @pytest.fixture
@@ -72,7 +80,7 @@ def test_a_partition_taken_mid_batch_is_refused_and_redelivered_not_lost(
 
     def slow(event: Event) -> list[Any]:
         if not taken:
-            time.sleep(1.3)  # the lease expires: another member takes the partition
+            time.sleep(1.5)  # stuck: the lease expires, another member takes the partition
             with log.consumer("slow", ["t"]) as other:
                 assert other.wait_for_assignment(5)
                 taken.append(len(other.poll(100, 1.0)))  # reads, commits nothing, leaves
@@ -84,3 +92,29 @@ def test_a_partition_taken_mid_batch_is_refused_and_redelivered_not_lost(
     assert log.committed("slow", "t") == {0: 6}
     assert log.total_lag("slow", "t") == 0
     assert hits(kv) == 6  # effects once
+
+
+def test_a_slow_batch_keeps_its_partition_from_other_members(
+    tmp_path: Path, kv: KeyValueStore
+) -> None:
+    """With the default ``max_poll_interval`` the background heartbeat holds the lease through
+    a batch longer than ``session_timeout``: another member polling meanwhile gets nothing,
+    and nothing is read twice."""
+    log = make_log(tmp_path)
+    produce(log, 6)
+    polled: list[int] = []
+
+    def slow(event: Event) -> list[Any]:
+        if not polled:
+            with log.consumer("slow", ["t"]) as other:
+                deadline = time.monotonic() + 2.0  # twice the session timeout
+                while time.monotonic() < deadline:
+                    polled.append(len(other.poll(100, 0.2)))
+        return [Update(f"hits/{event.key}", lambda c: (c or 0) + 1)]
+
+    stats = pipeline(log, kv, slow).run(idle_exit=0.5)
+    assert polled
+    assert not any(polled)
+    assert stats.records == 6  # read once
+    assert log.committed("slow", "t") == {0: 6}
+    assert hits(kv) == 6

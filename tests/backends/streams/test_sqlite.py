@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -21,6 +22,22 @@ def log(tmp_path: Path) -> SqliteStream:
     backend = connect(f"sqlite:///{tmp_path}/log.db?session_timeout=1.5&heartbeat_interval=0.1")
     assert isinstance(backend, SqliteStream)
     return backend
+
+
+@pytest.fixture
+def lapsing(tmp_path: Path) -> SqliteStream:
+    """A log whose members stop their background heartbeat 0.2 s after their last poll: a
+    member that does not poll for 2 s (``LAPSE``) has let its leases expire."""
+    backend = connect(
+        f"sqlite:///{tmp_path}/log.db?session_timeout=1.5&heartbeat_interval=0.1"
+        "&max_poll_interval=0.2"
+    )
+    assert isinstance(backend, SqliteStream)
+    return backend
+
+
+#: Long enough without a poll for a ``lapsing`` member's leases to expire.
+LAPSE = 2.0
 
 
 class TestSqlite(StreamsContract):
@@ -75,30 +92,30 @@ def test_start_latest_skips_existing_records(log: SqliteStream) -> None:
         assert [r.value for r in consumer.poll(10, 1)] == [b"after"]
 
 
-def test_expired_member_loses_commit_rights(log: SqliteStream) -> None:
-    log.create_topic("t", 1)
-    log.produce("t", [b"a"])
-    lazy = log.consumer("g", ["t"])
+def test_expired_member_loses_commit_rights(lapsing: SqliteStream) -> None:
+    lapsing.create_topic("t", 1)
+    lapsing.produce("t", [b"a"])
+    lazy = lapsing.consumer("g", ["t"])
     assert drain(lazy, 1, 2)
-    time.sleep(1.7)  # no poll: the lease expires
-    with log.consumer("g", ["t"]) as taker:
+    time.sleep(LAPSE)  # no poll: the lease expires
+    with lapsing.consumer("g", ["t"]) as taker:
         assert [r.value for r in drain(taker, 1, 3)] == [b"a"]
         with pytest.raises(Exception, match="no longer owns"):
             lazy.commit()
     lazy.close()
 
 
-def test_member_alone_commits_after_its_lease_expired(log: SqliteStream) -> None:
-    log.create_topic("t", 1)
-    log.produce("t", [b"a", b"b"])
-    busy = log.consumer("g", ["t"])
+def test_member_alone_commits_after_its_lease_expired(lapsing: SqliteStream) -> None:
+    lapsing.create_topic("t", 1)
+    lapsing.produce("t", [b"a", b"b"])
+    busy = lapsing.consumer("g", ["t"])
     try:
         assert len(drain(busy, 2, 2)) == 2
-        time.sleep(1.7)  # a slow batch: no poll, the lease expires, but nobody takes it
+        time.sleep(LAPSE)  # a slow batch: no poll, the lease expires, but nobody takes it
         busy.commit()
-        assert log.committed("g", "t") == {0: 2}
-        time.sleep(1.0)  # the commit renewed the lease: still held 2.7 s after the poll
-        with log.consumer("g", ["t"]) as newcomer:
+        assert lapsing.committed("g", "t") == {0: 2}
+        time.sleep(1.0)  # the commit renewed the lease: still held 1 s later
+        with lapsing.consumer("g", ["t"]) as newcomer:
             assert newcomer.poll(10, 0.3) == []
             assert newcomer.assignment() == set()
         assert busy.assignment() == {TopicPartition("t", 0)}
@@ -106,37 +123,37 @@ def test_member_alone_commits_after_its_lease_expired(log: SqliteStream) -> None
         busy.close()
 
 
-def test_refused_commit_rewinds_to_the_committed_offset(log: SqliteStream) -> None:
-    log.create_topic("t", 1)
-    log.produce("t", [b"a", b"b", b"c"])
-    lazy = log.consumer("g", ["t"])
+def test_refused_commit_rewinds_to_the_committed_offset(lapsing: SqliteStream) -> None:
+    lapsing.create_topic("t", 1)
+    lapsing.produce("t", [b"a", b"b", b"c"])
+    lazy = lapsing.consumer("g", ["t"])
     try:
         assert len(drain(lazy, 3, 2)) == 3
-        time.sleep(1.7)  # the lease expires
-        with log.consumer("g", ["t"]) as taker:
+        time.sleep(LAPSE)  # the lease expires
+        with lapsing.consumer("g", ["t"]) as taker:
             got = drain(taker, 3, 3)
             taker.commit_records(got[:1])  # then leaves with b, c uncommitted
         with pytest.raises(Conflict, match="no longer owns"):
             lazy.commit()
         assert [r.value for r in drain(lazy, 2, 3)] == [b"b", b"c"]  # redelivered
         lazy.commit()
-        assert log.total_lag("g", "t") == 0
+        assert lapsing.total_lag("g", "t") == 0
     finally:
         lazy.close()
 
 
 def test_partition_retaken_after_another_member_held_it_is_read_again(
-    log: SqliteStream,
+    lapsing: SqliteStream,
 ) -> None:
-    log.create_topic("t", 1)
-    log.produce("t", [b"a", b"b", b"c"])
+    lapsing.create_topic("t", 1)
+    lapsing.produce("t", [b"a", b"b", b"c"])
     assigned: list[set[TopicPartition]] = []
     revoked: list[set[TopicPartition]] = []
-    lazy = log.consumer("g", ["t"], on_assign=assigned.append, on_revoke=revoked.append)
+    lazy = lapsing.consumer("g", ["t"], on_assign=assigned.append, on_revoke=revoked.append)
     try:
         assert len(drain(lazy, 3, 2)) == 3
-        time.sleep(1.7)
-        with log.consumer("g", ["t"]) as taker:
+        time.sleep(LAPSE)
+        with lapsing.consumer("g", ["t"]) as taker:
             taker.commit_records(drain(taker, 3, 3)[:2])
         tp = TopicPartition("t", 0)
         assert [r.value for r in drain(lazy, 1, 3)] == [b"c"]  # not kept at offset 3
@@ -146,14 +163,14 @@ def test_partition_retaken_after_another_member_held_it_is_read_again(
         lazy.close()
 
 
-def test_commit_refused_while_another_member_holds_the_partition(log: SqliteStream) -> None:
-    log.create_topic("t", 1)
-    log.produce("t", [b"a"])
-    lazy = log.consumer("g", ["t"])
+def test_commit_refused_while_another_member_holds_the_partition(lapsing: SqliteStream) -> None:
+    lapsing.create_topic("t", 1)
+    lapsing.produce("t", [b"a"])
+    lazy = lapsing.consumer("g", ["t"])
     try:
         assert drain(lazy, 1, 2)
-        time.sleep(1.7)
-        with log.consumer("g", ["t"]) as taker:
+        time.sleep(LAPSE)
+        with lapsing.consumer("g", ["t"]) as taker:
             assert taker.wait_for_assignment(3)
             with pytest.raises(Conflict):
                 lazy.commit()
@@ -163,6 +180,54 @@ def test_commit_refused_while_another_member_holds_the_partition(log: SqliteStre
             assert [r.value for r in drain(taker, 1, 3)] == [b"a"]
     finally:
         lazy.close()
+
+
+def test_a_busy_member_keeps_its_partitions_through_its_background_heartbeat(
+    log: SqliteStream,
+) -> None:
+    """Kafka's split of the two timeouts: a batch longer than ``session_timeout`` keeps its
+    partitions (up to ``max_poll_interval``); a newcomer gets its share once the busy member
+    polls again and gives it up."""
+    log.create_topic("t", 2)
+    log.produce("t", [Message(b"x", partition=p) for p in (0, 1)])
+    busy = log.consumer("g", ["t"])
+    try:
+        assert len(drain(busy, 2, 3)) == 2
+        with log.consumer("g", ["t"]) as newcomer:
+            deadline = time.monotonic() + 2.5  # well past the 1.5 s session timeout
+            while time.monotonic() < deadline:
+                assert newcomer.poll(10, 0.2) == []
+                assert newcomer.assignment() == set()
+            busy.commit()  # not refused: nothing moved
+            assert log.committed("g", "t") == {0: 1, 1: 1}
+            assert busy.keepalive.renewals > 0
+            busy.poll(10, 0.2)  # the busy member rebalances and gives up one partition
+            assert newcomer.wait_for_assignment(3)
+            assert len(newcomer.assignment()) == 1
+            assert len(busy.assignment()) == 1
+    finally:
+        busy.close()
+
+
+def test_a_closed_member_stays_gone(log: SqliteStream) -> None:
+    log.create_topic("t", 1)
+    member = log.consumer("g", ["t"])
+    member_id = member.member_id
+    member.close()
+    assert not member.keepalive._thread.is_alive()
+    time.sleep(0.3)  # three heartbeat intervals: nothing renews the member it was
+    rows = sqlite3.connect(log.path).execute(
+        "SELECT count(*) FROM members WHERE member = ?", (member_id,)
+    )
+    assert rows.fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    "option", ["max_poll_interval=0", "session_timeout=-1", "max_poll_interval=soon"]
+)
+def test_bad_group_timing_options_are_refused(tmp_path: Path, option: str) -> None:
+    with pytest.raises(ConfigError, match=option.split("=")[0]):
+        connect(f"sqlite:///{tmp_path}/log.db?{option}")
 
 
 def _produce_in_process(path: str, worker: int, count: int) -> None:

@@ -8,10 +8,16 @@ rest is dealt round-robin (see :func:`target_assignment`). Each member gives up 
 no longer own and claims what it should own once the previous owner released it or its lease
 expired. A partition therefore never has two owners with live leases, and a crashed member's
 partitions move after ``session_timeout``.
+
+A member busy with one long batch does not heartbeat; :class:`KeepAlive` renews its member and
+leases from a background thread meanwhile (as Kafka's heartbeat thread does) until it has not
+polled for ``max_poll_interval``, so its partitions stay put however long a batch takes, up to
+that bound, and a stuck member's partitions still move.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -20,6 +26,10 @@ from typing import Protocol
 from skybridge.backends.streams.base import RebalanceCallback
 from skybridge.backends.streams.records import TopicPartition
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
+from skybridge.core.errors import SkybridgeError
+from skybridge.core.observability import get_logger
+
+log = get_logger(__name__)
 
 #: Per topic: a partition count (partitions ``0..n-1``) or the partition numbers to assign.
 Partitions = Mapping[str, int | Collection[int]]
@@ -137,6 +147,11 @@ class GroupMembership:
         self.owned: set[TopicPartition] = set()
         self._last_beat = float("-inf")
 
+    @property
+    def last_beat(self) -> float:
+        """When (``time.monotonic()``) this member last heartbeat from its own thread."""
+        return self._last_beat
+
     def maybe_heartbeat(self) -> tuple[set[TopicPartition], set[TopicPartition]]:
         """Heartbeat when due; return (gained, lost) partitions."""
         if time.monotonic() - self._last_beat < self.heartbeat_interval:
@@ -174,3 +189,84 @@ class GroupMembership:
             self._on_revoke(set(self.owned))
         self.store.leave(self.group, self.member)
         self.owned = set()
+
+
+#: Renews one member and every lease it still holds until the given time (never takes one).
+Renew = Callable[[str, str, Sequence[str], float], None]
+
+
+class KeepAlive:
+    """Renew a member's leases from a background thread while its owner is busy.
+
+    Between :meth:`polled` calls (the owner's poll, commit or assignment) the thread renews the
+    member and its leases every ``heartbeat_interval`` that the owner did not heartbeat itself,
+    through ``renew`` (which must use its own connection). It never rebalances or runs callbacks:
+    that stays on the owner's thread. Once the owner has not polled for ``max_poll_interval``
+    it stops renewing, so a stuck member's leases expire ``session_timeout`` later and another
+    member may take its partitions (its commit is then refused).
+    """
+
+    def __init__(
+        self,
+        membership: GroupMembership,
+        renew: Renew,
+        *,
+        max_poll_interval: float,
+        close: Callable[[], None] | None = None,
+    ) -> None:
+        self.membership = membership
+        self.max_poll_interval = max_poll_interval
+        self._renew = renew
+        self._close = close
+        self._polled = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"keepalive-{membership.group}", daemon=True
+        )
+        self.renewals = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def polled(self) -> None:
+        """The owner polled, committed or asked for its assignment: it is alive."""
+        self._polled = time.monotonic()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _run(self) -> None:
+        membership = self.membership
+        interval = membership.heartbeat_interval
+        lapsed = False
+        try:
+            while not self._stop.wait(interval):
+                now = time.monotonic()
+                if now - self._polled > self.max_poll_interval:
+                    if not lapsed:
+                        lapsed = True
+                        log.warning(
+                            "stream member stopped polling: its leases lapse",
+                            group=membership.group,
+                            member=membership.member,
+                            max_poll_interval=self.max_poll_interval,
+                        )
+                    continue
+                lapsed = False
+                if now - membership.last_beat < interval or not membership.owned:
+                    continue  # the owner heartbeats itself, or has nothing to keep
+                expires = membership.clock.now() + membership.session_timeout
+                try:
+                    self._renew(membership.group, membership.member, membership.topics, expires)
+                    self.renewals += 1
+                except SkybridgeError as exc:
+                    log.warning(
+                        "stream member could not renew its leases",
+                        group=membership.group,
+                        error=str(exc),
+                    )
+        finally:
+            if self._close is not None:
+                self._close()

@@ -1,12 +1,14 @@
 """A member of a consumer group on the SQLite log, with its own connection.
 
-**Liveness.** A member heartbeats in :meth:`~SqliteConsumer.poll`,
-:meth:`~SqliteConsumer.assignment` and :meth:`~SqliteConsumer.commit`; there is no background
-heartbeat. ``session_timeout`` therefore also plays the part of Kafka's ``max.poll.interval``:
-a member busy for longer than that (one slow batch) *may* lose its partitions, but only to
-another live member of the group that claims them. It keeps them while no other member takes
-them: a lease row still naming the member, expired or not, means nobody else read or committed
-the partition, so a sole worker's slow batches commit normally (the commit renews its leases).
+**Liveness.** A member heartbeats (and rebalances) in :meth:`~SqliteConsumer.poll`,
+:meth:`~SqliteConsumer.assignment` and :meth:`~SqliteConsumer.commit`; while it is busy with a
+batch in between, a background thread (:class:`~skybridge.backends.streams.leases.KeepAlive`,
+with its own connection) renews its member and leases, as Kafka's heartbeat thread does, until
+it has not polled for ``max_poll_interval`` (default 300 s). A slow batch therefore keeps its
+partitions; a stuck member loses them ``session_timeout`` after that bound, and only to another
+live member that takes them: a lease row still naming the member, expired or not, means nobody
+else read or committed the partition, so a sole worker's commit after any pause succeeds (the
+commit renews its leases).
 
 **Refused commits.** :meth:`~SqliteConsumer.commit` is all or nothing and refuses (``Conflict``)
 when a partition moved to another member since this one acquired it. The consumer then rewinds
@@ -25,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from skybridge.backends.streams.base import Consumer, RebalanceCallback, StartPosition
-from skybridge.backends.streams.leases import GroupMembership
+from skybridge.backends.streams.leases import GroupMembership, KeepAlive
 from skybridge.backends.streams.records import Record, TopicPartition, decode_headers
 from skybridge.backends.streams.sqlite.schema import SqliteLeases, connect, transaction, translate
 from skybridge.core.errors import Conflict, ValidationError
@@ -87,7 +89,20 @@ class SqliteConsumer(Consumer):
             on_revoke=on_revoke,
             clock=log.clock,
         )
-        self._heartbeat(due_only=False)
+        renewer = SqliteLeases(connect(log.path))
+        self.keepalive = KeepAlive(
+            self.membership,
+            renewer.renew,
+            max_poll_interval=log.max_poll_interval,
+            close=renewer.conn.close,
+        )
+        try:
+            self._heartbeat(due_only=False)
+        except BaseException:
+            renewer.conn.close()
+            self._conn.close()
+            raise
+        self.keepalive.start()
 
     @property
     def member_id(self) -> str:
@@ -96,6 +111,7 @@ class SqliteConsumer(Consumer):
     def _heartbeat(self, *, due_only: bool = True) -> None:
         """Heartbeat (when due) and apply what moved, including partitions this member kept
         in memory but re-acquired after another member held them in between."""
+        self.keepalive.polled()
         self._leases.taken_over = set()
         membership = self.membership
         gained, lost = membership.maybe_heartbeat() if due_only else membership.heartbeat()
@@ -178,6 +194,7 @@ class SqliteConsumer(Consumer):
         offsets = dict(self._consumed) if offsets is None else dict(offsets)
         if not offsets:
             return
+        self.keepalive.polled()
         owned = self.membership.owned
         expires = self.log.clock.now() + self.log.session_timeout
         with transaction(self._conn, "commit") as conn:
@@ -219,6 +236,7 @@ class SqliteConsumer(Consumer):
         return set(self.membership.owned)
 
     def close(self) -> None:
+        self.keepalive.stop()
         try:
             self.membership.leave()
         finally:

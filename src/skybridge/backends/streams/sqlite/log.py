@@ -6,8 +6,9 @@ leases stored in the same file (:mod:`skybridge.backends.streams.leases`). Reten
 on produce (at most once a second per topic by age, on every append by count) and by
 :meth:`SqliteStream.enforce_retention`.
 
-URL options: ``session_timeout`` (seconds a member may go without heartbeating, default 10) and
-``heartbeat_interval`` (default a fifth of it).
+URL options: ``session_timeout`` (seconds a member may go without heartbeating, default 10),
+``heartbeat_interval`` (default a fifth of it) and ``max_poll_interval`` (seconds a member busy
+with one batch keeps its partitions through its background heartbeat, default 300).
 """
 
 from __future__ import annotations
@@ -81,11 +82,20 @@ class SqliteStream(StreamBackend):
         *,
         session_timeout: float = 10.0,
         heartbeat_interval: float | None = None,
+        max_poll_interval: float = 300.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        for name, value in (
+            ("session_timeout", session_timeout),
+            ("heartbeat_interval", heartbeat_interval),
+            ("max_poll_interval", max_poll_interval),
+        ):
+            if value is not None and not value > 0:
+                raise ConfigError(f"sqlite stream option {name} must be above 0, not {value}")
         self.path = path
         self.session_timeout = session_timeout
         self.heartbeat_interval = heartbeat_interval or session_timeout / 5
+        self.max_poll_interval = max_poll_interval
         self.clock = clock
         self._lock = threading.Lock()
         self._conn = connect(path)
@@ -95,9 +105,16 @@ class SqliteStream(StreamBackend):
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
-        for name in ("session_timeout", "heartbeat_interval"):
+        for name in ("session_timeout", "heartbeat_interval", "max_poll_interval"):
             if name in url.params and name not in options:
-                options[name] = float(url.params[name])
+                try:
+                    options[name] = float(url.params[name])
+                except ValueError:
+                    raise ConfigError(
+                        f"sqlite stream option {name} must be a number of seconds, "
+                        f"not {url.params[name]!r}",
+                        hint=f"for example sqlite:///.skybridge/streams.db?{name}=30",
+                    ) from None
         path = url.sqlite_path()
         if path == ":memory:":
             raise ConfigError(

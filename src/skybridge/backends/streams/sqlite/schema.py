@@ -156,16 +156,14 @@ class SqliteLeases:
         moved = partitions - ours
         if moved:
             return moved
-        conn.execute(
-            "UPDATE leases SET expires_at = max(expires_at, ?) WHERE grp = ? AND member = ?",
-            (expires_at, group, member),
-        )
-        conn.execute(
-            "INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT (grp, member) DO UPDATE "
-            "SET expires_at = max(members.expires_at, excluded.expires_at)",
-            (group, member, json.dumps(list(topics)), expires_at),
-        )
+        _renew(conn, group, member, topics, expires_at)
         return set()
+
+    def renew(self, group: str, member: str, topics: Sequence[str], expires_at: float) -> None:
+        """Renew ``member`` and the leases it still holds (the background keep-alive's
+        :data:`~skybridge.backends.streams.leases.Renew`; takes nothing new)."""
+        with transaction(self.conn, "keepalive") as conn:
+            _renew(conn, group, member, topics, expires_at)
 
     def owners(self, group: str, now: float) -> dict[TopicPartition, str]:
         rows = self.conn.execute(
@@ -178,3 +176,18 @@ class SqliteLeases:
         with transaction(self.conn, "leave") as conn:
             conn.execute("DELETE FROM leases WHERE grp = ? AND member = ?", (group, member))
             conn.execute("DELETE FROM members WHERE grp = ? AND member = ?", (group, member))
+
+
+def _renew(
+    conn: sqlite3.Connection, group: str, member: str, topics: Sequence[str], expires_at: float
+) -> None:
+    """Extend ``member`` and every lease row naming it (live or expired) to ``expires_at``."""
+    conn.execute(
+        "UPDATE leases SET expires_at = max(expires_at, ?) WHERE grp = ? AND member = ?",
+        (expires_at, group, member),
+    )
+    conn.execute(
+        "INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT (grp, member) DO UPDATE "
+        "SET expires_at = max(members.expires_at, excluded.expires_at)",
+        (group, member, json.dumps(list(topics)), expires_at),
+    )
