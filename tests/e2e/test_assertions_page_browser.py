@@ -59,10 +59,17 @@ def test_assertions_page_lists_checks_and_explains(
         holds.get_by_role("button", name="Check critical_tickets_need_senior_engineer").click()
         expect(page.get_by_role("status")).to_contain_text("1 checked assertion holds")
 
+        # The name in the table links into the closed details: following it opens them.
+        section = page.locator("#assertion-critical_tickets_need_senior_engineer")
+        expect(section.locator("details").first).not_to_have_attribute("open", "")
+        holds.get_by_role("link", name="critical_tickets_need_senior_engineer").click()
+        expect(section.locator("details").first).to_have_attribute("open", "")
         explain = page.locator("#explain-critical_tickets_need_senior_engineer")
-        explain.locator("summary").first.click()
+        expect(explain).to_be_in_viewport()
         guards = explain.locator("table.guards tbody tr")
         expect(guards).to_have_count(4)
         expect(explain).to_contain_text("key:engineers.engineer_id,tickets.assigned_to")
-        explain.scroll_into_view_if_needed()
         screenshot(page, "assertions-03-explain", tmp_path)
+
+        section.locator("summary").first.click()  # and its summary closes them again
+        expect(section.locator("details").first).not_to_have_attribute("open", "")
