@@ -202,3 +202,57 @@ def test_the_cli_creates_scoped_tokens_and_refuses_unknown_ones(skybridge_workdi
     assert bad.exit_code == 2
     assert "unknown role or scope 'superuser'" in bad.stderr
     assert "roles: read, operate, admin" in bad.stderr
+
+
+def test_where_backends_keep_their_files_is_shown_to_admins_only(
+    skybridge_workdir: Path,
+) -> None:
+    home = skybridge_workdir / "state"
+    with service_harness(data_dir=home) as service:
+        reader = service.new_token("viewer", scopes=["read"])
+        seen = service.client.get("/api/backends", headers=bearer(reader)).json()
+        urls = {b["name"]: b["url"] for b in seen}
+        assert urls["kv"] == "sqlite:///<data_dir>/kv.db"
+        assert urls["objects"] == "file://<data_dir>/objects"
+        assert all(b["ok"] for b in seen)
+        assert str(skybridge_workdir) not in json.dumps(seen)
+        service.login(reader)
+        for page in ("/", "/backends"):
+            html = service.client.get(page).text
+            assert "&lt;data_dir&gt;/kv.db" in html
+            assert str(skybridge_workdir) not in html
+
+        admin = service.client.get("/api/backends", headers=service.auth).json()
+        assert {b["name"]: b["url"] for b in admin}["kv"] == f"sqlite:///{home}/kv.db"
+        assert (
+            "service:locations"
+            not in service.client.get("/api/whoami", headers=bearer(reader)).json()["scopes"]
+        )
+
+
+def test_paths_outside_the_data_dir_keep_only_their_file_name() -> None:
+    from skybridge.server.health import BackendStatus, without_locations
+
+    shown = without_locations(
+        [
+            BackendStatus("kv", "backends.kv", "sqlite", "sqlite:////srv/x/kv.db?a=1", "ok"),
+            BackendStatus(
+                "objects",
+                "backends.objects",
+                "file",
+                "file:///srv/objects",
+                "unreachable",
+                message="cannot open '/srv/objects/a': no such file",
+                hint="see https://h/a/b",
+            ),
+            BackendStatus("cache", "backends.kv", "redis", "redis://h:6379/0", "ok"),
+        ],
+        Path("/home/u/.skybridge"),
+    )
+    assert [s.url for s in shown] == [
+        "sqlite:////.../kv.db?a=1",
+        "file:///.../objects",
+        "redis://h:6379/0",
+    ]
+    assert shown[1].message == "cannot open '/.../a': no such file"
+    assert shown[1].hint == "see https://h/a/b"

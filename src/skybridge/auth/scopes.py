@@ -19,6 +19,7 @@ ROLES: tuple[str, ...] = ("read", "operate", "admin")
 #: skybridge's own scopes and the role that grants each.
 CORE_SCOPES: dict[str, str] = {
     "service:read": "read",
+    "service:locations": "admin",
     "streams:read": "read",
     "streams:replay": "operate",
     "tokens:manage": "admin",

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from skybridge.apps.kit.access import document_scopes, requires
 from skybridge.apps.kit.errors import pattern_rule
 from skybridge.auth.tokens import NAME_PATTERN, Principal, TokenInfo
 from skybridge.server.errors import ErrorBody
-from skybridge.server.health import probe_all
-from skybridge.server.security import require_token
+from skybridge.server.health import probe_shown
+from skybridge.server.security import allowed, require_token
 from skybridge.server.state import ServiceState, service_state
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -107,8 +107,14 @@ def whoami(caller: Caller, state: State) -> WhoAmI:
     summary="Configured backends and health",
     dependencies=READ,
 )
-def backends(state: State) -> list[BackendOut]:
-    return [BackendOut(**status.as_dict()) for status in probe_all(state.settings, apps=state.apps)]
+def backends(request: Request, state: State) -> list[BackendOut]:
+    """File locations on the host are shown only with ``service:locations`` (admin)."""
+    return [
+        BackendOut(**status.as_dict())
+        for status in probe_shown(
+            state.settings, apps=state.apps, locations=allowed(request, "service:locations")
+        )
+    ]
 
 
 @router.get(

@@ -22,7 +22,7 @@ from skybridge.auth.scopes import ROLES
 from skybridge.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from skybridge.core.observability import get_logger
 from skybridge.server.charts import OVERVIEW_CHARTS
-from skybridge.server.health import probe_all
+from skybridge.server.health import probe_shown
 from skybridge.server.pages import render, render_app_page
 from skybridge.server.security import allowed, check_csrf, current_session, need, require_session
 from skybridge.server.session import (
@@ -163,7 +163,9 @@ def overview(request: Request, session: LoggedIn, state: State) -> Response:
         "overview.html",
         session=session,
         active="overview",
-        backends=probe_all(state.settings, apps=state.apps),
+        backends=probe_shown(
+            state.settings, apps=state.apps, locations=allowed(request, "service:locations")
+        ),
         apps=state.apps,
         active_tokens=sum(1 for t in tokens if t.active),
         overview_charts=OVERVIEW_CHARTS,
@@ -179,7 +181,9 @@ def backends(request: Request, session: LoggedIn, state: State) -> Response:
         "backends.html",
         session=session,
         active="backends",
-        backends=probe_all(state.settings, apps=state.apps),
+        backends=probe_shown(
+            state.settings, apps=state.apps, locations=allowed(request, "service:locations")
+        ),
     )
 
 

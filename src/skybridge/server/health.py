@@ -9,11 +9,13 @@ This module imports no web framework, so the CLI can use it without the ``server
 from __future__ import annotations
 
 import importlib
+import re
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import text
@@ -217,3 +219,46 @@ def probe_all(
             )
     pool.shutdown(wait=False, cancel_futures=True)
     return results
+
+
+#: The folders of an absolute path in free text (``/srv/app/`` of ``open /srv/app/x.db``); a
+#: URL's ``//host/...`` and ``host:port/db`` are not paths (what precedes them is not a space).
+_FOLDERS = re.compile(r"(?<![\w:/.-])(?:/[^\s/'\"?#]+)+/")
+_FILE_SCHEMES = frozenset({"sqlite", "file", "duckdb"})
+
+
+def without_locations(statuses: Sequence[BackendStatus], data_dir: Path) -> list[BackendStatus]:
+    """``statuses`` as shown to a caller without ``service:locations``: where files live on
+    the host is left out (``<data_dir>/streams.db``, other folders as ``/.../``), the rest
+    kept."""
+    homes = sorted({str(data_dir), str(data_dir.resolve())}, key=len, reverse=True)
+
+    def in_home(text: str) -> str:
+        for home in homes:
+            text = text.replace(home, "<data_dir>")
+        return text
+
+    def text(value: str | None) -> str | None:
+        return None if value is None else _FOLDERS.sub("/.../", in_home(value))
+
+    def url(status: BackendStatus) -> str:
+        value = in_home(status.url)
+        scheme, sep, rest = value.partition("://")
+        if status.scheme not in _FILE_SCHEMES or not sep:
+            return value
+        path, query_sep, query = rest.partition("?")
+        root = "/" if scheme == "file" else "//"  # sqlite:////abs/x.db, file:///abs/x
+        if path.startswith(root) and "<data_dir>" not in path:
+            path = f"{root}.../{path.rsplit('/', 1)[-1]}"
+        return f"{scheme}://{path}{query_sep}{query}"
+
+    return [replace(s, url=url(s), message=text(s.message), hint=text(s.hint)) for s in statuses]
+
+
+def probe_shown(
+    settings: Settings, *, apps: Sequence[AppSpec] = (), locations: bool
+) -> list[BackendStatus]:
+    """:func:`probe_all` as a caller sees it: with file locations only when ``locations``
+    (the ``service:locations`` scope)."""
+    statuses = probe_all(settings, apps=apps)
+    return statuses if locations else without_locations(statuses, settings.data_dir)
