@@ -305,15 +305,17 @@ def test_sns_wrapped_notifications_directly_and_through_sqs() -> None:
 
 
 def test_eventbridge_shapes() -> None:
-    def bridge(kind: str) -> dict[str, Any]:
+    def bridge(kind: str, key: str = "a.md") -> dict[str, Any]:
         return {
             "version": "0",
             "source": "aws.s3",
             "detail-type": kind,
-            "detail": {"version": "0", "bucket": {"name": "b"}, "object": {"key": "a.md"}},
+            "detail": {"version": "0", "bucket": {"name": "b"}, "object": {"key": key}},
         }
 
     assert s3_events(bridge("Object Created")) == [ObjectEvent("s3://b", "a.md", True)]
+    encoded = bridge("Object Created", "notes/red+flower%2B1.md")
+    assert s3_events(encoded) == [ObjectEvent("s3://b", "notes/red flower+1.md", True)]
     assert s3_events(bridge("Object Deleted")) == [ObjectEvent("s3://b", "a.md", False)]
     for kind in ("Object Tags Added", "Object Restore Completed", "Object Storage Class Changed"):
         (found,) = s3_events(bridge(kind))

@@ -24,7 +24,8 @@ with its ``error``, not a retry.
 
 Document ids are the object keys (the whole bucket is the source), so an upload replaces the
 document of the same key atomically and a delete removes its chunks. S3 keys arrive URL-encoded
-(``red+flower.md`` for ``red flower.md``) and are decoded. The engine is built once per
+(``red+flower.md`` for ``red flower.md``), in notifications and EventBridge events alike, and
+are decoded. The engine is built once per
 container from the settings (``SKYBRIDGE__RAG__*``, ``SKYBRIDGE__BACKENDS__VECTORS``...).
 """
 
@@ -122,6 +123,7 @@ def _records(records: list[Any]) -> list[ObjectEvent]:
 
 def _bridge(event: Mapping[str, Any]) -> ObjectEvent:
     bucket, key = _location(event.get("detail"), "detail")
+    key = unquote_plus(key)  # encoded as in S3 notifications (AWS Lambda Powertools decodes it)
     kind = str(event.get("detail-type") or "")
     if kind in ("Object Created", "Object Deleted"):
         return ObjectEvent(f"s3://{bucket}", key, kind == "Object Created")
