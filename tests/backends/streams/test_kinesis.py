@@ -103,3 +103,38 @@ def test_checkpoints_survive_in_the_kv_store(kinesis: KinesisStream) -> None:
     assert stored == b"%d" % (produced[0].offset + 1)
     assert kinesis.committed(group, topic) == {0: produced[0].offset + 1}
     assert TopicPartition(topic, 0).partition == 0
+
+
+def test_a_batch_longer_than_the_session_timeout_keeps_its_shard(kinesis: KinesisStream) -> None:
+    """The background heartbeat renews the lease while the member is busy: a member joining
+    meanwhile gets nothing, and the slow batch's commit is not refused."""
+    topic, group = unique("t"), unique("g")
+    kinesis.create_topic(topic, 1)
+    kinesis.produce(topic, [b"a", b"b"])
+    with kinesis.consumer(group, [topic]) as busy:
+        got = drain(busy, 2, 5)
+        with kinesis.consumer(group, [topic]) as newcomer:
+            for _ in range(5):  # 2.5 s without a poll by the busy member
+                assert newcomer.poll(10, 0.5) == []
+        busy.commit_records(got)
+        assert busy.keepalive.renewals > 0
+    assert kinesis.committed(group, topic) == {0: got[-1].offset + 1}
+
+
+def test_a_member_that_stops_polling_lets_its_lease_lapse(
+    moto_server: RunningServer, tmp_path: Path
+) -> None:
+    checkpoints = kv.connect(f"sqlite:///{tmp_path}/checkpoints.db")
+    kinesis = connect(
+        f"kinesis://sb-?region=us-east-1&endpoint_url={moto_server.url}&session_timeout=1"
+        "&heartbeat_interval=0.1&poll_interval=0.05&max_poll_interval=0.2",
+        checkpoints=checkpoints,
+    )
+    topic, group = unique("t"), unique("g")
+    kinesis.create_topic(topic, 1)
+    kinesis.produce(topic, [b"a"])
+    with kinesis.consumer(group, [topic]) as stuck:
+        assert drain(stuck, 1, 5)
+        with kinesis.consumer(group, [topic]) as taker:
+            assert [r.value for r in drain(taker, 1, 5)] == [b"a"]
+        assert stuck.keepalive.renewals <= 2

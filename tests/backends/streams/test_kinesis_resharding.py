@@ -432,11 +432,12 @@ def test_a_refused_commit_at_a_parents_end_reads_the_parent_again(
     finishes it, instead of sitting at its end with nothing to commit."""
     topic, name = split_one_shard_topic(kinesis, raw)
     children = {TopicPartition(topic, 1), TopicPartition(topic, 2)}
+    kinesis.max_poll_interval = 0.2  # the background heartbeat gives up 0.2 s after a poll
     with kinesis.consumer(name, [topic]) as consumer:
         read = drain(consumer, 24, TIMEOUT)
         assert len(read) == 24
         assert consumer.poll(500, 0.5) == []  # at the end of the closed parent
-        time.sleep(kinesis.session_timeout + 0.5)  # "processing" outlives the lease
+        time.sleep(kinesis.session_timeout + 0.8)  # "processing" outlives the lease
         with pytest.raises(Conflict):
             consumer.commit_records(read)
         again = drain(consumer, 24, TIMEOUT)

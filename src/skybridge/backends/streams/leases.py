@@ -146,6 +146,9 @@ class GroupMembership:
         self.clock = clock
         self.owned: set[TopicPartition] = set()
         self._last_beat = float("-inf")
+        #: Held while this member writes its leases: a :class:`KeepAlive` renewal never runs
+        #: during the owner's own heartbeat (no compare-and-set race between the two).
+        self.lock = threading.RLock()
 
     @property
     def last_beat(self) -> float:
@@ -163,6 +166,10 @@ class GroupMembership:
         self._last_beat = float("-inf")
 
     def heartbeat(self) -> tuple[set[TopicPartition], set[TopicPartition]]:
+        with self.lock:
+            return self._heartbeat()
+
+    def _heartbeat(self) -> tuple[set[TopicPartition], set[TopicPartition]]:
         self._last_beat = time.monotonic()
         now = self.clock.now()
         expires = now + self.session_timeout
@@ -185,10 +192,11 @@ class GroupMembership:
         return gained, lost
 
     def leave(self) -> None:
-        if self.owned and self._on_revoke is not None:
-            self._on_revoke(set(self.owned))
-        self.store.leave(self.group, self.member)
-        self.owned = set()
+        with self.lock:
+            if self.owned and self._on_revoke is not None:
+                self._on_revoke(set(self.owned))
+            self.store.leave(self.group, self.member)
+            self.owned = set()
 
 
 #: Renews one member and every lease it still holds until the given time (never takes one).
@@ -257,9 +265,10 @@ class KeepAlive:
                 lapsed = False
                 if now - membership.last_beat < interval or not membership.owned:
                     continue  # the owner heartbeats itself, or has nothing to keep
-                expires = membership.clock.now() + membership.session_timeout
                 try:
-                    self._renew(membership.group, membership.member, membership.topics, expires)
+                    with membership.lock:
+                        expires = membership.clock.now() + membership.session_timeout
+                        self._renew(membership.group, membership.member, membership.topics, expires)
                     self.renewals += 1
                 except SkybridgeError as exc:
                     log.warning(

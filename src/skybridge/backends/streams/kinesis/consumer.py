@@ -15,7 +15,7 @@ from skybridge.backends.streams.base import Consumer, RebalanceCallback, StartPo
 from skybridge.backends.streams.kinesis.envelope import record_key, unwrap
 from skybridge.backends.streams.kinesis.leases import SHARD_END, SKIPPED, KvLeases
 from skybridge.backends.streams.kinesis.shards import Shard, readable_shards
-from skybridge.backends.streams.leases import GroupMembership
+from skybridge.backends.streams.leases import GroupMembership, KeepAlive
 from skybridge.backends.streams.records import Record, TopicPartition
 from skybridge.core.errors import Conflict, ValidationError
 
@@ -75,6 +75,11 @@ class KinesisConsumer(Consumer):
             on_revoke=on_revoke,
         )
         self._rebalance(*self.membership.heartbeat())
+        # Renews the leases while a batch runs, up to max_poll_interval (see leases.KeepAlive).
+        self.keepalive = KeepAlive(
+            self.membership, leases.renew, max_poll_interval=stream.max_poll_interval
+        )
+        self.keepalive.start()
 
     def _readable(self) -> dict[str, set[int]]:
         """Per topic, the shards the group may read now (what the members divide).
@@ -139,6 +144,7 @@ class KinesisConsumer(Consumer):
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
         deadline = time.monotonic() + timeout
         while True:
+            self.keepalive.polled()
             self._rebalance(*self.membership.maybe_heartbeat())
             records: list[Record] = []
             for tp in sorted(self.membership.owned):
@@ -185,6 +191,7 @@ class KinesisConsumer(Consumer):
         offsets = dict(self._consumed) if offsets is None else dict(offsets)
         if not offsets:
             return
+        self.keepalive.polled()
         now = time.time()
         if not set(offsets) <= self.membership.owned or not self.leases.holds(
             self.group, self.membership.member, set(offsets), now
@@ -227,8 +234,10 @@ class KinesisConsumer(Consumer):
         return known
 
     def assignment(self) -> set[TopicPartition]:
+        self.keepalive.polled()
         self._rebalance(*self.membership.maybe_heartbeat())
         return set(self.membership.owned)
 
     def close(self) -> None:
+        self.keepalive.stop()
         self.membership.leave()

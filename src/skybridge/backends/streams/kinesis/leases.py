@@ -12,6 +12,7 @@ group began reading at its tip, with nothing committed yet). A partition is the 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -80,6 +81,21 @@ class KvLeases:
             ):
                 held.add(tp)
         return held
+
+    def renew(self, group: str, member: str, topics: Sequence[str], expires_at: float) -> None:
+        """Renew ``member`` and the leases it still holds (the background keep-alive's
+        :data:`~skybridge.backends.streams.leases.Renew`; takes nothing new)."""
+        ttl = max(expires_at - time.time(), 0.1)
+        self.kv.put_json(f"{group}/members/{member}", list(topics), ttl=ttl)
+        for tp, (lease, version) in self._leases(group).items():
+            if lease.get("member") == member:
+                held_until = float(lease.get("expires_at", 0))
+                doc = {"member": member, "expires_at": max(expires_at, held_until)}
+                self._try(
+                    lambda tp=tp, v=version, d=doc: self.kv.compare_and_set(
+                        _key(group, tp), _dump(d), v
+                    )
+                )
 
     def owners(self, group: str, now: float) -> dict[TopicPartition, str]:
         return {

@@ -63,6 +63,7 @@ from skybridge.core.urls import BackendURL
 _NUMBER_PARAMS = (
     "session_timeout",
     "heartbeat_interval",
+    "max_poll_interval",
     "poll_interval",
     "shard_refresh_interval",
 )
@@ -83,6 +84,7 @@ class KinesisStream(StreamBackend):
         checkpoints: KeyValueStore | None = None,
         session_timeout: float = 10.0,
         heartbeat_interval: float | None = None,
+        max_poll_interval: float = 300.0,
         poll_interval: float = 0.2,
         shard_refresh_interval: float = 10.0,
         empty_read_ends_closed_shard: bool = False,
@@ -92,6 +94,7 @@ class KinesisStream(StreamBackend):
         self.checkpoints = checkpoints
         self.session_timeout = session_timeout
         self.heartbeat_interval = heartbeat_interval or session_timeout / 5
+        self.max_poll_interval = max_poll_interval
         self.poll_interval = poll_interval
         self.shards = ShardReader(client, shard_refresh_interval)
         self.empty_read_ends_closed_shard = empty_read_ends_closed_shard
