@@ -32,7 +32,7 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
-from skybridge.apps.costs.analytics import CostData, Period
+from skybridge.apps.costs.analytics import Period
 from skybridge.apps.costs.anomalies import detect_spikes
 from skybridge.apps.costs.forecast import forecast_month, run_rate
 from skybridge.apps.costs.ingest import CostStore
@@ -87,7 +87,7 @@ def sample_daily() -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         store = CostStore(Path(tmp))
         store.ingest_file(SAMPLE)
-        with CostData(store.parquet_dir) as data:
+        with store.data() as data:
             series = data.daily(
                 Period(date(2024, 9, 1), date(2024, 9, 30)), "service", metric="BilledCost"
             )

@@ -39,7 +39,6 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
-from skybridge.apps.costs.analytics import CostData
 from skybridge.apps.costs.ingest import CostStore
 
 T = TypeVar("T")
@@ -102,7 +101,7 @@ def ours(csv: Path, folder: Path) -> tuple[dict[tuple[Any, ...], Decimal], float
 
 
 def aggregate_ours(store: CostStore) -> tuple[dict[tuple[Any, ...], Decimal], float]:
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         seconds, rows = timed(lambda: data.rows(DAILY))
     return {(str(d), c, s): Decimal(v) for d, c, s, v in rows}, seconds
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 
 from skybridge.core.errors import ConfigError, MissingDependency, TransientError, ValidationError
 from skybridge.core.private_files import private_sqlite
-from skybridge.core.sqlite_setup import set_up
+from skybridge.core.sqlite_setup import open_error, set_up
 from skybridge.core.urls import mask_url
 
 _DRIVERS = {
@@ -155,6 +155,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, where: str, setting:
         raise ConfigError(
             f"{where}: {text}", setting=setting, hint=hint.format(folder=folder)
         ) from None
+    except sqlite3.DatabaseError as exc:  # not a database (any more): damaged
+        raise open_error(where, f"the SQLite database of {setting}", exc) from None
 
 
 def sql_role_warnings(engine: Engine) -> list[str]:

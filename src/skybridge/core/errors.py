@@ -93,6 +93,12 @@ class TerminalError(SkybridgeError):
     http_status = 502
 
 
+class DamagedState(TerminalError):
+    """A file of skybridge's own state is damaged or gone: an operator must restore it."""
+
+    http_status = 503
+
+
 class MissingDependency(SkybridgeError, ImportError):
     """An optional package is not installed; the message carries the ``pip install`` line."""
 

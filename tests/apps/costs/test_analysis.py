@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skybridge.apps.costs import budgets
-from skybridge.apps.costs.analytics import CostData, Period
+from skybridge.apps.costs.analytics import Period
 from skybridge.apps.costs.anomalies import detect_spikes
 from skybridge.apps.costs.config import BudgetSpec, TagRule
 from skybridge.apps.costs.convert import connect
@@ -57,7 +57,7 @@ def test_every_provider_shape_of_a_key_folds_together(key: str) -> None:
 
 def test_compliance_splits_untagged_and_invalid_taggable_spend(store: CostStore) -> None:
     store.ingest_file(DATA / "focus_1_0.csv")
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         report = compliance(data, POLICY, SEPTEMBER).to_dict()
     # Usage only: 10.25-ish rows; tax and credit rows are not taggable.
     assert report["taggable_cost"] == pytest.approx(9.50 + 4.10 + 3.00 + 2.00 + 0.0)
@@ -73,7 +73,7 @@ def test_aliases_count_as_the_required_key(store: CostStore) -> None:
     store.ingest_file(DATA / "oci_cost_report.csv")
     period = Period(date(2023, 11, 1), date(2023, 11, 30))
     rule = [TagRule(key="team", aliases=["Finance.cost_center"])]
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         report = compliance(data, rule, period)
     assert cents(report.untagged) == Decimal("0.73")  # only the DATABASE line lacks it
 
@@ -182,7 +182,7 @@ def test_budget_alerts_go_out_once_per_incident(
     )
     topic = oci_emulator.create_topic("budgets")
     url = f"oci-ons://{topic}?endpoint={oci_emulator.endpoint}"
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         statuses = budgets.evaluate(data, [spec], date(2024, 9, 3))
     assert statuses[0].actual == pytest.approx(9.50)
     assert statuses[0].crossed[:2] == [("actual", 0.5), ("actual", 0.9)]
@@ -207,7 +207,7 @@ def test_a_failed_alert_is_retried_by_the_next_check(
     store.ingest_file(DATA / "focus_1_0.csv")
     spec = BudgetSpec(name="all", amount=1.0, actual_thresholds=[1.0], forecast_thresholds=[])
     topic = oci_emulator.create_topic("budgets-retry")
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         statuses = budgets.evaluate(data, [spec], date(2024, 9, 3))
     with notify.connect(
         f"oci-ons://{topic}?endpoint={oci_emulator.endpoint}", config=oci_emulator.sdk_config()

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skybridge.apps.costs.analytics import CostData
 from skybridge.apps.costs.convert import connect
 from skybridge.apps.costs.ingest import CostStore
 
@@ -61,7 +60,7 @@ def test_json_tags_of_every_shape_become_folded_keys_and_values(
             writer.writerow(["1", "1", "2024-09-01 00:00:00", "AWS", name, tags])
     result = store.ingest_file(path)
     assert (result.rows, result.rejected) == (len(TAGS), 0)  # bad tags never reject a row
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         rows = data.rows(
             "SELECT ResourceId, x_TagKeys, x_TagValues, tag_value(x_TagKeys, x_TagValues, "
             "'cost_center') FROM costs ORDER BY ResourceId"

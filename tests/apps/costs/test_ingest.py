@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skybridge.apps.costs.analytics import CostData, Period
+from skybridge.apps.costs.analytics import Period
 from skybridge.apps.costs.api import Costs
 from skybridge.apps.costs.convert import read_header
 from skybridge.apps.costs.formats import detect
@@ -43,7 +43,7 @@ def raw_totals(
 
 
 def ingested_totals(store: CostStore, source: str | None = None) -> Totals:
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         where = "WHERE x_SourceFile = ?" if source else ""
         rows = data.rows(
             "SELECT ProviderName, ServiceName, sum(BilledCost), sum(EffectiveCost) "
@@ -91,7 +91,7 @@ def test_oci_focus_report_aliases_and_extras(store: CostStore) -> None:
     assert ingested_totals(store) == raw_totals(
         path, "Oracle", "BilledCost", "EffectiveCost", "ServiceName"
     )
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         rows = data.rows(
             "SELECT DISTINCT RegionId, ConsumedUnit, x_CompartmentName FROM costs ORDER BY 3"
         )
@@ -116,14 +116,14 @@ def test_legacy_cur_billed_is_unblended_and_effective_is_amortised(store: CostSt
     assert {k: v[0] for k, v in totals.items()} == {k: v[0] for k, v in raw.items()}
     # EC2: 0.0416 on demand + 0.0500 Savings Plan effective; the negation counts 0; tax 0.01
     assert totals["AWS", "Amazon Elastic Compute Cloud"][1] == Decimal("0.10")
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         categories = dict(data.rows("SELECT ChargeCategory, count(*) FROM costs GROUP BY ALL"))
     assert categories == {"Usage": 4, "Tax": 1}
 
 
 def test_cur2_tags_from_the_resource_tags_map(store: CostStore) -> None:
     store.ingest_file(DATA / "aws_cur2.csv")
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         rows = data.rows(
             "SELECT ResourceId, tag_value(x_TagKeys, x_TagValues, 'cost_center'), EffectiveCost "
             "FROM costs ORDER BY 1"
@@ -141,7 +141,7 @@ def test_oci_cost_report_totals_tags_and_timestamps(store: CostStore, tmp_path: 
         DATA / "oci_cost_report.csv", "Oracle", "cost/myCost", "cost/myCost", "product/service"
     )
     assert ingested_totals(store) == raw
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         tags = data.rows("SELECT Tags FROM costs WHERE ServiceName = 'DATABASE'")[0][0]
         starts = data.rows("SELECT min(ChargePeriodStart), max(ChargePeriodStart) FROM costs")[0]
     assert '"DevRel\\\\redbull-analytics.release":"v2"' in tags  # the backslash survives
@@ -153,7 +153,7 @@ def test_an_oci_correction_supersedes_the_line_it_corrects_whenever_it_arrives(
 ) -> None:
     store.ingest_file(DATA / "oci_cost_report.csv")
     store.ingest_file(DATA / "oci_cost_report_corrections.csv")
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         compute = data.rows("SELECT sum(BilledCost) FROM costs WHERE ServiceName = 'COMPUTE'")[0][0]
         references = {r for (r,) in data.rows("SELECT x_ReferenceNumber FROM costs")}
     assert cents(compute) == Decimal("1.21")  # 0.0123 + 1.20 (the correction), not + 1.50
@@ -292,7 +292,7 @@ def test_the_real_oci_cost_report_reconciles_per_service(store: CostStore) -> No
     assert ingested_totals(store) == raw_totals(
         path, "Oracle", "cost/myCost", "cost/myCost", "product/service"
     )
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         value = data.rows(
             "SELECT DISTINCT tag_value(x_TagKeys, x_TagValues, 'CostCenter') AS v "
             "FROM costs WHERE v IS NOT NULL"
@@ -315,7 +315,7 @@ def test_the_period_view_counts_utc_days(store: CostStore) -> None:
     from datetime import date
 
     store.ingest_file(DATA / "focus_1_0.csv")
-    with CostData(store.parquet_dir) as data:
+    with store.data() as data:
         totals = data.totals(Period(date(2024, 9, 2), date(2024, 9, 2)))
     assert [(t["provider"], cents(t["billed_cost"])) for t in totals] == [("AWS", Decimal("4.13"))]
 

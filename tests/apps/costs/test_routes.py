@@ -143,3 +143,12 @@ def test_bad_input_is_a_json_error_saying_what_to_fix(
 
 def test_the_contract_suite_is_collected() -> None:
     assert TestCostsContract.app_name == "costs"
+
+
+def test_a_lost_parquet_answers_503_naming_it(service: ServiceHarness, workdir: Path) -> None:
+    assert service.client.get("/api/costs/report", headers=service.auth).status_code == 200
+    next((workdir / ".skybridge" / "costs" / "parquet").glob("*.parquet")).unlink()
+    response = service.client.get("/api/costs/report", headers=service.auth)
+    assert response.status_code == 503
+    assert response.json()["error"] == "DamagedState"
+    assert "lost their Parquet" in response.json()["message"]

@@ -8,7 +8,8 @@ delivered. Days are UTC days of ``ChargePeriodStart``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ import duckdb
 from skybridge.apps.costs.convert import connect
 from skybridge.apps.costs.focus import COLUMNS, tag_sql
 from skybridge.apps.costs.formats import lit, q
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import DamagedState, ValidationError
 
 METRICS = ("EffectiveCost", "BilledCost")
 #: Days a report may span, and the years cost data can have (dates outside are typos).
@@ -86,13 +87,38 @@ class Period:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "days": self.days}
 
 
-class CostData:
-    """A DuckDB connection with the ``costs`` view over ``parquet_dir``."""
+@contextmanager
+def reading_parquet() -> Iterator[None]:
+    """A Parquet file DuckDB cannot read (truncated, overwritten) is :class:`DamagedState`
+    naming it, not a driver error."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        text = str(exc).strip().splitlines()[0]
+        if ".parquet" not in text:
+            raise
+        raise DamagedState(
+            f"a costs Parquet file cannot be read: {text}",
+            hint="ingest the export it came from again (skybridge costs ingest FILE): a "
+            "damaged or lost file is converted again",
+        ) from None
 
-    def __init__(self, parquet_dir: Path) -> None:
+
+class CostData:
+    """A DuckDB connection with the ``costs`` view over the Parquet ``files`` (the ledger's)."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
         self.con: duckdb.DuckDBPyConnection = connect()
         #: The Parquet files the view reads (a file ingested later is not in it).
-        self.files = files = sorted(parquet_dir.glob("*.parquet"))
+        self.files = sorted(files)
+        try:
+            with reading_parquet():
+                self._create_views(self.files)
+        except BaseException:
+            self.con.close()
+            raise
+
+    def _create_views(self, files: list[Path]) -> None:
         if files:
             listed = ", ".join(lit(str(f)) for f in files)
             self.con.execute(
@@ -120,12 +146,14 @@ class CostData:
         self.close()
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql, list(params)).fetchall()
+        with reading_parquet():
+            return self.con.execute(sql, list(params)).fetchall()
 
     def records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        cursor = self.con.execute(sql, list(params))
-        names = [d[0] for d in cursor.description or []]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        with reading_parquet():
+            cursor = self.con.execute(sql, list(params))
+            names = [d[0] for d in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     # -- the period ------------------------------------------------------------------------
     def last_day(self) -> date | None:

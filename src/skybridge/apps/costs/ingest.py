@@ -20,6 +20,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
+from skybridge.apps.costs.analytics import CostData
 from skybridge.apps.costs.convert import (
     WHOLE_FILE,
     RejectedRow,
@@ -33,8 +36,11 @@ from skybridge.apps.costs.formats import detect, lit
 from skybridge.apps.costs.ledger import IngestedFile, Ledger
 from skybridge.backends.billing import CostLine
 from skybridge.backends.objects import ObjectStore
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import DamagedState, ValidationError
+from skybridge.core.observability import get_logger
 from skybridge.core.private_files import private_dir
+
+log = get_logger(__name__)
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
 _API_KIND = {"aws": "aws-ce", "oci": "oci-usage"}
@@ -88,14 +94,19 @@ def _suffix(name: str) -> str:
 
 
 class CostStore:
-    """Canonical Parquet in ``<folder>/parquet`` and the ledger in ``<folder>/ledger.db``."""
+    """Canonical Parquet in ``<folder>/parquet`` and the ledger in ``<folder>/ledger.db``.
+
+    The ledger says which Parquet files hold the data: a file is written first and recorded
+    after, and one it replaces is removed after that, so a run killed in between leaves a file
+    no report reads (swept later), never a file counted twice or a day counted from two pulls.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.parquet_dir = folder / "parquet"
         private_dir(self.parquet_dir, tighten=True)
         self.ledger = Ledger(folder)
-        _sweep(self.parquet_dir)
+        _sweep(self.parquet_dir, {f.parquet for f in self.ledger.files()})
 
     # -- files -----------------------------------------------------------------------------
     def ingest_file(self, path: Path, source: str | None = None) -> FileResult:
@@ -149,7 +160,7 @@ class CostStore:
                 yield self._convert(local, f"objects:{key}", digest)
 
     def _convert(self, path: Path, source: str, digest: str) -> FileResult:
-        known = self.ledger.find(digest)
+        known = self._intact(self.ledger.find(digest))
         if known is not None:
             rejects = self.ledger.rejects(digest) if known.rejected else []
             return FileResult(
@@ -185,17 +196,50 @@ class CostStore:
         key = hashlib.sha256(f"{source}|{day.isoformat()}".encode()).hexdigest()
         body = "\n".join(sorted(repr(line.to_dict()) for line in lines))
         digest = hashlib.sha256(body.encode()).hexdigest()
-        known = self.ledger.find(key)
-        if known is not None and known.parquet == f"api-{key}-{digest[:16]}.parquet":
-            return FileResult(f"{source}@{day}", "unchanged", known.kind, known.rows, 0, key)
+        recorded = self.ledger.find(key)
         target = self.parquet_dir / f"api-{key}-{digest[:16]}.parquet"
+        known = self._intact(recorded)
+        if known is not None and known.parquet == target.name:
+            return FileResult(f"{source}@{day}", "unchanged", known.kind, known.rows, 0, key)
         _write_lines(target, source, provider, lines)
-        if known is not None:
-            (self.parquet_dir / known.parquet).unlink(missing_ok=True)
         kind = _API_KIND.get(provider, provider)
         entry = IngestedFile(key, f"{source}@{day}", kind, len(lines), 0, target.name, time.time())
-        self.ledger.record(entry, [])
+        self.ledger.record(entry, [])  # from here on reports read the new file, not the old
+        if recorded is not None and recorded.parquet != target.name:
+            (self.parquet_dir / recorded.parquet).unlink(missing_ok=True)
         return FileResult(entry.source, "ingested", kind, len(lines), 0, key)
+
+    def _intact(self, known: IngestedFile | None) -> IngestedFile | None:
+        """``known``, or ``None`` when its Parquet is gone or damaged: it is converted again."""
+        if known is None or readable_parquet(self.parquet_dir / known.parquet):
+            return known
+        log.warning("costs.parquet_lost", source=known.source, parquet=known.parquet)
+        return None
+
+    def current(self) -> tuple[list[Path], list[IngestedFile]]:
+        """The Parquet files the ledger names (what reports read), and the ingested files
+        whose Parquet is no longer there (reports would leave their costs out)."""
+        present = {p.name for p in self.parquet_dir.glob("*.parquet")}
+        recorded = self.ledger.files()
+        files = sorted(self.parquet_dir / f.parquet for f in recorded if f.parquet in present)
+        return files, [f for f in recorded if f.parquet not in present]
+
+    def data(self) -> CostData:
+        """The ``costs`` view over what the ledger names (the caller closes it).
+
+        Raises:
+            DamagedState: an ingested file's Parquet is gone (a report would leave it out).
+        """
+        files, lost = self.current()
+        if lost:
+            names = ", ".join(f.source for f in lost[:3]) + (", ..." if len(lost) > 3 else "")
+            raise DamagedState(
+                f"{len(lost)} ingested file(s) lost their Parquet in {self.parquet_dir} "
+                f"({names}): a report would leave their costs out",
+                hint="ingest them again (skybridge costs ingest FILE, or pull the cost API days "
+                "again): a file whose Parquet is gone is converted again",
+            )
+        return CostData(files)
 
     def reset(self) -> None:
         """Forget everything ingested (the Parquet and the ledger's file list)."""
@@ -204,16 +248,32 @@ class CostStore:
         self.ledger = Ledger(self.folder)
 
 
+def readable_parquet(path: Path) -> bool:
+    """Whether ``path`` is a Parquet file whose footer DuckDB can read."""
+    if not path.is_file():
+        return False
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SELECT count(*) FROM parquet_metadata(?)", [str(path)]).fetchall()
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+    return True
+
+
 #: A temporary file older than this was left by a conversion that was killed.
 STALE_SECONDS = 3600.0
 
 
-def _sweep(folder: Path) -> None:
-    """Remove what killed conversions left behind (their own ``.tmp`` files and DuckDB's)."""
+def _sweep(folder: Path, recorded: set[str]) -> None:
+    """Remove what killed runs left behind: conversions' ``.tmp`` files (and DuckDB's), and
+    Parquet no ledger entry names (written but not recorded, or replaced but not removed)."""
     now = time.time()
-    for path in folder.glob("*.tmp"):
+    left = [*folder.glob("*.tmp"), *(p for p in folder.glob("*.parquet") if p.name not in recorded)]
+    for path in left:
         try:
-            if now - path.stat().st_mtime > STALE_SECONDS:
+            if now - path.stat().st_mtime > STALE_SECONDS:  # not a run in progress
                 path.unlink()
         except OSError:
             continue  # another process's, or already gone

@@ -16,6 +16,7 @@ from typing import Any
 from skybridge.apps.costs.convert import RejectedRow
 from skybridge.core.clock import iso
 from skybridge.core.private_files import private_sqlite
+from skybridge.core.sqlite_setup import opening
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS ingested (
@@ -60,7 +61,11 @@ class Ledger:
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
+        with (
+            opening(self.path, "the costs ledger"),
+            closing(sqlite3.connect(self.path, timeout=30)) as db,
+            db,
+        ):
             yield db
 
     def find(self, digest: str) -> IngestedFile | None:

@@ -19,6 +19,7 @@ from typing import Any, Self, cast
 from skybridge.backends.compute.base import ComputeFleet, Instance, State, missing
 from skybridge.core.errors import ConfigError
 from skybridge.core.private_files import private_sqlite
+from skybridge.core.sqlite_setup import opening
 from skybridge.core.urls import BackendURL
 
 _SCHEMA = """
@@ -36,7 +37,7 @@ class EmbeddedFleet(ComputeFleet):
 
     def __init__(self, folder: Path) -> None:
         self.path = private_sqlite(folder / "fleet.db")
-        with closing(self._connect()) as db, db:
+        with opening(self.path, "the embedded compute fleet"), closing(self._connect()) as db, db:
             db.execute(_SCHEMA)
 
     @classmethod

@@ -32,6 +32,7 @@ from skybridge.backends.functions.base import (
 from skybridge.backends.functions.checks import check_alias, check_grant, check_layer_name
 from skybridge.core.errors import Conflict, NotFound, ValidationError
 from skybridge.core.private_files import private_dir
+from skybridge.core.sqlite_setup import opening
 from skybridge.core.urls import BackendURL
 
 ACCOUNT = "000000000000"
@@ -60,9 +61,13 @@ class EmbeddedFunctions(FunctionPlatform):
         private_dir(root)
         self._db = sqlite3.connect(root / "platform.db", check_same_thread=False, timeout=30)
         self._lock = threading.Lock()
-        with self._tx() as db:
-            for statement in _SCHEMA:
-                db.execute(statement)
+        try:
+            with opening(root / "platform.db", "the embedded function platform"), self._tx() as db:
+                for statement in _SCHEMA:
+                    db.execute(statement)
+        except BaseException:
+            self._db.close()
+            raise
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:

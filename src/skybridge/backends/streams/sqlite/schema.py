@@ -11,7 +11,7 @@ from pathlib import Path
 from skybridge.backends.streams.records import TopicPartition
 from skybridge.core.errors import SkybridgeError, TerminalError, TransientError
 from skybridge.core.private_files import private_sqlite
-from skybridge.core.sqlite_setup import set_up
+from skybridge.core.sqlite_setup import opening, set_up
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -43,10 +43,20 @@ def connect(path: Path) -> sqlite3.Connection:
     """
     private_sqlite(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    set_up(
-        conn,
-        ["PRAGMA busy_timeout=30000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"],
-    )
+    try:
+        with opening(path, "the stream log"):
+            set_up(
+                conn,
+                [
+                    "PRAGMA busy_timeout=30000",
+                    "PRAGMA journal_mode=WAL",
+                    "PRAGMA synchronous=NORMAL",
+                    "SELECT count(*) FROM sqlite_master",  # a damaged file fails here
+                ],
+            )
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

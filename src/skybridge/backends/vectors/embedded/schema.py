@@ -20,7 +20,7 @@ import orjson
 from skybridge.backends.vectors.base import CollectionInfo, Metric
 from skybridge.core.errors import Conflict, TransientError
 from skybridge.core.private_files import private_sqlite
-from skybridge.core.sqlite_setup import set_up
+from skybridge.core.sqlite_setup import opening, set_up
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS collections (
@@ -46,16 +46,21 @@ class Database:
         self.path = path
         self.lock = threading.RLock()
         self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        set_up(
-            self.conn,
-            [
-                "PRAGMA busy_timeout=30000",
-                "PRAGMA journal_mode=WAL",
-                "PRAGMA synchronous=NORMAL",
-                *DDL,
-            ],
-        )
-        self._add_count_column()
+        try:
+            with opening(path, "the embedded vector store"):
+                set_up(
+                    self.conn,
+                    [
+                        "PRAGMA busy_timeout=30000",
+                        "PRAGMA journal_mode=WAL",
+                        "PRAGMA synchronous=NORMAL",
+                        *DDL,
+                    ],
+                )
+                self._add_count_column()
+        except BaseException:
+            self.conn.close()
+            raise
 
     def _add_count_column(self) -> None:
         """Files made before collections kept their count get the column, filled in."""
