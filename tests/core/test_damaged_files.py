@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +14,17 @@ from skybridge.apps.costs.ledger import Ledger
 from skybridge.backends import streams, vectors
 from skybridge.backends.compute import connect as connect_compute
 from skybridge.backends.functions import connect as connect_functions
+from skybridge.backends.secrets.local import LocalSecretStore
 from skybridge.backends.sql import create_sql_engine
 from skybridge.core.errors import TerminalError
+
+
+def key_file(folder: Path) -> Path:
+    """A key file beside the store (its key is there; only the database is damaged)."""
+    path = folder.parent / "key"
+    path.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode())
+    path.chmod(0o600)
+    return path
 
 
 def damage(path: Path) -> Path:
@@ -31,6 +41,7 @@ STORES: dict[str, tuple[str, Callable[[Path], Any]]] = {
     "functions": ("platform.db", lambda d: connect_functions(f"embedded://{d}")),
     "costs ledger": ("ledger.db", lambda d: Ledger(d).files()),
     "sql": ("app.db", lambda d: create_sql_engine(f"sqlite:///{d}/app.db").connect()),
+    "secrets": ("secrets.db", lambda d: LocalSecretStore(d, key_file=key_file(d))),
 }
 
 

@@ -107,9 +107,9 @@ def test_a_batch_held_by_another_runner_is_refused(tmp_path: Path, sqlite_engine
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:  # a live process of this host keeps its lease
         run.leases.release(run.leases.holder("nightly-20260101T000000Z"))  # type: ignore[arg-type]
-        here = run.owner.rpartition(":")[0]  # this host and PID namespace
-        run.leases.acquire("nightly-20260101T000000Z", f"{here}:{alive.pid}", 60)
-        with pytest.raises(Conflict, match=f":{alive.pid} "):
+        here = run.owner.rsplit(":", 2)[0]  # this host and PID namespace
+        run.leases.acquire("nightly-20260101T000000Z", f"{here}:{alive.pid}:-", 60)
+        with pytest.raises(Conflict, match=f"process {alive.pid} on host "):
             run.run("nightly", at=AT)
     finally:
         alive.kill()
@@ -125,13 +125,13 @@ def test_a_batch_whose_runner_was_killed_on_this_host_is_taken_over(
     run = runner(tmp_path, target, aws, oci)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a runner killed (SIGKILL) before it released the lease: its pid is free
-    here = run.owner.rpartition(":")[0]
+    here = run.owner.rsplit(":", 2)[0]
     # another PID namespace on a host of the same name (a container): its pid means nothing here
-    run.leases.acquire("nightly-20260101T000000Z", f"{socket.gethostname()}:0:{gone.pid}", 900)
+    run.leases.acquire("nightly-20260101T000000Z", f"{socket.gethostname()}:0:{gone.pid}:-", 900)
     with pytest.raises(Conflict, match="is being run by"):
         run.run("nightly", at=AT)
     run.leases.release(run.leases.holder("nightly-20260101T000000Z"))  # type: ignore[arg-type]
-    run.leases.acquire("nightly-20260101T000000Z", f"{here}:{gone.pid}", 900)
+    run.leases.acquire("nightly-20260101T000000Z", f"{here}:{gone.pid}:-", 900)
     record = run.run("nightly", at=AT)
     assert record.state == "done"
     assert run.leases.holder("nightly-20260101T000000Z") is None  # released at the end

@@ -316,3 +316,19 @@ def test_check_probes_the_stores_the_mapping_table_names(workdir: Path) -> None:
     probed = {s.name: s for s in probe_all(load_settings([spec]), apps=[spec])}
     assert probed["secretsync.table.src"].status == "ok"
     assert probed["secretsync.table.dst"].setting == "secretsync.table.dst"
+
+
+def test_a_source_store_whose_key_file_is_gone_exits_2_and_makes_no_new_key(
+    source: LocalSecretStore, workdir: Path
+) -> None:
+    source.close()
+    assert [o["action"] for o in as_json("sync", "--all")] == ["created", "created"]
+    key = workdir / "src" / "key"
+    key.unlink()
+    for command in (("sync", "--all"), ("sync", "db"), ("reconcile",)):
+        result = run(*command, "--json", code=2)
+        assert f"key file {key} is missing" in " ".join((result.stdout + result.stderr).split())
+        assert not key.exists()  # no new key: later writes would be sealed with it
+    [db, _key] = as_json("status")
+    assert db["drift"] == "error"
+    assert "restore" in db["last_error"]

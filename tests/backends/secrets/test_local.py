@@ -185,3 +185,62 @@ def test_names_near_the_id_shape_are_names(tmp_path: Path, name: str) -> None:
         created = store.create(name, Secret("v"))
         assert not store.is_secret_id(name)
         assert store.get_value(name).secret == created.secret
+
+
+def _store_files(folder: Path) -> dict[str, tuple[int, int, int]]:
+    found = {p.name: p.stat() for p in [folder, *folder.iterdir()]}
+    return {name: (st.st_mtime_ns, st.st_size, st.st_mode) for name, st in found.items()}
+
+
+def test_a_missing_key_file_of_a_store_with_sealed_values_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    with LocalSecretStore(folder) as store:
+        store.create("a", Secret("CANARY-value-1c9e"))
+    (folder / "key").unlink()
+    before = _store_files(folder)
+    with pytest.raises(ConfigError) as refused:
+        LocalSecretStore(folder)
+    message = str(refused.value)
+    assert f"key file {folder / 'key'} is missing" in message
+    assert "restore" in message
+    assert KEY_ENV in message
+    assert "CANARY" not in message
+    # Nothing written: no new key to seal later writes with, the database untouched.
+    assert not (folder / "key").exists()
+    assert _store_files(folder) == before
+
+
+def test_a_store_refused_for_its_missing_key_opens_with_the_key_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "store"
+    with LocalSecretStore(folder) as store:
+        store.create("a", Secret("v1"))
+    saved = (folder / "key").read_text()
+    (folder / "key").unlink()
+    with pytest.raises(ConfigError):
+        LocalSecretStore(folder)
+    monkeypatch.setenv(KEY_ENV, saved.strip())  # the key through the environment
+    with LocalSecretStore(folder) as store:
+        assert store.get_value("a").value.reveal() == "v1"
+    assert not (folder / "key").exists()
+    monkeypatch.delenv(KEY_ENV)
+    (folder / "key").write_text(saved)  # or the key file from a backup
+    (folder / "key").chmod(0o600)
+    with LocalSecretStore(folder) as store:
+        assert store.get_value("a").value.reveal() == "v1"
+
+
+def test_only_a_store_with_no_sealed_value_gets_a_new_key(tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    with LocalSecretStore(folder):  # a database with its tables, and no value yet
+        pass
+    first = (folder / "key").read_text()
+    (folder / "key").unlink()
+    with LocalSecretStore(folder) as store:
+        store.create("a", Secret("v1"))
+    assert (folder / "key").read_text() != first
+    assert (folder / "key").stat().st_mode & 0o777 == 0o600
+    (folder / "key").unlink()
+    with pytest.raises(ConfigError, match="holds 1 value"):
+        LocalSecretStore(folder)

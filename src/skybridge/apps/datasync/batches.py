@@ -10,8 +10,6 @@ ended for each declared batch sync; a batch that failed is resumed by the next t
 from __future__ import annotations
 
 import math
-import os
-import socket
 import time
 from collections.abc import Callable, Sequence
 
@@ -26,6 +24,7 @@ from skybridge.apps.datasync.workflow import BatchEnv, run_step
 from skybridge.core.clock import when
 from skybridge.core.errors import Conflict, NotFound
 from skybridge.core.observability import get_logger
+from skybridge.runtime.holders import describe, holder_gone, this_process
 from skybridge.runtime.leases import Lease, LeaseManager
 
 log = get_logger(__name__)
@@ -42,31 +41,6 @@ def window(every: float, now: float) -> tuple[float, float]:
     return end - every, end
 
 
-def _where() -> str:
-    """This process's host and PID namespace: two processes share a host name but not
-    process ids when one runs in a container (``--network host``, a pod's fixed name)."""
-    try:
-        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
-    except OSError:
-        namespace = "-"
-    return f"{socket.gethostname()}:{namespace}"
-
-
-def _gone(owner: str) -> bool:
-    """Whether ``owner`` (``host:namespace:pid``) is a process of this host and PID namespace
-    that no longer runs; any other owner is left to its lease's end."""
-    where, _, pid = owner.rpartition(":")
-    if where != _where() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # it exists, as another user's
-        return False
-    return False
-
-
 class BatchRunner:
     """Runs the declared batch syncs of ``env`` with records and leases in ``records.kv``."""
 
@@ -74,7 +48,7 @@ class BatchRunner:
         self.env = env
         self.records = records
         self.leases = LeaseManager(records.kv, prefix="datasync/leases/")
-        self.owner = f"{_where()}:{os.getpid()}"
+        self.owner = this_process()
 
     def record(
         self, name: str, *, at: float | None = None, batch: str | None = None
@@ -160,7 +134,7 @@ class BatchRunner:
         if lease is not None:
             return lease
         holder = self.leases.holder(batch)
-        if holder is not None and _gone(holder.owner):
+        if holder is not None and holder_gone(holder.owner):
             log.warning("datasync.lease_taken_over", batch=batch, owner=holder.owner)
             self.leases.release(holder)
             lease = self.leases.acquire(batch, self.owner, LEASE_TTL)
@@ -170,7 +144,7 @@ class BatchRunner:
         if holder is None:  # released just now: the next run takes it
             raise Conflict(f"batch {batch} was being run by another process; try again")
         raise Conflict(
-            f"batch {batch} is being run by {holder.owner} (its lease runs until "
+            f"batch {batch} is being run by {describe(holder.owner)} (its lease runs until "
             f"{when(holder.expires_at)})",
             hint="wait for that run; one killed on another host holds the batch until its "
             "lease runs out, one killed on this host is taken over at once",

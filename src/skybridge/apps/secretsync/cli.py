@@ -34,7 +34,7 @@ from skybridge.apps.secretsync.loading import InvalidTable, load_table, service_
 from skybridge.apps.secretsync.service import SecretSyncService, open_service
 from skybridge.apps.secretsync.views import audit_view, mapping_view, status_views
 from skybridge.core import clock
-from skybridge.core.errors import NotFound, SkybridgeError, ValidationError
+from skybridge.core.errors import ConfigError, NotFound, SkybridgeError, ValidationError
 
 secrets_app = typer.Typer(
     help="Sync secrets between stores (AWS Secrets Manager -> OCI Vault, or any pair).",
@@ -103,13 +103,14 @@ def sync(
     """Sync mappings to their source's current version, or handle one event file."""
     if sum((bool(mappings), all_, event is not None)) != 1:
         raise ValidationError("give mapping names, --all, or --event FILE.json (one of them)")
+    misconfigured: list[str] = []  # mappings that failed on a bad setting: exit 2, not 1
     with service(ctx, table) as svc:
         if event is not None:
             outcomes = _event_outcomes(svc, event)
         else:
             names = [m.name for m in svc.engine.mappings] if all_ else list(mappings or [])
             _check_names(svc, names)
-            outcomes = [_sync_one(svc, name) for name in names]
+            outcomes = [_sync_one(svc, name, misconfigured) for name in names]
     failed = [o for o in outcomes if o["action"] not in GOOD | QUIET]
     if as_json:
         emit_json(outcomes)
@@ -120,7 +121,7 @@ def sync(
             rows.add_row(o["mapping"], _word(o["action"]), _short(o["source_version"]), detail)
         _print(ctx, rows)
     if failed:
-        raise typer.Exit(EXIT_FAILED)
+        raise typer.Exit(EXIT_BAD_INPUT if misconfigured else EXIT_FAILED)
 
 
 def _check_names(svc: SecretSyncService, names: list[str]) -> None:
@@ -133,10 +134,14 @@ def _check_names(svc: SecretSyncService, names: list[str]) -> None:
         )
 
 
-def _sync_one(svc: SecretSyncService, name: str) -> dict[str, Any]:
+def _sync_one(svc: SecretSyncService, name: str, misconfigured: list[str]) -> dict[str, Any]:
+    """The mapping's outcome; its name goes to ``misconfigured`` when a setting is to blame
+    (a store that cannot be opened, such as a local store whose key file is gone)."""
     try:
         return svc.engine.sync_mapping(name).to_dict()
     except SkybridgeError as exc:
+        if isinstance(exc, ConfigError):
+            misconfigured.append(name)
         return {"mapping": name, "action": "failed", "source_version": None, "detail": str(exc)}
 
 

@@ -1,7 +1,8 @@
 """Sync state, per-mapping locks and the audit log, kept in a ``kv`` store.
 
 Keys (all under ``secretsync/``): ``state/<mapping>`` (JSON :class:`MappingState`),
-``lock/<mapping>`` (a short-lived lease taken with compare-and-set), and
+``lock/<mapping>`` (a short-lived lease taken with compare-and-set, JSON naming its holder
+process), and
 ``audit/<microseconds>-<random>`` (JSON :class:`AuditRecord`, time-ordered). No value ever
 stored here is a secret value: only version ids, hash prefixes, times and reasons.
 """
@@ -18,9 +19,13 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from skybridge.backends.kv import KeyValueStore
-from skybridge.core.clock import SYSTEM_CLOCK, Clock
+from skybridge.core.clock import SYSTEM_CLOCK, Clock, when
 from skybridge.core.errors import Conflict, TransientError
+from skybridge.core.observability import get_logger
 from skybridge.core.secret import scrub
+from skybridge.runtime.holders import describe, holder_gone, this_process
+
+log = get_logger(__name__)
 
 PREFIX = "secretsync/"
 LOCK_TTL_S = 60.0
@@ -115,31 +120,66 @@ class StateStore:
         """Hold the mapping's lease, waiting up to ``lock_wait`` seconds for another holder.
 
         Writers of one mapping take turns, so a read-check-write cannot interleave with
-        another (the lease expires after ``LOCK_TTL_S`` if its holder dies).
+        another. The lease names its holder (:func:`~skybridge.runtime.holders.this_process`):
+        one left by a process of this host that no longer runs (killed outright) is taken over
+        at once; any other lease runs out ``LOCK_TTL_S`` seconds after it was taken.
 
         Raises:
-            TransientError: still held by another writer after ``lock_wait`` seconds.
+            TransientError: still held by another writer after ``lock_wait`` seconds (the
+                message names the holder and when its lease runs out).
         """
         key = f"{PREFIX}lock/{mapping}"
-        token = uuid.uuid4().hex.encode()
+        mine = json.dumps({"holder": this_process(), "token": uuid.uuid4().hex}).encode()
         deadline = time.monotonic() + self.lock_wait
-        while True:
-            try:
-                version = self.kv.compare_and_set(key, token, 0, ttl=LOCK_TTL_S)
-                break
-            except Conflict:
-                if time.monotonic() >= deadline:
-                    raise TransientError(
-                        f"mapping '{mapping}' is being synced by another worker",
-                        retry_after=0.1,
-                    ) from None
-                time.sleep(random.uniform(0.005, 0.03))
+        while (version := self._take(key, mine, mapping)) is None:
+            if time.monotonic() >= deadline:
+                raise self._busy(mapping, key)
+            time.sleep(random.uniform(0.005, 0.03))
         try:
             yield
         finally:
-            # expired and taken over meanwhile: nothing of ours to release
-            with suppress(Conflict):
-                self.kv.delete(key, expected_version=version)
+            self._release(key, mine, version)
+
+    def _take(self, key: str, mine: bytes, mapping: str) -> int | None:
+        """Our lease's kv version: the lease was free, or its holder is gone; else ``None``."""
+        try:
+            return self.kv.compare_and_set(key, mine, 0, ttl=LOCK_TTL_S)
+        except Conflict:
+            item = self.kv.get_item(key)
+        if item is None:  # given back meanwhile: the next try takes it
+            return None
+        holder = _holder(item.value)
+        if holder is None or not holder_gone(holder):
+            return None
+        try:  # from the version we judged: two takers of one dead holder's lease, one wins
+            version = self.kv.compare_and_set(key, mine, item.version, ttl=LOCK_TTL_S)
+        except Conflict:
+            return None
+        log.warning("secretsync.lease_taken_over", mapping=mapping, holder=holder)
+        return version
+
+    def _release(self, key: str, mine: bytes, version: int) -> None:
+        item = self.kv.get_item(key)
+        if item is None or item.value != mine:
+            return  # expired and taken over meanwhile: nothing of ours to release
+        with suppress(Conflict):
+            self.kv.delete(key, expected_version=version)
+
+    def _busy(self, mapping: str, key: str) -> TransientError:
+        item = self.kv.get_item(key)
+        holder = _holder(item.value) if item else None
+        who = describe(holder) if holder else "a worker that does not name itself"
+        if item and item.expires_at:
+            until = f"until {when(item.expires_at, seconds=True)}"
+        else:
+            until = f"for at most {LOCK_TTL_S:.0f} s after it took it"
+        return TransientError(
+            f"mapping '{mapping}' is being synced by another worker: {who} holds its lease {until}",
+            hint="the holder may be a process stopped on another host or in another "
+            "container, which keeps the lease until it expires; one stopped on this host "
+            "is taken over at once",
+            retry_after=0.1,
+        )
 
     # -- audit -----------------------------------------------------------------------------
     def audit(self, record: AuditRecord) -> None:
@@ -154,3 +194,11 @@ class StateStore:
         if mapping is not None:
             records = [r for r in records if r.mapping == mapping]
         return list(reversed(records))[:limit]
+
+
+def _holder(value: bytes) -> str | None:
+    """The holder a lease record names (``None``: a record of an older version, unnamed)."""
+    with suppress(ValueError, AttributeError):
+        holder = json.loads(value).get("holder")
+        return holder if isinstance(holder, str) else None
+    return None

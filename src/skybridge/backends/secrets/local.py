@@ -38,14 +38,40 @@ from skybridge.backends.secrets.types import (
     SecretVersion,
 )
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
-from skybridge.core.errors import Conflict, NotFound, TerminalError, TransientError
+from skybridge.core.errors import ConfigError, Conflict, NotFound, TerminalError, TransientError
 from skybridge.core.private_files import private_dir, private_sqlite
 from skybridge.core.secret import Secret
+from skybridge.core.sqlite_setup import opening
 from skybridge.core.urls import BackendURL
 
 _DAY = 86400.0
 #: Local ids are ``lsec-`` and 32 hex digits; a reference of that shape is an id, never a name.
 _SECRET_ID = re.compile(r"^lsec-[0-9a-f]{32}\Z")
+
+
+def _sealed_values(path: Path) -> int:
+    """How many sealed values the store at ``path`` holds, read without writing anything
+    (0 when it has no database yet).
+
+    Raises:
+        ConfigError: the database exists but cannot be read to tell.
+    """
+    db = path / "secrets.db"
+    if not db.is_file():
+        return 0
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            tables = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'versions'").fetchall()
+            return int(conn.execute("SELECT count(*) FROM versions").fetchone()[0]) if tables else 0
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise ConfigError(
+            f"the key file of local://{path} is missing, and {db} cannot be read to tell "
+            f"whether it holds values sealed with that key: {exc}",
+            hint="restore the key file from a backup, or move the store aside to start anew",
+        ) from None
 
 
 class LocalSecretStore(SecretStore):
@@ -70,13 +96,20 @@ class LocalSecretStore(SecretStore):
         super().__init__(max_value_size=max_value_size)
         self.path = path
         self._clock = clock
+        # The key first: a store whose key file is gone is refused before anything is made.
+        key = load_key(key_file or path / "key", sealed_values=lambda: _sealed_values(path))
         private_dir(path, tighten=True)
-        self._sealer = Sealer(load_key(key_file or path / "key"))
+        self._sealer = Sealer(key)
         db = private_sqlite(path / "secrets.db")
         self._lock = threading.RLock()
         self._db = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
-        self._db.executescript(SCHEMA)
+        try:
+            with opening(db, "the local secret store"):
+                self._db.executescript(SCHEMA)
+        except BaseException:
+            self._db.close()
+            raise
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:

@@ -3,8 +3,9 @@
 The key comes from ``SKYBRIDGE_SECRETS_KEY`` (URL-safe base64 of 32 bytes, as printed by
 ``python -c "import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())"``), or
 from a key file created with mode 0600 next to the store. A key file readable by group or others
-is refused. Values are sealed with AES-256-GCM; the associated data binds each ciphertext to its
-secret, version and value type, so a ciphertext moved to another row fails to open too.
+is refused; a missing one is created only while the store holds no sealed value. Values are
+sealed with AES-256-GCM; the associated data binds each ciphertext to its secret, version and
+value type, so a ciphertext moved to another row fails to open too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import base64
 import binascii
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -60,17 +62,35 @@ def _create_key_file(path: Path) -> bytes:
     return key
 
 
-def load_key(key_file: Path) -> bytes:
-    """The store key: from ``SKYBRIDGE_SECRETS_KEY``, else ``key_file`` (created if missing)."""
+def load_key(key_file: Path, *, sealed_values: Callable[[], int] = lambda: 0) -> bytes:
+    """The store key: from ``SKYBRIDGE_SECRETS_KEY``, else ``key_file``.
+
+    A missing key file is created only for a store that holds no sealed value yet
+    (``sealed_values()`` is 0): values sealed with a lost key can only be read with that key,
+    and a new one would seal later writes differently (restoring the old key then loses them).
+
+    Raises:
+        ConfigError: the key is malformed or unreadable, or the key file is missing while the
+            store holds sealed values (naming the file; nothing is written).
+    """
     from_env = os.environ.get(KEY_ENV)
     if from_env:
         return _decode_key(from_env, KEY_ENV)
     try:
         return _read_key_file(key_file)
     except FileNotFoundError:
-        return _create_key_file(key_file)
+        pass
     except OSError as exc:
         raise ConfigError(f"cannot read key file {key_file}: {exc.strerror}") from None
+    count = sealed_values()
+    if count:
+        raise ConfigError(
+            f"key file {key_file} is missing, but the store holds {count} value(s) sealed "
+            "with the key it held",
+            hint=f"restore {key_file} from a backup (mode 0600), or set {KEY_ENV} to that key; "
+            "a new key is made only for an empty store",
+        )
+    return _create_key_file(key_file)
 
 
 class Sealer:
