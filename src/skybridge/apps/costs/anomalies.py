@@ -18,7 +18,6 @@ from typing import Any
 
 from skybridge.apps.costs.analytics import CostData, Period, dimension_sql
 from skybridge.apps.costs.forecast import weekday_profile
-from skybridge.apps.costs.formats import lit
 
 MIN_HISTORY = 7
 WINDOW = 56
@@ -111,27 +110,41 @@ def find_anomalies(
         for spike in detect_spikes(
             floats, threshold=threshold, min_impact=min_impact, since=period.start
         ):
-            anomaly = Anomaly(dimension, value, spike)
-            anomaly.contributors = contributors(data, dimension, value, spike.day)
-            found.append(anomaly)
+            found.append(Anomaly(dimension, value, spike))
+    drivers = contributors(data, dimension, [(a.value, a.spike.day) for a in found])
+    for anomaly in found:
+        anomaly.contributors = drivers.get((anomaly.value, anomaly.spike.day), [])
     return sorted(found, key=lambda a: -a.spike.impact)
 
 
 def contributors(
-    data: CostData, dimension: str, value: str, day: date, limit: int = 3
-) -> list[dict[str, Any]]:
-    """The service/resource pairs whose cost on ``day`` grew most against the week before."""
+    data: CostData, dimension: str, spikes: list[tuple[str, date]], limit: int = 3
+) -> dict[tuple[str, date], list[dict[str, Any]]]:
+    """For each ``(value, day)`` of ``dimension``: the service/resource pairs whose cost on
+    that day grew most against the week before (one query for all of them)."""
+    if not spikes:
+        return {}
     expr = f"coalesce(CAST({dimension_sql(dimension)} AS VARCHAR), '(none)')"
-    start = (day - timedelta(days=7)).isoformat()
-    today = f"DATE {lit(day.isoformat())}"
-    on_day = f"coalesce(sum(EffectiveCost) FILTER (x_Day = {today}), 0)"
-    usual = f"coalesce(sum(EffectiveCost) FILTER (x_Day < {today}), 0) / 7"
-    return data.records(
-        f"""SELECT ServiceName AS service, coalesce(ResourceId, '(no resource id)') AS resource,
+    pairs = ", ".join("(?, ?::DATE)" for _ in spikes)
+    on_day = "coalesce(sum(EffectiveCost) FILTER (x_Day = s.day), 0)"
+    usual = "coalesce(sum(EffectiveCost) FILTER (x_Day < s.day), 0) / 7"
+    rows = data.records(
+        f"""WITH s(value, day) AS (VALUES {pairs})
+            SELECT s.value AS x_value, s.day AS x_spike,
+                   ServiceName AS service, coalesce(ResourceId, '(no resource id)') AS resource,
                    ({on_day})::DOUBLE AS cost, ({usual})::DOUBLE AS usual,
                    ({on_day} - {usual})::DOUBLE AS increase
-            FROM costs
-            WHERE {expr} = ? AND x_Day BETWEEN DATE {lit(start)} AND DATE {lit(day.isoformat())}
-            GROUP BY ALL HAVING increase > 0 ORDER BY increase DESC LIMIT {int(limit)}""",
-        [value],
+            FROM costs JOIN s ON {expr} = s.value
+                 AND x_Day BETWEEN s.day - INTERVAL 7 DAY AND s.day
+            GROUP BY s.value, s.day, service, resource HAVING increase > 0
+            QUALIFY row_number() OVER (
+                PARTITION BY s.value, s.day ORDER BY increase DESC, service, resource
+            ) <= {int(limit)}
+            ORDER BY x_value, x_spike, increase DESC, service, resource""",
+        [x for value, day in spikes for x in (value, day.isoformat())],
     )
+    found: dict[tuple[str, date], list[dict[str, Any]]] = {}
+    for row in rows:
+        key = (row.pop("x_value"), row.pop("x_spike"))
+        found.setdefault(key, []).append(row)
+    return found
