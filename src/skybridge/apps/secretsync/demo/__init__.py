@@ -15,8 +15,10 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import tomllib
 from pathlib import Path
 from secrets import token_hex, token_urlsafe
+from typing import Any
 
 from skybridge.apps.secretsync.loading import load_table
 from skybridge.apps.secretsync.pipeline import ensure_topics, publish_change
@@ -58,8 +60,17 @@ def seed_demo(ctx: Context) -> None:
     root = private_dir(ctx.data_dir.resolve())
     table_path = root / TABLE_FILE
     text = TEMPLATE.read_text().replace("{root}", str(root))
-    if not table_path.is_file() or table_path.read_text() != text:
+    if not table_path.is_file():
         table_path.write_text(text)
+    elif table_path.read_text() != text:
+        if _demo_written(table_path.read_text()):  # an older demo's, or another folder's
+            table_path.write_text(text)
+        else:
+            log.warning(
+                "secretsync.demo_table_kept",
+                table=str(table_path),
+                reason="it holds mappings or backends the demo did not write",
+            )
     with source_store(root) as source:
         for secret in SECRETS:
             try:
@@ -68,6 +79,27 @@ def seed_demo(ctx: Context) -> None:
                 source.create(secret, Secret(demo_value(secret)))
     with open_service(ctx, table=load_table(table_path)) as service:
         service.engine.reconcile()
+
+
+def _demo_written(text: str) -> bool:
+    """Whether ``text`` is a mapping table as a demo wrote it: the demo's mappings and
+    backends by name, nothing more (a table someone added to is theirs, and is kept)."""
+    try:
+        found = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+    demo = tomllib.loads(TEMPLATE.read_text())
+
+    def names(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
+        mappings = doc.get("mappings")
+        listed = mappings if isinstance(mappings, list) else []
+        backends = doc.get("backends")
+        return (
+            {str(m.get("name")) for m in listed if isinstance(m, dict)},
+            set(backends) if isinstance(backends, dict) else set(),
+        )
+
+    return names(found) == names(demo) and found.get("owner") == demo.get("owner")
 
 
 def rotate_secrets(ctx: Context, stop: threading.Event) -> None:
