@@ -129,3 +129,24 @@ def test_a_bad_backend_setting_is_an_error_on_the_page(
     assert page.status_code == 200
     assert 'class="alert alert-error"' in page.text
     assert "nosuch" in page.text
+
+
+def test_many_dead_letters_show_the_newest_and_say_how_many_more(
+    service: ServiceHarness, backend: StreamBackend
+) -> None:
+    from skybridge.server.streams_page import LETTERS_SHOWN
+
+    letters = DeadLetters(backend, "orders")
+    for n in range(LETTERS_SHOWN + 9):
+        record = Record("orders", 0, 100 + n, b"k", b"v", [], 1.0)
+        letters.park(letter_message(record, "ValueError", f"bad row {n}", "billing"))
+    total = LETTERS_SHOWN + 10  # and the fixture's one
+    service.login()
+    html = service.client.get("/streams").text
+    assert html.count('<tr data-letter="') == LETTERS_SHOWN
+    assert f"{total} waiting of {total}" in html
+    assert f"The newest {LETTERS_SHOWN} of {total} letters" in html
+    assert f"bad row {LETTERS_SHOWN + 8}" in html  # the newest
+    assert html.index(f"bad row {LETTERS_SHOWN + 8}") < html.index(f"bad row {LETTERS_SHOWN}")
+    assert "bad amount" not in html  # the oldest, beyond the shown ones
+    assert f"Replay all {total}" in html

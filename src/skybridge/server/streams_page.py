@@ -3,7 +3,7 @@
 Showing it needs ``streams:read``; the replay buttons POST to ``/streams/replay`` (CSRF-checked,
 ``streams:replay``). It reads the configured ``backends.streams`` on every load (see
 :mod:`skybridge.runtime.inventory`). Dead letters are shown by their error and where they came
-from, never by their value.
+from, never by their value: the newest :data:`LETTERS_SHOWN` of each topic, newest first.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ LoggedIn = Annotated[Session, Depends(require_session)]
 FormField = Annotated[str, Form()]
 #: Longest error text shown for a dead letter.
 ERROR_SHOWN = 300
+#: Dead letters shown per topic (the newest); the CLI lists them all.
+LETTERS_SHOWN = 50
 
 
 def _url(state: ServiceState) -> str:
@@ -60,7 +62,12 @@ def _view(found: StreamsInventory) -> dict[str, Any]:
         "topics": found.topics,
         "groups": sorted(found.groups, key=lambda g: (g.group, g.topic)),
         "dead_letters": [
-            {"topic": t.topic, "waiting": t.waiting, "letters": [_letter_row(x) for x in t.letters]}
+            {
+                "topic": t.topic,
+                "waiting": t.waiting,
+                "total": len(t.letters),
+                "letters": [_letter_row(x) for x in reversed(t.letters[-LETTERS_SHOWN:])],
+            }
             for t in found.dead_letters
         ],
     }
