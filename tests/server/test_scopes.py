@@ -256,3 +256,22 @@ def test_paths_outside_the_data_dir_keep_only_their_file_name() -> None:
     ]
     assert shown[1].message == "cannot open '/.../a': no such file"
     assert shown[1].hint == "see https://h/a/b"
+
+
+def test_the_tokens_page_shows_active_tokens_and_the_newest_revoked_ones(
+    service: ServiceHarness,
+) -> None:
+    from skybridge.server.dashboard import REVOKED_SHOWN
+
+    store = service.client.app.state.skybridge.tokens  # type: ignore[attr-defined]
+    for n in range(REVOKED_SHOWN + 5):
+        store.create(f"old-{n:03d}", ["read"])
+        store.revoke(f"old-{n:03d}")
+    service.new_token("still-used", scopes=["read"])
+    service.login()
+    html = service.client.get("/tokens").text
+    assert "still-used" in html
+    assert f"old-{REVOKED_SHOWN + 4:03d}" in html  # the newest revoked
+    assert "old-004" not in html  # the oldest revoked ones
+    assert html.count('class="revoked"') == REVOKED_SHOWN
+    assert "5 older revoked tokens not shown" in html

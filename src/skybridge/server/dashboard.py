@@ -187,17 +187,25 @@ def backends(request: Request, session: LoggedIn, state: State) -> Response:
     )
 
 
+#: Revoked tokens shown on the tokens page (the newest); ``skybridge token list`` lists all.
+REVOKED_SHOWN = 20
+
+
 def _tokens_page(
     request: Request, session: Session, state: ServiceState, **extra: object
 ) -> Response:
     context: dict[str, object] = {"created": None, "error": None, "notice": None, **extra}
     status = 400 if context["error"] else 200
+    every = state.tokens.list()
+    revoked = [t for t in every if not t.active]
+    shown_revoked = {t.id for t in revoked[-REVOKED_SHOWN:]}  # the newest revoked ones
     return render(
         request,
         "tokens.html",
         session=session,
         active="tokens",
-        tokens=state.tokens.list(),
+        tokens=[t for t in every if t.active or t.id in shown_revoked],
+        hidden_revoked=len(revoked) - len(shown_revoked),
         roles=ROLES,
         status_code=status,
         **context,
