@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from skybridge.apps.costs.convert import connect
 from skybridge.apps.costs.ingest import CostStore
 
+from .conftest import DATA
+
 #: What ``null_text`` means: blank, or NULL in any case with any padding trim removes.
 PLAIN = "CASE WHEN v IS NULL OR trim(v) = '' OR upper(trim(v)) = 'NULL' THEN NULL ELSE v END"
 #: Characters around the guard's edges: spaces trim removes (ASCII and Unicode), ones it keeps
@@ -75,3 +77,26 @@ def test_json_tags_of_every_shape_become_folded_keys_and_values(
     assert found["duplicate"][2] == "CC-303"  # the first key of a shape wins
     for name in ("array", "broken", "none"):
         assert found[name] == ([], [], None), name
+
+
+def test_a_read_only_folder_is_named_even_when_the_cleanup_fails_too(
+    store: CostStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a read-only file system even unlinking a missing file fails (EROFS): that must not
+    hide the error saying the costs folder must be writable."""
+    import errno
+
+    from skybridge.apps.costs import convert
+    from skybridge.core.errors import ConfigError
+
+    def refuse_write(*args: object) -> None:
+        tmp = args[-1]
+        raise duckdb.IOException(f'IO Error: Cannot open file "{tmp}": Read-only file system')
+
+    def refuse_unlink(self: Path, missing_ok: bool = False) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(convert, "_write", refuse_write)
+    monkeypatch.setattr(Path, "unlink", refuse_unlink)
+    with pytest.raises(ConfigError, match="cannot write the converted file in"):
+        store.ingest_file(DATA / "focus_1_0.csv")

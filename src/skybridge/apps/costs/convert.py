@@ -16,6 +16,7 @@ import gzip
 import os
 import secrets
 import zlib
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,7 @@ def convert_file(con: duckdb.DuckDBPyConnection, path: Path, name: str, target: 
         os.chmod(tmp, FILE_MODE)  # the owner's alone, as every store of skybridge's
         tmp.replace(target)
     except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         if tmp.name in str(exc):  # writing failed (permissions, a full disk), not the reading
             raise ConfigError(
                 f"cannot write the converted file in {target.parent} ({_first_line(exc)})",
@@ -201,11 +202,18 @@ def convert_file(con: duckdb.DuckDBPyConnection, path: Path, name: str, target: 
             hint=WHOLE_FILE,
         ) from None
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         if _interrupted(exc):
             raise KeyboardInterrupt from None
         raise
     return conversion
+
+
+def _discard(tmp: Path) -> None:
+    """Remove a half-written file; where that fails too (a read-only folder, where even a
+    missing file cannot be unlinked) the error that brought us here is the one to tell."""
+    with suppress(OSError):
+        tmp.unlink(missing_ok=True)
 
 
 def _interrupted(exc: BaseException) -> bool:
