@@ -9,18 +9,31 @@ until they pass or ``timeout`` seconds have gone.
 
 :func:`opening` names the file when it cannot be opened: a damaged file (not a database, a
 malformed image) says so and what to do, instead of a driver traceback.
+
+**Schema versions.** Each embedded store stamps its file with the version of its tables
+(``PRAGMA user_version``, see :func:`schema_version`). A file of an older version is upgraded
+by its store before the stamp moves (a file from before versions existed reads 0); a file of a
+newer version is refused, naming it, so an older skybridge never half-reads tables it does
+not know. A store whose tables change bumps its version and upgrades the files of the
+version before (its tests open such a file).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from skybridge.core.errors import DamagedState, SkybridgeError, TerminalError, TransientError
+from skybridge.core.errors import (
+    ConfigError,
+    DamagedState,
+    SkybridgeError,
+    TerminalError,
+    TransientError,
+)
 
 #: Seconds between attempts.
 _PAUSE = 0.02
@@ -77,3 +90,45 @@ def opening(path: Path | str, what: str) -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         raise open_error(path, what, exc) from None
+
+
+def schema_version(conn: Any, path: Path | str, what: str, version: int) -> int:
+    """The schema version of ``what``'s file at ``path`` (0: made before versions existed),
+    for its store to upgrade it before :func:`stamp_version`.
+
+    Raises:
+        ConfigError: the file is of a newer version than this skybridge knows (``version``).
+    """
+    (found,) = conn.execute("PRAGMA user_version").fetchone()
+    if found > version:
+        raise ConfigError(
+            f"{what} {path} was written by a newer skybridge (schema version {found}; this "
+            f"version reads up to {version})",
+            hint="upgrade skybridge to the version that wrote it, or restore a backup made "
+            "with this version",
+        )
+    return int(found)
+
+
+def stamp_version(conn: Any, found: int, version: int) -> None:
+    """Record ``version`` in the file once its store upgraded it from ``found``."""
+    if found < version:
+        set_up(conn, [f"PRAGMA user_version = {int(version)}"])
+
+
+def create_schema(
+    conn: Any,
+    path: Path | str,
+    what: str,
+    version: int,
+    statements: Iterable[str],
+    upgrade: Callable[[Any, int], None] | None = None,
+) -> None:
+    """Create ``what``'s tables (``statements``, idempotent) in the file at ``path``: refuse a
+    file of a newer version, run ``upgrade(conn, found)`` on one of an older version, then
+    stamp ``version`` (see :func:`schema_version`)."""
+    found = schema_version(conn, path, what, version)
+    set_up(conn, statements)
+    if upgrade is not None and found < version:
+        upgrade(conn, found)
+    stamp_version(conn, found, version)

@@ -16,8 +16,10 @@ from typing import Any
 from skybridge.apps.costs.convert import RejectedRow
 from skybridge.core.clock import iso
 from skybridge.core.private_files import private_sqlite
-from skybridge.core.sqlite_setup import opening
+from skybridge.core.sqlite_setup import create_schema, opening
 
+#: The version of the tables below (see :func:`skybridge.core.sqlite_setup.schema_version`).
+SCHEMA_VERSION = 1
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS ingested (
         hash TEXT PRIMARY KEY, source TEXT NOT NULL, kind TEXT NOT NULL, rows INTEGER NOT NULL,
@@ -56,8 +58,7 @@ class Ledger:
     def __init__(self, folder: Path) -> None:
         self.path = private_sqlite(folder / "ledger.db")
         with self._db() as db:
-            for statement in _SCHEMA:
-                db.execute(statement)
+            create_schema(db, self.path, "the costs ledger", SCHEMA_VERSION, _SCHEMA)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:

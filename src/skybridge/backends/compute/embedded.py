@@ -19,9 +19,11 @@ from typing import Any, Self, cast
 from skybridge.backends.compute.base import ComputeFleet, Instance, State, missing
 from skybridge.core.errors import ConfigError
 from skybridge.core.private_files import private_sqlite
-from skybridge.core.sqlite_setup import opening
+from skybridge.core.sqlite_setup import create_schema, opening
 from skybridge.core.urls import BackendURL
 
+#: The version of the tables below (see :func:`skybridge.core.sqlite_setup.schema_version`).
+SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL, size TEXT NOT NULL,
@@ -37,8 +39,9 @@ class EmbeddedFleet(ComputeFleet):
 
     def __init__(self, folder: Path) -> None:
         self.path = private_sqlite(folder / "fleet.db")
-        with opening(self.path, "the embedded compute fleet"), closing(self._connect()) as db, db:
-            db.execute(_SCHEMA)
+        what = "the embedded compute fleet"
+        with opening(self.path, what), closing(self._connect()) as db, db:
+            create_schema(db, self.path, what, SCHEMA_VERSION, [_SCHEMA])
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:

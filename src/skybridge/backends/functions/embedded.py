@@ -32,10 +32,12 @@ from skybridge.backends.functions.base import (
 from skybridge.backends.functions.checks import check_alias, check_grant, check_layer_name
 from skybridge.core.errors import Conflict, NotFound, ValidationError
 from skybridge.core.private_files import private_dir
-from skybridge.core.sqlite_setup import opening
+from skybridge.core.sqlite_setup import create_schema, opening
 from skybridge.core.urls import BackendURL
 
 ACCOUNT = "000000000000"
+#: The version of the tables below (see :func:`skybridge.core.sqlite_setup.schema_version`).
+SCHEMA_VERSION = 1
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS layers (name TEXT, version INTEGER, doc TEXT, "
     "PRIMARY KEY (name, version))",
@@ -62,9 +64,9 @@ class EmbeddedFunctions(FunctionPlatform):
         self._db = sqlite3.connect(root / "platform.db", check_same_thread=False, timeout=30)
         self._lock = threading.Lock()
         try:
-            with opening(root / "platform.db", "the embedded function platform"), self._tx() as db:
-                for statement in _SCHEMA:
-                    db.execute(statement)
+            what, path = "the embedded function platform", root / "platform.db"
+            with opening(path, what), self._tx() as db:
+                create_schema(db, path, what, SCHEMA_VERSION, _SCHEMA)
         except BaseException:
             self._db.close()
             raise

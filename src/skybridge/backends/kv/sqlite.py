@@ -26,11 +26,13 @@ from skybridge.backends.kv.base import BatchWrite, Item, KeyValueStore, ScanPage
 from skybridge.backends.kv.keys import prefix_end
 from skybridge.core.errors import ConfigError, Conflict, TerminalError, TransientError
 from skybridge.core.private_files import private_sqlite
-from skybridge.core.sqlite_setup import set_up
+from skybridge.core.sqlite_setup import create_schema, set_up
 from skybridge.core.urls import BackendURL
 
 MEMORY = ":memory:"
 _TABLE = "skybridge_kv"
+#: The version of the tables below (see :func:`skybridge.core.sqlite_setup.schema_version`).
+SCHEMA_VERSION = 1
 _SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS {_TABLE} (ns TEXT NOT NULL, key TEXT NOT NULL, "
     "value BLOB NOT NULL, version INTEGER NOT NULL, expires_at REAL, PRIMARY KEY (ns, key))",
@@ -104,7 +106,8 @@ class SQLiteStore(KeyValueStore):
                 self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
             wal = ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"]
-            set_up(conn, [*(wal if self.path != MEMORY else []), *_SCHEMA], self._timeout)
+            set_up(conn, wal if self.path != MEMORY else [], self._timeout)
+            create_schema(conn, self.path, "the sqlite kv database", SCHEMA_VERSION, _SCHEMA)
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open sqlite kv database {self.path}: {exc}") from exc
         return conn

@@ -36,9 +36,16 @@ from skybridge.backends.streams.records import (
     encode_headers,
 )
 from skybridge.backends.streams.sqlite.consumer import SqliteConsumer, as_records
-from skybridge.backends.streams.sqlite.schema import SCHEMA, connect, transaction, translate
+from skybridge.backends.streams.sqlite.schema import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    connect,
+    transaction,
+    translate,
+)
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import ConfigError, NotFound, ValidationError
+from skybridge.core.sqlite_setup import create_schema, opening
 from skybridge.core.urls import BackendURL
 
 
@@ -99,7 +106,8 @@ class SqliteStream(StreamBackend):
         self.clock = clock
         self._lock = threading.Lock()
         self._conn = connect(path)
-        self._conn.executescript(SCHEMA)
+        with opening(path, "the stream log"):
+            create_schema(self._conn, path, "the stream log", SCHEMA_VERSION, SCHEMA)
         self._topics: dict[str, tuple[int, TopicInfo]] = {}
         self._retention_checked: dict[str, float] = {}
 

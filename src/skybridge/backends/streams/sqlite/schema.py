@@ -13,27 +13,29 @@ from skybridge.core.errors import SkybridgeError, TerminalError, TransientError
 from skybridge.core.private_files import private_sqlite
 from skybridge.core.sqlite_setup import opening, set_up
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS topics (
+#: The version of the tables below (see :func:`skybridge.core.sqlite_setup.schema_version`).
+SCHEMA_VERSION = 1
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS topics (
     tid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, partitions INTEGER NOT NULL,
-    max_age REAL, max_records INTEGER);
-CREATE TABLE IF NOT EXISTS partitions (
+    max_age REAL, max_records INTEGER)""",
+    """CREATE TABLE IF NOT EXISTS partitions (
     tid INTEGER NOT NULL, part INTEGER NOT NULL, start_off INTEGER NOT NULL DEFAULT 0,
-    next_off INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tid, part)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS records (
+    next_off INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tid, part)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS records (
     tid INTEGER NOT NULL, part INTEGER NOT NULL, off INTEGER NOT NULL, key BLOB,
     value BLOB NOT NULL, headers BLOB, ts REAL NOT NULL,
-    PRIMARY KEY (tid, part, off)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS offsets (
+    PRIMARY KEY (tid, part, off)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS offsets (
     grp TEXT NOT NULL, tid INTEGER NOT NULL, part INTEGER NOT NULL, pos INTEGER NOT NULL,
-    PRIMARY KEY (grp, tid, part)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS members (
+    PRIMARY KEY (grp, tid, part)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS members (
     grp TEXT NOT NULL, member TEXT NOT NULL, topics TEXT NOT NULL, expires_at REAL NOT NULL,
-    PRIMARY KEY (grp, member)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS leases (
+    PRIMARY KEY (grp, member)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS leases (
     grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, member TEXT NOT NULL,
-    expires_at REAL NOT NULL, PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;
-"""
+    expires_at REAL NOT NULL, PRIMARY KEY (grp, topic, part)) WITHOUT ROWID""",
+)
 
 
 def connect(path: Path) -> sqlite3.Connection:

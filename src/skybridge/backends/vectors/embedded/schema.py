@@ -20,8 +20,10 @@ import orjson
 from skybridge.backends.vectors.base import CollectionInfo, Metric
 from skybridge.core.errors import Conflict, TransientError
 from skybridge.core.private_files import private_sqlite
-from skybridge.core.sqlite_setup import opening, set_up
+from skybridge.core.sqlite_setup import create_schema, opening, set_up
 
+#: The version of the tables below (see :func:`skybridge.core.sqlite_setup.schema_version`).
+SCHEMA_VERSION = 1
 DDL = (
     """CREATE TABLE IF NOT EXISTS collections (
         name TEXT PRIMARY KEY, dimension INTEGER NOT NULL, metric TEXT NOT NULL,
@@ -54,10 +56,16 @@ class Database:
                         "PRAGMA busy_timeout=30000",
                         "PRAGMA journal_mode=WAL",
                         "PRAGMA synchronous=NORMAL",
-                        *DDL,
                     ],
                 )
-                self._add_count_column()
+                create_schema(
+                    self.conn,
+                    path,
+                    "the embedded vector store",
+                    SCHEMA_VERSION,
+                    DDL,
+                    upgrade=lambda _conn, _found: self._add_count_column(),
+                )
         except BaseException:
             self.conn.close()
             raise

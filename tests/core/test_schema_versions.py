@@ -1,0 +1,82 @@
+"""Embedded stores stamp their schema version; a file of a newer version is refused by name."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from skybridge.apps.costs.ledger import Ledger
+from skybridge.backends import kv, streams, vectors
+from skybridge.backends.compute import connect as connect_compute
+from skybridge.backends.functions import connect as connect_functions
+from skybridge.core.errors import ConfigError
+
+
+def opened(value: Any) -> Any:
+    close = getattr(value, "close", None)
+    if close is not None:
+        close()
+    return value
+
+
+STORES: dict[str, tuple[str, Callable[[Path], Any]]] = {
+    "kv": ("kv.db", lambda d: opened(kv.connect(f"sqlite:///{d}/kv.db"))),
+    "vectors": ("vectors.db", lambda d: opened(vectors.connect(f"embedded://{d}"))),
+    "streams": ("log.db", lambda d: opened(streams.connect(f"sqlite:///{d}/log.db"))),
+    "compute": ("fleet.db", lambda d: connect_compute(f"embedded://{d}")),
+    "functions": ("platform.db", lambda d: opened(connect_functions(f"embedded://{d}"))),
+    "costs ledger": ("ledger.db", lambda d: Ledger(d).files()),
+}
+
+
+def user_version(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        (found,) = conn.execute("PRAGMA user_version").fetchone()
+    return int(found)
+
+
+@pytest.mark.parametrize("store", sorted(STORES))
+def test_a_new_file_is_stamped_and_a_newer_one_refused(tmp_path: Path, store: str) -> None:
+    name, open_store = STORES[store]
+    folder = tmp_path / "state"
+    open_store(folder)
+    path = folder / name
+    assert user_version(path) == 1
+    open_store(folder)  # opening again changes nothing
+    assert user_version(path) == 1
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 7")
+    with pytest.raises(ConfigError, match="was written by a newer skybridge") as caught:
+        open_store(folder)
+    assert str(path) in caught.value.message
+    assert "schema version 7; this version reads up to 1" in caught.value.message
+
+
+@pytest.mark.parametrize("store", sorted(STORES))
+def test_a_file_from_before_versions_is_upgraded_and_stamped(tmp_path: Path, store: str) -> None:
+    name, open_store = STORES[store]
+    folder = tmp_path / "state"
+    open_store(folder)
+    path = folder / name
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 0")
+    open_store(folder)
+    assert user_version(path) == 1
+
+
+def test_the_vector_store_of_version_0_gets_its_count_column(tmp_path: Path) -> None:
+    folder = tmp_path / "state"
+    store = vectors.connect(f"embedded://{folder}")
+    store.close()
+    with sqlite3.connect(folder / "vectors.db") as conn:
+        conn.execute("ALTER TABLE collections DROP COLUMN count")
+        conn.execute("PRAGMA user_version = 0")
+    vectors.connect(f"embedded://{folder}").close()
+    with sqlite3.connect(folder / "vectors.db") as conn:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(collections)")}
+    assert "count" in columns
+    assert user_version(folder / "vectors.db") == 1
