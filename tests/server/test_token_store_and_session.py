@@ -214,3 +214,19 @@ def test_the_secret_file_appears_only_once_fully_written(
     monkeypatch.setattr(session_module.secrets, "token_hex", token_hex)
     assert len(load_session_secret(Settings(data_dir=tmp_path))) == 64
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_tokens_table_records_its_version_and_refuses_a_newer_one(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from skybridge.backends.sql_schema import component_version
+
+    engine = create_sql_engine(f"sqlite:///{tmp_path}/service.db")
+    TokenStore(engine).list()
+    assert component_version(engine, "api-tokens") == 1
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE skybridge_schema SET version = 4 WHERE component = 'api-tokens'"))
+    with pytest.raises(ConfigError, match="holds api-tokens tables of a newer skybridge") as caught:
+        TokenStore(engine).list()
+    assert "service.db" in caught.value.message
+    assert "schema version 4; this version reads up to 1" in caught.value.message

@@ -35,10 +35,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from skybridge.auth.scopes import LEGACY_GRANT, format_grant, parse_grant
+from skybridge.backends.sql_schema import versioned
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import Conflict, NotFound, TransientError, ValidationError
 from skybridge.core.observability import get_logger
 from skybridge.core.secret import Secret
+from skybridge.core.urls import mask_url
 
 log = get_logger(__name__)
 
@@ -51,6 +53,8 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _NAME = re.compile(NAME_PATTERN[1:-1])
 _TOUCH_EVERY = 60.0  # seconds between last_used_at writes for one token
 
+#: The version of the tokens table (see :mod:`skybridge.backends.sql_schema`): 1 has scopes.
+SCHEMA_VERSION = 1
 metadata = MetaData()
 tokens_table = Table(
     "skybridge_api_tokens",
@@ -159,9 +163,21 @@ class TokenStore:
             return
         with self._lock:
             if not self._ready:
-                self._run(lambda: metadata.create_all(self._engine))
-                self._run(self._add_scopes_column)
+                self._run(
+                    lambda: versioned(
+                        self._engine,
+                        "api-tokens",
+                        SCHEMA_VERSION,
+                        self._create,
+                        where=f"the token database {mask_url(str(self._engine.url))}",
+                    )
+                )
                 self._ready = True
+
+    def _create(self, found: int) -> None:
+        metadata.create_all(self._engine)
+        if found < SCHEMA_VERSION:
+            self._add_scopes_column()
 
     def _add_scopes_column(self) -> None:
         """Tables from before scopes get the column; their tokens keep full rights (admin)."""

@@ -1,0 +1,77 @@
+"""Schema versions of skybridge's tables in a SQL database (``skybridge_schema``).
+
+Tables skybridge keeps in ``backends.sql`` or ``[server] database`` (API tokens, anomaly
+state, datasync's ledger...) share a database with others, so their version is a row per
+component in ``skybridge_schema`` rather than the file stamp embedded SQLite stores use
+(:mod:`skybridge.core.sqlite_setup`). The rule is the same: a component's tables of an older
+version (0: made before versions existed) are upgraded by their owner before the row moves;
+a newer version is refused with a :class:`~skybridge.core.errors.ConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, select, update
+from sqlalchemy.exc import IntegrityError
+
+from skybridge.core.errors import ConfigError
+
+versions_metadata = MetaData()
+versions_table = Table(
+    "skybridge_schema",
+    versions_metadata,
+    Column("component", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+
+def component_version(engine: Engine, component: str) -> int:
+    """The recorded version of ``component``'s tables (0: none recorded)."""
+    versions_metadata.create_all(engine, checkfirst=True)
+    query = select(versions_table.c.version).where(versions_table.c.component == component)
+    with engine.connect() as conn:
+        found = conn.execute(query).scalar()
+    return int(found or 0)
+
+
+def versioned(
+    engine: Engine,
+    component: str,
+    version: int,
+    create: Callable[[int], None],
+    *,
+    where: str,
+) -> None:
+    """Create or upgrade ``component``'s tables with ``create(found)`` (idempotent; ``found``
+    is the version they had, 0 for none recorded), then record ``version``.
+
+    Raises:
+        ConfigError: the database holds ``component``'s tables of a newer version (``where``
+            names the database for the message).
+    """
+    found = component_version(engine, component)
+    if found > version:
+        raise ConfigError(
+            f"{where} holds {component} tables of a newer skybridge (schema version {found}; "
+            f"this version reads up to {version})",
+            hint="upgrade skybridge to the version that wrote them, or use another database",
+        )
+    create(found)
+    if found == version:
+        return
+    with engine.begin() as conn:
+        if found == 0:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        versions_table.insert().values(component=component, version=version)
+                    )
+                return
+            except IntegrityError:
+                pass  # another process recorded it meanwhile
+        conn.execute(
+            update(versions_table)
+            .where(versions_table.c.component == component, versions_table.c.version < version)
+            .values(version=version)
+        )
