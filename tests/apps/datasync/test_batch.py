@@ -7,6 +7,7 @@ there; from a query on a source database; and bad CSV files named with their lin
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from tests.apps.datasync.conftest import TABLES, change
 from tests.apps.datasync.test_target import actual
 
 from skybridge.apps.datasync.batches import BatchRunner, window
-from skybridge.apps.datasync.batchrecord import BatchRecords, batch_id, is_batch_id
+from skybridge.apps.datasync.batchrecord import BatchRecord, BatchRecords, batch_id, is_batch_id
 from skybridge.apps.datasync.config import BatchSpec, DataSyncConfig
 from skybridge.apps.datasync.sides import Side
 from skybridge.apps.datasync.target import SqlTarget
@@ -225,3 +226,38 @@ def test_batch_sync_names_make_batch_ids_that_can_be_looked_up() -> None:
     longest = "x" * 79
     assert DataSyncConfig(batches={longest: spec}).batches[longest] == spec
     assert is_batch_id(batch_id(longest, 253402297200.0))  # 9999-12-31T23:00:00Z
+
+
+def test_the_newest_batches_are_read_without_decoding_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window is in the key: a page of 11 decodes about 11 records, not every one, and
+    keeps the order (window, then id) also for windows within one second of the cut."""
+    store = kv.connect(f"sqlite:///{tmp_path / 'kv.db'}")
+    records = BatchRecords(store)
+    every = []
+    for name in ("nightly", "orders-daily"):
+        for hour in range(300):
+            start = AT + 3600 * hour + (0.5 if (name, hour) == ("nightly", 294) else 0)
+            records.save(BatchRecord(batch_id(name, start), name, "orders", start, start + 1))
+            every.append((start, batch_id(name, start)))
+    odd = BatchRecord("odd-id", "nightly", "orders", AT + 1e6, 0)  # an id of another shape
+    store.put("datasync/batches/odd-id", json.dumps(odd.to_dict()).encode())
+    every = sorted([*every, (AT + 1e6, "odd-id")], reverse=True)
+    decoded = []
+    original = BatchRecord.from_dict
+
+    def counting(doc: dict[str, Any]) -> BatchRecord:
+        decoded.append(doc["id"])
+        return original(doc)
+
+    monkeypatch.setattr(BatchRecord, "from_dict", staticmethod(counting))
+    page = records.all(11)
+    assert len(decoded) <= 13  # the page, the odd id and the other batch of the cut's second
+    assert records.newest(11) == (page, 601)
+    assert [r.id for r in page] == [i for _, i in every[:11]]
+    assert page[-1].id == batch_id("nightly", AT + 3600 * 294)  # 0.5 s later than orders-daily
+    everything, _ = records.newest(1000)
+    assert [(r.window_start, r.id) for r in everything] == every
+    assert records.all(3) == everything[:3]
+    store.close()

@@ -235,7 +235,38 @@ def test_an_unknown_batch_id_is_404_and_creates_nothing(skybridge_workdir: Path)
     code, out = cli("batch", "run", "nightly", "--id", "nightly-20990101T000000Z")
     assert code == 2
     assert "no batch 'nightly-20990101T000000Z'" in out
-    assert [b["id"] for b in json.loads(cli("batch", "list", "--json")[1])] == [made.json()["id"]]
+    listed = json.loads(cli("batch", "list", "--json")[1])
+    assert [b["id"] for b in listed["batches"]] == [made.json()["id"]]
+    assert (listed["shown"], listed["total"]) == (1, 1)
+
+
+def test_batch_list_says_how_many_it_leaves_out_and_takes_a_limit(
+    skybridge_workdir: Path,
+) -> None:
+    """More batches than shown: the list says "showing N of M" and --json carries the total;
+    --limit is validated (exit 2) and caps what is read, newest windows first."""
+    from skybridge.apps.datasync.batchrecord import BatchRecord, BatchRecords, batch_id
+    from skybridge.apps.datasync.service import DataSync
+    from skybridge.apps.kit.context import AppContext
+
+    (skybridge_workdir / "skybridge.toml").write_text(SETTINGS)
+    with DataSync.open(AppContext.of("datasync")) as sync:
+        records = BatchRecords(sync.res.kv)
+        for hour in range(205):
+            start = 1767225600.0 + 3600 * hour
+            records.save(BatchRecord(batch_id("nightly", start), "nightly", "orders", start, 0))
+    code, out = cli("batch", "list")
+    assert code == 0, out
+    assert "showing 200 of 205 batches" in " ".join(out.split())
+    listed = json.loads(cli("batch", "list", "--json", "--limit", "3")[1])
+    assert (listed["shown"], listed["total"]) == (3, 205)
+    newest = [batch_id("nightly", 1767225600.0 + 3600 * h) for h in (204, 203, 202)]
+    assert [b["id"] for b in listed["batches"]] == newest
+    assert "showing" not in cli("batch", "list", "--limit", "1000")[1]
+    for bad in ("0", "1001", "-1", "many"):
+        code, out = cli("batch", "list", "--limit", bad)
+        assert code == 2, (bad, out)
+        assert "--limit" in out
 
 
 def test_batch_ids_that_cannot_exist_are_404_without_storage_keys(

@@ -173,3 +173,32 @@ def test_a_lambda_event_that_is_not_kinesis_is_named(store: FeatureStore) -> Non
     for event in (None, [], {"Records": "x"}):
         with pytest.raises(ValidationError, match="expected a Kinesis event with Records"):
             handlers.lambda_handler(event)  # type: ignore[arg-type]
+
+
+def test_the_page_counts_log_files_without_listing_the_log(
+    store: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log writer counts each new file (a redelivered batch writes the same file and is
+    not counted again); the page reads the counters and lists nothing; a log older than the
+    counters is listed once to start them."""
+    from skybridge.apps.features.logstats import counted_stats, log_stats, stats_key
+    from skybridge.apps.features.page import _overview
+
+    for first in (1000, 2000, 1000, 3000):  # 1000 delivered twice
+        assert handlers.lambda_handler(kinesis_event(events(30), first))["batchItemFailures"] == []
+    prefix = store.config.offline_prefix
+    listed = {v.name: log_stats(store.objects, v.name, prefix) for v in store.views}
+    assert sum(s["files"] for s in listed.values()) == 3
+    _overview(store)  # a view never written lists its (empty) log once, to start its counters
+    with monkeypatch.context() as patched:
+        patched.setattr(type(store.objects), "list", lambda *a, **k: pytest.fail("listed"))
+        assert _overview(store)["log_files"] == 3
+        for view, exact in listed.items():
+            got = counted_stats(store.online.kv, store.objects, view, prefix)
+            assert (got["files"], got["bytes"]) == (exact["files"], exact["bytes"])
+            assert got["rows"] == (90 if exact["files"] else 0)
+    view = next(name for name, s in listed.items() if s["files"])
+    store.online.kv.delete(stats_key(view))  # a log written before the counters existed
+    assert counted_stats(store.online.kv, store.objects, view, prefix)["files"] == 3
+    handlers.lambda_handler(kinesis_event(events(5), 4000))
+    assert counted_stats(store.online.kv, store.objects, view, prefix)["files"] == 4

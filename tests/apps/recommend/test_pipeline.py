@@ -6,6 +6,7 @@ import copy
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -134,3 +135,39 @@ def test_applying_an_event_leaves_the_given_state_unchanged(trained: Recommender
         updated = apply_event(state, event, (version.version, factors), trained.config)
         assert state == before
         assert updated["recent"][-1] == [event.ts, kind, item]
+
+
+def test_status_counts_users_without_reading_their_profiles(
+    trained: Recommender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline keeps a user counter (once per user, not per event); ``status`` reads it
+    instead of every profile key. Profiles written before the counter are added by the
+    retraining, which reads every profile anyway, until their next event counts them."""
+    from skybridge.apps.recommend.profiles import PIPELINE, empty_profile
+    from skybridge.apps.recommend.status import status
+    from skybridge.runtime.state import Guarded
+
+    profiles = f"state/{PIPELINE}/"
+    scan = type(trained.kv).scan_prefix
+
+    def no_profile_scans(self: Any, prefix: str = "", **options: Any) -> Any:
+        assert not prefix.startswith(profiles), "status read the profiles"
+        return scan(self, prefix, **options)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(type(trained.kv), "scan_prefix", no_profile_scans)
+        assert status(trained)["users"] == 16
+    trained.publish([UserEvent("A01", "view", time.time(), "a2", "eu")])  # a known user
+    trained.publish([UserEvent("N01", "view", time.time(), "a2", "eu")] * 2)  # a new one
+    drain(trained.ctx)
+    assert status(trained)["users"] == 17
+    legacy = {**empty_profile("OLD1"), "items": {"a1": [1.0, time.time()]}}
+    trained.kv.put(profiles + "OLD1", Guarded(legacy).encode())  # before the counter existed
+    assert status(trained)["users"] == 17
+    retrain(trained)
+    assert status(trained)["users"] == 18
+    trained.publish([UserEvent("OLD1", "view", time.time(), "a3", "eu")])  # now counted
+    drain(trained.ctx)
+    retrain(trained)
+    assert status(trained)["users"] == 18
+    assert sum(1 for _ in trained.kv.keys(profiles)) == 18

@@ -8,9 +8,11 @@ and running a finished batch again does nothing.
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 import time
+from calendar import timegm
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -22,12 +24,24 @@ STEPS = ("extract", "copy", "load", "merge")
 PREFIX = "datasync/batches/"
 StepState = Literal["pending", "done", "failed"]
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+_WINDOW = re.compile(r"-(\d{8}T\d{6})Z$")
 
 
 def batch_id(name: str, window_start: float) -> str:
     """``<name>-<window start as YYYYmmddTHHMMSSZ>``."""
     moment = datetime.fromtimestamp(window_start, UTC)
     return f"{name}-{moment.strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def window_of_id(batch: str) -> int | None:
+    """The whole second of the window start a batch id names (``None``: not that shape)."""
+    found = _WINDOW.search(batch)
+    if found is None:
+        return None
+    try:
+        return timegm(time.strptime(found.group(1), "%Y%m%dT%H%M%S"))
+    except ValueError:
+        return None
 
 
 def is_batch_id(value: str) -> bool:
@@ -118,9 +132,33 @@ class BatchRecords:
         self.kv.put(PREFIX + record.id, json.dumps(record.to_dict()).encode())
 
     def all(self, limit: int = 200) -> list[BatchRecord]:
-        """Batches, newest window first."""
-        records = [
-            BatchRecord.from_dict(json.loads(item.value)) for item in self.kv.scan_prefix(PREFIX)
-        ]
-        records.sort(key=lambda r: (r.window_start, r.id), reverse=True)
-        return records[:limit]
+        """Batches, newest window first (at most ``limit``)."""
+        return self.newest(limit)[0]
+
+    def newest(self, limit: int = 200) -> tuple[list[BatchRecord], int]:
+        """The ``limit`` batches of the newest windows (ties by id, descending) and how many
+        batches there are in all.
+
+        The kv scans keys in ascending order only, so every key is visited; the window start
+        is read from the key (``<name>-<YYYYmmddTHHMMSSZ>``) and only the records that can be
+        in the answer are decoded: those above the cut, and those in the cut's second (a
+        window may start at a fraction of a second, which the id leaves out).
+        """
+        keyed: list[tuple[int, str, bytes]] = []
+        decoded: list[BatchRecord] = []  # ids of another shape: decoded to know their window
+        for item in self.kv.scan_prefix(PREFIX):
+            batch = item.key[len(PREFIX) :]
+            second = window_of_id(batch)
+            if second is None:
+                decoded.append(BatchRecord.from_dict(json.loads(item.value)))
+            else:
+                keyed.append((second, batch, item.value))
+        total = len(keyed) + len(decoded)
+        top = heapq.nlargest(limit, keyed, key=lambda k: (k[0], k[1]))
+        cut = top[-1][0] if len(top) == limit and top else None
+        chosen = {k[1] for k in top}
+        ties = [k for k in keyed if k[0] == cut and k[1] not in chosen] if cut is not None else []
+        for _, _, raw in [*top, *ties]:
+            decoded.append(BatchRecord.from_dict(json.loads(raw)))
+        decoded.sort(key=lambda r: (r.window_start, r.id), reverse=True)
+        return decoded[:limit], total

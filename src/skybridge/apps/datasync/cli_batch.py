@@ -68,18 +68,41 @@ def _print_batch(ctx: typer.Context, view: dict[str, Any]) -> None:
     cli_session(ctx).out.print(table)
 
 
+#: Most batches one ``batch list`` shows (as ``GET /api/datasync/batches?limit=``).
+MAX_LIST = 1000
+
+
 @batch_app.command("list")
-def batch_list_command(ctx: typer.Context, as_json: Json = False) -> None:
-    """Batches run so far, newest window first."""
+def batch_list_command(
+    ctx: typer.Context,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit", min=1, max=MAX_LIST, help=f"Show at most this many (1-{MAX_LIST})."
+        ),
+    ] = 200,
+    as_json: Json = False,
+) -> None:
+    """Batches run so far, newest window first; says how many there are beyond the limit."""
     with opened(ctx) as sync:
-        views = [batch_view(r) for r in sync.batches()]
+        records, total = sync.batches_and_total(limit)
+    views = [batch_view(r) for r in records]
     if as_json:
-        emit_json(views)
+        emit_json({"batches": views, "shown": len(views), "total": total})
+        return
+    out = cli_session(ctx).out
+    if not views:
+        out.print("No batches yet.")
         return
     table = result_table("Batches", "batch", "sync", "state", "rows", "next step")
     for v in views:
         table.add_row(v["id"], v["name"], v["state"], str(v["rows"]), v["next_step"] or "—")
-    cli_session(ctx).out.print(table if views else "No batches yet.")
+    out.print(table)
+    if total > len(views):
+        out.print(
+            f"showing {len(views)} of {total} batches (newest windows first); "
+            f"--limit N shows up to {MAX_LIST}, `batch show ID` any one"
+        )
 
 
 @batch_app.command("show")

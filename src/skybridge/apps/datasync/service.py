@@ -123,7 +123,12 @@ class DataSync:
         return self.runner().run(name, batch=batch, at=at, steps=steps, on_step=on_step)
 
     def batches(self, limit: int = 200) -> list[BatchRecord]:
+        """Batches, newest window first (at most ``limit``)."""
         return BatchRecords(self.res.kv).all(limit)
+
+    def batches_and_total(self, limit: int = 200) -> tuple[list[BatchRecord], int]:
+        """The ``limit`` batches of the newest windows, and how many batches there are."""
+        return BatchRecords(self.res.kv).newest(limit)
 
     def batch(self, batch: str) -> BatchRecord:
         """The record of batch ``batch``; NotFound when there is none (or cannot be one)."""

@@ -7,11 +7,11 @@ Each pipeline batch writes one file per view::
 
 with the columns ``entity``, ``event_time`` (epoch seconds), ``source`` (``topic/partition``),
 ``offset`` (decimal text: Kinesis sequence numbers exceed 64 bits), ``ingested_at`` and
-``inputs`` (the view's input fields of the event, JSON). A batch delivered again writes the
-same file name (its content decides the hash); a redelivery that batches records differently
-writes them twice, and :func:`read_log` keeps one row per ``(source, offset)``. Training sets
-are computed from this log with the online definitions (:mod:`.training`), so training and
-serving cannot drift apart.
+``inputs`` (the view's input fields of the event, JSON). A batch delivered again has the
+same file name (its content decides the hash) and, with counters (``kv``), finds that file and
+writes nothing; a redelivery that batches records differently writes them twice, and
+:func:`read_log` keeps one row per ``(source, offset)``. Training sets are computed from this
+log with the online definitions (:mod:`.training`), so training and serving cannot drift apart.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from skybridge.apps.features.entity import ParsedEvent
+from skybridge.apps.features.logstats import count_file
+from skybridge.backends.kv import KeyValueStore
 from skybridge.backends.objects import ObjectStore
 from skybridge.core.errors import MissingDependency, ValidationError
 from skybridge.runtime.outputs import Effect, Upsert
@@ -88,11 +90,18 @@ def to_parquet(rows: Sequence[dict[str, Any]]) -> bytes:
 
 
 class OfflineLogSink:
-    """The pipeline sink that appends ``Upsert(view, row)`` outputs to the offline log."""
+    """The pipeline sink that appends ``Upsert(view, row)`` outputs to the offline log, and
+    counts each new file in ``kv`` when given (see :mod:`.logstats`)."""
 
-    def __init__(self, objects: ObjectStore, prefix: str = "features/log") -> None:
+    def __init__(
+        self,
+        objects: ObjectStore,
+        prefix: str = "features/log",
+        kv: KeyValueStore | None = None,
+    ) -> None:
         self.objects = objects
         self.prefix = prefix.strip("/")
+        self.kv = kv
 
     def write(self, effects: Sequence[Effect]) -> int:
         by_view: dict[str, list[dict[str, Any]]] = {}
@@ -102,7 +111,15 @@ class OfflineLogSink:
                 raise ValidationError(f"the offline log takes Upsert outputs, got {output!r}")
             by_view.setdefault(output.table, []).append(output.row)
         for view, rows in by_view.items():
-            self.objects.put(self.part_key(view, rows), to_parquet(rows), content_type=PARQUET)
+            key = self.part_key(view, rows)
+            if self.kv is None:
+                self.objects.put(key, to_parquet(rows), content_type=PARQUET)
+                continue
+            if self.objects.exists(key):  # the same batch again: its file is written, counted
+                continue
+            data = to_parquet(rows)
+            self.objects.put(key, data, content_type=PARQUET)
+            count_file(self.kv, view, len(rows), len(data))
         return len(effects)
 
     def part_key(self, view: str, rows: Sequence[dict[str, Any]]) -> str:
@@ -141,17 +158,6 @@ def read_log(objects: ObjectStore, view: str, prefix: str = "features/log") -> l
                     json.loads(row["inputs"]),
                 )
     return sorted(seen.values(), key=lambda r: (r.entity, r.event_time, r.offset))
-
-
-def log_stats(objects: ObjectStore, view: str, prefix: str = "features/log") -> dict[str, Any]:
-    """Files and bytes of a view's log (for status pages; reads no file)."""
-    files = 0
-    size = 0
-    for entry in objects.list(f"{prefix.strip('/')}/{view}/"):
-        if entry.key.endswith(".parquet") and hasattr(entry, "size"):
-            files += 1
-            size += entry.size
-    return {"files": files, "bytes": size}
 
 
 def iter_entities(rows: Sequence[LogRow]) -> Iterator[tuple[str, list[LogRow]]]:

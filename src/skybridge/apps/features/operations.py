@@ -13,8 +13,9 @@ from skybridge.apps.features.definitions import FeatureView
 from skybridge.apps.features.durations import format_duration
 from skybridge.apps.features.entity import fold
 from skybridge.apps.features.ingest import dead_letters
+from skybridge.apps.features.logstats import log_stats
 from skybridge.apps.features.modeling import TrainedModel, train
-from skybridge.apps.features.offline import iter_entities, log_stats, read_log
+from skybridge.apps.features.offline import iter_entities, read_log
 from skybridge.apps.features.online import view_prefix
 from skybridge.apps.features.store import Context, FeatureStore, open_store, store_views
 from skybridge.apps.features.tabular import read_rows, write_rows

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from skybridge.apps.features.display import shown, time_features
-from skybridge.apps.features.offline import log_stats
+from skybridge.apps.features.logstats import counted_stats
 from skybridge.apps.features.operations import view_summary
 from skybridge.apps.features.store import Context, FeatureStore, open_store
 from skybridge.apps.features.vector import FeatureVector
@@ -81,7 +81,8 @@ def _overview(store: FeatureStore) -> dict[str, Any]:
         }
         for v in vectors
     ]
-    stats = [log_stats(store.objects, v.name, store.config.offline_prefix) for v in store.views]
+    kv, prefix = store.online.kv, store.config.offline_prefix
+    stats = [counted_stats(kv, store.objects, v.name, prefix) for v in store.views]
     return {
         "views": [view_summary(v) for v in store.views],
         "model_view": view.name,

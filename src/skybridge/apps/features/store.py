@@ -78,7 +78,7 @@ class FeatureStore:
 
     @property
     def offline(self) -> OfflineLogSink:
-        return OfflineLogSink(self.objects, self.config.offline_prefix)
+        return OfflineLogSink(self.objects, self.config.offline_prefix, self.online.kv)
 
     def view(self, name: str | None = None) -> FeatureView:
         return self.online.view(name)

@@ -42,7 +42,7 @@ def build_pipeline(ctx: Context, **options: Any) -> FeaturePipeline:
         topics = sorted({view.topic for view in views})
         ensure_topics(source, topics)
         online = OnlineStore(kv, views)
-        offline = OfflineLogSink(objects, ctx.config.offline_prefix)
+        offline = OfflineLogSink(objects, ctx.config.offline_prefix, kv)
         options.setdefault("batch_size", ctx.config.batch_size)
         return FeaturePipeline(
             "features",

@@ -21,6 +21,7 @@ from skybridge.apps.recommend.metrics import count_event
 from skybridge.apps.recommend.model import ItemFactors
 from skybridge.apps.recommend.profiles import PIPELINE, apply_event
 from skybridge.apps.recommend.service import Context, Recommender, open_recommender
+from skybridge.apps.recommend.users import USERS, count_user, is_counted, marked
 from skybridge.backends.streams import StreamBackend
 from skybridge.backends.streams.records import Record
 from skybridge.core.errors import TransientError
@@ -63,7 +64,8 @@ class ModelCache:
 
 
 def update_profiles(engine: Recommender, models: ModelCache | None = None) -> StatefulHandler:
-    """The stateful handler: ``(profile, event) -> (profile, [metric updates])``."""
+    """The stateful handler: ``(profile, event) -> (profile, [metric updates])``; a profile
+    not yet counted in the user counter is marked and counted (see :mod:`.users`)."""
     cache = models or ModelCache(engine)
     config = engine.config
 
@@ -72,7 +74,11 @@ def update_profiles(engine: Recommender, models: ModelCache | None = None) -> St
         profile = apply_event(
             state if isinstance(state, dict) else None, parsed, cache.get(), config
         )
-        return profile, _metric_updates(parsed)
+        outputs = _metric_updates(parsed)
+        if not is_counted(state, config.collection):
+            profile = marked(profile, config.collection)
+            outputs.append(Update(USERS, count_user))
+        return profile, outputs
 
     return handle
 

@@ -7,6 +7,7 @@ from typing import Any
 from skybridge.apps.recommend.events import stored_time
 from skybridge.apps.recommend.metrics import feedback_metrics
 from skybridge.apps.recommend.service import Recommender
+from skybridge.apps.recommend.users import user_count
 
 
 def status(engine: Recommender) -> dict[str, Any]:
@@ -19,7 +20,7 @@ def status(engine: Recommender) -> dict[str, Any]:
         "model": None if current is None else _summary(current.to_dict()),
         "versions": len(engine.versions.list()),
         "catalogue_items": engine.catalogue.count(),
-        "users": sum(1 for _ in engine.kv.keys(engine.profiles.store.prefix)),
+        "users": user_count(engine),
         "metrics": feedback_metrics(engine, engine.config.window_days),
     }
 

@@ -17,6 +17,7 @@ from typing import Any
 from skybridge.apps.recommend.model import AlsParams, train_als
 from skybridge.apps.recommend.ranking import ALL_SEGMENTS
 from skybridge.apps.recommend.service import Recommender
+from skybridge.apps.recommend.users import is_counted, record_uncounted
 from skybridge.apps.recommend.versions import ModelVersion
 from skybridge.core.errors import ValidationError
 
@@ -55,11 +56,16 @@ def params_of(engine: Recommender, items: int | None = None) -> AlsParams:
 def window_weights(
     engine: Recommender, since: float
 ) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
-    """Per user, summed weights of items last seen at or after ``since``; and user segments."""
+    """Per user, summed weights of items last seen at or after ``since``; and user segments.
+
+    Reading every profile, it also refreshes the count of profiles not in the user counter
+    (see :mod:`.users`)."""
     known = {item.id for item in engine.catalogue}
     weights: dict[str, dict[str, float]] = {}
     segments: dict[str, str] = {}
+    uncounted = 0
     for doc in engine.profiles.scan():
+        uncounted += not is_counted(doc, engine.config.collection)
         kept = {
             item: float(w)
             for item, (w, ts) in doc["items"].items()
@@ -68,6 +74,7 @@ def window_weights(
         if kept:
             weights[doc["user"]] = kept
             segments[doc["user"]] = doc.get("segment") or ""
+    record_uncounted(engine, uncounted)
     return weights, segments
 
 

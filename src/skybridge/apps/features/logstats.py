@@ -1,0 +1,78 @@
+"""Counters of the offline log per view (files, rows, bytes), kept in the online kv store by
+the log writer, so the page need not list the log: it grows by a file per pipeline batch and
+view, and listing it cost every page load time in proportion to the service's uptime.
+
+The key ``features/offline-log/<view>`` (view names have no ``-``, so no view's entities can
+be there) is updated with compare-and-set after each new file is written. A file written again
+under the same name (a batch delivered again) is not counted again. The counters are close,
+not exact: a writer killed between writing a file and counting it leaves that file uncounted;
+``skybridge features status`` lists the log and is exact. A log written before the counters
+existed is listed once, by the first reader, to start them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from skybridge.backends.kv import KeyValueStore
+from skybridge.backends.objects import ObjectStore
+from skybridge.core.errors import Conflict
+
+PREFIX = "features/offline-log/"
+_ATTEMPTS = 50
+
+
+def log_stats(objects: ObjectStore, view: str, prefix: str = "features/log") -> dict[str, Any]:
+    """Files and bytes of a view's log, listed (exact; reads no file, lists every one)."""
+    files = 0
+    size = 0
+    for entry in objects.list(f"{prefix.strip('/')}/{view}/"):
+        if entry.key.endswith(".parquet") and hasattr(entry, "size"):
+            files += 1
+            size += entry.size
+    return {"files": files, "bytes": size}
+
+
+def stats_key(view: str) -> str:
+    return PREFIX + view
+
+
+def count_file(kv: KeyValueStore, view: str, rows: int, size: int) -> None:
+    """Add one file of ``rows`` rows and ``size`` bytes to ``view``'s counters."""
+    key = stats_key(view)
+    for _ in range(_ATTEMPTS):
+        item = kv.get_item(key)
+        found = json.loads(item.value) if item is not None else {}
+        known = found.get("rows", 0)  # None: started from a listing, rows unknown
+        doc = {
+            "files": int(found.get("files", 0)) + 1,
+            "rows": None if known is None else int(known) + rows,
+            "bytes": int(found.get("bytes", 0)) + size,
+        }
+        try:
+            kv.compare_and_set(key, json.dumps(doc).encode(), 0 if item is None else item.version)
+            return
+        except Conflict:
+            continue  # another writer counted a file meanwhile: read again
+    raise Conflict(f"could not update the offline log counters of view {view!r}")
+
+
+def counted_stats(
+    kv: KeyValueStore, objects: ObjectStore, view: str, prefix: str
+) -> dict[str, Any]:
+    """``{"files", "rows", "bytes"}`` of ``view``'s log from its counters (one kv read); the
+    first read of a log that has none lists it once and stores them (``rows`` then ``None``:
+    counting rows would read every file)."""
+    raw = kv.get(stats_key(view))
+    if raw is not None:
+        doc = json.loads(raw)
+        return {"files": doc["files"], "rows": doc.get("rows"), "bytes": doc["bytes"]}
+    listed = log_stats(objects, view, prefix)
+    rows = 0 if listed["files"] == 0 else None
+    seed = {"files": listed["files"], "rows": rows, "bytes": listed["bytes"]}
+    try:
+        kv.compare_and_set(stats_key(view), json.dumps(seed).encode(), 0)
+    except Conflict:  # a writer started them meanwhile: theirs from now on
+        return counted_stats(kv, objects, view, prefix)
+    return seed
