@@ -37,7 +37,11 @@ from sqlalchemy.types import TypeEngine
 
 from skybridge.apps.datasync.changes import DELETED, ORIGIN_AT, SYNCED_AT
 from skybridge.apps.datasync.config import NUMERIC_PRECISION, NUMERIC_SCALE, ColumnType, TableSpec
+from skybridge.backends.sql_schema import versioned
+from skybridge.core.urls import mask_url
 
+#: The version of the columns datasync keeps in target and staging tables (``sb_*``).
+SCHEMA_VERSION = 1
 BATCH = "sb_batch"
 STAGING_SUFFIX = "_staging"
 
@@ -121,11 +125,22 @@ class Schema:
         self.staging = {n: staging_table(n, s, self.metadata) for n, s in tables.items()}
 
     def create(self, engine: Engine) -> list[str]:
-        """Create the tables that do not exist yet; their names."""
+        """Create the tables that do not exist yet; their names.
+
+        Raises:
+            ConfigError: the database holds datasync tables of a newer skybridge (the columns
+                datasync keeps, ``sb_*``, are of schema version :data:`SCHEMA_VERSION`).
+        """
         from sqlalchemy import inspect
 
         existing = set(inspect(engine).get_table_names())
-        self.metadata.create_all(engine, checkfirst=True)
+        versioned(
+            engine,
+            "datasync",
+            SCHEMA_VERSION,
+            lambda _found: self.metadata.create_all(engine, checkfirst=True),
+            where=f"the datasync target {mask_url(str(engine.url))}",
+        )
         return sorted(t.name for t in self.metadata.sorted_tables if t.name not in existing)
 
 
