@@ -53,7 +53,7 @@ def test_level_shift_is_one_incident_and_one_message(
     summary = json.loads(out)
     assert summary["produced"] == summary["records"] == len(values)
     code, out = _cli("anomaly", "alerts", "list", "--json")
-    shift = [i for i in json.loads(out) if i["opened"] == times[1400].isoformat()]
+    shift = [i for i in json.loads(out)["incidents"] if i["opened"] == times[1400].isoformat()]
     assert len(shift) == 1
     assert shift[0]["notified"]
     assert summary["alerts"]["notified"] == summary["alerts"]["opened"]

@@ -215,15 +215,37 @@ def status(ctx: typer.Context, as_json: Json = False) -> None:
 def alerts_list(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="open, acknowledged or resolved")] = None,
+    limit: Annotated[
+        int,
+        typer.Option(
+            min=1, max=queries.MAX_INCIDENTS, help=f"At most this many (1-{queries.MAX_INCIDENTS})."
+        ),
+    ] = 200,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many newest first.")] = 0,
     as_json: Json = False,
 ) -> None:
-    """Incidents, newest first."""
+    """Incidents, newest first: the first LIMIT after OFFSET, and how many there are in all.
+
+    ``--json`` prints ``{"incidents": [...], "total", "offset", "limit"}``.
+    """
     with queries.opened(app_context(ctx, "anomaly")) as engine:
-        rows = queries.incident_list(engine, status)
+        rows = queries.incident_list(engine, status, limit, offset)
+        total = queries.incident_count(engine, status)
     if as_json:
-        emit_json(rows)
+        emit_json({"incidents": rows, "total": total, "offset": offset, "limit": limit})
         return
-    table = result_table("Incidents", "incident", "status", "flags", "max score", "reason")
+    if not rows:
+        _print(ctx, f"No incidents (of {total})." if total else "No incidents.")
+        return
+    shown_range = f"{offset + 1}-{offset + len(rows)}" if offset else str(len(rows))
+    table = result_table(
+        f"Incidents: showing {shown_range} of {total}, newest first",
+        "incident",
+        "status",
+        "flags",
+        "max score",
+        "reason",
+    )
     for r in rows:
         table.add_row(
             r["incident_id"],
@@ -232,7 +254,9 @@ def alerts_list(
             f"{r['max_score']:.3f}",
             r["reason"],
         )
-    _print(ctx, table if rows else "No incidents.")
+    _print(ctx, table)
+    if offset + len(rows) < total:
+        _print(ctx, f"{total - offset - len(rows)} more: --offset {offset + len(rows)}")
 
 
 @alerts_app.command("ack")

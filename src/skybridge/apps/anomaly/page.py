@@ -1,9 +1,11 @@
-"""The dashboard page ``/ui/anomaly``: every series, one series in detail, its incidents.
+"""The dashboard page ``/ui/anomaly``: the series, one series in detail, its incidents.
 
-The detail shows the series' last points as a chart with flagged points marked, the flagged
-points with score and reason, and the incidents with acknowledge / resolve buttons. Forms POST
-(with the CSRF field) ``action=show`` (``series``), ``acknowledge`` or ``resolve``
-(``incident``).
+The counters count every series; the list holds the :data:`SHOWN_SERIES` with the most open
+incidents, then the most recently active, with a note of how many more there are and a
+search box (names containing the text). The detail shows the series' last points as a chart
+with flagged points marked, the flagged points with score and reason, and its newest
+incidents with acknowledge / resolve buttons. Forms POST (with the CSRF field) ``action=show``
+(``series``, ``search``), ``acknowledge`` or ``resolve`` (``incident``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Engine
+
 from skybridge.apps.anomaly import incidents, queries
 from skybridge.apps.anomaly.chart import values_plot
 from skybridge.apps.anomaly.config import AnomalyConfig
 from skybridge.apps.anomaly.pipeline import PIPELINE
+from skybridge.apps.anomaly.points import check_name
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.web import AppPage, page_errors, pipeline_charts
 from skybridge.core.clock import when
@@ -25,43 +30,80 @@ Context = AppContext[AnomalyConfig]
 PACKAGE = "skybridge.apps.anomaly"
 TEMPLATE = "anomaly.html"
 SHOWN = 1000
+#: Series listed: those with the most open incidents, then the most recently active.
+SHOWN_SERIES = 50
+#: Incidents of the chosen series listed, newest first.
+SHOWN_INCIDENTS = 20
 ACTIONS = {"show", "acknowledge", "resolve"}
 
 
+def _listed(summaries: list[dict[str, Any]], search: str | None) -> list[dict[str, Any]]:
+    """The series whose name contains ``search`` (any case): most open incidents first, then
+    the most recently active, then by name."""
+    wanted = (search or "").lower()
+    found = [s for s in summaries if wanted in s["series"].lower()]
+    found.sort(key=lambda s: s["last"] or "", reverse=True)  # summaries come by name
+    found.sort(key=lambda s: s["open_incidents"], reverse=True)
+    return found
+
+
 def _chosen(summaries: list[dict[str, Any]], wanted: str | None) -> str | None:
-    names = [s["series"] for s in summaries]
-    if wanted in names:
+    if wanted is not None and any(s["series"] == wanted for s in summaries):
         return wanted
     flagged = [s for s in summaries if s["open_incidents"]] or summaries
     return flagged[0]["series"] if flagged else None
 
 
+def _totals(summaries: list[dict[str, Any]]) -> dict[str, int]:
+    """The counters: every series, not only those listed."""
+    return {
+        "series": len(summaries),
+        **{key: sum(s[key] for s in summaries) for key in ("points", "flags", "open_incidents")},
+    }
+
+
 def _page(
-    ctx: Context, series: str | None = None, around: str | None = None, **extra: Any
+    ctx: Context,
+    series: str | None = None,
+    around: str | None = None,
+    search: str | None = None,
+    **extra: Any,
 ) -> AppPage:
     """The page; ``around``: an incident whose time the chart is centred on (else the last
-    points)."""
+    points); ``search``: list only series whose name contains it."""
     values: dict[str, Any] = {"series": [], "chosen": None, "chart": None, "flagged": []}
     values |= {"incidents": [], "error": None, "notice": None, "config": ctx.config}
+    values |= {"search": search or "", "more_series": 0, "more_incidents": 0}
+    values["totals"] = _totals([])
     values["window"] = f"last {SHOWN} points"
     values["charts"] = pipeline_charts(PIPELINE)
     values.update(extra)
     with page_errors(values), queries.opened(ctx) as engine:
-        values["series"] = queries.series_summaries(engine)
+        every = queries.series_summaries(engine)
+        listed = _listed(every, search)
+        values["totals"] = _totals(every)
+        values["series"] = listed[:SHOWN_SERIES]
+        values["more_series"] = len(listed) - len(values["series"])
         at = None
         if around:
             found = queries.incident(engine, around)
             series, at = found["series"], datetime.fromisoformat(found["opened"])
             values["window"] = f"{SHOWN} points around incident {around} ({when(at)})"
-        chosen = _chosen(values["series"], series)
+        chosen = _chosen(every if series else listed, series)
         if chosen is not None:
-            points = queries.series_points(engine, chosen, SHOWN, around=at)
-            values["chosen"] = chosen
-            values["chart"] = values_plot(chosen, points)
-            values["flagged"] = [p for p in reversed(points) if p["flagged"]][:50]
-            every = queries.incident_list(engine)
-            values["incidents"] = [i for i in every if i["series"] == chosen][:20]
+            _detail(engine, values, chosen, at)
     return AppPage(PACKAGE, TEMPLATE, values)
+
+
+def _detail(engine: Engine, values: dict[str, Any], chosen: str, at: datetime | None) -> None:
+    """The chosen series' chart, flagged points and newest incidents (queried by series)."""
+    points = queries.series_points(engine, chosen, SHOWN, around=at)
+    values["chosen"] = chosen
+    values["chart"] = values_plot(chosen, points)
+    values["flagged"] = [p for p in reversed(points) if p["flagged"]][:50]
+    values["incidents"] = queries.incident_list(engine, series=chosen, limit=SHOWN_INCIDENTS)
+    total = queries.incident_count(engine, series=chosen)
+    values["more_incidents"] = total - len(values["incidents"])
 
 
 def render_page(ctx: Context) -> AppPage:
@@ -69,21 +111,36 @@ def render_page(ctx: Context) -> AppPage:
     return _page(ctx)
 
 
+def _search(form: Mapping[str, str]) -> str | None:
+    """The form's ``search`` (stripped), or None.
+
+    Raises:
+        ValidationError: it is not 1-200 printable characters.
+    """
+    raw = form.get("search", "").strip()
+    return check_name(raw, "search") if raw else None
+
+
 def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
-    """POST ``/ui/anomaly``: ``show`` a series, ``acknowledge`` or ``resolve`` an incident."""
+    """POST ``/ui/anomaly``: ``show`` a series (or the series matching ``search``),
+    ``acknowledge`` or ``resolve`` an incident. Every form carries the ``search`` it was
+    posted under, so the list stays filtered."""
     action = form.get("action", "")
     series = form.get("series") or None
+    try:
+        search = _search(form)
+    except SkybridgeError as exc:
+        return _page(ctx, series, error=exc.message, hint=exc.hint)
     if action not in ACTIONS:
-        return _page(
-            ctx, series, error=f"unknown action {action!r}; use show, acknowledge or resolve"
-        )
+        error = f"unknown action {action!r}; use show, acknowledge or resolve"
+        return _page(ctx, series, search=search, error=error)
     if action == "show":
-        return _page(ctx, series, around=form.get("incident") or None)
+        return _page(ctx, series, around=form.get("incident") or None, search=search)
     incident = form.get("incident", "")
     status = "acknowledged" if action == "acknowledge" else "resolved"
     try:
         with queries.opened(ctx) as engine:
             incidents.set_status(engine, incident, status, form.get("by") or "dashboard")
     except SkybridgeError as exc:
-        return _page(ctx, series, error=exc.message, hint=exc.hint)
-    return _page(ctx, series, notice=f"Incident {incident} {status}.")
+        return _page(ctx, series, search=search, error=exc.message, hint=exc.hint)
+    return _page(ctx, series, search=search, notice=f"Incident {incident} {status}.")

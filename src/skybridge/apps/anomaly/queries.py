@@ -7,15 +7,18 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, and_, func, select, true
 
 from skybridge.apps.anomaly.config import AnomalyConfig
+from skybridge.apps.anomaly.points import check_name
 from skybridge.apps.anomaly.table import INCIDENTS, RAW_EVENTS, create_tables
 from skybridge.apps.kit.context import AppContext
 from skybridge.core.errors import NotFound, ValidationError, shown
 
 Context = AppContext[AnomalyConfig]
 STATUSES = ("open", "acknowledged", "resolved")
+#: The most incidents one page of a list holds (API ``?limit=``, ``alerts list --limit``).
+MAX_INCIDENTS = 1000
 
 
 @contextmanager
@@ -29,8 +32,27 @@ def opened(ctx: Context) -> Iterator[Engine]:
         engine.dispose()
 
 
-def series_summaries(engine: Engine) -> list[dict[str, Any]]:
-    """Per series: points, flags, first and last time, open incidents."""
+def _named_like(search: str | None) -> Any:
+    """A ``WHERE`` on ``raw_events.series``: names containing ``search`` (any case), or all.
+
+    Raises:
+        ValidationError: ``search`` is not 1-200 printable characters.
+    """
+    if search is None:
+        return true()
+    wanted = check_name(search, "search").lower()
+    return func.lower(RAW_EVENTS.c.series).contains(wanted, autoescape=True)
+
+
+def series_summaries(
+    engine: Engine, limit: int | None = None, offset: int = 0, search: str | None = None
+) -> list[dict[str, Any]]:
+    """Per series, by name: points, flags, first and last time, open incidents.
+
+    Args:
+        limit: At most this many series (all without it); ``offset`` skips the first ones.
+        search: Only series whose name contains it (any case).
+    """
     query = (
         select(
             RAW_EVENTS.c.series,
@@ -39,16 +61,15 @@ def series_summaries(engine: Engine) -> list[dict[str, Any]]:
             func.min(RAW_EVENTS.c.event_time).label("first"),
             func.max(RAW_EVENTS.c.event_time).label("last"),
         )
+        .where(_named_like(search))
         .group_by(RAW_EVENTS.c.series)
         .order_by(RAW_EVENTS.c.series)
-    )
-    open_incidents = (
-        select(INCIDENTS.c.series, func.count().label("open"))
-        .where(INCIDENTS.c.status != "resolved")
-        .group_by(INCIDENTS.c.series)
+        .limit(limit)
+        .offset(offset or None)
     )
     with engine.connect() as conn:
-        counts = {row.series: row.open for row in conn.execute(open_incidents)}
+        rows = list(conn.execute(query))
+        counts = _open_incidents(conn)
         return [
             {
                 "series": row.series,
@@ -58,8 +79,25 @@ def series_summaries(engine: Engine) -> list[dict[str, Any]]:
                 "last": row.last.isoformat() if row.last else None,
                 "open_incidents": counts.get(row.series, 0),
             }
-            for row in conn.execute(query)
+            for row in rows
         ]
+
+
+def _open_incidents(conn: Connection) -> dict[str, int]:
+    """Open (or acknowledged) incidents per series."""
+    query = (
+        select(INCIDENTS.c.series, func.count().label("open"))
+        .where(INCIDENTS.c.status != "resolved")
+        .group_by(INCIDENTS.c.series)
+    )
+    return {row.series: row.open for row in conn.execute(query)}
+
+
+def series_count(engine: Engine, search: str | None = None) -> int:
+    """How many series have events (whose name contains ``search``, any case)."""
+    query = select(func.count(RAW_EVENTS.c.series.distinct())).where(_named_like(search))
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def series_points(
@@ -104,17 +142,44 @@ def series_points(
     ]
 
 
-def incident_list(
-    engine: Engine, status: str | None = None, limit: int = 200
-) -> list[dict[str, Any]]:
-    """Incidents, newest first (``status``: only those)."""
+def _incidents_where(status: str | None, series: str | None) -> Any:
     if status is not None and status not in STATUSES:
         raise ValidationError(f"unknown status {shown(status)}", hint=f"use {', '.join(STATUSES)}")
-    query = select(INCIDENTS).order_by(INCIDENTS.c.opened_at.desc()).limit(limit)
-    if status is not None:
-        query = query.where(INCIDENTS.c.status == status)
+    return and_(
+        INCIDENTS.c.status == status if status is not None else true(),
+        INCIDENTS.c.series == series if series is not None else true(),
+    )
+
+
+def incident_list(
+    engine: Engine,
+    status: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+    series: str | None = None,
+) -> list[dict[str, Any]]:
+    """Incidents, newest first: ``limit`` of them after the first ``offset`` (``status``,
+    ``series``: only those).
+
+    Raises:
+        ValidationError: an unknown status.
+    """
+    query = (
+        select(INCIDENTS)
+        .where(_incidents_where(status, series))
+        .order_by(INCIDENTS.c.opened_at.desc(), INCIDENTS.c.incident_id.desc())
+        .limit(limit)
+        .offset(offset or None)
+    )
     with engine.connect() as conn:
         return [_incident(row) for row in conn.execute(query)]
+
+
+def incident_count(engine: Engine, status: str | None = None, series: str | None = None) -> int:
+    """How many incidents :func:`incident_list` pages through with the same filters."""
+    query = select(func.count()).select_from(INCIDENTS).where(_incidents_where(status, series))
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def incident(engine: Engine, incident_id: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, AliasChoices, BaseModel, Field
 
 from skybridge.apps.anomaly import incidents, queries
@@ -30,6 +30,22 @@ READ = [requires("anomaly:read")]
 UNKNOWN = error_responses(e404="No series or incident has this name")
 BAD = error_responses(e422="The body is malformed; the message names the field")
 MAX_POINTS = 10_000
+MAX_SERIES = 1000
+MAX_OFFSET = 1_000_000_000
+PAGED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "X-Total-Count": {
+                "description": "How many there are in all",
+                "schema": {"type": "integer"},
+            },
+            "Link": {
+                "description": 'The next page, as `<url>; rel="next"`, when there is one',
+                "schema": {"type": "string"},
+            },
+        }
+    }
+}
 #: Room for MAX_POINTS events with series and id names of up to 200 characters each.
 EVENTS_BODY = Depends(BodyLimit(8 * MiB))
 
@@ -112,15 +128,34 @@ class Acknowledge(BaseModel):
     by: str | None = Field(default=None, max_length=200)
 
 
+def _page_headers(request: Request, response: Response, total: int, end: int) -> None:
+    """``X-Total-Count``, and a ``Link`` to the page after this one when ``end < total``."""
+    response.headers["X-Total-Count"] = str(total)
+    if end < total:
+        following = request.url.include_query_params(offset=end)
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+
+
 def build_router(ctx: Context) -> APIRouter:
     """The app's routes."""
     router = APIRouter()
 
-    @router.get("/series", response_model=list[SeriesSummary], dependencies=READ)
-    def series() -> list[dict[str, Any]]:
-        """Every series: points, flags, time span, open incidents."""
+    @router.get("/series", response_model=list[SeriesSummary], responses=PAGED, dependencies=READ)
+    def series(
+        request: Request,
+        response: Response,
+        limit: int = Query(default=MAX_SERIES, ge=1, le=MAX_SERIES),
+        offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
+        search: str | None = Query(default=None, max_length=MAX_NAME),
+    ) -> list[dict[str, Any]]:
+        """Series by name (``limit`` after ``offset``; ``search``: names containing it, any
+        case): points, flags, time span, open incidents. ``X-Total-Count`` says how many
+        there are; ``Link`` (rel next) names the next page when there is one."""
         with queries.opened(ctx) as engine:
-            return queries.series_summaries(engine)
+            rows = queries.series_summaries(engine, limit, offset, search)
+            total = queries.series_count(engine, search)
+        _page_headers(request, response, total, offset + len(rows))
+        return rows
 
     @router.get(
         "/series/{name}/points",
@@ -133,11 +168,24 @@ def build_router(ctx: Context) -> APIRouter:
         with queries.opened(ctx) as engine:
             return queries.series_points(engine, name, limit)
 
-    @router.get("/incidents", response_model=list[Incident], responses=BAD, dependencies=READ)
-    def incident_list(status: str | None = None) -> Any:
-        """Incidents, newest first; ``status`` filters (open, acknowledged, resolved)."""
+    @router.get(
+        "/incidents", response_model=list[Incident], responses={**BAD, **PAGED}, dependencies=READ
+    )
+    def incident_list(
+        request: Request,
+        response: Response,
+        status: str | None = None,
+        limit: int = Query(default=200, ge=1, le=queries.MAX_INCIDENTS),
+        offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
+    ) -> Any:
+        """Incidents, newest first, ``limit`` after ``offset``; ``status`` filters (open,
+        acknowledged, resolved). ``X-Total-Count`` says how many match; ``Link`` (rel next)
+        names the next page when there is one."""
         with queries.opened(ctx) as engine:
-            return queries.incident_list(engine, status)
+            rows = queries.incident_list(engine, status, limit, offset)
+            total = queries.incident_count(engine, status)
+        _page_headers(request, response, total, offset + len(rows))
+        return rows
 
     def change(incident_id: str, status: str, by: str | None = None) -> dict[str, str]:
         with queries.opened(ctx) as engine:

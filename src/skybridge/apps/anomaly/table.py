@@ -47,7 +47,10 @@ RAW_EVENTS = Table(
     Column("detector", String(40)),
     Column("_sb_source", String(200)),
     Column("_sb_offset", BigInteger),
-    Index("raw_events_series_time", "series", "event_time"),
+    # Covers the per-series summary (points, flags, first and last time: an index-only scan)
+    # as well as a series' points in time order. Tables made before it keep their
+    # ``raw_events_series_time`` (series, event_time) too; :func:`create_tables` adds this one.
+    Index("raw_events_series_summary", "series", "event_time", "anomaly_flag"),
     Index("raw_events_processed", "processed_flag"),
 )
 
@@ -78,5 +81,7 @@ JOB_STATE = Table(
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the app's tables where they are missing."""
+    """Create the app's tables, and indexes added since a table was made, where missing."""
     METADATA.create_all(engine, checkfirst=True)
+    for index in RAW_EVENTS.indexes:
+        index.create(engine, checkfirst=True)
