@@ -26,6 +26,11 @@ from sqlalchemy import (
     Text,
 )
 
+from skybridge.backends.sql_schema import versioned
+from skybridge.core.urls import mask_url
+
+#: The version of the tables below (see :mod:`skybridge.backends.sql_schema`).
+SCHEMA_VERSION = 1
 METADATA = MetaData()
 
 RAW_EVENTS = Table(
@@ -81,7 +86,16 @@ JOB_STATE = Table(
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the app's tables, and indexes added since a table was made, where missing."""
-    METADATA.create_all(engine, checkfirst=True)
-    for index in RAW_EVENTS.indexes:
-        index.create(engine, checkfirst=True)
+    """Create the app's tables, and indexes added since a table was made, where missing.
+
+    Raises:
+        ConfigError: the database holds the app's tables of a newer skybridge.
+    """
+
+    def create(_found: int) -> None:
+        METADATA.create_all(engine, checkfirst=True)
+        for index in RAW_EVENTS.indexes:
+            index.create(engine, checkfirst=True)
+
+    where = f"the anomaly database {mask_url(str(engine.url))}"
+    versioned(engine, "anomaly", SCHEMA_VERSION, create, where=where)
