@@ -34,5 +34,5 @@ def test_the_anomaly_tables_record_theirs(tmp_path: Path) -> None:
     assert component_version(engine, "anomaly") == 1
     with engine.begin() as conn:
         conn.execute(text("UPDATE skybridge_schema SET version = 9 WHERE component = 'anomaly'"))
-    with pytest.raises(ConfigError, match="skybridge.db holds anomaly tables of a newer"):
+    with pytest.raises(ConfigError, match=r"skybridge\.db holds anomaly tables of a newer"):
         create_tables(engine)
