@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +15,7 @@ from skybridge.apps.costs.ledger import Ledger
 from skybridge.backends import kv, streams, vectors
 from skybridge.backends.compute import connect as connect_compute
 from skybridge.backends.functions import connect as connect_functions
+from skybridge.backends.secrets.local import LocalSecretStore
 from skybridge.core.errors import ConfigError
 
 
@@ -30,7 +33,16 @@ STORES: dict[str, tuple[str, Callable[[Path], Any]]] = {
     "compute": ("fleet.db", lambda d: connect_compute(f"embedded://{d}")),
     "functions": ("platform.db", lambda d: opened(connect_functions(f"embedded://{d}"))),
     "costs ledger": ("ledger.db", lambda d: Ledger(d).files()),
+    "secrets": ("secrets.db", lambda d: opened(LocalSecretStore(d, key_file=key_file(d)))),
 }
+
+
+def key_file(folder: Path) -> Path:
+    path = folder.parent / "key"
+    if not path.exists():
+        path.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode())
+        path.chmod(0o600)
+    return path
 
 
 def user_version(path: Path) -> int:

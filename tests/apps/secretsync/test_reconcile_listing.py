@@ -73,6 +73,13 @@ def test_each_source_is_described_once_even_when_missing(
     rig.source.create("app/db", Secret("v"))
     sync = rig.engine(rig.mapping("app", "app/db", "app-db"), rig.mapping("gone", "nope", "n-t"))
     counts = _count_describes(rig.source, monkeypatch)
+    bulk = rig.source._describe_many
+
+    def counting_bulk(secrets: list[str]) -> Any:  # the local store's own bulk read
+        counts.update(secrets)
+        return bulk(secrets)
+
+    monkeypatch.setattr(rig.source, "_describe_many", counting_bulk)
     plan = sync.reconcile(dry_run=True).plan
     assert [(a.mapping, a.action) for a in plan.actions] == [("app", "create"), ("gone", "noop")]
     assert counts == {"app/db": 1, "nope": 1}

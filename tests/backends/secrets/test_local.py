@@ -16,7 +16,13 @@ from skybridge.backends import secrets as secrets_family
 from skybridge.backends.secrets.local import LocalSecretStore
 from skybridge.backends.secrets.local_keys import KEY_ENV
 from skybridge.core.clock import ManualClock
-from skybridge.core.errors import ConfigError, NotFound, TerminalError, ValidationError
+from skybridge.core.errors import (
+    ConfigError,
+    NotFound,
+    TerminalError,
+    TransientError,
+    ValidationError,
+)
 from skybridge.core.secret import Secret
 from skybridge.testing.contracts.secrets import SecretsContract
 
@@ -244,3 +250,102 @@ def test_only_a_store_with_no_sealed_value_gets_a_new_key(tmp_path: Path) -> Non
     (folder / "key").unlink()
     with pytest.raises(ConfigError, match="holds 1 value"):
         LocalSecretStore(folder)
+
+
+def _expire_unpurged(store: LocalSecretStore, clock: ManualClock) -> str:
+    """A secret 'a' whose first version's deletion time has come while nothing purged it."""
+    first = store.create("a", Secret("first-value")).version_id
+    for value in ("2", "3"):
+        store.put_value("a", Secret(value))
+    store.schedule_version_deletion("a", first)
+    store.create("gone", Secret("gone-value"))
+    store.delete("gone", recovery_days=1)
+    store._purge_expired = lambda: None  # type: ignore[method-assign]
+    clock.advance(LocalSecretStore.version_deletion_days * 86400 + 1)
+    return first
+
+
+def test_reads_leave_out_what_is_past_its_deletion_time_before_any_purge(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with LocalSecretStore(tmp_path, clock=clock) as store:
+        first = _expire_unpurged(store, clock)
+        with pytest.raises(NotFound):
+            store.get_value("a", version_id=first)
+        assert first not in {v.version_id for v in store.list_versions("a")}
+        assert first not in {v.version_id for v in store.describe_many(["a"])["a"].versions}
+        with pytest.raises(NotFound):
+            store.describe("gone")
+        assert store.describe_many(["gone", "a"]).keys() == {"a"}
+        assert store.get_value("a").value.reveal() == "3"
+    rows = sqlite3.connect(tmp_path / "secrets.db").execute("SELECT count(*) FROM versions")
+    assert rows.fetchone()[0] == 4  # still in the file: only the reads' filters hid them
+
+
+def test_reads_take_no_write_lock_unless_a_purge_is_due(tmp_path: Path) -> None:
+    from skybridge.backends.secrets.local import PURGE_EVERY
+
+    clock = ManualClock()
+    with LocalSecretStore(tmp_path, clock=clock) as store:
+        store.create("a", Secret("v"))  # a write purges
+        store._db.execute("PRAGMA busy_timeout = 50")
+        writer = sqlite3.connect(tmp_path / "secrets.db", isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            assert store.get_value("a").value.reveal() == "v"
+            assert store.describe("a").name == "a"
+            assert list(store.describe_many(["a"])) == ["a"]
+            assert [r.name for r in store.list()] == ["a"]
+            clock.advance(PURGE_EVERY + 1)  # now a read purges, which needs the lock
+            with pytest.raises(TransientError, match="busy"):
+                store.get_value("a")
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+        store.get_value("a")  # purged
+        clock.advance(1)
+        writer = sqlite3.connect(tmp_path / "secrets.db", isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            store.get_value("a")  # the next purge is not due yet
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+
+
+def test_purges_use_indexes_also_on_a_file_made_without_them(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "secrets.db")
+    old.executescript(  # the layout before the indexes
+        "CREATE TABLE secrets (name TEXT PRIMARY KEY, secret_id TEXT NOT NULL UNIQUE,"
+        " description TEXT, metadata TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL,"
+        " changed REAL NOT NULL, deletion_date REAL);"
+        "CREATE TABLE versions (secret_id TEXT NOT NULL, version_id TEXT NOT NULL,"
+        " seq INTEGER NOT NULL, is_binary INTEGER NOT NULL, blob BLOB NOT NULL,"
+        " stages TEXT NOT NULL, created REAL NOT NULL, deletion_scheduled REAL,"
+        " PRIMARY KEY (secret_id, version_id));"
+    )
+    old.close()
+    (tmp_path / "secrets.db").chmod(0o600)
+    with LocalSecretStore(tmp_path) as store:
+        store.create("a", Secret("v"))
+        for query in (
+            "DELETE FROM versions WHERE deletion_scheduled <= 1",
+            "DELETE FROM secrets WHERE deletion_date <= 1",
+        ):
+            plan = str([tuple(r) for r in store._db.execute(f"EXPLAIN QUERY PLAN {query}")])
+            assert "USING INDEX" in plan, plan
+
+
+def test_describe_many_is_a_few_queries_however_many_secrets(tmp_path: Path) -> None:
+    with LocalSecretStore(tmp_path) as store:
+        names = [f"s{i:03d}" for i in range(120)]
+        for name in names:
+            store.create(name, Secret(f"value-{name}"))
+        by_id = store.describe("s007").ref.secret_id
+        statements: list[str] = []
+        store._db.set_trace_callback(statements.append)
+        got = store.describe_many([*names, by_id, "missing"])
+        store._db.set_trace_callback(None)
+        assert list(got) == [*names, by_id]
+        assert got[by_id] == store.describe("s007")
+        assert all(got[n] == store.describe(n) for n in names)
+        assert len(statements) <= 8, statements

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -324,11 +325,12 @@ class SecretSync:
         return self._reconciler.run(chosen, dry_run=dry_run, full=full)
 
     def status(self) -> list[MappingStatus]:
-        """One row per mapping."""
-        letters = self.dead_letters.list()
+        """One row per mapping (the states read in one batch)."""
+        letters = Counter(letter.mapping for letter in self.dead_letters.list())
+        states = self.state.get_many([m.name for m in self.table.mappings])
         rows = []
         for mapping in self.table.mappings:
-            state = self.state.get(mapping.name) or MappingState(mapping.name)
+            state = states.get(mapping.name) or MappingState(mapping.name)
             rows.append(
                 MappingStatus(
                     name=mapping.name,
@@ -341,7 +343,7 @@ class SecretSync:
                     drift=state.drift,
                     last_error=state.last_error,
                     last_error_at=state.last_error_at,
-                    dead_letters=sum(1 for x in letters if x.mapping == mapping.name),
+                    dead_letters=letters[mapping.name],
                 )
             )
         return rows

@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError as PydanticValidationError
 
 from skybridge.apps.secretsync.model import MappingTable
+from skybridge.apps.secretsync.parsed_tables import ParsedTables
 from skybridge.core.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -156,9 +157,8 @@ def parse_table(
     return table_from_dict(data, service_backends)
 
 
-def load_table(path: str | Path, service_backends: Mapping[str, str] | None = None) -> MappingTable:
-    """Load a table from a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file (see
-    :func:`table_from_dict`)."""
+def _read_file(path: str | Path) -> tuple[str, TableFormat]:
+    """The text of a table file and its format (from the suffix)."""
     file = Path(path)
     fmt = _SUFFIXES.get(file.suffix.lower())
     if fmt is None:
@@ -169,11 +169,48 @@ def load_table(path: str | Path, service_backends: Mapping[str, str] | None = No
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ValidationError(f"cannot read mapping table {file}: {exc.strerror}") from None
+    return text, fmt
+
+
+def load_table(path: str | Path, service_backends: Mapping[str, str] | None = None) -> MappingTable:
+    """Load a table from a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file (see
+    :func:`table_from_dict`)."""
+    text, fmt = _read_file(path)
     return parse_table(text, fmt, service_backends)
 
 
 def parse_table_text(text: str, service_backends: Mapping[str, str] | None = None) -> MappingTable:
     """A table given inline (an environment variable): JSON if it starts with ``{``, else TOML."""
     stripped = text.strip()
-    fmt: TableFormat = "json" if stripped.startswith("{") else "toml"
-    return parse_table(stripped, fmt, service_backends)
+    return parse_table(stripped, _inline_format(stripped), service_backends)
+
+
+def _inline_format(stripped: str) -> TableFormat:
+    return "json" if stripped.startswith("{") else "toml"
+
+
+#: Tables parsed by :func:`cached_load_table` and :func:`cached_parse_table_text`.
+_PARSED = ParsedTables()
+
+
+def cached_load_table(path: str | Path, service_backends: Mapping[str, str]) -> MappingTable:
+    """:func:`load_table`, parsed again only when the file's text (or ``service_backends``)
+    changed since a previous call: the service finds the table on every request.
+
+    The file is read each time (a few hundred KB at most, far cheaper than parsing it), so an
+    edit is seen at once whatever the file system's timestamp resolution. Errors are raised
+    as :func:`load_table` raises them, every time (invalid tables are not kept).
+    """
+    text, fmt = _read_file(path)
+    return _PARSED.get(
+        text, fmt, service_backends, lambda: parse_table(text, fmt, service_backends)
+    )
+
+
+def cached_parse_table_text(text: str, service_backends: Mapping[str, str]) -> MappingTable:
+    """:func:`parse_table_text`, kept like :func:`cached_load_table`'s tables."""
+    stripped = text.strip()
+    fmt = _inline_format(stripped)
+    return _PARSED.get(
+        stripped, fmt, service_backends, lambda: parse_table(stripped, fmt, service_backends)
+    )

@@ -36,6 +36,7 @@ APP = AppSpec(
         "plan": "secretsync:read",
         "reconcile": "secretsync:reconcile",
         "replay": "secretsync:replay",
+        "find": "secretsync:read",
     },
     demo_try=["skybridge secrets status", "skybridge secrets audit"],
 )

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from enum import StrEnum
 from typing import Any, Literal, Self
 
@@ -223,8 +224,8 @@ class MappingTable(_Frozen):
 
     @model_validator(mode="after")
     def _references(self) -> Self:
-        names = [m.name for m in self.mappings]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(m.name for m in self.mappings)
+        dupes = sorted(n for n, count in counts.items() if count > 1)
         if dupes:
             raise ValueError(f"mapping names must be unique: {', '.join(dupes)}")
         targets: dict[tuple[str, str], str] = {}

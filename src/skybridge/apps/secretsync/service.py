@@ -18,7 +18,11 @@ from skybridge.apps.kit.context import AppContext
 from skybridge.apps.secretsync.config import SecretSyncConfig
 from skybridge.apps.secretsync.deadletters import DeadLetters, KvDeadLetters
 from skybridge.apps.secretsync.engine import DEFAULT_RETRY, SecretSync
-from skybridge.apps.secretsync.loading import load_table, parse_table_text, service_backends
+from skybridge.apps.secretsync.loading import (
+    cached_load_table,
+    cached_parse_table_text,
+    service_backends,
+)
 from skybridge.apps.secretsync.metrics import MeteredSecretSync
 from skybridge.apps.secretsync.model import MappingTable
 from skybridge.apps.secretsync.stream_letters import StreamDeadLetters
@@ -42,16 +46,19 @@ def _configured_table(ctx: Context) -> tuple[MappingTable, str]:
     config, known = ctx.config, service_backends(ctx)
     try:
         if config.mappings_inline:
-            table = parse_table_text(config.mappings_inline, known)
+            table = cached_parse_table_text(config.mappings_inline, known)
             return table, "secretsync.mappings_inline"
         assert config.mappings is not None
-        return load_table(config.mappings, known), str(config.mappings)
+        return cached_load_table(config.mappings, known), str(config.mappings)
     except SkybridgeError as exc:
         raise ConfigError(exc.message, setting="secretsync.mappings", hint=exc.hint) from None
 
 
 def find_table(ctx: Context) -> tuple[MappingTable, str]:
     """The mapping table and where it came from (a path, or ``secretsync.mappings_inline``).
+
+    The file (or setting) is read every time; its text is parsed again only when it changed
+    (:func:`~skybridge.apps.secretsync.loading.cached_load_table`).
 
     Raises:
         ConfigError: no table anywhere, or the table is invalid (the message says what to fix).
@@ -61,7 +68,7 @@ def find_table(ctx: Context) -> tuple[MappingTable, str]:
     for path in table_candidates(ctx):
         if path.is_file():
             try:
-                return load_table(path, service_backends(ctx)), str(path)
+                return cached_load_table(path, service_backends(ctx)), str(path)
             except SkybridgeError as exc:
                 raise ConfigError(exc.message, setting=str(path), hint=exc.hint) from None
     tried = " or ".join(str(p) for p in table_candidates(ctx))

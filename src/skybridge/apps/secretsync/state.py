@@ -13,7 +13,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -28,9 +28,16 @@ from skybridge.runtime.holders import describe, holder_gone, this_process
 log = get_logger(__name__)
 
 PREFIX = "secretsync/"
+AUDIT_PREFIX = f"{PREFIX}audit/"
+#: Past every audit key's time (keys hold 20 digits of microseconds).
+_AUDIT_END = 10**20
 LOCK_TTL_S = 60.0
 #: How long a writer waits for another writer of the same mapping before giving up.
 LOCK_WAIT_S = 5.0
+#: Seconds back from now of the first window :meth:`StateStore.audit_log` reads; each further
+#: window reaches :data:`AUDIT_WINDOW_GROWTH` times as far back.
+AUDIT_WINDOW_S = 60.0
+AUDIT_WINDOW_GROWTH = 8
 
 
 @dataclass(frozen=True)
@@ -183,17 +190,94 @@ class StateStore:
 
     # -- audit -----------------------------------------------------------------------------
     def audit(self, record: AuditRecord) -> None:
-        key = f"{PREFIX}audit/{int(record.at * 1_000_000):020d}-{uuid.uuid4().hex[:8]}"
+        key = f"{_audit_key(int(record.at * 1_000_000))}-{uuid.uuid4().hex[:8]}"
         self.kv.put_json(key, asdict(record))
 
     def audit_log(self, mapping: str | None = None, limit: int = 100) -> list[AuditRecord]:
-        """Newest first."""
-        records = [
-            AuditRecord(**json.loads(item.value)) for item in self.kv.scan_prefix(f"{PREFIX}audit/")
-        ]
-        if mapping is not None:
-            records = [r for r in records if r.mapping == mapping]
-        return list(reversed(records))[:limit]
+        """Newest first.
+
+        Audit keys are time-ordered and the kv scans forward only, so the log is read back
+        from now in windows reaching ever further back (a minute, then 8 times as far...)
+        until ``limit`` records are found or the oldest is passed; a window holding more than
+        needed is halved until its newest records are found (:meth:`_newest`). The newest
+        records cost a few short reads however long the log is, and only the records returned
+        are decoded (with ``mapping``, also those whose text names it).
+        """
+        if limit <= 0:
+            return []
+        oldest = next(self.kv.keys(AUDIT_PREFIX, limit=1), None)
+        if oldest is None:
+            return []
+        first = _micros(oldest)
+        match = _names(mapping)
+        now = int(self.clock.now() * 1_000_000)
+        found = self._newest(now, None, limit, match)  # written "in the future": another clock
+        upper, span = now, AUDIT_WINDOW_S * 1_000_000
+        while len(found) < limit and upper > first:
+            lower = max(upper - int(span), first, 0)
+            found = self._newest(lower, upper, limit - len(found), match) + found
+            upper, span = lower, span * AUDIT_WINDOW_GROWTH
+        return [_audit_record(value) for value in reversed(found[-limit:])]
+
+    def _newest(
+        self, lower: int, upper: int | None, wanted: int, match: Callable[[bytes], bool] | None
+    ) -> list[bytes]:
+        """The newest ``wanted`` records (those ``match`` takes) written in microseconds
+        ``[lower, upper)``, oldest first: a range holding more is halved, newer half first, so
+        no read goes far past what is returned."""
+        taken = self._audit_range(lower, upper, match, wanted + 1)
+        if len(taken) <= wanted:
+            return taken
+        top = _AUDIT_END if upper is None else upper
+        if top - lower <= 1:  # one microsecond: read it all
+            return self._audit_range(lower, upper, match, None)[-wanted:]
+        middle = (lower + top) // 2
+        newer = self._newest(middle, upper, wanted, match)
+        if len(newer) >= wanted:
+            return newer[-wanted:]
+        return self._newest(lower, middle, wanted - len(newer), match) + newer
+
+    def _audit_range(
+        self, lower: int, upper: int | None, match: Callable[[bytes], bool] | None, most: int | None
+    ) -> list[bytes]:
+        """Up to ``most`` records written in microseconds ``[lower, upper)``, oldest first."""
+        end = None if upper is None else _audit_key(upper)
+        scan = self.kv.scan_prefix(
+            AUDIT_PREFIX, start_after=_audit_key(lower), limit=most if match is None else None
+        )
+        taken: list[bytes] = []
+        for item in scan:
+            if end is not None and item.key >= end:
+                break
+            if match is None or match(item.value):
+                taken.append(item.value)
+                if most is not None and len(taken) >= most:
+                    break
+        return taken
+
+
+def _audit_key(micros: int) -> str:
+    """The key every audit record written at ``micros`` (since the epoch) or later sorts after."""
+    return f"{AUDIT_PREFIX}{max(micros, 0):020d}"
+
+
+def _micros(key: str) -> int:
+    """When the audit record at ``key`` was written, in microseconds (0 if the key says not)."""
+    digits = key.removeprefix(AUDIT_PREFIX)[:20]
+    return int(digits) if digits.isdigit() else 0
+
+
+def _names(mapping: str | None) -> Callable[[bytes], bool] | None:
+    """A test of a stored record for ``mapping``'s (``None``: every record): its JSON text
+    holds the name before it is decoded, so most records of other mappings are not."""
+    if mapping is None:
+        return None
+    needle = json.dumps(mapping, ensure_ascii=False).encode()
+    return lambda value: needle in value and _audit_record(value).mapping == mapping
+
+
+def _audit_record(value: bytes) -> AuditRecord:
+    return AuditRecord(**json.loads(value))
 
 
 def _holder(value: bytes) -> str | None:

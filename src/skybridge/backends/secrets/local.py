@@ -3,32 +3,43 @@
 The embedded default. ``path`` is a directory holding ``secrets.db`` and the key file ``key``
 (see :mod:`skybridge.backends.secrets.local_keys`). Each value is sealed on its own; names,
 metadata and stages are stored in clear. SQLite transactions make every write atomic and safe
-across threads and processes. Stages follow AWS: a write becomes ``current``, the old current
-becomes ``previous`` and the one before loses its stage (``deprecated``).
+across threads and processes; a read runs in a read transaction, which takes no write lock.
+Stages follow AWS: a write becomes ``current``, the old current becomes ``previous`` and the
+one before loses its stage (``deprecated``).
 
 A secret is referred to by name or by its id (``lsec-`` and 32 hex digits). A reference of the
 id shape is looked up by id only, and names of that shape are refused, so a secret can never be
 shadowed by one named with its id. (A store written before that rule may hold such a name; that
 secret stays reachable through the id that ``list()`` reports.)
 
+Deleted secrets and versions whose time has come are removed from the file by every write, and
+by a read at most every :data:`PURGE_EVERY` seconds; until then reads leave them out by time,
+so a value is never returned after its deletion time.
+
 URL options: ``?key_file=PATH``, ``?max_value_size=N``; keyword option ``clock=``.
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from skybridge.backends.secrets.base import SecretStore, VersionExists
 from skybridge.backends.secrets.local_keys import Sealer, load_key
-from skybridge.backends.secrets.local_rows import SCHEMA, info_from_rows, version_from_row
+from skybridge.backends.secrets.local_rows import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    info_from_rows,
+    version_from_row,
+)
 from skybridge.backends.secrets.types import (
     CURRENT,
     PREVIOUS,
@@ -41,12 +52,19 @@ from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import ConfigError, Conflict, NotFound, TerminalError, TransientError
 from skybridge.core.private_files import private_dir, private_sqlite
 from skybridge.core.secret import Secret
-from skybridge.core.sqlite_setup import opening
+from skybridge.core.sqlite_setup import opening, schema_version, stamp_version
 from skybridge.core.urls import BackendURL
 
 _DAY = 86400.0
 #: Local ids are ``lsec-`` and 32 hex digits; a reference of that shape is an id, never a name.
 _SECRET_ID = re.compile(r"^lsec-[0-9a-f]{32}\Z")
+#: Seconds between purges of expired rows by reads (a purge is a write transaction).
+PURGE_EVERY = 5.0
+#: Identifiers per ``IN (...)`` of a bulk read (SQLite allows 32,766 variables since 3.32).
+_CHUNK = 500
+#: Rows not yet purged whose deletion time has come are left out by these conditions.
+_UNEXPIRED_ROW = "(deletion_date IS NULL OR deletion_date > ?)"
+_UNEXPIRED_VERSION = "(deletion_scheduled IS NULL OR deletion_scheduled > ?)"
 
 
 def _sealed_values(path: Path) -> int:
@@ -102,11 +120,15 @@ class LocalSecretStore(SecretStore):
         self._sealer = Sealer(key)
         db = private_sqlite(path / "secrets.db")
         self._lock = threading.RLock()
+        #: The store clock's time of the last purge (``None``: not yet).
+        self._purged_at: float | None = None
         self._db = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         try:
             with opening(db, "the local secret store"):
+                found = schema_version(self._db, db, "the local secret store", SCHEMA_VERSION)
                 self._db.executescript(SCHEMA)
+                stamp_version(self._db, found, SCHEMA_VERSION)
         except BaseException:
             self._db.close()
             raise
@@ -126,7 +148,7 @@ class LocalSecretStore(SecretStore):
         return f"LocalSecretStore(path={str(self.path)!r})"
 
     def ping(self) -> None:
-        with self._tx():
+        with self._tx(write=False):
             self._db.execute("SELECT 1")
 
     def close(self) -> None:
@@ -135,17 +157,18 @@ class LocalSecretStore(SecretStore):
 
     # ----------------------------------------------------------------- plumbing
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """A transaction: ``write`` takes the write lock at once and purges expired rows;
+        a read (``write=False``) takes none, after a purge of its own when one is due."""
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._purge_expired()
+                if not write and self._purge_due():
+                    with self._transaction("BEGIN IMMEDIATE"):
+                        self._purge_expired()
+                with self._transaction("BEGIN IMMEDIATE" if write else "BEGIN"):
+                    if write:
+                        self._purge_expired()
                     yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise TransientError(f"local secret store is busy: {exc}") from None
@@ -153,7 +176,21 @@ class LocalSecretStore(SecretStore):
             except sqlite3.Error as exc:
                 raise TerminalError(f"local secret store failed: {exc}") from None
 
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[None]:
+        self._db.execute(begin)
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _purge_due(self) -> bool:
+        return self._purged_at is None or self._clock.now() >= self._purged_at + PURGE_EVERY
+
     def _purge_expired(self) -> None:
+        # Indexed (local_rows.SCHEMA): three index probes when nothing is due.
         now = self._clock.now()
         self._db.execute(
             "DELETE FROM versions WHERE secret_id IN "
@@ -162,12 +199,14 @@ class LocalSecretStore(SecretStore):
         )
         self._db.execute("DELETE FROM secrets WHERE deletion_date <= ?", (now,))
         self._db.execute("DELETE FROM versions WHERE deletion_scheduled <= ?", (now,))
+        self._purged_at = now
 
     def _row(self, secret: str, *, live: bool = True) -> sqlite3.Row:
         # By id or by name, never either: a name must not shadow another secret's id.
         column = "secret_id" if self.is_secret_id(secret) else "name"
         row: sqlite3.Row | None = self._db.execute(
-            f"SELECT * FROM secrets WHERE {column} = ?", (secret,)
+            f"SELECT * FROM secrets WHERE {column} = ? AND {_UNEXPIRED_ROW}",
+            (secret, self._clock.now()),
         ).fetchone()
         if row is None:
             raise NotFound(f"secret '{secret}' does not exist in local://{self.path}")
@@ -270,7 +309,8 @@ class LocalSecretStore(SecretStore):
         else:
             query, arg = "stages LIKE ?", f'%"{stage or CURRENT}"%'
         vrow: sqlite3.Row | None = self._db.execute(
-            f"SELECT * FROM versions WHERE secret_id = ? AND {query}", (row["secret_id"], arg)
+            f"SELECT * FROM versions WHERE secret_id = ? AND {query} AND {_UNEXPIRED_VERSION}",
+            (row["secret_id"], arg, self._clock.now()),
         ).fetchone()
         if vrow is None:
             what = f"version '{version_id}'" if version_id else f"stage '{stage or CURRENT}'"
@@ -278,20 +318,62 @@ class LocalSecretStore(SecretStore):
         return vrow
 
     def _get_value(self, secret: str, version_id: str | None, stage: str | None) -> SecretVersion:
-        with self._tx():
+        with self._tx(write=False):
             row = self._row(secret)
             return self._read(row, self._version_row(row, version_id, stage))
 
     def _describe(self, secret: str) -> SecretInfo:
-        with self._tx() as db:
+        with self._tx(write=False):
             row = self._row(secret, live=False)
-            vrows = db.execute(
-                "SELECT * FROM versions WHERE secret_id = ? ORDER BY seq", (row["secret_id"],)
-            ).fetchall()
-            return info_from_rows(row, vrows)
+            return info_from_rows(row, self._versions_of([row["secret_id"]])[row["secret_id"]])
+
+    def _describe_many(self, secrets: builtins.list[str]) -> dict[str, SecretInfo]:
+        """One read transaction, a query per chunk of names, ids and their versions."""
+        ids = [s for s in secrets if self.is_secret_id(s)]
+        names = [s for s in secrets if not self.is_secret_id(s)]
+        with self._tx(write=False):
+            by_id = self._secret_rows("secret_id", ids)
+            by_name = self._secret_rows("name", names)
+            found = {
+                s: row
+                for s in secrets
+                if (row := (by_id if self.is_secret_id(s) else by_name).get(s)) is not None
+            }
+            versions = self._versions_of([row["secret_id"] for row in found.values()])
+        return {s: info_from_rows(row, versions[row["secret_id"]]) for s, row in found.items()}
+
+    def _secret_rows(self, column: str, keys: Sequence[str]) -> dict[str, sqlite3.Row]:
+        """Rows (live or scheduled for deletion) whose ``column`` is one of ``keys``."""
+        rows: dict[str, sqlite3.Row] = {}
+        now = self._clock.now()
+        for start in range(0, len(keys), _CHUNK):
+            chunk = list(keys[start : start + _CHUNK])
+            marks = ", ".join("?" * len(chunk))
+            for row in self._db.execute(
+                f"SELECT * FROM secrets WHERE {column} IN ({marks}) AND {_UNEXPIRED_ROW}",
+                (*chunk, now),
+            ):
+                rows[row[column]] = row
+        return rows
+
+    def _versions_of(self, secret_ids: Sequence[str]) -> dict[str, builtins.list[sqlite3.Row]]:
+        """The versions not yet deleted of each of ``secret_ids``, oldest first."""
+        found: dict[str, builtins.list[sqlite3.Row]] = {sid: [] for sid in secret_ids}
+        unique = list(found)
+        now = self._clock.now()
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for vrow in self._db.execute(
+                f"SELECT * FROM versions WHERE secret_id IN ({marks}) AND {_UNEXPIRED_VERSION}"
+                " ORDER BY secret_id, seq",
+                (*chunk, now),
+            ):
+                found[vrow["secret_id"]].append(vrow)
+        return found
 
     def _list(self, prefix: str | None) -> Iterator[SecretRef]:
-        with self._tx() as db:
+        with self._tx(write=False) as db:
             rows = db.execute(
                 "SELECT name, secret_id FROM secrets WHERE deletion_date IS NULL"
                 " AND substr(name, 1, ?) = ? ORDER BY name",

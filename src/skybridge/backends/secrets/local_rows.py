@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from skybridge.backends.secrets.types import DEPRECATED, SecretInfo, SecretRef, VersionInfo
 
+#: The version of the tables below (see :func:`skybridge.core.sqlite_setup.schema_version`).
+SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS secrets (
     name TEXT PRIMARY KEY,
@@ -30,6 +32,11 @@ CREATE TABLE IF NOT EXISTS versions (
     deletion_scheduled REAL,
     PRIMARY KEY (secret_id, version_id)
 );
+-- what purges look up: only rows scheduled for deletion are indexed
+CREATE INDEX IF NOT EXISTS secrets_deletion_date ON secrets (deletion_date)
+    WHERE deletion_date IS NOT NULL;
+CREATE INDEX IF NOT EXISTS versions_deletion_scheduled ON versions (deletion_scheduled)
+    WHERE deletion_scheduled IS NOT NULL;
 """
 
 
