@@ -275,3 +275,35 @@ def test_the_tokens_page_shows_active_tokens_and_the_newest_revoked_ones(
     assert "old-004" not in html  # the oldest revoked ones
     assert html.count('class="revoked"') == REVOKED_SHOWN
     assert "5 older revoked tokens not shown" in html
+
+
+def test_a_moved_token_whose_name_was_taken_since_is_kept_under_another_name(
+    skybridge_workdir: Path, log_output: Any
+) -> None:
+    """After a downgrade and an upgrade both databases can hold a token of one name: the
+    moved one is kept (renamed), not dropped with the old table."""
+    from skybridge.auth.tokens import hash_token
+
+    with service_harness() as service:
+        service.new_token("ci", scopes=["read"])  # the name, taken in service.db
+    legacy = skybridge_workdir / ".skybridge" / "skybridge.db"
+    with sqlite3.connect(legacy) as conn:
+        conn.execute(
+            "CREATE TABLE skybridge_api_tokens (id INTEGER PRIMARY KEY, name VARCHAR(64), "
+            "prefix VARCHAR(16), hash VARCHAR(64), created_at DATETIME, last_used_at DATETIME, "
+            "revoked_at DATETIME, scopes VARCHAR(2000))"
+        )
+        conn.execute(
+            "INSERT INTO skybridge_api_tokens VALUES (1, 'ci', 'sbk_old', ?, "
+            "'2026-01-01 00:00:00', NULL, NULL, 'operate')",
+            (hash_token("sbk_made-by-the-older-version"),),
+        )
+    with service_harness() as service:
+        whoami = service.client.get("/api/whoami", headers=bearer("sbk_made-by-the-older-version"))
+        assert whoami.status_code == 200
+        assert whoami.json()["name"] == "ci-moved"
+        assert whoami.json()["grant"] == ["operate"]
+        names = {t["name"] for t in service.client.get("/api/tokens", headers=service.auth).json()}
+        assert {"ci", "ci-moved"} <= names
+    events = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    assert any(e["event"] == "tokens.moved" and e["renamed"] == ["ci -> ci-moved"] for e in events)

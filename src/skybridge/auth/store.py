@@ -16,6 +16,7 @@ from sqlalchemy import Engine, MetaData, Table, inspect, select
 from skybridge.auth.tokens import TokenStore, tokens_table
 from skybridge.backends.sql import create_sql_engine
 from skybridge.core.config import Settings
+from skybridge.core.errors import Conflict
 from skybridge.core.observability import get_logger
 
 log = get_logger(__name__)
@@ -43,10 +44,17 @@ def move_legacy_tokens(settings: Settings, target: Engine) -> int:
         with source.connect() as conn:
             rows = [dict(row._mapping) for row in conn.execute(select(legacy))]
         with target.begin() as conn:
-            taken = set(conn.execute(select(tokens_table.c.name)).scalars())
-            rows = [
-                {k: v for k, v in r.items() if k != "id"} for r in rows if r["name"] not in taken
-            ]
+            names = set(conn.execute(select(tokens_table.c.name)).scalars())
+            hashes = set(conn.execute(select(tokens_table.c.hash)).scalars())
+            rows = [r for r in rows if r["hash"] not in hashes]  # moved already
+            renamed = []
+            for row in rows:
+                del row["id"]
+                if row["name"] in names:  # another token took the name since: keep both
+                    old = row["name"]
+                    row["name"] = _free_name(old, names)
+                    renamed.append(f"{old} -> {row['name']}")
+                names.add(row["name"])
             if rows:
                 conn.execute(tokens_table.insert(), rows)
         legacy.drop(source)
@@ -55,10 +63,21 @@ def move_legacy_tokens(settings: Settings, target: Engine) -> int:
     log.warning(
         "tokens.moved",
         count=len(rows),
+        renamed=renamed,
         to="server.database",
         reason="API tokens no longer live in the database user SQL reaches (backends.sql)",
     )
     return len(rows)
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    """``name`` with a ``-moved`` suffix (numbered if need be) no token has."""
+    for n in range(1, 1000):
+        suffix = "-moved" if n == 1 else f"-moved-{n}"
+        candidate = name[: 64 - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+    raise Conflict(f"no free name for the moved token '{name}'")
 
 
 def token_store(settings: Settings, engine: Engine) -> TokenStore:
