@@ -232,6 +232,9 @@ def test_an_unknown_batch_id_is_404_and_creates_nothing(skybridge_workdir: Path)
         assert made.status_code == 200, made.text
         again = run(batch_id=made.json()["id"])  # an existing batch resumes (all done: skipped)
         assert (again.status_code, again.json()["id"]) == (200, made.json()["id"])
+        page = service.client.get("/api/datasync/batches?limit=1", headers=service.auth)
+        assert [b["id"] for b in page.json()] == [made.json()["id"]]
+        assert page.headers["X-Total-Count"] == "1"  # the count of every batch: see newest()
     code, out = cli("batch", "run", "nightly", "--id", "nightly-20990101T000000Z")
     assert code == 2
     assert "no batch 'nightly-20990101T000000Z'" in out

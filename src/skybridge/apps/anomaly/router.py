@@ -23,6 +23,7 @@ from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.errors import error_responses
 from skybridge.apps.kit.limits import BodyLimit, MiB
+from skybridge.apps.kit.paging import PAGED, page_headers
 from skybridge.core.errors import ValidationError, parse_item
 
 Context = AppContext[AnomalyConfig]
@@ -32,20 +33,6 @@ BAD = error_responses(e422="The body is malformed; the message names the field")
 MAX_POINTS = 10_000
 MAX_SERIES = 1000
 MAX_OFFSET = 1_000_000_000
-PAGED: dict[int | str, dict[str, Any]] = {
-    200: {
-        "headers": {
-            "X-Total-Count": {
-                "description": "How many there are in all",
-                "schema": {"type": "integer"},
-            },
-            "Link": {
-                "description": 'The next page, as `<url>; rel="next"`, when there is one',
-                "schema": {"type": "string"},
-            },
-        }
-    }
-}
 #: Room for MAX_POINTS events with series and id names of up to 200 characters each.
 EVENTS_BODY = Depends(BodyLimit(8 * MiB))
 
@@ -128,14 +115,6 @@ class Acknowledge(BaseModel):
     by: str | None = Field(default=None, max_length=200)
 
 
-def _page_headers(request: Request, response: Response, total: int, end: int) -> None:
-    """``X-Total-Count``, and a ``Link`` to the page after this one when ``end < total``."""
-    response.headers["X-Total-Count"] = str(total)
-    if end < total:
-        following = request.url.include_query_params(offset=end)
-        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
-
-
 def build_router(ctx: Context) -> APIRouter:
     """The app's routes."""
     router = APIRouter()
@@ -154,7 +133,7 @@ def build_router(ctx: Context) -> APIRouter:
         with queries.opened(ctx) as engine:
             rows = queries.series_summaries(engine, limit, offset, search)
             total = queries.series_count(engine, search)
-        _page_headers(request, response, total, offset + len(rows))
+        page_headers(request, response, total, offset + len(rows))
         return rows
 
     @router.get(
@@ -184,7 +163,7 @@ def build_router(ctx: Context) -> APIRouter:
         with queries.opened(ctx) as engine:
             rows = queries.incident_list(engine, status, limit, offset)
             total = queries.incident_count(engine, status)
-        _page_headers(request, response, total, offset + len(rows))
+        page_headers(request, response, total, offset + len(rows))
         return rows
 
     def change(incident_id: str, status: str, by: str | None = None) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from skybridge.apps.datasync.batchrecord import STEPS
@@ -19,6 +19,7 @@ from skybridge.apps.datasync.views import batch_view, list_view, status_view
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses, pattern_rule
 from skybridge.apps.kit.limits import BodyLimit, MiB, list_or_all
+from skybridge.apps.kit.paging import PAGED, page_headers
 from skybridge.core.errors import parse_item
 
 MAX_CHANGES = 10_000
@@ -78,11 +79,16 @@ def build_router(ctx: Context) -> APIRouter:
         with DataSync.open(ctx) as sync:
             return status_view(sync)
 
-    @router.get("/batches", dependencies=READ)
-    def batches(limit: int = Query(default=50, ge=1, le=1000)) -> list[dict[str, Any]]:
-        """Batches, newest window first."""
+    @router.get("/batches", responses=PAGED, dependencies=READ)
+    def batches(
+        request: Request, response: Response, limit: int = Query(default=50, ge=1, le=1000)
+    ) -> list[dict[str, Any]]:
+        """Batches, newest window first (``limit`` of them); ``X-Total-Count`` says how many
+        there are."""
         with DataSync.open(ctx) as sync:
-            return [batch_view(r) for r in sync.batches(limit)]
+            records, total = sync.batches_and_total(limit)
+        page_headers(request, response, total, len(records), next_link=False)
+        return [batch_view(r) for r in records]
 
     @router.get("/batches/{batch_id}", responses=UNKNOWN, dependencies=READ)
     def batch(batch_id: str) -> dict[str, Any]:
