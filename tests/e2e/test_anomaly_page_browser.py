@@ -80,3 +80,14 @@ def test_anomaly_page_shows_live_series_and_handles_incidents(
         incident.get_by_role("button", name="Resolve").click()
         expect(page.get_by_role("status")).to_contain_text("resolved")
         screenshot(page, "anomaly-02-resolved", tmp_path)
+
+        # Showing an incident's time is a link: it can be reloaded and shared.
+        incident.get_by_role("link", name="Show on chart").click()
+        expect(page).to_have_url(re.compile(rf"/ui/anomaly\?series={SERIES}&incident="))
+        expect(page.locator(".series-detail h2")).to_contain_text("around incident")
+        page.reload()
+        expect(page.locator(".series-detail h2")).to_contain_text("around incident")
+        page.get_by_label("Series name contains").fill(SERIES[:4])
+        page.get_by_role("button", name="Find").click()
+        expect(page).to_have_url(re.compile(r"/ui/anomaly\?search="))
+        expect(page.locator(f"tr[data-series={SERIES}]")).to_have_count(1)

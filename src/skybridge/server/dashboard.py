@@ -7,7 +7,7 @@ form carries a CSRF token bound to the session (the login form to a signed pre-l
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Annotated
 from urllib.parse import quote
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Res
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from skybridge.apps.kit.manifest import AppSpec
+from skybridge.apps.kit.manifest import QUERY_VALUE_MAX, AppSpec
 from skybridge.apps.kit.web import AppPage, Confirmation
 from skybridge.auth.scopes import ROLES
 from skybridge.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -344,8 +344,31 @@ async def app_page(request: Request, app_name: str, session: LoggedIn, state: St
     spec = _app_spec(state, app_name)
     need(request, spec.page_scope)
     page = spec.load("page")
-    content = await run_in_threadpool(page, state.context(spec))
+    if spec.page_query:
+        query = _page_query(request, spec.page_query)
+        content = await run_in_threadpool(page, state.context(spec), query)
+    else:
+        content = await run_in_threadpool(page, state.context(spec))
     return _app_response(request, session, spec, content)
+
+
+def _page_query(request: Request, names: Sequence[str]) -> dict[str, str]:
+    """The GET parameters an app page reads (``AppSpec.page_query``), checked: one value each,
+    at most ``QUERY_VALUE_MAX`` characters, no control characters (else 422)."""
+    query: dict[str, str] = {}
+    for name in names:
+        values = request.query_params.getlist(name)
+        if not values:
+            continue
+        value = values[-1]
+        if len(value) > QUERY_VALUE_MAX or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise HTTPException(
+                422,
+                f"query parameter {name!r} must be at most {QUERY_VALUE_MAX} characters of "
+                "printable text",
+            )
+        query[name] = value
+    return query
 
 
 @ui.post("/ui/{app_name}")

@@ -195,8 +195,8 @@ def test_the_page_lists_a_bounded_number_of_series_with_a_search(
         )
         assert _series_rows(several.text) == ["web-5", "web-4", "web-3"]
         assert "… and 3 more series matching" in several.text
-        # the Show buttons keep the search
-        assert several.text.count('type="hidden" name="search" value="Web-"') == 2
+        # the Show links keep the search
+        assert several.text.count('&amp;search=Web-"') == 2
         none = service.client.post(
             "/ui/anomaly", data={"csrf": csrf, "action": "show", "search": "nosuch"}
         )
@@ -253,3 +253,26 @@ def test_an_existing_table_gets_the_summary_index(skybridge_workdir: Path) -> No
         ).all()
     assert "COVERING INDEX raw_events_series_summary" in str(plan)
     old.dispose()
+
+
+def test_what_the_page_shows_is_a_link(engine: Engine) -> None:
+    """A series, a search and an incident's time are GET links (bookmarkable, reloadable);
+    the server checks their values."""
+    _seed(engine, "quiet", incidents=2)
+    _seed(engine, "busy", incidents=3, start=START + timedelta(days=30))
+    with service_harness() as service:
+        service.login()
+        quiet = service.client.get("/ui/anomaly?series=quiet")
+        assert quiet.status_code == 200
+        assert sorted(_incident_rows(quiet.text)) == ["quiet#0", "quiet#1"]
+        assert 'href="/ui/anomaly?series=quiet&amp;incident=quiet%230"' in quiet.text
+        around = service.client.get("/ui/anomaly?series=quiet&incident=quiet%230")
+        assert "points around incident quiet#0" in around.text
+        found = service.client.get("/ui/anomaly?search=BUS")
+        assert _series_rows(found.text) == ["busy"]
+        assert 'href="/ui/anomaly?series=busy&amp;search=BUS"' not in found.text  # shown
+        assert service.client.get("/ui/anomaly?search=a%01b").status_code == 422
+        assert service.client.get(f"/ui/anomaly?series={'x' * 501}").status_code == 422
+        gone = service.client.get("/ui/anomaly?incident=nosuch")
+        assert gone.status_code == 200
+        assert "nosuch" in gone.text  # named in the page's error

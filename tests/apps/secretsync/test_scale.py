@@ -263,3 +263,7 @@ def test_the_page_shows_a_bounded_list_with_the_failing_first_and_a_search(
     forged = many_client.post("/ui/secretsync", data={"csrf": "forged", "action": "find"})
     assert forged.status_code == 403
     assert APP.page_scopes["find"] == "secretsync:read"  # checked by the server, as the others
+    linked = many_client.get("/ui/secretsync?q=T-011").text  # the search form's GET
+    assert linked.count("<tr data-name=") == len(names)
+    assert 'form method="get" action="/ui/secretsync"' in linked
+    assert many_client.get("/ui/secretsync?q=a%00b").status_code == 422

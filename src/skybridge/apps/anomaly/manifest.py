@@ -28,6 +28,7 @@ APP = AppSpec(
         "acknowledge": "anomaly:acknowledge",
         "resolve": "anomaly:acknowledge",
     },
+    page_query=("series", "search", "incident"),
     sql_tables=("raw_events", "anomaly_incidents", "anomaly_job_state"),
     demo_try=["skybridge anomaly status"],
 )

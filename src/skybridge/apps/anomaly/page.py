@@ -4,8 +4,9 @@ The counters count every series; the list holds the :data:`SHOWN_SERIES` with th
 incidents, then the most recently active, with a note of how many more there are and a
 search box (names containing the text). The detail shows the series' last points as a chart
 with flagged points marked, the flagged points with score and reason, and its newest
-incidents with acknowledge / resolve buttons. Forms POST (with the CSRF field) ``action=show``
-(``series``, ``search``), ``acknowledge`` or ``resolve`` (``incident``).
+incidents with acknowledge / resolve buttons. What is shown is a link (``?series=``,
+``?search=``, ``?incident=``); forms POST (with the CSRF field) ``acknowledge`` or ``resolve``
+(``incident``), and ``show`` as the same links do.
 """
 
 from __future__ import annotations
@@ -106,9 +107,19 @@ def _detail(engine: Engine, values: dict[str, Any], chosen: str, at: datetime | 
     values["more_incidents"] = total - len(values["incidents"])
 
 
-def render_page(ctx: Context) -> AppPage:
-    """GET ``/ui/anomaly``."""
-    return _page(ctx)
+def render_page(ctx: Context, query: Mapping[str, str] | None = None) -> AppPage:
+    """GET ``/ui/anomaly`` (``?series=``, ``?search=``, ``?incident=``: the links the page
+    shows a series, a search and an incident's time with)."""
+    query = query or {}
+    series = query.get("series") or None
+    try:
+        search = _search(query)
+    except SkybridgeError as exc:
+        return _page(ctx, series, error=exc.message, hint=exc.hint)
+    try:
+        return _page(ctx, series, around=query.get("incident") or None, search=search)
+    except SkybridgeError as exc:  # an incident that does not exist (any more)
+        return _page(ctx, series, search=search, error=exc.message, hint=exc.hint)
 
 
 def _search(form: Mapping[str, str]) -> str | None:

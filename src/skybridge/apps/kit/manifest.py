@@ -22,7 +22,10 @@ What each reference resolves to (``ctx`` is the app's :class:`~.context.AppConte
 ``config``                a pydantic model: the app's ``[name]`` section in skybridge.toml
 ``cli``                   a ``typer.Typer`` group, run as ``skybridge <cli_name> ...``
 ``router``                ``(ctx) -> fastapi.APIRouter``, mounted at ``/api/<name>``
-``page``                  ``(ctx) -> str | AppPage``, served at ``/ui/<name>``
+``page``                  ``(ctx) -> str | AppPage``, served at ``/ui/<name>``; with
+                          ``page_query``, ``(ctx, query) -> ...``: ``query`` holds the GET
+                          parameters it names that the request carries (text, at most
+                          :data:`QUERY_VALUE_MAX` characters each, checked by the server)
 ``page_action``           ``(ctx, form) -> str | AppPage`` for forms posted to ``/ui/<name>``
 ``page_confirm``          ``(ctx, form) -> str | Confirmation | None``: the question a posted
                           form must be confirmed with before ``page_action`` runs it (what it
@@ -46,6 +49,9 @@ a file the app reads; ``skybridge check`` and the Backends page probe them too.
 ``backend_settings`` maps the keys of the app's section that hold a backend URL of their own
 (``online`` of features) to its family (``kv``; ``sql`` for a database), a table of URLs by name
 too (``sources`` of costs): ``skybridge check`` and the Backends page probe them when set.
+``page_query`` names the GET parameters the page reads (``series``, ``q``): what it shows
+(a filter, a chosen item) is then a link that can be bookmarked, reloaded and shared, where a
+form posted to show it is not; forms that change something still POST.
 ``sql_tables`` names the tables the app keeps in ``backends.sql`` as its own state
 (``anomaly_incidents``): SQL a user sends over HTTP (an assertion) may not read or guard them.
 ``scopes`` names the permissions the app's routes and page actions need, with the role that
@@ -82,6 +88,8 @@ Role = Literal["read", "operate", "admin"]
 Ref = str | object
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+#: The longest value of a page's GET parameter (``page_query``); longer is refused (422).
+QUERY_VALUE_MAX = 500
 _PART = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -152,10 +160,14 @@ class AppSpec:
     page_scopes: Mapping[str, str] = field(default_factory=dict)
     sql_tables: Sequence[str] = ()
     demo_try: Sequence[str] = ()
+    page_query: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "demo_try", tuple(self.demo_try))
         object.__setattr__(self, "sql_tables", tuple(self.sql_tables))
+        object.__setattr__(self, "page_query", tuple(self.page_query))
+        for key in self.page_query:
+            self._check_part_name("page_query", key)
         for table in self.sql_tables:
             if not _TABLE.match(table):
                 raise ConfigError(

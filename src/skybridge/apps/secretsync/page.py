@@ -104,9 +104,9 @@ def _page(ctx: Context, query: str = "", **extra: Any) -> AppPage:
     return AppPage(PACKAGE, TEMPLATE, values)
 
 
-def render_page(ctx: Context) -> AppPage:
-    """GET ``/ui/secretsync``."""
-    return _page(ctx)
+def render_page(ctx: Context, query: Mapping[str, str] | None = None) -> AppPage:
+    """GET ``/ui/secretsync`` (``?q=``: mappings whose name, source or target contain it)."""
+    return _page(ctx, (query or {}).get("q", "").strip()[:QUERY_MAX])
 
 
 def _first(rows: list[dict[str, Any]], rank: Callable[[dict[str, Any]], int]) -> dict[str, Any]:
