@@ -9,6 +9,7 @@ in tmp_path and in ``test-artifacts/``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ def test_recommend_page_shows_events_and_recommendations(
 
         page.fill("#user", "U08")
         page.get_by_role("button", name="Show").click()
+        expect(page).to_have_url(re.compile(r"/ui/recommend\?user=U08$"))  # a link to keep
         expect(page.locator("#recs-title")).to_have_text("Recommendations for U08")
         expect(recs).to_have_count(10)
         seen = set(events.locator("td:nth-child(3)").all_inner_texts())

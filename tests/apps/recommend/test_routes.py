@@ -156,3 +156,7 @@ def test_a_refused_user_id_shows_no_other_users_recommendations(
         assert said in page.text
         assert "a user id is 1-128 letters" in page.text
         assert 'class="table recommendations"' not in page.text
+    linked = service.client.get("/ui/recommend?user=a%2Fb").text  # the form's GET
+    assert "user id &#39;a/b&#39; is not" in linked
+    assert 'class="table recommendations"' not in linked
+    assert 'form method="get" action="/ui/recommend"' in linked

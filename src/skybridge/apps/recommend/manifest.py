@@ -33,6 +33,7 @@ APP = AppSpec(
         "recommend:generate": "operate",
         "recommend:train": "admin",
     },
+    page_query=("user",),
     page_scopes={"show": "recommend:read"},
     demo_try=["skybridge recommend recommend U01", "skybridge recommend report"],
 )

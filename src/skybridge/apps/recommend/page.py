@@ -75,18 +75,22 @@ def _page(ctx: Context, user: str | None = None, **extra: Any) -> AppPage:
     return AppPage(PACKAGE, TEMPLATE, values)
 
 
-def render_page(ctx: Context) -> AppPage:
-    """GET ``/ui/recommend``."""
-    return _page(ctx)
+def render_page(ctx: Context, query: Mapping[str, str] | None = None) -> AppPage:
+    """GET ``/ui/recommend`` (``?user=``: the user shown; the form's GET)."""
+    user = (query or {}).get("user", "").strip()
+    return _shown(ctx, user) if user else _page(ctx)
 
 
-def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
-    """POST ``/ui/recommend`` with ``action=show`` and ``user``."""
-    if form.get("action") != "show":
-        return _page(ctx, error=f"unknown action {form.get('action', '')!r}; use show")
-    user = form.get("user", "").strip()
+def _shown(ctx: Context, user: str) -> AppPage:
     try:
         check_id(user, "user")
     except SkybridgeError as exc:
         return _page(ctx, error=exc.message, hint=exc.hint)
     return _page(ctx, user)
+
+
+def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
+    """POST ``/ui/recommend`` with ``action=show`` and ``user`` (as the GET ``?user=``)."""
+    if form.get("action") != "show":
+        return _page(ctx, error=f"unknown action {form.get('action', '')!r}; use show")
+    return _shown(ctx, form.get("user", "").strip())
