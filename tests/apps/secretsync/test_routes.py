@@ -90,6 +90,12 @@ def test_mappings_and_status(client: TestClient, auth: dict[str, str]) -> None:
         ("db", "unknown", 0),
         ("key", "unknown", 0),
     ]
+    second = client.get("/api/secretsync/status?limit=1&offset=1", headers=auth)
+    assert [s["name"] for s in second.json()] == ["key"]
+    assert second.headers["X-Total-Count"] == "2"
+    first = client.get("/api/secretsync/status?limit=1", headers=auth)
+    assert first.headers["Link"] == '</api/secretsync/status?limit=1&offset=1>; rel="next"'
+    assert client.get("/api/secretsync/status?limit=0", headers=auth).status_code == 422
 
 
 def test_reconcile_plans_by_default_then_repairs(client: TestClient, auth: dict[str, str]) -> None:

@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses
 from skybridge.apps.kit.limits import list_or_all
+from skybridge.apps.kit.paging import PAGED, page_headers
 from skybridge.apps.secretsync.actions import MAX_NAMES, ReconcileRequest, ReplayRequest
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
 from skybridge.apps.secretsync.service import Context, SecretSyncService, open_service
@@ -137,6 +138,8 @@ class AuditEntry(BaseModel):
 
 
 READ = [requires("secretsync:read")]
+#: Mappings per page of ``GET /status``.
+STATUS_PAGE = 1000
 UNAVAILABLE = error_responses(e503="No mapping table is configured, or a store is unreachable")
 UNKNOWN = {**error_responses(e404="No mapping (or dead letter) has this name"), **UNAVAILABLE}
 BAD_BODY = {**error_responses(e422="The body is malformed; the message names the field"), **UNKNOWN}
@@ -180,12 +183,22 @@ def build_router(ctx: Context) -> APIRouter:
     @router.get(
         "/status",
         response_model=list[MappingStatusModel],
-        responses=UNAVAILABLE,
+        responses={**UNAVAILABLE, **PAGED},
         dependencies=READ,
     )
-    def status() -> list[dict[str, Any]]:
-        """Per mapping: last synced version, lag, drift, last error, dead letters."""
-        return run(status_views)
+    def status(
+        request: Request,
+        response: Response,
+        limit: int = Query(default=STATUS_PAGE, ge=1, le=STATUS_PAGE),
+        offset: int = Query(default=0, ge=0, le=1_000_000_000),
+    ) -> list[dict[str, Any]]:
+        """Per mapping, in the table's order: last synced version, lag, drift, last error,
+        dead letters (``limit`` after ``offset``; ``X-Total-Count`` says how many mappings
+        there are, ``Link`` (rel next) names the next page when there is one)."""
+        every = run(status_views)
+        page = every[offset : offset + limit]
+        page_headers(request, response, len(every), offset + len(page))
+        return page
 
     @router.post(
         "/sync",
