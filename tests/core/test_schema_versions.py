@@ -51,32 +51,41 @@ def user_version(path: Path) -> int:
     return int(found)
 
 
-@pytest.mark.parametrize("store", sorted(STORES))
-def test_a_new_file_is_stamped_and_a_newer_one_refused(tmp_path: Path, store: str) -> None:
-    name, open_store = STORES[store]
+@pytest.fixture(params=sorted(STORES))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Callable[[], Any]]:
+    """One store's file, made by opening it once, and how to open it again."""
+    name, open_store = STORES[request.param]
     folder = tmp_path / "state"
-    open_store(folder)
-    path = folder / name
+
+    def reopen() -> Any:
+        return open_store(folder)
+
+    reopen()
+    return folder / name, reopen
+
+
+def test_a_new_file_is_stamped_and_a_newer_one_refused(
+    store: tuple[Path, Callable[[], Any]],
+) -> None:
+    path, reopen = store
     assert user_version(path) == 1
-    open_store(folder)  # opening again changes nothing
+    reopen()  # opening again changes nothing
     assert user_version(path) == 1
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA user_version = 7")
     with pytest.raises(ConfigError, match="was written by a newer skybridge") as caught:
-        open_store(folder)
+        reopen()
     assert str(path) in caught.value.message
     assert "schema version 7; this version reads up to 1" in caught.value.message
 
 
-@pytest.mark.parametrize("store", sorted(STORES))
-def test_a_file_from_before_versions_is_upgraded_and_stamped(tmp_path: Path, store: str) -> None:
-    name, open_store = STORES[store]
-    folder = tmp_path / "state"
-    open_store(folder)
-    path = folder / name
+def test_a_file_from_before_versions_is_upgraded_and_stamped(
+    store: tuple[Path, Callable[[], Any]],
+) -> None:
+    path, reopen = store
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA user_version = 0")
-    open_store(folder)
+    reopen()
     assert user_version(path) == 1
 
 

@@ -160,24 +160,31 @@ def test_an_app_route_without_a_scope_is_refused_at_start(skybridge_workdir: Pat
         create_app(load_settings([spec]), apps=[spec])
 
 
+def legacy_token(database: Path, name: str, value: str, scopes: str | None = None) -> None:
+    """A token in the table an earlier version kept in ``backends.sql`` (with a ``scopes``
+    column when ``scopes`` is given, as versions that had scopes made it)."""
+    from skybridge.auth.tokens import hash_token
+
+    extra = ", scopes VARCHAR(2000)" if scopes is not None else ""
+    with sqlite3.connect(database) as conn:
+        conn.execute(
+            "CREATE TABLE skybridge_api_tokens (id INTEGER PRIMARY KEY, name VARCHAR(64), "
+            "prefix VARCHAR(16), hash VARCHAR(64), created_at DATETIME, last_used_at DATETIME, "
+            f"revoked_at DATETIME{extra})"
+        )
+        values = "?, ?, 'sbk_old', ?, '2026-01-01 00:00:00', NULL, NULL"
+        row: tuple[object, ...] = (1, name, hash_token(value))
+        if scopes is not None:
+            values, row = values + ", ?", (*row, scopes)
+        conn.execute(f"INSERT INTO skybridge_api_tokens VALUES ({values})", row)
+
+
 def test_tokens_live_apart_from_the_sql_users_reach_and_old_ones_move_as_admin(
     skybridge_workdir: Path, log_output: Any
 ) -> None:
     legacy = skybridge_workdir / ".skybridge" / "skybridge.db"
     legacy.parent.mkdir()
-    with sqlite3.connect(legacy) as conn:
-        conn.execute(
-            "CREATE TABLE skybridge_api_tokens (id INTEGER PRIMARY KEY, name VARCHAR(64), "
-            "prefix VARCHAR(16), hash VARCHAR(64), created_at DATETIME, last_used_at DATETIME, "
-            "revoked_at DATETIME)"
-        )
-        from skybridge.auth.tokens import hash_token
-
-        conn.execute(
-            "INSERT INTO skybridge_api_tokens VALUES (1, 'old', 'sbk_old', ?, "
-            "'2026-01-01 00:00:00', NULL, NULL)",
-            (hash_token("sbk_from-an-earlier-version"),),
-        )
+    legacy_token(legacy, "old", "sbk_from-an-earlier-version")  # from before scopes
     with service_harness() as service:
         whoami = service.client.get("/api/whoami", headers=bearer("sbk_from-an-earlier-version"))
         assert whoami.json()["grant"] == ["admin"]
@@ -282,22 +289,10 @@ def test_a_moved_token_whose_name_was_taken_since_is_kept_under_another_name(
 ) -> None:
     """After a downgrade and an upgrade both databases can hold a token of one name: the
     moved one is kept (renamed), not dropped with the old table."""
-    from skybridge.auth.tokens import hash_token
-
     with service_harness() as service:
         service.new_token("ci", scopes=["read"])  # the name, taken in service.db
     legacy = skybridge_workdir / ".skybridge" / "skybridge.db"
-    with sqlite3.connect(legacy) as conn:
-        conn.execute(
-            "CREATE TABLE skybridge_api_tokens (id INTEGER PRIMARY KEY, name VARCHAR(64), "
-            "prefix VARCHAR(16), hash VARCHAR(64), created_at DATETIME, last_used_at DATETIME, "
-            "revoked_at DATETIME, scopes VARCHAR(2000))"
-        )
-        conn.execute(
-            "INSERT INTO skybridge_api_tokens VALUES (1, 'ci', 'sbk_old', ?, "
-            "'2026-01-01 00:00:00', NULL, NULL, 'operate')",
-            (hash_token("sbk_made-by-the-older-version"),),
-        )
+    legacy_token(legacy, "ci", "sbk_made-by-the-older-version", scopes="operate")
     with service_harness() as service:
         whoami = service.client.get("/api/whoami", headers=bearer("sbk_made-by-the-older-version"))
         assert whoami.status_code == 200
