@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from skybridge.core.errors import ConfigError, TerminalError
+from skybridge.core.private_files import private_dir
 
 KEY_ENV = "SKYBRIDGE_SECRETS_KEY"
 _NONCE = 12
@@ -51,7 +52,8 @@ def _read_key_file(path: Path) -> bytes:
 
 
 def _create_key_file(path: Path) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.parent.exists():  # an existing one is the store's to tighten
+        private_dir(path.parent)  # and its missing parents, 0700 each
     key = AESGCM.generate_key(bit_length=256)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
