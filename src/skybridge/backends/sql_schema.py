@@ -10,10 +10,12 @@ a newer version is refused with a :class:`~skybridge.core.errors.ConfigError` na
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from skybridge.core.errors import ConfigError
 
@@ -26,9 +28,28 @@ versions_table = Table(
 )
 
 
+#: Tries of DDL that another process may be running at the same time (see :func:`settled`).
+_DDL_TRIES = 5
+
+
+def settled(create: Callable[[], None]) -> None:
+    """Run idempotent DDL (``create_all(checkfirst=True)``, ``CREATE ... IF NOT EXISTS``)
+    that processes opening a fresh database at once all run: the loser of a race fails
+    ("already exists"; on PostgreSQL also a unique violation in ``pg_type``), and running it
+    again finds the tables made. Tried up to a few times, a random pause between."""
+    for attempt in range(_DDL_TRIES):
+        try:
+            create()
+            return
+        except DBAPIError:
+            if attempt == _DDL_TRIES - 1:
+                raise
+            time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
+
+
 def component_version(engine: Engine, component: str) -> int:
     """The recorded version of ``component``'s tables (0: none recorded)."""
-    versions_metadata.create_all(engine, checkfirst=True)
+    settled(lambda: versions_metadata.create_all(engine, checkfirst=True))
     query = select(versions_table.c.version).where(versions_table.c.component == component)
     with engine.connect() as conn:
         found = conn.execute(query).scalar()
@@ -43,8 +64,10 @@ def versioned(
     *,
     where: str,
 ) -> None:
-    """Create or upgrade ``component``'s tables with ``create(found)`` (idempotent; ``found``
-    is the version they had, 0 for none recorded), then record ``version``.
+    """Create or upgrade ``component``'s tables with ``create(found)`` (idempotent: it runs
+    again when another process creating them at the same time made it fail, see
+    :func:`settled`; ``found`` is the version they had, 0 for none recorded), then record
+    ``version``.
 
     Raises:
         ConfigError: the database holds ``component``'s tables of a newer version (``where``
@@ -57,7 +80,7 @@ def versioned(
             f"this version reads up to {version})",
             hint="upgrade skybridge to the version that wrote them, or use another database",
         )
-    create(found)
+    settled(lambda: create(found))
     if found == version:
         return
     with engine.begin() as conn:

@@ -12,6 +12,9 @@ seen the row; ``anomaly_flag`` is ``Y`` when the score reached the series' thres
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -85,12 +88,22 @@ JOB_STATE = Table(
 )
 
 
+#: Databases (by URL) whose tables this process made or checked: once is enough.
+_READY: set[str] = set()
+_READY_LOCK = threading.Lock()
+
+
 def create_tables(engine: Engine) -> None:
-    """Create the app's tables, and indexes added since a table was made, where missing.
+    """Create the app's tables, and indexes added since a table was made, where missing
+    (once per database and process: every request opens the tables).
 
     Raises:
         ConfigError: the database holds the app's tables of a newer skybridge.
     """
+    key = _identity(engine)
+    with _READY_LOCK:
+        if key is not None and key in _READY:
+            return
 
     def create(_found: int) -> None:
         METADATA.create_all(engine, checkfirst=True)
@@ -99,3 +112,22 @@ def create_tables(engine: Engine) -> None:
 
     where = f"the anomaly database {mask_url(str(engine.url))}"
     versioned(engine, "anomaly", SCHEMA_VERSION, create, where=where)
+    key = _identity(engine)  # a SQLite file made just now has one from here on
+    if key is not None:
+        with _READY_LOCK:
+            _READY.add(key)
+
+
+def _identity(engine: Engine) -> str | None:
+    """The database ``engine`` reaches: its URL, and for a SQLite file the file itself (a
+    file removed and made again is another database); ``None`` for one in memory."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return url.render_as_string(hide_password=False)
+    if url.database in (None, "", ":memory:"):
+        return None
+    try:
+        found = Path(url.database).resolve().stat()
+    except OSError:
+        return None
+    return f"sqlite:{found.st_dev}:{found.st_ino}"
