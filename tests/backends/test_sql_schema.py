@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -39,3 +41,31 @@ def test_the_anomaly_tables_record_theirs(tmp_path: Path) -> None:
     table._READY.clear()  # as a new process
     with pytest.raises(ConfigError, match=r"skybridge\.db holds anomaly tables of a newer"):
         create_tables(engine)
+
+
+def _first_open(url: str, barrier: Any, results: Any) -> None:
+    engine = create_sql_engine(url)
+    barrier.wait()
+    try:
+        create_tables(engine)
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        results.put(f"{type(exc).__name__}: {exc}")
+    finally:
+        engine.dispose()
+
+
+def test_processes_opening_a_fresh_database_at_once_all_succeed(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    for attempt in range(3):
+        url = f"sqlite:///{tmp_path}/fresh-{attempt}.db"
+        barrier, results = context.Barrier(4), context.Queue()
+        workers = [
+            context.Process(target=_first_open, args=(url, barrier, results)) for _ in range(4)
+        ]
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join()
+        assert outcomes == ["ok"] * 4
