@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import partial
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
@@ -20,6 +22,7 @@ from skybridge.apps.kit.manifest import QUERY_VALUE_MAX, AppSpec
 from skybridge.apps.kit.web import AppPage, Confirmation
 from skybridge.auth.scopes import ROLES
 from skybridge.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from skybridge.core.locations import hide_locations
 from skybridge.core.observability import get_logger
 from skybridge.server.charts import OVERVIEW_CHARTS
 from skybridge.server.health import probe_shown
@@ -323,9 +326,21 @@ def _app_spec(state: ServiceState, app_name: str) -> AppSpec:
     return spec
 
 
+def _without_locations(page: AppPage, data_dir: Path) -> AppPage:
+    """``page`` with its ``error`` and ``hint`` (often a failure's text, naming files) without
+    where files live on the host, for a session without ``service:locations``."""
+    context = dict(page.context)
+    for key in ("error", "hint"):
+        if isinstance(context.get(key), str):
+            context[key] = hide_locations(context[key], data_dir)
+    return replace(page, context=context)
+
+
 def _app_response(
     request: Request, session: Session, spec: AppSpec, content: str | AppPage
 ) -> Response:
+    if isinstance(content, AppPage) and not allowed(request, "service:locations"):
+        content = _without_locations(content, request.app.state.skybridge.settings.data_dir)
     html = render_app_page(content, csrf=session.csrf, can=partial(allowed, request))
     charts = isinstance(content, AppPage) and content.has_charts()
     return render(

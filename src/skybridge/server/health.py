@@ -9,7 +9,6 @@ This module imports no web framework, so the CLI can use it without the ``server
 from __future__ import annotations
 
 import importlib
-import re
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +29,7 @@ from skybridge.core.errors import (
     TransientError,
     ValidationError,
 )
+from skybridge.core.locations import hide_locations
 from skybridge.core.observability import get_logger
 from skybridge.core.secret import scrub
 from skybridge.core.urls import mask_url
@@ -221,38 +221,17 @@ def probe_all(
     return results
 
 
-#: The folders of an absolute path in free text (``/srv/app/`` of ``open /srv/app/x.db``); a
-#: URL's ``//host/...`` and ``host:port/db`` are not paths (what precedes them is not a space).
-_FOLDERS = re.compile(r"(?<![\w:/.-])(?:/[^\s/'\"?#]+)+/")
-_FILE_SCHEMES = frozenset({"sqlite", "file", "duckdb"})
-
-
 def without_locations(statuses: Sequence[BackendStatus], data_dir: Path) -> list[BackendStatus]:
     """``statuses`` as shown to a caller without ``service:locations``: where files live on
-    the host is left out (``<data_dir>/streams.db``, other folders as ``/.../``), the rest
-    kept."""
-    homes = sorted({str(data_dir), str(data_dir.resolve())}, key=len, reverse=True)
+    the host is left out (:func:`skybridge.core.locations.hide_locations`), the rest kept."""
 
-    def in_home(text: str) -> str:
-        for home in homes:
-            text = text.replace(home, "<data_dir>")
-        return text
+    def hide(text: str | None) -> str | None:
+        return None if text is None else hide_locations(text, data_dir)
 
-    def text(value: str | None) -> str | None:
-        return None if value is None else _FOLDERS.sub("/.../", in_home(value))
-
-    def url(status: BackendStatus) -> str:
-        value = in_home(status.url)
-        scheme, sep, rest = value.partition("://")
-        if status.scheme not in _FILE_SCHEMES or not sep:
-            return value
-        path, query_sep, query = rest.partition("?")
-        root = "/" if scheme == "file" else "//"  # sqlite:////abs/x.db, file:///abs/x
-        if path.startswith(root) and "<data_dir>" not in path:
-            path = f"{root}.../{path.rsplit('/', 1)[-1]}"
-        return f"{scheme}://{path}{query_sep}{query}"
-
-    return [replace(s, url=url(s), message=text(s.message), hint=text(s.hint)) for s in statuses]
+    return [
+        replace(s, url=hide_locations(s.url, data_dir), message=hide(s.message), hint=hide(s.hint))
+        for s in statuses
+    ]
 
 
 def probe_shown(

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse
 from skybridge.backends import streams as stream_backends
 from skybridge.core.clock import when
 from skybridge.core.errors import SkybridgeError
+from skybridge.core.locations import hide_locations
 from skybridge.core.observability import get_logger
 from skybridge.core.secret import scrub
 from skybridge.core.urls import mask_url
@@ -25,7 +26,7 @@ from skybridge.runtime.deadletter import DeadLetter, DeadLetters
 from skybridge.runtime.inventory import StreamsInventory, inventory
 from skybridge.server.charts import STREAMS_CHARTS
 from skybridge.server.pages import render
-from skybridge.server.security import check_csrf, need, require_session
+from skybridge.server.security import allowed, check_csrf, need, require_session
 from skybridge.server.session import Session
 from skybridge.server.state import ServiceState, service_state
 
@@ -88,6 +89,12 @@ def _page(
     context: dict[str, Any] = {"hint": None, "notice": None, "replay_error": None}
     read = extra.pop("read", None)
     context |= (read if read is not None else _read(state)) | extra
+    url = mask_url(_url(state))
+    if not allowed(request, "service:locations"):  # where the log lives on the host
+        url = hide_locations(url, state.settings.data_dir)
+        for key in ("error", "hint", "replay_error"):
+            if isinstance(context.get(key), str):
+                context[key] = hide_locations(context[key], state.settings.data_dir)
     return render(
         request,
         "streams.html",
@@ -96,7 +103,7 @@ def _page(
         status_code=status,
         charts=True,
         stream_charts=STREAMS_CHARTS,
-        backend_url=mask_url(_url(state)),
+        backend_url=url,
         **context,
     )
 

@@ -1,0 +1,50 @@
+"""Where files live on the host, left out of what a caller without ``service:locations`` sees.
+
+Backends, errors and pages name files: ``the stream log /srv/app/.skybridge/streams.db is
+damaged``, ``sqlite:////srv/app/kv.db``. Knowing the host's folders helps an attacker and no
+``read`` user needs them, so the service shows them only to holders of ``service:locations``
+(admin) and everyone else gets :func:`hide_locations`: the data folder as ``<data_dir>``, other
+absolute paths as ``/.../<file name>``, in URLs of file-backed schemes and in free text alike
+(quoted paths may hold spaces). The server's own log keeps the full text.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+#: URL schemes whose address is a path on the host.
+FILE_SCHEMES = ("sqlite", "file", "duckdb", "embedded", "local")
+_URL = re.compile(rf"\b({'|'.join(FILE_SCHEMES)})://([^\s'\"<>]*)")
+#: A quoted absolute path (it may hold spaces).
+_QUOTED = re.compile(r"(['\"])(/[^'\"\n]*/[^'\"\n]*)\1")
+#: The folders of an unquoted absolute path (``/srv/app/`` of ``open /srv/app/x.db``); a URL's
+#: ``//host/`` and a ``host:port/db`` are not paths (what precedes them is not a space).
+_FOLDERS = re.compile(r"(?<![\w:/.<>-])(?:/[^\s/'\"?#<>]+)+/")
+HIDDEN = "/.../"
+
+
+def _short(path: str) -> str:
+    """An absolute ``path`` as ``/.../<last part>``."""
+    return HIDDEN + path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _url(match: re.Match[str]) -> str:
+    scheme, rest = match.group(1), match.group(2)
+    path, sep, query = rest.partition("?")
+    root = "//" if scheme in ("sqlite", "duckdb") else "/"  # sqlite:////abs, file:///abs
+    if path.startswith(root) and "<data_dir>" not in path and path.count("/") > len(root):
+        path = root[:-1] + _short(path)
+    return f"{scheme}://{path}{sep}{query}"
+
+
+def hide_locations(text: str, data_dir: Path) -> str:
+    """``text`` without the host's folders (see the module's docstring)."""
+    homes = {str(data_dir.resolve())}
+    if str(data_dir) not in ("", ".", "/"):
+        homes.add(str(data_dir))
+    for home in sorted(homes, key=len, reverse=True):
+        text = text.replace(home, "<data_dir>")
+    text = _URL.sub(_url, text)
+    text = _QUOTED.sub(lambda m: m.group(1) + _short(m.group(2)) + m.group(1), text)
+    return _FOLDERS.sub(HIDDEN, text)

@@ -1,0 +1,109 @@
+"""Where files live on the host is shown only with ``service:locations`` (admin): not in
+backend statuses, the Streams page, error bodies or app pages a ``read`` caller gets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from skybridge.cli import app as cli
+from skybridge.core.locations import hide_locations
+from skybridge.server.health import BackendStatus, without_locations
+from skybridge.testing.service import service_harness
+
+HOME = Path("/home/u/.skybridge")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_paths_are_hidden_in_urls_of_every_file_scheme_and_in_free_text() -> None:
+    cases = {
+        "sqlite:////home/u/.skybridge/streams.db": "sqlite:///<data_dir>/streams.db",
+        "sqlite:////srv/x/kv.db?timeout=3": "sqlite:////.../kv.db?timeout=3",
+        "sqlite:///relative/kv.db": "sqlite:///relative/kv.db",
+        "embedded:///srv/secret-place/vectors": "embedded:///.../vectors",
+        "local:///srv/secret-place/secrets": "local:///.../secrets",
+        "file:///srv/objects": "file:///.../objects",
+        "redis://h:6379/0": "redis://h:6379/0",
+        "cannot open sqlite:////srv/secret-place/kv.db": "cannot open sqlite:////.../kv.db",
+        "cannot open '/srv/My Company/objects/a'": "cannot open '/.../a'",
+        "open /srv/app/x.db failed": "open /.../x.db failed",
+        "see https://docs.example.com/a/b": "see https://docs.example.com/a/b",
+        "the log /home/u/.skybridge/x.db is damaged": "the log <data_dir>/x.db is damaged",
+    }
+    for given, shown in cases.items():
+        assert hide_locations(given, HOME) == shown, given
+
+
+def test_backend_statuses_hide_them_in_url_message_and_hint() -> None:
+    status = BackendStatus(
+        "vectors",
+        "backends.vectors",
+        "embedded",
+        "embedded:///srv/secret-place/vectors",
+        "unreachable",
+        message="cannot open '/srv/My Company/v.db'",
+        hint="check sqlite:////srv/secret-place/kv.db",
+    )
+    (shown,) = without_locations([status], HOME)
+    assert "secret-place" not in json.dumps(shown.as_dict())
+    assert "My Company" not in (shown.message or "")
+
+
+def test_the_streams_page_hides_the_logs_path_from_a_read_session(
+    skybridge_workdir: Path,
+) -> None:
+    home = skybridge_workdir / "state"
+    with service_harness(data_dir=home) as service:
+        service.login(service.new_token("viewer", scopes=["read"]))
+        html = service.client.get("/streams").text
+        assert "&lt;data_dir&gt;/streams.db" in html
+        assert str(home) not in html
+        service.logout()
+        service.login()  # admin: service:locations
+        assert str(home) in service.client.get("/streams").text
+
+
+def test_error_bodies_hide_paths_from_a_read_token(skybridge_workdir: Path) -> None:
+    home = skybridge_workdir / "state"
+    with service_harness(data_dir=home) as service:
+        reader = service.new_token("viewer", scopes=["read"])
+        ledger = home / "costs" / "ledger.db"
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        ledger.write_bytes(b"this is not a database" * 100)
+        answer = service.client.get("/api/costs/files", headers=bearer(reader))
+        assert answer.status_code == 503
+        assert answer.json()["error"] == "DamagedState"
+        assert "the costs ledger <data_dir>/costs/ledger.db is damaged" in answer.json()["message"]
+        assert str(home) not in answer.text
+        admin = service.client.get("/api/costs/files", headers=service.auth)
+        assert str(ledger) in admin.json()["message"]
+
+
+def test_a_costs_error_hides_the_data_folder_from_a_read_token(skybridge_workdir: Path) -> None:
+    export = Path(__file__).parents[1] / "apps" / "costs" / "data" / "focus_1_0.csv"
+    assert CliRunner().invoke(cli, ["costs", "ingest", str(export)]).exit_code == 0
+    next((skybridge_workdir / ".skybridge" / "costs" / "parquet").glob("*.parquet")).unlink()
+    with service_harness() as service:
+        reader = service.new_token("viewer", scopes=["read"])
+        answer = service.client.get("/api/costs/report", headers=bearer(reader))
+        assert answer.status_code == 503
+        assert "lost their Parquet in <data_dir>/costs/parquet" in answer.json()["message"]
+        assert str(export.parent) not in answer.text
+        assert str(skybridge_workdir) not in answer.text
+
+
+def test_an_app_pages_error_hides_paths_from_a_read_session(skybridge_workdir: Path) -> None:
+    home = skybridge_workdir / "state"
+    with service_harness(data_dir=home) as service:
+        ledger = home / "costs" / "ledger.db"
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        ledger.write_bytes(b"this is not a database" * 100)
+        service.login(service.new_token("viewer", scopes=["read"]))
+        html = service.client.get("/ui/costs").text
+        assert "&lt;data_dir&gt;/costs/ledger.db is damaged" in html
+        assert str(home) not in html
