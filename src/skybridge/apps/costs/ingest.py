@@ -43,6 +43,8 @@ from skybridge.core.private_files import private_dir
 log = get_logger(__name__)
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
+#: Reads of the ledger and the folder before an ingested file counts as lost (see ``current``).
+_SETTLE_TRIES = 3
 _API_KIND = {"aws": "aws-ce", "oci": "oci-usage"}
 _PROVIDER = {"aws": "AWS", "oci": "Oracle"}
 
@@ -219,10 +221,19 @@ class CostStore:
     def current(self) -> tuple[list[Path], list[IngestedFile]]:
         """The Parquet files the ledger names (what reports read), and the ingested files
         whose Parquet is no longer there (reports would leave their costs out)."""
-        present = {p.name for p in self.parquet_dir.glob("*.parquet")}
-        recorded = self.ledger.files()
+        for attempt in range(_SETTLE_TRIES):
+            # The ledger first: a file it names was written before it was recorded. One
+            # replaced by a pull meanwhile is gone from the folder once the ledger names the
+            # new one: read both again before calling anything lost.
+            recorded = self.ledger.files()
+            present = {p.name for p in self.parquet_dir.glob("*.parquet")}
+            lost = [f for f in recorded if f.parquet not in present]
+            if not lost:
+                break
+            if attempt < _SETTLE_TRIES - 1:
+                time.sleep(0.05)
         files = sorted(self.parquet_dir / f.parquet for f in recorded if f.parquet in present)
-        return files, [f for f in recorded if f.parquet not in present]
+        return files, lost
 
     def data(self) -> CostData:
         """The ``costs`` view over what the ledger names (the caller closes it).
