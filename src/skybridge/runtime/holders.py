@@ -93,6 +93,11 @@ def holder_gone(holder: str) -> bool:
     where, _, pid = where.rpartition(":")
     if where != _where() or not pid.isdigit() or not rest:
         return False
+    boot = rest.partition(".")[0]
+    if rest != UNKNOWN_START and boot != _boot_id():
+        # Another boot, or another machine of the same name whose PID namespace has the
+        # same inode (the initial one's is a constant): cannot tell, leave it to its lease.
+        return False
     if not Path("/proc/self/stat").exists():
         return _pid_gone(int(pid))
     try:

@@ -162,3 +162,15 @@ def test_a_rerun_after_a_killed_sync_syncs_the_mapping_at_once(rig: Any) -> None
     assert outcome.action == "created"
     assert rig.target.get_value("m-t").value.reveal() == "v1"
     assert sync.status()[0].drift == "in-sync"
+
+
+def test_a_holder_of_another_boot_or_machine_of_the_same_name_is_not_judged_gone() -> None:
+    """The initial PID namespace has the same inode on every Linux kernel: a machine of the
+    same host name, or this one before a reboot, cannot be told from here by its pid."""
+    mine = this_process()
+    where_pid, _, start = mine.rpartition(":")
+    assert not holder_gone(mine)  # this process runs
+    other_boot = f"{where_pid}:0123456789ab.{start.partition('.')[2]}"
+    assert not holder_gone(other_boot)
+    reused_pid = f"{where_pid}:{start.partition('.')[0]}.1"  # this boot, an earlier process
+    assert holder_gone(reused_pid)
