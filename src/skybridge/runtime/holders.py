@@ -7,11 +7,12 @@ gone (:func:`holder_gone`) and take the lease over at once.
 
 A holder is ``<host>:<pid namespace>:<pid>:<start>``. The PID namespace tells two containers
 that share a host name apart (their process ids are not comparable). ``start`` is the boot id
-and the process's start time in clock ticks since boot (``/proc/<pid>/stat``), so a process
-that later got the same pid (or the same pid after a reboot) is not taken for the holder; it is
-``-`` where ``/proc`` is missing, and then only the pid is checked. Only a holder of this host
-and PID namespace is ever judged gone: any other is left to its lease's end, since a process on
-another host cannot be seen from here.
+and the process's start time in clock ticks since boot (``/proc/<pid>/stat``), so a later
+process of this boot that got the same pid is not taken for the holder; it is ``-`` where
+``/proc`` is missing, and then only the pid is checked. Only a holder of this host, PID
+namespace and boot is ever judged gone: any other is left to its lease's end, since a process
+on another host cannot be seen from here (and the initial PID namespace's inode is the same on
+every Linux machine, so a holder of another boot may be another machine of the same name).
 """
 
 from __future__ import annotations
