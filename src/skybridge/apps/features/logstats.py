@@ -6,8 +6,9 @@ The key ``features/offline-log/<view>`` (view names have no ``-``, so no view's 
 be there) is updated with compare-and-set after each new file is written. A file written again
 under the same name (a batch delivered again) is not counted again. The counters are close,
 not exact: a writer killed between writing a file and counting it leaves that file uncounted;
-``skybridge features status`` lists the log and is exact. A log written before the counters
-existed is listed once, by the first reader, to start them.
+``skybridge features status`` lists the log and is exact. Counters that do not exist yet are
+started from a listing of the log, by the first writer or reader, so a log written before the
+counters existed is counted whole.
 """
 
 from __future__ import annotations
@@ -38,23 +39,38 @@ def stats_key(view: str) -> str:
     return PREFIX + view
 
 
-def count_file(kv: KeyValueStore, view: str, rows: int, size: int) -> None:
-    """Add one file of ``rows`` rows and ``size`` bytes to ``view``'s counters."""
+def count_file(
+    kv: KeyValueStore, objects: ObjectStore, prefix: str, view: str, rows: int, size: int
+) -> None:
+    """Add one file of ``rows`` rows and ``size`` bytes, just written, to ``view``'s counters.
+
+    Counters that do not exist yet start from a listing of the log (taken now, so it holds
+    the new file): a log written before the counters existed is counted whole, whether a
+    writer or a reader comes first after an upgrade.
+    """
     key = stats_key(view)
     for _ in range(_ATTEMPTS):
         item = kv.get_item(key)
-        found = json.loads(item.value) if item is not None else {}
-        known = found.get("rows", 0)  # None: started from a listing, rows unknown
-        doc = {
-            "files": int(found.get("files", 0)) + 1,
-            "rows": None if known is None else int(known) + rows,
-            "bytes": int(found.get("bytes", 0)) + size,
-        }
+        if item is None:
+            listed = log_stats(objects, view, prefix)
+            doc = {
+                "files": listed["files"],
+                "rows": rows if listed["files"] <= 1 else None,  # older files: rows unknown
+                "bytes": listed["bytes"],
+            }
+        else:
+            found = json.loads(item.value)
+            known = found.get("rows", 0)  # None: started from a listing, rows unknown
+            doc = {
+                "files": int(found.get("files", 0)) + 1,
+                "rows": None if known is None else int(known) + rows,
+                "bytes": int(found.get("bytes", 0)) + size,
+            }
         try:
             kv.compare_and_set(key, json.dumps(doc).encode(), 0 if item is None else item.version)
             return
         except Conflict:
-            continue  # another writer counted a file meanwhile: read again
+            continue  # another writer (or a reader starting them) came first: read again
     raise Conflict(f"could not update the offline log counters of view {view!r}")
 
 

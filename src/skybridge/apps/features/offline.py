@@ -119,7 +119,7 @@ class OfflineLogSink:
                 continue
             data = to_parquet(rows)
             self.objects.put(key, data, content_type=PARQUET)
-            count_file(self.kv, view, len(rows), len(data))
+            count_file(self.kv, self.objects, self.prefix, view, len(rows), len(data))
         return len(effects)
 
     def part_key(self, view: str, rows: Sequence[dict[str, Any]]) -> str:
