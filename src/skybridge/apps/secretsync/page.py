@@ -1,9 +1,9 @@
 """The dashboard page ``/ui/secretsync``: the mappings' sync state, actions, recent writes.
 
 Buttons POST (with the CSRF field) ``action=plan`` (reconcile, dry run), ``reconcile`` or
-``replay`` (all dead letters); the result is shown above the table. ``action=find`` with ``q``
-shows the mappings whose name, source or target contains ``q`` (the page's GET takes no query,
-so the search is a form post like the other actions; each of them keeps ``q``). Nothing runs on
+``replay`` (all dead letters); the result is shown above the table. The search is a GET,
+``/ui/secretsync?q=TEXT``: the mappings whose name, source or target contains it (a link to keep;
+the posted ``action=find`` does the same, and the other actions keep ``q``). Nothing runs on
 page load apart from reading state from the kv store (no calls to the secret stores).
 
 Every list is bounded, whatever the size of the table: at most :data:`MAPPINGS_SHOWN` mappings
