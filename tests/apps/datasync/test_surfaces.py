@@ -240,7 +240,7 @@ def test_an_unknown_batch_id_is_404_and_creates_nothing(skybridge_workdir: Path)
     assert "no batch 'nightly-20990101T000000Z'" in out
     listed = json.loads(cli("batch", "list", "--json")[1])
     assert [b["id"] for b in listed["batches"]] == [made.json()["id"]]
-    assert (listed["shown"], listed["total"]) == (1, 1)
+    assert (len(listed["batches"]), listed["total"], listed["offset"]) == (1, 1, 0)
 
 
 def test_batch_list_says_how_many_it_leaves_out_and_takes_a_limit(
@@ -260,12 +260,16 @@ def test_batch_list_says_how_many_it_leaves_out_and_takes_a_limit(
             records.save(BatchRecord(batch_id("nightly", start), "nightly", "orders", start, 0))
     code, out = cli("batch", "list")
     assert code == 0, out
-    assert "showing 200 of 205 batches" in " ".join(out.split())
+    said = " ".join(out.split())
+    assert "showing 200 of 205" in said
+    assert "5 more: --offset 200" in said
     listed = json.loads(cli("batch", "list", "--json", "--limit", "3")[1])
-    assert (listed["shown"], listed["total"]) == (3, 205)
+    assert (listed["total"], listed["offset"], listed["limit"]) == (205, 0, 3)
     newest = [batch_id("nightly", 1767225600.0 + 3600 * h) for h in (204, 203, 202)]
     assert [b["id"] for b in listed["batches"]] == newest
-    assert "showing" not in cli("batch", "list", "--limit", "1000")[1]
+    page = json.loads(cli("batch", "list", "--json", "--limit", "2", "--offset", "1")[1])
+    assert [b["id"] for b in page["batches"]] == newest[1:]
+    assert "more:" not in cli("batch", "list", "--limit", "1000")[1]
     for bad in ("0", "1001", "-1", "many"):
         code, out = cli("batch", "list", "--limit", bad)
         assert code == 2, (bad, out)

@@ -81,27 +81,40 @@ def batch_list_command(
             "--limit", min=1, max=MAX_LIST, help=f"Show at most this many (1-{MAX_LIST})."
         ),
     ] = 200,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many newest first.")] = 0,
     as_json: Json = False,
 ) -> None:
-    """Batches run so far, newest window first; says how many there are beyond the limit."""
+    """Batches run so far, newest window first; says how many there are beyond the page.
+
+    ``--json`` prints ``{"batches": [...], "total", "offset", "limit"}`` (as ``anomaly alerts
+    list``).
+    """
     with opened(ctx) as sync:
-        records, total = sync.batches_and_total(limit)
-    views = [batch_view(r) for r in records]
+        records, total = sync.batches_and_total(offset + limit)
+    views = [batch_view(r) for r in records[offset:]]
     if as_json:
-        emit_json({"batches": views, "shown": len(views), "total": total})
+        emit_json({"batches": views, "total": total, "offset": offset, "limit": limit})
         return
     out = cli_session(ctx).out
     if not views:
-        out.print("No batches yet.")
+        out.print(f"No batches (of {total})." if total else "No batches yet.")
         return
-    table = result_table("Batches", "batch", "sync", "state", "rows", "next step")
+    shown = f"{offset + 1}-{offset + len(views)}" if offset else str(len(views))
+    table = result_table(
+        f"Batches: showing {shown} of {total}, newest windows first",
+        "batch",
+        "sync",
+        "state",
+        "rows",
+        "next step",
+    )
     for v in views:
         table.add_row(v["id"], v["name"], v["state"], str(v["rows"]), v["next_step"] or "—")
     out.print(table)
-    if total > len(views):
+    if offset + len(views) < total:
         out.print(
-            f"showing {len(views)} of {total} batches (newest windows first); "
-            f"--limit N shows up to {MAX_LIST}, `batch show ID` any one"
+            f"{total - offset - len(views)} more: --offset {offset + len(views)} "
+            "(`batch show ID` shows any one)"
         )
 
 
