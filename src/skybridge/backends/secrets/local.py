@@ -60,6 +60,8 @@ _DAY = 86400.0
 _SECRET_ID = re.compile(r"^lsec-[0-9a-f]{32}\Z")
 #: Seconds between purges of expired rows by reads (a purge is a write transaction).
 PURGE_EVERY = 5.0
+#: How long a write waits for another connection's write lock (as ``connect(timeout=30)``).
+_BUSY_TIMEOUT_MS = 30_000
 #: Identifiers per ``IN (...)`` of a bulk read (SQLite allows 32,766 variables since 3.32).
 _CHUNK = 500
 #: Rows not yet purged whose deletion time has come are left out by these conditions.
@@ -163,8 +165,7 @@ class LocalSecretStore(SecretStore):
         with self._lock:
             try:
                 if not write and self._purge_due():
-                    with self._transaction("BEGIN IMMEDIATE"):
-                        self._purge_expired()
+                    self._purge_if_free()
                 with self._transaction("BEGIN IMMEDIATE" if write else "BEGIN"):
                     if write:
                         self._purge_expired()
@@ -185,6 +186,19 @@ class LocalSecretStore(SecretStore):
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def _purge_if_free(self) -> None:
+        """A read's purge, only if the write lock is free at once: a writer holding it purges
+        itself, and reads leave expired rows out by time, so a read never waits for it."""
+        self._db.execute("PRAGMA busy_timeout = 0")
+        try:
+            with self._transaction("BEGIN IMMEDIATE"):
+                self._purge_expired()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
 
     def _purge_due(self) -> bool:
         return self._purged_at is None or self._clock.now() >= self._purged_at + PURGE_EVERY
