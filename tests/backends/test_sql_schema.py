@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
-from skybridge.apps.anomaly import table
 from skybridge.apps.anomaly.table import create_tables
 from skybridge.backends.sql import create_sql_engine
 from skybridge.backends.sql_schema import component_version, versioned
@@ -37,8 +36,7 @@ def test_the_anomaly_tables_record_theirs(tmp_path: Path) -> None:
     assert component_version(engine, "anomaly") == 1
     with engine.begin() as conn:
         conn.execute(text("UPDATE skybridge_schema SET version = 9 WHERE component = 'anomaly'"))
-    create_tables(engine)  # checked once per process and database: not again
-    table._READY.clear()  # as a new process
+    # a database this process set up is asked for its version on every open
     with pytest.raises(ConfigError, match=r"skybridge\.db holds anomaly tables of a newer"):
         create_tables(engine)
 
@@ -69,3 +67,19 @@ def test_processes_opening_a_fresh_database_at_once_all_succeed(tmp_path: Path) 
         for worker in workers:
             worker.join()
         assert outcomes == ["ok"] * 4
+
+
+def test_a_database_made_again_at_the_same_place_gets_its_tables_again(tmp_path: Path) -> None:
+    """The process remembers databases it set up, but asks each open for the recorded
+    version: a database dropped and made again (or its file removed) is set up again."""
+    path = tmp_path / "anomaly.db"
+    for _ in range(5):  # a new file often reuses the freed inode
+        engine = create_sql_engine(f"sqlite:///{path}")
+        create_tables(engine)
+        engine.dispose()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        engine = create_sql_engine(f"sqlite:///{path}")
+        create_tables(engine)
+        assert "raw_events" in inspect(engine).get_table_names()
+        engine.dispose()

@@ -107,3 +107,21 @@ def test_an_app_pages_error_hides_paths_from_a_read_session(skybridge_workdir: P
         html = service.client.get("/ui/costs").text
         assert "&lt;data_dir&gt;/costs/ledger.db is damaged" in html
         assert str(home) not in html
+
+
+def test_text_that_is_no_location_is_kept() -> None:
+    relative = Path("data")
+    kept = [
+        "the costs data folder must be writable",
+        "mail app@data.example.com",
+        "POST /api/anomaly/events with a JSON body",
+        "see /ui/costs and /docs/costs",
+        "1/2 of 2026-12-07, arn:aws:secretsmanager:us-east-1:1:secret:a/b, s3://bucket/a/b",
+    ]
+    for text in kept:
+        assert hide_locations(text, relative) == text, text
+    assert hide_locations("data/kv.db is damaged", relative) == "<data_dir>/kv.db is damaged"
+    assert hide_locations("/home/u/.skybridge-old/kv.db", HOME) == "/.../kv.db"
+    assert (
+        hide_locations("sqlite+pysqlite:////srv/x/app.db", HOME) == "sqlite+pysqlite:////.../app.db"
+    )

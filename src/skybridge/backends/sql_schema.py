@@ -11,6 +11,7 @@ a newer version is refused with a :class:`~skybridge.core.errors.ConfigError` na
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable
 
@@ -30,6 +31,9 @@ versions_table = Table(
 
 #: Tries of DDL that another process may be running at the same time (see :func:`settled`).
 _DDL_TRIES = 5
+#: What losing such a race says (SQLite, PostgreSQL, Oracle's ORA-00955); other failures, such
+#: as a missing privilege, are not tried again.
+_RACED = re.compile(r"already exists|duplicate|unique|locked|busy|ORA-00955", re.IGNORECASE)
 
 
 def settled(create: Callable[[], None]) -> None:
@@ -41,8 +45,8 @@ def settled(create: Callable[[], None]) -> None:
         try:
             create()
             return
-        except DBAPIError:
-            if attempt == _DDL_TRIES - 1:
+        except DBAPIError as exc:
+            if attempt == _DDL_TRIES - 1 or not _RACED.search(str(exc.orig or exc)):
                 raise
             time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
 
@@ -54,6 +58,18 @@ def component_version(engine: Engine, component: str) -> int:
     with engine.connect() as conn:
         found = conn.execute(query).scalar()
     return int(found or 0)
+
+
+def recorded_version(engine: Engine, component: str) -> int | None:
+    """``component``'s recorded version, read without creating anything: ``None`` when the
+    versions table is not there (or cannot be read)."""
+    query = select(versions_table.c.version).where(versions_table.c.component == component)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(query).scalar()
+    except DBAPIError:
+        return None
+    return None if found is None else int(found)
 
 
 def versioned(

@@ -13,14 +13,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-#: URL schemes whose address is a path on the host.
+#: URL schemes whose address is a path on the host (``sqlite+pysqlite://`` too).
 FILE_SCHEMES = ("sqlite", "file", "duckdb", "embedded", "local")
-_URL = re.compile(rf"\b({'|'.join(FILE_SCHEMES)})://([^\s'\"<>]*)")
+_URL = re.compile(rf"\b((?:{'|'.join(FILE_SCHEMES)})(?:\+\w+)?)://([^\s'\"<>]*)", re.IGNORECASE)
 #: A quoted absolute path (it may hold spaces).
 _QUOTED = re.compile(r"(['\"])(/[^'\"\n]*/[^'\"\n]*)\1")
 #: The folders of an unquoted absolute path (``/srv/app/`` of ``open /srv/app/x.db``); a URL's
 #: ``//host/`` and a ``host:port/db`` are not paths (what precedes them is not a space).
-_FOLDERS = re.compile(r"(?<![\w:/.<>-])(?:/[^\s/'\"?#<>]+)+/")
+_FOLDERS = re.compile(r"(?<![\w:/.<>-])(?!/(?:api|ui|static|docs)/)(?:/[^\s/'\"?#<>]+)+/")
 HIDDEN = "/.../"
 
 
@@ -32,7 +32,8 @@ def _short(path: str) -> str:
 def _url(match: re.Match[str]) -> str:
     scheme, rest = match.group(1), match.group(2)
     path, sep, query = rest.partition("?")
-    root = "//" if scheme in ("sqlite", "duckdb") else "/"  # sqlite:////abs, file:///abs
+    base = scheme.lower().partition("+")[0]
+    root = "//" if base in ("sqlite", "duckdb") else "/"  # sqlite:////abs, file:///abs
     if path.startswith(root) and "<data_dir>" not in path and path.count("/") > len(root):
         path = root[:-1] + _short(path)
     return f"{scheme}://{path}{sep}{query}"
@@ -44,7 +45,13 @@ def hide_locations(text: str, data_dir: Path) -> str:
     if str(data_dir) not in ("", ".", "/"):
         homes.add(str(data_dir))
     for home in sorted(homes, key=len, reverse=True):
-        text = text.replace(home, "<data_dir>")
+        # the folder as a whole path, not ``data`` in "the costs data folder" nor the start of
+        # ``/srv/.skybridge-old``: an absolute one whole, a relative one as a path's start
+        if home.startswith("/"):
+            before, after = r"(?<![\w.@-])", r"(?=/|$|[\s'\"),;:?#])"
+        else:
+            before, after = r"(?<![\w.@/-])", "(?=/)"
+        text = re.sub(f"{before}{re.escape(home)}{after}", "<data_dir>", text)
     text = _URL.sub(_url, text)
     text = _QUOTED.sub(lambda m: m.group(1) + _short(m.group(2)) + m.group(1), text)
     return _FOLDERS.sub(HIDDEN, text)

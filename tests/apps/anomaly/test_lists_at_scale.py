@@ -273,6 +273,7 @@ def test_what_the_page_shows_is_a_link(engine: Engine) -> None:
         assert 'href="/ui/anomaly?series=busy&amp;search=BUS"' not in found.text  # shown
         assert service.client.get("/ui/anomaly?search=a%01b").status_code == 422
         assert service.client.get(f"/ui/anomaly?series={'x' * 501}").status_code == 422
-        gone = service.client.get("/ui/anomaly?incident=nosuch")
+        gone = service.client.get("/ui/anomaly?series=quiet&incident=nosuch")
         assert gone.status_code == 200
         assert "nosuch" in gone.text  # named in the page's error
+        assert sorted(_incident_rows(gone.text)) == ["quiet#0", "quiet#1"]  # and the series

@@ -87,9 +87,13 @@ def _page(
         values["more_series"] = len(listed) - len(values["series"])
         at = None
         if around:
-            found = queries.incident(engine, around)
-            series, at = found["series"], datetime.fromisoformat(found["opened"])
-            values["window"] = f"{SHOWN} points around incident {around} ({when(at)})"
+            try:
+                found = queries.incident(engine, around)
+            except SkybridgeError as exc:  # gone since the link was made: the series still
+                values["error"], values["hint"] = exc.message, exc.hint
+            else:
+                series, at = found["series"], datetime.fromisoformat(found["opened"])
+                values["window"] = f"{SHOWN} points around incident {around} ({when(at)})"
         chosen = _chosen(every if series else listed, series)
         if chosen is not None:
             _detail(engine, values, chosen, at)
@@ -116,10 +120,7 @@ def render_page(ctx: Context, query: Mapping[str, str] | None = None) -> AppPage
         search = _search(query)
     except SkybridgeError as exc:
         return _page(ctx, series, error=exc.message, hint=exc.hint)
-    try:
-        return _page(ctx, series, around=query.get("incident") or None, search=search)
-    except SkybridgeError as exc:  # an incident that does not exist (any more)
-        return _page(ctx, series, search=search, error=exc.message, hint=exc.hint)
+    return _page(ctx, series, around=query.get("incident") or None, search=search)
 
 
 def _search(form: Mapping[str, str]) -> str | None:

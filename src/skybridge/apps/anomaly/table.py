@@ -29,7 +29,7 @@ from sqlalchemy import (
     Text,
 )
 
-from skybridge.backends.sql_schema import versioned
+from skybridge.backends.sql_schema import recorded_version, versioned
 from skybridge.core.urls import mask_url
 
 #: The version of the tables below (see :mod:`skybridge.backends.sql_schema`).
@@ -88,22 +88,26 @@ JOB_STATE = Table(
 )
 
 
-#: Databases (by URL) whose tables this process made or checked: once is enough.
+#: Databases (by URL) whose tables this process made or checked.
 _READY: set[str] = set()
 _READY_LOCK = threading.Lock()
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the app's tables, and indexes added since a table was made, where missing
-    (once per database and process: every request opens the tables).
+    """Create the app's tables, and indexes added since a table was made, where missing.
+
+    Every request opens the tables: a database this process already set up is only asked
+    for the recorded version (one indexed row), which also finds a database dropped and made
+    again, or upgraded by a newer skybridge, since.
 
     Raises:
         ConfigError: the database holds the app's tables of a newer skybridge.
     """
     key = _identity(engine)
     with _READY_LOCK:
-        if key is not None and key in _READY:
-            return
+        known = key is not None and key in _READY
+    if known and recorded_version(engine, "anomaly") == SCHEMA_VERSION:
+        return
 
     def create(_found: int) -> None:
         METADATA.create_all(engine, checkfirst=True)

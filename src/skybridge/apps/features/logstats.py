@@ -49,6 +49,7 @@ def count_file(
     writer or a reader comes first after an upgrade.
     """
     key = stats_key(view)
+    ceiling: dict[str, Any] | None = None  # a listing taken after losing the race to start
     for _ in range(_ATTEMPTS):
         item = kv.get_item(key)
         if item is None:
@@ -66,11 +67,16 @@ def count_file(
                 "rows": None if known is None else int(known) + rows,
                 "bytes": int(found.get("bytes", 0)) + size,
             }
+            if ceiling is not None and doc["files"] > ceiling["files"]:
+                # the writer that started them listed this file already: count it once
+                doc = {"files": ceiling["files"], "rows": None, "bytes": ceiling["bytes"]}
         try:
             kv.compare_and_set(key, json.dumps(doc).encode(), 0 if item is None else item.version)
             return
         except Conflict:
-            continue  # another writer (or a reader starting them) came first: read again
+            if item is None:  # another writer (or a reader) started them, maybe with our file
+                ceiling = log_stats(objects, view, prefix)
+            continue  # read again
     raise Conflict(f"could not update the offline log counters of view {view!r}")
 
 
