@@ -8,8 +8,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from skybridge.apps.secretsync.manifest import APP
+from skybridge.backends.secrets.local import LocalSecretStore
 from skybridge.cli import app as cli
-from skybridge.core.locations import hide_locations
+from skybridge.core.locations import hide_in, hide_locations
+from skybridge.core.secret import Secret
 from skybridge.server.health import BackendStatus, without_locations
 from skybridge.testing.service import service_harness
 
@@ -125,3 +128,54 @@ def test_text_that_is_no_location_is_kept() -> None:
     assert (
         hide_locations("sqlite+pysqlite:////srv/x/app.db", HOME) == "sqlite+pysqlite:////.../app.db"
     )
+
+
+PLACE = "very-secret-place"
+
+
+def mapping_table(source: Path) -> str:
+    return f"""owner = "paths"
+[backends]
+src = "local://{source}"
+dst = "local://dst"
+
+[[mappings]]
+name = "db"
+source = {{ backend = "src", secret = "app/db" }}
+target = {{ backend = "dst", secret = "app-db" }}
+"""
+
+
+def test_a_mappings_last_error_hides_paths_from_a_read_caller(skybridge_workdir: Path) -> None:
+    source = skybridge_workdir / PLACE / "src"
+    with LocalSecretStore(source) as store:
+        store.create("app/db", Secret("v"))
+    (source / "secrets.db").write_bytes(b"this is not a database" * 100)  # damaged
+    (skybridge_workdir / "secretsync.toml").write_text(mapping_table(source))
+    with service_harness([APP]) as service:
+        synced = service.client.post(
+            "/api/secretsync/sync", json={"all": True}, headers=service.auth
+        )
+        assert synced.status_code == 200
+        assert PLACE in synced.text  # an admin sees where the failing store is
+        reader = service.new_token("viewer", scopes=["read"])
+        status = service.client.get(
+            "/api/secretsync/status", headers={"Authorization": f"Bearer {reader}"}
+        )
+        service.login(reader)
+        page = service.client.get("/ui/secretsync").text
+        assert status.json()[0]["last_error"], "the sync recorded no error"
+        assert "/.../secrets.db is damaged" in status.json()[0]["last_error"]
+        assert PLACE not in status.text
+        assert PLACE not in page
+
+
+def test_failure_text_in_rows_is_hidden_at_any_depth_and_the_rest_kept() -> None:
+    rows = {
+        "mappings": [{"name": "/srv/x/a", "last_error": "open /srv/x/db failed"}],
+        "result": {"detail": "'/srv/My Co/k' missing", "source": "/srv/x/doc.md"},
+    }
+    assert hide_in(rows, HOME) == {
+        "mappings": [{"name": "/srv/x/a", "last_error": "open /.../db failed"}],
+        "result": {"detail": "'/.../k' missing", "source": "/srv/x/doc.md"},
+    }

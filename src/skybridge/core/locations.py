@@ -11,7 +11,9 @@ absolute paths as ``/.../<file name>``, in URLs of file-backed schemes and in fr
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 #: URL schemes whose address is a path on the host (``sqlite+pysqlite://`` too).
 FILE_SCHEMES = ("sqlite", "file", "duckdb", "embedded", "local")
@@ -55,3 +57,26 @@ def hide_locations(text: str, data_dir: Path) -> str:
     text = _URL.sub(_url, text)
     text = _QUOTED.sub(lambda m: m.group(1) + _short(m.group(2)) + m.group(1), text)
     return _FOLDERS.sub(HIDDEN, text)
+
+
+#: Keys of the failure text apps keep and list again (a mapping's ``last_error``, a sync
+#: outcome's ``detail``, a dead letter's or batch's ``error``): hidden in rows and answers too.
+ERROR_KEYS = frozenset({"error", "last_error", "detail", "hint"})
+#: The data folder to hide locations by for the caller of the request being answered (``None``:
+#: the caller holds ``service:locations``, or no caller is known yet).
+HIDDEN_FOR: ContextVar[Path | None] = ContextVar("skybridge_locations_hidden", default=None)
+
+
+def hide_in(value: Any, data_dir: Path) -> Any:
+    """``value`` (JSON-like: dicts, lists, text) with :func:`hide_locations` applied to the
+    text under :data:`ERROR_KEYS`, at any depth; everything else as it is."""
+    if isinstance(value, dict):
+        return {
+            k: hide_locations(v, data_dir)
+            if k in ERROR_KEYS and isinstance(v, str)
+            else hide_in(v, data_dir)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [hide_in(v, data_dir) for v in value]
+    return value

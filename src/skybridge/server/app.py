@@ -30,7 +30,7 @@ from skybridge.server.about import skybridge_version
 from skybridge.server.bodycap import announced_body_fits
 from skybridge.server.docs import install_docs
 from skybridge.server.errors import install_error_handlers
-from skybridge.server.headers import ServiceApp
+from skybridge.server.headers import ServiceApp, ServiceJSONResponse
 from skybridge.server.history import start_sampling
 from skybridge.server.limits import install_limits
 from skybridge.server.pages import STATIC_DIR
@@ -133,6 +133,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         dependencies=[Depends(announced_body_fits)],
+        default_response_class=ServiceJSONResponse,
     )
     app.state.skybridge = state
     install_limits(app, state.settings.server)

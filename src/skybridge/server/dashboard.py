@@ -22,7 +22,7 @@ from skybridge.apps.kit.manifest import QUERY_VALUE_MAX, AppSpec
 from skybridge.apps.kit.web import AppPage, Confirmation
 from skybridge.auth.scopes import ROLES
 from skybridge.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from skybridge.core.locations import hide_locations
+from skybridge.core.locations import hide_in
 from skybridge.core.observability import get_logger
 from skybridge.server.charts import OVERVIEW_CHARTS
 from skybridge.server.health import probe_shown
@@ -327,13 +327,10 @@ def _app_spec(state: ServiceState, app_name: str) -> AppSpec:
 
 
 def _without_locations(page: AppPage, data_dir: Path) -> AppPage:
-    """``page`` with its ``error`` and ``hint`` (often a failure's text, naming files) without
-    where files live on the host, for a session without ``service:locations``."""
-    context = dict(page.context)
-    for key in ("error", "hint"):
-        if isinstance(context.get(key), str):
-            context[key] = hide_locations(context[key], data_dir)
-    return replace(page, context=context)
+    """``page`` with its failure text (``error``, ``hint``, and rows' ``last_error``,
+    ``detail`` and ``error``: often a failure's text, naming files) without where files live
+    on the host, for a session without ``service:locations``."""
+    return replace(page, context=hide_in(dict(page.context), data_dir))
 
 
 def _app_response(

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from skybridge.apps.kit.access import ScopeCheck
 from skybridge.auth.tokens import Principal
+from skybridge.core.locations import HIDDEN_FOR
 from skybridge.server.errors import LoginRequired
 from skybridge.server.lanes import AUTH_LANE
 from skybridge.server.session import SESSION_COOKIE, SESSION_MAX_AGE, Session, safe_equal
@@ -50,9 +51,12 @@ async def require_token(
 
 def authorize(request: Request, principal: Principal) -> None:
     """Leave who is calling, and what it may do, for the scope checks of the routes."""
-    catalog = get_state(request).scopes
+    state = get_state(request)
     request.state.principal = principal
-    request.state.allows = partial(catalog.allows, principal.grant)
+    request.state.allows = partial(state.scopes.allows, principal.grant)
+    # what this caller's JSON answers leave out (set in the request's own context)
+    hidden = None if request.state.allows("service:locations") else state.settings.data_dir
+    HIDDEN_FOR.set(hidden)
 
 
 def current_session(request: Request) -> Session | None:

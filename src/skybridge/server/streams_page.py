@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse
 from skybridge.backends import streams as stream_backends
 from skybridge.core.clock import when
 from skybridge.core.errors import SkybridgeError
-from skybridge.core.locations import hide_locations
+from skybridge.core.locations import hide_in, hide_locations
 from skybridge.core.observability import get_logger
 from skybridge.core.secret import scrub
 from skybridge.core.urls import mask_url
@@ -92,9 +92,11 @@ def _page(
     url = mask_url(_url(state))
     if not allowed(request, "service:locations"):  # where the log lives on the host
         url = hide_locations(url, state.settings.data_dir)
-        for key in ("error", "hint", "replay_error"):
-            if isinstance(context.get(key), str):
-                context[key] = hide_locations(context[key], state.settings.data_dir)
+        context = hide_in(context, state.settings.data_dir)  # letters' errors too
+        if isinstance(context.get("replay_error"), str):
+            context["replay_error"] = hide_locations(
+                context["replay_error"], state.settings.data_dir
+            )
     return render(
         request,
         "streams.html",
