@@ -29,6 +29,8 @@ from skybridge.apps.kit.cli import (
     app_context,
     cli_session,
     emit_json,
+    more_after,
+    page_title,
     progress_bar,
     result_table,
     styled,
@@ -237,9 +239,8 @@ def alerts_list(
     if not rows:
         _print(ctx, f"No incidents (of {total})." if total else "No incidents.")
         return
-    shown_range = f"{offset + 1}-{offset + len(rows)}" if offset else str(len(rows))
     table = result_table(
-        f"Incidents: showing {shown_range} of {total}, newest first",
+        page_title("Incidents", len(rows), offset, total, "newest first"),
         "incident",
         "status",
         "flags",
@@ -255,8 +256,8 @@ def alerts_list(
             r["reason"],
         )
     _print(ctx, table)
-    if offset + len(rows) < total:
-        _print(ctx, f"{total - offset - len(rows)} more: --offset {offset + len(rows)}")
+    if more := more_after(len(rows), offset, total):
+        _print(ctx, more)
 
 
 @alerts_app.command("ack")

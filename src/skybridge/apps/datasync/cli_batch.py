@@ -9,7 +9,14 @@ import typer
 from skybridge.apps.datasync.batchrecord import STEPS
 from skybridge.apps.datasync.cli_common import opened, progress_bar
 from skybridge.apps.datasync.views import batch_view
-from skybridge.apps.kit.cli import Json, cli_session, emit_json, result_table
+from skybridge.apps.kit.cli import (
+    Json,
+    cli_session,
+    emit_json,
+    more_after,
+    page_title,
+    result_table,
+)
 from skybridge.core.errors import ValidationError
 
 batch_app = typer.Typer(help="Batch syncs: extract -> copy to OCI -> load -> merge.")
@@ -99,9 +106,8 @@ def batch_list_command(
     if not views:
         out.print(f"No batches (of {total})." if total else "No batches yet.")
         return
-    shown = f"{offset + 1}-{offset + len(views)}" if offset else str(len(views))
     table = result_table(
-        f"Batches: showing {shown} of {total}, newest windows first",
+        page_title("Batches", len(views), offset, total, "newest windows first"),
         "batch",
         "sync",
         "state",
@@ -111,11 +117,8 @@ def batch_list_command(
     for v in views:
         table.add_row(v["id"], v["name"], v["state"], str(v["rows"]), v["next_step"] or "—")
     out.print(table)
-    if offset + len(views) < total:
-        out.print(
-            f"{total - offset - len(views)} more: --offset {offset + len(views)} "
-            "(`batch show ID` shows any one)"
-        )
+    if more := more_after(len(views), offset, total):
+        out.print(f"{more} (`batch show ID` shows any one)")
 
 
 @batch_app.command("show")

@@ -222,6 +222,18 @@ def result_table(title: str, *columns: str) -> Table:
     return table
 
 
+def page_title(noun: str, count: int, offset: int, total: int, order: str) -> str:
+    """The title of one page of a list: ``Batches: showing 201-400 of 502, newest first``."""
+    shown = f"{offset + 1}-{offset + count}" if offset else str(count)
+    return f"{noun}: showing {shown} of {total}, {order}"
+
+
+def more_after(count: int, offset: int, total: int) -> str | None:
+    """What is left after this page, and how to see it (``None`` at the end)."""
+    end = offset + count
+    return f"{total - end} more: --offset {end}" if end < total else None
+
+
 def app_context(ctx: typer.Context, app: str) -> AppContext[Any]:
     """The context of the installed app ``app`` under this invocation's settings."""
     settings = cli_session(ctx).settings()
