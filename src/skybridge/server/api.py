@@ -13,8 +13,8 @@ from skybridge.apps.kit.errors import pattern_rule
 from skybridge.auth.tokens import NAME_PATTERN, Principal, TokenInfo
 from skybridge.server.errors import ErrorBody
 from skybridge.server.health import probe_shown
-from skybridge.server.security import allowed, require_token
-from skybridge.server.state import ServiceState, service_state
+from skybridge.server.security import require_token
+from skybridge.server.state import ServiceState, locations_hidden, service_state
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not valid JSON or not UTF-8"},
@@ -111,9 +111,7 @@ def backends(request: Request, state: State) -> list[BackendOut]:
     """File locations on the host are shown only with ``service:locations`` (admin)."""
     return [
         BackendOut(**status.as_dict())
-        for status in probe_shown(
-            state.settings, apps=state.apps, locations=allowed(request, "service:locations")
-        )
+        for status in probe_shown(state.settings, apps=state.apps, hidden=locations_hidden(request))
     ]
 
 

@@ -36,7 +36,7 @@ from skybridge.server.session import (
     Session,
     safe_equal,
 )
-from skybridge.server.state import ServiceState, service_state
+from skybridge.server.state import ServiceState, locations_hidden, service_state
 
 log = get_logger(__name__)
 ui = APIRouter(include_in_schema=False)
@@ -166,9 +166,7 @@ def overview(request: Request, session: LoggedIn, state: State) -> Response:
         "overview.html",
         session=session,
         active="overview",
-        backends=probe_shown(
-            state.settings, apps=state.apps, locations=allowed(request, "service:locations")
-        ),
+        backends=probe_shown(state.settings, apps=state.apps, hidden=locations_hidden(request)),
         apps=state.apps,
         active_tokens=sum(1 for t in tokens if t.active),
         overview_charts=OVERVIEW_CHARTS,
@@ -184,9 +182,7 @@ def backends(request: Request, session: LoggedIn, state: State) -> Response:
         "backends.html",
         session=session,
         active="backends",
-        backends=probe_shown(
-            state.settings, apps=state.apps, locations=allowed(request, "service:locations")
-        ),
+        backends=probe_shown(state.settings, apps=state.apps, hidden=locations_hidden(request)),
     )
 
 
@@ -336,8 +332,9 @@ def _without_locations(page: AppPage, data_dir: Path) -> AppPage:
 def _app_response(
     request: Request, session: Session, spec: AppSpec, content: str | AppPage
 ) -> Response:
-    if isinstance(content, AppPage) and not allowed(request, "service:locations"):
-        content = _without_locations(content, request.app.state.skybridge.settings.data_dir)
+    hidden = locations_hidden(request)
+    if isinstance(content, AppPage) and hidden is not None:
+        content = _without_locations(content, hidden)
     html = render_app_page(content, csrf=session.csrf, can=partial(allowed, request))
     charts = isinstance(content, AppPage) and content.has_charts()
     return render(

@@ -25,6 +25,7 @@ from skybridge.apps.kit.errors import ErrorBody, FieldProblem, rule_for
 from skybridge.core.errors import ConfigError, SkybridgeError, TransientError
 from skybridge.core.locations import hide_locations
 from skybridge.core.observability import error_summary, get_logger
+from skybridge.server.state import locations_hidden
 
 log = get_logger(__name__)
 __all__ = ["ErrorBody", "FieldProblem", "LoginRequired", "error_response"]
@@ -52,11 +53,10 @@ async def _skybridge_error(request: Request, exc: Exception) -> Response:
             "http.error", error=type(exc).__name__, message=exc.message, path=request.url.path
         )
     message, hint = str(exc), exc.hint
-    allows = getattr(request.state, "allows", None)  # set once the caller is known
-    if not (allows is not None and allows("service:locations")):  # the log keeps it whole
-        data_dir = request.app.state.skybridge.settings.data_dir
-        message = hide_locations(message, data_dir)
-        hint = None if hint is None else hide_locations(hint, data_dir)
+    hidden = locations_hidden(request)
+    if hidden is not None:  # the log above keeps the whole text
+        message = hide_locations(message, hidden)
+        hint = None if hint is None else hide_locations(hint, hidden)
     return error_response(
         exc.http_status, type(exc).__name__, message, headers, setting=setting, hint=hint
     )

@@ -235,9 +235,9 @@ def without_locations(statuses: Sequence[BackendStatus], data_dir: Path) -> list
 
 
 def probe_shown(
-    settings: Settings, *, apps: Sequence[AppSpec] = (), locations: bool
+    settings: Settings, *, apps: Sequence[AppSpec] = (), hidden: Path | None
 ) -> list[BackendStatus]:
-    """:func:`probe_all` as a caller sees it: with file locations only when ``locations``
-    (the ``service:locations`` scope)."""
+    """:func:`probe_all` as a caller sees it: without file locations when ``hidden`` (the
+    data folder, for a caller without the ``service:locations`` scope)."""
     statuses = probe_all(settings, apps=apps)
-    return statuses if locations else without_locations(statuses, settings.data_dir)
+    return statuses if hidden is None else without_locations(statuses, hidden)

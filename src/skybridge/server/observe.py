@@ -64,7 +64,7 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
-def routetemplate_of(scope: Scope, routes: list[BaseRoute]) -> str:
+def route_template(scope: Scope, routes: list[BaseRoute]) -> str:
     """The matched route's path template (``/api/tokens/{name}``), never the raw path.
 
     FastAPI records its own routes in ``scope["route"]``; a request answered before routing
@@ -113,7 +113,7 @@ class AccessLogMiddleware:
             matched = scope.get("route")
             route = templates.of_route(matched) if templates is not None else template_of(matched)
             if route is None:
-                route = routetemplate_of(scope_before, getattr(scope.get("app"), "routes", []))
+                route = route_template(scope_before, getattr(scope.get("app"), "routes", []))
             self._record(scope, route, status, time.perf_counter() - started)
 
     @staticmethod

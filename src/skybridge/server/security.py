@@ -15,7 +15,7 @@ from skybridge.core.locations import HIDDEN_FOR
 from skybridge.server.errors import LoginRequired
 from skybridge.server.lanes import AUTH_LANE
 from skybridge.server.session import SESSION_COOKIE, SESSION_MAX_AGE, Session, safe_equal
-from skybridge.server.state import get_state
+from skybridge.server.state import get_state, locations_hidden
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -51,12 +51,11 @@ async def require_token(
 
 def authorize(request: Request, principal: Principal) -> None:
     """Leave who is calling, and what it may do, for the scope checks of the routes."""
-    state = get_state(request)
+    catalog = get_state(request).scopes
     request.state.principal = principal
-    request.state.allows = partial(state.scopes.allows, principal.grant)
+    request.state.allows = partial(catalog.allows, principal.grant)
     # what this caller's JSON answers leave out (set in the request's own context)
-    hidden = None if request.state.allows("service:locations") else state.settings.data_dir
-    HIDDEN_FOR.set(hidden)
+    HIDDEN_FOR.set(locations_hidden(request))
 
 
 def current_session(request: Request) -> Session | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -45,6 +46,19 @@ def get_state(request: Request) -> ServiceState:
     """The service state of ``request``'s app."""
     state: ServiceState = request.app.state.skybridge
     return state
+
+
+#: The scope that shows where files live on the host (``core.locations``).
+LOCATIONS_SCOPE = "service:locations"
+
+
+def locations_hidden(request: Request) -> Path | None:
+    """The data folder to hide file locations by for ``request``'s caller, or ``None`` when
+    it holds :data:`LOCATIONS_SCOPE` (a caller not known yet holds nothing)."""
+    allows = getattr(request.state, "allows", None)
+    if allows is not None and allows(LOCATIONS_SCOPE):
+        return None
+    return get_state(request).settings.data_dir
 
 
 async def service_state(request: Request) -> ServiceState:

@@ -26,9 +26,9 @@ from skybridge.runtime.deadletter import DeadLetter, DeadLetters
 from skybridge.runtime.inventory import StreamsInventory, inventory
 from skybridge.server.charts import STREAMS_CHARTS
 from skybridge.server.pages import render
-from skybridge.server.security import allowed, check_csrf, need, require_session
+from skybridge.server.security import check_csrf, need, require_session
 from skybridge.server.session import Session
-from skybridge.server.state import ServiceState, service_state
+from skybridge.server.state import ServiceState, locations_hidden, service_state
 
 log = get_logger(__name__)
 ui = APIRouter(include_in_schema=False)
@@ -90,13 +90,10 @@ def _page(
     read = extra.pop("read", None)
     context |= (read if read is not None else _read(state)) | extra
     url = mask_url(_url(state))
-    if not allowed(request, "service:locations"):  # where the log lives on the host
-        url = hide_locations(url, state.settings.data_dir)
-        context = hide_in(context, state.settings.data_dir)  # letters' errors too
-        if isinstance(context.get("replay_error"), str):
-            context["replay_error"] = hide_locations(
-                context["replay_error"], state.settings.data_dir
-            )
+    hidden = locations_hidden(request)
+    if hidden is not None:  # where the log lives on the host, in its URL and failures' text
+        url = hide_locations(url, hidden)
+        context = hide_in(context, hidden)
     return render(
         request,
         "streams.html",
