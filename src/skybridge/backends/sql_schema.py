@@ -51,25 +51,26 @@ def settled(create: Callable[[], None]) -> None:
             time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
 
 
-def component_version(engine: Engine, component: str) -> int:
-    """The recorded version of ``component``'s tables (0: none recorded)."""
-    settled(lambda: versions_metadata.create_all(engine, checkfirst=True))
+def _read(engine: Engine, component: str) -> int | None:
     query = select(versions_table.c.version).where(versions_table.c.component == component)
     with engine.connect() as conn:
         found = conn.execute(query).scalar()
-    return int(found or 0)
+    return None if found is None else int(found)
+
+
+def component_version(engine: Engine, component: str) -> int:
+    """The recorded version of ``component``'s tables (0: none recorded)."""
+    settled(lambda: versions_metadata.create_all(engine, checkfirst=True))
+    return _read(engine, component) or 0
 
 
 def recorded_version(engine: Engine, component: str) -> int | None:
     """``component``'s recorded version, read without creating anything: ``None`` when the
     versions table is not there (or cannot be read)."""
-    query = select(versions_table.c.version).where(versions_table.c.component == component)
     try:
-        with engine.connect() as conn:
-            found = conn.execute(query).scalar()
+        return _read(engine, component)
     except DBAPIError:
         return None
-    return None if found is None else int(found)
 
 
 def versioned(

@@ -52,7 +52,7 @@ from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import ConfigError, Conflict, NotFound, TerminalError, TransientError
 from skybridge.core.private_files import private_dir, private_sqlite
 from skybridge.core.secret import Secret
-from skybridge.core.sqlite_setup import opening, schema_version, stamp_version
+from skybridge.core.sqlite_setup import create_schema, opening
 from skybridge.core.urls import BackendURL
 
 _DAY = 86400.0
@@ -127,10 +127,9 @@ class LocalSecretStore(SecretStore):
         self._db = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         try:
-            with opening(db, "the local secret store"):
-                found = schema_version(self._db, db, "the local secret store", SCHEMA_VERSION)
-                self._db.executescript(SCHEMA)
-                stamp_version(self._db, found, SCHEMA_VERSION)
+            what = "the local secret store"
+            with opening(db, what):
+                create_schema(self._db, db, what, SCHEMA_VERSION, SCHEMA)
         except BaseException:
             self._db.close()
             raise

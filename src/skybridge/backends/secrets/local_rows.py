@@ -11,8 +11,9 @@ from skybridge.backends.secrets.types import DEPRECATED, SecretInfo, SecretRef, 
 
 #: The version of the tables below (see :func:`skybridge.core.sqlite_setup.schema_version`).
 SCHEMA_VERSION = 1
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS secrets (
+#: The tables; the indexes are what purges look up (only rows scheduled for deletion).
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS secrets (
     name TEXT PRIMARY KEY,
     secret_id TEXT NOT NULL UNIQUE,
     description TEXT,
@@ -20,8 +21,8 @@ CREATE TABLE IF NOT EXISTS secrets (
     created REAL NOT NULL,
     changed REAL NOT NULL,
     deletion_date REAL
-);
-CREATE TABLE IF NOT EXISTS versions (
+)""",
+    """CREATE TABLE IF NOT EXISTS versions (
     secret_id TEXT NOT NULL,
     version_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -31,13 +32,12 @@ CREATE TABLE IF NOT EXISTS versions (
     created REAL NOT NULL,
     deletion_scheduled REAL,
     PRIMARY KEY (secret_id, version_id)
-);
--- what purges look up: only rows scheduled for deletion are indexed
-CREATE INDEX IF NOT EXISTS secrets_deletion_date ON secrets (deletion_date)
-    WHERE deletion_date IS NOT NULL;
-CREATE INDEX IF NOT EXISTS versions_deletion_scheduled ON versions (deletion_scheduled)
-    WHERE deletion_scheduled IS NOT NULL;
-"""
+)""",
+    """CREATE INDEX IF NOT EXISTS secrets_deletion_date ON secrets (deletion_date)
+    WHERE deletion_date IS NOT NULL""",
+    """CREATE INDEX IF NOT EXISTS versions_deletion_scheduled ON versions (deletion_scheduled)
+    WHERE deletion_scheduled IS NOT NULL""",
+)
 
 
 def _time(value: float | None) -> datetime | None:
