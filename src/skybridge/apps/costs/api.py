@@ -73,10 +73,10 @@ class Costs:
     def data(self) -> Iterator[CostData]:
         """The ``costs`` view over everything ingested so far. One DuckDB connection serves
         every query until a file is ingested (opening one costs more than most queries)."""
-        files, lost = self.store.current()
+        files, lost = current = self.store.current()
         if self._data is None or self._data.files != files or lost:
             self._drop_data()
-            self._data = self.store.data()
+            self._data = self.store.data(current)
         yield self._data
 
     def _drop_data(self) -> None:

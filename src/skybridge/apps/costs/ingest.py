@@ -235,13 +235,14 @@ class CostStore:
         files = sorted(self.parquet_dir / f.parquet for f in recorded if f.parquet in present)
         return files, lost
 
-    def data(self) -> CostData:
-        """The ``costs`` view over what the ledger names (the caller closes it).
+    def data(self, current: tuple[list[Path], list[IngestedFile]] | None = None) -> CostData:
+        """The ``costs`` view over what the ledger names (the caller closes it); ``current``:
+        what :meth:`current` answered just now, if the caller asked already.
 
         Raises:
             DamagedState: an ingested file's Parquet is gone (a report would leave it out).
         """
-        files, lost = self.current()
+        files, lost = current or self.current()
         if lost:
             names = ", ".join(f.source for f in lost[:3]) + (", ..." if len(lost) > 3 else "")
             raise DamagedState(
