@@ -11,10 +11,12 @@ from urllib.parse import quote_plus
 
 import boto3
 import pytest
+from structlog.testing import capture_logs
 
 from skybridge.apps.rag import handlers
 from skybridge.apps.rag.answers import query
 from skybridge.apps.rag.handlers import (
+    MalformedEvent,
     ObjectEvent,
     lambda_handler,
     oci_events,
@@ -115,6 +117,12 @@ def s3_down(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def set_aside(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Malformed messages are answered under ``setAside`` instead of failing."""
+    monkeypatch.setenv("SKYBRIDGE__RAG__MALFORMED_MESSAGES", "set_aside")
+
+
+@pytest.fixture
 def vectors_down(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The vectors backend (pgvector) unreachable."""
     monkeypatch.setenv(
@@ -186,7 +194,7 @@ def test_a_vanished_object_or_an_unsupported_type_is_a_result_not_a_retry(bucket
     assert "error" in direct["results"][0]
 
 
-def test_s3_unreachable_over_sqs_fails_only_that_message(s3_down: None) -> None:
+def test_s3_unreachable_over_sqs_fails_only_that_message(s3_down: None, set_aside: None) -> None:
     batch = {
         "Records": [
             sqs_message("upload", {"Records": [s3_record("handbook", "new.md")]}),
@@ -226,7 +234,9 @@ def test_s3_unreachable_on_a_direct_invoke_raises_for_lambda_to_retry(s3_down: N
         lambda_handler({"Records": [s3_record("handbook", "new.md")]})
 
 
-def test_vectors_backend_unreachable_fails_the_messages_that_need_it(vectors_down: None) -> None:
+def test_vectors_backend_unreachable_fails_the_messages_that_need_it(
+    vectors_down: None, set_aside: None
+) -> None:
     batch = {
         "Records": [
             sqs_message("delete", {"Records": [s3_record("handbook", "a.md", False)]}),
@@ -265,8 +275,28 @@ def test_vectors_backend_unreachable_fails_the_messages_that_need_it(vectors_dow
         (json.dumps({"Type": "Notification", "Message": "{oops"}), "the SNS Message is not JSON"),
     ],
 )  # fmt: skip
+def test_a_poison_message_fails_alone_for_the_dead_letter_queue(
+    workdir: Path, body: Any, reason: str
+) -> None:
+    ok = sqs_message("ok", TEST_EVENT)
+    bad = {**sqs_message("bad", "x"), "body": body}
+    with capture_logs() as logs:
+        answer = lambda_handler({"Records": [ok, bad]})
+    assert answer["batchItemFailures"] == [{"itemIdentifier": "bad"}]
+    assert answer["results"][0]["ignored"].startswith("s3:TestEvent")
+    assert answer["setAside"] == []
+    (logged,) = [line for line in logs if line["event"] == "rag.sqs_message_malformed"]
+    assert logged["message_id"] == "bad"
+    assert logged["error_type"] == "MalformedEvent"
+    assert reason in logged["reason"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [("{not json", "body is not JSON"), ('{"Records": {"s3": 1}}', "Records is not a list")],
+)
 def test_a_poison_message_is_set_aside_by_name_and_the_batch_goes_on(
-    workdir: Path, body: Any, reason: str, caplog: pytest.LogCaptureFixture
+    set_aside: None, body: Any, reason: str
 ) -> None:
     ok = sqs_message("ok", TEST_EVENT)
     bad = {**sqs_message("bad", "x"), "body": body}
@@ -279,8 +309,17 @@ def test_a_poison_message_is_set_aside_by_name_and_the_batch_goes_on(
     assert reason in aside["reason"]
 
 
-def test_a_malformed_direct_event_is_set_aside_not_raised(workdir: Path) -> None:
-    for event in (None, [1], {"Records": [{"eventSource": "aws:s3", "s3": {}}]}):
+MALFORMED_DIRECT = (None, [1], {"Records": [{"eventSource": "aws:s3", "s3": {}}]})
+
+
+def test_a_malformed_direct_event_raises_for_the_on_failure_destination(workdir: Path) -> None:
+    for event in MALFORMED_DIRECT:
+        with pytest.raises(MalformedEvent):
+            lambda_handler(event)
+
+
+def test_a_malformed_direct_event_is_set_aside_when_so_configured(set_aside: None) -> None:
+    for event in MALFORMED_DIRECT:
         answer = lambda_handler(event)
         assert answer["results"] == []
         assert answer["setAside"][0]["error"] == "MalformedEvent"
@@ -373,8 +412,13 @@ def test_the_oci_handler_reads_bytes_and_answers_json(workdir: Path) -> None:
         (json.dumps(oci_event("createobject", resourceName=None)).encode(), "data.resourceName"),
     ],
 )
-def test_the_oci_handler_sets_malformed_events_aside(workdir: Path, data: Any, reason: str) -> None:
-    answer = json.loads(oci_handler(None, data))
+def test_the_oci_handler_fails_on_malformed_events(workdir: Path, data: Any, reason: str) -> None:
+    with pytest.raises(MalformedEvent, match=reason.replace(".", r"\.")):
+        oci_handler(None, data)
+
+
+def test_the_oci_handler_sets_malformed_events_aside_when_so_configured(set_aside: None) -> None:
+    answer = json.loads(oci_handler(None, b"{x"))
     assert answer["results"] == []
     assert answer["setAside"][0]["error"] == "MalformedEvent"
-    assert reason in answer["setAside"][0]["reason"]
+    assert "not JSON" in answer["setAside"][0]["reason"]

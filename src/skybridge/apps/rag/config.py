@@ -78,6 +78,14 @@ class RagConfig(SettingsModel):
             followed) inside a listed folder, and never from ``data_dir``.
         event_url_params: URL parameters added to the stores named by upload events in the
             cloud handlers, e.g. ``region=eu-central-1`` or ``profile=ops``.
+        malformed_messages: What the cloud handlers do with a message that is no storage event
+            (not JSON, no bucket or key). ``dead_letter`` (the default) fails it, so it is kept
+            where the platform keeps failed deliveries: over SQS it is named in
+            ``batchItemFailures`` and the queue's redrive policy moves it to its dead-letter
+            queue after ``maxReceiveCount``; a direct invoke raises, for Lambda's on-failure
+            destination or the OCI function's error log. ``set_aside`` answers it under
+            ``setAside`` and logs it, and nothing delivers it again: its log line is its only
+            record.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -98,6 +106,7 @@ class RagConfig(SettingsModel):
     eval_every: float = Field(default=86_400.0, ge=60.0)
     http_ingest_sources: list[str] = Field(default_factory=list)
     event_url_params: str = ""
+    malformed_messages: Literal["dead_letter", "set_aside"] = "dead_letter"
 
     @field_validator("chunk_overlap")
     @classmethod

@@ -17,8 +17,12 @@ swallowed. Over SQS the message is named in ``batchItemFailures`` (set
 ``ReportBatchItemFailures`` on the event source mapping) so SQS redelivers it and, after the
 queue's ``maxReceiveCount``, moves it to its dead-letter queue; a direct invoke raises, so
 Lambda (or the OCI Events service) retries it. A message that is no S3 notification at all
-(bad JSON, no bucket or key) is a poison message: it is set aside under ``setAside`` with a
-named error and logged (``rag.message_set_aside``), never retried, and never fails the other
+(bad JSON, no bucket or key) is a poison message. With ``rag.malformed_messages =
+"dead_letter"`` (the default) it fails like a transient one, alone (over SQS it is named in
+``batchItemFailures`` and the queue's redrive policy keeps it in its dead-letter queue; a
+direct invoke raises :class:`MalformedEvent`), so it is kept where the platform keeps failed
+deliveries; with ``"set_aside"`` it is answered under ``setAside`` with a named error and
+logged (``rag.message_set_aside``), and nothing delivers it again. It never fails the other
 messages of its batch. A document that cannot be indexed (gone again, unreadable) is a result
 with its ``error``, not a retry.
 
@@ -75,8 +79,17 @@ class ObjectEvent:
         return {"store": self.store, "key": self.key, **outcome}
 
 
+def _context() -> AppContext[Any]:
+    return AppContext.create(APP, load_settings([APP]))
+
+
 def engine() -> Rag:
-    return shared_rag(AppContext.create(APP, load_settings([APP])))
+    return shared_rag(_context())
+
+
+def _keeps_malformed() -> bool:
+    """Whether a malformed message fails (``dead_letter``) rather than being set aside."""
+    return bool(_context().config.malformed_messages == "dead_letter")
 
 
 def _text(value: Any, where: str) -> str:
@@ -258,13 +271,18 @@ def _is_sqs(event: Any) -> bool:
 def _sqs_batch(records: list[Mapping[str, Any]]) -> dict[str, Any]:
     parsed: list[tuple[str, list[ObjectEvent]]] = []
     set_aside: list[dict[str, Any]] = []
+    failures: list[dict[str, str]] = []
+    keep = _keeps_malformed()
     for record in records:
         message_id = str(record.get("messageId") or "")
         body = record.get("body")
         try:
             parsed.append((message_id, s3_events(_json(body, f"SQS message {message_id!r} body"))))
         except MalformedEvent as exc:
-            set_aside.append(_set_aside(message_id, exc, body))
+            if keep:  # SQS delivers it again, then moves it to the queue's dead-letter queue
+                failures.append(failed_message(log, "rag.sqs_message_malformed", message_id, exc))
+            else:
+                set_aside.append(_set_aside(message_id, exc, body))
     rag: Rag | None = None
     down: Exception | None = None
     if any(not ev.ignored for _, events in parsed for ev in events):
@@ -273,7 +291,6 @@ def _sqs_batch(records: list[Mapping[str, Any]]) -> dict[str, Any]:
         except Exception as exc:  # the vectors backend is down: every message that needs it fails
             down = exc
     results: list[dict[str, Any]] = []
-    failures: list[dict[str, str]] = []
     for message_id, events in parsed:
         try:
             if down is not None and any(not ev.ignored for ev in events):
@@ -289,12 +306,16 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
 
     Raises:
         TransientError: (direct invoke only) a backend was unreachable; Lambda retries.
+        MalformedEvent: (direct invoke only, ``rag.malformed_messages = "dead_letter"``) the
+            event is no S3 notification; Lambda's on-failure destination keeps it.
     """
     if _is_sqs(event):
         return _sqs_batch(list(event["Records"]))
     try:
         events = s3_events(event)
     except MalformedEvent as exc:
+        if _keeps_malformed():
+            raise
         return {"results": [], "setAside": [_set_aside(None, exc, event)]}
     return {"results": apply(None, events)}
 
@@ -304,6 +325,8 @@ def oci_handler(ctx: Any, data: Any = None) -> str:
 
     Raises:
         TransientError: Object Storage or the vectors backend was unreachable.
+        MalformedEvent: (``rag.malformed_messages = "dead_letter"``) the body is no Object
+            Storage event; the function's invocation fails with the reason.
     """
     body = function_payload(data)
     try:
@@ -312,5 +335,7 @@ def oci_handler(ctx: Any, data: Any = None) -> str:
         text = isinstance(body, str | bytes | bytearray)
         events = oci_events(_json(body, "the request body") if text else body)
     except MalformedEvent as exc:
+        if _keeps_malformed():
+            raise
         return json.dumps({"results": [], "setAside": [_set_aside(None, exc, body)]})
     return json.dumps({"results": apply(None, events)})
