@@ -53,7 +53,8 @@ def test_it_shows_topics_groups_lag_and_dead_letters(
     page = service.client.get("/streams")
     assert page.status_code == 200
     html = page.text
-    assert 'href="/streams" class="current"' in html
+    assert 'href="/streams" class="current" aria-current="page"' in html
+    assert html.count("aria-current") == 1
     assert 'data-topic="orders"' in html
     assert 'data-topic="orders.dlq"' in html
     assert 'data-group="billing"' in html
