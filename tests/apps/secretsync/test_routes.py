@@ -98,6 +98,23 @@ def test_mappings_and_status(client: TestClient, auth: dict[str, str]) -> None:
     assert client.get("/api/secretsync/status?limit=0", headers=auth).status_code == 422
 
 
+def reconciled(client: TestClient, auth: dict[str, str], **body: Any) -> dict[str, Any]:
+    """The report of a background reconcile run, once it succeeded."""
+    started = client.post(
+        "/api/secretsync/reconcile", json={"dry_run": False, **body}, headers=auth
+    )
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 10
+    while (run := client.get(started.headers["Location"], headers=auth).json())[
+        "status"
+    ] == "running":
+        assert time.monotonic() < deadline, "the reconcile run did not finish"
+        time.sleep(0.02)
+    assert run["status"] == "succeeded", run
+    report: dict[str, Any] = run["report"]
+    return report
+
+
 def test_reconcile_plans_by_default_then_repairs(client: TestClient, auth: dict[str, str]) -> None:
     plan = client.post("/api/secretsync/reconcile", headers=auth).json()  # no body: a plan
     assert plan["dry_run"] is True
@@ -106,8 +123,8 @@ def test_reconcile_plans_by_default_then_repairs(client: TestClient, auth: dict[
         ("db", "create", "target-missing"),
         ("key", "create", "target-missing"),
     ]
-    done = client.post("/api/secretsync/reconcile", json={"dry_run": False}, headers=auth)
-    assert done.json()["writes"] == 2
+    done = reconciled(client, auth)
+    assert done["writes"] == 2
     again = client.post("/api/secretsync/reconcile", json={"mappings": ["key"]}, headers=auth)
     assert [a["action"] for a in again.json()["plan"]["actions"]] == ["noop"]
     full = client.post(
@@ -201,7 +218,7 @@ def test_audit_has_no_hashes_and_filters(client: TestClient, auth: dict[str, str
 
 
 def test_metrics_label_mappings_only(client: TestClient, auth: dict[str, str]) -> None:
-    client.post("/api/secretsync/reconcile", json={"dry_run": False}, headers=auth)
+    reconciled(client, auth)
     client.post("/api/secretsync/sync", json={"all": True}, headers=auth)
     status = client.get("/api/secretsync/status", headers=auth).json()
     text = client.get("/metrics").text

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TimeElapsedColumn
 from rich.text import Text
 
 from skybridge.apps.kit.cli import (
@@ -23,6 +24,7 @@ from skybridge.apps.kit.cli import (
     cli_session,
     console,
     emit_json,
+    progress_bar,
     report_error,
     result_table,
     styled,
@@ -31,6 +33,9 @@ from skybridge.apps.kit.timefmt import ago
 from skybridge.apps.secretsync.events import load_event, read_event
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
 from skybridge.apps.secretsync.loading import InvalidTable, load_table, service_backends
+from skybridge.apps.secretsync.reconcile import ReconcileReport
+from skybridge.apps.secretsync.reconcile_run import OnProgress
+from skybridge.apps.secretsync.runs import ReconcileRuns
 from skybridge.apps.secretsync.service import SecretSyncService, open_service
 from skybridge.apps.secretsync.views import audit_view, mapping_view, status_views
 from skybridge.core import clock
@@ -56,6 +61,8 @@ TableOpt = Annotated[
 GOOD = {"created", "updated", "unchanged", "stale", "deleted", "orphaned", "noop", "in-sync"}
 #: Neither done nor failed: shown dimmed; an ``ignored`` event (needs no sync) exits 0.
 QUIET = {"unknown", "ignored"}
+#: The progress bar's label of each reconcile phase.
+PHASES = {"plan": "planning", "apply": "applying"}
 
 
 @contextmanager
@@ -169,11 +176,14 @@ def reconcile(
     table: TableOpt = None,
     as_json: Json = False,
 ) -> None:
-    """Compare sources and targets; repair drift per policy (--dry-run: the plan only)."""
+    """Compare sources and targets; repair drift per policy (--dry-run: the plan only).
+
+    A reconcile that writes is a recorded run (see ``GET /api/secretsync/reconcile``): it
+    exits 1 naming the run when another one is going."""
     with service(ctx, table) as svc:
         if mapping:
             _check_names(svc, mapping)
-        report = svc.engine.reconcile(dry_run=dry_run, mappings=mapping or None, full=full)
+        report = _reconcile_with_progress(svc, dry_run, mapping or None, full, quiet=as_json)
     data = report.to_dict()
     if as_json:
         emit_json(data)
@@ -193,6 +203,38 @@ def reconcile(
     drifted = any(a["action"] != "noop" for a in data["plan"]["actions"])
     if report.errors or (check and drifted):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _reconcile_with_progress(
+    svc: SecretSyncService, dry_run: bool, names: list[str] | None, full: bool, *, quiet: bool
+) -> ReconcileReport:
+    """The reconcile, with a progress bar on stderr (planning, then applying)."""
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with progress_bar(*columns, transient=True, disable=quiet) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(PHASES.get(phase, phase), total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        def reconcile(told: OnProgress) -> ReconcileReport:
+            return svc.engine.reconcile(dry_run=dry_run, mappings=names, full=full, progress=told)
+
+        if dry_run:  # a plan writes nothing: it runs beside any other reconcile
+            return reconcile(progress)
+        runs = ReconcileRuns(svc.state)
+        run, lease = runs.begin(dry_run=False, full=full, mappings=names, trigger="cli")
+        _, report = runs.execute(run, lease, lambda record: reconcile(_both(progress, record)))
+        return report
+
+
+def _both(first: OnProgress, second: OnProgress) -> OnProgress:
+    def tell(phase: str, done: int, total: int) -> None:
+        first(phase, done, total)
+        second(phase, done, total)
+
+    return tell
 
 
 @secrets_app.command("status")

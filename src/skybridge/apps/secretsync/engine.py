@@ -35,7 +35,7 @@ from skybridge.apps.secretsync.events import (
 from skybridge.apps.secretsync.matching import hint_conflicts, match_mappings
 from skybridge.apps.secretsync.model import MappingTable, SecretMapping
 from skybridge.apps.secretsync.reconcile import ReconcileReport
-from skybridge.apps.secretsync.reconcile_run import Reconciler
+from skybridge.apps.secretsync.reconcile_run import OnProgress, Reconciler
 from skybridge.apps.secretsync.state import LOCK_WAIT_S, AuditRecord, MappingState, StateStore
 from skybridge.apps.secretsync.verify import VerifyPolicy
 from skybridge.apps.secretsync.writer import SyncOutcome, TargetWriter
@@ -315,14 +315,21 @@ class SecretSync:
             raise
 
     def reconcile(
-        self, *, dry_run: bool = False, mappings: list[str] | None = None, full: bool = False
+        self,
+        *,
+        dry_run: bool = False,
+        mappings: list[str] | None = None,
+        full: bool = False,
+        progress: OnProgress | None = None,
     ) -> ReconcileReport:
         """Compare sources and targets; repair drift per policy unless ``dry_run``.
 
-        ``full`` reads every target even where a change feed vouches for it.
+        ``full`` reads every target even where a change feed vouches for it. ``progress`` is
+        told ``(phase, done, total)`` as it goes: ``plan``, then (unless ``dry_run``)
+        ``apply``, each counting mappings.
         """
         chosen = [self._mapping(n) for n in mappings] if mappings else self.mappings
-        return self._reconciler.run(chosen, dry_run=dry_run, full=full)
+        return self._reconciler.run(chosen, dry_run=dry_run, full=full, progress=progress)
 
     def status(self) -> list[MappingStatus]:
         """One row per mapping (the states read in one batch)."""

@@ -32,7 +32,7 @@ APP = AppSpec(
         "secretsync:reconcile": "operate",
         "secretsync:replay": "operate",
     },
-    page_query=("q",),
+    page_query=("q", "run"),
     page_scopes={
         "plan": "secretsync:read",
         "reconcile": "secretsync:reconcile",

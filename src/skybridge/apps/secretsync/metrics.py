@@ -23,6 +23,7 @@ from prometheus_client import Counter, Histogram
 from skybridge.apps.secretsync.deadletters import DeadLetter, DeadLetters
 from skybridge.apps.secretsync.engine import OnTransient, ReplayResult, SecretSync
 from skybridge.apps.secretsync.reconcile import ReconcileReport
+from skybridge.apps.secretsync.reconcile_run import OnProgress
 from skybridge.apps.secretsync.writer import SyncOutcome
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import METRICS
@@ -128,9 +129,14 @@ class MeteredSecretSync(SecretSync):
         return outcome
 
     def reconcile(
-        self, *, dry_run: bool = False, mappings: list[str] | None = None, full: bool = False
+        self,
+        *,
+        dry_run: bool = False,
+        mappings: list[str] | None = None,
+        full: bool = False,
+        progress: OnProgress | None = None,
     ) -> ReconcileReport:
-        report = super().reconcile(dry_run=dry_run, mappings=mappings, full=full)
+        report = super().reconcile(dry_run=dry_run, mappings=mappings, full=full, progress=progress)
         if not dry_run:
             record_report(self, report)
         return report

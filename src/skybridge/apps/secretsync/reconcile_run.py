@@ -11,6 +11,7 @@ and its own error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -46,6 +47,14 @@ READ_WORKERS = 8
 Planned = list[tuple["SecretMapping", PlannedAction]]
 #: Source descriptions by mapping name; ``None`` when the source does not exist.
 Sources = dict[str, SecretInfo | None]
+#: Told ``(phase, done, total)`` as a reconcile goes: ``plan`` (mappings planned so far) and,
+#: unless a dry run, ``apply`` (mappings applied so far). Called from the reconciling thread
+#: only; an exception it raises stops the reconcile.
+OnProgress = Callable[[str, int, int], None]
+
+
+def _no_progress(phase: str, done: int, total: int) -> None:
+    return None
 
 
 class Reconciler:
@@ -56,12 +65,19 @@ class Reconciler:
         self.verifier = TargetVerifier(engine.state, engine.verify, engine.retry)
 
     def run(
-        self, mappings: list[SecretMapping], *, dry_run: bool, full: bool = False
+        self,
+        mappings: list[SecretMapping],
+        *,
+        dry_run: bool,
+        full: bool = False,
+        progress: OnProgress | None = None,
     ) -> ReconcileReport:
+        tell = progress or _no_progress
+        tell("plan", 0, len(mappings))
         known = self._describe_sources(mappings)
         checks = self._checks(mappings, full)
         states = self.engine.state.get_many([m.name for m in mappings])
-        planned = self._plan_all(mappings, known, checks, states)
+        planned = self._plan_all(mappings, known, checks, states, tell)
         values = self._fetch([m for m, a in planned if a.action in NEEDS_VALUE])
         final: Planned = []
         for mapping, action in planned:
@@ -79,12 +95,14 @@ class Reconciler:
         report.errors = [a for _, a in final if a.action == "error"]
         if dry_run:
             return report
-        for mapping, action in final:
+        tell("apply", 0, len(final))
+        for done, (mapping, action) in enumerate(final, 1):
             self._note(mapping, action)
             if action.writes:
                 outcome = self._apply(mapping, action, values.get(mapping.name))
                 if outcome is not None:
                     report.outcomes.append(outcome)
+            tell("apply", done, len(final))
         self._advance(mappings, checks)
         return report
 
@@ -110,6 +128,7 @@ class Reconciler:
         known: Sources,
         checks: dict[str, TargetChecks],
         states: dict[str, MappingState],
+        tell: OnProgress,
     ) -> Planned:
         """Every mapping's action, in order: from a target read where there is a reason to
         read it (``READ_WORKERS`` reads at a time), else from its recorded state."""
@@ -119,9 +138,14 @@ class Reconciler:
             for m in mappings
         ]
         to_read = [m for m, why in zip(mappings, reasons, strict=True) if why is not None]
+        unread = len(mappings) - len(to_read)
+        tell("plan", unread, len(mappings))
+        read: dict[str, PlannedAction] = {}
         with ThreadPoolExecutor(READ_WORKERS, thread_name_prefix="secretsync-read") as pool:
             plans = pool.map(partial(self._plan, known=known), to_read)
-            read = {m.name: plan for m, plan in zip(to_read, plans, strict=True)}
+            for m, plan in zip(to_read, plans, strict=True):
+                read[m.name] = plan
+                tell("plan", unread + len(read), len(mappings))
         return [
             (
                 m,

@@ -12,16 +12,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from skybridge.apps.kit.access import requires
-from skybridge.apps.kit.errors import error_responses
+from skybridge.apps.kit.errors import ErrorBody, error_responses
 from skybridge.apps.kit.limits import list_or_all
 from skybridge.apps.kit.paging import PAGED, page_headers
 from skybridge.apps.secretsync.actions import MAX_NAMES, ReconcileRequest, ReplayRequest
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
-from skybridge.apps.secretsync.service import Context, SecretSyncService, open_service
+from skybridge.apps.secretsync.run_records import KEEP_RUNS
+from skybridge.apps.secretsync.runs import ReconcileRuns, RunBusy, start_background
+from skybridge.apps.secretsync.service import (
+    Context,
+    SecretSyncService,
+    build_service,
+    connect_state,
+)
 from skybridge.apps.secretsync.views import audit_view, mapping_view, status_views
 from skybridge.core.errors import NotFound, SkybridgeError
 
@@ -107,6 +115,49 @@ class ReconcileResponse(BaseModel):
     writes: int
 
 
+class ReconcileBody(ReconcileRequest):
+    background: StrictBool = Field(
+        default=False,
+        description="Run a dry run in the background too (a reconcile that writes always does)",
+    )
+
+
+class RunProgress(BaseModel):
+    phase: str = Field(examples=["starting", "plan", "apply", "done"])
+    done: int = Field(description="Mappings planned (phase plan) or applied (phase apply)")
+    total: int
+
+
+class RunSummary(BaseModel):
+    mappings: int
+    changes: int
+    writes: int
+    errors: int
+
+
+class ReconcileRunModel(BaseModel):
+    id: str = Field(examples=["20260107T101500123456Z-3fa9c2"])
+    status: str = Field(examples=["running", "succeeded", "failed", "abandoned"])
+    dry_run: bool
+    full: bool
+    mappings: list[str] | None = Field(description="The mappings asked for; null: all")
+    trigger: str = Field(examples=["api", "page", "schedule", "cli"])
+    started_at: float
+    finished_at: float | None
+    running_on: str = Field(description="The process that runs (or ran) it")
+    progress: RunProgress
+    summary: RunSummary | None = Field(description="Counts, once succeeded")
+    error: str | None = Field(description="Why it failed or was abandoned")
+    error_type: str | None = Field(examples=["TransientError", "Abandoned"])
+    report: ReconcileResponse | None = Field(
+        description="Once succeeded: the report a synchronous reconcile answers"
+    )
+
+
+class RunBusyBody(ErrorBody):
+    run_id: str = Field(description="The run going now")
+
+
 class Letter(BaseModel):
     id: str = Field(description="stream: partition:offset; kv: 20 hex characters")
     store: str = Field(examples=["stream", "kv"])
@@ -149,19 +200,50 @@ class NoTable(SkybridgeError):
     http_status = 503
 
 
+RUNNING: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": ReconcileRunModel,
+        "description": "Started in the background: Location names the run to poll",
+    },
+    409: {"model": RunBusyBody, "description": "Another reconcile run is going (run_id)"},
+}
+
+
+def run_location(run_id: str) -> str:
+    return f"/api/secretsync/reconcile/{run_id}"
+
+
+def busy_response(busy: RunBusy) -> JSONResponse:
+    """409 naming the run going now (``run_id``, and ``Location``)."""
+    body = RunBusyBody(error="RunBusy", message=busy.message, hint=busy.hint, run_id=busy.run_id)
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=409,
+        headers={"Location": run_location(busy.run_id)},
+    )
+
+
+def _translated(ctx: Context) -> SecretSyncService:
+    """The service, with a missing or invalid table as :class:`NoTable` (503)."""
+    try:
+        return build_service(ctx)
+    except SkybridgeError as exc:
+        if getattr(exc, "setting", None) == "secretsync.mappings":
+            raise NoTable(exc.message, hint=exc.hint) from None
+        raise
+
+
 def build_router(ctx: Context) -> APIRouter:
     """The routes, on the app's table and kv."""
     router = APIRouter()
 
     @contextmanager
     def opened() -> Iterator[SecretSyncService]:
+        svc = _translated(ctx)
         try:
-            with open_service(ctx) as svc:
-                yield svc
-        except SkybridgeError as exc:
-            if getattr(exc, "setting", None) == "secretsync.mappings":
-                raise NoTable(exc.message, hint=exc.hint) from None
-            raise
+            yield svc
+        finally:
+            svc.close()
 
     def run(fn: Callable[[SecretSyncService], T]) -> T:
         with opened() as svc:
@@ -218,18 +300,64 @@ def build_router(ctx: Context) -> APIRouter:
     @router.post(
         "/reconcile",
         response_model=ReconcileResponse,
-        responses=BAD_BODY,
+        responses={**BAD_BODY, **RUNNING},
         dependencies=[requires("secretsync:reconcile")],
     )
-    def reconcile(body: ReconcileRequest | None = None) -> dict[str, Any]:
-        """Plan (``dry_run``, the default; also with no body) or run a reconcile; the report
-        lists each action."""
-        body = body or ReconcileRequest()
-        with opened() as svc:
+    def reconcile(body: ReconcileBody | None = None) -> Any:
+        """A dry run (the default; also with no body) answers its plan at once. A reconcile
+        that writes (``dry_run: false``), or a dry run with ``background: true``, starts a run
+        in the background and answers 202 with the run, ``Location`` naming where to follow
+        it; 409 (``run_id``) while another run is going."""
+        body = body or ReconcileBody()
+        if body.dry_run and not body.background:
+            with opened() as svc:
+                known(svc, body.mappings or [])
+                return svc.engine.reconcile(
+                    dry_run=True, mappings=body.mappings, full=body.full
+                ).to_dict()
+        svc = _translated(ctx)
+        try:
             known(svc, body.mappings or [])
-            return svc.engine.reconcile(
-                dry_run=body.dry_run, mappings=body.mappings, full=body.full
-            ).to_dict()
+            started = start_background(
+                svc, dry_run=body.dry_run, full=body.full, mappings=body.mappings, trigger="api"
+            )
+        except RunBusy as busy:
+            svc.close()
+            return busy_response(busy)
+        except BaseException:
+            svc.close()
+            raise
+        return JSONResponse(
+            started.run.view(),
+            status_code=202,
+            headers={"Location": run_location(started.run.id)},
+        )
+
+    @router.get(
+        "/reconcile",
+        response_model=list[ReconcileRunModel],
+        responses=UNAVAILABLE,
+        dependencies=READ,
+    )
+    def reconcile_runs(
+        limit: int = Query(default=KEEP_RUNS, ge=1, le=KEEP_RUNS),
+    ) -> list[dict[str, Any]]:
+        """The kept reconcile runs (the last 20), newest first, without their reports."""
+        with connect_state(ctx) as state:
+            return [run.view() for run in ReconcileRuns(state).recent(limit)]
+
+    @router.get(
+        "/reconcile/{run_id}",
+        response_model=ReconcileRunModel,
+        responses=error_responses(e404="No kept run has this id", e503="The kv store is down"),
+        dependencies=READ,
+    )
+    def reconcile_run(run_id: str = Path(max_length=64)) -> dict[str, Any]:
+        """One reconcile run: status (``running``, ``succeeded``, ``failed`` or
+        ``abandoned``), times, progress, and once succeeded the report."""
+        with connect_state(ctx) as state:
+            runs = ReconcileRuns(state)
+            return runs.view(runs.get(run_id))
 
     @router.get("/dlq", response_model=list[Letter], responses=UNAVAILABLE, dependencies=READ)
     def dlq() -> list[dict[str, Any]]:

@@ -2,7 +2,9 @@
 
 Every tick (default hourly) is run by exactly one of the processes sharing the kv store (the
 kit's scheduler takes a lease per tick). Workers that were down run the backlog once
-(``run_once``), not once per missed hour.
+(``run_once``), not once per missed hour. Each tick is a recorded reconcile run (trigger
+``schedule``, see :mod:`.runs`); a tick that finds another run going (one started over HTTP,
+from the dashboard or the CLI) leaves the work to it and is skipped.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from skybridge.apps.kit.background import ScheduledJob
 from skybridge.apps.secretsync.engine import SecretSync
+from skybridge.apps.secretsync.runs import ReconcileRuns, RunBusy, summary
 from skybridge.apps.secretsync.service import Context, build_service
 from skybridge.core.observability import get_logger
 from skybridge.runtime.scheduler import JobRun, MissedRunPolicy
@@ -21,18 +24,22 @@ LEASE_TTL_S = 1800.0
 
 
 def reconcile_run(engine: SecretSync) -> Any:
-    """The job callable: one reconcile; its summary is kept as the job's last result."""
+    """The job callable: one recorded reconcile run; its summary is kept as the job's last
+    result (``{"skipped": ..., "run": <id>}`` when another run was going)."""
+    runs = ReconcileRuns(engine.state.kv)
 
-    def run(tick: JobRun) -> dict[str, int]:
-        report = engine.reconcile()
-        summary = {
-            "mappings": len(report.plan.actions),
-            "changes": len(report.plan.changes),
-            "writes": report.writes,
-            "errors": len(report.errors),
-        }
-        log.info("secretsync.scheduled_reconcile", worker=tick.worker, **summary)
-        return summary
+    def run(tick: JobRun) -> dict[str, Any]:
+        try:
+            started, lease = runs.begin(
+                dry_run=False, full=False, mappings=None, trigger="schedule"
+            )
+        except RunBusy as busy:
+            log.info("secretsync.scheduled_reconcile_skipped", worker=tick.worker, run=busy.run_id)
+            return {"skipped": "another reconcile run was going", "run": busy.run_id}
+        _, report = runs.execute(started, lease, lambda told: engine.reconcile(progress=told))
+        counts = summary(report)
+        log.info("secretsync.scheduled_reconcile", worker=tick.worker, run=started.id, **counts)
+        return counts
 
     return run
 

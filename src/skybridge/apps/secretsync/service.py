@@ -156,6 +156,12 @@ def default_dead_letters(ctx: Context, state: KeyValueStore) -> DeadLetters:
     return StreamDeadLetters(ctx.backend_url("streams"), ctx.config.events_topic)
 
 
+def connect_state(ctx: Context) -> KeyValueStore:
+    """The state kv store (``secretsync.state``, else ``backends.kv``); the caller closes it."""
+    url = ctx.config.state or ctx.backend_url("kv")
+    return kv.connect(url, setting="secretsync.state" if ctx.config.state else "backends.kv")
+
+
 def build_service(
     ctx: Context,
     *,
@@ -174,8 +180,7 @@ def build_service(
     source = "given"
     if table is None:
         table, source = find_table(ctx)
-    url = ctx.config.state or ctx.backend_url("kv")
-    state = kv.connect(url, setting="secretsync.state" if ctx.config.state else "backends.kv")
+    state = connect_state(ctx)
     engine_options.setdefault("retry", retry_policy(ctx.config))
     engine_options.setdefault("actor", ctx.config.actor)
     engine_options.setdefault("verify", verify_policy(ctx.config))
