@@ -19,6 +19,7 @@ from rich.text import Text
 from skybridge.apps.features import operations as commands
 from skybridge.apps.features.definitions import load_views
 from skybridge.apps.features.display import shown, time_features
+from skybridge.apps.features.logcli import log_app
 from skybridge.apps.features.store import FeatureStore, open_store
 from skybridge.apps.kit.cli import (
     Json,
@@ -35,6 +36,7 @@ features_app = typer.Typer(
     help="Streaming features: online store, offline log, training sets, predictions.",
     no_args_is_help=True,
 )
+features_app.add_typer(log_app, name="log")
 ViewOpt = Annotated[str | None, typer.Option("--view", help="Feature view (default the first).")]
 
 

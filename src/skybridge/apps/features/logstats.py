@@ -9,11 +9,19 @@ not exact: a writer killed between writing a file and counting it leaves that fi
 ``skybridge features status`` lists the log and is exact. Counters that do not exist yet are
 started from a listing of the log, by the first writer or reader, so a log written before the
 counters existed is counted whole.
+
+Compaction (:mod:`.compaction`) changes them by steps: :func:`begin_step` records, in the same
+document, the merged file a step is about to write and what the step changes (files, rows and
+bytes: the merged file in, its inputs out); :func:`settle_step` applies that change and drops the
+record in one compare-and-set once the inputs are deleted, and only if the record is still there,
+so a step is counted once whoever settles it (the compaction itself, or the next one after a
+crash). Until then the counters show the log as it was before the step: its rows once, not twice.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from skybridge.backends.kv import KeyValueStore
@@ -21,6 +29,8 @@ from skybridge.backends.objects import ObjectStore
 from skybridge.core.errors import Conflict
 
 PREFIX = "features/offline-log/"
+#: The field of a view's counters holding the compaction step not settled yet.
+STEP = "compacting"
 _ATTEMPTS = 50
 
 
@@ -62,14 +72,14 @@ def count_file(
         else:
             found = json.loads(item.value)
             known = found.get("rows", 0)  # None: started from a listing, rows unknown
-            doc = {
+            doc = found | {  # other fields (a compaction step in progress) are kept
                 "files": int(found.get("files", 0)) + 1,
                 "rows": None if known is None else int(known) + rows,
                 "bytes": int(found.get("bytes", 0)) + size,
             }
             if ceiling is not None and doc["files"] > ceiling["files"]:
                 # the writer that started them listed this file already: count it once
-                doc = {"files": ceiling["files"], "rows": None, "bytes": ceiling["bytes"]}
+                doc |= {"files": ceiling["files"], "rows": None, "bytes": ceiling["bytes"]}
         try:
             kv.compare_and_set(key, json.dumps(doc).encode(), 0 if item is None else item.version)
             return
@@ -98,3 +108,89 @@ def counted_stats(
     except Conflict:  # a writer started them meanwhile: theirs from now on
         return counted_stats(kv, objects, view, prefix)
     return seed
+
+
+def pending_step(kv: KeyValueStore, view: str) -> dict[str, Any] | None:
+    """The compaction step of ``view`` begun and not settled: ``{"key", "files", "rows",
+    "bytes"}`` (``key``: the merged file; the others: what the step changes), or ``None``."""
+    raw = kv.get(stats_key(view))
+    step = None if raw is None else json.loads(raw).get(STEP)
+    return step if isinstance(step, dict) else None
+
+
+def begin_step(
+    kv: KeyValueStore, objects: ObjectStore, view: str, prefix: str, step: dict[str, Any]
+) -> None:
+    """Record ``step`` (see :func:`pending_step`) in ``view``'s counters, started from a
+    listing when they do not exist yet, before its merged file is written.
+
+    Raises:
+        Conflict: another step of the view is pending (settle it first).
+    """
+
+    def record(doc: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(doc.get(STEP), dict) and doc[STEP].get("key") != step["key"]:
+            raise Conflict(
+                f"view {view!r} has a compaction step pending ({doc[STEP].get('key')})",
+                hint="run the compaction again: it settles that step first",
+            )
+        return doc | {STEP: step}
+
+    for _ in range(3):
+        counted_stats(kv, objects, view, prefix)
+        if _rewrite(kv, view, record):
+            return
+    raise Conflict(f"could not record a compaction step of view {view!r}")
+
+
+def settle_step(kv: KeyValueStore, view: str, key: str) -> bool:
+    """Apply the change of the step writing ``key`` to ``view``'s counters and drop its record;
+    ``False`` (nothing done) when that step is not pending (already settled)."""
+
+    def apply(doc: dict[str, Any]) -> dict[str, Any] | None:
+        step = doc.get(STEP)
+        if not isinstance(step, dict) or step.get("key") != key:
+            return None
+        rows = doc.get("rows")
+        settled = {k: v for k, v in doc.items() if k != STEP}
+        return settled | {
+            "files": int(doc.get("files", 0)) + int(step["files"]),
+            "rows": None if rows is None or step.get("rows") is None else rows + step["rows"],
+            "bytes": int(doc.get("bytes", 0)) + int(step["bytes"]),
+        }
+
+    return _rewrite(kv, view, apply)
+
+
+def drop_step(kv: KeyValueStore, view: str, key: str) -> bool:
+    """Drop the record of the step writing ``key`` without applying it (its file was never
+    written); ``False`` when that step is not pending."""
+
+    def drop(doc: dict[str, Any]) -> dict[str, Any] | None:
+        step = doc.get(STEP)
+        if not isinstance(step, dict) or step.get("key") != key:
+            return None
+        return {k: v for k, v in doc.items() if k != STEP}
+
+    return _rewrite(kv, view, drop)
+
+
+def _rewrite(
+    kv: KeyValueStore, view: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+) -> bool:
+    """``change`` applied to ``view``'s counters by compare-and-set; ``False`` when there are
+    no counters or ``change`` answers ``None`` (leave them)."""
+    key = stats_key(view)
+    for _ in range(_ATTEMPTS):
+        item = kv.get_item(key)
+        if item is None:
+            return False
+        doc = change(json.loads(item.value))
+        if doc is None:
+            return False
+        try:
+            kv.compare_and_set(key, json.dumps(doc).encode(), item.version)
+            return True
+        except Conflict:
+            continue
+    raise Conflict(f"could not update the offline log counters of view {view!r}")

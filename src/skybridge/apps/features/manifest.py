@@ -22,6 +22,7 @@ APP = AppSpec(
     page=f"{_PKG}.page:render_page",
     page_action=f"{_PKG}.page:handle_action",
     pipelines={"online": f"{_PKG}.worker:build_pipeline"},
+    jobs={"compact": f"{_PKG}.maintenance:compact_job"},
     demo=f"{_PKG}.demo:seed_demo",
     demo_services={"events": f"{_PKG}.demo:produce_events"},
     handlers={

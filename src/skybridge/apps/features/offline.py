@@ -9,9 +9,12 @@ with the columns ``entity``, ``event_time`` (epoch seconds), ``source`` (``topic
 ``offset`` (decimal text: Kinesis sequence numbers exceed 64 bits), ``ingested_at`` and
 ``inputs`` (the view's input fields of the event, JSON). A batch delivered again has the
 same file name (its content decides the hash) and, with counters (``kv``), finds that file and
-writes nothing; a redelivery that batches records differently writes them twice, and
-:func:`read_log` keeps one row per ``(source, offset)``. Training sets are computed from this
-log with the online definitions (:mod:`.training`), so training and serving cannot drift apart.
+writes nothing; a redelivery that batches records differently, or that comes after compaction
+merged the file away, writes them again, and :func:`read_log` keeps one row per
+``(source, offset)`` (the next compaction drops the copy). Compaction (:mod:`.compaction`)
+merges a day's parts into ``compact-*.parquet`` files in the same folder, which readers read
+like any other file of the log. Training sets are computed from this log with the online
+definitions (:mod:`.training`), so training and serving cannot drift apart.
 """
 
 from __future__ import annotations
@@ -71,9 +74,10 @@ def log_row(event: ParsedEvent, source: str, now: float) -> dict[str, Any]:
     }
 
 
-def to_parquet(rows: Sequence[dict[str, Any]]) -> bytes:
-    pa, pq = pyarrow_modules()
-    schema = pa.schema(
+def log_schema() -> Any:
+    """The Arrow schema of every file of the log (parts and compacted files)."""
+    pa, _ = pyarrow_modules()
+    return pa.schema(
         [
             ("entity", pa.string()),
             ("event_time", pa.float64()),
@@ -83,7 +87,11 @@ def to_parquet(rows: Sequence[dict[str, Any]]) -> bytes:
             ("inputs", pa.string()),
         ]
     )
-    table = pa.Table.from_pylist(list(rows), schema=schema)
+
+
+def to_parquet(rows: Sequence[dict[str, Any]]) -> bytes:
+    pa, pq = pyarrow_modules()
+    table = pa.Table.from_pylist(list(rows), schema=log_schema())
     out = io.BytesIO()
     pq.write_table(table, out, compression="zstd")
     return out.getvalue()

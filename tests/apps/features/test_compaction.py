@@ -1,0 +1,370 @@
+"""Compaction of the offline log on every ``objects`` backend (local files, S3 on the moto
+server, OCI Object Storage on the OCI emulator): every row kept once, the same training set,
+crash-safe between writing the merged file and deleting the parts, exact counters, redelivery
+after compaction, and two compactions at once."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from skybridge.apps.features.compaction import (
+    LEASE_PREFIX,
+    compact_view,
+    compacted_from,
+)
+from skybridge.apps.features.logstats import pending_step, stats_key
+from skybridge.apps.features.offline import OfflineLogSink, log_files
+from skybridge.backends import kv as kv_backends
+from skybridge.backends import objects as object_backends
+from skybridge.backends.kv import KeyValueStore
+from skybridge.backends.objects import ObjectStore
+from skybridge.core.errors import Conflict
+from skybridge.runtime.leases import LeaseManager
+
+from .logdata import (
+    DAY_1,
+    DAY_2,
+    PREFIX,
+    VIEW,
+    assert_counters_exact,
+    batch,
+    physical_rows,
+    snapshot,
+    training,
+    write_days,
+)
+
+BUCKET = "features-compaction"
+
+
+@pytest.fixture(scope="module")
+def oci_client(oci_emulator: Any) -> Any:
+    import oci
+
+    client = oci.object_storage.ObjectStorageClient(
+        oci_emulator.sdk_config(), service_endpoint=oci_emulator.endpoint
+    )
+    details = oci.object_storage.models.CreateBucketDetails(
+        name=BUCKET, compartment_id=oci_emulator.sdk_config()["tenancy"]
+    )
+    try:
+        client.create_bucket(oci_emulator.namespace, details)
+    except oci.exceptions.ServiceError as exc:
+        if exc.status != 409:
+            raise
+    return client
+
+
+def _objects(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    run = uuid.uuid4().hex[:8]
+    if request.param == "file":
+        return object_backends.connect(f"file://{tmp_path}/objects")
+    if request.param == "s3":
+        moto = request.getfixturevalue("moto_server")
+        return object_backends.connect(
+            f"s3://{BUCKET}/t-{run}?region=us-east-1&endpoint_url={moto.url}&create=1&page_size=7"
+        )
+    emulator = request.getfixturevalue("oci_emulator")
+    client = request.getfixturevalue("oci_client")
+    url = f"oci://{BUCKET}@{emulator.namespace}/t-{run}?page_size=7"
+    return object_backends.connect(url, client=client)
+
+
+BACKENDS = [
+    "file",
+    pytest.param("s3", marks=pytest.mark.moto),
+    pytest.param("oci", marks=pytest.mark.oci),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def objects(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    return _objects(request, tmp_path)
+
+
+@pytest.fixture
+def kv(tmp_path: Path) -> Iterator[KeyValueStore]:
+    with kv_backends.connect(f"sqlite:///{tmp_path}/kv.db") as store:
+        yield store
+
+
+def _compact(objects: ObjectStore, kv: KeyValueStore, **options: Any) -> Any:
+    options.setdefault("min_age", 0.0)
+    return compact_view(objects, kv, VIEW, PREFIX, **options)
+
+
+def _days(objects: ObjectStore) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for key in log_files(objects, VIEW, PREFIX):
+        folder, _, name = key.rpartition("/")
+        found.setdefault(folder.rpartition("=")[2], []).append(name)
+    return found
+
+
+def test_every_row_is_kept_once_and_training_reads_the_same(
+    objects: ObjectStore, kv: KeyValueStore
+) -> None:
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    distinct = write_days(sink, time.time())
+    before, trained = snapshot(objects), training(objects)
+    assert len(before) == distinct
+    assert len(log_files(objects, VIEW, PREFIX)) == 22
+    assert physical_rows(objects) == distinct + 30  # a redelivery batched otherwise
+    assert_counters_exact(kv, objects)
+
+    done = _compact(objects, kv)
+
+    days = _days(objects)
+    assert [len(names) for names in days.values()] == [1, 1, 1], days
+    assert all(name.startswith("compact-") for names in days.values() for name in names)
+    assert snapshot(objects) == before
+    assert training(objects) == trained
+    assert physical_rows(objects) == distinct  # each (source, offset) once
+    counted = assert_counters_exact(kv, objects)
+    assert counted["rows"] == distinct
+    assert (done.files_before, done.files_after, done.merged_files) == (22, 3, 22)
+    assert (done.merged_rows, done.written_rows, done.duplicates) == (distinct + 30, distinct, 30)
+    assert done.bytes_after == counted["bytes"]
+    for key in log_files(objects, VIEW, PREFIX):
+        table = pq.read_table(io.BytesIO(objects.get(key)))
+        idents = list(zip(table["source"].to_pylist(), table["offset"].to_pylist(), strict=True))
+        assert len(idents) == len(set(idents))
+        assert compacted_from(objects, key)  # names its inputs
+    again = _compact(objects, kv)
+    assert (again.merged_files, again.written_files, again.files_after) == (0, 0, 3)
+    assert pending_step(kv, VIEW) is None
+
+
+def test_a_crash_between_writing_and_deleting_loses_and_double_counts_nothing(
+    objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    for first in range(0, 100, 10):
+        sink.write(batch(first, 10, DAY_1))
+    before, trained = snapshot(objects), training(objects)
+    counted_before = assert_counters_exact(kv, objects)
+    deleted: list[str] = []
+    real_delete = type(objects).delete
+
+    def crash_after_three(self: ObjectStore, key: str) -> None:
+        if len(deleted) == 3:
+            raise SystemExit("killed")  # the process dies mid-way
+        deleted.append(key)
+        real_delete(self, key)
+
+    monkeypatch.setattr(type(objects), "delete", crash_after_three)
+    with pytest.raises(SystemExit):
+        _compact(objects, kv)
+    monkeypatch.undo()
+
+    assert len(log_files(objects, VIEW, PREFIX)) == 10 - 3 + 1  # merged file and parts left
+    assert snapshot(objects) == before  # every row, once
+    assert training(objects) == trained
+    shown = kv_counters(kv)
+    assert (shown["files"], shown["rows"], shown["bytes"]) == (
+        counted_before["files"],
+        counted_before["rows"],
+        counted_before["bytes"],
+    )  # the rows are stored twice now, and counted once
+    assert pending_step(kv, VIEW) is not None
+    kv.delete(LEASE_PREFIX + VIEW)  # a killed process leaves its lease to lapse
+    sink.write(batch(100, 10, DAY_1))  # the pipeline goes on meanwhile
+    assert pending_step(kv, VIEW) is not None  # counting its file kept the step's record
+    before, trained = snapshot(objects), training(objects)
+
+    done = _compact(objects, kv)
+
+    assert done.settled == "finished"
+    assert [len(names) for names in _days(objects).values()] == [1]
+    assert snapshot(objects) == before
+    assert training(objects) == trained
+    assert assert_counters_exact(kv, objects)["rows"] == 110
+    assert pending_step(kv, VIEW) is None
+
+
+def test_a_crash_before_the_merged_file_is_written_is_dropped(
+    objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    for first in range(0, 60, 10):
+        sink.write(batch(first, 10, DAY_2))
+    before = snapshot(objects)
+
+    def dies(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(type(objects), "put", dies)
+    with pytest.raises(SystemExit):
+        _compact(objects, kv)
+    monkeypatch.undo()
+    assert pending_step(kv, VIEW) is not None
+    kv.delete(LEASE_PREFIX + VIEW)  # a killed process leaves its lease to lapse
+
+    done = _compact(objects, kv)
+
+    assert done.settled == "dropped"
+    assert (done.merged_files, done.files_after) == (6, 1)
+    assert snapshot(objects) == before
+    assert assert_counters_exact(kv, objects)["rows"] == 60
+
+
+def test_a_batch_delivered_again_after_compaction_is_read_and_counted_right(
+    objects: ObjectStore, kv: KeyValueStore
+) -> None:
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    batches = [batch(first, 10, DAY_1) for first in range(0, 50, 10)]
+    for effects in batches:
+        sink.write(effects)
+    sink.write(batches[1])  # before compaction: finds its file, writes nothing
+    assert len(log_files(objects, VIEW, PREFIX)) == 5
+    before, trained = snapshot(objects), training(objects)
+    _compact(objects, kv)
+    assert len(log_files(objects, VIEW, PREFIX)) == 1
+
+    sink.write(batches[1])  # its file was merged away: stored again, counted as stored
+
+    assert len(log_files(objects, VIEW, PREFIX)) == 2
+    assert snapshot(objects) == before
+    assert training(objects) == trained
+    assert assert_counters_exact(kv, objects)["rows"] == 60
+    done = _compact(objects, kv)  # the next compaction drops the copy
+    assert (done.merged_files, done.files_after, done.duplicates) == (2, 1, 10)
+    assert snapshot(objects) == before
+    assert assert_counters_exact(kv, objects)["rows"] == 50
+
+
+def test_today_is_merged_once_its_files_are_old_enough(
+    objects: ObjectStore, kv: KeyValueStore
+) -> None:
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    now = time.time()
+    for first in range(0, 40, 10):
+        sink.write(batch(first, 10, now))
+    young = _compact(objects, kv, min_age=3600.0)  # written just now: left alone
+    assert (young.merged_files, young.files_after) == (0, 4)
+    _compact(objects, kv)
+    for first in range(40, 70, 10):
+        sink.write(batch(first, 10, now))
+    _compact(objects, kv)
+    [today] = _days(objects).values()
+    assert len(today) == 2  # today's merged files are not merged again while the day grows
+    tomorrow = _compact(objects, kv, now=now + 86400)  # once the day is closed: one file
+    assert (tomorrow.merged_files, tomorrow.files_after) == (2, 1)
+    assert len(snapshot(objects)) == 70
+    assert_counters_exact(kv, objects)
+
+
+def test_a_closed_day_is_merged_into_files_bounded_by_size(
+    objects: ObjectStore, kv: KeyValueStore
+) -> None:
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    for first in range(0, 2400, 200):
+        sink.write(batch(first, 200, DAY_1))
+    before = snapshot(objects)
+    target = 3 * max(objects.head(key).size for key in log_files(objects, VIEW, PREFIX))
+    done = _compact(objects, kv, target_bytes=target)
+    assert 2 <= done.files_after < 12
+    assert all(objects.head(key).size <= target for key in log_files(objects, VIEW, PREFIX))
+    assert snapshot(objects) == before
+    assert_counters_exact(kv, objects)
+
+
+def test_a_view_another_compaction_holds_is_left_alone(
+    objects: ObjectStore, kv: KeyValueStore
+) -> None:
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    for first in range(0, 30, 10):
+        sink.write(batch(first, 10, DAY_1))
+    held = LeaseManager(kv, prefix=LEASE_PREFIX).acquire(VIEW, "other-worker", 60.0)
+    assert held is not None
+    done = _compact(objects, kv)
+    assert done.busy
+    assert (done.merged_files, done.files_after) == (0, 3)
+    assert len(log_files(objects, VIEW, PREFIX)) == 3
+
+
+def test_two_compactions_at_once_lose_no_row(objects: ObjectStore, kv: KeyValueStore) -> None:
+    """The first one is paused past its lease while reading; the second one takes the view,
+    merges everything and deletes the files the first was reading. The first one stops; no
+    row is lost, and the next compaction leaves the counters exact."""
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    for first in range(0, 80, 10):
+        sink.write(batch(first, 10, DAY_1))
+    before, trained = snapshot(objects), training(objects)
+    second: list[Any] = []
+
+    class PausedPastItsLease:
+        def planned(self, files: int) -> None:
+            pass
+
+        def merged(self, files: int) -> None:
+            if not second:
+                kv.delete(LEASE_PREFIX + VIEW)  # its lease lapsed meanwhile
+                second.append(_compact(objects, kv))
+
+    with pytest.raises(Conflict):
+        _compact(objects, kv, tracker=PausedPastItsLease())
+    assert second[0].merged_files == 8
+    assert snapshot(objects) == before
+    assert training(objects) == trained
+    _compact(objects, kv)
+    assert len(log_files(objects, VIEW, PREFIX)) == 1
+    assert assert_counters_exact(kv, objects)["rows"] == 80
+
+
+def test_a_compaction_that_lost_its_view_before_deleting_leaves_nothing_uncounted(
+    objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paused past its lease just before writing its merged file: the compaction that takes
+    the view over drops the step (no file yet) and merges the parts itself; the first one then
+    writes its file, finds the view lost and deletes that file again, counted nowhere."""
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    for first in range(0, 50, 10):
+        sink.write(batch(first, 10, DAY_2))
+    before = snapshot(objects)
+    real_put = type(objects).put
+    second: list[Any] = []
+    paused = [False]
+
+    def put_after_a_pause(self: ObjectStore, key: str, *args: Any, **kwargs: Any) -> None:
+        if not paused[0]:
+            paused[0] = True
+            kv.delete(LEASE_PREFIX + VIEW)  # its lease lapsed meanwhile
+            second.append(_compact(objects, kv))
+        real_put(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(type(objects), "put", put_after_a_pause)
+    with pytest.raises(Conflict):
+        _compact(objects, kv)
+    monkeypatch.undo()
+    assert second[0].settled == "dropped"
+    assert len(log_files(objects, VIEW, PREFIX)) == 1
+    assert snapshot(objects) == before
+    assert assert_counters_exact(kv, objects)["rows"] == 50
+
+
+def test_dry_run_changes_nothing(objects: ObjectStore, kv: KeyValueStore) -> None:
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    distinct = write_days(sink, time.time())
+    keys = log_files(objects, VIEW, PREFIX)
+    planned = _compact(objects, kv, dry_run=True)
+    assert (planned.files_before, planned.files_after, planned.merged_files) == (22, 3, 22)
+    assert planned.merged_rows is None  # rows are known by reading, which a dry run does not
+    assert log_files(objects, VIEW, PREFIX) == keys
+    assert len(snapshot(objects)) == distinct
+
+
+def kv_counters(kv: KeyValueStore) -> dict[str, Any]:
+    raw = kv.get(stats_key(VIEW))
+    assert raw is not None
+    doc: dict[str, Any] = json.loads(raw)
+    return doc
