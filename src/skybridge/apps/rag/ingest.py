@@ -7,6 +7,10 @@ Per batch: the new chunks are written under new ids, then each document's regist
 to the new version, then its old chunks are deleted; until the flip, queries serve the old
 version. Documents of the source that are gone are removed with their chunks. A document that
 cannot be parsed is reported and nothing of it is written.
+
+A changed document is claimed (:mod:`skybridge.apps.rag.claims`) before it is read and until
+its flip, so a concurrent ingest of the same documents leaves it to this one and comes back to
+it afterwards (then finding it indexed), instead of embedding and writing it a second time.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from skybridge.apps.rag.chunking import Chunk, check_size, chunk_document
+from skybridge.apps.rag.claims import DocumentClaims
 from skybridge.apps.rag.documents import DocumentEntry
 from skybridge.apps.rag.embedding_cache import EmbeddingCache
 from skybridge.apps.rag.parsing import ParsedDocument, parse
@@ -100,6 +105,7 @@ class Ingestion:
         self.cache = EmbeddingCache(rag.kv, rag.embedder)
         self.report = IngestReport(label)
         self.pending: list[_Pending] = []
+        self.claims = DocumentClaims(rag.kv, rag.collection)
         c = rag.config
         # What a document's chunks are made from besides its bytes: the chunking, and the
         # source and metadata stored with every chunk, so that ingesting the same documents
@@ -112,25 +118,51 @@ class Ingestion:
     def version(self, data: bytes) -> str:
         return hashlib.sha256(data + b"|" + self.chunking.encode()).hexdigest()
 
-    def consider(self, info: ObjectInfo, read: Callable[[], bytes]) -> None:
-        """Queue ``info``'s document if it changed."""
-        previous = self.rag.documents.get(info.key)
+    def consider(self, info: ObjectInfo, read: Callable[[], bytes]) -> bool:
+        """Queue ``info``'s document if it changed; ``False`` when another ingest is working
+        on it (consider it again once that one is done)."""
         etag = f"{info.etag}|{self.chunking}"
+        if self._unchanged(self.rag.documents.get(info.key), info, etag):
+            return True
+        if not self.claims.take(info.key):
+            return False
+        queued = False
+        try:
+            # read again under the claim: another ingest may have indexed it meanwhile
+            previous = self.rag.documents.get(info.key)
+            if not self._unchanged(previous, info, etag):
+                queued = self._read(info, read, etag, previous)
+        finally:
+            if not queued:
+                self.claims.release([info.key])
+        return True
+
+    def _unchanged(self, previous: DocumentEntry | None, info: ObjectInfo, etag: str) -> bool:
         if previous is not None and info.etag and previous.etag == etag:
             self.report.unchanged += 1
-            return
+            return True
+        return False
+
+    def _read(
+        self,
+        info: ObjectInfo,
+        read: Callable[[], bytes],
+        etag: str,
+        previous: DocumentEntry | None,
+    ) -> bool:
+        """Read, parse and queue a changed document; whether it was queued."""
         data = read()
         digest = self.version(data)
         if previous is not None and previous.hash == digest:
             self.rag.documents.put(DocumentEntry(**{**previous.to_dict(), "etag": etag}))
             self.report.unchanged += 1
-            return
+            return False
         try:
             parsed = parse(info.key, data)
         except ValidationError as exc:
             self.report.skipped.append({"document": info.key, "reason": exc.message})
-            return
-        self.queue(info.key, parsed, digest, etag, previous, info)
+            return False
+        return self.queue(info.key, parsed, digest, etag, previous, info)
 
     def queue(
         self,
@@ -140,14 +172,16 @@ class Ingestion:
         etag: str,
         previous: DocumentEntry | None,
         info: ObjectInfo | None = None,
-    ) -> None:
+    ) -> bool:
+        """Chunk a document and queue it for embedding (embedded in batches); whether it had
+        any text."""
         c = self.rag.config
         chunks = chunk_document(
             parsed, self.rag.embedder, size=c.chunk_tokens, overlap=c.chunk_overlap
         )
         if not chunks:
             self.report.skipped.append({"document": doc_id, "reason": "no text"})
-            return
+            return False
         entry = DocumentEntry(
             doc_id, digest, self.label, parsed.title, len(chunks), etag, time.time()
         )
@@ -157,6 +191,7 @@ class Ingestion:
         self.pending.append(_Pending(entry, chunks, previous, meta))
         if sum(len(p.chunks) for p in self.pending) >= BATCH_CHUNKS:
             self.flush()
+        return True
 
     def flush(self) -> None:
         """Embed and write the queued documents, then flip and clean each one."""
@@ -178,14 +213,27 @@ class Ingestion:
                     )
                 )
         self.rag.vectors.upsert(self.rag.collection, records)
-        for p in batch:
-            self.rag.documents.put(p.entry)
-            if p.previous is not None:
-                self.rag.vectors.delete(self.rag.collection, old_chunk_ids(p.previous))
-                self.report.updated.append(p.entry.id)
-            else:
-                self.report.added.append(p.entry.id)
+        flipped = [p.entry.id for p in batch if self._flip(p)]
+        sweep(self.rag, flipped)
+        self.claims.release(flipped)
         self.report.chunks += len(records)
+
+    def _flip(self, p: _Pending) -> bool:
+        """Serve the new version, then delete the old one's chunks; ``False`` when the claim
+        was lost to another ingest (which then owns the document; the chunks written here are
+        swept by it)."""
+        if not self.claims.keep(p.entry.id):
+            self.report.skipped.append(
+                {"document": p.entry.id, "reason": "another ingest took it over"}
+            )
+            return False
+        self.rag.documents.put(p.entry)
+        if p.previous is not None:
+            self.rag.vectors.delete(self.rag.collection, old_chunk_ids(p.previous))
+            self.report.updated.append(p.entry.id)
+        else:
+            self.report.added.append(p.entry.id)
+        return True
 
     def _chunk_metadata(self, p: _Pending, chunk: Chunk) -> dict[str, Any]:
         return {
@@ -209,10 +257,21 @@ def old_chunk_ids(entry: DocumentEntry) -> list[str]:
     return [chunk_id(entry, n) for n in range(entry.chunks)]
 
 
-def remove_document(rag: Rag, entry: DocumentEntry) -> None:
-    """Remove a document: its entry first (queries stop serving it), then its chunks."""
-    rag.documents.remove(entry.id)
-    rag.vectors.delete(rag.collection, old_chunk_ids(entry))
+def remove_document(rag: Rag, entry: DocumentEntry) -> bool:
+    """Remove a document: its entry first (queries stop serving it), then its chunks. Waits
+    while an ingest is working on it; a document since indexed from another source stays
+    (``False``)."""
+    claims = DocumentClaims(rag.kv, rag.collection)
+    claims.take_waiting(entry.id)
+    try:
+        current = rag.documents.get(entry.id)
+        if current is None or current.source != entry.source:
+            return False
+        rag.documents.remove(entry.id)
+        rag.vectors.delete(rag.collection, old_chunk_ids(current))
+        return True
+    finally:
+        claims.release_all()
 
 
 def sweep(rag: Rag, doc_ids: list[str]) -> int:
@@ -300,24 +359,42 @@ def _run(
     run.report.ignored = sorted(opened.ignored)
     run.report.skipped.extend(opened.refused)
     total = len(opened.documents)
-    for done, info in enumerate(opened.documents, 1):
-        try:
-            run.consider(info, partial(opened.read, info.key))
-        except SkybridgeError as exc:
-            if retry_transient and isinstance(exc, TransientError):
-                raise
-            run.report.skipped.append({"document": info.key, "reason": str(exc)})
-        if progress is not None:
-            progress(done, total, info.key)
-    run.flush()
+    done = 0
+    try:
+        waiting = list(opened.documents)
+        while waiting:
+            deferred = []
+            for info in waiting:
+                if _consider(run, opened, info, retry_transient):
+                    done += 1
+                    if progress is not None:
+                        progress(done, total, info.key)
+                else:
+                    deferred.append(info)
+            run.flush()
+            # documents another ingest is working on: come back once one is free
+            run.claims.wait(info.key for info in deferred)
+            waiting = deferred
+    finally:
+        run.claims.release_all()
     if opened.complete:
         listed = {info.key for info in opened.documents}
         for entry in rag.documents.entries(opened.label):
-            if entry.id not in listed:
-                remove_document(rag, entry)
+            if entry.id not in listed and remove_document(rag, entry):
                 run.report.removed.append(entry.id)
-    sweep(rag, run.report.added + run.report.updated)
     return run
+
+
+def _consider(run: Ingestion, opened: Source, info: ObjectInfo, retry_transient: bool) -> bool:
+    """``run.consider`` with a failing document reported as skipped (a transient failure
+    raised when the caller retries); ``False`` when another ingest holds the document."""
+    try:
+        return run.consider(info, partial(opened.read, info.key))
+    except SkybridgeError as exc:
+        if retry_transient and isinstance(exc, TransientError):
+            raise
+        run.report.skipped.append({"document": info.key, "reason": str(exc)})
+        return True
 
 
 def _finish(rag: Rag, run: Ingestion, start: float) -> IngestReport:

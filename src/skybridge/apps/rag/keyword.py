@@ -1,8 +1,13 @@
-"""BM25 over a collection's chunk texts (``bm25s`` with Snowball English stemming).
+"""BM25 over a collection's chunk texts (``bm25s`` tokenizing with Snowball English stemming).
 
 The index is built from the vector store's records (each chunk keeps its text in metadata) and
-held per process until the collection's revision changes, so any vector store gets keyword
-search and both rankings see the same chunks. Filters apply to the scores before ranking.
+held per process, so any vector store gets keyword search and both rankings see the same
+chunks. When the collection's revision changes, the records are read again and compared with
+what is held: only chunks whose text is new are tokenized (a chunk whose text some held chunk
+already has, such as the unchanged chunks of a replaced document, reuses its terms), and only
+added and removed chunks touch the BM25 statistics (:mod:`skybridge.apps.rag.bm25`). Scores
+equal those of a fresh ``bm25s`` index of the same chunks. Filters apply before ranking; ties
+rank by chunk id.
 """
 
 from __future__ import annotations
@@ -10,15 +15,19 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from skybridge.backends.vectors import Filter, Match, VectorStore
+from skybridge.apps.rag.bm25 import Bm25, Row
+from skybridge.backends.vectors import Filter, Match, VectorRecord, VectorStore
 from skybridge.core.errors import MissingDependency
 
 _LOCK = threading.Lock()
+#: Records read per page when catching up with the store.
+PAGE_SIZE = 5000
 
 
 def _libraries() -> tuple[Any, Any]:
@@ -32,49 +41,131 @@ def _libraries() -> tuple[Any, Any]:
     return bm25s, Stemmer.Stemmer("english")
 
 
+def tokenize(texts: list[str]) -> tuple[list[list[int]], dict[str, int]]:
+    """Each text's stems (stop words removed) as ids into the returned stem vocabulary."""
+    bm25s, stemmer = _libraries()
+    found = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False)
+    return list(found.ids), dict(found.vocab)
+
+
+def query_terms(query: str) -> list[str]:
+    """The stems of a query, in order, as chunks are tokenized."""
+    bm25s, stemmer = _libraries()
+    found = bm25s.tokenize(
+        [query], stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False
+    )
+    return list(found[0])
+
+
+@dataclass
+class Refresh:
+    """What one catch-up with the store changed."""
+
+    added: int = 0
+    removed: int = 0
+    tokenized: int = 0
+
+
+def _text(metadata: dict[str, Any]) -> str:
+    return str(metadata.get("text", ""))
+
+
 @dataclass
 class KeywordIndex:
-    """BM25 scores of one revision of a collection."""
+    """BM25 scores of a collection's chunks, kept up to date with its revision."""
 
-    revision: int
-    ids: list[str] = field(default_factory=list)
-    metadata: list[dict[str, Any]] = field(default_factory=list)
-    retriever: Any = None
+    revision: int | None = None
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: A held chunk of each text, to reuse its terms for another chunk of the same text.
+    by_text: dict[str, str] = field(default_factory=dict)
+    bm25: Bm25 = field(default_factory=Bm25)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
-    @classmethod
-    def build(cls, store: VectorStore, collection: str, revision: int) -> KeywordIndex:
-        bm25s, stemmer = _libraries()
-        index = cls(revision)
-        for record in store.scan(collection, page_size=5000):
-            index.ids.append(record.id)
-            index.metadata.append(record.metadata)
-        if index.ids:
-            texts = [str(m.get("text", "")) for m in index.metadata]
-            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False)
-            index.retriever = bm25s.BM25()
-            index.retriever.index(tokens, show_progress=False)
-        return index
+    def refresh(self, store: VectorStore, collection: str) -> Refresh:
+        """Catch up with the collection's records if its revision changed."""
+        with self.lock:
+            revision = store.collection(collection).revision
+            if revision == self.revision:
+                return Refresh()
+            done = self.apply(store.scan(collection, page_size=PAGE_SIZE))
+            self.revision = revision
+            return done
+
+    def apply(self, records: Iterable[VectorRecord]) -> Refresh:
+        """Make the index hold exactly ``records``, tokenizing only texts it does not hold."""
+        with self.lock:
+            held = self.metadata
+            fresh: list[VectorRecord] = []
+            seen: set[str] = set()
+            for record in records:
+                seen.add(record.id)
+                old = held.get(record.id)
+                if old is None or _text(old) != _text(record.metadata):
+                    fresh.append(record)
+                elif old != record.metadata:
+                    held[record.id] = record.metadata
+            gone = [key for key in held if key not in seen]
+            rows, tokenized = self._rows(fresh)
+            self._forget(gone + [r.id for r in fresh if r.id in held])
+            self.bm25.add([r.id for r in fresh], rows)
+            for record in fresh:
+                held[record.id] = record.metadata
+                self.by_text.setdefault(_text(record.metadata), record.id)
+            return Refresh(len(fresh), len(gone), tokenized)
+
+    def _forget(self, keys: list[str]) -> None:
+        self.bm25.remove(keys)
+        for key in keys:
+            text = _text(self.metadata.pop(key))
+            if self.by_text.get(text) == key:
+                del self.by_text[text]
+
+    def _rows(self, records: list[VectorRecord]) -> tuple[list[Row], int]:
+        """The terms of each record (reused from a held chunk of the same text, or tokenized
+        now), and how many texts were tokenized."""
+        texts = [_text(r.metadata) for r in records]
+        new = list(dict.fromkeys(t for t in texts if t not in self.by_text))
+        terms = self._tokenized(new)
+        rows = [terms[t] if t in terms else self.bm25.row(self.by_text[t]) for t in texts]
+        return rows, len(new)
+
+    def _tokenized(self, texts: list[str]) -> dict[str, Row]:
+        if not texts:
+            return {}
+        ids, vocabulary = tokenize(texts)
+        stems = sorted(vocabulary, key=vocabulary.__getitem__)
+        mapping = self.bm25.term_ids(stems)
+        return {
+            text: (mapping[np.asarray(doc, dtype=np.int64)], np.ones(len(doc), dtype=np.float32))
+            for text, doc in zip(texts, ids, strict=True)
+        }
+
+    def scores(self, query: str) -> dict[str, float]:
+        """Every chunk scoring above 0 for ``query``, with its score."""
+        with self.lock:
+            keys, scores = self.bm25.scores(query_terms(query))
+        return dict(zip(keys, scores.tolist(), strict=True))
 
     def search(self, query: str, k: int, flt: Filter) -> list[Match]:
-        """The ``k`` best chunks for ``query`` among those matching ``flt`` (score > 0)."""
-        if self.retriever is None:
+        """The ``k`` best chunks for ``query`` among those matching ``flt`` (score > 0), best
+        first, ties by chunk id."""
+        terms = query_terms(query)
+        if not terms:
             return []
-        bm25s, stemmer = _libraries()
-        tokens = bm25s.tokenize(
-            [query], stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False
-        )[0]
-        if not tokens:
-            return []
-        scores = np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)
+        with self.lock:
+            keys, scores = self.bm25.scores(terms)
+            metadata = [self.metadata[key] for key in keys]
         if flt:
-            allowed = np.fromiter((flt.matches(m) for m in self.metadata), bool, len(self.ids))
-            scores = np.where(allowed, scores, 0.0)
-        count = min(k, int((scores > 0).sum()))
-        if count == 0:
-            return []
-        top = np.argpartition(-scores, count - 1)[:count]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [Match(self.ids[i], float(scores[i]), self.metadata[i]) for i in top]
+            allowed = np.fromiter((flt.matches(m) for m in metadata), bool, len(keys))
+            picked = np.flatnonzero(allowed)
+        else:
+            picked = np.arange(len(keys))
+        if len(picked) > k:
+            # every chunk tied with the k-th best, so ties are broken by id, not by position
+            threshold = np.partition(scores[picked], len(picked) - k)[len(picked) - k]
+            picked = picked[scores[picked] >= threshold]
+        order = sorted(picked.tolist(), key=lambda i: (-scores[i], keys[i]))[:k]
+        return [Match(keys[i], float(scores[i]), metadata[i]) for i in order]
 
 
 _INDEXES: weakref.WeakKeyDictionary[VectorStore, dict[str, KeywordIndex]] = (
@@ -83,11 +174,8 @@ _INDEXES: weakref.WeakKeyDictionary[VectorStore, dict[str, KeywordIndex]] = (
 
 
 def keyword_index(store: VectorStore, collection: str) -> KeywordIndex:
-    """The BM25 index of ``collection`` at its current revision (built when it changed)."""
-    revision = store.collection(collection).revision
+    """The BM25 index of ``collection``, caught up with its current revision."""
     with _LOCK:
-        held = _INDEXES.setdefault(store, {})
-        found = held.get(collection)
-        if found is None or found.revision != revision:
-            found = held[collection] = KeywordIndex.build(store, collection, revision)
-        return found
+        found = _INDEXES.setdefault(store, {}).setdefault(collection, KeywordIndex())
+    found.refresh(store, collection)
+    return found

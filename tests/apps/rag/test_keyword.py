@@ -1,0 +1,183 @@
+"""The BM25 index kept up to date across writes scores and ranks as a fresh bm25s index does."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import numpy as np
+import pytest
+import Stemmer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skybridge.apps.rag.keyword import KeywordIndex, keyword_index
+from skybridge.backends.vectors import Filter, VectorRecord, VectorStore, connect
+
+WORDS = [
+    "backup",
+    "restore",
+    "drill",
+    "page",
+    "acknowledge",
+    "escalate",
+    "manager",
+    "incident",
+    "database",
+    "nightly",
+    "backups",
+    "restoring",
+    "paged",
+    "the",
+    "of",
+    "and",
+    "a",
+    "is",
+]
+QUERIES = [
+    "restore drill",
+    "backups backup restoring",
+    "page the manager",
+    "incident incident database",
+    "the of",
+    "nothing matches zebra",
+]
+TEXTS = st.lists(st.sampled_from(WORDS), max_size=12).map(" ".join)
+#: (operation, a number picking the record, a text)
+OPERATIONS = st.lists(
+    st.tuples(st.sampled_from(["add", "remove", "replace", "copy"]), st.integers(0, 999), TEXTS),
+    min_size=1,
+    max_size=12,
+)
+
+
+def fresh_scores(store: VectorStore, collection: str, query: str) -> dict[str, float]:
+    """Scores of a from-scratch bm25s index of the collection's chunks (above 0)."""
+    stemmer = Stemmer.Stemmer("english")
+    records = sorted(store.scan(collection), key=lambda r: r.id)
+    terms = bm25s.tokenize(
+        [query], stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False
+    )[0]
+    texts = [str(r.metadata["text"]) for r in records]
+    tokens = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False)
+    if not terms or not any(tokens.ids):  # bm25s cannot index only empty texts
+        return {}
+    retriever = bm25s.BM25()
+    retriever.index(tokens, show_progress=False)
+    scores = np.asarray(retriever.get_scores(terms), dtype=np.float32)
+    return {records[i].id: float(scores[i]) for i in np.flatnonzero(scores > 0)}
+
+
+def ranking(scores: dict[str, float]) -> list[str]:
+    return sorted(scores, key=lambda i: (-scores[i], i))
+
+
+def assert_same_as_fresh(store: VectorStore, collection: str) -> None:
+    index = keyword_index(store, collection)
+    for query in QUERIES:
+        expected = fresh_scores(store, collection, query)
+        found = index.scores(query)
+        assert found.keys() == expected.keys(), query
+        for key, score in expected.items():
+            assert found[key] == pytest.approx(score, rel=1e-6), (query, key)
+        assert [m.id for m in index.search(query, 5, Filter())] == ranking(expected)[:5]
+
+
+def apply(store: VectorStore, collection: str, step: list[tuple[str, int, str]]) -> None:
+    """Write one batch of operations to the store, as ingests and deletes would."""
+    ids = sorted(r.id for r in store.scan(collection))
+    writes: dict[str, str] = {}
+    deletes: set[str] = set()
+    for operation, pick, text in step:
+        if operation == "add" or not ids:
+            writes[uuid.uuid4().hex[:8]] = text
+            continue
+        chosen = ids[pick % len(ids)]
+        if operation == "remove":
+            deletes.add(chosen)
+            writes.pop(chosen, None)
+        elif operation == "replace":
+            writes[chosen] = text
+            deletes.discard(chosen)
+        else:  # the same text under a new id, as when a document's version changes
+            record = store.get(collection, [chosen])
+            if record:
+                writes[uuid.uuid4().hex[:8]] = str(record[0].metadata["text"])
+    store.delete(collection, deletes)
+    store.upsert(
+        collection,
+        [VectorRecord(i, [1.0, 0.5], {"text": t, "doc_id": i[:2]}) for i, t in writes.items()],
+    )
+
+
+def run_steps(store: VectorStore, collection: str, steps: list[Any]) -> None:
+    store.create_collection(collection, 2)
+    for step in steps:
+        apply(store, collection, step)
+        assert_same_as_fresh(store, collection)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(OPERATIONS, min_size=1, max_size=6))
+def test_random_writes_score_as_a_fresh_build(steps: list[Any]) -> None:
+    with tempfile.TemporaryDirectory() as folder, connect(f"embedded://{folder}") as store:
+        run_steps(store, "docs", steps)
+
+
+@pytest.mark.postgres
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(OPERATIONS, min_size=1, max_size=4))
+def test_random_writes_on_pgvector_score_as_a_fresh_build(
+    postgres_server: Any, steps: list[Any]
+) -> None:
+    url = postgres_server.url.replace("postgresql://", "pgvector://")
+    collection = f"kw_{uuid.uuid4().hex[:12]}"
+    with connect(url) as store:
+        try:
+            run_steps(store, collection, steps)
+        finally:
+            store.drop_collection(collection)
+
+
+def test_an_update_tokenizes_only_new_texts(tmp_path: Path) -> None:
+    with connect(f"embedded://{tmp_path}") as store:
+        store.create_collection("docs", 2)
+        texts = {f"d1#a#{n}": f"restore drill number {n}" for n in range(50)}
+        store.upsert("docs", [VectorRecord(i, [1, 0], {"text": t}) for i, t in texts.items()])
+        index = KeywordIndex()
+        assert index.refresh(store, "docs").tokenized == 50
+        # a new version of the document: one chunk changed, 49 texts the same under new ids
+        store.upsert(
+            "docs",
+            [
+                VectorRecord(i.replace("#a#", "#b#"), [1, 0], {"text": t})
+                for i, t in texts.items()
+                if not i.endswith("#7")
+            ]
+            + [VectorRecord("d1#b#7", [1, 0], {"text": "restore drill changed"})],
+        )
+        store.delete("docs", list(texts))
+        done = index.refresh(store, "docs")
+        assert (done.added, done.removed, done.tokenized) == (50, 50, 1)
+        assert index.refresh(store, "docs").added == 0  # same revision: nothing read
+        assert_same_as_fresh(store, "docs")
+
+
+def test_filters_apply_before_ranking_and_ties_rank_by_id(tmp_path: Path) -> None:
+    with connect(f"embedded://{tmp_path}") as store:
+        store.create_collection("docs", 2)
+        store.upsert(
+            "docs",
+            [
+                VectorRecord(f"c{n}", [1, 0], {"text": "restore drill", "team": n % 2})
+                for n in range(9, 0, -1)
+            ],
+        )
+        index = keyword_index(store, "docs")
+        assert [m.id for m in index.search("restore", 3, Filter())] == ["c1", "c2", "c3"]
+        odd = Filter.parse({"team": 1})
+        assert [m.id for m in index.search("restore", 3, odd)] == ["c1", "c3", "c5"]
+        assert index.search("the", 3, Filter()) == []
