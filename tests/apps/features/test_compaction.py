@@ -9,7 +9,7 @@ import io
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,16 +152,13 @@ def test_a_crash_between_writing_and_deleting_loses_and_double_counts_nothing(
         sink.write(batch(first, 10, DAY_1))
     before, trained = snapshot(objects), training(objects)
     counted_before = assert_counters_exact(kv, objects)
-    deleted: list[str] = []
-    real_delete = type(objects).delete
+    real_delete_many = type(objects).delete_many
 
-    def crash_after_three(self: ObjectStore, key: str) -> None:
-        if len(deleted) == 3:
-            raise SystemExit("killed")  # the process dies mid-way
-        deleted.append(key)
-        real_delete(self, key)
+    def crash_after_three(self: ObjectStore, keys: Iterable[str]) -> None:
+        real_delete_many(self, list(keys)[:3])
+        raise SystemExit("killed")  # the process dies mid-way
 
-    monkeypatch.setattr(type(objects), "delete", crash_after_three)
+    monkeypatch.setattr(type(objects), "delete_many", crash_after_three)
     with pytest.raises(SystemExit):
         _compact(objects, kv)
     monkeypatch.undo()

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from skybridge.backends.objects import connect
 from skybridge.backends.objects.s3 import S3ObjectStore, client_config, is_oci_compat_endpoint
@@ -186,3 +187,46 @@ def test_aws_endpoint_keeps_default_checksums() -> None:
 )
 def test_oci_compat_endpoint_detection(endpoint: str | None, expected: bool) -> None:
     assert is_oci_compat_endpoint(endpoint) is expected
+
+
+# -- DeleteObjects ---------------------------------------------------------------------------
+
+
+def _stubbed() -> tuple[S3ObjectStore, Stubber]:
+    client = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+    store = connect(f"s3://{BUCKET}/pre", client=client)
+    assert isinstance(store, S3ObjectStore)
+    return store, Stubber(client)
+
+
+def _delete_request(*keys: str) -> dict[str, Any]:
+    objects = [{"Key": f"pre/{k}"} for k in keys]
+    return {"Bucket": BUCKET, "Delete": {"Objects": objects, "Quiet": True}}
+
+
+@pytest.mark.parametrize(
+    ("code", "error"), [("AccessDenied", TerminalError), ("SlowDown", TransientError)]
+)
+def test_a_key_delete_objects_refuses_is_an_error_naming_it(
+    code: str, error: type[Exception]
+) -> None:
+    store, stub = _stubbed()
+    refused = {"Key": "pre/b", "Code": code, "Message": "no"}
+    stub.add_response("delete_objects", {"Errors": [refused]}, _delete_request("a", "b"))
+    with stub, pytest.raises(error, match=f"{code} on 'b'"):
+        store.delete_many(["a", "b"])
+    stub.assert_no_pending_responses()
+
+
+def test_a_service_without_delete_objects_gets_one_delete_per_key() -> None:
+    store, stub = _stubbed()
+    stub.add_client_error("delete_objects", "NotImplemented", http_status_code=501)
+    for key in ("a", "b"):
+        stub.add_response("delete_object", {}, {"Bucket": BUCKET, "Key": f"pre/{key}"})
+    stub.add_response("delete_object", {}, {"Bucket": BUCKET, "Key": "pre/c"})  # no retry of it
+    with stub:
+        store.delete_many(["a", "b"])
+        store.delete_many(["c"])
+    stub.assert_no_pending_responses()

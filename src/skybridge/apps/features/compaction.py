@@ -206,6 +206,7 @@ def settle_pending(objects: ObjectStore, kv: KeyValueStore, view: str) -> str | 
         drop_step(kv, view, key)
         return "dropped"
     folder = key.rpartition("/")[0]
+    left = []
     for name in compacted_from(objects, key):
         try:
             found = objects.head(f"{folder}/{name}")
@@ -214,7 +215,8 @@ def settle_pending(objects: ObjectStore, kv: KeyValueStore, view: str) -> str | 
         # A part written again after the merge (a batch delivered again) was counted anew:
         # the next compaction merges it.
         if found.last_modified <= merged.last_modified:
-            objects.delete(found.key)
+            left.append(found.key)
+    objects.delete_many(left)
     settle_step(kv, view, key)
     return "finished"
 
@@ -326,8 +328,7 @@ class _Run:
         meta = {"rows": str(unique.num_rows), "inputs": str(len(group))}
         self.objects.put(key, body, content_type=PARQUET, metadata=meta)
         self._still_held(key)
-        for f in group:
-            self.objects.delete(f.key)
+        self.objects.delete_many([f.key for f in group])
         settle_step(self.kv, self.view, key)
         read = [LogFile(f.key, size, f.written) for f, size in zip(group, sizes, strict=True)]
         self._account(read, rows)

@@ -249,14 +249,24 @@ class FileObjectStore(ObjectStore):
                 yield sort_key
 
     def _delete(self, key: str) -> None:
-        path, sidecar = self._path(key), self._sidecar(key)
-        with os_errors(key), self._locked():
-            if path.is_file() or path.is_symlink():
-                path.unlink()
-            with suppress(FileNotFoundError):
-                sidecar.unlink()
-            for leaf, top in ((path, self.root), (sidecar, self._meta)):
-                _prune_empty_parents(leaf.parent, top)
+        self._delete_many([key])
+
+    def _delete_many(self, keys: list[str]) -> None:
+        """Unlink every key under one lock, then prune each emptied folder once."""
+        with self._locked():
+            folders: dict[Path, Path] = {}
+            for key in keys:
+                path, sidecar = self._path(key), self._sidecar(key)
+                with os_errors(key):
+                    if path.is_file() or path.is_symlink():
+                        path.unlink()
+                    with suppress(FileNotFoundError):
+                        sidecar.unlink()
+                folders.setdefault(path.parent, self.root)
+                folders.setdefault(sidecar.parent, self._meta)
+            for folder, top in folders.items():
+                with os_errors(str(folder)):
+                    _prune_empty_parents(folder, top)
 
     def _copy(self, source: str, target: str) -> None:
         info = self._head(source)

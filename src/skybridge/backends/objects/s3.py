@@ -20,6 +20,7 @@ from typing import IO, Any, Self
 
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from skybridge.backends.cloud.aws import boto3_client
 from skybridge.backends.objects.base import (
@@ -29,11 +30,15 @@ from skybridge.backends.objects.base import (
     ObjectStore,
     int_option,
 )
-from skybridge.backends.objects.s3_errors import s3_errors
+from skybridge.backends.objects.s3_errors import s3_errors, translate_client_error
 from skybridge.core.errors import ConfigError
 from skybridge.core.urls import BackendURL
 
 MIB = 1024 * 1024
+#: Keys one ``DeleteObjects`` call removes at most (the S3 limit).
+DELETE_BATCH = 1000
+#: Error codes of a service without ``DeleteObjects``: keys are then deleted one by one.
+_NO_MULTI_DELETE = frozenset({"NotImplemented", "MethodNotAllowed"})
 _OCI_COMPAT_HOST = re.compile(
     r"^(?:https?://)?[^./]+\.compat\.objectstorage\.(?P<region>[a-z0-9-]+)\."
     r"(?:oraclecloud\.com|oci\.customer-oci\.com)(?::\d+)?/?$"
@@ -90,6 +95,7 @@ class S3ObjectStore(ObjectStore):
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._one_by_one = False
         self.transfer = TransferConfig(
             multipart_threshold=part_size,
             multipart_chunksize=part_size,
@@ -216,6 +222,36 @@ class S3ObjectStore(ObjectStore):
     def _delete(self, key: str) -> None:
         with s3_errors(key):
             self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+
+    def _delete_many(self, keys: list[str]) -> None:
+        """``DeleteObjects`` per 1,000 keys; one by one on a service without it (S3-compatible
+        services may answer ``NotImplemented``)."""
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start : start + DELETE_BATCH]
+            if self._one_by_one:
+                for key in batch:
+                    self._delete(key)
+                continue
+            with s3_errors(batch[0], ignore=_NO_MULTI_DELETE):
+                answer = None
+                answer = self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": self._full(k)} for k in batch], "Quiet": True},
+                )
+            if answer is None:
+                self._one_by_one = True
+                for key in batch:
+                    self._delete(key)
+                continue
+            failed = answer.get("Errors") or []
+            if failed:  # per-key refusals (AccessDenied...) come in the answer, not as an error
+                first = failed[0]
+                error = ClientError(
+                    {"Error": {"Code": first.get("Code", ""), "Message": first.get("Message", "")}},
+                    "DeleteObjects",
+                )
+                key = str(first.get("Key", ""))[len(self.prefix) :]
+                raise translate_client_error(error, key) from None
 
     def _copy(self, source: str, target: str) -> None:
         info = self._head(source)

@@ -164,6 +164,23 @@ class ObjectsContract:
         objects.delete("never/existed")
         assert list(objects.list()) == []
 
+    def test_delete_many_removes_every_key_and_is_idempotent(self, objects: ObjectStore) -> None:
+        keys = [f"many/{n // 3}/k{n:04d}" for n in range(1203)]  # more than one S3 batch
+        for key in keys:
+            objects.put(key, b"x")
+        objects.put("many-keep", b"kept")
+        objects.delete_many([*keys, "many/never", keys[0]])
+        assert list(objects.keys("many/")) == []
+        assert objects.get("many-keep") == b"kept"
+        objects.delete_many(keys)  # again: nothing to do, no error
+        objects.delete_many([])
+
+    def test_delete_many_checks_every_key_before_removing_any(self, objects: ObjectStore) -> None:
+        objects.put("kept/a", b"x")
+        with pytest.raises(ValidationError, match="key"):
+            objects.delete_many(["kept/a", "a/../b"])
+        assert objects.get("kept/a") == b"x"
+
     def test_copy_keeps_content_type_and_metadata(self, objects: ObjectStore) -> None:
         objects.put("src", b"payload", content_type="text/csv", metadata={"k": "v"})
         objects.copy("src", "copies/dst")
