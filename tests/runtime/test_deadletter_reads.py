@@ -3,14 +3,21 @@ at once on every backend (a Kafka group join takes seconds), empty or missing to
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
-from skybridge.backends.streams import Record, StreamBackend, connect
-from skybridge.runtime.deadletter import REPLAY_GROUP, DeadLetters, letter_message
+from skybridge.backends.streams import Message, Record, StreamBackend, connect
+from skybridge.runtime.deadletter import (
+    CLAIM_LEASE,
+    REPLAY_GROUP,
+    DeadLetters,
+    letter_message,
+)
 from skybridge.testing.contracts.streams import unique
 
 #: Longest a listing of a few dozen letters may take (it took over 5 s on Kafka when it joined
@@ -25,6 +32,13 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StreamBa
     else:
         server = request.getfixturevalue("kafka_server")
         found = connect(f"{server.url}?session_timeout=6&heartbeat_interval=0.5")
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def kafka_backend(kafka_server: Any) -> Iterator[StreamBackend]:
+    found = connect(f"{kafka_server.url}?session_timeout=6&heartbeat_interval=0.5")
     yield found
     found.close()
 
@@ -83,3 +97,97 @@ def test_listing_joins_no_group_and_replay_still_commits(backend: StreamBackend)
     assert backend.committed(REPLAY_GROUP, letters.name) == {0: 8}  # 6 letters, 2 duplicates
     assert all(d.replayed for d in timed(letters))
     assert letters.replay() == []
+
+
+# -- Kafka: replay joins no group ------------------------------------------------------------
+
+
+def _refuse_groups(backend: StreamBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    def consumer(*args: object, **kwargs: object) -> NoReturn:
+        raise AssertionError(f"joined a consumer group: {args}")
+
+    monkeypatch.setattr(backend, "consumer", consumer)
+
+
+@pytest.mark.kafka
+def test_a_kafka_replay_never_subscribes_and_commits_the_group(
+    kafka_backend: StreamBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    letters = park_letters(kafka_backend, unique("orders"), 6)
+    _refuse_groups(kafka_backend, monkeypatch)
+    assert [d.offset for d in letters.replay(["0:2"])] == [2]
+    assert kafka_backend.committed(REPLAY_GROUP, letters.name) == {0: None}  # ids: no commit
+    assert [d.offset for d in letters.replay()] == [0, 1, 3, 4, 5]
+    # past every letter and duplicate, and the marker of the first replay
+    assert kafka_backend.committed(REPLAY_GROUP, letters.name) == {0: 11}
+    assert letters.replay() == []
+    assert sum(kafka_backend.end_offsets(letters.topic).values()) == 6  # each once
+
+
+@pytest.mark.kafka
+def test_a_kafka_replay_works_while_another_consumer_holds_the_group(
+    kafka_backend: StreamBackend,
+) -> None:
+    """A member of ``skybridge-dlq`` that does not poll used to keep a replay waiting for the
+    partition until it gave up, replaying nothing."""
+    letters = park_letters(kafka_backend, unique("orders"), 4)
+    with kafka_backend.consumer(REPLAY_GROUP, [letters.name]) as member:
+        assert member.wait_for_assignment(30.0)
+        assert [d.offset for d in letters.replay()] == [0, 1, 2, 3]
+        # the group has a member: its position stays the member's to commit
+        assert kafka_backend.committed(REPLAY_GROUP, letters.name) == {0: None}
+    assert all(d.replayed for d in letters.letters())
+
+
+def _replay_at_once(backends: list[StreamBackend], topic: str) -> list[list[str]]:
+    """Replay ``topic``'s letters on each of ``backends`` at once: the ids each replayed."""
+    barrier = threading.Barrier(len(backends))
+    replayed: list[list[str]] = [[] for _ in backends]
+
+    def replay(i: int) -> None:
+        barrier.wait()
+        replayed[i] = [d.id for d in DeadLetters(backends[i], topic).replay()]
+
+    threads = [threading.Thread(target=replay, args=(i,)) for i in range(len(backends))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return replayed
+
+
+@pytest.mark.kafka
+def test_two_kafka_replays_at_once_republish_each_letter_once(kafka_server: Any) -> None:
+    for _ in range(3):
+        backends = [connect(kafka_server.url) for _ in range(2)]
+        topic = unique("orders")
+        letters = park_letters(backends[0], topic, 12)
+        first, second = _replay_at_once(backends, topic)
+        assert sorted(first + second) == sorted(f"0:{i}" for i in range(12))
+        assert sum(backends[0].end_offsets(topic).values()) == 12
+        assert all(d.replayed for d in letters.letters())
+        for backend in backends:
+            backend.close()
+
+
+def _claim(letters: DeadLetters, token: str, ids: list[str], at: float | None = None) -> None:
+    headers = [
+        ("skybridge-dlq-claim", token.encode()),
+        ("skybridge-dlq-claimed", ",".join(ids).encode()),
+    ]
+    letters.backend.produce(letters.name, [Message(b"", None, headers, 0, at)])
+
+
+@pytest.mark.kafka
+def test_a_live_claim_keeps_its_letters_a_lapsed_or_released_one_does_not(
+    kafka_backend: StreamBackend,
+) -> None:
+    letters = park_letters(kafka_backend, unique("orders"), 6)
+    _claim(letters, "running", ["0:0", "0:1"])
+    _claim(letters, "stopped", ["0:2"], at=time.time() - CLAIM_LEASE - 30)
+    _claim(letters, "finished", ["0:3"])
+    release = [("skybridge-dlq-claim", b"finished"), ("skybridge-dlq-released", b"")]
+    kafka_backend.produce(letters.name, [Message(b"", None, release, 0)])
+    assert len(letters.letters()) == 6  # claims and releases are no letters
+    assert [d.id for d in letters.replay()] == ["0:2", "0:3", "0:4", "0:5"]
+    assert [d.id for d in letters.letters() if not d.replayed] == ["0:0", "0:1"]

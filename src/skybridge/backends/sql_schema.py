@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, select, update
+from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from skybridge.core.errors import ConfigError
@@ -29,6 +29,8 @@ versions_table = Table(
 )
 
 
+#: SQLSTATE of a statement the role lacks the privilege for (PostgreSQL).
+_NO_PRIVILEGE = "42501"
 #: Tries of DDL that another process may be running at the same time (see :func:`settled`).
 _DDL_TRIES = 5
 #: What losing such a race says (SQLite, PostgreSQL, Oracle's ORA-00955); other failures, such
@@ -52,10 +54,48 @@ def settled(create: Callable[[], None]) -> None:
 
 
 def _read(engine: Engine, component: str) -> int | None:
-    query = select(versions_table.c.version).where(versions_table.c.component == component)
     with engine.connect() as conn:
-        found = conn.execute(query).scalar()
+        return _select(conn, component)
+
+
+def _select(conn: Connection, component: str) -> int | None:
+    query = select(versions_table.c.version).where(versions_table.c.component == component)
+    found = conn.execute(query).scalar()
     return None if found is None else int(found)
+
+
+def version_in(conn: Connection, component: str) -> int | None:
+    """``component``'s recorded version, read in ``conn``'s transaction without creating
+    anything (so that a check made under the component's own lock sees what the holder of the
+    lock before committed): ``None`` when none is recorded, the versions table is not there,
+    or the role may not read it (as :func:`recorded_version`; in a savepoint, so that the
+    transaction goes on)."""
+    if not conn.dialect.has_table(conn, versions_table.name):
+        return None
+    if conn.dialect.name == "sqlite":  # no privileges to miss
+        return _select(conn, component)
+    try:
+        with conn.begin_nested():
+            return _select(conn, component)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _NO_PRIVILEGE:
+            raise
+        return None
+
+
+def refuse_newer(found: int | None, component: str, version: int, *, where: str) -> None:
+    """Refuse ``component``'s tables recorded at version ``found`` when it is newer than
+    ``version``, the newest this skybridge knows.
+
+    Raises:
+        ConfigError: ``found`` > ``version`` (``where`` names the database for the message).
+    """
+    if found is not None and found > version:
+        raise ConfigError(
+            f"{where} holds {component} tables of a newer skybridge (schema version {found}; "
+            f"this version reads up to {version})",
+            hint="upgrade skybridge to the version that wrote them, or use another database",
+        )
 
 
 def component_version(engine: Engine, component: str) -> int:
@@ -91,12 +131,7 @@ def versioned(
             names the database for the message).
     """
     found = component_version(engine, component)
-    if found > version:
-        raise ConfigError(
-            f"{where} holds {component} tables of a newer skybridge (schema version {found}; "
-            f"this version reads up to {version})",
-            hint="upgrade skybridge to the version that wrote them, or use another database",
-        )
+    refuse_newer(found, component, version, where=where)
     settled(lambda: create(found))
     if found == version:
         return

@@ -15,12 +15,15 @@ partition, offset), and a marker names that original, so a duplicate is never re
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Protocol, runtime_checkable
 
 from skybridge.backends.streams.base import StreamBackend
-from skybridge.backends.streams.records import Headers, Message, Record
-from skybridge.core.errors import NotFound
+from skybridge.backends.streams.records import Headers, Message, Record, next_positions
+from skybridge.core.errors import Conflict, NotFound, SkybridgeError
+from skybridge.core.observability import get_logger
 
 DLQ_SUFFIX = ".dlq"
 #: Group that replays (and commits) a dead-letter topic.
@@ -29,8 +32,33 @@ _PREFIX = "skybridge-dlq-"
 _MARKER = _PREFIX + "replayed"
 #: Marker header naming the replayed letter's original record: ``topic/partition/offset``.
 _MARKER_SOURCE = _PREFIX + "replayed-source"
+#: Header of a replay's claim, markers and release: the replay's token.
+_CLAIM = _PREFIX + "claim"
+#: Claim header: the ids of the letters claimed, comma-separated.
+_CLAIMED = _PREFIX + "claimed"
+#: Release header: the replay holding the claim is over.
+_RELEASED = _PREFIX + "released"
+#: Headers of records that are no letters: markers, claims and releases.
+_BOOKKEEPING = (_MARKER, _CLAIM)
+#: Seconds after its last record that a claim nobody released lapses. A replay writes a marker
+#: per letter, and each write either lands or fails within 15 s, so a live replay is never
+#: this quiet; record times are the writers' clocks, so hosts must agree to well within it.
+CLAIM_LEASE = 120.0
+#: Letter ids per claim record (keeps a record far below brokers' size limits).
+_CLAIM_CHUNK = 2000
 #: Longest error message kept in a header.
 _MAX_ERROR = 2000
+
+log = get_logger(__name__)
+
+
+@runtime_checkable
+class MemberlessCommit(Protocol):
+    """A stream backend that stores a group's positions without joining the group."""
+
+    def commit_group(self, group: str, topic: str, positions: Mapping[int, int]) -> None:
+        """Store ``group``'s ``positions`` (partition -> next offset) on ``topic``; a group
+        with members refuses it (``Conflict``)."""
 
 
 def dlq_topic(topic: str) -> str:
@@ -172,25 +200,105 @@ class DeadLetters:
             if wanted:
                 raise NotFound(f"no dead letters {sorted(wanted)} on {self.topic}: it has none")
             return []
+        if isinstance(self.backend, MemberlessCommit):
+            return self._replay_claimed(wanted, self.backend)
         with self.backend.consumer(REPLAY_GROUP, [self.name]) as consumer:
             # Membership (the partitions it owns) keeps two replays from republishing the same
             # letters, and the commit needs it; the letters are read directly, from the start.
             owned = consumer.wait_for_assignment(timeout=30.0)
             records = self._read_all({tp.partition for tp in owned})
-            every = _all_letters(records)
-            if wanted is not None:
-                if missing := wanted - {d.id for d in every}:
-                    raise NotFound(f"no dead letters {sorted(missing)} on {self.name}")
-                wanted = {_identity(d) for d in every if d.id in wanted}  # duplicates too
-            letters = [
-                d
-                for d in _dedupe(every)
-                if not d.replayed and (wanted is None or _identity(d) in wanted)
-            ]
+            letters = self._pending(records, wanted)
             self._republish(letters)
             if wanted is None and records:
                 consumer.commit_records(records)
         return letters
+
+    def _pending(self, records: list[Record], wanted: set[str] | None) -> list[DeadLetter]:
+        """The letters among ``records`` to replay: ``wanted`` (ids; ``None``: every one),
+        first of their duplicates, not replayed yet."""
+        every = _all_letters(records)
+        if wanted is not None:
+            if missing := wanted - {d.id for d in every}:
+                raise NotFound(f"no dead letters {sorted(missing)} on {self.name}")
+            wanted = {_identity(d) for d in every if d.id in wanted}  # duplicates too
+        return [
+            d
+            for d in _dedupe(every)
+            if not d.replayed and (wanted is None or _identity(d) in wanted)
+        ]
+
+    def _replay_claimed(
+        self, wanted: set[str] | None, committer: MemberlessCommit
+    ) -> list[DeadLetter]:
+        """Replay joining no group: claim, read up to the claim, republish what is ours."""
+        records = self._read_all()
+        letters = self._pending(records, wanted)
+        if letters:
+            token = uuid.uuid4().hex
+            self._claim(token, letters)
+            seen = _merged(records, self._read_after(records))
+            letters = _claimed_first(seen, letters, token)
+            try:
+                self._republish(letters, token)
+            finally:
+                self._release(token)
+        if wanted is None and records:
+            # Past the records looked at for letters, as a member commits; letters parked
+            # since are left for the next replay.
+            self._commit_read(committer, records)
+        return letters
+
+    def _claim(self, token: str, letters: list[DeadLetter]) -> None:
+        ids = [d.id for d in letters]
+        chunks = [ids[i : i + _CLAIM_CHUNK] for i in range(0, len(ids), _CLAIM_CHUNK)]
+        self.backend.produce(
+            self.name,
+            [
+                Message(b"", None, [(_CLAIM, token.encode()), (_CLAIMED, ",".join(c).encode())], 0)
+                for c in chunks
+            ],
+        )
+
+    def _read_after(self, records: list[Record]) -> list[Record]:
+        """Partition 0 (letters, markers and claims) past ``records``, up to its end now."""
+        last = max((r.offset for r in records if r.partition == 0), default=-1)
+        try:
+            return self.backend.read_to_end(self.name, {0: last + 1})
+        except NotFound:
+            return []
+
+    def _release(self, token: str) -> None:
+        headers = [(_CLAIM, token.encode()), (_RELEASED, b"")]
+        try:
+            self.backend.produce(self.name, [Message(b"", None, headers, partition=0)])
+        except SkybridgeError as exc:
+            log.warning(
+                "dead-letter claim not released; it lapses after its lease",
+                topic=self.name,
+                lease=CLAIM_LEASE,
+                error=str(exc),
+            )
+
+    def _commit_read(self, committer: MemberlessCommit, records: list[Record]) -> None:
+        """Commit the group past ``records`` where that moves it forward (another replay may
+        have read further)."""
+        committed = self.backend.committed(REPLAY_GROUP, self.name)
+        positions = {
+            tp.partition: position
+            for tp, position in next_positions(records).items()
+            if position > (committed.get(tp.partition) or 0)
+        }
+        try:
+            committer.commit_group(REPLAY_GROUP, self.name, positions)
+        except Conflict as exc:
+            # Its members (an older skybridge replaying now) commit their own positions; the
+            # markers, not the group, say what was replayed.
+            log.warning(
+                "dead-letter group not committed: it has members",
+                group=REPLAY_GROUP,
+                topic=self.name,
+                error=str(exc),
+            )
 
     def park(self, message: Message) -> str:
         """Add a letter made by :func:`letter_message` (creating the dead-letter topic if
@@ -199,14 +307,17 @@ class DeadLetters:
         [produced] = self.backend.produce(self.name, [message])
         return f"{produced.partition}:{produced.offset}"
 
-    def mark_replayed(self, letter: DeadLetter) -> None:
-        """Record that ``letter`` was handled elsewhere (replayed without republishing)."""
+    def mark_replayed(self, letter: DeadLetter, *, claim: str | None = None) -> None:
+        """Record that ``letter`` was handled elsewhere (replayed without republishing);
+        ``claim``: the token of the replay's claim."""
         headers = [(_MARKER, letter.id.encode())]
         if letter.offset >= 0:  # a letter never read from the topic has no original to name
             headers.append((_MARKER_SOURCE, letter.source.encode()))
+        if claim is not None:
+            headers.append((_CLAIM, claim.encode()))
         self.backend.produce(self.name, [Message(b"", None, headers, partition=0)])
 
-    def _republish(self, letters: list[DeadLetter]) -> None:
+    def _republish(self, letters: list[DeadLetter], claim: str | None = None) -> None:
         partitions: dict[str, int] = {}
         for letter in letters:
             topic = self.letter_topic(letter)
@@ -218,7 +329,7 @@ class DeadLetters:
                 letter.value, letter.key, letter.headers, partition, letter.timestamp
             )
             self.backend.produce(topic, [original])
-            self.mark_replayed(letter)
+            self.mark_replayed(letter, claim=claim)
 
     def letter_topic(self, letter: DeadLetter) -> str:
         return letter.topic or self.topic
@@ -236,14 +347,56 @@ class DeadLetters:
 
 
 def _all_letters(records: list[Record]) -> list[DeadLetter]:
-    """Every letter among ``records`` (markers left out), duplicates included."""
+    """Every letter among ``records`` (markers, claims and releases left out), duplicates
+    included."""
     markers = (_MARKER, _MARKER_SOURCE)
     replayed = {v.decode() for r in records for k, v in r.headers if k in markers}
     return [
         DeadLetter.from_record(r, replayed)
         for r in records
-        if not any(k == _MARKER for k, _ in r.headers)
+        if not any(k in _BOOKKEEPING for k, _ in r.headers)
     ]
+
+
+def _merged(records: list[Record], later: list[Record]) -> list[Record]:
+    """``records`` and the ``later`` ones not among them, by partition and offset."""
+    seen = {(r.partition, r.offset) for r in records}
+    added = [r for r in later if (r.partition, r.offset) not in seen]
+    return sorted([*records, *added], key=lambda r: (r.partition, r.offset))
+
+
+def _live_claims(records: list[Record], now: float) -> set[str]:
+    """Tokens of the claims among ``records`` not released, with a record in the lease."""
+    last: dict[str, float] = {}
+    released: set[str] = set()
+    for record in records:
+        headers = dict(record.headers)
+        token = headers.get(_CLAIM)
+        if token is None:
+            continue
+        if _RELEASED in headers:
+            released.add(token.decode())
+        last[token.decode()] = max(last.get(token.decode(), 0.0), record.timestamp)
+    return {t for t, at in last.items() if t not in released and now - at < CLAIM_LEASE}
+
+
+def _claimed_first(
+    records: list[Record], letters: list[DeadLetter], token: str
+) -> list[DeadLetter]:
+    """The ``letters`` still not replayed whose first live claim among ``records`` (read up to
+    the claim of ``token``) is that one: of two replays claiming a letter, the earlier claim
+    wins, and each sees it, as each read up to its own."""
+    live = _live_claims(records, time.time()) | {token}
+    first: dict[str, str] = {}
+    for record in records:
+        headers = dict(record.headers)
+        claim, claimed = headers.get(_CLAIM), headers.get(_CLAIMED)
+        if claim is None or claimed is None or claim.decode() not in live:
+            continue
+        for letter_id in claimed.decode().split(","):
+            first.setdefault(letter_id, claim.decode())
+    replayed = {d.id for d in _letters(records) if d.replayed}
+    return [d for d in letters if d.id not in replayed and first.get(d.id) == token]
 
 
 def _identity(letter: DeadLetter) -> str:

@@ -373,3 +373,27 @@ def test_demo_seed_is_idempotent_and_leaves_one_legacy_violation(settings: Setti
         report = client.post("/api/assertions/check", headers=auth).json()
         failing = [r["name"] for r in report["results"] if not r["ok"]]
         assert failing == ["ticket_requires_active_sla"]
+
+
+def test_a_catalog_of_a_newer_skybridge_is_refused_with_400(
+    client: TestClient, sla: dict[str, str]
+) -> None:
+    url = client.app.state.skybridge.settings.backends.sql  # type: ignore[attr-defined]
+    engine = create_sql_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "UPDATE skybridge_schema SET version = 5 WHERE component = 'assertions'"
+            )
+    finally:
+        engine.dispose()
+    for response in (
+        client.get("/api/assertions", headers=sla),
+        client.post("/api/assertions/check", headers=sla),
+        client.post("/api/assertions/apply", json={"sql": assertions_script()}, headers=sla),
+    ):
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert body["error"] == "ConfigError"
+        assert "holds assertions tables of a newer skybridge (schema version 5" in body["message"]
+        assert "upgrade skybridge" in body["hint"]

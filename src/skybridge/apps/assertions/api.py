@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, text
 from skybridge.apps.assertions import oracle, postgres, sqlite
 from skybridge.apps.assertions.analysis import Analysis, analyse
 from skybridge.apps.assertions.boundary import check_assertions_only
-from skybridge.apps.assertions.catalog import CatalogEntry, read_catalog
+from skybridge.apps.assertions.catalog import CatalogEntry, read_catalog, record_version
 from skybridge.apps.assertions.errors import (
     AssertionViolation,
     ScriptRejected,
@@ -207,9 +207,11 @@ def apply_assertions_only(
 
 def _apply(statements: list[ScriptStatement], engine: Engine, timeout: float | None) -> list[str]:
     dialect = engine_dialect(engine)
+    record_version(engine)
     try:
         with transaction(engine, timeout=timeout) as conn:
             lock_catalog(conn)
+            # read_catalog checks the version again, under the lock
             known = {name: entry.assertion() for name, entry in read_catalog(conn).items()}
             steps = plan_script(statements, dialect, known)
             done = run_steps(conn, dialect, steps, timeout)

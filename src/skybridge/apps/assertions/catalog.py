@@ -1,4 +1,12 @@
-"""The ``skybridge_assertions`` catalog table (same shape on PostgreSQL and SQLite)."""
+"""The ``skybridge_assertions`` catalog table (same shape on PostgreSQL and SQLite) and its
+schema version.
+
+The catalog, and the runtime tables and functions an apply makes next to it, live in the
+user's database, so their version is the ``assertions`` row of ``skybridge_schema``
+(:mod:`skybridge.backends.sql_schema`), recorded before an apply and checked again in every
+transaction that reads the catalog: an apply under the catalog lock, so it never writes into
+a catalog that a newer skybridge upgraded while it waited for the lock.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +14,22 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from skybridge.apps.assertions.analysis import Analysis
+from skybridge.apps.assertions.errors import database_error
 from skybridge.apps.assertions.model import Assertion, State, parse_assertion
 from skybridge.apps.assertions.naming import quote_ident, quote_literal
+from skybridge.backends.sql_schema import refuse_newer, version_in, versioned
+from skybridge.core.urls import mask_url
+
+#: The ``skybridge_schema`` component of the catalog and the runtime tables next to it.
+COMPONENT = "assertions"
+#: Their version (see :mod:`skybridge.backends.sql_schema`). 1: the catalog as it has been
+#: since assertions exist, so a catalog made before versions were recorded is version 1 too.
+SCHEMA_VERSION = 1
 
 CATALOG_DDL = """CREATE TABLE IF NOT EXISTS skybridge_assertions (
   name VARCHAR(128) PRIMARY KEY,
@@ -101,8 +120,51 @@ def delete_sql(name: str) -> str:
     return f"DELETE FROM skybridge_assertions WHERE name = {quote_literal(name)}"
 
 
+def _where(url: URL) -> str:
+    return f"the assertions database {mask_url(url.render_as_string(hide_password=False))}"
+
+
+def record_version(engine: Engine) -> None:
+    """Record the catalog's version before an apply (which makes the catalog, in its own
+    transaction, unless it exists): set up ``skybridge_schema`` and record
+    :data:`SCHEMA_VERSION` unless it is recorded, adopting a catalog from before versions as
+    it is. Processes doing this at once all succeed (see
+    :func:`~skybridge.backends.sql_schema.versioned`).
+
+    Raises:
+        ConfigError: the database holds a catalog of a newer skybridge (its URL, password
+            masked, names it).
+        TransientError: the database is unreachable or busy.
+    """
+    try:
+        versioned(engine, COMPONENT, SCHEMA_VERSION, _upgrade, where=_where(engine.url))
+    except DBAPIError as exc:
+        raise database_error(exc, url=engine.url) from None
+
+
+def _upgrade(found: int) -> None:
+    """Bring a catalog of version ``found`` to :data:`SCHEMA_VERSION`. Version 0 (made before
+    versions) is version 1's shape: nothing changes, not a row. A later version's upgrade
+    goes here, in a transaction holding the catalog lock (``transactions.lock_catalog``)."""
+
+
+def check_version(conn: Connection) -> None:
+    """Refuse, in ``conn``'s transaction, a catalog a newer skybridge recorded.
+
+    Raises:
+        ConfigError: its recorded version is newer than :data:`SCHEMA_VERSION`.
+    """
+    found = version_in(conn, COMPONENT)
+    refuse_newer(found, COMPONENT, SCHEMA_VERSION, where=_where(conn.engine.url))
+
+
 def read_catalog(conn: Connection) -> dict[str, CatalogEntry]:
-    """Every catalog row by name (empty when the catalog does not exist yet)."""
+    """Every catalog row by name (empty when the catalog does not exist yet).
+
+    Raises:
+        ConfigError: the catalog is of a newer skybridge (see :func:`check_version`).
+    """
+    check_version(conn)
     if not conn.dialect.has_table(conn, "skybridge_assertions"):
         return {}
     rows = conn.execute(

@@ -285,6 +285,27 @@ class KafkaStream(StreamBackend):
             probe.close()
         return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found}
 
+    def commit_group(self, group: str, topic: str, positions: Mapping[int, int]) -> None:
+        """Store ``group``'s positions on ``topic`` without joining the group: a client that is
+        only assigned partitions commits as a simple consumer (no join, no rebalance).
+
+        Raises:
+            Conflict: the group has members right now; the broker keeps their positions
+                (``UNKNOWN_MEMBER_ID``).
+        """
+        if not positions:
+            return
+        client = RdConsumer(self.settings.consumer_config(group, "earliest"))
+        try:
+            client.commit(
+                offsets=[RdTopicPartition(topic, p, o) for p, o in positions.items()],
+                asynchronous=False,
+            )
+        except KafkaException as exc:
+            raise translate_error(exc, "commit_group") from None
+        finally:
+            client.close()
+
     def groups(self) -> dict[str, list[str]]:
         try:
             listed = self.admin.list_consumer_groups(request_timeout=_TIMEOUT).result()
