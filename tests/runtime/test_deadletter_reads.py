@@ -191,3 +191,45 @@ def test_a_live_claim_keeps_its_letters_a_lapsed_or_released_one_does_not(
     assert len(letters.letters()) == 6  # claims and releases are no letters
     assert [d.id for d in letters.replay()] == ["0:2", "0:3", "0:4", "0:5"]
     assert [d.id for d in letters.letters() if not d.replayed] == ["0:0", "0:1"]
+
+
+@pytest.mark.kafka
+def test_claims_and_releases_carry_a_marker_header_for_readers_that_know_only_markers(
+    kafka_backend: StreamBackend,
+) -> None:
+    letters = park_letters(kafka_backend, unique("orders"), 6)
+    assert len(letters.replay()) == 6
+    records = kafka_backend.read_to_end(letters.name)
+    parked = [r for r in records if any(k == "skybridge-dlq-topic" for k, _ in r.headers)]
+    unmarked = [r for r in records if not any(k == "skybridge-dlq-replayed" for k, _ in r.headers)]
+    assert len(parked) == 8  # 6 letters, 2 duplicates
+    assert unmarked == parked  # claims, releases and markers are all markers to such a reader
+    assert any(k == "skybridge-dlq-claimed" for r in records for k, _ in r.headers)
+
+
+def test_a_replay_owning_some_partitions_still_sees_the_markers_on_partition_0(
+    tmp_path: Path,
+) -> None:
+    backend = connect(f"sqlite:///{tmp_path}/log.db?session_timeout=2")
+    topic = unique("orders")
+    backend.create_topic(topic, 1)
+    letters = DeadLetters(backend, topic)
+    backend.create_topic(letters.name, 2)
+    for i in range(4):
+        parked = letter_message(Record(topic, 0, i, b"k", b"v%d" % i), "ValueError", "bad", "p")
+        backend.produce(letters.name, [Message(parked.value, parked.key, parked.headers, i % 2)])
+    assert len(letters.replay()) == 4
+    replayed: dict[str, list[str]] = {}
+    with backend.consumer(REPLAY_GROUP, [letters.name]) as held:  # another replay, going on
+        held.wait_for_assignment(timeout=10)
+        second = threading.Thread(
+            target=lambda: replayed.setdefault("ids", [d.id for d in letters.replay()])
+        )
+        second.start()
+        deadline = time.monotonic() + 30
+        while len(held.assignment()) > 1 and time.monotonic() < deadline:
+            held.poll(timeout=0.2)  # hands a partition over to the second replay
+        second.join(30)
+    assert replayed == {"ids": []}  # none again, whichever partitions it owned
+    assert sum(backend.end_offsets(topic).values()) == 4
+    backend.close()

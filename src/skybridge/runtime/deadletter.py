@@ -5,7 +5,8 @@ A dead letter keeps the original key, value and headers and adds ``skybridge-dlq
 the original record (key, value, headers, timestamp, and partition when the topic still has
 it) to its topic and appends a *marker* record to the dead-letter topic, so ``list`` knows which
 ones were replayed; ``replay --all`` also commits the ``skybridge-dlq`` group on the dead-letter
-topic (its lag is the number of letters never looked at).
+topic (its lag counts the records appended since: letters parked since, and the replay's own
+markers).
 
 A record may be dead-lettered more than once (a worker dying between the dead-letter produce
 and the batch's flush): ``list`` and ``replay`` show the first letter per original (topic,
@@ -205,12 +206,14 @@ class DeadLetters:
         with self.backend.consumer(REPLAY_GROUP, [self.name]) as consumer:
             # Membership (the partitions it owns) keeps two replays from republishing the same
             # letters, and the commit needs it; the letters are read directly, from the start.
-            owned = consumer.wait_for_assignment(timeout=30.0)
-            records = self._read_all({tp.partition for tp in owned})
-            letters = self._pending(records, wanted)
+            owned = {tp.partition for tp in consumer.wait_for_assignment(timeout=30.0)}
+            # partition 0 too, owned or not: markers are written there
+            records = self._read_all(owned | {0}) if owned else []
+            letters = [d for d in self._pending(records, wanted) if _dlq_partition(d) in owned]
             self._republish(letters)
-            if wanted is None and records:
-                consumer.commit_records(records)
+            mine = [r for r in records if r.partition in owned]
+            if wanted is None and mine:
+                consumer.commit_records(mine)
         return letters
 
     def _pending(self, records: list[Record], wanted: set[str] | None) -> list[DeadLetter]:
@@ -235,10 +238,10 @@ class DeadLetters:
         letters = self._pending(records, wanted)
         if letters:
             token = uuid.uuid4().hex
-            self._claim(token, letters)
-            seen = _merged(records, self._read_after(records))
-            letters = _claimed_first(seen, letters, token)
             try:
+                self._claim(token, letters)
+                seen = _merged(records, self._read_after(records))
+                letters = _claimed_first(seen, letters, token)
                 self._republish(letters, token)
             finally:
                 self._release(token)
@@ -254,7 +257,7 @@ class DeadLetters:
         self.backend.produce(
             self.name,
             [
-                Message(b"", None, [(_CLAIM, token.encode()), (_CLAIMED, ",".join(c).encode())], 0)
+                Message(b"", None, [*_claim_headers(token), (_CLAIMED, ",".join(c).encode())], 0)
                 for c in chunks
             ],
         )
@@ -268,7 +271,7 @@ class DeadLetters:
             return []
 
     def _release(self, token: str) -> None:
-        headers = [(_CLAIM, token.encode()), (_RELEASED, b"")]
+        headers = [*_claim_headers(token), (_RELEASED, b"")]
         try:
             self.backend.produce(self.name, [Message(b"", None, headers, partition=0)])
         except SkybridgeError as exc:
@@ -280,8 +283,9 @@ class DeadLetters:
             )
 
     def _commit_read(self, committer: MemberlessCommit, records: list[Record]) -> None:
-        """Commit the group past ``records`` where that moves it forward (another replay may
-        have read further)."""
+        """Commit the group past ``records`` where that moves it forward of what it had when
+        read (two replays committing at once may leave it behind the one that read further:
+        lag only; markers say what was replayed)."""
         committed = self.backend.committed(REPLAY_GROUP, self.name)
         positions = {
             tp.partition: position
@@ -344,6 +348,17 @@ class DeadLetters:
             return self.backend.read_to_end(self.name, offsets)
         except NotFound:
             return []
+
+
+def _claim_headers(token: str) -> list[tuple[str, bytes]]:
+    """Headers of a claim or release record: the token, and a marker header naming no letter,
+    so that readers which know only markers (earlier releases) skip the record too."""
+    return [(_MARKER, f"claim:{token}".encode()), (_CLAIM, token.encode())]
+
+
+def _dlq_partition(letter: DeadLetter) -> int:
+    """The dead-letter topic's partition holding ``letter`` (its id is ``partition:offset``)."""
+    return int(letter.id.partition(":")[0])
 
 
 def _all_letters(records: list[Record]) -> list[DeadLetter]:
