@@ -38,6 +38,11 @@ _DDL_TRIES = 5
 _RACED = re.compile(r"already exists|duplicate|unique|locked|busy|ORA-00955", re.IGNORECASE)
 
 
+def no_privilege(exc: DBAPIError) -> bool:
+    """Whether ``exc`` says the role lacks a privilege for the statement (PostgreSQL)."""
+    return getattr(exc.orig, "sqlstate", None) == _NO_PRIVILEGE
+
+
 def settled(create: Callable[[], None]) -> None:
     """Run idempotent DDL (``create_all(checkfirst=True)``, ``CREATE ... IF NOT EXISTS``)
     that processes opening a fresh database at once all run: the loser of a race fails
@@ -78,7 +83,7 @@ def version_in(conn: Connection, component: str) -> int | None:
         with conn.begin_nested():
             return _select(conn, component)
     except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) != _NO_PRIVILEGE:
+        if not no_privilege(exc):
             raise
         return None
 

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from skybridge.apps.assertions import api
 from skybridge.apps.assertions.catalog import SCHEMA_VERSION
 from skybridge.backends.sql import create_sql_engine
-from skybridge.backends.sql_schema import recorded_version
+from skybridge.backends.sql_schema import recorded_version, versions_metadata
 from skybridge.cli import app
 from skybridge.core.errors import ConfigError
 
@@ -242,3 +243,26 @@ def test_a_role_that_may_not_read_the_versions_table_still_lists_and_checks(
         assert all(r.ok for r in api.check(reader))
     finally:
         reader.dispose()
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_not_write_the_versions_table_still_applies(pg_engine: Engine) -> None:
+    """``skybridge_schema`` made by another role; this one owns its own tables only."""
+    versions_metadata.create_all(pg_engine)
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    with pg_engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        conn.exec_driver_sql(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}")
+    app_engine = create_sql_engine(pg_engine.url.set(username=role).render_as_string(False))
+    try:
+        with capture_logs() as logs:
+            api.apply(sla_script(), app_engine)
+        assert [e["event"] for e in logs if "version" in e["event"]] == [
+            "assertions.version_not_recorded"
+        ]
+        assert len(api.list_assertions(app_engine)) == 3
+        assert recorded_version(pg_engine, "assertions") is None
+        api.apply(ONE_RULE, pg_engine)  # a role that may records it
+        assert recorded_version(pg_engine, "assertions") == SCHEMA_VERSION
+    finally:
+        app_engine.dispose()

@@ -22,8 +22,11 @@ from skybridge.apps.assertions.analysis import Analysis
 from skybridge.apps.assertions.errors import database_error
 from skybridge.apps.assertions.model import Assertion, State, parse_assertion
 from skybridge.apps.assertions.naming import quote_ident, quote_literal
-from skybridge.backends.sql_schema import refuse_newer, version_in, versioned
+from skybridge.backends.sql_schema import no_privilege, refuse_newer, version_in, versioned
+from skybridge.core.observability import get_logger
 from skybridge.core.urls import mask_url
+
+log = get_logger(__name__)
 
 #: The ``skybridge_schema`` component of the catalog and the runtime tables next to it.
 COMPONENT = "assertions"
@@ -131,6 +134,11 @@ def record_version(engine: Engine) -> None:
     it is. Processes doing this at once all succeed (see
     :func:`~skybridge.backends.sql_schema.versioned`).
 
+    A role that may not create or write ``skybridge_schema`` (another role made it, and
+    granted this one its own tables only) applies without recording: the version check each
+    transaction makes under the catalog lock still refuses a newer catalog when the role may
+    read the table, and the version is recorded by the next apply of a role that may.
+
     Raises:
         ConfigError: the database holds a catalog of a newer skybridge (its URL, password
             masked, names it).
@@ -139,6 +147,13 @@ def record_version(engine: Engine) -> None:
     try:
         versioned(engine, COMPONENT, SCHEMA_VERSION, _upgrade, where=_where(engine.url))
     except DBAPIError as exc:
+        if no_privilege(exc):
+            log.warning(
+                "assertions.version_not_recorded",
+                database=_where(engine.url),
+                reason="the role may not write skybridge_schema",
+            )
+            return
         raise database_error(exc, url=engine.url) from None
 
 
