@@ -4,13 +4,17 @@ backend statuses, the Streams page, error bodies or app pages a ``read`` caller 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from skybridge.apps.secretsync.manifest import APP
 from skybridge.backends.secrets.local import LocalSecretStore
 from skybridge.cli import app as cli
+from skybridge.core.errors import TerminalError
 from skybridge.core.locations import hide_in, hide_locations
 from skybridge.core.secret import Secret
 from skybridge.server.health import BackendStatus, without_locations
@@ -174,8 +178,51 @@ def test_failure_text_in_rows_is_hidden_at_any_depth_and_the_rest_kept() -> None
     rows = {
         "mappings": [{"name": "/srv/x/a", "last_error": "open /srv/x/db failed"}],
         "result": {"detail": "'/srv/My Co/k' missing", "source": "/srv/x/doc.md"},
+        "actions": [{"mapping": "db", "action": "error", "reason": "open /srv/x/db failed"}],
     }
     assert hide_in(rows, HOME) == {
         "mappings": [{"name": "/srv/x/a", "last_error": "open /.../db failed"}],
         "result": {"detail": "'/.../k' missing", "source": "/srv/x/doc.md"},
+        "actions": [{"mapping": "db", "action": "error", "reason": "open /.../db failed"}],
     }
+
+
+def test_a_reconcile_runs_reasons_hide_paths_from_a_read_caller(
+    skybridge_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mapping that could not be planned keeps its failure as the action's ``reason``, in
+    the run's report and on the page, as its ``last_error`` is kept in the status."""
+    source = skybridge_workdir / PLACE / "src"
+    with LocalSecretStore(source) as store:
+        store.create("app/db", Secret("v"))
+    (skybridge_workdir / "secretsync.toml").write_text(mapping_table(source))
+
+    def unreadable(self: LocalSecretStore, *args: Any) -> Any:
+        raise TerminalError(f"the local secret store {self.path}/secrets.db cannot be read")
+
+    monkeypatch.setattr(LocalSecretStore, "describe", unreadable)
+    monkeypatch.setattr(LocalSecretStore, "describe_many", unreadable)
+    with service_harness([APP]) as service:
+        started = service.client.post(
+            "/api/secretsync/reconcile", json={"dry_run": False}, headers=service.auth
+        )
+        assert started.status_code == 202, started.text
+        where = started.headers["Location"]
+        deadline = time.monotonic() + 30
+        run = service.client.get(where, headers=service.auth).json()
+        while run["status"] == "running":
+            assert time.monotonic() < deadline, "the run never finished"
+            time.sleep(0.05)
+            run = service.client.get(where, headers=service.auth).json()
+        assert run["status"] == "succeeded", run
+        [error] = run["report"]["errors"]
+        assert PLACE in error["reason"]  # an admin sees where the failing store is
+        reader = service.new_token("viewer", scopes=["read"])
+        shown = service.client.get(where, headers=bearer(reader))
+        [hidden] = shown.json()["report"]["errors"]
+        assert "store /.../secrets.db cannot be read" in hidden["reason"]
+        assert PLACE not in shown.text
+        service.login(reader)
+        page = service.client.get(f"/ui/secretsync?run={run['id']}").text
+        assert "store /.../secrets.db cannot be read" in page
+        assert PLACE not in page

@@ -60,8 +60,9 @@ def hide_locations(text: str, data_dir: Path) -> str:
 
 
 #: Keys of the failure text apps keep and list again (a mapping's ``last_error``, a sync
-#: outcome's ``detail``, a dead letter's or batch's ``error``): hidden in rows and answers too.
-ERROR_KEYS = frozenset({"error", "last_error", "detail", "hint", "replay_error"})
+#: outcome's ``detail``, a dead letter's or batch's ``error``, a planned action's or skipped
+#: document's ``reason``): hidden in rows and answers too.
+ERROR_KEYS = frozenset({"error", "last_error", "detail", "hint", "replay_error", "reason"})
 #: The data folder to hide locations by for the caller of the request being answered (``None``:
 #: the caller holds ``service:locations``, or no caller is known yet).
 HIDDEN_FOR: ContextVar[Path | None] = ContextVar("skybridge_locations_hidden", default=None)

@@ -18,6 +18,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +27,17 @@ from fastapi.testclient import TestClient
 
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.secretsync import page as page_module
+from skybridge.apps.secretsync import router as router_module
 from skybridge.apps.secretsync.reconcile import Plan, PlannedAction, ReconcileReport
 from skybridge.apps.secretsync.reconcile_run import Reconciler
-from skybridge.apps.secretsync.run_records import KEEP_RUNS, RUN_ID
-from skybridge.apps.secretsync.runs import LEASE_TTL_S, ReconcileRuns, RunBusy
+from skybridge.apps.secretsync.run_records import KEEP_RUNS, RUN_ID, ReconcileRun
+from skybridge.apps.secretsync.runs import LEASE_TTL_S, BackgroundRun, ReconcileRuns, RunBusy
 from skybridge.apps.secretsync.schedule import reconcile_run
 from skybridge.apps.secretsync.service import open_service
 from skybridge.apps.secretsync.state import StateStore
 from skybridge.backends import kv
 from skybridge.core.clock import ManualClock
+from skybridge.core.config import Settings
 from skybridge.core.errors import TransientError
 from skybridge.runtime.scheduler import JobRun
 
@@ -338,3 +341,37 @@ def test_the_cli_reconciles_in_the_foreground_as_a_recorded_run(
     assert json.loads(result.stdout)["writes"] == 2
     [run] = client.get(RECONCILE, headers=auth).json()
     assert (run["trigger"], run["status"], run["summary"]["writes"]) == ("cli", "succeeded", 2)
+
+
+def test_run_answers_hide_file_locations_from_a_caller_without_the_locations_scope(
+    client: TestClient,
+    auth: dict[str, str],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The 202 and the 409 leave the service as its other JSON answers do."""
+    place = f"{Path(settings.data_dir).resolve()}/kv.db"
+    busy = RunBusy("20260107T101500123456Z-3fa9c2", None)
+    busy.hint = f"the kv store {place} is busy"
+    run = ReconcileRun(
+        "20260107T101500123456Z-3fa9c2", "running", False, False, None, "api", 0.0, "h:1:2:3.4"
+    )
+    answers: list[Any] = [busy, BackgroundRun(replace(run, error=f"open {place}"), None)]  # type: ignore[arg-type]
+
+    def start(*args: Any, **kwargs: Any) -> Any:
+        answer = answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(router_module, "start_background", start)
+    tokens = client.app.state.skybridge.tokens  # type: ignore[attr-defined]
+    operate = {"Authorization": f"Bearer {tokens.create('operator', ['operate'])[1].reveal()}"}
+    cases = [(busy, 409, "hint", "<data_dir>/kv.db is busy"), (answers[1], 202, "error", "")]
+    for answer, status, key, end in cases:
+        answers[0] = answer
+        hidden = client.post(RECONCILE, json={"dry_run": False}, headers=operate)
+        assert hidden.status_code == status, hidden.text
+        assert hidden.json()[key].endswith(end or "<data_dir>/kv.db")
+        shown = client.post(RECONCILE, json={"dry_run": False}, headers=auth)
+        assert place in shown.json()[key]

@@ -32,6 +32,7 @@ from skybridge.apps.secretsync.service import (
 )
 from skybridge.apps.secretsync.views import audit_view, mapping_view, status_views
 from skybridge.core.errors import NotFound, SkybridgeError
+from skybridge.core.locations import HIDDEN_FOR, hide_in
 
 T = TypeVar("T")
 
@@ -213,10 +214,20 @@ def run_location(run_id: str) -> str:
     return f"/api/secretsync/reconcile/{run_id}"
 
 
+class RunAnswer(JSONResponse):
+    """A run's 202 or 409, answered as the service answers every route's JSON: the failure
+    text it carries (``core.locations.ERROR_KEYS``) without the host's folders for a caller
+    without ``service:locations``."""
+
+    def render(self, content: Any) -> bytes:
+        hidden = HIDDEN_FOR.get()
+        return super().render(content if hidden is None else hide_in(content, hidden))
+
+
 def busy_response(busy: RunBusy) -> JSONResponse:
     """409 naming the run going now (``run_id``, and ``Location``)."""
     body = RunBusyBody(error="RunBusy", message=busy.message, hint=busy.hint, run_id=busy.run_id)
-    return JSONResponse(
+    return RunAnswer(
         body.model_dump(exclude_none=True),
         status_code=409,
         headers={"Location": run_location(busy.run_id)},
@@ -327,7 +338,7 @@ def build_router(ctx: Context) -> APIRouter:
         except BaseException:
             svc.close()
             raise
-        return JSONResponse(
+        return RunAnswer(
             started.run.view(),
             status_code=202,
             headers={"Location": run_location(started.run.id)},

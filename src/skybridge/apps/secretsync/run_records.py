@@ -14,6 +14,7 @@ import json
 import re
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -143,8 +144,14 @@ class RunRecords:
         report: dict[str, Any] = json.loads(zlib.decompress(b"".join(found[k] for k in keys)))
         return report
 
-    def prune(self, keep: int = KEEP_RUNS) -> int:
-        """Remove finished runs (and their reports) beyond the newest ``keep``; how many."""
+    def prune(
+        self, keep: int = KEEP_RUNS, *, judge: Callable[[ReconcileRun], ReconcileRun] | None = None
+    ) -> int:
+        """Remove finished runs (and their reports) beyond the newest ``keep``; how many.
+
+        An unfinished one is first given to ``judge`` (which records it abandoned when its
+        process is gone) and kept only while it still runs.
+        """
         keys = list(self.kv.keys(RUN_PREFIX))
         old = keys[: max(0, len(keys) - keep)]
         found = self.kv.get_many(old)
@@ -153,12 +160,22 @@ class RunRecords:
             if key not in found:
                 continue
             run = ReconcileRun.from_json(json.loads(found[key]))
+            if not run.finished and judge is not None:
+                run = judge(run)
             if not run.finished:
-                continue  # still running (or not yet judged abandoned): kept until it ends
-            parts = [_part_key(run.id, n) for n in range(run.report_parts)]
-            self.kv.delete_many([*parts, key])
+                continue  # still running: kept until it ends
+            self.drop_report(run.id, run.report_parts)
+            self.kv.delete(key)
             gone += 1
         return gone
+
+    def drop_report(self, run_id: str, counted: int = 0) -> None:
+        """Remove the stored report of ``run_id``: the ``counted`` parts its record names,
+        and any others (stored by a run whose end could not be recorded)."""
+        known = [_part_key(run_id, n) for n in range(counted)]
+        after = known[-1] if known else None
+        others = self.kv.scan_prefix(f"{REPORT_PREFIX}{run_id}/", start_after=after)
+        self.kv.delete_many([*known, *(item.key for item in others)])
 
 
 def _part_key(run_id: str, part: int) -> str:

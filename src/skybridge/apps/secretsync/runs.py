@@ -4,13 +4,21 @@ A run holds the lease ``secretsync/leases/reconcile`` (owner: the run id) in the
 while it works, so the service, ``skybridge worker`` and the CLI, however many processes share
 the store, never reconcile at once: :meth:`ReconcileRuns.begin` raises :class:`RunBusy` naming
 the running run. The lease lasts :data:`LEASE_TTL_S` seconds and a thread of the running
-process renews it every :data:`RENEW_EVERY_S`; a run that loses it stops at its next mapping
-and fails.
+process renews it every :data:`RENEW_EVERY_S` (:mod:`.run_lease`); the run gives back the
+lease as last renewed. A run stops before its next mapping, and fails, once its lease was
+taken or less than :data:`LEASE_MARGIN_S` of it is left (renewals failed or came late), so
+it never writes while another run may hold the lease.
+
+The running run writes its record over the version it last wrote: a run judged ``abandoned``
+meanwhile (its lease ran out while it paused) stays ``abandoned``, and the run stops instead
+of recording ``succeeded`` or ``failed`` over that verdict (the report it stored is removed).
 
 A run whose process died (killed, or stopped with the service) is not left ``running``: when
 its record is read and its lease is gone (ran out) or names a process of this host that no
 longer runs, the run is recorded as ``abandoned``, and its lease is taken over at once by the
-next run (a process on another host or container keeps it until it runs out).
+next run (a process on another host or container keeps it until it runs out). So is a lease
+its run could not give back after recording its end. Runs that never ended are judged so too
+before the history drops them.
 
 :func:`start_background` runs a reconcile in a thread of this process (the HTTP routes and the
 dashboard); :meth:`ReconcileRuns.execute` runs one where it is called (the CLI, the scheduled
@@ -28,6 +36,7 @@ from typing import Any
 
 from skybridge.apps.secretsync.reconcile import ReconcileReport
 from skybridge.apps.secretsync.reconcile_run import OnProgress
+from skybridge.apps.secretsync.run_lease import RunLease
 from skybridge.apps.secretsync.run_records import (
     ReconcileRun,
     RunRecords,
@@ -50,6 +59,10 @@ LEASE_NAME = "reconcile"
 #: blocks the next one (and shows ``running``) for at most this long.
 LEASE_TTL_S = 60.0
 RENEW_EVERY_S = 15.0
+#: A run stops before its next step once less than this is left of its lease (renewals
+#: failing or late for 45 s): time for the mapping being applied to finish before the lease
+#: can run out and another run begin.
+LEASE_MARGIN_S = 15.0
 #: Least time between two progress writes to the run's record.
 PROGRESS_EVERY_S = 0.5
 #: Longest error text kept with a failed run.
@@ -73,35 +86,55 @@ class RunBusy(Conflict):
 @dataclass
 class _Tracker:
     """The running run's record, written as progress comes in (at most every
-    :data:`PROGRESS_EVERY_S` seconds, and at each change of phase)."""
+    :data:`PROGRESS_EVERY_S` seconds, and at each change of phase) over the record's kv
+    ``version`` only, so a run judged abandoned meanwhile stays so. Before each step it checks
+    the run's lease (:meth:`RunLease.check`): a run that lost it, or may have, stops."""
 
     records: RunRecords
     run: ReconcileRun
-    lost: threading.Event
+    version: int
+    lease: RunLease
     written: float = 0.0
 
     def __call__(self, phase: str, done: int, total: int) -> None:
-        if self.lost.is_set():
-            raise Conflict(
-                f"reconcile run {self.run.id} lost its lease (the kv store was unreachable, "
-                "or the process paused longer than the lease) and stopped",
-                hint="start a new run",
-            )
+        self.lease.check()
         before = self.run.progress.get("phase")
         self.run = replace(self.run, progress={"phase": phase, "done": done, "total": total})
         now = time.monotonic()
         if phase != before or done == total or now - self.written >= PROGRESS_EVERY_S:
-            self.records.save(self.run)
+            self.version = self.save(self.run)
             self.written = now
+
+    def save(self, run: ReconcileRun) -> int:
+        """Write ``run`` over the version this run last wrote.
+
+        Raises:
+            Conflict: the record changed meanwhile (judged abandoned), or is gone.
+        """
+        try:
+            return self.records.save(run, expected=self.version)
+        except Conflict:
+            raise Conflict(
+                f"reconcile run {run.id} was recorded abandoned while it ran (its lease ran "
+                "out): it stopped, and its record stays abandoned",
+                hint="start a new run",
+            ) from None
 
 
 class ReconcileRuns:
     """Begin, run and read reconcile runs recorded in the state kv store ``kv``."""
 
-    def __init__(self, kv: KeyValueStore, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        kv: KeyValueStore,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        renew_every: float = RENEW_EVERY_S,
+    ) -> None:
         self.records = RunRecords(kv, clock=clock)
         self.leases = LeaseManager(kv, prefix=LEASE_PREFIX, clock=clock)
         self.clock = clock
+        self.renew_every = renew_every
 
     # -- starting and running ---------------------------------------------------------------
     def begin(
@@ -126,7 +159,7 @@ class ReconcileRuns:
         )
         lease = self._take(run.id)
         self.records.save(run)
-        self.records.prune()
+        self.records.prune(judge=self._judged)
         log.info("secretsync.reconcile_started", run=run.id, trigger=trigger, dry_run=dry_run)
         return run, lease
 
@@ -136,7 +169,7 @@ class ReconcileRuns:
             return lease
         holder = self.leases.holder(LEASE_NAME)
         running = None if holder is None else self.records.load(holder.owner)
-        if holder is not None and running is not None and holder_gone(running[0].holder):
+        if holder is not None and running is not None and _over(running[0]):
             self._abandon(*running, why=f"{describe(running[0].holder)} stopped")
             self.leases.release(holder)
             lease = self.leases.acquire(LEASE_NAME, run_id, LEASE_TTL_S)
@@ -151,63 +184,73 @@ class ReconcileRuns:
     def execute(
         self, run: ReconcileRun, lease: Lease, reconcile: Callable[[OnProgress], ReconcileReport]
     ) -> tuple[ReconcileRun, ReconcileReport]:
-        """Run ``reconcile(progress)`` as ``run`` (``progress`` records how far it got); record
-        how it ended; give the lease back.
+        """Run ``reconcile(progress)`` as ``run`` (``progress`` records how far it got, and
+        stops the run once its lease is lost or about to run out); record how it ended; give
+        the lease back.
 
         Raises:
-            BaseException: whatever ``reconcile`` raised, once the run is recorded ``failed``.
+            BaseException: whatever ``reconcile`` raised, once the run is recorded ``failed``
+                (a run recorded ``abandoned`` meanwhile stays so).
         """
-        lost, stop = threading.Event(), threading.Event()
-        renewer = threading.Thread(
-            target=self._renew, args=(lease, lost, stop), name=f"secretsync-lease-{run.id}"
+        held = RunLease(
+            self.leases,
+            lease,
+            ttl=LEASE_TTL_S,
+            renew_every=self.renew_every,
+            margin=LEASE_MARGIN_S,
+            clock=self.clock,
         )
-        renewer.daemon = True
-        renewer.start()
-        tracker = _Tracker(self.records, run, lost)
+        held.start()
         try:
+            tracker = _Tracker(self.records, run, self._version(run), held)
             try:
                 report = reconcile(tracker)
-                ended = self._end(tracker.run, "succeeded", report=report)
+                ended = self._end(tracker, "succeeded", report=report)
             except BaseException as exc:
-                self._failed(tracker.run, exc)
+                self._failed(tracker, exc)
                 raise
         finally:
-            stop.set()
-            renewer.join()
-            with suppress(Exception):  # else it runs out by itself
-                self.leases.release(lease)
+            held.stop()
         return ended, report
 
-    def _failed(self, run: ReconcileRun, exc: BaseException) -> None:
-        """Record ``run`` as failed with ``exc``; a store that fails now too leaves the run to
-        be judged abandoned once its lease runs out."""
+    def _version(self, run: ReconcileRun) -> int:
+        """The kv version of ``run``'s record, which must still say ``running``."""
+        found = self.records.load(run.id)
+        if found is None or found[0].status != "running":
+            status = "gone" if found is None else found[0].status
+            raise Conflict(f"reconcile run {run.id} is {status}, so it cannot run")
+        return found[1]
+
+    def _failed(self, tracker: _Tracker, exc: BaseException) -> None:
+        """Record the run as failed with ``exc``; a store that fails now too leaves the run to
+        be judged abandoned once its lease runs out, and a run recorded abandoned meanwhile
+        stays so."""
         try:
-            self._end(replace(run, report_parts=0), "failed", error=exc)
+            self._end(tracker, "failed", error=exc)
         except Exception as again:
             log.warning(
-                "secretsync.reconcile_not_recorded", run=run.id, error_type=type(again).__name__
+                "secretsync.reconcile_not_recorded",
+                run=tracker.run.id,
+                error_type=type(again).__name__,
             )
-
-    def _renew(self, lease: Lease, lost: threading.Event, stop: threading.Event) -> None:
-        while not stop.wait(RENEW_EVERY_S):
-            try:
-                lease = self.leases.renew(lease, LEASE_TTL_S)
-            except Exception as exc:  # the kv store failing is the same as losing the lease
-                log.warning("secretsync.reconcile_lease_lost", run=lease.owner, error=str(exc))
-                lost.set()
-                return
 
     def _end(
         self,
-        run: ReconcileRun,
+        tracker: _Tracker,
         status: RunStatus,
         *,
         report: ReconcileReport | None = None,
         error: BaseException | None = None,
     ) -> ReconcileRun:
-        """Record the end of ``run`` (before its lease is given back, so a reader that sees
-        the lease free finds the run finished)."""
-        final = replace(run, status=status, finished_at=self.clock.now())
+        """Record the end of the tracked run (before its lease is given back, so a reader
+        that sees the lease free finds the run finished), over the version it last wrote.
+
+        Raises:
+            Conflict: the run was recorded abandoned meanwhile (its record is kept, and the
+                report this wrote is removed).
+        """
+        run = tracker.run
+        final = replace(run, status=status, finished_at=self.clock.now(), report_parts=0)
         if report is not None:
             final = self.records.save_report(final, report.to_dict())
             final = replace(final, summary=summary(report))
@@ -215,7 +258,14 @@ class ReconcileRuns:
         if error is not None:
             text = scrub(str(error) or "interrupted")[:ERROR_MAX]
             final = replace(final, error=text, error_type=type(error).__name__)
-        self.records.save(final)
+        try:
+            tracker.version = tracker.save(final)
+        except Exception:
+            if report is not None:
+                with suppress(Exception):  # else removed with the run's record, when pruned
+                    self.records.drop_report(run.id)
+            raise
+        tracker.run = final
         log.info(
             "secretsync.reconcile_finished",
             run=run.id,
@@ -277,6 +327,13 @@ class ReconcileRuns:
             return self.records.get(run.id)
         log.warning("secretsync.reconcile_abandoned", run=run.id, reason=why)
         return gone
+
+
+def _over(run: ReconcileRun) -> bool:
+    """Whether the lease of ``run`` (its holder) is no longer needed: the run's process
+    stopped, or the run ended (it records that just before it gives the lease back, which a
+    failing kv store may keep it from doing)."""
+    return run.status in ("succeeded", "failed") or holder_gone(run.holder)
 
 
 def summary(report: ReconcileReport) -> dict[str, int]:
