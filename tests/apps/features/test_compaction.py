@@ -10,23 +10,22 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 
-from skybridge.apps.features.compaction import (
-    LEASE_PREFIX,
-    compact_view,
-    compacted_from,
-)
+from skybridge.apps.features.compaction import LEASE_PREFIX, compact_view
 from skybridge.apps.features.logstats import pending_step, stats_key
-from skybridge.apps.features.offline import OfflineLogSink, log_files
+from skybridge.apps.features.mergedfile import compacted_from
+from skybridge.apps.features.offline import OfflineLogSink, log_files, read_log
 from skybridge.backends import kv as kv_backends
 from skybridge.backends import objects as object_backends
 from skybridge.backends.kv import KeyValueStore
-from skybridge.backends.objects import ObjectStore
+from skybridge.backends.objects import ObjectInfo, ObjectStore
 from skybridge.core.errors import Conflict
 from skybridge.runtime.leases import LeaseManager
 
@@ -349,6 +348,174 @@ def test_a_compaction_that_lost_its_view_before_deleting_leaves_nothing_uncounte
     assert assert_counters_exact(kv, objects)["rows"] == 50
 
 
+def test_a_compaction_that_lost_its_view_after_writing_keeps_its_file(
+    objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paused past its lease just after writing its merged file: the compaction that takes the
+    view over finds the file, deletes the inputs and settles the step; the first one then finds
+    the view lost and must keep its file, which holds every row now."""
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    for first in range(0, 50, 10):
+        sink.write(batch(first, 10, DAY_2))
+    before, trained = snapshot(objects), training(objects)
+    real_put = type(objects).put
+    second: list[Any] = []
+    paused = [False]
+
+    def put_then_pause(self: ObjectStore, key: str, *args: Any, **kwargs: Any) -> None:
+        real_put(self, key, *args, **kwargs)
+        if not paused[0]:
+            paused[0] = True
+            _lapse(kv)
+            second.append(_compact(objects, kv))
+
+    monkeypatch.setattr(type(objects), "put", put_then_pause)
+    with pytest.raises(Conflict):
+        _compact(objects, kv)
+    monkeypatch.undo()
+
+    assert second[0].settled == "finished"
+    assert len(log_files(objects, VIEW, PREFIX)) == 1
+    assert snapshot(objects) == before
+    assert training(objects) == trained
+    assert assert_counters_exact(kv, objects)["rows"] == 50
+    assert pending_step(kv, VIEW) is None
+
+
+def test_an_input_written_again_in_the_second_of_the_merge_is_kept_and_counted(
+    objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after deleting some inputs; a batch of one of them delivered again at once is
+    stored again and counted. On a store that keeps whole seconds, it looks as old as the
+    merged file: settling the step must keep it (it is not the file merged) and the next merge
+    count it out, so the counters stay exact."""
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    for first in range(0, 100, 10):
+        sink.write(batch(first, 10, DAY_1))
+    before = snapshot(objects)
+    real_delete_many, real_head = type(objects).delete_many, type(objects).head
+
+    def crash_after_three(self: ObjectStore, keys: Iterable[str]) -> None:
+        real_delete_many(self, list(keys)[:3])
+        raise SystemExit("killed")
+
+    def same_second(self: ObjectStore, key: str) -> ObjectInfo:
+        return replace(real_head(self, key), last_modified=datetime(2025, 3, 1, tzinfo=UTC))
+
+    monkeypatch.setattr(type(objects), "delete_many", crash_after_three)
+    with pytest.raises(SystemExit):
+        _compact(objects, kv)
+    monkeypatch.undo()
+    monkeypatch.setattr(type(objects), "head", same_second)
+    kv.delete(LEASE_PREFIX + VIEW)  # a killed process leaves its lease to lapse
+    again = batch(0, 10, DAY_1 + 60)  # delivered again, ingested anew: another file
+    assert len(log_files(objects, VIEW, PREFIX)) == 10 - 3 + 1
+    sink.write(again)
+    assert len(log_files(objects, VIEW, PREFIX)) == 10 - 3 + 1 + 1  # its part, stored again
+
+    done = _compact(objects, kv)
+
+    assert done.settled == "finished"
+    assert assert_counters_exact(kv, objects)["rows"] == 100
+    assert done.duplicates == 10  # the part written again was merged, its copy dropped
+    assert len(log_files(objects, VIEW, PREFIX)) == 1
+    assert len(snapshot(objects)) == len(before) == 100
+
+
+def test_readers_see_every_row_while_a_compaction_deletes_what_they_listed(
+    objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compaction runs between a reader's listing and its reading of the files listed."""
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    for first in range(0, 50, 10):
+        sink.write(batch(first, 10, DAY_2))
+    before, trained = snapshot(objects), training(objects)
+    real_get = type(objects).get
+    compacted: list[Any] = []
+
+    def get_then_compact(self: ObjectStore, key: str) -> bytes:
+        data = real_get(self, key)
+        if not compacted:  # the reader read its first file
+            compacted.append(None)
+            compacted.append(_compact(objects, kv))
+        return data
+
+    monkeypatch.setattr(type(objects), "get", get_then_compact)
+    assert snapshot(objects) == before
+    assert compacted[1].merged_files == 5
+    compacted.clear()
+    assert training(objects) == trained
+    monkeypatch.undo()
+
+    for first in range(50, 80, 10):  # a merged file and three parts, merged while read
+        sink.write(batch(first, 10, DAY_2))
+    before = snapshot(objects)
+    assert len(before) == 80
+    compacted.clear()
+    monkeypatch.setattr(type(objects), "get", get_then_compact)
+    assert snapshot(objects) == before
+    assert compacted[1].merged_files == 4
+
+
+def test_readers_see_every_row_when_a_listing_misses_files_moved_during_it(
+    objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing in pages, in key order, with a compaction between two pages: the merged file
+    is written behind it (``compact-`` sorts before ``part-``), the parts deleted ahead of it,
+    so the listing has neither."""
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    for first in range(0, 30, 10):
+        sink.write(batch(first, 10, DAY_1))
+    _compact(objects, kv)
+    for first in range(30, 80, 10):
+        sink.write(batch(first, 10, DAY_2))
+    before = snapshot(objects)
+    assert len(before) == 80
+    real_list = type(objects).list
+    boundary = f"{PREFIX}/{VIEW}/date=2025-03-02/part-"
+    raced: list[str] = []
+
+    def list_racing_a_compaction(
+        self: ObjectStore, prefix: str = "", **options: Any
+    ) -> Iterator[Any]:
+        if raced or not prefix.endswith(f"{VIEW}/"):
+            yield from real_list(self, prefix, **options)
+            return
+        raced.append(prefix)
+        ahead = [e for e in real_list(self, prefix, **options) if e.key < boundary]
+        _compact(objects, kv)
+        behind = [e for e in real_list(self, prefix, **options) if e.key >= boundary]
+        yield from ahead + behind
+
+    monkeypatch.setattr(type(objects), "list", list_racing_a_compaction)
+    assert snapshot(objects) == before
+    assert raced
+
+
+def test_readers_finish_while_the_pipeline_writes_a_part_during_every_listing(
+    objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    for first in range(0, 30, 10):
+        sink.write(batch(first, 10, DAY_2))
+    before = {(r[2], r[3]) for r in snapshot(objects)}
+    real_list = type(objects).list
+    written = iter(range(30, 1000, 10))
+
+    def list_while_writing(self: ObjectStore, prefix: str = "", **options: Any) -> Iterator[Any]:
+        found = list(real_list(self, prefix, **options))
+        if prefix.endswith(f"{VIEW}/"):
+            sink.write(batch(next(written), 10, DAY_2))  # lands just after this listing
+        yield from found
+
+    monkeypatch.setattr(type(objects), "list", list_while_writing)
+    rows = read_log(objects, VIEW, PREFIX)
+    monkeypatch.undo()
+    found = {(r.source, r.offset) for r in rows}
+    assert before <= found  # every row there when the read began
+    assert len(found) == len(rows)
+
+
 def test_dry_run_changes_nothing(objects: ObjectStore, kv: KeyValueStore) -> None:
     sink = OfflineLogSink(objects, PREFIX, kv)
     distinct = write_days(sink, time.time())
@@ -358,6 +525,13 @@ def test_dry_run_changes_nothing(objects: ObjectStore, kv: KeyValueStore) -> Non
     assert planned.merged_rows is None  # rows are known by reading, which a dry run does not
     assert log_files(objects, VIEW, PREFIX) == keys
     assert len(snapshot(objects)) == distinct
+
+
+def _lapse(kv: KeyValueStore) -> None:
+    """The view's lease runs out (its holder is paused past it): the record stays, expired."""
+    raw = kv.get(LEASE_PREFIX + VIEW)
+    assert raw is not None
+    kv.put(LEASE_PREFIX + VIEW, json.dumps(json.loads(raw) | {"expires_at": 0.0}).encode())
 
 
 def kv_counters(kv: KeyValueStore) -> dict[str, Any]:

@@ -7,7 +7,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from skybridge.apps.features.logstats import count_file, log_stats, stats_key
+from skybridge.apps.features.logstats import (
+    DROPPED_KEPT,
+    begin_step,
+    count_file,
+    drop_step,
+    log_stats,
+    pending_step,
+    stats_key,
+    was_dropped,
+)
 from skybridge.backends import kv as kv_backends
 from skybridge.backends import objects as object_backends
 
@@ -43,3 +52,20 @@ def test_two_first_writers_count_each_file_once(tmp_path: Path) -> None:
     counted = json.loads(kv.get(stats_key(view)))
     assert log_stats(objects, view, prefix)["files"] == 2
     assert counted["files"] == 2, counted
+
+
+def test_dropped_steps_are_remembered_a_while(tmp_path: Path) -> None:
+    kv = kv_backends.connect(f"sqlite:///{tmp_path}/kv.db")
+    objects = object_backends.connect(f"file://{tmp_path}/objects")
+    keys = [f"features/log/v/date=2026-01-01/compact-{i}.parquet" for i in range(DROPPED_KEPT + 5)]
+    for key in keys:
+        begin_step(
+            kv, objects, "v", "features/log", {"key": key, "files": -1, "rows": 0, "bytes": 0}
+        )
+        assert not was_dropped(kv, "v", key)  # pending
+        assert drop_step(kv, "v", key)
+        count_file(kv, objects, "features/log", "v", 1, 10)  # the writer keeps the record
+    assert pending_step(kv, "v") is None
+    assert [was_dropped(kv, "v", key) for key in keys] == [False] * 5 + [True] * DROPPED_KEPT
+    doc = json.loads(kv.get(stats_key("v")) or b"{}")
+    assert (doc["files"], doc["rows"]) == (DROPPED_KEPT + 5,) * 2  # no dropped step applied

@@ -26,12 +26,18 @@ A merge step reads at most :data:`MAX_INPUTS` files, keeps the first row of each
 
 A crash anywhere leaves every row in some file (readers keep one per ``(source, offset)``), and
 the next compaction of the view settles the step first: with the merged file written, it
-deletes the inputs still there and applies the step; without it, it drops the record.
+deletes the inputs still there as they were merged (same SHA-256 digest as the merged file's
+metadata records: a part written again since, by a batch delivered again, is counted anew and
+left to the next merge) and applies the step; without it, it drops the record and remembers the
+key as dropped (:func:`~.logstats.drop_step`).
 
 One compaction per view runs at a time: it holds a lease on the kv store
 (:mod:`skybridge.runtime.leases`), renewed at each step; another finds the view busy and skips
 it. Rows are safe even without it (a compaction paused past its lease): a compaction deletes
-only files it read whole, after writing a file with their rows under a key of its own.
+only files it read whole, after writing a file with their rows under a key of its own; one that
+finds its lease lost after writing its merged file deletes that file again only when the step
+was recorded dropped (its inputs, or files merged from them, hold every row), and keeps it when
+the step was settled (its inputs deleted), is still pending, or is not known any more.
 """
 
 from __future__ import annotations
@@ -43,9 +49,21 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from skybridge.apps.features.logstats import begin_step, drop_step, pending_step, settle_step
-from skybridge.apps.features.mergedfile import compacted_from, encode, read_files, unique_rows
-from skybridge.apps.features.offline import PARQUET
+from skybridge.apps.features.logstats import (
+    begin_step,
+    drop_step,
+    pending_step,
+    settle_step,
+    was_dropped,
+)
+from skybridge.apps.features.mergedfile import (
+    compacted_inputs,
+    digest,
+    encode,
+    read_files,
+    unique_rows,
+)
+from skybridge.apps.features.offline import COMPACTED, PARQUET
 from skybridge.backends.kv import KeyValueStore
 from skybridge.backends.objects import ObjectInfo, ObjectStore
 from skybridge.core.errors import Conflict, NotFound
@@ -206,19 +224,28 @@ def settle_pending(objects: ObjectStore, kv: KeyValueStore, view: str) -> str | 
         drop_step(kv, view, key)
         return "dropped"
     folder = key.rpartition("/")[0]
-    left = []
-    for name in compacted_from(objects, key):
-        try:
-            found = objects.head(f"{folder}/{name}")
-        except NotFound:
-            continue
-        # A part written again after the merge (a batch delivered again) was counted anew:
-        # the next compaction merges it.
-        if found.last_modified <= merged.last_modified:
-            left.append(found.key)
+    left = [
+        f"{folder}/{name}"
+        for name, merged_digest in compacted_inputs(objects, key)
+        if _as_merged(objects, f"{folder}/{name}", merged_digest, merged)
+    ]
     objects.delete_many(left)
     settle_step(kv, view, key)
     return "finished"
+
+
+def _as_merged(
+    objects: ObjectStore, key: str, merged_digest: str | None, merged: ObjectInfo
+) -> bool:
+    """Whether the input ``key`` is still there as it was merged. A part written again after
+    the merge (a batch delivered again, its rows ingested anew) was counted anew: the next
+    compaction merges it. Timestamps cannot tell (stores keep whole seconds): its digest can."""
+    try:
+        if merged_digest is None:  # merged before digests were recorded
+            return objects.head(key).last_modified <= merged.last_modified
+        return digest(objects.get(key)) == merged_digest
+    except NotFound:
+        return False
 
 
 class _Run:
@@ -306,18 +333,19 @@ class _Run:
     def simulate(self, group: list[LogFile]) -> LogFile:
         self._account(group, None)
         self.tracker.merged(len(group))
-        key = f"{group[0].key.rpartition('/')[0]}/compact-planned-{next(self._planned)}.parquet"
+        key = f"{group[0].key.rpartition('/')[0]}/{COMPACTED}planned-{next(self._planned)}.parquet"
         made = LogFile(key, sum(f.size for f in group), 0.0)
         self.outputs[key] = (None, made.size)
         return made
 
     def merge(self, group: list[LogFile]) -> LogFile:
         self._renew()
-        table, rows, sizes = read_files(self.objects, [f.key for f in group], self.tracker.merged)
+        keys = [f.key for f in group]
+        table, rows, sizes, digests = read_files(self.objects, keys, self.tracker.merged)
         unique = unique_rows(table)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        key = f"{group[0].key.rpartition('/')[0]}/compact-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-        body = encode(unique, [f.name for f in group])
+        key = f"{group[0].key.rpartition('/')[0]}/{COMPACTED}{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+        body = encode(unique, [f.name for f in group], digests)
         step = {
             "key": key,
             "files": 1 - len(group),
@@ -337,14 +365,16 @@ class _Run:
 
     def _still_held(self, key: str) -> None:
         """Renew the lease before deleting anything; a compaction that lost it stops here.
-        The one that took the view over settles the step if it saw it pending, or dropped it
-        before ``key`` was written: then ``key`` is counted nowhere and is deleted again (its
-        rows are all in its inputs, which are still there)."""
+        The one that took the view over settled the step if it found ``key`` written (and
+        deleted the inputs: ``key`` holds their rows now), or dropped it, remembering so, if
+        it found no ``key`` yet: then ``key`` is counted nowhere and is deleted again (its rows
+        are all in its inputs, or in files merged from them before they were deleted). A step
+        still pending, or whose drop is not remembered any more, leaves ``key``: kept, a file
+        loses no row (it is at worst counted nowhere)."""
         try:
             self._renew()
         except Conflict:
-            step = pending_step(self.kv, self.view)
-            if step is None or step.get("key") != key:
+            if was_dropped(self.kv, self.view, key):
                 self.objects.delete(key)
             raise
 

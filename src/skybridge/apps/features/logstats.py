@@ -16,6 +16,10 @@ bytes: the merged file in, its inputs out); :func:`settle_step` applies that cha
 record in one compare-and-set once the inputs are deleted, and only if the record is still there,
 so a step is counted once whoever settles it (the compaction itself, or the next one after a
 crash). Until then the counters show the log as it was before the step: its rows once, not twice.
+:func:`drop_step` drops the record of a step whose merged file was never written, and keeps the
+file's key among the last :data:`DROPPED_KEPT` dropped ones (:func:`was_dropped`): a compaction
+paused past its lease that writes that file afterwards tells so that its step was dropped (its
+file counted nowhere) rather than settled (its inputs deleted).
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ from skybridge.core.errors import Conflict
 PREFIX = "features/offline-log/"
 #: The field of a view's counters holding the compaction step not settled yet.
 STEP = "compacting"
+#: The field of a view's counters holding the merged files of the last steps dropped.
+DROPPED = "dropped"
+#: Dropped steps remembered (a step is dropped only after a crash or a pause past the lease).
+DROPPED_KEPT = 20
 _ATTEMPTS = 50
 
 
@@ -164,15 +172,27 @@ def settle_step(kv: KeyValueStore, view: str, key: str) -> bool:
 
 def drop_step(kv: KeyValueStore, view: str, key: str) -> bool:
     """Drop the record of the step writing ``key`` without applying it (its file was never
-    written); ``False`` when that step is not pending."""
+    written) and remember ``key`` as dropped; ``False`` when that step is not pending."""
 
     def drop(doc: dict[str, Any]) -> dict[str, Any] | None:
         step = doc.get(STEP)
         if not isinstance(step, dict) or step.get("key") != key:
             return None
-        return {k: v for k, v in doc.items() if k != STEP}
+        dropped = [*_dropped(doc), key][-DROPPED_KEPT:]
+        return {k: v for k, v in doc.items() if k != STEP} | {DROPPED: dropped}
 
     return _rewrite(kv, view, drop)
+
+
+def was_dropped(kv: KeyValueStore, view: str, key: str) -> bool:
+    """Whether the step writing ``key`` was dropped (among the last :data:`DROPPED_KEPT`)."""
+    raw = kv.get(stats_key(view))
+    return raw is not None and key in _dropped(json.loads(raw))
+
+
+def _dropped(doc: dict[str, Any]) -> list[str]:
+    found = doc.get(DROPPED)
+    return [str(key) for key in found] if isinstance(found, list) else []
 
 
 def _rewrite(

@@ -32,7 +32,7 @@ from skybridge.apps.features.entity import ParsedEvent
 from skybridge.apps.features.logstats import count_file
 from skybridge.backends.kv import KeyValueStore
 from skybridge.backends.objects import ObjectStore
-from skybridge.core.errors import MissingDependency, ValidationError
+from skybridge.core.errors import MissingDependency, NotFound, TransientError, ValidationError
 from skybridge.runtime.outputs import Effect, Upsert
 
 COLUMNS = ("entity", "event_time", "source", "offset", "ingested_at", "inputs")
@@ -148,24 +148,67 @@ def log_files(objects: ObjectStore, view: str, prefix: str = "features/log") -> 
     return sorted(k for k in objects.keys(f"{prefix.strip('/')}/{view}/") if k.endswith(".parquet"))
 
 
+#: Listings of a view's log :func:`read_log` takes at most (each one after a compaction step
+#: moved rows while the log was read).
+READ_ROUNDS = 20
+#: Name of the files compaction writes (``compact-<UTC time>-<random>.parquet``).
+COMPACTED = "compact-"
+
+
+def is_compacted(key: str) -> bool:
+    return key.rpartition("/")[2].startswith(COMPACTED)
+
+
 def read_log(objects: ObjectStore, view: str, prefix: str = "features/log") -> list[LogRow]:
-    """Every logged event of ``view``, one per ``(source, offset)``, by event time."""
-    _, pq = pyarrow_modules()
+    """Every logged event of ``view``, one per ``(source, offset)``, by event time.
+
+    A compaction may merge files and delete them while they are listed and read; it deletes a
+    file only after writing the compacted file holding its rows. So the log is listed again
+    after it is read: a listed file deleted meanwhile is skipped (its rows are in a compacted
+    file of the next listing), and the reading goes on while a listing shows a compacted file
+    not read yet (one a listing in pages can miss, with the parts it replaced). Parts the
+    pipeline writes while the log is read do not keep it going: those listed before the last
+    listing are read, later ones are left to the next read. A row read twice is kept once.
+
+    Raises:
+        TransientError: compactions still moved rows after :data:`READ_ROUNDS` listings.
+    """
+    pyarrow_modules()
     seen: dict[tuple[str, str], LogRow] = {}
-    for key in log_files(objects, view, prefix):
-        table = pq.read_table(io.BytesIO(objects.get(key)))
-        for row in table.to_pylist():
-            ident = (row["source"], row["offset"])
-            if ident not in seen:
-                seen[ident] = LogRow(
-                    row["entity"],
-                    float(row["event_time"]),
-                    row["source"],
-                    int(row["offset"]),
-                    float(row["ingested_at"]),
-                    json.loads(row["inputs"]),
-                )
-    return sorted(seen.values(), key=lambda r: (r.entity, r.event_time, r.offset))
+    read: set[str] = set()
+    moved = True  # nothing read yet
+    for _ in range(READ_ROUNDS):
+        fresh = [k for k in log_files(objects, view, prefix) if k not in read]
+        if not moved and not any(is_compacted(k) for k in fresh):
+            return sorted(seen.values(), key=lambda r: (r.entity, r.event_time, r.offset))
+        moved = False
+        for key in fresh:
+            try:
+                _read_rows(objects.get(key), seen)
+            except NotFound:  # merged away since it was listed
+                moved = True
+                continue
+            read.add(key)
+    raise TransientError(
+        f"the offline log of view {view!r} kept changing while it was read",
+        hint="read it again (a compaction was merging its files)",
+    )
+
+
+def _read_rows(data: bytes, seen: dict[tuple[str, str], LogRow]) -> None:
+    """Add the rows of the log file ``data`` to ``seen``, but for ``(source, offset)`` seen."""
+    _, pq = pyarrow_modules()
+    for row in pq.read_table(io.BytesIO(data)).to_pylist():
+        ident = (row["source"], row["offset"])
+        if ident not in seen:
+            seen[ident] = LogRow(
+                row["entity"],
+                float(row["event_time"]),
+                row["source"],
+                int(row["offset"]),
+                float(row["ingested_at"]),
+                json.loads(row["inputs"]),
+            )
 
 
 def iter_entities(rows: Sequence[LogRow]) -> Iterator[tuple[str, list[LogRow]]]:
