@@ -101,7 +101,12 @@ def ingest_command(
         def advance(done: int, total: int, key: str) -> None:
             bar.update(task, completed=done, total=total, description=f"ingesting {key[-40:]}")
 
-        report = ingest(rag, source, metadata=extra, reindex=reindex, progress=advance)
+        def wait(key: str, holder: str) -> None:
+            bar.update(task, description=f"waiting for {key[-40:]}, being indexed by {holder}")
+
+        report = ingest(
+            rag, source, metadata=extra, reindex=reindex, progress=advance, waiting=wait
+        )
     if as_json:
         emit_json(report.to_dict())
         return

@@ -11,6 +11,9 @@ cannot be parsed is reported and nothing of it is written.
 A changed document is claimed (:mod:`skybridge.apps.rag.claims`) before it is read and until
 its flip, so a concurrent ingest of the same documents leaves it to this one and comes back to
 it afterwards (then finding it indexed), instead of embedding and writing it a second time.
+An ingest whose claim lapsed before its flip (another ingest took the document over) does not
+flip; it claims the document again and deletes the chunks of it that no current version uses,
+its own among them, since the ingest that took over may have found nothing to write.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from skybridge.apps.rag.chunking import Chunk, check_size, chunk_document
-from skybridge.apps.rag.claims import DocumentClaims
+from skybridge.apps.rag.claims import EVENT_WAIT_SECONDS, ClaimBusy, DocumentClaims, OnWait
 from skybridge.apps.rag.documents import DocumentEntry
 from skybridge.apps.rag.embedding_cache import EmbeddingCache
 from skybridge.apps.rag.parsing import ParsedDocument, parse
@@ -106,6 +109,8 @@ class Ingestion:
         self.report = IngestReport(label)
         self.pending: list[_Pending] = []
         self.claims = DocumentClaims(rag.kv, rag.collection)
+        #: Documents whose claim was lost after their chunks were written (to sweep).
+        self.unswept: set[str] = set()
         c = rag.config
         # What a document's chunks are made from besides its bytes: the chunking, and the
         # source and metadata stored with every chunk, so that ingesting the same documents
@@ -132,6 +137,8 @@ class Ingestion:
             previous = self.rag.documents.get(info.key)
             if not self._unchanged(previous, info, etag):
                 queued = self._read(info, read, etag, previous)
+            if not queued and info.key in self.claims.inherited:
+                sweep(self.rag, [info.key])  # what an ingest that died here left written
         finally:
             if not queued:
                 self.claims.release([info.key])
@@ -216,12 +223,28 @@ class Ingestion:
         flipped = [p.entry.id for p in batch if self._flip(p)]
         sweep(self.rag, flipped)
         self.claims.release(flipped)
+        self.unswept.update(p.entry.id for p in batch if p.entry.id not in flipped)
         self.report.chunks += len(records)
+        self.sweep_lost()
+
+    def sweep_lost(self) -> None:
+        """Delete the chunks written for documents whose claim was lost, under their claim
+        again (so no ingest is writing them): the one that took a document over flips and
+        sweeps only if it found the document changed. Documents claimed by another ingest
+        now stay in ``unswept``."""
+        for doc_id in sorted(self.unswept):
+            if not self.claims.take(doc_id):
+                continue
+            try:
+                sweep(self.rag, [doc_id])
+            finally:
+                self.claims.release([doc_id])
+            self.unswept.discard(doc_id)
 
     def _flip(self, p: _Pending) -> bool:
         """Serve the new version, then delete the old one's chunks; ``False`` when the claim
         was lost to another ingest (which then owns the document; the chunks written here are
-        swept by it)."""
+        deleted by :meth:`sweep_lost`)."""
         if not self.claims.keep(p.entry.id):
             self.report.skipped.append(
                 {"document": p.entry.id, "reason": "another ingest took it over"}
@@ -257,11 +280,17 @@ def old_chunk_ids(entry: DocumentEntry) -> list[str]:
     return [chunk_id(entry, n) for n in range(entry.chunks)]
 
 
-def remove_document(rag: Rag, entry: DocumentEntry) -> bool:
+def remove_document(rag: Rag, entry: DocumentEntry, *, wait_seconds: float | None = None) -> bool:
     """Remove a document: its entry first (queries stop serving it), then its chunks. Waits
-    while an ingest is working on it; a document since indexed from another source stays
-    (``False``)."""
-    claims = DocumentClaims(rag.kv, rag.collection)
+    while an ingest is working on it, at most ``wait_seconds`` (``EVENT_WAIT_SECONDS``: a
+    delete event fails and is delivered again); a document since indexed from another source
+    stays (``False``).
+
+    Raises:
+        ClaimBusy: a live ingest still held the document after ``wait_seconds``.
+    """
+    wait = EVENT_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    claims = DocumentClaims(rag.kv, rag.collection, wait_seconds=wait)
     claims.take_waiting(entry.id)
     try:
         current = rag.documents.get(entry.id)
@@ -269,6 +298,8 @@ def remove_document(rag: Rag, entry: DocumentEntry) -> bool:
             return False
         rag.documents.remove(entry.id)
         rag.vectors.delete(rag.collection, old_chunk_ids(current))
+        if entry.id in claims.inherited:
+            sweep(rag, [entry.id])
         return True
     finally:
         claims.release_all()
@@ -296,6 +327,7 @@ def ingest(
     reindex: bool = False,
     progress: Progress | None = None,
     allowed_roots: Sequence[str | Path] | None = None,
+    waiting: OnWait | None = None,
 ) -> IngestReport:
     """Bring the index up to date with ``source``.
 
@@ -311,6 +343,9 @@ def ingest(
             (the HTTP route passes ``rag.http_ingest_sources``); by default the source itself,
             so a link cannot lead out of the folder named. Files resolving into the service's
             ``data_dir`` are never read. Files not read are listed in ``skipped``.
+        waiting: Called with a document and who holds it when the ingest starts waiting for
+            a document another ingest is working on. One still held by a live ingest after
+            ``claims.WAIT_SECONDS`` is listed in ``skipped`` with its holder.
 
     Raises:
         ValidationError: a bad ``metadata`` name or value (before the model loads or the
@@ -330,12 +365,17 @@ def ingest(
             rag.vectors.drop_collection(rag.collection)
             rag.documents.clear()
         rag.index_for_writing()
-        run = _run(rag, opened, extra, progress)
+        run = _run(rag, opened, extra, progress, waiting=waiting)
     return _finish(rag, run, start)
 
 
 def ingest_object(rag: Rag, store_url: str, key: str) -> IngestReport:
-    """Index one object of a store (an upload event); the document id is ``key``."""
+    """Index one object of a store (an upload event); the document id is ``key``.
+
+    Raises:
+        ClaimBusy: another live ingest held the document for ``EVENT_WAIT_SECONDS`` (a
+            transient error: the event is delivered again).
+    """
     start = time.perf_counter()
     rag.refuse_ingest()
     check_size(rag.embedder, rag.config.chunk_tokens, rag.config.chunk_overlap)
@@ -343,7 +383,7 @@ def ingest_object(rag: Rag, store_url: str, key: str) -> IngestReport:
     with open_object(store_url, key) as opened:
         # A store that fails for a moment fails the event, which is delivered again; it is
         # not reported as a skipped document (nothing would index the upload later).
-        run = _run(rag, opened, {}, None, retry_transient=True)
+        run = _run(rag, opened, {}, None, retry_transient=True, wait_seconds=EVENT_WAIT_SECONDS)
     return _finish(rag, run, start)
 
 
@@ -353,36 +393,76 @@ def _run(
     extra: dict[str, Any],
     progress: Progress | None,
     *,
+    waiting: OnWait | None = None,
     retry_transient: bool = False,
+    wait_seconds: float | None = None,
 ) -> Ingestion:
     run = Ingestion(rag, opened.label, extra)
+    run.claims.on_wait = waiting
+    if wait_seconds is not None:
+        run.claims.wait_seconds = wait_seconds
     run.report.ignored = sorted(opened.ignored)
     run.report.skipped.extend(opened.refused)
-    total = len(opened.documents)
-    done = 0
     try:
-        waiting = list(opened.documents)
-        while waiting:
-            deferred = []
-            for info in waiting:
-                if _consider(run, opened, info, retry_transient):
-                    done += 1
-                    if progress is not None:
-                        progress(done, total, info.key)
-                else:
-                    deferred.append(info)
-            run.flush()
-            # documents another ingest is working on: come back once one is free
-            run.claims.wait(info.key for info in deferred)
-            waiting = deferred
+        with run.claims.renewing():
+            _index_all(run, opened, progress, retry_transient)
     finally:
         run.claims.release_all()
     if opened.complete:
         listed = {info.key for info in opened.documents}
         for entry in rag.documents.entries(opened.label):
-            if entry.id not in listed and remove_document(rag, entry):
+            if entry.id not in listed and _remove_gone(run, entry, retry_transient):
                 run.report.removed.append(entry.id)
     return run
+
+
+def _index_all(
+    run: Ingestion, opened: Source, progress: Progress | None, retry_transient: bool
+) -> None:
+    total = len(opened.documents)
+    done = 0
+    waiting = list(opened.documents)
+    while waiting or run.unswept:
+        deferred = []
+        for info in waiting:
+            if _consider(run, opened, info, retry_transient):
+                done += 1
+                if progress is not None:
+                    progress(done, total, info.key)
+            else:
+                deferred.append(info)
+        run.flush()
+        run.sweep_lost()
+        # documents another ingest is working on: come back once one is free
+        run.claims.wait([info.key for info in deferred] + sorted(run.unswept))
+        given_up = _give_up(run, [info.key for info in deferred], retry_transient)
+        waiting = [info for info in deferred if info.key not in given_up]
+
+
+def _give_up(run: Ingestion, deferred: list[str], retry_transient: bool) -> set[str]:
+    """Documents waited for too long: raised when the caller retries, else reported as
+    skipped (chunks left to sweep are left to the next flip of their document)."""
+    given_up = set()
+    for busy in run.claims.overdue(deferred + sorted(run.unswept)):
+        if retry_transient:
+            raise busy
+        given_up.add(busy.doc_id)
+        if busy.doc_id in run.unswept:
+            run.unswept.discard(busy.doc_id)
+            log.warning("rag.stray_chunks_left", document=busy.doc_id, reason=busy.message)
+        else:
+            run.report.skipped.append({"document": busy.doc_id, "reason": busy.message})
+    return given_up
+
+
+def _remove_gone(run: Ingestion, entry: DocumentEntry, retry_transient: bool) -> bool:
+    try:
+        return remove_document(run.rag, entry, wait_seconds=run.claims.wait_seconds)
+    except ClaimBusy as exc:
+        if retry_transient:
+            raise
+        run.report.skipped.append({"document": entry.id, "reason": f"not removed: {exc.message}"})
+        return False
 
 
 def _consider(run: Ingestion, opened: Source, info: ObjectInfo, retry_transient: bool) -> bool:
