@@ -83,6 +83,25 @@ def test_reserved_folder_is_not_a_key(store: FileObjectStore) -> None:
     assert list(store.keys()) == ["visible"]
 
 
+@pytest.mark.parametrize("bad", [".skybridge/meta/x", "long/" + "y" * 251])
+def test_delete_many_refuses_a_key_of_the_store_before_removing_any(
+    store: FileObjectStore, bad: str
+) -> None:
+    store.put("kept/a", b"x")
+    with pytest.raises(ValidationError):
+        store.delete_many(["kept/a", bad])
+    assert store.get("kept/a") == b"x"
+
+
+def test_delete_many_prunes_each_emptied_folder(store: FileObjectStore) -> None:
+    for n in range(6):
+        store.put(f"a/b{n % 2}/c{n}", b"x")
+    store.put("a/keep", b"x")
+    store.delete_many([f"a/b{n % 2}/c{n}" for n in range(6)])
+    assert sorted(p.name for p in (store.root / "a").iterdir()) == ["keep"]
+    assert not (store.root / ".skybridge" / "meta" / "a" / "b0").exists()
+
+
 def test_delete_prunes_empty_folders(store: FileObjectStore) -> None:
     store.put("a/b/c/d", b"x")
     store.put("a/keep", b"x")

@@ -192,11 +192,11 @@ def test_oci_compat_endpoint_detection(endpoint: str | None, expected: bool) -> 
 # -- DeleteObjects ---------------------------------------------------------------------------
 
 
-def _stubbed() -> tuple[S3ObjectStore, Stubber]:
+def _stubbed(query: str = "") -> tuple[S3ObjectStore, Stubber]:
     client = boto3.client(
         "s3", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
     )
-    store = connect(f"s3://{BUCKET}/pre", client=client)
+    store = connect(f"s3://{BUCKET}/pre{query}", client=client)
     assert isinstance(store, S3ObjectStore)
     return store, Stubber(client)
 
@@ -220,13 +220,24 @@ def test_a_key_delete_objects_refuses_is_an_error_naming_it(
     stub.assert_no_pending_responses()
 
 
-def test_a_service_without_delete_objects_gets_one_delete_per_key() -> None:
+@pytest.mark.parametrize(("code", "status"), [("NotImplemented", 501), ("MissingContentMD5", 400)])
+def test_a_service_without_delete_objects_gets_one_delete_per_key(code: str, status: int) -> None:
     store, stub = _stubbed()
-    stub.add_client_error("delete_objects", "NotImplemented", http_status_code=501)
+    stub.add_client_error("delete_objects", code, http_status_code=status)
     for key in ("a", "b"):
         stub.add_response("delete_object", {}, {"Bucket": BUCKET, "Key": f"pre/{key}"})
     stub.add_response("delete_object", {}, {"Bucket": BUCKET, "Key": "pre/c"})  # no retry of it
     with stub:
         store.delete_many(["a", "b"])
         store.delete_many(["c"])
+    stub.assert_no_pending_responses()
+
+
+def test_oci_compat_deletes_one_by_one_from_the_start() -> None:
+    """OCI's S3-compatible API documents no DeleteObjects."""
+    store, stub = _stubbed("?compat=oci")
+    for key in ("a", "b"):
+        stub.add_response("delete_object", {}, {"Bucket": BUCKET, "Key": f"pre/{key}"})
+    with stub:
+        store.delete_many(["a", "b"])
     stub.assert_no_pending_responses()

@@ -252,11 +252,15 @@ class FileObjectStore(ObjectStore):
         self._delete_many([key])
 
     def _delete_many(self, keys: list[str]) -> None:
-        """Unlink every key under one lock, then prune each emptied folder once."""
+        """Unlink every key under one lock, then prune each emptied folder once. Every key's
+        path is worked out (and refused: reserved, too long, outside the root) first."""
+        paths = []
+        for key in keys:
+            with os_errors(key):
+                paths.append((key, self._path(key), self._sidecar(key)))
         with self._locked():
             folders: dict[Path, Path] = {}
-            for key in keys:
-                path, sidecar = self._path(key), self._sidecar(key)
+            for key, path, sidecar in paths:
                 with os_errors(key):
                     if path.is_file() or path.is_symlink():
                         path.unlink()

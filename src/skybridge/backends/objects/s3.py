@@ -37,8 +37,11 @@ from skybridge.core.urls import BackendURL
 MIB = 1024 * 1024
 #: Keys one ``DeleteObjects`` call removes at most (the S3 limit).
 DELETE_BATCH = 1000
-#: Error codes of a service without ``DeleteObjects``: keys are then deleted one by one.
-_NO_MULTI_DELETE = frozenset({"NotImplemented", "MethodNotAllowed"})
+#: Error codes of a service without ``DeleteObjects``, or wanting the ``Content-MD5`` header
+#: botocore no longer sends (it sends a CRC32 checksum): keys are then deleted one by one.
+_NO_MULTI_DELETE = frozenset(
+    {"NotImplemented", "MethodNotAllowed", "MissingContentMD5", "InvalidDigest", "InvalidRequest"}
+)
 _OCI_COMPAT_HOST = re.compile(
     r"^(?:https?://)?[^./]+\.compat\.objectstorage\.(?P<region>[a-z0-9-]+)\."
     r"(?:oraclecloud\.com|oci\.customer-oci\.com)(?::\d+)?/?$"
@@ -107,6 +110,10 @@ class S3ObjectStore(ObjectStore):
         bucket, _, prefix = url.rest.partition("/")
         if not bucket:
             raise ConfigError("s3:// URL needs a bucket, e.g. s3://my-bucket/optional/prefix")
+        endpoint = options.get("endpoint_url", url.params.get("endpoint_url"))
+        # OCI's S3-compatible API documents no DeleteObjects: one by one there
+        compat = options.get("compat", url.params.get("compat"))
+        one_by_one = compat == "oci" or is_oci_compat_endpoint(endpoint)
         client = options.pop("client", None) or cls._make_client(url, options)
         store = cls(
             client,
@@ -117,6 +124,7 @@ class S3ObjectStore(ObjectStore):
             page_size=int_option(url, options, "page_size", 1000),
             chunk_size=int_option(url, options, "chunk_size", MIB),
         )
+        store._one_by_one = one_by_one
         if options.pop("create", url.flag("create")):
             store.create_bucket()
         return store

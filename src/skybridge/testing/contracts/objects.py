@@ -177,9 +177,10 @@ class ObjectsContract:
 
     def test_delete_many_checks_every_key_before_removing_any(self, objects: ObjectStore) -> None:
         objects.put("kept/a", b"x")
-        with pytest.raises(ValidationError, match="key"):
-            objects.delete_many(["kept/a", "a/../b"])
-        assert objects.get("kept/a") == b"x"
+        for bad in ("a/../b", "x" * 1100):
+            with pytest.raises(ValidationError):
+                objects.delete_many(["kept/a", bad])
+            assert objects.get("kept/a") == b"x"
 
     def test_copy_keeps_content_type_and_metadata(self, objects: ObjectStore) -> None:
         objects.put("src", b"payload", content_type="text/csv", metadata={"k": "v"})
