@@ -287,6 +287,7 @@ def test_a_poison_message_fails_alone_for_the_dead_letter_queue(
     assert answer["setAside"] == []
     (logged,) = [line for line in logs if line["event"] == "rag.sqs_message_malformed"]
     assert logged["message_id"] == "bad"
+    assert "body" in logged
     assert logged["error_type"] == "MalformedEvent"
     assert reason in logged["reason"]
 
@@ -314,8 +315,9 @@ MALFORMED_DIRECT = (None, [1], {"Records": [{"eventSource": "aws:s3", "s3": {}}]
 
 def test_a_malformed_direct_event_raises_for_the_on_failure_destination(workdir: Path) -> None:
     for event in MALFORMED_DIRECT:
-        with pytest.raises(MalformedEvent):
+        with capture_logs() as logs, pytest.raises(MalformedEvent):
             lambda_handler(event)
+        assert [e["event"] for e in logs] == ["rag.event_malformed"]
 
 
 def test_a_malformed_direct_event_is_set_aside_when_so_configured(set_aside: None) -> None:

@@ -259,6 +259,16 @@ def _set_aside(message_id: str | None, exc: MalformedEvent, body: Any) -> dict[s
     return {"messageId": message_id, **found} if message_id is not None else found
 
 
+def _log_failing(exc: MalformedEvent, body: Any) -> None:
+    """Log a malformed event that fails its invocation, with the start of its body."""
+    log.warning(
+        "rag.event_malformed",
+        error_type=type(exc).__name__,
+        reason=exc.message,
+        body=shown(body, 200),
+    )
+
+
 def _is_sqs(event: Any) -> bool:
     records = event.get("Records") if isinstance(event, Mapping) else None
     return (
@@ -272,15 +282,23 @@ def _sqs_batch(records: list[Mapping[str, Any]]) -> dict[str, Any]:
     parsed: list[tuple[str, list[ObjectEvent]]] = []
     set_aside: list[dict[str, Any]] = []
     failures: list[dict[str, str]] = []
-    keep = _keeps_malformed()
+    keep: bool | None = None  # read from the settings when a message is malformed
     for record in records:
         message_id = str(record.get("messageId") or "")
         body = record.get("body")
         try:
             parsed.append((message_id, s3_events(_json(body, f"SQS message {message_id!r} body"))))
         except MalformedEvent as exc:
+            keep = _keeps_malformed() if keep is None else keep
             if keep:  # SQS delivers it again, then moves it to the queue's dead-letter queue
-                failures.append(failed_message(log, "rag.sqs_message_malformed", message_id, exc))
+                log.warning(
+                    "rag.sqs_message_malformed",
+                    message_id=message_id,
+                    error_type=type(exc).__name__,
+                    reason=exc.message,
+                    body=shown(body, 200),
+                )
+                failures.append({"itemIdentifier": message_id})
             else:
                 set_aside.append(_set_aside(message_id, exc, body))
     rag: Rag | None = None
@@ -315,6 +333,7 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
         events = s3_events(event)
     except MalformedEvent as exc:
         if _keeps_malformed():
+            _log_failing(exc, event)
             raise
         return {"results": [], "setAside": [_set_aside(None, exc, event)]}
     return {"results": apply(None, events)}
@@ -336,6 +355,7 @@ def oci_handler(ctx: Any, data: Any = None) -> str:
         events = oci_events(_json(body, "the request body") if text else body)
     except MalformedEvent as exc:
         if _keeps_malformed():
+            _log_failing(exc, body)
             raise
         return json.dumps({"results": [], "setAside": [_set_aside(None, exc, body)]})
     return json.dumps({"results": apply(None, events)})
