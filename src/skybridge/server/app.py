@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from skybridge.apps.kit.access import document_scopes, route_scopes
+from skybridge.apps.kit.answers import ServiceJSONResponse
 from skybridge.apps.kit.background import Background
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import AppSpec, discover_apps
@@ -30,7 +31,7 @@ from skybridge.server.about import skybridge_version
 from skybridge.server.bodycap import announced_body_fits
 from skybridge.server.docs import install_docs
 from skybridge.server.errors import install_error_handlers
-from skybridge.server.headers import ServiceApp, ServiceJSONResponse
+from skybridge.server.headers import ServiceApp
 from skybridge.server.history import start_sampling
 from skybridge.server.limits import install_limits
 from skybridge.server.pages import STATIC_DIR

@@ -12,11 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from skybridge.core.locations import HIDDEN_FOR, hide_in
 from skybridge.server.route_templates import RouteTemplates
 
 #: For JSON, redirects and errors: nothing may load, nothing may frame it.
@@ -78,12 +76,3 @@ class ServiceApp(FastAPI):
             templates = self.state.route_templates = RouteTemplates()
         templates.add(router.routes, kwargs.get("prefix", args[0] if args else ""))
         super().include_router(router, *args, **kwargs)
-
-
-class ServiceJSONResponse(JSONResponse):
-    """The routes' JSON answer: failure text rows carry (``core.locations.ERROR_KEYS``) without
-    the host's folders for a caller without ``service:locations`` (see ``security.authorize``)."""
-
-    def render(self, content: Any) -> bytes:
-        hidden = HIDDEN_FOR.get()
-        return super().render(content if hidden is None else hide_in(content, hidden))

@@ -22,6 +22,7 @@ from skybridge.apps.assertions import api
 from skybridge.apps.assertions.errors import AssertionViolation
 from skybridge.apps.assertions.shared import database_errors, open_engine, summary
 from skybridge.apps.kit.access import requires
+from skybridge.apps.kit.answers import ServiceJSONResponse
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.errors import ErrorBody
 from skybridge.apps.kit.limits import BodyLimit, MiB
@@ -145,7 +146,7 @@ def violation_response(exc: AssertionViolation) -> JSONResponse:
     body = ViolationBody(
         error="AssertionViolation", message=exc.message, hint=exc.hint, **exc.details()
     )
-    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=409)
+    return ServiceJSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=409)
 
 
 def build_router(context: AppContext[Any]) -> APIRouter:

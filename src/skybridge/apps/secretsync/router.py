@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from skybridge.apps.kit.access import requires
+from skybridge.apps.kit.answers import ServiceJSONResponse
 from skybridge.apps.kit.errors import ErrorBody, error_responses
 from skybridge.apps.kit.limits import list_or_all
 from skybridge.apps.kit.paging import PAGED, page_headers
@@ -32,7 +33,6 @@ from skybridge.apps.secretsync.service import (
 )
 from skybridge.apps.secretsync.views import audit_view, mapping_view, status_views
 from skybridge.core.errors import NotFound, SkybridgeError
-from skybridge.core.locations import HIDDEN_FOR, hide_in
 
 T = TypeVar("T")
 
@@ -214,20 +214,10 @@ def run_location(run_id: str) -> str:
     return f"/api/secretsync/reconcile/{run_id}"
 
 
-class RunAnswer(JSONResponse):
-    """A run's 202 or 409, answered as the service answers every route's JSON: the failure
-    text it carries (``core.locations.ERROR_KEYS``) without the host's folders for a caller
-    without ``service:locations``."""
-
-    def render(self, content: Any) -> bytes:
-        hidden = HIDDEN_FOR.get()
-        return super().render(content if hidden is None else hide_in(content, hidden))
-
-
 def busy_response(busy: RunBusy) -> JSONResponse:
     """409 naming the run going now (``run_id``, and ``Location``)."""
     body = RunBusyBody(error="RunBusy", message=busy.message, hint=busy.hint, run_id=busy.run_id)
-    return RunAnswer(
+    return ServiceJSONResponse(
         body.model_dump(exclude_none=True),
         status_code=409,
         headers={"Location": run_location(busy.run_id)},
@@ -338,7 +328,7 @@ def build_router(ctx: Context) -> APIRouter:
         except BaseException:
             svc.close()
             raise
-        return RunAnswer(
+        return ServiceJSONResponse(
             started.run.view(),
             status_code=202,
             headers={"Location": run_location(started.run.id)},
