@@ -47,20 +47,7 @@ BUCKET = "features-compaction"
 
 @pytest.fixture(scope="module")
 def oci_client(oci_emulator: Any) -> Any:
-    import oci
-
-    client = oci.object_storage.ObjectStorageClient(
-        oci_emulator.sdk_config(), service_endpoint=oci_emulator.endpoint
-    )
-    details = oci.object_storage.models.CreateBucketDetails(
-        name=BUCKET, compartment_id=oci_emulator.sdk_config()["tenancy"]
-    )
-    try:
-        client.create_bucket(oci_emulator.namespace, details)
-    except oci.exceptions.ServiceError as exc:
-        if exc.status != 409:
-            raise
-    return client
+    return oci_emulator.object_storage_client(BUCKET)
 
 
 def _objects(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:

@@ -6,7 +6,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import oci
 import pytest
 
 from skybridge.backends.objects import connect
@@ -28,18 +27,7 @@ PART = 4 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def oci_client(oci_emulator: Any) -> Any:
-    client = oci.object_storage.ObjectStorageClient(
-        oci_emulator.sdk_config(), service_endpoint=oci_emulator.endpoint
-    )
-    details = oci.object_storage.models.CreateBucketDetails(
-        name=BUCKET, compartment_id=oci_emulator.sdk_config()["tenancy"]
-    )
-    try:
-        client.create_bucket(oci_emulator.namespace, details)
-    except oci.exceptions.ServiceError as exc:
-        if exc.status != 409:
-            raise
-    return client
+    return oci_emulator.object_storage_client(BUCKET)
 
 
 def _store(emu: Any, client: Any, **options: Any) -> OciObjectStore:

@@ -215,6 +215,25 @@ class OciEmulator:
         with self._dispatcher.state_lock:
             return self.objects.create_bucket(name, compartment_id or self.compartment_id, {})
 
+    def object_storage_client(self, *buckets: str) -> Any:
+        """An ``oci`` SDK Object Storage client on the emulator, with ``buckets`` created
+        unless they are there (through the API, as a test's own client would)."""
+        import oci
+
+        client = oci.object_storage.ObjectStorageClient(
+            self.sdk_config(), service_endpoint=self.endpoint
+        )
+        for name in buckets:
+            details = oci.object_storage.models.CreateBucketDetails(
+                name=name, compartment_id=self.compartment_id
+            )
+            try:
+                client.create_bucket(self.namespace, details)
+            except oci.exceptions.ServiceError as exc:
+                if exc.status != 409:  # there already
+                    raise
+        return client
+
     def create_topic(self, name: str) -> str:
         """Create a Notifications topic; returns its OCID for PublishMessage."""
         with self._dispatcher.state_lock:
