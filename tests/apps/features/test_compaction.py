@@ -20,7 +20,7 @@ import pytest
 
 from skybridge.apps.features.compaction import LEASE_PREFIX, compact_view
 from skybridge.apps.features.logstats import pending_step, stats_key
-from skybridge.apps.features.mergedfile import compacted_from
+from skybridge.apps.features.mergedfile import compacted_from, encode, read_files, unique_rows
 from skybridge.apps.features.offline import OfflineLogSink, log_files, read_log
 from skybridge.backends import kv as kv_backends
 from skybridge.backends import objects as object_backends
@@ -501,6 +501,37 @@ def test_readers_finish_while_the_pipeline_writes_a_part_during_every_listing(
     found = {(r.source, r.offset) for r in rows}
     assert before <= found  # every row there when the read began
     assert len(found) == len(rows)
+
+
+def test_readers_finish_while_a_compaction_works_through_a_backlog(
+    objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each listing after the first sees one more compacted file, merged from files the
+    reader had read: nothing new in it, so the reader does not keep going (25 > READ_ROUNDS)."""
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    days = [DAY_1 - 86_400 * n for n in range(25)]
+    for n, day in enumerate(days):
+        sink.write(batch(2 * n, 1, day))
+        sink.write(batch(2 * n + 1, 1, day))
+    before = snapshot(objects)
+    real_keys = objects.keys
+    listings: list[str] = []
+
+    def keys_while_compacting(prefix: str = "") -> Iterator[str]:
+        if listings and days:  # one more day merged since the last listing
+            folder = datetime.fromtimestamp(days.pop(0), UTC).strftime("date=%Y-%m-%d/")
+            parts = sorted(real_keys(f"{prefix}{folder}"))
+            table, _, _, digests = read_files(objects, parts, lambda _: None)
+            names = [k.rpartition("/")[2] for k in parts]
+            body = encode(unique_rows(table), names, digests)
+            objects.put(f"{prefix}{folder}compact-20260101T000000-{len(days)}.parquet", body)
+            objects.delete_many(parts)
+        listings.append(prefix)
+        return real_keys(prefix)
+
+    monkeypatch.setattr(objects, "keys", keys_while_compacting)
+    assert snapshot(objects) == before
+    assert len(listings) == 2
 
 
 def test_dry_run_changes_nothing(objects: ObjectStore, kv: KeyValueStore) -> None:

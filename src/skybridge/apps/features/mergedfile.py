@@ -11,12 +11,10 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from skybridge.apps.features.offline import COLUMNS, log_schema, pyarrow_modules
+from skybridge.apps.features.offline import COLUMNS, INPUTS_KEY, log_schema, pyarrow_modules
 from skybridge.backends.objects import ObjectStore
 from skybridge.core.errors import Conflict, NotFound
 
-#: Parquet metadata key of a compacted file: its inputs' names, in its day folder (JSON).
-INPUTS_KEY = b"skybridge.compacted_from"
 #: Parquet metadata key of a compacted file: its inputs' SHA-256 digests, as its names (JSON).
 DIGESTS_KEY = b"skybridge.compacted_digests"
 

@@ -153,6 +153,8 @@ def log_files(objects: ObjectStore, view: str, prefix: str = "features/log") -> 
 READ_ROUNDS = 20
 #: Name of the files compaction writes (``compact-<UTC time>-<random>.parquet``).
 COMPACTED = "compact-"
+#: Parquet metadata key of a compacted file: its inputs' names, in its day folder (JSON).
+INPUTS_KEY = b"skybridge.compacted_from"
 
 
 def is_compacted(key: str) -> bool:
@@ -163,42 +165,48 @@ def read_log(objects: ObjectStore, view: str, prefix: str = "features/log") -> l
     """Every logged event of ``view``, one per ``(source, offset)``, by event time.
 
     A compaction may merge files and delete them while they are listed and read; it deletes a
-    file only after writing the compacted file holding its rows. So the log is listed again
-    after it is read: a listed file deleted meanwhile is skipped (its rows are in a compacted
-    file of the next listing), and the reading goes on while a listing shows a compacted file
-    not read yet (one a listing in pages can miss, with the parts it replaced). Parts the
-    pipeline writes while the log is read do not keep it going: those listed before the last
-    listing are read, later ones are left to the next read. A row read twice is kept once.
+    file only after writing the compacted file holding its rows, which names its inputs. So
+    the log is listed again after it is read, and the compacted files that listing shows and
+    that were not read are read: the reading ends once none of them was merged from a file
+    not read (a file deleted before it was read, or one a listing in pages missed). Parts the
+    pipeline writes while the log is read are read when the first listing shows them, and
+    left to the next read after that. A row read twice is kept once.
 
     Raises:
-        TransientError: compactions still moved rows after :data:`READ_ROUNDS` listings.
+        TransientError: compactions still moved unread rows after :data:`READ_ROUNDS`
+            listings.
     """
     pyarrow_modules()
     seen: dict[tuple[str, str], LogRow] = {}
     read: set[str] = set()
-    moved = True  # nothing read yet
-    for _ in range(READ_ROUNDS):
+    for round_ in range(READ_ROUNDS):
         fresh = [k for k in log_files(objects, view, prefix) if k not in read]
-        if not moved and not any(is_compacted(k) for k in fresh):
-            return sorted(seen.values(), key=lambda r: (r.entity, r.event_time, r.offset))
-        moved = False
+        if round_:  # only compacted files can hold rows the reads before missed
+            fresh = [k for k in fresh if is_compacted(k)]
+        missed = False
         for key in fresh:
             try:
-                _read_rows(objects.get(key), seen)
+                inputs = _read_rows(objects.get(key), seen)
             except NotFound:  # merged away since it was listed
-                moved = True
+                missed = True
                 continue
             read.add(key)
+            folder = key.rpartition("/")[0]
+            missed = missed or (round_ > 0 and any(f"{folder}/{n}" not in read for n in inputs))
+        if round_ and not missed:
+            return sorted(seen.values(), key=lambda r: (r.entity, r.event_time, r.offset))
     raise TransientError(
         f"the offline log of view {view!r} kept changing while it was read",
         hint="read it again (a compaction was merging its files)",
     )
 
 
-def _read_rows(data: bytes, seen: dict[tuple[str, str], LogRow]) -> None:
-    """Add the rows of the log file ``data`` to ``seen``, but for ``(source, offset)`` seen."""
+def _read_rows(data: bytes, seen: dict[tuple[str, str], LogRow]) -> list[str]:
+    """Add the rows of the log file ``data`` to ``seen``, but for ``(source, offset)`` seen;
+    the names of the files it was merged from (a compacted file), in its folder."""
     _, pq = pyarrow_modules()
-    for row in pq.read_table(io.BytesIO(data)).to_pylist():
+    table = pq.read_table(io.BytesIO(data))
+    for row in table.to_pylist():
         ident = (row["source"], row["offset"])
         if ident not in seen:
             seen[ident] = LogRow(
@@ -209,6 +217,8 @@ def _read_rows(data: bytes, seen: dict[tuple[str, str], LogRow]) -> None:
                 float(row["ingested_at"]),
                 json.loads(row["inputs"]),
             )
+    metadata = table.schema.metadata or {}
+    return [str(name) for name in json.loads(metadata.get(INPUTS_KEY, b"[]"))]
 
 
 def iter_entities(rows: Sequence[LogRow]) -> Iterator[tuple[str, list[LogRow]]]:
