@@ -200,6 +200,43 @@ def test_a_crash_before_the_merged_file_is_written_is_dropped(
     assert assert_counters_exact(kv, objects)["rows"] == 60
 
 
+def test_a_merged_file_written_while_its_step_is_dropped_goes_with_the_step(
+    objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paused writer puts its merged file just after the next compaction looked for it."""
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    for first in range(0, 30, 10):
+        sink.write(batch(first, 10, DAY_2))
+    before = snapshot(objects)
+    real_put, real_head = type(objects).put, type(objects).head
+    held: dict[str, Any] = {}
+
+    def paused(self: ObjectStore, key: str, data: Any, **options: Any) -> None:
+        held.update(key=key, data=data, options=options)
+        raise SystemExit("paused")
+
+    monkeypatch.setattr(type(objects), "put", paused)
+    with pytest.raises(SystemExit):
+        _compact(objects, kv)
+    monkeypatch.undo()
+    kv.delete(LEASE_PREFIX + VIEW)  # its lease lapsed
+
+    def head_then_writer_wakes(self: ObjectStore, key: str) -> Any:
+        try:
+            return real_head(self, key)
+        finally:
+            if key == held.get("key"):
+                real_put(self, key, held.pop("data"), **held["options"])
+
+    monkeypatch.setattr(type(objects), "head", head_then_writer_wakes)
+    done = _compact(objects, kv)
+    monkeypatch.undo()
+    assert done.settled == "dropped"
+    assert not objects.exists(held["key"])  # counted nowhere: gone
+    assert snapshot(objects) == before
+    assert assert_counters_exact(kv, objects)["rows"] == 30
+
+
 def test_a_batch_delivered_again_after_compaction_is_read_and_counted_right(
     objects: ObjectStore, kv: KeyValueStore
 ) -> None:

@@ -263,7 +263,9 @@ def test_an_ingest_that_lost_its_claim_deletes_the_chunks_it_wrote(
     monkeypatch.setattr(EmbeddingCache, "embed", embed_past_the_claim)
     report = ingest(rag, source)
     assert others[0].unchanged == 1
-    assert report.skipped == [{"document": "note.md", "reason": "another ingest took it over"}]
+    (skipped,) = report.skipped  # the other one gave it back: nobody holds it now
+    assert skipped["document"] == "note.md"
+    assert "lapsed" in skipped["reason"]
     entry = rag.documents.get("note.md")
     chunks = list(rag.vectors.scan(rag.collection, {"doc_id": {"in": ["note.md"]}}))
     assert {r.metadata["doc_hash"] for r in chunks} == {entry.hash}
@@ -289,3 +291,33 @@ def test_chunks_left_by_a_killed_ingest_are_swept_though_the_document_is_unchang
     chunks = list(rag.vectors.scan(rag.collection, {"doc_id": {"in": ["note.md"]}}))
     assert [r.id for r in chunks] == [record.id]
     assert rag.documents.get("note.md").hash == entry.hash
+
+
+def _lapse_while_embedding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claims are never renewed, and expire while the batch embeds; nobody takes them."""
+    clock = ManualClock(time.time())
+    claims = partial(DocumentClaims, clock=clock, ttl=10.0, renew_every=3600.0)
+    monkeypatch.setattr(ingest_module, "DocumentClaims", claims)
+    real_embed = EmbeddingCache.embed
+
+    def embed_past_the_claim(self: EmbeddingCache, texts: list[str]) -> Any:
+        clock.advance(11)
+        return real_embed(self, texts)
+
+    monkeypatch.setattr(EmbeddingCache, "embed", embed_past_the_claim)
+
+
+def test_a_claim_that_lapsed_with_nobody_taking_it_says_so_and_fails_an_event(
+    write_docs: Callable[..., Path], rag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_docs({"note.md": V1})
+    _lapse_while_embedding(monkeypatch)
+    report = ingest(rag, source)
+    (skipped,) = report.skipped
+    assert skipped["document"] == "note.md"
+    assert "lapsed" in skipped["reason"]
+    assert rag.documents.get("note.md") is None
+    assert list(rag.vectors.scan(rag.collection)) == []  # its chunks swept
+    with pytest.raises(TransientError, match="claim lapsed"):  # an event is delivered again
+        ingest_module.ingest_object(rag, f"file://{source}", "note.md")
+    assert rag.documents.get("note.md") is None

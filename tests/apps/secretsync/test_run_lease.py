@@ -223,6 +223,30 @@ def test_a_report_stored_by_a_run_whose_end_failed_to_record_is_removed(
     assert _report_keys(store, run.id) == []
 
 
+def test_a_report_whose_record_was_written_though_the_save_failed_is_kept(
+    store: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store wrote the final record and failed to answer: the report is the record's."""
+    runs = ReconcileRuns(store)
+    run, lease = _begin(runs)
+    save = runs.records.save
+
+    def written_then_down(record: ReconcileRun, *, expected: int | None = None) -> int:
+        version = save(record, expected=expected)
+        if record.status == "succeeded":
+            raise TransientError("the kv store timed out answering")
+        return version
+
+    monkeypatch.setattr(runs.records, "save", written_then_down)
+    with pytest.raises(TransientError):
+        runs.execute(run, lease, lambda progress: _report(50))
+    monkeypatch.undo()
+    done = runs.records.get(run.id)
+    assert done.status == "succeeded"
+    assert runs.view(done)["report"] is not None
+    assert _report_keys(store, run.id) != []
+
+
 def test_pruning_removes_report_parts_a_record_does_not_count(store: KeyValueStore) -> None:
     runs = ReconcileRuns(store)
     run, lease = _begin(runs)

@@ -220,10 +220,19 @@ def test_a_key_delete_objects_refuses_is_an_error_naming_it(
     stub.assert_no_pending_responses()
 
 
-@pytest.mark.parametrize(("code", "status"), [("NotImplemented", 501), ("MissingContentMD5", 400)])
-def test_a_service_without_delete_objects_gets_one_delete_per_key(code: str, status: int) -> None:
+@pytest.mark.parametrize(
+    ("code", "status", "message"),
+    [
+        ("NotImplemented", 501, ""),
+        ("MissingContentMD5", 400, ""),
+        ("InvalidRequest", 400, "Missing required header for this request: Content-Md5."),
+    ],
+)
+def test_a_service_without_delete_objects_gets_one_delete_per_key(
+    code: str, status: int, message: str
+) -> None:
     store, stub = _stubbed()
-    stub.add_client_error("delete_objects", code, http_status_code=status)
+    stub.add_client_error("delete_objects", code, message, http_status_code=status)
     for key in ("a", "b"):
         stub.add_response("delete_object", {}, {"Bucket": BUCKET, "Key": f"pre/{key}"})
     stub.add_response("delete_object", {}, {"Bucket": BUCKET, "Key": "pre/c"})  # no retry of it
@@ -240,4 +249,15 @@ def test_oci_compat_deletes_one_by_one_from_the_start() -> None:
         stub.add_response("delete_object", {}, {"Bucket": BUCKET, "Key": f"pre/{key}"})
     with stub:
         store.delete_many(["a", "b"])
+    stub.assert_no_pending_responses()
+
+
+def test_another_invalid_request_is_an_error_and_multi_delete_stays() -> None:
+    store, stub = _stubbed()
+    stub.add_client_error("delete_objects", "InvalidRequest", "bad key list", http_status_code=400)
+    stub.add_response("delete_objects", {}, _delete_request("c"))
+    with stub:
+        with pytest.raises(TerminalError, match="InvalidRequest"):
+            store.delete_many(["a", "b"])
+        store.delete_many(["c"])
     stub.assert_no_pending_responses()

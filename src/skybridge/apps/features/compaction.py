@@ -222,6 +222,10 @@ def settle_pending(objects: ObjectStore, kv: KeyValueStore, view: str) -> str | 
         merged = objects.head(key)
     except NotFound:
         drop_step(kv, view, key)
+        # its writer, paused past its lease, may have written it between the look and the
+        # drop, and then not found it dropped: it is counted nowhere and its inputs are all
+        # still there, so it goes (the writer that finds it dropped deletes it too)
+        objects.delete(key)
         return "dropped"
     folder = key.rpartition("/")[0]
     left = [

@@ -111,6 +111,9 @@ class Ingestion:
         self.claims = DocumentClaims(rag.kv, rag.collection)
         #: Documents whose claim was lost after their chunks were written (to sweep).
         self.unswept: set[str] = set()
+        #: Documents whose claim lapsed before their flip with no other ingest taking it
+        #: (its renewals failed): not indexed, nobody else will index them.
+        self.lapsed: set[str] = set()
         c = rag.config
         # What a document's chunks are made from besides its bytes: the chunking, and the
         # source and metadata stored with every chunk, so that ingesting the same documents
@@ -246,9 +249,15 @@ class Ingestion:
         was lost to another ingest (which then owns the document; the chunks written here are
         deleted by :meth:`sweep_lost`)."""
         if not self.claims.keep(p.entry.id):
-            self.report.skipped.append(
-                {"document": p.entry.id, "reason": "another ingest took it over"}
-            )
+            if self.claims.leases.holder(p.entry.id) is None:
+                self.lapsed.add(p.entry.id)
+                reason = (
+                    "its claim lapsed before it was indexed (its renewals failed, or another "
+                    "ingest took it and gave it back); ingest again"
+                )
+            else:
+                reason = "another ingest took it over"
+            self.report.skipped.append({"document": p.entry.id, "reason": reason})
             return False
         self.rag.documents.put(p.entry)
         if p.previous is not None:
@@ -433,6 +442,12 @@ def _index_all(
                 deferred.append(info)
         run.flush()
         run.sweep_lost()
+        if retry_transient and run.lapsed:  # an event: delivered again, it indexes them then
+            raise TransientError(
+                f"documents {sorted(run.lapsed)} were not indexed: their claim lapsed before "
+                "the flip (the kv store did not renew it)",
+                hint="the event is delivered again",
+            )
         # documents another ingest is working on: come back once one is free
         run.claims.wait([info.key for info in deferred] + sorted(run.unswept))
         given_up = _give_up(run, [info.key for info in deferred], retry_transient)

@@ -221,6 +221,15 @@ class ReconcileRuns:
             raise Conflict(f"reconcile run {run.id} is {status}, so it cannot run")
         return found[1]
 
+    def _saved(self, run_id: str, status: RunStatus) -> bool:
+        """Whether the record says ``status`` after a save whose outcome is unknown (the store
+        may have written it and failed to answer): its report is then the record's."""
+        try:
+            found = self.records.load(run_id)
+        except Exception:
+            return True  # unknown still: the report stays, removed with the record
+        return found is not None and found[0].status == status
+
     def _failed(self, tracker: _Tracker, exc: BaseException) -> None:
         """Record the run as failed with ``exc``; a store that fails now too leaves the run to
         be judged abandoned once its lease runs out, and a run recorded abandoned meanwhile
@@ -261,7 +270,7 @@ class ReconcileRuns:
         try:
             tracker.version = tracker.save(final)
         except Exception:
-            if report is not None:
+            if report is not None and not self._saved(run.id, status):
                 with suppress(Exception):  # else removed with the run's record, when pruned
                     self.records.drop_report(run.id)
             raise

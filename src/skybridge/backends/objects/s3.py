@@ -30,7 +30,7 @@ from skybridge.backends.objects.base import (
     ObjectStore,
     int_option,
 )
-from skybridge.backends.objects.s3_errors import s3_errors, translate_client_error
+from skybridge.backends.objects.s3_errors import error_code, s3_errors, translate_client_error
 from skybridge.core.errors import ConfigError
 from skybridge.core.urls import BackendURL
 
@@ -40,8 +40,21 @@ DELETE_BATCH = 1000
 #: Error codes of a service without ``DeleteObjects``, or wanting the ``Content-MD5`` header
 #: botocore no longer sends (it sends a CRC32 checksum): keys are then deleted one by one.
 _NO_MULTI_DELETE = frozenset(
-    {"NotImplemented", "MethodNotAllowed", "MissingContentMD5", "InvalidDigest", "InvalidRequest"}
+    {"NotImplemented", "MethodNotAllowed", "MissingContentMD5", "InvalidDigest"}
 )
+#: An ``InvalidRequest`` naming these is the same refusal (MinIO, Ceph); other ones are errors.
+_CHECKSUM_WORDS = re.compile(r"content-?md5|checksum", re.IGNORECASE)
+
+
+def _no_multi_delete(exc: ClientError) -> bool:
+    """Whether ``DeleteObjects`` was refused as such, not for this request's keys."""
+    code = error_code(exc)
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    return code in _NO_MULTI_DELETE or (
+        code == "InvalidRequest" and bool(_CHECKSUM_WORDS.search(message))
+    )
+
+
 _OCI_COMPAT_HOST = re.compile(
     r"^(?:https?://)?[^./]+\.compat\.objectstorage\.(?P<region>[a-z0-9-]+)\."
     r"(?:oraclecloud\.com|oci\.customer-oci\.com)(?::\d+)?/?$"
@@ -240,12 +253,16 @@ class S3ObjectStore(ObjectStore):
                 for key in batch:
                     self._delete(key)
                 continue
-            with s3_errors(batch[0], ignore=_NO_MULTI_DELETE):
-                answer = None
-                answer = self.client.delete_objects(
-                    Bucket=self.bucket,
-                    Delete={"Objects": [{"Key": self._full(k)} for k in batch], "Quiet": True},
-                )
+            answer = None
+            with s3_errors(batch[0]):
+                try:
+                    answer = self.client.delete_objects(
+                        Bucket=self.bucket,
+                        Delete={"Objects": [{"Key": self._full(k)} for k in batch], "Quiet": True},
+                    )
+                except ClientError as exc:
+                    if not _no_multi_delete(exc):
+                        raise
             if answer is None:
                 self._one_by_one = True
                 for key in batch:
