@@ -261,3 +261,16 @@ def test_another_invalid_request_is_an_error_and_multi_delete_stays() -> None:
             store.delete_many(["a", "b"])
         store.delete_many(["c"])
     stub.assert_no_pending_responses()
+
+
+def test_delete_many_sends_one_delete_objects_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from skybridge.backends.objects import s3 as s3_module
+
+    monkeypatch.setattr(s3_module, "DELETE_BATCH", 10)
+    store, stub = _stubbed()
+    keys = [f"k{n:02d}" for n in range(25)]
+    for start in (0, 10, 20):
+        stub.add_response("delete_objects", {}, _delete_request(*keys[start : start + 10]))
+    with stub:
+        store.delete_many(keys)
+    stub.assert_no_pending_responses()
