@@ -50,6 +50,16 @@ def oci_client(oci_emulator: Any) -> Any:
     return oci_emulator.object_storage_client(BUCKET)
 
 
+def log_batches(
+    objects: ObjectStore, kv: KeyValueStore, firsts: range, day: float
+) -> OfflineLogSink:
+    """A sink that wrote a batch of 10 events (offsets from each of ``firsts``) on ``day``."""
+    sink = OfflineLogSink(objects, PREFIX, kv)
+    for first in firsts:
+        sink.write(batch(first, 10, day))
+    return sink
+
+
 def _objects(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     run = uuid.uuid4().hex[:8]
     if request.param == "file":
@@ -133,9 +143,7 @@ def test_every_row_is_kept_once_and_training_reads_the_same(
 def test_a_crash_between_writing_and_deleting_loses_and_double_counts_nothing(
     objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sink = OfflineLogSink(objects, PREFIX, kv)
-    for first in range(0, 100, 10):
-        sink.write(batch(first, 10, DAY_1))
+    sink = log_batches(objects, kv, range(0, 100, 10), DAY_1)
     before, trained = snapshot(objects), training(objects)
     counted_before = assert_counters_exact(kv, objects)
     real_delete_many = type(objects).delete_many
@@ -177,9 +185,7 @@ def test_a_crash_between_writing_and_deleting_loses_and_double_counts_nothing(
 def test_a_crash_before_the_merged_file_is_written_is_dropped(
     objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sink = OfflineLogSink(objects, PREFIX, kv)
-    for first in range(0, 60, 10):
-        sink.write(batch(first, 10, DAY_2))
+    log_batches(objects, kv, range(0, 60, 10), DAY_2)
     before = snapshot(objects)
 
     def dies(*args: Any, **kwargs: Any) -> None:
@@ -204,9 +210,7 @@ def test_a_merged_file_written_while_its_step_is_dropped_goes_with_the_step(
     objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A paused writer puts its merged file just after the next compaction looked for it."""
-    sink = OfflineLogSink(objects, PREFIX, kv)
-    for first in range(0, 30, 10):
-        sink.write(batch(first, 10, DAY_2))
+    log_batches(objects, kv, range(0, 30, 10), DAY_2)
     before = snapshot(objects)
     real_put, real_head = type(objects).put, type(objects).head
     held: dict[str, Any] = {}
@@ -301,9 +305,7 @@ def test_a_closed_day_is_merged_into_files_bounded_by_size(
 def test_a_view_another_compaction_holds_is_left_alone(
     objects: ObjectStore, kv: KeyValueStore
 ) -> None:
-    sink = OfflineLogSink(objects, PREFIX, kv)
-    for first in range(0, 30, 10):
-        sink.write(batch(first, 10, DAY_1))
+    log_batches(objects, kv, range(0, 30, 10), DAY_1)
     held = LeaseManager(kv, prefix=LEASE_PREFIX).acquire(VIEW, "other-worker", 60.0)
     assert held is not None
     done = _compact(objects, kv)
@@ -316,9 +318,7 @@ def test_two_compactions_at_once_lose_no_row(objects: ObjectStore, kv: KeyValueS
     """The first one is paused past its lease while reading; the second one takes the view,
     merges everything and deletes the files the first was reading. The first one stops; no
     row is lost, and the next compaction leaves the counters exact."""
-    sink = OfflineLogSink(objects, PREFIX, kv)
-    for first in range(0, 80, 10):
-        sink.write(batch(first, 10, DAY_1))
+    log_batches(objects, kv, range(0, 80, 10), DAY_1)
     before, trained = snapshot(objects), training(objects)
     second: list[Any] = []
 
@@ -347,9 +347,7 @@ def test_a_compaction_that_lost_its_view_before_deleting_leaves_nothing_uncounte
     """Paused past its lease just before writing its merged file: the compaction that takes
     the view over drops the step (no file yet) and merges the parts itself; the first one then
     writes its file, finds the view lost and deletes that file again, counted nowhere."""
-    sink = OfflineLogSink(objects, PREFIX, kv)
-    for first in range(0, 50, 10):
-        sink.write(batch(first, 10, DAY_2))
+    log_batches(objects, kv, range(0, 50, 10), DAY_2)
     before = snapshot(objects)
     real_put = type(objects).put
     second: list[Any] = []
@@ -378,9 +376,7 @@ def test_a_compaction_that_lost_its_view_after_writing_keeps_its_file(
     """Paused past its lease just after writing its merged file: the compaction that takes the
     view over finds the file, deletes the inputs and settles the step; the first one then finds
     the view lost and must keep its file, which holds every row now."""
-    sink = OfflineLogSink(objects, PREFIX, kv)
-    for first in range(0, 50, 10):
-        sink.write(batch(first, 10, DAY_2))
+    log_batches(objects, kv, range(0, 50, 10), DAY_2)
     before, trained = snapshot(objects), training(objects)
     real_put = type(objects).put
     second: list[Any] = []
@@ -413,9 +409,7 @@ def test_an_input_written_again_in_the_second_of_the_merge_is_kept_and_counted(
     stored again and counted. On a store that keeps whole seconds, it looks as old as the
     merged file: settling the step must keep it (it is not the file merged) and the next merge
     count it out, so the counters stay exact."""
-    sink = OfflineLogSink(objects, PREFIX, kv)
-    for first in range(0, 100, 10):
-        sink.write(batch(first, 10, DAY_1))
+    sink = log_batches(objects, kv, range(0, 100, 10), DAY_1)
     before = snapshot(objects)
     real_delete_many, real_head = type(objects).delete_many, type(objects).head
 
@@ -450,9 +444,7 @@ def test_readers_see_every_row_while_a_compaction_deletes_what_they_listed(
     objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A compaction runs between a reader's listing and its reading of the files listed."""
-    sink = OfflineLogSink(objects, PREFIX, kv)
-    for first in range(0, 50, 10):
-        sink.write(batch(first, 10, DAY_2))
+    sink = log_batches(objects, kv, range(0, 50, 10), DAY_2)
     before, trained = snapshot(objects), training(objects)
     real_get = type(objects).get
     compacted: list[Any] = []
@@ -487,9 +479,7 @@ def test_readers_see_every_row_when_a_listing_misses_files_moved_during_it(
     """A listing in pages, in key order, with a compaction between two pages: the merged file
     is written behind it (``compact-`` sorts before ``part-``), the parts deleted ahead of it,
     so the listing has neither."""
-    sink = OfflineLogSink(objects, PREFIX, kv)
-    for first in range(0, 30, 10):
-        sink.write(batch(first, 10, DAY_1))
+    sink = log_batches(objects, kv, range(0, 30, 10), DAY_1)
     _compact(objects, kv)
     for first in range(30, 80, 10):
         sink.write(batch(first, 10, DAY_2))
@@ -519,9 +509,7 @@ def test_readers_see_every_row_when_a_listing_misses_files_moved_during_it(
 def test_readers_finish_while_the_pipeline_writes_a_part_during_every_listing(
     objects: ObjectStore, kv: KeyValueStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sink = OfflineLogSink(objects, PREFIX, kv)
-    for first in range(0, 30, 10):
-        sink.write(batch(first, 10, DAY_2))
+    sink = log_batches(objects, kv, range(0, 30, 10), DAY_2)
     before = {(r[2], r[3]) for r in snapshot(objects)}
     real_list = type(objects).list
     written = iter(range(30, 1000, 10))

@@ -247,26 +247,17 @@ def _remove(rag: Rag, ev: ObjectEvent) -> dict[str, Any]:
     return {"removed": entry is not None}
 
 
-def _set_aside(message_id: str | None, exc: MalformedEvent, body: Any) -> dict[str, Any]:
+def _log_malformed(event: str, exc: MalformedEvent, body: Any, **ids: Any) -> None:
+    """Log a malformed message or event with the start of its body."""
     log.warning(
-        "rag.message_set_aside",
-        message_id=message_id,
-        error_type=type(exc).__name__,
-        reason=exc.message,
-        body=shown(body, 200),
+        event, **ids, error_type=type(exc).__name__, reason=exc.message, body=shown(body, 200)
     )
+
+
+def _set_aside(message_id: str | None, exc: MalformedEvent, body: Any) -> dict[str, Any]:
+    _log_malformed("rag.message_set_aside", exc, body, message_id=message_id)
     found = {"error": type(exc).__name__, "reason": exc.message}
     return {"messageId": message_id, **found} if message_id is not None else found
-
-
-def _log_failing(exc: MalformedEvent, body: Any) -> None:
-    """Log a malformed event that fails its invocation, with the start of its body."""
-    log.warning(
-        "rag.event_malformed",
-        error_type=type(exc).__name__,
-        reason=exc.message,
-        body=shown(body, 200),
-    )
 
 
 def _is_sqs(event: Any) -> bool:
@@ -291,13 +282,7 @@ def _sqs_batch(records: list[Mapping[str, Any]]) -> dict[str, Any]:
         except MalformedEvent as exc:
             keep = _keeps_malformed() if keep is None else keep
             if keep:  # SQS delivers it again, then moves it to the queue's dead-letter queue
-                log.warning(
-                    "rag.sqs_message_malformed",
-                    message_id=message_id,
-                    error_type=type(exc).__name__,
-                    reason=exc.message,
-                    body=shown(body, 200),
-                )
+                _log_malformed("rag.sqs_message_malformed", exc, body, message_id=message_id)
                 failures.append({"itemIdentifier": message_id})
             else:
                 set_aside.append(_set_aside(message_id, exc, body))
@@ -333,7 +318,7 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
         events = s3_events(event)
     except MalformedEvent as exc:
         if _keeps_malformed():
-            _log_failing(exc, event)
+            _log_malformed("rag.event_malformed", exc, event)
             raise
         return {"results": [], "setAside": [_set_aside(None, exc, event)]}
     return {"results": apply(None, events)}
@@ -355,7 +340,7 @@ def oci_handler(ctx: Any, data: Any = None) -> str:
         events = oci_events(_json(body, "the request body") if text else body)
     except MalformedEvent as exc:
         if _keeps_malformed():
-            _log_failing(exc, body)
+            _log_malformed("rag.event_malformed", exc, body)
             raise
         return json.dumps({"results": [], "setAside": [_set_aside(None, exc, body)]})
     return json.dumps({"results": apply(None, events)})
