@@ -228,7 +228,6 @@ class Ingestion:
         self.claims.release(flipped)
         self.unswept.update(p.entry.id for p in batch if p.entry.id not in flipped)
         self.report.chunks += len(records)
-        self.sweep_lost()
 
     def sweep_lost(self) -> None:
         """Delete the chunks written for documents whose claim was lost, under their claim
