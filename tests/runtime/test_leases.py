@@ -45,6 +45,24 @@ def test_expiry_lets_another_take_over_with_a_larger_token(leases, clock) -> Non
     assert leases.holder("job").owner == "bob"
 
 
+def test_a_live_lease_is_taken_over_only_when_judged_done(leases) -> None:
+    old = leases.acquire("job", "alice", ttl=10)
+    judged: list[str] = []
+
+    def alive(holder) -> bool:
+        judged.append(holder.owner)
+        return False
+
+    assert leases.acquire("job", "bob", ttl=10, take_over=alive) is None
+    assert judged == ["alice"]
+    new = leases.acquire("job", "bob", ttl=10, take_over=lambda holder: True)
+    assert new is not None
+    assert new.token > old.token
+    assert leases.holder("job").owner == "bob"
+    assert leases.release(old) is False  # the old holder's lease is gone
+    assert leases.acquire("job", "carol", ttl=10, take_over=lambda holder: False) is None
+
+
 def test_renew_keeps_token_and_extends(leases, clock) -> None:
     lease = leases.acquire("job", "alice", ttl=10)
     clock.advance(8)

@@ -17,6 +17,7 @@ contenders can never both succeed (SQLite, Redis and DynamoDB stores all make CA
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from skybridge.backends.kv.base import Item, KeyValueStore
@@ -78,13 +79,31 @@ class LeaseManager:
         self.record_ttl = record_ttl
 
     def acquire(
-        self, name: str, owner: str, ttl: float, *, now: float | None = None
+        self,
+        name: str,
+        owner: str,
+        ttl: float,
+        *,
+        now: float | None = None,
+        take_over: Callable[[Lease], bool] | None = None,
     ) -> Lease | None:
-        """Take the lease if it is free, expired, or already ``owner``'s (then it is renewed).
+        """Take the lease if it is free, expired, or already ``owner``'s (then it is renewed);
+        with ``take_over``, also a live lease whose holder ``take_over(holder)`` judges done
+        (its process is gone: see :mod:`skybridge.runtime.holders`): that lease is released
+        from the version judged, then taken, so two takers of one such lease never both win.
 
         Returns:
             The lease, or ``None`` when another owner holds it (or won the race for it).
         """
+        lease = self._acquire(name, owner, ttl, now)
+        if lease is not None or take_over is None:
+            return lease
+        holder = self.holder(name, now=now)
+        if holder is None or not take_over(holder) or not self.release(holder):
+            return None
+        return self._acquire(name, owner, ttl, now)
+
+    def _acquire(self, name: str, owner: str, ttl: float, now: float | None) -> Lease | None:
         _check_ttl(ttl)
         now = self.clock.now() if now is None else now
         key = self.prefix + name

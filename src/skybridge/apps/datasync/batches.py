@@ -130,17 +130,17 @@ class BatchRunner:
         Raises:
             Conflict: a live process holds it (naming it, and until when).
         """
-        lease = self.leases.acquire(batch, self.owner, LEASE_TTL)
+
+        def gone(holder: Lease) -> bool:
+            if not holder_gone(holder.owner):
+                return False
+            log.warning("datasync.lease_taken_over", batch=batch, owner=holder.owner)
+            return True
+
+        lease = self.leases.acquire(batch, self.owner, LEASE_TTL, take_over=gone)
         if lease is not None:
             return lease
         holder = self.leases.holder(batch)
-        if holder is not None and holder_gone(holder.owner):
-            log.warning("datasync.lease_taken_over", batch=batch, owner=holder.owner)
-            self.leases.release(holder)
-            lease = self.leases.acquire(batch, self.owner, LEASE_TTL)
-            if lease is not None:
-                return lease
-            holder = self.leases.holder(batch)
         if holder is None:  # released just now: the next run takes it
             raise Conflict(f"batch {batch} was being run by another process; try again")
         raise Conflict(

@@ -108,7 +108,7 @@ class DocumentClaims:
         holder's process is gone is taken over."""
         with self._lock:
             before = self.leases.holder(doc_id, now=0.0)  # any claim not given back
-            lease = self.leases.acquire(doc_id, self.owner, self.ttl) or self._take_over(doc_id)
+            lease = self.leases.acquire(doc_id, self.owner, self.ttl, take_over=self._gone)
             if lease is None:
                 self.refused_at.setdefault(doc_id, time.monotonic())
                 return False
@@ -119,18 +119,17 @@ class DocumentClaims:
         self._announced.discard(doc_id)
         return True
 
-    def _take_over(self, doc_id: str) -> Lease | None:
-        current = self.leases.holder(doc_id)
-        if current is None or not holder_gone(holder_process(current.owner)):
-            return None
+    def _gone(self, claim: Lease) -> bool:
+        """Whether the process holding ``claim`` is gone (it is then taken over)."""
+        if not holder_gone(holder_process(claim.owner)):
+            return False
         log.warning(
             "rag.claim_taken_over",
             collection=self.collection,
-            document=doc_id,
-            holder=describe(holder_process(current.owner)),
+            document=claim.name,
+            holder=describe(holder_process(claim.owner)),
         )
-        self.leases.release(current)
-        return self.leases.acquire(doc_id, self.owner, self.ttl)
+        return True
 
     def keep(self, doc_id: str) -> bool:
         """Renew the claim before writing what it guards; ``False`` if it was lost (it

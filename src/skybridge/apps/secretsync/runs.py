@@ -164,22 +164,23 @@ class ReconcileRuns:
         return run, lease
 
     def _take(self, run_id: str) -> Lease:
-        lease = self.leases.acquire(LEASE_NAME, run_id, LEASE_TTL_S)
+        lease = self.leases.acquire(LEASE_NAME, run_id, LEASE_TTL_S, take_over=self._ended)
         if lease is not None:
             return lease
         holder = self.leases.holder(LEASE_NAME)
-        running = None if holder is None else self.records.load(holder.owner)
-        if holder is not None and running is not None and _over(running[0]):
-            self._abandon(*running, why=f"{describe(running[0].holder)} stopped")
-            self.leases.release(holder)
-            lease = self.leases.acquire(LEASE_NAME, run_id, LEASE_TTL_S)
-            if lease is not None:
-                return lease
-            holder = self.leases.holder(LEASE_NAME)
-            running = None if holder is None else self.records.load(holder.owner)
         if holder is None:
             raise Conflict("another reconcile run started just now; try again")
+        running = self.records.load(holder.owner)
         raise RunBusy(holder.owner, running[0] if running else None)
+
+    def _ended(self, holder: Lease) -> bool:
+        """Whether the run holding the lease is over (it is then recorded abandoned, unless it
+        recorded its end, and its lease taken over)."""
+        running = self.records.load(holder.owner)
+        if running is None or not _over(running[0]):
+            return False
+        self._abandon(*running, why=f"{describe(running[0].holder)} stopped")
+        return True
 
     def execute(
         self, run: ReconcileRun, lease: Lease, reconcile: Callable[[OnProgress], ReconcileReport]
