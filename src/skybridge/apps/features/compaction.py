@@ -360,7 +360,7 @@ class _Run:
         meta = {"rows": str(unique.num_rows), "inputs": str(len(group))}
         self.objects.put(key, body, content_type=PARQUET, metadata=meta)
         self._still_held(key)
-        self.objects.delete_many([f.key for f in group])
+        self.objects.delete_many(keys)
         settle_step(self.kv, self.view, key)
         read = [LogFile(f.key, size, f.written) for f, size in zip(group, sizes, strict=True)]
         self._account(read, rows)

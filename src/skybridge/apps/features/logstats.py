@@ -122,8 +122,15 @@ def pending_step(kv: KeyValueStore, view: str) -> dict[str, Any] | None:
     """The compaction step of ``view`` begun and not settled: ``{"key", "files", "rows",
     "bytes"}`` (``key``: the merged file; the others: what the step changes), or ``None``."""
     raw = kv.get(stats_key(view))
-    step = None if raw is None else json.loads(raw).get(STEP)
-    return step if isinstance(step, dict) else None
+    return None if raw is None else _step(json.loads(raw))
+
+
+def _step(doc: dict[str, Any], key: str | None = None) -> dict[str, Any] | None:
+    """The step pending in the counters ``doc`` (the one writing ``key``, when given)."""
+    step = doc.get(STEP)
+    if not isinstance(step, dict) or (key is not None and step.get("key") != key):
+        return None
+    return step
 
 
 def begin_step(
@@ -137,9 +144,10 @@ def begin_step(
     """
 
     def record(doc: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(doc.get(STEP), dict) and doc[STEP].get("key") != step["key"]:
+        pending = _step(doc)
+        if pending is not None and pending.get("key") != step["key"]:
             raise Conflict(
-                f"view {view!r} has a compaction step pending ({doc[STEP].get('key')})",
+                f"view {view!r} has a compaction step pending ({pending.get('key')})",
                 hint="run the compaction again: it settles that step first",
             )
         return doc | {STEP: step}
@@ -156,8 +164,8 @@ def settle_step(kv: KeyValueStore, view: str, key: str) -> bool:
     ``False`` (nothing done) when that step is not pending (already settled)."""
 
     def apply(doc: dict[str, Any]) -> dict[str, Any] | None:
-        step = doc.get(STEP)
-        if not isinstance(step, dict) or step.get("key") != key:
+        step = _step(doc, key)
+        if step is None:
             return None
         rows = doc.get("rows")
         settled = {k: v for k, v in doc.items() if k != STEP}
@@ -175,8 +183,7 @@ def drop_step(kv: KeyValueStore, view: str, key: str) -> bool:
     written) and remember ``key`` as dropped; ``False`` when that step is not pending."""
 
     def drop(doc: dict[str, Any]) -> dict[str, Any] | None:
-        step = doc.get(STEP)
-        if not isinstance(step, dict) or step.get("key") != key:
+        if _step(doc, key) is None:
             return None
         dropped = [*_dropped(doc), key][-DROPPED_KEPT:]
         return {k: v for k, v in doc.items() if k != STEP} | {DROPPED: dropped}
