@@ -249,34 +249,37 @@ class S3ObjectStore(ObjectStore):
         services may answer ``NotImplemented``)."""
         for start in range(0, len(keys), DELETE_BATCH):
             batch = keys[start : start + DELETE_BATCH]
-            if self._one_by_one:
-                for key in batch:
-                    self._delete(key)
-                continue
-            answer = None
-            with s3_errors(batch[0]):
-                try:
-                    answer = self.client.delete_objects(
-                        Bucket=self.bucket,
-                        Delete={"Objects": [{"Key": self._full(k)} for k in batch], "Quiet": True},
-                    )
-                except ClientError as exc:
-                    if not _no_multi_delete(exc):
-                        raise
-            if answer is None:
+            if self._one_by_one or not self._delete_objects(batch):
                 self._one_by_one = True
-                for key in batch:
-                    self._delete(key)
-                continue
-            failed = answer.get("Errors") or []
-            if failed:  # per-key refusals (AccessDenied...) come in the answer, not as an error
-                first = failed[0]
-                error = ClientError(
-                    {"Error": {"Code": first.get("Code", ""), "Message": first.get("Message", "")}},
-                    "DeleteObjects",
+                super()._delete_many(batch)  # one DeleteObject per key
+
+    def _delete_objects(self, batch: list[str]) -> bool:
+        """One ``DeleteObjects`` call; ``False`` when the service refuses the call as such.
+
+        Raises:
+            SkybridgeError: the call failed, or refused a key (per-key refusals such as
+                AccessDenied come in the answer, not as an error).
+        """
+        with s3_errors(batch[0]):
+            try:
+                answer = self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": self._full(k)} for k in batch], "Quiet": True},
                 )
-                key = str(first.get("Key", ""))[len(self.prefix) :]
-                raise translate_client_error(error, key) from None
+            except ClientError as exc:
+                if _no_multi_delete(exc):
+                    return False
+                raise
+        failed = answer.get("Errors") or []
+        if failed:
+            first = failed[0]
+            error = ClientError(
+                {"Error": {"Code": first.get("Code", ""), "Message": first.get("Message", "")}},
+                "DeleteObjects",
+            )
+            key = str(first.get("Key", ""))[len(self.prefix) :]
+            raise translate_client_error(error, key) from None
+        return True
 
     def _copy(self, source: str, target: str) -> None:
         info = self._head(source)
