@@ -98,9 +98,7 @@ def _mapping_rows(rows: list[dict[str, Any]], query: str) -> dict[str, Any]:
 def run_result(runs: ReconcileRuns, run: ReconcileRun, notice: str | None = None) -> dict[str, Any]:
     """A reconcile run as the page's result: the run, and once it succeeded its report with
     the plan actions shown (errors and writes first)."""
-    shown = runs.view(run)
-    shown["started"] = ago(run.started_at)
-    shown["finished"] = ago(run.finished_at) if run.finished_at else None
+    shown = _with_times(run, runs.view(run))
     result: dict[str, Any] = {"kind": "run", "run": shown, "notice": notice}
     result["refresh"] = RUN_REFRESH_S if not run.finished else None
     if shown["report"] is not None:
@@ -109,24 +107,16 @@ def run_result(runs: ReconcileRuns, run: ReconcileRun, notice: str | None = None
     return result
 
 
+def _with_times(run: ReconcileRun, shown: dict[str, Any]) -> dict[str, Any]:
+    """``shown`` (the run's view) with when it started and finished, as the page says it."""
+    shown["started"] = ago(run.started_at)
+    shown["finished"] = ago(run.finished_at) if run.finished_at else None
+    return shown
+
+
 def _last_run(svc: SecretSyncService) -> dict[str, Any] | None:
-    runs = ReconcileRuns(svc.state)
-    found = runs.recent(1)
-    if not found:
-        return None
-    run = found[0]
-    return {
-        "id": run.id,
-        "status": run.status,
-        "dry_run": run.dry_run,
-        "trigger": run.trigger,
-        "started": ago(run.started_at),
-        "finished": ago(run.finished_at) if run.finished_at else None,
-        "progress": run.progress,
-        "summary": run.summary,
-        "error": run.error,
-        "error_type": run.error_type,
-    }
+    found = ReconcileRuns(svc.state).recent(1)
+    return _with_times(found[0], found[0].view()) if found else None
 
 
 def _rows(svc: SecretSyncService, query: str) -> dict[str, Any]:
