@@ -20,7 +20,7 @@ import pytest
 
 from skybridge.apps.features.compaction import LEASE_PREFIX, compact_view
 from skybridge.apps.features.logstats import pending_step, stats_key
-from skybridge.apps.features.mergedfile import compacted_from, encode, read_files, unique_rows
+from skybridge.apps.features.mergedfile import compacted_inputs, encode, read_files, unique_rows
 from skybridge.apps.features.offline import OfflineLogSink, log_files, read_log
 from skybridge.backends import kv as kv_backends
 from skybridge.backends import objects as object_backends
@@ -134,7 +134,7 @@ def test_every_row_is_kept_once_and_training_reads_the_same(
         table = pq.read_table(io.BytesIO(objects.get(key)))
         idents = list(zip(table["source"].to_pylist(), table["offset"].to_pylist(), strict=True))
         assert len(idents) == len(set(idents))
-        assert compacted_from(objects, key)  # names its inputs
+        assert compacted_inputs(objects, key)  # names its inputs
     again = _compact(objects, kv)
     assert (again.merged_files, again.written_files, again.files_after) == (0, 0, 3)
     assert pending_step(kv, VIEW) is None

@@ -11,7 +11,13 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from skybridge.apps.features.offline import COLUMNS, INPUTS_KEY, log_schema, pyarrow_modules
+from skybridge.apps.features.offline import (
+    COLUMNS,
+    INPUTS_KEY,
+    log_schema,
+    merged_from,
+    pyarrow_modules,
+)
 from skybridge.backends.objects import ObjectStore
 from skybridge.core.errors import Conflict, NotFound
 
@@ -80,17 +86,12 @@ def encode(table: Any, inputs: list[str], digests: list[str]) -> bytes:
     return out.getvalue()
 
 
-def compacted_from(objects: ObjectStore, key: str) -> list[str]:
-    """The names of the files the compacted file ``key`` was merged from."""
-    return [name for name, _ in compacted_inputs(objects, key)]
-
-
 def compacted_inputs(objects: ObjectStore, key: str) -> list[tuple[str, str | None]]:
     """The names of the files the compacted file ``key`` was merged from, each with its digest
     as merged (``None`` in a file written before digests were recorded)."""
     _, pq = pyarrow_modules()
     metadata = pq.read_schema(io.BytesIO(objects.get(key))).metadata or {}
-    names = [str(name) for name in json.loads(metadata.get(INPUTS_KEY, b"[]"))]
+    names = merged_from(metadata)
     digests = [str(d) for d in json.loads(metadata.get(DIGESTS_KEY, b"[]"))]
     if len(digests) != len(names):
         return [(name, None) for name in names]

@@ -217,8 +217,13 @@ def _read_rows(data: bytes, seen: dict[tuple[str, str], LogRow]) -> list[str]:
                 float(row["ingested_at"]),
                 json.loads(row["inputs"]),
             )
-    metadata = table.schema.metadata or {}
-    return [str(name) for name in json.loads(metadata.get(INPUTS_KEY, b"[]"))]
+    return merged_from(table.schema.metadata)
+
+
+def merged_from(metadata: dict[bytes, bytes] | None) -> list[str]:
+    """The names of the files a compacted file was merged from, by its Parquet metadata
+    (none for a part file)."""
+    return [str(name) for name in json.loads((metadata or {}).get(INPUTS_KEY, b"[]"))]
 
 
 def iter_entities(rows: Sequence[LogRow]) -> Iterator[tuple[str, list[LogRow]]]:
