@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import typer
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.manifest import AppSpec
 from skybridge.core.config import Settings
 from skybridge.server import create_app
-from skybridge.server.docs import DOCS_CSP
+from skybridge.server.docs import DOCS_CSP, install_docs
 
 NOSNIFF = "nosniff"
 
@@ -105,3 +109,26 @@ def test_docs_load_only_local_assets_with_no_inline_script(client: TestClient) -
 
 def test_redoc_from_a_cdn_is_gone(client: TestClient) -> None:
     assert client.get("/redoc").status_code == 404
+
+
+def test_a_burst_of_first_openapi_requests_builds_the_document_once() -> None:
+    # Every worker thread building it at once kept the event loop (and /healthz) from the GIL
+    # for seconds under load.
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.add_api_route("/api/thing", lambda: {"ok": True}, methods=["GET"])
+    built = []
+    build = app.openapi
+
+    def slow_build() -> dict[str, Any]:
+        built.append(threading.get_ident())
+        time.sleep(0.2)
+        return build()
+
+    app.openapi = slow_build  # type: ignore[method-assign]
+    install_docs(app)
+    with TestClient(app) as docs_client, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: docs_client.get("/openapi.json"), range(8)))
+    assert [a.status_code for a in answers] == [200] * 8
+    assert len({a.content for a in answers}) == 1
+    assert "/api/thing" in answers[0].json()["paths"]
+    assert len(built) == 1

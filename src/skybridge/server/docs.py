@@ -6,12 +6,15 @@ alone: no inline script or style, no other origin. ReDoc, which FastAPI loads fr
 
 The OpenAPI document is built once in a worker thread (it takes a good part of a second) and then
 served as cached bytes, so neither building nor serializing it holds up the event loop, which
-``/healthz`` shares.
+``/healthz`` shares. Requests that arrive while it is being built wait for that one build: a burst
+of first requests building it in every worker thread at once kept the event loop from the GIL for
+seconds.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from html import escape
 from pathlib import Path
 
@@ -65,6 +68,14 @@ class SchemaDocument:
     def __init__(self, app: FastAPI) -> None:
         self._app = app
         self._bodies: dict[str, bytes] = {}
+        self._building = threading.Lock()
+
+    def _body(self, root_path: str) -> bytes:
+        with self._building:
+            body = self._bodies.get(root_path)
+            if body is None:
+                body = self._bodies[root_path] = self._render(root_path)
+            return body
 
     def _render(self, root_path: str) -> bytes:
         schema = dict(self._app.openapi())
@@ -77,8 +88,7 @@ class SchemaDocument:
         root_path = request.scope.get("root_path", "").rstrip("/")
         body = self._bodies.get(root_path)
         if body is None:
-            body = await anyio.to_thread.run_sync(self._render, root_path)
-            self._bodies[root_path] = body
+            body = await anyio.to_thread.run_sync(self._body, root_path)
         return Response(body, media_type="application/json")
 
 
