@@ -4,8 +4,9 @@ Event-driven ingestion changes one document at a time and queries follow. Each r
 replaces one document of a collection of SciFact abstract chunks (new chunk ids with one text
 changed, the old chunks deleted, as ``rag ingest`` writes them) and runs one BM25 query:
 
-  rag_bm25_update_<n>   seconds from the change to the query's answer, held index (it reads the
-                        records again, tokenizes only new texts and updates the statistics) vs a
+  rag_bm25_update_<n>   seconds from the change to the query's answer, held index (it reads what
+                        changed from the store's change feed, tokenizes only new texts and
+                        updates the statistics) vs a
                         fresh ``bm25s`` index of the same records (scan, tokenize, index, score,
                         as every revision cost before); ratio = anchor / ours, goal 5. Both
                         answers must rank the same chunks with the same scores.

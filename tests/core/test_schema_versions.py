@@ -35,6 +35,8 @@ STORES: dict[str, tuple[str, Callable[[Path], Any]]] = {
     "costs ledger": ("ledger.db", lambda d: Ledger(d).files()),
     "secrets": ("secrets.db", lambda d: opened(LocalSecretStore(d, key_file=key_file(d)))),
 }
+#: Each store's current schema version (1 unless listed).
+VERSIONS = {"vectors": 2}
 
 
 def key_file(folder: Path) -> Path:
@@ -52,8 +54,8 @@ def user_version(path: Path) -> int:
 
 
 @pytest.fixture(params=sorted(STORES))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Callable[[], Any]]:
-    """One store's file, made by opening it once, and how to open it again."""
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Callable[[], Any], int]:
+    """One store's file, made by opening it once, how to open it again, and its version."""
     name, open_store = STORES[request.param]
     folder = tmp_path / "state"
 
@@ -61,32 +63,32 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Callabl
         return open_store(folder)
 
     reopen()
-    return folder / name, reopen
+    return folder / name, reopen, VERSIONS.get(request.param, 1)
 
 
 def test_a_new_file_is_stamped_and_a_newer_one_refused(
-    store: tuple[Path, Callable[[], Any]],
+    store: tuple[Path, Callable[[], Any], int],
 ) -> None:
-    path, reopen = store
-    assert user_version(path) == 1
+    path, reopen, version = store
+    assert user_version(path) == version
     reopen()  # opening again changes nothing
-    assert user_version(path) == 1
+    assert user_version(path) == version
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA user_version = 7")
     with pytest.raises(ConfigError, match="was written by a newer skybridge") as caught:
         reopen()
     assert str(path) in caught.value.message
-    assert "schema version 7; this version reads up to 1" in caught.value.message
+    assert f"schema version 7; this version reads up to {version}" in caught.value.message
 
 
 def test_a_file_from_before_versions_is_upgraded_and_stamped(
-    store: tuple[Path, Callable[[], Any]],
+    store: tuple[Path, Callable[[], Any], int],
 ) -> None:
-    path, reopen = store
+    path, reopen, version = store
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA user_version = 0")
     reopen()
-    assert user_version(path) == 1
+    assert user_version(path) == version
 
 
 def test_the_vector_store_of_version_0_gets_its_count_column(tmp_path: Path) -> None:
@@ -100,4 +102,4 @@ def test_the_vector_store_of_version_0_gets_its_count_column(tmp_path: Path) -> 
     with sqlite3.connect(folder / "vectors.db") as conn:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(collections)")}
     assert "count" in columns
-    assert user_version(folder / "vectors.db") == 1
+    assert user_version(folder / "vectors.db") == VERSIONS["vectors"]

@@ -1,4 +1,5 @@
-"""The BM25 index kept up to date across writes scores and ranks as a fresh bm25s index does."""
+"""The BM25 index kept up to date across writes scores and ranks as a fresh bm25s index does,
+whether it catches up from the store's change feed or by reading every record."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from skybridge.apps.rag.keyword import KeywordIndex, keyword_index
 from skybridge.backends.vectors import Filter, VectorRecord, VectorStore, connect
+from skybridge.backends.vectors.embedded import EmbeddedVectorStore
 
 WORDS = [
     "backup",
@@ -46,12 +48,23 @@ QUERIES = [
     "nothing matches zebra",
 ]
 TEXTS = st.lists(st.sampled_from(WORDS), max_size=12).map(" ".join)
-#: (operation, a number picking the record, a text)
+#: (operation, a number picking the record, a text); "recreate" drops the collection and makes
+#: it again with the same records before the step's other writes
 OPERATIONS = st.lists(
-    st.tuples(st.sampled_from(["add", "remove", "replace", "copy"]), st.integers(0, 999), TEXTS),
+    st.tuples(
+        st.sampled_from(["add", "remove", "replace", "copy", "recreate"]),
+        st.integers(0, 999),
+        TEXTS,
+    ),
     min_size=1,
     max_size=12,
 )
+
+
+class NoFeed(EmbeddedVectorStore):
+    """The embedded store, declaring no change feed: the index reads every record."""
+
+    capabilities = EmbeddedVectorStore.capabilities - {"changes"}
 
 
 def fresh_scores(store: VectorStore, collection: str, query: str) -> dict[str, float]:
@@ -75,8 +88,10 @@ def ranking(scores: dict[str, float]) -> list[str]:
     return sorted(scores, key=lambda i: (-scores[i], i))
 
 
-def assert_same_as_fresh(store: VectorStore, collection: str) -> None:
-    index = keyword_index(store, collection)
+def assert_same_as_fresh(
+    store: VectorStore, collection: str, index: KeywordIndex | None = None
+) -> None:
+    index = index or keyword_index(store, collection)
     for query in QUERIES:
         expected = fresh_scores(store, collection, query)
         found = index.scores(query)
@@ -86,12 +101,24 @@ def assert_same_as_fresh(store: VectorStore, collection: str) -> None:
         assert [m.id for m in index.search(query, 5, Filter())] == ranking(expected)[:5]
 
 
+def recreate(store: VectorStore, collection: str) -> None:
+    """Drop the collection and make it again with the same records."""
+    held = list(store.scan(collection, vectors=True))
+    store.drop_collection(collection)
+    store.create_collection(collection, 2)
+    store.upsert(collection, held)
+
+
 def apply(store: VectorStore, collection: str, step: list[tuple[str, int, str]]) -> None:
     """Write one batch of operations to the store, as ingests and deletes would."""
+    if any(operation == "recreate" for operation, _, _ in step):
+        recreate(store, collection)
     ids = sorted(r.id for r in store.scan(collection))
     writes: dict[str, str] = {}
     deletes: set[str] = set()
     for operation, pick, text in step:
+        if operation == "recreate":
+            continue
         if operation == "add" or not ids:
             writes[uuid.uuid4().hex[:8]] = text
             continue
@@ -114,17 +141,32 @@ def apply(store: VectorStore, collection: str, step: list[tuple[str, int, str]])
 
 
 def run_steps(store: VectorStore, collection: str, steps: list[Any]) -> None:
+    """Write each step, catch the index up and compare it with a fresh build; the index reads
+    only what the step changed when the store has a change feed and the collection was not made
+    again, every record otherwise."""
     store.create_collection(collection, 2)
+    index = KeywordIndex()
+    index.refresh(store, collection)
     for step in steps:
         apply(store, collection, step)
+        done = index.refresh(store, collection)
+        made_again = any(operation == "recreate" for operation, _, _ in step)
+        if store.supports("changes") and not made_again:
+            assert done.read <= len(step)
+        else:
+            assert done.read == store.count(collection)
+        assert_same_as_fresh(store, collection, index)
         assert_same_as_fresh(store, collection)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(OPERATIONS, min_size=1, max_size=6))
-def test_random_writes_score_as_a_fresh_build(steps: list[Any]) -> None:
-    with tempfile.TemporaryDirectory() as folder, connect(f"embedded://{folder}") as store:
-        run_steps(store, "docs", steps)
+@pytest.mark.parametrize("feed", [True, False], ids=["feed", "full-read"])
+def test_random_writes_score_as_a_fresh_build(feed: bool, steps: list[Any]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        store_class = EmbeddedVectorStore if feed else NoFeed
+        with store_class(Path(folder)) as store:
+            run_steps(store, "docs", steps)
 
 
 @pytest.mark.postgres
@@ -181,3 +223,32 @@ def test_filters_apply_before_ranking_and_ties_rank_by_id(tmp_path: Path) -> Non
         odd = Filter.parse({"team": 1})
         assert [m.id for m in index.search("restore", 3, odd)] == ["c1", "c3", "c5"]
         assert index.search("the", 3, Filter()) == []
+
+
+@pytest.fixture(params=["embedded", pytest.param("pgvector", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "embedded":
+        return f"embedded://{tmp_path}"
+    server = request.getfixturevalue("postgres_server")
+    return str(server.url).replace("postgresql://", "pgvector://")
+
+
+def test_a_collection_made_again_to_the_same_revision_is_read_again(store_url: str) -> None:
+    collection = f"kw_{uuid.uuid4().hex[:12]}"
+    with connect(store_url) as store:
+        try:
+            store.create_collection(collection, 2)
+            store.upsert(collection, [VectorRecord("old", [1, 0], {"text": "restore drill"})])
+            index = keyword_index(store, collection)
+            assert [m.id for m in index.search("restore", 5, Filter())] == ["old"]
+            revision = store.collection(collection).revision
+            store.drop_collection(collection)
+            store.create_collection(collection, 2)
+            store.upsert(collection, [VectorRecord("new", [1, 0], {"text": "escalate page"})])
+            assert store.collection(collection).revision == revision
+            index = keyword_index(store, collection)
+            assert index.search("restore", 5, Filter()) == []
+            assert [m.id for m in index.search("escalate", 5, Filter())] == ["new"]
+            assert_same_as_fresh(store, collection)
+        finally:
+            store.drop_collection(collection)

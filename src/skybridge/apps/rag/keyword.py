@@ -2,12 +2,16 @@
 
 The index is built from the vector store's records (each chunk keeps its text in metadata) and
 held per process, so any vector store gets keyword search and both rankings see the same
-chunks. When the collection's revision changes, the records are read again and compared with
-what is held: only chunks whose text is new are tokenized (a chunk whose text some held chunk
-already has, such as the unchanged chunks of a replaced document, reuses its terms), and only
-added and removed chunks touch the BM25 statistics (:mod:`skybridge.apps.rag.bm25`). Scores
-equal those of a fresh ``bm25s`` index of the same chunks. Filters apply before ranking; ties
-rank by chunk id.
+chunks. It is keyed on the collection's (generation, revision): a collection dropped and made
+again can reach the revision the old one had, and its generation tells them apart. When the
+key changes, the index catches up from the store's change feed (the chunks written and deleted
+since the revision it holds, :meth:`~skybridge.backends.vectors.VectorStore.changes`) or, when
+the store cannot tell (no feed, another generation), by reading every record and comparing it
+with what is held. Either way only chunks whose text is new are tokenized (a chunk whose text
+some held chunk already has, such as the unchanged chunks of a replaced document, reuses its
+terms), and only added and removed chunks touch the BM25 statistics
+(:mod:`skybridge.apps.rag.bm25`). Scores equal those of a fresh ``bm25s`` index of the same
+chunks. Filters apply before ranking; ties rank by chunk id.
 """
 
 from __future__ import annotations
@@ -15,14 +19,14 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from skybridge.apps.rag.bm25 import Bm25, Row
-from skybridge.backends.vectors import Filter, Match, VectorRecord, VectorStore
+from skybridge.backends.vectors import Changes, Filter, Match, VectorRecord, VectorStore
 from skybridge.core.errors import MissingDependency
 
 _LOCK = threading.Lock()
@@ -59,11 +63,12 @@ def query_terms(query: str) -> list[str]:
 
 @dataclass
 class Refresh:
-    """What one catch-up with the store changed."""
+    """What one catch-up with the store changed, and how many records it read."""
 
     added: int = 0
     removed: int = 0
     tokenized: int = 0
+    read: int = 0
 
 
 def _text(metadata: dict[str, Any]) -> str:
@@ -72,8 +77,9 @@ def _text(metadata: dict[str, Any]) -> str:
 
 @dataclass
 class KeywordIndex:
-    """BM25 scores of a collection's chunks, kept up to date with its revision."""
+    """BM25 scores of a collection's chunks, kept up to date with its generation and revision."""
 
+    generation: str | None = None
     revision: int | None = None
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: A held chunk of each text, to reuse its terms for another chunk of the same text.
@@ -82,36 +88,67 @@ class KeywordIndex:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def refresh(self, store: VectorStore, collection: str) -> Refresh:
-        """Catch up with the collection's records if its revision changed."""
+        """Catch up with the collection's records if its generation or revision changed: from
+        the store's change feed when it can tell, else by reading every record."""
         with self.lock:
-            revision = store.collection(collection).revision
-            if revision == self.revision:
+            info = store.collection(collection)
+            if (info.generation, info.revision) == (self.generation, self.revision):
                 return Refresh()
+            if info.generation == self.generation and self.revision is not None:
+                changes = store.changes(collection, self.revision, generation=info.generation)
+                if changes is not None:
+                    done = self.apply_changes(changes)
+                    self.revision = changes.revision
+                    return done
             done = self.apply(store.scan(collection, page_size=PAGE_SIZE))
-            self.revision = revision
+            self.generation, self.revision = info.generation, info.revision
             return done
 
     def apply(self, records: Iterable[VectorRecord]) -> Refresh:
         """Make the index hold exactly ``records``, tokenizing only texts it does not hold."""
         with self.lock:
-            held = self.metadata
-            fresh: list[VectorRecord] = []
             seen: set[str] = set()
-            for record in records:
-                seen.add(record.id)
-                old = held.get(record.id)
-                if old is None or _text(old) != _text(record.metadata):
-                    fresh.append(record)
-                elif old != record.metadata:
-                    held[record.id] = record.metadata
-            gone = [key for key in held if key not in seen]
-            rows, tokenized = self._rows(fresh)
-            self._forget(gone + [r.id for r in fresh if r.id in held])
-            self.bm25.add([r.id for r in fresh], rows)
-            for record in fresh:
+
+            def counted() -> Iterator[VectorRecord]:
+                for record in records:
+                    seen.add(record.id)
+                    yield record
+
+            fresh = self._fresh(counted())
+            return self._update(fresh, [key for key in self.metadata if key not in seen], len(seen))
+
+    def apply_changes(self, changes: Changes) -> Refresh:
+        """Apply what changed since the revision the index holds."""
+        with self.lock:
+            written = {r.id for r in changes.upserted}
+            fresh = self._fresh(changes.upserted)
+            gone = [key for key in changes.deleted if key in self.metadata and key not in written]
+            read = len(changes.upserted) + len(changes.deleted)
+            return self._update(fresh, gone, read)
+
+    def _fresh(self, records: Iterable[VectorRecord]) -> list[VectorRecord]:
+        """The records whose text the index does not hold under their id (the metadata of the
+        others is taken as it is now)."""
+        held = self.metadata
+        fresh: list[VectorRecord] = []
+        for record in records:
+            old = held.get(record.id)
+            if old is None or _text(old) != _text(record.metadata):
+                fresh.append(record)
+            elif old != record.metadata:
                 held[record.id] = record.metadata
-                self.by_text.setdefault(_text(record.metadata), record.id)
-            return Refresh(len(fresh), len(gone), tokenized)
+        return fresh
+
+    def _update(self, fresh: list[VectorRecord], gone: list[str], read: int) -> Refresh:
+        """Forget ``gone`` and add (or replace) ``fresh``."""
+        held = self.metadata
+        rows, tokenized = self._rows(fresh)
+        self._forget(gone + [r.id for r in fresh if r.id in held])
+        self.bm25.add([r.id for r in fresh], rows)
+        for record in fresh:
+            held[record.id] = record.metadata
+            self.by_text.setdefault(_text(record.metadata), record.id)
+        return Refresh(len(fresh), len(gone), tokenized, read)
 
     def _forget(self, keys: list[str]) -> None:
         self.bm25.remove(keys)
@@ -174,7 +211,7 @@ _INDEXES: weakref.WeakKeyDictionary[VectorStore, dict[str, KeywordIndex]] = (
 
 
 def keyword_index(store: VectorStore, collection: str) -> KeywordIndex:
-    """The BM25 index of ``collection``, caught up with its current revision."""
+    """The BM25 index of ``collection``, caught up with its current generation and revision."""
     with _LOCK:
         found = _INDEXES.setdefault(store, {}).setdefault(collection, KeywordIndex())
     found.refresh(store, collection)

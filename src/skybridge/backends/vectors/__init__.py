@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from skybridge.backends.vectors.base import (
+    Changes,
     CollectionInfo,
     Match,
     Metric,
@@ -47,6 +48,7 @@ def connect(url: str, *, setting: str | None = "backends.vectors", **options: An
 
 
 __all__ = [
+    "Changes",
     "CollectionInfo",
     "Eq",
     "Filter",

@@ -6,7 +6,11 @@ rules every store keeps:
 
 * A *collection* (namespace) has a fixed ``dimension``, a ``metric`` (``cosine``, ``dot`` or
   ``l2``) and string ``properties`` (e.g. the fingerprint of the model that made the vectors),
-  plus a ``revision`` that grows with every write (a cache key for derived indexes).
+  plus a ``revision`` that grows with every write and a ``generation`` that changes when the
+  collection is dropped and made again: together they are the cache key of derived indexes (a
+  collection made again can reach the revision the old one had).
+* Stores with the ``changes`` capability tell what changed since a revision
+  (:meth:`VectorStore.changes`), so a derived index catches up without reading every record.
 * Ids are unique per collection; ``upsert`` replaces a record whole; ``delete`` of an absent
   id is no error.
 * ``query`` returns the ``k`` best matches (fewer only if fewer records match the filter),
@@ -47,7 +51,11 @@ MAX_DIMENSION = 16_000
 
 @dataclass(frozen=True)
 class CollectionInfo:
-    """A collection's fixed shape, its properties, size and write revision."""
+    """A collection's fixed shape, its properties, size, write revision and generation.
+
+    ``generation`` is an opaque text that changes when the collection is dropped and made
+    again (empty for an OpenSearch collection made before generations were recorded).
+    """
 
     name: str
     dimension: int
@@ -55,6 +63,7 @@ class CollectionInfo:
     properties: dict[str, str] = field(default_factory=dict)
     count: int = 0
     revision: int = 0
+    generation: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +73,7 @@ class CollectionInfo:
             "properties": dict(self.properties),
             "count": self.count,
             "revision": self.revision,
+            "generation": self.generation,
         }
 
 
@@ -85,11 +95,27 @@ class Match:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed in a collection after a revision, up to ``revision``.
+
+    ``upserted`` holds the current record (metadata, no vector) of every id written after that
+    revision and present now; ``deleted`` every id removed after it and absent now (the two
+    never share an id). Records as they were at the earlier revision, with these applied, are
+    the records at ``revision``.
+    """
+
+    revision: int
+    upserted: list[VectorRecord] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
 class VectorStore(Backend):
     """Collections of vectors with metadata, upserts, deletes and filtered top-k queries.
 
     Capabilities: ``filters`` (every store), ``persistent`` (data survives the process),
-    ``ann`` (an approximate index serves large collections).
+    ``ann`` (an approximate index serves large collections), ``changes`` (:meth:`changes`
+    can tell what changed since a revision).
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset({"filters"})
@@ -146,6 +172,12 @@ class VectorStore(Backend):
     @abstractmethod
     def _count(self, name: str, flt: Filter) -> int:
         """How many records match ``flt``."""
+
+    def _changes(self, name: str, since: int, generation: str) -> Changes | None:
+        """What changed in ``name`` after revision ``since`` of ``generation`` (stores with the
+        ``changes`` capability), or ``None`` when the store cannot tell; raise
+        :class:`NotFound` if the collection does not exist."""
+        return None
 
     def flush(self) -> None:
         """Persist derived indexes now (stores that save them lazily do it on close too)."""
@@ -307,6 +339,32 @@ class VectorStore(Backend):
             if len(page) < size:
                 return
             after = page[-1].id
+
+    def changes(self, name: str, since_revision: int, *, generation: str) -> Changes | None:
+        """Records written and ids deleted in ``name`` after ``since_revision``, for a derived
+        index that holds the collection as it was at that revision of ``generation``.
+
+        ``None`` means the store cannot tell, and the caller reads every record instead: a
+        store without the ``changes`` capability (it does not look at the collection then),
+        a collection made again since (another generation), a revision it does not know
+        (newer than the current one) or older than the deletions it still keeps.
+
+        Raises:
+            NotFound: no such collection (stores with the ``changes`` capability).
+            ValidationError: a bad name, a revision that is not an integer >= 0, or a
+                generation that is not text.
+        """
+        check_collection(name)
+        if isinstance(since_revision, bool) or not isinstance(since_revision, int):
+            raise ValidationError(f"since_revision must be an integer, got {since_revision!r}")
+        if since_revision < 0:
+            raise ValidationError(f"since_revision must be >= 0, got {since_revision}")
+        if not isinstance(generation, str):
+            raise ValidationError(f"generation must be text, got {generation!r}")
+        if not self.supports("changes"):
+            return None
+        with self._observe("changes"):
+            return self._changes(name, since_revision, generation)
 
     def count(self, name: str, flt: Filter | Mapping[str, Any] | None = None) -> int:
         """How many records match ``flt`` (all of them without one)."""

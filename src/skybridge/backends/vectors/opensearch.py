@@ -5,7 +5,9 @@ One index per collection (``<prefix>-<name>``) with the k-NN mapping of the orig
 also works; the article's ``nmslib`` cannot filter inside the search). Queries put the metadata
 filter *inside* the ``knn`` clause (efficient filtering), so a filtered query returns ``k`` hits
 whenever ``k`` match, unlike a ``bool`` filter around ``knn``, which filters the ``k`` found.
-Collections' shape, properties and revision live in the ``<prefix>--collections`` index.
+Collections' shape, properties, revision and generation (a new uuid each time a collection is
+made; empty for one made before generations were recorded) live in the ``<prefix>--collections``
+index. There is no change feed (:meth:`~VectorStore.changes` answers ``None``).
 
 Credentials: ``user:password@`` in the URL (basic auth), or ``?aws_region=R`` to sign with
 SigV4 (``?aws_service=aoss`` for OpenSearch Serverless; credentials from boto3's chain).
@@ -15,6 +17,7 @@ Options: ``prefix`` (``vectors``), ``engine`` (``faiss``), ``ef_search`` (100), 
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -147,6 +150,7 @@ class OpenSearchVectorStore(VectorStore):
             "metric": info.metric,
             "properties": info.properties,
             "revision": 0,
+            "generation": uuid.uuid4().hex,
         }
         self._call("create", index=self.registry, id=info.name, body=record, refresh="wait_for")
         self._call_indices(
@@ -178,6 +182,7 @@ class OpenSearchVectorStore(VectorStore):
             doc.get("properties", {}),
             counted,
             doc.get("revision", 0),
+            doc.get("generation", ""),
         )
 
     def _names(self) -> list[str]:

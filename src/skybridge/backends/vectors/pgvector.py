@@ -1,8 +1,16 @@
 """``pgvector://user:pw@host:5432/db`` (or ``postgresql://``): PostgreSQL with pgvector >= 0.8.
 
 One table per collection (``<prefix>_<name>``: ``id text``, ``embedding vector(d)``,
-``metadata jsonb``) with an HNSW index for its metric and a GIN index on the metadata; a
-``<prefix>__collections`` table holds each collection's shape, properties and revision.
+``metadata jsonb``, ``revision bigint``) with an HNSW index for its metric and a GIN index on
+the metadata; a ``<prefix>__collections`` table holds each collection's shape, properties,
+revision and generation (:mod:`skybridge.backends.vectors.pgvector_schema`).
+
+**Change feed.** A write locks its collection's registry row first, takes the next revision,
+stamps the rows it writes (and the ids it deletes, in ``<prefix>__deleted``) with it and
+commits holding the lock, so writes of a collection commit in revision order: a snapshot that
+sees revision N sees every row of revisions up to N and none after. :meth:`changes` reads in
+one such snapshot (``REPEATABLE READ``), taken after it locks the collection's table so that
+the collection cannot be dropped and made again under it.
 
 Filtered queries use iterative index scans (``hnsw.iterative_scan = relaxed_order``, pgvector
 0.8), so the index keeps scanning until ``k`` rows pass the filter, and results are re-sorted
@@ -18,6 +26,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Self
@@ -27,6 +36,7 @@ import psycopg
 from psycopg import sql
 
 from skybridge.backends.vectors.base import (
+    Changes,
     CollectionInfo,
     Match,
     Metric,
@@ -35,6 +45,7 @@ from skybridge.backends.vectors.base import (
     VectorStore,
 )
 from skybridge.backends.vectors.filters import Filter
+from skybridge.backends.vectors.pgvector_schema import Tables, create_records_table, prepare
 from skybridge.backends.vectors.pgvector_sql import where
 from skybridge.core.errors import (
     ConfigError,
@@ -67,7 +78,7 @@ def _score(metric: str, distance: float) -> float:
 class PgVectorStore(VectorStore):
     """Collections as pgvector tables: HNSW, iterative filtered scans, jsonb metadata."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({"filters", "persistent", "ann"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"filters", "persistent", "ann", "changes"})
     scheme: ClassVar[str] = "pgvector"
 
     def __init__(
@@ -87,26 +98,23 @@ class PgVectorStore(VectorStore):
         self.ef_search = ef_search
         self.prefix = prefix
         self.max_scan_tuples = max_scan_tuples
+        self.tables = Tables(prefix)
         self._masked = mask_url(conninfo)
         self._lock = threading.RLock()
         try:
             self.conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
             raise TransientError(f"cannot reach PostgreSQL at {self._masked}: {exc}") from None
-        with self._tx() as cur:
-            cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            cur.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, dimension int NOT NULL,"
-                    " metric text NOT NULL, properties jsonb NOT NULL, revision bigint NOT NULL,"
-                    " count bigint NOT NULL DEFAULT 0)"
-                ).format(self._registry)
+        try:
+            prepare(
+                conninfo,
+                self.tables,
+                lambda statement: statement.as_string(self.conn),
+                masked=self._masked,
             )
-            cur.execute(
-                sql.SQL(
-                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS count bigint NOT NULL DEFAULT 0"
-                ).format(self._registry)
-            )
+        except BaseException:
+            self.conn.close()
+            raise
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
@@ -124,10 +132,10 @@ class PgVectorStore(VectorStore):
 
     @property
     def _registry(self) -> sql.Identifier:
-        return sql.Identifier(f"{self.prefix}__collections")
+        return self.tables.registry
 
     def _table(self, name: str) -> sql.Identifier:
-        return sql.Identifier(f"{self.prefix}_{name}")
+        return self.tables.records(name)
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
@@ -162,37 +170,36 @@ class PgVectorStore(VectorStore):
 
     def _create(self, info: CollectionInfo) -> None:
         _operator, opclass = _OPS[info.metric]
-        table = self._table(info.name)
+        indexed = opclass if info.dimension <= MAX_INDEXED_DIMENSION else None
         with self._tx() as cur:
             cur.execute(
                 sql.SQL(
-                    "INSERT INTO {} (name, dimension, metric, properties, revision) "
-                    "VALUES (%s, %s, %s, %s::jsonb, 0)"
+                    "INSERT INTO {} (name, dimension, metric, properties, revision, generation, "
+                    "feed_from) VALUES (%s, %s, %s, %s::jsonb, 0, %s, 0)"
                 ).format(self._registry),
-                (info.name, info.dimension, info.metric, json.dumps(info.properties)),
+                (
+                    info.name,
+                    info.dimension,
+                    info.metric,
+                    json.dumps(info.properties),
+                    uuid.uuid4().hex,
+                ),
             )
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
-            cur.execute(
-                sql.SQL(
-                    "CREATE TABLE {} (id text PRIMARY KEY, embedding vector({}) NOT NULL, "
-                    "metadata jsonb NOT NULL)"
-                ).format(table, sql.Literal(info.dimension))
-            )
-            cur.execute(
-                sql.SQL("CREATE INDEX ON {} USING gin (metadata jsonb_path_ops)").format(table)
-            )
-            if info.dimension <= MAX_INDEXED_DIMENSION:
-                cur.execute(
-                    sql.SQL("CREATE INDEX ON {} USING hnsw (embedding {})").format(
-                        table, sql.SQL(opclass)
-                    )
-                )
+            for statement in create_records_table(self.tables, info.name, info.dimension, indexed):
+                cur.execute(statement)
+            self._forget_deleted(cur, info.name)
+
+    def _forget_deleted(self, cur: psycopg.Cursor[Any], name: str) -> None:
+        cur.execute(
+            sql.SQL("DELETE FROM {} WHERE collection = %s").format(self.tables.deleted), (name,)
+        )
 
     def _describe(self, name: str) -> CollectionInfo | None:
         with self._tx() as cur:
             cur.execute(
                 sql.SQL(
-                    "SELECT dimension, metric, properties, revision, count FROM {} WHERE name = %s"
+                    "SELECT dimension, metric, properties, revision, count, generation FROM {} "
+                    "WHERE name = %s"
                 ).format(self._registry),
                 (name,),
             )
@@ -200,7 +207,7 @@ class PgVectorStore(VectorStore):
         if row is None:
             return None
         metric: Metric = row[1]
-        return CollectionInfo(name, row[0], metric, dict(row[2]), row[4], row[3])
+        return CollectionInfo(name, row[0], metric, dict(row[2]), row[4], row[3], row[5])
 
     def _names(self) -> list[str]:
         with self._tx() as cur:
@@ -212,6 +219,7 @@ class PgVectorStore(VectorStore):
             cur.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(self._registry), (name,))
             gone = cur.rowcount > 0
             cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._table(name)))
+            self._forget_deleted(cur, name)
         return gone
 
     def _set_properties(self, name: str, properties: dict[str, str]) -> None:
@@ -223,44 +231,109 @@ class PgVectorStore(VectorStore):
                 (json.dumps(properties), name),
             )
 
-    def _stamp(self, cur: psycopg.Cursor[Any], name: str, added: int = 0) -> None:
+    def _next_revision(self, cur: psycopg.Cursor[Any], name: str) -> int:
+        """Lock the collection's registry row (until the transaction ends) and return the
+        revision this write gets; before the write touches the table, so that writes commit in
+        revision order (see the module's notes)."""
         cur.execute(
-            sql.SQL(
-                "UPDATE {} SET revision = revision + 1, count = count + %s WHERE name = %s"
-            ).format(self._registry),
-            (added, name),
+            sql.SQL("SELECT revision FROM {} WHERE name = %s FOR UPDATE").format(self._registry),
+            (name,),
         )
-        if cur.rowcount == 0:
+        row = cur.fetchone()
+        if row is None:
             raise NotFound(f"vector collection {name!r} does not exist")
+        return int(row[0]) + 1
+
+    def _stamp(self, cur: psycopg.Cursor[Any], name: str, revision: int, added: int) -> None:
+        cur.execute(
+            sql.SQL("UPDATE {} SET revision = %s, count = count + %s WHERE name = %s").format(
+                self._registry
+            ),
+            (revision, added, name),
+        )
 
     # -- records ------------------------------------------------------------------------------
 
     def _upsert(self, name: str, records: list[VectorRecord]) -> None:
         statement = sql.SQL(
-            "INSERT INTO {} (id, embedding, metadata) VALUES (%s, %s::vector, %s::jsonb) "
+            "INSERT INTO {} (id, embedding, metadata, revision) "
+            "VALUES (%s, %s::vector, %s::jsonb, %s) "
             "ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, "
-            "metadata = excluded.metadata"
+            "metadata = excluded.metadata, revision = excluded.revision"
         ).format(self._table(name))
-        rows = [
-            (r.id, _text(np.asarray(r.vector, np.float32)), json.dumps(r.metadata)) for r in records
-        ]
         with self._tx() as cur:
+            revision = self._next_revision(cur, name)
             cur.execute(
                 sql.SQL("SELECT count(*) FROM {} WHERE id = ANY(%s)").format(self._table(name)),
                 ([r.id for r in records],),
             )
             known = cur.fetchone()
+            rows = [
+                (r.id, _text(np.asarray(r.vector, np.float32)), json.dumps(r.metadata), revision)
+                for r in records
+            ]
             cur.executemany(statement, rows)
-            self._stamp(cur, name, len(rows) - (known[0] if known else 0))
+            self._stamp(cur, name, revision, len(rows) - (known[0] if known else 0))
 
     def _delete(self, name: str, ids: list[str]) -> int:
         with self._tx() as cur:
+            revision = self._next_revision(cur, name)
             cur.execute(
-                sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(self._table(name)), (ids,)
+                sql.SQL(
+                    "WITH gone AS (DELETE FROM {} WHERE id = ANY(%s) RETURNING id) "
+                    "INSERT INTO {} (collection, id, revision) SELECT %s, id, %s FROM gone "
+                    "ON CONFLICT (collection, id) DO UPDATE SET revision = excluded.revision"
+                ).format(self._table(name), self.tables.deleted),
+                (ids, name, revision),
             )
             gone = cur.rowcount
-            self._stamp(cur, name, -gone)
+            self._stamp(cur, name, revision, -gone)
         return gone
+
+    def _changes(self, name: str, since: int, generation: str) -> Changes | None:
+        with self._snapshot(name) as cur:
+            cur.execute(
+                sql.SQL("SELECT revision, generation, feed_from FROM {} WHERE name = %s").format(
+                    self._registry
+                ),
+                (name,),
+            )
+            row = cur.fetchone()
+            if row is None:
+                raise NotFound(f"vector collection {name!r} does not exist")
+            revision, found, feed_from = row
+            if found != generation or feed_from is None or not feed_from <= since <= revision:
+                return None
+            cur.execute(
+                sql.SQL("SELECT id, metadata FROM {} WHERE revision > %s").format(
+                    self._table(name)
+                ),
+                (since,),
+            )
+            upserted = [VectorRecord(rid, None, dict(meta)) for rid, meta in sorted(cur.fetchall())]
+            cur.execute(
+                sql.SQL("SELECT id FROM {} WHERE collection = %s AND revision > %s").format(
+                    self.tables.deleted
+                ),
+                (name, since),
+            )
+            written = {r.id for r in upserted}
+            deleted = sorted({rid for (rid,) in cur.fetchall()} - written)
+        return Changes(int(revision), upserted, deleted)
+
+    @contextmanager
+    def _snapshot(self, name: str) -> Iterator[psycopg.Cursor[Any]]:
+        """A read-only transaction whose one snapshot is taken after it holds a share lock on
+        ``name``'s table (which a drop waits for)."""
+        try:
+            with self._tx() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(self._table(name)))
+                yield cur
+        except TerminalError:
+            if self._describe(name) is None:
+                raise NotFound(f"vector collection {name!r} does not exist") from None
+            raise
 
     def _get(self, name: str, ids: list[str]) -> list[VectorRecord]:
         with self._tx() as cur:

@@ -56,7 +56,7 @@ class HnswIndex:
             self.index.add(keys.astype(np.uint64), np.ascontiguousarray(vectors), threads=0)
 
     def remove(self, keys: list[int]) -> None:
-        held = [k for k in keys if k in self.index]
+        held = [k for k in dict.fromkeys(keys) if k in self.index]
         if held:
             self.index.remove(np.array(held, dtype=np.uint64))
 

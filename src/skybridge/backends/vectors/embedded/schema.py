@@ -4,6 +4,12 @@ Every write transaction bumps the collection's ``revision`` and stamps the rows 
 (``seq``) or deleted (a tombstone) with it, so a process holding vectors in memory catches up
 by reading only what changed since the revision it holds. ``generation`` changes when a
 collection is dropped and made again, which invalidates everything held for the old one.
+
+A tombstone names the deleted row by its row id (``key``, what the in-memory vectors and the
+HNSW graph hold) and by its record ``id`` (what :meth:`VectorStore.changes` reports). SQLite
+can give a deleted row's id to a later row, so a tombstone is one per (key, id) pair. They are
+kept until the collection is dropped; those written before version 2 have no ``id`` (NULL),
+so the change feed cannot answer for a revision older than one of them.
 """
 
 from __future__ import annotations
@@ -17,13 +23,17 @@ from pathlib import Path
 
 import orjson
 
-from skybridge.backends.vectors.base import CollectionInfo, Metric
+from skybridge.backends.vectors.base import Changes, CollectionInfo, Metric, VectorRecord
 from skybridge.core.errors import Conflict, TransientError
 from skybridge.core.private_files import private_sqlite
 from skybridge.core.sqlite_setup import create_schema, opening, set_up
 
 #: The version of the tables below (see :func:`skybridge.core.sqlite_setup.schema_version`).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Version 2 added the record ``id`` to tombstones (their key became (collection, key, id)).
+_TOMBSTONES = """CREATE TABLE IF NOT EXISTS {table} (
+        collection TEXT NOT NULL, key INTEGER NOT NULL, id TEXT, seq INTEGER NOT NULL,
+        PRIMARY KEY (collection, key, id))"""
 DDL = (
     """CREATE TABLE IF NOT EXISTS collections (
         name TEXT PRIMARY KEY, dimension INTEGER NOT NULL, metric TEXT NOT NULL,
@@ -33,9 +43,7 @@ DDL = (
         collection TEXT NOT NULL, id TEXT NOT NULL, vector BLOB NOT NULL,
         metadata TEXT NOT NULL, seq INTEGER NOT NULL, UNIQUE (collection, id))""",
     "CREATE INDEX IF NOT EXISTS records_seq ON records (collection, seq)",
-    """CREATE TABLE IF NOT EXISTS tombstones (
-        collection TEXT NOT NULL, key INTEGER NOT NULL, seq INTEGER NOT NULL,
-        PRIMARY KEY (collection, key))""",
+    _TOMBSTONES.format(table="tombstones"),
     "CREATE INDEX IF NOT EXISTS tombstones_seq ON tombstones (collection, seq)",
 )
 
@@ -64,11 +72,15 @@ class Database:
                     "the embedded vector store",
                     SCHEMA_VERSION,
                     DDL,
-                    upgrade=lambda _conn, _found: self._add_count_column(),
+                    upgrade=lambda _conn, _found: self._upgrade(),
                 )
         except BaseException:
             self.conn.close()
             raise
+
+    def _upgrade(self) -> None:
+        self._add_count_column()
+        self._add_tombstone_ids()
 
     def _add_count_column(self) -> None:
         """Files made before collections kept their count get the column, filled in."""
@@ -80,6 +92,23 @@ class Database:
             "UPDATE collections SET count = (SELECT COUNT(*) FROM records "
             "WHERE records.collection = collections.name)"
         )
+
+    def _add_tombstone_ids(self) -> None:
+        """Tombstones from before version 2 get an ``id`` column (NULL in the ones kept) and
+        their new key; in one transaction, so a process opening the file at the same time
+        finds the table either as it was or as it is now."""
+        with self.write() as conn:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(tombstones)")}
+            if "id" in columns:
+                return
+            conn.execute(_TOMBSTONES.format(table="tombstones_v2"))
+            conn.execute(
+                "INSERT INTO tombstones_v2 (collection, key, seq) "
+                "SELECT collection, key, seq FROM tombstones"
+            )
+            conn.execute("DROP TABLE tombstones")
+            conn.execute("ALTER TABLE tombstones_v2 RENAME TO tombstones")
+            conn.execute(DDL[-1])
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -128,8 +157,7 @@ def create(conn: sqlite3.Connection, info: CollectionInfo) -> None:
         raise Conflict(f"vector collection {info.name!r} already exists") from None
 
 
-def describe(conn: sqlite3.Connection, name: str) -> tuple[CollectionInfo, str] | None:
-    """The collection and its generation."""
+def describe(conn: sqlite3.Connection, name: str) -> CollectionInfo | None:
     row = conn.execute(
         "SELECT dimension, metric, properties, revision, generation, count FROM collections "
         "WHERE name = ?",
@@ -138,8 +166,25 @@ def describe(conn: sqlite3.Connection, name: str) -> tuple[CollectionInfo, str] 
     if row is None:
         return None
     metric: Metric = row[1]
-    info = CollectionInfo(name, row[0], metric, orjson.loads(row[2]), row[5], row[3])
-    return info, row[4]
+    return CollectionInfo(name, row[0], metric, orjson.loads(row[2]), row[5], row[3], row[4])
+
+
+def changes(conn: sqlite3.Connection, info: CollectionInfo, since: int) -> Changes | None:
+    """What changed in ``info``'s collection after revision ``since`` (inside one read
+    transaction, ``info`` read in it); ``None`` when a tombstone in that span has no id."""
+    dead = conn.execute(
+        "SELECT id FROM tombstones WHERE collection = ? AND seq > ?", (info.name, since)
+    ).fetchall()
+    if any(rid is None for (rid,) in dead):
+        return None
+    rows = conn.execute(
+        "SELECT id, metadata FROM records WHERE collection = ? AND seq > ?", (info.name, since)
+    ).fetchall()
+    upserted = [VectorRecord(rid, None, orjson.loads(metadata)) for rid, metadata in sorted(rows)]
+    # a deleted id written again later is present now, with a later seq: it is in ``upserted``
+    written = {r.id for r in upserted}
+    deleted = sorted({rid for (rid,) in dead} - written)
+    return Changes(info.revision, upserted, deleted)
 
 
 def stamp(conn: sqlite3.Connection, name: str, added: int = 0) -> int:

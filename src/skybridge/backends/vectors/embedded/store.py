@@ -8,6 +8,9 @@ queries pick their own way: when at most ``exact_limit`` records match, exactly 
 otherwise the graph with over-fetching, and exactly if that still finds fewer than ``k``.
 So a filtered query returns ``k`` records whenever ``k`` match.
 
+Rows carry the revision that wrote them and deletions leave tombstones, so
+:meth:`~skybridge.backends.vectors.base.VectorStore.changes` answers from the file alone.
+
 URL options: ``ann_threshold`` (20000), ``exact_limit`` (20000), ``ef_search`` (64).
 """
 
@@ -23,6 +26,7 @@ import numpy as np
 import orjson
 
 from skybridge.backends.vectors.base import (
+    Changes,
     CollectionInfo,
     Match,
     Vector,
@@ -40,8 +44,8 @@ from skybridge.core.urls import BackendURL
 class _Held:
     """One collection as this process holds it."""
 
-    def __init__(self, info: CollectionInfo, generation: str) -> None:
-        self.generation = generation
+    def __init__(self, info: CollectionInfo) -> None:
+        self.generation = info.generation
         self.revision = 0
         self.vectors = Vectors(info.dimension, info.metric)
         self.ann: HnswIndex | None = None
@@ -51,7 +55,7 @@ class _Held:
 class EmbeddedVectorStore(VectorStore):
     """Vectors in a local folder: exact search, HNSW beyond a threshold, filters in memory."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({"filters", "persistent", "ann"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"filters", "persistent", "ann", "changes"})
     scheme: ClassVar[str] = "embedded"
 
     def __init__(
@@ -116,8 +120,7 @@ class EmbeddedVectorStore(VectorStore):
 
     def _describe(self, name: str) -> CollectionInfo | None:
         with self.db.read() as conn:
-            found = schema.describe(conn, name)
-        return None if found is None else found[0]
+            return schema.describe(conn, name)
 
     def _names(self) -> list[str]:
         with self.db.read() as conn:
@@ -175,16 +178,16 @@ class EmbeddedVectorStore(VectorStore):
     def _delete(self, name: str, ids: list[str]) -> int:
         marks = ",".join("?" * len(ids))
         with self.db.write() as conn:
-            keys = conn.execute(
-                f"DELETE FROM records WHERE collection = ? AND id IN ({marks}) RETURNING rowid",
+            gone = conn.execute(
+                f"DELETE FROM records WHERE collection = ? AND id IN ({marks}) RETURNING rowid, id",
                 (name, *ids),
             ).fetchall()
-            seq = schema.stamp(conn, name, -len(keys))
+            seq = schema.stamp(conn, name, -len(gone))
             conn.executemany(
-                "INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?)",
-                [(name, k, seq) for (k,) in keys],
+                "INSERT OR REPLACE INTO tombstones (collection, key, id, seq) VALUES (?, ?, ?, ?)",
+                [(name, key, rid, seq) for key, rid in gone],
             )
-        return len(keys)
+        return len(gone)
 
     def _get(self, name: str, ids: list[str]) -> list[VectorRecord]:
         dimension = self.collection(name).dimension
@@ -236,6 +239,15 @@ class EmbeddedVectorStore(VectorStore):
             held = self._refresh(name)
             return int(held.vectors.mask(flt).sum()) if flt else held.vectors.size
 
+    def _changes(self, name: str, since: int, generation: str) -> Changes | None:
+        with self.db.read() as conn:
+            info = schema.describe(conn, name)
+            if info is None:
+                raise self._missing(name)
+            if info.generation != generation or since > info.revision:
+                return None
+            return schema.changes(conn, info, since)
+
     def _query(self, name: str, vector: Vector, k: int, flt: Filter) -> list[Match]:
         with self._lock:
             held = self._refresh(name)
@@ -280,14 +292,13 @@ class EmbeddedVectorStore(VectorStore):
     def _refresh(self, name: str) -> _Held:
         """This process's copy of ``name``, brought up to the stored revision."""
         with self.db.read() as conn:
-            found = schema.describe(conn, name)
-            if found is None:
+            info = schema.describe(conn, name)
+            if info is None:
                 self._held.pop(name, None)
                 raise self._missing(name)
-            info, generation = found
             held = self._held.get(name)
-            if held is None or held.generation != generation:
-                held = self._held[name] = _Held(info, generation)
+            if held is None or held.generation != info.generation:
+                held = self._held[name] = _Held(info)
             if held.revision < info.revision:
                 self._apply_changes(conn, held, name, info.revision)
         self._maintain_ann(held, name)

@@ -1,0 +1,194 @@
+"""The pgvector store's tables, versioned as ``skybridge_schema`` component ``pgvector:<prefix>``.
+
+* ``<prefix>__collections``: a row per collection: shape, properties, ``revision``, ``count``,
+  ``generation`` (new text each time the collection is made) and ``feed_from`` (the oldest
+  revision the change feed answers for; NULL: none).
+* ``<prefix>_<name>``: the records, each with the ``revision`` that last wrote it (indexed).
+* ``<prefix>__deleted``: each deleted id of each collection with the revision that deleted it.
+
+Version 1 added ``generation``, ``feed_from``, the records' ``revision`` and the deleted ids.
+Tables of version 0 get them on upgrade: every collection a generation, and each collection
+table, in one transaction holding its registry row and the table, its rows at revision 0 and
+``feed_from`` set to the collection's revision then (what was deleted before is unknown, so
+the feed answers only from there). Writers of this version lock the registry row before they
+touch the table; a process of an older skybridge still writing the collections after the
+upgrade fails on its next upsert (the revision column has no default), but its deletes would
+go past the feed: upgrade every process that writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import Connection, create_engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from skybridge.backends.sql_schema import versioned
+from skybridge.core.errors import TerminalError, TransientError
+
+SCHEMA_VERSION = 1
+#: A new generation: 32 hex digits, as the embedded store's.
+NEW_GENERATION = "replace(gen_random_uuid()::text, '-', '')"
+
+
+class Tables:
+    """The names of one prefix's tables."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.registry = sql.Identifier(f"{prefix}__collections")
+        self.deleted = sql.Identifier(f"{prefix}__deleted")
+
+    def records(self, name: str) -> sql.Identifier:
+        return sql.Identifier(f"{self.prefix}_{name}")
+
+
+def create_records_table(
+    tables: Tables, name: str, dimension: int, opclass: str | None
+) -> list[sql.Composed]:
+    """Statements making collection ``name``'s table (an HNSW index when ``opclass`` is set)."""
+    table = tables.records(name)
+    statements: list[sql.Composed] = [
+        sql.SQL("DROP TABLE IF EXISTS {}").format(table),
+        sql.SQL(
+            "CREATE TABLE {} (id text PRIMARY KEY, embedding vector({}) NOT NULL, "
+            "metadata jsonb NOT NULL, revision bigint NOT NULL)"
+        ).format(table, sql.Literal(dimension)),
+        sql.SQL("CREATE INDEX ON {} (revision)").format(table),
+        sql.SQL("CREATE INDEX ON {} USING gin (metadata jsonb_path_ops)").format(table),
+    ]
+    if opclass is not None:
+        statements.append(
+            sql.SQL("CREATE INDEX ON {} USING hnsw (embedding {})").format(table, sql.SQL(opclass))
+        )
+    return statements
+
+
+def prepare(
+    conninfo: str, tables: Tables, render: Callable[[sql.Composable], str], *, masked: str
+) -> None:
+    """Create or upgrade the tables of ``tables.prefix`` in the database at ``conninfo``
+    (``masked`` names it in errors; ``render`` turns a composed statement into text).
+
+    Raises:
+        ConfigError: they were made by a newer skybridge.
+        TransientError: the database cannot be reached.
+    """
+    engine = create_engine(
+        "postgresql+psycopg://",
+        creator=lambda: psycopg.connect(conninfo, connect_timeout=10),
+        poolclass=NullPool,
+    )
+    where = f"the pgvector database {masked}"
+
+    def create(found: int) -> None:
+        with engine.begin() as conn:
+            _run(conn, render, _base_tables(tables, found))
+        if found < 1:
+            with engine.connect() as conn:
+                names = [r[0] for r in _run(conn, render, [_names(tables)])]
+            for name in names:
+                with engine.begin() as conn:
+                    _upgrade_records(conn, render, tables, name)
+
+    try:
+        versioned(engine, f"pgvector:{tables.prefix}", SCHEMA_VERSION, create, where=where)
+    except OperationalError as exc:
+        raise TransientError(f"{where}: {exc.orig or exc}") from None
+    except DBAPIError as exc:
+        raise TerminalError(f"{where}: {exc.orig or exc}") from None
+    finally:
+        engine.dispose()
+
+
+def _run(conn: Connection, render: Callable[[sql.Composable], str], statements: Any) -> Any:
+    result = None
+    for statement in statements:
+        result = conn.exec_driver_sql(render(statement))
+    return result
+
+
+def _names(tables: Tables) -> sql.Composable:
+    return sql.SQL("SELECT name FROM {}").format(tables.registry)
+
+
+def _base_tables(tables: Tables, found: int) -> list[sql.Composable]:
+    registry, deleted = tables.registry, tables.deleted
+    statements: list[sql.Composable] = [
+        sql.SQL("CREATE EXTENSION IF NOT EXISTS vector"),
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, dimension int NOT NULL, "
+            "metric text NOT NULL, properties jsonb NOT NULL, revision bigint NOT NULL, "
+            "count bigint NOT NULL DEFAULT 0, generation text NOT NULL DEFAULT {}, "
+            "feed_from bigint)"
+        ).format(registry, sql.SQL(NEW_GENERATION)),
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (collection text NOT NULL, id text NOT NULL, "
+            "revision bigint NOT NULL, PRIMARY KEY (collection, id))"
+        ).format(deleted),
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (collection, revision)").format(
+            sql.Identifier(f"{tables.prefix}__deleted_revision"), deleted
+        ),
+    ]
+    if found < 1:
+        # a volatile default gives each existing row a value of its own
+        statements += [
+            sql.SQL(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS count bigint NOT NULL DEFAULT 0"
+            ).format(registry),
+            sql.SQL(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS generation text NOT NULL DEFAULT {}"
+            ).format(registry, sql.SQL(NEW_GENERATION)),
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS feed_from bigint").format(registry),
+        ]
+    return statements
+
+
+def _upgrade_records(
+    conn: Connection, render: Callable[[sql.Composable], str], tables: Tables, name: str
+) -> None:
+    """Give collection ``name``'s table its revision column and the collection its
+    ``feed_from`` (inside one transaction; nothing when done already)."""
+    registry, table = tables.registry, tables.records(name)
+    locked = _run(
+        conn,
+        render,
+        [
+            sql.SQL("SELECT 1 FROM {} WHERE name = {} FOR UPDATE").format(
+                registry, sql.Literal(name)
+            )
+        ],
+    ).first()
+    relation = f"{tables.prefix}_{name}"
+    exists = _run(conn, render, [sql.SQL("SELECT to_regclass({})").format(sql.Literal(relation))])
+    if locked is None or exists.scalar() is None:
+        return
+    _run(conn, render, [sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table)])
+    has_column = _run(
+        conn,
+        render,
+        [
+            sql.SQL(
+                "SELECT 1 FROM pg_attribute WHERE attrelid = {}::regclass "
+                "AND attname = 'revision' AND NOT attisdropped"
+            ).format(sql.Literal(relation))
+        ],
+    ).first()
+    statements: list[sql.Composable] = []
+    if has_column is None:
+        statements += [
+            sql.SQL("ALTER TABLE {} ADD COLUMN revision bigint NOT NULL DEFAULT 0").format(table),
+            # writers must say which revision wrote a row: one that does not is refused
+            sql.SQL("ALTER TABLE {} ALTER COLUMN revision DROP DEFAULT").format(table),
+            sql.SQL("CREATE INDEX ON {} (revision)").format(table),
+        ]
+    statements.append(
+        sql.SQL("UPDATE {} SET feed_from = revision WHERE name = {} AND feed_from IS NULL").format(
+            registry, sql.Literal(name)
+        )
+    )
+    _run(conn, render, statements)
