@@ -1,11 +1,13 @@
 """The features page in a real browser: ``skybridge up --demo`` folds live demo events into
 the online store; headless Chromium signs in, sees the live entities, looks one up (features
-with their age and status) and asks the demo model for a prediction (CSRF-protected POSTs).
-Screenshots land in tmp_path and in ``test-artifacts/``."""
+with their age and status) and asks the demo model for a prediction (CSRF-protected POSTs); the
+offline log's last scheduled compaction shows ``never`` before the job runs and what it merged
+after, at desktop and phone widths. Screenshots land in tmp_path and in ``test-artifacts/``."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,3 +71,48 @@ def test_features_page_shows_live_features_and_predicts(
         page.get_by_role("button", name="Show features").click()
         expect(page.locator("h3.lookup-entity")).to_contain_text("unknown entity")
         expect(page.locator("table.features .status").first).to_contain_text("unknown entity")
+
+
+@pytest.mark.parametrize(("every", "status"), [("86400", "never"), ("1", "succeeded")])
+def test_features_page_shows_the_last_log_compaction_at_desktop_and_phone_widths(
+    chromium: Any, tmp_path: Path, every: str, status: str
+) -> None:
+    """Compaction every day (the test never sees it run) or every second (it runs at once)."""
+    from playwright.sync_api import expect
+
+    env = {
+        "SKYBRIDGE__FEATURES__DEMO_EVERY": "0.5",
+        "SKYBRIDGE__FEATURES__COMPACT_EVERY": every,
+        "SKYBRIDGE__FEATURES__COMPACT_AFTER": "0",
+    }
+    with demo_service(tmp_path, env=env) as (url, token):
+        for width, height in ((1280, 1000), (390, 844)):
+            with browser_page(chromium, width, height) as page:
+                login(page, url, token)
+                page.goto(f"{url}ui/features")
+                card = page.locator("section.compaction")
+                deadline = time.monotonic() + 60
+                while card.get_attribute("data-status") != status:
+                    assert time.monotonic() < deadline, f"compaction is not {status}"
+                    time.sleep(0.5)
+                    page.reload()
+                stat = page.locator(".compaction-stat .stat-value")
+                last_run = card.locator("dd.last-run")
+                if status == "never":
+                    expect(stat).to_have_text("never")
+                    expect(last_run).to_have_text("never the job has not run yet")
+                    expect(card).to_contain_text("skybridge features log compact compacts now")
+                else:
+                    expect(stat).to_have_text(re.compile(r"^\d+ s ago$"))
+                    expect(last_run).to_contain_text(re.compile(r"succeeded \d+ s ago"))
+                    expect(card.locator("dd.merged")).to_contain_text(
+                        re.compile(r"(into \d+ files?|nothing to merge); the log has \d+ files?")
+                    )
+                expect(card).to_contain_text("scheduled job features.compact")
+                card.scroll_into_view_if_needed()
+                wide = page.evaluate("document.documentElement.scrollWidth")
+                assert wide <= width, f"the page is {wide} px wide at {width} px"
+                box = card.bounding_box()
+                assert box is not None
+                assert box["x"] + box["width"] <= width
+                screenshot(page, f"features-04-compaction-{status}-{width}", tmp_path)

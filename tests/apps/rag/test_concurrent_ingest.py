@@ -9,20 +9,20 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from skybridge.apps.rag import claims as claims_module
 from skybridge.apps.rag import ingest as ingest_module
 from skybridge.apps.rag.answers import query
 from skybridge.apps.rag.claims import ClaimBusy, DocumentClaims
 from skybridge.apps.rag.embedding_cache import EmbeddingCache
 from skybridge.apps.rag.handlers import ObjectEvent, apply
-from skybridge.apps.rag.ingest import IngestReport, ingest, remove_document
-from skybridge.apps.rag.service import open_rag
+from skybridge.apps.rag.ingest import IngestReport, ingest, ingest_object, remove_document
+from skybridge.apps.rag.service import Rag, open_rag
 from skybridge.backends.vectors import VectorRecord
 from skybridge.core.clock import ManualClock
 from skybridge.core.errors import TransientError
@@ -155,6 +155,12 @@ def finishes(work: Callable[[], Any], seconds: float = 120) -> Any:
     return out[0]
 
 
+def with_settings(rag: Rag, monkeypatch: pytest.MonkeyPatch, **values: float) -> None:
+    """Give ``rag`` these ``[rag]`` settings for the rest of the test."""
+    config = rag.config.model_copy(update=values)
+    monkeypatch.setattr(rag, "ctx", replace(rag.ctx, config=config))
+
+
 def wait_until(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + 60
     while not condition():
@@ -165,8 +171,7 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
 def test_a_claim_left_by_a_killed_ingest_is_taken_over_at_once(
     write_docs: Callable[..., Path], rag: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(claims_module, "WAIT_SECONDS", 3600.0)
-    monkeypatch.setattr(ingest_module, "EVENT_WAIT_SECONDS", 3600.0)
+    with_settings(rag, monkeypatch, ingest_wait_seconds=3600.0, event_wait_seconds=900.0)
     source = write_docs(DOCS)
     claim_in_killed_process(rag, "note03.md")
     report = finishes(lambda: ingest(rag, source))
@@ -182,7 +187,7 @@ def test_a_claim_left_by_a_killed_ingest_is_taken_over_at_once(
 def test_an_ingest_says_whom_it_waits_for_and_gives_up_on_a_document_held_too_long(
     write_docs: Callable[..., Path], rag: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(claims_module, "WAIT_SECONDS", 0.3)
+    with_settings(rag, monkeypatch, ingest_wait_seconds=0.3)
     source = write_docs(DOCS)
     other = DocumentClaims(rag.kv, rag.collection)  # a live ingest (this process) keeps it
     assert other.take("note03.md")
@@ -200,7 +205,7 @@ def test_an_ingest_says_whom_it_waits_for_and_gives_up_on_a_document_held_too_lo
 def test_a_delete_event_for_a_document_held_too_long_fails_to_be_delivered_again(
     write_docs: Callable[..., Path], rag: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest_module, "EVENT_WAIT_SECONDS", 0.3)
+    with_settings(rag, monkeypatch, event_wait_seconds=0.3)
     ingest(rag, write_docs(DOCS))
     other = DocumentClaims(rag.kv, rag.collection)
     assert other.take("note03.md")
@@ -214,12 +219,51 @@ def test_a_delete_event_for_a_document_held_too_long_fails_to_be_delivered_again
     assert apply(rag, [ObjectEvent("s3://docs", "note03.md", False)])[0]["removed"]
 
 
+def test_claims_take_their_times_from_the_rag_settings(
+    write_docs: Callable[..., Path], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``rag.claim_seconds`` is how long every claim lasts, ``rag.ingest_wait_seconds`` how
+    long an ingest waits for a document and ``rag.event_wait_seconds`` how long an upload or
+    delete event does."""
+    monkeypatch.setenv("SKYBRIDGE__RAG__CLAIM_SECONDS", "12")
+    monkeypatch.setenv("SKYBRIDGE__RAG__INGEST_WAIT_SECONDS", "34")
+    monkeypatch.setenv("SKYBRIDGE__RAG__EVENT_WAIT_SECONDS", "5.5")
+    made: list[DocumentClaims] = []
+    lasts: list[float] = []
+    real_take = DocumentClaims.take
+
+    def recorded(*args: Any, **kwargs: Any) -> DocumentClaims:
+        claims = DocumentClaims(*args, **kwargs)
+        made.append(claims)
+        return claims
+
+    def take(claims: DocumentClaims, doc_id: str) -> bool:
+        taken = real_take(claims, doc_id)
+        lease = claims.held.get(doc_id)
+        if lease is not None:
+            lasts.append(lease.expires_at - time.time())
+        return taken
+
+    monkeypatch.setattr(ingest_module, "DocumentClaims", recorded)
+    monkeypatch.setattr(DocumentClaims, "take", take)
+    source = write_docs({"note.md": V1})
+    with open_rag(rag_context()) as rag:
+        ingest(rag, source)
+        (source / "note.md").write_text(V2)
+        ingest_object(rag, f"file://{source}", "note.md")
+        apply(rag, [ObjectEvent(f"file://{source}", "note.md", False)])
+    assert [(c.ttl, c.wait_seconds) for c in made] == [(12.0, 34.0), (12.0, 5.5), (12.0, 5.5)]
+    assert len(lasts) == 3
+    assert all(10.0 < last <= 12.0 for last in lasts), lasts
+
+
 def test_claims_are_renewed_while_a_batch_embeds(
     write_docs: Callable[..., Path], rag: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = write_docs({"note.md": V1})
     clock = ManualClock(time.time())
-    claims = partial(DocumentClaims, clock=clock, ttl=10.0, renew_every=0.01)
+    with_settings(rag, monkeypatch, claim_seconds=10.0)
+    claims = partial(DocumentClaims, clock=clock, renew_every=0.01)
     monkeypatch.setattr(ingest_module, "DocumentClaims", claims)
     watcher = LeaseManager(rag.kv, prefix=f"rag/{rag.collection}/claim/", clock=clock)
     real_embed = EmbeddingCache.embed
@@ -247,7 +291,8 @@ def test_an_ingest_that_lost_its_claim_deletes_the_chunks_it_wrote(
     ingest(rag, source)
     (source / "note.md").write_text(V2)
     clock = ManualClock(time.time())
-    claims = partial(DocumentClaims, clock=clock, ttl=10.0, renew_every=3600.0)  # never renewed
+    with_settings(rag, monkeypatch, claim_seconds=10.0)
+    claims = partial(DocumentClaims, clock=clock, renew_every=3600.0)  # never renewed
     monkeypatch.setattr(ingest_module, "DocumentClaims", claims)
     real_embed = EmbeddingCache.embed
     others: list[IngestReport] = []
@@ -293,10 +338,11 @@ def test_chunks_left_by_a_killed_ingest_are_swept_though_the_document_is_unchang
     assert rag.documents.get("note.md").hash == entry.hash
 
 
-def _lapse_while_embedding(monkeypatch: pytest.MonkeyPatch) -> None:
+def _lapse_while_embedding(rag: Rag, monkeypatch: pytest.MonkeyPatch) -> None:
     """Claims are never renewed, and expire while the batch embeds; nobody takes them."""
     clock = ManualClock(time.time())
-    claims = partial(DocumentClaims, clock=clock, ttl=10.0, renew_every=3600.0)
+    with_settings(rag, monkeypatch, claim_seconds=10.0)
+    claims = partial(DocumentClaims, clock=clock, renew_every=3600.0)
     monkeypatch.setattr(ingest_module, "DocumentClaims", claims)
     real_embed = EmbeddingCache.embed
 
@@ -311,7 +357,7 @@ def test_a_claim_that_lapsed_with_nobody_taking_it_says_so_and_fails_an_event(
     write_docs: Callable[..., Path], rag: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = write_docs({"note.md": V1})
-    _lapse_while_embedding(monkeypatch)
+    _lapse_while_embedding(rag, monkeypatch)
     report = ingest(rag, source)
     (skipped,) = report.skipped
     assert skipped["document"] == "note.md"

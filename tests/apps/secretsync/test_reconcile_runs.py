@@ -49,12 +49,13 @@ RECONCILE = "/api/secretsync/reconcile"
 
 @pytest.fixture
 def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
-    """Holds every reconcile write until set (at most 10 s), so a run is seen running."""
+    """Holds every reconcile write until set (at most 60 s: a loaded machine can take 20 s to
+    reach the checks made while the run is held), so a run is seen running."""
     opened = threading.Event()
     original = Reconciler._apply
 
     def held(self: Reconciler, *args: Any, **kwargs: Any) -> Any:
-        opened.wait(10)
+        opened.wait(60)
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Reconciler, "_apply", held)

@@ -20,6 +20,7 @@ from skybridge.apps.features import operations as commands
 from skybridge.apps.features.definitions import load_views
 from skybridge.apps.features.display import shown, time_features
 from skybridge.apps.features.logcli import log_app
+from skybridge.apps.features.maintenance import LastCompaction, last_compaction
 from skybridge.apps.features.store import FeatureStore, open_store
 from skybridge.apps.kit.cli import (
     Json,
@@ -31,6 +32,8 @@ from skybridge.apps.kit.cli import (
     result_table,
     styled,
 )
+from skybridge.apps.kit.timefmt import ago
+from skybridge.core.clock import when
 
 features_app = typer.Typer(
     help="Streaming features: online store, offline log, training sets, predictions.",
@@ -72,9 +75,12 @@ def list_views(ctx: typer.Context, json_out: Json = False) -> None:
 
 @features_app.command("status")
 def status(ctx: typer.Context, json_out: Json = False) -> None:
-    """Entities online, offline log size and dead letters per view."""
-    with _store(ctx, streams=True) as store:
+    """Entities online, offline log size, dead letters per view; the last log compaction."""
+    app = app_context(ctx, "features")
+    with open_store(app, model=False, streams=True) as store:
         report = commands.status_report(store)
+        last = last_compaction(app, store)
+    report["compaction"] = last.to_dict()
     if json_out:
         emit_json(report)
         return
@@ -91,6 +97,22 @@ def status(ctx: typer.Context, json_out: Json = False) -> None:
         )
     _print(ctx, table)
     _print(ctx, f"dead letters from cloud functions: {report['dead_letters']}")
+    _print(ctx, _compaction_line(last))
+
+
+def _compaction_line(last: LastCompaction) -> Text:
+    """The last scheduled compaction in one line (``--json``: ``compaction``)."""
+    if last.ran_at is None:
+        return styled(
+            "offline log compaction: [yellow]never run[/] (the job features.compact has not "
+            "run yet; next run {})",
+            when(last.next_run) if last.next_run is not None else "not scheduled",
+        )
+    if last.error is not None:
+        return styled("offline log compaction: [red]failed[/] {}: {}", ago(last.ran_at), last.error)
+    return styled(
+        "offline log compaction: [green]succeeded[/] {}: {}", ago(last.ran_at), last.summary()
+    )
 
 
 @features_app.command("apply")

@@ -1,5 +1,5 @@
-"""The dashboard page ``/ui/features``: views, the online entities, one entity's live features
-and a prediction for it.
+"""The dashboard page ``/ui/features``: views, the online entities, the offline log's last
+scheduled compaction, one entity's live features and a prediction for it.
 
 Forms POST (with the CSRF field) ``action=lookup`` (``entity``, ``view``): the entity's
 current features with their age and, when missing, why; or ``action=predict`` (``entity``):
@@ -8,16 +8,19 @@ the model's answer with the input row it got. Page load reads the online store o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from skybridge.apps.features.display import shown, time_features
 from skybridge.apps.features.logstats import counted_stats
+from skybridge.apps.features.maintenance import LastCompaction, last_compaction
 from skybridge.apps.features.operations import view_summary
 from skybridge.apps.features.store import Context, FeatureStore, open_store
 from skybridge.apps.features.vector import FeatureVector
+from skybridge.apps.kit.timefmt import ago
 from skybridge.apps.kit.web import AppPage, page_errors, pipeline_charts
-from skybridge.core.clock import duration_text
+from skybridge.core.clock import duration_text, when
 from skybridge.core.errors import SkybridgeError
 
 PACKAGE = "skybridge.apps.features"
@@ -93,11 +96,33 @@ def _overview(store: FeatureStore) -> dict[str, Any]:
     }
 
 
+def compaction_view(last: LastCompaction, every: float, now: float | None = None) -> dict[str, Any]:
+    """What the page shows of the scheduled compaction's last run (``every``: its interval)."""
+    now = time.time() if now is None else now
+    return {
+        "status": last.status,
+        "ran": ago(last.ran_at, now=now),
+        "ran_at": when(last.ran_at, seconds=True),
+        "summary": last.summary(),
+        "busy": (last.result or {}).get("busy") or [],
+        "error": last.error,
+        "next_run": None if last.next_run is None else when(last.next_run),
+        # a run takes its time: only a next run an interval gone by is called overdue
+        "overdue": last.next_run is not None and now > last.next_run + every,
+        "runs": last.runs,
+        "failures": last.failures,
+        "every": duration_text(every),
+    }
+
+
 def _page(ctx: Context, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"error": None, "lookup": None, "prediction": None, "views": []}
     values["charts"] = pipeline_charts("features", ctx.config.group)
+    values["compaction"] = None
     values.update(extra)
     with page_errors(values), open_store(ctx, model=False, streams=False) as store:
+        last = last_compaction(ctx, store)
+        values["compaction"] = compaction_view(last, ctx.config.compact_every)
         values.update(_overview(store))
     return AppPage(PACKAGE, TEMPLATE, values)
 

@@ -10,7 +10,8 @@ a growing pause (1 s doubling to a minute); one that is not configured (its fact
 writing the missing setting is enough.
 
 Jobs run on the app's ``kv`` backend: each tick runs on exactly one of all the processes that
-share it (see :mod:`skybridge.runtime.scheduler`).
+share it (see :mod:`skybridge.runtime.scheduler`), and :func:`job_state` reads there when a job
+last ran, what it answered or why it failed.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from typing import Any, Literal
 
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import AppSpec
+from skybridge.backends.kv import KeyValueStore
 from skybridge.core.config import Settings
 from skybridge.core.errors import ConfigError
 from skybridge.core.observability import get_logger
 from skybridge.core.secret import scrub
 from skybridge.runtime.pipeline import Pipeline
-from skybridge.runtime.scheduler import JobRun, MissedRunPolicy, Scheduler
+from skybridge.runtime.scheduler import JobRun, JobState, MissedRunPolicy, Scheduler
 from skybridge.runtime.worker import run_worker
 
 log = get_logger(__name__)
@@ -111,10 +113,14 @@ def _close(pipeline: Pipeline) -> None:
         closer()
 
 
+def _scheduler(kv: KeyValueStore, app: str) -> Scheduler:
+    return Scheduler(kv, prefix=f"{app}/scheduler/")
+
+
 def run_jobs(ctx: AppContext[Any], jobs: dict[str, ScheduledJob], stop: threading.Event) -> None:
     """One scheduler on the app's kv store running ``jobs`` until ``stop``."""
     with ctx.connect("kv") as store:
-        scheduler = Scheduler(store, prefix=f"{ctx.name}/scheduler/")
+        scheduler = _scheduler(store, ctx.name)
         for name, job in jobs.items():
             options: dict[str, Any] = {"missed": job.missed, "lease_ttl": job.lease_ttl}
             if job.every is not None:
@@ -126,6 +132,13 @@ def run_jobs(ctx: AppContext[Any], jobs: dict[str, ScheduledJob], stop: threadin
             scheduler.run_forever(stop)
         finally:
             _close_jobs(jobs)
+
+
+def job_state(kv: KeyValueStore, app: str, name: str) -> JobState:
+    """What the scheduler keeps of ``app``'s job ``name`` in ``kv`` (the app's ``kv`` backend,
+    where :func:`run_jobs` runs it): when it last ran, its result or error, its next run and
+    counts; the defaults (``last_run_at`` ``None``) when it never ran."""
+    return _scheduler(kv, app).state(f"{app}.{name}")
 
 
 def _close_jobs(jobs: dict[str, ScheduledJob]) -> None:

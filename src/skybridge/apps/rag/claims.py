@@ -10,11 +10,12 @@ overwritten by an older one, and ingests of unrelated documents never wait for e
 
 A claim names the process that holds it (:func:`skybridge.runtime.holders.this_process`), so
 a claim whose process was killed outright (SIGKILL, OOM killer) is taken over at once by an
-ingest on the same host. A claim lasts ``CLAIM_SECONDS`` and is renewed every quarter of that
-while its ingest runs (:meth:`DocumentClaims.renewing`), however long a batch takes to embed;
-one left by a process on another host lapses after ``CLAIM_SECONDS``. Nobody waits for a claim
-without end: a document still claimed by a live ingest after ``wait_seconds`` raises
-:class:`ClaimBusy`, which names the document and its holder.
+ingest on the same host. A claim lasts ``rag.claim_seconds`` (60 by default) and is renewed
+every quarter of that while its ingest runs (:meth:`DocumentClaims.renewing`), however long a
+batch takes to embed; one left by a process on another host lapses after ``rag.claim_seconds``.
+Nobody waits for a claim without end: a document still claimed by a live ingest after
+``wait_seconds`` (``rag.ingest_wait_seconds`` for an ingest, ``rag.event_wait_seconds`` for an
+upload or delete event) raises :class:`ClaimBusy`, which names the document and its holder.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+from skybridge.apps.rag.config import CLAIM_SECONDS, INGEST_WAIT_SECONDS
 from skybridge.backends.kv import KeyValueStore
 from skybridge.core.clock import SYSTEM_CLOCK, Clock, duration_text, when
 from skybridge.core.errors import Conflict, SkybridgeError, TransientError
@@ -34,12 +36,6 @@ from skybridge.runtime.leases import Lease, LeaseManager
 
 log = get_logger(__name__)
 
-#: How long a claim lasts without renewal (seconds); renewed every quarter of it.
-CLAIM_SECONDS = 60.0
-#: How long an ingest of a source waits for a document another live ingest holds.
-WAIT_SECONDS = 300.0
-#: How long an upload or delete event waits before it fails, to be delivered again.
-EVENT_WAIT_SECONDS = 30.0
 _FIRST_POLL = 0.02
 _LONGEST_POLL = 1.0
 #: ``(document, who holds it)``: called once per document an ingest starts waiting for.
@@ -70,9 +66,11 @@ class DocumentClaims:
     Args:
         kv: The store the claims live in.
         collection: The collection whose documents are claimed.
-        ttl: Seconds a claim lasts without renewal (``CLAIM_SECONDS``).
+        ttl: Seconds a claim lasts without renewal (``rag.claim_seconds``; by default
+            that setting's default).
         wait_seconds: Seconds to wait for a document another live ingest holds before
-            :class:`ClaimBusy` (``WAIT_SECONDS``).
+            :class:`ClaimBusy` (``rag.ingest_wait_seconds`` or ``rag.event_wait_seconds``; by
+            default the first one's default).
         renew_every: Seconds between renewals while :meth:`renewing` (a quarter of ``ttl``).
         clock: Decides when claims expire.
     """
@@ -91,7 +89,7 @@ class DocumentClaims:
         self.collection = collection
         self.owner = f"{uuid.uuid4().hex}@{this_process()}"
         self.ttl = CLAIM_SECONDS if ttl is None else ttl
-        self.wait_seconds = WAIT_SECONDS if wait_seconds is None else wait_seconds
+        self.wait_seconds = INGEST_WAIT_SECONDS if wait_seconds is None else wait_seconds
         self.renew_every = self.ttl / 4 if renew_every is None else renew_every
         self.held: dict[str, Lease] = {}
         #: Documents held whose previous claim was never given back (its ingest died or lost

@@ -24,6 +24,9 @@ MODES: tuple[Mode, ...] = tuple(sorted(get_args(Mode)))
 MIN_K, MAX_K = 1, 100
 #: ``k`` in a request body: what :func:`checked_k` takes (a whole number, not true/false).
 ChunkCount = Annotated[StrictInt, Field(ge=MIN_K, le=MAX_K, description="Chunks to retrieve")]
+#: Defaults of ``rag.claim_seconds``, ``rag.ingest_wait_seconds`` and ``rag.event_wait_seconds``
+#: (see :mod:`skybridge.apps.rag.claims`).
+CLAIM_SECONDS, INGEST_WAIT_SECONDS, EVENT_WAIT_SECONDS = 60.0, 300.0, 30.0
 
 
 def checked_mode(mode: Any) -> Mode:
@@ -86,6 +89,16 @@ class RagConfig(SettingsModel):
             destination or the OCI function's error log. ``set_aside`` answers it under
             ``setAside`` and logs it, and nothing delivers it again: its log line is its only
             record.
+        claim_seconds: Seconds an ingest's claim on a document lasts without renewal (4 to
+            3600): a live ingest renews its claims every quarter of it, and a claim left by a
+            process on another host lapses after it (one whose process on this host is gone is
+            taken over at once).
+        ingest_wait_seconds: Seconds an ingest waits for a document another live ingest holds
+            (0 to a day) before it lists the document under ``skipped``, naming the holder (the
+            next ingest indexes it).
+        event_wait_seconds: Seconds an upload or delete event waits for a document another
+            live ingest holds (0 to 900, Lambda's longest timeout) before it fails as a
+            transient error, to be delivered again; keep it well below the function's timeout.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -107,6 +120,9 @@ class RagConfig(SettingsModel):
     http_ingest_sources: list[str] = Field(default_factory=list)
     event_url_params: str = ""
     malformed_messages: Literal["dead_letter", "set_aside"] = "dead_letter"
+    claim_seconds: float = Field(default=CLAIM_SECONDS, ge=4.0, le=3600.0)
+    ingest_wait_seconds: float = Field(default=INGEST_WAIT_SECONDS, ge=0.0, le=86_400.0)
+    event_wait_seconds: float = Field(default=EVENT_WAIT_SECONDS, ge=0.0, le=900.0)
 
     @field_validator("chunk_overlap")
     @classmethod

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from skybridge.apps.rag.chunking import Chunk, check_size, chunk_document
-from skybridge.apps.rag.claims import EVENT_WAIT_SECONDS, ClaimBusy, DocumentClaims, OnWait
+from skybridge.apps.rag.claims import ClaimBusy, DocumentClaims, OnWait
 from skybridge.apps.rag.documents import DocumentEntry
 from skybridge.apps.rag.embedding_cache import EmbeddingCache
 from skybridge.apps.rag.parsing import ParsedDocument, parse
@@ -108,13 +108,15 @@ class Ingestion:
         self.cache = EmbeddingCache(rag.kv, rag.embedder)
         self.report = IngestReport(label)
         self.pending: list[_Pending] = []
-        self.claims = DocumentClaims(rag.kv, rag.collection)
+        c = rag.config
+        self.claims = DocumentClaims(
+            rag.kv, rag.collection, ttl=c.claim_seconds, wait_seconds=c.ingest_wait_seconds
+        )
         #: Documents whose claim was lost after their chunks were written (to sweep).
         self.unswept: set[str] = set()
         #: Documents whose claim lapsed before their flip with no other ingest taking it
         #: (its renewals failed): not indexed, nobody else will index them.
         self.lapsed: set[str] = set()
-        c = rag.config
         # What a document's chunks are made from besides its bytes: the chunking, and the
         # source and metadata stored with every chunk, so that ingesting the same documents
         # from another source or with other --meta re-indexes them instead of calling them
@@ -290,15 +292,15 @@ def old_chunk_ids(entry: DocumentEntry) -> list[str]:
 
 def remove_document(rag: Rag, entry: DocumentEntry, *, wait_seconds: float | None = None) -> bool:
     """Remove a document: its entry first (queries stop serving it), then its chunks. Waits
-    while an ingest is working on it, at most ``wait_seconds`` (``EVENT_WAIT_SECONDS``: a
-    delete event fails and is delivered again); a document since indexed from another source
-    stays (``False``).
+    while an ingest is working on it, at most ``wait_seconds`` (default
+    ``rag.event_wait_seconds``: a delete event fails and is delivered again); a document since
+    indexed from another source stays (``False``).
 
     Raises:
         ClaimBusy: a live ingest still held the document after ``wait_seconds``.
     """
-    wait = EVENT_WAIT_SECONDS if wait_seconds is None else wait_seconds
-    claims = DocumentClaims(rag.kv, rag.collection, wait_seconds=wait)
+    wait = rag.config.event_wait_seconds if wait_seconds is None else wait_seconds
+    claims = DocumentClaims(rag.kv, rag.collection, ttl=rag.config.claim_seconds, wait_seconds=wait)
     claims.take_waiting(entry.id)
     try:
         current = rag.documents.get(entry.id)
@@ -353,7 +355,7 @@ def ingest(
             ``data_dir`` are never read. Files not read are listed in ``skipped``.
         waiting: Called with a document and who holds it when the ingest starts waiting for
             a document another ingest is working on. One still held by a live ingest after
-            ``claims.WAIT_SECONDS`` is listed in ``skipped`` with its holder.
+            ``rag.ingest_wait_seconds`` is listed in ``skipped`` with its holder.
 
     Raises:
         ValidationError: a bad ``metadata`` name or value (before the model loads or the
@@ -381,7 +383,7 @@ def ingest_object(rag: Rag, store_url: str, key: str) -> IngestReport:
     """Index one object of a store (an upload event); the document id is ``key``.
 
     Raises:
-        ClaimBusy: another live ingest held the document for ``EVENT_WAIT_SECONDS`` (a
+        ClaimBusy: another live ingest held the document for ``rag.event_wait_seconds`` (a
             transient error: the event is delivered again).
     """
     start = time.perf_counter()
@@ -391,7 +393,8 @@ def ingest_object(rag: Rag, store_url: str, key: str) -> IngestReport:
     with open_object(store_url, key) as opened:
         # A store that fails for a moment fails the event, which is delivered again; it is
         # not reported as a skipped document (nothing would index the upload later).
-        run = _run(rag, opened, {}, None, retry_transient=True, wait_seconds=EVENT_WAIT_SECONDS)
+        wait = rag.config.event_wait_seconds
+        run = _run(rag, opened, {}, None, retry_transient=True, wait_seconds=wait)
     return _finish(rag, run, start)
 
 

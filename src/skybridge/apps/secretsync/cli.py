@@ -34,7 +34,6 @@ from skybridge.apps.secretsync.events import load_event, read_event
 from skybridge.apps.secretsync.letters import list_letters, replay_letters
 from skybridge.apps.secretsync.loading import InvalidTable, load_table, service_backends
 from skybridge.apps.secretsync.reconcile import ReconcileReport
-from skybridge.apps.secretsync.reconcile_run import OnProgress
 from skybridge.apps.secretsync.runs import ReconcileRuns
 from skybridge.apps.secretsync.service import SecretSyncService, open_service
 from skybridge.apps.secretsync.views import audit_view, mapping_view, status_views
@@ -218,23 +217,14 @@ def _reconcile_with_progress(
                 tasks[phase] = bar.add_task(PHASES.get(phase, phase), total=total)
             bar.update(tasks[phase], completed=done, total=total)
 
-        def reconcile(told: OnProgress) -> ReconcileReport:
-            return svc.engine.reconcile(dry_run=dry_run, mappings=names, full=full, progress=told)
-
         if dry_run:  # a plan writes nothing: it runs beside any other reconcile
-            return reconcile(progress)
+            return svc.engine.reconcile(dry_run=True, mappings=names, full=full, progress=progress)
         runs = ReconcileRuns(svc.state)
-        run, lease = runs.begin(dry_run=False, full=full, mappings=names, trigger="cli")
-        _, report = runs.execute(run, lease, lambda record: reconcile(_both(progress, record)))
+        started = runs.start(
+            svc.engine, full=full, mappings=names, trigger="cli", progress=progress
+        )
+        _, report = started.execute()
         return report
-
-
-def _both(first: OnProgress, second: OnProgress) -> OnProgress:
-    def tell(phase: str, done: int, total: int) -> None:
-        first(phase, done, total)
-        second(phase, done, total)
-
-    return tell
 
 
 @secrets_app.command("status")

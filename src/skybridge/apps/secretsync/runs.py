@@ -20,9 +20,11 @@ next run (a process on another host or container keeps it until it runs out). So
 its run could not give back after recording its end. Runs that never ended are judged so too
 before the history drops them.
 
-:func:`start_background` runs a reconcile in a thread of this process (the HTTP routes and the
-dashboard); :meth:`ReconcileRuns.execute` runs one where it is called (the CLI, the scheduled
-job) and raises what the reconcile raised, after recording it.
+Every reconcile run begins with :meth:`ReconcileRuns.start`, which records the run and takes
+the lease, and goes on with :meth:`StartedRun.execute`, which reconciles with the options the run
+was recorded with. :func:`start_background` executes it in a thread of this process (the HTTP
+routes and the dashboard); the CLI and the scheduled job execute it where they are, and get
+what the reconcile raised, after it is recorded.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
+from skybridge.apps.secretsync.engine import SecretSync
 from skybridge.apps.secretsync.reconcile import ReconcileReport
 from skybridge.apps.secretsync.reconcile_run import OnProgress
 from skybridge.apps.secretsync.run_lease import RunLease
@@ -137,6 +140,31 @@ class ReconcileRuns:
         self.renew_every = renew_every
 
     # -- starting and running ---------------------------------------------------------------
+    def start(
+        self,
+        engine: SecretSync,
+        *,
+        dry_run: bool = False,
+        full: bool = False,
+        mappings: list[str] | None = None,
+        trigger: str,
+        progress: OnProgress | None = None,
+    ) -> StartedRun:
+        """Record a new run of ``engine``'s reconcile with these options, holding the reconcile
+        lease (:meth:`begin`); its :meth:`~StartedRun.execute` reconciles with the same
+        options. ``progress`` is told how far it got, before the run's record is.
+
+        Raises:
+            RunBusy: another run holds the lease.
+        """
+        run, lease = self.begin(dry_run=dry_run, full=full, mappings=mappings, trigger=trigger)
+
+        def reconcile(record: OnProgress) -> ReconcileReport:
+            told = record if progress is None else _both(progress, record)
+            return engine.reconcile(dry_run=dry_run, mappings=mappings, full=full, progress=told)
+
+        return StartedRun(self, run, lease, reconcile)
+
     def begin(
         self, *, dry_run: bool, full: bool, mappings: list[str] | None, trigger: str
     ) -> tuple[ReconcileRun, Lease]:
@@ -339,6 +367,34 @@ class ReconcileRuns:
         return gone
 
 
+@dataclass(frozen=True)
+class StartedRun:
+    """A run :meth:`ReconcileRuns.start` recorded, holding the reconcile lease until
+    :meth:`execute` ends."""
+
+    runs: ReconcileRuns
+    run: ReconcileRun
+    lease: Lease
+    reconcile: Callable[[OnProgress], ReconcileReport]
+
+    def execute(self) -> tuple[ReconcileRun, ReconcileReport]:
+        """Reconcile as this run where called (:meth:`ReconcileRuns.execute`): the run as it
+        ended and its report.
+
+        Raises:
+            BaseException: whatever the reconcile raised, once the run is recorded.
+        """
+        return self.runs.execute(self.run, self.lease, self.reconcile)
+
+
+def _both(first: OnProgress, second: OnProgress) -> OnProgress:
+    def tell(phase: str, done: int, total: int) -> None:
+        first(phase, done, total)
+        second(phase, done, total)
+
+    return tell
+
+
 def _over(run: ReconcileRun) -> bool:
     """Whether the lease of ``run`` (its holder) is no longer needed: the run's process
     stopped, or the run ended (it records that just before it gives the lease back, which a
@@ -379,18 +435,14 @@ def start_background(
     Raises:
         RunBusy: another run is going.
     """
-    runs = ReconcileRuns(service.state)
-    run, lease = runs.begin(dry_run=dry_run, full=full, mappings=mappings, trigger=trigger)
+    started = ReconcileRuns(service.state).start(
+        service.engine, dry_run=dry_run, full=full, mappings=mappings, trigger=trigger
+    )
+    run = started.run
 
     def work() -> None:
         try:
-            runs.execute(
-                run,
-                lease,
-                lambda progress: service.engine.reconcile(
-                    dry_run=dry_run, mappings=mappings, full=full, progress=progress
-                ),
-            )
+            started.execute()
         except Exception as exc:  # recorded with the run; the thread has no one to tell
             log.warning("secretsync.reconcile_failed", run=run.id, error_type=type(exc).__name__)
         finally:

@@ -30,15 +30,13 @@ def reconcile_run(engine: SecretSync) -> Any:
 
     def run(tick: JobRun) -> dict[str, Any]:
         try:
-            started, lease = runs.begin(
-                dry_run=False, full=False, mappings=None, trigger="schedule"
-            )
+            started = runs.start(engine, trigger="schedule")
         except RunBusy as busy:
             log.info("secretsync.scheduled_reconcile_skipped", worker=tick.worker, run=busy.run_id)
             return {"skipped": "another reconcile run was going", "run": busy.run_id}
-        _, report = runs.execute(started, lease, lambda told: engine.reconcile(progress=told))
+        _, report = started.execute()
         counts = summary(report)
-        log.info("secretsync.scheduled_reconcile", worker=tick.worker, run=started.id, **counts)
+        log.info("secretsync.scheduled_reconcile", worker=tick.worker, run=started.run.id, **counts)
         return counts
 
     return run

@@ -1,0 +1,173 @@
+"""The offline log's last scheduled compaction (job ``features.compact``) on the features page
+and in ``skybridge features status``: ``never`` before it runs, what it merged once it ran, and
+its error when it failed. The job runs as ``skybridge up`` runs it: the kit's scheduler on
+``backends.kv``."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from skybridge.apps.features import maintenance
+from skybridge.apps.features.maintenance import LastCompaction, last_compaction
+from skybridge.apps.features.page import compaction_view
+from skybridge.apps.features.store import open_store
+from skybridge.apps.kit.background import build_job, run_jobs
+from skybridge.apps.kit.manifest import discover_apps, find_app
+from skybridge.cli import build_cli
+from skybridge.core.errors import TransientError
+from skybridge.testing.service import ServiceHarness, fresh_workdir, service_harness
+
+from .logdata import write_days
+from .scenario import features_context
+
+MERGED = "22 files (430 rows) into 3 files; the log has 3 files"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    fresh_workdir(tmp_path, monkeypatch)
+    monkeypatch.setenv("SKYBRIDGE__FEATURES__COMPACT_AFTER", "0")
+    monkeypatch.setenv("SKYBRIDGE__FEATURES__COMPACT_EVERY", "0.5")
+    with open_store(features_context(), model=False, streams=False) as store:
+        write_days(store.offline, time.time())
+    return tmp_path
+
+
+@pytest.fixture
+def service(workdir: Path) -> Iterator[ServiceHarness]:
+    with service_harness([find_app(discover_apps(), "features")]) as harness:
+        harness.login()
+        yield harness
+
+
+def _last() -> LastCompaction:
+    ctx = features_context()
+    with open_store(ctx, model=False, streams=False) as store:
+        return last_compaction(ctx, store)
+
+
+def run_the_job_once() -> None:
+    """The app's jobs under the kit's scheduler until the compaction has run once."""
+    ctx = features_context()
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_jobs, args=(ctx, {"compact": build_job(ctx, "compact")}, stop)
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while _last().runs < 1:
+            assert time.monotonic() < deadline, "the scheduled compaction never ran"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(60)
+
+
+def _status() -> tuple[dict[str, Any], str]:
+    cli = CliRunner()
+    as_json = cli.invoke(build_cli(), ["features", "status", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    text = cli.invoke(build_cli(), ["features", "status"])
+    assert text.exit_code == 0, text.output
+    return json.loads(as_json.stdout)["compaction"], " ".join(text.stdout.split())
+
+
+def _card(service: ServiceHarness) -> tuple[str, str]:
+    """The page's compaction card and its stat."""
+    page = service.client.get("/ui/features")
+    assert page.status_code == 200
+    card = re.search(r'<section class="card compaction".*?</section>', page.text, re.S)
+    stat = re.search(r'compaction-stat">.*?<div class="stat-value([^"]*)">([^<]*)<', page.text)
+    assert card, page.text
+    assert stat, page.text
+    return " ".join(card.group(0).split()), f"{stat.group(1).strip()}:{stat.group(2)}"
+
+
+def test_before_the_job_runs_the_page_and_status_say_never(service: ServiceHarness) -> None:
+    card, stat = _card(service)
+    assert stat == ":never"
+    assert 'data-status="never"' in card
+    assert '<span class="pill pill-info">never</span> the job has not run yet' in card
+    assert "not scheduled: no process has run the app's jobs yet" in card
+    assert "every 500 ms" in card
+    compaction, text = _status()
+    assert compaction == {
+        "status": "never",
+        "ran_at": None,
+        "next_run": None,
+        "result": None,
+        "error": None,
+        "runs": 0,
+        "failures": 0,
+    }
+    assert "offline log compaction: never run" in text
+
+
+def test_after_the_job_ran_they_show_when_and_what_it_merged(service: ServiceHarness) -> None:
+    run_the_job_once()
+    card, stat = _card(service)
+    assert re.fullmatch(r":\d s ago", stat), stat
+    assert 'data-status="succeeded"' in card
+    assert re.search(r'pill-ok">succeeded</span> \d s ago', card), card
+    assert f'<dd class="merged">{MERGED}</dd>' in card
+    assert '<dd class="runs">1</dd>' in card
+    compaction, text = _status()
+    assert (compaction["status"], compaction["error"], compaction["runs"]) == ("succeeded", None, 1)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z", compaction["ran_at"])
+    total = compaction["result"]
+    assert (total["merged_files"], total["written_files"], total["files_after"]) == (22, 3, 3)
+    assert re.search(rf"offline log compaction: succeeded \d s ago: {re.escape(MERGED)}", text)
+
+
+def test_a_failed_run_shows_failed_with_its_error(
+    service: ServiceHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise TransientError("the object store answered 503")
+
+    monkeypatch.setattr(maintenance, "compact_log", unreachable)
+    run_the_job_once()
+    card, stat = _card(service)
+    assert re.fullmatch(r"bad:\d s ago", stat), stat
+    assert 'data-status="failed"' in card
+    assert 'pill-bad">failed</span>' in card
+    error = "TransientError: the object store answered 503"
+    assert f'<dd class="error-text wrap-anywhere">{error}</dd>' in card
+    assert "Merged" not in card
+    assert '<dd class="runs">1, 1 failed</dd>' in card
+    compaction, text = _status()
+    assert (compaction["status"], compaction["error"], compaction["result"]) == (
+        "failed",
+        error,
+        None,
+    )
+    assert compaction["failures"] == 1
+    assert re.search(rf"offline log compaction: failed \d s ago: {error}", text)
+
+
+def test_the_record_is_read_from_backends_kv_when_the_online_store_is_elsewhere(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKYBRIDGE__FEATURES__ONLINE", f"sqlite:///{workdir}/online.db")
+    run_the_job_once()
+    assert _last().summary() == MERGED
+    compaction, _ = _status()
+    assert compaction["status"] == "succeeded"
+
+
+def test_a_next_run_an_interval_gone_by_is_called_overdue() -> None:
+    last = LastCompaction(1000.0, 1600.0, {"merged_files": 0, "files_after": 4}, None, 3, 0)
+    shown = compaction_view(last, 600.0, now=2300.0)
+    assert (shown["ran"], shown["overdue"], shown["every"]) == ("21 min ago", True, "10 min")
+    assert shown["summary"] == "nothing to merge; the log has 4 files"
+    assert not compaction_view(last, 600.0, now=2000.0)["overdue"]  # may be running still
