@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 import typer
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
+from markupsafe import Markup
 from sqlalchemy import create_engine, text
 
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import AppSpec
+from skybridge.apps.kit.web import AppPage
 from skybridge.core.config import Settings
 from skybridge.core.errors import ConfigError, MissingDependency, NotFound, TransientError
-from skybridge.server import create_app
+from skybridge.server import create_app, dashboard
+from skybridge.server.pages import render_app_page
 
 
 def _router(context: AppContext[Any]) -> APIRouter:
@@ -178,3 +187,86 @@ def test_app_page_is_served_in_the_layout_and_listed_in_the_nav(
     assert page.status_code == 200
     assert "<p class='probe'>Probe page for <b>testing</b></p>" in page.text
     assert probe_client.get("/ui/nothing").status_code == 404
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_an_app_page_is_built_and_rendered_off_the_event_loop(
+    settings: Settings,
+    login: Callable[[TestClient, str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The event loop also answers /healthz: a page rendered there (its template compiled on
+    # first use) held every other request up for as long as the page took.
+    where: list[tuple[str, bool]] = []
+
+    def page(context: AppContext[Any]) -> str:
+        where.append(("page", _on_event_loop()))
+        return "<p>page</p>"
+
+    def action(context: AppContext[Any], form: Mapping[str, str]) -> str:
+        where.append(("action", _on_event_loop()))
+        return "<p>done</p>"
+
+    rendering = dashboard.render_app_page
+
+    def render(*args: Any, **kwargs: Any) -> Markup:
+        where.append(("render", _on_event_loop()))
+        return rendering(*args, **kwargs)
+
+    monkeypatch.setattr(dashboard, "render_app_page", render)
+    spec = AppSpec(
+        name="probe",
+        title="Probe",
+        description="An app used only by these tests.",
+        page=page,
+        page_action=action,
+        page_scopes={"go": "probe:read"},
+        cli=typer.Typer(),
+        scopes={"probe:read": "read"},
+    )
+    with TestClient(create_app(settings, apps=[spec])) as client:
+        _, token = client.app.state.skybridge.tokens.create("p", ["admin"])  # type: ignore[attr-defined]
+        csrf = login(client, token.reveal())
+        assert client.get("/ui/probe").status_code == 200
+        assert client.post("/ui/probe", data={"csrf": csrf, "action": "go"}).status_code == 200
+    assert where == [("page", False), ("render", False), ("action", False), ("render", False)]
+
+
+def test_a_burst_of_first_page_requests_compiles_the_template_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every worker thread compiling the same template at once kept the event loop (and
+    # /healthz) from the GIL.
+    package = tmp_path / "burst_pages"
+    (package / "templates").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "templates" / "burst.html").write_text("<p>{{ name }}</p>")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    compiled: list[str | None] = []
+    compile_source = jinja2.Environment.compile
+
+    def slow_compile(
+        self: jinja2.Environment, source: Any, name: str | None = None, *args: Any
+    ) -> Any:
+        compiled.append(name)
+        time.sleep(0.2)
+        return compile_source(self, source, name, *args)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", slow_compile)
+    together = threading.Barrier(6)
+
+    def first_request(_: int) -> str:
+        together.wait()
+        return render_app_page(AppPage("burst_pages", "burst.html", {"name": "x"}))
+
+    with ThreadPoolExecutor(6) as pool:
+        pages = list(pool.map(first_request, range(6)))
+    assert pages == ["<p>x</p>"] * 6
+    assert compiled == ["burst.html"]

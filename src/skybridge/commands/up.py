@@ -244,19 +244,31 @@ def up(
 
 
 def serve(config: Any, ready: Any) -> None:
-    """Run uvicorn; call ``ready()`` once it listens (after its own start-up lines)."""
+    """Run uvicorn; call ``ready()`` once it listens (after its own start-up lines).
+
+    While it runs, what the service has imported is kept out of the garbage collector's full
+    passes, which otherwise held the GIL (and ``/healthz``) for 200-500 ms each
+    (:mod:`skybridge.server.heap`).
+    """
     import uvicorn
 
     from skybridge.apps.kit.background import seeds_running
     from skybridge.core.observability import get_logger
+    from skybridge.server.heap import ImportFreezer
+
+    freezer = ImportFreezer()
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
+            freezer.start()  # before it listens: its full collection holds up no request
             await super().startup(sockets)
             if self.started:
                 ready()
 
-    Server(config).run()
+    try:
+        Server(config).run()
+    finally:
+        freezer.stop()
     # The service holds nothing open now. The interpreter's last collection would walk every
     # object still alive (a loaded model is millions): seconds spent freeing memory the exit
     # frees anyway. Frozen objects are left out of it.

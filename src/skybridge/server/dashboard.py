@@ -349,15 +349,18 @@ def _app_response(
 
 
 @ui.get("/ui/{app_name}")
-async def app_page(request: Request, app_name: str, session: LoggedIn, state: State) -> Response:
+def app_page(request: Request, app_name: str, session: LoggedIn, state: State) -> Response:
+    """An app's page. A plain function, so all of it runs in a worker thread: importing the
+    app's page module on first use, the page's own reads, and compiling and rendering its
+    template (tens to hundreds of milliseconds together for some pages), none of which may hold
+    up the event loop that ``/healthz`` shares."""
     spec = _app_spec(state, app_name)
     need(request, spec.page_scope)
     page = spec.load("page")
     if spec.page_query:
-        query = _page_query(request, spec.page_query)
-        content = await run_in_threadpool(page, state.context(spec), query)
+        content = page(state.context(spec), _page_query(request, spec.page_query))
     else:
-        content = await run_in_threadpool(page, state.context(spec))
+        content = page(state.context(spec))
     return _app_response(request, session, spec, content)
 
 
@@ -384,7 +387,9 @@ def _page_query(request: Request, names: Sequence[str]) -> dict[str, str]:
 async def app_page_action(
     request: Request, app_name: str, session: LoggedIn, state: State
 ) -> Response:
-    """A form posted by an app's page: CSRF checked here, then handed to ``page_action``."""
+    """A form posted by an app's page: CSRF checked here, then handed to ``page_action``.
+
+    A coroutine only to read the form; everything after it runs in a worker thread."""
     spec = _app_spec(state, app_name)
     if spec.page_action is None:
         raise HTTPException(405, f"the '{app_name}' page has no forms")
@@ -395,9 +400,17 @@ async def app_page_action(
         known = ", ".join(sorted(spec.page_scopes)) or "none"
         raise HTTPException(400, f"unknown action {form.get('action', '')!r}; use one of {known}")
     need(request, scope)
+    return await run_in_threadpool(_page_action, request, session, spec, state, form)
+
+
+def _page_action(
+    request: Request, session: Session, spec: AppSpec, state: ServiceState, form: dict[str, str]
+) -> Response:
+    """The confirmation asked for, or the action done and the page it leads to (in a worker
+    thread: the app's code, and compiling and rendering its template, stay off the event
+    loop)."""
     if spec.page_confirm is not None and form.get(CONFIRMED) != "yes":
-        ask = spec.load("page_confirm")
-        asked = await run_in_threadpool(ask, state.context(spec), form)
+        asked = spec.load("page_confirm")(state.context(spec), form)
         if asked:
             confirmation = asked if isinstance(asked, Confirmation) else Confirmation(asked)
             return _confirm_page(
@@ -410,6 +423,5 @@ async def app_page_action(
                 cancel_url=f"/ui/{spec.name}",
                 fields={**form, **confirmation.fields},
             )
-    action = spec.load("page_action")
-    content = await run_in_threadpool(action, state.context(spec), form)
+    content = spec.load("page_action")(state.context(spec), form)
     return _app_response(request, session, spec, content)

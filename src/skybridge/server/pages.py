@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache, partial
+import threading
+from collections.abc import Callable, MutableMapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,31 @@ def _headers(charts: bool) -> dict[str, str]:
     return {**_HTML_HEADERS, "Content-Security-Policy": csp}
 
 
+class TemplateEnvironment(jinja2.Environment):
+    """A Jinja environment that compiles each template once, however many requests ask for it
+    at once.
+
+    Jinja compiles a template on a cache miss without a lock, so a burst of first requests
+    compiled it in every worker thread at the same time: pure Python that kept the event loop
+    (and ``/healthz``) from the GIL. Loads wait for each other here; rendering does not.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._loading = threading.RLock()
+
+    def get_template(
+        self,
+        name: str | jinja2.Template,
+        parent: str | None = None,
+        globals: MutableMapping[str, Any] | None = None,
+    ) -> jinja2.Template:
+        with self._loading:
+            return super().get_template(name, parent, globals)
+
+
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = TemplateEnvironment(
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(TEMPLATES_DIR), _KIT_TEMPLATES]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -97,14 +121,24 @@ def render(
     )
 
 
-@cache
+_APP_ENVIRONMENTS: dict[str, jinja2.Environment] = {}
+_APP_ENVIRONMENTS_LOCK = threading.Lock()
+
+
 def _app_environment(package: str) -> jinja2.Environment:
     """The environment of one app's templates, kept so each template compiles once (Jinja
-    recompiles one whose file changed)."""
-    own = jinja2.PackageLoader(package, "templates")
-    env = jinja2.Environment(loader=jinja2.ChoiceLoader([own, _KIT_TEMPLATES]), autoescape=True)
-    env.filters["when"] = when
-    return env
+    recompiles one whose file changed). Made under a lock: requests given environments of
+    their own would each compile the templates again."""
+    with _APP_ENVIRONMENTS_LOCK:
+        env = _APP_ENVIRONMENTS.get(package)
+        if env is None:
+            own = jinja2.PackageLoader(package, "templates")
+            env = TemplateEnvironment(
+                loader=jinja2.ChoiceLoader([own, _KIT_TEMPLATES]), autoescape=True
+            )
+            env.filters["when"] = when
+            _APP_ENVIRONMENTS[package] = env
+        return env
 
 
 def render_app_page(

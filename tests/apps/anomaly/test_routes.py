@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from skybridge.apps.kit.answers import ServiceJSONResponse
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import discover_apps, find_app
 from skybridge.apps.kit.settings import load_settings
@@ -96,6 +99,43 @@ def test_an_event_may_name_its_metric_value_as_the_pipeline_reads_it(
         _score_pending()
         (point,) = service.client.get("/api/anomaly/series/v/points", headers=service.auth).json()
         assert point["value"] == 5, point
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_points_are_rendered_off_the_event_loop(
+    skybridge_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # FastAPI renders what a plain-function route returns on the event loop, which /healthz
+    # shares: up to 10,000 points each held it for tens of milliseconds.
+    with service_harness() as service:
+        events = [{"series": "v", "time": f"2024-01-01T00:0{n}:00", "value": n} for n in range(3)]
+        response = service.client.post(
+            "/api/anomaly/events", json={"events": events}, headers=service.auth
+        )
+        assert response.status_code == 200, response.text
+        _score_pending()
+        where: list[bool] = []
+        render = ServiceJSONResponse.render
+
+        def recording(self: ServiceJSONResponse, content: Any) -> bytes:
+            where.append(_on_event_loop())
+            return render(self, content)
+
+        monkeypatch.setattr(ServiceJSONResponse, "render", recording)
+        points = service.client.get("/api/anomaly/series/v/points", headers=service.auth)
+    assert [p["value"] for p in points.json()] == [0, 1, 2]
+    assert set(points.json()[0]) == {
+        "event_id", "time", "value", "feature1", "feature2", "rolling_mean", "rolling_std",
+        "score", "flagged", "processed", "reason",
+    }  # fmt: skip
+    assert where == [False]
 
 
 def test_detect_scores_a_posted_series(skybridge_workdir: Path) -> None:

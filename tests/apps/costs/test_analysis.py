@@ -4,16 +4,20 @@ forecasts and anomalies, on hand-written data and synthetic series with known an
 from __future__ import annotations
 
 import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skybridge.apps.costs import budgets
-from skybridge.apps.costs.analytics import Period
+from skybridge.apps.costs.analytics import QUERIES_AT_ONCE, CostData, Period
 from skybridge.apps.costs.anomalies import detect_spikes
 from skybridge.apps.costs.config import BudgetSpec, TagRule
 from skybridge.apps.costs.convert import connect
@@ -217,3 +221,42 @@ def test_a_failed_alert_is_retried_by_the_next_check(
             budgets.send_alerts(statuses, notifier, store.ledger)
         assert len(budgets.send_alerts(statuses, notifier, store.ledger)) == 1
     assert len(oci_emulator.published(topic)) == 1
+
+
+def test_a_burst_of_reports_runs_a_few_queries_at_once() -> None:
+    # DuckDB runs each query on every core: 40 requests running theirs at once buried the
+    # thread holding the GIL among busy threads, stalling the service's event loop.
+    running, most = 0, 0
+    counting = threading.Lock()
+
+    class TimedConnection:
+        def __init__(self, con: Any) -> None:
+            self.con = con
+
+        def execute(self, *args: Any) -> Any:
+            nonlocal running, most
+            with counting:
+                running += 1
+                most = max(most, running)
+            time.sleep(0.05)
+            with counting:
+                running -= 1
+            return self.con.execute(*args)
+
+        def close(self) -> None:
+            self.con.close()
+
+    datas = [CostData([]) for _ in range(6)]
+    for data in datas:
+        data.con = TimedConnection(data.con)  # type: ignore[assignment]
+    together = threading.Barrier(len(datas))
+
+    def report(data: CostData) -> date | None:
+        together.wait()
+        return data.last_day()
+
+    with ThreadPoolExecutor(len(datas)) as pool:
+        assert list(pool.map(report, datas)) == [None] * len(datas)
+    for data in datas:
+        data.close()
+    assert most == QUERIES_AT_ONCE

@@ -3,6 +3,9 @@ model or the new one, never a half-written one; a failed retraining leaves the o
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,33 @@ def test_a_failed_retraining_keeps_the_served_version(
     assert retrain(trained).version == "v0002"
     version, factors = trained.require_model()
     assert trained.vectors.count(version.collection) == len(factors.ids)
+
+
+def test_requests_asking_while_factors_are_read_share_that_read(
+    trained: Recommender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scans: list[int] = []
+    with open_recommender(recommend_context()) as reader:
+        version = reader.versions.current()
+        assert version is not None
+        scan = reader.vectors.scan
+
+        def slow_scan(*args: Any, **kwargs: Any) -> Any:
+            scans.append(threading.get_ident())
+            time.sleep(0.2)
+            return scan(*args, **kwargs)
+
+        monkeypatch.setattr(reader.vectors, "scan", slow_scan)
+        together = threading.Barrier(6)
+
+        def first_request(_: int) -> Any:
+            together.wait()
+            return reader.versions.factors(version)
+
+        with ThreadPoolExecutor(6) as pool:
+            loaded = list(pool.map(first_request, range(6)))
+    assert len(scans) == 1
+    assert all(factors is loaded[0] for factors in loaded)
 
 
 def test_old_versions_are_dropped(trained: Recommender) -> None:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import time
+import types
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from skybridge.backends.embeddings import DEFAULT_URL, Embedder, connect
+from skybridge.backends.embeddings.local import load_model
 from skybridge.core.errors import ConfigError
 from skybridge.testing.contracts.embeddings import EmbeddingsContract
 
@@ -62,3 +69,29 @@ def test_threads_are_checked_and_set_for_the_process() -> None:
         assert float(vector @ again[0]) > 0.9999
     finally:
         torch.set_num_threads(before)
+
+
+def test_callers_asking_while_a_model_loads_share_that_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A burst of first queries loaded one copy of the model per request, one after another.
+    loads: list[int] = []
+
+    class SlowModel:
+        def __init__(self, path: str, device: str) -> None:
+            loads.append(threading.get_ident())
+            time.sleep(0.2)
+
+    fake = types.ModuleType("sentence_transformers")
+    fake.SentenceTransformer = SlowModel  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sentence_transformers", fake)
+    together = threading.Barrier(6)
+
+    def first_query(_: int) -> object:
+        together.wait()
+        return load_model(str(tmp_path), "cpu")
+
+    with ThreadPoolExecutor(6) as pool:
+        models = list(pool.map(first_query, range(6)))
+    assert len(loads) == 1
+    assert all(model is models[0] for model in models)

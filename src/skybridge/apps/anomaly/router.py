@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AfterValidator, AliasChoices, BaseModel, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, Field, TypeAdapter
 
 from skybridge.apps.anomaly import incidents, queries
 from skybridge.apps.anomaly.config import AnomalyConfig
@@ -20,6 +20,7 @@ from skybridge.apps.anomaly.evaluate import detector_scores
 from skybridge.apps.anomaly.ingest import ingest
 from skybridge.apps.anomaly.points import MAX_MAGNITUDE, MAX_NAME, parse_point, parse_time
 from skybridge.apps.kit.access import requires
+from skybridge.apps.kit.answers import rendered
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.errors import error_responses
 from skybridge.apps.kit.limits import BodyLimit, MiB
@@ -58,6 +59,9 @@ class PointOut(BaseModel):
     flagged: bool
     processed: bool
     reason: str | None
+
+
+POINTS = TypeAdapter(list[PointOut])
 
 
 class Incident(BaseModel):
@@ -145,7 +149,8 @@ def build_router(ctx: Context) -> APIRouter:
     def points(name: str, limit: int = Query(default=500, ge=1, le=MAX_POINTS)) -> Any:
         """The last points of a series with features, scores, flags and reasons."""
         with queries.opened(ctx) as engine:
-            return queries.series_points(engine, name, limit)
+            found = queries.series_points(engine, name, limit)
+        return rendered(found, POINTS)  # up to 10,000 points: rendered off the event loop
 
     @router.get(
         "/incidents", response_model=list[Incident], responses={**BAD, **PAGED}, dependencies=READ

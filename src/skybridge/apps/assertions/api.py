@@ -9,6 +9,8 @@ busy or unreachable database, :class:`ScriptRejected` for a statement the databa
 
 from __future__ import annotations
 
+import copy
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +51,7 @@ __all__ = [
     "compile_script",
     "explain",
     "explain_assertion",
+    "explain_entry",
     "list_assertions",
     "run_sql",
     "transaction",
@@ -56,6 +59,10 @@ __all__ = [
 
 log = get_logger(__name__)
 SOURCE_DIALECTS = ("oracle",)
+#: Explanations of catalog rows made so far, by name, definition, state and dialect.
+_EXPLAINED: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+_EXPLAINED_KEPT = 1024
+_EXPLAINING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -292,6 +299,24 @@ def explain_assertion(assertion: Assertion | str, dialect: str = "postgresql") -
     }
 
 
+def explain_entry(entry: CatalogEntry, dialect: str) -> dict[str, Any]:
+    """:func:`explain_assertion` for a catalog row, made once per definition and dialect.
+
+    Compiling an assertion's triggers takes milliseconds of pure Python; the dashboard page
+    explains every assertion on each view, and a burst of views, each compiling them all again
+    in its own worker thread, kept the service's event loop (and ``/healthz``) from the GIL.
+    Callers asking while it is made wait for it, and each gets a copy of its own.
+    """
+    key = (entry.name, entry.definition, entry.state, dialect)
+    with _EXPLAINING:
+        found = _EXPLAINED.get(key)
+        if found is None:
+            if len(_EXPLAINED) >= _EXPLAINED_KEPT:
+                _EXPLAINED.clear()
+            found = _EXPLAINED[key] = explain_assertion(entry.assertion(), dialect)
+    return copy.deepcopy(found)
+
+
 def _locking(analysis: Analysis, dialect: Dialect) -> str:
     """How concurrent writers of one key are kept apart (docs/assertions.md)."""
     if dialect == "sqlite":
@@ -331,7 +356,7 @@ def explain(engine: Engine, name: str) -> dict[str, Any]:
         raise NotFound(f"assertion {name} does not exist")
     with transaction(engine) as conn:
         notes = warnings(conn, engine_dialect(engine))
-    return explain_assertion(entries[name].assertion(), engine.dialect.name) | {
+    return explain_entry(entries[name], engine.dialect.name) | {
         "enabled": entries[name].enabled,
         "validated": entries[name].validated,
         "warnings": notes,

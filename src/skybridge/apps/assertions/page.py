@@ -56,7 +56,7 @@ def _rows(url: str, data_dir: Path) -> tuple[list[dict[str, Any]], str]:
     last = LAST_CHECKS.of(url)
     rows = []
     for entry in entries:
-        info = api.explain_assertion(entry.assertion(), dialect)
+        info = api.explain_entry(entry, dialect)
         rows.append(summary(entry) | {"explain": info, "last": last.get(entry.name)})
     return rows, dialect
 

