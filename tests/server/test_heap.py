@@ -7,6 +7,7 @@ import asyncio
 import gc
 import sys
 import types
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,3 +66,26 @@ def test_skybridge_up_freezes_before_it_listens(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(gc, "freeze", lambda: None)  # the one before the interpreter exits
     serve(object(), lambda: events.append("ready"))
     assert events == ["frozen", "listening", "ready", "stopped"]
+
+
+def test_a_dead_cycle_of_the_oldest_generation_is_collected_not_frozen(
+    unfrozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Node:
+        pass
+
+    freezer = ImportFreezer(interval=60)
+    try:
+        freezer.start()
+        node = Node()
+        node.me = node  # type: ignore[attr-defined]
+        gc.collect()  # the cycle, still alive, reaches the oldest generation
+        gone = weakref.ref(node)
+        del node
+        monkeypatch.setitem(sys.modules, "skybridge_late_import", types.ModuleType("late"))
+        assert freezer.check()
+        gc.unfreeze()
+        gc.collect(0)  # what a full pass did not free would still be alive here
+        assert gone() is None
+    finally:
+        freezer.stop()

@@ -9,10 +9,11 @@ constants), which live as long as the process.
 :class:`ImportFreezer` moves them out of the collector's way (``gc.freeze``): once the service
 has started, and again whenever modules were imported since (a first request or a background
 job loading a library), checked every few seconds. A full pass then walks a few thousand
-objects (about 1 ms in the demo). Frozen objects are still freed as soon as nothing refers to
-them; only a reference cycle that was alive at a freeze and dies later is never collected, so
-freezes happen only after imports (a handful of times, soon after start-up), each after a
-collection of the young generations.
+objects (about 1 ms in the demo). Everything alive at a freeze is frozen, not only what the
+imports made. Frozen objects are still freed as soon as nothing refers to them; only a
+reference cycle that was alive at a freeze and dies later is never collected, so freezes happen
+only after imports (a handful of times, soon after start-up), each after a full collection (so
+no dead cycle is frozen; once the first freeze is done a full pass walks only what came after).
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ class ImportFreezer:
         """Freeze if modules were imported since the last freeze; whether it did."""
         if len(sys.modules) == self._modules:
             return False
-        gc.collect(1)  # young garbage is collected, not frozen
+        # a full pass, so no dead cycle of any generation is frozen (it walks only what was not
+        # frozen before: a few thousand objects)
+        gc.collect()
         self._freeze()
         return True
 
