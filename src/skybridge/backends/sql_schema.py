@@ -35,7 +35,9 @@ _NO_PRIVILEGE = "42501"
 _DDL_TRIES = 5
 #: What losing such a race says (SQLite, PostgreSQL, Oracle's ORA-00955); other failures, such
 #: as a missing privilege, are not tried again.
-_RACED = re.compile(r"already exists|duplicate|unique|locked|busy|ORA-00955", re.IGNORECASE)
+_RACED = re.compile(
+    r"already exists|duplicate|unique|locked|busy|concurrently updated|ORA-00955", re.IGNORECASE
+)
 
 
 def no_privilege(exc: DBAPIError) -> bool:
@@ -46,7 +48,8 @@ def no_privilege(exc: DBAPIError) -> bool:
 def settled(create: Callable[[], None]) -> None:
     """Run idempotent DDL (``create_all(checkfirst=True)``, ``CREATE ... IF NOT EXISTS``)
     that processes opening a fresh database at once all run: the loser of a race fails
-    ("already exists"; on PostgreSQL also a unique violation in ``pg_type``), and running it
+    ("already exists"; on PostgreSQL also a unique violation in ``pg_type``, or "tuple
+    concurrently updated" for two ``CREATE OR REPLACE`` of one function), and running it
     again finds the tables made. Tried up to a few times, a random pause between."""
     for attempt in range(_DDL_TRIES):
         try:

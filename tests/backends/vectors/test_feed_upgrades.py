@@ -108,8 +108,9 @@ def old_tables(postgres_server: Any) -> Iterator[tuple[str, str]]:
     url = postgres_server.url.replace("postgresql://", "pgvector://")
     yield prefix, f"{url}{'&' if '?' in url else '?'}prefix={prefix}"
     with psycopg.connect(postgres_server.url, autocommit=True) as conn:
-        for table in ("_docs", "_other", "__collections", "__deleted"):
+        for table in ("_docs", "_other", "_made", "__collections", "__deleted"):
             conn.execute(f"DROP TABLE IF EXISTS {prefix}{table}")
+        conn.execute(f"DROP FUNCTION IF EXISTS {prefix}__feed_guard()")
         conn.execute("DELETE FROM skybridge_schema WHERE component = %s", (f"pgvector:{prefix}",))
 
 
@@ -142,6 +143,41 @@ def test_pgvector_tables_from_before_versions_are_upgraded(
         # a writer that does not stamp the rows it writes (an older skybridge) is refused
         with pytest.raises(psycopg.errors.NotNullViolation):
             conn.execute(f"INSERT INTO {prefix}_other VALUES ('z', '[1,0]', '{{}}')")
+    _older_writers_are_refused(postgres_server, prefix, "other")
+
+
+def _older_writers_are_refused(postgres_server: Any, prefix: str, name: str) -> None:
+    """What an older skybridge writes would go past the change feed: it is refused, and a
+    delete is told to upgrade."""
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as refused:
+            conn.execute(f"DELETE FROM {prefix}_{name} WHERE id = 'a'")
+        assert "change feed" in str(refused.value)
+        assert refused.value.diag.message_hint == (
+            "upgrade skybridge in the process that deleted them"
+        )
+        with pytest.raises(psycopg.errors.NotNullViolation):
+            conn.execute(
+                f"INSERT INTO {prefix}__collections (name, dimension, metric, properties, "
+                "revision) VALUES ('made', 2, 'cosine', '{}', 0)"
+            )
+
+
+@pytest.mark.postgres
+def test_pgvector_collections_made_now_refuse_older_writers_too(
+    postgres_server: Any, old_tables: tuple[str, str]
+) -> None:
+    prefix, url = old_tables
+    with connect(url) as store:
+        store.create_collection("made", dimension=2, metric="cosine")
+        store.upsert("made", [VectorRecord("a", [1, 0], {"text": "a"})])
+        _older_writers_are_refused(postgres_server, prefix, "made")
+        assert [r.id for r in store.scan("made")] == ["a"]  # the refused delete removed nothing
+        assert store.delete("made", ["a"]) == 1  # this skybridge's deletes go on
+        info = store.collection("made")
+        changes = store.changes("made", 1, generation=info.generation)
+        assert changes is not None
+        assert changes.deleted == ["a"]
 
 
 @pytest.mark.postgres

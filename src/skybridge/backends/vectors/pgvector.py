@@ -45,7 +45,12 @@ from skybridge.backends.vectors.base import (
     VectorStore,
 )
 from skybridge.backends.vectors.filters import Filter
-from skybridge.backends.vectors.pgvector_schema import Tables, create_records_table, prepare
+from skybridge.backends.vectors.pgvector_schema import (
+    RECORDING_DELETES,
+    Tables,
+    create_records_table,
+    prepare,
+)
 from skybridge.backends.vectors.pgvector_sql import where
 from skybridge.core.errors import (
     ConfigError,
@@ -278,6 +283,7 @@ class PgVectorStore(VectorStore):
     def _delete(self, name: str, ids: list[str]) -> int:
         with self._tx() as cur:
             revision = self._next_revision(cur, name)
+            cur.execute(RECORDING_DELETES)
             cur.execute(
                 sql.SQL(
                     "WITH gone AS (DELETE FROM {} WHERE id = ANY(%s) RETURNING id) "

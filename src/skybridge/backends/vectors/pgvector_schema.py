@@ -11,9 +11,14 @@ Tables of version 0 get them on upgrade: every collection a generation, and each
 table, in one transaction holding its registry row and the table, its rows at revision 0 and
 ``feed_from`` set to the collection's revision then (what was deleted before is unknown, so
 the feed answers only from there). Writers of this version lock the registry row before they
-touch the table; a process of an older skybridge still writing the collections after the
-upgrade fails on its next upsert (the revision column has no default), but its deletes would
-go past the feed: upgrade every process that writes them.
+touch the table.
+
+A process of an older skybridge still writing the collections after the upgrade is refused,
+so it cannot write past the feed: its upserts name no revision (the column has no default),
+its new collections no generation (nor has that column, once filled), and its deletes meet a
+statement trigger on every records table (``<prefix>__feed_guard``) that refuses a delete
+unless the transaction says it records the deleted ids (``skybridge.vectors_feed = on``, set
+locally by :data:`RECORDING_DELETES`), naming the fix: upgrade that process.
 """
 
 from __future__ import annotations
@@ -33,6 +38,17 @@ from skybridge.core.errors import TerminalError, TransientError
 SCHEMA_VERSION = 1
 #: A new generation: 32 hex digits, as the embedded store's.
 NEW_GENERATION = "replace(gen_random_uuid()::text, '-', '')"
+#: Run in a transaction before it deletes records (and records their ids in ``__deleted``).
+RECORDING_DELETES = "SELECT set_config('skybridge.vectors_feed', 'on', true)"
+_GUARD_BODY = """BEGIN
+  IF coalesce(current_setting('skybridge.vectors_feed', true), '') <> 'on' THEN
+    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+      MESSAGE = 'records of skybridge vector collection table ' || TG_TABLE_NAME
+        || ' are deleted only by a skybridge that records them for the change feed',
+      HINT = 'upgrade skybridge in the process that deleted them';
+  END IF;
+  RETURN NULL;
+END"""
 
 
 class Tables:
@@ -45,6 +61,21 @@ class Tables:
 
     def records(self, name: str) -> sql.Identifier:
         return sql.Identifier(f"{self.prefix}_{name}")
+
+    @property
+    def guard(self) -> sql.Identifier:
+        """The trigger function refusing deletes that would go past the change feed."""
+        return sql.Identifier(f"{self.prefix}__feed_guard")
+
+
+def _guard_trigger(tables: Tables, table: sql.Identifier) -> list[sql.Composed]:
+    name = sql.Identifier("feed_guard")
+    return [
+        sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(name, table),
+        sql.SQL(
+            "CREATE TRIGGER {} BEFORE DELETE ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}()"
+        ).format(name, table, tables.guard),
+    ]
 
 
 def create_records_table(
@@ -65,7 +96,7 @@ def create_records_table(
         statements.append(
             sql.SQL("CREATE INDEX ON {} USING hnsw (embedding {})").format(table, sql.SQL(opclass))
         )
-    return statements
+    return statements + _guard_trigger(tables, table)
 
 
 def prepare(
@@ -134,7 +165,7 @@ def _base_tables(tables: Tables, found: int) -> list[sql.Composable]:
             sql.Identifier(f"{tables.prefix}__deleted_revision"), deleted
         ),
     ]
-    if found < 1:
+    if found < 1:  # made or upgraded: once (each open runs the statements above)
         # a volatile default gives each existing row a value of its own
         statements += [
             sql.SQL(
@@ -144,6 +175,11 @@ def _base_tables(tables: Tables, found: int) -> list[sql.Composable]:
                 "ALTER TABLE {} ADD COLUMN IF NOT EXISTS generation text NOT NULL DEFAULT {}"
             ).format(registry, sql.SQL(NEW_GENERATION)),
             sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS feed_from bigint").format(registry),
+            # filled: from now on a collection made without one (an older skybridge) is refused
+            sql.SQL("ALTER TABLE {} ALTER COLUMN generation DROP DEFAULT").format(registry),
+            sql.SQL(
+                "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}"
+            ).format(tables.guard, sql.Literal(_GUARD_BODY)),
         ]
     return statements
 
@@ -186,6 +222,7 @@ def _upgrade_records(
             sql.SQL("ALTER TABLE {} ALTER COLUMN revision DROP DEFAULT").format(table),
             sql.SQL("CREATE INDEX ON {} (revision)").format(table),
         ]
+    statements += _guard_trigger(tables, table)
     statements.append(
         sql.SQL("UPDATE {} SET feed_from = revision WHERE name = {} AND feed_from IS NULL").format(
             registry, sql.Literal(name)
