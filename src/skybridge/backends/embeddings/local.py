@@ -58,6 +58,9 @@ def load_model(path: str, device: str) -> Any:
     ask while it loads wait for that load (each loading a copy of its own took seconds of
     CPU, and the memory of a model, per caller)."""
     _offline()
+    model = _MODELS.get((path, device))
+    if model is not None:  # loaded: no wait behind another model's load
+        return model
     with _LOAD_LOCK:
         model = _MODELS.get((path, device))
         if model is None:
