@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +25,7 @@ from skybridge.core.config import Settings
 from skybridge.core.errors import ConfigError, MissingDependency, NotFound, TransientError
 from skybridge.server import create_app, dashboard
 from skybridge.server.pages import render_app_page
+from skybridge.testing.service import on_event_loop
 
 
 def _router(context: AppContext[Any]) -> APIRouter:
@@ -189,14 +189,6 @@ def test_app_page_is_served_in_the_layout_and_listed_in_the_nav(
     assert probe_client.get("/ui/nothing").status_code == 404
 
 
-def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def test_an_app_page_is_built_and_rendered_off_the_event_loop(
     settings: Settings,
     login: Callable[[TestClient, str], str],
@@ -207,17 +199,17 @@ def test_an_app_page_is_built_and_rendered_off_the_event_loop(
     where: list[tuple[str, bool]] = []
 
     def page(context: AppContext[Any]) -> str:
-        where.append(("page", _on_event_loop()))
+        where.append(("page", on_event_loop()))
         return "<p>page</p>"
 
     def action(context: AppContext[Any], form: Mapping[str, str]) -> str:
-        where.append(("action", _on_event_loop()))
+        where.append(("action", on_event_loop()))
         return "<p>done</p>"
 
     rendering = dashboard.render_app_page
 
     def render(*args: Any, **kwargs: Any) -> Markup:
-        where.append(("render", _on_event_loop()))
+        where.append(("render", on_event_loop()))
         return rendering(*args, **kwargs)
 
     monkeypatch.setattr(dashboard, "render_app_page", render)

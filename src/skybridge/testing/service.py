@@ -12,6 +12,7 @@ The pytest plugin hands out :func:`fresh_workdir` as ``skybridge_workdir`` and a
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -103,3 +104,13 @@ def fresh_workdir(path: Path, monkeypatch: Any) -> Path:
             monkeypatch.delenv(key)
     monkeypatch.chdir(path)
     return path
+
+
+def on_event_loop() -> bool:
+    """Whether the caller runs on an event loop (a route or page checking that its work was
+    handed to a worker thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import re
@@ -16,7 +15,7 @@ from skybridge.apps.kit.answers import ServiceJSONResponse
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.kit.manifest import discover_apps, find_app
 from skybridge.apps.kit.settings import load_settings
-from skybridge.testing.service import ServiceHarness, service_harness
+from skybridge.testing.service import ServiceHarness, on_event_loop, service_harness
 
 from .conftest import shifted_series
 
@@ -101,14 +100,6 @@ def test_an_event_may_name_its_metric_value_as_the_pipeline_reads_it(
         assert point["value"] == 5, point
 
 
-def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def test_points_are_rendered_off_the_event_loop(
     skybridge_workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,7 +116,7 @@ def test_points_are_rendered_off_the_event_loop(
         render = ServiceJSONResponse.render
 
         def recording(self: ServiceJSONResponse, content: Any) -> bytes:
-            where.append(_on_event_loop())
+            where.append(on_event_loop())
             return render(self, content)
 
         monkeypatch.setattr(ServiceJSONResponse, "render", recording)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from skybridge.backends.vectors import VectorRecord, VectorStore, connect
 from skybridge.backends.vectors.embedded import EmbeddedVectorStore
 from skybridge.core.errors import NotFound, ValidationError
+from skybridge.testing.contracts.vectors import CollectionFixtures
 
 from .test_opensearch import documented, store_with
 
@@ -59,20 +60,10 @@ def replayed(before: Snapshot, store: VectorStore, name: str, since: int, genera
     return after, changes
 
 
-class ChangesContract:
+class ChangesContract(CollectionFixtures):
     """What every store with the ``changes`` capability keeps."""
 
-    @pytest.fixture
-    def store(self, make_store: MakeStore) -> Iterator[VectorStore]:
-        with make_store() as store:
-            yield store
-
-    @pytest.fixture
-    def name(self, store: VectorStore) -> Iterator[str]:
-        collection = f"c{uuid.uuid4().hex[:12]}"
-        store.create_collection(collection, 2)
-        yield collection
-        store.drop_collection(collection)
+    dimension = 2
 
     def test_a_collection_made_again_has_another_generation(
         self, store: VectorStore, name: str

@@ -72,8 +72,9 @@ FILTERS = st.dictionaries(
 )
 
 
-class VectorsContract:
-    """The behaviour every :class:`VectorStore` shares."""
+class CollectionFixtures:
+    """A store from the test module's ``make_store`` fixture and a fresh collection in it of
+    ``dimension``, dropped after the test."""
 
     dimension = 16
 
@@ -88,6 +89,10 @@ class VectorsContract:
         store.create_collection(collection, self.dimension)
         yield collection
         store.drop_collection(collection)
+
+
+class VectorsContract(CollectionFixtures):
+    """The behaviour every :class:`VectorStore` shares."""
 
     def _fill(
         self, store: VectorStore, name: str, n: int, meta: Callable[[int], dict[str, Any]]
