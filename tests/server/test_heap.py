@@ -9,6 +9,7 @@ import sys
 import types
 import weakref
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -62,7 +63,13 @@ def test_skybridge_up_freezes_before_it_listens(monkeypatch: pytest.MonkeyPatch)
         self.started = True
 
     monkeypatch.setattr(uvicorn.Server, "startup", startup)
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self: asyncio.run(self.startup()))
+
+    def run(self: uvicorn.Server) -> None:
+        # in a thread of its own, as an event loop another test left set here would refuse it
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, self.startup()).result()
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setattr(gc, "freeze", lambda: None)  # the one before the interpreter exits
     serve(object(), lambda: events.append("ready"))
     assert events == ["frozen", "listening", "ready", "stopped"]
