@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -213,16 +214,7 @@ def test_an_app_page_is_built_and_rendered_off_the_event_loop(
         return rendering(*args, **kwargs)
 
     monkeypatch.setattr(dashboard, "render_app_page", render)
-    spec = AppSpec(
-        name="probe",
-        title="Probe",
-        description="An app used only by these tests.",
-        page=page,
-        page_action=action,
-        page_scopes={"go": "probe:read"},
-        cli=typer.Typer(),
-        scopes={"probe:read": "read"},
-    )
+    spec = replace(PROBE, page=page, page_action=action, page_scopes={"go": "probe:read"})
     with TestClient(create_app(settings, apps=[spec])) as client:
         _, token = client.app.state.skybridge.tokens.create("p", ["admin"])  # type: ignore[attr-defined]
         csrf = login(client, token.reveal())
