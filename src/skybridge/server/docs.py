@@ -14,7 +14,6 @@ seconds.
 from __future__ import annotations
 
 import json
-import threading
 from html import escape
 from pathlib import Path
 
@@ -23,6 +22,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
+
+from skybridge.core.memo import BuiltOnce
 
 ASSETS = "/docs/assets"
 OPENAPI_URL = "/openapi.json"
@@ -67,15 +68,10 @@ class SchemaDocument:
 
     def __init__(self, app: FastAPI) -> None:
         self._app = app
-        self._bodies: dict[str, bytes] = {}
-        self._building = threading.Lock()
+        self._bodies: BuiltOnce[str, bytes] = BuiltOnce()
 
     def _body(self, root_path: str) -> bytes:
-        with self._building:
-            body = self._bodies.get(root_path)
-            if body is None:
-                body = self._bodies[root_path] = self._render(root_path)
-            return body
+        return self._bodies.get(root_path, lambda: self._render(root_path))
 
     def _render(self, root_path: str) -> bytes:
         schema = dict(self._app.openapi())
@@ -86,7 +82,7 @@ class SchemaDocument:
     async def response(self, request: Request) -> Response:
         """``GET /openapi.json``."""
         root_path = request.scope.get("root_path", "").rstrip("/")
-        body = self._bodies.get(root_path)
+        body = self._bodies.built(root_path)
         if body is None:
             body = await anyio.to_thread.run_sync(self._body, root_path)
         return Response(body, media_type="application/json")

@@ -10,7 +10,6 @@ busy or unreachable database, :class:`ScriptRejected` for a statement the databa
 from __future__ import annotations
 
 import copy
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +37,7 @@ from skybridge.apps.assertions.transactions import (
     transaction,
 )
 from skybridge.core.errors import NotFound, ValidationError
+from skybridge.core.memo import BuiltOnce
 from skybridge.core.observability import get_logger
 
 __all__ = [
@@ -60,9 +60,7 @@ __all__ = [
 log = get_logger(__name__)
 SOURCE_DIALECTS = ("oracle",)
 #: Explanations of catalog rows made so far, by name, definition, state and dialect.
-_EXPLAINED: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-_EXPLAINED_KEPT = 1024
-_EXPLAINING = threading.Lock()
+_EXPLAINED: BuiltOnce[tuple[str, str, str, str], dict[str, Any]] = BuiltOnce(kept=1024)
 
 
 @dataclass(frozen=True)
@@ -308,12 +306,7 @@ def explain_entry(entry: CatalogEntry, dialect: str) -> dict[str, Any]:
     Callers asking while it is made wait for it, and each gets a copy of its own.
     """
     key = (entry.name, entry.definition, entry.state, dialect)
-    with _EXPLAINING:
-        found = _EXPLAINED.get(key)
-        if found is None:
-            if len(_EXPLAINED) >= _EXPLAINED_KEPT:
-                _EXPLAINED.clear()
-            found = _EXPLAINED[key] = explain_assertion(entry.assertion(), dialect)
+    found = _EXPLAINED.get(key, lambda: explain_assertion(entry.assertion(), dialect))
     return copy.deepcopy(found)
 
 

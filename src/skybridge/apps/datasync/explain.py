@@ -8,7 +8,6 @@ the service's event loop (and ``/healthz``) from the GIL for hundreds of millise
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from sqlalchemy.dialects import oracle as oracle_dialect
@@ -20,6 +19,7 @@ from skybridge.apps.datasync.config import TableSpec
 from skybridge.apps.datasync.schema import Schema, postgres_types
 from skybridge.apps.datasync.statements import merge_statement, upsert_statement
 from skybridge.core.errors import ValidationError
+from skybridge.core.memo import BuiltOnce
 
 DIALECTS: dict[str, Any] = {
     "postgresql": postgresql.dialect(),  # type: ignore[no-untyped-call]
@@ -29,8 +29,7 @@ DIALECTS: dict[str, Any] = {
 
 
 #: Statements built so far, by table, its definition (as JSON), dialect and credential.
-_BUILT: dict[tuple[str, str, str, str], dict[str, str]] = {}
-_BUILDING = threading.Lock()
+_BUILT: BuiltOnce[tuple[str, str, str, str], dict[str, str]] = BuiltOnce()
 
 
 def statements_for(table: str, spec: TableSpec, dialect: str, credential: str) -> dict[str, str]:
@@ -40,11 +39,7 @@ def statements_for(table: str, spec: TableSpec, dialect: str, credential: str) -
     if dialect not in DIALECTS:
         raise ValidationError(f"unknown dialect {dialect!r}; use {', '.join(DIALECTS)}")
     key = (table, spec.model_dump_json(), dialect, credential)
-    with _BUILDING:
-        found = _BUILT.get(key)
-        if found is None:
-            found = _BUILT[key] = _build(table, spec, dialect, credential)
-    return dict(found)
+    return dict(_BUILT.get(key, lambda: _build(table, spec, dialect, credential)))
 
 
 def _build(table: str, spec: TableSpec, dialect: str, credential: str) -> dict[str, str]:
