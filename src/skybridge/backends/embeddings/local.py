@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import threading
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from skybridge.backends.embeddings.base import Embedder, Kind, Matrix
 from skybridge.core.errors import ConfigError, MissingDependency
+from skybridge.core.memo import BuiltOnce
 from skybridge.core.urls import BackendURL
 
 PACKAGED = "all-MiniLM-L6-v2"
-_LOAD_LOCK = threading.Lock()
 #: Loaded models by (folder, device).
-_MODELS: dict[tuple[str, str], Any] = {}
+_MODELS: BuiltOnce[tuple[str, str], Any] = BuiltOnce()
 
 
 def _offline() -> None:
@@ -58,14 +57,10 @@ def load_model(path: str, device: str) -> Any:
     ask while it loads wait for that load (each loading a copy of its own took seconds of
     CPU, and the memory of a model, per caller)."""
     _offline()
-    model = _MODELS.get((path, device))
+    model = _MODELS.built((path, device))
     if model is not None:  # loaded: no wait behind another model's load
         return model
-    with _LOAD_LOCK:
-        model = _MODELS.get((path, device))
-        if model is None:
-            model = _MODELS[(path, device)] = _load(path, device)
-        return model
+    return _MODELS.get((path, device), lambda: _load(path, device))
 
 
 def _load(path: str, device: str) -> Any:
