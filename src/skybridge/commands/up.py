@@ -247,7 +247,7 @@ def serve(config: Any, ready: Any) -> None:
     """Run uvicorn; call ``ready()`` once it listens (after its own start-up lines).
 
     While it runs, what the service has imported is kept out of the garbage collector's full
-    passes, which otherwise held the GIL (and ``/healthz``) for 200-500 ms each
+    passes, which otherwise held the GIL (and ``/healthz``) for hundreds of milliseconds each
     (:mod:`skybridge.server.heap`).
     """
     import uvicorn

@@ -2,14 +2,14 @@
 
 A full collection walks every object the interpreter tracks and holds the GIL throughout, so
 nothing else runs meanwhile, ``/healthz`` included. In a service whose apps have loaded their
-libraries that is 600,000 objects (the demo, once its embedding model is loaded) and 200-500 ms
-per pass. Nearly all of them are what the imported modules define (functions, classes,
-constants), which live as long as the process.
+libraries that is some 600,000 objects (the demo, once its embedding model is loaded), and a
+pass takes hundreds of milliseconds. Nearly all of them are what the imported modules define
+(functions, classes, constants), which live as long as the process.
 
 :class:`ImportFreezer` moves them out of the collector's way (``gc.freeze``): once the service
 has started, and again whenever modules were imported since (a first request or a background
 job loading a library), checked every few seconds. A full pass then walks a few thousand
-objects (about 1 ms in the demo). Everything alive at a freeze is frozen, not only what the
+objects. Everything alive at a freeze is frozen, not only what the
 imports made. Frozen objects are still freed as soon as nothing refers to them; only a
 reference cycle that was alive at a freeze and dies later is never collected, so freezes happen
 only after imports (a handful of times, soon after start-up), each after a full collection (so

@@ -9,8 +9,7 @@ At most :data:`QUERIES_AT_ONCE` queries run at once in a process (opening and cl
 connection count as one); the others wait. DuckDB runs each query on every core already, so
 more at once only adds busy threads: a burst of 40 report requests, each running its queries
 at once, put some eighty on a 2-core machine, and the thread holding the GIL, descheduled
-among them, held up every other, the service's event loop and ``/healthz`` included (stalls of
-170-590 ms; 10-90 ms with two at a time, and the burst done no later).
+among them, held up every other, the service's event loop and ``/healthz`` included.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The SQL datasync runs for a table, per dialect, as text (``skybridge datasync explain``).
 
 The text is built once per table definition, dialect and credential, then kept: building it
-(SQLAlchemy compiling, sqlglot parsing and writing the Oracle MERGEs) is 10-60 ms of pure
+(SQLAlchemy compiling, sqlglot parsing and writing the Oracle MERGEs) is milliseconds of pure
 Python, and a burst of requests for it, each building it again in its own worker thread, kept
 the service's event loop (and ``/healthz``) from the GIL for hundreds of milliseconds.
 """
