@@ -34,6 +34,7 @@ from skybridge.auth.store import open_token_store
 from skybridge.commands.demo_backends import demo_settings, set_aside
 from skybridge.core.config import Settings
 from skybridge.core.errors import ConfigError, SkybridgeError
+from skybridge.core.log_output import drain_service_output
 from skybridge.server.transport import Transport, resolve_transport
 
 DEMO_TOKEN_NAME = "demo"  # noqa: S105 - a name, not a credential
@@ -232,6 +233,7 @@ def up(
 
     def ready() -> None:
         """The block people read, after the start-up log lines rather than among them."""
+        drain_service_output(1.0)  # they go out through a thread of their own
         err = console(stderr=True)
         err.print()
         for line in lines:
@@ -279,6 +281,7 @@ def serve(config: Any, ready: Any) -> None:
         get_logger(__name__).info(
             "up.seed_left_running", seeds=unfinished, note="the next start finishes it"
         )
+        drain_service_output()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)

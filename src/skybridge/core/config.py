@@ -161,6 +161,9 @@ class LogConfig(SettingsModel):
     #: JSON lines (for log collectors) or readable lines; unset: JSON unless stderr is a
     #: terminal.
     json_output: bool | None = Field(default=None, alias="json")
+    #: Log lines a service holds while its stderr is read slowly; beyond them lines are dropped
+    #: (counted and reported) rather than stalling the service (:mod:`skybridge.core.log_output`).
+    queue_lines: int = Field(default=10_000, ge=100, le=1_000_000)
 
     @field_validator("level")
     @classmethod

@@ -110,11 +110,13 @@ def service_process(
     *args: str,
     scheme: str = "http",
     verify: ssl.SSLContext | bool = True,
+    stderr_pipe: bool = False,
     **environment: Any,
 ) -> Iterator[ServiceProcess]:
     """``skybridge up --no-background ARGS`` in ``workdir`` on a free loopback port, until the
     block ends (then SIGTERM). ``environment``: ``env``, ``pythonpath``, ``entry_points`` of
-    :func:`service_env`."""
+    :func:`service_env`. Its output goes to ``service.log`` in ``workdir``; with
+    ``stderr_pipe``, stderr goes to a pipe (``process.stderr``) that the caller reads, or not."""
     workdir.mkdir(parents=True, exist_ok=True)
     token = "admin-" + secrets.token_urlsafe(32)
     port = free_port()
@@ -126,7 +128,7 @@ def service_process(
             cwd=workdir,
             env=service_env(workdir, token, **environment),
             stdout=output,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE if stderr_pipe else subprocess.STDOUT,
         )
         service = ServiceProcess(f"{scheme}://127.0.0.1:{port}/", token, process, log, verify)
         try:
@@ -139,6 +141,8 @@ def service_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            if process.stderr is not None:
+                process.stderr.close()
 
 
 #: What starts a service: ``with start(workdir, *args, **options) as service: ...``.

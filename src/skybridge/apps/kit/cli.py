@@ -40,6 +40,7 @@ from skybridge.core.errors import (
     SkybridgeError,
     ValidationError,
 )
+from skybridge.core.log_output import service_output
 from skybridge.core.observability import configure_logging
 from skybridge.core.words import counted as counted
 
@@ -186,11 +187,14 @@ class CliSession:
                         raise
                     exc.setting = "--config"  # the file came from the option, not the variable
                     raise
-            default = self._settings.log.level if service else "WARNING"
+            log = self._settings.log
+            stream = cast(TextIO, _Stderr())
             configure_logging(
-                (self.log_level or default).upper(),
-                json_output=self._settings.log.json_output,
-                stream=cast(TextIO, _Stderr()),
+                (self.log_level or (log.level if service else "WARNING")).upper(),
+                json_output=log.json_output,
+                # a service's lines go out through a thread of their own: a slow reader of
+                # stderr must not stall the event loop, which writes the access log
+                stream=cast(TextIO, service_output(stream, log.queue_lines)) if service else stream,
             )
         return self._settings
 

@@ -1,0 +1,112 @@
+"""QueuedOutput: a service's log lines never block the thread that logs them."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from skybridge.core.log_output import QueuedOutput
+from skybridge.core.observability import METRICS, configure_logging, get_logger
+
+
+class StuckPipe(io.StringIO):
+    """stderr whose reader has stopped reading until ``reading`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.reading.wait()
+        return super().write(text)
+
+
+def dropped() -> float:
+    return METRICS.get_sample_value("skybridge_log_lines_dropped_total") or 0.0
+
+
+def test_a_stuck_reader_neither_blocks_the_logger_nor_loses_lines_the_queue_holds() -> None:
+    pipe = StuckPipe()
+    out = QueuedOutput(pipe, capacity=100)
+    started = time.perf_counter()
+    for n in range(50):
+        out.write(f"line {n}")
+        out.write("\n")  # print() writes the newline apart: lines must stay whole
+    assert time.perf_counter() - started < 0.5
+    assert not out.drain(timeout=0.05)  # nothing got out while the reader was stuck
+    pipe.reading.set()
+    assert out.drain(timeout=5)
+    assert pipe.getvalue().splitlines() == [f"line {n}" for n in range(50)]
+
+
+def test_a_full_queue_drops_whole_lines_counts_them_and_says_so_later() -> None:
+    pipe = StuckPipe()
+    out = QueuedOutput(pipe, capacity=5)
+    configure_logging("INFO", json_output=True, stream=out)  # the writer reports through it
+    before = dropped()
+    try:
+        for n in range(40):
+            out.write(f"line {n}\n")
+        lost = dropped() - before
+        assert lost >= 30  # at most the queue (5) and the batch in the writer's hands got through
+        pipe.reading.set()
+        assert out.drain(timeout=5)
+        deadline = time.monotonic() + 5  # the report is queued after the batch it follows
+        while "log.lines_dropped" not in pipe.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert out.drain(timeout=5)
+        lines = pipe.getvalue().splitlines()
+        kept = [line for line in lines if line.startswith("line ")]
+        assert len(kept) + lost == 40
+        assert kept == sorted(kept, key=lambda line: int(line.split()[1]))  # in order, whole
+        report = json.loads(next(line for line in lines if "log.lines_dropped" in line))
+        assert report["lines"] == lost
+        assert report["level"] == "warning"
+    finally:
+        pipe.reading.set()
+        configure_logging("INFO", json_output=True)
+
+
+def test_lines_from_many_threads_never_mix() -> None:
+    pipe = StuckPipe()
+    pipe.reading.set()
+    out = QueuedOutput(pipe)
+
+    def log(thread: int) -> None:
+        for n in range(200):
+            out.write(f"thread {thread} ")  # one line written in three pieces
+            out.write(f"line {n}")
+            out.write("\n")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(log, range(8)))
+    assert out.drain(timeout=5)
+    lines = pipe.getvalue().splitlines()
+    assert sorted(lines) == sorted(f"thread {t} line {n}" for t in range(8) for n in range(200))
+    for thread in range(8):
+        mine = [int(x.split()[3]) for x in lines if x.startswith(f"thread {thread} ")]
+        assert mine == list(range(200))
+
+
+def test_structlog_lines_go_out_through_the_queue() -> None:
+    pipe = StuckPipe()
+    out = QueuedOutput(pipe)
+    configure_logging("INFO", json_output=True, stream=out)
+    try:
+        started = time.perf_counter()
+        get_logger("skybridge.server.access").info("http.request", status=200)
+        assert time.perf_counter() - started < 0.5  # the reader is stuck: it did not wait
+        pipe.reading.set()
+        assert out.drain(timeout=5)
+        event = json.loads(pipe.getvalue())
+        assert (event["event"], event["status"], event["logger"]) == (
+            "http.request",
+            200,
+            "skybridge.server.access",
+        )
+    finally:
+        pipe.reading.set()
+        configure_logging("INFO", json_output=True)
