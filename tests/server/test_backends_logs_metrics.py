@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import typer
@@ -14,7 +18,7 @@ from fastapi.testclient import TestClient
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.manifest import AppSpec
 from skybridge.core.config import Settings, load_settings
-from skybridge.server import create_app
+from skybridge.server import create_app, health
 from skybridge.server.health import probe_all
 
 DEFAULT_BACKENDS = {
@@ -181,3 +185,28 @@ def test_app_routes_are_counted_under_their_full_template(settings: Settings) ->
     assert series % ("/api/beta/items/{item}", 401) in text
     assert 'route="/status"' not in text
     assert "item-4711" not in text
+
+
+def test_a_burst_of_backend_views_makes_one_round_of_probes(
+    client: TestClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probed: list[str] = []
+    real = health.probe
+
+    def slow_probe(name: str, url: str, **options: Any) -> health.BackendStatus:
+        probed.append(name)
+        time.sleep(0.3)  # a backend slow to answer: the burst arrives while it is probed
+        return real(name, url, **options)
+
+    monkeypatch.setattr(health, "probe", slow_probe)
+    start = threading.Barrier(8)
+
+    def view(_: int) -> int:
+        start.wait()
+        return client.get("/api/backends", headers=auth).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(view, range(8))) == [200] * 8
+    assert sorted(probed) == sorted(DEFAULT_BACKENDS)  # one round for eight requests
+    assert client.get("/api/backends", headers=auth).status_code == 200
+    assert len(probed) == 2 * len(DEFAULT_BACKENDS)  # a later view probes again: nothing kept

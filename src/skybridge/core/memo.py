@@ -1,10 +1,13 @@
-"""Values built once per key and kept, for work that many concurrent callers would otherwise each
-repeat (a burst of first requests building the same document in every worker thread)."""
+"""Work that many concurrent callers would otherwise each repeat (a burst of first requests
+building the same document in every worker thread): values built once per key and kept
+(:class:`BuiltOnce`), and calls whose answer is shared by the callers that ask while one runs
+(:class:`Shared`)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -35,3 +38,38 @@ class BuiltOnce(Generic[K, V]):
                 self._values.clear()
             value = self._values[key] = build()
             return value
+
+
+class Shared(Generic[K, V]):
+    """``call(key, work)`` runs ``work`` unless a call for ``key`` is running already: then it
+    waits for that call and answers its result (or raises its error). Nothing is kept: the
+    first caller after a call ends runs ``work`` again, so an answer is never older than the
+    call it waited for.
+
+    For checks that are costly and ask the world rather than compute (probing every backend):
+    a burst of requests makes one round of them, each request's answer as fresh as its own.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[K, Future[V]] = {}
+        self._lock = threading.Lock()
+
+    def call(self, key: K, work: Callable[[], V]) -> V:
+        with self._lock:
+            running = self._running.get(key)
+            if running is None:
+                mine: Future[V] = Future()
+                self._running[key] = mine
+        if running is not None:
+            return running.result()
+        try:
+            value = work()
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        else:
+            mine.set_result(value)
+            return value
+        finally:
+            with self._lock:
+                del self._running[key]

@@ -30,6 +30,7 @@ from skybridge.core.errors import (
     ValidationError,
 )
 from skybridge.core.locations import hide_locations
+from skybridge.core.memo import Shared
 from skybridge.core.observability import get_logger
 from skybridge.core.secret import scrub
 from skybridge.core.urls import mask_url
@@ -234,10 +235,18 @@ def without_locations(statuses: Sequence[BackendStatus], data_dir: Path) -> list
     ]
 
 
+#: The round of probes running per settings and apps (:func:`probe_shown`).
+_ROUNDS: Shared[tuple[int, tuple[str, ...]], list[BackendStatus]] = Shared()
+
+
 def probe_shown(
     settings: Settings, *, apps: Sequence[AppSpec] = (), hidden: Path | None
 ) -> list[BackendStatus]:
     """:func:`probe_all` as a caller sees it: without file locations when ``hidden`` (the
-    data folder, for a caller without the ``service:locations`` scope)."""
-    statuses = probe_all(settings, apps=apps)
-    return statuses if hidden is None else without_locations(statuses, hidden)
+    data folder, for a caller without the ``service:locations`` scope).
+
+    Requests arriving while a round of probes runs share its answer: a burst of page views
+    makes one round, not one per request (each opened a connection to every backend)."""
+    key = (id(settings), tuple(app.name for app in apps))
+    statuses = _ROUNDS.call(key, lambda: probe_all(settings, apps=apps))
+    return list(statuses) if hidden is None else without_locations(statuses, hidden)
