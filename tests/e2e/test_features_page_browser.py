@@ -2,11 +2,14 @@
 the online store; headless Chromium signs in, sees the live entities, looks one up (features
 with their age and status) and asks the demo model for a prediction (CSRF-protected POSTs); the
 offline log's last scheduled compaction shows ``never`` before the job runs and what it merged
-after, at desktop and phone widths. Screenshots land in tmp_path and in ``test-artifacts/``."""
+after, and a compaction by hand apart, at desktop and phone widths. Screenshots land in tmp_path
+and in ``test-artifacts/``."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ from typing import Any
 import pytest
 
 from skybridge.testing.browser import browser_page, demo_service, login, screenshot
+from skybridge.testing.service import clear_skybridge_env
 
 pytestmark = pytest.mark.browser
 
@@ -116,3 +120,36 @@ def test_features_page_shows_the_last_log_compaction_at_desktop_and_phone_widths
                 assert box is not None
                 assert box["x"] + box["width"] <= width
                 screenshot(page, f"features-04-compaction-{status}-{width}", tmp_path)
+
+        if status == "never":
+            _compact_by_hand(tmp_path, env)
+            for width, height in ((1280, 1000), (390, 844)):
+                with browser_page(chromium, width, height) as page:
+                    login(page, url, token)
+                    page.goto(f"{url}ui/features")
+                    card = page.locator("section.compaction")
+                    expect(card).to_have_attribute("data-status", "never")  # the job's own
+                    stat = page.locator(".compaction-stat .stat-value")
+                    expect(stat).to_have_text(re.compile(r"^\d+ s ago$"))  # the latest run
+                    hand = card.locator("dd.by-hand")
+                    expect(hand).to_contain_text(re.compile(r"succeeded \d+ s ago"))
+                    expect(hand).to_contain_text(re.compile(r"the log has \d+ files?"))
+                    card.scroll_into_view_if_needed()
+                    wide = page.evaluate("document.documentElement.scrollWidth")
+                    assert wide <= width, f"the page is {wide} px wide at {width} px"
+                    screenshot(page, f"features-05-compaction-by-hand-{width}", tmp_path)
+
+
+def _compact_by_hand(folder: Path, env: dict[str, str]) -> None:
+    """``skybridge features log compact`` in the demo's folder (its embedded backends)."""
+    environ = clear_skybridge_env() | env
+    done = subprocess.run(
+        [sys.executable, "-m", "skybridge.cli", "features", "log", "compact"],
+        cwd=folder,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr

@@ -1,7 +1,7 @@
 """The offline log's last scheduled compaction (job ``features.compact``) on the features page
 and in ``skybridge features status``: ``never`` before it runs, what it merged once it ran, and
-its error when it failed. The job runs as ``skybridge up`` runs it: the kit's scheduler on
-``backends.kv``."""
+its error when it failed; and the last compaction by hand (``skybridge features log compact``)
+beside it. The job runs as ``skybridge up`` runs it: the kit's scheduler on ``backends.kv``."""
 
 from __future__ import annotations
 
@@ -109,8 +109,10 @@ def test_before_the_job_runs_the_page_and_status_say_never(service: ServiceHarne
         "error": None,
         "runs": 0,
         "failures": 0,
+        "by_hand": None,
     }
     assert "offline log compaction: never run" in text
+    assert "by hand" not in text
 
 
 def test_after_the_job_ran_they_show_when_and_what_it_merged(service: ServiceHarness) -> None:
@@ -171,3 +173,62 @@ def test_a_next_run_an_interval_gone_by_is_called_overdue() -> None:
     assert (shown["ran"], shown["overdue"], shown["every"]) == ("21 min ago", True, "10 min")
     assert shown["summary"] == "nothing to merge; the log has 4 files"
     assert not compaction_view(last, 600.0, now=2000.0)["overdue"]  # may be running still
+
+
+def _compact_by_hand(*args: str) -> Any:
+    return CliRunner().invoke(build_cli(), ["features", "log", "compact", *args])
+
+
+def test_a_compaction_by_hand_is_shown_apart_and_is_the_latest(service: ServiceHarness) -> None:
+    planned = _compact_by_hand("--dry-run")
+    assert planned.exit_code == 0, planned.output
+    assert _status()[0]["by_hand"] is None  # a dry run changes nothing, its record neither
+    done = _compact_by_hand("--view", "realtime_features")
+    assert done.exit_code == 0, done.output
+    card, stat = _card(service)
+    assert re.fullmatch(r":\d s ago", stat), stat  # the job never ran: the latest is by hand
+    assert 'data-status="never"' in card  # the scheduled job's own status is unchanged
+    hand = re.search(r'<dd class="by-hand">(.*?)</dd>', card)
+    assert hand, card
+    assert re.search(
+        rf'pill-ok">succeeded</span> \d s ago .*view realtime_features\).*: {re.escape(MERGED)}',
+        hand.group(1),
+    ), hand.group(1)
+    compaction, text = _status()
+    by_hand = compaction["by_hand"]
+    assert (by_hand["status"], by_hand["view"], by_hand["error"]) == (
+        "succeeded",
+        "realtime_features",
+        None,
+    )
+    assert (by_hand["result"]["merged_files"], by_hand["result"]["files_after"]) == (22, 3)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z", by_hand["ran_at"])
+    assert (compaction["status"], compaction["runs"]) == ("never", 0)
+    assert re.search(
+        rf"offline log compaction by hand \(view realtime_features\): succeeded \d s ago: "
+        rf"{re.escape(MERGED)}",
+        text,
+    ), text
+
+
+def test_a_failed_compaction_by_hand_is_recorded_with_its_error(
+    service: ServiceHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_the_job_once()  # succeeded first: the later failure by hand is the latest
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise TransientError("the object store answered 503")
+
+    monkeypatch.setattr(maintenance, "compact_log", unreachable)
+    time.sleep(0.01)
+    failed = _compact_by_hand()
+    assert failed.exit_code != 0
+    card, stat = _card(service)
+    assert re.fullmatch(r"bad:\d s ago", stat), stat
+    assert 'data-status="succeeded"' in card
+    error = "TransientError: the object store answered 503"
+    assert re.search(rf'pill-bad">failed</span>.*{re.escape(error)}', card), card
+    compaction, text = _status()
+    assert (compaction["by_hand"]["status"], compaction["by_hand"]["error"]) == ("failed", error)
+    assert compaction["by_hand"]["result"] is None
+    assert "offline log compaction by hand: failed" in text

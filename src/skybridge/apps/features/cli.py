@@ -20,7 +20,7 @@ from skybridge.apps.features import operations as commands
 from skybridge.apps.features.definitions import load_views
 from skybridge.apps.features.display import shown, time_features
 from skybridge.apps.features.logcli import log_app
-from skybridge.apps.features.maintenance import LastCompaction, last_compaction
+from skybridge.apps.features.maintenance import ByHand, LastCompaction, last_compaction
 from skybridge.apps.features.store import FeatureStore, open_store
 from skybridge.apps.kit.cli import (
     Json,
@@ -98,6 +98,26 @@ def status(ctx: typer.Context, json_out: Json = False) -> None:
     _print(ctx, table)
     _print(ctx, f"dead letters from cloud functions: {report['dead_letters']}")
     _print(ctx, _compaction_line(last))
+    if last.by_hand is not None:
+        _print(ctx, _by_hand_line(last.by_hand))
+
+
+def _by_hand_line(hand: ByHand) -> Text:
+    """The last compaction by hand in one line (``--json``: ``compaction.by_hand``)."""
+    scope = "" if hand.view is None else f" (view {hand.view})"
+    if hand.error is not None:
+        return styled(
+            "offline log compaction by hand{}: [red]failed[/] {}: {}",
+            scope,
+            ago(hand.ran_at),
+            hand.error,
+        )
+    return styled(
+        "offline log compaction by hand{}: [green]succeeded[/] {}: {}",
+        scope,
+        ago(hand.ran_at),
+        hand.summary(),
+    )
 
 
 def _compaction_line(last: LastCompaction) -> Text:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from skybridge.apps.features.maintenance import compact_log
+from skybridge.apps.features.maintenance import compact_by_hand
 from skybridge.apps.features.store import open_store
 from skybridge.apps.kit.cli import (
     Json,
@@ -63,7 +63,7 @@ def compact(
         open_store(app, model=False, streams=False) as store,
         progress_bar(*columns, disable=json_out, transient=True) as progress,
     ):
-        report = compact_log(store, view, dry_run=dry_run, tracker=_Bar(progress))
+        report = compact_by_hand(app, store, view, dry_run=dry_run, tracker=_Bar(progress))
     if json_out:
         emit_json(report)
         return

@@ -1,19 +1,23 @@
 """Upkeep of the offline log: compaction of every view's log, by hand (``skybridge features log
 compact``) and as the app's scheduled job ``features.compact`` (every ``compact_every``
 seconds, in ``skybridge up`` and ``skybridge worker run features``). :func:`last_compaction`
-says when the job last ran and what it merged, or why it failed (the page and ``skybridge
-features status`` show it)."""
+says when the job last ran and what it merged, or why it failed, and the same of the last
+compaction by hand (the page and ``skybridge features status`` show both)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from skybridge.apps.features.compaction import Compaction, Tracker, compact_view
 from skybridge.apps.features.store import Context, FeatureStore, open_store
 from skybridge.apps.kit.background import ScheduledJob, job_state
+from skybridge.backends.kv import KeyValueStore
 from skybridge.core.clock import iso
-from skybridge.core.observability import get_logger
+from skybridge.core.observability import error_summary, get_logger
 from skybridge.core.secret import scrub
 from skybridge.core.words import counted
 from skybridge.runtime.scheduler import JobRun, JobState
@@ -25,6 +29,8 @@ JOB = "compact"
 #: Seconds the scheduler keeps a compaction tick to one worker (a closed day of a busy log can
 #: take minutes); each view also has its own lease, so a tick run twice compacts nothing twice.
 JOB_LEASE = 3600.0
+#: Where the last compaction by hand is recorded, on the same kv store as the job's record.
+BY_HAND_KEY = "features/compaction/by-hand"
 
 
 def compact_log(
@@ -71,6 +77,44 @@ def _total(done: list[Compaction]) -> dict[str, Any]:
     }
 
 
+def compact_by_hand(
+    ctx: Context,
+    store: FeatureStore,
+    view: str | None = None,
+    *,
+    dry_run: bool = False,
+    tracker: Tracker | None = None,
+) -> dict[str, Any]:
+    """:func:`compact_log` run by a person (``skybridge features log compact``): unless a dry
+    run, what it merged, or its error, is recorded for :func:`last_compaction`."""
+    if dry_run:
+        return compact_log(store, view, dry_run=True, tracker=tracker)
+    started = time.time()
+    try:
+        report = compact_log(store, view, tracker=tracker)
+    except Exception as exc:
+        _record_by_hand(ctx, store, started, view, None, error_summary(exc))
+        raise
+    _record_by_hand(ctx, store, started, view, report["total"], None)
+    return report
+
+
+def _record_by_hand(
+    ctx: Context,
+    store: FeatureStore,
+    ran_at: float,
+    view: str | None,
+    result: dict[str, Any] | None,
+    error: str | None,
+) -> None:
+    document = {"ran_at": ran_at, "view": view, "result": result, "error": error}
+    try:
+        with _records(ctx, store) as kv:
+            kv.put_json(BY_HAND_KEY, document)
+    except Exception as exc:  # the compaction's own outcome matters more than its record
+        log.warning("features.compact_unrecorded", error=type(exc).__name__)
+
+
 def compact_job(ctx: Context) -> ScheduledJob:
     """The scheduled compaction of every view's offline log."""
 
@@ -90,9 +134,51 @@ def compact_job(ctx: Context) -> ScheduledJob:
 
 
 @dataclass(frozen=True)
+class ByHand:
+    """The last compaction run by hand: when it started, the view it was given (``None``:
+    every view), what it totalled or its error."""
+
+    ran_at: float
+    view: str | None
+    result: dict[str, Any] | None
+    error: str | None
+
+    @classmethod
+    def of(cls, document: Any) -> ByHand | None:
+        if not isinstance(document, dict) or not isinstance(document.get("ran_at"), int | float):
+            return None
+        result = document.get("result")
+        error = document.get("error")
+        view = document.get("view")
+        return cls(
+            float(document["ran_at"]),
+            view if isinstance(view, str) else None,
+            result if isinstance(result, dict) else None,
+            scrub(error) if isinstance(error, str) else None,
+        )
+
+    @property
+    def status(self) -> Literal["failed", "succeeded"]:
+        return "failed" if self.error is not None else "succeeded"
+
+    def summary(self) -> str | None:
+        return None if self.result is None else _summary(self.result)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "ran_at": iso(self.ran_at),
+            "view": self.view,
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
 class LastCompaction:
-    """The scheduled compaction's last run as the scheduler recorded it (a compaction by hand
-    is not recorded). Times are epoch seconds; ``ran_at`` is ``None`` when it never ran."""
+    """The scheduled compaction's last run as the scheduler recorded it, and the last one by
+    hand (``by_hand``, ``None`` if none was recorded). Times are epoch seconds; ``ran_at`` is
+    ``None`` when the job never ran."""
 
     ran_at: float | None
     next_run: float | None
@@ -102,12 +188,15 @@ class LastCompaction:
     error: str | None
     runs: int
     failures: int
+    by_hand: ByHand | None = None
 
     @classmethod
-    def of(cls, state: JobState) -> LastCompaction:
+    def of(cls, state: JobState, by_hand: ByHand | None = None) -> LastCompaction:
         result = state.last_result if isinstance(state.last_result, dict) else None
         error = None if state.last_error is None else scrub(state.last_error)
-        return cls(state.last_run_at, state.next_run, result, error, state.runs, state.failures)
+        return cls(
+            state.last_run_at, state.next_run, result, error, state.runs, state.failures, by_hand
+        )
 
     @property
     def status(self) -> Literal["never", "failed", "succeeded"]:
@@ -118,17 +207,7 @@ class LastCompaction:
     def summary(self) -> str | None:
         """What the run merged, for people (``None`` unless it succeeded): ``22 files (430
         rows) into 3 files; the log has 3 files``."""
-        if self.result is None:
-            return None
-        total = self.result
-        after = counted(total.get("files_after") or 0, "file")
-        if not total.get("merged_files"):
-            return f"nothing to merge; the log has {after}"
-        rows = total.get("merged_rows")
-        merged = counted(total["merged_files"], "file")
-        merged += "" if rows is None else f" ({counted(rows, 'row')})"
-        written = counted(total.get("written_files") or 0, "file")
-        return f"{merged} into {written}; the log has {after}"
+        return None if self.result is None else _summary(self.result)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -139,13 +218,35 @@ class LastCompaction:
             "error": self.error,
             "runs": self.runs,
             "failures": self.failures,
+            "by_hand": None if self.by_hand is None else self.by_hand.to_dict(),
         }
+
+
+def _summary(total: dict[str, Any]) -> str:
+    after = counted(total.get("files_after") or 0, "file")
+    if not total.get("merged_files"):
+        return f"nothing to merge; the log has {after}"
+    rows = total.get("merged_rows")
+    merged = counted(total["merged_files"], "file")
+    merged += "" if rows is None else f" ({counted(rows, 'row')})"
+    written = counted(total.get("written_files") or 0, "file")
+    return f"{merged} into {written}; the log has {after}"
 
 
 def last_compaction(ctx: Context, store: FeatureStore) -> LastCompaction:
     """The last run of the job ``features.compact``, from the scheduler's record on
-    ``backends.kv`` (the online store's kv, unless ``features.online`` names another)."""
+    ``backends.kv`` (the online store's kv, unless ``features.online`` names another), and
+    the last compaction by hand recorded beside it."""
+    with _records(ctx, store) as kv:
+        return LastCompaction.of(job_state(kv, ctx.name, JOB), ByHand.of(kv.get_json(BY_HAND_KEY)))
+
+
+@contextmanager
+def _records(ctx: Context, store: FeatureStore) -> Iterator[KeyValueStore]:
+    """The kv store the scheduler runs the app's jobs on: ``backends.kv``, which is the online
+    store's unless ``features.online`` names another."""
     if ctx.config.online is None:
-        return LastCompaction.of(job_state(store.online.kv, ctx.name, JOB))
-    with ctx.connect("kv") as kv:
-        return LastCompaction.of(job_state(kv, ctx.name, JOB))
+        yield store.online.kv
+    else:
+        with ctx.connect("kv") as kv:
+            yield kv

@@ -97,9 +97,27 @@ def _overview(store: FeatureStore) -> dict[str, Any]:
 
 
 def compaction_view(last: LastCompaction, every: float, now: float | None = None) -> dict[str, Any]:
-    """What the page shows of the scheduled compaction's last run (``every``: its interval)."""
+    """What the page shows of the scheduled compaction's last run (``every``: its interval)
+    and of the last one by hand; ``latest`` is the more recent of the two."""
     now = time.time() if now is None else now
+    hand = last.by_hand
+    by_hand = None
+    if hand is not None:
+        by_hand = {
+            "status": hand.status,
+            "ran": ago(hand.ran_at, now=now),
+            "ran_at": when(hand.ran_at, seconds=True),
+            "view": hand.view,
+            "summary": hand.summary(),
+            "error": hand.error,
+        }
+    scheduled_first = hand is None or (last.ran_at is not None and last.ran_at >= hand.ran_at)
+    latest = (
+        {"status": last.status, "ran": ago(last.ran_at, now=now)} if scheduled_first else by_hand
+    )
     return {
+        "latest": latest,
+        "by_hand": by_hand,
         "status": last.status,
         "ran": ago(last.ran_at, now=now),
         "ran_at": when(last.ran_at, seconds=True),
