@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import gc
 import sys
-import threading
 
 from skybridge.core.observability import get_logger
+from skybridge.core.periodic import Periodic
 
 log = get_logger(__name__)
 #: Seconds between checks for modules imported since the last freeze.
@@ -39,21 +39,17 @@ class ImportFreezer:
     def __init__(self, interval: float = INTERVAL) -> None:
         self.interval = interval
         self._modules = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._checking = Periodic(interval, self.check, name="skybridge-gc-freeze")
 
     def start(self) -> None:
         """Freeze what start-up left, after a full collection (call it before the service
         serves: the collection holds the GIL), then check in a thread of its own."""
         gc.collect()
         self._freeze()
-        self._thread = threading.Thread(target=self._run, name="skybridge-gc-freeze", daemon=True)
-        self._thread.start()
+        self._checking.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.interval + 1)
+        self._checking.stop(timeout=self.interval + 1)
 
     def check(self) -> bool:
         """Freeze if modules were imported since the last freeze; whether it did."""
@@ -69,7 +65,3 @@ class ImportFreezer:
         self._modules = len(sys.modules)
         gc.freeze()
         log.debug("gc.frozen", objects=gc.get_freeze_count(), modules=self._modules)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.check()

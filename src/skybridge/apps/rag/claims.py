@@ -31,6 +31,7 @@ from skybridge.backends.kv import KeyValueStore
 from skybridge.core.clock import SYSTEM_CLOCK, Clock, duration_text, when
 from skybridge.core.errors import Conflict, SkybridgeError, TransientError
 from skybridge.core.observability import get_logger
+from skybridge.core.periodic import Periodic
 from skybridge.runtime.holders import describe, holder_gone, this_process
 from skybridge.runtime.leases import Lease, LeaseManager
 
@@ -169,19 +170,8 @@ class DocumentClaims:
     def renewing(self) -> Iterator[None]:
         """Renew the claims held every ``renew_every`` seconds until the block ends, so none
         lapses while its holder reads or embeds."""
-        stop = threading.Event()
-
-        def renew() -> None:
-            while not stop.wait(self.renew_every):
-                self.renew_held()
-
-        worker = threading.Thread(target=renew, name="rag-claims", daemon=True)
-        worker.start()
-        try:
+        with Periodic(self.renew_every, self.renew_held, name="rag-claims"):
             yield
-        finally:
-            stop.set()
-            worker.join()
 
     def _busy(self, doc_id: str) -> Lease | None:
         """The claim on ``doc_id`` of another live ingest, if any."""

@@ -22,6 +22,7 @@ from contextlib import suppress
 from skybridge.core.clock import Clock
 from skybridge.core.errors import Conflict
 from skybridge.core.observability import get_logger
+from skybridge.core.periodic import Periodic
 from skybridge.runtime.leases import Lease, LeaseManager
 
 log = get_logger(__name__)
@@ -50,10 +51,7 @@ class RunLease:
         self._lease = lease
         self._lock = threading.Lock()
         self._lost: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._renew, name=f"secretsync-lease-{lease.owner}", daemon=True
-        )
+        self._renewing = Periodic(renew_every, self._renew, name=f"secretsync-lease-{lease.owner}")
 
     @property
     def current(self) -> Lease:
@@ -62,7 +60,7 @@ class RunLease:
             return self._lease
 
     def start(self) -> None:
-        self._thread.start()
+        self._renewing.start()
 
     def check(self) -> None:
         """Raises :class:`Conflict` when the lease was lost or is about to run out."""
@@ -80,9 +78,7 @@ class RunLease:
     def stop(self) -> bool:
         """Stop renewing and give the current lease back; whether it was still held (else it
         was lost, or the kv store failed: then it runs out by itself)."""
-        self._stop.set()
-        if self._thread.ident is not None:  # started
-            self._thread.join()
+        self._renewing.stop()
         given = False
         with suppress(Exception):
             given = self.leases.release(self.current)
@@ -90,20 +86,19 @@ class RunLease:
             log.warning("secretsync.reconcile_lease_not_released", run=self.current.owner)
         return given
 
-    def _renew(self) -> None:
-        while not self._stop.wait(self.renew_every):
-            lease = self.current
-            try:
-                renewed = self.leases.renew(lease, self.ttl)
-            except Conflict as exc:  # taken by another run, or given up
-                log.warning("secretsync.reconcile_lease_lost", run=lease.owner, error=str(exc))
-                with self._lock:
-                    self._lost = "it lost its lease"
-                return
-            except Exception as exc:  # the kv store failing: try again; check() tells the run
-                log.warning(
-                    "secretsync.reconcile_lease_not_renewed", run=lease.owner, error=str(exc)
-                )
-                continue
+    def _renew(self) -> bool:
+        """One renewal; ``False`` once the lease is lost (nothing more to renew)."""
+        lease = self.current
+        try:
+            renewed = self.leases.renew(lease, self.ttl)
+        except Conflict as exc:  # taken by another run, or given up
+            log.warning("secretsync.reconcile_lease_lost", run=lease.owner, error=str(exc))
             with self._lock:
-                self._lease = renewed
+                self._lost = "it lost its lease"
+            return False
+        except Exception as exc:  # the kv store failing: try again; check() tells the run
+            log.warning("secretsync.reconcile_lease_not_renewed", run=lease.owner, error=str(exc))
+            return True
+        with self._lock:
+            self._lease = renewed
+        return True
