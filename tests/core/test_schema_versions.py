@@ -36,7 +36,7 @@ STORES: dict[str, tuple[str, Callable[[Path], Any]]] = {
     "secrets": ("secrets.db", lambda d: opened(LocalSecretStore(d, key_file=key_file(d)))),
 }
 #: Each store's current schema version (1 unless listed).
-VERSIONS = {"vectors": 2}
+VERSIONS = {"vectors": 3}
 
 
 def key_file(folder: Path) -> Path:

@@ -7,12 +7,14 @@ cannot tell answers ``None``.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,8 +26,10 @@ from skybridge.testing.contracts.vectors import CollectionFixtures
 
 from .test_opensearch import documented, store_with
 
-MakeStore = Callable[[], VectorStore]
+MakeStore = Callable[..., VectorStore]
 Snapshot = dict[str, dict[str, Any]]
+#: (deleted ids a collection counts, rows it keeps) of a collection name
+Kept = Callable[[str], tuple[int, int]]
 
 #: (operation, ids picked from a small pool, a version number for the text)
 OPERATIONS = st.lists(
@@ -58,6 +62,20 @@ def replayed(before: Snapshot, store: VectorStore, name: str, since: int, genera
         after.pop(rid, None)
     after.update({r.id: r.metadata for r in changes.upserted})
     return after, changes
+
+
+def check_replays(store: VectorStore, name: str, generation: str, seen: dict[int, Snapshot]) -> int:
+    """Each revision of ``seen`` (its records then) replays to the records now, or is older
+    than every revision the feed answers for (some are answered: the newest); that oldest one.
+    """
+    now = snapshot(store, name)
+    answered = {r for r in seen if store.changes(name, r, generation=generation) is not None}
+    first = min(answered)
+    assert answered == {r for r in seen if r >= first}
+    for revision in sorted(answered):
+        after, _ = replayed(seen[revision], store, name, revision, generation)
+        assert after == now
+    return first
 
 
 class ChangesContract(CollectionFixtures):
@@ -172,6 +190,67 @@ class ChangesContract(CollectionFixtures):
         finally:
             store.drop_collection(name)
 
+    def test_deleted_ids_kept_stay_bounded_and_the_feed_starts_after_them(
+        self, make_store: MakeStore, kept: Kept
+    ) -> None:
+        """Rounds of re-ingest (new ids written, the old ones deleted) keep at most
+        max(count, keep_deleted) deleted ids, counted right; the feed answers ``None`` for a
+        revision before the ids it still keeps and exactly after."""
+        floor = 25
+        with make_store(keep_deleted=floor) as store:
+            name = f"c{uuid.uuid4().hex[:12]}"
+            info = store.create_collection(name, 2)
+            try:
+                seen: dict[int, Snapshot] = {info.revision: {}}
+                old: list[str] = []
+                for round_ in range(30):
+                    new = [f"v{round_}-{n}" for n in range(10)]
+                    store.upsert(name, records(new, round_))
+                    seen[store.collection(name).revision] = snapshot(store, name)
+                    store.delete(name, old)
+                    now = store.collection(name)
+                    seen[now.revision] = snapshot(store, name)
+                    counted, rows = kept(name)
+                    assert counted == rows <= max(now.count, floor)
+                    old = new
+                first = check_replays(store, name, info.generation, seen)
+                assert first > info.revision  # pruned: the feed no longer starts at the start
+            finally:
+                store.drop_collection(name)
+
+    @settings(
+        max_examples=20,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+            HealthCheck.too_slow,
+        ],
+    )
+    @given(steps=OPERATIONS)
+    def test_after_prunes_the_feed_answers_exactly_or_none(
+        self, make_store: MakeStore, kept: Kept, steps: list[Any]
+    ) -> None:
+        with make_store(keep_deleted=2) as store:
+            name = f"c{uuid.uuid4().hex[:12]}"
+            info = store.create_collection(name, 2)
+            try:
+                seen: dict[int, Snapshot] = {info.revision: {}}
+                for operation, ids, version in steps:
+                    if operation == "upsert":
+                        store.upsert(name, records(ids, version))
+                    elif operation == "delete":
+                        store.delete(name, ids)
+                    else:
+                        store.set_properties(name, {"v": str(version)})
+                    now = store.collection(name)
+                    seen[now.revision] = snapshot(store, name)
+                    counted, rows = kept(name)
+                    assert counted == rows <= max(now.count, 2)
+                check_replays(store, name, info.generation, seen)
+            finally:
+                store.drop_collection(name)
+
     def test_a_reader_following_concurrent_writers_keeps_up(
         self, make_store: MakeStore, store: VectorStore, name: str
     ) -> None:
@@ -207,7 +286,20 @@ class ChangesContract(CollectionFixtures):
 class TestEmbedded(ChangesContract):
     @pytest.fixture
     def make_store(self, tmp_path: Path) -> Any:
-        return lambda: connect(f"embedded://{tmp_path}/vectors")
+        return lambda **options: connect(f"embedded://{tmp_path}/vectors", **options)
+
+    @pytest.fixture
+    def kept(self, tmp_path: Path) -> Kept:
+        def count(name: str) -> tuple[int, int]:
+            with sqlite3.connect(tmp_path / "vectors" / "vectors.db") as conn:
+                row = conn.execute(
+                    "SELECT kept_deleted, (SELECT count(*) FROM tombstones WHERE collection = ?) "
+                    "FROM collections WHERE name = ?",
+                    (name, name),
+                ).fetchone()
+            return row[0], row[1]
+
+        return count
 
 
 @pytest.mark.postgres
@@ -215,7 +307,21 @@ class TestPgVector(ChangesContract):
     @pytest.fixture
     def make_store(self, postgres_server: Any) -> Any:
         url = postgres_server.url.replace("postgresql://", "pgvector://")
-        return lambda: connect(url)
+        return lambda **options: connect(url, **options)
+
+    @pytest.fixture
+    def kept(self, postgres_server: Any) -> Kept:
+        def count(name: str) -> tuple[int, int]:
+            with psycopg.connect(postgres_server.url) as conn:
+                row = conn.execute(
+                    "SELECT kept_deleted, (SELECT count(*) FROM vectors__deleted "
+                    "WHERE collection = %s) FROM vectors__collections WHERE name = %s",
+                    (name, name),
+                ).fetchone()
+            assert row is not None
+            return row[0], row[1]
+
+        return count
 
 
 class NoFeed(EmbeddedVectorStore):

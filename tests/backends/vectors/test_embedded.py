@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from skybridge.backends.vectors import VectorRecord, connect
+from skybridge.backends.vectors.embedded import EmbeddedVectorStore
 from skybridge.core.errors import ConfigError
 from skybridge.testing.contracts.vectors import VectorsContract, exact_top, unit_vectors
 
@@ -44,6 +46,64 @@ def test_hnsw_graph_is_saved_and_caught_up_by_another_process(tmp_path: Path) ->
         assert reader.count("docs") == 399
 
 
+def test_a_process_holding_records_whose_tombstones_were_pruned_reads_them_again(
+    tmp_path: Path,
+) -> None:
+    """Another process's copy from before a prune cannot catch up from the tombstones (the
+    deletion of what it holds is gone): it loads the collection again, never returning a
+    deleted record."""
+    url = f"embedded://{tmp_path}/v"
+    with connect(url, keep_deleted=4) as writer, connect(url) as reader:
+        writer.create_collection("docs", 2)
+        old = [f"a{n}" for n in range(10)]
+        writer.upsert("docs", [VectorRecord(i, [1, 0], {"round": -1}) for i in old])
+        held = writer.collection("docs")
+        assert reader.count("docs") == 10  # the reader holds the collection now
+        for round_ in range(2):  # re-ingests: new ids written, the old ones deleted
+            new = [f"b{round_}-{n}" for n in range(10)]
+            writer.upsert("docs", [VectorRecord(i, [1, 0], {"round": round_}) for i in new])
+            writer.delete("docs", old)
+            old = new
+        # the tombstones of the "a" records are gone: the feed cannot tell from there
+        assert writer.changes("docs", held.revision, generation=held.generation) is None
+        live = {r.id for r in writer.scan("docs")}
+        assert live == set(old)
+        assert {m.id for m in reader.query("docs", [1, 0], k=50)} == live
+        assert {m.id for m in reader.query("docs", [1, 0], k=50, flt={"round": -1})} == set()
+        assert reader.count("docs") == 10
+
+
+def test_a_saved_graph_older_than_the_pruned_tombstones_is_built_again(tmp_path: Path) -> None:
+    """A saved HNSW graph whose revision is older than the collection's oldest tombstones may
+    hold deleted rows the tombstones no longer name: it is built again, not caught up."""
+    url = f"embedded://{tmp_path}/v?ann_threshold=100&exact_limit=10"
+    vectors = unit_vectors(650, 24)
+    with connect(url) as store:
+        store.create_collection("docs", 24)
+        store.upsert("docs", [VectorRecord(f"r{i}", vectors[i], {}) for i in range(300)])
+        assert store.query("docs", vectors[5], k=1)[0].id == "r5"  # the graph is built, saved
+    (graph,) = (tmp_path / "v").glob("docs-*.usearch")
+    saved = json.loads(graph.with_suffix(".json").read_text())["revision"]
+    with connect(url, keep_deleted=10) as writer:  # writes, never queries: holds no graph
+        for round_ in range(7):  # 50 of 300 replaced each round: the 7th prunes
+            start = 50 * round_
+            writer.delete("docs", [f"r{i}" for i in range(start, start + 50)])
+            writer.upsert(
+                "docs",
+                [VectorRecord(f"r{i}", vectors[i], {}) for i in range(start + 300, start + 350)],
+            )
+        info = writer.collection("docs")
+        assert writer.changes("docs", saved, generation=info.generation) is None
+    with connect(url) as reader:
+        assert reader.query("docs", vectors[620], k=1)[0].id == "r620"
+        assert isinstance(reader, EmbeddedVectorStore)
+        ann = reader._held["docs"].ann
+        assert ann is not None
+        assert len(ann) == reader.count("docs") == 300  # no deleted row left in the graph
+        rebuilt = json.loads(graph.with_suffix(".json").read_text())["revision"]
+        assert rebuilt == info.revision  # built again, and saved at once
+
+
 def test_hnsw_recall_against_exact_search(tmp_path: Path) -> None:
     vectors = unit_vectors(3000, 32)
     with connect(f"embedded://{tmp_path}/v?ann_threshold=1000") as store:
@@ -62,6 +122,8 @@ def test_bad_options_name_the_setting(tmp_path: Path) -> None:
         connect(f"embedded://{tmp_path}/v?ann_threshold=lots")
     with pytest.raises(ConfigError):
         connect(f"embedded://{tmp_path}/v?colour=blue")
+    with pytest.raises(ConfigError, match="keep_deleted"):
+        connect(f"embedded://{tmp_path}/v", keep_deleted=0)
 
 
 def test_files_are_private(tmp_path: Path) -> None:

@@ -50,10 +50,21 @@ def make_version_1_file(folder: Path) -> int:
             DROP TABLE tombstones;
             ALTER TABLE old_tombstones RENAME TO tombstones;
             CREATE INDEX tombstones_seq ON tombstones (collection, seq);
+            ALTER TABLE collections DROP COLUMN feed_from;
+            ALTER TABLE collections DROP COLUMN kept_deleted;
             PRAGMA user_version = 1;
             """
         )
     return revision
+
+
+def feed_columns(folder: Path, name: str = "docs") -> tuple[int, int]:
+    """The collection's (feed_from, kept_deleted) as the file holds them."""
+    with sqlite3.connect(folder / "vectors.db") as conn:
+        row = conn.execute(
+            "SELECT feed_from, kept_deleted FROM collections WHERE name = ?", (name,)
+        ).fetchone()
+    return row[0], row[1]
 
 
 def test_a_version_1_file_gets_tombstone_ids_and_a_feed_from_then_on(tmp_path: Path) -> None:
@@ -74,9 +85,56 @@ def test_a_version_1_file_gets_tombstone_ids_and_a_feed_from_then_on(tmp_path: P
         (version,) = conn.execute("PRAGMA user_version").fetchone()
         columns = [row[1] for row in conn.execute("PRAGMA table_info(tombstones)")]
         held = conn.execute("SELECT id FROM tombstones ORDER BY seq").fetchall()
-    assert version == 2
+    assert version == 3
     assert columns == ["collection", "key", "id", "seq"]
     assert held == [(None,), ("b",)]
+    # the feed starts after the tombstone without an id; both tombstones are counted
+    assert feed_columns(tmp_path) == (revision, 2)
+
+
+def make_version_2_file(folder: Path) -> int:
+    """An embedded store file as version 2 left it (no ``feed_from``, no count of tombstones),
+    with two deletions; its revision then."""
+    with connect(f"embedded://{folder}") as store:
+        store.create_collection("docs", 2)
+        store.create_collection("empty", 2)
+        store.upsert("docs", [VectorRecord(i, [1, 0], {"text": i}) for i in "abcdef"])
+        store.delete("docs", ["a"])
+        store.delete("docs", ["b"])
+        revision = store.collection("docs").revision
+    with sqlite3.connect(folder / "vectors.db") as conn:
+        conn.executescript(
+            """
+            ALTER TABLE collections DROP COLUMN feed_from;
+            ALTER TABLE collections DROP COLUMN kept_deleted;
+            PRAGMA user_version = 2;
+            """
+        )
+    return revision
+
+
+def test_a_version_2_file_counts_its_tombstones_and_keeps_them_bounded(tmp_path: Path) -> None:
+    revision = make_version_2_file(tmp_path)
+    with connect(f"embedded://{tmp_path}", keep_deleted=3) as store:
+        info = store.collection("docs")
+        assert feed_columns(tmp_path) == (0, 2)
+        assert feed_columns(tmp_path, "empty") == (0, 0)
+        changes = store.changes("docs", 0, generation=info.generation)  # all tombstones have ids
+        assert changes is not None
+        assert ([r.id for r in changes.upserted], changes.deleted) == (list("cdef"), ["a", "b"])
+        # 4 kept, over max(2 records, 3): all pruned (to keep 1, the newest deletion has 2)
+        store.delete("docs", ["c", "d"])
+        assert store.changes("docs", revision, generation=info.generation) is None
+        now = store.collection("docs")
+        assert feed_columns(tmp_path) == (now.revision, 0)
+        assert sorted(r.id for r in store.scan("docs")) == ["e", "f"]
+        assert sorted(m.id for m in store.query("docs", [1, 0], k=5)) == ["e", "f"]
+        store.delete("docs", ["e"])
+        changes = store.changes("docs", now.revision, generation=info.generation)
+        assert changes is not None
+        assert (changes.upserted, changes.deleted) == ([], ["e"])
+    with sqlite3.connect(tmp_path / "vectors.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (3,)
 
 
 # -- pgvector -----------------------------------------------------------------------------------
@@ -139,7 +197,7 @@ def test_pgvector_tables_from_before_versions_are_upgraded(
         version = conn.execute(
             "SELECT version FROM skybridge_schema WHERE component = %s", (f"pgvector:{prefix}",)
         ).fetchone()
-        assert version == (1,)
+        assert version == (2,)
         # a writer that does not stamp the rows it writes (an older skybridge) is refused
         with pytest.raises(psycopg.errors.NotNullViolation):
             conn.execute(f"INSERT INTO {prefix}_other VALUES ('z', '[1,0]', '{{}}')")
@@ -178,6 +236,47 @@ def test_pgvector_collections_made_now_refuse_older_writers_too(
         changes = store.changes("made", 1, generation=info.generation)
         assert changes is not None
         assert changes.deleted == ["a"]
+
+
+@pytest.mark.postgres
+def test_pgvector_version_1_tables_get_their_deleted_ids_counted(
+    postgres_server: Any, old_tables: tuple[str, str]
+) -> None:
+    prefix, url = old_tables
+    with connect(url) as store:
+        store.upsert("docs", [VectorRecord(i, [1, 1], {"text": i}) for i in "cdef"])
+        store.delete("docs", ["a", "c"])
+        store.delete("other", ["a"])
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:  # back to version 1
+        conn.execute(f"ALTER TABLE {prefix}__collections DROP COLUMN kept_deleted")
+        conn.execute(
+            "UPDATE skybridge_schema SET version = 1 WHERE component = %s", (f"pgvector:{prefix}",)
+        )
+
+    def counted() -> dict[str, tuple[int, int]]:
+        with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+            rows = conn.execute(
+                f"SELECT name, feed_from, kept_deleted FROM {prefix}__collections"
+            ).fetchall()
+        return {name: (feed_from, kept) for name, feed_from, kept in rows}
+
+    with connect(url, keep_deleted=3) as store:
+        assert counted() == {"docs": (5, 2), "other": (5, 1)}
+        info = store.collection("docs")
+        changes = store.changes("docs", 5, generation=info.generation)
+        assert changes is not None
+        assert changes.deleted == ["a", "c"]
+        # 4 kept, over max(2 records, 3): all pruned (to keep 1, the newest deletion has 2)
+        store.delete("docs", ["d", "e"])
+        now = store.collection("docs")
+        assert counted()["docs"] == (now.revision, 0)
+        assert store.changes("docs", 5, generation=info.generation) is None
+        assert sorted(r.id for r in store.scan("docs")) == ["b", "f"]
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        version = conn.execute(
+            "SELECT version FROM skybridge_schema WHERE component = %s", (f"pgvector:{prefix}",)
+        ).fetchone()
+    assert version == (2,)
 
 
 @pytest.mark.postgres

@@ -12,13 +12,21 @@ sees revision N sees every row of revisions up to N and none after. :meth:`chang
 one such snapshot (``REPEATABLE READ``), taken after it locks the collection's table so that
 the collection cannot be dropped and made again under it.
 
+Deleted ids are kept for recent revisions only (:mod:`skybridge.backends.vectors.retention`):
+the registry counts each collection's (``kept_deleted``), and a delete that takes the count
+over ``max(count, keep_deleted)`` prunes the oldest revisions' ids down to half that and moves
+``feed_from`` up to the newest revision pruned, in its transaction and so still holding the
+registry row lock: a snapshot sees the prune with the delete that made it, or neither, and
+:meth:`changes` answers ``None`` for a revision older than the ``feed_from`` it sees.
+
 Filtered queries use iterative index scans (``hnsw.iterative_scan = relaxed_order``, pgvector
 0.8), so the index keeps scanning until ``k`` rows pass the filter, and results are re-sorted
 exactly. When a filter is so rare that even that stops short (``hnsw.max_scan_tuples``), the
 query runs again without the index, so ``k`` matching rows always come back.
 
-URL options: ``ef_search`` (40, pgvector's default), ``max_scan_tuples`` (20000) and
-``prefix`` (``vectors``: tables ``vectors_<name>``).
+URL options: ``ef_search`` (40, pgvector's default), ``max_scan_tuples`` (20000),
+``keep_deleted`` (10000: the fewest deleted ids a collection keeps) and ``prefix``
+(``vectors``: tables ``vectors_<name>``).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from skybridge.backends.vectors import retention
 from skybridge.backends.vectors.base import (
     Changes,
     CollectionInfo,
@@ -69,7 +78,7 @@ _OPS = {
 _PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,13}$")
 #: pgvector indexes ``vector`` columns of at most this many dimensions.
 MAX_INDEXED_DIMENSION = 2000
-_OPTIONS = ("ef_search", "prefix", "max_scan_tuples")
+_OPTIONS = ("ef_search", "prefix", "max_scan_tuples", "keep_deleted")
 
 
 def _text(vector: Vector) -> str:
@@ -93,6 +102,7 @@ class PgVectorStore(VectorStore):
         ef_search: int = 40,
         prefix: str = "vectors",
         max_scan_tuples: int = 20_000,
+        keep_deleted: int = retention.KEEP_DELETED,
     ) -> None:
         if not _PREFIX.match(prefix):
             raise ConfigError(
@@ -100,6 +110,9 @@ class PgVectorStore(VectorStore):
             )
         if not 1 <= ef_search <= 1000:
             raise ConfigError(f"pgvector ef_search must be 1-1000, got {ef_search}")
+        if keep_deleted < 1:
+            raise ConfigError(f"pgvector keep_deleted must be >= 1, got {keep_deleted}")
+        self.keep_deleted = keep_deleted
         self.ef_search = ef_search
         self.prefix = prefix
         self.max_scan_tuples = max_scan_tuples
@@ -249,12 +262,53 @@ class PgVectorStore(VectorStore):
             raise NotFound(f"vector collection {name!r} does not exist")
         return int(row[0]) + 1
 
-    def _stamp(self, cur: psycopg.Cursor[Any], name: str, revision: int, added: int) -> None:
+    def _stamp(
+        self, cur: psycopg.Cursor[Any], name: str, revision: int, added: int, buried: int = 0
+    ) -> tuple[int, int]:
+        """Record the write: the revision, ``added`` records more and ``buried`` more deleted
+        ids kept; the collection's deleted ids kept and records then."""
         cur.execute(
-            sql.SQL("UPDATE {} SET revision = %s, count = count + %s WHERE name = %s").format(
-                self._registry
-            ),
-            (revision, added, name),
+            sql.SQL(
+                "UPDATE {} SET revision = %s, count = count + %s, "
+                "kept_deleted = kept_deleted + %s WHERE name = %s RETURNING kept_deleted, count"
+            ).format(self._registry),
+            (revision, added, buried, name),
+        )
+        row = cur.fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def _prune(self, cur: psycopg.Cursor[Any], name: str, keep: int) -> None:
+        """Forget the deleted ids of the oldest revisions, leaving at most ``keep``, and move
+        ``feed_from`` up to the newest revision forgotten (in a write, holding the registry
+        row lock :meth:`_next_revision` took)."""
+        deleted = self.tables.deleted
+        cur.execute(
+            sql.SQL(
+                "SELECT revision FROM {} WHERE collection = %s "
+                "ORDER BY revision DESC LIMIT 1 OFFSET %s"
+            ).format(deleted),
+            (name, keep),
+        )
+        row = cur.fetchone()
+        if row is not None:
+            cur.execute(
+                sql.SQL("DELETE FROM {} WHERE collection = %s AND revision <= %s").format(deleted),
+                (name, row[0]),
+            )
+            cur.execute(
+                sql.SQL(
+                    "UPDATE {} SET feed_from = GREATEST(feed_from, %s) "
+                    "WHERE name = %s AND feed_from IS NOT NULL"
+                ).format(self._registry),
+                (row[0], name),
+            )
+        # counted again (at most ``keep`` rows): a count that went wrong is put right here
+        cur.execute(
+            sql.SQL(
+                "UPDATE {} SET kept_deleted = (SELECT count(*) FROM {} WHERE collection = %s) "
+                "WHERE name = %s"
+            ).format(self._registry, deleted),
+            (name, name),
         )
 
     # -- records ------------------------------------------------------------------------------
@@ -284,16 +338,23 @@ class PgVectorStore(VectorStore):
         with self._tx() as cur:
             revision = self._next_revision(cur, name)
             cur.execute(RECORDING_DELETES)
+            # an id deleted before keeps one row, of its latest deletion (xmax 0: inserted)
             cur.execute(
                 sql.SQL(
-                    "WITH gone AS (DELETE FROM {} WHERE id = ANY(%s) RETURNING id) "
-                    "INSERT INTO {} (collection, id, revision) SELECT %s, id, %s FROM gone "
-                    "ON CONFLICT (collection, id) DO UPDATE SET revision = excluded.revision"
+                    "WITH gone AS (DELETE FROM {} WHERE id = ANY(%s) RETURNING id), "
+                    "kept AS (INSERT INTO {} (collection, id, revision) SELECT %s, id, %s "
+                    "FROM gone ON CONFLICT (collection, id) DO UPDATE "
+                    "SET revision = excluded.revision RETURNING xmax = 0 AS new) "
+                    "SELECT count(*), count(*) FILTER (WHERE new) FROM kept"
                 ).format(self._table(name), self.tables.deleted),
                 (ids, name, revision),
             )
-            gone = cur.rowcount
-            self._stamp(cur, name, revision, -gone)
+            counted = cur.fetchone()
+            gone, new = (int(counted[0]), int(counted[1])) if counted else (0, 0)
+            kept, count = self._stamp(cur, name, revision, -gone, new)
+            keep = retention.to_keep(kept, count, self.keep_deleted)
+            if keep is not None:
+                self._prune(cur, name, keep)
         return gone
 
     def _changes(self, name: str, since: int, generation: str) -> Changes | None:

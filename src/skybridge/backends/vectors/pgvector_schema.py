@@ -1,10 +1,12 @@
 """The pgvector store's tables, versioned as ``skybridge_schema`` component ``pgvector:<prefix>``.
 
 * ``<prefix>__collections``: a row per collection: shape, properties, ``revision``, ``count``,
-  ``generation`` (new text each time the collection is made) and ``feed_from`` (the oldest
-  revision the change feed answers for; NULL: none).
+  ``generation`` (new text each time the collection is made), ``feed_from`` (the oldest
+  revision the change feed answers for; NULL: none) and ``kept_deleted`` (how many rows of
+  ``__deleted`` it has).
 * ``<prefix>_<name>``: the records, each with the ``revision`` that last wrote it (indexed).
-* ``<prefix>__deleted``: each deleted id of each collection with the revision that deleted it.
+* ``<prefix>__deleted``: each deleted id of each collection with the revision that deleted it,
+  for recent revisions (:mod:`skybridge.backends.vectors.retention`).
 
 Version 1 added ``generation``, ``feed_from``, the records' ``revision`` and the deleted ids.
 Tables of version 0 get them on upgrade: every collection a generation, and each collection
@@ -19,6 +21,12 @@ its new collections no generation (nor has that column, once filled), and its de
 statement trigger on every records table (``<prefix>__feed_guard``) that refuses a delete
 unless the transaction says it records the deleted ids (``skybridge.vectors_feed = on``, set
 locally by :data:`RECORDING_DELETES`), naming the fix: upgrade that process.
+
+Version 2 added ``kept_deleted``: the upgrade adds the column and counts each collection's
+deleted ids in one transaction, whose lock on the registry holds writers off until it commits
+(a writer locks its registry row before it deletes). A process of version 1 still deleting
+after that leaves its deleted ids out of the count, so its collections prune later than they
+would (the next prune counts them again).
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from sqlalchemy.pool import NullPool
 from skybridge.backends.sql_schema import versioned
 from skybridge.core.errors import TerminalError, TransientError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: A new generation: 32 hex digits, as the embedded store's.
 NEW_GENERATION = "replace(gen_random_uuid()::text, '-', '')"
 #: Run in a transaction before it deletes records (and records their ids in ``__deleted``).
@@ -125,6 +133,9 @@ def prepare(
             for name in names:
                 with engine.begin() as conn:
                     _upgrade_records(conn, render, tables, name)
+        if found < 2:
+            with engine.begin() as conn:
+                _run(conn, render, _count_deleted(tables))
 
     try:
         versioned(engine, f"pgvector:{tables.prefix}", SCHEMA_VERSION, create, where=where)
@@ -155,7 +166,7 @@ def _base_tables(tables: Tables, found: int) -> list[sql.Composable]:
             "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, dimension int NOT NULL, "
             "metric text NOT NULL, properties jsonb NOT NULL, revision bigint NOT NULL, "
             "count bigint NOT NULL DEFAULT 0, generation text NOT NULL DEFAULT {}, "
-            "feed_from bigint)"
+            "feed_from bigint, kept_deleted bigint NOT NULL DEFAULT 0)"
         ).format(registry, sql.SQL(NEW_GENERATION)),
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (collection text NOT NULL, id text NOT NULL, "
@@ -182,6 +193,22 @@ def _base_tables(tables: Tables, found: int) -> list[sql.Composable]:
             ).format(tables.guard, sql.Literal(_GUARD_BODY)),
         ]
     return statements
+
+
+def _count_deleted(tables: Tables) -> list[sql.Composable]:
+    """Version 2: each collection's ``kept_deleted``, counted (again, when run twice)."""
+    registry, deleted = tables.registry, tables.deleted
+    return [
+        sql.SQL(
+            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS kept_deleted bigint NOT NULL DEFAULT 0"
+        ).format(registry),
+        # held until commit: writes in flight (each locks a registry row first) end before
+        # the count, and new ones wait for it
+        sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(registry),
+        sql.SQL(
+            "UPDATE {} SET kept_deleted = (SELECT count(*) FROM {} WHERE collection = {}.name)"
+        ).format(registry, deleted, registry),
+    ]
 
 
 def _upgrade_records(

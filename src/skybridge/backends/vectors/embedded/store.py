@@ -10,8 +10,13 @@ So a filtered query returns ``k`` records whenever ``k`` match.
 
 Rows carry the revision that wrote them and deletions leave tombstones, so
 :meth:`~skybridge.backends.vectors.base.VectorStore.changes` answers from the file alone.
+Tombstones are kept for recent revisions only (see :mod:`.schema`): a process whose copy of a
+collection, or a saved graph whose revision, is older than the collection's ``feed_from``
+cannot catch up from them, so it loads the collection again (or builds the graph again).
 
-URL options: ``ann_threshold`` (20000), ``exact_limit`` (20000), ``ef_search`` (64).
+URL options: ``ann_threshold`` (20000), ``exact_limit`` (20000), ``ef_search`` (64),
+``keep_deleted`` (10000: the fewest tombstones a collection keeps, see
+:mod:`~skybridge.backends.vectors.retention`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import orjson
 
+from skybridge.backends.vectors import retention
 from skybridge.backends.vectors.base import (
     Changes,
     CollectionInfo,
@@ -39,6 +45,8 @@ from skybridge.backends.vectors.embedded.memory import Vectors
 from skybridge.backends.vectors.filters import Filter
 from skybridge.core.errors import ConfigError, NotFound
 from skybridge.core.urls import BackendURL
+
+_OPTIONS = ("ann_threshold", "exact_limit", "ef_search", "keep_deleted")
 
 
 class _Held:
@@ -65,11 +73,13 @@ class EmbeddedVectorStore(VectorStore):
         ann_threshold: int = 20_000,
         exact_limit: int = 20_000,
         ef_search: int = 64,
+        keep_deleted: int = retention.KEEP_DELETED,
     ) -> None:
         for name, value in (
             ("ann_threshold", ann_threshold),
             ("exact_limit", exact_limit),
             ("ef_search", ef_search),
+            ("keep_deleted", keep_deleted),
         ):
             if value < 1:
                 raise ConfigError(f"embedded vectors {name} must be >= 1, got {value}")
@@ -77,6 +87,7 @@ class EmbeddedVectorStore(VectorStore):
         self.ann_threshold = ann_threshold
         self.exact_limit = exact_limit
         self.ef_search = ef_search
+        self.keep_deleted = keep_deleted
         self.db = schema.Database(folder / "vectors.db")
         self._held: dict[str, _Held] = {}
         self._lock = threading.RLock()
@@ -85,7 +96,7 @@ class EmbeddedVectorStore(VectorStore):
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
         folder = Path(options.pop("folder", None) or url.location())
         numbers: dict[str, int] = {}
-        for name in ("ann_threshold", "exact_limit", "ef_search"):
+        for name in _OPTIONS:
             value = options.pop(name, url.params.get(name))
             if value is not None:
                 try:
@@ -96,7 +107,7 @@ class EmbeddedVectorStore(VectorStore):
         if unknown:
             raise ConfigError(
                 f"unknown embedded vectors options: {', '.join(unknown)}",
-                hint="use ann_threshold, exact_limit or ef_search",
+                hint=f"use {', '.join(_OPTIONS[:-1])} or {_OPTIONS[-1]}",
             )
         return cls(folder, **numbers)
 
@@ -183,10 +194,7 @@ class EmbeddedVectorStore(VectorStore):
                 (name, *ids),
             ).fetchall()
             seq = schema.stamp(conn, name, -len(gone))
-            conn.executemany(
-                "INSERT OR REPLACE INTO tombstones (collection, key, id, seq) VALUES (?, ?, ?, ?)",
-                [(name, key, rid, seq) for key, rid in gone],
-            )
+            schema.bury(conn, name, seq, gone, self.keep_deleted)
         return len(gone)
 
     def _get(self, name: str, ids: list[str]) -> list[VectorRecord]:
@@ -245,7 +253,7 @@ class EmbeddedVectorStore(VectorStore):
             if info is None:
                 raise self._missing(name)
             if info.generation != generation or since > info.revision:
-                return None
+                return None  # older than ``feed_from``: ``schema.changes`` tells
             return schema.changes(conn, info, since)
 
     def _query(self, name: str, vector: Vector, k: int, flt: Filter) -> list[Match]:
@@ -297,7 +305,12 @@ class EmbeddedVectorStore(VectorStore):
                 self._held.pop(name, None)
                 raise self._missing(name)
             held = self._held.get(name)
-            if held is None or held.generation != info.generation:
+            if (
+                held is None
+                or held.generation != info.generation
+                # tombstones it would need were pruned: what they removed could stay held
+                or (held.revision < info.revision and held.revision < schema.feed_from(conn, name))
+            ):
                 held = self._held[name] = _Held(info)
             if held.revision < info.revision:
                 self._apply_changes(conn, held, name, info.revision)
@@ -341,8 +354,11 @@ class EmbeddedVectorStore(VectorStore):
         vectors = held.vectors
         path = self._ann_path(name, held.generation)
         loaded = HnswIndex.load(path, vectors.dimension, vectors.metric, ef_search=self.ef_search)
-        if loaded is not None and loaded.revision <= held.revision:
-            self._catch_up_ann(loaded, held, name)
+        if (
+            loaded is not None
+            and loaded.revision <= held.revision
+            and self._catch_up_ann(loaded, held, name)
+        ):
             held.ann = loaded
         else:
             held.ann = HnswIndex(vectors.dimension, vectors.metric, ef_search=self.ef_search)
@@ -352,8 +368,12 @@ class EmbeddedVectorStore(VectorStore):
             held.ann.save(path)
         held.ann_dirty = False
 
-    def _catch_up_ann(self, ann: HnswIndex, held: _Held, name: str) -> None:
+    def _catch_up_ann(self, ann: HnswIndex, held: _Held, name: str) -> bool:
+        """Bring a loaded graph up to ``held``'s revision; ``False`` (the graph untouched) when
+        it is older than ``feed_from``: the tombstones of rows it holds may be gone."""
         with self.db.read() as conn:
+            if ann.revision < schema.feed_from(conn, name):
+                return False
             dead = conn.execute(
                 "SELECT key FROM tombstones WHERE collection = ? AND seq > ?",
                 (name, ann.revision),
@@ -367,6 +387,7 @@ class EmbeddedVectorStore(VectorStore):
         positions = [held.vectors.by_key[k] for k in changed if k in held.vectors.by_key]
         ann.add(held.vectors.keys[positions], held.vectors.matrix[positions])
         ann.revision = held.revision
+        return True
 
     def _ann_path(self, name: str, generation: str) -> Path:
         return self.folder / f"{name}-{generation}.usearch"
