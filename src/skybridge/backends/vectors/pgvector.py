@@ -148,13 +148,6 @@ class PgVectorStore(VectorStore):
         conninfo = "postgresql://" + base.split("://", 1)[1] + (f"?{kept}" if kept else "")
         return cls(conninfo, **settings)
 
-    @property
-    def _registry(self) -> sql.Identifier:
-        return self.tables.registry
-
-    def _table(self, name: str) -> sql.Identifier:
-        return self.tables.records(name)
-
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
         with self._lock:
@@ -194,7 +187,7 @@ class PgVectorStore(VectorStore):
                 sql.SQL(
                     "INSERT INTO {} (name, dimension, metric, properties, revision, generation, "
                     "feed_from) VALUES (%s, %s, %s, %s::jsonb, 0, %s, 0)"
-                ).format(self._registry),
+                ).format(self.tables.registry),
                 (
                     info.name,
                     info.dimension,
@@ -218,7 +211,7 @@ class PgVectorStore(VectorStore):
                 sql.SQL(
                     "SELECT dimension, metric, properties, revision, count, generation FROM {} "
                     "WHERE name = %s"
-                ).format(self._registry),
+                ).format(self.tables.registry),
                 (name,),
             )
             row = cur.fetchone()
@@ -229,14 +222,16 @@ class PgVectorStore(VectorStore):
 
     def _names(self) -> list[str]:
         with self._tx() as cur:
-            cur.execute(sql.SQL("SELECT name FROM {} ORDER BY name").format(self._registry))
+            cur.execute(sql.SQL("SELECT name FROM {} ORDER BY name").format(self.tables.registry))
             return [r[0] for r in cur.fetchall()]
 
     def _drop(self, name: str) -> bool:
         with self._tx() as cur:
-            cur.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(self._registry), (name,))
+            cur.execute(
+                sql.SQL("DELETE FROM {} WHERE name = %s").format(self.tables.registry), (name,)
+            )
             gone = cur.rowcount > 0
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._table(name)))
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.tables.records(name)))
             self._forget_deleted(cur, name)
         return gone
 
@@ -245,7 +240,7 @@ class PgVectorStore(VectorStore):
             cur.execute(
                 sql.SQL(
                     "UPDATE {} SET properties = %s::jsonb, revision = revision + 1 WHERE name = %s"
-                ).format(self._registry),
+                ).format(self.tables.registry),
                 (json.dumps(properties), name),
             )
 
@@ -254,7 +249,9 @@ class PgVectorStore(VectorStore):
         revision this write gets; before the write touches the table, so that writes commit in
         revision order (see the module's notes)."""
         cur.execute(
-            sql.SQL("SELECT revision FROM {} WHERE name = %s FOR UPDATE").format(self._registry),
+            sql.SQL("SELECT revision FROM {} WHERE name = %s FOR UPDATE").format(
+                self.tables.registry
+            ),
             (name,),
         )
         row = cur.fetchone()
@@ -271,7 +268,7 @@ class PgVectorStore(VectorStore):
             sql.SQL(
                 "UPDATE {} SET revision = %s, count = count + %s, "
                 "kept_deleted = kept_deleted + %s WHERE name = %s RETURNING kept_deleted, count"
-            ).format(self._registry),
+            ).format(self.tables.registry),
             (revision, added, buried, name),
         )
         row = cur.fetchone()
@@ -299,7 +296,7 @@ class PgVectorStore(VectorStore):
                 sql.SQL(
                     "UPDATE {} SET feed_from = GREATEST(feed_from, %s) "
                     "WHERE name = %s AND feed_from IS NOT NULL"
-                ).format(self._registry),
+                ).format(self.tables.registry),
                 (row[0], name),
             )
         # counted again (at most ``keep`` rows): a count that went wrong is put right here
@@ -307,7 +304,7 @@ class PgVectorStore(VectorStore):
             sql.SQL(
                 "UPDATE {} SET kept_deleted = (SELECT count(*) FROM {} WHERE collection = %s) "
                 "WHERE name = %s"
-            ).format(self._registry, deleted),
+            ).format(self.tables.registry, deleted),
             (name, name),
         )
 
@@ -319,11 +316,13 @@ class PgVectorStore(VectorStore):
             "VALUES (%s, %s::vector, %s::jsonb, %s) "
             "ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, "
             "metadata = excluded.metadata, revision = excluded.revision"
-        ).format(self._table(name))
+        ).format(self.tables.records(name))
         with self._tx() as cur:
             revision = self._next_revision(cur, name)
             cur.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE id = ANY(%s)").format(self._table(name)),
+                sql.SQL("SELECT count(*) FROM {} WHERE id = ANY(%s)").format(
+                    self.tables.records(name)
+                ),
                 ([r.id for r in records],),
             )
             known = cur.fetchone()
@@ -346,7 +345,7 @@ class PgVectorStore(VectorStore):
                     "FROM gone ON CONFLICT (collection, id) DO UPDATE "
                     "SET revision = excluded.revision RETURNING xmax = 0 AS new) "
                     "SELECT count(*), count(*) FILTER (WHERE new) FROM kept"
-                ).format(self._table(name), self.tables.deleted),
+                ).format(self.tables.records(name), self.tables.deleted),
                 (ids, name, revision),
             )
             counted = cur.fetchone()
@@ -361,7 +360,7 @@ class PgVectorStore(VectorStore):
         with self._snapshot(name) as cur:
             cur.execute(
                 sql.SQL("SELECT revision, generation, feed_from FROM {} WHERE name = %s").format(
-                    self._registry
+                    self.tables.registry
                 ),
                 (name,),
             )
@@ -373,7 +372,7 @@ class PgVectorStore(VectorStore):
                 return None
             cur.execute(
                 sql.SQL("SELECT id, metadata FROM {} WHERE revision > %s").format(
-                    self._table(name)
+                    self.tables.records(name)
                 ),
                 (since,),
             )
@@ -395,7 +394,9 @@ class PgVectorStore(VectorStore):
         try:
             with self._tx() as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(self._table(name)))
+                cur.execute(
+                    sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(self.tables.records(name))
+                )
                 yield cur
         except TerminalError:
             if self._describe(name) is None:
@@ -406,7 +407,7 @@ class PgVectorStore(VectorStore):
         with self._tx() as cur:
             cur.execute(
                 sql.SQL("SELECT id, embedding::text, metadata FROM {} WHERE id = ANY(%s)").format(
-                    self._table(name)
+                    self.tables.records(name)
                 ),
                 (ids,),
             )
@@ -421,7 +422,7 @@ class PgVectorStore(VectorStore):
             cur.execute(
                 sql.SQL(
                     "SELECT id, {}, metadata FROM {} WHERE id > %s AND {} ORDER BY id LIMIT %s"
-                ).format(column, self._table(name), condition),
+                ).format(column, self.tables.records(name), condition),
                 [after or "", *params, limit],
             )
             return [_record(row) for row in cur.fetchall()]
@@ -430,7 +431,9 @@ class PgVectorStore(VectorStore):
         condition, params = where(flt)
         with self._tx() as cur:
             cur.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(self._table(name), condition),
+                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+                    self.tables.records(name), condition
+                ),
                 params,
             )
             row = cur.fetchone()
@@ -452,7 +455,7 @@ class PgVectorStore(VectorStore):
             "WITH nearest AS MATERIALIZED (SELECT id, metadata, embedding {} %s::vector AS d "
             "FROM {} WHERE {} ORDER BY d LIMIT %s) SELECT id, metadata, d FROM nearest "
             "ORDER BY d, id"
-        ).format(operator, self._table(name), condition)
+        ).format(operator, self.tables.records(name), condition)
         with self._tx() as cur:
             cur.execute(f"SET LOCAL hnsw.ef_search = {min(1000, max(self.ef_search, k))}")
             cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
