@@ -106,6 +106,7 @@ class SkybridgeGroup(TyperGroup):
         except KeyboardInterrupt:
             # What a command wrote before Ctrl-C stays written: its own help says whether
             # running it again finishes the work.
+            _drain_logs()
             typer.echo("interrupted (Ctrl-C) before the command finished", err=True)
             raise typer.Exit(130) from None
         except SkybridgeError as exc:
@@ -120,9 +121,21 @@ class SkybridgeGroup(TyperGroup):
 
             error = input_error(exc)
             if error is None:
+                _drain_logs()
                 raise
             report_error(error)
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except Exception:
+            _drain_logs()  # the traceback comes after the log lines that led to it
+            raise
+
+
+def _drain_logs() -> None:
+    """Write out a service's queued log lines (if it queues them) before what follows; a
+    command that never imported the log output has none (and imports nothing for it)."""
+    log_output = sys.modules.get("skybridge.core.log_output")
+    if log_output is not None:
+        log_output.drain_service_output(1.0)
 
 
 def _hide_flag_types() -> None:

@@ -21,6 +21,7 @@ import pytest
 from skybridge.apps.kit.manifest import discover_apps, forget_apps
 from skybridge.testing.contracts.apps import AppContract
 from skybridge.testing.plugins import fake_distribution
+from skybridge.testing.process import run_cli
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "apps" / "hello"
 ENTRY_POINTS = {"skybridge.apps": {"hello": "skybridge_hello.manifest:APP"}}
@@ -56,15 +57,7 @@ def _env(pythonpath: str) -> dict[str, str]:
 
 
 def _cli(folder: Path, pythonpath: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "skybridge.cli", *args],
-        cwd=folder,
-        env=_env(pythonpath),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(folder, *args, env={"PYTHONPATH": pythonpath})
 
 
 def test_the_app_joins_the_cli_and_the_worker(hello_site: str, tmp_path: Path) -> None:

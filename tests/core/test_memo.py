@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
@@ -68,23 +68,35 @@ def test_callers_asking_while_a_call_runs_share_its_answer_and_later_ones_call_a
     assert shared.call("other", work) == 3
 
 
-def test_a_failed_call_fails_every_caller_that_waited_for_it_and_is_not_kept() -> None:
+def test_a_failed_call_fails_every_caller_that_waited_for_it_and_is_not_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     shared: Shared[str, int] = Shared()
-    running = threading.Event()
-    release = threading.Event()
+    waiting = threading.Semaphore(0)
+    result = Future.result
+
+    def counted(self: Future[int], timeout: float | None = None) -> int:
+        if threading.current_thread() is not threading.main_thread():
+            waiting.release()  # a caller of ``shared.call`` waits for the running call
+        return result(self, timeout)
+
+    monkeypatch.setattr(Future, "result", counted)
 
     def fail() -> int:
-        running.set()
-        release.wait(5)
+        for _ in range(2):  # both waiters are waiting before it fails
+            assert waiting.acquire(timeout=5)
         raise RuntimeError("backend down")
 
     with ThreadPoolExecutor(3) as pool:
         first = pool.submit(shared.call, "k", fail)
-        assert running.wait(5)
         waiters = [pool.submit(shared.call, "k", lambda: 0) for _ in range(2)]
-        time.sleep(0.05)
-        release.set()
+        errors = []
         for future in [first, *waiters]:
-            with pytest.raises(RuntimeError, match="backend down"):
+            with pytest.raises(RuntimeError, match="backend down") as caught:
                 future.result(5)
+            errors.append(caught.value)
     assert shared.call("k", lambda: 7) == 7
+    # each waiter got its own copy, chained to the error of the call it waited for
+    assert errors[1] is not errors[2]
+    assert errors[1].__cause__ is errors[0]
+    assert errors[2].__cause__ is errors[0]

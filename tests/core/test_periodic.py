@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from skybridge.core.periodic import Periodic
+from skybridge.core.periodic import STOP, Periodic
 
 
 def test_ticks_every_interval_until_the_block_ends() -> None:
@@ -20,12 +20,12 @@ def test_ticks_every_interval_until_the_block_ends() -> None:
     assert ticks[0] - started >= 0.05  # the first tick comes one interval after the start
 
 
-def test_a_tick_answering_false_ends_the_thread() -> None:
+def test_a_tick_answering_stop_ends_the_thread_and_no_other_answer_does() -> None:
     ticks: list[int] = []
 
-    def tick() -> bool:
+    def tick() -> object:
         ticks.append(1)
-        return len(ticks) < 2
+        return False if len(ticks) < 2 else STOP  # False is an answer like any other
 
     periodic = Periodic(0.01, tick, name="test-false")
     periodic.start()

@@ -8,8 +8,6 @@ and in ``test-artifacts/``."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 import pytest
 
 from skybridge.testing.browser import browser_page, demo_service, login, screenshot
-from skybridge.testing.service import clear_skybridge_env
+from skybridge.testing.process import run_cli
 
 pytestmark = pytest.mark.browser
 
@@ -142,14 +140,5 @@ def test_features_page_shows_the_last_log_compaction_at_desktop_and_phone_widths
 
 def _compact_by_hand(folder: Path, env: dict[str, str]) -> None:
     """``skybridge features log compact`` in the demo's folder (its embedded backends)."""
-    environ = clear_skybridge_env() | env
-    done = subprocess.run(
-        [sys.executable, "-m", "skybridge.cli", "features", "log", "compact"],
-        cwd=folder,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_cli(folder, "features", "log", "compact", env=env, timeout=120)
     assert done.returncode == 0, done.stderr

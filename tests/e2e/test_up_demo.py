@@ -15,6 +15,7 @@ import httpx
 import pytest
 from tests.test_up_demo_backends import ELSEWHERE  # engines nothing listens on
 
+from skybridge.testing.process import run_cli
 from skybridge.testing.servers import free_port, wait_for_port
 
 
@@ -90,16 +91,7 @@ def test_up_demo_serves_health_dashboard_and_guards_the_api(
 
 
 def _cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYBRIDGE")}
-    return subprocess.run(
-        [sys.executable, "-m", "skybridge.cli", *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(folder, *args)
 
 
 def test_the_plain_cli_in_the_demo_folder_acts_on_the_demo_data(

@@ -9,8 +9,6 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import stat
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from skybridge.testing.browser import running_service
+from skybridge.testing.process import run_cli
 
 SCHEMA = """
 CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, name VARCHAR(40));
@@ -55,16 +54,7 @@ class Target:
 
 
 def _cli(work: Path, env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "skybridge.cli", *args],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return result.stdout
+    return run_cli(work, *args, env=env, timeout=120, check=True).stdout
 
 
 def _restricted_postgres(admin_url: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+import time
 import types
 import weakref
 from collections.abc import Iterator
@@ -51,6 +52,25 @@ def test_modules_imported_since_the_last_freeze_are_frozen_too(
     finally:
         freezer.stop()
     assert len(freezes) == 2
+
+
+def test_the_freezer_keeps_checking_after_checks_that_found_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    freezes: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(len(sys.modules)))
+    freezer = ImportFreezer(interval=0.02)
+    try:
+        freezer.start()
+        time.sleep(0.2)  # several checks with nothing new imported
+        late = types.ModuleType("skybridge_later_import")
+        monkeypatch.setitem(sys.modules, "skybridge_later_import", late)
+        deadline = time.monotonic() + 5
+        while len(freezes) < 2:
+            assert time.monotonic() < deadline, "a later import was never frozen"
+            time.sleep(0.02)
+    finally:
+        freezer.stop()
 
 
 def test_skybridge_up_freezes_before_it_listens(monkeypatch: pytest.MonkeyPatch) -> None:

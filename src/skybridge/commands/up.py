@@ -20,7 +20,8 @@ import gc
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -233,7 +234,7 @@ def up(
 
     def ready() -> None:
         """The block people read, after the start-up log lines rather than among them."""
-        drain_service_output(1.0)  # they go out through a thread of their own
+        drain_service_output(0.5)  # they go out through a thread of their own
         err = console(stderr=True)
         err.print()
         for line in lines:
@@ -266,6 +267,16 @@ def serve(config: Any, ready: Any) -> None:
             await super().startup(sockets)
             if self.started:
                 ready()
+
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    # uvicorn raises the signal that stopped it again once it has shut down,
+                    # which ends the process at once: the last log lines go out first
+                    drain_service_output()
 
     try:
         Server(config).run()

@@ -122,7 +122,7 @@ def run(
 ) -> None:
     """Run until stopped; SIGTERM finishes each batch in flight and commits."""
     session = cli_session(ctx)
-    settings = session.settings(service=True)
+    settings = session.settings(service=True, queued_log=idle_exit is None)
     apps = discover_apps()
     names = list(targets or [])
     _check_targets(apps, names)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import os
 import queue
 import threading
 import time
@@ -42,13 +43,24 @@ class QueuedOutput(io.TextIOBase):
 
     Text is buffered per thread until it ends a line (a log call can write its message and its
     newline separately), so lines from different threads never mix and a line is dropped whole
-    or written whole. :meth:`drain` waits until what was written is out.
+    or written whole. :meth:`drain` waits until what was written is out, the report of lines
+    dropped included. Lines the writer logs itself (that report) go straight to ``target``:
+    it is the one thread writing there, and a full queue must not drop the report too.
+
+    A child process forked from this one starts with an empty queue and a writer of its own
+    (the parent writes what it had queued).
     """
 
     def __init__(self, target: TextIO, *, capacity: int = CAPACITY) -> None:
         super().__init__()
         self.target = target
-        self._queue: queue.Queue[str] = queue.Queue(maxsize=capacity)
+        self.capacity = capacity
+        self._start()
+        atexit.register(self.drain)
+        os.register_at_fork(after_in_child=self._start)
+
+    def _start(self) -> None:
+        self._queue: queue.Queue[str] = queue.Queue(maxsize=self.capacity)
         self._partial = threading.local()
         self._dropped = 0
         self._dropped_lock = threading.Lock()
@@ -56,7 +68,6 @@ class QueuedOutput(io.TextIOBase):
             target=self._write_forever, name="skybridge-log", daemon=True
         )
         self._writer.start()
-        atexit.register(self.drain)
 
     def writable(self) -> bool:
         return True
@@ -68,14 +79,15 @@ class QueuedOutput(io.TextIOBase):
         pending: str = getattr(self._partial, "text", "") + text
         end = pending.rfind("\n") + 1
         self._partial.text = pending[end:]
-        if end:
-            try:
-                self._queue.put_nowait(pending[:end])
-            except queue.Full:
-                lines = pending.count("\n", 0, end)
-                with self._dropped_lock:
-                    self._dropped += lines
-                LINES_DROPPED.inc(lines)
+        if not end:
+            return len(text)
+        if threading.current_thread() is self._writer:
+            self._write(pending[:end])
+            return len(text)
+        try:
+            self._queue.put_nowait(pending[:end])
+        except queue.Full:
+            self._drop(pending.count("\n", 0, end))
         return len(text)
 
     def flush(self) -> None:
@@ -93,6 +105,11 @@ class QueuedOutput(io.TextIOBase):
                 done.wait(left)
         return True
 
+    def _drop(self, lines: int) -> None:
+        with self._dropped_lock:
+            self._dropped += lines
+        LINES_DROPPED.inc(lines)
+
     def _write_forever(self) -> None:
         while True:
             lines = [self._queue.get()]
@@ -102,24 +119,33 @@ class QueuedOutput(io.TextIOBase):
                 except queue.Empty:
                     break
             try:
-                self.target.write("".join(lines))
-                self.target.flush()
-            except (OSError, ValueError):  # stderr closed or gone: nothing left to write to
-                LINES_DROPPED.inc(len(lines))
-            finally:
+                self._write("".join(lines))
+                self._report_dropped()
+            finally:  # after the report: :meth:`drain` waits for it too
                 for _ in lines:
                     self._queue.task_done()
-            self._report_dropped()
+
+    def _write(self, text: str) -> None:
+        try:
+            self.target.write(text)
+            self.target.flush()
+        except Exception:  # stderr closed, gone or broken: the service goes on without it
+            LINES_DROPPED.inc(text.count("\n"))
 
     def _report_dropped(self) -> None:
         with self._dropped_lock:
             dropped, self._dropped = self._dropped, 0
-        if dropped:
+        if not dropped:
+            return
+        try:
             get_logger("skybridge.log").warning(
                 "log.lines_dropped",
                 lines=dropped,
                 note="the log output (stderr) was read too slowly; the service went on",
             )
+        except Exception:  # a broken logger must not end the writer: the next report says it
+            with self._dropped_lock:
+                self._dropped += dropped
 
 
 _service_output: QueuedOutput | None = None

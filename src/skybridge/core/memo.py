@@ -5,6 +5,7 @@ building the same document in every worker thread): values built once per key an
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
@@ -61,7 +62,7 @@ class Shared(Generic[K, V]):
                 mine: Future[V] = Future()
                 self._running[key] = mine
         if running is not None:
-            return running.result()
+            return _answer_of(running)
         try:
             value = work()
         except BaseException as exc:
@@ -73,3 +74,16 @@ class Shared(Generic[K, V]):
         finally:
             with self._lock:
                 del self._running[key]
+
+
+def _answer_of(call: Future[V]) -> V:
+    """``call``'s result; its error raised as a copy (chained to it), so that callers in other
+    threads do not add their frames to one shared traceback."""
+    try:
+        return call.result()
+    except Exception as exc:
+        try:
+            copied = copy.copy(exc)
+        except Exception:  # an error that cannot be copied: raised as it is
+            raise exc from None
+        raise copied.with_traceback(None) from exc

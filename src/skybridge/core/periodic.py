@@ -7,17 +7,20 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
+#: What a tick answers to end its :class:`Periodic` (any other answer is ignored).
+STOP = object()
+
 
 class Periodic:
     """Calls ``tick`` every ``interval`` seconds (the first call one interval after
     :meth:`start`) in a daemon thread named ``name``, until :meth:`stop` or until ``tick``
-    answers ``False``. ``tick`` handles its own errors: one it raises ends the thread.
+    answers :data:`STOP`. ``tick`` handles its own errors: one it raises ends the thread.
 
     A context manager too: ``with Periodic(...):`` starts it and stops it at the end of the
     block.
     """
 
-    def __init__(self, interval: float, tick: Callable[[], bool | None], *, name: str) -> None:
+    def __init__(self, interval: float, tick: Callable[[], object], *, name: str) -> None:
         self.interval = interval
         self._tick = tick
         self._stop = threading.Event()
@@ -35,7 +38,7 @@ class Periodic:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            if self._tick() is False:
+            if self._tick() is STOP:
                 return
 
     def __enter__(self) -> Periodic:

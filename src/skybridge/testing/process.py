@@ -145,5 +145,26 @@ def service_process(
                 process.stderr.close()
 
 
+def run_cli(
+    folder: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """``skybridge ARGS`` in a process of its own in ``folder``, with no inherited
+    ``SKYBRIDGE*`` setting but ``env``; its output captured as text (``check``: raise on a
+    non-zero exit)."""
+    return subprocess.run(
+        [sys.executable, "-m", "skybridge.cli", *args],
+        cwd=folder,
+        env=clear_skybridge_env() | dict(env or {}),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
 #: What starts a service: ``with start(workdir, *args, **options) as service: ...``.
 ServiceStarter = Callable[..., AbstractContextManager[ServiceProcess]]

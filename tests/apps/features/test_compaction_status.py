@@ -232,3 +232,24 @@ def test_a_failed_compaction_by_hand_is_recorded_with_its_error(
     assert (compaction["by_hand"]["status"], compaction["by_hand"]["error"]) == ("failed", error)
     assert compaction["by_hand"]["result"] is None
     assert "offline log compaction by hand: failed" in text
+
+
+def test_a_view_that_does_not_exist_is_refused_and_not_recorded(service: ServiceHarness) -> None:
+    refused = _compact_by_hand("--view", "realtime_featurez")
+    assert refused.exit_code == 2, refused.output
+    assert _status()[0]["by_hand"] is None
+    card, stat = _card(service)
+    assert stat == ":never"
+    assert "by-hand" not in card
+
+
+def test_a_scheduled_run_after_one_by_hand_is_the_latest(service: ServiceHarness) -> None:
+    ctx = features_context()
+    with open_store(ctx, model=False, streams=False) as store:
+        maintenance._record_by_hand(
+            ctx, store, time.time() - 3600, None, None, "TransientError: an hour ago"
+        )
+    run_the_job_once()
+    card, stat = _card(service)
+    assert re.fullmatch(r":\d s ago", stat), stat  # the scheduled run, not the failure by hand
+    assert re.search(r'<dd class="by-hand">.*pill-bad">failed</span> 1 h(our)? ago', card), card

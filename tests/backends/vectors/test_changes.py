@@ -32,6 +32,17 @@ Snapshot = dict[str, dict[str, Any]]
 Kept = Callable[[str], tuple[int, int]]
 
 #: (operation, ids picked from a small pool, a version number for the text)
+#: Examples of operation sequences per replay test, on stores shared across examples.
+REPLAYS = settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.differing_executors,
+        HealthCheck.too_slow,
+    ],
+)
+
 OPERATIONS = st.lists(
     st.tuples(
         st.sampled_from(["upsert", "delete", "properties"]),
@@ -150,15 +161,7 @@ class ChangesContract(CollectionFixtures):
         with pytest.raises(NotFound):
             store.changes(f"c{uuid.uuid4().hex[:12]}", 0, generation=generation)
 
-    @settings(
-        max_examples=20,
-        deadline=None,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.differing_executors,
-            HealthCheck.too_slow,
-        ],
-    )
+    @REPLAYS
     @given(steps=OPERATIONS)
     def test_replaying_the_changes_gives_the_records_now(
         self, store: VectorStore, steps: list[Any]
@@ -218,15 +221,7 @@ class ChangesContract(CollectionFixtures):
             finally:
                 store.drop_collection(name)
 
-    @settings(
-        max_examples=20,
-        deadline=None,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.differing_executors,
-            HealthCheck.too_slow,
-        ],
-    )
+    @REPLAYS
     @given(steps=OPERATIONS)
     def test_after_prunes_the_feed_answers_exactly_or_none(
         self, make_store: MakeStore, kept: Kept, steps: list[Any]

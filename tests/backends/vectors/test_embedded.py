@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from skybridge.backends.vectors import VectorRecord, connect
 from skybridge.backends.vectors.embedded import EmbeddedVectorStore
+from skybridge.backends.vectors.embedded.ann import HnswIndex
 from skybridge.core.errors import ConfigError
 from skybridge.testing.contracts.vectors import VectorsContract, exact_top, unit_vectors
 
@@ -130,3 +134,54 @@ def test_files_are_private(tmp_path: Path) -> None:
     with connect(f"embedded://{tmp_path}/v") as store:
         store.create_collection("docs", 3)
     assert (tmp_path / "v" / "vectors.db").stat().st_mode & 0o077 == 0
+
+
+def test_graphs_saved_at_once_never_fail_and_a_loaded_graph_has_its_own_revision(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "docs-g.usearch"
+    vectors = unit_vectors(60, 8)
+
+    def graph(revision: int) -> HnswIndex:
+        index = HnswIndex(8, "cosine", ef_search=16)
+        index.add(np.arange(10 + revision, dtype=np.int64), vectors[: 10 + revision])
+        index.revision = revision
+        return index
+
+    graphs = [graph(revision) for revision in range(8)]
+    start = threading.Barrier(8)
+
+    def save(index: HnswIndex) -> None:
+        start.wait()
+        for _ in range(10):
+            index.save(path)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(save, graphs))  # an error in any save is raised here
+    loaded = HnswIndex.load(path, 8, "cosine", ef_search=16)
+    if loaded is not None:  # the graph of one writer, never beside another one's revision
+        assert len(loaded) == 10 + loaded.revision
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs-g.json", "docs-g.usearch"]
+    graphs[3].save(path)
+    found = HnswIndex.load(path, 8, "cosine", ef_search=16)
+    assert found is not None
+    assert (found.revision, len(found)) == (3, 13)
+    # another process's graph renamed in place, its revision not yet
+    graphs[5].index.save(str(tmp_path / "other.tmp"))
+    (tmp_path / "other.tmp").replace(path)
+    assert HnswIndex.load(path, 8, "cosine", ef_search=16) is None
+
+
+def test_a_graph_that_cannot_be_saved_leaves_reads_working(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(self: HnswIndex, path: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(HnswIndex, "save", full_disk)
+    vectors = unit_vectors(300, 24)
+    with connect(f"embedded://{tmp_path}/v?ann_threshold=100&exact_limit=10") as store:
+        store.create_collection("docs", 24)
+        store.upsert("docs", [VectorRecord(f"r{i}", vectors[i], {}) for i in range(300)])
+        assert store.query("docs", vectors[5], k=1)[0].id == "r5"  # through the graph, unsaved
+    assert not list((tmp_path / "v").glob("docs-*.usearch"))

@@ -86,13 +86,20 @@ def compact_by_hand(
     tracker: Tracker | None = None,
 ) -> dict[str, Any]:
     """:func:`compact_log` run by a person (``skybridge features log compact``): unless a dry
-    run, what it merged, or its error, is recorded for :func:`last_compaction`."""
+    run, what it merged, or its error, is recorded for :func:`last_compaction` (a view that
+    does not exist is refused first, and nothing is recorded).
+
+    Raises:
+        NotFound: no view is called ``view``.
+    """
     if dry_run:
         return compact_log(store, view, dry_run=True, tracker=tracker)
+    if view is not None:
+        store.view(view)
     started = time.time()
     try:
         report = compact_log(store, view, tracker=tracker)
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C too: views before it may be compacted already
         _record_by_hand(ctx, store, started, view, None, error_summary(exc))
         raise
     _record_by_hand(ctx, store, started, view, report["total"], None)

@@ -40,7 +40,7 @@ from skybridge.core.errors import (
     SkybridgeError,
     ValidationError,
 )
-from skybridge.core.log_output import service_output
+from skybridge.core.log_output import drain_service_output, service_output
 from skybridge.core.observability import configure_logging
 from skybridge.core.words import counted as counted
 
@@ -136,6 +136,7 @@ def progress_bar(*columns: ProgressColumn | str, **options: Any) -> Progress:
 
 def report_error(exc: SkybridgeError) -> None:
     """A red one-line explanation (naming the setting) and the hint, on stderr; no traceback."""
+    drain_service_output(1.0)  # after the log lines that led to it, not before them
     err = console(stderr=True)
     setting = getattr(exc, "setting", None)
     where = f"{setting}: " if setting and setting not in exc.message else ""
@@ -169,8 +170,12 @@ class CliSession:
     out: Console = field(default_factory=console)
     _settings: Settings | None = None
 
-    def settings(self, *, service: bool = False) -> Settings:
-        """Load settings once and configure logging (WARNING for commands unless asked)."""
+    def settings(self, *, service: bool = False, queued_log: bool | None = None) -> Settings:
+        """Load settings once and configure logging (WARNING for commands unless asked).
+
+        A service (``service``) logs at ``log.level`` and, unless ``queued_log`` is false,
+        through a writer thread (:mod:`skybridge.core.log_output`): a run that ends by itself,
+        like a batch, writes its lines directly."""
         if self._settings is None:
             if self.config is not None and not self.config.is_file():
                 what = "is a folder" if self.config.is_dir() else "does not exist"
@@ -194,7 +199,11 @@ class CliSession:
                 json_output=log.json_output,
                 # a service's lines go out through a thread of their own: a slow reader of
                 # stderr must not stall the event loop, which writes the access log
-                stream=cast(TextIO, service_output(stream, log.queue_lines)) if service else stream,
+                stream=(
+                    cast(TextIO, service_output(stream, log.queue_lines))
+                    if (service if queued_log is None else queued_log)
+                    else stream
+                ),
             )
         return self._settings
 

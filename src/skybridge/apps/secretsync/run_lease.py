@@ -22,7 +22,7 @@ from contextlib import suppress
 from skybridge.core.clock import Clock
 from skybridge.core.errors import Conflict
 from skybridge.core.observability import get_logger
-from skybridge.core.periodic import Periodic
+from skybridge.core.periodic import STOP, Periodic
 from skybridge.runtime.leases import Lease, LeaseManager
 
 log = get_logger(__name__)
@@ -86,8 +86,8 @@ class RunLease:
             log.warning("secretsync.reconcile_lease_not_released", run=self.current.owner)
         return given
 
-    def _renew(self) -> bool:
-        """One renewal; ``False`` once the lease is lost (nothing more to renew)."""
+    def _renew(self) -> object:
+        """One renewal; :data:`STOP` once the lease is lost (nothing more to renew)."""
         lease = self.current
         try:
             renewed = self.leases.renew(lease, self.ttl)
@@ -95,10 +95,10 @@ class RunLease:
             log.warning("secretsync.reconcile_lease_lost", run=lease.owner, error=str(exc))
             with self._lock:
                 self._lost = "it lost its lease"
-            return False
+            return STOP
         except Exception as exc:  # the kv store failing: try again; check() tells the run
             log.warning("secretsync.reconcile_lease_not_renewed", run=lease.owner, error=str(exc))
-            return True
+            return None
         with self._lock:
             self._lease = renewed
-        return True
+        return None

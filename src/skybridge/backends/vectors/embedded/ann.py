@@ -2,13 +2,18 @@
 
 Keys are the records' SQLite row ids, which every process shares, so a process can load the
 file another one saved and apply only the writes made after the revision saved with it. The
-index file is written to a temporary name and renamed, so readers never see half a file.
+graph and its revision (``<name>.json``) are each written to a name of their own and renamed,
+so readers never see half a file, and the revision names the graph file it belongs to (its
+inode): processes saving at once can leave a graph beside another one's revision, and a reader
+that finds them apart, or sees the graph replaced while it loads it, loads nothing (the graph
+is built again) rather than a graph with a revision it does not reflect.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -66,25 +71,34 @@ class HnswIndex:
         return np.asarray(found.keys, dtype=np.int64)
 
     def save(self, path: Path) -> None:
-        """Write the graph and its revision atomically."""
-        temporary = path.with_suffix(".tmp")
-        self.index.save(str(temporary))
-        os.replace(temporary, path)
-        _meta(path).write_text(json.dumps({"revision": self.revision}))
+        """Write the graph and its revision, each atomically (see the module's notes)."""
+        graph = _unique(path)
+        try:
+            self.index.save(str(graph))
+            meta = {"revision": self.revision, "inode": graph.stat().st_ino}
+            written = _unique(_meta(path))
+            written.write_text(json.dumps(meta))
+        except BaseException:
+            graph.unlink(missing_ok=True)
+            raise
+        os.replace(graph, path)
+        os.replace(written, _meta(path))
 
     @classmethod
     def load(
         cls, path: Path, dimension: int, metric: Metric, *, ef_search: int
     ) -> HnswIndex | None:
-        """The saved index, or ``None`` when there is none (or it cannot be read)."""
-        meta = _meta(path)
-        if not path.exists() or not meta.exists():
-            return None
+        """The saved index, or ``None`` when there is none, it cannot be read, or its revision
+        is not the one saved with it."""
         try:
-            revision = int(json.loads(meta.read_text())["revision"])
+            before = path.stat().st_ino
+            meta = json.loads(_meta(path).read_text())
+            revision = int(meta["revision"])
             found = cls(dimension, metric, ef_search=ef_search)
             found.index.load(str(path))
-        except (OSError, ValueError, KeyError, RuntimeError):
+            if not meta.get("inode") == before == path.stat().st_ino:
+                return None  # another process's graph, or replaced while it was loaded
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError):
             return None
         found.revision = revision
         return found
@@ -92,3 +106,8 @@ class HnswIndex:
 
 def _meta(path: Path) -> Path:
     return path.with_suffix(".json")
+
+
+def _unique(path: Path) -> Path:
+    """A temporary name beside ``path`` that no other writer (thread or process) uses."""
+    return path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")

@@ -44,8 +44,10 @@ from skybridge.backends.vectors.embedded.ann import HnswIndex
 from skybridge.backends.vectors.embedded.memory import Vectors
 from skybridge.backends.vectors.filters import Filter
 from skybridge.core.errors import ConfigError, NotFound
+from skybridge.core.observability import error_summary, get_logger
 from skybridge.core.urls import BackendURL
 
+log = get_logger(__name__)
 _OPTIONS = ("ann_threshold", "exact_limit", "ef_search", "keep_deleted")
 
 
@@ -119,7 +121,7 @@ class EmbeddedVectorStore(VectorStore):
         with self._lock:
             for name, held in self._held.items():
                 if held.ann is not None and held.ann_dirty:
-                    held.ann.save(self._ann_path(name, held.generation))
+                    self._save_ann(held.ann, name, held.generation)
             self._held.clear()
             self.db.close()
 
@@ -365,7 +367,9 @@ class EmbeddedVectorStore(VectorStore):
             live = np.flatnonzero(vectors.live[: len(vectors.ids)])
             held.ann.add(vectors.keys[live], vectors.matrix[live])
             held.ann.revision = held.revision
-            held.ann.save(path)
+            if not self._save_ann(held.ann, name, held.generation):
+                held.ann_dirty = True
+                return
         held.ann_dirty = False
 
     def _catch_up_ann(self, ann: HnswIndex, held: _Held, name: str) -> bool:
@@ -392,6 +396,16 @@ class EmbeddedVectorStore(VectorStore):
     def _ann_path(self, name: str, generation: str) -> Path:
         return self.folder / f"{name}-{generation}.usearch"
 
+    def _save_ann(self, ann: HnswIndex, name: str, generation: str) -> bool:
+        """Save the graph for the next process to load; whether it was saved. A graph that
+        cannot be saved (disk full, folder gone) is kept in memory: the reads go on."""
+        try:
+            ann.save(self._ann_path(name, generation))
+        except (OSError, RuntimeError) as exc:
+            log.warning("vectors.graph_not_saved", collection=name, error=error_summary(exc))
+            return False
+        return True
+
     def _missing(self, name: str) -> NotFound:
         return NotFound(f"vector collection {name!r} does not exist")
 
@@ -400,8 +414,7 @@ class EmbeddedVectorStore(VectorStore):
         with self._lock:
             for name, held in self._held.items():
                 if held.ann is not None and held.ann_dirty:
-                    held.ann.save(self._ann_path(name, held.generation))
-                    held.ann_dirty = False
+                    held.ann_dirty = not self._save_ann(held.ann, name, held.generation)
 
 
 def _record(row: Any, dimension: int, *, vectors: bool = True) -> VectorRecord:
