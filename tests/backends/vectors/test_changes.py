@@ -58,6 +58,16 @@ def records(ids: list[str], version: int) -> list[VectorRecord]:
     return [VectorRecord(i, [1.0, 0.5], {"text": f"{i} v{version}"}) for i in ids]
 
 
+def apply_step(store: VectorStore, name: str, operation: str, ids: list[str], version: int) -> None:
+    """One step of :data:`OPERATIONS`: an upsert, a delete or a change of properties."""
+    if operation == "upsert":
+        store.upsert(name, records(ids, version))
+    elif operation == "delete":
+        store.delete(name, ids)
+    else:
+        store.set_properties(name, {"v": str(version)})
+
+
 def snapshot(store: VectorStore, name: str) -> Snapshot:
     return {r.id: r.metadata for r in store.scan(name)}
 
@@ -172,12 +182,7 @@ class ChangesContract(CollectionFixtures):
             seen: dict[int, Snapshot] = {info.revision: {}}
             written: dict[str, int] = {}
             for operation, ids, version in steps:
-                if operation == "upsert":
-                    store.upsert(name, records(ids, version))
-                elif operation == "delete":
-                    store.delete(name, ids)
-                else:
-                    store.set_properties(name, {"v": str(version)})
+                apply_step(store, name, operation, ids, version)
                 revision = store.collection(name).revision
                 if operation == "upsert":
                     written.update(dict.fromkeys(ids, revision))
@@ -232,12 +237,7 @@ class ChangesContract(CollectionFixtures):
             try:
                 seen: dict[int, Snapshot] = {info.revision: {}}
                 for operation, ids, version in steps:
-                    if operation == "upsert":
-                        store.upsert(name, records(ids, version))
-                    elif operation == "delete":
-                        store.delete(name, ids)
-                    else:
-                        store.set_properties(name, {"v": str(version)})
+                    apply_step(store, name, operation, ids, version)
                     now = store.collection(name)
                     seen[now.revision] = snapshot(store, name)
                     counted, rows = kept(name)
