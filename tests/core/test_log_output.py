@@ -186,3 +186,49 @@ def test_a_forked_child_writes_its_own_lines(tmp_path: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert time.monotonic() - started < 4
     assert target.read_text().splitlines() == ["parent", "child"]
+
+
+class ReportStuck(io.StringIO):
+    """stderr that takes lines once ``reading`` is set, but stalls on the drop report until
+    ``report`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = threading.Event()
+        self.report = threading.Event()
+        self.at_report = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.reading.wait()
+        if "lines_dropped" in text:
+            self.at_report.set()
+            self.report.wait()
+        return super().write(text)
+
+
+def test_a_slow_write_of_the_drop_report_holds_up_no_other_log_call() -> None:
+    pipe = ReportStuck()
+    out = QueuedOutput(pipe, capacity=2)
+    configure_logging("INFO", json_output=True, stream=out)
+    try:
+        for n in range(20):
+            out.write(f"line {n}\n")
+        pipe.reading.set()
+        assert pipe.at_report.wait(5)  # the writer is writing its report, slowly
+        logged = threading.Event()
+
+        def log() -> None:
+            get_logger("skybridge.server.access").info("http.request", status=200)
+            logged.set()
+
+        threading.Thread(target=log, daemon=True).start()
+        held_up = not logged.wait(0.5)  # a logger's lock held meanwhile would hold it
+        pipe.report.set()
+        assert not held_up
+        assert out.drain(timeout=5)
+        assert '"event": "http.request"' in pipe.getvalue()
+        assert '"event": "log.lines_dropped"' in pipe.getvalue()
+    finally:
+        pipe.reading.set()
+        pipe.report.set()
+        configure_logging("INFO", json_output=True)

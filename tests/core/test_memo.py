@@ -8,6 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
+from skybridge.core.errors import ConfigError
 from skybridge.core.memo import BuiltOnce, Shared
 
 
@@ -100,3 +101,56 @@ def test_a_failed_call_fails_every_caller_that_waited_for_it_and_is_not_kept(
     assert errors[1] is not errors[2]
     assert errors[1].__cause__ is errors[0]
     assert errors[2].__cause__ is errors[0]
+
+
+class NeedsKeywords(Exception):
+    """An error whose constructor wants keyword arguments and formats its message."""
+
+    def __init__(self, package: str, *, feature: str) -> None:
+        super().__init__(f"{feature} needs {package}")
+        self.package = package
+        self.feature = feature
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NeedsKeywords("usearch", feature="HNSW search"),
+        FileNotFoundError(2, "No such file or directory", "/nowhere"),
+        ConfigError("bad value", setting="backends.kv", hint="give a URL"),
+    ],
+)
+def test_a_waiter_gets_a_faithful_copy_of_any_error_and_the_original_keeps_its_cause(
+    error: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared: Shared[str, int] = Shared()
+    waiting = threading.Semaphore(0)
+    result = Future.result
+
+    def counted(self: Future[int], timeout: float | None = None) -> int:
+        if threading.current_thread() is not threading.main_thread():
+            waiting.release()
+        return result(self, timeout)
+
+    monkeypatch.setattr(Future, "result", counted)
+    cause = RuntimeError("underneath")
+    error.add_note("a note")
+
+    def fail() -> int:
+        assert waiting.acquire(timeout=5)
+        raise error from cause
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(shared.call, "k", fail)
+        waiter = pool.submit(shared.call, "k", lambda: 0)
+        with pytest.raises(type(error)) as owner:
+            first.result(5)
+        with pytest.raises(type(error)) as copied:
+            waiter.result(5)
+    assert owner.value is error
+    assert error.__cause__ is cause  # the one raised to the caller that ran it is untouched
+    assert copied.value is not error
+    assert copied.value.__cause__ is error
+    assert str(copied.value) == str(error)
+    assert vars(copied.value) == {**vars(error), "__notes__": ["a note"]}
+    assert copied.value.__notes__ is not error.__notes__

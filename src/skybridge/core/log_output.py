@@ -20,6 +20,8 @@ import os
 import queue
 import threading
 import time
+import weakref
+from contextlib import suppress
 from typing import TextIO
 
 from prometheus_client import Counter
@@ -44,30 +46,38 @@ class QueuedOutput(io.TextIOBase):
     Text is buffered per thread until it ends a line (a log call can write its message and its
     newline separately), so lines from different threads never mix and a line is dropped whole
     or written whole. :meth:`drain` waits until what was written is out, the report of lines
-    dropped included. Lines the writer logs itself (that report) go straight to ``target``:
-    it is the one thread writing there, and a full queue must not drop the report too.
+    dropped included. The report is logged by the writer thread itself and goes straight to
+    ``target`` once the log call has returned (a logger holds its own lock while it writes: a
+    slow ``target`` must not hold up other threads' log calls), so a full queue cannot drop it.
 
-    A child process forked from this one starts with an empty queue and a writer of its own
-    (the parent writes what it had queued).
+    A child process forked from this one starts with an empty queue and starts a writer of its
+    own when it first writes (the parent writes what it had queued).
     """
 
     def __init__(self, target: TextIO, *, capacity: int = CAPACITY) -> None:
         super().__init__()
         self.target = target
         self.capacity = capacity
-        self._start()
+        self._reset()
         atexit.register(self.drain)
-        os.register_at_fork(after_in_child=self._start)
+        kept = weakref.ref(self)
 
-    def _start(self) -> None:
+        def in_child() -> None:
+            output = kept()
+            if output is not None:
+                output._reset()
+
+        os.register_at_fork(after_in_child=in_child)
+
+    def _reset(self) -> None:
+        """A new queue and no writer yet (in a new object, or a forked child)."""
         self._queue: queue.Queue[str] = queue.Queue(maxsize=self.capacity)
         self._partial = threading.local()
         self._dropped = 0
         self._dropped_lock = threading.Lock()
-        self._writer = threading.Thread(
-            target=self._write_forever, name="skybridge-log", daemon=True
-        )
-        self._writer.start()
+        self._starting = threading.Lock()
+        self._writer: threading.Thread | None = None
+        self._own: list[str] | None = None
 
     def writable(self) -> bool:
         return True
@@ -81,34 +91,54 @@ class QueuedOutput(io.TextIOBase):
         self._partial.text = pending[end:]
         if not end:
             return len(text)
-        if threading.current_thread() is self._writer:
-            self._write(pending[:end])
+        writer = self._writer or self._start_writer()
+        if threading.current_thread() is writer and self._own is not None:
+            self._own.append(pending[:end])  # written once the log call has returned
             return len(text)
         try:
             self._queue.put_nowait(pending[:end])
         except queue.Full:
-            self._drop(pending.count("\n", 0, end))
+            with self._dropped_lock:  # counted before any report can miss it (see drain)
+                self._dropped += pending.count("\n", 0, end)
+            LINES_DROPPED.inc(pending.count("\n", 0, end))
         return len(text)
 
     def flush(self) -> None:
         """Nothing to do here: the writer flushes what it writes (see :meth:`drain`)."""
 
     def drain(self, timeout: float = 5.0) -> bool:
-        """Wait up to ``timeout`` seconds until every queued line is written; whether it was."""
+        """Wait up to ``timeout`` seconds until every queued line is written and every line
+        dropped is reported; whether that happened in time."""
         deadline = time.monotonic() + timeout
         done = self._queue.all_tasks_done
-        with done:
-            while self._queue.unfinished_tasks:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                done.wait(left)
-        return True
+        while True:
+            with done:
+                while self._queue.unfinished_tasks:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    done.wait(left)
+            with self._dropped_lock:
+                unreported = self._dropped
+            if not unreported:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            # a line dropped after the writer's last report: wake it up to report it
+            with suppress(queue.Full):
+                self._queue.put_nowait("")
+            if self._writer is None:
+                self._start_writer()
 
-    def _drop(self, lines: int) -> None:
-        with self._dropped_lock:
-            self._dropped += lines
-        LINES_DROPPED.inc(lines)
+    def _start_writer(self) -> threading.Thread:
+        with self._starting:
+            if self._writer is None:
+                writer = threading.Thread(
+                    target=self._write_forever, name="skybridge-log", daemon=True
+                )
+                writer.start()
+                self._writer = writer
+            return self._writer
 
     def _write_forever(self) -> None:
         while True:
@@ -126,6 +156,8 @@ class QueuedOutput(io.TextIOBase):
                     self._queue.task_done()
 
     def _write(self, text: str) -> None:
+        if not text:
+            return
         try:
             self.target.write(text)
             self.target.flush()
@@ -137,6 +169,7 @@ class QueuedOutput(io.TextIOBase):
             dropped, self._dropped = self._dropped, 0
         if not dropped:
             return
+        self._own = []
         try:
             get_logger("skybridge.log").warning(
                 "log.lines_dropped",
@@ -146,6 +179,9 @@ class QueuedOutput(io.TextIOBase):
         except Exception:  # a broken logger must not end the writer: the next report says it
             with self._dropped_lock:
                 self._dropped += dropped
+        finally:
+            own, self._own = self._own, None
+        self._write("".join(own))
 
 
 _service_output: QueuedOutput | None = None

@@ -5,7 +5,6 @@ building the same document in every worker thread): values built once per key an
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
@@ -78,12 +77,32 @@ class Shared(Generic[K, V]):
 
 def _answer_of(call: Future[V]) -> V:
     """``call``'s result; its error raised as a copy (chained to it), so that callers in other
-    threads do not add their frames to one shared traceback."""
+    threads do not add their frames to one shared traceback (an error that cannot be copied
+    faithfully is raised as it is)."""
     try:
         return call.result()
     except Exception as exc:
-        try:
-            copied = copy.copy(exc)
-        except Exception:  # an error that cannot be copied: raised as it is
-            raise exc from None
-        raise copied.with_traceback(None) from exc
+        copied = _copy_of(exc)
+        if copied is None:
+            raise
+        raise copied from exc
+
+
+def _copy_of(error: Exception) -> Exception | None:
+    """``error`` made again without calling its constructor (which may want keyword arguments
+    or format its message again): its ``args`` and attributes, its notes in a list of their
+    own; ``None`` when the copy would not read the same."""
+    kind = type(error)
+    made_from = error.args
+    if isinstance(error, OSError) and error.filename is not None:  # not among its args
+        made_from = (error.errno, error.strerror, error.filename, None, error.filename2)
+    try:
+        copied = kind.__new__(kind, *made_from)
+        copied.args = error.args
+        copied.__dict__.update(error.__dict__)
+        if isinstance(notes := error.__dict__.get("__notes__"), list):
+            copied.__notes__ = list(notes)
+        same = str(copied) == str(error)
+    except Exception:
+        return None
+    return copied if same else None

@@ -253,3 +253,16 @@ def test_a_scheduled_run_after_one_by_hand_is_the_latest(service: ServiceHarness
     card, stat = _card(service)
     assert re.fullmatch(r":\d s ago", stat), stat  # the scheduled run, not the failure by hand
     assert re.search(r'<dd class="by-hand">.*pill-bad">failed</span> 1 h(our)? ago', card), card
+
+
+def test_a_compaction_by_hand_stopped_with_ctrl_c_is_recorded_as_interrupted(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(maintenance, "compact_log", interrupted)
+    stopped = _compact_by_hand()
+    assert stopped.exit_code == 130, stopped.output
+    by_hand = _status()[0]["by_hand"]
+    assert (by_hand["status"], by_hand["error"]) == ("failed", maintenance.INTERRUPTED)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 
 from skybridge.backends.vectors import VectorRecord, connect
-from skybridge.backends.vectors.embedded import EmbeddedVectorStore
+from skybridge.backends.vectors.embedded import EmbeddedVectorStore, ann
 from skybridge.backends.vectors.embedded.ann import HnswIndex
 from skybridge.core.errors import ConfigError
 from skybridge.testing.contracts.vectors import VectorsContract, exact_top, unit_vectors
@@ -86,8 +88,8 @@ def test_a_saved_graph_older_than_the_pruned_tombstones_is_built_again(tmp_path:
         store.create_collection("docs", 24)
         store.upsert("docs", [VectorRecord(f"r{i}", vectors[i], {}) for i in range(300)])
         assert store.query("docs", vectors[5], k=1)[0].id == "r5"  # the graph is built, saved
-    (graph,) = (tmp_path / "v").glob("docs-*.usearch")
-    saved = json.loads(graph.with_suffix(".json").read_text())["revision"]
+    (meta,) = (tmp_path / "v").glob("docs-*.json")
+    saved = json.loads(meta.read_text())["revision"]
     with connect(url, keep_deleted=10) as writer:  # writes, never queries: holds no graph
         for round_ in range(7):  # 50 of 300 replaced each round: the 7th prunes
             start = 50 * round_
@@ -104,7 +106,7 @@ def test_a_saved_graph_older_than_the_pruned_tombstones_is_built_again(tmp_path:
         ann = reader._held["docs"].ann
         assert ann is not None
         assert len(ann) == reader.count("docs") == 300  # no deleted row left in the graph
-        rebuilt = json.loads(graph.with_suffix(".json").read_text())["revision"]
+        rebuilt = json.loads(meta.read_text())["revision"]
         assert rebuilt == info.revision  # built again, and saved at once
 
 
@@ -149,39 +151,71 @@ def test_graphs_saved_at_once_never_fail_and_a_loaded_graph_has_its_own_revision
         return index
 
     graphs = [graph(revision) for revision in range(8)]
-    start = threading.Barrier(8)
+    start = threading.Barrier(9)
+    loads: list[tuple[int, int]] = []
 
     def save(index: HnswIndex) -> None:
         start.wait()
         for _ in range(10):
             index.save(path)
 
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(save, graphs))  # an error in any save is raised here
-    loaded = HnswIndex.load(path, 8, "cosine", ef_search=16)
-    if loaded is not None:  # the graph of one writer, never beside another one's revision
-        assert len(loaded) == 10 + loaded.revision
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs-g.json", "docs-g.usearch"]
+    def load() -> None:
+        start.wait()
+        for _ in range(200):
+            found = HnswIndex.load(path, 8, "cosine", ef_search=16)
+            if found is not None:
+                loads.append((found.revision, len(found)))
+
+    with ThreadPoolExecutor(9) as pool:
+        futures = [pool.submit(save, index) for index in graphs] + [pool.submit(load)]
+        for future in futures:
+            future.result()  # an error in any save or load is raised here
+    assert loads  # the reader found graphs while they were saved
+    assert all(size == 10 + revision for revision, size in loads)  # each with its revision
+    assert not list(tmp_path.glob("*.tmp"))
     graphs[3].save(path)
     found = HnswIndex.load(path, 8, "cosine", ef_search=16)
     assert found is not None
     assert (found.revision, len(found)) == (3, 13)
-    # another process's graph renamed in place, its revision not yet
-    graphs[5].index.save(str(tmp_path / "other.tmp"))
-    (tmp_path / "other.tmp").replace(path)
+    saved = {p.name for p in tmp_path.glob("docs-g.r*.usearch")}
+    assert all(int(name.split(".r")[1].split("-")[0]) >= 3 for name in saved)  # older swept
+    meta = json.loads((tmp_path / "docs-g.json").read_text())
+    (tmp_path / meta["graph"]).unlink()  # deleted by another process's sweep
     assert HnswIndex.load(path, 8, "cosine", ef_search=16) is None
 
 
-def test_a_graph_that_cannot_be_saved_leaves_reads_working(
+def test_a_graph_from_before_saves_named_their_file_is_built_again(tmp_path: Path) -> None:
+    vectors = unit_vectors(300, 24)
+    url = f"embedded://{tmp_path}/v?ann_threshold=100&exact_limit=10"
+    with connect(url) as store:
+        store.create_collection("docs", 24)
+        store.upsert("docs", [VectorRecord(f"r{i}", vectors[i], {}) for i in range(300)])
+        assert store.query("docs", vectors[5], k=1)[0].id == "r5"
+    (meta,) = (tmp_path / "v").glob("docs-*.json")
+    revision = json.loads(meta.read_text())["revision"]
+    (graph,) = (tmp_path / "v").glob("docs-*.usearch")
+    legacy = meta.with_suffix(".usearch")
+    graph.rename(legacy)  # the layout before: one file, and a revision naming none
+    meta.write_text(json.dumps({"revision": revision}))
+    with connect(url) as store:
+        assert store.query("docs", vectors[7], k=1)[0].id == "r7"
+    assert not legacy.exists()  # built again and saved; the old file swept
+    assert "graph" in json.loads(meta.read_text())
+
+
+def test_a_graph_that_cannot_be_saved_leaves_reads_working_and_no_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def full_disk(self: HnswIndex, path: Path) -> None:
+    def full_disk(source: Any, target: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(HnswIndex, "save", full_disk)
+    monkeypatch.setattr(ann, "os", SimpleNamespace(getpid=os.getpid, replace=full_disk))
     vectors = unit_vectors(300, 24)
     with connect(f"embedded://{tmp_path}/v?ann_threshold=100&exact_limit=10") as store:
         store.create_collection("docs", 24)
         store.upsert("docs", [VectorRecord(f"r{i}", vectors[i], {}) for i in range(300)])
         assert store.query("docs", vectors[5], k=1)[0].id == "r5"  # through the graph, unsaved
-    assert not list((tmp_path / "v").glob("docs-*.usearch"))
+        assert isinstance(store, EmbeddedVectorStore)
+        assert store._held["docs"].ann is not None
+    left = sorted(p.name for p in (tmp_path / "v").iterdir())
+    assert not [name for name in left if ".usearch" in name or ".tmp" in name], left

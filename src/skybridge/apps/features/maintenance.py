@@ -29,6 +29,8 @@ JOB = "compact"
 #: Seconds the scheduler keeps a compaction tick to one worker (a closed day of a busy log can
 #: take minutes); each view also has its own lease, so a tick run twice compacts nothing twice.
 JOB_LEASE = 3600.0
+#: The error recorded for a compaction by hand stopped with Ctrl-C.
+INTERRUPTED = "interrupted (Ctrl-C) before it finished: the views before it may be compacted"
 #: Where the last compaction by hand is recorded, on the same kv store as the job's record.
 BY_HAND_KEY = "features/compaction/by-hand"
 
@@ -100,7 +102,8 @@ def compact_by_hand(
     try:
         report = compact_log(store, view, tracker=tracker)
     except BaseException as exc:  # Ctrl-C too: views before it may be compacted already
-        _record_by_hand(ctx, store, started, view, None, error_summary(exc))
+        error = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else error_summary(exc)
+        _record_by_hand(ctx, store, started, view, None, error)
         raise
     _record_by_hand(ctx, store, started, view, report["total"], None)
     return report
