@@ -116,9 +116,13 @@ def test_bytes_values_are_watched(tmp_path: Path) -> None:
 
 
 def test_short_canaries_match_whole_words_only() -> None:
-    with watch_logs(["Qz"]) as watch:
+    with watch_logs(["Qz", "q"]) as watch:
         log.info("Qzx, xQz and Qz2 are other words")
+        log.info("a random token", csrf="Xy_q-Ab3", run="20261207T185124Z-Qz")
     assert watch.leaks() == []
+    with watch_logs(["q"]) as watch:
+        log.info("connect", url="postgresql://u:q@db/app")
+    assert {x.kind for x in watch.leaks()} == {"clear value"}
 
 
 def test_the_previous_configuration_comes_back() -> None:

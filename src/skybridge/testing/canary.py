@@ -5,8 +5,8 @@ masked", and log masking scrubs free text only for values of 8 or more character
 :class:`LogWatch` therefore looks at every log event twice: as the code passed it to the
 logger (before any redaction) and as it was written. It reports a leak when an event carries
 
-* a canary value in clear (canaries of 1-3 characters are matched as whole words, longer ones
-  anywhere), as text or bytes;
+* a canary value in clear (canaries of 1-3 characters are matched as whole words, where ``_``
+  and ``-`` join words as in random tokens; longer ones anywhere), as text or bytes;
 * a :class:`~skybridge.core.secret.Secret` object, or the mask ``***`` (a masked secret reached
   a log call: the code logged the secret and only redaction saved it);
 * the ``secret_in_log`` flag the redaction processor sets.
@@ -48,7 +48,9 @@ CANARY_LENGTHS = (1, 2, 3, 4, 5, 6, 7, 40)
 _ALPHABET = "QXZJKVWqxzjkvw"
 _SHORT_ALPHABET = "QJKqjk"
 _WORD_MATCH_BELOW = 4
-_WORDS = re.compile(r"[A-Za-z0-9]+")
+#: Words for short canaries: ``_`` and ``-`` join, as in URL-safe random tokens (CSRF tokens,
+#: ids), whose one-letter pieces would otherwise read as a short canary.
+_WORDS = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def canary_values(lengths: Iterable[int] = CANARY_LENGTHS) -> list[str]:
@@ -142,7 +144,7 @@ class LogWatch:
         for canary in sorted(self.canaries, key=len, reverse=True):
             if len(canary) < _WORD_MATCH_BELOW:
                 text = re.sub(
-                    rf"(?<![A-Za-z0-9]){re.escape(canary)}(?![A-Za-z0-9])", "<canary>", text
+                    rf"(?<![A-Za-z0-9_-]){re.escape(canary)}(?![A-Za-z0-9_-])", "<canary>", text
                 )
             else:
                 text = text.replace(canary, "<canary>")
