@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -69,19 +70,26 @@ def test_callers_asking_while_a_call_runs_share_its_answer_and_later_ones_call_a
     assert shared.call("other", work) == 3
 
 
-def test_a_failed_call_fails_every_caller_that_waited_for_it_and_is_not_kept(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    shared: Shared[str, int] = Shared()
-    waiting = threading.Semaphore(0)
+@pytest.fixture
+def waiting(monkeypatch: pytest.MonkeyPatch) -> threading.Semaphore:
+    """Released each time a caller of ``Shared.call`` in a worker thread starts waiting for
+    the running call (so a test can hold that call until its waiters are there)."""
+    waiters = threading.Semaphore(0)
     result = Future.result
 
-    def counted(self: Future[int], timeout: float | None = None) -> int:
+    def counted(self: Future[Any], timeout: float | None = None) -> Any:
         if threading.current_thread() is not threading.main_thread():
-            waiting.release()  # a caller of ``shared.call`` waits for the running call
+            waiters.release()
         return result(self, timeout)
 
     monkeypatch.setattr(Future, "result", counted)
+    return waiters
+
+
+def test_a_failed_call_fails_every_caller_that_waited_for_it_and_is_not_kept(
+    waiting: threading.Semaphore,
+) -> None:
+    shared: Shared[str, int] = Shared()
 
     def fail() -> int:
         for _ in range(2):  # both waiters are waiting before it fails
@@ -121,18 +129,9 @@ class NeedsKeywords(Exception):
     ],
 )
 def test_a_waiter_gets_a_faithful_copy_of_any_error_and_the_original_keeps_its_cause(
-    error: Exception, monkeypatch: pytest.MonkeyPatch
+    error: Exception, waiting: threading.Semaphore
 ) -> None:
     shared: Shared[str, int] = Shared()
-    waiting = threading.Semaphore(0)
-    result = Future.result
-
-    def counted(self: Future[int], timeout: float | None = None) -> int:
-        if threading.current_thread() is not threading.main_thread():
-            waiting.release()
-        return result(self, timeout)
-
-    monkeypatch.setattr(Future, "result", counted)
     cause = RuntimeError("underneath")
     error.add_note("a note")
 

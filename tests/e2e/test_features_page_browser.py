@@ -121,7 +121,7 @@ def test_features_page_shows_the_last_log_compaction_at_desktop_and_phone_widths
 
         if status == "never":
             _compact_by_hand(tmp_path, env)
-            for width, height in ((1280, 1000), (390, 844)):
+            for width, height in ((1366, 1000), (390, 844)):
                 with browser_page(chromium, width, height) as page:
                     login(page, url, token)
                     page.goto(f"{url}ui/features")

@@ -98,9 +98,10 @@ class QueuedOutput(io.TextIOBase):
         try:
             self._queue.put_nowait(pending[:end])
         except queue.Full:
+            lines = pending.count("\n", 0, end)
             with self._dropped_lock:  # counted before any report can miss it (see drain)
-                self._dropped += pending.count("\n", 0, end)
-            LINES_DROPPED.inc(pending.count("\n", 0, end))
+                self._dropped += lines
+            LINES_DROPPED.inc(lines)
         return len(text)
 
     def flush(self) -> None:

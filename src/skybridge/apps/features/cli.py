@@ -105,19 +105,8 @@ def status(ctx: typer.Context, json_out: Json = False) -> None:
 def _by_hand_line(hand: ByHand) -> Text:
     """The last compaction by hand in one line (``--json``: ``compaction.by_hand``)."""
     scope = "" if hand.view is None else f" (view {hand.view})"
-    if hand.error is not None:
-        return styled(
-            "offline log compaction by hand{}: [red]failed[/] {}: {}",
-            scope,
-            ago(hand.ran_at),
-            hand.error,
-        )
-    return styled(
-        "offline log compaction by hand{}: [green]succeeded[/] {}: {}",
-        scope,
-        ago(hand.ran_at),
-        hand.summary(),
-    )
+    label = f"offline log compaction by hand{scope}"
+    return _outcome_line(label, hand.ran_at, hand.error, hand.summary())
 
 
 def _compaction_line(last: LastCompaction) -> Text:
@@ -128,11 +117,14 @@ def _compaction_line(last: LastCompaction) -> Text:
             "run yet; next run {})",
             when(last.next_run) if last.next_run is not None else "not scheduled",
         )
-    if last.error is not None:
-        return styled("offline log compaction: [red]failed[/] {}: {}", ago(last.ran_at), last.error)
-    return styled(
-        "offline log compaction: [green]succeeded[/] {}: {}", ago(last.ran_at), last.summary()
-    )
+    return _outcome_line("offline log compaction", last.ran_at, last.error, last.summary())
+
+
+def _outcome_line(label: str, ran_at: float, error: str | None, summary: str | None) -> Text:
+    """``LABEL: failed 3 min ago: ERROR`` or ``LABEL: succeeded 3 min ago: SUMMARY``."""
+    if error is not None:
+        return styled("{}: [red]failed[/] {}: {}", label, ago(ran_at), error)
+    return styled("{}: [green]succeeded[/] {}: {}", label, ago(ran_at), summary)
 
 
 @features_app.command("apply")

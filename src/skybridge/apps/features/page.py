@@ -111,15 +111,12 @@ def compaction_view(last: LastCompaction, every: float, now: float | None = None
             "summary": hand.summary(),
             "error": hand.error,
         }
+    scheduled = {"status": last.status, "ran": ago(last.ran_at, now=now)}
     scheduled_first = hand is None or (last.ran_at is not None and last.ran_at >= hand.ran_at)
-    latest = (
-        {"status": last.status, "ran": ago(last.ran_at, now=now)} if scheduled_first else by_hand
-    )
     return {
-        "latest": latest,
+        "latest": scheduled if scheduled_first else by_hand,
         "by_hand": by_hand,
-        "status": last.status,
-        "ran": ago(last.ran_at, now=now),
+        **scheduled,
         "ran_at": when(last.ran_at, seconds=True),
         "summary": last.summary(),
         "busy": (last.result or {}).get("busy") or [],

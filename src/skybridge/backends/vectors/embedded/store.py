@@ -255,7 +255,7 @@ class EmbeddedVectorStore(VectorStore):
             if info is None:
                 raise self._missing(name)
             if info.generation != generation or since > info.revision:
-                return None  # older than ``feed_from``: ``schema.changes`` tells
+                return None  # made again, or a revision it never had (``feed_from``: below)
             return schema.changes(conn, info, since)
 
     def _query(self, name: str, vector: Vector, k: int, flt: Filter) -> list[Match]:
@@ -362,15 +362,13 @@ class EmbeddedVectorStore(VectorStore):
             and self._catch_up_ann(loaded, held, name)
         ):
             held.ann = loaded
+            held.ann_dirty = False
         else:
             held.ann = HnswIndex(vectors.dimension, vectors.metric, ef_search=self.ef_search)
             live = np.flatnonzero(vectors.live[: len(vectors.ids)])
             held.ann.add(vectors.keys[live], vectors.matrix[live])
             held.ann.revision = held.revision
-            if not self._save_ann(held.ann, name, held.generation):
-                held.ann_dirty = True
-                return
-        held.ann_dirty = False
+            held.ann_dirty = not self._save_ann(held.ann, name, held.generation)
 
     def _catch_up_ann(self, ann: HnswIndex, held: _Held, name: str) -> bool:
         """Bring a loaded graph up to ``held``'s revision; ``False`` (the graph untouched) when
