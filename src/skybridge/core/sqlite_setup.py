@@ -10,6 +10,9 @@ until they pass or ``timeout`` seconds have gone.
 :func:`opening` names the file when it cannot be opened: a damaged file (not a database, a
 malformed image) says so and what to do, instead of a driver traceback.
 
+:func:`transaction` is the one way the embedded stores run an explicit transaction: it never
+leaves its connection inside one (see there).
+
 **Schema versions.** Each embedded store stamps its file with the version of its tables
 (``PRAGMA user_version``, see :func:`schema_version`). A file of an older version is upgraded
 by its store before the stamp moves (a file from before versions existed reads 0); a file of a
@@ -90,6 +93,36 @@ def opening(path: Path | str, what: str) -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         raise open_error(path, what, exc) from None
+
+
+@contextmanager
+def transaction(
+    conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE"
+) -> Iterator[sqlite3.Connection]:
+    """``begin`` on ``conn`` (a connection in autocommit mode), ``COMMIT`` when the body ends,
+    ``ROLLBACK`` when the body or the ``COMMIT`` fails.
+
+    A failed ``COMMIT`` leaves SQLite's transaction open (it fails "database is locked" in a
+    rollback-journal file while another connection still reads): rolled back here, else every
+    later ``BEGIN`` on the connection would fail with "cannot start a transaction within a
+    transaction". A body whose error already ended the transaction is not rolled back again
+    (that would hide its error behind "no transaction is active").
+    """
+    conn.execute(begin)
+    with ending(conn):
+        yield conn
+
+
+@contextmanager
+def ending(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """The end of a transaction already begun on ``conn``: as :func:`transaction`'s."""
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def schema_version(conn: Any, path: Path | str, what: str, version: int) -> int:

@@ -151,7 +151,8 @@ def test_a_second_reconcile_while_one_runs_is_refused_naming_it_in_every_process
     assert second.headers["Location"] == f"{RECONCILE}/{first['id']}"
     assert client.post(RECONCILE, headers=auth).status_code == 200  # a plan still answers
     still = _run(client, auth, first["id"])
-    assert still["status"] == "running", still  # held by the gate: else the checks below mislead
+    # held by the gate: else the checks below mislead (the record says why it ended)
+    assert still["status"] == "running", json.dumps(still, indent=1)
     # the scheduled job (in a worker) leaves the tick to the run going
     with open_service(ctx) as svc:
         skipped = reconcile_run(svc.engine)(JobRun("secretsync.reconcile", 0.0, "w", 1))

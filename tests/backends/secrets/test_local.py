@@ -310,6 +310,36 @@ def test_reads_never_wait_for_the_write_lock(tmp_path: Path) -> None:
         assert [name for (name,) in rows] == ["a"]
 
 
+def test_a_purge_that_cannot_commit_while_another_process_reads_leaves_the_store_working(
+    tmp_path: Path,
+) -> None:
+    """A read's purge takes the write lock and then cannot commit while another connection
+    reads (a rollback-journal file): it is rolled back and left for later. It stayed open
+    before, and every later call of that store failed "cannot start a transaction within a
+    transaction" (seen as reconcile errors when a second process read the same store)."""
+    from skybridge.backends.secrets.local import PURGE_EVERY
+
+    clock = ManualClock()
+    with LocalSecretStore(tmp_path, clock=clock) as store:
+        store.create("a", Secret("v"))
+        store.create("gone", Secret("x"))
+        store.delete("gone", recovery_days=1)
+        reader = sqlite3.connect(tmp_path / "secrets.db", isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM secrets").fetchall()  # another process reads
+        try:
+            clock.advance(86400 + PURGE_EVERY)  # "gone" is due, and so is a read's purge
+            assert store.get_value("a").value.reveal() == "v"
+            assert store.describe_many(["a", "gone"]).keys() == {"a"}
+        finally:
+            reader.execute("COMMIT")
+            reader.close()
+        store.put_value("a", Secret("v2"))  # writes go on, and purge
+        assert store.get_value("a").value.reveal() == "v2"
+    rows = sqlite3.connect(tmp_path / "secrets.db").execute("SELECT name FROM secrets")
+    assert [name for (name,) in rows] == ["a"]
+
+
 def test_purges_use_indexes_also_on_a_file_made_without_them(tmp_path: Path) -> None:
     old = sqlite3.connect(tmp_path / "secrets.db")
     old.executescript(  # the layout before the indexes

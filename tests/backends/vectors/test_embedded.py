@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -159,18 +159,22 @@ def test_graphs_saved_at_once_never_fail_and_a_loaded_graph_has_its_own_revision
         for _ in range(10):
             index.save(path)
 
-    def load() -> None:
+    def load(saving: list[Future[None]]) -> None:
         start.wait()
-        for _ in range(200):
+        while True:  # until the saves are over, and once more after
+            over = all(future.done() for future in saving)
             found = HnswIndex.load(path, 8, "cosine", ef_search=16)
             if found is not None:
                 loads.append((found.revision, len(found)))
+            if over:
+                return
 
     with ThreadPoolExecutor(9) as pool:
-        futures = [pool.submit(save, index) for index in graphs] + [pool.submit(load)]
-        for future in futures:
+        saving = [pool.submit(save, index) for index in graphs]
+        reading = pool.submit(load, saving)
+        for future in [*saving, reading]:
             future.result()  # an error in any save or load is raised here
-    assert loads  # the reader found graphs while they were saved
+    assert loads  # the reader found graphs (at the latest once the saves were over)
     assert all(size == 10 + revision for revision, size in loads)  # each with its revision
     assert not list(tmp_path.glob("*.tmp"))
     graphs[3].save(path)

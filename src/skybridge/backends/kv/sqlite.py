@@ -26,7 +26,7 @@ from skybridge.backends.kv.base import BatchWrite, Item, KeyValueStore, ScanPage
 from skybridge.backends.kv.keys import prefix_end
 from skybridge.core.errors import ConfigError, Conflict, TerminalError, TransientError
 from skybridge.core.private_files import private_sqlite
-from skybridge.core.sqlite_setup import create_schema, set_up
+from skybridge.core.sqlite_setup import create_schema, set_up, transaction
 from skybridge.core.urls import BackendURL
 
 MEMORY = ":memory:"
@@ -138,14 +138,8 @@ class SQLiteStore(KeyValueStore):
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._db() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._db() as conn, transaction(conn):
+            yield conn
 
     def ping(self) -> None:
         with self._db() as conn:

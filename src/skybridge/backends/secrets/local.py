@@ -52,7 +52,7 @@ from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import ConfigError, Conflict, NotFound, TerminalError, TransientError
 from skybridge.core.private_files import private_dir, private_sqlite
 from skybridge.core.secret import Secret
-from skybridge.core.sqlite_setup import create_schema, opening
+from skybridge.core.sqlite_setup import create_schema, opening, transaction
 from skybridge.core.urls import BackendURL
 
 _DAY = 86400.0
@@ -165,10 +165,11 @@ class LocalSecretStore(SecretStore):
             try:
                 if not write and self._purge_due():
                     self._purge_if_free()
-                with self._transaction("BEGIN IMMEDIATE" if write else "BEGIN"):
-                    if write:
-                        self._purge_expired()
+                with transaction(self._db, "BEGIN IMMEDIATE" if write else "BEGIN"):
+                    purged = self._purge_expired() if write else None
                     yield self._db
+                if purged is not None:
+                    self._purged_at = purged
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise TransientError(f"local secret store is busy: {exc}") from None
@@ -176,23 +177,14 @@ class LocalSecretStore(SecretStore):
             except sqlite3.Error as exc:
                 raise TerminalError(f"local secret store failed: {exc}") from None
 
-    @contextmanager
-    def _transaction(self, begin: str) -> Iterator[None]:
-        self._db.execute(begin)
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
     def _purge_if_free(self) -> None:
         """A read's purge, only if the write lock is free at once: a writer holding it purges
         itself, and reads leave expired rows out by time, so a read never waits for it."""
         self._db.execute("PRAGMA busy_timeout = 0")
         try:
-            with self._transaction("BEGIN IMMEDIATE"):
-                self._purge_expired()
+            with transaction(self._db):
+                purged = self._purge_expired()
+            self._purged_at = purged
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
@@ -202,7 +194,9 @@ class LocalSecretStore(SecretStore):
     def _purge_due(self) -> bool:
         return self._purged_at is None or self._clock.now() >= self._purged_at + PURGE_EVERY
 
-    def _purge_expired(self) -> None:
+    def _purge_expired(self) -> float:
+        """Remove the rows whose time has come (inside a write transaction); the store clock's
+        time it purged to, for the caller to keep once the transaction committed."""
         # Indexed (local_rows.SCHEMA): three index probes when nothing is due.
         now = self._clock.now()
         self._db.execute(
@@ -212,7 +206,7 @@ class LocalSecretStore(SecretStore):
         )
         self._db.execute("DELETE FROM secrets WHERE deletion_date <= ?", (now,))
         self._db.execute("DELETE FROM versions WHERE deletion_scheduled <= ?", (now,))
-        self._purged_at = now
+        return now
 
     def _row(self, secret: str, *, live: bool = True) -> sqlite3.Row:
         # By id or by name, never either: a name must not shadow another secret's id.

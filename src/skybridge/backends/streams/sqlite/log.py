@@ -46,6 +46,7 @@ from skybridge.backends.streams.sqlite.schema import (
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import ConfigError, NotFound, ValidationError
 from skybridge.core.sqlite_setup import create_schema, opening
+from skybridge.core.sqlite_setup import transaction as sqlite_transaction
 from skybridge.core.urls import BackendURL
 
 
@@ -312,25 +313,21 @@ class SqliteStream(StreamBackend):
         tid = self.topic_id(topic)
         records: list[Record] = []
         try:
-            with self._lock:
-                self._conn.execute("BEGIN")
-                try:
-                    bounds = {
-                        part: (start, end)
-                        for part, start, end in self._conn.execute(
-                            "SELECT part, start_off, next_off FROM partitions WHERE tid = ?",
-                            (tid,),
-                        )
-                    }
-                    for part, asked in read_plan(topic, bounds, offsets).items():
-                        start, end = bounds[part]
-                        first = start if asked is None else max(asked, start)
-                        if first >= end:
-                            continue
-                        rows = self._conn.execute(_READ_RANGE, (tid, part, first, end)).fetchall()
-                        records.extend(as_records(topic, part, rows))
-                finally:
-                    self._conn.execute("COMMIT")
+            with self._lock, sqlite_transaction(self._conn, "BEGIN"):
+                bounds = {
+                    part: (start, end)
+                    for part, start, end in self._conn.execute(
+                        "SELECT part, start_off, next_off FROM partitions WHERE tid = ?",
+                        (tid,),
+                    )
+                }
+                for part, asked in read_plan(topic, bounds, offsets).items():
+                    start, end = bounds[part]
+                    first = start if asked is None else max(asked, start)
+                    if first >= end:
+                        continue
+                    rows = self._conn.execute(_READ_RANGE, (tid, part, first, end)).fetchall()
+                    records.extend(as_records(topic, part, rows))
         except sqlite3.Error as exc:
             raise translate(exc, "read_to_end") from exc
         return records

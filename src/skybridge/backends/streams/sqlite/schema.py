@@ -12,6 +12,7 @@ from skybridge.backends.streams.records import TopicPartition
 from skybridge.core.errors import SkybridgeError, TerminalError, TransientError
 from skybridge.core.private_files import private_sqlite
 from skybridge.core.sqlite_setup import opening, set_up
+from skybridge.core.sqlite_setup import transaction as sqlite_transaction
 
 #: The version of the tables below (see :func:`skybridge.core.sqlite_setup.schema_version`).
 SCHEMA_VERSION = 1
@@ -74,13 +75,8 @@ def translate(exc: sqlite3.Error, operation: str) -> SkybridgeError:
 def transaction(conn: sqlite3.Connection, operation: str) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` (take the write lock up front, so no upgrade deadlocks)."""
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with sqlite_transaction(conn):
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise translate(exc, operation) from exc
 

@@ -40,7 +40,7 @@ from skybridge.backends.vectors import retention
 from skybridge.backends.vectors.base import Changes, CollectionInfo, Metric, VectorRecord
 from skybridge.core.errors import Conflict, TransientError
 from skybridge.core.private_files import private_sqlite
-from skybridge.core.sqlite_setup import create_schema, opening, set_up
+from skybridge.core.sqlite_setup import create_schema, ending, opening, set_up, transaction
 
 #: The version of the tables below (see :func:`skybridge.core.sqlite_setup.schema_version`).
 SCHEMA_VERSION = 3
@@ -154,22 +154,14 @@ class Database:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise TransientError(f"embedded vector store is busy: {exc}") from None
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+            with ending(self.conn) as conn:
+                yield conn
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """One consistent read (a deferred transaction)."""
-        with self.lock:
-            self.conn.execute("BEGIN")
-            try:
-                yield self.conn
-            finally:
-                self.conn.execute("COMMIT")
+        with self.lock, transaction(self.conn, "BEGIN") as conn:
+            yield conn
 
     def close(self) -> None:
         with self.lock:
