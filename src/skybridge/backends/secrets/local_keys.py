@@ -14,6 +14,7 @@ import base64
 import binascii
 import os
 import stat
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,15 +53,34 @@ def _read_key_file(path: Path) -> bytes:
 
 
 def _create_key_file(path: Path) -> bytes:
+    """A new key in ``path``, or the key another process put there first.
+
+    The key is written and synced to a private file of its own, then linked to ``path``: a
+    process racing this one reads either no key file or a whole one (never one created and
+    not yet written), and a crash leaves no empty key file behind to refuse the store.
+    """
     if not path.parent.exists():  # an existing one is the store's to tighten
         private_dir(path.parent)  # and its missing parents, 0700 each
     key = AESGCM.generate_key(bit_length=256)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race; use its key
-        return _read_key_file(path)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(base64.urlsafe_b64encode(key).decode("ascii") + "\n")
+        with os.fdopen(fd, "w", encoding="ascii") as handle:  # mkstemp made it 0600
+            handle.write(base64.urlsafe_b64encode(key).decode("ascii") + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError:  # another process won the race; use its key
+            return _read_key_file(path)
+        except OSError as exc:
+            raise ConfigError(f"cannot create key file {path}: {exc.strerror}") from None
+    finally:
+        os.unlink(temp)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the new name lasts as long as the values sealed with it
+    finally:
+        os.close(folder)
     return key
 
 
