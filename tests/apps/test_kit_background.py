@@ -137,3 +137,40 @@ def test_serve_pipeline_runs_until_sigterm_then_closes_the_pipeline(tmp_path: Pa
     assert sorted(seen) == [0, 1, 2, 3, 4]
     assert closed == [True]
     assert signal.getsignal(signal.SIGTERM) is previous  # the handler is put back
+
+
+def _nothing(event: Event) -> list[object]:
+    return []
+
+
+def test_a_pipeline_started_again_after_failures_leaves_no_thread_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each run's stop relay ends with its run: a part failing for hours (restarted every
+    minute) does not pile up threads holding its failed pipelines."""
+    monkeypatch.setattr(background, "RELAY_CHECK", 0.01)
+    stop = threading.Event()
+
+    class Failing(Pipeline):
+        def run(self) -> None:
+            raise TransientError("the broker is down")
+
+    for _ in range(20):
+        with pytest.raises(TransientError):
+            background.run_pipeline(Failing("failing", "x", ["t"], handler=_nothing), stop)
+    _wait_for(lambda: not [t for t in threading.enumerate() if t.name == "stop-failing"])
+    # and a running pipeline still hears the stop
+    stopped = threading.Event()
+
+    class Running(Pipeline):
+        def run(self) -> None:
+            stopped.wait(10)
+
+        def stop(self) -> None:
+            stopped.set()
+
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    background.run_pipeline(Running("running", "x", ["t"], handler=_nothing), stop)
+    assert stopped.is_set()
+    assert time.monotonic() - started < 5

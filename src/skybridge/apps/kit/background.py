@@ -39,6 +39,8 @@ Kind = Literal["pipeline", "service", "jobs", "demo"]
 State = Literal["starting", "running", "restarting", "not-configured", "stopped"]
 #: Pauses before a failed part is started again: doubles from the first to the last.
 FIRST_PAUSE, LAST_PAUSE = 1.0, 60.0
+#: Seconds between a pipeline's stop relay's checks that its run has ended.
+RELAY_CHECK = 0.5
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,18 @@ class Part:
 
 
 def run_pipeline(pipeline: Pipeline, stop: threading.Event) -> None:
-    """Run ``pipeline`` until ``stop`` is set, then close what it holds."""
+    """Run ``pipeline`` until ``stop`` is set, then close what it holds.
+
+    A thread passes ``stop`` on to the pipeline; it ends with this run (within
+    :data:`RELAY_CHECK` seconds), so a pipeline that fails and is started again leaves no
+    thread, and no reference to itself, behind.
+    """
+    ended = threading.Event()
 
     def relay() -> None:
-        stop.wait()
+        while not stop.wait(RELAY_CHECK):
+            if ended.is_set():
+                return
         pipeline.stop()
 
     threading.Thread(target=relay, name=f"stop-{pipeline.name}", daemon=True).start()
@@ -95,6 +105,7 @@ def run_pipeline(pipeline: Pipeline, stop: threading.Event) -> None:
         if not stop.is_set():
             pipeline.run()
     finally:
+        ended.set()
         _close(pipeline)
 
 
