@@ -32,7 +32,7 @@ from skybridge.backends.functions.base import (
 from skybridge.backends.functions.checks import check_alias, check_grant, check_layer_name
 from skybridge.core.errors import Conflict, NotFound, ValidationError
 from skybridge.core.private_files import private_dir
-from skybridge.core.sqlite_setup import create_schema, opening
+from skybridge.core.sqlite_setup import create_schema, opening, transaction
 from skybridge.core.urls import BackendURL
 
 ACCOUNT = "000000000000"
@@ -61,7 +61,9 @@ class EmbeddedFunctions(FunctionPlatform):
         self.root = root
         self.region = region
         private_dir(root)
-        self._db = sqlite3.connect(root / "platform.db", check_same_thread=False, timeout=30)
+        self._db = sqlite3.connect(
+            root / "platform.db", check_same_thread=False, timeout=30, isolation_level=None
+        )
         self._lock = threading.Lock()
         try:
             what, path = "the embedded function platform", root / "platform.db"
@@ -86,8 +88,10 @@ class EmbeddedFunctions(FunctionPlatform):
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._db:
-            yield self._db
+        """One transaction holding the file's write lock from its start, so what it reads
+        (the next version number) stays true until it commits, in every process."""
+        with self._lock, transaction(self._db) as db:
+            yield db
 
     def _arn(self, kind: str, *parts: object) -> str:
         tail = ":".join(str(p) for p in parts)
