@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import time
 import types
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
 import pytest
@@ -101,6 +103,32 @@ def test_entry_points_add_schemes(fake_module: str, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("skybridge.core.registry.entry_points", fake_entry_points)
     registry = Registry("widgets", Widget)
     assert isinstance(registry.connect("plug://x"), Widget)
+
+
+def test_a_contested_entry_point_leaves_the_others_and_every_caller_waits_for_the_load(
+    fake_module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    group = "skybridge.backends.widgets"
+    eps = [
+        EntryPoint(name="taken", value="elsewhere:Widget", group=group),
+        EntryPoint(name="plug", value=f"{fake_module}:Widget", group=group),
+    ]
+
+    def slow_entry_points(*, group: str) -> list[EntryPoint]:
+        time.sleep(0.2)  # every caller arrives while the first one loads
+        return eps if group == "skybridge.backends.widgets" else []
+
+    monkeypatch.setattr("skybridge.core.registry.entry_points", slow_entry_points)
+    registry = Registry("widgets", Widget)
+    registry.register("taken", f"{fake_module}:Widget")
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda _: registry.resolve("plug"), range(8)))
+    assert found == [Widget] * 8  # the plug-in after the contested one is there, for all
+    for _ in range(2):  # the contested scheme says so every time, not only the first
+        with pytest.raises(Conflict, match="already claimed"):
+            registry.resolve("taken")
 
 
 def test_bad_url_is_a_config_error() -> None:

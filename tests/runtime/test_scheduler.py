@@ -297,3 +297,32 @@ def test_an_idle_scheduler_does_not_spin_when_the_next_run_is_past(kv) -> None:
     threading.Thread(target=lambda: longer.run_forever(stop, poll=0.2), daemon=True).start()
     assert stop.wait(5)
     assert time.monotonic() - started >= 0.35  # two waits of poll, not a busy loop
+
+
+def test_a_tick_run_after_a_slow_job_is_leased_from_when_it_runs(kv) -> None:
+    """One pass runs its jobs one after another: a tick's lease counts from when it is taken,
+    not from when the pass began, so another worker cannot take a tick that is running."""
+    clock = ManualClock(T0)
+    ran: list[str] = []
+    other = Scheduler(kv, worker="B", clock=clock, prefix="slow/")
+
+    def slow(run: Any) -> None:
+        ran.append("A:a")
+        clock.advance(40)  # longer than b's lease, shorter than a tick
+
+    def quick(run: Any) -> None:
+        ran.append("A:b")
+        assert other.run_pending(clock.now()) == []  # b's tick is held by A
+
+    def scheduler(worker: str) -> Scheduler:
+        found = Scheduler(kv, worker=worker, clock=clock, prefix="slow/")
+        found.every("a", 60, slow if worker == "A" else lambda r: ran.append("B:a"))
+        found.every("b", 60, quick if worker == "A" else lambda r: ran.append("B:b"), lease_ttl=30)
+        return found
+
+    a = scheduler("A")
+    other.jobs = scheduler("B").jobs
+    a.run_pending(T0)  # the baselines
+    clock.advance(61)
+    a.run_pending(clock.now())
+    assert ran == ["A:a", "A:b"]

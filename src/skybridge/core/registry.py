@@ -39,7 +39,11 @@ class Registry(Generic[B]):
         self.base = base
         self._impls: dict[str, Implementation] = {}
         self._entry_points_loaded = False
+        #: Schemes two claimants want (an entry point's against another's): resolving one
+        #: raises its conflict; every other scheme works.
+        self._contested: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._loading = threading.Lock()
 
     @property
     def entry_point_group(self) -> str:
@@ -62,12 +66,20 @@ class Registry(Generic[B]):
             self._impls[scheme] = Implementation(scheme, target, extra, origin)
 
     def _load_entry_points(self) -> None:
+        """Register the installed plug-ins' schemes, once, before any is looked up (a caller
+        arriving during the load waits for it)."""
         if self._entry_points_loaded:
             return
-        self._entry_points_loaded = True
-        for ep in entry_points(group=self.entry_point_group):
-            origin = ep.dist.name if ep.dist is not None else "entry point"
-            self.register(ep.name, ep.value, origin=origin)
+        with self._loading:
+            if self._entry_points_loaded:
+                return
+            for ep in entry_points(group=self.entry_point_group):
+                origin = ep.dist.name if ep.dist is not None else "entry point"
+                try:
+                    self.register(ep.name, ep.value, origin=origin)
+                except Conflict as exc:
+                    self._contested[ep.name.lower()] = str(exc)
+            self._entry_points_loaded = True
 
     def schemes(self) -> list[str]:
         self._load_entry_points()
@@ -76,6 +88,8 @@ class Registry(Generic[B]):
     def resolve(self, scheme: str) -> type[B]:
         """Import and return the class registered for ``scheme``."""
         self._load_entry_points()
+        if (contested := self._contested.get(scheme.lower())) is not None:
+            raise Conflict(contested)
         impl = self._impls.get(scheme.lower())
         if impl is None:
             known = ", ".join(f"{s}://" for s in self.schemes())

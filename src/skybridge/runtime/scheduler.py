@@ -230,11 +230,12 @@ class Scheduler:
     def run_pending(self, now: float | None = None) -> list[JobRun]:
         """Run every due tick of every job (as this worker); return the runs it made."""
         now = self.clock.now() if now is None else now
+        started = self.clock.now()
         done: list[JobRun] = []
         for name in sorted(self.jobs):
             if self._stopping.is_set():
                 break
-            done.extend(self._run_job(self.jobs[name], now))
+            done.extend(self._run_job(self.jobs[name], now, started))
         return done
 
     def run_forever(self, stop: threading.Event | None = None, *, poll: float = 1.0) -> None:
@@ -261,7 +262,10 @@ class Scheduler:
 
     # -- one job ----------------------------------------------------------------------------
 
-    def _run_job(self, job: Job, now: float) -> list[JobRun]:
+    def _run_job(self, job: Job, now: float, started: float) -> list[JobRun]:
+        """Run ``job``'s due ticks as of ``now``; each tick's lease is taken at ``now`` moved
+        on by the clock's time since ``started`` (the jobs run before it took that long),
+        so it never starts out expired for another worker to take too."""
         state = self._baseline(job, now)
         due = self._due(job, state.last_tick, now)
         if not due:
@@ -275,7 +279,8 @@ class Scheduler:
         for tick in plan:
             if self._stopping.is_set():
                 return runs
-            run = self._run_tick(job, tick, now, missed if tick == plan[0] else 0)
+            leased_at = now + max(0.0, self.clock.now() - started)
+            run = self._run_tick(job, tick, now, leased_at, missed if tick == plan[0] else 0)
             if isinstance(run, JobRun):
                 runs.append(run)
             elif run is _HELD and held is None:
@@ -338,10 +343,14 @@ class Scheduler:
     def _refresh_next_run(self, job: Job, state: JobState) -> None:
         state.next_run = self._next_run(job, state.last_tick)
 
-    def _run_tick(self, job: Job, tick: float, now: float, missed: int) -> JobRun | object | None:
+    def _run_tick(
+        self, job: Job, tick: float, now: float, leased_at: float, missed: int
+    ) -> JobRun | object | None:
         """The run, :data:`_HELD` when another worker holds the tick's lease, or ``None``
         when the tick was already done."""
-        lease = self.leases.acquire(f"{job.name}@{tick!r}", self.worker, job.lease_ttl, now=now)
+        lease = self.leases.acquire(
+            f"{job.name}@{tick!r}", self.worker, job.lease_ttl, now=leased_at
+        )
         if lease is None:
             return _HELD
         try:

@@ -196,3 +196,29 @@ class TestDerivedWriteBatch(KVContract):
         with pytest.raises(Conflict):
             kv.write_batch([BatchWrite("x", b"1", expected=0), BatchWrite("a", b"2", expected=5)])
         assert kv.get_many(["x", "a"]) == {"a": b"1"}
+
+
+def test_a_forked_child_whose_first_open_fails_opens_again_and_never_uses_the_parents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(str(tmp_path / "kv.db"))
+    store.put("a", b"1")
+    parents = store._conn
+    monkeypatch.setattr(store, "_pid", -1)  # what a forked child sees
+    real_open = store._open
+    opens: list[int] = []
+
+    def open_failing_once() -> sqlite3.Connection:
+        opens.append(1)
+        if len(opens) == 1:
+            raise ConfigError("cannot open sqlite kv database: disk I/O error")
+        return real_open()
+
+    monkeypatch.setattr(store, "_open", open_failing_once)
+    with pytest.raises(ConfigError):
+        store.get("a")
+    assert store.get("a") == b"1"
+    assert len(opens) == 2
+    assert store._conn is not parents
+    parents.close()
+    store.close()

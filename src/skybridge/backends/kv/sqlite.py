@@ -117,9 +117,10 @@ class SQLiteStore(KeyValueStore):
         """The connection, held exclusively by this thread, with native errors translated."""
         with self._lock:
             if self._pid != os.getpid() and self.path != MEMORY:
-                # A forked child must not share the parent's connection; open its own.
-                self._pid = os.getpid()
+                # A forked child must not share the parent's connection; open its own (and
+                # open it again on the next call if this open fails).
                 self._conn = self._open()
+                self._pid = os.getpid()
             try:
                 yield self._conn
             except _GuardFailed:
