@@ -9,7 +9,13 @@ from urllib.parse import quote
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, NoRegionError
+import urllib3
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoRegionError,
+    ReadTimeoutError,
+)
 
 from skybridge.backends.kv import connect
 from skybridge.backends.kv.dynamodb import DynamoDBStore
@@ -173,3 +179,40 @@ def test_store_type(moto_server: Any, client: Any) -> None:
         assert isinstance(kv, DynamoDBStore)
         assert kv.supports("native_expiry")
         assert kv.table == TABLE
+
+
+def _lose_first_reply(kv: Any, operation: str) -> None:
+    """The next ``operation`` reaches the server, but botocore sees a read timeout (and sends
+    it again, as it does when a reply is lost)."""
+    lost: list[str] = []
+
+    def send(request: Any, **_: Any) -> None:
+        if lost:
+            return
+        lost.append(operation)
+        urllib3.request(request.method, request.url, body=request.body, headers=request.headers)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+    kv.client.meta.events.register(f"before-send.dynamodb.{operation}", send)
+
+
+@pytest.mark.parametrize(
+    ("operation", "key", "write", "after"),
+    [
+        ("PutItem", "k", lambda kv: kv.compare_and_set("k", b"new", 1), (b"new", 2)),
+        ("PutItem", "fresh", lambda kv: kv.compare_and_set("fresh", b"new", 0), (b"new", 1)),
+        ("DeleteItem", "k", lambda kv: kv.delete("k", expected_version=1), None),
+    ],
+    ids=["compare_and_set", "create", "guarded delete"],
+)
+def test_a_resent_conditional_write_is_not_a_conflict(
+    moto_server: Any, operation: str, key: str, write: Any, after: tuple[bytes, int] | None
+) -> None:
+    namespace = f"resent-{uuid.uuid4().hex[:8]}"
+    with connect(_url(moto_server), namespace=namespace) as kv:
+        kv.put("k", b"old")
+        _lose_first_reply(kv, operation)
+        with pytest.raises(TransientError, match="may or may not have been applied"):
+            write(kv)  # its second run found its first one's write: no Conflict
+        item = kv.get_item(key)
+        assert (None if item is None else (item.value, item.version)) == after

@@ -9,6 +9,13 @@ deletes expired items lazily (within days), so every read filters on ``exp`` too
 ``create=true`` creates the table (on-demand billing) and enables TTL if it is missing.
 Conditional writes carry the CAS rules; ``ConditionalCheckFailedException`` never escapes.
 ``write_batch`` is ``TransactWriteItems`` in chunks of 100 (``atomic_batch`` per chunk).
+
+botocore sends a request again when its reply is lost (a read timeout, a reset, a 5xx), and a
+conditional write that ran the first time then fails its own condition. A condition failure
+of a request sent more than once therefore proves no conflict: it raises
+:class:`~skybridge.core.errors.TransientError` saying the outcome is unknown. Transactions
+carry botocore's ``ClientRequestToken``, so DynamoDB answers a resent one that committed with
+success.
 """
 
 from __future__ import annotations
@@ -380,9 +387,15 @@ def _translated(table: str | None = None) -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        if is_condition_failure(exc):
-            raise _ConditionFailed from None
-        raise translate_error(exc, table) from exc
+        if not is_condition_failure(exc):
+            raise translate_error(exc, table) from exc
+        if exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0):
+            raise TransientError(
+                f"DynamoDB {exc.operation_name} on {table or '?'} was sent again after its reply "
+                "was lost, so its write may or may not have been applied",
+                hint="read the item to see whether it was, before writing again",
+            ) from exc
+        raise _ConditionFailed from None
     except BotoCoreError as exc:
         raise translate_error(exc, table) from exc
 

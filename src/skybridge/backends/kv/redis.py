@@ -11,6 +11,13 @@ Layout per namespace ``ns`` (the ``{ns}`` hash tag keeps a namespace in one clus
 
 Writes, CAS and deletes run as Lua scripts, so each is atomic on the server; ``write_batch`` is
 one script that checks every guard before it writes anything (``atomic_batch``).
+
+Reads are sent again when their connection fails (the client's ``retry``). Writes go through a
+second client on the same server that sends each command once: a write whose reply is lost
+(a reset connection, a reply slower than ``socket_timeout``) may have run, and running it again
+would make a CAS that succeeded report a conflict. Such a write raises
+:class:`~skybridge.core.errors.TransientError` saying its outcome is unknown; the next command
+connects anew.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Any, Self
 from urllib.parse import urlencode
 
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from skybridge.backends.kv.base import BatchWrite, Item, KeyValueStore, ScanPage
@@ -126,13 +133,14 @@ class RedisStore(KeyValueStore):
         super().__init__(**common)
         self.client = client
         self._owns_client = owns_client
+        self._writer = _sending_once(client)
         base = f"skybridge:kv:{{{self.namespace}}}"
         self._data_prefix = f"{base}:d:".encode()
         self._index = f"{base}:i".encode()
-        self._put_script = client.register_script(_PUT)
-        self._delete_script = client.register_script(_DELETE)
+        self._put_script = self._writer.register_script(_PUT)
+        self._delete_script = self._writer.register_script(_DELETE)
         self._scan_script = client.register_script(_SCAN)
-        self._batch_script = client.register_script(_BATCH)
+        self._batch_script = self._writer.register_script(_BATCH)
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
@@ -157,12 +165,18 @@ class RedisStore(KeyValueStore):
         return self._data_prefix + key.encode()
 
     @contextmanager
-    def _translate(self) -> Iterator[None]:
+    def _translate(self, *, writing: bool = False) -> Iterator[None]:
         try:
             yield
         except redis.exceptions.AuthenticationError as exc:
             raise ConfigError(f"redis refused the credentials: {exc}") from exc
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            if writing:
+                raise TransientError(
+                    f"redis unreachable during a write, which may or may not have been "
+                    f"applied: {exc}",
+                    hint="read the keys to see whether it was, before writing again",
+                ) from exc
             raise TransientError(f"redis unreachable: {exc}") from exc
         except redis.exceptions.ReadOnlyError as exc:
             raise TransientError(f"redis is a read-only replica (failover?): {exc}") from exc
@@ -178,6 +192,7 @@ class RedisStore(KeyValueStore):
             self.client.ping()
 
     def close(self) -> None:
+        self._writer.connection_pool.disconnect()
         if self._owns_client:
             self.client.close()
 
@@ -213,15 +228,15 @@ class RedisStore(KeyValueStore):
         self, key: str, value: bytes, *, expires_at: float | None, expected: int | None, now: float
     ) -> int | None:
         keys, args = self._put_args(key, value, expires_at, expected, now)
-        with self._translate():
+        with self._translate(writing=True):
             version = int(self._put_script(keys=keys, args=args))
         return None if version < 0 else version
 
     def _put_many(
         self, values: dict[str, bytes], *, expires_at: float | None, now: float
     ) -> dict[str, int]:
-        with self._translate():
-            pipe = self.client.pipeline(transaction=False)
+        with self._translate(writing=True):
+            pipe = self._writer.pipeline(transaction=False)
             for key, value in values.items():
                 keys, args = self._put_args(key, value, expires_at, None, now)
                 self._put_script(keys=keys, args=args, client=pipe)
@@ -236,7 +251,7 @@ class RedisStore(KeyValueStore):
             expected = "" if write.expected is None else write.expected
             op = "d" if write.value is None else "p"
             args += [write.key.encode(), write.value or b"", expected, op]
-        with self._translate():
+        with self._translate(writing=True):
             reply = self._batch_script(keys=keys, args=args)
         if reply and int(reply[0]) < 0:
             key = writes[int(reply[1]) - 1].key
@@ -252,13 +267,13 @@ class RedisStore(KeyValueStore):
             repr(now),
             "" if expected is None else expected,
         ]
-        with self._translate():
+        with self._translate(writing=True):
             outcome = int(self._delete_script(keys=[self._data_key(key), self._index], args=args))
         return None if outcome < 0 else outcome == 1
 
     def _delete_many(self, keys: list[str], *, now: float) -> None:
-        with self._translate():
-            pipe = self.client.pipeline(transaction=True)
+        with self._translate(writing=True):
+            pipe = self._writer.pipeline(transaction=True)
             pipe.delete(*(self._data_key(k) for k in keys))
             pipe.zrem(self._index, *(k.encode() for k in keys))
             pipe.execute()
@@ -292,6 +307,19 @@ class RedisStore(KeyValueStore):
             for i in range(0, len(rest), 4)
         ]
         return ScanPage(items, last.decode() if examined == limit else None), cleaned
+
+
+def _sending_once(client: redis.Redis) -> redis.Redis:
+    """A client for ``client``'s server, with its settings, that never sends a command twice."""
+    pool = client.connection_pool
+    settings = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
+    return redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class,
+            max_connections=pool.max_connections,
+            **settings,
+        )
+    )
 
 
 def _item(key: str, value: bytes | None, version: bytes, expires: bytes | None) -> Item:

@@ -117,12 +117,10 @@ class PgVectorStore(VectorStore):
         self.prefix = prefix
         self.max_scan_tuples = max_scan_tuples
         self.tables = Tables(prefix)
+        self._conninfo = conninfo
         self._masked = mask_url(conninfo)
         self._lock = threading.RLock()
-        try:
-            self.conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            raise TransientError(f"cannot reach PostgreSQL at {self._masked}: {exc}") from None
+        self.conn = self._connect()
         try:
             prepare(
                 conninfo,
@@ -148,9 +146,22 @@ class PgVectorStore(VectorStore):
         conninfo = "postgresql://" + base.split("://", 1)[1] + (f"?{kept}" if kept else "")
         return cls(conninfo, **settings)
 
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise TransientError(f"cannot reach PostgreSQL at {self._masked}: {exc}") from None
+
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
+        """One transaction, on a new connection if the server dropped the last one.
+
+        The call that meets a dropped connection fails with :class:`TransientError` (a write's
+        outcome is then unknown, so it is not sent again); the next call connects anew.
+        """
         with self._lock:
+            if self.conn.broken:
+                self.conn = self._connect()
             try:
                 with self.conn.transaction(), self.conn.cursor() as cur:
                     yield cur
