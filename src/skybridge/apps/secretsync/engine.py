@@ -126,7 +126,7 @@ class SecretSync:
         self._owned_state = store if store is not state else None
         self.state = StateStore(store, clock=clock, lock_wait=lock_wait)
         self.dead_letters: DeadLetters = dead_letters or KvDeadLetters(store, clock=clock)
-        self.backends = Backends(table, stores=stores, options=backend_options)
+        self.backends = Backends(table, stores=stores, options=backend_options, clock=clock)
         self.writer = TargetWriter(
             owner=table.owner, state=self.state, clock=clock, actor=actor or _default_actor()
         )

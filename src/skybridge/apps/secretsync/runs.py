@@ -24,7 +24,10 @@ Every reconcile run begins with :meth:`ReconcileRuns.start`, which records the r
 the lease, and goes on with :meth:`StartedRun.execute`, which reconciles with the options the run
 was recorded with. :func:`start_background` executes it in a thread of this process (the HTTP
 routes and the dashboard); the CLI and the scheduled job execute it where they are, and get
-what the reconcile raised, after it is recorded.
+what the reconcile raised, after it is recorded. A start that fails once it took the lease (the
+kv store failing as the run is recorded, a thread that cannot start) gives the lease back and
+leaves the run recorded ``failed`` (or not at all), so the next start is not refused; pruning
+old runs is best effort.
 """
 
 from __future__ import annotations
@@ -170,8 +173,15 @@ class ReconcileRuns:
     ) -> tuple[ReconcileRun, Lease]:
         """Record a new run, holding the reconcile lease.
 
+        A begin that fails after taking the lease gives it back, and records the run
+        ``failed`` if the failing save wrote it, so the next start is not refused (a kv store
+        failing through all of this leaves the lease to run out, and the run to be judged
+        abandoned). Old runs are pruned best effort: a prune that fails is logged and tried
+        again by the next start.
+
         Raises:
             RunBusy: another run holds the lease.
+            SkybridgeError: the kv store failed (nothing is held then).
         """
         now = self.clock.now()
         run = ReconcileRun(
@@ -186,13 +196,26 @@ class ReconcileRuns:
             progress={"phase": "starting", "done": 0, "total": 0},
         )
         lease = self._take(run.id)
-        self.records.save(run)
-        self.records.prune(judge=self._judged)
+        try:
+            self.records.save(run)
+        except BaseException as exc:
+            self.cancel(run, lease, exc)
+            raise
+        self._prune()
         log.info("secretsync.reconcile_started", run=run.id, trigger=trigger, dry_run=dry_run)
         return run, lease
 
     def _take(self, run_id: str) -> Lease:
-        lease = self.leases.acquire(LEASE_NAME, run_id, LEASE_TTL_S, take_over=self._ended)
+        try:
+            lease = self.leases.acquire(LEASE_NAME, run_id, LEASE_TTL_S, take_over=self._ended)
+        except Exception:
+            # The lease's write may have landed though the store answered an error: a lease
+            # of ours that no run record follows would refuse every start until it ran out.
+            with suppress(Exception):
+                held = self.leases.holder(LEASE_NAME)
+                if held is not None and held.owner == run_id:
+                    self._give_back(held)
+            raise
         if lease is not None:
             return lease
         holder = self.leases.holder(LEASE_NAME)
@@ -200,6 +223,45 @@ class ReconcileRuns:
             raise Conflict("another reconcile run started just now; try again")
         running = self.records.load(holder.owner)
         raise RunBusy(holder.owner, running[0] if running else None)
+
+    def _prune(self) -> None:
+        """Remove old runs beyond the kept ones; a kv store failing now leaves them to the
+        next start (logged), as a start must not fail for want of tidying."""
+        try:
+            self.records.prune(judge=self._judged)
+        except Exception as exc:
+            log.warning("secretsync.reconcile_runs_not_pruned", error_type=type(exc).__name__)
+
+    def cancel(self, run: ReconcileRun, lease: Lease, error: BaseException) -> None:
+        """End ``run``, which never got to reconcile: record it ``failed`` with ``error``
+        (when its record exists and still says ``running``), then give ``lease`` back.
+
+        Best effort, never raising: a kv store failing now too leaves the run to be judged
+        abandoned, and the lease to run out."""
+        self._never_ran(run, error)
+        self._give_back(lease)
+
+    def _never_ran(self, run: ReconcileRun, error: BaseException) -> None:
+        """Record ``run`` ``failed`` with ``error`` if its record still says ``running``;
+        a kv store failing now is logged."""
+        try:
+            found = self.records.load(run.id)
+            if found is not None and found[0].status == "running":
+                failed = replace(found[0], status="failed", finished_at=self.clock.now())
+                self.records.save(_with_error(failed, error), expected=found[1])
+        except Exception as again:
+            log.warning(
+                "secretsync.reconcile_not_recorded", run=run.id, error_type=type(again).__name__
+            )
+            return
+        log.warning("secretsync.reconcile_not_started", run=run.id, error_type=type(error).__name__)
+
+    def _give_back(self, lease: Lease) -> None:
+        given = False
+        with suppress(Exception):
+            given = self.leases.release(lease)
+        if not given:
+            log.warning("secretsync.reconcile_lease_not_released", run=lease.owner)
 
     def _ended(self, holder: Lease) -> bool:
         """Whether the run holding the lease is over (it is then recorded abandoned, unless it
@@ -229,15 +291,19 @@ class ReconcileRuns:
             margin=LEASE_MARGIN_S,
             clock=self.clock,
         )
-        held.start()
         try:
+            held.start()
             tracker = _Tracker(self.records, run, self._version(run), held)
-            try:
-                report = reconcile(tracker)
-                ended = self._end(tracker, "succeeded", report=report)
-            except BaseException as exc:
-                self._failed(tracker, exc)
-                raise
+        except BaseException as exc:
+            self._never_ran(run, exc)
+            held.stop()
+            raise
+        try:
+            report = reconcile(tracker)
+            ended = self._end(tracker, "succeeded", report=report)
+        except BaseException as exc:
+            self._failed(tracker, exc)
+            raise
         finally:
             held.stop()
         return ended, report
@@ -294,8 +360,7 @@ class ReconcileRuns:
             final = replace(final, summary=summary(report))
             final = replace(final, progress={**final.progress, "phase": "done"})
         if error is not None:
-            text = scrub(str(error) or "interrupted")[:ERROR_MAX]
-            final = replace(final, error=text, error_type=type(error).__name__)
+            final = _with_error(final, error)
         try:
             tracker.version = tracker.save(final)
         except Exception:
@@ -386,6 +451,11 @@ class StartedRun:
         """
         return self.runs.execute(self.run, self.lease, self.reconcile)
 
+    def cancel(self, error: BaseException) -> None:
+        """End this run without executing it (:meth:`ReconcileRuns.cancel`): recorded
+        ``failed`` with ``error``, its lease given back."""
+        self.runs.cancel(self.run, self.lease, error)
+
 
 def _both(first: OnProgress, second: OnProgress) -> OnProgress:
     def tell(phase: str, done: int, total: int) -> None:
@@ -393,6 +463,12 @@ def _both(first: OnProgress, second: OnProgress) -> OnProgress:
         second(phase, done, total)
 
     return tell
+
+
+def _with_error(run: ReconcileRun, error: BaseException) -> ReconcileRun:
+    """``run`` naming ``error`` (scrubbed of values, cut to :data:`ERROR_MAX`)."""
+    text = scrub(str(error) or "interrupted")[:ERROR_MAX]
+    return replace(run, error=text, error_type=type(error).__name__)
 
 
 def _over(run: ReconcileRun) -> bool:
@@ -429,8 +505,8 @@ def start_background(
     trigger: str = "api",
 ) -> BackgroundRun:
     """Begin a run and reconcile in a thread of this process, which closes ``service`` when
-    done (so the caller must not). On :class:`RunBusy` (or any failure to begin) ``service``
-    stays the caller's.
+    done (so the caller must not). On :class:`RunBusy` (or any failure to begin, or to start
+    the thread) ``service`` stays the caller's, and no run is left holding the lease.
 
     Raises:
         RunBusy: another run is going.
@@ -438,6 +514,14 @@ def start_background(
     started = ReconcileRuns(service.state).start(
         service.engine, dry_run=dry_run, full=full, mappings=mappings, trigger=trigger
     )
+    try:
+        return _in_thread(started, service)
+    except BaseException as exc:
+        started.cancel(exc)
+        raise
+
+
+def _in_thread(started: StartedRun, service: SecretSyncService) -> BackgroundRun:
     run = started.run
 
     def work() -> None:

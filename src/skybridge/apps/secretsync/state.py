@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -38,6 +39,11 @@ LOCK_WAIT_S = 5.0
 #: window reaches :data:`AUDIT_WINDOW_GROWTH` times as far back.
 AUDIT_WINDOW_S = 60.0
 AUDIT_WINDOW_GROWTH = 8
+#: Tokens of the mapping leases this process is taking, holding or giving back (any
+#: ``StateStore``, any thread). A lease naming this process under another token was left by a
+#: take or release whose kv call failed, though it may have written: nothing holds it.
+_IN_USE: set[str] = set()
+_IN_USE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -129,26 +135,32 @@ class StateStore:
         Writers of one mapping take turns, so a read-check-write cannot interleave with
         another. The lease names its holder (:func:`~skybridge.runtime.holders.this_process`):
         one left by a process of this host that no longer runs (killed outright) is taken over
-        at once; any other lease runs out ``LOCK_TTL_S`` seconds after it was taken.
+        at once, and so is one this process left when a kv call failed as it took or gave
+        back the lease; any other lease runs out ``LOCK_TTL_S`` seconds after it was taken.
+        Giving the lease back is best effort (a failure is logged, not raised over the body's
+        outcome).
 
         Raises:
             TransientError: still held by another writer after ``lock_wait`` seconds (the
                 message names the holder and when its lease runs out).
         """
         key = f"{PREFIX}lock/{mapping}"
-        mine = json.dumps({"holder": this_process(), "token": uuid.uuid4().hex}).encode()
+        token = uuid.uuid4().hex
+        mine = json.dumps({"holder": this_process(), "token": token}).encode()
         deadline = time.monotonic() + self.lock_wait
-        while (version := self._take(key, mine, mapping)) is None:
-            if time.monotonic() >= deadline:
-                raise self._busy(mapping, key)
-            time.sleep(random.uniform(0.005, 0.03))
-        try:
-            yield
-        finally:
-            self._release(key, mine, version)
+        with _in_use(token):  # from before the take may write until the release is over
+            while (version := self._take(key, mine, mapping)) is None:
+                if time.monotonic() >= deadline:
+                    raise self._busy(mapping, key)
+                time.sleep(random.uniform(0.005, 0.03))
+            try:
+                yield
+            finally:
+                self._release(key, mine, version, mapping)
 
     def _take(self, key: str, mine: bytes, mapping: str) -> int | None:
-        """Our lease's kv version: the lease was free, or its holder is gone; else ``None``."""
+        """Our lease's kv version: the lease was free, or its holder is gone or is this process
+        and left it (:func:`_left_here`); else ``None``."""
         try:
             return self.kv.compare_and_set(key, mine, 0, ttl=LOCK_TTL_S)
         except Conflict:
@@ -156,7 +168,7 @@ class StateStore:
         if item is None:  # given back meanwhile: the next try takes it
             return None
         holder = _holder(item.value)
-        if holder is None or not holder_gone(holder):
+        if holder is None or not (holder_gone(holder) or _left_here(holder, item.value)):
             return None
         try:  # from the version we judged: two takers of one dead holder's lease, one wins
             version = self.kv.compare_and_set(key, mine, item.version, ttl=LOCK_TTL_S)
@@ -165,12 +177,17 @@ class StateStore:
         log.warning("secretsync.lease_taken_over", mapping=mapping, holder=holder)
         return version
 
-    def _release(self, key: str, mine: bytes, version: int) -> None:
-        item = self.kv.get_item(key)
-        if item is None or item.value != mine:
-            return  # expired and taken over meanwhile: nothing of ours to release
-        with suppress(Conflict):
-            self.kv.delete(key, expected_version=version)
+    def _release(self, key: str, mine: bytes, version: int, mapping: str) -> None:
+        try:
+            item = self.kv.get_item(key)
+            if item is None or item.value != mine:
+                return  # expired and taken over meanwhile: nothing of ours to release
+            with suppress(Conflict):
+                self.kv.delete(key, expected_version=version)
+        except Exception as exc:  # left to this process's next take, or to its expiry
+            log.warning(
+                "secretsync.lease_not_released", mapping=mapping, error_type=type(exc).__name__
+            )
 
     def _busy(self, mapping: str, key: str) -> TransientError:
         item = self.kv.get_item(key)
@@ -278,6 +295,29 @@ def _names(mapping: str | None) -> Callable[[bytes], bool] | None:
 
 def _audit_record(value: bytes) -> AuditRecord:
     return AuditRecord(**json.loads(value))
+
+
+@contextmanager
+def _in_use(token: str) -> Iterator[None]:
+    with _IN_USE_LOCK:
+        _IN_USE.add(token)
+    try:
+        yield
+    finally:
+        with _IN_USE_LOCK:
+            _IN_USE.discard(token)
+
+
+def _left_here(holder: str, value: bytes) -> bool:
+    """Whether the lease record ``value`` of ``holder`` names this process under a token
+    none of its locks is using (see :data:`_IN_USE`)."""
+    if holder != this_process():
+        return False
+    with suppress(ValueError, AttributeError):
+        token = json.loads(value).get("token")
+        with _IN_USE_LOCK:
+            return isinstance(token, str) and token not in _IN_USE
+    return False
 
 
 def _holder(value: bytes) -> str | None:
