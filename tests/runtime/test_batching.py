@@ -12,7 +12,8 @@ import pytest
 from skybridge.backends import kv as kv_family
 from skybridge.backends import streams as streams_family
 from skybridge.backends.streams import Consumer, Message, Record, TopicPartition
-from skybridge.core.errors import ConfigError
+from skybridge.core.errors import ConfigError, TransientError
+from skybridge.core.retry import RetryPolicy
 from skybridge.runtime import runner
 from skybridge.runtime.outputs import Event
 from skybridge.runtime.pipeline import Pipeline
@@ -105,6 +106,33 @@ def test_nothing_waiting_is_an_empty_batch() -> None:
     consumer = ScriptedConsumer([])
     assert gather(consumer, pipeline()) == []
     assert len(consumer.polls) == 1
+
+
+class Throttled(ScriptedConsumer):
+    """A consumer whose polls numbered in ``refused`` (from 1) fail as throttled."""
+
+    def __init__(self, chunks: list[list[Record]], refused: set[int]) -> None:
+        super().__init__(chunks)
+        self.refused = refused
+
+    def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+        if len(self.polls) + 1 in self.refused:
+            self.polls.append((max_records, timeout))
+            raise TransientError("kinesis: ProvisionedThroughputExceededException")
+        return super().poll(max_records, timeout)
+
+
+def test_a_poll_refused_as_transient_is_tried_again() -> None:
+    consumer = Throttled([records(0, 3)], refused={1, 2})
+    quick = RetryPolicy(attempts=5, base_delay=0.001, max_delay=0.01, deadline=5)
+    batch = gather(consumer, pipeline(sink_retry=quick))
+    assert [r.offset for r in batch] == [0, 1, 2]  # the worker went on, no restart
+
+
+def test_a_poll_refused_after_records_were_taken_ends_the_batch_with_them() -> None:
+    consumer = Throttled([records(0, 3), records(3, 3)], refused={2})
+    assert [r.offset for r in gather(consumer, pipeline())] == [0, 1, 2]
+    assert [r.offset for r in gather(consumer, pipeline())] == [3, 4, 5]  # the next one reads on
 
 
 def test_batch_wait_must_not_be_negative() -> None:

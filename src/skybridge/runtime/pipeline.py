@@ -87,7 +87,7 @@ class Pipeline:
         decode: Turns record values into what handlers see (default JSON via orjson, which
             reads integers beyond 64 bits as floats; ``json.loads`` keeps them exact).
         retry: Retry policy for handler calls (transient errors only).
-        sink_retry: Retry policy for sink, state and commit calls.
+        sink_retry: Retry policy for sink, state and commit calls, and for polls.
         batch_size: Most records per batch. Batches adapt to the backlog (see
             :func:`~skybridge.runtime.runner.gather`): a quiet stream gets small ones at
             once, a backlog full ones.

@@ -30,7 +30,7 @@ from skybridge.backends import kv as kv_family
 from skybridge.backends import streams as streams_family
 from skybridge.backends.streams.base import Consumer, StreamBackend
 from skybridge.backends.streams.records import Message, Record, next_positions
-from skybridge.core.errors import Conflict
+from skybridge.core.errors import Conflict, TransientError
 from skybridge.core.observability import get_logger
 from skybridge.core.retry import call_with_retry
 from skybridge.runtime import metrics
@@ -86,14 +86,30 @@ def gather(consumer: Consumer, pipeline: Pipeline) -> list[Record]:
     A quiet stream gets small batches at once (no waiting for a batch to fill); a backlog gets
     full ones, which spread the per-batch costs (one kv flush, one offset commit, one state
     write per key however many of its records the batch holds) over many records.
+
+    A poll failing as transient (Kinesis allows five reads a second per shard) is tried again
+    under ``pipeline.sink_retry``; one failing after records were taken ends the batch with
+    them, and the next batch polls again.
     """
     size = pipeline.batch_size
-    batch = consumer.poll(size, pipeline.poll_timeout)
+    batch = call_with_retry(
+        partial(consumer.poll, size, pipeline.poll_timeout),
+        pipeline.sink_retry,
+        operation="poll",
+    )
     if not batch or len(batch) >= size:
         return batch
     deadline = time.monotonic() + pipeline.batch_wait
     while len(batch) < size and time.monotonic() < deadline:
-        more = consumer.poll(size - len(batch), 0)
+        try:
+            more = consumer.poll(size - len(batch), 0)
+        except TransientError as exc:
+            log.info(
+                "poll failed after records were taken: processing those first",
+                pipeline=pipeline.name,
+                error=str(exc),
+            )
+            break
         if not more:
             break
         batch += more

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError
+from confluent_kafka import Message as RdMessage
 
-from skybridge.backends.streams import Message, PartitionLag, Retention, connect
+from skybridge.backends.streams import Message, PartitionLag, Record, Retention, connect
 from skybridge.backends.streams.kafka import KafkaStream
 from skybridge.backends.streams.kafka import stream as kafka_stream
 from skybridge.backends.streams.kafka.config import KafkaSettings
 from skybridge.backends.streams.partitioner import partition_for
-from skybridge.core.errors import TransientError, ValidationError
+from skybridge.core.errors import NotFound, SkybridgeError, TransientError, ValidationError
 from skybridge.core.urls import BackendURL
 from skybridge.testing.contracts.streams import StreamsContract, drain, unique
 from skybridge.testing.servers import RunningServer
@@ -153,3 +156,57 @@ def test_read_to_end_gives_up_when_the_broker_hands_out_nothing(
     monkeypatch.setattr(kafka_stream, "_TIMEOUT", 0.2)
     with pytest.raises(TransientError, match=r"partitions \[0\] of 't' were not read"):
         KafkaStream._read_ranges(Silent(), "t", {0: (0, 5)})  # type: ignore[arg-type]
+
+
+class ErrorAmongRecords:
+    """The consumer's librdkafka client handing out an error event ahead of the records of its
+    next batch that holds any, as librdkafka does when one topic or partition fails while the
+    others deliver (a subscribed topic gone, a fetch refused). The broker reports a missing
+    subscribed topic only once, before the group assigns anything, so the event is added here.
+    """
+
+    def __init__(self, client: Any, error: KafkaError) -> None:
+        self.client = client
+        self.error: KafkaError | None = error
+
+    def consume(self, num_messages: int, timeout: float) -> list[Any]:
+        messages: list[Any] = self.client.consume(num_messages, timeout)
+        if messages and self.error is not None:
+            messages.insert(0, RdMessage(topic="other", partition=0, error=self.error))
+            self.error = None
+        return messages
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_an_error_event_in_a_batch_keeps_its_records(
+    kafka: KafkaStream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's records are returned and the error raised by the next poll; the commit
+    covers exactly the records returned."""
+    topic, group = unique("t"), unique("g")
+    kafka.create_topic(topic, 1)
+    with kafka.consumer(group, [topic, "other"]) as consumer:
+        deadline = time.monotonic() + 20
+        while not consumer.assignment() and time.monotonic() < deadline:
+            with contextlib.suppress(NotFound):  # the broker's own report of "other"
+                assert consumer.poll(1, 0.2) == []
+        assert consumer.assignment()
+        missing = KafkaError(
+            KafkaError.UNKNOWN_TOPIC_OR_PART, "Subscribed topic not available: other"
+        )
+        monkeypatch.setattr(consumer, "_client", ErrorAmongRecords(consumer._client, missing))
+        kafka.produce(topic, [b"a", b"b", b"c"])
+        records: list[Record] = []
+        errors: list[SkybridgeError] = []
+        deadline = time.monotonic() + 10
+        while (len(records) < 3 or not errors) and time.monotonic() < deadline:
+            try:
+                records.extend(consumer.poll(500, 0.5))
+            except SkybridgeError as exc:
+                errors.append(exc)
+        assert [r.value for r in records] == [b"a", b"b", b"c"]
+        assert [type(e) for e in errors] == [NotFound]
+        consumer.commit()
+    assert kafka.committed(group, topic) == {0: records[-1].offset + 1}

@@ -65,6 +65,30 @@ def test_headers_travel_in_an_envelope_only_when_present(
     assert data[1].startswith(MAGIC)
 
 
+def test_data_that_only_looks_like_an_envelope_is_delivered_as_it_is(
+    kinesis: KinesisStream, moto_server: RunningServer
+) -> None:
+    """Another producer's bytes that start like an envelope, or a damaged envelope, come out
+    as they went in, without headers: they never stop the shard they are on."""
+    topic = unique("t")
+    kinesis.create_topic(topic, 1)
+    raw = boto3.client("kinesis", region_name="us-east-1", endpoint_url=moto_server.url)
+    odd = [
+        MAGIC + b"\x00",  # cut short in its length
+        MAGIC + b"\x00\x00\x00\x09abc",  # headers longer than the data
+        MAGIC + b"\x00\x00\x00\x05\x00\x01\x00\x00\xff",  # a header name not UTF-8
+    ]
+    for data in odd:
+        raw.put_record(StreamName=f"sb-{topic}", Data=data, PartitionKey="k")
+    kinesis.produce(topic, [Message(b"after", key=b"k", headers=[("h", b"1")])])
+    with kinesis.consumer(unique("g"), [topic]) as consumer:
+        got = drain(consumer, 4, 20)
+    assert [(r.value, r.headers) for r in got] == [
+        *((data, []) for data in odd),
+        (b"after", [("h", b"1")]),
+    ]
+
+
 def test_more_than_500_records_are_split_into_requests(kinesis: KinesisStream) -> None:
     topic = unique("t")
     kinesis.create_topic(topic, 2)

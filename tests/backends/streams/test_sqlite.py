@@ -7,13 +7,15 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from skybridge.backends.streams import Message, Retention, TopicPartition, connect
 from skybridge.backends.streams.sqlite import SqliteStream
-from skybridge.core.errors import ConfigError, Conflict, ValidationError
+from skybridge.core.errors import ConfigError, Conflict, TransientError, ValidationError
 from skybridge.testing.contracts.streams import StreamsContract, drain, unique
 
 
@@ -90,6 +92,44 @@ def test_start_latest_skips_existing_records(log: SqliteStream) -> None:
         assert consumer.poll(10, 0.2) == []
         log.produce("t", [b"after"])
         assert [r.value for r in consumer.poll(10, 1)] == [b"after"]
+
+
+class FailingReads:
+    """A consumer's connection whose next read of one partition's records fails (locked)."""
+
+    def __init__(self, conn: sqlite3.Connection, partition: int) -> None:
+        self.conn = conn
+        self.partition: int | None = partition
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        if sql.startswith("SELECT off,") and params[1] == self.partition:
+            self.partition = None
+            raise sqlite3.OperationalError("database is locked")
+        return self.conn.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+def test_a_failed_read_keeps_the_records_read_before_it(
+    log: SqliteStream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The records of partition 0 come back although reading partition 1 failed after them;
+    the next poll raises the error, and commits cover only what was returned."""
+    log.create_topic("t", 2)
+    log.produce("t", [Message(b"%d-%d" % (p, i), partition=p) for p in (0, 1) for i in range(3)])
+    with log.consumer("g", ["t"]) as consumer:
+        assert consumer.assignment() == {TopicPartition("t", 0), TopicPartition("t", 1)}
+        monkeypatch.setattr(consumer, "_conn", FailingReads(consumer._conn, partition=1))
+        first = consumer.poll(500, 0)
+        assert [r.value for r in first] == [b"0-0", b"0-1", b"0-2"]
+        consumer.commit()
+        assert log.committed("g", "t") == {0: 3, 1: None}
+        with pytest.raises(TransientError, match="locked"):
+            consumer.poll(500, 0)
+        assert [r.value for r in drain(consumer, 3, 5)] == [b"1-0", b"1-1", b"1-2"]
+        consumer.commit()
+    assert log.committed("g", "t") == {0: 3, 1: 3}
 
 
 def test_expired_member_loses_commit_rights(lapsing: SqliteStream) -> None:

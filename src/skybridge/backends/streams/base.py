@@ -61,7 +61,13 @@ class Consumer(ABC):
     @abstractmethod
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
         """Return up to ``max_records`` records from owned partitions, waiting up to ``timeout``
-        seconds for the first one. Also heartbeats and takes part in rebalancing."""
+        seconds for the first one. Also heartbeats and takes part in rebalancing.
+
+        A record is returned by exactly one poll: a poll that fails after it read records from
+        some partitions returns them, and the next poll raises its error. A failed poll
+        moves no position, so polling again reads on from where the last returned records
+        end.
+        """
 
     @abstractmethod
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:

@@ -1,4 +1,10 @@
-"""A Kafka consumer-group member: manual commits, rebalance callbacks, seek."""
+"""A Kafka consumer-group member: manual commits, rebalance callbacks, seek.
+
+librdkafka hands out error events among the messages of a batch (a subscribed topic missing, a
+partition's fetch failing) and its position has moved past every message of the batch, so
+:meth:`KafkaConsumer.poll` returns every record of the batch and raises the batch's first error
+on the next poll (at once when the batch held no record).
+"""
 
 from __future__ import annotations
 
@@ -35,6 +41,8 @@ class KafkaConsumer(Consumer):
         self._owned: set[TopicPartition] = set()
         self._positions: dict[TopicPartition, int] = {}
         self._consumed: dict[TopicPartition, int] = {}
+        # The error event of the last poll's batch, which also held records: raised next poll.
+        self._failed: KafkaError | None = None
         self._client = RdConsumer(config)
         self._client.subscribe(
             list(self.topics),
@@ -59,14 +67,23 @@ class KafkaConsumer(Consumer):
             self._consumed.pop(tp, None)
 
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+        """See :meth:`Consumer.poll`. Raises first the error event of the previous poll's batch
+        (its records were returned)."""
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            raise translate_error(failed, "poll")
         try:
             messages = fetch(self._client, max_records, timeout)
         except KafkaException as exc:
             raise translate_error(exc, "poll") from None
-        records, last, _ = decode(messages, "poll")
+        records, last, _, error = decode_batch(messages)
         for (topic, partition), offset in last.items():
             tp = TopicPartition(topic, partition)
             self._positions[tp] = self._consumed[tp] = offset + 1
+        if error is not None:
+            if not records:
+                raise translate_error(error, "poll")
+            self._failed = error
         return records
 
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
@@ -119,6 +136,10 @@ class KafkaConsumer(Consumer):
 
 #: ``Record(...)`` without the Python-level ``__new__`` of a named tuple (hot path).
 _new_record = tuple.__new__
+#: Per (topic, partition): the last offset among a batch's records.
+LastOffsets = dict[tuple[str, int], int]
+#: Partition-EOF events: (topic, partition, offset reached).
+Eofs = list[tuple[str, int, int]]
 
 
 def fetch(client: RdConsumer, max_records: int, timeout: float) -> list[Any]:
@@ -139,23 +160,31 @@ def fetch(client: RdConsumer, max_records: int, timeout: float) -> list[Any]:
     return [first, *client.consume(max_records - 1, 0)]
 
 
-def decode(
-    messages: list[Any], operation: str
-) -> tuple[list[Record], dict[tuple[str, int], int], list[tuple[str, int, int]]]:
-    """The records among ``messages``; per (topic, partition) the last offset among them; and
-    the partition-EOF events (topic, partition, offset reached), which only a client with
-    ``enable.partition.eof`` gets. Any other error is raised."""
+def decode(messages: list[Any], operation: str) -> tuple[list[Record], LastOffsets, Eofs]:
+    """:func:`decode_batch`, raising the batch's first error event instead of returning it."""
+    records, last, eofs, error = decode_batch(messages)
+    if error is not None:
+        raise translate_error(error, operation)
+    return records, last, eofs
+
+
+def decode_batch(messages: list[Any]) -> tuple[list[Record], LastOffsets, Eofs, KafkaError | None]:
+    """The records among ``messages``; per (topic, partition) the last offset among them; the
+    partition-EOF events (topic, partition, offset reached), which only a client with
+    ``enable.partition.eof`` gets; and the first other error event (None if none)."""
     records: list[Record] = []
     append = records.append
-    last: dict[tuple[str, int], int] = {}
-    eofs: list[tuple[str, int, int]] = []
+    last: LastOffsets = {}
+    eofs: Eofs = []
+    error: KafkaError | None = None
     for msg in messages:
         err = msg.error()
         if err is not None:
             if err.code() == KafkaError._PARTITION_EOF:
                 eofs.append((msg.topic(), msg.partition(), msg.offset()))
-                continue
-            raise translate_error(err, operation)
+            elif error is None:
+                error = err
+            continue
         topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
         key, value, headers = msg.key(), msg.value(), msg.headers()
         if type(value) is not bytes or (key is not None and type(key) is not bytes):
@@ -171,7 +200,7 @@ def decode(
         )
         append(_new_record(Record, fields))
         last[topic, partition] = offset
-    return records, last, eofs
+    return records, last, eofs, error
 
 
 def _as_bytes(raw: object) -> bytes | None:

@@ -3,6 +3,13 @@
 Partitions are shard numbers. A member reads the shards the group may read now (see
 :func:`~.shards.readable_shards`); when a closed shard ends it is marked finished once its last
 record is committed, and the next heartbeat hands out its children.
+
+**Nothing read is lost.** A shard's iterator and position move only with a page that
+:meth:`~KinesisConsumer.poll` returns. When reading a later shard fails (throttling is common at
+five reads per second and shard), the poll returns the records already read and the next poll
+raises the error; reaching a shard's end does no I/O (the shard is finished by the commit that
+covers its last record, or by the next poll). An iterator that expired between polls is replaced
+by one at the shard's position, and the read tried once more.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from skybridge.backends.streams.base import Consumer, RebalanceCallback, StartPosition
 from skybridge.backends.streams.kinesis.envelope import record_key, unwrap
+from skybridge.backends.streams.kinesis.errors import ExpiredIterator
 from skybridge.backends.streams.kinesis.leases import SHARD_END, SKIPPED, KvLeases
 from skybridge.backends.streams.kinesis.shards import Shard, readable_shards
 from skybridge.backends.streams.leases import GroupMembership, KeepAlive
@@ -60,8 +68,13 @@ class KinesisConsumer(Consumer):
         self._iterators: dict[TopicPartition, str | None] = {}
         self._positions: dict[TopicPartition, int] = {}
         self._consumed: dict[TopicPartition, int] = {}
-        # Closed shards read to their end: the position that completes them once committed.
-        self._ended: dict[TopicPartition, int] = {}
+        # The group's committed positions as this member last read or wrote them.
+        self._committed: dict[TopicPartition, int | None] = {}
+        # Closed shards read to their end: the position that completes them once committed
+        # (None: nothing read from them since they were assigned).
+        self._ended: dict[TopicPartition, int | None] = {}
+        # What stopped the last poll after it had read records: raised by the next poll.
+        self._failed: Exception | None = None
         # Per topic, the finished shards the last heartbeat saw.
         self._finished_seen: dict[str, set[int]] = {}
         self.membership = GroupMembership(
@@ -105,6 +118,7 @@ class KinesisConsumer(Consumer):
             self._iterators.pop(tp, None)
             self._positions.pop(tp, None)
             self._consumed.pop(tp, None)
+            self._committed.pop(tp, None)
             self._ended.pop(tp, None)
 
     def _iterator(self, tp: TopicPartition) -> str | None:
@@ -112,7 +126,7 @@ class KinesisConsumer(Consumer):
             return self._iterators[tp]
         name = self.stream.stream_name(tp.topic)
         shards = self.stream.shards
-        committed = self.leases.committed(self.group, tp)
+        committed = self._committed[tp] = self.leases.committed(self.group, tp)
         shard = self._shard(tp)
         it: str | None
         if committed is not None:
@@ -142,28 +156,56 @@ class KinesisConsumer(Consumer):
         self.membership.request_heartbeat()
 
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+        """See :meth:`Consumer.poll`. Raises first what stopped the previous poll after it had
+        read records (those records were returned)."""
         deadline = time.monotonic() + timeout
+        self.keepalive.polled()
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            raise failed
         while True:
             self.keepalive.polled()
+            self._finish_ended()  # before the heartbeat, which then hands out their children
             self._rebalance(*self.membership.maybe_heartbeat())
-            records: list[Record] = []
-            for tp in sorted(self.membership.owned):
-                if len(records) >= max_records:
-                    break
-                records.extend(self._read(tp, max_records - len(records)))
+            records = self._read_owned(max_records)
             if records or time.monotonic() >= deadline:
                 return records
             time.sleep(min(self.stream.poll_interval, max(deadline - time.monotonic(), 0)))
 
+    def _read_owned(self, max_records: int) -> list[Record]:
+        """Up to ``max_records`` records of the owned shards, in shard order. A failure after
+        some were read ends the round: the records are returned, the error kept for the next
+        poll."""
+        records: list[Record] = []
+        for tp in sorted(self.membership.owned):
+            if len(records) >= max_records:
+                break
+            try:
+                records.extend(self._read(tp, max_records - len(records)))
+            except Exception as exc:
+                if not records:
+                    raise
+                self._failed = exc
+                break
+        return records
+
     def _read(self, tp: TopicPartition, limit: int) -> list[Record]:
+        """One page of ``tp``; its iterator and position move only when the page is returned."""
         it = self._iterator(tp)
         if it is None:
             return []  # a closed shard read to its end
-        raw, self._iterators[tp], behind = self.stream.shards.read(it, limit)
+        try:
+            raw, following, behind = self.stream.shards.read(it, limit)
+        except ExpiredIterator:
+            it = self._renewed_iterator(tp)
+            if it is None:
+                return []
+            raw, following, behind = self.stream.shards.read(it, limit)
         records = [as_record(tp, item) for item in raw]
+        self._iterators[tp] = following
         if records:
             self._positions[tp] = self._consumed[tp] = records[-1].offset + 1
-        if self._iterators[tp] is None or (
+        if following is None or (
             not raw
             and behind == 0
             and self.stream.empty_read_ends_closed_shard
@@ -172,6 +214,20 @@ class KinesisConsumer(Consumer):
             self._reached_end(tp)
         return records
 
+    def _renewed_iterator(self, tp: TopicPartition) -> str | None:
+        """A new iterator for ``tp`` at its position: after the last record read or sought,
+        else made as the first one was (after the checkpoint, at the shard's start, or at its
+        tip for a group starting at "latest": records that arrived while that iterator lay
+        expired, before any was read, are then not read)."""
+        position = self._positions.get(tp)
+        if position is None:
+            self._iterators.pop(tp, None)
+            return self._iterator(tp)
+        name = self.stream.stream_name(tp.topic)
+        it = self.stream.shards.iterator(name, tp.partition, "AFTER_SEQUENCE_NUMBER", position - 1)
+        self._iterators[tp] = it
+        return it
+
     def _closed(self, tp: TopicPartition) -> bool:
         """Whether the shard list shows ``tp`` closed (with ``empty_read_ends_closed_shard``, an
         empty read at its tip is then its end: for emulators that never end a closed shard)."""
@@ -179,13 +235,27 @@ class KinesisConsumer(Consumer):
         return shard is not None and shard.closed
 
     def _reached_end(self, tp: TopicPartition) -> None:
+        """Note, without I/O, that the closed shard ``tp`` was read to its end: the commit that
+        covers its last record read finishes it, or the next poll if that is committed."""
         self._iterators[tp] = None
         self.stream.shards.forget(self.stream.stream_name(tp.topic))
-        consumed = self._consumed.get(tp)
-        if consumed is None or consumed == self.leases.committed(self.group, tp):
-            self._finish(tp, SHARD_END)
-        else:
-            self._ended[tp] = consumed  # finished by the commit that reaches it
+        self._ended[tp] = self._consumed.get(tp)
+
+    def _completes(self, tp: TopicPartition, position: int | None) -> bool:
+        """Whether committing ``position`` completes ``tp``, a closed shard read to its end."""
+        if tp not in self._ended:
+            return False
+        end = self._ended[tp]
+        return end is None or (position is not None and position >= end)
+
+    def _finish_ended(self) -> None:
+        """Finish the shards read to their end whose every record read is committed."""
+        for tp in list(self._ended):
+            if tp not in self._committed:
+                self._committed[tp] = self.leases.committed(self.group, tp)
+            if self._completes(tp, self._committed[tp]):
+                self._finish(tp, SHARD_END)
+                del self._ended[tp]
 
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
         offsets = dict(self._consumed) if offsets is None else dict(offsets)
@@ -203,8 +273,9 @@ class KinesisConsumer(Consumer):
                 f"cannot commit {sorted(offsets)}: this member of group '{self.group}' no "
                 "longer owns all of them (rebalanced); their records will be redelivered"
             )
-        ends = {tp for tp, pos in offsets.items() if tp in self._ended and pos >= self._ended[tp]}
+        ends = {tp for tp, pos in offsets.items() if self._completes(tp, pos)}
         self.leases.commit(self.group, offsets, ends)
+        self._committed.update(offsets)
         for tp in ends:
             del self._ended[tp]
         if ends:

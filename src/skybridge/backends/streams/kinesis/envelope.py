@@ -28,11 +28,19 @@ def wrap(value: bytes, headers: Headers) -> bytes:
 
 
 def unwrap(data: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The value and headers of a record's data: the data as it is, without headers, when it
+    is not an envelope or not a sound one (another producer's bytes that start like one), so
+    a record is always delivered and never stops its shard."""
     if not data.startswith(MAGIC):
         return data, []
     start = len(MAGIC) + _LEN.size
-    (length,) = _LEN.unpack_from(data, len(MAGIC))
-    return data[start + length :], decode_headers(data[start : start + length])
+    try:
+        (length,) = _LEN.unpack_from(data, len(MAGIC))
+        if start + length > len(data):
+            return data, []
+        return data[start + length :], decode_headers(data[start : start + length])
+    except (struct.error, UnicodeDecodeError):
+        return data, []
 
 
 def partition_key(key: bytes | None) -> str:

@@ -22,7 +22,12 @@ _TRANSIENT = {
     "ServiceUnavailable",
 }
 _CONFLICT = {"ResourceInUseException"}
-_INVALID = {"InvalidArgumentException", "ValidationException", "ExpiredIteratorException"}
+_INVALID = {"InvalidArgumentException", "ValidationException"}
+
+
+class ExpiredIterator(ValidationError):
+    """A shard iterator used after it expired (five minutes after it was handed out): a new
+    one for the same position reads on."""
 
 
 def translate_error(exc: Exception, operation: str) -> SkybridgeError:
@@ -36,6 +41,8 @@ def translate_error(exc: Exception, operation: str) -> SkybridgeError:
             return NotFound(text)
         if code in _CONFLICT:
             return Conflict(text)
+        if code == "ExpiredIteratorException":
+            return ExpiredIterator(text)
         if code in _INVALID:
             return ValidationError(text)
         return TerminalError(text)

@@ -17,6 +17,10 @@ so the uncommitted records really are read again, by the new owner or by this me
 partition comes back; it never keeps a position past records it could not commit. Likewise a
 partition this member re-acquires after another member held it in between is treated as revoked
 and assigned again (callbacks run, position reset), not as continuously owned.
+
+**Failed reads.** A partition's position moves only with the records :meth:`~SqliteConsumer.poll`
+returns. When reading a later partition fails, the poll returns the records already read and
+the next poll raises the error.
 """
 
 from __future__ import annotations
@@ -78,6 +82,8 @@ class SqliteConsumer(Consumer):
         self._positions: dict[TopicPartition, int] = {}
         self._consumed: dict[TopicPartition, int] = {}
         self._next_partition = 0
+        # What stopped the last poll after it had read records: raised by the next poll.
+        self._failed: Exception | None = None
         self.membership = GroupMembership(
             self._leases,
             group,
@@ -133,7 +139,13 @@ class SqliteConsumer(Consumer):
             self._positions.pop(tp, None)
 
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+        """See :meth:`Consumer.poll`. Raises first what stopped the previous poll after it had
+        read records (those records were returned)."""
         deadline = time.monotonic() + timeout
+        if self._failed is not None:
+            self.keepalive.polled()
+            failed, self._failed = self._failed, None
+            raise failed
         while True:
             self._heartbeat()
             records = self._fetch(max_records)
@@ -142,15 +154,23 @@ class SqliteConsumer(Consumer):
             time.sleep(min(_IDLE_SLEEP, max(deadline - time.monotonic(), 0)))
 
     def _fetch(self, max_records: int) -> list[Record]:
+        """Up to ``max_records`` records of the owned partitions. A failure after some were read
+        ends the round: the records are returned, the error kept for the next poll."""
         owned = sorted(self.membership.owned)
         records: list[Record] = []
         # Start at a rotating partition so one busy partition cannot starve the others.
+        start, self._next_partition = self._next_partition, self._next_partition + 1
         for i in range(len(owned)):
-            tp = owned[(self._next_partition + i) % len(owned)]
+            tp = owned[(start + i) % len(owned)]
             if len(records) >= max_records:
                 break
-            records.extend(self._read(tp, max_records - len(records)))
-        self._next_partition += 1
+            try:
+                records.extend(self._read(tp, max_records - len(records)))
+            except Exception as exc:
+                if not records:
+                    raise
+                self._failed = exc
+                break
         return records
 
     def _read(self, tp: TopicPartition, limit: int) -> list[Record]:
@@ -163,9 +183,9 @@ class SqliteConsumer(Consumer):
             raise translate(exc, "poll") from exc
         if not rows:
             return []
-        self._positions[tp] = rows[-1][0] + 1
-        self._consumed[tp] = rows[-1][0] + 1
-        return as_records(tp.topic, tp.partition, rows)
+        records = as_records(tp.topic, tp.partition, rows)
+        self._positions[tp] = self._consumed[tp] = rows[-1][0] + 1
+        return records
 
     def position(self, partition: TopicPartition) -> int | None:
         if partition not in self.membership.owned:
