@@ -3,8 +3,10 @@ model or the new one, never a half-written one; a failed retraining leaves the o
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from tests.apps.recommend.conftest import CATALOGUE, drain, recommend_context, taste_events
 
 from skybridge.apps.recommend.jobs import scheduled_retrain
+from skybridge.apps.recommend.model import ItemFactors
 from skybridge.apps.recommend.ranking import recommend
 from skybridge.apps.recommend.service import Recommender, open_recommender
 from skybridge.apps.recommend.training import retrain
@@ -57,10 +60,12 @@ def test_a_failed_retraining_keeps_the_served_version(
     monkeypatch.undo()
     assert trained.versions.current().version == "v0001"  # type: ignore[union-attr]
     assert recommend(trained, "A01", record=False).version == "v0001"
-    # the next retraining replaces what the failed one left
-    assert retrain(trained).version == "v0002"
+    # the failed one's id stays claimed; the next retraining drops what it left
+    assert retrain(trained).version == "v0003"
     version, factors = trained.require_model()
     assert trained.vectors.count(version.collection) == len(factors.ids)
+    assert "items_v0002" not in {c.name for c in trained.vectors.list_collections()}
+    assert not trained.kv.exists("recommend/items/claims/v0002")
 
 
 def test_requests_asking_while_factors_are_read_share_that_read(
@@ -88,6 +93,23 @@ def test_requests_asking_while_factors_are_read_share_that_read(
             loaded = list(pool.map(first_request, range(6)))
     assert len(scans) == 1
     assert all(factors is loaded[0] for factors in loaded)
+
+
+def test_a_long_lived_reader_keeps_only_the_served_and_the_previous_factors(
+    trained: Recommender,
+) -> None:
+    loaded: dict[str, weakref.ref[ItemFactors]] = {}
+    with open_recommender(recommend_context()) as reader:  # the HTTP service's engine
+        for _ in range(4):
+            version, factors = reader.require_model()
+            loaded[version.version] = weakref.ref(factors)
+            with open_recommender(recommend_context()) as job:  # the scheduled job's engine
+                assert retrain(job).trained
+        version, factors = reader.require_model()
+        gc.collect()
+        kept = sorted(name for name, ref in loaded.items() if ref() is not None)
+    assert version.version == "v0005"
+    assert kept == ["v0004"]
 
 
 def test_old_versions_are_dropped(trained: Recommender) -> None:

@@ -4,6 +4,8 @@ factors -> a new model version, swapped in atomically (see :mod:`.versions`).
 Items the catalogue does not list are left out when a catalogue is loaded. Popularity per user
 segment (and overall, ``*``) is computed from the same window for cold starts. Users keep their
 profiles: their vectors are folded in against the new factors on their next event or request.
+Catalogue changes loaded while a retraining runs reach its version: after the swap, the
+catalogue is read again for the version's items and what changed is copied into its index.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from skybridge.apps.recommend.catalogue import Item
 from skybridge.apps.recommend.model import AlsParams, train_als
 from skybridge.apps.recommend.ranking import ALL_SEGMENTS
 from skybridge.apps.recommend.service import Recommender
@@ -28,7 +31,9 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class TrainReport:
-    """What a retraining did."""
+    """What a retraining did: ``version`` is the version served after it; ``trained`` is false,
+    with the ``reason``, when it served nothing new (too few events in the window, or another
+    retraining's later version was swapped in first)."""
 
     trained: bool
     version: str
@@ -129,7 +134,7 @@ def retrain(
     item_count = len({i for w in weights.values() for i in w})
     factors, pairs = train_als(weights, params_of(engine, item_count))
     step("publishing the new version")
-    name = engine.versions.next_version()
+    name = engine.versions.claim_version()
     version = ModelVersion(
         name,
         f"{engine.config.collection}_{name}",
@@ -142,14 +147,29 @@ def retrain(
         popularity(weights, segments),
     )
     items = engine.catalogue.get_many(factors.ids)
-    engine.versions.publish(version, factors, items)
+    served, reason = name, ""
+    if engine.versions.publish(version, factors, items):
+        _copy_catalogue_changes(engine, factors.ids, items)
+    else:
+        newer = engine.versions.current()
+        served = newer.version if newer else ""
+        reason = f"another retraining published {served} while this one ran; {name} was discarded"
     return TrainReport(
-        True,
-        name,
+        not reason,
+        served,
         previous,
         len(weights),
         len(factors.ids),
         pairs,
         days,
         time.perf_counter() - start,
+        reason,
     )
+
+
+def _copy_catalogue_changes(engine: Recommender, ids: list[str], written: dict[str, Item]) -> None:
+    """Copy into the served index what the catalogue holds for ``ids`` now, where it differs
+    from ``written`` (read before the swap): a ``load`` that ran before the swap updated the
+    version served then, and one that runs after it updates this one."""
+    fresh = engine.catalogue.get_many(ids)
+    engine.versions.update_items({i: item for i, item in fresh.items() if written.get(i) != item})

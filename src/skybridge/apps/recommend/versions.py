@@ -1,15 +1,24 @@
 """Model versions: each one's item vectors in its own vector collection, its description in kv,
 and one ``current`` pointer that a retraining swaps atomically.
 
-A retraining writes collection ``<collection>_v<NNNN>`` completely, then its description, and
-only then replaces the ``current`` pointer (one kv write), so a reader sees the old model or the
-new one, never half of one. Readers cache a version's factors in memory by version id and check
-the pointer on every request (a single key read). Old versions beyond ``keep_versions`` are
-dropped after the swap.
+A retraining first claims its version id: it creates the kv key ``claims/vNNNN`` with
+compare-and-set, taking the next number when that key exists, so two retrainings at once never
+share an id or write into one collection. It writes collection ``<collection>_vNNNN``
+completely, then its description, and only then moves the ``current`` pointer (one
+compare-and-set), never back to an older number: a retraining overtaken by one that claimed a
+later id and swapped first removes what it wrote. A reader sees the old model or the new one,
+never half of one.
+
+Readers check the pointer on every request (a single key read) and cache factors in memory for
+the two newest versions they loaded (the served one, and the one before for requests still on
+it); a version's factors are cached only when the collection holds every item its description
+counts. After a swap, versions beyond ``keep_versions``, and what failed retrainings with lower
+ids left, are dropped.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,12 +30,15 @@ from skybridge.apps.recommend.catalogue import Item
 from skybridge.apps.recommend.model import AlsParams, ItemFactors
 from skybridge.backends.kv import KeyValueStore
 from skybridge.backends.vectors import VectorRecord, VectorStore
-from skybridge.core.errors import Conflict, NotFound
+from skybridge.core.errors import Conflict, TransientError, ValidationError
+
+#: Versions whose factors a reader keeps in memory: the served one and the one before it.
+CACHED_VERSIONS = 2
 
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """A trained model's description (its factors live in ``collection``)."""
+    """A trained model's description (its factors live in ``collection``, ``items`` of them)."""
 
     version: str
     collection: str
@@ -67,9 +79,11 @@ class VersionStore:
         self.vectors = vectors
         self.base = collection
         self.prefix = f"recommend/{collection}/versions/"
+        self.claims = f"recommend/{collection}/claims/"
         self.pointer = f"recommend/{collection}/current"
         self._cache: dict[str, ItemFactors] = {}
         self._described: dict[str, ModelVersion] = {}
+        self._claimed: set[str] = set()
         self._lock = threading.Lock()
         #: Held while a version's factors are read: one read however many requests ask.
         self._reading = threading.Lock()
@@ -99,36 +113,52 @@ class VersionStore:
         rows = [self.get(k.removeprefix(self.prefix)) for k in self.kv.keys(self.prefix)]
         return [v for v in rows if v is not None]
 
-    def next_version(self) -> str:
-        numbers = [int(v.version[1:]) for v in self.list() if v.version[1:].isdigit()]
-        return f"v{max(numbers, default=0) + 1:04d}"
+    def claim_version(self) -> str:
+        """A new version id, held by this store alone: the next number's claim key is created
+        with compare-and-set, and a number another retraining claimed first is passed over."""
+        names = [k.removeprefix(self.claims) for k in self.kv.keys(self.claims)]
+        names += [k.removeprefix(self.prefix) for k in self.kv.keys(self.prefix)]
+        number = max(map(_number, names), default=0) + 1
+        while True:
+            name = f"v{number:04d}"
+            try:
+                self.kv.compare_and_set(self.claims + name, b"{}", 0)
+            except Conflict:
+                number += 1
+                continue
+            with self._lock:
+                self._claimed.add(name)
+            return name
 
-    def publish(
-        self, version: ModelVersion, factors: ItemFactors, items: dict[str, Item]
-    ) -> ModelVersion:
-        """Write the version's vectors and description, then swap ``current`` to it."""
-        if self.get(version.version) is not None:
-            raise Conflict(f"model version {version.version} exists already")
-        # a collection of this name is what a failed retraining left: never served, replaced
-        self.vectors.drop_collection(version.collection)
-        self.vectors.create_collection(
-            version.collection,
-            factors.params.factors,
-            metric="dot",
-            properties={"model_version": version.version},
-        )
-        records = (
-            VectorRecord(item, factors.factors[n], _metadata(items.get(item), item))
-            for n, item in enumerate(factors.ids)
-        )
-        self.vectors.upsert(version.collection, records)
-        self.vectors.flush()
-        self.kv.put_json(self.prefix + version.version, version.to_dict())
-        self.kv.put_json(self.pointer, {"version": version.version, "at": time.time()})
+    def publish(self, version: ModelVersion, factors: ItemFactors, items: dict[str, Item]) -> bool:
+        """Write the version's vectors and description, then swap ``current`` to it.
+
+        Returns:
+            Whether it is served: ``False`` when a version with a later id was swapped in
+            meanwhile (this one's vectors and description are then removed).
+
+        Raises:
+            Conflict: ``version`` was not claimed by :meth:`claim_version` of this store, or
+                was published already (a claim is used once).
+            ValidationError: ``version.items`` is not the number of ``factors``.
+        """
         with self._lock:
-            self._cache[version.version] = factors
+            claimed = version.version in self._claimed
+            self._claimed.discard(version.version)
+        if not claimed:
+            raise Conflict(f"model version {version.version} is not claimed by this store")
+        if version.items != len(factors.ids):
+            raise ValidationError(
+                f"{version.version} counts {version.items} items, not {len(factors.ids)}"
+            )
+        self._write_vectors(version, factors, items)
+        self.kv.put_json(self.prefix + version.version, version.to_dict())
+        if not self._swap(version.version):
+            self._drop(version.version, version.collection)
+            return False
+        self._remember(version.version, factors)
         self._drop_old(version.version)
-        return version
+        return True
 
     def update_items(self, items: dict[str, Item]) -> int:
         """Copy changed catalogue fields (availability, category...) into the served version's
@@ -148,7 +178,12 @@ class VersionStore:
     def factors(self, version: ModelVersion) -> ItemFactors:
         """The version's item factors (read once per process, then cached). Callers that ask
         while they are read wait for that read, rather than each scanning the whole collection
-        again (a burst of first requests after a start or a retraining)."""
+        again (a burst of first requests after a start or a retraining).
+
+        Raises:
+            TransientError: the collection does not hold as many items as its description
+                counts (it is being dropped); nothing is cached.
+        """
         cached = self._cached(version)
         if cached is not None:
             return cached
@@ -157,28 +192,87 @@ class VersionStore:
             if cached is not None:
                 return cached
             records = list(self.vectors.scan(version.collection, vectors=True))
-            if not records:
-                raise NotFound(f"model {version.version} has no item vectors")
+            if len(records) != version.items:
+                raise TransientError(
+                    f"model {version.version} holds {len(records)} of its {version.items} "
+                    "item vectors (it is being dropped); try again"
+                )
             matrix = np.stack([np.asarray(r.vector, dtype=np.float32) for r in records])
             loaded = ItemFactors([r.id for r in records], matrix, version.params)
-            with self._lock:
-                self._cache = {version.version: loaded, **self._cache}
+            self._remember(version.version, loaded)
             return loaded
 
     def _cached(self, version: ModelVersion) -> ItemFactors | None:
         with self._lock:
             return self._cache.get(version.version)
 
-    def _drop_old(self, keep: str) -> None:
-        versions = sorted(self.list(), key=lambda v: v.version)
-        limit = max(1, self.keep)
-        for old in versions[:-limit]:
-            if old.version == keep:
-                continue
-            self.vectors.drop_collection(old.collection)
-            self.kv.delete(self.prefix + old.version)
-            with self._lock:
-                self._cache.pop(old.version, None)
+    def _remember(self, name: str, factors: ItemFactors) -> None:
+        """Cache ``factors``, keeping only the :data:`CACHED_VERSIONS` newest versions (an older
+        one asked for late is returned to its caller but not kept)."""
+        with self._lock:
+            cache = {**self._cache, name: factors}
+            newest = sorted(cache, key=_number)[-CACHED_VERSIONS:]
+            self._cache = {n: cache[n] for n in newest}
+
+    def _write_vectors(
+        self, version: ModelVersion, factors: ItemFactors, items: dict[str, Item]
+    ) -> None:
+        # only a retraining that held no claim on this id can have left a collection under it
+        self.vectors.drop_collection(version.collection)
+        self.vectors.create_collection(
+            version.collection,
+            factors.params.factors,
+            metric="dot",
+            properties={"model_version": version.version},
+        )
+        records = (
+            VectorRecord(item, factors.factors[n], _metadata(items.get(item), item))
+            for n, item in enumerate(factors.ids)
+        )
+        self.vectors.upsert(version.collection, records)
+        self.vectors.flush()
+
+    def _swap(self, name: str) -> bool:
+        """Point ``current`` at ``name`` unless it names a later version; whether it does now."""
+        pointer = _json({"version": name, "at": time.time()})
+        while True:
+            item = self.kv.get_item(self.pointer)
+            if item is not None and _number(json.loads(item.value)["version"]) > _number(name):
+                return False
+            try:
+                self.kv.compare_and_set(self.pointer, pointer, 0 if item is None else item.version)
+            except Conflict:
+                continue  # another retraining swapped between the read and the write
+            return True
+
+    def _drop_old(self, served: str) -> None:
+        """Drop, below the ``served`` id, described versions beyond the ``keep`` newest and
+        claims with no description (retrainings that failed, or that can no longer be
+        served), each with its collection."""
+        described = {v.version: v for v in self.list()}
+        kept = set(sorted(described, key=_number)[-max(1, self.keep) :]) | {served}
+        claimed = {k.removeprefix(self.claims) for k in self.kv.keys(self.claims)}
+        for name in sorted((set(described) | claimed) - kept, key=_number):
+            if _number(name) < _number(served):
+                found = described.get(name)
+                self._drop(name, found.collection if found else f"{self.base}_{name}")
+
+    def _drop(self, name: str, collection: str) -> None:
+        self.vectors.drop_collection(collection)
+        self.kv.delete(self.prefix + name)
+        self.kv.delete(self.claims + name)
+        with self._lock:
+            self._cache.pop(name, None)
+            self._claimed.discard(name)
+
+
+def _number(name: str) -> int:
+    """The number of version id ``vNNNN`` (-1 for any other name)."""
+    return int(name[1:]) if name.startswith("v") and name[1:].isdigit() else -1
+
+
+def _json(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def _metadata(item: Item | None, item_id: str) -> dict[str, Any]:
