@@ -5,8 +5,10 @@ No model is loaded here: these tests list and read sources without ingesting the
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -150,3 +152,37 @@ def test_special_files_are_left_out_and_listed(tree: Path) -> None:
     source = local_source(str(tree / "docs"))
     assert _keys(source) == ["a.md", "sub/b.md"]
     assert {"document": "pipe.md", "reason": NOT_A_FILE} in source.refused
+
+
+def test_what_cannot_be_looked_at_is_unchecked_and_what_is_gone_is_not(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = tree / "docs"
+    (docs / "gone.md").write_text("# Gone")
+    real_scandir, real_stat = os.scandir, Path.stat
+
+    def scandir(path: Any) -> Any:
+        if Path(path) == docs / "sub":
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+        return real_scandir(path)
+
+    def stat(self: Path, **kwargs: Any) -> os.stat_result:
+        if self.name == "gone.md":  # deleted between the listing and the look at it
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+        return real_stat(self, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(Path, "stat", stat)
+    source = local_source(str(docs))
+    assert _keys(source) == ["a.md"]
+    assert _refused(source) == {"gone.md": BROKEN, "sub/": "cannot be listed: Permission denied"}
+    assert source.unchecked == {"sub/": "cannot be listed: Permission denied"}
+    assert [source.unchecked_under(k) for k in ("sub/b.md", "sub/x/y.md", "a.md", "subway.md")] == [
+        "sub/",
+        "sub/",
+        None,
+        None,
+    ]
+    monkeypatch.setattr(os, "scandir", lambda path: scandir(docs / "sub"))
+    whole = local_source(str(docs))  # the folder named cannot be listed: nothing is checked
+    assert (whole.documents, whole.unchecked_under("a.md")) == ([], "")

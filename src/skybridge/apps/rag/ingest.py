@@ -5,8 +5,11 @@ unread; one whose content hash is unchanged is skipped after reading; others are
 chunked and embedded in batches across documents (the model works on many chunks at once).
 Per batch: the new chunks are written under new ids, then each document's registry entry flips
 to the new version, then its old chunks are deleted; until the flip, queries serve the old
-version. Documents of the source that are gone are removed with their chunks. A document that
-cannot be parsed is reported and nothing of it is written.
+version. Documents of the source that are gone are removed with their chunks; those under a
+folder or file the listing could not look at are kept as they are and reported. A document that
+cannot be parsed is reported and nothing of it is written. A batch that fails to embed or write
+reports each of its documents not yet flipped as skipped: their registry entries still name the
+version indexed before (or none), so the next ingest indexes them.
 
 A changed document is claimed (:mod:`skybridge.apps.rag.claims`) before it is read and until
 its flip, so a concurrent ingest of the same documents leaves it to this one and comes back to
@@ -23,6 +26,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -60,9 +64,10 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
-    #: Documents not indexed, with the reason: unreadable, no text, or files of a folder that
-    #: were not read because they resolve outside the allowed sources or into the service's
-    #: data folder (links included).
+    #: Documents not indexed, with the reason: unreadable, no text, their batch failed to embed
+    #: or write, or files of a folder that were not read because they resolve outside the
+    #: allowed sources or into the service's data folder (links included). Also documents kept
+    #: as indexed, unchecked, because a folder holding them could not be listed.
     skipped: list[dict[str, str]] = field(default_factory=list)
     #: Files of the source that are of no type indexed (not .txt, .md, .html, .pdf).
     ignored: list[str] = field(default_factory=list)
@@ -107,6 +112,7 @@ class Ingestion:
         self.metadata = metadata
         self.cache = EmbeddingCache(rag.kv, rag.embedder)
         self.report = IngestReport(label)
+        self._skipped: set[str] = set()
         self.pending: list[_Pending] = []
         c = rag.config
         self.claims = DocumentClaims(
@@ -127,6 +133,12 @@ class Ingestion:
 
     def version(self, data: bytes) -> str:
         return hashlib.sha256(data + b"|" + self.chunking.encode()).hexdigest()
+
+    def skip(self, doc_id: str, reason: str) -> None:
+        """Report ``doc_id`` as not indexed, once (the first reason given)."""
+        if doc_id not in self._skipped:
+            self._skipped.add(doc_id)
+            self.report.skipped.append({"document": doc_id, "reason": reason})
 
     def consider(self, info: ObjectInfo, read: Callable[[], bytes]) -> bool:
         """Queue ``info``'s document if it changed; ``False`` when another ingest is working
@@ -172,7 +184,7 @@ class Ingestion:
         try:
             parsed = parse(info.key, data)
         except ValidationError as exc:
-            self.report.skipped.append({"document": info.key, "reason": exc.message})
+            self.skip(info.key, exc.message)
             return False
         return self.queue(info.key, parsed, digest, etag, previous, info)
 
@@ -192,7 +204,7 @@ class Ingestion:
             parsed, self.rag.embedder, size=c.chunk_tokens, overlap=c.chunk_overlap
         )
         if not chunks:
-            self.report.skipped.append({"document": doc_id, "reason": "no text"})
+            self.skip(doc_id, "no text")
             return False
         entry = DocumentEntry(
             doc_id, digest, self.label, parsed.title, len(chunks), etag, time.time()
@@ -206,10 +218,29 @@ class Ingestion:
         return True
 
     def flush(self) -> None:
-        """Embed and write the queued documents, then flip and clean each one."""
+        """Embed and write the queued documents, then flip and clean each one.
+
+        Raises:
+            SkybridgeError: embedding or writing failed; each document of the batch not yet
+                flipped is reported as skipped and its claim given back first.
+        """
         if not self.pending:
             return
         batch, self.pending = self.pending, []
+        done: set[str] = set()
+        try:
+            self._write(batch, done)
+        except SkybridgeError as exc:
+            failed = [p.entry.id for p in batch if p.entry.id not in done]
+            for doc_id in failed:
+                self.skip(doc_id, f"not indexed, its batch failed: {exc}")
+            with suppress(SkybridgeError):  # a claim not given back lapses (claim_seconds)
+                self.claims.release(failed)
+            raise
+
+    def _write(self, batch: list[_Pending], done: set[str]) -> None:
+        """Embed, write and flip ``batch``; ``done`` collects the documents flipped or left
+        to another ingest."""
         texts = [c.text for p in batch for c in p.chunks]
         before = self.cache.hits
         vectors = self.cache.embed(texts)
@@ -225,7 +256,11 @@ class Ingestion:
                     )
                 )
         self.rag.vectors.upsert(self.rag.collection, records)
-        flipped = [p.entry.id for p in batch if self._flip(p)]
+        flipped = []
+        for p in batch:
+            if self._flip(p):
+                flipped.append(p.entry.id)
+            done.add(p.entry.id)
         sweep(self.rag, flipped)
         self.claims.release(flipped)
         self.unswept.update(p.entry.id for p in batch if p.entry.id not in flipped)
@@ -258,7 +293,7 @@ class Ingestion:
                 )
             else:
                 reason = "another ingest took it over"
-            self.report.skipped.append({"document": p.entry.id, "reason": reason})
+            self.skip(p.entry.id, reason)
             return False
         self.rag.documents.put(p.entry)
         if p.previous is not None:
@@ -372,8 +407,10 @@ def ingest(
     with open_source(location, confinement) as opened:
         check_size(rag.embedder, rag.config.chunk_tokens, rag.config.chunk_overlap)
         if reindex:
-            rag.vectors.drop_collection(rag.collection)
+            # Registry first: stopped between the two, the next ingest indexes everything
+            # again, and chunks no entry names are never served (nor is a stale entry).
             rag.documents.clear()
+            rag.vectors.drop_collection(rag.collection)
         rag.index_for_writing()
         run = _run(rag, opened, extra, progress, waiting=waiting)
     return _finish(rag, run, start)
@@ -413,17 +450,15 @@ def _run(
     if wait_seconds is not None:
         run.claims.wait_seconds = wait_seconds
     run.report.ignored = sorted(opened.ignored)
-    run.report.skipped.extend(opened.refused)
+    for refused in opened.refused:
+        run.skip(refused["document"], refused["reason"])
     try:
         with run.claims.renewing():
             _index_all(run, opened, progress, retry_transient)
     finally:
         run.claims.release_all()
     if opened.complete:
-        listed = {info.key for info in opened.documents}
-        for entry in rag.documents.entries(opened.label):
-            if entry.id not in listed and _remove_gone(run, entry, retry_transient):
-                run.report.removed.append(entry.id)
+        _remove_missing(run, opened, retry_transient)
     return run
 
 
@@ -468,8 +503,24 @@ def _give_up(run: Ingestion, deferred: list[str], retry_transient: bool) -> set[
             run.unswept.discard(busy.doc_id)
             log.warning("rag.stray_chunks_left", document=busy.doc_id, reason=busy.message)
         else:
-            run.report.skipped.append({"document": busy.doc_id, "reason": busy.message})
+            run.skip(busy.doc_id, busy.message)
     return given_up
+
+
+def _remove_missing(run: Ingestion, opened: Source, retry_transient: bool) -> None:
+    """Remove the indexed documents of the source it no longer lists; those under a folder or
+    file the listing could not look at are kept as they are, and reported."""
+    listed = {info.key for info in opened.documents}
+    for entry in run.rag.documents.entries(opened.label):
+        if entry.id in listed:
+            continue
+        where = opened.unchecked_under(entry.id)
+        if where is None:
+            if _remove_gone(run, entry, retry_transient):
+                run.report.removed.append(entry.id)
+        else:
+            reason = f"kept as indexed, not checked: {where or '.'} {opened.unchecked[where]}"
+            run.skip(entry.id, reason)
 
 
 def _remove_gone(run: Ingestion, entry: DocumentEntry, retry_transient: bool) -> bool:
@@ -478,7 +529,7 @@ def _remove_gone(run: Ingestion, entry: DocumentEntry, retry_transient: bool) ->
     except ClaimBusy as exc:
         if retry_transient:
             raise
-        run.report.skipped.append({"document": entry.id, "reason": f"not removed: {exc.message}"})
+        run.skip(entry.id, f"not removed: {exc.message}")
         return False
 
 
@@ -490,7 +541,7 @@ def _consider(run: Ingestion, opened: Source, info: ObjectInfo, retry_transient:
     except SkybridgeError as exc:
         if retry_transient and isinstance(exc, TransientError):
             raise
-        run.report.skipped.append({"document": info.key, "reason": str(exc)})
+        run.skip(info.key, str(exc))  # a failed batch has reported it already
         return True
 
 

@@ -30,7 +30,9 @@ from skybridge.backends.notify import Notifier
 from skybridge.backends.retrieval import KnowledgeBase
 from skybridge.backends.vectors import CollectionInfo, VectorStore
 from skybridge.core.errors import ConfigError, Conflict
+from skybridge.core.observability import get_logger
 
+log = get_logger(__name__)
 Context = AppContext[RagConfig]
 FINGERPRINT = "embedding_fingerprint"
 RETRIEVAL = "retrieval"
@@ -117,14 +119,22 @@ class Rag:
         return self.vectors.describe(self.collection)
 
     def index_for_writing(self) -> CollectionInfo:
-        """The collection, created for the configured model, or refused for another model."""
+        """The collection, created for the configured model, or refused for another model.
+
+        The registry is made to describe it (:meth:`DocumentRegistry.follow`): entries left
+        from a collection since dropped are removed, so their documents are indexed again.
+        """
         embedder = self.embedder
+        had_entries = self.documents.has_entries()
         try:
-            return self.vectors.ensure_collection(
+            info = self.vectors.ensure_collection(
                 self.collection, embedder.dimension, properties={FINGERPRINT: embedder.fingerprint}
             )
         except Conflict as exc:
             raise self._model_changed(self.vectors.collection(self.collection)) from exc
+        if self.documents.follow(info, had_entries=had_entries):
+            log.warning("rag.registry_reset", collection=info.name, generation=info.generation)
+        return info
 
     def check_model(self) -> CollectionInfo | None:
         """The collection, if it exists and was made by the configured model.

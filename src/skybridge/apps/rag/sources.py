@@ -12,6 +12,11 @@ outside the allowed roots, or into the service's own data folder, is not read bu
 :attr:`Source.refused` with the reason. A file is read from the path that was checked, and only
 if it is still the file that was checked (same device and inode), so a link swapped in after
 the listing is not followed either.
+
+A folder, file or link of a local folder that cannot be looked at (an I/O error, a stale
+network handle, a permission) is listed in :attr:`Source.refused` and in
+:attr:`Source.unchecked`: the ingest keeps the documents indexed under it as they are. An
+object store's listing is whole or fails: a page that cannot be read fails the ingest.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ SERVICE_DATA = "inside the service's own data folder"
 SEEN = "a folder already read (a link loop or a second link to it)"
 BROKEN = "a link that leads nowhere"
 NOT_A_FILE = "not a regular file (a FIFO, socket or device)"
+#: Errors that say a path leads nowhere (the rest say it could not be looked at).
+_MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
 REPLACED = "{} was replaced while it was being ingested; not read"
 _READ_FLAGS = (
     os.O_RDONLY
@@ -52,7 +59,9 @@ class Source:
     ``complete`` is false when one file of a folder was named: then documents missing from the
     listing were not looked at, and must not be removed. ``refused``: files and folders of a
     local source that were not read (``{"document": key, "reason": ...}``), e.g. a link leading
-    outside the allowed roots.
+    outside the allowed roots. ``unchecked``: what the listing could not look at, with why:
+    folders (``"sub/"``; ``""`` for the source itself) and files, whose documents missing from
+    the listing must not be removed either.
     """
 
     label: str
@@ -61,6 +70,14 @@ class Source:
     ignored: list[str] = field(default_factory=list)
     complete: bool = True
     refused: list[dict[str, str]] = field(default_factory=list)
+    unchecked: dict[str, str] = field(default_factory=dict)
+
+    def unchecked_under(self, key: str) -> str | None:
+        """The folder or file of :attr:`unchecked` that holds ``key``, or ``None``."""
+        for where in self.unchecked:
+            if key == where or ((not where or where.endswith("/")) and key.startswith(where)):
+                return where
+        return None
 
 
 def within(path: Path, folder: Path) -> bool:
@@ -131,15 +148,25 @@ class _Listing:
     files: dict[str, _LocalFile] = field(default_factory=dict)
     infos: list[ObjectInfo] = field(default_factory=list)
     refused: list[dict[str, str]] = field(default_factory=list)
+    unchecked: dict[str, str] = field(default_factory=dict)
 
     def refuse(self, key: str, reason: str) -> None:
         self.refused.append({"document": key, "reason": reason})
+
+    def unreadable(self, reason: str, *keys: str) -> None:
+        """``keys`` could not be looked at: refused, and their indexed documents kept."""
+        self.refuse(keys[0] or ".", reason)
+        for key in keys:
+            self.unchecked[key] = reason
 
     def add_file(self, key: str, path: Path) -> None:
         try:
             st = path.stat()
         except OSError as exc:
-            self.refuse(key, f"cannot be read: {exc.strerror}")
+            if exc.errno in _MISSING:  # gone since the listing, or a link leading nowhere
+                self.refuse(key, BROKEN)
+            else:
+                self.unreadable(f"cannot be read: {exc.strerror}", key)
             return
         if not stat.S_ISREG(st.st_mode):
             self.refuse(key, NOT_A_FILE)
@@ -178,7 +205,7 @@ class _Listing:
                 with os.scandir(folder) as listing:
                     names = sorted(e.name for e in listing if not e.name.startswith("."))
             except OSError as exc:
-                self.refuse(prefix or ".", f"cannot be listed: {exc.strerror}")
+                self.unreadable(f"cannot be listed: {exc.strerror}", prefix)
                 continue
             folders: list[tuple[Path, str]] = []
             for name in names:
@@ -186,8 +213,11 @@ class _Listing:
                 try:
                     target = (folder / name).resolve()
                     is_dir = target.is_dir()
-                except (OSError, RuntimeError):  # a link to itself
+                except RuntimeError:  # a link to itself
                     self.refuse(key, BROKEN)
+                    continue
+                except OSError as exc:  # not a missing target: is_dir() says False for one
+                    self.unreadable(f"cannot be read: {exc.strerror}", key, key + "/")
                     continue
                 reason = self.confinement.refusal(target, self.source)
                 if reason is not None:
@@ -199,8 +229,6 @@ class _Listing:
                 elif is_dir:
                     seen.add(target)
                     folders.append((target, key + "/"))
-                elif not target.exists():
-                    self.refuse(key, BROKEN)
                 else:
                     self.add_file(key, target)
             stack.extend(reversed(folders))
@@ -261,6 +289,7 @@ def local_source(location: str, confinement: Confinement | None = None) -> Sourc
         ignored,
         complete=is_dir,
         refused=sorted(listing.refused, key=lambda r: r["document"]),
+        unchecked=listing.unchecked,
     )
 
 
