@@ -7,7 +7,8 @@ call again with the same effects (the pipeline replays a batch whose offsets wer
   pipeline it is a :class:`StagingSink`: its documents join the batch's :class:`~.writes.WriteSet`
   and are written together with the handler state (one ``write_batch`` per kv store).
 * :class:`SQLSink` — upserts guarded by ``_sb_source`` / ``_sb_offset`` columns: a row is only
-  overwritten by a later offset of the same source (or by another source).
+  overwritten by a later offset of the same source (or by another source); an :class:`Insert`
+  writes a row only where none with its key is stored.
 * :class:`NotifySink` — a kv ledger of sent event ids; at-least-once if the process dies
   between sending and recording (the notifier's own ``dedup_key`` window catches most repeats).
 * :class:`StreamSink` — at-least-once; every message carries the ``skybridge-event-id`` header
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Engine, MetaData, Table
@@ -181,9 +183,20 @@ class StreamSink:
         self._known.add(topic)
 
 
+@dataclass(slots=True)
+class Insert(Upsert):
+    """Insert one row of ``table`` unless a row with its key is stored; then write nothing.
+
+    For rows that must never replace what is stored under their key (an event delivered again
+    after it was handled in full), whatever their offset. The :class:`SQLSink` applies it in
+    record order with the batch's upserts.
+    """
+
+
 class SQLSink:
-    """Guarded upserts. Each table needs its primary key plus ``_sb_source`` (text) and
-    ``_sb_offset`` (integer) columns; ``keys`` names each table's conflict columns."""
+    """Guarded upserts and :class:`Insert` rows. Each table needs its primary key plus
+    ``_sb_source`` (text) and ``_sb_offset`` (integer) columns; ``keys`` names each table's
+    conflict columns."""
 
     def __init__(self, engine: Engine, keys: dict[str, Sequence[str]]) -> None:
         if engine.dialect.name not in ("sqlite", "postgresql"):
@@ -191,7 +204,7 @@ class SQLSink:
         self.engine = engine
         self.keys = {table: list(cols) for table, cols in keys.items()}
         self._tables: dict[str, Table] = {}
-        self._statements: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._statements: dict[tuple[str, tuple[str, ...], bool], Any] = {}
 
     def _table(self, name: str) -> Table:
         if name not in self._tables:
@@ -215,9 +228,10 @@ class SQLSink:
         return self._tables[name]
 
     def write(self, effects: Sequence[Effect]) -> int:
-        """Upsert the rows in order: one ``executemany`` per run of rows of one table that
-        set the same columns (a statement per row cost more than the rest of a batch)."""
-        runs: list[tuple[str, tuple[str, ...], list[dict[str, Any]]]] = []
+        """Write the rows in order: one ``executemany`` per run of rows of one table that set
+        the same columns the same way, upsert or :class:`Insert` (a statement per row cost more
+        than the rest of a batch)."""
+        runs: list[tuple[str, tuple[str, ...], bool, list[dict[str, Any]]]] = []
         for effect in effects:
             out: Upsert = _expect(effect, (Upsert,), "sql")
             row = {
@@ -226,38 +240,43 @@ class SQLSink:
                 "_sb_offset": effect.record.offset,
             }
             columns = tuple(row)
-            if runs and runs[-1][0] == out.table and runs[-1][1] == columns:
-                runs[-1][2].append(row)
+            insert = isinstance(out, Insert)
+            if runs and runs[-1][:3] == (out.table, columns, insert):
+                runs[-1][3].append(row)
             else:
-                runs.append((out.table, columns, [row]))
+                runs.append((out.table, columns, insert, [row]))
         written = 0
         try:
             with self.engine.begin() as conn:
-                for table, columns, rows in runs:
-                    count = conn.execute(self._statement(table, columns), rows).rowcount
+                for table, columns, insert, rows in runs:
+                    statement = self._statement(table, columns, insert)
+                    count = conn.execute(statement, rows).rowcount
                     # Drivers may report -1 (unknown) for upserts: count the rows as written.
                     written += count if count >= 0 else len(rows)
         except SQLAlchemyError as exc:
             # The database down or locked is transient (the batch stops uncommitted and comes
             # again), never a reason to dead-letter the records; a refused row is not.
-            tables = ", ".join(sorted({t for t, _, _ in runs}))
+            tables = ", ".join(sorted({run[0] for run in runs}))
             raise translate_sql_error(exc, f"SQL sink writing {tables}") from None
         return written
 
-    def _statement(self, name: str, columns: tuple[str, ...]) -> Any:
-        key = (name, columns)
+    def _statement(self, name: str, columns: tuple[str, ...], insert: bool) -> Any:
+        key = (name, columns, insert)
         if key not in self._statements:
             table = self._table(name)
             dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
             stmt = dialect.insert(table)
-            excluded = stmt.excluded
-            guard = (table.c._sb_source != excluded._sb_source) | (
-                table.c._sb_offset < excluded._sb_offset
-            )
-            updates = {c: excluded[c] for c in columns if c not in self.keys[name]}
-            self._statements[key] = stmt.on_conflict_do_update(
-                index_elements=self.keys[name], set_=updates, where=guard
-            )
+            if insert:
+                self._statements[key] = stmt.on_conflict_do_nothing(index_elements=self.keys[name])
+            else:
+                excluded = stmt.excluded
+                guard = (table.c._sb_source != excluded._sb_source) | (
+                    table.c._sb_offset < excluded._sb_offset
+                )
+                updates = {c: excluded[c] for c in columns if c not in self.keys[name]}
+                self._statements[key] = stmt.on_conflict_do_update(
+                    index_elements=self.keys[name], set_=updates, where=guard
+                )
         return self._statements[key]
 
 

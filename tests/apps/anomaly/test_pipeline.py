@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,40 @@ def test_detect_and_detectors_follow_the_settings(
         code, out = _cli("anomaly", *command)
         assert code == 2, out
         assert "anomaly.threshold" in out
+
+
+def _stored_rows(sql_url: str) -> dict[str, tuple[object, ...]]:
+    engine = create_engine(sql_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT event_id, score, anomaly_flag, reason, processed_flag FROM raw_events")
+        ).all()
+    engine.dispose()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_a_point_delivered_again_keeps_its_score_and_a_new_late_point_is_stored_late(
+    sql_url: str, skybridge_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKYBRIDGE__BACKENDS__SQL", sql_url)
+    times, values = shifted_series(count=600, shift_at=5000)
+    csv_file = write_csv(skybridge_workdir / "cpu.csv", times, values)
+    code, out = _cli("anomaly", "run", "--file", str(csv_file), "--idle-exit", "1", "--json")
+    assert code == 0, out
+    first = _stored_rows(sql_url)
+    assert len(first) == len(values)
+    assert sum(flag == "Y" for _, flag, _, _ in first.values()) == 1  # the spike at 300
+    code, out = _cli("anomaly", "run", "--file", str(csv_file), "--idle-exit", "1", "--json")
+    assert code == 0, out
+    assert json.loads(out)["records"] == len(values)  # every point came again, all late
+    assert _stored_rows(sql_url) == first
+    late = {"series": "cpu", "time": (times[300] + timedelta(minutes=1)).isoformat(), "metric": 50}
+    assert _cli("stream", "produce", "anomaly.events", json.dumps(late), "--key", "cpu")[0] == 0
+    code, out = _cli("anomaly", "run", "--idle-exit", "1", "--json")
+    assert code == 0, out
+    rows = _stored_rows(sql_url)
+    (new,) = set(rows) - set(first)
+    score, flag, reason, _ = rows[new]
+    assert (score, flag) == (None, "N")
+    assert reason.startswith("late event")
+    assert {k: v for k, v in rows.items() if k != new} == first

@@ -4,11 +4,13 @@ Each series is one state key (events should be produced with the series as recor
 series stays on one partition and in event-time order). The state holds the series' features
 and detector (:class:`~.model.SeriesModel`) and is exactly-once with the runtime's guard; rows
 are idempotent upserts keyed by event id. A repeat of the series' last event writes nothing; an
-event older than the series' last one is stored unscored (``reason`` says so). Events that do
-not parse (a series that is no usable name, a value out of range...) are dead-lettered to
-``<topic>.dlq`` with the reason: the key function checks the series before any state is read,
-and the handler raises :class:`~skybridge.core.errors.ValidationError` for the rest, which the
-runtime dead-letters at once (only ``TransientError`` is retried).
+event older than the series' last one is inserted unscored (``reason`` says so) when its event
+id is not stored yet, and writes nothing when it is, so a point delivered again (a retried POST,
+a file run twice) keeps the score and flag it was stored with. Events that do not parse (a
+series that is no usable name, a value out of range...) are dead-lettered to ``<topic>.dlq``
+with the reason: the key function checks the series before any state is read, and the handler
+raises :class:`~skybridge.core.errors.ValidationError` for the rest, which the runtime
+dead-letters at once (only ``TransientError`` is retried).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from skybridge.backends.streams.records import Record
 from skybridge.core.errors import NotFound
 from skybridge.runtime.outputs import Event, Output, Upsert
 from skybridge.runtime.pipeline import Pipeline, StatefulHandler
-from skybridge.runtime.sinks import SQLSink
+from skybridge.runtime.sinks import Insert, SQLSink
 
 Context = AppContext[AnomalyConfig]
 PIPELINE = "anomaly-online"
@@ -56,7 +58,7 @@ def score_events(config: AnomalyConfig) -> StatefulHandler:
             last = datetime.fromtimestamp(model.features.last_time or 0.0, UTC)
             features = model.features.compute(point, config.season)
             row = late_row(point, features, config.detector, last.replace(tzinfo=None))
-            return state, [Upsert("raw_events", row)]
+            return state, [Insert("raw_events", row)]
         features = model.features_of(point, config.season, config.feature_span)
         row = event_row(point, features, config.detector)
         if config.detection == "online":

@@ -3,9 +3,14 @@ the log writer, so the page need not list the log: it grows by a file per pipeli
 view, and listing it cost every page load time in proportion to the service's uptime.
 
 The key ``features/offline-log/<view>`` (view names have no ``-``, so no view's entities can
-be there) is updated with compare-and-set after each new file is written. A file written again
-under the same name (a batch delivered again) is not counted again. The counters are close,
-not exact: a writer killed between writing a file and counting it leaves that file uncounted;
+be there) is updated with compare-and-set after each new file is written. It also keeps, per
+source, the first offset of the last part file counted: a batch delivered again that finds its
+file written counts it only if it starts after that one, so a file whose count failed (a writer
+killed, or the kv store failing, between writing and counting it) is counted by the next
+delivery of its batch, and a file counted already is not counted again. The counters are close,
+not exact: a file whose count failed stays uncounted when its batch comes again batched
+otherwise (another file) or after a later part of its source was counted (batches of one shard
+handled side by side), and is counted twice when a listing that starts the counters held it;
 ``skybridge features status`` lists the log and is exact. Counters that do not exist yet are
 started from a listing of the log, by the first writer or reader, so a log written before the
 counters existed is counted whole.
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from skybridge.backends.kv import KeyValueStore
 from skybridge.backends.objects import ObjectStore
@@ -39,6 +44,9 @@ STEP = "compacting"
 DROPPED = "dropped"
 #: Dropped steps remembered (a step is dropped only after a crash or a pause past the lease).
 DROPPED_KEPT = 20
+#: The field of a view's counters holding, per source, the first offset (decimal text) of the
+#: last part file counted.
+PARTS = "parts"
 _ATTEMPTS = 50
 
 
@@ -57,14 +65,32 @@ def stats_key(view: str) -> str:
     return PREFIX + view
 
 
+class Part(NamedTuple):
+    """Where a part file of the log starts: the source and offset of its first row."""
+
+    source: str
+    offset: int
+
+
 def count_file(
-    kv: KeyValueStore, objects: ObjectStore, prefix: str, view: str, rows: int, size: int
-) -> None:
-    """Add one file of ``rows`` rows and ``size`` bytes, just written, to ``view``'s counters.
+    kv: KeyValueStore,
+    objects: ObjectStore,
+    prefix: str,
+    view: str,
+    rows: int,
+    size: int,
+    part: Part | None = None,
+    *,
+    again: bool = False,
+) -> bool:
+    """Add one file of ``rows`` rows and ``size`` bytes, just written, to ``view``'s counters;
+    whether it was counted now.
 
     Counters that do not exist yet start from a listing of the log (taken now, so it holds
     the new file): a log written before the counters existed is counted whole, whether a
-    writer or a reader comes first after an upgrade.
+    writer or a reader comes first after an upgrade. ``part`` becomes its source's last part
+    counted unless one starting later is. With ``again`` (the file was found written: its batch
+    delivered again) it is counted only if it starts after its source's last part counted.
     """
     key = stats_key(view)
     ceiling: dict[str, Any] | None = None  # a listing taken after losing the race to start
@@ -79,23 +105,54 @@ def count_file(
             }
         else:
             found = json.loads(item.value)
-            known = found.get("rows", 0)  # None: started from a listing, rows unknown
-            doc = found | {  # other fields (a compaction step in progress) are kept
-                "files": int(found.get("files", 0)) + 1,
-                "rows": None if known is None else int(known) + rows,
-                "bytes": int(found.get("bytes", 0)) + size,
-            }
-            if ceiling is not None and doc["files"] > ceiling["files"]:
-                # the writer that started them listed this file already: count it once
-                doc |= {"files": ceiling["files"], "rows": None, "bytes": ceiling["bytes"]}
+            if again and part is not None and not _after_last(found, part):
+                return False  # counted when it was written, or by a delivery before
+            doc = _added(found, rows, size, ceiling)
+        if part is not None:
+            doc = _with_last(doc, part)
         try:
             kv.compare_and_set(key, json.dumps(doc).encode(), 0 if item is None else item.version)
-            return
+            return True
         except Conflict:
             if item is None:  # another writer (or a reader) started them, maybe with our file
                 ceiling = log_stats(objects, view, prefix)
             continue  # read again
     raise Conflict(f"could not update the offline log counters of view {view!r}")
+
+
+def _added(
+    found: dict[str, Any], rows: int, size: int, ceiling: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The counters ``found`` with one more file (at most the files of ``ceiling``, a listing
+    taken after another writer started them)."""
+    known = found.get("rows", 0)  # None: started from a listing, rows unknown
+    doc = found | {  # other fields (a compaction step in progress) are kept
+        "files": int(found.get("files", 0)) + 1,
+        "rows": None if known is None else int(known) + rows,
+        "bytes": int(found.get("bytes", 0)) + size,
+    }
+    if ceiling is not None and doc["files"] > ceiling["files"]:
+        # the writer that started them listed this file already: count it once
+        doc |= {"files": ceiling["files"], "rows": None, "bytes": ceiling["bytes"]}
+    return doc
+
+
+def _last_parts(doc: dict[str, Any]) -> dict[str, str]:
+    found = doc.get(PARTS)
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def _after_last(doc: dict[str, Any], part: Part) -> bool:
+    """Whether ``part`` starts after the last part of its source the counters ``doc`` hold."""
+    last = _last_parts(doc).get(part.source)
+    return last is None or part.offset > int(last)
+
+
+def _with_last(doc: dict[str, Any], part: Part) -> dict[str, Any]:
+    """``doc`` with ``part`` as its source's last part counted, unless one starting later is."""
+    if not _after_last(doc, part):
+        return doc
+    return doc | {PARTS: _last_parts(doc) | {part.source: str(part.offset)}}
 
 
 def counted_stats(

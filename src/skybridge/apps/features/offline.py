@@ -9,12 +9,13 @@ with the columns ``entity``, ``event_time`` (epoch seconds), ``source`` (``topic
 ``offset`` (decimal text: Kinesis sequence numbers exceed 64 bits), ``ingested_at`` and
 ``inputs`` (the view's input fields of the event, JSON). A batch delivered again has the
 same file name (its content decides the hash) and, with counters (``kv``), finds that file and
-writes nothing; a redelivery that batches records differently, or that comes after compaction
-merged the file away, writes them again, and :func:`read_log` keeps one row per
-``(source, offset)`` (the next compaction drops the copy). Compaction (:mod:`.compaction`)
-merges a day's parts into ``compact-*.parquet`` files in the same folder, which readers read
-like any other file of the log. Training sets are computed from this log with the online
-definitions (:mod:`.training`), so training and serving cannot drift apart.
+does not write it again (it counts it if no delivery before did, see :mod:`.logstats`); a
+redelivery that batches records differently, or that comes after compaction merged the file
+away, writes them again, and :func:`read_log` keeps one row per ``(source, offset)`` (the next
+compaction drops the copy). Compaction (:mod:`.compaction`) merges a day's parts into
+``compact-*.parquet`` files in the same folder, which readers read like any other file of the
+log. Training sets are computed from this log with the online definitions (:mod:`.training`),
+so training and serving cannot drift apart.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from skybridge.apps.features.entity import ParsedEvent
-from skybridge.apps.features.logstats import count_file
+from skybridge.apps.features.logstats import Part, count_file
 from skybridge.backends.kv import KeyValueStore
 from skybridge.backends.objects import ObjectStore
 from skybridge.core.errors import MissingDependency, NotFound, TransientError, ValidationError
@@ -123,12 +124,23 @@ class OfflineLogSink:
             if self.kv is None:
                 self.objects.put(key, to_parquet(rows), content_type=PARQUET)
                 continue
-            if self.objects.exists(key):  # the same batch again: its file is written, counted
-                continue
+            self._write_counted(self.kv, view, key, rows)
+        return len(effects)
+
+    def _write_counted(
+        self, kv: KeyValueStore, view: str, key: str, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """Write the part ``key`` unless it is there, and count it once: a batch delivered
+        again finds its file and counts it only if no delivery before did."""
+        part = Part(rows[0]["source"], int(rows[0]["offset"]))
+        try:
+            size = self.objects.head(key).size
+        except NotFound:
             data = to_parquet(rows)
             self.objects.put(key, data, content_type=PARQUET)
-            count_file(self.kv, self.objects, self.prefix, view, len(rows), len(data))
-        return len(effects)
+            count_file(kv, self.objects, self.prefix, view, len(rows), len(data), part)
+            return
+        count_file(kv, self.objects, self.prefix, view, len(rows), size, part, again=True)
 
     def part_key(self, view: str, rows: Sequence[dict[str, Any]]) -> str:
         first = rows[0]

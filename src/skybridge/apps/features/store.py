@@ -42,6 +42,8 @@ EXAMPLES = Path(__file__).parent / "examples"
 APPLIED_KEY = "features/definitions"
 #: Longest text label a feedback event carries.
 MAX_LABEL = 200
+#: ``SharedStore``'s applied version before it was read: equal to no version.
+_UNREAD = object()
 
 
 def shipped_views() -> list[FeatureView]:
@@ -202,7 +204,9 @@ class SharedStore:
 
     Backends are connected on first use and kept; the views are read again when the applied
     definitions change (one kv read per use), so ``skybridge features apply`` takes effect
-    without a restart.
+    without a restart. The version of the definitions in use is recorded only once their views
+    are in place (it is read before them), so a read that fails, or an ``apply`` in between,
+    leaves the next use to read the views again.
     """
 
     def __init__(self, ctx: Context) -> None:
@@ -210,7 +214,7 @@ class SharedStore:
         self._lock = threading.Lock()
         self._stack = ExitStack()
         self._store: FeatureStore | None = None
-        self._applied: int | None = None
+        self._applied: object = _UNREAD
 
     def get(self, *, model: bool = False, streams: bool = False) -> FeatureStore:
         """The store, with the model and the stream connected when asked for (first use), so a
@@ -219,18 +223,26 @@ class SharedStore:
             if self._store is None:
                 opened = open_store(self.ctx, model=False, streams=False)
                 self._store = self._stack.enter_context(opened)
-                self._applied = self._version()
-            elif self.ctx.config.definitions is None and self._version() != self._applied:
-                self._applied = self._version()
-                views = resolve_views(self.ctx.config, self._store.online.kv)
-                self._store.views = views
-                self._store.online = OnlineStore(self._store.online.kv, views)
+                self._applied = _UNREAD
             store = self._store
+            if self.ctx.config.definitions is None:
+                self._refresh(store)
             if model and store.model is None:
                 store.model = self._stack.enter_context(connect_model(self.ctx))
             if streams and store.streams is None:
                 store.streams = self._stack.enter_context(self.ctx.connect("streams"))
             return store
+
+    def _refresh(self, store: FeatureStore) -> None:
+        """Put in place the views of the applied definitions if their version changed."""
+        version = self._version()
+        if version == self._applied:
+            return
+        kv = store.online.kv
+        views = resolve_views(self.ctx.config, kv)
+        store.views = views
+        store.online = OnlineStore(kv, views)
+        self._applied = version
 
     def _version(self) -> int | None:
         assert self._store is not None
