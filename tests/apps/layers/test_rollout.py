@@ -14,12 +14,13 @@ from typing import Any
 import boto3
 import pytest
 
-from skybridge.apps.layers import rollout
+from skybridge.apps.layers import api, jobs, rollout
 from skybridge.apps.layers.lifecycle import publish
 from skybridge.backends import functions, kv
 from skybridge.backends.functions import Alias, FunctionPlatform
+from skybridge.backends.functions.embedded import EmbeddedFunctions
 from skybridge.backends.kv import KeyValueStore
-from skybridge.core.errors import Conflict, NotFound, ValidationError
+from skybridge.core.errors import Conflict, NotFound, TransientError, ValidationError
 from skybridge.testing.contracts.functions import tiny_zip
 from skybridge.testing.lambdas import moto_lambda_url
 from skybridge.testing.servers import RunningServer
@@ -169,3 +170,200 @@ def test_rollout_over_the_unzipped_budget_is_refused(
         function_bytes=10 * 2**20,
     )
     assert started.status == "rolling"
+
+
+def _started(platform: FunctionPlatform, store: KeyValueStore, alarm: str) -> tuple[str, str, str]:
+    """A function rolling out v2 at 10% of alias live (steps 0.1, 0.5): (function, v1, v2)."""
+    fn, v1, v2 = _function(platform)
+    rollout.start(
+        platform, store, function=fn, alias="live", layer_arn=v2, steps=[0.1, 0.5], alarm=alarm
+    )
+    return fn, v1, v2
+
+
+def _refuse(error: Exception) -> Any:
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise error
+
+    return refuse
+
+
+IN_PROGRESS = Conflict("Lambda ResourceConflictException: An update is in progress")
+
+
+def test_start_failing_part_way_puts_the_function_back_and_records_it(
+    setup: tuple[FunctionPlatform, str], store: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    platform, alarm = setup
+    fn, v1, v2 = _function(platform)
+    monkeypatch.setattr(platform, "publish_function_version", _refuse(IN_PROGRESS))
+    with pytest.raises(Conflict, match="in progress"):
+        rollout.start(
+            platform, store, function=fn, alias="live", layer_arn=v2, steps=[0.1], alarm=alarm
+        )
+    assert platform.function(fn).layers == (v1,)
+    assert platform.get_alias(fn, "live") == Alias(fn, "live", "1", {})
+    failed = rollout.load(store, fn, "live")
+    assert failed is not None
+    assert (failed.status, failed.settled, failed.weight) == ("rolled-back", True, 0.0)
+    assert "start failed" in failed.history[-1]
+    assert "in progress" in failed.history[-1]
+    monkeypatch.undo()
+    again = rollout.start(platform, store, function=fn, alias="live", layer_arn=v2, steps=[0.1])
+    assert again.status == "rolling"
+
+
+def test_a_start_that_cannot_put_the_layers_back_is_finished_by_roll_back(
+    setup: tuple[FunctionPlatform, str], store: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    platform, _ = setup
+    fn, v1, v2 = _function(platform)
+    set_layers = platform.set_function_layers
+    calls: list[tuple[str, ...]] = []
+
+    def first_call_only(function: str, layers: list[str]) -> Any:
+        calls.append(tuple(layers))
+        if len(calls) > 1:
+            raise TransientError("Lambda throttled")
+        return set_layers(function, layers)
+
+    monkeypatch.setattr(platform, "set_function_layers", first_call_only)
+    monkeypatch.setattr(platform, "put_alias", _refuse(TransientError("Lambda unreachable")))
+    with pytest.raises(TransientError, match="unreachable"):
+        rollout.start(platform, store, function=fn, alias="live", layer_arn=v2, steps=[0.1])
+    assert platform.function(fn).layers == (v2,)
+    half = rollout.load(store, fn, "live")
+    assert half is not None
+    assert (half.status, half.settled) == ("rolled-back", False)
+    assert "roll back to retry" in half.history[-1]
+    with pytest.raises(Conflict, match="not yet as recorded"):
+        rollout.start(platform, store, function=fn, alias="live", layer_arn=v2, steps=[0.1])
+    monkeypatch.undo()
+    back = rollout.roll_back(platform, store, fn, "live")
+    assert (back.status, back.settled) == ("rolled-back", True)
+    assert platform.function(fn).layers == (v1,)
+    assert platform.get_alias(fn, "live") == Alias(fn, "live", "1", {})
+
+
+@pytest.mark.parametrize("retry", ["advance", "roll_back"])
+def test_a_rollback_whose_layer_restore_fails_is_retried_never_advanced(
+    setup: tuple[FunctionPlatform, str],
+    store: KeyValueStore,
+    monkeypatch: pytest.MonkeyPatch,
+    retry: str,
+) -> None:
+    platform, alarm = setup
+    fn, v1, v2 = _started(platform, store, alarm)
+    monkeypatch.setattr(platform, "set_function_layers", _refuse(TransientError("throttled")))
+    with pytest.raises(TransientError, match="throttled"):
+        rollout.roll_back(platform, store, fn, "live", "operator: bad layer")
+    assert platform.get_alias(fn, "live") == Alias(fn, "live", "1", {})
+    assert platform.function(fn).layers == (v2,)
+    half = rollout.load(store, fn, "live")
+    assert half is not None
+    assert half.status == "rolled-back"
+    assert (half.settled, half.weight) == (False, 0.0)
+    assert "restoring $LATEST's layers failed: throttled" in half.history[-1]
+    monkeypatch.undo()
+    # the alarm stays OK: the job's next tick must finish the rollback, not send 50%
+    if retry == "advance":
+        done = rollout.advance(platform, store, fn, "live")
+    else:
+        done = rollout.roll_back(platform, store, fn, "live")
+    assert (done.status, done.settled) == ("rolled-back", True)
+    assert platform.get_alias(fn, "live") == Alias(fn, "live", "1", {})
+    assert platform.function(fn).layers == (v1,)
+    assert rollout.load(store, fn, "live") == done
+    with pytest.raises(Conflict, match="already rolled-back"):
+        rollout.advance(platform, store, fn, "live")
+
+
+def test_a_rollback_during_the_alarm_check_wins_over_the_advance(
+    setup: tuple[FunctionPlatform, str], store: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    platform, alarm = setup
+    fn, v1, _ = _started(platform, store, alarm)
+    check_alarm = platform.alarm_state
+
+    def rolled_back_meanwhile(name: str) -> Any:
+        state = check_alarm(name)  # the advance has read the record and sees OK...
+        rollout.roll_back(platform, store, fn, "live", "operator: bad layer")  # ...then this
+        return state
+
+    monkeypatch.setattr(platform, "alarm_state", rolled_back_meanwhile)
+    with pytest.raises(Conflict, match="changed after it was read"):
+        rollout.advance(platform, store, fn, "live")
+    monkeypatch.undo()
+    assert platform.get_alias(fn, "live") == Alias(fn, "live", "1", {})
+    assert platform.function(fn).layers == (v1,)
+    after = rollout.load(store, fn, "live")
+    assert after is not None
+    assert (after.status, after.step, after.settled) == ("rolled-back", 0, True)
+    with pytest.raises(Conflict, match="already rolled-back"):
+        rollout.advance(platform, store, fn, "live")  # the next tick
+
+
+def test_a_rollback_landing_while_the_advance_sets_the_alias_wins(
+    setup: tuple[FunctionPlatform, str], store: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    platform, alarm = setup
+    fn, v1, _ = _started(platform, store, alarm)
+    put_alias = platform.put_alias
+    calls: list[Alias] = []
+
+    def rollback_lands_first(alias: Alias) -> Alias:
+        calls.append(alias)
+        if len(calls) == 1:  # the advance's: the rollback's own alias change lands before it
+            rollout.roll_back(platform, store, fn, "live", "operator: bad layer")
+        return put_alias(alias)
+
+    monkeypatch.setattr(platform, "put_alias", rollback_lands_first)
+    with pytest.raises(Conflict):
+        rollout.advance(platform, store, fn, "live")
+    monkeypatch.undo()
+    assert calls[0].weights  # the advance did set 50% after the rollback...
+    assert platform.get_alias(fn, "live") == Alias(fn, "live", "1", {})  # ...and undid it
+    assert platform.function(fn).layers == (v1,)
+    after = rollout.load(store, fn, "live")
+    assert after is not None
+    assert (after.status, after.settled) == ("rolled-back", True)
+
+
+def test_two_advances_from_one_read_move_one_step(
+    setup: tuple[FunctionPlatform, str], store: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    platform, alarm = setup
+    fn, _, _ = _started(platform, store, alarm)
+    check_alarm = platform.alarm_state
+    inner: list[rollout.Rollout] = []
+
+    def other_tick_meanwhile(name: str) -> Any:
+        state = check_alarm(name)
+        monkeypatch.setattr(platform, "alarm_state", check_alarm)
+        inner.append(rollout.advance(platform, store, fn, "live"))
+        return state
+
+    monkeypatch.setattr(platform, "alarm_state", other_tick_meanwhile)
+    with pytest.raises(Conflict, match="changed after it was read"):
+        rollout.advance(platform, store, fn, "live")
+    assert inner[0].weight == 0.5
+    assert rollout.load(store, fn, "live") == inner[0]
+    assert dict(platform.get_alias(fn, "live").weights) == {inner[0].candidate: 0.5}
+
+
+def test_the_rollouts_job_finishes_a_rollback_whose_restore_failed(layers_ctx: Any) -> None:
+    with layers_ctx.connect("functions") as platform:
+        fn, v1, v2 = _function(platform)
+    api.start_rollout(layers_ctx, fn, "live", v2, steps=[0.1, 0.5])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            EmbeddedFunctions, "set_function_layers", _refuse(TransientError("throttled"))
+        )
+        with pytest.raises(TransientError, match="throttled"):
+            api.roll_back(layers_ctx, fn, "live")
+    finished = {"function": fn, "alias": "live", "status": "rolled-back", "weight": 0.0}
+    assert jobs.advance_all(layers_ctx) == [finished]
+    with layers_ctx.connect("functions") as platform:
+        assert platform.function(fn).layers == (v1,)
+        assert platform.get_alias(fn, "live") == Alias(fn, "live", "1", {})
+    assert jobs.advance_all(layers_ctx) == []

@@ -1,5 +1,6 @@
 """The scheduled job that moves rollouts on: every ``rollout_every`` seconds each rolling
-rollout is advanced (or rolled back when its alarm fires)."""
+rollout is advanced (or rolled back when its alarm fires), and a rollout whose last change did
+not reach the platform (a rollback whose layer restore failed) gets that change made again."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ log = get_logger(__name__)
 
 
 def advance_all(ctx: api.Context) -> list[dict[str, Any]]:
-    """Advance every rolling rollout once; one failing does not stop the others."""
+    """Advance every rolling or unsettled rollout once; one failing does not stop the others.
+
+    A rollout still ``starting`` is left to its start (or to a rollback by hand).
+    """
     moved = []
     for rollout in api.list_rollouts(ctx):
-        if rollout.status != "rolling":
+        if rollout.status == "starting" or (rollout.status != "rolling" and rollout.settled):
             continue
         try:
             after = api.advance_rollout(ctx, rollout.function, rollout.alias)

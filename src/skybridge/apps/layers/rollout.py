@@ -3,62 +3,63 @@
 Starting a rollout puts the new layer version on the function's ``$LATEST`` (replacing the
 other version of the same layer), freezes that as a new function version (the candidate) and
 sends ``steps[0]`` of the alias's traffic to it; the alias's own version (the base) keeps the
-rest. Each advance first reads the alarm: in ``ALARM`` the alias goes back to the base alone
-and ``$LATEST`` gets the base's layers back; otherwise the next step's weight is set, and after
-the last step the alias points at the candidate alone. The state of each rollout lives in the
-app's kv store (``layers/rollouts/<function>/<alias>``), so any process can advance it.
+rest. Each advance first reads the alarm: in ``ALARM`` the rollout is rolled back (the alias goes
+back to the base alone and ``$LATEST`` gets the base's layers back); otherwise the next step's
+weight is set, and after the last step the alias points at the candidate alone.
+
+The record in the kv store (:mod:`.rollout_record`) decides, so any process can act on a rollout:
+
+* Each change is written to the record (compare-and-set, unsettled) before the platform is
+  touched. An advance or start that read a stale record gets ``Conflict`` and changes nothing;
+  a rollback reads the record again and wins.
+* An advance that finds the record changed after it set the alias sets the alias the record now
+  asks for, so a rollback landing mid-advance is never undone.
+* A change that failed on the platform stays unsettled: the next advance (the rollouts job) or
+  rollback makes it again instead of moving on. A rollback is recorded before the alias and the
+  layers are restored, so it is never re-advanced.
+* ``start`` records the rollout (``starting``) before it changes the function; if a step fails it
+  puts the alias and ``$LATEST``'s layers back and records the rollout rolled back, so there is
+  always a record for :func:`roll_back` to act on.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from skybridge.apps.layers.lifecycle import check_budget, with_layer
+from skybridge.apps.layers.rollout_record import (
+    ACTIVE,
+    COMPLETE,
+    PREFIX,
+    ROLLED_BACK,
+    STARTING,
+    Rollout,
+    list_rollouts,
+    load,
+    read,
+    read_existing,
+    write,
+)
 from skybridge.backends.functions import Alias, FunctionPlatform
 from skybridge.backends.kv import KeyValueStore
-from skybridge.core.errors import Conflict, NotFound, ValidationError
+from skybridge.core.errors import Conflict, ValidationError
+from skybridge.core.observability import get_logger
 
-PREFIX = "layers/rollouts/"
-ACTIVE = "rolling"
+__all__ = [
+    "ACTIVE",
+    "PREFIX",
+    "Rollout",
+    "advance",
+    "check_steps",
+    "list_rollouts",
+    "load",
+    "roll_back",
+    "start",
+]
 
-
-@dataclass
-class Rollout:
-    """One rollout's state."""
-
-    function: str
-    alias: str
-    layer: str
-    base: str
-    candidate: str
-    base_layers: list[str]
-    steps: list[float]
-    alarm: str | None
-    step: int = 0
-    status: str = ACTIVE  # rolling | complete | rolled-back
-    updated_at: float = field(default_factory=time.time)
-    history: list[str] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        return f"{PREFIX}{self.function}/{self.alias}"
-
-    @property
-    def weight(self) -> float:
-        """Share of the alias's traffic the candidate gets now."""
-        if self.status == "complete":
-            return 1.0
-        return 0.0 if self.status != ACTIVE else self.steps[self.step]
-
-    def note(self, text: str) -> None:
-        self.updated_at = time.time()
-        self.history.append(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {text}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "weight": self.weight}
+log = get_logger(__name__)
+#: Reads of the record a rollback makes when other writers keep changing it.
+ROLLBACK_ATTEMPTS = 5
 
 
 def check_steps(steps: Sequence[float]) -> list[float]:
@@ -85,64 +86,137 @@ def start(
     """Begin sending ``steps[0]`` of ``alias`` to a new version that uses ``layer_arn``.
 
     Refused before anything changes when the function (``function_bytes`` unzipped) and its
-    layers would exceed Lambda's 250 MB.
+    layers would exceed Lambda's 250 MB, or while the last rollout is not finished. When a
+    step fails part-way, the alias and ``$LATEST``'s layers are put back, the rollout is
+    recorded rolled back (with what failed) and the error is raised.
     """
     weights = check_steps(steps)
-    existing = load(store, function, alias)
-    if existing is not None and existing.status == ACTIVE:
-        raise Conflict(
-            f"{function}:{alias} is already rolling out {existing.layer}",
-            hint="advance it to the end or roll it back first",
-        )
+    found = read(store, function, alias)
+    if found is not None:
+        _check_finished(found[0])
     if alarm is not None:
         platform.alarm_state(alarm)  # NotFound before anything changes
-    current = platform.get_alias(function, alias)
-    base = {c.version: c for c in platform.function_versions(function)}[current.version]
+    before = platform.get_alias(function, alias)
+    base = {c.version: c for c in platform.function_versions(function)}[before.version]
     layers = with_layer(base.layers, layer_arn)
     check_budget(platform, layers, function_bytes)
-    platform.set_function_layers(function, layers)
-    candidate = platform.publish_function_version(function, f"layer {layer_arn}")
-    platform.put_alias(Alias(function, alias, current.version, {candidate.version: weights[0]}))
     rollout = Rollout(
         function,
         alias,
         layer_arn,
-        current.version,
-        candidate.version,
+        before.version,
+        "",  # the candidate: published below
         list(base.layers),
         weights,
         alarm,
+        status=STARTING,
+        settled=False,
     )
-    rollout.note(f"started: version {candidate.version} gets {weights[0]:.0%}")
-    store.put_json(rollout.key, rollout.to_dict())
+    rollout.note(f"starting: {layer_arn} goes on $LATEST")
+    version = write(store, rollout, 0 if found is None else found[1])
+    try:
+        _launch(platform, rollout, layers)
+        rollout.status, rollout.settled = ACTIVE, True
+        rollout.note(f"started: version {rollout.candidate} gets {weights[0]:.0%}")
+        write(store, rollout, version)
+    except Exception as exc:
+        _abandon(platform, store, rollout, version, before, exc)
+        raise
     return rollout
 
 
-def load(store: KeyValueStore, function: str, alias: str) -> Rollout | None:
-    document = store.get_json(f"{PREFIX}{function}/{alias}")
-    return None if document is None else _from_dict(document)
+def _check_finished(existing: Rollout) -> None:
+    where = f"{existing.function}:{existing.alias}"
+    if existing.status in (STARTING, ACTIVE):
+        raise Conflict(
+            f"{where} is already rolling out {existing.layer}",
+            hint="advance it to the end or roll it back first",
+        )
+    if not existing.settled:
+        raise Conflict(
+            f"the last rollout on {where} is {existing.status} but its alias or layers are not "
+            "yet as recorded",
+            hint="finish it first: skybridge layers rollout advance (or rollback)",
+        )
 
 
-def list_rollouts(store: KeyValueStore) -> list[Rollout]:
-    return [_from_dict(store.get_json(item.key)) for item in store.scan_prefix(PREFIX)]
+def _launch(platform: FunctionPlatform, rollout: Rollout, layers: list[str]) -> None:
+    """Put ``layers`` on ``$LATEST``, publish the candidate and send it the first share."""
+    platform.set_function_layers(rollout.function, layers)
+    candidate = platform.publish_function_version(rollout.function, f"layer {rollout.layer}")
+    rollout.candidate = candidate.version
+    if list(candidate.layers) != layers:  # $LATEST changed between the two calls
+        raise Conflict(
+            f"version {candidate.version} of {rollout.function} has layers "
+            f"{list(candidate.layers)}, not {layers}: another change reached $LATEST meanwhile",
+            hint="start the rollout again",
+        )
+    first = {rollout.candidate: rollout.steps[0]}
+    platform.put_alias(Alias(rollout.function, rollout.alias, rollout.base, first))
+
+
+def _abandon(
+    platform: FunctionPlatform,
+    store: KeyValueStore,
+    rollout: Rollout,
+    version: int,
+    before: Alias,
+    error: Exception,
+) -> None:
+    """Undo a start that failed part-way and record it rolled back, unless another process
+    changed the record meanwhile (then that process owns the rollout)."""
+    undo: list[Callable[[], object]] = []
+    if rollout.candidate:  # the alias may have been changed
+        undo.append(lambda: platform.put_alias(before))
+    undo.append(lambda: platform.set_function_layers(rollout.function, rollout.base_layers))
+    failed = []
+    for step in undo:
+        try:
+            step()
+        except Exception as exc:
+            failed.append(str(exc))
+    rollout.status, rollout.settled = ROLLED_BACK, not failed
+    restored = (
+        f"putting the alias and layers back failed too ({'; '.join(failed)}); roll back to retry"
+        if failed
+        else f"{rollout.alias} and $LATEST are as before"
+    )
+    rollout.note(f"start failed: {error}; {restored}")
+    log.warning(
+        "layers.rollout_start_failed",
+        function=rollout.function,
+        alias=rollout.alias,
+        reason=str(error),
+        restored=not failed,
+    )
+    try:
+        write(store, rollout, version)
+    except Exception as exc:
+        log.warning("layers.rollout_not_recorded", function=rollout.function, reason=str(exc))
 
 
 def advance(platform: FunctionPlatform, store: KeyValueStore, function: str, alias: str) -> Rollout:
-    """Roll back if the alarm fires, else move to the next step (or finish)."""
-    rollout = _active(store, function, alias)
+    """Roll back if the alarm fires, else move to the next step (or finish).
+
+    A rollout whose last change did not reach the platform gets that change made again and
+    does not move on. Raises ``Conflict`` when the rollout is not rolling, or when another
+    process changed it after it was read (then the alias is as that process's record says).
+    """
+    rollout, version = read_existing(store, function, alias)
+    if not rollout.settled and rollout.status != STARTING:
+        rollout.note(f"trying again to make the alias and layers {rollout.status}")
+        return _settle(platform, store, rollout, version)
+    _require_active(rollout)
     if rollout.alarm is not None and platform.alarm_state(rollout.alarm) == "ALARM":
-        return _roll_back(platform, store, rollout, f"alarm {rollout.alarm} is in ALARM")
-    if rollout.step + 1 < len(rollout.steps):
+        _mark_rolled_back(rollout, f"alarm {rollout.alarm} is in ALARM")
+    elif rollout.step + 1 < len(rollout.steps):
         rollout.step += 1
-        weight = rollout.steps[rollout.step]
-        platform.put_alias(Alias(function, alias, rollout.base, {rollout.candidate: weight}))
-        rollout.note(f"version {rollout.candidate} gets {weight:.0%}")
+        rollout.note(f"version {rollout.candidate} gets {rollout.weight:.0%}")
     else:
-        platform.put_alias(Alias(function, alias, rollout.candidate))
-        rollout.status = "complete"
+        rollout.status = COMPLETE
         rollout.note(f"complete: {alias} points at version {rollout.candidate}")
-    store.put_json(rollout.key, rollout.to_dict())
-    return rollout
+    rollout.settled = False
+    return _settle(platform, store, rollout, write(store, rollout, version))
 
 
 def roll_back(
@@ -152,30 +226,97 @@ def roll_back(
     alias: str,
     reason: str = "by hand",
 ) -> Rollout:
-    """Send all traffic back to the base version and restore ``$LATEST``'s layers."""
-    return _roll_back(platform, store, _active(store, function, alias), reason)
+    """Send all traffic back to the base version and restore ``$LATEST``'s layers.
+
+    Wins over an advance running at the same time: when the record changed after it was read,
+    it is read again. A rollback whose restore failed is made again; a rollback that already
+    finished raises ``Conflict``.
+    """
+    attempt = 1
+    while True:
+        rollout, version = read_existing(store, function, alias)
+        if rollout.status == ROLLED_BACK and not rollout.settled:
+            rollout.note(f"rolling back again: {reason}")
+            return _settle(platform, store, rollout, version)
+        if rollout.status != STARTING:
+            _require_active(rollout)
+        _mark_rolled_back(rollout, reason)
+        rollout.settled = False
+        try:
+            version = write(store, rollout, version)
+        except Conflict:
+            if attempt >= ROLLBACK_ATTEMPTS:
+                raise
+            attempt += 1
+            continue
+        return _settle(platform, store, rollout, version)
 
 
-def _roll_back(
-    platform: FunctionPlatform, store: KeyValueStore, rollout: Rollout, reason: str
-) -> Rollout:
-    platform.put_alias(Alias(rollout.function, rollout.alias, rollout.base))
-    platform.set_function_layers(rollout.function, rollout.base_layers)
-    rollout.status = "rolled-back"
+def _mark_rolled_back(rollout: Rollout, reason: str) -> None:
+    rollout.status = ROLLED_BACK
     rollout.note(f"rolled back to version {rollout.base}: {reason}")
-    store.put_json(rollout.key, rollout.to_dict())
+
+
+def _settle(
+    platform: FunctionPlatform, store: KeyValueStore, rollout: Rollout, version: int
+) -> Rollout:
+    """Make the platform match ``rollout`` (stored at ``version``), then record it settled.
+
+    A failure is noted in the record, which stays unsettled, and raised. When the record changed
+    meanwhile, the alias is set as the newer record says and ``Conflict`` is raised.
+    """
+    for what, change in _changes(platform, rollout):
+        try:
+            change()
+        except Exception as exc:
+            rollout.note(f"{what} failed: {exc}; the next advance or rollback tries again")
+            _write_note(store, rollout, version)
+            raise
+    rollout.settled = True
+    try:
+        write(store, rollout, version)
+    except Conflict:
+        newer = load(store, rollout.function, rollout.alias)
+        if newer is not None and newer.target is not None:
+            platform.put_alias(newer.target)
+        raise
     return rollout
 
 
-def _active(store: KeyValueStore, function: str, alias: str) -> Rollout:
-    rollout = load(store, function, alias)
-    if rollout is None:
-        raise NotFound(f"no rollout on {function}:{alias}")
+def _changes(
+    platform: FunctionPlatform, rollout: Rollout
+) -> list[tuple[str, Callable[[], object]]]:
+    """What the platform needs, in order, to match ``rollout``: (description, call)."""
+    target = rollout.target
+    changes: list[tuple[str, Callable[[], object]]] = []
+    if target is not None:
+        changes.append((f"setting alias {rollout.alias}", lambda: platform.put_alias(target)))
+    if rollout.status == ROLLED_BACK:
+        layers = rollout.base_layers
+        changes.append(
+            (
+                "restoring $LATEST's layers",
+                lambda: platform.set_function_layers(rollout.function, layers),
+            )
+        )
+    return changes
+
+
+def _write_note(store: KeyValueStore, rollout: Rollout, version: int) -> None:
+    """Record a failure if the record is still at ``version`` (the caller raises anyway)."""
+    try:
+        write(store, rollout, version)
+    except Exception as exc:
+        log.warning("layers.rollout_not_recorded", function=rollout.function, reason=str(exc))
+
+
+def _require_active(rollout: Rollout) -> None:
+    if rollout.status == STARTING:
+        raise Conflict(
+            f"the rollout on {rollout.function}:{rollout.alias} is still starting",
+            hint="if its start failed part-way, roll it back",
+        )
     if rollout.status != ACTIVE:
-        raise Conflict(f"the rollout on {function}:{alias} is already {rollout.status}")
-    return rollout
-
-
-def _from_dict(document: dict[str, Any]) -> Rollout:
-    document = {k: v for k, v in document.items() if k != "weight"}
-    return Rollout(**document)
+        raise Conflict(
+            f"the rollout on {rollout.function}:{rollout.alias} is already {rollout.status}"
+        )

@@ -1,10 +1,18 @@
-"""``aws-lambda://REGION?endpoint_url=..&bucket=..&role=..&profile=..``: Lambda and CloudWatch.
+"""``aws-lambda://REGION?endpoint_url=..&bucket=..&role=..&profile=..&update_timeout=..``: Lambda
+and CloudWatch.
 
 Layer zips up to Lambda's 50 MB direct-upload limit go inline; larger ones need ``bucket`` (an
 S3 bucket in the same region), where the zip is put first. moto does not validate aliases,
 weights or grants, so the rules of :mod:`.checks` are applied here before each call. Errors
 are translated at this boundary: unknown layer, function or alias -> ``NotFound``; an existing
 statement id or function -> ``Conflict``; refused parameters -> ``ValidationError``.
+
+Lambda applies a configuration change asynchronously (``LastUpdateStatus`` ``InProgress``) and
+refuses another change or a ``PublishVersion`` until it is done. So changing a function's layers
+waits for any update in progress, makes the change and returns once Lambda has applied it;
+publishing a version waits the same way first. A wait longer than ``update_timeout`` seconds
+raises :class:`UpdateInProgress` (a ``TransientError``); an update Lambda could not apply raises
+``TerminalError`` with Lambda's reason.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from typing import Any, ClassVar, Self
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from skybridge.backends.cloud.aws import boto3_client, classify_botocore
+from skybridge.backends.cloud.aws import boto3_client, classify_botocore, client_error_info
 from skybridge.backends.functions.base import (
     AlarmState,
     Alias,
@@ -28,7 +36,7 @@ from skybridge.backends.functions.base import (
     Metric,
 )
 from skybridge.backends.functions.checks import check_alias, check_grant, check_layer_name
-from skybridge.core.errors import Conflict, NotFound, ValidationError
+from skybridge.core.errors import Conflict, NotFound, TerminalError, TransientError, ValidationError
 from skybridge.core.urls import BackendURL
 
 #: Lambda's limit for a zip sent inline.
@@ -40,6 +48,16 @@ _CONFLICT = frozenset({"ResourceConflictException", "ResourceAlreadyExistsExcept
 _INVALID = frozenset(
     {"InvalidParameterValueException", "InvalidParameterValue", "CodeStorageExceededException"}
 )
+#: How long a function update may take before a call waiting for it gives up (seconds).
+UPDATE_TIMEOUT = 300.0
+#: Pause between two reads of a function's update status (seconds).
+UPDATE_POLL = 1.0
+#: Tries of a change refused because another update started after the wait for it.
+UPDATE_ATTEMPTS = 3
+
+
+class UpdateInProgress(TransientError):
+    """Lambda is still applying an earlier change to the function: retry later."""
 
 
 class LambdaPlatform(FunctionPlatform):
@@ -56,6 +74,8 @@ class LambdaPlatform(FunctionPlatform):
         bucket: str | None = None,
         role: str | None = None,
         timeout: float = 30.0,
+        update_timeout: float = UPDATE_TIMEOUT,
+        update_poll: float = UPDATE_POLL,
     ) -> None:
         config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"mode": "standard"})
         options: dict[str, Any] = {
@@ -68,6 +88,8 @@ class LambdaPlatform(FunctionPlatform):
         self.region = region
         self.bucket = bucket
         self.role = role
+        self.update_timeout = update_timeout
+        self.update_poll = update_poll
         self._lambda: Any = boto3_client("lambda", **options)
         self._cloudwatch: Any = boto3_client("cloudwatch", **options)
         self._s3: Any = boto3_client("s3", **options) if bucket else None
@@ -85,6 +107,9 @@ class LambdaPlatform(FunctionPlatform):
             bucket=params.get("bucket"),
             role=params.get("role"),
             timeout=float(params.get("timeout", 30.0)),
+            update_timeout=float(
+                params.get("update_timeout") or options.pop("update_timeout", UPDATE_TIMEOUT)
+            ),
             **options,
         )
 
@@ -100,6 +125,11 @@ class LambdaPlatform(FunctionPlatform):
         try:
             return fn()
         except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError) and _updating(exc):
+                raise UpdateInProgress(
+                    f"{service} is still applying an earlier change to {subject}: "
+                    f"{client_error_info(exc).message}"
+                ) from None
             raise classify_botocore(
                 exc,
                 service=service,
@@ -265,24 +295,72 @@ class LambdaPlatform(FunctionPlatform):
         return sorted(configs, key=lambda c: -1 if c.version == "$LATEST" else int(c.version))
 
     def set_function_layers(self, function: str, layers: Sequence[str]) -> FunctionConfig:
-        answer = self._call(
-            "Lambda",
-            f"function {function}",
+        """Put ``layers`` on ``$LATEST`` and return its configuration once Lambda applied them."""
+        self._when_updated(
+            function,
             lambda: self._lambda.update_function_configuration(
                 FunctionName=function, Layers=list(layers)
             ),
+            refuse_failed=False,  # a failed earlier update must not block the change fixing it
         )
-        return _function(answer)
+        return _function(self._wait_for_update(function, refuse_failed=True))
 
     def publish_function_version(self, function: str, description: str = "") -> FunctionConfig:
-        answer = self._call(
-            "Lambda",
-            f"function {function}",
+        """Freeze ``$LATEST`` as a new version, once Lambda has applied every change to it."""
+        answer = self._when_updated(
+            function,
             lambda: self._lambda.publish_version(
                 FunctionName=function, Description=description[:256]
             ),
+            refuse_failed=True,
         )
         return _function(answer)
+
+    def _when_updated(self, function: str, fn: Callable[[], Any], *, refuse_failed: bool) -> Any:
+        """``fn()`` once no update of ``function`` is in progress; tried again (up to
+        ``UPDATE_ATTEMPTS`` times) when another update starts between the wait and the call."""
+        attempt = 1
+        while True:
+            self._wait_for_update(function, refuse_failed=refuse_failed)
+            try:
+                return self._call("Lambda", f"function {function}", fn)
+            except UpdateInProgress:
+                if attempt >= UPDATE_ATTEMPTS:
+                    raise
+                attempt += 1
+
+    def _wait_for_update(self, function: str, *, refuse_failed: bool) -> dict[str, Any]:
+        """The configuration of ``function`` once it is neither ``Pending`` nor updating.
+
+        Raises:
+            TerminalError: ``refuse_failed`` and Lambda could not apply the last update.
+            UpdateInProgress: still updating after ``update_timeout`` seconds.
+        """
+        deadline = time.monotonic() + self.update_timeout
+        while True:
+            config: dict[str, Any] = self._call(
+                "Lambda",
+                f"function {function}",
+                lambda: self._lambda.get_function_configuration(FunctionName=function),
+            )
+            status = config.get("LastUpdateStatus", "Successful")
+            if refuse_failed and status == "Failed":
+                reason = config.get("LastUpdateStatusReason") or "no reason given"
+                code = config.get("LastUpdateStatusReasonCode") or "Failed"
+                raise TerminalError(
+                    f"Lambda could not apply the last change to function {function}: "
+                    f"{code}: {reason}",
+                    hint="fix the cause, then change the function again",
+                )
+            if status != "InProgress" and config.get("State") != "Pending":
+                return config
+            if time.monotonic() >= deadline:
+                raise UpdateInProgress(
+                    f"Lambda is still applying a change to function {function} after "
+                    f"{self.update_timeout:g} s",
+                    hint="try again later, or raise ?update_timeout= on backends.functions",
+                )
+            time.sleep(self.update_poll)
 
     def get_alias(self, function: str, name: str) -> Alias:
         answer = self._call(
@@ -354,6 +432,15 @@ class LambdaPlatform(FunctionPlatform):
                 AlarmName=alarm, StateValue=state, StateReason=reason[:1023]
             ),
         )
+
+
+def _updating(exc: ClientError) -> bool:
+    """Whether Lambda refused a call because the function is still being created or updated."""
+    info = client_error_info(exc)
+    text = info.message.lower()
+    return info.code == "ResourceConflictException" and (
+        "in progress" in text or "currently in the following state: pending" in text
+    )
 
 
 def _layer(name: str, answer: dict[str, Any]) -> LayerVersion:
