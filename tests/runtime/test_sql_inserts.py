@@ -12,8 +12,8 @@ from sqlalchemy import Engine, text
 
 from skybridge.backends.sql import create_sql_engine
 from skybridge.backends.streams.records import Record
-from skybridge.runtime.outputs import Effect, Upsert
-from skybridge.runtime.sinks import Insert, SQLSink
+from skybridge.runtime.outputs import Effect, Insert, Upsert
+from skybridge.runtime.sinks import SQLSink
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

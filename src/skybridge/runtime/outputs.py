@@ -114,6 +114,16 @@ class Upsert:
 
 
 @dataclass(slots=True)
+class Insert(Upsert):
+    """Insert one row of ``table`` unless a row with its key is stored; then write nothing.
+
+    For rows that must never replace what is stored under their key (an event delivered again
+    after it was handled in full), whatever their offset. The SQL sink applies it in
+    record order with the batch's upserts.
+    """
+
+
+@dataclass(slots=True)
 class Alert:
     """Send ``notification`` through the notify sink."""
 

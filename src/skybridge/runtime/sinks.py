@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Engine, MetaData, Table
@@ -38,6 +37,7 @@ from skybridge.runtime.outputs import (
     Delete,
     Effect,
     Emit,
+    Insert,
     Put,
     Update,
     Upsert,
@@ -181,16 +181,6 @@ class StreamSink:
                 raise
             self.backend.create_topic(topic, self.create_partitions)
         self._known.add(topic)
-
-
-@dataclass(slots=True)
-class Insert(Upsert):
-    """Insert one row of ``table`` unless a row with its key is stored; then write nothing.
-
-    For rows that must never replace what is stored under their key (an event delivered again
-    after it was handled in full), whatever their offset. The :class:`SQLSink` applies it in
-    record order with the batch's upserts.
-    """
 
 
 class SQLSink:

@@ -25,9 +25,9 @@ from skybridge.apps.anomaly.table import create_tables
 from skybridge.apps.kit.context import AppContext
 from skybridge.backends.streams.records import Record
 from skybridge.core.errors import NotFound
-from skybridge.runtime.outputs import Event, Output, Upsert
+from skybridge.runtime.outputs import Event, Insert, Output, Upsert
 from skybridge.runtime.pipeline import Pipeline, StatefulHandler
-from skybridge.runtime.sinks import Insert, SQLSink
+from skybridge.runtime.sinks import SQLSink
 
 Context = AppContext[AnomalyConfig]
 PIPELINE = "anomaly-online"
