@@ -1,10 +1,11 @@
 """Remediation on EC2 (moto) and OCI Compute (the emulator): a dry run touches nothing;
-approving acts and writes one audit record per action; idle instances are resized."""
+approving acts and writes one audit record per action; idle instances are resized, waiting for
+an asynchronous stop, and a resize that fails leaves its instance running."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,12 @@ import pytest
 
 from skybridge.apps.costs.config import RemediationConfig, TagRule
 from skybridge.apps.costs.ledger import Ledger
-from skybridge.apps.costs.remediation import apply, offhours_reason, plan
+from skybridge.apps.costs.remediation import Outcome, StopWait, apply, offhours_reason, plan
 from skybridge.backends import compute
-from skybridge.backends.compute import ComputeFleet
+from skybridge.backends.compute import ComputeFleet, Instance
+from skybridge.backends.compute.embedded import EmbeddedFleet
+from skybridge.core.clock import ManualClock
+from skybridge.core.errors import SkybridgeError, TerminalError, TransientError
 from skybridge.testing.oci import OciEmulator
 from skybridge.testing.servers import RunningServer
 
@@ -197,3 +201,147 @@ def test_fleets_without_utilisation_are_skipped_with_the_reason(oci_emulator: Oc
     planned = plan({"oci": fleet}, RemediationConfig(policies=["idle"]), POLICY, TUESDAY_NOON)
     assert planned.actions == []
     assert planned.skipped[0]["reason"].endswith("reports no utilisation")
+
+
+class SlowStopFleet(EmbeddedFleet):
+    """An embedded fleet whose stop is asynchronous, as EC2's and OCI's are: ``stopping`` at
+    first, ``stopped`` ``settle`` seconds of ``clock`` later (never, with ``inf``)."""
+
+    def __init__(self, folder: Path, clock: ManualClock, settle: float = 40.0) -> None:
+        super().__init__(folder)
+        self.clock, self.settle = clock, settle
+        self.stopped_at: dict[str, float] = {}
+        self.resize_error: SkybridgeError | None = None
+        self.start_error: SkybridgeError | None = None
+
+    def _stop(self, instance_id: str) -> None:
+        self._update(instance_id, "state", "stopping")
+        self.stopped_at[instance_id] = self.clock.now() + self.settle
+
+    def _get(self, instance_id: str) -> Instance:
+        due = self.stopped_at.get(instance_id)
+        if due is not None and self.clock.now() >= due:
+            del self.stopped_at[instance_id]
+            self._update(instance_id, "state", "stopped")
+        return super()._get(instance_id)
+
+    def _resize(self, instance_id: str, size: str) -> None:
+        if self.resize_error is not None:
+            raise self.resize_error
+        super()._resize(instance_id, size)
+
+    def _start(self, instance_id: str) -> None:
+        if self.start_error is not None:
+            raise self.start_error
+        super()._start(instance_id)
+
+
+IDLE_RESIZE = RemediationConfig(
+    policies=["idle"], idle_action="resize", downsize={"t3.large": "t3.medium"}
+)
+
+
+def resize_idle(
+    fleet: SlowStopFleet, ledger: Ledger, timeout: float = 600.0
+) -> tuple[Instance, list[Outcome]]:
+    """Launch one idle running instance and apply the idle resize to it on ``fleet.clock``."""
+    idle = fleet.launch(
+        "idle-web", "t3.large", {"environment": "prod", "cost_center": "CC-101"}, utilisation=1.0
+    )
+    planned = plan({"local": fleet}, IDLE_RESIZE, POLICY, TUESDAY_NOON)
+    assert [a.action for a in planned.actions] == ["resize"]
+    clock = fleet.clock
+    wait = StopWait(timeout=timeout, poll=5.0, clock=clock, sleep=clock.advance)
+    return idle, apply(planned, {"local": fleet}, ledger, approve=True, actor="ada", wait=wait)
+
+
+def test_a_resize_waits_for_an_asynchronous_stop_then_starts_the_instance_again(
+    tmp_path: Path,
+) -> None:
+    fleet = SlowStopFleet(tmp_path / "fleet", ManualClock(), settle=40.0)
+    ledger = Ledger(tmp_path)
+    idle, outcomes = resize_idle(fleet, ledger)
+    assert [(o.outcome, o.detail) for o in outcomes] == [
+        ("done", "resized to t3.medium and started again")
+    ]
+    assert (fleet.get(idle.id).state, fleet.get(idle.id).size) == ("running", "t3.medium")
+    assert fleet.clock.now() - ManualClock().now() >= 40.0  # it waited, on the clock it was given
+    assert ledger.audit_log()[0]["outcome"] == "done"
+
+
+def test_a_resize_that_fails_starts_the_instance_again_and_the_audit_says_so(
+    tmp_path: Path,
+) -> None:
+    fleet = SlowStopFleet(tmp_path / "fleet", ManualClock())
+    fleet.resize_error = TerminalError("no capacity for t3.medium in this zone")
+    ledger = Ledger(tmp_path)
+    idle, outcomes = resize_idle(fleet, ledger)
+    assert (fleet.get(idle.id).state, fleet.get(idle.id).size) == ("running", "t3.large")
+    assert [o.outcome for o in outcomes] == ["failed"]
+    (record,) = ledger.audit_log()
+    assert record["outcome"] == "failed"
+    assert record["detail"] == (
+        "resize to t3.medium failed: no capacity for t3.medium in this zone; "
+        "the instance was started again"
+    )
+
+
+def test_a_stop_that_never_ends_is_a_failed_resize_saying_the_instance_is_not_running(
+    tmp_path: Path,
+) -> None:
+    fleet = SlowStopFleet(tmp_path / "fleet", ManualClock(), settle=float("inf"))
+    ledger = Ledger(tmp_path)
+    idle, outcomes = resize_idle(fleet, ledger, timeout=120.0)
+    assert [o.outcome for o in outcomes] == ["failed"]
+    assert fleet.get(idle.id).state == "stopping"
+    (record,) = ledger.audit_log()
+    assert record["outcome"] == "failed"
+    assert f"instance {idle.id} is still stopping after 120 s" in record["detail"]
+    assert "the instance could not be started again" in record["detail"]
+
+
+def test_a_resized_instance_that_cannot_start_is_a_failure_that_says_so(tmp_path: Path) -> None:
+    fleet = SlowStopFleet(tmp_path / "fleet", ManualClock())
+    fleet.start_error = TransientError("InsufficientInstanceCapacity for t3.medium")
+    ledger = Ledger(tmp_path)
+    idle, outcomes = resize_idle(fleet, ledger)
+    assert (fleet.get(idle.id).state, fleet.get(idle.id).size) == ("stopped", "t3.medium")
+    assert [(o.outcome, o.detail) for o in outcomes] == [
+        (
+            "failed",
+            "resized to t3.medium, but the instance could not be started again: "
+            "InsufficientInstanceCapacity for t3.medium",
+        )
+    ]
+
+
+@pytest.mark.moto
+def test_an_idle_ec2_instance_is_resized_and_running_again(
+    moto_server: RunningServer, tmp_path: Path
+) -> None:
+    region = "eu-north-1"
+    client: Any = boto3.client("ec2", region_name=region, endpoint_url=moto_server.url)
+    image = client.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance_id = client.run_instances(
+        ImageId=image, InstanceType="t3.large", MinCount=1, MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [
+            {"Key": "Name", "Value": "idle-web"}, {"Key": "environment", "Value": "prod"},
+        ]}],
+    )["Instances"][0]["InstanceId"]  # fmt: skip
+    cloudwatch: Any = boto3.client("cloudwatch", region_name=region, endpoint_url=moto_server.url)
+    cloudwatch.put_metric_data(
+        Namespace="AWS/EC2",
+        MetricData=[{
+            "MetricName": "CPUUtilization", "Value": 1.0, "Unit": "Percent",
+            "Timestamp": datetime.now(UTC) - timedelta(hours=1),
+            "Dimensions": [{"Name": "InstanceId", "Value": instance_id}],
+        }],
+    )  # fmt: skip
+    fleet = compute.connect(f"aws-ec2://{region}?endpoint_url={moto_server.url}")
+    planned = plan({"aws": fleet}, IDLE_RESIZE, POLICY, datetime.now(UTC))
+    assert [(a.instance, a.action) for a in planned.actions] == [(instance_id, "resize")]
+    outcomes = apply(planned, {"aws": fleet}, Ledger(tmp_path), approve=True, actor="ada")
+    assert [(o.outcome, o.detail) for o in outcomes] == [
+        ("done", "resized to t3.medium and started again")
+    ]
+    assert (fleet.get(instance_id).state, fleet.get(instance_id).size) == ("running", "t3.medium")

@@ -152,3 +152,24 @@ def test_a_lost_parquet_answers_503_naming_it(service: ServiceHarness, workdir: 
     assert response.status_code == 503
     assert response.json()["error"] == "DamagedState"
     assert "lost their Parquet" in response.json()["message"]
+
+
+def test_a_rejected_object_is_named_by_the_route_and_the_page_and_the_rest_still_read(
+    service: ServiceHarness,
+) -> None:
+    from skybridge.apps.kit.context import AppContext
+    from skybridge.apps.kit.settings import load_settings
+
+    spec = find_app(discover_apps(), "costs")
+    ctx = AppContext.create(spec, load_settings([spec]))
+    key = ctx.config.report_prefix + "0000-notes.csv"  # type: ignore[attr-defined]
+    with ctx.connect("objects") as bucket:
+        bucket.put(key, b"note,when\nhello,today\n")
+    files = service.client.post("/api/costs/ingest", headers=service.auth).json()
+    assert (files[0]["source"], files[0]["status"]) == (f"objects:{key}", "rejected")
+    assert files[0]["reason"].startswith(f"{key}: the file is not a FOCUS export")
+    assert {f["status"] for f in files[1:]} == {"unchanged"}  # the demo exports
+    csrf = service.login()
+    page = service.client.post("/ui/costs", data={"csrf": csrf, "action": "ingest"})
+    assert "1 rejected: nothing of it was ingested" in page.text
+    assert f"rejected: {key}: the file is not a FOCUS export" in page.text

@@ -227,7 +227,12 @@ class Costs:
                 hint="look at the plan again (Plan) and apply it if it is right",
             )
         return plan, remediation.apply(
-            plan, fleets, self.store.ledger, approve=approve, actor=actor or self.config.actor
+            plan,
+            fleets,
+            self.store.ledger,
+            approve=approve,
+            actor=actor or self.config.actor,
+            wait=remediation.StopWait(timeout=self.config.remediation.stop_timeout),
         )
 
 

@@ -66,7 +66,7 @@ def ingest(
         emit_json([r.to_dict() for r in results])
     else:
         _print_ingest(ctx, results)
-    if any(r.rejected for r in results):
+    if any(r.failed for r in results):  # rows kept out, or a bucket object not ingested
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -108,9 +108,13 @@ def _print_ingest(ctx: typer.Context, results: list[FileResult]) -> None:
     for column in table.columns[1:]:
         column.no_wrap = True
     for r in results:
-        table.add_row(r.source, r.kind, r.status, str(r.rows), str(r.rejected))
+        status = styled("[red]{}[/]", r.status) if r.status == "rejected" else r.status
+        table.add_row(r.source, r.kind, status, str(r.rows), str(r.rejected))
     out(ctx).print(table)
     for r in results:
+        if r.reason:
+            markup = "[red]rejected[/] {}" if r.status == "rejected" else "[yellow]skipped[/] {}"
+            out(ctx).print(styled(markup, r.reason))
         for bad in r.rejects[:20]:
             out(ctx).print(
                 styled("[red]rejected[/] {}:{}: {}", bad.file, bad.line or "?", bad.reason)

@@ -111,6 +111,13 @@ class RemediationConfig(SettingsModel):
     idle_days: int = Field(default=7, ge=1, le=90)
     idle_action: Literal["stop", "resize", "terminate"] = "stop"
     downsize: dict[str, str] = Field(default_factory=dict, description="size -> smaller size")
+    stop_timeout: float = Field(
+        default=1200.0,
+        gt=0,
+        le=3600,
+        description="seconds a resize waits for its instance to stop (an OCI soft stop can "
+        "take 15 minutes)",
+    )
     alert_tag: str = "cost_alerted"
 
     @field_validator("offhours")
@@ -129,7 +136,10 @@ class CostsConfig(SettingsModel):
     data: Path | None = Field(
         default=None, description="Parquet and ledger (default <data_dir>/costs)"
     )
-    report_prefix: str = Field(default="reports/", description="Exports under backends.objects")
+    report_prefix: str = Field(
+        default="reports/cost-csv/",
+        description="Exports under backends.objects (default: where OCI writes its cost reports)",
+    )
     allocation_tag: str = Field(default="cost_center", min_length=1)
     tags: list[TagRule] = Field(
         default_factory=lambda: [TagRule(key="cost_center", allowed=["CC-101", "CC-202", "CC-303"])]

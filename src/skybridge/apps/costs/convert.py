@@ -69,8 +69,10 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def read_header(path: Path) -> list[str]:
-    """The column names of a CSV(.gz) or Parquet file."""
+def read_header(path: Path, name: str | None = None) -> list[str]:
+    """The column names of a CSV(.gz) or Parquet file; errors call it ``name`` (default: the
+    file's name)."""
+    shown = name or path.name
     if path.suffix == ".parquet":
         try:
             with duckdb.connect(":memory:") as con:
@@ -78,7 +80,7 @@ def read_header(path: Path) -> list[str]:
                 return [d[0] for d in con.execute(query).description]
         except duckdb.Error as exc:
             raise ValidationError(
-                f"{path.name} is not a readable Parquet file ({_first_line(exc)})",
+                f"{shown} is not a readable Parquet file ({_first_line(exc)})",
                 hint=WHOLE_FILE,
             ) from None
     opener = gzip.open if path.suffix == ".gz" else open
@@ -87,17 +89,17 @@ def read_header(path: Path) -> list[str]:
             first = handle.readline()  # alone: a bad byte further on is one rejected row
     except (EOFError, OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise ValidationError(
-            f"{path.name} is not a complete gzip file ({exc})",
+            f"{shown} is not a complete gzip file ({exc})",
             hint=WHOLE_FILE,
         ) from None
     try:
         header = next(csv.reader([first.decode("utf-8-sig")]), None)
     except UnicodeDecodeError:
         raise ValidationError(
-            f"{path.name} is not UTF-8 text", hint="give a cost export as CSV, CSV.gz or Parquet"
+            f"{shown} is not UTF-8 text", hint="give a cost export as CSV, CSV.gz or Parquet"
         ) from None
     if not header:
-        raise ValidationError(f"{path.name} is empty: a cost export starts with a header")
+        raise ValidationError(f"{shown} is empty: a cost export starts with a header")
     return header
 
 

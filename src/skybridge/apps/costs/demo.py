@@ -13,8 +13,9 @@ from skybridge.apps.costs.api import Context, open_costs
 from skybridge.apps.costs.demo_data import aws_focus_csv, oci_cost_report_gz
 from skybridge.core.private_files import private_dir
 
-AWS_KEY = "focus/aws/demo-focus-export.csv"
-OCI_KEY = "cost-csv/demo-oci-cost-report.csv.gz"
+#: Keys under ``report_prefix`` (by default where OCI writes its cost reports).
+AWS_KEY = "demo-aws-focus-export.csv"
+OCI_KEY = "demo-oci-cost-report.csv.gz"
 FLEET = (
     ("web-prod-1", "t3.large", {"environment": "prod", "cost_center": "CC-101"}, 48.0),
     ("ci-runner-dev", "t3.xlarge", {"environment": "dev", "cost_center": "CC-202"}, 35.0),

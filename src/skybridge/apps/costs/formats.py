@@ -29,7 +29,23 @@ from skybridge.core.errors import ValidationError
 Kind = Literal["focus", "aws-cur", "aws-cur2", "oci-cost"]
 KINDS: tuple[Kind, ...] = ("focus", "aws-cur", "aws-cur2", "oci-cost")
 Plan = dict[str, str]
-__all__ = ["KINDS", "Kind", "Plan", "detect", "lit", "plan_for", "q"]
+__all__ = [
+    "KINDS",
+    "USAGE_REPORT",
+    "Kind",
+    "Plan",
+    "detect",
+    "lit",
+    "oci_usage_report",
+    "plan_for",
+    "q",
+]
+
+#: Why an OCI usage report is not ingested, and where its costs are.
+USAGE_REPORT = (
+    "an OCI usage report: it holds the resources' quantities, not their costs; OCI writes the "
+    "cost reports beside it, under reports/cost-csv/"
+)
 
 #: OCI services by FOCUS ServiceCategory (the cost report has no category).
 OCI_CATEGORIES = {
@@ -52,6 +68,8 @@ def detect(columns: Sequence[str]) -> Kind:
         ValidationError: the header matches no known export (names what was expected).
     """
     names = {c.strip() for c in columns}
+    if oci_usage_report(columns):
+        raise ValidationError(f"the file is {USAGE_REPORT}", hint="ingest the cost reports")
     if "cost/myCost" in names and "lineItem/intervalUsageStart" in names:
         return "oci-cost"
     if "lineItem/UnblendedCost" in names:
@@ -64,6 +82,17 @@ def detect(columns: Sequence[str]) -> Kind:
         "the file is not a FOCUS export, an AWS CUR (legacy or 2.0) or an OCI cost report",
         hint="a FOCUS file has BilledCost and EffectiveCost columns; a CUR lineItem/UnblendedCost "
         "or line_item_unblended_cost; an OCI cost report cost/myCost",
+    )
+
+
+def oci_usage_report(columns: Sequence[str]) -> bool:
+    """Whether ``columns`` are the header of an OCI usage report: the cost report's line items
+    and ``usage/...`` quantities, without ``cost/myCost``."""
+    names = {c.strip() for c in columns}
+    return (
+        "lineItem/intervalUsageStart" in names
+        and "cost/myCost" not in names
+        and any(n.startswith("usage/") for n in names)
     )
 
 

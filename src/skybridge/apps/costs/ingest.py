@@ -3,7 +3,9 @@ and cost API pulls become canonical Parquet, once.
 
 A file is identified by the SHA-256 of its bytes: a file already in the ledger is skipped, so
 re-ingesting a folder or a bucket never double-counts. A cost API pull is stored per source and
-UTC day: pulling a day again replaces that day (late cost settles), never adds to it.
+UTC day: pulling a day again replaces that day (late cost settles), never adds to it. Local files
+are all checked before any is ingested; objects of a bucket are taken one by one, and one that
+cannot be ingested is reported and passed over (see :meth:`CostStore.ingest_objects`).
 """
 
 from __future__ import annotations
@@ -32,11 +34,11 @@ from skybridge.apps.costs.convert import (
     temporary_for,
 )
 from skybridge.apps.costs.focus import COLUMNS, norm_key
-from skybridge.apps.costs.formats import detect, lit
+from skybridge.apps.costs.formats import USAGE_REPORT, detect, lit, oci_usage_report
 from skybridge.apps.costs.ledger import IngestedFile, Ledger
 from skybridge.backends.billing import CostLine
 from skybridge.backends.objects import ObjectStore
-from skybridge.core.errors import DamagedState, ValidationError
+from skybridge.core.errors import DamagedState, NotFound, ValidationError
 from skybridge.core.observability import get_logger
 from skybridge.core.private_files import private_dir
 
@@ -51,21 +53,33 @@ _PROVIDER = {"aws": "AWS", "oci": "Oracle"}
 
 @dataclass
 class FileResult:
-    """What became of one file (or one day of an API pull)."""
+    """What became of one file (or one day of an API pull).
+
+    ``status`` is ``ingested``, ``unchanged`` (ingested before), ``skipped`` (an object that
+    holds no costs, or is gone since it was listed) or ``rejected`` (an object that cannot be
+    ingested; nothing of it is); ``reason`` says why for the last two. ``rejected`` counts the
+    rows an ingested file kept out of the data.
+    """
 
     source: str
-    status: str  # ingested | unchanged
+    status: str
     kind: str
     rows: int
     rejected: int
     hash: str
     rejects: list[RejectedRow] = field(default_factory=list)
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        keys = ("source", "status", "kind", "rows", "rejected", "hash")
+        keys = ("source", "status", "kind", "rows", "rejected", "hash", "reason")
         return {k: getattr(self, k) for k in keys} | {
             "rejects": [r.to_dict() for r in self.rejects]
         }
+
+    @property
+    def failed(self) -> bool:
+        """Whether the file, or any row of it, was kept out of the data."""
+        return self.status == "rejected" or self.rejected > 0
 
 
 def wanted(name: str) -> bool:
@@ -151,15 +165,47 @@ class CostStore:
             yield self.ingest_file(path)
 
     def ingest_objects(self, store: ObjectStore, prefix: str) -> Iterator[FileResult]:
-        """Ingest every export under ``prefix`` of an object store (an OCI report bucket...)."""
+        """Ingest every export under ``prefix`` of an object store (an OCI report bucket...),
+        in key order.
+
+        An object that cannot be ingested (no known export, damaged) does not stop the others:
+        its result is ``rejected`` with the reason, naming its key, on every run until it is
+        removed. An OCI usage report (no costs) and an object deleted since the listing are
+        ``skipped``. An error of the store itself (unreachable, access denied) or of the data
+        folder still raises: every object would fail alike.
+        """
         for key in sorted(k for k in store.keys(prefix) if wanted(k)):
             with tempfile.TemporaryDirectory(prefix="skybridge-costs-") as tmp:
-                local = Path(tmp) / f"export{_suffix(key)}"
-                with local.open("wb") as out:
-                    for chunk in store.iter_chunks(key):
-                        out.write(chunk)
-                digest = _sha256(local.open("rb"), key)
-                yield self._convert(local, f"objects:{key}", digest)
+                result = self._ingest_object(store, key, Path(tmp) / f"export{_suffix(key)}")
+            if result.status == "rejected":
+                log.warning("costs.object_rejected", key=key, reason=result.reason)
+            yield result
+
+    def _ingest_object(self, store: ObjectStore, key: str, local: Path) -> FileResult:
+        source = f"objects:{key}"
+        try:
+            with local.open("wb") as out:
+                for chunk in store.iter_chunks(key):
+                    out.write(chunk)
+        except NotFound:
+            return FileResult(
+                source, "skipped", "", 0, 0, "", reason=f"{key} was removed after it was listed"
+            )
+        digest = ""
+        try:
+            digest = _sha256(local.open("rb"), key)
+            header = read_header(local, key)
+            if oci_usage_report(header):
+                return FileResult(
+                    source, "skipped", "", 0, 0, digest, reason=f"{key} is {USAGE_REPORT}"
+                )
+            detect(header)
+            return self._convert(local, source, digest)
+        except ValidationError as exc:
+            reason = str(exc).replace(str(local), key)
+            if key not in reason:
+                reason = f"{key}: {reason}"
+            return FileResult(source, "rejected", "", 0, 0, digest, reason=reason)
 
     def _convert(self, path: Path, source: str, digest: str) -> FileResult:
         known = self._intact(self.ledger.find(digest))

@@ -7,8 +7,10 @@ Policies (``[costs.remediation] policies``):
 * ``tag-noncompliant``: tag instances that break the tag policy with ``cost_alerted=<date>``
   (once: an instance already carrying the tag is left alone);
 * ``idle``: instances whose average CPU over ``idle_days`` is under ``idle_cpu_percent`` are
-  stopped, resized to the ``downsize`` size of their size (stop, resize, start) or terminated.
-  Fleets without utilisation data are skipped and the plan says so.
+  stopped, resized to the ``downsize`` size of their size (stop, wait until stopped, resize,
+  start) or terminated. Fleets without utilisation data are skipped and the plan says so. A
+  resize never leaves stopped an instance it found running: when the wait or the resize fails,
+  the instance is started again and the outcome says whether that worked.
 
 :func:`plan` never changes anything. :func:`apply` with ``approve=False`` returns the plan as a
 dry run; with ``approve=True`` it performs each action and writes one audit record per action.
@@ -16,9 +18,10 @@ dry run; with ``approve=True`` it performs each action and writes one audit reco
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from time import sleep as real_sleep
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,8 +30,12 @@ from skybridge.apps.costs.ledger import Ledger
 from skybridge.apps.costs.tags import instance_compliance
 from skybridge.apps.kit.web import plan_digest
 from skybridge.backends.compute import ComputeFleet, Instance
+from skybridge.core.clock import SYSTEM_CLOCK, Clock
 from skybridge.core.errors import ConfigError, SkybridgeError
+from skybridge.core.observability import get_logger
 from skybridge.core.secret import scrub
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -231,16 +238,46 @@ class Outcome:
         return self.action.to_dict() | {"outcome": self.outcome, "detail": self.detail}
 
 
+@dataclass(frozen=True)
+class StopWait:
+    """How a resize waits for its instance to stop: at most ``timeout`` seconds, looking every
+    ``poll`` seconds; ``clock`` and ``sleep`` are time as the wait sees it (tests move both)."""
+
+    timeout: float = 1200.0
+    poll: float = 5.0
+    clock: Clock = SYSTEM_CLOCK
+    sleep: Callable[[float], None] = real_sleep
+
+    def stopped(self, fleet: ComputeFleet, instance_id: str) -> Instance:
+        return fleet.wait_for(
+            instance_id,
+            {"stopped"},
+            timeout=self.timeout,
+            poll=self.poll,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+
+
 def apply(
-    result: Plan, fleets: Mapping[str, ComputeFleet], ledger: Ledger, *, approve: bool, actor: str
+    result: Plan,
+    fleets: Mapping[str, ComputeFleet],
+    ledger: Ledger,
+    *,
+    approve: bool,
+    actor: str,
+    wait: StopWait | None = None,
 ) -> list[Outcome]:
-    """Perform the plan's actions when ``approve``; otherwise report them as a dry run."""
+    """Perform the plan's actions when ``approve``; otherwise report them as a dry run.
+
+    ``wait`` bounds how long a resize waits for its instance to stop (default: 20 minutes).
+    """
     if not approve:
         return [Outcome(action, "dry-run") for action in result.actions]
     outcomes = []
     for action in result.actions:
         try:
-            detail = _perform(fleets[action.fleet], action)
+            detail = _perform(fleets[action.fleet], action, wait or StopWait())
             outcome = Outcome(action, "done", detail)
         except SkybridgeError as exc:
             outcome = Outcome(action, "failed", scrub(str(exc)))
@@ -257,7 +294,7 @@ def apply(
     return outcomes
 
 
-def _perform(fleet: ComputeFleet, action: Action) -> str:
+def _perform(fleet: ComputeFleet, action: Action, wait: StopWait) -> str:
     if action.action == "stop":
         return f"now {fleet.stop(action.instance).state}"
     if action.action == "tag":
@@ -265,10 +302,48 @@ def _perform(fleet: ComputeFleet, action: Action) -> str:
         return "tagged " + ", ".join(f"{k}={v}" for k, v in action.params.items())
     if action.action == "terminate":
         return f"now {fleet.terminate(action.instance).state}"
-    size = action.params["size"]
-    was = fleet.get(action.instance).state
-    fleet.stop(action.instance)
-    fleet.resize(action.instance, size)
-    if was == "running":
-        fleet.start(action.instance)
-    return f"resized to {size}"
+    return _resize(fleet, action.instance, action.params["size"], wait)
+
+
+def _resize(fleet: ComputeFleet, instance_id: str, size: str, wait: StopWait) -> str:
+    """Stop, wait until stopped, resize, and start again an instance that was running.
+
+    Raises:
+        SkybridgeError: a step failed; its message ends with whether the instance, when it
+            was running, was started again.
+    """
+    running = fleet.get(instance_id).state == "running"
+    fleet.stop(instance_id)
+    try:
+        wait.stopped(fleet, instance_id)
+        fleet.resize(instance_id, size)
+    except SkybridgeError as exc:
+        if running:
+            exc.message = (
+                f"resize to {size} failed: {exc.message}; {_start_again(fleet, instance_id)}"
+            )
+        raise
+    except BaseException:
+        if running:
+            _start_again(fleet, instance_id)
+        raise
+    if not running:
+        return f"resized to {size}"
+    try:
+        fleet.start(instance_id)
+    except SkybridgeError as exc:
+        exc.message = (
+            f"resized to {size}, but the instance could not be started again: {exc.message}"
+        )
+        raise
+    return f"resized to {size} and started again"
+
+
+def _start_again(fleet: ComputeFleet, instance_id: str) -> str:
+    """Start an instance a failed resize stopped; say whether that worked."""
+    try:
+        fleet.start(instance_id)
+    except SkybridgeError as exc:
+        log.warning("costs.restart_failed", instance=instance_id, error=scrub(str(exc)))
+        return f"the instance could not be started again: {exc.message}"
+    return "the instance was started again"

@@ -104,7 +104,12 @@ def build_router(ctx: Context) -> APIRouter:
     @router.post("/ingest", dependencies=[requires("costs:ingest")])
     def ingest(body: IngestRequest | None = None) -> list[dict[str, Any]]:
         """Ingest the report bucket (no body, or no ``source``), or pull a cost API source for
-        ``start``..``end``."""
+        ``start``..``end``.
+
+        One result per file, its ``status`` ``ingested``, ``unchanged``, ``skipped`` or
+        ``rejected``: a bucket object that cannot be ingested is rejected with a ``reason``
+        naming its key, and the others are ingested all the same (the answer is still 200).
+        """
         body = body or IngestRequest()
         with open_costs(ctx) as costs:
             if body.source is not None:

@@ -5,18 +5,23 @@ An implementation writes the ``_``-prefixed primitives and translates its SDK's 
 :mod:`skybridge.core.errors`; the base derives the rest (filters, tag merges, state checks).
 Optional features are capabilities: ``resize``, ``terminate``, ``utilisation`` (average CPU
 over a window) and ``launch`` (create instances: the embedded fleet and tests).
+
+State changes may be asynchronous: EC2 and OCI answer a stop with ``stopping`` and reach
+``stopped`` later. :meth:`ComputeFleet.wait_for` waits for a state, within a bound.
 """
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from skybridge.core.backend import Backend
-from skybridge.core.errors import Conflict, NotFound, ValidationError
+from skybridge.core.clock import SYSTEM_CLOCK, Clock
+from skybridge.core.errors import Conflict, NotFound, TransientError, ValidationError
 
 State = Literal["pending", "running", "stopping", "stopped", "terminated", "other"]
 #: Tag keys and values are short strings on every provider (AWS 128/256, OCI 100/256).
@@ -116,7 +121,8 @@ class ComputeFleet(Backend):
         return self._get(instance_id)
 
     def stop(self, instance_id: str) -> Instance:
-        """Stop a running instance; a stopped one is left alone. Returns it as it is now."""
+        """Stop a running instance; a stopped one is left alone. Returns it as it is now, which
+        on some providers is still ``stopping`` (see :meth:`wait_for`)."""
         instance = self._get(instance_id)
         if instance.state in {"stopped", "stopping"}:
             return instance
@@ -150,9 +156,45 @@ class ComputeFleet(Backend):
         if instance.size == size:
             return instance
         if instance.state != "stopped":
-            raise Conflict(f"instance {instance_id} must be stopped to resize (it is running)")
+            raise Conflict(
+                f"instance {instance_id} must be stopped to resize (it is {instance.state})"
+            )
         self._resize(instance_id, size)
         return self._get(instance_id)
+
+    def wait_for(
+        self,
+        instance_id: str,
+        states: Collection[str],
+        *,
+        timeout: float,
+        poll: float = 5.0,
+        clock: Clock = SYSTEM_CLOCK,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Instance:
+        """The instance once it is in one of ``states``, looking every ``poll`` seconds.
+
+        ``clock`` and ``sleep`` are time as this wait sees it (tests move them by hand).
+
+        Raises:
+            TransientError: it is in none of ``states`` after ``timeout`` seconds.
+            Conflict: it is terminated and ``states`` does not include that.
+        """
+        wanted = " or ".join(sorted(states))
+        deadline = clock.now() + timeout
+        while True:
+            instance = self._get(instance_id)
+            if instance.state in states:
+                return instance
+            if instance.state == "terminated":
+                raise Conflict(f"instance {instance_id} is terminated; it will never be {wanted}")
+            left = deadline - clock.now()
+            if left <= 0:
+                raise TransientError(
+                    f"instance {instance_id} is still {instance.state} after {timeout:g} s "
+                    f"(waited for {wanted})"
+                )
+            sleep(min(poll, left))
 
     def terminate(self, instance_id: str) -> Instance:
         self._require("terminate")
