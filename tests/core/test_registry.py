@@ -131,6 +131,34 @@ def test_a_contested_entry_point_leaves_the_others_and_every_caller_waits_for_th
             registry.resolve("taken")
 
 
+def test_a_malformed_plug_in_or_unreadable_metadata_leaves_every_other_scheme_working(
+    fake_module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    group = "skybridge.backends.widgets"
+    eps = [
+        EntryPoint(name="broken", value="only_a_module", group=group),
+        EntryPoint(name="plug", value=f"{fake_module}:Widget", group=group),
+    ]
+    monkeypatch.setattr("skybridge.core.registry.entry_points", lambda *, group: eps)
+    registry = Registry("widgets", Widget)
+    registry.register("wid", f"{fake_module}:Widget")
+    for _ in range(2):
+        assert registry.resolve("wid") is Widget
+        assert registry.resolve("plug") is Widget
+        with pytest.raises(ConfigError, match="malformed"):
+            registry.resolve("broken")
+
+    def unreadable(*, group: str) -> list[EntryPoint]:
+        raise ValueError("bad METADATA")
+
+    monkeypatch.setattr("skybridge.core.registry.entry_points", unreadable)
+    registry = Registry("widgets", Widget)
+    registry.register("wid", f"{fake_module}:Widget")
+    assert registry.resolve("wid") is Widget
+
+
 def test_bad_url_is_a_config_error() -> None:
     registry = Registry("widgets", Widget)
     with pytest.raises(ConfigError) as info:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from skybridge.backends import kv as kv_family
 from skybridge.backends import streams as streams_family
 from skybridge.backends.streams import Consumer, Message, Record, TopicPartition
-from skybridge.core.errors import ConfigError, TransientError
+from skybridge.core.errors import ConfigError, NotFound, TransientError
 from skybridge.core.retry import RetryPolicy
 from skybridge.runtime import runner
 from skybridge.runtime.outputs import Event
@@ -133,6 +134,31 @@ def test_a_poll_refused_after_records_were_taken_ends_the_batch_with_them() -> N
     consumer = Throttled([records(0, 3), records(3, 3)], refused={2})
     assert [r.offset for r in gather(consumer, pipeline())] == [0, 1, 2]
     assert [r.offset for r in gather(consumer, pipeline())] == [3, 4, 5]  # the next one reads on
+
+
+def test_a_stop_ends_the_retries_of_a_failing_poll_at_once() -> None:
+    consumer = Throttled([], refused=set(range(1, 1000)))
+    slow = RetryPolicy(attempts=1000, base_delay=2.0, max_delay=2.0, deadline=600)
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    assert gather(consumer, pipeline(sink_retry=slow), stop=stop) == []  # no error: stopped
+    assert time.monotonic() - started < 2.0
+
+
+def test_another_error_after_records_were_taken_is_left_for_after_the_batch() -> None:
+    class Failing(ScriptedConsumer):
+        def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+            if self.polls:
+                raise NotFound("subscribed topic not available: gone")
+            return super().poll(max_records, timeout)
+
+    deferred: list[Exception] = []
+    batch = gather(Failing([records(0, 3)]), pipeline(), deferred=deferred)
+    assert [r.offset for r in batch] == [0, 1, 2]
+    assert [type(e) for e in deferred] == [NotFound]
+    with pytest.raises(NotFound):  # without a place to leave it, it is raised at once
+        gather(Failing([records(0, 3)]), pipeline())
 
 
 def test_batch_wait_must_not_be_negative() -> None:

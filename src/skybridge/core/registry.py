@@ -16,7 +16,10 @@ from typing import Any, Generic, TypeVar, cast
 
 from skybridge.core.backend import Backend
 from skybridge.core.errors import ConfigError, Conflict, MissingDependency
+from skybridge.core.observability import get_logger
 from skybridge.core.urls import BackendURL, mask_url
+
+log = get_logger(__name__)
 
 B = TypeVar("B", bound=Backend)
 
@@ -39,9 +42,9 @@ class Registry(Generic[B]):
         self.base = base
         self._impls: dict[str, Implementation] = {}
         self._entry_points_loaded = False
-        #: Schemes two claimants want (an entry point's against another's): resolving one
-        #: raises its conflict; every other scheme works.
-        self._contested: dict[str, str] = {}
+        #: Schemes two claimants want (an entry point's against another's), or a malformed
+        #: plug-in names: resolving one raises why; every other scheme works.
+        self._contested: dict[str, tuple[type[Conflict | ConfigError], str]] = {}
         self._lock = threading.Lock()
         self._loading = threading.Lock()
 
@@ -73,12 +76,22 @@ class Registry(Generic[B]):
         with self._loading:
             if self._entry_points_loaded:
                 return
-            for ep in entry_points(group=self.entry_point_group):
+            try:
+                found = list(entry_points(group=self.entry_point_group))
+            except Exception as exc:  # broken package metadata: the built-in schemes still work
+                log.warning("registry.entry_points_unreadable", family=self.family, error=str(exc))
+                found = []
+            for ep in found:
                 origin = ep.dist.name if ep.dist is not None else "entry point"
                 try:
                     self.register(ep.name, ep.value, origin=origin)
                 except Conflict as exc:
-                    self._contested[ep.name.lower()] = str(exc)
+                    self._contested[ep.name.lower()] = (Conflict, str(exc))
+                except ValueError as exc:  # not 'module:Class'
+                    self._contested[ep.name.lower()] = (
+                        ConfigError,
+                        f"{self.family} plug-in {ep.name!r} of {origin} is malformed: {exc}",
+                    )
             self._entry_points_loaded = True
 
     def schemes(self) -> list[str]:
@@ -89,7 +102,8 @@ class Registry(Generic[B]):
         """Import and return the class registered for ``scheme``."""
         self._load_entry_points()
         if (contested := self._contested.get(scheme.lower())) is not None:
-            raise Conflict(contested)
+            kind, why = contested
+            raise kind(why)
         impl = self._impls.get(scheme.lower())
         if impl is None:
             known = ", ".join(f"{s}://" for s in self.schemes())

@@ -78,7 +78,13 @@ def gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-def gather(consumer: Consumer, pipeline: Pipeline) -> list[Record]:
+def gather(
+    consumer: Consumer,
+    pipeline: Pipeline,
+    *,
+    stop: threading.Event | None = None,
+    deferred: list[Exception] | None = None,
+) -> list[Record]:
     """One batch, sized by the backlog: wait up to ``poll_timeout`` for the first records,
     then keep taking records that are already waiting, until ``batch_size`` records or
     ``batch_wait`` seconds.
@@ -87,16 +93,30 @@ def gather(consumer: Consumer, pipeline: Pipeline) -> list[Record]:
     full ones, which spread the per-batch costs (one kv flush, one offset commit, one state
     write per key however many of its records the batch holds) over many records.
 
-    A poll failing as transient (Kinesis allows five reads a second per shard) is tried again
-    under ``pipeline.sink_retry``; one failing after records were taken ends the batch with
-    them, and the next batch polls again.
+    A first poll failing as transient (Kinesis allows five reads a second per shard) is tried
+    again under ``pipeline.sink_retry``, pausing on ``stop`` (set: the batch is empty). A poll
+    failing after records were taken ends the batch with them: a transient error is left to
+    the next batch's polls; any other goes to ``deferred``, for the caller to raise once the
+    batch is processed (without ``deferred`` it is raised at once, the batch dropped
+    uncommitted).
     """
     size = pipeline.batch_size
-    batch = call_with_retry(
-        partial(consumer.poll, size, pipeline.poll_timeout),
-        pipeline.sink_retry,
-        operation="poll",
-    )
+    halt = stop if stop is not None else threading.Event()
+
+    def first() -> list[Record]:
+        if halt.is_set():
+            return []
+        return consumer.poll(size, pipeline.poll_timeout)
+
+    def pause(seconds: float) -> None:
+        halt.wait(seconds)
+
+    try:
+        batch = call_with_retry(first, pipeline.sink_retry, operation="poll", sleep=pause)
+    except TransientError:
+        if halt.is_set():
+            return []
+        raise
     if not batch or len(batch) >= size:
         return batch
     deadline = time.monotonic() + pipeline.batch_wait
@@ -109,6 +129,11 @@ def gather(consumer: Consumer, pipeline: Pipeline) -> list[Record]:
                 pipeline=pipeline.name,
                 error=str(exc),
             )
+            break
+        except Exception as exc:
+            if deferred is None:
+                raise
+            deferred.append(exc)
             break
         if not more:
             break
@@ -233,10 +258,13 @@ class PipelineRunner:
 
     def step(self, consumer: Consumer) -> list[Record]:
         """Poll one batch and, if it has records, process and commit it; the records."""
+        deferred: list[Exception] = []
         with gc_paused():
-            batch = gather(consumer, self.pipeline)
+            batch = gather(consumer, self.pipeline, stop=self._stop, deferred=deferred)
             if batch:
                 self.process(consumer, batch)
+        if deferred:
+            raise deferred[0]  # what the consumer met after the batch it returned
         return batch
 
     def process(self, consumer: Consumer, batch: Sequence[Record]) -> BatchResult:

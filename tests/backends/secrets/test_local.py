@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import os
 import sqlite3
 import subprocess
@@ -71,6 +72,27 @@ def test_stores_opened_at_once_on_a_new_folder_share_one_key(tmp_path: Path) -> 
             keys = list(pool.map(lambda _: open_key(), range(4)))
         assert len(set(keys)) == 1
         assert [p.name for p in key_file.parent.iterdir()] == ["key"]  # no temporary left
+
+
+def test_a_file_system_without_hard_links_still_gets_one_shared_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(*_: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")  # vfat, some shares
+
+    monkeypatch.setattr(os, "link", no_links)
+    key_file = tmp_path / "store" / "key"
+    start = threading.Barrier(4)
+
+    def open_key(_: int) -> bytes:
+        start.wait()
+        return load_key(key_file)
+
+    with ThreadPoolExecutor(4) as pool:
+        keys = list(pool.map(open_key, range(4)))
+    assert len(set(keys)) == 1
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in key_file.parent.iterdir()] == ["key"]
 
 
 def test_a_key_file_is_never_left_empty_by_a_crash(

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,31 +59,75 @@ def _create_key_file(path: Path) -> bytes:
 
     The key is written and synced to a private file of its own, then linked to ``path``: a
     process racing this one reads either no key file or a whole one (never one created and
-    not yet written), and a crash leaves no empty key file behind to refuse the store.
+    not yet written), and a crash leaves no empty key file behind to refuse the store. On a
+    file system without hard links (FAT, some network shares) the key file is created
+    exclusively and written in place, and a racing process waits for its key
+    (:func:`_written_key`).
     """
     if not path.parent.exists():  # an existing one is the store's to tighten
         private_dir(path.parent)  # and its missing parents, 0700 each
     key = AESGCM.generate_key(bit_length=256)
+    text = base64.urlsafe_b64encode(key).decode("ascii") + "\n"
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as handle:  # mkstemp made it 0600
-            handle.write(base64.urlsafe_b64encode(key).decode("ascii") + "\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         try:
             os.link(temp, path)
         except FileExistsError:  # another process won the race; use its key
-            return _read_key_file(path)
+            return _written_key(path)
         except OSError as exc:
-            raise ConfigError(f"cannot create key file {path}: {exc.strerror}") from None
+            if exc.errno not in _NO_HARD_LINKS:
+                raise ConfigError(f"cannot create key file {path}: {exc.strerror}") from None
+            return _create_in_place(path, key, text)
     finally:
         os.unlink(temp)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)  # the new name lasts as long as the values sealed with it
-    finally:
-        os.close(folder)
+    _sync_folder(path.parent)
     return key
+
+
+#: What ``link()`` answers on a file system without hard links.
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+#: How long a racing opener waits for the key another process is writing in place.
+_KEY_WRITE_WAIT_S = 5.0
+
+
+def _create_in_place(path: Path, key: bytes, text: str) -> bytes:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _written_key(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot create key file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    _sync_folder(path.parent)
+    return key
+
+
+def _written_key(path: Path) -> bytes:
+    """The key in ``path``, made by another process: read again while it is still empty (a
+    process writing it in place), for at most :data:`_KEY_WRITE_WAIT_S` seconds."""
+    deadline = time.monotonic() + _KEY_WRITE_WAIT_S
+    while path.stat().st_size == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return _read_key_file(path)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a new name in ``folder`` last as long as the values sealed with its key."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # folders that cannot be synced (some file systems)
+            raise
+    finally:
+        os.close(fd)
 
 
 def load_key(key_file: Path, *, sealed_values: Callable[[], int] = lambda: 0) -> bytes:
