@@ -29,6 +29,7 @@ from skybridge.apps.datasync.target import SqlTarget
 from skybridge.apps.datasync.workflow import BatchEnv
 from skybridge.backends import kv, objects
 from skybridge.core.errors import Conflict, NotFound, TransientError, ValidationError
+from skybridge.runtime.holders import this_process
 
 AT = 1767229200.0  # 2026-01-01 01:00 UTC: the window [00:00, 01:00)
 CSV = (
@@ -108,7 +109,7 @@ def test_a_batch_held_by_another_runner_is_refused(tmp_path: Path, sqlite_engine
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:  # a live process of this host keeps its lease
         run.leases.release(run.leases.holder("nightly-20260101T000000Z"))  # type: ignore[arg-type]
-        here = run.owner.rsplit(":", 2)[0]  # this host and PID namespace
+        here = this_process().rsplit(":", 2)[0]  # this host and PID namespace
         run.leases.acquire("nightly-20260101T000000Z", f"{here}:{alive.pid}:-", 60)
         with pytest.raises(Conflict, match=f"process {alive.pid} on host "):
             run.run("nightly", at=AT)
@@ -126,7 +127,7 @@ def test_a_batch_whose_runner_was_killed_on_this_host_is_taken_over(
     run = runner(tmp_path, target, aws, oci)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a runner killed (SIGKILL) before it released the lease: its pid is free
-    here = run.owner.rsplit(":", 2)[0]
+    here = this_process().rsplit(":", 2)[0]
     # another PID namespace on a host of the same name (a container): its pid means nothing here
     run.leases.acquire("nightly-20260101T000000Z", f"{socket.gethostname()}:0:{gone.pid}:-", 900)
     with pytest.raises(Conflict, match="is being run by"):

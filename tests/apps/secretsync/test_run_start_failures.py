@@ -14,7 +14,6 @@ import pytest
 from skybridge.apps.kit.context import AppContext
 from skybridge.apps.secretsync import runs as runs_module
 from skybridge.apps.secretsync.reconcile import Plan, ReconcileReport
-from skybridge.apps.secretsync.run_lease import RunLease
 from skybridge.apps.secretsync.run_records import KEEP_RUNS, RUN_PREFIX, ReconcileRun
 from skybridge.apps.secretsync.runs import LEASE_NAME, ReconcileRuns, start_background
 from skybridge.apps.secretsync.service import open_service
@@ -23,6 +22,7 @@ from skybridge.backends.kv.sqlite import SQLiteStore
 from skybridge.core.clock import ManualClock
 from skybridge.core.errors import TransientError
 from skybridge.runtime.leases import Lease
+from skybridge.runtime.renewing import RenewingLease
 
 from .test_routes import ctx, settings
 
@@ -167,10 +167,10 @@ def test_a_run_whose_lease_renewal_cannot_start_is_recorded_failed_and_frees_the
     runs = ReconcileRuns(FlakyKv())
     run, lease = _begin(runs, "cli")
 
-    def no_thread(self: RunLease) -> None:
+    def no_thread(self: RenewingLease) -> None:
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(RunLease, "start", no_thread)
+    monkeypatch.setattr(RenewingLease, "start", no_thread)
     with pytest.raises(RuntimeError):
         runs.execute(run, lease, _report)
     assert runs.get(run.id).status == "failed"

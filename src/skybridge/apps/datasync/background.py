@@ -1,23 +1,23 @@
 """What ``skybridge up`` and ``skybridge worker`` run for datasync.
 
 * ``datasync.apply``: the consumer pipeline (creates missing target tables first);
-* ``datasync.jobs``: the ``batches`` job, which runs each declared batch sync's last complete
-  window once per tick among all processes (and resumes a failed one).
+* ``datasync.jobs``: the ``batches`` job, which on each tick (on one process among all) runs
+  every declared batch sync's windows from its watermark on, oldest first, resuming failed
+  ones (:mod:`.catchup`); a tick that leaves a batch failed raises, so the scheduler records
+  it failed with the error.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from skybridge.apps.datasync.catchup import BatchSyncFailed
 from skybridge.apps.datasync.engines import Resources
 from skybridge.apps.datasync.service import Context, DataSync, effective_config
 from skybridge.apps.kit.background import ScheduledJob
-from skybridge.core.errors import SkybridgeError
-from skybridge.core.observability import get_logger
 from skybridge.runtime.pipeline import Pipeline
-from skybridge.runtime.scheduler import JobRun
+from skybridge.runtime.scheduler import JobRun, MissedRunPolicy
 
-log = get_logger(__name__)
 #: Seconds between ticks when no batch sync is declared (the job then does nothing).
 IDLE_EVERY = 3600.0
 
@@ -34,23 +34,27 @@ def apply_pipeline(ctx: Context) -> Pipeline:
 
 
 def batch_job(ctx: Context) -> ScheduledJob:
-    """Each tick, run (or resume) every batch sync's latest complete window."""
+    """Each tick, run (or resume) every batch sync's windows after its watermark.
+
+    The tick's result is, per batch sync, what it ran and how far it is complete
+    (:meth:`~.catchup.SyncTick.to_dict`).
+
+    Raises:
+        BatchSyncFailed: a batch failed (the other syncs ran all the same).
+    """
     batches = effective_config(ctx).batches
     every = min((b.every for b in batches.values()), default=IDLE_EVERY)
 
     def run(tick: JobRun) -> dict[str, Any]:
-        results: dict[str, Any] = {}
         if not batches:
-            return results
+            return {}
         with DataSync.open(ctx) as sync:
             sync.create_tables()
-            for name in sorted(batches):
-                try:
-                    record = sync.run_batch(name, at=tick.scheduled_for)
-                    results[name] = {"batch": record.id, "state": record.state}
-                except SkybridgeError as exc:
-                    log.warning("datasync.batch_failed", batch=name, error=str(exc))
-                    results[name] = {"state": "failed", "error": str(exc)}
-        return results
+            ticks = sync.run_due(at=tick.scheduled_for)
+        if failed := [t for t in ticks if t.error is not None]:
+            raise BatchSyncFailed(failed)
+        return {t.name: t.to_dict() for t in ticks}
 
-    return ScheduledJob(run, every=every)
+    # The watermark, not the tick, says which windows are due: a tick missed while no worker
+    # ran is run once when one starts again (however late), and it runs every missed window.
+    return ScheduledJob(run, every=every, missed=MissedRunPolicy.RUN_ONCE)

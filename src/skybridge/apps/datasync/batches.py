@@ -1,10 +1,11 @@
 """Running batches: find or start a batch's record, hold its lease, run its steps in order.
 
-Two processes asked to run the same batch (a scheduled tick and a manual run) never run its
-steps at once: the runner holds the lease ``datasync/<batch id>`` while it works, and the
-other is told the batch is busy. The scheduled job runs the batch of the window that just
-ended for each declared batch sync; a batch that failed is resumed by the next tick (or by
-``skybridge datasync batch run NAME --id ID``).
+Two runs asked to run the same batch (a scheduled tick and a manual run, in one process or in
+two) never run its steps at once: each run holds the lease ``datasync/leases/<batch id>`` as
+an owner of its own while it works (:mod:`.batchlease`: renewed while a step runs, checked
+before every write), and the other is told the batch is busy and by whom. The scheduled job
+runs each declared batch sync's windows from its watermark on (:mod:`.catchup`), so a batch
+that failed is resumed by the next tick (or by ``skybridge datasync batch run NAME --id ID``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
+from skybridge.apps.datasync.batchlease import holder_process, run_owner
 from skybridge.apps.datasync.batchrecord import (
     STEPS,
     BatchRecord,
@@ -21,18 +24,29 @@ from skybridge.apps.datasync.batchrecord import (
     check_batch_id,
 )
 from skybridge.apps.datasync.workflow import BatchEnv, run_step
-from skybridge.core.clock import when
+from skybridge.core.clock import SYSTEM_CLOCK, Clock, when
 from skybridge.core.errors import Conflict, NotFound
 from skybridge.core.observability import get_logger
 from skybridge.runtime.holders import describe, holder_gone, this_process
 from skybridge.runtime.leases import Lease, LeaseManager
+from skybridge.runtime.renewing import RenewingLease
 
 log = get_logger(__name__)
 
-#: Seconds a runner holds a batch's lease per step (renewed before each step).
-LEASE_TTL = 900.0
+#: Seconds a run's lease lasts without renewal: a run killed on another host holds its batch
+#: for at most this long.
+LEASE_TTL = 300.0
+#: Seconds between renewals of a run's lease while it runs.
+RENEW_EVERY = 60.0
+#: A run stops before its next write once less than this is left of its lease (renewals failing
+#: or late for four minutes): time for the write under way to end before another run may begin.
+LEASE_MARGIN = 60.0
 #: ``(step, state)`` after each step: ``running``, ``done``, ``skipped`` or ``failed``.
 OnStep = Callable[[str, str], None]
+
+
+class BatchBusy(Conflict):
+    """Another run (of this process or another) holds the batch's lease."""
 
 
 def window(every: float, now: float) -> tuple[float, float]:
@@ -42,13 +56,25 @@ def window(every: float, now: float) -> tuple[float, float]:
 
 
 class BatchRunner:
-    """Runs the declared batch syncs of ``env`` with records and leases in ``records.kv``."""
+    """Runs the declared batch syncs of ``env`` with records and leases in ``records.kv``.
 
-    def __init__(self, env: BatchEnv, records: BatchRecords) -> None:
+    ``clock`` decides when leases run out; ``renew_every`` is the seconds between renewals of a
+    run's lease (:data:`RENEW_EVERY`).
+    """
+
+    def __init__(
+        self,
+        env: BatchEnv,
+        records: BatchRecords,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        renew_every: float = RENEW_EVERY,
+    ) -> None:
         self.env = env
         self.records = records
-        self.leases = LeaseManager(records.kv, prefix="datasync/leases/")
-        self.owner = this_process()
+        self.clock = clock
+        self.renew_every = renew_every
+        self.leases = LeaseManager(records.kv, prefix="datasync/leases/", clock=clock)
 
     def record(
         self, name: str, *, at: float | None = None, batch: str | None = None
@@ -101,55 +127,78 @@ class BatchRunner:
         """Run ``steps`` (default all) of a batch, skipping those already done.
 
         Raises:
-            Conflict: another process is running this batch now.
+            BatchBusy: another run (of this process or another) is running this batch now.
+            Conflict: this run lost its lease (it stopped before its next write).
             SkybridgeError: a step failed (recorded in the batch, which resumes there).
         """
         record = self.record(name, at=at, batch=batch)
         report = on_step or (lambda _step, _state: None)
         lease = self._take(record.id)
+        env = replace(self.env, before_write=lease.check)
         try:
+            record = self.records.get(record.id) or record  # as the run before this one left it
             for step in steps:
-                lease = self.leases.renew(lease, LEASE_TTL)
+                lease.check()
                 report(step, "running")
                 try:
-                    ran = run_step(self.env, record, step)
+                    ran = run_step(env, record, step)
                 except Exception:
                     report(step, "failed")
+                    if lease.problem() is None:  # a run that lost its lease records nothing
+                        self.records.save(record)
                     raise
-                finally:
-                    self.records.save(record)
+                lease.check()
+                self.records.save(record)
                 report(step, "done" if ran else "skipped")
         finally:
-            self.leases.release(lease)
+            lease.stop()
         return record
 
-    def _take(self, batch: str) -> Lease:
-        """The batch's lease: free, expired, or held by a process of this host that is gone
-        (killed before it could give the lease back).
+    def _take(self, batch: str) -> RenewingLease:
+        """The batch's lease for a new run, renewing: free, expired, or held by a process of
+        this host that is gone (killed before it could give the lease back).
 
         Raises:
-            Conflict: a live process holds it (naming it, and until when).
+            BatchBusy: a live run holds it (naming its process, and until when).
         """
 
         def gone(holder: Lease) -> bool:
-            if not holder_gone(holder.owner):
+            if not holder_gone(holder_process(holder.owner)):
                 return False
             log.warning("datasync.lease_taken_over", batch=batch, owner=holder.owner)
             return True
 
-        lease = self.leases.acquire(batch, self.owner, LEASE_TTL, take_over=gone)
-        if lease is not None:
-            return lease
+        lease = self.leases.acquire(batch, run_owner(), LEASE_TTL, take_over=gone)
+        if lease is None:
+            raise self._busy(batch)
+        held = RenewingLease(
+            self.leases,
+            lease,
+            ttl=LEASE_TTL,
+            renew_every=self.renew_every,
+            margin=LEASE_MARGIN,
+            clock=self.clock,
+            work=f"the run of batch {batch}",
+            hint="run the batch again: it resumes at its first step not done",
+            event="datasync.batch_lease",
+        )
+        held.start()
+        return held
+
+    def _busy(self, batch: str) -> BatchBusy:
         holder = self.leases.holder(batch)
         if holder is None:  # released just now: the next run takes it
-            raise Conflict(f"batch {batch} was being run by another process; try again")
-        raise Conflict(
-            f"batch {batch} is being run by {describe(holder.owner)} (its lease runs until "
-            f"{when(holder.expires_at)})",
+            return BatchBusy(f"batch {batch} was being run by another run; try again")
+        process = holder_process(holder.owner)
+        until = when(holder.expires_at)
+        if process == this_process():
+            return BatchBusy(
+                f"batch {batch} is being run by another run in this process "
+                f"({describe(process)}; its lease runs until {until})",
+                hint="wait for that run to end: a tick of the batch job, or another request",
+            )
+        return BatchBusy(
+            f"batch {batch} is being run by {describe(process)} (its lease runs until {until})",
             hint="wait for that run; one killed on another host holds the batch until its "
             "lease runs out, one killed on this host is taken over at once",
         )
-
-    def run_due(self, *, at: float | None = None) -> list[BatchRecord]:
-        """Run every declared batch sync's latest window (the scheduled job)."""
-        return [self.run(name, at=at) for name in sorted(self.env.config.batches)]

@@ -139,7 +139,12 @@ def apply_command(ctx: typer.Context, path: ChangesFile, as_json: Json = False) 
 
 @datasync_app.command("status")
 def status_command(ctx: typer.Context, as_json: Json = False) -> None:
-    """Rows, deleted, newest version, latency per table; lag; dead letters (JSON: last commit)."""
+    """Tables (rows, versions, latency), lag, dead letters, batch syncs and the batch job.
+
+    Per table: rows, deleted, newest version, latency p50/p95 (JSON: also the last commit);
+    the consumer lag and dead letters; per batch sync, the window end it is synced through,
+    the windows behind and the batch it waits on; the batch job's last tick and its error.
+    """
     with opened(ctx) as sync:
         view = status_view(sync)
     if as_json:
@@ -158,6 +163,30 @@ def status_command(ctx: typer.Context, as_json: Json = False) -> None:
     out = cli_session(ctx).out
     out.print(table)
     out.print(f"consumer lag {view['lag']} · dead letters {view['dead_letters']}")
+    if view["batch_syncs"]:
+        _print_batch_syncs(ctx, view)
+
+
+def _print_batch_syncs(ctx: typer.Context, view: dict[str, Any]) -> None:
+    """Each batch sync's watermark and what it waits on; the batch job's last tick."""
+    out = cli_session(ctx).out
+    table = result_table("Batch syncs", "batch sync", "synced through", "behind", "waiting on")
+    for s in view["batch_syncs"]:
+        waiting = s["waiting"]
+        table.add_row(
+            s["name"],
+            s["synced_through_text"],
+            "—" if s["behind"] is None else f"{s['behind']} window(s)",
+            "—" if waiting is None else f"{waiting['id']} ({waiting['state']})",
+        )
+    out.print(table)
+    job = view["batch_job"]
+    if job["status"] == "never":
+        out.print("batch job: no tick yet (it runs in `skybridge up` and `skybridge worker`)")
+    elif job["error"]:
+        out.print(f"batch job: the last tick ({job['ran_text']}) failed: {job['error']}")
+    else:
+        out.print(f"batch job: the last tick ({job['ran_text']}) succeeded")
 
 
 @datasync_app.command("explain")

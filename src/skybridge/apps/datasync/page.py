@@ -1,4 +1,5 @@
-"""The dashboard page ``/ui/datasync``: tables, latency, lag, dead letters and batches.
+"""The dashboard page ``/ui/datasync``: tables, latency, lag, dead letters, batch syncs (how far
+each is synced, the batch job's last failure) and batches.
 
 Forms POST (with the CSRF field) ``action=batch`` with ``name`` (run or resume that batch
 sync's last window) or ``action=replay`` (every dead letter). Nothing is written on page load.
@@ -32,6 +33,7 @@ def _values(sync: DataSync) -> dict[str, Any]:
         batch["when"] = ago(batch["updated_at"])
     return {
         "status": status,
+        "syncs": {p["name"]: p for p in status["batch_syncs"]},
         "batches": batches,
         "rows": sum(t["rows"] for t in status["tables"]),
         "failed": sum(1 for b in batches if b["state"] == "failed"),
@@ -41,6 +43,7 @@ def _values(sync: DataSync) -> dict[str, Any]:
 def _page(ctx: Context, **extra: Any) -> AppPage:
     values: dict[str, Any] = {"error": None, "hint": None, "result": None, "status": None}
     values |= {"declared": list_view(effective_config(ctx)), "batches": [], "rows": 0, "failed": 0}
+    values["syncs"] = {}
     values["charts"] = pipeline_charts(PIPELINE)
     values.update(extra)
     with page_errors(values), DataSync.open(ctx) as sync:

@@ -1,9 +1,10 @@
 """HTTP routes under ``/api/datasync`` (mounted behind token auth by the service).
 
 Responses carry table, batch and step names, versions, counts and times, never row values
-other than keys in dead-letter ids. Errors: 404 unknown batch, 409 a batch being run
-elsewhere, 422 a malformed body or an invalid change (the message names the column), 503 a
-store that cannot be reached.
+other than keys in dead-letter ids. Errors: 404 unknown batch, 409 a batch another run is
+running (the scheduled job's or another request's, in this process or another), 422 a
+malformed body or an invalid change (the message names the column), 503 a store that cannot
+be reached.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ def build_router(ctx: Context) -> APIRouter:
 
     @router.get("/status", dependencies=READ)
     def status() -> dict[str, Any]:
-        """Per table: rows, newest version, last commit, latency; consumer lag; dead letters."""
+        """Per table: rows, newest version, last commit, latency; consumer lag; dead letters;
+        per batch sync: the window end it is synced through, the windows behind it and the
+        batch it waits on; the batch job's last tick (``failed`` with its error)."""
         with DataSync.open(ctx) as sync:
             return status_view(sync)
 
@@ -98,7 +101,7 @@ def build_router(ctx: Context) -> APIRouter:
 
     @router.post(
         "/batches/run",
-        responses={**BAD_BODY, **UNKNOWN, **error_responses(e409="Being run elsewhere")},
+        responses={**BAD_BODY, **UNKNOWN, **error_responses(e409="Another run runs that batch")},
         dependencies=[requires("datasync:run")],
     )
     def run(body: RunRequest) -> dict[str, Any]:

@@ -9,19 +9,22 @@
         sync.publish([{"table": "orders", "row": {"order_id": 1, "version": 3, ...}}])
         sync.apply(changes)                     # upsert now, version-guarded
         sync.run_batch("orders-daily")          # extract -> copy -> load -> merge
-        sync.status()
+        sync.run_due()                          # what a tick of the batch job runs
+        sync.status(); sync.batch_syncs()
 
 Backends are connected on first use and closed by :meth:`DataSync.close`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from skybridge.apps.datasync.batches import BatchRunner, OnStep
 from skybridge.apps.datasync.batchrecord import STEPS, BatchRecord, BatchRecords
+from skybridge.apps.datasync.catchup import SyncProgress, SyncTick, catch_up, sync_progress
 from skybridge.apps.datasync.changes import Change, parse_change
 from skybridge.apps.datasync.config import DataSyncConfig
 from skybridge.apps.datasync.engines import Resources
@@ -29,13 +32,18 @@ from skybridge.apps.datasync.explain import statements_for
 from skybridge.apps.datasync.status import TableStatus, table_status
 from skybridge.apps.datasync.stream import PIPELINE, build_stream, ensure_topic, publish
 from skybridge.apps.datasync.target import Applied, SqlTarget
+from skybridge.apps.datasync.watermarks import Watermarks
 from skybridge.apps.datasync.workflow import BatchEnv
+from skybridge.apps.kit.background import job_state
 from skybridge.apps.kit.context import AppContext
-from skybridge.core.errors import NotFound, shown
+from skybridge.core.errors import NotFound, SkybridgeError, shown
 from skybridge.runtime.deadletter import DeadLetter, DeadLetters
 from skybridge.runtime.pipeline import Pipeline
+from skybridge.runtime.scheduler import JobState
 
 Context = AppContext[DataSyncConfig]
+#: The app's scheduled job that runs the batch syncs (``jobs`` in the manifest).
+BATCH_JOB = "batches"
 
 
 def effective_config(ctx: Context) -> DataSyncConfig:
@@ -121,6 +129,32 @@ class DataSync:
         """Run batch sync ``name``'s window before ``at`` (default: the last one), or resume
         its existing batch ``batch`` (NotFound when there is none: nothing is created)."""
         return self.runner().run(name, batch=batch, at=at, steps=steps, on_step=on_step)
+
+    def run_due(self, *, at: float | None = None) -> list[SyncTick]:
+        """One tick of the batch job as of ``at`` (default now): each batch sync's windows
+        after its watermark, oldest first (:func:`~.catchup.catch_up`). A sync whose batch
+        failed says so in its :class:`SyncTick`; the others run all the same."""
+        at = time.time() if at is None else at
+        runner, marks = self.runner(), Watermarks(self.res.kv)
+        ticks = []
+        for name in sorted(self.config.batches):
+            try:
+                ticks.append(catch_up(runner, marks, name, at))
+            except SkybridgeError as exc:  # the kv store failing on the watermark
+                ticks.append(SyncTick(name, error=f"{type(exc).__name__}: {exc}"))
+        return ticks
+
+    def batch_syncs(self, *, now: float | None = None) -> list[SyncProgress]:
+        """How far each batch sync is complete (watermark, windows behind, the batch it
+        waits on)."""
+        now = time.time() if now is None else now
+        runner, marks = self.runner(), Watermarks(self.res.kv)
+        return [sync_progress(runner, marks, n, now) for n in sorted(self.config.batches)]
+
+    def batch_job(self) -> JobState:
+        """What the scheduler recorded of the batch job's last tick (its error when it
+        failed); the defaults when it never ran."""
+        return job_state(self.res.kv, "datasync", BATCH_JOB)
 
     def batches(self, limit: int = 200) -> list[BatchRecord]:
         """Batches, newest window first (at most ``limit``)."""

@@ -12,6 +12,10 @@ Lambda timeout) and resume from the first step not done:
   reads the parts from Object Storage);
 * ``merge`` merges the newest version of each key into the table, never over a newer row,
   then deletes the batch's staging rows, in one transaction.
+
+Every step calls ``env.before_write()`` before each write (each part put, the staging load,
+the merge): the runner makes it refuse once the run's lease is lost, so a run that another run
+took over stops before its next write.
 """
 
 from __future__ import annotations
@@ -36,15 +40,21 @@ from skybridge.backends.sql import translate_sql_error as translate
 from skybridge.core.errors import ConfigError, ValidationError
 
 
+def _may_write() -> None:
+    """Nothing stops a write (steps run outside a batch run's lease)."""
+
+
 @dataclass
 class BatchEnv:
-    """What the steps work on: settings, the target, both sides, the source database."""
+    """What the steps work on: settings, the target, both sides, the source database, and
+    ``before_write``, which raises when the run may no longer write."""
 
     config: DataSyncConfig
     target: SqlTarget
     aws: Side
     oci: Side
     source: Engine | None = None
+    before_write: Callable[[], None] = _may_write
 
 
 def _naive(ts: float) -> datetime:
@@ -83,6 +93,7 @@ def extract(env: BatchEnv, record: BatchRecord) -> dict[str, Any]:
     record.parts, record.rows = [], len(changes)
     for n, data in enumerate(encode_parts(changes, table, record.id)):
         key = f"batches/{record.id}/part-{n:05d}.csv"
+        env.before_write()
         env.aws.put(key, data)
         record.parts.append(key)
     return {"rows": record.rows, "parts": len(record.parts)}
@@ -94,7 +105,9 @@ def copy(env: BatchEnv, record: BatchRecord) -> dict[str, Any]:
         wanted = env.aws.digest(key)
         if wanted is not None and env.oci.digest(key) == wanted:
             continue  # copied by an earlier, interrupted run
-        env.oci.put(key, env.aws.get(key))
+        data = env.aws.get(key)
+        env.before_write()
+        env.oci.put(key, data)
         copied += 1
     return {"copied": copied, "already_there": len(record.parts) - copied}
 
@@ -106,6 +119,7 @@ def load(env: BatchEnv, record: BatchRecord) -> dict[str, Any]:
     changes: list[Change] = []
     for key in record.parts:
         changes += decode_part(env.oci.get(key), table, record.table, key)
+    env.before_write()
     return {"staged": env.target.load_staging(record.table, record.id, changes)}
 
 
@@ -117,12 +131,14 @@ def _copy_data(env: BatchEnv, record: BatchRecord) -> dict[str, Any]:
             setting="datasync.oracle_object_uri",
         )
     uris = [base.rstrip("/") + "/" + key for key in record.parts]
+    env.before_write()
     env.target.copy_into_staging(record.table, record.id, uris, env.config.oracle_credential)
     return {"staged": record.rows, "files": len(uris)}
 
 
 def merge(env: BatchEnv, record: BatchRecord) -> dict[str, Any]:
     started = time.time()
+    env.before_write()
     written = env.target.merge_batch(record.table, record.id)
     lag = [started - record.window_end] if record.rows else []
     metrics.observe_latency(record.table, "batch", lag)

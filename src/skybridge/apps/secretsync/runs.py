@@ -4,8 +4,9 @@ A run holds the lease ``secretsync/leases/reconcile`` (owner: the run id) in the
 while it works, so the service, ``skybridge worker`` and the CLI, however many processes share
 the store, never reconcile at once: :meth:`ReconcileRuns.begin` raises :class:`RunBusy` naming
 the running run. The lease lasts :data:`LEASE_TTL_S` seconds and a thread of the running
-process renews it every :data:`RENEW_EVERY_S` (:mod:`.run_lease`); the run gives back the
-lease as last renewed. A run stops before its next mapping, and fails, once its lease was
+process renews it every :data:`RENEW_EVERY_S` (a
+:class:`~skybridge.runtime.renewing.RenewingLease`); the run gives back the lease as last
+renewed. A run stops before its next mapping, and fails, once its lease was
 taken or less than :data:`LEASE_MARGIN_S` of it is left (renewals failed or came late), so
 it never writes while another run may hold the lease.
 
@@ -42,7 +43,6 @@ from typing import Any
 from skybridge.apps.secretsync.engine import SecretSync
 from skybridge.apps.secretsync.reconcile import ReconcileReport
 from skybridge.apps.secretsync.reconcile_run import OnProgress
-from skybridge.apps.secretsync.run_lease import RunLease
 from skybridge.apps.secretsync.run_records import (
     ReconcileRun,
     RunRecords,
@@ -57,6 +57,7 @@ from skybridge.core.observability import get_logger
 from skybridge.core.secret import scrub
 from skybridge.runtime.holders import describe, holder_gone, this_process
 from skybridge.runtime.leases import Lease, LeaseManager
+from skybridge.runtime.renewing import RenewingLease
 
 log = get_logger(__name__)
 LEASE_PREFIX = "secretsync/leases/"
@@ -94,12 +95,13 @@ class _Tracker:
     """The running run's record, written as progress comes in (at most every
     :data:`PROGRESS_EVERY_S` seconds, and at each change of phase) over the record's kv
     ``version`` only, so a run judged abandoned meanwhile stays so. Before each step it checks
-    the run's lease (:meth:`RunLease.check`): a run that lost it, or may have, stops."""
+    the run's lease (:meth:`~skybridge.runtime.renewing.RenewingLease.check`): a run that lost
+    it, or may have, stops."""
 
     records: RunRecords
     run: ReconcileRun
     version: int
-    lease: RunLease
+    lease: RenewingLease
     written: float = 0.0
 
     def __call__(self, phase: str, done: int, total: int) -> None:
@@ -283,13 +285,16 @@ class ReconcileRuns:
             BaseException: whatever ``reconcile`` raised, once the run is recorded ``failed``
                 (a run recorded ``abandoned`` meanwhile stays so).
         """
-        held = RunLease(
+        held = RenewingLease(
             self.leases,
             lease,
             ttl=LEASE_TTL_S,
             renew_every=self.renew_every,
             margin=LEASE_MARGIN_S,
             clock=self.clock,
+            work=f"reconcile run {lease.owner}",
+            hint="start a new run",
+            event="secretsync.reconcile_lease",
         )
         try:
             held.start()
