@@ -93,6 +93,11 @@ class TerminalError(SkybridgeError):
     http_status = 502
 
 
+class NotAuthenticated(TerminalError):
+    """A cloud service refused the credentials themselves (a key deleted, expired or not the
+    one it knows): reading them again may help, retrying with the same ones will not."""
+
+
 class DamagedState(TerminalError):
     """A file of skybridge's own state is damaged or gone: an operator must restore it."""
 

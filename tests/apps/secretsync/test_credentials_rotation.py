@@ -20,6 +20,7 @@ import pytest
 from skybridge.apps.secretsync.credentialed_store import (
     CLASS_SETTINGS,
     CREDENTIALS_MAX_AGE_S,
+    REREAD_AFTER_REFUSAL_S,
     CredentialedStore,
 )
 from skybridge.backends.secrets import SecretStore
@@ -78,17 +79,23 @@ def test_the_same_engine_syncs_again_after_the_key_is_rotated(cloud: Any) -> Non
 
 
 def test_a_refused_key_is_raised_until_the_secret_holds_a_new_one(cloud: Any) -> None:
+    """... and the credentials are read again for a refusal at most once every
+    :data:`REREAD_AFTER_REFUSAL_S`."""
+    clock = ManualClock(time.time())
     old = cloud.emu.add_user()
-    creds, sync = _engine(cloud, old)
+    creds, sync = _engine(cloud, old, clock=clock)
     sync.sync_event(cloud.rotate("db", "v1")[1])
     oci = cloud.oci(sync)
     _delete_key(cloud.emu, old)  # deleted before the secret was updated
     reads = _credential_reads(sync, creds)
-    with pytest.raises(TerminalError, match="401"):
-        oci.get_value(cloud.name("db"))
+    for _ in range(3):
+        with pytest.raises(TerminalError, match="401"):
+            oci.get_value(cloud.name("db"))
     assert reads["GetSecretValue"] == 1  # read again once, unchanged: the refusal is raised
     cloud.aws.put_value(creds, Secret(json.dumps(cloud.emu.add_user())))
+    clock.advance(REREAD_AFTER_REFUSAL_S)
     assert oci.get_value(cloud.name("db")).value.reveal() == "v1"
+    assert reads["GetSecretValue"] == 2
 
 
 def test_threads_refused_at_once_reopen_the_store_once(cloud: Any) -> None:

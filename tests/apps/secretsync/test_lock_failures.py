@@ -1,18 +1,24 @@
 """A mapping's lease that this very process left behind when a kv call failed (its release, or
 a take whose write landed though the store answered an error) is taken over by this process at
-once; a lease this process holds inside a lock body still blocks its other writers."""
+once; a lease this process holds inside a lock body still blocks its other writers, and so does
+one of another process with the same holder name (restored from the same VM snapshot)."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import threading
+import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from skybridge.apps.secretsync import SecretSync, table_from_dict
-from skybridge.apps.secretsync.state import StateStore
+from skybridge.apps.secretsync import SecretSync, state, table_from_dict
+from skybridge.apps.secretsync.state import LOCK_TTL_S, StateStore
 from skybridge.backends.kv.base import Value
 from skybridge.backends.kv.sqlite import SQLiteStore
 from skybridge.backends.secrets.local import LocalSecretStore
@@ -95,6 +101,66 @@ def test_a_lease_this_process_holds_in_a_body_still_blocks_its_other_writers() -
         thread.start()
         thread.join(10)
     assert [type(exc) for exc in refused] == [TransientError]
+
+
+def test_a_lease_of_another_process_with_this_holder_name_is_waited_for() -> None:
+    """A process restored from the same VM snapshot has this one's holder name (host, boot,
+    pid, start time) but took its lease under a token this process never drew."""
+    kv = FlakyLocks()
+    theirs = json.dumps({"holder": this_process(), "token": uuid.uuid4().hex}).encode()
+    kv.compare_and_set(LOCK_KEY, theirs, 0, ttl=LOCK_TTL_S)
+    with (
+        pytest.raises(TransientError, match="being synced by another worker"),
+        StateStore(kv, lock_wait=0.0).lock("m"),
+    ):
+        pytest.fail("took over a live lease of another process")
+    assert kv.get(LOCK_KEY) == theirs
+
+
+def _lock_in_forked_child() -> int:
+    """In a forked child: 0 if it takes mapping m's lease, leaves it (a failed release) and
+    takes it over at once; else 1 (2: an error)."""
+    try:
+        kv = FlakyLocks()
+        locks = StateStore(kv, lock_wait=0.0)
+        kv.release_fails = True
+        with locks.lock("m"):
+            pass
+        with locks.lock("m"):
+            pass
+        return 0 if kv.get(LOCK_KEY) is None else 1
+    except BaseException:
+        return 2
+
+
+def test_a_forked_child_locks_though_a_parent_thread_held_the_left_leases_lock() -> None:
+    held, fork_done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with state._LEFT_LOCK:
+            held.set()
+            fork_done.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    try:
+        with warnings.catch_warnings():  # forking a multi-threaded process is the point
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:
+            os._exit(_lock_in_forked_child())
+    finally:
+        fork_done.set()
+        holder.join(10)
+    deadline = time.monotonic() + 10
+    while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if waited[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung taking a lease")
+    assert os.waitstatus_to_exitcode(waited[1]) == 0
 
 
 def test_a_sync_after_a_take_that_wrote_and_failed_is_not_refused_as_busy(

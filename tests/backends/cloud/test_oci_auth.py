@@ -17,7 +17,14 @@ from skybridge.backends.cloud.oci import (
     translate_client_side_error,
     translate_service_error,
 )
-from skybridge.core.errors import ConfigError, Conflict, NotFound, TerminalError, TransientError
+from skybridge.core.errors import (
+    ConfigError,
+    Conflict,
+    NotAuthenticated,
+    NotFound,
+    TerminalError,
+    TransientError,
+)
 
 SETTING = "backends.test"
 
@@ -142,7 +149,7 @@ def service_error(status: int, code: str = "Code", headers: Any = None) -> Any:
         (503, "ServiceUnavailable", TransientError),
         (-1, "Timeout", TransientError),
         (400, "Busy", TransientError),
-        (401, "NotAuthenticated", TerminalError),
+        (401, "NotAuthenticated", NotAuthenticated),
         (404, "NotAuthorizedOrNotFound", NotFound),
         (409, "IncorrectState", TransientError),
         (409, "LockConflict", TransientError),

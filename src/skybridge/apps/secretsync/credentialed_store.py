@@ -5,17 +5,21 @@ with the credentials read then; an engine lives as long as its process (the sche
 events pipeline, a warm function), so it must notice a key rotation by itself. A
 :class:`CredentialedStore` reads the credentials again
 
-* when a call is refused as not authenticated or not authorized (:class:`TerminalError`, which
-  an OCI 401 is, or :class:`PermissionDenied`): if they changed, the store is reopened with
-  them and the call tried once more; if not, the refusal is raised as it came;
+* when a call is refused for the credentials themselves (:data:`REFUSED`: an OCI 401, an AWS
+  unrecognized or expired token; not a 403, a 413 or a 400), at most once every
+  :data:`REREAD_AFTER_REFUSAL_S` seconds:
+  if they changed, the store is reopened with them and the call tried once more; if not (or
+  they were read for a refusal less than that ago), the refusal is raised as it came;
 * on the first call after :data:`CREDENTIALS_MAX_AGE_S` since they were last read: if they
   changed, later calls go to a store opened with them.
 
 So rotating a key (write the new one into the secret, then delete the old one) needs no
-restart. The store is shared by the engine's threads: one of them at a time reads the
-credentials again, and a thread refused by a store another thread already replaced tries the
-replacement without reading them. A replaced store is closed with this one (a call may still
-be using it). Credentials are never logged.
+restart, and a run failing many calls for other reasons does not read the secret for each.
+The store is shared by the engine's threads: one of them at a time reads the credentials
+again, without holding up the others' calls (a thread refused meanwhile waits for that read
+and uses its outcome), and a thread refused by a store another thread already replaced tries
+the replacement without reading them. A replaced store is closed with this one (a call may
+still be using it). Credentials are never logged.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from skybridge.backends.secrets import (
     VersionInfo,
 )
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
-from skybridge.core.errors import PermissionDenied, TerminalError
+from skybridge.core.errors import NotAuthenticated, PermissionDenied
 from skybridge.core.observability import get_logger
 from skybridge.core.urls import BackendURL
 
@@ -45,8 +49,10 @@ log = get_logger(__name__)
 T = TypeVar("T")
 #: Longest time a store keeps using credentials without reading them again.
 CREDENTIALS_MAX_AGE_S = 900.0
+#: Shortest time between two reads of the credentials after refused calls.
+REREAD_AFTER_REFUSAL_S = 30.0
 #: Errors that may mean the credentials were rotated (a deleted key: OCI answers 401).
-REFUSED = (TerminalError, PermissionDenied)
+REFUSED = (NotAuthenticated, PermissionDenied)
 #: The class-level settings of a store (limits, name rules, capabilities) that a
 #: :class:`CredentialedStore` takes from the store it opens.
 CLASS_SETTINGS = (
@@ -117,10 +123,14 @@ class CredentialedStore(SecretStore):
         self.name = name
         self._open, self._read = open_store, read
         self._max_age, self._clock = max_age, clock
-        self._lock = threading.Lock()
+        # _lock guards the store in use and is never held across a call or a read;
+        # _rereading is held by the one thread reading the credentials (taken before _lock).
+        self._lock, self._rereading = threading.Lock(), threading.Lock()
         self._store, self._credentials = store, credentials
         self._read_at = clock.now()
+        self._refusal_read_at: float | None = None  # only with _rereading held
         self._replaced: list[SecretStore] = []
+        self._closed = False
 
     @classmethod
     def from_url(cls, url: BackendURL, **options: Any) -> Self:
@@ -132,23 +142,51 @@ class CredentialedStore(SecretStore):
     # -- the store in use ------------------------------------------------------------------
     def _current(self) -> SecretStore:
         """The store to call: reopened first when the credentials are due to be read again
-        and changed."""
+        and changed, unless another thread is reading them (then the store in use)."""
+        if self._age_due() and self._rereading.acquire(blocking=False):
+            try:
+                if self._age_due():  # not read by another thread since the first look
+                    self._reread(reason="age")
+            finally:
+                self._rereading.release()
         with self._lock:
-            if self._clock.now() - self._read_at >= self._max_age:
-                self._reread(reason="age")
             return self._store
 
-    def _after_refusal(self, refused: SecretStore) -> SecretStore | None:
-        """The store to try again after ``refused`` refused a call: its replacement, or
-        ``None`` when the credentials did not change (or could not be read)."""
+    def _age_due(self) -> bool:
         with self._lock:
-            if self._store is refused:
+            return self._clock.now() - self._read_at >= self._max_age
+
+    def _after_refusal(self, refused: SecretStore) -> SecretStore | None:
+        """The store to try again after ``refused`` refused a call for its credentials: its
+        replacement, or ``None`` (they were read for a refusal less than
+        :data:`REREAD_AFTER_REFUSAL_S` ago, did not change or could not be read)."""
+        if (replacement := self._replacement(refused)) is not None:
+            return replacement  # replaced by another thread meanwhile: no need to read them
+        with self._rereading:  # a thread refused meanwhile waits here for the read's outcome
+            if self._replacement(refused) is None and self._refusal_read_due():
                 self._reread(reason="refused")
+            return self._replacement(refused)
+
+    def _replacement(self, refused: SecretStore) -> SecretStore | None:
+        """The store in use, if it is not ``refused``."""
+        with self._lock:
             return None if self._store is refused else self._store
 
+    def _refusal_read_due(self) -> bool:
+        """Whether a refusal may read the credentials now; if so, the next may not for
+        :data:`REREAD_AFTER_REFUSAL_S` (``_rereading`` held)."""
+        now = self._clock.now()
+        last = self._refusal_read_at
+        if last is not None and now - last < REREAD_AFTER_REFUSAL_S:
+            return False
+        self._refusal_read_at = now
+        return True
+
     def _reread(self, *, reason: str) -> None:
-        """Read the credentials; when they changed, open the store with them (the lock held)."""
-        self._read_at = self._clock.now()
+        """Read the credentials; when they changed, open the store with them and use it
+        (``_rereading`` held; ``_lock`` only to swap the store, not across the reading)."""
+        with self._lock:
+            self._read_at = self._clock.now()
         try:
             credentials = self._read()
             if credentials == self._credentials:
@@ -162,9 +200,15 @@ class CredentialedStore(SecretStore):
                 error_type=type(exc).__name__,
             )
             return
-        self._replaced.append(self._store)
-        self._store, self._credentials = store, credentials
-        self.max_value_size = store.max_value_size
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._replaced.append(self._store)
+                self._store, self._credentials = store, credentials
+                self.max_value_size = store.max_value_size
+        if closed:  # closed while the credentials were read: nothing will close it later
+            store.close()
+            return
         log.info("secretsync.credentials_reread", backend=self.name, reason=reason)
 
     def _call(self, call: Callable[[SecretStore], T]) -> T:
@@ -181,6 +225,7 @@ class CredentialedStore(SecretStore):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             stores, self._replaced = [*self._replaced, self._store], []
         for store in stores:
             store.close()

@@ -2,7 +2,7 @@
 
 Keys (all under ``secretsync/``): ``state/<mapping>`` (JSON :class:`MappingState`),
 ``lock/<mapping>`` (a short-lived lease taken with compare-and-set, JSON naming its holder
-process), and
+process and the take's random token), and
 ``audit/<microseconds>-<random>`` (JSON :class:`AuditRecord`, time-ordered). No value ever
 stored here is a secret value: only version ids, hash prefixes, times and reasons.
 """
@@ -10,6 +10,7 @@ stored here is a secret value: only version ids, hash prefixes, times and reason
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -39,11 +40,17 @@ LOCK_WAIT_S = 5.0
 #: window reaches :data:`AUDIT_WINDOW_GROWTH` times as far back.
 AUDIT_WINDOW_S = 60.0
 AUDIT_WINDOW_GROWTH = 8
-#: Tokens of the mapping leases this process is taking, holding or giving back (any
-#: ``StateStore``, any thread). A lease naming this process under another token was left by a
-#: take or release whose kv call failed, though it may have written: nothing holds it.
-_IN_USE: set[str] = set()
-_IN_USE_LOCK = threading.Lock()
+#: Tokens of the mapping leases this process left in kv (any ``StateStore``, any thread): a take
+#: or a release whose kv call failed, though it may have written. Nothing holds such a lease, so
+#: this process's next take of the mapping takes it over at once. Each token is drawn at random
+#: for one take, so only the process that drew it knows it: a process with the same holder name
+#: (one restored from the same VM snapshot: same host, boot, pid and start time) never takes a
+#: lease of another for its own. By token, with when it was left (``time.monotonic()``).
+_LEFT: dict[str, float] = {}
+_LEFT_LOCK = threading.Lock()
+#: Seconds a left token is kept: its lease runs out ``LOCK_TTL_S`` after it was written, and
+#: a write whose call failed may land late.
+_LEFT_KEPT_S = 2 * LOCK_TTL_S
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,9 @@ class StateStore:
         another. The lease names its holder (:func:`~skybridge.runtime.holders.this_process`):
         one left by a process of this host that no longer runs (killed outright) is taken over
         at once, and so is one this process left when a kv call failed as it took or gave
-        back the lease; any other lease runs out ``LOCK_TTL_S`` seconds after it was taken.
+        back the lease (told by the token drawn for that take, never by the holder name alone:
+        processes restored from one VM snapshot share it); any other lease runs out
+        ``LOCK_TTL_S`` seconds after it was taken.
         Giving the lease back is best effort (a failure is logged, not raised over the body's
         outcome).
 
@@ -148,15 +157,20 @@ class StateStore:
         token = uuid.uuid4().hex
         mine = json.dumps({"holder": this_process(), "token": token}).encode()
         deadline = time.monotonic() + self.lock_wait
-        with _in_use(token):  # from before the take may write until the release is over
+        gone = False  # whether our lease is known not to be in kv
+        try:
             while (version := self._take(key, mine, mapping)) is None:
                 if time.monotonic() >= deadline:
+                    gone = True  # every try was refused without writing
                     raise self._busy(mapping, key)
                 time.sleep(random.uniform(0.005, 0.03))
             try:
                 yield
             finally:
-                self._release(key, mine, version, mapping)
+                gone = self._release(key, mine, version, mapping)
+        finally:
+            if not gone:  # a kv call failed: the lease may be there, ours to take over
+                _leave(token)
 
     def _take(self, key: str, mine: bytes, mapping: str) -> int | None:
         """Our lease's kv version: the lease was free, or its holder is gone or is this process
@@ -167,31 +181,36 @@ class StateStore:
             item = self.kv.get_item(key)
         if item is None:  # given back meanwhile: the next try takes it
             return None
-        holder = _holder(item.value)
+        holder = _field(item.value, "holder")
         if holder is None or not (holder_gone(holder) or _left_here(holder, item.value)):
             return None
         try:  # from the version we judged: two takers of one dead holder's lease, one wins
             version = self.kv.compare_and_set(key, mine, item.version, ttl=LOCK_TTL_S)
         except Conflict:
             return None
+        _forget(_field(item.value, "token"))
         log.warning("secretsync.lease_taken_over", mapping=mapping, holder=holder)
         return version
 
-    def _release(self, key: str, mine: bytes, version: int, mapping: str) -> None:
+    def _release(self, key: str, mine: bytes, version: int, mapping: str) -> bool:
+        """Give our lease back; whether it is known gone from kv (``False``: a kv call failed,
+        and the lease is left to this process's next take, or to its expiry)."""
         try:
             item = self.kv.get_item(key)
             if item is None or item.value != mine:
-                return  # expired and taken over meanwhile: nothing of ours to release
-            with suppress(Conflict):
+                return True  # expired and taken over meanwhile: nothing of ours to release
+            with suppress(Conflict):  # taken over between the read and the delete
                 self.kv.delete(key, expected_version=version)
-        except Exception as exc:  # left to this process's next take, or to its expiry
+            return True
+        except Exception as exc:
             log.warning(
                 "secretsync.lease_not_released", mapping=mapping, error_type=type(exc).__name__
             )
+            return False
 
     def _busy(self, mapping: str, key: str) -> TransientError:
         item = self.kv.get_item(key)
-        holder = _holder(item.value) if item else None
+        holder = _field(item.value, "holder") if item else None
         who = describe(holder) if holder else "a worker that does not name itself"
         if item and item.expires_at:
             until = f"until {when(item.expires_at, seconds=True)}"
@@ -297,32 +316,53 @@ def _audit_record(value: bytes) -> AuditRecord:
     return AuditRecord(**json.loads(value))
 
 
-@contextmanager
-def _in_use(token: str) -> Iterator[None]:
-    with _IN_USE_LOCK:
-        _IN_USE.add(token)
-    try:
-        yield
-    finally:
-        with _IN_USE_LOCK:
-            _IN_USE.discard(token)
+def _leave(token: str) -> None:
+    """Note that the lease of ``token`` may be left in kv (see :data:`_LEFT`)."""
+    with _LEFT_LOCK:
+        _prune_left()
+        _LEFT[token] = time.monotonic()
+
+
+def _forget(token: str | None) -> None:
+    """Note that the lease of ``token`` was taken over."""
+    if token is not None:
+        with _LEFT_LOCK:
+            _LEFT.pop(token, None)
+
+
+def _prune_left() -> None:
+    """Drop the tokens whose leases have run out (``_LEFT_LOCK`` held)."""
+    oldest = time.monotonic() - _LEFT_KEPT_S
+    for token in [t for t, left_at in _LEFT.items() if left_at < oldest]:
+        del _LEFT[token]
 
 
 def _left_here(holder: str, value: bytes) -> bool:
-    """Whether the lease record ``value`` of ``holder`` names this process under a token
-    none of its locks is using (see :data:`_IN_USE`)."""
-    if holder != this_process():
+    """Whether the lease record ``value`` of ``holder`` is one this process left (see
+    :data:`_LEFT`)."""
+    token = _field(value, "token")
+    if holder != this_process() or token is None:
         return False
-    with suppress(ValueError, AttributeError):
-        token = json.loads(value).get("token")
-        with _IN_USE_LOCK:
-            return isinstance(token, str) and token not in _IN_USE
-    return False
+    with _LEFT_LOCK:
+        _prune_left()
+        return token in _LEFT
 
 
-def _holder(value: bytes) -> str | None:
-    """The holder a lease record names (``None``: a record of an older version, unnamed)."""
+def _forget_parent_leases() -> None:
+    """In a forked child: no lease is left by it, and a thread of the parent may have held
+    ``_LEFT_LOCK`` at the fork (the child would wait for it forever)."""
+    global _LEFT_LOCK
+    _LEFT_LOCK = threading.Lock()
+    _LEFT.clear()
+
+
+os.register_at_fork(after_in_child=_forget_parent_leases)
+
+
+def _field(value: bytes, name: str) -> str | None:
+    """The ``holder`` or ``token`` a lease record names (``None``: a record of an older
+    version, without it)."""
     with suppress(ValueError, AttributeError):
-        holder = json.loads(value).get("holder")
-        return holder if isinstance(holder, str) else None
+        found = json.loads(value).get(name)
+        return found if isinstance(found, str) else None
     return None

@@ -28,6 +28,7 @@ from botocore.exceptions import (
 from skybridge.core.errors import (
     ConfigError,
     Conflict,
+    NotAuthenticated,
     NotFound,
     SkybridgeError,
     TerminalError,
@@ -96,6 +97,20 @@ def client_error_info(exc: ClientError) -> ClientErrorInfo:
     )
 
 
+#: Error codes of AWS APIs refusing the credentials themselves (not a missing permission).
+NOT_AUTHENTICATED = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "IncompleteSignature",
+    }
+)
+
+
 def classify_botocore(
     exc: BotoCoreError | ClientError,
     *,
@@ -112,7 +127,8 @@ def classify_botocore(
 
     For a ``ClientError``: throttling, 429, 5xx and ``transient`` codes -> TransientError (with
     ``retry-after``); ``not_found`` codes or 404 -> NotFound; ``conflict`` codes, 409 or 412 ->
-    Conflict; ``invalid`` codes -> ValidationError; anything else -> TerminalError. ``text`` is
+    Conflict; ``invalid`` codes -> ValidationError; credentials refused (:data:`NOT_AUTHENTICATED`)
+    -> NotAuthenticated; anything else -> TerminalError. ``text`` is
     the message (default ``"<service> <code> on <subject>: <message>"``). Special cases of a
     service go before this call.
     """
@@ -128,6 +144,8 @@ def classify_botocore(
             return Conflict(text)
         if code in invalid:
             return ValidationError(text)
+        if code in NOT_AUTHENTICATED:
+            return NotAuthenticated(text)
         return TerminalError(text)
     return _classify_client_side(exc, service=service, subject=subject, setting=setting)
 

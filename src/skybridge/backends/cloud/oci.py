@@ -18,6 +18,7 @@ import oci
 from skybridge.core.errors import (
     ConfigError,
     Conflict,
+    NotAuthenticated,
     NotFound,
     SkybridgeError,
     TerminalError,
@@ -197,15 +198,16 @@ def translate_service_error(
 ) -> SkybridgeError:
     """The usual skybridge error for an OCI ``ServiceError``; ``text`` is its message.
 
-    429/5xx and ``transient_codes`` -> TransientError (with ``retry-after``); 401 -> TerminalError;
-    404 -> NotFound(``not_found`` or ``text``); 409 busy -> TransientError, other 409 and 412 ->
-    Conflict; anything else -> TerminalError. Callers handle their special cases first.
+    429/5xx and ``transient_codes`` -> TransientError (with ``retry-after``); 401 ->
+    NotAuthenticated; 404 -> NotFound(``not_found`` or ``text``); 409 busy -> TransientError,
+    other 409 and 412 -> Conflict; anything else -> TerminalError. Callers handle their special
+    cases first.
     """
     status, code = int(exc.status), str(exc.code)
     if is_transient(exc, transient_codes):
         return TransientError(text, retry_after=retry_after(exc.headers))
     if status == 401:
-        return TerminalError(text, hint=AUTH_HINT)
+        return NotAuthenticated(text, hint=AUTH_HINT)
     if status == 404:
         return NotFound(not_found or text)
     if status == 409 and code in BUSY_CODES:
