@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +11,7 @@ from urllib.parse import quote
 import boto3
 import pytest
 import urllib3
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import (
     ClientError,
     EndpointConnectionError,
@@ -201,18 +203,107 @@ def _lose_first_reply(kv: Any, operation: str) -> None:
     [
         ("PutItem", "k", lambda kv: kv.compare_and_set("k", b"new", 1), (b"new", 2)),
         ("PutItem", "fresh", lambda kv: kv.compare_and_set("fresh", b"new", 0), (b"new", 1)),
-        ("DeleteItem", "k", lambda kv: kv.delete("k", expected_version=1), None),
+        ("UpdateItem", "k", lambda kv: kv.put("k", b"new"), (b"new", 2)),
     ],
-    ids=["compare_and_set", "create", "guarded delete"],
+    ids=["compare_and_set", "create", "put"],
 )
-def test_a_resent_conditional_write_is_not_a_conflict(
-    moto_server: Any, operation: str, key: str, write: Any, after: tuple[bytes, int] | None
+def test_a_resent_write_that_was_applied_succeeds_once(
+    moto_server: Any, operation: str, key: str, write: Any, after: tuple[bytes, int]
 ) -> None:
     namespace = f"resent-{uuid.uuid4().hex[:8]}"
     with connect(_url(moto_server), namespace=namespace) as kv:
         kv.put("k", b"old")
         _lose_first_reply(kv, operation)
-        with pytest.raises(TransientError, match="may or may not have been applied"):
-            write(kv)  # its second run found its first one's write: no Conflict
+        assert write(kv) == after[1]  # its second run found its first one's write by its token
         item = kv.get_item(key)
-        assert (None if item is None else (item.value, item.version)) == after
+        assert item is not None
+        assert (item.value, item.version) == after
+
+
+def test_a_resent_guarded_delete_that_finds_the_item_gone_is_unknown(moto_server: Any) -> None:
+    with connect(_url(moto_server), namespace=f"resent-{uuid.uuid4().hex[:8]}") as kv:
+        kv.put("k", b"old")
+        _lose_first_reply(kv, "DeleteItem")
+        with pytest.raises(TransientError, match="may or may not have been applied"):
+            kv.delete("k", expected_version=1)  # gone: by this delete, or by another one
+        assert kv.get_item("k") is None
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+def _throttle_first(kv: Any, operation: str) -> list[str]:
+    """The next ``operation`` is answered as throttled without reaching the server (botocore
+    sends it again); the list returned records that it was."""
+    throttled: list[str] = []
+
+    def send(request: Any, **_: Any) -> AWSResponse | None:
+        if throttled:
+            return None
+        throttled.append(operation)
+        body = json.dumps(
+            {
+                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                "message": "slow down",
+            }
+        )
+        headers = {"Content-Type": "application/x-amz-json-1.0"}
+        return AWSResponse(request.url, 400, headers, _Body(body.encode()))
+
+    kv.client.meta.events.register(f"before-send.dynamodb.{operation}", send)
+    return throttled
+
+
+@pytest.mark.parametrize(
+    ("operation", "write"),
+    [
+        ("PutItem", lambda kv: kv.compare_and_set("k", b"mine", 1)),
+        ("PutItem", lambda kv: kv.compare_and_set("k", b"mine", 0)),
+        ("DeleteItem", lambda kv: kv.delete("k", expected_version=1)),
+    ],
+    ids=["compare_and_set", "create", "guarded delete"],
+)
+def test_a_throttled_conditional_write_that_meets_another_writer_is_a_conflict(
+    moto_server: Any, operation: str, write: Any
+) -> None:
+    with connect(_url(moto_server), namespace=f"throttled-{uuid.uuid4().hex[:8]}") as kv:
+        kv.put("k", b"old")
+        kv.put("k", b"other")  # another writer holds the key, at version 2
+        throttled = _throttle_first(kv, operation)
+        with pytest.raises(Conflict):
+            write(kv)
+        assert throttled == [operation], "the write was sent twice"
+        item = kv.get_item("k")
+        assert item is not None
+        assert (item.value, item.version) == (b"other", 2)
+
+
+def test_a_throttled_put_over_an_expired_item_replaces_it(moto_server: Any) -> None:
+    clock = ManualClock()
+    namespace = f"throttled-{uuid.uuid4().hex[:8]}"
+    with connect(_url(moto_server), namespace=namespace, clock=clock) as kv:
+        kv.put("k", b"old", ttl=1)
+        clock.advance(2)
+        throttled = _throttle_first(kv, "UpdateItem")
+        assert kv.put("k", b"new") == 1  # the update met the expired item; the put replaced it
+        assert throttled == ["UpdateItem"]
+        item = kv.get_item("k")
+        assert item is not None
+        assert (item.value, item.version, item.expires_at) == (b"new", 1, None)
+
+
+def test_items_without_a_write_token_are_read_and_written(moto_server: Any, client: Any) -> None:
+    namespace = f"untokened-{uuid.uuid4().hex[:8]}"
+    for key in ("a", "b"):  # as stored before write tokens
+        item = {"ns": {"S": namespace}, "k": {"S": key}, "v": {"B": b"old"}, "ver": {"N": "3"}}
+        client.put_item(TableName=TABLE, Item=item)
+    with connect(_url(moto_server), client=client, namespace=namespace) as kv:
+        assert kv.get("a") == b"old"
+        assert kv.put("a", b"new") == 4
+        assert kv.compare_and_set("b", b"new", 3) == 4
+        assert kv.delete("b", expected_version=4)

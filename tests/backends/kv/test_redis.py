@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -78,6 +79,49 @@ def test_injected_client_is_not_closed(redis_server: Any, raw: Any) -> None:
     with connect("redis://ignored", client=raw, namespace="injected") as kv:
         kv.put("k", b"v")
     assert raw.ping()
+
+
+def test_writes_wait_for_a_connection_of_a_blocking_pool(redis_server: Any, raw: Any) -> None:
+    pool = redis_py.BlockingConnectionPool(
+        host="127.0.0.1", port=redis_server.port, max_connections=2, timeout=5
+    )
+    client = redis_py.Redis(connection_pool=pool)
+    with connect("redis://ignored", client=client, namespace="blocking") as kv:
+        kv.put("warm", b"v")
+        raw.client_pause(400, all=False)  # writes wait on the server, holding their connections
+        failures: list[Exception] = []
+
+        def write(key: str) -> None:
+            try:
+                kv.put(key, b"v")
+            except Exception as exc:  # collected for the assertion
+                failures.append(exc)
+
+        threads = [threading.Thread(target=write, args=(f"k{i}",)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.05)
+        for thread in threads:
+            thread.join()
+        assert failures == [], "the third write waits for a connection like the client's"
+        assert kv.get_many(["k0", "k1", "k2"]) == {"k0": b"v", "k1": b"v", "k2": b"v"}
+    pool.close()
+
+
+def test_close_closes_the_writers_pool(redis_server: Any, monkeypatch: Any) -> None:
+    kv = connect(redis_server.url, namespace="closing")
+    kv.put("k", b"v")
+    closed: list[bool] = []
+    writers = kv._writer.connection_pool  # type: ignore[attr-defined]
+    close = writers.close
+
+    def closing() -> None:
+        closed.append(True)
+        close()
+
+    monkeypatch.setattr(writers, "close", closing)
+    kv.close()
+    assert closed == [True], "close() cancels the pool's maintenance timers, not only sockets"
 
 
 def test_unreachable_server_is_a_transient_error() -> None:

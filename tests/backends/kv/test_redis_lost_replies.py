@@ -1,8 +1,10 @@
-"""The ``redis://`` store when a reply is lost: a write is never run twice, a read is retried.
+"""The ``redis://`` store when a reply is lost: a write is never run twice, a read is retried;
+and when connecting fails: a write's connecting (nothing sent yet) is retried.
 
 A proxy between the store and the real redis-server passes a command on and then closes the
 connection instead of passing on its reply: what a reset, or a reply slower than the socket
-timeout, looks like to the client.
+timeout, looks like to the client. It can also hang up new connections at once (a server that
+restarts, or is unreachable).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ pytestmark = pytest.mark.redis
 
 class ReplyLoser:
     """A TCP proxy to ``port`` on 127.0.0.1 that loses the reply to the next command
-    containing :attr:`doomed` (its connection is closed once the command went through)."""
+    containing :attr:`doomed` (its connection is closed once the command went through), and
+    hangs up the next :attr:`refused` connections as soon as they are made."""
 
     def __init__(self, port: int) -> None:
         self.target = port
         self.doomed: bytes | None = None
+        self.refused = 0
         self.sockets: list[socket.socket] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -36,8 +40,13 @@ class ReplyLoser:
 
     def close(self) -> None:
         self.listener.close()
+        self.hang_up_all()
+
+    def hang_up_all(self) -> None:
+        """Close every connection made so far (the clients find them closed)."""
         for sock in self.sockets:
             _hang_up(sock)
+        self.sockets.clear()
 
     def _accept(self) -> None:
         while True:
@@ -45,6 +54,10 @@ class ReplyLoser:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.refused > 0:
+                self.refused -= 1
+                _hang_up(client)
+                continue
             server = socket.create_connection(("127.0.0.1", self.target))
             self.sockets += [client, server]
             lost = threading.Event()
@@ -132,5 +145,27 @@ def test_a_read_whose_reply_is_lost_is_sent_again(proxy: ReplyLoser, kv: KeyValu
     proxy.doomed = b"HMGET"
     item = kv.get_item("k")
     assert proxy.doomed is None, "the reply was lost"
+    assert item is not None
+    assert (item.value, item.version) == (b"old", 1)
+
+
+def test_a_write_connects_again_when_connecting_fails(proxy: ReplyLoser, kv: KeyValueStore) -> None:
+    proxy.hang_up_all()
+    proxy.refused = 1  # the write's first connection is closed before anything is sent on it
+    assert kv.compare_and_set("k", b"new", 1) == 2
+    assert proxy.refused == 0, "a connection was refused"
+    item = kv.get_item("k")
+    assert item is not None
+    assert (item.value, item.version) == (b"new", 2)
+
+
+def test_a_write_that_cannot_connect_was_not_sent(proxy: ReplyLoser, kv: KeyValueStore) -> None:
+    proxy.hang_up_all()
+    proxy.refused = 1000
+    with pytest.raises(TransientError, match="the write was not sent") as info:
+        kv.compare_and_set("k", b"new", 1)
+    assert "may or may not" not in str(info.value)
+    proxy.refused = 0
+    item = kv.get_item("k")
     assert item is not None
     assert (item.value, item.version) == (b"old", 1)

@@ -3,19 +3,26 @@
 Table schema: partition key ``ns`` (the namespace), sort key ``k`` (the key), both strings, so a
 prefix scan is one ``begins_with`` Query in UTF-8 byte order. Other attributes: ``v`` (binary
 value), ``ver`` (version), ``exp`` (expiry, epoch seconds with fractions, judged by the store's
-clock) and ``ttl`` (whole seconds, the attribute DynamoDB's native TTL deletes by). DynamoDB
-deletes expired items lazily (within days), so every read filters on ``exp`` too.
+clock), ``ttl`` (whole seconds, the attribute DynamoDB's native TTL deletes by) and ``w`` (the
+write token, below). DynamoDB deletes expired items lazily (within days), so every read filters
+on ``exp`` too.
 
 ``create=true`` creates the table (on-demand billing) and enables TTL if it is missing.
 Conditional writes carry the CAS rules; ``ConditionalCheckFailedException`` never escapes.
 ``write_batch`` is ``TransactWriteItems`` in chunks of 100 (``atomic_batch`` per chunk).
 
 botocore sends a request again when its reply is lost (a read timeout, a reset, a 5xx), and a
-conditional write that ran the first time then fails its own condition. A condition failure
-of a request sent more than once therefore proves no conflict: it raises
-:class:`~skybridge.core.errors.TransientError` saying the outcome is unknown. Transactions
-carry botocore's ``ClientRequestToken``, so DynamoDB answers a resent one that committed with
-success.
+conditional write that ran the first time then fails its own condition; it also sends again
+after throttling or a failed connect, where the earlier attempt never ran. So every put and
+update stores a token of its own (``w``, 16 random bytes per write call; items without one
+stay readable and writable). When the condition of a request sent more than once fails, a
+consistent read settles it: the item carries our token, so our write was applied (success,
+at its version), or it does not, so the conflict is real (a write applied and replaced by
+another writer in the moment between two attempts is reported as that conflict). A guarded
+delete leaves nothing to find: when its resent condition fails and the item is gone, this
+delete or another one removed it, so it raises :class:`~skybridge.core.errors.TransientError`
+saying the outcome is unknown. Transactions carry botocore's ``ClientRequestToken``, so
+DynamoDB answers a resent one that committed with success.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Self
@@ -42,12 +50,22 @@ if TYPE_CHECKING:
 #: DynamoDB's item limit is 400 KiB (409,600 B) counting attribute names and values; we budget
 #: 405,000 B, the figure moto enforces, so what passes the tests passes in AWS.
 ITEM_LIMIT = 405_000
-#: Worst case for everything but the value: names (13 B), namespace (64), key (1024), 3 numbers.
+#: Worst case for everything but the value: names (14 B), namespace (64), key (1024), 3 numbers
+#: (21 each) and the write token (16).
 ITEM_OVERHEAD = 1_200
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{3,255}")
-_NAMES = {"#ns": "ns", "#k": "k", "#v": "v", "#ver": "ver", "#exp": "exp", "#ttl": "ttl"}
+_NAMES = {
+    "#ns": "ns",
+    "#k": "k",
+    "#v": "v",
+    "#w": "w",
+    "#ver": "ver",
+    "#exp": "exp",
+    "#ttl": "ttl",
+}
 _LIVE = "(attribute_not_exists(#exp) OR #exp > :now)"
 _GONE = "(attribute_not_exists(#k) OR #exp <= :now)"
+_NOT_MINE = "(attribute_not_exists(#w) OR #w <> :w)"
 _BATCH_GET, _BATCH_WRITE, _BATCH_ATTEMPTS, _PUT_ATTEMPTS = 100, 25, 8, 10
 
 
@@ -192,7 +210,8 @@ class DynamoDBStore(KeyValueStore):
     ) -> bool:
         """PutItem the whole item if it is at ``expected`` (``None``: absent or expired)."""
         version = 1 if expected is None else expected + 1
-        item = {**self._key(key), "v": {"B": value}, "ver": {"N": str(version)}}
+        token = _write_token()
+        item = {**self._key(key), "v": {"B": value}, "ver": {"N": str(version)}, "w": token}
         if expires_at is not None:
             item |= {"exp": {"N": repr(expires_at)}, "ttl": {"N": str(math.ceil(expires_at))}}
         values = {":now": {"N": repr(now)}}
@@ -210,19 +229,25 @@ class DynamoDBStore(KeyValueStore):
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
                 )
-        except _ConditionFailed:
-            return False
+        except _ConditionFailed as failed:
+            return failed.resent and _carries(self._read_back(key, "PutItem"), token)
         return True
 
     def _bump(self, key: str, value: bytes, expires_at: float | None, now: float) -> int | None:
-        """UpdateItem an absent or live item, adding 1 to its version; ``None`` if expired."""
+        """UpdateItem an absent or live item, adding 1 to its version; ``None`` if expired.
+
+        The condition also requires another token than this call's, so a resent update that
+        was applied the first time is not applied again (it is found by its token instead).
+        """
+        token = _write_token()
         values: dict[str, Any] = {
             ":v": {"B": value},
+            ":w": token,
             ":now": {"N": repr(now)},
             ":zero": {"N": "0"},
             ":one": {"N": "1"},
         }
-        expression = "SET #v = :v, #ver = if_not_exists(#ver, :zero) + :one"
+        expression = "SET #v = :v, #w = :w, #ver = if_not_exists(#ver, :zero) + :one"
         if expires_at is None:
             expression += " REMOVE #exp, #ttl"
         else:
@@ -234,14 +259,38 @@ class DynamoDBStore(KeyValueStore):
                     TableName=self.table,
                     Key=self._key(key),
                     UpdateExpression=expression,
-                    ConditionExpression=_LIVE,
-                    ExpressionAttributeNames={k: _NAMES[k] for k in ("#v", "#ver", "#exp", "#ttl")},
+                    ConditionExpression=f"{_LIVE} AND {_NOT_MINE}",
+                    ExpressionAttributeNames={
+                        k: _NAMES[k] for k in ("#v", "#w", "#ver", "#exp", "#ttl")
+                    },
                     ExpressionAttributeValues=values,
                     ReturnValues="UPDATED_NEW",
                 )
-        except _ConditionFailed:
-            return None
+        except _ConditionFailed as failed:
+            mine = self._read_back(key, "UpdateItem") if failed.resent else None
+            return int(mine["ver"]["N"]) if mine and _carries(mine, token) else None
         return int(reply["Attributes"]["ver"]["N"])
+
+    def _read_back(self, key: str, operation: str) -> dict[str, Any] | None:
+        """The stored item's key, version and write token, by a consistent read.
+
+        Called when the condition of a write botocore sent more than once failed, to tell an
+        earlier attempt that was applied (its reply lost) from a real conflict.
+        """
+        try:
+            with self._translate():
+                reply = self.client.get_item(
+                    TableName=self.table,
+                    Key=self._key(key),
+                    ConsistentRead=True,
+                    ProjectionExpression="#k, #ver, #w",
+                    ExpressionAttributeNames={"#k": "k", "#ver": "ver", "#w": "w"},
+                )
+        except TransientError as exc:
+            why = f"reading the item back failed: {exc}"
+            raise _outcome_unknown(operation, self.table, why) from exc
+        item: dict[str, Any] | None = reply.get("Item")
+        return item
 
     def _write_batch(self, writes: list[BatchWrite], *, now: float) -> dict[str, int]:
         # A transaction cannot report new versions, so unconditional puts are made conditional
@@ -341,7 +390,12 @@ class DynamoDBStore(KeyValueStore):
         try:
             with self._translate():
                 reply = self.client.delete_item(**args)
-        except _ConditionFailed:
+        except _ConditionFailed as failed:
+            if failed.resent and self._read_back(key, "DeleteItem") is None:
+                # Gone: our first attempt (its reply lost) or another writer deleted it.
+                raise _outcome_unknown(
+                    "DeleteItem", self.table, "the item is gone, by this delete or another"
+                ) from None
             return None
         if expected is not None:
             return True
@@ -379,7 +433,15 @@ class DynamoDBStore(KeyValueStore):
 
 
 class _ConditionFailed(Exception):
-    """Raised inside this module when a conditional write's condition did not hold."""
+    """Raised inside this module when a conditional write's condition did not hold.
+
+    ``resent``: botocore sent the request more than once, so an earlier attempt may have been
+    applied and be what the condition failed on.
+    """
+
+    def __init__(self, *, resent: bool) -> None:
+        super().__init__()
+        self.resent = resent
 
 
 @contextmanager
@@ -389,15 +451,28 @@ def _translated(table: str | None = None) -> Iterator[None]:
     except ClientError as exc:
         if not is_condition_failure(exc):
             raise translate_error(exc, table) from exc
-        if exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0):
-            raise TransientError(
-                f"DynamoDB {exc.operation_name} on {table or '?'} was sent again after its reply "
-                "was lost, so its write may or may not have been applied",
-                hint="read the item to see whether it was, before writing again",
-            ) from exc
-        raise _ConditionFailed from None
+        resent = bool(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+        raise _ConditionFailed(resent=resent) from None
     except BotoCoreError as exc:
         raise translate_error(exc, table) from exc
+
+
+def _write_token() -> dict[str, bytes]:
+    """A new write token, as the ``w`` attribute's value."""
+    return {"B": uuid.uuid4().bytes}
+
+
+def _carries(item: dict[str, Any] | None, token: dict[str, bytes]) -> bool:
+    """Whether ``item`` was written by the write call holding ``token``."""
+    return item is not None and item.get("w") == token
+
+
+def _outcome_unknown(operation: str, table: str, why: str) -> TransientError:
+    return TransientError(
+        f"DynamoDB {operation} on {table} was sent again after an attempt whose outcome was "
+        f"not seen, so its write may or may not have been applied: {why}",
+        hint="read the item to see whether it was, before writing again",
+    )
 
 
 def _item(raw: dict[str, Any]) -> Item:

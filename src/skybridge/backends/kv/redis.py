@@ -13,15 +13,19 @@ Writes, CAS and deletes run as Lua scripts, so each is atomic on the server; ``w
 one script that checks every guard before it writes anything (``atomic_batch``).
 
 Reads are sent again when their connection fails (the client's ``retry``). Writes go through a
-second client on the same server that sends each command once: a write whose reply is lost
-(a reset connection, a reply slower than ``socket_timeout``) may have run, and running it again
-would make a CAS that succeeded report a conflict. Such a write raises
-:class:`~skybridge.core.errors.TransientError` saying its outcome is unknown; the next command
-connects anew.
+second connection pool on the same server, of the client's pool class and settings, that sends
+each command once: a write whose reply is lost (a reset connection, a reply slower than
+``socket_timeout``) may have run, and running it again would make a CAS that succeeded report
+a conflict. Such a write raises :class:`~skybridge.core.errors.TransientError` saying its
+outcome is unknown; the next command connects anew. Connecting, before anything of the write
+is sent, is retried with the client's ``retry``; a write that gets no connection raises
+``TransientError`` saying it was not sent.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -170,6 +174,8 @@ class RedisStore(KeyValueStore):
             yield
         except redis.exceptions.AuthenticationError as exc:
             raise ConfigError(f"redis refused the credentials: {exc}") from exc
+        except _NotSent as exc:
+            raise TransientError(f"redis unreachable, so the write was not sent: {exc}") from exc
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             if writing:
                 raise TransientError(
@@ -192,7 +198,7 @@ class RedisStore(KeyValueStore):
             self.client.ping()
 
     def close(self) -> None:
-        self._writer.connection_pool.disconnect()
+        self._writer.connection_pool.close()  # also cancels its RESP3 maintenance timers
         if self._owns_client:
             self.client.close()
 
@@ -310,16 +316,63 @@ class RedisStore(KeyValueStore):
 
 
 def _sending_once(client: redis.Redis) -> redis.Redis:
-    """A client for ``client``'s server, with its settings, that never sends a command twice."""
+    """A client for ``client``'s server, with its pool class and settings, that never sends a
+    command twice (connecting, before a command is sent, is retried with ``client``'s retry)."""
     pool = client.connection_pool
-    settings = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
-    return redis.Redis(
-        connection_pool=redis.ConnectionPool(
-            connection_class=pool.connection_class,
-            max_connections=pool.max_connections,
-            **settings,
-        )
+    options = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
+    options.pop("maint_notifications_pool_handler", None)  # the new pool makes its own
+    if isinstance(pool, redis.BlockingConnectionPool):
+        options |= {"timeout": pool.timeout, "queue_class": pool.queue_class}
+    writer = _writer_pool_class(_pool_class(pool))(
+        connection_class=pool.connection_class, max_connections=pool.max_connections, **options
     )
+    writer.connect_retry = copy.deepcopy(pool.connection_kwargs.get("retry")) or Retry(
+        NoBackoff(), 0
+    )
+    return redis.Redis(connection_pool=writer)
+
+
+def _pool_class(pool: redis.ConnectionPool) -> type[redis.ConnectionPool]:
+    """``pool``'s class if it is constructed as redis-py's pools are, else the one it derives
+    from (a sentinel pool, say, takes other arguments)."""
+    kind = type(pool)
+    known: type[redis.ConnectionPool] = redis.ConnectionPool
+    if isinstance(pool, redis.BlockingConnectionPool):
+        known = redis.BlockingConnectionPool
+    constructor = next(c for c in kind.__mro__ if "__init__" in vars(c))
+    return kind if constructor is known else known
+
+
+class _NotSent(redis.exceptions.ConnectionError):
+    """The writer's pool could not hand out a connection, so nothing of the write was sent."""
+
+
+class _WriterPool(redis.ConnectionPool):
+    """Put before the client's pool class in the writer's: connecting is retried, and failing
+    to get a connection is :class:`_NotSent`."""
+
+    connect_retry = Retry(NoBackoff(), 0)
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().get_connection(*args, **kwargs)
+        except redis.exceptions.AuthenticationError:
+            raise
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise _NotSent(str(exc)) from exc
+
+    def ensure_connection(self, connection: Any) -> None:
+        ensure = super().ensure_connection
+        self.connect_retry.call_with_retry(
+            lambda: ensure(connection), lambda _: connection.disconnect()
+        )
+
+
+@functools.cache
+def _writer_pool_class(kind: type[redis.ConnectionPool]) -> type[_WriterPool]:
+    if issubclass(_WriterPool, kind):
+        return _WriterPool
+    return type(f"Writer{kind.__name__}", (_WriterPool, kind), {"__module__": __name__})
 
 
 def _item(key: str, value: bytes | None, version: bytes, expires: bytes | None) -> Item:
