@@ -95,7 +95,9 @@ class RenewingLease:
         with suppress(Exception):
             given = self.leases.release(self.current)
         if not given:
-            log.warning(f"{self.event}_not_released", lease=self.current.name)
+            log.warning(
+                f"{self.event}_not_released", lease=self.current.name, owner=self.current.owner
+            )
         return given
 
     def _renew(self) -> object:
@@ -104,12 +106,14 @@ class RenewingLease:
         try:
             renewed = self.leases.renew(lease, self.ttl)
         except Conflict as exc:  # taken over by another run, or given up
-            log.warning(f"{self.event}_lost", lease=lease.name, error=str(exc))
+            log.warning(f"{self.event}_lost", lease=lease.name, owner=lease.owner, error=str(exc))
             with self._lock:
                 self._lost = "it lost its lease to another run"
             return STOP
         except Exception as exc:  # the kv store failing: try again; check() tells the work
-            log.warning(f"{self.event}_not_renewed", lease=lease.name, error=str(exc))
+            log.warning(
+                f"{self.event}_not_renewed", lease=lease.name, owner=lease.owner, error=str(exc)
+            )
             return None
         with self._lock:
             self._lease = renewed

@@ -9,7 +9,7 @@ of the next record to read, so committing ``record.offset + 1`` marks ``record``
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -152,3 +152,25 @@ def positions_by_topic(positions: Mapping[TopicPartition, int]) -> dict[str, dic
     for tp, offset in positions.items():
         by_topic.setdefault(tp.topic, {})[tp.partition] = offset
     return by_topic
+
+
+def read_in_turn(
+    partitions: Sequence[TopicPartition],
+    max_records: int,
+    read: Callable[[TopicPartition, int], list[Record]],
+) -> tuple[list[Record], Exception | None]:
+    """Up to ``max_records`` records of ``partitions``, read in this order (``read(tp,
+    limit)``). A read that fails after others returned records ends the round: those records
+    come back with its error, for the consumer to raise at its next poll; one failing before
+    any record was read is raised at once."""
+    records: list[Record] = []
+    for tp in partitions:
+        if len(records) >= max_records:
+            break
+        try:
+            records.extend(read(tp, max_records - len(records)))
+        except Exception as exc:
+            if not records:
+                raise
+            return records, exc
+    return records, None

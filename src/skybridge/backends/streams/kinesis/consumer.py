@@ -24,7 +24,7 @@ from skybridge.backends.streams.kinesis.errors import ExpiredIterator
 from skybridge.backends.streams.kinesis.leases import SHARD_END, SKIPPED, KvLeases
 from skybridge.backends.streams.kinesis.shards import Shard, readable_shards
 from skybridge.backends.streams.leases import GroupMembership, KeepAlive
-from skybridge.backends.streams.records import Record, TopicPartition
+from skybridge.backends.streams.records import Record, TopicPartition, read_in_turn
 from skybridge.core.errors import Conflict, ValidationError
 
 if TYPE_CHECKING:
@@ -176,17 +176,7 @@ class KinesisConsumer(Consumer):
         """Up to ``max_records`` records of the owned shards, in shard order. A failure after
         some were read ends the round: the records are returned, the error kept for the next
         poll."""
-        records: list[Record] = []
-        for tp in sorted(self.membership.owned):
-            if len(records) >= max_records:
-                break
-            try:
-                records.extend(self._read(tp, max_records - len(records)))
-            except Exception as exc:
-                if not records:
-                    raise
-                self._failed = exc
-                break
+        records, self._failed = read_in_turn(sorted(self.membership.owned), max_records, self._read)
         return records
 
     def _read(self, tp: TopicPartition, limit: int) -> list[Record]:

@@ -32,7 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from skybridge.backends.streams.base import Consumer, RebalanceCallback, StartPosition
 from skybridge.backends.streams.leases import GroupMembership, KeepAlive
-from skybridge.backends.streams.records import Record, TopicPartition, decode_headers
+from skybridge.backends.streams.records import (
+    Record,
+    TopicPartition,
+    decode_headers,
+    read_in_turn,
+)
 from skybridge.backends.streams.sqlite.schema import SqliteLeases, connect, transaction, translate
 from skybridge.core.errors import Conflict, ValidationError
 
@@ -157,20 +162,10 @@ class SqliteConsumer(Consumer):
         """Up to ``max_records`` records of the owned partitions. A failure after some were read
         ends the round: the records are returned, the error kept for the next poll."""
         owned = sorted(self.membership.owned)
-        records: list[Record] = []
         # Start at a rotating partition so one busy partition cannot starve the others.
         start, self._next_partition = self._next_partition, self._next_partition + 1
-        for i in range(len(owned)):
-            tp = owned[(start + i) % len(owned)]
-            if len(records) >= max_records:
-                break
-            try:
-                records.extend(self._read(tp, max_records - len(records)))
-            except Exception as exc:
-                if not records:
-                    raise
-                self._failed = exc
-                break
+        turn = [owned[(start + i) % len(owned)] for i in range(len(owned))]
+        records, self._failed = read_in_turn(turn, max_records, self._read)
         return records
 
     def _read(self, tp: TopicPartition, limit: int) -> list[Record]:
