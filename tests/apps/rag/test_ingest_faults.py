@@ -3,19 +3,23 @@ or write, a reindex stopped halfway, a collection dropped under its registry."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from tests.apps.rag.conftest import rag_context
 
 from skybridge.apps.rag import ingest as ingest_module
 from skybridge.apps.rag.answers import query
 from skybridge.apps.rag.documents import DocumentRegistry
 from skybridge.apps.rag.ingest import ingest
-from skybridge.apps.rag.service import Rag
+from skybridge.apps.rag.service import Rag, open_rag
 from skybridge.core.errors import TransientError
 
 TEAM = {
@@ -187,3 +191,57 @@ def test_a_collection_dropped_under_its_registry_is_indexed_again(
     assert sorted(report.added) == ["backups.md", "faq.txt", "guide.html", "oncall.md"]
     assert "backups.md" in _documents(rag, "restore drill backups")
     assert ingest(rag, folder).unchanged == 4
+
+
+@pytest.fixture(params=["embedded", pytest.param("pgvector", marks=pytest.mark.postgres)])
+def counting_0(
+    request: pytest.FixtureRequest, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[Rag], None]]:
+    """Configures the vectors backend; yields what makes its collection count 0 while holding
+    its chunks (as a pgvector collection made before collections kept their count)."""
+    if request.param == "embedded":
+
+        def embedded(rag: Rag) -> None:
+            ensure = rag.vectors.ensure_collection
+            monkeypatch.setattr(
+                rag.vectors,
+                "ensure_collection",
+                lambda *a, **kw: dataclasses.replace(ensure(*a, **kw), count=0),
+            )
+
+        yield embedded
+        return
+    server = request.getfixturevalue("postgres_server")
+    prefix = f"rag{uuid.uuid4().hex[:8]}"
+    url = server.url.replace("postgresql://", "pgvector://")
+    url += f"{'&' if '?' in url else '?'}prefix={prefix}"
+    monkeypatch.setenv("SKYBRIDGE__BACKENDS__VECTORS", url)
+
+    def pgvector(rag: Rag) -> None:
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            conn.execute(f"UPDATE {prefix}__collections SET count = 0")
+
+    yield pgvector
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {prefix}_{rag_context().config.collection}")
+        conn.execute(f"DROP TABLE IF EXISTS {prefix}__collections, {prefix}__deleted")
+        conn.execute(f"DROP FUNCTION IF EXISTS {prefix}__feed_guard()")
+        conn.execute("DELETE FROM skybridge_schema WHERE component = %s", (f"pgvector:{prefix}",))
+
+
+def test_a_registry_from_before_generations_is_kept_while_its_chunks_are_there(
+    write_docs: Callable[..., Path], counting_0: Callable[[Rag], None]
+) -> None:
+    """The first ingest after generations were recorded, on a collection whose count reads 0
+    while it holds every chunk, empties nothing: the documents of every source stay served."""
+    folder = write_docs()
+    other = write_docs({"notes.md": "Leave requests go to the people team portal."}, "other")
+    with open_rag(rag_context()) as rag:
+        ingest(rag, folder)
+        ingest(rag, other)
+        rag.kv.delete(rag.documents.generation_key)  # a registry written before generations
+        counting_0(rag)
+        assert ingest(rag, folder).unchanged == 4
+        assert len(rag.documents.entries()) == 5  # the other source's entry too
+        assert "notes.md" in _documents(rag, "leave requests people team portal")
+        assert rag.kv.get(rag.documents.generation_key) is not None  # bound to it from now on

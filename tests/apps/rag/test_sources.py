@@ -186,3 +186,31 @@ def test_what_cannot_be_looked_at_is_unchecked_and_what_is_gone_is_not(
     monkeypatch.setattr(os, "scandir", lambda path: scandir(docs / "sub"))
     whole = local_source(str(docs))  # the folder named cannot be listed: nothing is checked
     assert (whole.documents, whole.unchecked_under("a.md")) == ([], "")
+
+
+def test_a_folder_that_cannot_be_looked_at_is_unchecked_whatever_is_dir_says(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Newer Pythons' ``Path.is_dir`` says ``False`` for any error: a folder it cannot look at
+    is still told apart from a file, and what was indexed under it is kept."""
+    docs = tree / "docs"
+    real_stat = os.stat
+
+    def stat(path: Any, **kwargs: Any) -> os.stat_result:
+        if Path(path) == docs / "sub":
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+        return real_stat(path, **kwargs)
+
+    def is_dir(self: Path, **kwargs: Any) -> bool:  # as Python 3.14's
+        try:
+            return os.path.isdir(self)
+        except (OSError, ValueError):
+            return False
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    source = local_source(str(docs))
+    assert _keys(source) == ["a.md"]
+    reason = "cannot be read: Permission denied"
+    assert source.unchecked == {"sub": reason, "sub/": reason}
+    assert source.unchecked_under("sub/b.md") == "sub/"

@@ -197,7 +197,7 @@ def test_pgvector_tables_from_before_versions_are_upgraded(
         version = conn.execute(
             "SELECT version FROM skybridge_schema WHERE component = %s", (f"pgvector:{prefix}",)
         ).fetchone()
-        assert version == (2,)
+        assert version == (3,)
         # a writer that does not stamp the rows it writes (an older skybridge) is refused
         with pytest.raises(psycopg.errors.NotNullViolation):
             conn.execute(f"INSERT INTO {prefix}_other VALUES ('z', '[1,0]', '{{}}')")
@@ -276,7 +276,55 @@ def test_pgvector_version_1_tables_get_their_deleted_ids_counted(
         version = conn.execute(
             "SELECT version FROM skybridge_schema WHERE component = %s", (f"pgvector:{prefix}",)
         ).fetchone()
-    assert version == (2,)
+    assert version == (3,)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("column", ["missing", "zero"])
+def test_pgvector_collections_from_before_versions_get_their_records_counted(
+    postgres_server: Any, old_tables: tuple[str, str], column: str
+) -> None:
+    """Before versions, ``count`` was added with DEFAULT 0 and never filled in."""
+    prefix, url = old_tables
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        if column == "missing":  # made before the column
+            conn.execute(f"ALTER TABLE {prefix}__collections DROP COLUMN count")
+        else:  # the column added by an open, its rows left at 0
+            conn.execute(f"UPDATE {prefix}__collections SET count = 0")
+        conn.execute(f"INSERT INTO {prefix}_other VALUES ('c', '[1,1]', '{{}}')")
+    with connect(url) as store:
+        assert (store.collection("docs").count, store.collection("other").count) == (2, 3)
+        store.delete("other", ["a"])
+        assert store.collection("other").count == 2
+
+
+@pytest.mark.postgres
+def test_pgvector_version_2_tables_get_their_records_counted_again(
+    postgres_server: Any, old_tables: tuple[str, str]
+) -> None:
+    prefix, url = old_tables
+    connect(url).close()
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:  # back to version 2,
+        # with counts a version 1 upgrade left wrong
+        conn.execute(f"UPDATE {prefix}__collections SET count = 0 WHERE name = 'docs'")
+        conn.execute(f"UPDATE {prefix}__collections SET count = 7 WHERE name = 'other'")
+        conn.execute(
+            "UPDATE skybridge_schema SET version = 2 WHERE component = %s", (f"pgvector:{prefix}",)
+        )
+    with connect(url) as store:
+        assert (store.collection("docs").count, store.collection("other").count) == (2, 2)
+        info = store.collection("docs")
+        store.upsert("docs", [VectorRecord("c", [1, 1], {"text": "c"})])
+        assert store.collection("docs").count == 3
+        # counting again is no write: the feed and the revision stay as they were
+        changes = store.changes("docs", info.revision, generation=info.generation)
+        assert changes is not None
+        assert [r.id for r in changes.upserted] == ["c"]
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        version = conn.execute(
+            "SELECT version FROM skybridge_schema WHERE component = %s", (f"pgvector:{prefix}",)
+        ).fetchone()
+    assert version == (3,)
 
 
 @pytest.mark.postgres

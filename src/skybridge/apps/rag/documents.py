@@ -7,10 +7,12 @@ readers (new chunks are written, then the entry flips, then old chunks are delet
 crash halfway leaves the old version in service.
 
 The registry records the generation of the collection its entries were written for. One that
-describes another generation (the collection was dropped and made again since), or that lists
-documents while the collection holds no chunk, is emptied before anything is written (see
-:meth:`DocumentRegistry.follow`), so every document is indexed again instead of being called
-unchanged.
+describes another generation (the collection was dropped and made again since) is emptied
+before anything is written (see :meth:`DocumentRegistry.follow`), so every document is indexed
+again instead of being called unchanged. One written before generations were recorded is bound
+to the collection as it is, unless its chunks are gone for certain: the collection says it
+holds none *and* the first chunk of an entry is not there (a count alone can be wrong: pgvector
+collections made before they kept one said 0 while holding every chunk).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from skybridge.backends.kv import KeyValueStore
-from skybridge.backends.vectors import CollectionInfo
+from skybridge.backends.vectors import CollectionInfo, VectorStore
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,10 @@ class DocumentEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def chunk_id(self, n: int) -> str:
+        """Chunk ids name the document version, so a new version never overwrites the old."""
+        return f"{self.id}#{self.hash[:12]}#{n}"
 
 
 class DocumentRegistry:
@@ -82,20 +88,33 @@ class DocumentRegistry:
     def has_entries(self) -> bool:
         return next(self.kv.keys(self.prefix, limit=1), None) is not None
 
-    def follow(self, collection: CollectionInfo, *, had_entries: bool) -> bool:
-        """Make the registry describe ``collection`` as it is now; whether it was emptied.
+    def follow(
+        self, vectors: VectorStore, collection: CollectionInfo, *, had_entries: bool
+    ) -> bool:
+        """Make the registry describe ``collection`` (of ``vectors``) as it is now; whether it
+        was emptied.
 
-        It is emptied when it was written for another generation of the collection, or (when
-        it records none) when it had entries (``had_entries``, looked at before
-        ``collection`` was) while the collection holds no chunk: an entry is written only
-        after its chunks, so its chunks were dropped since.
+        It is emptied when it was written for another generation of the collection. One that
+        records none (written before generations were) is emptied only when it had entries
+        (``had_entries``, looked at before ``collection`` was) whose chunks are gone; else it
+        is bound to this generation as it stands.
         """
         found = self.kv.get(self.generation_key)
         bound = None if found is None else found.decode()
         if bound == collection.generation:
             return False
-        stale = bound is not None or (had_entries and collection.count == 0)
+        stale = bound is not None or (had_entries and self._chunks_gone(vectors, collection))
         if stale:
             self.clear()
         self.kv.put(self.generation_key, collection.generation.encode())
         return stale
+
+    def _chunks_gone(self, vectors: VectorStore, collection: CollectionInfo) -> bool:
+        """Whether ``collection`` lost the chunks of the entries: it counts none, and the first
+        chunk of an entry is not there (an entry is written only after its chunks, and removed
+        before them). Its count alone is not trusted: it can read 0 while holding chunks."""
+        if collection.count > 0:
+            return False
+        items = (DocumentEntry(**json.loads(i.value)) for i in self.kv.scan_prefix(self.prefix))
+        entry = next((e for e in items if e.chunks > 0), None)
+        return entry is not None and not vectors.get(collection.name, [entry.chunk_id(0)])

@@ -318,7 +318,7 @@ class Ingestion:
 
 def chunk_id(entry: DocumentEntry, n: int) -> str:
     """Chunk ids name the document version, so a new version never overwrites the old."""
-    return f"{entry.id}#{entry.hash[:12]}#{n}"
+    return entry.chunk_id(n)
 
 
 def old_chunk_ids(entry: DocumentEntry) -> list[str]:

@@ -132,7 +132,7 @@ class Rag:
             )
         except Conflict as exc:
             raise self._model_changed(self.vectors.collection(self.collection)) from exc
-        if self.documents.follow(info, had_entries=had_entries):
+        if self.documents.follow(self.vectors, info, had_entries=had_entries):
             log.warning("rag.registry_reset", collection=info.name, generation=info.generation)
         return info
 

@@ -212,11 +212,11 @@ class _Listing:
                 key = prefix + name
                 try:
                     target = (folder / name).resolve()
-                    is_dir = target.is_dir()
+                    is_dir = _is_folder(target)
                 except RuntimeError:  # a link to itself
                     self.refuse(key, BROKEN)
                     continue
-                except OSError as exc:  # not a missing target: is_dir() says False for one
+                except OSError as exc:  # not a missing target: _is_folder says False for one
                     self.unreadable(f"cannot be read: {exc.strerror}", key, key + "/")
                     continue
                 reason = self.confinement.refusal(target, self.source)
@@ -258,6 +258,24 @@ class _Listing:
         except OSError:
             opened = path.resolve()
         return self.confinement.refusal(opened, self.source) is not None
+
+
+def _is_folder(path: Path) -> bool:
+    """Whether ``path`` (links followed) is a folder; ``False`` when nothing is there (the
+    file's own look tells a link leading nowhere).
+
+    ``os.stat``, not ``Path.is_dir``: newer Pythons make that say ``False`` for any error, so
+    a folder that cannot be looked at (EACCES, EIO) would pass for a file.
+
+    Raises:
+        OSError: it is there but cannot be looked at.
+    """
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno in _MISSING:
+            return False
+        raise
 
 
 def local_source(location: str, confinement: Confinement | None = None) -> Source:

@@ -27,6 +27,12 @@ deleted ids in one transaction, whose lock on the registry holds writers off unt
 (a writer locks its registry row before it deletes). A process of version 1 still deleting
 after that leaves its deleted ids out of the count, so its collections prune later than they
 would (the next prune counts them again).
+
+Version 3 counts each collection's records again. ``count`` came (before versions) as a column
+added with ``DEFAULT 0`` and was only ever moved by each write's delta, so a collection made
+before it reads too few records, 0 when never written since: each collection is counted, in a
+transaction holding its registry row (as a writer does), so writes before and after agree with
+it. Tables of version 0 are counted by the version 1 step, as they get their ``revision``.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from sqlalchemy.pool import NullPool
 from skybridge.backends.sql_schema import versioned
 from skybridge.core.errors import TerminalError, TransientError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: A new generation: 32 hex digits, as the embedded store's.
 NEW_GENERATION = "replace(gen_random_uuid()::text, '-', '')"
 #: Run in a transaction before it deletes records (and records their ids in ``__deleted``).
@@ -127,12 +133,15 @@ def prepare(
     def create(found: int) -> None:
         with engine.begin() as conn:
             _run(conn, render, _base_tables(tables, found))
-        if found < 1:
+        if found < 3:
             with engine.connect() as conn:
                 names = [r[0] for r in _run(conn, render, [_names(tables)])]
-            for name in names:
+            for name in names:  # a transaction per collection: writers wait for one at a time
                 with engine.begin() as conn:
-                    _upgrade_records(conn, render, tables, name)
+                    if found < 1:
+                        _upgrade_records(conn, render, tables, name)
+                    elif _lock_collection(conn, render, tables, name):
+                        _run(conn, render, [_recount(tables, name)])
         if found < 2:
             with engine.begin() as conn:
                 _run(conn, render, _count_deleted(tables))
@@ -211,12 +220,20 @@ def _count_deleted(tables: Tables) -> list[sql.Composable]:
     ]
 
 
-def _upgrade_records(
+def _recount(tables: Tables, name: str) -> sql.Composable:
+    """Version 3: collection ``name``'s ``count`` set to its table's rows (the same when run
+    twice)."""
+    return sql.SQL("UPDATE {} SET count = (SELECT count(*) FROM {}) WHERE name = {}").format(
+        tables.registry, tables.records(name), sql.Literal(name)
+    )
+
+
+def _lock_collection(
     conn: Connection, render: Callable[[sql.Composable], str], tables: Tables, name: str
-) -> None:
-    """Give collection ``name``'s table its revision column and the collection its
-    ``feed_from`` (inside one transaction; nothing when done already)."""
-    registry, table = tables.registry, tables.records(name)
+) -> bool:
+    """Lock collection ``name``'s registry row until the transaction ends; whether it and its
+    table exist (a collection dropped since it was listed has neither)."""
+    registry = tables.registry
     locked = _run(
         conn,
         render,
@@ -228,7 +245,17 @@ def _upgrade_records(
     ).first()
     relation = f"{tables.prefix}_{name}"
     exists = _run(conn, render, [sql.SQL("SELECT to_regclass({})").format(sql.Literal(relation))])
-    if locked is None or exists.scalar() is None:
+    return locked is not None and exists.scalar() is not None
+
+
+def _upgrade_records(
+    conn: Connection, render: Callable[[sql.Composable], str], tables: Tables, name: str
+) -> None:
+    """Give collection ``name``'s table its revision column and the collection its
+    ``feed_from`` and ``count`` (inside one transaction; nothing when done already)."""
+    registry, table = tables.registry, tables.records(name)
+    relation = f"{tables.prefix}_{name}"
+    if not _lock_collection(conn, render, tables, name):
         return
     _run(conn, render, [sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table)])
     has_column = _run(
@@ -255,4 +282,6 @@ def _upgrade_records(
             registry, sql.Literal(name)
         )
     )
+    # the column came with DEFAULT 0 and was never filled in
+    statements.append(_recount(tables, name))
     _run(conn, render, statements)
