@@ -207,8 +207,8 @@ def test_a_batch_id_resumes_only_a_batch_that_exists(tmp_path: Path, sqlite_engi
     for unknown in ("nope", "nightly-20990101T000000Z", "nightly-20260101T000000Z"):
         with pytest.raises(NotFound, match=f"no batch '{unknown}' of batch sync 'nightly'"):
             run.run("nightly", batch=unknown, at=AT)
-    for malformed in ("", "a\x00", "nope\n", "x" * 97):
-        with pytest.raises(ValidationError, match=r"batch id .* must be 1-96 letters") as caught:
+    for malformed in ("", "a\x00", "nope\n", "x" * 121):
+        with pytest.raises(ValidationError, match=r"batch id .* must be 1-120 letters") as caught:
             run.run("nightly", batch=malformed, at=AT)
         assert "datasync/" not in str(caught.value)
     assert run.records.all() == []  # nothing was created
@@ -227,6 +227,7 @@ def test_batch_sync_names_make_batch_ids_that_can_be_looked_up() -> None:
     longest = "x" * 79
     assert DataSyncConfig(batches={longest: spec}).batches[longest] == spec
     assert is_batch_id(batch_id(longest, 253402297200.0))  # 9999-12-31T23:00:00Z
+    assert is_batch_id(batch_id(longest, 253402297200.0, 31_536_000_000.0))  # 1000 years
 
 
 def test_the_newest_batches_are_read_without_decoding_the_others(

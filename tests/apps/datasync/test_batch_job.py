@@ -11,13 +11,14 @@ The job runs under the scheduler as ``skybridge up`` runs it, at times given to
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 from tests.apps.datasync.conftest import TABLES
-from tests.apps.datasync.test_batch import AT, CSV, local_sides, runner
+from tests.apps.datasync.test_batch import AT, local_sides, runner
 from tests.apps.datasync.test_surfaces import cli
 
 from skybridge.apps.datasync import catchup, workflow
@@ -118,11 +119,14 @@ def test_a_failed_window_and_a_missed_tick_are_run_by_a_later_tick(
 
 
 def _runner(tmp: Path, engine: Engine) -> BatchRunner:
+    """An hourly sync whose query reads its window (a ``prefix`` sync runs only its newest)."""
     target = SqlTarget(engine, TABLES)
     target.create()
     aws, oci = local_sides(tmp)
-    aws.put("exports/day.csv", CSV)
-    return runner(tmp, target, aws, oci)
+    query = "SELECT 1 AS order_id, 1 AS version, 'x' AS status WHERE :window_start < :window_end"
+    run = runner(tmp, target, aws, oci, query=query)
+    run.env = replace(run.env, source=create_sql_engine(f"sqlite:///{tmp / 'source.db'}"))
+    return run
 
 
 def test_a_backlog_beyond_the_cap_runs_oldest_first_over_several_ticks(

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from skybridge.apps.datasync.catchup import BatchSyncFailed
@@ -20,6 +21,10 @@ from skybridge.runtime.scheduler import JobRun, MissedRunPolicy
 
 #: Seconds between ticks when no batch sync is declared (the job then does nothing).
 IDLE_EVERY = 3600.0
+#: Seconds the batch job's tick lease lasts. A tick starts no window after half of it, so a
+#: catch-up of many windows ends (but for a window that alone runs that long) before another
+#: worker may take the tick as dead and run it again; the next tick runs the windows left.
+TICK_LEASE_TTL = 3600.0
 
 
 def apply_pipeline(ctx: Context) -> Pipeline:
@@ -50,11 +55,12 @@ def batch_job(ctx: Context) -> ScheduledJob:
             return {}
         with DataSync.open(ctx) as sync:
             sync.create_tables()
-            ticks = sync.run_due(at=tick.scheduled_for)
+            until = time.monotonic() + TICK_LEASE_TTL / 2
+            ticks = sync.run_due(at=tick.scheduled_for, until=until)
         if failed := [t for t in ticks if t.error is not None]:
             raise BatchSyncFailed(failed)
         return {t.name: t.to_dict() for t in ticks}
 
     # The watermark, not the tick, says which windows are due: a tick missed while no worker
     # ran is run once when one starts again (however late), and it runs every missed window.
-    return ScheduledJob(run, every=every, missed=MissedRunPolicy.RUN_ONCE)
+    return ScheduledJob(run, every=every, missed=MissedRunPolicy.RUN_ONCE, lease_ttl=TICK_LEASE_TTL)

@@ -20,7 +20,6 @@ from skybridge.apps.datasync.batchrecord import (
     STEPS,
     BatchRecord,
     BatchRecords,
-    batch_id,
     check_batch_id,
 )
 from skybridge.apps.datasync.workflow import BatchEnv, run_step
@@ -94,10 +93,7 @@ class BatchRunner:
             return self._existing(name, check_batch_id(batch))
         spec = self.env.config.batches[name]
         start, end = window(spec.every, time.time() if at is None else at)
-        found = self.records.get(batch_id(name, start))
-        if found is not None:
-            return self._same_sync(found, name)
-        return BatchRecord(batch_id(name, start), name, spec.table, start, end)
+        return self.records.for_window(name, spec.table, start, end)
 
     def _existing(self, name: str, batch: str) -> BatchRecord:
         found = self.records.get(batch)

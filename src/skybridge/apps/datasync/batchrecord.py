@@ -1,6 +1,8 @@
 """What is known about one batch: its window, its files, and each step's outcome (in kv).
 
-A batch is identified by its id (``<name>-<window start>``, e.g. ``orders-20260101T000000Z``).
+A batch is identified by its id (``<name>-<window start>``, e.g. ``orders-20260101T000000Z``;
+``<name>-<window start>-<seconds>s`` for a window whose plain id is taken by a window of
+another length, as after the sync's ``every`` changed: see :meth:`BatchRecords.for_window`).
 Its record lives under ``datasync/batches/<id>`` in the app's kv store and is written after
 every step, so a batch interrupted anywhere resumes at the first step not recorded ``done``,
 and running a finished batch again does nothing.
@@ -23,14 +25,20 @@ from skybridge.core.errors import ValidationError, shown
 STEPS = ("extract", "copy", "load", "merge")
 PREFIX = "datasync/batches/"
 StepState = Literal["pending", "done", "failed"]
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-_WINDOW = re.compile(r"-(\d{8}T\d{6})Z$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$")
+_WINDOW = re.compile(r"-(\d{8}T\d{6})Z(?:-[0-9.]+s)?$")
+#: Part of a window by which a record's bounds may miss a window's and still be its own.
+_SLACK = 1e-6
 
 
-def batch_id(name: str, window_start: float) -> str:
-    """``<name>-<window start as YYYYmmddTHHMMSSZ>``."""
+def batch_id(name: str, window_start: float, length: float | None = None) -> str:
+    """``<name>-<window start as YYYYmmddTHHMMSSZ>``, then ``-<length>s`` when ``length``
+    (seconds) is given."""
     moment = datetime.fromtimestamp(window_start, UTC)
-    return f"{name}-{moment.strftime('%Y%m%dT%H%M%SZ')}"
+    plain = f"{name}-{moment.strftime('%Y%m%dT%H%M%SZ')}"
+    if length is None:
+        return plain
+    return f"{plain}-{f'{length:.3f}'.rstrip('0').rstrip('.')}s"
 
 
 def window_of_id(batch: str) -> int | None:
@@ -53,7 +61,7 @@ def check_batch_id(value: str) -> str:
     """``value`` if it has the shape of a batch id, else ValidationError naming the rule."""
     if not is_batch_id(value):
         raise ValidationError(
-            f"batch id {shown(value, 100)} must be 1-96 letters, digits, '.', '_' and '-', "
+            f"batch id {shown(value, 100)} must be 1-120 letters, digits, '.', '_' and '-', "
             "starting with a letter or digit",
             hint="batch ids look like orders-daily-20260101T000000Z (see the batch list)",
         )
@@ -114,6 +122,11 @@ class BatchRecord:
         return cls(**fields, **extra, steps=steps)
 
 
+def _same_window(record: BatchRecord, start: float, end: float) -> bool:
+    slack = _SLACK * max(end - start, 1.0)
+    return abs(record.window_start - start) <= slack and abs(record.window_end - end) <= slack
+
+
 class BatchRecords:
     """Batch records in a kv store."""
 
@@ -126,6 +139,25 @@ class BatchRecords:
             return None
         raw = self.kv.get(PREFIX + batch)
         return None if raw is None else BatchRecord.from_dict(json.loads(raw))
+
+    def for_window(self, name: str, table: str, start: float, end: float) -> BatchRecord:
+        """The record of batch sync ``name``'s window ``[start, end)``: the one stored (to
+        resume or pass it), else a new one.
+
+        A record counts as the window's only when its start and end are the window's: after
+        ``every`` changed, a new window often starts with an old one (an hourly window and the
+        daily one holding it), and taking the old batch for the new window would pass rows
+        of the rest of it (done) or run it with the old bounds (failed). Such a window gets
+        the id with its length (``<name>-<start>-<seconds>s``); the plain id is kept for
+        windows it is free for, so the ids of batches run before stay theirs.
+        """
+        qualified = batch_id(name, start, end - start)
+        plain = self.get(batch_id(name, start))
+        for found in (self.get(qualified), plain):
+            if found is not None and found.name == name and _same_window(found, start, end):
+                return found
+        batch = batch_id(name, start) if plain is None else qualified
+        return BatchRecord(batch, name, table, start, end)
 
     def save(self, record: BatchRecord) -> None:
         record.updated_at = time.time()

@@ -20,11 +20,15 @@ later tick, and the watermark never passes a window that is not done.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import text
+
 from skybridge.apps.datasync.batches import BatchBusy, BatchRunner, window
-from skybridge.apps.datasync.batchrecord import BatchRecord, batch_id
+from skybridge.apps.datasync.batchrecord import BatchRecord
+from skybridge.apps.datasync.config import BatchSpec
 from skybridge.apps.datasync.watermarks import Watermarks, windows_after
 from skybridge.core.clock import iso, when
 from skybridge.core.errors import SkybridgeError
@@ -82,22 +86,31 @@ class BatchSyncFailed(SkybridgeError):
         self.failed = failed
 
 
-def catch_up(runner: BatchRunner, marks: Watermarks, name: str, at: float) -> SyncTick:
+def catch_up(
+    runner: BatchRunner,
+    marks: Watermarks,
+    name: str,
+    at: float,
+    *,
+    until: float | None = None,
+) -> SyncTick:
     """Run batch sync ``name``'s windows after its watermark, up to the last complete one
-    before ``at`` (at most :data:`MAX_WINDOWS`, oldest first), moving the watermark past each
-    window done; stop at the first window that fails or another run is running.
+    before ``at`` (at most :data:`MAX_WINDOWS`, oldest first; only the newest for a
+    :func:`windowless` sync), moving the watermark past each window done; stop at the first
+    window that fails or another run is running, and start no window once
+    :func:`time.monotonic` is past ``until`` (the next tick runs the rest).
 
     Raises:
         SkybridgeError: the kv store failed reading or moving the watermark (a failed batch
             is reported in the answer instead).
     """
-    every = runner.env.config.batches[name].every
+    spec = runner.env.config.batches[name]
     mark = marks.get(name)
     if mark is None:
-        mark = marks.begin(name, window(every, at)[0])
-    todo, due = windows_after(every, mark, at, MAX_WINDOWS)
+        mark = marks.begin(name, window(spec.every, at)[0])
+    todo, due = due_windows(spec, mark, at, MAX_WINDOWS)
     tick = SyncTick(name, synced_through=mark, behind=due)
-    if due > len(todo):
+    if due > len(todo) and not windowless(spec):
         log.warning(
             "datasync.batch_backlog",
             batch=name,
@@ -106,22 +119,44 @@ def catch_up(runner: BatchRunner, marks: Watermarks, name: str, at: float) -> Sy
             synced_through=iso(mark),
         )
     for start, end in todo:
-        batch = batch_id(name, start)
-        found = runner.records.get(batch)
-        if found is None or found.state != "done":
+        if until is not None and time.monotonic() >= until:
+            log.info("datasync.batch_tick_full", batch=name, behind=tick.behind)
+            return tick  # the next tick runs the rest, under a lease of its own
+        found = runner.records.for_window(name, spec.table, start, end)
+        if found.state != "done":
             try:
-                runner.run(name, at=end + every / 2)
+                runner.run(name, at=end + spec.every / 2)
             except BatchBusy:
-                tick.busy = batch
+                tick.busy = found.id
                 return tick
             except SkybridgeError as exc:
-                log.warning("datasync.batch_failed", batch=name, id=batch, error=str(exc))
-                tick.failed, tick.error = batch, f"{type(exc).__name__}: {exc}"
+                log.warning("datasync.batch_failed", batch=name, id=found.id, error=str(exc))
+                tick.failed, tick.error = found.id, f"{type(exc).__name__}: {exc}"
                 return tick
-            tick.ran.append(batch)
+            tick.ran.append(found.id)
         marks.advance(name, end)
-        tick.synced_through, tick.behind = end, tick.behind - 1
+        tick.synced_through, tick.behind = end, 0 if windowless(spec) else tick.behind - 1
     return tick
+
+
+def windowless(spec: BatchSpec) -> bool:
+    """Whether batch sync ``spec``'s extract reads the same rows whatever the window: a
+    ``prefix`` (every file under it), or a query without ``:window_start`` / ``:window_end``."""
+    if spec.query is None:
+        return True
+    return not {"window_start", "window_end"} & set(text(spec.query).compile().params)
+
+
+def due_windows(
+    spec: BatchSpec, mark: float, at: float, limit: int
+) -> tuple[list[tuple[float, float]], int]:
+    """The windows a tick runs (oldest first) and how many are due, as
+    :func:`~.watermarks.windows_after`; a :func:`windowless` sync runs only the newest due
+    window, as each of the others would read the same rows again."""
+    todo, due = windows_after(spec.every, mark, at, limit)
+    if windowless(spec) and due > 1:
+        return [window(spec.every, at)], due
+    return todo, due
 
 
 @dataclass(frozen=True)
@@ -154,12 +189,12 @@ class SyncProgress:
 
 def sync_progress(runner: BatchRunner, marks: Watermarks, name: str, now: float) -> SyncProgress:
     """Batch sync ``name``'s watermark, the windows after it, and the batch it waits on."""
-    every = runner.env.config.batches[name].every
+    spec = runner.env.config.batches[name]
     mark = marks.get(name)
     if mark is None:
-        return SyncProgress(name, every, None, None, None)
-    first, due = windows_after(every, mark, now, 1)
-    waiting = runner.records.get(batch_id(name, first[0][0])) if first else None
-    if waiting is not None and waiting.state == "done":
-        waiting = None  # run by hand: the next tick passes it
-    return SyncProgress(name, every, mark, due, waiting)
+        return SyncProgress(name, spec.every, None, None, None)
+    first, due = due_windows(spec, mark, now, 1)
+    waiting = runner.records.for_window(name, spec.table, *first[0]) if first else None
+    if waiting is not None and waiting.state in ("done", "pending"):
+        waiting = None  # run by hand (the next tick passes it), or never run
+    return SyncProgress(name, spec.every, mark, due, waiting)

@@ -34,7 +34,8 @@ from skybridge.core.config import SettingsModel
 
 TOPIC = "datasync.changes"
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
-#: A batch sync's name; its batch ids (``<name>-<window start>``) stay within 96 characters.
+#: A batch sync's name; its batch ids (``<name>-<window start>[-<seconds>s]``) stay within 120
+#: characters.
 _BATCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,78}$")
 #: A ``numeric`` column is ``NUMERIC(38,10)``: 28 digits before the point, 10 after.
 NUMERIC_PRECISION, NUMERIC_SCALE = 38, 10

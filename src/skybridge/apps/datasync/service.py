@@ -130,16 +130,17 @@ class DataSync:
         its existing batch ``batch`` (NotFound when there is none: nothing is created)."""
         return self.runner().run(name, batch=batch, at=at, steps=steps, on_step=on_step)
 
-    def run_due(self, *, at: float | None = None) -> list[SyncTick]:
+    def run_due(self, *, at: float | None = None, until: float | None = None) -> list[SyncTick]:
         """One tick of the batch job as of ``at`` (default now): each batch sync's windows
-        after its watermark, oldest first (:func:`~.catchup.catch_up`). A sync whose batch
-        failed says so in its :class:`SyncTick`; the others run all the same."""
+        after its watermark, oldest first (:func:`~.catchup.catch_up`), starting none once
+        :func:`time.monotonic` is past ``until``. A sync whose batch failed says so in its
+        :class:`SyncTick`; the others run all the same."""
         at = time.time() if at is None else at
         runner, marks = self.runner(), Watermarks(self.res.kv)
         ticks = []
         for name in sorted(self.config.batches):
             try:
-                ticks.append(catch_up(runner, marks, name, at))
+                ticks.append(catch_up(runner, marks, name, at, until=until))
             except SkybridgeError as exc:  # the kv store failing on the watermark
                 ticks.append(SyncTick(name, error=f"{type(exc).__name__}: {exc}"))
         return ticks

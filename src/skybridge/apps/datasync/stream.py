@@ -23,7 +23,7 @@ from skybridge.apps.datasync.config import TableSpec
 from skybridge.apps.datasync.target import SqlTarget
 from skybridge.backends.streams import Message, StreamBackend
 from skybridge.core.errors import NotFound, ValidationError
-from skybridge.runtime.outputs import Effect, Event, Output, Upsert
+from skybridge.runtime.outputs import Effect, Event, Insert, Output, Upsert
 from skybridge.runtime.pipeline import Pipeline
 
 #: Name of the consumer pipeline (and of its consumer group).
@@ -68,6 +68,13 @@ def change_outputs(tables: Mapping[str, TableSpec]) -> Callable[[Event], list[Ou
 
 
 def _change(output: object) -> Change:
+    # Insert is an Upsert that must never replace a stored row: this sink only upserts (over
+    # older versions), so it refuses one rather than write it as an upsert.
+    if isinstance(output, Insert):
+        raise ValidationError(
+            f"the change sink upserts and cannot apply an insert-only Insert, got {output!r}",
+            hint="give the datasync change sink Upsert outputs; send Insert to the SQL sink",
+        )
     if not isinstance(output, Upsert):
         raise ValidationError(f"the change sink takes Upsert outputs, got {output!r}")
     row = dict(output.row)
