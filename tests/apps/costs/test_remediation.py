@@ -298,6 +298,25 @@ def test_a_stop_that_never_ends_is_a_failed_resize_saying_the_instance_is_not_ru
     assert record["outcome"] == "failed"
     assert f"instance {idle.id} is still stopping after 120 s" in record["detail"]
     assert "the instance could not be started again" in record["detail"]
+    assert record["detail"].endswith("it is not running: start it by hand")
+    # it waited once more for the stop before giving up: 120 s, then another 120 s
+    assert fleet.clock.now() - ManualClock().now() >= 240.0
+
+
+def test_a_stop_that_outlasts_the_wait_is_waited_for_again_then_started(
+    tmp_path: Path,
+) -> None:
+    fleet = SlowStopFleet(tmp_path / "fleet", ManualClock(), settle=200.0)
+    ledger = Ledger(tmp_path)
+    idle, outcomes = resize_idle(fleet, ledger, timeout=120.0)
+    assert (fleet.get(idle.id).state, fleet.get(idle.id).size) == ("running", "t3.large")
+    assert [o.outcome for o in outcomes] == ["failed"]
+    (record,) = ledger.audit_log()
+    assert record["outcome"] == "failed"
+    assert record["detail"] == (
+        f"resize to t3.medium failed: instance {idle.id} is still stopping after 120 s "
+        "(waited for stopped); the instance was started again"
+    )
 
 
 def test_a_resized_instance_that_cannot_start_is_a_failure_that_says_so(tmp_path: Path) -> None:

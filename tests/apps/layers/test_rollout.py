@@ -14,8 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-from skybridge.apps.layers import api, jobs, rollout
+from skybridge.apps.layers import api, jobs, rollout, rollout_record
 from skybridge.apps.layers.lifecycle import publish
+from skybridge.apps.layers.rollout_record import HISTORY_LIMIT
 from skybridge.backends import functions, kv
 from skybridge.backends.functions import Alias, FunctionPlatform
 from skybridge.backends.functions.embedded import EmbeddedFunctions
@@ -367,3 +368,86 @@ def test_the_rollouts_job_finishes_a_rollback_whose_restore_failed(layers_ctx: A
         assert platform.function(fn).layers == (v1,)
         assert platform.get_alias(fn, "live") == Alias(fn, "live", "1", {})
     assert jobs.advance_all(layers_ctx) == []
+
+
+def _interrupted_after_canary(platform: FunctionPlatform) -> Any:
+    """A ``put_alias`` whose first call sends the canary share, then gets Ctrl-C."""
+    put_alias = platform.put_alias
+    calls: list[Alias] = []
+
+    def put_then_interrupt(alias: Alias) -> Alias:
+        calls.append(alias)
+        done = put_alias(alias)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return done
+
+    return put_then_interrupt
+
+
+def test_a_start_interrupted_during_launch_puts_the_function_back_and_records_it(
+    setup: tuple[FunctionPlatform, str], store: KeyValueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    platform, alarm = setup
+    fn, v1, v2 = _function(platform)
+    monkeypatch.setattr(platform, "put_alias", _interrupted_after_canary(platform))
+    with pytest.raises(KeyboardInterrupt):
+        rollout.start(
+            platform, store, function=fn, alias="live", layer_arn=v2, steps=[0.1], alarm=alarm
+        )
+    monkeypatch.undo()
+    assert platform.function(fn).layers == (v1,)
+    assert platform.get_alias(fn, "live") == Alias(fn, "live", "1", {})
+    failed = rollout.load(store, fn, "live")
+    assert failed is not None
+    assert (failed.status, failed.settled, failed.weight) == ("rolled-back", True, 0.0)
+    assert "start failed: KeyboardInterrupt" in failed.history[-1]
+
+
+def test_the_rollouts_job_rolls_back_a_start_that_died(layers_ctx: Any) -> None:
+    with layers_ctx.connect("functions") as platform:
+        fn, v1, v2 = _function(platform)
+    # the process is killed with the canary share sent: nothing of the start runs after that
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rollout, "_abandon", lambda *_: None)
+        patch.setattr(
+            EmbeddedFunctions, "put_alias", _refuse_after(EmbeddedFunctions.put_alias, SystemExit)
+        )
+        with pytest.raises(SystemExit):
+            api.start_rollout(layers_ctx, fn, "live", v2, steps=[0.1, 0.5])
+    with layers_ctx.connect("functions") as platform:
+        assert platform.get_alias(fn, "live").weights  # the candidate gets traffic
+    stuck = api.list_rollouts(layers_ctx)[0]
+    assert stuck.status == "starting"
+    assert jobs.advance_all(layers_ctx) == []  # young: its start may still be running
+    later = stuck.updated_at + layers_ctx.config.rollout_start_timeout + 1
+    back = {"function": fn, "alias": "live", "status": "rolled-back", "weight": 0.0}
+    assert jobs.advance_all(layers_ctx, now=later) == [back]
+    with layers_ctx.connect("functions") as platform:
+        assert platform.function(fn).layers == (v1,)
+        assert platform.get_alias(fn, "live") == Alias(fn, "live", "1", {})
+    after = api.list_rollouts(layers_ctx)[0]
+    assert (after.status, after.settled) == ("rolled-back", True)
+    assert "start stalled" in after.history[-1]
+    assert jobs.advance_all(layers_ctx, now=later) == []
+
+
+def _refuse_after(method: Any, error: BaseException) -> Any:
+    """``method`` that does its work, then raises ``error``."""
+
+    def work_then_raise(self: Any, *args: Any) -> Any:
+        method(self, *args)
+        raise error
+
+    return work_then_raise
+
+
+def test_a_rollout_keeps_only_its_newest_history(store: KeyValueStore) -> None:
+    record = rollout.Rollout("fn", "live", "arn:layer:2", "1", "2", ["arn:layer:1"], [0.1], None)
+    for tick in range(500):  # an unsettled rollout notes every tick of the job
+        record.note(f"tick {tick}")
+    assert len(record.history) == HISTORY_LIMIT
+    assert record.history[-1].endswith("tick 499")
+    assert record.history[0].endswith(f"tick {500 - HISTORY_LIMIT}")
+    rollout_record.write(store, record, 0)
+    assert rollout.load(store, "fn", "live") == record

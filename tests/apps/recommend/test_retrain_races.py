@@ -85,3 +85,31 @@ def test_a_catalogue_load_while_a_retraining_runs_reaches_the_new_version(
     assert held.metadata["available"] is False
     beta = recommend(trained, "A01", k=6, categories="beta", record=False)
     assert "b1" not in beta.ids()
+
+
+def test_a_retraining_overtaken_on_the_same_store_between_claim_and_publish_is_discarded(
+    trained: Recommender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two POST /train on one process share one VersionStore: B claims, publishes and swaps
+    # while A holds its claim and has not published yet
+    publish = trained.versions.publish
+    overlapping: list[TrainReport] = []
+
+    def another_retraining_first(
+        version: ModelVersion, factors: ItemFactors, items: dict[str, Item]
+    ) -> bool:
+        monkeypatch.setattr(trained.versions, "publish", publish)
+        overlapping.append(retrain(trained))
+        return publish(version, factors, items)
+
+    monkeypatch.setattr(trained.versions, "publish", another_retraining_first)
+    first = retrain(trained)
+    [second] = overlapping
+    assert (second.trained, second.version) == (True, "v0003")
+    assert (first.trained, first.version) == (False, "v0003")
+    assert "v0002 was discarded" in first.reason
+    current = trained.versions.current()
+    assert current is not None
+    assert current.version == "v0003"
+    assert [v.version for v in trained.versions.list()] == ["v0001", "v0003"]
+    assert "items_v0002" not in {c.name for c in trained.vectors.list_collections()}

@@ -9,8 +9,9 @@ Policies (``[costs.remediation] policies``):
 * ``idle``: instances whose average CPU over ``idle_days`` is under ``idle_cpu_percent`` are
   stopped, resized to the ``downsize`` size of their size (stop, wait until stopped, resize,
   start) or terminated. Fleets without utilisation data are skipped and the plan says so. A
-  resize never leaves stopped an instance it found running: when the wait or the resize fails,
-  the instance is started again and the outcome says whether that worked.
+  resize starts again an instance it found running when the wait or the resize fails (a stop
+  that outlasts the wait is waited for once more first); when that cannot be done either, the
+  outcome and the audit say the instance is not running.
 
 :func:`plan` never changes anything. :func:`apply` with ``approve=False`` returns the plan as a
 dry run; with ``approve=True`` it performs each action and writes one audit record per action.
@@ -319,9 +320,8 @@ def _resize(fleet: ComputeFleet, instance_id: str, size: str, wait: StopWait) ->
         fleet.resize(instance_id, size)
     except SkybridgeError as exc:
         if running:
-            exc.message = (
-                f"resize to {size} failed: {exc.message}; {_start_again(fleet, instance_id)}"
-            )
+            again = _start_again(fleet, instance_id, wait)
+            exc.message = f"resize to {size} failed: {exc.message}; {again}"
         raise
     except BaseException:
         if running:
@@ -339,11 +339,23 @@ def _resize(fleet: ComputeFleet, instance_id: str, size: str, wait: StopWait) ->
     return f"resized to {size} and started again"
 
 
-def _start_again(fleet: ComputeFleet, instance_id: str) -> str:
-    """Start an instance a failed resize stopped; say whether that worked."""
+def _start_again(fleet: ComputeFleet, instance_id: str, wait: StopWait | None = None) -> str:
+    """Start an instance a failed resize stopped; say whether that worked.
+
+    Only a stopped instance starts: one still stopping (the wait for the stop timed out) is
+    waited for once more with ``wait`` first (not when ``wait`` is ``None``: Ctrl-C).
+    """
     try:
+        state = fleet.get(instance_id).state
+        if state == "running":
+            return "the instance is running"
+        if state != "stopped" and wait is not None:
+            wait.stopped(fleet, instance_id)
         fleet.start(instance_id)
     except SkybridgeError as exc:
         log.warning("costs.restart_failed", instance=instance_id, error=scrub(str(exc)))
-        return f"the instance could not be started again: {exc.message}"
+        return (
+            f"the instance could not be started again ({exc.message}); it is not running: "
+            "start it by hand"
+        )
     return "the instance was started again"

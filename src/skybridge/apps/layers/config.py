@@ -58,6 +58,11 @@ class LayersConfig(SettingsModel):
     metrics_namespace: str = Field(default="Skybridge/Layers", min_length=1, max_length=255)
     rollout_steps: list[float] = Field(default_factory=lambda: [0.1, 0.5])
     rollout_every: float = Field(default=300.0, ge=1.0, description="Seconds between steps")
+    rollout_start_timeout: float = Field(
+        default=1800.0,
+        ge=60.0,
+        description="Seconds after which the rollouts job rolls back a rollout still starting",
+    )
 
     @field_validator("runtime")
     @classmethod

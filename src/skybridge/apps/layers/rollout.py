@@ -19,7 +19,9 @@ The record in the kv store (:mod:`.rollout_record`) decides, so any process can 
   layers are restored, so it is never re-advanced.
 * ``start`` records the rollout (``starting``) before it changes the function; if a step fails it
   puts the alias and ``$LATEST``'s layers back and records the rollout rolled back, so there is
-  always a record for :func:`roll_back` to act on.
+  always a record for :func:`roll_back` to act on (also when it is interrupted: Ctrl-C,
+  ``SystemExit``). A record left ``starting`` by a process that died is rolled back by the
+  rollouts job once it is older than ``rollout_start_timeout``.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ def start(
         rollout.status, rollout.settled = ACTIVE, True
         rollout.note(f"started: version {rollout.candidate} gets {weights[0]:.0%}")
         write(store, rollout, version)
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C too: never leave canary traffic with no owner
         _abandon(platform, store, rollout, version, before, exc)
         raise
     return rollout
@@ -161,7 +163,7 @@ def _abandon(
     rollout: Rollout,
     version: int,
     before: Alias,
-    error: Exception,
+    error: BaseException,
 ) -> None:
     """Undo a start that failed part-way and record it rolled back, unless another process
     changed the record meanwhile (then that process owns the rollout)."""
@@ -181,12 +183,13 @@ def _abandon(
         if failed
         else f"{rollout.alias} and $LATEST are as before"
     )
-    rollout.note(f"start failed: {error}; {restored}")
+    reason = str(error) or type(error).__name__  # KeyboardInterrupt has no message
+    rollout.note(f"start failed: {reason}; {restored}")
     log.warning(
         "layers.rollout_start_failed",
         function=rollout.function,
         alias=rollout.alias,
-        reason=str(error),
+        reason=reason,
         restored=not failed,
     )
     try:

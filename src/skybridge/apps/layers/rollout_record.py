@@ -23,6 +23,9 @@ STARTING = "starting"
 ACTIVE = "rolling"
 COMPLETE = "complete"
 ROLLED_BACK = "rolled-back"
+#: Entries of ``history`` kept (the newest): an unsettled rollout notes every tick, and a record
+#: must stay far below DynamoDB's 400 KB item limit.
+HISTORY_LIMIT = 50
 
 
 @dataclass
@@ -69,6 +72,7 @@ class Rollout:
     def note(self, text: str) -> None:
         self.updated_at = time.time()
         self.history.append(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {text}")
+        del self.history[:-HISTORY_LIMIT]
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "weight": self.weight}

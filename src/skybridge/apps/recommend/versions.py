@@ -84,6 +84,8 @@ class VersionStore:
         self._cache: dict[str, ItemFactors] = {}
         self._described: dict[str, ModelVersion] = {}
         self._claimed: set[str] = set()
+        #: Claims of this store that a later version's publish dropped before they published.
+        self._overtaken: set[str] = set()
         self._lock = threading.Lock()
         #: Held while a version's factors are read: one read however many requests ask.
         self._reading = threading.Lock()
@@ -135,7 +137,8 @@ class VersionStore:
 
         Returns:
             Whether it is served: ``False`` when a version with a later id was swapped in
-            meanwhile (this one's vectors and description are then removed).
+            meanwhile (this one's vectors and description are then removed, or were never
+            written when that swap already dropped this version's claim).
 
         Raises:
             Conflict: ``version`` was not claimed by :meth:`claim_version` of this store, or
@@ -144,7 +147,11 @@ class VersionStore:
         """
         with self._lock:
             claimed = version.version in self._claimed
+            overtaken = version.version in self._overtaken
             self._claimed.discard(version.version)
+            self._overtaken.discard(version.version)
+        if overtaken:  # a later version was served while this one trained: nothing to write
+            return False
         if not claimed:
             raise Conflict(f"model version {version.version} is not claimed by this store")
         if version.items != len(factors.ids):
@@ -263,7 +270,9 @@ class VersionStore:
         self.kv.delete(self.claims + name)
         with self._lock:
             self._cache.pop(name, None)
-            self._claimed.discard(name)
+            if name in self._claimed:  # its retraining is still running: publish says overtaken
+                self._claimed.discard(name)
+                self._overtaken.add(name)
 
 
 def _number(name: str) -> int:
