@@ -9,37 +9,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from skybridge.backends import kv
 from skybridge.backends.kv import KeyValueStore
-from skybridge.backends.streams import Consumer, Message, Record, TopicPartition, connect
+from skybridge.backends.streams import Consumer, Message, Record, TopicPartition
 from skybridge.backends.streams.kinesis import KinesisStream
 from skybridge.backends.streams.kinesis.shards import shard_id
 from skybridge.core.errors import SkybridgeError, TransientError
 from skybridge.testing.contracts.streams import drain, unique
-from skybridge.testing.servers import RunningServer
 
+from .test_kinesis_resharding import kinesis
+
+__all__ = ["kinesis"]  # the fixture of test_kinesis_resharding, used here
 pytestmark = pytest.mark.moto
 
 TIMEOUT = 10.0
-
-
-@pytest.fixture
-def kinesis(moto_server: RunningServer, tmp_path: Path) -> KinesisStream:
-    checkpoints = kv.connect(f"sqlite:///{tmp_path}/checkpoints.db")
-    backend = connect(
-        f"kinesis://sb-?region=us-east-1&endpoint_url={moto_server.url}"
-        "&session_timeout=1.5&heartbeat_interval=0.1&poll_interval=0.05"
-        "&shard_refresh_interval=0.3&empty_read_ends_closed_shard=true",  # moto: see stream.py
-        checkpoints=checkpoints,
-    )
-    assert isinstance(backend, KinesisStream)
-    return backend
 
 
 def client_error(code: str) -> ClientError:
