@@ -110,7 +110,8 @@ def catch_up(
         mark = marks.begin(name, window(spec.every, at)[0])
     todo, due = due_windows(spec, mark, at, MAX_WINDOWS)
     tick = SyncTick(name, synced_through=mark, behind=due)
-    if due > len(todo) and not windowless(spec):
+    flat = windowless(spec)
+    if due > len(todo) and not flat:
         log.warning(
             "datasync.batch_backlog",
             batch=name,
@@ -135,7 +136,7 @@ def catch_up(
                 return tick
             tick.ran.append(found.id)
         marks.advance(name, end)
-        tick.synced_through, tick.behind = end, 0 if windowless(spec) else tick.behind - 1
+        tick.synced_through, tick.behind = end, 0 if flat else tick.behind - 1
     return tick
 
 
