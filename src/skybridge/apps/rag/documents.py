@@ -18,7 +18,7 @@ collections made before they kept one said 0 while holding every chunk).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -75,10 +75,12 @@ class DocumentRegistry:
 
     def entries(self, source: str | None = None) -> list[DocumentEntry]:
         """Every entry (of ``source`` only, when given), by id."""
-        found = [
-            DocumentEntry(**json.loads(item.value)) for item in self.kv.scan_prefix(self.prefix)
-        ]
-        return [e for e in found if source is None or e.source == source]
+        return [e for e in self._each() if source is None or e.source == source]
+
+    def _each(self) -> Iterator[DocumentEntry]:
+        """The entries by id, read as they are scanned."""
+        for item in self.kv.scan_prefix(self.prefix):
+            yield DocumentEntry(**json.loads(item.value))
 
     def clear(self) -> int:
         keys = list(self.kv.keys(self.prefix))
@@ -115,6 +117,5 @@ class DocumentRegistry:
         before them). Its count alone is not trusted: it can read 0 while holding chunks."""
         if collection.count > 0:
             return False
-        items = (DocumentEntry(**json.loads(i.value)) for i in self.kv.scan_prefix(self.prefix))
-        entry = next((e for e in items if e.chunks > 0), None)
+        entry = next((e for e in self._each() if e.chunks > 0), None)
         return entry is not None and not vectors.get(collection.name, [entry.chunk_id(0)])
