@@ -6,6 +6,7 @@ import sys
 import time
 import types
 from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import EntryPoint
 from typing import Any, Self
 
 import pytest
@@ -92,13 +93,17 @@ def test_target_must_be_a_backend_of_the_family(fake_module: str) -> None:
         registry.resolve("bad")
 
 
+GROUP = "skybridge.backends.widgets"
+
+
+def _plugins(**targets: str) -> list[EntryPoint]:
+    """Installed plug-ins of the widgets family: scheme name -> target."""
+    return [EntryPoint(name=name, value=value, group=GROUP) for name, value in targets.items()]
+
+
 def test_entry_points_add_schemes(fake_module: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from importlib.metadata import EntryPoint
-
-    ep = EntryPoint(name="plug", value=f"{fake_module}:Widget", group="skybridge.backends.widgets")
-
     def fake_entry_points(*, group: str) -> list[EntryPoint]:
-        return [ep] if group == "skybridge.backends.widgets" else []
+        return _plugins(plug=f"{fake_module}:Widget") if group == GROUP else []
 
     monkeypatch.setattr("skybridge.core.registry.entry_points", fake_entry_points)
     registry = Registry("widgets", Widget)
@@ -108,17 +113,11 @@ def test_entry_points_add_schemes(fake_module: str, monkeypatch: pytest.MonkeyPa
 def test_a_contested_entry_point_leaves_the_others_and_every_caller_waits_for_the_load(
     fake_module: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from importlib.metadata import EntryPoint
-
-    group = "skybridge.backends.widgets"
-    eps = [
-        EntryPoint(name="taken", value="elsewhere:Widget", group=group),
-        EntryPoint(name="plug", value=f"{fake_module}:Widget", group=group),
-    ]
+    eps = _plugins(taken="elsewhere:Widget", plug=f"{fake_module}:Widget")
 
     def slow_entry_points(*, group: str) -> list[EntryPoint]:
         time.sleep(0.2)  # every caller arrives while the first one loads
-        return eps if group == "skybridge.backends.widgets" else []
+        return eps if group == GROUP else []
 
     monkeypatch.setattr("skybridge.core.registry.entry_points", slow_entry_points)
     registry = Registry("widgets", Widget)
@@ -134,13 +133,7 @@ def test_a_contested_entry_point_leaves_the_others_and_every_caller_waits_for_th
 def test_a_malformed_plug_in_or_unreadable_metadata_leaves_every_other_scheme_working(
     fake_module: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from importlib.metadata import EntryPoint
-
-    group = "skybridge.backends.widgets"
-    eps = [
-        EntryPoint(name="broken", value="only_a_module", group=group),
-        EntryPoint(name="plug", value=f"{fake_module}:Widget", group=group),
-    ]
+    eps = _plugins(broken="only_a_module", plug=f"{fake_module}:Widget")
     monkeypatch.setattr("skybridge.core.registry.entry_points", lambda *, group: eps)
     registry = Registry("widgets", Widget)
     registry.register("wid", f"{fake_module}:Widget")
