@@ -70,6 +70,27 @@ def test_put_uses_client_request_token_as_version_id(store: AwsSecretsManager) -
     assert raw[version] == ["AWSCURRENT"]
 
 
+def test_short_version_ids_are_padded_to_a_token_the_service_takes(
+    store: AwsSecretsManager,
+) -> None:
+    """A token has 32-64 characters: an OCI version number as version id was refused."""
+    name = f"short-{uuid.uuid4().hex[:8]}"
+    created = store.create(name, Secret("one"), version_id="1")
+    token = aws_module.aws_version_id("1")
+    assert created.version.version_id == token
+    assert len(token) == 32
+    assert token.startswith("1-")
+    written = store.put_value(name, Secret("two"), version_id="2.r1")
+    assert written.version.is_current
+    assert store.put_value(name, Secret("two"), version_id="2.r1").version_id == written.version_id
+    assert store.get_value(name, version_id="1").value.reveal() == "one"
+    assert store.get_value(name, version_id=token).value.reveal() == "one"
+    assert store.get_value(name).value.reveal() == "two"
+    with pytest.raises(Conflict):  # still one value per id
+        store.put_value(name, Secret("other"), version_id="1")
+    assert aws_module.aws_version_id("x" * 32) == "x" * 32
+
+
 def test_native_stage_names_work(store: AwsSecretsManager) -> None:
     name = f"native-{uuid.uuid4().hex[:8]}"
     store.create(name, Secret("old"))

@@ -122,6 +122,57 @@ def test_deleted_name_stays_reserved_with_hint(store: OciVault) -> None:
         store.delete(name, force=True)
 
 
+def test_a_create_after_a_delete_with_the_same_version_id_is_refused(store: OciVault) -> None:
+    """OCI replays a create for 24 hours after a retry token was used: a token made from the
+    name and version id made this create return the deleted secret, reported as written."""
+    name, version = _name(), str(uuid.uuid4())
+    store.create(name, Secret("a"), version_id=version)
+    store.delete(name, recovery_days=1)
+    with pytest.raises(Conflict, match="reserved"):
+        store.create(name, Secret("a"), version_id=version)
+    with pytest.raises(Conflict, match="reserved"):
+        store.upsert_value(name, Secret("a"), version_id=version)
+
+
+@pytest.mark.parametrize(("days", "version_days"), [(1, 1), (30, 30)])
+def test_deletion_times_stay_inside_the_one_to_thirty_day_window(
+    oci_emulator: OciEmulator, days: int, version_days: int
+) -> None:
+    """The window is checked when the request arrives: exactly one day from now is under it by
+    then, and 30 days plus a margin was over it (every prune failed with 30)."""
+    with _connect(oci_emulator, version_deletion_days=version_days) as store:
+        name = _name()
+        first = store.create(name, Secret("a")).version_id
+        store.put_value(name, Secret("b"))
+        store.put_value(name, Secret("c"))  # the first is DEPRECATED now
+        store.schedule_version_deletion(name, first)
+        gone = [v for v in store.list_versions(name) if v.version_id == first]
+        assert gone
+        assert gone[0].deletion_scheduled is not None
+        store.delete(name, recovery_days=days)
+        assert store.describe(name).deletion_date is not None
+
+
+def test_an_unknown_stage_is_a_validation_error(store: OciVault) -> None:
+    name = _name()
+    store.create(name, Secret("a"))
+    with pytest.raises(ValidationError, match="no stage 'AWSCURRENT'"):
+        store.get_value(name, stage="AWSCURRENT")
+    assert store.get_value(name, stage="latest").value.reveal() == "a"
+
+
+def test_501_is_not_retried(oci_emulator: OciEmulator) -> None:
+    with _connect(oci_emulator) as store:
+        name = _name()
+        store.create(name, Secret("a"))
+        oci_emulator.reset_calls()
+        oci_emulator.faults.inject("GetSecretBundleByName", 501, times=3)
+        with pytest.raises(TerminalError):
+            store.get_value(name)
+        assert oci_emulator.calls["GetSecretBundleByName"] == 1
+    oci_emulator.faults.clear()
+
+
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_injected_faults_surface_as_transient(oci_emulator: OciEmulator, status: int) -> None:
     with _connect(oci_emulator, retry=None) as store:

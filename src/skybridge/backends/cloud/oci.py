@@ -184,9 +184,10 @@ def retry_after(headers: object) -> float | None:
 
 
 def is_transient(exc: oci.exceptions.ServiceError, codes: frozenset[str] = frozenset()) -> bool:
-    """Throttled (429), a server error (5xx), a client-side failure (-1), or one of ``codes``."""
+    """Throttled (429), a server error (5xx but 501, which no retry mends: the SDK's own retry
+    strategy leaves it out too), a client-side failure (-1), or one of ``codes``."""
     status = int(exc.status)
-    return status in (429, -1) or status >= 500 or str(exc.code) in codes
+    return status in (429, -1) or (status >= 500 and status != 501) or str(exc.code) in codes
 
 
 def translate_service_error(

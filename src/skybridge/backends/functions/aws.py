@@ -415,7 +415,10 @@ class LambdaPlatform(FunctionPlatform):
         answer = self._call(
             "CloudWatch",
             f"alarm {alarm}",
-            lambda: self._cloudwatch.describe_alarms(AlarmNames=[alarm]),
+            # Without AlarmTypes, DescribeAlarms answers with metric alarms only.
+            lambda: self._cloudwatch.describe_alarms(
+                AlarmNames=[alarm], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            ),
         )
         found = answer.get("MetricAlarms", []) + answer.get("CompositeAlarms", [])
         if not found:

@@ -1,9 +1,12 @@
 """``aws-sm://<region>?endpoint_url=..&profile=..``: AWS Secrets Manager.
 
 Version ids are Secrets Manager ``VersionId``s and are sent as ``ClientRequestToken``, so a
-retried write is a no-op on the service side. Stages map ``AWSCURRENT``/``AWSPENDING``/
-``AWSPREVIOUS`` to ``current``/``pending``/``previous``; other labels are kept as they are.
-Text values go to ``SecretString`` and bytes to ``SecretBinary``. Tags are the metadata.
+retried write is a no-op on the service side. A token has 32 to 64 characters: a shorter version
+id (an OCI version number, ``3``) is written and read as itself padded with a hash of it to 32
+(:func:`aws_version_id`), so the same id always names the same version. Stages map
+``AWSCURRENT``/``AWSPENDING``/``AWSPREVIOUS`` to ``current``/``pending``/``previous``; other
+labels are kept as they are. Text values go to ``SecretString`` and bytes to ``SecretBinary``.
+Tags are the metadata.
 ``batch_get_values`` uses ``BatchGetSecretValue`` (20 secrets per call); ``describe_many`` of
 20 or more secrets reads one ``ListSecrets`` listing (see
 :mod:`~skybridge.backends.secrets.aws_describe`) and describes only what it leaves open.
@@ -14,6 +17,7 @@ Keyword options: ``client=`` (a ready boto3 client), ``max_value_size=``.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Self, TypeVar
@@ -59,6 +63,20 @@ def _value(response: Mapping[str, Any]) -> SecretValue:
 def _value_field(value: SecretValue) -> dict[str, Any]:
     raw = value.reveal()
     return {"SecretBinary": raw} if isinstance(raw, bytes) else {"SecretString": raw}
+
+
+#: The shortest ``ClientRequestToken`` (and so ``VersionId``) Secrets Manager accepts.
+MIN_VERSION_ID = 32
+
+
+def aws_version_id(version_id: str) -> str:
+    """``version_id`` as a Secrets Manager version id: as it is from 32 characters on, else
+    followed by ``-`` and the start of its SHA-256 up to 32 characters (``3`` ->
+    ``3-4e07408562bedb8b60ce05c1decfe3``)."""
+    if len(version_id) >= MIN_VERSION_ID:
+        return version_id
+    digest = hashlib.sha256(version_id.encode()).hexdigest()
+    return f"{version_id}-{digest}"[:MIN_VERSION_ID]
 
 
 class AwsSecretsManager(SecretStore):
@@ -147,10 +165,14 @@ class AwsSecretsManager(SecretStore):
         info = version_info(response["VersionId"], response.get("VersionStages", []))
         return SecretVersion(ref, info, value)
 
+    @staticmethod
+    def _version_id(version_id: str | None) -> str:
+        return aws_version_id(SecretStore._version_id(version_id))
+
     def _get_value(self, secret: str, version_id: str | None, stage: str | None) -> SecretVersion:
         kwargs: dict[str, Any] = {"SecretId": secret}
         if version_id is not None:
-            kwargs["VersionId"] = version_id
+            kwargs["VersionId"] = aws_version_id(version_id)
         if stage is not None:
             kwargs["VersionStage"] = NATIVE_STAGES.get(stage, stage)
         try:

@@ -20,8 +20,8 @@ Keyword options: ``config=`` (oci config dict), ``retry=`` (a
 
 from __future__ import annotations
 
-import hashlib
 import re
+import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
@@ -53,13 +53,15 @@ from skybridge.backends.secrets.types import (
     VersionInfo,
 )
 from skybridge.core.clock import SYSTEM_CLOCK, Clock
-from skybridge.core.errors import ConfigError, Conflict, NotFound
+from skybridge.core.errors import ConfigError, Conflict, NotFound, ValidationError
 from skybridge.core.retry import RetryPolicy
 from skybridge.core.urls import BackendURL
 
 DEFAULT_RETRY = RetryPolicy(attempts=3, base_delay=0.2, max_delay=2.0, deadline=20.0)
 _DELETING = {"PENDING_DELETION", "SCHEDULING_DELETION", "DELETING", "DELETED"}
 _OCID = re.compile(r"^ocid1\.")
+#: The stages a bundle can be read by (GetSecretBundle's ``stage``).
+_STAGES = frozenset({"CURRENT", "PENDING", "LATEST", "PREVIOUS", "DEPRECATED"})
 
 
 class OciVault(SecretStore):
@@ -224,13 +226,20 @@ class OciVault(SecretStore):
             metadata=with_value_type(dict(metadata), {}, value, version_id),
             secret_content=encode_content(value, version_id),
         )
-        token = hashlib.sha256(f"{self.vault_id}|{name}|{version_id}".encode()).hexdigest()[:32]
+        # One token per call: its own retries are replayed, while a later create of the same
+        # name and version is a new request. (OCI keeps a token 24 hours, and a deleted secret's
+        # token replays its creation: a token derived from the name and version made a create
+        # after a delete "succeed" with the secret still pending deletion.) A create sent again
+        # by a redelivery meets the name taken, and the caller reads the version back.
+        token = uuid.uuid4().hex
         try:
             data = self._oci.vault(
                 "CreateSecret", name, "create_secret", details, opc_retry_token=token
             ).data
         except Conflict as exc:
             raise self._name_taken(name, exc) from None
+        if data.lifecycle_state in _DELETING:
+            raise self._name_taken(name, Conflict(f"secret '{name}' is {data.lifecycle_state}"))
         self._ids[name], self._names[data.id] = data.id, name
         info = version_info(version_id, ["CURRENT", "LATEST"], None, data.current_version_number)
         return SecretVersion(SecretRef(name, data.id), info, value, dict(metadata))
@@ -273,6 +282,11 @@ class OciVault(SecretStore):
         if version_id is not None:
             selector["secret_version_name"] = version_id
         if stage is not None:
+            if stage.upper() not in _STAGES:
+                raise ValidationError(
+                    f"OCI Vault has no stage '{stage[:40]}'",
+                    hint=f"use one of {', '.join(sorted(_STAGES))} (any case)",
+                )
             selector["stage"] = stage.upper()
         try:
             bundle = self._bundle(secret, selector)
@@ -347,7 +361,7 @@ class OciVault(SecretStore):
 
     def _delete(self, secret: str, recovery_days: int | None, force: bool) -> None:
         model, etag = self._secret_model(secret)
-        when = self._now() + timedelta(days=recovery_days or self.default_recovery_days)
+        when = self._deletion_time(recovery_days or self.default_recovery_days)
         details = ScheduleSecretDeletionDetails(time_of_deletion=when)
         self._oci.vault(
             "ScheduleSecretDeletion",
@@ -362,6 +376,13 @@ class OciVault(SecretStore):
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.now(), UTC)
+
+    def _deletion_time(self, days: int) -> datetime:
+        """``days`` from now, kept inside OCI's window of 1 to 30 days by a margin, so that
+        neither the time the request takes nor clock skew puts it outside (OCI refuses a time
+        of deletion under one day or over 30 days away when the request arrives)."""
+        low, high = timedelta(days=1, minutes=5), timedelta(days=30, minutes=-5)
+        return self._now() + min(max(timedelta(days=days), low), high)
 
     def _schedule_version_deletion(self, secret: str, version_id: str) -> None:
         model, _ = self._secret_model(secret)
@@ -378,8 +399,7 @@ class OciVault(SecretStore):
         self._schedule_numbers(secret, model.id, versions)
 
     def _schedule_numbers(self, secret: str, secret_id: str, versions: list[VersionInfo]) -> None:
-        # A few minutes past the minimum so clock skew cannot push it under OCI's one day.
-        when = self._now() + timedelta(days=self.version_deletion_days, minutes=5)
+        when = self._deletion_time(self.version_deletion_days)
         for version in versions:
             self._oci.vault(
                 "ScheduleSecretVersionDeletion",

@@ -25,6 +25,8 @@ MAX_SECRET_BYTES = 25 * 1024  # the commonly cited bundle limit (not confirmed b
 DAY = 86400.0
 DELETION_WINDOW = (1 * DAY, 30 * DAY)
 DEFAULT_DELETION_DELAY = 30 * DAY
+#: How long OCI replays a create for its opc-retry-token (24 hours).
+RETRY_TOKEN_SECONDS = 1 * DAY
 _seq = itertools.count()
 
 
@@ -105,7 +107,8 @@ class VaultStore:
         self.keys: dict[str, str] = {}  # key id -> vault id
         self.vaults: dict[str, str] = {}  # vault id -> compartment id
         self.secrets: dict[str, Secret] = {}
-        self.retry_tokens: dict[str, tuple[str, str]] = {}  # token -> (body hash, secret id)
+        #: token -> (body hash, secret id, time used): replayed for RETRY_TOKEN_SECONDS
+        self.retry_tokens: dict[str, tuple[str, str, float]] = {}
         self._named: dict[tuple[str, str], str] = {}  # (vault id, name) -> id, while not DELETED
         self._due: list[tuple[float, int, str]] = []  # (deletion time, seq, secret id) heap
 
@@ -284,6 +287,6 @@ class VaultStore:
         except ValueError:
             raise errors.invalid("timeOfDeletion must be an RFC 3339 timestamp") from None
         low, high = DELETION_WINDOW
-        if not now + low - 60 <= at <= now + high + 60:
+        if not now + low <= at <= now + high:
             raise errors.invalid("timeOfDeletion must be between 1 and 30 days from now")
         return at

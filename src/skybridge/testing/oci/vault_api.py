@@ -10,7 +10,7 @@ from skybridge.testing.oci import errors
 from skybridge.testing.oci.ids import rfc3339
 from skybridge.testing.oci.paging import page_of
 from skybridge.testing.oci.routing import Request, Response, Router, json_response
-from skybridge.testing.oci.vault import Secret, SecretVersion, VaultStore
+from skybridge.testing.oci.vault import RETRY_TOKEN_SECONDS, Secret, SecretVersion, VaultStore
 
 if TYPE_CHECKING:
     from skybridge.testing.oci.audit import AuditLog
@@ -125,14 +125,16 @@ class VaultApi:
         body = request.json()
         token = request.headers.get("opc-retry-token")
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        if token and token in self.store.retry_tokens:
-            seen_digest, secret_id = self.store.retry_tokens[token]
+        now = self.store.clock.now()
+        remembered = self.store.retry_tokens.get(token) if token else None
+        if remembered is not None and now - remembered[2] < RETRY_TOKEN_SECONDS:
+            seen_digest, secret_id, _ = remembered
             if seen_digest != digest:
                 raise errors.conflict("opc-retry-token was already used with a different request")
             return self._answer(self.store.get(secret_id))
         secret = self.store.create(body)
         if token:
-            self.store.retry_tokens[token] = (digest, secret.id)
+            self.store.retry_tokens[token] = (digest, secret.id, now)
         self._audited(request, "CreateSecret", secret)
         return self._answer(secret)
 
