@@ -134,6 +134,8 @@ def test_a_script_with_no_statement_is_refused_and_creates_nothing(workdir: Path
 
 def test_only_skybridges_own_open_data_folder_is_warned_about(workdir: Path) -> None:
     workdir.chmod(0o755)  # the project folder: --db files in it draw no warning about it
+    (workdir / "sla.db").write_text("")  # list reads an existing database, it makes none
+    (workdir / "sla.db").chmod(0o600)
     code, err = _run("list", "--db", "sqlite:///sla.db")
     assert code == 0, err
     assert "open to other users" not in err

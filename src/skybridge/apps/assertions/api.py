@@ -28,7 +28,13 @@ from skybridge.apps.assertions.errors import (
 from skybridge.apps.assertions.execute import jsonable, run_sql, run_steps, warnings
 from skybridge.apps.assertions.model import Assertion, parse_assertion
 from skybridge.apps.assertions.naming import dollar_quote, quote_ident, quote_literal
-from skybridge.apps.assertions.plan import Dialect, Step, dialect_of, plan_script
+from skybridge.apps.assertions.plan import (
+    Dialect,
+    Step,
+    check_statements,
+    dialect_of,
+    plan_script,
+)
 from skybridge.apps.assertions.script import ScriptStatement, split_script
 from skybridge.apps.assertions.transactions import (
     DEFAULT_STATEMENT_TIMEOUT,
@@ -212,6 +218,7 @@ def apply_assertions_only(
 
 def _apply(statements: list[ScriptStatement], engine: Engine, timeout: float | None) -> list[str]:
     dialect = engine_dialect(engine)
+    check_statements(statements)  # a script wrong on its own writes nothing, not even a version
     record_version(engine)
     try:
         with transaction(engine, timeout=timeout) as conn:

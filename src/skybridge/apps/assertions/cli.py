@@ -2,14 +2,15 @@
 
 Exit codes: 0 ok, 1 a check found violating rows (or a write violated an assertion), 2 bad
 input (SQL that does not parse or that the database rejects, an unknown assertion, a
-nondeterministic expression, a bad ``--db`` URL).
+nondeterministic expression, a bad or empty ``--db`` URL, a SQLite file that does not exist
+for a command that does not create one: all but ``apply``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from skybridge.apps.assertions import api
+from skybridge.apps.assertions.created_database import removed_if_failed
 from skybridge.apps.assertions.errors import AssertionViolation
 from skybridge.apps.assertions.naming import check_name, quote_ident
 from skybridge.apps.assertions.script import split_script
@@ -30,7 +32,7 @@ from skybridge.apps.kit.cli import (
     report_error,
     styled,
 )
-from skybridge.core.errors import NotFound, ValidationError
+from skybridge.core.errors import ConfigError, NotFound, ValidationError
 
 assert_app = typer.Typer(
     help="SQL assertions (CREATE ASSERTION) on PostgreSQL and SQLite.", no_args_is_help=True
@@ -55,13 +57,28 @@ FromDialect = Annotated[
 
 
 @contextmanager
-def database(ctx: typer.Context, db: str | None) -> Iterator[Engine]:
-    """An engine on ``--db`` (else ``backends.sql``); unknown names and rejected SQL exit 2."""
+def database(ctx: typer.Context, db: str | None, *, creates: bool = False) -> Iterator[Engine]:
+    """An engine on ``--db`` (else ``backends.sql``); unknown names and rejected SQL exit 2.
+
+    Only a command that ``creates`` (apply) may make a SQLite file that is missing, and it
+    removes that file again when it fails; the others refuse a missing file (a typo).
+    """
     settings = cli_session(ctx).settings()  # configures logging even when --db is given
+    if db is not None and not db.strip():  # not "use the default": a variable that was unset
+        raise ConfigError(
+            "--db is empty; give a database URL or leave it out",
+            setting="--db",
+            hint="for example --db sqlite:///app.db or --db postgresql://user@host/db",
+        )
     url = db or settings.backends.sql  # the app's backend: core's sql
     setting = "--db" if db else "backends.sql"
+    made = removed_if_failed(url, setting) if creates else nullcontext()
     try:
-        with open_engine(url, setting, settings.data_dir) as engine, database_errors():
+        with (
+            made,
+            open_engine(url, setting, settings.data_dir, create=creates) as engine,
+            database_errors(),
+        ):
             yield engine
     except NotFound as exc:
         report_error(exc)
@@ -103,7 +120,7 @@ def apply(
         raise ValidationError(
             f"{file} holds no SQL statement", hint="give a .sql file of statements ending in ;"
         )
-    with database(ctx, db) as engine:
+    with database(ctx, db, creates=True) as engine:
         done = api.apply(
             script, engine, source=str(file), from_dialect=from_dialect, timeout=timeout or None
         )

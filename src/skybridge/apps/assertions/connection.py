@@ -2,9 +2,10 @@
 
 Assertions run on PostgreSQL and SQLite only, so any other URL is refused up front with the
 supported forms. A SQLite file given on the command line must be in an existing folder (a
-typo must not create directories). The first connection is made here, so a database that
-cannot be reached is reported as such, naming the URL and where it was set, instead of being
-blamed on the SQL later.
+typo must not create directories), and a command that only reads must find the file itself:
+a mistyped path is refused, not read as a new empty database (which a CI check would pass).
+The first connection is made here, so a database that cannot be reached is reported as such,
+naming the URL and where it was set, instead of being blamed on the SQL later.
 """
 
 from __future__ import annotations
@@ -52,10 +53,10 @@ def parse_database_url(url: str, setting: str) -> URL:
 
 
 def _check_folder(parsed: URL, setting: str) -> None:
-    path = parsed.database
-    if parsed.get_backend_name() != "sqlite" or path in (None, "", ":memory:"):
+    path = sqlite_path(parsed)
+    if path is None:
         return
-    folder = Path(path).parent
+    folder = path.parent
     if setting != CONFIGURED and not folder.is_dir():
         raise ConfigError(
             f"folder {folder} does not exist (SQLite database {path})",
@@ -64,14 +65,49 @@ def _check_folder(parsed: URL, setting: str) -> None:
         )
 
 
-def open_database(url: str, setting: str = CONFIGURED, data_dir: Path | None = None) -> Engine:
+def sqlite_path(parsed: URL) -> Path | None:
+    """The file of a SQLite database kept in a plain file; ``None`` for any other database
+    (PostgreSQL, in memory, a ``file:`` URI)."""
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or path in (None, "", ":memory:"):
+        return None
+    if parsed.query.get("uri"):
+        return None
+    return Path(path)
+
+
+def _check_file(parsed: URL, setting: str, data_dir: Path | None) -> None:
+    """Refuse a missing SQLite file, except skybridge's own database (the configured
+    ``backends.sql`` in ``data_dir``), which any command makes on first use."""
+    path = sqlite_path(parsed)
+    if path is None or path.exists():
+        return
+    own = data_dir is not None and path.parent.resolve().is_relative_to(data_dir.resolve())
+    if setting == CONFIGURED and own:
+        return
+    shown = str(path) if path.is_absolute() else f"{path} (in {Path.cwd()})"
+    raise ConfigError(
+        f"SQLite database {shown} does not exist (only apply creates one)",
+        setting=setting,
+        hint=f"check the path in {setting}, or create the database first: "
+        "skybridge assert apply FILE.sql --db URL",
+    )
+
+
+def open_database(
+    url: str, setting: str = CONFIGURED, data_dir: Path | None = None, *, create: bool = True
+) -> Engine:
     """An engine on ``url`` whose first connection worked; the caller disposes of it.
 
     ``data_dir`` is skybridge's data folder: only a SQLite file there has its folder checked
     for other users' access (see ``create_sql_engine``), not one the user named elsewhere.
+    Without ``create`` a SQLite file that does not exist is a :class:`ConfigError` (but
+    skybridge's own, the configured one in ``data_dir``), and none is made.
     """
     parsed = parse_database_url(url, setting)
     _check_folder(parsed, setting)
+    if not create:
+        _check_file(parsed, setting, data_dir)
     engine = create_sql_engine(url, setting=setting, data_dir=data_dir)
     try:
         with engine.connect():

@@ -11,7 +11,7 @@ from skybridge.apps.assertions.catalog import CATALOG_DDL, delete_sql, upsert_sq
 from skybridge.apps.assertions.ddl_guard import GUARD_SQL, RECORD_TYPES_SQL
 from skybridge.apps.assertions.errors import StatementRef, located
 from skybridge.apps.assertions.grammar import AlterAssertion, CreateAssertion, DropAssertion
-from skybridge.apps.assertions.model import Assertion, assertion_from_tree
+from skybridge.apps.assertions.model import Assertion, State, assertion_from_tree
 from skybridge.apps.assertions.script import ScriptStatement, split_script
 from skybridge.apps.assertions.volatility import pg_check_sql
 from skybridge.core.errors import Conflict, NotFound, SkybridgeError, ValidationError
@@ -74,6 +74,25 @@ def plan_script(
             raise located(exc, statement.ref) from None
         steps += [replace(step, origin=statement.ref) for step in made]
     return steps
+
+
+def check_statements(statements: list[ScriptStatement]) -> None:
+    """Refuse, before the database is touched, what a script's assertion statements get wrong
+    on their own: a CREATE's name, condition and state, an ALTER's state words. What depends
+    on the catalog (whether a name exists) is for :func:`plan_script`, in the transaction.
+
+    Raises:
+        ValidationError: the first such statement, named by its line.
+    """
+    for statement in statements:
+        tree = statement.assertion
+        try:
+            if isinstance(tree, CreateAssertion):
+                analyse(assertion_from_tree(tree))
+            elif isinstance(tree, AlterAssertion):
+                State().merged(tree.args["state"])  # the defaults refuse no word another allows
+        except SkybridgeError as exc:
+            raise located(exc, statement.ref) from None
 
 
 def _statement_steps(

@@ -28,13 +28,14 @@ DEMO_FILES = ("schema.sql", "assertions.sql", "data.sql")
 
 @contextmanager
 def open_engine(
-    url: str, setting: str = "backends.sql", data_dir: Path | None = None
+    url: str, setting: str = "backends.sql", data_dir: Path | None = None, *, create: bool = True
 ) -> Iterator[Engine]:
     """An engine on ``url`` (PostgreSQL or SQLite, reachable), disposed afterwards.
 
-    ``data_dir``: skybridge's data folder (see :func:`.connection.open_database`).
+    ``data_dir``: skybridge's data folder; without ``create`` a missing SQLite file is refused
+    (see :func:`.connection.open_database`).
     """
-    engine = open_database(url, setting, data_dir)
+    engine = open_database(url, setting, data_dir, create=create)
     try:
         yield engine
     finally:
