@@ -39,6 +39,7 @@ def fake_module(monkeypatch: pytest.MonkeyPatch) -> str:
     module = types.ModuleType("skybridge_test_widgets")
     module.Widget = Widget  # type: ignore[attr-defined]
     module.NotAWidget = NotAWidget  # type: ignore[attr-defined]
+    module.LoginWidget = LoginWidget  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, module.__name__, module)
     return module.__name__
 
@@ -157,6 +158,43 @@ def test_bad_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as info:
         registry.connect("no-scheme-here", setting="backends.kv")
     assert info.value.setting == "backends.kv"
+
+
+class LoginWidget(Widget):
+    url_credentials = True
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "aws-sm://admin:HUNTER2PW@eu-west-1",
+        "dynamodb://admin:HUNTER2PW@table?region=eu-west-1",
+        "s3://admin:HUNTER2PW@bucket/prefix",
+        "oci-vault://:HUNTER2PW@ocid1.vault.oc1..x",
+        "local://u:HUNTER2PW@dir",
+    ],
+)
+def test_a_password_in_the_url_of_a_backend_that_takes_none_is_refused_masked(url: str) -> None:
+    """A password put before a region, table or bucket was read as its name and printed whole
+    in the SDK's complaint about that name (and kept as a mapping's last error)."""
+    from skybridge.backends import kv, objects, secrets
+
+    family = {"aws-sm": secrets, "dynamodb": kv, "s3": objects}.get(url.split(":")[0], secrets)
+    with pytest.raises(ConfigError, match="takes no login in its URL") as info:
+        family.connect(url, setting="backends.x")
+    shown = f"{info.value} {info.value.hint}"
+    assert "HUNTER2PW" not in shown
+    assert info.value.setting == "backends.x"
+
+
+def test_a_backend_that_logs_in_keeps_its_login(fake_module: str) -> None:
+    registry = Registry("widgets", Widget)
+    registry.register("wid", f"{fake_module}:Widget")
+    registry.register("login", f"{fake_module}:LoginWidget")
+    assert registry.connect("login://user:pw@host").url.password == "pw"
+    with pytest.raises(ConfigError, match="takes no login"):
+        registry.connect("wid://user:pw@host")
+    assert registry.connect("wid://bucket@namespace").url.username == "bucket"  # oci:// names
 
 
 class Faulty(Widget):

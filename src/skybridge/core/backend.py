@@ -17,6 +17,12 @@ class Backend(ABC):
 
     #: Optional features this implementation supports, e.g. ``{"ttl", "transactions"}``.
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: Whether the URL may carry a password (``user:password@``: a server's login: Redis,
+    #: PostgreSQL, Kafka SASL, SMTP...). Where it may not (a region, table, bucket, OCID or path
+    #: follows the scheme), the registry refuses such a URL, so that a password put there is
+    #: never read as a name and repeated in that name's error messages. (``name@`` without a
+    #: password stays: ``oci://bucket@namespace``.)
+    url_credentials: ClassVar[bool] = False
 
     def supports(self, capability: str) -> bool:
         return capability in self.capabilities

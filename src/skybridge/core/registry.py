@@ -143,6 +143,15 @@ class Registry(Generic[B]):
         parsed = BackendURL.parse(url, setting=setting)
         try:
             cls = self.resolve(parsed.scheme)
+            if not cls.url_credentials and parsed.password is not None:
+                raise ConfigError(
+                    f"'{mask_url(url)}' holds a password, but {parsed.scheme}:// takes no "
+                    "login in its URL",
+                    setting=setting,
+                    hint=f"remove user:password@ from the URL; {parsed.scheme}:// reads "
+                    "its credentials elsewhere (its SDK's profile, environment or config file, "
+                    "or its own URL options)",
+                )
             return cls.from_url(parsed, **options)
         except ConfigError as exc:
             exc.setting = self._caller_setting(exc.setting, setting)

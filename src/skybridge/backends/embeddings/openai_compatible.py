@@ -19,6 +19,8 @@ from skybridge.core.urls import BackendURL
 class OpenAIEmbedder(Embedder):
     """Embeddings from an OpenAI-compatible HTTP API."""
 
+    url_credentials = True
+
     provider: ClassVar[str] = "openai"
 
     def __init__(

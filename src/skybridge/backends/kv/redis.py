@@ -129,6 +129,8 @@ _OWN_PARAMS = ("namespace", "page_size", "max_value_size")
 class RedisStore(KeyValueStore):
     """Key-value store on Redis (standalone; keys of a namespace share one cluster slot)."""
 
+    url_credentials = True
+
     scheme = "redis"
     capabilities = KeyValueStore.capabilities | {"native_expiry", "atomic_batch"}
     value_size_limit = 512 * 1024 * 1024

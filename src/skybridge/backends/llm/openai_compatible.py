@@ -17,6 +17,8 @@ from skybridge.core.urls import BackendURL
 class OpenAIChatModel(ChatModel):
     """A chat model behind an OpenAI-compatible HTTP API."""
 
+    url_credentials = True
+
     provider: ClassVar[str] = "openai"
 
     def __init__(self, endpoint: OpenAIEndpoint, model: str, **options: Any) -> None:

@@ -34,6 +34,8 @@ class KServeModel(ModelEndpoint):
         missing: Send missing values as ``null`` (the server must accept them).
     """
 
+    url_credentials = True
+
     scheme: ClassVar[str] = "http"
 
     def __init__(

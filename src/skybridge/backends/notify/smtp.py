@@ -38,6 +38,8 @@ class SmtpNotifier(Notifier):
         ssl_context: Context for TLS (default: system trust store, hostname checked).
     """
 
+    url_credentials = True
+
     scheme = "smtp"
     capabilities: ClassVar[frozenset[str]] = frozenset({"html"})
 

@@ -66,6 +66,8 @@ class WebhookNotifier(Notifier):
         timeout: Seconds for connect, write and read.
     """
 
+    url_credentials = True
+
     scheme = "webhook"
     capabilities: ClassVar[frozenset[str]] = frozenset()
 

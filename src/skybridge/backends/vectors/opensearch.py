@@ -80,6 +80,8 @@ def translate(exc: Exception, where: str) -> SkybridgeError:
 class OpenSearchVectorStore(VectorStore):
     """Collections as OpenSearch k-NN indexes with filters inside the k-NN search."""
 
+    url_credentials = True
+
     capabilities: ClassVar[frozenset[str]] = frozenset({"filters", "persistent", "ann"})
     scheme: ClassVar[str] = "opensearch"
 

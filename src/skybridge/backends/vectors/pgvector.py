@@ -92,6 +92,8 @@ def _score(metric: str, distance: float) -> float:
 class PgVectorStore(VectorStore):
     """Collections as pgvector tables: HNSW, iterative filtered scans, jsonb metadata."""
 
+    url_credentials = True
+
     capabilities: ClassVar[frozenset[str]] = frozenset({"filters", "persistent", "ann", "changes"})
     scheme: ClassVar[str] = "pgvector"
 

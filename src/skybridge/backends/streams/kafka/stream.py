@@ -35,6 +35,8 @@ _READER_GROUP = "skybridge-reader"
 class KafkaStream(StreamBackend):
     """A Kafka cluster. ``produce`` sends one batch and waits for every acknowledgement."""
 
+    url_credentials = True
+
     scheme = "kafka"
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {"consumer_groups", "seek", "retention", "headers", "lag", "explicit_partition"}
