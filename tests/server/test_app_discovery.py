@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from skybridge.apps.kit.manifest import AppSpec, discover_apps, load_apps
+from skybridge.apps.kit.manifest import CORE_SCOPE_PREFIXES, AppSpec, discover_apps, load_apps
+from skybridge.auth.scopes import CORE_SCOPES, ScopeCatalog
 from skybridge.core.errors import ConfigError, Conflict
 
 
@@ -56,3 +57,25 @@ def test_a_module_without_an_app_spec_is_a_config_error(
 def test_app_names_must_be_url_safe(name: str) -> None:
     with pytest.raises(ConfigError):
         AppSpec(name=name, title="t", description="d")
+
+
+@pytest.mark.parametrize("name", sorted(CORE_SCOPE_PREFIXES))
+def test_an_app_may_not_take_the_name_of_skybridges_own_scopes(name: str) -> None:
+    """An app called 'tokens' declaring tokens:manage for the read role let a read token mint
+    and delete tokens."""
+    with pytest.raises(ConfigError, match="taken by skybridge's own scopes"):
+        AppSpec(name=name, title="t", description="d", scopes={f"{name}:manage": "read"})
+
+
+def test_the_reserved_names_are_those_of_the_core_scopes() -> None:
+    assert {scope.split(":")[0] for scope in CORE_SCOPES} == CORE_SCOPE_PREFIXES
+
+
+def test_a_scope_is_defined_once() -> None:
+    with pytest.raises(ConfigError, match="declared twice"):
+        ScopeCatalog.build([{"one:run": "operate"}, {"one:run": "read"}])
+    with pytest.raises(ConfigError, match="declared twice"):
+        ScopeCatalog.build([{"tokens:manage": "read"}])
+    catalog = ScopeCatalog.build([{"one:run": "operate"}])
+    assert catalog.roles_of["tokens:manage"] == "admin"
+    assert catalog.roles_of["one:run"] == "operate"

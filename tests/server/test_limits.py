@@ -442,3 +442,45 @@ def test_clients_not_signed_in_cannot_keep_those_signed_in_out(settings: Setting
     # The signed-in user's page is served; a cookie the service did not sign counts for nothing.
     assert statuses == [429, 503, 200, 200, 503]
     assert anonymous_left == 0
+
+
+def test_the_session_of_a_revoked_token_is_admitted_as_a_client_not_signed_in(
+    settings: Settings,
+) -> None:
+    """A revoked token's cookie kept a signed-in user's admission (no per-address cap, outside
+    the half of the slots left to clients without a token): one address with it filled every
+    slot, and a valid token got 503."""
+    app = _app(settings, worker_threads=2, worker_queue=2, anonymous_in_progress=1)
+    state = app.state.skybridge
+    _, gone = state.tokens.create("gone")
+    _, holder = state.tokens.create("holder")
+    principal = state.tokens.verify(gone.reveal())
+    fingerprint = state.signer.fingerprint(state.tokens.active_hash(principal))
+    cookie = state.signer.dumps("session", Session.start(principal, fingerprint).to_payload())
+    state.tokens.revoke("gone")
+    old_cookie = {"cookie": f"{SESSION_COOKIE}={cookie}"}
+    auth = {"Authorization": f"Bearer {holder.reveal()}"}
+
+    async def scenario() -> list[int | None]:
+        async def one() -> int | None:  # None: admitted, still waiting for its body
+            with anyio.move_on_after(1):
+                return int((await _stalled(app, "/login", client="10.0.0.9", **cookie))["status"])
+            return None
+
+        cookie: dict[str, Any] = {"headers": old_cookie}
+        async with anyio.create_task_group() as tasks:
+            ready = anyio.Event()
+            tasks.start_soon(
+                partial(_stalled, app, "/login", client="10.0.0.9", ready=ready, **cookie)
+            )
+            await ready.wait()
+            more = [await one() for _ in range(3)]
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                valid = await client.get("/api/whoami", headers=auth)
+            tasks.cancel_scope.cancel()
+        return [*more, valid.status_code]
+
+    with TestClient(app):
+        statuses = _run_in_own_loop(scenario)
+    assert statuses == [429, 429, 429, 200]  # one per address; the valid token is served

@@ -302,3 +302,22 @@ def test_a_moved_token_whose_name_was_taken_since_is_kept_under_another_name(
         assert {"ci", "ci-moved"} <= names
     events = [json.loads(line) for line in log_output.getvalue().splitlines()]
     assert any(e["event"] == "tokens.moved" and e["renamed"] == ["ci -> ci-moved"] for e in events)
+
+
+def test_an_unreachable_users_database_keeps_neither_the_service_nor_the_token_cli_from_starting(
+    skybridge_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Looking for tokens an earlier version kept in backends.sql raised the driver's error:
+    `skybridge token list` and the service's start failed while the users' database was down,
+    although tokens live in server.database."""
+    from skybridge.cli import build_cli
+
+    down = "postgresql://skybridge:pw@127.0.0.1:1/nowhere?connect_timeout=2"
+    monkeypatch.setenv("SKYBRIDGE__BACKENDS__SQL", down)
+    listed = CliRunner().invoke(build_cli(), ["token", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == []
+    assert "tokens.legacy_check_skipped" in listed.stderr
+    assert ":pw@" not in listed.stderr
+    with service_harness() as service:
+        assert service.client.get("/api/whoami", headers=service.auth).status_code == 200

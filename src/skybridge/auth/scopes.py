@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from skybridge.core.errors import PermissionDenied, ValidationError
+from skybridge.core.errors import ConfigError, PermissionDenied, ValidationError
 
 ROLES: tuple[str, ...] = ("read", "operate", "admin")
 #: skybridge's own scopes and the role that grants each.
@@ -36,9 +36,24 @@ class ScopeCatalog:
 
     @classmethod
     def build(cls, app_scopes: Iterable[Mapping[str, str]]) -> ScopeCatalog:
+        """The core scopes and every app's. A scope is defined once: an app declaring one
+        already known (a core scope such as ``tokens:manage``, or another app's) would change
+        the role it needs, so it is refused.
+
+        Raises:
+            ConfigError: a scope declared twice.
+        """
         merged = dict(CORE_SCOPES)
         for scopes in app_scopes:
-            merged.update(scopes)
+            for scope, role in scopes.items():
+                if scope in merged:
+                    raise ConfigError(
+                        f"scope {scope!r} is declared twice (by skybridge or another app); "
+                        "an app may not redefine a scope",
+                        setting="skybridge.apps",
+                        hint="rename the app: its scopes are '<app name>:<action>'",
+                    )
+                merged[scope] = role
         return cls(merged)
 
     def allows(self, granted: frozenset[str], scope: str) -> bool:

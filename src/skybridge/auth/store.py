@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, MetaData, Table, inspect, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from skybridge.auth.tokens import TokenStore, tokens_table
 from skybridge.backends.sql import create_sql_engine
 from skybridge.core.config import Settings
 from skybridge.core.errors import Conflict
-from skybridge.core.observability import get_logger
+from skybridge.core.observability import error_summary, get_logger
 
 log = get_logger(__name__)
 
@@ -37,7 +38,19 @@ def move_legacy_tokens(settings: Settings, target: Engine) -> int:
         settings.backends.sql, setting="backends.sql", data_dir=settings.data_dir
     )
     try:
-        if not inspect(source).has_table(tokens_table.name):
+        try:
+            if not inspect(source).has_table(tokens_table.name):
+                return 0
+        except SQLAlchemyError as exc:
+            # The users' database being down must not keep the service or `skybridge token`
+            # from starting: tokens live in server.database. The move is tried again next time.
+            log.warning(
+                "tokens.legacy_check_skipped",
+                setting="backends.sql",
+                error=error_summary(exc),
+                reason="backends.sql could not be read; tokens an earlier version kept there "
+                "are moved once it can",
+            )
             return 0
         TokenStore(target).list()  # creates the table (and its newest columns) there
         legacy = Table(tokens_table.name, MetaData(), autoload_with=source)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from skybridge.apps.kit.answers import SafeJSONResponse
 from skybridge.apps.kit.errors import ErrorBody, FieldProblem, rule_for
 from skybridge.core.errors import ConfigError, SkybridgeError, TransientError
 from skybridge.core.locations import hide_locations
@@ -39,7 +40,7 @@ def error_response(
     status: int, error: str, message: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     body = ErrorBody(error=error, message=message, **extra)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+    return SafeJSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
 async def _skybridge_error(request: Request, exc: Exception) -> Response:

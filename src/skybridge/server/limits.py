@@ -11,9 +11,10 @@ except ``/healthz`` and ``/metrics`` it, in order:
    ``Retry-After``;
 3. admits at most ``worker_threads + worker_queue`` requests at once; the next ones are answered
    503 with ``Retry-After`` at once instead of queueing without bound. Requests with neither
-   a valid API token nor a signed dashboard session (``/login``, ``/docs``) hold at most half
-   of those slots together, and ``anonymous_in_progress`` per client address (beyond: 429),
-   so clients that have not signed in cannot keep those who have out;
+   a valid API token nor an active dashboard session (``/login``, ``/docs``, the cookie of a
+   revoked token) hold at most half of those slots together, and ``anonymous_in_progress`` per
+   client address (beyond: 429), so clients that have not signed in cannot keep those who
+   have out;
 4. caps the body at ``server.max_body_bytes`` or the route's :class:`BodyLimit` (413); a
    route that reads no body is held to it by ``bodycap.announced_body_fits``; a body that
    stops arriving for ``server.body_timeout`` seconds is answered 408 (a client trickling
@@ -42,7 +43,7 @@ from skybridge.server.bodycap import KIND, BodyTimeout, BodyTooLarge, capped_rec
 from skybridge.server.errors import error_response
 from skybridge.server.lanes import AUTH_LANE, size_worker_pool
 from skybridge.server.ratelimit import BucketTable, Decision
-from skybridge.server.session import SESSION_COOKIE, SESSION_MAX_AGE
+from skybridge.server.session import SESSION_COOKIE
 
 #: Answered without limits, authentication or admission: probes and scrapers must get through.
 EXEMPT_PATHS = frozenset({"/healthz", "/metrics"})
@@ -135,21 +136,21 @@ def store_error(exc: SkybridgeError) -> Response:
     return error_response(exc.http_status, type(exc).__name__, str(exc), headers, hint=exc.hint)
 
 
-def signed_in(scope: Scope) -> bool:
-    """Whether the request carries a dashboard session cookie this service signed (checked
-    without the database: enough to count it among signed-in users for admission; the page
-    still checks that its token is active)."""
-    cookie = Request(scope).cookies.get(SESSION_COOKIE)
-    if not cookie:
+async def signed_in(scope: Scope) -> bool:
+    """Whether the request carries a dashboard session cookie this service signed whose token is
+    still active. A cookie of a revoked or deleted token counts as no session: it would
+    otherwise keep a signed-in user's admission (no per-address cap) for the cookie's life."""
+    if not Request(scope).cookies.get(SESSION_COOKIE):
         return False
-    signer: Any = scope["app"].state.skybridge.signer
-    return signer.loads("session", cookie, max_age=SESSION_MAX_AGE) is not None
+    from skybridge.server.security import current_session  # imports this module
+
+    return await AUTH_LANE.run(current_session, Request(scope)) is not None
 
 
 class Admission:
     """Counts requests in progress and refuses a new one once ``capacity`` are. Requests without
-    a valid API token (``address`` given) may hold ``capacity // 2`` slots together and
-    ``per_address`` each address. Runs on the event loop only: no locks."""
+    a valid API token or an active session (``address`` given) may hold ``capacity // 2``
+    slots together and ``per_address`` each address. Runs on the event loop only: no locks."""
 
     def __init__(self, capacity: int, per_address: int | None = None) -> None:
         self.capacity = capacity
@@ -214,7 +215,7 @@ class RequestGuard:
             return
         size_worker_pool(self.config.worker_threads)
         refusal = await self.refusal(scope)
-        known = VERIFIED in scope.get("state", {}) or signed_in(scope)
+        known = refusal is None and await self.known(scope)
         address = None if known else client_address(scope)
         if refusal is None:
             refusal = self.admission.enter(address)
@@ -228,6 +229,17 @@ class RequestGuard:
             await self.app(scope, capped, send)
         finally:
             self.admission.leave(address)
+
+    @staticmethod
+    async def known(scope: Scope) -> bool:
+        """Whether the request comes from a signed-in caller: a valid API token, or a dashboard
+        session whose token is still active."""
+        if VERIFIED in scope.get("state", {}):
+            return True
+        try:
+            return await signed_in(scope)
+        except SkybridgeError:
+            return False  # the token store is failing: the page answers that itself
 
     async def refusal(self, scope: Scope) -> Response | None:
         """The answer that stops this request before the app, or ``None`` to let it in."""

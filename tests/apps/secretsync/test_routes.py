@@ -187,6 +187,18 @@ def test_bad_input_answers_4xx_saying_what_to_fix(
     assert words in response.text
 
 
+@pytest.mark.parametrize("path", ["/api/secretsync/sync", "/api/secretsync/reconcile"])
+def test_a_name_holding_a_lone_surrogate_is_answered_404_not_500(
+    client: TestClient, auth: dict[str, str], path: str
+) -> None:
+    """JSON may escape a lone surrogate; repeating it in the answer failed to encode (500)."""
+    body = b'{"mappings": ["a\\ud800b"]}'
+    headers = {**auth, "content-type": "application/json"}
+    response = client.post(path, content=body, headers=headers)
+    assert response.status_code == 404, response.text
+    assert response.json()["message"].startswith("no mapping called a\ud800b")
+
+
 def test_dead_letters_list_and_replay(
     client: TestClient, auth: dict[str, str], ctx: AppContext[Any]
 ) -> None:

@@ -3,6 +3,7 @@ own response (a 202 with a ``Location``, a 409 with a body of its own) builds.""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -11,7 +12,17 @@ from pydantic import TypeAdapter
 from skybridge.core.locations import HIDDEN_FOR, hide_in
 
 
-class ServiceJSONResponse(JSONResponse):
+class SafeJSONResponse(JSONResponse):
+    """JSON as Starlette writes it, but text holding a lone surrogate (a JSON body may carry
+    ``"\\ud800"``, and an answer may repeat it: "no mapping called ...") is written as that
+    escape instead of failing to encode (a 500 in place of the answer)."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
+
+
+class ServiceJSONResponse(SafeJSONResponse):
     """A route's JSON answer: failure text rows carry (``core.locations.ERROR_KEYS``) without
     the host's folders for a caller without ``service:locations`` (see ``security.authorize``)."""
 

@@ -88,6 +88,9 @@ Role = Literal["read", "operate", "admin"]
 Ref = str | object
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+#: App names that would name skybridge's own scopes (``auth.scopes.CORE_SCOPES``:
+#: ``tokens:manage``...), kept here so that reading a manifest imports nothing of ``auth``.
+CORE_SCOPE_PREFIXES = frozenset({"service", "streams", "tokens"})
 #: The longest value of a page's GET parameter (``page_query``); longer is refused (422).
 QUERY_VALUE_MAX = 500
 _PART = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
@@ -189,6 +192,13 @@ class AppSpec:
                     "(at most 32, starting with a letter)",
                     setting=ENTRY_POINT_GROUP,
                 )
+        if self.name in CORE_SCOPE_PREFIXES:
+            raise ConfigError(
+                f"app name {self.name!r} is taken by skybridge's own scopes "
+                f"({', '.join(sorted(CORE_SCOPE_PREFIXES))}:...)",
+                setting=ENTRY_POINT_GROUP,
+                hint="choose another app name",
+            )
         for part in _SINGLE:
             self._check_ref(part, getattr(self, part))
         for group in _NAMED:
