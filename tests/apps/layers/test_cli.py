@@ -50,6 +50,12 @@ def test_build_show_list_publish_prune_usage(req: Path) -> None:
     assert plan["deleted"] == []
     rows = json.loads(run("usage", "--json")[1])
     assert [(r["layer"], r["version"], r["users"]) for r in rows] == [("deps", 1, [])]
+    code, out = run("usage", "--layer", "deps", "--layer", "nosuch", "--layer", "gone")
+    assert code == 2, out
+    assert "layers 'nosuch', 'gone' have no published version" in " ".join(out.split())
+    assert "['" not in out  # no Python list printed raw
+    code, out = run("usage", "--layer", "deps", "--json")
+    assert [r["layer"] for r in json.loads(out)] == ["deps"]
 
 
 def test_failing_smoke_test_exits_1_and_publish_refuses(
@@ -79,6 +85,19 @@ def test_failing_smoke_test_exits_1_and_publish_refuses(
         (["build", "x" * 141, "-r", "{req}"], "is not allowed"),
         (["prune", "x", "--keep", "0"], "keep"),
         (["rollout", "start", "fn", "--layer", "arn:x:layer:deps:1", "--steps", "a,b"], "--steps"),
+        (
+            ["rollout", "start", "fn", "--layer", "arn:x:layer:deps:1", "--steps", ","],
+            "--steps ',' holds no weight",
+        ),
+        (
+            ["rollout", "start", "fn", "--layer", "arn:x:layer:deps:1", "--steps", " "],
+            "--steps ' ' holds no weight",
+        ),
+        (
+            ["rollout", "start", "fn", "--layer", "arn:x:layer:deps:1", "--steps", "0.1,,0.5"],
+            "--steps '0.1,,0.5' has a blank weight",
+        ),
+        (["usage", "--layer", "nosuch"], "layer 'nosuch' has no published version"),
     ],
 )
 def test_bad_input_exits_2_with_what_to_fix(req: Path, args: list[str], message: str) -> None:

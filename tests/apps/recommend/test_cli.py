@@ -107,6 +107,48 @@ def test_bad_input_exits_2_with_a_message(workdir: Path) -> None:
     assert "window" in err
 
 
+def test_feedback_on_an_item_not_in_the_catalogue_is_refused_before_publishing(
+    workdir: Path,
+) -> None:
+    catalogue, _ = write_inputs(workdir)
+    run("load", str(catalogue))
+    code, out, err = run("feedback", "A01", "NOSUCHITEM", "click")
+    assert code == 2, out + err
+    assert "item 'NOSUCHITEM' is not in the catalogue; nothing was published" in err
+    assert "Traceback" not in out + err
+    code, out, _ = run("serve", "--until-idle", "--json")
+    assert (code, json.loads(out)) == (0, {"applied": 0})
+    assert run("feedback", "A01", "a1", "click")[0] == 0
+
+
+@pytest.mark.parametrize("command", ["recommend", "generate"])
+def test_a_category_not_in_the_catalogue_is_refused_listing_some_that_are(
+    workdir: Path, command: str
+) -> None:
+    catalogue, _ = write_inputs(workdir)
+    code, _, err = run(command, "A01", "--category", "nosuch")
+    assert code == 2  # an empty catalogue says so
+    assert "it has none yet: skybridge recommend load FILE" in " ".join(err.split())
+    run("load", str(catalogue))
+    code, out, err = run(command, "A01", "--category", "nosuch", "--category", "beta")
+    assert code == 2, out + err
+    said = " ".join(err.split())
+    assert "category 'nosuch' is not in the catalogue" in said
+    assert "categories it has: alpha, beta, gamma" in said
+    assert out == ""
+    code, _, err = run(command, "A01", "--category", "x", "--category", "y")
+    assert code == 2
+    assert "categories 'x', 'y' are not in the catalogue" in " ".join(err.split())
+
+
+def test_serve_prints_its_status_on_stderr(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("skybridge.apps.recommend.cli.serve_forever", lambda app: None)
+    code, out, err = run("serve", "--json")
+    assert code == 0
+    assert out == ""  # stdout holds JSON only
+    assert "recommend event pipeline running" in err
+
+
 def test_an_interrupted_ingest_says_how_to_publish_the_rest_once(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

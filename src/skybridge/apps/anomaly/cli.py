@@ -46,7 +46,7 @@ anomaly_app.add_typer(alerts_app, name="alerts")
 DetectorOpt = Annotated[
     str | None,
     typer.Option(
-        "--detector", help=f"One of: {', '.join(DETECTORS)} (default: [anomaly] detector)."
+        "--detector", help=f"One of: {', '.join(DETECTORS)} (default: \\[anomaly] detector)."
     ),
 ]
 FailOpt = Annotated[bool, typer.Option("--fail-on-flag", help="Exit 1 when a point is flagged.")]
@@ -58,7 +58,7 @@ def _print(ctx: typer.Context, renderable: Any) -> None:
 
 @anomaly_app.command("detectors")
 def detectors(ctx: typer.Context, as_json: Json = False) -> None:
-    """The detectors, with the default (``[anomaly] detector``, built in: combined) marked."""
+    """The detectors, with the default (``\\[anomaly] detector``, built in: combined) marked."""
     chosen = app_context(ctx, "anomaly").config.detector
     rows: list[dict[str, Any]] = [
         {"name": name, "default": name == chosen, "summary": detector_class(name).summary}
@@ -83,7 +83,7 @@ def detect(
         typer.Option(
             min=0.0,
             max=1.0,
-            help="Flag at this score (default: [anomaly] thresholds of the file's name, else "
+            help="Flag at this score (default: \\[anomaly] thresholds of the file's name, else "
             "threshold).",
         ),
     ] = None,
@@ -167,7 +167,8 @@ def run(
         typer.Option("--file", exists=True, dir_okay=False, help="Produce this CSV first."),
     ] = None,
     series: Annotated[
-        str | None, typer.Option(help="Series name of --file (default its name).")
+        str | None,
+        typer.Option(help="With --file: the series name of its points (default the file's name)."),
     ] = None,
     idle_exit: Annotated[
         float, typer.Option(min=0.1, help="Stop after this many idle seconds.")
@@ -175,7 +176,15 @@ def run(
     fail_on_flag: FailOpt = False,
     as_json: Json = False,
 ) -> None:
-    """Run the online pipeline until the topic is idle, then the alert step once."""
+    """Run the online pipeline until the topic is idle, then the alert step once.
+
+    --series names the points of --file, so it needs --file.
+    """
+    if series is not None and file is None:
+        raise ValidationError(
+            "--series applies only with --file",
+            hint="add --file CSV to publish its points under that series name, or drop --series",
+        )
     app = app_context(ctx, "anomaly")
     with progress_bar(SpinnerColumn(), TimeElapsedColumn(), transient=True, disable=as_json) as bar:
         bar.add_task("streaming", total=None)

@@ -12,7 +12,7 @@ from skybridge.apps.anomaly.pipeline import build_pipeline
 from skybridge.apps.anomaly.points import Point, check_name, default_event_id
 from skybridge.apps.anomaly.schedule import alert_pass
 from skybridge.apps.kit.context import AppContext
-from skybridge.core.errors import Conflict
+from skybridge.core.errors import Conflict, ValidationError
 
 Context = AppContext[AnomalyConfig]
 
@@ -35,7 +35,15 @@ def run_once(
     ctx: Context, *, file: Path | None = None, series: str | None = None, idle_exit: float = 2.0
 ) -> dict[str, Any]:
     """Produce ``file`` (if given), consume until ``idle_exit`` seconds pass with nothing new,
-    then run the alert step once."""
+    then run the alert step once.
+
+    Raises:
+        ValidationError: ``series`` without ``file`` (it names the file's points).
+    """
+    if series is not None and file is None:
+        raise ValidationError(
+            "a series name applies only with a file to produce", hint="give the file too"
+        )
     produced = ingest(ctx, file_points(file, series)) if file is not None else 0
     pipeline = build_pipeline(ctx)
     try:

@@ -12,6 +12,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn
 
 from skybridge.apps.costs.api import Costs
+from skybridge.apps.costs.cli_checks import (
+    check_chart_files,
+    check_ingest_options,
+    check_report_outputs,
+)
 from skybridge.apps.costs.cli_common import From, To, costs, costs_app, money, out, parse_day
 from skybridge.apps.costs.ingest import FileResult
 from skybridge.apps.costs.report import csv_lines
@@ -25,6 +30,15 @@ from skybridge.apps.kit.cli import (
 )
 from skybridge.core.errors import ValidationError
 
+#: ``--from``/``--to`` of ``ingest``: a period only a cost API pull has.
+ApiFrom = Annotated[
+    str | None, typer.Option("--from", help="With --api: first day, YYYY-MM-DD (UTC).")
+]
+ApiTo = Annotated[
+    str | None,
+    typer.Option("--to", help="With --api: last day, YYYY-MM-DD (UTC), inclusive."),
+]
+
 
 @costs_app.command()
 def ingest(
@@ -36,32 +50,30 @@ def ingest(
         bool, typer.Option("--bucket", help="Read exports from backends.objects under --prefix.")
     ] = False,
     prefix: Annotated[
-        str | None, typer.Option(help="Object prefix (default costs.report_prefix).")
+        str | None,
+        typer.Option(help="With --bucket: the object prefix (default costs.report_prefix)."),
     ] = None,
     api: Annotated[
-        str | None, typer.Option("--api", help="Pull from the cost API named in costs.sources.")
+        str | None,
+        typer.Option(
+            "--api",
+            help="Pull --from..--to from the cost API named in costs.sources (not with files "
+            "or --bucket).",
+        ),
     ] = None,
-    start: From = None,
-    end: To = None,
+    start: ApiFrom = None,
+    end: ApiTo = None,
     json_output: Json = False,
 ) -> None:
-    """Convert exports (FOCUS, AWS CUR, OCI cost reports) or a cost API pull into Parquet, once."""
-    if not paths and not bucket and api is None:
-        raise ValidationError(
-            "nothing to ingest", hint="give files or folders, --bucket, or --api NAME"
-        )
+    """Convert exports (FOCUS, AWS CUR, OCI cost reports) or a cost API pull into Parquet, once.
+
+    Files and --bucket (with --prefix) ingest whole exports; --api NAME pulls the days
+    --from..--to instead.
+    """
+    check_ingest_options(paths or [], bucket, prefix, api, start, end)
+    first, last = parse_day(start, "--from"), parse_day(end, "--to")
     with costs(ctx) as app:
-        results = _run_ingest(
-            ctx,
-            app,
-            paths or [],
-            bucket,
-            prefix,
-            api,
-            parse_day(start, "--from"),
-            parse_day(end, "--to"),
-            json_output,
-        )
+        results = _run_ingest(ctx, app, paths or [], bucket, prefix, api, first, last, json_output)
     if json_output:
         emit_json([r.to_dict() for r in results])
     else:
@@ -82,9 +94,7 @@ def _run_ingest(
     quiet: bool,
 ) -> list[FileResult]:
     results: list[FileResult] = []
-    if api is not None:
-        if start is None or end is None:
-            raise ValidationError("--api needs --from and --to")
+    if api is not None and start is not None and end is not None:
         if end < start:  # as report says it; --to is a day included, the API's end is not
             raise ValidationError(f"the period ends ({end}) before it starts ({start})")
         return app.ingest_api(api, start, end + timedelta(days=1))
@@ -136,18 +146,22 @@ def report(
         ),
     ] = None,
     chart_format: Annotated[
-        str, typer.Option("--format", help="Chart format: png or svg.")
-    ] = "png",
+        str | None, typer.Option("--format", help="With --charts: png (default) or svg.")
+    ] = None,
     json_output: Json = False,
 ) -> None:
-    """The multi-cloud summary (default: the last 30 days with data)."""
-    if chart_format not in {"png", "svg"}:
-        raise ValidationError(f"--format {chart_format!r}: use png or svg")
+    """The multi-cloud summary (default: the last 30 days with data).
+
+    Every output path (--csv, --charts) is checked before anything is written.
+    """
+    fmt = check_report_outputs(csv_file, charts, chart_format)
+    first, last = parse_day(start, "--from"), parse_day(end, "--to")
     with costs(ctx) as app:
-        period = app.period(parse_day(start, "--from"), parse_day(end, "--to"))
+        period = app.period(first, last)
         summary = app.report(period)
-        if charts is not None:
-            _write_charts(app, summary, period, charts, chart_format)
+        rendered = _render_charts(app, summary, period, fmt) if charts is not None else {}
+    if charts is not None:
+        _write_charts(charts, {charts / f"{stem}.{fmt}": body for stem, body in rendered.items()})
     if csv_file is not None:
         with csv_file.open("w", newline="") as handle:
             csv.writer(handle).writerows(csv_lines(summary))
@@ -157,17 +171,22 @@ def report(
     _print_report(ctx, summary)
 
 
-def _write_charts(app: Costs, summary: dict[str, Any], period: Any, folder: Path, fmt: str) -> None:
+def _write_charts(folder: Path, files: dict[Path, bytes]) -> None:
+    check_chart_files(folder, list(files))
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, body in files.items():
+        path.write_bytes(body)
+    print(f"charts written to {folder}", file=sys.stderr)
+
+
+def _render_charts(app: Costs, summary: dict[str, Any], period: Any, fmt: str) -> dict[str, bytes]:
+    """Every chart by file stem, rendered in memory: nothing is written yet."""
     from skybridge.apps.costs.charts import all_charts
 
-    folder.mkdir(parents=True, exist_ok=True)
     forecast = app.forecast(period.end).to_dict()
-    rendered = all_charts(
+    return all_charts(
         summary, forecast, app.tags(period).to_dict(), "png" if fmt == "png" else "svg"
     )
-    for stem, body in rendered.items():
-        (folder / f"{stem}.{fmt}").write_bytes(body)
-    print(f"charts written to {folder}", file=sys.stderr)
 
 
 def _print_report(ctx: typer.Context, summary: dict[str, Any]) -> None:

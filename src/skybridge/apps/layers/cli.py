@@ -26,6 +26,7 @@ from skybridge.apps.kit.cli import (
 from skybridge.apps.layers import api
 from skybridge.apps.layers.cli_rollout import named, rollout_app
 from skybridge.apps.layers.cli_views import mb, print_report
+from skybridge.core.errors import NotFound
 
 layers_app = typer.Typer(
     help="Build, scan, publish, prune and roll out Lambda layers.", no_args_is_help=True
@@ -205,11 +206,18 @@ def prune_command(
 @layers_app.command("usage")
 def usage_command(
     ctx: typer.Context,
-    layer: Annotated[list[str] | None, typer.Option("--layer", help="Only these layers.")] = None,
+    layer: Annotated[
+        list[str] | None,
+        typer.Option("--layer", help="Only this published layer (repeat for several)."),
+    ] = None,
     as_json: Json = False,
 ) -> None:
-    """Which functions use which layer versions, and who lags behind the newest."""
+    """Which functions use which layer versions, and who lags behind the newest.
+
+    A --layer with no published version is refused (exit 2), as prune refuses it.
+    """
     rows = api.usage(_ctx(ctx), layer or None)
+    _refuse_unpublished(layer or [], rows)
     if as_json:
         emit_json(rows)
         return
@@ -218,5 +226,16 @@ def usage_command(
         users = ", ".join(r["users"]) or styled("[dim]unused[/]")
         mark = "" if r["newest"] else (" [yellow](older)[/]" if r["users"] else "")
         table.add_row(r["layer"], styled("{}" + mark, r["version"]), mb(r["code_size"]), users)
-    none = f"No published versions of layer {layer}." if layer else "No layers published."
-    cli_session(ctx).out.print(table if rows else none)
+    cli_session(ctx).out.print(table if rows else "No layers published.")
+
+
+def _refuse_unpublished(layers: list[str], rows: list[dict[str, Any]]) -> None:
+    published = {r["layer"] for r in rows}
+    missing = [name for name in dict.fromkeys(layers) if name not in published]
+    if missing:
+        names = ", ".join(repr(name) for name in missing)
+        words = "layer {} has" if len(missing) == 1 else "layers {} have"
+        raise NotFound(
+            f"{words.format(names)} no published version",
+            hint="see: skybridge layers usage (every published layer)",
+        )

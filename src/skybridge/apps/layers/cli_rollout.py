@@ -41,10 +41,20 @@ AliasOpt = Annotated[str, typer.Option("--alias", help="The alias that takes the
 
 
 def _steps(text: str | None) -> list[float] | None:
+    """The weights of ``--steps``; a list with a blank weight (or none) is refused, never
+    taken for the default steps."""
     if text is None:
         return None
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        what = "holds no weight" if not any(parts) else "has a blank weight"
+        raise ValidationError(
+            f"--steps {text!r} {what}",
+            hint="give weights rising between 0 and 1, e.g. 0.1,0.5; leave --steps out for "
+            "the default (layers.rollout_steps)",
+        )
     try:
-        return [float(part) for part in text.split(",") if part.strip()]
+        return [float(part) for part in parts]
     except ValueError:
         raise ValidationError(f"--steps {text!r}: give weights like 0.1,0.5") from None
 

@@ -25,11 +25,11 @@ from skybridge.apps.recommend.events import parse_event, time_text
 from skybridge.apps.recommend.generative import generate
 from skybridge.apps.recommend.metrics import feedback_metrics
 from skybridge.apps.recommend.pipeline import drain_events, serve_forever
-from skybridge.apps.recommend.ranking import recommend
-from skybridge.apps.recommend.service import open_recommender
+from skybridge.apps.recommend.ranking import check_categories, recommend
+from skybridge.apps.recommend.service import Recommender, open_recommender
 from skybridge.apps.recommend.status import profile_view, status, version_rows
 from skybridge.apps.recommend.training import retrain
-from skybridge.core.errors import ValidationError
+from skybridge.core.errors import NotFound, ValidationError
 
 recommend_app = typer.Typer(
     help="Real-time recommendations: events, ALS item vectors, per-event user updates.",
@@ -140,11 +140,19 @@ def feedback_command(
     segment: Annotated[str | None, typer.Option("--segment", help="The user's segment.")] = None,
     as_json: Json = False,
 ) -> None:
-    """Publish one event (a view, click or purchase, or feedback on a recommendation)."""
+    """Publish one event (a view, click or purchase, or feedback on a recommendation).
+
+    The item must be in the catalogue: an unknown one is refused and nothing is published.
+    """
     event = parse_event({"user": user, "item": item, "kind": kind, "segment": segment})
     if event.kind == "rec_served":
         raise ValidationError("rec_served events are published by the serving path")
     with open_recommender(app_context(ctx, "recommend")) as engine:
+        if engine.catalogue.get(event.item) is None:
+            raise NotFound(
+                f"item {event.item!r} is not in the catalogue; nothing was published",
+                hint="give the id of a catalogue item (skybridge recommend load FILE adds items)",
+            )
         engine.publish([event])
     if as_json:
         emit_json(event.to_dict())
@@ -172,7 +180,8 @@ def serve_command(
             return
         cli_session(ctx).out.print(f"{applied} events applied; the topic is drained")
         return
-    cli_session(ctx).out.print("recommend event pipeline running; Ctrl-C to stop")
+    # status, not a result: stdout stays empty (with --json, it holds JSON only)
+    console(stderr=True).print("recommend event pipeline running; Ctrl-C to stop")
     serve_forever(app)
 
 
@@ -225,9 +234,13 @@ def recommend_command(
     ] = None,
     as_json: Json = False,
 ) -> None:
-    """The items to show USER now."""
+    """The items to show USER now.
+
+    Each --category must be one the catalogue has.
+    """
     with open_recommender(app_context(ctx, "recommend")) as engine:
-        found = recommend(engine, user, k=k, categories=category or (), segment=segment)
+        wanted = _catalogue_categories(engine, category)
+        found = recommend(engine, user, k=k, categories=wanted, segment=segment)
     if as_json:
         emit_json(found.to_dict())
         return
@@ -253,9 +266,13 @@ def generate_command(
     category: Categories = None,
     as_json: Json = False,
 ) -> None:
-    """Items the language model (backends.llm) proposes, checked against the catalogue."""
+    """Items the language model (backends.llm) proposes, checked against the catalogue.
+
+    Each --category must be one the catalogue has.
+    """
     with open_recommender(app_context(ctx, "recommend")) as engine:
-        found = generate(engine, user, context=context, k=k, categories=category or ())
+        wanted = _catalogue_categories(engine, category)
+        found = generate(engine, user, context=context, k=k, categories=wanted)
     if as_json:
         emit_json(found.to_dict())
         return
@@ -266,6 +283,35 @@ def generate_command(
     out.print(table)
     for p in found.rejected:
         out.print(styled("[yellow]refused[/] {}: {}", p.item, p.reason))
+
+
+#: Categories a refused --category lists, at most.
+_CATEGORIES_LISTED = 8
+
+
+def _catalogue_categories(engine: Recommender, categories: list[str] | None) -> tuple[str, ...]:
+    """The --category names, refused (exit 2) unless the catalogue has each: an unknown one
+    would only empty the answer. The catalogue is read here, not on the HTTP path."""
+    wanted = check_categories(categories or ())
+    known: set[str] = set()
+    for item in engine.catalogue if wanted else ():
+        known.add(item.category)
+        if known.issuperset(wanted):
+            return wanted
+    missing = [c for c in dict.fromkeys(wanted) if c not in known]
+    if not missing:
+        return wanted
+    some = sorted(c for c in known if c)
+    listed = ", ".join(some[:_CATEGORIES_LISTED])
+    if len(some) > _CATEGORIES_LISTED:
+        listed += f" and {len(some) - _CATEGORIES_LISTED} more"
+    hint = (
+        f"categories it has: {listed}"
+        if some
+        else "it has none yet: skybridge recommend load FILE adds items with their categories"
+    )
+    words = "category {} is" if len(missing) == 1 else "categories {} are"
+    raise NotFound(f"{words.format(', '.join(map(repr, missing)))} not in the catalogue", hint=hint)
 
 
 @recommend_app.command("show")
