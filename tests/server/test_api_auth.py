@@ -196,6 +196,25 @@ def test_malformed_json_is_422_not_500(client: TestClient, auth: dict[str, str])
     )
 
 
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"name": "\xff"}', "the body is not UTF-8 (byte 10 cannot be decoded)"),
+        (b"[" * 100_000, "the JSON body is nested too deeply"),
+        (b'{"name": ' + b"9" * 5000 + b"}", "a number in the JSON body has too many digits"),
+    ],
+)
+def test_a_body_that_cannot_be_read_as_json_says_why(
+    client: TestClient, auth: dict[str, str], body: bytes, says: str
+) -> None:
+    """FastAPI's own answer was "There was an error parsing the body" for each."""
+    headers = {**auth, "Content-Type": "application/json"}
+    response = client.post("/api/tokens", headers=headers, content=body)
+    assert response.status_code == 400
+    assert response.json()["message"] == says
+    assert response.json()["hint"] == "send the body as JSON in UTF-8"
+
+
 def test_revoking_an_unknown_token_is_404(client: TestClient, auth: dict[str, str]) -> None:
     response = client.delete("/api/tokens/nobody", headers=auth)
     assert response.status_code == 404

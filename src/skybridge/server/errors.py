@@ -99,7 +99,27 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     except ValueError:
         name = "HTTPError"
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 400 and exc.detail == _UNPARSED:
+        return error_response(400, name, _unparsed(exc.__cause__), headers, hint=_UNPARSED_HINT)
     return error_response(exc.status_code, name, str(exc.detail), headers)
+
+
+#: What FastAPI answers for a body it could not read as JSON (other than malformed JSON,
+#: which is a 422 naming the place); the cause says what it was.
+_UNPARSED = "There was an error parsing the body"
+_UNPARSED_HINT = "send the body as JSON in UTF-8"
+
+
+def _unparsed(cause: BaseException | None) -> str:
+    """What was wrong with a body FastAPI could not parse, in words."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not UTF-8 (byte {cause.start} cannot be decoded)"
+    if isinstance(cause, RecursionError):
+        return "the JSON body is nested too deeply"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return "a number in the JSON body has too many digits"
+    kind = type(cause).__name__ if cause is not None else "unknown error"
+    return f"the body could not be read as JSON ({kind})"
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
