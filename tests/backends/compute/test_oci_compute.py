@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from skybridge.backends import compute
@@ -44,6 +46,33 @@ def test_defined_tags_read_and_write_as_namespace_dot_key(oci_emulator: OciEmula
     stored = oci_emulator.instance(instance.id)
     assert stored.defined_tags == {"Finance": {"CostCenter": "CC-202"}}
     assert stored.freeform_tags == {"cost_alerted": "2024-09-30"}
+
+
+def test_a_tag_another_writer_set_meanwhile_is_kept(
+    oci_emulator: OciEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tags are read, merged and written back: without if-match, a tag written between the
+    read and the write was lost."""
+    fleet = oci_fleet(oci_emulator)
+    instance = oci_emulator.launch_instance("raced", freeform_tags={"env": "dev"})
+    client: Any = fleet._client  # type: ignore[attr-defined]
+    write = client.update_instance
+    raced: list[str] = []
+
+    def another_writer_tags_first(instance_id: str, *args: Any, **kwargs: Any) -> Any:
+        if not raced:  # between this writer's read and its write
+            raced.append(instance_id)
+            oci_fleet(oci_emulator).tag(instance_id, {"owner": "team-b"})
+        return write(instance_id, *args, **kwargs)
+
+    monkeypatch.setattr(client, "update_instance", another_writer_tags_first)
+    fleet.tag(instance.id, {"cost_alerted": "2024-09-30"})
+    assert raced == [instance.id]
+    assert oci_emulator.instance(instance.id).freeform_tags == {
+        "env": "dev",
+        "owner": "team-b",
+        "cost_alerted": "2024-09-30",
+    }
 
 
 def test_throttling_is_transient_and_nothing_changes(oci_emulator: OciEmulator) -> None:

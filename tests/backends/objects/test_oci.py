@@ -95,6 +95,22 @@ def test_missing_bucket_says_so(oci_emulator: Any, oci_client: Any) -> None:
         store.delete("k")
     with pytest.raises(NotFound, match="bucket"):
         store.put("k", b"v")
+    # HEAD answers a bare 404 for a missing bucket as for a missing object: exists() said
+    # "absent" for every key of a bucket that is not there.
+    with pytest.raises(ConfigError, match="bucket"):
+        store.exists("k")
+    with pytest.raises(ConfigError, match="bucket"):
+        store.head("k")
+
+
+def test_a_missing_object_of_a_bucket_that_exists_is_checked_once(
+    oci_emulator: Any, oci_client: Any
+) -> None:
+    store = connect(f"oci://{BUCKET}@{oci_emulator.namespace}", client=oci_client)
+    oci_emulator.reset_calls()
+    assert not store.exists("nothing-here-1")
+    assert not store.exists("nothing-here-2")
+    assert oci_emulator.calls["ListObjects"] == 1
 
 
 def test_wrong_key_is_terminal(oci_emulator: Any) -> None:

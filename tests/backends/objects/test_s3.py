@@ -15,6 +15,7 @@ from skybridge.backends.objects import connect
 from skybridge.backends.objects.s3 import S3ObjectStore, client_config, is_oci_compat_endpoint
 from skybridge.backends.objects.s3_errors import translate_client_error
 from skybridge.core.errors import (
+    ConfigError,
     Conflict,
     NotFound,
     TerminalError,
@@ -99,6 +100,8 @@ def test_missing_bucket_says_so(moto_server: Any) -> None:
     store = connect(f"s3://no-such-bucket-here?endpoint_url={moto_server.url}")
     with pytest.raises(NotFound, match="bucket does not exist"):
         store.put("k", b"v")
+    with pytest.raises(ConfigError, match="bucket does not exist"):  # not "absent"
+        store.exists("k")
 
 
 def test_unreachable_endpoint_is_transient() -> None:

@@ -22,11 +22,13 @@ from skybridge.backends.cloud.oci import (
     translate_service_error,
 )
 from skybridge.backends.compute.base import ComputeFleet, Instance, State, missing
-from skybridge.core.errors import ConfigError, TransientError
+from skybridge.core.errors import ConfigError, Conflict, TransientError
 from skybridge.core.urls import BackendURL
 
 T = TypeVar("T")
 _SETTING = "backends.compute"
+#: Reads and writes of an instance's tags before giving up on a writer changing it meanwhile.
+_TAG_ATTEMPTS = 5
 _STATES: dict[str, State] = {
     "PROVISIONING": "pending",
     "STARTING": "pending",
@@ -156,16 +158,35 @@ class OciFleet(ComputeFleet):
         self._call(instance_id, lambda: self._client.update_instance(instance_id, details))
 
     def _set_tags(self, instance_id: str, tags: Mapping[str, str]) -> None:
-        raw = self._call(instance_id, lambda: self._client.get_instance(instance_id).data)
-        freeform = dict(raw.freeform_tags or {})
-        defined = {ns: dict(values) for ns, values in (raw.defined_tags or {}).items()}
-        for key, value in tags.items():
-            namespace, dot, name = key.partition(".")
-            if dot and namespace and name:
-                defined.setdefault(namespace, {})[name] = value
-            else:
-                freeform[key] = value
-        self._update(instance_id, freeform_tags=freeform, defined_tags=defined)
+        """Merge ``tags`` into the instance's tags: read, merge, write back under the etag read
+        (``if-match``), so a tag another writer set meanwhile is not lost; read again on 412."""
+        for _ in range(_TAG_ATTEMPTS):
+            response = self._call(instance_id, lambda: self._client.get_instance(instance_id))
+            raw, etag = response.data, response.headers.get("etag")
+            freeform = dict(raw.freeform_tags or {})
+            defined = {ns: dict(values) for ns, values in (raw.defined_tags or {}).items()}
+            for key, value in tags.items():
+                namespace, dot, name = key.partition(".")
+                if dot and namespace and name:
+                    defined.setdefault(namespace, {})[name] = value
+                else:
+                    freeform[key] = value
+            details = oci.core.models.UpdateInstanceDetails(
+                freeform_tags=freeform, defined_tags=defined
+            )
+
+            def update(details: Any = details, etag: str | None = etag) -> bool:
+                try:
+                    self._client.update_instance(instance_id, details, if_match=etag)
+                except oci.exceptions.ServiceError as exc:
+                    if int(exc.status) == 412:  # changed since it was read
+                        return False
+                    raise
+                return True
+
+            if self._call(instance_id, update):
+                return
+        raise Conflict(f"OCI instance {instance_id!r} kept changing while tagging; try again")
 
     def _resize(self, instance_id: str, size: str) -> None:
         self._update(instance_id, shape=size)

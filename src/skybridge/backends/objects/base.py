@@ -92,6 +92,7 @@ class ObjectStore(Backend):
         if page_size < 1 or chunk_size < 1:
             raise ValidationError("page_size and chunk_size must be positive integers")
         self.page_size = page_size
+        self._container_found = False  # see _check_container
         self.chunk_size = chunk_size
 
     # -- primitives ----------------------------------------------------------------------------
@@ -175,10 +176,22 @@ class ObjectStore(Backend):
         return io.BufferedReader(ChunkReader(self.iter_chunks(key, chunk_size)))
 
     def head(self, key: str) -> ObjectInfo:
-        """Return size, etag, last_modified, content_type and metadata of ``key``."""
+        """Return size, etag, last_modified, content_type and metadata of ``key``.
+
+        Raises:
+            NotFound: no object ``key``.
+            ConfigError: the bucket (or namespace, folder) itself does not exist. A HEAD answer
+                carries no body, so S3 and OCI answer a missing bucket and a missing object with
+                the same bare 404; the first 404 is checked with a listing, so ``exists`` does
+                not answer "absent" for every key of a bucket that is not there.
+        """
         validate_key(key)
         with self._observe("head"):
-            return self._head(key)
+            try:
+                return self._head(key)
+            except NotFound:
+                self._check_container()
+                raise
 
     stat = head
 
@@ -243,6 +256,21 @@ class ObjectStore(Backend):
         validate_key(target)
         with self._observe("copy"):
             self._copy(source, target)
+
+    def _check_container(self) -> None:
+        """Raise ``ConfigError`` when the store's bucket does not exist (a listing of it is
+        NotFound); once it was found, it is not asked again."""
+        if self._container_found:
+            return
+        try:
+            self._list_page("", None, None, 1)
+        except NotFound as exc:
+            raise ConfigError(
+                f"{self.scheme}:// store: {exc.message}",
+                setting="backends.objects",
+                hint="check the bucket (and namespace) in the URL, or create the bucket",
+            ) from None
+        self._container_found = True
 
     def ping(self) -> None:
         """Make one cheap listing call."""

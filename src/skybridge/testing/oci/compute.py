@@ -109,8 +109,11 @@ class ComputeInstances:
         return instance
 
     def _one(self, instance: EmulatedInstance) -> Response:
-        body = instance.to_json()
-        return json_response(body, headers={"etag": etag_of(*sorted(body.items(), key=str))})
+        return json_response(instance.to_json(), headers={"etag": self._etag(instance)})
+
+    @staticmethod
+    def _etag(instance: EmulatedInstance) -> str:
+        return etag_of(*sorted(instance.to_json().items(), key=str))
 
     def list_instances(self, request: Request) -> Response:
         compartment = request.query.get("compartmentId")
@@ -139,6 +142,9 @@ class ComputeInstances:
 
     def update_instance(self, request: Request) -> Response:
         instance = self._find(request)
+        expected = request.headers.get("if-match")
+        if expected and expected != self._etag(instance):
+            raise errors.precondition_failed()
         if instance.state == "TERMINATED":
             raise errors.incorrect_state(f"Instance {instance.id} is TERMINATED")
         body = request.json()
