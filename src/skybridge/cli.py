@@ -11,19 +11,23 @@ and exit 2 for bad input or configuration, 1 otherwise.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
 
-from skybridge.core.errors import SkybridgeError
+from skybridge.core.errors import SkybridgeError, ValidationError, shown
 
 if TYPE_CHECKING:
     from skybridge.apps.kit.manifest import AppSpec
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+#: The attribute :func:`keeps_bytes` sets on a command function.
+_KEEPS_BYTES = "skybridge_keeps_bytes"
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def _click_command(name: str, target: Any, help_text: str) -> Any:
         group.name = name
         group.help = group.help or help_text
         return group
-    wrapper = typer.Typer()
+    wrapper = typer.Typer(add_completion=False)  # the root turns completion off, so do its commands
     wrapper.command(name)(target)
     return typer.main.get_command(wrapper)
 
@@ -100,6 +104,18 @@ class SkybridgeGroup(TyperGroup):
         self.commands[name] = command
         return command
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Refuse an argument that is not UTF-8 before anything runs (past here it would crash
+        whatever prints or stores it), unless its command keeps it as bytes: see
+        :func:`keeps_bytes`."""
+        refused = not_utf8_arguments(self, ctx, args)
+        if refused:
+            from skybridge.apps.kit.cli import EXIT_BAD_INPUT, report_error
+
+            report_error(_not_utf8_error(args, refused))
+            raise typer.Exit(EXIT_BAD_INPUT)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -128,6 +144,77 @@ class SkybridgeGroup(TyperGroup):
         except Exception:
             _drain_logs()  # the traceback comes after the log lines that led to it
             raise
+
+
+def keeps_bytes(*params: str) -> Callable[[_Command], _Command]:
+    """Mark a command whose ``params`` take the bytes typed, UTF-8 or not (``stream produce
+    VALUE``): an argument for one of them is let through; any other that is not UTF-8 is
+    refused with exit code 2 before the command runs."""
+
+    def mark(command: _Command) -> _Command:
+        command.__dict__[_KEEPS_BYTES] = frozenset(params)  # Typer's wrapper copies __dict__
+        return command
+
+    return mark
+
+
+def not_utf8_arguments(root: Any, ctx: Any, args: list[str]) -> list[int]:
+    """The positions (from 1) of ``args`` that are not UTF-8 (Python decodes such bytes to
+    surrogates) and do not fill a parameter the command keeps as bytes."""
+    positions = [i for i, arg in enumerate(args, 1) if not _is_utf8(arg)]
+    if not positions:
+        return []
+    kept = _bytes_kept(root, ctx, args)
+    return [i for i in positions if not any(_fills(args[i - 1], value) for value in kept)]
+
+
+def _is_utf8(arg: str) -> bool:
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _fills(arg: str, value: str) -> bool:
+    """Whether ``arg`` is ``value`` or an option carrying it (``--key=V``, ``-kV``)."""
+    return arg == value or (arg.startswith("-") and arg.endswith(value))
+
+
+def _bytes_kept(root: Any, ctx: Any, args: list[str]) -> list[str]:
+    """The values ``args`` give to parameters their command keeps as bytes: the command line is
+    split the way Typer will split it, running no parameter callback."""
+    command, context, rest = root, ctx, list(args)
+    try:
+        while isinstance(command, TyperGroup):
+            rest = command.make_parser(context).parse_args(rest)[1]
+            if not rest:
+                return []
+            name, command, rest = command.resolve_command(context, rest)
+            if command is None:
+                return []
+            context = typer.Context(command, info_name=name, parent=context)
+        opts = command.make_parser(context).parse_args(rest)[0]
+    except typer.TyperException:
+        return []  # a bad command line: Typer says what is wrong once the arguments are UTF-8
+    names: frozenset[str] = getattr(command.callback, _KEEPS_BYTES, frozenset())
+    given = [opts.get(name) for name in names]
+    values = [v for value in given for v in (value if isinstance(value, list | tuple) else [value])]
+    return [value for value in values if isinstance(value, str)]
+
+
+def _not_utf8_error(args: list[str], positions: list[int]) -> SkybridgeError:
+    first = positions[0]
+    try:
+        typed = shown(args[first - 1].encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:  # a surrogate no byte decodes to: not from a command line
+        typed = ascii(args[first - 1])
+    others = f" (and {len(positions) - 1} more)" if len(positions) > 1 else ""
+    return ValidationError(
+        f"argument {first} is not UTF-8 text: {typed}{others}",
+        hint="type names and values as UTF-8 (a terminal with a UTF-8 locale, such as "
+        "LANG=C.UTF-8, does); skybridge cannot print or store other bytes there",
+    )
 
 
 def _drain_logs() -> None:

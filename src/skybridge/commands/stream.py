@@ -20,6 +20,7 @@ from rich.table import Table
 from skybridge.apps.kit.cli import cli_session, console, styled
 from skybridge.backends import streams
 from skybridge.backends.streams import Message, Record, StartPosition, StreamBackend
+from skybridge.cli import keeps_bytes
 from skybridge.core.errors import ValidationError, shown
 from skybridge.runtime.deadletter import DeadLetters
 
@@ -29,6 +30,9 @@ stream_app.add_typer(dlq_app, name="dlq")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 #: Topic names as Kafka allows them (Kinesis and OCI Streaming accept these too).
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+#: The most partitions ``stream create`` asks for: more than a Kafka cluster, a Kinesis account
+#: (its shard quota) or OCI Streaming grants a topic in practice, and what the embedded log takes.
+MAX_PARTITIONS = 10_000
 
 
 def _topic(name: str) -> str:
@@ -64,7 +68,14 @@ def create(
     ctx: typer.Context,
     topic: TopicArg,
     partitions: Annotated[
-        int | None, typer.Option("--partitions", "-p", min=1, help="Of a new topic (default 1).")
+        int | None,
+        typer.Option(
+            "--partitions",
+            "-p",
+            min=1,
+            max=MAX_PARTITIONS,
+            help=f"Of a new topic (default 1, at most {MAX_PARTITIONS:,}).",
+        ),
     ] = None,
 ) -> None:
     """Create a topic (nothing happens if it exists)."""
@@ -88,10 +99,18 @@ def _header(text: str) -> tuple[str, bytes]:
     name, sep, value = text.partition("=")
     if not sep or not name:
         raise ValidationError(f"header {text!r} is not name=value")
+    try:
+        name.encode()  # bytes that are not UTF-8 come as surrogates, which do not encode
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"header name {shown(_raw(name))} is not UTF-8 text",
+            hint="a header's value may be any bytes; its name is text",
+        ) from None
     return name, _raw(value)
 
 
 @stream_app.command("produce")
+@keeps_bytes("value", "key", "header")
 def produce(
     ctx: typer.Context,
     topic: TopicArg,
@@ -179,9 +198,17 @@ def consume(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, help="Stop after S idle seconds.")
     ] = 2.0,
-    as_json: JsonFlag = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print JSON Lines for machines: one JSON object per line, one line per record.",
+        ),
+    ] = False,
 ) -> None:
-    """Print records. Without --group nothing is committed; with it, what was printed is."""
+    """Print records. Without --group nothing is committed; with it, what was printed is.
+
+    With --json, stdout holds JSON Lines only: one JSON object per record, per line."""
     name = group or f"skybridge-cli-{uuid.uuid4().hex[:8]}"
     start: StartPosition = "earliest" if from_beginning else "latest"
     printed: list[Record] = []

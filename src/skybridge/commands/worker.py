@@ -22,6 +22,8 @@ from skybridge.apps.kit.manifest import AppSpec, discover_apps, find_app
 from skybridge.core.errors import NotFound, ValidationError
 from skybridge.runtime.worker import load_pipeline, run_processes, run_worker
 
+#: The most processes ``--workers`` starts on one machine.
+MAX_WORKERS = 64
 worker_app = typer.Typer(help="Run the apps' pipelines, services and jobs.", no_args_is_help=True)
 Targets = Annotated[
     list[str] | None,
@@ -50,23 +52,37 @@ def list_parts(ctx: typer.Context, as_json: Json = False) -> None:
     cli_session(ctx).out.print(table if rows else "No app has background work.")
 
 
-def _single_pipeline(apps: list[AppSpec], targets: list[str], settings: Any) -> Any:
-    """The one pipeline ``targets`` names (for ``--idle-exit``), else ``None``."""
+#: What ``--idle-exit`` and a ``module:attribute`` target need.
+_ONE_PIPELINE = "--idle-exit and module:attribute take exactly one pipeline as the target"
+
+
+def _one_pipeline(apps: list[AppSpec], targets: list[str]) -> tuple[AppSpec | None, str] | None:
+    """The one pipeline ``targets`` names, as ``(None, "module:attribute")`` or ``(app,
+    pipeline)``; ``None`` if they name anything else."""
     if len(targets) != 1:
         return None
     target = targets[0]
     if ":" in target:
-        try:
-            return load_pipeline(target)
-        except NotFound as exc:
-            raise ValidationError(exc.message, hint="give module:attribute of a Pipeline") from None
+        return None, target
     app_name, _, part = target.partition(".")
     spec = find_app(apps, app_name)
     if not part and len(spec.pipelines) == 1 and not spec.jobs and not spec.services:
         part = next(iter(spec.pipelines))
-    if part in spec.pipelines:
-        return build_pipeline(AppContext.create(spec, settings), part)
-    return None
+    return (spec, part) if part in spec.pipelines else None
+
+
+def _single_pipeline(apps: list[AppSpec], targets: list[str], settings: Any) -> Any:
+    """The one pipeline ``targets`` names (for ``--idle-exit``), built."""
+    named = _one_pipeline(apps, targets)
+    if named is None:
+        raise ValidationError(_ONE_PIPELINE)
+    spec, target = named
+    if spec is None:
+        try:
+            return load_pipeline(target)
+        except NotFound as exc:
+            raise ValidationError(exc.message, hint="give module:attribute of a Pipeline") from None
+    return build_pipeline(AppContext.create(spec, settings), target)
 
 
 def _check_targets(apps: list[AppSpec], targets: list[str]) -> None:
@@ -86,12 +102,25 @@ def _check_targets(apps: list[AppSpec], targets: list[str]) -> None:
             )
 
 
-def _child_command(ctx: typer.Context, targets: list[str]) -> list[str]:
+def _child_command(ctx: typer.Context, targets: list[str], idle_exit: float | None) -> list[str]:
+    """The command line of one of ``--workers`` processes: this one's, run as one process (with
+    ``--idle-exit``, so that each stops when idle and this one with them)."""
     session = cli_session(ctx)
     options = ["--config", str(session.config)] if session.config else []
     if session.log_level:
         options += ["--log-level", session.log_level]
-    return [sys.executable, "-m", "skybridge.cli", *options, "worker", "run", *targets]
+    idle = ["--idle-exit", repr(idle_exit)] if idle_exit is not None else []
+    return [sys.executable, "-m", "skybridge.cli", *options, "worker", "run", *targets, *idle]
+
+
+def _check_processes(apps: list[AppSpec], targets: list[str], idle_exit: float | None) -> None:
+    """Refuse here, once, what each of the ``--workers`` processes would refuse."""
+    one_pipeline = idle_exit is not None or any(":" in target for target in targets)
+    if one_pipeline and _one_pipeline(apps, targets) is None:
+        raise ValidationError(_ONE_PIPELINE)
+    for target in targets:
+        if ":" in target:
+            getattr(load_pipeline(target), "close", lambda: None)()
 
 
 def _run_background(background: Background) -> None:
@@ -112,11 +141,19 @@ def _run_background(background: Background) -> None:
 def run(
     ctx: typer.Context,
     targets: Targets = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processes to run.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", "-w", min=1, max=MAX_WORKERS, help=f"Processes to run (1-{MAX_WORKERS})."
+        ),
+    ] = 1,
     idle_exit: Annotated[
         float | None,
         typer.Option(
-            "--idle-exit", min=0, help="One pipeline only: stop after S seconds without records."
+            "--idle-exit",
+            min=0,
+            help="One pipeline only: stop after S seconds without records (with --workers, "
+            "each process does; the command ends when all have).",
         ),
     ] = None,
 ) -> None:
@@ -127,16 +164,10 @@ def run(
     names = list(targets or [])
     _check_targets(apps, names)
     if workers > 1:
-        for name in names:
-            if ":" in name:  # refused here once, not by every process started
-                getattr(load_pipeline(name), "close", lambda: None)()
-        raise typer.Exit(run_processes(_child_command(ctx, names), workers))
+        _check_processes(apps, names, idle_exit)
+        raise typer.Exit(run_processes(_child_command(ctx, names, idle_exit), workers))
     if idle_exit is not None or any(":" in name for name in names):
         pipeline = _single_pipeline(apps, names, settings)
-        if pipeline is None:
-            raise ValidationError(
-                "--idle-exit and module:attribute take exactly one pipeline as the target"
-            )
         try:
             stats = run_worker(pipeline, idle_exit=idle_exit)
         finally:

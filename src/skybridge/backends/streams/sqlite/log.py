@@ -49,6 +49,11 @@ from skybridge.core.sqlite_setup import create_schema, opening
 from skybridge.core.sqlite_setup import transaction as sqlite_transaction
 from skybridge.core.urls import BackendURL
 
+#: The most partitions a topic may have: a row each is made up front and a consumer looks at
+#: every one, so an absurd count must be refused, not attempted (``stream create`` asks for no
+#: more either).
+MAX_PARTITIONS = 10_000
+
 
 def _rows(
     tid: int, messages: Sequence[Message], parts: list[int], offsets: list[int], now: float
@@ -148,6 +153,10 @@ class SqliteStream(StreamBackend):
         retention = self.check_retention(retention)
         if partitions < 1:
             raise ValidationError("a topic needs at least one partition")
+        if partitions > MAX_PARTITIONS:
+            raise ValidationError(
+                f"a topic has at most {MAX_PARTITIONS:,} partitions, not {partitions:,}"
+            )
         with self._lock, transaction(self._conn, "create_topic") as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO topics (name, partitions, max_age, max_records) "
