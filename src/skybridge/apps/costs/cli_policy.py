@@ -102,7 +102,8 @@ def forecast(
     ctx: typer.Context,
     as_of: AsOf = None,
     dimension: Annotated[
-        str | None, typer.Option(help="provider, account, compartment, service or tag:<key>")
+        str | None,
+        typer.Option(help="provider, account, compartment, service, region or tag:<key>"),
     ] = None,
     value: Annotated[str | None, typer.Option(help="The dimension's value.")] = None,
     json_output: Json = False,

@@ -200,7 +200,12 @@ def eval_command(
             help="Folder in BEIR layout (queries.jsonl, qrels/, corpus.jsonl optional).",
         ),
     ],
-    mode: ModeOpt = None,
+    mode: Annotated[
+        Mode | None,
+        typer.Option(
+            "--mode", help="hybrid, dense or bm25 (default: all three, one after another)."
+        ),
+    ] = None,
     set_baseline: Annotated[
         bool, typer.Option("--set-baseline", help="Store these scores as the baseline.")
     ] = False,

@@ -53,8 +53,8 @@ TableOpt = Annotated[
     Path | None,
     typer.Option(
         "--table",
-        help="Mapping table (default: $SKYBRIDGE__SECRETSYNC__MAPPINGS, ./secretsync.toml, "
-        "<data_dir>/secretsync.toml).",
+        help="Mapping table (default: $SKYBRIDGE__SECRETSYNC__MAPPINGS, secretsync.toml "
+        "beside the settings file skybridge.toml, <data_dir>/secretsync.toml).",
     ),
 ]
 GOOD = {"created", "updated", "unchanged", "stale", "deleted", "orphaned", "noop", "in-sync"}
