@@ -294,9 +294,13 @@ def test_an_idle_scheduler_does_not_spin_when_the_next_run_is_past(kv) -> None:
 
     longer.run_pending = counted  # type: ignore[method-assign]
     started = time.monotonic()
-    threading.Thread(target=lambda: longer.run_forever(stop, poll=0.2), daemon=True).start()
+    runner = threading.Thread(target=lambda: longer.run_forever(stop, poll=0.2), daemon=True)
+    runner.start()
     assert stop.wait(5)
-    assert time.monotonic() - started >= 0.35  # two waits of poll, not a busy loop
+    elapsed = time.monotonic() - started
+    runner.join(5)  # its last pass reads the kv: done before the fixture closes it
+    assert not runner.is_alive()
+    assert elapsed >= 0.35  # two waits of poll, not a busy loop
 
 
 def test_a_tick_run_after_a_slow_job_is_leased_from_when_it_runs(kv) -> None:

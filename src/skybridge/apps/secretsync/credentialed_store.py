@@ -64,6 +64,7 @@ CLASS_SETTINGS = (
     "id_pattern",
     "id_rule",
     "max_active_versions",
+    "url_credentials",
     "recovery_days_range",
     "default_recovery_days",
 )
