@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 
 from skybridge.apps.kit.access import requires
-from skybridge.apps.kit.manifest import AppSpec
+from skybridge.apps.kit.manifest import AppSpec, discover_apps
 from skybridge.core.config import Settings
 from skybridge.server import create_app
 from skybridge.server.docs import DOCS_CSP, install_docs
@@ -132,3 +132,29 @@ def test_a_burst_of_first_openapi_requests_builds_the_document_once() -> None:
     assert len({a.content for a in answers}) == 1
     assert "/api/thing" in answers[0].json()["paths"]
     assert len(built) == 1
+
+
+def _body_model(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """The component schema a request body refers to (an optional body: through anyOf)."""
+    for option in [schema, *schema.get("anyOf", [])]:
+        if "$ref" in option:
+            found: dict[str, Any] = spec["components"]["schemas"][option["$ref"].rsplit("/", 1)[1]]
+            return found
+    return schema
+
+
+def test_every_json_body_refuses_fields_it_does_not_know(settings: Settings) -> None:
+    """An unknown field was dropped in silence: `{"aprove": true}` to costs/remediate ran a dry
+    run, `{"dryrun": false}` to layers/prune planned only. Every body model forbids extras."""
+    app = create_app(settings, apps=discover_apps(), background=False)
+    with TestClient(app) as every_app:
+        spec = every_app.get("/openapi.json").json()
+    assert "/api/costs/remediate" in spec["paths"]
+    lax = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            schema = content.get("application/json", {}).get("schema")
+            if schema and _body_model(schema, spec).get("additionalProperties") is not False:
+                lax.append(f"{method.upper()} {path}")
+    assert lax == []

@@ -177,14 +177,31 @@ def test_a_mappings_last_error_hides_paths_from_a_read_caller(skybridge_workdir:
 def test_failure_text_in_rows_is_hidden_at_any_depth_and_the_rest_kept() -> None:
     rows = {
         "mappings": [{"name": "/srv/x/a", "last_error": "open /srv/x/db failed"}],
-        "result": {"detail": "'/srv/My Co/k' missing", "source": "/srv/x/doc.md"},
+        "result": {"detail": "'/srv/My Co/k' missing", "title": "/srv/x/doc.md"},
         "actions": [{"mapping": "db", "action": "error", "reason": "open /srv/x/db failed"}],
+        "status": {"vectors": "embedded:///srv/x/vectors", "sources": ["file:///srv/x/docs"]},
+        "build": {"zip": "/srv/x/layer.zip", "smoke": {"interpreter": "/opt/py/bin/python3"}},
     }
     assert hide_in(rows, HOME) == {
         "mappings": [{"name": "/srv/x/a", "last_error": "open /.../db failed"}],
-        "result": {"detail": "'/.../k' missing", "source": "/srv/x/doc.md"},
+        "result": {"detail": "'/.../k' missing", "title": "/srv/x/doc.md"},
         "actions": [{"mapping": "db", "action": "error", "reason": "open /.../db failed"}],
+        "status": {"vectors": "embedded:///.../vectors", "sources": ["file:///.../docs"]},
+        "build": {"zip": "/.../layer.zip", "smoke": {"interpreter": "/.../python3"}},
     }
+
+
+def test_the_rag_status_hides_its_stores_place_from_a_read_token(skybridge_workdir: Path) -> None:
+    """Answers of routes (not only their errors) named the host's folders to read tokens."""
+    home = skybridge_workdir / "state"
+    with service_harness(data_dir=home) as service:
+        reader = service.new_token("viewer", scopes=["read"])
+        answer = service.client.get("/api/rag/status", headers=bearer(reader))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["vectors"] == "embedded://<data_dir>/vectors"
+        assert str(home) not in answer.text
+        admin = service.client.get("/api/rag/status", headers=service.auth)
+        assert str(home) in admin.json()["vectors"]
 
 
 def test_a_reconcile_runs_reasons_hide_paths_from_a_read_caller(

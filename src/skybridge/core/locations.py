@@ -63,6 +63,11 @@ def hide_locations(text: str, data_dir: Path) -> str:
 #: outcome's ``detail``, a dead letter's or batch's ``error``, a planned action's or skipped
 #: document's ``reason``): hidden in rows and answers too.
 ERROR_KEYS = frozenset({"error", "last_error", "detail", "hint", "replay_error", "reason"})
+#: Keys whose text is a place on the host or a backend URL naming one (rag's ``vectors`` store
+#: and document ``sources``, a layer build's ``zip`` and smoke-test ``interpreter``, a file's
+#: ``path``): hidden in answers like the failure text.
+LOCATION_KEYS = frozenset({"vectors", "sources", "source", "zip", "interpreter", "path", "url"})
+_HIDDEN_KEYS = ERROR_KEYS | LOCATION_KEYS
 #: The data folder to hide locations by for the caller of the request being answered (``None``:
 #: the caller holds ``service:locations``, or no caller is known yet).
 HIDDEN_FOR: ContextVar[Path | None] = ContextVar("skybridge_locations_hidden", default=None)
@@ -70,14 +75,19 @@ HIDDEN_FOR: ContextVar[Path | None] = ContextVar("skybridge_locations_hidden", d
 
 def hide_in(value: Any, data_dir: Path) -> Any:
     """``value`` (JSON-like: dicts, lists, text) with :func:`hide_locations` applied to the
-    text under :data:`ERROR_KEYS`, at any depth; everything else as it is."""
+    text under :data:`ERROR_KEYS` and :data:`LOCATION_KEYS` (a string, or a list of strings),
+    at any depth; everything else as it is."""
     if isinstance(value, dict):
-        return {
-            k: hide_locations(v, data_dir)
-            if k in ERROR_KEYS and isinstance(v, str)
-            else hide_in(v, data_dir)
-            for k, v in value.items()
-        }
+        return {k: _hidden_value(k, v, data_dir) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [hide_in(v, data_dir) for v in value]
     return value
+
+
+def _hidden_value(key: str, value: Any, data_dir: Path) -> Any:
+    if key in _HIDDEN_KEYS:
+        if isinstance(value, str):
+            return hide_locations(value, data_dir)
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return [hide_locations(v, data_dir) for v in value]
+    return hide_in(value, data_dir)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from skybridge.apps.kit.access import document_scopes, requires
 from skybridge.apps.kit.errors import pattern_rule
@@ -70,6 +70,8 @@ class TokenOut(BaseModel):
 
 
 class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(pattern=TOKEN_NAME, description="A unique name, e.g. ci-deploy")
     scopes: list[str] = Field(
         default=["read"],

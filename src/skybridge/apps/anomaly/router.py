@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AfterValidator, AliasChoices, BaseModel, Field, TypeAdapter
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter
 
 from skybridge.apps.anomaly import incidents, queries
 from skybridge.apps.anomaly.config import AnomalyConfig
@@ -105,10 +105,14 @@ class EventIn(BaseModel):
 
 
 class IngestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     events: list[EventIn] = Field(min_length=1, max_length=MAX_POINTS)
 
 
 class DetectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     times: list[str | float] = Field(min_length=1, max_length=MAX_POINTS)
     values: list[Value] = Field(min_length=1, max_length=MAX_POINTS)
     detector: str = DEFAULT
@@ -116,6 +120,8 @@ class DetectRequest(BaseModel):
 
 
 class Acknowledge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     by: str | None = Field(default=None, max_length=200)
 
 

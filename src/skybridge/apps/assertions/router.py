@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
 from skybridge.apps.assertions import api
@@ -91,6 +91,8 @@ class Explanation(BaseModel):
 
 
 class CompileRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     sql: str = Field(min_length=1, max_length=MAX_SCRIPT, description="A script")
     dialect: Literal["postgresql", "sqlite"] = "postgresql"
 
@@ -101,6 +103,8 @@ class CompileResponse(BaseModel):
 
 
 class ApplyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     sql: str = Field(
         min_length=1,
         max_length=MAX_SCRIPT,

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from skybridge.apps.costs.api import Context, open_costs
 from skybridge.apps.kit.access import requires
@@ -24,6 +24,8 @@ Day = Annotated[date | None, Query(description="YYYY-MM-DD (UTC)")]
 class IngestRequest(BaseModel):
     """Ingest from ``backends.objects`` under ``prefix``, or pull a cost API source."""
 
+    model_config = ConfigDict(extra="forbid")
+
     prefix: str | None = Field(
         default=None, max_length=1024, description="Default: [costs] report_prefix"
     )
@@ -33,10 +35,14 @@ class IngestRequest(BaseModel):
 
 
 class RemediateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     approve: StrictBool = Field(default=False, description="Apply the plan; false: a dry run")
 
 
 class AlertRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     as_of: date | None = None
 
 

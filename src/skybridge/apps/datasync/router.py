@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from skybridge.apps.datasync.batchrecord import STEPS
 from skybridge.apps.datasync.service import Context, DataSync, effective_config
@@ -34,6 +34,8 @@ UNKNOWN = error_responses(e404="No such batch or table")
 
 
 class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=100, description="A declared batch sync")
     batch_id: str | None = Field(
         default=None,
@@ -50,10 +52,14 @@ class RunRequest(BaseModel):
 
 
 class ChangesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     changes: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_CHANGES)
 
 
 class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     ids: list[Annotated[str, Field(pattern=LETTER_ID)]] | None = Field(
         default=None, max_length=1000, description="Letter ids (partition:offset)"
     )

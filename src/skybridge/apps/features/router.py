@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from skybridge.apps.features.online import MAX_ENTITIES
 from skybridge.apps.features.operations import view_summary
@@ -33,11 +33,15 @@ MAX_ROWS = 10_000
 
 
 class LookupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     view: str | None = Field(default=None, description="Feature view (default the first)")
     entities: list[str] = Field(min_length=1, max_length=MAX_ENTITIES)
 
 
 class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     entity: str = Field(min_length=1, max_length=512, description="Entity key")
     input: dict[str, float] = Field(
         default_factory=dict, description="Request-time model inputs (numbers by column name)"
@@ -45,12 +49,16 @@ class PredictRequest(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     prediction_id: str = Field(min_length=1, max_length=200)
     entity: str = Field(min_length=1, max_length=512)
     label: float | int | str | bool
 
 
 class TrainingSetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     view: str | None = None
     as_of: str = Field(min_length=1, description="The column holding each row's as-of time")
     entity_column: str | None = None

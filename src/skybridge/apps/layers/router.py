@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.errors import error_responses, pattern_rule
@@ -38,17 +38,23 @@ class BuildSummary(BaseModel):
 
 
 class PublishRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     layer: str = Field(pattern=NAME, description="The layer whose newest build to publish")
     force: StrictBool = Field(default=False, description="Publish even a build with problems")
 
 
 class PruneRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     layer: str = Field(pattern=NAME)
     keep: int | None = Field(default=None, ge=1, le=1000, description="Default: [layers] keep")
     dry_run: StrictBool = Field(default=True, description="Only plan (the default); false deletes")
 
 
 class RolloutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     function: str = Field(pattern=NAME)
     alias: str = Field(default="live", pattern=NAME)
 

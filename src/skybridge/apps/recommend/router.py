@@ -95,7 +95,12 @@ def build_router(ctx: Context) -> APIRouter:
         segment: Annotated[str | None, Query(max_length=128)] = None,
     ) -> dict[str, Any]:
         """The items to show ``user`` now: personal top-K (filters, no seen items, MMR) or
-        popular in the segment for a cold start."""
+        popular in the segment for a cold start.
+
+        Serving is recorded: each answer publishes a ``rec_served`` impression for the items it
+        names (``[recommend] record_impressions``, on by default), which the click-through and
+        coverage metrics count, whatever the caller's role. Calling it again records again.
+        """
         engine = shared_recommender(ctx)
         return recommend(engine, user, k=k, categories=category or (), segment=segment).to_dict()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from skybridge.apps.kit.limits import list_or_all
@@ -20,6 +20,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class ReconcileRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     dry_run: StrictBool = Field(default=True, description="Only plan (the default); false repairs")
     mappings: list[str] | None = Field(default=None, max_length=MAX_NAMES)
     full: StrictBool = Field(
@@ -29,6 +31,8 @@ class ReconcileRequest(BaseModel):
 
 
 class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     ids: list[str] | None = Field(default=None, max_length=MAX_NAMES)
     all: StrictBool = False
 

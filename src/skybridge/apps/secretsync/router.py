@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from skybridge.apps.kit.access import requires
 from skybridge.apps.kit.answers import ServiceJSONResponse
@@ -75,6 +75,8 @@ class Outcome(BaseModel):
 
 
 class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     mappings: list[str] | None = Field(
         default=None, max_length=MAX_NAMES, description="Mappings to sync"
     )
