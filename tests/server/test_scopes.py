@@ -145,6 +145,27 @@ def test_the_dashboard_hides_and_refuses_what_a_session_may_not_do(
     assert made.status_code == 403
 
 
+def test_a_session_of_a_single_scope_gets_a_page_not_json_where_it_may_not_go(
+    service: ServiceHarness,
+) -> None:
+    """A token holding only secretsync:read signed in to `/` and read a raw JSON 403, under
+    Overview and Backends links that led to the same."""
+    narrow = service.new_token("narrow", scopes=["secretsync:read"])
+    service.login(narrow)
+    home = service.client.get("/")
+    assert home.status_code == 403
+    assert home.headers["content-type"].startswith("text/html")
+    assert "Not allowed" in home.text
+    assert 'href="/ui/secretsync"' in home.text  # what it may open
+    assert 'href="/backends"' not in home.text
+    assert 'href="/"' not in home.text.replace('class="brand" href="/"', "")
+    assert service.client.get("/tokens").headers["content-type"].startswith("text/html")
+    assert service.client.get("/ui/secretsync").status_code == 200
+    api = service.client.get("/api/backends", headers=bearer(narrow))
+    assert api.status_code == 403
+    assert api.json()["error"] == "PermissionDenied"
+
+
 def test_an_app_route_without_a_scope_is_refused_at_start(skybridge_workdir: Path) -> None:
     def router(_ctx: Any) -> APIRouter:
         routes = APIRouter()

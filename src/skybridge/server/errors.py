@@ -43,7 +43,7 @@ def error_response(
     return SafeJSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
-async def _skybridge_error(request: Request, exc: Exception) -> Response:
+async def skybridge_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SkybridgeError)
     headers = {}
     if isinstance(exc, TransientError) and exc.retry_after is not None:
@@ -164,7 +164,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(SkybridgeError, _skybridge_error)
+    app.add_exception_handler(SkybridgeError, skybridge_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(LoginRequired, _login_required)

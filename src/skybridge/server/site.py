@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from skybridge.server.errors import error_response
+from skybridge.core.errors import PermissionDenied
+from skybridge.server.errors import error_response, skybridge_error
 from skybridge.server.pages import STATIC_DIR, render
 from skybridge.server.security import authorize, current_session
 
@@ -47,7 +49,26 @@ def not_found(request: Request, exc: Exception) -> Response:
     )
 
 
+async def forbidden(request: Request, exc: Exception) -> Response:
+    """403 on a dashboard page: the "Not allowed" page (with the navigation to what the session
+    may open), not the API's JSON body; under ``/api`` the JSON error as for any error."""
+    assert isinstance(exc, PermissionDenied)
+    if _wants_json(request.url.path):
+        return await skybridge_error(request, exc)
+    return await run_in_threadpool(_forbidden_page, request, exc)
+
+
+def _forbidden_page(request: Request, exc: PermissionDenied) -> Response:
+    session = current_session(request)
+    if session is not None:
+        authorize(request, session.principal)
+    return render(
+        request, "403.html", session=session, active="", status_code=403, message=str(exc)
+    )
+
+
 def install_site(app: FastAPI) -> None:
-    """Serve the favicon and answer 404s as above."""
+    """Serve the favicon and answer 404s and dashboard 403s as above."""
     app.include_router(assets)
     app.add_exception_handler(404, not_found)
+    app.add_exception_handler(PermissionDenied, forbidden)

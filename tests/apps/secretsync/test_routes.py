@@ -277,6 +277,20 @@ def _login(client: TestClient) -> None:
     client.post("/login", data={"token": token.reveal(), "csrf": _csrf(form.text)})
 
 
+def test_a_fresh_install_without_a_table_shows_an_empty_state_not_an_error(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """With no mapping table the page opened on a red error alert."""
+    (tmp_path / "secretsync.toml").unlink()
+    with Scanned(create_app(settings, apps=[APP])) as fresh:
+        _login(fresh)
+        page = fresh.get("/ui/secretsync")
+    assert page.status_code == 200
+    assert "alert-error" not in page.text
+    assert "No mapping table yet: nothing is synced." in page.text
+    assert "secretsync.toml" in page.text
+
+
 def test_page_shows_state_and_runs_the_actions(client: TestClient) -> None:
     _login(client)
     page = client.get("/ui/secretsync")

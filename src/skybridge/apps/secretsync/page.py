@@ -28,6 +28,7 @@ from skybridge.apps.secretsync.run_records import ReconcileRun
 from skybridge.apps.secretsync.runs import ReconcileRuns, RunBusy, start_background
 from skybridge.apps.secretsync.service import (
     Context,
+    NoMappingTable,
     SecretSyncService,
     build_service,
     connect_state,
@@ -141,8 +142,12 @@ def _page(ctx: Context, query: str = "", **extra: Any) -> AppPage:
     values |= {"result": None, "notice": None, "charts": pipeline_charts(PIPELINE_NAME)}
     values |= {"last_run": None}
     values.update(extra)
-    with page_errors(values), open_service(ctx) as svc:
-        values.update(_rows(svc, query))
+    with page_errors(values):
+        try:
+            with open_service(ctx) as svc:
+                values.update(_rows(svc, query))
+        except NoMappingTable as exc:  # a fresh install: an empty state, not an error
+            values["no_table"] = exc.hint
     return AppPage(PACKAGE, TEMPLATE, values)
 
 

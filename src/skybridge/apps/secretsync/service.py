@@ -34,6 +34,13 @@ from skybridge.core.errors import ConfigError, SkybridgeError
 from skybridge.core.retry import RetryPolicy
 
 TABLE_FILE = "secretsync.toml"
+
+
+class NoMappingTable(ConfigError):
+    """No mapping table is configured and none is where one is looked for: nothing to sync
+    yet (a fresh install), not a broken setting."""
+
+
 Context = AppContext[SecretSyncConfig]
 
 
@@ -72,7 +79,7 @@ def find_table(ctx: Context) -> tuple[MappingTable, str]:
             except SkybridgeError as exc:
                 raise ConfigError(exc.message, setting=str(path), hint=exc.hint) from None
     tried = " or ".join(str(p) for p in table_candidates(ctx))
-    raise ConfigError(
+    raise NoMappingTable(
         "no secretsync mapping table found",
         setting="secretsync.mappings",
         hint=f"write {tried}, or set {env_name('secretsync.mappings')} to a .toml/.yaml/.json file",

@@ -41,13 +41,14 @@
   }
 
   // One line per tick, 24-hour UTC time, as the tables beside the charts show times; seconds
-  // only while the chart spans under 3 minutes.
+  // whenever a tick falls within a minute (ticks 30 s apart read "01:04:00 01:04:30", not
+  // "01:04 01:04").
   function timeTicks(u, ticks) {
-    var span = ticks.length > 1 ? ticks[ticks.length - 1] - ticks[0] : 0;
+    var seconds = ticks.some(function (t) { return Math.round(t) % 60 !== 0; });
     return ticks.map(function (t) {
-      var d = new Date(t * 1000);
+      var d = new Date(Math.round(t) * 1000);
       var hm = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
-      return span < 180 ? hm + ":" + pad(d.getUTCSeconds()) : hm;
+      return seconds ? hm + ":" + pad(d.getUTCSeconds()) : hm;
     });
   }
 
