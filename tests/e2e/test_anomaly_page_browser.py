@@ -76,7 +76,7 @@ def test_anomaly_page_shows_live_series_and_handles_incidents(
         incident = page.locator(f'tr[data-incident="{chosen}"]')
         incident.get_by_role("button", name="Acknowledge").click()
         expect(page.get_by_role("status")).to_contain_text("acknowledged")
-        expect(incident).to_contain_text("by dashboard")
+        expect(incident).to_contain_text("by demo (dashboard)")
         incident.get_by_role("button", name="Resolve").click()
         expect(page.get_by_role("status")).to_contain_text("resolved")
         screenshot(page, "anomaly-02-resolved", tmp_path)

@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from skybridge.apps.kit.manifest import QUERY_VALUE_MAX, AppSpec
-from skybridge.apps.kit.web import AppPage, Confirmation
+from skybridge.apps.kit.web import ACTOR_FIELD, AppPage, Confirmation
 from skybridge.auth.scopes import ROLES
 from skybridge.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from skybridge.core.locations import hide_in
@@ -394,6 +394,7 @@ async def app_page_action(
     if spec.page_action is None:
         raise HTTPException(405, f"the '{app_name}' page has no forms")
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    form.pop(ACTOR_FIELD, None)  # set by the service, not the browser
     check_csrf(session, form.pop("csrf", ""))
     scope = spec.page_scopes.get(form.get("action", ""))
     if scope is None:
@@ -423,5 +424,6 @@ def _page_action(
                 cancel_url=f"/ui/{spec.name}",
                 fields={**form, **confirmation.fields},
             )
+    form[ACTOR_FIELD] = session.principal.name  # never what the browser sent
     content = spec.load("page_action")(state.context(spec), form)
     return _app_response(request, session, spec, content)

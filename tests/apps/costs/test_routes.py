@@ -92,11 +92,13 @@ def test_the_pages_apply_plan_asks_first_and_names_what_it_will_change(
     other = service.client.post("/ui/costs", data={**form, "plan": "0" * 16})
     assert "The remediation plan changed after it was shown; nothing was applied." in other.text
     assert service.client.get("/api/costs/audit", headers=service.auth).json() == []
-    done = service.client.post("/ui/costs", data={**form, "plan": digest.group(1)})
+    sent = {**form, "plan": digest.group(1), "skybridge_actor": "mallory"}  # not the browser's
+    done = service.client.post("/ui/costs", data=sent)
     assert "Remediation applied" in done.text
-    assert len(service.client.get("/api/costs/audit", headers=service.auth).json()) == len(
-        planned["actions"]
-    )
+    audit = service.client.get("/api/costs/audit", headers=service.auth).json()
+    assert len(audit) == len(planned["actions"])
+    me = service.client.get("/api/whoami", headers=service.auth).json()["name"]
+    assert {r["actor"] for r in audit} == {f"{me} (dashboard)"}  # who applied it, not the app
     dry = service.client.post("/ui/costs", data={"csrf": csrf, "action": "plan"})
     assert "confirm-question" not in dry.text  # a dry run changes nothing: no question
 

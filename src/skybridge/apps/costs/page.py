@@ -15,7 +15,7 @@ from typing import Any
 
 from skybridge.apps.costs.api import Context, Costs, open_costs
 from skybridge.apps.costs.page_charts import services_table, trend_plot, untagged_table
-from skybridge.apps.kit.web import PLAN_FIELD, AppPage, Confirmation, page_errors
+from skybridge.apps.kit.web import ACTOR_FIELD, PLAN_FIELD, AppPage, Confirmation, page_errors
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
 from skybridge.core.words import counted
@@ -66,7 +66,9 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
         return _page(ctx, error=f"unknown action {action!r}; use {', '.join(ACTIONS)}")
     try:
         with open_costs(ctx) as costs:
-            result = _act(costs, action, agreed=form.get(PLAN_FIELD) or None)
+            who = form.get(ACTOR_FIELD)
+            actor = f"{who} (dashboard)" if who else None
+            result = _act(costs, action, agreed=form.get(PLAN_FIELD) or None, actor=actor)
     except SkybridgeError as exc:
         return _page(ctx, error=exc.message, hint=exc.hint)
     log.info("costs.dashboard_action", action=action)
@@ -102,11 +104,13 @@ def _joined(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
-def _act(costs: Costs, action: str, agreed: str | None = None) -> dict[str, Any]:
+def _act(
+    costs: Costs, action: str, agreed: str | None = None, actor: str | None = None
+) -> dict[str, Any]:
     if action == "ingest":
         files = [r.to_dict() for r in costs.ingest_bucket()]
         return {"kind": "ingest", "files": files}
     if action == "alert":
         return {"kind": "alert", "sent": costs.budgets(alert=True)[1]}
-    plan, outcomes = costs.remediate(approve=action == "remediate", agreed=agreed)
+    plan, outcomes = costs.remediate(approve=action == "remediate", agreed=agreed, actor=actor)
     return {"kind": action, "outcomes": [o.to_dict() for o in outcomes], "skipped": plan.skipped}

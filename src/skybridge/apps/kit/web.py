@@ -54,6 +54,12 @@ SERIES_METRICS: dict[str, str] = {
 DEFAULT_WINDOW = 15 * 60
 
 
+#: The form field the dashboard sets, on every page action, to the name of the token the
+#: session was opened with (whatever the browser sent under it is replaced): who did it, for
+#: the app's audit.
+ACTOR_FIELD = "skybridge_actor"
+
+
 @dataclass(frozen=True)
 class Confirmation:
     """What an app's ``page_confirm`` asks before a form runs: the ``question``, and
