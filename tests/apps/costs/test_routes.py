@@ -175,3 +175,16 @@ def test_a_rejected_object_is_named_by_the_route_and_the_page_and_the_rest_still
     page = service.client.post("/ui/costs", data={"csrf": csrf, "action": "ingest"})
     assert "1 rejected: nothing of it was ingested" in page.text
     assert f"rejected: {key}: the file is not a FOCUS export" in page.text
+
+
+def test_a_page_with_no_cost_data_shows_dashes_not_zeros(workdir: Path) -> None:
+    """With nothing ingested the cards read 0.00 and "0.0%" breaking the tag policy: results
+    that look real (fully compliant) where there is no data."""
+    spec = find_app(discover_apps(), "costs")
+    with service_harness([spec]) as harness:
+        harness.login()
+        page = harness.client.get("/ui/costs").text
+    dash = '<span class="muted" title="no cost data ingested yet">—</span>'
+    assert f'total-billed">{dash}' in page
+    assert f'total-effective">{dash}' in page
+    assert "0.0%" not in page
