@@ -20,6 +20,7 @@ from rich.table import Table
 from skybridge.apps.kit.cli import cli_session, console, styled
 from skybridge.backends import streams
 from skybridge.backends.streams import Message, Record, StartPosition, StreamBackend
+from skybridge.backends.streams.base import MAX_PARTITIONS
 from skybridge.cli import keeps_bytes
 from skybridge.core.errors import ValidationError, shown
 from skybridge.runtime.deadletter import DeadLetters
@@ -30,9 +31,6 @@ stream_app.add_typer(dlq_app, name="dlq")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 #: Topic names as Kafka allows them (Kinesis and OCI Streaming accept these too).
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
-#: The most partitions ``stream create`` asks for: more than a Kafka cluster, a Kinesis account
-#: (its shard quota) or OCI Streaming grants a topic in practice, and what the embedded log takes.
-MAX_PARTITIONS = 10_000
 
 
 def _topic(name: str) -> str:

@@ -71,6 +71,11 @@ def _one_pipeline(apps: list[AppSpec], targets: list[str]) -> tuple[AppSpec | No
     return (spec, part) if part in spec.pipelines else None
 
 
+def _needs_one_pipeline(targets: list[str], idle_exit: float | None) -> bool:
+    """Whether the run must name exactly one pipeline: ``--idle-exit`` or a module:attribute."""
+    return idle_exit is not None or any(":" in target for target in targets)
+
+
 def _single_pipeline(apps: list[AppSpec], targets: list[str], settings: Any) -> Any:
     """The one pipeline ``targets`` names (for ``--idle-exit``), built."""
     named = _one_pipeline(apps, targets)
@@ -115,8 +120,7 @@ def _child_command(ctx: typer.Context, targets: list[str], idle_exit: float | No
 
 def _check_processes(apps: list[AppSpec], targets: list[str], idle_exit: float | None) -> None:
     """Refuse here, once, what each of the ``--workers`` processes would refuse."""
-    one_pipeline = idle_exit is not None or any(":" in target for target in targets)
-    if one_pipeline and _one_pipeline(apps, targets) is None:
+    if _needs_one_pipeline(targets, idle_exit) and _one_pipeline(apps, targets) is None:
         raise ValidationError(_ONE_PIPELINE)
     for target in targets:
         if ":" in target:
@@ -166,7 +170,7 @@ def run(
     if workers > 1:
         _check_processes(apps, names, idle_exit)
         raise typer.Exit(run_processes(_child_command(ctx, names, idle_exit), workers))
-    if idle_exit is not None or any(":" in name for name in names):
+    if _needs_one_pipeline(names, idle_exit):
         pipeline = _single_pipeline(apps, names, settings)
         try:
             stats = run_worker(pipeline, idle_exit=idle_exit)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from skybridge.backends.streams import connect
-from skybridge.backends.streams.sqlite.log import MAX_PARTITIONS
+from skybridge.backends.streams.base import MAX_PARTITIONS
 from skybridge.core.errors import ValidationError
 
 

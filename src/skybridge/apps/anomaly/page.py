@@ -23,7 +23,7 @@ from skybridge.apps.anomaly.config import AnomalyConfig
 from skybridge.apps.anomaly.pipeline import PIPELINE
 from skybridge.apps.anomaly.points import check_name
 from skybridge.apps.kit.context import AppContext
-from skybridge.apps.kit.web import ACTOR_FIELD, AppPage, page_errors, pipeline_charts
+from skybridge.apps.kit.web import AppPage, page_actor, page_errors, pipeline_charts
 from skybridge.core.clock import when
 from skybridge.core.errors import SkybridgeError
 
@@ -152,10 +152,7 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
     status = "acknowledged" if action == "acknowledge" else "resolved"
     try:
         with queries.opened(ctx) as engine:
-            who = form.get(ACTOR_FIELD)
-            incidents.set_status(
-                engine, incident, status, f"{who} (dashboard)" if who else "dashboard"
-            )
+            incidents.set_status(engine, incident, status, page_actor(form) or "dashboard")
     except SkybridgeError as exc:
         return _page(ctx, series, search=search, error=exc.message, hint=exc.hint)
     return _page(ctx, series, search=search, notice=f"Incident {incident} {status}.")

@@ -15,7 +15,7 @@ from typing import Any
 
 from skybridge.apps.costs.api import Context, Costs, open_costs
 from skybridge.apps.costs.page_charts import services_table, trend_plot, untagged_table
-from skybridge.apps.kit.web import ACTOR_FIELD, PLAN_FIELD, AppPage, Confirmation, page_errors
+from skybridge.apps.kit.web import PLAN_FIELD, AppPage, Confirmation, page_actor, page_errors
 from skybridge.core.errors import SkybridgeError
 from skybridge.core.observability import get_logger
 from skybridge.core.words import counted
@@ -66,9 +66,8 @@ def handle_action(ctx: Context, form: Mapping[str, str]) -> AppPage:
         return _page(ctx, error=f"unknown action {action!r}; use {', '.join(ACTIONS)}")
     try:
         with open_costs(ctx) as costs:
-            who = form.get(ACTOR_FIELD)
-            actor = f"{who} (dashboard)" if who else None
-            result = _act(costs, action, agreed=form.get(PLAN_FIELD) or None, actor=actor)
+            agreed = form.get(PLAN_FIELD) or None
+            result = _act(costs, action, agreed=agreed, actor=page_actor(form))
     except SkybridgeError as exc:
         return _page(ctx, error=exc.message, hint=exc.hint)
     log.info("costs.dashboard_action", action=action)

@@ -60,6 +60,13 @@ DEFAULT_WINDOW = 15 * 60
 ACTOR_FIELD = "skybridge_actor"
 
 
+def page_actor(form: Mapping[str, str]) -> str | None:
+    """Who sent a page action, for an audit: ``NAME (dashboard)`` (see :data:`ACTOR_FIELD`),
+    ``None`` for a form without one."""
+    who = form.get(ACTOR_FIELD)
+    return f"{who} (dashboard)" if who else None
+
+
 @dataclass(frozen=True)
 class Confirmation:
     """What an app's ``page_confirm`` asks before a form runs: the ``question``, and

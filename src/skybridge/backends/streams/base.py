@@ -50,6 +50,11 @@ from skybridge.core.observability import BACKEND_CALLS, BACKEND_LATENCY
 RebalanceCallback = Callable[[set[TopicPartition]], None]
 #: Where a group starts reading a partition it has never committed.
 StartPosition = Literal["earliest", "latest"]
+#: The most partitions skybridge asks for in one topic: more than a Kafka cluster, a Kinesis
+#: account (its shard quota) or OCI Streaming grants a topic in practice. ``stream create``
+#: takes no more, and the embedded log (a row each up front, every one looked at by a
+#: consumer) refuses more.
+MAX_PARTITIONS = 10_000
 
 
 class Consumer(ABC):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from skybridge.backends.streams.base import (
+    MAX_PARTITIONS,
     RebalanceCallback,
     StartPosition,
     StreamBackend,
@@ -48,11 +49,6 @@ from skybridge.core.errors import ConfigError, NotFound, ValidationError
 from skybridge.core.sqlite_setup import create_schema, opening
 from skybridge.core.sqlite_setup import transaction as sqlite_transaction
 from skybridge.core.urls import BackendURL
-
-#: The most partitions a topic may have: a row each is made up front and a consumer looks at
-#: every one, so an absurd count must be refused, not attempted (``stream create`` asks for no
-#: more either).
-MAX_PARTITIONS = 10_000
 
 
 def _rows(
