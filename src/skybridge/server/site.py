@@ -15,6 +15,7 @@ from skybridge.core.errors import PermissionDenied
 from skybridge.server.errors import error_response, skybridge_error
 from skybridge.server.pages import STATIC_DIR, render
 from skybridge.server.security import authorize, current_session
+from skybridge.server.session import Session
 
 assets = APIRouter(include_in_schema=False)
 #: Paths whose 404 stays JSON: the API and the machine-read endpoints.
@@ -35,13 +36,10 @@ def not_found(request: Request, exc: Exception) -> Response:
     detail = str(exc.detail) if isinstance(exc, HTTPException) else "Not Found"
     if _wants_json(request.url.path):
         return error_response(404, "NotFound", detail)
-    session = current_session(request)
-    if session is not None:
-        authorize(request, session.principal)
     return render(
         request,
         "404.html",
-        session=session,
+        session=_signed_in(request),
         active="",
         status_code=404,
         path=request.url.path,
@@ -59,12 +57,18 @@ async def forbidden(request: Request, exc: Exception) -> Response:
 
 
 def _forbidden_page(request: Request, exc: PermissionDenied) -> Response:
-    session = current_session(request)
-    if session is not None:
-        authorize(request, session.principal)
+    session = _signed_in(request)
     return render(
         request, "403.html", session=session, active="", status_code=403, message=str(exc)
     )
+
+
+def _signed_in(request: Request) -> Session | None:
+    """The request's dashboard session, authorized so the page's bar shows what it may open."""
+    session = current_session(request)
+    if session is not None:
+        authorize(request, session.principal)
+    return session
 
 
 def install_site(app: FastAPI) -> None:
