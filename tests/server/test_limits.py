@@ -484,3 +484,28 @@ def test_the_session_of_a_revoked_token_is_admitted_as_a_client_not_signed_in(
     with TestClient(app):
         statuses = _run_in_own_loop(scenario)
     assert statuses == [429, 429, 429, 200]  # one per address; the valid token is served
+
+
+def test_a_page_request_reads_its_sessions_token_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The admission guard checks that a session's token is active; the page then used to read
+    the token store again for the same answer."""
+    app = _app(settings)
+    state = app.state.skybridge
+    _, token = state.tokens.create("reader")
+    principal = state.tokens.verify(token.reveal())
+    fingerprint = state.signer.fingerprint(state.tokens.active_hash(principal))
+    cookie = state.signer.dumps("session", Session.start(principal, fingerprint).to_payload())
+    reads: list[str] = []
+    active = state.tokens.active
+
+    def counted(who: Any) -> Any:
+        reads.append(who.name)
+        return active(who)
+
+    monkeypatch.setattr(state.tokens, "active", counted)
+    with TestClient(app) as client:
+        page = client.get("/", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"})
+    assert page.status_code == 200
+    assert reads == ["reader"]

@@ -58,12 +58,26 @@ def authorize(request: Request, principal: Principal) -> None:
     HIDDEN_FOR.set(locations_hidden(request))
 
 
+#: Where a request keeps what :func:`current_session` found (the admission guard asks first,
+#: the page again: the token store is read once).
+_SESSION_FOUND = "skybridge_session"
+
+
 def current_session(request: Request) -> Session | None:
     """The dashboard session of ``request``, if its cookie is valid and its token still active.
 
     The cookie carries a fingerprint of the token it was opened with, so revoking, deleting or
-    replacing that token (even under a reused row id) ends every session it opened.
+    replacing that token (even under a reused row id) ends every session it opened. The answer
+    is kept for the rest of the request.
     """
+    kept = request.scope.setdefault("state", {})
+    if _SESSION_FOUND not in kept:
+        kept[_SESSION_FOUND] = _session_of(request)
+    found: Session | None = kept[_SESSION_FOUND]
+    return found
+
+
+def _session_of(request: Request) -> Session | None:
     state = get_state(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     payload = state.signer.loads("session", cookie, max_age=SESSION_MAX_AGE)
